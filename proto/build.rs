@@ -1,0 +1,35 @@
+//! Generates the Rust types and tonic stubs from `pushmail/**/*.proto`.
+//!
+//! `protoc` comes from the `protoc-bin-vendored` crate so a fresh machine
+//! needs no system package; set `PROTOC` to use another binary.
+
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "pushmail/common/v1/common.proto",
+    "pushmail/events/v1/events.proto",
+    "pushmail/binding/v1/binding.proto",
+    "pushmail/session/v1/session.proto",
+    "pushmail/transcode/v1/transcode.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let protoc = match std::env::var_os("PROTOC") {
+        Some(path) => PathBuf::from(path),
+        None => protoc_bin_vendored::protoc_bin_path()?,
+    };
+    let include = protoc_bin_vendored::include_path()?;
+
+    let protos: Vec<PathBuf> = PROTOS.iter().map(PathBuf::from).collect();
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("pushmail_descriptor.bin"))
+        .compile_with_config(config, &protos, &[PathBuf::from("."), include])?;
+
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Binding service configuration (`PUSHMAIL_BINDING__…`).
+
+use pushmail_common::bus::BusConfig;
+use pushmail_common::config::{ConfigError, ServerConfig, ServiceConfig, ShutdownConfig};
+use pushmail_common::redact::SecretUrl;
+use pushmail_common::telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+/// The whole binding config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listen addresses.
+    pub server: ServerConfig,
+    /// Logs, traces, metrics.
+    pub telemetry: TelemetryConfig,
+    /// Stop behaviour.
+    pub shutdown: ShutdownConfig,
+    /// Where `BindingChanged` and OTP SMS events go.
+    pub bus: BusConfig,
+    /// The system of record.
+    pub database: DatabaseConfig,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` in production, `sqlite://path?mode=rwc` standalone.
+    pub url: SecretUrl,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Longest wait for a pooled connection.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::on_ports(7101, 9101),
+            telemetry: TelemetryConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            bus: BusConfig::default(),
+            database: DatabaseConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretUrl::new("postgres://postgres@127.0.0.1:5432/pushmail"),
+            max_connections: 10,
+            acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    const NAME: &'static str = "binding";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.telemetry.validate("telemetry.")?;
+        self.shutdown.validate("shutdown.")?;
+        self.bus.validate("bus.")?;
+        let url = self.database.url.expose();
+        if !(url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            return Err(ConfigError::invalid(
+                "database.url",
+                "must be a postgres:// or sqlite: URL",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "database.max_connections",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pushmail_common::impl_hosted!(Config);

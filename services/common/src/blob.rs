@@ -1,0 +1,182 @@
+//! The blob store: raw messages and converted attachments, addressed by
+//! the SHA-256 of their content, so a message stored twice is stored once.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+/// A content address: `sha256:<64 hex digits>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobRef(String);
+
+impl BlobRef {
+    /// The address of `content`.
+    pub fn of(content: &[u8]) -> Self {
+        Self(format!("sha256:{}", hex::encode(Sha256::digest(content))))
+    }
+
+    /// Parses an address received from outside.
+    pub fn parse(text: &str) -> Result<Self, BlobError> {
+        let hex_part = text.strip_prefix("sha256:").ok_or(BlobError::BadRef)?;
+        if hex_part.len() != 64
+            || !hex_part
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Err(BlobError::BadRef);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn digest(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+}
+
+/// Blob store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The reference is not `sha256:<hex>`.
+    #[error("malformed blob reference")]
+    BadRef,
+    /// Storage failed.
+    #[error("blob storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Stores immutable blobs by content hash.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores `content` durably and returns its address.
+    async fn put(&self, content: &[u8]) -> Result<BlobRef, BlobError>;
+    /// The blob, or `None` when absent.
+    async fn get(&self, blob: &BlobRef) -> Result<Option<Vec<u8>>, BlobError>;
+    /// Whether the store is usable, for `/readyz`.
+    async fn check(&self) -> Result<(), BlobError>;
+}
+
+/// A directory on local disk (or a mounted volume): `<root>/ab/cd/<digest>`.
+#[derive(Debug, Clone)]
+pub struct LocalBlobStore {
+    root: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// Uses (and creates) `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn path(&self, blob: &BlobRef) -> PathBuf {
+        let digest = blob.digest();
+        self.root
+            .join(&digest[0..2])
+            .join(&digest[2..4])
+            .join(digest)
+    }
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobStore {
+    async fn put(&self, content: &[u8]) -> Result<BlobRef, BlobError> {
+        let blob = BlobRef::of(content);
+        let path = self.path(&blob);
+        if tokio::fs::try_exists(&path).await? {
+            return Ok(blob);
+        }
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        let content = content.to_vec();
+        // Write-then-rename after fsync: a crash leaves either nothing or the whole blob.
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            std::fs::create_dir_all(&dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+            tmp.write_all(&content)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(blob)
+    }
+
+    async fn get(&self, blob: &BlobRef) -> Result<Option<Vec<u8>>, BlobError> {
+        match tokio::fs::read(self.path(blob)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn check(&self) -> Result<(), BlobError> {
+        tokio::fs::create_dir_all(&self.root).await?;
+        let probe = tempfile::NamedTempFile::new_in(&self.root)?;
+        drop(probe);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_by_content_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        let blob = store.put(b"From: a@b\r\n\r\nhi").await.unwrap();
+        assert_eq!(
+            store.put(b"From: a@b\r\n\r\nhi").await.unwrap(),
+            blob,
+            "same content, same ref"
+        );
+        assert_eq!(
+            store.get(&blob).await.unwrap().unwrap(),
+            b"From: a@b\r\n\r\nhi"
+        );
+        let missing = BlobRef::of(b"other");
+        assert!(store.get(&missing).await.unwrap().is_none());
+        store.check().await.unwrap();
+    }
+
+    #[test]
+    fn refs_from_outside_are_validated() {
+        assert!(BlobRef::parse("sha256:../../etc/passwd").is_err());
+        assert!(BlobRef::parse("md5:abc").is_err());
+        let good = BlobRef::of(b"x");
+        assert_eq!(BlobRef::parse(good.as_str()).unwrap(), good);
+    }
+}
+
+/// Blob store settings.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobConfig {
+    /// Directory (a persistent volume shared by ingest, transcode and gateway).
+    pub dir: PathBuf,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("/var/lib/pushmail/blobs"),
+        }
+    }
+}
+
+impl BlobConfig {
+    /// The store this config names.
+    pub fn open(&self) -> std::sync::Arc<dyn BlobStore> {
+        std::sync::Arc::new(LocalBlobStore::new(&self.dir))
+    }
+}

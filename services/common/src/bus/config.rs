@@ -1,0 +1,196 @@
+//! Bus configuration, shared by every service that publishes or consumes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+use crate::redact::Secret;
+
+/// Which bus implementation to use.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// Apache Kafka or a Kafka-compatible broker.
+    #[default]
+    Kafka,
+    /// In-process log: standalone mode only, lost when the process exits.
+    Memory,
+}
+
+/// Bus settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `kafka` or `memory`.
+    pub kind: BusKind,
+    /// Used when `kind = "kafka"`.
+    pub kafka: KafkaConfig,
+    /// Used when `kind = "memory"`.
+    pub memory: MemoryBusConfig,
+}
+
+impl BusConfig {
+    /// Checks the selected implementation's settings.
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        match self.kind {
+            BusKind::Kafka => self.kafka.validate(&format!("{prefix}kafka.")),
+            BusKind::Memory => self.memory.validate(&format!("{prefix}memory.")),
+        }
+    }
+}
+
+/// Kafka client settings (librdkafka underneath).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated bootstrap servers.
+    pub brokers: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// SASL mechanism when SASL is used: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
+    pub sasl_mechanism: String,
+    /// SASL user name.
+    pub sasl_username: String,
+    /// SASL password.
+    pub sasl_password: Secret,
+    /// CA bundle for TLS to the brokers; empty: system roots.
+    pub ssl_ca_location: String,
+    /// Consumer session timeout; a member silent this long leaves its group.
+    pub session_timeout_ms: u32,
+    /// Longest a fetch waits for data (bounds produce-to-consume latency).
+    pub fetch_wait_max_ms: u32,
+    /// How often handled offsets are committed.
+    pub auto_commit_interval_ms: u32,
+    /// Longest a publish waits for the broker's acknowledgement.
+    pub message_timeout_ms: u32,
+    /// Longest a publish waits for room in a full producer queue.
+    pub queue_timeout_ms: u32,
+    /// Producer queue bound, in messages.
+    pub queue_max_messages: u32,
+    /// Producer batching delay.
+    pub linger_ms: u32,
+    /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+    pub compression: String,
+    /// Partitions given to topics this service creates.
+    pub default_partitions: i32,
+    /// Replication factor of topics this service creates.
+    pub replication_factor: i32,
+    /// Any other librdkafka property, passed through unchanged.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".to_owned(),
+            security_protocol: "plaintext".to_owned(),
+            sasl_mechanism: String::new(),
+            sasl_username: String::new(),
+            sasl_password: Secret::default(),
+            ssl_ca_location: String::new(),
+            session_timeout_ms: 10_000,
+            fetch_wait_max_ms: 50,
+            auto_commit_interval_ms: 1_000,
+            message_timeout_ms: 30_000,
+            queue_timeout_ms: 5_000,
+            queue_max_messages: 100_000,
+            linger_ms: 5,
+            compression: "none".to_owned(),
+            default_partitions: 12,
+            replication_factor: 3,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        let key = |name: &str| format!("{prefix}{name}");
+        if self.brokers.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                key("brokers"),
+                "must name at least one broker",
+            ));
+        }
+        let protocols = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
+        if !protocols.contains(&self.security_protocol.as_str()) {
+            return Err(ConfigError::invalid(
+                key("security_protocol"),
+                format!("must be one of {}", protocols.join(", ")),
+            ));
+        }
+        if self.security_protocol.starts_with("sasl") && self.sasl_mechanism.is_empty() {
+            return Err(ConfigError::invalid(
+                key("sasl_mechanism"),
+                "required with SASL",
+            ));
+        }
+        let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+        if !codecs.contains(&self.compression.as_str()) {
+            return Err(ConfigError::invalid(
+                key("compression"),
+                format!("must be one of {}", codecs.join(", ")),
+            ));
+        }
+        if self.session_timeout_ms < 1_000 {
+            return Err(ConfigError::invalid(
+                key("session_timeout_ms"),
+                "must be at least 1000",
+            ));
+        }
+        if self.default_partitions < 1 || self.replication_factor < 1 {
+            return Err(ConfigError::invalid(
+                key("default_partitions"),
+                "partitions and replication_factor must be at least 1",
+            ));
+        }
+        if self.queue_max_messages == 0 {
+            return Err(ConfigError::invalid(
+                key("queue_max_messages"),
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// In-process bus settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryBusConfig {
+    /// Records a partition holds beyond the slowest group before publishers wait.
+    pub partition_capacity: usize,
+    /// Partitions of each topic.
+    pub partitions: i32,
+    /// Longest a publish waits for room before failing with `QueueFull`.
+    pub publish_timeout_ms: u64,
+}
+
+impl Default for MemoryBusConfig {
+    fn default() -> Self {
+        Self {
+            partition_capacity: 10_000,
+            partitions: 4,
+            publish_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl MemoryBusConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if self.partition_capacity == 0 {
+            return Err(ConfigError::invalid(
+                format!("{prefix}partition_capacity"),
+                "must be positive",
+            ));
+        }
+        if self.partitions < 1 {
+            return Err(ConfigError::invalid(
+                format!("{prefix}partitions"),
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! The consume loop: receive, handle (retrying), then commit.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{BusError, InboundRecord, Subscription};
+use crate::telemetry;
+
+/// Handles one record; the record is committed only when this returns `Ok`.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// Processes `record`. An error is retried with backoff: a handler that
+    /// wants to give up on a record (a poison message) must record that
+    /// itself, e.g. on a dead-letter topic, and return `Ok`.
+    async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError>;
+}
+
+/// A handler could not process a record yet.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HandlerError(pub String);
+
+impl HandlerError {
+    /// Wraps any error.
+    pub fn new(err: impl std::fmt::Display) -> Self {
+        Self(err.to_string())
+    }
+}
+
+/// Backoff between attempts at one record.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// First delay.
+    pub initial: Duration,
+    /// Cap of the doubling delay.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Runs `handler` over `subscription` until `shutdown`, then leaves the group.
+///
+/// A record in the handler when shutdown comes is finished, not abandoned;
+/// a record waiting for a retry is left uncommitted for the next owner.
+pub async fn consume(
+    mut subscription: Box<dyn Subscription>,
+    handler: &dyn Handler,
+    retry: RetryPolicy,
+    shutdown: CancellationToken,
+) -> Result<(), BusError> {
+    loop {
+        let record = tokio::select! {
+            () = shutdown.cancelled() => break,
+            next = subscription.next() => match next {
+                Ok(record) => record,
+                Err(BusError::Closed) => return Ok(()),
+                Err(err) => {
+                    tracing::warn!(error = %err, "bus receive failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(retry.initial) => continue,
+                    }
+                }
+            },
+        };
+        if !handle_with_retry(&record, handler, retry, &shutdown).await {
+            break;
+        }
+        metrics::counter!("pushmail_bus_consumed_total", "topic" => record.topic.clone())
+            .increment(1);
+        if let Err(err) = subscription.commit(&record).await {
+            // The partition moved to another member: it will redeliver.
+            tracing::warn!(error = %err, "commit failed; record will be redelivered");
+        }
+    }
+    subscription.close().await
+}
+
+/// Returns false when shutdown interrupted the retries.
+async fn handle_with_retry(
+    record: &InboundRecord,
+    handler: &dyn Handler,
+    retry: RetryPolicy,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut delay = retry.initial;
+    let mut attempt = 1u32;
+    loop {
+        let span = tracing::info_span!(
+            "bus.consume",
+            topic = %record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            attempt,
+        );
+        telemetry::set_parent_from(&span, &record.headers);
+        match handler.handle(record).instrument(span).await {
+            Ok(()) => return true,
+            Err(err) => {
+                metrics::counter!("pushmail_bus_handler_errors_total", "topic" => record.topic.clone())
+                    .increment(1);
+                tracing::warn!(
+                    record = %record.coordinates(), attempt, error = %err,
+                    "handler failed; retrying",
+                );
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(retry.max);
+        attempt = attempt.saturating_add(1);
+    }
+}

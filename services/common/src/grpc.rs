@@ -1,0 +1,146 @@
+//! gRPC plumbing shared by servers and clients: trace context in metadata,
+//! lazily connected channels, upstream health checks.
+
+use std::time::Duration;
+
+use tonic::metadata::{MetadataKey, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::telemetry::{self, TraceHeaders};
+
+/// A gRPC client channel that carries the caller's trace context.
+pub type TracedChannel = InterceptedService<Channel, TraceInterceptor>;
+
+/// Puts the current span's W3C trace context into request metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceInterceptor;
+
+impl Interceptor for TraceInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        for (key, value) in telemetry::current_trace_headers() {
+            if let (Ok(key), Ok(value)) = (
+                MetadataKey::from_bytes(key.as_bytes()),
+                MetadataValue::try_from(value.as_str()),
+            ) {
+                request.metadata_mut().insert(key, value);
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// A bad upstream address in config.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid grpc endpoint {uri}: {reason}")]
+pub struct EndpointError {
+    uri: String,
+    reason: String,
+}
+
+/// A channel to `uri` that connects on first use and reconnects by itself,
+/// so a service starts even while an upstream is still coming up.
+pub fn lazy_channel(uri: &str, request_timeout: Duration) -> Result<TracedChannel, EndpointError> {
+    let endpoint = Endpoint::from_shared(uri.to_owned())
+        .map_err(|e| EndpointError {
+            uri: uri.to_owned(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(request_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
+    Ok(InterceptedService::new(
+        endpoint.connect_lazy(),
+        TraceInterceptor,
+    ))
+}
+
+/// Asks the upstream's standard health service whether it serves.
+pub async fn check_upstream(channel: TracedChannel) -> Result<(), String> {
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|status| format!("{}: {}", status.code(), status.message()))?;
+    match response.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(format!("upstream reports {}", other.as_str_name())),
+    }
+}
+
+/// A span for an incoming gRPC request, child of the caller's trace.
+pub fn request_span(request: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc.request",
+        otel.kind = "server",
+        rpc.method = %request.uri().path(),
+    );
+    let mut headers = TraceHeaders::new();
+    for name in ["traceparent", "tracestate"] {
+        if let Some(value) = request.headers().get(name).and_then(|v| v.to_str().ok()) {
+            headers.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    telemetry::set_parent_from(&span, &headers);
+    span
+}
+
+/// Where an upstream gRPC service is.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `http://host:port` (or `https://`).
+    pub endpoint: String,
+    /// Deadline of one call.
+    pub timeout_ms: u64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:7101".to_owned(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// An upstream at `endpoint` with the default deadline.
+    pub fn at(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Checks the endpoint is a URL tonic accepts.
+    pub fn validate(&self, prefix: &str) -> Result<(), crate::config::ConfigError> {
+        Endpoint::from_shared(self.endpoint.clone())
+            .map(|_| ())
+            .map_err(|e| {
+                crate::config::ConfigError::invalid(format!("{prefix}endpoint"), e.to_string())
+            })?;
+        if self.timeout_ms == 0 {
+            return Err(crate::config::ConfigError::invalid(
+                format!("{prefix}timeout_ms"),
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A lazily connected channel to the upstream.
+    pub fn channel(&self) -> Result<TracedChannel, EndpointError> {
+        lazy_channel(&self.endpoint, Duration::from_millis(self.timeout_ms))
+    }
+}

@@ -1,0 +1,157 @@
+//! Hosting a service: its listeners, its background tasks, readiness and
+//! an orderly stop, the same for every binary and for standalone.
+
+use std::future::Future;
+use std::io;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::grpc;
+use crate::health::{self, Readiness};
+
+/// A task of the host failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{task}: {reason}")]
+pub struct HostError {
+    /// Which task: `grpc`, `admin`, or a service task's name.
+    pub task: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Collects a service's servers and tasks and runs them to a clean stop.
+pub struct Host {
+    readiness: Readiness,
+    shutdown: CancellationToken,
+    tasks: JoinSet<Result<(), HostError>>,
+}
+
+impl Host {
+    /// A host for `readiness`'s service, stopping when `shutdown` is cancelled.
+    pub fn new(readiness: Readiness, shutdown: CancellationToken) -> Self {
+        Self {
+            readiness,
+            shutdown,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// The service's readiness, to register dependency checks on.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// The stop token every task should watch.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves `/healthz`, `/readyz`, `/metrics` (plus `extra` routes) on `listener`.
+    pub fn serve_admin(&mut self, listener: TcpListener, extra: axum::Router) {
+        let router = health::admin_router(self.readiness.clone()).merge(extra);
+        self.serve_http("admin", listener, router);
+    }
+
+    /// Serves an HTTP router until shutdown, finishing open requests.
+    pub fn serve_http(&mut self, name: &str, listener: TcpListener, router: axum::Router) {
+        let shutdown = self.shutdown.clone();
+        let name = name.to_owned();
+        self.tasks.spawn(async move {
+            health::serve_http(listener, router, shutdown)
+                .await
+                .map_err(|e| HostError {
+                    task: name,
+                    reason: e.to_string(),
+                })
+        });
+    }
+
+    /// Serves `routes` plus gRPC health and reflection on `listener`.
+    pub fn serve_grpc(&mut self, listener: TcpListener, routes: Routes) -> Result<(), HostError> {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        self.readiness.attach_grpc(reporter);
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pushmail_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| HostError {
+                task: "grpc".to_owned(),
+                reason: e.to_string(),
+            })?;
+        let routes = routes.add_service(health_service).add_service(reflection);
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            Server::builder()
+                .trace_fn(grpc::request_span)
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener),
+                    shutdown.cancelled_owned(),
+                )
+                .await
+                .map_err(|e| HostError {
+                    task: "grpc".to_owned(),
+                    reason: e.to_string(),
+                })
+        });
+        Ok(())
+    }
+
+    /// Runs a service task; it must return soon after shutdown is cancelled.
+    pub fn spawn<F>(&mut self, name: &str, task: F)
+    where
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let name = name.to_owned();
+        self.tasks.spawn(async move {
+            task.await
+                .map_err(|reason| HostError { task: name, reason })
+        });
+    }
+
+    /// Reports ready, then waits for shutdown or the first failing task;
+    /// then reports draining and waits for every task to finish.
+    pub async fn run(mut self) -> Result<(), HostError> {
+        self.readiness.mark_started().await;
+        let mut first_error = None;
+        tokio::select! {
+            () = self.shutdown.cancelled() => {}
+            Some(joined) = self.tasks.join_next() => {
+                first_error = flatten(joined).err();
+                if first_error.is_none() && !self.shutdown.is_cancelled() {
+                    tracing::warn!("a service task ended before shutdown");
+                }
+            }
+        }
+        self.readiness.mark_draining().await;
+        self.shutdown.cancel();
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Err(err) = flatten(joined) {
+                tracing::error!(error = %err, "task failed while stopping");
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn flatten(joined: Result<Result<(), HostError>, tokio::task::JoinError>) -> Result<(), HostError> {
+    joined.unwrap_or_else(|e| {
+        Err(HostError {
+            task: "task".to_owned(),
+            reason: e.to_string(),
+        })
+    })
+}
+
+/// Binds `addr`, naming it in the error.
+pub async fn bind(what: &str, addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}")))
+}

@@ -1,0 +1,16 @@
+//! Cross-cutting mechanics shared by every pushmail service: layered
+//! config, telemetry, the event bus, the blob store, health, hosting and
+//! shutdown. No business logic lives here; services meet only through
+//! `proto/`.
+
+pub mod blob;
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod grpc;
+pub mod health;
+pub mod host;
+pub mod lifecycle;
+pub mod redact;
+pub mod redis;
+pub mod telemetry;

@@ -1,0 +1,18 @@
+//! Errors of the gateway's process boundary.
+
+use pushmail_common::grpc::EndpointError;
+use pushmail_common::host::HostError;
+
+/// Why the gateway could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An upstream address is invalid.
+    #[error(transparent)]
+    Upstream(#[from] EndpointError),
+    /// A listener could not be bound.
+    #[error(transparent)]
+    Listen(#[from] std::io::Error),
+    /// A server task failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+}

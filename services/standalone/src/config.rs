@@ -1,0 +1,140 @@
+//! Standalone configuration (`PUSHMAIL_STANDALONE__…`): every service's
+//! config, with embedded adapters and loopback addresses as defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use pushmail_common::blob::BlobConfig;
+use pushmail_common::bus::{BusConfig, BusKind, MemoryBusConfig};
+use pushmail_common::config::{
+    AdminServerConfig, ConfigError, ServerConfig, ServiceConfig, ShutdownConfig,
+};
+use pushmail_common::grpc::UpstreamConfig;
+use pushmail_common::redact::SecretUrl;
+use pushmail_common::redis::StateStoreConfig;
+use pushmail_common::telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+/// The standalone platform's config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct StandaloneConfig {
+    /// Logs, traces, metrics for the whole process.
+    pub(crate) telemetry: TelemetryConfig,
+    /// Stop behaviour for the whole process.
+    pub(crate) shutdown: ShutdownConfig,
+    /// The in-process bus shared by all services.
+    pub(crate) bus: MemoryBusConfig,
+    /// Binding service.
+    pub(crate) binding: pushmail_binding::Config,
+    /// Session service.
+    pub(crate) session: pushmail_session::Config,
+    /// Transcode service.
+    pub(crate) transcode: pushmail_transcode::Config,
+    /// Ingest service.
+    pub(crate) ingest: pushmail_ingest::Config,
+    /// Dispatch service.
+    pub(crate) dispatch: pushmail_dispatch::Config,
+    /// Gateway.
+    pub(crate) gateway: pushmail_gateway::Config,
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn memory_bus() -> BusConfig {
+    BusConfig {
+        kind: BusKind::Memory,
+        ..BusConfig::default()
+    }
+}
+
+impl Default for StandaloneConfig {
+    fn default() -> Self {
+        let data = PathBuf::from(".pushmail");
+        let blob = BlobConfig {
+            dir: data.join("blobs"),
+        };
+        let mut binding = pushmail_binding::Config {
+            server: ServerConfig {
+                grpc_addr: local(7101),
+                admin_addr: local(9101),
+            },
+            bus: memory_bus(),
+            ..Default::default()
+        };
+        binding.database.url = SecretUrl::new("sqlite://.pushmail/binding.db?mode=rwc");
+        Self {
+            telemetry: TelemetryConfig::default(),
+            shutdown: ShutdownConfig { grace_seconds: 10 },
+            bus: MemoryBusConfig::default(),
+            binding,
+            session: pushmail_session::Config {
+                server: ServerConfig {
+                    grpc_addr: local(7102),
+                    admin_addr: local(9102),
+                },
+                directory: StateStoreConfig::memory(),
+                ..Default::default()
+            },
+            transcode: pushmail_transcode::Config {
+                server: ServerConfig {
+                    grpc_addr: local(7103),
+                    admin_addr: local(9103),
+                },
+                blob: blob.clone(),
+                ..Default::default()
+            },
+            ingest: pushmail_ingest::Config {
+                server: AdminServerConfig {
+                    admin_addr: local(9104),
+                },
+                bus: memory_bus(),
+                binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+                blob,
+                ..Default::default()
+            },
+            dispatch: pushmail_dispatch::Config {
+                server: AdminServerConfig {
+                    admin_addr: local(9105),
+                },
+                bus: memory_bus(),
+                binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+                session: UpstreamConfig::at("http://127.0.0.1:7102"),
+                state: StateStoreConfig::memory(),
+                ..Default::default()
+            },
+            gateway: pushmail_gateway::Config {
+                server: pushmail_gateway::config::GatewayServerConfig {
+                    http_addr: local(8080),
+                    admin_addr: local(9106),
+                },
+                binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+                transcode: UpstreamConfig::at("http://127.0.0.1:7103"),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl ServiceConfig for StandaloneConfig {
+    const NAME: &'static str = "standalone";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.telemetry.validate("telemetry.")?;
+        self.shutdown.validate("shutdown.")?;
+        self.binding.validate().map_err(|e| e.nested("binding."))?;
+        self.session.validate().map_err(|e| e.nested("session."))?;
+        self.transcode
+            .validate()
+            .map_err(|e| e.nested("transcode."))?;
+        self.ingest.validate().map_err(|e| e.nested("ingest."))?;
+        self.dispatch
+            .validate()
+            .map_err(|e| e.nested("dispatch."))?;
+        self.gateway.validate().map_err(|e| e.nested("gateway."))
+    }
+}
+
+pushmail_common::impl_hosted!(StandaloneConfig);

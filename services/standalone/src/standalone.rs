@@ -1,0 +1,183 @@
+//! Every service in one process: one in-process bus shared by all, SQLite,
+//! in-memory directory and state, a local blob directory. Services still
+//! call each other through their gRPC clients over loopback, so standalone
+//! exercises the same code paths as a cluster.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use pushmail_common::bus::{EventBus, MemoryBus};
+use pushmail_common::health::Readiness;
+use pushmail_proto::topics;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::StandaloneConfig;
+
+/// How long the services get to report ready before start-up is called failed.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the platform until `shutdown`.
+pub(crate) async fn run(
+    config: StandaloneConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let memory = MemoryBus::new(&config.bus);
+    for topic in topics::ALL {
+        memory.ensure_topic(topic, config.bus.partitions).await?;
+    }
+    let bus: Arc<dyn EventBus> = Arc::new(memory);
+    let mut services = Services::new(shutdown.clone());
+
+    // Servers first, so their clients find them serving.
+    let c = &config.binding;
+    let deps = pushmail_binding::Deps::connect(c, bus.clone())
+        .await
+        .context("binding")?;
+    let listeners = pushmail_binding::Listeners::bind(c)
+        .await
+        .context("binding")?;
+    services.spawn(pushmail_binding::NAME, |r, s| {
+        pushmail_binding::run(deps, listeners, r, s)
+    });
+
+    let c = &config.session;
+    let deps = pushmail_session::Deps::connect(c)
+        .await
+        .context("session")?;
+    let listeners = pushmail_session::Listeners::bind(c)
+        .await
+        .context("session")?;
+    services.spawn(pushmail_session::NAME, |r, s| {
+        pushmail_session::run(deps, listeners, r, s)
+    });
+
+    let c = &config.transcode;
+    let deps = pushmail_transcode::Deps::connect(c);
+    let listeners = pushmail_transcode::Listeners::bind(c)
+        .await
+        .context("transcode")?;
+    services.spawn(pushmail_transcode::NAME, |r, s| {
+        pushmail_transcode::run(deps, listeners, r, s)
+    });
+
+    let c = &config.ingest;
+    let deps = pushmail_ingest::Deps::connect(c, bus.clone()).context("ingest")?;
+    let listeners = pushmail_ingest::Listeners::bind(c)
+        .await
+        .context("ingest")?;
+    services.spawn(pushmail_ingest::NAME, |r, s| {
+        pushmail_ingest::run(deps, listeners, r, s)
+    });
+
+    let c = &config.dispatch;
+    let deps = pushmail_dispatch::Deps::connect(c, bus.clone())
+        .await
+        .context("dispatch")?;
+    let listeners = pushmail_dispatch::Listeners::bind(c)
+        .await
+        .context("dispatch")?;
+    services.spawn(pushmail_dispatch::NAME, |r, s| {
+        pushmail_dispatch::run(deps, listeners, r, s)
+    });
+
+    let c = &config.gateway;
+    let deps = pushmail_gateway::Deps::connect(c).context("gateway")?;
+    let listeners = pushmail_gateway::Listeners::bind(c)
+        .await
+        .context("gateway")?;
+    services.spawn(pushmail_gateway::NAME, |r, s| {
+        pushmail_gateway::run(deps, listeners, r, s)
+    });
+
+    services.wait_ready(&config).await?;
+    services.join().await
+}
+
+struct Services {
+    shutdown: CancellationToken,
+    tasks: JoinSet<(String, anyhow::Result<()>)>,
+    readiness: Vec<Readiness>,
+}
+
+impl Services {
+    fn new(shutdown: CancellationToken) -> Self {
+        Self {
+            shutdown,
+            tasks: JoinSet::new(),
+            readiness: Vec::new(),
+        }
+    }
+
+    fn spawn<F, Fut, E>(&mut self, name: &'static str, run: F)
+    where
+        F: FnOnce(Readiness, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<anyhow::Error>,
+    {
+        let readiness = Readiness::new(name);
+        self.readiness.push(readiness.clone());
+        let future = run(readiness, self.shutdown.clone());
+        self.tasks
+            .spawn(async move { (name.to_owned(), future.await.map_err(Into::into)) });
+    }
+
+    async fn wait_ready(&self, config: &StandaloneConfig) -> anyhow::Result<()> {
+        let all = futures_wait(&self.readiness);
+        tokio::time::timeout(READY_TIMEOUT, all)
+            .await
+            .map_err(|_| anyhow::anyhow!("services not ready within {READY_TIMEOUT:?}"))?;
+        print_endpoints(config);
+        Ok(())
+    }
+
+    /// Waits for every service; the first to stop stops the others.
+    async fn join(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            self.shutdown.cancel();
+            let (name, result) = joined.context("service task panicked")?;
+            if let Err(err) = result {
+                tracing::error!(service = %name, error = %err, "service failed");
+                first_error.get_or_insert(err.context(name));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+async fn futures_wait(readiness: &[Readiness]) {
+    for r in readiness {
+        r.wait_started().await;
+    }
+}
+
+fn print_endpoints(config: &StandaloneConfig) {
+    println!("pushmail standalone is ready:");
+    println!(
+        "  binding    gRPC {}  admin http://{}",
+        config.binding.server.grpc_addr, config.binding.server.admin_addr
+    );
+    println!(
+        "  session    gRPC {}  admin http://{}",
+        config.session.server.grpc_addr, config.session.server.admin_addr
+    );
+    println!(
+        "  transcode  gRPC {}  admin http://{}",
+        config.transcode.server.grpc_addr, config.transcode.server.admin_addr
+    );
+    println!(
+        "  ingest     admin http://{}",
+        config.ingest.server.admin_addr
+    );
+    println!(
+        "  dispatch   admin http://{}",
+        config.dispatch.server.admin_addr
+    );
+    println!(
+        "  gateway    http://{}  admin http://{}",
+        config.gateway.server.http_addr, config.gateway.server.admin_addr
+    );
+    println!("Press Ctrl-C to stop.");
+}

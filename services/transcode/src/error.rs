@@ -1,0 +1,14 @@
+//! Errors of the transcode service's process boundary.
+
+use pushmail_common::host::HostError;
+
+/// Why the transcode service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A listener could not be bound.
+    #[error(transparent)]
+    Listen(#[from] std::io::Error),
+    /// A server task failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
