@@ -2,11 +2,11 @@
 //!
 //! Producer: `acks=all` with idempotence, so "published" means durable on
 //! every in-sync replica, and a bounded queue whose wait is the backpressure.
-//! Consumer: offsets are *stored* only after the handler succeeded
-//! (`enable.auto.offset.store=false`) and committed from the store in the
-//! background, and synchronously on close.
+//! Consumer: an offset is committed only after the handler succeeded;
+//! commits are batched per interval and made synchronously on close.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -16,7 +16,7 @@ use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, Stream
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers as _, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{
     BusError, Delivered, EventBus, Headers, InboundRecord, KafkaConfig, OutboundRecord,
@@ -166,12 +166,10 @@ impl EventBus for KafkaBus {
         let mut consumer_config = base_config(&self.config, &self.client_id);
         consumer_config
             .set("group.id", &options.group)
-            .set("enable.auto.commit", "true")
-            .set(
-                "auto.commit.interval.ms",
-                self.config.auto_commit_interval_ms.to_string(),
-            )
-            .set("enable.auto.offset.store", "false")
+            // Commits are ours (see KafkaSubscription): librdkafka's
+            // auto-commit was seen to commit past unhandled records when a
+            // consumer closed.
+            .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set(
                 "session.timeout.ms",
@@ -195,6 +193,9 @@ impl EventBus for KafkaBus {
         Ok(Box::new(KafkaSubscription {
             consumer,
             topics: options.topics.join(","),
+            pending: HashMap::new(),
+            last_commit: Instant::now(),
+            interval: Duration::from_millis(u64::from(self.config.auto_commit_interval_ms)),
         }))
     }
 
@@ -247,18 +248,70 @@ fn describe(list: &TopicPartitionList) -> String {
         .join(",")
 }
 
+/// A group member. Handled offsets collect in `pending` and are committed
+/// every `interval` (asynchronously, also when idle) and synchronously on
+/// close; an abrupt end loses at most the last interval's commits, which
+/// the next owner then redelivers.
 struct KafkaSubscription {
     consumer: StreamConsumer<LoggingContext>,
     topics: String,
+    pending: HashMap<(String, i32), i64>,
+    last_commit: Instant,
+    interval: Duration,
+}
+
+impl KafkaSubscription {
+    fn flush(&mut self, mode: CommitMode) -> Result<(), BusError> {
+        self.last_commit = Instant::now();
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.pending {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*next)).map_err(|e| {
+                BusError::Commit {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: *next - 1,
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+        self.consumer.commit(&list, mode).map_err(|e| BusError::Commit {
+            topic: self.topics.clone(),
+            partition: -1,
+            offset: -1,
+            reason: e.to_string(),
+        })?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn flush_if_due(&mut self) {
+        if self.last_commit.elapsed() >= self.interval {
+            if let Err(err) = self.flush(CommitMode::Async) {
+                // Kept for the next attempt; the worst case is redelivery.
+                tracing::warn!(error = %err, "offset commit failed");
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Result<InboundRecord, BusError> {
-        let message = self.consumer.recv().await.map_err(|e| BusError::Consume {
-            topics: self.topics.clone(),
-            reason: e.to_string(),
-        })?;
+        let message = loop {
+            match tokio::time::timeout(self.interval, self.consumer.recv()).await {
+                Ok(received) => {
+                    break received.map_err(|e| BusError::Consume {
+                        topics: self.topics.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
+                // Idle: commit what was handled rather than wait for traffic.
+                Err(_) => self.flush_if_due(),
+            }
+        };
         let headers = message
             .headers()
             .map(|hs| {
@@ -282,27 +335,18 @@ impl Subscription for KafkaSubscription {
     }
 
     async fn commit(&mut self, record: &InboundRecord) -> Result<(), BusError> {
-        // rd_kafka_offset_store stores offset + 1: the next record to read.
-        self.consumer
-            .store_offset(&record.topic, record.partition, record.offset)
-            .map_err(|e| BusError::Commit {
-                topic: record.topic.clone(),
-                partition: record.partition,
-                offset: record.offset,
-                reason: e.to_string(),
-            })
+        // Kafka commits name the next record to read.
+        let next = self.pending.entry((record.topic.clone(), record.partition)).or_insert(0);
+        *next = (*next).max(record.offset + 1);
+        self.flush_if_due();
+        Ok(())
     }
 
-    async fn close(self: Box<Self>) -> Result<(), BusError> {
-        let consumer = self.consumer;
+    async fn close(mut self: Box<Self>) -> Result<(), BusError> {
         tokio::task::spawn_blocking(move || {
-            let result = consumer.commit_consumer_state(CommitMode::Sync);
-            consumer.unsubscribe();
-            match result {
-                // Nothing handled since the last auto-commit.
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) | Ok(()) => Ok(()),
-                Err(err) => Err(BusError::Unavailable(format!("final commit: {err}"))),
-            }
+            let result = self.flush(CommitMode::Sync);
+            self.consumer.unsubscribe();
+            result
         })
         .await
         .map_err(|e| BusError::Unavailable(e.to_string()))?

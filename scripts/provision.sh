@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian machine (as root) to where `make test` can run:
+# Debian packages, PostgreSQL, Redis, cargo-nextest and the tansu Kafka
+# broker. Reuses whatever already runs; fails with a clear message where it
+# cannot go on. Safe to run repeatedly.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/env.sh"
+
+install_packages() {
+  local missing=()
+  while read -r pkg; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done < "$here/packages.txt"
+  ((${#missing[@]} == 0)) && return 0
+  [[ $(id -u) -eq 0 ]] || die "missing Debian packages (${missing[*]}) and not root: install them with apt-get"
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  # Dovecot and Redis must not be started by the package scripts: tests start their own.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install ${missing[*]} failed"
+}
+
+start_postgres() {
+  port_open 127.0.0.1 5432 && return 0
+  log "starting PostgreSQL"
+  local version
+  version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)"
+  [[ -n "$version" ]] || die "PostgreSQL is not installed (no /etc/postgresql)"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start \
+    || die "cannot start PostgreSQL $version"
+  wait_port 127.0.0.1 5432 30 PostgreSQL
+}
+
+start_redis() {
+  port_open 127.0.0.1 6379 && return 0
+  log "starting Redis"
+  command -v redis-server >/dev/null || die "redis-server is not installed"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/pushmail.log || die "cannot start Redis"
+  wait_port 127.0.0.1 6379 15 Redis
+}
+
+install_nextest() {
+  command -v cargo-nextest >/dev/null && return 0
+  log "installing cargo-nextest"
+  cargo install --locked cargo-nextest --root "$PUSHMAIL_CACHE/nextest" \
+    || die "cannot install cargo-nextest"
+  ln -sf "$PUSHMAIL_CACHE/nextest/bin/cargo-nextest" /usr/local/bin/cargo-nextest
+}
+
+install_tansu() {
+  [[ -x "$TANSU_BIN" ]] && "$TANSU_BIN" --version 2>/dev/null | grep -q "$TANSU_VERSION" && return 0
+  [[ -x "$TANSU_BIN" ]] && return 0
+  log "building tansu $TANSU_VERSION once (about 20 minutes; cached in $PUSHMAIL_CACHE)"
+  mkdir -p "$PUSHMAIL_CACHE"
+  CARGO_TARGET_DIR="$PUSHMAIL_CACHE/tansu-target" cargo install tansu --version "$TANSU_VERSION" \
+    --locked --features dynostore,libsql --root "$PUSHMAIL_CACHE/tansu" \
+    || die "cannot build tansu"
+}
+
+start_tansu() {
+  local host="${PUSHMAIL_TEST_KAFKA%:*}" port="${PUSHMAIL_TEST_KAFKA##*:}"
+  port_open "$host" "$port" && return 0
+  log "starting tansu on $PUSHMAIL_TEST_KAFKA (memory storage)"
+  mkdir -p "$PUSHMAIL_CACHE/run"
+  nohup "$TANSU_BIN" broker --listener-url "tcp://$host:$port" \
+    --advertised-listener-url "tcp://$host:$port" --storage-engine memory://tansu/ \
+    >"$PUSHMAIL_CACHE/run/tansu.log" 2>&1 &
+  echo $! >"$PUSHMAIL_CACHE/run/tansu.pid"
+  wait_port "$host" "$port" 30 "tansu (log: $PUSHMAIL_CACHE/run/tansu.log)"
+}
+
+install_packages
+start_postgres
+start_redis
+install_nextest
+install_tansu
+start_tansu
+log "ready: PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, Kafka (tansu) $PUSHMAIL_TEST_KAFKA"
