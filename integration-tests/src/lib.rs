@@ -51,3 +51,121 @@ pub fn memory_bus(partition_capacity: usize) -> Arc<dyn EventBus> {
         publish_timeout_ms: 30_000,
     }))
 }
+
+/// A TCP listener on a free loopback port.
+pub async fn listener() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A free loopback port, for processes configured by address. The port is
+/// released before the caller binds it; collisions are unlikely, not impossible.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `GET path` over HTTP/1.0; returns the status code and the body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Polls `/readyz` until it answers 200; fails with the last answer.
+pub async fn wait_ready(
+    admin: std::net::SocketAddr,
+    limit: std::time::Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let last = http_get(admin, "/readyz").await;
+        if matches!(last, Ok((200, _))) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("{admin} not ready within {limit:?}; last answer: {last:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The test PostgreSQL server (`PUSHMAIL_TEST_POSTGRES`), as a URL to its
+/// maintenance database.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PUSHMAIL_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped by [`TestDatabase::drop_database`].
+pub struct TestDatabase {
+    /// URL of the new database.
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh, empty database.
+    pub async fn create() -> anyhow::Result<Self> {
+        use sqlx::Connection as _;
+        let admin = postgres_admin_url();
+        let mut connection = sqlx::PgConnection::connect(&admin).await.map_err(|e| {
+            anyhow::anyhow!(
+                "PostgreSQL at {admin} unreachable ({e}); run `bash scripts/provision.sh`"
+            )
+        })?;
+        let name = unique("pushmail_test").replace('-', "_");
+        // The name is ours (a UUID), never input: safe to splice.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut connection)
+            .await?;
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+
+    /// Drops the database (forcing out any connection left over).
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let mut connection = sqlx::PgConnection::connect(&postgres_admin_url()).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut connection)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The test Redis (`PUSHMAIL_TEST_REDIS`) with a key prefix of its own.
+pub fn redis_config() -> pushmail_common::redis::RedisConfig {
+    pushmail_common::redis::RedisConfig {
+        url: pushmail_common::redact::SecretUrl::new(
+            std::env::var("PUSHMAIL_TEST_REDIS")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned()),
+        ),
+        key_prefix: format!("{}:", unique("pushmail-test")),
+    }
+}

@@ -3,6 +3,8 @@
 //! half-way, a new one in the same group finishing the job — every event
 //! handled at least once, none lost.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,7 +35,7 @@ impl Handler for Recorder {
     async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError> {
         let n = self.handled.fetch_add(1, Ordering::SeqCst) + 1;
         // Transient failures must be retried, not skipped.
-        if self.fail_every.is_some_and(|every| n % every == 0) {
+        if self.fail_every.is_some_and(|every| n.is_multiple_of(every)) {
             return Err(HandlerError::new("transient failure injected by the test"));
         }
         let bytes: [u8; 4] = record
@@ -69,15 +71,24 @@ async fn publish_all(bus: &Arc<dyn EventBus>, topic: &str) {
         .buffer_unordered(512)
         .collect()
         .await;
-    let partitions: HashSet<i32> =
-        results.iter().map(|r| r.as_ref().expect("publish failed").partition).collect();
-    assert_eq!(partitions.len(), PARTITIONS as usize, "keys spread over every partition");
+    let partitions: HashSet<i32> = results
+        .iter()
+        .map(|r| r.as_ref().expect("publish failed").partition)
+        .collect();
+    assert_eq!(
+        partitions.len(),
+        PARTITIONS as usize,
+        "keys spread over every partition"
+    );
 }
 
 async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -85,9 +96,17 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
 /// The shared body: publish, consume half, stop abruptly, resume, check.
 async fn survives_abrupt_consumer_stop(bus: Arc<dyn EventBus>) {
     let topic = unique("pushmail.test.bus");
-    let options = SubscribeOptions { group: unique("group"), topics: vec![topic.clone()] };
-    bus.ensure_topic(&topic, PARTITIONS).await.expect("create topic");
-    let retry = RetryPolicy { initial: Duration::from_millis(5), max: Duration::from_millis(50) };
+    let options = SubscribeOptions {
+        group: unique("group"),
+        topics: vec![topic.clone()],
+    };
+    bus.ensure_topic(&topic, PARTITIONS)
+        .await
+        .expect("create topic");
+    let retry = RetryPolicy {
+        initial: Duration::from_millis(5),
+        max: Duration::from_millis(50),
+    };
 
     let producer = {
         let bus = bus.clone();
@@ -97,12 +116,21 @@ async fn survives_abrupt_consumer_stop(bus: Arc<dyn EventBus>) {
 
     // First consumer: stopped abruptly (task aborted, no close, no final
     // commit of its own) once about half the events were handled.
-    let first = Arc::new(Recorder { fail_every: Some(997), ..Recorder::default() });
+    let first = Arc::new(Recorder {
+        fail_every: Some(997),
+        ..Recorder::default()
+    });
     let subscription = bus.subscribe(options.clone()).await.expect("subscribe");
     let task = {
         let first = first.clone();
         tokio::spawn(async move {
-            consume(subscription, first.as_ref(), retry, CancellationToken::new()).await
+            consume(
+                subscription,
+                first.as_ref(),
+                retry,
+                CancellationToken::new(),
+            )
+            .await
         })
     };
     wait_until("half the events", Duration::from_secs(120), || {
@@ -131,8 +159,13 @@ async fn survives_abrupt_consumer_stop(bus: Arc<dyn EventBus>) {
     let mut polls = 0u32;
     wait_until("every event", Duration::from_secs(180), || {
         polls += 1;
-        if polls % 250 == 0 {
-            eprintln!("progress: first {} second {} union {}", first.distinct(), second.distinct(), union());
+        if polls.is_multiple_of(250) {
+            eprintln!(
+                "progress: first {} second {} union {}",
+                first.distinct(),
+                second.distinct(),
+                union()
+            );
         }
         union() == EVENTS as usize
     })

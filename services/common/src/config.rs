@@ -66,13 +66,20 @@ impl ConfigError {
 
     fn from_figment(err: figment::Error) -> Self {
         let mut path = err.path.clone();
-        if let Kind::UnknownField(field, _) = &err.kind {
+        if let Kind::UnknownField(field, _) = &err.kind
+            && path.last() != Some(field)
+        {
             path.push(field.clone());
         }
         let origin = err.metadata.as_ref().map(|meta| {
             if meta.name.contains("environment") {
-                let profile = err.profile.clone().unwrap_or_default();
-                format!("environment variable {}", meta.interpolate(&profile, &path))
+                // The provider's name is "`PUSHMAIL_X__` environment variable(s)".
+                let prefix = meta.name.split('`').nth(1).unwrap_or_default();
+                let name = path
+                    .iter()
+                    .map(|k| k.to_ascii_uppercase())
+                    .collect::<Vec<_>>();
+                format!("environment variable {prefix}{}", name.join("__"))
             } else {
                 match &meta.source {
                     Some(source) => format!("{} {source}", meta.name),
@@ -258,6 +265,7 @@ mod tests {
 
     /// Loads in a figment `Jail`: a private working directory and an
     /// environment restored afterwards, serialised across tests.
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
     fn load_with(toml_text: Option<&str>, env: &[(&str, &str)]) -> Result<Sample, ConfigError> {
         let mut result = None;
         figment::Jail::expect_with(|jail| {

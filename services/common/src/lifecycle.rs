@@ -76,6 +76,27 @@ where
 mod tests {
     use super::*;
 
+    /// A stop signal that arrives once and never again.
+    fn signal_once() -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()>>> {
+        let mut calls = 0;
+        move || {
+            calls += 1;
+            if calls == 1 {
+                Box::pin(async {})
+            } else {
+                Box::pin(std::future::pending())
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn second_signal_forces_the_stop() {
+        let token = CancellationToken::new();
+        let service = std::future::pending::<Result<(), String>>();
+        let result = run_until(service, token, Duration::from_secs(5), || async {}).await;
+        assert!(matches!(result, Err(StopError::Forced)), "{result:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn service_that_honours_shutdown_stops_cleanly() {
         let token = CancellationToken::new();
@@ -85,25 +106,21 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
             Ok::<(), String>(())
         };
-        let result = run_until(service, token, Duration::from_secs(5), || async {}).await;
-        assert!(result.is_ok());
+        let result = run_until(service, token, Duration::from_secs(5), signal_once()).await;
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn service_that_hangs_is_cut_at_the_grace_period() {
         let token = CancellationToken::new();
         let service = std::future::pending::<Result<(), String>>();
-        let mut calls = 0;
-        let stop = move || {
-            calls += 1;
-            let first = calls == 1;
-            async move {
-                if !first {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        let result = run_until(service, token.clone(), Duration::from_secs(5), stop).await;
+        let result = run_until(
+            service,
+            token.clone(),
+            Duration::from_secs(5),
+            signal_once(),
+        )
+        .await;
         assert!(matches!(result, Err(StopError::GraceExceeded(_))));
         assert!(token.is_cancelled());
     }

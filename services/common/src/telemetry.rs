@@ -69,10 +69,9 @@ impl TelemetryConfig {
                 "must be between 0.0 and 1.0",
             ));
         }
-        if !self.otlp_endpoint.is_empty()
-            && !(self.otlp_endpoint.starts_with("http://")
-                || self.otlp_endpoint.starts_with("https://"))
-        {
+        let endpoint = &self.otlp_endpoint;
+        let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+        if !endpoint.is_empty() && !is_url {
             return Err(ConfigError::invalid(
                 format!("{prefix}otlp_endpoint"),
                 "must be an http:// or https:// URL",

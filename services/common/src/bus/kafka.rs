@@ -268,31 +268,32 @@ impl KafkaSubscription {
         }
         let mut list = TopicPartitionList::new();
         for ((topic, partition), next) in &self.pending {
-            list.add_partition_offset(topic, *partition, Offset::Offset(*next)).map_err(|e| {
-                BusError::Commit {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(|e| BusError::Commit {
                     topic: topic.clone(),
                     partition: *partition,
                     offset: *next - 1,
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
         }
-        self.consumer.commit(&list, mode).map_err(|e| BusError::Commit {
-            topic: self.topics.clone(),
-            partition: -1,
-            offset: -1,
-            reason: e.to_string(),
-        })?;
+        self.consumer
+            .commit(&list, mode)
+            .map_err(|e| BusError::Commit {
+                topic: self.topics.clone(),
+                partition: -1,
+                offset: -1,
+                reason: e.to_string(),
+            })?;
         self.pending.clear();
         Ok(())
     }
 
     fn flush_if_due(&mut self) {
-        if self.last_commit.elapsed() >= self.interval {
-            if let Err(err) = self.flush(CommitMode::Async) {
-                // Kept for the next attempt; the worst case is redelivery.
-                tracing::warn!(error = %err, "offset commit failed");
-            }
+        if self.last_commit.elapsed() >= self.interval
+            && let Err(err) = self.flush(CommitMode::Async)
+        {
+            // Kept for the next attempt; the worst case is redelivery.
+            tracing::warn!(error = %err, "offset commit failed");
         }
     }
 }
@@ -336,7 +337,10 @@ impl Subscription for KafkaSubscription {
 
     async fn commit(&mut self, record: &InboundRecord) -> Result<(), BusError> {
         // Kafka commits name the next record to read.
-        let next = self.pending.entry((record.topic.clone(), record.partition)).or_insert(0);
+        let next = self
+            .pending
+            .entry((record.topic.clone(), record.partition))
+            .or_insert(0);
         *next = (*next).max(record.offset + 1);
         self.flush_if_due();
         Ok(())

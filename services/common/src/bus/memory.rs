@@ -89,14 +89,13 @@ impl State {
     }
 
     fn trim(&mut self, topic: &str, partition: i32) {
-        if let Some(floor) = self.floor(topic, partition) {
-            if let Some(log) = self
+        if let Some(floor) = self.floor(topic, partition)
+            && let Some(log) = self
                 .topics
                 .get_mut(topic)
                 .and_then(|t| t.get_mut(partition as usize))
-            {
-                log.trim_below(floor);
-            }
+        {
+            log.trim_below(floor);
         }
     }
 }

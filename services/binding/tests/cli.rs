@@ -1,0 +1,112 @@
+//! The binary's config surface: `--dump-config`, one-line errors, exit codes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use std::process::{Command, Output};
+
+fn binding(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pushmail-binding"));
+    command.args(args);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PUSHMAIL_")) {
+        command.env_remove(key);
+    }
+    command
+        .envs(env.iter().copied())
+        .output()
+        .expect("run pushmail-binding")
+}
+
+#[test]
+fn dump_config_prints_the_effective_config_with_secrets_masked() {
+    let out = binding(
+        &["--dump-config"],
+        &[(
+            "PUSHMAIL_BINDING__DATABASE__URL",
+            "postgres://app:s3cret-pw@db:5432/pushmail",
+        )],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for section in [
+        "[server]",
+        "[telemetry]",
+        "[shutdown]",
+        "[bus.kafka]",
+        "[database]",
+    ] {
+        assert!(text.contains(section), "{section} missing from:\n{text}");
+    }
+    assert!(
+        text.contains("postgres://app:<redacted>@db:5432/pushmail"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret-pw"), "secret leaked:\n{text}");
+}
+
+#[test]
+fn file_layer_is_read_and_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("binding.toml");
+    std::fs::write(
+        &path,
+        "[server]\ngrpc_addr = \"127.0.0.1:1111\"\nadmin_addr = \"127.0.0.1:2222\"\n",
+    )
+    .unwrap();
+    let out = binding(
+        &["--config", path.to_str().unwrap(), "--dump-config"],
+        &[("PUSHMAIL_BINDING__SERVER__ADMIN_ADDR", "127.0.0.1:3333")],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("grpc_addr = \"127.0.0.1:1111\""), "{text}");
+    assert!(text.contains("admin_addr = \"127.0.0.1:3333\""), "{text}");
+}
+
+fn assert_one_line_error(out: &Output, key: &str) {
+    assert_eq!(out.status.code(), Some(2), "exit code");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(key), "names {key}: {stderr}");
+}
+
+#[test]
+fn unknown_key_fails_with_one_line_naming_it() {
+    let out = binding(
+        &["--dump-config"],
+        &[("PUSHMAIL_BINDING__SERVER__GRPC_ADR", "x")],
+    );
+    assert_one_line_error(&out, "server.grpc_adr");
+}
+
+#[test]
+fn bad_value_fails_with_one_line_naming_the_key() {
+    let out = binding(&[], &[("PUSHMAIL_BINDING__SERVER__GRPC_ADDR", "nowhere")]);
+    assert_one_line_error(&out, "server.grpc_addr");
+    let out = binding(&[], &[("PUSHMAIL_BINDING__DATABASE__URL", "mysql://x")]);
+    assert_one_line_error(&out, "database.url");
+    let out = binding(&[], &[("PUSHMAIL_BINDING__BUS__KIND", "carrier-pigeon")]);
+    assert_one_line_error(&out, "bus.kind");
+}
+
+#[test]
+fn bad_config_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, "[server\n").unwrap();
+    let out = binding(&["--config", path.to_str().unwrap()], &[]);
+    assert_one_line_error(&out, "broken.toml");
+}
+
+#[test]
+fn version_is_printed() {
+    let out = binding(&["--version"], &[]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains(env!("CARGO_PKG_VERSION"))
+    );
+}
