@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use pushmail_common::bus::{self, EventBus};
 use pushmail_common::health::Readiness;
-use pushmail_common::host::{self, Host};
-use tokio::net::TcpListener;
+use pushmail_common::host::Host;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
@@ -30,22 +29,7 @@ pub struct Deps {
 }
 
 /// Bound listeners (port 0 in tests).
-pub struct Listeners {
-    /// gRPC.
-    pub grpc: TcpListener,
-    /// Admin HTTP.
-    pub admin: TcpListener,
-}
-
-impl Listeners {
-    /// Binds the configured addresses.
-    pub async fn bind(config: &Config) -> Result<Self, Error> {
-        Ok(Self {
-            grpc: host::bind("grpc", config.server.grpc_addr).await?,
-            admin: host::bind("admin", config.server.admin_addr).await?,
-        })
-    }
-}
+pub type Listeners = pushmail_common::host::GrpcListeners;
 
 impl Deps {
     /// Connects the database; `bus` is shared in standalone mode.
@@ -61,7 +45,7 @@ impl Deps {
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let bus = bus::connect(&config.bus, "pushmail-binding")?;
     let deps = Deps::connect(&config, bus).await?;
-    let listeners = Listeners::bind(&config).await?;
+    let listeners = Listeners::bind(&config.server).await?;
     run(deps, listeners, Readiness::new(NAME), shutdown).await
 }
 

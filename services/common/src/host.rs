@@ -155,3 +155,55 @@ pub async fn bind(what: &str, addr: std::net::SocketAddr) -> io::Result<TcpListe
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}")))
 }
+
+/// The listeners of a service that serves gRPC: gRPC and admin HTTP.
+pub struct GrpcListeners {
+    /// gRPC.
+    pub grpc: TcpListener,
+    /// Admin HTTP.
+    pub admin: TcpListener,
+}
+
+impl GrpcListeners {
+    /// Binds the configured addresses.
+    pub async fn bind(server: &crate::config::ServerConfig) -> io::Result<Self> {
+        Ok(Self {
+            grpc: bind("grpc", server.grpc_addr).await?,
+            admin: bind("admin", server.admin_addr).await?,
+        })
+    }
+
+    /// Free loopback ports, for tests.
+    pub async fn ephemeral() -> io::Result<Self> {
+        Ok(Self {
+            grpc: loopback().await?,
+            admin: loopback().await?,
+        })
+    }
+}
+
+/// The listener of a service with no gRPC server: admin HTTP only.
+pub struct AdminListener {
+    /// Admin HTTP.
+    pub admin: TcpListener,
+}
+
+impl AdminListener {
+    /// Binds the configured address.
+    pub async fn bind(server: &crate::config::AdminServerConfig) -> io::Result<Self> {
+        Ok(Self {
+            admin: bind("admin", server.admin_addr).await?,
+        })
+    }
+
+    /// A free loopback port, for tests.
+    pub async fn ephemeral() -> io::Result<Self> {
+        Ok(Self {
+            admin: loopback().await?,
+        })
+    }
+}
+
+async fn loopback() -> io::Result<TcpListener> {
+    TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await
+}

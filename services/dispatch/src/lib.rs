@@ -10,9 +10,8 @@ use std::sync::Arc;
 use pushmail_common::bus::{self, EventBus};
 use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
-use pushmail_common::host::{self, Host};
+use pushmail_common::host::Host;
 use redis::aio::ConnectionManager;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -46,25 +45,13 @@ impl Deps {
 }
 
 /// Bound listeners (port 0 in tests).
-pub struct Listeners {
-    /// Admin HTTP.
-    pub admin: TcpListener,
-}
-
-impl Listeners {
-    /// Binds the configured addresses.
-    pub async fn bind(config: &Config) -> Result<Self, Error> {
-        Ok(Self {
-            admin: host::bind("admin", config.server.admin_addr).await?,
-        })
-    }
-}
+pub type Listeners = pushmail_common::host::AdminListener;
 
 /// Production entry point.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let bus = bus::connect(&config.bus, "pushmail-dispatch")?;
     let deps = Deps::connect(&config, bus).await?;
-    let listeners = Listeners::bind(&config).await?;
+    let listeners = Listeners::bind(&config.server).await?;
     run(deps, listeners, Readiness::new(NAME), shutdown).await
 }
 

@@ -6,9 +6,8 @@ pub mod config;
 pub mod error;
 
 use pushmail_common::health::Readiness;
-use pushmail_common::host::{self, Host};
+use pushmail_common::host::Host;
 use redis::aio::ConnectionManager;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
@@ -34,27 +33,12 @@ impl Deps {
 }
 
 /// Bound listeners (port 0 in tests).
-pub struct Listeners {
-    /// gRPC.
-    pub grpc: TcpListener,
-    /// Admin HTTP.
-    pub admin: TcpListener,
-}
-
-impl Listeners {
-    /// Binds the configured addresses.
-    pub async fn bind(config: &Config) -> Result<Self, Error> {
-        Ok(Self {
-            grpc: host::bind("grpc", config.server.grpc_addr).await?,
-            admin: host::bind("admin", config.server.admin_addr).await?,
-        })
-    }
-}
+pub type Listeners = pushmail_common::host::GrpcListeners;
 
 /// Production entry point.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let deps = Deps::connect(&config).await?;
-    let listeners = Listeners::bind(&config).await?;
+    let listeners = Listeners::bind(&config.server).await?;
     run(deps, listeners, Readiness::new(NAME), shutdown).await
 }
 

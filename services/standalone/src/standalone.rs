@@ -35,7 +35,7 @@ pub(crate) async fn run(
     let deps = pushmail_binding::Deps::connect(c, bus.clone())
         .await
         .context("binding")?;
-    let listeners = pushmail_binding::Listeners::bind(c)
+    let listeners = pushmail_binding::Listeners::bind(&c.server)
         .await
         .context("binding")?;
     services.spawn(pushmail_binding::NAME, |r, s| {
@@ -46,7 +46,7 @@ pub(crate) async fn run(
     let deps = pushmail_session::Deps::connect(c)
         .await
         .context("session")?;
-    let listeners = pushmail_session::Listeners::bind(c)
+    let listeners = pushmail_session::Listeners::bind(&c.server)
         .await
         .context("session")?;
     services.spawn(pushmail_session::NAME, |r, s| {
@@ -55,7 +55,7 @@ pub(crate) async fn run(
 
     let c = &config.transcode;
     let deps = pushmail_transcode::Deps::connect(c);
-    let listeners = pushmail_transcode::Listeners::bind(c)
+    let listeners = pushmail_transcode::Listeners::bind(&c.server)
         .await
         .context("transcode")?;
     services.spawn(pushmail_transcode::NAME, |r, s| {
@@ -64,7 +64,7 @@ pub(crate) async fn run(
 
     let c = &config.ingest;
     let deps = pushmail_ingest::Deps::connect(c, bus.clone()).context("ingest")?;
-    let listeners = pushmail_ingest::Listeners::bind(c)
+    let listeners = pushmail_ingest::Listeners::bind(&c.server)
         .await
         .context("ingest")?;
     services.spawn(pushmail_ingest::NAME, |r, s| {
@@ -75,7 +75,7 @@ pub(crate) async fn run(
     let deps = pushmail_dispatch::Deps::connect(c, bus.clone())
         .await
         .context("dispatch")?;
-    let listeners = pushmail_dispatch::Listeners::bind(c)
+    let listeners = pushmail_dispatch::Listeners::bind(&c.server)
         .await
         .context("dispatch")?;
     services.spawn(pushmail_dispatch::NAME, |r, s| {
