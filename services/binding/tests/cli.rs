@@ -110,3 +110,76 @@ fn version_is_printed() {
             .contains(env!("CARGO_PKG_VERSION"))
     );
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn readyz(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+#[test]
+fn binary_reports_ready_and_exits_cleanly_on_sigterm() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let admin = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pushmail-binding"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PUSHMAIL_")) {
+        command.env_remove(key);
+    }
+    let mut child = command
+        .env(
+            "PUSHMAIL_BINDING__SERVER__GRPC_ADDR",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env(
+            "PUSHMAIL_BINDING__SERVER__ADMIN_ADDR",
+            format!("127.0.0.1:{admin}"),
+        )
+        .env("PUSHMAIL_BINDING__BUS__KIND", "memory")
+        .env(
+            "PUSHMAIL_BINDING__DATABASE__URL",
+            format!("sqlite://{}/b.db?mode=rwc", dir.path().display()),
+        )
+        .env("PUSHMAIL_BINDING__SHUTDOWN__GRACE_SECONDS", "5")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !readyz(admin)
+        .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
+    {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("not ready within 10 s: {:?}", readyz(admin));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stop = Instant::now();
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            assert!(exit.success(), "clean exit after SIGTERM, got {exit}");
+            break;
+        }
+        assert!(
+            stop.elapsed() < Duration::from_secs(5),
+            "did not stop within the grace period"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
