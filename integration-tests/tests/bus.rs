@@ -199,3 +199,72 @@ async fn memory_bus_delivers_at_least_once_across_abrupt_stop() {
     // consumers (backpressure) rather than buffer everything.
     survives_abrupt_consumer_stop(memory_bus(1_000)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_publish_pushes_back_with_queue_full_instead_of_buffering() {
+    use pushmail_common::bus::{BusError, KafkaBus};
+    let config = pushmail_common::bus::KafkaConfig {
+        queue_max_messages: 1,
+        queue_timeout_ms: 0,
+        linger_ms: 200,
+        ..pushmail_integration_tests::kafka_config()
+    };
+    let bus = KafkaBus::new(&config, "queue-full-test").unwrap();
+    let topic = unique("pushmail.test.full");
+    bus.ensure_topic(&topic, 1).await.unwrap();
+    let results: Vec<_> = futures::future::join_all((0..20).map(|i| {
+        bus.publish(
+            &topic,
+            OutboundRecord {
+                payload: vec![i],
+                ..Default::default()
+            },
+        )
+    }))
+    .await;
+    let full = results
+        .iter()
+        .filter(|r| matches!(r, Err(BusError::QueueFull { .. })))
+        .count();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert!(full > 0, "a one-message queue must refuse: {results:?}");
+    assert!(ok > 0, "what fits is published: {results:?}");
+    assert_eq!(full + ok, 20, "no other outcome: {results:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_outage_is_an_error_not_a_hang() {
+    use pushmail_common::bus::{BusError, KafkaBus};
+    // A port nothing listens on stands for a broker that is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = pushmail_common::bus::KafkaConfig {
+        brokers: closed.to_string(),
+        message_timeout_ms: 1_500,
+        ..pushmail_integration_tests::kafka_config()
+    };
+    let bus = KafkaBus::new(&config, "outage-test").unwrap();
+    assert!(bus.check().await.is_err(), "readiness sees the outage");
+    let started = std::time::Instant::now();
+    let err = bus
+        .publish(
+            "pushmail.test.outage",
+            OutboundRecord {
+                payload: vec![1],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BusError::Publish { .. }), "{err}");
+    assert!(
+        err.to_string().contains("pushmail.test.outage"),
+        "names the topic: {err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by message_timeout_ms"
+    );
+}

@@ -183,3 +183,42 @@ fn binary_reports_ready_and_exits_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn unreachable_database_fails_start_with_a_json_log_line_naming_it() {
+    let closed = free_port();
+    let out = binding(
+        &[],
+        &[
+            ("PUSHMAIL_BINDING__TELEMETRY__LOG_FORMAT", "json"),
+            (
+                "PUSHMAIL_BINDING__SERVER__GRPC_ADDR",
+                &format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                "PUSHMAIL_BINDING__SERVER__ADMIN_ADDR",
+                &format!("127.0.0.1:{}", free_port()),
+            ),
+            ("PUSHMAIL_BINDING__BUS__KIND", "memory"),
+            (
+                "PUSHMAIL_BINDING__DATABASE__URL",
+                &format!("postgres://app:pw@127.0.0.1:{closed}/pushmail"),
+            ),
+            ("PUSHMAIL_BINDING__DATABASE__ACQUIRE_TIMEOUT_MS", "1000"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let failure = lines
+        .iter()
+        .find(|l| l["message"] == "service failed")
+        .unwrap_or_else(|| panic!("no failure line in {stdout}"));
+    assert_eq!(failure["level"], "ERROR");
+    let error = failure["error"].as_str().unwrap();
+    assert!(error.contains(&format!("127.0.0.1:{closed}")), "{error}");
+    assert!(!stdout.contains(":pw@"), "password leaked: {stdout}");
+}

@@ -75,25 +75,25 @@ where
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let _telemetry = match telemetry::init(&format!("pushmail-{}", C::NAME), config.telemetry())
+    let (code, telemetry) = runtime.block_on(async move {
+        let telemetry = match telemetry::init(&format!("pushmail-{}", C::NAME), config.telemetry())
         {
             Ok(guard) => guard,
             Err(err) => {
                 eprintln!("cannot start telemetry: {err}");
-                return ExitCode::FAILURE;
+                return (ExitCode::FAILURE, None);
             }
         };
         let grace = config.grace();
         let shutdown = CancellationToken::new();
-        match lifecycle::run_until(
+        let stopped = lifecycle::run_until(
             start(config, shutdown.clone()),
             shutdown,
             grace,
             lifecycle::stop_signal,
         )
-        .await
-        {
+        .await;
+        let code = match stopped {
             Ok(()) => {
                 tracing::info!("stopped");
                 ExitCode::SUCCESS
@@ -106,6 +106,11 @@ where
                 tracing::error!(error = %err, "unclean stop");
                 ExitCode::FAILURE
             }
-        }
-    })
+        };
+        (code, Some(telemetry))
+    });
+    // Flushing spans blocks; done here, off the async context, while the
+    // runtime (which the exporter needs) is still alive.
+    drop(telemetry);
+    code
 }
