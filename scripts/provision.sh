@@ -53,7 +53,6 @@ install_nextest() {
 }
 
 install_tansu() {
-  [[ -x "$TANSU_BIN" ]] && "$TANSU_BIN" --version 2>/dev/null | grep -q "$TANSU_VERSION" && return 0
   [[ -x "$TANSU_BIN" ]] && return 0
   log "building tansu $TANSU_VERSION once (about 20 minutes; cached in $PUSHMAIL_CACHE)"
   mkdir -p "$PUSHMAIL_CACHE"

@@ -5,22 +5,21 @@
 //! Consumer: an offset is committed only after the handler succeeded;
 //! commits are batched per interval and made synchronously on close.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers as _, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::kafka_consumer::{GroupContext, KafkaSubscription};
 use super::{
-    BusError, Delivered, EventBus, Headers, InboundRecord, KafkaConfig, OutboundRecord,
-    SubscribeOptions, Subscription,
+    BusError, Delivered, EventBus, Headers, KafkaConfig, OutboundRecord, SubscribeOptions,
+    Subscription,
 };
 
 /// Kafka [`EventBus`].
@@ -166,10 +165,13 @@ impl EventBus for KafkaBus {
         let mut consumer_config = base_config(&self.config, &self.client_id);
         consumer_config
             .set("group.id", &options.group)
-            // Commits are ours (see KafkaSubscription): librdkafka's
-            // auto-commit was seen to commit past unhandled records when a
-            // consumer closed.
+            // Commits are ours (see kafka_consumer). librdkafka must neither
+            // commit nor *store* offsets: by default it stores the offset of
+            // every message handed to the application, handled or not, and
+            // commits those stored offsets when partitions are revoked —
+            // which skipped unhandled records at every rebalance in our tests.
             .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set(
                 "session.timeout.ms",
@@ -180,23 +182,20 @@ impl EventBus for KafkaBus {
                 self.config.fetch_wait_max_ms.to_string(),
             );
         apply_extra(&mut consumer_config, &self.config);
-        let consumer: StreamConsumer<LoggingContext> = consumer_config
-            .create_with_context(LoggingContext {
-                group: options.group.clone(),
-            })
+        let consumer: StreamConsumer<GroupContext> = consumer_config
+            .create_with_context(GroupContext::new(&options.group))
             .map_err(unavailable)?;
         let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|e| BusError::Consume {
             topics: options.topics.join(","),
             reason: e.to_string(),
         })?;
-        Ok(Box::new(KafkaSubscription {
+        let interval = Duration::from_millis(u64::from(self.config.auto_commit_interval_ms));
+        Ok(Box::new(KafkaSubscription::new(
             consumer,
-            topics: options.topics.join(","),
-            pending: HashMap::new(),
-            last_commit: Instant::now(),
-            interval: Duration::from_millis(u64::from(self.config.auto_commit_interval_ms)),
-        }))
+            options.topics.join(","),
+            interval,
+        )))
     }
 
     async fn check(&self) -> Result<(), BusError> {
@@ -210,149 +209,5 @@ impl EventBus for KafkaBus {
         .await
         .map_err(|e| BusError::Unavailable(e.to_string()))?
         .map_err(unavailable)
-    }
-}
-
-/// Logs group rebalances; does nothing else (callbacks must not block).
-struct LoggingContext {
-    group: String,
-}
-
-impl ClientContext for LoggingContext {}
-
-impl ConsumerContext for LoggingContext {
-    fn post_rebalance(
-        &self,
-        _base: &rdkafka::consumer::BaseConsumer<Self>,
-        rebalance: &Rebalance<'_>,
-    ) {
-        match rebalance {
-            Rebalance::Assign(list) => {
-                tracing::info!(group = %self.group, partitions = %describe(list), "partitions assigned");
-            }
-            Rebalance::Revoke(list) => {
-                tracing::info!(group = %self.group, partitions = %describe(list), "partitions revoked");
-            }
-            Rebalance::Error(err) => {
-                tracing::warn!(group = %self.group, error = %err, "rebalance failed")
-            }
-        }
-    }
-}
-
-fn describe(list: &TopicPartitionList) -> String {
-    list.elements()
-        .iter()
-        .map(|e| format!("{}/{}", e.topic(), e.partition()))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// A group member. Handled offsets collect in `pending` and are committed
-/// every `interval` (asynchronously, also when idle) and synchronously on
-/// close; an abrupt end loses at most the last interval's commits, which
-/// the next owner then redelivers.
-struct KafkaSubscription {
-    consumer: StreamConsumer<LoggingContext>,
-    topics: String,
-    pending: HashMap<(String, i32), i64>,
-    last_commit: Instant,
-    interval: Duration,
-}
-
-impl KafkaSubscription {
-    fn flush(&mut self, mode: CommitMode) -> Result<(), BusError> {
-        self.last_commit = Instant::now();
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.pending {
-            list.add_partition_offset(topic, *partition, Offset::Offset(*next))
-                .map_err(|e| BusError::Commit {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    offset: *next - 1,
-                    reason: e.to_string(),
-                })?;
-        }
-        self.consumer
-            .commit(&list, mode)
-            .map_err(|e| BusError::Commit {
-                topic: self.topics.clone(),
-                partition: -1,
-                offset: -1,
-                reason: e.to_string(),
-            })?;
-        self.pending.clear();
-        Ok(())
-    }
-
-    fn flush_if_due(&mut self) {
-        if self.last_commit.elapsed() >= self.interval
-            && let Err(err) = self.flush(CommitMode::Async)
-        {
-            // Kept for the next attempt; the worst case is redelivery.
-            tracing::warn!(error = %err, "offset commit failed");
-        }
-    }
-}
-
-#[async_trait]
-impl Subscription for KafkaSubscription {
-    async fn next(&mut self) -> Result<InboundRecord, BusError> {
-        let message = loop {
-            match tokio::time::timeout(self.interval, self.consumer.recv()).await {
-                Ok(received) => {
-                    break received.map_err(|e| BusError::Consume {
-                        topics: self.topics.clone(),
-                        reason: e.to_string(),
-                    })?;
-                }
-                // Idle: commit what was handled rather than wait for traffic.
-                Err(_) => self.flush_if_due(),
-            }
-        };
-        let headers = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .filter_map(|h| {
-                        let value = std::str::from_utf8(h.value?).ok()?;
-                        Some((h.key.to_owned(), value.to_owned()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(InboundRecord {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec).unwrap_or_default(),
-            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            headers,
-            timestamp_ms: message.timestamp().to_millis(),
-        })
-    }
-
-    async fn commit(&mut self, record: &InboundRecord) -> Result<(), BusError> {
-        // Kafka commits name the next record to read.
-        let next = self
-            .pending
-            .entry((record.topic.clone(), record.partition))
-            .or_insert(0);
-        *next = (*next).max(record.offset + 1);
-        self.flush_if_due();
-        Ok(())
-    }
-
-    async fn close(mut self: Box<Self>) -> Result<(), BusError> {
-        tokio::task::spawn_blocking(move || {
-            let result = self.flush(CommitMode::Sync);
-            self.consumer.unsubscribe();
-            result
-        })
-        .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))?
     }
 }

@@ -14,6 +14,7 @@ mod config;
 mod consumer;
 mod error;
 mod kafka;
+mod kafka_consumer;
 mod memory;
 mod record;
 mod typed;

@@ -1,0 +1,213 @@
+//! The Kafka group member: offsets are committed by pushmail, never by
+//! librdkafka's auto-commit, and only for handled records.
+//!
+//! Handled offsets collect in a pending map shared with the rebalance
+//! callback. They are committed synchronously by the consuming task at most
+//! once per interval, and on `close`; those of partitions being revoked are
+//! dropped, so a commit batch never carries a partition this member no
+//! longer owns (which would fail the whole batch, forever).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{Headers as _, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::{BusError, InboundRecord, Subscription};
+
+/// Next offset to commit per (topic, partition).
+type Pending = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+fn lock(pending: &Pending) -> MutexGuard<'_, HashMap<(String, i32), i64>> {
+    // Entries are plain numbers; a panic elsewhere cannot leave them torn.
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn to_list(entries: &HashMap<(String, i32), i64>) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in entries {
+        // Only fails for an invalid offset, and `next` is always a real one.
+        let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+    }
+    list
+}
+
+/// Rebalance callbacks: forget revoked partitions' pending offsets, log.
+pub(super) struct GroupContext {
+    pub(super) group: String,
+    pending: Pending,
+}
+
+impl GroupContext {
+    pub(super) fn new(group: &str) -> Self {
+        Self {
+            group: group.to_owned(),
+            pending: Arc::default(),
+        }
+    }
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(revoked) = rebalance else {
+            return;
+        };
+        // Offsets handled on partitions that are leaving are dropped, not
+        // committed here: committing during the hand-over was seen (tansu
+        // 0.6, librdkafka 2.12) to leave the group's offset past records
+        // nobody handled. The next owner redelivers them instead.
+        let mut pending = lock(&self.pending);
+        for element in revoked.elements() {
+            pending.remove(&(element.topic().to_owned(), element.partition()));
+        }
+        drop(pending);
+        tracing::info!(group = %self.group, partitions = %describe(revoked), "partitions revoked");
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                tracing::info!(group = %self.group, partitions = %describe(list), "partitions assigned");
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(err) => {
+                tracing::warn!(group = %self.group, error = %err, "rebalance failed");
+            }
+        }
+    }
+}
+
+fn describe(list: &TopicPartitionList) -> String {
+    list.elements()
+        .iter()
+        .map(|e| format!("{}/{}", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One member of a consumer group.
+pub(super) struct KafkaSubscription {
+    consumer: StreamConsumer<GroupContext>,
+    topics: String,
+    pending: Pending,
+    last_commit: Instant,
+    interval: Duration,
+}
+
+impl KafkaSubscription {
+    pub(super) fn new(
+        consumer: StreamConsumer<GroupContext>,
+        topics: String,
+        interval: Duration,
+    ) -> Self {
+        let pending = consumer.context().pending.clone();
+        Self {
+            consumer,
+            topics,
+            pending,
+            last_commit: Instant::now(),
+            interval,
+        }
+    }
+}
+
+/// Commits every pending offset; on failure they stay pending unless a
+/// newer offset was handled meanwhile.
+fn flush(
+    consumer: &StreamConsumer<GroupContext>,
+    pending: &Pending,
+    mode: CommitMode,
+) -> Result<(), BusError> {
+    let entries = std::mem::take(&mut *lock(pending));
+    if entries.is_empty() {
+        return Ok(());
+    }
+    consumer.commit(&to_list(&entries), mode).map_err(|e| {
+        let mut pending = lock(pending);
+        for (key, next) in &entries {
+            pending.entry(key.clone()).or_insert(*next);
+        }
+        BusError::Commit {
+            topic: entries
+                .keys()
+                .map(|(t, _)| t.as_str())
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            partition: -1,
+            offset: -1,
+            reason: e.to_string(),
+        }
+    })
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn next(&mut self) -> Result<InboundRecord, BusError> {
+        let message = self.consumer.recv().await.map_err(|e| BusError::Consume {
+            topics: self.topics.clone(),
+            reason: e.to_string(),
+        })?;
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .filter_map(|h| {
+                        let value = std::str::from_utf8(h.value?).ok()?;
+                        Some((h.key.to_owned(), value.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(InboundRecord {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec).unwrap_or_default(),
+            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers,
+            timestamp_ms: message.timestamp().to_millis(),
+        })
+    }
+
+    async fn commit(&mut self, record: &InboundRecord) -> Result<(), BusError> {
+        {
+            // Kafka commits name the next record to read.
+            let mut pending = lock(&self.pending);
+            let next = pending
+                .entry((record.topic.clone(), record.partition))
+                .or_insert(0);
+            *next = (*next).max(record.offset + 1);
+        }
+        // Synchronous, from the consuming task, at most once per interval:
+        // asynchronous commits racing a rebalance were seen to leave a
+        // member that never returned its newly fetched records.
+        if self.last_commit.elapsed() >= self.interval {
+            self.last_commit = Instant::now();
+            if let Err(err) = flush(&self.consumer, &self.pending, CommitMode::Sync) {
+                // Kept pending; the worst case is redelivery.
+                tracing::warn!(error = %err, "offset commit failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), BusError> {
+        tokio::task::spawn_blocking(move || {
+            let result = flush(&self.consumer, &self.pending, CommitMode::Sync);
+            self.consumer.unsubscribe();
+            result
+        })
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?
+    }
+}
