@@ -73,8 +73,16 @@ start_tansu() {
   wait_port "$host" "$port" 30 "tansu (log: $PUSHMAIL_CACHE/run/tansu.log)"
 }
 
+check_postgres() {
+  command -v psql >/dev/null || return 0
+  psql "$PUSHMAIL_TEST_POSTGRES" -Atqc 'select 1' >/dev/null 2>&1 \
+    || die "PostgreSQL at $PUSHMAIL_TEST_POSTGRES refuses the test login: the tests need a superuser \
+that may create databases (trust auth for 127.0.0.1, or set PUSHMAIL_TEST_POSTGRES with a password)"
+}
+
 install_packages
 start_postgres
+check_postgres
 start_redis
 install_nextest
 install_tansu
