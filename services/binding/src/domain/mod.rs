@@ -1,0 +1,8 @@
+//! Domain types of the binding service, parsed once at the edge so the rest
+//! of the service never sees an unvalidated number or id.
+
+mod ids;
+mod msisdn;
+
+pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
+pub use msisdn::{Msisdn, MsisdnError};
