@@ -9,6 +9,11 @@ use tracing::Instrument;
 use super::{BusError, InboundRecord, Subscription};
 use crate::telemetry;
 
+/// Records handled and committed, by topic.
+pub const METRIC_CONSUMED: &str = "pushmail_bus_consumed_total";
+/// Handler failures (each retried), by topic.
+pub const METRIC_HANDLER_ERRORS: &str = "pushmail_bus_handler_errors_total";
+
 /// Handles one record; the record is committed only when this returns `Ok`.
 #[async_trait]
 pub trait Handler: Send + Sync {
@@ -76,8 +81,7 @@ pub async fn consume(
         if !handle_with_retry(&record, handler, retry, &shutdown).await {
             break;
         }
-        metrics::counter!("pushmail_bus_consumed_total", "topic" => record.topic.clone())
-            .increment(1);
+        metrics::counter!(METRIC_CONSUMED, "topic" => record.topic.clone()).increment(1);
         if let Err(err) = subscription.commit(&record).await {
             // The partition moved to another member: it will redeliver.
             tracing::warn!(error = %err, "commit failed; record will be redelivered");
@@ -107,7 +111,7 @@ async fn handle_with_retry(
         match handler.handle(record).instrument(span).await {
             Ok(()) => return true,
             Err(err) => {
-                metrics::counter!("pushmail_bus_handler_errors_total", "topic" => record.topic.clone())
+                metrics::counter!(METRIC_HANDLER_ERRORS, "topic" => record.topic.clone())
                     .increment(1);
                 tracing::warn!(
                     record = %record.coordinates(), attempt, error = %err,

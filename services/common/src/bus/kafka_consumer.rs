@@ -62,9 +62,10 @@ impl ConsumerContext for GroupContext {
             return;
         };
         // Offsets handled on partitions that are leaving are dropped, not
-        // committed here: committing during the hand-over was seen (tansu
-        // 0.6, librdkafka 2.12) to leave the group's offset past records
-        // nobody handled. The next owner redelivers them instead.
+        // committed here: an OffsetCommit overlapping a rebalance can hold
+        // the fetchers back (librdkafka issue 2933), and a synchronous one
+        // would block this runtime worker inside `recv`. The next owner
+        // redelivers those records instead: at least once, never lost.
         let mut pending = lock(&self.pending);
         for element in revoked.elements() {
             pending.remove(&(element.topic().to_owned(), element.partition()));

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use config::{BusConfig, BusKind, KafkaConfig, MemoryBusConfig};
-pub use consumer::{Handler, HandlerError, RetryPolicy, consume};
+pub use consumer::{
+    Handler, HandlerError, METRIC_CONSUMED, METRIC_HANDLER_ERRORS, RetryPolicy, consume,
+};
 pub use error::BusError;
 pub use kafka::KafkaBus;
 pub use memory::MemoryBus;
