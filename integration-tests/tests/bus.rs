@@ -128,16 +128,22 @@ fn union(first: &Recorder, second: &Recorder) -> usize {
         .count()
 }
 
-/// The shared body: publish, consume half, stop abruptly, resume, check.
-async fn survives_abrupt_consumer_stop(bus: Arc<dyn EventBus>) {
-    let topic = unique("pushmail.test.bus");
+/// A topic of its own with 3 partitions, and a group of its own to read it.
+async fn fresh_topic(bus: &Arc<dyn EventBus>, prefix: &str) -> (String, SubscribeOptions) {
+    let topic = unique(prefix);
+    bus.ensure_topic(&topic, PARTITIONS)
+        .await
+        .expect("create topic");
     let options = SubscribeOptions {
         group: unique("group"),
         topics: vec![topic.clone()],
     };
-    bus.ensure_topic(&topic, PARTITIONS)
-        .await
-        .expect("create topic");
+    (topic, options)
+}
+
+/// The shared body: publish, consume half, stop abruptly, resume, check.
+async fn survives_abrupt_consumer_stop(bus: Arc<dyn EventBus>) {
+    let (topic, options) = fresh_topic(&bus, "pushmail.test.bus").await;
     let retry = RetryPolicy {
         initial: Duration::from_millis(5),
         max: Duration::from_millis(50),
@@ -289,14 +295,7 @@ async fn kafka_outage_is_an_error_not_a_hang() {
 /// A second member joins half-way (a rebalance moves partitions while
 /// records are in flight); together they handle everything.
 async fn survives_member_joining(bus: Arc<dyn EventBus>) {
-    let topic = unique("pushmail.test.join");
-    let options = SubscribeOptions {
-        group: unique("group"),
-        topics: vec![topic.clone()],
-    };
-    bus.ensure_topic(&topic, PARTITIONS)
-        .await
-        .expect("create topic");
+    let (topic, options) = fresh_topic(&bus, "pushmail.test.join").await;
     let retry = RetryPolicy::default();
     let shutdown = CancellationToken::new();
     let start_member = |recorder: Arc<Recorder>, subscription| {
