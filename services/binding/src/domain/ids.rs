@@ -32,6 +32,11 @@ macro_rules! id_type {
                     .map_err(|_| IdError { kind: $kind, value: value.chars().take(64).collect() })
             }
 
+            /// Wraps a UUID read from the database.
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
             /// The UUID.
             pub fn as_uuid(&self) -> Uuid {
                 self.0

@@ -3,6 +3,8 @@
 
 mod ids;
 mod msisdn;
+mod tenant;
 
 pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
 pub use msisdn::{Msisdn, MsisdnError};
+pub use tenant::{ApiKey, ApiKeyHash, NewTenant, Tenant};

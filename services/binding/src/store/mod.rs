@@ -1,6 +1,15 @@
-//! The database behind the binding service: PostgreSQL in production,
-//! SQLite standalone. The `BindingStore` trait over both arrives with the
-//! data model ([2/9]); this is the connection both will share.
+//! The system of record: PostgreSQL in production, SQLite standalone, both
+//! behind [`BindingStore`] and both checked by one behaviour suite
+//! (`integration-tests/tests/binding_store.rs`). Migrations are per backend
+//! (`migrations/postgres`, `migrations/sqlite`) and run at start-up.
+
+mod sql;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{ApiKeyHash, NewTenant, Tenant, TenantId};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -61,6 +70,24 @@ impl Database {
         }
     }
 
+    /// Applies pending migrations (PostgreSQL: under sqlx's advisory lock,
+    /// so replicas starting together migrate once).
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let result = match self {
+            Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+            Self::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+        };
+        result.map_err(|e| Error::Database(format!("migration failed: {e}")))
+    }
+
+    /// The store over this pool.
+    pub fn store(&self) -> Arc<dyn BindingStore> {
+        match self {
+            Self::Postgres(pool) => Arc::new(sql::PgStore(pool.clone())),
+            Self::Sqlite(pool) => Arc::new(sql::SqliteStore(pool.clone())),
+        }
+    }
+
     /// A round trip, for `/readyz`.
     pub async fn ping(&self) -> Result<(), String> {
         let result = match self {
@@ -77,4 +104,36 @@ impl Database {
             Self::Sqlite(pool) => pool.close().await,
         }
     }
+}
+
+/// A store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken (duplicate tenant key, account, binding).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database refused a value (a constraint the edge should have caught).
+    #[error("rejected by the database: {0}")]
+    Invalid(String),
+    /// The database could not be reached or failed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Everything the binding service keeps. Every method that reads or writes
+/// tenant data takes the tenant, and every query filters on it.
+#[async_trait]
+pub trait BindingStore: Send + Sync + 'static {
+    /// Creates a tenant whose API key hashes to `key`.
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        key: &ApiKeyHash,
+    ) -> Result<Tenant, StoreError>;
+
+    /// The tenant owning an API key.
+    async fn tenant_by_api_key(&self, key: &ApiKeyHash) -> Result<Option<Tenant>, StoreError>;
+
+    /// A tenant by id.
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
 }
