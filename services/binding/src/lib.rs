@@ -2,6 +2,7 @@
 //! MSISDN bindings, devices and preferences.
 
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod store;
