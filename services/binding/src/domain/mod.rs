@@ -3,8 +3,10 @@
 
 mod ids;
 mod msisdn;
+mod otp;
 mod tenant;
 
 pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
 pub use msisdn::{Msisdn, MsisdnError};
+pub use otp::{OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode};
 pub use tenant::{ApiKey, ApiKeyHash, NewTenant, Tenant};
