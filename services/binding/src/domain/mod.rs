@@ -4,9 +4,11 @@
 mod ids;
 mod msisdn;
 mod otp;
+mod quiet_hours;
 mod tenant;
 
 pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
 pub use msisdn::{Msisdn, MsisdnError};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode};
+pub use quiet_hours::{QuietHours, QuietHoursError};
 pub use tenant::{ApiKey, ApiKeyHash, NewTenant, Tenant};
