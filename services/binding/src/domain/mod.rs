@@ -1,12 +1,14 @@
 //! Domain types of the binding service, parsed once at the edge so the rest
 //! of the service never sees an unvalidated number or id.
 
+mod account;
 mod ids;
 mod msisdn;
 mod otp;
 mod quiet_hours;
 mod tenant;
 
+pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
 pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
 pub use msisdn::{Msisdn, MsisdnError};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode};

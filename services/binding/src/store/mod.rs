@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{ApiKeyHash, NewTenant, Tenant, TenantId};
+use crate::domain::{Account, AccountId, ApiKeyHash, NewAccount, NewTenant, Tenant, TenantId};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -115,6 +115,12 @@ pub enum StoreError {
     /// The database refused a value (a constraint the edge should have caught).
     #[error("rejected by the database: {0}")]
     Invalid(String),
+    /// A row the operation needs does not exist (for this tenant).
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// The tenant's quota does not allow it.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(&'static str),
     /// The database could not be reached or failed.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -136,4 +142,33 @@ pub trait BindingStore: Send + Sync + 'static {
 
     /// A tenant by id.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
+
+    /// Creates an account within the tenant's `max_accounts` quota. The
+    /// caller picks the id so it can seal the credentials to the row first.
+    async fn create_account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+        account: &NewAccount,
+        sealed_credentials: Option<&[u8]>,
+    ) -> Result<Account, StoreError>;
+
+    /// One of the tenant's accounts.
+    async fn account(&self, tenant: TenantId, id: AccountId)
+    -> Result<Option<Account>, StoreError>;
+
+    /// The tenant's accounts in id (creation) order, after `after`.
+    async fn list_accounts(
+        &self,
+        tenant: TenantId,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<Account>, StoreError>;
+
+    /// The sealed credentials of one of the tenant's accounts.
+    async fn sealed_credentials(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 }

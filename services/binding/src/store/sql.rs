@@ -10,7 +10,10 @@ use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
 use super::{BindingStore, StoreError};
-use crate::domain::{ApiKeyHash, NewTenant, Tenant, TenantId};
+use crate::domain::{
+    Account, AccountId, AccountKind, ApiKeyHash, NewAccount, NewTenant, ServerSettings, Tenant,
+    TenantId, TlsMode,
+};
 
 /// PostgreSQL store.
 pub(super) struct PgStore(pub(super) PgPool);
@@ -41,9 +44,53 @@ fn quota(value: i64, column: &str) -> Result<u32, StoreError> {
 }
 
 const TENANT_COLUMNS: &str = "id, name, max_accounts, sms_per_day, created_at_ms";
+const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
+     server_username, sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
+
+fn server_settings(
+    host: Option<String>,
+    port: Option<i32>,
+    tls: Option<String>,
+    username: Option<String>,
+) -> Result<Option<ServerSettings>, StoreError> {
+    let Some(host) = host else { return Ok(None) };
+    let port = port
+        .and_then(|p| u16::try_from(p).ok())
+        .ok_or_else(|| StoreError::Invalid("server_port missing or out of range".to_owned()))?;
+    let tls = tls
+        .as_deref()
+        .and_then(TlsMode::parse)
+        .ok_or_else(|| StoreError::Invalid("server_tls missing or unknown".to_owned()))?;
+    Ok(Some(ServerSettings {
+        host,
+        port,
+        tls,
+        username: username.unwrap_or_default(),
+    }))
+}
 
 macro_rules! sql_store {
-    ($store:ty, $row:ty) => {
+    ($store:ty, $row:ty, $for_update:literal) => {
+        fn account_from_row(row: &$row) -> Result<Account, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("account row: {e}"));
+            let kind: String = row.try_get("kind").map_err(get)?;
+            Ok(Account {
+                id: AccountId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                address: row.try_get("address").map_err(get)?,
+                kind: AccountKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Invalid(format!("unknown account kind {kind:?}")))?,
+                server: server_settings(
+                    row.try_get("server_host").map_err(get)?,
+                    row.try_get::<Option<i32>, _>("server_port").map_err(get)?,
+                    row.try_get("server_tls").map_err(get)?,
+                    row.try_get("server_username").map_err(get)?,
+                )?,
+                has_credentials: row.try_get("has_credentials").map_err(get)?,
+                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+            })
+        }
+
         fn tenant_from_row(row: &$row) -> Result<Tenant, StoreError> {
             let get = |e: sqlx::Error| StoreError::Unavailable(format!("tenant row: {e}"));
             Ok(Tenant {
@@ -102,16 +149,124 @@ macro_rules! sql_store {
                     .map(|row| tenant_from_row(&row))
                     .transpose()
             }
+
+            async fn create_account(
+                &self,
+                tenant: TenantId,
+                id: AccountId,
+                account: &NewAccount,
+                sealed_credentials: Option<&[u8]>,
+            ) -> Result<Account, StoreError> {
+                let mut tx = self.0.begin().await.map_err(map_err)?;
+                // Locks the tenant row (PostgreSQL) so concurrent creations
+                // cannot both pass the quota check; SQLite has one writer.
+                let sql = concat!("SELECT max_accounts FROM tenants WHERE id = $1", $for_update);
+                let max: i64 = sqlx::query_scalar(sql)
+                    .bind(tenant.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound("tenant"))?;
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE tenant_id = $1")
+                    .bind(tenant.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if count >= max {
+                    return Err(StoreError::QuotaExceeded("max_accounts"));
+                }
+                let created = Account {
+                    tenant_id: tenant,
+                    id,
+                    address: account.address.clone(),
+                    kind: account.kind,
+                    server: account.server.clone(),
+                    has_credentials: sealed_credentials.is_some(),
+                    created_at_ms: now_ms(),
+                };
+                let server = created.server.as_ref();
+                sqlx::query(
+                    "INSERT INTO accounts (id, tenant_id, address, kind, server_host, server_port, \
+                     server_tls, server_username, sealed_credentials, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(id.as_uuid())
+                .bind(tenant.as_uuid())
+                .bind(&created.address)
+                .bind(created.kind.as_str())
+                .bind(server.map(|s| s.host.clone()))
+                .bind(server.map(|s| i32::from(s.port)))
+                .bind(server.map(|s| s.tls.as_str()))
+                .bind(server.map(|s| s.username.clone()))
+                .bind(sealed_credentials.map(<[u8]>::to_vec))
+                .bind(created.created_at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(created)
+            }
+
+            async fn account(&self, tenant: TenantId, id: AccountId) -> Result<Option<Account>, StoreError> {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = $1 AND id = $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .map(|row| account_from_row(&row))
+                    .transpose()
+            }
+
+            async fn list_accounts(
+                &self,
+                tenant: TenantId,
+                after: Option<AccountId>,
+                limit: u32,
+            ) -> Result<Vec<Account>, StoreError> {
+                // The nil UUID sorts before every v7 id: "from the start".
+                let after = after.map_or(Uuid::nil(), |a| a.as_uuid());
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(account_from_row)
+                    .collect()
+            }
+
+            async fn sealed_credentials(
+                &self,
+                tenant: TenantId,
+                id: AccountId,
+            ) -> Result<Option<Vec<u8>>, StoreError> {
+                let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+                    "SELECT sealed_credentials FROM accounts WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(&self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(sealed.flatten())
+            }
         }
     };
 }
 
 mod pg {
     use super::*;
-    sql_store!(PgStore, sqlx::postgres::PgRow);
+    sql_store!(PgStore, sqlx::postgres::PgRow, " FOR UPDATE");
 }
 
 mod sqlite {
     use super::*;
-    sql_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+    sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "");
 }

@@ -1,0 +1,15 @@
+-- See migrations/postgres for the reasons; same shape, SQLite types.
+CREATE TABLE accounts (
+    id                  BLOB PRIMARY KEY,
+    tenant_id           BLOB NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    address             TEXT NOT NULL CHECK (length(address) BETWEEN 3 AND 254),
+    kind                TEXT NOT NULL CHECK (kind IN ('external_imap', 'external_pop3', 'enterprise_forwarded', 'webhook')),
+    server_host         TEXT,
+    server_port         INTEGER CHECK (server_port BETWEEN 1 AND 65535),
+    server_tls          TEXT CHECK (server_tls IN ('none', 'starttls', 'implicit')),
+    server_username     TEXT,
+    sealed_credentials  BLOB,
+    created_at_ms       INTEGER NOT NULL,
+    UNIQUE (tenant_id, address)
+) STRICT;
+CREATE INDEX accounts_by_tenant ON accounts (tenant_id, id);
