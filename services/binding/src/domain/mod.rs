@@ -2,6 +2,7 @@
 //! of the service never sees an unvalidated number or id.
 
 mod account;
+mod binding;
 mod ids;
 mod msisdn;
 mod otp;
@@ -9,6 +10,7 @@ mod quiet_hours;
 mod tenant;
 
 pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
+pub use binding::{Binding, BindingState};
 pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
 pub use msisdn::{Msisdn, MsisdnError};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode};

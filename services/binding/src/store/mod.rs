@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{Account, AccountId, ApiKeyHash, NewAccount, NewTenant, Tenant, TenantId};
+use crate::domain::{
+    Account, AccountId, ApiKeyHash, Binding, BindingId, Msisdn, NewAccount, NewTenant, OtpCheck,
+    PendingCode, Tenant, TenantId,
+};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -171,4 +174,39 @@ pub trait BindingStore: Send + Sync + 'static {
         tenant: TenantId,
         id: AccountId,
     ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Starts binding one of the tenant's accounts to `msisdn` with a
+    /// pending code. A live (pending or verified) binding of the same pair
+    /// is a conflict.
+    async fn start_binding(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        msisdn: &Msisdn,
+        code: &PendingCode,
+    ) -> Result<Binding, StoreError>;
+
+    /// One of the tenant's bindings.
+    async fn binding(&self, tenant: TenantId, id: BindingId)
+    -> Result<Option<Binding>, StoreError>;
+
+    /// Runs `check` on a pending binding's code under a row lock and stores
+    /// its outcome (attempt counted, code spent, binding verified) in the
+    /// same transaction, so two racing answers cannot both count once.
+    async fn answer_binding(
+        &self,
+        tenant: TenantId,
+        id: BindingId,
+        check: &(dyn for<'c> Fn(&'c mut PendingCode) -> OtpCheck + Send + Sync),
+    ) -> Result<(OtpCheck, Binding), StoreError>;
+
+    /// Ends one of the tenant's bindings.
+    async fn revoke_binding(&self, tenant: TenantId, id: BindingId) -> Result<Binding, StoreError>;
+
+    /// The bindings of one of the tenant's accounts, newest last.
+    async fn list_bindings(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> Result<Vec<Binding>, StoreError>;
 }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::{BindingStore, StoreError};
 use crate::domain::{
-    Account, AccountId, AccountKind, ApiKeyHash, NewAccount, NewTenant, ServerSettings, Tenant,
-    TenantId, TlsMode,
+    Account, AccountId, AccountKind, ApiKeyHash, Binding, BindingId, BindingState, Msisdn,
+    NewAccount, NewTenant, OtpCheck, PendingCode, ServerSettings, Tenant, TenantId, TlsMode,
 };
 
 /// PostgreSQL store.
@@ -47,6 +47,8 @@ const TENANT_COLUMNS: &str = "id, name, max_accounts, sms_per_day, created_at_ms
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
      server_username, sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
 
+const BINDING_COLUMNS: &str = "id, tenant_id, account_id, msisdn, state, updated_at_ms";
+
 fn server_settings(
     host: Option<String>,
     port: Option<i32>,
@@ -71,6 +73,21 @@ fn server_settings(
 
 macro_rules! sql_store {
     ($store:ty, $row:ty, $for_update:literal) => {
+        fn binding_from_row(row: &$row) -> Result<Binding, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("binding row: {e}"));
+            let state: String = row.try_get("state").map_err(get)?;
+            let msisdn: String = row.try_get("msisdn").map_err(get)?;
+            Ok(Binding {
+                id: BindingId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                account_id: AccountId::from_uuid(row.try_get::<Uuid, _>("account_id").map_err(get)?),
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                state: BindingState::parse(&state)
+                    .ok_or_else(|| StoreError::Invalid(format!("unknown binding state {state:?}")))?,
+                updated_at_ms: row.try_get("updated_at_ms").map_err(get)?,
+            })
+        }
+
         fn account_from_row(row: &$row) -> Result<Account, StoreError> {
             let get = |e: sqlx::Error| StoreError::Unavailable(format!("account row: {e}"));
             let kind: String = row.try_get("kind").map_err(get)?;
@@ -256,6 +273,148 @@ macro_rules! sql_store {
                 .await
                 .map_err(map_err)?;
                 Ok(sealed.flatten())
+            }
+
+            async fn start_binding(
+                &self,
+                tenant: TenantId,
+                account: AccountId,
+                msisdn: &Msisdn,
+                code: &PendingCode,
+            ) -> Result<Binding, StoreError> {
+                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let owned: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM accounts WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.as_uuid())
+                        .bind(account.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                owned.ok_or(StoreError::NotFound("account"))?;
+                let binding = Binding {
+                    tenant_id: tenant,
+                    id: BindingId::generate(),
+                    account_id: account,
+                    msisdn: msisdn.clone(),
+                    state: BindingState::Pending,
+                    updated_at_ms: now_ms(),
+                };
+                sqlx::query(
+                    "INSERT INTO bindings (id, tenant_id, account_id, msisdn, state, code_mac, \
+                     code_expires_at_ms, code_attempts, code_used, updated_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(binding.id.as_uuid())
+                .bind(tenant.as_uuid())
+                .bind(account.as_uuid())
+                .bind(msisdn.as_str())
+                .bind(binding.state.as_str())
+                .bind(&code.code_mac)
+                .bind(code.expires_at_ms)
+                .bind(i32::try_from(code.attempts).unwrap_or(i32::MAX))
+                .bind(code.used)
+                .bind(binding.updated_at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(binding)
+            }
+
+            async fn binding(&self, tenant: TenantId, id: BindingId) -> Result<Option<Binding>, StoreError> {
+                let sql = format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE tenant_id = $1 AND id = $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .map(|row| binding_from_row(&row))
+                    .transpose()
+            }
+
+            async fn answer_binding(
+                &self,
+                tenant: TenantId,
+                id: BindingId,
+                check: &(dyn for<'c> Fn(&'c mut PendingCode) -> OtpCheck + Send + Sync),
+            ) -> Result<(OtpCheck, Binding), StoreError> {
+                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let sql = format!(
+                    "SELECT {BINDING_COLUMNS}, code_mac, code_expires_at_ms, code_attempts, code_used \
+                     FROM bindings WHERE tenant_id = $1 AND id = $2{}",
+                    $for_update
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound("binding"))?;
+                let mut binding = binding_from_row(&row)?;
+                let get = |e: sqlx::Error| StoreError::Unavailable(format!("binding code: {e}"));
+                let mut code = PendingCode {
+                    code_mac: row.try_get::<Option<String>, _>("code_mac").map_err(get)?.unwrap_or_default(),
+                    expires_at_ms: row.try_get::<Option<i64>, _>("code_expires_at_ms").map_err(get)?.unwrap_or(0),
+                    attempts: u32::try_from(row.try_get::<i32, _>("code_attempts").map_err(get)?).unwrap_or(u32::MAX),
+                    used: row.try_get("code_used").map_err(get)?,
+                };
+                let outcome = match binding.state {
+                    BindingState::Pending => check(&mut code),
+                    BindingState::Verified => OtpCheck::AlreadyUsed,
+                    BindingState::Revoked => return Err(StoreError::NotFound("pending binding")),
+                };
+                if outcome == OtpCheck::Accepted {
+                    binding.state = BindingState::Verified;
+                }
+                binding.updated_at_ms = now_ms();
+                sqlx::query(
+                    "UPDATE bindings SET state = $3, code_attempts = $4, code_used = $5, updated_at_ms = $6 \
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(binding.state.as_str())
+                .bind(i32::try_from(code.attempts).unwrap_or(i32::MAX))
+                .bind(code.used)
+                .bind(binding.updated_at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok((outcome, binding))
+            }
+
+            async fn revoke_binding(&self, tenant: TenantId, id: BindingId) -> Result<Binding, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE bindings SET state = 'revoked', updated_at_ms = $3 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(now_ms())
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("binding"));
+                }
+                self.binding(tenant, id).await?.ok_or(StoreError::NotFound("binding"))
+            }
+
+            async fn list_bindings(&self, tenant: TenantId, account: AccountId) -> Result<Vec<Binding>, StoreError> {
+                let sql = format!(
+                    "SELECT {BINDING_COLUMNS} FROM bindings WHERE tenant_id = $1 AND account_id = $2 ORDER BY id"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(account.as_uuid())
+                    .fetch_all(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(binding_from_row)
+                    .collect()
             }
         }
     };
