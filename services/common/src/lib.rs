@@ -7,6 +7,7 @@ pub mod blob;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod device_token;
 pub mod grpc;
 pub mod health;
 pub mod host;
