@@ -8,8 +8,9 @@ use std::sync::Arc;
 use pushmail_binding::config::DatabaseConfig;
 use pushmail_binding::crypto::CredentialCipher;
 use pushmail_binding::domain::{
-    AccountId, AccountKind, ApiKey, BindingId, BindingState, Msisdn, NewAccount, NewTenant,
-    OtpCheck, OtpIssuer, OtpPolicy, PendingCode, ServerSettings, TenantId, TlsMode,
+    AccountId, AccountKind, ApiKey, BindingId, BindingState, DeviceId, Msisdn, NewAccount,
+    NewDevice, NewTenant, OtpCheck, OtpIssuer, OtpPolicy, PendingCode, ServerSettings, TenantId,
+    TlsMode,
 };
 use pushmail_binding::store::{BindingStore, Database, StoreError};
 use pushmail_common::redact::SecretUrl;
@@ -354,6 +355,72 @@ async fn bindings_behave(store: Arc<dyn BindingStore>) {
     );
 }
 
+async fn devices_behave(store: Arc<dyn BindingStore>) {
+    let tenant = store
+        .create_tenant(&acme(), &ApiKey::generate().hash())
+        .await
+        .unwrap()
+        .id;
+    let other = store
+        .create_tenant(&acme(), &ApiKey::generate().hash())
+        .await
+        .unwrap()
+        .id;
+    let number = Msisdn::parse("+8613900139000").unwrap();
+    let phone = |label: &str, push: bool| NewDevice {
+        msisdn: number.clone(),
+        label: label.to_owned(),
+        has_push_client: push,
+    };
+    let first = store
+        .register_device(tenant, &phone("work phone", true))
+        .await
+        .unwrap();
+    let second = store
+        .register_device(tenant, &phone("feature phone", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.devices_of(tenant, &number).await.unwrap(),
+        [first.clone(), second.clone()]
+    );
+    assert!(store.devices_of(other, &number).await.unwrap().is_empty());
+    assert_eq!(store.device(other, first.id).await.unwrap(), None);
+
+    let revoked = store.revoke_device(tenant, first.id, 5_000).await.unwrap();
+    assert_eq!(revoked.revoked_at_ms, Some(5_000));
+    let again = store.revoke_device(tenant, first.id, 9_000).await.unwrap();
+    assert_eq!(
+        again.revoked_at_ms,
+        Some(5_000),
+        "the first revocation stands"
+    );
+    assert_eq!(
+        store.revoke_device(other, second.id, 1).await.unwrap_err(),
+        StoreError::NotFound("device")
+    );
+    assert_eq!(
+        store
+            .device(tenant, second.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_ms,
+        None
+    );
+    assert_eq!(
+        store
+            .revoke_device(tenant, DeviceId::generate(), 1)
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("device")
+    );
+    let long = store
+        .register_device(tenant, &phone(&"x".repeat(101), true))
+        .await;
+    assert!(matches!(long, Err(StoreError::Invalid(_))), "{long:?}");
+}
+
 #[tokio::test]
 async fn sqlite_store_behaves() {
     let dir = tempfile::tempdir().unwrap();
@@ -365,6 +432,7 @@ async fn sqlite_store_behaves() {
     tenants_behave(database.store()).await;
     accounts_behave(database.store()).await;
     bindings_behave(database.store()).await;
+    devices_behave(database.store()).await;
     database.close().await;
 }
 
@@ -375,6 +443,7 @@ async fn postgres_store_behaves() {
     tenants_behave(database.store()).await;
     accounts_behave(database.store()).await;
     bindings_behave(database.store()).await;
+    devices_behave(database.store()).await;
     database.close().await;
     test_database.drop_database().await.unwrap();
 }

@@ -3,6 +3,7 @@
 
 mod account;
 mod binding;
+mod device;
 mod ids;
 mod msisdn;
 mod otp;
@@ -11,6 +12,7 @@ mod tenant;
 
 pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
 pub use binding::{Binding, BindingState};
+pub use device::{Device, NewDevice};
 pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
 pub use msisdn::{Msisdn, MsisdnError};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode};

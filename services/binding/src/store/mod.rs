@@ -10,8 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Account, AccountId, ApiKeyHash, Binding, BindingId, Msisdn, NewAccount, NewTenant, OtpCheck,
-    PendingCode, Tenant, TenantId,
+    Account, AccountId, ApiKeyHash, Binding, BindingId, Device, DeviceId, Msisdn, NewAccount,
+    NewDevice, NewTenant, OtpCheck, PendingCode, Tenant, TenantId,
 };
 
 use std::str::FromStr;
@@ -202,6 +202,31 @@ pub trait BindingStore: Send + Sync + 'static {
 
     /// Ends one of the tenant's bindings.
     async fn revoke_binding(&self, tenant: TenantId, id: BindingId) -> Result<Binding, StoreError>;
+
+    /// Registers a device behind one of the tenant's numbers.
+    async fn register_device(
+        &self,
+        tenant: TenantId,
+        device: &NewDevice,
+    ) -> Result<Device, StoreError>;
+
+    /// One of the tenant's devices.
+    async fn device(&self, tenant: TenantId, id: DeviceId) -> Result<Option<Device>, StoreError>;
+
+    /// The tenant's devices behind `msisdn`, oldest first.
+    async fn devices_of(
+        &self,
+        tenant: TenantId,
+        msisdn: &Msisdn,
+    ) -> Result<Vec<Device>, StoreError>;
+
+    /// Revokes a device at `at_ms` (kept if already revoked earlier).
+    async fn revoke_device(
+        &self,
+        tenant: TenantId,
+        id: DeviceId,
+        at_ms: i64,
+    ) -> Result<Device, StoreError>;
 
     /// The bindings of one of the tenant's accounts, newest last.
     async fn list_bindings(

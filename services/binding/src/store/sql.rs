@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::{BindingStore, StoreError};
 use crate::domain::{
-    Account, AccountId, AccountKind, ApiKeyHash, Binding, BindingId, BindingState, Msisdn,
-    NewAccount, NewTenant, OtpCheck, PendingCode, ServerSettings, Tenant, TenantId, TlsMode,
+    Account, AccountId, AccountKind, ApiKeyHash, Binding, BindingId, BindingState, Device,
+    DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck, PendingCode, ServerSettings,
+    Tenant, TenantId, TlsMode,
 };
 
 /// PostgreSQL store.
@@ -47,6 +48,8 @@ const TENANT_COLUMNS: &str = "id, name, max_accounts, sms_per_day, created_at_ms
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
      server_username, sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
 
+const DEVICE_COLUMNS: &str =
+    "id, tenant_id, msisdn, label, has_push_client, revoked_at_ms, created_at_ms";
 const BINDING_COLUMNS: &str = "id, tenant_id, account_id, msisdn, state, updated_at_ms";
 
 fn server_settings(
@@ -73,6 +76,20 @@ fn server_settings(
 
 macro_rules! sql_store {
     ($store:ty, $row:ty, $for_update:literal) => {
+        fn device_from_row(row: &$row) -> Result<Device, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("device row: {e}"));
+            let msisdn: String = row.try_get("msisdn").map_err(get)?;
+            Ok(Device {
+                id: DeviceId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                label: row.try_get("label").map_err(get)?,
+                has_push_client: row.try_get("has_push_client").map_err(get)?,
+                revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
+                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+            })
+        }
+
         fn binding_from_row(row: &$row) -> Result<Binding, StoreError> {
             let get = |e: sqlx::Error| StoreError::Unavailable(format!("binding row: {e}"));
             let state: String = row.try_get("state").map_err(get)?;
@@ -400,6 +417,77 @@ macro_rules! sql_store {
                     return Err(StoreError::NotFound("binding"));
                 }
                 self.binding(tenant, id).await?.ok_or(StoreError::NotFound("binding"))
+            }
+
+            async fn register_device(&self, tenant: TenantId, device: &NewDevice) -> Result<Device, StoreError> {
+                let created = Device {
+                    tenant_id: tenant,
+                    id: DeviceId::generate(),
+                    msisdn: device.msisdn.clone(),
+                    label: device.label.clone(),
+                    has_push_client: device.has_push_client,
+                    revoked_at_ms: None,
+                    created_at_ms: now_ms(),
+                };
+                sqlx::query(
+                    "INSERT INTO devices (id, tenant_id, msisdn, label, has_push_client, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(created.id.as_uuid())
+                .bind(tenant.as_uuid())
+                .bind(created.msisdn.as_str())
+                .bind(&created.label)
+                .bind(created.has_push_client)
+                .bind(created.created_at_ms)
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(created)
+            }
+
+            async fn device(&self, tenant: TenantId, id: DeviceId) -> Result<Option<Device>, StoreError> {
+                let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE tenant_id = $1 AND id = $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .map(|row| device_from_row(&row))
+                    .transpose()
+            }
+
+            async fn devices_of(&self, tenant: TenantId, msisdn: &Msisdn) -> Result<Vec<Device>, StoreError> {
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE tenant_id = $1 AND msisdn = $2 ORDER BY id"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(msisdn.as_str())
+                    .fetch_all(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(device_from_row)
+                    .collect()
+            }
+
+            async fn revoke_device(&self, tenant: TenantId, id: DeviceId, at_ms: i64) -> Result<Device, StoreError> {
+                // The first revocation stands: a revoked device is issued no
+                // tokens afterwards, so a repeat has nothing more to void.
+                let updated = sqlx::query(
+                    "UPDATE devices SET revoked_at_ms = COALESCE(revoked_at_ms, $3) WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(at_ms)
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("device"));
+                }
+                self.device(tenant, id).await?.ok_or(StoreError::NotFound("device"))
             }
 
             async fn list_bindings(&self, tenant: TenantId, account: AccountId) -> Result<Vec<Binding>, StoreError> {
