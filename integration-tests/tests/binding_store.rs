@@ -8,9 +8,9 @@ use std::sync::Arc;
 use pushmail_binding::config::DatabaseConfig;
 use pushmail_binding::crypto::CredentialCipher;
 use pushmail_binding::domain::{
-    AccountId, AccountKind, ApiKey, BindingId, BindingState, DeviceId, Msisdn, NewAccount,
-    NewDevice, NewTenant, OtpCheck, OtpIssuer, OtpPolicy, PendingCode, ServerSettings, TenantId,
-    TlsMode,
+    AccountId, AccountKind, AddressList, ApiKey, BindingId, BindingState, ContentLevel, DeviceId,
+    Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck, OtpIssuer, OtpPolicy, PendingCode,
+    Preferences, QuietHours, ServerSettings, TenantId, TlsMode,
 };
 use pushmail_binding::store::{BindingStore, Database, StoreError};
 use pushmail_common::redact::SecretUrl;
@@ -421,6 +421,85 @@ async fn devices_behave(store: Arc<dyn BindingStore>) {
     assert!(matches!(long, Err(StoreError::Invalid(_))), "{long:?}");
 }
 
+async fn preferences_behave(store: Arc<dyn BindingStore>) {
+    let tenant = store
+        .create_tenant(&acme(), &ApiKey::generate().hash())
+        .await
+        .unwrap()
+        .id;
+    let other = store
+        .create_tenant(&acme(), &ApiKey::generate().hash())
+        .await
+        .unwrap()
+        .id;
+    let account = AccountId::generate();
+    store
+        .create_account(tenant, account, &imap("prefs@example.net"), None)
+        .await
+        .unwrap();
+    let number = Msisdn::parse("+8613700137000").unwrap();
+    let issuer = OtpIssuer::new(
+        b"k",
+        OtpPolicy {
+            ttl_ms: 1_000,
+            max_attempts: 3,
+        },
+    );
+    let binding = store
+        .start_binding(tenant, account, &number, &issuer.issue(0).unwrap().1)
+        .await
+        .unwrap()
+        .id;
+
+    assert_eq!(
+        store.preferences(tenant, binding).await.unwrap(),
+        Preferences::default()
+    );
+    let chosen = Preferences {
+        content_level: ContentLevel::SubjectSenderSnippet,
+        max_push_bytes: 2_048,
+        attachments: false,
+        quiet_hours: Some(QuietHours::new(22 * 60, 7 * 60, "Asia/Shanghai").unwrap()),
+        black_list: AddressList::parse(&["@spam.example", "noise@example.com"]).unwrap(),
+        white_list: AddressList::parse(&["boss@spam.example"]).unwrap(),
+        signature: "发自我的手机".to_owned(),
+    };
+    store
+        .set_preferences(tenant, binding, &chosen)
+        .await
+        .unwrap();
+    assert_eq!(store.preferences(tenant, binding).await.unwrap(), chosen);
+
+    let invalid = Preferences {
+        max_push_bytes: 10,
+        ..Preferences::default()
+    };
+    let refused = store
+        .set_preferences(tenant, binding, &invalid)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
+    assert_eq!(
+        store.preferences(tenant, binding).await.unwrap(),
+        chosen,
+        "nothing half-written"
+    );
+
+    assert_eq!(
+        store.preferences(other, binding).await.unwrap_err(),
+        StoreError::NotFound("binding")
+    );
+    let foreign = store
+        .set_preferences(other, binding, &Preferences::default())
+        .await;
+    assert_eq!(foreign.unwrap_err(), StoreError::NotFound("binding"));
+    assert_eq!(
+        store.preferences(tenant, binding).await.unwrap(),
+        chosen,
+        "untouched by the other tenant"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_behaves() {
     let dir = tempfile::tempdir().unwrap();
@@ -433,6 +512,7 @@ async fn sqlite_store_behaves() {
     accounts_behave(database.store()).await;
     bindings_behave(database.store()).await;
     devices_behave(database.store()).await;
+    preferences_behave(database.store()).await;
     database.close().await;
 }
 
@@ -444,6 +524,7 @@ async fn postgres_store_behaves() {
     accounts_behave(database.store()).await;
     bindings_behave(database.store()).await;
     devices_behave(database.store()).await;
+    preferences_behave(database.store()).await;
     database.close().await;
     test_database.drop_database().await.unwrap();
 }

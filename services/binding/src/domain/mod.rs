@@ -7,6 +7,7 @@ mod device;
 mod ids;
 mod msisdn;
 mod otp;
+mod preferences;
 mod quiet_hours;
 mod tenant;
 
@@ -16,5 +17,8 @@ pub use device::{Device, NewDevice};
 pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
 pub use msisdn::{Msisdn, MsisdnError};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode};
+pub use preferences::{
+    AddressList, ContentLevel, MAX_LIST_ENTRIES, MAX_SIGNATURE_CHARS, Preferences, PreferencesError,
+};
 pub use quiet_hours::{QuietHours, QuietHoursError};
 pub use tenant::{ApiKey, ApiKeyHash, NewTenant, Tenant};

@@ -53,6 +53,16 @@ impl QuietHours {
         })
     }
 
+    /// Start, minutes after local midnight.
+    pub fn start_minute(&self) -> u32 {
+        self.start_minute
+    }
+
+    /// End, minutes after local midnight.
+    pub fn end_minute(&self) -> u32 {
+        self.end_minute
+    }
+
     /// The IANA zone name.
     pub fn zone_name(&self) -> &str {
         &self.zone_name

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Account, AccountId, ApiKeyHash, Binding, BindingId, Device, DeviceId, Msisdn, NewAccount,
-    NewDevice, NewTenant, OtpCheck, PendingCode, Tenant, TenantId,
+    NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, Tenant, TenantId,
 };
 
 use std::str::FromStr;
@@ -227,6 +227,22 @@ pub trait BindingStore: Send + Sync + 'static {
         id: DeviceId,
         at_ms: i64,
     ) -> Result<Device, StoreError>;
+
+    /// A binding's preferences (defaults until set); `NotFound` when the
+    /// binding is not the tenant's.
+    async fn preferences(
+        &self,
+        tenant: TenantId,
+        binding: BindingId,
+    ) -> Result<Preferences, StoreError>;
+
+    /// Replaces a binding's preferences.
+    async fn set_preferences(
+        &self,
+        tenant: TenantId,
+        binding: BindingId,
+        preferences: &Preferences,
+    ) -> Result<(), StoreError>;
 
     /// The bindings of one of the tenant's accounts, newest last.
     async fn list_bindings(

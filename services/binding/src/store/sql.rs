@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::{BindingStore, StoreError};
 use crate::domain::{
-    Account, AccountId, AccountKind, ApiKeyHash, Binding, BindingId, BindingState, Device,
-    DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck, PendingCode, ServerSettings,
-    Tenant, TenantId, TlsMode,
+    Account, AccountId, AccountKind, AddressList, ApiKeyHash, Binding, BindingId, BindingState,
+    ContentLevel, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck,
+    PendingCode, Preferences, QuietHours, ServerSettings, Tenant, TenantId, TlsMode,
 };
 
 /// PostgreSQL store.
@@ -52,6 +52,19 @@ const DEVICE_COLUMNS: &str =
     "id, tenant_id, msisdn, label, has_push_client, revoked_at_ms, created_at_ms";
 const BINDING_COLUMNS: &str = "id, tenant_id, account_id, msisdn, state, updated_at_ms";
 
+const PREFERENCE_COLUMNS: &str = "content_level, max_push_bytes, attachments, quiet_start_min, \
+     quiet_end_min, quiet_zone, black_list, white_list, signature";
+
+fn address_list(json: &str) -> Result<AddressList, StoreError> {
+    let entries: Vec<String> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Invalid(format!("address list: {e}")))?;
+    AddressList::parse(&entries).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn list_json(list: &AddressList) -> String {
+    serde_json::to_string(list.entries()).unwrap_or_else(|_| "[]".to_owned())
+}
+
 fn server_settings(
     host: Option<String>,
     port: Option<i32>,
@@ -87,6 +100,33 @@ macro_rules! sql_store {
                 has_push_client: row.try_get("has_push_client").map_err(get)?,
                 revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
                 created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+            })
+        }
+
+        fn preferences_from_row(row: &$row) -> Result<Preferences, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("preferences row: {e}"));
+            let level: String = row.try_get("content_level").map_err(get)?;
+            let quiet = match (
+                row.try_get::<Option<i32>, _>("quiet_start_min").map_err(get)?,
+                row.try_get::<Option<i32>, _>("quiet_end_min").map_err(get)?,
+                row.try_get::<Option<String>, _>("quiet_zone").map_err(get)?,
+            ) {
+                (Some(start), Some(end), Some(zone)) => Some(
+                    QuietHours::new(start.unsigned_abs(), end.unsigned_abs(), &zone)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                ),
+                _ => None,
+            };
+            Ok(Preferences {
+                content_level: ContentLevel::parse(&level)
+                    .ok_or_else(|| StoreError::Invalid(format!("unknown content level {level:?}")))?,
+                max_push_bytes: u32::try_from(row.try_get::<i64, _>("max_push_bytes").map_err(get)?)
+                    .map_err(|_| StoreError::Invalid("max_push_bytes out of range".to_owned()))?,
+                attachments: row.try_get("attachments").map_err(get)?,
+                quiet_hours: quiet,
+                black_list: address_list(&row.try_get::<String, _>("black_list").map_err(get)?)?,
+                white_list: address_list(&row.try_get::<String, _>("white_list").map_err(get)?)?,
+                signature: row.try_get("signature").map_err(get)?,
             })
         }
 
@@ -488,6 +528,58 @@ macro_rules! sql_store {
                     return Err(StoreError::NotFound("device"));
                 }
                 self.device(tenant, id).await?.ok_or(StoreError::NotFound("device"))
+            }
+
+            async fn preferences(&self, tenant: TenantId, binding: BindingId) -> Result<Preferences, StoreError> {
+                self.binding(tenant, binding).await?.ok_or(StoreError::NotFound("binding"))?;
+                let sql = format!(
+                    "SELECT {PREFERENCE_COLUMNS} FROM preferences WHERE tenant_id = $1 AND binding_id = $2"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(binding.as_uuid())
+                    .fetch_optional(&self.0)
+                    .await
+                    .map_err(map_err)?;
+                row.map_or_else(|| Ok(Preferences::default()), |row| preferences_from_row(&row))
+            }
+
+            async fn set_preferences(
+                &self,
+                tenant: TenantId,
+                binding: BindingId,
+                preferences: &Preferences,
+            ) -> Result<(), StoreError> {
+                preferences.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+                self.binding(tenant, binding).await?.ok_or(StoreError::NotFound("binding"))?;
+                let quiet = preferences.quiet_hours.as_ref();
+                sqlx::query(
+                    "INSERT INTO preferences (binding_id, tenant_id, content_level, max_push_bytes, attachments, \
+                     quiet_start_min, quiet_end_min, quiet_zone, black_list, white_list, signature, updated_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (binding_id) DO UPDATE SET content_level = excluded.content_level, \
+                     max_push_bytes = excluded.max_push_bytes, attachments = excluded.attachments, \
+                     quiet_start_min = excluded.quiet_start_min, quiet_end_min = excluded.quiet_end_min, \
+                     quiet_zone = excluded.quiet_zone, black_list = excluded.black_list, \
+                     white_list = excluded.white_list, signature = excluded.signature, \
+                     updated_at_ms = excluded.updated_at_ms",
+                )
+                .bind(binding.as_uuid())
+                .bind(tenant.as_uuid())
+                .bind(preferences.content_level.as_str())
+                .bind(i64::from(preferences.max_push_bytes))
+                .bind(preferences.attachments)
+                .bind(quiet.map(|q| i32::try_from(q.start_minute()).unwrap_or(0)))
+                .bind(quiet.map(|q| i32::try_from(q.end_minute()).unwrap_or(0)))
+                .bind(quiet.map(|q| q.zone_name().to_owned()))
+                .bind(list_json(&preferences.black_list))
+                .bind(list_json(&preferences.white_list))
+                .bind(&preferences.signature)
+                .bind(now_ms())
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(())
             }
 
             async fn list_bindings(&self, tenant: TenantId, account: AccountId) -> Result<Vec<Binding>, StoreError> {
