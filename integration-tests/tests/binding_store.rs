@@ -10,7 +10,7 @@ use pushmail_binding::crypto::CredentialCipher;
 use pushmail_binding::domain::{
     AccountId, AccountKind, AddressList, ApiKey, BindingId, BindingState, ContentLevel, DeviceId,
     Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck, OtpIssuer, OtpPolicy, PendingCode,
-    Preferences, QuietHours, ServerSettings, TenantId, TlsMode,
+    Preferences, QuietHours, ServerSettings, TenantId, TlsMode, Traffic,
 };
 use pushmail_binding::store::{BindingStore, Database, StoreError};
 use pushmail_common::redact::SecretUrl;
@@ -500,6 +500,83 @@ async fn preferences_behave(store: Arc<dyn BindingStore>) {
     );
 }
 
+async fn traffic_behaves(store: Arc<dyn BindingStore>) {
+    let tenant = store
+        .create_tenant(&acme(), &ApiKey::generate().hash())
+        .await
+        .unwrap()
+        .id;
+    let other = store
+        .create_tenant(&acme(), &ApiKey::generate().hash())
+        .await
+        .unwrap()
+        .id;
+    let account = AccountId::generate();
+    store
+        .create_account(tenant, account, &imap("stats@example.net"), None)
+        .await
+        .unwrap();
+    let day = |d: &str| d.parse::<jiff::civil::Date>().unwrap();
+    let push = Traffic {
+        pushed_count: 1,
+        pushed_bytes: 700,
+        ..Traffic::default()
+    };
+    let fetch = Traffic {
+        fetched_count: 1,
+        fetched_bytes: 50_000,
+        sms_count: 1,
+        ..Traffic::default()
+    };
+    store
+        .record_traffic(tenant, account, day("2026-11-25"), &push)
+        .await
+        .unwrap();
+    store
+        .record_traffic(tenant, account, day("2026-11-26"), &push)
+        .await
+        .unwrap();
+    store
+        .record_traffic(tenant, account, day("2026-11-26"), &fetch)
+        .await
+        .unwrap();
+    store
+        .record_traffic(tenant, account, day("2026-11-27"), &push)
+        .await
+        .unwrap();
+
+    let days = store
+        .traffic(tenant, account, day("2026-11-25"), day("2026-11-26"))
+        .await
+        .unwrap();
+    assert_eq!(days.len(), 2, "range is inclusive and bounded");
+    assert_eq!(days[0].traffic, push);
+    let both = Traffic {
+        pushed_count: 1,
+        pushed_bytes: 700,
+        fetched_count: 1,
+        fetched_bytes: 50_000,
+        sms_count: 1,
+    };
+    assert_eq!(
+        (days[1].day, days[1].traffic),
+        (day("2026-11-26"), both),
+        "same day adds up"
+    );
+
+    let foreign = store
+        .record_traffic(other, account, day("2026-11-26"), &push)
+        .await;
+    assert_eq!(foreign.unwrap_err(), StoreError::NotFound("account"));
+    assert!(
+        store
+            .traffic(other, account, day("2026-01-01"), day("2026-12-31"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_behaves() {
     let dir = tempfile::tempdir().unwrap();
@@ -513,6 +590,7 @@ async fn sqlite_store_behaves() {
     bindings_behave(database.store()).await;
     devices_behave(database.store()).await;
     preferences_behave(database.store()).await;
+    traffic_behaves(database.store()).await;
     database.close().await;
 }
 
@@ -525,6 +603,7 @@ async fn postgres_store_behaves() {
     bindings_behave(database.store()).await;
     devices_behave(database.store()).await;
     preferences_behave(database.store()).await;
+    traffic_behaves(database.store()).await;
     database.close().await;
     test_database.drop_database().await.unwrap();
 }

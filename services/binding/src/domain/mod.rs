@@ -10,6 +10,7 @@ mod otp;
 mod preferences;
 mod quiet_hours;
 mod tenant;
+mod traffic;
 
 pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
 pub use binding::{Binding, BindingState};
@@ -22,3 +23,4 @@ pub use preferences::{
 };
 pub use quiet_hours::{QuietHours, QuietHoursError};
 pub use tenant::{ApiKey, ApiKeyHash, NewTenant, Tenant};
+pub use traffic::{Traffic, TrafficDay};

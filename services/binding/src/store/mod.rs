@@ -11,7 +11,8 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Account, AccountId, ApiKeyHash, Binding, BindingId, Device, DeviceId, Msisdn, NewAccount,
-    NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, Tenant, TenantId,
+    NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, Tenant, TenantId, Traffic,
+    TrafficDay,
 };
 
 use std::str::FromStr;
@@ -243,6 +244,24 @@ pub trait BindingStore: Send + Sync + 'static {
         binding: BindingId,
         preferences: &Preferences,
     ) -> Result<(), StoreError>;
+
+    /// Adds `traffic` to one of the tenant's accounts on `day`.
+    async fn record_traffic(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        day: jiff::civil::Date,
+        traffic: &Traffic,
+    ) -> Result<(), StoreError>;
+
+    /// One of the tenant's accounts' traffic from `from` to `to` (inclusive), by day.
+    async fn traffic(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> Result<Vec<TrafficDay>, StoreError>;
 
     /// The bindings of one of the tenant's accounts, newest last.
     async fn list_bindings(

@@ -13,7 +13,8 @@ use super::{BindingStore, StoreError};
 use crate::domain::{
     Account, AccountId, AccountKind, AddressList, ApiKeyHash, Binding, BindingId, BindingState,
     ContentLevel, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck,
-    PendingCode, Preferences, QuietHours, ServerSettings, Tenant, TenantId, TlsMode,
+    PendingCode, Preferences, QuietHours, ServerSettings, Tenant, TenantId, TlsMode, Traffic,
+    TrafficDay,
 };
 
 /// PostgreSQL store.
@@ -54,6 +55,14 @@ const BINDING_COLUMNS: &str = "id, tenant_id, account_id, msisdn, state, updated
 
 const PREFERENCE_COLUMNS: &str = "content_level, max_push_bytes, attachments, quiet_start_min, \
      quiet_end_min, quiet_zone, black_list, white_list, signature";
+
+fn counter(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
 
 fn address_list(json: &str) -> Result<AddressList, StoreError> {
     let entries: Vec<String> = serde_json::from_str(json)
@@ -580,6 +589,75 @@ macro_rules! sql_store {
                 .await
                 .map_err(map_err)?;
                 Ok(())
+            }
+
+            async fn record_traffic(
+                &self,
+                tenant: TenantId,
+                account: AccountId,
+                day: jiff::civil::Date,
+                traffic: &Traffic,
+            ) -> Result<(), StoreError> {
+                self.account(tenant, account).await?.ok_or(StoreError::NotFound("account"))?;
+                sqlx::query(
+                    "INSERT INTO traffic_daily (account_id, day, tenant_id, pushed_count, pushed_bytes, \
+                     fetched_count, fetched_bytes, sms_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (account_id, day) DO UPDATE SET \
+                     pushed_count = traffic_daily.pushed_count + excluded.pushed_count, \
+                     pushed_bytes = traffic_daily.pushed_bytes + excluded.pushed_bytes, \
+                     fetched_count = traffic_daily.fetched_count + excluded.fetched_count, \
+                     fetched_bytes = traffic_daily.fetched_bytes + excluded.fetched_bytes, \
+                     sms_count = traffic_daily.sms_count + excluded.sms_count",
+                )
+                .bind(account.as_uuid())
+                .bind(day.to_string())
+                .bind(tenant.as_uuid())
+                .bind(counter(traffic.pushed_count))
+                .bind(counter(traffic.pushed_bytes))
+                .bind(counter(traffic.fetched_count))
+                .bind(counter(traffic.fetched_bytes))
+                .bind(counter(traffic.sms_count))
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn traffic(
+                &self,
+                tenant: TenantId,
+                account: AccountId,
+                from: jiff::civil::Date,
+                to: jiff::civil::Date,
+            ) -> Result<Vec<TrafficDay>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT day, pushed_count, pushed_bytes, fetched_count, fetched_bytes, sms_count \
+                     FROM traffic_daily WHERE tenant_id = $1 AND account_id = $2 AND day >= $3 AND day <= $4 \
+                     ORDER BY day",
+                )
+                .bind(tenant.as_uuid())
+                .bind(account.as_uuid())
+                .bind(from.to_string())
+                .bind(to.to_string())
+                .fetch_all(&self.0)
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|row| {
+                        let get = |e: sqlx::Error| StoreError::Unavailable(format!("traffic row: {e}"));
+                        let day: String = row.try_get("day").map_err(get)?;
+                        Ok(TrafficDay {
+                            day: day.parse().map_err(|_| StoreError::Invalid(format!("bad day {day:?}")))?,
+                            traffic: Traffic {
+                                pushed_count: count(row.try_get("pushed_count").map_err(get)?),
+                                pushed_bytes: count(row.try_get("pushed_bytes").map_err(get)?),
+                                fetched_count: count(row.try_get("fetched_count").map_err(get)?),
+                                fetched_bytes: count(row.try_get("fetched_bytes").map_err(get)?),
+                                sms_count: count(row.try_get("sms_count").map_err(get)?),
+                            },
+                        })
+                    })
+                    .collect()
             }
 
             async fn list_bindings(&self, tenant: TenantId, account: AccountId) -> Result<Vec<Binding>, StoreError> {
