@@ -145,6 +145,17 @@ impl TestDatabase {
         })
     }
 
+    /// How many sqlx migrations the database has applied.
+    pub async fn migrations_applied(&self) -> anyhow::Result<i64> {
+        use sqlx::Connection as _;
+        let mut connection = sqlx::PgConnection::connect(&self.url).await?;
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&mut connection)
+                .await?,
+        )
+    }
+
     /// Drops the database (forcing out any connection left over).
     pub async fn drop_database(self) -> anyhow::Result<()> {
         use sqlx::Connection as _;
@@ -167,5 +178,16 @@ pub fn redis_config() -> pushmail_common::redis::RedisConfig {
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned()),
         ),
         key_prefix: format!("{}:", unique("pushmail-test")),
+    }
+}
+
+/// Test-only binding secrets.
+pub fn test_security() -> pushmail_binding::keys::SecurityConfig {
+    use pushmail_common::redact::Secret;
+    pushmail_binding::keys::SecurityConfig {
+        credentials_key: Secret::new("11".repeat(32)),
+        otp_key: Secret::new("22".repeat(32)),
+        device_token_seed: Secret::new("33".repeat(32)),
+        ..Default::default()
     }
 }

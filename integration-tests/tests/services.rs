@@ -54,6 +54,7 @@ async fn start_binding(shutdown: &CancellationToken, database_url: &str) -> Star
         ..Default::default()
     };
     config.database.url = pushmail_common::redact::SecretUrl::new(database_url);
+    config.security = pushmail_integration_tests::test_security();
     let deps = pushmail_binding::Deps::connect(&config, kafka_bus().await.expect("broker"))
         .await
         .expect("binding connects to PostgreSQL");
@@ -271,6 +272,11 @@ async fn every_service_starts_on_real_dependencies_and_stops_cleanly() {
             .expect("task")
             .expect("clean stop");
     }
+    assert_eq!(
+        database.migrations_applied().await.unwrap(),
+        6,
+        "binding migrated at start"
+    );
     database.drop_database().await.expect("drop test database");
 }
 

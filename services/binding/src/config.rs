@@ -20,6 +20,8 @@ pub struct Config {
     pub bus: BusConfig,
     /// The system of record.
     pub database: DatabaseConfig,
+    /// Secrets: credentials key, OTP key, device-token seed.
+    pub security: crate::keys::SecurityConfig,
 }
 
 /// Database settings.
@@ -42,6 +44,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             bus: BusConfig::default(),
             database: DatabaseConfig::default(),
+            security: crate::keys::SecurityConfig::default(),
         }
     }
 }
@@ -63,6 +66,7 @@ impl ServiceConfig for Config {
         self.telemetry.validate("telemetry.")?;
         self.shutdown.validate("shutdown.")?;
         self.bus.validate("bus.")?;
+        self.security.validate("security.")?;
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://")
             || url.starts_with("postgresql://")

@@ -6,6 +6,9 @@ use pushmail_common::host::HostError;
 /// Why the binding service could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A setting is missing or unusable.
+    #[error(transparent)]
+    Config(#[from] pushmail_common::config::ConfigError),
     /// The database is unreachable or misconfigured.
     #[error("database {0}")]
     Database(String),

@@ -5,6 +5,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod keys;
 pub mod store;
 
 use std::sync::Arc;
@@ -28,17 +29,25 @@ pub struct Deps {
     pub bus: Arc<dyn EventBus>,
     /// The database.
     pub database: Database,
+    /// Secrets for credentials, codes and device tokens.
+    pub keys: keys::Keys,
 }
 
 /// Bound listeners (port 0 in tests).
 pub type Listeners = pushmail_common::host::GrpcListeners;
 
 impl Deps {
-    /// Connects the database; `bus` is shared in standalone mode.
+    /// Checks the secrets, connects and migrates the database; `bus` is
+    /// shared in standalone mode.
     pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
+        // Keys first: a missing secret stops start-up before any connection.
+        let keys = keys::Keys::from_config(&config.security)?;
+        let database = Database::connect(&config.database).await?;
+        database.migrate().await?;
         Ok(Self {
             bus,
-            database: Database::connect(&config.database).await?,
+            database,
+            keys,
         })
     }
 }

@@ -4,6 +4,22 @@
 
 use std::process::{Command, Output};
 
+/// Test-only secrets for `[security]`.
+const KEYS: [(&str, &str); 3] = [
+    (
+        "PUSHMAIL_BINDING__SECURITY__CREDENTIALS_KEY",
+        "1111111111111111111111111111111111111111111111111111111111111111",
+    ),
+    (
+        "PUSHMAIL_BINDING__SECURITY__OTP_KEY",
+        "2222222222222222222222222222222222222222222222222222222222222222",
+    ),
+    (
+        "PUSHMAIL_BINDING__SECURITY__DEVICE_TOKEN_SEED",
+        "3333333333333333333333333333333333333333333333333333333333333333",
+    ),
+];
+
 fn binding(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pushmail-binding"));
     command.args(args);
@@ -151,6 +167,7 @@ fn binary_reports_ready_and_exits_cleanly_on_sigterm() {
             format!("sqlite://{}/b.db?mode=rwc", dir.path().display()),
         )
         .env("PUSHMAIL_BINDING__SHUTDOWN__GRACE_SECONDS", "5")
+        .envs(KEYS)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -205,6 +222,9 @@ fn unreachable_database_fails_start_with_a_json_log_line_naming_it() {
                 &format!("postgres://app:pw@127.0.0.1:{closed}/pushmail"),
             ),
             ("PUSHMAIL_BINDING__DATABASE__ACQUIRE_TIMEOUT_MS", "1000"),
+            KEYS[0],
+            KEYS[1],
+            KEYS[2],
         ],
     );
     assert_eq!(out.status.code(), Some(1));
@@ -221,4 +241,18 @@ fn unreachable_database_fails_start_with_a_json_log_line_naming_it() {
     let error = failure["error"].as_str().unwrap();
     assert!(error.contains(&format!("127.0.0.1:{closed}")), "{error}");
     assert!(!stdout.contains(":pw@"), "password leaked: {stdout}");
+}
+
+#[test]
+fn missing_secret_stops_start_naming_it_and_dump_masks_secrets() {
+    let out = binding(&[], &[("PUSHMAIL_BINDING__BUS__KIND", "memory")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("security.credentials_key"), "{stdout}");
+    let out = binding(&["--dump-config"], &KEYS);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[security]"), "{text}");
+    assert!(!text.contains("1111111111"), "secret leaked: {text}");
+    let out = binding(&[], &[("PUSHMAIL_BINDING__SECURITY__OTP_KEY", "not-hex")]);
+    assert_one_line_error(&out, "security.otp_key");
 }

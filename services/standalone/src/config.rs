@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct StandaloneConfig {
+    /// Where standalone keeps what it generates (secrets).
+    pub(crate) data_dir: PathBuf,
     /// Logs, traces, metrics for the whole process.
     pub(crate) telemetry: TelemetryConfig,
     /// Stop behaviour for the whole process.
@@ -66,6 +68,7 @@ impl Default for StandaloneConfig {
         };
         binding.database.url = SecretUrl::new("sqlite://.pushmail/binding.db?mode=rwc");
         Self {
+            data_dir: data.clone(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig { grace_seconds: 10 },
             bus: MemoryBusConfig::default(),

@@ -2,6 +2,7 @@
 //! in this one process on embedded adapters.
 
 mod config;
+mod secrets;
 mod standalone;
 
 use std::process::ExitCode;

@@ -20,9 +20,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the platform until `shutdown`.
 pub(crate) async fn run(
-    config: StandaloneConfig,
+    mut config: StandaloneConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    crate::secrets::ensure(&mut config.binding.security, &config.data_dir)?;
     let memory = MemoryBus::new(&config.bus);
     for topic in topics::ALL {
         memory.ensure_topic(topic, config.bus.partitions).await?;
