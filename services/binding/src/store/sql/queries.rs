@@ -1,188 +1,27 @@
-//! [`BindingStore`] over PostgreSQL and SQLite. The SQL is written once in
-//! the dialect both accept (`$N` parameters, plain types); the macro stamps
-//! it out per pool type because sqlx's executors are typed by backend.
+//! The `BindingStore` queries, stamped out per backend.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use async_trait::async_trait;
-use sqlx::Row as _;
-use sqlx::{PgPool, SqlitePool};
-use uuid::Uuid;
-
-use super::{BindingStore, StoreError};
-use crate::domain::{
-    Account, AccountId, AccountKind, AddressList, ApiKeyHash, Binding, BindingId, BindingState,
-    ContentLevel, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck,
-    PendingCode, Preferences, QuietHours, ServerSettings, Tenant, TenantId, TlsMode, Traffic,
-    TrafficDay,
-};
-
-/// PostgreSQL store.
-pub(super) struct PgStore(pub(super) PgPool);
-
-/// SQLite store.
-pub(super) struct SqliteStore(pub(super) SqlitePool);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn map_err(err: sqlx::Error) -> StoreError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
-        }
-        sqlx::Error::Database(db) if db.is_check_violation() => {
-            StoreError::Invalid(db.message().to_owned())
-        }
-        _ => StoreError::Unavailable(err.to_string()),
-    }
-}
-
-fn quota(value: i64, column: &str) -> Result<u32, StoreError> {
-    u32::try_from(value).map_err(|_| StoreError::Invalid(format!("{column} out of range: {value}")))
-}
-
-const TENANT_COLUMNS: &str = "id, name, max_accounts, sms_per_day, created_at_ms";
-const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
-     server_username, sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
-
-const DEVICE_COLUMNS: &str =
-    "id, tenant_id, msisdn, label, has_push_client, revoked_at_ms, created_at_ms";
-const BINDING_COLUMNS: &str = "id, tenant_id, account_id, msisdn, state, updated_at_ms";
-
-const PREFERENCE_COLUMNS: &str = "content_level, max_push_bytes, attachments, quiet_start_min, \
-     quiet_end_min, quiet_zone, black_list, white_list, signature";
-
-fn counter(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn count(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-fn address_list(json: &str) -> Result<AddressList, StoreError> {
-    let entries: Vec<String> = serde_json::from_str(json)
-        .map_err(|e| StoreError::Invalid(format!("address list: {e}")))?;
-    AddressList::parse(&entries).map_err(|e| StoreError::Invalid(e.to_string()))
-}
-
-fn list_json(list: &AddressList) -> String {
-    serde_json::to_string(list.entries()).unwrap_or_else(|_| "[]".to_owned())
-}
-
-fn server_settings(
-    host: Option<String>,
-    port: Option<i32>,
-    tls: Option<String>,
-    username: Option<String>,
-) -> Result<Option<ServerSettings>, StoreError> {
-    let Some(host) = host else { return Ok(None) };
-    let port = port
-        .and_then(|p| u16::try_from(p).ok())
-        .ok_or_else(|| StoreError::Invalid("server_port missing or out of range".to_owned()))?;
-    let tls = tls
-        .as_deref()
-        .and_then(TlsMode::parse)
-        .ok_or_else(|| StoreError::Invalid("server_tls missing or unknown".to_owned()))?;
-    Ok(Some(ServerSettings {
-        host,
-        port,
-        tls,
-        username: username.unwrap_or_default(),
-    }))
-}
-
+/// Implements `BindingStore` for `$store`, whose rows are `$row`;
+/// `$for_update` is the row-lock clause where the backend has one.
 macro_rules! sql_store {
     ($store:ty, $row:ty, $for_update:literal) => {
-        fn device_from_row(row: &$row) -> Result<Device, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("device row: {e}"));
-            let msisdn: String = row.try_get("msisdn").map_err(get)?;
-            Ok(Device {
-                id: DeviceId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
-                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
-                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
-                label: row.try_get("label").map_err(get)?,
-                has_push_client: row.try_get("has_push_client").map_err(get)?,
-                revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
-                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
-            })
-        }
-
-        fn preferences_from_row(row: &$row) -> Result<Preferences, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("preferences row: {e}"));
-            let level: String = row.try_get("content_level").map_err(get)?;
-            let quiet = match (
-                row.try_get::<Option<i32>, _>("quiet_start_min").map_err(get)?,
-                row.try_get::<Option<i32>, _>("quiet_end_min").map_err(get)?,
-                row.try_get::<Option<String>, _>("quiet_zone").map_err(get)?,
-            ) {
-                (Some(start), Some(end), Some(zone)) => Some(
-                    QuietHours::new(start.unsigned_abs(), end.unsigned_abs(), &zone)
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
-                ),
-                _ => None,
-            };
-            Ok(Preferences {
-                content_level: ContentLevel::parse(&level)
-                    .ok_or_else(|| StoreError::Invalid(format!("unknown content level {level:?}")))?,
-                max_push_bytes: u32::try_from(row.try_get::<i64, _>("max_push_bytes").map_err(get)?)
-                    .map_err(|_| StoreError::Invalid("max_push_bytes out of range".to_owned()))?,
-                attachments: row.try_get("attachments").map_err(get)?,
-                quiet_hours: quiet,
-                black_list: address_list(&row.try_get::<String, _>("black_list").map_err(get)?)?,
-                white_list: address_list(&row.try_get::<String, _>("white_list").map_err(get)?)?,
-                signature: row.try_get("signature").map_err(get)?,
-            })
-        }
-
-        fn binding_from_row(row: &$row) -> Result<Binding, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("binding row: {e}"));
-            let state: String = row.try_get("state").map_err(get)?;
-            let msisdn: String = row.try_get("msisdn").map_err(get)?;
-            Ok(Binding {
-                id: BindingId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
-                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
-                account_id: AccountId::from_uuid(row.try_get::<Uuid, _>("account_id").map_err(get)?),
-                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
-                state: BindingState::parse(&state)
-                    .ok_or_else(|| StoreError::Invalid(format!("unknown binding state {state:?}")))?,
-                updated_at_ms: row.try_get("updated_at_ms").map_err(get)?,
-            })
-        }
-
-        fn account_from_row(row: &$row) -> Result<Account, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("account row: {e}"));
-            let kind: String = row.try_get("kind").map_err(get)?;
-            Ok(Account {
-                id: AccountId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
-                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
-                address: row.try_get("address").map_err(get)?,
-                kind: AccountKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Invalid(format!("unknown account kind {kind:?}")))?,
-                server: server_settings(
-                    row.try_get("server_host").map_err(get)?,
-                    row.try_get::<Option<i32>, _>("server_port").map_err(get)?,
-                    row.try_get("server_tls").map_err(get)?,
-                    row.try_get("server_username").map_err(get)?,
-                )?,
-                has_credentials: row.try_get("has_credentials").map_err(get)?,
-                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
-            })
-        }
-
-        fn tenant_from_row(row: &$row) -> Result<Tenant, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("tenant row: {e}"));
-            Ok(Tenant {
-                id: TenantId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
-                name: row.try_get("name").map_err(get)?,
-                max_accounts: quota(row.try_get("max_accounts").map_err(get)?, "max_accounts")?,
-                sms_per_day: quota(row.try_get("sms_per_day").map_err(get)?, "sms_per_day")?,
-                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
-            })
+        impl $store {
+            /// The row `id` of `table` if it belongs to `tenant`: every
+            /// lookup by id goes through here, so none forgets the tenant.
+            async fn owned(
+                &self,
+                columns: &str,
+                table: &str,
+                tenant: TenantId,
+                id: Uuid,
+            ) -> Result<Option<$row>, StoreError> {
+                let sql = format!("SELECT {columns} FROM {table} WHERE tenant_id = $1 AND id = $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(id)
+                    .fetch_optional(&self.0)
+                    .await
+                    .map_err(map_err)
+            }
         }
 
         #[async_trait]
@@ -291,15 +130,8 @@ macro_rules! sql_store {
             }
 
             async fn account(&self, tenant: TenantId, id: AccountId) -> Result<Option<Account>, StoreError> {
-                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = $1 AND id = $2");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(tenant.as_uuid())
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.0)
-                    .await
-                    .map_err(map_err)?
-                    .map(|row| account_from_row(&row))
-                    .transpose()
+                let row = self.owned(ACCOUNT_COLUMNS, "accounts", tenant, id.as_uuid()).await?;
+                row.as_ref().map(account_from_row).transpose()
             }
 
             async fn list_accounts(
@@ -388,15 +220,8 @@ macro_rules! sql_store {
             }
 
             async fn binding(&self, tenant: TenantId, id: BindingId) -> Result<Option<Binding>, StoreError> {
-                let sql = format!("SELECT {BINDING_COLUMNS} FROM bindings WHERE tenant_id = $1 AND id = $2");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(tenant.as_uuid())
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.0)
-                    .await
-                    .map_err(map_err)?
-                    .map(|row| binding_from_row(&row))
-                    .transpose()
+                let row = self.owned(BINDING_COLUMNS, "bindings", tenant, id.as_uuid()).await?;
+                row.as_ref().map(binding_from_row).transpose()
             }
 
             async fn answer_binding(
@@ -495,15 +320,8 @@ macro_rules! sql_store {
             }
 
             async fn device(&self, tenant: TenantId, id: DeviceId) -> Result<Option<Device>, StoreError> {
-                let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE tenant_id = $1 AND id = $2");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(tenant.as_uuid())
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.0)
-                    .await
-                    .map_err(map_err)?
-                    .map(|row| device_from_row(&row))
-                    .transpose()
+                let row = self.owned(DEVICE_COLUMNS, "devices", tenant, id.as_uuid()).await?;
+                row.as_ref().map(device_from_row).transpose()
             }
 
             async fn devices_of(&self, tenant: TenantId, msisdn: &Msisdn) -> Result<Vec<Device>, StoreError> {
@@ -598,10 +416,14 @@ macro_rules! sql_store {
                 day: jiff::civil::Date,
                 traffic: &Traffic,
             ) -> Result<(), StoreError> {
-                self.account(tenant, account).await?.ok_or(StoreError::NotFound("account"))?;
-                sqlx::query(
+                // Called per push and per fetch: the ownership check rides in the
+                // same statement (no row when the account is not the tenant's).
+                // The WHERE also lets SQLite parse ON CONFLICT after a SELECT.
+                let written = sqlx::query(
                     "INSERT INTO traffic_daily (account_id, day, tenant_id, pushed_count, pushed_bytes, \
-                     fetched_count, fetched_bytes, sms_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     fetched_count, fetched_bytes, sms_count) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND tenant_id = $3) \
                      ON CONFLICT (account_id, day) DO UPDATE SET \
                      pushed_count = traffic_daily.pushed_count + excluded.pushed_count, \
                      pushed_bytes = traffic_daily.pushed_bytes + excluded.pushed_bytes, \
@@ -620,6 +442,9 @@ macro_rules! sql_store {
                 .execute(&self.0)
                 .await
                 .map_err(map_err)?;
+                if written.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("account"));
+                }
                 Ok(())
             }
 
@@ -676,14 +501,4 @@ macro_rules! sql_store {
             }
         }
     };
-}
-
-mod pg {
-    use super::*;
-    sql_store!(PgStore, sqlx::postgres::PgRow, " FOR UPDATE");
-}
-
-mod sqlite {
-    use super::*;
-    sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "");
 }

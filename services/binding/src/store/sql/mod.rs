@@ -1,0 +1,115 @@
+//! [`BindingStore`] over PostgreSQL and SQLite. The SQL is written once in
+//! the dialect both accept (`$N` parameters, plain types); the macros in
+//! `rows.rs` and `queries.rs` stamp it out per backend because sqlx's
+//! executors and rows are typed by backend.
+
+#[macro_use]
+mod rows;
+#[macro_use]
+mod queries;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::{PgPool, SqlitePool};
+use uuid::Uuid;
+
+use super::{BindingStore, StoreError};
+use crate::domain::{
+    Account, AccountId, AccountKind, AddressList, ApiKeyHash, Binding, BindingId, BindingState,
+    ContentLevel, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck,
+    PendingCode, Preferences, QuietHours, ServerSettings, Tenant, TenantId, TlsMode, Traffic,
+    TrafficDay,
+};
+
+/// PostgreSQL store.
+pub(super) struct PgStore(pub(super) PgPool);
+
+/// SQLite store.
+pub(super) struct SqliteStore(pub(super) SqlitePool);
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn map_err(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::Database(db) if db.is_check_violation() => {
+            StoreError::Invalid(db.message().to_owned())
+        }
+        _ => StoreError::Unavailable(err.to_string()),
+    }
+}
+
+fn quota(value: i64, column: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Invalid(format!("{column} out of range: {value}")))
+}
+
+const TENANT_COLUMNS: &str = "id, name, max_accounts, sms_per_day, created_at_ms";
+const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
+     server_username, sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
+
+const DEVICE_COLUMNS: &str =
+    "id, tenant_id, msisdn, label, has_push_client, revoked_at_ms, created_at_ms";
+const BINDING_COLUMNS: &str = "id, tenant_id, account_id, msisdn, state, updated_at_ms";
+
+const PREFERENCE_COLUMNS: &str = "content_level, max_push_bytes, attachments, quiet_start_min, \
+     quiet_end_min, quiet_zone, black_list, white_list, signature";
+
+fn counter(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn address_list(json: &str) -> Result<AddressList, StoreError> {
+    let entries: Vec<String> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Invalid(format!("address list: {e}")))?;
+    AddressList::parse(&entries).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn list_json(list: &AddressList) -> String {
+    serde_json::to_string(list.entries()).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn server_settings(
+    host: Option<String>,
+    port: Option<i32>,
+    tls: Option<String>,
+    username: Option<String>,
+) -> Result<Option<ServerSettings>, StoreError> {
+    let Some(host) = host else { return Ok(None) };
+    let port = port
+        .and_then(|p| u16::try_from(p).ok())
+        .ok_or_else(|| StoreError::Invalid("server_port missing or out of range".to_owned()))?;
+    let tls = tls
+        .as_deref()
+        .and_then(TlsMode::parse)
+        .ok_or_else(|| StoreError::Invalid("server_tls missing or unknown".to_owned()))?;
+    Ok(Some(ServerSettings {
+        host,
+        port,
+        tls,
+        username: username.unwrap_or_default(),
+    }))
+}
+
+mod pg {
+    use super::*;
+    sql_rows!(sqlx::postgres::PgRow);
+    sql_store!(PgStore, sqlx::postgres::PgRow, " FOR UPDATE");
+}
+
+mod sqlite {
+    use super::*;
+    sql_rows!(sqlx::sqlite::SqliteRow);
+    sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "");
+}

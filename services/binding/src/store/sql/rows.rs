@@ -1,0 +1,103 @@
+//! Row → domain mappers, stamped out per backend row type.
+
+/// Defines `tenant_from_row`, `account_from_row`, `binding_from_row`,
+/// `device_from_row` and `preferences_from_row` for one row type.
+macro_rules! sql_rows {
+    ($row:ty) => {
+        fn device_from_row(row: &$row) -> Result<Device, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("device row: {e}"));
+            let msisdn: String = row.try_get("msisdn").map_err(get)?;
+            Ok(Device {
+                id: DeviceId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                label: row.try_get("label").map_err(get)?,
+                has_push_client: row.try_get("has_push_client").map_err(get)?,
+                revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
+                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+            })
+        }
+
+        fn preferences_from_row(row: &$row) -> Result<Preferences, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("preferences row: {e}"));
+            let level: String = row.try_get("content_level").map_err(get)?;
+            let quiet = match (
+                row.try_get::<Option<i32>, _>("quiet_start_min")
+                    .map_err(get)?,
+                row.try_get::<Option<i32>, _>("quiet_end_min")
+                    .map_err(get)?,
+                row.try_get::<Option<String>, _>("quiet_zone")
+                    .map_err(get)?,
+            ) {
+                (Some(start), Some(end), Some(zone)) => Some(
+                    QuietHours::new(start.unsigned_abs(), end.unsigned_abs(), &zone)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                ),
+                _ => None,
+            };
+            Ok(Preferences {
+                content_level: ContentLevel::parse(&level).ok_or_else(|| {
+                    StoreError::Invalid(format!("unknown content level {level:?}"))
+                })?,
+                max_push_bytes: u32::try_from(
+                    row.try_get::<i64, _>("max_push_bytes").map_err(get)?,
+                )
+                .map_err(|_| StoreError::Invalid("max_push_bytes out of range".to_owned()))?,
+                attachments: row.try_get("attachments").map_err(get)?,
+                quiet_hours: quiet,
+                black_list: address_list(&row.try_get::<String, _>("black_list").map_err(get)?)?,
+                white_list: address_list(&row.try_get::<String, _>("white_list").map_err(get)?)?,
+                signature: row.try_get("signature").map_err(get)?,
+            })
+        }
+
+        fn binding_from_row(row: &$row) -> Result<Binding, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("binding row: {e}"));
+            let state: String = row.try_get("state").map_err(get)?;
+            let msisdn: String = row.try_get("msisdn").map_err(get)?;
+            Ok(Binding {
+                id: BindingId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                account_id: AccountId::from_uuid(
+                    row.try_get::<Uuid, _>("account_id").map_err(get)?,
+                ),
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                state: BindingState::parse(&state).ok_or_else(|| {
+                    StoreError::Invalid(format!("unknown binding state {state:?}"))
+                })?,
+                updated_at_ms: row.try_get("updated_at_ms").map_err(get)?,
+            })
+        }
+
+        fn account_from_row(row: &$row) -> Result<Account, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("account row: {e}"));
+            let kind: String = row.try_get("kind").map_err(get)?;
+            Ok(Account {
+                id: AccountId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                address: row.try_get("address").map_err(get)?,
+                kind: AccountKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Invalid(format!("unknown account kind {kind:?}")))?,
+                server: server_settings(
+                    row.try_get("server_host").map_err(get)?,
+                    row.try_get::<Option<i32>, _>("server_port").map_err(get)?,
+                    row.try_get("server_tls").map_err(get)?,
+                    row.try_get("server_username").map_err(get)?,
+                )?,
+                has_credentials: row.try_get("has_credentials").map_err(get)?,
+                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+            })
+        }
+
+        fn tenant_from_row(row: &$row) -> Result<Tenant, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("tenant row: {e}"));
+            Ok(Tenant {
+                id: TenantId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                name: row.try_get("name").map_err(get)?,
+                max_accounts: quota(row.try_get("max_accounts").map_err(get)?, "max_accounts")?,
+                sms_per_day: quota(row.try_get("sms_per_day").map_err(get)?, "sms_per_day")?,
+                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+            })
+        }
+    };
+}
