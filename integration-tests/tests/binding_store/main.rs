@@ -1,0 +1,109 @@
+//! One behaviour suite for the binding store, run against SQLite and a
+//! fresh PostgreSQL database: both backends must answer alike.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+mod accounts;
+mod bindings;
+mod devices;
+mod preferences;
+mod tenants;
+mod traffic;
+
+use std::sync::Arc;
+
+use pushmail_binding::config::DatabaseConfig;
+use pushmail_binding::crypto::CredentialCipher;
+use pushmail_binding::domain::{
+    AccountId, AccountKind, AddressList, ApiKey, BindingId, BindingState, ContentLevel, DeviceId,
+    Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck, OtpIssuer, OtpPolicy, PendingCode,
+    Preferences, QuietHours, ServerSettings, TenantId, TlsMode, Traffic,
+};
+use pushmail_binding::store::{BindingStore, Database, StoreError};
+use pushmail_common::redact::SecretUrl;
+use pushmail_integration_tests::TestDatabase;
+
+async fn open(url: &str) -> Database {
+    let config = DatabaseConfig {
+        url: SecretUrl::new(url),
+        ..DatabaseConfig::default()
+    };
+    let database = Database::connect(&config).await.expect("connect");
+    database.migrate().await.expect("migrate");
+    database.migrate().await.expect("migrations are idempotent");
+    database
+}
+
+pub(crate) fn acme() -> NewTenant {
+    NewTenant {
+        name: "Acme Mail".to_owned(),
+        max_accounts: 100,
+        sms_per_day: 1_000,
+    }
+}
+
+pub(crate) async fn new_tenant(store: &Arc<dyn BindingStore>, tenant: &NewTenant) -> TenantId {
+    store
+        .create_tenant(tenant, &ApiKey::generate().hash())
+        .await
+        .unwrap()
+        .id
+}
+
+/// An IMAP account of `tenant` without credentials.
+pub(crate) async fn new_account(
+    store: &Arc<dyn BindingStore>,
+    tenant: TenantId,
+    address: &str,
+) -> AccountId {
+    let id = AccountId::generate();
+    store
+        .create_account(tenant, id, &imap(address), None)
+        .await
+        .unwrap();
+    id
+}
+
+pub(crate) fn imap(address: &str) -> NewAccount {
+    NewAccount {
+        address: address.to_owned(),
+        kind: AccountKind::ExternalImap,
+        server: Some(ServerSettings {
+            host: "imap.example.net".to_owned(),
+            port: 993,
+            tls: TlsMode::Implicit,
+            username: address.to_owned(),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_store_behaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = open(&format!(
+        "sqlite://{}/binding.db?mode=rwc",
+        dir.path().display()
+    ))
+    .await;
+    tenants::behave(database.store()).await;
+    accounts::behave(database.store()).await;
+    bindings::behave(database.store()).await;
+    devices::behave(database.store()).await;
+    preferences::behave(database.store()).await;
+    traffic::behave(database.store()).await;
+    database.close().await;
+}
+
+#[tokio::test]
+async fn postgres_store_behaves() {
+    let test_database = TestDatabase::create().await.expect("test database");
+    let database = open(&test_database.url).await;
+    tenants::behave(database.store()).await;
+    accounts::behave(database.store()).await;
+    bindings::behave(database.store()).await;
+    devices::behave(database.store()).await;
+    preferences::behave(database.store()).await;
+    traffic::behave(database.store()).await;
+    database.close().await;
+    test_database.drop_database().await.unwrap();
+}
