@@ -10,6 +10,7 @@ use std::time::Duration;
 use pushmail_common::bus::BusConfig;
 use pushmail_common::grpc::UpstreamConfig;
 use pushmail_common::health::Readiness;
+use pushmail_common::host::{AdminListener, GrpcListeners};
 use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
 use pushmail_integration_tests::{
     TestDatabase, http_get, kafka_bus, kafka_config, listener, redis_config, wait_ready,
@@ -39,6 +40,23 @@ fn redis_state() -> StateStoreConfig {
     }
 }
 
+/// Listeners of a gRPC service on free loopback ports, with their addresses.
+async fn grpc_listeners() -> (GrpcListeners, SocketAddr, SocketAddr) {
+    let listeners = GrpcListeners::ephemeral().await.unwrap();
+    let (grpc, admin) = (
+        listeners.grpc.local_addr().unwrap(),
+        listeners.admin.local_addr().unwrap(),
+    );
+    (listeners, grpc, admin)
+}
+
+/// The admin listener of a service without gRPC, with its address.
+async fn admin_listener() -> (AdminListener, SocketAddr) {
+    let listener = AdminListener::ephemeral().await.unwrap();
+    let admin = listener.admin.local_addr().unwrap();
+    (listener, admin)
+}
+
 struct Started {
     grpc: Option<SocketAddr>,
     admin: SocketAddr,
@@ -58,14 +76,7 @@ async fn start_binding(shutdown: &CancellationToken, database_url: &str) -> Star
     let deps = pushmail_binding::Deps::connect(&config, kafka_bus().await.expect("broker"))
         .await
         .expect("binding connects to PostgreSQL");
-    let listeners = pushmail_binding::Listeners {
-        grpc: listener().await,
-        admin: listener().await,
-    };
-    let (grpc, admin) = (
-        listeners.grpc.local_addr().unwrap(),
-        listeners.admin.local_addr().unwrap(),
-    );
+    let (listeners, grpc, admin) = grpc_listeners().await;
     let readiness = Readiness::new(pushmail_binding::NAME);
     let task = spawn(pushmail_binding::run(
         deps,
@@ -88,24 +99,17 @@ async fn start_session(shutdown: &CancellationToken) -> Started {
     let deps = pushmail_session::Deps::connect(&config)
         .await
         .expect("session connects to Redis");
-    let listeners = pushmail_session::Listeners {
-        grpc: listener().await,
-        admin: listener().await,
-    };
-    let (grpc, admin) = (
-        listeners.grpc.local_addr().unwrap(),
-        listeners.admin.local_addr().unwrap(),
-    );
-    let task = spawn(pushmail_session::run(
-        deps,
-        listeners,
-        Readiness::new(pushmail_session::NAME),
-        shutdown.clone(),
-    ));
+    let (listeners, grpc, admin) = grpc_listeners().await;
+    let readiness = Readiness::new(pushmail_session::NAME);
     Started {
         grpc: Some(grpc),
         admin,
-        task,
+        task: spawn(pushmail_session::run(
+            deps,
+            listeners,
+            readiness,
+            shutdown.clone(),
+        )),
     }
 }
 
@@ -113,24 +117,17 @@ async fn start_transcode(shutdown: &CancellationToken, blobs: &std::path::Path) 
     let mut config = pushmail_transcode::Config::default();
     config.blob.dir = blobs.to_path_buf();
     let deps = pushmail_transcode::Deps::connect(&config);
-    let listeners = pushmail_transcode::Listeners {
-        grpc: listener().await,
-        admin: listener().await,
-    };
-    let (grpc, admin) = (
-        listeners.grpc.local_addr().unwrap(),
-        listeners.admin.local_addr().unwrap(),
-    );
-    let task = spawn(pushmail_transcode::run(
-        deps,
-        listeners,
-        Readiness::new(pushmail_transcode::NAME),
-        shutdown.clone(),
-    ));
+    let (listeners, grpc, admin) = grpc_listeners().await;
+    let readiness = Readiness::new(pushmail_transcode::NAME);
     Started {
         grpc: Some(grpc),
         admin,
-        task,
+        task: spawn(pushmail_transcode::run(
+            deps,
+            listeners,
+            readiness,
+            shutdown.clone(),
+        )),
     }
 }
 
@@ -145,20 +142,17 @@ async fn start_ingest(
     };
     config.blob.dir = blobs.to_path_buf();
     let deps = pushmail_ingest::Deps::connect(&config, kafka_bus().await.expect("broker")).unwrap();
-    let listeners = pushmail_ingest::Listeners {
-        admin: listener().await,
-    };
-    let admin = listeners.admin.local_addr().unwrap();
-    let task = spawn(pushmail_ingest::run(
-        deps,
-        listeners,
-        Readiness::new(pushmail_ingest::NAME),
-        shutdown.clone(),
-    ));
+    let (listeners, admin) = admin_listener().await;
+    let readiness = Readiness::new(pushmail_ingest::NAME);
     Started {
         grpc: None,
         admin,
-        task,
+        task: spawn(pushmail_ingest::run(
+            deps,
+            listeners,
+            readiness,
+            shutdown.clone(),
+        )),
     }
 }
 
@@ -176,20 +170,17 @@ async fn start_dispatch(
     let deps = pushmail_dispatch::Deps::connect(&config, kafka_bus().await.expect("broker"))
         .await
         .expect("dispatch connects to Redis");
-    let listeners = pushmail_dispatch::Listeners {
-        admin: listener().await,
-    };
-    let admin = listeners.admin.local_addr().unwrap();
-    let task = spawn(pushmail_dispatch::run(
-        deps,
-        listeners,
-        Readiness::new(pushmail_dispatch::NAME),
-        shutdown.clone(),
-    ));
+    let (listeners, admin) = admin_listener().await;
+    let readiness = Readiness::new(pushmail_dispatch::NAME);
     Started {
         grpc: None,
         admin,
-        task,
+        task: spawn(pushmail_dispatch::run(
+            deps,
+            listeners,
+            readiness,
+            shutdown.clone(),
+        )),
     }
 }
 
