@@ -77,6 +77,16 @@ pub(crate) fn imap(address: &str) -> NewAccount {
     }
 }
 
+/// The whole suite, against one backend.
+async fn behaves(store: Arc<dyn BindingStore>) {
+    tenants::behave(store.clone()).await;
+    accounts::behave(store.clone()).await;
+    bindings::behave(store.clone()).await;
+    devices::behave(store.clone()).await;
+    preferences::behave(store.clone()).await;
+    traffic::behave(store).await;
+}
+
 #[tokio::test]
 async fn sqlite_store_behaves() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,12 +95,7 @@ async fn sqlite_store_behaves() {
         dir.path().display()
     ))
     .await;
-    tenants::behave(database.store()).await;
-    accounts::behave(database.store()).await;
-    bindings::behave(database.store()).await;
-    devices::behave(database.store()).await;
-    preferences::behave(database.store()).await;
-    traffic::behave(database.store()).await;
+    behaves(database.store()).await;
     database.close().await;
 }
 
@@ -98,12 +103,7 @@ async fn sqlite_store_behaves() {
 async fn postgres_store_behaves() {
     let test_database = TestDatabase::create().await.expect("test database");
     let database = open(&test_database.url).await;
-    tenants::behave(database.store()).await;
-    accounts::behave(database.store()).await;
-    bindings::behave(database.store()).await;
-    devices::behave(database.store()).await;
-    preferences::behave(database.store()).await;
-    traffic::behave(database.store()).await;
+    behaves(database.store()).await;
     database.close().await;
     test_database.drop_database().await.unwrap();
 }
