@@ -4,6 +4,8 @@
 //! `scripts/env.sh` sets (defaults match `scripts/provision.sh`). A test
 //! that cannot reach one fails with the reason; nothing is skipped.
 
+pub mod collector;
+
 use std::sync::Arc;
 
 use pushmail_common::bus::{EventBus, KafkaBus, KafkaConfig, MemoryBus, MemoryBusConfig};
