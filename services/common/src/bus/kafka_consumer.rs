@@ -194,7 +194,16 @@ impl Subscription for KafkaSubscription {
         // member that never returned its newly fetched records.
         if self.last_commit.elapsed() >= self.interval {
             self.last_commit = Instant::now();
-            if let Err(err) = flush(&self.consumer, &self.pending, CommitMode::Sync) {
+            let commit = || flush(&self.consumer, &self.pending, CommitMode::Sync);
+            // The commit waits for the broker: tell a multi-threaded runtime
+            // so its other tasks move off this worker meanwhile.
+            let flavor = tokio::runtime::Handle::current().runtime_flavor();
+            let result = if flavor == tokio::runtime::RuntimeFlavor::MultiThread {
+                tokio::task::block_in_place(commit)
+            } else {
+                commit()
+            };
+            if let Err(err) = result {
                 // Kept pending; the worst case is redelivery.
                 tracing::warn!(error = %err, "offset commit failed");
             }
