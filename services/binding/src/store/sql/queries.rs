@@ -148,7 +148,7 @@ macro_rules! sql_store {
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(tenant.as_uuid())
                     .bind(after)
-                    .bind(i64::from(limit))
+                    .bind(i64::from(limit.min(MAX_PAGE)))
                     .fetch_all(&self.0)
                     .await
                     .map_err(map_err)?
