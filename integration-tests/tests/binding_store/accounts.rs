@@ -98,4 +98,86 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
         )
         .await;
     assert_eq!(orphan.unwrap_err(), StoreError::NotFound("tenant"));
+
+    lookups(&store, tenant, other, id, b.id, &sealed).await;
+}
+
+/// Recipient lookup, ingest's watch list, and deletion.
+async fn lookups(
+    store: &Arc<dyn BindingStore>,
+    tenant: TenantId,
+    other: TenantId,
+    imap_id: AccountId,
+    webhook_id: AccountId,
+    sealed: &[u8],
+) {
+    let found = store.accounts_by_address("b@example.net").await.unwrap();
+    assert_eq!(found, vec![(tenant, webhook_id)]);
+    assert_eq!(
+        store
+            .accounts_by_address("a@example.net")
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "two tenants hold this address: ambiguous"
+    );
+    assert!(
+        store
+            .accounts_by_address("nobody@example.net")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Every tenant's IMAP/POP3 accounts, paged, with sealed credentials.
+    let mut watched = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.watched_accounts(after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.0.id);
+        watched.extend(page);
+    }
+    let mine = watched
+        .iter()
+        .find(|(a, _)| a.id == imap_id)
+        .expect("imap watched");
+    assert_eq!(mine.1.as_deref(), Some(sealed));
+    assert!(watched.iter().all(|(a, _)| a.kind.is_watched()));
+    assert!(
+        !watched.iter().any(|(a, _)| a.id == webhook_id),
+        "webhooks are pushed to us"
+    );
+
+    // Deletion: tenant-scoped, takes the bindings with it, frees the quota.
+    let number = Msisdn::parse("+8613600136000").unwrap();
+    verified(store, tenant, imap_id, &number).await;
+    assert_eq!(
+        store.delete_account(other, imap_id).await.unwrap_err(),
+        StoreError::NotFound("account")
+    );
+    assert_eq!(
+        store.delete_account(tenant, imap_id).await.unwrap(),
+        vec![number.clone()]
+    );
+    assert_eq!(store.account(tenant, imap_id).await.unwrap(), None);
+    assert!(
+        store
+            .list_bindings(tenant, imap_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .accounts_bound_to(tenant, &number)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .create_account(tenant, AccountId::generate(), &imap("d@example.net"), None)
+        .await
+        .expect("a deleted account frees its quota slot");
 }

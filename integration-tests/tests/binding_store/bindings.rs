@@ -19,28 +19,33 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
 
     let (code, pending) = issuer.issue(now).unwrap();
     let binding = store
-        .start_binding(tenant, account, &number, &pending)
+        .start_binding(tenant, account, &number, &pending, DAY)
         .await
         .unwrap();
     assert_eq!(binding.state, BindingState::Pending);
-    let (_, again) = issuer.issue(now).unwrap();
-    let dup = store.start_binding(tenant, account, &number, &again).await;
-    assert!(
-        matches!(dup, Err(StoreError::Conflict(_))),
-        "live pair twice: {dup:?}"
-    );
+    // Starting a pending pair again is a resend: same binding, new code,
+    // the first code void.
+    let (first_code, _) = (code, ());
+    let (code, again) = issuer.issue(now).unwrap();
+    let resent = store
+        .start_binding(tenant, account, &number, &again, DAY)
+        .await
+        .unwrap();
+    assert_eq!(resent.id, binding.id, "a resend keeps the binding");
     // One number, several accounts; one account, several numbers.
     store
-        .start_binding(tenant, second, &number, &again)
+        .start_binding(tenant, second, &number, &again, DAY)
         .await
         .unwrap();
     let intl = Msisdn::parse("+442079460958").unwrap();
     store
-        .start_binding(tenant, account, &intl, &again)
+        .start_binding(tenant, account, &intl, &again, DAY)
         .await
         .unwrap();
     // Another tenant can neither bind this account nor answer this binding.
-    let foreign = store.start_binding(other, account, &number, &again).await;
+    let foreign = store
+        .start_binding(other, account, &number, &again, DAY)
+        .await;
     assert_eq!(foreign.unwrap_err(), StoreError::NotFound("account"));
     let issuer = &issuer;
     let check = |answer: &str| {
@@ -57,13 +62,28 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     } else {
         "999999"
     };
+    // The first code no longer works (one attempt spent proving it).
+    let mut remaining = 3;
+    if first_code != code {
+        let (outcome, _) = store
+            .answer_binding(tenant, binding.id, &check(first_code.expose()))
+            .await
+            .unwrap();
+        remaining -= 1;
+        assert_eq!(
+            outcome,
+            OtpCheck::Wrong { remaining },
+            "the resend replaced it"
+        );
+    }
     let (outcome, still) = store
         .answer_binding(tenant, binding.id, &check(wrong))
         .await
         .unwrap();
+    remaining -= 1;
     assert_eq!(
         (outcome, still.state),
-        (OtpCheck::Wrong { remaining: 2 }, BindingState::Pending)
+        (OtpCheck::Wrong { remaining }, BindingState::Pending)
     );
     let right = code.expose();
     let (outcome, done) = store
@@ -80,6 +100,36 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
         .unwrap();
     assert_eq!(outcome, OtpCheck::AlreadyUsed, "single use");
 
+    let twice = store
+        .start_binding(tenant, account, &number, &again, DAY)
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::Conflict(_))),
+        "a verified pair cannot be started again: {twice:?}"
+    );
+    let targets = store.delivery_targets(tenant, account).await.unwrap();
+    assert_eq!(targets.len(), 1, "{targets:?}");
+    assert_eq!(targets[0].binding_id, binding.id);
+    assert_eq!(targets[0].device, None, "no device registered yet");
+    assert!(
+        store
+            .delivery_targets(other, account)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.accounts_bound_to(tenant, &number).await.unwrap(),
+        vec![account]
+    );
+    assert!(
+        store
+            .accounts_bound_to(other, &number)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     let revoked = store.revoke_binding(tenant, binding.id).await.unwrap();
     assert_eq!(revoked.state, BindingState::Revoked);
     let late = store
@@ -93,7 +143,7 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     // After a revoke the pair may bind again.
     let (code2, pending2) = issuer.issue(now).unwrap();
     let rebind = store
-        .start_binding(tenant, account, &number, &pending2)
+        .start_binding(tenant, account, &number, &pending2, DAY)
         .await
         .unwrap();
 
@@ -133,6 +183,64 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
             .is_empty()
     );
     assert_eq!(store.binding(other, rebind.id).await.unwrap(), None);
+    assert!(
+        store
+            .delivery_targets(tenant, account)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a revoked binding is no target"
+    );
+    sms_quota(&store).await;
+}
+
+/// Each code sent counts against the tenant's SMS per day; past the quota
+/// nothing is written.
+async fn sms_quota(store: &Arc<dyn BindingStore>) {
+    let issuer = OtpIssuer::new(
+        b"otp key",
+        OtpPolicy {
+            ttl_ms: 300_000,
+            max_attempts: 3,
+        },
+    );
+    let tenant = new_tenant(
+        store,
+        &NewTenant {
+            sms_per_day: 2,
+            ..acme()
+        },
+    )
+    .await;
+    let account = new_account(store, tenant, "quota@example.net").await;
+    let numbers =
+        ["+8613900139000", "+8613900139001", "+8613900139002"].map(|n| Msisdn::parse(n).unwrap());
+    let code = issuer.issue(0).unwrap().1;
+    store
+        .start_binding(tenant, account, &numbers[0], &code, DAY)
+        .await
+        .unwrap();
+    // A resend is an SMS too.
+    store
+        .start_binding(tenant, account, &numbers[0], &code, DAY)
+        .await
+        .unwrap();
+    let over = store
+        .start_binding(tenant, account, &numbers[1], &code, DAY)
+        .await;
+    assert_eq!(over.unwrap_err(), StoreError::QuotaExceeded("sms_per_day"));
+    assert_eq!(
+        store.list_bindings(tenant, account).await.unwrap().len(),
+        1,
+        "nothing half-written"
+    );
+    let day = store.traffic(tenant, account, DAY, DAY).await.unwrap();
+    assert_eq!(day[0].traffic.sms_count, 2);
+    let tomorrow = DAY.tomorrow().unwrap();
+    store
+        .start_binding(tenant, account, &numbers[2], &code, tomorrow)
+        .await
+        .unwrap();
     assert_eq!(
         store.binding(tenant, BindingId::generate()).await.unwrap(),
         None

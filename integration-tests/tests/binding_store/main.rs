@@ -34,6 +34,9 @@ async fn open(url: &str) -> Database {
     database
 }
 
+/// The UTC day the suite's SMS are charged to.
+pub(crate) const DAY: jiff::civil::Date = jiff::civil::date(2026, 11, 26);
+
 pub(crate) fn acme() -> NewTenant {
     NewTenant {
         name: "Acme Mail".to_owned(),
@@ -62,6 +65,36 @@ pub(crate) async fn new_account(
         .await
         .unwrap();
     id
+}
+
+/// A verified binding of `account` to `number`.
+pub(crate) async fn verified(
+    store: &Arc<dyn BindingStore>,
+    tenant: TenantId,
+    account: AccountId,
+    number: &Msisdn,
+) -> BindingId {
+    let issuer = OtpIssuer::new(
+        b"otp key",
+        OtpPolicy {
+            ttl_ms: 300_000,
+            max_attempts: 3,
+        },
+    );
+    let (code, pending) = issuer.issue(0).unwrap();
+    let binding = store
+        .start_binding(tenant, account, number, &pending, DAY)
+        .await
+        .unwrap();
+    let answer = code.expose().to_owned();
+    let (outcome, _) = store
+        .answer_binding(tenant, binding.id, &move |c: &mut PendingCode| {
+            issuer.check(c, &answer, 1)
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, OtpCheck::Accepted);
+    binding.id
 }
 
 pub(crate) fn imap(address: &str) -> NewAccount {

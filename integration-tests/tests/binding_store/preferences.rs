@@ -15,7 +15,7 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
         },
     );
     let binding = store
-        .start_binding(tenant, account, &number, &issuer.issue(0).unwrap().1)
+        .start_binding(tenant, account, &number, &issuer.issue(0).unwrap().1, DAY)
         .await
         .unwrap()
         .id;

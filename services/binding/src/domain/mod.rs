@@ -9,6 +9,7 @@ mod msisdn;
 mod otp;
 mod preferences;
 mod quiet_hours;
+mod target;
 mod tenant;
 mod traffic;
 
@@ -22,5 +23,6 @@ pub use preferences::{
     AddressList, ContentLevel, MAX_LIST_ENTRIES, MAX_SIGNATURE_CHARS, Preferences, PreferencesError,
 };
 pub use quiet_hours::{QuietHours, QuietHoursError};
+pub use target::{DeliveryTarget, TargetDevice};
 pub use tenant::{ApiKey, ApiKeyHash, NewTenant, Tenant};
 pub use traffic::{Traffic, TrafficDay};

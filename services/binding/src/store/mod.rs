@@ -10,9 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Account, AccountId, ApiKeyHash, Binding, BindingId, Device, DeviceId, Msisdn, NewAccount,
-    NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, Tenant, TenantId, Traffic,
-    TrafficDay,
+    Account, AccountId, ApiKeyHash, Binding, BindingId, DeliveryTarget, Device, DeviceId, Msisdn,
+    NewAccount, NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, Tenant, TenantId,
+    Traffic, TrafficDay,
 };
 
 use std::str::FromStr;
@@ -157,6 +157,45 @@ pub trait BindingStore: Send + Sync + 'static {
         sealed_credentials: Option<&[u8]>,
     ) -> Result<Account, StoreError>;
 
+    /// Deletes one of the tenant's accounts with its bindings, preferences
+    /// and traffic; returns the numbers that were verified on it.
+    async fn delete_account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+    ) -> Result<Vec<Msisdn>, StoreError>;
+
+    /// Accounts with this address, across tenants (at most two: one is the
+    /// answer, two means the address is ambiguous).
+    async fn accounts_by_address(
+        &self,
+        address: &str,
+    ) -> Result<Vec<(TenantId, AccountId)>, StoreError>;
+
+    /// Accounts of every tenant that ingest watches (IMAP, POP3) with their
+    /// sealed credentials, in id order after `after`.
+    async fn watched_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<(Account, Option<Vec<u8>>)>, StoreError>;
+
+    /// Dispatch's hot path: every verified number of the account with its
+    /// live devices and preferences, in one round trip.
+    async fn delivery_targets(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> Result<Vec<DeliveryTarget>, StoreError>;
+
+    /// The tenant's accounts with a verified binding to `msisdn` (whose
+    /// targets change when a device behind the number does).
+    async fn accounts_bound_to(
+        &self,
+        tenant: TenantId,
+        msisdn: &Msisdn,
+    ) -> Result<Vec<AccountId>, StoreError>;
+
     /// One of the tenant's accounts.
     async fn account(&self, tenant: TenantId, id: AccountId)
     -> Result<Option<Account>, StoreError>;
@@ -177,14 +216,17 @@ pub trait BindingStore: Send + Sync + 'static {
     ) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Starts binding one of the tenant's accounts to `msisdn` with a
-    /// pending code. A live (pending or verified) binding of the same pair
-    /// is a conflict.
+    /// pending code, charging one SMS to the tenant's `sms_per_day` on
+    /// `day` in the same transaction. A pending binding of the same pair
+    /// gets the new code (a resend: attempts start over, the old code is
+    /// void); a verified one is a conflict.
     async fn start_binding(
         &self,
         tenant: TenantId,
         account: AccountId,
         msisdn: &Msisdn,
         code: &PendingCode,
+        day: jiff::civil::Date,
     ) -> Result<Binding, StoreError>;
 
     /// One of the tenant's bindings.

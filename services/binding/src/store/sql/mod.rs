@@ -18,9 +18,9 @@ use uuid::Uuid;
 use super::{BindingStore, StoreError};
 use crate::domain::{
     Account, AccountId, AccountKind, AddressList, ApiKeyHash, Binding, BindingId, BindingState,
-    ContentLevel, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck,
-    PendingCode, Preferences, QuietHours, ServerSettings, Tenant, TenantId, TlsMode, Traffic,
-    TrafficDay,
+    ContentLevel, DeliveryTarget, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant,
+    OtpCheck, PendingCode, Preferences, QuietHours, ServerSettings, TargetDevice, Tenant, TenantId,
+    TlsMode, Traffic, TrafficDay,
 };
 
 /// PostgreSQL store.
@@ -64,6 +64,10 @@ const BINDING_COLUMNS: &str = "id, tenant_id, account_id, msisdn, state, updated
 
 const PREFERENCE_COLUMNS: &str = "content_level, max_push_bytes, attachments, quiet_start_min, \
      quiet_end_min, quiet_zone, black_list, white_list, signature";
+
+/// The preference columns of the `p` alias, for joins.
+const PREFERENCE_COLUMNS_OF_P: &str = "p.content_level, p.max_push_bytes, p.attachments, \
+     p.quiet_start_min, p.quiet_end_min, p.quiet_zone, p.black_list, p.white_list, p.signature";
 
 fn counter(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)

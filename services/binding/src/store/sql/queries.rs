@@ -179,6 +179,7 @@ macro_rules! sql_store {
                 account: AccountId,
                 msisdn: &Msisdn,
                 code: &PendingCode,
+                day: jiff::civil::Date,
             ) -> Result<Binding, StoreError> {
                 let mut tx = self.0.begin().await.map_err(map_err)?;
                 let owned: Option<i32> =
@@ -189,18 +190,42 @@ macro_rules! sql_store {
                         .await
                         .map_err(map_err)?;
                 owned.ok_or(StoreError::NotFound("account"))?;
-                let binding = Binding {
-                    tenant_id: tenant,
-                    id: BindingId::generate(),
-                    account_id: account,
-                    msisdn: msisdn.clone(),
-                    state: BindingState::Pending,
-                    updated_at_ms: now_ms(),
+                let sql = format!(
+                    "SELECT {BINDING_COLUMNS} FROM bindings \
+                     WHERE tenant_id = $1 AND account_id = $2 AND msisdn = $3 AND state <> 'revoked'{}",
+                    $for_update
+                );
+                let live = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(account.as_uuid())
+                    .bind(msisdn.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .map(|row| binding_from_row(&row))
+                    .transpose()?;
+                let binding = match live {
+                    Some(b) if b.state == BindingState::Verified => {
+                        return Err(StoreError::Conflict("the number is already verified for this account".to_owned()));
+                    }
+                    Some(b) => Binding { updated_at_ms: now_ms(), ..b },
+                    None => Binding {
+                        tenant_id: tenant,
+                        id: BindingId::generate(),
+                        account_id: account,
+                        msisdn: msisdn.clone(),
+                        state: BindingState::Pending,
+                        updated_at_ms: now_ms(),
+                    },
                 };
+                // Upsert by id: a resend replaces the code and its attempts.
                 sqlx::query(
                     "INSERT INTO bindings (id, tenant_id, account_id, msisdn, state, code_mac, \
                      code_expires_at_ms, code_attempts, code_used, updated_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (id) DO UPDATE SET code_mac = excluded.code_mac, \
+                     code_expires_at_ms = excluded.code_expires_at_ms, code_attempts = excluded.code_attempts, \
+                     code_used = excluded.code_used, updated_at_ms = excluded.updated_at_ms",
                 )
                 .bind(binding.id.as_uuid())
                 .bind(tenant.as_uuid())
@@ -215,8 +240,142 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
+                // The SMS is charged last so the tenant row (the quota lock)
+                // is held for as short a time as possible.
+                let sql = concat!("SELECT sms_per_day FROM tenants WHERE id = $1", $for_update);
+                let allowed: i64 = sqlx::query_scalar(sql)
+                    .bind(tenant.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound("tenant"))?;
+                let sent: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(SUM(sms_count) AS BIGINT) FROM traffic_daily WHERE tenant_id = $1 AND day = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(day.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if sent.unwrap_or(0) >= allowed {
+                    return Err(StoreError::QuotaExceeded("sms_per_day"));
+                }
+                sqlx::query(
+                    "INSERT INTO traffic_daily (account_id, day, tenant_id, sms_count) VALUES ($1, $2, $3, 1) \
+                     ON CONFLICT (account_id, day) DO UPDATE SET sms_count = traffic_daily.sms_count + 1",
+                )
+                .bind(account.as_uuid())
+                .bind(day.to_string())
+                .bind(tenant.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(binding)
+            }
+
+            async fn delete_account(&self, tenant: TenantId, id: AccountId) -> Result<Vec<Msisdn>, StoreError> {
+                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let numbers: Vec<String> = sqlx::query_scalar(
+                    "SELECT msisdn FROM bindings WHERE tenant_id = $1 AND account_id = $2 AND state = 'verified' ORDER BY id",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let deleted = sqlx::query("DELETE FROM accounts WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("account"));
+                }
+                tx.commit().await.map_err(map_err)?;
+                numbers
+                    .iter()
+                    .map(|n| Msisdn::parse(n).map_err(|e| StoreError::Invalid(e.to_string())))
+                    .collect()
+            }
+
+            async fn accounts_by_address(&self, address: &str) -> Result<Vec<(TenantId, AccountId)>, StoreError> {
+                let rows: Vec<(Uuid, Uuid)> =
+                    sqlx::query_as("SELECT tenant_id, id FROM accounts WHERE address = $1 ORDER BY id LIMIT 2")
+                        .bind(address)
+                        .fetch_all(&self.0)
+                        .await
+                        .map_err(map_err)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(t, a)| (TenantId::from_uuid(t), AccountId::from_uuid(a)))
+                    .collect())
+            }
+
+            async fn watched_accounts(
+                &self,
+                after: Option<AccountId>,
+                limit: u32,
+            ) -> Result<Vec<(Account, Option<Vec<u8>>)>, StoreError> {
+                let after = after.map_or(Uuid::nil(), |a| a.as_uuid());
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS}, sealed_credentials FROM accounts \
+                     WHERE kind IN ('external_imap', 'external_pop3') AND id > $1 ORDER BY id LIMIT $2"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(after)
+                    .bind(i64::from(limit.min(MAX_PAGE)))
+                    .fetch_all(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|row| {
+                        let sealed: Option<Vec<u8>> = row
+                            .try_get("sealed_credentials")
+                            .map_err(|e| StoreError::Unavailable(format!("account row: {e}")))?;
+                        Ok((account_from_row(row)?, sealed))
+                    })
+                    .collect()
+            }
+
+            async fn delivery_targets(
+                &self,
+                tenant: TenantId,
+                account: AccountId,
+            ) -> Result<Vec<DeliveryTarget>, StoreError> {
+                let sql = format!(
+                    "SELECT b.id AS binding_id, b.msisdn AS msisdn, d.id AS device_id, \
+                     d.has_push_client AS has_push_client, p.binding_id AS preferences_of, {} \
+                     FROM bindings b \
+                     LEFT JOIN preferences p ON p.binding_id = b.id \
+                     LEFT JOIN devices d ON d.tenant_id = b.tenant_id AND d.msisdn = b.msisdn \
+                     AND d.revoked_at_ms IS NULL \
+                     WHERE b.tenant_id = $1 AND b.account_id = $2 AND b.state = 'verified' \
+                     ORDER BY b.id, d.id",
+                    PREFERENCE_COLUMNS_OF_P
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.as_uuid())
+                    .bind(account.as_uuid())
+                    .fetch_all(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(target_from_row)
+                    .collect()
+            }
+
+            async fn accounts_bound_to(&self, tenant: TenantId, msisdn: &Msisdn) -> Result<Vec<AccountId>, StoreError> {
+                let ids: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT DISTINCT account_id FROM bindings WHERE tenant_id = $1 AND msisdn = $2 AND state = 'verified'",
+                )
+                .bind(tenant.as_uuid())
+                .bind(msisdn.as_str())
+                .fetch_all(&self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(ids.into_iter().map(AccountId::from_uuid).collect())
             }
 
             async fn binding(&self, tenant: TenantId, id: BindingId) -> Result<Option<Binding>, StoreError> {

@@ -51,6 +51,36 @@ macro_rules! sql_rows {
             })
         }
 
+        fn target_from_row(row: &$row) -> Result<DeliveryTarget, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("target row: {e}"));
+            let msisdn: String = row.try_get("msisdn").map_err(get)?;
+            let device = match row.try_get::<Option<Uuid>, _>("device_id").map_err(get)? {
+                Some(id) => Some(TargetDevice {
+                    id: DeviceId::from_uuid(id),
+                    has_push_client: row.try_get("has_push_client").map_err(get)?,
+                }),
+                None => None,
+            };
+            // No preferences row yet: the defaults apply.
+            let preferences = if row
+                .try_get::<Option<Uuid>, _>("preferences_of")
+                .map_err(get)?
+                .is_some()
+            {
+                preferences_from_row(row)?
+            } else {
+                Preferences::default()
+            };
+            Ok(DeliveryTarget {
+                binding_id: BindingId::from_uuid(
+                    row.try_get::<Uuid, _>("binding_id").map_err(get)?,
+                ),
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                device,
+                preferences,
+            })
+        }
+
         fn binding_from_row(row: &$row) -> Result<Binding, StoreError> {
             let get = |e: sqlx::Error| StoreError::Unavailable(format!("binding row: {e}"));
             let state: String = row.try_get("state").map_err(get)?;
