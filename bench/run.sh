@@ -8,6 +8,7 @@ bash scripts/provision.sh
 source scripts/env.sh
 mkdir -p bench/reports
 cargo run --profile bench -p pushmail-integration-tests --example bus_bench -- bench/reports/bus.md
+cargo run --profile bench -p pushmail-integration-tests --example binding_bench -- bench/reports/binding.md
 {
   echo "# Benchmark summary ($(date -u +%Y-%m-%d))"
   echo
@@ -17,7 +18,10 @@ cargo run --profile bench -p pushmail-integration-tests --example bus_bench -- b
     [[ "$(basename "$report")" == summary.md ]] && continue
     echo "| $(head -n1 "$report" | sed 's/^# //') | [$(basename "$report")]($(basename "$report")) |"
   done
-  echo
-  tail -n +3 bench/reports/bus.md
+  for report in bus binding; do
+    echo
+    echo "## $(head -n1 "bench/reports/$report.md" | sed 's/^# //')"
+    tail -n +3 "bench/reports/$report.md"
+  done
 } > bench/reports/summary.md
 cat bench/reports/summary.md

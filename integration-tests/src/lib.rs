@@ -183,6 +183,11 @@ pub fn redis_config() -> pushmail_common::redis::RedisConfig {
     }
 }
 
+/// Bearer token of internal callers in tests.
+pub const INTERNAL_TOKEN: &str = "4444444444444444444444444444444444444444444444444444444444444444";
+/// Bearer token of operators in tests.
+pub const OPERATOR_TOKEN: &str = "5555555555555555555555555555555555555555555555555555555555555555";
+
 /// Test-only binding secrets.
 pub fn test_security() -> pushmail_binding::keys::SecurityConfig {
     use pushmail_common::redact::Secret;
@@ -190,6 +195,8 @@ pub fn test_security() -> pushmail_binding::keys::SecurityConfig {
         credentials_key: Secret::new("11".repeat(32)),
         otp_key: Secret::new("22".repeat(32)),
         device_token_seed: Secret::new("33".repeat(32)),
+        internal_token: Secret::new(INTERNAL_TOKEN),
+        operator_token: Secret::new(OPERATOR_TOKEN),
         ..Default::default()
     }
 }

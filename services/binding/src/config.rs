@@ -20,8 +20,10 @@ pub struct Config {
     pub bus: BusConfig,
     /// The system of record.
     pub database: DatabaseConfig,
-    /// Secrets: credentials key, OTP key, device-token seed.
+    /// Secrets: credentials key, OTP key, device-token seed, caller tokens.
     pub security: crate::keys::SecurityConfig,
+    /// The delivery-target cache.
+    pub cache: crate::cache::CacheConfig,
 }
 
 /// Database settings.
@@ -45,6 +47,7 @@ impl Default for Config {
             bus: BusConfig::default(),
             database: DatabaseConfig::default(),
             security: crate::keys::SecurityConfig::default(),
+            cache: crate::cache::CacheConfig::default(),
         }
     }
 }
@@ -67,6 +70,7 @@ impl ServiceConfig for Config {
         self.shutdown.validate("shutdown.")?;
         self.bus.validate("bus.")?;
         self.security.validate("security.")?;
+        self.cache.validate("cache.")?;
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://")
             || url.starts_with("postgresql://")

@@ -15,6 +15,9 @@ pub enum Error {
     /// The event bus is unreachable or misconfigured.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// Redis is unreachable or misconfigured.
+    #[error(transparent)]
+    Redis(#[from] pushmail_common::redis::RedisError),
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),

@@ -21,6 +21,12 @@ pub struct SecurityConfig {
     pub otp_key: Secret,
     /// Ed25519 seed signing device tokens: 64 hex digits (session gets the public key).
     pub device_token_seed: Secret,
+    /// Bearer token of internal callers (ingest, dispatch, session, the
+    /// gateway's own calls): 64 hex digits.
+    pub internal_token: Secret,
+    /// Bearer token of the carrier's operators (creates tenants, acts for
+    /// any tenant): 64 hex digits.
+    pub operator_token: Secret,
     /// Lifetime of a one-time code.
     pub otp_ttl_seconds: u64,
     /// Wrong answers allowed per code.
@@ -35,6 +41,8 @@ impl Default for SecurityConfig {
             credentials_key: Secret::default(),
             otp_key: Secret::default(),
             device_token_seed: Secret::default(),
+            internal_token: Secret::default(),
+            operator_token: Secret::default(),
             otp_ttl_seconds: 300,
             otp_max_attempts: 5,
             device_token_ttl_hours: 24 * 30,
@@ -53,10 +61,10 @@ impl SecurityConfig {
                 ));
             }
         }
-        if !(30..=3_600).contains(&self.otp_ttl_seconds) {
+        if !(1..=3_600).contains(&self.otp_ttl_seconds) {
             return Err(ConfigError::invalid(
                 format!("{prefix}otp_ttl_seconds"),
-                "must be 30 to 3600",
+                "must be 1 to 3600",
             ));
         }
         if !(1..=10).contains(&self.otp_max_attempts) {
@@ -74,11 +82,25 @@ impl SecurityConfig {
         Ok(())
     }
 
-    fn keys(&self) -> [(&'static str, &Secret); 3] {
+    /// Every secret with its name; all are required and 64 hex digits.
+    pub fn keys(&self) -> [(&'static str, &Secret); 5] {
         [
             ("credentials_key", &self.credentials_key),
             ("otp_key", &self.otp_key),
             ("device_token_seed", &self.device_token_seed),
+            ("internal_token", &self.internal_token),
+            ("operator_token", &self.operator_token),
+        ]
+    }
+
+    /// The same, to fill in (standalone generates missing ones).
+    pub fn keys_mut(&mut self) -> [(&'static str, &mut Secret); 5] {
+        [
+            ("credentials_key", &mut self.credentials_key),
+            ("otp_key", &mut self.otp_key),
+            ("device_token_seed", &mut self.device_token_seed),
+            ("internal_token", &mut self.internal_token),
+            ("operator_token", &mut self.operator_token),
         ]
     }
 }
@@ -98,6 +120,52 @@ pub struct Keys {
     pub tokens: TokenSigner,
     /// Lifetime of a device token.
     pub token_ttl: Duration,
+    /// Who may call what.
+    pub callers: CallerKeys,
+}
+
+/// Digests of the bearer tokens of privileged callers. Presented tokens are
+/// hashed and the digests compared, so the comparison's timing says nothing
+/// about the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerKeys {
+    internal: [u8; 32],
+    operator: [u8; 32],
+}
+
+/// A privileged caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privileged {
+    /// Another pushmail service.
+    Internal,
+    /// A carrier operator.
+    Operator,
+}
+
+impl CallerKeys {
+    fn new(internal: &str, operator: &str) -> Self {
+        Self {
+            internal: digest(internal),
+            operator: digest(operator),
+        }
+    }
+
+    /// Which privileged caller `token` belongs to, if any.
+    pub fn privileged(&self, token: &str) -> Option<Privileged> {
+        let presented = digest(token);
+        if presented == self.internal {
+            Some(Privileged::Internal)
+        } else if presented == self.operator {
+            Some(Privileged::Operator)
+        } else {
+            None
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 impl Keys {
@@ -127,6 +195,10 @@ impl Keys {
             tokens: TokenSigner::from_seed_hex(config.device_token_seed.expose())
                 .map_err(|_| invalid("device_token_seed"))?,
             token_ttl: Duration::from_secs(config.device_token_ttl_hours * 3_600),
+            callers: CallerKeys::new(
+                config.internal_token.expose(),
+                config.operator_token.expose(),
+            ),
         })
     }
 }
@@ -140,6 +212,8 @@ mod tests {
             credentials_key: Secret::new("11".repeat(32)),
             otp_key: Secret::new("22".repeat(32)),
             device_token_seed: Secret::new("33".repeat(32)),
+            internal_token: Secret::new("44".repeat(32)),
+            operator_token: Secret::new("55".repeat(32)),
             ..SecurityConfig::default()
         }
     }
@@ -149,6 +223,17 @@ mod tests {
         assert!(filled().validate("security.").is_ok());
         let keys = Keys::from_config(&filled()).unwrap();
         assert_eq!(keys.token_ttl, Duration::from_secs(30 * 24 * 3_600));
+        let callers = &keys.callers;
+        assert_eq!(
+            callers.privileged(&"44".repeat(32)),
+            Some(Privileged::Internal)
+        );
+        assert_eq!(
+            callers.privileged(&"55".repeat(32)),
+            Some(Privileged::Operator)
+        );
+        assert_eq!(callers.privileged(&"66".repeat(32)), None);
+        assert_eq!(callers.privileged(""), None);
     }
 
     #[test]

@@ -1,20 +1,26 @@
 //! The binding service: system of record for tenants, mail accounts,
 //! MSISDN bindings, devices and preferences.
 
+pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod events;
+pub mod grpc;
 pub mod keys;
+pub mod registry;
 pub mod store;
+pub mod wire;
 
 use std::sync::Arc;
 
 use pushmail_common::bus::{self, EventBus};
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
+use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 
 pub use config::Config;
 pub use error::Error;
@@ -29,25 +35,37 @@ pub struct Deps {
     pub bus: Arc<dyn EventBus>,
     /// The database.
     pub database: Database,
-    /// Secrets for credentials, codes and device tokens.
+    /// Secrets for credentials, codes, device tokens and callers.
     pub keys: keys::Keys,
+    /// The shared cache layer; `None` keeps only the in-process layer.
+    pub redis: Option<ConnectionManager>,
+    /// Cache settings.
+    pub cache: cache::CacheConfig,
 }
 
 /// Bound listeners (port 0 in tests).
 pub type Listeners = pushmail_common::host::GrpcListeners;
 
 impl Deps {
-    /// Checks the secrets, connects and migrates the database; `bus` is
-    /// shared in standalone mode.
+    /// Checks the secrets, connects and migrates the database, connects
+    /// Redis and creates binding's topics; `bus` is shared in standalone mode.
     pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
         // Keys first: a missing secret stops start-up before any connection.
         let keys = keys::Keys::from_config(&config.security)?;
         let database = Database::connect(&config.database).await?;
         database.migrate().await?;
+        let redis = if config.cache.enabled {
+            config.cache.shared.connect().await?
+        } else {
+            None
+        };
+        events::Events::new(bus.clone()).ensure_topics().await?;
         Ok(Self {
             bus,
             database,
             keys,
+            redis,
+            cache: config.cache.clone(),
         })
     }
 }
@@ -74,7 +92,23 @@ pub async fn run(
         async move { database.ping().await }
     });
     host.readiness().add_bus_check(deps.bus.clone());
-    host.serve_grpc(listeners.grpc, Routes::default())?;
+    if let Some(redis) = deps.redis.clone() {
+        host.readiness()
+            .add_check("redis", move || pushmail_common::redis::ping(redis.clone()));
+    }
+    tracing::info!(
+        device_token_public_key = %deps.keys.tokens.public_key_hex(),
+        "session nodes verify device tokens with this key"
+    );
+    let store = deps.database.store();
+    let cache = cache::TargetCache::new(store.clone(), &deps.cache, deps.redis);
+    let registry = registry::Registry::new(
+        store,
+        Arc::new(deps.keys),
+        events::Events::new(deps.bus),
+        cache,
+    );
+    host.serve_grpc(listeners.grpc, grpc::routes(&registry))?;
     host.serve_admin(listeners.admin, axum::Router::new());
     let result = host.run().await;
     deps.database.close().await;

@@ -67,6 +67,8 @@ impl Default for StandaloneConfig {
             ..Default::default()
         };
         binding.database.url = SecretUrl::new("sqlite://.pushmail/binding.db?mode=rwc");
+        // One process: the in-process cache layer is the only one needed.
+        binding.cache.shared = pushmail_common::redis::StateStoreConfig::memory();
         Self {
             data_dir: data.clone(),
             telemetry: TelemetryConfig::default(),

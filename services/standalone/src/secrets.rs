@@ -14,11 +14,7 @@ use rand::RngCore as _;
 /// Fills every empty key of `security` from (or into) `data_dir`.
 pub(crate) fn ensure(security: &mut SecurityConfig, data_dir: &Path) -> anyhow::Result<()> {
     let dir = data_dir.join("secrets");
-    for (name, key) in [
-        ("credentials_key", &mut security.credentials_key),
-        ("otp_key", &mut security.otp_key),
-        ("device_token_seed", &mut security.device_token_seed),
-    ] {
+    for (name, key) in security.keys_mut() {
         if key.is_empty() {
             *key = Secret::new(load_or_create(&dir.join(format!("{name}.hex")))?);
         }

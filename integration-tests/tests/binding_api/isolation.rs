@@ -1,0 +1,372 @@
+//! No caller reads or changes another tenant's rows, and every call needs
+//! credentials that cover it.
+
+use super::*;
+
+#[tokio::test]
+async fn tenants_cannot_reach_each_others_rows() {
+    let platform = Platform::new().await;
+    let replica = platform.replica().await;
+    let mut admin = replica.admin().await;
+    let alice = tenant(&mut admin, 100).await;
+    let mallory = tenant(&mut admin, 100).await;
+    let mut events = platform.events(&alice.id).await;
+    let account = account(&mut admin, &alice, "victim@example.net").await;
+    let msisdn = number();
+    let binding = bind(&mut admin, &mut events, &alice, &account, &msisdn).await;
+    let device = admin
+        .register_device(authed(
+            &alice.key,
+            pb::RegisterDeviceRequest {
+                tenant_id: alice.id.clone(),
+                msisdn: msisdn.clone(),
+                label: "phone".to_owned(),
+                has_push_client: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .device
+        .unwrap();
+
+    // Mallory naming Alice's tenant: denied before anything is read.
+    let as_alice = |key: &str| (key.to_owned(), alice.id.clone());
+    let (key, tenant_id) = as_alice(&mallory.key);
+    refused(
+        admin
+            .get_account(authed(
+                &key,
+                pb::GetAccountRequest {
+                    tenant_id: tenant_id.clone(),
+                    account_id: account.account_id.clone(),
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "does not belong to this tenant",
+    );
+    refused(
+        admin
+            .list_accounts(authed(
+                &key,
+                pb::ListAccountsRequest {
+                    tenant_id: tenant_id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "does not belong",
+    );
+
+    // Mallory in her own tenant with Alice's ids: nothing is found, nothing changes.
+    let own = |message| authed(&mallory.key, message);
+    let mine = mallory.id.clone();
+    refused(
+        admin
+            .get_account(own(pb::GetAccountRequest {
+                tenant_id: mine.clone(),
+                account_id: account.account_id.clone(),
+            }))
+            .await,
+        Code::NotFound,
+        "account not found",
+    );
+    refused(
+        admin
+            .delete_account(authed(
+                &mallory.key,
+                pb::DeleteAccountRequest {
+                    tenant_id: mine.clone(),
+                    account_id: account.account_id.clone(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "account",
+    );
+    refused(
+        admin
+            .start_binding(authed(
+                &mallory.key,
+                pb::StartBindingRequest {
+                    tenant_id: mine.clone(),
+                    account_id: account.account_id.clone(),
+                    msisdn: number(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "account",
+    );
+    refused(
+        admin
+            .revoke_binding(authed(
+                &mallory.key,
+                pb::RevokeBindingRequest {
+                    tenant_id: mine.clone(),
+                    binding_id: binding.binding_id.clone(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "binding",
+    );
+    refused(
+        admin
+            .verify_binding(authed(
+                &mallory.key,
+                pb::VerifyBindingRequest {
+                    tenant_id: mine.clone(),
+                    binding_id: binding.binding_id.clone(),
+                    code: "123456".to_owned(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "binding",
+    );
+    refused(
+        admin
+            .get_preferences(authed(
+                &mallory.key,
+                pb::GetPreferencesRequest {
+                    tenant_id: mine.clone(),
+                    binding_id: binding.binding_id.clone(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "binding",
+    );
+    refused(
+        admin
+            .update_preferences(authed(
+                &mallory.key,
+                pb::UpdatePreferencesRequest {
+                    preferences: Some(pb::Preferences {
+                        tenant_id: mine.clone(),
+                        binding_id: binding.binding_id.clone(),
+                        content_level: 1,
+                        max_push_bytes: 4_096,
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "binding",
+    );
+    refused(
+        admin
+            .revoke_device(authed(
+                &mallory.key,
+                pb::RevokeDeviceRequest {
+                    tenant_id: mine.clone(),
+                    device_id: device.device_id.clone(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "device",
+    );
+    refused(
+        admin
+            .issue_device_token(authed(
+                &mallory.key,
+                pb::IssueDeviceTokenRequest {
+                    tenant_id: mine.clone(),
+                    device_id: device.device_id.clone(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "device",
+    );
+    refused(
+        admin
+            .list_bindings(authed(
+                &mallory.key,
+                pb::ListBindingsRequest {
+                    tenant_id: mine.clone(),
+                    account_id: account.account_id.clone(),
+                    page: None,
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "account",
+    );
+    refused(
+        admin
+            .get_traffic_stats(authed(
+                &mallory.key,
+                pb::GetTrafficStatsRequest {
+                    tenant_id: mine.clone(),
+                    account_id: account.account_id.clone(),
+                    from_day: "2026-01-01".to_owned(),
+                    to_day: "2026-01-31".to_owned(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "account",
+    );
+    let devices = admin
+        .list_devices(authed(
+            &mallory.key,
+            pb::ListDevicesRequest {
+                tenant_id: mine.clone(),
+                msisdn: msisdn.clone(),
+                page: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        devices.devices.is_empty(),
+        "the same number in another tenant shows nothing"
+    );
+    let accounts = admin
+        .list_accounts(authed(
+            &mallory.key,
+            pb::ListAccountsRequest {
+                tenant_id: String::new(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(accounts.accounts.is_empty());
+    let theirs = replica
+        .internal()
+        .await
+        .get_delivery_targets(internal(pb::GetDeliveryTargetsRequest {
+            tenant_id: mine.clone(),
+            account_id: account.account_id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        theirs.targets.is_empty(),
+        "internal reads are tenant-scoped too"
+    );
+
+    // Alice's rows are untouched.
+    let still = targets(&replica, &alice, &account).await;
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0].device_id, device.device_id);
+    platform.finish(vec![replica]).await;
+}
+
+#[tokio::test]
+async fn every_call_needs_credentials_that_cover_it() {
+    let platform = Platform::new().await;
+    let replica = platform.replica().await;
+    let mut admin = replica.admin().await;
+    let mut internal_client = replica.internal().await;
+    let alice = tenant(&mut admin, 100).await;
+    let list = pb::ListAccountsRequest {
+        tenant_id: alice.id.clone(),
+        ..Default::default()
+    };
+
+    refused(
+        admin.list_accounts(Request::new(list.clone())).await,
+        Code::Unauthenticated,
+        "authorization",
+    );
+    refused(
+        admin
+            .list_accounts(authed("pmk_not-a-key", list.clone()))
+            .await,
+        Code::Unauthenticated,
+        "unknown API key",
+    );
+    let mut basic = Request::new(list.clone());
+    basic
+        .metadata_mut()
+        .insert("authorization", "Basic YWxpY2U6cHc=".parse().unwrap());
+    refused(
+        admin.list_accounts(basic).await,
+        Code::Unauthenticated,
+        "Bearer",
+    );
+    // Tenants cannot create tenants or call the internal surface.
+    refused(
+        admin
+            .create_tenant(authed(
+                &alice.key,
+                pb::CreateTenantRequest {
+                    name: "x".to_owned(),
+                    max_accounts: 1,
+                    sms_per_day: 1,
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "operators only",
+    );
+    refused(
+        internal_client
+            .list_watched_accounts(authed(
+                &alice.key,
+                pb::ListWatchedAccountsRequest { page: None },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "pushmail services only",
+    );
+    refused(
+        internal_client
+            .list_watched_accounts(operator(pb::ListWatchedAccountsRequest { page: None }))
+            .await,
+        Code::PermissionDenied,
+        "pushmail services only",
+    );
+    refused(
+        internal_client
+            .list_watched_accounts(Request::new(pb::ListWatchedAccountsRequest { page: None }))
+            .await,
+        Code::Unauthenticated,
+        "authorization",
+    );
+    // Operators act for any tenant; an operator must name it.
+    admin.list_accounts(operator(list.clone())).await.unwrap();
+    refused(
+        admin
+            .list_accounts(operator(pb::ListAccountsRequest::default()))
+            .await,
+        Code::InvalidArgument,
+        "tenant_id: is required",
+    );
+    refused(
+        admin
+            .create_tenant(operator(pb::CreateTenantRequest {
+                name: " ".to_owned(),
+                max_accounts: 1,
+                sms_per_day: 1,
+            }))
+            .await,
+        Code::InvalidArgument,
+        "name",
+    );
+    refused(
+        admin
+            .list_deliveries(authed(
+                &alice.key,
+                pb::ListDeliveriesRequest {
+                    tenant_id: alice.id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::Unimplemented,
+        "dispatch",
+    );
+    platform.finish(vec![replica]).await;
+}

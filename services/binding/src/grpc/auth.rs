@@ -1,0 +1,145 @@
+//! Who is calling: `authorization: Bearer <token>` metadata, checked on every
+//! call. Tenants present their API key and act on their own rows only.
+
+use tonic::metadata::MetadataMap;
+
+use crate::domain::{IdError, TenantId};
+use crate::keys::Privileged;
+use crate::registry::{ApiError, Registry};
+use crate::wire;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Another pushmail service.
+    Internal,
+    /// A carrier operator.
+    Operator,
+    /// A tenant, by its API key.
+    Tenant(TenantId),
+}
+
+fn bearer(metadata: &MetadataMap) -> Result<&str, ApiError> {
+    let value = metadata
+        .get("authorization")
+        .ok_or(ApiError::Unauthenticated(
+            "authorization metadata is required: Bearer <token>",
+        ))?
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated("authorization metadata is not text"))?;
+    value
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated(
+            "authorization must be: Bearer <token>",
+        ))
+}
+
+/// Authenticates the caller.
+pub(super) async fn caller(
+    registry: &Registry,
+    metadata: &MetadataMap,
+) -> Result<Caller, ApiError> {
+    let token = bearer(metadata)?;
+    match registry.privileged(token) {
+        Some(Privileged::Internal) => Ok(Caller::Internal),
+        Some(Privileged::Operator) => Ok(Caller::Operator),
+        None => registry.tenant_of_key(token).await.map(Caller::Tenant),
+    }
+}
+
+impl Caller {
+    /// The tenant a request acts on: its `tenant_id`, which a tenant caller
+    /// may leave empty and may not set to another tenant.
+    pub fn tenant(self, requested: &str) -> Result<TenantId, ApiError> {
+        let parse: fn(&str) -> Result<TenantId, IdError> = TenantId::parse;
+        match self {
+            Self::Tenant(own) if requested.is_empty() => Ok(own),
+            Self::Tenant(own) => {
+                if wire::id("tenant_id", requested, parse)? == own {
+                    Ok(own)
+                } else {
+                    Err(ApiError::PermissionDenied(
+                        "the API key does not belong to this tenant",
+                    ))
+                }
+            }
+            Self::Internal | Self::Operator => wire::id("tenant_id", requested, parse),
+        }
+    }
+
+    /// Only another pushmail service may make this call.
+    pub fn require_internal(self) -> Result<(), ApiError> {
+        match self {
+            Self::Internal => Ok(()),
+            _ => Err(ApiError::PermissionDenied(
+                "this call is for pushmail services only",
+            )),
+        }
+    }
+
+    /// Only an operator may make this call.
+    pub fn require_operator(self) -> Result<(), ApiError> {
+        match self {
+            Self::Operator => Ok(()),
+            _ => Err(ApiError::PermissionDenied(
+                "this call is for operators only",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_is_required_and_well_formed() {
+        let mut metadata = MetadataMap::new();
+        assert!(matches!(
+            bearer(&metadata),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        metadata.insert("authorization", "Basic abc".parse().unwrap());
+        assert!(matches!(
+            bearer(&metadata),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        metadata.insert("authorization", "Bearer ".parse().unwrap());
+        assert!(matches!(
+            bearer(&metadata),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        metadata.insert("authorization", "Bearer pmk_x".parse().unwrap());
+        assert_eq!(bearer(&metadata).unwrap(), "pmk_x");
+    }
+
+    #[test]
+    fn a_tenant_acts_on_its_own_rows_only() {
+        let own = TenantId::generate();
+        let other = TenantId::generate();
+        let caller = Caller::Tenant(own);
+        assert_eq!(caller.tenant("").unwrap(), own);
+        assert_eq!(caller.tenant(&own.to_string()).unwrap(), own);
+        assert!(matches!(
+            caller.tenant(&other.to_string()),
+            Err(ApiError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            caller.tenant("not-a-uuid"),
+            Err(ApiError::Invalid {
+                field: "tenant_id",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Caller::Operator.tenant(""),
+            Err(ApiError::Invalid { .. })
+        ));
+        assert_eq!(Caller::Operator.tenant(&other.to_string()).unwrap(), other);
+        assert!(caller.require_internal().is_err());
+        assert!(Caller::Operator.require_internal().is_err());
+        assert!(Caller::Internal.require_operator().is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! Calls other pushmail services make; the internal token is required.
+
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::binding::v1::binding_service_server::BindingService;
+use tonic::{Request, Response, Status};
+
+use super::auth::caller;
+use super::status::respond;
+use super::{next_page, page};
+use crate::domain::{AccountId, TenantId, Traffic};
+use crate::registry::{ApiError, Registry};
+use crate::wire;
+
+pub(super) struct Internal {
+    registry: Registry,
+}
+
+impl Internal {
+    pub(super) fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+
+    async fn internal_only<T>(&self, request: &Request<T>) -> Result<(), ApiError> {
+        caller(&self.registry, request.metadata())
+            .await?
+            .require_internal()
+    }
+}
+
+#[tonic::async_trait]
+impl BindingService for Internal {
+    async fn list_watched_accounts(
+        &self,
+        request: Request<pb::ListWatchedAccountsRequest>,
+    ) -> Result<Response<pb::ListWatchedAccountsResponse>, Status> {
+        respond(
+            async {
+                self.internal_only(&request).await?;
+                let page = page(request.get_ref().page.as_ref())?;
+                let after = page
+                    .after
+                    .map(|c| wire::id("page.cursor", c, AccountId::parse))
+                    .transpose()?;
+                let accounts = self.registry.watched_accounts(after, page.size).await?;
+                let ids: Vec<String> = accounts.iter().map(|(a, _)| a.id.to_string()).collect();
+                Ok(pb::ListWatchedAccountsResponse {
+                    accounts: accounts
+                        .iter()
+                        .map(|(a, password)| {
+                            wire::watched(a, password.as_ref().map(|p| p.expose().to_owned()))
+                        })
+                        .collect(),
+                    page: next_page(&ids, page.size),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn resolve_recipient(
+        &self,
+        request: Request<pb::ResolveRecipientRequest>,
+    ) -> Result<Response<pb::ResolveRecipientResponse>, Status> {
+        respond(
+            async {
+                self.internal_only(&request).await?;
+                let address = wire::address("address", &request.get_ref().address)?;
+                Ok(match self.registry.resolve_recipient(&address).await? {
+                    Some((tenant, account)) => pb::ResolveRecipientResponse {
+                        found: true,
+                        tenant_id: tenant.to_string(),
+                        account_id: account.to_string(),
+                    },
+                    None => pb::ResolveRecipientResponse::default(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn get_delivery_targets(
+        &self,
+        request: Request<pb::GetDeliveryTargetsRequest>,
+    ) -> Result<Response<pb::GetDeliveryTargetsResponse>, Status> {
+        respond(
+            async {
+                self.internal_only(&request).await?;
+                let req = request.get_ref();
+                let tenant = wire::id("tenant_id", &req.tenant_id, TenantId::parse)?;
+                let account = wire::id("account_id", &req.account_id, AccountId::parse)?;
+                let targets = self.registry.delivery_targets(tenant, account).await?;
+                Ok(pb::GetDeliveryTargetsResponse {
+                    targets: targets.iter().map(wire::target).collect(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn record_traffic(
+        &self,
+        request: Request<pb::RecordTrafficRequest>,
+    ) -> Result<Response<pb::RecordTrafficResponse>, Status> {
+        respond(
+            async {
+                self.internal_only(&request).await?;
+                let req = request.get_ref();
+                let tenant = wire::id("tenant_id", &req.tenant_id, TenantId::parse)?;
+                let account = wire::id("account_id", &req.account_id, AccountId::parse)?;
+                let traffic = Traffic {
+                    pushed_count: req.pushed_count,
+                    pushed_bytes: req.pushed_bytes,
+                    fetched_count: req.fetched_count,
+                    fetched_bytes: req.fetched_bytes,
+                    sms_count: req.sms_count,
+                };
+                self.registry
+                    .record_traffic(tenant, account, &traffic)
+                    .await?;
+                Ok(pb::RecordTrafficResponse {})
+            }
+            .await,
+        )
+    }
+}

@@ -1,0 +1,85 @@
+//! The one place API errors become gRPC statuses.
+
+use tonic::{Code, Response, Status};
+
+use crate::registry::ApiError;
+
+/// The status for `err`; internal errors are logged here, once.
+pub fn status(err: ApiError) -> Status {
+    let code = match &err {
+        ApiError::Invalid { .. } => Code::InvalidArgument,
+        ApiError::NotFound(_) => Code::NotFound,
+        ApiError::AlreadyExists(_) => Code::AlreadyExists,
+        ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
+        ApiError::QuotaExceeded(_) => Code::ResourceExhausted,
+        ApiError::Unauthenticated(_) => Code::Unauthenticated,
+        ApiError::PermissionDenied(_) => Code::PermissionDenied,
+        ApiError::Unavailable(_) => Code::Unavailable,
+        ApiError::Internal(_) => {
+            tracing::error!(error = %err, "internal error");
+            Code::Internal
+        }
+    };
+    Status::new(code, err.to_string())
+}
+
+/// A handler's result as tonic wants it.
+pub(super) fn respond<T>(result: Result<T, ApiError>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_code_and_reason() {
+        let cases = [
+            (
+                ApiError::invalid("msisdn", "too short"),
+                Code::InvalidArgument,
+                "msisdn: too short",
+            ),
+            (
+                ApiError::NotFound("tenant"),
+                Code::NotFound,
+                "tenant not found",
+            ),
+            (
+                ApiError::AlreadyExists("dup".into()),
+                Code::AlreadyExists,
+                "dup",
+            ),
+            (
+                ApiError::FailedPrecondition("expired".into()),
+                Code::FailedPrecondition,
+                "expired",
+            ),
+            (
+                ApiError::QuotaExceeded("sms_per_day"),
+                Code::ResourceExhausted,
+                "quota exceeded: sms_per_day",
+            ),
+            (
+                ApiError::Unauthenticated("no token"),
+                Code::Unauthenticated,
+                "no token",
+            ),
+            (
+                ApiError::PermissionDenied("other tenant"),
+                Code::PermissionDenied,
+                "other tenant",
+            ),
+            (ApiError::Unavailable("db".into()), Code::Unavailable, "db"),
+            (
+                ApiError::Internal("broken".into()),
+                Code::Internal,
+                "internal error: broken",
+            ),
+        ];
+        for (err, code, message) in cases {
+            let status = status(err);
+            assert_eq!((status.code(), status.message()), (code, message));
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The one error type of the binding API: what the registry returns and the
+//! gRPC edge maps to a status (in `grpc/status.rs`, the only place).
+
+use pushmail_common::bus::BusError;
+
+use crate::store::StoreError;
+
+/// Why a call was refused or failed. Messages are for the caller: they name
+/// the field and the rule, never a secret or an internal detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// An input broke a rule.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The request field.
+        field: &'static str,
+        /// The rule it broke.
+        reason: String,
+    },
+    /// The thing does not exist for this tenant.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// It exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The state does not allow it (expired code, revoked device, …).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A quota is spent.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(&'static str),
+    /// No or unknown credentials.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The credentials do not cover this call.
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    /// A dependency is down; retrying may help.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A stored value is broken; retrying will not help.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// An input that broke a rule.
+    pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(what) => Self::AlreadyExists(what),
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::QuotaExceeded(what) => Self::QuotaExceeded(what),
+            // The edge validates first, so a refused value is a stored row
+            // or a rule the edge missed: not the caller's to fix.
+            StoreError::Invalid(what) => Self::Internal(what),
+            StoreError::Unavailable(what) => {
+                tracing::warn!(error = %what, "database call failed");
+                Self::Unavailable("database unavailable, retry later".to_owned())
+            }
+        }
+    }
+}
+
+impl From<BusError> for ApiError {
+    fn from(err: BusError) -> Self {
+        tracing::warn!(error = %err, "event bus call failed");
+        Self::Unavailable("event bus unavailable, retry later".to_owned())
+    }
+}

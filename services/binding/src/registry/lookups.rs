@@ -1,0 +1,107 @@
+//! Reads other services make: dispatch's targets, ingest's watch list and
+//! recipients, traffic.
+
+use pushmail_common::redact::Secret;
+
+use super::{ApiError, Registry};
+use crate::cache::Targets;
+use crate::clock::{now_ms, utc_day};
+use crate::domain::{Account, AccountId, TenantId, Traffic, TrafficDay};
+
+/// Longest traffic range one call returns.
+const MAX_TRAFFIC_DAYS: i32 = 366;
+
+impl Registry {
+    /// Who hears about a mail on the account (cached).
+    pub async fn delivery_targets(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> Result<Targets, ApiError> {
+        self.inner.cache.get(tenant, account).await
+    }
+
+    /// The account an SMTP/LMTP recipient maps to.
+    pub async fn resolve_recipient(
+        &self,
+        address: &str,
+    ) -> Result<Option<(TenantId, AccountId)>, ApiError> {
+        let found = self.store().accounts_by_address(address).await?;
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            _ => Err(ApiError::FailedPrecondition(format!(
+                "{address} belongs to more than one tenant; route it by tenant"
+            ))),
+        }
+    }
+
+    /// Watched accounts of every tenant with their opened credentials.
+    pub async fn watched_accounts(
+        &self,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<(Account, Option<Secret>)>, ApiError> {
+        let page = self
+            .store()
+            .watched_accounts(after, limit.clamp(1, super::onboarding::MAX_PAGE))
+            .await?;
+        page.into_iter()
+            .map(|(account, sealed)| {
+                let password = sealed
+                    .map(|sealed| {
+                        let row = format!("{}/{}", account.tenant_id, account.id);
+                        let plain = self
+                            .keys()
+                            .credentials
+                            .open(&sealed, row.as_bytes())
+                            .map_err(|_| {
+                                ApiError::Internal(format!(
+                                    "credentials of account {} do not open with the configured key",
+                                    account.id
+                                ))
+                            })?;
+                        String::from_utf8(plain)
+                            .map(Secret::new)
+                            .map_err(|_| ApiError::Internal("credentials are not UTF-8".to_owned()))
+                    })
+                    .transpose()?;
+                Ok((account, password))
+            })
+            .collect()
+    }
+
+    /// Adds to today's traffic of one of the tenant's accounts.
+    pub async fn record_traffic(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        traffic: &Traffic,
+    ) -> Result<(), ApiError> {
+        Ok(self
+            .store()
+            .record_traffic(tenant, account, utc_day(now_ms()), traffic)
+            .await?)
+    }
+
+    /// One of the tenant's accounts' traffic by day.
+    pub async fn traffic(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> Result<Vec<TrafficDay>, ApiError> {
+        if to < from {
+            return Err(ApiError::invalid("to_day", "must not be before from_day"));
+        }
+        if (to - from).get_days() >= MAX_TRAFFIC_DAYS {
+            return Err(ApiError::invalid(
+                "to_day",
+                "a range spans at most 366 days",
+            ));
+        }
+        self.account(tenant, account).await?;
+        Ok(self.store().traffic(tenant, account, from, to).await?)
+    }
+}

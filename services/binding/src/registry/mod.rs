@@ -1,0 +1,111 @@
+//! The binding service's operations, in domain terms: what the gRPC edge
+//! calls once it has authenticated the caller and parsed the request. Every
+//! operation on tenant data takes the tenant; every change invalidates the
+//! cached targets it affects and is announced on `BindingChanged`.
+
+mod devices;
+mod error;
+mod lookups;
+mod onboarding;
+
+use std::sync::Arc;
+
+pub use devices::IssuedToken;
+pub use error::ApiError;
+
+use crate::cache::TargetCache;
+use crate::domain::{AccountId, TenantId};
+use crate::events::{Announcement, Events};
+use crate::keys::Keys;
+use crate::store::BindingStore;
+
+/// The operations, over the store, the keys, the bus and the cache.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn BindingStore>,
+    keys: Arc<Keys>,
+    events: Events,
+    cache: TargetCache,
+}
+
+impl std::fmt::Debug for dyn BindingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BindingStore")
+    }
+}
+
+impl Registry {
+    /// Operations over these parts.
+    pub fn new(
+        store: Arc<dyn BindingStore>,
+        keys: Arc<Keys>,
+        events: Events,
+        cache: TargetCache,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                keys,
+                events,
+                cache,
+            }),
+        }
+    }
+
+    fn store(&self) -> &dyn BindingStore {
+        &*self.inner.store
+    }
+
+    fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// Drops the cached targets of `accounts`, then announces `change` for
+    /// each. The change is already committed: a failed announcement is an
+    /// error the caller can retry (every announcing call is idempotent or
+    /// says so), and the caches are invalidated either way.
+    async fn changed(
+        &self,
+        accounts: &[AccountId],
+        announcement: Announcement<'_>,
+    ) -> Result<(), ApiError> {
+        for account in accounts {
+            self.inner
+                .cache
+                .invalidate(announcement.tenant, *account)
+                .await;
+        }
+        if accounts.is_empty() {
+            return Ok(self.inner.events.changed(&announcement).await?);
+        }
+        for account in accounts {
+            let announcement = Announcement {
+                account: Some(*account),
+                ..announcement.clone()
+            };
+            self.inner.events.changed(&announcement).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `tenant` exists (an unknown tenant is NOT_FOUND, not an empty answer).
+    pub async fn require_tenant(&self, tenant: TenantId) -> Result<(), ApiError> {
+        self.store()
+            .tenant(tenant)
+            .await?
+            .map(|_| ())
+            .ok_or(ApiError::NotFound("tenant"))
+    }
+}
+
+impl Registry {
+    /// Which privileged caller a bearer token belongs to, if any.
+    pub fn privileged(&self, token: &str) -> Option<crate::keys::Privileged> {
+        self.keys().callers.privileged(token)
+    }
+}

@@ -1,0 +1,286 @@
+//! Tenants, accounts, bindings (with their one-time codes) and preferences.
+
+use pushmail_common::redact::Secret;
+
+use super::{ApiError, Registry};
+use crate::clock::{now_ms, utc_day};
+use crate::domain::{
+    Account, AccountId, ApiKey, Binding, BindingId, BindingState, Msisdn, NewAccount, NewTenant,
+    OtpCheck, Preferences, Tenant, TenantId,
+};
+use crate::events::{Announcement, Change};
+
+/// Most accounts one page lists.
+pub(super) const MAX_PAGE: u32 = 1_000;
+
+fn credentials_row(tenant: TenantId, account: AccountId) -> String {
+    format!("{tenant}/{account}")
+}
+
+impl Registry {
+    /// Creates a tenant; its API key is returned once and stored hashed.
+    pub async fn create_tenant(&self, tenant: &NewTenant) -> Result<(Tenant, ApiKey), ApiError> {
+        let key = ApiKey::generate();
+        let created = self.store().create_tenant(tenant, &key.hash()).await?;
+        Ok((created, key))
+    }
+
+    /// The tenant an API key belongs to.
+    pub async fn tenant_of_key(&self, key: &str) -> Result<TenantId, ApiError> {
+        let hash = ApiKey::presented(key).hash();
+        self.store()
+            .tenant_by_api_key(&hash)
+            .await?
+            .map(|t| t.id)
+            .ok_or(ApiError::Unauthenticated("unknown API key"))
+    }
+
+    /// Creates an account, its credentials sealed to the new row.
+    pub async fn create_account(
+        &self,
+        tenant: TenantId,
+        account: &NewAccount,
+        password: Option<&Secret>,
+    ) -> Result<Account, ApiError> {
+        let id = AccountId::generate();
+        let sealed = password
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                self.keys().credentials.seal(
+                    p.expose().as_bytes(),
+                    credentials_row(tenant, id).as_bytes(),
+                )
+            })
+            .transpose()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let created = self
+            .store()
+            .create_account(tenant, id, account, sealed.as_deref())
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(_) => ApiError::AlreadyExists(format!(
+                    "an account for {} already exists",
+                    account.address
+                )),
+                other => other.into(),
+            })?;
+        self.changed(
+            &[id],
+            Announcement {
+                tenant,
+                account: Some(id),
+                change: Change::AccountCreated,
+                msisdn: None,
+                device: None,
+                at_ms: created.created_at_ms,
+            },
+        )
+        .await?;
+        Ok(created)
+    }
+
+    /// One of the tenant's accounts.
+    pub async fn account(&self, tenant: TenantId, id: AccountId) -> Result<Account, ApiError> {
+        self.store()
+            .account(tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound("account"))
+    }
+
+    /// The tenant's accounts after `after`, at most `limit`.
+    pub async fn list_accounts(
+        &self,
+        tenant: TenantId,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<Account>, ApiError> {
+        self.require_tenant(tenant).await?;
+        Ok(self
+            .store()
+            .list_accounts(tenant, after, limit.clamp(1, MAX_PAGE))
+            .await?)
+    }
+
+    /// Deletes an account with its bindings; dispatch stops pushing for it.
+    pub async fn delete_account(&self, tenant: TenantId, id: AccountId) -> Result<(), ApiError> {
+        self.store().delete_account(tenant, id).await?;
+        self.changed(
+            &[id],
+            Announcement {
+                tenant,
+                account: Some(id),
+                change: Change::AccountDeleted,
+                msisdn: None,
+                device: None,
+                at_ms: now_ms(),
+            },
+        )
+        .await
+    }
+
+    /// Starts (or restarts, with a fresh code) binding a number to an
+    /// account: the code goes out as an SMS request and is stored only as
+    /// an HMAC. If the SMS request cannot be published the call fails and
+    /// may be retried: the retry is a resend.
+    pub async fn start_binding(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        msisdn: &Msisdn,
+    ) -> Result<Binding, ApiError> {
+        let now = now_ms();
+        let (code, pending) = self
+            .keys()
+            .otp
+            .issue(now)
+            .map_err(|_| ApiError::Unavailable("random source unavailable".to_owned()))?;
+        let binding = self
+            .store()
+            .start_binding(tenant, account, msisdn, &pending, utc_day(now))
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(_) => ApiError::AlreadyExists(format!(
+                    "{msisdn} is already verified for this account"
+                )),
+                other => other.into(),
+            })?;
+        self.inner
+            .events
+            .one_time_code(tenant, account, msisdn, &code, pending.expires_at_ms, now)
+            .await?;
+        Ok(binding)
+    }
+
+    /// Answers a pending binding's code.
+    pub async fn verify_binding(
+        &self,
+        tenant: TenantId,
+        id: BindingId,
+        answer: &str,
+    ) -> Result<Binding, ApiError> {
+        if answer.len() != 6 || !answer.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid(
+                "code",
+                "must be the six digits sent by SMS",
+            ));
+        }
+        let otp = &self.keys().otp;
+        let now = now_ms();
+        let (outcome, binding) = self
+            .store()
+            .answer_binding(tenant, id, &|code| otp.check(code, answer, now))
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound("pending binding") => {
+                    ApiError::FailedPrecondition(
+                        "the binding is revoked; start a new one".to_owned(),
+                    )
+                }
+                other => other.into(),
+            })?;
+        match outcome {
+            OtpCheck::Accepted => {
+                self.changed(
+                    &[binding.account_id],
+                    Announcement {
+                        tenant,
+                        account: Some(binding.account_id),
+                        change: Change::BindingVerified,
+                        msisdn: Some(&binding.msisdn),
+                        device: None,
+                        at_ms: binding.updated_at_ms,
+                    },
+                )
+                .await?;
+                Ok(binding)
+            }
+            OtpCheck::Wrong { remaining } => Err(ApiError::invalid(
+                "code",
+                format!("wrong code; {remaining} attempts left"),
+            )),
+            OtpCheck::Expired => Err(ApiError::FailedPrecondition(
+                "the code expired; start the binding again for a new one".to_owned(),
+            )),
+            OtpCheck::Exhausted => Err(ApiError::FailedPrecondition(
+                "too many wrong codes; start the binding again for a new one".to_owned(),
+            )),
+            OtpCheck::AlreadyUsed if binding.state == BindingState::Verified => Err(
+                ApiError::AlreadyExists("the binding is already verified".to_owned()),
+            ),
+            OtpCheck::AlreadyUsed => Err(ApiError::FailedPrecondition(
+                "the code was used; start the binding again for a new one".to_owned(),
+            )),
+        }
+    }
+
+    /// Ends a binding; idempotent, so a failed announcement can be retried.
+    pub async fn revoke_binding(
+        &self,
+        tenant: TenantId,
+        id: BindingId,
+    ) -> Result<Binding, ApiError> {
+        let binding = self.store().revoke_binding(tenant, id).await?;
+        self.changed(
+            &[binding.account_id],
+            Announcement {
+                tenant,
+                account: Some(binding.account_id),
+                change: Change::BindingRevoked,
+                msisdn: Some(&binding.msisdn),
+                device: None,
+                at_ms: binding.updated_at_ms,
+            },
+        )
+        .await?;
+        Ok(binding)
+    }
+
+    /// The bindings of one of the tenant's accounts.
+    pub async fn list_bindings(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> Result<Vec<Binding>, ApiError> {
+        self.account(tenant, account).await?;
+        Ok(self.store().list_bindings(tenant, account).await?)
+    }
+
+    /// A binding's preferences.
+    pub async fn preferences(
+        &self,
+        tenant: TenantId,
+        binding: BindingId,
+    ) -> Result<Preferences, ApiError> {
+        Ok(self.store().preferences(tenant, binding).await?)
+    }
+
+    /// Replaces a binding's preferences; idempotent.
+    pub async fn set_preferences(
+        &self,
+        tenant: TenantId,
+        id: BindingId,
+        preferences: &Preferences,
+    ) -> Result<Preferences, ApiError> {
+        let binding = self
+            .store()
+            .binding(tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound("binding"))?;
+        self.store()
+            .set_preferences(tenant, id, preferences)
+            .await?;
+        self.changed(
+            &[binding.account_id],
+            Announcement {
+                tenant,
+                account: Some(binding.account_id),
+                change: Change::PreferencesChanged,
+                msisdn: Some(&binding.msisdn),
+                device: None,
+                at_ms: now_ms(),
+            },
+        )
+        .await?;
+        Ok(preferences.clone())
+    }
+}

@@ -1,0 +1,365 @@
+//! Protobuf ↔ domain conversions. Inputs are parsed here into domain types
+//! (every rule checked, the failing field named); outputs are built here, so
+//! nothing past this module sees a protobuf type. The shared cache stores
+//! targets in their protobuf form and comes through here too.
+
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::common::v1::ContentLevel as PbContentLevel;
+
+use crate::clock::timestamp;
+use crate::domain::{
+    Account, AccountKind, AddressList, Binding, BindingState, ContentLevel, DeliveryTarget, Device,
+    IdError, Msisdn, NewAccount, NewDevice, Preferences, QuietHours, ServerSettings, TargetDevice,
+    TlsMode, TrafficDay,
+};
+use crate::registry::ApiError;
+
+/// Longest device label.
+const MAX_LABEL_CHARS: usize = 100;
+
+/// Parses an id field.
+pub fn id<T>(
+    field: &'static str,
+    value: &str,
+    parse: fn(&str) -> Result<T, IdError>,
+) -> Result<T, ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::invalid(field, "is required"));
+    }
+    parse(value).map_err(|e| ApiError::invalid(field, e))
+}
+
+/// Parses a phone number field.
+pub fn msisdn(field: &'static str, value: &str) -> Result<Msisdn, ApiError> {
+    Msisdn::parse(value).map_err(|e| ApiError::invalid(field, e))
+}
+
+/// A mail address: trimmed, lowercased, `local@domain.tld`, at most 254 characters.
+pub fn address(field: &'static str, value: &str) -> Result<String, ApiError> {
+    let address = value.trim().to_lowercase();
+    let bad = |why: &str| Err(ApiError::invalid(field, why));
+    if address.is_empty() {
+        return bad("is required");
+    }
+    if address.len() > 254 {
+        return bad("is longer than 254 characters");
+    }
+    let Some((local, domain)) = address.split_once('@') else {
+        return bad("must look like user@example.com");
+    };
+    if local.is_empty()
+        || local.len() > 64
+        || domain.contains('@')
+        || !domain.contains('.')
+        || address.contains(char::is_whitespace)
+        || domain.split('.').any(str::is_empty)
+    {
+        return bad("must look like user@example.com");
+    }
+    Ok(address)
+}
+
+fn account_kind(value: i32) -> Result<AccountKind, ApiError> {
+    match pb::AccountKind::try_from(value) {
+        Ok(pb::AccountKind::ExternalImap) => Ok(AccountKind::ExternalImap),
+        Ok(pb::AccountKind::ExternalPop3) => Ok(AccountKind::ExternalPop3),
+        Ok(pb::AccountKind::EnterpriseForwarded) => Ok(AccountKind::EnterpriseForwarded),
+        Ok(pb::AccountKind::Webhook) => Ok(AccountKind::Webhook),
+        _ => Err(ApiError::invalid(
+            "kind",
+            "must be EXTERNAL_IMAP, EXTERNAL_POP3, ENTERPRISE_FORWARDED or WEBHOOK",
+        )),
+    }
+}
+
+fn kind_to_proto(kind: AccountKind) -> pb::AccountKind {
+    match kind {
+        AccountKind::ExternalImap => pb::AccountKind::ExternalImap,
+        AccountKind::ExternalPop3 => pb::AccountKind::ExternalPop3,
+        AccountKind::EnterpriseForwarded => pb::AccountKind::EnterpriseForwarded,
+        AccountKind::Webhook => pb::AccountKind::Webhook,
+    }
+}
+
+fn server(settings: Option<&pb::ServerSettings>) -> Result<Option<ServerSettings>, ApiError> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let host = settings.host.trim();
+    if host.is_empty() || host.len() > 253 || host.contains(char::is_whitespace) {
+        return Err(ApiError::invalid(
+            "server.host",
+            "must be a host name or address",
+        ));
+    }
+    let port = u16::try_from(settings.port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| ApiError::invalid("server.port", "must be 1 to 65535"))?;
+    let tls = match pb::TlsMode::try_from(settings.tls) {
+        Ok(pb::TlsMode::None) => TlsMode::None,
+        Ok(pb::TlsMode::Starttls) => TlsMode::StartTls,
+        Ok(pb::TlsMode::Implicit) => TlsMode::Implicit,
+        _ => {
+            return Err(ApiError::invalid(
+                "server.tls",
+                "must be NONE, STARTTLS or IMPLICIT",
+            ));
+        }
+    };
+    if settings.username.len() > 254 {
+        return Err(ApiError::invalid(
+            "server.username",
+            "is longer than 254 characters",
+        ));
+    }
+    Ok(Some(ServerSettings {
+        host: host.to_owned(),
+        port,
+        tls,
+        username: settings.username.clone(),
+    }))
+}
+
+fn server_to_proto(settings: &ServerSettings) -> pb::ServerSettings {
+    pb::ServerSettings {
+        host: settings.host.clone(),
+        port: u32::from(settings.port),
+        tls: match settings.tls {
+            TlsMode::None => pb::TlsMode::None,
+            TlsMode::StartTls => pb::TlsMode::Starttls,
+            TlsMode::Implicit => pb::TlsMode::Implicit,
+        }
+        .into(),
+        username: settings.username.clone(),
+    }
+}
+
+/// A new account; watched kinds need server settings and credentials.
+pub fn new_account(request: &pb::CreateAccountRequest) -> Result<NewAccount, ApiError> {
+    let kind = account_kind(request.kind)?;
+    let server = server(request.server.as_ref())?;
+    if kind.is_watched() {
+        if server.is_none() {
+            return Err(ApiError::invalid(
+                "server",
+                "is required for IMAP and POP3 accounts",
+            ));
+        }
+        if request
+            .credentials
+            .as_ref()
+            .is_none_or(|c| c.password.is_empty())
+        {
+            return Err(ApiError::invalid(
+                "credentials.password",
+                "is required for IMAP and POP3 accounts",
+            ));
+        }
+    }
+    if request
+        .credentials
+        .as_ref()
+        .is_some_and(|c| c.password.len() > 1_024)
+    {
+        return Err(ApiError::invalid(
+            "credentials.password",
+            "is longer than 1024 bytes",
+        ));
+    }
+    Ok(NewAccount {
+        address: address("address", &request.address)?,
+        kind,
+        server,
+    })
+}
+
+/// An account as the API shows it (never its credentials).
+pub fn account(account: &Account) -> pb::Account {
+    pb::Account {
+        tenant_id: account.tenant_id.to_string(),
+        account_id: account.id.to_string(),
+        address: account.address.clone(),
+        kind: kind_to_proto(account.kind).into(),
+        server: account.server.as_ref().map(server_to_proto),
+        created_at: Some(timestamp(account.created_at_ms)),
+        has_credentials: account.has_credentials,
+    }
+}
+
+/// Ingest's view of a watched account, with its password.
+pub fn watched(account: &Account, password: Option<String>) -> pb::WatchedAccount {
+    pb::WatchedAccount {
+        tenant_id: account.tenant_id.to_string(),
+        account_id: account.id.to_string(),
+        kind: kind_to_proto(account.kind).into(),
+        server: account.server.as_ref().map(server_to_proto),
+        credentials: password.map(|password| pb::Credentials { password }),
+    }
+}
+
+/// A binding.
+pub fn binding(binding: &Binding) -> pb::Binding {
+    pb::Binding {
+        tenant_id: binding.tenant_id.to_string(),
+        binding_id: binding.id.to_string(),
+        account_id: binding.account_id.to_string(),
+        msisdn: binding.msisdn.as_str().to_owned(),
+        state: match binding.state {
+            BindingState::Pending => pb::BindingState::Pending,
+            BindingState::Verified => pb::BindingState::Verified,
+            BindingState::Revoked => pb::BindingState::Revoked,
+        }
+        .into(),
+        updated_at: Some(timestamp(binding.updated_at_ms)),
+    }
+}
+
+/// A device to register.
+pub fn new_device(request: &pb::RegisterDeviceRequest) -> Result<NewDevice, ApiError> {
+    let label = request.label.trim();
+    if label.chars().count() > MAX_LABEL_CHARS {
+        return Err(ApiError::invalid("label", "is longer than 100 characters"));
+    }
+    Ok(NewDevice {
+        msisdn: msisdn("msisdn", &request.msisdn)?,
+        label: label.to_owned(),
+        has_push_client: request.has_push_client,
+    })
+}
+
+/// A device.
+pub fn device(device: &Device) -> pb::Device {
+    pb::Device {
+        tenant_id: device.tenant_id.to_string(),
+        device_id: device.id.to_string(),
+        msisdn: device.msisdn.as_str().to_owned(),
+        label: device.label.clone(),
+        has_push_client: device.has_push_client,
+        revoked: device.revoked_at_ms.is_some(),
+        created_at: Some(timestamp(device.created_at_ms)),
+    }
+}
+
+fn content_level(value: i32) -> Result<ContentLevel, ApiError> {
+    match PbContentLevel::try_from(value) {
+        Ok(PbContentLevel::Notice) => Ok(ContentLevel::Notice),
+        Ok(PbContentLevel::SubjectSender) => Ok(ContentLevel::SubjectSender),
+        Ok(PbContentLevel::SubjectSenderSnippet) => Ok(ContentLevel::SubjectSenderSnippet),
+        _ => Err(ApiError::invalid(
+            "content_level",
+            "must be NOTICE, SUBJECT_SENDER or SUBJECT_SENDER_SNIPPET",
+        )),
+    }
+}
+
+fn list(field: &'static str, list: Option<&pb::AddressList>) -> Result<AddressList, ApiError> {
+    let entries = list.map_or(&[][..], |l| l.entries.as_slice());
+    AddressList::parse(entries).map_err(|e| ApiError::invalid(field, e))
+}
+
+/// Preferences from the API, fully validated.
+pub fn preferences(input: &pb::Preferences) -> Result<Preferences, ApiError> {
+    let quiet_hours = input
+        .quiet_hours
+        .as_ref()
+        .map(|q| QuietHours::new(q.start_minute, q.end_minute, &q.time_zone))
+        .transpose()
+        .map_err(|e| ApiError::invalid("quiet_hours", e))?;
+    let preferences = Preferences {
+        content_level: content_level(input.content_level)?,
+        max_push_bytes: input.max_push_bytes,
+        attachments: input.attachments,
+        quiet_hours,
+        black_list: list("black_list", input.black_list.as_ref())?,
+        white_list: list("white_list", input.white_list.as_ref())?,
+        signature: input.signature.clone(),
+    };
+    preferences
+        .validate()
+        .map_err(|e| ApiError::invalid("preferences", e))?;
+    Ok(preferences)
+}
+
+/// Preferences as the API shows them; ids are the caller's to fill.
+pub fn preferences_to_proto(preferences: &Preferences) -> pb::Preferences {
+    pb::Preferences {
+        tenant_id: String::new(),
+        binding_id: String::new(),
+        content_level: match preferences.content_level {
+            ContentLevel::Notice => PbContentLevel::Notice,
+            ContentLevel::SubjectSender => PbContentLevel::SubjectSender,
+            ContentLevel::SubjectSenderSnippet => PbContentLevel::SubjectSenderSnippet,
+        }
+        .into(),
+        max_push_bytes: preferences.max_push_bytes,
+        attachments: preferences.attachments,
+        quiet_hours: preferences.quiet_hours.as_ref().map(|q| pb::QuietHours {
+            start_minute: q.start_minute(),
+            end_minute: q.end_minute(),
+            time_zone: q.zone_name().to_owned(),
+        }),
+        black_list: Some(pb::AddressList {
+            entries: preferences.black_list.entries().to_vec(),
+        }),
+        white_list: Some(pb::AddressList {
+            entries: preferences.white_list.entries().to_vec(),
+        }),
+        signature: preferences.signature.clone(),
+    }
+}
+
+/// A delivery target.
+pub fn target(target: &DeliveryTarget) -> pb::DeliveryTarget {
+    pb::DeliveryTarget {
+        device_id: target.device.map(|d| d.id.to_string()).unwrap_or_default(),
+        msisdn: target.msisdn.as_str().to_owned(),
+        has_push_client: target.device.is_some_and(|d| d.has_push_client),
+        preferences: Some(preferences_to_proto(&target.preferences)),
+        binding_id: target.binding_id.to_string(),
+    }
+}
+
+/// A delivery target read back from the shared cache.
+pub fn target_from_proto(target: &pb::DeliveryTarget) -> Result<DeliveryTarget, ApiError> {
+    use crate::domain::{BindingId, DeviceId};
+    let device = if target.device_id.is_empty() {
+        None
+    } else {
+        Some(TargetDevice {
+            id: id("device_id", &target.device_id, DeviceId::parse)?,
+            has_push_client: target.has_push_client,
+        })
+    };
+    Ok(DeliveryTarget {
+        binding_id: id("binding_id", &target.binding_id, BindingId::parse)?,
+        msisdn: msisdn("msisdn", &target.msisdn)?,
+        device,
+        preferences: preferences(
+            target
+                .preferences
+                .as_ref()
+                .ok_or_else(|| ApiError::invalid("preferences", "missing"))?,
+        )?,
+    })
+}
+
+/// A day of traffic.
+pub fn traffic_day(account: &str, day: &TrafficDay) -> pb::TrafficDay {
+    pb::TrafficDay {
+        account_id: account.to_owned(),
+        day: day.day.to_string(),
+        pushed_count: day.traffic.pushed_count,
+        pushed_bytes: day.traffic.pushed_bytes,
+        fetched_count: day.traffic.fetched_count,
+        fetched_bytes: day.traffic.fetched_bytes,
+        sms_count: day.traffic.sms_count,
+    }
+}
+
+/// A `YYYY-MM-DD` day field.
+pub fn day(field: &'static str, value: &str) -> Result<jiff::civil::Date, ApiError> {
+    value
+        .parse()
+        .map_err(|_| ApiError::invalid(field, "must be a date as YYYY-MM-DD"))
+}
