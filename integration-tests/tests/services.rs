@@ -266,7 +266,7 @@ async fn every_service_starts_on_real_dependencies_and_stops_cleanly() {
     }
     assert_eq!(
         database.migrations_applied().await.unwrap(),
-        6,
+        7,
         "binding migrated at start"
     );
     database.drop_database().await.expect("drop test database");

@@ -96,7 +96,7 @@ async fn device_tokens_are_issued_verified_and_revoked() {
     ));
     assert_eq!(
         verifier().verify(
-            &renewed.device_token,
+            &registered.device_token,
             claims.expires_at_ms + 1,
             &revocations
         ),

@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 
 /// Test-only secrets for `[security]`.
-const KEYS: [(&str, &str); 3] = [
+const KEYS: [(&str, &str); 5] = [
     (
         "PUSHMAIL_BINDING__SECURITY__CREDENTIALS_KEY",
         "1111111111111111111111111111111111111111111111111111111111111111",
@@ -17,6 +17,14 @@ const KEYS: [(&str, &str); 3] = [
     (
         "PUSHMAIL_BINDING__SECURITY__DEVICE_TOKEN_SEED",
         "3333333333333333333333333333333333333333333333333333333333333333",
+    ),
+    (
+        "PUSHMAIL_BINDING__SECURITY__INTERNAL_TOKEN",
+        "4444444444444444444444444444444444444444444444444444444444444444",
+    ),
+    (
+        "PUSHMAIL_BINDING__SECURITY__OPERATOR_TOKEN",
+        "5555555555555555555555555555555555555555555555555555555555555555",
     ),
 ];
 
@@ -162,6 +170,7 @@ fn binary_reports_ready_and_exits_cleanly_on_sigterm() {
             format!("127.0.0.1:{admin}"),
         )
         .env("PUSHMAIL_BINDING__BUS__KIND", "memory")
+        .env("PUSHMAIL_BINDING__CACHE__SHARED__KIND", "memory")
         .env(
             "PUSHMAIL_BINDING__DATABASE__URL",
             format!("sqlite://{}/b.db?mode=rwc", dir.path().display()),
@@ -225,6 +234,8 @@ fn unreachable_database_fails_start_with_a_json_log_line_naming_it() {
             KEYS[0],
             KEYS[1],
             KEYS[2],
+            KEYS[3],
+            KEYS[4],
         ],
     );
     assert_eq!(out.status.code(), Some(1));
