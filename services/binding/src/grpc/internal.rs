@@ -27,6 +27,14 @@ impl Internal {
     }
 }
 
+/// The tenant and account an internal call names; both are required.
+fn account_of(tenant: &str, account: &str) -> Result<(TenantId, AccountId), ApiError> {
+    Ok((
+        wire::id("tenant_id", tenant, TenantId::parse)?,
+        wire::id("account_id", account, AccountId::parse)?,
+    ))
+}
+
 #[tonic::async_trait]
 impl BindingService for Internal {
     async fn list_watched_accounts(
@@ -86,8 +94,7 @@ impl BindingService for Internal {
             async {
                 self.internal_only(&request).await?;
                 let req = request.get_ref();
-                let tenant = wire::id("tenant_id", &req.tenant_id, TenantId::parse)?;
-                let account = wire::id("account_id", &req.account_id, AccountId::parse)?;
+                let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
                 let targets = self.registry.delivery_targets(tenant, account).await?;
                 Ok(pb::GetDeliveryTargetsResponse {
                     targets: targets.iter().map(wire::target).collect(),
@@ -105,8 +112,7 @@ impl BindingService for Internal {
             async {
                 self.internal_only(&request).await?;
                 let req = request.get_ref();
-                let tenant = wire::id("tenant_id", &req.tenant_id, TenantId::parse)?;
-                let account = wire::id("account_id", &req.account_id, AccountId::parse)?;
+                let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
                 let traffic = Traffic {
                     pushed_count: req.pushed_count,
                     pushed_bytes: req.pushed_bytes,
