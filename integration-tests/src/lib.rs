@@ -200,3 +200,29 @@ pub fn test_security() -> pushmail_binding::keys::SecurityConfig {
         ..Default::default()
     }
 }
+
+/// The device-token public key matching [`test_security`]'s seed.
+pub fn test_token_public_key() -> String {
+    let seed = test_security().device_token_seed;
+    pushmail_common::device_token::TokenSigner::from_seed_hex(seed.expose())
+        .expect("test seed")
+        .public_key_hex()
+}
+
+/// A session config for tests: Redis directory under a fresh prefix, the
+/// test broker, the test token key.
+pub fn session_config() -> pushmail_session::Config {
+    let mut config = pushmail_session::Config {
+        directory: pushmail_common::redis::StateStoreConfig {
+            kind: pushmail_common::redis::StateStoreKind::Redis,
+            redis: redis_config(),
+        },
+        bus: pushmail_common::bus::BusConfig {
+            kafka: kafka_config(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    config.tokens.public_key = test_token_public_key();
+    config
+}

@@ -93,19 +93,21 @@ async fn start_binding(shutdown: &CancellationToken, database_url: &str) -> Star
 }
 
 async fn start_session(shutdown: &CancellationToken) -> Started {
-    let config = pushmail_session::Config {
-        directory: redis_state(),
-        ..Default::default()
-    };
-    let deps = pushmail_session::Deps::connect(&config)
+    let config = pushmail_integration_tests::session_config();
+    let deps = pushmail_session::Deps::connect(&config, kafka_bus().await.expect("broker"))
         .await
         .expect("session connects to Redis");
-    let (listeners, grpc, admin) = grpc_listeners().await;
+    let (server, grpc, admin) = grpc_listeners().await;
+    let listeners = pushmail_session::Listeners {
+        server,
+        devices: pushmail_integration_tests::listener().await,
+    };
     let readiness = Readiness::new(pushmail_session::NAME);
     Started {
         grpc: Some(grpc),
         admin,
         task: spawn(pushmail_session::run(
+            config,
             deps,
             listeners,
             readiness,

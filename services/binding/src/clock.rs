@@ -1,22 +1,6 @@
 //! Wall-clock time as the service stores it: milliseconds since the epoch.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Now, ms since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A protobuf timestamp of `ms` since the epoch.
-pub fn timestamp(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1_000),
-        // In 0..1_000_000_000 by construction.
-        nanos: i32::try_from(ms.rem_euclid(1_000) * 1_000_000).unwrap_or(0),
-    }
-}
+pub use pushmail_common::clock::{now_ms, timestamp};
 
 /// Today in UTC, the day SMS and traffic are counted on.
 pub fn utc_day(ms: i64) -> jiff::civil::Date {

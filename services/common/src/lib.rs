@@ -6,6 +6,7 @@
 pub mod blob;
 pub mod bus;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod device_token;
 pub mod grpc;

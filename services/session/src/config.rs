@@ -1,31 +1,147 @@
 //! Session holder configuration (`PUSHMAIL_SESSION__…`).
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pushmail_common::bus::BusConfig;
 use pushmail_common::config::{ConfigError, ServerConfig, ServiceConfig, ShutdownConfig};
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::machine::Rules;
+
 /// The whole session config.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Listen addresses.
+    /// gRPC (for dispatch) and admin listen addresses.
     pub server: ServerConfig,
+    /// The device endpoints (`/v1/connect`, `/v1/ping`).
+    pub devices: DevicesConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
-    /// Stop behaviour.
+    /// Stop behaviour; the drain window must fit in the grace period.
     pub shutdown: ShutdownConfig,
     /// The device → node directory: Redis, or memory standalone.
     pub directory: StateStoreConfig,
+    /// Where device revocations (`BindingChanged`) are read from.
+    pub bus: BusConfig,
+    /// Heartbeat bounds.
+    pub heartbeat: HeartbeatConfig,
+    /// Per-connection limits.
+    pub limits: LimitsConfig,
+    /// Device-token verification.
+    pub tokens: TokensConfig,
+}
+
+/// The device listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevicesConfig {
+    /// Listen address of the device endpoints.
+    pub addr: SocketAddr,
+    /// This node's gRPC address as other services reach it (recorded in
+    /// the directory), e.g. `http://session-0.session:7102`.
+    pub advertise: String,
+    /// Spread the connections of the session drain over this window.
+    pub drain_window_seconds: u64,
+}
+
+/// Heartbeat bounds (Exchange ActiveSync uses 60–3540 s).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    /// Shortest interval granted.
+    pub min_seconds: u64,
+    /// Longest interval granted.
+    pub max_seconds: u64,
+    /// How late a heartbeat may be before the connection is dropped.
+    pub grace_seconds: u64,
+    /// How long a new connection may take to say hello.
+    pub hello_timeout_seconds: u64,
+}
+
+/// Per-connection limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most frames a device may send per window before it is cut off.
+    pub flood_frames: u32,
+    /// The window, seconds.
+    pub flood_window_seconds: u64,
+    /// A device that does not take a frame within this is a slow reader and is dropped.
+    pub write_timeout_ms: u64,
+    /// Most notifications awaiting a device's ack.
+    pub max_unacked: usize,
+}
+
+/// Device-token verification.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokensConfig {
+    /// The binding service's Ed25519 public key, hex (binding logs it at start).
+    pub public_key: String,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             server: ServerConfig::on_ports(7102, 9102),
+            devices: DevicesConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             directory: StateStoreConfig::default(),
+            bus: BusConfig::default(),
+            heartbeat: HeartbeatConfig::default(),
+            limits: LimitsConfig::default(),
+            tokens: TokensConfig::default(),
+        }
+    }
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8102)),
+            advertise: "http://127.0.0.1:7102".to_owned(),
+            drain_window_seconds: 10,
+        }
+    }
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        Self {
+            min_seconds: 60,
+            max_seconds: 3_540,
+            grace_seconds: 30,
+            hello_timeout_seconds: 10,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            flood_frames: 30,
+            flood_window_seconds: 10,
+            write_timeout_ms: 10_000,
+            max_unacked: 64,
+        }
+    }
+}
+
+impl Config {
+    /// The session rules these settings describe.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            hb_min: Duration::from_secs(self.heartbeat.min_seconds),
+            hb_max: Duration::from_secs(self.heartbeat.max_seconds),
+            grace: Duration::from_secs(self.heartbeat.grace_seconds),
+            hello_timeout: Duration::from_secs(self.heartbeat.hello_timeout_seconds),
+            flood_frames: self.limits.flood_frames,
+            flood_window: Duration::from_secs(self.limits.flood_window_seconds),
         }
     }
 }
@@ -36,7 +152,59 @@ impl ServiceConfig for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.telemetry.validate("telemetry.")?;
         self.shutdown.validate("shutdown.")?;
-        self.directory.validate("directory.")
+        self.directory.validate("directory.")?;
+        self.bus.validate("bus.")?;
+        let hb = &self.heartbeat;
+        if hb.min_seconds == 0 || hb.min_seconds > hb.max_seconds {
+            return Err(ConfigError::invalid(
+                "heartbeat.min_seconds",
+                "must be positive and at most heartbeat.max_seconds",
+            ));
+        }
+        if hb.hello_timeout_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "heartbeat.hello_timeout_seconds",
+                "must be positive",
+            ));
+        }
+        if self.limits.flood_frames == 0 || self.limits.flood_window_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "limits.flood_frames",
+                "and flood_window_seconds must be positive",
+            ));
+        }
+        if self.limits.max_unacked == 0 {
+            return Err(ConfigError::invalid(
+                "limits.max_unacked",
+                "must be positive",
+            ));
+        }
+        if self.devices.drain_window_seconds >= self.shutdown.grace_seconds {
+            return Err(ConfigError::invalid(
+                "devices.drain_window_seconds",
+                "must be shorter than shutdown.grace_seconds",
+            ));
+        }
+        if !self.devices.advertise.starts_with("http://")
+            && !self.devices.advertise.starts_with("https://")
+        {
+            return Err(ConfigError::invalid(
+                "devices.advertise",
+                "must be an http:// or https:// gRPC address",
+            ));
+        }
+        if !self.tokens.public_key.is_empty()
+            && pushmail_common::device_token::TokenVerifier::from_public_key_hex(
+                &self.tokens.public_key,
+            )
+            .is_err()
+        {
+            return Err(ConfigError::invalid(
+                "tokens.public_key",
+                "must be 64 hex digits (binding's public key)",
+            ));
+        }
+        Ok(())
     }
 }
 

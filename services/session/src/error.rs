@@ -9,6 +9,12 @@ pub enum Error {
     /// The directory's Redis is unreachable.
     #[error(transparent)]
     Redis(#[from] RedisError),
+    /// A setting is missing or unusable.
+    #[error(transparent)]
+    Config(#[from] pushmail_common::config::ConfigError),
+    /// The event bus is unreachable or misconfigured.
+    #[error(transparent)]
+    Bus(#[from] pushmail_common::bus::BusError),
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),

@@ -1,13 +1,36 @@
-//! The session holder: device connections with heartbeats, the directory
-//! of which node holds which device, and `Deliver` for dispatch. The device
-//! endpoints and the directory arrive with [3/9]; this is the hosting.
+//! The session holder: device connections (WebSocket and long-poll) with
+//! heartbeats, the directory of which node holds which device, `Deliver`
+//! for dispatch, replay from the outbox on reconnect, and a jittered drain.
+//!
+//! Layers: `protocol` (frames) → `machine` (one connection's logic, no I/O)
+//! → `conn`/`ping` (drivers) → `ws`/`grpc` (edges). `directory` and
+//! `outbox` are the seams to Redis and to dispatch's outbox.
 
 pub mod config;
+pub mod conn;
+pub mod directory;
 pub mod error;
+pub mod grpc;
+pub mod hub;
+pub mod machine;
+pub mod node;
+pub mod outbox;
+pub mod ping;
+pub mod protocol;
+pub mod revocations;
+pub mod stats;
+pub mod ws;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushmail_common::bus::{self, EventBus};
+use pushmail_common::config::ConfigError;
+use pushmail_common::device_token::{Revocations, TokenVerifier};
 use pushmail_common::health::Readiness;
-use pushmail_common::host::Host;
+use pushmail_common::host::{GrpcListeners, Host};
 use redis::aio::ConnectionManager;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
@@ -21,40 +44,152 @@ pub const NAME: &str = "session";
 pub struct Deps {
     /// The directory's Redis; `None` keeps the directory in memory.
     pub redis: Option<ConnectionManager>,
+    /// Where revocations come from.
+    pub bus: Arc<dyn EventBus>,
+    /// What devices missed (dispatch's outbox; in-process until [5/9]).
+    pub outbox: Arc<dyn outbox::Outbox>,
 }
 
 impl Deps {
-    /// Connects the directory store.
-    pub async fn connect(config: &Config) -> Result<Self, Error> {
+    /// Connects the directory store; `bus` is shared in standalone mode.
+    pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
         Ok(Self {
             redis: config.directory.connect().await?,
+            bus,
+            outbox: Arc::new(outbox::MemoryOutbox::default()),
         })
     }
 }
 
 /// Bound listeners (port 0 in tests).
-pub type Listeners = pushmail_common::host::GrpcListeners;
+pub struct Listeners {
+    /// gRPC and admin.
+    pub server: GrpcListeners,
+    /// The device endpoints.
+    pub devices: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    pub async fn bind(config: &Config) -> std::io::Result<Self> {
+        Ok(Self {
+            server: GrpcListeners::bind(&config.server).await?,
+            devices: pushmail_common::host::bind("device endpoints", config.devices.addr).await?,
+        })
+    }
+
+    /// Free loopback ports, for tests.
+    pub async fn ephemeral() -> std::io::Result<Self> {
+        Ok(Self {
+            server: GrpcListeners::ephemeral().await?,
+            devices: TcpListener::bind("127.0.0.1:0").await?,
+        })
+    }
+}
 
 /// Production entry point.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let deps = Deps::connect(&config).await?;
-    let listeners = Listeners::bind(&config.server).await?;
-    run(deps, listeners, Readiness::new(NAME), shutdown).await
+    let bus = bus::connect(&config.bus, "pushmail-session")?;
+    let deps = Deps::connect(&config, bus).await?;
+    let listeners = Listeners::bind(&config).await?;
+    run(config, deps, listeners, Readiness::new(NAME), shutdown).await
 }
 
-/// Serves until `shutdown`.
+/// Serves until `shutdown`, then drains.
 pub async fn run(
+    config: Config,
     deps: Deps,
     listeners: Listeners,
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let mut host = Host::new(readiness, shutdown);
+    if config.tokens.public_key.is_empty() {
+        return Err(ConfigError::invalid(
+            "tokens.public_key",
+            "is required: the binding service's device-token public key (it logs it at start)",
+        )
+        .into());
+    }
+    let verifier = TokenVerifier::from_public_key_hex(&config.tokens.public_key)
+        .map_err(|_| ConfigError::invalid("tokens.public_key", "must be 64 hex digits"))?;
+    let directory: Arc<dyn directory::Directory> = match deps.redis.clone() {
+        Some(redis) => Arc::new(directory::RedisDirectory::new(
+            redis,
+            &config.directory.redis.key_prefix,
+        )),
+        None => Arc::new(directory::MemoryDirectory::default()),
+    };
+    let node = Arc::new(node::Node {
+        rules: Arc::new(config.rules()),
+        hub: hub::Hub::default(),
+        directory,
+        outbox: deps.outbox,
+        stats: stats::HeartbeatStats::default(),
+        verifier,
+        revocations: Revocations::default(),
+        address: config.devices.advertise.clone(),
+        limits: config.limits.clone(),
+        draining: CancellationToken::new(),
+        ping_waiters: Default::default(),
+    });
+
+    let mut host = Host::new(readiness, shutdown.clone());
     if let Some(redis) = deps.redis {
         host.readiness()
             .add_check("redis", move || pushmail_common::redis::ping(redis.clone()));
     }
-    host.serve_grpc(listeners.grpc, Routes::default())?;
-    host.serve_admin(listeners.admin, axum::Router::new());
+    host.readiness().add_bus_check(deps.bus.clone());
+    revocations::spawn(&mut host, deps.bus, node.clone()).await?;
+    host.serve_grpc(
+        listeners.server.grpc,
+        Routes::new(grpc::service(node.clone())),
+    )?;
+    host.serve_admin(listeners.server.admin, admin_routes(node.clone()));
+    host.serve_http("devices", listeners.devices, ws::router(node.clone()));
+    let window = Duration::from_secs(config.devices.drain_window_seconds);
+    host.spawn("drain", drain(node, shutdown, window));
     Ok(host.run().await?)
+}
+
+fn admin_routes(node: Arc<node::Node>) -> axum::Router {
+    axum::Router::new().route(
+        "/v1/heartbeats",
+        axum::routing::get(move || {
+            let node = node.clone();
+            async move {
+                axum::Json(serde_json::json!({
+                    "connected": node.hub.len(),
+                    "intervals": node.stats.rows(),
+                }))
+            }
+        }),
+    )
+}
+
+/// On shutdown: refuse new sessions, tell every device to reconnect after a
+/// random delay within `window` (so they do not all land on the other nodes
+/// at once), and wait (bounded) until they are gone from the directory.
+async fn drain(
+    node: Arc<node::Node>,
+    shutdown: CancellationToken,
+    window: Duration,
+) -> Result<(), String> {
+    shutdown.cancelled().await;
+    node.draining.cancel();
+    let handles = node.hub.all();
+    tracing::info!(
+        devices = handles.len(),
+        window_s = window.as_secs(),
+        "draining"
+    );
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+    for handle in handles {
+        let after = Duration::from_millis(rand::random_range(0..window_ms));
+        let _ = handle.tx.try_send(hub::Command::Drain(after));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !node.hub.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }

@@ -81,6 +81,13 @@ impl Default for StandaloneConfig {
                     admin_addr: local(9102),
                 },
                 directory: StateStoreConfig::memory(),
+                bus: memory_bus(),
+                devices: pushmail_session::config::DevicesConfig {
+                    addr: local(8102),
+                    advertise: "http://127.0.0.1:7102".to_owned(),
+                    // Fits in the standalone grace period.
+                    drain_window_seconds: 3,
+                },
                 ..Default::default()
             },
             transcode: pushmail_transcode::Config {

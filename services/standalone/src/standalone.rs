@@ -4,6 +4,8 @@
 //! exercises the same code paths as a cluster.
 
 use std::sync::Arc;
+
+use pushmail_common::device_token::TokenSigner;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -43,15 +45,20 @@ pub(crate) async fn run(
         pushmail_binding::run(deps, listeners, r, s)
     });
 
-    let c = &config.session;
-    let deps = pushmail_session::Deps::connect(c)
+    // Session verifies the tokens binding signs: the public half of its seed.
+    config.session.tokens.public_key =
+        TokenSigner::from_seed_hex(config.binding.security.device_token_seed.expose())
+            .context("binding.security.device_token_seed")?
+            .public_key_hex();
+    let c = config.session.clone();
+    let deps = pushmail_session::Deps::connect(&c, bus.clone())
         .await
         .context("session")?;
-    let listeners = pushmail_session::Listeners::bind(&c.server)
+    let listeners = pushmail_session::Listeners::bind(&c)
         .await
         .context("session")?;
     services.spawn(pushmail_session::NAME, |r, s| {
-        pushmail_session::run(deps, listeners, r, s)
+        pushmail_session::run(c, deps, listeners, r, s)
     });
 
     let c = &config.transcode;

@@ -1,0 +1,277 @@
+//! Drives one WebSocket connection: feeds frames, commands and the clock to
+//! its [`Machine`] and carries out the actions.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use pushmail_common::device_token::DeviceClaims;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::hub::{Command, Handle, Outcome};
+use crate::machine::{Action, Machine};
+use crate::node::Node;
+use crate::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
+
+/// Commands queued per connection; a delivery waits for room.
+const COMMANDS: usize = 8;
+
+struct Conn {
+    node: Arc<Node>,
+    socket: WebSocket,
+    claims: DeviceClaims,
+    id: u64,
+    tx: mpsc::Sender<Command>,
+    waiters: BTreeMap<u64, oneshot::Sender<Outcome>>,
+    net: String,
+    registered: bool,
+}
+
+/// Serves the connection until it closes.
+pub async fn serve(node: Arc<Node>, socket: WebSocket, claims: DeviceClaims) {
+    let (tx, mut rx) = mpsc::channel(COMMANDS);
+    let id = node.hub.next_id();
+    let mut machine = Machine::new(node.rules.clone(), Instant::now());
+    let mut conn = Conn {
+        node,
+        socket,
+        claims,
+        id,
+        tx,
+        waiters: BTreeMap::new(),
+        net: String::new(),
+        registered: false,
+    };
+    loop {
+        let deadline = machine.deadline();
+        let actions = tokio::select! {
+            message = conn.socket.recv() => match message {
+                Some(Ok(Message::Text(text))) => machine.on_frame(Instant::now(), ClientFrame::parse(&text)),
+                Some(Ok(Message::Binary(_))) => machine.on_frame(
+                    Instant::now(),
+                    Err(FrameError { code: ErrorCode::Malformed, message: "frames are JSON text".to_owned() }),
+                ),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(_))) | None => break,
+                // tungstenite refuses an oversized frame before reading it.
+                Some(Err(err)) => {
+                    tracing::debug!(error = %err, device = %conn.claims.device_id, "websocket read failed");
+                    machine.on_frame(
+                        Instant::now(),
+                        Err(FrameError { code: ErrorCode::TooLarge, message: "frame refused".to_owned() }),
+                    )
+                }
+            },
+            Some(command) = rx.recv() => match command {
+                Command::Deliver(notification, reply) => conn.deliver(&mut machine, *notification, reply),
+                Command::TakenOver => machine.on_taken_over(),
+                Command::Drain(after) => machine.on_drain(after),
+                Command::Revoked => machine.on_revoked(),
+            },
+            () = sleep_until(deadline) => machine.on_tick(Instant::now()),
+        };
+        if conn.apply(&mut machine, actions).await.is_break() {
+            break;
+        }
+    }
+    conn.finish().await;
+}
+
+impl Conn {
+    fn deliver(
+        &mut self,
+        machine: &mut Machine,
+        notification: crate::protocol::WireNotification,
+        reply: oneshot::Sender<Outcome>,
+    ) -> Vec<Action> {
+        if self.waiters.len() >= self.node.limits.max_unacked {
+            let _ = reply.send(Outcome::Closed);
+            return vec![
+                Action::Send(ServerFrame::error(
+                    ErrorCode::SlowReader,
+                    "too many notifications without an ack",
+                )),
+                Action::Close(ErrorCode::SlowReader),
+            ];
+        }
+        let seq = notification.seq;
+        match machine.on_deliver(notification) {
+            Err(_) => {
+                let _ = reply.send(Outcome::Closed);
+                Vec::new()
+            }
+            Ok(actions) => {
+                if actions.iter().any(|a| matches!(a, Action::Acked { .. })) {
+                    let _ = reply.send(Outcome::Acked);
+                } else if let Some(previous) = self.waiters.insert(seq, reply) {
+                    // The same sequence delivered twice: the first caller hears of the ack too late to matter.
+                    let _ = previous.send(Outcome::Closed);
+                }
+                actions
+            }
+        }
+    }
+
+    async fn send(&mut self, frame: &ServerFrame) -> ControlFlow<()> {
+        let write = Duration::from_millis(self.node.limits.write_timeout_ms);
+        match timeout(
+            write,
+            self.socket
+                .send(Message::Text(Utf8Bytes::from(frame.encode()))),
+        )
+        .await
+        {
+            Ok(Ok(())) => ControlFlow::Continue(()),
+            Ok(Err(_)) => ControlFlow::Break(()),
+            Err(_) => {
+                tracing::info!(device = %self.claims.device_id, "slow reader dropped");
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    async fn apply(&mut self, machine: &mut Machine, actions: Vec<Action>) -> ControlFlow<()> {
+        for action in actions {
+            match action {
+                Action::Send(frame) => self.send(&frame).await?,
+                Action::Opened { last_ack, hb, net } => {
+                    self.net = net;
+                    self.open(hb).await;
+                    let welcome = ServerFrame::Welcome {
+                        hb: u32::try_from(hb.as_secs()).unwrap_or(u32::MAX),
+                        session: self.id.to_string(),
+                    };
+                    self.send(&welcome).await?;
+                    self.replay(machine, last_ack).await?;
+                }
+                Action::Acked { through } => self.acked(through).await,
+                Action::Renew => {
+                    let lease = self.node.lease(machine.heartbeat());
+                    match self
+                        .node
+                        .directory
+                        .renew(&self.claims.device_id, &self.node.address, lease)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let taken = machine.on_taken_over();
+                            Box::pin(self.apply(machine, taken)).await?;
+                        }
+                        Err(err) => tracing::warn!(error = %err, "directory renew failed"),
+                    }
+                }
+                Action::Held { hb } => self.node.stats.held(&self.net, hb),
+                Action::Missed { hb } => self.node.stats.missed(&self.net, hb),
+                Action::Close(code) => {
+                    let (status, reason) = match code {
+                        ErrorCode::Draining | ErrorCode::TakenOver => (1001, "going away"),
+                        ErrorCode::HeartbeatMissed => (1000, "heartbeat missed"),
+                        _ => (1008, "policy violation"),
+                    };
+                    let close = Message::Close(Some(CloseFrame {
+                        code: status,
+                        reason: Utf8Bytes::from_static(reason),
+                    }));
+                    let _ = timeout(Duration::from_secs(1), self.socket.send(close)).await;
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Registers the device here and in the directory; an older connection
+    /// of the device (here or on another node) is told it was taken over.
+    async fn open(&mut self, hb: Duration) {
+        let handle = Handle {
+            id: self.id,
+            tenant: self.claims.tenant_id.clone(),
+            hb,
+            since_ms: pushmail_common::clock::now_ms(),
+            tx: self.tx.clone(),
+        };
+        self.registered = true;
+        if let Some(old) = self.node.hub.insert(&self.claims.device_id, handle) {
+            let _ = old.tx.try_send(Command::TakenOver);
+        }
+        let lease = self.node.lease(hb);
+        match self
+            .node
+            .directory
+            .claim(&self.claims.device_id, &self.node.address, lease)
+            .await
+        {
+            Ok(Some(previous)) if previous != self.node.address => {
+                self.node
+                    .take_over(&previous, &self.claims.tenant_id, &self.claims.device_id)
+                    .await;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "directory claim failed; deliveries are routed here only once it recovers")
+            }
+        }
+    }
+
+    /// Sends what the device missed since `last_ack`.
+    async fn replay(&mut self, machine: &mut Machine, last_ack: u64) -> ControlFlow<()> {
+        let missed = match self
+            .node
+            .outbox
+            .after(
+                &self.claims.tenant_id,
+                &self.claims.device_id,
+                last_ack,
+                self.node.limits.max_unacked,
+            )
+            .await
+        {
+            Ok(missed) => missed,
+            Err(err) => {
+                tracing::warn!(error = %err, "outbox read failed; nothing replayed");
+                return ControlFlow::Continue(());
+            }
+        };
+        for notification in missed {
+            if let Ok(actions) = machine.on_deliver(notification) {
+                Box::pin(self.apply(machine, actions)).await?;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    async fn acked(&mut self, through: u64) {
+        let rest = self.waiters.split_off(&through.saturating_add(1));
+        for (_, reply) in std::mem::replace(&mut self.waiters, rest) {
+            let _ = reply.send(Outcome::Acked);
+        }
+        if let Err(err) = self
+            .node
+            .outbox
+            .acked(&self.claims.tenant_id, &self.claims.device_id, through)
+            .await
+        {
+            tracing::warn!(error = %err, "outbox ack failed");
+        }
+    }
+
+    async fn finish(self) {
+        for (_, reply) in self.waiters {
+            let _ = reply.send(Outcome::Closed);
+        }
+        if self.registered
+            && self.node.hub.remove(&self.claims.device_id, self.id)
+            && let Err(err) = self
+                .node
+                .directory
+                .release(&self.claims.device_id, &self.node.address)
+                .await
+        {
+            tracing::warn!(error = %err, "directory release failed; the lease expires on its own");
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Which node holds which device: a lease per device, renewed by its
+//! heartbeats. Redis in production (one key per device, expiring with the
+//! lease, so an expired lease is never routed to), memory standalone.
+//! Owned by session; dispatch reads it through `GetPresence`/`Deliver`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use tokio::time::Instant;
+
+/// The directory failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("directory unavailable: {0}")]
+pub struct DirectoryError(pub String);
+
+impl From<redis::RedisError> for DirectoryError {
+    fn from(err: redis::RedisError) -> Self {
+        Self(err.to_string())
+    }
+}
+
+/// The device → node map with leases.
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    /// Records that `node` holds `device` for `lease`; returns the node
+    /// that held it before, if its lease was live.
+    async fn claim(
+        &self,
+        device: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<Option<String>, DirectoryError>;
+
+    /// Extends `node`'s lease; `false` when another node holds the device now.
+    async fn renew(
+        &self,
+        device: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<bool, DirectoryError>;
+
+    /// Drops `node`'s lease (another node's is left alone).
+    async fn release(&self, device: &str, node: &str) -> Result<(), DirectoryError>;
+
+    /// The node holding the device under a live lease.
+    async fn lookup(&self, device: &str) -> Result<Option<String>, DirectoryError>;
+}
+
+fn millis(lease: Duration) -> u64 {
+    u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Redis-backed directory.
+pub struct RedisDirectory {
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisDirectory")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// Renews only the caller's own lease.
+const RENEW: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0";
+
+/// Deletes only the caller's own lease.
+const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+impl RedisDirectory {
+    /// Keys under `{prefix}session:dir:`.
+    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            redis,
+            prefix: format!("{prefix}session:dir:"),
+        }
+    }
+
+    fn key(&self, device: &str) -> String {
+        format!("{}{device}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl Directory for RedisDirectory {
+    async fn claim(
+        &self,
+        device: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<Option<String>, DirectoryError> {
+        let mut redis = self.redis.clone();
+        // SET … GET (Redis ≥ 6.2): write and learn the previous holder in one step.
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(self.key(device))
+            .arg(node)
+            .arg("PX")
+            .arg(millis(lease))
+            .arg("GET")
+            .query_async(&mut redis)
+            .await?;
+        Ok(previous)
+    }
+
+    async fn renew(
+        &self,
+        device: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<bool, DirectoryError> {
+        let mut redis = self.redis.clone();
+        let renewed: i64 = redis::Script::new(RENEW)
+            .key(self.key(device))
+            .arg(node)
+            .arg(millis(lease))
+            .invoke_async(&mut redis)
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    async fn release(&self, device: &str, node: &str) -> Result<(), DirectoryError> {
+        let mut redis = self.redis.clone();
+        let _: i64 = redis::Script::new(RELEASE)
+            .key(self.key(device))
+            .arg(node)
+            .invoke_async(&mut redis)
+            .await?;
+        Ok(())
+    }
+
+    async fn lookup(&self, device: &str) -> Result<Option<String>, DirectoryError> {
+        let mut redis = self.redis.clone();
+        Ok(redis::cmd("GET")
+            .arg(self.key(device))
+            .query_async(&mut redis)
+            .await?)
+    }
+}
+
+/// In-process directory for standalone mode (one node).
+#[derive(Debug, Default)]
+pub struct MemoryDirectory {
+    leases: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl MemoryDirectory {
+    /// Runs `f` on the device's live lease slot (an expired lease reads as none).
+    fn with<T>(&self, device: &str, f: impl FnOnce(&mut Option<(String, Instant)>) -> T) -> T {
+        let mut leases = self
+            .leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = leases
+            .remove(device)
+            .filter(|(_, expires)| *expires > Instant::now());
+        let out = f(&mut slot);
+        if let Some(lease) = slot {
+            leases.insert(device.to_owned(), lease);
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Directory for MemoryDirectory {
+    async fn claim(
+        &self,
+        device: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<Option<String>, DirectoryError> {
+        Ok(self.with(device, |slot| {
+            slot.replace((node.to_owned(), Instant::now() + lease))
+                .map(|(previous, _)| previous)
+        }))
+    }
+
+    async fn renew(
+        &self,
+        device: &str,
+        node: &str,
+        lease: Duration,
+    ) -> Result<bool, DirectoryError> {
+        Ok(self.with(device, |slot| match slot {
+            Some((holder, expires)) if holder == node => {
+                *expires = Instant::now() + lease;
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn release(&self, device: &str, node: &str) -> Result<(), DirectoryError> {
+        self.with(device, |slot| {
+            if slot.as_ref().is_some_and(|(holder, _)| holder == node) {
+                *slot = None;
+            }
+        });
+        Ok(())
+    }
+
+    async fn lookup(&self, device: &str) -> Result<Option<String>, DirectoryError> {
+        Ok(self.with(device, |slot| slot.as_ref().map(|(node, _)| node.clone())))
+    }
+}

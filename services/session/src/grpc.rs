@@ -1,0 +1,179 @@
+//! `SessionService`: dispatch's `Deliver` and `GetPresence`, and `TakeOver`
+//! between session nodes. Protobuf types stop here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushmail_proto::session::v1 as pb;
+use pushmail_proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
+
+use crate::hub::{Command, Outcome};
+use crate::node::Node;
+use crate::protocol::WireNotification;
+
+/// Ack wait when the caller names none.
+const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest ack wait a caller may ask for.
+const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The service over this node.
+pub fn service(node: Arc<Node>) -> SessionServiceServer<Sessions> {
+    SessionServiceServer::new(Sessions { node })
+}
+
+/// The gRPC face of the node.
+#[derive(Debug)]
+pub struct Sessions {
+    node: Arc<Node>,
+}
+
+fn notification(n: pb::Notification) -> Result<(String, String, WireNotification), Status> {
+    if n.tenant_id.is_empty() || n.device_id.is_empty() {
+        return Err(Status::invalid_argument(
+            "notification.tenant_id and device_id are required",
+        ));
+    }
+    if n.sequence == 0 {
+        return Err(Status::invalid_argument(
+            "notification.sequence must be positive",
+        ));
+    }
+    let wire = WireNotification {
+        seq: n.sequence,
+        account: n.account_id,
+        mailbox: n.mailbox,
+        collapse: n.collapse_key,
+        from: n
+            .from
+            .map(|a| {
+                if a.name.is_empty() {
+                    a.address
+                } else {
+                    format!("{} <{}>", a.name, a.address)
+                }
+            })
+            .unwrap_or_default(),
+        subject: n.subject,
+        snippet: n.snippet,
+        url: n.message_url,
+        at: n
+            .received_at
+            .as_ref()
+            .map_or(0, pushmail_common::clock::from_timestamp),
+        attachments: n
+            .attachments
+            .into_iter()
+            .filter_map(|a| a.attachment.map(|a| a.file_name))
+            .collect(),
+        digest: n.digest_count,
+    };
+    Ok((n.tenant_id, n.device_id, wire))
+}
+
+fn status(status: pb::DeliverStatus, redirect: Option<String>) -> Response<pb::DeliverResponse> {
+    Response::new(pb::DeliverResponse {
+        status: status.into(),
+        redirect_node: redirect.unwrap_or_default(),
+    })
+}
+
+#[tonic::async_trait]
+impl SessionService for Sessions {
+    async fn deliver(
+        &self,
+        request: Request<pb::DeliverRequest>,
+    ) -> Result<Response<pb::DeliverResponse>, Status> {
+        let request = request.into_inner();
+        let wait = match request.ack_timeout_ms {
+            0 => DEFAULT_ACK_TIMEOUT,
+            ms => Duration::from_millis(u64::from(ms)).min(MAX_ACK_TIMEOUT),
+        };
+        let (tenant, device, wire) = notification(
+            request
+                .notification
+                .ok_or_else(|| Status::invalid_argument("notification is required"))?,
+        )?;
+        let Some(handle) = self.node.hub.get(&device).filter(|h| h.tenant == tenant) else {
+            let elsewhere = self
+                .node
+                .directory
+                .lookup(&device)
+                .await
+                .ok()
+                .flatten()
+                .filter(|node| *node != self.node.address);
+            return Ok(status(pb::DeliverStatus::NotConnectedHere, elsewhere));
+        };
+        let (reply, answer) = oneshot::channel();
+        let outcome = tokio::time::timeout(wait, async {
+            handle
+                .tx
+                .send(Command::Deliver(Box::new(wire), reply))
+                .await
+                .ok()?;
+            answer.await.ok()
+        })
+        .await;
+        Ok(status(
+            match outcome {
+                Ok(Some(Outcome::Acked)) => pb::DeliverStatus::Acked,
+                Ok(Some(Outcome::Closed) | None) => pb::DeliverStatus::ConnectionClosed,
+                Err(_) => pb::DeliverStatus::AckTimeout,
+            },
+            None,
+        ))
+    }
+
+    async fn get_presence(
+        &self,
+        request: Request<pb::GetPresenceRequest>,
+    ) -> Result<Response<pb::GetPresenceResponse>, Status> {
+        let request = request.into_inner();
+        if let Some(handle) = self
+            .node
+            .hub
+            .get(&request.device_id)
+            .filter(|h| h.tenant == request.tenant_id)
+        {
+            return Ok(Response::new(pb::GetPresenceResponse {
+                connected: true,
+                node: self.node.address.clone(),
+                heartbeat_seconds: u32::try_from(handle.hb.as_secs()).unwrap_or(u32::MAX),
+                since: Some(pushmail_common::clock::timestamp(handle.since_ms)),
+            }));
+        }
+        let node = self
+            .node
+            .directory
+            .lookup(&request.device_id)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::GetPresenceResponse {
+            connected: node.is_some(),
+            node: node.unwrap_or_default(),
+            heartbeat_seconds: 0,
+            since: None,
+        }))
+    }
+
+    async fn take_over(
+        &self,
+        request: Request<pb::TakeOverRequest>,
+    ) -> Result<Response<pb::TakeOverResponse>, Status> {
+        let request = request.into_inner();
+        let closed = match self
+            .node
+            .hub
+            .get(&request.device_id)
+            .filter(|h| h.tenant == request.tenant_id)
+        {
+            Some(handle) if request.node != self.node.address => {
+                handle.tx.try_send(Command::TakenOver).is_ok()
+            }
+            _ => false,
+        };
+        Ok(Response::new(pb::TakeOverResponse { closed }))
+    }
+}

@@ -1,0 +1,104 @@
+//! The devices connected to this node, by device id, each with the command
+//! channel of its connection task.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::WireNotification;
+
+/// What a delivery came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The device acked it.
+    Acked,
+    /// The connection closed before the ack.
+    Closed,
+}
+
+/// Told to a connection task.
+#[derive(Debug)]
+pub enum Command {
+    /// Write this and answer when acked.
+    Deliver(Box<WireNotification>, oneshot::Sender<Outcome>),
+    /// Another connection of the device took over.
+    TakenOver,
+    /// The node drains: reconnect after this.
+    Drain(Duration),
+    /// The device was revoked.
+    Revoked,
+}
+
+/// A connected device.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    /// Unique per connection, so a closing old connection never removes its successor.
+    pub id: u64,
+    /// The device's tenant.
+    pub tenant: String,
+    /// The granted heartbeat interval.
+    pub hb: Duration,
+    /// Connected since, ms since the epoch.
+    pub since_ms: i64,
+    /// The connection's command channel.
+    pub tx: mpsc::Sender<Command>,
+}
+
+/// This node's connected devices.
+#[derive(Debug, Default)]
+pub struct Hub {
+    devices: Mutex<HashMap<String, Handle>>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
+        self.devices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A fresh connection id.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers a connection; returns the one it replaces.
+    pub fn insert(&self, device: &str, handle: Handle) -> Option<Handle> {
+        self.lock().insert(device.to_owned(), handle)
+    }
+
+    /// Removes the device if connection `id` still holds it.
+    pub fn remove(&self, device: &str, id: u64) -> bool {
+        let mut devices = self.lock();
+        if devices.get(device).is_some_and(|h| h.id == id) {
+            devices.remove(device);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The device's connection here.
+    pub fn get(&self, device: &str) -> Option<Handle> {
+        self.lock().get(device).cloned()
+    }
+
+    /// Every connection, for draining.
+    pub fn all(&self) -> Vec<Handle> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// How many devices are connected.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,128 @@
+//! What every connection of this node shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use pushmail_common::device_token::{DeviceClaims, Revocations, TokenError, TokenVerifier};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::LimitsConfig;
+use crate::directory::Directory;
+use crate::hub::{Hub, Outcome};
+use crate::machine::Rules;
+use crate::outbox::Outbox;
+use crate::stats::HeartbeatStats;
+
+/// A long-poll delivery (its sequence) waiting for the next ping's ack.
+pub type PingWaiter = (u64, oneshot::Sender<Outcome>);
+
+/// The node's shared state.
+pub struct Node {
+    /// Session rules.
+    pub rules: Arc<Rules>,
+    /// Connected devices.
+    pub hub: Hub,
+    /// Device → node leases.
+    pub directory: Arc<dyn Directory>,
+    /// What devices missed.
+    pub outbox: Arc<dyn Outbox>,
+    /// Heartbeat statistics.
+    pub stats: HeartbeatStats,
+    /// Checks device tokens.
+    pub verifier: TokenVerifier,
+    /// Revoked devices' cut-offs.
+    pub revocations: Revocations,
+    /// This node's gRPC address, as recorded in the directory.
+    pub address: String,
+    /// Per-connection limits.
+    pub limits: LimitsConfig,
+    /// Cancelled when the node starts draining: no new sessions.
+    pub draining: CancellationToken,
+    /// Long-poll deliveries awaiting the ack the device's next ping carries.
+    pub ping_waiters: Mutex<HashMap<String, Vec<PingWaiter>>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+impl Node {
+    /// The claims of a valid device token.
+    pub fn authenticate(&self, token: &str) -> Result<DeviceClaims, TokenError> {
+        self.verifier
+            .verify(token, pushmail_common::clock::now_ms(), &self.revocations)
+    }
+
+    /// Lease length for a granted heartbeat: one interval plus the grace.
+    pub fn lease(&self, hb: std::time::Duration) -> std::time::Duration {
+        hb + self.rules.grace
+    }
+
+    /// Resolves long-poll deliveries up to `through` as acked.
+    pub fn ping_acked(&self, device: &str, through: u64) {
+        let mut waiters = self
+            .ping_waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(list) = waiters.get_mut(device) {
+            let (done, rest): (Vec<_>, Vec<_>) =
+                list.drain(..).partition(|(seq, _)| *seq <= through);
+            for (_, reply) in done {
+                let _ = reply.send(Outcome::Acked);
+            }
+            *list = rest;
+            if list.is_empty() {
+                waiters.remove(device);
+            }
+        }
+    }
+
+    /// Keeps a long-poll delivery's reply until the next ping acks it.
+    pub fn await_ping_ack(&self, device: &str, seq: u64, reply: oneshot::Sender<Outcome>) {
+        let mut waiters = self
+            .ping_waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let list = waiters.entry(device.to_owned()).or_default();
+        // Callers that gave up (timed out) leave closed senders: drop them first.
+        list.retain(|(_, r)| !r.is_closed());
+        if list.len() >= self.limits.max_unacked {
+            let _ = reply.send(Outcome::Closed);
+            return;
+        }
+        list.push((seq, reply));
+    }
+}
+
+impl Node {
+    /// Tells `previous` (another node's gRPC address) that this node holds
+    /// the device now, so it closes its connection at once instead of at
+    /// that connection's next heartbeat.
+    pub async fn take_over(&self, previous: &str, tenant: &str, device: &str) {
+        let channel = match tonic::transport::Endpoint::from_shared(previous.to_owned()) {
+            Ok(endpoint) => endpoint
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .timeout(std::time::Duration::from_secs(2))
+                .connect_lazy(),
+            Err(err) => {
+                tracing::warn!(node = previous, error = %err, "directory names an unusable node");
+                return;
+            }
+        };
+        let mut client =
+            pushmail_proto::session::v1::session_service_client::SessionServiceClient::new(channel);
+        let request = pushmail_proto::session::v1::TakeOverRequest {
+            tenant_id: tenant.to_owned(),
+            device_id: device.to_owned(),
+            node: self.address.clone(),
+        };
+        if let Err(err) = client.take_over(request).await {
+            tracing::info!(node = previous, error = %err, "take-over not confirmed; the old connection closes at its next heartbeat");
+        }
+    }
+}

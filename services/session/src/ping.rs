@@ -1,0 +1,152 @@
+//! `/v1/ping`: long-poll in the style of ActiveSync Ping. The device names
+//! a heartbeat interval and its cursor; the server answers at once with
+//! what the device missed, or holds the request until a notification comes
+//! (`"status":"notification"`) or the interval ends (`"status":"expired"`).
+//! The next ping's `last_ack` acks what the previous answer carried.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::hub::{Command, Handle};
+use crate::node::Node;
+use crate::protocol::WireNotification;
+use crate::ws::{TokenQuery, authenticate, refuse};
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PingRequest {
+    /// Proposed interval, seconds.
+    hb: u32,
+    /// Highest sequence the device holds.
+    #[serde(default)]
+    last_ack: u64,
+    /// The device's network, for statistics.
+    #[serde(default)]
+    net: String,
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+struct PingResponse {
+    status: &'static str,
+    hb: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notifications: Vec<WireNotification>,
+}
+
+pub(crate) async fn ping(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    let claims = match authenticate(&node, &headers, &query) {
+        Ok(claims) => claims,
+        Err(response) => return response,
+    };
+    if body.len() > crate::protocol::MAX_CLIENT_FRAME {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the body is at most 1024 bytes",
+        );
+    }
+    let request: PingRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                &format!("not a ping: {err}"),
+            );
+        }
+    };
+    let hb = node.rules.clamp(request.hb);
+    let device = claims.device_id.clone();
+    node.ping_acked(&device, request.last_ack);
+    if let Err(err) = node
+        .outbox
+        .acked(&claims.tenant_id, &device, request.last_ack)
+        .await
+    {
+        tracing::warn!(error = %err, "outbox ack failed");
+    }
+    let missed = node
+        .outbox
+        .after(
+            &claims.tenant_id,
+            &device,
+            request.last_ack,
+            node.limits.max_unacked,
+        )
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "outbox read failed; nothing replayed");
+            Vec::new()
+        });
+    if !missed.is_empty() {
+        return answer("notification", hb, missed);
+    }
+
+    let (tx, mut rx) = mpsc::channel(4);
+    let id = node.hub.next_id();
+    let handle = Handle {
+        id,
+        tenant: claims.tenant_id.clone(),
+        hb,
+        since_ms: pushmail_common::clock::now_ms(),
+        tx,
+    };
+    if let Some(old) = node.hub.insert(&device, handle) {
+        let _ = old.tx.try_send(Command::TakenOver);
+    }
+    match node
+        .directory
+        .claim(&device, &node.address, node.lease(hb))
+        .await
+    {
+        Ok(Some(previous)) if previous != node.address => {
+            node.take_over(&previous, &claims.tenant_id, &device).await;
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "directory claim failed"),
+    }
+    let outcome = tokio::select! {
+        command = rx.recv() => match command {
+            Some(Command::Deliver(notification, reply)) => {
+                node.await_ping_ack(&device, notification.seq, reply);
+                answer("notification", hb, vec![*notification])
+            }
+            Some(Command::Drain(_)) => refuse(StatusCode::SERVICE_UNAVAILABLE, "draining", "this node is draining; ping again"),
+            Some(Command::Revoked) => refuse(StatusCode::UNAUTHORIZED, "unauthenticated", "the device was revoked"),
+            Some(Command::TakenOver) | None => answer("taken_over", hb, Vec::new()),
+        },
+        () = tokio::time::sleep(hb) => {
+            node.stats.held(&request.net, hb);
+            answer("expired", hb, Vec::new())
+        }
+    };
+    // The device pings again at once; until then its lease (one interval
+    // plus grace) keeps deliveries routed here, where they find no handle
+    // and report "not connected" so dispatch falls back.
+    node.hub.remove(&device, id);
+    drop(rx);
+    outcome
+}
+
+fn answer(status: &'static str, hb: Duration, notifications: Vec<WireNotification>) -> Response {
+    Json(PingResponse {
+        status,
+        hb: hb.as_secs(),
+        notifications,
+    })
+    .into_response()
+}

@@ -1,0 +1,229 @@
+//! The device protocol's frames: compact JSON text frames, one object each,
+//! tagged by `t` (see `docs/device-protocol.md`). The same frames travel over
+//! the WebSocket and, batched, in long-poll answers.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest frame a device may send; anything longer is refused unread.
+pub const MAX_CLIENT_FRAME: usize = 1_024;
+
+/// What a device sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// First frame: where the device's cursor is and what it proposes.
+    Hello {
+        /// Highest sequence the device has acked (0: none yet).
+        #[serde(default)]
+        last_ack: u64,
+        /// Proposed heartbeat interval, seconds.
+        hb: u32,
+        /// The network the device is on (e.g. `46000-lte`), for heartbeat statistics.
+        #[serde(default)]
+        net: String,
+    },
+    /// "Still here."
+    Hb,
+    /// Everything up to and including `seq` is received.
+    Ack {
+        /// Highest received sequence.
+        seq: u64,
+    },
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Answer to hello: the heartbeat interval the server will hold the device to.
+    Welcome {
+        /// Heartbeat interval in seconds, after clamping.
+        hb: u32,
+        /// The session id, for support.
+        session: String,
+    },
+    /// Answer to a heartbeat.
+    Hb,
+    /// New mail.
+    N(Box<WireNotification>),
+    /// Reconnect after `after_ms` (drain, take-over).
+    Reconnect {
+        /// Wait this long first (jittered by the server).
+        after_ms: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Something the device sent was refused.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+    },
+}
+
+/// Stable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not a frame of this protocol.
+    Malformed,
+    /// Longer than [`MAX_CLIENT_FRAME`], or binary.
+    TooLarge,
+    /// The first frame must be hello (and only the first).
+    ExpectedHello,
+    /// An ack for a sequence never sent.
+    UnknownSequence,
+    /// Frames faster than the protocol allows.
+    Flood,
+    /// No heartbeat within the interval and its grace.
+    HeartbeatMissed,
+    /// Another connection of this device took over.
+    TakenOver,
+    /// The device could not keep up with what was sent to it.
+    SlowReader,
+    /// The device was revoked.
+    Revoked,
+    /// The node is draining (close reason after a reconnect hint).
+    Draining,
+}
+
+/// A notification on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireNotification {
+    /// Per-device sequence.
+    pub seq: u64,
+    /// Account the mail is in.
+    pub account: String,
+    /// Mailbox.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mailbox: String,
+    /// A newer notification with the same key replaces an unseen older one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub collapse: String,
+    /// Sender, when the content level allows.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub from: String,
+    /// Subject, when the content level allows.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// Snippet, when the content level allows.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub snippet: String,
+    /// Where to fetch the message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// Received at, ms since the epoch.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub at: i64,
+    /// Attachments by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// Mails summarised by a digest (quiet hours).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub digest: u32,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
+/// Why a frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Detail.
+    pub message: String,
+}
+
+impl ClientFrame {
+    /// Parses a text frame, bounded.
+    pub fn parse(text: &str) -> Result<Self, FrameError> {
+        if text.len() > MAX_CLIENT_FRAME {
+            return Err(FrameError {
+                code: ErrorCode::TooLarge,
+                message: format!("frames are at most {MAX_CLIENT_FRAME} bytes"),
+            });
+        }
+        serde_json::from_str(text).map_err(|e| FrameError {
+            code: ErrorCode::Malformed,
+            message: format!("not a frame: {e}"),
+        })
+    }
+}
+
+impl ServerFrame {
+    /// The text frame.
+    pub fn encode(&self) -> String {
+        // Serialising these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// An error frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_and_encode_compactly() {
+        assert_eq!(
+            ClientFrame::parse(r#"{"t":"hello","last_ack":7,"hb":600,"net":"46000-lte"}"#).unwrap(),
+            ClientFrame::Hello {
+                last_ack: 7,
+                hb: 600,
+                net: "46000-lte".into()
+            }
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"t":"hb"}"#).unwrap(),
+            ClientFrame::Hb
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"t":"ack","seq":9}"#).unwrap(),
+            ClientFrame::Ack { seq: 9 }
+        );
+        let n = ServerFrame::N(Box::new(WireNotification {
+            seq: 3,
+            account: "a".into(),
+            ..Default::default()
+        }));
+        assert_eq!(n.encode(), r#"{"t":"n","seq":3,"account":"a"}"#);
+        assert_eq!(ServerFrame::Hb.encode(), r#"{"t":"hb"}"#);
+    }
+
+    #[test]
+    fn bad_frames_are_named() {
+        for bad in [
+            "",
+            "{}",
+            r#"{"t":"nope"}"#,
+            r#"{"t":"ack"}"#,
+            r#"{"t":"hb","x":1}"#,
+            "[1,2]",
+        ] {
+            assert_eq!(
+                ClientFrame::parse(bad).unwrap_err().code,
+                ErrorCode::Malformed,
+                "{bad}"
+            );
+        }
+        let long = format!(r#"{{"t":"hello","hb":60,"net":"{}"}}"#, "x".repeat(2_000));
+        assert_eq!(
+            ClientFrame::parse(&long).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+    }
+}

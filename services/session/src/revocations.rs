@@ -1,0 +1,76 @@
+//! The revocation feed: `BindingChanged{DEVICE_REVOKED}` from the bus voids
+//! the device's tokens issued before the event's time and closes its live
+//! connection. Every node reads the whole feed (its own consumer group,
+//! from the start of the topic, so a restarted node knows every cut-off
+//! still within a token's lifetime).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pushmail_common::bus::{
+    self, EventBus, Handler, HandlerError, InboundRecord, RetryPolicy, SubscribeOptions,
+};
+use pushmail_common::host::Host;
+use pushmail_proto::events::v1::BindingChangeKind;
+use pushmail_proto::topics::BINDING_CHANGED;
+
+use crate::hub::Command;
+use crate::node::Node;
+
+struct Feed {
+    node: Arc<Node>,
+}
+
+#[async_trait]
+impl Handler for Feed {
+    async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError> {
+        let event = match bus::decode(BINDING_CHANGED, record) {
+            Ok(event) => event,
+            Err(err) => {
+                // A record that never decodes must not stop the feed.
+                tracing::error!(error = %err, "undecodable BindingChanged skipped");
+                return Ok(());
+            }
+        };
+        if event.kind() != BindingChangeKind::DeviceRevoked || event.device_id.is_empty() {
+            return Ok(());
+        }
+        let cutoff = event
+            .meta
+            .as_ref()
+            .and_then(|m| m.occurred_at.as_ref())
+            .map_or(i64::MAX, pushmail_common::clock::from_timestamp);
+        self.node.revocations.revoke(&event.device_id, cutoff);
+        if let Some(handle) = self.node.hub.get(&event.device_id) {
+            let _ = handle.tx.try_send(Command::Revoked);
+        }
+        Ok(())
+    }
+}
+
+/// Subscribes and runs the feed as a host task.
+pub async fn spawn(
+    host: &mut Host,
+    bus: Arc<dyn EventBus>,
+    node: Arc<Node>,
+) -> Result<(), crate::Error> {
+    bus.ensure_topic(BINDING_CHANGED.name(), 12).await?;
+    let subscription = bus
+        .subscribe(SubscribeOptions {
+            group: format!("pushmail-session-{}", uuid::Uuid::now_v7().simple()),
+            topics: vec![BINDING_CHANGED.name().to_owned()],
+        })
+        .await?;
+    let shutdown = host.shutdown();
+    host.spawn("revocations", async move {
+        bus::consume(
+            subscription,
+            &Feed { node },
+            RetryPolicy::default(),
+            shutdown,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    });
+    Ok(())
+}
