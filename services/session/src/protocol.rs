@@ -206,13 +206,7 @@ mod tests {
 
     #[test]
     fn bad_frames_are_named() {
-        for bad in [
-            "",
-            "{}",
-            r#"{"t":"nope"}"#,
-            r#"{"t":"ack"}"#,
-            "[1,2]",
-        ] {
+        for bad in ["", "{}", r#"{"t":"nope"}"#, r#"{"t":"ack"}"#, "[1,2]"] {
             assert_eq!(
                 ClientFrame::parse(bad).unwrap_err().code,
                 ErrorCode::Malformed,

@@ -1,0 +1,125 @@
+//! `/v1/ping`, ActiveSync-style long poll.
+
+use super::*;
+
+async fn ping(node: &SessionNode, token: &str, body: Value) -> (u16, Value) {
+    reqwest_like(node.devices, token, &body.to_string()).await
+}
+
+/// A minimal HTTP/1.1 POST (the test kit has no HTTP client).
+async fn reqwest_like(addr: SocketAddr, token: &str, body: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /v1/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    // Chunked or not, the JSON object is the part between the outer braces.
+    let json = body
+        .find('{')
+        .map_or("null", |start| &body[start..=body.rfind('}').unwrap()]);
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_ping_expires_or_carries_the_notification_and_the_next_one_acks_it() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    let device = Device::new();
+
+    let (status, answer) = ping(&node, &device.token, json!({"hb": 1, "net": "46001-3g"})).await;
+    assert_eq!(
+        (status, answer["status"].as_str(), answer["hb"].as_u64()),
+        (200, Some("expired"), Some(1))
+    );
+
+    // Held until a delivery arrives.
+    let held = {
+        let addr = node.devices;
+        let token = device.token.clone();
+        tokio::spawn(async move { reqwest_like(addr, &token, r#"{"hb":30}"#).await })
+    };
+    for _ in 0..50 {
+        if presence(&node, &device).await.connected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivery = {
+        let address = node.address();
+        let claims = device.claims.clone();
+        tokio::spawn(async move {
+            SessionServiceClient::connect(address)
+                .await
+                .unwrap()
+                .deliver(pb::DeliverRequest {
+                    notification: Some(pb::Notification {
+                        tenant_id: claims.tenant_id,
+                        device_id: claims.device_id,
+                        sequence: 7,
+                        subject: "hi".to_owned(),
+                        ..Default::default()
+                    }),
+                    ack_timeout_ms: 5_000,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        })
+    };
+    let (code, answer) = held.await.unwrap();
+    assert_eq!(
+        (code, answer["status"].as_str()),
+        (200, Some("notification")),
+        "{answer}"
+    );
+    assert_eq!(answer["notifications"][0]["seq"], 7);
+    // The next ping carries the ack.
+    let next_ping = {
+        let addr = node.devices;
+        let token = device.token.clone();
+        tokio::spawn(async move { reqwest_like(addr, &token, r#"{"hb":1,"last_ack":7}"#).await })
+    };
+    assert_eq!(delivery.await.unwrap().status(), pb::DeliverStatus::Acked);
+    assert_eq!(next_ping.await.unwrap().1["status"], "expired");
+
+    // Missed notifications come back at once.
+    stash(&node, &device, 8..=9);
+    let (_, answer) = ping(&node, &device.token, json!({"hb": 30, "last_ack": 7})).await;
+    assert_eq!(
+        answer["notifications"].as_array().map(Vec::len),
+        Some(2),
+        "{answer}"
+    );
+
+    // Bad input.
+    assert_eq!(ping(&node, "nope", json!({"hb": 1})).await.0, 401);
+    assert_eq!(
+        reqwest_like(node.devices, &device.token, "{\"hb\":")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        reqwest_like(
+            node.devices,
+            &device.token,
+            &format!("{{\"hb\":1,\"net\":\"{}\"}}", "x".repeat(2_000))
+        )
+        .await
+        .0,
+        413
+    );
+    node.stop().await;
+}

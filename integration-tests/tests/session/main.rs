@@ -1,0 +1,235 @@
+//! The session holder against real WebSocket and HTTP clients, real Redis
+//! (the directory) and the broker (the revocation feed): connect, deliver
+//! with ack, replay, take-over between nodes, long-poll, drain, bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+mod connect;
+mod longpoll;
+mod nodes;
+mod rough;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt as _, StreamExt as _};
+use pushmail_common::device_token::{DeviceClaims, TokenSigner};
+use pushmail_common::health::Readiness;
+use pushmail_integration_tests::{kafka_bus, session_config, test_security};
+use pushmail_proto::session::v1 as pb;
+use pushmail_proto::session::v1::session_service_client::SessionServiceClient;
+use pushmail_session::outbox::MemoryOutbox;
+use pushmail_session::protocol::WireNotification;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+/// One running session node.
+pub(crate) struct SessionNode {
+    pub(crate) grpc: SocketAddr,
+    pub(crate) admin: SocketAddr,
+    pub(crate) devices: SocketAddr,
+    pub(crate) outbox: Arc<MemoryOutbox>,
+    pub(crate) shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), pushmail_session::Error>>,
+}
+
+/// Short heartbeats so tests see them expire; `redis` shared by nodes of one test.
+pub(crate) fn config(redis: &pushmail_common::redis::RedisConfig) -> pushmail_session::Config {
+    let mut config = session_config();
+    config.directory.redis = redis.clone();
+    config.heartbeat.min_seconds = 1;
+    config.heartbeat.grace_seconds = 1;
+    config.heartbeat.hello_timeout_seconds = 2;
+    config.devices.drain_window_seconds = 1;
+    config
+}
+
+impl SessionNode {
+    pub(crate) async fn start(mut config: pushmail_session::Config) -> Self {
+        let listeners = pushmail_session::Listeners::ephemeral().await.unwrap();
+        let grpc = listeners.server.grpc.local_addr().unwrap();
+        let admin = listeners.server.admin.local_addr().unwrap();
+        let devices = listeners.devices.local_addr().unwrap();
+        config.devices.advertise = format!("http://{grpc}");
+        let outbox = Arc::new(MemoryOutbox::default());
+        let mut deps = pushmail_session::Deps::connect(&config, kafka_bus().await.expect("broker"))
+            .await
+            .expect("session connects");
+        deps.outbox = outbox.clone();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(pushmail_session::run(
+            config,
+            deps,
+            listeners,
+            Readiness::new("session"),
+            shutdown.clone(),
+        ));
+        pushmail_integration_tests::wait_ready(admin, Duration::from_secs(20))
+            .await
+            .expect("session ready");
+        Self {
+            grpc,
+            admin,
+            devices,
+            outbox,
+            shutdown,
+            task,
+        }
+    }
+
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+
+    pub(crate) fn address(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    pub(crate) async fn client(&self) -> SessionServiceClient<tonic::transport::Channel> {
+        SessionServiceClient::connect(self.address()).await.unwrap()
+    }
+
+    /// Delivers `seq` to the device and returns the status.
+    pub(crate) async fn deliver(
+        &self,
+        device: &Device,
+        seq: u64,
+        ack_timeout_ms: u32,
+    ) -> pb::DeliverResponse {
+        self.client()
+            .await
+            .deliver(pb::DeliverRequest {
+                notification: Some(pb::Notification {
+                    tenant_id: device.claims.tenant_id.clone(),
+                    device_id: device.claims.device_id.clone(),
+                    sequence: seq,
+                    account_id: "acct".to_owned(),
+                    subject: format!("mail {seq}"),
+                    ..Default::default()
+                }),
+                ack_timeout_ms,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+/// A device identity with a signed token.
+pub(crate) struct Device {
+    pub(crate) claims: DeviceClaims,
+    pub(crate) token: String,
+}
+
+impl Device {
+    pub(crate) fn new() -> Self {
+        let now = pushmail_common::clock::now_ms();
+        Self::with_claims(DeviceClaims {
+            tenant_id: uuid::Uuid::now_v7().to_string(),
+            device_id: uuid::Uuid::now_v7().to_string(),
+            msisdn: "+8613800138000".to_owned(),
+            issued_at_ms: now - 1_000,
+            expires_at_ms: now + 3_600_000,
+        })
+    }
+
+    pub(crate) fn with_claims(claims: DeviceClaims) -> Self {
+        let signer =
+            TokenSigner::from_seed_hex(test_security().device_token_seed.expose()).unwrap();
+        Self {
+            token: signer.sign(&claims),
+            claims,
+        }
+    }
+}
+
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens `/v1/connect` with the token in the Authorization header.
+pub(crate) async fn open(
+    node: &SessionNode,
+    token: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = format!("ws://{}/v1/connect", node.devices)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// Sends a JSON frame.
+pub(crate) async fn send(ws: &mut Ws, frame: Value) {
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next text frame as JSON, or `None` when the connection closed.
+pub(crate) async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("a frame within 15 s")?;
+        match message {
+            Ok(Message::Text(text)) => return Some(serde_json::from_str(&text).unwrap()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Connects and says hello; returns the socket and the welcome.
+pub(crate) async fn hello(
+    node: &SessionNode,
+    device: &Device,
+    last_ack: u64,
+    hb: u32,
+) -> (Ws, Value) {
+    let mut ws = open(node, &device.token).await.expect("upgrade");
+    send(
+        &mut ws,
+        json!({"t": "hello", "last_ack": last_ack, "hb": hb, "net": "46000-lte"}),
+    )
+    .await;
+    let welcome = next(&mut ws).await.expect("welcome");
+    assert_eq!(welcome["t"], "welcome", "{welcome}");
+    (ws, welcome)
+}
+
+/// Puts notifications in a node's outbox.
+pub(crate) fn stash(node: &SessionNode, device: &Device, seqs: std::ops::RangeInclusive<u64>) {
+    for seq in seqs {
+        node.outbox.push(
+            &device.claims.tenant_id,
+            &device.claims.device_id,
+            WireNotification {
+                seq,
+                account: "acct".to_owned(),
+                ..Default::default()
+            },
+        );
+    }
+}
+
+/// The directory's view.
+pub(crate) async fn presence(node: &SessionNode, device: &Device) -> pb::GetPresenceResponse {
+    node.client()
+        .await
+        .get_presence(pb::GetPresenceRequest {
+            tenant_id: device.claims.tenant_id.clone(),
+            device_id: device.claims.device_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}

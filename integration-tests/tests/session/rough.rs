@@ -1,0 +1,149 @@
+//! Bad tokens, bad frames, floods, unknown acks, revocation.
+
+use pushmail_common::bus::{EventContext, encode};
+use pushmail_proto::common::v1::EventMeta;
+use pushmail_proto::events::v1::{BindingChangeKind, BindingChanged};
+use pushmail_proto::topics::BINDING_CHANGED;
+
+use super::*;
+
+fn status_of(result: Result<Ws, tokio_tungstenite::tungstenite::Error>) -> u16 {
+    match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        other => panic!(
+            "expected an HTTP refusal, got {:?}",
+            other.map(|_| "a socket")
+        ),
+    }
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_before_the_upgrade() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    assert_eq!(status_of(open(&node, "pmd1.garbage.garbage").await), 401);
+    assert_eq!(status_of(open(&node, "").await), 401);
+    let now = pushmail_common::clock::now_ms();
+    let mut expired = Device::new().claims;
+    expired.expires_at_ms = now - 1;
+    assert_eq!(
+        status_of(open(&node, &Device::with_claims(expired).token).await),
+        401
+    );
+    let foreign = TokenSigner::from_seed_hex(&"99".repeat(32))
+        .unwrap()
+        .sign(&Device::new().claims);
+    assert_eq!(
+        status_of(open(&node, &foreign).await),
+        401,
+        "signed by another key"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_a_clear_error_and_spare_other_devices() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    let bystander = Device::new();
+    let (mut calm, _) = hello(&node, &bystander, 0, 60).await;
+
+    // Oversized.
+    let (mut ws, _) = hello(&node, &Device::new(), 0, 60).await;
+    send(&mut ws, json!({"t": "hb", "pad": "x".repeat(4_000)})).await;
+    assert!(
+        next(&mut ws).await.is_none_or(|f| f["code"] == "too_large"),
+        "oversized frames end the connection"
+    );
+    // Malformed.
+    let (mut ws, _) = hello(&node, &Device::new(), 0, 60).await;
+    ws.send(Message::Text("{not json".into())).await.unwrap();
+    let frame = next(&mut ws).await.unwrap();
+    assert_eq!(frame["code"], "malformed", "{frame}");
+    assert!(next(&mut ws).await.is_none());
+    // Binary.
+    let (mut ws, _) = hello(&node, &Device::new(), 0, 60).await;
+    ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "malformed");
+    // Something before hello.
+    let mut ws = open(&node, &Device::new().token).await.unwrap();
+    send(&mut ws, json!({"t": "hb"})).await;
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "expected_hello");
+    // An ack for a sequence never sent: answered, not fatal.
+    let (mut ws, _) = hello(&node, &Device::new(), 0, 60).await;
+    send(&mut ws, json!({"t": "ack", "seq": 42})).await;
+    assert_eq!(next(&mut ws).await.unwrap()["code"], "unknown_sequence");
+    send(&mut ws, json!({"t": "hb"})).await;
+    assert_eq!(next(&mut ws).await.unwrap()["t"], "hb", "still open");
+    // A heartbeat flood.
+    let (mut ws, _) = hello(&node, &Device::new(), 0, 60).await;
+    for _ in 0..40 {
+        if ws
+            .send(Message::Text(r#"{"t":"hb"}"#.into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut codes = Vec::new();
+    while let Some(frame) = next(&mut ws).await {
+        codes.push(
+            frame["t"].as_str().unwrap().to_owned() + ":" + frame["code"].as_str().unwrap_or(""),
+        );
+    }
+    assert_eq!(
+        codes.last().map(String::as_str),
+        Some("error:flood"),
+        "{codes:?}"
+    );
+
+    // The bystander never noticed.
+    send(&mut calm, json!({"t": "hb"})).await;
+    assert_eq!(next(&mut calm).await.unwrap()["t"], "hb");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_device_is_cut_off_and_refused() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    let device = Device::new();
+    let (mut ws, _) = hello(&node, &device, 0, 60).await;
+    // Binding announces the revocation (as it does on RevokeDevice).
+    let bus = kafka_bus().await.unwrap();
+    let context = EventContext::new(device.claims.tenant_id.clone());
+    let event = BindingChanged {
+        meta: Some(EventMeta {
+            event_id: context.event_id.clone(),
+            tenant_id: device.claims.tenant_id.clone(),
+            occurred_at: Some(pushmail_common::clock::timestamp(
+                pushmail_common::clock::now_ms(),
+            )),
+            ..Default::default()
+        }),
+        account_id: String::new(),
+        kind: BindingChangeKind::DeviceRevoked.into(),
+        msisdn: device.claims.msisdn.clone(),
+        device_id: device.claims.device_id.clone(),
+    };
+    bus.publish(
+        BINDING_CHANGED.name(),
+        encode(BINDING_CHANGED, &device.claims.device_id, &context, &event),
+    )
+    .await
+    .unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(30), next(&mut ws))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame["code"], "revoked", "{frame}");
+    assert_eq!(
+        status_of(open(&node, &device.token).await),
+        401,
+        "its token is void"
+    );
+    node.stop().await;
+}
