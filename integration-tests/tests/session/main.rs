@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod connect;
+mod directory;
 mod longpoll;
 mod nodes;
 mod rough;

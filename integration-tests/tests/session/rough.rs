@@ -147,3 +147,55 @@ async fn a_revoked_device_is_cut_off_and_refused() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_slow_reader_is_cut_off_and_oversized_notifications_refused() {
+    let redis = pushmail_integration_tests::redis_config();
+    let mut settings = config(&redis);
+    settings.limits.max_unacked = 3;
+    let node = SessionNode::start(settings).await;
+    let device = Device::new();
+    let (mut ws, _) = hello(&node, &device, 0, 60).await;
+    // The device stops reading and acking; each delivery times out…
+    for seq in 1..=3 {
+        assert_eq!(
+            node.deliver(&device, seq, 100).await.status(),
+            pb::DeliverStatus::AckTimeout
+        );
+    }
+    // …until the unacked bound is reached: the connection is dropped.
+    assert_eq!(
+        node.deliver(&device, 4, 1_000).await.status(),
+        pb::DeliverStatus::ConnectionClosed
+    );
+    let mut last = None;
+    while let Some(frame) = next(&mut ws).await {
+        last = Some(frame);
+    }
+    assert_eq!(last.unwrap()["code"], "slow_reader");
+    assert!(!presence(&node, &device).await.connected);
+
+    let (_ws, _) = hello(&node, &device, 0, 60).await;
+    let huge = node
+        .client()
+        .await
+        .deliver(pb::DeliverRequest {
+            notification: Some(pb::Notification {
+                tenant_id: device.claims.tenant_id.clone(),
+                device_id: device.claims.device_id.clone(),
+                sequence: 9,
+                snippet: "x".repeat(10_000),
+                ..Default::default()
+            }),
+            ack_timeout_ms: 100,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(huge.code(), tonic::Code::InvalidArgument);
+    assert!(
+        huge.message().contains("at most 4096"),
+        "{}",
+        huge.message()
+    );
+    node.stop().await;
+}

@@ -15,6 +15,8 @@ use crate::protocol::WireNotification;
 
 /// Ack wait when the caller names none.
 const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest notification written to a device (its JSON frame).
+pub const MAX_NOTIFICATION_BYTES: usize = 4_096;
 /// Longest ack wait a caller may ask for.
 const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -69,6 +71,16 @@ fn notification(n: pb::Notification) -> Result<(String, String, WireNotification
             .collect(),
         digest: n.digest_count,
     };
+    // Dispatch trims to the device's max_push_bytes; this bounds what a
+    // connection may ever be asked to buffer, whatever the caller.
+    let size = crate::protocol::ServerFrame::N(Box::new(wire.clone()))
+        .encode()
+        .len();
+    if size > MAX_NOTIFICATION_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "notification is {size} bytes as a frame; at most {MAX_NOTIFICATION_BYTES}"
+        )));
+    }
     Ok((n.tenant_id, n.device_id, wire))
 }
 

@@ -1,0 +1,75 @@
+//! One behaviour for both directories: Redis and in-process.
+
+use std::sync::Arc;
+
+use pushmail_session::directory::{Directory, MemoryDirectory, RedisDirectory};
+
+use super::*;
+
+async fn behaves(directory: Arc<dyn Directory>) {
+    let device = uuid::Uuid::now_v7().to_string();
+    let lease = Duration::from_millis(300);
+    assert_eq!(directory.lookup(&device).await.unwrap(), None);
+    assert_eq!(
+        directory.claim(&device, "http://a", lease).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        directory.lookup(&device).await.unwrap().as_deref(),
+        Some("http://a")
+    );
+    // B takes over and learns who held it.
+    assert_eq!(
+        directory
+            .claim(&device, "http://b", lease)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("http://a")
+    );
+    assert!(
+        !directory.renew(&device, "http://a", lease).await.unwrap(),
+        "A lost it"
+    );
+    directory.release(&device, "http://a").await.unwrap();
+    assert_eq!(
+        directory.lookup(&device).await.unwrap().as_deref(),
+        Some("http://b"),
+        "A cannot release B's lease"
+    );
+    // Renewed leases live on; expired ones are never routed to.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(directory.renew(&device, "http://b", lease).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        directory.lookup(&device).await.unwrap().as_deref(),
+        Some("http://b")
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(directory.lookup(&device).await.unwrap(), None, "expired");
+    assert!(
+        !directory.renew(&device, "http://b", lease).await.unwrap(),
+        "an expired lease is not revived"
+    );
+    assert_eq!(
+        directory.claim(&device, "http://c", lease).await.unwrap(),
+        None,
+        "nobody held it"
+    );
+    directory.release(&device, "http://c").await.unwrap();
+    assert_eq!(directory.lookup(&device).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn memory_directory_behaves() {
+    behaves(Arc::new(MemoryDirectory::default())).await;
+}
+
+#[tokio::test]
+async fn redis_directory_behaves() {
+    let config = pushmail_integration_tests::redis_config();
+    let redis = pushmail_common::redis::connect(&config)
+        .await
+        .expect("redis");
+    behaves(Arc::new(RedisDirectory::new(redis, &config.key_prefix))).await;
+}
