@@ -9,6 +9,7 @@ mod directory;
 mod longpoll;
 mod nodes;
 mod rough;
+mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,8 +51,18 @@ pub(crate) fn config(redis: &pushmail_common::redis::RedisConfig) -> pushmail_se
 }
 
 impl SessionNode {
-    pub(crate) async fn start(mut config: pushmail_session::Config) -> Self {
-        let listeners = pushmail_session::Listeners::ephemeral().await.unwrap();
+    pub(crate) async fn start(config: pushmail_session::Config) -> Self {
+        Self::start_on(
+            config,
+            pushmail_session::Listeners::ephemeral().await.unwrap(),
+        )
+        .await
+    }
+
+    pub(crate) async fn start_on(
+        mut config: pushmail_session::Config,
+        listeners: pushmail_session::Listeners,
+    ) -> Self {
         let grpc = listeners.server.grpc.local_addr().unwrap();
         let admin = listeners.server.admin.local_addr().unwrap();
         let devices = listeners.devices.local_addr().unwrap();

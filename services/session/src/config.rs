@@ -46,6 +46,12 @@ pub struct DevicesConfig {
     pub advertise: String,
     /// Spread the connections of the session drain over this window.
     pub drain_window_seconds: u64,
+    /// TLS on the device endpoints.
+    pub tls: crate::listener::TlsConfig,
+    /// Bind with SO_REUSEPORT, so several session processes share the port.
+    pub reuse_port: bool,
+    /// Listen backlog (connections waiting to be accepted during a reconnect storm).
+    pub backlog: u32,
 }
 
 /// Heartbeat bounds (Exchange ActiveSync uses 60–3540 s).
@@ -106,6 +112,9 @@ impl Default for DevicesConfig {
             addr: SocketAddr::from(([0, 0, 0, 0], 8102)),
             advertise: "http://127.0.0.1:7102".to_owned(),
             drain_window_seconds: 10,
+            tls: crate::listener::TlsConfig::default(),
+            reuse_port: false,
+            backlog: 4_096,
         }
     }
 }
@@ -183,6 +192,15 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "devices.drain_window_seconds",
                 "must be shorter than shutdown.grace_seconds",
+            ));
+        }
+        if self.devices.tls.enabled
+            && (self.devices.tls.cert_path.as_os_str().is_empty()
+                || self.devices.tls.key_path.as_os_str().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "devices.tls",
+                "cert_path and key_path are required when enabled",
             ));
         }
         if !self.devices.advertise.starts_with("http://")

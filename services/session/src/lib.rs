@@ -12,6 +12,7 @@ pub mod directory;
 pub mod error;
 pub mod grpc;
 pub mod hub;
+pub mod listener;
 pub mod machine;
 pub mod node;
 pub mod outbox;
@@ -74,7 +75,11 @@ impl Listeners {
     pub async fn bind(config: &Config) -> std::io::Result<Self> {
         Ok(Self {
             server: GrpcListeners::bind(&config.server).await?,
-            devices: pushmail_common::host::bind("device endpoints", config.devices.addr).await?,
+            devices: listener::bind(
+                config.devices.addr,
+                config.devices.reuse_port,
+                config.devices.backlog,
+            )?,
         })
     }
 
@@ -145,7 +150,20 @@ pub async fn run(
         Routes::new(grpc::service(node.clone())),
     )?;
     host.serve_admin(listeners.server.admin, admin_routes(node.clone()));
-    host.serve_http("devices", listeners.devices, ws::router(node.clone()));
+    let tls = if config.devices.tls.enabled {
+        Some(listener::acceptor(&config.devices.tls)?)
+    } else {
+        None
+    };
+    let devices = listener::DeviceListener::new(listeners.devices, tls)?;
+    let router = ws::router(node.clone());
+    let stop = shutdown.clone();
+    host.spawn("devices", async move {
+        axum::serve(devices, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .map_err(|e| e.to_string())
+    });
     let window = Duration::from_secs(config.devices.drain_window_seconds);
     host.spawn("drain", drain(node, shutdown, window));
     Ok(host.run().await?)
