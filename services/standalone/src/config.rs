@@ -87,6 +87,7 @@ impl Default for StandaloneConfig {
                     advertise: "http://127.0.0.1:7102".to_owned(),
                     // Fits in the standalone grace period.
                     drain_window_seconds: 3,
+                    ..Default::default()
                 },
                 ..Default::default()
             },
