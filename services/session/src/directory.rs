@@ -193,13 +193,19 @@ impl Directory for MemoryDirectory {
         node: &str,
         lease: Duration,
     ) -> Result<bool, DirectoryError> {
-        Ok(self.with(device, |slot| match slot {
-            Some((holder, expires)) if holder == node => {
-                *expires = Instant::now() + lease;
+        // Every heartbeat renews: update in place, no allocation.
+        let mut leases = self
+            .leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        Ok(match leases.get_mut(device) {
+            Some((holder, expires)) if holder == node && *expires > now => {
+                *expires = now + lease;
                 true
             }
             _ => false,
-        }))
+        })
     }
 
     async fn release(&self, device: &str, node: &str) -> Result<(), DirectoryError> {

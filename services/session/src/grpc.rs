@@ -107,7 +107,7 @@ impl SessionService for Sessions {
                 .notification
                 .ok_or_else(|| Status::invalid_argument("notification is required"))?,
         )?;
-        let Some(handle) = self.node.hub.get(&device).filter(|h| h.tenant == tenant) else {
+        let Some(handle) = self.node.hub.get(&device).filter(|h| *h.tenant == *tenant) else {
             let elsewhere = self
                 .node
                 .directory
@@ -119,15 +119,12 @@ impl SessionService for Sessions {
             return Ok(status(pb::DeliverStatus::NotConnectedHere, elsewhere));
         };
         let (reply, answer) = oneshot::channel();
-        let outcome = tokio::time::timeout(wait, async {
-            handle
-                .tx
-                .send(Command::Deliver(Box::new(wire), reply))
-                .await
-                .ok()?;
-            answer.await.ok()
-        })
-        .await;
+        if let Err(Command::Deliver(_, _)) =
+            handle.tx.try_send(Command::Deliver(Box::new(wire), reply))
+        {
+            return Ok(status(pb::DeliverStatus::ConnectionClosed, None));
+        }
+        let outcome = tokio::time::timeout(wait, answer).await.map(Result::ok);
         Ok(status(
             match outcome {
                 Ok(Some(Outcome::Acked)) => pb::DeliverStatus::Acked,
@@ -147,7 +144,7 @@ impl SessionService for Sessions {
             .node
             .hub
             .get(&request.device_id)
-            .filter(|h| h.tenant == request.tenant_id)
+            .filter(|h| *h.tenant == *request.tenant_id)
         {
             return Ok(Response::new(pb::GetPresenceResponse {
                 connected: true,
@@ -179,7 +176,7 @@ impl SessionService for Sessions {
             .node
             .hub
             .get(&request.device_id)
-            .filter(|h| h.tenant == request.tenant_id)
+            .filter(|h| *h.tenant == *request.tenant_id)
         {
             Some(handle) if request.node != self.node.address => {
                 handle.tx.try_send(Command::TakenOver).is_ok()

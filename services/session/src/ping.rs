@@ -12,9 +12,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
-use crate::hub::{Command, Handle};
+use crate::hub::{Command, Handle, Mailbox, Outcome};
 use crate::node::Node;
 use crate::protocol::WireNotification;
 use crate::ws::{TokenQuery, authenticate, refuse};
@@ -96,16 +95,16 @@ pub(crate) async fn ping(
         return answer("notification", hb, missed);
     }
 
-    let (tx, mut rx) = mpsc::channel(4);
+    let tx = Arc::new(Mailbox::default());
     let id = node.hub.next_id();
     let handle = Handle {
         id,
-        tenant: claims.tenant_id.clone(),
+        tenant: Arc::from(claims.tenant_id.as_str()),
         hb,
         since_ms: pushmail_common::clock::now_ms(),
-        tx,
+        tx: tx.clone(),
     };
-    if let Some(old) = node.hub.insert(&device, handle) {
+    if let Some(old) = node.hub.insert(Arc::from(device.as_str()), handle) {
         let _ = old.tx.try_send(Command::TakenOver);
     }
     match node
@@ -120,17 +119,17 @@ pub(crate) async fn ping(
         Err(err) => tracing::warn!(error = %err, "directory claim failed"),
     }
     let outcome = tokio::select! {
-        command = rx.recv() => match command {
-            Some(Command::Deliver(notification, reply)) => {
+        command = tx.recv() => match command {
+            Command::Deliver(notification, reply) => {
                 node.await_ping_ack(&device, notification.seq, reply);
                 answer("notification", hb, vec![*notification])
             }
-            Some(Command::Drain(_)) => refuse(StatusCode::SERVICE_UNAVAILABLE, "draining", "this node is draining; ping again"),
-            Some(Command::Revoked) => refuse(StatusCode::UNAUTHORIZED, "unauthenticated", "the device was revoked"),
-            Some(Command::TakenOver) | None => answer("taken_over", hb, Vec::new()),
+            Command::Drain(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "draining", "this node is draining; ping again"),
+            Command::Revoked => refuse(StatusCode::UNAUTHORIZED, "unauthenticated", "the device was revoked"),
+            Command::TakenOver => answer("taken_over", hb, Vec::new()),
         },
         () = tokio::time::sleep(hb) => {
-            node.stats.held(&request.net, hb);
+            node.stats.held(&crate::stats::network(&request.net), hb);
             answer("expired", hb, Vec::new())
         }
     };
@@ -138,7 +137,11 @@ pub(crate) async fn ping(
     // plus grace) keeps deliveries routed here, where they find no handle
     // and report "not connected" so dispatch falls back.
     node.hub.remove(&device, id);
-    drop(rx);
+    for command in tx.close() {
+        if let Command::Deliver(_, reply) = command {
+            let _ = reply.send(Outcome::Closed);
+        }
+    }
     outcome
 }
 

@@ -3,7 +3,7 @@
 //! heartbeat counts as missed. Devices adapt (step up after success, back
 //! off after a timeout); these counts are what the server learns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,10 +35,19 @@ pub struct Row {
     pub counts: Counts,
 }
 
+/// Counts with their registered Prometheus counters, so a heartbeat costs
+/// two increments, not a registry lookup.
+#[derive(Debug)]
+struct Cell {
+    counts: Counts,
+    held: metrics::Counter,
+    missed: metrics::Counter,
+}
+
 /// Per-network heartbeat statistics of this node.
 #[derive(Debug, Default)]
 pub struct HeartbeatStats {
-    rows: Mutex<BTreeMap<(String, u64), Counts>>,
+    rows: Mutex<HashMap<String, BTreeMap<u64, Cell>>>,
 }
 
 /// Longest network name kept; longer ones are cut (they come from devices).
@@ -46,7 +55,8 @@ const MAX_NETWORK: usize = 32;
 /// Most distinct rows kept, so devices cannot grow the map without bound.
 const MAX_ROWS: usize = 4_096;
 
-fn network(net: &str) -> String {
+/// A device-reported network name made safe to keep and to label metrics with.
+pub fn network(net: &str) -> String {
     let net: String = net
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -60,35 +70,45 @@ fn network(net: &str) -> String {
 }
 
 impl HeartbeatStats {
+    /// `net` must come from [`network`].
     fn count(&self, net: &str, hb: Duration, held: bool) {
-        let key = (network(net), hb.as_secs());
-        let labels = [("network", key.0.clone()), ("interval", key.1.to_string())];
-        if held {
-            metrics::counter!(METRIC_HELD, &labels).increment(1);
-        } else {
-            metrics::counter!(METRIC_MISSED, &labels).increment(1);
-        }
+        let secs = hb.as_secs();
         let mut rows = self
             .rows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if rows.len() >= MAX_ROWS && !rows.contains_key(&key) {
-            return;
+        if !rows.contains_key(net) {
+            if rows.values().map(BTreeMap::len).sum::<usize>() >= MAX_ROWS {
+                return;
+            }
+            rows.insert(net.to_owned(), BTreeMap::new());
         }
-        let counts = rows.entry(key).or_default();
+        let Some(intervals) = rows.get_mut(net) else {
+            return;
+        };
+        let cell = intervals.entry(secs).or_insert_with(|| {
+            let labels = [("network", net.to_owned()), ("interval", secs.to_string())];
+            Cell {
+                counts: Counts::default(),
+                held: metrics::counter!(METRIC_HELD, &labels),
+                missed: metrics::counter!(METRIC_MISSED, &labels),
+            }
+        });
         if held {
-            counts.held += 1;
+            cell.counts.held += 1;
+            cell.held.increment(1);
         } else {
-            counts.missed += 1;
+            cell.counts.missed += 1;
+            cell.missed.increment(1);
         }
     }
 
-    /// A heartbeat held.
+    /// A heartbeat held (`net` from [`network`]).
     pub fn held(&self, net: &str, hb: Duration) {
         self.count(net, hb, true);
     }
 
-    /// A heartbeat was missed.
+    /// A heartbeat was missed (`net` from [`network`]).
     pub fn missed(&self, net: &str, hb: Duration) {
         self.count(net, hb, false);
     }
@@ -99,13 +119,18 @@ impl HeartbeatStats {
             .rows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rows.iter()
-            .map(|((network, interval_seconds), counts)| Row {
-                network: network.clone(),
-                interval_seconds: *interval_seconds,
-                counts: *counts,
+        let mut out: Vec<Row> = rows
+            .iter()
+            .flat_map(|(network, intervals)| {
+                intervals.iter().map(|(interval_seconds, cell)| Row {
+                    network: network.clone(),
+                    interval_seconds: *interval_seconds,
+                    counts: cell.counts,
+                })
             })
-            .collect()
+            .collect();
+        out.sort_by(|a, b| (&a.network, a.interval_seconds).cmp(&(&b.network, b.interval_seconds)));
+        out
     }
 }
 
@@ -116,11 +141,20 @@ mod tests {
     #[test]
     fn counts_per_network_and_interval() {
         let stats = HeartbeatStats::default();
-        stats.held("46000-lte", Duration::from_secs(600));
-        stats.held("46000-lte", Duration::from_secs(600));
-        stats.missed("46000-lte", Duration::from_secs(1_200));
-        stats.held("", Duration::from_secs(60));
-        stats.held("<script>", Duration::from_secs(60));
+        for (net, secs, held) in [
+            ("46000-lte", 600, true),
+            ("46000-lte", 600, true),
+            ("46000-lte", 1_200, false),
+            ("", 60, true),
+            ("<script>", 60, true),
+        ] {
+            let net = network(net);
+            if held {
+                stats.held(&net, Duration::from_secs(secs));
+            } else {
+                stats.missed(&net, Duration::from_secs(secs));
+            }
+        }
         let rows = stats.rows();
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[0].network, "46000-lte");

@@ -89,7 +89,8 @@ async fn connect(
     // Small buffers: an idle connection's memory is the node's key figure,
     // and device frames are at most MAX_CLIENT_FRAME bytes.
     upgrade
-        .read_buffer_size(MAX_CLIENT_FRAME * 2)
+        // Device frames are tens of bytes; a 1 KiB one grows the buffer once.
+        .read_buffer_size(128)
         .write_buffer_size(0)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)

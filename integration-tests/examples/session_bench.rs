@@ -1,0 +1,477 @@
+//! The session holder under load, in separate processes so each one's
+//! memory is its own:
+//!
+//! 1. the floor: a plain tokio TCP server holding the same number of idle
+//!    connections (one task and one socket each);
+//! 2. `pushmail-session` (the real binary) holding idle WebSocket devices
+//!    that heartbeat every 60 s: RSS slope per connection and idle CPU;
+//! 3. `Deliver` over gRPC to connected devices (they ack) at a fixed rate,
+//!    against `GetPresence` at the same rate as the gRPC floor.
+//!
+//! Client connections come from helper processes (this binary, in client
+//! mode) bound to several 127.0.0.x source addresses, each under the
+//! per-process file limit. Writes a Markdown report to the path given as
+//! the first argument. Run by `make bench`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails should stop loudly
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt as _, StreamExt as _};
+use pushmail_common::device_token::{DeviceClaims, TokenSigner};
+use pushmail_proto::session::v1 as pb;
+use pushmail_proto::session::v1::session_service_client::SessionServiceClient;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+const CONNECTIONS: usize = 15_000;
+const CLIENT_PROCESSES: usize = 4;
+const HEARTBEAT_SECONDS: u64 = 60;
+const IDLE_WINDOW: Duration = Duration::from_secs(60);
+const DELIVER_RATE: u64 = 5_000;
+const DELIVER_WINDOW: Duration = Duration::from_secs(10);
+const SEED: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+const TENANT: &str = "bench";
+const GOAL_BYTES: f64 = 4_096.0;
+const GOAL_CPU: f64 = 1.0;
+const GOAL_P99_MS: f64 = 5.0;
+
+fn device_id(source: &str, i: usize) -> String {
+    format!("dev-{source}-{i}")
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Client mode: `client <ws|tcp> <server> <source ip> <count>`; prints
+/// `ready` once every connection is up, then holds them until killed.
+async fn client(args: &[String]) {
+    let (kind, server, source, count) = (
+        args[0].as_str(),
+        args[1].parse::<SocketAddr>().unwrap(),
+        args[2].clone(),
+        args[3].parse::<usize>().unwrap(),
+    );
+    let signer = Arc::new(TokenSigner::from_seed_hex(SEED).unwrap());
+    let connected = futures::stream::iter(0..count)
+        .map(|i| {
+            let (source, signer) = (source.clone(), signer.clone());
+            async move {
+                let socket = TcpSocket::new_v4().unwrap();
+                socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+                let stream = socket.connect(server).await.unwrap();
+                if kind == "tcp" {
+                    tokio::spawn(hold_tcp(stream));
+                    return;
+                }
+                let now = pushmail_common::clock::now_ms();
+                let token = signer.sign(&DeviceClaims {
+                    tenant_id: TENANT.to_owned(),
+                    device_id: device_id(&source, i),
+                    msisdn: "+8613800138000".to_owned(),
+                    issued_at_ms: now - 1_000,
+                    expires_at_ms: now + 86_400_000,
+                });
+                let mut request = format!("ws://{server}/v1/connect")
+                    .into_client_request()
+                    .unwrap();
+                request
+                    .headers_mut()
+                    .insert("authorization", format!("Bearer {token}").parse().unwrap());
+                let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+                    .await
+                    .unwrap();
+                let hello = format!(r#"{{"t":"hello","hb":{HEARTBEAT_SECONDS},"net":"bench"}}"#);
+                ws.send(Message::Text(hello.into())).await.unwrap();
+                let _welcome = ws.next().await.unwrap().unwrap();
+                tokio::spawn(hold_ws(ws, i));
+            }
+        })
+        .buffer_unordered(64)
+        .count()
+        .await;
+    println!("ready {connected}");
+    std::future::pending::<()>().await;
+}
+
+async fn hold_tcp(mut stream: TcpStream) {
+    let mut buf = [0u8; 64];
+    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
+/// An idle device: heartbeats at its interval (first one at a spread-out
+/// offset) and acks every notification.
+async fn hold_ws(mut ws: tokio_tungstenite::WebSocketStream<TcpStream>, i: usize) {
+    let offset = Duration::from_millis((i as u64 * 7_919) % (HEARTBEAT_SECONDS * 1_000));
+    let mut beat = tokio::time::interval_at(
+        tokio::time::Instant::now() + offset,
+        Duration::from_secs(HEARTBEAT_SECONDS),
+    );
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {
+                if ws.send(Message::Text(r#"{"t":"hb"}"#.into())).await.is_err() { return; }
+            }
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) if text.starts_with(r#"{"t":"n""#) => {
+                    let seq: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let ack = format!(r#"{{"t":"ack","seq":{}}}"#, seq["seq"]);
+                    if ws.send(Message::Text(ack.into())).await.is_err() { return; }
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Floor mode: `floor <addr>`, a plain tokio TCP server.
+async fn floor(args: &[String]) {
+    let listener = TcpListener::bind(&args[0]).await.unwrap();
+    println!("ready");
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        tokio::spawn(hold_tcp(stream));
+    }
+}
+
+// ---------------------------------------------------------------- measuring
+
+fn rss_bytes(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb * 1_024.0
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn ticks_per_second() -> f64 {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn wait_line(child: &mut Child, prefix: &str) {
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.starts_with(prefix) {
+            return;
+        }
+    }
+    panic!("helper ended before {prefix:?}");
+}
+
+fn helper(args: &[&str]) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Least-squares slope of RSS over connections, bytes per connection.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let num: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let den: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    num / den
+}
+
+/// Opens the connections in steps, reading the server's RSS after each.
+async fn fill(server: SocketAddr, pid: u32, kind: &str) -> (Vec<Child>, Vec<(f64, f64)>) {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut points = vec![(0.0, rss_bytes(pid))];
+    let mut clients = Vec::new();
+    let per = CONNECTIONS / CLIENT_PROCESSES;
+    for p in 0..CLIENT_PROCESSES {
+        let source = format!("127.0.0.{}", p + 2);
+        let mut child = helper(&[
+            "client",
+            kind,
+            &server.to_string(),
+            &source,
+            &per.to_string(),
+        ]);
+        wait_line(&mut child, "ready").await;
+        clients.push(child);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        points.push((((p + 1) * per) as f64, rss_bytes(pid)));
+    }
+    (clients, points)
+}
+
+struct Latencies {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failures: usize,
+}
+
+/// Calls `call` at `DELIVER_RATE` per second for `DELIVER_WINDOW`, open loop.
+async fn at_rate<F, Fut>(call: F) -> Latencies
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let started = Instant::now();
+    let total = DELIVER_RATE * DELIVER_WINDOW.as_secs();
+    let mut tasks = Vec::with_capacity(total as usize);
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut issued = 0;
+    while issued < total {
+        tick.tick().await;
+        let due = (started.elapsed().as_secs_f64() * DELIVER_RATE as f64) as u64;
+        while issued < due.min(total) {
+            let call = call(issued);
+            tasks.push(tokio::spawn(async move {
+                let at = Instant::now();
+                let ok = call.await;
+                (at.elapsed(), ok)
+            }));
+            issued += 1;
+        }
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut failures = 0;
+    for task in tasks {
+        let (latency, ok) = task.await.unwrap();
+        if !ok {
+            failures += 1;
+        }
+        latencies.push(latency.as_secs_f64() * 1_000.0);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Latencies {
+        rate: latencies.len() as f64 / elapsed,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        failures,
+    }
+}
+
+// ---------------------------------------------------------------- main
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("client") => return client(&args[1..]).await,
+        Some("floor") => return floor(&args[1..]).await,
+        _ => {}
+    }
+    let out = args.first().expect("report path").clone();
+
+    // 1. The floor.
+    let floor_addr: SocketAddr = format!("127.0.0.1:{}", pushmail_integration_tests::free_port())
+        .parse()
+        .unwrap();
+    let mut floor = helper(&["floor", &floor_addr.to_string()]);
+    wait_line(&mut floor, "ready").await;
+    let floor_pid = floor.id().unwrap();
+    let (clients, floor_points) = fill(floor_addr, floor_pid, "tcp").await;
+    let floor_bytes = slope(&floor_points);
+    eprintln!("floor: {floor_bytes:.0} B/connection {floor_points:?}");
+    drop(clients);
+    drop(floor);
+
+    // 2. The session binary.
+    let exe = std::env::current_exe().unwrap();
+    let session_exe = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("pushmail-session");
+    let devices: SocketAddr = format!("127.0.0.1:{}", pushmail_integration_tests::free_port())
+        .parse()
+        .unwrap();
+    let grpc = format!("127.0.0.1:{}", pushmail_integration_tests::free_port());
+    let admin: SocketAddr = format!("127.0.0.1:{}", pushmail_integration_tests::free_port())
+        .parse()
+        .unwrap();
+    let public_key = TokenSigner::from_seed_hex(SEED).unwrap().public_key_hex();
+    let mut session = Command::new(&session_exe)
+        .env_clear()
+        .env("PUSHMAIL_SESSION__DEVICES__ADDR", devices.to_string())
+        .env(
+            "PUSHMAIL_SESSION__DEVICES__ADVERTISE",
+            format!("http://{grpc}"),
+        )
+        .env("PUSHMAIL_SESSION__SERVER__GRPC_ADDR", &grpc)
+        .env("PUSHMAIL_SESSION__SERVER__ADMIN_ADDR", admin.to_string())
+        .env("PUSHMAIL_SESSION__DIRECTORY__KIND", "memory")
+        .env("PUSHMAIL_SESSION__BUS__KIND", "memory")
+        .env("PUSHMAIL_SESSION__TOKENS__PUBLIC_KEY", &public_key)
+        .env("PUSHMAIL_SESSION__TELEMETRY__LOG_LEVEL", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (build it with --profile bench)",
+                session_exe.display()
+            )
+        });
+    pushmail_integration_tests::wait_ready(admin, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let pid = session.id().unwrap();
+    let (clients, points) = fill(devices, pid, "ws").await;
+    let session_bytes = slope(&points);
+    eprintln!("session: {session_bytes:.0} B/connection {points:?}");
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(IDLE_WINDOW).await;
+    let idle_cpu =
+        (cpu_ticks(pid) - before) as f64 / ticks_per_second() / IDLE_WINDOW.as_secs_f64() * 100.0;
+    eprintln!("idle CPU {idle_cpu:.2}% of a core");
+
+    // 3. Deliver at a fixed rate to connected devices, GetPresence as the floor.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let seq = Arc::new(AtomicU64::new(1));
+    let per = CONNECTIONS / CLIENT_PROCESSES;
+    let target = move |n: u64| {
+        let n = n as usize * 7_919 % CONNECTIONS;
+        device_id(&format!("127.0.0.{}", n / per + 2), n % per)
+    };
+    let presence = at_rate(|n| {
+        let mut client = SessionServiceClient::new(channel.clone());
+        let device = target(n);
+        async move {
+            client
+                .get_presence(pb::GetPresenceRequest {
+                    tenant_id: TENANT.to_owned(),
+                    device_id: device,
+                })
+                .await
+                .is_ok_and(|r| r.into_inner().connected)
+        }
+    })
+    .await;
+    let deliver = at_rate(|n| {
+        let mut client = SessionServiceClient::new(channel.clone());
+        let device = target(n);
+        let sequence = seq.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let request = pb::DeliverRequest {
+                notification: Some(pb::Notification {
+                    tenant_id: TENANT.to_owned(),
+                    device_id: device,
+                    sequence,
+                    account_id: "acct".to_owned(),
+                    subject: "Quarterly report".to_owned(),
+                    ..Default::default()
+                }),
+                ack_timeout_ms: 2_000,
+            };
+            client
+                .deliver(request)
+                .await
+                .is_ok_and(|r| r.into_inner().status() == pb::DeliverStatus::Acked)
+        }
+    })
+    .await;
+    eprintln!(
+        "presence p99 {:.2} ms; deliver p99 {:.2} ms",
+        presence.p99_ms, deliver.p99_ms
+    );
+    drop(clients);
+    let _ = session.start_kill();
+
+    let mut report = String::new();
+    writeln!(report, "# Session holder: idle connections and Deliver\n").unwrap();
+    writeln!(
+        report,
+        "{CONNECTIONS} connections from {CLIENT_PROCESSES} client processes on 127.0.0.2–{}; WebSocket devices heartbeat every {HEARTBEAT_SECONDS} s (spread over the interval) and ack every notification; `pushmail-session` built with the bench profile, memory directory; RSS read from /proc after each {} connections (slope by least squares); idle CPU over {} s; Deliver and GetPresence at {DELIVER_RATE}/s open loop for {} s to random connected devices. Client processes share this 2-core machine.\n",
+        CLIENT_PROCESSES + 1,
+        CONNECTIONS / CLIENT_PROCESSES,
+        IDLE_WINDOW.as_secs(),
+        DELIVER_WINDOW.as_secs()
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| metric | this run | baseline (same run) | baseline value | ratio | goal |"
+    )
+    .unwrap();
+    writeln!(report, "|---|---|---|---|---|---|").unwrap();
+    let met = |ok: bool| if ok { "met" } else { "NOT met" };
+    writeln!(
+        report,
+        "| user-space bytes per idle WebSocket connection (RSS slope) | {session_bytes:.0} | plain tokio TCP server, same connections | {floor_bytes:.0} | {:.2} | ≤ {GOAL_BYTES:.0}: {} |",
+        session_bytes / floor_bytes,
+        met(session_bytes <= GOAL_BYTES)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| idle CPU, % of a core, {CONNECTIONS} devices | {idle_cpu:.2} | — | — | — | < {GOAL_CPU}: {} |",
+        met(idle_cpu < GOAL_CPU)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| Deliver p99, ms, at {:.0}/s (device ack included) | {:.2} | GetPresence at the same rate | {:.2} | {:.2} | < {GOAL_P99_MS}: {} |",
+        deliver.rate,
+        deliver.p99_ms,
+        presence.p99_ms,
+        deliver.p99_ms / presence.p99_ms,
+        met(deliver.p99_ms < GOAL_P99_MS && deliver.failures == 0)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "\n| call | rate/s | p50 ms | p99 ms | failed |\n|---|---|---|---|---|"
+    )
+    .unwrap();
+    for (name, l) in [("Deliver", &deliver), ("GetPresence", &presence)] {
+        writeln!(
+            report,
+            "| {name} | {:.0} | {:.2} | {:.2} | {} |",
+            l.rate, l.p50_ms, l.p99_ms, l.failures
+        )
+        .unwrap();
+    }
+    writeln!(
+        report,
+        "\nRSS points (connections, bytes): floor {floor_points:?}; session {points:?}"
+    )
+    .unwrap();
+    std::fs::write(&out, &report).unwrap();
+    println!("{report}");
+}
