@@ -9,6 +9,9 @@ source scripts/env.sh
 mkdir -p bench/reports
 cargo run --profile bench -p pushmail-integration-tests --example bus_bench -- bench/reports/bus.md
 cargo run --profile bench -p pushmail-integration-tests --example binding_bench -- bench/reports/binding.md
+# The session bench runs the real binary in its own process (its RSS is the measurement).
+cargo build --profile bench -p pushmail-session --bin pushmail-session
+cargo run --profile bench -p pushmail-integration-tests --example session_bench -- bench/reports/session.md
 {
   echo "# Benchmark summary ($(date -u +%Y-%m-%d))"
   echo
@@ -18,7 +21,7 @@ cargo run --profile bench -p pushmail-integration-tests --example binding_bench 
     [[ "$(basename "$report")" == summary.md ]] && continue
     echo "| $(head -n1 "$report" | sed 's/^# //') | [$(basename "$report")]($(basename "$report")) |"
   done
-  for report in bus binding; do
+  for report in bus binding session; do
     echo
     echo "## $(head -n1 "bench/reports/$report.md" | sed 's/^# //')"
     tail -n +3 "bench/reports/$report.md"

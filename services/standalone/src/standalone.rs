@@ -168,8 +168,10 @@ fn print_endpoints(config: &StandaloneConfig) {
         config.binding.server.grpc_addr, config.binding.server.admin_addr
     );
     println!(
-        "  session    gRPC {}  admin http://{}",
-        config.session.server.grpc_addr, config.session.server.admin_addr
+        "  session    gRPC {}  admin http://{}  devices ws://{}/v1/connect",
+        config.session.server.grpc_addr,
+        config.session.server.admin_addr,
+        config.session.devices.addr
     );
     println!(
         "  transcode  gRPC {}  admin http://{}",
