@@ -56,28 +56,7 @@ async fn a_ping_expires_or_carries_the_notification_and_the_next_one_acks_it() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let delivery = {
-        let address = node.address();
-        let claims = device.claims.clone();
-        tokio::spawn(async move {
-            SessionServiceClient::connect(address)
-                .await
-                .unwrap()
-                .deliver(pb::DeliverRequest {
-                    notification: Some(pb::Notification {
-                        tenant_id: claims.tenant_id,
-                        device_id: claims.device_id,
-                        sequence: 7,
-                        subject: "hi".to_owned(),
-                        ..Default::default()
-                    }),
-                    ack_timeout_ms: 5_000,
-                })
-                .await
-                .unwrap()
-                .into_inner()
-        })
-    };
+    let delivery = node.deliver_later(&device, 7);
     let (code, answer) = held.await.unwrap();
     assert_eq!(
         (code, answer["status"].as_str()),

@@ -98,6 +98,35 @@ impl SessionNode {
         self.task.await.unwrap().unwrap();
     }
 
+    /// Starts `Deliver` of `seq` to the device; the answer comes once it acks (or not).
+    pub(crate) fn deliver_later(
+        &self,
+        device: &Device,
+        seq: u64,
+    ) -> tokio::task::JoinHandle<pb::DeliverResponse> {
+        let address = self.address();
+        let claims = device.claims.clone();
+        tokio::spawn(async move {
+            SessionServiceClient::connect(address)
+                .await
+                .unwrap()
+                .deliver(pb::DeliverRequest {
+                    notification: Some(pb::Notification {
+                        tenant_id: claims.tenant_id,
+                        device_id: claims.device_id,
+                        sequence: seq,
+                        account_id: "acct".to_owned(),
+                        subject: format!("mail {seq}"),
+                        ..Default::default()
+                    }),
+                    ack_timeout_ms: 5_000,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        })
+    }
+
     pub(crate) fn address(&self) -> String {
         format!("http://{}", self.grpc)
     }

@@ -36,27 +36,7 @@ async fn a_reconnect_on_another_node_takes_the_device_over() {
     let stale = first.deliver(&device, 2, 300).await;
     assert_eq!(stale.redirect_node, second.address());
 
-    let deliver = {
-        let address = second.address();
-        let claims = device.claims.clone();
-        tokio::spawn(async move {
-            SessionServiceClient::connect(address)
-                .await
-                .unwrap()
-                .deliver(pb::DeliverRequest {
-                    notification: Some(pb::Notification {
-                        tenant_id: claims.tenant_id,
-                        device_id: claims.device_id,
-                        sequence: 2,
-                        ..Default::default()
-                    }),
-                    ack_timeout_ms: 5_000,
-                })
-                .await
-                .unwrap()
-                .into_inner()
-        })
-    };
+    let deliver = second.deliver_later(&device, 2);
     assert_eq!(next(&mut new).await.unwrap()["seq"], 2);
     send(&mut new, json!({"t": "ack", "seq": 2})).await;
     assert_eq!(deliver.await.unwrap().status(), pb::DeliverStatus::Acked);
