@@ -2,8 +2,10 @@
 //! webhook) and emits `MailArrived`. The receivers arrive with [4/9]; this
 //! is the hosting and the connections they will use.
 
+pub mod arrival;
 pub mod config;
 pub mod error;
+pub mod mail;
 
 use std::sync::Arc;
 

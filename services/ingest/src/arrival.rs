@@ -1,0 +1,230 @@
+//! From a received message to a published `MailArrived`: the raw message
+//! into the blob store (content-addressed), then the event, keyed by
+//! account so one account's mail stays in order. A caller advances its
+//! high-water mark (or answers 250) only after [`Announcer::announce`]
+//! returned: the event is durable by then.
+
+use std::sync::Arc;
+
+use pushmail_common::blob::{BlobError, BlobRef, BlobStore};
+use pushmail_common::bus::{self, BusError, EventBus, EventContext};
+use pushmail_common::clock::timestamp;
+use pushmail_common::telemetry;
+use pushmail_proto::common::v1 as common;
+use pushmail_proto::events::v1 as events;
+use pushmail_proto::topics::MAIL_ARRIVED;
+use sha2::Digest as _;
+
+use crate::mail::{Limits, MailAddress, ParseError, ParsedMail, parse};
+
+/// How the mail was learned about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// An IMAP IDLE watcher.
+    Imap,
+    /// A POP3 poller.
+    Pop3,
+    /// The SMTP receiver.
+    Smtp,
+    /// The LMTP receiver.
+    Lmtp,
+    /// The webhook.
+    Webhook,
+}
+
+/// Where a message was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    /// Owner.
+    pub tenant: String,
+    /// Account.
+    pub account: String,
+    /// Mailbox (`INBOX` for POP3, SMTP and LMTP).
+    pub mailbox: String,
+    /// IMAP UIDVALIDITY, 0 where there is none.
+    pub uid_validity: u32,
+    /// IMAP UID, 0 where there is none.
+    pub uid: u32,
+    /// How.
+    pub source: Source,
+    /// When, ms since the epoch.
+    pub received_at_ms: i64,
+}
+
+/// Why a message was not announced.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnounceError {
+    /// The bytes are not a message; retrying will not help.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The blob store refused it; retry later.
+    #[error("blob store: {0}")]
+    Blob(#[from] BlobError),
+    /// The event could not be published; retry later (nothing is lost:
+    /// the caller has not advanced its mark).
+    #[error("event bus: {0}")]
+    Bus(#[from] BusError),
+}
+
+impl AnnounceError {
+    /// Whether trying again later may succeed (4xx in SMTP terms).
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, Self::Parse(_))
+    }
+}
+
+/// The key every consumer and the phone dedupe on: the IMAP coordinates
+/// when there are some, else the Message-ID, else the content itself.
+pub fn idempotency_key(arrival: &Arrival, message_id: Option<&str>, blob: &BlobRef) -> String {
+    if arrival.uid != 0 {
+        return format!(
+            "imap:{}:{}:{}:{}",
+            arrival.account, arrival.mailbox, arrival.uid_validity, arrival.uid
+        );
+    }
+    match message_id.filter(|id| !id.trim().is_empty()) {
+        Some(id) => format!(
+            "mid:{}:{}",
+            arrival.account,
+            hex::encode(sha2::Sha256::digest(id.trim().as_bytes()))
+        ),
+        None => format!("blob:{}:{}", arrival.account, blob.as_str()),
+    }
+}
+
+/// Stores and announces messages.
+#[derive(Clone)]
+pub struct Announcer {
+    bus: Arc<dyn EventBus>,
+    blobs: Arc<dyn BlobStore>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Announcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Announcer")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Announcer {
+    /// Over `bus` and `blobs`.
+    pub fn new(bus: Arc<dyn EventBus>, blobs: Arc<dyn BlobStore>, limits: Limits) -> Self {
+        Self { bus, blobs, limits }
+    }
+
+    /// Parses, stores and publishes; returns the event once it is durable.
+    pub async fn announce(
+        &self,
+        arrival: &Arrival,
+        raw: &[u8],
+    ) -> Result<events::MailArrived, AnnounceError> {
+        let parsed = parse(raw, &self.limits)?;
+        let blob = self.blobs.put(raw).await?;
+        let event = mail_arrived(arrival, &parsed, &blob);
+        let context = EventContext {
+            event_id: event
+                .meta
+                .as_ref()
+                .map(|m| m.event_id.clone())
+                .unwrap_or_default(),
+            tenant_id: arrival.tenant.clone(),
+        };
+        let record = bus::encode(MAIL_ARRIVED, &arrival.account, &context, &event);
+        self.bus.publish(MAIL_ARRIVED.name(), record).await?;
+        Ok(event)
+    }
+}
+
+fn address(address: &MailAddress) -> common::Address {
+    common::Address {
+        name: address.name.clone(),
+        address: address.address.clone(),
+    }
+}
+
+/// The event for a parsed message (protobuf built here, at the edge).
+pub fn mail_arrived(arrival: &Arrival, parsed: &ParsedMail, blob: &BlobRef) -> events::MailArrived {
+    let context = EventContext::new(arrival.tenant.clone());
+    let trace = telemetry::current_trace_headers();
+    events::MailArrived {
+        meta: Some(common::EventMeta {
+            event_id: context.event_id,
+            tenant_id: arrival.tenant.clone(),
+            occurred_at: Some(timestamp(arrival.received_at_ms)),
+            traceparent: trace.get("traceparent").cloned().unwrap_or_default(),
+            tracestate: trace.get("tracestate").cloned().unwrap_or_default(),
+        }),
+        account_id: arrival.account.clone(),
+        mailbox: arrival.mailbox.clone(),
+        uid_validity: arrival.uid_validity,
+        uid: arrival.uid,
+        message_id: parsed.message_id.clone().unwrap_or_default(),
+        idempotency_key: idempotency_key(arrival, parsed.message_id.as_deref(), blob),
+        summary: Some(events::MailSummary {
+            from: parsed.from.as_ref().map(address),
+            to: parsed.to.iter().map(address).collect(),
+            subject: parsed.subject.clone(),
+            snippet: parsed.snippet.clone(),
+        }),
+        size_bytes: parsed.size_bytes,
+        attachments: parsed
+            .attachments
+            .iter()
+            .map(|a| common::Attachment {
+                part_id: a.part_id.clone(),
+                file_name: a.file_name.clone(),
+                content_type: a.content_type.clone(),
+                size_bytes: a.size_bytes,
+            })
+            .collect(),
+        blob_ref: blob.as_str().to_owned(),
+        received_at: Some(timestamp(arrival.received_at_ms)),
+        source: match arrival.source {
+            Source::Imap => events::IngestSource::Imap,
+            Source::Pop3 => events::IngestSource::Pop3,
+            Source::Smtp => events::IngestSource::Smtp,
+            Source::Lmtp => events::IngestSource::Lmtp,
+            Source::Webhook => events::IngestSource::Webhook,
+        }
+        .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrival(uid: u32) -> Arrival {
+        Arrival {
+            tenant: "t".into(),
+            account: "a".into(),
+            mailbox: "INBOX".into(),
+            uid_validity: if uid == 0 { 0 } else { 7 },
+            uid,
+            source: if uid == 0 { Source::Smtp } else { Source::Imap },
+            received_at_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn keys_prefer_imap_coordinates_then_message_id_then_content() {
+        let blob = BlobRef::of(b"raw");
+        assert_eq!(
+            idempotency_key(&arrival(42), Some("<x@y>"), &blob),
+            "imap:a:INBOX:7:42"
+        );
+        let by_id = idempotency_key(&arrival(0), Some("x@y"), &blob);
+        assert!(by_id.starts_with("mid:a:"), "{by_id}");
+        assert_eq!(
+            by_id,
+            idempotency_key(&arrival(0), Some(" x@y "), &BlobRef::of(b"other")),
+            "a resend dedupes"
+        );
+        assert_eq!(
+            idempotency_key(&arrival(0), None, &blob),
+            format!("blob:a:{}", blob.as_str())
+        );
+    }
+}
