@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt as _, StreamExt as _};
 use pushmail_common::device_token::{DeviceClaims, TokenSigner};
 use pushmail_proto::session::v1 as pb;
-use pushmail_proto::session::v1::session_service_client::SessionServiceClient;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
@@ -367,6 +366,10 @@ async fn main() {
         .env("PUSHMAIL_SESSION__DIRECTORY__KIND", "memory")
         .env("PUSHMAIL_SESSION__BUS__KIND", "memory")
         .env("PUSHMAIL_SESSION__TOKENS__PUBLIC_KEY", &public_key)
+        .env(
+            "PUSHMAIL_SESSION__SECURITY__INTERNAL_TOKEN",
+            pushmail_integration_tests::INTERNAL_TOKEN,
+        )
         .env("PUSHMAIL_SESSION__TELEMETRY__LOG_LEVEL", "warn")
         .kill_on_drop(true)
         .spawn()
@@ -383,18 +386,11 @@ async fn main() {
     let (clients, points) = fill(devices, pid, "ws").await;
     let session_bytes = slope(&points);
     eprintln!("session: {session_bytes:.0} B/connection {points:?}");
-    let before = cpu_ticks(pid);
-    tokio::time::sleep(IDLE_WINDOW).await;
-    let idle_cpu =
-        (cpu_ticks(pid) - before) as f64 / ticks_per_second() / IDLE_WINDOW.as_secs_f64() * 100.0;
+    let idle_cpu = idle_cpu(pid).await;
     eprintln!("idle CPU {idle_cpu:.2}% of a core");
 
     // 3. Deliver at a fixed rate to connected devices, GetPresence as the floor.
-    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let client = pushmail_integration_tests::session_client(format!("http://{grpc}")).await;
     let seq = Arc::new(AtomicU64::new(1));
     let per = CONNECTIONS / CLIENT_PROCESSES;
     let target = move |n: u64| {
@@ -402,7 +398,7 @@ async fn main() {
         device_id(&format!("127.0.0.{}", n / per + 2), n % per)
     };
     let presence = at_rate(|n| {
-        let mut client = SessionServiceClient::new(channel.clone());
+        let mut client = client.clone();
         let device = target(n);
         async move {
             client
@@ -416,7 +412,7 @@ async fn main() {
     })
     .await;
     let deliver = at_rate(|n| {
-        let mut client = SessionServiceClient::new(channel.clone());
+        let mut client = client.clone();
         let device = target(n);
         let sequence = seq.fetch_add(1, Ordering::Relaxed);
         async move {

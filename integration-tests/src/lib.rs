@@ -224,5 +224,40 @@ pub fn session_config() -> pushmail_session::Config {
         ..Default::default()
     };
     config.tokens.public_key = test_token_public_key();
+    config.security.internal_token = pushmail_common::redact::Secret::new(INTERNAL_TOKEN);
     config
+}
+
+/// Adds the internal bearer token to every call (a tonic interceptor).
+pub fn internal_bearer(
+    mut request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {INTERNAL_TOKEN}")
+            .parse()
+            .map_err(|_| tonic::Status::internal("token"))?,
+    );
+    Ok(request)
+}
+
+/// A session client that presents the internal token.
+pub type SessionClient = pushmail_proto::session::v1::session_service_client::SessionServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+    >,
+>;
+
+/// Connects a [`SessionClient`] to `address` (`http://…`).
+pub async fn session_client(address: String) -> SessionClient {
+    let channel = tonic::transport::Channel::from_shared(address)
+        .expect("address")
+        .connect()
+        .await
+        .expect("session reachable");
+    pushmail_proto::session::v1::session_service_client::SessionServiceClient::with_interceptor(
+        channel,
+        internal_bearer as fn(_) -> _,
+    )
 }

@@ -30,7 +30,7 @@ async fn a_connected_device_gets_and_acks_a_delivery() {
             device.claims.device_id.clone(),
         );
         tokio::spawn(async move {
-            let mut client = SessionServiceClient::connect(node_address).await.unwrap();
+            let mut client = pushmail_integration_tests::session_client(node_address).await;
             client
                 .deliver(pb::DeliverRequest {
                     notification: Some(pb::Notification {

@@ -18,9 +18,9 @@ use std::time::Duration;
 use futures::{SinkExt as _, StreamExt as _};
 use pushmail_common::device_token::{DeviceClaims, TokenSigner};
 use pushmail_common::health::Readiness;
+use pushmail_integration_tests::{SessionClient, session_client};
 use pushmail_integration_tests::{kafka_bus, session_config, test_security};
 use pushmail_proto::session::v1 as pb;
-use pushmail_proto::session::v1::session_service_client::SessionServiceClient;
 use pushmail_session::outbox::MemoryOutbox;
 use pushmail_session::protocol::WireNotification;
 use serde_json::{Value, json};
@@ -107,9 +107,8 @@ impl SessionNode {
         let address = self.address();
         let claims = device.claims.clone();
         tokio::spawn(async move {
-            SessionServiceClient::connect(address)
+            session_client(address)
                 .await
-                .unwrap()
                 .deliver(pb::DeliverRequest {
                     notification: Some(pb::Notification {
                         tenant_id: claims.tenant_id,
@@ -131,8 +130,8 @@ impl SessionNode {
         format!("http://{}", self.grpc)
     }
 
-    pub(crate) async fn client(&self) -> SessionServiceClient<tonic::transport::Channel> {
-        SessionServiceClient::connect(self.address()).await.unwrap()
+    pub(crate) async fn client(&self) -> SessionClient {
+        session_client(self.address()).await
     }
 
     /// Delivers `seq` to the device and returns the status.

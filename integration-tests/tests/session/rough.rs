@@ -199,3 +199,48 @@ async fn a_slow_reader_is_cut_off_and_oversized_notifications_refused() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn grpc_callers_need_the_internal_token() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    let mut anonymous =
+        pushmail_proto::session::v1::session_service_client::SessionServiceClient::connect(
+            node.address(),
+        )
+        .await
+        .unwrap();
+    let presence = pb::GetPresenceRequest {
+        tenant_id: "t".into(),
+        device_id: "d".into(),
+    };
+    let err = anonymous.get_presence(presence.clone()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut forged = tonic::Request::new(pb::DeliverRequest::default());
+    forged
+        .metadata_mut()
+        .insert("authorization", "Bearer not-the-token".parse().unwrap());
+    assert_eq!(
+        anonymous.deliver(forged).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+    let mut take_over = tonic::Request::new(pb::TakeOverRequest::default());
+    take_over
+        .metadata_mut()
+        .insert("authorization", "Bearer x".parse().unwrap());
+    assert_eq!(
+        anonymous.take_over(take_over).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+    assert!(
+        !node
+            .client()
+            .await
+            .get_presence(presence)
+            .await
+            .unwrap()
+            .into_inner()
+            .connected
+    );
+    node.stop().await;
+}

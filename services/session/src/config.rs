@@ -33,6 +33,16 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Device-token verification.
     pub tokens: TokensConfig,
+    /// Who may call the gRPC API.
+    pub security: SecurityConfig,
+}
+
+/// Callers of the gRPC API (dispatch, other session nodes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// The internal bearer token (binding's `security.internal_token`), required.
+    pub internal_token: pushmail_common::redact::Secret,
 }
 
 /// The device listener.
@@ -102,6 +112,7 @@ impl Default for Config {
             heartbeat: HeartbeatConfig::default(),
             limits: LimitsConfig::default(),
             tokens: TokensConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }

@@ -97,6 +97,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<pb::DeliverRequest>,
     ) -> Result<Response<pb::DeliverResponse>, Status> {
+        self.node.authorize(request.metadata())?;
         let request = request.into_inner();
         let wait = match request.ack_timeout_ms {
             0 => DEFAULT_ACK_TIMEOUT,
@@ -139,6 +140,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<pb::GetPresenceRequest>,
     ) -> Result<Response<pb::GetPresenceResponse>, Status> {
+        self.node.authorize(request.metadata())?;
         let request = request.into_inner();
         if let Some(handle) = self
             .node
@@ -171,6 +173,7 @@ impl SessionService for Sessions {
         &self,
         request: Request<pb::TakeOverRequest>,
     ) -> Result<Response<pb::TakeOverResponse>, Status> {
+        self.node.authorize(request.metadata())?;
         let request = request.into_inner();
         let closed = match self
             .node

@@ -115,6 +115,13 @@ pub async fn run(
         )
         .into());
     }
+    if config.security.internal_token.is_empty() {
+        return Err(ConfigError::invalid(
+            "security.internal_token",
+            "is required: the internal bearer token dispatch and peer nodes present",
+        )
+        .into());
+    }
     let verifier = TokenVerifier::from_public_key_hex(&config.tokens.public_key)
         .map_err(|_| ConfigError::invalid("tokens.public_key", "must be 64 hex digits"))?;
     let directory: Arc<dyn directory::Directory> = match deps.redis.clone() {
@@ -135,6 +142,7 @@ pub async fn run(
         address: config.devices.advertise.clone(),
         limits: config.limits.clone(),
         draining: CancellationToken::new(),
+        internal_token: config.security.internal_token.clone(),
         ping_waiters: Default::default(),
     });
 

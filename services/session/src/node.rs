@@ -39,6 +39,8 @@ pub struct Node {
     pub limits: LimitsConfig,
     /// Cancelled when the node starts draining: no new sessions.
     pub draining: CancellationToken,
+    /// The internal bearer token: required of callers, sent to peers.
+    pub internal_token: pushmail_common::redact::Secret,
     /// Long-poll deliveries awaiting the ack the device's next ping carries.
     pub ping_waiters: Mutex<HashMap<String, Vec<PingWaiter>>>,
 }
@@ -51,7 +53,33 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// Compares digests, so timing says nothing about the token.
+fn digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
 impl Node {
+    /// Refuses a gRPC call without the internal token.
+    pub fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), tonic::Status> {
+        let presented = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                tonic::Status::unauthenticated(
+                    "authorization metadata is required: Bearer <internal token>",
+                )
+            })?;
+        if digest(presented.trim()) == digest(self.internal_token.expose()) {
+            Ok(())
+        } else {
+            Err(tonic::Status::unauthenticated(
+                "the internal token is not valid",
+            ))
+        }
+    }
+
     /// The claims of a valid device token.
     pub fn authenticate(&self, token: &str) -> Result<DeviceClaims, TokenError> {
         self.verifier
@@ -116,11 +144,17 @@ impl Node {
         };
         let mut client =
             pushmail_proto::session::v1::session_service_client::SessionServiceClient::new(channel);
-        let request = pushmail_proto::session::v1::TakeOverRequest {
+        let mut request = tonic::Request::new(pushmail_proto::session::v1::TakeOverRequest {
             tenant_id: tenant.to_owned(),
             device_id: device.to_owned(),
             node: self.address.clone(),
-        };
+        });
+        match format!("Bearer {}", self.internal_token.expose()).parse() {
+            Ok(value) => {
+                request.metadata_mut().insert("authorization", value);
+            }
+            Err(_) => tracing::warn!("the internal token is not valid metadata"),
+        }
         if let Err(err) = client.take_over(request).await {
             tracing::info!(node = previous, error = %err, "take-over not confirmed; the old connection closes at its next heartbeat");
         }

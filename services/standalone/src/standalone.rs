@@ -50,6 +50,7 @@ pub(crate) async fn run(
         TokenSigner::from_seed_hex(config.binding.security.device_token_seed.expose())
             .context("binding.security.device_token_seed")?
             .public_key_hex();
+    config.session.security.internal_token = config.binding.security.internal_token.clone();
     let c = config.session.clone();
     let deps = pushmail_session::Deps::connect(&c, bus.clone())
         .await
