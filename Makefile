@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test provision lint fmt fmt-check clippy nextest build bench
+.PHONY: run test provision lint fmt fmt-check clippy nextest build bench fuzz
 
 ## run: the whole platform in one process, embedded adapters, no servers needed
 run:
@@ -35,3 +35,10 @@ nextest:
 ## bench: the benchmarks (kept out of `make test`); reports under bench/reports/
 bench:
 	bash bench/run.sh
+
+## fuzz: the mail parser under libFuzzer (nightly + cargo-fuzz; not part of `make test`)
+FUZZ_SECONDS ?= 300
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p services/ingest/fuzz/corpus/parse && cp services/ingest/tests/corpus/*.eml services/ingest/fuzz/corpus/parse/
+	cd services/ingest/fuzz && $(CARGO) +nightly fuzz run parse -- -max_total_time=$(FUZZ_SECONDS)

@@ -4,7 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushmail_ingest::mail::{Limits, parse};
+
+// The ingest crate's parser module itself, compiled here without the rest
+// of the service.
+#[allow(dead_code)]
+#[path = "../../src/mail/mod.rs"]
+mod mail;
+
+use mail::{Limits, parse};
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse(data, &Limits::default());
