@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use pushmail_common::auth::BearerToken;
 use pushmail_common::config::ConfigError;
 use pushmail_common::device_token::TokenSigner;
 use pushmail_common::redact::Secret;
@@ -124,13 +125,11 @@ pub struct Keys {
     pub callers: CallerKeys,
 }
 
-/// Digests of the bearer tokens of privileged callers. Presented tokens are
-/// hashed and the digests compared, so the comparison's timing says nothing
-/// about the token.
+/// The bearer tokens of privileged callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerKeys {
-    internal: [u8; 32],
-    operator: [u8; 32],
+    internal: BearerToken,
+    operator: BearerToken,
 }
 
 /// A privileged caller.
@@ -145,27 +144,21 @@ pub enum Privileged {
 impl CallerKeys {
     fn new(internal: &str, operator: &str) -> Self {
         Self {
-            internal: digest(internal),
-            operator: digest(operator),
+            internal: BearerToken::new(internal),
+            operator: BearerToken::new(operator),
         }
     }
 
     /// Which privileged caller `token` belongs to, if any.
     pub fn privileged(&self, token: &str) -> Option<Privileged> {
-        let presented = digest(token);
-        if presented == self.internal {
+        if self.internal.matches(token) {
             Some(Privileged::Internal)
-        } else if presented == self.operator {
+        } else if self.operator.matches(token) {
             Some(Privileged::Operator)
         } else {
             None
         }
     }
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 impl Keys {

@@ -3,6 +3,7 @@
 //! shutdown. No business logic lives here; services meet only through
 //! `proto/`.
 
+pub mod auth;
 pub mod blob;
 pub mod bus;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod device_token;
 pub mod grpc;
 pub mod health;
 pub mod host;
+pub mod http_error;
 pub mod lifecycle;
 pub mod redact;
 pub mod redis;

@@ -5,9 +5,7 @@
 pub mod config;
 pub mod error;
 
-use axum::Json;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::{self, Host};
@@ -84,9 +82,6 @@ fn public_router() -> axum::Router {
 }
 
 /// Every unknown route answers with the machine-readable error body.
-async fn not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({"error": {"code": "not_found", "message": "no such route"}})),
-    )
+async fn not_found() -> axum::response::Response {
+    pushmail_common::http_error::error(StatusCode::NOT_FOUND, "not_found", "no such route")
 }

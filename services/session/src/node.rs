@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use pushmail_common::auth::BearerToken;
 use pushmail_common::device_token::{DeviceClaims, Revocations, TokenError, TokenVerifier};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -53,25 +54,15 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// Compares digests, so timing says nothing about the token.
-fn digest(token: &str) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes()).into()
-}
-
 impl Node {
     /// Refuses a gRPC call without the internal token.
     pub fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), tonic::Status> {
-        let presented = metadata
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                tonic::Status::unauthenticated(
-                    "authorization metadata is required: Bearer <internal token>",
-                )
-            })?;
-        if digest(presented.trim()) == digest(self.internal_token.expose()) {
+        let presented = pushmail_common::auth::bearer(metadata).ok_or_else(|| {
+            tonic::Status::unauthenticated(
+                "authorization metadata is required: Bearer <internal token>",
+            )
+        })?;
+        if BearerToken::new(self.internal_token.expose()).matches(presented) {
             Ok(())
         } else {
             Err(tonic::Status::unauthenticated(

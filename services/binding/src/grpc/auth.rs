@@ -20,20 +20,14 @@ pub enum Caller {
 }
 
 fn bearer(metadata: &MetadataMap) -> Result<&str, ApiError> {
-    let value = metadata
-        .get("authorization")
-        .ok_or(ApiError::Unauthenticated(
+    if metadata.get("authorization").is_none() {
+        return Err(ApiError::Unauthenticated(
             "authorization metadata is required: Bearer <token>",
-        ))?
-        .to_str()
-        .map_err(|_| ApiError::Unauthenticated("authorization metadata is not text"))?;
-    value
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthenticated(
-            "authorization must be: Bearer <token>",
-        ))
+        ));
+    }
+    pushmail_common::auth::bearer(metadata).ok_or(ApiError::Unauthenticated(
+        "authorization must be: Bearer <token>",
+    ))
 }
 
 /// Authenticates the caller.
