@@ -5,6 +5,7 @@
 //! that cannot reach one fails with the reason; nothing is skipped.
 
 pub mod collector;
+pub mod dovecot;
 
 use std::sync::Arc;
 

@@ -1,0 +1,219 @@
+//! A private Dovecot (IMAP, POP3, LMTP) per test: its own configuration,
+//! ports, users and maildirs under a temporary directory, started in the
+//! foreground and killed on drop. The Debian packages come from
+//! `scripts/packages.txt`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+
+use crate::free_port;
+
+/// A test user: address and password.
+#[derive(Debug, Clone)]
+pub struct MailUser {
+    /// Login and address.
+    pub address: String,
+    /// Plain-text password (test only).
+    pub password: String,
+}
+
+/// A running Dovecot.
+#[derive(Debug)]
+pub struct Dovecot {
+    /// IMAP, plain text (STARTTLS is not offered).
+    pub imap: SocketAddr,
+    /// POP3, plain text.
+    pub pop3: SocketAddr,
+    /// LMTP, for delivering test mail.
+    pub lmtp: SocketAddr,
+    /// Its users.
+    pub users: Vec<MailUser>,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(dir: &Path, imap: u16, pop3: u16, lmtp: u16) -> String {
+    let d = dir.display();
+    format!(
+        r#"# Written by pushmail's integration tests.
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+info_log_path = {d}/dovecot.log
+protocols = imap pop3 lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_login_user = dovenull
+mail_location = maildir:{d}/mail/%u
+mail_uid = dovecot
+mail_gid = dovecot
+first_valid_uid = 1
+pop3_uidl_format = %08Xu%08Xv
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/users
+}}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={d}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp}
+  }}
+}}
+"#
+    )
+}
+
+async fn wait_port(addr: SocketAddr, log: &Path) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(addr).await.is_err() {
+        if tokio::time::Instant::now() > deadline {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            anyhow::bail!("dovecot did not listen on {addr}; its log:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+impl Dovecot {
+    /// Starts Dovecot with `users` (addresses; the password is `pw-<address>`).
+    pub async fn start(users: &[&str]) -> anyhow::Result<Self> {
+        let binary = PathBuf::from("/usr/sbin/dovecot");
+        anyhow::ensure!(
+            binary.exists(),
+            "dovecot is not installed; run `bash scripts/provision.sh`"
+        );
+        let dir = tempfile::tempdir()?;
+        // Dovecot's unprivileged processes must reach their directories.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
+        let (imap, pop3, lmtp) = (free_port(), free_port(), free_port());
+        let users: Vec<MailUser> = users
+            .iter()
+            .map(|address| MailUser {
+                address: (*address).to_owned(),
+                password: format!("pw-{address}"),
+            })
+            .collect();
+        let passwd: String = users
+            .iter()
+            .map(|u| format!("{}:{{PLAIN}}{}\n", u.address, u.password))
+            .collect();
+        std::fs::write(dir.path().join("users"), passwd)?;
+        for sub in ["mail", "home", "state", "run"] {
+            std::fs::create_dir_all(dir.path().join(sub))?;
+        }
+        let chown = Command::new("chown")
+            .args(["-R", "dovecot:dovecot"])
+            .arg(dir.path().join("mail"))
+            .arg(dir.path().join("home"))
+            .status()?;
+        anyhow::ensure!(chown.success(), "chown of the test maildirs failed");
+        let conf = dir.path().join("dovecot.conf");
+        std::fs::write(&conf, config(dir.path(), imap, pop3, lmtp))?;
+        let child = Command::new(&binary)
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let dovecot = Self {
+            imap: local(imap),
+            pop3: local(pop3),
+            lmtp: local(lmtp),
+            users,
+            dir,
+            child,
+        };
+        let log = dovecot.dir.path().join("dovecot.log");
+        for addr in [dovecot.imap, dovecot.pop3, dovecot.lmtp] {
+            wait_port(addr, &log).await?;
+        }
+        Ok(dovecot)
+    }
+
+    /// Delivers `message` to `recipient` over LMTP, as an MTA would.
+    pub async fn deliver(&self, recipient: &str, message: &[u8]) -> anyhow::Result<()> {
+        let stream = TcpStream::connect(self.lmtp).await?;
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut expect = async |code: &str| -> anyhow::Result<()> {
+            loop {
+                let line = lines
+                    .next_line()
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("LMTP closed"))?;
+                anyhow::ensure!(line.starts_with(code), "LMTP: expected {code}, got {line}");
+                if line.as_bytes().get(3) != Some(&b'-') {
+                    return Ok(());
+                }
+            }
+        };
+        expect("220").await?;
+        for (command, code) in [
+            ("LHLO test.local".to_owned(), "250"),
+            ("MAIL FROM:<sender@example.net>".to_owned(), "250"),
+            (format!("RCPT TO:<{recipient}>"), "250"),
+            ("DATA".to_owned(), "354"),
+        ] {
+            write.write_all(format!("{command}\r\n").as_bytes()).await?;
+            expect(code).await?;
+        }
+        // Dot-stuffing, CRLF line ends.
+        let mut body = Vec::with_capacity(message.len() + 16);
+        for line in message.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.starts_with(b".") {
+                body.push(b'.');
+            }
+            body.extend_from_slice(line);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b".\r\n");
+        write.write_all(&body).await?;
+        expect("250").await?;
+        write.write_all(b"QUIT\r\n").await?;
+        Ok(())
+    }
+}
