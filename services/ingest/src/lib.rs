@@ -6,6 +6,8 @@ pub mod arrival;
 pub mod config;
 pub mod error;
 pub mod mail;
+pub mod marks;
+pub mod pop3;
 
 use std::sync::Arc;
 
