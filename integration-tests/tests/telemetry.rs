@@ -52,7 +52,11 @@ fn trace_context_crosses_the_bus_and_grpc() {
     assert_eq!(consumer.in_scope(current_trace_id).unwrap(), producer_trace);
 
     // gRPC client: the interceptor writes the caller's context into metadata.
-    let request = consumer.in_scope(|| TraceInterceptor.call(tonic::Request::new(())).unwrap());
+    let request = consumer.in_scope(|| {
+        TraceInterceptor::default()
+            .call(tonic::Request::new(()))
+            .unwrap()
+    });
     let sent = request
         .metadata()
         .get("traceparent")

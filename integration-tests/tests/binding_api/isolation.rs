@@ -335,6 +335,19 @@ async fn every_call_needs_credentials_that_cover_it() {
         Code::Unauthenticated,
         "authorization",
     );
+    // Services configure the token once, on their upstream channel.
+    let upstream = pushmail_common::grpc::UpstreamConfig {
+        token: pushmail_common::redact::Secret::new(pushmail_integration_tests::INTERNAL_TOKEN),
+        ..pushmail_common::grpc::UpstreamConfig::at(format!("http://{}", replica.addr))
+    };
+    let mut from_config =
+        pushmail_proto::binding::v1::binding_service_client::BindingServiceClient::new(
+            upstream.channel().unwrap(),
+        );
+    from_config
+        .list_watched_accounts(pb::ListWatchedAccountsRequest { page: None })
+        .await
+        .expect("the configured token is sent on every call");
     // Operators act for any tenant; an operator must name it.
     admin.list_accounts(operator(list.clone())).await.unwrap();
     refused(

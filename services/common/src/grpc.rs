@@ -16,15 +16,48 @@ use crate::telemetry::{self, TraceHeaders};
 /// A gRPC client channel that carries the caller's trace context.
 pub type TracedChannel = InterceptedService<Channel, TraceInterceptor>;
 
-/// Puts the current span's W3C trace context into request metadata.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceInterceptor;
+/// Puts the current span's W3C trace context into request metadata, and
+/// the upstream's bearer token when one is configured.
+#[derive(Clone, Default)]
+pub struct TraceInterceptor {
+    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl std::fmt::Debug for TraceInterceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceInterceptor")
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl TraceInterceptor {
+    /// Also sends `authorization: Bearer <token>` (none when `token` is empty).
+    pub fn with_token(token: &str) -> Result<Self, tonic::metadata::errors::InvalidMetadataValue> {
+        let authorization = if token.is_empty() {
+            None
+        } else {
+            let mut value = MetadataValue::try_from(format!("Bearer {token}"))?;
+            value.set_sensitive(true);
+            Some(value)
+        };
+        Ok(Self { authorization })
+    }
+}
 
 impl Interceptor for TraceInterceptor {
     fn call(
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
         for (key, value) in telemetry::current_trace_headers() {
             if let (Ok(key), Ok(value)) = (
                 MetadataKey::from_bytes(key.as_bytes()),
@@ -47,7 +80,11 @@ pub struct EndpointError {
 
 /// A channel to `uri` that connects on first use and reconnects by itself,
 /// so a service starts even while an upstream is still coming up.
-pub fn lazy_channel(uri: &str, request_timeout: Duration) -> Result<TracedChannel, EndpointError> {
+pub fn lazy_channel(
+    uri: &str,
+    request_timeout: Duration,
+    interceptor: TraceInterceptor,
+) -> Result<TracedChannel, EndpointError> {
     let endpoint = Endpoint::from_shared(uri.to_owned())
         .map_err(|e| EndpointError {
             uri: uri.to_owned(),
@@ -60,7 +97,7 @@ pub fn lazy_channel(uri: &str, request_timeout: Duration) -> Result<TracedChanne
         .keep_alive_while_idle(true);
     Ok(InterceptedService::new(
         endpoint.connect_lazy(),
-        TraceInterceptor,
+        interceptor,
     ))
 }
 
@@ -103,6 +140,9 @@ pub struct UpstreamConfig {
     pub endpoint: String,
     /// Deadline of one call.
     pub timeout_ms: u64,
+    /// Bearer token sent on every call (binding's and session's internal
+    /// token); empty sends none.
+    pub token: crate::redact::Secret,
 }
 
 impl Default for UpstreamConfig {
@@ -110,6 +150,7 @@ impl Default for UpstreamConfig {
         Self {
             endpoint: "http://127.0.0.1:7101".to_owned(),
             timeout_ms: 5_000,
+            token: crate::redact::Secret::default(),
         }
     }
 }
@@ -141,6 +182,15 @@ impl UpstreamConfig {
 
     /// A lazily connected channel to the upstream.
     pub fn channel(&self) -> Result<TracedChannel, EndpointError> {
-        lazy_channel(&self.endpoint, Duration::from_millis(self.timeout_ms))
+        let interceptor =
+            TraceInterceptor::with_token(self.token.expose()).map_err(|_| EndpointError {
+                uri: self.endpoint.clone(),
+                reason: "the token is not valid metadata".to_owned(),
+            })?;
+        lazy_channel(
+            &self.endpoint,
+            Duration::from_millis(self.timeout_ms),
+            interceptor,
+        )
     }
 }

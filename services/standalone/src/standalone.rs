@@ -26,6 +26,16 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     crate::secrets::ensure(&mut config.binding.security, &config.data_dir)?;
+    // Every internal caller presents binding's internal token.
+    let internal = config.binding.security.internal_token.clone();
+    for upstream in [
+        &mut config.ingest.binding,
+        &mut config.dispatch.binding,
+        &mut config.dispatch.session,
+        &mut config.gateway.binding,
+    ] {
+        upstream.token = internal.clone();
+    }
     let memory = MemoryBus::new(&config.bus);
     for topic in topics::ALL {
         memory.ensure_topic(topic, config.bus.partitions).await?;
