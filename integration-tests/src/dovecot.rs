@@ -31,6 +31,10 @@ pub struct Dovecot {
     pub pop3: SocketAddr,
     /// LMTP, for delivering test mail.
     pub lmtp: SocketAddr,
+    /// POP3 over implicit TLS (with [`Dovecot::start_with_tls`]).
+    pub pop3s: Option<SocketAddr>,
+    /// The self-signed certificate (DER) clients must trust, for `localhost`.
+    pub certificate: Option<Vec<u8>>,
     /// Its users.
     pub users: Vec<MailUser>,
     dir: tempfile::TempDir,
@@ -44,8 +48,15 @@ impl Drop for Dovecot {
     }
 }
 
-fn config(dir: &Path, imap: u16, pop3: u16, lmtp: u16) -> String {
+fn config(dir: &Path, imap: u16, pop3: u16, lmtp: u16, pop3s: Option<u16>) -> String {
     let d = dir.display();
+    let (ssl, pop3s) = match pop3s {
+        Some(port) => (
+            format!("ssl = yes\nssl_cert = <{d}/cert.pem\nssl_key = <{d}/key.pem\n"),
+            format!("address = 127.0.0.1\n    port = {port}"),
+        ),
+        None => ("ssl = no\n".to_owned(), "port = 0".to_owned()),
+    };
     format!(
         r#"# Written by pushmail's integration tests.
 base_dir = {d}/run
@@ -54,8 +65,7 @@ log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
 protocols = imap pop3 lmtp
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{ssl}disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = dovecot
 default_login_user = dovenull
@@ -87,7 +97,7 @@ service pop3-login {{
     port = {pop3}
   }}
   inet_listener pop3s {{
-    port = 0
+    {pop3s}
   }}
 }}
 service lmtp {{
@@ -115,6 +125,16 @@ async fn wait_port(addr: SocketAddr, log: &Path) -> anyhow::Result<()> {
 impl Dovecot {
     /// Starts Dovecot with `users` (addresses; the password is `pw-<address>`).
     pub async fn start(users: &[&str]) -> anyhow::Result<Self> {
+        Self::launch(users, false).await
+    }
+
+    /// The same, with TLS: STLS on the POP3 port and POP3S on its own, a
+    /// fresh self-signed certificate for `localhost`.
+    pub async fn start_with_tls(users: &[&str]) -> anyhow::Result<Self> {
+        Self::launch(users, true).await
+    }
+
+    async fn launch(users: &[&str], tls: bool) -> anyhow::Result<Self> {
         let binary = PathBuf::from("/usr/sbin/dovecot");
         anyhow::ensure!(
             binary.exists(),
@@ -127,6 +147,17 @@ impl Dovecot {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )?;
         let (imap, pop3, lmtp) = (free_port(), free_port(), free_port());
+        let pop3s = tls.then(free_port);
+        let certificate = if tls {
+            let key = rcgen::KeyPair::generate()?;
+            let cert =
+                rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.self_signed(&key)?;
+            std::fs::write(dir.path().join("cert.pem"), cert.pem())?;
+            std::fs::write(dir.path().join("key.pem"), key.serialize_pem())?;
+            Some(cert.der().to_vec())
+        } else {
+            None
+        };
         let users: Vec<MailUser> = users
             .iter()
             .map(|address| MailUser {
@@ -149,7 +180,7 @@ impl Dovecot {
             .status()?;
         anyhow::ensure!(chown.success(), "chown of the test maildirs failed");
         let conf = dir.path().join("dovecot.conf");
-        std::fs::write(&conf, config(dir.path(), imap, pop3, lmtp))?;
+        std::fs::write(&conf, config(dir.path(), imap, pop3, lmtp, pop3s))?;
         let child = Command::new(&binary)
             .arg("-F")
             .arg("-c")
@@ -162,12 +193,17 @@ impl Dovecot {
             imap: local(imap),
             pop3: local(pop3),
             lmtp: local(lmtp),
+            pop3s: pop3s.map(local),
+            certificate,
             users,
             dir,
             child,
         };
         let log = dovecot.dir.path().join("dovecot.log");
-        for addr in [dovecot.imap, dovecot.pop3, dovecot.lmtp] {
+        for addr in [dovecot.imap, dovecot.pop3, dovecot.lmtp]
+            .into_iter()
+            .chain(dovecot.pop3s)
+        {
             wait_port(addr, &log).await?;
         }
         Ok(dovecot)

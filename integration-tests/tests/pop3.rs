@@ -12,7 +12,8 @@ use pushmail_common::redact::Secret;
 use pushmail_ingest::arrival::Announcer;
 use pushmail_ingest::mail::Limits;
 use pushmail_ingest::marks::{Pop3Marks, RedisMarks};
-use pushmail_ingest::pop3::{PollError, Pop3Account, poll_once};
+use pushmail_ingest::pop3::{PollError, Pop3Account, open, poll_once};
+use pushmail_ingest::tls::{Security, Tls};
 use pushmail_integration_tests::dovecot::Dovecot;
 use pushmail_integration_tests::{memory_bus, redis_config};
 use pushmail_proto::topics::MAIL_ARRIVED;
@@ -29,7 +30,9 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
     let account = Pop3Account {
         tenant: "tenant-1".into(),
         account: format!("account-{}", uuid::Uuid::now_v7()),
-        server: dovecot.pop3.to_string(),
+        host: "127.0.0.1".into(),
+        port: dovecot.pop3.port(),
+        security: Security::None,
         username: user.address.clone(),
         password: Secret::new(user.password.clone()),
     };
@@ -50,11 +53,13 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
     let dir = tempfile::tempdir().unwrap();
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(dir.path()));
     let announcer = Announcer::new(bus.clone(), blobs, Limits::default());
+    let tls = Tls::new(&[]).unwrap();
     let poll = |announcer: Announcer| {
-        let (account, marks) = (account.clone(), marks.clone());
+        let (account, marks, tls) = (account.clone(), marks.clone(), tls.clone());
         async move {
             poll_once(
                 &account,
+                &tls,
                 &*marks,
                 &announcer,
                 1 << 20,
@@ -119,8 +124,61 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
         password: Secret::new("nope"),
         ..account.clone()
     };
-    let err = poll_once(&wrong, &*marks, &announcer, 1 << 20, Duration::from_secs(5))
-        .await
-        .unwrap_err();
+    let err = poll_once(
+        &wrong,
+        &tls,
+        &*marks,
+        &announcer,
+        1 << 20,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("PASS"), "{err}");
+}
+
+#[tokio::test]
+async fn pop3_over_implicit_tls_and_stls_checks_the_certificate() {
+    let dovecot = Dovecot::start_with_tls(&["tls@example.net"])
+        .await
+        .expect("dovecot");
+    let user = &dovecot.users[0];
+    dovecot.deliver(&user.address, &mail(7)).await.unwrap();
+    let trusted = Tls::new(&[dovecot.certificate.clone().unwrap().into()]).unwrap();
+    let account = |port: u16, security| Pop3Account {
+        tenant: "t".into(),
+        account: format!("account-{}", uuid::Uuid::now_v7()),
+        host: "localhost".into(),
+        port,
+        security,
+        username: user.address.clone(),
+        password: Secret::new(user.password.clone()),
+    };
+    for (port, security) in [
+        (dovecot.pop3s.unwrap().port(), Security::Implicit),
+        (dovecot.pop3.port(), Security::StartTls),
+    ] {
+        let mut pop3 = open(&account(port, security), &trusted, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("{security:?}: {e}"));
+        pop3.login(&user.address, &user.password).await.unwrap();
+        assert_eq!(pop3.uidl().await.unwrap().len(), 1, "{security:?}");
+        pop3.quit().await.unwrap();
+    }
+    // A certificate nobody vouches for is refused before any password is sent.
+    let untrusting = Tls::new(&[]).unwrap();
+    let refused = open(
+        &account(dovecot.pop3s.unwrap().port(), Security::Implicit),
+        &untrusting,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(refused.is_err());
+    let refused = open(
+        &account(dovecot.pop3.port(), Security::StartTls),
+        &untrusting,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(refused.is_err());
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod mail;
 pub mod marks;
 pub mod pop3;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -54,6 +54,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
         Ok(pop3)
     }
 
+    /// Continues a session on an upgraded stream (after `STLS`).
+    pub fn resume(stream: S, timeout: Duration) -> Self {
+        Self {
+            stream: BufReader::new(stream),
+            timeout,
+        }
+    }
+
+    /// Asks for `STLS` and hands back the stream to upgrade. Bytes the
+    /// server sent ahead of the handshake would be a downgrade attempt.
+    pub async fn start_tls(mut self) -> Result<S, Pop3Error> {
+        self.command("STLS", "STLS").await?;
+        if !self.stream.buffer().is_empty() {
+            return Err(Pop3Error::Protocol(
+                "data after STLS before the handshake".to_owned(),
+            ));
+        }
+        Ok(self.stream.into_inner())
+    }
+
     async fn line(&mut self) -> Result<Vec<u8>, Pop3Error> {
         let mut line = Vec::new();
         let read = tokio::time::timeout(self.timeout, async {

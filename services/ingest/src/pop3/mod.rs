@@ -10,9 +10,14 @@ use std::time::Duration;
 pub use client::{Pop3, Pop3Error};
 use pushmail_common::redact::Secret;
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 
 use crate::arrival::{AnnounceError, Announcer, Arrival, Source};
 use crate::marks::{MarkError, Pop3Marks};
+use crate::tls::{Security, Tls};
+
+/// A connection to a mail server, plain or TLS.
+pub type MailStream = Either<TcpStream, tokio_rustls::client::TlsStream<TcpStream>>;
 
 /// A POP3 account to poll.
 #[derive(Debug, Clone)]
@@ -21,8 +26,12 @@ pub struct Pop3Account {
     pub tenant: String,
     /// Account id.
     pub account: String,
-    /// `host:port` of the server.
-    pub server: String,
+    /// Server host name (checked against its certificate).
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub security: Security,
     /// Login.
     pub username: String,
     /// Password.
@@ -54,19 +63,44 @@ pub enum PollError {
     Announce(#[from] AnnounceError),
 }
 
+/// Connects, secures and reads the greeting.
+pub async fn open(
+    account: &Pop3Account,
+    tls: &Tls,
+    timeout: Duration,
+) -> Result<Pop3<MailStream>, Pop3Error> {
+    let tcp = tokio::time::timeout(
+        timeout,
+        TcpStream::connect((account.host.as_str(), account.port)),
+    )
+    .await
+    .map_err(|_| Pop3Error::Timeout(timeout))??;
+    let secure = async |tcp| {
+        tokio::time::timeout(timeout, tls.connect(&account.host, tcp))
+            .await
+            .map_err(|_| Pop3Error::Timeout(timeout))?
+            .map_err(Pop3Error::Io)
+    };
+    match account.security {
+        Security::None => Pop3::greet(Either::Left(tcp), timeout).await,
+        Security::Implicit => Pop3::greet(Either::Right(secure(tcp).await?), timeout).await,
+        Security::StartTls => {
+            let tcp = Pop3::greet(tcp, timeout).await?.start_tls().await?;
+            Ok(Pop3::resume(Either::Right(secure(tcp).await?), timeout))
+        }
+    }
+}
+
 /// Polls one account once.
 pub async fn poll_once(
     account: &Pop3Account,
+    tls: &Tls,
     marks: &dyn Pop3Marks,
     announcer: &Announcer,
     max_message_bytes: usize,
     timeout: Duration,
 ) -> Result<PollReport, PollError> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(&account.server))
-        .await
-        .map_err(|_| Pop3Error::Timeout(timeout))?
-        .map_err(Pop3Error::Io)?;
-    let mut pop3 = Pop3::greet(stream, timeout).await?;
+    let mut pop3 = open(account, tls, timeout).await?;
     pop3.login(&account.username, account.password.expose())
         .await?;
     let listed = pop3.uidl().await?;
