@@ -30,7 +30,10 @@ fn spawn<E: Into<anyhow::Error>>(
 }
 
 fn endpoint(addr: SocketAddr) -> UpstreamConfig {
-    UpstreamConfig::at(format!("http://{addr}"))
+    UpstreamConfig {
+        token: pushmail_common::redact::Secret::new(pushmail_integration_tests::INTERNAL_TOKEN),
+        ..UpstreamConfig::at(format!("http://{addr}"))
+    }
 }
 
 fn redis_state() -> StateStoreConfig {
@@ -144,13 +147,17 @@ async fn start_ingest(
         ..Default::default()
     };
     config.blob.dir = blobs.to_path_buf();
-    let deps = pushmail_ingest::Deps::connect(&config, kafka_bus().await.expect("broker")).unwrap();
+    config.marks = redis_state();
+    let deps = pushmail_ingest::Deps::connect(&config, kafka_bus().await.expect("broker"))
+        .await
+        .unwrap();
     let (listeners, admin) = admin_listener().await;
     let readiness = Readiness::new(pushmail_ingest::NAME);
     Started {
         grpc: None,
         admin,
         task: spawn(pushmail_ingest::run(
+            config,
             deps,
             listeners,
             readiness,

@@ -4,6 +4,7 @@ use pushmail_common::blob::BlobConfig;
 use pushmail_common::bus::BusConfig;
 use pushmail_common::config::{AdminServerConfig, ConfigError, ServiceConfig, ShutdownConfig};
 use pushmail_common::grpc::UpstreamConfig;
+use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,38 @@ pub struct Config {
     pub binding: UpstreamConfig,
     /// Where raw messages are stored.
     pub blob: BlobConfig,
+    /// Where what was announced is remembered (POP3 UIDLs): Redis, or memory standalone.
+    pub marks: StateStoreConfig,
+    /// POP3 polling.
+    pub pop3: Pop3Config,
+}
+
+/// POP3 polling.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pop3Config {
+    /// Seconds between polls of one account (and between account-list refreshes).
+    pub interval_seconds: u64,
+    /// Deadline of one server exchange.
+    pub timeout_seconds: u64,
+    /// Largest message fetched.
+    pub max_message_bytes: usize,
+    /// Accounts polled at once.
+    pub concurrency: usize,
+    /// Extra trusted CA certificates (PEM), for servers with a private CA.
+    pub extra_ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for Pop3Config {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 60,
+            timeout_seconds: 30,
+            max_message_bytes: 50 * 1024 * 1024,
+            concurrency: 16,
+            extra_ca_file: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -34,6 +67,8 @@ impl Default for Config {
             bus: BusConfig::default(),
             binding: UpstreamConfig::at("http://127.0.0.1:7101"),
             blob: BlobConfig::default(),
+            marks: StateStoreConfig::default(),
+            pop3: Pop3Config::default(),
         }
     }
 }
@@ -45,7 +80,18 @@ impl ServiceConfig for Config {
         self.telemetry.validate("telemetry.")?;
         self.shutdown.validate("shutdown.")?;
         self.bus.validate("bus.")?;
-        self.binding.validate("binding.")
+        self.binding.validate("binding.")?;
+        self.marks.validate("marks.")?;
+        if self.pop3.interval_seconds == 0
+            || self.pop3.timeout_seconds == 0
+            || self.pop3.concurrency == 0
+        {
+            return Err(ConfigError::invalid(
+                "pop3",
+                "interval_seconds, timeout_seconds and concurrency must be positive",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -13,6 +13,12 @@ pub enum Error {
     /// An upstream address is invalid.
     #[error(transparent)]
     Upstream(#[from] EndpointError),
+    /// A setting is unusable.
+    #[error(transparent)]
+    Config(#[from] pushmail_common::config::ConfigError),
+    /// Redis (the marks) is unreachable.
+    #[error(transparent)]
+    Redis(#[from] pushmail_common::redis::RedisError),
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),

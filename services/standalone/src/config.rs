@@ -106,6 +106,7 @@ impl Default for StandaloneConfig {
                 bus: memory_bus(),
                 binding: UpstreamConfig::at("http://127.0.0.1:7101"),
                 blob,
+                marks: StateStoreConfig::memory(),
                 ..Default::default()
             },
             dispatch: pushmail_dispatch::Config {

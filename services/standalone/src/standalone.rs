@@ -82,12 +82,15 @@ pub(crate) async fn run(
     });
 
     let c = &config.ingest;
-    let deps = pushmail_ingest::Deps::connect(c, bus.clone()).context("ingest")?;
+    let deps = pushmail_ingest::Deps::connect(c, bus.clone())
+        .await
+        .context("ingest")?;
     let listeners = pushmail_ingest::Listeners::bind(&c.server)
         .await
         .context("ingest")?;
+    let ingest = c.clone();
     services.spawn(pushmail_ingest::NAME, |r, s| {
-        pushmail_ingest::run(deps, listeners, r, s)
+        pushmail_ingest::run(ingest, deps, listeners, r, s)
     });
 
     let c = &config.dispatch;

@@ -3,12 +3,14 @@
 //! publish) repeats no announced mail and misses none: marks follow events.
 
 mod client;
+mod runner;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 pub use client::{Pop3, Pop3Error};
 use pushmail_common::redact::Secret;
+pub use runner::Runner;
 use tokio::net::TcpStream;
 use tokio_util::either::Either;
 
