@@ -262,3 +262,13 @@ pub async fn session_client(address: String) -> SessionClient {
         internal_bearer as fn(_) -> _,
     )
 }
+
+/// `message` with `authorization: Bearer <token>` metadata.
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a token is ASCII"),
+    );
+    request
+}

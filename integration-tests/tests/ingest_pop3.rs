@@ -12,21 +12,14 @@ use pushmail_common::redact::{Secret, SecretUrl};
 use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
 use pushmail_integration_tests::dovecot::Dovecot;
 use pushmail_integration_tests::{
-    INTERNAL_TOKEN, OPERATOR_TOKEN, TestDatabase, kafka_bus, kafka_config, redis_config, unique,
+    INTERNAL_TOKEN, OPERATOR_TOKEN, TestDatabase, authed, kafka_bus, kafka_config, redis_config,
+    unique,
 };
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
 use pushmail_proto::events::v1::MailArrived;
 use pushmail_proto::topics::MAIL_ARRIVED;
 use tokio_util::sync::CancellationToken;
-
-fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 async fn start_ingest(
     binding: std::net::SocketAddr,

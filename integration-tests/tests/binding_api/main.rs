@@ -204,14 +204,7 @@ impl Events {
     }
 }
 
-/// `message` with a bearer token.
-pub(crate) fn authed<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
+pub(crate) use pushmail_integration_tests::authed;
 
 /// As an operator.
 pub(crate) fn operator<T>(message: T) -> Request<T> {
