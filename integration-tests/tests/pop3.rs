@@ -182,3 +182,88 @@ async fn pop3_over_implicit_tls_and_stls_checks_the_certificate() {
     .await;
     assert!(refused.is_err());
 }
+
+#[tokio::test]
+async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
+    let dovecot = Dovecot::start(&["big@example.net"]).await.expect("dovecot");
+    let user = &dovecot.users[0];
+    let big = format!(
+        "From: a@example.net\r\nSubject: the big one\r\nMessage-ID: <big-{}@example.net>\r\n\r\n{}\r\n",
+        uuid::Uuid::now_v7(),
+        "x".repeat(4_000)
+    );
+    dovecot
+        .deliver(&user.address, big.as_bytes())
+        .await
+        .unwrap();
+    dovecot.deliver(&user.address, &mail(1)).await.unwrap();
+    let account = Pop3Account {
+        tenant: "t".into(),
+        account: format!("account-{}", uuid::Uuid::now_v7()),
+        host: "127.0.0.1".into(),
+        port: dovecot.pop3.port(),
+        security: Security::None,
+        username: user.address.clone(),
+        password: Secret::new(user.password.clone()),
+    };
+    let marks = pushmail_ingest::marks::MemoryMarks::default();
+    let bus: Arc<dyn EventBus> = memory_bus(1_000);
+    bus.ensure_topic(MAIL_ARRIVED.name(), 3).await.unwrap();
+    let mut events = bus
+        .subscribe(SubscribeOptions {
+            group: "test".into(),
+            topics: vec![MAIL_ARRIVED.name().into()],
+        })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let announcer = Announcer::new(
+        bus.clone(),
+        Arc::new(LocalBlobStore::new(dir.path())),
+        Limits::default(),
+    );
+    let tls = Tls::new(&[]).unwrap();
+    // A 1 KiB fetch limit: the 4 KB mail cannot be fetched whole.
+    let report = poll_once(
+        &account,
+        &tls,
+        &marks,
+        &announcer,
+        1_024,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.announced, report.truncated), (2, 1), "{report:?}");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let record = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let event: pushmail_proto::events::v1::MailArrived =
+            pushmail_common::bus::decode(MAIL_ARRIVED, &record).unwrap();
+        seen.push((event.summary.unwrap().subject, event.size_bytes));
+    }
+    seen.sort();
+    assert_eq!(seen[0].0, "mail 1");
+    assert_eq!(seen[1].0, "the big one");
+    assert!(
+        seen[1].1 > 4_000,
+        "the real size, not the headers': {seen:?}"
+    );
+    assert_eq!(
+        poll_once(
+            &account,
+            &tls,
+            &marks,
+            &announcer,
+            1_024,
+            Duration::from_secs(5)
+        )
+        .await
+        .unwrap()
+        .announced,
+        0
+    );
+}

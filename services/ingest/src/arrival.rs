@@ -49,6 +49,9 @@ pub struct Arrival {
     pub source: Source,
     /// When, ms since the epoch.
     pub received_at_ms: i64,
+    /// The message's real size when only its header section is passed
+    /// (too large to fetch whole); `None` when the bytes are the message.
+    pub full_size: Option<u64>,
 }
 
 /// Why a message was not announced.
@@ -168,7 +171,7 @@ pub fn mail_arrived(arrival: &Arrival, parsed: &ParsedMail, blob: &BlobRef) -> e
             subject: parsed.subject.clone(),
             snippet: parsed.snippet.clone(),
         }),
-        size_bytes: parsed.size_bytes,
+        size_bytes: arrival.full_size.unwrap_or(parsed.size_bytes),
         attachments: parsed
             .attachments
             .iter()
@@ -205,6 +208,7 @@ mod tests {
             uid,
             source: if uid == 0 { Source::Smtp } else { Source::Imap },
             received_at_ms: 1_000,
+            full_size: None,
         }
     }
 

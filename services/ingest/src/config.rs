@@ -82,6 +82,12 @@ impl ServiceConfig for Config {
         self.bus.validate("bus.")?;
         self.binding.validate("binding.")?;
         self.marks.validate("marks.")?;
+        if self.pop3.max_message_bytes < 64 * 1024 {
+            return Err(ConfigError::invalid(
+                "pop3.max_message_bytes",
+                "must be at least 65536 (larger mails are announced from their headers)",
+            ));
+        }
         if self.pop3.interval_seconds == 0
             || self.pop3.timeout_seconds == 0
             || self.pop3.concurrency == 0
@@ -96,3 +102,22 @@ impl ServiceConfig for Config {
 }
 
 pushmail_common::impl_hosted!(Config);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetch_limit_that_would_drop_mail_is_refused() {
+        assert!(Config::default().validate().is_ok());
+        let tiny = Config {
+            pop3: Pop3Config {
+                max_message_bytes: 0,
+                ..Pop3Config::default()
+            },
+            ..Config::default()
+        };
+        let err = tiny.validate().unwrap_err().to_string();
+        assert!(err.contains("pop3.max_message_bytes"), "{err}");
+    }
+}

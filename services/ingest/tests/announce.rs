@@ -30,6 +30,7 @@ fn arrival(uid: u32) -> Arrival {
         uid,
         source: Source::Imap,
         received_at_ms: 1_764_000_000_000,
+        full_size: None,
     }
 }
 

@@ -143,6 +143,7 @@ pub async fn run(
         limits: config.limits.clone(),
         draining: CancellationToken::new(),
         internal_token: config.security.internal_token.clone(),
+        internal: pushmail_common::auth::BearerToken::new(config.security.internal_token.expose()),
         ping_waiters: Default::default(),
     });
 

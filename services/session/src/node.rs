@@ -40,8 +40,10 @@ pub struct Node {
     pub limits: LimitsConfig,
     /// Cancelled when the node starts draining: no new sessions.
     pub draining: CancellationToken,
-    /// The internal bearer token: required of callers, sent to peers.
+    /// The internal bearer token, sent to peers.
     pub internal_token: pushmail_common::redact::Secret,
+    /// Its digest, checked on every incoming call.
+    pub internal: BearerToken,
     /// Long-poll deliveries awaiting the ack the device's next ping carries.
     pub ping_waiters: Mutex<HashMap<String, Vec<PingWaiter>>>,
 }
@@ -62,7 +64,7 @@ impl Node {
                 "authorization metadata is required: Bearer <internal token>",
             )
         })?;
-        if BearerToken::new(self.internal_token.expose()).matches(presented) {
+        if self.internal.matches(presented) {
             Ok(())
         } else {
             Err(tonic::Status::unauthenticated(

@@ -163,9 +163,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
         }
     }
 
+    /// Message numbers with their sizes in octets.
+    pub async fn list(&mut self) -> Result<Vec<(u32, u64)>, Pop3Error> {
+        self.command("LIST", "LIST").await?;
+        let mut out = Vec::new();
+        loop {
+            let line = self.line().await?;
+            if line == b"." {
+                return Ok(out);
+            }
+            let text = String::from_utf8_lossy(&line);
+            let mut fields = text.split_whitespace();
+            match (
+                fields.next().and_then(|n| n.parse().ok()),
+                fields.next().and_then(|n| n.parse().ok()),
+            ) {
+                (Some(number), Some(size)) => out.push((number, size)),
+                _ => return Err(Pop3Error::Protocol(format!("LIST line {text:.80}"))),
+            }
+        }
+    }
+
+    /// The header section of message `number` (`TOP n 0`), at most `max` bytes.
+    pub async fn headers(&mut self, number: u32, max: usize) -> Result<Vec<u8>, Pop3Error> {
+        self.command("TOP", &format!("TOP {number} 0")).await?;
+        self.multiline(max).await
+    }
+
     /// Message `number`, dot-unstuffed, at most `max` bytes.
     pub async fn retr(&mut self, number: u32, max: usize) -> Result<Vec<u8>, Pop3Error> {
         self.command("RETR", &format!("RETR {number}")).await?;
+        self.multiline(max).await
+    }
+
+    /// A dot-terminated, dot-stuffed body. Over `max` the session is out of
+    /// step (the rest is still coming): the caller must drop it.
+    async fn multiline(&mut self, max: usize) -> Result<Vec<u8>, Pop3Error> {
         let mut message = Vec::new();
         loop {
             let line = self.line().await?;

@@ -49,6 +49,8 @@ pub struct PollReport {
     pub refused: usize,
     /// Messages on the server in all.
     pub on_server: usize,
+    /// Messages too large to fetch, announced from their headers.
+    pub truncated: usize,
 }
 
 /// A poll failed; nothing after the failure was marked.
@@ -111,11 +113,22 @@ pub async fn poll_once(
         on_server: listed.len(),
         ..PollReport::default()
     };
+    let sizes: std::collections::HashMap<u32, u64> = pop3.list().await?.into_iter().collect();
     for (number, uidl) in &listed {
         if seen.contains(uidl) {
             continue;
         }
-        let raw = pop3.retr(*number, max_message_bytes).await?;
+        // Too large to fetch whole: announce it from its header section
+        // with its real size, so the phone still learns of it (and the
+        // mailbox is not stuck on it).
+        let size = sizes.get(number).copied().unwrap_or(0);
+        let too_large = usize::try_from(size).map_or(true, |s| s > max_message_bytes);
+        let raw = if too_large {
+            report.truncated += 1;
+            pop3.headers(*number, max_message_bytes).await?
+        } else {
+            pop3.retr(*number, max_message_bytes).await?
+        };
         let arrival = Arrival {
             tenant: account.tenant.clone(),
             account: account.account.clone(),
@@ -124,6 +137,7 @@ pub async fn poll_once(
             uid: 0,
             source: Source::Pop3,
             received_at_ms: pushmail_common::clock::now_ms(),
+            full_size: too_large.then_some(size),
         };
         match announcer.announce(&arrival, &raw).await {
             Ok(_) => report.announced += 1,
