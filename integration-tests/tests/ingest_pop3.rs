@@ -47,9 +47,7 @@ async fn start_ingest(
     let deps = pushmail_ingest::Deps::connect(&config, kafka_bus().await.unwrap())
         .await
         .unwrap();
-    let listeners = pushmail_common::host::AdminListener::ephemeral()
-        .await
-        .unwrap();
+    let listeners = pushmail_ingest::Listeners::ephemeral().await.unwrap();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pushmail_ingest::run(
         config,
@@ -137,6 +135,8 @@ async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
 
     // Our view of the broker: this tenant's MailArrived events.
     let bus = kafka_bus().await.unwrap();
+    // On a fresh broker the topic appears only when ingest starts.
+    bus.ensure_topic(MAIL_ARRIVED.name(), 12).await.unwrap();
     let mut events = bus
         .subscribe(SubscribeOptions {
             group: unique("ingest-pop3"),

@@ -151,7 +151,8 @@ async fn start_ingest(
     let deps = pushmail_ingest::Deps::connect(&config, kafka_bus().await.expect("broker"))
         .await
         .unwrap();
-    let (listeners, admin) = admin_listener().await;
+    let listeners = pushmail_ingest::Listeners::ephemeral().await.unwrap();
+    let admin = listeners.admin.local_addr().unwrap();
     let readiness = Readiness::new(pushmail_ingest::NAME);
     Started {
         grpc: None,

@@ -18,3 +18,4 @@ pub mod lifecycle;
 pub mod redact;
 pub mod redis;
 pub mod telemetry;
+pub mod tls;

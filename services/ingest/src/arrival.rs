@@ -123,9 +123,25 @@ impl Announcer {
         arrival: &Arrival,
         raw: &[u8],
     ) -> Result<events::MailArrived, AnnounceError> {
+        let stored = self.store(raw).await?;
+        self.publish(arrival, &stored).await
+    }
+
+    /// Parses and stores a message once, for several recipients.
+    pub async fn store(&self, raw: &[u8]) -> Result<Stored, AnnounceError> {
         let parsed = parse(raw, &self.limits)?;
         let blob = self.blobs.put(raw).await?;
-        let event = mail_arrived(arrival, &parsed, &blob);
+        Ok(Stored { parsed, blob })
+    }
+
+    /// Publishes a stored message's event for one arrival; returns it once
+    /// it is durable.
+    pub async fn publish(
+        &self,
+        arrival: &Arrival,
+        stored: &Stored,
+    ) -> Result<events::MailArrived, AnnounceError> {
+        let event = mail_arrived(arrival, &stored.parsed, &stored.blob);
         let context = EventContext {
             event_id: event
                 .meta
@@ -138,6 +154,15 @@ impl Announcer {
         self.bus.publish(MAIL_ARRIVED.name(), record).await?;
         Ok(event)
     }
+}
+
+/// A message parsed and in the blob store.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// What the push needs.
+    pub parsed: ParsedMail,
+    /// Where the raw bytes are.
+    pub blob: BlobRef,
 }
 
 fn address(address: &MailAddress) -> common::Address {

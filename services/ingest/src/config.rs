@@ -6,6 +6,7 @@ use pushmail_common::config::{AdminServerConfig, ConfigError, ServiceConfig, Shu
 use pushmail_common::grpc::UpstreamConfig;
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
+use pushmail_common::tls::ServerTlsConfig;
 use serde::{Deserialize, Serialize};
 
 /// The whole ingest config.
@@ -28,6 +29,89 @@ pub struct Config {
     pub marks: StateStoreConfig,
     /// POP3 polling.
     pub pop3: Pop3Config,
+    /// The SMTP and LMTP receivers.
+    pub smtp: SmtpConfig,
+}
+
+/// The SMTP and LMTP receivers for enterprise forwarding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// SMTP listen address; empty turns the SMTP receiver off.
+    pub listen: String,
+    /// LMTP listen address; empty turns the LMTP receiver off.
+    pub lmtp_listen: String,
+    /// Our name in greetings.
+    pub hostname: String,
+    /// Largest message accepted (announced as `SIZE`).
+    pub max_message_bytes: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Connections per listener at once.
+    pub max_connections: usize,
+    /// Deadline of each command, and of a whole message body.
+    pub timeout_seconds: u64,
+    /// Refuse mail before STARTTLS.
+    pub require_tls: bool,
+    /// The certificate offered with STARTTLS (not offered when disabled).
+    pub tls: ServerTlsConfig,
+    /// Recipient answers kept in memory.
+    pub recipient_cache_entries: usize,
+    /// How long a known recipient is trusted without asking binding again.
+    pub recipient_found_ttl_seconds: u64,
+    /// How long an unknown recipient stays unknown.
+    pub recipient_unknown_ttl_seconds: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:2525".to_owned(),
+            lmtp_listen: "0.0.0.0:2424".to_owned(),
+            hostname: "pushmail-ingest".to_owned(),
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_connections: 1_000,
+            timeout_seconds: 300,
+            require_tls: false,
+            tls: ServerTlsConfig::default(),
+            recipient_cache_entries: 100_000,
+            recipient_found_ttl_seconds: 60,
+            recipient_unknown_ttl_seconds: 10,
+        }
+    }
+}
+
+impl SmtpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, addr) in [
+            ("smtp.listen", &self.listen),
+            ("smtp.lmtp_listen", &self.lmtp_listen),
+        ] {
+            if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::invalid(key, "must be host:port (IP) or empty"));
+            }
+        }
+        if self.max_message_bytes < 1024 || self.max_recipients == 0 || self.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "smtp",
+                "max_message_bytes (at least 1024), max_recipients and max_connections must be positive",
+            ));
+        }
+        if self.timeout_seconds == 0 || self.hostname.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "smtp",
+                "timeout_seconds and hostname are required",
+            ));
+        }
+        if self.require_tls && !self.tls.enabled {
+            return Err(ConfigError::invalid(
+                "smtp.require_tls",
+                "needs smtp.tls.enabled with a certificate",
+            ));
+        }
+        self.tls.validate("smtp.tls.")
+    }
 }
 
 /// POP3 polling.
@@ -69,6 +153,7 @@ impl Default for Config {
             blob: BlobConfig::default(),
             marks: StateStoreConfig::default(),
             pop3: Pop3Config::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -82,6 +167,7 @@ impl ServiceConfig for Config {
         self.bus.validate("bus.")?;
         self.binding.validate("binding.")?;
         self.marks.validate("marks.")?;
+        self.smtp.validate()?;
         if self.pop3.max_message_bytes < 64 * 1024 {
             return Err(ConfigError::invalid(
                 "pop3.max_message_bytes",
@@ -119,5 +205,48 @@ mod tests {
         };
         let err = tiny.validate().unwrap_err().to_string();
         assert!(err.contains("pop3.max_message_bytes"), "{err}");
+    }
+
+    #[test]
+    fn smtp_settings_are_checked() {
+        let with = |smtp: SmtpConfig| Config {
+            smtp,
+            ..Config::default()
+        };
+        for (smtp, key) in [
+            (
+                SmtpConfig {
+                    listen: "not an address".into(),
+                    ..SmtpConfig::default()
+                },
+                "smtp.listen",
+            ),
+            (
+                SmtpConfig {
+                    require_tls: true,
+                    ..SmtpConfig::default()
+                },
+                "smtp.require_tls",
+            ),
+            (
+                SmtpConfig {
+                    tls: ServerTlsConfig {
+                        enabled: true,
+                        ..ServerTlsConfig::default()
+                    },
+                    ..SmtpConfig::default()
+                },
+                "smtp.tls",
+            ),
+        ] {
+            let err = with(smtp).validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let off = SmtpConfig {
+            listen: String::new(),
+            lmtp_listen: String::new(),
+            ..SmtpConfig::default()
+        };
+        assert!(with(off).validate().is_ok(), "both receivers may be off");
     }
 }

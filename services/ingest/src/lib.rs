@@ -1,6 +1,6 @@
-//! Mailbox ingest: learns that mail arrived (IMAP IDLE, POP3, SMTP/LMTP,
-//! webhook) and emits `MailArrived`. The receivers arrive with [4/9]; this
-//! is the hosting and the connections they will use.
+//! Mailbox ingest: learns that mail arrived (POP3 polling, the SMTP and
+//! LMTP receivers; IMAP IDLE and the webhook follow) and emits
+//! `MailArrived`.
 
 pub mod arrival;
 pub mod config;
@@ -8,9 +8,11 @@ pub mod error;
 pub mod mail;
 pub mod marks;
 pub mod pop3;
+pub mod smtp;
 pub mod tls;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pushmail_common::blob::BlobStore;
 use pushmail_common::bus::{self, EventBus};
@@ -79,13 +81,54 @@ fn extra_cas(
 }
 
 /// Bound listeners (port 0 in tests).
-pub type Listeners = pushmail_common::host::AdminListener;
+#[derive(Debug)]
+pub struct Listeners {
+    /// Admin HTTP.
+    pub admin: tokio::net::TcpListener,
+    /// SMTP, unless turned off.
+    pub smtp: Option<tokio::net::TcpListener>,
+    /// LMTP, unless turned off.
+    pub lmtp: Option<tokio::net::TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    pub async fn bind(config: &Config) -> std::io::Result<Self> {
+        let admin = pushmail_common::host::AdminListener::bind(&config.server)
+            .await?
+            .admin;
+        let bind = async |what: &str, addr: &str| -> std::io::Result<_> {
+            if addr.is_empty() {
+                return Ok(None);
+            }
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}"))
+            })?;
+            Ok(Some(listener))
+        };
+        Ok(Self {
+            admin,
+            smtp: bind("SMTP", &config.smtp.listen).await?,
+            lmtp: bind("LMTP", &config.smtp.lmtp_listen).await?,
+        })
+    }
+
+    /// Free loopback ports for everything, for tests.
+    pub async fn ephemeral() -> std::io::Result<Self> {
+        let loopback = || tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0));
+        Ok(Self {
+            admin: loopback().await?,
+            smtp: Some(loopback().await?),
+            lmtp: Some(loopback().await?),
+        })
+    }
+}
 
 /// Production entry point.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let bus = bus::connect(&config.bus, "pushmail-ingest")?;
     let deps = Deps::connect(&config, bus).await?;
-    let listeners = Listeners::bind(&config.server).await?;
+    let listeners = Listeners::bind(&config).await?;
     run(config, deps, listeners, Readiness::new(NAME), shutdown).await
 }
 
@@ -113,10 +156,51 @@ pub async fn run(
         deps.bus,
         deps.blobs,
         mail::Limits {
-            max_message_bytes: config.pop3.max_message_bytes,
+            max_message_bytes: config
+                .pop3
+                .max_message_bytes
+                .max(config.smtp.max_message_bytes),
             ..mail::Limits::default()
         },
     );
+    let receivers = [
+        (smtp::Mode::Smtp, "smtp", listeners.smtp),
+        (smtp::Mode::Lmtp, "lmtp", listeners.lmtp),
+    ];
+    if receivers.iter().any(|(_, _, l)| l.is_some()) {
+        let c = &config.smtp;
+        let tls = if c.tls.enabled {
+            Some(c.tls.acceptor("smtp.tls.")?)
+        } else {
+            None
+        };
+        let recipients: Arc<dyn smtp::Recipients> = Arc::new(smtp::BindingRecipients::new(
+            deps.binding.clone(),
+            c.recipient_cache_entries,
+            Duration::from_secs(c.recipient_found_ttl_seconds),
+            Duration::from_secs(c.recipient_unknown_ttl_seconds),
+        ));
+        let settings = smtp::Settings {
+            hostname: c.hostname.clone(),
+            max_message_bytes: c.max_message_bytes,
+            max_recipients: c.max_recipients,
+            max_connections: c.max_connections,
+            timeout: Duration::from_secs(c.timeout_seconds),
+            require_tls: c.require_tls,
+        };
+        for (mode, name, listener) in receivers {
+            let Some(listener) = listener else { continue };
+            let receiver = smtp::Receiver::new(
+                mode,
+                listener,
+                settings.clone(),
+                recipients.clone(),
+                announcer.clone(),
+                tls.clone(),
+            );
+            host.spawn(name, receiver.run(shutdown.clone()));
+        }
+    }
     let runner = pop3::Runner {
         binding: deps.binding,
         tls: deps.tls,

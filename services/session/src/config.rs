@@ -57,7 +57,7 @@ pub struct DevicesConfig {
     /// Spread the connections of the session drain over this window.
     pub drain_window_seconds: u64,
     /// TLS on the device endpoints.
-    pub tls: crate::listener::TlsConfig,
+    pub tls: pushmail_common::tls::ServerTlsConfig,
     /// Bind with SO_REUSEPORT, so several session processes share the port.
     pub reuse_port: bool,
     /// Listen backlog (connections waiting to be accepted during a reconnect storm).
@@ -123,7 +123,7 @@ impl Default for DevicesConfig {
             addr: SocketAddr::from(([0, 0, 0, 0], 8102)),
             advertise: "http://127.0.0.1:7102".to_owned(),
             drain_window_seconds: 10,
-            tls: crate::listener::TlsConfig::default(),
+            tls: pushmail_common::tls::ServerTlsConfig::default(),
             reuse_port: false,
             backlog: 4_096,
         }
@@ -205,15 +205,7 @@ impl ServiceConfig for Config {
                 "must be shorter than shutdown.grace_seconds",
             ));
         }
-        if self.devices.tls.enabled
-            && (self.devices.tls.cert_path.as_os_str().is_empty()
-                || self.devices.tls.key_path.as_os_str().is_empty())
-        {
-            return Err(ConfigError::invalid(
-                "devices.tls",
-                "cert_path and key_path are required when enabled",
-            ));
-        }
+        self.devices.tls.validate("devices.tls.")?;
         if !self.devices.advertise.starts_with("http://")
             && !self.devices.advertise.starts_with("https://")
         {

@@ -160,7 +160,7 @@ pub async fn run(
     )?;
     host.serve_admin(listeners.server.admin, admin_routes(node.clone()));
     let tls = if config.devices.tls.enabled {
-        Some(listener::acceptor(&config.devices.tls)?)
+        Some(config.devices.tls.acceptor("devices.tls.")?)
     } else {
         None
     };

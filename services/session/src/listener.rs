@@ -8,31 +8,13 @@
 //! why TLS is on by default where devices connect directly.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use pushmail_common::config::ConfigError;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
-
-/// TLS on the device endpoints.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsConfig {
-    /// Off where an ingress terminates TLS (and in tests).
-    pub enabled: bool,
-    /// PEM certificate chain.
-    pub cert_path: PathBuf,
-    /// PEM private key.
-    pub key_path: PathBuf,
-}
 
 /// Handshakes in progress or accepted but not yet served.
 const HANDSHAKE_QUEUE: usize = 1_024;
@@ -57,40 +39,6 @@ pub fn bind(addr: SocketAddr, reuse_port: bool, backlog: u32) -> std::io::Result
         )
     })?;
     socket.listen(backlog)
-}
-
-/// Loads the certificate and key.
-pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, ConfigError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&config.cert_path)
-        .and_then(|certs| certs.collect())
-        .map_err(|e| {
-            ConfigError::invalid(
-                "devices.tls.cert_path",
-                format!("unreadable PEM certificates: {e}"),
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(ConfigError::invalid(
-            "devices.tls.cert_path",
-            "holds no certificate",
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(&config.key_path).map_err(|e| {
-        ConfigError::invalid("devices.tls.key_path", format!("unreadable PEM key: {e}"))
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::invalid("devices.tls", e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            ConfigError::invalid(
-                "devices.tls.key_path",
-                format!("does not match the certificate: {e}"),
-            )
-        })?;
-    Ok(TlsAcceptor::from(Arc::new(server)))
 }
 
 /// Accepted device connections, plain or TLS.

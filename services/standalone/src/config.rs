@@ -107,6 +107,12 @@ impl Default for StandaloneConfig {
                 binding: UpstreamConfig::at("http://127.0.0.1:7101"),
                 blob,
                 marks: StateStoreConfig::memory(),
+                smtp: pushmail_ingest::config::SmtpConfig {
+                    listen: "127.0.0.1:2525".to_owned(),
+                    lmtp_listen: "127.0.0.1:2424".to_owned(),
+                    hostname: "localhost".to_owned(),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             dispatch: pushmail_dispatch::Config {

@@ -85,7 +85,7 @@ pub(crate) async fn run(
     let deps = pushmail_ingest::Deps::connect(c, bus.clone())
         .await
         .context("ingest")?;
-    let listeners = pushmail_ingest::Listeners::bind(&c.server)
+    let listeners = pushmail_ingest::Listeners::bind(c)
         .await
         .context("ingest")?;
     let ingest = c.clone();
@@ -192,8 +192,8 @@ fn print_endpoints(config: &StandaloneConfig) {
         config.transcode.server.grpc_addr, config.transcode.server.admin_addr
     );
     println!(
-        "  ingest     admin http://{}",
-        config.ingest.server.admin_addr
+        "  ingest     smtp {}  lmtp {}  admin http://{}",
+        config.ingest.smtp.listen, config.ingest.smtp.lmtp_listen, config.ingest.server.admin_addr
     );
     println!(
         "  dispatch   admin http://{}",

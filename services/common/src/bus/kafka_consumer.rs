@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -151,13 +152,46 @@ fn flush(
     })
 }
 
+/// Keeps the log to a line per pause while a topic is missing.
+const TRANSIENT_PAUSE: Duration = Duration::from_millis(500);
+
+fn transient(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::PartitionEOF
+        )
+    )
+}
+
 #[async_trait]
 impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Result<InboundRecord, BusError> {
-        let message = self.consumer.recv().await.map_err(|e| BusError::Consume {
-            topics: self.topics.clone(),
-            reason: e.to_string(),
-        })?;
+        let message = loop {
+            match self.consumer.recv().await {
+                Ok(message) => break message,
+                Err(e) if transient(&e) => {
+                    // A topic not created yet (a consumer started before its
+                    // producer) or a broker restart: librdkafka keeps
+                    // fetching, so the member waits instead of failing.
+                    tracing::warn!(topics = %self.topics, error = %e, "consume stalled, retrying");
+                    tokio::time::sleep(TRANSIENT_PAUSE).await;
+                }
+                Err(e) => {
+                    return Err(BusError::Consume {
+                        topics: self.topics.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        };
         let headers = message
             .headers()
             .map(|hs| {

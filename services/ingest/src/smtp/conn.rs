@@ -1,0 +1,490 @@
+//! One SMTP or LMTP conversation: greeting, EHLO/LHLO, an optional
+//! STARTTLS, then transactions. A message is acknowledged (250) only after
+//! its events are durable; anything transient answers 4xx so the sending
+//! server keeps the mail and retries.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pushmail_common::clock::now_ms;
+use tokio::io::{AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+use tokio_util::either::Either;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::command::{self, Command, CommandError};
+use super::lines::{self, Body, Line};
+use super::recipients::Resolved;
+use super::{Mode, Shared};
+use crate::arrival::{AnnounceError, Arrival, Source};
+
+type Stream = Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
+
+/// Longest command line kept (RFC 5321 allows 512; extensions add a bit).
+const MAX_COMMAND_LINE: usize = 2_048;
+/// Bad commands tolerated before the connection is closed.
+const MAX_ERRORS: u32 = 10;
+
+/// A recipient accepted with `RCPT`.
+#[derive(Debug, Clone)]
+struct Recipient {
+    tenant: String,
+    account: String,
+}
+
+#[derive(Debug, Default)]
+struct Transaction {
+    recipients: Vec<Recipient>,
+}
+
+/// How a message went for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Published,
+    /// Try again later.
+    Retry(String),
+    /// Will never be accepted.
+    Refused(String),
+}
+
+impl Outcome {
+    fn reply(&self) -> String {
+        match self {
+            Self::Published => "250 2.0.0 Ok: published".to_owned(),
+            Self::Retry(why) => format!("451 4.3.0 Try again later: {why}"),
+            Self::Refused(why) => format!("554 5.6.0 Message refused: {why}"),
+        }
+    }
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    /// `None` only while STARTTLS moves the stream into the handshake.
+    reader: Option<BufReader<Stream>>,
+    out: Vec<u8>,
+    peer: SocketAddr,
+    greeted: bool,
+    tls: bool,
+    transaction: Option<Transaction>,
+    errors: u32,
+}
+
+/// Why a conversation ended early.
+enum Stop {
+    /// Say this and close.
+    Close(&'static str),
+    /// The peer is gone.
+    Gone,
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(_: std::io::Error) -> Self {
+        Self::Gone
+    }
+}
+
+/// Serves one connection until QUIT, a timeout, shutdown or the peer leaves.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let mut conn = Conn {
+        shared,
+        reader: Some(BufReader::new(Either::Left(tcp))),
+        out: Vec::new(),
+        peer,
+        greeted: false,
+        tls: false,
+        transaction: None,
+        errors: 0,
+    };
+    let greeting = format!(
+        "220 {} {} pushmail ready",
+        conn.shared.settings.hostname,
+        match conn.shared.mode {
+            Mode::Smtp => "ESMTP",
+            Mode::Lmtp => "LMTP",
+        }
+    );
+    conn.say(&greeting);
+    let stop = conn.converse(&shutdown).await;
+    if let Err(Stop::Close(reply)) = stop {
+        conn.say(reply);
+    }
+    let _ = conn.flush().await;
+    if let Some(reader) = &mut conn.reader {
+        let _ = reader.get_mut().shutdown().await;
+    }
+}
+
+impl Conn {
+    fn io(&mut self) -> Result<&mut BufReader<Stream>, Stop> {
+        self.reader.as_mut().ok_or(Stop::Gone)
+    }
+
+    fn say(&mut self, reply: &str) {
+        self.out.extend_from_slice(reply.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    async fn flush(&mut self) -> Result<(), Stop> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let timeout = self.shared.settings.timeout;
+        let out = std::mem::take(&mut self.out);
+        let stream = self.io()?.get_mut();
+        tokio::time::timeout(timeout, async {
+            stream.write_all(&out).await?;
+            stream.flush().await
+        })
+        .await
+        .map_err(|_| Stop::Gone)??;
+        Ok(())
+    }
+
+    /// Replies wait while pipelined commands are still buffered (RFC 2920).
+    async fn flush_if_idle(&mut self) -> Result<(), Stop> {
+        if self.io()?.buffer().is_empty() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn converse(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
+        let timeout = self.shared.settings.timeout;
+        let mut line = Vec::new();
+        loop {
+            self.flush_if_idle().await?;
+            line.clear();
+            let read = tokio::select! {
+                () = shutdown.cancelled() => {
+                    return Err(Stop::Close("421 4.3.2 Service shutting down, try again later"));
+                }
+                read = tokio::time::timeout(
+                    timeout,
+                    lines::read_line(self.reader.as_mut().ok_or(Stop::Gone)?, &mut line, MAX_COMMAND_LINE),
+                ) => read,
+            };
+            let read = read.map_err(|_| Stop::Close("421 4.4.2 Idle too long, closing"))??;
+            match read {
+                Line::Closed => return Err(Stop::Gone),
+                Line::TooLong => {
+                    self.error("500 5.5.2 Line too long")?;
+                    continue;
+                }
+                Line::Complete => {}
+            }
+            match command::parse(lines::trim_eol(&line)) {
+                Ok(Command::Quit) => {
+                    self.say("221 2.0.0 Bye");
+                    return Ok(());
+                }
+                Ok(command) => self.command(command, shutdown).await?,
+                Err(CommandError::Unknown) => self.error("500 5.5.2 Command not recognized")?,
+                Err(CommandError::Parameter) => {
+                    self.error("555 5.5.4 Parameter not recognized")?;
+                }
+                Err(CommandError::Syntax(why)) => {
+                    let reply = format!("501 5.5.4 Syntax error: {why}");
+                    self.error(&reply)?;
+                }
+            }
+        }
+    }
+
+    /// Answers a client error, closing after too many.
+    fn error(&mut self, reply: &str) -> Result<(), Stop> {
+        self.errors += 1;
+        if self.errors > MAX_ERRORS {
+            return Err(Stop::Close("421 4.7.0 Too many errors, closing"));
+        }
+        self.say(reply);
+        Ok(())
+    }
+
+    async fn command(
+        &mut self,
+        command: Command,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Stop> {
+        let mode = self.shared.mode;
+        match command {
+            Command::Helo(_) | Command::Ehlo(_) if mode == Mode::Lmtp => {
+                self.error("500 5.5.1 This is LMTP: use LHLO")
+            }
+            Command::Lhlo(_) if mode == Mode::Smtp => {
+                self.error("500 5.5.1 This is SMTP: use EHLO")
+            }
+            Command::Helo(_) => {
+                self.hello();
+                let reply = format!("250 {}", self.shared.settings.hostname);
+                self.say(&reply);
+                Ok(())
+            }
+            Command::Ehlo(_) | Command::Lhlo(_) => {
+                self.hello();
+                self.extensions();
+                Ok(())
+            }
+            Command::StartTls => self.start_tls().await,
+            Command::Mail { size, .. } => self.mail(size),
+            Command::Rcpt(address) => self.rcpt(&address).await,
+            Command::Data => self.data(shutdown).await,
+            Command::Rset => {
+                self.transaction = None;
+                self.say("250 2.0.0 Ok");
+                Ok(())
+            }
+            Command::Noop => {
+                self.say("250 2.0.0 Ok");
+                Ok(())
+            }
+            Command::Vrfy => {
+                // Which addresses exist is nobody's business.
+                self.say("252 2.5.0 Cannot VRFY; send the message and see");
+                Ok(())
+            }
+            Command::Help => {
+                self.say("214 2.0.0 See RFC 5321");
+                Ok(())
+            }
+            Command::Quit => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn hello(&mut self) {
+        // A new greeting resets the session (RFC 5321 §4.1.4).
+        self.greeted = true;
+        self.transaction = None;
+    }
+
+    fn extensions(&mut self) {
+        let settings = &self.shared.settings;
+        let mut lines = vec![
+            settings.hostname.clone(),
+            "PIPELINING".to_owned(),
+            format!("SIZE {}", settings.max_message_bytes),
+            "8BITMIME".to_owned(),
+            "ENHANCEDSTATUSCODES".to_owned(),
+            "SMTPUTF8".to_owned(),
+        ];
+        if self.shared.tls.is_some() && !self.tls {
+            lines.push("STARTTLS".to_owned());
+        }
+        let last = lines.len() - 1;
+        for (i, line) in lines.into_iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            self.say(&format!("250{sep}{line}"));
+        }
+    }
+
+    async fn start_tls(&mut self) -> Result<(), Stop> {
+        let Some(acceptor) = self.shared.tls.clone() else {
+            return self.error("454 4.7.0 TLS not available");
+        };
+        if self.tls {
+            return self.error("503 5.5.1 TLS already active");
+        }
+        self.say("220 2.0.0 Ready to start TLS");
+        self.flush().await?;
+        // Anything pipelined after STARTTLS arrived in plain text and is
+        // dropped with the buffer (the CVE-2011-0411 injection).
+        let reader = self.reader.take().ok_or(Stop::Gone)?;
+        let Either::Left(tcp) = reader.into_inner() else {
+            return Err(Stop::Gone);
+        };
+        let tls = tokio::time::timeout(self.shared.settings.timeout, acceptor.accept(tcp))
+            .await
+            .map_err(|_| Stop::Gone)??;
+        self.reader = Some(BufReader::new(Either::Right(tls)));
+        self.tls = true;
+        self.greeted = false;
+        self.transaction = None;
+        Ok(())
+    }
+
+    fn mail(&mut self, size: Option<u64>) -> Result<(), Stop> {
+        let settings = &self.shared.settings;
+        if !self.greeted {
+            return self.error("503 5.5.1 Say hello first");
+        }
+        if settings.require_tls && !self.tls {
+            return self.error("530 5.7.0 Must issue a STARTTLS command first");
+        }
+        if self.transaction.is_some() {
+            return self.error("503 5.5.1 Nested MAIL command");
+        }
+        if size.is_some_and(|s| s > settings.max_message_bytes as u64) {
+            let reply = format!(
+                "552 5.3.4 Message size exceeds fixed maximum of {} bytes",
+                settings.max_message_bytes
+            );
+            self.say(&reply);
+            return Ok(());
+        }
+        self.transaction = Some(Transaction::default());
+        self.say("250 2.1.0 Ok");
+        Ok(())
+    }
+
+    async fn rcpt(&mut self, address: &str) -> Result<(), Stop> {
+        let max = self.shared.settings.max_recipients;
+        let Some(transaction) = &self.transaction else {
+            return self.error("503 5.5.1 Need MAIL before RCPT");
+        };
+        if transaction.recipients.len() >= max {
+            self.say("452 4.5.3 Too many recipients");
+            return Ok(());
+        }
+        match self.shared.recipients.resolve(address).await {
+            Ok(Resolved::Account { tenant, account }) => {
+                if let Some(transaction) = &mut self.transaction {
+                    transaction.recipients.push(Recipient { tenant, account });
+                }
+                self.say("250 2.1.5 Ok");
+            }
+            Ok(Resolved::Unknown) => self.say("550 5.1.1 No such user here"),
+            Ok(Resolved::BadAddress) => self.say("501 5.1.3 Bad recipient address syntax"),
+            Err(err) => {
+                tracing::warn!(error = %err, "recipient lookup failed");
+                self.say("451 4.3.0 Recipient lookup unavailable, try again later");
+            }
+        }
+        Ok(())
+    }
+
+    async fn data(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
+        let Some(transaction) = self.transaction.take() else {
+            return self.error("503 5.5.1 Need MAIL and RCPT before DATA");
+        };
+        if transaction.recipients.is_empty() {
+            return self.error("554 5.5.1 No valid recipients");
+        }
+        self.say("354 End data with <CR><LF>.<CR><LF>");
+        self.flush().await?;
+        let max = self.shared.settings.max_message_bytes;
+        let body = tokio::select! {
+            // Nothing was acknowledged: the sender keeps the mail.
+            () = shutdown.cancelled() => return Err(Stop::Gone),
+            body = tokio::time::timeout(
+                self.shared.settings.timeout,
+                lines::read_body(self.reader.as_mut().ok_or(Stop::Gone)?, max),
+            ) => body.map_err(|_| Stop::Close("421 4.4.2 Data timeout, closing"))??,
+        };
+        let raw = match body {
+            Body::Closed => return Err(Stop::Gone),
+            Body::TooLarge => {
+                let reply = format!("552 5.3.4 Message size exceeds fixed maximum of {max} bytes");
+                self.answer(&transaction, |_| reply.clone());
+                return Ok(());
+            }
+            Body::Message(raw) => raw,
+        };
+        let outcomes = self.deliver(&transaction, &raw).await;
+        match self.shared.mode {
+            Mode::Lmtp => self.answer(&transaction, |r| outcomes[&r.account].reply()),
+            Mode::Smtp => {
+                // One reply for all: the worst outcome, so a retry covers
+                // every account (republishing is deduped downstream by the
+                // idempotency key).
+                let worst = outcomes
+                    .values()
+                    .find(|o| matches!(o, Outcome::Retry(_)))
+                    .or_else(|| outcomes.values().find(|o| matches!(o, Outcome::Refused(_))))
+                    .unwrap_or(&Outcome::Published);
+                let reply = worst.reply();
+                self.say(&reply);
+            }
+        }
+        Ok(())
+    }
+
+    /// One reply per accepted recipient (LMTP), or one (SMTP).
+    fn answer(&mut self, transaction: &Transaction, reply: impl Fn(&Recipient) -> String) {
+        match self.shared.mode {
+            Mode::Lmtp => {
+                for recipient in &transaction.recipients {
+                    let line = reply(recipient);
+                    self.say(&line);
+                }
+            }
+            Mode::Smtp => {
+                if let Some(first) = transaction.recipients.first() {
+                    let line = reply(first);
+                    self.say(&line);
+                }
+            }
+        }
+    }
+
+    /// Stores the message once and publishes one event per account.
+    async fn deliver(&self, transaction: &Transaction, raw: &[u8]) -> BTreeMap<String, Outcome> {
+        let source = match self.shared.mode {
+            Mode::Smtp => Source::Smtp,
+            Mode::Lmtp => Source::Lmtp,
+        };
+        let span = tracing::info_span!(
+            "ingest.receive",
+            protocol = ?source,
+            peer = %self.peer,
+            recipients = transaction.recipients.len(),
+            size = raw.len(),
+        );
+        async {
+            let mut accounts: BTreeMap<String, &Recipient> = BTreeMap::new();
+            for recipient in &transaction.recipients {
+                accounts
+                    .entry(recipient.account.clone())
+                    .or_insert(recipient);
+            }
+            let stored = match self.shared.announcer.store(raw).await {
+                Ok(stored) => stored,
+                Err(err) => {
+                    let outcome = failed(&err);
+                    return accounts.into_keys().map(|a| (a, outcome.clone())).collect();
+                }
+            };
+            let received_at_ms = now_ms();
+            let publishes = accounts.values().map(|recipient| {
+                let arrival = Arrival {
+                    tenant: recipient.tenant.clone(),
+                    account: recipient.account.clone(),
+                    mailbox: "INBOX".to_owned(),
+                    uid_validity: 0,
+                    uid: 0,
+                    source,
+                    received_at_ms,
+                    full_size: None,
+                };
+                let stored = &stored;
+                async move {
+                    let outcome = match self.shared.announcer.publish(&arrival, stored).await {
+                        Ok(_) => Outcome::Published,
+                        Err(err) => failed(&err),
+                    };
+                    (arrival.account, outcome)
+                }
+            });
+            futures::future::join_all(publishes)
+                .await
+                .into_iter()
+                .collect()
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn failed(err: &AnnounceError) -> Outcome {
+    if err.is_transient() {
+        tracing::warn!(error = %err, "message not published; the sender will retry");
+        Outcome::Retry("event publication failed".to_owned())
+    } else {
+        Outcome::Refused(err.to_string())
+    }
+}

@@ -1,0 +1,145 @@
+//! The SMTP and LMTP receivers for enterprise mail servers that forward to
+//! us: recipients map to accounts through binding, and a message is
+//! acknowledged only once its `MailArrived` events are durable, so the
+//! forwarding server keeps (and retries) anything we could not publish.
+//!
+//! No `Received:` header is added: the stored message must stay
+//! byte-identical across a sender's retries, since its content hash is the
+//! idempotency key of a mail without a Message-ID.
+
+mod command;
+mod conn;
+mod lines;
+mod recipients;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use recipients::{BindingRecipients, Recipients, ResolveError, Resolved};
+
+use crate::arrival::Announcer;
+
+/// Which dialect a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// RFC 5321: one reply per message.
+    Smtp,
+    /// RFC 2033: one reply per recipient after DATA.
+    Lmtp,
+}
+
+/// Limits and names of a receiver.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Our name in the greeting and EHLO.
+    pub hostname: String,
+    /// Largest message accepted (announced as `SIZE`).
+    pub max_message_bytes: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Connections served at once; more are told to come back later.
+    pub max_connections: usize,
+    /// Deadline of each read and write.
+    pub timeout: Duration,
+    /// Refuse MAIL before STARTTLS.
+    pub require_tls: bool,
+}
+
+struct Shared {
+    mode: Mode,
+    settings: Settings,
+    recipients: Arc<dyn Recipients>,
+    announcer: Announcer,
+    tls: Option<TlsAcceptor>,
+}
+
+/// A listening receiver.
+pub struct Receiver {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("mode", &self.shared.mode)
+            .field("settings", &self.shared.settings)
+            .field("tls", &self.shared.tls.is_some())
+            .finish()
+    }
+}
+
+impl Receiver {
+    /// A receiver on a bound listener.
+    pub fn new(
+        mode: Mode,
+        listener: TcpListener,
+        settings: Settings,
+        recipients: Arc<dyn Recipients>,
+        announcer: Announcer,
+        tls: Option<TlsAcceptor>,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                mode,
+                settings,
+                recipients,
+                announcer,
+                tls,
+            }),
+            listener,
+        }
+    }
+
+    /// Accepts until `shutdown`, then waits for the conversations (each
+    /// closes at its next command, with a 421).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            self.shared.settings.max_connections,
+        ));
+        let conversations = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                conversations.spawn(busy(tcp));
+                continue;
+            };
+            let shared = self.shared.clone();
+            let shutdown = shutdown.clone();
+            conversations.spawn(async move {
+                conn::serve(shared, tcp, peer, shutdown).await;
+                drop(slot);
+            });
+        }
+        conversations.close();
+        conversations.wait().await;
+        Ok(())
+    }
+}
+
+async fn busy(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt as _;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        tcp.write_all(b"421 4.3.2 Too many connections, try again later\r\n"),
+    )
+    .await;
+}

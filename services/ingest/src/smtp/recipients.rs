@@ -1,0 +1,114 @@
+//! Recipient → account, asked of binding (`ResolveRecipient`) and cached
+//! briefly: a busy enterprise relay sends to the same few thousand
+//! addresses all day, and one gRPC round trip per RCPT would cap the
+//! receiver's rate. A new account is reachable within the negative TTL, a
+//! deleted one stops receiving within the positive TTL.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pushmail_common::grpc::TracedChannel;
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+use tokio::time::Instant;
+
+/// What an address maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// An account we announce mail for.
+    Account {
+        /// Owner.
+        tenant: String,
+        /// Account id.
+        account: String,
+    },
+    /// No such account (550 for this recipient).
+    Unknown,
+    /// Not a mail address (501).
+    BadAddress,
+}
+
+/// Binding could not answer; the sender should retry (451).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("recipient lookup unavailable: {0}")]
+pub struct ResolveError(pub String);
+
+/// Maps recipients to accounts.
+#[async_trait]
+pub trait Recipients: Send + Sync + 'static {
+    /// Resolves one address (case-insensitively).
+    async fn resolve(&self, address: &str) -> Result<Resolved, ResolveError>;
+}
+
+/// Binding's answers, cached.
+pub struct BindingRecipients {
+    binding: TracedChannel,
+    cache: quick_cache::sync::Cache<String, (Resolved, Instant)>,
+    found_ttl: Duration,
+    unknown_ttl: Duration,
+}
+
+impl std::fmt::Debug for BindingRecipients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingRecipients")
+            .field("cached", &self.cache.len())
+            .finish()
+    }
+}
+
+impl BindingRecipients {
+    /// Over binding, keeping up to `capacity` answers.
+    pub fn new(
+        binding: TracedChannel,
+        capacity: usize,
+        found_ttl: Duration,
+        unknown_ttl: Duration,
+    ) -> Self {
+        Self {
+            binding,
+            cache: quick_cache::sync::Cache::new(capacity.max(1)),
+            found_ttl,
+            unknown_ttl,
+        }
+    }
+}
+
+#[async_trait]
+impl Recipients for BindingRecipients {
+    async fn resolve(&self, address: &str) -> Result<Resolved, ResolveError> {
+        let key = address.trim().to_lowercase();
+        if let Some((answer, until)) = self.cache.get(&key)
+            && Instant::now() < until
+        {
+            return Ok(answer);
+        }
+        let mut client = BindingServiceClient::new(self.binding.clone());
+        let answer = match client
+            .resolve_recipient(pb::ResolveRecipientRequest {
+                address: key.clone(),
+            })
+            .await
+        {
+            Ok(response) => {
+                let response = response.into_inner();
+                if response.found {
+                    Resolved::Account {
+                        tenant: response.tenant_id,
+                        account: response.account_id,
+                    }
+                } else {
+                    Resolved::Unknown
+                }
+            }
+            Err(status) if status.code() == tonic::Code::InvalidArgument => Resolved::BadAddress,
+            Err(status) => return Err(ResolveError(status.to_string())),
+        };
+        let ttl = match answer {
+            Resolved::Account { .. } => self.found_ttl,
+            Resolved::Unknown | Resolved::BadAddress => self.unknown_ttl,
+        };
+        self.cache
+            .insert(key, (answer.clone(), Instant::now() + ttl));
+        Ok(answer)
+    }
+}
