@@ -4,8 +4,10 @@
 //! `scripts/env.sh` sets (defaults match `scripts/provision.sh`). A test
 //! that cannot reach one fails with the reason; nothing is skipped.
 
+pub mod broker;
 pub mod collector;
 pub mod dovecot;
+pub mod nodes;
 
 use std::sync::Arc;
 

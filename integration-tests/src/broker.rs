@@ -1,0 +1,85 @@
+//! A broker of the test's own (tansu, durable `sqlite://` storage) for
+//! tests that take the broker down: the shared one serves every other test.
+//! The binary comes from `TANSU_BIN` (set by `scripts/env.sh`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::process::{Child, Command};
+
+/// A private tansu broker.
+pub struct PrivateBroker {
+    /// `host:port` for clients.
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateBroker {
+    /// Starts one on a free port and waits until it accepts connections.
+    pub async fn start() -> anyhow::Result<Self> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
+        let mut broker = Self {
+            addr,
+            dir: tempfile::tempdir()?,
+            child: None,
+        };
+        broker.restart().await?;
+        Ok(broker)
+    }
+
+    /// The brokers string for a Kafka client.
+    pub fn brokers(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// What it logged (for failure reports).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+    }
+
+    /// Kills it with SIGKILL (what it stored survives).
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port and storage.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        let bin = std::env::var("TANSU_BIN").context(
+            "TANSU_BIN is not set: run the tests through `make test` (scripts/env.sh sets it)",
+        )?;
+        let url = format!("tcp://{}", self.addr);
+        // tansu 0.6 reads the part after `sqlite://` as a relative path.
+        let storage = "sqlite://tansu.db";
+        let log = std::fs::File::create(self.dir.path().join("tansu.log"))?;
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", storage])
+            .current_dir(self.dir.path())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {bin}"))?;
+        self.child = Some(child);
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
+        anyhow::bail!("tansu did not listen on {} within 6 s: {log}", self.addr)
+    }
+}

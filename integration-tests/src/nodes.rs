@@ -1,0 +1,185 @@
+//! Binding and ingest started in-process on free ports, on the real
+//! PostgreSQL, Redis and broker, for tests that need an account to exist.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pushmail_common::bus::{BusConfig, EventBus};
+use pushmail_common::health::Readiness;
+use pushmail_common::redact::{Secret, SecretUrl};
+use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    INTERNAL_TOKEN, OPERATOR_TOKEN, TestDatabase, authed, kafka_bus, kafka_config, redis_config,
+};
+
+/// A binding service with its own database.
+pub struct BindingNode {
+    /// gRPC address.
+    pub addr: SocketAddr,
+    /// Admin client (pass a token per call with [`authed`]).
+    pub admin: AdminServiceClient<tonic::transport::Channel>,
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), pushmail_binding::Error>>,
+    database: TestDatabase,
+}
+
+impl BindingNode {
+    /// Starts binding on a fresh database, Redis cache and the test broker.
+    pub async fn start() -> anyhow::Result<Self> {
+        let database = TestDatabase::create().await?;
+        let mut config = pushmail_binding::Config {
+            bus: BusConfig {
+                kafka: kafka_config(),
+                ..BusConfig::default()
+            },
+            ..Default::default()
+        };
+        config.database.url = SecretUrl::new(&database.url);
+        config.security = crate::test_security();
+        config.cache.shared = StateStoreConfig {
+            kind: StateStoreKind::Redis,
+            redis: redis_config(),
+        };
+        let deps = pushmail_binding::Deps::connect(&config, kafka_bus().await?).await?;
+        let listeners = pushmail_common::host::GrpcListeners::ephemeral().await?;
+        let addr = listeners.grpc.local_addr()?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(pushmail_binding::run(
+            deps,
+            listeners,
+            Readiness::new("binding"),
+            stop.clone(),
+        ));
+        let admin = AdminServiceClient::connect(format!("http://{addr}")).await?;
+        Ok(Self {
+            addr,
+            admin,
+            stop,
+            task,
+            database,
+        })
+    }
+
+    /// A tenant with room for a few accounts.
+    pub async fn tenant(&mut self) -> anyhow::Result<pb::CreateTenantResponse> {
+        let request = pb::CreateTenantRequest {
+            name: crate::unique("tenant"),
+            max_accounts: 10,
+            sms_per_day: 10,
+        };
+        Ok(self
+            .admin
+            .create_tenant(authed(OPERATOR_TOKEN, request))
+            .await?
+            .into_inner())
+    }
+
+    /// An account of `tenant`.
+    pub async fn account(
+        &mut self,
+        tenant: &pb::CreateTenantResponse,
+        address: &str,
+        kind: pb::AccountKind,
+        server: Option<(pb::ServerSettings, String)>,
+    ) -> anyhow::Result<pb::Account> {
+        let (server, credentials) = match server {
+            Some((server, password)) => (Some(server), Some(pb::Credentials { password })),
+            None => (None, None),
+        };
+        let request = pb::CreateAccountRequest {
+            tenant_id: tenant.tenant_id.clone(),
+            address: address.to_owned(),
+            kind: kind.into(),
+            server,
+            credentials,
+        };
+        Ok(self
+            .admin
+            .create_account(authed(&tenant.api_key, request))
+            .await?
+            .into_inner())
+    }
+
+    /// Stops the service and drops its database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await??;
+        self.database.drop_database().await
+    }
+}
+
+/// An ingest service's settings for tests: binding at `binding`, the test
+/// broker, Redis marks, blobs under `blobs`, every receiver on a free port.
+pub fn ingest_config(binding: SocketAddr, blobs: &std::path::Path) -> pushmail_ingest::Config {
+    let mut config = pushmail_ingest::Config {
+        bus: BusConfig {
+            kafka: kafka_config(),
+            ..BusConfig::default()
+        },
+        ..Default::default()
+    };
+    config.binding.endpoint = format!("http://{binding}");
+    config.binding.token = Secret::new(INTERNAL_TOKEN);
+    config.blob.dir = blobs.to_path_buf();
+    config.marks = StateStoreConfig {
+        kind: StateStoreKind::Redis,
+        redis: redis_config(),
+    };
+    config.pop3.interval_seconds = 1;
+    config.smtp.hostname = "mx.test".to_owned();
+    config
+}
+
+/// A running ingest service.
+pub struct IngestNode {
+    /// SMTP address.
+    pub smtp: SocketAddr,
+    /// LMTP address.
+    pub lmtp: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), pushmail_ingest::Error>>,
+}
+
+impl IngestNode {
+    /// Starts ingest publishing to `bus`.
+    pub async fn start(
+        config: pushmail_ingest::Config,
+        bus: Arc<dyn EventBus>,
+    ) -> anyhow::Result<Self> {
+        let deps = pushmail_ingest::Deps::connect(&config, bus).await?;
+        let listeners = pushmail_ingest::Listeners::ephemeral().await?;
+        let addr = |l: &Option<tokio::net::TcpListener>| {
+            l.as_ref()
+                .map(|l| l.local_addr())
+                .transpose()?
+                .ok_or_else(|| anyhow::anyhow!("receiver off"))
+        };
+        let smtp = addr(&listeners.smtp)?;
+        let lmtp = addr(&listeners.lmtp)?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(pushmail_ingest::run(
+            config,
+            deps,
+            listeners,
+            Readiness::new("ingest"),
+            stop.clone(),
+        ));
+        Ok(Self {
+            smtp,
+            lmtp,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops it and reports how it ended.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        Ok(self.task.await??)
+    }
+}
