@@ -209,6 +209,21 @@ impl Dovecot {
         Ok(dovecot)
     }
 
+    /// Gives `user`'s INBOX a new UIDVALIDITY (as an index rebuild or a
+    /// server migration does): every message gets a new UID identity.
+    pub async fn change_uid_validity(&self, user: &str, uid_validity: u32) -> anyhow::Result<()> {
+        let status = tokio::process::Command::new("doveadm")
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .args(["mailbox", "update", "-u", user, "--uid-validity"])
+            .arg(uid_validity.to_string())
+            .arg("INBOX")
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "doveadm mailbox update failed: {status}");
+        Ok(())
+    }
+
     /// Delivers `message` to `recipient` over LMTP, as an MTA would.
     pub async fn deliver(&self, recipient: &str, message: &[u8]) -> anyhow::Result<()> {
         let stream = TcpStream::connect(self.lmtp).await?;

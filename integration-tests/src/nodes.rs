@@ -183,3 +183,62 @@ impl IngestNode {
         Ok(self.task.await??)
     }
 }
+
+/// One tenant's `MailArrived` events on a broker, read by a group of the
+/// test's own (other tests share the topic).
+pub struct TenantEvents {
+    subscription: Box<dyn pushmail_common::bus::Subscription>,
+    tenant: String,
+}
+
+impl TenantEvents {
+    /// Subscribes on `bus` (creating the topic if the broker is fresh).
+    pub async fn on(bus: Arc<dyn EventBus>, tenant: &str) -> anyhow::Result<Self> {
+        use pushmail_proto::topics::MAIL_ARRIVED;
+        bus.ensure_topic(MAIL_ARRIVED.name(), 12).await?;
+        let subscription = bus
+            .subscribe(pushmail_common::bus::SubscribeOptions {
+                group: crate::unique("tenant-events"),
+                topics: vec![MAIL_ARRIVED.name().into()],
+            })
+            .await?;
+        Ok(Self {
+            subscription,
+            tenant: tenant.to_owned(),
+        })
+    }
+
+    /// On the shared test broker.
+    pub async fn new(tenant: &str) -> anyhow::Result<Self> {
+        Self::on(kafka_bus().await?, tenant).await
+    }
+
+    /// The tenant's next event, or `None` after `wait`.
+    pub async fn next_within(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> anyhow::Result<Option<pushmail_proto::events::v1::MailArrived>> {
+        use pushmail_common::bus::header;
+        use pushmail_proto::topics::MAIL_ARRIVED;
+        let next = tokio::time::timeout(wait, async {
+            loop {
+                let record = self.subscription.next().await?;
+                if record.headers.get(header::TENANT_ID) == Some(&self.tenant) {
+                    return anyhow::Ok(pushmail_common::bus::decode(MAIL_ARRIVED, &record)?);
+                }
+            }
+        })
+        .await;
+        match next {
+            Ok(event) => Ok(Some(event?)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The next event (within a minute), or an error.
+    pub async fn next(&mut self) -> anyhow::Result<pushmail_proto::events::v1::MailArrived> {
+        self.next_within(std::time::Duration::from_secs(60))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no event within a minute"))
+    }
+}

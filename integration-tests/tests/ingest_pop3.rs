@@ -6,13 +6,11 @@
 
 use std::time::Duration;
 
-use pushmail_common::bus::{SubscribeOptions, header};
 use pushmail_integration_tests::dovecot::Dovecot;
-use pushmail_integration_tests::nodes::{BindingNode, IngestNode, ingest_config};
-use pushmail_integration_tests::{kafka_bus, unique};
+use pushmail_integration_tests::kafka_bus;
+use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::events::v1::MailArrived;
-use pushmail_proto::topics::MAIL_ARRIVED;
 
 #[tokio::test]
 async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
@@ -38,26 +36,7 @@ async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
         .await
         .unwrap();
 
-    // Our view of the broker: this tenant's MailArrived events.
-    let bus = kafka_bus().await.unwrap();
-    // On a fresh broker the topic appears only when ingest starts.
-    bus.ensure_topic(MAIL_ARRIVED.name(), 12).await.unwrap();
-    let mut events = bus
-        .subscribe(SubscribeOptions {
-            group: unique("ingest-pop3"),
-            topics: vec![MAIL_ARRIVED.name().into()],
-        })
-        .await
-        .unwrap();
-    let mut next_event = async || loop {
-        let record = tokio::time::timeout(Duration::from_secs(60), events.next())
-            .await
-            .expect("an event")
-            .unwrap();
-        if record.headers.get(header::TENANT_ID) == Some(&tenant.tenant_id) {
-            return pushmail_common::bus::decode(MAIL_ARRIVED, &record).unwrap();
-        }
-    };
+    let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
 
     let blobs = tempfile::tempdir().unwrap();
     // One config for both runs: the restarted ingest reads the same marks.
@@ -78,7 +57,7 @@ async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
         .deliver(&user.address, mail(1).as_bytes())
         .await
         .unwrap();
-    let first: MailArrived = next_event().await;
+    let first: MailArrived = events.next().await.unwrap();
     assert_eq!(first.account_id, account.account_id);
     assert_eq!(first.summary.as_ref().unwrap().subject, "e2e 1");
 
@@ -89,15 +68,15 @@ async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
         .await
         .unwrap();
     let ingest = start().await;
-    let second: MailArrived = next_event().await;
+    let second: MailArrived = events.next().await.unwrap();
     assert_eq!(
         second.summary.as_ref().unwrap().subject,
         "e2e 2",
         "the first mail is not announced again"
     );
     // A few more polls: nothing else arrives.
-    let quiet = tokio::time::timeout(Duration::from_secs(3), next_event()).await;
-    assert!(quiet.is_err(), "exactly one event per mail: {quiet:?}");
+    let quiet = events.next_within(Duration::from_secs(3)).await.unwrap();
+    assert!(quiet.is_none(), "exactly one event per mail: {quiet:?}");
 
     ingest.stop().await.unwrap();
     binding.stop().await.unwrap();

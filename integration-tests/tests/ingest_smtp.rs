@@ -9,13 +9,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pushmail_common::bus::{EventBus, KafkaBus, SubscribeOptions, Subscription, header};
+use pushmail_common::bus::{EventBus, KafkaBus};
 use pushmail_integration_tests::broker::PrivateBroker;
-use pushmail_integration_tests::nodes::{BindingNode, IngestNode, ingest_config};
-use pushmail_integration_tests::{kafka_bus, kafka_config, unique};
+use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
+use pushmail_integration_tests::{kafka_bus, kafka_config};
 use pushmail_proto::binding::v1 as pb;
-use pushmail_proto::events::v1::{IngestSource, MailArrived};
-use pushmail_proto::topics::MAIL_ARRIVED;
+use pushmail_proto::events::v1::IngestSource;
 
 fn corpus(name: &str) -> String {
     format!(
@@ -54,52 +53,6 @@ async fn swaks(server: SocketAddr, to: &str, extra: &[&str]) -> (bool, String) {
     (output.status.success(), transcript)
 }
 
-struct Events {
-    subscription: Box<dyn Subscription>,
-    tenant: String,
-}
-
-impl Events {
-    async fn new(tenant: &str) -> Self {
-        Self::on(kafka_bus().await.unwrap(), tenant).await
-    }
-
-    async fn on(bus: Arc<dyn EventBus>, tenant: &str) -> Self {
-        bus.ensure_topic(MAIL_ARRIVED.name(), 12).await.unwrap();
-        let subscription = bus
-            .subscribe(SubscribeOptions {
-                group: unique("ingest-smtp"),
-                topics: vec![MAIL_ARRIVED.name().into()],
-            })
-            .await
-            .unwrap();
-        Self {
-            subscription,
-            tenant: tenant.to_owned(),
-        }
-    }
-
-    /// This tenant's next event, or `None` after `wait`.
-    async fn next_within(&mut self, wait: Duration) -> Option<MailArrived> {
-        tokio::time::timeout(wait, async {
-            loop {
-                let record = self.subscription.next().await.unwrap();
-                if record.headers.get(header::TENANT_ID) == Some(&self.tenant) {
-                    return pushmail_common::bus::decode(MAIL_ARRIVED, &record).unwrap();
-                }
-            }
-        })
-        .await
-        .ok()
-    }
-
-    async fn next(&mut self) -> MailArrived {
-        self.next_within(Duration::from_secs(60))
-            .await
-            .expect("an event")
-    }
-}
-
 #[tokio::test]
 async fn smtp_and_lmtp_mail_reaches_the_broker_once_per_account() {
     let mut binding = BindingNode::start().await.unwrap();
@@ -113,7 +66,7 @@ async fn smtp_and_lmtp_mail_reaches_the_broker_once_per_account() {
         .account(&tenant, "wang@corp.example.tw", kind, None)
         .await
         .unwrap();
-    let mut events = Events::new(&tenant.tenant_id).await;
+    let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
     let blobs = tempfile::tempdir().unwrap();
     let ingest = IngestNode::start(
         ingest_config(binding.addr, blobs.path()),
@@ -135,7 +88,7 @@ async fn smtp_and_lmtp_mail_reaches_the_broker_once_per_account() {
         transcript.contains("250 2.0.0 Ok: published"),
         "{transcript}"
     );
-    let event = events.next().await;
+    let event = events.next().await.unwrap();
     assert_eq!(event.account_id, li.account_id);
     assert_eq!(event.source(), IngestSource::Smtp);
     let summary = event.summary.unwrap();
@@ -156,7 +109,7 @@ async fn smtp_and_lmtp_mail_reaches_the_broker_once_per_account() {
         2,
         "{transcript}"
     );
-    let mut got = vec![events.next().await, events.next().await];
+    let mut got = vec![events.next().await.unwrap(), events.next().await.unwrap()];
     got.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     let mut want = vec![li.account_id.clone(), wang.account_id.clone()];
     want.sort();
@@ -169,7 +122,11 @@ async fn smtp_and_lmtp_mail_reaches_the_broker_once_per_account() {
         assert_eq!(event.summary.as_ref().unwrap().subject, "會議通知");
     }
     assert!(
-        events.next_within(Duration::from_secs(2)).await.is_none(),
+        events
+            .next_within(Duration::from_secs(2))
+            .await
+            .unwrap()
+            .is_none(),
         "one event per account"
     );
 
@@ -194,7 +151,7 @@ async fn starttls_and_size_limit_with_a_standard_client() {
         )
         .await
         .unwrap();
-    let mut events = Events::new(&tenant.tenant_id).await;
+    let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["mx.test".to_owned()])
@@ -224,7 +181,7 @@ async fn starttls_and_size_limit_with_a_standard_client() {
     .await;
     assert!(ok, "{transcript}");
     assert!(transcript.contains("TLS started"), "{transcript}");
-    let event = events.next().await;
+    let event = events.next().await.unwrap();
     assert_eq!(event.summary.unwrap().subject, "over STARTTLS");
 
     let big = "x".repeat(70 * 1024);
@@ -235,7 +192,13 @@ async fn starttls_and_size_limit_with_a_standard_client() {
     )
     .await;
     assert!(!ok && transcript.contains("552 5.3.4"), "{transcript}");
-    assert!(events.next_within(Duration::from_secs(2)).await.is_none());
+    assert!(
+        events
+            .next_within(Duration::from_secs(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     ingest.stop().await.unwrap();
     binding.stop().await.unwrap();
@@ -309,9 +272,9 @@ async fn a_broker_outage_answers_4xx_and_the_retry_is_delivered() {
     );
 
     // Exactly the two accepted mails are on the broker (the 451 published nothing).
-    let mut events = Events::on(bus, &tenant.tenant_id).await;
+    let mut events = TenantEvents::on(bus, &tenant.tenant_id).await.unwrap();
     let mut subjects = Vec::new();
-    while let Some(event) = events.next_within(Duration::from_secs(15)).await {
+    while let Some(event) = events.next_within(Duration::from_secs(15)).await.unwrap() {
         assert_eq!(event.account_id, account.account_id);
         subjects.push(event.summary.unwrap().subject);
         if subjects.len() == 2 {
@@ -319,7 +282,13 @@ async fn a_broker_outage_answers_4xx_and_the_retry_is_delivered() {
         }
     }
     assert_eq!(subjects, ["mail 1", "mail 2"]);
-    assert!(events.next_within(Duration::from_secs(2)).await.is_none());
+    assert!(
+        events
+            .next_within(Duration::from_secs(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     ingest.stop().await.unwrap();
     binding.stop().await.unwrap();

@@ -12,7 +12,7 @@ use pushmail_common::redact::Secret;
 use pushmail_ingest::arrival::Announcer;
 use pushmail_ingest::mail::Limits;
 use pushmail_ingest::marks::{Pop3Marks, RedisMarks};
-use pushmail_ingest::pop3::{PollError, Pop3Account, open, poll_once};
+use pushmail_ingest::pop3::{MailAccount, PollError, open, poll_once};
 use pushmail_ingest::tls::{Security, Tls};
 use pushmail_integration_tests::dovecot::Dovecot;
 use pushmail_integration_tests::{memory_bus, redis_config};
@@ -27,7 +27,7 @@ fn mail(n: usize) -> Vec<u8> {
 async fn every_mail_is_announced_once_across_restarts_and_failures() {
     let dovecot = Dovecot::start(&["pop@example.net"]).await.expect("dovecot");
     let user = &dovecot.users[0];
-    let account = Pop3Account {
+    let account = MailAccount {
         tenant: "tenant-1".into(),
         account: format!("account-{}", uuid::Uuid::now_v7()),
         host: "127.0.0.1".into(),
@@ -120,7 +120,7 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
     );
 
     // A wrong password is a clear refusal.
-    let wrong = Pop3Account {
+    let wrong = MailAccount {
         password: Secret::new("nope"),
         ..account.clone()
     };
@@ -145,7 +145,7 @@ async fn pop3_over_implicit_tls_and_stls_checks_the_certificate() {
     let user = &dovecot.users[0];
     dovecot.deliver(&user.address, &mail(7)).await.unwrap();
     let trusted = Tls::new(&[dovecot.certificate.clone().unwrap().into()]).unwrap();
-    let account = |port: u16, security| Pop3Account {
+    let account = |port: u16, security| MailAccount {
         tenant: "t".into(),
         account: format!("account-{}", uuid::Uuid::now_v7()),
         host: "localhost".into(),
@@ -197,7 +197,7 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
         .await
         .unwrap();
     dovecot.deliver(&user.address, &mail(1)).await.unwrap();
-    let account = Pop3Account {
+    let account = MailAccount {
         tenant: "t".into(),
         account: format!("account-{}", uuid::Uuid::now_v7()),
         host: "127.0.0.1".into(),

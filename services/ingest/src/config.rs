@@ -31,6 +31,68 @@ pub struct Config {
     pub pop3: Pop3Config,
     /// The SMTP and LMTP receivers.
     pub smtp: SmtpConfig,
+    /// IMAP IDLE watchers.
+    pub imap: ImapConfig,
+}
+
+/// IMAP IDLE watchers (TLS trust comes from `pop3.extra_ca_file` too).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImapConfig {
+    /// One IDLE lasts this long before it is re-issued (RFC 2177 servers may
+    /// drop an IDLE after 30 minutes).
+    pub idle_seconds: u64,
+    /// NOOP interval for servers without IDLE.
+    pub noop_seconds: u64,
+    /// Deadline of one server exchange.
+    pub timeout_seconds: u64,
+    /// Largest message fetched whole (larger ones are announced from their header).
+    pub max_message_bytes: usize,
+    /// How often the account list is refreshed from binding.
+    pub refresh_seconds: u64,
+    /// Longest wait between reconnects.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            idle_seconds: 25 * 60,
+            noop_seconds: 120,
+            timeout_seconds: 30,
+            max_message_bytes: 50 * 1024 * 1024,
+            refresh_seconds: 60,
+            max_backoff_seconds: 300,
+        }
+    }
+}
+
+impl ImapConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.idle_seconds == 0 || self.idle_seconds > 29 * 60 {
+            return Err(ConfigError::invalid(
+                "imap.idle_seconds",
+                "must be between 1 and 1740 (servers end an IDLE after 30 minutes)",
+            ));
+        }
+        if self.max_message_bytes < 64 * 1024 {
+            return Err(ConfigError::invalid(
+                "imap.max_message_bytes",
+                "must be at least 65536",
+            ));
+        }
+        if self.noop_seconds == 0
+            || self.timeout_seconds == 0
+            || self.refresh_seconds == 0
+            || self.max_backoff_seconds == 0
+        {
+            return Err(ConfigError::invalid(
+                "imap",
+                "noop_seconds, timeout_seconds, refresh_seconds and max_backoff_seconds must be positive",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The SMTP and LMTP receivers for enterprise forwarding.
@@ -154,6 +216,7 @@ impl Default for Config {
             marks: StateStoreConfig::default(),
             pop3: Pop3Config::default(),
             smtp: SmtpConfig::default(),
+            imap: ImapConfig::default(),
         }
     }
 }
@@ -168,6 +231,7 @@ impl ServiceConfig for Config {
         self.binding.validate("binding.")?;
         self.marks.validate("marks.")?;
         self.smtp.validate()?;
+        self.imap.validate()?;
         if self.pop3.max_message_bytes < 64 * 1024 {
             return Err(ConfigError::invalid(
                 "pop3.max_message_bytes",

@@ -1,10 +1,12 @@
-//! Mailbox ingest: learns that mail arrived (POP3 polling, the SMTP and
-//! LMTP receivers; IMAP IDLE and the webhook follow) and emits
+//! Mailbox ingest: learns that mail arrived (IMAP IDLE watchers, POP3
+//! polling, the SMTP and LMTP receivers; the webhook follows) and emits
 //! `MailArrived`.
 
+pub mod accounts;
 pub mod arrival;
 pub mod config;
 pub mod error;
+pub mod imap;
 pub mod mail;
 pub mod marks;
 pub mod pop3;
@@ -38,6 +40,8 @@ pub struct Deps {
     pub blobs: Arc<dyn BlobStore>,
     /// What was announced (Redis, or memory standalone).
     pub marks: Arc<dyn marks::Pop3Marks>,
+    /// IMAP high-water marks (the same store).
+    pub imap_marks: Arc<dyn marks::ImapMarks>,
     /// The marks' Redis, for readiness.
     pub redis: Option<redis::aio::ConnectionManager>,
     /// TLS to mail servers.
@@ -48,18 +52,26 @@ impl Deps {
     /// Opens the connections; `bus` is shared in standalone mode.
     pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
         let redis = config.marks.connect().await?;
-        let marks: Arc<dyn marks::Pop3Marks> = match redis.clone() {
-            Some(redis) => Arc::new(marks::RedisMarks::new(
-                redis,
-                &config.marks.redis.key_prefix,
-            )),
-            None => Arc::new(marks::MemoryMarks::default()),
-        };
+        let (marks, imap_marks): (Arc<dyn marks::Pop3Marks>, Arc<dyn marks::ImapMarks>) =
+            match redis.clone() {
+                Some(redis) => {
+                    let store = Arc::new(marks::RedisMarks::new(
+                        redis,
+                        &config.marks.redis.key_prefix,
+                    ));
+                    (store.clone(), store)
+                }
+                None => {
+                    let store = Arc::new(marks::MemoryMarks::default());
+                    (store.clone(), store)
+                }
+            };
         Ok(Self {
             bus,
             binding: config.binding.channel()?,
             blobs: config.blob.open(),
             marks,
+            imap_marks,
             redis,
             tls: tls::Tls::new(&extra_cas(config)?)
                 .map_err(|e| ConfigError::invalid("pop3", format!("TLS setup: {e}")))?,
@@ -201,6 +213,14 @@ pub async fn run(
             host.spawn(name, receiver.run(shutdown.clone()));
         }
     }
+    let watchers = imap::Runner {
+        binding: deps.binding.clone(),
+        tls: deps.tls.clone(),
+        marks: deps.imap_marks,
+        announcer: announcer.clone(),
+        config: config.imap,
+    };
+    host.spawn("imap", watchers.run(shutdown.clone()));
     let runner = pop3::Runner {
         binding: deps.binding,
         tls: deps.tls,

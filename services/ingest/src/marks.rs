@@ -1,13 +1,17 @@
 //! What ingest has already announced per account, persisted so a restart
 //! neither misses nor repeats mail. A mark is written only after the event
 //! is durable (see `arrival::Announcer`). POP3 keeps the set of UIDLs seen;
-//! entries for messages no longer on the server are pruned each poll.
+//! entries for messages no longer on the server are pruned each poll. IMAP
+//! keeps UIDVALIDITY and the UID high-water mark per mailbox, plus the
+//! Message-IDs announced lately (bounded), which is how a UIDVALIDITY
+//! change is resynchronised without repeating mail.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
+use sha2::Digest as _;
 
 /// The mark store failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,10 +35,100 @@ pub trait Pop3Marks: Send + Sync + 'static {
     async fn retain(&self, account: &str, current: &HashSet<String>) -> Result<(), MarkError>;
 }
 
+/// Message-IDs remembered per mailbox for a UIDVALIDITY resync.
+pub const SEEN_IDS: usize = 5_000;
+
+/// Where an IMAP mailbox stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapMark {
+    /// The mailbox's UIDVALIDITY when last seen.
+    pub uid_validity: u32,
+    /// Every UID up to this one has been announced (or was there before
+    /// the account was first watched).
+    pub last_uid: u32,
+    /// When the mark last moved, ms since the epoch.
+    pub updated_ms: i64,
+}
+
+/// IMAP high-water marks per (account, mailbox).
+#[async_trait]
+pub trait ImapMarks: Send + Sync + 'static {
+    /// The mark, or `None` for a mailbox never watched.
+    async fn get(&self, account: &str, mailbox: &str) -> Result<Option<ImapMark>, MarkError>;
+    /// Moves the mark; with the announced message's Message-ID, if any.
+    async fn advance(
+        &self,
+        account: &str,
+        mailbox: &str,
+        mark: ImapMark,
+        message_id: Option<&str>,
+    ) -> Result<(), MarkError>;
+    /// The Message-IDs announced lately (at most [`SEEN_IDS`]).
+    async fn seen_ids(&self, account: &str, mailbox: &str) -> Result<HashSet<String>, MarkError>;
+}
+
+/// A mailbox's mark and its recent Message-IDs, oldest first.
+type MailboxMarks = (ImapMark, Vec<String>);
+
 /// In-process marks (standalone, tests).
 #[derive(Debug, Default)]
 pub struct MemoryMarks {
     accounts: Mutex<HashMap<String, HashSet<String>>>,
+    imap: Mutex<HashMap<(String, String), MailboxMarks>>,
+}
+
+impl MemoryMarks {
+    fn imap_lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), MailboxMarks>> {
+        self.imap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn with_mailbox<T>(
+        &self,
+        account: &str,
+        mailbox: &str,
+        f: impl FnOnce(Option<&MailboxMarks>) -> T,
+    ) -> T {
+        f(self
+            .imap_lock()
+            .get(&(account.to_owned(), mailbox.to_owned())))
+    }
+}
+
+#[async_trait]
+impl ImapMarks for MemoryMarks {
+    async fn get(&self, account: &str, mailbox: &str) -> Result<Option<ImapMark>, MarkError> {
+        Ok(self.with_mailbox(account, mailbox, |m| m.map(|(mark, _)| *mark)))
+    }
+
+    async fn advance(
+        &self,
+        account: &str,
+        mailbox: &str,
+        mark: ImapMark,
+        message_id: Option<&str>,
+    ) -> Result<(), MarkError> {
+        let mut imap = self.imap_lock();
+        let entry = imap
+            .entry((account.to_owned(), mailbox.to_owned()))
+            .or_insert((mark, Vec::new()));
+        entry.0 = mark;
+        if let Some(id) = message_id {
+            entry.1.push(id.to_owned());
+            if entry.1.len() > SEEN_IDS {
+                entry.1.remove(0);
+            }
+        }
+        Ok(())
+    }
+
+    async fn seen_ids(&self, account: &str, mailbox: &str) -> Result<HashSet<String>, MarkError> {
+        Ok(self.with_mailbox(account, mailbox, |m| {
+            m.map(|(_, ids)| ids.iter().cloned().collect())
+                .unwrap_or_default()
+        }))
+    }
 }
 
 impl MemoryMarks {
@@ -71,10 +165,12 @@ impl Pop3Marks for MemoryMarks {
     }
 }
 
-/// Redis-backed marks: one set per account.
+/// Redis-backed marks: a set of UIDLs per POP3 account; a hash (mark) and
+/// a sorted set (recent Message-IDs by time) per IMAP mailbox.
 pub struct RedisMarks {
     redis: ConnectionManager,
     prefix: String,
+    imap_prefix: String,
 }
 
 impl std::fmt::Debug for RedisMarks {
@@ -86,12 +182,20 @@ impl std::fmt::Debug for RedisMarks {
 }
 
 impl RedisMarks {
-    /// Keys under `{prefix}ingest:pop3:`.
+    /// Keys under `{prefix}ingest:pop3:` and `{prefix}ingest:imap:`.
     pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
         Self {
             redis,
             prefix: format!("{prefix}ingest:pop3:"),
+            imap_prefix: format!("{prefix}ingest:imap:"),
         }
+    }
+
+    fn imap_keys(&self, account: &str, mailbox: &str) -> (String, String) {
+        // The mailbox name is arbitrary text; its hash keeps keys clean.
+        let mailbox = hex::encode(&sha2::Sha256::digest(mailbox.as_bytes())[..8]);
+        let base = format!("{}{account}:{mailbox}", self.imap_prefix);
+        (format!("{base}:mark"), format!("{base}:ids"))
     }
 
     fn key(&self, account: &str) -> String {
@@ -128,6 +232,70 @@ impl Pop3Marks for RedisMarks {
         Ok(redis::cmd("SREM")
             .arg(self.key(account))
             .arg(gone)
+            .query_async(&mut redis)
+            .await?)
+    }
+}
+
+#[async_trait]
+impl ImapMarks for RedisMarks {
+    async fn get(&self, account: &str, mailbox: &str) -> Result<Option<ImapMark>, MarkError> {
+        let (mark, _) = self.imap_keys(account, mailbox);
+        let mut redis = self.redis.clone();
+        let fields: Vec<Option<i64>> = redis::cmd("HMGET")
+            .arg(&mark)
+            .arg("v")
+            .arg("u")
+            .arg("t")
+            .query_async(&mut redis)
+            .await?;
+        Ok(match fields.as_slice() {
+            [Some(v), Some(u), Some(t)] => Some(ImapMark {
+                uid_validity: u32::try_from(*v).map_err(|_| MarkError("bad mark".into()))?,
+                last_uid: u32::try_from(*u).map_err(|_| MarkError("bad mark".into()))?,
+                updated_ms: *t,
+            }),
+            _ => None,
+        })
+    }
+
+    async fn advance(
+        &self,
+        account: &str,
+        mailbox: &str,
+        mark: ImapMark,
+        message_id: Option<&str>,
+    ) -> Result<(), MarkError> {
+        let (key, ids) = self.imap_keys(account, mailbox);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSET")
+            .arg(&key)
+            .arg("v")
+            .arg(i64::from(mark.uid_validity))
+            .arg("u")
+            .arg(i64::from(mark.last_uid))
+            .arg("t")
+            .arg(mark.updated_ms);
+        if let Some(id) = message_id {
+            pipe.cmd("ZADD").arg(&ids).arg(mark.updated_ms).arg(id);
+            // Keep the newest SEEN_IDS.
+            pipe.cmd("ZREMRANGEBYRANK")
+                .arg(&ids)
+                .arg(0)
+                .arg(-(SEEN_IDS as i64) - 1);
+        }
+        let mut redis = self.redis.clone();
+        Ok(pipe.query_async(&mut redis).await?)
+    }
+
+    async fn seen_ids(&self, account: &str, mailbox: &str) -> Result<HashSet<String>, MarkError> {
+        let (_, ids) = self.imap_keys(account, mailbox);
+        let mut redis = self.redis.clone();
+        Ok(redis::cmd("ZRANGE")
+            .arg(&ids)
+            .arg(0)
+            .arg(-1)
             .query_async(&mut redis)
             .await?)
     }

@@ -8,6 +8,10 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
+
+/// A connection to a mail server, plain or TLS.
+pub type MailStream = Either<TcpStream, TlsStream<TcpStream>>;
 
 /// How a mail server connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

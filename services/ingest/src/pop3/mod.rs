@@ -9,36 +9,16 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 pub use client::{Pop3, Pop3Error};
-use pushmail_common::redact::Secret;
 pub use runner::Runner;
 use tokio::net::TcpStream;
 use tokio_util::either::Either;
 
+pub use crate::accounts::MailAccount;
+pub use crate::tls::MailStream;
+
 use crate::arrival::{AnnounceError, Announcer, Arrival, Source};
 use crate::marks::{MarkError, Pop3Marks};
 use crate::tls::{Security, Tls};
-
-/// A connection to a mail server, plain or TLS.
-pub type MailStream = Either<TcpStream, tokio_rustls::client::TlsStream<TcpStream>>;
-
-/// A POP3 account to poll.
-#[derive(Debug, Clone)]
-pub struct Pop3Account {
-    /// Owner.
-    pub tenant: String,
-    /// Account id.
-    pub account: String,
-    /// Server host name (checked against its certificate).
-    pub host: String,
-    /// Server port.
-    pub port: u16,
-    /// Transport security.
-    pub security: Security,
-    /// Login.
-    pub username: String,
-    /// Password.
-    pub password: Secret,
-}
 
 /// What one poll did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,7 +49,7 @@ pub enum PollError {
 
 /// Connects, secures and reads the greeting.
 pub async fn open(
-    account: &Pop3Account,
+    account: &MailAccount,
     tls: &Tls,
     timeout: Duration,
 ) -> Result<Pop3<MailStream>, Pop3Error> {
@@ -97,7 +77,7 @@ pub async fn open(
 
 /// Polls one account once.
 pub async fn poll_once(
-    account: &Pop3Account,
+    account: &MailAccount,
     tls: &Tls,
     marks: &dyn Pop3Marks,
     announcer: &Announcer,

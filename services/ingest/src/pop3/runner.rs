@@ -12,18 +12,16 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use pushmail_common::grpc::TracedChannel;
-use pushmail_common::redact::Secret;
 use pushmail_proto::binding::v1 as pb;
-use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
-use pushmail_proto::common::v1::PageRequest;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pop3Account, poll_once};
+use super::poll_once;
+use crate::accounts::{self, MailAccount};
 use crate::arrival::Announcer;
 use crate::config::Pop3Config;
 use crate::marks::Pop3Marks;
-use crate::tls::{Security, Tls};
+use crate::tls::Tls;
 
 /// Longest wait after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
@@ -42,62 +40,17 @@ pub struct Runner {
     pub config: Pop3Config,
 }
 
-/// An account as binding describes it, if it is a usable POP3 account.
-fn account(watched: pb::WatchedAccount) -> Option<Pop3Account> {
-    if watched.kind() != pb::AccountKind::ExternalPop3 {
-        return None;
-    }
-    let server = watched.server?;
-    let security = match server.tls() {
-        pb::TlsMode::None => Security::None,
-        pb::TlsMode::Starttls => Security::StartTls,
-        pb::TlsMode::Implicit => Security::Implicit,
-        pb::TlsMode::Unspecified => return None,
-    };
-    Some(Pop3Account {
-        tenant: watched.tenant_id,
-        account: watched.account_id,
-        host: server.host,
-        port: u16::try_from(server.port).ok()?,
-        security,
-        username: server.username,
-        password: Secret::new(watched.credentials?.password),
-    })
-}
-
 impl Runner {
-    async fn accounts(&self) -> Result<Vec<Pop3Account>, tonic::Status> {
-        let mut client = BindingServiceClient::new(self.binding.clone());
-        let mut out = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let page = client
-                .list_watched_accounts(pb::ListWatchedAccountsRequest {
-                    page: Some(PageRequest {
-                        page_size: 1_000,
-                        cursor: cursor.clone(),
-                    }),
-                })
-                .await?
-                .into_inner();
-            out.extend(page.accounts.into_iter().filter_map(account));
-            cursor = page.page.map(|p| p.next_cursor).unwrap_or_default();
-            if cursor.is_empty() {
-                return Ok(out);
-            }
-        }
-    }
-
     /// Polls until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
         let interval = Duration::from_secs(self.config.interval_seconds);
         let timeout = Duration::from_secs(self.config.timeout_seconds);
         let mut backoff: HashMap<String, (u32, Instant)> = HashMap::new();
         loop {
-            match self.accounts().await {
+            match accounts::watched(&self.binding, pb::AccountKind::ExternalPop3).await {
                 Ok(accounts) => {
                     let now = Instant::now();
-                    let due: Vec<Pop3Account> = accounts
+                    let due: Vec<MailAccount> = accounts
                         .into_iter()
                         .filter(|a| backoff.get(&a.account).is_none_or(|(_, at)| *at <= now))
                         .collect();

@@ -1,0 +1,262 @@
+//! IMAP IDLE watching end to end: an account created through binding's
+//! API, mail delivered to a real Dovecot, `MailArrived` read from the real
+//! broker. The backlog is not pushed; each new mail is announced once,
+//! across an ingest restart and across a UIDVALIDITY change.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use std::time::Duration;
+
+use pushmail_common::bus::{EventBus as _, SubscribeOptions};
+use pushmail_ingest::marks::{ImapMarks as _, RedisMarks};
+use pushmail_integration_tests::dovecot::Dovecot;
+use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
+use pushmail_integration_tests::{kafka_bus, unique};
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::events::v1::{IngestSource, MailArrived};
+use pushmail_proto::topics::MAIL_ARRIVED;
+
+/// The next event's subject.
+async fn subject(events: &mut TenantEvents) -> String {
+    events.next().await.unwrap().summary.unwrap().subject
+}
+
+async fn quiet(events: &mut TenantEvents) {
+    let extra = events.next_within(Duration::from_secs(3)).await.unwrap();
+    assert!(extra.is_none(), "exactly one event per mail: {extra:?}");
+}
+
+fn mail(n: u32, subject: &str) -> Vec<u8> {
+    format!(
+        "From: x@example.net\r\nSubject: {subject}\r\nMessage-ID: <imap-{n}-{}@x>\r\n\r\nbody {n}\r\n",
+        unique("m")
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn imap_mail_is_announced_once_across_restarts_and_a_uidvalidity_change() {
+    let dovecot = Dovecot::start(&["idle@example.net"])
+        .await
+        .expect("dovecot");
+    let user = dovecot.users[0].clone();
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let server = pb::ServerSettings {
+        host: "127.0.0.1".into(),
+        port: u32::from(dovecot.imap.port()),
+        tls: pb::TlsMode::None.into(),
+        username: user.address.clone(),
+    };
+    let account = binding
+        .account(
+            &tenant,
+            &user.address,
+            pb::AccountKind::ExternalImap,
+            Some((server, user.password.clone())),
+        )
+        .await
+        .unwrap();
+    let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
+
+    // Mail already there before the account is watched: not pushed.
+    dovecot
+        .deliver(&user.address, &mail(0, "backlog"))
+        .await
+        .unwrap();
+
+    let blobs = tempfile::tempdir().unwrap();
+    let mut config = ingest_config(binding.addr, blobs.path());
+    config.imap.refresh_seconds = 1;
+    let marks = RedisMarks::new(
+        config.marks.connect().await.unwrap().unwrap(),
+        &config.marks.redis.key_prefix,
+    );
+    let start = async || {
+        IngestNode::start(config.clone(), kafka_bus().await.unwrap())
+            .await
+            .unwrap()
+    };
+    let ingest = start().await;
+    // Wait for the watcher's first look (its mark), then deliver.
+    let first_mark = loop {
+        if let Some(mark) = marks.get(&account.account_id, "INBOX").await.unwrap() {
+            break mark;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(first_mark.last_uid, 1, "the backlog is behind the mark");
+    // Give the watcher a moment to enter IDLE, so the next mail wakes it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    dovecot
+        .deliver(&user.address, "From: x@example.net\r\nSubject: =?GB2312?B?vL62yLGouOajusfryfPUxA==?=\r\nMessage-ID: <imap-cn@x>\r\n\r\nhi\r\n".as_bytes())
+        .await
+        .unwrap();
+    let event = events.next().await.unwrap();
+    assert_eq!(event.account_id, account.account_id);
+    assert_eq!(event.source(), IngestSource::Imap);
+    assert_eq!(event.uid, 2);
+    assert_eq!(event.uid_validity, first_mark.uid_validity);
+    assert_eq!(event.summary.unwrap().subject, "季度报告：请审阅");
+    assert_eq!(
+        event.idempotency_key,
+        format!(
+            "imap:{}:INBOX:{}:2",
+            account.account_id, first_mark.uid_validity
+        )
+    );
+    dovecot
+        .deliver(&user.address, &mail(3, "third"))
+        .await
+        .unwrap();
+    assert_eq!(subject(&mut events).await, "third");
+
+    // Restart ingest with a mail delivered while it was down.
+    ingest.stop().await.unwrap();
+    dovecot
+        .deliver(&user.address, &mail(4, "while down"))
+        .await
+        .unwrap();
+    let ingest = start().await;
+    assert_eq!(subject(&mut events).await, "while down");
+    quiet(&mut events).await;
+
+    // The server renumbers the mailbox while ingest is down, and a mail
+    // arrives: only that one is announced.
+    ingest.stop().await.unwrap();
+    dovecot
+        .change_uid_validity(&user.address, first_mark.uid_validity + 1_000)
+        .await
+        .unwrap();
+    dovecot
+        .deliver(&user.address, &mail(5, "after renumbering"))
+        .await
+        .unwrap();
+    let ingest = start().await;
+    let event = events.next().await.unwrap();
+    assert_eq!(event.summary.unwrap().subject, "after renumbering");
+    assert_eq!(event.uid_validity, first_mark.uid_validity + 1_000);
+    quiet(&mut events).await;
+    // And the watch goes on under the new UIDVALIDITY.
+    dovecot
+        .deliver(&user.address, &mail(6, "sixth"))
+        .await
+        .unwrap();
+    assert_eq!(subject(&mut events).await, "sixth");
+    quiet(&mut events).await;
+
+    ingest.stop().await.unwrap();
+    binding.stop().await.unwrap();
+}
+
+fn tls_account(dovecot: &Dovecot, password: &str) -> pushmail_ingest::accounts::MailAccount {
+    pushmail_ingest::accounts::MailAccount {
+        tenant: "t".into(),
+        account: unique("account"),
+        host: "localhost".into(),
+        port: dovecot.imap.port(),
+        security: pushmail_ingest::tls::Security::StartTls,
+        username: dovecot.users[0].address.clone(),
+        password: pushmail_common::redact::Secret::new(password.to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn imap_over_starttls_checks_the_certificate_and_the_password_and_announces_big_mail_by_header()
+ {
+    use std::sync::Arc;
+
+    use pushmail_common::blob::LocalBlobStore;
+    use pushmail_common::bus::{MemoryBus, MemoryBusConfig};
+    use pushmail_ingest::arrival::Announcer;
+    use pushmail_ingest::imap::{Watch, WatchSettings, open};
+    use pushmail_ingest::marks::MemoryMarks;
+    use pushmail_ingest::tls::Tls;
+
+    let dovecot = Dovecot::start_with_tls(&["tls-imap@example.net"])
+        .await
+        .expect("dovecot");
+    let password = dovecot.users[0].password.clone();
+    let trusted = Tls::new(&[dovecot.certificate.clone().unwrap().into()]).unwrap();
+    let timeout = Duration::from_secs(5);
+
+    let untrusting = Tls::new(&[]).unwrap();
+    assert!(
+        open(&tls_account(&dovecot, &password), &untrusting, timeout)
+            .await
+            .is_err(),
+        "an unknown certificate is refused before the password is sent"
+    );
+    let wrong = open(
+        &tls_account(&dovecot, "not-the-password"),
+        &trusted,
+        timeout,
+    )
+    .await;
+    assert!(
+        matches!(wrong, Err(pushmail_ingest::imap::ImapError::Refused { .. })),
+        "wrong password"
+    );
+
+    let account = tls_account(&dovecot, &password);
+    let mut imap = open(&account, &trusted, timeout).await.expect("STARTTLS");
+    let blobs = tempfile::tempdir().unwrap();
+    let bus = Arc::new(MemoryBus::new(&MemoryBusConfig::default()));
+    bus.ensure_topic(MAIL_ARRIVED.name(), 1).await.unwrap();
+    let mut events = bus
+        .subscribe(SubscribeOptions {
+            group: "g".into(),
+            topics: vec![MAIL_ARRIVED.name().into()],
+        })
+        .await
+        .unwrap();
+    let announcer = Announcer::new(
+        bus.clone(),
+        Arc::new(LocalBlobStore::new(blobs.path())),
+        pushmail_ingest::mail::Limits::default(),
+    );
+    let marks = MemoryMarks::default();
+    let watch = Watch {
+        account: &account,
+        marks: &marks,
+        announcer: &announcer,
+        settings: WatchSettings {
+            timeout,
+            idle: Duration::from_secs(60),
+            noop: Duration::from_secs(60),
+            max_message_bytes: 64 * 1024,
+        },
+    };
+    assert_eq!(
+        watch.catch_up(&mut imap).await.unwrap().announced,
+        0,
+        "baseline"
+    );
+    let big = format!(
+        "From: a@example.net\r\nSubject: the big one\r\nMessage-ID: <{}@x>\r\n\r\n{}\r\n",
+        unique("big"),
+        "x".repeat(100 * 1024)
+    );
+    let address = dovecot.users[0].address.clone();
+    dovecot.deliver(&address, big.as_bytes()).await.unwrap();
+    dovecot.deliver(&address, &mail(1, "small")).await.unwrap();
+    let report = watch.catch_up(&mut imap).await.unwrap();
+    assert_eq!(report.announced, 2);
+    let first: MailArrived =
+        pushmail_common::bus::decode(MAIL_ARRIVED, &events.next().await.unwrap()).unwrap();
+    assert_eq!(first.summary.unwrap().subject, "the big one");
+    assert!(
+        first.size_bytes > 100 * 1024,
+        "its real size: {}",
+        first.size_bytes
+    );
+    let second: MailArrived =
+        pushmail_common::bus::decode(MAIL_ARRIVED, &events.next().await.unwrap()).unwrap();
+    assert_eq!(second.summary.unwrap().subject, "small");
+    assert_eq!(
+        watch.catch_up(&mut imap).await.unwrap().announced,
+        0,
+        "nothing twice"
+    );
+    imap.logout().await.unwrap();
+}

@@ -1,0 +1,150 @@
+//! IMAP IDLE watchers for external accounts: one task per account from
+//! binding's list (refreshed every `imap.refresh_seconds`; removed or
+//! changed accounts are stopped or restarted), each holding one session
+//! that catches up and then IDLEs, reconnecting with jittered exponential
+//! backoff after any failure.
+//!
+//! One replica watches every account: leases that share the mailboxes among
+//! replicas are still to come; until then run one ingest replica.
+
+pub mod client;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushmail_common::grpc::TracedChannel;
+use pushmail_proto::binding::v1 as pb;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use client::{Imap, ImapError, Woken};
+pub use watch::{CatchUp, MAILBOX, Watch, WatchError, WatchSettings, open};
+
+use crate::accounts::{self, MailAccount};
+use crate::arrival::Announcer;
+use crate::config::ImapConfig;
+use crate::marks::ImapMarks;
+use crate::tls::Tls;
+
+/// A session that lasted this long resets the backoff.
+const HEALTHY: Duration = Duration::from_secs(60);
+
+/// The watchers' parts.
+pub struct Runner {
+    /// Binding, for the account list.
+    pub binding: TracedChannel,
+    /// TLS to the servers.
+    pub tls: Tls,
+    /// High-water marks.
+    pub marks: Arc<dyn ImapMarks>,
+    /// Stores and publishes.
+    pub announcer: Announcer,
+    /// Settings.
+    pub config: ImapConfig,
+}
+
+impl Runner {
+    fn settings(&self) -> WatchSettings {
+        WatchSettings {
+            timeout: Duration::from_secs(self.config.timeout_seconds),
+            idle: Duration::from_secs(self.config.idle_seconds),
+            noop: Duration::from_secs(self.config.noop_seconds),
+            max_message_bytes: self.config.max_message_bytes,
+        }
+    }
+
+    /// Keeps a watcher per account until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
+        let this = Arc::new(self);
+        let refresh = Duration::from_secs(this.config.refresh_seconds);
+        let tasks = TaskTracker::new();
+        let mut running: HashMap<String, (MailAccount, CancellationToken)> = HashMap::new();
+        loop {
+            match accounts::watched(&this.binding, pb::AccountKind::ExternalImap).await {
+                Ok(list) => {
+                    let wanted: HashMap<String, MailAccount> =
+                        list.into_iter().map(|a| (a.account.clone(), a)).collect();
+                    running.retain(|id, (account, stop)| {
+                        let keep = wanted.get(id) == Some(account);
+                        if !keep {
+                            stop.cancel();
+                        }
+                        keep
+                    });
+                    for (id, account) in wanted {
+                        if running.contains_key(&id) {
+                            continue;
+                        }
+                        let stop = shutdown.child_token();
+                        tasks.spawn(watch_forever(this.clone(), account.clone(), stop.clone()));
+                        running.insert(id, (account, stop));
+                    }
+                }
+                Err(status) => {
+                    tracing::warn!(error = %status, "account list unavailable; retrying");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(refresh) => {}
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+        Ok(())
+    }
+}
+
+/// Watches one account until `stop`, reconnecting after failures.
+async fn watch_forever(runner: Arc<Runner>, account: MailAccount, stop: CancellationToken) {
+    let max_backoff = Duration::from_secs(runner.config.max_backoff_seconds);
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let error = tokio::select! {
+            () = stop.cancelled() => return,
+            error = session(&runner, &account) => error,
+        };
+        if started.elapsed() >= HEALTHY {
+            failures = 0;
+        }
+        failures = failures.saturating_add(1);
+        let base = Duration::from_secs(1)
+            .saturating_mul(2u32.saturating_pow(failures.min(16)))
+            .min(max_backoff);
+        let jitter = Duration::from_millis(rand::random_range(0..=base.as_millis() as u64 / 2));
+        tracing::warn!(account = %account.account, %error, failures, retry_in = ?(base + jitter), "imap watch failed");
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(base + jitter) => {}
+        }
+    }
+}
+
+/// One session: returns only with the error that ended it.
+async fn session(runner: &Runner, account: &MailAccount) -> WatchError {
+    let settings = runner.settings();
+    let mut imap = match open(account, &runner.tls, settings.timeout).await {
+        Ok(imap) => imap,
+        Err(err) => return err.into(),
+    };
+    let watch = Watch {
+        account,
+        marks: &*runner.marks,
+        announcer: &runner.announcer,
+        settings,
+    };
+    loop {
+        // Boxed: the catch-up's state is large and short-lived; the idle
+        // wait that follows is what thousands of watchers hold.
+        if let Err(err) = Box::pin(watch.catch_up(&mut imap)).await {
+            return err;
+        }
+        if let Err(err) = watch.wait(&mut imap).await {
+            return err;
+        }
+    }
+}
