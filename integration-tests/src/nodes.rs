@@ -141,6 +141,8 @@ pub struct IngestNode {
     pub smtp: SocketAddr,
     /// LMTP address.
     pub lmtp: SocketAddr,
+    /// Webhook HTTP address.
+    pub webhook: SocketAddr,
     stop: CancellationToken,
     task: JoinHandle<Result<(), pushmail_ingest::Error>>,
 }
@@ -161,6 +163,7 @@ impl IngestNode {
         };
         let smtp = addr(&listeners.smtp)?;
         let lmtp = addr(&listeners.lmtp)?;
+        let webhook = addr(&listeners.webhook)?;
         let stop = CancellationToken::new();
         let task = tokio::spawn(pushmail_ingest::run(
             config,
@@ -172,6 +175,7 @@ impl IngestNode {
         Ok(Self {
             smtp,
             lmtp,
+            webhook,
             stop,
             task,
         })

@@ -53,7 +53,11 @@ impl Interceptor for TraceInterceptor {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.authorization {
+        // A call made for a tenant carries the tenant's own key; the
+        // service token must not replace it.
+        if let Some(value) = &self.authorization
+            && !request.metadata().contains_key("authorization")
+        {
             request
                 .metadata_mut()
                 .insert("authorization", value.clone());
@@ -192,5 +196,29 @@ impl UpstreamConfig {
             Duration::from_millis(self.timeout_ms),
             interceptor,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_token_fills_in_but_never_replaces_a_callers_key() {
+        let mut interceptor = TraceInterceptor::with_token("service").unwrap();
+        let plain = interceptor.call(tonic::Request::new(())).unwrap();
+        assert_eq!(
+            plain.metadata().get("authorization").unwrap(),
+            "Bearer service"
+        );
+        let mut tenant = tonic::Request::new(());
+        tenant
+            .metadata_mut()
+            .insert("authorization", "Bearer tenant-key".parse().unwrap());
+        let tenant = interceptor.call(tenant).unwrap();
+        assert_eq!(
+            tenant.metadata().get("authorization").unwrap(),
+            "Bearer tenant-key"
+        );
     }
 }

@@ -33,6 +33,27 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// IMAP IDLE watchers.
     pub imap: ImapConfig,
+    /// The webhook for servers that push events.
+    pub webhook: WebhookConfig,
+}
+
+/// The webhook (Dovecot push_notification, OX driver).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// HTTP listen address; empty turns the webhook off.
+    pub listen: String,
+    /// How long a checked tenant key is trusted without asking binding.
+    pub key_cache_seconds: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8104".to_owned(),
+            key_cache_seconds: 60,
+        }
+    }
 }
 
 /// IMAP IDLE watchers (TLS trust comes from `pop3.extra_ca_file` too).
@@ -217,6 +238,7 @@ impl Default for Config {
             pop3: Pop3Config::default(),
             smtp: SmtpConfig::default(),
             imap: ImapConfig::default(),
+            webhook: WebhookConfig::default(),
         }
     }
 }
@@ -232,6 +254,14 @@ impl ServiceConfig for Config {
         self.marks.validate("marks.")?;
         self.smtp.validate()?;
         self.imap.validate()?;
+        if !self.webhook.listen.is_empty()
+            && self.webhook.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::invalid(
+                "webhook.listen",
+                "must be host:port (IP) or empty",
+            ));
+        }
         if self.pop3.max_message_bytes < 64 * 1024 {
             return Err(ConfigError::invalid(
                 "pop3.max_message_bytes",

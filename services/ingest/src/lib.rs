@@ -1,5 +1,5 @@
 //! Mailbox ingest: learns that mail arrived (IMAP IDLE watchers, POP3
-//! polling, the SMTP and LMTP receivers; the webhook follows) and emits
+//! polling, the SMTP and LMTP receivers, the webhook) and emits
 //! `MailArrived`.
 
 pub mod accounts;
@@ -12,6 +12,7 @@ pub mod marks;
 pub mod pop3;
 pub mod smtp;
 pub mod tls;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,6 +102,8 @@ pub struct Listeners {
     pub smtp: Option<tokio::net::TcpListener>,
     /// LMTP, unless turned off.
     pub lmtp: Option<tokio::net::TcpListener>,
+    /// The webhook's HTTP, unless turned off.
+    pub webhook: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -122,6 +125,7 @@ impl Listeners {
             admin,
             smtp: bind("SMTP", &config.smtp.listen).await?,
             lmtp: bind("LMTP", &config.smtp.lmtp_listen).await?,
+            webhook: bind("the webhook", &config.webhook.listen).await?,
         })
     }
 
@@ -132,6 +136,7 @@ impl Listeners {
             admin: loopback().await?,
             smtp: Some(loopback().await?),
             lmtp: Some(loopback().await?),
+            webhook: Some(loopback().await?),
         })
     }
 }
@@ -179,19 +184,19 @@ pub async fn run(
         (smtp::Mode::Smtp, "smtp", listeners.smtp),
         (smtp::Mode::Lmtp, "lmtp", listeners.lmtp),
     ];
+    let c = &config.smtp;
+    let recipients: Arc<dyn smtp::Recipients> = Arc::new(smtp::BindingRecipients::new(
+        deps.binding.clone(),
+        c.recipient_cache_entries,
+        Duration::from_secs(c.recipient_found_ttl_seconds),
+        Duration::from_secs(c.recipient_unknown_ttl_seconds),
+    ));
     if receivers.iter().any(|(_, _, l)| l.is_some()) {
-        let c = &config.smtp;
         let tls = if c.tls.enabled {
             Some(c.tls.acceptor("smtp.tls.")?)
         } else {
             None
         };
-        let recipients: Arc<dyn smtp::Recipients> = Arc::new(smtp::BindingRecipients::new(
-            deps.binding.clone(),
-            c.recipient_cache_entries,
-            Duration::from_secs(c.recipient_found_ttl_seconds),
-            Duration::from_secs(c.recipient_unknown_ttl_seconds),
-        ));
         let settings = smtp::Settings {
             hostname: c.hostname.clone(),
             max_message_bytes: c.max_message_bytes,
@@ -212,6 +217,17 @@ pub async fn run(
             );
             host.spawn(name, receiver.run(shutdown.clone()));
         }
+    }
+    if let Some(listener) = listeners.webhook {
+        let hook = webhook::Webhook {
+            keys: Arc::new(webhook::TenantKeys::new(
+                deps.binding.clone(),
+                Duration::from_secs(config.webhook.key_cache_seconds),
+            )),
+            recipients,
+            announcer: announcer.clone(),
+        };
+        host.serve_http("webhook", listener, hook.router());
     }
     let watchers = imap::Runner {
         binding: deps.binding.clone(),

@@ -113,6 +113,10 @@ impl Default for StandaloneConfig {
                     hostname: "localhost".to_owned(),
                     ..Default::default()
                 },
+                webhook: pushmail_ingest::config::WebhookConfig {
+                    listen: "127.0.0.1:8104".to_owned(),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             dispatch: pushmail_dispatch::Config {

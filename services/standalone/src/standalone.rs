@@ -192,8 +192,11 @@ fn print_endpoints(config: &StandaloneConfig) {
         config.transcode.server.grpc_addr, config.transcode.server.admin_addr
     );
     println!(
-        "  ingest     smtp {}  lmtp {}  admin http://{}",
-        config.ingest.smtp.listen, config.ingest.smtp.lmtp_listen, config.ingest.server.admin_addr
+        "  ingest     smtp {}  lmtp {}  webhook http://{}/v1/webhook/dovecot  admin http://{}",
+        config.ingest.smtp.listen,
+        config.ingest.smtp.lmtp_listen,
+        config.ingest.webhook.listen,
+        config.ingest.server.admin_addr
     );
     println!(
         "  dispatch   admin http://{}",
