@@ -181,6 +181,11 @@ impl IngestNode {
         })
     }
 
+    /// Starts ingest publishing to the shared test broker.
+    pub async fn on_test_broker(config: pushmail_ingest::Config) -> anyhow::Result<Self> {
+        Self::start(config, kafka_bus().await?).await
+    }
+
     /// Stops it and reports how it ended.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.stop.cancel();

@@ -11,7 +11,7 @@ use pushmail_common::bus::{EventBus as _, SubscribeOptions};
 use pushmail_ingest::marks::{ImapMarks as _, RedisMarks};
 use pushmail_integration_tests::dovecot::Dovecot;
 use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
-use pushmail_integration_tests::{kafka_bus, unique};
+use pushmail_integration_tests::unique;
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::events::v1::{IngestSource, MailArrived};
 use pushmail_proto::topics::MAIL_ARRIVED;
@@ -72,11 +72,7 @@ async fn imap_mail_is_announced_once_across_restarts_and_a_uidvalidity_change() 
         config.marks.connect().await.unwrap().unwrap(),
         &config.marks.redis.key_prefix,
     );
-    let start = async || {
-        IngestNode::start(config.clone(), kafka_bus().await.unwrap())
-            .await
-            .unwrap()
-    };
+    let start = async || IngestNode::on_test_broker(config.clone()).await.unwrap();
     let ingest = start().await;
     // Wait for the watcher's first look (its mark), then deliver.
     let first_mark = loop {

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use pushmail_integration_tests::dovecot::Dovecot;
-use pushmail_integration_tests::kafka_bus;
 use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::events::v1::MailArrived;
@@ -41,11 +40,7 @@ async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
     let blobs = tempfile::tempdir().unwrap();
     // One config for both runs: the restarted ingest reads the same marks.
     let config = ingest_config(binding.addr, blobs.path());
-    let start = async || {
-        IngestNode::start(config.clone(), kafka_bus().await.unwrap())
-            .await
-            .unwrap()
-    };
+    let start = async || IngestNode::on_test_broker(config.clone()).await.unwrap();
     let ingest = start().await;
     let mail = |n: u32| {
         format!(

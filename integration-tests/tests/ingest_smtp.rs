@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use pushmail_common::bus::{EventBus, KafkaBus};
 use pushmail_integration_tests::broker::PrivateBroker;
+use pushmail_integration_tests::kafka_config;
 use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
-use pushmail_integration_tests::{kafka_bus, kafka_config};
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::events::v1::IngestSource;
 
@@ -68,12 +68,9 @@ async fn smtp_and_lmtp_mail_reaches_the_broker_once_per_account() {
         .unwrap();
     let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
     let blobs = tempfile::tempdir().unwrap();
-    let ingest = IngestNode::start(
-        ingest_config(binding.addr, blobs.path()),
-        kafka_bus().await.unwrap(),
-    )
-    .await
-    .unwrap();
+    let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
+        .await
+        .unwrap();
 
     // SMTP, one unknown recipient among known ones: 550 for it alone.
     let (ok, transcript) = swaks(
@@ -166,9 +163,7 @@ async fn starttls_and_size_limit_with_a_standard_client() {
     config.smtp.tls.key_path = dir.path().join("key.pem");
     config.smtp.require_tls = true;
     config.smtp.max_message_bytes = 64 * 1024;
-    let ingest = IngestNode::start(config, kafka_bus().await.unwrap())
-        .await
-        .unwrap();
+    let ingest = IngestNode::on_test_broker(config).await.unwrap();
 
     let (ok, transcript) = swaks(ingest.smtp, "secure@corp.example", &[]).await;
     assert!(!ok && transcript.contains("530 5.7.0"), "{transcript}");

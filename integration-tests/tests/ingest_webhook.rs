@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use pushmail_integration_tests::http_request;
-use pushmail_integration_tests::kafka_bus;
 use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::events::v1::IngestSource;
@@ -41,12 +40,9 @@ async fn a_dovecot_push_notification_becomes_one_event_for_its_tenant_only() {
         .unwrap();
     let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
     let blobs = tempfile::tempdir().unwrap();
-    let ingest = IngestNode::start(
-        ingest_config(binding.addr, blobs.path()),
-        kafka_bus().await.unwrap(),
-    )
-    .await
-    .unwrap();
+    let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
+        .await
+        .unwrap();
     let path = "/v1/webhook/dovecot";
     let payload = |user: &str| {
         format!(
