@@ -12,6 +12,8 @@ cargo run --profile bench -p pushmail-integration-tests --example binding_bench 
 # The session bench runs the real binary in its own process (its RSS is the measurement).
 cargo build --profile bench -p pushmail-session --bin pushmail-session
 cargo run --profile bench -p pushmail-integration-tests --example session_bench -- bench/reports/session.md
+cargo run --profile bench -p pushmail-integration-tests --example imap_bench -- bench/reports/imap.md
+cargo run --profile bench -p pushmail-integration-tests --example smtp_bench -- bench/reports/smtp.md
 {
   echo "# Benchmark summary ($(date -u +%Y-%m-%d))"
   echo
@@ -21,7 +23,7 @@ cargo run --profile bench -p pushmail-integration-tests --example session_bench 
     [[ "$(basename "$report")" == summary.md ]] && continue
     echo "| $(head -n1 "$report" | sed 's/^# //') | [$(basename "$report")]($(basename "$report")) |"
   done
-  for report in bus binding session; do
+  for report in bus binding session imap smtp; do
     echo
     echo "## $(head -n1 "bench/reports/$report.md" | sed 's/^# //')"
     tail -n +3 "bench/reports/$report.md"

@@ -17,15 +17,17 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt as _, StreamExt as _};
 use pushmail_common::device_token::{DeviceClaims, TokenSigner};
+use pushmail_integration_tests::measure::{
+    cpu_ticks, helper, rss_bytes, slope, ticks_per_second, wait_line,
+};
 use pushmail_proto::session::v1 as pb;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
@@ -165,70 +167,6 @@ async fn floor(args: &[String]) {
 }
 
 // ---------------------------------------------------------------- measuring
-
-fn rss_bytes(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap();
-    kb * 1_024.0
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-fn ticks_per_second() -> f64 {
-    let out = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-async fn wait_line(child: &mut Child, prefix: &str) {
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.starts_with(prefix) {
-            return;
-        }
-    }
-    panic!("helper ended before {prefix:?}");
-}
-
-fn helper(args: &[&str]) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(args)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-/// Least-squares slope of RSS over connections, bytes per connection.
-fn slope(points: &[(f64, f64)]) -> f64 {
-    let n = points.len() as f64;
-    let (sx, sy) = points
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
-    let (mx, my) = (sx / n, sy / n);
-    let num: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-    let den: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
-    num / den
-}
 
 /// Opens the connections in steps, reading the server's RSS after each.
 async fn fill(server: SocketAddr, pid: u32, kind: &str) -> (Vec<Child>, Vec<(f64, f64)>) {

@@ -7,6 +7,7 @@
 pub mod broker;
 pub mod collector;
 pub mod dovecot;
+pub mod measure;
 pub mod nodes;
 
 use std::sync::Arc;

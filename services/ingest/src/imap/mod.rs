@@ -98,8 +98,9 @@ impl Runner {
     }
 }
 
-/// Watches one account until `stop`, reconnecting after failures.
-async fn watch_forever(runner: Arc<Runner>, account: MailAccount, stop: CancellationToken) {
+/// Watches one account until `stop`, reconnecting after failures (what
+/// `run` spawns per account; public for the capacity benchmark).
+pub async fn watch_forever(runner: Arc<Runner>, account: MailAccount, stop: CancellationToken) {
     let max_backoff = Duration::from_secs(runner.config.max_backoff_seconds);
     let mut failures = 0u32;
     loop {
