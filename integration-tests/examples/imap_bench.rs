@@ -121,6 +121,7 @@ async fn measured(kind: &str, server: SocketAddr) {
             pushmail_ingest::mail::Limits::default(),
         ),
         config: ImapConfig::default(),
+        leases: pushmail_ingest::leases::Leases::new(None, "", Duration::from_secs(30)),
     });
     let stop = CancellationToken::new();
     let mut opened = 0usize;

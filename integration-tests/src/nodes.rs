@@ -105,6 +105,29 @@ impl BindingNode {
             .into_inner())
     }
 
+    /// An account for a test Dovecot user, over plain text on `port`.
+    pub async fn mailbox_account(
+        &mut self,
+        tenant: &pb::CreateTenantResponse,
+        user: &crate::dovecot::MailUser,
+        port: u16,
+        kind: pb::AccountKind,
+    ) -> anyhow::Result<pb::Account> {
+        let server = pb::ServerSettings {
+            host: "127.0.0.1".into(),
+            port: u32::from(port),
+            tls: pb::TlsMode::None.into(),
+            username: user.address.clone(),
+        };
+        self.account(
+            tenant,
+            &user.address,
+            kind,
+            Some((server, user.password.clone())),
+        )
+        .await
+    }
+
     /// Stops the service and drops its database.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.stop.cancel();
@@ -249,5 +272,58 @@ impl TenantEvents {
         self.next_within(std::time::Duration::from_secs(60))
             .await?
             .ok_or_else(|| anyhow::anyhow!("no event within a minute"))
+    }
+}
+
+/// An ingest service on a runtime of its own, so a test can kill it the
+/// way a crash would: every task and connection dropped at once, nothing
+/// released.
+pub struct IsolatedIngest {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl IsolatedIngest {
+    /// Starts ingest on the shared test broker.
+    pub fn start(config: pushmail_ingest::Config) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        runtime.spawn(async move {
+            let run = async {
+                let deps = pushmail_ingest::Deps::connect(&config, kafka_bus().await?).await?;
+                let listeners = pushmail_ingest::Listeners::ephemeral().await?;
+                pushmail_ingest::run(
+                    config,
+                    deps,
+                    listeners,
+                    Readiness::new("ingest"),
+                    CancellationToken::new(),
+                )
+                .await?;
+                anyhow::Ok(())
+            };
+            if let Err(err) = run.await {
+                eprintln!("isolated ingest failed: {err:#}");
+            }
+        });
+        Ok(Self {
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Drops everything at once, like `kill -9`.
+    pub fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for IsolatedIngest {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }

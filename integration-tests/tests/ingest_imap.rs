@@ -42,18 +42,12 @@ async fn imap_mail_is_announced_once_across_restarts_and_a_uidvalidity_change() 
     let user = dovecot.users[0].clone();
     let mut binding = BindingNode::start().await.unwrap();
     let tenant = binding.tenant().await.unwrap();
-    let server = pb::ServerSettings {
-        host: "127.0.0.1".into(),
-        port: u32::from(dovecot.imap.port()),
-        tls: pb::TlsMode::None.into(),
-        username: user.address.clone(),
-    };
     let account = binding
-        .account(
+        .mailbox_account(
             &tenant,
-            &user.address,
+            &user,
+            dovecot.imap.port(),
             pb::AccountKind::ExternalImap,
-            Some((server, user.password.clone())),
         )
         .await
         .unwrap();

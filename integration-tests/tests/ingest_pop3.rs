@@ -19,18 +19,12 @@ async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
     let user = dovecot.users[0].clone();
     let mut binding = BindingNode::start().await.unwrap();
     let tenant = binding.tenant().await.unwrap();
-    let server = pb::ServerSettings {
-        host: "127.0.0.1".into(),
-        port: u32::from(dovecot.pop3.port()),
-        tls: pb::TlsMode::None.into(),
-        username: user.address.clone(),
-    };
     let account = binding
-        .account(
+        .mailbox_account(
             &tenant,
-            &user.address,
+            &user,
+            dovecot.pop3.port(),
             pb::AccountKind::ExternalPop3,
-            Some((server, user.password.clone())),
         )
         .await
         .unwrap();

@@ -35,6 +35,23 @@ pub struct Config {
     pub imap: ImapConfig,
     /// The webhook for servers that push events.
     pub webhook: WebhookConfig,
+    /// Mailbox ownership among replicas (leases in the `marks` Redis).
+    pub sharding: ShardingConfig,
+}
+
+/// Mailbox ownership among replicas.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShardingConfig {
+    /// Lease length: a dead replica's mailboxes are taken over within this
+    /// plus a third of it; renewed every third.
+    pub lease_ms: u64,
+}
+
+impl Default for ShardingConfig {
+    fn default() -> Self {
+        Self { lease_ms: 30_000 }
+    }
 }
 
 /// The webhook (Dovecot push_notification, OX driver).
@@ -239,6 +256,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             imap: ImapConfig::default(),
             webhook: WebhookConfig::default(),
+            sharding: ShardingConfig::default(),
         }
     }
 }
@@ -254,6 +272,12 @@ impl ServiceConfig for Config {
         self.marks.validate("marks.")?;
         self.smtp.validate()?;
         self.imap.validate()?;
+        if !(1_000..=600_000).contains(&self.sharding.lease_ms) {
+            return Err(ConfigError::invalid(
+                "sharding.lease_ms",
+                "must be between 1000 and 600000",
+            ));
+        }
         if !self.webhook.listen.is_empty()
             && self.webhook.listen.parse::<std::net::SocketAddr>().is_err()
         {

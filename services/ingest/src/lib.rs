@@ -7,6 +7,7 @@ pub mod arrival;
 pub mod config;
 pub mod error;
 pub mod imap;
+pub mod leases;
 pub mod mail;
 pub mod marks;
 pub mod pop3;
@@ -43,6 +44,8 @@ pub struct Deps {
     pub marks: Arc<dyn marks::Pop3Marks>,
     /// IMAP high-water marks (the same store).
     pub imap_marks: Arc<dyn marks::ImapMarks>,
+    /// Mailbox ownership among replicas (the same store).
+    pub leases: Arc<leases::Leases>,
     /// The marks' Redis, for readiness.
     pub redis: Option<redis::aio::ConnectionManager>,
     /// TLS to mail servers.
@@ -73,6 +76,11 @@ impl Deps {
             blobs: config.blob.open(),
             marks,
             imap_marks,
+            leases: leases::Leases::new(
+                redis.clone(),
+                &config.marks.redis.key_prefix,
+                Duration::from_millis(config.sharding.lease_ms),
+            ),
             redis,
             tls: tls::Tls::new(&extra_cas(config)?)
                 .map_err(|e| ConfigError::invalid("pop3", format!("TLS setup: {e}")))?,
@@ -235,6 +243,7 @@ pub async fn run(
         marks: deps.imap_marks,
         announcer: announcer.clone(),
         config: config.imap,
+        leases: deps.leases.clone(),
     };
     host.spawn("imap", watchers.run(shutdown.clone()));
     let runner = pop3::Runner {
@@ -243,7 +252,9 @@ pub async fn run(
         marks: deps.marks,
         announcer,
         config: config.pop3,
+        leases: deps.leases.clone(),
     };
+    host.spawn("leases", deps.leases.clone().run(shutdown.clone()));
     host.spawn("pop3", runner.run(shutdown));
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)

@@ -4,8 +4,8 @@
 //! that catches up and then IDLEs, reconnecting with jittered exponential
 //! backoff after any failure.
 //!
-//! One replica watches every account: leases that share the mailboxes among
-//! replicas are still to come; until then run one ingest replica.
+//! With several replicas each account is watched only by the replica
+//! holding its lease (`leases.rs`); a watcher stops when the lease moves.
 
 pub mod client;
 mod watch;
@@ -26,6 +26,7 @@ pub use watch::{CatchUp, MAILBOX, Watch, WatchError, WatchSettings, open};
 use crate::accounts::{self, MailAccount};
 use crate::arrival::Announcer;
 use crate::config::ImapConfig;
+use crate::leases::{Interest, Leases};
 use crate::marks::ImapMarks;
 use crate::tls::Tls;
 
@@ -44,6 +45,8 @@ pub struct Runner {
     pub announcer: Announcer,
     /// Settings.
     pub config: ImapConfig,
+    /// Which accounts this replica owns.
+    pub leases: Arc<Leases>,
 }
 
 impl Runner {
@@ -62,34 +65,47 @@ impl Runner {
         let refresh = Duration::from_secs(this.config.refresh_seconds);
         let tasks = TaskTracker::new();
         let mut running: HashMap<String, (MailAccount, CancellationToken)> = HashMap::new();
+        let mut owned = this.leases.owned();
+        let mut listed: HashMap<String, MailAccount> = HashMap::new();
+        let mut next_list = Instant::now();
         loop {
-            match accounts::watched(&this.binding, pb::AccountKind::ExternalImap).await {
-                Ok(list) => {
-                    let wanted: HashMap<String, MailAccount> =
-                        list.into_iter().map(|a| (a.account.clone(), a)).collect();
-                    running.retain(|id, (account, stop)| {
-                        let keep = wanted.get(id) == Some(account);
-                        if !keep {
-                            stop.cancel();
-                        }
-                        keep
-                    });
-                    for (id, account) in wanted {
-                        if running.contains_key(&id) {
-                            continue;
-                        }
-                        let stop = shutdown.child_token();
-                        tasks.spawn(watch_forever(this.clone(), account.clone(), stop.clone()));
-                        running.insert(id, (account, stop));
+            if Instant::now() >= next_list {
+                next_list = Instant::now() + refresh;
+                match accounts::watched(&this.binding, pb::AccountKind::ExternalImap).await {
+                    Ok(list) => {
+                        listed = list.into_iter().map(|a| (a.account.clone(), a)).collect();
+                        this.leases
+                            .want(Interest::Imap, listed.keys().cloned().collect());
+                    }
+                    Err(status) => {
+                        tracing::warn!(error = %status, "account list unavailable; retrying");
                     }
                 }
-                Err(status) => {
-                    tracing::warn!(error = %status, "account list unavailable; retrying");
+            }
+            let mine = owned.borrow_and_update().clone();
+            running.retain(|id, (account, stop)| {
+                let keep = mine.contains(id) && listed.get(id) == Some(account);
+                if !keep {
+                    stop.cancel();
                 }
+                keep
+            });
+            for (id, account) in &listed {
+                if running.contains_key(id) || !mine.contains(id) {
+                    continue;
+                }
+                let stop = shutdown.child_token();
+                tasks.spawn(watch_forever(this.clone(), account.clone(), stop.clone()));
+                running.insert(id.clone(), (account.clone(), stop));
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(refresh) => {}
+                () = tokio::time::sleep_until(next_list) => {}
+                changed = owned.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
         }
         tasks.close();

@@ -2,9 +2,8 @@
 //! (`ListWatchedAccounts`), each polled unless it is backing off after a
 //! failure (doubling, jittered, capped).
 //!
-//! One replica polls every account: leases that share the accounts among
-//! replicas arrive with the rest of [4/9]; until then run one ingest
-//! replica (two would both announce a new mail; dispatch dedupes by key).
+//! With several replicas each account is polled only by the replica
+//! holding its lease (`leases.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use super::poll_once;
 use crate::accounts::{self, MailAccount};
 use crate::arrival::Announcer;
 use crate::config::Pop3Config;
+use crate::leases::{Interest, Leases};
 use crate::marks::Pop3Marks;
 use crate::tls::Tls;
 
@@ -38,6 +38,8 @@ pub struct Runner {
     pub announcer: Announcer,
     /// Settings.
     pub config: Pop3Config,
+    /// Which accounts this replica owns.
+    pub leases: Arc<Leases>,
 }
 
 impl Runner {
@@ -49,9 +51,14 @@ impl Runner {
         loop {
             match accounts::watched(&self.binding, pb::AccountKind::ExternalPop3).await {
                 Ok(accounts) => {
+                    self.leases.want(
+                        Interest::Pop3,
+                        accounts.iter().map(|a| a.account.clone()).collect(),
+                    );
                     let now = Instant::now();
                     let due: Vec<MailAccount> = accounts
                         .into_iter()
+                        .filter(|a| self.leases.owns(&a.account))
                         .filter(|a| backoff.get(&a.account).is_none_or(|(_, at)| *at <= now))
                         .collect();
                     let this = &self;
