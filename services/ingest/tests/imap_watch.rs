@@ -93,8 +93,8 @@ async fn session(stream: TcpStream, mailbox: Arc<Mailbox>, script: Arc<Script>, 
                 "* {count} EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT {}] n\r\n",
                 count + 1
             );
-        } else if upper.starts_with("UID SEARCH UID ") {
-            let from: usize = upper["UID SEARCH UID ".len()..]
+        } else if let Some(range) = upper.strip_prefix("UID SEARCH UID ") {
+            let from: usize = range
                 .trim_end_matches(":*")
                 .parse()
                 .unwrap();
