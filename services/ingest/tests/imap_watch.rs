@@ -94,10 +94,7 @@ async fn session(stream: TcpStream, mailbox: Arc<Mailbox>, script: Arc<Script>, 
                 count + 1
             );
         } else if let Some(range) = upper.strip_prefix("UID SEARCH UID ") {
-            let from: usize = range
-                .trim_end_matches(":*")
-                .parse()
-                .unwrap();
+            let from: usize = range.trim_end_matches(":*").parse().unwrap();
             let uids: Vec<String> = (from.max(1)..=count)
                 .chain((count > 0).then_some(count))
                 .map(|u| u.to_string())
@@ -160,12 +157,16 @@ struct Fixture {
 }
 
 async fn start(script: Script) -> Fixture {
+    start_with(script, MemoryBusConfig::default()).await
+}
+
+async fn start_with(script: Script, queue: MemoryBusConfig) -> Fixture {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let mailbox = Arc::new(Mailbox::default());
     tokio::spawn(serve(listener, mailbox.clone(), Arc::new(script)));
     let blobs = tempfile::tempdir().unwrap();
-    let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::new(&MemoryBusConfig::default()));
+    let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::new(&queue));
     bus.ensure_topic(MAIL_ARRIVED.name(), 1).await.unwrap();
     let events = bus
         .subscribe(SubscribeOptions {
@@ -215,6 +216,7 @@ impl Fixture {
             .await
             .expect("an event")
             .unwrap();
+        self.events.commit(&record).await.unwrap();
         let event: MailArrived = pushmail_common::bus::decode(MAIL_ARRIVED, &record).unwrap();
         event.summary.unwrap().subject
     }
@@ -277,5 +279,35 @@ async fn a_dropped_session_is_reopened_and_catches_up() {
     fx.mailbox.add("while away");
     assert_eq!(fx.subject().await, "while away");
     assert_eq!(fx.mailbox.connections.load(Ordering::SeqCst), 2);
+    fx.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_failed_publish_leaves_the_mark_so_the_mail_is_announced_later_once() {
+    // Room for one unconsumed event; a second publish fails (queue full).
+    let queue = MemoryBusConfig {
+        partition_capacity: 1,
+        partitions: 1,
+        publish_timeout_ms: 100,
+    };
+    let mut fx = start_with(
+        Script {
+            idle: true,
+            drop_first_idle: false,
+        },
+        queue,
+    )
+    .await;
+    fx.until(|m| m.idles.load(Ordering::SeqCst), 1).await;
+    fx.mailbox.add("one");
+    fx.until(|m| m.dones.load(Ordering::SeqCst), 1).await;
+    fx.mailbox.add("two");
+    // The watcher fails on "two" and reconnects after a backoff; reading
+    // "one" makes room.
+    fx.until(|m| m.connections.load(Ordering::SeqCst), 2).await;
+    assert_eq!(fx.subject().await, "one");
+    assert_eq!(fx.subject().await, "two");
+    let extra = tokio::time::timeout(Duration::from_secs(3), fx.events.next()).await;
+    assert!(extra.is_err(), "nothing announced twice: {extra:?}");
     fx.stop.cancel();
 }

@@ -660,6 +660,69 @@ mod tests {
         );
     }
 
+    /// What the client wrote, once the server side has read it all.
+    async fn written(mut server: tokio::io::DuplexStream) -> String {
+        let mut seen = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_millis(200), async {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = tokio::io::AsyncReadExt::read(&mut server, &mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await;
+        String::from_utf8(seen).unwrap()
+    }
+
+    #[tokio::test]
+    async fn login_uses_authenticate_plain_where_login_is_disabled_or_not_ascii() {
+        let plain = base64::engine::general_purpose::STANDARD.encode("\0u\0p");
+        // LOGINDISABLED with SASL-IR: the initial response goes inline.
+        let (mut imap, server) = session(
+            b"* OK [CAPABILITY IMAP4rev1 LOGINDISABLED SASL-IR AUTH=PLAIN] hi\r\n\
+              p1 OK authenticated\r\n* CAPABILITY IMAP4rev1 IDLE\r\np2 OK\r\n",
+        )
+        .await;
+        imap.login("u", "p").await.unwrap();
+        assert!(imap.has("IDLE"), "capabilities are asked again after login");
+        drop(imap);
+        let sent = written(server).await;
+        assert!(
+            sent.starts_with(&format!("p1 AUTHENTICATE PLAIN {plain}\r\n")),
+            "{sent}"
+        );
+
+        // A non-ASCII password without SASL-IR: the response follows the `+`.
+        let (mut imap, server) = session(
+            b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n+ \r\np1 OK yes\r\n\
+              * CAPABILITY IMAP4rev1\r\np2 OK\r\n",
+        )
+        .await;
+        imap.login("u", "pässwörd").await.unwrap();
+        drop(imap);
+        let sent = written(server).await;
+        let token = base64::engine::general_purpose::STANDARD.encode("\0u\0pässwörd");
+        assert!(
+            sent.starts_with(&format!("p1 AUTHENTICATE PLAIN\r\n{token}\r\n")),
+            "{sent}"
+        );
+
+        // Plain ASCII: LOGIN with quoted strings.
+        let (mut imap, server) = session(
+            b"* OK [CAPABILITY IMAP4rev1] hi\r\np1 OK\r\n* CAPABILITY IMAP4rev1\r\np2 OK\r\n",
+        )
+        .await;
+        imap.login("u", "p\"q").await.unwrap();
+        drop(imap);
+        assert!(
+            written(server)
+                .await
+                .starts_with("p1 LOGIN \"u\" \"p\\\"q\"\r\n")
+        );
+    }
+
     #[tokio::test]
     async fn refusals_hangups_and_nonsense_are_errors() {
         let (mut imap, _server) =
