@@ -48,6 +48,7 @@ impl Runner {
         let interval = Duration::from_secs(self.config.interval_seconds);
         let timeout = Duration::from_secs(self.config.timeout_seconds);
         let mut backoff: HashMap<String, (u32, Instant)> = HashMap::new();
+        let mut owned = self.leases.owned();
         loop {
             match accounts::watched(&self.binding, pb::AccountKind::ExternalPop3).await {
                 Ok(accounts) => {
@@ -102,9 +103,16 @@ impl Runner {
                     tracing::warn!(error = %status, "account list unavailable; retrying")
                 }
             }
+            owned.borrow_and_update();
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = tokio::time::sleep(interval) => {}
+                // Accounts just taken over are polled now, not an interval late.
+                changed = owned.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                }
             }
         }
     }
