@@ -47,6 +47,7 @@ impl Recipients for Directory {
         Ok(Resolved::Account {
             tenant: "bench".into(),
             account: account.to_owned(),
+            kind: pushmail_proto::binding::v1::AccountKind::EnterpriseForwarded,
         })
     }
 }

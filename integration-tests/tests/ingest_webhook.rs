@@ -38,6 +38,15 @@ async fn a_dovecot_push_notification_becomes_one_event_for_its_tenant_only() {
         )
         .await
         .unwrap();
+    binding
+        .account(
+            &tenant,
+            "forwarded@corp.example",
+            pb::AccountKind::EnterpriseForwarded,
+            None,
+        )
+        .await
+        .unwrap();
     let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
     let blobs = tempfile::tempdir().unwrap();
     let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
@@ -101,6 +110,8 @@ async fn a_dovecot_push_notification_becomes_one_event_for_its_tenant_only() {
     assert_eq!(status, 401, "a key works for its own tenant only");
     let (status, body) = send(&auth, &payload("theirs@other.example")).await;
     assert_eq!(status, 404, "another tenant's mailbox: {body}");
+    let (status, body) = send(&auth, &payload("forwarded@corp.example")).await;
+    assert_eq!(status, 409, "its mail arrives over SMTP: {body}");
     let (status, body) = send(&auth, "{not json").await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid_json"), "{body}");

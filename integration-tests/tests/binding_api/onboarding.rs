@@ -204,6 +204,7 @@ async fn a_number_is_bound_with_the_code_from_the_sms_topic() {
         (resolved.found, resolved.account_id.as_str()),
         (true, account.account_id.as_str())
     );
+    assert_eq!(resolved.kind(), pb::AccountKind::ExternalImap);
 
     // Revoked: gone from dispatch's view, announced.
     admin

@@ -112,7 +112,7 @@ async fn lookups(
     sealed: &[u8],
 ) {
     let found = store.accounts_by_address("b@example.net").await.unwrap();
-    assert_eq!(found, vec![(tenant, webhook_id)]);
+    assert_eq!(found, vec![(tenant, webhook_id, AccountKind::Webhook)]);
     assert_eq!(
         store
             .accounts_by_address("a@example.net")

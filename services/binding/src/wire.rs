@@ -72,7 +72,7 @@ fn account_kind(value: i32) -> Result<AccountKind, ApiError> {
     }
 }
 
-fn kind_to_proto(kind: AccountKind) -> pb::AccountKind {
+pub fn kind_to_proto(kind: AccountKind) -> pb::AccountKind {
     match kind {
         AccountKind::ExternalImap => pb::AccountKind::ExternalImap,
         AccountKind::ExternalPop3 => pb::AccountKind::ExternalPop3,

@@ -16,6 +16,7 @@ use pushmail_common::bus::{EventBus, MemoryBus, MemoryBusConfig, SubscribeOption
 use pushmail_ingest::arrival::Announcer;
 use pushmail_ingest::mail::Limits;
 use pushmail_ingest::smtp::{Mode, Receiver, Recipients, ResolveError, Resolved, Settings};
+use pushmail_proto::binding::v1::AccountKind;
 use pushmail_proto::events::v1::{IngestSource, MailArrived};
 use pushmail_proto::topics::MAIL_ARRIVED;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
@@ -39,6 +40,11 @@ impl Recipients for Directory {
             Some((tenant, account)) => Resolved::Account {
                 tenant: (*tenant).into(),
                 account: (*account).into(),
+                kind: if address.starts_with("watched@") {
+                    AccountKind::ExternalImap
+                } else {
+                    AccountKind::EnterpriseForwarded
+                },
             },
             None => Resolved::Unknown,
         })
@@ -50,6 +56,7 @@ fn directory() -> Arc<dyn Recipients> {
         ("alice@corp.example", ("t1", "acct-alice")),
         ("alias@corp.example", ("t1", "acct-alice")),
         ("bob@corp.example", ("t1", "acct-bob")),
+        ("watched@corp.example", ("t1", "acct-imap")),
     ])))
 }
 
@@ -224,6 +231,11 @@ async fn smtp_accepts_known_recipients_and_answers_after_publishing() {
         c.cmd("RCPT TO:<nobody@corp.example>")
             .await
             .starts_with("550 5.1.1")
+    );
+    let watched = c.cmd("RCPT TO:<watched@corp.example>").await;
+    assert!(
+        watched.starts_with("550 5.1.1 Mailbox not forwarded here"),
+        "an IMAP-watched mailbox is announced by its watcher: {watched}"
     );
     assert_eq!(
         c.code("RCPT TO:<alias@corp.example>").await,

@@ -74,10 +74,11 @@ impl BindingService for Internal {
                 self.internal_only(&request).await?;
                 let address = wire::address("address", &request.get_ref().address)?;
                 Ok(match self.registry.resolve_recipient(&address).await? {
-                    Some((tenant, account)) => pb::ResolveRecipientResponse {
+                    Some((tenant, account, kind)) => pb::ResolveRecipientResponse {
                         found: true,
                         tenant_id: tenant.to_string(),
                         account_id: account.to_string(),
+                        kind: wire::kind_to_proto(kind).into(),
                     },
                     None => pb::ResolveRecipientResponse::default(),
                 })

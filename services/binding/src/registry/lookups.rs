@@ -6,7 +6,7 @@ use pushmail_common::redact::Secret;
 use super::{ApiError, Registry};
 use crate::cache::Targets;
 use crate::clock::{now_ms, utc_day};
-use crate::domain::{Account, AccountId, TenantId, Traffic, TrafficDay};
+use crate::domain::{Account, AccountId, AccountKind, TenantId, Traffic, TrafficDay};
 
 /// Longest traffic range one call returns.
 const MAX_TRAFFIC_DAYS: i32 = 366;
@@ -21,11 +21,11 @@ impl Registry {
         self.inner.cache.get(tenant, account).await
     }
 
-    /// The account an SMTP/LMTP recipient maps to.
+    /// The account an SMTP/LMTP recipient maps to, with its kind.
     pub async fn resolve_recipient(
         &self,
         address: &str,
-    ) -> Result<Option<(TenantId, AccountId)>, ApiError> {
+    ) -> Result<Option<(TenantId, AccountId, AccountKind)>, ApiError> {
         let found = self.store().accounts_by_address(address).await?;
         match found.as_slice() {
             [] => Ok(None),

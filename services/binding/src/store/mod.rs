@@ -10,9 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Account, AccountId, ApiKeyHash, Binding, BindingId, DeliveryTarget, Device, DeviceId, Msisdn,
-    NewAccount, NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, Tenant, TenantId,
-    Traffic, TrafficDay,
+    Account, AccountId, AccountKind, ApiKeyHash, Binding, BindingId, DeliveryTarget, Device,
+    DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, Tenant,
+    TenantId, Traffic, TrafficDay,
 };
 
 use std::str::FromStr;
@@ -170,7 +170,7 @@ pub trait BindingStore: Send + Sync + 'static {
     async fn accounts_by_address(
         &self,
         address: &str,
-    ) -> Result<Vec<(TenantId, AccountId)>, StoreError>;
+    ) -> Result<Vec<(TenantId, AccountId, AccountKind)>, StoreError>;
 
     /// Accounts of every tenant that ingest watches (IMAP, POP3) with their
     /// sealed credentials, in id order after `after`.

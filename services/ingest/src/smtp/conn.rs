@@ -19,6 +19,7 @@ use super::lines::{self, Body, Line};
 use super::recipients::Resolved;
 use super::{Mode, Shared};
 use crate::arrival::{AnnounceError, Arrival, Source};
+use pushmail_proto::binding::v1 as pb;
 
 type Stream = Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
 
@@ -342,7 +343,14 @@ impl Conn {
             return Ok(());
         }
         match self.shared.recipients.resolve(address).await {
-            Ok(Resolved::Account { tenant, account }) => {
+            Ok(Resolved::Account { kind, .. }) if kind != pb::AccountKind::EnterpriseForwarded => {
+                // A watched mailbox is announced by its watcher; taking its
+                // mail here too would announce it twice under other keys.
+                self.say("550 5.1.1 Mailbox not forwarded here");
+            }
+            Ok(Resolved::Account {
+                tenant, account, ..
+            }) => {
                 if let Some(transaction) = &mut self.transaction {
                     transaction.recipients.push(Recipient { tenant, account });
                 }

@@ -21,6 +21,8 @@ pub enum Resolved {
         tenant: String,
         /// Account id.
         account: String,
+        /// How its mail reaches us (SMTP/LMTP take forwarded accounts only).
+        kind: pb::AccountKind,
     },
     /// No such account (550 for this recipient).
     Unknown,
@@ -93,6 +95,7 @@ impl Recipients for BindingRecipients {
                 let response = response.into_inner();
                 if response.found {
                     Resolved::Account {
+                        kind: response.kind(),
                         tenant: response.tenant_id,
                         account: response.account_id,
                     }

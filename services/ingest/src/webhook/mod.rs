@@ -187,11 +187,21 @@ async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) ->
         return StatusCode::NO_CONTENT.into_response();
     }
     let account = match hook.recipients.resolve(&event.user).await {
+        // IMAP accounts too: the notification's key (IMAP coordinates) is
+        // the one their watcher would use, so the two dedupe.
         Ok(Resolved::Account {
             tenant: owner,
             account,
+            kind: pb::AccountKind::Webhook | pb::AccountKind::ExternalImap,
         }) if owner == tenant => account,
         // Another tenant's mailbox is as unknown as none.
+        Ok(Resolved::Account { tenant: owner, .. }) if owner == tenant => {
+            return error(
+                StatusCode::CONFLICT,
+                "not_a_webhook_account",
+                "this account's mail reaches pushmail another way",
+            );
+        }
         Ok(Resolved::Account { .. } | Resolved::Unknown) => {
             return error(
                 StatusCode::NOT_FOUND,

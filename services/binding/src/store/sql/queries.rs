@@ -300,17 +300,20 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn accounts_by_address(&self, address: &str) -> Result<Vec<(TenantId, AccountId)>, StoreError> {
-                let rows: Vec<(Uuid, Uuid)> =
-                    sqlx::query_as("SELECT tenant_id, id FROM accounts WHERE address = $1 ORDER BY id LIMIT 2")
+            async fn accounts_by_address(&self, address: &str) -> Result<Vec<(TenantId, AccountId, AccountKind)>, StoreError> {
+                let rows: Vec<(Uuid, Uuid, String)> =
+                    sqlx::query_as("SELECT tenant_id, id, kind FROM accounts WHERE address = $1 ORDER BY id LIMIT 2")
                         .bind(address)
                         .fetch_all(&self.0)
                         .await
                         .map_err(map_err)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(t, a)| (TenantId::from_uuid(t), AccountId::from_uuid(a)))
-                    .collect())
+                rows.into_iter()
+                    .map(|(t, a, kind)| {
+                        let kind = AccountKind::parse(&kind)
+                            .ok_or_else(|| StoreError::Invalid(format!("unknown account kind {kind:?}")))?;
+                        Ok((TenantId::from_uuid(t), AccountId::from_uuid(a), kind))
+                    })
+                    .collect()
             }
 
             async fn watched_accounts(
