@@ -306,12 +306,7 @@ async fn main() {
         WARM_UP.as_secs()
     )
     .unwrap();
-    writeln!(
-        report,
-        "| metric | this run | baseline (same run) | baseline value | ratio | goal |"
-    )
-    .unwrap();
-    writeln!(report, "|---|---|---|---|---|---|").unwrap();
+    report.push_str(pushmail_integration_tests::measure::TABLE_HEAD);
     writeln!(
         report,
         "| warm cache: lookups/s | {:.0} | cache off, every call reads PostgreSQL | {:.0} | {ratio:.1} | ratio ≥ {GOAL_RATIO}, ≥ {GOAL_RATE:.0}/s: {} |",

@@ -213,9 +213,7 @@ async fn main() {
         report,
         "{MEMORY_EVENTS} in-process / {KAFKA_EVENTS} Kafka events of {PAYLOAD} B, {IN_FLIGHT} publishes in flight, 3 partitions, one consumer.\n"
     );
-    report.push_str(
-        "| metric | this run | baseline (same run) | baseline value | ratio | goal |\n|---|---|---|---|---|---|\n",
-    );
+    report.push_str(pushmail_integration_tests::measure::TABLE_HEAD);
     for (metric, value, baseline, base_value) in rows {
         let _ = writeln!(
             report,

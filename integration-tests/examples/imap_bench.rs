@@ -246,12 +246,7 @@ async fn main() {
         "{WATCHERS} accounts added in {STEPS} steps to one process, plain TCP to a minimal IMAP server in its own process (login, SELECT, first-sight mark, IDLE); RSS read from /proc once the server counts every connection idle (slope by least squares); bench profile; memory marks (Redis in production, so the marks' bytes here are an overestimate).\n"
     )
     .unwrap();
-    writeln!(
-        report,
-        "| metric | this run | baseline (same run) | | ratio | goal |"
-    )
-    .unwrap();
-    writeln!(report, "|---|---|---|---|---|---|").unwrap();
+    report.push_str(pushmail_integration_tests::measure::TABLE_HEAD);
     writeln!(
         report,
         "| bytes per idle IMAP watcher (RSS slope) | {watcher_bytes:.0} | plain tokio TCP client holding an IDLE connection | {floor_bytes:.0} | {:.2} | ≤ {GOAL_BYTES:.0}: {} |",

@@ -390,12 +390,7 @@ async fn main() {
         DELIVER_WINDOW.as_secs()
     )
     .unwrap();
-    writeln!(
-        report,
-        "| metric | this run | baseline (same run) | baseline value | ratio | goal |"
-    )
-    .unwrap();
-    writeln!(report, "|---|---|---|---|---|---|").unwrap();
+    report.push_str(pushmail_integration_tests::measure::TABLE_HEAD);
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
     writeln!(
         report,

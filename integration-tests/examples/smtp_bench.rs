@@ -244,12 +244,7 @@ async fn main() {
         "{MESSAGES} messages of ~2 KiB over {SESSIONS} concurrent SMTP sessions (pipelined MAIL/RCPT/DATA, one recipient each, {ACCOUNTS} accounts), client in the same process; best of {ROUNDS} interleaved rounds; each 250 only after the blob is fsynced and the event published; bench profile; the Kafka broker is tansu (memory storage) on this machine.\n"
     )
     .unwrap();
-    writeln!(
-        report,
-        "| metric | this run | baseline (same run) | | ratio | goal |"
-    )
-    .unwrap();
-    writeln!(report, "|---|---|---|---|---|---|").unwrap();
+    report.push_str(pushmail_integration_tests::measure::TABLE_HEAD);
     writeln!(
         report,
         "| SMTP messages/s, published to Kafka | {kafka_rate:.0} | null SMTP sink, same client load | {sink_rate:.0} | {:.2} | ≥ {GOAL_RATE:.0}: {} |",

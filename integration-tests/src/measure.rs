@@ -3,6 +3,10 @@
 
 use std::process::Stdio;
 
+/// The head of every benchmark report's table (metric against a baseline
+/// measured in the same run).
+pub const TABLE_HEAD: &str = "| metric | this run | baseline (same run) | baseline value | ratio | goal |\n|---|---|---|---|---|---|\n";
+
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 

@@ -367,4 +367,51 @@ mod tests {
         };
         assert!(with(off).validate().is_ok(), "both receivers may be off");
     }
+
+    #[test]
+    fn imap_webhook_and_lease_settings_are_checked() {
+        let cases = [
+            (
+                Config {
+                    imap: ImapConfig {
+                        idle_seconds: 30 * 60,
+                        ..ImapConfig::default()
+                    },
+                    ..Config::default()
+                },
+                "imap.idle_seconds",
+            ),
+            (
+                Config {
+                    imap: ImapConfig {
+                        max_message_bytes: 10,
+                        ..ImapConfig::default()
+                    },
+                    ..Config::default()
+                },
+                "imap.max_message_bytes",
+            ),
+            (
+                Config {
+                    webhook: WebhookConfig {
+                        listen: "8104".into(),
+                        ..WebhookConfig::default()
+                    },
+                    ..Config::default()
+                },
+                "webhook.listen",
+            ),
+            (
+                Config {
+                    sharding: ShardingConfig { lease_ms: 10 },
+                    ..Config::default()
+                },
+                "sharding.lease_ms",
+            ),
+        ];
+        for (config, key) in cases {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
 }

@@ -49,6 +49,20 @@ end
 return 0
 ";
 
+/// Lease commands sent per round trip.
+const BATCH: usize = 1_000;
+
+/// What a round does with one account's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Preferred here: take or renew it.
+    Take,
+    /// Moving away: keep it one more round while the watcher stops.
+    Keep,
+    /// Moved away last round: give it back.
+    Release,
+}
+
 /// Which watchers want accounts watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Interest {
@@ -204,8 +218,6 @@ impl Leases {
         let current = self.owned.borrow().clone();
         let mut owned = HashSet::new();
         let mut next_leaving = HashSet::new();
-        let acquire = redis::Script::new(ACQUIRE);
-        let release = redis::Script::new(RELEASE);
         let mut accounts: Vec<&String> = wanted.iter().collect();
         accounts.extend(
             leaving
@@ -215,36 +227,56 @@ impl Leases {
         );
         accounts.sort_unstable();
         accounts.dedup();
+        let mut plan = Vec::with_capacity(accounts.len());
         for account in accounts {
-            let key = format!("{}{account}", r.lease_prefix);
             let preferred =
                 wanted.contains(account) && preferred(account, &members) == Some(&self.node);
             if preferred {
-                let got: i64 = acquire
-                    .key(&key)
-                    .arg(&self.node)
-                    .arg(lease_ms)
-                    .invoke_async(&mut redis)
-                    .await?;
-                if got == 1 {
-                    owned.insert(account.clone());
-                }
+                plan.push((account, Step::Take));
             } else if current.contains(account) {
                 // Stop watching now, give the lease back next round: by then
                 // the watcher has ended, so the new owner never overlaps it.
-                let _: i64 = acquire
-                    .key(&key)
-                    .arg(&self.node)
-                    .arg(lease_ms)
-                    .invoke_async(&mut redis)
-                    .await?;
+                plan.push((account, Step::Keep));
                 next_leaving.insert(account.clone());
             } else if leaving.contains(account) {
-                let _: i64 = release
-                    .key(&key)
-                    .arg(&self.node)
-                    .invoke_async(&mut redis)
-                    .await?;
+                plan.push((account, Step::Release));
+            }
+        }
+        // One round trip per batch, not per account.
+        let (acquire, release): (String, String) = redis::pipe()
+            .cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(ACQUIRE)
+            .cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(RELEASE)
+            .query_async(&mut redis)
+            .await?;
+        for batch in plan.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for (account, step) in batch {
+                let key = format!("{}{account}", r.lease_prefix);
+                match step {
+                    Step::Take | Step::Keep => pipe
+                        .cmd("EVALSHA")
+                        .arg(&acquire)
+                        .arg(1)
+                        .arg(key)
+                        .arg(&self.node)
+                        .arg(lease_ms),
+                    Step::Release => pipe
+                        .cmd("EVALSHA")
+                        .arg(&release)
+                        .arg(1)
+                        .arg(key)
+                        .arg(&self.node),
+                };
+            }
+            let results: Vec<i64> = pipe.query_async(&mut redis).await?;
+            for ((account, step), got) in batch.iter().zip(results) {
+                if *step == Step::Take && got == 1 {
+                    owned.insert((*account).clone());
+                }
             }
         }
         *lock(&self.leaving) = next_leaving;
@@ -258,14 +290,18 @@ impl Leases {
 
     async fn release_all(&self, r: &Redis) -> Result<(), MarkError> {
         let mut redis = r.redis.clone();
-        let wanted: HashSet<String> = lock(&self.interest).values().flatten().cloned().collect();
-        let release = redis::Script::new(RELEASE);
-        for account in wanted {
-            let _: i64 = release
-                .key(format!("{}{account}", r.lease_prefix))
-                .arg(&self.node)
-                .invoke_async(&mut redis)
-                .await?;
+        let wanted: Vec<String> = lock(&self.interest).values().flatten().cloned().collect();
+        for batch in wanted.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for account in batch {
+                pipe.cmd("EVAL")
+                    .arg(RELEASE)
+                    .arg(1)
+                    .arg(format!("{}{account}", r.lease_prefix))
+                    .arg(&self.node)
+                    .ignore();
+            }
+            let () = pipe.query_async(&mut redis).await?;
         }
         let _: i64 = redis::cmd("ZREM")
             .arg(&r.members)

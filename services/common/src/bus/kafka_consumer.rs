@@ -255,3 +255,25 @@ impl Subscription for KafkaSubscription {
         .map_err(|e| BusError::Unavailable(e.to_string()))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_topic_or_a_broker_hiccup_is_waited_out_other_errors_are_not() {
+        let consume = KafkaError::MessageConsumption;
+        assert!(transient(&consume(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+        )));
+        assert!(transient(&consume(RDKafkaErrorCode::AllBrokersDown)));
+        assert!(transient(&consume(RDKafkaErrorCode::NotLeaderForPartition)));
+        assert!(!transient(&consume(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+        )));
+        assert!(!transient(&consume(
+            RDKafkaErrorCode::GroupAuthorizationFailed
+        )));
+        assert!(!transient(&KafkaError::Canceled));
+    }
+}
