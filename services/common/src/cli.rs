@@ -32,6 +32,10 @@ pub trait Hosted: ServiceConfig {
     fn telemetry(&self) -> &TelemetryConfig;
     /// Grace period after a stop signal.
     fn grace(&self) -> Duration;
+    /// Async worker threads; `None` is one per core.
+    fn worker_threads(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Runs a service binary. Exit codes: 0 clean stop, 1 failure, 2 bad
@@ -65,10 +69,11 @@ where
         print!("{}", config::dump(&config));
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.worker_threads() {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start the async runtime: {err}");

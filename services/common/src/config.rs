@@ -206,6 +206,34 @@ macro_rules! impl_hosted {
     };
 }
 
+/// The async runtime of a service that sizes it itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads of the process.
+    pub worker_threads: usize,
+}
+
+impl Default for RuntimeConfig {
+    /// One thread: such a service scales out by processes.
+    fn default() -> Self {
+        Self { worker_threads: 1 }
+    }
+}
+
+impl RuntimeConfig {
+    /// Rejects zero or more threads than any machine we size for has cores.
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if !(1..=256).contains(&self.worker_threads) {
+            return Err(ConfigError::invalid(
+                format!("{prefix}worker_threads"),
+                "must be between 1 and 256",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// How long a service may take to stop after SIGTERM/SIGINT.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]

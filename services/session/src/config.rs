@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pushmail_common::bus::BusConfig;
-use pushmail_common::config::{ConfigError, ServerConfig, ServiceConfig, ShutdownConfig};
+use pushmail_common::config::{
+    ConfigError, RuntimeConfig, ServerConfig, ServiceConfig, ShutdownConfig,
+};
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,11 @@ pub struct Config {
     pub tokens: TokensConfig,
     /// Who may call the gRPC API.
     pub security: SecurityConfig,
+    /// Worker threads. One by default: an idle device costs a thread wake-up
+    /// per heartbeat, and with more workers a wake-up also rouses a sibling
+    /// to steal work, doubling idle CPU. Use more cores by running one
+    /// process per core on the same port (`devices.reuse_port`).
+    pub runtime: RuntimeConfig,
 }
 
 /// Callers of the gRPC API (dispatch, other session nodes).
@@ -113,6 +120,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             tokens: TokensConfig::default(),
             security: SecurityConfig::default(),
+            runtime: RuntimeConfig::default(),
         }
     }
 }
@@ -172,6 +180,7 @@ impl ServiceConfig for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.telemetry.validate("telemetry.")?;
         self.shutdown.validate("shutdown.")?;
+        self.runtime.validate("runtime.")?;
         self.directory.validate("directory.")?;
         self.bus.validate("bus.")?;
         let hb = &self.heartbeat;
@@ -229,4 +238,33 @@ impl ServiceConfig for Config {
     }
 }
 
-pushmail_common::impl_hosted!(Config);
+impl pushmail_common::cli::Hosted for Config {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+
+    fn grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown.grace_seconds)
+    }
+
+    fn worker_threads(&self) -> Option<usize> {
+        Some(self.runtime.worker_threads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_worker_thread_by_default_and_never_zero() {
+        let mut config = Config::default();
+        assert_eq!(
+            pushmail_common::cli::Hosted::worker_threads(&config),
+            Some(1)
+        );
+        config.runtime.worker_threads = 0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("runtime.worker_threads"), "{err}");
+    }
+}
