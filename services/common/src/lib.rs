@@ -15,6 +15,7 @@ pub mod health;
 pub mod host;
 pub mod http_error;
 pub mod lifecycle;
+pub mod outbox;
 pub mod redact;
 pub mod redis;
 pub mod telemetry;
