@@ -235,10 +235,15 @@ pub fn test_token_public_key() -> String {
 /// A session config for tests: Redis directory under a fresh prefix, the
 /// test broker, the test token key.
 pub fn session_config() -> pushmail_session::Config {
+    let redis = redis_config();
     let mut config = pushmail_session::Config {
         directory: pushmail_common::redis::StateStoreConfig {
             kind: pushmail_common::redis::StateStoreKind::Redis,
-            redis: redis_config(),
+            redis: redis.clone(),
+        },
+        outbox: pushmail_common::outbox::OutboxSettings {
+            redis,
+            ..Default::default()
         },
         bus: pushmail_common::bus::BusConfig {
             kafka: kafka_config(),

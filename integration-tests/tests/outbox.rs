@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use pushmail_common::outbox::{
-    AppendState, MemoryOutbox, Outbox, OutboxSettings, RedisOutbox,
-};
+use pushmail_common::outbox::{AppendState, MemoryOutbox, Outbox, OutboxSettings, RedisOutbox};
 use pushmail_proto::session::v1::Notification;
 
 async fn in_redis(settings: OutboxSettings) -> Arc<dyn Outbox> {
@@ -26,6 +24,7 @@ fn settings(max: usize, coalesce_ms: u64) -> OutboxSettings {
         max_per_device: max,
         ttl_seconds: 60,
         coalesce_ms,
+        ..Default::default()
     }
 }
 
@@ -51,7 +50,10 @@ async fn sequences_replay_and_ack(outbox: Arc<dyn Outbox>) {
             .append(&n("d1", &format!("k{i}"), &format!("c{i}"), "s"))
             .await
             .unwrap();
-        assert_eq!((appended.seq, appended.state, appended.count), (i, AppendState::New, 1));
+        assert_eq!(
+            (appended.seq, appended.state, appended.count),
+            (i, AppendState::New, 1)
+        );
     }
     // Another device and another tenant count on their own.
     assert_eq!(outbox.append(&n("d2", "k1", "", "s")).await.unwrap().seq, 1);
@@ -74,17 +76,43 @@ async fn sequences_replay_and_ack(outbox: Arc<dyn Outbox>) {
     assert_eq!((acked.seq, acked.state), (2, AppendState::Acked));
     // An ack past the end acks only what exists; the next append goes on.
     outbox.acked("t1", "d1", 1_000).await.unwrap();
-    assert!(outbox.after("t1", "d1", 0, 10).await.unwrap().notifications.is_empty());
+    assert!(
+        outbox
+            .after("t1", "d1", 0, 10)
+            .await
+            .unwrap()
+            .notifications
+            .is_empty()
+    );
     assert_eq!(outbox.append(&n("d1", "k5", "", "s")).await.unwrap().seq, 5);
-    assert!(outbox.after("nobody", "d1", 0, 10).await.unwrap().notifications.is_empty());
+    assert!(
+        outbox
+            .after("nobody", "d1", 0, 10)
+            .await
+            .unwrap()
+            .notifications
+            .is_empty()
+    );
 }
 
 async fn coalesces_unacked_notifications(outbox: Arc<dyn Outbox>) {
-    outbox.append(&n("d1", "a1", "acct/INBOX", "first")).await.unwrap();
-    outbox.append(&n("d1", "b1", "other/INBOX", "other")).await.unwrap();
-    let second = outbox.append(&n("d1", "a2", "acct/INBOX", "second")).await.unwrap();
+    outbox
+        .append(&n("d1", "a1", "acct/INBOX", "first"))
+        .await
+        .unwrap();
+    outbox
+        .append(&n("d1", "b1", "other/INBOX", "other"))
+        .await
+        .unwrap();
+    let second = outbox
+        .append(&n("d1", "a2", "acct/INBOX", "second"))
+        .await
+        .unwrap();
     assert_eq!((second.seq, second.count), (3, 2));
-    let third = outbox.append(&n("d1", "a3", "acct/INBOX", "third")).await.unwrap();
+    let third = outbox
+        .append(&n("d1", "a3", "acct/INBOX", "third"))
+        .await
+        .unwrap();
     assert_eq!((third.seq, third.count), (4, 3));
     let replay = outbox.after("t1", "d1", 0, 10).await.unwrap();
     assert_eq!(seqs(&replay), [2, 4], "one notification per collapse key");
@@ -92,23 +120,35 @@ async fn coalesces_unacked_notifications(outbox: Arc<dyn Outbox>) {
     assert_eq!(replay.notifications[1].digest_count, 3);
     assert_eq!(replay.notifications[0].digest_count, 0);
     // Redelivery of a coalesced mail stays coalesced.
-    let redelivered = outbox.append(&n("d1", "a2", "acct/INBOX", "second")).await.unwrap();
+    let redelivered = outbox
+        .append(&n("d1", "a2", "acct/INBOX", "second"))
+        .await
+        .unwrap();
     assert_eq!(redelivered.state, AppendState::Pending);
     // Once acked, the next mail is a notification of its own.
     outbox.acked("t1", "d1", 4).await.unwrap();
-    let fourth = outbox.append(&n("d1", "a4", "acct/INBOX", "fourth")).await.unwrap();
+    let fourth = outbox
+        .append(&n("d1", "a4", "acct/INBOX", "fourth"))
+        .await
+        .unwrap();
     assert_eq!((fourth.seq, fourth.count), (5, 1));
 }
 
 async fn cap_drops_oldest_and_asks_for_resync(outbox: Arc<dyn Outbox>) {
     for i in 1..=5 {
-        outbox.append(&n("d1", &format!("k{i}"), "", "s")).await.unwrap();
+        outbox
+            .append(&n("d1", &format!("k{i}"), "", "s"))
+            .await
+            .unwrap();
     }
     let replay = outbox.after("t1", "d1", 0, 10).await.unwrap();
     assert_eq!(seqs(&replay), [3, 4, 5]);
     assert!(replay.resync, "1 and 2 were dropped unacked");
     let caught_up = outbox.after("t1", "d1", 2, 10).await.unwrap();
-    assert!(!caught_up.resync, "a device past the dropped ones replays normally");
+    assert!(
+        !caught_up.resync,
+        "a device past the dropped ones replays normally"
+    );
 }
 
 #[tokio::test]
@@ -155,7 +195,11 @@ async fn redis_outbox_expires_with_its_ttl() {
         .unwrap();
     assert_eq!(keys.len(), 4, "{keys:?}");
     for key in keys {
-        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut redis).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
         assert!(ttl > 0 && ttl <= 60_000, "{key}: {ttl}");
     }
 }

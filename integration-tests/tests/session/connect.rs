@@ -93,7 +93,7 @@ async fn a_reconnecting_device_gets_what_it_missed() {
     let redis = pushmail_integration_tests::redis_config();
     let node = SessionNode::start(config(&redis)).await;
     let device = Device::new();
-    stash(&node, &device, 1..=4);
+    assert_eq!(stash(&node, &device, 4).await, [1, 2, 3, 4]);
     let (mut ws, _) = hello(&node, &device, 2, 60).await;
     let mut seen = Vec::new();
     for _ in 0..2 {
@@ -140,5 +140,28 @@ async fn a_missed_heartbeat_drops_the_connection() {
         stats.contains(r#""missed":1"#) && stats.contains("46000-lte"),
         "{stats}"
     );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_too_far_behind_is_told_to_resync() {
+    let redis = pushmail_integration_tests::redis_config();
+    let mut settings = config(&redis);
+    settings.outbox.max_per_device = 3;
+    let node = SessionNode::start(settings).await;
+    let device = Device::new();
+    assert_eq!(stash(&node, &device, 5).await, [1, 2, 3, 4, 5]);
+    let (mut ws, _) = hello(&node, &device, 0, 60).await;
+    assert_eq!(
+        next(&mut ws).await.unwrap()["t"],
+        "resync",
+        "1 and 2 are gone"
+    );
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(next(&mut ws).await.unwrap()["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seen, [3, 4, 5], "what is left still comes, in order");
+    ws.close(None).await.unwrap();
     node.stop().await;
 }

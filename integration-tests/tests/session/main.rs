@@ -18,11 +18,10 @@ use std::time::Duration;
 use futures::{SinkExt as _, StreamExt as _};
 use pushmail_common::device_token::{DeviceClaims, TokenSigner};
 use pushmail_common::health::Readiness;
+use pushmail_common::outbox::Outbox;
 use pushmail_integration_tests::{SessionClient, session_client};
 use pushmail_integration_tests::{kafka_bus, session_config, test_security};
 use pushmail_proto::session::v1 as pb;
-use pushmail_session::outbox::MemoryOutbox;
-use pushmail_session::protocol::WireNotification;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -34,7 +33,7 @@ pub(crate) struct SessionNode {
     pub(crate) grpc: SocketAddr,
     pub(crate) admin: SocketAddr,
     pub(crate) devices: SocketAddr,
-    pub(crate) outbox: Arc<MemoryOutbox>,
+    pub(crate) outbox: Arc<dyn Outbox>,
     pub(crate) shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), pushmail_session::Error>>,
 }
@@ -43,6 +42,7 @@ pub(crate) struct SessionNode {
 pub(crate) fn config(redis: &pushmail_common::redis::RedisConfig) -> pushmail_session::Config {
     let mut config = session_config();
     config.directory.redis = redis.clone();
+    config.outbox.redis = redis.clone();
     config.heartbeat.min_seconds = 1;
     config.heartbeat.grace_seconds = 1;
     config.heartbeat.hello_timeout_seconds = 2;
@@ -67,11 +67,10 @@ impl SessionNode {
         let admin = listeners.server.admin.local_addr().unwrap();
         let devices = listeners.devices.local_addr().unwrap();
         config.devices.advertise = format!("http://{grpc}");
-        let outbox = Arc::new(MemoryOutbox::default());
-        let mut deps = pushmail_session::Deps::connect(&config, kafka_bus().await.expect("broker"))
+        let deps = pushmail_session::Deps::connect(&config, kafka_bus().await.expect("broker"))
             .await
             .expect("session connects");
-        deps.outbox = outbox.clone();
+        let outbox = deps.outbox.clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(pushmail_session::run(
             config,
@@ -246,19 +245,25 @@ pub(crate) async fn hello(
     (ws, welcome)
 }
 
-/// Puts notifications in a node's outbox.
-pub(crate) fn stash(node: &SessionNode, device: &Device, seqs: std::ops::RangeInclusive<u64>) {
-    for seq in seqs {
-        node.outbox.push(
-            &device.claims.tenant_id,
-            &device.claims.device_id,
-            WireNotification {
-                seq,
-                account: "acct".to_owned(),
+/// Appends `count` notifications to the device's outbox (as dispatch
+/// does); returns their sequences.
+pub(crate) async fn stash(node: &SessionNode, device: &Device, count: usize) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    for _ in 0..count {
+        let appended = node
+            .outbox
+            .append(&pb::Notification {
+                tenant_id: device.claims.tenant_id.clone(),
+                device_id: device.claims.device_id.clone(),
+                account_id: "acct".to_owned(),
+                idempotency_key: pushmail_integration_tests::unique("mail"),
                 ..Default::default()
-            },
-        );
+            })
+            .await
+            .unwrap();
+        seqs.push(appended.seq);
     }
+    seqs
 }
 
 /// The directory's view.

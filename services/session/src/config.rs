@@ -7,6 +7,7 @@ use pushmail_common::bus::BusConfig;
 use pushmail_common::config::{
     ConfigError, RuntimeConfig, ServerConfig, ServiceConfig, ShutdownConfig,
 };
+use pushmail_common::outbox::OutboxSettings;
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// The device → node directory: Redis, or memory standalone.
     pub directory: StateStoreConfig,
+    /// Dispatch's per-device outbox (the same store dispatch writes):
+    /// read on hello, trimmed on ack.
+    pub outbox: OutboxSettings,
     /// Where device revocations (`BindingChanged`) are read from.
     pub bus: BusConfig,
     /// Heartbeat bounds.
@@ -121,6 +125,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             security: SecurityConfig::default(),
             runtime: RuntimeConfig::default(),
+            outbox: OutboxSettings::default(),
         }
     }
 }
@@ -182,6 +187,7 @@ impl ServiceConfig for Config {
         self.shutdown.validate("shutdown.")?;
         self.runtime.validate("runtime.")?;
         self.directory.validate("directory.")?;
+        self.outbox.validate("outbox.")?;
         self.bus.validate("bus.")?;
         let hb = &self.heartbeat;
         if hb.min_seconds == 0 || hb.min_seconds > hb.max_seconds {

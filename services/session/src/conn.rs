@@ -231,7 +231,7 @@ impl Conn {
 
     /// Sends what the device missed since `last_ack`.
     async fn replay(&mut self, machine: &mut Machine, last_ack: u64) -> ControlFlow<()> {
-        let missed = match self
+        let replay = match self
             .node
             .outbox
             .after(
@@ -242,13 +242,17 @@ impl Conn {
             )
             .await
         {
-            Ok(missed) => missed,
+            Ok(replay) => replay,
             Err(err) => {
                 tracing::warn!(error = %err, "outbox read failed; nothing replayed");
                 return ControlFlow::Continue(());
             }
         };
-        for notification in missed {
+        if replay.resync {
+            self.send(&ServerFrame::Resync).await?;
+        }
+        for notification in replay.notifications {
+            let notification = crate::protocol::WireNotification::from_proto(notification);
             if let Ok(actions) = machine.on_deliver(notification) {
                 Box::pin(self.apply(machine, actions)).await?;
             }

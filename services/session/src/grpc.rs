@@ -42,35 +42,8 @@ fn notification(n: pb::Notification) -> Result<(String, String, WireNotification
             "notification.sequence must be positive",
         ));
     }
-    let wire = WireNotification {
-        seq: n.sequence,
-        account: n.account_id,
-        mailbox: n.mailbox,
-        collapse: n.collapse_key,
-        from: n
-            .from
-            .map(|a| {
-                if a.name.is_empty() {
-                    a.address
-                } else {
-                    format!("{} <{}>", a.name, a.address)
-                }
-            })
-            .unwrap_or_default(),
-        subject: n.subject,
-        snippet: n.snippet,
-        url: n.message_url,
-        at: n
-            .received_at
-            .as_ref()
-            .map_or(0, pushmail_common::clock::from_timestamp),
-        attachments: n
-            .attachments
-            .into_iter()
-            .filter_map(|a| a.attachment.map(|a| a.file_name))
-            .collect(),
-        digest: n.digest_count,
-    };
+    let (tenant, device) = (n.tenant_id.clone(), n.device_id.clone());
+    let wire = WireNotification::from_proto(n);
     // Dispatch trims to the device's max_push_bytes; this bounds what a
     // connection may ever be asked to buffer, whatever the caller.
     let size = crate::protocol::ServerFrame::N(Box::new(wire.clone()))
@@ -81,7 +54,7 @@ fn notification(n: pb::Notification) -> Result<(String, String, WireNotification
             "notification is {size} bytes as a frame; at most {MAX_NOTIFICATION_BYTES}"
         )));
     }
-    Ok((n.tenant_id, n.device_id, wire))
+    Ok((tenant, device, wire))
 }
 
 fn status(status: pb::DeliverStatus, redirect: Option<String>) -> Response<pb::DeliverResponse> {

@@ -15,7 +15,6 @@ pub mod hub;
 pub mod listener;
 pub mod machine;
 pub mod node;
-pub mod outbox;
 pub mod ping;
 pub mod protocol;
 pub mod revocations;
@@ -30,6 +29,7 @@ use pushmail_common::config::ConfigError;
 use pushmail_common::device_token::{Revocations, TokenVerifier};
 use pushmail_common::health::Readiness;
 use pushmail_common::host::{GrpcListeners, Host};
+use pushmail_common::outbox::Outbox;
 use redis::aio::ConnectionManager;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -47,8 +47,8 @@ pub struct Deps {
     pub redis: Option<ConnectionManager>,
     /// Where revocations come from.
     pub bus: Arc<dyn EventBus>,
-    /// What devices missed (dispatch's outbox; in-process until [5/9]).
-    pub outbox: Arc<dyn outbox::Outbox>,
+    /// What devices missed: dispatch's per-device outbox.
+    pub outbox: Arc<dyn Outbox>,
 }
 
 impl Deps {
@@ -57,7 +57,7 @@ impl Deps {
         Ok(Self {
             redis: config.directory.connect().await?,
             bus,
-            outbox: Arc::new(outbox::MemoryOutbox::default()),
+            outbox: config.outbox.connect().await?,
         })
     }
 }

@@ -12,8 +12,8 @@ use crate::config::LimitsConfig;
 use crate::directory::Directory;
 use crate::hub::{Hub, Outcome};
 use crate::machine::Rules;
-use crate::outbox::Outbox;
 use crate::stats::HeartbeatStats;
+use pushmail_common::outbox::Outbox;
 
 /// A long-poll delivery (its sequence) waiting for the next ping's ack.
 pub type PingWaiter = (u64, oneshot::Sender<Outcome>);

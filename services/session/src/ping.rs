@@ -17,6 +17,7 @@ use crate::hub::{Command, Handle, Mailbox, Outcome};
 use crate::node::Node;
 use crate::protocol::WireNotification;
 use crate::ws::{TokenQuery, authenticate, refuse};
+use pushmail_common::outbox::Replay;
 
 /// The request body.
 #[derive(Debug, Deserialize)]
@@ -89,10 +90,20 @@ pub(crate) async fn ping(
         .await
         .unwrap_or_else(|err| {
             tracing::warn!(error = %err, "outbox read failed; nothing replayed");
-            Vec::new()
+            Replay::default()
         });
-    if !missed.is_empty() {
-        return answer("notification", hb, missed);
+    if missed.resync || !missed.notifications.is_empty() {
+        let notifications = missed
+            .notifications
+            .into_iter()
+            .map(WireNotification::from_proto)
+            .collect();
+        let status = if missed.resync {
+            "resync"
+        } else {
+            "notification"
+        };
+        return answer(status, hb, notifications);
     }
 
     let tx = Arc::new(Mailbox::default());

@@ -46,6 +46,9 @@ pub enum ServerFrame {
     Hb,
     /// New mail.
     N(Box<WireNotification>),
+    /// Notifications after the device's cursor were dropped (it fell too
+    /// far behind): sync the mailboxes rather than trust the replay.
+    Resync,
     /// Reconnect after `after_ms` (drain, take-over).
     Reconnect {
         /// Wait this long first (jittered by the server).
@@ -116,12 +119,79 @@ pub struct WireNotification {
     /// Received at, ms since the epoch.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub at: i64,
-    /// Attachments by name.
+    /// Attachments, when the device's preferences list them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<String>,
-    /// Mails summarised by a digest (quiet hours).
+    pub attachments: Vec<WireAttachment>,
+    /// Mails this notification stands for (coalesced, or a quiet-hours digest).
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub digest: u32,
+    /// W3C traceparent of the mail's trace, for support reports.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trace: String,
+}
+
+/// An attachment entry of a notification.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireAttachment {
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub r#type: String,
+    /// Size of the original, bytes.
+    #[serde(default)]
+    pub size: u64,
+    /// Where to fetch the original.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// Where to fetch a preview for small screens.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub preview: String,
+}
+
+impl WireNotification {
+    /// The device's view of a notification from dispatch (or the outbox).
+    pub fn from_proto(n: pushmail_proto::session::v1::Notification) -> Self {
+        Self {
+            seq: n.sequence,
+            account: n.account_id,
+            mailbox: n.mailbox,
+            collapse: n.collapse_key,
+            from: n
+                .from
+                .map(|a| {
+                    if a.name.is_empty() {
+                        a.address
+                    } else {
+                        format!("{} <{}>", a.name, a.address)
+                    }
+                })
+                .unwrap_or_default(),
+            subject: n.subject,
+            snippet: n.snippet,
+            url: n.message_url,
+            at: n
+                .received_at
+                .as_ref()
+                .map_or(0, pushmail_common::clock::from_timestamp),
+            attachments: n
+                .attachments
+                .into_iter()
+                .filter_map(|entry| {
+                    let attachment = entry.attachment?;
+                    Some(WireAttachment {
+                        name: attachment.file_name,
+                        r#type: attachment.content_type,
+                        size: attachment.size_bytes,
+                        url: entry.fetch_url,
+                        preview: entry.preview_url,
+                    })
+                })
+                .collect(),
+            digest: n.digest_count,
+            trace: n.traceparent,
+        }
+    }
 }
 
 fn is_zero(v: &i64) -> bool {

@@ -10,6 +10,7 @@ use pushmail_common::config::{
     AdminServerConfig, ConfigError, ServerConfig, ServiceConfig, ShutdownConfig,
 };
 use pushmail_common::grpc::UpstreamConfig;
+use pushmail_common::outbox::OutboxSettings;
 use pushmail_common::redact::SecretUrl;
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
@@ -81,6 +82,7 @@ impl Default for StandaloneConfig {
                     admin_addr: local(9102),
                 },
                 directory: StateStoreConfig::memory(),
+                outbox: OutboxSettings::memory(),
                 bus: memory_bus(),
                 devices: pushmail_session::config::DevicesConfig {
                     addr: local(8102),

@@ -7,9 +7,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use pushmail_proto::session::v1::Notification;
 
-use super::{
-    AppendState, Appended, Outbox, OutboxError, OutboxSettings, Replay, replayed, stored,
-};
+use super::{AppendState, Appended, Outbox, OutboxError, OutboxSettings, Replay, replayed, stored};
 
 #[derive(Debug)]
 struct Entry {

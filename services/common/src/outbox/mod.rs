@@ -13,6 +13,7 @@
 mod memory;
 mod redis;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use self::memory::MemoryOutbox;
 pub use self::redis::RedisOutbox;
 use crate::config::ConfigError;
+use crate::redis::{RedisConfig, StateStoreKind};
 
 /// The outbox could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,10 +36,15 @@ impl From<::redis::RedisError> for OutboxError {
     }
 }
 
-/// Limits of every device's outbox.
+/// Where the outbox is and the limits of every device's outbox.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxSettings {
+    /// `redis` (shared by dispatch and session replicas) or `memory`
+    /// (standalone: one process holds both).
+    pub kind: StateStoreKind,
+    /// Used when `kind = "redis"`.
+    pub redis: RedisConfig,
     /// Most unacked notifications kept per device; past it the oldest go
     /// and the device is told to resync.
     pub max_per_device: usize,
@@ -51,6 +58,8 @@ pub struct OutboxSettings {
 impl Default for OutboxSettings {
     fn default() -> Self {
         Self {
+            kind: StateStoreKind::Redis,
+            redis: RedisConfig::default(),
             max_per_device: 200,
             ttl_seconds: 7 * 24 * 3600,
             coalesce_ms: 2_000,
@@ -59,8 +68,31 @@ impl Default for OutboxSettings {
 }
 
 impl OutboxSettings {
+    /// In-process, with the default limits (standalone).
+    pub fn memory() -> Self {
+        Self {
+            kind: StateStoreKind::Memory,
+            ..Self::default()
+        }
+    }
+
+    /// Connects the configured store.
+    pub async fn connect(&self) -> Result<Arc<dyn Outbox>, crate::redis::RedisError> {
+        Ok(match self.kind {
+            StateStoreKind::Redis => Arc::new(RedisOutbox::new(
+                crate::redis::connect(&self.redis).await?,
+                &self.redis.key_prefix,
+                self.clone(),
+            )),
+            StateStoreKind::Memory => Arc::new(MemoryOutbox::new(self.clone())),
+        })
+    }
+
     /// Rejects an empty cap or a zero TTL.
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if self.kind == StateStoreKind::Redis {
+            self.redis.validate(&format!("{prefix}redis."))?;
+        }
         if !(1..=100_000).contains(&self.max_per_device) {
             return Err(ConfigError::invalid(
                 format!("{prefix}max_per_device"),
@@ -160,4 +192,3 @@ fn replayed(mut notification: Notification, seq: u64, count: u32) -> Notificatio
     };
     notification
 }
-

@@ -9,9 +9,7 @@ use prost::Message as _;
 use pushmail_proto::session::v1::Notification;
 use redis::aio::ConnectionManager;
 
-use super::{
-    AppendState, Appended, Outbox, OutboxError, OutboxSettings, Replay, replayed, stored,
-};
+use super::{AppendState, Appended, Outbox, OutboxError, OutboxSettings, Replay, replayed, stored};
 
 /// KEYS: stream, meta, keys, collapse.
 /// ARGV: idempotency key, collapse key, payload, now ms, window ms, cap,
