@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod policy;
 pub mod sms;
 
 use std::sync::Arc;
