@@ -172,10 +172,15 @@ async fn start_dispatch(
     binding: SocketAddr,
     session: SocketAddr,
 ) -> Started {
+    let state = redis_state();
     let config = pushmail_dispatch::Config {
         binding: endpoint(binding),
         session: endpoint(session),
-        state: redis_state(),
+        outbox: pushmail_common::outbox::OutboxSettings {
+            redis: state.redis.clone(),
+            ..Default::default()
+        },
+        state,
         ..Default::default()
     };
     let deps = pushmail_dispatch::Deps::connect(&config, kafka_bus().await.expect("broker"))
@@ -187,6 +192,7 @@ async fn start_dispatch(
         grpc: None,
         admin,
         task: spawn(pushmail_dispatch::run(
+            config,
             deps,
             listeners,
             readiness,

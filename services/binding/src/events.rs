@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use pushmail_common::bus::{self, BusError, EventBus, EventContext};
-use pushmail_common::telemetry;
 use pushmail_proto::common::v1::EventMeta;
 use pushmail_proto::events::v1::{
     BindingChangeKind, BindingChanged, SmsOutbound, SmsPurpose, sms_outbound,
@@ -85,14 +84,7 @@ impl std::fmt::Debug for Events {
 }
 
 fn meta(context: &EventContext, at_ms: i64) -> EventMeta {
-    let trace = telemetry::current_trace_headers();
-    EventMeta {
-        event_id: context.event_id.clone(),
-        tenant_id: context.tenant_id.clone(),
-        occurred_at: Some(timestamp(at_ms)),
-        traceparent: trace.get("traceparent").cloned().unwrap_or_default(),
-        tracestate: trace.get("tracestate").cloned().unwrap_or_default(),
-    }
+    context.meta(at_ms)
 }
 
 impl Events {

@@ -3,6 +3,7 @@
 use pushmail_common::bus::BusConfig;
 use pushmail_common::config::{AdminServerConfig, ConfigError, ServiceConfig, ShutdownConfig};
 use pushmail_common::grpc::UpstreamConfig;
+use pushmail_common::outbox::OutboxSettings;
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
@@ -21,10 +22,59 @@ pub struct Config {
     pub bus: BusConfig,
     /// The binding service, for targets and preferences.
     pub binding: UpstreamConfig,
-    /// The session service, for `Deliver` (addresses from the directory).
+    /// The session service (any node; a node that does not hold the device
+    /// names the one that does). Its `timeout_ms` must exceed the ack wait.
     pub session: UpstreamConfig,
-    /// Outbox, directory reads and wake-up windows: Redis, or memory standalone.
+    /// Wake-up claims and mails held for quiet hours: Redis, or memory standalone.
     pub state: StateStoreConfig,
+    /// The per-device outbox (the store session reads).
+    pub outbox: OutboxSettings,
+    /// The delivery ladder.
+    pub delivery: DeliveryConfig,
+}
+
+/// How notifications are delivered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Consumer group of `pushmail.mail.arrived.v1`.
+    pub group: String,
+    /// How long `Deliver` waits for the device's ack before the SMS wake-up.
+    pub ack_timeout_ms: u32,
+    /// At most one SMS wake-up per device within this window.
+    pub wake_up_window_seconds: u64,
+    /// An SMS not delivered within this is dropped by the SMS centre.
+    pub sms_validity_seconds: u64,
+    /// Attempts at a mail before it goes to the dead-letter topic.
+    pub attempts: u32,
+    /// First retry delay (doubling, with jitter).
+    pub retry_initial_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+    /// Base of the URLs in notifications (the gateway's device fetch API),
+    /// e.g. `https://push.example.com`.
+    pub public_url: String,
+    /// How often held mails are checked for their digest.
+    pub digest_interval_ms: u64,
+    /// Most mails (events) in flight at once; one account's stay in order.
+    pub concurrency: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            group: "pushmail-dispatch".to_owned(),
+            ack_timeout_ms: 3_000,
+            wake_up_window_seconds: 300,
+            sms_validity_seconds: 24 * 3600,
+            attempts: 5,
+            retry_initial_ms: 200,
+            retry_max_ms: 10_000,
+            public_url: "http://127.0.0.1:8100".to_owned(),
+            digest_interval_ms: 1_000,
+            concurrency: 64,
+        }
+    }
 }
 
 impl Default for Config {
@@ -37,6 +87,8 @@ impl Default for Config {
             binding: UpstreamConfig::at("http://127.0.0.1:7101"),
             session: UpstreamConfig::at("http://127.0.0.1:7102"),
             state: StateStoreConfig::default(),
+            outbox: OutboxSettings::default(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -50,8 +102,57 @@ impl ServiceConfig for Config {
         self.bus.validate("bus.")?;
         self.binding.validate("binding.")?;
         self.session.validate("session.")?;
-        self.state.validate("state.")
+        self.state.validate("state.")?;
+        self.outbox.validate("outbox.")?;
+        let d = &self.delivery;
+        if d.group.is_empty() {
+            return Err(ConfigError::invalid("delivery.group", "must not be empty"));
+        }
+        if d.ack_timeout_ms == 0 || u64::from(d.ack_timeout_ms) + 500 > self.session.timeout_ms {
+            return Err(ConfigError::invalid(
+                "delivery.ack_timeout_ms",
+                "must be positive and at least 500 ms below session.timeout_ms",
+            ));
+        }
+        if d.attempts == 0 || d.retry_initial_ms == 0 || d.retry_max_ms < d.retry_initial_ms {
+            return Err(ConfigError::invalid(
+                "delivery.attempts",
+                "and retry_initial_ms must be positive, retry_max_ms at least retry_initial_ms",
+            ));
+        }
+        if !(d.public_url.starts_with("http://") || d.public_url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "delivery.public_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if d.digest_interval_ms == 0 || !(1..=10_000).contains(&d.concurrency) {
+            return Err(ConfigError::invalid(
+                "delivery.digest_interval_ms",
+                "must be positive, and delivery.concurrency between 1 and 10000",
+            ));
+        }
+        Ok(())
     }
 }
 
 pushmail_common::impl_hosted!(Config);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_the_ack_wait_fits_the_session_timeout() {
+        let mut config = Config::default();
+        config.session.timeout_ms = 10_000;
+        config.validate().unwrap();
+        config.delivery.ack_timeout_ms = 9_800;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("delivery.ack_timeout_ms"), "{err}");
+        let mut config = Config::default();
+        config.session.timeout_ms = 10_000;
+        config.delivery.public_url = "push.example.com".into();
+        assert!(config.validate().is_err());
+    }
+}

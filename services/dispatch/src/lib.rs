@@ -1,26 +1,41 @@
-//! Dispatch: turns `MailArrived` into deliveries. Policy, the delivery
-//! ladder and the outbox arrive with [5/9]; this is the hosting and the
-//! connections they will use.
+//! Dispatch: turns `MailArrived` into what each of the owner's phones
+//! should see, by the cheapest channel that works. See `dispatcher.rs` for
+//! the ladder, `policy.rs` for preferences, `sms/` for what partner SMS
+//! centres get; the outbox is `pushmail_common::outbox`.
 
 pub mod config;
+pub mod dispatcher;
 pub mod error;
 pub mod policy;
+pub mod sessions;
 pub mod sms;
+pub mod state;
+pub mod traffic;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use pushmail_common::bus::{self, EventBus};
+use pushmail_common::bus::{self, EventBus, RetryPolicy, SubscribeOptions};
 use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
+use pushmail_common::outbox::Outbox;
+use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+use pushmail_proto::topics;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use dispatcher::Dispatcher;
 pub use error::Error;
 
 /// Service name, for telemetry and health.
 pub const NAME: &str = "dispatch";
+
+/// Partitions of the topics dispatch creates when the broker lacks them.
+const PARTITIONS: i32 = 12;
+/// How often traffic counts go to binding.
+const TRAFFIC_FLUSH: Duration = Duration::from_secs(10);
 
 /// What the service needs from outside, connected.
 pub struct Deps {
@@ -30,8 +45,10 @@ pub struct Deps {
     pub binding: TracedChannel,
     /// The session service.
     pub session: TracedChannel,
-    /// Redis; `None` keeps dispatch state in memory.
+    /// Redis for dispatch's state; `None` keeps it in memory.
     pub redis: Option<ConnectionManager>,
+    /// The per-device outbox (shared with session).
+    pub outbox: Arc<dyn Outbox>,
 }
 
 impl Deps {
@@ -42,6 +59,7 @@ impl Deps {
             binding: config.binding.channel()?,
             session: config.session.channel()?,
             redis: config.state.connect().await?,
+            outbox: config.outbox.connect().await?,
         })
     }
 }
@@ -54,24 +72,128 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Er
     let bus = bus::connect(&config.bus, "pushmail-dispatch")?;
     let deps = Deps::connect(&config, bus).await?;
     let listeners = Listeners::bind(&config.server).await?;
-    run(deps, listeners, Readiness::new(NAME), shutdown).await
+    run(config, deps, listeners, Readiness::new(NAME), shutdown).await
 }
 
-/// Serves until `shutdown`.
+/// Serves until `shutdown`: the consumer, the digest loop, traffic flushes.
 pub async fn run(
+    config: Config,
     deps: Deps,
     listeners: Listeners,
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let mut host = Host::new(readiness, shutdown);
-    host.readiness().add_bus_check(deps.bus);
-    host.readiness().add_upstream_check("binding", deps.binding);
-    host.readiness().add_upstream_check("session", deps.session);
-    if let Some(redis) = deps.redis {
-        host.readiness()
-            .add_check("redis", move || pushmail_common::redis::ping(redis.clone()));
+    host.readiness().add_bus_check(deps.bus.clone());
+    host.readiness()
+        .add_upstream_check("binding", deps.binding.clone());
+    host.readiness()
+        .add_upstream_check("session", deps.session.clone());
+    let state: Arc<dyn state::State> = match deps.redis.clone() {
+        Some(redis) => {
+            host.readiness().add_check("redis", {
+                let redis = redis.clone();
+                move || pushmail_common::redis::ping(redis.clone())
+            });
+            Arc::new(state::RedisState::new(
+                redis,
+                &config.state.redis.key_prefix,
+            ))
+        }
+        None => Arc::new(state::MemoryState::default()),
+    };
+    // Consumers create what they read: librdkafka learns of a topic made
+    // later only at its next metadata refresh (minutes).
+    for topic in [
+        topics::MAIL_ARRIVED.name(),
+        topics::SMS_OUTBOUND.name(),
+        topics::DELIVERY.name(),
+        topics::DISPATCH_DLQ.name(),
+    ] {
+        deps.bus.ensure_topic(topic, PARTITIONS).await?;
     }
+    let dispatcher = Arc::new(Dispatcher {
+        bus: deps.bus.clone(),
+        binding: BindingServiceClient::new(deps.binding.clone()),
+        sessions: sessions::Sessions::new(config.session.clone(), deps.session),
+        outbox: deps.outbox,
+        state,
+        traffic: traffic::Traffic::default(),
+        delivery: config.delivery.clone(),
+    });
+    let subscription = deps
+        .bus
+        .subscribe(SubscribeOptions {
+            group: config.delivery.group.clone(),
+            topics: vec![topics::MAIL_ARRIVED.name().to_owned()],
+        })
+        .await?;
+    let shutdown = host.shutdown();
+    let consumer = dispatcher.clone();
+    host.spawn("mail-arrived", async move {
+        bus::consume(
+            subscription,
+            consumer.as_ref(),
+            RetryPolicy::default(),
+            shutdown,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    });
+    let shutdown = host.shutdown();
+    let digests = dispatcher.clone();
+    let every = Duration::from_millis(config.delivery.digest_interval_ms);
+    host.spawn("digests", async move {
+        digest_loop(&digests, every, shutdown).await;
+        Ok(())
+    });
+    let shutdown = host.shutdown();
+    let flusher = dispatcher.clone();
+    host.spawn("traffic", async move {
+        loop {
+            let stop = tokio::select! {
+                () = shutdown.cancelled() => true,
+                () = tokio::time::sleep(TRAFFIC_FLUSH) => false,
+            };
+            flusher.traffic.flush(&flusher.binding).await;
+            if stop {
+                return Ok(());
+            }
+        }
+    });
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
+}
+
+/// Sends the digests whose quiet window ended.
+async fn digest_loop(dispatcher: &Dispatcher, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let due = match dispatcher
+            .state
+            .due(pushmail_common::clock::now_ms(), 100)
+            .await
+        {
+            Ok(due) => due,
+            Err(err) => {
+                tracing::warn!(error = %err, "held mails unreadable; retrying");
+                continue;
+            }
+        };
+        for device in due {
+            match dispatcher.digest(&device).await {
+                Ok(()) => {
+                    if let Err(err) = dispatcher.state.digested(&device).await {
+                        tracing::warn!(error = %err, "digest sent but not marked; it is deduplicated when retried");
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(device = %device.device, error = ?err, "digest failed; retrying");
+                }
+            }
+        }
+    }
 }

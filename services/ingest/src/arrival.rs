@@ -9,7 +9,6 @@ use std::sync::Arc;
 use pushmail_common::blob::{BlobError, BlobRef, BlobStore};
 use pushmail_common::bus::{self, BusError, EventBus, EventContext};
 use pushmail_common::clock::timestamp;
-use pushmail_common::telemetry;
 use pushmail_proto::common::v1 as common;
 use pushmail_proto::events::v1 as events;
 use pushmail_proto::topics::MAIL_ARRIVED;
@@ -175,15 +174,8 @@ fn address(address: &MailAddress) -> common::Address {
 /// The event for a parsed message (protobuf built here, at the edge).
 pub fn mail_arrived(arrival: &Arrival, parsed: &ParsedMail, blob: &BlobRef) -> events::MailArrived {
     let context = EventContext::new(arrival.tenant.clone());
-    let trace = telemetry::current_trace_headers();
     events::MailArrived {
-        meta: Some(common::EventMeta {
-            event_id: context.event_id,
-            tenant_id: arrival.tenant.clone(),
-            occurred_at: Some(timestamp(arrival.received_at_ms)),
-            traceparent: trace.get("traceparent").cloned().unwrap_or_default(),
-            tracestate: trace.get("tracestate").cloned().unwrap_or_default(),
-        }),
+        meta: Some(context.meta(arrival.received_at_ms)),
         account_id: arrival.account.clone(),
         mailbox: arrival.mailbox.clone(),
         uid_validity: arrival.uid_validity,

@@ -129,6 +129,12 @@ impl Default for StandaloneConfig {
                 binding: UpstreamConfig::at("http://127.0.0.1:7101"),
                 session: UpstreamConfig::at("http://127.0.0.1:7102"),
                 state: StateStoreConfig::memory(),
+                outbox: OutboxSettings::memory(),
+                delivery: pushmail_dispatch::config::DeliveryConfig {
+                    // Device fetch is the gateway's.
+                    public_url: "http://127.0.0.1:8080".to_owned(),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             gateway: pushmail_gateway::Config {

@@ -61,10 +61,13 @@ pub(crate) async fn run(
             .context("binding.security.device_token_seed")?
             .public_key_hex();
     config.session.security.internal_token = config.binding.security.internal_token.clone();
+    // One outbox in this process: dispatch writes what session replays.
+    let outbox = config.session.outbox.connect().await.context("outbox")?;
     let c = config.session.clone();
-    let deps = pushmail_session::Deps::connect(&c, bus.clone())
+    let mut deps = pushmail_session::Deps::connect(&c, bus.clone())
         .await
         .context("session")?;
+    deps.outbox = outbox.clone();
     let listeners = pushmail_session::Listeners::bind(&c)
         .await
         .context("session")?;
@@ -93,15 +96,16 @@ pub(crate) async fn run(
         pushmail_ingest::run(ingest, deps, listeners, r, s)
     });
 
-    let c = &config.dispatch;
-    let deps = pushmail_dispatch::Deps::connect(c, bus.clone())
+    let c = config.dispatch.clone();
+    let mut deps = pushmail_dispatch::Deps::connect(&c, bus.clone())
         .await
         .context("dispatch")?;
+    deps.outbox = outbox;
     let listeners = pushmail_dispatch::Listeners::bind(&c.server)
         .await
         .context("dispatch")?;
     services.spawn(pushmail_dispatch::NAME, |r, s| {
-        pushmail_dispatch::run(deps, listeners, r, s)
+        pushmail_dispatch::run(c, deps, listeners, r, s)
     });
 
     let c = &config.gateway;

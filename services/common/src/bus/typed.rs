@@ -26,6 +26,20 @@ impl EventContext {
     }
 }
 
+impl EventContext {
+    /// The event's metadata, with the current span's trace context.
+    pub fn meta(&self, at_ms: i64) -> pushmail_proto::common::v1::EventMeta {
+        let trace = telemetry::current_trace_headers();
+        pushmail_proto::common::v1::EventMeta {
+            event_id: self.event_id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            occurred_at: Some(crate::clock::timestamp(at_ms)),
+            traceparent: trace.get("traceparent").cloned().unwrap_or_default(),
+            tracestate: trace.get("tracestate").cloned().unwrap_or_default(),
+        }
+    }
+}
+
 /// Encodes `message` for `topic` with pushmail's headers and the current
 /// span's trace context.
 pub fn encode<M: Message>(

@@ -1,0 +1,572 @@
+//! One `MailArrived` → what each of the owner's devices gets: policy, then
+//! the ladder (outbox → held connection → SMS wake-up, or a text notice for
+//! phones without a push client), receipts for each step. A mail is
+//! finished (its offset may be committed) only when every device's outcome
+//! is recorded: in the outbox, on the SMS topic, or on the dead-letter topic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pushmail_common::bus::{EventBus, EventContext, InboundRecord, decode, encode};
+use pushmail_common::bus::{Handler, HandlerError};
+use pushmail_common::clock::now_ms;
+use pushmail_common::outbox::{AppendState, Outbox};
+use pushmail_proto::binding::v1 as binding;
+use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+use pushmail_proto::events::v1 as events;
+use pushmail_proto::session::v1 as session;
+use pushmail_proto::topics;
+use rand::Rng as _;
+
+use crate::config::DeliveryConfig;
+use crate::policy::{Policy, Verdict};
+use crate::sessions::{Delivery, Sessions};
+use crate::sms;
+use crate::state::State;
+use crate::traffic::Traffic;
+
+/// Why a mail could not be dispatched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth retrying (a service or store is down).
+    Transient(String),
+    /// Retrying cannot help (the event is unusable).
+    Permanent(String),
+}
+
+/// Everything dispatch needs, shared by the consumer and the digest loop.
+pub struct Dispatcher {
+    pub(crate) bus: Arc<dyn EventBus>,
+    pub(crate) binding: BindingServiceClient<pushmail_common::grpc::TracedChannel>,
+    pub(crate) sessions: Sessions,
+    pub(crate) outbox: Arc<dyn Outbox>,
+    pub(crate) state: Arc<dyn State>,
+    pub(crate) traffic: Traffic,
+    pub(crate) delivery: DeliveryConfig,
+}
+
+/// One device (or a bare number) the mail goes to.
+struct Target {
+    tenant: String,
+    account: String,
+    device: String,
+    msisdn: String,
+    push_client: bool,
+    policy: Policy,
+}
+
+fn transient(err: impl std::fmt::Display) -> Failure {
+    Failure::Transient(err.to_string())
+}
+
+impl Dispatcher {
+    async fn targets(&self, tenant: &str, account: &str) -> Result<Vec<Target>, Failure> {
+        let request = binding::GetDeliveryTargetsRequest {
+            tenant_id: tenant.to_owned(),
+            account_id: account.to_owned(),
+        };
+        let response = match self.binding.clone().get_delivery_targets(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                return Err(match status.code() {
+                    // The account is gone or never was: nothing will change on retry.
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument => {
+                        Failure::Permanent(format!("binding: {}", status.message()))
+                    }
+                    _ => transient(format!("binding: {}", status.message())),
+                });
+            }
+        };
+        Ok(response
+            .targets
+            .into_iter()
+            .map(|t| Target {
+                tenant: tenant.to_owned(),
+                account: account.to_owned(),
+                policy: Policy::new(t.preferences.as_ref()),
+                device: t.device_id,
+                msisdn: t.msisdn,
+                push_client: t.has_push_client,
+            })
+            .collect())
+    }
+
+    /// The notification of `event` for `target`, before policy.
+    fn notification(&self, event: &events::MailArrived, target: &Target) -> session::Notification {
+        let summary = event.summary.clone().unwrap_or_default();
+        let base = self.delivery.public_url.trim_end_matches('/');
+        let message = format!(
+            "{base}/v1/accounts/{}/messages/{}",
+            event.account_id, event.blob_ref
+        );
+        session::Notification {
+            tenant_id: target.tenant.clone(),
+            device_id: target.device.clone(),
+            sequence: 0,
+            collapse_key: format!("{}/{}", event.account_id, event.mailbox),
+            idempotency_key: event.idempotency_key.clone(),
+            account_id: event.account_id.clone(),
+            mailbox: event.mailbox.clone(),
+            from: summary.from,
+            subject: summary.subject,
+            snippet: summary.snippet,
+            attachments: event
+                .attachments
+                .iter()
+                .map(|a| session::NotificationAttachment {
+                    fetch_url: format!("{message}/attachments/{}", a.part_id),
+                    preview_url: format!("{message}/attachments/{}/preview", a.part_id),
+                    attachment: Some(a.clone()),
+                })
+                .collect(),
+            received_at: event.received_at,
+            traceparent: event
+                .meta
+                .as_ref()
+                .map(|m| m.traceparent.clone())
+                .unwrap_or_default(),
+            message_url: message,
+            digest_count: 0,
+        }
+    }
+
+    /// Every device's outcome for one mail.
+    pub async fn dispatch(&self, event: &events::MailArrived) -> Result<(), Failure> {
+        let tenant = event
+            .meta
+            .as_ref()
+            .map(|m| m.tenant_id.clone())
+            .unwrap_or_default();
+        if tenant.is_empty() || event.account_id.is_empty() || event.idempotency_key.is_empty() {
+            return Err(Failure::Permanent(
+                "the event has no tenant, account or idempotency key".to_owned(),
+            ));
+        }
+        let targets = self.targets(&tenant, &event.account_id).await?;
+        let sender = event
+            .summary
+            .as_ref()
+            .and_then(|s| s.from.as_ref())
+            .map(|a| a.address.clone())
+            .unwrap_or_default();
+        let now = jiff::Timestamp::now();
+        let outcomes = futures::future::join_all(targets.iter().map(|target| async {
+            let mut notification = self.notification(event, target);
+            match target.policy.verdict(&sender, now) {
+                Verdict::Blocked => {
+                    self.receipt(
+                        &notification,
+                        target,
+                        events::DeliveryChannel::Unspecified,
+                        events::DeliveryStatus::Suppressed,
+                        "sender is black-listed",
+                    )
+                    .await
+                }
+                Verdict::Defer { until } => {
+                    target.policy.shape(&mut notification);
+                    self.state
+                        .defer(&notification, until.as_millisecond())
+                        .await
+                        .map_err(transient)?;
+                    self.receipt(
+                        &notification,
+                        target,
+                        events::DeliveryChannel::Unspecified,
+                        events::DeliveryStatus::Deferred,
+                        "quiet hours",
+                    )
+                    .await
+                }
+                Verdict::Push => {
+                    target.policy.shape(&mut notification);
+                    self.send(target, notification).await
+                }
+            }
+        }))
+        .await;
+        // A transient failure anywhere retries the mail; what was done is
+        // idempotent (outbox keys, SMS claims), so devices see it once.
+        outcomes.into_iter().collect()
+    }
+
+    /// The ladder for one device.
+    async fn send(&self, target: &Target, mut n: session::Notification) -> Result<(), Failure> {
+        if !target.push_client || target.device.is_empty() {
+            return self.notice(target, &n).await;
+        }
+        let appended = self.outbox.append(&n).await.map_err(transient)?;
+        if appended.state == AppendState::Acked {
+            return Ok(());
+        }
+        n.sequence = appended.seq;
+        if appended.count > 1 {
+            n.digest_count = n.digest_count.max(1) + appended.count - 1;
+        }
+        let bytes = prost::Message::encoded_len(&n) as u64;
+        match self
+            .sessions
+            .deliver(n.clone(), self.delivery.ack_timeout_ms)
+            .await
+        {
+            Delivery::Acked => {
+                self.traffic.pushed(&target.tenant, &target.account, bytes);
+                self.receipt(
+                    &n,
+                    target,
+                    events::DeliveryChannel::HeldConnection,
+                    events::DeliveryStatus::Acked,
+                    "",
+                )
+                .await
+            }
+            other => {
+                let detail = match &other {
+                    Delivery::NotConnected => "not connected".to_owned(),
+                    Delivery::NoAck => "no ack in time".to_owned(),
+                    Delivery::Unavailable(err) => format!("session unavailable: {err}"),
+                    Delivery::Acked => String::new(),
+                };
+                self.receipt(
+                    &n,
+                    target,
+                    events::DeliveryChannel::Replay,
+                    events::DeliveryStatus::Queued,
+                    &detail,
+                )
+                .await?;
+                self.wake_up(target, &n).await
+            }
+        }
+    }
+
+    /// One binary SMS per device per window, so the push client connects
+    /// and gets the replay.
+    async fn wake_up(&self, target: &Target, n: &session::Notification) -> Result<(), Failure> {
+        if target.msisdn.is_empty() {
+            return Ok(());
+        }
+        let key = format!("wake:{}/{}", target.tenant, target.device);
+        let window_ms = self.delivery.wake_up_window_seconds.saturating_mul(1_000);
+        if !self
+            .state
+            .claim(&key, &n.idempotency_key, window_ms)
+            .await
+            .map_err(transient)?
+        {
+            return Ok(());
+        }
+        let now_s = now_ms() / 1_000;
+        let validity = i64::try_from(self.delivery.sms_validity_seconds).unwrap_or(i64::MAX);
+        let text = match (&n.from, n.subject.is_empty()) {
+            (Some(from), false) => format!("{}: {}", display(from), n.subject),
+            _ => "New mail".to_owned(),
+        };
+        let si = sms::wap::ServiceIndication {
+            href: n.message_url.clone(),
+            si_id: n.collapse_key.clone(),
+            created: now_s,
+            expires: now_s.saturating_add(validity),
+            text,
+        };
+        let reference: u8 = rand::rng().random();
+        let pdu = sms::wap::push_pdu(&si, reference);
+        let segments = sms::wap::segments(&pdu, reference);
+        let outbound = self.outbound(
+            target,
+            n,
+            events::SmsPurpose::WakeUp,
+            events::sms_outbound::Body::WapPushPdu(pdu),
+            segments,
+        );
+        self.publish_sms(
+            target,
+            n,
+            &key,
+            outbound,
+            events::DeliveryChannel::SmsWakeUp,
+        )
+        .await
+    }
+
+    /// A text SMS per mail for a phone without a push client.
+    async fn notice(&self, target: &Target, n: &session::Notification) -> Result<(), Failure> {
+        if target.msisdn.is_empty() {
+            return Ok(());
+        }
+        let key = format!("notice:{}/{}", target.msisdn, n.idempotency_key);
+        // Longer than any redelivery: Kafka retention is days, not weeks.
+        let ttl_ms = 14 * 24 * 3600 * 1000;
+        if !self
+            .state
+            .claim(&key, &n.idempotency_key, ttl_ms)
+            .await
+            .map_err(transient)?
+        {
+            return Ok(());
+        }
+        let text = match (&n.from, n.subject.is_empty()) {
+            (Some(from), false) => format!("New mail from {}: {}", display(from), n.subject),
+            (Some(from), true) => format!("New mail from {}", display(from)),
+            (None, _) => "You have new mail".to_owned(),
+        };
+        let reference: u8 = rand::rng().random();
+        let segments = sms::text::segments(&text, reference);
+        let outbound = self.outbound(
+            target,
+            n,
+            events::SmsPurpose::Notice,
+            events::sms_outbound::Body::Text(text),
+            segments,
+        );
+        self.publish_sms(
+            target,
+            n,
+            &key,
+            outbound,
+            events::DeliveryChannel::SmsNotice,
+        )
+        .await
+    }
+
+    fn outbound(
+        &self,
+        target: &Target,
+        n: &session::Notification,
+        purpose: events::SmsPurpose,
+        body: events::sms_outbound::Body,
+        segments: Vec<sms::Segment>,
+    ) -> events::SmsOutbound {
+        let context = EventContext::new(target.tenant.clone());
+        let validity_ms = i64::try_from(self.delivery.sms_validity_seconds.saturating_mul(1_000))
+            .unwrap_or(i64::MAX);
+        events::SmsOutbound {
+            meta: Some(context.meta(now_ms())),
+            msisdn: target.msisdn.clone(),
+            purpose: purpose.into(),
+            body: Some(body),
+            segments: segments
+                .into_iter()
+                .map(|s| events::SmsSegment {
+                    data_coding: match s.coding {
+                        sms::Coding::Gsm7 => events::SmsDataCoding::Gsm7,
+                        sms::Coding::Ucs2 => events::SmsDataCoding::Ucs2,
+                        sms::Coding::Binary => events::SmsDataCoding::Binary,
+                    }
+                    .into(),
+                    user_data_header: s.udh,
+                    user_data: s.user_data,
+                })
+                .collect(),
+            request_id: context.event_id,
+            expires_at: Some(pushmail_common::clock::timestamp(
+                now_ms().saturating_add(validity_ms),
+            )),
+            account_id: n.account_id.clone(),
+            device_id: target.device.clone(),
+        }
+    }
+
+    async fn publish_sms(
+        &self,
+        target: &Target,
+        n: &session::Notification,
+        claim: &str,
+        outbound: events::SmsOutbound,
+        channel: events::DeliveryChannel,
+    ) -> Result<(), Failure> {
+        let context = EventContext::new(target.tenant.clone());
+        let record = encode(topics::SMS_OUTBOUND, &target.msisdn, &context, &outbound);
+        if let Err(err) = self.bus.publish(topics::SMS_OUTBOUND.name(), record).await {
+            // Give the claim back, so the retry sends it.
+            let _ = self.state.release(claim, &n.idempotency_key).await;
+            return Err(transient(err));
+        }
+        self.traffic.sms(&target.tenant, &target.account);
+        let mut receipt = n.clone();
+        receipt.device_id = target.device.clone();
+        self.receipt_with(
+            &receipt,
+            target,
+            channel,
+            events::DeliveryStatus::SmsSubmitted,
+            "",
+            &outbound.request_id,
+        )
+        .await
+    }
+
+    async fn receipt(
+        &self,
+        n: &session::Notification,
+        target: &Target,
+        channel: events::DeliveryChannel,
+        status: events::DeliveryStatus,
+        detail: &str,
+    ) -> Result<(), Failure> {
+        self.receipt_with(n, target, channel, status, detail, "")
+            .await
+    }
+
+    async fn receipt_with(
+        &self,
+        n: &session::Notification,
+        target: &Target,
+        channel: events::DeliveryChannel,
+        status: events::DeliveryStatus,
+        detail: &str,
+        request_id: &str,
+    ) -> Result<(), Failure> {
+        let context = EventContext::new(target.tenant.clone());
+        let receipt = events::DeliveryReceipt {
+            meta: Some(context.meta(now_ms())),
+            device_id: target.device.clone(),
+            account_id: target.account.clone(),
+            idempotency_key: n.idempotency_key.clone(),
+            channel: channel.into(),
+            status: status.into(),
+            sequence: n.sequence,
+            request_id: request_id.to_owned(),
+            detail: detail.to_owned(),
+        };
+        let key = if target.device.is_empty() {
+            &target.msisdn
+        } else {
+            &target.device
+        };
+        let record = encode(topics::DELIVERY, key, &context, &receipt);
+        self.bus
+            .publish(topics::DELIVERY.name(), record)
+            .await
+            .map(drop)
+            .map_err(transient)
+    }
+
+    /// Sends what quiet hours held, one digest per collapse key.
+    pub async fn digest(&self, due: &crate::state::Due) -> Result<(), Failure> {
+        for (held, count) in &due.digests {
+            let mut n = held.clone();
+            n.idempotency_key = format!("digest:{}:{}", due.until_ms, n.collapse_key);
+            n.digest_count = *count;
+            let target = Target {
+                tenant: due.tenant.clone(),
+                account: n.account_id.clone(),
+                device: due.device.clone(),
+                // The digest goes to the device's connection or outbox; the
+                // SMS wake-up needs the number, which binding knows.
+                msisdn: self
+                    .msisdn_of(&due.tenant, &n.account_id, &due.device)
+                    .await?,
+                push_client: true,
+                policy: Policy::new(None),
+            };
+            self.send(&target, n).await?;
+        }
+        Ok(())
+    }
+
+    async fn msisdn_of(
+        &self,
+        tenant: &str,
+        account: &str,
+        device: &str,
+    ) -> Result<String, Failure> {
+        match self.targets(tenant, account).await {
+            Ok(targets) => Ok(targets
+                .into_iter()
+                .find(|t| t.device == device)
+                .map(|t| t.msisdn)
+                .unwrap_or_default()),
+            Err(Failure::Permanent(_)) => Ok(String::new()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Gives up on a record: the dead-letter topic, with why.
+    async fn dead_letter(
+        &self,
+        record: &InboundRecord,
+        reason: &str,
+        attempts: u32,
+    ) -> Result<(), HandlerError> {
+        let tenant = record
+            .headers
+            .get(pushmail_common::bus::header::TENANT_ID)
+            .cloned()
+            .unwrap_or_default();
+        let context = EventContext::new(tenant);
+        let letter = events::DispatchDeadLetter {
+            meta: Some(context.meta(now_ms())),
+            source_topic: record.topic.clone(),
+            source_partition: record.partition,
+            source_offset: record.offset,
+            reason: reason.to_owned(),
+            attempts,
+            payload: record.payload.clone(),
+        };
+        let key = String::from_utf8_lossy(&record.key).into_owned();
+        tracing::warn!(record = %record.coordinates(), reason, "mail dead-lettered");
+        metrics::counter!("pushmail_dispatch_dead_letters_total").increment(1);
+        self.bus
+            .publish(
+                topics::DISPATCH_DLQ.name(),
+                encode(topics::DISPATCH_DLQ, &key, &context, &letter),
+            )
+            .await
+            .map(drop)
+            .map_err(HandlerError::new)
+    }
+}
+
+fn display(address: &pushmail_proto::common::v1::Address) -> String {
+    if address.name.is_empty() {
+        address.address.clone()
+    } else {
+        address.name.clone()
+    }
+}
+
+#[async_trait]
+impl Handler for Dispatcher {
+    async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError> {
+        let event = match decode(topics::MAIL_ARRIVED, record) {
+            Ok(event) => event,
+            Err(err) => {
+                return self
+                    .dead_letter(record, &format!("undecodable: {err}"), 1)
+                    .await;
+            }
+        };
+        let mut delay = Duration::from_millis(self.delivery.retry_initial_ms);
+        let mut attempt = 1;
+        loop {
+            match self.dispatch(&event).await {
+                Ok(()) => {
+                    metrics::counter!("pushmail_dispatch_mails_total").increment(1);
+                    return Ok(());
+                }
+                Err(Failure::Permanent(reason)) => {
+                    return self.dead_letter(record, &reason, attempt).await;
+                }
+                Err(Failure::Transient(reason)) if attempt >= self.delivery.attempts => {
+                    return self
+                        .dead_letter(
+                            record,
+                            &format!("gave up after {attempt} attempts: {reason}"),
+                            attempt,
+                        )
+                        .await;
+                }
+                Err(Failure::Transient(reason)) => {
+                    tracing::warn!(record = %record.coordinates(), attempt, reason, "dispatch failed; retrying");
+                    // Full jitter: replicas retrying the same outage spread out.
+                    let wait = rand::rng().random_range(delay / 2..=delay);
+                    tokio::time::sleep(wait).await;
+                    delay = (delay * 2).min(Duration::from_millis(self.delivery.retry_max_ms));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Dispatch state in process memory (standalone).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pushmail_proto::session::v1::Notification;
+
+use super::{Due, State, StateError, device_key};
+
+#[derive(Debug, Default)]
+struct Held {
+    tenant: String,
+    device: String,
+    until_ms: i64,
+    version: u64,
+    keys: HashSet<String>,
+    digests: BTreeMap<String, (Notification, u32)>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    claims: HashMap<String, (String, Instant)>,
+    held: HashMap<String, Held>,
+}
+
+/// In-process dispatch state.
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl State for MemoryState {
+    async fn claim(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, StateError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.claims.retain(|_, (_, until)| *until > now);
+        let until = now + Duration::from_millis(ttl_ms);
+        match inner.claims.get(key) {
+            Some((holder, _)) => Ok(holder == owner),
+            None => {
+                inner
+                    .claims
+                    .insert(key.to_owned(), (owner.to_owned(), until));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), StateError> {
+        let mut inner = self.lock();
+        if inner
+            .claims
+            .get(key)
+            .is_some_and(|(holder, _)| holder == owner)
+        {
+            inner.claims.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn defer(&self, notification: &Notification, until_ms: i64) -> Result<(), StateError> {
+        let mut inner = self.lock();
+        let held = inner
+            .held
+            .entry(device_key(&notification.tenant_id, &notification.device_id))
+            .or_insert_with(|| Held {
+                tenant: notification.tenant_id.clone(),
+                device: notification.device_id.clone(),
+                until_ms,
+                ..Default::default()
+            });
+        if !held.keys.insert(notification.idempotency_key.clone()) {
+            return Ok(());
+        }
+        held.until_ms = held.until_ms.min(until_ms);
+        held.version += 1;
+        let entry = held
+            .digests
+            .entry(notification.collapse_key.clone())
+            .or_insert_with(|| (notification.clone(), 0));
+        entry.0 = notification.clone();
+        entry.1 += 1;
+        Ok(())
+    }
+
+    async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Due>, StateError> {
+        let inner = self.lock();
+        Ok(inner
+            .held
+            .values()
+            .filter(|h| h.until_ms <= now_ms)
+            .take(limit)
+            .map(|h| Due {
+                tenant: h.tenant.clone(),
+                device: h.device.clone(),
+                until_ms: h.until_ms,
+                digests: h.digests.values().cloned().collect(),
+                version: h.version,
+            })
+            .collect())
+    }
+
+    async fn digested(&self, due: &Due) -> Result<bool, StateError> {
+        let mut inner = self.lock();
+        let key = device_key(&due.tenant, &due.device);
+        match inner.held.get(&key) {
+            Some(held) if held.version == due.version => {
+                inner.held.remove(&key);
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => Ok(true),
+        }
+    }
+}

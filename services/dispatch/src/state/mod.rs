@@ -1,0 +1,65 @@
+//! Dispatch's own shared state: claims (one SMS wake-up per device per
+//! window, one text notice per mail) and mails held for the quiet-hours
+//! digest. Redis in production, so replicas agree; memory standalone.
+
+mod memory;
+mod redis;
+
+use async_trait::async_trait;
+use pushmail_proto::session::v1::Notification;
+
+pub use self::memory::MemoryState;
+pub use self::redis::RedisState;
+
+/// The state store failed (transient: the event is retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("dispatch state unavailable: {0}")]
+pub struct StateError(pub String);
+
+impl From<::redis::RedisError> for StateError {
+    fn from(err: ::redis::RedisError) -> Self {
+        Self(err.to_string())
+    }
+}
+
+/// A device's held mails, due for their digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    /// Tenant of the device.
+    pub tenant: String,
+    /// The device.
+    pub device: String,
+    /// When its quiet window ended (ms since the epoch).
+    pub until_ms: i64,
+    /// Per collapse key: the newest mail's notification and how many mails.
+    pub digests: Vec<(Notification, u32)>,
+    /// Version read, for [`State::digested`].
+    pub version: u64,
+}
+
+/// Dispatch's shared state.
+#[async_trait]
+pub trait State: Send + Sync + 'static {
+    /// Claims `key` for `owner` for `ttl_ms`: true when it is (or already
+    /// was) `owner`'s, so a retried event re-sends what a crash interrupted.
+    async fn claim(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, StateError>;
+
+    /// Gives a claim back (its send failed), if `owner` still holds it.
+    async fn release(&self, key: &str, owner: &str) -> Result<(), StateError>;
+
+    /// Holds a mail for the device's digest at `until_ms`; a mail already
+    /// held (same idempotency key) is not counted twice.
+    async fn defer(&self, notification: &Notification, until_ms: i64) -> Result<(), StateError>;
+
+    /// Devices whose digest is due at `now_ms`, at most `limit`.
+    async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Due>, StateError>;
+
+    /// The digest of `due` was sent: forget what it covered. Returns false
+    /// when a mail was held meanwhile (the device stays due).
+    async fn digested(&self, due: &Due) -> Result<bool, StateError>;
+}
+
+/// One device's key in the stores.
+fn device_key(tenant: &str, device: &str) -> String {
+    format!("{tenant}/{device}")
+}

@@ -1,0 +1,80 @@
+//! Per-account traffic counters, summed in memory and sent to binding in
+//! batches (binding keeps them per day for the portal's charts and
+//! `GetTrafficStats`). A failed flush keeps the counts for the next one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use pushmail_proto::binding::v1 as binding;
+use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    pushed: u64,
+    pushed_bytes: u64,
+    sms: u64,
+}
+
+/// Counters waiting for the next flush.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pending: Mutex<HashMap<(String, String), Counts>>,
+}
+
+impl Traffic {
+    fn add(&self, tenant: &str, account: &str, f: impl FnOnce(&mut Counts)) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(pending
+            .entry((tenant.to_owned(), account.to_owned()))
+            .or_default());
+    }
+
+    /// A notification reached a device over its held connection.
+    pub fn pushed(&self, tenant: &str, account: &str, bytes: u64) {
+        self.add(tenant, account, |c| {
+            c.pushed += 1;
+            c.pushed_bytes += bytes;
+        });
+    }
+
+    /// An SMS was submitted.
+    pub fn sms(&self, tenant: &str, account: &str) {
+        self.add(tenant, account, |c| c.sms += 1);
+    }
+
+    /// Sends the counts to binding; what fails is put back.
+    pub async fn flush(&self, client: &BindingServiceClient<pushmail_common::grpc::TracedChannel>) {
+        let batch = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for ((tenant, account), counts) in batch {
+            let request = binding::RecordTrafficRequest {
+                tenant_id: tenant.clone(),
+                account_id: account.clone(),
+                pushed_count: counts.pushed,
+                pushed_bytes: counts.pushed_bytes,
+                sms_count: counts.sms,
+                ..Default::default()
+            };
+            match client.clone().record_traffic(request).await {
+                Ok(_) => {}
+                // A deleted account's counts have nowhere to go.
+                Err(status) if status.code() == tonic::Code::NotFound => {}
+                Err(status) => {
+                    tracing::warn!(error = %status, "traffic not recorded; kept for the next flush");
+                    self.add(&tenant, &account, |c| {
+                        c.pushed += counts.pushed;
+                        c.pushed_bytes += counts.pushed_bytes;
+                        c.sms += counts.sms;
+                    });
+                }
+            }
+        }
+    }
+}
