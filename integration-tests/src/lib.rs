@@ -6,9 +6,11 @@
 
 pub mod broker;
 pub mod collector;
+pub mod device;
 pub mod dovecot;
 pub mod measure;
 pub mod nodes;
+pub mod topics;
 
 use std::sync::Arc;
 
@@ -193,6 +195,12 @@ impl TestDatabase {
         .await?;
         Ok(())
     }
+}
+
+/// A mainland mobile number no other test uses.
+pub fn msisdn() -> String {
+    let n = uuid::Uuid::now_v7().as_u128() % 1_000_000_000;
+    format!("+86139{n:08}").chars().take(14).collect()
 }
 
 /// The test Redis (`PUSHMAIL_TEST_REDIS`) with a key prefix of its own.

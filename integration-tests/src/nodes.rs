@@ -31,10 +31,15 @@ pub struct BindingNode {
 impl BindingNode {
     /// Starts binding on a fresh database, Redis cache and the test broker.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(kafka_config()).await
+    }
+
+    /// Starts binding on a fresh database and Redis cache, on `kafka`.
+    pub async fn start_on(kafka: pushmail_common::bus::KafkaConfig) -> anyhow::Result<Self> {
         let database = TestDatabase::create().await?;
         let mut config = pushmail_binding::Config {
             bus: BusConfig {
-                kafka: kafka_config(),
+                kafka,
                 ..BusConfig::default()
             },
             ..Default::default()
@@ -45,7 +50,8 @@ impl BindingNode {
             kind: StateStoreKind::Redis,
             redis: redis_config(),
         };
-        let deps = pushmail_binding::Deps::connect(&config, kafka_bus().await?).await?;
+        let bus = pushmail_common::bus::connect(&config.bus, "binding-test")?;
+        let deps = pushmail_binding::Deps::connect(&config, bus).await?;
         let listeners = pushmail_common::host::GrpcListeners::ephemeral().await?;
         let addr = listeners.grpc.local_addr()?;
         let stop = CancellationToken::new();
@@ -126,6 +132,66 @@ impl BindingNode {
             Some((server, user.password.clone())),
         )
         .await
+    }
+
+    /// Binds a fresh number to `account` (the code read from the SMS topic
+    /// through `watch`) and registers a device on it.
+    pub async fn device(
+        &mut self,
+        tenant: &pb::CreateTenantResponse,
+        account: &pb::Account,
+        push_client: bool,
+        watch: &mut crate::topics::TenantTopics,
+    ) -> anyhow::Result<(String, pb::RegisterDeviceResponse)> {
+        use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
+        use pushmail_proto::topics::SMS_OUTBOUND;
+        let msisdn = crate::msisdn();
+        let started = self
+            .admin
+            .start_binding(authed(
+                &tenant.api_key,
+                pb::StartBindingRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    account_id: account.account_id.clone(),
+                    msisdn: msisdn.clone(),
+                },
+            ))
+            .await?
+            .into_inner();
+        let code = loop {
+            let sms: SmsOutbound = watch.next(SMS_OUTBOUND).await?;
+            if let (true, Some(sms_outbound::Body::Text(text))) = (sms.msisdn == msisdn, sms.body) {
+                break text
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find(|w| w.len() == 6)
+                    .ok_or_else(|| anyhow::anyhow!("no code in {text:?}"))?
+                    .to_owned();
+            }
+        };
+        self.admin
+            .verify_binding(authed(
+                &tenant.api_key,
+                pb::VerifyBindingRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    binding_id: started.binding_id,
+                    code,
+                },
+            ))
+            .await?;
+        let registered = self
+            .admin
+            .register_device(authed(
+                &tenant.api_key,
+                pb::RegisterDeviceRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    msisdn: msisdn.clone(),
+                    label: "test phone".to_owned(),
+                    has_push_client: push_client,
+                },
+            ))
+            .await?
+            .into_inner();
+        Ok((msisdn, registered))
     }
 
     /// Stops the service and drops its database.

@@ -46,6 +46,14 @@ pub struct Dispatcher {
     pub(crate) delivery: DeliveryConfig,
 }
 
+/// An SMS to publish.
+struct Sms {
+    purpose: events::SmsPurpose,
+    channel: events::DeliveryChannel,
+    body: events::sms_outbound::Body,
+    segments: Vec<sms::Segment>,
+}
+
 /// One device (or a bare number) the mail goes to.
 struct Target {
     tenant: String,
@@ -249,12 +257,7 @@ impl Dispatcher {
         }
         let key = format!("wake:{}/{}", target.tenant, target.device);
         let window_ms = self.delivery.wake_up_window_seconds.saturating_mul(1_000);
-        if !self
-            .state
-            .claim(&key, &n.idempotency_key, window_ms)
-            .await
-            .map_err(transient)?
-        {
+        if !self.claim(&key, n, window_ms).await? {
             return Ok(());
         }
         let now_s = now_ms() / 1_000;
@@ -273,21 +276,13 @@ impl Dispatcher {
         let reference: u8 = rand::rng().random();
         let pdu = sms::wap::push_pdu(&si, reference);
         let segments = sms::wap::segments(&pdu, reference);
-        let outbound = self.outbound(
-            target,
-            n,
-            events::SmsPurpose::WakeUp,
-            events::sms_outbound::Body::WapPushPdu(pdu),
+        let sms = Sms {
+            purpose: events::SmsPurpose::WakeUp,
+            channel: events::DeliveryChannel::SmsWakeUp,
+            body: events::sms_outbound::Body::WapPushPdu(pdu),
             segments,
-        );
-        self.publish_sms(
-            target,
-            n,
-            &key,
-            outbound,
-            events::DeliveryChannel::SmsWakeUp,
-        )
-        .await
+        };
+        self.publish_sms(target, n, &key, sms).await
     }
 
     /// A text SMS per mail for a phone without a push client.
@@ -298,12 +293,7 @@ impl Dispatcher {
         let key = format!("notice:{}/{}", target.msisdn, n.idempotency_key);
         // Longer than any redelivery: Kafka retention is days, not weeks.
         let ttl_ms = 14 * 24 * 3600 * 1000;
-        if !self
-            .state
-            .claim(&key, &n.idempotency_key, ttl_ms)
-            .await
-            .map_err(transient)?
-        {
+        if !self.claim(&key, n, ttl_ms).await? {
             return Ok(());
         }
         let text = match (&n.from, n.subject.is_empty()) {
@@ -313,32 +303,41 @@ impl Dispatcher {
         };
         let reference: u8 = rand::rng().random();
         let segments = sms::text::segments(&text, reference);
-        let outbound = self.outbound(
-            target,
-            n,
-            events::SmsPurpose::Notice,
-            events::sms_outbound::Body::Text(text),
+        let sms = Sms {
+            purpose: events::SmsPurpose::Notice,
+            channel: events::DeliveryChannel::SmsNotice,
+            body: events::sms_outbound::Body::Text(text),
             segments,
-        );
-        self.publish_sms(
-            target,
-            n,
-            &key,
-            outbound,
-            events::DeliveryChannel::SmsNotice,
-        )
-        .await
+        };
+        self.publish_sms(target, n, &key, sms).await
+    }
+
+    /// Claims `key` for this mail (see [`State::claim`]).
+    async fn claim(
+        &self,
+        key: &str,
+        n: &session::Notification,
+        ttl_ms: u64,
+    ) -> Result<bool, Failure> {
+        self.state
+            .claim(key, &n.idempotency_key, ttl_ms)
+            .await
+            .map_err(transient)
     }
 
     fn outbound(
         &self,
+        context: &EventContext,
         target: &Target,
         n: &session::Notification,
-        purpose: events::SmsPurpose,
-        body: events::sms_outbound::Body,
-        segments: Vec<sms::Segment>,
+        sms: Sms,
     ) -> events::SmsOutbound {
-        let context = EventContext::new(target.tenant.clone());
+        let Sms {
+            purpose,
+            body,
+            segments,
+            ..
+        } = sms;
         let validity_ms = i64::try_from(self.delivery.sms_validity_seconds.saturating_mul(1_000))
             .unwrap_or(i64::MAX);
         events::SmsOutbound {
@@ -359,7 +358,7 @@ impl Dispatcher {
                     user_data: s.user_data,
                 })
                 .collect(),
-            request_id: context.event_id,
+            request_id: context.event_id.clone(),
             expires_at: Some(pushmail_common::clock::timestamp(
                 now_ms().saturating_add(validity_ms),
             )),
@@ -373,15 +372,20 @@ impl Dispatcher {
         target: &Target,
         n: &session::Notification,
         claim: &str,
-        outbound: events::SmsOutbound,
-        channel: events::DeliveryChannel,
+        sms: Sms,
     ) -> Result<(), Failure> {
         let context = EventContext::new(target.tenant.clone());
+        let channel = sms.channel;
+        let outbound = self.outbound(&context, target, n, sms);
         let record = encode(topics::SMS_OUTBOUND, &target.msisdn, &context, &outbound);
         if let Err(err) = self.bus.publish(topics::SMS_OUTBOUND.name(), record).await {
             // Give the claim back, so the retry sends it.
             let _ = self.state.release(claim, &n.idempotency_key).await;
             return Err(transient(err));
+        }
+        if let Err(err) = self.state.confirm(claim, &n.idempotency_key).await {
+            // Sent but unconfirmed: a redelivery may send it once more.
+            tracing::warn!(error = %err, "SMS claim not confirmed");
         }
         self.traffic.sms(&target.tenant, &target.account);
         let mut receipt = n.clone();

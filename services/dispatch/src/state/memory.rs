@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use pushmail_proto::session::v1::Notification;
 
-use super::{Due, State, StateError, device_key};
+use super::{Due, SENT, State, StateError, device_key};
 
 #[derive(Debug, Default)]
 struct Held {
@@ -65,6 +65,16 @@ impl State for MemoryState {
             .is_some_and(|(holder, _)| holder == owner)
         {
             inner.claims.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn confirm(&self, key: &str, owner: &str) -> Result<(), StateError> {
+        let mut inner = self.lock();
+        if let Some((holder, _)) = inner.claims.get_mut(key)
+            && holder == owner
+        {
+            SENT.clone_into(holder);
         }
         Ok(())
     }

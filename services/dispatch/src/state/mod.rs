@@ -41,11 +41,16 @@ pub struct Due {
 #[async_trait]
 pub trait State: Send + Sync + 'static {
     /// Claims `key` for `owner` for `ttl_ms`: true when it is (or already
-    /// was) `owner`'s, so a retried event re-sends what a crash interrupted.
+    /// was, unconfirmed) `owner`'s, so a retry re-sends what a crash
+    /// interrupted before [`State::confirm`].
     async fn claim(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, StateError>;
 
     /// Gives a claim back (its send failed), if `owner` still holds it.
     async fn release(&self, key: &str, owner: &str) -> Result<(), StateError>;
+
+    /// The claimed send happened: from now on the claim refuses `owner`
+    /// too, so a redelivered event sends nothing twice.
+    async fn confirm(&self, key: &str, owner: &str) -> Result<(), StateError>;
 
     /// Holds a mail for the device's digest at `until_ms`; a mail already
     /// held (same idempotency key) is not counted twice.
@@ -58,6 +63,9 @@ pub trait State: Send + Sync + 'static {
     /// when a mail was held meanwhile (the device stays due).
     async fn digested(&self, due: &Due) -> Result<bool, StateError>;
 }
+
+/// The value of a confirmed claim (no owner is ever called this).
+const SENT: &str = "\u{0}sent";
 
 /// One device's key in the stores.
 fn device_key(tenant: &str, device: &str) -> String {

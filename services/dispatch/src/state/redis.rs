@@ -11,7 +11,7 @@ use prost::Message as _;
 use pushmail_proto::session::v1::Notification;
 use redis::aio::ConnectionManager;
 
-use super::{Due, State, StateError, device_key};
+use super::{Due, SENT, State, StateError, device_key};
 
 /// Held mails outlive any quiet window (at most a day) by a day.
 const HELD_TTL_MS: u64 = 2 * 24 * 3600 * 1000;
@@ -26,6 +26,14 @@ return 0
 /// KEYS: claim. ARGV: owner.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// KEYS: claim. ARGV: owner, the confirmed value.
+const CONFIRM: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') and 1 or 0
+end
 return 0
 ";
 
@@ -60,6 +68,7 @@ pub struct RedisState {
     prefix: String,
     claim: redis::Script,
     release: redis::Script,
+    confirm: redis::Script,
     defer: redis::Script,
     digested: redis::Script,
 }
@@ -72,6 +81,7 @@ impl RedisState {
             prefix: prefix.to_owned(),
             claim: redis::Script::new(CLAIM),
             release: redis::Script::new(RELEASE),
+            confirm: redis::Script::new(CONFIRM),
             defer: redis::Script::new(DEFER),
             digested: redis::Script::new(DIGESTED),
         }
@@ -138,6 +148,18 @@ impl State for RedisState {
             .release
             .key(self.claim_key(key))
             .arg(owner)
+            .invoke_async(&mut redis)
+            .await?;
+        Ok(())
+    }
+
+    async fn confirm(&self, key: &str, owner: &str) -> Result<(), StateError> {
+        let mut redis = self.redis.clone();
+        let _: i64 = self
+            .confirm
+            .key(self.claim_key(key))
+            .arg(owner)
+            .arg(SENT)
             .invoke_async(&mut redis)
             .await?;
         Ok(())
