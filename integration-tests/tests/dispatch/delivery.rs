@@ -71,14 +71,7 @@ async fn an_online_device_gets_the_push_once() {
     );
     let _ = second;
     // An online device costs no SMS.
-    assert!(
-        platform
-            .watch
-            .next_within(topics::SMS_OUTBOUND, Duration::from_secs(1))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(platform.no_sms(Duration::from_secs(1)).await);
     phone.close().await;
     platform.stop().await;
 }
@@ -112,12 +105,7 @@ async fn an_offline_device_gets_one_wake_up_then_the_replay() {
     );
     // One wake-up per window, however many mails.
     assert!(
-        platform
-            .watch
-            .next_within(topics::SMS_OUTBOUND, Duration::from_secs(3))
-            .await
-            .unwrap()
-            .is_none(),
+        platform.no_sms(Duration::from_secs(3)).await,
         "a second wake-up within the window"
     );
     let statuses: Vec<_> = [

@@ -287,6 +287,15 @@ impl Platform {
             .binding_id
     }
 
+    /// Whether no SMS is published within `wait`.
+    async fn no_sms(&mut self, wait: Duration) -> bool {
+        self.watch
+            .next_within(topics::SMS_OUTBOUND, wait)
+            .await
+            .unwrap()
+            .is_none()
+    }
+
     /// The next receipt for `device` (skipping other devices').
     async fn receipt(&mut self, device: &str) -> events::DeliveryReceipt {
         loop {

@@ -5,7 +5,6 @@ use std::time::Duration;
 use pushmail_integration_tests::device::DeviceClient;
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::events::v1 as events;
-use pushmail_proto::topics;
 
 use crate::Platform;
 
@@ -47,12 +46,7 @@ async fn a_black_listed_sender_is_dropped_and_the_white_list_wins() {
     );
     phone.close().await;
     assert!(
-        platform
-            .watch
-            .next_within(topics::SMS_OUTBOUND, Duration::from_secs(1))
-            .await
-            .unwrap()
-            .is_none(),
+        platform.no_sms(Duration::from_secs(1)).await,
         "no wake-up for a dropped mail"
     );
     platform.stop().await;
