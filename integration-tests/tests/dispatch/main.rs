@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+mod crash;
 mod delivery;
 mod failures;
 mod policy;
@@ -70,7 +71,15 @@ impl Platform {
         Self::build(adjust, false).await
     }
 
-    async fn build(adjust: impl FnOnce(&mut pushmail_dispatch::Config), ready: bool) -> Self {
+    /// Everything but dispatch (the test runs its own).
+    async fn without_dispatch() -> Self {
+        Self::build(|_| {}, None).await
+    }
+
+    async fn build(
+        adjust: impl FnOnce(&mut pushmail_dispatch::Config),
+        ready: impl Into<Option<bool>>,
+    ) -> Self {
         let broker = PrivateBroker::start().await.expect("private broker");
         let kafka = KafkaConfig {
             brokers: broker.brokers(),
@@ -152,8 +161,10 @@ impl Platform {
             session: Task { shutdown, handle },
             dispatch: None,
         };
-        let config = platform.dispatch_config(adjust);
-        platform.dispatch = Some(start_dispatch(config, platform.bus.clone(), ready).await);
+        if let Some(ready) = ready.into() {
+            let config = platform.dispatch_config(adjust);
+            platform.dispatch = Some(start_dispatch(config, platform.bus.clone(), ready).await);
+        }
         platform
     }
 

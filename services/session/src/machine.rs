@@ -154,16 +154,24 @@ impl Machine {
         if self.state == State::Closed {
             return Vec::new();
         }
-        if now.duration_since(self.window_start) >= self.rules.flood_window {
-            self.window_start = now;
-            self.frames_in_window = 0;
-        }
-        self.frames_in_window += 1;
-        if self.frames_in_window > self.rules.flood_frames {
-            return self.close(
-                ErrorCode::Flood,
-                "too many frames; heartbeat at the granted interval",
-            );
+        // An ack of a notification sent and not yet acked answers the
+        // server: a burst of mail brings a burst of acks, which is no flood.
+        let answers = matches!(
+            frame,
+            Ok(ClientFrame::Ack { seq }) if self.state == State::Open && seq > self.last_ack && seq <= self.highest_sent
+        );
+        if !answers {
+            if now.duration_since(self.window_start) >= self.rules.flood_window {
+                self.window_start = now;
+                self.frames_in_window = 0;
+            }
+            self.frames_in_window += 1;
+            if self.frames_in_window > self.rules.flood_frames {
+                return self.close(
+                    ErrorCode::Flood,
+                    "too many frames; heartbeat at the granted interval",
+                );
+            }
         }
         let frame = match frame {
             Ok(frame) => frame,
@@ -437,6 +445,26 @@ mod tests {
         assert_eq!(
             m.on_frame(Instant::now(), bad).last(),
             Some(&Action::Close(ErrorCode::Malformed))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acks_answering_a_burst_of_mail_are_no_flood() {
+        let mut m = open(Instant::now(), 60);
+        // The helper opens with last_ack 5.
+        for seq in 6..=200 {
+            m.on_deliver(n(seq)).unwrap();
+            let actions = m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq }));
+            assert_eq!(actions, [Action::Acked { through: seq }], "ack {seq}");
+        }
+        // Repeated acks of what is already acked answer nothing: they count.
+        for _ in 0..29 {
+            m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq: 200 }));
+        }
+        assert_eq!(
+            m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq: 200 }))
+                .last(),
+            Some(&Action::Close(ErrorCode::Flood))
         );
     }
 
