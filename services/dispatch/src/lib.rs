@@ -130,10 +130,13 @@ pub async fn run(
         .await?;
     let shutdown = host.shutdown();
     let consumer = dispatcher.clone();
+    let lanes = config.delivery.concurrency;
     host.spawn("mail-arrived", async move {
-        bus::consume(
+        // Mails of one account share a lane (its key), so they stay in order.
+        bus::consume_concurrently(
             subscription,
-            consumer.as_ref(),
+            consumer,
+            lanes,
             RetryPolicy::default(),
             shutdown,
         )

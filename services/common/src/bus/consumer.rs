@@ -91,7 +91,7 @@ pub async fn consume(
 }
 
 /// Returns false when shutdown interrupted the retries.
-async fn handle_with_retry(
+pub(super) async fn handle_with_retry(
     record: &InboundRecord,
     handler: &dyn Handler,
     retry: RetryPolicy,

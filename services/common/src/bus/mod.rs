@@ -15,6 +15,7 @@ mod consumer;
 mod error;
 mod kafka;
 mod kafka_consumer;
+mod lanes;
 mod memory;
 mod record;
 mod typed;
@@ -29,6 +30,7 @@ pub use consumer::{
 };
 pub use error::BusError;
 pub use kafka::KafkaBus;
+pub use lanes::consume_concurrently;
 pub use memory::MemoryBus;
 pub use record::{Delivered, Headers, InboundRecord, OutboundRecord, header};
 pub use typed::{EventContext, decode, encode};
