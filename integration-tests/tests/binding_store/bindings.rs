@@ -245,4 +245,25 @@ async fn sms_quota(store: &Arc<dyn BindingStore>) {
         store.binding(tenant, BindingId::generate()).await.unwrap(),
         None
     );
+
+    // Dispatch's SMS draw on the same quota: one left tomorrow.
+    store.charge_sms(tenant, account, tomorrow).await.unwrap();
+    assert_eq!(
+        store
+            .charge_sms(tenant, account, tomorrow)
+            .await
+            .unwrap_err(),
+        StoreError::QuotaExceeded("sms_per_day")
+    );
+    let day = store
+        .traffic(tenant, account, tomorrow, tomorrow)
+        .await
+        .unwrap();
+    assert_eq!(day[0].traffic.sms_count, 2, "the code and the charged SMS");
+    // Only the tenant's own accounts can be charged.
+    let other = new_tenant(store, &acme()).await;
+    assert_eq!(
+        store.charge_sms(other, account, DAY).await.unwrap_err(),
+        StoreError::NotFound("account")
+    );
 }

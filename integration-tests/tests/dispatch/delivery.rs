@@ -70,6 +70,15 @@ async fn an_online_device_gets_the_push_once() {
             .is_none()
     );
     let _ = second;
+    // Counted for the portal: two pushes, their bytes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut traffic = platform.traffic_today().await;
+    while traffic.pushed_count < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        traffic = platform.traffic_today().await;
+    }
+    assert_eq!(traffic.pushed_count, 2, "{traffic:?}");
+    assert!(traffic.pushed_bytes > 0);
     // An online device costs no SMS.
     assert!(platform.no_sms(Duration::from_secs(1)).await);
     phone.close().await;

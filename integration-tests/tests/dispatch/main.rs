@@ -196,6 +196,7 @@ impl Platform {
             ..Default::default()
         };
         config.delivery.digest_interval_ms = 200;
+        config.delivery.traffic_flush_ms = 200;
         config.delivery.ack_timeout_ms = 2_000;
         adjust(&mut config);
         config
@@ -296,6 +297,31 @@ impl Platform {
             .find(|b| b.msisdn == msisdn)
             .expect("the number is bound")
             .binding_id
+    }
+
+    /// Today's traffic of the account, as the portal sees it.
+    async fn traffic_today(&mut self) -> pb::TrafficDay {
+        let day = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date()
+            .to_string();
+        self.binding
+            .admin
+            .get_traffic_stats(authed(
+                &self.tenant.api_key,
+                pb::GetTrafficStatsRequest {
+                    tenant_id: self.tenant.tenant_id.clone(),
+                    account_id: self.account.account_id.clone(),
+                    from_day: day.clone(),
+                    to_day: day,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .days
+            .pop()
+            .unwrap_or_default()
     }
 
     /// Whether no SMS is published within `wait`.

@@ -58,6 +58,8 @@ pub struct DeliveryConfig {
     pub digest_interval_ms: u64,
     /// Most mails (events) in flight at once; one account's stay in order.
     pub concurrency: usize,
+    /// How often push counts go to binding's traffic statistics.
+    pub traffic_flush_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -73,6 +75,7 @@ impl Default for DeliveryConfig {
             public_url: "http://127.0.0.1:8100".to_owned(),
             digest_interval_ms: 1_000,
             concurrency: 64,
+            traffic_flush_ms: 10_000,
         }
     }
 }
@@ -126,10 +129,16 @@ impl ServiceConfig for Config {
                 "must be an http:// or https:// URL",
             ));
         }
-        if d.digest_interval_ms == 0 || !(1..=10_000).contains(&d.concurrency) {
+        if d.digest_interval_ms == 0 || d.traffic_flush_ms == 0 {
             return Err(ConfigError::invalid(
                 "delivery.digest_interval_ms",
-                "must be positive, and delivery.concurrency between 1 and 10000",
+                "and delivery.traffic_flush_ms must be positive",
+            ));
+        }
+        if !(1..=10_000).contains(&d.concurrency) {
+            return Err(ConfigError::invalid(
+                "delivery.concurrency",
+                "must be between 1 and 10000",
             ));
         }
         Ok(())

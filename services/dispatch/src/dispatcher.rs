@@ -377,6 +377,35 @@ impl Dispatcher {
         let context = EventContext::new(target.tenant.clone());
         let channel = sms.channel;
         let outbound = self.outbound(&context, target, n, sms);
+        // The tenant's daily quota, kept by binding (it also counts OTPs);
+        // charging records the SMS in the tenant's traffic.
+        let charge = binding::ChargeSmsRequest {
+            tenant_id: target.tenant.clone(),
+            account_id: target.account.clone(),
+        };
+        match self.binding.clone().charge_sms(charge).await {
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                // Settled, not retried: the quota is used up for today.
+                let _ = self.state.confirm(claim, &n.idempotency_key).await;
+                metrics::counter!("pushmail_dispatch_sms_over_quota_total").increment(1);
+                let mut receipt = n.clone();
+                receipt.device_id = target.device.clone();
+                return self
+                    .receipt(
+                        &receipt,
+                        target,
+                        channel,
+                        events::DeliveryStatus::Failed,
+                        "sms quota reached",
+                    )
+                    .await;
+            }
+            Err(status) => {
+                let _ = self.state.release(claim, &n.idempotency_key).await;
+                return Err(transient(format!("binding: {}", status.message())));
+            }
+        }
         let record = encode(topics::SMS_OUTBOUND, &target.msisdn, &context, &outbound);
         if let Err(err) = self.bus.publish(topics::SMS_OUTBOUND.name(), record).await {
             // Give the claim back, so the retry sends it.
@@ -387,7 +416,6 @@ impl Dispatcher {
             // Sent but unconfirmed: a redelivery may send it once more.
             tracing::warn!(error = %err, "SMS claim not confirmed");
         }
-        self.traffic.sms(&target.tenant, &target.account);
         let mut receipt = n.clone();
         receipt.device_id = target.device.clone();
         self.receipt_with(

@@ -34,8 +34,6 @@ pub const NAME: &str = "dispatch";
 
 /// Partitions of the topics dispatch creates when the broker lacks them.
 const PARTITIONS: i32 = 12;
-/// How often traffic counts go to binding.
-const TRAFFIC_FLUSH: Duration = Duration::from_secs(10);
 
 /// What the service needs from outside, connected.
 pub struct Deps {
@@ -152,11 +150,12 @@ pub async fn run(
     });
     let shutdown = host.shutdown();
     let flusher = dispatcher.clone();
+    let flush_every = Duration::from_millis(config.delivery.traffic_flush_ms);
     host.spawn("traffic", async move {
         loop {
             let stop = tokio::select! {
                 () = shutdown.cancelled() => true,
-                () = tokio::time::sleep(TRAFFIC_FLUSH) => false,
+                () = tokio::time::sleep(flush_every) => false,
             };
             flusher.traffic.flush(&flusher.binding).await;
             if stop {

@@ -1,6 +1,7 @@
-//! Per-account traffic counters, summed in memory and sent to binding in
+//! Per-account push counters, summed in memory and sent to binding in
 //! batches (binding keeps them per day for the portal's charts and
 //! `GetTrafficStats`). A failed flush keeps the counts for the next one.
+//! SMS are counted by binding itself when dispatch charges them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +13,6 @@ use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 struct Counts {
     pushed: u64,
     pushed_bytes: u64,
-    sms: u64,
 }
 
 /// Counters waiting for the next flush.
@@ -40,11 +40,6 @@ impl Traffic {
         });
     }
 
-    /// An SMS was submitted.
-    pub fn sms(&self, tenant: &str, account: &str) {
-        self.add(tenant, account, |c| c.sms += 1);
-    }
-
     /// Sends the counts to binding; what fails is put back.
     pub async fn flush(&self, client: &BindingServiceClient<pushmail_common::grpc::TracedChannel>) {
         let batch = std::mem::take(
@@ -59,7 +54,6 @@ impl Traffic {
                 account_id: account.clone(),
                 pushed_count: counts.pushed,
                 pushed_bytes: counts.pushed_bytes,
-                sms_count: counts.sms,
                 ..Default::default()
             };
             match client.clone().record_traffic(request).await {
@@ -71,7 +65,6 @@ impl Traffic {
                     self.add(&tenant, &account, |c| {
                         c.pushed += counts.pushed;
                         c.pushed_bytes += counts.pushed_bytes;
-                        c.sms += counts.sms;
                     });
                 }
             }

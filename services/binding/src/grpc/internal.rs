@@ -105,6 +105,22 @@ impl BindingService for Internal {
         )
     }
 
+    async fn charge_sms(
+        &self,
+        request: Request<pb::ChargeSmsRequest>,
+    ) -> Result<Response<pb::ChargeSmsResponse>, Status> {
+        respond(
+            async {
+                self.internal_only(&request).await?;
+                let req = request.get_ref();
+                let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
+                self.registry.charge_sms(tenant, account).await?;
+                Ok(pb::ChargeSmsResponse {})
+            }
+            .await,
+        )
+    }
+
     async fn record_traffic(
         &self,
         request: Request<pb::RecordTrafficRequest>,

@@ -84,6 +84,15 @@ impl Registry {
             .await?)
     }
 
+    /// Charges one SMS dispatch sends for one of the tenant's accounts to
+    /// today's quota; `QuotaExceeded` when it is used up.
+    pub async fn charge_sms(&self, tenant: TenantId, account: AccountId) -> Result<(), ApiError> {
+        Ok(self
+            .store()
+            .charge_sms(tenant, account, utc_day(now_ms()))
+            .await?)
+    }
+
     /// One of the tenant's accounts' traffic by day.
     pub async fn traffic(
         &self,

@@ -296,6 +296,15 @@ pub trait BindingStore: Send + Sync + 'static {
         traffic: &Traffic,
     ) -> Result<(), StoreError>;
 
+    /// Charges one SMS (sent for one of the tenant's accounts) to the
+    /// tenant's `sms_per_day` on `day`; `QuotaExceeded` when it is used up.
+    async fn charge_sms(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        day: jiff::civil::Date,
+    ) -> Result<(), StoreError>;
+
     /// One of the tenant's accounts' traffic from `from` to `to` (inclusive), by day.
     async fn traffic(
         &self,

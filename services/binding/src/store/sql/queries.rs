@@ -1,5 +1,40 @@
 //! The `BindingStore` queries, stamped out per backend.
 
+/// Charges one SMS to the tenant's `sms_per_day` on `day` inside `tx`,
+/// holding the tenant row (the quota lock) where the backend can.
+macro_rules! charge_sms {
+    ($tx:ident, $tenant:expr, $account:expr, $day:expr, $lock:literal) => {
+                let sql = concat!("SELECT sms_per_day FROM tenants WHERE id = $1", $lock);
+                let allowed: i64 = sqlx::query_scalar(sql)
+                    .bind($tenant.as_uuid())
+                    .fetch_optional(&mut *$tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound("tenant"))?;
+                let sent: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(SUM(sms_count) AS BIGINT) FROM traffic_daily WHERE tenant_id = $1 AND day = $2",
+                )
+                .bind($tenant.as_uuid())
+                .bind($day.to_string())
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(map_err)?;
+                if sent.unwrap_or(0) >= allowed {
+                    return Err(StoreError::QuotaExceeded("sms_per_day"));
+                }
+                sqlx::query(
+                    "INSERT INTO traffic_daily (account_id, day, tenant_id, sms_count) VALUES ($1, $2, $3, 1) \
+                     ON CONFLICT (account_id, day) DO UPDATE SET sms_count = traffic_daily.sms_count + 1",
+                )
+                .bind($account.as_uuid())
+                .bind($day.to_string())
+                .bind($tenant.as_uuid())
+                .execute(&mut *$tx)
+                .await
+                .map_err(map_err)?;
+    };
+}
+
 /// Implements `BindingStore` for `$store`, whose rows are `$row`;
 /// `$for_update` is the row-lock clause where the backend has one.
 macro_rules! sql_store {
@@ -242,34 +277,7 @@ macro_rules! sql_store {
                 .map_err(map_err)?;
                 // The SMS is charged last so the tenant row (the quota lock)
                 // is held for as short a time as possible.
-                let sql = concat!("SELECT sms_per_day FROM tenants WHERE id = $1", $for_update);
-                let allowed: i64 = sqlx::query_scalar(sql)
-                    .bind(tenant.as_uuid())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?
-                    .ok_or(StoreError::NotFound("tenant"))?;
-                let sent: Option<i64> = sqlx::query_scalar(
-                    "SELECT CAST(SUM(sms_count) AS BIGINT) FROM traffic_daily WHERE tenant_id = $1 AND day = $2",
-                )
-                .bind(tenant.as_uuid())
-                .bind(day.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if sent.unwrap_or(0) >= allowed {
-                    return Err(StoreError::QuotaExceeded("sms_per_day"));
-                }
-                sqlx::query(
-                    "INSERT INTO traffic_daily (account_id, day, tenant_id, sms_count) VALUES ($1, $2, $3, 1) \
-                     ON CONFLICT (account_id, day) DO UPDATE SET sms_count = traffic_daily.sms_count + 1",
-                )
-                .bind(account.as_uuid())
-                .bind(day.to_string())
-                .bind(tenant.as_uuid())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+                charge_sms!(tx, tenant, account, day, $for_update);
                 tx.commit().await.map_err(map_err)?;
                 Ok(binding)
             }
@@ -569,6 +577,27 @@ macro_rules! sql_store {
                 .await
                 .map_err(map_err)?;
                 Ok(())
+            }
+
+            async fn charge_sms(
+                &self,
+                tenant: TenantId,
+                account: AccountId,
+                day: jiff::civil::Date,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let owned: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM accounts WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.as_uuid())
+                        .bind(account.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                if owned.is_none() {
+                    return Err(StoreError::NotFound("account"));
+                }
+                charge_sms!(tx, tenant, account, day, $for_update);
+                tx.commit().await.map_err(map_err)
             }
 
             async fn record_traffic(
