@@ -585,17 +585,10 @@ macro_rules! sql_store {
                 account: AccountId,
                 day: jiff::civil::Date,
             ) -> Result<(), StoreError> {
-                let mut tx = self.0.begin().await.map_err(map_err)?;
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM accounts WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant.as_uuid())
-                        .bind(account.as_uuid())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                if owned.is_none() {
+                if self.owned("id", "accounts", tenant, account.as_uuid()).await?.is_none() {
                     return Err(StoreError::NotFound("account"));
                 }
+                let mut tx = self.0.begin().await.map_err(map_err)?;
                 charge_sms!(tx, tenant, account, day, $for_update);
                 tx.commit().await.map_err(map_err)
             }
