@@ -1,0 +1,578 @@
+//! Dispatch throughput and latency, standalone-shaped: one process holds
+//! the in-process bus, binding (SQLite), session (memory directory) and
+//! dispatch (memory outbox and state), talking gRPC over loopback as in
+//! standalone mode; the phones are WebSocket clients in the same process
+//! that ack every notification.
+//!
+//! 1. Burst: `BURST` mails published at once, spread over the accounts;
+//!    notifications acked per second, and per core (this process's CPU time
+//!    over the wall time, phones included).
+//! 2. Open loop at `RATE` mails/s for `WINDOW`: latency from publishing
+//!    `MailArrived` to dispatch's `ACKED` receipt (the device's ack came
+//!    back through session), as a histogram.
+//! 3. Baseline in the same run: `Deliver` straight to the same devices
+//!    over session's gRPC at the same rate, no dispatch.
+//!
+//! Writes a Markdown report to the path given as the first argument. Run by
+//! `make bench`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails should stop loudly
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pushmail_common::bus::{EventBus, EventContext, SubscribeOptions, encode};
+use pushmail_common::health::Readiness;
+use pushmail_integration_tests::device::DeviceClient;
+use pushmail_integration_tests::measure::{TABLE_HEAD, cpu_ticks, ticks_per_second};
+use pushmail_integration_tests::{OPERATOR_TOKEN, authed, memory_bus, test_security};
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
+use pushmail_proto::events::v1 as events;
+use pushmail_proto::session::v1 as spb;
+use pushmail_proto::topics;
+use tokio_util::sync::CancellationToken;
+
+const DEVICES: usize = 200;
+const BURST: usize = 20_000;
+const RATE: u64 = 2_000;
+const WINDOW: Duration = Duration::from_secs(10);
+const GOAL_PER_CORE: f64 = 20_000.0;
+
+struct Platform {
+    bus: Arc<dyn EventBus>,
+    tenant: String,
+    /// (account, device id, token)
+    devices: Vec<(String, String, String)>,
+    session_grpc: SocketAddr,
+    devices_addr: SocketAddr,
+}
+
+async fn start() -> Platform {
+    let bus = memory_bus(1_000_000);
+    let data = tempfile::tempdir().unwrap().keep();
+    let mut binding = pushmail_binding::Config::default();
+    binding.database.url = pushmail_common::redact::SecretUrl::new(format!(
+        "sqlite://{}/binding.db?mode=rwc",
+        data.display()
+    ));
+    binding.security = test_security();
+    binding.cache.shared = pushmail_common::redis::StateStoreConfig::memory();
+    let deps = pushmail_binding::Deps::connect(&binding, bus.clone())
+        .await
+        .unwrap();
+    let listeners = pushmail_common::host::GrpcListeners::ephemeral()
+        .await
+        .unwrap();
+    let binding_addr = listeners.grpc.local_addr().unwrap();
+    tokio::spawn(pushmail_binding::run(
+        deps,
+        listeners,
+        Readiness::new("binding"),
+        CancellationToken::new(),
+    ));
+
+    let outbox = pushmail_common::outbox::OutboxSettings {
+        coalesce_ms: 0,
+        ..pushmail_common::outbox::OutboxSettings::memory()
+    };
+    let shared_outbox = outbox.connect().await.unwrap();
+    let mut session = pushmail_integration_tests::session_config();
+    session.directory = pushmail_common::redis::StateStoreConfig::memory();
+    session.outbox = outbox.clone();
+    session.bus.kind = pushmail_common::bus::BusKind::Memory;
+    session.telemetry.log_level = "warn".into();
+    let listeners = pushmail_session::Listeners::ephemeral().await.unwrap();
+    let session_grpc = listeners.server.grpc.local_addr().unwrap();
+    let session_admin = listeners.server.admin.local_addr().unwrap();
+    let devices_addr = listeners.devices.local_addr().unwrap();
+    session.devices.advertise = format!("http://{session_grpc}");
+    let mut deps = pushmail_session::Deps::connect(&session, bus.clone())
+        .await
+        .unwrap();
+    deps.outbox = shared_outbox.clone();
+    tokio::spawn(pushmail_session::run(
+        session,
+        deps,
+        listeners,
+        Readiness::new("session"),
+        CancellationToken::new(),
+    ));
+    pushmail_integration_tests::wait_ready(session_admin, Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let upstream = |addr: SocketAddr| {
+        let mut u = pushmail_common::grpc::UpstreamConfig::at(format!("http://{addr}"));
+        u.token = pushmail_common::redact::Secret::new(pushmail_integration_tests::INTERNAL_TOKEN);
+        u
+    };
+    let mut dispatch = pushmail_dispatch::Config {
+        binding: upstream(binding_addr),
+        session: upstream(session_grpc),
+        state: pushmail_common::redis::StateStoreConfig::memory(),
+        outbox,
+        ..Default::default()
+    };
+    dispatch.bus.kind = pushmail_common::bus::BusKind::Memory;
+    let mut deps = pushmail_dispatch::Deps::connect(&dispatch, bus.clone())
+        .await
+        .unwrap();
+    deps.outbox = shared_outbox;
+    let listeners = pushmail_common::host::AdminListener::ephemeral()
+        .await
+        .unwrap();
+    let dispatch_admin = listeners.admin.local_addr().unwrap();
+    tokio::spawn(pushmail_dispatch::run(
+        dispatch,
+        deps,
+        listeners,
+        Readiness::new("dispatch"),
+        CancellationToken::new(),
+    ));
+    pushmail_integration_tests::wait_ready(dispatch_admin, Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // One tenant, an account and a bound device with a push client each.
+    let mut admin = AdminServiceClient::connect(format!("http://{binding_addr}"))
+        .await
+        .unwrap();
+    let tenant = admin
+        .create_tenant(authed(
+            OPERATOR_TOKEN,
+            pb::CreateTenantRequest {
+                name: "bench".into(),
+                max_accounts: DEVICES as u32,
+                sms_per_day: 100_000,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut otp = bus
+        .subscribe(SubscribeOptions {
+            group: "bench-otp".into(),
+            topics: vec![topics::SMS_OUTBOUND.name().into()],
+        })
+        .await
+        .unwrap();
+    let mut devices = Vec::with_capacity(DEVICES);
+    for i in 0..DEVICES {
+        let account = admin
+            .create_account(authed(
+                &tenant.api_key,
+                pb::CreateAccountRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    address: format!("user{i}@bench.example"),
+                    kind: pb::AccountKind::EnterpriseForwarded.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let msisdn = format!("+86139{i:08}");
+        let started = admin
+            .start_binding(authed(
+                &tenant.api_key,
+                pb::StartBindingRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    account_id: account.account_id.clone(),
+                    msisdn: msisdn.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let code = loop {
+            let record = otp.next().await.unwrap();
+            otp.commit(&record).await.unwrap();
+            let sms = pushmail_common::bus::decode(topics::SMS_OUTBOUND, &record).unwrap();
+            if let (true, Some(events::sms_outbound::Body::Text(text))) =
+                (sms.msisdn == msisdn, sms.body)
+            {
+                break text
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find(|w| w.len() == 6)
+                    .unwrap()
+                    .to_owned();
+            }
+        };
+        admin
+            .verify_binding(authed(
+                &tenant.api_key,
+                pb::VerifyBindingRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    binding_id: started.binding_id,
+                    code,
+                },
+            ))
+            .await
+            .unwrap();
+        let registered = admin
+            .register_device(authed(
+                &tenant.api_key,
+                pb::RegisterDeviceRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    msisdn,
+                    label: "bench".into(),
+                    has_push_client: true,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        devices.push((
+            account.account_id,
+            registered.device.unwrap().device_id,
+            registered.device_token,
+        ));
+    }
+    Platform {
+        bus,
+        tenant: tenant.tenant_id,
+        devices,
+        session_grpc,
+        devices_addr,
+    }
+}
+
+/// Connects every phone; each acks what it gets.
+async fn connect_phones(platform: &Platform) {
+    for (_, _, token) in &platform.devices {
+        let (mut phone, _) = DeviceClient::connect(platform.devices_addr, token, 0)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            while let Some(frame) = phone.next_within(Duration::from_secs(3_600)).await {
+                if let Some(seq) = frame["seq"].as_u64()
+                    && phone.ack(seq).await.is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn mail(platform: &Platform, n: usize, key: &str) -> pushmail_common::bus::OutboundRecord {
+    let (account, _, _) = &platform.devices[n % DEVICES];
+    let context = EventContext::new(platform.tenant.clone());
+    let event = events::MailArrived {
+        meta: Some(context.meta(pushmail_common::clock::now_ms())),
+        account_id: account.clone(),
+        mailbox: "INBOX".into(),
+        idempotency_key: key.to_owned(),
+        summary: Some(events::MailSummary {
+            from: Some(pushmail_proto::common::v1::Address {
+                name: "Boss".into(),
+                address: "boss@corp.example".into(),
+            }),
+            subject: format!("Quarterly report {n}"),
+            snippet: "Please find the figures attached.".into(),
+            ..Default::default()
+        }),
+        blob_ref: "sha256-bench".into(),
+        ..Default::default()
+    };
+    encode(topics::MAIL_ARRIVED, account, &context, &event)
+}
+
+/// Publish instants by mail key, and acked latencies (ms).
+#[derive(Default)]
+struct Clock {
+    sent: Mutex<HashMap<String, Instant>>,
+    acked: Mutex<Vec<(Instant, f64)>>,
+}
+
+async fn watch_receipts(bus: &Arc<dyn EventBus>, clock: Arc<Clock>) {
+    let mut receipts = bus
+        .subscribe(SubscribeOptions {
+            group: "bench-receipts".into(),
+            topics: vec![topics::DELIVERY.name().into()],
+        })
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        loop {
+            let record = receipts.next().await.unwrap();
+            let _ = receipts.commit(&record).await;
+            let receipt = pushmail_common::bus::decode(topics::DELIVERY, &record).unwrap();
+            if receipt.status() != events::DeliveryStatus::Acked {
+                continue;
+            }
+            let now = Instant::now();
+            if let Some(at) = clock.sent.lock().unwrap().remove(&receipt.idempotency_key) {
+                clock
+                    .acked
+                    .lock()
+                    .unwrap()
+                    .push((now, (now - at).as_secs_f64() * 1_000.0));
+            }
+        }
+    });
+}
+
+fn cpu_seconds() -> f64 {
+    cpu_ticks(std::process::id()) as f64 / ticks_per_second()
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+struct Phase {
+    rate: f64,
+    cores: f64,
+    latencies: Vec<f64>,
+}
+
+async fn wait_for(clock: &Clock, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while clock.acked.lock().unwrap().len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} acked",
+            clock.acked.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn burst(platform: &Platform, clock: &Arc<Clock>) -> Phase {
+    clock.acked.lock().unwrap().clear();
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    for n in 0..BURST {
+        let key = format!("burst-{n}");
+        clock
+            .sent
+            .lock()
+            .unwrap()
+            .insert(key.clone(), Instant::now());
+        platform
+            .bus
+            .publish(topics::MAIL_ARRIVED.name(), mail(platform, n, &key))
+            .await
+            .unwrap();
+    }
+    wait_for(clock, BURST).await;
+    let wall = started.elapsed().as_secs_f64();
+    let cores = (cpu_seconds() - cpu) / wall;
+    let mut latencies: Vec<f64> = clock
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| *l)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    Phase {
+        rate: BURST as f64 / wall,
+        cores,
+        latencies,
+    }
+}
+
+async fn open_loop<F, Fut>(send: F) -> (f64, f64)
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let total = RATE * WINDOW.as_secs();
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut issued = 0;
+    while issued < total {
+        tick.tick().await;
+        let due = (started.elapsed().as_secs_f64() * RATE as f64) as u64;
+        while issued < due.min(total) {
+            send(issued).await;
+            issued += 1;
+        }
+    }
+    (started.elapsed().as_secs_f64(), cpu)
+}
+
+#[tokio::main]
+async fn main() {
+    let out = std::env::args().nth(1).expect("report path");
+    let platform = start().await;
+    connect_phones(&platform).await;
+    let clock = Arc::new(Clock::default());
+    watch_receipts(&platform.bus, clock.clone()).await;
+    // Warm-up: caches, connections, allocations.
+    for n in 0..DEVICES {
+        let key = format!("warm-{n}");
+        clock
+            .sent
+            .lock()
+            .unwrap()
+            .insert(key.clone(), Instant::now());
+        platform
+            .bus
+            .publish(topics::MAIL_ARRIVED.name(), mail(&platform, n, &key))
+            .await
+            .unwrap();
+    }
+    wait_for(&clock, DEVICES).await;
+
+    let burst = burst(&platform, &clock).await;
+    eprintln!("burst: {:.0}/s on {:.2} cores", burst.rate, burst.cores);
+
+    clock.acked.lock().unwrap().clear();
+    let (wall, cpu) = open_loop(|n| {
+        let key = format!("open-{n}");
+        clock
+            .sent
+            .lock()
+            .unwrap()
+            .insert(key.clone(), Instant::now());
+        let record = mail(&platform, n as usize, &key);
+        let bus = platform.bus.clone();
+        async move {
+            bus.publish(topics::MAIL_ARRIVED.name(), record)
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    wait_for(&clock, (RATE * WINDOW.as_secs()) as usize).await;
+    let open_cores = (cpu_seconds() - cpu) / wall;
+    let mut open: Vec<f64> = clock
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| *l)
+        .collect();
+    open.sort_by(f64::total_cmp);
+    eprintln!("open loop p99 {:.2} ms", quantile(&open, 0.99));
+
+    // Baseline: Deliver straight to the devices, same rate, no dispatch.
+    let client =
+        pushmail_integration_tests::session_client(format!("http://{}", platform.session_grpc))
+            .await;
+    let direct = Arc::new(Mutex::new(Vec::new()));
+    let seq = Arc::new(std::sync::atomic::AtomicU64::new(10_000_000));
+    let (base_wall, base_cpu) = open_loop(|n| {
+        let (_, device, _) = platform.devices[n as usize % DEVICES].clone();
+        let mut client = client.clone();
+        let direct = direct.clone();
+        let tenant = platform.tenant.clone();
+        let sequence = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move {
+            tokio::spawn(async move {
+                let at = Instant::now();
+                let status = client
+                    .deliver(spb::DeliverRequest {
+                        notification: Some(spb::Notification {
+                            tenant_id: tenant,
+                            device_id: device,
+                            sequence,
+                            subject: "Quarterly report".into(),
+                            ..Default::default()
+                        }),
+                        ack_timeout_ms: 5_000,
+                    })
+                    .await
+                    .map(|r| r.into_inner().status());
+                if matches!(status, Ok(spb::DeliverStatus::Acked)) {
+                    direct
+                        .lock()
+                        .unwrap()
+                        .push(at.elapsed().as_secs_f64() * 1_000.0);
+                }
+            });
+        }
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while direct.lock().unwrap().len() < (RATE * WINDOW.as_secs()) as usize
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let base_cores = (cpu_seconds() - base_cpu) / base_wall;
+    let mut direct = direct.lock().unwrap().clone();
+    direct.sort_by(f64::total_cmp);
+
+    let mut report = String::new();
+    writeln!(report, "# Dispatch: MailArrived to acked notification\n").unwrap();
+    writeln!(
+        report,
+        "One process, standalone-shaped: in-process bus, binding on SQLite, session and dispatch with the memory outbox, directory and state, gRPC over loopback; {DEVICES} accounts with one WebSocket phone each (in the same process, acking every notification); coalescing off so every mail is a notification. Burst: {BURST} mails published at once. Open loop: {RATE} mails/s for {} s; latency from publishing `MailArrived` to dispatch's `ACKED` receipt. Baseline: session `Deliver` to the same phones at the same rate, no dispatch. CPU is this process's (phones included) over wall time. This 2-core machine is shared.\n",
+        WINDOW.as_secs()
+    )
+    .unwrap();
+    report.push_str(TABLE_HEAD);
+    let per_core = burst.rate / burst.cores.max(0.01);
+    writeln!(
+        report,
+        "| notifications acked per second per core (burst of {BURST}) | {per_core:.0} | — | — | — | ≥ {GOAL_PER_CORE:.0}: {} |",
+        if per_core >= GOAL_PER_CORE { "met" } else { "NOT met" }
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| CPU cores busy at {RATE}/s | {open_cores:.2} | `Deliver` only at {RATE}/s | {base_cores:.2} | {:.2} | |",
+        open_cores / base_cores.max(0.01)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| p99 ms at {RATE}/s, MailArrived → acked | {:.2} | `Deliver` → acked | {:.2} | {:.2} | |",
+        quantile(&open, 0.99),
+        quantile(&direct, 0.99),
+        quantile(&open, 0.99) / quantile(&direct, 0.99)
+    )
+    .unwrap();
+    writeln!(report, "\nBurst: {:.0} notifications/s on {:.2} cores busy; p50 {:.1} ms, p99 {:.1} ms (queueing behind the burst included).\n", burst.rate, burst.cores, quantile(&burst.latencies, 0.5), quantile(&burst.latencies, 0.99)).unwrap();
+    writeln!(
+        report,
+        "Latency histogram at {RATE}/s (MailArrived → acked, {} notifications):\n",
+        open.len()
+    )
+    .unwrap();
+    writeln!(report, "| up to ms | share | cumulative |\n|---|---|---|").unwrap();
+    let mut below = 0;
+    for bound in [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, f64::INFINITY] {
+        let count = open.iter().filter(|l| **l <= bound).count();
+        writeln!(
+            report,
+            "| {} | {:.1}% | {:.1}% |",
+            if bound.is_finite() {
+                format!("{bound}")
+            } else {
+                "more".to_owned()
+            },
+            (count - below) as f64 * 100.0 / open.len() as f64,
+            count as f64 * 100.0 / open.len() as f64
+        )
+        .unwrap();
+        below = count;
+    }
+    writeln!(
+        report,
+        "\n| quantile | MailArrived → acked ms | Deliver → acked ms |\n|---|---|---|"
+    )
+    .unwrap();
+    for q in [0.5, 0.9, 0.99, 0.999] {
+        writeln!(
+            report,
+            "| p{} | {:.2} | {:.2} |",
+            q * 100.0,
+            quantile(&open, q),
+            quantile(&direct, q)
+        )
+        .unwrap();
+    }
+    std::fs::write(&out, &report).unwrap();
+    print!("{report}");
+    std::process::exit(0);
+}
