@@ -1,12 +1,12 @@
 //! Dispatch throughput and latency, standalone-shaped: one process holds
 //! the in-process bus, binding (SQLite), session (memory directory) and
 //! dispatch (memory outbox and state), talking gRPC over loopback as in
-//! standalone mode; the phones are WebSocket clients in the same process
+//! standalone mode; the phones are WebSocket clients in a helper process
 //! that ack every notification.
 //!
 //! 1. Burst: `BURST` mails published at once, spread over the accounts;
 //!    notifications acked per second, and per core (this process's CPU time
-//!    over the wall time, phones included).
+//!    over the wall time; the phones run in a helper process).
 //! 2. Open loop at `RATE` mails/s for `WINDOW`: latency from publishing
 //!    `MailArrived` to dispatch's `ACKED` receipt (the device's ack came
 //!    back through session), as a histogram.
@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use pushmail_common::bus::{EventBus, EventContext, SubscribeOptions, encode};
 use pushmail_common::health::Readiness;
 use pushmail_integration_tests::device::DeviceClient;
-use pushmail_integration_tests::measure::{TABLE_HEAD, cpu_ticks, ticks_per_second};
+use pushmail_integration_tests::measure::{
+    TABLE_HEAD, cpu_ticks, helper, ticks_per_second, wait_line,
+};
 use pushmail_integration_tests::{OPERATOR_TOKEN, authed, memory_bus, test_security};
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
@@ -241,12 +243,13 @@ async fn start() -> Platform {
     }
 }
 
-/// Connects every phone; each acks what it gets.
-async fn connect_phones(platform: &Platform) {
-    for (_, _, token) in &platform.devices {
-        let (mut phone, _) = DeviceClient::connect(platform.devices_addr, token, 0)
-            .await
-            .unwrap();
+/// Phones mode: `phones <device port> <file of tokens>`; connects every
+/// phone, prints `ready`, and acks what each gets until killed.
+async fn phones(args: &[String]) {
+    let addr: SocketAddr = args[0].parse().unwrap();
+    let tokens = std::fs::read_to_string(&args[1]).unwrap();
+    for token in tokens.lines() {
+        let (mut phone, _) = DeviceClient::connect(addr, token, 0).await.unwrap();
         tokio::spawn(async move {
             while let Some(frame) = phone.next_within(Duration::from_secs(3_600)).await {
                 if let Some(seq) = frame["seq"].as_u64()
@@ -257,6 +260,27 @@ async fn connect_phones(platform: &Platform) {
             }
         });
     }
+    println!("ready");
+    std::future::pending::<()>().await;
+}
+
+/// The phones in a process of their own, so this process's CPU is the
+/// platform's alone.
+async fn connect_phones(platform: &Platform) -> tokio::process::Child {
+    let file = std::env::temp_dir().join(format!("dispatch-bench-{}.tokens", std::process::id()));
+    let tokens: Vec<&str> = platform
+        .devices
+        .iter()
+        .map(|(_, _, t)| t.as_str())
+        .collect();
+    std::fs::write(&file, tokens.join("\n")).unwrap();
+    let mut child = helper(&[
+        "phones",
+        &platform.devices_addr.to_string(),
+        &file.display().to_string(),
+    ]);
+    wait_line(&mut child, "ready").await;
+    child
 }
 
 fn mail(platform: &Platform, n: usize, key: &str) -> pushmail_common::bus::OutboundRecord {
@@ -401,9 +425,13 @@ where
 
 #[tokio::main]
 async fn main() {
-    let out = std::env::args().nth(1).expect("report path");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("phones") {
+        return phones(&args[1..]).await;
+    }
+    let out = args.first().expect("report path").clone();
     let platform = start().await;
-    connect_phones(&platform).await;
+    let mut phones = connect_phones(&platform).await;
     let clock = Arc::new(Clock::default());
     watch_receipts(&platform.bus, clock.clone()).await;
     // Warm-up: caches, connections, allocations.
@@ -506,7 +534,7 @@ async fn main() {
     writeln!(report, "# Dispatch: MailArrived to acked notification\n").unwrap();
     writeln!(
         report,
-        "One process, standalone-shaped: in-process bus, binding on SQLite, session and dispatch with the memory outbox, directory and state, gRPC over loopback; {DEVICES} accounts with one WebSocket phone each (in the same process, acking every notification); coalescing off so every mail is a notification. Burst: {BURST} mails published at once. Open loop: {RATE} mails/s for {} s; latency from publishing `MailArrived` to dispatch's `ACKED` receipt. Baseline: session `Deliver` to the same phones at the same rate, no dispatch. CPU is this process's (phones included) over wall time. This 2-core machine is shared.\n",
+        "One process, standalone-shaped: in-process bus, binding on SQLite, session and dispatch with the memory outbox, directory and state, gRPC over loopback; {DEVICES} accounts with one WebSocket phone each (in a helper process, acking every notification); coalescing off so every mail is a notification. Burst: {BURST} mails published at once. Open loop: {RATE} mails/s for {} s; latency from publishing `MailArrived` to dispatch's `ACKED` receipt. Baseline: session `Deliver` to the same phones at the same rate, no dispatch. CPU is the platform process's over wall time (the phones' process is not counted). This 2-core machine is shared.\n",
         WINDOW.as_secs()
     )
     .unwrap();
@@ -574,5 +602,7 @@ async fn main() {
     }
     std::fs::write(&out, &report).unwrap();
     print!("{report}");
+    let _ = phones.start_kill();
+    // The services' tasks never end on their own; the report is written.
     std::process::exit(0);
 }

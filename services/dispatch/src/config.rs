@@ -60,6 +60,9 @@ pub struct DeliveryConfig {
     pub concurrency: usize,
     /// How often push counts go to binding's traffic statistics.
     pub traffic_flush_ms: u64,
+    /// How long an account's targets (devices, numbers, preferences) are
+    /// reused; binding's change events drop them sooner (0: ask every time).
+    pub targets_cache_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -76,6 +79,7 @@ impl Default for DeliveryConfig {
             digest_interval_ms: 1_000,
             concurrency: 64,
             traffic_flush_ms: 10_000,
+            targets_cache_ms: 5_000,
         }
     }
 }

@@ -40,6 +40,7 @@ pub struct Dispatcher {
     pub(crate) bus: Arc<dyn EventBus>,
     pub(crate) binding: BindingServiceClient<pushmail_common::grpc::TracedChannel>,
     pub(crate) sessions: Sessions,
+    pub(crate) targets: Arc<crate::targets::Targets>,
     pub(crate) outbox: Arc<dyn Outbox>,
     pub(crate) state: Arc<dyn State>,
     pub(crate) traffic: Traffic,
@@ -70,12 +71,8 @@ fn transient(err: impl std::fmt::Display) -> Failure {
 
 impl Dispatcher {
     async fn targets(&self, tenant: &str, account: &str) -> Result<Vec<Target>, Failure> {
-        let request = binding::GetDeliveryTargetsRequest {
-            tenant_id: tenant.to_owned(),
-            account_id: account.to_owned(),
-        };
-        let response = match self.binding.clone().get_delivery_targets(request).await {
-            Ok(response) => response.into_inner(),
+        let targets = match self.targets.get(tenant, account).await {
+            Ok(targets) => targets,
             Err(status) => {
                 return Err(match status.code() {
                     // The account is gone or never was: nothing will change on retry.
@@ -86,15 +83,14 @@ impl Dispatcher {
                 });
             }
         };
-        Ok(response
-            .targets
-            .into_iter()
+        Ok(targets
+            .iter()
             .map(|t| Target {
                 tenant: tenant.to_owned(),
                 account: account.to_owned(),
                 policy: Policy::new(t.preferences.as_ref()),
-                device: t.device_id,
-                msisdn: t.msisdn,
+                device: t.device_id.clone(),
+                msisdn: t.msisdn.clone(),
                 push_client: t.has_push_client,
             })
             .collect())

@@ -10,6 +10,7 @@ pub mod policy;
 pub mod sessions;
 pub mod sms;
 pub mod state;
+pub mod targets;
 pub mod traffic;
 
 use std::sync::Arc;
@@ -110,9 +111,16 @@ pub async fn run(
     ] {
         deps.bus.ensure_topic(topic, PARTITIONS).await?;
     }
+    let binding = BindingServiceClient::new(deps.binding.clone());
+    let targets = Arc::new(targets::Targets::new(
+        binding.clone(),
+        Duration::from_millis(config.delivery.targets_cache_ms),
+    ));
+    spawn_invalidations(&mut host, deps.bus.clone(), targets.clone()).await?;
     let dispatcher = Arc::new(Dispatcher {
         bus: deps.bus.clone(),
-        binding: BindingServiceClient::new(deps.binding.clone()),
+        binding,
+        targets,
         sessions: sessions::Sessions::new(config.session.clone(), deps.session),
         outbox: deps.outbox,
         state,
@@ -165,6 +173,35 @@ pub async fn run(
     });
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
+}
+
+/// Every replica reads binding's changes with a group of its own, to drop
+/// cached targets of changed accounts.
+async fn spawn_invalidations(
+    host: &mut Host,
+    bus: Arc<dyn EventBus>,
+    targets: Arc<targets::Targets>,
+) -> Result<(), Error> {
+    bus.ensure_topic(topics::BINDING_CHANGED.name(), PARTITIONS)
+        .await?;
+    let subscription = bus
+        .subscribe(SubscribeOptions {
+            group: format!("pushmail-dispatch-{}", uuid::Uuid::now_v7().simple()),
+            topics: vec![topics::BINDING_CHANGED.name().to_owned()],
+        })
+        .await?;
+    let shutdown = host.shutdown();
+    host.spawn("binding-changes", async move {
+        bus::consume(
+            subscription,
+            &targets::Invalidations(targets),
+            RetryPolicy::default(),
+            shutdown,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    });
+    Ok(())
 }
 
 /// Sends the digests whose quiet window ended.

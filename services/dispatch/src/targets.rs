@@ -1,0 +1,142 @@
+//! Who a mail goes to: binding's `GetDeliveryTargets`, cached here for
+//! `delivery.targets_cache_ms` so a burst of mail to one account costs one
+//! call. Every replica reads `pushmail.binding.changed.v1` and drops an
+//! account's entry when its bindings, devices or preferences change, so
+//! the TTL only bounds what a lost change event could leave stale.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pushmail_common::bus::{Handler, HandlerError, InboundRecord, decode};
+use pushmail_common::grpc::TracedChannel;
+use pushmail_proto::binding::v1 as binding;
+use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+use pushmail_proto::topics::BINDING_CHANGED;
+
+/// Most accounts cached; past it the cache starts over (cheap, rare).
+const MAX_ENTRIES: usize = 100_000;
+
+struct Entry {
+    tenant: String,
+    at: Instant,
+    targets: Arc<Vec<binding::DeliveryTarget>>,
+}
+
+/// The targets cache in front of binding.
+pub struct Targets {
+    client: BindingServiceClient<TracedChannel>,
+    ttl: Duration,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl Targets {
+    /// A cache keeping answers for `ttl` (zero: no caching).
+    pub fn new(client: BindingServiceClient<TracedChannel>, ttl: Duration) -> Self {
+        Self {
+            client,
+            ttl,
+            entries: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The account's delivery targets.
+    pub async fn get(
+        &self,
+        tenant: &str,
+        account: &str,
+    ) -> Result<Arc<Vec<binding::DeliveryTarget>>, tonic::Status> {
+        if let Some(entry) = self.lock().get(account)
+            && entry.tenant == tenant
+            && entry.at.elapsed() < self.ttl
+        {
+            return Ok(entry.targets.clone());
+        }
+        let request = binding::GetDeliveryTargetsRequest {
+            tenant_id: tenant.to_owned(),
+            account_id: account.to_owned(),
+        };
+        let targets = Arc::new(
+            self.client
+                .clone()
+                .get_delivery_targets(request)
+                .await?
+                .into_inner()
+                .targets,
+        );
+        if !self.ttl.is_zero() {
+            let mut entries = self.lock();
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(
+                account.to_owned(),
+                Entry {
+                    tenant: tenant.to_owned(),
+                    at: Instant::now(),
+                    targets: targets.clone(),
+                },
+            );
+        }
+        Ok(targets)
+    }
+
+    /// Forgets what is cached for `account`.
+    pub fn forget(&self, account: &str) {
+        self.lock().remove(account);
+    }
+}
+
+/// Drops cached targets when binding announces a change.
+pub struct Invalidations(pub Arc<Targets>);
+
+#[async_trait]
+impl Handler for Invalidations {
+    async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError> {
+        match decode(BINDING_CHANGED, record) {
+            Ok(change) => self.0.forget(&change.account_id),
+            // Not ours to dead-letter: binding's topic; skip it.
+            Err(err) => tracing::warn!(error = %err, "unreadable binding change skipped"),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn entries_are_per_tenant_and_forgotten_on_change() {
+        let channel = pushmail_common::grpc::UpstreamConfig::at("http://127.0.0.1:9")
+            .channel()
+            .unwrap();
+        let targets = Targets::new(BindingServiceClient::new(channel), Duration::from_secs(60));
+        targets.lock().insert(
+            "a1".into(),
+            Entry {
+                tenant: "t1".into(),
+                at: Instant::now(),
+                targets: Arc::new(vec![binding::DeliveryTarget {
+                    device_id: "d1".into(),
+                    ..Default::default()
+                }]),
+            },
+        );
+        assert_eq!(targets.get("t1", "a1").await.unwrap()[0].device_id, "d1");
+        // Another tenant naming the same account id goes to binding (down here).
+        assert!(targets.get("t2", "a1").await.is_err());
+        targets.forget("a1");
+        assert!(
+            targets.get("t1", "a1").await.is_err(),
+            "asked binding again"
+        );
+    }
+}
