@@ -47,6 +47,10 @@ pub struct Dispatcher {
     pub(crate) delivery: DeliveryConfig,
 }
 
+/// Longest text in an SMS wake-up (the href and ids already take most of
+/// the first binary SMS).
+const WAKE_UP_TEXT_BYTES: usize = 60;
+
 /// An SMS to publish.
 struct Sms {
     purpose: events::SmsPurpose,
@@ -258,10 +262,12 @@ impl Dispatcher {
         }
         let now_s = now_ms() / 1_000;
         let validity = i64::try_from(self.delivery.sms_validity_seconds).unwrap_or(i64::MAX);
-        let text = match (&n.from, n.subject.is_empty()) {
+        let mut text = match (&n.from, n.subject.is_empty()) {
             (Some(from), false) => format!("{}: {}", display(from), n.subject),
             _ => "New mail".to_owned(),
         };
+        // Every byte is paid for in binary SMS parts; the phone fetches the rest.
+        crate::policy::truncate(&mut text, WAKE_UP_TEXT_BYTES);
         let si = sms::wap::ServiceIndication {
             href: n.message_url.clone(),
             si_id: n.collapse_key.clone(),

@@ -38,7 +38,11 @@ struct Device {
 pub struct MemoryOutbox {
     settings: OutboxSettings,
     devices: Mutex<HashMap<(String, String), Device>>,
+    appends: std::sync::atomic::AtomicU64,
 }
+
+/// Expired devices are swept once per this many appends, not on each.
+const SWEEP_EVERY: u64 = 4_096;
 
 impl MemoryOutbox {
     /// An outbox with `settings`.
@@ -46,6 +50,7 @@ impl MemoryOutbox {
         Self {
             settings,
             devices: Mutex::default(),
+            appends: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -62,7 +67,12 @@ impl Outbox for MemoryOutbox {
         let now = Instant::now();
         let mut devices = self.lock();
         let ttl = self.settings.ttl();
-        devices.retain(|_, d| d.touched.is_none_or(|t| now.duration_since(t) < ttl));
+        let appends = self
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if appends % SWEEP_EVERY == 0 {
+            devices.retain(|_, d| d.touched.is_none_or(|t| now.duration_since(t) < ttl));
+        }
         let device = devices
             .entry((
                 notification.tenant_id.clone(),
