@@ -70,7 +70,7 @@ impl Outbox for MemoryOutbox {
         let appends = self
             .appends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if appends % SWEEP_EVERY == 0 {
+        if appends.is_multiple_of(SWEEP_EVERY) {
             devices.retain(|_, d| d.touched.is_none_or(|t| now.duration_since(t) < ttl));
         }
         let device = devices
