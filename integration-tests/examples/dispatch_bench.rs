@@ -43,6 +43,7 @@ const BURST: usize = 20_000;
 const RATE: u64 = 2_000;
 const WINDOW: Duration = Duration::from_secs(10);
 const GOAL_PER_CORE: f64 = 20_000.0;
+const GOAL_KAFKA: f64 = 5_000.0;
 
 struct Platform {
     bus: Arc<dyn EventBus>,
@@ -53,8 +54,15 @@ struct Platform {
     devices_addr: SocketAddr,
 }
 
-async fn start() -> Platform {
-    let bus = memory_bus(1_000_000);
+async fn start(kafka: bool) -> Platform {
+    let bus = if kafka {
+        pushmail_integration_tests::kafka_bus()
+            .await
+            .expect("the test broker (make bench starts it)")
+    } else {
+        memory_bus(1_000_000)
+    };
+    let run = pushmail_integration_tests::unique("bench");
     let data = tempfile::tempdir().unwrap().keep();
     let mut binding = pushmail_binding::Config::default();
     binding.database.url = pushmail_common::redact::SecretUrl::new(format!(
@@ -120,6 +128,7 @@ async fn start() -> Platform {
         ..Default::default()
     };
     dispatch.bus.kind = pushmail_common::bus::BusKind::Memory;
+    dispatch.delivery.group = format!("{run}-dispatch");
     let mut deps = pushmail_dispatch::Deps::connect(&dispatch, bus.clone())
         .await
         .unwrap();
@@ -157,7 +166,7 @@ async fn start() -> Platform {
         .into_inner();
     let mut otp = bus
         .subscribe(SubscribeOptions {
-            group: "bench-otp".into(),
+            group: format!("{run}-otp"),
             topics: vec![topics::SMS_OUTBOUND.name().into()],
         })
         .await
@@ -193,6 +202,12 @@ async fn start() -> Platform {
         let code = loop {
             let record = otp.next().await.unwrap();
             otp.commit(&record).await.unwrap();
+            // The broker may hold other runs' codes for the same numbers.
+            if record.headers.get(pushmail_common::bus::header::TENANT_ID)
+                != Some(&tenant.tenant_id)
+            {
+                continue;
+            }
             let sms = pushmail_common::bus::decode(topics::SMS_OUTBOUND, &record).unwrap();
             if let (true, Some(events::sms_outbound::Body::Text(text))) =
                 (sms.msisdn == msisdn, sms.body)
@@ -316,7 +331,7 @@ struct Clock {
 async fn watch_receipts(bus: &Arc<dyn EventBus>, clock: Arc<Clock>) {
     let mut receipts = bus
         .subscribe(SubscribeOptions {
-            group: "bench-receipts".into(),
+            group: pushmail_integration_tests::unique("bench-receipts"),
             topics: vec![topics::DELIVERY.name().into()],
         })
         .await
@@ -371,18 +386,22 @@ async fn burst(platform: &Platform, clock: &Arc<Clock>) -> Phase {
     clock.acked.lock().unwrap().clear();
     let cpu = cpu_seconds();
     let started = Instant::now();
-    for n in 0..BURST {
-        let key = format!("burst-{n}");
-        clock
-            .sent
-            .lock()
-            .unwrap()
-            .insert(key.clone(), Instant::now());
-        platform
-            .bus
-            .publish(topics::MAIL_ARRIVED.name(), mail(platform, n, &key))
-            .await
-            .unwrap();
+    // Published in concurrent chunks: a Kafka publish waits for the broker.
+    for chunk in (0..BURST).collect::<Vec<_>>().chunks(500) {
+        let publishes = chunk.iter().map(|&n| {
+            let key = format!("burst-{n}");
+            clock
+                .sent
+                .lock()
+                .unwrap()
+                .insert(key.clone(), Instant::now());
+            platform
+                .bus
+                .publish(topics::MAIL_ARRIVED.name(), mail(platform, n, &key))
+        });
+        for published in futures::future::join_all(publishes).await {
+            published.unwrap();
+        }
     }
     wait_for(clock, BURST).await;
     let wall = started.elapsed().as_secs_f64();
@@ -430,7 +449,8 @@ async fn main() {
         return phones(&args[1..]).await;
     }
     let out = args.first().expect("report path").clone();
-    let platform = start().await;
+    let kafka = args.get(1).map(String::as_str) == Some("kafka");
+    let platform = start(kafka).await;
     let mut phones = connect_phones(&platform).await;
     let clock = Arc::new(Clock::default());
     watch_receipts(&platform.bus, clock.clone()).await;
@@ -464,9 +484,11 @@ async fn main() {
         let record = mail(&platform, n as usize, &key);
         let bus = platform.bus.clone();
         async move {
-            bus.publish(topics::MAIL_ARRIVED.name(), record)
-                .await
-                .unwrap();
+            tokio::spawn(async move {
+                bus.publish(topics::MAIL_ARRIVED.name(), record)
+                    .await
+                    .unwrap();
+            });
         }
     })
     .await;
@@ -531,19 +553,38 @@ async fn main() {
     direct.sort_by(f64::total_cmp);
 
     let mut report = String::new();
-    writeln!(report, "# Dispatch: MailArrived to acked notification\n").unwrap();
+    let (title, shape, goal) = if kafka {
+        (
+            "over Kafka (tansu)",
+            "One process, the services on the test broker (tansu, `fetch.wait.max.ms` 10) instead of the in-process bus",
+            GOAL_KAFKA,
+        )
+    } else {
+        (
+            "standalone",
+            "One process, standalone-shaped: in-process bus",
+            GOAL_PER_CORE,
+        )
+    };
     writeln!(
         report,
-        "One process, standalone-shaped: in-process bus, binding on SQLite, session and dispatch with the memory outbox, directory and state, gRPC over loopback; {DEVICES} accounts with one WebSocket phone each (in a helper process, acking every notification); coalescing off so every mail is a notification. Burst: {BURST} mails published at once. Open loop: {RATE} mails/s for {} s; latency from publishing `MailArrived` to dispatch's `ACKED` receipt. Baseline: session `Deliver` to the same phones at the same rate, no dispatch. CPU is the platform process's over wall time (the phones' process is not counted). This 2-core machine is shared.\n",
+        "# Dispatch {title}: MailArrived to acked notification\n"
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "{shape}, binding on SQLite, session and dispatch with the memory outbox, directory and state, gRPC over loopback; {DEVICES} accounts with one WebSocket phone each (in a helper process, acking every notification); coalescing off so every mail is a notification. Burst: {BURST} mails published at once. Open loop: {RATE} mails/s for {} s; latency from publishing `MailArrived` to dispatch's `ACKED` receipt. Baseline: session `Deliver` to the same phones at the same rate, no dispatch. CPU is the platform process's over wall time (the phones' process is not counted). This 2-core machine is shared.\n",
         WINDOW.as_secs()
     )
     .unwrap();
     report.push_str(TABLE_HEAD);
     let per_core = burst.rate / burst.cores.max(0.01);
+    let measured = if kafka { burst.rate } else { per_core };
     writeln!(
         report,
-        "| notifications acked per second per core (burst of {BURST}) | {per_core:.0} | — | — | — | ≥ {GOAL_PER_CORE:.0}: {} |",
-        if per_core >= GOAL_PER_CORE { "met" } else { "NOT met" }
+        "| notifications acked per second{} (burst of {BURST}) | {measured:.0} | — | — | — | ≥ {goal:.0}: {} |",
+        if kafka { "" } else { " per core" },
+        if measured >= goal { "met" } else { "NOT met" }
     )
     .unwrap();
     writeln!(

@@ -77,7 +77,7 @@ impl Default for DeliveryConfig {
             retry_max_ms: 10_000,
             public_url: "http://127.0.0.1:8100".to_owned(),
             digest_interval_ms: 1_000,
-            concurrency: 64,
+            concurrency: 256,
             traffic_flush_ms: 10_000,
             targets_cache_ms: 5_000,
         }
