@@ -56,9 +56,21 @@ struct Platform {
 
 async fn start(kafka: bool) -> Platform {
     let bus = if kafka {
-        pushmail_integration_tests::kafka_bus()
-            .await
-            .expect("the test broker (make bench starts it)")
+        let linger: u32 = std::env::var("BENCH_LINGER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        pushmail_common::bus::connect(
+            &pushmail_common::bus::BusConfig {
+                kafka: pushmail_common::bus::KafkaConfig {
+                    linger_ms: linger,
+                    ..pushmail_integration_tests::kafka_config()
+                },
+                ..Default::default()
+            },
+            "dispatch-bench",
+        )
+        .expect("the test broker (make bench starts it)")
     } else {
         memory_bus(1_000_000)
     };
@@ -556,7 +568,7 @@ async fn main() {
     let (title, shape, goal) = if kafka {
         (
             "over Kafka (tansu)",
-            "One process, the services on the test broker (tansu, `fetch.wait.max.ms` 10) instead of the in-process bus",
+            "One process, the services on the test broker (tansu, `fetch.wait.max.ms` 10, producer `linger.ms` from `BENCH_LINGER_MS`, default 5 as in production) instead of the in-process bus",
             GOAL_KAFKA,
         )
     } else {
