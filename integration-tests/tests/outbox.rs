@@ -203,3 +203,46 @@ async fn redis_outbox_expires_with_its_ttl() {
         assert!(ttl > 0 && ttl <= 60_000, "{key}: {ttl}");
     }
 }
+
+#[tokio::test]
+async fn an_unreadable_entry_is_skipped_not_fatal() {
+    let config = pushmail_integration_tests::redis_config();
+    let connection = pushmail_common::redis::connect(&config).await.unwrap();
+    let outbox = RedisOutbox::new(connection.clone(), &config.key_prefix, settings(10, 0));
+    outbox.append(&n("d1", "k1", "", "first")).await.unwrap();
+    outbox.append(&n("d1", "k2", "", "second")).await.unwrap();
+    // Something else wrote garbage into the device's stream.
+    let stream = format!("{}outbox:{{t1/d1}}:s", config.key_prefix);
+    let mut redis = connection;
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("3-0")
+        .arg("n")
+        .arg(b"\xff\xff\xff".as_slice())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let replay = outbox.after("t1", "d1", 0, 10).await.unwrap();
+    assert_eq!(seqs(&replay), [1, 2], "the readable ones still come");
+}
+
+#[test]
+fn settings_refuse_an_empty_cap_or_no_ttl() {
+    assert!(OutboxSettings::default().validate("outbox.").is_ok());
+    let err = OutboxSettings {
+        max_per_device: 0,
+        ..Default::default()
+    }
+    .validate("outbox.")
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("outbox.max_per_device"), "{err}");
+    assert!(
+        OutboxSettings {
+            ttl_seconds: 0,
+            ..Default::default()
+        }
+        .validate("outbox.")
+        .is_err()
+    );
+}

@@ -391,11 +391,9 @@ impl Dispatcher {
                 // Settled, not retried: the quota is used up for today.
                 let _ = self.state.confirm(claim, &n.idempotency_key).await;
                 metrics::counter!("pushmail_dispatch_sms_over_quota_total").increment(1);
-                let mut receipt = n.clone();
-                receipt.device_id = target.device.clone();
                 return self
                     .receipt(
-                        &receipt,
+                        n,
                         target,
                         channel,
                         events::DeliveryStatus::Failed,
@@ -418,10 +416,8 @@ impl Dispatcher {
             // Sent but unconfirmed: a redelivery may send it once more.
             tracing::warn!(error = %err, "SMS claim not confirmed");
         }
-        let mut receipt = n.clone();
-        receipt.device_id = target.device.clone();
         self.receipt_with(
-            &receipt,
+            n,
             target,
             channel,
             events::DeliveryStatus::SmsSubmitted,

@@ -117,6 +117,33 @@ fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// One stream entry as the device gets it.
+fn entry(id: &str, fields: Vec<(String, Vec<u8>)>) -> Result<Notification, OutboxError> {
+    let seq = id
+        .split_once('-')
+        .and_then(|(seq, _)| seq.parse::<u64>().ok())
+        .ok_or_else(|| OutboxError(format!("outbox entry id {id} is not a sequence")))?;
+    let mut payload = None;
+    let mut count = 1;
+    for (name, value) in fields {
+        match name.as_str() {
+            "n" => payload = Some(value),
+            "k" => {
+                count = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+            }
+            _ => {}
+        }
+    }
+    let payload =
+        payload.ok_or_else(|| OutboxError(format!("outbox entry {id} has no payload")))?;
+    let notification = Notification::decode(payload.as_slice())
+        .map_err(|e| OutboxError(format!("outbox entry {id}: {e}")))?;
+    Ok(replayed(notification, seq, count))
+}
+
 #[async_trait]
 impl Outbox for RedisOutbox {
     async fn append(&self, notification: &Notification) -> Result<Appended, OutboxError> {
@@ -171,29 +198,12 @@ impl Outbox for RedisOutbox {
             .await?;
         let mut notifications = Vec::with_capacity(entries.len());
         for (id, fields) in entries {
-            let seq = id
-                .split_once('-')
-                .and_then(|(seq, _)| seq.parse::<u64>().ok())
-                .ok_or_else(|| OutboxError(format!("outbox entry id {id} is not a sequence")))?;
-            let mut payload = None;
-            let mut count = 1;
-            for (name, value) in fields {
-                match name.as_str() {
-                    "n" => payload = Some(value),
-                    "k" => {
-                        count = std::str::from_utf8(&value)
-                            .ok()
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(1);
-                    }
-                    _ => {}
-                }
+            match entry(&id, fields) {
+                Ok(notification) => notifications.push(notification),
+                // One unreadable entry must not block the device's replay
+                // for good; it cannot become readable later.
+                Err(err) => tracing::warn!(error = %err, device, "outbox entry skipped"),
             }
-            let payload =
-                payload.ok_or_else(|| OutboxError(format!("outbox entry {id} has no payload")))?;
-            let notification = Notification::decode(payload.as_slice())
-                .map_err(|e| OutboxError(format!("outbox entry {id}: {e}")))?;
-            notifications.push(replayed(notification, seq, count));
         }
         Ok(Replay {
             notifications,
