@@ -73,56 +73,39 @@ async fn a_mail_is_dead_lettered_after_its_retries_run_out() {
     platform.stop().await;
 }
 
-/// The first `count` dead letters of the platform's tenant, read by a
-/// subscription made now: on tansu 0.6 a member that joined while the
-/// topic was empty was seen to miss its first records (Kafka does not).
+/// The first `count` dead letters of the platform's tenant. On tansu 0.6 a
+/// member that joined while a topic was empty was seen to miss records
+/// published to it afterwards (Kafka does not), so the letters are read by
+/// a group made now, and again by a new group (from the start) until they
+/// are all there.
 async fn dead_letters(platform: &Platform, count: usize) -> Vec<events::DispatchDeadLetter> {
-    let mut fresh = pushmail_integration_tests::topics::TenantTopics::on(
-        &platform.bus,
-        &platform.tenant.tenant_id,
-        &[topics::DISPATCH_DLQ.name()],
-    )
-    .await
-    .unwrap();
-    let mut letters = Vec::new();
-    while letters.len() < count {
-        letters.push(fresh.next(topics::DISPATCH_DLQ).await.unwrap());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut fresh = pushmail_integration_tests::topics::TenantTopics::on(
+            &platform.bus,
+            &platform.tenant.tenant_id,
+            &[topics::DISPATCH_DLQ.name()],
+        )
+        .await
+        .unwrap();
+        let mut letters = Vec::new();
+        while letters.len() < count {
+            match fresh
+                .next_within(topics::DISPATCH_DLQ, std::time::Duration::from_secs(5))
+                .await
+                .unwrap()
+            {
+                Some(letter) => letters.push(letter),
+                None => break,
+            }
+        }
+        if letters.len() == count {
+            return letters;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {count} dead letters within a minute",
+            letters.len()
+        );
     }
-    letters
-}
-
-#[tokio::test]
-async fn sms_stop_at_the_tenants_daily_quota() {
-    let mut platform = Platform::new().await;
-    // The test tenant may send 10 SMS a day; binding the number took one.
-    let (_, registered) = platform.device(false).await;
-    let device = registered.device.unwrap().device_id;
-    for i in 0..11 {
-        platform
-            .mail("boss@corp.example", &format!("mail {i}"))
-            .await;
-    }
-    let mut statuses = Vec::new();
-    while statuses.len() < 11 {
-        let receipt = platform.receipt(&device).await;
-        statuses.push((receipt.status(), receipt.detail));
-    }
-    let sent = statuses
-        .iter()
-        .filter(|(s, _)| *s == events::DeliveryStatus::SmsSubmitted)
-        .count();
-    assert_eq!(sent, 9, "{statuses:?}");
-    assert!(
-        statuses
-            .iter()
-            .filter(|(s, _)| *s == events::DeliveryStatus::Failed)
-            .all(|(_, detail)| detail == "sms quota reached"),
-        "{statuses:?}"
-    );
-    assert_eq!(
-        platform.traffic_today().await.sms_count,
-        1 + 9,
-        "the OTP and the notices"
-    );
-    platform.stop().await;
 }

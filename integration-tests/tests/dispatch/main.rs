@@ -343,13 +343,27 @@ impl Platform {
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(dispatch) = self.dispatch.take() {
+    /// Stops everything, the broker last: librdkafka's consumer close can
+    /// wait forever for a broker that is gone (seen: a watcher dropped after
+    /// the broker hung the test).
+    async fn stop(self) {
+        let Self {
+            broker,
+            bus,
+            binding,
+            watch,
+            session,
+            dispatch,
+            ..
+        } = self;
+        drop(watch);
+        if let Some(dispatch) = dispatch {
             dispatch.stop().await;
         }
-        self.session.stop().await;
-        self.binding.stop().await.unwrap();
-        drop(self.broker);
+        session.stop().await;
+        binding.stop().await.unwrap();
+        drop(bus);
+        drop(broker);
     }
 }
 
