@@ -73,6 +73,42 @@ async fn a_mail_is_dead_lettered_after_its_retries_run_out() {
     platform.stop().await;
 }
 
+#[tokio::test]
+async fn sms_stop_at_the_tenants_daily_quota() {
+    let mut platform = Platform::new().await;
+    // The test tenant may send 10 SMS a day; binding the number took one.
+    let (_, registered) = platform.device(false).await;
+    let device = registered.device.unwrap().device_id;
+    for i in 0..11 {
+        platform
+            .mail("boss@corp.example", &format!("mail {i}"))
+            .await;
+    }
+    let mut statuses = Vec::new();
+    while statuses.len() < 11 {
+        let receipt = platform.receipt(&device).await;
+        statuses.push((receipt.status(), receipt.detail));
+    }
+    let sent = statuses
+        .iter()
+        .filter(|(s, _)| *s == events::DeliveryStatus::SmsSubmitted)
+        .count();
+    assert_eq!(sent, 9, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .filter(|(s, _)| *s == events::DeliveryStatus::Failed)
+            .all(|(_, detail)| detail == "sms quota reached"),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        platform.traffic_today().await.sms_count,
+        1 + 9,
+        "the OTP and the notices"
+    );
+    platform.stop().await;
+}
+
 /// The first `count` dead letters of the platform's tenant. On tansu 0.6 a
 /// member that joined while a topic was empty was seen to miss records
 /// published to it afterwards (Kafka does not), so the letters are read by
