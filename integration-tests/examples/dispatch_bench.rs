@@ -224,11 +224,7 @@ async fn start(kafka: bool) -> Platform {
             if let (true, Some(events::sms_outbound::Body::Text(text))) =
                 (sms.msisdn == msisdn, sms.body)
             {
-                break text
-                    .split(|c: char| !c.is_ascii_digit())
-                    .find(|w| w.len() == 6)
-                    .unwrap()
-                    .to_owned();
+                break pushmail_integration_tests::otp_code(&text).unwrap();
             }
         };
         admin

@@ -197,6 +197,13 @@ impl TestDatabase {
     }
 }
 
+/// The six-digit code in a one-time-code SMS text.
+pub fn otp_code(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .map(str::to_owned)
+}
+
 /// A mainland mobile number no other test uses.
 pub fn msisdn() -> String {
     let n = uuid::Uuid::now_v7().as_u128() % 1_000_000_000;

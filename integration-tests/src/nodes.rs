@@ -161,11 +161,8 @@ impl BindingNode {
         let code = loop {
             let sms: SmsOutbound = watch.next(SMS_OUTBOUND).await?;
             if let (true, Some(sms_outbound::Body::Text(text))) = (sms.msisdn == msisdn, sms.body) {
-                break text
-                    .split(|c: char| !c.is_ascii_digit())
-                    .find(|w| w.len() == 6)
-                    .ok_or_else(|| anyhow::anyhow!("no code in {text:?}"))?
-                    .to_owned();
+                break crate::otp_code(&text)
+                    .ok_or_else(|| anyhow::anyhow!("no code in {text:?}"))?;
             }
         };
         self.admin

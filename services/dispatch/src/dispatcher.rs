@@ -66,7 +66,7 @@ struct Target {
     device: String,
     msisdn: String,
     push_client: bool,
-    policy: Policy,
+    policy: Arc<Policy>,
 }
 
 fn transient(err: impl std::fmt::Display) -> Failure {
@@ -92,10 +92,10 @@ impl Dispatcher {
             .map(|t| Target {
                 tenant: tenant.to_owned(),
                 account: account.to_owned(),
-                policy: Policy::new(t.preferences.as_ref()),
-                device: t.device_id.clone(),
-                msisdn: t.msisdn.clone(),
-                push_client: t.has_push_client,
+                policy: t.policy.clone(),
+                device: t.target.device_id.clone(),
+                msisdn: t.target.msisdn.clone(),
+                push_client: t.target.has_push_client,
             })
             .collect())
     }
@@ -489,7 +489,7 @@ impl Dispatcher {
                     .msisdn_of(&due.tenant, &n.account_id, &due.device)
                     .await?,
                 push_client: true,
-                policy: Policy::new(None),
+                policy: Arc::new(Policy::new(None)),
             };
             self.send(&target, n).await?;
         }

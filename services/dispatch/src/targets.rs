@@ -18,10 +18,20 @@ use pushmail_proto::topics::BINDING_CHANGED;
 /// Most accounts cached; past it the cache starts over (cheap, rare).
 const MAX_ENTRIES: usize = 100_000;
 
+/// A delivery target with its preferences already parsed, so a burst of
+/// mail to one account parses them (lists, time zone) once.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Binding's answer.
+    pub target: binding::DeliveryTarget,
+    /// Its preferences, ready to apply.
+    pub policy: Arc<crate::policy::Policy>,
+}
+
 struct Entry {
     tenant: String,
     at: Instant,
-    targets: Arc<Vec<binding::DeliveryTarget>>,
+    targets: Arc<Vec<Prepared>>,
 }
 
 /// The targets cache in front of binding.
@@ -52,7 +62,7 @@ impl Targets {
         &self,
         tenant: &str,
         account: &str,
-    ) -> Result<Arc<Vec<binding::DeliveryTarget>>, tonic::Status> {
+    ) -> Result<Arc<Vec<Prepared>>, tonic::Status> {
         if let Some(entry) = self.lock().get(account)
             && entry.tenant == tenant
             && entry.at.elapsed() < self.ttl
@@ -69,7 +79,13 @@ impl Targets {
                 .get_delivery_targets(request)
                 .await?
                 .into_inner()
-                .targets,
+                .targets
+                .into_iter()
+                .map(|target| Prepared {
+                    policy: Arc::new(crate::policy::Policy::new(target.preferences.as_ref())),
+                    target,
+                })
+                .collect::<Vec<_>>(),
         );
         if !self.ttl.is_zero() {
             let mut entries = self.lock();
@@ -124,13 +140,19 @@ mod tests {
             Entry {
                 tenant: "t1".into(),
                 at: Instant::now(),
-                targets: Arc::new(vec![binding::DeliveryTarget {
-                    device_id: "d1".into(),
-                    ..Default::default()
+                targets: Arc::new(vec![Prepared {
+                    target: binding::DeliveryTarget {
+                        device_id: "d1".into(),
+                        ..Default::default()
+                    },
+                    policy: Arc::new(crate::policy::Policy::new(None)),
                 }]),
             },
         );
-        assert_eq!(targets.get("t1", "a1").await.unwrap()[0].device_id, "d1");
+        assert_eq!(
+            targets.get("t1", "a1").await.unwrap()[0].target.device_id,
+            "d1"
+        );
         // Another tenant naming the same account id goes to binding (down here).
         assert!(targets.get("t2", "a1").await.is_err());
         targets.forget("a1");
