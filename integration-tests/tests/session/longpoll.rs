@@ -50,10 +50,14 @@ async fn a_ping_expires_or_carries_the_notification_and_the_next_one_acks_it() {
         let token = device.token.clone();
         tokio::spawn(async move { reqwest_like(addr, &token, r#"{"hb":30}"#).await })
     };
-    for _ in 0..50 {
-        if presence(&node, &device).await.connected {
-            break;
-        }
+    // A loaded machine may take a while to hold the request; delivering
+    // before it is held would find nobody connected.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !presence(&node, &device).await.connected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ping was never held"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let delivery = node.deliver_later(&device, 7);
