@@ -18,5 +18,6 @@ pub mod lifecycle;
 pub mod outbox;
 pub mod redact;
 pub mod redis;
+pub mod sms;
 pub mod telemetry;
 pub mod tls;

@@ -22,9 +22,9 @@ use rand::Rng as _;
 use crate::config::DeliveryConfig;
 use crate::policy::{Policy, Verdict};
 use crate::sessions::{Delivery, Sessions};
-use crate::sms;
 use crate::state::State;
 use crate::traffic::Traffic;
+use pushmail_common::sms;
 
 /// Why a mail could not be dispatched.
 #[derive(Debug, Clone, PartialEq, Eq)]

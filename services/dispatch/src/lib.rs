@@ -1,14 +1,13 @@
 //! Dispatch: turns `MailArrived` into what each of the owner's phones
 //! should see, by the cheapest channel that works. See `dispatcher.rs` for
-//! the ladder, `policy.rs` for preferences, `sms/` for what partner SMS
-//! centres get; the outbox is `pushmail_common::outbox`.
+//! the ladder, `policy.rs` for preferences, `pushmail_common::sms` for what
+//! partner SMS centres get; the outbox is `pushmail_common::outbox`.
 
 pub mod config;
 pub mod dispatcher;
 pub mod error;
 pub mod policy;
 pub mod sessions;
-pub mod sms;
 pub mod state;
 pub mod targets;
 pub mod traffic;

@@ -1,0 +1,185 @@
+//! A link to one SMS centre: a session kept bound (reconnecting with
+//! backoff and jitter), paced by its throttle, and the verdict of each
+//! submit sorted into what to retry and what to give up on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng as _;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SmscConfig;
+use crate::pdu::{Address, Bind, PduError, ShortMessage, status};
+use crate::session::{Inbound, Session, SessionError, SessionSettings};
+use crate::throttle::Throttle;
+
+/// Submits by SMS centre and result.
+pub const METRIC_SUBMITS: &str = "pushmail_smpp_submits_total";
+/// 1 while the link to an SMS centre is bound.
+pub const METRIC_BOUND: &str = "pushmail_smpp_bound";
+
+/// Why a submit did not go through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// No bound session, a timeout or a busy SMS centre: try again later.
+    #[error("SMS centre {smsc} unavailable: {reason}")]
+    Unavailable { smsc: String, reason: String },
+    /// The SMS centre refused this message: retrying will not help.
+    #[error("SMS centre {smsc} refused the message: {} (0x{status:08X})", status::name(*status))]
+    Rejected { smsc: String, status: u32 },
+    /// The message cannot be put in a submit_sm.
+    #[error("not submittable: {0}")]
+    Invalid(PduError),
+}
+
+/// One SMS centre.
+#[derive(Debug)]
+pub struct Link {
+    name: String,
+    source: Address,
+    settings: SessionSettings,
+    throttle: Throttle,
+    throttled_pause: Duration,
+    reconnect: (Duration, Duration),
+    bind_wait: Duration,
+    current: watch::Sender<Option<Arc<Session>>>,
+}
+
+impl Link {
+    /// A link not yet connected; [`Link::run`] connects it.
+    pub fn new(config: &SmscConfig, bind_wait: Duration) -> Self {
+        Self {
+            name: config.name.clone(),
+            source: Address {
+                ton: config.source_ton,
+                npi: config.source_npi,
+                addr: config.source_addr.clone(),
+            },
+            settings: SessionSettings {
+                address: config.address.clone(),
+                bind: Bind {
+                    system_id: config.system_id.clone(),
+                    password: config.password.expose().to_owned(),
+                    system_type: config.system_type.clone(),
+                    addr_ton: config.source_ton,
+                    addr_npi: config.source_npi,
+                    address_range: String::new(),
+                },
+                window: config.window,
+                response_timeout: Duration::from_millis(config.response_timeout_ms),
+                enquire_link: Duration::from_secs(config.enquire_link_seconds),
+            },
+            throttle: Throttle::new(config.submits_per_second, config.burst),
+            throttled_pause: Duration::from_millis(config.throttled_pause_ms),
+            reconnect: (
+                Duration::from_millis(config.reconnect_initial_ms),
+                Duration::from_millis(config.reconnect_max_ms),
+            ),
+            bind_wait,
+            current: watch::Sender::new(None),
+        }
+    }
+
+    /// The SMS centre's name in config.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Our sender address at this SMS centre.
+    pub fn source(&self) -> &Address {
+        &self.source
+    }
+
+    /// True while a session is bound.
+    pub fn is_bound(&self) -> bool {
+        self.current.borrow().as_ref().is_some_and(|s| s.is_open())
+    }
+
+    /// Keeps the link bound until `shutdown`, then unbinds.
+    pub async fn run(&self, inbound: mpsc::Sender<Inbound>, shutdown: CancellationToken) {
+        let (initial, max) = self.reconnect;
+        let mut delay = initial;
+        while !shutdown.is_cancelled() {
+            let opened = tokio::select! {
+                opened = Session::open(&self.name, &self.settings, inbound.clone()) => opened,
+                () = shutdown.cancelled() => break,
+            };
+            match opened {
+                Ok(session) => {
+                    delay = initial;
+                    self.current.send_replace(Some(session.clone()));
+                    metrics::gauge!(METRIC_BOUND, "smsc" => self.name.clone()).set(1.0);
+                    tokio::select! {
+                        () = session.closed() => {}
+                        () = shutdown.cancelled() => session.unbind().await,
+                    }
+                    self.current.send_replace(None);
+                    metrics::gauge!(METRIC_BOUND, "smsc" => self.name.clone()).set(0.0);
+                }
+                Err(err) => {
+                    tracing::warn!(smsc = %self.name, error = %err, retry_in = ?delay, "SMPP bind failed");
+                    // Jitter keeps replicas from reconnecting in step after an SMSC restart.
+                    let jittered = delay.mul_f64(rand::rng().random_range(0.5..1.0));
+                    tokio::select! {
+                        () = tokio::time::sleep(jittered) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                    delay = (delay * 2).min(max);
+                }
+            }
+        }
+    }
+
+    /// Submits one message: the SMS centre's message id.
+    pub async fn submit(&self, message: &ShortMessage) -> Result<String, SubmitError> {
+        let session = self.session().await?;
+        self.throttle.acquire().await;
+        let result = match session.submit(message).await {
+            Ok(Ok(id)) => Ok(id),
+            Ok(Err(code)) if code == status::THROTTLED => {
+                self.throttle.pause(self.throttled_pause);
+                Err(self.unavailable(status::name(code)))
+            }
+            Ok(Err(code)) if status::is_transient(code) => {
+                Err(self.unavailable(status::name(code)))
+            }
+            Ok(Err(code)) => Err(SubmitError::Rejected {
+                smsc: self.name.clone(),
+                status: code,
+            }),
+            Err(SessionError::Pdu(err)) => Err(SubmitError::Invalid(err)),
+            Err(err) => Err(self.unavailable(&err.to_string())),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(SubmitError::Unavailable { .. }) => "retry",
+            Err(_) => "rejected",
+        };
+        metrics::counter!(METRIC_SUBMITS, "smsc" => self.name.clone(), "result" => outcome)
+            .increment(1);
+        result
+    }
+
+    /// The bound session, waiting up to `bind_wait` for one.
+    async fn session(&self) -> Result<Arc<Session>, SubmitError> {
+        let mut watch = self.current.subscribe();
+        let found = tokio::time::timeout(
+            self.bind_wait,
+            watch.wait_for(|s| s.as_ref().is_some_and(|s| s.is_open())),
+        )
+        .await;
+        let session = match found {
+            Ok(Ok(current)) => current.as_ref().cloned(),
+            _ => None,
+        };
+        session.ok_or_else(|| self.unavailable("not bound"))
+    }
+
+    fn unavailable(&self, reason: &str) -> SubmitError {
+        SubmitError::Unavailable {
+            smsc: self.name.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! One bound SMPP connection to an SMS centre, as a transceiver ESME:
+//! requests are windowed (at most `window` unanswered at once) and matched
+//! to responses by sequence number; enquire_link probes the link when it
+//! is quiet and a missing answer closes it; the SMS centre's deliver_sm
+//! (delivery receipts) are handed to the caller, who answers each.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::pdu::{self, Bind, Frame, PduError, ShortMessage, command, status};
+
+/// How a session is opened and kept.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// `host:port`.
+    pub address: String,
+    /// The bind's credentials and identity.
+    pub bind: Bind,
+    /// Requests unanswered at once.
+    pub window: usize,
+    /// How long a request waits for its response (and the bind for its).
+    pub response_timeout: Duration,
+    /// Quiet time after which enquire_link probes the link.
+    pub enquire_link: Duration,
+}
+
+/// Why a session could not be opened or a request answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// TCP connect or I/O failed.
+    #[error("connection to the SMS centre failed: {0}")]
+    Io(String),
+    /// The SMS centre refused the bind.
+    #[error("bind refused: {} (0x{:08X})", status::name(*.0), .0)]
+    BindRefused(u32),
+    /// No response within the response timeout.
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    /// The link closed before the response came.
+    #[error("the link closed before the response")]
+    Closed,
+    /// We could not encode the request.
+    #[error(transparent)]
+    Pdu(#[from] PduError),
+}
+
+/// A deliver_sm from the SMS centre, to be answered with [`Session::answer`].
+#[derive(Debug)]
+pub struct Inbound {
+    /// Its sequence number (the answer echoes it).
+    pub sequence: u32,
+    /// The message, or why it could not be read.
+    pub message: Result<ShortMessage, PduError>,
+    /// The session it came on.
+    pub session: Arc<Session>,
+}
+
+type Pending = Mutex<HashMap<u32, oneshot::Sender<Frame>>>;
+
+/// A bound session. Dropping every handle does not close it; [`Session::close`] does.
+#[derive(Debug)]
+pub struct Session {
+    name: String,
+    writer: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    sequence: AtomicU32,
+    window: Semaphore,
+    response_timeout: Duration,
+    closed: CancellationToken,
+}
+
+/// Outgoing PDUs waiting for the socket.
+const WRITE_QUEUE: usize = 256;
+
+impl Session {
+    /// Connects and binds as a transceiver; `inbound` receives deliver_sm.
+    pub async fn open(
+        name: &str,
+        settings: &SessionSettings,
+        inbound: mpsc::Sender<Inbound>,
+    ) -> Result<Arc<Self>, SessionError> {
+        let stream = tokio::time::timeout(
+            settings.response_timeout,
+            TcpStream::connect(&settings.address),
+        )
+        .await
+        .map_err(|_| SessionError::Timeout(settings.response_timeout))?
+        .map_err(|e| SessionError::Io(format!("{}: {e}", settings.address)))?;
+        stream.set_nodelay(true).ok();
+        let (read, write) = stream.into_split();
+        let (writer, queue) = mpsc::channel(WRITE_QUEUE);
+        let session = Arc::new(Self {
+            name: name.to_owned(),
+            writer,
+            pending: Mutex::new(HashMap::new()),
+            sequence: AtomicU32::new(1),
+            window: Semaphore::new(settings.window.max(1)),
+            response_timeout: settings.response_timeout,
+            closed: CancellationToken::new(),
+        });
+        let last_read = Arc::new(Mutex::new(Instant::now()));
+        tokio::spawn(write_loop(write, queue, session.closed.clone()));
+        tokio::spawn(read_loop(read, session.clone(), inbound, last_read.clone()));
+        let response = session
+            .request(command::BIND_TRANSCEIVER, settings.bind.encode()?)
+            .await;
+        match response {
+            Ok(frame) if frame.status == status::OK => {
+                tracing::info!(
+                    smsc = name,
+                    peer = %pdu::bind_resp_system_id(&frame.body),
+                    "bound as transceiver"
+                );
+                tokio::spawn(keepalive(session.clone(), settings.enquire_link, last_read));
+                Ok(session)
+            }
+            Ok(frame) => {
+                session.close();
+                Err(SessionError::BindRefused(frame.status))
+            }
+            Err(err) => {
+                session.close();
+                Err(err)
+            }
+        }
+    }
+
+    /// Submits one message; the SMS centre's message id on success, its
+    /// status otherwise (`Ok(Err(status))`).
+    pub async fn submit(
+        &self,
+        message: &ShortMessage,
+    ) -> Result<Result<String, u32>, SessionError> {
+        let body = message.encode()?;
+        let _slot = self
+            .window
+            .acquire()
+            .await
+            .map_err(|_| SessionError::Closed)?;
+        let frame = self.request(command::SUBMIT_SM, body).await?;
+        if frame.status != status::OK {
+            return Ok(Err(frame.status));
+        }
+        Ok(Ok(pdu::submit_resp_message_id(&frame.body)?))
+    }
+
+    /// Answers a deliver_sm.
+    pub async fn answer(&self, sequence: u32, status: u32) {
+        let frame = Frame::new(
+            command::DELIVER_SM_RESP,
+            status,
+            sequence,
+            pdu::EMPTY_MESSAGE_ID,
+        );
+        self.send(frame.encode()).await;
+    }
+
+    /// Unbinds politely (bounded by the response timeout), then closes.
+    pub async fn unbind(&self) {
+        if !self.closed.is_cancelled() {
+            let _ = self.request(command::UNBIND, Vec::new()).await;
+        }
+        self.close();
+    }
+
+    /// Closes the link; requests waiting fail with [`SessionError::Closed`].
+    pub fn close(&self) {
+        self.closed.cancel();
+        self.window.close();
+        self.lock_pending().clear();
+    }
+
+    /// Resolves when the link is closed.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await;
+    }
+
+    /// The SMS centre's name in config.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True until the link closes.
+    pub fn is_open(&self) -> bool {
+        !self.closed.is_cancelled()
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<Frame>>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn next_sequence(&self) -> u32 {
+        // 1..=0x7FFFFFFF, wrapping (§5.1.4).
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        (n & 0x7FFF_FFFF).max(1)
+    }
+
+    async fn request(&self, command_id: u32, body: Vec<u8>) -> Result<Frame, SessionError> {
+        if self.closed.is_cancelled() {
+            return Err(SessionError::Closed);
+        }
+        let sequence = self.next_sequence();
+        let (tx, rx) = oneshot::channel();
+        self.lock_pending().insert(sequence, tx);
+        self.send(Frame::new(command_id, 0, sequence, body).encode())
+            .await;
+        let answer = tokio::select! {
+            answer = tokio::time::timeout(self.response_timeout, rx) => answer,
+            () = self.closed.cancelled() => {
+                self.lock_pending().remove(&sequence);
+                return Err(SessionError::Closed);
+            }
+        };
+        match answer {
+            Ok(Ok(frame)) => Ok(frame),
+            Ok(Err(_)) => Err(SessionError::Closed),
+            Err(_) => {
+                self.lock_pending().remove(&sequence);
+                Err(SessionError::Timeout(self.response_timeout))
+            }
+        }
+    }
+
+    async fn send(&self, bytes: Vec<u8>) {
+        if self.writer.send(bytes).await.is_err() {
+            self.close();
+        }
+    }
+
+    fn resolve(&self, frame: Frame) {
+        let waiting = self.lock_pending().remove(&frame.sequence);
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(frame);
+            }
+            None => tracing::debug!(
+                smsc = %self.name,
+                sequence = frame.sequence,
+                "a response nobody waits for (timed out)"
+            ),
+        }
+    }
+}
+
+async fn write_loop(
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+    closed: CancellationToken,
+) {
+    loop {
+        let bytes = tokio::select! {
+            bytes = queue.recv() => match bytes {
+                Some(bytes) => bytes,
+                None => break,
+            },
+            () = closed.cancelled() => break,
+        };
+        if write.write_all(&bytes).await.is_err() {
+            break;
+        }
+    }
+    closed.cancel();
+    let _ = write.shutdown().await;
+}
+
+async fn read_loop(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    session: Arc<Session>,
+    inbound: mpsc::Sender<Inbound>,
+    last_read: Arc<Mutex<Instant>>,
+) {
+    let mut buf = BytesMut::with_capacity(4096);
+    let outcome: Result<(), String> = async {
+        loop {
+            while let Some(frame) = Frame::decode(&mut buf).map_err(|e| e.to_string())? {
+                *last_read
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+                handle_frame(&session, frame, &inbound).await;
+            }
+            let read = tokio::select! {
+                read = read.read_buf(&mut buf) => read.map_err(|e| e.to_string())?,
+                () = session.closed() => return Ok(()),
+            };
+            if read == 0 {
+                return Err("the SMS centre closed the connection".to_owned());
+            }
+        }
+    }
+    .await;
+    if let Err(reason) = outcome {
+        tracing::warn!(smsc = %session.name, %reason, "SMPP link lost");
+    }
+    session.close();
+}
+
+async fn handle_frame(session: &Arc<Session>, frame: Frame, inbound: &mpsc::Sender<Inbound>) {
+    match frame.command_id {
+        command::ENQUIRE_LINK => {
+            let answer = Frame::new(
+                command::ENQUIRE_LINK_RESP,
+                status::OK,
+                frame.sequence,
+                Vec::new(),
+            );
+            session.send(answer.encode()).await;
+        }
+        command::DELIVER_SM => {
+            let message = ShortMessage::decode(&frame.body);
+            let item = Inbound {
+                sequence: frame.sequence,
+                message,
+                session: session.clone(),
+            };
+            if inbound.send(item).await.is_err() {
+                session
+                    .answer(frame.sequence, status::TEMPORARY_APP_ERROR)
+                    .await;
+            }
+        }
+        command::UNBIND => {
+            let answer = Frame::new(command::UNBIND_RESP, status::OK, frame.sequence, Vec::new());
+            session.send(answer.encode()).await;
+            tracing::info!(smsc = %session.name, "the SMS centre unbound");
+            session.close();
+        }
+        id if command::is_response(id) => session.resolve(frame),
+        other => {
+            tracing::warn!(smsc = %session.name, command_id = other, "unsupported PDU; answered generic_nack");
+            let nack = Frame::new(
+                command::GENERIC_NACK,
+                status::INVALID_COMMAND_ID,
+                frame.sequence,
+                Vec::new(),
+            );
+            session.send(nack.encode()).await;
+        }
+    }
+}
+
+/// Probes a quiet link; a probe without an answer closes it, so the link
+/// reconnects instead of queueing submits into a dead socket.
+async fn keepalive(session: Arc<Session>, every: Duration, last_read: Arc<Mutex<Instant>>) {
+    loop {
+        let quiet_since = *last_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokio::select! {
+            () = tokio::time::sleep_until(quiet_since + every) => {}
+            () = session.closed() => return,
+        }
+        let quiet_since = *last_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if quiet_since.elapsed() < every {
+            continue;
+        }
+        match session.request(command::ENQUIRE_LINK, Vec::new()).await {
+            Ok(_) => {}
+            Err(SessionError::Closed) => return,
+            Err(err) => {
+                tracing::warn!(smsc = %session.name, error = %err, "enquire_link unanswered; closing the link");
+                session.close();
+                return;
+            }
+        }
+    }
+}
