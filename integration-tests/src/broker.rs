@@ -34,6 +34,28 @@ impl PrivateBroker {
         self.addr.to_string()
     }
 
+    /// The test Kafka settings pointed at this broker.
+    pub fn kafka(&self) -> pushmail_common::bus::KafkaConfig {
+        pushmail_common::bus::KafkaConfig {
+            brokers: self.brokers(),
+            ..crate::kafka_config()
+        }
+    }
+
+    /// A bus on this broker.
+    pub fn bus(
+        &self,
+        client_id: &str,
+    ) -> anyhow::Result<std::sync::Arc<dyn pushmail_common::bus::EventBus>> {
+        Ok(pushmail_common::bus::connect(
+            &pushmail_common::bus::BusConfig {
+                kafka: self.kafka(),
+                ..Default::default()
+            },
+            client_id,
+        )?)
+    }
+
     /// What it logged (for failure reports).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()

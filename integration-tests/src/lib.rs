@@ -10,6 +10,7 @@ pub mod device;
 pub mod dovecot;
 pub mod measure;
 pub mod nodes;
+pub mod smsc;
 pub mod topics;
 
 use std::sync::Arc;

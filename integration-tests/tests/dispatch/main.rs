@@ -19,7 +19,7 @@ use pushmail_common::redis::{RedisConfig, StateStoreConfig, StateStoreKind};
 use pushmail_integration_tests::broker::PrivateBroker;
 use pushmail_integration_tests::nodes::BindingNode;
 use pushmail_integration_tests::topics::TenantTopics;
-use pushmail_integration_tests::{authed, kafka_config, unique};
+use pushmail_integration_tests::{authed, unique};
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::common::v1::Address;
 use pushmail_proto::events::v1 as events;
@@ -81,18 +81,8 @@ impl Platform {
         ready: impl Into<Option<bool>>,
     ) -> Self {
         let broker = PrivateBroker::start().await.expect("private broker");
-        let kafka = KafkaConfig {
-            brokers: broker.brokers(),
-            ..kafka_config()
-        };
-        let bus = pushmail_common::bus::connect(
-            &pushmail_common::bus::BusConfig {
-                kafka: kafka.clone(),
-                ..Default::default()
-            },
-            "dispatch-test",
-        )
-        .unwrap();
+        let kafka = broker.kafka();
+        let bus = broker.bus("dispatch-test").unwrap();
         let redis = pushmail_integration_tests::redis_config();
         let mut binding = BindingNode::start_on(kafka.clone()).await.unwrap();
         let tenant = binding.tenant().await.unwrap();

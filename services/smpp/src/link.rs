@@ -33,6 +33,13 @@ pub enum SubmitError {
     Invalid(PduError),
 }
 
+/// Times a busy answer (ESME_RTHROTTLED, ESME_RMSGQFUL) is waited out in
+/// place before the record goes back to the consumer's backoff.
+const BUSY_RETRIES: u32 = 5;
+
+/// The reason of a busy answer.
+const BUSY: &str = "busy (ESME_RTHROTTLED or ESME_RMSGQFUL)";
+
 /// One SMS centre.
 #[derive(Debug)]
 pub struct Link {
@@ -131,15 +138,32 @@ impl Link {
         }
     }
 
-    /// Submits one message: the SMS centre's message id.
+    /// Submits one message: the SMS centre's message id. A throttled or
+    /// full SMS centre is waited out here, the link paused, a few times
+    /// before the caller is told to retry later.
     pub async fn submit(&self, message: &ShortMessage) -> Result<String, SubmitError> {
+        let mut busy = 0;
+        loop {
+            match self.submit_once(message).await {
+                Err(SubmitError::Unavailable { reason, .. })
+                    if busy < BUSY_RETRIES && reason == BUSY =>
+                {
+                    busy += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn submit_once(&self, message: &ShortMessage) -> Result<String, SubmitError> {
         let session = self.session().await?;
         self.throttle.acquire().await;
         let result = match session.submit(message).await {
             Ok(Ok(id)) => Ok(id),
-            Ok(Err(code)) if code == status::THROTTLED => {
+            Ok(Err(code)) if code == status::THROTTLED || code == status::MESSAGE_QUEUE_FULL => {
                 self.throttle.pause(self.throttled_pause);
-                Err(self.unavailable(status::name(code)))
+                tracing::debug!(smsc = %self.name, status = status::name(code), "SMS centre busy; link paused");
+                Err(self.unavailable(BUSY))
             }
             Ok(Err(code)) if status::is_transient(code) => {
                 Err(self.unavailable(status::name(code)))

@@ -264,7 +264,16 @@ async fn write_loop(
                 Some(bytes) => bytes,
                 None => break,
             },
-            () = closed.cancelled() => break,
+            () = closed.cancelled() => {
+                // What was queued before the close still goes (an
+                // unbind_resp is queued just before its link closes).
+                while let Ok(bytes) = queue.try_recv() {
+                    if write.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                break;
+            }
         };
         if write.write_all(&bytes).await.is_err() {
             break;
