@@ -45,6 +45,7 @@ async fn seed(store: &Arc<dyn BindingStore>) -> (String, Vec<String>) {
                 name: "bench".to_owned(),
                 max_accounts: 100_000,
                 sms_per_day: 1_000_000,
+                push_per_minute: 0,
             },
             &ApiKey::generate().hash(),
         )

@@ -171,6 +171,7 @@ async fn start(kafka: bool) -> Platform {
                 name: "bench".into(),
                 max_accounts: DEVICES as u32,
                 sms_per_day: 100_000,
+                push_per_minute: 0,
             },
         ))
         .await

@@ -73,11 +73,21 @@ impl BindingNode {
 
     /// A tenant with room for a few accounts.
     pub async fn tenant(&mut self) -> anyhow::Result<pb::CreateTenantResponse> {
-        let request = pb::CreateTenantRequest {
+        self.tenant_with(|_| {}).await
+    }
+
+    /// A new tenant whose request `adjust` changes.
+    pub async fn tenant_with(
+        &mut self,
+        adjust: impl FnOnce(&mut pb::CreateTenantRequest),
+    ) -> anyhow::Result<pb::CreateTenantResponse> {
+        let mut request = pb::CreateTenantRequest {
             name: crate::unique("tenant"),
             max_accounts: 10,
             sms_per_day: 10,
+            push_per_minute: 0,
         };
+        adjust(&mut request);
         Ok(self
             .admin
             .create_tenant(authed(OPERATOR_TOKEN, request))

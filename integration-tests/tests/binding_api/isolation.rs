@@ -305,6 +305,7 @@ async fn every_call_needs_credentials_that_cover_it() {
                     name: "x".to_owned(),
                     max_accounts: 1,
                     sms_per_day: 1,
+                    push_per_minute: 0,
                 },
             ))
             .await,
@@ -320,6 +321,39 @@ async fn every_call_needs_credentials_that_cover_it() {
             .await,
         Code::PermissionDenied,
         "pushmail services only",
+    );
+    // A tenant's limits are for pushmail services, not for the tenant.
+    let limits = pb::GetTenantLimitsRequest {
+        tenant_id: alice.id.clone(),
+    };
+    refused(
+        internal_client
+            .get_tenant_limits(authed(&alice.key, limits.clone()))
+            .await,
+        Code::PermissionDenied,
+        "pushmail services only",
+    );
+    let answer = internal_client
+        .get_tenant_limits(internal(limits))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            answer.max_accounts,
+            answer.sms_per_day,
+            answer.push_per_minute
+        ),
+        (10, 100, 0)
+    );
+    refused(
+        internal_client
+            .get_tenant_limits(internal(pb::GetTenantLimitsRequest {
+                tenant_id: uuid::Uuid::now_v7().to_string(),
+            }))
+            .await,
+        Code::NotFound,
+        "tenant",
     );
     refused(
         internal_client
@@ -363,6 +397,7 @@ async fn every_call_needs_credentials_that_cover_it() {
                 name: " ".to_owned(),
                 max_accounts: 1,
                 sms_per_day: 1,
+                push_per_minute: 0,
             }))
             .await,
         Code::InvalidArgument,

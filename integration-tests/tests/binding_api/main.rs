@@ -246,6 +246,7 @@ pub(crate) async fn tenant(
             name: "Acme".to_owned(),
             max_accounts: 10,
             sms_per_day,
+            push_per_minute: 0,
         }))
         .await
         .unwrap()

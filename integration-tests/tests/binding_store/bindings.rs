@@ -208,6 +208,7 @@ async fn sms_quota(store: &Arc<dyn BindingStore>) {
         store,
         &NewTenant {
             sms_per_day: 2,
+            push_per_minute: 0,
             ..acme()
         },
     )

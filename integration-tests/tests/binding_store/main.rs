@@ -42,6 +42,7 @@ pub(crate) fn acme() -> NewTenant {
         name: "Acme Mail".to_owned(),
         max_accounts: 100,
         sms_per_day: 1_000,
+        push_per_minute: 0,
     }
 }
 

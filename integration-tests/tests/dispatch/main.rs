@@ -200,6 +200,33 @@ impl Platform {
             .unwrap()
     }
 
+    /// Moves the platform to a new tenant (and account) with a push rate.
+    async fn use_tenant_with_rate(&mut self, push_per_minute: u32) {
+        let tenant = self
+            .binding
+            .tenant_with(|r| r.push_per_minute = push_per_minute)
+            .await
+            .unwrap();
+        self.account = self
+            .binding
+            .account(
+                &tenant,
+                &format!("{}@corp.example", unique("user")),
+                pb::AccountKind::EnterpriseForwarded,
+                None,
+            )
+            .await
+            .unwrap();
+        self.watch = TenantTopics::on(
+            &self.bus,
+            &tenant.tenant_id,
+            &[topics::SMS_OUTBOUND.name(), topics::DELIVERY.name()],
+        )
+        .await
+        .unwrap();
+        self.tenant = tenant;
+    }
+
     /// Publishes a mail for the account, as ingest does; returns its key.
     async fn mail(&self, from: &str, subject: &str) -> String {
         let key = unique("mail");

@@ -1,4 +1,5 @@
-//! Preferences at work: black list, quiet hours with their digest.
+//! Preferences at work: black list, quiet hours with their digest; the
+//! tenant's push rate.
 
 use std::time::Duration;
 
@@ -116,6 +117,59 @@ async fn quiet_hours_hold_mail_and_send_one_digest_when_they_end() {
             .is_none(),
         "one digest"
     );
+    phone.close().await;
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_tenants_push_rate_mail_waits_for_the_next_window() {
+    let mut platform = Platform::with(|c| c.delivery.rate_window_ms = 10_000).await;
+    // 12 a minute: 2 in each 10-second window.
+    platform.use_tenant_with_rate(12).await;
+    let (_, registered) = platform.device(true).await;
+    let device = registered.device.unwrap().device_id;
+    let (mut phone, _) = DeviceClient::connect(platform.devices, &registered.device_token, 0)
+        .await
+        .unwrap();
+    // Start early in a window, so the three mails fall in one.
+    let into = pushmail_common::clock::now_ms() % 10_000;
+    if into > 2_000 {
+        tokio::time::sleep(Duration::from_millis(u64::try_from(10_000 - into).unwrap())).await;
+    }
+    for subject in ["One", "Two", "Three"] {
+        platform.mail("boss@corp.example", subject).await;
+    }
+    for expected in ["One", "Two"] {
+        let n = phone
+            .notification_within(Duration::from_secs(30))
+            .await
+            .expect(expected);
+        assert_eq!(n["subject"], expected, "{n}");
+        phone.ack(n["seq"].as_u64().unwrap()).await.unwrap();
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let receipt = platform.receipt(&device).await;
+        if receipt.status() == events::DeliveryStatus::Deferred {
+            assert_eq!(receipt.detail, "tenant push rate limit");
+        }
+        statuses.push(receipt.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            events::DeliveryStatus::Acked,
+            events::DeliveryStatus::Acked,
+            events::DeliveryStatus::Deferred
+        ]
+    );
+    // The third goes out when the window ends.
+    let n = phone
+        .notification_within(Duration::from_secs(30))
+        .await
+        .expect("the held mail");
+    assert_eq!(n["subject"], "Three", "{n}");
+    phone.ack(n["seq"].as_u64().unwrap()).await.unwrap();
     phone.close().await;
     platform.stop().await;
 }

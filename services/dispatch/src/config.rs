@@ -63,6 +63,9 @@ pub struct DeliveryConfig {
     /// How long an account's targets (devices, numbers, preferences) are
     /// reused; binding's change events drop them sooner (0: ask every time).
     pub targets_cache_ms: u64,
+    /// The window of the tenants' push rates: a tenant may push its
+    /// `push_per_minute` scaled to this window within each window.
+    pub rate_window_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -80,6 +83,7 @@ impl Default for DeliveryConfig {
             concurrency: 256,
             traffic_flush_ms: 10_000,
             targets_cache_ms: 5_000,
+            rate_window_ms: 60_000,
         }
     }
 }
@@ -133,10 +137,10 @@ impl ServiceConfig for Config {
                 "must be an http:// or https:// URL",
             ));
         }
-        if d.digest_interval_ms == 0 || d.traffic_flush_ms == 0 {
+        if d.digest_interval_ms == 0 || d.traffic_flush_ms == 0 || d.rate_window_ms < 1_000 {
             return Err(ConfigError::invalid(
                 "delivery.digest_interval_ms",
-                "and delivery.traffic_flush_ms must be positive",
+                "and delivery.traffic_flush_ms must be positive, delivery.rate_window_ms at least 1000",
             ));
         }
         if !(1..=10_000).contains(&d.concurrency) {

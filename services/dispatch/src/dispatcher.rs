@@ -159,10 +159,11 @@ impl Dispatcher {
             .map(|a| a.address.clone())
             .unwrap_or_default();
         let now = jiff::Timestamp::now();
+        let held_until = self.over_rate(&tenant, targets.len()).await?;
         let outcomes = futures::future::join_all(targets.iter().map(|target| async {
             let mut notification = self.notification(event, target);
-            match target.policy.verdict(&sender, now) {
-                Verdict::Blocked => {
+            match (target.policy.verdict(&sender, now), held_until) {
+                (Verdict::Blocked, _) => {
                     self.receipt(
                         &notification,
                         target,
@@ -172,7 +173,7 @@ impl Dispatcher {
                     )
                     .await
                 }
-                Verdict::Defer { until } => {
+                (Verdict::Defer { until }, _) => {
                     target.policy.shape(&mut notification);
                     self.state
                         .defer(&notification, until.as_millisecond())
@@ -187,7 +188,22 @@ impl Dispatcher {
                     )
                     .await
                 }
-                Verdict::Push => {
+                (Verdict::Push, Some(until)) => {
+                    target.policy.shape(&mut notification);
+                    self.state
+                        .defer(&notification, until)
+                        .await
+                        .map_err(transient)?;
+                    self.receipt(
+                        &notification,
+                        target,
+                        events::DeliveryChannel::Unspecified,
+                        events::DeliveryStatus::Deferred,
+                        "tenant push rate limit",
+                    )
+                    .await
+                }
+                (Verdict::Push, None) => {
                     target.policy.shape(&mut notification);
                     self.send(target, notification).await
                 }
@@ -197,6 +213,40 @@ impl Dispatcher {
         // A transient failure anywhere retries the mail; what was done is
         // idempotent (outbox keys, SMS claims), so devices see it once.
         outcomes.into_iter().collect()
+    }
+
+    /// When the tenant is over its push rate: the end of the window, when
+    /// what is held goes out as one digest per account and device. A
+    /// retried mail counts again (the limit errs towards holding).
+    async fn over_rate(&self, tenant: &str, pushes: usize) -> Result<Option<i64>, Failure> {
+        if pushes == 0 {
+            return Ok(None);
+        }
+        let per_minute = self
+            .targets
+            .push_per_minute(tenant)
+            .await
+            .map_err(|status| transient(format!("binding: {}", status.message())))?;
+        if per_minute == 0 {
+            return Ok(None);
+        }
+        let window = i64::try_from(self.delivery.rate_window_ms).unwrap_or(60_000);
+        let allowed = (u64::from(per_minute) * self.delivery.rate_window_ms).div_ceil(60_000);
+        let start = now_ms() / window * window;
+        let used = self
+            .state
+            .count(
+                &format!("rate:{tenant}:{start}"),
+                pushes as u64,
+                self.delivery.rate_window_ms * 2,
+            )
+            .await
+            .map_err(transient)?;
+        if used <= allowed {
+            return Ok(None);
+        }
+        metrics::counter!("pushmail_dispatch_rate_limited_total").increment(pushes as u64);
+        Ok(Some(start + window))
     }
 
     /// The ladder for one device.

@@ -34,11 +34,16 @@ struct Entry {
     targets: Arc<Vec<Prepared>>,
 }
 
+/// How long a tenant's limits are reused: an operator's change takes
+/// effect within this.
+const LIMITS_TTL: Duration = Duration::from_secs(60);
+
 /// The targets cache in front of binding.
 pub struct Targets {
     client: BindingServiceClient<TracedChannel>,
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
+    limits: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl Targets {
@@ -48,6 +53,7 @@ impl Targets {
             client,
             ttl,
             entries: Mutex::default(),
+            limits: Mutex::default(),
         }
     }
 
@@ -102,6 +108,36 @@ impl Targets {
             );
         }
         Ok(targets)
+    }
+
+    /// The tenant's push rate (notifications per minute; 0: no limit).
+    pub async fn push_per_minute(&self, tenant: &str) -> Result<u32, tonic::Status> {
+        let lock = || {
+            self.limits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((at, rate)) = lock().get(tenant)
+            && at.elapsed() < LIMITS_TTL
+        {
+            return Ok(*rate);
+        }
+        let request = binding::GetTenantLimitsRequest {
+            tenant_id: tenant.to_owned(),
+        };
+        let rate = self
+            .client
+            .clone()
+            .get_tenant_limits(request)
+            .await?
+            .into_inner()
+            .push_per_minute;
+        let mut limits = lock();
+        if limits.len() >= MAX_ENTRIES {
+            limits.clear();
+        }
+        limits.insert(tenant.to_owned(), (Instant::now(), rate));
+        Ok(rate)
     }
 
     /// Forgets what is cached for `account`.

@@ -62,6 +62,8 @@ pub struct NewTenant {
     pub max_accounts: u32,
     /// Quota: SMS per day.
     pub sms_per_day: u32,
+    /// Rate: notifications per minute (0: no limit).
+    pub push_per_minute: u32,
 }
 
 /// A tenant as stored.
@@ -75,6 +77,8 @@ pub struct Tenant {
     pub max_accounts: u32,
     /// Quota: SMS per day.
     pub sms_per_day: u32,
+    /// Rate: notifications per minute (0: no limit).
+    pub push_per_minute: u32,
     /// Creation time, ms since the epoch.
     pub created_at_ms: i64,
 }

@@ -63,6 +63,7 @@ impl AdminService for Admin {
                         name: name.to_owned(),
                         max_accounts: req.max_accounts,
                         sms_per_day: req.sms_per_day,
+                        push_per_minute: req.push_per_minute,
                     })
                     .await?;
                 Ok(pb::CreateTenantResponse {

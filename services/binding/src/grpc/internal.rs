@@ -145,4 +145,23 @@ impl BindingService for Internal {
             .await,
         )
     }
+
+    async fn get_tenant_limits(
+        &self,
+        request: Request<pb::GetTenantLimitsRequest>,
+    ) -> Result<Response<pb::TenantLimits>, Status> {
+        respond(
+            async {
+                self.internal_only(&request).await?;
+                let tenant = wire::id("tenant_id", &request.get_ref().tenant_id, TenantId::parse)?;
+                let tenant = self.registry.tenant(tenant).await?;
+                Ok(pb::TenantLimits {
+                    max_accounts: tenant.max_accounts,
+                    sms_per_day: tenant.sms_per_day,
+                    push_per_minute: tenant.push_per_minute,
+                })
+            }
+            .await,
+        )
+    }
 }

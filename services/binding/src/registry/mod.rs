@@ -95,10 +95,14 @@ impl Registry {
 
     /// Whether `tenant` exists (an unknown tenant is NOT_FOUND, not an empty answer).
     pub async fn require_tenant(&self, tenant: TenantId) -> Result<(), ApiError> {
+        self.tenant(tenant).await.map(drop)
+    }
+
+    /// The tenant, with its quotas and rates.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<crate::domain::Tenant, ApiError> {
         self.store()
             .tenant(tenant)
             .await?
-            .map(|_| ())
             .ok_or(ApiError::NotFound("tenant"))
     }
 }

@@ -23,6 +23,7 @@ struct Held {
 struct Inner {
     claims: HashMap<String, (String, Instant)>,
     held: HashMap<String, Held>,
+    counters: HashMap<String, (u64, Instant)>,
 }
 
 /// In-process dispatch state.
@@ -132,5 +133,38 @@ impl State for MemoryState {
             Some(_) => Ok(false),
             None => Ok(true),
         }
+    }
+
+    async fn count(&self, key: &str, n: u64, ttl_ms: u64) -> Result<u64, StateError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        // Windows are short; dropping the expired ones as we go keeps the map small.
+        if inner.counters.len() > 4_096 {
+            inner.counters.retain(|_, (_, until)| *until > now);
+        }
+        let entry = inner
+            .counters
+            .entry(key.to_owned())
+            .or_insert((0, now + Duration::from_millis(ttl_ms)));
+        if entry.1 <= now {
+            *entry = (0, now + Duration::from_millis(ttl_ms));
+        }
+        entry.0 += n;
+        Ok(entry.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counters_add_up_and_start_over_when_they_expire() {
+        let state = MemoryState::default();
+        assert_eq!(state.count("rate:t", 2, 50).await.unwrap(), 2);
+        assert_eq!(state.count("rate:t", 3, 50).await.unwrap(), 5);
+        assert_eq!(state.count("rate:u", 1, 50).await.unwrap(), 1);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(state.count("rate:t", 1, 50).await.unwrap(), 1);
     }
 }

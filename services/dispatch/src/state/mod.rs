@@ -62,6 +62,9 @@ pub trait State: Send + Sync + 'static {
     /// The digest of `due` was sent: forget what it covered. Returns false
     /// when a mail was held meanwhile (the device stays due).
     async fn digested(&self, due: &Due) -> Result<bool, StateError>;
+
+    /// Adds `n` to the counter `key` (created for `ttl_ms`); its new value.
+    async fn count(&self, key: &str, n: u64, ttl_ms: u64) -> Result<u64, StateError>;
 }
 
 /// The value of a confirmed claim (no owner is ever called this).

@@ -130,6 +130,17 @@ fn parse(fields: HashMap<String, Vec<u8>>) -> Option<Due> {
 
 #[async_trait]
 impl State for RedisState {
+    async fn count(&self, key: &str, n: u64, ttl_ms: u64) -> Result<u64, StateError> {
+        let key = format!("{}count:{key}", self.prefix);
+        let (value,): (u64,) = redis::pipe()
+            .incr(&key, n)
+            .pexpire(&key, i64::try_from(ttl_ms).unwrap_or(i64::MAX))
+            .ignore()
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(value)
+    }
+
     async fn claim(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, StateError> {
         let mut redis = self.redis.clone();
         let held: i64 = self

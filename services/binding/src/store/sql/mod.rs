@@ -54,7 +54,7 @@ fn quota(value: i64, column: &str) -> Result<u32, StoreError> {
 /// Largest page a list returns, whatever the caller asks for.
 const MAX_PAGE: u32 = 1_000;
 
-const TENANT_COLUMNS: &str = "id, name, max_accounts, sms_per_day, created_at_ms";
+const TENANT_COLUMNS: &str = "id, name, max_accounts, sms_per_day, push_per_minute, created_at_ms";
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
      server_username, sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
 

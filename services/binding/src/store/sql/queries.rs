@@ -67,17 +67,19 @@ macro_rules! sql_store {
                     name: tenant.name.clone(),
                     max_accounts: tenant.max_accounts,
                     sms_per_day: tenant.sms_per_day,
+                    push_per_minute: tenant.push_per_minute,
                     created_at_ms: now_ms(),
                 };
                 sqlx::query(
-                    "INSERT INTO tenants (id, name, api_key_hash, max_accounts, sms_per_day, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO tenants (id, name, api_key_hash, max_accounts, sms_per_day, push_per_minute, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(created.id.as_uuid())
                 .bind(&created.name)
                 .bind(key.as_str())
                 .bind(i64::from(created.max_accounts))
                 .bind(i64::from(created.sms_per_day))
+                .bind(i64::from(created.push_per_minute))
                 .bind(created.created_at_ms)
                 .execute(&self.0)
                 .await

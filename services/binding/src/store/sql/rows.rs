@@ -126,6 +126,10 @@ macro_rules! sql_rows {
                 name: row.try_get("name").map_err(get)?,
                 max_accounts: quota(row.try_get("max_accounts").map_err(get)?, "max_accounts")?,
                 sms_per_day: quota(row.try_get("sms_per_day").map_err(get)?, "sms_per_day")?,
+                push_per_minute: quota(
+                    row.try_get("push_per_minute").map_err(get)?,
+                    "push_per_minute",
+                )?,
                 created_at_ms: row.try_get("created_at_ms").map_err(get)?,
             })
         }
