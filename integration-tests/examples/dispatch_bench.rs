@@ -1,7 +1,9 @@
 //! Dispatch throughput and latency, standalone-shaped: one process holds
 //! the in-process bus, binding (SQLite), session (memory directory) and
-//! dispatch (memory outbox and state), talking gRPC over loopback as in
-//! standalone mode; the phones are WebSocket clients in a helper process
+//! dispatch (memory outbox and state), dispatch calling session in-process
+//! as standalone does (with `kafka`: the bus is the test broker and
+//! dispatch calls session over loopback gRPC, as separate services do);
+//! the phones are WebSocket clients in a helper process
 //! that ack every notification.
 //!
 //! 1. Burst: `BURST` mails published at once, spread over the accounts;
@@ -11,7 +13,8 @@
 //!    `MailArrived` to dispatch's `ACKED` receipt (the device's ack came
 //!    back through session), as a histogram.
 //! 3. Baseline in the same run: `Deliver` straight to the same devices
-//!    over session's gRPC at the same rate, no dispatch.
+//!    the way dispatch reaches session (in-process, or gRPC with `kafka`)
+//!    at the same rate, no dispatch.
 //!
 //! Writes a Markdown report to the path given as the first argument. Run by
 //! `make bench`.
@@ -52,6 +55,8 @@ struct Platform {
     devices: Vec<(String, String, String)>,
     session_grpc: SocketAddr,
     devices_addr: SocketAddr,
+    /// Session in this process, as standalone's dispatch calls it.
+    local: Option<pushmail_session::InProcessSessions>,
 }
 
 async fn start(kafka: bool) -> Platform {
@@ -116,6 +121,8 @@ async fn start(kafka: bool) -> Platform {
         .await
         .unwrap();
     deps.outbox = shared_outbox.clone();
+    let local = (!kafka).then(pushmail_session::InProcessSessions::new);
+    deps.in_process.clone_from(&local);
     tokio::spawn(pushmail_session::run(
         session,
         deps,
@@ -145,6 +152,7 @@ async fn start(kafka: bool) -> Platform {
         .await
         .unwrap();
     deps.outbox = shared_outbox;
+    deps.local_session.clone_from(&local);
     let listeners = pushmail_common::host::AdminListener::ephemeral()
         .await
         .unwrap();
@@ -264,6 +272,7 @@ async fn start(kafka: bool) -> Platform {
         devices,
         session_grpc,
         devices_addr,
+        local,
     }
 }
 
@@ -451,8 +460,27 @@ where
     (started.elapsed().as_secs_f64(), cpu)
 }
 
-#[tokio::main]
-async fn main() {
+/// Worker threads of the platform's runtime (`BENCH_WORKERS`, default 1):
+/// the goal is per core, and one worker measures one core's work without
+/// the cross-thread wake-ups a second worker adds on this 2-core machine
+/// (also shared with the phones' process).
+fn workers() -> usize {
+    std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers())
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run());
+}
+
+async fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("phones") {
         return phones(&args[1..]).await;
@@ -519,28 +547,40 @@ async fn main() {
             .await;
     let direct = Arc::new(Mutex::new(Vec::new()));
     let seq = Arc::new(std::sync::atomic::AtomicU64::new(10_000_000));
+    let bearer: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {}", pushmail_integration_tests::INTERNAL_TOKEN)
+            .parse()
+            .unwrap();
     let (base_wall, base_cpu) = open_loop(|n| {
         let (_, device, _) = platform.devices[n as usize % DEVICES].clone();
         let mut client = client.clone();
+        let local = platform.local.as_ref().and_then(|l| l.get()).cloned();
+        let bearer = bearer.clone();
         let direct = direct.clone();
         let tenant = platform.tenant.clone();
         let sequence = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         async move {
             tokio::spawn(async move {
                 let at = Instant::now();
-                let status = client
-                    .deliver(spb::DeliverRequest {
-                        notification: Some(spb::Notification {
-                            tenant_id: tenant,
-                            device_id: device,
-                            sequence,
-                            subject: "Quarterly report".into(),
-                            ..Default::default()
-                        }),
-                        ack_timeout_ms: 5_000,
-                    })
-                    .await
-                    .map(|r| r.into_inner().status());
+                let request = spb::DeliverRequest {
+                    notification: Some(spb::Notification {
+                        tenant_id: tenant,
+                        device_id: device,
+                        sequence,
+                        subject: "Quarterly report".into(),
+                        ..Default::default()
+                    }),
+                    ack_timeout_ms: 5_000,
+                };
+                let answer = match local {
+                    Some(service) => {
+                        let mut request = tonic::Request::new(request);
+                        request.metadata_mut().insert("authorization", bearer);
+                        service.deliver(request).await
+                    }
+                    None => client.deliver(request).await,
+                };
+                let status = answer.map(|r| r.into_inner().status());
                 if matches!(status, Ok(spb::DeliverStatus::Acked)) {
                     direct
                         .lock()
@@ -562,6 +602,11 @@ async fn main() {
     direct.sort_by(f64::total_cmp);
 
     let mut report = String::new();
+    let deliver = if kafka {
+        "dispatch → session `Deliver` over loopback gRPC"
+    } else {
+        "dispatch → session `Deliver` in-process, as standalone does"
+    };
     let (title, shape, goal) = if kafka {
         (
             "over Kafka (tansu)",
@@ -582,8 +627,9 @@ async fn main() {
     .unwrap();
     writeln!(
         report,
-        "{shape}, binding on SQLite, session and dispatch with the memory outbox, directory and state, gRPC over loopback; {DEVICES} accounts with one WebSocket phone each (in a helper process, acking every notification); coalescing off so every mail is a notification. Burst: {BURST} mails published at once. Open loop: {RATE} mails/s for {} s; latency from publishing `MailArrived` to dispatch's `ACKED` receipt. Baseline: session `Deliver` to the same phones at the same rate, no dispatch. CPU is the platform process's over wall time (the phones' process is not counted). This 2-core machine is shared.\n",
-        WINDOW.as_secs()
+        "{shape}, binding on SQLite, session and dispatch with the memory outbox, directory and state; {deliver}; {DEVICES} accounts with one WebSocket phone each (in a helper process, acking every notification); coalescing off so every mail is a notification. Burst: {BURST} mails published at once. Open loop: {RATE} mails/s for {} s; latency from publishing `MailArrived` to dispatch's `ACKED` receipt. Baseline: session `Deliver` ({deliver}) to the same phones at the same rate, no dispatch. CPU is the platform process's over wall time (the phones' process is not counted); the platform runs on {} async worker thread(s) (`BENCH_WORKERS`). This 2-core machine is shared.\n",
+        WINDOW.as_secs(),
+        workers()
     )
     .unwrap();
     report.push_str(TABLE_HEAD);

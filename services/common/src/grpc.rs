@@ -222,3 +222,46 @@ mod tests {
         );
     }
 }
+
+/// A gRPC service of this process that another service of the same
+/// process (standalone mode) calls directly, without HTTP/2 over loopback:
+/// the serving side fills the slot once it is built, the calling side
+/// uses it when it is there and the network otherwise.
+pub struct InProcess<S: ?Sized>(std::sync::Arc<std::sync::OnceLock<std::sync::Arc<S>>>);
+
+impl<S: ?Sized> InProcess<S> {
+    /// An empty slot.
+    pub fn new() -> Self {
+        Self(std::sync::Arc::default())
+    }
+
+    /// Fills the slot (later calls keep the first service).
+    pub fn set(&self, service: std::sync::Arc<S>) {
+        let _ = self.0.set(service);
+    }
+
+    /// The service, once the serving side has set it.
+    pub fn get(&self) -> Option<&std::sync::Arc<S>> {
+        self.0.get()
+    }
+}
+
+impl<S: ?Sized> Clone for InProcess<S> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<S: ?Sized> Default for InProcess<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for InProcess<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess")
+            .field("set", &self.0.get().is_some())
+            .finish()
+    }
+}

@@ -47,6 +47,8 @@ pub struct Deps {
     pub redis: Option<ConnectionManager>,
     /// The per-device outbox (shared with session).
     pub outbox: Arc<dyn Outbox>,
+    /// This process's session node (standalone), asked without the network.
+    pub local_session: Option<sessions::InProcessSessions>,
 }
 
 impl Deps {
@@ -58,6 +60,7 @@ impl Deps {
             session: config.session.channel()?,
             redis: config.state.connect().await?,
             outbox: config.outbox.connect().await?,
+            local_session: None,
         })
     }
 }
@@ -120,7 +123,7 @@ pub async fn run(
         bus: deps.bus.clone(),
         binding,
         targets,
-        sessions: sessions::Sessions::new(config.session.clone(), deps.session),
+        sessions: sessions::Sessions::new(config.session.clone(), deps.session, deps.local_session),
         outbox: deps.outbox,
         state,
         traffic: traffic::Traffic::default(),

@@ -25,17 +25,33 @@ pub enum Delivery {
 /// Most redirects followed (a device moving while it is being delivered to).
 const MAX_HOPS: usize = 3;
 
+/// The session service of this process, when there is one (standalone).
+pub type InProcessSessions =
+    pushmail_common::grpc::InProcess<dyn pb::session_service_server::SessionService>;
+
 /// Session nodes by address.
 pub struct Sessions {
     config: UpstreamConfig,
     any: TracedChannel,
     nodes: Mutex<HashMap<String, TracedChannel>>,
+    /// Asked first when set, without the network; the bearer it is shown.
+    local: Option<(
+        InProcessSessions,
+        tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    )>,
 }
 
 impl Sessions {
-    /// Channels per `config` (the service address, timeout and token).
-    pub fn new(config: UpstreamConfig, any: TracedChannel) -> Self {
+    /// Channels per `config` (the service address, timeout and token);
+    /// `local` is this process's session node, asked directly.
+    pub fn new(
+        config: UpstreamConfig,
+        any: TracedChannel,
+        local: Option<InProcessSessions>,
+    ) -> Self {
+        let bearer = format!("Bearer {}", config.token.expose()).parse().ok();
         Self {
+            local: local.zip(bearer),
             config,
             any,
             nodes: Mutex::default(),
@@ -66,13 +82,39 @@ impl Sessions {
 
     /// Writes `notification` to the device's connection and waits for its ack.
     pub async fn deliver(&self, notification: pb::Notification, ack_timeout_ms: u32) -> Delivery {
-        let mut channel = self.any.clone();
+        let mut channel: Option<TracedChannel> = None;
         for _ in 0..MAX_HOPS {
             let request = pb::DeliverRequest {
                 notification: Some(notification.clone()),
                 ack_timeout_ms,
             };
-            let response = match SessionServiceClient::new(channel).deliver(request).await {
+            let local = match &channel {
+                None => self
+                    .local
+                    .as_ref()
+                    .and_then(|(slot, bearer)| slot.get().map(|service| (service, bearer))),
+                Some(_) => None,
+            };
+            let answer = match (local, &channel) {
+                (Some((service, bearer)), _) => {
+                    let mut request = tonic::Request::new(request);
+                    request
+                        .metadata_mut()
+                        .insert("authorization", bearer.clone());
+                    service.deliver(request).await
+                }
+                (None, None) => {
+                    SessionServiceClient::new(self.any.clone())
+                        .deliver(request)
+                        .await
+                }
+                (None, Some(node)) => {
+                    SessionServiceClient::new(node.clone())
+                        .deliver(request)
+                        .await
+                }
+            };
+            let response = match answer {
                 Ok(response) => response.into_inner(),
                 Err(status) => return Delivery::Unavailable(status.to_string()),
             };
@@ -83,7 +125,7 @@ impl Sessions {
                 }
                 pb::DeliverStatus::NotConnectedHere if !response.redirect_node.is_empty() => {
                     channel = match self.node(&response.redirect_node) {
-                        Ok(channel) => channel,
+                        Ok(node) => Some(node),
                         Err(err) => return Delivery::Unavailable(err),
                     };
                 }

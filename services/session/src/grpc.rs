@@ -22,13 +22,20 @@ const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The service over this node.
 pub fn service(node: Arc<Node>) -> SessionServiceServer<Sessions> {
-    SessionServiceServer::new(Sessions { node })
+    SessionServiceServer::new(Sessions::new(node))
 }
 
 /// The gRPC face of the node.
 #[derive(Debug)]
 pub struct Sessions {
     node: Arc<Node>,
+}
+
+impl Sessions {
+    /// The service over `node`, for in-process callers.
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Self { node }
+    }
 }
 
 fn notification(n: pb::Notification) -> Result<(String, String, WireNotification), Status> {
@@ -45,10 +52,15 @@ fn notification(n: pb::Notification) -> Result<(String, String, WireNotification
     let (tenant, device) = (n.tenant_id.clone(), n.device_id.clone());
     let wire = WireNotification::from_proto(n);
     // Dispatch trims to the device's max_push_bytes; this bounds what a
-    // connection may ever be asked to buffer, whatever the caller.
-    let size = crate::protocol::ServerFrame::N(Box::new(wire.clone()))
-        .encode()
-        .len();
+    // connection may ever be asked to buffer, whatever the caller. Only a
+    // notification that might be too big is encoded to be measured.
+    let size = if wire.frame_bound() <= MAX_NOTIFICATION_BYTES {
+        0
+    } else {
+        crate::protocol::ServerFrame::N(Box::new(wire.clone()))
+            .encode()
+            .len()
+    };
     if size > MAX_NOTIFICATION_BYTES {
         return Err(Status::invalid_argument(format!(
             "notification is {size} bytes as a frame; at most {MAX_NOTIFICATION_BYTES}"

@@ -49,7 +49,15 @@ pub struct Deps {
     pub bus: Arc<dyn EventBus>,
     /// What devices missed: dispatch's per-device outbox.
     pub outbox: Arc<dyn Outbox>,
+    /// Filled with this node's `SessionService` for callers in the same
+    /// process (standalone's dispatch); `None` serves gRPC only.
+    pub in_process: Option<InProcessSessions>,
 }
+
+/// The slot standalone's dispatch calls this node through.
+pub type InProcessSessions = pushmail_common::grpc::InProcess<
+    dyn pushmail_proto::session::v1::session_service_server::SessionService,
+>;
 
 impl Deps {
     /// Connects the directory store; `bus` is shared in standalone mode.
@@ -58,6 +66,7 @@ impl Deps {
             redis: config.directory.connect().await?,
             bus,
             outbox: config.outbox.connect().await?,
+            in_process: None,
         })
     }
 }
@@ -154,6 +163,9 @@ pub async fn run(
     }
     host.readiness().add_bus_check(deps.bus.clone());
     revocations::spawn(&mut host, deps.bus, node.clone()).await?;
+    if let Some(slot) = &deps.in_process {
+        slot.set(Arc::new(grpc::Sessions::new(node.clone())));
+    }
     host.serve_grpc(
         listeners.server.grpc,
         Routes::new(grpc::service(node.clone())),

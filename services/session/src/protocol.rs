@@ -150,6 +150,32 @@ pub struct WireAttachment {
 }
 
 impl WireNotification {
+    /// At least the size of this notification's frame: every string byte
+    /// escaped at worst as `\u00XX` (6 bytes), plus room for the field
+    /// names and numbers. Lets a small notification skip being encoded
+    /// once just to be measured.
+    pub fn frame_bound(&self) -> usize {
+        let text = [
+            &self.account,
+            &self.mailbox,
+            &self.collapse,
+            &self.from,
+            &self.subject,
+            &self.snippet,
+            &self.url,
+            &self.trace,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum::<usize>()
+            + self
+                .attachments
+                .iter()
+                .map(|a| a.name.len() + a.r#type.len() + a.url.len() + a.preview.len())
+                .sum::<usize>();
+        256 + 6 * text + 96 * self.attachments.len()
+    }
+
     /// The device's view of a notification from dispatch (or the outbox).
     pub fn from_proto(n: pushmail_proto::session::v1::Notification) -> Self {
         Self {
@@ -246,6 +272,42 @@ impl ServerFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frame_bound_is_never_below_the_encoded_size() {
+        let worst = WireNotification {
+            seq: u64::MAX,
+            account: "\u{1}".repeat(40),
+            mailbox: "\"".repeat(40),
+            collapse: "\\".repeat(40),
+            from: "\n".repeat(40),
+            subject: "主题".repeat(40),
+            snippet: "\u{1f}".repeat(200),
+            url: "u".repeat(80),
+            at: i64::MIN,
+            attachments: vec![
+                WireAttachment {
+                    name: "\u{7}".repeat(20),
+                    r#type: "t".into(),
+                    size: u64::MAX,
+                    url: "\"".repeat(20),
+                    preview: "p".into(),
+                };
+                3
+            ],
+            digest: u32::MAX,
+            trace: "x".repeat(55),
+        };
+        let encoded = ServerFrame::N(Box::new(worst.clone())).encode().len();
+        assert!(
+            worst.frame_bound() >= encoded,
+            "{} < {encoded}",
+            worst.frame_bound()
+        );
+        let least = WireNotification::default();
+        let encoded = ServerFrame::N(Box::new(least.clone())).encode().len();
+        assert!(least.frame_bound() >= encoded);
+    }
 
     #[test]
     fn frames_parse_and_encode_compactly() {

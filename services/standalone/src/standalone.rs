@@ -68,6 +68,9 @@ pub(crate) async fn run(
         .await
         .context("session")?;
     deps.outbox = outbox.clone();
+    // Dispatch calls this session node directly, not over loopback gRPC.
+    let local_session = pushmail_session::InProcessSessions::new();
+    deps.in_process = Some(local_session.clone());
     let listeners = pushmail_session::Listeners::bind(&c)
         .await
         .context("session")?;
@@ -101,6 +104,7 @@ pub(crate) async fn run(
         .await
         .context("dispatch")?;
     deps.outbox = outbox;
+    deps.local_session = Some(local_session);
     let listeners = pushmail_dispatch::Listeners::bind(&c.server)
         .await
         .context("dispatch")?;
