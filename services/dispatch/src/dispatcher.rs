@@ -26,6 +26,18 @@ use crate::state::State;
 use crate::traffic::Traffic;
 use pushmail_common::sms;
 
+/// Receipts of the mail being handled, left publishing (see
+/// [`Handler::handle_pipelined`]): the lane goes on to the account's next
+/// mail while the broker acks them, and the mail is committed after.
+type Tails = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
+
+tokio::task_local! {
+    static TAILS: Tails;
+}
+
+/// Attempts at publishing a left-running receipt.
+const RECEIPT_ATTEMPTS: u32 = 5;
+
 /// Why a mail could not be dispatched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -516,11 +528,23 @@ impl Dispatcher {
             &target.device
         };
         let record = encode(topics::DELIVERY, key, &context, &receipt);
-        self.bus
-            .publish(topics::DELIVERY.name(), record)
-            .await
-            .map(drop)
-            .map_err(transient)
+        match TAILS.try_with(Arc::clone) {
+            Ok(tails) => {
+                let publish = tokio::spawn(publish_receipt(self.bus.clone(), record));
+                tails
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(publish);
+                Ok(())
+            }
+            // Outside a consumer lane (the digest loop): published in line.
+            Err(_) => self
+                .bus
+                .publish(topics::DELIVERY.name(), record)
+                .await
+                .map(drop)
+                .map_err(transient),
+        }
     }
 
     /// Sends what quiet hours held, one digest per collapse key.
@@ -599,6 +623,26 @@ impl Dispatcher {
     }
 }
 
+/// Publishes a receipt left running, retrying with backoff; one the broker
+/// keeps refusing is logged and counted (the mail itself was delivered).
+async fn publish_receipt(bus: Arc<dyn EventBus>, record: pushmail_common::bus::OutboundRecord) {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=RECEIPT_ATTEMPTS {
+        match bus.publish(topics::DELIVERY.name(), record.clone()).await {
+            Ok(_) => return,
+            Err(err) if attempt < RECEIPT_ATTEMPTS => {
+                tracing::warn!(error = %err, attempt, "receipt not published yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "receipt lost after {RECEIPT_ATTEMPTS} attempts");
+                metrics::counter!("pushmail_dispatch_receipts_lost_total").increment(1);
+            }
+        }
+    }
+}
+
 fn display(address: &pushmail_proto::common::v1::Address) -> String {
     if address.name.is_empty() {
         address.address.clone()
@@ -609,6 +653,27 @@ fn display(address: &pushmail_proto::common::v1::Address) -> String {
 
 #[async_trait]
 impl Handler for Dispatcher {
+    async fn handle_pipelined(
+        &self,
+        record: &InboundRecord,
+    ) -> Result<Option<pushmail_common::bus::Tail>, HandlerError> {
+        let tails = Tails::default();
+        TAILS.scope(tails.clone(), self.handle(record)).await?;
+        let publishes = std::mem::take(
+            &mut *tails
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if publishes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Box::pin(async move {
+            for publish in publishes {
+                let _ = publish.await;
+            }
+        })))
+    }
+
     async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError> {
         let event = match decode(topics::MAIL_ARRIVED, record) {
             Ok(event) => event,

@@ -14,6 +14,10 @@ pub const METRIC_CONSUMED: &str = "pushmail_bus_consumed_total";
 /// Handler failures (each retried), by topic.
 pub const METRIC_HANDLER_ERRORS: &str = "pushmail_bus_handler_errors_total";
 
+/// Work a handled record leaves running (publishes waiting for the
+/// broker's acks); it does its own retries and cannot fail.
+pub type Tail = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Handles one record; the record is committed only when this returns `Ok`.
 #[async_trait]
 pub trait Handler: Send + Sync {
@@ -21,6 +25,14 @@ pub trait Handler: Send + Sync {
     /// wants to give up on a record (a poison message) must record that
     /// itself, e.g. on a dead-letter topic, and return `Ok`.
     async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError>;
+
+    /// Like [`Handler::handle`], but may return a [`Tail`]: the record is
+    /// committed once the tail is done, while the next record of its key
+    /// is already being handled (so a key's records do not each wait for a
+    /// broker round trip).
+    async fn handle_pipelined(&self, record: &InboundRecord) -> Result<Option<Tail>, HandlerError> {
+        self.handle(record).await.map(|()| None)
+    }
 }
 
 /// A handler could not process a record yet.
@@ -78,8 +90,10 @@ pub async fn consume(
                 }
             },
         };
-        if !handle_with_retry(&record, handler, retry, &shutdown).await {
-            break;
+        match handle_with_retry(&record, handler, retry, &shutdown).await {
+            Some(Some(tail)) => tail.await,
+            Some(None) => {}
+            None => break,
         }
         metrics::counter!(METRIC_CONSUMED, "topic" => record.topic.clone()).increment(1);
         if let Err(err) = subscription.commit(&record).await {
@@ -90,13 +104,14 @@ pub async fn consume(
     subscription.close().await
 }
 
-/// Returns false when shutdown interrupted the retries.
+/// The handled record's tail, if any; `None` when shutdown interrupted
+/// the retries.
 pub(super) async fn handle_with_retry(
     record: &InboundRecord,
     handler: &dyn Handler,
     retry: RetryPolicy,
     shutdown: &CancellationToken,
-) -> bool {
+) -> Option<Option<Tail>> {
     let mut delay = retry.initial;
     let mut attempt = 1u32;
     loop {
@@ -108,8 +123,8 @@ pub(super) async fn handle_with_retry(
             attempt,
         );
         telemetry::set_parent_from(&span, &record.headers);
-        match handler.handle(record).instrument(span).await {
-            Ok(()) => return true,
+        match handler.handle_pipelined(record).instrument(span).await {
+            Ok(tail) => return Some(tail),
             Err(err) => {
                 metrics::counter!(METRIC_HANDLER_ERRORS, "topic" => record.topic.clone())
                     .increment(1);
@@ -120,7 +135,7 @@ pub(super) async fn handle_with_retry(
             }
         }
         tokio::select! {
-            () = shutdown.cancelled() => return false,
+            () = shutdown.cancelled() => return None,
             () = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(retry.max);

@@ -16,6 +16,10 @@ use super::{BusError, InboundRecord, Subscription};
 /// Records waiting per lane.
 const LANE_QUEUE: usize = 16;
 
+/// Handled records of one lane whose tails are still running; past it the
+/// lane waits (backpressure when the broker is slow to ack).
+const TAILS_PER_LANE: usize = 64;
+
 /// Records of one partition by offset: `None` while in a lane.
 type InFlight = BTreeMap<i64, Option<InboundRecord>>;
 
@@ -44,11 +48,32 @@ pub async fn consume_concurrently<H: Handler + 'static>(
         let handler = handler.clone();
         let done = done_tx.clone();
         let shutdown = shutdown.clone();
+        let tails = Arc::new(tokio::sync::Semaphore::new(TAILS_PER_LANE));
         workers.spawn(async move {
             while let Some(record) = rx.recv().await {
-                let handled = handle_with_retry(&record, handler.as_ref(), retry, &shutdown).await;
-                if done.send((record, handled)).is_err() || !handled {
-                    return;
+                match handle_with_retry(&record, handler.as_ref(), retry, &shutdown).await {
+                    None => {
+                        let _ = done.send((record, false));
+                        return;
+                    }
+                    Some(None) => {
+                        if done.send((record, true)).is_err() {
+                            return;
+                        }
+                    }
+                    Some(Some(tail)) => {
+                        let Ok(slot) = tails.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let done = done.clone();
+                        // The record counts as done (and may be committed)
+                        // only when its tail is.
+                        tokio::spawn(async move {
+                            tail.await;
+                            drop(slot);
+                            let _ = done.send((record, true));
+                        });
+                    }
                 }
             }
         });
@@ -237,6 +262,98 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// Two records of one key, then nothing; commits are recorded.
+    struct Scripted {
+        records: Vec<InboundRecord>,
+        commits: Arc<Mutex<Vec<i64>>>,
+    }
+
+    #[async_trait]
+    impl Subscription for Scripted {
+        async fn next(&mut self) -> Result<InboundRecord, BusError> {
+            match self.records.pop() {
+                Some(record) => Ok(record),
+                None => std::future::pending().await,
+            }
+        }
+
+        async fn commit(&mut self, record: &InboundRecord) -> Result<(), BusError> {
+            self.commits.lock().unwrap().push(record.offset);
+            Ok(())
+        }
+
+        async fn close(self: Box<Self>) -> Result<(), BusError> {
+            Ok(())
+        }
+    }
+
+    /// Record 0's tail waits for `gate`; every record is logged when handled.
+    struct Gated {
+        gate: Arc<tokio::sync::Notify>,
+        handled: Mutex<Vec<i64>>,
+    }
+
+    #[async_trait]
+    impl Handler for Gated {
+        async fn handle(&self, _record: &InboundRecord) -> Result<(), HandlerError> {
+            Ok(())
+        }
+
+        async fn handle_pipelined(
+            &self,
+            record: &InboundRecord,
+        ) -> Result<Option<crate::bus::Tail>, HandlerError> {
+            self.handled.lock().unwrap().push(record.offset);
+            if record.offset != 0 {
+                return Ok(None);
+            }
+            let gate = self.gate.clone();
+            Ok(Some(Box::pin(async move { gate.notified().await })))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_next_record_goes_ahead_but_nothing_is_committed_before_the_tail_is_done() {
+        let record = |offset| InboundRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            key: b"one-key".to_vec(),
+            payload: Vec::new(),
+            headers: Default::default(),
+            timestamp_ms: None,
+        };
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let subscription = Box::new(Scripted {
+            records: vec![record(1), record(0)],
+            commits: commits.clone(),
+        });
+        let handler = Arc::new(Gated {
+            gate: Arc::new(tokio::sync::Notify::new()),
+            handled: Mutex::default(),
+        });
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(consume_concurrently(
+            subscription,
+            handler.clone(),
+            4,
+            RetryPolicy::default(),
+            shutdown.clone(),
+        ));
+        while handler.handled.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Record 1 was handled while record 0's tail runs: nothing committed.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(commits.lock().unwrap().is_empty());
+        handler.gate.notify_one();
+        while commits.lock().unwrap().last() != Some(&1) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        shutdown.cancel();
+        run.await.unwrap().unwrap();
     }
 
     #[tokio::test]

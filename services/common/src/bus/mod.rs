@@ -26,7 +26,7 @@ use async_trait::async_trait;
 
 pub use config::{BusConfig, BusKind, KafkaConfig, MemoryBusConfig};
 pub use consumer::{
-    Handler, HandlerError, METRIC_CONSUMED, METRIC_HANDLER_ERRORS, RetryPolicy, consume,
+    Handler, HandlerError, METRIC_CONSUMED, METRIC_HANDLER_ERRORS, RetryPolicy, Tail, consume,
 };
 pub use error::BusError;
 pub use kafka::KafkaBus;
