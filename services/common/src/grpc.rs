@@ -199,30 +199,6 @@ impl UpstreamConfig {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_service_token_fills_in_but_never_replaces_a_callers_key() {
-        let mut interceptor = TraceInterceptor::with_token("service").unwrap();
-        let plain = interceptor.call(tonic::Request::new(())).unwrap();
-        assert_eq!(
-            plain.metadata().get("authorization").unwrap(),
-            "Bearer service"
-        );
-        let mut tenant = tonic::Request::new(());
-        tenant
-            .metadata_mut()
-            .insert("authorization", "Bearer tenant-key".parse().unwrap());
-        let tenant = interceptor.call(tenant).unwrap();
-        assert_eq!(
-            tenant.metadata().get("authorization").unwrap(),
-            "Bearer tenant-key"
-        );
-    }
-}
-
 /// A gRPC service of this process that another service of the same
 /// process (standalone mode) calls directly, without HTTP/2 over loopback:
 /// the serving side fills the slot once it is built, the calling side
@@ -263,5 +239,29 @@ impl<S: ?Sized> std::fmt::Debug for InProcess<S> {
         f.debug_struct("InProcess")
             .field("set", &self.0.get().is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_token_fills_in_but_never_replaces_a_callers_key() {
+        let mut interceptor = TraceInterceptor::with_token("service").unwrap();
+        let plain = interceptor.call(tonic::Request::new(())).unwrap();
+        assert_eq!(
+            plain.metadata().get("authorization").unwrap(),
+            "Bearer service"
+        );
+        let mut tenant = tonic::Request::new(());
+        tenant
+            .metadata_mut()
+            .insert("authorization", "Bearer tenant-key".parse().unwrap());
+        let tenant = interceptor.call(tenant).unwrap();
+        assert_eq!(
+            tenant.metadata().get("authorization").unwrap(),
+            "Bearer tenant-key"
+        );
     }
 }
