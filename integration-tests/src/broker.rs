@@ -14,16 +14,30 @@ pub struct PrivateBroker {
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// `sqlite://…` (survives a kill) or `memory://…` (fast, for benchmarks).
+    storage: &'static str,
 }
 
 impl PrivateBroker {
     /// Starts one on a free port and waits until it accepts connections.
     pub async fn start() -> anyhow::Result<Self> {
+        // tansu 0.6 reads the part after `sqlite://` as a relative path.
+        Self::start_with("sqlite://tansu.db").await
+    }
+
+    /// One keeping records in memory: a benchmark's fresh broker (tansu's
+    /// memory storage slows as it fills, so a shared one drifts between runs).
+    pub async fn start_in_memory() -> anyhow::Result<Self> {
+        Self::start_with("memory://tansu/").await
+    }
+
+    async fn start_with(storage: &'static str) -> anyhow::Result<Self> {
         let addr = SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
         let mut broker = Self {
             addr,
             dir: tempfile::tempdir()?,
             child: None,
+            storage,
         };
         broker.restart().await?;
         Ok(broker)
@@ -76,8 +90,7 @@ impl PrivateBroker {
             "TANSU_BIN is not set: run the tests through `make test` (scripts/env.sh sets it)",
         )?;
         let url = format!("tcp://{}", self.addr);
-        // tansu 0.6 reads the part after `sqlite://` as a relative path.
-        let storage = "sqlite://tansu.db";
+        let storage = self.storage;
         let log = std::fs::File::create(self.dir.path().join("tansu.log"))?;
         let child = Command::new(&bin)
             .args([
