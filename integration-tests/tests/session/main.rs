@@ -60,16 +60,26 @@ impl SessionNode {
     }
 
     pub(crate) async fn start_on(
+        config: pushmail_session::Config,
+        listeners: pushmail_session::Listeners,
+    ) -> Self {
+        Self::start_with(config, listeners, |outbox| outbox).await
+    }
+
+    /// A node whose outbox is `wrap` of the configured one.
+    pub(crate) async fn start_with(
         mut config: pushmail_session::Config,
         listeners: pushmail_session::Listeners,
+        wrap: impl FnOnce(Arc<dyn Outbox>) -> Arc<dyn Outbox>,
     ) -> Self {
         let grpc = listeners.server.grpc.local_addr().unwrap();
         let admin = listeners.server.admin.local_addr().unwrap();
         let devices = listeners.devices.local_addr().unwrap();
         config.devices.advertise = format!("http://{grpc}");
-        let deps = pushmail_session::Deps::connect(&config, kafka_bus().await.expect("broker"))
+        let mut deps = pushmail_session::Deps::connect(&config, kafka_bus().await.expect("broker"))
             .await
             .expect("session connects");
+        deps.outbox = wrap(deps.outbox);
         let outbox = deps.outbox.clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(pushmail_session::run(

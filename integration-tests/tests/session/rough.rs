@@ -1,4 +1,5 @@
-//! Bad tokens, bad frames, floods, unknown acks, revocation.
+//! Bad tokens, bad frames, floods, unknown acks, revocation, a failing
+//! outbox.
 
 use pushmail_common::bus::{EventContext, encode};
 use pushmail_proto::common::v1::EventMeta;
@@ -242,5 +243,100 @@ async fn grpc_callers_need_the_internal_token() {
             .into_inner()
             .connected
     );
+    node.stop().await;
+}
+
+/// The real outbox, whose reads fail while `failures` is above zero.
+struct Flaky {
+    inner: Arc<dyn Outbox>,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl Outbox for Flaky {
+    async fn append(
+        &self,
+        notification: &pb::Notification,
+    ) -> Result<pushmail_common::outbox::Appended, pushmail_common::outbox::OutboxError> {
+        self.inner.append(notification).await
+    }
+
+    async fn after(
+        &self,
+        tenant: &str,
+        device: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<pushmail_common::outbox::Replay, pushmail_common::outbox::OutboxError> {
+        use std::sync::atomic::Ordering;
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(pushmail_common::outbox::OutboxError("injected".to_owned()));
+        }
+        self.inner.after(tenant, device, after, limit).await
+    }
+
+    async fn acked(
+        &self,
+        tenant: &str,
+        device: &str,
+        through: u64,
+    ) -> Result<(), pushmail_common::outbox::OutboxError> {
+        self.inner.acked(tenant, device, through).await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_outbox_read_is_retried_then_the_device_is_sent_away_to_come_back() {
+    let redis = pushmail_integration_tests::redis_config();
+    let flaky = Arc::new(std::sync::OnceLock::<Arc<Flaky>>::new());
+    let node = SessionNode::start_with(
+        config(&redis),
+        pushmail_session::Listeners::ephemeral().await.unwrap(),
+        {
+            let flaky = flaky.clone();
+            move |inner| {
+                let wrapped = Arc::new(Flaky {
+                    inner,
+                    failures: std::sync::atomic::AtomicU32::new(0),
+                });
+                let _ = flaky.set(wrapped.clone());
+                wrapped
+            }
+        },
+    )
+    .await;
+    let flaky = flaky.get().unwrap().clone();
+    let device = Device::new();
+    let seqs = stash(&node, &device, 1).await;
+
+    // One failed read: retried, and the replay comes.
+    flaky.failures.store(1, std::sync::atomic::Ordering::SeqCst);
+    let (mut ws, _) = hello(&node, &device, 0, 60).await;
+    let n = next(&mut ws)
+        .await
+        .expect("the replay after a retried read");
+    assert_eq!(
+        (n["t"].as_str(), n["seq"].as_u64()),
+        (Some("n"), Some(seqs[0]))
+    );
+    drop(ws);
+
+    // Reads keep failing: told to reconnect, then closed.
+    flaky
+        .failures
+        .store(10, std::sync::atomic::Ordering::SeqCst);
+    let (mut ws, _) = hello(&node, &device, 0, 60).await;
+    let hint = next(&mut ws).await.expect("a reconnect hint");
+    assert_eq!(hint["t"], "reconnect", "{hint}");
+    assert!(next(&mut ws).await.is_none(), "closed after the hint");
+    // Back with the outbox healthy: the replay comes on the next hello.
+    flaky.failures.store(0, std::sync::atomic::Ordering::SeqCst);
+    let (mut ws, _) = hello(&node, &device, 0, 60).await;
+    let n = next(&mut ws).await.expect("the replay");
+    assert_eq!(n["seq"].as_u64(), Some(seqs[0]));
     node.stop().await;
 }

@@ -16,6 +16,11 @@ use crate::machine::{Action, Machine};
 use crate::node::Node;
 use crate::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
 
+/// Reads of the outbox for one replay before the device is sent away.
+const REPLAY_ATTEMPTS: u32 = 3;
+/// First wait between them (tripled each time).
+const REPLAY_RETRY: Duration = Duration::from_millis(200);
+
 struct Conn {
     node: Arc<Node>,
     socket: WebSocket,
@@ -229,23 +234,42 @@ impl Conn {
         }
     }
 
-    /// Sends what the device missed since `last_ack`.
+    /// Sends what the device missed since `last_ack`. The outbox is read
+    /// again after a short wait if it fails (a Redis hiccup under load);
+    /// if it keeps failing the device is told to reconnect, so the replay
+    /// is tried again on its next hello instead of waiting for new mail.
     async fn replay(&mut self, machine: &mut Machine, last_ack: u64) -> ControlFlow<()> {
-        let replay = match self
-            .node
-            .outbox
-            .after(
-                &self.tenant,
-                &self.device,
-                last_ack,
-                self.node.limits.max_unacked,
-            )
-            .await
-        {
-            Ok(replay) => replay,
-            Err(err) => {
-                tracing::warn!(error = %err, "outbox read failed; nothing replayed");
-                return ControlFlow::Continue(());
+        let mut wait = REPLAY_RETRY;
+        let mut attempt = 1;
+        let replay = loop {
+            let read = self
+                .node
+                .outbox
+                .after(
+                    &self.tenant,
+                    &self.device,
+                    last_ack,
+                    self.node.limits.max_unacked,
+                )
+                .await;
+            match read {
+                Ok(replay) => break replay,
+                Err(err) if attempt < REPLAY_ATTEMPTS => {
+                    tracing::warn!(error = %err, attempt, "outbox read failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 3;
+                    attempt += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox read failed; the device is told to reconnect");
+                    metrics::counter!("pushmail_session_replay_failures_total").increment(1);
+                    self.send(&ServerFrame::Reconnect {
+                        after_ms: 5_000,
+                        reason: "missed notifications are unavailable for now".to_owned(),
+                    })
+                    .await?;
+                    return ControlFlow::Break(());
+                }
             }
         };
         if replay.resync {
