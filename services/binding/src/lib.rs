@@ -93,8 +93,7 @@ pub async fn run(
     });
     host.readiness().add_bus_check(deps.bus.clone());
     if let Some(redis) = deps.redis.clone() {
-        host.readiness()
-            .add_check("redis", move || pushmail_common::redis::ping(redis.clone()));
+        host.readiness().add_redis_check(redis);
     }
     tracing::info!(
         device_token_public_key = %deps.keys.tokens.public_key_hex(),

@@ -106,6 +106,11 @@ impl Readiness {
         });
     }
 
+    /// Redis must answer `PING`.
+    pub fn add_redis_check(&self, redis: redis::aio::ConnectionManager) {
+        self.add_check("redis", move || crate::redis::ping(redis.clone()));
+    }
+
     /// The upstream gRPC service `name` must report serving.
     pub fn add_upstream_check(&self, name: &str, channel: TracedChannel) {
         self.add_check(name, move || grpc::check_upstream(channel.clone()));

@@ -187,33 +187,13 @@ impl Dispatcher {
                 }
                 (Verdict::Defer { until }, _) => {
                     target.policy.shape(&mut notification);
-                    self.state
-                        .defer(&notification, until.as_millisecond())
+                    self.hold(&notification, target, until.as_millisecond(), "quiet hours")
                         .await
-                        .map_err(transient)?;
-                    self.receipt(
-                        &notification,
-                        target,
-                        events::DeliveryChannel::Unspecified,
-                        events::DeliveryStatus::Deferred,
-                        "quiet hours",
-                    )
-                    .await
                 }
                 (Verdict::Push, Some(until)) => {
                     target.policy.shape(&mut notification);
-                    self.state
-                        .defer(&notification, until)
+                    self.hold(&notification, target, until, "tenant push rate limit")
                         .await
-                        .map_err(transient)?;
-                    self.receipt(
-                        &notification,
-                        target,
-                        events::DeliveryChannel::Unspecified,
-                        events::DeliveryStatus::Deferred,
-                        "tenant push rate limit",
-                    )
-                    .await
                 }
                 (Verdict::Push, None) => {
                     target.policy.shape(&mut notification);
@@ -225,6 +205,28 @@ impl Dispatcher {
         // A transient failure anywhere retries the mail; what was done is
         // idempotent (outbox keys, SMS claims), so devices see it once.
         outcomes.into_iter().collect()
+    }
+
+    /// Holds a notification for the device's digest at `until_ms`.
+    async fn hold(
+        &self,
+        notification: &session::Notification,
+        target: &Target,
+        until_ms: i64,
+        why: &str,
+    ) -> Result<(), Failure> {
+        self.state
+            .defer(notification, until_ms)
+            .await
+            .map_err(transient)?;
+        self.receipt(
+            notification,
+            target,
+            events::DeliveryChannel::Unspecified,
+            events::DeliveryStatus::Deferred,
+            why,
+        )
+        .await
     }
 
     /// When the tenant is over its push rate: the end of the window, when

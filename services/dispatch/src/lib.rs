@@ -92,10 +92,7 @@ pub async fn run(
         .add_upstream_check("session", deps.session.clone());
     let state: Arc<dyn state::State> = match deps.redis.clone() {
         Some(redis) => {
-            host.readiness().add_check("redis", {
-                let redis = redis.clone();
-                move || pushmail_common::redis::ping(redis.clone())
-            });
+            host.readiness().add_redis_check(redis.clone());
             Arc::new(state::RedisState::new(
                 redis,
                 &config.state.redis.key_prefix,

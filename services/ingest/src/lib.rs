@@ -174,8 +174,7 @@ pub async fn run(
         .add_upstream_check("binding", deps.binding.clone());
     host.readiness().add_blob_check(deps.blobs.clone());
     if let Some(redis) = deps.redis {
-        host.readiness()
-            .add_check("redis", move || pushmail_common::redis::ping(redis.clone()));
+        host.readiness().add_redis_check(redis);
     }
     let announcer = arrival::Announcer::new(
         deps.bus,

@@ -158,8 +158,7 @@ pub async fn run(
 
     let mut host = Host::new(readiness, shutdown.clone());
     if let Some(redis) = deps.redis {
-        host.readiness()
-            .add_check("redis", move || pushmail_common::redis::ping(redis.clone()));
+        host.readiness().add_redis_check(redis);
     }
     host.readiness().add_bus_check(deps.bus.clone());
     revocations::spawn(&mut host, deps.bus, node.clone()).await?;

@@ -75,10 +75,7 @@ pub async fn run(
     host.readiness().add_bus_check(deps.bus.clone());
     let store: Arc<dyn state::Store> = match deps.redis {
         Some(redis) => {
-            host.readiness().add_check("redis", {
-                let redis = redis.clone();
-                move || pushmail_common::redis::ping(redis.clone())
-            });
+            host.readiness().add_redis_check(redis.clone());
             Arc::new(state::RedisStore::new(
                 redis,
                 &config.state.redis.key_prefix,
