@@ -1,7 +1,9 @@
 //! The transcode service: attachment conversion for small screens. The
-//! converters arrive with [6/9]; this is the hosting.
+//! converters (`convert/`) are being built with [6/9]; the service does
+//! not serve them over gRPC yet.
 
 pub mod config;
+pub mod convert;
 pub mod error;
 
 use std::sync::Arc;
