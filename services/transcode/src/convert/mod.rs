@@ -3,4 +3,5 @@
 //! rest of [6/9].
 
 pub mod html;
+pub mod image;
 pub mod text;
