@@ -16,6 +16,7 @@ cargo run --profile bench -p pushmail-integration-tests --example imap_bench -- 
 cargo run --profile bench -p pushmail-integration-tests --example smtp_bench -- bench/reports/smtp.md
 cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench -- bench/reports/dispatch.md
 cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench -- bench/reports/dispatch_kafka.md kafka
+cargo run --profile bench -p pushmail-integration-tests --example transcode_bench -- bench/reports/transcode.md
 {
   echo "# Benchmark summary ($(date -u +%Y-%m-%d))"
   echo
@@ -25,7 +26,7 @@ cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench
     [[ "$(basename "$report")" == summary.md ]] && continue
     echo "| $(head -n1 "$report" | sed 's/^# //') | [$(basename "$report")]($(basename "$report")) |"
   done
-  for report in bus binding session imap smtp dispatch dispatch_kafka; do
+  for report in bus binding session imap smtp dispatch dispatch_kafka transcode; do
     echo
     echo "## $(head -n1 "bench/reports/$report.md" | sed 's/^# //')"
     tail -n +3 "bench/reports/$report.md"
