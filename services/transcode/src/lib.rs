@@ -2,6 +2,7 @@
 //! converters (`convert/`) are being built with [6/9]; the service does
 //! not serve them over gRPC yet.
 
+pub mod cache;
 pub mod config;
 pub mod convert;
 pub mod error;
