@@ -4,4 +4,5 @@
 
 pub mod html;
 pub mod image;
+pub mod media;
 pub mod text;
