@@ -5,4 +5,5 @@
 pub mod html;
 pub mod image;
 pub mod media;
+pub mod office;
 pub mod text;
