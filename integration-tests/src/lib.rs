@@ -219,6 +219,7 @@ pub fn redis_config() -> pushmail_common::redis::RedisConfig {
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned()),
         ),
         key_prefix: format!("{}:", unique("pushmail-test")),
+        ..Default::default()
     }
 }
 
