@@ -26,6 +26,36 @@ use pushmail_proto::events::v1 as events;
 use pushmail_proto::topics;
 use tokio_util::sync::CancellationToken;
 
+/// An enterprise account of `tenant`, and a view of the tenant's SMS,
+/// receipts and dead letters.
+async fn account_and_watch(
+    binding: &mut BindingNode,
+    bus: &Arc<dyn EventBus>,
+    tenant: &pb::CreateTenantResponse,
+) -> (pb::Account, TenantTopics) {
+    let account = binding
+        .account(
+            tenant,
+            &format!("{}@corp.example", unique("user")),
+            pb::AccountKind::EnterpriseForwarded,
+            None,
+        )
+        .await
+        .unwrap();
+    let watch = TenantTopics::on(
+        bus,
+        &tenant.tenant_id,
+        &[
+            topics::SMS_OUTBOUND.name(),
+            topics::DELIVERY.name(),
+            topics::DISPATCH_DLQ.name(),
+        ],
+    )
+    .await
+    .unwrap();
+    (account, watch)
+}
+
 /// A running service task.
 struct Task {
     shutdown: CancellationToken,
@@ -86,26 +116,7 @@ impl Platform {
         let redis = pushmail_integration_tests::redis_config();
         let mut binding = BindingNode::start_on(kafka.clone()).await.unwrap();
         let tenant = binding.tenant().await.unwrap();
-        let account = binding
-            .account(
-                &tenant,
-                &format!("{}@corp.example", unique("user")),
-                pb::AccountKind::EnterpriseForwarded,
-                None,
-            )
-            .await
-            .unwrap();
-        let watch = TenantTopics::on(
-            &bus,
-            &tenant.tenant_id,
-            &[
-                topics::SMS_OUTBOUND.name(),
-                topics::DELIVERY.name(),
-                topics::DISPATCH_DLQ.name(),
-            ],
-        )
-        .await
-        .unwrap();
+        let (account, watch) = account_and_watch(&mut binding, &bus, &tenant).await;
 
         let mut session = pushmail_integration_tests::session_config();
         session.directory.redis = redis.clone();
@@ -207,23 +218,7 @@ impl Platform {
             .tenant_with(|r| r.push_per_minute = push_per_minute)
             .await
             .unwrap();
-        self.account = self
-            .binding
-            .account(
-                &tenant,
-                &format!("{}@corp.example", unique("user")),
-                pb::AccountKind::EnterpriseForwarded,
-                None,
-            )
-            .await
-            .unwrap();
-        self.watch = TenantTopics::on(
-            &self.bus,
-            &tenant.tenant_id,
-            &[topics::SMS_OUTBOUND.name(), topics::DELIVERY.name()],
-        )
-        .await
-        .unwrap();
+        (self.account, self.watch) = account_and_watch(&mut self.binding, &self.bus, &tenant).await;
         self.tenant = tenant;
     }
 

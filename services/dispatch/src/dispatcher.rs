@@ -596,31 +596,9 @@ impl Dispatcher {
         reason: &str,
         attempts: u32,
     ) -> Result<(), HandlerError> {
-        let tenant = record
-            .headers
-            .get(pushmail_common::bus::header::TENANT_ID)
-            .cloned()
-            .unwrap_or_default();
-        let context = EventContext::new(tenant);
-        let letter = events::DispatchDeadLetter {
-            meta: Some(context.meta(now_ms())),
-            source_topic: record.topic.clone(),
-            source_partition: record.partition,
-            source_offset: record.offset,
-            reason: reason.to_owned(),
-            attempts,
-            payload: record.payload.clone(),
-        };
-        let key = String::from_utf8_lossy(&record.key).into_owned();
-        tracing::warn!(record = %record.coordinates(), reason, "mail dead-lettered");
         metrics::counter!("pushmail_dispatch_dead_letters_total").increment(1);
-        self.bus
-            .publish(
-                topics::DISPATCH_DLQ.name(),
-                encode(topics::DISPATCH_DLQ, &key, &context, &letter),
-            )
+        pushmail_common::bus::dead_letter(self.bus.as_ref(), record, reason, attempts)
             .await
-            .map(drop)
             .map_err(HandlerError::new)
     }
 }

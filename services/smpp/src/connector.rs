@@ -260,31 +260,9 @@ impl Connector {
 
     /// An unreadable record goes to the dead-letter topic whole.
     async fn dead_letter(&self, record: &InboundRecord, reason: &str) -> Result<(), HandlerError> {
-        let tenant = record
-            .headers
-            .get(bus::header::TENANT_ID)
-            .cloned()
-            .unwrap_or_default();
-        let context = EventContext::new(tenant);
-        let letter = events::DispatchDeadLetter {
-            meta: Some(context.meta(now_ms())),
-            source_topic: record.topic.clone(),
-            source_partition: record.partition,
-            source_offset: record.offset,
-            reason: reason.to_owned(),
-            attempts: 1,
-            payload: record.payload.clone(),
-        };
-        tracing::warn!(record = %record.coordinates(), reason, "SMS record dead-lettered");
         metrics::counter!(METRIC_MESSAGES, "outcome" => "dead_letter").increment(1);
-        let key = String::from_utf8_lossy(&record.key).into_owned();
-        self.bus
-            .publish(
-                topics::DISPATCH_DLQ.name(),
-                bus::encode(topics::DISPATCH_DLQ, &key, &context, &letter),
-            )
+        bus::dead_letter(self.bus.as_ref(), record, reason, 1)
             .await
-            .map(drop)
             .map_err(HandlerError::new)
     }
 

@@ -100,7 +100,12 @@ pub async fn run(
         routes.add(smsc.prefixes.clone(), link.clone());
         let inbound = inbound_tx.clone();
         let stop = links_stop.clone();
-        tokio::spawn(async move { link.run(inbound, stop).await });
+        // A host task, so a stop waits for the link's unbind (bounded by
+        // its response timeout) before the process exits.
+        host.spawn(&format!("smsc-{}", smsc.name), async move {
+            link.run(inbound, stop).await;
+            Ok(())
+        });
     }
     drop(inbound_tx);
     let links: Vec<_> = routes.links().cloned().collect();

@@ -237,7 +237,7 @@ impl Reader<'_> {
 }
 
 /// bind_transceiver (§4.1.5).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Bind {
     pub system_id: String,
     pub password: String,
@@ -245,6 +245,20 @@ pub struct Bind {
     pub addr_ton: u8,
     pub addr_npi: u8,
     pub address_range: String,
+}
+
+/// The password never reaches a log.
+impl std::fmt::Debug for Bind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bind")
+            .field("system_id", &self.system_id)
+            .field("password", &"***")
+            .field("system_type", &self.system_type)
+            .field("addr_ton", &self.addr_ton)
+            .field("addr_npi", &self.addr_npi)
+            .field("address_range", &self.address_range)
+            .finish()
+    }
 }
 
 /// interface_version 0x34: SMPP 3.4.
@@ -507,6 +521,14 @@ mod tests {
             address_range: String::new(),
         };
         assert_eq!(bind.encode(), Err(PduError::TooLong("system_id", 15)));
+        let secret = Bind {
+            password: "s3cret".into(),
+            ..bind
+        };
+        assert!(
+            !format!("{secret:?}").contains("s3cret"),
+            "no password in logs"
+        );
         let mut message = sample();
         message.short_message = vec![0; 255];
         assert_eq!(

@@ -12,6 +12,7 @@
 
 mod config;
 mod consumer;
+mod dead_letter;
 mod error;
 mod kafka;
 mod kafka_consumer;
@@ -28,6 +29,7 @@ pub use config::{BusConfig, BusKind, KafkaConfig, MemoryBusConfig};
 pub use consumer::{
     Handler, HandlerError, METRIC_CONSUMED, METRIC_HANDLER_ERRORS, RetryPolicy, Tail, consume,
 };
+pub use dead_letter::dead_letter;
 pub use error::BusError;
 pub use kafka::KafkaBus;
 pub use lanes::consume_concurrently;
