@@ -357,6 +357,15 @@ async fn every_call_needs_credentials_that_cover_it() {
     );
     refused(
         internal_client
+            .get_tenant_limits(internal(pb::GetTenantLimitsRequest {
+                tenant_id: "not-a-tenant-id".to_owned(),
+            }))
+            .await,
+        Code::InvalidArgument,
+        "tenant_id",
+    );
+    refused(
+        internal_client
             .list_watched_accounts(operator(pb::ListWatchedAccountsRequest { page: None }))
             .await,
         Code::PermissionDenied,

@@ -171,5 +171,10 @@ mod tests {
         config.session.timeout_ms = 10_000;
         config.delivery.public_url = "push.example.com".into();
         assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.session.timeout_ms = 10_000;
+        config.delivery.rate_window_ms = 999;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("rate_window_ms"), "{err}");
     }
 }
