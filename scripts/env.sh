@@ -5,6 +5,8 @@ export TANSU_VERSION="0.6.0"
 export TANSU_BIN="$PUSHMAIL_CACHE/tansu/bin/tansu"
 export PUSHMAIL_TEST_KAFKA="${PUSHMAIL_TEST_KAFKA:-127.0.0.1:9092}"
 export PUSHMAIL_TEST_POSTGRES="${PUSHMAIL_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
+# Python with python-pptx (provision.sh makes the venv).
+export PUSHMAIL_PYTHON="$PUSHMAIL_CACHE/pyvenv/bin/python"
 export PUSHMAIL_TEST_REDIS="${PUSHMAIL_TEST_REDIS:-redis://127.0.0.1:6379/0}"
 
 log() { printf '[provision] %s\n' "$*" >&2; }

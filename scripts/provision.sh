@@ -52,6 +52,17 @@ install_nextest() {
   ln -sf "$PUSHMAIL_CACHE/nextest/bin/cargo-nextest" /usr/local/bin/cargo-nextest
 }
 
+# python-pptx (the independent PowerPoint writer of the converter tests)
+# is not packaged by Debian: a venv over the system packages, cached.
+install_python_tools() {
+  local venv="$PUSHMAIL_CACHE/pyvenv"
+  "$venv/bin/python" -c 'import pptx' 2>/dev/null && return 0
+  log "installing python-pptx into $venv"
+  mkdir -p "$PUSHMAIL_CACHE"
+  /usr/bin/python3 -m venv --system-site-packages "$venv" || die "cannot create $venv (python3-venv)"
+  "$venv/bin/pip" install --quiet "python-pptx==1.0.2" || die "cannot install python-pptx from PyPI"
+}
+
 install_tansu() {
   [[ -x "$TANSU_BIN" ]] && return 0
   log "building tansu $TANSU_VERSION once (about 20 minutes; cached in $PUSHMAIL_CACHE)"
@@ -85,6 +96,7 @@ start_postgres
 check_postgres
 start_redis
 install_nextest
+install_python_tools
 install_tansu
 start_tansu
 log "ready: PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, Kafka (tansu) $PUSHMAIL_TEST_KAFKA"

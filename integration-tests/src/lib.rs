@@ -7,7 +7,10 @@
 pub mod broker;
 pub mod collector;
 pub mod device;
+pub mod documents;
 pub mod dovecot;
+pub mod edge;
+pub mod http;
 pub mod measure;
 pub mod nodes;
 pub mod smsc;

@@ -120,8 +120,7 @@ async fn start_session(shutdown: &CancellationToken) -> Started {
 }
 
 async fn start_transcode(shutdown: &CancellationToken, blobs: &std::path::Path) -> Started {
-    let mut config = pushmail_transcode::Config::default();
-    config.blob.dir = blobs.to_path_buf();
+    let config = pushmail_integration_tests::edge::transcode_config(blobs);
     let deps = pushmail_transcode::Deps::connect(&config);
     let (listeners, grpc, admin) = grpc_listeners().await;
     let readiness = Readiness::new(pushmail_transcode::NAME);
@@ -129,6 +128,7 @@ async fn start_transcode(shutdown: &CancellationToken, blobs: &std::path::Path) 
         grpc: Some(grpc),
         admin,
         task: spawn(pushmail_transcode::run(
+            config,
             deps,
             listeners,
             readiness,
@@ -206,11 +206,7 @@ async fn start_gateway(
     binding: SocketAddr,
     transcode: SocketAddr,
 ) -> (Started, SocketAddr) {
-    let config = pushmail_gateway::Config {
-        binding: endpoint(binding),
-        transcode: endpoint(transcode),
-        ..Default::default()
-    };
+    let config = pushmail_integration_tests::edge::gateway_config(binding, transcode);
     let deps = pushmail_gateway::Deps::connect(&config).unwrap();
     let listeners = pushmail_gateway::Listeners {
         http: listener().await,
@@ -221,6 +217,7 @@ async fn start_gateway(
         listeners.admin.local_addr().unwrap(),
     );
     let task = spawn(pushmail_gateway::run(
+        config,
         deps,
         listeners,
         Readiness::new(pushmail_gateway::NAME),

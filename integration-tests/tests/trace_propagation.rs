@@ -43,12 +43,12 @@ impl Handler for TraceOfHandler {
 
 async fn grpc_call_continues_the_trace(shutdown: &CancellationToken) -> String {
     let blobs = tempfile::tempdir().unwrap();
-    let mut config = pushmail_transcode::Config::default();
-    config.blob.dir = blobs.path().to_path_buf();
+    let config = pushmail_integration_tests::edge::transcode_config(blobs.path());
     let listeners = GrpcListeners::ephemeral().await.unwrap();
     let grpc = listeners.grpc.local_addr().unwrap();
     let readiness = Readiness::new(pushmail_transcode::NAME);
     tokio::spawn(pushmail_transcode::run(
+        config.clone(),
         pushmail_transcode::Deps::connect(&config),
         listeners,
         readiness.clone(),

@@ -24,6 +24,22 @@ impl BearerToken {
     pub fn matches(&self, presented: &str) -> bool {
         Self::new(presented.trim()).0 == self.0
     }
+
+    /// Refuses a gRPC call that does not present this token.
+    pub fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), tonic::Status> {
+        let presented = bearer(metadata).ok_or_else(|| {
+            tonic::Status::unauthenticated(
+                "authorization metadata is required: Bearer <internal token>",
+            )
+        })?;
+        if self.matches(presented) {
+            Ok(())
+        } else {
+            Err(tonic::Status::unauthenticated(
+                "the internal token is not valid",
+            ))
+        }
+    }
 }
 
 /// The token of `authorization: Bearer <token>` metadata, if well formed.

@@ -39,6 +39,11 @@ impl BlobRef {
     }
 }
 
+/// The grant owner of a tenant's account (see [`BlobStore::grant`]).
+pub fn owner(tenant: &str, account: &str) -> String {
+    format!("{tenant}/{account}")
+}
+
 /// Blob store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -59,6 +64,12 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, blob: &BlobRef) -> Result<Option<Vec<u8>>, BlobError>;
     /// Whether the store is usable, for `/readyz`.
     async fn check(&self) -> Result<(), BlobError>;
+    /// Records that `owner` (a tenant's account) received `blob`. A blob
+    /// is shared by every account that received the same bytes; the grant
+    /// is what lets one account's devices fetch it and no other's.
+    async fn grant(&self, owner: &str, blob: &BlobRef) -> Result<(), BlobError>;
+    /// Whether `owner` was granted `blob`.
+    async fn granted(&self, owner: &str, blob: &BlobRef) -> Result<bool, BlobError>;
 }
 
 /// A directory on local disk (or a mounted volume): `<root>/ab/cd/<digest>`.
@@ -124,6 +135,41 @@ impl BlobStore for LocalBlobStore {
         drop(probe);
         Ok(())
     }
+
+    async fn grant(&self, owner: &str, blob: &BlobRef) -> Result<(), BlobError> {
+        let path = self.grant_path(owner, blob);
+        if tokio::fs::try_exists(&path).await? {
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            // Empty, so a torn write is still a whole grant; synced because
+            // the mail's event goes out right after.
+            std::fs::File::create(&path)?.sync_all()
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(())
+    }
+
+    async fn granted(&self, owner: &str, blob: &BlobRef) -> Result<bool, BlobError> {
+        Ok(tokio::fs::try_exists(self.grant_path(owner, blob)).await?)
+    }
+}
+
+impl LocalBlobStore {
+    /// `<root>/grants/<sha256(owner)>/<digest>`: the owner is hashed so no
+    /// account id can name a path.
+    fn grant_path(&self, owner: &str, blob: &BlobRef) -> PathBuf {
+        let owner = hex::encode(Sha256::digest(owner.as_bytes()));
+        self.root
+            .join("grants")
+            .join(&owner[0..2])
+            .join(owner)
+            .join(blob.digest())
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +193,20 @@ mod tests {
         let missing = BlobRef::of(b"other");
         assert!(store.get(&missing).await.unwrap().is_none());
         store.check().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_grant_is_per_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        let blob = store.put(b"From: a@b\r\n\r\nhi").await.unwrap();
+        assert!(!store.granted("t1/a1", &blob).await.unwrap());
+        store.grant("t1/a1", &blob).await.unwrap();
+        store.grant("t1/a1", &blob).await.unwrap();
+        assert!(store.granted("t1/a1", &blob).await.unwrap());
+        assert!(!store.granted("t1/a2", &blob).await.unwrap());
+        assert!(!store.granted("t2/a1", &blob).await.unwrap());
+        assert!(!store.granted("../../t1/a1", &blob).await.unwrap());
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl Default for DeliveryConfig {
             attempts: 5,
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
-            public_url: "http://127.0.0.1:8100".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
             digest_interval_ms: 1_000,
             concurrency: 256,
             traffic_flush_ms: 10_000,

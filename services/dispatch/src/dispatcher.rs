@@ -23,8 +23,8 @@ use crate::config::DeliveryConfig;
 use crate::policy::{Policy, Verdict};
 use crate::sessions::{Delivery, Sessions};
 use crate::state::State;
-use crate::traffic::Traffic;
 use pushmail_common::sms;
+use pushmail_common::traffic::Traffic;
 
 /// Receipts of the mail being handled, left publishing (see
 /// [`Handler::handle_pipelined`]): the lane goes on to the account's next

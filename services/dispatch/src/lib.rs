@@ -10,7 +10,6 @@ pub mod policy;
 pub mod sessions;
 pub mod state;
 pub mod targets;
-pub mod traffic;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,7 +122,7 @@ pub async fn run(
         sessions: sessions::Sessions::new(config.session.clone(), deps.session, deps.local_session),
         outbox: deps.outbox,
         state,
-        traffic: traffic::Traffic::default(),
+        traffic: pushmail_common::traffic::Traffic::default(),
         delivery: config.delivery.clone(),
     });
     let subscription = deps
@@ -159,16 +158,10 @@ pub async fn run(
     let flusher = dispatcher.clone();
     let flush_every = Duration::from_millis(config.delivery.traffic_flush_ms);
     host.spawn("traffic", async move {
-        loop {
-            let stop = tokio::select! {
-                () = shutdown.cancelled() => true,
-                () = tokio::time::sleep(flush_every) => false,
-            };
-            flusher.traffic.flush(&flusher.binding).await;
-            if stop {
-                return Ok(());
-            }
-        }
+        flusher
+            .traffic
+            .flush_every(&flusher.binding, flush_every, shutdown)
+            .await
     });
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)

@@ -21,6 +21,38 @@ pub struct Config {
     pub binding: UpstreamConfig,
     /// The transcode service (previews).
     pub transcode: UpstreamConfig,
+    /// Device tokens.
+    pub tokens: TokensConfig,
+    /// The device fetch API.
+    pub fetch: FetchConfig,
+}
+
+/// How device tokens are checked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokensConfig {
+    /// The binding service's Ed25519 public key, hex (binding logs it at start).
+    pub public_key: String,
+}
+
+/// The device fetch API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// How often fetch counts go to binding's traffic statistics.
+    pub traffic_flush_ms: u64,
+    /// How long an account's devices (who may fetch) are reused; a resumed
+    /// download asks once, not once per range. 0: ask every time.
+    pub targets_cache_ms: u64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            traffic_flush_ms: 10_000,
+            targets_cache_ms: 5_000,
+        }
+    }
 }
 
 /// Where the gateway listens.
@@ -44,6 +76,8 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             binding: UpstreamConfig::at("http://127.0.0.1:7101"),
             transcode: UpstreamConfig::at("http://127.0.0.1:7103"),
+            tokens: TokensConfig::default(),
+            fetch: FetchConfig::default(),
         }
     }
 }
@@ -55,7 +89,14 @@ impl ServiceConfig for Config {
         self.telemetry.validate("telemetry.")?;
         self.shutdown.validate("shutdown.")?;
         self.binding.validate("binding.")?;
-        self.transcode.validate("transcode.")
+        self.transcode.validate("transcode.")?;
+        if self.fetch.traffic_flush_ms == 0 {
+            return Err(ConfigError::invalid(
+                "fetch.traffic_flush_ms",
+                "must be positive",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,9 @@ use pushmail_common::host::HostError;
 /// Why the gateway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] pushmail_common::config::ConfigError),
     /// An upstream address is invalid.
     #[error(transparent)]
     Upstream(#[from] EndpointError),

@@ -1,14 +1,22 @@
-//! The gateway: the REST/JSON edge for the tenant admin portal and device
-//! fetch. The API arrives with [6/9] and [7/9]; this is the hosting, the
-//! upstream connections and the error shape every route will share.
+//! The gateway: the HTTP edge for devices (fetching what a notification
+//! points at, [6/9]) and, with [7/9], the tenant admin portal and REST API.
 
 pub mod config;
 pub mod error;
+pub mod fetch;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::StatusCode;
+use pushmail_common::config::ConfigError;
+use pushmail_common::device_token::TokenVerifier;
 use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::{self, Host};
+use pushmail_common::traffic::Traffic;
+use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+use pushmail_proto::transcode::v1::transcode_service_client::TranscodeServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -58,27 +66,52 @@ impl Listeners {
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let deps = Deps::connect(&config)?;
     let listeners = Listeners::bind(&config).await?;
-    run(deps, listeners, Readiness::new(NAME), shutdown).await
+    run(config, deps, listeners, Readiness::new(NAME), shutdown).await
 }
 
 /// Serves until `shutdown`.
 pub async fn run(
+    config: Config,
     deps: Deps,
     listeners: Listeners,
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    if config.tokens.public_key.is_empty() {
+        return Err(ConfigError::invalid(
+            "tokens.public_key",
+            "is required: the binding service's device-token public key (it logs it at start)",
+        )
+        .into());
+    }
+    let verifier = TokenVerifier::from_public_key_hex(&config.tokens.public_key)
+        .map_err(|_| ConfigError::invalid("tokens.public_key", "must be 64 hex digits"))?;
     let mut host = Host::new(readiness, shutdown);
-    host.readiness().add_upstream_check("binding", deps.binding);
     host.readiness()
-        .add_upstream_check("transcode", deps.transcode);
-    host.serve_http("http", listeners.http, public_router());
+        .add_upstream_check("binding", deps.binding.clone());
+    host.readiness()
+        .add_upstream_check("transcode", deps.transcode.clone());
+    let binding = BindingServiceClient::new(deps.binding);
+    let traffic = Arc::new(Traffic::default());
+    let fetch = Arc::new(fetch::Fetch::new(
+        verifier,
+        binding.clone(),
+        TranscodeServiceClient::new(deps.transcode),
+        traffic.clone(),
+        Duration::from_millis(config.fetch.targets_cache_ms),
+    ));
+    let every = Duration::from_millis(config.fetch.traffic_flush_ms);
+    let shutdown = host.shutdown();
+    host.spawn("traffic", async move {
+        traffic.flush_every(&binding, every, shutdown).await
+    });
+    host.serve_http("http", listeners.http, public_router(fetch));
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
 }
 
-fn public_router() -> axum::Router {
-    axum::Router::new().fallback(not_found)
+fn public_router(fetch: Arc<fetch::Fetch>) -> axum::Router {
+    fetch::router(fetch).fallback(not_found)
 }
 
 /// Every unknown route answers with the machine-readable error body.

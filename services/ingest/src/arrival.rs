@@ -140,6 +140,14 @@ impl Announcer {
         arrival: &Arrival,
         stored: &Stored,
     ) -> Result<events::MailArrived, AnnounceError> {
+        // Granted before the event exists, so no device is told of a
+        // message it cannot fetch.
+        self.blobs
+            .grant(
+                &pushmail_common::blob::owner(&arrival.tenant, &arrival.account),
+                &stored.blob,
+            )
+            .await?;
         let event = mail_arrived(arrival, &stored.parsed, &stored.blob);
         let context = EventContext {
             event_id: event

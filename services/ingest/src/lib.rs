@@ -8,7 +8,7 @@ pub mod config;
 pub mod error;
 pub mod imap;
 pub mod leases;
-pub mod mail;
+pub use pushmail_common::mail;
 pub mod marks;
 pub mod pop3;
 pub mod smtp;

@@ -59,18 +59,7 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// Refuses a gRPC call without the internal token.
     pub fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), tonic::Status> {
-        let presented = pushmail_common::auth::bearer(metadata).ok_or_else(|| {
-            tonic::Status::unauthenticated(
-                "authorization metadata is required: Bearer <internal token>",
-            )
-        })?;
-        if self.internal.matches(presented) {
-            Ok(())
-        } else {
-            Err(tonic::Status::unauthenticated(
-                "the internal token is not valid",
-            ))
-        }
+        self.internal.authorize(metadata)
     }
 
     /// The claims of a valid device token.

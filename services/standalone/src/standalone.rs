@@ -33,6 +33,7 @@ pub(crate) async fn run(
         &mut config.dispatch.binding,
         &mut config.dispatch.session,
         &mut config.gateway.binding,
+        &mut config.gateway.transcode,
     ] {
         upstream.token = internal.clone();
     }
@@ -61,6 +62,8 @@ pub(crate) async fn run(
             .context("binding.security.device_token_seed")?
             .public_key_hex();
     config.session.security.internal_token = config.binding.security.internal_token.clone();
+    config.gateway.tokens.public_key = config.session.tokens.public_key.clone();
+    config.transcode.security.internal_token = config.binding.security.internal_token.clone();
     // One outbox in this process: dispatch writes what session replays.
     let outbox = config.session.outbox.connect().await.context("outbox")?;
     let c = config.session.clone();
@@ -78,13 +81,13 @@ pub(crate) async fn run(
         pushmail_session::run(c, deps, listeners, r, s)
     });
 
-    let c = &config.transcode;
-    let deps = pushmail_transcode::Deps::connect(c);
+    let c = config.transcode.clone();
+    let deps = pushmail_transcode::Deps::connect(&c);
     let listeners = pushmail_transcode::Listeners::bind(&c.server)
         .await
         .context("transcode")?;
     services.spawn(pushmail_transcode::NAME, |r, s| {
-        pushmail_transcode::run(deps, listeners, r, s)
+        pushmail_transcode::run(c, deps, listeners, r, s)
     });
 
     let c = &config.ingest;
@@ -112,13 +115,13 @@ pub(crate) async fn run(
         pushmail_dispatch::run(c, deps, listeners, r, s)
     });
 
-    let c = &config.gateway;
-    let deps = pushmail_gateway::Deps::connect(c).context("gateway")?;
-    let listeners = pushmail_gateway::Listeners::bind(c)
+    let c = config.gateway.clone();
+    let deps = pushmail_gateway::Deps::connect(&c).context("gateway")?;
+    let listeners = pushmail_gateway::Listeners::bind(&c)
         .await
         .context("gateway")?;
     services.spawn(pushmail_gateway::NAME, |r, s| {
-        pushmail_gateway::run(deps, listeners, r, s)
+        pushmail_gateway::run(c, deps, listeners, r, s)
     });
 
     services.wait_ready(&config).await?;

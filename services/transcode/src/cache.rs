@@ -32,11 +32,23 @@ impl Key {
     }
 }
 
+impl Key {
+    /// A strong validator of the preview this key names (the same key
+    /// always converts to the same bytes): the device's `ETag`.
+    pub fn etag(&self) -> String {
+        let text = format!("{}|{}|{}", self.content, self.profile, self.converter);
+        let digest = BlobRef::of(text.as_bytes());
+        digest.as_str()["sha256:".len()..][..32].to_owned()
+    }
+}
+
 /// A cached preview.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub content_type: String,
     pub bytes: Vec<u8>,
+    /// Pages of the source (PDF), else 1.
+    pub page_count: u32,
 }
 
 type Slot = Arc<OnceCell<Arc<Entry>>>;
@@ -166,6 +178,7 @@ mod tests {
 
     fn entry(size: usize) -> Entry {
         Entry {
+            page_count: 1,
             content_type: "image/jpeg".into(),
             bytes: vec![0; size],
         }

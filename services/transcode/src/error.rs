@@ -1,10 +1,14 @@
 //! Errors of the transcode service's process boundary.
 
+use pushmail_common::config::ConfigError;
 use pushmail_common::host::HostError;
 
 /// Why the transcode service could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),

@@ -1,17 +1,24 @@
-//! The transcode service: attachment conversion for small screens. The
-//! converters (`convert/`) are being built with [6/9]; the service does
-//! not serve them over gRPC yet.
+//! The transcode service: a stored message's parts for small screens.
+//! Converters (`convert/`) are pure functions with limits; `pipeline`
+//! picks one for a part and a device profile; `service` is the gRPC edge
+//! with the account check, the cache and the job limits.
 
 pub mod cache;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod parts;
+pub mod pipeline;
+pub mod profile;
+pub mod service;
 
 use std::sync::Arc;
 
 use pushmail_common::blob::BlobStore;
+use pushmail_common::config::ConfigError;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
+use pushmail_proto::transcode::v1::transcode_service_server::TranscodeServiceServer;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
@@ -43,19 +50,33 @@ pub type Listeners = pushmail_common::host::GrpcListeners;
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let deps = Deps::connect(&config);
     let listeners = Listeners::bind(&config.server).await?;
-    run(deps, listeners, Readiness::new(NAME), shutdown).await
+    run(config, deps, listeners, Readiness::new(NAME), shutdown).await
 }
 
 /// Serves until `shutdown`.
 pub async fn run(
+    config: Config,
     deps: Deps,
     listeners: Listeners,
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    if config.security.internal_token.is_empty() {
+        return Err(ConfigError::invalid(
+            "security.internal_token",
+            "is required: the internal bearer token the gateway presents",
+        )
+        .into());
+    }
+    let transcoder = service::Transcoder::new(&config, deps.blobs.clone())
+        .map_err(|e| ConfigError::invalid("profiles", e))?;
     let mut host = Host::new(readiness, shutdown);
     host.readiness().add_blob_check(deps.blobs);
-    host.serve_grpc(listeners.grpc, Routes::default())?;
+    let server = TranscodeServiceServer::new(service::Service(Arc::new(transcoder)))
+        // A large message's part may be asked for by its whole size.
+        .max_decoding_message_size(64 * 1024)
+        .max_encoding_message_size(1 << 20);
+    host.serve_grpc(listeners.grpc, Routes::new(server))?;
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
 }

@@ -5,10 +5,10 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// The ingest crate's parser module itself, compiled here without the rest
+// The parser module itself (pushmail-common's), compiled here without the rest
 // of the service.
 #[allow(dead_code)]
-#[path = "../../src/mail/mod.rs"]
+#[path = "../../../common/src/mail/mod.rs"]
 mod mail;
 
 use mail::{Limits, parse};

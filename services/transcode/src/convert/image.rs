@@ -106,7 +106,12 @@ pub fn preview(bytes: &[u8], profile: &Profile, limits: &Limits) -> Result<Previ
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     image.apply_orientation(orientation);
+    fit(&image, profile)
+}
 
+/// A decoded image (a rendered PDF page, a video frame) scaled to the
+/// profile and encoded within its byte budget.
+pub fn fit(image: &DynamicImage, profile: &Profile) -> Result<Preview, ImageError> {
     let alpha = image.color().has_alpha() && profile.accepts_png;
     let mut image = if alpha {
         DynamicImage::ImageRgba8(image.to_rgba8())

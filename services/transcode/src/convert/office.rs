@@ -49,10 +49,10 @@ pub enum OfficeError {
     Corrupt(String),
 }
 
-type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+pub(super) type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
 /// Opens `bytes` as a zip whose every entry is within the limits.
-fn archive<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Archive<'a>, OfficeError> {
+pub(super) fn archive<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Archive<'a>, OfficeError> {
     if bytes.len() > limits.max_input_bytes {
         return Err(OfficeError::TooLarge {
             size: bytes.len(),
@@ -90,7 +90,7 @@ fn archive<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Archive<'a>, OfficeEr
 }
 
 /// One entry's bytes, never more than it declared.
-fn entry(zip: &mut Archive<'_>, name: &str) -> Result<Vec<u8>, OfficeError> {
+pub(super) fn entry(zip: &mut Archive<'_>, name: &str) -> Result<Vec<u8>, OfficeError> {
     let file = zip
         .by_name(name)
         .map_err(|e| OfficeError::Corrupt(format!("{name}: {e}")))?;
@@ -107,7 +107,7 @@ fn entry(zip: &mut Archive<'_>, name: &str) -> Result<Vec<u8>, OfficeError> {
     Ok(out)
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -47,3 +47,15 @@ fn walk(
         }
     }
 }
+
+/// The part index of IMAP body section `section` in `message`.
+pub fn part_index(message: &Message<'_>, section: &str) -> Option<u32> {
+    sections(message)
+        .into_iter()
+        .find_map(|(index, s)| (s == section).then_some(index))
+}
+
+/// Every part's IMAP body section, by part index.
+pub fn part_sections(message: &Message<'_>) -> HashMap<u32, String> {
+    sections(message)
+}

@@ -7,6 +7,7 @@ mod parse;
 mod sections;
 
 pub use parse::{Limits, ParseError, ParsedMail, parse};
+pub use sections::{part_index, part_sections};
 
 /// A mail address with its display name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

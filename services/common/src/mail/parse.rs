@@ -1,4 +1,5 @@
-//! The parsing entry point (fuzzed: `services/ingest/fuzz`).
+//! The parsing entry point (fuzzed: `services/ingest/fuzz`, which compiles
+//! this module alone).
 
 use mail_parser::{Address, MessageParser, MimeHeaders as _};
 

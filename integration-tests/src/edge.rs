@@ -1,0 +1,88 @@
+//! Transcode and the gateway started in-process on free ports: the device
+//! fetch path, over the real blob store and a real binding.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use pushmail_common::health::Readiness;
+use pushmail_common::redact::Secret;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::INTERNAL_TOKEN;
+
+/// A running service task.
+pub struct Node<E> {
+    /// Its gRPC (transcode) or public HTTP (gateway) address.
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), E>>,
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> Node<E> {
+    /// Stops it and reports how it ended.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        Ok(self.task.await??)
+    }
+}
+
+/// The transcode test config: blobs under `blobs`, the test internal token.
+pub fn transcode_config(blobs: &Path) -> pushmail_transcode::Config {
+    let mut config = pushmail_transcode::Config::default();
+    config.blob.dir = blobs.to_path_buf();
+    config.security.internal_token = Secret::new(INTERNAL_TOKEN);
+    config
+}
+
+/// Starts transcode with `config`.
+pub async fn transcode(
+    config: pushmail_transcode::Config,
+) -> anyhow::Result<Node<pushmail_transcode::Error>> {
+    let deps = pushmail_transcode::Deps::connect(&config);
+    let listeners = pushmail_common::host::GrpcListeners::ephemeral().await?;
+    let addr = listeners.grpc.local_addr()?;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(pushmail_transcode::run(
+        config,
+        deps,
+        listeners,
+        Readiness::new("transcode"),
+        stop.clone(),
+    ));
+    Ok(Node { addr, stop, task })
+}
+
+/// The gateway test config: binding and transcode at their addresses with
+/// the internal token, the test device-token key, fast traffic flushes.
+pub fn gateway_config(binding: SocketAddr, transcode: SocketAddr) -> pushmail_gateway::Config {
+    let mut config = pushmail_gateway::Config::default();
+    config.binding.endpoint = format!("http://{binding}");
+    config.binding.token = Secret::new(INTERNAL_TOKEN);
+    config.transcode.endpoint = format!("http://{transcode}");
+    config.transcode.token = Secret::new(INTERNAL_TOKEN);
+    config.tokens.public_key = crate::test_token_public_key();
+    config.fetch.traffic_flush_ms = 200;
+    config
+}
+
+/// Starts the gateway with `config`.
+pub async fn gateway(
+    config: pushmail_gateway::Config,
+) -> anyhow::Result<Node<pushmail_gateway::Error>> {
+    let deps = pushmail_gateway::Deps::connect(&config)?;
+    let listeners = pushmail_gateway::Listeners {
+        http: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let addr = listeners.http.local_addr()?;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(pushmail_gateway::run(
+        config,
+        deps,
+        listeners,
+        Readiness::new("gateway"),
+        stop.clone(),
+    ));
+    Ok(Node { addr, stop, task })
+}

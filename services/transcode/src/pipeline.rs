@@ -1,0 +1,435 @@
+//! Which converter a part goes to, and what comes out for a profile.
+//! Every converter here is CPU-bound and synchronous except audio/video
+//! (subprocesses with their own deadline); the service runs the rest on
+//! the blocking pool.
+
+use std::time::Duration;
+
+use pushmail_proto::transcode::v1::Rendition;
+use serde_json::json;
+
+use crate::convert::{html, image, media, office, pdf, slides, text};
+use crate::parts::Part;
+use crate::profile::Profile;
+
+/// The kinds of content a converter exists for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Image,
+    Pdf,
+    Word,
+    Spreadsheet,
+    Slides,
+    Html,
+    Text,
+    Media,
+}
+
+impl Kind {
+    /// The kind of `part`, from its type, else its file name's extension.
+    pub fn of(part: &Part) -> Option<Self> {
+        let by_type = match part.content_type.as_str() {
+            "image/jpeg" | "image/jpg" | "image/pjpeg" | "image/png" | "image/gif"
+            | "image/bmp" | "image/x-ms-bmp" | "image/webp" | "image/tiff" => Some(Self::Image),
+            "application/pdf" => Some(Self::Pdf),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+                Some(Self::Word)
+            }
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            | "application/vnd.ms-excel" => Some(Self::Spreadsheet),
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+                Some(Self::Slides)
+            }
+            "text/html" => Some(Self::Html),
+            t if t.starts_with("text/") => Some(Self::Text),
+            t if t.starts_with("audio/") || t.starts_with("video/") => Some(Self::Media),
+            _ => None,
+        };
+        by_type.or_else(|| {
+            let name = part.file_name.as_deref()?.to_ascii_lowercase();
+            let ext = name.rsplit_once('.')?.1;
+            Some(match ext {
+                "jpg" | "jpeg" | "png" | "gif" | "bmp" | "webp" | "tif" | "tiff" => Self::Image,
+                "pdf" => Self::Pdf,
+                "docx" => Self::Word,
+                "xlsx" | "xls" => Self::Spreadsheet,
+                "pptx" => Self::Slides,
+                "htm" | "html" => Self::Html,
+                "txt" | "csv" | "log" => Self::Text,
+                "mp3" | "wav" | "amr" | "m4a" | "mp4" | "avi" | "3gp" | "mov" => Self::Media,
+                _ => return None,
+            })
+        })
+    }
+
+    /// Converter name and version, part of the cache key: bump it when a
+    /// converter's output changes so no old rendering is served.
+    pub fn converter(self) -> &'static str {
+        match self {
+            Self::Image => "image/1",
+            Self::Pdf => "pdf/1",
+            Self::Word => "docx/1",
+            Self::Spreadsheet => "sheet/1",
+            Self::Slides => "pptx/1",
+            Self::Html => "html/1",
+            Self::Text => "text/1",
+            Self::Media => "media/1",
+        }
+    }
+}
+
+/// What one job may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub image: image::Limits,
+    pub pdf: pdf::Limits,
+    pub office: office::Limits,
+    pub media: media::Limits,
+    /// Largest text or HTML input, bytes.
+    pub max_text_bytes: usize,
+}
+
+/// A conversion's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    /// Pages of the source (PDF), else 1.
+    pub page_count: u32,
+}
+
+/// Why a part was not converted. Each says what to tell the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    #[error("no converter for {0}")]
+    Unsupported(String),
+    #[error("the device profile accepts none of {0}")]
+    NotAccepted(&'static str),
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("{0}")]
+    OverLimit(String),
+    #[error("{0}")]
+    NoSuchPage(String),
+    #[error("the conversion did not finish within {0:?}")]
+    Timeout(Duration),
+    #[error("every conversion slot is busy; try again shortly")]
+    Busy,
+}
+
+impl From<image::ImageError> for ConvertError {
+    fn from(e: image::ImageError) -> Self {
+        match e {
+            image::ImageError::UnknownFormat | image::ImageError::Corrupt(_) => {
+                Self::Unreadable(e.to_string())
+            }
+            _ => Self::OverLimit(e.to_string()),
+        }
+    }
+}
+
+impl From<pdf::PdfError> for ConvertError {
+    fn from(e: pdf::PdfError) -> Self {
+        match e {
+            pdf::PdfError::TooLarge { .. } => Self::OverLimit(e.to_string()),
+            pdf::PdfError::NoSuchPage { .. } => Self::NoSuchPage(e.to_string()),
+            _ => Self::Unreadable(e.to_string()),
+        }
+    }
+}
+
+impl From<office::OfficeError> for ConvertError {
+    fn from(e: office::OfficeError) -> Self {
+        match e {
+            office::OfficeError::Corrupt(_) => Self::Unreadable(e.to_string()),
+            _ => Self::OverLimit(e.to_string()),
+        }
+    }
+}
+
+impl From<html::HtmlError> for ConvertError {
+    fn from(e: html::HtmlError) -> Self {
+        match e {
+            html::HtmlError::Render(_) => Self::Unreadable(e.to_string()),
+            _ => Self::OverLimit(e.to_string()),
+        }
+    }
+}
+
+impl From<text::TextError> for ConvertError {
+    fn from(e: text::TextError) -> Self {
+        Self::OverLimit(e.to_string())
+    }
+}
+
+impl From<media::MediaError> for ConvertError {
+    fn from(e: media::MediaError) -> Self {
+        match e {
+            media::MediaError::TooLarge { .. } => Self::OverLimit(e.to_string()),
+            media::MediaError::Timeout { deadline, .. } => Self::Timeout(deadline),
+            _ => Self::Unreadable(e.to_string()),
+        }
+    }
+}
+
+/// One conversion.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub part: Part,
+    pub kind: Kind,
+    pub rendition: Rendition,
+    pub page: u32,
+    pub profile: Profile,
+    /// Base URL (relative to the body's) of this message's parts, for inline images.
+    pub parts_url: String,
+}
+
+impl Job {
+    /// Whether the job runs on the blocking pool (everything but media).
+    pub fn is_blocking(&self) -> bool {
+        self.kind != Kind::Media
+    }
+}
+
+/// Runs a blocking job.
+pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+    let one = |content_type: String, bytes: Vec<u8>| Output {
+        content_type,
+        bytes,
+        page_count: 1,
+    };
+    match job.kind {
+        Kind::Image => {
+            let preview = image::preview(
+                &job.part.bytes,
+                &image_profile(&job.profile)?,
+                &limits.image,
+            )?;
+            Ok(one(preview.content_type.to_owned(), preview.bytes))
+        }
+        Kind::Pdf if job.rendition == Rendition::Image => {
+            let (page, pages) = pdf::render(
+                &job.part.bytes,
+                job.page.max(1),
+                job.profile.screen_width,
+                &limits.pdf,
+            )?;
+            let preview = image::fit(&page, &image_profile(&job.profile)?)?;
+            Ok(Output {
+                content_type: preview.content_type.to_owned(),
+                bytes: preview.bytes,
+                page_count: pages,
+            })
+        }
+        Kind::Pdf => {
+            let text = pdf::text(&job.part.bytes, &limits.pdf)?;
+            let pages: Vec<(usize, &String)> = match job.page {
+                0 => text.pages.iter().enumerate().collect(),
+                n => {
+                    let i = n as usize - 1;
+                    let page = text.pages.get(i).ok_or_else(|| {
+                        ConvertError::NoSuchPage(format!(
+                            "page {n} asked; text is read from the first {} of {} pages",
+                            text.pages.len(),
+                            text.page_count
+                        ))
+                    })?;
+                    vec![(i, page)]
+                }
+            };
+            let mut body = String::new();
+            for (i, page) in pages {
+                body.push_str(&format!("<section><h2>Page {}</h2>", i + 1));
+                for paragraph in page.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+                    body.push_str(&format!(
+                        "<p>{}</p>",
+                        escape(paragraph).replace('\n', "<br>")
+                    ));
+                }
+                body.push_str("</section>");
+            }
+            let mut out = document(&body, job, limits)?;
+            out.page_count = text.page_count;
+            Ok(out)
+        }
+        Kind::Word => document(
+            &office::docx_to_html(&job.part.bytes, &limits.office)?,
+            job,
+            limits,
+        ),
+        Kind::Spreadsheet => document(
+            &office::spreadsheet_to_html(&job.part.bytes, &limits.office)?,
+            job,
+            limits,
+        ),
+        Kind::Slides => document(
+            &slides::pptx_to_html(&job.part.bytes, &limits.office)?,
+            job,
+            limits,
+        ),
+        Kind::Html => {
+            let decoded = text::to_utf8(
+                &job.part.bytes,
+                job.part.charset.as_deref(),
+                limits.max_text_bytes,
+            )?;
+            if job.profile.accepts("text/html") {
+                let inline = job
+                    .part
+                    .inline
+                    .iter()
+                    .map(|(cid, section)| {
+                        (cid.clone(), format!("{}{section}/preview", job.parts_url))
+                    })
+                    .collect();
+                let page = html::mobile_html(
+                    &decoded.text,
+                    &html::Sanitise {
+                        inline,
+                        allow_remote: job.profile.allow_remote_images,
+                        limit: limits.max_text_bytes,
+                    },
+                )?;
+                if page.len() <= job.profile.max_len() {
+                    return Ok(one(
+                        "text/html; charset=utf-8".to_owned(),
+                        page.into_bytes(),
+                    ));
+                }
+            }
+            plain(&decoded.text, job, limits)
+        }
+        Kind::Text => {
+            if !job.profile.accepts("text/plain") {
+                return Err(ConvertError::NotAccepted("text/plain"));
+            }
+            let decoded = text::to_utf8(
+                &job.part.bytes,
+                job.part.charset.as_deref(),
+                limits.max_text_bytes,
+            )?;
+            Ok(one(
+                "text/plain; charset=utf-8".to_owned(),
+                truncate(decoded.text, job.profile.max_len()).into_bytes(),
+            ))
+        }
+        Kind::Media => Err(ConvertError::Unsupported(
+            "audio/video on the blocking pool".to_owned(),
+        )),
+    }
+}
+
+/// Runs an audio/video job: metadata as JSON, or a still for an image rendition.
+pub async fn convert_media(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+    if job.rendition == Rendition::Image {
+        let still = media::still(&job.part.bytes, job.profile.screen_width, &limits.media).await?;
+        let preview = image::preview(&still, &image_profile(&job.profile)?, &limits.image)?;
+        return Ok(Output {
+            content_type: preview.content_type.to_owned(),
+            bytes: preview.bytes,
+            page_count: 1,
+        });
+    }
+    let info = media::probe(&job.part.bytes, &limits.media).await?;
+    let streams: Vec<_> = info
+        .streams
+        .iter()
+        .map(|s| {
+            json!({
+                "kind": s.kind, "codec": s.codec, "width": s.width, "height": s.height,
+                "sample_rate": s.sample_rate, "channels": s.channels,
+            })
+        })
+        .collect();
+    let body = json!({
+        "container": info.container,
+        "duration_ms": info.duration_ms,
+        "size": info.size,
+        "streams": streams,
+    });
+    Ok(Output {
+        content_type: "application/json".to_owned(),
+        bytes: body.to_string().into_bytes(),
+        page_count: 1,
+    })
+}
+
+fn image_profile(profile: &Profile) -> Result<image::Profile, ConvertError> {
+    if !profile.accepts("image/jpeg") && !profile.accepts("image/png") {
+        return Err(ConvertError::NotAccepted("image/jpeg, image/png"));
+    }
+    Ok(image::Profile {
+        max_width: profile.screen_width,
+        accepts_png: profile.accepts("image/png"),
+        max_bytes: profile.max_len(),
+    })
+}
+
+/// Converted HTML as a page when the device shows HTML and it fits, else as text.
+fn document(body: &str, job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+    if job.profile.accepts("text/html") {
+        let page = html::mobile_html(
+            body,
+            &html::Sanitise {
+                limit: limits.max_text_bytes,
+                ..html::Sanitise::default()
+            },
+        )?;
+        if page.len() <= job.profile.max_len() {
+            return Ok(Output {
+                content_type: "text/html; charset=utf-8".to_owned(),
+                bytes: page.into_bytes(),
+                page_count: 1,
+            });
+        }
+    }
+    plain(body, job, limits)
+}
+
+fn plain(html_text: &str, job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+    if !job.profile.accepts("text/plain") {
+        return Err(ConvertError::NotAccepted("text/html, text/plain"));
+    }
+    // About 8 pixels a column on a phone's default font.
+    let columns = (job.profile.screen_width / 8).clamp(20, 160) as usize;
+    let text = html::plain_text(html_text, columns, limits.max_text_bytes)?;
+    Ok(Output {
+        content_type: "text/plain; charset=utf-8".to_owned(),
+        bytes: truncate(text, job.profile.max_len()).into_bytes(),
+        page_count: 1,
+    })
+}
+
+/// At most `max` bytes, cut at a character boundary, marked when cut.
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mark = "\n…";
+    let mut end = max.saturating_sub(mark.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(mark);
+    text
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_characters_whole() {
+        let cut = truncate("季度报告季度报告".repeat(10), 20);
+        assert!(cut.len() <= 20);
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncate("short".into(), 20), "short");
+    }
+}
