@@ -157,13 +157,18 @@ pub fn render(
                 bg_color: WHITE,
             },
         );
-        // On an opaque background premultiplied RGBA is plain RGBA.
+        // On an opaque background premultiplied RGBA is plain RGBA, and
+        // the alpha channel says nothing: dropped, so the page goes out as
+        // a JPEG rather than a PNG.
         let image = RgbaImage::from_raw(
             u32::from(pixmap.width()),
             u32::from(pixmap.height()),
             pixmap.data_as_u8_slice().to_vec(),
         )
         .ok_or_else(|| PdfError::Corrupt("renderer returned a short buffer".to_owned()))?;
-        Ok((DynamicImage::ImageRgba8(image), count))
+        Ok((
+            DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(image).to_rgb8()),
+            count,
+        ))
     })
 }
