@@ -215,8 +215,10 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_bad_profiles_are_named() {
         Config::default().validate().unwrap();
-        let mut config = Config::default();
-        config.default_profile = "watch".into();
+        let config = Config {
+            default_profile: "watch".into(),
+            ..Config::default()
+        };
         assert!(
             config
                 .validate()
