@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test provision lint fmt fmt-check clippy nextest build bench fuzz
+.PHONY: run test provision lint fmt fmt-check clippy nextest build bench fuzz fuzz-transcode
 
 ## run: the whole platform in one process, embedded adapters, no servers needed
 run:
@@ -42,3 +42,11 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	mkdir -p services/ingest/fuzz/corpus/parse && cp services/ingest/tests/corpus/*.eml services/ingest/fuzz/corpus/parse/
 	cd services/ingest/fuzz && $(CARGO) +nightly fuzz run parse -- -max_total_time=$(FUZZ_SECONDS)
+
+## fuzz-transcode: each converter target (image, pdf, office, text) for FUZZ_SECONDS
+fuzz-transcode:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	bash services/transcode/fuzz/seeds.sh
+	cd services/transcode/fuzz && for target in image pdf office text; do \
+	  $(CARGO) +nightly fuzz run $$target corpus/$$target -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	done
