@@ -164,3 +164,18 @@ fn a_presentation_that_is_not_one_is_refused() {
         Err(OfficeError::Corrupt(_))
     ));
 }
+
+#[test]
+fn a_file_that_panics_the_pdf_library_is_an_error() {
+    // Found by `make fuzz-transcode`: pdf-extract's `expect("Font")` on a
+    // font resource that is not a dictionary.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../services/transcode/tests/corpus/pdf-extract-font-panic.pdf"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    assert!(matches!(
+        pdf::text(&bytes, &Limits::default()),
+        Err(PdfError::Corrupt(m)) if m.contains("text extraction failed")
+    ));
+}

@@ -50,6 +50,12 @@ impl Transcoder {
             .iter()
             .map(|(name, p)| Ok((name.clone(), p.profile(name).map_err(|e| e.to_string())?)))
             .collect::<Result<_, String>>()?;
+        if !config.profiles.contains_key(&config.default_profile) {
+            return Err(format!(
+                "default_profile {:?} names no configured profile",
+                config.default_profile
+            ));
+        }
         let l = &config.limits;
         let job_timeout = Duration::from_millis(l.job_timeout_ms);
         let office = crate::convert::office::Limits {

@@ -100,15 +100,22 @@ struct Render {
 }
 
 impl Render {
+    fn explicit(&self) -> bool {
+        self.width.is_some()
+            || self.accept.is_some()
+            || self.max_bytes.is_some()
+            || self.remote_images.is_some()
+    }
+
     fn apply(&self, request: &mut transcode::TranscodeRequest) -> Result<(), ApiError> {
         if let Some(name) = &self.profile {
-            if self.width.is_some() || self.accept.is_some() || self.max_bytes.is_some() {
+            if self.explicit() {
                 return Err(ApiError::BadRequest(
                     "give either profile or width/accept/max_bytes, not both".to_owned(),
                 ));
             }
             request.profile_name = name.clone();
-        } else if self.width.is_some() || self.accept.is_some() || self.max_bytes.is_some() {
+        } else if self.explicit() {
             request.profile = Some(transcode::DeviceProfile {
                 screen_width: self.width.unwrap_or(720),
                 accepts: self

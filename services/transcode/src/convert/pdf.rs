@@ -1,8 +1,10 @@
 //! PDF attachments: the text of each page (pdf-extract, on lopdf) and
 //! images of the first pages (hayro, a pure-Rust rasteriser; no pdfium
 //! binary can be shipped here, and a subprocess renderer would need its
-//! own sandbox). Both libraries assert on some malformed files, so each
-//! call runs under `catch_unwind`: a hostile PDF is an error, not a crash.
+//! own sandbox). Both libraries assert on some malformed files (the fuzz
+//! target found pdf-extract's `expect("Font")`), so each call runs under
+//! `catch_unwind`: a hostile PDF is an error, not a crash. That needs the
+//! workspace's default `panic = "unwind"`; never build with abort.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
