@@ -62,6 +62,10 @@ pub fn gateway_config(binding: SocketAddr, transcode: SocketAddr) -> pushmail_ga
     config.transcode.endpoint = format!("http://{transcode}");
     config.transcode.token = Secret::new(INTERNAL_TOKEN);
     config.tokens.public_key = crate::test_token_public_key();
+    config.portal.secure_cookie = false;
+    // No session node in these tests: presence is unknown (`null`), fast.
+    config.session.endpoint = "http://127.0.0.1:1".to_owned();
+    config.session.token = Secret::new(INTERNAL_TOKEN);
     config.fetch.traffic_flush_ms = 200;
     config
 }

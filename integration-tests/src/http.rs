@@ -42,14 +42,20 @@ async fn send(
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
+    body: &[u8],
 ) -> std::io::Result<TcpStream> {
     let mut stream = TcpStream::connect(addr).await?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() || !matches!(method, "GET" | "HEAD") {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
+    // The server may answer (413) and close before reading a large body.
+    let _ = stream.write_all(body).await;
     Ok(stream)
 }
 
@@ -86,7 +92,18 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Response> {
-    let mut stream = send(addr, method, path, headers).await?;
+    call(addr, method, path, headers, b"").await
+}
+
+/// One request with a body; the whole response.
+pub async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut stream = send(addr, method, path, headers, body).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
     let (mut response, start) = parse(&raw)?;
@@ -114,7 +131,7 @@ pub async fn get_cut(
     headers: &[(&str, &str)],
     keep: usize,
 ) -> std::io::Result<Response> {
-    let mut stream = send(addr, "GET", path, headers).await?;
+    let mut stream = send(addr, "GET", path, headers, b"").await?;
     let mut raw = Vec::new();
     let mut buf = vec![0; 16 * 1024];
     loop {

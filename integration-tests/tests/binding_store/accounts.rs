@@ -37,7 +37,7 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     assert_eq!(store.sealed_credentials(other, id).await.unwrap(), None);
     assert!(
         store
-            .list_accounts(other, None, 10)
+            .list_accounts(other, "", None, 10)
             .await
             .unwrap()
             .is_empty()
@@ -74,9 +74,9 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     assert_eq!(over.unwrap_err(), StoreError::QuotaExceeded("max_accounts"));
 
     // Paging in creation order.
-    let first = store.list_accounts(tenant, None, 2).await.unwrap();
+    let first = store.list_accounts(tenant, "", None, 2).await.unwrap();
     let rest = store
-        .list_accounts(tenant, Some(first[1].id), 2)
+        .list_accounts(tenant, "", Some(first[1].id), 2)
         .await
         .unwrap();
     let addresses: Vec<&str> = first
@@ -87,6 +87,32 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     assert_eq!(
         addresses,
         ["a@example.net", "b@example.net", "c@example.net"]
+    );
+    // Search: a substring of the address; LIKE's wildcards are literal.
+    let found = store.list_accounts(tenant, "b@ex", None, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].address, "b@example.net");
+    assert!(
+        store
+            .list_accounts(tenant, "%", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_accounts(tenant, "_@", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_accounts(tenant, "example.net", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
     );
 
     let orphan = store

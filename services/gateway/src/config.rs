@@ -21,10 +21,58 @@ pub struct Config {
     pub binding: UpstreamConfig,
     /// The transcode service (previews).
     pub transcode: UpstreamConfig,
+    /// The session service (which devices are connected), with the internal token.
+    pub session: UpstreamConfig,
+    /// The admin API.
+    pub api: ApiConfig,
+    /// Portal sign-in sessions.
+    pub portal: PortalConfig,
     /// Device tokens.
     pub tokens: TokensConfig,
     /// The device fetch API.
     pub fetch: FetchConfig,
+}
+
+/// The admin API's limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Requests per minute per credential (per gateway replica).
+    pub requests_per_minute: u32,
+    /// Requests at once above the rate.
+    pub burst: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+            burst: 60,
+        }
+    }
+}
+
+/// Portal sessions (a sealed cookie; see `api::session`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// 64 hex digits shared by every gateway replica; empty: a random key
+    /// per process (sessions end with it and work on one replica only).
+    pub session_key: pushmail_common::redact::Secret,
+    /// How long a sign-in lasts.
+    pub session_ttl_minutes: u64,
+    /// Mark the cookie `Secure` (HTTPS only); off only for plain-HTTP local use.
+    pub secure_cookie: bool,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            session_key: pushmail_common::redact::Secret::default(),
+            session_ttl_minutes: 60,
+            secure_cookie: true,
+        }
+    }
 }
 
 /// How device tokens are checked.
@@ -76,6 +124,9 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             binding: UpstreamConfig::at("http://127.0.0.1:7101"),
             transcode: UpstreamConfig::at("http://127.0.0.1:7103"),
+            session: UpstreamConfig::at("http://127.0.0.1:7102"),
+            api: ApiConfig::default(),
+            portal: PortalConfig::default(),
             tokens: TokensConfig::default(),
             fetch: FetchConfig::default(),
         }
@@ -90,6 +141,13 @@ impl ServiceConfig for Config {
         self.shutdown.validate("shutdown.")?;
         self.binding.validate("binding.")?;
         self.transcode.validate("transcode.")?;
+        self.session.validate("session.")?;
+        if self.api.requests_per_minute == 0 || self.portal.session_ttl_minutes == 0 {
+            return Err(ConfigError::invalid(
+                "api.requests_per_minute",
+                "api.requests_per_minute and portal.session_ttl_minutes must be positive",
+            ));
+        }
         if self.fetch.traffic_flush_ms == 0 {
             return Err(ConfigError::invalid(
                 "fetch.traffic_flush_ms",

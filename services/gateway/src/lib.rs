@@ -1,9 +1,11 @@
 //! The gateway: the HTTP edge for devices (fetching what a notification
 //! points at, [6/9]) and, with [7/9], the tenant admin portal and REST API.
 
+pub mod api;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod reply;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,9 @@ use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::{self, Host};
 use pushmail_common::traffic::Traffic;
+use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+use pushmail_proto::session::v1::session_service_client::SessionServiceClient;
 use pushmail_proto::transcode::v1::transcode_service_client::TranscodeServiceClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +36,8 @@ pub struct Deps {
     pub binding: TracedChannel,
     /// The transcode service.
     pub transcode: TracedChannel,
+    /// The session service.
+    pub session: TracedChannel,
 }
 
 impl Deps {
@@ -40,6 +46,7 @@ impl Deps {
         Ok(Self {
             binding: config.binding.channel()?,
             transcode: config.transcode.channel()?,
+            session: config.session.channel()?,
         })
     }
 }
@@ -91,6 +98,18 @@ pub async fn run(
         .add_upstream_check("binding", deps.binding.clone());
     host.readiness()
         .add_upstream_check("transcode", deps.transcode.clone());
+    let sessions = api::session::Sessions::new(
+        config.portal.session_key.expose(),
+        config.portal.session_ttl_minutes,
+        config.portal.secure_cookie,
+    )
+    .map_err(|e| ConfigError::invalid("portal.session_key", e))?;
+    let admin_api = Arc::new(api::Api {
+        admin: AdminServiceClient::new(deps.binding.clone()),
+        session: SessionServiceClient::new(deps.session),
+        sessions,
+        limiter: api::limit::Limiter::new(config.api.requests_per_minute, config.api.burst),
+    });
     let binding = BindingServiceClient::new(deps.binding);
     let traffic = Arc::new(Traffic::default());
     let fetch = Arc::new(fetch::Fetch::new(
@@ -105,13 +124,21 @@ pub async fn run(
     host.spawn("traffic", async move {
         traffic.flush_every(&binding, every, shutdown).await
     });
-    host.serve_http("http", listeners.http, public_router(fetch));
+    host.serve_http("http", listeners.http, public_router(fetch, admin_api));
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
 }
 
-fn public_router(fetch: Arc<fetch::Fetch>) -> axum::Router {
-    fetch::router(fetch).fallback(not_found)
+fn public_router(fetch: Arc<fetch::Fetch>, admin: Arc<api::Api>) -> axum::Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    fetch::router(fetch)
+        .merge(api::router(admin))
+        .fallback(not_found)
+        // Outermost: every answer, errors included, carries the id (the
+        // caller's own, or a new one), and the trace span records it.
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 /// Every unknown route answers with the machine-readable error body.

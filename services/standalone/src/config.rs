@@ -144,6 +144,12 @@ impl Default for StandaloneConfig {
                 },
                 binding: UpstreamConfig::at("http://127.0.0.1:7101"),
                 transcode: UpstreamConfig::at("http://127.0.0.1:7103"),
+                session: UpstreamConfig::at("http://127.0.0.1:7102"),
+                // The portal is served over plain HTTP on loopback here.
+                portal: pushmail_gateway::config::PortalConfig {
+                    secure_cookie: false,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         }

@@ -34,6 +34,7 @@ pub(crate) async fn run(
         &mut config.dispatch.session,
         &mut config.gateway.binding,
         &mut config.gateway.transcode,
+        &mut config.gateway.session,
     ] {
         upstream.token = internal.clone();
     }

@@ -43,6 +43,30 @@ fn token_response(
 
 #[tonic::async_trait]
 impl AdminService for Admin {
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        respond(
+            async {
+                match caller(&self.registry, request.metadata()).await? {
+                    super::auth::Caller::Operator => Ok(pb::WhoAmIResponse {
+                        operator: true,
+                        tenant_id: String::new(),
+                    }),
+                    super::auth::Caller::Tenant(tenant) => Ok(pb::WhoAmIResponse {
+                        operator: false,
+                        tenant_id: tenant.to_string(),
+                    }),
+                    super::auth::Caller::Internal => Err(ApiError::PermissionDenied(
+                        "the internal token is not an admin credential",
+                    )),
+                }
+            }
+            .await,
+        )
+    }
+
     async fn create_tenant(
         &self,
         request: Request<pb::CreateTenantRequest>,
@@ -121,11 +145,8 @@ impl AdminService for Admin {
             async {
                 let req = request.get_ref();
                 let tenant = self.scope(&request, &req.tenant_id).await?;
-                if !req.query.is_empty() {
-                    return Err(ApiError::invalid(
-                        "query",
-                        "filtering is not supported; page through the list",
-                    ));
+                if req.query.chars().count() > 254 {
+                    return Err(ApiError::invalid("query", "at most 254 characters"));
                 }
                 let page = page(req.page.as_ref())?;
                 let after = page
@@ -134,7 +155,7 @@ impl AdminService for Admin {
                     .transpose()?;
                 let accounts = self
                     .registry
-                    .list_accounts(tenant, after, page.size)
+                    .list_accounts(tenant, &req.query, after, page.size)
                     .await?;
                 let ids: Vec<String> = accounts.iter().map(|a| a.id.to_string()).collect();
                 Ok(pb::ListAccountsResponse {

@@ -87,17 +87,24 @@ impl Registry {
             .ok_or(ApiError::NotFound("account"))
     }
 
-    /// The tenant's accounts after `after`, at most `limit`.
+    /// The tenant's accounts after `after`, at most `limit`, whose address
+    /// contains `query` (any case; empty: all).
     pub async fn list_accounts(
         &self,
         tenant: TenantId,
+        query: &str,
         after: Option<AccountId>,
         limit: u32,
     ) -> Result<Vec<Account>, ApiError> {
         self.require_tenant(tenant).await?;
         Ok(self
             .store()
-            .list_accounts(tenant, after, limit.clamp(1, MAX_PAGE))
+            .list_accounts(
+                tenant,
+                &query.trim().to_lowercase(),
+                after,
+                limit.clamp(1, MAX_PAGE),
+            )
             .await?)
     }
 

@@ -201,9 +201,12 @@ pub trait BindingStore: Send + Sync + 'static {
     -> Result<Option<Account>, StoreError>;
 
     /// The tenant's accounts in id (creation) order, after `after`.
+    /// Accounts in id order; `query` (lowercase, may be empty) keeps those
+    /// whose address contains it.
     async fn list_accounts(
         &self,
         tenant: TenantId,
+        query: &str,
         after: Option<AccountId>,
         limit: u32,
     ) -> Result<Vec<Account>, StoreError>;

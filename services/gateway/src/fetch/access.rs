@@ -15,7 +15,7 @@ use pushmail_common::grpc::TracedChannel;
 use pushmail_proto::binding::v1 as binding;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 
-use super::error::ApiError;
+use crate::reply::ApiError;
 
 /// The device's standing for one account.
 #[derive(Debug, Clone)]

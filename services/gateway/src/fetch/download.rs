@@ -17,8 +17,8 @@ use pushmail_common::traffic::Traffic;
 use pushmail_proto::transcode::v1::{TranscodeChunk, TranscodeHeader, transcode_chunk::Item};
 use tonic::Streaming;
 
-use super::error::ApiError;
 use super::range::{self, Spec, Wanted};
+use crate::reply::ApiError;
 
 /// Opens the upstream stream for bytes `offset`, at most `limit` (0: all).
 pub(super) type Open = Box<

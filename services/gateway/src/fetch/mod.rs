@@ -6,7 +6,6 @@
 
 mod access;
 mod download;
-pub mod error;
 pub mod range;
 
 use std::sync::Arc;
@@ -27,10 +26,10 @@ use pushmail_proto::transcode::v1::transcode_service_client::TranscodeServiceCli
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::reply::ApiError;
 pub use access::Access;
 use access::Gate;
 use download::{Counter, Disposition};
-use error::ApiError;
 
 /// Shared by the fetch routes.
 pub struct Fetch {

@@ -174,18 +174,26 @@ macro_rules! sql_store {
             async fn list_accounts(
                 &self,
                 tenant: TenantId,
+                query: &str,
                 after: Option<AccountId>,
                 limit: u32,
             ) -> Result<Vec<Account>, StoreError> {
                 // The nil UUID sorts before every v7 id: "from the start".
                 let after = after.map_or(Uuid::nil(), |a| a.as_uuid());
+                // The query is matched literally: LIKE's wildcards escaped.
+                let pattern = format!(
+                    "%{}%",
+                    query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+                );
                 let sql = format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = $1 AND id > $2 \
+                     AND lower(address) LIKE $4 ESCAPE '\\' ORDER BY id LIMIT $3"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(tenant.as_uuid())
                     .bind(after)
                     .bind(i64::from(limit.min(MAX_PAGE)))
+                    .bind(pattern)
                     .fetch_all(&self.0)
                     .await
                     .map_err(map_err)?

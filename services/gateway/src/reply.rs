@@ -1,4 +1,5 @@
-//! The device fetch API's errors, each with its status and stable code.
+//! The HTTP boundary's one error type (device fetch and the admin API):
+//! each variant has its status and a stable machine-readable code.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +12,18 @@ pub enum ApiError {
     NotFound(&'static str),
     Forbidden(&'static str),
     BadRequest(String),
+    /// The body is over the size limit.
+    TooLarge(usize),
+    /// No such resource (the upstream's words).
+    Missing(String),
+    /// The credential may not do this (the upstream's words).
+    Denied(String),
+    /// The change conflicts with the current state (a duplicate, a used code).
+    Conflict(String),
+    /// Over the caller's request rate.
+    RateLimited {
+        retry_after_seconds: u64,
+    },
     /// The content cannot be converted (unsupported, unreadable, over a limit).
     Unprocessable(String),
     /// A Range that starts past the end of `total` bytes.
@@ -29,6 +42,7 @@ impl ApiError {
         match status.code() {
             Code::NotFound => Self::NotFound("no such message, part or page for this device"),
             Code::InvalidArgument => Self::BadRequest(status.message().to_owned()),
+            Code::AlreadyExists | Code::Aborted => Self::Conflict(status.message().to_owned()),
             Code::FailedPrecondition | Code::OutOfRange => {
                 Self::Unprocessable(status.message().to_owned())
             }
@@ -38,6 +52,22 @@ impl ApiError {
                 tracing::warn!(service, error = %status, "upstream call failed");
                 Self::Upstream(format!("the {service} service is unavailable"))
             }
+        }
+    }
+}
+
+impl ApiError {
+    /// A failed call to binding's admin surface, made with the caller's
+    /// own credential: binding's words are meant for the caller.
+    pub fn from_admin(status: &tonic::Status) -> Self {
+        use tonic::Code;
+        let message = status.message().to_owned();
+        match status.code() {
+            Code::NotFound => Self::Missing(message),
+            Code::PermissionDenied => Self::Denied(message),
+            Code::Unauthenticated => Self::Unauthenticated("the API key or session is not valid"),
+            Code::FailedPrecondition | Code::ResourceExhausted => Self::Conflict(message),
+            _ => Self::from_upstream("binding", status),
         }
     }
 }
@@ -54,7 +84,28 @@ impl IntoResponse for ApiError {
             }
             Self::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", m),
             Self::Forbidden(m) => error(StatusCode::FORBIDDEN, "forbidden", m),
+            Self::Missing(m) => error(StatusCode::NOT_FOUND, "not_found", &m),
+            Self::Denied(m) => error(StatusCode::FORBIDDEN, "forbidden", &m),
             Self::BadRequest(m) => error(StatusCode::BAD_REQUEST, "bad_request", &m),
+            Self::TooLarge(limit) => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                &format!("the request body is over {limit} bytes"),
+            ),
+            Self::Conflict(m) => error(StatusCode::CONFLICT, "conflict", &m),
+            Self::RateLimited {
+                retry_after_seconds,
+            } => {
+                let mut response = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests for this credential; retry later",
+                );
+                if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
             Self::Unprocessable(m) => error(StatusCode::UNPROCESSABLE_ENTITY, "cannot_convert", &m),
             Self::RangeNotSatisfiable { total } => {
                 let mut response = error(

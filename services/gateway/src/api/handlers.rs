@@ -1,0 +1,444 @@
+//! One function per route; each turns the request into binding's, made
+//! with the caller's credential, and binding's answer into JSON.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::common::v1::PageRequest;
+use pushmail_proto::session::v1 as session_pb;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Body, Credential, Params};
+use super::{Api, wire};
+use crate::reply::ApiError;
+
+type Shared = State<Arc<Api>>;
+type Reply = Result<Response, ApiError>;
+
+fn ok(value: Value) -> Reply {
+    Ok(Json(value).into_response())
+}
+
+fn created(value: Value) -> Reply {
+    Ok((StatusCode::CREATED, Json(value)).into_response())
+}
+
+/// Paging parameters of list routes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Paging {
+    page_size: Option<u32>,
+    cursor: Option<String>,
+    query: Option<String>,
+    msisdn: Option<String>,
+}
+
+impl Paging {
+    fn page(&self) -> Option<PageRequest> {
+        Some(PageRequest {
+            page_size: self.page_size.unwrap_or(50),
+            cursor: self.cursor.clone().unwrap_or_default(),
+        })
+    }
+}
+
+fn page(items: Vec<Value>, next: Option<pushmail_proto::common::v1::PageResponse>) -> Value {
+    let next = next.map(|p| p.next_cursor).filter(|c| !c.is_empty());
+    json!({ "items": items, "next_cursor": next })
+}
+
+pub(super) async fn openapi() -> Reply {
+    ok(super::openapi::document())
+}
+
+pub(super) async fn not_built() -> Reply {
+    Err(ApiError::Upstream(
+        "this route is documented but not built".to_owned(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SignIn {
+    api_key: String,
+}
+
+async fn who(api: &Api, credential: &Credential) -> Result<Value, ApiError> {
+    let me = api
+        .admin
+        .clone()
+        .who_am_i(credential.request(pb::WhoAmIRequest {})?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    Ok(if me.operator {
+        json!({ "role": "operator", "tenant_id": null })
+    } else {
+        json!({ "role": "tenant", "tenant_id": me.tenant_id })
+    })
+}
+
+pub(super) async fn sign_in(State(api): Shared, Body(body): Body<SignIn>) -> Reply {
+    let key = body.api_key.trim();
+    if key.is_empty() {
+        return Err(ApiError::BadRequest("api_key is required".to_owned()));
+    }
+    api.limiter
+        .admit(key, std::time::Instant::now())
+        .map_err(|wait| ApiError::RateLimited {
+            retry_after_seconds: wait.as_secs().max(1),
+        })?;
+    let credential = Credential(key.to_owned());
+    let me = who(&api, &credential).await?;
+    let cookie = api
+        .sessions
+        .open_session(key, pushmail_common::clock::now_ms())
+        .map_err(|e| ApiError::Upstream(e.to_owned()))?;
+    Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
+}
+
+pub(super) async fn sign_out(State(api): Shared) -> Reply {
+    Ok((
+        [(header::SET_COOKIE, api.sessions.close_session())],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
+}
+
+pub(super) async fn me(State(api): Shared, credential: Credential) -> Reply {
+    ok(who(&api, &credential).await?)
+}
+
+pub(super) async fn create_tenant(
+    State(api): Shared,
+    credential: Credential,
+    Body(body): Body<wire::NewTenant>,
+) -> Reply {
+    let created_tenant = api
+        .admin
+        .clone()
+        .create_tenant(credential.request(pb::CreateTenantRequest {
+            name: body.name,
+            max_accounts: body.max_accounts,
+            sms_per_day: body.sms_per_day,
+            push_per_minute: body.push_per_minute,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    // The key is shown this once (binding keeps only its hash).
+    created(json!({ "tenant_id": created_tenant.tenant_id, "api_key": created_tenant.api_key }))
+}
+
+pub(super) async fn list_accounts(
+    State(api): Shared,
+    credential: Credential,
+    Path(tenant): Path<String>,
+    Params(paging): Params<Paging>,
+) -> Reply {
+    if paging.msisdn.is_some() {
+        return Err(ApiError::BadRequest("unknown parameter msisdn".to_owned()));
+    }
+    let response = api
+        .admin
+        .clone()
+        .list_accounts(credential.request(pb::ListAccountsRequest {
+            tenant_id: tenant,
+            query: paging.query.clone().unwrap_or_default(),
+            page: paging.page(),
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(page(
+        response.accounts.iter().map(wire::account).collect(),
+        response.page,
+    ))
+}
+
+pub(super) async fn create_account(
+    State(api): Shared,
+    credential: Credential,
+    Path(tenant): Path<String>,
+    Body(body): Body<wire::NewAccount>,
+) -> Reply {
+    let request = body.into_request(&tenant)?;
+    let account = api
+        .admin
+        .clone()
+        .create_account(credential.request(request)?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    created(wire::account(&account))
+}
+
+pub(super) async fn get_account(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, account)): Path<(String, String)>,
+) -> Reply {
+    let account = api
+        .admin
+        .clone()
+        .get_account(credential.request(pb::GetAccountRequest {
+            tenant_id: tenant,
+            account_id: account,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(wire::account(&account))
+}
+
+pub(super) async fn delete_account(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, account)): Path<(String, String)>,
+) -> Reply {
+    api.admin
+        .clone()
+        .delete_account(credential.request(pb::DeleteAccountRequest {
+            tenant_id: tenant,
+            account_id: account,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn list_bindings(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, account)): Path<(String, String)>,
+    Params(paging): Params<Paging>,
+) -> Reply {
+    if paging.query.is_some() || paging.msisdn.is_some() {
+        return Err(ApiError::BadRequest(
+            "only page_size and cursor are accepted".to_owned(),
+        ));
+    }
+    let response = api
+        .admin
+        .clone()
+        .list_bindings(credential.request(pb::ListBindingsRequest {
+            tenant_id: tenant,
+            account_id: account,
+            page: paging.page(),
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(page(
+        response.bindings.iter().map(wire::binding).collect(),
+        response.page,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewBinding {
+    msisdn: String,
+}
+
+pub(super) async fn start_binding(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, account)): Path<(String, String)>,
+    Body(body): Body<NewBinding>,
+) -> Reply {
+    let binding = api
+        .admin
+        .clone()
+        .start_binding(credential.request(pb::StartBindingRequest {
+            tenant_id: tenant,
+            account_id: account,
+            msisdn: body.msisdn,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    created(wire::binding(&binding))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Code {
+    code: String,
+}
+
+pub(super) async fn verify_binding(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, binding)): Path<(String, String)>,
+    Body(body): Body<Code>,
+) -> Reply {
+    let binding = api
+        .admin
+        .clone()
+        .verify_binding(credential.request(pb::VerifyBindingRequest {
+            tenant_id: tenant,
+            binding_id: binding,
+            code: body.code,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(wire::binding(&binding))
+}
+
+pub(super) async fn revoke_binding(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, binding)): Path<(String, String)>,
+) -> Reply {
+    let binding = api
+        .admin
+        .clone()
+        .revoke_binding(credential.request(pb::RevokeBindingRequest {
+            tenant_id: tenant,
+            binding_id: binding,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(wire::binding(&binding))
+}
+
+pub(super) async fn get_preferences(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, binding)): Path<(String, String)>,
+) -> Reply {
+    let preferences = api
+        .admin
+        .clone()
+        .get_preferences(credential.request(pb::GetPreferencesRequest {
+            tenant_id: tenant,
+            binding_id: binding,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(wire::preferences(&preferences))
+}
+
+pub(super) async fn put_preferences(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, binding)): Path<(String, String)>,
+    Body(body): Body<wire::NewPreferences>,
+) -> Reply {
+    let request = body.into_request(&tenant, &binding)?;
+    let preferences = api
+        .admin
+        .clone()
+        .update_preferences(credential.request(request)?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(wire::preferences(&preferences))
+}
+
+pub(super) async fn list_devices(
+    State(api): Shared,
+    credential: Credential,
+    Path(tenant): Path<String>,
+    Params(paging): Params<Paging>,
+) -> Reply {
+    if paging.query.is_some() {
+        return Err(ApiError::BadRequest("unknown parameter query".to_owned()));
+    }
+    let Some(msisdn) = paging.msisdn.clone() else {
+        return Err(ApiError::BadRequest(
+            "msisdn is required: the number whose devices to list".to_owned(),
+        ));
+    };
+    let response = api
+        .admin
+        .clone()
+        .list_devices(credential.request(pb::ListDevicesRequest {
+            tenant_id: tenant,
+            msisdn,
+            page: paging.page(),
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    // Presence is asked only for devices binding just listed for this
+    // caller, so it reveals nothing beyond the caller's tenant.
+    let presence = response.devices.iter().map(|d| {
+        let mut session = api.session.clone();
+        let request = session_pb::GetPresenceRequest {
+            tenant_id: d.tenant_id.clone(),
+            device_id: d.device_id.clone(),
+        };
+        async move {
+            session
+                .get_presence(request)
+                .await
+                .ok()
+                .map(|r| r.into_inner().connected)
+        }
+    });
+    let online = futures::future::join_all(presence).await;
+    let items = response
+        .devices
+        .iter()
+        .zip(online)
+        .map(|(d, online)| wire::device(d, online))
+        .collect();
+    ok(page(items, response.page))
+}
+
+pub(super) async fn revoke_device(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, device)): Path<(String, String)>,
+) -> Reply {
+    let device = api
+        .admin
+        .clone()
+        .revoke_device(credential.request(pb::RevokeDeviceRequest {
+            tenant_id: tenant,
+            device_id: device,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(wire::device(&device, None))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TrafficQuery {
+    account: String,
+    from: String,
+    to: String,
+}
+
+pub(super) async fn traffic(
+    State(api): Shared,
+    credential: Credential,
+    Path(tenant): Path<String>,
+    Params(query): Params<TrafficQuery>,
+) -> Reply {
+    let response = api
+        .admin
+        .clone()
+        .get_traffic_stats(credential.request(pb::GetTrafficStatsRequest {
+            tenant_id: tenant,
+            account_id: query.account,
+            from_day: query.from,
+            to_day: query.to,
+        })?)
+        .await
+        .map_err(|s| ApiError::from_admin(&s))?
+        .into_inner();
+    ok(json!({ "days": response.days.iter().map(wire::traffic_day).collect::<Vec<_>>() }))
+}

@@ -1,0 +1,153 @@
+//! The OpenAPI 3.1 document, built from [`super::ROUTES`] (the table the
+//! router is built from) and the schemas of the JSON the handlers write.
+
+use serde_json::{Map, Value, json};
+
+use super::ROUTES;
+
+fn schemas() -> Value {
+    let id = json!({"type": "string", "format": "uuid"});
+    let page = |item: &str| {
+        json!({"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+            "next_cursor": {"type": ["string", "null"], "description": "pass as `cursor` for the next page"}}})
+    };
+    json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+            "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+        "OpenApi": {"type": "object"},
+        "SignIn": {"type": "object", "required": ["api_key"], "additionalProperties": false,
+            "properties": {"api_key": {"type": "string", "writeOnly": true}}},
+        "Me": {"type": "object", "properties": {"role": {"enum": ["tenant", "operator"]}, "tenant_id": {"type": ["string", "null"]}}},
+        "NewTenant": {"type": "object", "required": ["name", "max_accounts", "sms_per_day"], "additionalProperties": false,
+            "properties": {"name": {"type": "string"}, "max_accounts": {"type": "integer"}, "sms_per_day": {"type": "integer"},
+                "push_per_minute": {"type": "integer", "description": "0: no limit"}}},
+        "CreatedTenant": {"type": "object", "properties": {"tenant_id": id, "api_key": {"type": "string", "description": "shown once"}}},
+        "Server": {"type": "object", "required": ["host", "port", "tls", "username"], "additionalProperties": false,
+            "properties": {"host": {"type": "string"}, "port": {"type": "integer"}, "tls": {"enum": ["none", "starttls", "implicit"]},
+                "username": {"type": "string"}}},
+        "NewAccount": {"type": "object", "required": ["address", "kind"], "additionalProperties": false, "properties": {
+            "address": {"type": "string"}, "kind": {"enum": ["external_imap", "external_pop3", "enterprise_forwarded", "webhook"]},
+            "server": {"$ref": "#/components/schemas/Server"}, "password": {"type": "string", "writeOnly": true}}},
+        "Account": {"type": "object", "properties": {"id": id, "tenant_id": id, "address": {"type": "string"},
+            "kind": {"type": "string"}, "server": {"oneOf": [{"$ref": "#/components/schemas/Server"}, {"type": "null"}]},
+            "has_credentials": {"type": "boolean"}, "created_at_ms": {"type": "integer"}}},
+        "AccountPage": page("Account"),
+        "NewBinding": {"type": "object", "required": ["msisdn"], "additionalProperties": false,
+            "properties": {"msisdn": {"type": "string", "description": "E.164, e.g. +8613800138000"}}},
+        "Code": {"type": "object", "required": ["code"], "additionalProperties": false, "properties": {"code": {"type": "string"}}},
+        "Binding": {"type": "object", "properties": {"id": id, "tenant_id": id, "account_id": id, "msisdn": {"type": "string"},
+            "state": {"enum": ["pending", "verified", "revoked"]}, "updated_at_ms": {"type": "integer"}}},
+        "BindingPage": page("Binding"),
+        "QuietHours": {"type": "object", "required": ["start_minute", "end_minute", "time_zone"], "additionalProperties": false,
+            "properties": {"start_minute": {"type": "integer"}, "end_minute": {"type": "integer"}, "time_zone": {"type": "string"}}},
+        "NewPreferences": {"type": "object", "required": ["content_level", "max_push_bytes", "attachments"], "additionalProperties": false,
+            "properties": {"content_level": {"enum": ["notice", "subject_sender", "subject_sender_snippet"]},
+                "max_push_bytes": {"type": "integer"}, "attachments": {"type": "boolean"},
+                "quiet_hours": {"$ref": "#/components/schemas/QuietHours"},
+                "black_list": {"type": "array", "items": {"type": "string"}}, "white_list": {"type": "array", "items": {"type": "string"}},
+                "signature": {"type": "string"}}},
+        "Preferences": {"type": "object", "properties": {"binding_id": id, "content_level": {"type": "string"},
+            "max_push_bytes": {"type": "integer"}, "attachments": {"type": "boolean"},
+            "quiet_hours": {"oneOf": [{"$ref": "#/components/schemas/QuietHours"}, {"type": "null"}]},
+            "black_list": {"type": "array", "items": {"type": "string"}}, "white_list": {"type": "array", "items": {"type": "string"}},
+            "signature": {"type": "string"}}},
+        "Device": {"type": "object", "properties": {"id": id, "tenant_id": id, "msisdn": {"type": "string"}, "label": {"type": "string"},
+            "has_push_client": {"type": "boolean"}, "revoked": {"type": "boolean"}, "created_at_ms": {"type": "integer"},
+            "online": {"type": ["boolean", "null"], "description": "connected to a session node now; null when unknown"}}},
+        "DevicePage": page("Device"),
+        "TrafficDay": {"type": "object", "properties": {"account_id": id, "day": {"type": "string", "format": "date"},
+            "pushed_count": {"type": "integer"}, "pushed_bytes": {"type": "integer"}, "fetched_count": {"type": "integer"},
+            "fetched_bytes": {"type": "integer"}, "sms_count": {"type": "integer"}}},
+        "Traffic": {"type": "object", "properties": {"days": {"type": "array", "items": {"$ref": "#/components/schemas/TrafficDay"}}}},
+    })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The document.
+pub(super) fn document() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut parameters: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        parameters.extend(r.query.iter().map(|name| {
+            json!({"name": name, "in": "query", "required": matches!(*name, "from" | "to" | "account" | "msisdn"), "schema": {"type": "string"}})
+        }));
+        let mut responses = Map::new();
+        let success = match (r.method, r.response) {
+            ("POST", Some(schema))
+                if !r.path.ends_with("/verify")
+                    && !r.path.ends_with("/revoke")
+                    && !r.path.ends_with("/session") =>
+            {
+                ("201", Some(schema))
+            }
+            (_, Some(schema)) => ("200", Some(schema)),
+            (_, None) => ("204", None),
+        };
+        responses.insert(
+            success.0.to_owned(),
+            match success.1 {
+                Some(schema) => json!({"description": "done", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
+                None => json!({"description": "done"}),
+            },
+        );
+        for (code, text) in [
+            (
+                "400",
+                "invalid JSON, wrong types, unknown fields or parameters, a bad cursor",
+            ),
+            ("401", "no or an invalid credential"),
+            (
+                "403",
+                "the credential may not do this (another tenant's resource, an operator-only call)",
+            ),
+            ("404", "no such resource"),
+            ("409", "conflicts with the current state"),
+            ("413", "body over 64 KiB"),
+            ("429", "over the credential's rate (Retry-After)"),
+        ] {
+            if r.public && matches!(code, "401" | "403" | "404" | "409") {
+                continue;
+            }
+            responses.insert(code.to_owned(), error_response(text));
+        }
+        let mut operation = json!({
+            "summary": r.summary,
+            "operationId": format!("{} {}", r.method, r.path),
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if let Some(schema) = r.request {
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+        }
+        if r.public {
+            operation["security"] = json!([]);
+        }
+        let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
+        entry[r.method.to_ascii_lowercase()] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "pushmail admin API", "version": "1",
+            "description": "Tenants' accounts, number bindings, devices, preferences and traffic. Every request is scoped to the credential's tenant; operators may act on any tenant."},
+        "servers": [{"url": "/"}],
+        "security": [{"apiKey": []}, {"session": []}],
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "a tenant API key (pmk_…) or the operator token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": super::session::COOKIE,
+                    "description": "portal session; changes also need the X-Pushmail-Portal header"},
+            },
+            "schemas": schemas(),
+        },
+        "paths": paths,
+    })
+}
