@@ -90,3 +90,14 @@ pub async fn gateway(
     ));
     Ok(Node { addr, stop, task })
 }
+
+/// Waits until something accepts connections at `addr` (a node just spawned).
+pub async fn serving(addr: SocketAddr) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("nothing listens at {addr}");
+}

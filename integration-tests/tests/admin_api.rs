@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use pushmail_integration_tests::http::{self, Response};
 use pushmail_integration_tests::nodes::BindingNode;
@@ -50,16 +49,6 @@ fn code(r: &Response) -> String {
         .to_owned()
 }
 
-async fn serving(addr: SocketAddr) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the gateway did not start");
-}
-
 async fn code_sent_to(watch: &mut TenantTopics, msisdn: &str) -> String {
     loop {
         let sms: SmsOutbound = watch.next(SMS_OUTBOUND).await.unwrap();
@@ -77,7 +66,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
     let gateway = edge::gateway(edge::gateway_config(binding.addr, binding.addr))
         .await
         .unwrap();
-    serving(gateway.addr).await;
+    edge::serving(gateway.addr).await;
     let alice = Client::new(gateway.addr, &a.api_key);
     let mallory = Client::new(gateway.addr, &b.api_key);
     let t = format!("/api/v1/tenants/{}", a.tenant_id);
@@ -394,7 +383,7 @@ async fn bad_input_is_refused_whole_with_a_machine_readable_error() {
     let gateway = edge::gateway(edge::gateway_config(binding.addr, binding.addr))
         .await
         .unwrap();
-    serving(gateway.addr).await;
+    edge::serving(gateway.addr).await;
     let alice = Client::new(gateway.addr, &a.api_key);
     let accounts = format!("/api/v1/tenants/{}/accounts", a.tenant_id);
     let count = || async {
@@ -527,7 +516,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     config.api.requests_per_minute = 60;
     config.api.burst = 40;
     let gateway = edge::gateway(config).await.unwrap();
-    serving(gateway.addr).await;
+    edge::serving(gateway.addr).await;
     let at = gateway.addr;
 
     // Sign in: a sealed cookie, never the key; it works for reads, and

@@ -76,16 +76,6 @@ async fn send(smtp: SocketAddr, to: &str, raw: &[u8]) {
     );
 }
 
-async fn serving(addr: SocketAddr) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the gateway did not start");
-}
-
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -137,7 +127,7 @@ async fn a_phone_fetches_its_mail_resumes_downloads_and_sees_nothing_else() {
     let mut config = edge::gateway_config(binding.addr, transcode.addr);
     config.fetch.targets_cache_ms = 0;
     let gateway = edge::gateway(config).await.unwrap();
-    serving(gateway.addr).await;
+    edge::serving(gateway.addr).await;
     let at = gateway.addr;
     let auth = bearer(&alice.token);
     let base = format!(

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use pushmail_common::grpc::TracedChannel;
 use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
 use pushmail_proto::common::v1::PageRequest;
 use pushmail_proto::session::v1 as session_pb;
 use serde::Deserialize;
@@ -19,6 +21,22 @@ use crate::reply::ApiError;
 
 type Shared = State<Arc<Api>>;
 type Reply = Result<Response, ApiError>;
+
+/// One call to binding's admin surface with the caller's credential.
+async fn admin<Req, Res, Fut>(
+    api: &Api,
+    credential: &Credential,
+    message: Req,
+    call: impl FnOnce(AdminServiceClient<TracedChannel>, tonic::Request<Req>) -> Fut,
+) -> Result<Res, ApiError>
+where
+    Fut: std::future::Future<Output = Result<tonic::Response<Res>, tonic::Status>>,
+{
+    call(api.admin.clone(), credential.request(message)?)
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| ApiError::from_admin(&s))
+}
 
 fn ok(value: Value) -> Reply {
     Ok(Json(value).into_response())
@@ -69,13 +87,13 @@ pub(super) struct SignIn {
 }
 
 async fn who(api: &Api, credential: &Credential) -> Result<Value, ApiError> {
-    let me = api
-        .admin
-        .clone()
-        .who_am_i(credential.request(pb::WhoAmIRequest {})?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+    let me = admin(
+        api,
+        credential,
+        pb::WhoAmIRequest {},
+        |mut c, r| async move { c.who_am_i(r).await },
+    )
+    .await?;
     Ok(if me.operator {
         json!({ "role": "operator", "tenant_id": null })
     } else {
@@ -119,18 +137,18 @@ pub(super) async fn create_tenant(
     credential: Credential,
     Body(body): Body<wire::NewTenant>,
 ) -> Reply {
-    let created_tenant = api
-        .admin
-        .clone()
-        .create_tenant(credential.request(pb::CreateTenantRequest {
+    let created_tenant = admin(
+        &api,
+        &credential,
+        pb::CreateTenantRequest {
             name: body.name,
             max_accounts: body.max_accounts,
             sms_per_day: body.sms_per_day,
             push_per_minute: body.push_per_minute,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.create_tenant(r).await },
+    )
+    .await?;
     // The key is shown this once (binding keeps only its hash).
     created(json!({ "tenant_id": created_tenant.tenant_id, "api_key": created_tenant.api_key }))
 }
@@ -144,17 +162,17 @@ pub(super) async fn list_accounts(
     if paging.msisdn.is_some() {
         return Err(ApiError::BadRequest("unknown parameter msisdn".to_owned()));
     }
-    let response = api
-        .admin
-        .clone()
-        .list_accounts(credential.request(pb::ListAccountsRequest {
+    let response = admin(
+        &api,
+        &credential,
+        pb::ListAccountsRequest {
             tenant_id: tenant,
             query: paging.query.clone().unwrap_or_default(),
             page: paging.page(),
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.list_accounts(r).await },
+    )
+    .await?;
     ok(page(
         response.accounts.iter().map(wire::account).collect(),
         response.page,
@@ -168,13 +186,10 @@ pub(super) async fn create_account(
     Body(body): Body<wire::NewAccount>,
 ) -> Reply {
     let request = body.into_request(&tenant)?;
-    let account = api
-        .admin
-        .clone()
-        .create_account(credential.request(request)?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+    let account = admin(&api, &credential, request, |mut c, r| async move {
+        c.create_account(r).await
+    })
+    .await?;
     created(wire::account(&account))
 }
 
@@ -183,16 +198,16 @@ pub(super) async fn get_account(
     credential: Credential,
     Path((tenant, account)): Path<(String, String)>,
 ) -> Reply {
-    let account = api
-        .admin
-        .clone()
-        .get_account(credential.request(pb::GetAccountRequest {
+    let account = admin(
+        &api,
+        &credential,
+        pb::GetAccountRequest {
             tenant_id: tenant,
             account_id: account,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.get_account(r).await },
+    )
+    .await?;
     ok(wire::account(&account))
 }
 
@@ -201,14 +216,16 @@ pub(super) async fn delete_account(
     credential: Credential,
     Path((tenant, account)): Path<(String, String)>,
 ) -> Reply {
-    api.admin
-        .clone()
-        .delete_account(credential.request(pb::DeleteAccountRequest {
+    let _: pb::DeleteAccountResponse = admin(
+        &api,
+        &credential,
+        pb::DeleteAccountRequest {
             tenant_id: tenant,
             account_id: account,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?;
+        },
+        |mut c, r| async move { c.delete_account(r).await },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -223,17 +240,17 @@ pub(super) async fn list_bindings(
             "only page_size and cursor are accepted".to_owned(),
         ));
     }
-    let response = api
-        .admin
-        .clone()
-        .list_bindings(credential.request(pb::ListBindingsRequest {
+    let response = admin(
+        &api,
+        &credential,
+        pb::ListBindingsRequest {
             tenant_id: tenant,
             account_id: account,
             page: paging.page(),
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.list_bindings(r).await },
+    )
+    .await?;
     ok(page(
         response.bindings.iter().map(wire::binding).collect(),
         response.page,
@@ -252,17 +269,17 @@ pub(super) async fn start_binding(
     Path((tenant, account)): Path<(String, String)>,
     Body(body): Body<NewBinding>,
 ) -> Reply {
-    let binding = api
-        .admin
-        .clone()
-        .start_binding(credential.request(pb::StartBindingRequest {
+    let binding = admin(
+        &api,
+        &credential,
+        pb::StartBindingRequest {
             tenant_id: tenant,
             account_id: account,
             msisdn: body.msisdn,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.start_binding(r).await },
+    )
+    .await?;
     created(wire::binding(&binding))
 }
 
@@ -278,17 +295,17 @@ pub(super) async fn verify_binding(
     Path((tenant, binding)): Path<(String, String)>,
     Body(body): Body<Code>,
 ) -> Reply {
-    let binding = api
-        .admin
-        .clone()
-        .verify_binding(credential.request(pb::VerifyBindingRequest {
+    let binding = admin(
+        &api,
+        &credential,
+        pb::VerifyBindingRequest {
             tenant_id: tenant,
             binding_id: binding,
             code: body.code,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.verify_binding(r).await },
+    )
+    .await?;
     ok(wire::binding(&binding))
 }
 
@@ -297,16 +314,16 @@ pub(super) async fn revoke_binding(
     credential: Credential,
     Path((tenant, binding)): Path<(String, String)>,
 ) -> Reply {
-    let binding = api
-        .admin
-        .clone()
-        .revoke_binding(credential.request(pb::RevokeBindingRequest {
+    let binding = admin(
+        &api,
+        &credential,
+        pb::RevokeBindingRequest {
             tenant_id: tenant,
             binding_id: binding,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.revoke_binding(r).await },
+    )
+    .await?;
     ok(wire::binding(&binding))
 }
 
@@ -315,16 +332,16 @@ pub(super) async fn get_preferences(
     credential: Credential,
     Path((tenant, binding)): Path<(String, String)>,
 ) -> Reply {
-    let preferences = api
-        .admin
-        .clone()
-        .get_preferences(credential.request(pb::GetPreferencesRequest {
+    let preferences = admin(
+        &api,
+        &credential,
+        pb::GetPreferencesRequest {
             tenant_id: tenant,
             binding_id: binding,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.get_preferences(r).await },
+    )
+    .await?;
     ok(wire::preferences(&preferences))
 }
 
@@ -335,13 +352,10 @@ pub(super) async fn put_preferences(
     Body(body): Body<wire::NewPreferences>,
 ) -> Reply {
     let request = body.into_request(&tenant, &binding)?;
-    let preferences = api
-        .admin
-        .clone()
-        .update_preferences(credential.request(request)?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+    let preferences = admin(&api, &credential, request, |mut c, r| async move {
+        c.update_preferences(r).await
+    })
+    .await?;
     ok(wire::preferences(&preferences))
 }
 
@@ -359,17 +373,17 @@ pub(super) async fn list_devices(
             "msisdn is required: the number whose devices to list".to_owned(),
         ));
     };
-    let response = api
-        .admin
-        .clone()
-        .list_devices(credential.request(pb::ListDevicesRequest {
+    let response = admin(
+        &api,
+        &credential,
+        pb::ListDevicesRequest {
             tenant_id: tenant,
             msisdn,
             page: paging.page(),
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.list_devices(r).await },
+    )
+    .await?;
     // Presence is asked only for devices binding just listed for this
     // caller, so it reveals nothing beyond the caller's tenant.
     let presence = response.devices.iter().map(|d| {
@@ -401,16 +415,16 @@ pub(super) async fn revoke_device(
     credential: Credential,
     Path((tenant, device)): Path<(String, String)>,
 ) -> Reply {
-    let device = api
-        .admin
-        .clone()
-        .revoke_device(credential.request(pb::RevokeDeviceRequest {
+    let device = admin(
+        &api,
+        &credential,
+        pb::RevokeDeviceRequest {
             tenant_id: tenant,
             device_id: device,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.revoke_device(r).await },
+    )
+    .await?;
     ok(wire::device(&device, None))
 }
 
@@ -428,17 +442,17 @@ pub(super) async fn traffic(
     Path(tenant): Path<String>,
     Params(query): Params<TrafficQuery>,
 ) -> Reply {
-    let response = api
-        .admin
-        .clone()
-        .get_traffic_stats(credential.request(pb::GetTrafficStatsRequest {
+    let response = admin(
+        &api,
+        &credential,
+        pb::GetTrafficStatsRequest {
             tenant_id: tenant,
             account_id: query.account,
             from_day: query.from,
             to_day: query.to,
-        })?)
-        .await
-        .map_err(|s| ApiError::from_admin(&s))?
-        .into_inner();
+        },
+        |mut c, r| async move { c.get_traffic_stats(r).await },
+    )
+    .await?;
     ok(json!({ "days": response.days.iter().map(wire::traffic_day).collect::<Vec<_>>() }))
 }
