@@ -5,6 +5,7 @@
 //! that cannot reach one fails with the reason; nothing is skipped.
 
 pub mod broker;
+pub mod browser;
 pub mod collector;
 pub mod device;
 pub mod documents;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod portal;
 pub mod reply;
 
 use std::sync::Arc;
@@ -134,6 +135,7 @@ fn public_router(fetch: Arc<fetch::Fetch>, admin: Arc<api::Api>) -> axum::Router
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     fetch::router(fetch)
         .merge(api::router(admin))
+        .merge(portal::router())
         .fallback(not_found)
         // Outermost: every answer, errors included, carries the id (the
         // caller's own, or a new one), and the trace span records it.

@@ -1,0 +1,135 @@
+//! The tenant portal in headless Chromium against a real gateway and
+//! binding: sign in with the tenant's key, add an account, bind a number
+//! with the code read from the SMS topic, see it verified, see the
+//! charts; a screenshot is left in `test-artifacts/portal.png`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use pushmail_integration_tests::browser::{Browser, artifacts_dir};
+use pushmail_integration_tests::nodes::BindingNode;
+use pushmail_integration_tests::topics::TenantTopics;
+use pushmail_integration_tests::{edge, kafka_bus, msisdn, otp_code, unique};
+use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
+use pushmail_proto::topics::SMS_OUTBOUND;
+
+fn visible(id: &str) -> String {
+    format!("!document.getElementById('{id}').hidden")
+}
+
+#[tokio::test]
+async fn a_tenant_admin_adds_an_account_and_binds_a_number_in_the_browser() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let gateway = edge::gateway(edge::gateway_config(binding.addr, binding.addr))
+        .await
+        .unwrap();
+    edge::serving(gateway.addr).await;
+    let bus = kafka_bus().await.unwrap();
+    let mut sms = TenantTopics::on(&bus, &tenant.tenant_id, &[SMS_OUTBOUND.name()])
+        .await
+        .unwrap();
+
+    let mut browser = Browser::launch().await.unwrap();
+    browser
+        .open(&format!("http://{}/", gateway.addr))
+        .await
+        .unwrap();
+    browser.wait_for(&visible("sign-in-view")).await.unwrap();
+    assert_eq!(browser.eval("location.pathname").await.unwrap(), "/portal");
+
+    // A wrong key is refused on the page.
+    browser.type_into("api-key", "pmk_wrong").await.unwrap();
+    browser
+        .click("document.getElementById('sign-in')")
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.getElementById('status').textContent.length > 0")
+        .await
+        .unwrap();
+    assert_eq!(browser.eval(&visible("tenant-view")).await.unwrap(), false);
+
+    // Sign in; the key is not kept in the page or readable as a cookie.
+    browser.type_into("api-key", &tenant.api_key).await.unwrap();
+    browser
+        .click("document.getElementById('sign-in')")
+        .await
+        .unwrap();
+    browser.wait_for(&visible("tenant-view")).await.unwrap();
+    assert_eq!(browser.eval("document.cookie").await.unwrap(), "");
+    assert_eq!(
+        browser
+            .eval("document.getElementById('api-key').value")
+            .await
+            .unwrap(),
+        ""
+    );
+
+    // Add an account; it is listed.
+    let address = format!("{}@corp.example", unique("wang"));
+    browser.type_into("new-address", &address).await.unwrap();
+    browser
+        .click("document.getElementById('add-account')")
+        .await
+        .unwrap();
+    let row = format!(
+        "[...document.querySelectorAll('#accounts tbody tr')].find(r => r.textContent.includes('{address}'))"
+    );
+    browser.wait_for(&format!("!!{row}")).await.unwrap();
+
+    // Search finds it and only it.
+    browser.type_into("search", "wang-").await.unwrap();
+    browser
+        .click("document.querySelector('#search-form button')")
+        .await
+        .unwrap();
+    browser.wait_for(&format!("!!{row}")).await.unwrap();
+
+    // Open it, bind a number, enter the code the number received.
+    browser.click(&row).await.unwrap();
+    browser.wait_for(&visible("account-view")).await.unwrap();
+    let number = msisdn();
+    browser.type_into("msisdn", &number).await.unwrap();
+    browser
+        .click("document.getElementById('bind')")
+        .await
+        .unwrap();
+    browser.wait_for(&visible("verify-form")).await.unwrap();
+    let code = loop {
+        let message: SmsOutbound = sms.next(SMS_OUTBOUND).await.unwrap();
+        if let (true, Some(sms_outbound::Body::Text(text))) =
+            (message.msisdn == number, message.body)
+        {
+            break otp_code(&text).unwrap();
+        }
+    };
+    browser.type_into("code", &code).await.unwrap();
+    browser
+        .click("document.getElementById('verify')")
+        .await
+        .unwrap();
+    browser
+        .wait_for(&format!(
+            "[...document.querySelectorAll('#bindings tbody tr')].some(r => r.textContent.includes('{number}') && r.querySelector('.state').textContent === 'verified')"
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.querySelectorAll('#charts svg.chart').length === 3")
+        .await
+        .unwrap();
+
+    let shot = artifacts_dir().join("portal.png");
+    browser.screenshot(&shot).await.unwrap();
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{}",
+        shot.display()
+    );
+    eprintln!("portal screenshot: {}", shot.display());
+
+    browser.close().await;
+    gateway.stop().await.unwrap();
+    binding.stop().await.unwrap();
+}
