@@ -8,13 +8,15 @@
 
 use std::net::SocketAddr;
 
+use pushmail_common::bus;
 use pushmail_integration_tests::http::{self, Response};
 use pushmail_integration_tests::nodes::BindingNode;
 use pushmail_integration_tests::topics::TenantTopics;
 use pushmail_integration_tests::{OPERATOR_TOKEN, authed, edge, kafka_bus, otp_code, unique};
 use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::events::v1 as events;
 use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
-use pushmail_proto::topics::SMS_OUTBOUND;
+use pushmail_proto::topics::{DELIVERY, SMS_OUTBOUND};
 use serde_json::{Value, json};
 
 struct Client {
@@ -209,6 +211,97 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         !devices.text().contains(&device.device_token),
         "no device token in listings"
     );
+    // Receipts on the delivery topic land in the account's log, once each;
+    // one naming another tenant is not logged under this account.
+    let receipt = |tenant: &str, event: &str, status: events::DeliveryStatus, at_s: i64| {
+        let receipt = events::DeliveryReceipt {
+            meta: Some(pushmail_proto::common::v1::EventMeta {
+                event_id: event.to_owned(),
+                tenant_id: tenant.to_owned(),
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: at_s,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            device_id: device_id.clone(),
+            account_id: account_id.clone(),
+            idempotency_key: "INBOX/7/42".to_owned(),
+            channel: events::DeliveryChannel::HeldConnection.into(),
+            status: status.into(),
+            sequence: 42,
+            ..Default::default()
+        };
+        let context = bus::EventContext {
+            event_id: event.to_owned(),
+            tenant_id: tenant.to_owned(),
+        };
+        bus::encode(DELIVERY, &device_id, &context, &receipt)
+    };
+    let now_s = jiff::Timestamp::now().as_second();
+    let (first, second, foreign) = (unique("ev"), unique("ev"), unique("ev"));
+    for record in [
+        receipt(
+            &a.tenant_id,
+            &first,
+            events::DeliveryStatus::Queued,
+            now_s - 5,
+        ),
+        receipt(
+            &a.tenant_id,
+            &second,
+            events::DeliveryStatus::Acked,
+            now_s - 4,
+        ),
+        receipt(
+            &a.tenant_id,
+            &second,
+            events::DeliveryStatus::Acked,
+            now_s - 4,
+        ),
+        receipt(
+            &b.tenant_id,
+            &foreign,
+            events::DeliveryStatus::Failed,
+            now_s - 3,
+        ),
+    ] {
+        bus.publish(DELIVERY.name(), record).await.unwrap();
+    }
+    let log_path = format!("{t}/accounts/{account_id}/deliveries");
+    let mut log = Value::Null;
+    for _ in 0..300 {
+        log = alice.send("GET", &log_path, None).await.json();
+        if log["items"].as_array().is_some_and(|i| i.len() >= 2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{log}");
+    assert_eq!(items[0]["status"], "acked", "newest first: {log}");
+    assert_eq!(items[0]["channel"], "held_connection");
+    assert_eq!(items[1]["status"], "queued");
+    assert_eq!(items[1]["at_ms"], (now_s - 5) * 1_000);
+    let paged = alice
+        .send("GET", &format!("{log_path}?page_size=1"), None)
+        .await
+        .json();
+    let cursor = paged["next_cursor"].as_str().unwrap().to_owned();
+    let rest = alice
+        .send(
+            "GET",
+            &format!("{log_path}?page_size=1&cursor={cursor}"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(rest["items"][0]["status"], "queued", "{rest}");
+    let bad = alice
+        .send("GET", &format!("{log_path}?cursor=nonsense"), None)
+        .await;
+    assert_eq!(bad.status, 400);
+
     let traffic = alice
         .send(
             "GET",
@@ -235,6 +328,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         ("GET", format!("{t}/accounts/{account_id}"), None),
         ("DELETE", format!("{t}/accounts/{account_id}"), None),
         ("GET", format!("{t}/accounts/{account_id}/bindings"), None),
+        ("GET", format!("{t}/accounts/{account_id}/deliveries"), None),
         (
             "POST",
             format!("{t}/accounts/{account_id}/bindings"),
@@ -284,7 +378,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         .filter(|r| r.path.starts_with("/api/v1/tenants/"))
         .count();
     assert_eq!(
-        documented_tenant_routes, 13,
+        documented_tenant_routes, 14,
         "a new route needs its cross-tenant case here"
     );
     for (method, path, body) in attempts {

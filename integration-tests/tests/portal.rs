@@ -118,6 +118,41 @@ async fn a_tenant_admin_adds_an_account_and_binds_a_number_in_the_browser() {
         .wait_for("document.querySelectorAll('#charts svg.chart').length === 3")
         .await
         .unwrap();
+    browser
+        .wait_for(
+            "document.querySelector('#deliveries tbody').textContent.includes('no deliveries yet')",
+        )
+        .await
+        .unwrap();
+
+    // Preferences: attachments off, saved through the API.
+    browser
+        .click("[...document.querySelectorAll('#bindings button')].find(b => b.textContent === 'Preferences')")
+        .await
+        .unwrap();
+    browser
+        .wait_for(&visible("preferences-view"))
+        .await
+        .unwrap();
+    if browser
+        .eval("document.getElementById('pref-attachments').checked")
+        .await
+        .unwrap()
+        == true
+    {
+        browser
+            .click("document.getElementById('pref-attachments')")
+            .await
+            .unwrap();
+    }
+    browser
+        .click("document.getElementById('save-preferences')")
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.getElementById('status').textContent === 'Preferences saved.'")
+        .await
+        .unwrap();
 
     let shot = artifacts_dir().join("portal.png");
     browser.screenshot(&shot).await.unwrap();

@@ -422,8 +422,8 @@ async fn every_call_needs_credentials_that_cover_it() {
                 },
             ))
             .await,
-        Code::Unimplemented,
-        "dispatch",
+        Code::InvalidArgument,
+        "account_id",
     );
     platform.finish(vec![replica]).await;
 }

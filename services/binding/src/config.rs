@@ -24,6 +24,8 @@ pub struct Config {
     pub security: crate::keys::SecurityConfig,
     /// The delivery-target cache.
     pub cache: crate::cache::CacheConfig,
+    /// The delivery log (receipts from `pushmail.delivery.v1`).
+    pub deliveries: crate::deliveries::DeliveriesConfig,
 }
 
 /// Database settings.
@@ -48,6 +50,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             security: crate::keys::SecurityConfig::default(),
             cache: crate::cache::CacheConfig::default(),
+            deliveries: crate::deliveries::DeliveriesConfig::default(),
         }
     }
 }

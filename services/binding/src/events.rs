@@ -15,7 +15,7 @@ use crate::clock::timestamp;
 use crate::domain::{AccountId, DeviceId, Msisdn, OtpCode, TenantId};
 
 /// Partitions created for binding's topics when they are missing.
-const PARTITIONS: i32 = 12;
+pub(crate) const PARTITIONS: i32 = 12;
 
 /// Events that could not be published, by topic.
 pub const METRIC_PUBLISH_FAILED: &str = "pushmail_binding_publish_failed_total";

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod deliveries;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -41,6 +42,8 @@ pub struct Deps {
     pub redis: Option<ConnectionManager>,
     /// Cache settings.
     pub cache: cache::CacheConfig,
+    /// Delivery log settings.
+    pub deliveries: deliveries::DeliveriesConfig,
 }
 
 /// Bound listeners (port 0 in tests).
@@ -66,6 +69,7 @@ impl Deps {
             keys,
             redis,
             cache: config.cache.clone(),
+            deliveries: config.deliveries.clone(),
         })
     }
 }
@@ -104,9 +108,14 @@ pub async fn run(
     let registry = registry::Registry::new(
         store,
         Arc::new(deps.keys),
-        events::Events::new(deps.bus),
+        events::Events::new(deps.bus.clone()),
         cache,
     );
+    let (bus, log, shutdown) = (deps.bus, registry.clone(), host.shutdown());
+    let deliveries = deps.deliveries;
+    host.spawn("delivery-log", async move {
+        deliveries::run(bus, log, deliveries, shutdown).await
+    });
     host.serve_grpc(listeners.grpc, grpc::routes(&registry))?;
     host.serve_admin(listeners.admin, axum::Router::new());
     let result = host.run().await;

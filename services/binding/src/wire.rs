@@ -241,6 +241,20 @@ pub fn device(device: &Device) -> pb::Device {
     }
 }
 
+/// A delivery log entry.
+pub fn delivery(d: &crate::domain::Delivery) -> pb::DeliveryLogEntry {
+    pb::DeliveryLogEntry {
+        device_id: d.device_id.clone(),
+        account_id: d.account.to_string(),
+        idempotency_key: d.idempotency_key.clone(),
+        channel: d.channel.clone(),
+        status: d.status.clone(),
+        at: Some(timestamp(d.at_ms)),
+        detail: d.detail.clone(),
+        sequence: d.sequence,
+    }
+}
+
 fn content_level(value: i32) -> Result<ContentLevel, ApiError> {
     match PbContentLevel::try_from(value) {
         Ok(PbContentLevel::Notice) => Ok(ContentLevel::Notice),

@@ -84,7 +84,32 @@ async function openAccount(account) {
   $("preferences-view").hidden = true;
   show("account");
   await loadBindings();
+  await loadDeliveries(false);
   await loadCharts();
+}
+
+async function loadDeliveries(more) {
+  let path = `/accounts/${state.account.id}/deliveries?page_size=20`;
+  if (more && state.deliveriesCursor) path += `&cursor=${encodeURIComponent(state.deliveriesCursor)}`;
+  const page = await api("GET", tenantPath(path));
+  const body = $("deliveries").tBodies[0];
+  if (!more) body.replaceChildren();
+  for (const entry of page.items) {
+    const row = document.createElement("tr");
+    cell(row, new Date(entry.at_ms).toISOString().replace("T", " ").slice(0, 19));
+    cell(row, entry.device_id);
+    cell(row, entry.channel);
+    cell(row, entry.status);
+    cell(row, entry.detail);
+    body.appendChild(row);
+  }
+  if (!more && page.items.length === 0) {
+    const row = document.createElement("tr");
+    cell(row, "no deliveries yet").colSpan = 5;
+    body.appendChild(row);
+  }
+  state.deliveriesCursor = page.next_cursor;
+  $("more-deliveries").hidden = !state.deliveriesCursor;
 }
 
 async function loadBindings() {
@@ -276,5 +301,6 @@ document.addEventListener("DOMContentLoaded", () => {
     await loadBindings();
   });
   on("preferences-form", "submit", savePreferences);
+  on("more-deliveries", "click", () => loadDeliveries(true));
   api("GET", "/api/v1/me").then(signedIn).catch(() => show("sign-in"));
 });

@@ -3,6 +3,7 @@
 
 mod account;
 mod binding;
+mod delivery;
 mod device;
 mod ids;
 mod msisdn;
@@ -15,6 +16,7 @@ mod traffic;
 
 pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
 pub use binding::{Binding, BindingState};
+pub use delivery::{Delivery, DeliveryCursor};
 pub use device::{Device, NewDevice};
 pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
 pub use msisdn::{Msisdn, MsisdnError};

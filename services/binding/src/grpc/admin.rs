@@ -410,18 +410,42 @@ impl AdminService for Admin {
         &self,
         request: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
-        // Authenticate first: an anonymous caller learns nothing, not even
-        // that the call is unimplemented.
         respond(
             async {
                 let req = request.get_ref();
-                self.scope(&request, &req.tenant_id).await?;
-                Ok(())
+                let tenant = self.scope(&request, &req.tenant_id).await?;
+                let account = wire::id("account_id", &req.account_id, AccountId::parse)?;
+                let page = page(req.page.as_ref())?;
+                let after = page
+                    .after
+                    .map(|c| {
+                        crate::domain::DeliveryCursor::parse(c).ok_or_else(|| {
+                            ApiError::invalid("page.cursor", "not a cursor of this list")
+                        })
+                    })
+                    .transpose()?;
+                let entries = self
+                    .registry
+                    .deliveries(tenant, account, after.as_ref(), page.size)
+                    .await?;
+                let full = u32::try_from(entries.len()).is_ok_and(|n| n >= page.size);
+                let next_cursor = entries
+                    .last()
+                    .filter(|_| full)
+                    .map(|d| {
+                        crate::domain::DeliveryCursor {
+                            at_ms: d.at_ms,
+                            event_id: d.event_id.clone(),
+                        }
+                        .encode()
+                    })
+                    .unwrap_or_default();
+                Ok(pb::ListDeliveriesResponse {
+                    entries: entries.iter().map(wire::delivery).collect(),
+                    page: Some(pushmail_proto::common::v1::PageResponse { next_cursor }),
+                })
             }
             .await,
-        )?;
-        Err(Status::unimplemented(
-            "the delivery log is written by dispatch and served from it ([5/9])",
-        ))
+        )
     }
 }

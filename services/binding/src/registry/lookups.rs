@@ -113,4 +113,32 @@ impl Registry {
         self.account(tenant, account).await?;
         Ok(self.store().traffic(tenant, account, from, to).await?)
     }
+
+    /// An account's delivery log, newest first.
+    pub async fn deliveries(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        after: Option<&crate::domain::DeliveryCursor>,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::Delivery>, ApiError> {
+        self.account(tenant, account).await?;
+        Ok(self
+            .store()
+            .deliveries(tenant, account, after, limit)
+            .await?)
+    }
+
+    /// Adds a receipt to the log.
+    pub async fn record_delivery(
+        &self,
+        delivery: &crate::domain::Delivery,
+    ) -> Result<(), ApiError> {
+        Ok(self.store().record_delivery(delivery).await?)
+    }
+
+    /// Drops log entries older than `before_ms`.
+    pub async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, ApiError> {
+        Ok(self.store().prune_deliveries(before_ms).await?)
+    }
 }

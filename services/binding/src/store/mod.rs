@@ -10,9 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Account, AccountId, AccountKind, ApiKeyHash, Binding, BindingId, DeliveryTarget, Device,
-    DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, Tenant,
-    TenantId, Traffic, TrafficDay,
+    Account, AccountId, AccountKind, ApiKeyHash, Binding, BindingId, Delivery, DeliveryCursor,
+    DeliveryTarget, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck,
+    PendingCode, Preferences, Tenant, TenantId, Traffic, TrafficDay,
 };
 
 use std::str::FromStr;
@@ -307,6 +307,22 @@ pub trait BindingStore: Send + Sync + 'static {
         account: AccountId,
         day: jiff::civil::Date,
     ) -> Result<(), StoreError>;
+
+    /// Adds a receipt to the log (once per event id); a receipt for an
+    /// account that is not the tenant's (deleted meanwhile) is dropped.
+    async fn record_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
+
+    /// An account's log, newest first, after `after`, at most `limit`.
+    async fn deliveries(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        after: Option<&DeliveryCursor>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Drops log entries older than `before_ms`; returns how many.
+    async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError>;
 
     /// One of the tenant's accounts' traffic from `from` to `to` (inclusive), by day.
     async fn traffic(

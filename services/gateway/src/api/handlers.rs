@@ -456,3 +456,31 @@ pub(super) async fn traffic(
     .await?;
     ok(json!({ "days": response.days.iter().map(wire::traffic_day).collect::<Vec<_>>() }))
 }
+
+pub(super) async fn deliveries(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, account)): Path<(String, String)>,
+    Params(paging): Params<Paging>,
+) -> Reply {
+    if paging.query.is_some() || paging.msisdn.is_some() {
+        return Err(ApiError::BadRequest(
+            "only page_size and cursor are accepted".to_owned(),
+        ));
+    }
+    let response = admin(
+        &api,
+        &credential,
+        pb::ListDeliveriesRequest {
+            tenant_id: tenant,
+            account_id: account,
+            page: paging.page(),
+        },
+        |mut c, r| async move { c.list_deliveries(r).await },
+    )
+    .await?;
+    ok(page(
+        response.entries.iter().map(wire::delivery).collect(),
+        response.page,
+    ))
+}

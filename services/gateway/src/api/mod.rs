@@ -207,6 +207,15 @@ pub const ROUTES: &[Route] = &[
         )
     },
     Route {
+        response: Some("DeliveryPage"),
+        query: &["page_size", "cursor"],
+        ..route(
+            "GET",
+            "/api/v1/tenants/{tenant}/accounts/{account}/deliveries",
+            "The account's delivery log, newest first",
+        )
+    },
+    Route {
         response: Some("Traffic"),
         query: &["account", "from", "to"],
         ..route(
@@ -252,6 +261,7 @@ fn method_router(r: &Route) -> MethodRouter<Arc<Api>> {
         ("GET", "/devices") => on(filter, h::list_devices),
         ("POST", "/devices/{device}/revoke") => on(filter, h::revoke_device),
         ("GET", "/traffic") => on(filter, h::traffic),
+        ("GET", "/accounts/{account}/deliveries") => on(filter, h::deliveries),
         // A documented route without a handler is a build-time mistake the
         // route test catches (it answers 501 rather than pretending).
         _ => on(filter, h::not_built),

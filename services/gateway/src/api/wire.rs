@@ -127,6 +127,18 @@ pub(super) fn preferences(p: &pb::Preferences) -> Value {
     })
 }
 
+pub(super) fn delivery(d: &pb::DeliveryLogEntry) -> Value {
+    json!({
+        "device_id": d.device_id,
+        "idempotency_key": d.idempotency_key,
+        "channel": d.channel,
+        "status": d.status,
+        "detail": d.detail,
+        "sequence": d.sequence,
+        "at_ms": ms(d.at.as_ref()),
+    })
+}
+
 pub(super) fn traffic_day(d: &pb::TrafficDay) -> Value {
     json!({
         "account_id": d.account_id,

@@ -18,9 +18,9 @@ use uuid::Uuid;
 use super::{BindingStore, StoreError};
 use crate::domain::{
     Account, AccountId, AccountKind, AddressList, ApiKeyHash, Binding, BindingId, BindingState,
-    ContentLevel, DeliveryTarget, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant,
-    OtpCheck, PendingCode, Preferences, QuietHours, ServerSettings, TargetDevice, Tenant, TenantId,
-    TlsMode, Traffic, TrafficDay,
+    ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device, DeviceId, Msisdn, NewAccount,
+    NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, QuietHours, ServerSettings,
+    TargetDevice, Tenant, TenantId, TlsMode, Traffic, TrafficDay,
 };
 
 /// PostgreSQL store.

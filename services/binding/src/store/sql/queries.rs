@@ -603,6 +603,82 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn record_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+                // The ownership check rides in the statement; a redelivered
+                // receipt (same event id) changes nothing.
+                sqlx::query(
+                    "INSERT INTO deliveries (event_id, tenant_id, account_id, device_id, idempotency_key, \
+                     channel, status, detail, sequence, at_ms) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $3 AND tenant_id = $2) \
+                     ON CONFLICT (event_id) DO NOTHING",
+                )
+                .bind(&d.event_id)
+                .bind(d.tenant.as_uuid())
+                .bind(d.account.as_uuid())
+                .bind(&d.device_id)
+                .bind(&d.idempotency_key)
+                .bind(&d.channel)
+                .bind(&d.status)
+                .bind(&d.detail)
+                .bind(counter(d.sequence))
+                .bind(d.at_ms)
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn deliveries(
+                &self,
+                tenant: TenantId,
+                account: AccountId,
+                after: Option<&DeliveryCursor>,
+                limit: u32,
+            ) -> Result<Vec<Delivery>, StoreError> {
+                let (at, id) = after.map_or((i64::MAX, String::new()), |c| (c.at_ms, c.event_id.clone()));
+                let rows = sqlx::query(
+                    "SELECT event_id, device_id, idempotency_key, channel, status, detail, sequence, at_ms \
+                     FROM deliveries WHERE tenant_id = $1 AND account_id = $2 \
+                     AND (at_ms < $3 OR (at_ms = $3 AND event_id < $4)) \
+                     ORDER BY at_ms DESC, event_id DESC LIMIT $5",
+                )
+                .bind(tenant.as_uuid())
+                .bind(account.as_uuid())
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit.min(MAX_PAGE)))
+                .fetch_all(&self.0)
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|row| {
+                        let get = |e: sqlx::Error| StoreError::Unavailable(format!("delivery row: {e}"));
+                        Ok(Delivery {
+                            event_id: row.try_get("event_id").map_err(get)?,
+                            tenant,
+                            account,
+                            device_id: row.try_get("device_id").map_err(get)?,
+                            idempotency_key: row.try_get("idempotency_key").map_err(get)?,
+                            channel: row.try_get("channel").map_err(get)?,
+                            status: row.try_get("status").map_err(get)?,
+                            detail: row.try_get("detail").map_err(get)?,
+                            sequence: count(row.try_get("sequence").map_err(get)?),
+                            at_ms: row.try_get("at_ms").map_err(get)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM deliveries WHERE at_ms < $1")
+                    .bind(before_ms)
+                    .execute(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected())
+            }
+
             async fn record_traffic(
                 &self,
                 tenant: TenantId,
