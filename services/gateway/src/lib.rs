@@ -137,10 +137,43 @@ fn public_router(fetch: Arc<fetch::Fetch>, admin: Arc<api::Api>) -> axum::Router
         .merge(api::router(admin))
         .merge(portal::router())
         .fallback(not_found)
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(
+                    |response: &axum::http::Response<_>,
+                     latency: std::time::Duration,
+                     _: &tracing::Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            latency_ms = latency.as_millis() as u64,
+                            "answered"
+                        );
+                    },
+                ),
+        )
         // Outermost: every answer, errors included, carries the id (the
         // caller's own, or a new one), and the trace span records it.
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The span of one HTTP request: method, path and request id. Never the
+/// query string (a device may pass its token there) nor any header but
+/// the id: no credential reaches a log.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "http.request",
+        otel.kind = "server",
+        http.method = %request.method(),
+        url.path = %request.uri().path(),
+        request_id = %id,
+    )
 }
 
 /// Every unknown route answers with the machine-readable error body.
