@@ -57,6 +57,16 @@ pub(super) struct Paging {
 }
 
 impl Paging {
+    /// Refuses the parameters only some lists take.
+    fn plain(&self) -> Result<(), ApiError> {
+        if self.query.is_some() || self.msisdn.is_some() {
+            return Err(ApiError::BadRequest(
+                "only page_size and cursor are accepted".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     fn page(&self) -> Option<PageRequest> {
         Some(PageRequest {
             page_size: self.page_size.unwrap_or(50),
@@ -235,11 +245,7 @@ pub(super) async fn list_bindings(
     Path((tenant, account)): Path<(String, String)>,
     Params(paging): Params<Paging>,
 ) -> Reply {
-    if paging.query.is_some() || paging.msisdn.is_some() {
-        return Err(ApiError::BadRequest(
-            "only page_size and cursor are accepted".to_owned(),
-        ));
-    }
+    paging.plain()?;
     let response = admin(
         &api,
         &credential,
@@ -463,11 +469,7 @@ pub(super) async fn deliveries(
     Path((tenant, account)): Path<(String, String)>,
     Params(paging): Params<Paging>,
 ) -> Reply {
-    if paging.query.is_some() || paging.msisdn.is_some() {
-        return Err(ApiError::BadRequest(
-            "only page_size and cursor are accepted".to_owned(),
-        ));
-    }
+    paging.plain()?;
     let response = admin(
         &api,
         &credential,

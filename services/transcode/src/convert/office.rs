@@ -107,6 +107,23 @@ pub(super) fn entry(zip: &mut Archive<'_>, name: &str) -> Result<Vec<u8>, Office
     Ok(out)
 }
 
+/// An entity or character reference in text, escaped for HTML.
+pub(super) fn entity(r: &quick_xml::events::BytesRef<'_>) -> String {
+    match r.xml10_content().as_ref() {
+        "amp" => "&amp;".to_owned(),
+        "lt" => "&lt;".to_owned(),
+        "gt" => "&gt;".to_owned(),
+        "quot" => "&quot;".to_owned(),
+        "apos" => "'".to_owned(),
+        _ => r
+            .resolve_char_ref()
+            .ok()
+            .flatten()
+            .map(|c| escape(&c.to_string()))
+            .unwrap_or_default(),
+    }
+}
+
 pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -160,23 +177,7 @@ pub fn docx_to_html(bytes: &[u8], limits: &Limits) -> Result<String, OfficeError
                 _ => {}
             },
             Event::Text(t) if in_text => paragraph.push_str(&escape(&t.xml10_content())),
-            Event::GeneralRef(r) if in_text => {
-                let name = r.xml10_content();
-                let text = match name.as_ref() {
-                    "amp" => "&amp;".to_owned(),
-                    "lt" => "&lt;".to_owned(),
-                    "gt" => "&gt;".to_owned(),
-                    "quot" => "&quot;".to_owned(),
-                    "apos" => "'".to_owned(),
-                    _ => r
-                        .resolve_char_ref()
-                        .ok()
-                        .flatten()
-                        .map(|c| escape(&c.to_string()))
-                        .unwrap_or_default(),
-                };
-                paragraph.push_str(&text);
-            }
+            Event::GeneralRef(r) if in_text => paragraph.push_str(&entity(&r)),
             Event::End(e) => match e.local_name().as_ref() {
                 "t" => in_text = false,
                 "p" => {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::office::{Archive, Limits, OfficeError, archive, entry, escape};
+use super::office::{Archive, Limits, OfficeError, archive, entity, entry, escape};
 
 /// Most slides shown.
 const MAX_SLIDES: usize = 500;
@@ -139,22 +139,7 @@ fn slide(xml: &str, html: &mut String) -> Result<(), quick_xml::Error> {
                 _ => {}
             },
             Event::Text(t) if in_text => paragraph.push_str(&escape(&t.xml10_content())),
-            Event::GeneralRef(r) if in_text => {
-                let text = match r.as_ref() {
-                    "amp" => "&amp;".to_owned(),
-                    "lt" => "&lt;".to_owned(),
-                    "gt" => "&gt;".to_owned(),
-                    "quot" => "&quot;".to_owned(),
-                    "apos" => "'".to_owned(),
-                    _ => r
-                        .resolve_char_ref()
-                        .ok()
-                        .flatten()
-                        .map(|c| escape(&c.to_string()))
-                        .unwrap_or_default(),
-                };
-                paragraph.push_str(&text);
-            }
+            Event::GeneralRef(r) if in_text => paragraph.push_str(&entity(&r)),
             Event::End(e) => match e.local_name().as_ref() {
                 "t" => in_text = false,
                 "p" if !paragraph.is_empty() => {
