@@ -245,6 +245,16 @@ pub fn test_security() -> pushmail_binding::keys::SecurityConfig {
     }
 }
 
+/// A delivery-log consumer group of this binding's own: on the shared
+/// broker, binding nodes of other tests must not take its partitions (their
+/// databases do not know this test's accounts and would drop its receipts).
+pub fn test_deliveries() -> pushmail_binding::deliveries::DeliveriesConfig {
+    pushmail_binding::deliveries::DeliveriesConfig {
+        group: unique("binding-deliveries"),
+        ..Default::default()
+    }
+}
+
 /// The device-token public key matching [`test_security`]'s seed.
 pub fn test_token_public_key() -> String {
     let seed = test_security().device_token_seed;

@@ -46,6 +46,7 @@ impl BindingNode {
         };
         config.database.url = SecretUrl::new(&database.url);
         config.security = crate::test_security();
+        config.deliveries = crate::test_deliveries();
         config.cache.shared = StateStoreConfig {
             kind: StateStoreKind::Redis,
             redis: redis_config(),

@@ -76,6 +76,7 @@ async fn start_binding(shutdown: &CancellationToken, database_url: &str) -> Star
     };
     config.database.url = pushmail_common::redact::SecretUrl::new(database_url);
     config.security = pushmail_integration_tests::test_security();
+    config.deliveries = pushmail_integration_tests::test_deliveries();
     config.cache.shared = redis_state();
     let deps = pushmail_binding::Deps::connect(&config, kafka_bus().await.expect("broker"))
         .await

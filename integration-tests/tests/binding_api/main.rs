@@ -85,6 +85,7 @@ impl Platform {
         };
         config.database.url = pushmail_common::redact::SecretUrl::new(&self.database.url);
         config.security = pushmail_integration_tests::test_security();
+        config.deliveries = pushmail_integration_tests::test_deliveries();
         config.cache.shared = StateStoreConfig {
             kind: StateStoreKind::Redis,
             redis: self.redis.clone(),
