@@ -9,6 +9,7 @@ mod directory;
 mod longpoll;
 mod nodes;
 mod rough;
+mod simulator;
 mod transport;
 
 use std::net::SocketAddr;

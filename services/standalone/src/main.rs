@@ -1,7 +1,9 @@
 //! `pushmail`: the operator CLI. `pushmail standalone` runs every service
-//! in this one process on embedded adapters.
+//! in this one process on embedded adapters; `pushmail device` is the
+//! demo device.
 
 mod config;
+mod device;
 mod secrets;
 mod standalone;
 
@@ -22,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run every service in this process with embedded defaults.
     Standalone(ServiceArgs),
+    /// A demo device: hold a connection, print and ack notifications.
+    Device(device::DeviceArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +36,6 @@ fn main() -> ExitCode {
                 standalone::run,
             )
         }
+        Command::Device(args) => device::run(args),
     }
 }

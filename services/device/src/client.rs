@@ -1,0 +1,283 @@
+//! The device's connection loop: hello with the last ack and the proposed
+//! heartbeat, heartbeats at the granted interval, an ack for each new
+//! notification (a sequence already seen is dropped: a replay can race a
+//! live delivery), reconnect hints obeyed, and reconnects with backoff
+//! that resume from the last ack. What happens is reported as [`Event`]s.
+
+use std::time::Duration;
+
+use futures::{SinkExt as _, StreamExt as _};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::frames::{Incoming, Notification, Outgoing};
+use crate::heartbeat::Heartbeat;
+
+/// How the device connects.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    /// The session node's device endpoint, e.g. `ws://127.0.0.1:8102`.
+    pub server: String,
+    /// The device token binding issued.
+    pub token: String,
+    /// The network it reports (MCC-MNC and radio).
+    pub network: String,
+    /// Heartbeat adaptation.
+    pub heartbeat: Heartbeat,
+    /// How long a heartbeat or the welcome may go unanswered before the
+    /// connection counts as lost.
+    pub answer_timeout: Duration,
+    /// Reconnect backoff after a failure, doubling up to the maximum.
+    pub reconnect_initial: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl DeviceConfig {
+    /// Defaults for `server` and `token`: 60 s heartbeats stepping up to
+    /// 30 minutes after 5 held, 10 s answers, 1–60 s backoff.
+    pub fn new(server: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            server: server.into(),
+            token: token.into(),
+            network: "46000-lte".to_owned(),
+            heartbeat: Heartbeat::new(60, 60, 1_800, 5),
+            answer_timeout: Duration::from_secs(10),
+            reconnect_initial: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the device saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Connected; the server holds it to `heartbeat` seconds.
+    Connected { heartbeat: u32, session: String },
+    /// A new notification (acked).
+    Notification(Notification),
+    /// A sequence at or below the last ack arrived again (dropped).
+    Duplicate(u64),
+    /// Heartbeat answered; `next_proposal` when the interval steps up.
+    HeartbeatHeld { next_proposal: Option<u32> },
+    /// A heartbeat went unanswered: the next hello proposes `next_proposal`.
+    TimedOut { next_proposal: u32 },
+    /// The server says the device fell behind its outbox: sync mailboxes.
+    Resync,
+    /// Reconnecting after `after` (a hint from the server, or backoff).
+    Reconnecting { after: Duration, reason: String },
+    /// The server refused something.
+    Error { code: String, message: String },
+}
+
+/// Why a connection ended.
+enum Ended {
+    Shutdown,
+    Reconnect(Duration, String),
+}
+
+/// A device and where it is in its notification stream.
+pub struct Device {
+    config: DeviceConfig,
+    last_ack: u64,
+}
+
+impl Device {
+    /// A device that has seen nothing yet.
+    pub fn new(config: DeviceConfig) -> Self {
+        Self::resuming(config, 0)
+    }
+
+    /// A device that holds everything up to `last_ack`.
+    pub fn resuming(config: DeviceConfig, last_ack: u64) -> Self {
+        Self { config, last_ack }
+    }
+
+    /// The highest sequence acked.
+    pub fn last_ack(&self) -> u64 {
+        self.last_ack
+    }
+
+    /// The interval the next hello proposes.
+    pub fn heartbeat_proposal(&self) -> u32 {
+        self.config.heartbeat.proposal()
+    }
+
+    /// Stays connected until `shutdown`, reconnecting as needed. Fails
+    /// only when the token is refused (retrying cannot help).
+    pub async fn run(
+        &mut self,
+        events: mpsc::Sender<Event>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut backoff = self.config.reconnect_initial;
+        loop {
+            let ended = self.connection(&events, &shutdown).await;
+            let (after, reason) = match ended {
+                Ok(Ended::Shutdown) => return Ok(()),
+                Ok(Ended::Reconnect(after, reason)) => {
+                    backoff = self.config.reconnect_initial;
+                    (after, reason)
+                }
+                Err(ConnectError::Refused(why)) => {
+                    anyhow::bail!("the session node refused the device: {why}")
+                }
+                Err(ConnectError::Failed(why)) => {
+                    let after = backoff;
+                    backoff = (backoff * 2).min(self.config.reconnect_max);
+                    (after, why)
+                }
+            };
+            let _ = events.send(Event::Reconnecting { after, reason }).await;
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(after) => {}
+            }
+        }
+    }
+
+    async fn connection(
+        &mut self,
+        events: &mpsc::Sender<Event>,
+        shutdown: &CancellationToken,
+    ) -> Result<Ended, ConnectError> {
+        let url = format!("{}/v1/connect", self.config.server.trim_end_matches('/'));
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| ConnectError::Refused(format!("bad server address: {e}")))?;
+        let bearer = format!("Bearer {}", self.config.token)
+            .parse()
+            .map_err(|_| {
+                ConnectError::Refused("the token is not a valid header value".to_owned())
+            })?;
+        request.headers_mut().insert("authorization", bearer);
+        let answer = self.config.answer_timeout;
+        // A node that accepts TCP but never answers (draining, overloaded)
+        // must not hold the device, nor its shutdown.
+        let connecting = tokio::time::timeout(answer, tokio_tungstenite::connect_async(request));
+        let connected = tokio::select! {
+            () = shutdown.cancelled() => return Ok(Ended::Shutdown),
+            connected = connecting => connected
+                .map_err(|_| ConnectError::Failed("connect timed out".to_owned()))?,
+        };
+        let (mut ws, _) = connected.map_err(|e| match e {
+            tokio_tungstenite::tungstenite::Error::Http(r)
+                if r.status() == http::StatusCode::UNAUTHORIZED =>
+            {
+                ConnectError::Refused("401: the token is bad, expired or revoked".to_owned())
+            }
+            other => ConnectError::Failed(format!("connect: {other}")),
+        })?;
+        let hello = Outgoing::Hello {
+            last_ack: self.last_ack,
+            hb: self.config.heartbeat.proposal(),
+            net: self.config.network.clone(),
+        };
+        send(&mut ws, &hello).await?;
+        let welcome = tokio::time::timeout(answer, next(&mut ws))
+            .await
+            .map_err(|_| ConnectError::Failed("no welcome".to_owned()))??;
+        let Incoming::Welcome { hb, session } = welcome else {
+            return Err(ConnectError::Failed(format!(
+                "expected welcome, got {welcome:?}"
+            )));
+        };
+        let interval = Duration::from_secs(u64::from(self.config.heartbeat.granted(hb)));
+        let _ = events
+            .send(Event::Connected {
+                heartbeat: hb,
+                session,
+            })
+            .await;
+        let mut beat = tokio::time::Instant::now() + interval;
+        let mut awaiting: Option<tokio::time::Instant> = None;
+        loop {
+            let deadline = awaiting.unwrap_or(beat);
+            let frame = tokio::select! {
+                () = shutdown.cancelled() => {
+                    let _ = ws.close(None).await;
+                    return Ok(Ended::Shutdown);
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    if awaiting.is_some() {
+                        let next_proposal = self.config.heartbeat.timed_out();
+                        let _ = events.send(Event::TimedOut { next_proposal }).await;
+                        return Ok(Ended::Reconnect(Duration::ZERO, "heartbeat unanswered".to_owned()));
+                    }
+                    send(&mut ws, &Outgoing::Heartbeat).await?;
+                    awaiting = Some(tokio::time::Instant::now() + answer);
+                    beat += interval;
+                    continue;
+                }
+                frame = next(&mut ws) => frame?,
+            };
+            match frame {
+                Incoming::Heartbeat => {
+                    awaiting = None;
+                    let next_proposal = self.config.heartbeat.held();
+                    let _ = events.send(Event::HeartbeatHeld { next_proposal }).await;
+                }
+                Incoming::Notification(n) if n.seq <= self.last_ack => {
+                    let _ = events.send(Event::Duplicate(n.seq)).await;
+                }
+                Incoming::Notification(n) => {
+                    send(&mut ws, &Outgoing::Ack { seq: n.seq }).await?;
+                    self.last_ack = n.seq;
+                    let _ = events.send(Event::Notification(n)).await;
+                }
+                Incoming::Resync => {
+                    let _ = events.send(Event::Resync).await;
+                }
+                Incoming::Reconnect { after_ms, reason } => {
+                    return Ok(Ended::Reconnect(
+                        Duration::from_millis(after_ms),
+                        format!("server: {reason}"),
+                    ));
+                }
+                Incoming::Error { code, message } => {
+                    let _ = events.send(Event::Error { code, message }).await;
+                }
+                Incoming::Welcome { .. } | Incoming::Unknown => {}
+            }
+        }
+    }
+}
+
+enum ConnectError {
+    /// Retrying cannot help.
+    Refused(String),
+    /// Retry with backoff.
+    Failed(String),
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(ws: &mut Socket, frame: &Outgoing) -> Result<(), ConnectError> {
+    let text = serde_json::to_string(frame).map_err(|e| ConnectError::Failed(e.to_string()))?;
+    ws.send(Message::text(text))
+        .await
+        .map_err(|e| ConnectError::Failed(format!("send: {e}")))
+}
+
+/// The next frame the device understands; pings and binary frames skipped.
+async fn next(ws: &mut Socket) -> Result<Incoming, ConnectError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
+                Ok(frame) => return Ok(frame),
+                Err(e) => tracing::warn!(error = %e, "unreadable frame from the server skipped"),
+            },
+            Some(Ok(Message::Close(close))) => {
+                let why = close
+                    .map(|c| format!("{} {}", c.code, c.reason))
+                    .unwrap_or_default();
+                return Err(ConnectError::Failed(format!("closed by the server {why}")));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(ConnectError::Failed(format!("read: {e}"))),
+            None => return Err(ConnectError::Failed("connection ended".to_owned())),
+        }
+    }
+}

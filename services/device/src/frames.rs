@@ -1,0 +1,128 @@
+//! The device protocol's frames (`docs/device-protocol.md`), as the
+//! device sends and reads them.
+
+use serde::{Deserialize, Serialize};
+
+/// Device → server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum Outgoing {
+    Hello {
+        last_ack: u64,
+        hb: u32,
+        net: String,
+    },
+    #[serde(rename = "hb")]
+    Heartbeat,
+    Ack {
+        seq: u64,
+    },
+}
+
+/// An attachment as a notification lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Attachment {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub content_type: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub preview: String,
+}
+
+/// A notification; what the content level withholds is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Notification {
+    pub seq: u64,
+    #[serde(default)]
+    pub account: String,
+    #[serde(default)]
+    pub mailbox: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub snippet: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub at: Option<i64>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
+    pub digest: Option<u32>,
+    #[serde(default)]
+    pub trace: Option<String>,
+}
+
+/// Server → device.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum Incoming {
+    Welcome {
+        hb: u32,
+        #[serde(default)]
+        session: String,
+    },
+    #[serde(rename = "hb")]
+    Heartbeat,
+    #[serde(rename = "n")]
+    Notification(Notification),
+    Resync,
+    Reconnect {
+        #[serde(default)]
+        after_ms: u64,
+        #[serde(default)]
+        reason: String,
+    },
+    Error {
+        code: String,
+        #[serde(default)]
+        message: String,
+    },
+    /// A frame of a later protocol version: ignored, not fatal.
+    #[serde(other)]
+    Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_read_and_write_as_documented() {
+        let hello = serde_json::to_string(&Outgoing::Hello {
+            last_ack: 41,
+            hb: 600,
+            net: "46000-lte".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            hello,
+            r#"{"t":"hello","last_ack":41,"hb":600,"net":"46000-lte"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Outgoing::Heartbeat).unwrap(),
+            r#"{"t":"hb"}"#
+        );
+        let n: Incoming = serde_json::from_str(
+            r#"{"t":"n","seq":43,"account":"a","mailbox":"INBOX","subject":"Hi","attachments":[{"name":"q3.pdf","type":"application/pdf","size":1,"url":"u","preview":"p"}],"digest":3}"#,
+        )
+        .unwrap();
+        let Incoming::Notification(n) = n else {
+            panic!("{n:?}")
+        };
+        assert_eq!(
+            (n.seq, n.subject.as_deref(), n.from),
+            (43, Some("Hi"), None)
+        );
+        assert_eq!(n.attachments[0].content_type, "application/pdf");
+        let future: Incoming = serde_json::from_str(r#"{"t":"later","x":1}"#).unwrap();
+        assert_eq!(future, Incoming::Unknown);
+    }
+}
