@@ -116,16 +116,29 @@ pub async fn run(
     if !config.enabled {
         return Ok(());
     }
-    bus.ensure_topic(DELIVERY.name(), crate::events::PARTITIONS)
-        .await
-        .map_err(|e| e.to_string())?;
-    let subscription = bus
-        .subscribe(SubscribeOptions {
-            group: config.group.clone(),
-            topics: vec![DELIVERY.name().to_owned()],
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    // The log is not worth binding's life: while the broker is away the
+    // admin and lookup surfaces keep serving and the log waits.
+    let mut wait = Duration::from_secs(1);
+    let subscription = loop {
+        let subscribed = async {
+            bus.ensure_topic(DELIVERY.name(), crate::events::PARTITIONS)
+                .await?;
+            bus.subscribe(SubscribeOptions {
+                group: config.group.clone(),
+                topics: vec![DELIVERY.name().to_owned()],
+            })
+            .await
+        };
+        match subscribed.await {
+            Ok(subscription) => break subscription,
+            Err(e) => tracing::warn!(error = %e, "delivery log cannot subscribe yet; retrying"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(60));
+    };
     let retention_ms = i64::from(config.retention_days) * 86_400_000;
     let pruner = registry.clone();
     let stop = shutdown.clone();

@@ -112,11 +112,15 @@ fn server_settings(
 mod pg {
     use super::*;
     sql_rows!(sqlx::postgres::PgRow);
-    sql_store!(PgStore, sqlx::postgres::PgRow, " FOR UPDATE");
+    sql_store!(PgStore, sqlx::postgres::PgRow, " FOR UPDATE", "BEGIN");
 }
 
 mod sqlite {
     use super::*;
     sql_rows!(sqlx::sqlite::SqliteRow);
-    sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "");
+    // IMMEDIATE: a transaction that reads and then writes takes the write
+    // lock up front and waits for it (busy_timeout); a deferred one fails
+    // with SQLITE_BUSY at its first write when another connection wrote
+    // or still holds the lock (seen under load after a rolled-back delete).
+    sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "", "BEGIN IMMEDIATE");
 }

@@ -36,9 +36,10 @@ macro_rules! charge_sms {
 }
 
 /// Implements `BindingStore` for `$store`, whose rows are `$row`;
-/// `$for_update` is the row-lock clause where the backend has one.
+/// `$for_update` is the row-lock clause where the backend has one;
+/// `$begin` the statement that opens a writing transaction.
 macro_rules! sql_store {
-    ($store:ty, $row:ty, $for_update:literal) => {
+    ($store:ty, $row:ty, $for_update:literal, $begin:literal) => {
         impl $store {
             /// The row `id` of `table` if it belongs to `tenant`: every
             /// lookup by id goes through here, so none forgets the tenant.
@@ -116,7 +117,7 @@ macro_rules! sql_store {
                 account: &NewAccount,
                 sealed_credentials: Option<&[u8]>,
             ) -> Result<Account, StoreError> {
-                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
                 // Locks the tenant row (PostgreSQL) so concurrent creations
                 // cannot both pass the quota check; SQLite has one writer.
                 let sql = concat!("SELECT max_accounts FROM tenants WHERE id = $1", $for_update);
@@ -226,7 +227,7 @@ macro_rules! sql_store {
                 code: &PendingCode,
                 day: jiff::civil::Date,
             ) -> Result<Binding, StoreError> {
-                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
                 let owned: Option<i32> =
                     sqlx::query_scalar("SELECT 1 FROM accounts WHERE tenant_id = $1 AND id = $2")
                         .bind(tenant.as_uuid())
@@ -293,7 +294,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_account(&self, tenant: TenantId, id: AccountId) -> Result<Vec<Msisdn>, StoreError> {
-                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
                 let numbers: Vec<String> = sqlx::query_scalar(
                     "SELECT msisdn FROM bindings WHERE tenant_id = $1 AND account_id = $2 AND state = 'verified' ORDER BY id",
                 )
@@ -410,7 +411,7 @@ macro_rules! sql_store {
                 id: BindingId,
                 check: &(dyn for<'c> Fn(&'c mut PendingCode) -> OtpCheck + Send + Sync),
             ) -> Result<(OtpCheck, Binding), StoreError> {
-                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
                 let sql = format!(
                     "SELECT {BINDING_COLUMNS}, code_mac, code_expires_at_ms, code_attempts, code_used \
                      FROM bindings WHERE tenant_id = $1 AND id = $2{}",
@@ -598,7 +599,7 @@ macro_rules! sql_store {
                 if self.owned("id", "accounts", tenant, account.as_uuid()).await?.is_none() {
                     return Err(StoreError::NotFound("account"));
                 }
-                let mut tx = self.0.begin().await.map_err(map_err)?;
+                let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
                 charge_sms!(tx, tenant, account, day, $for_update);
                 tx.commit().await.map_err(map_err)
             }
