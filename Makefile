@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 
 ## run: the whole platform in one process, embedded adapters, no servers needed
 run:
-	$(CARGO) run --bin pushmail -- standalone
+	PUSHMAIL_STANDALONE__DEMO=true $(CARGO) run --bin pushmail -- standalone
 
 ## test: provision the test environment, then fmt check, clippy and every test
 test: provision fmt-check clippy nextest

@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct StandaloneConfig {
     /// Where standalone keeps what it generates (secrets).
     pub(crate) data_dir: PathBuf,
+    /// Start a demo device for `demo@pushmail.local` once ready (`make run`).
+    pub(crate) demo: bool,
     /// Logs, traces, metrics for the whole process.
     pub(crate) telemetry: TelemetryConfig,
     /// Stop behaviour for the whole process.
@@ -72,6 +74,7 @@ impl Default for StandaloneConfig {
         binding.cache.shared = pushmail_common::redis::StateStoreConfig::memory();
         Self {
             data_dir: data.clone(),
+            demo: false,
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig { grace_seconds: 10 },
             bus: MemoryBusConfig::default(),

@@ -81,7 +81,7 @@ async fn device(args: DeviceArgs) -> anyhow::Result<()> {
     result
 }
 
-fn print(event: &Event) {
+pub(crate) fn print(event: &Event) {
     match event {
         Event::Connected { heartbeat, session } => {
             println!("device: connected (session {session}), heartbeat every {heartbeat} s");
@@ -130,7 +130,7 @@ fn print(event: &Event) {
     }
 }
 
-async fn show_fetch(n: &pushmail_device::frames::Notification, token: &str) {
+pub(crate) async fn show_fetch(n: &pushmail_device::frames::Notification, token: &str) {
     let Some(url) = &n.url else { return };
     match tokio::time::timeout(Duration::from_secs(10), fetch::get(url, token)).await {
         Ok(Ok(summary)) if summary.status == 200 => {

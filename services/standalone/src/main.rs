@@ -3,6 +3,7 @@
 //! demo device.
 
 mod config;
+mod demo;
 mod device;
 mod secrets;
 mod standalone;

@@ -126,6 +126,15 @@ pub(crate) async fn run(
     });
 
     services.wait_ready(&config).await?;
+    if config.demo {
+        let (config, stop) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            // The demo is a guest: its failure is reported, the platform runs on.
+            if let Err(e) = crate::demo::run(&config, bus, stop).await {
+                eprintln!("demo device: {e:#}");
+            }
+        });
+    }
     services.join().await
 }
 
