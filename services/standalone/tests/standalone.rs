@@ -1,6 +1,7 @@
 //! `pushmail standalone` as a newcomer runs it: every service ready within
-//! 10 s with no external server, and Ctrl-C (SIGINT) stops it cleanly
-//! within the grace period.
+//! 10 s with no external server, Ctrl-C (SIGINT) stops it cleanly within
+//! the grace period, and `make run`'s demo device gets a mail sent over
+//! SMTP with its attachment's preview.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
@@ -31,10 +32,12 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 struct Platform {
     child: Child,
     admin_ports: Vec<u16>,
+    smtp: u16,
     _data: tempfile::TempDir,
 }
 
-fn start() -> Platform {
+/// Every port free, so tests run side by side; `demo` as `make run` sets it.
+fn start(demo: bool) -> Platform {
     let data = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_pushmail"));
     command
@@ -67,7 +70,24 @@ fn start() -> Platform {
         admin_ports.push(port);
         set(&format!("{service}__SERVER__ADMIN_ADDR"), port);
     }
-    set("GATEWAY__SERVER__HTTP_ADDR", free_port());
+    let http = free_port();
+    set("GATEWAY__SERVER__HTTP_ADDR", http);
+    set("SESSION__DEVICES__ADDR", free_port());
+    let smtp = free_port();
+    set("INGEST__SMTP__LISTEN", smtp);
+    set("INGEST__SMTP__LMTP_LISTEN", free_port());
+    set("INGEST__WEBHOOK__LISTEN", free_port());
+    command
+        .env("PUSHMAIL_STANDALONE__DATA_DIR", data.path())
+        .env("PUSHMAIL_STANDALONE__DEMO", demo.to_string())
+        .env(
+            "PUSHMAIL_STANDALONE__DISPATCH__DELIVERY__PUBLIC_URL",
+            format!("http://127.0.0.1:{http}"),
+        )
+        .env(
+            "PUSHMAIL_STANDALONE__SESSION__DEVICES__ADVERTISE",
+            format!("http://127.0.0.1:{}", grpc[1]),
+        );
     let upstream = |port: u16| format!("http://127.0.0.1:{port}");
     command
         .env(
@@ -91,6 +111,10 @@ fn start() -> Platform {
             upstream(grpc[2]),
         )
         .env(
+            "PUSHMAIL_STANDALONE__GATEWAY__SESSION__ENDPOINT",
+            upstream(grpc[1]),
+        )
+        .env(
             "PUSHMAIL_STANDALONE__BINDING__DATABASE__URL",
             format!("sqlite://{}/binding.db?mode=rwc", data.path().display()),
         )
@@ -106,13 +130,14 @@ fn start() -> Platform {
     Platform {
         child,
         admin_ports,
+        smtp,
         _data: data,
     }
 }
 
 #[test]
 fn standalone_is_ready_within_ten_seconds_and_stops_on_ctrl_c() {
-    let mut platform = start();
+    let mut platform = start(false);
     let started = Instant::now();
     let stdout = platform.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -164,4 +189,82 @@ fn standalone_is_ready_within_ten_seconds_and_stops_on_ctrl_c() {
         stop_sent.duration_since(started),
         stop_sent.elapsed()
     );
+}
+
+/// The lines the platform prints, as they come.
+fn lines(platform: &mut Platform) -> mpsc::Receiver<String> {
+    let stdout = platform.child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Waits up to 60 s for a line containing `needle`; returns what was seen.
+fn wait_for(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.iter().any(|l| l.contains(needle)) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no line with {needle:?}; printed: {seen:#?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
+    let mut platform = start(true);
+    let rx = lines(&mut platform);
+    let mut seen = Vec::new();
+    wait_for(&rx, &mut seen, "device: connected", &mut platform.child);
+
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.jpg");
+    let made = Command::new("/usr/bin/convert-im6.q16")
+        .args(["-size", "1200x900", "gradient:orange-purple"])
+        .arg(&photo)
+        .status()
+        .expect("ImageMagick (scripts/provision.sh installs it)");
+    assert!(made.success());
+    let sent = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{}", platform.smtp)])
+        .args([
+            "--to",
+            "demo@pushmail.local",
+            "--header",
+            "Subject: standalone demo",
+        ])
+        .arg("--attach")
+        .arg(format!("@{}", photo.display()))
+        .output()
+        .expect("swaks (scripts/provision.sh installs it)");
+    let transcript = String::from_utf8_lossy(&sent.stdout);
+    assert!(
+        sent.status.success() && transcript.contains("250 2.0.0"),
+        "{transcript}"
+    );
+
+    wait_for(
+        &rx,
+        &mut seen,
+        "subject: standalone demo",
+        &mut platform.child,
+    );
+    wait_for(&rx, &mut seen, "preview: image/jpeg", &mut platform.child);
+    assert!(seen.iter().any(|l| l.contains("photo.jpg")), "{seen:#?}");
+    assert!(
+        seen.iter().any(|l| l.contains("fetched summary")),
+        "{seen:#?}"
+    );
+
+    let _ = Command::new("kill")
+        .args(["-INT", &platform.child.id().to_string()])
+        .status();
+    let _ = platform.child.wait();
 }
