@@ -158,3 +158,70 @@ async fn a_refused_token_stops_the_device() {
     assert!(error.contains("refused"), "{error}");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_device_over_long_poll_gets_what_waits_and_acks_with_its_next_ping() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    let device = Device::new();
+    let waiting = stash(&node, &device, 3).await;
+
+    let (tx, mut events) = mpsc::channel(64);
+    let stop = CancellationToken::new();
+    let mut simulator = Simulator::new(simulator_config(&node, &device));
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        let result = simulator.run_long_poll(tx, token).await;
+        (result, simulator.last_ack())
+    });
+    let connected = next_matching(&mut events, |e| matches!(e, Event::Connected { .. })).await;
+    assert!(
+        matches!(connected, Event::Connected { heartbeat: 1, .. }),
+        "{connected:?}"
+    );
+    let mut got = Vec::new();
+    while got.len() < waiting.len() {
+        if let Event::Notification(n) =
+            next_matching(&mut events, |e| matches!(e, Event::Notification(_))).await
+        {
+            got.push(n.seq);
+        }
+    }
+    assert_eq!(got, waiting, "in order, once");
+    // Quiet pings expire: the interval held, and steps up after two.
+    let stepped = next_matching(&mut events, |e| {
+        matches!(
+            e,
+            Event::HeartbeatHeld {
+                next_proposal: Some(_)
+            }
+        )
+    })
+    .await;
+    assert_eq!(
+        stepped,
+        Event::HeartbeatHeld {
+            next_proposal: Some(2)
+        }
+    );
+    stop.cancel();
+    let (result, last_ack) = task.await.unwrap();
+    result.unwrap();
+    assert_eq!(last_ack, waiting[2]);
+    // The next ping's last_ack acked them: nothing is replayed again.
+    let again = stash(&node, &device, 1).await;
+    let (tx, mut events) = mpsc::channel(64);
+    let stop = CancellationToken::new();
+    let mut simulator = Simulator::resuming(simulator_config(&node, &device), last_ack);
+    let token = stop.clone();
+    let task = tokio::spawn(async move { simulator.run_long_poll(tx, token).await });
+    let Event::Notification(n) =
+        next_matching(&mut events, |e| matches!(e, Event::Notification(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(n.seq, again[0]);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    node.stop().await;
+}

@@ -137,6 +137,108 @@ impl Device {
         }
     }
 
+    /// Like [`Device::run`], over HTTP long poll (`POST /v1/ping`) in the
+    /// style of ActiveSync: each ping carries the last ack and the proposed
+    /// interval; an answer `expired` means the interval held.
+    pub async fn run_long_poll(
+        &mut self,
+        events: mpsc::Sender<Event>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let base = self.config.server.trim_end_matches('/');
+        let url = match base.split_once("://") {
+            Some(("ws" | "http", rest)) => format!("http://{rest}/v1/ping"),
+            _ => anyhow::bail!(
+                "long poll needs an http:// or ws:// server address (TLS: at the ingress)"
+            ),
+        };
+        let mut backoff = self.config.reconnect_initial;
+        let mut announced = false;
+        loop {
+            let proposal = self.config.heartbeat.proposal();
+            let body = serde_json::json!({
+                "hb": proposal,
+                "last_ack": self.last_ack,
+                "net": self.config.network,
+            });
+            let wait = Duration::from_secs(u64::from(proposal)) + self.config.answer_timeout;
+            let answer = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                answer = crate::fetch::post_json(&url, &self.config.token, &body, wait) => answer,
+            };
+            let failure = match answer {
+                Ok(r) if r.status == 401 => {
+                    anyhow::bail!("the session node refused the device: 401")
+                }
+                Ok(r) if r.status == 200 => {
+                    match serde_json::from_slice::<crate::frames::PingAnswer>(&r.body) {
+                        Ok(ping) => {
+                            backoff = self.config.reconnect_initial;
+                            let granted = self.config.heartbeat.granted(ping.hb);
+                            if !announced {
+                                announced = true;
+                                let connected = Event::Connected {
+                                    heartbeat: granted,
+                                    session: "long-poll".to_owned(),
+                                };
+                                let _ = events.send(connected).await;
+                            }
+                            self.answered(ping, &events).await;
+                            None
+                        }
+                        Err(e) => Some(format!("unreadable ping answer: {e}")),
+                    }
+                }
+                Ok(r) => Some(format!("HTTP {}", r.status)),
+                Err(e) if e.is::<crate::fetch::TimedOut>() => {
+                    let next_proposal = self.config.heartbeat.timed_out();
+                    let _ = events.send(Event::TimedOut { next_proposal }).await;
+                    None
+                }
+                Err(e) => Some(format!("ping: {e}")),
+            };
+            if let Some(reason) = failure {
+                let after = backoff;
+                backoff = (backoff * 2).min(self.config.reconnect_max);
+                let _ = events.send(Event::Reconnecting { after, reason }).await;
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(after) => {}
+                }
+            }
+        }
+    }
+
+    /// One ping answer: its notifications (acked by the next ping's
+    /// `last_ack`), a held interval, a resync or a take-over.
+    async fn answered(&mut self, ping: crate::frames::PingAnswer, events: &mpsc::Sender<Event>) {
+        match ping.status.as_str() {
+            "expired" => {
+                let next_proposal = self.config.heartbeat.held();
+                let _ = events.send(Event::HeartbeatHeld { next_proposal }).await;
+            }
+            "resync" => {
+                let _ = events.send(Event::Resync).await;
+            }
+            "taken_over" => {
+                let error = Event::Error {
+                    code: "taken_over".to_owned(),
+                    message: "another connection holds the device".to_owned(),
+                };
+                let _ = events.send(error).await;
+            }
+            _ => {}
+        }
+        for n in ping.notifications {
+            if n.seq <= self.last_ack {
+                let _ = events.send(Event::Duplicate(n.seq)).await;
+            } else {
+                self.last_ack = n.seq;
+                let _ = events.send(Event::Notification(n)).await;
+            }
+        }
+    }
+
     async fn connection(
         &mut self,
         events: &mpsc::Sender<Event>,

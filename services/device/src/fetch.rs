@@ -4,7 +4,7 @@
 //! on the internet reaches it through TLS at the ingress).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
@@ -37,3 +37,41 @@ pub async fn get(url: &str, token: &str) -> anyhow::Result<Fetched> {
         body,
     })
 }
+
+/// POSTs JSON `body` to `url` with the device token; the answer within `wait`.
+pub async fn post_json(
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+    wait: std::time::Duration,
+) -> anyhow::Result<Fetched> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let request = http::Request::post(url)
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let response = tokio::time::timeout(wait, async {
+        let response = client.request(request).await?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::Ok(Fetched {
+            status,
+            content_type,
+            body,
+        })
+    })
+    .await
+    .map_err(|_| TimedOut)??;
+    Ok(response)
+}
+
+/// No answer within the wait.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer in time")]
+pub struct TimedOut;

@@ -60,6 +60,16 @@ pub struct Notification {
     pub trace: Option<String>,
 }
 
+/// A long-poll answer (`POST /v1/ping`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PingAnswer {
+    /// `notification`, `resync`, `expired` or `taken_over`.
+    pub status: String,
+    pub hb: u32,
+    #[serde(default)]
+    pub notifications: Vec<Notification>,
+}
+
 /// Server → device.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "t", rename_all = "lowercase")]

@@ -29,6 +29,9 @@ pub(crate) struct DeviceArgs {
     /// Fetch each message's summary and first attachment preview.
     #[arg(long)]
     fetch: bool,
+    /// Use HTTP long poll (`/v1/ping`) instead of the WebSocket.
+    #[arg(long)]
+    long_poll: bool,
 }
 
 pub(crate) fn run(args: DeviceArgs) -> std::process::ExitCode {
@@ -75,7 +78,11 @@ async fn device(args: DeviceArgs) -> anyhow::Result<()> {
             }
         }
     });
-    let result = device.run(tx, shutdown).await;
+    let result = if args.long_poll {
+        device.run_long_poll(tx, shutdown).await
+    } else {
+        device.run(tx, shutdown).await
+    };
     let _ = printer.await;
     println!("device: stopped; last ack {}", device.last_ack());
     result
