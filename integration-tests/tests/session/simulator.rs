@@ -29,13 +29,22 @@ type Running = (
     tokio::task::JoinHandle<(anyhow::Result<()>, u64)>,
 );
 
-/// Runs `simulator` in the background.
-fn spawn(mut simulator: Simulator) -> Running {
+/// Runs `simulator` in the background over the WebSocket.
+fn spawn(simulator: Simulator) -> Running {
+    spawn_over(simulator, false)
+}
+
+/// Runs `simulator` in the background, over long poll when `long_poll`.
+fn spawn_over(mut simulator: Simulator, long_poll: bool) -> Running {
     let (tx, rx) = mpsc::channel(64);
     let stop = CancellationToken::new();
     let token = stop.clone();
     let task = tokio::spawn(async move {
-        let result = simulator.run(tx, token).await;
+        let result = if long_poll {
+            simulator.run_long_poll(tx, token).await
+        } else {
+            simulator.run(tx, token).await
+        };
         (result, simulator.last_ack())
     });
     (rx, stop, task)
@@ -166,14 +175,8 @@ async fn the_demo_device_over_long_poll_gets_what_waits_and_acks_with_its_next_p
     let device = Device::new();
     let waiting = stash(&node, &device, 3).await;
 
-    let (tx, mut events) = mpsc::channel(64);
-    let stop = CancellationToken::new();
-    let mut simulator = Simulator::new(simulator_config(&node, &device));
-    let token = stop.clone();
-    let task = tokio::spawn(async move {
-        let result = simulator.run_long_poll(tx, token).await;
-        (result, simulator.last_ack())
-    });
+    let (mut events, stop, task) =
+        spawn_over(Simulator::new(simulator_config(&node, &device)), true);
     let connected = next_matching(&mut events, |e| matches!(e, Event::Connected { .. })).await;
     assert!(
         matches!(connected, Event::Connected { heartbeat: 1, .. }),
@@ -210,11 +213,10 @@ async fn the_demo_device_over_long_poll_gets_what_waits_and_acks_with_its_next_p
     assert_eq!(last_ack, waiting[2]);
     // The next ping's last_ack acked them: nothing is replayed again.
     let again = stash(&node, &device, 1).await;
-    let (tx, mut events) = mpsc::channel(64);
-    let stop = CancellationToken::new();
-    let mut simulator = Simulator::resuming(simulator_config(&node, &device), last_ack);
-    let token = stop.clone();
-    let task = tokio::spawn(async move { simulator.run_long_poll(tx, token).await });
+    let (mut events, stop, task) = spawn_over(
+        Simulator::resuming(simulator_config(&node, &device), last_ack),
+        true,
+    );
     let Event::Notification(n) =
         next_matching(&mut events, |e| matches!(e, Event::Notification(_))).await
     else {
@@ -222,6 +224,6 @@ async fn the_demo_device_over_long_poll_gets_what_waits_and_acks_with_its_next_p
     };
     assert_eq!(n.seq, again[0]);
     stop.cancel();
-    task.await.unwrap().unwrap();
+    task.await.unwrap().0.unwrap();
     node.stop().await;
 }

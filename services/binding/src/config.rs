@@ -90,7 +90,7 @@ impl ServiceConfig for Config {
                 "must be positive",
             ));
         }
-        Ok(())
+        self.deliveries.validate("deliveries.")
     }
 }
 

@@ -43,6 +43,33 @@ impl Default for DeliveriesConfig {
     }
 }
 
+impl DeliveriesConfig {
+    /// Checks the settings; `prefix` names the section in errors.
+    pub fn validate(&self, prefix: &str) -> Result<(), pushmail_common::config::ConfigError> {
+        use pushmail_common::config::ConfigError;
+        if self.group.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{prefix}group"),
+                "must not be empty",
+            ));
+        }
+        if self.concurrency == 0 {
+            return Err(ConfigError::invalid(
+                format!("{prefix}concurrency"),
+                "must be positive",
+            ));
+        }
+        // 0 days would prune every receipt as it is written.
+        if self.retention_days == 0 {
+            return Err(ConfigError::invalid(
+                format!("{prefix}retention_days"),
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Writes receipts into the log.
 pub struct DeliveryLog {
     registry: Registry,
@@ -167,4 +194,40 @@ pub async fn run(
     );
     let (consumed, ()) = tokio::join!(consume, prune);
     consumed.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_would_lose_the_log_are_refused() {
+        DeliveriesConfig::default().validate("deliveries.").unwrap();
+        for (bad, key) in [
+            (
+                DeliveriesConfig {
+                    retention_days: 0,
+                    ..Default::default()
+                },
+                "deliveries.retention_days",
+            ),
+            (
+                DeliveriesConfig {
+                    concurrency: 0,
+                    ..Default::default()
+                },
+                "deliveries.concurrency",
+            ),
+            (
+                DeliveriesConfig {
+                    group: " ".into(),
+                    ..Default::default()
+                },
+                "deliveries.group",
+            ),
+        ] {
+            let error = bad.validate("deliveries.").unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
+    }
 }

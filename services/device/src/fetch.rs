@@ -4,7 +4,7 @@
 //! on the internet reaches it through TLS at the ingress).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty, Full};
+use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
@@ -16,12 +16,11 @@ pub struct Fetched {
     pub body: Bytes,
 }
 
-/// GETs `url` with the device token.
-pub async fn get(url: &str, token: &str) -> anyhow::Result<Fetched> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let request = http::Request::get(url)
-        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Empty::new())?;
+/// Sends `request` and reads the whole answer.
+async fn send(request: http::Request<Full<Bytes>>) -> anyhow::Result<Fetched> {
+    // A client per request: a pooled one outlives the runtime that spawned
+    // its connections, which breaks callers that run several runtimes.
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let response = client.request(request).await?;
     let status = response.status().as_u16();
     let content_type = response
@@ -38,6 +37,14 @@ pub async fn get(url: &str, token: &str) -> anyhow::Result<Fetched> {
     })
 }
 
+/// GETs `url` with the device token.
+pub async fn get(url: &str, token: &str) -> anyhow::Result<Fetched> {
+    let request = http::Request::get(url)
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Full::default())?;
+    send(request).await
+}
+
 /// POSTs JSON `body` to `url` with the device token; the answer within `wait`.
 pub async fn post_json(
     url: &str,
@@ -45,30 +52,13 @@ pub async fn post_json(
     body: &serde_json::Value,
     wait: std::time::Duration,
 ) -> anyhow::Result<Fetched> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = http::Request::post(url)
         .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body.to_string())))?;
-    let response = tokio::time::timeout(wait, async {
-        let response = client.request(request).await?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let body = response.into_body().collect().await?.to_bytes();
-        anyhow::Ok(Fetched {
-            status,
-            content_type,
-            body,
-        })
-    })
-    .await
-    .map_err(|_| TimedOut)??;
-    Ok(response)
+    tokio::time::timeout(wait, send(request))
+        .await
+        .map_err(|_| TimedOut)?
 }
 
 /// No answer within the wait.
