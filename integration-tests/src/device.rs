@@ -87,3 +87,71 @@ impl DeviceClient {
         let _ = self.ws.close(None).await;
     }
 }
+
+/// The demo device ([`pushmail_device::Device`]) running on its own task:
+/// heartbeats, acks, reconnects and resumes as a phone would.
+pub struct SimulatedPhone {
+    events: tokio::sync::mpsc::Receiver<pushmail_device::Event>,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl SimulatedPhone {
+    /// Starts the device against the session's device port with `token`.
+    pub fn start(devices: SocketAddr, token: &str) -> Self {
+        let mut config = pushmail_device::DeviceConfig::new(format!("ws://{devices}"), token);
+        // A restarted node is found again quickly.
+        config.reconnect_initial = Duration::from_millis(200);
+        config.reconnect_max = Duration::from_secs(2);
+        config.answer_timeout = Duration::from_secs(5);
+        let (tx, events) = tokio::sync::mpsc::channel(1_024);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move { pushmail_device::Device::new(config).run(tx, stop).await }
+        });
+        Self { events, stop, task }
+    }
+
+    /// The next event within `wait`.
+    pub async fn event_within(&mut self, wait: Duration) -> Option<pushmail_device::Event> {
+        tokio::time::timeout(wait, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Waits (up to a minute) until the device is connected.
+    pub async fn connected(&mut self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            if let Some(pushmail_device::Event::Connected { .. }) =
+                self.event_within(Duration::from_secs(1)).await
+            {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("the phone did not connect within a minute")
+    }
+
+    /// The next new notification within `wait` (other events skipped).
+    pub async fn notification_within(
+        &mut self,
+        wait: Duration,
+    ) -> Option<pushmail_device::frames::Notification> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.event_within(left).await? {
+                pushmail_device::Event::Notification(n) => return Some(n),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Stops the device.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await?
+    }
+}

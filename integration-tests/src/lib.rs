@@ -14,7 +14,9 @@ pub mod edge;
 pub mod http;
 pub mod measure;
 pub mod nodes;
+pub mod platform;
 pub mod smsc;
+pub mod smtp;
 pub mod topics;
 
 use std::sync::Arc;

@@ -21,8 +21,8 @@ use crate::{
 pub struct BindingNode {
     /// gRPC address.
     pub addr: SocketAddr,
-    /// Admin client (pass a token per call with [`authed`]).
-    pub admin: AdminServiceClient<tonic::transport::Channel>,
+    /// Its admin API (the node derefs to it).
+    pub api: BindingAdmin,
     stop: CancellationToken,
     task: JoinHandle<Result<(), pushmail_binding::Error>>,
     database: TestDatabase,
@@ -62,13 +62,35 @@ impl BindingNode {
             Readiness::new("binding"),
             stop.clone(),
         ));
-        let admin = AdminServiceClient::connect(format!("http://{addr}")).await?;
+        let api = BindingAdmin::connect(addr).await?;
         Ok(Self {
             addr,
-            admin,
+            api,
             stop,
             task,
             database,
+        })
+    }
+
+    /// Stops the service and drops its database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await??;
+        self.database.drop_database().await
+    }
+}
+
+/// Binding's admin API as a tenant admin and the operator use it.
+pub struct BindingAdmin {
+    /// Admin client (pass a token per call with [`authed`]).
+    pub admin: AdminServiceClient<tonic::transport::Channel>,
+}
+
+impl BindingAdmin {
+    /// A client of the binding service at `addr`.
+    pub async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        Ok(Self {
+            admin: AdminServiceClient::connect(format!("http://{addr}")).await?,
         })
     }
 
@@ -154,60 +176,76 @@ impl BindingNode {
         push_client: bool,
         watch: &mut crate::topics::TenantTopics,
     ) -> anyhow::Result<(String, pb::RegisterDeviceResponse)> {
-        use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
-        use pushmail_proto::topics::SMS_OUTBOUND;
-        let msisdn = crate::msisdn();
-        let started = self
-            .admin
-            .start_binding(authed(
-                &tenant.api_key,
-                pb::StartBindingRequest {
-                    tenant_id: tenant.tenant_id.clone(),
-                    account_id: account.account_id.clone(),
-                    msisdn: msisdn.clone(),
-                },
-            ))
-            .await?
-            .into_inner();
-        let code = loop {
-            let sms: SmsOutbound = watch.next(SMS_OUTBOUND).await?;
-            if let (true, Some(sms_outbound::Body::Text(text))) = (sms.msisdn == msisdn, sms.body) {
-                break crate::otp_code(&text)
-                    .ok_or_else(|| anyhow::anyhow!("no code in {text:?}"))?;
-            }
-        };
-        self.admin
-            .verify_binding(authed(
-                &tenant.api_key,
-                pb::VerifyBindingRequest {
-                    tenant_id: tenant.tenant_id.clone(),
-                    binding_id: started.binding_id,
-                    code,
-                },
-            ))
-            .await?;
-        let registered = self
-            .admin
-            .register_device(authed(
-                &tenant.api_key,
-                pb::RegisterDeviceRequest {
-                    tenant_id: tenant.tenant_id.clone(),
-                    msisdn: msisdn.clone(),
-                    label: "test phone".to_owned(),
-                    has_push_client: push_client,
-                },
-            ))
-            .await?
-            .into_inner();
-        Ok((msisdn, registered))
+        bind_device(&mut self.admin, tenant, account, push_client, watch).await
     }
+}
 
-    /// Stops the service and drops its database.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        self.task.await??;
-        self.database.drop_database().await
+impl std::ops::Deref for BindingNode {
+    type Target = BindingAdmin;
+
+    fn deref(&self) -> &BindingAdmin {
+        &self.api
     }
+}
+
+impl std::ops::DerefMut for BindingNode {
+    fn deref_mut(&mut self) -> &mut BindingAdmin {
+        &mut self.api
+    }
+}
+
+/// Binds a fresh number to `account` through binding's `admin` API (the
+/// code read from the SMS topic through `watch`) and registers a device on it.
+pub async fn bind_device(
+    admin: &mut AdminServiceClient<tonic::transport::Channel>,
+    tenant: &pb::CreateTenantResponse,
+    account: &pb::Account,
+    push_client: bool,
+    watch: &mut crate::topics::TenantTopics,
+) -> anyhow::Result<(String, pb::RegisterDeviceResponse)> {
+    use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
+    use pushmail_proto::topics::SMS_OUTBOUND;
+    let msisdn = crate::msisdn();
+    let started = admin
+        .start_binding(authed(
+            &tenant.api_key,
+            pb::StartBindingRequest {
+                tenant_id: tenant.tenant_id.clone(),
+                account_id: account.account_id.clone(),
+                msisdn: msisdn.clone(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let code = loop {
+        let sms: SmsOutbound = watch.next(SMS_OUTBOUND).await?;
+        if let (true, Some(sms_outbound::Body::Text(text))) = (sms.msisdn == msisdn, sms.body) {
+            break crate::otp_code(&text).ok_or_else(|| anyhow::anyhow!("no code in {text:?}"))?;
+        }
+    };
+    admin
+        .verify_binding(authed(
+            &tenant.api_key,
+            pb::VerifyBindingRequest {
+                tenant_id: tenant.tenant_id.clone(),
+                binding_id: started.binding_id,
+                code,
+            },
+        ))
+        .await?;
+    let registered = admin
+        .register_device(authed(
+            &tenant.api_key,
+            pb::RegisterDeviceRequest {
+                tenant_id: tenant.tenant_id.clone(),
+                msisdn: msisdn.clone(),
+                label: "test phone".to_owned(),
+                has_push_client: push_client,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok((msisdn, registered))
 }
 
 /// An ingest service's settings for tests: binding at `binding`, the test

@@ -32,6 +32,9 @@ pub struct DeviceConfig {
     /// Reconnect backoff after a failure, doubling up to the maximum.
     pub reconnect_initial: Duration,
     pub reconnect_max: Duration,
+    /// The local address to connect from (a load generator spreads its
+    /// devices over several, past one address's ephemeral ports).
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl DeviceConfig {
@@ -46,6 +49,7 @@ impl DeviceConfig {
             answer_timeout: Duration::from_secs(10),
             reconnect_initial: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
+            source: None,
         }
     }
 }
@@ -257,7 +261,7 @@ impl Device {
         let answer = self.config.answer_timeout;
         // A node that accepts TCP but never answers (draining, overloaded)
         // must not hold the device, nor its shutdown.
-        let connecting = tokio::time::timeout(answer, tokio_tungstenite::connect_async(request));
+        let connecting = tokio::time::timeout(answer, open(request, self.config.source));
         let connected = tokio::select! {
             () = shutdown.cancelled() => return Ok(Ended::Shutdown),
             connected = connecting => connected
@@ -355,6 +359,45 @@ enum ConnectError {
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The WebSocket handshake over a TCP connection made from `source` when set.
+async fn open(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    source: Option<std::net::IpAddr>,
+) -> Result<(Socket, http::Response<Option<Vec<u8>>>), tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::Error;
+    let uri = request.uri();
+    if uri.scheme_str() != Some("ws") {
+        // TLS belongs to the ingress in front of the session nodes.
+        return Err(Error::Url(
+            tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme,
+        ));
+    }
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let port = uri.port_u16().unwrap_or(80);
+    let tcp = match source {
+        None => tokio::net::TcpStream::connect((host, port)).await?,
+        Some(source) => {
+            let server = tokio::net::lookup_host((host, port))
+                .await?
+                .find(|a| a.is_ipv4() == source.is_ipv4())
+                .ok_or_else(|| {
+                    Error::Io(std::io::Error::other(format!(
+                        "{host} has no address reachable from {source}"
+                    )))
+                })?;
+            let socket = if source.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(std::net::SocketAddr::new(source, 0))?;
+            socket.connect(server).await?
+        }
+    };
+    tcp.set_nodelay(true)?;
+    tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await
+}
 
 async fn send(ws: &mut Socket, frame: &Outgoing) -> Result<(), ConnectError> {
     let text = serde_json::to_string(frame).map_err(|e| ConnectError::Failed(e.to_string()))?;

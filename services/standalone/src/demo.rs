@@ -7,19 +7,17 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use pushmail_common::bus::{self, EventBus, SubscribeOptions};
+use pushmail_common::bus::EventBus;
 use pushmail_device::{Device, DeviceConfig, Heartbeat};
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
-use pushmail_proto::events::v1::sms_outbound;
-use pushmail_proto::topics::SMS_OUTBOUND;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::StandaloneConfig;
+use crate::enroll::{CodeReader, authed, enroll};
 
 /// The demo account's address.
 pub(crate) const ADDRESS: &str = "demo@pushmail.local";
@@ -30,14 +28,6 @@ struct Demo {
     tenant_id: String,
     api_key: String,
     device_id: String,
-}
-
-fn authed<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(request)
 }
 
 /// Makes (or reuses) the demo device and runs it until `shutdown`.
@@ -122,88 +112,19 @@ async fn create(
         .await
         .context("demo tenant")?
         .into_inner();
-    let key = tenant.api_key.clone();
-    let account = admin
-        .create_account(authed(
-            &key,
-            pb::CreateAccountRequest {
-                tenant_id: tenant.tenant_id.clone(),
-                address: ADDRESS.to_owned(),
-                kind: pb::AccountKind::EnterpriseForwarded.into(),
-                server: None,
-                credentials: None,
-            },
-        )?)
+    let mut codes =
+        CodeReader::new(bus, format!("demo-{}", pushmail_common::clock::now_ms())).await?;
+    let enrolled = enroll(admin, &mut codes, &tenant, ADDRESS, MSISDN, "demo phone")
         .await
-        .context("demo account")?
-        .into_inner();
-    // Read the code the way the phone would: from the SMS on its way out.
-    let mut sms = bus
-        .subscribe(SubscribeOptions {
-            group: format!("demo-{}", pushmail_common::clock::now_ms()),
-            topics: vec![SMS_OUTBOUND.name().to_owned()],
-        })
-        .await?;
-    let started = admin
-        .start_binding(authed(
-            &key,
-            pb::StartBindingRequest {
-                tenant_id: tenant.tenant_id.clone(),
-                account_id: account.account_id.clone(),
-                msisdn: MSISDN.to_owned(),
-            },
-        )?)
-        .await
-        .context("demo binding")?
-        .into_inner();
-    let code = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let record = sms.next().await?;
-            let message = bus::decode(SMS_OUTBOUND, &record)?;
-            if let (true, Some(sms_outbound::Body::Text(text))) =
-                (message.msisdn == MSISDN, message.body)
-                && let Some(code) = text
-                    .split(|c: char| !c.is_ascii_digit())
-                    .find(|w| w.len() == 6)
-            {
-                return anyhow::Ok(code.to_owned());
-            }
-        }
-    })
-    .await
-    .context("no code SMS for the demo number")??;
-    admin
-        .verify_binding(authed(
-            &key,
-            pb::VerifyBindingRequest {
-                tenant_id: tenant.tenant_id.clone(),
-                binding_id: started.binding_id,
-                code,
-            },
-        )?)
-        .await
-        .context("demo code")?;
-    let registered = admin
-        .register_device(authed(
-            &key,
-            pb::RegisterDeviceRequest {
-                tenant_id: tenant.tenant_id.clone(),
-                msisdn: MSISDN.to_owned(),
-                label: "demo phone".to_owned(),
-                has_push_client: true,
-            },
-        )?)
-        .await
-        .context("demo device")?
-        .into_inner();
+        .context("demo phone")?;
     let demo = Demo {
         tenant_id: tenant.tenant_id,
-        api_key: key,
-        device_id: registered.device.map(|d| d.device_id).unwrap_or_default(),
+        api_key: tenant.api_key,
+        device_id: enrolled.device_id,
     };
     // Holds the tenant's API key: readable by this user only.
     write_private(path, &serde_json::to_vec_pretty(&demo)?)?;
-    Ok((demo, registered.device_token))
+    Ok((demo, enrolled.device_token))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

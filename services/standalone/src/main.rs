@@ -5,6 +5,8 @@
 mod config;
 mod demo;
 mod device;
+mod enroll;
+mod loadgen;
 mod secrets;
 mod standalone;
 
@@ -27,6 +29,12 @@ enum Command {
     Standalone(ServiceArgs),
     /// A demo device: hold a connection, print and ack notifications.
     Device(device::DeviceArgs),
+    /// End-to-end load: the standalone platform, phones, mail over SMTP at
+    /// a constant rate; writes a latency report.
+    Loadgen(loadgen::LoadgenArgs),
+    /// The load generator's phones (started by `loadgen`).
+    #[command(hide = true)]
+    LoadgenDevices(loadgen::SwarmArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +46,13 @@ fn main() -> ExitCode {
             )
         }
         Command::Device(args) => device::run(args),
+        Command::Loadgen(args) => {
+            let service = args.service.clone();
+            pushmail_common::cli::main_with_args::<config::StandaloneConfig, _, _, _>(
+                &service,
+                move |config, shutdown| loadgen::run(config, args, shutdown),
+            )
+        }
+        Command::LoadgenDevices(args) => loadgen::swarm(args),
     }
 }

@@ -22,9 +22,50 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the platform until `shutdown`.
 pub(crate) async fn run(
-    mut config: StandaloneConfig,
+    config: StandaloneConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let platform = start(config, None, shutdown.clone()).await?;
+    print_endpoints(&platform.config);
+    if platform.config.demo {
+        let (config, bus, stop) = (
+            platform.config.clone(),
+            platform.bus.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            // The demo is a guest: its failure is reported, the platform runs on.
+            if let Err(e) = crate::demo::run(&config, bus, stop).await {
+                eprintln!("demo device: {e:#}");
+            }
+        });
+    }
+    platform.join().await
+}
+
+/// The platform, started and ready.
+pub(crate) struct Platform {
+    /// The config it runs with (secrets filled in).
+    pub(crate) config: StandaloneConfig,
+    /// The bus every service shares.
+    pub(crate) bus: Arc<dyn EventBus>,
+    services: Services,
+}
+
+impl Platform {
+    /// Waits for every service; the first to stop stops the others.
+    pub(crate) async fn join(self) -> anyhow::Result<()> {
+        self.services.join().await
+    }
+}
+
+/// Starts every service and waits until all are ready. `bus` replaces the
+/// in-process bus (the load generator's Kafka run); its topics are made here.
+pub(crate) async fn start(
+    mut config: StandaloneConfig,
+    bus: Option<Arc<dyn EventBus>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Platform> {
     crate::secrets::ensure(&mut config.binding.security, &config.data_dir)?;
     // Every internal caller presents binding's internal token.
     let internal = config.binding.security.internal_token.clone();
@@ -38,11 +79,10 @@ pub(crate) async fn run(
     ] {
         upstream.token = internal.clone();
     }
-    let memory = MemoryBus::new(&config.bus);
+    let bus: Arc<dyn EventBus> = bus.unwrap_or_else(|| Arc::new(MemoryBus::new(&config.bus)));
     for topic in topics::ALL {
-        memory.ensure_topic(topic, config.bus.partitions).await?;
+        bus.ensure_topic(topic, config.bus.partitions).await?;
     }
-    let bus: Arc<dyn EventBus> = Arc::new(memory);
     let mut services = Services::new(shutdown.clone());
 
     // Servers first, so their clients find them serving.
@@ -125,17 +165,12 @@ pub(crate) async fn run(
         pushmail_gateway::run(c, deps, listeners, r, s)
     });
 
-    services.wait_ready(&config).await?;
-    if config.demo {
-        let (config, stop) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            // The demo is a guest: its failure is reported, the platform runs on.
-            if let Err(e) = crate::demo::run(&config, bus, stop).await {
-                eprintln!("demo device: {e:#}");
-            }
-        });
-    }
-    services.join().await
+    services.wait_ready().await?;
+    Ok(Platform {
+        config,
+        bus,
+        services,
+    })
 }
 
 struct Services {
@@ -166,13 +201,11 @@ impl Services {
             .spawn(async move { (name.to_owned(), future.await.map_err(Into::into)) });
     }
 
-    async fn wait_ready(&self, config: &StandaloneConfig) -> anyhow::Result<()> {
+    async fn wait_ready(&self) -> anyhow::Result<()> {
         let all = futures_wait(&self.readiness);
         tokio::time::timeout(READY_TIMEOUT, all)
             .await
-            .map_err(|_| anyhow::anyhow!("services not ready within {READY_TIMEOUT:?}"))?;
-        print_endpoints(config);
-        Ok(())
+            .map_err(|_| anyhow::anyhow!("services not ready within {READY_TIMEOUT:?}"))
     }
 
     /// Waits for every service; the first to stop stops the others.

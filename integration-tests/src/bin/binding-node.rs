@@ -1,0 +1,8 @@
+//! `pushmail-binding`'s entry point, built with the tests so a test can run
+//! binding as a process of its own, kill it with SIGKILL and start it again.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    pushmail_common::cli::main::<pushmail_binding::Config, _, _, _>(pushmail_binding::start)
+}

@@ -1,0 +1,299 @@
+//! The push path as separate processes — binding, session, dispatch and
+//! ingest, each its own binary with its own telemetry — on a Kafka broker,
+//! PostgreSQL and Redis, for the full-platform and fault-injection tests.
+//! Any of them can be killed with SIGKILL and started again on the same
+//! ports and state, or stopped with SIGTERM (which flushes its spans).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use pushmail_common::bus::{BusConfig, KafkaConfig};
+use pushmail_common::config::{AdminServerConfig, ServerConfig};
+use pushmail_common::grpc::UpstreamConfig;
+use pushmail_common::redact::{Secret, SecretUrl};
+use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
+use tokio::process::{Child, Command};
+
+use crate::nodes::BindingAdmin;
+use crate::{INTERNAL_TOKEN, TestDatabase, free_port, wait_ready};
+
+/// The service binaries (the test passes `env!("CARGO_BIN_EXE_…")`).
+pub struct Binaries {
+    pub binding: PathBuf,
+    pub session: PathBuf,
+    pub dispatch: PathBuf,
+    pub ingest: PathBuf,
+}
+
+/// One service process.
+pub struct Service {
+    name: &'static str,
+    exe: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    admin: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Service {
+    async fn start(
+        name: &'static str,
+        exe: &Path,
+        config: &impl serde::Serialize,
+        admin: SocketAddr,
+        dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let file = dir.join(format!("{name}.toml"));
+        std::fs::write(&file, toml::to_string(config)?)?;
+        let mut service = Self {
+            name,
+            exe: exe.to_path_buf(),
+            config: file,
+            log: dir.join(format!("{name}.log")),
+            admin,
+            child: None,
+        };
+        service.restart().await?;
+        Ok(service)
+    }
+
+    /// Starts it (again) and waits until it reports ready.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(&self.exe)
+            .arg("--config")
+            .arg(&self.config)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.exe.display()))?;
+        self.child = Some(child);
+        wait_ready(self.admin, Duration::from_secs(60))
+            .await
+            .with_context(|| format!("{} not ready; its log:\n{}", self.name, self.log()))
+    }
+
+    /// SIGKILL: nothing is flushed, closed or released.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then waits for the exit (spans are flushed on the way out).
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        if let Some(pid) = child.id() {
+            Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await?;
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .with_context(|| format!("{} did not stop within 30 s", self.name))??;
+        anyhow::ensure!(
+            status.success(),
+            "{} stopped with {status}; its log:\n{}",
+            self.name,
+            self.log()
+        );
+        Ok(())
+    }
+
+    /// What it logged, every start included.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Binding, session, dispatch and ingest as processes.
+pub struct ProcessPlatform {
+    pub binding: Service,
+    pub session: Service,
+    pub dispatch: Service,
+    pub ingest: Service,
+    /// Binding's admin API.
+    pub api: BindingAdmin,
+    /// Ingest's SMTP receiver.
+    pub smtp: SocketAddr,
+    /// Session's device endpoint.
+    pub devices: SocketAddr,
+    /// Ingest's config (its marks show when a mailbox is watched).
+    pub ingest_config: pushmail_ingest::Config,
+    database: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+/// Where the platform's services meet their dependencies.
+pub struct Wiring {
+    /// The broker every service uses.
+    pub kafka: KafkaConfig,
+    /// An OTLP/gRPC collector for every service's spans.
+    pub otlp: Option<SocketAddr>,
+}
+
+impl ProcessPlatform {
+    /// Starts the four services, each ready before the next starts.
+    pub async fn start(binaries: &Binaries, wiring: &Wiring) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let database = TestDatabase::create().await?;
+        let redis = crate::redis_config();
+        let bus = BusConfig {
+            kafka: wiring.kafka.clone(),
+            ..BusConfig::default()
+        };
+        let telemetry = pushmail_common::telemetry::TelemetryConfig {
+            otlp_endpoint: wiring
+                .otlp
+                .map(|a| format!("http://{a}"))
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        let redis_store = StateStoreConfig {
+            kind: StateStoreKind::Redis,
+            redis: redis.clone(),
+        };
+        let loopback = || SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let upstream = |addr: SocketAddr| {
+            let mut upstream = UpstreamConfig::at(format!("http://{addr}"));
+            upstream.token = Secret::new(INTERNAL_TOKEN);
+            upstream
+        };
+
+        let binding_grpc = loopback();
+        let mut binding = pushmail_binding::Config {
+            server: ServerConfig {
+                grpc_addr: binding_grpc,
+                admin_addr: loopback(),
+            },
+            bus: bus.clone(),
+            telemetry: telemetry.clone(),
+            security: crate::test_security(),
+            deliveries: crate::test_deliveries(),
+            ..Default::default()
+        };
+        binding.database.url = SecretUrl::new(&database.url);
+        binding.cache.shared = redis_store.clone();
+        let binding_service = Service::start(
+            "binding",
+            &binaries.binding,
+            &binding,
+            binding.server.admin_addr,
+            dir.path(),
+        )
+        .await?;
+
+        let mut session = crate::session_config();
+        let session_grpc = loopback();
+        session.server = ServerConfig {
+            grpc_addr: session_grpc,
+            admin_addr: loopback(),
+        };
+        session.directory = redis_store.clone();
+        session.outbox.redis = redis.clone();
+        session.bus = bus.clone();
+        session.telemetry = telemetry.clone();
+        session.devices.addr = loopback();
+        session.devices.advertise = format!("http://{session_grpc}");
+        session.devices.drain_window_seconds = 1;
+        let session_service = Service::start(
+            "session",
+            &binaries.session,
+            &session,
+            session.server.admin_addr,
+            dir.path(),
+        )
+        .await?;
+
+        let mut dispatch = pushmail_dispatch::Config {
+            server: AdminServerConfig {
+                admin_addr: loopback(),
+            },
+            binding: upstream(binding_grpc),
+            session: upstream(session_grpc),
+            state: redis_store.clone(),
+            outbox: pushmail_common::outbox::OutboxSettings {
+                redis: redis.clone(),
+                ..Default::default()
+            },
+            bus: bus.clone(),
+            telemetry: telemetry.clone(),
+            ..Default::default()
+        };
+        dispatch.delivery.group = crate::unique("dispatch");
+        dispatch.delivery.ack_timeout_ms = 2_000;
+        dispatch.delivery.digest_interval_ms = 200;
+        dispatch.delivery.traffic_flush_ms = 200;
+        let dispatch_service = Service::start(
+            "dispatch",
+            &binaries.dispatch,
+            &dispatch,
+            dispatch.server.admin_addr,
+            dir.path(),
+        )
+        .await?;
+
+        let mut ingest = crate::nodes::ingest_config(binding_grpc, &dir.path().join("blobs"));
+        let smtp = loopback();
+        ingest.bus = bus;
+        ingest.telemetry = telemetry;
+        ingest.server.admin_addr = loopback();
+        ingest.smtp.listen = smtp.to_string();
+        ingest.smtp.lmtp_listen = loopback().to_string();
+        ingest.webhook.listen = loopback().to_string();
+        ingest.imap.refresh_seconds = 1;
+        let ingest_service = Service::start(
+            "ingest",
+            &binaries.ingest,
+            &ingest,
+            ingest.server.admin_addr,
+            dir.path(),
+        )
+        .await?;
+
+        Ok(Self {
+            binding: binding_service,
+            session: session_service,
+            dispatch: dispatch_service,
+            ingest: ingest_service,
+            api: BindingAdmin::connect(binding_grpc).await?,
+            smtp,
+            devices: session.devices.addr,
+            ingest_config: ingest,
+            database,
+            _dir: dir,
+        })
+    }
+
+    /// Every service's log, for a failure report.
+    pub fn logs(&self) -> String {
+        [&self.binding, &self.session, &self.dispatch, &self.ingest]
+            .iter()
+            .map(|s| format!("==== {} ====\n{}", s.name, s.log()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Stops every service with SIGTERM (ingest first, binding last) and
+    /// drops the database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.ingest.stop().await?;
+        self.dispatch.stop().await?;
+        self.session.stop().await?;
+        self.binding.stop().await?;
+        self.database.drop_database().await
+    }
+}

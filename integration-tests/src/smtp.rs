@@ -1,0 +1,67 @@
+//! A small SMTP client for tests that send a lot of mail or must retry
+//! through an outage (swaks, a process per mail, is too slow for that).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+/// Sends `raw` (CRLF lines, no terminating dot) from `from` to `to`;
+/// succeeds only on the server's 250 for the data.
+pub async fn send(server: SocketAddr, from: &str, to: &str, raw: &str) -> anyhow::Result<()> {
+    let stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(server),
+    )
+    .await
+    .context("connect timed out")??;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let mut step = async |command: Option<String>, want: u16| -> anyhow::Result<()> {
+        if let Some(command) = command {
+            write.write_all(command.as_bytes()).await?;
+        }
+        let reply = tokio::time::timeout(Duration::from_secs(30), reply(&mut read))
+            .await
+            .context("no reply within 30 s")??;
+        anyhow::ensure!(
+            reply.0 == want,
+            "wanted {want}, got {} {}",
+            reply.0,
+            reply.1
+        );
+        Ok(())
+    };
+    step(None, 220).await?;
+    step(Some("EHLO test.example\r\n".to_owned()), 250).await?;
+    step(Some(format!("MAIL FROM:<{from}>\r\n")), 250).await?;
+    step(Some(format!("RCPT TO:<{to}>\r\n")), 250).await?;
+    step(Some("DATA\r\n".to_owned()), 354).await?;
+    let mut data = raw.replace("\r\n.", "\r\n..");
+    if !data.ends_with("\r\n") {
+        data.push_str("\r\n");
+    }
+    data.push_str(".\r\n");
+    step(Some(data), 250).await?;
+    let _ = step(Some("QUIT\r\n".to_owned()), 221).await;
+    Ok(())
+}
+
+async fn reply(
+    read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> anyhow::Result<(u16, String)> {
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        anyhow::ensure!(read.read_line(&mut line).await? > 0, "connection closed");
+        let code = line
+            .get(..3)
+            .and_then(|c| c.parse().ok())
+            .with_context(|| format!("not an SMTP reply: {line:?}"))?;
+        text.push_str(line.get(4..).unwrap_or_default().trim_end());
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok((code, text));
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Mail in over IMAP and SMTP → the online phone gets exactly one push
+//! with the right summary; an offline phone gets an SMS wake-up, then the
+//! mail when it connects; the mail's trace id is in the notification and
+//! in a span of every service on the way.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pushmail_ingest::marks::{ImapMarks as _, RedisMarks};
+use pushmail_integration_tests::collector::OtlpCollector;
+use pushmail_integration_tests::device::SimulatedPhone;
+use pushmail_integration_tests::dovecot::Dovecot;
+use pushmail_integration_tests::platform::{ProcessPlatform, Wiring};
+use pushmail_integration_tests::topics::TenantTopics;
+use pushmail_integration_tests::{kafka_bus, kafka_config, unique};
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
+use pushmail_proto::topics;
+
+use crate::{binaries, mail};
+
+/// Sends `raw` with swaks, the standard SMTP client; expects the 250.
+async fn swaks(smtp: SocketAddr, to: &str, raw: &str) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), raw).unwrap();
+    let output = tokio::process::Command::new("swaks")
+        .args(["--server", &smtp.to_string(), "--from", "boss@example.net"])
+        .args(["--to", to, "--data", &format!("@{}", file.path().display())])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("swaks is installed by scripts/provision.sh");
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && transcript.contains("250 2.0.0"),
+        "{transcript}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_every_service() {
+    let (collector, otlp) = OtlpCollector::start().await.unwrap();
+    let dovecot = Dovecot::start(&["home"]).await.unwrap();
+    let mut platform = ProcessPlatform::start(
+        &binaries(),
+        &Wiring {
+            kafka: kafka_config(),
+            otlp: Some(otlp),
+        },
+    )
+    .await
+    .unwrap();
+    let bus = kafka_bus().await.unwrap();
+    let api = &mut platform.api;
+    let tenant = api.tenant().await.unwrap();
+    let mut watch = TenantTopics::on(&bus, &tenant.tenant_id, &[topics::SMS_OUTBOUND.name()])
+        .await
+        .unwrap();
+    let office_address = format!("{}@corp.example", unique("office"));
+    let office = api
+        .account(
+            &tenant,
+            &office_address,
+            pb::AccountKind::EnterpriseForwarded,
+            None,
+        )
+        .await
+        .unwrap();
+    let (_, office_device) = api
+        .device(&tenant, &office, true, &mut watch)
+        .await
+        .unwrap();
+    let user = &dovecot.users[0];
+    let home = api
+        .mailbox_account(
+            &tenant,
+            user,
+            dovecot.imap.port(),
+            pb::AccountKind::ExternalImap,
+        )
+        .await
+        .unwrap();
+    let (_, home_device) = api.device(&tenant, &home, true, &mut watch).await.unwrap();
+    let away_address = format!("{}@corp.example", unique("away"));
+    let away = api
+        .account(
+            &tenant,
+            &away_address,
+            pb::AccountKind::EnterpriseForwarded,
+            None,
+        )
+        .await
+        .unwrap();
+    let (away_msisdn, away_device) = api.device(&tenant, &away, true, &mut watch).await.unwrap();
+
+    let mut office_phone = SimulatedPhone::start(platform.devices, &office_device.device_token);
+    let mut home_phone = SimulatedPhone::start(platform.devices, &home_device.device_token);
+    office_phone.connected().await.unwrap();
+    home_phone.connected().await.unwrap();
+
+    // SMTP, sent by swaks.
+    swaks(
+        platform.smtp,
+        &office_address,
+        &mail(&office_address, "Quarterly figures"),
+    )
+    .await;
+    let pushed = office_phone
+        .notification_within(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("no push for the SMTP mail\n{}", platform.logs()));
+    assert_eq!(pushed.subject.as_deref(), Some("Quarterly figures"));
+    assert!(
+        pushed
+            .from
+            .as_deref()
+            .unwrap_or_default()
+            .contains("boss@example.net"),
+        "{pushed:?}"
+    );
+    assert!(
+        pushed
+            .snippet
+            .as_deref()
+            .unwrap_or_default()
+            .contains("The figures"),
+        "{pushed:?}"
+    );
+    assert_eq!(pushed.account, office.account_id);
+    let traceparent = pushed
+        .trace
+        .clone()
+        .expect("the notification names its trace");
+    let trace_id = traceparent.split('-').nth(1).unwrap().to_owned();
+
+    // IMAP: once the watcher has marked the mailbox, a mail delivered into it.
+    let marks = RedisMarks::new(
+        platform
+            .ingest_config
+            .marks
+            .connect()
+            .await
+            .unwrap()
+            .unwrap(),
+        &platform.ingest_config.marks.redis.key_prefix,
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while marks
+        .get(&home.account_id, "INBOX")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the mailbox was never watched\n{}",
+            platform.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    dovecot
+        .deliver(
+            &user.address,
+            mail(&user.address, "Dinner on Friday").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let pushed = home_phone
+        .notification_within(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("no push for the IMAP mail\n{}", platform.logs()));
+    assert_eq!(pushed.subject.as_deref(), Some("Dinner on Friday"));
+    assert_eq!(pushed.account, home.account_id);
+
+    // Exactly one each: nothing more arrives (a duplicate would be a new
+    // sequence; a replayed old one is dropped by the phone and not counted).
+    assert!(
+        office_phone
+            .notification_within(Duration::from_secs(3))
+            .await
+            .is_none()
+    );
+    assert!(
+        home_phone
+            .notification_within(Duration::from_secs(1))
+            .await
+            .is_none()
+    );
+
+    // The offline phone: an SMS wake-up to its number, then the mail on connect.
+    swaks(
+        platform.smtp,
+        &away_address,
+        &mail(&away_address, "While you were out"),
+    )
+    .await;
+    let wake_up = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let sms: SmsOutbound = watch.next(topics::SMS_OUTBOUND).await.unwrap();
+            if sms.msisdn == away_msisdn {
+                return sms;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no SMS for the offline phone\n{}", platform.logs()));
+    assert!(
+        matches!(
+            wake_up.body,
+            Some(sms_outbound::Body::WapPushPdu(_) | sms_outbound::Body::Text(_))
+        ),
+        "{wake_up:?}"
+    );
+    let mut away_phone = SimulatedPhone::start(platform.devices, &away_device.device_token);
+    let replayed = away_phone
+        .notification_within(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("nothing replayed on connect\n{}", platform.logs()));
+    assert_eq!(replayed.subject.as_deref(), Some("While you were out"));
+    assert!(
+        away_phone
+            .notification_within(Duration::from_secs(2))
+            .await
+            .is_none()
+    );
+
+    for phone in [office_phone, home_phone, away_phone] {
+        phone.stop().await.unwrap();
+    }
+    // SIGTERM flushes each process's spans to the collector.
+    platform.stop().await.unwrap();
+    let services: BTreeSet<String> = collector
+        .spans()
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .map(|s| s.service)
+        .collect();
+    for service in [
+        "pushmail-ingest",
+        "pushmail-binding",
+        "pushmail-dispatch",
+        "pushmail-session",
+    ] {
+        assert!(
+            services.contains(service),
+            "no {service} span in trace {trace_id}; services seen: {services:?}"
+        );
+    }
+}

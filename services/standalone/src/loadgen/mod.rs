@@ -1,0 +1,258 @@
+//! `pushmail loadgen`: the end-to-end load generator. It starts the
+//! standalone platform (and, with `--kafka`, a second one whose services
+//! share a Kafka bus instead of the in-process one), enrolls `--devices`
+//! phones through binding's admin API, connects them from helper processes
+//! spread over several source addresses, injects mail over SMTP at a
+//! constant rate (open loop: a slow platform does not slow the sender), and
+//! records in HDR histograms how long each mail took from the end of its
+//! SMTP DATA to the phone. A Markdown report and a PNG plot are written.
+
+mod plot;
+mod report;
+mod smtp;
+mod swarm;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use pushmail_common::bus::{EventBus, KafkaBus, KafkaConfig};
+use pushmail_common::config::ServiceConfig as _;
+use pushmail_common::redact::SecretUrl;
+use pushmail_proto::binding::v1 as pb;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::StandaloneConfig;
+use crate::enroll::{Admin, CodeReader, authed, enroll};
+
+pub(crate) use swarm::{SwarmArgs, run as swarm};
+
+/// Arguments of `pushmail loadgen`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoadgenArgs {
+    #[command(flatten)]
+    pub(crate) service: pushmail_common::cli::ServiceArgs,
+    /// Mails per second, spread over the accounts.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u32,
+    /// How long mail is injected, seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u32,
+    /// Accounts, each with one phone.
+    #[arg(long, default_value_t = 1_000)]
+    devices: usize,
+    /// Source addresses the phones connect from, one helper process each.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5"
+    )]
+    sources: Vec<IpAddr>,
+    /// SMTP connections the mail is sent over.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Also run the platform over Kafka at these brokers (a fresh broker:
+    /// topics and groups are made per run).
+    #[arg(long)]
+    kafka: Option<String>,
+    /// Where the Markdown report goes (the plot goes beside it, `.png`).
+    #[arg(long, default_value = "bench/reports/e2e.md")]
+    report: PathBuf,
+}
+
+/// The head every benchmark report's first table shares.
+const TABLE_HEAD: &str = "| metric | this run | baseline (same run) | baseline value | ratio | goal |\n|---|---|---|---|---|---|";
+
+/// What one run measured.
+pub(crate) struct Run {
+    pub(crate) name: String,
+    /// In each subject of the run's mail.
+    pub(crate) tag: String,
+    pub(crate) outcome: smtp::Outcome,
+    pub(crate) arrivals: swarm::Arrivals,
+}
+
+/// Runs the standalone measurement, then the Kafka one when asked, and
+/// writes the report.
+pub(crate) async fn run(
+    config: StandaloneConfig,
+    args: LoadgenArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.rate > 0 && args.seconds > 0 && args.devices > 0 && args.connections > 0,
+        "--rate, --seconds, --devices and --connections must be positive"
+    );
+    anyhow::ensure!(!args.sources.is_empty(), "--sources needs an address");
+    let mut runs = vec![one_run("standalone", config.clone(), None, &args, &shutdown).await?];
+    if let Some(brokers) = &args.kafka {
+        let kafka = KafkaConfig {
+            brokers: brokers.clone(),
+            // What the goal names; the other settings are production's.
+            fetch_wait_max_ms: 10,
+            session_timeout_ms: 6_000,
+            replication_factor: 1,
+            ..KafkaConfig::default()
+        };
+        let bus = KafkaBus::new(&kafka, "pushmail-loadgen").context("Kafka bus")?;
+        bus.check()
+            .await
+            .with_context(|| format!("Kafka at {brokers}"))?;
+        let bus: Arc<dyn EventBus> = Arc::new(bus);
+        runs.push(one_run("Kafka", config, Some((bus, kafka)), &args, &shutdown).await?);
+    }
+    report::write(&args, &runs)
+}
+
+async fn one_run(
+    name: &str,
+    config: StandaloneConfig,
+    kafka: Option<(Arc<dyn EventBus>, KafkaConfig)>,
+    args: &LoadgenArgs,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Run> {
+    let data = tempfile::tempdir().context("data directory")?;
+    let config = prepare(config, data.path(), kafka.as_ref().map(|(_, k)| k))?;
+    let stop = shutdown.child_token();
+    let platform = crate::standalone::start(config, kafka.map(|(bus, _)| bus), stop.clone())
+        .await
+        .with_context(|| format!("{name} platform"))?;
+    let config = platform.config.clone();
+    let bus = platform.bus.clone();
+    let running = tokio::spawn(platform.join());
+    eprintln!("loadgen [{name}]: enrolling {} phones", args.devices);
+    let phones = enroll_all(&config, &bus, args.devices).await?;
+    let swarm = swarm::Swarm::start(
+        &format!("ws://{}", config.session.devices.addr),
+        &args.sources,
+        phones.iter().map(|p| p.1.as_str()),
+    )
+    .await?;
+    eprintln!(
+        "loadgen [{name}]: {} phones connected from {:?}; {} mails/s for {} s",
+        args.devices, args.sources, args.rate, args.seconds
+    );
+    let plan = smtp::Plan {
+        server: config
+            .ingest
+            .smtp
+            .listen
+            .parse()
+            .context("ingest SMTP address")?,
+        rate: args.rate,
+        seconds: args.seconds,
+        connections: args.connections,
+        recipients: phones.into_iter().map(|p| p.0).collect(),
+        tag: format!("lg{}", pushmail_common::clock::now_ms()),
+    };
+    let outcome = smtp::inject(&plan).await?;
+    let arrivals = swarm
+        .collect(&plan.tag, outcome.accepted(), Duration::from_secs(30))
+        .await?;
+    stop.cancel();
+    running.await.context("platform task")??;
+    Ok(Run {
+        name: name.to_owned(),
+        tag: plan.tag,
+        outcome,
+        arrivals,
+    })
+}
+
+/// The user's config on free loopback ports and a fresh data directory;
+/// every mail its own notification so each can be timed.
+fn prepare(
+    mut config: StandaloneConfig,
+    data: &std::path::Path,
+    kafka: Option<&KafkaConfig>,
+) -> anyhow::Result<StandaloneConfig> {
+    let port = || -> anyhow::Result<std::net::SocketAddr> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Ok(listener.local_addr()?)
+    };
+    config.demo = false;
+    config.data_dir = data.to_path_buf();
+    config.binding.database.url =
+        SecretUrl::new(format!("sqlite://{}/binding.db?mode=rwc", data.display()));
+    config.ingest.blob.dir = data.join("blobs");
+    config.transcode.blob.dir = data.join("blobs");
+    let binding = port()?;
+    let session = port()?;
+    let transcode = port()?;
+    config.binding.server.grpc_addr = binding;
+    config.binding.server.admin_addr = port()?;
+    config.session.server.grpc_addr = session;
+    config.session.server.admin_addr = port()?;
+    config.session.devices.addr = port()?;
+    config.session.devices.advertise = format!("http://{session}");
+    config.transcode.server.grpc_addr = transcode;
+    config.transcode.server.admin_addr = port()?;
+    config.ingest.server.admin_addr = port()?;
+    config.ingest.smtp.listen = port()?.to_string();
+    config.ingest.smtp.lmtp_listen = port()?.to_string();
+    config.ingest.webhook.listen = port()?.to_string();
+    config.dispatch.server.admin_addr = port()?;
+    config.gateway.server.http_addr = port()?;
+    config.gateway.server.admin_addr = port()?;
+    for upstream in [&mut config.ingest.binding, &mut config.dispatch.binding] {
+        upstream.endpoint = format!("http://{binding}");
+    }
+    config.gateway.binding.endpoint = format!("http://{binding}");
+    config.gateway.session.endpoint = format!("http://{session}");
+    config.dispatch.session.endpoint = format!("http://{session}");
+    config.gateway.transcode.endpoint = format!("http://{transcode}");
+    config.dispatch.delivery.public_url = format!("http://{}", config.gateway.server.http_addr);
+    config.session.outbox.coalesce_ms = 0;
+    config.dispatch.outbox.coalesce_ms = 0;
+    // The run's own consumer groups: a Kafka broker remembers earlier runs'.
+    let run = pushmail_common::clock::now_ms();
+    config.dispatch.delivery.group = format!("loadgen-{run}-dispatch");
+    if let Some(kafka) = kafka {
+        config.binding.bus.kafka = kafka.clone();
+        config.session.bus.kafka = kafka.clone();
+        config.ingest.bus.kafka = kafka.clone();
+        config.dispatch.bus.kafka = kafka.clone();
+        config.binding.deliveries.group = format!("loadgen-{run}-deliveries");
+    }
+    config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(config)
+}
+
+/// `count` accounts of a fresh tenant, a phone each: (address, token).
+async fn enroll_all(
+    config: &StandaloneConfig,
+    bus: &Arc<dyn EventBus>,
+    count: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut admin = Admin::connect(format!("http://{}", config.binding.server.grpc_addr))
+        .await
+        .context("binding")?;
+    let run = pushmail_common::clock::now_ms();
+    let tenant = admin
+        .create_tenant(authed(
+            config.binding.security.operator_token.expose(),
+            pb::CreateTenantRequest {
+                name: format!("loadgen-{run}"),
+                max_accounts: u32::try_from(count)?,
+                sms_per_day: u32::try_from(count)?.saturating_mul(2),
+                push_per_minute: 0,
+            },
+        )?)
+        .await
+        .context("loadgen tenant")?
+        .into_inner();
+    let mut codes = CodeReader::new(bus, format!("loadgen-{run}-codes")).await?;
+    let mut phones = Vec::with_capacity(count);
+    for i in 0..count {
+        let address = format!("user{i}@loadgen.example");
+        let msisdn = format!("+86139{i:08}");
+        let phone = enroll(
+            &mut admin, &mut codes, &tenant, &address, &msisdn, "loadgen",
+        )
+        .await?;
+        phones.push((address, phone.device_token));
+    }
+    Ok(phones)
+}
