@@ -17,19 +17,35 @@ cargo run --profile bench -p pushmail-integration-tests --example smtp_bench -- 
 cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench -- bench/reports/dispatch.md
 cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench -- bench/reports/dispatch_kafka.md kafka
 cargo run --profile bench -p pushmail-integration-tests --example transcode_bench -- bench/reports/transcode.md
+
+# End to end: the load generator, standalone then over Kafka on a fresh
+# in-memory tansu of its own (the shared one slows as it fills).
+cargo build --profile bench -p pushmail --bin pushmail
+kafka_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+kafka_dir=$(mktemp -d)
+(cd "$kafka_dir" && exec "$TANSU_BIN" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
+  --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine memory://tansu/ >tansu.log 2>&1) &
+kafka_pid=$!
+trap 'kill "$kafka_pid" 2>/dev/null || true; rm -rf "$kafka_dir"' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null && break; sleep 0.1; done
+PUSHMAIL_STANDALONE__TELEMETRY__LOG_LEVEL=error "$CARGO_TARGET_DIR/release/pushmail" loadgen \
+  --kafka "127.0.0.1:$kafka_port" --report bench/reports/e2e.md
+
+# One table: every report's first table, the report named in front.
 {
   echo "# Benchmark summary ($(date -u +%Y-%m-%d))"
   echo
-  echo "| report | |"
-  echo "|---|---|"
-  for report in bench/reports/*.md; do
-    [[ "$(basename "$report")" == summary.md ]] && continue
-    echo "| $(head -n1 "$report" | sed 's/^# //') | [$(basename "$report")]($(basename "$report")) |"
-  done
-  for report in bus binding session imap smtp dispatch dispatch_kafka transcode; do
-    echo
-    echo "## $(head -n1 "bench/reports/$report.md" | sed 's/^# //')"
-    tail -n +3 "bench/reports/$report.md"
+  echo "Each row compares this run with a baseline measured in the same run on this machine; the reports say how."
+  echo
+  echo "| report | metric | this run | baseline (same run) | baseline value | ratio | goal |"
+  echo "|---|---|---|---|---|---|---|"
+  for report in bus binding session imap smtp dispatch dispatch_kafka transcode e2e; do
+    awk -v link="[$report]($report.md)" '
+      /^\| metric \|/ { in_table = 1; next }
+      in_table && /^\|---/ { next }
+      in_table && /^\|/ { print "| " link " " $0; next }
+      in_table { exit }
+    ' "bench/reports/$report.md"
   done
 } > bench/reports/summary.md
 cat bench/reports/summary.md

@@ -143,6 +143,9 @@ pub struct Wiring {
     pub kafka: KafkaConfig,
     /// An OTLP/gRPC collector for every service's spans.
     pub otlp: Option<SocketAddr>,
+    /// The outbox's coalescing window (0: every mail its own notification,
+    /// so a test can count them).
+    pub coalesce_ms: u64,
 }
 
 impl ProcessPlatform {
@@ -204,6 +207,7 @@ impl ProcessPlatform {
         };
         session.directory = redis_store.clone();
         session.outbox.redis = redis.clone();
+        session.outbox.coalesce_ms = wiring.coalesce_ms;
         session.bus = bus.clone();
         session.telemetry = telemetry.clone();
         session.devices.addr = loopback();
@@ -227,6 +231,7 @@ impl ProcessPlatform {
             state: redis_store.clone(),
             outbox: pushmail_common::outbox::OutboxSettings {
                 redis: redis.clone(),
+                coalesce_ms: wiring.coalesce_ms,
                 ..Default::default()
             },
             bus: bus.clone(),

@@ -41,12 +41,14 @@ async fn swaks(smtp: SocketAddr, to: &str, raw: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_every_service() {
     let (collector, otlp) = OtlpCollector::start().await.unwrap();
-    let dovecot = Dovecot::start(&["home"]).await.unwrap();
+    let home_address = format!("{}@example.net", unique("home"));
+    let dovecot = Dovecot::start(&[home_address.as_str()]).await.unwrap();
     let mut platform = ProcessPlatform::start(
         &binaries(),
         &Wiring {
             kafka: kafka_config(),
             otlp: Some(otlp),
+            coalesce_ms: pushmail_common::outbox::OutboxSettings::default().coalesce_ms,
         },
     )
     .await
@@ -119,12 +121,14 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
             .contains("boss@example.net"),
         "{pushed:?}"
     );
+    // The default content level withholds the snippet; the fetch URL is there.
+    assert_eq!(pushed.snippet, None);
     assert!(
         pushed
-            .snippet
+            .url
             .as_deref()
             .unwrap_or_default()
-            .contains("The figures"),
+            .contains(&office.account_id),
         "{pushed:?}"
     );
     assert_eq!(pushed.account, office.account_id);
