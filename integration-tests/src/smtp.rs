@@ -65,3 +65,28 @@ async fn reply(
         }
     }
 }
+
+/// Sends `raw` from boss@example.net to `to` with swaks, the standard SMTP
+/// client; fails unless the server answered 250 to the data.
+pub async fn swaks(server: SocketAddr, to: &str, raw: &[u8]) -> anyhow::Result<()> {
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), raw)?;
+    let output = tokio::process::Command::new("swaks")
+        .args([
+            "--server",
+            &server.to_string(),
+            "--from",
+            "boss@example.net",
+        ])
+        .args(["--to", to, "--data", &format!("@{}", file.path().display())])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("swaks (installed by scripts/provision.sh)")?;
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success() && transcript.contains("250 2.0.0"),
+        "swaks: {transcript}"
+    );
+    Ok(())
+}

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use image::GenericImageView as _;
@@ -50,30 +49,6 @@ async fn phone(binding: &mut BindingNode) -> Phone {
         tenant,
         account,
     }
-}
-
-async fn send(smtp: SocketAddr, to: &str, raw: &[u8]) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), raw).unwrap();
-    let output = tokio::process::Command::new("swaks")
-        .args([
-            "--server",
-            &smtp.to_string(),
-            "--from",
-            "boss@example.net",
-            "--to",
-            to,
-        ])
-        .args(["--data", &format!("@{}", file.path().display())])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("swaks is installed by scripts/provision.sh");
-    let transcript = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && transcript.contains("250 2.0.0"),
-        "{transcript}"
-    );
 }
 
 fn bearer(token: &str) -> String {
@@ -119,7 +94,9 @@ async fn a_phone_fetches_its_mail_resumes_downloads_and_sees_nothing_else() {
     let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
         .await
         .unwrap();
-    send(ingest.smtp, &alice.account.address, &raw).await;
+    pushmail_integration_tests::smtp::swaks(ingest.smtp, &alice.account.address, &raw)
+        .await
+        .unwrap();
     let event = events.next().await.unwrap();
     let transcode = edge::transcode(edge::transcode_config(blobs.path()))
         .await

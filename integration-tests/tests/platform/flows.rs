@@ -4,7 +4,6 @@
 //! in a span of every service on the way.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use pushmail_ingest::marks::{ImapMarks as _, RedisMarks};
@@ -19,24 +18,6 @@ use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
 use pushmail_proto::topics;
 
 use crate::{binaries, mail};
-
-/// Sends `raw` with swaks, the standard SMTP client; expects the 250.
-async fn swaks(smtp: SocketAddr, to: &str, raw: &str) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), raw).unwrap();
-    let output = tokio::process::Command::new("swaks")
-        .args(["--server", &smtp.to_string(), "--from", "boss@example.net"])
-        .args(["--to", to, "--data", &format!("@{}", file.path().display())])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("swaks is installed by scripts/provision.sh");
-    let transcript = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && transcript.contains("250 2.0.0"),
-        "{transcript}"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_every_service() {
@@ -102,12 +83,13 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
     home_phone.connected().await.unwrap();
 
     // SMTP, sent by swaks.
-    swaks(
+    pushmail_integration_tests::smtp::swaks(
         platform.smtp,
         &office_address,
-        &mail(&office_address, "Quarterly figures"),
+        mail(&office_address, "Quarterly figures").as_bytes(),
     )
-    .await;
+    .await
+    .unwrap();
     let pushed = office_phone
         .notification_within(Duration::from_secs(60))
         .await
@@ -194,12 +176,13 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
     );
 
     // The offline phone: an SMS wake-up to its number, then the mail on connect.
-    swaks(
+    pushmail_integration_tests::smtp::swaks(
         platform.smtp,
         &away_address,
-        &mail(&away_address, "While you were out"),
+        mail(&away_address, "While you were out").as_bytes(),
     )
-    .await;
+    .await
+    .unwrap();
     let wake_up = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let sms: SmsOutbound = watch.next(topics::SMS_OUTBOUND).await.unwrap();
