@@ -86,7 +86,21 @@ pub(crate) async fn run(
         "--rate, --seconds, --devices and --connections must be positive"
     );
     anyhow::ensure!(!args.sources.is_empty(), "--sources needs an address");
-    let mut runs = vec![one_run("standalone", config.clone(), None, &args, &shutdown).await?];
+    // Every run's data stays until the end: deleting tens of thousands of
+    // blob files makes ext4 scan past the freed inodes on every create for
+    // a while after, which would slow the next run's SMTP acceptance.
+    let data = tempfile::tempdir().context("data directory")?;
+    let mut runs = vec![
+        one_run(
+            "standalone",
+            config.clone(),
+            None,
+            &args,
+            &data.path().join("standalone"),
+            &shutdown,
+        )
+        .await?,
+    ];
     if let Some(brokers) = &args.kafka {
         let kafka = KafkaConfig {
             brokers: brokers.clone(),
@@ -101,7 +115,17 @@ pub(crate) async fn run(
             .await
             .with_context(|| format!("Kafka at {brokers}"))?;
         let bus: Arc<dyn EventBus> = Arc::new(bus);
-        runs.push(one_run("Kafka", config, Some((bus, kafka)), &args, &shutdown).await?);
+        runs.push(
+            one_run(
+                "Kafka",
+                config,
+                Some((bus, kafka)),
+                &args,
+                &data.path().join("kafka"),
+                &shutdown,
+            )
+            .await?,
+        );
     }
     report::write(&args, &runs)
 }
@@ -111,10 +135,11 @@ async fn one_run(
     config: StandaloneConfig,
     kafka: Option<(Arc<dyn EventBus>, KafkaConfig)>,
     args: &LoadgenArgs,
+    data: &std::path::Path,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Run> {
-    let data = tempfile::tempdir().context("data directory")?;
-    let config = prepare(config, data.path(), kafka.as_ref().map(|(_, k)| k))?;
+    std::fs::create_dir_all(data).context("data directory")?;
+    let config = prepare(config, data, kafka.as_ref().map(|(_, k)| k))?;
     let stop = shutdown.child_token();
     let platform = crate::standalone::start(config, kafka.map(|(bus, _)| bus), stop.clone())
         .await

@@ -120,7 +120,10 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
          Latency is from the end of the mail's SMTP DATA to the phone reading the notification (helper processes stamp \
          arrival with the same clock), HDR histograms at 3 significant digits. Baseline in the same run: the SMTP \
          acceptance alone (end of DATA → 250: parse, blob fsync, publish). Notification coalescing off so every mail is \
-         timed. Everything shares this 2-core machine.",
+         timed. Everything shares this 2-core machine. Each run's data (a blob file and a grant per mail) is removed \
+         only after the last run: for minutes after tens of thousands of files are deleted, ext4 scans past the freed \
+         inodes on every create (seen here: SMTP acceptance p50 from ~1.5 ms to 20–60 ms), so a run right after \
+         another benchmark's clean-up measures the file system, not pushmail.",
         if args.kafka.is_some() {
             ", then the same with the services on Kafka (tansu, `fetch.wait.max.ms` 10, producer `linger.ms` 5)"
         } else {
