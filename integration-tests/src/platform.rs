@@ -26,6 +26,8 @@ pub struct Binaries {
     pub session: PathBuf,
     pub dispatch: PathBuf,
     pub ingest: PathBuf,
+    pub transcode: PathBuf,
+    pub gateway: PathBuf,
 }
 
 /// One service process.
@@ -119,12 +121,15 @@ impl Service {
     }
 }
 
-/// Binding, session, dispatch and ingest as processes.
+/// Every service as a process: binding, session, dispatch, ingest, and the
+/// phone's fetch path, transcode and the gateway.
 pub struct ProcessPlatform {
     pub binding: Service,
     pub session: Service,
     pub dispatch: Service,
     pub ingest: Service,
+    pub transcode: Service,
+    pub gateway: Service,
     /// Binding's admin API.
     pub api: BindingAdmin,
     /// Ingest's SMTP receiver.
@@ -177,6 +182,7 @@ impl ProcessPlatform {
         };
 
         let binding_grpc = loopback();
+        let gateway_http = loopback();
         let mut binding = pushmail_binding::Config {
             server: ServerConfig {
                 grpc_addr: binding_grpc,
@@ -239,6 +245,7 @@ impl ProcessPlatform {
             ..Default::default()
         };
         dispatch.delivery.group = crate::unique("dispatch");
+        dispatch.delivery.public_url = format!("http://{gateway_http}");
         dispatch.delivery.ack_timeout_ms = 2_000;
         dispatch.delivery.digest_interval_ms = 200;
         dispatch.delivery.traffic_flush_ms = 200;
@@ -269,7 +276,40 @@ impl ProcessPlatform {
         )
         .await?;
 
+        let blobs = dir.path().join("blobs");
+        let mut transcode = crate::edge::transcode_config(&blobs);
+        let transcode_grpc = loopback();
+        transcode.server = ServerConfig {
+            grpc_addr: transcode_grpc,
+            admin_addr: loopback(),
+        };
+        transcode.telemetry = ingest.telemetry.clone();
+        let transcode_service = Service::start(
+            "transcode",
+            &binaries.transcode,
+            &transcode,
+            transcode.server.admin_addr,
+            dir.path(),
+        )
+        .await?;
+
+        let mut gateway = crate::edge::gateway_config(binding_grpc, transcode_grpc);
+        gateway.session.endpoint = format!("http://{session_grpc}");
+        gateway.server.http_addr = gateway_http;
+        gateway.server.admin_addr = loopback();
+        gateway.telemetry = ingest.telemetry.clone();
+        let gateway_service = Service::start(
+            "gateway",
+            &binaries.gateway,
+            &gateway,
+            gateway.server.admin_addr,
+            dir.path(),
+        )
+        .await?;
+
         Ok(Self {
+            transcode: transcode_service,
+            gateway: gateway_service,
             binding: binding_service,
             session: session_service,
             dispatch: dispatch_service,
@@ -285,16 +325,25 @@ impl ProcessPlatform {
 
     /// Every service's log, for a failure report.
     pub fn logs(&self) -> String {
-        [&self.binding, &self.session, &self.dispatch, &self.ingest]
-            .iter()
-            .map(|s| format!("==== {} ====\n{}", s.name, s.log()))
-            .collect::<Vec<_>>()
-            .join("\n")
+        [
+            &self.binding,
+            &self.session,
+            &self.dispatch,
+            &self.ingest,
+            &self.transcode,
+            &self.gateway,
+        ]
+        .iter()
+        .map(|s| format!("==== {} ====\n{}", s.name, s.log()))
+        .collect::<Vec<_>>()
+        .join("\n")
     }
 
-    /// Stops every service with SIGTERM (ingest first, binding last) and
+    /// Stops every service with SIGTERM (the edge first, binding last) and
     /// drops the database.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.gateway.stop().await?;
+        self.transcode.stop().await?;
         self.ingest.stop().await?;
         self.dispatch.stop().await?;
         self.session.stop().await?;

@@ -114,6 +114,22 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
         "{pushed:?}"
     );
     assert_eq!(pushed.account, office.account_id);
+    // The phone fetches the message the push points at, from the gateway
+    // (transcode reads it from the blob ingest stored).
+    let url = pushed.url.clone().unwrap();
+    let fetched = pushmail_device::fetch::get(&url, &office_device.device_token)
+        .await
+        .unwrap();
+    let summary = String::from_utf8_lossy(&fetched.body);
+    assert_eq!(fetched.status, 200, "{summary}\n{}", platform.logs());
+    assert!(summary.contains("Quarterly figures"), "{summary}");
+    let refused = pushmail_device::fetch::get(&url, &home_device.device_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status, 404,
+        "another account's phone must not read it"
+    );
     let traceparent = pushed
         .trace
         .clone()

@@ -19,6 +19,8 @@ fn binaries() -> Binaries {
         session: env!("CARGO_BIN_EXE_session-node").into(),
         dispatch: env!("CARGO_BIN_EXE_dispatch-node").into(),
         ingest: env!("CARGO_BIN_EXE_ingest-node").into(),
+        transcode: env!("CARGO_BIN_EXE_transcode-node").into(),
+        gateway: env!("CARGO_BIN_EXE_gateway-node").into(),
     }
 }
 

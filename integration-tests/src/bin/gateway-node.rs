@@ -1,0 +1,8 @@
+//! `pushmail-gateway`'s entry point, built with the tests so a test can run
+//! gateway as a process of its own.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    pushmail_common::cli::main::<pushmail_gateway::Config, _, _, _>(pushmail_gateway::start)
+}

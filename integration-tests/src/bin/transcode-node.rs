@@ -1,0 +1,8 @@
+//! `pushmail-transcode`'s entry point, built with the tests so a test can run
+//! transcode as a process of its own.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    pushmail_common::cli::main::<pushmail_transcode::Config, _, _, _>(pushmail_transcode::start)
+}
