@@ -28,7 +28,7 @@ kafka_dir=$(mktemp -d)
 kafka_pid=$!
 trap 'kill "$kafka_pid" 2>/dev/null || true; rm -rf "$kafka_dir"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null && break; sleep 0.1; done
-PUSHMAIL_STANDALONE__TELEMETRY__LOG_LEVEL=error "$CARGO_TARGET_DIR/release/pushmail" loadgen \
+PUSHMAIL_STANDALONE__TELEMETRY__LOG_LEVEL=error "${CARGO_TARGET_DIR:-target}/release/pushmail" loadgen \
   --kafka "127.0.0.1:$kafka_port" --report bench/reports/e2e.md
 
 # One table: every report's first table, the report named in front.
