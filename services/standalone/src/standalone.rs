@@ -93,7 +93,8 @@ pub(crate) async fn start(
     let listeners = pushmail_binding::Listeners::bind(&c.server)
         .await
         .context("binding")?;
-    services.spawn(pushmail_binding::NAME, |r, s| {
+    let last = services.last.clone();
+    services.spawn_with(pushmail_binding::NAME, last, |r, s| {
         pushmail_binding::run(deps, listeners, r, s)
     });
 
@@ -175,6 +176,9 @@ pub(crate) async fn start(
 
 struct Services {
     shutdown: CancellationToken,
+    /// Binding's stop: the others' last calls on their way out (dispatch's
+    /// traffic flush, the delivery log) go to it, so it stops last.
+    last: CancellationToken,
     tasks: JoinSet<(String, anyhow::Result<()>)>,
     readiness: Vec<Readiness>,
 }
@@ -183,6 +187,7 @@ impl Services {
     fn new(shutdown: CancellationToken) -> Self {
         Self {
             shutdown,
+            last: CancellationToken::new(),
             tasks: JoinSet::new(),
             readiness: Vec::new(),
         }
@@ -194,9 +199,20 @@ impl Services {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<anyhow::Error>,
     {
+        let stop = self.shutdown.clone();
+        self.spawn_with(name, stop, run);
+    }
+
+    /// Like [`Services::spawn`], stopped by `stop` (binding: `last`).
+    fn spawn_with<F, Fut, E>(&mut self, name: &'static str, stop: CancellationToken, run: F)
+    where
+        F: FnOnce(Readiness, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<anyhow::Error>,
+    {
         let readiness = Readiness::new(name);
         self.readiness.push(readiness.clone());
-        let future = run(readiness, self.shutdown.clone());
+        let future = run(readiness, stop);
         self.tasks
             .spawn(async move { (name.to_owned(), future.await.map_err(Into::into)) });
     }
@@ -213,6 +229,9 @@ impl Services {
         let mut first_error = None;
         while let Some(joined) = self.tasks.join_next().await {
             self.shutdown.cancel();
+            if self.tasks.len() <= 1 {
+                self.last.cancel();
+            }
             let (name, result) = joined.context("service task panicked")?;
             if let Err(err) = result {
                 tracing::error!(service = %name, error = %err, "service failed");

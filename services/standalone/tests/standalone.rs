@@ -266,5 +266,12 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
     let _ = Command::new("kill")
         .args(["-INT", &platform.child.id().to_string()])
         .status();
-    let _ = platform.child.wait();
+    let exit = platform.child.wait().unwrap();
+    assert!(exit.success(), "clean exit, got {exit}");
+    // Binding stops last: dispatch's final traffic flush still reaches it.
+    seen.extend(rx.try_iter());
+    assert!(
+        !seen.iter().any(|l| l.contains("not recorded")),
+        "{seen:#?}"
+    );
 }
