@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test provision lint fmt fmt-check clippy nextest build bench fuzz fuzz-transcode
+.PHONY: run test provision lint fmt fmt-check clippy nextest build bench fuzz fuzz-transcode images
 
 ## run: the whole platform in one process, embedded adapters, no servers needed
 run:
@@ -50,3 +50,9 @@ fuzz-transcode:
 	cd services/transcode/fuzz && for target in image pdf office text; do \
 	  $(CARGO) +nightly fuzz run $$target corpus/$$target -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
+
+## images: the container image (every binary in one; needs a Docker engine, none is needed for `make test`)
+IMAGE ?= pushmail:dev
+images:
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine reachable (docker info failed)"; exit 1; }
+	docker build -t $(IMAGE) .

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod device;
 mod enroll;
+mod keys;
 mod loadgen;
 mod secrets;
 mod standalone;
@@ -32,6 +33,8 @@ enum Command {
     /// End-to-end load: the standalone platform, phones, mail over SMTP at
     /// a constant rate; writes a latency report.
     Loadgen(loadgen::LoadgenArgs),
+    /// Print a fresh set of the platform's secrets as KEY=value lines.
+    Keys,
     /// The load generator's phones (started by `loadgen`).
     #[command(hide = true)]
     LoadgenDevices(loadgen::SwarmArgs),
@@ -54,5 +57,6 @@ fn main() -> ExitCode {
             )
         }
         Command::LoadgenDevices(args) => loadgen::swarm(args),
+        Command::Keys => keys::run(),
     }
 }
