@@ -91,7 +91,15 @@ check_postgres() {
 that may create databases (trust auth for 127.0.0.1, or set PUSHMAIL_TEST_POSTGRES with a password)"
 }
 
+# The deployment tests render deploy/overlays with kubectl's kustomize;
+# kubectl is not a Debian package, so it is checked, not installed.
+check_kubectl() {
+  command -v kubectl >/dev/null \
+    || die "kubectl is not installed: the deployment tests render deploy/ with 'kubectl kustomize' (https://kubernetes.io/docs/tasks/tools/)"
+}
+
 install_packages
+check_kubectl
 start_postgres
 check_postgres
 start_redis
