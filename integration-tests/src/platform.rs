@@ -115,6 +115,11 @@ impl Service {
         Ok(())
     }
 
+    /// Its admin address (`/healthz`, `/readyz`, `/metrics`).
+    pub fn admin(&self) -> SocketAddr {
+        self.admin
+    }
+
     /// What it logged, every start included.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

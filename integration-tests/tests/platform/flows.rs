@@ -81,6 +81,16 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
     let mut home_phone = SimulatedPhone::start(platform.devices, &home_device.device_token);
     office_phone.connected().await.unwrap();
     home_phone.connected().await.unwrap();
+    // What operations size and scale session by.
+    let (_, metrics) = pushmail_integration_tests::http_get(platform.session.admin(), "/metrics")
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "pushmail_session_connections 2"),
+        "{metrics}"
+    );
 
     // SMTP, sent by swaks.
     pushmail_integration_tests::smtp::swaks(

@@ -100,6 +100,11 @@ impl Mailbox {
     }
 }
 
+/// Phones held by this node: what a session pod is sized and scaled by.
+fn held(count: usize) {
+    metrics::gauge!("pushmail_session_connections").set(count as f64);
+}
+
 /// This node's connected devices.
 #[derive(Debug, Default)]
 pub struct Hub {
@@ -121,7 +126,10 @@ impl Hub {
 
     /// Registers a connection; returns the one it replaces.
     pub fn insert(&self, device: Arc<str>, handle: Handle) -> Option<Handle> {
-        self.lock().insert(device, handle)
+        let mut devices = self.lock();
+        let replaced = devices.insert(device, handle);
+        held(devices.len());
+        replaced
     }
 
     /// Removes the device if connection `id` still holds it.
@@ -129,6 +137,7 @@ impl Hub {
         let mut devices = self.lock();
         if devices.get(device).is_some_and(|h| h.id == id) {
             devices.remove(device);
+            held(devices.len());
             true
         } else {
             false
