@@ -50,6 +50,10 @@ fn main() -> ExitCode {
         }
         Command::Device(args) => device::run(args),
         Command::Loadgen(args) => {
+            if let Err(e) = args.validate() {
+                eprintln!("pushmail loadgen: {e}");
+                return ExitCode::from(2);
+            }
             let service = args.service.clone();
             pushmail_common::cli::main_with_args::<config::StandaloneConfig, _, _, _>(
                 &service,

@@ -275,3 +275,25 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
         "{seen:#?}"
     );
 }
+
+#[test]
+fn the_load_generator_refuses_arguments_no_run_can_use() {
+    for args in [
+        &["--rate", "0"][..],
+        &["--devices", "0"],
+        &["--connections", "0"],
+        &["--sources", "127.0.0.2,nonsense"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_pushmail"))
+            .arg("loadgen")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("must be positive") || stderr.contains("invalid IP address"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

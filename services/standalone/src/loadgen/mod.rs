@@ -65,6 +65,18 @@ pub(crate) struct LoadgenArgs {
 /// The head every benchmark report's first table shares.
 const TABLE_HEAD: &str = "| metric | this run | baseline (same run) | baseline value | ratio | goal |\n|---|---|---|---|---|---|";
 
+impl LoadgenArgs {
+    /// Refuses arguments no run can use, before anything starts.
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.rate > 0 && self.seconds > 0 && self.devices > 0 && self.connections > 0,
+            "--rate, --seconds, --devices and --connections must be positive"
+        );
+        anyhow::ensure!(!self.sources.is_empty(), "--sources needs an address");
+        Ok(())
+    }
+}
+
 /// What one run measured.
 pub(crate) struct Run {
     pub(crate) name: String,
@@ -81,11 +93,6 @@ pub(crate) async fn run(
     args: LoadgenArgs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.rate > 0 && args.seconds > 0 && args.devices > 0 && args.connections > 0,
-        "--rate, --seconds, --devices and --connections must be positive"
-    );
-    anyhow::ensure!(!args.sources.is_empty(), "--sources needs an address");
     // Every run's data stays until the end: deleting tens of thousands of
     // blob files makes ext4 scan past the freed inodes on every create for
     // a while after, which would slow the next run's SMTP acceptance.

@@ -1,17 +1,16 @@
 //! The kustomize overlays, rendered by `kubectl kustomize` as an operator
-//! would, hold what a carrier's cluster needs: probes, limits and a
-//! non-root, read-only container for every service; the settings each
-//! Deployment gives its service are ones that service's own binary accepts
-//! (`--dump-config` refuses unknown keys and bad values); container ports
-//! agree with the addresses the service listens on; every Service port
-//! names a container port; session's grace period covers its drain; no
-//! Secret is inlined.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+//! would: probes, limits and a non-root, read-only container for every
+//! service; each Deployment's settings accepted by the service's binary;
+//! container ports where the service listens; every Service port naming a
+//! container port; session's grace period covering its drain; no Secret
+//! inlined.
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize as _;
 use serde_yaml::Value;
+
+use crate::{SERVICES, effective_config, stand_in_public_key, stand_in_secret};
 
 fn render(overlay: &str) -> Vec<Value> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/overlays/");
@@ -30,39 +29,8 @@ fn render(overlay: &str) -> Vec<Value> {
         .collect()
 }
 
-use serde::Deserialize as _;
-
 fn s<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
     path.iter().fold(v, |v, key| &v[*key])
-}
-
-fn binary(service: &str) -> &'static str {
-    match service {
-        "binding" => env!("CARGO_BIN_EXE_binding-node"),
-        "session" => env!("CARGO_BIN_EXE_session-node"),
-        "dispatch" => env!("CARGO_BIN_EXE_dispatch-node"),
-        "ingest" => env!("CARGO_BIN_EXE_ingest-node"),
-        "transcode" => env!("CARGO_BIN_EXE_transcode-node"),
-        "gateway" => env!("CARGO_BIN_EXE_gateway-node"),
-        other => panic!("no binary for {other}"),
-    }
-}
-
-/// The config the service would run with, as its binary dumps it.
-fn effective_config(service: &str, env: &BTreeMap<String, String>) -> toml::Value {
-    let mut command = std::process::Command::new(binary(service));
-    command.arg("--dump-config");
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PUSHMAIL_")) {
-        command.env_remove(key);
-    }
-    command.envs(env);
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{service} refuses its Deployment's settings: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    toml::from_str(&String::from_utf8_lossy(&output.stdout)).unwrap()
 }
 
 /// Where the service listens for each named container port.
@@ -110,18 +78,7 @@ fn check_overlay(overlay: &str) {
         names
     };
     let deployments = names("Deployment");
-    assert_eq!(
-        deployments,
-        [
-            "binding",
-            "dispatch",
-            "gateway",
-            "ingest",
-            "session",
-            "transcode"
-        ],
-        "{overlay}"
-    );
+    assert_eq!(deployments, SERVICES, "{overlay}");
     for kind in [
         "Service",
         "ServiceAccount",
@@ -189,10 +146,7 @@ fn check_overlay(overlay: &str) {
                 value.as_str().unwrap().to_owned(),
             );
         }
-        let public_key =
-            pushmail_common::device_token::TokenSigner::from_seed_hex(&"ab".repeat(32))
-                .unwrap()
-                .public_key_hex();
+        let public_key = stand_in_public_key();
         for var in container["env"].as_sequence().unwrap() {
             let key = var["name"].as_str().unwrap().to_owned();
             let value = if let Some(value) = var["value"].as_str() {
@@ -203,7 +157,7 @@ fn check_overlay(overlay: &str) {
                     "PUSHMAIL_DATABASE_URL" => {
                         "postgres://pushmail:pw@postgres:5432/pushmail".to_owned()
                     }
-                    _ => "ab".repeat(32),
+                    _ => stand_in_secret(),
                 }
             } else {
                 continue;
