@@ -1,12 +1,16 @@
 //! The deployment files name only settings the services know and agree
 //! with where the services listen: `compose.yaml`'s variables and the
 //! kustomize overlays' Deployments are each handed to the service's own
-//! binary, whose `--dump-config` refuses unknown keys and invalid values.
+//! binary, whose `--dump-config` refuses unknown keys and invalid values;
+//! the Helm chart, rendered here without Helm, is held to the same checks.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+mod chart;
 mod compose;
+mod helm;
 mod manifests;
+mod objects;
 
 use std::collections::BTreeMap;
 
@@ -48,6 +52,15 @@ fn stand_in_public_key() -> String {
 /// The config `service` runs with under `env` (and no other PUSHMAIL_
 /// variable), as its binary dumps it; fails the test when it refuses.
 fn effective_config(service: &str, env: &BTreeMap<String, String>) -> toml::Value {
+    try_effective_config(service, env)
+        .unwrap_or_else(|e| panic!("{service} refuses the deployment's settings: {e}"))
+}
+
+/// As [`effective_config`], with the binary's refusal as the error.
+fn try_effective_config(
+    service: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<toml::Value, String> {
     let mut command = std::process::Command::new(binary(service));
     command.arg("--dump-config");
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PUSHMAIL_")) {
@@ -55,10 +68,8 @@ fn effective_config(service: &str, env: &BTreeMap<String, String>) -> toml::Valu
     }
     command.envs(env);
     let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{service} refuses the deployment's settings: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    toml::from_str(&String::from_utf8_lossy(&output.stdout)).unwrap()
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(toml::from_str(&String::from_utf8_lossy(&output.stdout)).unwrap())
 }

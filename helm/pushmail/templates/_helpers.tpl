@@ -1,0 +1,172 @@
+{{/*
+The release's base name: the release name when it already says pushmail,
+else "<release>-pushmail"; 63 characters at most (a DNS label).
+*/}}
+{{- define "pushmail.fullname" -}}
+{{- if contains "pushmail" .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-pushmail" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One service's object name; called with (dict "root" $ "service" "session"). */}}
+{{- define "pushmail.serviceName" -}}
+{{- printf "%s-%s" (include "pushmail.fullname" .root) .service | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "pushmail.selectorLabels" -}}
+app.kubernetes.io/name: pushmail
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .service }}
+{{- end -}}
+
+{{- define "pushmail.labels" -}}
+{{ include "pushmail.selectorLabels" . }}
+app.kubernetes.io/part-of: pushmail
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{/* Labels of the chart's objects that belong to no one service. */}}
+{{- define "pushmail.commonLabels" -}}
+app.kubernetes.io/name: pushmail
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: pushmail
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{/* The services in the order they start (binding first: the others call it). */}}
+{{- define "pushmail.services" -}}
+- binding
+- session
+- dispatch
+- ingest
+- transcode
+- gateway
+{{- end -}}
+
+{{/*
+What the chart knows of each service: where it listens (the binaries'
+defaults), which secrets it reads (setting under PUSHMAIL_<SERVICE>__ →
+key of the Secret), which settings take a Redis URL, whether it is on the
+Kafka bus, which peers it calls over gRPC (setting → service), and how it
+mounts the blob volume. Fixed by the code, not by values.
+*/}}
+{{- define "pushmail.catalog" -}}
+binding:
+  ports: { grpc: 7101, admin: 9101 }
+  secrets:
+    SECURITY__CREDENTIALS_KEY: PUSHMAIL_CREDENTIALS_KEY
+    SECURITY__OTP_KEY: PUSHMAIL_OTP_KEY
+    SECURITY__DEVICE_TOKEN_SEED: PUSHMAIL_DEVICE_TOKEN_SEED
+    SECURITY__INTERNAL_TOKEN: PUSHMAIL_INTERNAL_TOKEN
+    SECURITY__OPERATOR_TOKEN: PUSHMAIL_OPERATOR_TOKEN
+  redis: [CACHE__SHARED__REDIS__URL]
+  kafka: true
+  peers: {}
+  blobs: ""
+session:
+  ports: { grpc: 7102, devices: 8102, admin: 9102 }
+  secrets:
+    TOKENS__PUBLIC_KEY: PUSHMAIL_DEVICE_TOKEN_PUBLIC_KEY
+    SECURITY__INTERNAL_TOKEN: PUSHMAIL_INTERNAL_TOKEN
+  redis: [DIRECTORY__REDIS__URL, OUTBOX__REDIS__URL]
+  kafka: true
+  peers: {}
+  blobs: ""
+dispatch:
+  ports: { admin: 9105 }
+  secrets:
+    BINDING__TOKEN: PUSHMAIL_INTERNAL_TOKEN
+    SESSION__TOKEN: PUSHMAIL_INTERNAL_TOKEN
+  redis: [STATE__REDIS__URL, OUTBOX__REDIS__URL]
+  kafka: true
+  peers: { BINDING__ENDPOINT: binding, SESSION__ENDPOINT: session }
+  blobs: ""
+ingest:
+  ports: { smtp: 2525, lmtp: 2424, webhook: 8104, admin: 9104 }
+  secrets:
+    BINDING__TOKEN: PUSHMAIL_INTERNAL_TOKEN
+  redis: [MARKS__REDIS__URL]
+  kafka: true
+  peers: { BINDING__ENDPOINT: binding }
+  blobs: rw
+transcode:
+  ports: { grpc: 7103, admin: 9103 }
+  secrets:
+    SECURITY__INTERNAL_TOKEN: PUSHMAIL_INTERNAL_TOKEN
+  redis: []
+  kafka: false
+  peers: {}
+  blobs: ro
+gateway:
+  ports: { http: 8080, admin: 9106 }
+  secrets:
+    BINDING__TOKEN: PUSHMAIL_INTERNAL_TOKEN
+    TRANSCODE__TOKEN: PUSHMAIL_INTERNAL_TOKEN
+    SESSION__TOKEN: PUSHMAIL_INTERNAL_TOKEN
+    TOKENS__PUBLIC_KEY: PUSHMAIL_DEVICE_TOKEN_PUBLIC_KEY
+    PORTAL__SESSION_KEY: PUSHMAIL_PORTAL_SESSION_KEY
+  redis: []
+  kafka: false
+  peers: { BINDING__ENDPOINT: binding, TRANSCODE__ENDPOINT: transcode, SESSION__ENDPOINT: session }
+  blobs: ""
+{{- end -}}
+
+{{/* Where the Kafka CA bundle is mounted. */}}
+{{- define "pushmail.kafkaCaDir" -}}
+/etc/pushmail/kafka-ca
+{{- end -}}
+
+{{/*
+One service's non-secret settings (its ConfigMap's data); called with
+(dict "root" $ "service" name). The deployment hashes it so a change rolls
+the pods.
+*/}}
+{{- define "pushmail.configData" -}}
+{{- $root := .root -}}
+{{- $svc := .service -}}
+{{- $v := $root.Values -}}
+{{- $spec := get (include "pushmail.catalog" $root | fromYaml) $svc -}}
+{{- $values := get $v.services $svc -}}
+{{- $prefix := printf "PUSHMAIL_%s__" (upper $svc) -}}
+{{ $prefix }}TELEMETRY__LOG_FORMAT: {{ $v.telemetry.logFormat | quote }}
+{{- with $v.telemetry.otlpEndpoint }}
+{{ $prefix }}TELEMETRY__OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- if $spec.kafka }}
+{{ $prefix }}BUS__KAFKA__BROKERS: {{ $v.kafka.brokers | quote }}
+{{ $prefix }}BUS__KAFKA__SECURITY_PROTOCOL: {{ $v.kafka.securityProtocol | quote }}
+{{ $prefix }}BUS__KAFKA__DEFAULT_PARTITIONS: {{ $v.kafka.defaultPartitions | toJson | quote }}
+{{ $prefix }}BUS__KAFKA__REPLICATION_FACTOR: {{ $v.kafka.replicationFactor | toJson | quote }}
+{{- if hasPrefix "sasl" $v.kafka.securityProtocol }}
+{{ $prefix }}BUS__KAFKA__SASL_MECHANISM: {{ required "kafka.sasl.mechanism is required with SASL" $v.kafka.sasl.mechanism | quote }}
+{{ $prefix }}BUS__KAFKA__SASL_USERNAME: {{ required "kafka.sasl.username is required with SASL" $v.kafka.sasl.username | quote }}
+{{- end }}
+{{- if $v.kafka.tls.caSecret }}
+{{ $prefix }}BUS__KAFKA__SSL_CA_LOCATION: {{ printf "%s/%s" (include "pushmail.kafkaCaDir" $root) $v.kafka.tls.caKey | quote }}
+{{- end }}
+{{- end }}
+{{- if not $v.redis.existingSecret }}
+{{- range $spec.redis }}
+{{ $prefix }}{{ . }}: {{ $v.redis.url | quote }}
+{{- end }}
+{{- end }}
+{{- range $setting, $peer := $spec.peers }}
+{{ $prefix }}{{ $setting }}: {{ printf "http://%s:%v" (include "pushmail.serviceName" (dict "root" $root "service" $peer)) (get (get (get (include "pushmail.catalog" $root | fromYaml) $peer) "ports") "grpc") | quote }}
+{{- end }}
+{{- if eq $svc "session" }}
+{{ $prefix }}DEVICES__DRAIN_WINDOW_SECONDS: {{ $values.drainWindowSeconds | toJson | quote }}
+{{ $prefix }}SHUTDOWN__GRACE_SECONDS: {{ $values.shutdownGraceSeconds | toJson | quote }}
+{{- end }}
+{{- if eq $svc "dispatch" }}
+{{ $prefix }}DELIVERY__PUBLIC_URL: {{ $v.publicUrl | quote }}
+{{- end }}
+{{- range $key, $value := $values.config }}
+{{ $prefix }}{{ $key | replace "." "__" | upper }}: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ $value | toJson | quote }}{{ end }}
+{{- end }}
+{{- end -}}

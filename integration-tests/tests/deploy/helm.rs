@@ -1,0 +1,426 @@
+//! The Helm chart (`helm/pushmail`), rendered by `chart.rs` as `helm
+//! template` would: with its defaults and with a carrier's production
+//! values it holds what every deployment must (`objects.rs`), wires the
+//! external PostgreSQL, Redis and Kafka (SASL/TLS) it is given, and its
+//! ingress and ServiceMonitor reach the services; bad values fail at
+//! install with a message naming them.
+
+use serde_json::{Value as Json, json};
+use serde_yaml::Value;
+
+use crate::chart::{render, schema_errors, values, values_file};
+use crate::objects::{Expect, check_objects, container_env, name_of, s, selects};
+use crate::try_effective_config;
+
+/// The release the tests install, and what it prefixes its objects with.
+const RELEASE: &str = "carrier";
+const PREFIX: &str = "carrier-pushmail-";
+
+fn expect(label: &str) -> Expect<'_> {
+    Expect {
+        label,
+        prefix: PREFIX,
+        autoscaler_for_all: false,
+    }
+}
+
+/// Values that pass the schema, rendered; the objects only.
+fn rendered(values: &Json) -> Vec<Value> {
+    let errors = schema_errors(values);
+    assert!(errors.is_empty(), "the schema refuses: {errors:#?}");
+    render(values, RELEASE)
+        .unwrap_or_else(|e| panic!("the chart does not render: {e}"))
+        .into_iter()
+        .map(|(_, object)| object)
+        .collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter()
+        .filter(|d| d["kind"].as_str() == Some(kind))
+        .collect()
+}
+
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    of_kind(docs, kind)
+        .into_iter()
+        .find(|d| name_of(d) == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn env_var<'a>(deployment: &'a Value, name: &str) -> &'a Value {
+    s(deployment, &["spec", "template", "spec", "containers"])[0]["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("{}: no env {name}", name_of(deployment)))
+}
+
+fn secret_ref(deployment: &Value, env: &str) -> (String, String) {
+    let var = env_var(deployment, env);
+    let r = s(var, &["valueFrom", "secretKeyRef"]);
+    (
+        r["name"].as_str().unwrap().to_owned(),
+        r["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn the_defaults_render_a_production_shaped_release() {
+    let docs = rendered(&values(&[]));
+    check_objects(&docs, &expect("chart defaults"));
+    assert!(
+        of_kind(&docs, "Ingress").is_empty(),
+        "no ingress unless asked"
+    );
+    assert!(of_kind(&docs, "ServiceMonitor").is_empty());
+    let claim = named(&docs, "PersistentVolumeClaim", "carrier-pushmail-blobs");
+    assert_eq!(
+        s(claim, &["spec", "accessModes"])[0].as_str(),
+        Some("ReadWriteMany"),
+        "ingest and transcode share the blob volume"
+    );
+    let chart: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(crate::chart::chart_dir().join("Chart.yaml")).unwrap(),
+    )
+    .unwrap();
+    let image = format!(
+        "ghcr.io/pushmail/pushmail:{}",
+        chart["appVersion"].as_str().unwrap()
+    );
+    for deployment in of_kind(&docs, "Deployment") {
+        let container = &s(deployment, &["spec", "template", "spec", "containers"])[0];
+        assert_eq!(container["image"].as_str(), Some(image.as_str()));
+        assert!(
+            s(
+                deployment,
+                &[
+                    "spec",
+                    "template",
+                    "metadata",
+                    "annotations",
+                    "checksum/config"
+                ]
+            )
+            .as_str()
+            .is_some_and(|c| c.len() == 64),
+            "a config change rolls the pods"
+        );
+    }
+}
+
+#[test]
+fn a_carrier_install_wires_its_external_services() {
+    let production = values_file("ci/production-values.yaml");
+    let docs = rendered(&values(&[&production]));
+    let configs = check_objects(&docs, &expect("production values"));
+
+    // Kafka (Strimzi: SASL/SCRAM over TLS with the cluster CA).
+    for service in ["binding", "session", "dispatch", "ingest"] {
+        let kafka = &configs[service]["bus"]["kafka"];
+        assert_eq!(
+            kafka["brokers"].as_str(),
+            Some("events-kafka-bootstrap.kafka:9093")
+        );
+        assert_eq!(
+            kafka["security_protocol"].as_str(),
+            Some("sasl_ssl"),
+            "{service}"
+        );
+        assert_eq!(
+            kafka["sasl_mechanism"].as_str(),
+            Some("SCRAM-SHA-512"),
+            "{service}"
+        );
+        assert_eq!(
+            kafka["sasl_username"].as_str(),
+            Some("pushmail"),
+            "{service}"
+        );
+        assert_eq!(
+            kafka["ssl_ca_location"].as_str(),
+            Some("/etc/pushmail/kafka-ca/ca.crt"),
+            "{service}"
+        );
+        assert_eq!(kafka["default_partitions"].as_integer(), Some(48));
+        let deployment = named(&docs, "Deployment", &format!("{PREFIX}{service}"));
+        let prefix = format!("PUSHMAIL_{}__", service.to_uppercase());
+        assert_eq!(
+            secret_ref(deployment, &format!("{prefix}BUS__KAFKA__SASL_PASSWORD")),
+            ("pushmail-kafka-user".to_owned(), "password".to_owned())
+        );
+        let ca = s(deployment, &["spec", "template", "spec", "volumes"])
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"].as_str() == Some("kafka-ca"))
+            .unwrap();
+        assert_eq!(
+            s(ca, &["secret", "secretName"]).as_str(),
+            Some("events-cluster-ca-cert")
+        );
+        assert_eq!(
+            configs[service]["telemetry"]["otlp_endpoint"].as_str(),
+            Some("http://otel-collector.observability:4317")
+        );
+    }
+    for service in ["transcode", "gateway"] {
+        let deployment = named(&docs, "Deployment", &format!("{PREFIX}{service}"));
+        assert!(
+            !serde_yaml::to_string(deployment).unwrap().contains("KAFKA"),
+            "{service} is not on the bus"
+        );
+    }
+
+    // Redis and PostgreSQL credentials from their own Secrets.
+    let session = named(&docs, "Deployment", "carrier-pushmail-session");
+    for setting in ["DIRECTORY__REDIS__URL", "OUTBOX__REDIS__URL"] {
+        assert_eq!(
+            secret_ref(session, &format!("PUSHMAIL_SESSION__{setting}")),
+            ("pushmail-redis".to_owned(), "url".to_owned())
+        );
+    }
+    let binding = named(&docs, "Deployment", "carrier-pushmail-binding");
+    assert_eq!(
+        secret_ref(binding, "PUSHMAIL_BINDING__DATABASE__URL"),
+        ("pushmail-postgres".to_owned(), "uri".to_owned())
+    );
+    let session_map = named(&docs, "ConfigMap", "carrier-pushmail-session");
+    assert!(
+        !serde_yaml::to_string(session_map)
+            .unwrap()
+            .contains("redis://"),
+        "a Redis URL in a Secret is not also in the ConfigMap"
+    );
+
+    // Per-service config and environment reach the service.
+    assert_eq!(
+        configs["session"]["heartbeat"]["max_seconds"].as_integer(),
+        Some(1800)
+    );
+    assert_eq!(
+        configs["session"]["devices"]["backlog"].as_integer(),
+        Some(4096)
+    );
+    assert_eq!(env_var(session, "RUST_LOG")["value"].as_str(), Some("info"));
+    assert_eq!(
+        configs["dispatch"]["delivery"]["public_url"].as_str(),
+        Some("https://mail.carrier.example")
+    );
+
+    // Transcode runs a fixed count; the others are autoscaled.
+    let transcode = named(&docs, "Deployment", "carrier-pushmail-transcode");
+    assert_eq!(s(transcode, &["spec", "replicas"]).as_u64(), Some(4));
+    assert_eq!(of_kind(&docs, "HorizontalPodAutoscaler").len(), 5);
+    assert_eq!(
+        s(
+            session,
+            &["spec", "template", "spec", "topologySpreadConstraints"]
+        )[0]["whenUnsatisfiable"]
+            .as_str(),
+        Some("DoNotSchedule")
+    );
+
+    // Prometheus Operator finds every service's admin port.
+    let monitors = of_kind(&docs, "ServiceMonitor");
+    assert_eq!(monitors.len(), 1);
+    let monitor = monitors[0];
+    assert_eq!(
+        s(monitor, &["metadata", "labels", "release"]).as_str(),
+        Some("kube-prometheus-stack"),
+        "the label the operator selects monitors by"
+    );
+    let scraped = s(monitor, &["spec", "endpoints"])[0]["port"]
+        .as_str()
+        .unwrap();
+    let services = of_kind(&docs, "Service");
+    assert_eq!(services.len(), 6);
+    for service in services {
+        assert!(
+            selects(
+                s(monitor, &["spec", "selector"]),
+                &service["metadata"]["labels"]
+            ),
+            "the ServiceMonitor misses {}",
+            name_of(service)
+        );
+        assert!(
+            s(service, &["spec", "ports"])
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"].as_str() == Some(scraped)),
+            "{} has no {scraped} port",
+            name_of(service)
+        );
+    }
+
+    // The ingress: portal and fetch to the gateway; the phones' WebSocket
+    // and long-poll to session, held past the longest heartbeat.
+    let gateway_ingress = named(&docs, "Ingress", "carrier-pushmail-gateway");
+    let rule = &s(gateway_ingress, &["spec", "rules"])[0];
+    assert_eq!(rule["host"].as_str(), Some("mail.carrier.example"));
+    let backend = &s(rule, &["http", "paths"])[0]["backend"]["service"];
+    assert_eq!(backend["name"].as_str(), Some("carrier-pushmail-gateway"));
+    assert_eq!(s(backend, &["port", "name"]).as_str(), Some("http"));
+    assert_eq!(
+        s(gateway_ingress, &["spec", "tls"])[0]["secretName"].as_str(),
+        Some("mail-carrier-tls")
+    );
+    let device_ingress = named(&docs, "Ingress", "carrier-pushmail-session");
+    let heartbeat = &configs["session"]["heartbeat"];
+    let longest = heartbeat["max_seconds"].as_integer().unwrap()
+        + heartbeat["grace_seconds"].as_integer().unwrap();
+    for annotation in [
+        "nginx.ingress.kubernetes.io/proxy-read-timeout",
+        "nginx.ingress.kubernetes.io/proxy-send-timeout",
+    ] {
+        let timeout: i64 = s(device_ingress, &["metadata", "annotations", annotation])
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            timeout > longest,
+            "{annotation} {timeout} s cuts idle phones (heartbeats up to {longest} s)"
+        );
+    }
+    assert_eq!(
+        s(
+            device_ingress,
+            &["metadata", "annotations", "cert-manager.io/cluster-issuer"]
+        )
+        .as_str(),
+        Some("letsencrypt"),
+        "the operator's annotations are kept"
+    );
+    let paths: Vec<(&str, &str, &str)> = s(device_ingress, &["spec", "rules"])[0]["http"]["paths"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap(),
+                s(p, &["backend", "service", "name"]).as_str().unwrap(),
+                s(p, &["backend", "service", "port", "name"])
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("/v1/connect", "carrier-pushmail-session", "devices"),
+            ("/v1/ping", "carrier-pushmail-session", "devices"),
+        ]
+    );
+}
+
+/// Values merged over the defaults; what `helm install` says of them.
+fn install(over: Json) -> Result<Vec<Value>, String> {
+    let values = values(&[&over]);
+    let errors = schema_errors(&values);
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
+    render(&values, RELEASE).map(|objects| objects.into_iter().map(|(_, o)| o).collect())
+}
+
+#[test]
+fn bad_values_fail_at_install_naming_the_value() {
+    let cases = [
+        // Refused by values.schema.json.
+        (
+            json!({"services": {"session": {"replicas": "three"}}}),
+            "/services/session/replicas",
+        ),
+        (json!({"servcies": {}}), "servcies"),
+        (
+            json!({"kafka": {"securityProtocol": "tls"}}),
+            "/kafka/securityProtocol",
+        ),
+        (
+            json!({"kafka": {"securityProtocol": "sasl_ssl"}}),
+            "/kafka/sasl/mechanism",
+        ),
+        (json!({"redis": {"url": "localhost:6379"}}), "/redis/url"),
+        (
+            json!({"services": {"gateway": {"resources": {"limits": null}}}}),
+            "limits",
+        ),
+        (
+            json!({"services": {"session": {"config": {"Devices Backlog": 1}}}}),
+            "Devices Backlog",
+        ),
+        (
+            json!({"ingress": {"enabled": true, "session": {"host": "Push_Host"}}}),
+            "/ingress/session/host",
+        ),
+        // Refused by the chart: each value is valid alone.
+        (
+            json!({"services": {"session": {"drainWindowSeconds": 40, "shutdownGraceSeconds": 35}}}),
+            "drainWindowSeconds (40) must be shorter than shutdownGraceSeconds (35)",
+        ),
+        (
+            json!({"ingress": {"enabled": true, "deviceTimeoutSeconds": 600}}),
+            "ingress.deviceTimeoutSeconds (600) must exceed",
+        ),
+        (
+            json!({"services": {"dispatch": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}}}),
+            "services.dispatch.autoscaling: minReplicas 5 is above maxReplicas 3",
+        ),
+    ];
+    for (over, expected) in cases {
+        match install(over.clone()) {
+            Ok(_) => panic!("{over} was accepted"),
+            Err(e) => assert!(
+                e.contains(expected),
+                "{over}: {e:?} does not name {expected:?}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_setting_the_service_does_not_know_fails_before_it_ships() {
+    // The schema cannot know every service's settings; the service's own
+    // binary refuses a misspelt one, so this check catches it in CI.
+    let docs = install(json!({"services": {"session": {"config": {"devices.backlogg": 4096}}}}))
+        .expect("the chart renders it");
+    let session = named(&docs, "Deployment", "carrier-pushmail-session");
+    let refusal = try_effective_config("session", &container_env(&docs, session))
+        .expect_err("session accepted devices.backlogg");
+    assert!(refusal.contains("backlogg"), "{refusal}");
+}
+
+#[test]
+fn the_release_name_names_everything() {
+    for (release, prefix) in [
+        ("carrier", "carrier-pushmail"),
+        ("pushmail-prod", "pushmail-prod"),
+    ] {
+        let objects = render(&values(&[]), release).unwrap();
+        for (file, object) in &objects {
+            let name = name_of(object);
+            assert!(
+                name.starts_with(prefix),
+                "{file}: {name} in release {release}"
+            );
+            assert!(
+                name.len() <= 63,
+                "{file}: {name} is longer than a DNS label"
+            );
+            assert_eq!(
+                s(
+                    object,
+                    &["metadata", "labels", "app.kubernetes.io/instance"]
+                )
+                .as_str(),
+                Some(release),
+                "{file}: {name}"
+            );
+        }
+    }
+}
