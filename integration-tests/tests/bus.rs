@@ -212,9 +212,14 @@ async fn survives_abrupt_consumer_stop(bus: Arc<dyn EventBus>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_bus_delivers_at_least_once_across_abrupt_stop() {
-    // A broker of its own: group rebalances on the shared one slow down
-    // (and under tansu 0.6 can stall) as other tests fill it.
-    let broker = pushmail_integration_tests::broker::PrivateBroker::start_in_memory()
+    // A broker of its own: group rebalances on the shared one slow down as
+    // other tests fill it. Its records on disk, not in memory: tansu 0.6's
+    // memory storage answers a fetch from inside a record batch with the
+    // next batch, so a member resuming at a mid-batch commit skips records
+    // (seen here: a plain consumer asking for offset 1918 got 2037 first;
+    // the second member then never saw 41 records). Kafka returns the
+    // batch holding the offset, as the sqlite storage does.
+    let broker = pushmail_integration_tests::broker::PrivateBroker::start()
         .await
         .expect("private broker");
     survives_abrupt_consumer_stop(broker.bus("abrupt-stop").unwrap()).await;
@@ -348,9 +353,9 @@ async fn survives_member_joining(bus: Arc<dyn EventBus>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tansu 0.6 stalls a consumer group when a member joins mid-stream, with raw rdkafka \
-            too (examples/raw_rebalance.rs); run with --run-ignored against Apache Kafka"]
 async fn kafka_bus_keeps_every_event_when_a_member_joins() {
+    // The shared test broker keeps its records in sqlite: with tansu's
+    // memory storage the new member skips records (see the abrupt-stop test).
     survives_member_joining(kafka_bus().await.expect("test broker")).await;
 }
 
