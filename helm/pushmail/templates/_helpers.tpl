@@ -153,7 +153,7 @@ the pods.
 {{- end }}
 {{- if not $v.redis.existingSecret }}
 {{- range $spec.redis }}
-{{ $prefix }}{{ . }}: {{ $v.redis.url | quote }}
+{{ $prefix }}{{ . }}: {{ required "redis.url (or redis.existingSecret) is required" $v.redis.url | quote }}
 {{- end }}
 {{- end }}
 {{- range $setting, $peer := $spec.peers }}
