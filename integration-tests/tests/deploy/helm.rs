@@ -363,7 +363,10 @@ fn bad_values_fail_at_install_naming_the_value() {
             json!({"services": {"session": {"drainWindowSeconds": 40, "shutdownGraceSeconds": 35}}}),
             "drainWindowSeconds (40) must be shorter than shutdownGraceSeconds (35)",
         ),
-        (json!({"redis": {"url": ""}}), "redis.url (or redis.existingSecret) is required"),
+        (
+            json!({"redis": {"url": ""}}),
+            "redis.url (or redis.existingSecret) is required",
+        ),
         (
             json!({"ingress": {"enabled": true, "deviceTimeoutSeconds": 600}}),
             "ingress.deviceTimeoutSeconds (600) must exceed",
