@@ -131,7 +131,8 @@ the pods.
 {{- $root := .root -}}
 {{- $svc := .service -}}
 {{- $v := $root.Values -}}
-{{- $spec := get (include "pushmail.catalog" $root | fromYaml) $svc -}}
+{{- $catalog := include "pushmail.catalog" $root | fromYaml -}}
+{{- $spec := get $catalog $svc -}}
 {{- $values := get $v.services $svc -}}
 {{- $prefix := printf "PUSHMAIL_%s__" (upper $svc) -}}
 {{ $prefix }}TELEMETRY__LOG_FORMAT: {{ $v.telemetry.logFormat | quote }}
@@ -157,7 +158,7 @@ the pods.
 {{- end }}
 {{- end }}
 {{- range $setting, $peer := $spec.peers }}
-{{ $prefix }}{{ $setting }}: {{ printf "http://%s:%v" (include "pushmail.serviceName" (dict "root" $root "service" $peer)) (get (get (get (include "pushmail.catalog" $root | fromYaml) $peer) "ports") "grpc") | quote }}
+{{ $prefix }}{{ $setting }}: {{ printf "http://%s:%v" (include "pushmail.serviceName" (dict "root" $root "service" $peer)) (get $catalog $peer).ports.grpc | quote }}
 {{- end }}
 {{- if eq $svc "session" }}
 {{ $prefix }}DEVICES__DRAIN_WINDOW_SECONDS: {{ $values.drainWindowSeconds | toJson | quote }}

@@ -145,6 +145,12 @@ pub(crate) fn check_objects(docs: &[Value], expect: &Expect) -> Configs {
         .iter()
         .map(|h| s(h, &["spec", "scaleTargetRef", "name"]).as_str().unwrap())
         .collect();
+    for target in &autoscaled {
+        assert!(
+            deployments.iter().any(|d| d == target),
+            "{label}: an autoscaler targets {target}, no Deployment"
+        );
+    }
     let by_name = |kind: &str, name: &str| -> &Value {
         of_kind(kind)
             .into_iter()
@@ -372,17 +378,23 @@ fn check_network_policies(docs: &[Value], configs: &Configs, expect: &Expect) {
             let Some(endpoint) = table.get("endpoint").and_then(toml::Value::as_str) else {
                 continue;
             };
-            let host = endpoint
-                .split("://")
-                .nth(1)
-                .and_then(|rest| rest.split(':').next())
-                .unwrap();
+            let authority = endpoint.split("://").nth(1).unwrap();
+            let (host, port) = authority.split_once(':').unwrap();
+            let port: u64 = port.trim_end_matches('/').parse().unwrap();
             let service = docs
                 .iter()
                 .find(|d| d["kind"].as_str() == Some("Service") && name_of(d) == host)
                 .unwrap_or_else(|| {
                     panic!("{label}/{caller}: {setting}.endpoint names {host}, no Service")
                 });
+            assert!(
+                s(service, &["spec", "ports"])
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["port"].as_u64() == Some(port)),
+                "{label}/{caller}: {setting}.endpoint calls {host} on port {port}, which it does not serve"
+            );
             let callee = deployments
                 .iter()
                 .find(|d| {
