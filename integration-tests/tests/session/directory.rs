@@ -31,6 +31,27 @@ async fn behaves(directory: Arc<dyn Directory>) {
         !directory.renew(&device, "http://a", lease).await.unwrap(),
         "A lost it"
     );
+    let other = uuid::Uuid::now_v7().to_string();
+    directory.claim(&other, "http://a", lease).await.unwrap();
+    assert_eq!(
+        directory
+            .renew_many(
+                "http://b",
+                &[(&device, lease), (&other, lease), ("never-seen", lease)]
+            )
+            .await
+            .unwrap(),
+        vec![true, false, false],
+        "one answer per lease, in order"
+    );
+    assert!(
+        directory
+            .renew_many("http://b", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    directory.release(&other, "http://a").await.unwrap();
     directory.release(&device, "http://a").await.unwrap();
     assert_eq!(
         directory.lookup(&device).await.unwrap().as_deref(),

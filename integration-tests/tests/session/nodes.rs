@@ -45,6 +45,36 @@ async fn a_reconnect_on_another_node_takes_the_device_over() {
 }
 
 #[tokio::test]
+async fn a_heartbeat_that_finds_its_lease_lost_closes_the_connection() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    let device = Device::new();
+    let (mut ws, _) = hello(&node, &device, 0, 60).await;
+    use pushmail_session::directory::Directory as _;
+    // Another node claimed the device and its take-over call never came.
+    let directory = pushmail_session::directory::RedisDirectory::new(
+        pushmail_common::redis::connect(&redis).await.unwrap(),
+        &redis.key_prefix,
+    );
+    let elsewhere = "http://elsewhere.invalid:7102";
+    directory
+        .claim(&device.claims.device_id, elsewhere, Duration::from_secs(60))
+        .await
+        .unwrap();
+    send(&mut ws, json!({"t": "hb"})).await;
+    assert_eq!(next(&mut ws).await.unwrap()["t"], "hb");
+    let frame = next(&mut ws).await.unwrap();
+    assert_eq!(frame["code"], "taken_over", "{frame}");
+    assert!(next(&mut ws).await.is_none(), "closed");
+    assert_eq!(
+        presence(&node, &device).await.node,
+        elsewhere,
+        "the other node keeps the lease"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn a_draining_node_spreads_reconnects_and_leaves_the_directory() {
     let redis = pushmail_integration_tests::redis_config();
     let node = SessionNode::start(config(&redis)).await;

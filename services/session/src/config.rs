@@ -87,6 +87,10 @@ pub struct HeartbeatConfig {
     pub grace_seconds: u64,
     /// How long a new connection may take to say hello.
     pub hello_timeout_seconds: u64,
+    /// Heartbeats renew directory leases in batches gathered over this
+    /// window: one Redis pipeline per window instead of a round trip per
+    /// heartbeat. Must be shorter than the grace (0: renew at once).
+    pub renew_window_ms: u64,
 }
 
 /// Per-connection limits.
@@ -150,6 +154,7 @@ impl Default for HeartbeatConfig {
             max_seconds: 3_540,
             grace_seconds: 30,
             hello_timeout_seconds: 10,
+            renew_window_ms: 100,
         }
     }
 }
@@ -200,6 +205,12 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "heartbeat.hello_timeout_seconds",
                 "must be positive",
+            ));
+        }
+        if hb.renew_window_ms > 0 && hb.renew_window_ms >= hb.grace_seconds.saturating_mul(1_000) {
+            return Err(ConfigError::invalid(
+                "heartbeat.renew_window_ms",
+                "must be shorter than heartbeat.grace_seconds (a lease would lapse before its renewal)",
             ));
         }
         if self.limits.flood_frames == 0 || self.limits.flood_window_seconds == 0 {

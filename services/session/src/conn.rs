@@ -1,20 +1,23 @@
 //! Drives one WebSocket connection: feeds frames, commands and the clock to
 //! its [`Machine`] and carries out the actions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use pushmail_common::device_token::DeviceClaims;
 use tokio::sync::oneshot;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, timeout};
 
 use crate::hub::{Command, Handle, Mailbox, Outcome};
 use crate::machine::{Action, Machine};
 use crate::node::Node;
 use crate::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
+use crate::stats::Tally;
 
 /// Reads of the outbox for one replay before the device is sent away.
 const REPLAY_ATTEMPTS: u32 = 3;
@@ -30,7 +33,8 @@ struct Conn {
     id: u64,
     tx: Arc<Mailbox>,
     waiters: BTreeMap<u64, oneshot::Sender<Outcome>>,
-    net: String,
+    /// The heartbeat counts of the device's network and interval (from hello on).
+    tally: Option<Arc<Tally>>,
     registered: bool,
 }
 
@@ -55,12 +59,19 @@ pub fn serve(
         id,
         tx,
         waiters: BTreeMap::new(),
-        net: String::new(),
+        tally: None,
         registered: false,
     };
     async move {
+        // One timer for the connection's life, moved only when the deadline
+        // does: a fresh one per frame would leave and rejoin the timer wheel.
+        let tick = tokio::time::sleep_until(machine.deadline());
+        tokio::pin!(tick);
         loop {
             let deadline = machine.deadline();
+            if tick.deadline() != deadline {
+                tick.as_mut().reset(deadline);
+            }
             let actions = tokio::select! {
                 message = conn.socket.recv() => match message {
                     Some(Ok(Message::Text(text))) => machine.on_frame(Instant::now(), ClientFrame::parse(&text)),
@@ -85,7 +96,7 @@ pub fn serve(
                     Command::Drain(after) => machine.on_drain(after),
                     Command::Revoked => machine.on_revoked(),
                 },
-                () = sleep_until(deadline) => machine.on_tick(Instant::now()),
+                () = &mut tick => machine.on_tick(Instant::now()),
             };
             // Boxed: the future of `apply` is large and alive only while it
             // runs; inline it would sit in every idle connection's task.
@@ -133,14 +144,22 @@ impl Conn {
     }
 
     async fn send(&mut self, frame: &ServerFrame) -> ControlFlow<()> {
-        let write = Duration::from_millis(self.node.limits.write_timeout_ms);
-        match timeout(
-            write,
-            self.socket
-                .send(Message::Text(Utf8Bytes::from(frame.encode()))),
-        )
-        .await
-        {
+        let text = match frame.text() {
+            Cow::Borrowed(text) => Utf8Bytes::from_static(text),
+            Cow::Owned(text) => Utf8Bytes::from(text),
+        };
+        let mut send = std::pin::pin!(self.socket.send(Message::Text(text)));
+        // A frame nearly always fits the socket buffer at once: only a
+        // write that has to wait starts the slow-reader clock.
+        let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+        let written = match first {
+            Poll::Ready(written) => Ok(written),
+            Poll::Pending => {
+                let write = Duration::from_millis(self.node.limits.write_timeout_ms);
+                timeout(write, send).await
+            }
+        };
+        match written {
             Ok(Ok(())) => ControlFlow::Continue(()),
             Ok(Err(_)) => ControlFlow::Break(()),
             Err(_) => {
@@ -155,7 +174,7 @@ impl Conn {
             match action {
                 Action::Send(frame) => self.send(&frame).await?,
                 Action::Opened { last_ack, hb, net } => {
-                    self.net = crate::stats::network(&net);
+                    self.tally = self.node.stats.tally(&crate::stats::network(&net), hb);
                     self.open(hb).await;
                     let welcome = ServerFrame::Welcome {
                         hb: u32::try_from(hb.as_secs()).unwrap_or(u32::MAX),
@@ -165,24 +184,14 @@ impl Conn {
                     self.replay(machine, last_ack).await?;
                 }
                 Action::Acked { through } => self.acked(through).await,
-                Action::Renew => {
-                    let lease = self.node.lease(machine.heartbeat());
-                    match self
-                        .node
-                        .directory
-                        .renew(&self.device, &self.node.address, lease)
-                        .await
-                    {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            let taken = machine.on_taken_over();
-                            Box::pin(self.apply(machine, taken)).await?;
-                        }
-                        Err(err) => tracing::warn!(error = %err, "directory renew failed"),
-                    }
-                }
-                Action::Held { hb } => self.node.stats.held(&self.net, hb),
-                Action::Missed { hb } => self.node.stats.missed(&self.net, hb),
+                // Batched; a lease found lost comes back as `TakenOver`.
+                Action::Renew => self.node.renewals.push(
+                    self.device.clone(),
+                    self.id,
+                    self.node.lease(machine.heartbeat()),
+                ),
+                Action::Held { .. } => self.tally.iter().for_each(|tally| tally.held()),
+                Action::Missed { .. } => self.tally.iter().for_each(|tally| tally.missed()),
                 Action::Close(code) => {
                     let (status, reason) = match code {
                         ErrorCode::Draining | ErrorCode::TakenOver => (1001, "going away"),

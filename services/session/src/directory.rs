@@ -34,13 +34,25 @@ pub trait Directory: Send + Sync + 'static {
         lease: Duration,
     ) -> Result<Option<String>, DirectoryError>;
 
-    /// Extends `node`'s lease; `false` when another node holds the device now.
+    /// Extends `node`'s lease; `false` when another node holds the device
+    /// now (or its lease expired).
     async fn renew(
         &self,
         device: &str,
         node: &str,
         lease: Duration,
-    ) -> Result<bool, DirectoryError>;
+    ) -> Result<bool, DirectoryError> {
+        let renewed = self.renew_many(node, &[(device, lease)]).await?;
+        Ok(renewed.first().copied().unwrap_or(false))
+    }
+
+    /// [`Directory::renew`] for many devices of `node` in one call (one
+    /// Redis round trip): one answer per lease, in order.
+    async fn renew_many(
+        &self,
+        node: &str,
+        leases: &[(&str, Duration)],
+    ) -> Result<Vec<bool>, DirectoryError>;
 
     /// Drops `node`'s lease (another node's is left alone).
     async fn release(&self, device: &str, node: &str) -> Result<(), DirectoryError>;
@@ -114,20 +126,29 @@ impl Directory for RedisDirectory {
         Ok(previous)
     }
 
-    async fn renew(
+    async fn renew_many(
         &self,
-        device: &str,
         node: &str,
-        lease: Duration,
-    ) -> Result<bool, DirectoryError> {
+        leases: &[(&str, Duration)],
+    ) -> Result<Vec<bool>, DirectoryError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        // EVAL, not EVALSHA: a restarted Redis has no script cache, and the
+        // script is a hundred bytes. One script per key keeps every command
+        // single-key (Redis Cluster routes a pipeline per key).
+        let mut pipe = redis::pipe();
+        for (device, lease) in leases {
+            pipe.cmd("EVAL")
+                .arg(RENEW)
+                .arg(1)
+                .arg(self.key(device))
+                .arg(node)
+                .arg(millis(*lease));
+        }
         let mut redis = self.redis.clone();
-        let renewed: i64 = redis::Script::new(RENEW)
-            .key(self.key(device))
-            .arg(node)
-            .arg(millis(lease))
-            .invoke_async(&mut redis)
-            .await?;
-        Ok(renewed == 1)
+        let renewed: Vec<i64> = pipe.query_async(&mut redis).await?;
+        Ok(renewed.into_iter().map(|r| r == 1).collect())
     }
 
     async fn release(&self, device: &str, node: &str) -> Result<(), DirectoryError> {
@@ -187,25 +208,27 @@ impl Directory for MemoryDirectory {
         }))
     }
 
-    async fn renew(
+    async fn renew_many(
         &self,
-        device: &str,
         node: &str,
-        lease: Duration,
-    ) -> Result<bool, DirectoryError> {
+        leases: &[(&str, Duration)],
+    ) -> Result<Vec<bool>, DirectoryError> {
         // Every heartbeat renews: update in place, no allocation.
-        let mut leases = self
+        let mut map = self
             .leases
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
-        Ok(match leases.get_mut(device) {
-            Some((holder, expires)) if holder == node && *expires > now => {
-                *expires = now + lease;
-                true
-            }
-            _ => false,
-        })
+        Ok(leases
+            .iter()
+            .map(|(device, lease)| match map.get_mut(*device) {
+                Some((holder, expires)) if holder == node && *expires > now => {
+                    *expires = now + *lease;
+                    true
+                }
+                _ => false,
+            })
+            .collect())
     }
 
     async fn release(&self, device: &str, node: &str) -> Result<(), DirectoryError> {

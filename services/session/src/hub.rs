@@ -4,9 +4,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot};
+use futures::task::AtomicWaker;
+use tokio::sync::oneshot;
 
 use crate::protocol::WireNotification;
 
@@ -52,11 +54,15 @@ const MAILBOX: usize = 8;
 
 /// A connection's command queue. Lighter than a tokio channel (which
 /// allocates a 32-slot block up front): an idle connection's queue holds no
-/// allocation at all, and idle memory is what bounds a node.
+/// allocation at all, and idle memory is what bounds a node. The
+/// connection polls it on every frame it reads, so that poll is one atomic
+/// load while nothing is queued (a `Notify` would lock and link a waiter).
 #[derive(Debug, Default)]
 pub struct Mailbox {
     queue: Mutex<VecDeque<Command>>,
-    notify: Notify,
+    /// Whether `queue` holds anything; written under its lock.
+    pending: AtomicBool,
+    waker: AtomicWaker,
     closed: AtomicBool,
 }
 
@@ -77,26 +83,47 @@ impl Mailbox {
             return Err(command);
         }
         queue.push_back(command);
+        self.pending.store(true, Ordering::Release);
         drop(queue);
-        // Stores a permit when the connection is not waiting: no lost wake-up.
-        self.notify.notify_one();
+        self.waker.wake();
         Ok(())
+    }
+
+    fn pop(&self) -> Option<Command> {
+        if !self.pending.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut queue = self.queue();
+        let command = queue.pop_front();
+        if queue.is_empty() {
+            self.pending.store(false, Ordering::Release);
+        }
+        command
     }
 
     /// The next command.
     pub async fn recv(&self) -> Command {
-        loop {
-            if let Some(command) = self.queue().pop_front() {
-                return command;
+        std::future::poll_fn(|cx| {
+            if let Some(command) = self.pop() {
+                return Poll::Ready(command);
             }
-            self.notify.notified().await;
-        }
+            self.waker.register(cx.waker());
+            // A command queued between the first look and the register
+            // woke nobody: look again.
+            match self.pop() {
+                Some(command) => Poll::Ready(command),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// No more commands; what is queued is handed back to be answered.
     pub fn close(&self) -> Vec<Command> {
         self.closed.store(true, Ordering::Release);
-        self.queue().drain(..).collect()
+        let mut queue = self.queue();
+        self.pending.store(false, Ordering::Release);
+        queue.drain(..).collect()
     }
 }
 
@@ -162,5 +189,44 @@ impl Hub {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_waiting_connection_is_woken_and_commands_keep_their_order() {
+        let mailbox = Arc::new(Mailbox::default());
+        let waiting = tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move {
+                let first = mailbox.recv().await;
+                let second = mailbox.recv().await;
+                (first, second)
+            }
+        });
+        tokio::task::yield_now().await;
+        mailbox.try_send(Command::TakenOver).unwrap();
+        mailbox.try_send(Command::Revoked).unwrap();
+        let (first, second) = waiting.await.unwrap();
+        assert!(matches!(first, Command::TakenOver), "{first:?}");
+        assert!(matches!(second, Command::Revoked), "{second:?}");
+    }
+
+    #[tokio::test]
+    async fn a_full_or_closed_mailbox_gives_the_command_back() {
+        let mailbox = Mailbox::default();
+        for _ in 0..MAILBOX {
+            mailbox.try_send(Command::Revoked).unwrap();
+        }
+        assert!(mailbox.try_send(Command::TakenOver).is_err(), "full");
+        assert!(matches!(mailbox.recv().await, Command::Revoked));
+        mailbox.try_send(Command::TakenOver).unwrap();
+        let queued = mailbox.close();
+        assert_eq!(queued.len(), MAILBOX, "queued commands are handed back");
+        assert!(matches!(queued.last(), Some(Command::TakenOver)));
+        assert!(mailbox.try_send(Command::Revoked).is_err(), "closed");
     }
 }

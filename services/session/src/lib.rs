@@ -17,6 +17,7 @@ pub mod machine;
 pub mod node;
 pub mod ping;
 pub mod protocol;
+pub mod renewals;
 pub mod revocations;
 pub mod stats;
 pub mod ws;
@@ -146,6 +147,7 @@ pub async fn run(
         directory,
         outbox: deps.outbox,
         stats: stats::HeartbeatStats::default(),
+        renewals: renewals::Renewals::new(Duration::from_millis(config.heartbeat.renew_window_ms)),
         verifier,
         revocations: Revocations::default(),
         address: config.devices.advertise.clone(),
@@ -162,6 +164,7 @@ pub async fn run(
     }
     host.readiness().add_bus_check(deps.bus.clone());
     revocations::spawn(&mut host, deps.bus, node.clone()).await?;
+    host.spawn("renewals", renewals::run(node.clone(), shutdown.clone()));
     if let Some(slot) = &deps.in_process {
         slot.set(Arc::new(grpc::Sessions::new(node.clone())));
     }

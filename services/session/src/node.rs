@@ -30,6 +30,8 @@ pub struct Node {
     pub outbox: Arc<dyn Outbox>,
     /// Heartbeat statistics.
     pub stats: HeartbeatStats,
+    /// Lease renewals queued by heartbeats.
+    pub renewals: crate::renewals::Renewals,
     /// Checks device tokens.
     pub verifier: TokenVerifier,
     /// Revoked devices' cut-offs.

@@ -4,7 +4,8 @@
 //! off after a timeout); these counts are what the server learns.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -35,19 +36,42 @@ pub struct Row {
     pub counts: Counts,
 }
 
-/// Counts with their registered Prometheus counters, so a heartbeat costs
-/// two increments, not a registry lookup.
+/// One network and interval's counts with their registered Prometheus
+/// counters. Connections hold it from hello on, so a heartbeat costs two
+/// atomic increments, not a lock and a map lookup.
 #[derive(Debug)]
-struct Cell {
-    counts: Counts,
-    held: metrics::Counter,
-    missed: metrics::Counter,
+pub struct Tally {
+    held: AtomicU64,
+    missed: AtomicU64,
+    held_total: metrics::Counter,
+    missed_total: metrics::Counter,
+}
+
+impl Tally {
+    /// A heartbeat arrived in time.
+    pub fn held(&self) {
+        self.held.fetch_add(1, Ordering::Relaxed);
+        self.held_total.increment(1);
+    }
+
+    /// A connection was dropped for a missed heartbeat.
+    pub fn missed(&self) {
+        self.missed.fetch_add(1, Ordering::Relaxed);
+        self.missed_total.increment(1);
+    }
+
+    fn counts(&self) -> Counts {
+        Counts {
+            held: self.held.load(Ordering::Relaxed),
+            missed: self.missed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Per-network heartbeat statistics of this node.
 #[derive(Debug, Default)]
 pub struct HeartbeatStats {
-    rows: Mutex<HashMap<String, BTreeMap<u64, Cell>>>,
+    rows: Mutex<HashMap<String, BTreeMap<u64, Arc<Tally>>>>,
 }
 
 /// Longest network name kept; longer ones are cut (they come from devices).
@@ -70,47 +94,45 @@ pub fn network(net: &str) -> String {
 }
 
 impl HeartbeatStats {
-    /// `net` must come from [`network`].
-    fn count(&self, net: &str, hb: Duration, held: bool) {
+    /// The counts of `net` (from [`network`]) and interval `hb`; `None`
+    /// once [`MAX_ROWS`] distinct rows exist.
+    pub fn tally(&self, net: &str, hb: Duration) -> Option<Arc<Tally>> {
         let secs = hb.as_secs();
         let mut rows = self
             .rows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !rows.contains_key(net) {
-            if rows.values().map(BTreeMap::len).sum::<usize>() >= MAX_ROWS {
-                return;
-            }
-            rows.insert(net.to_owned(), BTreeMap::new());
+        if let Some(tally) = rows.get(net).and_then(|intervals| intervals.get(&secs)) {
+            return Some(tally.clone());
         }
-        let Some(intervals) = rows.get_mut(net) else {
-            return;
-        };
-        let cell = intervals.entry(secs).or_insert_with(|| {
-            let labels = [("network", net.to_owned()), ("interval", secs.to_string())];
-            Cell {
-                counts: Counts::default(),
-                held: metrics::counter!(METRIC_HELD, &labels),
-                missed: metrics::counter!(METRIC_MISSED, &labels),
-            }
+        if rows.values().map(BTreeMap::len).sum::<usize>() >= MAX_ROWS {
+            return None;
+        }
+        let labels = [("network", net.to_owned()), ("interval", secs.to_string())];
+        let tally = Arc::new(Tally {
+            held: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            held_total: metrics::counter!(METRIC_HELD, &labels),
+            missed_total: metrics::counter!(METRIC_MISSED, &labels),
         });
-        if held {
-            cell.counts.held += 1;
-            cell.held.increment(1);
-        } else {
-            cell.counts.missed += 1;
-            cell.missed.increment(1);
-        }
+        rows.entry(net.to_owned())
+            .or_default()
+            .insert(secs, tally.clone());
+        Some(tally)
     }
 
     /// A heartbeat held (`net` from [`network`]).
     pub fn held(&self, net: &str, hb: Duration) {
-        self.count(net, hb, true);
+        if let Some(tally) = self.tally(net, hb) {
+            tally.held();
+        }
     }
 
     /// A heartbeat was missed (`net` from [`network`]).
     pub fn missed(&self, net: &str, hb: Duration) {
-        self.count(net, hb, false);
+        if let Some(tally) = self.tally(net, hb) {
+            tally.missed();
+        }
     }
 
     /// Every row, by network then interval.
@@ -122,10 +144,10 @@ impl HeartbeatStats {
         let mut out: Vec<Row> = rows
             .iter()
             .flat_map(|(network, intervals)| {
-                intervals.iter().map(|(interval_seconds, cell)| Row {
+                intervals.iter().map(|(interval_seconds, tally)| Row {
                     network: network.clone(),
                     interval_seconds: *interval_seconds,
-                    counts: cell.counts,
+                    counts: tally.counts(),
                 })
             })
             .collect();
@@ -165,5 +187,30 @@ mod tests {
             "device input is cleaned"
         );
         assert!(rows.iter().any(|r| r.network == "unknown"));
+    }
+
+    #[test]
+    fn connections_share_one_tally_per_row_and_rows_are_bounded() {
+        let stats = HeartbeatStats::default();
+        let hb = Duration::from_secs(600);
+        let first = stats.tally("46000-lte", hb).unwrap();
+        let second = stats.tally("46000-lte", hb).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        first.held();
+        second.held();
+        second.missed();
+        assert_eq!(stats.rows()[0].counts, Counts { held: 2, missed: 1 });
+        for i in 0..MAX_ROWS as u64 {
+            assert!(stats.tally("46000-lte", Duration::from_secs(i)).is_some());
+        }
+        assert!(
+            stats.tally("another", hb).is_none(),
+            "devices cannot grow the rows without bound"
+        );
+        assert!(
+            stats.tally("46000-lte", hb).is_some(),
+            "existing rows still count"
+        );
+        assert_eq!(stats.rows().len(), MAX_ROWS);
     }
 }
