@@ -105,7 +105,16 @@ async fn a_reconnecting_device_gets_what_it_missed() {
         "everything after the device's cursor, in order"
     );
     send(&mut ws, json!({"t": "ack", "seq": 4})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The trim is batched: wait (bounded) until the outbox shows it.
+    let tenant = &device.claims.tenant_id;
+    let id = &device.claims.device_id;
+    for _ in 0..100 {
+        let left = node.outbox.after(tenant, id, 0, 10).await.unwrap();
+        if left.notifications.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     ws.close(None).await.unwrap();
     // Acked ones are trimmed: a later reconnect from cursor 0 gets nothing.
     let (mut again, _) = hello(&node, &device, 0, 60).await;

@@ -87,10 +87,6 @@ pub struct HeartbeatConfig {
     pub grace_seconds: u64,
     /// How long a new connection may take to say hello.
     pub hello_timeout_seconds: u64,
-    /// Heartbeats renew directory leases in batches gathered over this
-    /// window: one Redis pipeline per window instead of a round trip per
-    /// heartbeat. Must be shorter than the grace (0: renew at once).
-    pub renew_window_ms: u64,
 }
 
 /// Per-connection limits.
@@ -105,6 +101,11 @@ pub struct LimitsConfig {
     pub write_timeout_ms: u64,
     /// Most notifications awaiting a device's ack.
     pub max_unacked: usize,
+    /// Heartbeats' lease renewals and acks' outbox trims are written in
+    /// batches gathered over this window: one Redis pipeline each per
+    /// window instead of a round trip per frame. Must be shorter than
+    /// `heartbeat.grace_seconds` (0: write at once).
+    pub batch_window_ms: u64,
 }
 
 /// Device-token verification.
@@ -154,7 +155,6 @@ impl Default for HeartbeatConfig {
             max_seconds: 3_540,
             grace_seconds: 30,
             hello_timeout_seconds: 10,
-            renew_window_ms: 100,
         }
     }
 }
@@ -166,6 +166,7 @@ impl Default for LimitsConfig {
             flood_window_seconds: 10,
             write_timeout_ms: 10_000,
             max_unacked: 64,
+            batch_window_ms: 100,
         }
     }
 }
@@ -207,9 +208,10 @@ impl ServiceConfig for Config {
                 "must be positive",
             ));
         }
-        if hb.renew_window_ms > 0 && hb.renew_window_ms >= hb.grace_seconds.saturating_mul(1_000) {
+        let window = self.limits.batch_window_ms;
+        if window > 0 && window >= hb.grace_seconds.saturating_mul(1_000) {
             return Err(ConfigError::invalid(
-                "heartbeat.renew_window_ms",
+                "limits.batch_window_ms",
                 "must be shorter than heartbeat.grace_seconds (a lease would lapse before its renewal)",
             ));
         }
@@ -283,5 +285,20 @@ mod tests {
         config.runtime.worker_threads = 0;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("runtime.worker_threads"), "{err}");
+    }
+
+    #[test]
+    fn batched_writes_must_land_within_the_grace() {
+        let mut config = Config::default();
+        config.validate().unwrap();
+        config.heartbeat.grace_seconds = 1;
+        config.limits.batch_window_ms = 1_000;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("limits.batch_window_ms"), "{err}");
+        config.limits.batch_window_ms = 999;
+        config.validate().unwrap();
+        config.heartbeat.grace_seconds = 0;
+        config.limits.batch_window_ms = 0;
+        config.validate().unwrap();
     }
 }

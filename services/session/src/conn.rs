@@ -18,6 +18,7 @@ use crate::machine::{Action, Machine};
 use crate::node::Node;
 use crate::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
 use crate::stats::Tally;
+use crate::writes::{Renewal, Trim};
 
 /// Reads of the outbox for one replay before the device is sent away.
 const REPLAY_ATTEMPTS: u32 = 3;
@@ -183,13 +184,13 @@ impl Conn {
                     self.send(&welcome).await?;
                     self.replay(machine, last_ack).await?;
                 }
-                Action::Acked { through } => self.acked(through).await,
+                Action::Acked { through } => self.acked(through),
                 // Batched; a lease found lost comes back as `TakenOver`.
-                Action::Renew => self.node.renewals.push(
-                    self.device.clone(),
-                    self.id,
-                    self.node.lease(machine.heartbeat()),
-                ),
+                Action::Renew => self.node.renewals.push(Renewal {
+                    device: self.device.clone(),
+                    connection: self.id,
+                    lease: self.node.lease(machine.heartbeat()),
+                }),
                 Action::Held { .. } => self.tally.iter().for_each(|tally| tally.held()),
                 Action::Missed { .. } => self.tally.iter().for_each(|tally| tally.missed()),
                 Action::Close(code) => {
@@ -293,19 +294,16 @@ impl Conn {
         ControlFlow::Continue(())
     }
 
-    async fn acked(&mut self, through: u64) {
+    fn acked(&mut self, through: u64) {
         let rest = self.waiters.split_off(&through.saturating_add(1));
         for (_, reply) in std::mem::replace(&mut self.waiters, rest) {
             let _ = reply.send(Outcome::Acked);
         }
-        if let Err(err) = self
-            .node
-            .outbox
-            .acked(&self.tenant, &self.device, through)
-            .await
-        {
-            tracing::warn!(error = %err, "outbox ack failed");
-        }
+        self.node.trims.push(Trim {
+            tenant: self.tenant.clone(),
+            device: self.device.clone(),
+            through,
+        });
     }
 
     async fn finish(self) {

@@ -6,6 +6,7 @@
 //! → `conn`/`ping` (drivers) → `ws`/`grpc` (edges). `directory` and
 //! `outbox` are the seams to Redis and to dispatch's outbox.
 
+pub mod batch;
 pub mod config;
 pub mod conn;
 pub mod directory;
@@ -17,9 +18,9 @@ pub mod machine;
 pub mod node;
 pub mod ping;
 pub mod protocol;
-pub mod renewals;
 pub mod revocations;
 pub mod stats;
+pub mod writes;
 pub mod ws;
 
 use std::sync::Arc;
@@ -147,7 +148,8 @@ pub async fn run(
         directory,
         outbox: deps.outbox,
         stats: stats::HeartbeatStats::default(),
-        renewals: renewals::Renewals::new(Duration::from_millis(config.heartbeat.renew_window_ms)),
+        renewals: batch::Batch::new(Duration::from_millis(config.limits.batch_window_ms)),
+        trims: batch::Batch::new(Duration::from_millis(config.limits.batch_window_ms)),
         verifier,
         revocations: Revocations::default(),
         address: config.devices.advertise.clone(),
@@ -164,7 +166,18 @@ pub async fn run(
     }
     host.readiness().add_bus_check(deps.bus.clone());
     revocations::spawn(&mut host, deps.bus, node.clone()).await?;
-    host.spawn("renewals", renewals::run(node.clone(), shutdown.clone()));
+    let (writer, stop) = (node.clone(), shutdown.clone());
+    host.spawn("renewals", async move {
+        let node = &*writer;
+        node.renewals.run(stop, |b| writes::renew(node, b)).await;
+        Ok(())
+    });
+    let (writer, stop) = (node.clone(), shutdown.clone());
+    host.spawn("trims", async move {
+        let node = &*writer;
+        node.trims.run(stop, |b| writes::trim(node, b)).await;
+        Ok(())
+    });
     if let Some(slot) = &deps.in_process {
         slot.set(Arc::new(grpc::Sessions::new(node.clone())));
     }

@@ -8,6 +8,7 @@ use pushmail_common::device_token::{DeviceClaims, Revocations, TokenError, Token
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use crate::batch::Batch;
 use crate::config::LimitsConfig;
 use crate::directory::Directory;
 use crate::hub::{Hub, Outcome};
@@ -31,7 +32,9 @@ pub struct Node {
     /// Heartbeat statistics.
     pub stats: HeartbeatStats,
     /// Lease renewals queued by heartbeats.
-    pub renewals: crate::renewals::Renewals,
+    pub renewals: Batch<crate::writes::Renewal>,
+    /// Outbox trims queued by acks.
+    pub trims: Batch<crate::writes::Trim>,
     /// Checks device tokens.
     pub verifier: TokenVerifier,
     /// Revoked devices' cut-offs.

@@ -1,0 +1,130 @@
+//! Writes that frames cause, gathered into one call per window: lease
+//! renewals (one per heartbeat) and outbox trims (one per ack). A node
+//! holding a million phones then sends Redis a few pipelines a second
+//! instead of a round trip per frame, and a connection never waits on
+//! Redis to answer its device.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Items waiting for the next batch.
+#[derive(Debug)]
+pub struct Batch<T> {
+    queue: Mutex<Vec<T>>,
+    queued: Notify,
+    window: Duration,
+}
+
+impl<T> Batch<T> {
+    /// Batches gathered over `window` from the first item of each.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            queue: Mutex::new(Vec::new()),
+            queued: Notify::new(),
+            window,
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `item` for the next batch.
+    pub fn push(&self, item: T) {
+        let mut queue = self.queue();
+        let first = queue.is_empty();
+        queue.push(item);
+        drop(queue);
+        if first {
+            // A permit is kept while the writer is busy: no lost wake-up.
+            self.queued.notify_one();
+        }
+    }
+
+    fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.queue())
+    }
+
+    /// Hands each batch to `write` a window after its first item, until
+    /// `shutdown`; what is queued then is written once more.
+    pub async fn run<F, Fut>(&self, shutdown: CancellationToken, mut write: F)
+    where
+        F: FnMut(Vec<T>) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        loop {
+            let stopping = tokio::select! {
+                () = self.queued.notified() => tokio::select! {
+                    () = tokio::time::sleep(self.window) => false,
+                    () = shutdown.cancelled() => true,
+                },
+                () = shutdown.cancelled() => true,
+            };
+            let batch = self.take();
+            if !batch.is_empty() {
+                write(batch).await;
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn items_are_written_together_a_window_after_the_first() {
+        let batch = Arc::new(Batch::new(Duration::from_millis(100)));
+        let (tx, mut written) = tokio::sync::mpsc::unbounded_channel();
+        let shutdown = CancellationToken::new();
+        let writer = tokio::spawn({
+            let (batch, shutdown) = (batch.clone(), shutdown.clone());
+            async move {
+                batch
+                    .run(shutdown, |items: Vec<u32>| {
+                        let tx = tx.clone();
+                        async move {
+                            let _ = tx.send((tokio::time::Instant::now(), items));
+                        }
+                    })
+                    .await;
+            }
+        });
+        let start = tokio::time::Instant::now();
+        batch.push(1);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        batch.push(2);
+        let (at, items) = written.recv().await.unwrap();
+        assert_eq!(items, [1, 2]);
+        assert_eq!(
+            at - start,
+            Duration::from_millis(100),
+            "one window after the first"
+        );
+
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(
+            written.try_recv().is_err(),
+            "nothing queued, nothing written"
+        );
+        batch.push(3);
+        let (_, items) = written.recv().await.unwrap();
+        assert_eq!(items, [3], "a later item starts a new batch");
+
+        batch.push(4);
+        shutdown.cancel();
+        writer.await.unwrap();
+        let (_, items) = written.recv().await.unwrap();
+        assert_eq!(items, [4], "what is queued at shutdown is still written");
+    }
+}
