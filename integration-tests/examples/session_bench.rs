@@ -255,10 +255,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The floor runs on one worker thread like `pushmail-session` (its
     // `runtime.worker_threads` default), so idle CPU compares like with like.
-    let threads = if args.first().map(String::as_str) == Some("floor") {
-        1
-    } else {
-        2
+    // Client processes (the phones) too: on this shared 2-core machine every
+    // thread they wake competes with the server being measured.
+    let threads = match args.first().map(String::as_str) {
+        Some("floor" | "client") => 1,
+        _ => 2,
     };
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -398,7 +399,7 @@ async fn run(args: Vec<String>) {
     writeln!(report, "# Session holder: idle connections and Deliver\n").unwrap();
     writeln!(
         report,
-        "{CONNECTIONS} connections from {CLIENT_PROCESSES} client processes on 127.0.0.2–{}; WebSocket devices heartbeat every {HEARTBEAT_SECONDS} s (spread over the interval) and ack every notification; `pushmail-session` built with the bench profile, default one worker thread, memory directory; RSS read from /proc after each {} connections (slope by least squares); idle CPU over {} s; Deliver and GetPresence at {DELIVER_RATE}/s open loop for {} s to random connected devices. Client processes share this 2-core machine.\n",
+        "{CONNECTIONS} connections from {CLIENT_PROCESSES} client processes on 127.0.0.2–{}; WebSocket devices heartbeat every {HEARTBEAT_SECONDS} s (spread over the interval) and ack every notification; `pushmail-session` built with the bench profile, default one worker thread, memory directory, outbox in the local Redis (acks trim it; Redis shares the 2 cores); RSS read from /proc after each {} connections (slope by least squares); idle CPU over {} s; Deliver and GetPresence at {DELIVER_RATE}/s open loop for {} s to random connected devices. Client processes (one worker thread each) share this 2-core machine.\n",
         CLIENT_PROCESSES + 1,
         CONNECTIONS / CLIENT_PROCESSES,
         IDLE_WINDOW.as_secs(),

@@ -345,4 +345,11 @@ mod tests {
         let size = returned(super::serve);
         assert!(size <= 1_024, "serve future is {size} bytes");
     }
+
+    #[test]
+    fn the_future_boxed_per_frame_stays_small() {
+        let size = returned(super::Conn::apply);
+        eprintln!("apply future is {size} bytes");
+        assert!(size <= 4_096, "apply future is {size} bytes");
+    }
 }
