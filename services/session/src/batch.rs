@@ -10,21 +10,34 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// Most items a batch holds while its write is stuck: a million (tens of
+/// MiB), more than a node's phones send in a minute at 60 s heartbeats.
+pub const MAX_HELD: usize = 1_000_000;
+
 /// Items waiting for the next batch.
 #[derive(Debug)]
 pub struct Batch<T> {
     queue: Mutex<Vec<T>>,
     queued: Notify,
     window: Duration,
+    /// Most items held while a write is stuck (Redis stalled): memory stays
+    /// bounded and what is dropped only degrades (a lease renewed at the
+    /// next heartbeat, an outbox trimmed at the next ack).
+    max: usize,
+    /// Counts what was dropped for being over `max`.
+    dropped: metrics::Counter,
 }
 
 impl<T> Batch<T> {
-    /// Batches gathered over `window` from the first item of each.
-    pub fn new(window: Duration) -> Self {
+    /// Batches named `name` (the metric's label) gathered over `window`
+    /// from the first item of each, at most `max` items held.
+    pub fn new(name: &'static str, window: Duration, max: usize) -> Self {
         Self {
             queue: Mutex::new(Vec::new()),
             queued: Notify::new(),
             window,
+            max,
+            dropped: metrics::counter!("pushmail_session_batch_dropped_total", "batch" => name),
         }
     }
 
@@ -34,9 +47,15 @@ impl<T> Batch<T> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues `item` for the next batch.
-    pub fn push(&self, item: T) {
+    /// Queues `item` for the next batch; `false` when it was dropped
+    /// because `max` items are already waiting.
+    pub fn push(&self, item: T) -> bool {
         let mut queue = self.queue();
+        if queue.len() >= self.max {
+            drop(queue);
+            self.dropped.increment(1);
+            return false;
+        }
         let first = queue.is_empty();
         queue.push(item);
         drop(queue);
@@ -44,6 +63,7 @@ impl<T> Batch<T> {
             // A permit is kept while the writer is busy: no lost wake-up.
             self.queued.notify_one();
         }
+        true
     }
 
     fn take(&self) -> Vec<T> {
@@ -84,7 +104,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn items_are_written_together_a_window_after_the_first() {
-        let batch = Arc::new(Batch::new(Duration::from_millis(100)));
+        let batch = Arc::new(Batch::new("test", Duration::from_millis(100), 1_000));
         let (tx, mut written) = tokio::sync::mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
         let writer = tokio::spawn({
@@ -101,9 +121,9 @@ mod tests {
             }
         });
         let start = tokio::time::Instant::now();
-        batch.push(1);
+        assert!(batch.push(1));
         tokio::time::sleep(Duration::from_millis(40)).await;
-        batch.push(2);
+        assert!(batch.push(2));
         let (at, items) = written.recv().await.unwrap();
         assert_eq!(items, [1, 2]);
         assert_eq!(
@@ -117,14 +137,24 @@ mod tests {
             written.try_recv().is_err(),
             "nothing queued, nothing written"
         );
-        batch.push(3);
+        assert!(batch.push(3));
         let (_, items) = written.recv().await.unwrap();
         assert_eq!(items, [3], "a later item starts a new batch");
 
-        batch.push(4);
+        assert!(batch.push(4));
         shutdown.cancel();
         writer.await.unwrap();
         let (_, items) = written.recv().await.unwrap();
         assert_eq!(items, [4], "what is queued at shutdown is still written");
+    }
+
+    #[test]
+    fn a_stuck_writer_holds_at_most_max_items() {
+        let batch = Batch::new("test", Duration::from_millis(100), 2);
+        assert!(batch.push(1));
+        assert!(batch.push(2));
+        assert!(!batch.push(3), "over the bound: dropped");
+        assert_eq!(batch.take(), [1, 2]);
+        assert!(batch.push(4), "room again once written");
     }
 }

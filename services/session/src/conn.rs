@@ -188,11 +188,14 @@ impl Conn {
                 }
                 Action::Acked { through } => self.acked(through),
                 // Batched; a lease found lost comes back as `TakenOver`.
-                Action::Renew => self.node.renewals.push(Renewal {
-                    device: self.device.clone(),
-                    connection: self.id,
-                    lease: self.node.lease(machine.heartbeat()),
-                }),
+                // (a renewal dropped while Redis is stuck is counted there)
+                Action::Renew => {
+                    self.node.renewals.push(Renewal {
+                        device: self.device.clone(),
+                        connection: self.id,
+                        lease: self.node.lease(machine.heartbeat()),
+                    });
+                }
                 Action::Held { .. } => self.tally.iter().for_each(|tally| tally.held()),
                 Action::Missed { .. } => self.tally.iter().for_each(|tally| tally.missed()),
                 Action::Close(code) => {

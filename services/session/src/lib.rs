@@ -142,14 +142,15 @@ pub async fn run(
         )),
         None => Arc::new(directory::MemoryDirectory::default()),
     };
+    let batch_window = Duration::from_millis(config.limits.batch_window_ms);
     let node = Arc::new(node::Node {
         rules: Arc::new(config.rules()),
         hub: hub::Hub::default(),
         directory,
         outbox: deps.outbox,
         stats: stats::HeartbeatStats::default(),
-        renewals: batch::Batch::new(Duration::from_millis(config.limits.batch_window_ms)),
-        trims: batch::Batch::new(Duration::from_millis(config.limits.batch_window_ms)),
+        renewals: batch::Batch::new("renewals", batch_window, batch::MAX_HELD),
+        trims: batch::Batch::new("trims", batch_window, batch::MAX_HELD),
         verifier,
         revocations: Revocations::default(),
         address: config.devices.advertise.clone(),
