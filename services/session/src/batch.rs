@@ -71,7 +71,8 @@ impl<T> Batch<T> {
     }
 
     /// Hands each batch to `write` a window after its first item, until
-    /// `shutdown`; what is queued then is written once more.
+    /// `shutdown` (the end of the node's drain); what is queued then is
+    /// written once more.
     pub async fn run<F, Fut>(&self, shutdown: CancellationToken, mut write: F)
     where
         F: FnMut(Vec<T>) -> Fut,

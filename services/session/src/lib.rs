@@ -167,13 +167,16 @@ pub async fn run(
     }
     host.readiness().add_bus_check(deps.bus.clone());
     revocations::spawn(&mut host, deps.bus, node.clone()).await?;
-    let (writer, stop) = (node.clone(), shutdown.clone());
+    // The writers outlive the drain: what connections queue while they
+    // close (a last ack) is still written.
+    let drained = CancellationToken::new();
+    let (writer, stop) = (node.clone(), drained.clone());
     host.spawn("renewals", async move {
         let node = &*writer;
         node.renewals.run(stop, |b| writes::renew(node, b)).await;
         Ok(())
     });
-    let (writer, stop) = (node.clone(), shutdown.clone());
+    let (writer, stop) = (node.clone(), drained.clone());
     host.spawn("trims", async move {
         let node = &*writer;
         node.trims.run(stop, |b| writes::trim(node, b)).await;
@@ -202,7 +205,7 @@ pub async fn run(
             .map_err(|e| e.to_string())
     });
     let window = Duration::from_secs(config.devices.drain_window_seconds);
-    host.spawn("drain", drain(node, shutdown, window));
+    host.spawn("drain", drain(node, shutdown, window, drained));
     Ok(host.run().await?)
 }
 
@@ -223,11 +226,13 @@ fn admin_routes(node: Arc<node::Node>) -> axum::Router {
 
 /// On shutdown: refuse new sessions, tell every device to reconnect after a
 /// random delay within `window` (so they do not all land on the other nodes
-/// at once), and wait (bounded) until they are gone from the directory.
+/// at once), and wait (bounded) until they are gone from the directory;
+/// then the batched writers write what the closing connections queued.
 async fn drain(
     node: Arc<node::Node>,
     shutdown: CancellationToken,
     window: Duration,
+    drained: CancellationToken,
 ) -> Result<(), String> {
     shutdown.cancelled().await;
     node.draining.cancel();
@@ -246,5 +251,6 @@ async fn drain(
     while !node.hub.is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    drained.cancel();
     Ok(())
 }
