@@ -135,8 +135,8 @@ impl Directory for RedisDirectory {
             return Ok(Vec::new());
         }
         // EVAL, not EVALSHA: a restarted Redis has no script cache, and the
-        // script is a hundred bytes. One script per key keeps every command
-        // single-key (Redis Cluster routes a pipeline per key).
+        // script is a hundred bytes. One script per device keeps each
+        // command to one key, as the single renewals were.
         let mut pipe = redis::pipe();
         for (device, lease) in leases {
             pipe.cmd("EVAL")

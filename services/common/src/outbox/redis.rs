@@ -229,7 +229,7 @@ impl Outbox for RedisOutbox {
             return Ok(());
         }
         // EVAL, not EVALSHA: a restarted Redis has no script cache. Each
-        // script touches one device's keys (one cluster slot).
+        // script touches one device's keys, as `acked` does.
         let mut pipe = redis::pipe();
         for (tenant, device, through) in acks {
             let [stream, counters, ..] = self.keys(tenant, device);
