@@ -253,20 +253,20 @@ where
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // The floor runs on one worker thread like `pushmail-session` (its
-    // `runtime.worker_threads` default), so idle CPU compares like with like.
-    // Client processes (the phones) too: on this shared 2-core machine every
-    // thread they wake competes with the server being measured.
-    let threads = match args.first().map(String::as_str) {
-        Some("floor" | "client") => 1,
-        _ => 2,
+    // The floor runs on one thread like `pushmail-session` (its
+    // `runtime.worker_threads` default: the current-thread scheduler), so
+    // idle CPU compares like with like. Client processes (the phones) too:
+    // on this shared 2-core machine every thread they wake competes with
+    // the server being measured.
+    let mut builder = match args.first().map(String::as_str) {
+        Some("floor" | "client") => tokio::runtime::Builder::new_current_thread(),
+        _ => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(2);
+            builder
+        }
     };
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run(args));
+    builder.enable_all().build().unwrap().block_on(run(args));
 }
 
 async fn run(args: Vec<String>) {
@@ -406,7 +406,7 @@ async fn run(args: Vec<String>) {
     writeln!(report, "# Session holder: idle connections and Deliver\n").unwrap();
     writeln!(
         report,
-        "{CONNECTIONS} connections from {CLIENT_PROCESSES} client processes on 127.0.0.2–{}; WebSocket devices heartbeat every {HEARTBEAT_SECONDS} s (spread over the interval) and ack every notification; `pushmail-session` built with the bench profile, default one worker thread, memory directory, outbox in the local Redis (acks trim it; Redis shares the 2 cores); RSS read from /proc after each {} connections (slope by least squares); idle CPU over {} s; Deliver and GetPresence at {DELIVER_RATE}/s open loop for {} s to random connected devices. Client processes (one worker thread each) share this 2-core machine.\n",
+        "{CONNECTIONS} connections from {CLIENT_PROCESSES} client processes on 127.0.0.2–{}; WebSocket devices heartbeat every {HEARTBEAT_SECONDS} s (spread over the interval) and ack every notification; `pushmail-session` built with the bench profile, default one thread (current-thread scheduler), memory directory, outbox in the local Redis (acks trim it; Redis shares the 2 cores); RSS read from /proc after each {} connections (slope by least squares); idle CPU over {} s; Deliver and GetPresence at {DELIVER_RATE}/s open loop for {} s to random connected devices. Client processes (one thread each) share this 2-core machine.\n",
         CLIENT_PROCESSES + 1,
         CONNECTIONS / CLIENT_PROCESSES,
         IDLE_WINDOW.as_secs(),
@@ -417,14 +417,14 @@ async fn run(args: Vec<String>) {
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
     writeln!(
         report,
-        "| user-space bytes per idle WebSocket connection (RSS slope) | {session_bytes:.0} | plain tokio TCP server (one worker thread), same connections | {floor_bytes:.0} | {:.2} | ≤ {GOAL_BYTES:.0}: {} |",
+        "| user-space bytes per idle WebSocket connection (RSS slope) | {session_bytes:.0} | plain tokio TCP server (one thread), same connections | {floor_bytes:.0} | {:.2} | ≤ {GOAL_BYTES:.0}: {} |",
         session_bytes / floor_bytes,
         met(session_bytes <= GOAL_BYTES)
     )
     .unwrap();
     writeln!(
         report,
-        "| idle CPU, % of a core, {CONNECTIONS} devices heartbeating every {HEARTBEAT_SECONDS} s | {idle_cpu:.2} | plain tokio TCP server (one worker thread) echoing a 10-byte heartbeat at the same rate | {floor_cpu:.2} | {:.2} | < {GOAL_CPU}: {} |",
+        "| idle CPU, % of a core, {CONNECTIONS} devices heartbeating every {HEARTBEAT_SECONDS} s | {idle_cpu:.2} | plain tokio TCP server (one thread) echoing a 10-byte heartbeat at the same rate | {floor_cpu:.2} | {:.2} | < {GOAL_CPU}: {} |",
         idle_cpu / floor_cpu,
         met(idle_cpu < GOAL_CPU)
     )

@@ -69,10 +69,19 @@ where
         print!("{}", config::dump(&config));
         return ExitCode::SUCCESS;
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = config.worker_threads() {
-        builder.worker_threads(threads);
-    }
+    let mut builder = match config.worker_threads() {
+        // One thread: the current-thread scheduler runs everything on it,
+        // without the work-stealing machinery a one-worker pool still pays
+        // at every wake-up (an idle session node wakes once per heartbeat).
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = threads {
+                builder.worker_threads(threads);
+            }
+            builder
+        }
+    };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -43,8 +43,10 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Worker threads. One by default: an idle device costs a thread wake-up
     /// per heartbeat, and with more workers a wake-up also rouses a sibling
-    /// to steal work, doubling idle CPU. Use more cores by running one
-    /// process per core on the same port (`devices.reuse_port`).
+    /// to steal work, doubling idle CPU. One thread runs tokio's
+    /// current-thread scheduler (cheaper per wake-up than a one-worker
+    /// pool). Use more cores by running one process per core on the same
+    /// port (`devices.reuse_port`).
     pub runtime: RuntimeConfig,
 }
 
