@@ -151,47 +151,6 @@ async fn cap_drops_oldest_and_asks_for_resync(outbox: Arc<dyn Outbox>) {
     );
 }
 
-/// Batched trims: each ack applies to its own device only, an older ack
-/// after a newer one changes nothing.
-async fn acks_many_devices_at_once(outbox: Arc<dyn Outbox>) {
-    for (tenant, device, count) in [("t1", "d1", 3), ("t1", "d2", 2), ("t2", "d1", 1)] {
-        for i in 0..count {
-            let mut notification = n(device, &format!("k{i}"), "", "s");
-            notification.tenant_id = tenant.to_owned();
-            outbox.append(&notification).await.unwrap();
-        }
-    }
-    outbox.acked_many(&[]).await.unwrap();
-    outbox
-        .acked_many(&[("t1", "d1", 2), ("t1", "d2", 1_000), ("t1", "d1", 1)])
-        .await
-        .unwrap();
-    assert_eq!(seqs(&outbox.after("t1", "d1", 0, 10).await.unwrap()), [3]);
-    assert!(
-        outbox
-            .after("t1", "d2", 0, 10)
-            .await
-            .unwrap()
-            .notifications
-            .is_empty()
-    );
-    assert_eq!(
-        seqs(&outbox.after("t2", "d1", 0, 10).await.unwrap()),
-        [1],
-        "another tenant's device is untouched"
-    );
-}
-
-#[tokio::test]
-async fn redis_acks_many_devices_at_once() {
-    acks_many_devices_at_once(in_redis(settings(100, 0)).await).await;
-}
-
-#[tokio::test]
-async fn memory_acks_many_devices_at_once() {
-    acks_many_devices_at_once(memory(settings(100, 0))).await;
-}
-
 #[tokio::test]
 async fn redis_sequences_replay_and_ack() {
     sequences_replay_and_ack(in_redis(settings(100, 0)).await).await;

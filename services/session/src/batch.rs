@@ -1,8 +1,7 @@
-//! Writes that frames cause, gathered into one call per window: lease
-//! renewals (one per heartbeat) and outbox trims (one per ack). A node
-//! holding a million phones then sends Redis a few pipelines a second
-//! instead of a round trip per frame, and a connection never waits on
-//! Redis to answer its device.
+//! Writes that frames cause, gathered into one call per window (lease
+//! renewals: one per heartbeat). A node holding a million phones then
+//! sends Redis a few pipelines a second instead of a round trip per
+//! heartbeat, and a connection never waits on Redis to answer its device.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,7 +21,7 @@ pub struct Batch<T> {
     window: Duration,
     /// Most items held while a write is stuck (Redis stalled): memory stays
     /// bounded and what is dropped only degrades (a lease renewed at the
-    /// next heartbeat, an outbox trimmed at the next ack).
+    /// next heartbeat).
     max: usize,
     /// Counts what was dropped for being over `max`.
     dropped: metrics::Counter,

@@ -103,10 +103,10 @@ pub struct LimitsConfig {
     pub write_timeout_ms: u64,
     /// Most notifications awaiting a device's ack.
     pub max_unacked: usize,
-    /// Heartbeats' lease renewals and acks' outbox trims are written in
-    /// batches gathered over this window: one Redis pipeline each per
-    /// window instead of a round trip per frame. Must be shorter than
-    /// `heartbeat.grace_seconds` (0: write at once).
+    /// Heartbeats' lease renewals are written in batches gathered over
+    /// this window: one Redis pipeline per window instead of a round trip
+    /// per heartbeat. Must be shorter than `heartbeat.grace_seconds` (0:
+    /// write at once).
     pub batch_window_ms: u64,
 }
 

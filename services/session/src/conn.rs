@@ -18,7 +18,7 @@ use crate::machine::{Action, Machine};
 use crate::node::Node;
 use crate::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
 use crate::stats::Tally;
-use crate::writes::{Renewal, Trim};
+use crate::writes::Renewal;
 
 /// Reads of the outbox for one replay before the device is sent away.
 const REPLAY_ATTEMPTS: u32 = 3;
@@ -186,7 +186,7 @@ impl Conn {
                     self.send(&welcome).await?;
                     Box::pin(self.replay(machine, last_ack)).await?;
                 }
-                Action::Acked { through } => self.acked(through),
+                Action::Acked { through } => self.acked(through).await,
                 // Batched; a lease found lost comes back as `TakenOver`.
                 // (a renewal dropped while Redis is stuck is counted there)
                 Action::Renew => {
@@ -299,16 +299,21 @@ impl Conn {
         ControlFlow::Continue(())
     }
 
-    fn acked(&mut self, through: u64) {
+    /// Not batched like lease renewals: dispatch reads the outbox's acked
+    /// mark to drop a redelivered event, so the mark must not lag the ack.
+    async fn acked(&mut self, through: u64) {
         let rest = self.waiters.split_off(&through.saturating_add(1));
         for (_, reply) in std::mem::replace(&mut self.waiters, rest) {
             let _ = reply.send(Outcome::Acked);
         }
-        self.node.trims.push(Trim {
-            tenant: self.tenant.clone(),
-            device: self.device.clone(),
-            through,
-        });
+        if let Err(err) = self
+            .node
+            .outbox
+            .acked(&self.tenant, &self.device, through)
+            .await
+        {
+            tracing::warn!(error = %err, "outbox ack failed");
+        }
     }
 
     async fn finish(self) {

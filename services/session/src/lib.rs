@@ -150,7 +150,6 @@ pub async fn run(
         outbox: deps.outbox,
         stats: stats::HeartbeatStats::default(),
         renewals: batch::Batch::new("renewals", batch_window, batch::MAX_HELD),
-        trims: batch::Batch::new("trims", batch_window, batch::MAX_HELD),
         verifier,
         revocations: Revocations::default(),
         address: config.devices.advertise.clone(),
@@ -167,19 +166,13 @@ pub async fn run(
     }
     host.readiness().add_bus_check(deps.bus.clone());
     revocations::spawn(&mut host, deps.bus, node.clone()).await?;
-    // The writers outlive the drain: what connections queue while they
-    // close (a last ack) is still written.
+    // The writer outlives the drain: what connections queue while they
+    // close is still written.
     let drained = CancellationToken::new();
     let (writer, stop) = (node.clone(), drained.clone());
     host.spawn("renewals", async move {
         let node = &*writer;
         node.renewals.run(stop, |b| writes::renew(node, b)).await;
-        Ok(())
-    });
-    let (writer, stop) = (node.clone(), drained.clone());
-    host.spawn("trims", async move {
-        let node = &*writer;
-        node.trims.run(stop, |b| writes::trim(node, b)).await;
         Ok(())
     });
     if let Some(slot) = &deps.in_process {
@@ -227,7 +220,7 @@ fn admin_routes(node: Arc<node::Node>) -> axum::Router {
 /// On shutdown: refuse new sessions, tell every device to reconnect after a
 /// random delay within `window` (so they do not all land on the other nodes
 /// at once), and wait (bounded) until they are gone from the directory;
-/// then the batched writers write what the closing connections queued.
+/// then the batched writer writes what the closing connections queued.
 async fn drain(
     node: Arc<node::Node>,
     shutdown: CancellationToken,

@@ -33,8 +33,6 @@ pub struct Node {
     pub stats: HeartbeatStats,
     /// Lease renewals queued by heartbeats.
     pub renewals: Batch<crate::writes::Renewal>,
-    /// Outbox trims queued by acks.
-    pub trims: Batch<crate::writes::Trim>,
     /// Checks device tokens.
     pub verifier: TokenVerifier,
     /// Revoked devices' cut-offs.

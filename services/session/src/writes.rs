@@ -1,8 +1,8 @@
-//! Batched writes to Redis on behalf of connections: lease renewals (a
+//! Batched writes to Redis on behalf of connections: lease renewals. A
 //! lease runs for the heartbeat interval plus its grace, so renewing it a
-//! window late changes nothing a device or dispatch can see) and outbox
-//! trims (the device's cursor, not the trim, decides what is replayed, so
-//! a trim lost in a crash only keeps acked entries until the next ack).
+//! window late changes nothing a device or dispatch can see. (Acks are not
+//! batched: dispatch reads the outbox's acked mark to drop a redelivered
+//! event, so that mark must not lag the ack.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,17 +22,6 @@ pub struct Renewal {
     pub connection: u64,
     /// The lease to hold from now.
     pub lease: Duration,
-}
-
-/// An ack's outbox trim.
-#[derive(Debug)]
-pub struct Trim {
-    /// The device's tenant.
-    pub tenant: Arc<str>,
-    /// The device.
-    pub device: Arc<str>,
-    /// Everything up to this sequence is acked.
-    pub through: u64,
 }
 
 /// Renews `batch`; a connection whose lease another node holds now is
@@ -60,20 +49,6 @@ pub async fn renew(node: &Node, batch: Vec<Renewal>) {
             Err(err) => {
                 tracing::warn!(error = %err, leases = chunk.len(), "directory renew failed")
             }
-        }
-    }
-}
-
-/// Trims the outboxes of `batch`.
-pub async fn trim(node: &Node, batch: Vec<Trim>) {
-    for chunk in batch.chunks(MAX_PIPELINE) {
-        let acks: Vec<(&str, &str, u64)> = chunk
-            .iter()
-            .map(|trim| (&*trim.tenant, &*trim.device, trim.through))
-            .collect();
-        if let Err(err) = node.outbox.acked_many(&acks).await {
-            // Replay follows the device's cursor: the entries only linger.
-            tracing::warn!(error = %err, acks = chunk.len(), "outbox trim failed");
         }
     }
 }

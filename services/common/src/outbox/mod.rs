@@ -170,15 +170,6 @@ pub trait Outbox: Send + Sync + 'static {
 
     /// The device holds everything up to `through`.
     async fn acked(&self, tenant: &str, device: &str, through: u64) -> Result<(), OutboxError>;
-
-    /// [`Outbox::acked`] for many devices at once, `(tenant, device,
-    /// through)` each (Redis: one round trip).
-    async fn acked_many(&self, acks: &[(&str, &str, u64)]) -> Result<(), OutboxError> {
-        for (tenant, device, through) in acks {
-            self.acked(tenant, device, *through).await?;
-        }
-        Ok(())
-    }
 }
 
 /// What is stored: the notification without its sequence, which the

@@ -223,26 +223,4 @@ impl Outbox for RedisOutbox {
             .await?;
         Ok(())
     }
-
-    async fn acked_many(&self, acks: &[(&str, &str, u64)]) -> Result<(), OutboxError> {
-        if acks.is_empty() {
-            return Ok(());
-        }
-        // EVAL, not EVALSHA: a restarted Redis has no script cache. Each
-        // script touches one device's keys, as `acked` does.
-        let mut pipe = redis::pipe();
-        for (tenant, device, through) in acks {
-            let [stream, counters, ..] = self.keys(tenant, device);
-            pipe.cmd("EVAL")
-                .arg(ACKED)
-                .arg(2)
-                .arg(stream)
-                .arg(counters)
-                .arg(*through)
-                .ignore();
-        }
-        let mut redis = self.redis.clone();
-        let () = pipe.query_async(&mut redis).await?;
-        Ok(())
-    }
 }
