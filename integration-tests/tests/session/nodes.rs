@@ -1,5 +1,7 @@
 //! Two nodes on one Redis: take-over, routing, drain.
 
+use pushmail_session::directory::Directory as _;
+
 use super::*;
 
 #[tokio::test]
@@ -50,7 +52,6 @@ async fn a_heartbeat_that_finds_its_lease_lost_closes_the_connection() {
     let node = SessionNode::start(config(&redis)).await;
     let device = Device::new();
     let (mut ws, _) = hello(&node, &device, 0, 60).await;
-    use pushmail_session::directory::Directory as _;
     // Another node claimed the device and its take-over call never came.
     let directory = pushmail_session::directory::RedisDirectory::new(
         pushmail_common::redis::connect(&redis).await.unwrap(),
