@@ -6,6 +6,7 @@
 
 mod connect;
 mod directory;
+mod framing;
 mod longpoll;
 mod nodes;
 mod rough;

@@ -8,15 +8,18 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use pushmail_common::device_token::DeviceClaims;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
 
+use crate::frame::{Violation, static_text};
 use crate::hub::{Command, Handle, Mailbox, Outcome};
 use crate::machine::{Action, Machine};
 use crate::node::Node;
-use crate::protocol::{ClientFrame, ErrorCode, FrameError, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, FrameError, HB_FRAME, ServerFrame};
+use crate::socket::{Incoming, RecvError, WebSocket};
 use crate::stats::Tally;
 use crate::writes::Renewal;
 
@@ -25,9 +28,15 @@ const REPLAY_ATTEMPTS: u32 = 3;
 /// First wait between them (tripled each time).
 const REPLAY_RETRY: Duration = Duration::from_millis(200);
 
+/// The heartbeat answer as it goes on the wire, built once.
+const HB_WIRE: [u8; HB_FRAME.len() + 2] = static_text(HB_FRAME);
+
+/// A device's upgraded HTTP/1.1 connection.
+pub type Socket = WebSocket<TokioIo<Upgraded>>;
+
 struct Conn {
     node: Arc<Node>,
-    socket: WebSocket,
+    socket: Socket,
     /// Shared with the hub entry: one allocation each per connection.
     tenant: Arc<str>,
     device: Arc<str>,
@@ -46,7 +55,7 @@ struct Conn {
 /// future stays small (every idle connection carries one).
 pub fn serve(
     node: Arc<Node>,
-    socket: WebSocket,
+    socket: Socket,
     claims: DeviceClaims,
 ) -> impl Future<Output = ()> + Send {
     let tx = Arc::new(Mailbox::default());
@@ -75,20 +84,26 @@ pub fn serve(
             }
             let actions = tokio::select! {
                 message = conn.socket.recv() => match message {
-                    Some(Ok(Message::Text(text))) => machine.on_frame(Instant::now(), ClientFrame::parse(&text)),
-                    Some(Ok(Message::Binary(_))) => machine.on_frame(
+                    Ok(Some(Incoming::Text(text))) => machine.on_frame(Instant::now(), ClientFrame::parse(&text)),
+                    Ok(Some(Incoming::Binary)) => machine.on_frame(
                         Instant::now(),
                         Err(FrameError { code: ErrorCode::Malformed, message: "frames are JSON text".to_owned() }),
                     ),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None => break,
-                    // tungstenite refuses an oversized frame before reading it.
-                    Some(Err(err)) => {
+                    Ok(Some(Incoming::Ping(payload))) => machine.on_control(Instant::now(), Some(payload)),
+                    Ok(Some(Incoming::Pong)) => machine.on_control(Instant::now(), None),
+                    Ok(Some(Incoming::Close(code))) => {
+                        // Echo the device's code, as RFC 6455 suggests.
+                        let _ = timeout(Duration::from_secs(1), conn.socket.close(code, "")).await;
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(RecvError::Violation(violation)) => {
+                        Box::pin(conn.refuse(violation)).await;
+                        break;
+                    }
+                    Err(RecvError::Io(err)) => {
                         tracing::debug!(error = %err, device = %conn.device, "websocket read failed");
-                        machine.on_frame(
-                            Instant::now(),
-                            Err(FrameError { code: ErrorCode::TooLarge, message: "frame refused".to_owned() }),
-                        )
+                        break;
                     }
                 },
                 command = conn.tx.recv() => match command {
@@ -144,12 +159,40 @@ impl Conn {
         }
     }
 
-    async fn send(&mut self, frame: &ServerFrame) -> ControlFlow<()> {
-        let text = match frame.text() {
-            Cow::Borrowed(text) => Utf8Bytes::from_static(text),
-            Cow::Owned(text) => Utf8Bytes::from(text),
+    /// The stream is out of step after a framing error: the device hears
+    /// why (as an error frame, then the close code RFC 6455 gives it) and
+    /// the connection ends.
+    async fn refuse(&mut self, violation: Violation) {
+        tracing::debug!(%violation, device = %self.device, "websocket frame refused");
+        let (code, status) = match violation {
+            Violation::TooLarge => (ErrorCode::TooLarge, 1009),
+            Violation::NotUtf8 => (ErrorCode::Malformed, 1007),
+            Violation::Protocol(_) => (ErrorCode::Malformed, 1002),
         };
-        let mut send = std::pin::pin!(self.socket.send(Message::Text(text)));
+        if self
+            .send(&ServerFrame::error(code, violation.to_string()))
+            .await
+            .is_continue()
+        {
+            let _ = timeout(
+                Duration::from_secs(1),
+                self.socket.close(Some(status), "refused"),
+            )
+            .await;
+        }
+    }
+
+    async fn send(&mut self, frame: &ServerFrame) -> ControlFlow<()> {
+        let text = frame.text();
+        let owned;
+        let wire: &[u8] = match &text {
+            Cow::Borrowed(HB_FRAME) => &HB_WIRE,
+            text => {
+                owned = crate::frame::text(text);
+                &owned
+            }
+        };
+        let mut send = std::pin::pin!(self.socket.send_raw(wire));
         // A frame nearly always fits the socket buffer at once: only a
         // write that has to wait starts the slow-reader clock.
         let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
@@ -198,17 +241,22 @@ impl Conn {
                 }
                 Action::Held { .. } => self.tally.iter().for_each(|tally| tally.held()),
                 Action::Missed { .. } => self.tally.iter().for_each(|tally| tally.missed()),
+                Action::Pong(payload) => {
+                    let pong = self.socket.pong(&payload);
+                    let write = Duration::from_millis(self.node.limits.write_timeout_ms);
+                    if !matches!(timeout(write, pong).await, Ok(Ok(()))) {
+                        return ControlFlow::Break(());
+                    }
+                }
                 Action::Close(code) => {
                     let (status, reason) = match code {
                         ErrorCode::Draining | ErrorCode::TakenOver => (1001, "going away"),
                         ErrorCode::HeartbeatMissed => (1000, "heartbeat missed"),
+                        ErrorCode::TooLarge => (1009, "message too big"),
                         _ => (1008, "policy violation"),
                     };
-                    let close = Message::Close(Some(CloseFrame {
-                        code: status,
-                        reason: Utf8Bytes::from_static(reason),
-                    }));
-                    let _ = timeout(Duration::from_secs(1), self.socket.send(close)).await;
+                    let close = self.socket.close(Some(status), reason);
+                    let _ = timeout(Duration::from_secs(1), close).await;
                     return ControlFlow::Break(());
                 }
             }

@@ -78,6 +78,8 @@ pub enum Action {
         /// The interval that did not hold.
         hb: Duration,
     },
+    /// Answer a WebSocket ping with this payload.
+    Pong(Vec<u8>),
     /// Close the connection.
     Close(ErrorCode),
 }
@@ -145,6 +147,35 @@ impl Machine {
         ]
     }
 
+    /// Counts a frame in the flood window; true once there are too many.
+    fn flooded(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.window_start) >= self.rules.flood_window {
+            self.window_start = now;
+            self.frames_in_window = 0;
+        }
+        self.frames_in_window += 1;
+        self.frames_in_window > self.rules.flood_frames
+    }
+
+    fn flood(&mut self) -> Vec<Action> {
+        self.close(
+            ErrorCode::Flood,
+            "too many frames; heartbeat at the granted interval",
+        )
+    }
+
+    /// A WebSocket ping (answered with a pong) or pong arrived. They count
+    /// toward the flood limit like frames: each costs a read and a write.
+    pub fn on_control(&mut self, now: Instant, ping: Option<Vec<u8>>) -> Vec<Action> {
+        if self.state == State::Closed {
+            return Vec::new();
+        }
+        if self.flooded(now) {
+            return self.flood();
+        }
+        ping.map(Action::Pong).into_iter().collect()
+    }
+
     /// A frame arrived (or failed to parse).
     pub fn on_frame(
         &mut self,
@@ -160,18 +191,8 @@ impl Machine {
             frame,
             Ok(ClientFrame::Ack { seq }) if self.state == State::Open && seq > self.last_ack && seq <= self.highest_sent
         );
-        if !answers {
-            if now.duration_since(self.window_start) >= self.rules.flood_window {
-                self.window_start = now;
-                self.frames_in_window = 0;
-            }
-            self.frames_in_window += 1;
-            if self.frames_in_window > self.rules.flood_frames {
-                return self.close(
-                    ErrorCode::Flood,
-                    "too many frames; heartbeat at the granted interval",
-                );
-            }
+        if !answers && self.flooded(now) {
+            return self.flood();
         }
         let frame = match frame {
             Ok(frame) => frame,
@@ -445,6 +466,30 @@ mod tests {
         assert_eq!(
             m.on_frame(Instant::now(), bad).last(),
             Some(&Action::Close(ErrorCode::Malformed))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pings_are_answered_and_count_toward_the_flood_limit() {
+        let mut m = open(Instant::now(), 60);
+        assert_eq!(
+            m.on_control(Instant::now(), Some(b"?".to_vec())),
+            [Action::Pong(b"?".to_vec())]
+        );
+        assert!(m.on_control(Instant::now(), None).is_empty(), "a pong");
+        // hello, the ping and the pong were three of the window's 30.
+        for _ in 0..27 {
+            m.on_frame(Instant::now(), Ok(ClientFrame::Hb));
+        }
+        assert!(m.is_open());
+        assert_eq!(
+            m.on_control(Instant::now(), Some(Vec::new())).last(),
+            Some(&Action::Close(ErrorCode::Flood)),
+            "the 31st frame in the window, though a ping"
+        );
+        assert!(
+            m.on_control(Instant::now(), Some(Vec::new())).is_empty(),
+            "closed"
         );
     }
 
