@@ -6,6 +6,8 @@
 # zeroed once all are connected and read one interval later (one heartbeat
 # per device). Slow under valgrind, so not part of `make bench`.
 # Usage: bench/session-callgrind.sh [devices]   (default 15000)
+# With CALLGRIND_KEEP=<dir> the raw profiles are kept there, for
+# `callgrind_annotate --inclusive=yes <dir>/pushmail-session.*.1`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 devices=${1:-15000}
@@ -35,6 +37,7 @@ measure() {
   sleep 2
   kill "$client" "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
+  if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP" && cp "$work/$label".* "$CALLGRIND_KEEP/"; fi
   # summary: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
   awk -v n="$devices" -v label="$label" '/^summary:/ {
     printf "| %s | %.0f | %.0f | %.0f | %.0f |\n", label, $2 / n, $5 / n, $6 / n, $7 / n }' "$work/$label".*.1

@@ -82,7 +82,17 @@ pub fn serve(
             if tick.deadline() != deadline {
                 tick.as_mut().reset(deadline);
             }
+            // Biased: no random branch order per wake-up. Commands come
+            // first (an idle mailbox is one atomic load); a device cannot
+            // starve them, its frames are bounded by the flood limit.
             let actions = tokio::select! {
+                biased;
+                command = conn.tx.recv() => match command {
+                    Command::Deliver(notification, reply) => conn.deliver(&mut machine, *notification, reply),
+                    Command::TakenOver => machine.on_taken_over(),
+                    Command::Drain(after) => machine.on_drain(after),
+                    Command::Revoked => machine.on_revoked(),
+                },
                 message = conn.socket.recv() => match message {
                     Ok(Some(Incoming::Text(text))) => machine.on_frame(Instant::now(), ClientFrame::parse(&text)),
                     Ok(Some(Incoming::Binary)) => machine.on_frame(
@@ -105,12 +115,6 @@ pub fn serve(
                         tracing::debug!(error = %err, device = %conn.device, "websocket read failed");
                         break;
                     }
-                },
-                command = conn.tx.recv() => match command {
-                    Command::Deliver(notification, reply) => conn.deliver(&mut machine, *notification, reply),
-                    Command::TakenOver => machine.on_taken_over(),
-                    Command::Drain(after) => machine.on_drain(after),
-                    Command::Revoked => machine.on_revoked(),
                 },
                 () = &mut tick => machine.on_tick(Instant::now()),
             };
