@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use pushmail_common::device_token::DeviceClaims;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
 
 use crate::frame::{Violation, static_text};
 use crate::hub::{Command, Handle, Mailbox, Outcome};
+use crate::listener::DeviceIo;
 use crate::machine::{Action, Machine};
 use crate::node::Node;
 use crate::protocol::{ClientFrame, ErrorCode, FrameError, HB_FRAME, ServerFrame};
@@ -32,7 +31,7 @@ const REPLAY_RETRY: Duration = Duration::from_millis(200);
 const HB_WIRE: [u8; HB_FRAME.len() + 2] = static_text(HB_FRAME);
 
 /// A device's upgraded HTTP/1.1 connection.
-pub type Socket = WebSocket<TokioIo<Upgraded>>;
+pub type Socket = WebSocket<DeviceIo>;
 
 struct Conn {
     node: Arc<Node>,

@@ -193,12 +193,7 @@ pub async fn run(
     let devices = listener::DeviceListener::new(listeners.devices, tls)?;
     let router = ws::router(node.clone());
     let stop = shutdown.clone();
-    host.spawn("devices", async move {
-        axum::serve(devices, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .map_err(|e| e.to_string())
-    });
+    host.spawn("devices", listener::serve(devices, router, stop));
     let window = Duration::from_secs(config.devices.drain_window_seconds);
     host.spawn("drain", drain(node, shutdown, window, drained));
     Ok(host.run().await?)

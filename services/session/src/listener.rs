@@ -7,14 +7,25 @@
 //! (the proxy holds a socket pair and its own buffers per device), which is
 //! why TLS is on by default where devices connect directly.
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::serve::Listener as _;
+use bytes::Bytes;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Handshakes in progress or accepted but not yet served.
 const HANDSHAKE_QUEUE: usize = 1_024;
@@ -49,7 +60,7 @@ pub enum DeviceListener {
     /// holds up the others; finished ones queue here.
     Tls {
         /// Finished handshakes.
-        ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+        ready: mpsc::Receiver<(Box<TlsStream<TcpStream>>, SocketAddr)>,
         /// The bound address.
         local: SocketAddr,
     },
@@ -79,7 +90,7 @@ impl DeviceListener {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            let _ = queue.send((stream, peer)).await;
+                            let _ = queue.send((Box::new(stream), peer)).await;
                         }
                         Ok(Err(err)) => {
                             tracing::debug!(%peer, error = %err, "TLS handshake failed")
@@ -97,7 +108,7 @@ impl DeviceListener {
 }
 
 impl axum::serve::Listener for DeviceListener {
-    type Io = Either<TcpStream, TlsStream<TcpStream>>;
+    type Io = Accepted;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -128,5 +139,167 @@ impl axum::serve::Listener for DeviceListener {
             Self::Plain(listener) => listener.local_addr(),
             Self::Tls { local, .. } => Ok(*local),
         }
+    }
+}
+
+/// A device connection as accepted: plain or TLS. The TLS state (1.2 KiB)
+/// is boxed so that a plain connection does not carry its size.
+pub type Accepted = Either<TcpStream, Box<TlsStream<TcpStream>>>;
+
+/// Serves the device endpoints over HTTP/1.1 until `stop`, then waits for
+/// the requests in flight (upgraded WebSockets live on in their own tasks;
+/// the drain sends them away).
+///
+/// hyper's HTTP/1.1 connection rather than `axum::serve`: that one sniffs
+/// for HTTP/2 through a private buffering wrapper, so an upgraded
+/// connection could not be unwrapped back to its socket and every frame
+/// of every device went through four layers of adapters. Devices speak
+/// HTTP/1.1 (ActiveSync-style long poll, RFC 6455 WebSocket).
+pub async fn serve(
+    mut listener: DeviceListener,
+    router: axum::Router,
+    stop: CancellationToken,
+) -> Result<(), String> {
+    let connections = TaskTracker::new();
+    loop {
+        let io = tokio::select! {
+            (io, _) = listener.accept() => io,
+            () = stop.cancelled() => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = stop.cancelled() => {
+                    // Finish the request in flight, then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = ended {
+                tracing::debug!(error = %err, "device HTTP connection failed");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+/// An upgraded device connection: its own socket again where the
+/// connection was served by [`serve`], else hyper's wrapper.
+pub enum DeviceIo {
+    /// The accepted socket itself.
+    Direct(Accepted),
+    /// Served some other way (an embedding server): through hyper.
+    Upgraded(TokioIo<Upgraded>),
+}
+
+impl DeviceIo {
+    /// Unwraps the upgraded connection; the bytes are what the client sent
+    /// after its handshake and hyper had already read.
+    pub fn new(upgraded: Upgraded) -> (Self, Bytes) {
+        match upgraded.downcast::<TokioIo<Accepted>>() {
+            Ok(parts) => (Self::Direct(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => (Self::Upgraded(TokioIo::new(upgraded)), Bytes::new()),
+        }
+    }
+}
+
+impl AsyncRead for DeviceIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Direct(io) => Pin::new(io).poll_read(cx, buf),
+            Self::Upgraded(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for DeviceIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Direct(io) => Pin::new(io).poll_write(cx, buf),
+            Self::Upgraded(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Direct(io) => Pin::new(io).poll_flush(cx),
+            Self::Upgraded(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Direct(io) => Pin::new(io).poll_shutdown(cx),
+            Self::Upgraded(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::response::Response;
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// The point of serving HTTP/1.1 ourselves: the WebSocket runs on the
+    /// socket, not through hyper's adapters.
+    #[tokio::test]
+    async fn an_upgraded_connection_is_its_socket_again() {
+        let listener = bind("127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let tx = Arc::new(Mutex::new(Some(tx)));
+        let upgrade = move |mut request: Request| async move {
+            let upgrade = request
+                .extensions_mut()
+                .remove::<hyper::upgrade::OnUpgrade>()
+                .expect("an HTTP/1.1 connection can upgrade");
+            tokio::spawn(async move {
+                let (io, _) = DeviceIo::new(upgrade.await.unwrap());
+                let sender = tx.lock().unwrap().take().unwrap();
+                let _ = sender.send(matches!(io, DeviceIo::Direct(Either::Left(_))));
+            });
+            Response::builder()
+                .status(101)
+                .header("connection", "upgrade")
+                .header("upgrade", "test")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let router = axum::Router::new().route("/", axum::routing::get(upgrade));
+        let stop = CancellationToken::new();
+        let listener = DeviceListener::new(listener, None).unwrap();
+        let server = tokio::spawn(serve(listener, router, stop.clone()));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(rx.await.unwrap(), "the plain socket came back");
+        stop.cancel();
+        server.await.unwrap().unwrap();
     }
 }

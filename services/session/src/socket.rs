@@ -55,11 +55,12 @@ pub struct WebSocket<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
-    /// A WebSocket on a stream whose opening handshake is done.
-    pub fn new(io: S, max: usize) -> Self {
+    /// A WebSocket on a stream whose opening handshake is done; `read` is
+    /// what was read past the handshake.
+    pub fn new(io: S, max: usize, read: &[u8]) -> Self {
         Self {
             io,
-            pending: Vec::new(),
+            pending: read.to_vec(),
             message: None,
             max,
         }
@@ -227,7 +228,7 @@ mod tests {
 
     fn pair() -> (WebSocket<DuplexStream>, DuplexStream) {
         let (server, device) = duplex(4_096);
-        (WebSocket::new(server, 64), device)
+        (WebSocket::new(server, 64, &[]), device)
     }
 
     #[tokio::test]
@@ -261,6 +262,24 @@ mod tests {
             ]
         );
         assert!(ws.pending.capacity() == 0, "nothing kept between frames");
+    }
+
+    #[tokio::test]
+    async fn bytes_read_with_the_handshake_come_first() {
+        let (server, mut device) = duplex(4_096);
+        let early = [client(0x81, b"early"), client(0x81, b"la")].concat();
+        let mut ws = WebSocket::new(server, 64, &early[..early.len() - 1]);
+        device.write_all(&early[early.len() - 1..]).await.unwrap();
+        device.write_all(&client(0x81, b"late")).await.unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap(),
+            Some(Incoming::Text("early".into()))
+        );
+        assert_eq!(ws.recv().await.unwrap(), Some(Incoming::Text("la".into())));
+        assert_eq!(
+            ws.recv().await.unwrap(),
+            Some(Incoming::Text("late".into()))
+        );
     }
 
     #[tokio::test]

@@ -9,11 +9,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use hyper_util::rt::TokioIo;
 use pushmail_common::device_token::DeviceClaims;
 use serde::Deserialize;
 use sha1::{Digest as _, Sha1};
 
+use crate::listener::DeviceIo;
 use crate::node::Node;
 use crate::protocol::MAX_CLIENT_FRAME;
 use crate::socket::WebSocket;
@@ -106,7 +106,8 @@ async fn connect(
     tokio::spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
-                let socket = WebSocket::new(TokioIo::new(upgraded), MAX_CLIENT_FRAME);
+                let (io, read) = DeviceIo::new(upgraded);
+                let socket = WebSocket::new(io, MAX_CLIENT_FRAME, &read);
                 crate::conn::serve(node, socket, claims).await;
             }
             Err(err) => tracing::debug!(error = %err, "websocket upgrade failed"),
