@@ -106,8 +106,12 @@ async fn connect(
     tokio::spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
-                let (io, read) = DeviceIo::new(upgraded);
-                let socket = WebSocket::new(io, MAX_CLIENT_FRAME, &read);
+                // `read` shares hyper's whole read buffer (KiBs): copied
+                // out and dropped here, not held for the connection's life.
+                let socket = {
+                    let (io, read) = DeviceIo::new(upgraded);
+                    WebSocket::new(io, MAX_CLIENT_FRAME, &read)
+                };
                 crate::conn::serve(node, socket, claims).await;
             }
             Err(err) => tracing::debug!(error = %err, "websocket upgrade failed"),
