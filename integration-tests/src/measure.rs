@@ -24,10 +24,16 @@ pub fn rss_bytes(pid: u32) -> f64 {
 
 /// User plus system CPU ticks of `pid` so far.
 pub fn cpu_ticks(pid: u32) -> u64 {
+    let (user, system) = cpu_ticks_split(pid);
+    user + system
+}
+
+/// User and system (kernel) CPU ticks of `pid` so far.
+pub fn cpu_ticks_split(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are 14 and 15.
     let Some(close) = stat.rfind(')') else {
-        return 0;
+        return (0, 0);
     };
     let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
     let field = |i: usize| {
@@ -36,7 +42,7 @@ pub fn cpu_ticks(pid: u32) -> u64 {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    field(11) + field(12)
+    (field(11), field(12))
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`).

@@ -75,6 +75,11 @@ pub struct DevicesConfig {
     pub reuse_port: bool,
     /// Listen backlog (connections waiting to be accepted during a reconnect storm).
     pub backlog: u32,
+    /// A connection must send a whole request head (the WebSocket upgrade
+    /// or a long poll) within this, from connect or from its previous
+    /// answer; else it is closed. Keeps a client that connects and sends
+    /// nothing (or a byte at a time) from holding a socket for ever.
+    pub header_read_timeout_seconds: u64,
 }
 
 /// Heartbeat bounds (Exchange ActiveSync uses 60–3540 s).
@@ -146,6 +151,7 @@ impl Default for DevicesConfig {
             tls: pushmail_common::tls::ServerTlsConfig::default(),
             reuse_port: false,
             backlog: 4_096,
+            header_read_timeout_seconds: 30,
         }
     }
 }
@@ -229,6 +235,12 @@ impl ServiceConfig for Config {
                 "must be positive",
             ));
         }
+        if self.devices.header_read_timeout_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "devices.header_read_timeout_seconds",
+                "must be positive",
+            ));
+        }
         if self.devices.drain_window_seconds >= self.shutdown.grace_seconds {
             return Err(ConfigError::invalid(
                 "devices.drain_window_seconds",
@@ -302,5 +314,14 @@ mod tests {
         config.heartbeat.grace_seconds = 0;
         config.limits.batch_window_ms = 0;
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn request_heads_are_always_timed() {
+        let mut config = Config::default();
+        assert_eq!(config.devices.header_read_timeout_seconds, 30);
+        config.devices.header_read_timeout_seconds = 0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("devices.header_read_timeout_seconds"), "{err}");
     }
 }

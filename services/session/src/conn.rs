@@ -29,6 +29,10 @@ const REPLAY_RETRY: Duration = Duration::from_millis(200);
 
 /// The heartbeat answer as it goes on the wire, built once.
 const HB_WIRE: [u8; HB_FRAME.len() + 2] = static_text(HB_FRAME);
+/// After refusing a frame, how long and how much of the rest is read off
+/// so the device can read why it was closed (see `WebSocket::discard`).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
 
 /// A device's upgraded HTTP/1.1 connection.
 pub type Socket = WebSocket<DeviceIo>;
@@ -182,6 +186,9 @@ impl Conn {
                 self.socket.close(Some(status), "refused"),
             )
             .await;
+            // Bounded in time and bytes: an abusive sender cannot hold the
+            // connection or the CPU for long.
+            let _ = timeout(LINGER, self.socket.discard(LINGER_BYTES)).await;
         }
     }
 

@@ -193,7 +193,8 @@ pub async fn run(
     let devices = listener::DeviceListener::new(listeners.devices, tls)?;
     let router = ws::router(node.clone());
     let stop = shutdown.clone();
-    host.spawn("devices", listener::serve(devices, router, stop));
+    let head = Duration::from_secs(config.devices.header_read_timeout_seconds);
+    host.spawn("devices", listener::serve(devices, router, head, stop));
     let window = Duration::from_secs(config.devices.drain_window_seconds);
     host.spawn("drain", drain(node, shutdown, window, drained));
     Ok(host.run().await?)

@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::serve::Listener as _;
 use bytes::Bytes;
 use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -155,11 +155,20 @@ pub type Accepted = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 /// connection could not be unwrapped back to its socket and every frame
 /// of every device went through four layers of adapters. Devices speak
 /// HTTP/1.1 (ActiveSync-style long poll, RFC 6455 WebSocket).
+///
+/// A connection that has not sent a whole request head within
+/// `header_timeout` (from connect, or from its previous answer) is
+/// closed; a request being answered, such as a held long poll, is not
+/// timed by it.
 pub async fn serve(
     mut listener: DeviceListener,
     router: axum::Router,
+    header_timeout: Duration,
     stop: CancellationToken,
 ) -> Result<(), String> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     let connections = TaskTracker::new();
     loop {
         let io = tokio::select! {
@@ -167,7 +176,7 @@ pub async fn serve(
             () = stop.cancelled() => break,
         };
         let service = TowerToHyperService::new(router.clone());
-        let connection = hyper::server::conn::http1::Builder::new()
+        let connection = http
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         let stop = stop.clone();
@@ -259,7 +268,7 @@ mod tests {
     use axum::body::Body;
     use axum::extract::Request;
     use axum::response::Response;
-    use tokio::io::AsyncWriteExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::sync::oneshot;
 
     use super::*;
@@ -292,7 +301,12 @@ mod tests {
         let router = axum::Router::new().route("/", axum::routing::get(upgrade));
         let stop = CancellationToken::new();
         let listener = DeviceListener::new(listener, None).unwrap();
-        let server = tokio::spawn(serve(listener, router, stop.clone()));
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            Duration::from_secs(30),
+            stop.clone(),
+        ));
         let mut client = TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n")
@@ -301,5 +315,77 @@ mod tests {
         assert!(rx.await.unwrap(), "the plain socket came back");
         stop.cancel();
         server.await.unwrap().unwrap();
+    }
+
+    const HEAD: Duration = Duration::from_millis(300);
+
+    /// Serves `router` with a short header-read timeout.
+    async fn serving(router: axum::Router) -> (SocketAddr, CancellationToken) {
+        let listener = bind("127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let listener = DeviceListener::new(listener, None).unwrap();
+        tokio::spawn(serve(listener, router, HEAD, stop.clone()));
+        (addr, stop)
+    }
+
+    /// Everything the server sends until it closes (a guard against a
+    /// server that never does).
+    async fn until_closed(client: &mut TcpStream) -> String {
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut got));
+        // A reset also ends the connection; what matters is that it ends.
+        let _ = read.await.expect("the server closed the connection");
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_request_head_is_closed() {
+        let router = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let (addr, stop) = serving(router).await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut partial = TcpStream::connect(addr).await.unwrap();
+        partial
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        // One header line at a time, each in time, never the end.
+        let mut dribble = TcpStream::connect(addr).await.unwrap();
+        dribble.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let drip = async {
+            for _ in 0..100 {
+                tokio::time::sleep(HEAD / 3).await;
+                if dribble.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                    return;
+                }
+            }
+            panic!("a head dribbled a line at a time was read for 100 lines");
+        };
+        drip.await;
+        assert_eq!(until_closed(&mut silent).await, "", "nothing was sent");
+        assert_eq!(until_closed(&mut partial).await, "");
+        stop.cancel();
+    }
+
+    /// The timeout is for reading a head, not for answering: a long poll
+    /// held longer than it still gets its answer, and the kept-alive
+    /// connection is timed again only from that answer.
+    #[tokio::test]
+    async fn a_held_request_is_answered_and_only_then_timed_again() {
+        let held = || async {
+            tokio::time::sleep(HEAD * 4).await;
+            "answered"
+        };
+        let router = axum::Router::new().route("/", axum::routing::get(held));
+        let (addr, stop) = serving(router).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = until_closed(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("answered"), "{answer}");
+        stop.cancel();
     }
 }

@@ -8,7 +8,7 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::frame::{self, Frame, Opcode, Violation};
 
@@ -195,6 +195,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.send_raw(&out).await
     }
 
+    /// Reads and drops what the device still sends, until it ends its side
+    /// or `budget` bytes went by. After a refused frame the rest of it may
+    /// still be arriving: closing over unread bytes makes the kernel reset
+    /// the connection, and a reset can make the device's TCP throw away the
+    /// error and close frames before its application read them (the
+    /// lingering close of RFC 9112 §9.6).
+    pub async fn discard(&mut self, budget: usize) -> io::Result<()> {
+        self.pending = Vec::new();
+        self.message = None;
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut left = budget;
+        while left > 0 {
+            match self.io.read(&mut chunk).await? {
+                0 => return Ok(()),
+                n => left = left.saturating_sub(n),
+            }
+        }
+        Ok(())
+    }
+
     /// Sends a close frame and ends the stream (the server closes the TCP
     /// connection first, as RFC 6455 asks).
     pub async fn close(&mut self, code: Option<u16>, reason: &str) -> io::Result<()> {
@@ -330,6 +350,38 @@ mod tests {
             let err = ws.recv().await.expect_err(what);
             assert!(expected(&err), "{what}: {err:?}");
         }
+    }
+
+    /// After a refusal the rest of the device's bytes are read off, up to
+    /// the device's end or the budget, whichever comes first.
+    #[tokio::test]
+    async fn discard_reads_until_the_device_ends_or_the_budget_is_spent() {
+        let guard = std::time::Duration::from_secs(10);
+        // A frame over the limit, its whole payload, then more.
+        let (mut ws, mut device) = pair();
+        let mut oversized = vec![0x81, 0x80 | 126, 0x07, 0xD0];
+        oversized.extend_from_slice(&MASK);
+        oversized.extend([0u8; 2_000]);
+        let sending = tokio::spawn(async move {
+            device.write_all(&oversized).await.unwrap();
+            device.write_all(&[0u8; 6_000]).await.unwrap();
+            // The device ends its side.
+        });
+        let err = ws.recv().await.expect_err("oversized");
+        assert!(matches!(err, RecvError::Violation(Violation::TooLarge)));
+        tokio::time::timeout(guard, ws.discard(1 << 20))
+            .await
+            .expect("the device's end stops it")
+            .unwrap();
+        sending.await.expect("every byte the device sent was taken");
+
+        // A device that keeps its side open: the budget stops it.
+        let (mut ws, mut device) = pair();
+        device.write_all(&[0u8; 3_000]).await.unwrap();
+        tokio::time::timeout(guard, ws.discard(2_048))
+            .await
+            .expect("the budget stops it")
+            .unwrap();
     }
 
     #[tokio::test]
