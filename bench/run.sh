@@ -9,8 +9,10 @@ source scripts/env.sh
 mkdir -p bench/reports
 cargo run --profile bench -p pushmail-integration-tests --example bus_bench -- bench/reports/bus.md
 cargo run --profile bench -p pushmail-integration-tests --example binding_bench -- bench/reports/binding.md
-# The session bench runs the real binary in its own process (its RSS is the measurement).
-cargo build --profile bench -p pushmail-session --bin pushmail-session
+# The session bench runs the real binary in its own process (its RSS is the
+# measurement), built as it ships (the Dockerfile builds --release: with
+# LTO, a heartbeat costs measurably less CPU than in the bench profile).
+cargo build --release -p pushmail-session --bin pushmail-session
 cargo run --profile bench -p pushmail-integration-tests --example session_bench -- bench/reports/session.md
 cargo run --profile bench -p pushmail-integration-tests --example imap_bench -- bench/reports/imap.md
 cargo run --profile bench -p pushmail-integration-tests --example smtp_bench -- bench/reports/smtp.md

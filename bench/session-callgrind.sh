@@ -6,13 +6,16 @@
 # zeroed once all are connected and read one interval later (one heartbeat
 # per device). Slow under valgrind, so not part of `make bench`.
 # Usage: bench/session-callgrind.sh [devices]   (default 15000)
+# SESSION_DIRECTORY=redis measures the session with the Redis directory
+# (production) instead of the memory one (standalone); Redis must run.
 # With CALLGRIND_KEEP=<dir> the raw profiles are kept there, for
 # `callgrind_annotate --inclusive=yes <dir>/pushmail-session.*.1`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 devices=${1:-15000}
 command -v valgrind >/dev/null || apt-get install -y valgrind
-cargo build --profile bench -p pushmail-session --bin pushmail-session
+# The session as it ships (the Dockerfile builds --release).
+cargo build --release -p pushmail-session --bin pushmail-session
 cargo build --profile bench -p pushmail-integration-tests --example session_bench
 bin=${CARGO_TARGET_DIR:-target}/release
 bench=$bin/examples/session_bench
@@ -53,7 +56,9 @@ measure pushmail-session ws "$devices_addr" env -i \
   PUSHMAIL_SESSION__DEVICES__ADVERTISE="http://127.0.0.1:$(port)" \
   PUSHMAIL_SESSION__SERVER__GRPC_ADDR="127.0.0.1:$(port)" \
   PUSHMAIL_SESSION__SERVER__ADMIN_ADDR="127.0.0.1:$(port)" \
-  PUSHMAIL_SESSION__DIRECTORY__KIND=memory PUSHMAIL_SESSION__BUS__KIND=memory \
+  PUSHMAIL_SESSION__DIRECTORY__KIND="${SESSION_DIRECTORY:-memory}" PUSHMAIL_SESSION__BUS__KIND=memory \
+  PUSHMAIL_SESSION__DIRECTORY__REDIS__KEY_PREFIX="pushmail-callgrind-$$:" \
+  PUSHMAIL_SESSION__OUTBOX__REDIS__KEY_PREFIX="pushmail-callgrind-$$:" \
   PUSHMAIL_SESSION__TOKENS__PUBLIC_KEY="$("$bench" public-key)" \
   PUSHMAIL_SESSION__SECURITY__INTERNAL_TOKEN="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   PUSHMAIL_SESSION__TELEMETRY__LOG_LEVEL=warn \

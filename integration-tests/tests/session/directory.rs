@@ -79,6 +79,34 @@ async fn behaves(directory: Arc<dyn Directory>) {
     );
     directory.release(&device, "http://c").await.unwrap();
     assert_eq!(directory.lookup(&device).await.unwrap(), None);
+
+    // A batch renews each lease for its own length.
+    let (short, long) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    directory.claim(&short, "http://d", lease).await.unwrap();
+    directory.claim(&long, "http://d", lease).await.unwrap();
+    let batch = [
+        (short.as_str(), Duration::from_millis(100)),
+        (long.as_str(), Duration::from_secs(30)),
+    ];
+    assert_eq!(
+        directory.renew_many("http://d", &batch).await.unwrap(),
+        vec![true, true]
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        directory.lookup(&short).await.unwrap(),
+        None,
+        "its own 100 ms"
+    );
+    assert_eq!(
+        directory.lookup(&long).await.unwrap().as_deref(),
+        Some("http://d"),
+        "its own 30 s, past the claim's 300 ms"
+    );
+    directory.release(&long, "http://d").await.unwrap();
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::hub::Command;
 use crate::node::Node;
 
-/// Most items per Redis pipeline; a bigger backlog goes in several.
+/// Most leases per Redis call (Redis runs the renewal script alone, so a
+/// bigger backlog goes in several calls).
 const MAX_PIPELINE: usize = 1_000;
 
 /// A heartbeat's lease renewal.
