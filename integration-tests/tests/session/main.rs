@@ -47,6 +47,8 @@ pub(crate) fn config(redis: &pushmail_common::redis::RedisConfig) -> pushmail_se
     config.outbox.redis = redis.clone();
     config.heartbeat.min_seconds = 1;
     config.heartbeat.grace_seconds = 1;
+    // Renewals must land within the 1 s grace.
+    config.limits.batch_window_ms = 100;
     config.heartbeat.hello_timeout_seconds = 2;
     config.devices.drain_window_seconds = 1;
     config

@@ -109,9 +109,11 @@ pub struct LimitsConfig {
     /// Most notifications awaiting a device's ack.
     pub max_unacked: usize,
     /// Heartbeats' lease renewals are written in batches gathered over
-    /// this window: one Redis pipeline per window instead of a round trip
-    /// per heartbeat. Must be shorter than `heartbeat.grace_seconds` (0:
-    /// write at once).
+    /// this window: one Redis call per window instead of a round trip per
+    /// heartbeat. A lease runs for the interval plus the grace, so a
+    /// second late changes nothing; a longer window spreads each call's
+    /// fixed cost over more heartbeats. Must be shorter than
+    /// `heartbeat.grace_seconds` (0: write at once).
     pub batch_window_ms: u64,
 }
 
@@ -174,7 +176,7 @@ impl Default for LimitsConfig {
             flood_window_seconds: 10,
             write_timeout_ms: 10_000,
             max_unacked: 64,
-            batch_window_ms: 100,
+            batch_window_ms: 1_000,
         }
     }
 }
