@@ -146,9 +146,10 @@ impl Directory for RedisDirectory {
         // renew: a pipeline of one script per device cost the node about
         // 4.5 k instructions per heartbeat (callgrind) in building,
         // encoding and parsing commands, as much as the rest of a
-        // heartbeat, and parsing an answer per lease another 0.8 k. Its keys span hash slots, so this
-        // needs one Redis (a primary), not Redis Cluster. EVAL, not
-        // EVALSHA: a restarted Redis has no script cache.
+        // heartbeat, and parsing an answer per lease another 0.8 k. Its
+        // keys span hash slots, so this needs one Redis (a primary), not
+        // Redis Cluster. EVAL, not EVALSHA: a restarted Redis has no
+        // script cache.
         let mut script = redis::cmd("EVAL");
         script.arg(RENEW).arg(leases.len());
         let mut key = String::with_capacity(self.prefix.len() + 64);
