@@ -2,12 +2,18 @@
 
 use super::*;
 
-async fn ping(node: &SessionNode, token: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn ping(node: &SessionNode, token: &str, body: Value) -> (u16, Value) {
     reqwest_like(node.devices, token, &body.to_string()).await
 }
 
 /// A minimal HTTP/1.1 POST (the test kit has no HTTP client).
 async fn reqwest_like(addr: SocketAddr, token: &str, body: &str) -> (u16, Value) {
+    let (status, _, body) = ping_raw(addr, token, body).await;
+    (status, body)
+}
+
+/// The same, with the answer's head.
+pub(crate) async fn ping_raw(addr: SocketAddr, token: &str, body: &str) -> (u16, String, Value) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!(
@@ -24,12 +30,17 @@ async fn reqwest_like(addr: SocketAddr, token: &str, body: &str) -> (u16, Value)
     .unwrap()
     .unwrap();
     let status = response[9..12].parse().unwrap();
+    let head = response.split("\r\n\r\n").next().unwrap_or("").to_owned();
     let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
     // Chunked or not, the JSON object is the part between the outer braces.
     let json = body
         .find('{')
         .map_or("null", |start| &body[start..=body.rfind('}').unwrap()]);
-    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+    (
+        status,
+        head,
+        serde_json::from_str(json).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]

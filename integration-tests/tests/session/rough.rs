@@ -337,5 +337,28 @@ async fn a_failing_outbox_read_is_retried_then_the_device_is_sent_away_to_come_b
     let (mut ws, _) = hello(&node, &device, 0, 60).await;
     let n = next(&mut ws).await.expect("the replay");
     assert_eq!(n["seq"].as_u64(), Some(seqs[0]));
+    drop(ws);
+
+    // A long poll is not held over a failed read: it is told to come back.
+    flaky.failures.store(1, std::sync::atomic::Ordering::SeqCst);
+    let body = json!({"hb": 60, "last_ack": 0}).to_string();
+    let (status, head, answer) =
+        super::longpoll::ping_raw(node.devices, &device.token, &body).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (503, Some("outbox_unavailable")),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 5"),
+        "{head}"
+    );
+    let (status, answer) = super::longpoll::ping(&node, &device.token, json!({"hb": 60})).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("notification")),
+        "the next ping gets what waits"
+    );
+    assert_eq!(answer["notifications"][0]["seq"].as_u64(), Some(seqs[0]));
     node.stop().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,6 @@ use crate::hub::{Command, Handle, Mailbox, Outcome};
 use crate::node::Node;
 use crate::protocol::WireNotification;
 use crate::ws::{TokenQuery, authenticate, refuse};
-use pushmail_common::outbox::Replay;
 
 /// The request body.
 #[derive(Debug, Deserialize)]
@@ -79,7 +78,7 @@ pub(crate) async fn ping(
     {
         tracing::warn!(error = %err, "outbox ack failed");
     }
-    let missed = node
+    let missed = match node
         .outbox
         .after(
             &claims.tenant_id,
@@ -88,10 +87,23 @@ pub(crate) async fn ping(
             node.limits.max_unacked,
         )
         .await
-        .unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "outbox read failed; nothing replayed");
-            Replay::default()
-        });
+    {
+        Ok(missed) => missed,
+        // Holding the poll would keep what waits from the device for a
+        // whole interval; a WebSocket is likewise sent away to come back.
+        Err(err) => {
+            tracing::warn!(error = %err, "outbox read failed; the device is asked to ping again");
+            let mut response = refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outbox_unavailable",
+                "what waits for this device cannot be read now; ping again",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            return response;
+        }
+    };
     if missed.resync || !missed.notifications.is_empty() {
         let notifications = missed
             .notifications
