@@ -85,17 +85,13 @@ pub fn serve(
             if tick.deadline() != deadline {
                 tick.as_mut().reset(deadline);
             }
-            // Biased: no random branch order per wake-up. Commands come
-            // first (an idle mailbox is one atomic load); a device cannot
-            // starve them, its frames are bounded by the flood limit.
+            // Biased: no random branch order per wake-up. The device's
+            // frames come first, so a run of deliveries cannot keep its acks
+            // unread until it looks like a slow reader; the device cannot
+            // starve the commands in turn, its frames are bounded (the flood
+            // limit, and acks by what is outstanding).
             let actions = tokio::select! {
                 biased;
-                command = conn.tx.recv() => match command {
-                    Command::Deliver(notification, reply) => conn.deliver(&mut machine, *notification, reply),
-                    Command::TakenOver => machine.on_taken_over(),
-                    Command::Drain(after) => machine.on_drain(after),
-                    Command::Revoked => machine.on_revoked(),
-                },
                 message = conn.socket.recv() => match message {
                     Ok(Some(Incoming::Text(text))) => machine.on_frame(Instant::now(), ClientFrame::parse(&text)),
                     Ok(Some(Incoming::Binary)) => machine.on_frame(
@@ -118,6 +114,12 @@ pub fn serve(
                         tracing::debug!(error = %err, device = %conn.device, "websocket read failed");
                         break;
                     }
+                },
+                command = conn.tx.recv() => match command {
+                    Command::Deliver(notification, reply) => conn.deliver(&mut machine, *notification, reply),
+                    Command::TakenOver => machine.on_taken_over(),
+                    Command::Drain(after) => machine.on_drain(after),
+                    Command::Revoked => machine.on_revoked(),
                 },
                 () = &mut tick => machine.on_tick(Instant::now()),
             };

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::hub::{Command, Handle, Mailbox, Outcome};
 use crate::node::Node;
 use crate::protocol::WireNotification;
-use crate::ws::{TokenQuery, authenticate, refuse};
+use crate::ws::{TokenQuery, authenticate, refuse, unavailable};
 
 /// The request body.
 #[derive(Debug, Deserialize)]
@@ -93,15 +93,10 @@ pub(crate) async fn ping(
         // whole interval; a WebSocket is likewise sent away to come back.
         Err(err) => {
             tracing::warn!(error = %err, "outbox read failed; the device is asked to ping again");
-            let mut response = refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return unavailable(
                 "outbox_unavailable",
                 "what waits for this device cannot be read now; ping again",
             );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            return response;
         }
     };
     if missed.resync || !missed.notifications.is_empty() {

@@ -12,7 +12,7 @@ use crate::node::Node;
 
 /// Most leases per Redis call (Redis runs the renewal script alone, so a
 /// bigger backlog goes in several calls).
-const MAX_PIPELINE: usize = 1_000;
+const MAX_BATCH: usize = 1_000;
 
 /// A heartbeat's lease renewal.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub struct Renewal {
 /// Renews `batch`; a connection whose lease another node holds now is
 /// told it was taken over (as that node's take-over call would have).
 pub async fn renew(node: &Node, batch: Vec<Renewal>) {
-    for chunk in batch.chunks(MAX_PIPELINE) {
+    for chunk in batch.chunks(MAX_BATCH) {
         let leases: Vec<(&str, Duration)> = chunk
             .iter()
             .map(|renewal| (&*renewal.device, renewal.lease))

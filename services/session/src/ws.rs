@@ -44,6 +44,15 @@ pub(crate) fn refuse(status: StatusCode, code: &str, message: &str) -> Response 
         .into_response()
 }
 
+/// A 503 that tells the device to come back in a few seconds.
+pub(crate) fn unavailable(code: &str, message: &str) -> Response {
+    let mut response = refuse(StatusCode::SERVICE_UNAVAILABLE, code, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
 /// Authenticates the request's device token (header first, then query).
 #[allow(clippy::result_large_err)] // the error is the response itself, built once
 pub(crate) fn authenticate(
@@ -52,15 +61,7 @@ pub(crate) fn authenticate(
     query: &TokenQuery,
 ) -> Result<DeviceClaims, Response> {
     if node.draining.is_cancelled() {
-        let mut response = refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining",
-            "this node is draining; reconnect",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        return Err(response);
+        return Err(unavailable("draining", "this node is draining; reconnect"));
     }
     let bearer = headers
         .get(header::AUTHORIZATION)
