@@ -141,10 +141,26 @@ pub struct ProcessPlatform {
     pub smtp: SocketAddr,
     /// Session's device endpoint.
     pub devices: SocketAddr,
+    /// Ingest's LMTP receiver.
+    pub lmtp: SocketAddr,
+    /// Ingest's Dovecot webhook listener.
+    pub webhook: SocketAddr,
+    /// The gateway's public HTTP port (REST, portal, device fetch).
+    pub gateway_http: SocketAddr,
+    /// The gRPC ports, for callers that are not a pushmail service.
+    pub grpc: GrpcPorts,
     /// Ingest's config (its marks show when a mailbox is watched).
     pub ingest_config: pushmail_ingest::Config,
     database: TestDatabase,
     _dir: tempfile::TempDir,
+}
+
+/// Every gRPC server of the platform.
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcPorts {
+    pub binding: SocketAddr,
+    pub session: SocketAddr,
+    pub transcode: SocketAddr,
 }
 
 /// Where the platform's services meet their dependencies.
@@ -269,8 +285,10 @@ impl ProcessPlatform {
         ingest.telemetry = telemetry;
         ingest.server.admin_addr = loopback();
         ingest.smtp.listen = smtp.to_string();
-        ingest.smtp.lmtp_listen = loopback().to_string();
-        ingest.webhook.listen = loopback().to_string();
+        let lmtp = loopback();
+        let webhook = loopback();
+        ingest.smtp.lmtp_listen = lmtp.to_string();
+        ingest.webhook.listen = webhook.to_string();
         ingest.imap.refresh_seconds = 1;
         let ingest_service = Service::start(
             "ingest",
@@ -322,6 +340,14 @@ impl ProcessPlatform {
             api: BindingAdmin::connect(binding_grpc).await?,
             smtp,
             devices: session.devices.addr,
+            lmtp,
+            webhook,
+            gateway_http,
+            grpc: GrpcPorts {
+                binding: binding_grpc,
+                session: session_grpc,
+                transcode: transcode_grpc,
+            },
             ingest_config: ingest,
             database,
             _dir: dir,

@@ -61,7 +61,11 @@ fn the_patterns_catch_what_standalone_writes() {
     ] {
         assert!(secret_pattern(path).is_some(), "{path} slipped through");
     }
-    for path in ["services/common/src/keys.rs", "docs/security.md", "Cargo.toml"] {
+    for path in [
+        "services/common/src/keys.rs",
+        "docs/security.md",
+        "Cargo.toml",
+    ] {
         assert_eq!(secret_pattern(path), None, "{path} flagged");
     }
 }

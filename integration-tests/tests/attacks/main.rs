@@ -1,0 +1,136 @@
+//! The attack suite ([1/10]): the platform as separate processes on the
+//! real broker, PostgreSQL and Redis, attacked as a hostile client would,
+//! each attack asserting the safe answer, then a normal mail end to end
+//! (SMTP in, pushed to the phone, fetched from the gateway) to show the
+//! platform still serves everyone else. `docs/security.md` maps every
+//! attack here to the defence it checks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use std::time::Duration;
+
+use pushmail_integration_tests::device::SimulatedPhone;
+use pushmail_integration_tests::platform::{Binaries, ProcessPlatform, Wiring};
+use pushmail_integration_tests::topics::TenantTopics;
+use pushmail_integration_tests::{kafka_bus, kafka_config, unique};
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::topics;
+
+fn binaries() -> Binaries {
+    Binaries {
+        binding: env!("CARGO_BIN_EXE_binding-node").into(),
+        session: env!("CARGO_BIN_EXE_session-node").into(),
+        dispatch: env!("CARGO_BIN_EXE_dispatch-node").into(),
+        ingest: env!("CARGO_BIN_EXE_ingest-node").into(),
+        transcode: env!("CARGO_BIN_EXE_transcode-node").into(),
+        gateway: env!("CARGO_BIN_EXE_gateway-node").into(),
+    }
+}
+
+/// The platform under attack, with one honest tenant whose forwarded
+/// account has a connected phone.
+struct Target {
+    platform: ProcessPlatform,
+    tenant: pb::CreateTenantResponse,
+    address: String,
+    account: pb::Account,
+    device: pb::RegisterDeviceResponse,
+    phone: SimulatedPhone,
+}
+
+impl Target {
+    async fn start() -> Self {
+        let mut platform = ProcessPlatform::start(
+            &binaries(),
+            &Wiring {
+                kafka: kafka_config(),
+                otlp: None,
+                coalesce_ms: 0,
+            },
+        )
+        .await
+        .unwrap();
+        let bus = kafka_bus().await.unwrap();
+        let api = &mut platform.api;
+        let tenant = api.tenant().await.unwrap();
+        let mut watch = TenantTopics::on(&bus, &tenant.tenant_id, &[topics::SMS_OUTBOUND.name()])
+            .await
+            .unwrap();
+        let address = format!("{}@corp.example", unique("honest"));
+        let account = api
+            .account(
+                &tenant,
+                &address,
+                pb::AccountKind::EnterpriseForwarded,
+                None,
+            )
+            .await
+            .unwrap();
+        let (_, device) = api
+            .device(&tenant, &account, true, &mut watch)
+            .await
+            .unwrap();
+        let mut phone = SimulatedPhone::start(platform.devices, &device.device_token);
+        phone.connected().await.unwrap();
+        Self {
+            platform,
+            tenant,
+            address,
+            account,
+            device,
+            phone,
+        }
+    }
+
+    /// A normal mail still goes all the way: accepted over SMTP, pushed to
+    /// the phone, its summary fetched from the gateway.
+    async fn still_serves(&mut self) {
+        let subject = unique("still serving");
+        let raw = format!(
+            "From: Boss <boss@example.net>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\
+             Message-ID: <{id}@example.net>\r\nDate: Fri, 27 Nov 2026 08:00:00 +0000\r\n\r\n\
+             Business as usual.\r\n",
+            to = self.address,
+            id = unique("m"),
+        );
+        pushmail_integration_tests::smtp::swaks(self.platform.smtp, &self.address, raw.as_bytes())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "SMTP refused a normal mail: {e:#}\n{}",
+                    self.platform.logs()
+                )
+            });
+        let pushed = self
+            .phone
+            .notification_within(Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("no push for a normal mail\n{}", self.platform.logs()));
+        assert_eq!(pushed.subject.as_deref(), Some(subject.as_str()));
+        let url = pushed.url.clone().expect("a fetch URL");
+        let fetched = pushmail_device::fetch::get(&url, &self.device.device_token)
+            .await
+            .unwrap();
+        assert_eq!(
+            fetched.status,
+            200,
+            "{}\n{}",
+            String::from_utf8_lossy(&fetched.body),
+            self.platform.logs()
+        );
+    }
+
+    async fn stop(self) {
+        self.phone.stop().await.unwrap();
+        self.platform.stop().await.unwrap();
+    }
+}
+
+/// The honest path alone: if this fails, every attack test would too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_serves_a_normal_mail() {
+    let mut target = Target::start().await;
+    target.still_serves().await;
+    let _ = (&target.tenant, &target.account);
+    target.stop().await;
+}
