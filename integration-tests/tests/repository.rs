@@ -81,8 +81,10 @@ fn no_tracked_file_looks_like_a_secret() {
         }
         // Content too: a PEM private key under any name.
         if let Ok(text) = std::fs::read_to_string(root.join(&path))
-            && text.contains("PRIVATE KEY-----")
-            && text.contains("-----BEGIN")
+            && text.lines().any(|line| {
+                let line = line.trim();
+                line.starts_with("-----BEGIN ") && line.ends_with("PRIVATE KEY-----")
+            })
         {
             found.push(format!("{path}: a PEM private key"));
         }
