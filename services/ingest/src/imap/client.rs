@@ -40,6 +40,11 @@ pub enum ImapError {
     /// The server sent something that is not IMAP.
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// The server refuses credentials on this unencrypted link.
+    #[error(
+        "the server refuses a plaintext login (LOGINDISABLED): set the account's TLS mode to STARTTLS or implicit TLS"
+    )]
+    PlaintextLoginDisabled,
 }
 
 /// One response: its text (literals replaced by `{n}` markers) and the
@@ -184,9 +189,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
     }
 
     /// Logs in: LOGIN, or AUTHENTICATE PLAIN where LOGIN is disabled or the
-    /// credentials are not plain ASCII.
-    pub async fn login(&mut self, user: &str, password: &str) -> Result<(), ImapError> {
+    /// credentials are not plain ASCII. On a link that is not `encrypted`
+    /// (an account whose TLS mode is explicitly none) a server announcing
+    /// LOGINDISABLED gets no credentials at all: it is saying the link is
+    /// not safe for them, and AUTHENTICATE PLAIN would send them as clearly.
+    pub async fn login(
+        &mut self,
+        user: &str,
+        password: &str,
+        encrypted: bool,
+    ) -> Result<(), ImapError> {
         self.capabilities().await?;
+        if !encrypted && self.has("LOGINDISABLED") {
+            return Err(ImapError::PlaintextLoginDisabled);
+        }
         let ascii = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b));
         if !self.has("LOGINDISABLED") && ascii(user) && ascii(password) {
             self.run(&format!("LOGIN {} {}", quoted(user), quoted(password)))
@@ -677,6 +693,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_credentials_go_over_a_plain_link_the_server_disables_login_on() {
+        let (mut imap, server) =
+            session(b"* OK [CAPABILITY IMAP4rev1 LOGINDISABLED SASL-IR AUTH=PLAIN] hi\r\n").await;
+        assert!(matches!(
+            imap.login("u", "secret", false).await,
+            Err(ImapError::PlaintextLoginDisabled)
+        ));
+        drop(imap);
+        let sent = written(server).await;
+        assert!(!sent.contains("secret"), "{sent}");
+        let plain = base64::engine::general_purpose::STANDARD.encode("\0u\0secret");
+        assert!(!sent.contains(&plain), "{sent}");
+        assert_eq!(sent, "", "nothing at all was sent");
+    }
+
+    #[tokio::test]
     async fn login_uses_authenticate_plain_where_login_is_disabled_or_not_ascii() {
         let plain = base64::engine::general_purpose::STANDARD.encode("\0u\0p");
         // LOGINDISABLED with SASL-IR: the initial response goes inline.
@@ -685,7 +717,7 @@ mod tests {
               p1 OK authenticated\r\n* CAPABILITY IMAP4rev1 IDLE\r\np2 OK\r\n",
         )
         .await;
-        imap.login("u", "p").await.unwrap();
+        imap.login("u", "p", true).await.unwrap();
         assert!(imap.has("IDLE"), "capabilities are asked again after login");
         drop(imap);
         let sent = written(server).await;
@@ -700,7 +732,7 @@ mod tests {
               * CAPABILITY IMAP4rev1\r\np2 OK\r\n",
         )
         .await;
-        imap.login("u", "pässwörd").await.unwrap();
+        imap.login("u", "pässwörd", true).await.unwrap();
         drop(imap);
         let sent = written(server).await;
         let token = base64::engine::general_purpose::STANDARD.encode("\0u\0pässwörd");
@@ -714,7 +746,7 @@ mod tests {
             b"* OK [CAPABILITY IMAP4rev1] hi\r\np1 OK\r\n* CAPABILITY IMAP4rev1\r\np2 OK\r\n",
         )
         .await;
-        imap.login("u", "p\"q").await.unwrap();
+        imap.login("u", "p\"q", false).await.unwrap();
         drop(imap);
         assert!(
             written(server)
@@ -729,7 +761,7 @@ mod tests {
             session(b"* OK hi\r\np1 NO [AUTHENTICATIONFAILED] nope\r\n").await;
         imap.capabilities = vec!["IMAP4rev1".into()];
         assert!(matches!(
-            imap.login("u", "p").await,
+            imap.login("u", "p", false).await,
             Err(ImapError::Refused { .. })
         ));
 

@@ -86,7 +86,8 @@ pub async fn open(
             Imap::resume(Either::Right(secure(tcp).await?), timeout)
         }
     };
-    imap.login(&account.username, account.password.expose())
+    let encrypted = !matches!(account.security, Security::None);
+    imap.login(&account.username, account.password.expose(), encrypted)
         .await?;
     Ok(imap)
 }
