@@ -270,6 +270,7 @@ impl ServiceConfig for Config {
         self.bus.validate("bus.")?;
         self.binding.validate("binding.")?;
         self.marks.validate("marks.")?;
+        self.blob.validate("blob.")?;
         self.smtp.validate()?;
         self.imap.validate()?;
         if !(1_000..=600_000).contains(&self.sharding.lease_ms) {

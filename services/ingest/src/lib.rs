@@ -254,6 +254,12 @@ pub async fn run(
         leases: deps.leases.clone(),
     };
     host.spawn("leases", deps.leases.clone().run(shutdown.clone()));
+    // Ingest writes the blob store, so it keeps it within retention.
+    let sweep = pushmail_common::blob::sweep_every(config.blob.clone(), shutdown.clone());
+    host.spawn("blob-sweep", async move {
+        sweep.await;
+        Ok(())
+    });
     host.spawn("pop3", runner.run(shutdown));
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)

@@ -60,6 +60,7 @@ impl Default for StandaloneConfig {
         let data = PathBuf::from(".pushmail");
         let blob = BlobConfig {
             dir: data.join("blobs"),
+            ..BlobConfig::default()
         };
         let mut binding = pushmail_binding::Config {
             server: ServerConfig {
