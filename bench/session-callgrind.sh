@@ -60,6 +60,7 @@ measure pushmail-session ws "$devices_addr" env -i \
   PUSHMAIL_SESSION__DIRECTORY__REDIS__KEY_PREFIX="pushmail-callgrind-$$:" \
   PUSHMAIL_SESSION__OUTBOX__REDIS__KEY_PREFIX="pushmail-callgrind-$$:" \
   PUSHMAIL_SESSION__TOKENS__PUBLIC_KEY="$("$bench" public-key)" \
-  PUSHMAIL_SESSION__SECURITY__INTERNAL_TOKEN="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+  PUSHMAIL_SESSION__SECURITY__SERVICE_KEYS="$("$bench" service-keys)" \
+  PUSHMAIL_SESSION__SECURITY__CREDENTIAL="$("$bench" session-credential)" \
   PUSHMAIL_SESSION__TELEMETRY__LOG_LEVEL=warn \
   "$bin/pushmail-session"

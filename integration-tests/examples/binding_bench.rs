@@ -20,7 +20,7 @@ use pushmail_common::health::Readiness;
 use pushmail_common::host::GrpcListeners;
 use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
 use pushmail_integration_tests::{
-    INTERNAL_TOKEN, TestDatabase, memory_bus, redis_config, test_security,
+    TestDatabase, credential, memory_bus, redis_config, test_security,
 };
 use pushmail_proto::binding::v1::GetDeliveryTargetsRequest;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
@@ -187,7 +187,12 @@ async fn measure(
                     });
                     request.metadata_mut().insert(
                         "authorization",
-                        format!("Bearer {INTERNAL_TOKEN}").parse().unwrap(),
+                        format!(
+                            "Bearer {}",
+                            credential(pushmail_common::service_identity::Service::Dispatch)
+                        )
+                        .parse()
+                        .unwrap(),
                     );
                     let started = Instant::now();
                     let targets = client

@@ -149,7 +149,9 @@ async fn start(kafka: bool) -> Platform {
 
     let upstream = |addr: SocketAddr| {
         let mut u = pushmail_common::grpc::UpstreamConfig::at(format!("http://{addr}"));
-        u.token = pushmail_common::redact::Secret::new(pushmail_integration_tests::INTERNAL_TOKEN);
+        u.token = pushmail_integration_tests::credential_secret(
+            pushmail_common::service_identity::Service::Dispatch,
+        );
         u
     };
     let mut dispatch = pushmail_dispatch::Config {
@@ -561,10 +563,14 @@ async fn run() {
             .await;
     let direct = Arc::new(Mutex::new(Vec::new()));
     let seq = Arc::new(std::sync::atomic::AtomicU64::new(10_000_000));
-    let bearer: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {}", pushmail_integration_tests::INTERNAL_TOKEN)
-            .parse()
-            .unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = format!(
+        "Bearer {}",
+        pushmail_integration_tests::credential(
+            pushmail_common::service_identity::Service::Dispatch
+        )
+    )
+    .parse()
+    .unwrap();
     let (base_wall, base_cpu) = open_loop(|n| {
         let (_, device, _) = platform.devices[n as usize % DEVICES].clone();
         let mut client = client.clone();

@@ -302,8 +302,14 @@ async fn start_session(directory: &str) -> (Child, SocketAddr, String) {
         .env("PUSHMAIL_SESSION__BUS__KIND", "memory")
         .env("PUSHMAIL_SESSION__TOKENS__PUBLIC_KEY", &public_key)
         .env(
-            "PUSHMAIL_SESSION__SECURITY__INTERNAL_TOKEN",
-            pushmail_integration_tests::INTERNAL_TOKEN,
+            "PUSHMAIL_SESSION__SECURITY__SERVICE_KEYS",
+            pushmail_integration_tests::service_keys().to_string(),
+        )
+        .env(
+            "PUSHMAIL_SESSION__SECURITY__CREDENTIAL",
+            pushmail_integration_tests::credential(
+                pushmail_common::service_identity::Service::Session,
+            ),
         )
         .env("PUSHMAIL_SESSION__TELEMETRY__LOG_LEVEL", "warn")
         .kill_on_drop(true)
@@ -351,6 +357,17 @@ async fn run(args: Vec<String>) {
                 TokenSigner::from_seed_hex(SEED).unwrap().public_key_hex()
             );
         }
+        Some("service-keys") => {
+            return println!("{}", pushmail_integration_tests::service_keys());
+        }
+        Some("session-credential") => {
+            return println!(
+                "{}",
+                pushmail_integration_tests::credential(
+                    pushmail_common::service_identity::Service::Session
+                )
+            );
+        }
         _ => {}
     }
     let out = args.first().expect("report path").clone();
@@ -383,6 +400,11 @@ async fn run(args: Vec<String>) {
 
     // 3. Deliver at a fixed rate to connected devices, GetPresence as the floor.
     let client = pushmail_integration_tests::session_client(format!("http://{grpc}")).await;
+    let presence_client = pushmail_integration_tests::session_client_as(
+        format!("http://{grpc}"),
+        pushmail_common::service_identity::Service::Gateway,
+    )
+    .await;
     let seq = Arc::new(AtomicU64::new(1));
     let per = CONNECTIONS / CLIENT_PROCESSES;
     let target = move |n: u64| {
@@ -390,7 +412,7 @@ async fn run(args: Vec<String>) {
         device_id(&format!("127.0.0.{}", n / per + 2), n % per)
     };
     let presence = at_rate(|n| {
-        let mut client = client.clone();
+        let mut client = presence_client.clone();
         let device = target(n);
         async move {
             client

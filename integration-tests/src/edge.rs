@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use pushmail_common::health::Readiness;
-use pushmail_common::redact::Secret;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::INTERNAL_TOKEN;
+use pushmail_common::service_identity::Service;
+
+use crate::credential_secret;
 
 /// A running service task.
 pub struct Node<E> {
@@ -27,11 +28,11 @@ impl<E: std::error::Error + Send + Sync + 'static> Node<E> {
     }
 }
 
-/// The transcode test config: blobs under `blobs`, the test internal token.
+/// The transcode test config: blobs under `blobs`, the test service keys.
 pub fn transcode_config(blobs: &Path) -> pushmail_transcode::Config {
     let mut config = pushmail_transcode::Config::default();
     config.blob.dir = blobs.to_path_buf();
-    config.security.internal_token = Secret::new(INTERNAL_TOKEN);
+    config.security.service_keys = crate::service_keys();
     config
 }
 
@@ -54,18 +55,18 @@ pub async fn transcode(
 }
 
 /// The gateway test config: binding and transcode at their addresses with
-/// the internal token, the test device-token key, fast traffic flushes.
+/// the gateway's credential, the test device-token key, fast traffic flushes.
 pub fn gateway_config(binding: SocketAddr, transcode: SocketAddr) -> pushmail_gateway::Config {
     let mut config = pushmail_gateway::Config::default();
     config.binding.endpoint = format!("http://{binding}");
-    config.binding.token = Secret::new(INTERNAL_TOKEN);
+    config.binding.token = credential_secret(Service::Gateway);
     config.transcode.endpoint = format!("http://{transcode}");
-    config.transcode.token = Secret::new(INTERNAL_TOKEN);
+    config.transcode.token = credential_secret(Service::Gateway);
     config.tokens.public_key = crate::test_token_public_key();
     config.portal.secure_cookie = false;
     // No session node in these tests: presence is unknown (`null`), fast.
     config.session.endpoint = "http://127.0.0.1:1".to_owned();
-    config.session.token = Secret::new(INTERNAL_TOKEN);
+    config.session.token = credential_secret(Service::Gateway);
     config.fetch.traffic_flush_ms = 200;
     config
 }

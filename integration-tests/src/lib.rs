@@ -229,8 +229,9 @@ pub fn redis_config() -> pushmail_common::redis::RedisConfig {
     }
 }
 
-/// Bearer token of internal callers in tests.
-pub const INTERNAL_TOKEN: &str = "4444444444444444444444444444444444444444444444444444444444444444";
+/// Seed of the test platform's service credential issuer.
+pub const SERVICE_ISSUER_SEED: &str =
+    "4444444444444444444444444444444444444444444444444444444444444444";
 /// Bearer token of operators in tests.
 pub const OPERATOR_TOKEN: &str = "5555555555555555555555555555555555555555555555555555555555555555";
 
@@ -241,10 +242,34 @@ pub fn test_security() -> pushmail_binding::keys::SecurityConfig {
         credentials_key: Secret::new("11".repeat(32)),
         otp_key: Secret::new("22".repeat(32)),
         device_token_seed: Secret::new("33".repeat(32)),
-        internal_token: Secret::new(INTERNAL_TOKEN),
+        service_keys: service_keys(),
         operator_token: Secret::new(OPERATOR_TOKEN),
         ..Default::default()
     }
+}
+
+/// What every test server trusts: the test issuer's public key.
+pub fn service_keys() -> pushmail_common::service_identity::ServiceKeys {
+    let issuer =
+        pushmail_common::service_identity::CredentialIssuer::from_seed_hex(SERVICE_ISSUER_SEED)
+            .expect("test seed");
+    pushmail_common::service_identity::ServiceKeys::new([issuer.public_key_hex()])
+}
+
+/// The test credential of `service` (what `pushmail keys` gives it).
+pub fn credential(service: pushmail_common::service_identity::Service) -> String {
+    pushmail_common::service_identity::CredentialIssuer::from_seed_hex(SERVICE_ISSUER_SEED)
+        .expect("test seed")
+        .mint(service, 0)
+        .expose()
+        .to_owned()
+}
+
+/// The same as a config secret.
+pub fn credential_secret(
+    service: pushmail_common::service_identity::Service,
+) -> pushmail_common::redact::Secret {
+    pushmail_common::redact::Secret::new(credential(service))
 }
 
 /// A delivery-log consumer group of this binding's own: on the shared
@@ -285,33 +310,59 @@ pub fn session_config() -> pushmail_session::Config {
         ..Default::default()
     };
     config.tokens.public_key = test_token_public_key();
-    config.security.internal_token = pushmail_common::redact::Secret::new(INTERNAL_TOKEN);
+    config.security.service_keys = service_keys();
+    config.security.credential =
+        credential_secret(pushmail_common::service_identity::Service::Session);
     config
 }
 
-/// Adds the internal bearer token to every call (a tonic interceptor).
-pub fn internal_bearer(
-    mut request: tonic::Request<()>,
-) -> Result<tonic::Request<()>, tonic::Status> {
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {INTERNAL_TOKEN}")
-            .parse()
-            .map_err(|_| tonic::Status::internal("token"))?,
-    );
-    Ok(request)
+/// Presents one service's credential on every call (a tonic interceptor).
+#[derive(Clone)]
+pub struct AsService(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl AsService {
+    /// Calls as `service`.
+    pub fn new(service: pushmail_common::service_identity::Service) -> Self {
+        Self(
+            format!("Bearer {}", credential(service))
+                .parse()
+                .expect("a credential is ASCII"),
+        )
+    }
 }
 
-/// A session client that presents the internal token.
+impl tonic::service::Interceptor for AsService {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A session client that presents a service's credential.
 pub type SessionClient = pushmail_proto::session::v1::session_service_client::SessionServiceClient<
-    tonic::service::interceptor::InterceptedService<
-        tonic::transport::Channel,
-        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
-    >,
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, AsService>,
 >;
 
-/// Connects a [`SessionClient`] to `address` (`http://…`).
+/// Connects a [`SessionClient`] to `address` (`http://…`) as dispatch
+/// (which delivers).
 pub async fn session_client(address: String) -> SessionClient {
+    session_client_as(
+        address,
+        pushmail_common::service_identity::Service::Dispatch,
+    )
+    .await
+}
+
+/// Connects a [`SessionClient`] to `address` as `service`.
+pub async fn session_client_as(
+    address: String,
+    service: pushmail_common::service_identity::Service,
+) -> SessionClient {
     let channel = tonic::transport::Channel::from_shared(address)
         .expect("address")
         .connect()
@@ -319,7 +370,7 @@ pub async fn session_client(address: String) -> SessionClient {
         .expect("session reachable");
     pushmail_proto::session::v1::session_service_client::SessionServiceClient::with_interceptor(
         channel,
-        internal_bearer as fn(_) -> _,
+        AsService::new(service),
     )
 }
 

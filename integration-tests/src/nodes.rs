@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use pushmail_common::bus::{BusConfig, EventBus};
 use pushmail_common::health::Readiness;
-use pushmail_common::redact::{Secret, SecretUrl};
+use pushmail_common::redact::SecretUrl;
 use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    INTERNAL_TOKEN, OPERATOR_TOKEN, TestDatabase, authed, kafka_bus, kafka_config, redis_config,
+    OPERATOR_TOKEN, TestDatabase, authed, credential_secret, kafka_bus, kafka_config, redis_config,
 };
 
 /// A binding service with its own database.
@@ -259,7 +259,7 @@ pub fn ingest_config(binding: SocketAddr, blobs: &std::path::Path) -> pushmail_i
         ..Default::default()
     };
     config.binding.endpoint = format!("http://{binding}");
-    config.binding.token = Secret::new(INTERNAL_TOKEN);
+    config.binding.token = credential_secret(pushmail_common::service_identity::Service::Ingest);
     config.blob.dir = blobs.to_path_buf();
     config.marks = StateStoreConfig {
         kind: StateStoreKind::Redis,

@@ -13,12 +13,12 @@ use anyhow::Context as _;
 use pushmail_common::bus::{BusConfig, KafkaConfig};
 use pushmail_common::config::{AdminServerConfig, ServerConfig};
 use pushmail_common::grpc::UpstreamConfig;
-use pushmail_common::redact::{Secret, SecretUrl};
+use pushmail_common::redact::SecretUrl;
 use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
 use tokio::process::{Child, Command};
 
 use crate::nodes::BindingAdmin;
-use crate::{INTERNAL_TOKEN, TestDatabase, free_port, wait_ready};
+use crate::{TestDatabase, credential_secret, free_port, wait_ready};
 
 /// The service binaries (the test passes `env!("CARGO_BIN_EXE_…")`).
 pub struct Binaries {
@@ -196,9 +196,12 @@ impl ProcessPlatform {
             redis: redis.clone(),
         };
         let loopback = || SocketAddr::from(([127, 0, 0, 1], free_port()));
+        // Dispatch is the only caller configured here; the others' configs
+        // come from their helpers with their own credentials.
         let upstream = |addr: SocketAddr| {
             let mut upstream = UpstreamConfig::at(format!("http://{addr}"));
-            upstream.token = Secret::new(INTERNAL_TOKEN);
+            upstream.token =
+                credential_secret(pushmail_common::service_identity::Service::Dispatch);
             upstream
         };
 

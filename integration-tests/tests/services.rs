@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+use pushmail_common::service_identity::Service;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -29,9 +30,10 @@ fn spawn<E: Into<anyhow::Error>>(
     tokio::spawn(async move { future.await.map_err(Into::into) })
 }
 
-fn endpoint(addr: SocketAddr) -> UpstreamConfig {
+/// `addr` called as `service`.
+fn endpoint(addr: SocketAddr, service: Service) -> UpstreamConfig {
     UpstreamConfig {
-        token: pushmail_common::redact::Secret::new(pushmail_integration_tests::INTERNAL_TOKEN),
+        token: pushmail_integration_tests::credential_secret(service),
         ..UpstreamConfig::at(format!("http://{addr}"))
     }
 }
@@ -144,7 +146,7 @@ async fn start_ingest(
     blobs: &std::path::Path,
 ) -> Started {
     let mut config = pushmail_ingest::Config {
-        binding: endpoint(binding),
+        binding: endpoint(binding, Service::Ingest),
         ..Default::default()
     };
     config.blob.dir = blobs.to_path_buf();
@@ -175,8 +177,8 @@ async fn start_dispatch(
 ) -> Started {
     let state = redis_state();
     let config = pushmail_dispatch::Config {
-        binding: endpoint(binding),
-        session: endpoint(session),
+        binding: endpoint(binding, Service::Dispatch),
+        session: endpoint(session, Service::Dispatch),
         outbox: pushmail_common::outbox::OutboxSettings {
             redis: state.redis.clone(),
             ..Default::default()
@@ -235,7 +237,10 @@ async fn start_gateway(
 }
 
 async fn grpc_serving(addr: SocketAddr) -> bool {
-    let channel = endpoint(addr).channel().unwrap();
+    // Health needs no credential.
+    let channel = UpstreamConfig::at(format!("http://{addr}"))
+        .channel()
+        .unwrap();
     pushmail_common::grpc::check_upstream(channel).await.is_ok()
 }
 

@@ -10,9 +10,14 @@ use std::path::Path;
 use futures::StreamExt as _;
 use image::GenericImageView as _;
 use pushmail_common::blob::{BlobStore as _, LocalBlobStore, owner};
+use pushmail_integration_tests::authed;
 use pushmail_integration_tests::documents::{self, Attached};
 use pushmail_integration_tests::edge;
-use pushmail_integration_tests::{INTERNAL_TOKEN, authed};
+
+/// The gateway's credential: the one caller transcode accepts.
+fn gateway() -> String {
+    pushmail_integration_tests::credential(pushmail_common::service_identity::Service::Gateway)
+}
 use pushmail_proto::transcode::v1 as pb;
 use pushmail_proto::transcode::v1::transcode_chunk::Item;
 use pushmail_proto::transcode::v1::transcode_service_client::TranscodeServiceClient;
@@ -167,7 +172,7 @@ impl Fixture {
         let stream = self
             .client
             .clone()
-            .transcode(authed(INTERNAL_TOKEN, request))
+            .transcode(authed(&gateway(), request))
             .await?;
         collect(stream.into_inner()).await
     }
@@ -189,7 +194,7 @@ impl Fixture {
         let stream = self
             .client
             .clone()
-            .fetch_part(authed(INTERNAL_TOKEN, request))
+            .fetch_part(authed(&gateway(), request))
             .await?;
         collect(stream.into_inner()).await
     }
@@ -233,7 +238,7 @@ async fn the_message_is_described_with_its_parts() {
         .client
         .clone()
         .describe_message(authed(
-            INTERNAL_TOKEN,
+            &gateway(),
             pb::DescribeMessageRequest {
                 tenant_id: TENANT.to_owned(),
                 account_id: ACCOUNT.to_owned(),
@@ -535,15 +540,12 @@ async fn a_slow_job_times_out_and_a_full_house_is_busy() {
     };
     let first = client
         .clone()
-        .transcode(authed(INTERNAL_TOKEN, request.clone()))
+        .transcode(authed(&gateway(), request.clone()))
         .await;
     let code = first.err().map(|s| s.code());
     assert_eq!(code, Some(Code::DeadlineExceeded));
     // The timed-out job still holds the only slot while it runs on.
-    let second = client
-        .clone()
-        .transcode(authed(INTERNAL_TOKEN, request))
-        .await;
+    let second = client.clone().transcode(authed(&gateway(), request)).await;
     let code = second.err().map(|s| s.code());
     assert!(
         matches!(code, Some(Code::ResourceExhausted | Code::DeadlineExceeded)),

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+mod credentials;
+
 use std::time::Duration;
 
 use pushmail_integration_tests::device::SimulatedPhone;
@@ -131,6 +133,5 @@ impl Target {
 async fn the_platform_serves_a_normal_mail() {
     let mut target = Target::start().await;
     target.still_serves().await;
-    let _ = (&target.tenant, &target.account);
     target.stop().await;
 }

@@ -244,10 +244,13 @@ async fn tenants_cannot_reach_each_others_rows() {
     let theirs = replica
         .internal()
         .await
-        .get_delivery_targets(internal(pb::GetDeliveryTargetsRequest {
-            tenant_id: mine.clone(),
-            account_id: account.account_id.clone(),
-        }))
+        .get_delivery_targets(as_service(
+            Service::Dispatch,
+            pb::GetDeliveryTargetsRequest {
+                tenant_id: mine.clone(),
+                account_id: account.account_id.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -334,7 +337,7 @@ async fn every_call_needs_credentials_that_cover_it() {
         "pushmail services only",
     );
     let answer = internal_client
-        .get_tenant_limits(internal(limits))
+        .get_tenant_limits(as_service(Service::Dispatch, limits.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -348,18 +351,24 @@ async fn every_call_needs_credentials_that_cover_it() {
     );
     refused(
         internal_client
-            .get_tenant_limits(internal(pb::GetTenantLimitsRequest {
-                tenant_id: uuid::Uuid::now_v7().to_string(),
-            }))
+            .get_tenant_limits(as_service(
+                Service::Dispatch,
+                pb::GetTenantLimitsRequest {
+                    tenant_id: uuid::Uuid::now_v7().to_string(),
+                },
+            ))
             .await,
         Code::NotFound,
         "tenant",
     );
     refused(
         internal_client
-            .get_tenant_limits(internal(pb::GetTenantLimitsRequest {
-                tenant_id: "not-a-tenant-id".to_owned(),
-            }))
+            .get_tenant_limits(as_service(
+                Service::Dispatch,
+                pb::GetTenantLimitsRequest {
+                    tenant_id: "not-a-tenant-id".to_owned(),
+                },
+            ))
             .await,
         Code::InvalidArgument,
         "tenant_id",
@@ -380,7 +389,7 @@ async fn every_call_needs_credentials_that_cover_it() {
     );
     // Services configure the token once, on their upstream channel.
     let upstream = pushmail_common::grpc::UpstreamConfig {
-        token: pushmail_common::redact::Secret::new(pushmail_integration_tests::INTERNAL_TOKEN),
+        token: pushmail_integration_tests::credential_secret(Service::Ingest),
         ..pushmail_common::grpc::UpstreamConfig::at(format!("http://{}", replica.addr))
     };
     let mut from_config =
@@ -391,6 +400,46 @@ async fn every_call_needs_credentials_that_cover_it() {
         .list_watched_accounts(pb::ListWatchedAccountsRequest { page: None })
         .await
         .expect("the configured token is sent on every call");
+    // A service may call only its own methods, and never the admin surface.
+    refused(
+        internal_client
+            .list_watched_accounts(as_service(
+                Service::Gateway,
+                pb::ListWatchedAccountsRequest { page: None },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "may not",
+    );
+    refused(
+        internal_client
+            .get_tenant_limits(as_service(Service::Session, limits))
+            .await,
+        Code::PermissionDenied,
+        "may not",
+    );
+    refused(
+        admin
+            .list_accounts(as_service(Service::Ingest, list.clone()))
+            .await,
+        Code::PermissionDenied,
+        "not an admin credential",
+    );
+    // A credential signed by another issuer is no credential at all.
+    let forged =
+        pushmail_common::service_identity::CredentialIssuer::from_seed_hex(&"99".repeat(32))
+            .unwrap()
+            .mint(Service::Ingest, 0);
+    refused(
+        internal_client
+            .list_watched_accounts(authed(
+                forged.expose(),
+                pb::ListWatchedAccountsRequest { page: None },
+            ))
+            .await,
+        Code::Unauthenticated,
+        "service credential",
+    );
     // Operators act for any tenant; an operator must name it.
     admin.list_accounts(operator(list.clone())).await.unwrap();
     refused(

@@ -21,8 +21,9 @@ use pushmail_common::bus::{
 use pushmail_common::health::Readiness;
 use pushmail_common::host::GrpcListeners;
 use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
+pub(crate) use pushmail_common::service_identity::Service;
 use pushmail_integration_tests::{
-    INTERNAL_TOKEN, OPERATOR_TOKEN, TestDatabase, kafka_bus, kafka_config, redis_config, unique,
+    OPERATOR_TOKEN, TestDatabase, kafka_bus, kafka_config, redis_config, unique,
 };
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
@@ -213,8 +214,8 @@ pub(crate) fn operator<T>(message: T) -> Request<T> {
 }
 
 /// As another pushmail service.
-pub(crate) fn internal<T>(message: T) -> Request<T> {
-    authed(INTERNAL_TOKEN, message)
+pub(crate) fn as_service<T>(service: Service, message: T) -> Request<T> {
+    authed(&pushmail_integration_tests::credential(service), message)
 }
 
 /// Asserts a call failed with `code` and a message containing `needle`.
@@ -338,10 +339,13 @@ pub(crate) async fn targets(
     replica
         .internal()
         .await
-        .get_delivery_targets(internal(pb::GetDeliveryTargetsRequest {
-            tenant_id: tenant.id.clone(),
-            account_id: account.account_id.clone(),
-        }))
+        .get_delivery_targets(as_service(
+            Service::Dispatch,
+            pb::GetDeliveryTargetsRequest {
+                tenant_id: tenant.id.clone(),
+                account_id: account.account_id.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()

@@ -181,7 +181,10 @@ async fn a_number_is_bound_with_the_code_from_the_sms_topic() {
     let watched = replica
         .internal()
         .await
-        .list_watched_accounts(internal(pb::ListWatchedAccountsRequest { page: None }))
+        .list_watched_accounts(as_service(
+            Service::Ingest,
+            pb::ListWatchedAccountsRequest { page: None },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -194,9 +197,12 @@ async fn a_number_is_bound_with_the_code_from_the_sms_topic() {
     let resolved = replica
         .internal()
         .await
-        .resolve_recipient(internal(pb::ResolveRecipientRequest {
-            address: "ALICE@example.net".to_owned(),
-        }))
+        .resolve_recipient(as_service(
+            Service::Ingest,
+            pb::ResolveRecipientRequest {
+                address: "ALICE@example.net".to_owned(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

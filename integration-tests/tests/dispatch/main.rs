@@ -175,8 +175,9 @@ impl Platform {
     ) -> pushmail_dispatch::Config {
         let upstream = |addr: SocketAddr| {
             let mut upstream = pushmail_common::grpc::UpstreamConfig::at(format!("http://{addr}"));
-            upstream.token =
-                pushmail_common::redact::Secret::new(pushmail_integration_tests::INTERNAL_TOKEN);
+            upstream.token = pushmail_integration_tests::credential_secret(
+                pushmail_common::service_identity::Service::Dispatch,
+            );
             upstream
         };
         let mut config = pushmail_dispatch::Config {

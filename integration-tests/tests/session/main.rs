@@ -282,13 +282,17 @@ pub(crate) async fn stash(node: &SessionNode, device: &Device, count: usize) -> 
 
 /// The directory's view.
 pub(crate) async fn presence(node: &SessionNode, device: &Device) -> pb::GetPresenceResponse {
-    node.client()
-        .await
-        .get_presence(pb::GetPresenceRequest {
-            tenant_id: device.claims.tenant_id.clone(),
-            device_id: device.claims.device_id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    // Presence is the gateway's question (the portal's device list).
+    pushmail_integration_tests::session_client_as(
+        node.address(),
+        pushmail_common::service_identity::Service::Gateway,
+    )
+    .await
+    .get_presence(pb::GetPresenceRequest {
+        tenant_id: device.claims.tenant_id.clone(),
+        device_id: device.claims.device_id.clone(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
 }

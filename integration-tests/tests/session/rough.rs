@@ -201,7 +201,7 @@ async fn a_slow_reader_is_cut_off_and_oversized_notifications_refused() {
 }
 
 #[tokio::test]
-async fn grpc_callers_need_the_internal_token() {
+async fn grpc_callers_need_a_credential_allowed_the_method() {
     let redis = pushmail_integration_tests::redis_config();
     let node = SessionNode::start(config(&redis)).await;
     let mut anonymous =
@@ -232,9 +232,30 @@ async fn grpc_callers_need_the_internal_token() {
         anonymous.take_over(take_over).await.unwrap_err().code(),
         tonic::Code::Unauthenticated
     );
+    // A valid credential of a service not allowed the method.
+    use pushmail_common::service_identity::Service;
+    let as_ingest = pushmail_integration_tests::session_client_as(node.address(), Service::Ingest)
+        .await
+        .deliver(pb::DeliverRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(as_ingest.code(), tonic::Code::PermissionDenied);
+    let gateway_delivers =
+        pushmail_integration_tests::session_client_as(node.address(), Service::Gateway)
+            .await
+            .deliver(pb::DeliverRequest::default())
+            .await
+            .unwrap_err();
+    assert_eq!(gateway_delivers.code(), tonic::Code::PermissionDenied);
+    let dispatch_takes_over = node
+        .client()
+        .await
+        .take_over(pb::TakeOverRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(dispatch_takes_over.code(), tonic::Code::PermissionDenied);
     assert!(
-        !node
-            .client()
+        !pushmail_integration_tests::session_client_as(node.address(), Service::Gateway)
             .await
             .get_presence(presence)
             .await

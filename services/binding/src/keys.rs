@@ -7,6 +7,7 @@ use pushmail_common::auth::BearerToken;
 use pushmail_common::config::ConfigError;
 use pushmail_common::device_token::TokenSigner;
 use pushmail_common::redact::Secret;
+use pushmail_common::service_identity::{Service, ServiceKeys, ServiceVerifier};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::CredentialCipher;
@@ -22,9 +23,10 @@ pub struct SecurityConfig {
     pub otp_key: Secret,
     /// Ed25519 seed signing device tokens: 64 hex digits (session gets the public key).
     pub device_token_seed: Secret,
-    /// Bearer token of internal callers (ingest, dispatch, session, the
-    /// gateway's own calls): 64 hex digits.
-    pub internal_token: Secret,
+    /// Public key(s) of the service credential issuer: other pushmail
+    /// services call with credentials it signed (`pushmail keys`), each
+    /// allowed only its own methods. Several keys during a rotation.
+    pub service_keys: ServiceKeys,
     /// Bearer token of the carrier's operators (creates tenants, acts for
     /// any tenant): 64 hex digits.
     pub operator_token: Secret,
@@ -42,7 +44,7 @@ impl Default for SecurityConfig {
             credentials_key: Secret::default(),
             otp_key: Secret::default(),
             device_token_seed: Secret::default(),
-            internal_token: Secret::default(),
+            service_keys: ServiceKeys::default(),
             operator_token: Secret::default(),
             otp_ttl_seconds: 300,
             otp_max_attempts: 5,
@@ -61,6 +63,10 @@ impl SecurityConfig {
                     "must be 64 hex digits",
                 ));
             }
+        }
+        if !self.service_keys.is_empty() {
+            self.service_keys
+                .validate(&format!("{prefix}service_keys"))?;
         }
         if !(1..=3_600).contains(&self.otp_ttl_seconds) {
             return Err(ConfigError::invalid(
@@ -84,23 +90,21 @@ impl SecurityConfig {
     }
 
     /// Every secret with its name; all are required and 64 hex digits.
-    pub fn keys(&self) -> [(&'static str, &Secret); 5] {
+    pub fn keys(&self) -> [(&'static str, &Secret); 4] {
         [
             ("credentials_key", &self.credentials_key),
             ("otp_key", &self.otp_key),
             ("device_token_seed", &self.device_token_seed),
-            ("internal_token", &self.internal_token),
             ("operator_token", &self.operator_token),
         ]
     }
 
     /// The same, to fill in (standalone generates missing ones).
-    pub fn keys_mut(&mut self) -> [(&'static str, &mut Secret); 5] {
+    pub fn keys_mut(&mut self) -> [(&'static str, &mut Secret); 4] {
         [
             ("credentials_key", &mut self.credentials_key),
             ("otp_key", &mut self.otp_key),
             ("device_token_seed", &mut self.device_token_seed),
-            ("internal_token", &mut self.internal_token),
             ("operator_token", &mut self.operator_token),
         ]
     }
@@ -125,39 +129,40 @@ pub struct Keys {
     pub callers: CallerKeys,
 }
 
-/// The bearer tokens of privileged callers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How privileged callers are recognised.
+#[derive(Debug)]
 pub struct CallerKeys {
-    internal: BearerToken,
+    services: ServiceVerifier,
     operator: BearerToken,
 }
 
 /// A privileged caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Privileged {
-    /// Another pushmail service.
-    Internal,
+    /// Another pushmail service, by its credential.
+    Service(Service),
     /// A carrier operator.
     Operator,
 }
 
-impl CallerKeys {
-    fn new(internal: &str, operator: &str) -> Self {
-        Self {
-            internal: BearerToken::new(internal),
-            operator: BearerToken::new(operator),
-        }
-    }
+/// A bearer token that claims to be a privileged credential and is not.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid service credential")]
+pub struct InvalidCredential(#[source] pub pushmail_common::service_identity::CredentialError);
 
-    /// Which privileged caller `token` belongs to, if any.
-    pub fn privileged(&self, token: &str) -> Option<Privileged> {
-        if self.internal.matches(token) {
-            Some(Privileged::Internal)
-        } else if self.operator.matches(token) {
-            Some(Privileged::Operator)
-        } else {
-            None
+impl CallerKeys {
+    /// Which privileged caller `token` belongs to: `Ok(None)` for a token
+    /// that is neither (a tenant's key, perhaps), an error for a service
+    /// credential that does not verify.
+    pub fn privileged(&self, token: &str) -> Result<Option<Privileged>, InvalidCredential> {
+        if pushmail_common::service_identity::is_service_credential(token) {
+            return self
+                .services
+                .verify(token)
+                .map(|s| Some(Privileged::Service(s)))
+                .map_err(InvalidCredential);
         }
+        Ok(self.operator.matches(token).then_some(Privileged::Operator))
     }
 }
 
@@ -172,6 +177,7 @@ impl Keys {
                 ));
             }
         }
+        config.service_keys.validate("security.service_keys")?;
         let invalid =
             |name: &str| ConfigError::invalid(format!("security.{name}"), "must be 64 hex digits");
         let otp_key = hex::decode(config.otp_key.expose()).map_err(|_| invalid("otp_key"))?;
@@ -188,10 +194,13 @@ impl Keys {
             tokens: TokenSigner::from_seed_hex(config.device_token_seed.expose())
                 .map_err(|_| invalid("device_token_seed"))?,
             token_ttl: Duration::from_secs(config.device_token_ttl_hours * 3_600),
-            callers: CallerKeys::new(
-                config.internal_token.expose(),
-                config.operator_token.expose(),
-            ),
+            callers: CallerKeys {
+                services: config
+                    .service_keys
+                    .verifier()
+                    .map_err(|_| invalid("service_keys"))?,
+                operator: BearerToken::new(config.operator_token.expose()),
+            },
         })
     }
 }
@@ -200,12 +209,18 @@ impl Keys {
 mod tests {
     use super::*;
 
+    use pushmail_common::service_identity::CredentialIssuer;
+
+    fn issuer() -> CredentialIssuer {
+        CredentialIssuer::from_seed_hex(&"44".repeat(32)).unwrap()
+    }
+
     fn filled() -> SecurityConfig {
         SecurityConfig {
             credentials_key: Secret::new("11".repeat(32)),
             otp_key: Secret::new("22".repeat(32)),
             device_token_seed: Secret::new("33".repeat(32)),
-            internal_token: Secret::new("44".repeat(32)),
+            service_keys: ServiceKeys::new([issuer().public_key_hex()]),
             operator_token: Secret::new("55".repeat(32)),
             ..SecurityConfig::default()
         }
@@ -217,16 +232,31 @@ mod tests {
         let keys = Keys::from_config(&filled()).unwrap();
         assert_eq!(keys.token_ttl, Duration::from_secs(30 * 24 * 3_600));
         let callers = &keys.callers;
+        let ingest = issuer().mint(Service::Ingest, 1);
         assert_eq!(
-            callers.privileged(&"44".repeat(32)),
-            Some(Privileged::Internal)
+            callers.privileged(ingest.expose()).unwrap(),
+            Some(Privileged::Service(Service::Ingest))
         );
         assert_eq!(
-            callers.privileged(&"55".repeat(32)),
+            callers.privileged(&"55".repeat(32)).unwrap(),
             Some(Privileged::Operator)
         );
-        assert_eq!(callers.privileged(&"66".repeat(32)), None);
-        assert_eq!(callers.privileged(""), None);
+        assert_eq!(callers.privileged(&"66".repeat(32)).unwrap(), None);
+        assert_eq!(callers.privileged("").unwrap(), None);
+        let foreign = CredentialIssuer::from_seed_hex(&"77".repeat(32))
+            .unwrap()
+            .mint(Service::Ingest, 1);
+        assert!(callers.privileged(foreign.expose()).is_err());
+    }
+
+    #[test]
+    fn service_keys_are_required() {
+        let config = SecurityConfig {
+            service_keys: ServiceKeys::default(),
+            ..filled()
+        };
+        let err = Keys::from_config(&config).unwrap_err();
+        assert!(err.to_string().contains("security.service_keys"), "{err}");
     }
 
     #[test]

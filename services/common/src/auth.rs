@@ -1,6 +1,8 @@
-//! Shared bearer tokens between pushmail services (`authorization: Bearer
-//! <token>` metadata on gRPC). Presented tokens are hashed and the digests
+//! Bearer tokens (`authorization: Bearer <token>` metadata on gRPC), such
+//! as the operators' token. Presented tokens are hashed and the digests
 //! compared, so the comparison's timing says nothing about the token.
+//! Services identify themselves with credentials instead
+//! (`service_identity`).
 
 use sha2::Digest as _;
 
@@ -23,22 +25,6 @@ impl BearerToken {
     /// Whether `presented` is this token.
     pub fn matches(&self, presented: &str) -> bool {
         Self::new(presented.trim()).0 == self.0
-    }
-
-    /// Refuses a gRPC call that does not present this token.
-    pub fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), tonic::Status> {
-        let presented = bearer(metadata).ok_or_else(|| {
-            tonic::Status::unauthenticated(
-                "authorization metadata is required: Bearer <internal token>",
-            )
-        })?;
-        if self.matches(presented) {
-            Ok(())
-        } else {
-            Err(tonic::Status::unauthenticated(
-                "the internal token is not valid",
-            ))
-        }
     }
 }
 

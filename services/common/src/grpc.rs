@@ -144,8 +144,9 @@ pub struct UpstreamConfig {
     pub endpoint: String,
     /// Deadline of one call.
     pub timeout_ms: u64,
-    /// Bearer token sent on every call (binding's and session's internal
-    /// token); empty sends none.
+    /// This service's own credential (`pushmail keys`:
+    /// `PUSHMAIL_<SERVICE>_CREDENTIAL`), sent on every call; empty sends
+    /// none. The upstream allows each service only the methods it needs.
     pub token: crate::redact::Secret,
 }
 

@@ -19,6 +19,7 @@ pub mod mail;
 pub mod outbox;
 pub mod redact;
 pub mod redis;
+pub mod service_identity;
 pub mod sms;
 pub mod telemetry;
 pub mod tls;

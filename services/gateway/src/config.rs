@@ -21,7 +21,7 @@ pub struct Config {
     pub binding: UpstreamConfig,
     /// The transcode service (previews).
     pub transcode: UpstreamConfig,
-    /// The session service (which devices are connected), with the internal token.
+    /// The session service (which devices are connected), with the gateway's credential.
     pub session: UpstreamConfig,
     /// The admin API.
     pub api: ApiConfig,

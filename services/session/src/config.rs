@@ -50,12 +50,17 @@ pub struct Config {
     pub runtime: RuntimeConfig,
 }
 
-/// Callers of the gRPC API (dispatch, other session nodes).
+/// Callers of the gRPC API (dispatch, the gateway, other session nodes)
+/// and this node's own credential.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
-    /// The internal bearer token (binding's `security.internal_token`), required.
-    pub internal_token: pushmail_common::redact::Secret,
+    /// Public key(s) of the service credential issuer, required
+    /// (`PUSHMAIL_SERVICE_KEYS` of `pushmail keys`).
+    pub service_keys: pushmail_common::service_identity::ServiceKeys,
+    /// This node's own service credential, presented to peer nodes when
+    /// it takes a device over (`PUSHMAIL_SESSION_CREDENTIAL`), required.
+    pub credential: pushmail_common::redact::Secret,
 }
 
 /// The device listener.

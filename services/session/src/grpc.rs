@@ -20,6 +20,18 @@ pub const MAX_NOTIFICATION_BYTES: usize = 4_096;
 /// Longest ack wait a caller may ask for.
 const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Who may call what (the credential matrix in `docs/security.md`).
+mod allowed {
+    use pushmail_common::service_identity::Service;
+
+    /// Writing to a device: dispatch only.
+    pub(super) const DELIVER: &[Service] = &[Service::Dispatch];
+    /// Whether devices are connected: the gateway (the portal's device list).
+    pub(super) const GET_PRESENCE: &[Service] = &[Service::Gateway];
+    /// Closing a device's old connection: other session nodes only.
+    pub(super) const TAKE_OVER: &[Service] = &[Service::Session];
+}
+
 /// The service over this node.
 pub fn service(node: Arc<Node>) -> SessionServiceServer<Sessions> {
     SessionServiceServer::new(Sessions::new(node))
@@ -82,7 +94,8 @@ impl SessionService for Sessions {
         &self,
         request: Request<pb::DeliverRequest>,
     ) -> Result<Response<pb::DeliverResponse>, Status> {
-        self.node.authorize(request.metadata())?;
+        self.node
+            .authorize(request.metadata(), "Deliver", allowed::DELIVER)?;
         let request = request.into_inner();
         let wait = match request.ack_timeout_ms {
             0 => DEFAULT_ACK_TIMEOUT,
@@ -125,7 +138,8 @@ impl SessionService for Sessions {
         &self,
         request: Request<pb::GetPresenceRequest>,
     ) -> Result<Response<pb::GetPresenceResponse>, Status> {
-        self.node.authorize(request.metadata())?;
+        self.node
+            .authorize(request.metadata(), "GetPresence", allowed::GET_PRESENCE)?;
         let request = request.into_inner();
         if let Some(handle) = self
             .node
@@ -158,7 +172,8 @@ impl SessionService for Sessions {
         &self,
         request: Request<pb::TakeOverRequest>,
     ) -> Result<Response<pb::TakeOverResponse>, Status> {
-        self.node.authorize(request.metadata())?;
+        self.node
+            .authorize(request.metadata(), "TakeOver", allowed::TAKE_OVER)?;
         let request = request.into_inner();
         let closed = match self
             .node

@@ -128,13 +128,21 @@ pub async fn run(
         )
         .into());
     }
-    if config.security.internal_token.is_empty() {
+    config
+        .security
+        .service_keys
+        .validate("security.service_keys")?;
+    if config.security.credential.is_empty() {
         return Err(ConfigError::invalid(
-            "security.internal_token",
-            "is required: the internal bearer token dispatch and peer nodes present",
+            "security.credential",
+            "is required: this node's service credential, presented to peer nodes",
         )
         .into());
     }
+    let services =
+        config.security.service_keys.verifier().map_err(|_| {
+            ConfigError::invalid("security.service_keys", "must be 64 hex digits each")
+        })?;
     let verifier = TokenVerifier::from_public_key_hex(&config.tokens.public_key)
         .map_err(|_| ConfigError::invalid("tokens.public_key", "must be 64 hex digits"))?;
     let directory: Arc<dyn directory::Directory> = match deps.redis.clone() {
@@ -157,8 +165,8 @@ pub async fn run(
         address: config.devices.advertise.clone(),
         limits: config.limits.clone(),
         draining: CancellationToken::new(),
-        internal_token: config.security.internal_token.clone(),
-        internal: pushmail_common::auth::BearerToken::new(config.security.internal_token.expose()),
+        credential: config.security.credential.clone(),
+        services,
         ping_waiters: Default::default(),
     });
 

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use pushmail_common::auth::BearerToken;
 use pushmail_common::device_token::{DeviceClaims, Revocations, TokenError, TokenVerifier};
+use pushmail_common::service_identity::{Service, ServiceVerifier};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -43,10 +43,10 @@ pub struct Node {
     pub limits: LimitsConfig,
     /// Cancelled when the node starts draining: no new sessions.
     pub draining: CancellationToken,
-    /// The internal bearer token, sent to peers.
-    pub internal_token: pushmail_common::redact::Secret,
-    /// Its digest, checked on every incoming call.
-    pub internal: BearerToken,
+    /// This node's service credential, sent to peers.
+    pub credential: pushmail_common::redact::Secret,
+    /// Checks callers' credentials on every incoming call.
+    pub services: ServiceVerifier,
     /// Long-poll deliveries awaiting the ack the device's next ping carries.
     pub ping_waiters: Mutex<HashMap<String, Vec<PingWaiter>>>,
 }
@@ -60,9 +60,15 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Refuses a gRPC call without the internal token.
-    pub fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), tonic::Status> {
-        self.internal.authorize(metadata)
+    /// Refuses a gRPC call to `method` unless one of the `allowed`
+    /// services makes it.
+    pub fn authorize(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        method: &'static str,
+        allowed: &[Service],
+    ) -> Result<Service, tonic::Status> {
+        self.services.authorize(metadata, method, allowed)
     }
 
     /// The claims of a valid device token.
@@ -134,11 +140,11 @@ impl Node {
             device_id: device.to_owned(),
             node: self.address.clone(),
         });
-        match format!("Bearer {}", self.internal_token.expose()).parse() {
+        match format!("Bearer {}", self.credential.expose()).parse() {
             Ok(value) => {
                 request.metadata_mut().insert("authorization", value);
             }
-            Err(_) => tracing::warn!("the internal token is not valid metadata"),
+            Err(_) => tracing::warn!("the service credential is not valid metadata"),
         }
         if let Err(err) = client.take_over(request).await {
             tracing::info!(node = previous, error = %err, "take-over not confirmed; the old connection closes at its next heartbeat");

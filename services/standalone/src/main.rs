@@ -34,7 +34,7 @@ enum Command {
     /// a constant rate; writes a latency report.
     Loadgen(loadgen::LoadgenArgs),
     /// Print a fresh set of the platform's secrets as KEY=value lines.
-    Keys,
+    Keys(keys::KeysArgs),
     /// The load generator's phones (started by `loadgen`).
     #[command(hide = true)]
     LoadgenDevices(loadgen::SwarmArgs),
@@ -61,6 +61,6 @@ fn main() -> ExitCode {
             )
         }
         Command::LoadgenDevices(args) => loadgen::swarm(args),
-        Command::Keys => keys::run(),
+        Command::Keys(args) => keys::run(&args),
     }
 }

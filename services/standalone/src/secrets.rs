@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use pushmail_binding::keys::SecurityConfig;
 use pushmail_common::redact::Secret;
+use pushmail_common::service_identity::CredentialIssuer;
 use rand::RngCore as _;
 
 /// Fills every empty key of `security` from (or into) `data_dir`.
@@ -20,6 +21,13 @@ pub(crate) fn ensure(security: &mut SecurityConfig, data_dir: &Path) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// The issuer of the in-process services' credentials, from (or into)
+/// `data_dir`: standalone is its own operator.
+pub(crate) fn issuer(data_dir: &Path) -> anyhow::Result<CredentialIssuer> {
+    let seed = load_or_create(&data_dir.join("secrets").join("service_issuer_seed.hex"))?;
+    CredentialIssuer::from_seed_hex(&seed).context("secrets/service_issuer_seed.hex")
 }
 
 fn load_or_create(path: &Path) -> anyhow::Result<String> {
@@ -71,6 +79,11 @@ mod tests {
             configured.otp_key.expose(),
             "ab".repeat(32),
             "configured keys win"
+        );
+        assert_eq!(
+            issuer(dir.path()).unwrap().public_key_hex(),
+            issuer(dir.path()).unwrap().public_key_hex(),
+            "the same issuer next start"
         );
     }
 }

@@ -59,6 +59,57 @@ impl Platform {
     }
 }
 
+/// Every service gets its own credential, signed by standalone's issuer
+/// key, and every server trusts that key: the same identities and
+/// permissions as a cluster (docs/security.md).
+fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
+    use pushmail_common::service_identity::{Service, ServiceKeys};
+    for (key, configured) in [
+        (
+            "binding.security.service_keys",
+            !config.binding.security.service_keys.is_empty(),
+        ),
+        (
+            "session.security.service_keys",
+            !config.session.security.service_keys.is_empty(),
+        ),
+        (
+            "transcode.security.service_keys",
+            !config.transcode.security.service_keys.is_empty(),
+        ),
+        (
+            "session.security.credential",
+            !config.session.security.credential.is_empty(),
+        ),
+    ] {
+        anyhow::ensure!(
+            !configured,
+            "{key}: standalone makes its own service credentials; leave it unset"
+        );
+    }
+    let issuer = crate::secrets::issuer(&config.data_dir)?;
+    let keys = ServiceKeys::new([issuer.public_key_hex()]);
+    config.binding.security.service_keys = keys.clone();
+    config.session.security.service_keys = keys.clone();
+    config.transcode.security.service_keys = keys;
+    let now = pushmail_common::clock::now_ms();
+    let ingest = issuer.mint(Service::Ingest, now);
+    let dispatch = issuer.mint(Service::Dispatch, now);
+    let gateway = issuer.mint(Service::Gateway, now);
+    config.session.security.credential = issuer.mint(Service::Session, now);
+    config.ingest.binding.token = ingest;
+    config.dispatch.binding.token = dispatch.clone();
+    config.dispatch.session.token = dispatch;
+    for upstream in [
+        &mut config.gateway.binding,
+        &mut config.gateway.transcode,
+        &mut config.gateway.session,
+    ] {
+        upstream.token = gateway.clone();
+    }
+    Ok(())
+}
+
 /// Starts every service and waits until all are ready. `bus` replaces the
 /// in-process bus (the load generator's Kafka run); its topics are made here.
 pub(crate) async fn start(
@@ -67,18 +118,7 @@ pub(crate) async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Platform> {
     crate::secrets::ensure(&mut config.binding.security, &config.data_dir)?;
-    // Every internal caller presents binding's internal token.
-    let internal = config.binding.security.internal_token.clone();
-    for upstream in [
-        &mut config.ingest.binding,
-        &mut config.dispatch.binding,
-        &mut config.dispatch.session,
-        &mut config.gateway.binding,
-        &mut config.gateway.transcode,
-        &mut config.gateway.session,
-    ] {
-        upstream.token = internal.clone();
-    }
+    credentials(&mut config)?;
     let bus: Arc<dyn EventBus> = bus.unwrap_or_else(|| Arc::new(MemoryBus::new(&config.bus)));
     for topic in topics::ALL {
         bus.ensure_topic(topic, config.bus.partitions).await?;
@@ -103,9 +143,7 @@ pub(crate) async fn start(
         TokenSigner::from_seed_hex(config.binding.security.device_token_seed.expose())
             .context("binding.security.device_token_seed")?
             .public_key_hex();
-    config.session.security.internal_token = config.binding.security.internal_token.clone();
     config.gateway.tokens.public_key = config.session.tokens.public_key.clone();
-    config.transcode.security.internal_token = config.binding.security.internal_token.clone();
     // One outbox in this process: dispatch writes what session replays.
     let outbox = config.session.outbox.connect().await.context("outbox")?;
     let c = config.session.clone();

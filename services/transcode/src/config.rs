@@ -37,8 +37,10 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
-    /// The internal bearer token the gateway presents, required.
-    pub internal_token: pushmail_common::redact::Secret,
+    /// Public key(s) of the service credential issuer, required
+    /// (`PUSHMAIL_SERVICE_KEYS` of `pushmail keys`); only the gateway's
+    /// credential is accepted.
+    pub service_keys: pushmail_common::service_identity::ServiceKeys,
 }
 
 /// Bounds on one job. Sizes in bytes.

@@ -61,13 +61,10 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    if config.security.internal_token.is_empty() {
-        return Err(ConfigError::invalid(
-            "security.internal_token",
-            "is required: the internal bearer token the gateway presents",
-        )
-        .into());
-    }
+    config
+        .security
+        .service_keys
+        .validate("security.service_keys")?;
     let transcoder = service::Transcoder::new(&config, deps.blobs.clone())
         .map_err(|e| ConfigError::invalid("profiles", e))?;
     let mut host = Host::new(readiness, shutdown);

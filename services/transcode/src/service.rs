@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
-use pushmail_common::auth::BearerToken;
 use pushmail_common::blob::{self, BlobRef, BlobStore};
 use pushmail_common::mail;
+use pushmail_common::service_identity::{Service as Caller, ServiceVerifier};
 use pushmail_proto::common::v1 as common;
 use pushmail_proto::transcode::v1::{self as wire, Rendition, transcode_chunk::Item};
 use tokio::sync::Semaphore;
@@ -39,8 +39,12 @@ pub struct Transcoder {
     max_part_bytes: usize,
     jobs: Arc<Semaphore>,
     job_timeout: Duration,
-    internal: BearerToken,
+    callers: ServiceVerifier,
 }
+
+/// Only the gateway fetches for devices (the credential matrix in
+/// `docs/security.md`).
+const ALLOWED: &[Caller] = &[Caller::Gateway];
 
 impl Transcoder {
     /// From a validated config.
@@ -93,7 +97,11 @@ impl Transcoder {
             max_part_bytes: l.max_part_bytes,
             jobs: Arc::new(Semaphore::new(l.concurrent_jobs)),
             job_timeout,
-            internal: BearerToken::new(config.security.internal_token.expose()),
+            callers: config
+                .security
+                .service_keys
+                .verifier()
+                .map_err(|e| format!("security.service_keys: {e}"))?,
         })
     }
 
@@ -397,7 +405,9 @@ impl wire::transcode_service_server::TranscodeService for Service {
         &self,
         request: Request<wire::TranscodeRequest>,
     ) -> Result<Response<Self::TranscodeStream>, Status> {
-        self.0.internal.authorize(request.metadata())?;
+        self.0
+            .callers
+            .authorize(request.metadata(), "Transcode", ALLOWED)?;
         Ok(Response::new(self.0.transcode(request.into_inner()).await?))
     }
 
@@ -405,7 +415,9 @@ impl wire::transcode_service_server::TranscodeService for Service {
         &self,
         request: Request<wire::DescribeMessageRequest>,
     ) -> Result<Response<wire::MessageDescription>, Status> {
-        self.0.internal.authorize(request.metadata())?;
+        self.0
+            .callers
+            .authorize(request.metadata(), "DescribeMessage", ALLOWED)?;
         Ok(Response::new(self.0.describe(request.into_inner()).await?))
     }
 
@@ -413,7 +425,9 @@ impl wire::transcode_service_server::TranscodeService for Service {
         &self,
         request: Request<wire::FetchPartRequest>,
     ) -> Result<Response<Self::FetchPartStream>, Status> {
-        self.0.internal.authorize(request.metadata())?;
+        self.0
+            .callers
+            .authorize(request.metadata(), "FetchPart", ALLOWED)?;
         Ok(Response::new(
             self.0.fetch_part(request.into_inner()).await?,
         ))

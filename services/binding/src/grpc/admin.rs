@@ -58,8 +58,8 @@ impl AdminService for Admin {
                         operator: false,
                         tenant_id: tenant.to_string(),
                     }),
-                    super::auth::Caller::Internal => Err(ApiError::PermissionDenied(
-                        "the internal token is not an admin credential",
+                    super::auth::Caller::Service(_) => Err(ApiError::PermissionDenied(
+                        "a service credential is not an admin credential",
                     )),
                 }
             }

@@ -1,6 +1,10 @@
 //! Who is calling: `authorization: Bearer <token>` metadata, checked on every
-//! call. Tenants present their API key and act on their own rows only.
+//! call. Tenants present their API key and act on their own rows only;
+//! other pushmail services present their own credential and may call only
+//! the internal methods allowed to them (`internal.rs`), never the admin
+//! surface.
 
+use pushmail_common::service_identity::Service;
 use tonic::metadata::MetadataMap;
 
 use crate::domain::{IdError, TenantId};
@@ -12,7 +16,7 @@ use crate::wire;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     /// Another pushmail service.
-    Internal,
+    Service(Service),
     /// A carrier operator.
     Operator,
     /// A tenant, by its API key.
@@ -37,9 +41,15 @@ pub(super) async fn caller(
 ) -> Result<Caller, ApiError> {
     let token = bearer(metadata)?;
     match registry.privileged(token) {
-        Some(Privileged::Internal) => Ok(Caller::Internal),
-        Some(Privileged::Operator) => Ok(Caller::Operator),
-        None => registry.tenant_of_key(token).await.map(Caller::Tenant),
+        Ok(Some(Privileged::Service(service))) => Ok(Caller::Service(service)),
+        Ok(Some(Privileged::Operator)) => Ok(Caller::Operator),
+        Ok(None) => registry.tenant_of_key(token).await.map(Caller::Tenant),
+        Err(err) => {
+            tracing::warn!(error = %err, "service credential refused");
+            Err(ApiError::Unauthenticated(
+                "the service credential is not valid",
+            ))
+        }
     }
 }
 
@@ -59,14 +69,20 @@ impl Caller {
                     ))
                 }
             }
-            Self::Internal | Self::Operator => wire::id("tenant_id", requested, parse),
+            Self::Operator => wire::id("tenant_id", requested, parse),
+            Self::Service(_) => Err(ApiError::PermissionDenied(
+                "a service credential is not an admin credential",
+            )),
         }
     }
 
-    /// Only another pushmail service may make this call.
-    pub fn require_internal(self) -> Result<(), ApiError> {
+    /// Only the pushmail services in `allowed` may make this call.
+    pub fn require_service(self, allowed: &[Service]) -> Result<Service, ApiError> {
         match self {
-            Self::Internal => Ok(()),
+            Self::Service(service) if allowed.contains(&service) => Ok(service),
+            Self::Service(_) => Err(ApiError::PermissionDenied(
+                "this service may not make this call",
+            )),
             _ => Err(ApiError::PermissionDenied(
                 "this call is for pushmail services only",
             )),
@@ -132,8 +148,22 @@ mod tests {
             Err(ApiError::Invalid { .. })
         ));
         assert_eq!(Caller::Operator.tenant(&other.to_string()).unwrap(), other);
-        assert!(caller.require_internal().is_err());
-        assert!(Caller::Operator.require_internal().is_err());
-        assert!(Caller::Internal.require_operator().is_err());
+        let ingest = Caller::Service(Service::Ingest);
+        assert!(caller.require_service(&Service::ALL).is_err());
+        assert!(Caller::Operator.require_service(&Service::ALL).is_err());
+        assert!(ingest.require_operator().is_err());
+        assert_eq!(
+            ingest.require_service(&[Service::Ingest]).unwrap(),
+            Service::Ingest
+        );
+        assert!(matches!(
+            ingest.require_service(&[Service::Dispatch]),
+            Err(ApiError::PermissionDenied(_))
+        ));
+        // A service never acts on a tenant's rows through the admin surface.
+        assert!(matches!(
+            ingest.tenant(&other.to_string()),
+            Err(ApiError::PermissionDenied(_))
+        ));
     }
 }

@@ -1,5 +1,9 @@
-//! Calls other pushmail services make; the internal token is required.
+//! Calls other pushmail services make, each allowed only to the services
+//! that need it (the credential matrix in `docs/security.md`): a leaked
+//! credential of an internet-facing service (session, gateway) reads no
+//! mailbox password and changes no tenant.
 
+use pushmail_common::service_identity::Service;
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::binding::v1::binding_service_server::BindingService;
 use tonic::{Request, Response, Status};
@@ -20,11 +24,32 @@ impl Internal {
         Self { registry }
     }
 
-    async fn internal_only<T>(&self, request: &Request<T>) -> Result<(), ApiError> {
+    async fn only<T>(&self, request: &Request<T>, allowed: &[Service]) -> Result<(), ApiError> {
         caller(&self.registry, request.metadata())
             .await?
-            .require_internal()
+            .require_service(allowed)
+            .map(drop)
     }
+}
+
+/// Who may call what. Mailbox passwords leave binding only through
+/// `ListWatchedAccounts`, to ingest.
+pub(crate) mod allowed {
+    use pushmail_common::service_identity::Service;
+
+    /// Watched accounts with their passwords: ingest's watchers.
+    pub(crate) const LIST_WATCHED_ACCOUNTS: &[Service] = &[Service::Ingest];
+    /// SMTP/LMTP recipients: ingest.
+    pub(crate) const RESOLVE_RECIPIENT: &[Service] = &[Service::Ingest];
+    /// Devices and preferences of an account: dispatch delivers, the
+    /// gateway checks a fetching device.
+    pub(crate) const GET_DELIVERY_TARGETS: &[Service] = &[Service::Dispatch, Service::Gateway];
+    /// Pushes (dispatch) and fetched bytes (gateway).
+    pub(crate) const RECORD_TRAFFIC: &[Service] = &[Service::Dispatch, Service::Gateway];
+    /// SMS quota: dispatch.
+    pub(crate) const CHARGE_SMS: &[Service] = &[Service::Dispatch];
+    /// Push rates: dispatch.
+    pub(crate) const GET_TENANT_LIMITS: &[Service] = &[Service::Dispatch];
 }
 
 /// The tenant and account an internal call names; both are required.
@@ -43,7 +68,7 @@ impl BindingService for Internal {
     ) -> Result<Response<pb::ListWatchedAccountsResponse>, Status> {
         respond(
             async {
-                self.internal_only(&request).await?;
+                self.only(&request, allowed::LIST_WATCHED_ACCOUNTS).await?;
                 let page = page(request.get_ref().page.as_ref())?;
                 let after = page
                     .after
@@ -71,7 +96,7 @@ impl BindingService for Internal {
     ) -> Result<Response<pb::ResolveRecipientResponse>, Status> {
         respond(
             async {
-                self.internal_only(&request).await?;
+                self.only(&request, allowed::RESOLVE_RECIPIENT).await?;
                 let address = wire::address("address", &request.get_ref().address)?;
                 Ok(match self.registry.resolve_recipient(&address).await? {
                     Some((tenant, account, kind)) => pb::ResolveRecipientResponse {
@@ -93,7 +118,7 @@ impl BindingService for Internal {
     ) -> Result<Response<pb::GetDeliveryTargetsResponse>, Status> {
         respond(
             async {
-                self.internal_only(&request).await?;
+                self.only(&request, allowed::GET_DELIVERY_TARGETS).await?;
                 let req = request.get_ref();
                 let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
                 let targets = self.registry.delivery_targets(tenant, account).await?;
@@ -111,7 +136,7 @@ impl BindingService for Internal {
     ) -> Result<Response<pb::ChargeSmsResponse>, Status> {
         respond(
             async {
-                self.internal_only(&request).await?;
+                self.only(&request, allowed::CHARGE_SMS).await?;
                 let req = request.get_ref();
                 let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
                 self.registry.charge_sms(tenant, account).await?;
@@ -127,7 +152,7 @@ impl BindingService for Internal {
     ) -> Result<Response<pb::RecordTrafficResponse>, Status> {
         respond(
             async {
-                self.internal_only(&request).await?;
+                self.only(&request, allowed::RECORD_TRAFFIC).await?;
                 let req = request.get_ref();
                 let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
                 let traffic = Traffic {
@@ -152,7 +177,7 @@ impl BindingService for Internal {
     ) -> Result<Response<pb::TenantLimits>, Status> {
         respond(
             async {
-                self.internal_only(&request).await?;
+                self.only(&request, allowed::GET_TENANT_LIMITS).await?;
                 let tenant = wire::id("tenant_id", &request.get_ref().tenant_id, TenantId::parse)?;
                 let tenant = self.registry.tenant(tenant).await?;
                 Ok(pb::TenantLimits {

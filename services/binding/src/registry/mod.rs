@@ -109,7 +109,10 @@ impl Registry {
 
 impl Registry {
     /// Which privileged caller a bearer token belongs to, if any.
-    pub fn privileged(&self, token: &str) -> Option<crate::keys::Privileged> {
+    pub fn privileged(
+        &self,
+        token: &str,
+    ) -> Result<Option<crate::keys::Privileged>, crate::keys::InvalidCredential> {
         self.keys().callers.privileged(token)
     }
 }

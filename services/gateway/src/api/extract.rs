@@ -56,6 +56,13 @@ impl FromRequestParts<std::sync::Arc<Api>> for Credential {
                 credential
             }
         };
+        // Defence in depth: binding refuses service credentials on its admin
+        // surface too, but a leaked one is never even passed on from here.
+        if pushmail_common::service_identity::is_service_credential(&credential) {
+            return Err(ApiError::Unauthenticated(
+                "service credentials are not accepted by the public API",
+            ));
+        }
         api.limiter
             .admit(&credential, std::time::Instant::now())
             .map_err(|wait| ApiError::RateLimited {
