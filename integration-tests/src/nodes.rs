@@ -267,6 +267,8 @@ pub fn ingest_config(binding: SocketAddr, blobs: &std::path::Path) -> pushmail_i
     };
     config.pop3.interval_seconds = 1;
     config.smtp.hostname = "mx.test".to_owned();
+    // The test Dovecot listens on loopback.
+    config.accounts = pushmail_common::egress::EgressConfig::loopback();
     config
 }
 

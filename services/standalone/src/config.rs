@@ -122,6 +122,7 @@ impl Default for StandaloneConfig {
                     listen: "127.0.0.1:8104".to_owned(),
                     ..Default::default()
                 },
+                accounts: pushmail_common::egress::EgressConfig::loopback(),
                 ..Default::default()
             },
             dispatch: pushmail_dispatch::Config {
