@@ -306,6 +306,7 @@ async fn every_call_needs_credentials_that_cover_it() {
                     max_accounts: 1,
                     sms_per_day: 1,
                     push_per_minute: 0,
+                    ..Default::default()
                 },
             ))
             .await,
@@ -407,6 +408,7 @@ async fn every_call_needs_credentials_that_cover_it() {
                 max_accounts: 1,
                 sms_per_day: 1,
                 push_per_minute: 0,
+                ..Default::default()
             }))
             .await,
         Code::InvalidArgument,

@@ -72,6 +72,9 @@ impl Default for StandaloneConfig {
         binding.database.url = SecretUrl::new("sqlite://.pushmail/binding.db?mode=rwc");
         // One process: the in-process cache layer is the only one needed.
         binding.cache.shared = pushmail_common::redis::StateStoreConfig::memory();
+        // Standalone runs beside its mail server (Dovecot on this machine):
+        // loopback mailbox hosts are allowed here, and only here by default.
+        binding.accounts = pushmail_common::egress::EgressConfig::loopback();
         Self {
             data_dir: data.clone(),
             demo: false,
