@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+mod tenants;
+
 use std::time::Duration;
 
 use pushmail_integration_tests::device::SimulatedPhone;
