@@ -7,6 +7,7 @@ mod accounts;
 mod bindings;
 mod devices;
 mod keys;
+mod migration;
 mod preferences;
 mod relay;
 mod tenants;
@@ -26,6 +27,7 @@ use pushmail_binding::domain::{
 use pushmail_binding::store::{BindingStore, Database, StoreError};
 use pushmail_common::redact::SecretUrl;
 use pushmail_integration_tests::TestDatabase;
+use uuid::Uuid;
 
 async fn open(url: &str) -> Database {
     let config = DatabaseConfig {
