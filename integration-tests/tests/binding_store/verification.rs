@@ -117,6 +117,24 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
         StoreError::QuotaExceeded("sms_per_day")
     );
     guesses(&store).await;
+
+    // Past days' counts are pruned; today's stay.
+    let later = DAY.tomorrow().unwrap();
+    assert!(store.prune_code_counts(later).await.unwrap() > 0);
+    assert_eq!(store.prune_code_counts(later).await.unwrap(), 0);
+    let soon = SendLimits {
+        day: later,
+        ..at(86_400_000 + 410_000)
+    };
+    let (reason, _) = throttled(
+        store
+            .start_binding(tenant, account, &number, &code(), &soon)
+            .await,
+    );
+    assert!(
+        reason.contains("less than 60 s ago"),
+        "the later day was kept: {reason}"
+    );
 }
 
 /// Wrong answers are the number's for the day: a resend brings no fresh

@@ -133,9 +133,30 @@ pub async fn run(
     host.spawn("delivery-log", async move {
         deliveries::run(bus, log, deliveries, shutdown).await
     });
+    let (pruner, stop) = (registry.clone(), host.shutdown());
+    host.spawn("code-count-prune", async move {
+        prune_code_counts(pruner, stop).await;
+        Ok(())
+    });
     host.serve_grpc(listeners.grpc, grpc::routes(&registry))?;
     host.serve_admin(listeners.admin, axum::Router::new());
     let result = host.run().await;
     deps.database.close().await;
     Ok(result?)
+}
+
+/// Hourly, drops verification-code counts of past days (the table keeps a
+/// row per tenant, number and day).
+async fn prune_code_counts(registry: registry::Registry, shutdown: CancellationToken) {
+    loop {
+        match registry.prune_code_counts().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "old verification-code counts pruned"),
+            Err(e) => tracing::warn!(error = %e, "verification-code count prune failed; next hour"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(3_600)) => {}
+        }
+    }
 }

@@ -135,6 +135,13 @@ impl Registry {
         Ok(self.store().record_delivery(delivery).await?)
     }
 
+    /// Drops verification-code counts older than yesterday (yesterday's
+    /// last send still holds a cooldown across midnight).
+    pub async fn prune_code_counts(&self) -> Result<u64, ApiError> {
+        let yesterday = utc_day(now_ms()).yesterday().unwrap_or(utc_day(0));
+        Ok(self.store().prune_code_counts(yesterday).await?)
+    }
+
     /// Drops log entries older than `before_ms`.
     pub async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, ApiError> {
         Ok(self.store().prune_deliveries(before_ms).await?)

@@ -374,6 +374,10 @@ pub trait BindingStore: TenancyStore + RelayStore + Send + Sync + 'static {
     /// Drops log entries older than `before_ms`; returns how many.
     async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError>;
 
+    /// Drops verification-code counts of days before `day` (numbers that
+    /// are never sent a code again would keep them); returns how many.
+    async fn prune_code_counts(&self, day: jiff::civil::Date) -> Result<u64, StoreError>;
+
     /// One of the tenant's accounts' traffic from `from` to `to` (inclusive), by day.
     async fn traffic(
         &self,

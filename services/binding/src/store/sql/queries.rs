@@ -759,6 +759,15 @@ macro_rules! sql_store {
                     .rows_affected())
             }
 
+            async fn prune_code_counts(&self, day: jiff::civil::Date) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM otp_sends WHERE day < $1")
+                    .bind(day.to_string())
+                    .execute(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected())
+            }
+
             async fn record_traffic(
                 &self,
                 tenant: TenantId,
