@@ -46,8 +46,10 @@ async fn seed(store: &Arc<dyn BindingStore>) -> (String, Vec<String>) {
                 max_accounts: 100_000,
                 sms_per_day: 1_000_000,
                 push_per_minute: 0,
+                codes_per_day: None,
+                domains: Vec::new(),
             },
-            &ApiKey::generate().hash(),
+            &pushmail_binding::domain::NewApiKey::of(&ApiKey::generate(), "bench", None),
         )
         .await
         .unwrap()
@@ -60,6 +62,14 @@ async fn seed(store: &Arc<dyn BindingStore>) -> (String, Vec<String>) {
         },
     );
     let day = jiff::civil::date(2026, 11, 26);
+    let limits = pushmail_binding::domain::SendLimits {
+        now_ms: 1_000,
+        day,
+        cooldown_ms: 0,
+        per_number: 100,
+        per_tenant_default: u32::MAX,
+        wrong_answers: 3,
+    };
     let preferences = Preferences {
         content_level: ContentLevel::SubjectSenderSnippet,
         quiet_hours: Some(QuietHours::new(22 * 60, 7 * 60, "Asia/Shanghai").unwrap()),
@@ -88,13 +98,13 @@ async fn seed(store: &Arc<dyn BindingStore>) -> (String, Vec<String>) {
             let msisdn = Msisdn::parse(&format!("+86139{:08}", i * 2 + n)).unwrap();
             let (code, pending) = issuer.issue(0).unwrap();
             let binding = store
-                .start_binding(tenant, id, &msisdn, &pending, day)
+                .start_binding(tenant, id, &msisdn, &pending, &limits)
                 .await
                 .unwrap();
             let answer = code.expose().to_owned();
             let issuer = &issuer;
             store
-                .answer_binding(tenant, binding.id, &move |c: &mut PendingCode| {
+                .answer_binding(tenant, binding.id, day, &move |c: &mut PendingCode| {
                     issuer.check(c, &answer, 1)
                 })
                 .await

@@ -195,6 +195,8 @@ async fn start(kafka: bool) -> Platform {
                 max_accounts: DEVICES as u32,
                 sms_per_day: 100_000,
                 push_per_minute: 0,
+                codes_per_day: DEVICES as u32,
+                ..Default::default()
             },
         ))
         .await

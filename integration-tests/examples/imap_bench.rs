@@ -113,7 +113,11 @@ async fn measured(kind: &str, server: SocketAddr) {
     let blobs = tempfile::tempdir().unwrap();
     let runner = Arc::new(Runner {
         binding: UpstreamConfig::at("http://127.0.0.1:9").channel().unwrap(),
-        tls: Tls::new(&[]).unwrap(),
+        tls: Tls::new(&[]).unwrap().with_egress(
+            pushmail_common::egress::EgressConfig::loopback()
+                .policy()
+                .unwrap(),
+        ),
         marks: Arc::new(MemoryMarks::default()),
         announcer: Announcer::new(
             Arc::new(MemoryBus::new(&MemoryBusConfig::default())),

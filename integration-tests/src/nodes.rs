@@ -47,6 +47,8 @@ impl BindingNode {
         config.database.url = SecretUrl::new(&database.url);
         config.security = crate::test_security();
         config.deliveries = crate::test_deliveries();
+        // The test Dovecot listens on loopback.
+        config.accounts = pushmail_common::egress::EgressConfig::loopback();
         config.cache.shared = StateStoreConfig {
             kind: StateStoreKind::Redis,
             redis: redis_config(),
@@ -109,6 +111,7 @@ impl BindingAdmin {
             max_accounts: 10,
             sms_per_day: 10,
             push_per_minute: 0,
+            ..Default::default()
         };
         adjust(&mut request);
         Ok(self
@@ -267,6 +270,8 @@ pub fn ingest_config(binding: SocketAddr, blobs: &std::path::Path) -> pushmail_i
     };
     config.pop3.interval_seconds = 1;
     config.smtp.hostname = "mx.test".to_owned();
+    // The test Dovecot listens on loopback.
+    config.accounts = pushmail_common::egress::EgressConfig::loopback();
     config
 }
 

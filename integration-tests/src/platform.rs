@@ -220,6 +220,11 @@ impl ProcessPlatform {
         };
         binding.database.url = SecretUrl::new(&database.url);
         binding.cache.shared = redis_store.clone();
+        // The test Dovecot listens on loopback; every other internal
+        // network stays refused, as in production.
+        binding.accounts = pushmail_common::egress::EgressConfig::loopback();
+        // Short enough for a test to wait out a resend cooldown.
+        binding.verification.resend_cooldown_seconds = 5;
         let binding_service = Service::start(
             "binding",
             &binaries.binding,

@@ -318,6 +318,13 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
 
     // Another tenant's key: every route on tenant A's resources refused.
     let bt = format!("/api/v1/tenants/{}", b.tenant_id);
+    let keys = alice.send("GET", &format!("{t}/keys"), None).await.json();
+    let key_id = keys["items"][0]["id"].as_str().unwrap().to_owned();
+    let relay = alice
+        .send("POST", &format!("{t}/relay/credentials"), Some(json!({})))
+        .await
+        .json();
+    let relay_id = relay["id"].as_str().unwrap().to_owned();
     let attempts: Vec<(&str, String, Option<Value>)> = vec![
         ("GET", format!("{t}/accounts"), None),
         (
@@ -369,6 +376,43 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         ("POST", format!("{bt}/devices/{device_id}/revoke"), None),
         (
             "POST",
+            format!("{bt}/keys/{key_id}/revoke"),
+            Some(json!({"confirm_last_key": true})),
+        ),
+        (
+            "POST",
+            format!("{bt}/relay/credentials/{relay_id}/revoke"),
+            None,
+        ),
+        // Keys, domains and the relay of tenant A.
+        ("GET", format!("{t}/keys"), None),
+        ("POST", format!("{t}/keys"), Some(json!({}))),
+        (
+            "POST",
+            format!("{t}/keys/{key_id}/revoke"),
+            Some(json!({"confirm_last_key": true})),
+        ),
+        ("GET", format!("{t}/domains"), None),
+        (
+            "PUT",
+            format!("{t}/domains"),
+            Some(json!({"domains": ["evil.example"]})),
+        ),
+        ("GET", format!("{t}/relay/credentials"), None),
+        ("POST", format!("{t}/relay/credentials"), Some(json!({}))),
+        (
+            "POST",
+            format!("{t}/relay/credentials/{relay_id}/revoke"),
+            None,
+        ),
+        ("GET", format!("{t}/relay/policy"), None),
+        (
+            "PUT",
+            format!("{t}/relay/policy"),
+            Some(json!({"allowed_sources": ["0.0.0.0/0"]})),
+        ),
+        (
+            "POST",
             "/api/v1/tenants".to_owned(),
             Some(json!({"name": "evil", "max_accounts": 1, "sms_per_day": 1})),
         ),
@@ -378,7 +422,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         .filter(|r| r.path.starts_with("/api/v1/tenants/"))
         .count();
     assert_eq!(
-        documented_tenant_routes, 14,
+        documented_tenant_routes, 24,
         "a new route needs its cross-tenant case here"
     );
     for (method, path, body) in attempts {
@@ -419,6 +463,25 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
     assert_eq!(prefs["content_level"], "subject_sender");
     let devices = alice.send("GET", &on_number, None).await.json();
     assert_eq!(devices["items"][0]["revoked"], false);
+    let keys = alice.send("GET", &format!("{t}/keys"), None).await.json();
+    assert_eq!(
+        (
+            keys["items"].as_array().unwrap().len(),
+            &keys["items"][0]["active"]
+        ),
+        (1, &json!(true)),
+        "{keys}"
+    );
+    let relays = alice
+        .send("GET", &format!("{t}/relay/credentials"), None)
+        .await
+        .json();
+    assert!(relays["items"][0]["revoked_at_ms"].is_null(), "{relays}");
+    let policy = alice
+        .send("GET", &format!("{t}/relay/policy"), None)
+        .await
+        .json();
+    assert_eq!(policy["allowed_sources"], json!([]));
 
     // An operator sees across tenants and creates them; a tenant cannot.
     let operator = Client::new(gateway.addr, OPERATOR_TOKEN);
@@ -725,7 +788,9 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
             .replace("{tenant}", &a.tenant_id)
             .replace("{account}", "0193a1b2-0000-7000-8000-0000000000a1")
             .replace("{binding}", "0193a1b2-0000-7000-8000-0000000000b1")
-            .replace("{device}", "0193a1b2-0000-7000-8000-0000000000d1");
+            .replace("{device}", "0193a1b2-0000-7000-8000-0000000000d1")
+            .replace("{key}", "0193a1b2-0000-7000-8000-0000000000e1")
+            .replace("{credential}", "0193a1b2-0000-7000-8000-0000000000f1");
         let r = http::call(
             at,
             route.method,
@@ -764,6 +829,157 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
             .status,
         200
     );
+
+    gateway.stop().await.unwrap();
+    binding.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn keys_rotate_relays_get_credentials_and_code_floods_get_429_over_rest() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let a = binding.tenant().await.unwrap();
+    let gateway = edge::gateway(edge::gateway_config(binding.addr, binding.addr))
+        .await
+        .unwrap();
+    edge::serving(gateway.addr).await;
+    let t = format!("/api/v1/tenants/{}", a.tenant_id);
+    let first = Client::new(gateway.addr, &a.api_key);
+
+    // Keys: list, create (shown once), rotate, refuse the last by accident.
+    let keys = first.send("GET", &format!("{t}/keys"), None).await;
+    assert_eq!(keys.status, 200, "{}", keys.text());
+    let first_id = keys.json()["items"][0]["id"].as_str().unwrap().to_owned();
+    assert!(!keys.text().contains(&a.api_key), "never listed");
+    let made = first
+        .send(
+            "POST",
+            &format!("{t}/keys"),
+            Some(json!({"description": "deploy bot"})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let second_key = made.json()["api_key"].as_str().unwrap().to_owned();
+    let second_id = made.json()["id"].as_str().unwrap().to_owned();
+    let second = Client::new(gateway.addr, &second_key);
+    assert_eq!(second.send("GET", "/api/v1/me", None).await.status, 200);
+    let revoked = second
+        .send(
+            "POST",
+            &format!("{t}/keys/{first_id}/revoke"),
+            Some(json!({"grace_seconds": 0})),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    assert_eq!(revoked.json()["active"], false);
+    let old = first.send("GET", "/api/v1/me", None).await;
+    assert_eq!((old.status, code(&old).as_str()), (401, "unauthenticated"));
+    let last = second
+        .send("POST", &format!("{t}/keys/{second_id}/revoke"), None)
+        .await;
+    assert_eq!(last.status, 409, "{}", last.text());
+    assert!(last.text().contains("last working key"), "{}", last.text());
+
+    // Domains: operators only.
+    let operator = Client::new(gateway.addr, OPERATOR_TOKEN);
+    let domains = json!({"domains": [format!("{}.example", unique("rest"))]});
+    let denied = second
+        .send("PUT", &format!("{t}/domains"), Some(domains.clone()))
+        .await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    let set = operator
+        .send("PUT", &format!("{t}/domains"), Some(domains.clone()))
+        .await;
+    assert_eq!(
+        (set.status, set.json()),
+        (200, domains.clone()),
+        "{}",
+        set.text()
+    );
+    assert_eq!(
+        second
+            .send("GET", &format!("{t}/domains"), None)
+            .await
+            .json(),
+        domains
+    );
+
+    // Relay credentials and policy.
+    let relay = second
+        .send(
+            "POST",
+            &format!("{t}/relay/credentials"),
+            Some(json!({"description": "mx1"})),
+        )
+        .await;
+    assert_eq!(relay.status, 201, "{}", relay.text());
+    let password = relay.json()["password"].as_str().unwrap().to_owned();
+    let relay_id = relay.json()["id"].as_str().unwrap().to_owned();
+    let listed = second
+        .send("GET", &format!("{t}/relay/credentials"), None)
+        .await;
+    assert_eq!(
+        listed.json()["items"][0]["username"],
+        relay.json()["username"]
+    );
+    assert!(!listed.text().contains(&password), "never listed");
+    let gone = second
+        .send(
+            "POST",
+            &format!("{t}/relay/credentials/{relay_id}/revoke"),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    assert!(gone.json()["revoked_at_ms"].is_i64());
+    let policy =
+        json!({"allowed_sources": ["203.0.113.0/24"], "client_cert_sha256": ["ab".repeat(32)]});
+    let put = second
+        .send("PUT", &format!("{t}/relay/policy"), Some(policy.clone()))
+        .await;
+    assert_eq!(
+        (put.status, put.json()),
+        (200, policy.clone()),
+        "{}",
+        put.text()
+    );
+    let bad = second
+        .send(
+            "PUT",
+            &format!("{t}/relay/policy"),
+            Some(json!({"allowed_sources": ["mx.example"]})),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(
+        second
+            .send("GET", &format!("{t}/relay/policy"), None)
+            .await
+            .json(),
+        policy
+    );
+
+    // A resend inside the cooldown: 429 with Retry-After, binding's words.
+    let account = second
+        .send(
+            "POST",
+            &format!("{t}/accounts"),
+            Some(json!({"address": format!("{}@example.net", unique("otp")), "kind": "webhook"})),
+        )
+        .await
+        .json();
+    let bindings = format!("{t}/accounts/{}/bindings", account["id"].as_str().unwrap());
+    let msisdn = pushmail_integration_tests::msisdn();
+    let sent = second
+        .send("POST", &bindings, Some(json!({"msisdn": msisdn})))
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.text());
+    let flood = second
+        .send("POST", &bindings, Some(json!({"msisdn": msisdn})))
+        .await;
+    assert_eq!(flood.status, 429, "{}", flood.text());
+    let wait: u64 = flood.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(flood.text().contains("msisdn"), "{}", flood.text());
 
     gateway.stop().await.unwrap();
     binding.stop().await.unwrap();

@@ -167,10 +167,20 @@ async fn imap_over_starttls_checks_the_certificate_and_the_password_and_announce
         .await
         .expect("dovecot");
     let password = dovecot.users[0].password.clone();
-    let trusted = Tls::new(&[dovecot.certificate.clone().unwrap().into()]).unwrap();
+    let trusted = Tls::new(&[dovecot.certificate.clone().unwrap().into()])
+        .unwrap()
+        .with_egress(
+            pushmail_common::egress::EgressConfig::loopback()
+                .policy()
+                .unwrap(),
+        );
     let timeout = Duration::from_secs(5);
 
-    let untrusting = Tls::new(&[]).unwrap();
+    let untrusting = Tls::new(&[]).unwrap().with_egress(
+        pushmail_common::egress::EgressConfig::loopback()
+            .policy()
+            .unwrap(),
+    );
     assert!(
         open(&tls_account(&dovecot, &password), &untrusting, timeout)
             .await

@@ -53,7 +53,11 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
     let dir = tempfile::tempdir().unwrap();
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(dir.path()));
     let announcer = Announcer::new(bus.clone(), blobs, Limits::default());
-    let tls = Tls::new(&[]).unwrap();
+    let tls = Tls::new(&[]).unwrap().with_egress(
+        pushmail_common::egress::EgressConfig::loopback()
+            .policy()
+            .unwrap(),
+    );
     let poll = |announcer: Announcer| {
         let (account, marks, tls) = (account.clone(), marks.clone(), tls.clone());
         async move {
@@ -144,7 +148,13 @@ async fn pop3_over_implicit_tls_and_stls_checks_the_certificate() {
         .expect("dovecot");
     let user = &dovecot.users[0];
     dovecot.deliver(&user.address, &mail(7)).await.unwrap();
-    let trusted = Tls::new(&[dovecot.certificate.clone().unwrap().into()]).unwrap();
+    let trusted = Tls::new(&[dovecot.certificate.clone().unwrap().into()])
+        .unwrap()
+        .with_egress(
+            pushmail_common::egress::EgressConfig::loopback()
+                .policy()
+                .unwrap(),
+        );
     let account = |port: u16, security| MailAccount {
         tenant: "t".into(),
         account: format!("account-{}", uuid::Uuid::now_v7()),
@@ -166,7 +176,11 @@ async fn pop3_over_implicit_tls_and_stls_checks_the_certificate() {
         pop3.quit().await.unwrap();
     }
     // A certificate nobody vouches for is refused before any password is sent.
-    let untrusting = Tls::new(&[]).unwrap();
+    let untrusting = Tls::new(&[]).unwrap().with_egress(
+        pushmail_common::egress::EgressConfig::loopback()
+            .policy()
+            .unwrap(),
+    );
     let refused = open(
         &account(dovecot.pop3s.unwrap().port(), Security::Implicit),
         &untrusting,
@@ -222,7 +236,11 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
         Arc::new(LocalBlobStore::new(dir.path())),
         Limits::default(),
     );
-    let tls = Tls::new(&[]).unwrap();
+    let tls = Tls::new(&[]).unwrap().with_egress(
+        pushmail_common::egress::EgressConfig::loopback()
+            .policy()
+            .unwrap(),
+    );
     // A 1 KiB fetch limit: the 4 KB mail cannot be fetched whole.
     let report = poll_once(
         &account,
@@ -266,4 +284,44 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
         .announced,
         0
     );
+}
+
+/// ingest checks the address it actually connects to: a mailbox host that
+/// resolves to loopback (after the account was accepted, or by a name that
+/// changed) is not connected to unless the operator allows the network.
+#[tokio::test]
+async fn a_mailbox_on_an_internal_address_is_not_connected_to_unless_allowed() {
+    let dovecot = Dovecot::start(&["ssrf@example.net"])
+        .await
+        .expect("dovecot");
+    let user = &dovecot.users[0];
+    let account = |host: &str| MailAccount {
+        tenant: "tenant-1".into(),
+        account: format!("account-{}", uuid::Uuid::now_v7()),
+        host: host.into(),
+        port: dovecot.pop3.port(),
+        security: Security::None,
+        username: user.address.clone(),
+        password: Secret::new(user.password.clone()),
+    };
+    let production = Tls::new(&[]).unwrap();
+    for host in ["127.0.0.1", "localhost", "::ffff:127.0.0.1"] {
+        let refused = open(&account(host), &production, Duration::from_secs(5))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{host} was connected to"));
+        let text = refused.to_string();
+        assert!(
+            text.contains("loopback") && text.contains("accounts.allowed_networks"),
+            "{host}: {text}"
+        );
+    }
+    let allowed = production.clone().with_egress(
+        pushmail_common::egress::EgressConfig::loopback()
+            .policy()
+            .unwrap(),
+    );
+    open(&account("127.0.0.1"), &allowed, Duration::from_secs(5))
+        .await
+        .expect("the operator allows loopback");
 }

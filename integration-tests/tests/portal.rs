@@ -154,6 +154,69 @@ async fn a_tenant_admin_adds_an_account_and_binds_a_number_in_the_browser() {
         .await
         .unwrap();
 
+    // API keys: a new one shown once and listed by its prefix; the first
+    // revoked with a grace still works until it ends.
+    browser
+        .type_into("key-description", "deploy bot")
+        .await
+        .unwrap();
+    browser
+        .click("document.getElementById('create-key')")
+        .await
+        .unwrap();
+    browser.wait_for(&visible("new-key")).await.unwrap();
+    let new_key = browser
+        .eval("document.getElementById('new-key-value').textContent")
+        .await
+        .unwrap();
+    let new_key = new_key.as_str().unwrap().to_owned();
+    assert!(new_key.starts_with("pmk_"), "{new_key}");
+    let listed = format!(
+        "[...document.querySelectorAll('#keys tbody tr')].some(r => r.textContent.includes('{}'))",
+        &new_key[..12]
+    );
+    browser.wait_for(&listed).await.unwrap();
+    browser
+        .eval("document.getElementById('revoke-grace').value = '86400'")
+        .await
+        .unwrap();
+    browser
+        .click("document.querySelector('#keys tbody tr:first-child button')")
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.querySelector('#keys tbody tr:first-child .state').textContent.startsWith('revoked, works until')")
+        .await
+        .unwrap();
+
+    // SMTP relay: a credential shown once, then the policy saved.
+    browser.type_into("relay-description", "mx1").await.unwrap();
+    browser
+        .click("document.getElementById('create-relay')")
+        .await
+        .unwrap();
+    browser.wait_for(&visible("new-relay")).await.unwrap();
+    browser
+        .wait_for("document.getElementById('new-relay-password').textContent.startsWith('pmr_')")
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.querySelectorAll('#relay-credentials tbody tr').length === 1")
+        .await
+        .unwrap();
+    browser
+        .type_into("relay-sources", "203.0.113.0/24")
+        .await
+        .unwrap();
+    browser
+        .click("document.getElementById('save-relay-policy')")
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.getElementById('status').textContent === 'Relay policy saved.'")
+        .await
+        .unwrap();
+
     let shot = artifacts_dir().join("portal.png");
     browser.screenshot(&shot).await.unwrap();
     let png = std::fs::read(&shot).unwrap();

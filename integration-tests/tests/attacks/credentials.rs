@@ -122,7 +122,57 @@ async fn methods(target: &Target) -> Vec<Method> {
             BindingServiceClient,
             resolve_recipient,
             |_: String, _: String| pb::ResolveRecipientRequest {
-                address: "nobody@corp.example".into()
+                address: "nobody@corp.example".into(),
+                ..Default::default()
+            }
+        ),
+        method!(
+            "binding AuthenticateRelay",
+            &[Ingest],
+            binding,
+            ids,
+            BindingServiceClient,
+            authenticate_relay,
+            |_: String, _: String| pb::AuthenticateRelayRequest {
+                username: "nobody".into(),
+                password: "wrong".into(),
+                peer_ip: "192.0.2.1".into(),
+            }
+        ),
+        method!(
+            "binding CreateApiKey",
+            &[],
+            binding,
+            ids,
+            AdminServiceClient,
+            create_api_key,
+            |t: String, _: String| pb::CreateApiKeyRequest {
+                tenant_id: t,
+                ..Default::default()
+            }
+        ),
+        method!(
+            "binding CreateRelayCredential",
+            &[],
+            binding,
+            ids,
+            AdminServiceClient,
+            create_relay_credential,
+            |t: String, _: String| pb::CreateRelayCredentialRequest {
+                tenant_id: t,
+                ..Default::default()
+            }
+        ),
+        method!(
+            "binding SetTenantDomains",
+            &[],
+            binding,
+            ids,
+            AdminServiceClient,
+            set_tenant_domains,
+            |t: String, _: String| pb::SetTenantDomainsRequest {
+                tenant_id: t,
+                ..Default::default()
             }
         ),
         method!(
@@ -191,7 +241,7 @@ async fn methods(target: &Target) -> Vec<Method> {
                 name: "mallory".into(),
                 max_accounts: 1,
                 sms_per_day: 1,
-                push_per_minute: 0
+                ..Default::default()
             }
         ),
         method!(

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod credentials;
+mod tenants;
 
 use std::time::Duration;
 

@@ -309,6 +309,7 @@ async fn every_call_needs_credentials_that_cover_it() {
                     max_accounts: 1,
                     sms_per_day: 1,
                     push_per_minute: 0,
+                    ..Default::default()
                 },
             ))
             .await,
@@ -456,6 +457,7 @@ async fn every_call_needs_credentials_that_cover_it() {
                 max_accounts: 1,
                 sms_per_day: 1,
                 push_per_minute: 0,
+                ..Default::default()
             }))
             .await,
         Code::InvalidArgument,

@@ -8,7 +8,10 @@
 mod cache;
 mod devices;
 mod isolation;
+mod keys;
 mod onboarding;
+mod relay;
+mod verification;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -243,13 +246,32 @@ pub(crate) async fn tenant(
     admin: &mut AdminServiceClient<Channel>,
     sms_per_day: u32,
 ) -> TestTenant {
-    let created = admin
-        .create_tenant(operator(pb::CreateTenantRequest {
-            name: "Acme".to_owned(),
-            max_accounts: 10,
+    tenant_with(
+        admin,
+        pb::CreateTenantRequest {
             sms_per_day,
-            push_per_minute: 0,
-        }))
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// A tenant made from `request` (named Acme, ten accounts, unless set).
+pub(crate) async fn tenant_with(
+    admin: &mut AdminServiceClient<Channel>,
+    request: pb::CreateTenantRequest,
+) -> TestTenant {
+    let request = pb::CreateTenantRequest {
+        name: if request.name.is_empty() {
+            "Acme".to_owned()
+        } else {
+            request.name
+        },
+        max_accounts: request.max_accounts.max(10),
+        ..request
+    };
+    let created = admin
+        .create_tenant(operator(request))
         .await
         .unwrap()
         .into_inner();

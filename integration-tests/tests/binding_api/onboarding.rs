@@ -201,6 +201,7 @@ async fn a_number_is_bound_with_the_code_from_the_sms_topic() {
             Service::Ingest,
             pb::ResolveRecipientRequest {
                 address: "ALICE@example.net".to_owned(),
+                ..Default::default()
             },
         ))
         .await
@@ -236,9 +237,18 @@ async fn bad_input_gets_a_clear_status_and_writes_nothing() {
     let platform = Platform::new().await;
     let mut config = platform.config();
     config.security.otp_ttl_seconds = 1;
+    config.verification.resend_cooldown_seconds = 1;
     let replica = platform.replica_with(config).await;
     let mut admin = replica.admin().await;
-    let tenant = tenant(&mut admin, 2).await;
+    let tenant = tenant_with(
+        &mut admin,
+        pb::CreateTenantRequest {
+            sms_per_day: 0,
+            codes_per_day: 2,
+            ..Default::default()
+        },
+    )
+    .await;
     let mut events = platform.events(&tenant.id).await;
     let account = account(&mut admin, &tenant, "bob@example.net").await;
     let start = |msisdn: &str| {
@@ -358,7 +368,8 @@ async fn bad_input_gets_a_clear_status_and_writes_nothing() {
         Code::FailedPrecondition,
         "expired",
     );
-    // The tenant's two SMS a day are spent (that send and this resend)…
+    // The tenant's two codes a day are spent (that send and this resend;
+    // its notification SMS quota, 0, plays no part)…
     let resent = admin
         .start_binding(start(&msisdn))
         .await
@@ -371,11 +382,14 @@ async fn bad_input_gets_a_clear_status_and_writes_nothing() {
     let _ = events.code_for(&msisdn).await;
     // …so a third is refused, and no binding is written for it.
     let other = number();
-    refused(
-        admin.start_binding(start(&other)).await,
-        Code::ResourceExhausted,
-        "sms_per_day",
-    );
+    let over = admin.start_binding(start(&other)).await;
+    let retry = over
+        .as_ref()
+        .err()
+        .and_then(|s| s.metadata().get("retry-after"))
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    assert!(retry.is_some_and(|s| (1..=86_400).contains(&s)), "{over:?}");
+    refused(over, Code::ResourceExhausted, "codes_per_day");
     let listed = admin
         .list_bindings(authed(
             &tenant.key,

@@ -137,24 +137,41 @@ async fn lookups(
     webhook_id: AccountId,
     sealed: &[u8],
 ) {
-    let found = store.accounts_by_address("b@example.net").await.unwrap();
-    assert_eq!(found, vec![(tenant, webhook_id, AccountKind::Webhook)]);
+    let found = store
+        .recipient("b@example.net", None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        store
-            .accounts_by_address("a@example.net")
-            .await
-            .unwrap()
-            .len(),
-        2,
-        "two tenants hold this address: ambiguous"
+        (found.tenant, found.account, found.kind),
+        (tenant, webhook_id, AccountKind::Webhook)
     );
-    assert!(
-        store
-            .accounts_by_address("nobody@example.net")
-            .await
-            .unwrap()
-            .is_empty()
+    // Two tenants watch a@example.net: the answer is one of them, never an error.
+    let shared = store
+        .recipient("a@example.net", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (shared.tenant, shared.account),
+        (tenant, imap_id),
+        "the oldest"
     );
+    let scoped = store
+        .recipient("a@example.net", Some(other))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(scoped.tenant, other, "a tenant's own, when it names itself");
+    assert_eq!(
+        store.recipient("nobody@example.net", None).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.recipient("b@example.net", Some(other)).await.unwrap(),
+        None
+    );
+    forwarded_routes(store).await;
 
     // Every tenant's IMAP/POP3 accounts, paged, with sealed credentials.
     let mut watched = Vec::new();
@@ -206,4 +223,71 @@ async fn lookups(
         .create_account(tenant, AccountId::generate(), &imap("d@example.net"), None)
         .await
         .expect("a deleted account frees its quota slot");
+}
+
+/// A forwarded address routes to one account on the platform: another
+/// tenant's create is a conflict and changes nothing; other kinds at the
+/// same address never take the route.
+async fn forwarded_routes(store: &Arc<dyn BindingStore>) {
+    let tenant = new_tenant(store, &acme()).await;
+    let other = new_tenant(store, &acme()).await;
+    let third = new_tenant(store, &acme()).await;
+    let forwarded = |address: &str| NewAccount {
+        address: address.to_owned(),
+        kind: AccountKind::EnterpriseForwarded,
+        server: None,
+    };
+    let first = AccountId::generate();
+    store
+        .create_account(other, first, &forwarded("boss@routes.example"), None)
+        .await
+        .unwrap();
+    let taken = store
+        .create_account(
+            tenant,
+            AccountId::generate(),
+            &forwarded("boss@routes.example"),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, StoreError::Conflict(_)), "{taken:?}");
+    assert!(
+        store
+            .list_accounts(tenant, "routes.example", None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing written"
+    );
+    // An IMAP account at the same address does not disturb the route.
+    store
+        .create_account(
+            tenant,
+            AccountId::generate(),
+            &imap("boss@routes.example"),
+            None,
+        )
+        .await
+        .unwrap();
+    let routed = store
+        .recipient("boss@routes.example", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (routed.tenant, routed.account, routed.kind),
+        (other, first, AccountKind::EnterpriseForwarded)
+    );
+    // Deleting the account frees the route.
+    store.delete_account(other, first).await.unwrap();
+    store
+        .create_account(
+            third,
+            AccountId::generate(),
+            &forwarded("boss@routes.example"),
+            None,
+        )
+        .await
+        .expect("the route is free again");
 }

@@ -11,6 +11,49 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
         label: label.to_owned(),
         has_push_client: push,
     };
+    // Only a number verified in the tenant takes devices.
+    assert_eq!(
+        store
+            .register_device(tenant, &phone("early", true))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("verified binding")
+    );
+    let account = new_account(&store, tenant, "devices@example.net").await;
+    let pending = OtpIssuer::new(
+        b"k",
+        OtpPolicy {
+            ttl_ms: 1,
+            max_attempts: 1,
+        },
+    )
+    .issue(0)
+    .unwrap()
+    .1;
+    store
+        .start_binding(tenant, account, &number, &pending, &limits())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .register_device(tenant, &phone("pending", true))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("verified binding"),
+        "a pending binding is not enough"
+    );
+    let other_account = new_account(&store, other, "devices@example.net").await;
+    verified(&store, other, other_account, &number).await;
+    assert_eq!(
+        store
+            .register_device(tenant, &phone("other's", true))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("verified binding"),
+        "another tenant's verified binding is not this tenant's"
+    );
+    let second_account = new_account(&store, tenant, "devices2@example.net").await;
+    verified(&store, tenant, second_account, &number).await;
     let first = store
         .register_device(tenant, &phone("work phone", true))
         .await
@@ -86,7 +129,7 @@ async fn targets(store: &Arc<dyn BindingStore>) {
             .issue(0)
             .unwrap()
             .1,
-            DAY,
+            &limits(),
         )
         .await
         .unwrap();

@@ -6,9 +6,13 @@
 mod accounts;
 mod bindings;
 mod devices;
+mod keys;
+mod migration;
 mod preferences;
+mod relay;
 mod tenants;
 mod traffic;
+mod verification;
 
 use std::sync::Arc;
 
@@ -16,12 +20,14 @@ use pushmail_binding::config::DatabaseConfig;
 use pushmail_binding::crypto::CredentialCipher;
 use pushmail_binding::domain::{
     AccountId, AccountKind, AddressList, ApiKey, BindingId, BindingState, ContentLevel, DeviceId,
-    Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck, OtpIssuer, OtpPolicy, PendingCode,
-    Preferences, QuietHours, ServerSettings, TenantId, TlsMode, Traffic,
+    MailDomain, Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant, OtpCheck, OtpIssuer,
+    OtpPolicy, PendingCode, Preferences, QuietHours, SendLimits, ServerSettings, TenantId, TlsMode,
+    Traffic,
 };
 use pushmail_binding::store::{BindingStore, Database, StoreError};
 use pushmail_common::redact::SecretUrl;
 use pushmail_integration_tests::TestDatabase;
+use uuid::Uuid;
 
 async fn open(url: &str) -> Database {
     let config = DatabaseConfig {
@@ -43,15 +49,34 @@ pub(crate) fn acme() -> NewTenant {
         max_accounts: 100,
         sms_per_day: 1_000,
         push_per_minute: 0,
+        codes_per_day: None,
+        domains: Vec::new(),
     }
+}
+
+/// What a tenant's first key is stored as.
+pub(crate) fn first_key(key: &ApiKey) -> NewApiKey {
+    NewApiKey::of(key, "made with the tenant", None)
 }
 
 pub(crate) async fn new_tenant(store: &Arc<dyn BindingStore>, tenant: &NewTenant) -> TenantId {
     store
-        .create_tenant(tenant, &ApiKey::generate().hash())
+        .create_tenant(tenant, &first_key(&ApiKey::generate()))
         .await
         .unwrap()
         .id
+}
+
+/// Limits loose enough not to matter: no cooldown, high caps.
+pub(crate) fn limits() -> SendLimits {
+    SendLimits {
+        now_ms: 1_000,
+        day: DAY,
+        cooldown_ms: 0,
+        per_number: 100,
+        per_tenant_default: 1_000,
+        wrong_answers: 3,
+    }
 }
 
 /// An IMAP account of `tenant` without credentials.
@@ -84,12 +109,12 @@ pub(crate) async fn verified(
     );
     let (code, pending) = issuer.issue(0).unwrap();
     let binding = store
-        .start_binding(tenant, account, number, &pending, DAY)
+        .start_binding(tenant, account, number, &pending, &limits())
         .await
         .unwrap();
     let answer = code.expose().to_owned();
     let (outcome, _) = store
-        .answer_binding(tenant, binding.id, &move |c: &mut PendingCode| {
+        .answer_binding(tenant, binding.id, DAY, &move |c: &mut PendingCode| {
             issuer.check(c, &answer, 1)
         })
         .await
@@ -118,6 +143,9 @@ async fn behaves(store: Arc<dyn BindingStore>) {
     bindings::behave(store.clone()).await;
     devices::behave(store.clone()).await;
     preferences::behave(store.clone()).await;
+    keys::behave(store.clone()).await;
+    relay::behave(store.clone()).await;
+    verification::behave(store.clone()).await;
     traffic::behave(store).await;
 }
 

@@ -15,7 +15,13 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
         },
     );
     let binding = store
-        .start_binding(tenant, account, &number, &issuer.issue(0).unwrap().1, DAY)
+        .start_binding(
+            tenant,
+            account,
+            &number,
+            &issuer.issue(0).unwrap().1,
+            &limits(),
+        )
         .await
         .unwrap()
         .id;

@@ -26,6 +26,13 @@ pub struct Config {
     pub cache: crate::cache::CacheConfig,
     /// The delivery log (receipts from `pushmail.delivery.v1`).
     pub deliveries: crate::deliveries::DeliveriesConfig,
+    /// Verification codes: resend cooldown and daily caps.
+    pub verification: crate::settings::VerificationConfig,
+    /// SMTP relay logins: lockout and the verified-login cache.
+    pub relay: crate::settings::RelayConfig,
+    /// Mailbox servers of tenant accounts: the networks allowed besides
+    /// the public internet (`allowed_networks`; default none).
+    pub accounts: pushmail_common::egress::EgressConfig,
 }
 
 /// Database settings.
@@ -51,6 +58,9 @@ impl Default for Config {
             security: crate::keys::SecurityConfig::default(),
             cache: crate::cache::CacheConfig::default(),
             deliveries: crate::deliveries::DeliveriesConfig::default(),
+            verification: crate::settings::VerificationConfig::default(),
+            relay: crate::settings::RelayConfig::default(),
+            accounts: pushmail_common::egress::EgressConfig::default(),
         }
     }
 }
@@ -90,6 +100,9 @@ impl ServiceConfig for Config {
                 "must be positive",
             ));
         }
+        self.verification.validate("verification.")?;
+        self.relay.validate("relay.")?;
+        self.accounts.validate("accounts.")?;
         self.deliveries.validate("deliveries.")
     }
 }

@@ -32,7 +32,8 @@ pub struct SecurityConfig {
     pub operator_token: Secret,
     /// Lifetime of a one-time code.
     pub otp_ttl_seconds: u64,
-    /// Wrong answers allowed per code.
+    /// Wrong answers allowed per number per tenant per UTC day, across
+    /// resends and new bindings (the guess budget).
     pub otp_max_attempts: u32,
     /// Lifetime of a device token.
     pub device_token_ttl_hours: u64,

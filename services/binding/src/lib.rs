@@ -11,7 +11,10 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod keys;
+mod lockout;
+mod passwords;
 pub mod registry;
+pub mod settings;
 pub mod store;
 pub mod wire;
 
@@ -44,6 +47,8 @@ pub struct Deps {
     pub cache: cache::CacheConfig,
     /// Delivery log settings.
     pub deliveries: deliveries::DeliveriesConfig,
+    /// Limits and policies the operations enforce.
+    pub settings: registry::Settings,
 }
 
 /// Bound listeners (port 0 in tests).
@@ -55,6 +60,12 @@ impl Deps {
     pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
         // Keys first: a missing secret stops start-up before any connection.
         let keys = keys::Keys::from_config(&config.security)?;
+        let egress = config.accounts.policy().map_err(|e| {
+            pushmail_common::config::ConfigError::invalid(
+                "accounts.allowed_networks",
+                e.to_string(),
+            )
+        })?;
         let database = Database::connect(&config.database).await?;
         database.migrate().await?;
         let redis = if config.cache.enabled {
@@ -70,6 +81,11 @@ impl Deps {
             redis,
             cache: config.cache.clone(),
             deliveries: config.deliveries.clone(),
+            settings: registry::Settings {
+                verification: config.verification.clone(),
+                relay: config.relay.clone(),
+                egress,
+            },
         })
     }
 }
@@ -110,15 +126,37 @@ pub async fn run(
         Arc::new(deps.keys),
         events::Events::new(deps.bus.clone()),
         cache,
+        deps.settings,
     );
     let (bus, log, shutdown) = (deps.bus, registry.clone(), host.shutdown());
     let deliveries = deps.deliveries;
     host.spawn("delivery-log", async move {
         deliveries::run(bus, log, deliveries, shutdown).await
     });
+    let (pruner, stop) = (registry.clone(), host.shutdown());
+    host.spawn("code-count-prune", async move {
+        prune_code_counts(pruner, stop).await;
+        Ok(())
+    });
     host.serve_grpc(listeners.grpc, grpc::routes(&registry))?;
     host.serve_admin(listeners.admin, axum::Router::new());
     let result = host.run().await;
     deps.database.close().await;
     Ok(result?)
+}
+
+/// Hourly, drops verification-code counts of past days (the table keeps a
+/// row per tenant, number and day).
+async fn prune_code_counts(registry: registry::Registry, shutdown: CancellationToken) {
+    loop {
+        match registry.prune_code_counts().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "old verification-code counts pruned"),
+            Err(e) => tracing::warn!(error = %e, "verification-code count prune failed; next hour"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(3_600)) => {}
+        }
+    }
 }

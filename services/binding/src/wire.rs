@@ -8,9 +8,10 @@ use pushmail_proto::common::v1::ContentLevel as PbContentLevel;
 
 use crate::clock::timestamp;
 use crate::domain::{
-    Account, AccountKind, AddressList, Binding, BindingState, ContentLevel, DeliveryTarget, Device,
-    IdError, Msisdn, NewAccount, NewDevice, Preferences, QuietHours, ServerSettings, TargetDevice,
-    TlsMode, TrafficDay,
+    Account, AccountKind, AddressList, ApiKeyRecord, Binding, BindingState, ContentLevel,
+    DeliveryTarget, Device, IdError, MailDomain, Msisdn, NewAccount, NewDevice, Preferences,
+    QuietHours, RelayCredential, RelayPolicy, ServerSettings, TargetDevice, TenantId, TlsMode,
+    TrafficDay,
 };
 use crate::registry::ApiError;
 
@@ -376,4 +377,62 @@ pub fn day(field: &'static str, value: &str) -> Result<jiff::civil::Date, ApiErr
     value
         .parse()
         .map_err(|_| ApiError::invalid(field, "must be a date as YYYY-MM-DD"))
+}
+
+/// A free-text description field: trimmed, at most 200 characters.
+pub fn description(field: &'static str, value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.chars().count() > 200 || value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            "must be at most 200 characters, without control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A list of mail domains.
+pub fn domains(field: &'static str, values: &[String]) -> Result<Vec<MailDomain>, ApiError> {
+    values
+        .iter()
+        .map(|d| MailDomain::parse(d).map_err(|e| ApiError::invalid(field, e)))
+        .collect()
+}
+
+/// An API key as listed, `active` as of `now_ms`.
+pub fn api_key(key: &ApiKeyRecord, now_ms: i64) -> pb::ApiKey {
+    pb::ApiKey {
+        key_id: key.id.to_string(),
+        prefix: key.prefix.clone(),
+        description: key.description.clone(),
+        created_at: Some(timestamp(key.created_at_ms)),
+        expires_at: key.expires_at_ms.map(timestamp),
+        revoked_at: key.revoked_at_ms.map(timestamp),
+        active: key.is_active(now_ms),
+    }
+}
+
+/// A relay credential as listed.
+pub fn relay_credential(credential: &RelayCredential) -> pb::RelayCredential {
+    pb::RelayCredential {
+        credential_id: credential.id.to_string(),
+        username: credential.username.clone(),
+        description: credential.description.clone(),
+        created_at: Some(timestamp(credential.created_at_ms)),
+        revoked_at: credential.revoked_at_ms.map(timestamp),
+    }
+}
+
+/// A relay policy from the API.
+pub fn relay_policy(sources: &[String], fingerprints: &[String]) -> Result<RelayPolicy, ApiError> {
+    RelayPolicy::parse(sources, fingerprints).map_err(|e| ApiError::invalid(e.field, e.reason))
+}
+
+/// A relay policy as the API shows it.
+pub fn relay_policy_to_proto(tenant: TenantId, policy: &RelayPolicy) -> pb::RelayPolicy {
+    pb::RelayPolicy {
+        tenant_id: tenant.to_string(),
+        allowed_sources: policy.sources_text(),
+        client_cert_sha256: policy.client_cert_sha256.clone(),
+    }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod device_token;
+pub mod egress;
 pub mod grpc;
 pub mod health;
 pub mod host;

@@ -53,7 +53,84 @@ async function signedIn(me) {
   $("who").textContent = state.operator ? "operator" : `tenant ${me.tenant_id}`;
   $("tenant-picker").hidden = !state.operator;
   show("tenant");
-  if (!state.operator) await loadAccounts(false);
+  if (!state.operator) await loadTenant();
+}
+
+async function loadTenant() {
+  await loadAccounts(false);
+  await loadKeys();
+  await loadRelay();
+}
+
+const day = (ms) => (ms ? new Date(ms).toISOString().slice(0, 10) : "");
+
+async function loadKeys() {
+  const page = await api("GET", tenantPath("/keys"));
+  const body = $("keys").tBodies[0];
+  body.replaceChildren();
+  for (const key of page.items) {
+    const row = document.createElement("tr");
+    row.dataset.id = key.id;
+    cell(row, key.prefix ? `${key.prefix}…` : "(first key)");
+    cell(row, key.description);
+    cell(row, day(key.created_at_ms));
+    const until = key.expires_at_ms ? new Date(key.expires_at_ms).toISOString().replace("T", " ").slice(0, 16) : "";
+    cell(row, key.active ? (key.revoked_at_ms ? `revoked, works until ${until}` : "active") : "revoked").className = "state";
+    const actions = cell(row, "");
+    if (key.active) {
+      const revoke = document.createElement("button");
+      revoke.textContent = "Revoke";
+      revoke.addEventListener("click", (e) => {
+        e.stopPropagation();
+        revokeKey(key).catch((err) => status(err.message));
+      });
+      actions.appendChild(revoke);
+    }
+    body.appendChild(row);
+  }
+}
+
+async function revokeKey(key) {
+  const grace = Number($("revoke-grace").value);
+  const path = tenantPath(`/keys/${key.id}/revoke`);
+  try {
+    await api("POST", path, { grace_seconds: grace });
+  } catch (err) {
+    if (!/last working key/.test(err.message)) throw err;
+    if (!window.confirm("This is the last working key: revoking it locks every caller out. Revoke anyway?")) return;
+    await api("POST", path, { grace_seconds: grace, confirm_last_key: true });
+  }
+  status(grace ? "Key revoked; it works until the grace ends." : "Key revoked.", true);
+  await loadKeys();
+}
+
+async function loadRelay() {
+  const page = await api("GET", tenantPath("/relay/credentials"));
+  const body = $("relay-credentials").tBodies[0];
+  body.replaceChildren();
+  for (const credential of page.items) {
+    const row = document.createElement("tr");
+    row.dataset.id = credential.id;
+    cell(row, credential.username);
+    cell(row, credential.description);
+    cell(row, day(credential.created_at_ms));
+    cell(row, credential.revoked_at_ms ? "revoked" : "active").className = "state";
+    const actions = cell(row, "");
+    if (!credential.revoked_at_ms) {
+      const revoke = document.createElement("button");
+      revoke.textContent = "Revoke";
+      revoke.addEventListener("click", async (e) => {
+        e.stopPropagation();
+        await api("POST", tenantPath(`/relay/credentials/${credential.id}/revoke`)).catch((err) => status(err.message));
+        await loadRelay();
+      });
+      actions.appendChild(revoke);
+    }
+    body.appendChild(row);
+  }
+  const policy = await api("GET", tenantPath("/relay/policy"));
+  $("relay-sources").value = policy.allowed_sources.join(", ");
+  $("relay-certs").value = policy.client_cert_sha256.join(", ");
 }
 
 async function loadAccounts(more) {
@@ -267,7 +344,32 @@ document.addEventListener("DOMContentLoaded", () => {
     await api("DELETE", "/api/v1/session");
     show("sign-in");
   });
-  on("search-form", "submit", () => loadAccounts(false));
+  on("search-form", "submit", () => (state.operator ? loadTenant() : loadAccounts(false)));
+  on("create-key-form", "submit", async () => {
+    const made = await api("POST", tenantPath("/keys"), { description: $("key-description").value.trim() });
+    $("key-description").value = "";
+    $("new-key-value").textContent = made.api_key;
+    $("new-key").hidden = false;
+    status("Key created: copy it now, it is not shown again.", true);
+    await loadKeys();
+  });
+  on("create-relay-form", "submit", async () => {
+    const made = await api("POST", tenantPath("/relay/credentials"), { description: $("relay-description").value.trim() });
+    $("relay-description").value = "";
+    $("new-relay-username").textContent = made.username;
+    $("new-relay-password").textContent = made.password;
+    $("new-relay").hidden = false;
+    status("Relay credential created: copy the password now, it is not shown again.", true);
+    await loadRelay();
+  });
+  on("relay-policy-form", "submit", async () => {
+    await api("PUT", tenantPath("/relay/policy"), {
+      allowed_sources: list($("relay-sources").value),
+      client_cert_sha256: list($("relay-certs").value),
+    });
+    status("Relay policy saved.", true);
+    await loadRelay();
+  });
   on("more-accounts", "click", () => loadAccounts(true));
   $("new-kind").addEventListener("change", () => {
     $("server-fields").hidden = !$("new-kind").value.startsWith("external_");

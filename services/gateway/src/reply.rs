@@ -24,6 +24,11 @@ pub enum ApiError {
     RateLimited {
         retry_after_seconds: u64,
     },
+    /// Over a limit upstream that waiting lifts (the upstream's words).
+    Throttled {
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// The content cannot be converted (unsupported, unreadable, over a limit).
     Unprocessable(String),
     /// A Range that starts past the end of `total` bytes.
@@ -62,7 +67,16 @@ impl ApiError {
     pub fn from_admin(status: &tonic::Status) -> Self {
         use tonic::Code;
         let message = status.message().to_owned();
+        let retry_after = status
+            .metadata()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         match status.code() {
+            Code::ResourceExhausted if retry_after.is_some() => Self::Throttled {
+                message,
+                retry_after_seconds: retry_after.unwrap_or(1),
+            },
             Code::NotFound => Self::Missing(message),
             Code::PermissionDenied => Self::Denied(message),
             Code::Unauthenticated => Self::Unauthenticated("the API key or session is not valid"),
@@ -101,6 +115,16 @@ impl IntoResponse for ApiError {
                     "rate_limited",
                     "too many requests for this credential; retry later",
                 );
+                if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
+            Self::Throttled {
+                message,
+                retry_after_seconds,
+            } => {
+                let mut response = error(StatusCode::TOO_MANY_REQUESTS, "limited", &message);
                 if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
                     response.headers_mut().insert(header::RETRY_AFTER, value);
                 }

@@ -37,6 +37,9 @@ pub struct Config {
     pub webhook: WebhookConfig,
     /// Mailbox ownership among replicas (leases in the `marks` Redis).
     pub sharding: ShardingConfig,
+    /// Mailbox servers of tenant accounts: the networks ingest may connect
+    /// to besides the public internet (`allowed_networks`; default none).
+    pub accounts: pushmail_common::egress::EgressConfig,
 }
 
 /// Mailbox ownership among replicas.
@@ -257,6 +260,7 @@ impl Default for Config {
             imap: ImapConfig::default(),
             webhook: WebhookConfig::default(),
             sharding: ShardingConfig::default(),
+            accounts: pushmail_common::egress::EgressConfig::default(),
         }
     }
 }
@@ -273,6 +277,7 @@ impl ServiceConfig for Config {
         self.blob.validate("blob.")?;
         self.smtp.validate()?;
         self.imap.validate()?;
+        self.accounts.validate("accounts.")?;
         if !(1_000..=600_000).contains(&self.sharding.lease_ms) {
             return Err(ConfigError::invalid(
                 "sharding.lease_ms",

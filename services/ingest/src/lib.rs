@@ -83,7 +83,10 @@ impl Deps {
             ),
             redis,
             tls: tls::Tls::new(&extra_cas(config)?)
-                .map_err(|e| ConfigError::invalid("pop3", format!("TLS setup: {e}")))?,
+                .map_err(|e| ConfigError::invalid("pop3", format!("TLS setup: {e}")))?
+                .with_egress(config.accounts.policy().map_err(|e| {
+                    ConfigError::invalid("accounts.allowed_networks", e.to_string())
+                })?),
         })
     }
 }

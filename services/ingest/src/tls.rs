@@ -1,7 +1,12 @@
-//! TLS to mail servers: the system's trust store plus any CA the operator
-//! adds (a carrier's internal mail servers often use a private CA).
+//! Connections to mail servers: TCP to an address the egress policy allows
+//! (no loopback, private or metadata address unless the operator allows
+//! its network; checked on the address actually connected to), then TLS
+//! with the system's trust store plus any CA the operator adds (a carrier's
+//! internal mail servers often use a private CA).
 
 use std::sync::Arc;
+
+use pushmail_common::egress::EgressPolicy;
 
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -24,10 +29,11 @@ pub enum Security {
     Implicit,
 }
 
-/// Connects TLS clients.
+/// Connects to mail servers.
 #[derive(Clone)]
 pub struct Tls {
     connector: TlsConnector,
+    egress: EgressPolicy,
 }
 
 impl std::fmt::Debug for Tls {
@@ -37,7 +43,20 @@ impl std::fmt::Debug for Tls {
 }
 
 impl Tls {
-    /// The system roots (unreadable ones are skipped) plus `extra`.
+    /// The same, connecting only where `egress` allows (the default allows
+    /// public addresses only).
+    pub fn with_egress(self, egress: EgressPolicy) -> Self {
+        Self { egress, ..self }
+    }
+
+    /// A TCP connection to `host:port` on an address the egress policy
+    /// allows; `PermissionDenied` when the host resolves to a refused one.
+    pub async fn connect_tcp(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
+        self.egress.connect(host, port).await
+    }
+
+    /// The system roots (unreadable ones are skipped) plus `extra`; public
+    /// addresses only until [`Tls::with_egress`].
     pub fn new(extra: &[CertificateDer<'static>]) -> Result<Self, rustls::Error> {
         let mut roots = RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
@@ -57,6 +76,7 @@ impl Tls {
             .with_no_client_auth();
         Ok(Self {
             connector: TlsConnector::from(Arc::new(config)),
+            egress: EgressPolicy::default(),
         })
     }
 

@@ -177,7 +177,11 @@ async fn start_with(script: Script, queue: MemoryBusConfig) -> Fixture {
         .unwrap();
     let runner = Arc::new(Runner {
         binding: UpstreamConfig::at("http://127.0.0.1:9").channel().unwrap(),
-        tls: Tls::new(&[]).unwrap(),
+        tls: Tls::new(&[]).unwrap().with_egress(
+            pushmail_common::egress::EgressConfig::loopback()
+                .policy()
+                .unwrap(),
+        ),
         marks: Arc::new(MemoryMarks::default()),
         announcer: Announcer::new(
             bus,

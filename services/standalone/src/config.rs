@@ -73,6 +73,9 @@ impl Default for StandaloneConfig {
         binding.database.url = SecretUrl::new("sqlite://.pushmail/binding.db?mode=rwc");
         // One process: the in-process cache layer is the only one needed.
         binding.cache.shared = pushmail_common::redis::StateStoreConfig::memory();
+        // Standalone runs beside its mail server (Dovecot on this machine):
+        // loopback mailbox hosts are allowed here, and only here by default.
+        binding.accounts = pushmail_common::egress::EgressConfig::loopback();
         Self {
             data_dir: data.clone(),
             demo: false,
@@ -123,6 +126,7 @@ impl Default for StandaloneConfig {
                     listen: "127.0.0.1:8104".to_owned(),
                     ..Default::default()
                 },
+                accounts: pushmail_common::egress::EgressConfig::loopback(),
                 ..Default::default()
             },
             dispatch: pushmail_dispatch::Config {

@@ -107,6 +107,7 @@ async fn create(
                 max_accounts: 10,
                 sms_per_day: 100,
                 push_per_minute: 0,
+                ..Default::default()
             },
         )?)
         .await

@@ -71,6 +71,16 @@ id_type!(
     DeviceId,
     "device id"
 );
+id_type!(
+    /// One of a tenant's API keys.
+    ApiKeyId,
+    "key id"
+);
+id_type!(
+    /// One of a tenant's SMTP relay credentials.
+    RelayCredentialId,
+    "credential id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,12 @@ mod binding;
 mod delivery;
 mod device;
 mod ids;
+mod mail_domain;
 mod msisdn;
 mod otp;
 mod preferences;
 mod quiet_hours;
+mod relay;
 mod target;
 mod tenant;
 mod traffic;
@@ -18,13 +20,17 @@ pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
 pub use binding::{Binding, BindingState};
 pub use delivery::{Delivery, DeliveryCursor};
 pub use device::{Device, NewDevice};
-pub use ids::{AccountId, BindingId, DeviceId, IdError, TenantId};
+pub use ids::{AccountId, ApiKeyId, BindingId, DeviceId, IdError, RelayCredentialId, TenantId};
+pub use mail_domain::{MailDomain, MailDomainError, owners_of};
 pub use msisdn::{Msisdn, MsisdnError};
-pub use otp::{OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode};
+pub use otp::{
+    OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode, SendLimits, until_next_day,
+};
 pub use preferences::{
     AddressList, ContentLevel, MAX_LIST_ENTRIES, MAX_SIGNATURE_CHARS, Preferences, PreferencesError,
 };
 pub use quiet_hours::{QuietHours, QuietHoursError};
+pub use relay::{MAX_POLICY_ENTRIES, RelayCredential, RelayPolicy, RelayPolicyError};
 pub use target::{DeliveryTarget, TargetDevice};
-pub use tenant::{ApiKey, ApiKeyHash, NewTenant, Tenant};
+pub use tenant::{ApiKey, ApiKeyHash, ApiKeyRecord, MAX_LIVE_KEYS, NewApiKey, NewTenant, Tenant};
 pub use traffic::{Traffic, TrafficDay};

@@ -45,6 +45,31 @@ pub struct PendingCode {
     pub used: bool,
 }
 
+/// What sending a new code must fit within; the store checks it in the
+/// transaction that records the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimits {
+    /// Now, ms since the epoch.
+    pub now_ms: i64,
+    /// The UTC day codes and wrong answers are counted on.
+    pub day: jiff::civil::Date,
+    /// Least time between two codes to one number from one tenant, ms.
+    pub cooldown_ms: i64,
+    /// Most codes per number per tenant per day.
+    pub per_number: u32,
+    /// Codes per tenant per day where the tenant sets none.
+    pub per_tenant_default: u32,
+    /// Wrong answers per number per tenant per day: once spent, no code is
+    /// sent (it could not be entered).
+    pub wrong_answers: u32,
+}
+
+/// Milliseconds from `now_ms` to the next UTC midnight, when daily caps reset.
+pub fn until_next_day(now_ms: i64) -> i64 {
+    const DAY: i64 = 86_400_000;
+    DAY - now_ms.rem_euclid(DAY)
+}
+
 /// The outcome of checking an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpCheck {
@@ -91,6 +116,11 @@ impl OtpIssuer {
             random: SystemRandom::new(),
             policy,
         }
+    }
+
+    /// Wrong answers allowed per number and UTC day.
+    pub fn max_attempts(&self) -> u32 {
+        self.policy.max_attempts
     }
 
     /// A fresh code and what to store for it.
@@ -194,6 +224,13 @@ mod tests {
             issuer.check(&mut pending, code.expose(), 4),
             OtpCheck::Exhausted
         );
+    }
+
+    #[test]
+    fn daily_caps_reset_at_utc_midnight() {
+        assert_eq!(until_next_day(0), 86_400_000);
+        assert_eq!(until_next_day(86_399_999), 1);
+        assert_eq!(until_next_day(1_764_115_199_000), 1_000);
     }
 
     #[test]

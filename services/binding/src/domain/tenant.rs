@@ -3,11 +3,18 @@
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
-use super::TenantId;
+use super::{ApiKeyId, MailDomain, TenantId};
 use pushmail_common::redact::Secret;
 
 /// Prefix of every API key, so a leaked key is recognisable in scanners.
 const KEY_PREFIX: &str = "pmk_";
+
+/// How much of a key is kept in clear to recognise it: the prefix and 8
+/// hex digits (32 bits: names the key, guesses nothing).
+const SHOWN_CHARS: usize = KEY_PREFIX.len() + 8;
+
+/// Most keys a tenant may hold that still work (or will, in a grace).
+pub const MAX_LIVE_KEYS: usize = 20;
 
 /// A tenant API key: shown once at creation, never stored.
 #[derive(Debug, Clone)]
@@ -35,6 +42,11 @@ impl ApiKey {
         self.0.expose()
     }
 
+    /// The recognisable start of the key, kept in clear.
+    pub fn prefix(&self) -> String {
+        self.0.expose().chars().take(SHOWN_CHARS).collect()
+    }
+
     /// What is stored and looked up.
     pub fn hash(&self) -> ApiKeyHash {
         ApiKeyHash(hex::encode(Sha256::digest(self.0.expose().as_bytes())))
@@ -53,6 +65,34 @@ impl ApiKeyHash {
     }
 }
 
+/// A key to store: its hash and what is shown of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    /// Id.
+    pub id: ApiKeyId,
+    /// What is looked up.
+    pub hash: ApiKeyHash,
+    /// The recognisable start.
+    pub prefix: String,
+    /// What it is for.
+    pub description: String,
+    /// When it stops working; `None`: never.
+    pub expires_at_ms: Option<i64>,
+}
+
+impl NewApiKey {
+    /// What to store for `key`.
+    pub fn of(key: &ApiKey, description: &str, expires_at_ms: Option<i64>) -> Self {
+        Self {
+            id: ApiKeyId::generate(),
+            hash: key.hash(),
+            prefix: key.prefix(),
+            description: description.to_owned(),
+            expires_at_ms,
+        }
+    }
+}
+
 /// What an operator asks for when creating a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTenant {
@@ -64,6 +104,10 @@ pub struct NewTenant {
     pub sms_per_day: u32,
     /// Rate: notifications per minute (0: no limit).
     pub push_per_minute: u32,
+    /// Verification codes per UTC day; `None`: the platform default.
+    pub codes_per_day: Option<u32>,
+    /// Mail domains the tenant owns.
+    pub domains: Vec<MailDomain>,
 }
 
 /// A tenant as stored.
@@ -79,8 +123,42 @@ pub struct Tenant {
     pub sms_per_day: u32,
     /// Rate: notifications per minute (0: no limit).
     pub push_per_minute: u32,
+    /// Verification codes per UTC day; `None`: the platform default.
+    pub codes_per_day: Option<u32>,
     /// Creation time, ms since the epoch.
     pub created_at_ms: i64,
+}
+
+/// An API key as stored (the key itself never is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// Id.
+    pub id: ApiKeyId,
+    /// The key's recognisable start; empty for a key made before keys
+    /// were listed.
+    pub prefix: String,
+    /// What it is for.
+    pub description: String,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// When it stops working; `None`: never.
+    pub expires_at_ms: Option<i64>,
+    /// When it was revoked; `None`: not revoked.
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key works at `now_ms`.
+    pub fn is_active(&self, now_ms: i64) -> bool {
+        self.expires_at_ms.is_none_or(|end| now_ms < end)
+    }
+
+    /// Whether the key still works once `grace_end_ms` is past.
+    pub fn outlives(&self, grace_end_ms: i64) -> bool {
+        self.expires_at_ms.is_none_or(|end| grace_end_ms < end)
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +177,28 @@ mod tests {
             !format!("{a:?}").contains(a.expose()),
             "Debug must not show the key"
         );
+        assert_eq!(a.prefix().len(), 12);
+        assert!(a.expose().starts_with(&a.prefix()));
+    }
+
+    #[test]
+    fn a_key_works_until_it_expires() {
+        let key = ApiKeyRecord {
+            tenant_id: TenantId::generate(),
+            id: ApiKeyId::generate(),
+            prefix: String::new(),
+            description: String::new(),
+            created_at_ms: 0,
+            expires_at_ms: Some(1_000),
+            revoked_at_ms: Some(500),
+        };
+        assert!(key.is_active(999));
+        assert!(!key.is_active(1_000));
+        assert!(key.outlives(999) && !key.outlives(1_000));
+        let forever = ApiKeyRecord {
+            expires_at_ms: None,
+            ..key
+        };
+        assert!(forever.is_active(i64::MAX) && forever.outlives(i64::MAX));
     }
 }

@@ -24,10 +24,19 @@ impl Admin {
 
     /// The caller and the tenant the request acts on.
     async fn scope<T>(&self, request: &Request<T>, tenant_id: &str) -> Result<TenantId, ApiError> {
-        caller(&self.registry, request.metadata())
-            .await?
-            .tenant(tenant_id)
+        scope(&self.registry, request, tenant_id).await
     }
+}
+
+/// The tenant a request acts on, as its caller may.
+pub(super) async fn scope<T>(
+    registry: &Registry,
+    request: &Request<T>,
+    tenant_id: &str,
+) -> Result<TenantId, ApiError> {
+    caller(registry, request.metadata())
+        .await?
+        .tenant(tenant_id)
 }
 
 fn token_response(
@@ -81,6 +90,12 @@ impl AdminService for Admin {
                 if name.is_empty() || name.chars().count() > 200 {
                     return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
                 }
+                let mut domains = wire::domains("domains", &req.domains)?;
+                domains.sort();
+                domains.dedup();
+                if domains.len() > crate::registry::MAX_DOMAINS {
+                    return Err(ApiError::invalid("domains", "at most 100 per tenant"));
+                }
                 let (tenant, key) = self
                     .registry
                     .create_tenant(&NewTenant {
@@ -88,6 +103,8 @@ impl AdminService for Admin {
                         max_accounts: req.max_accounts,
                         sms_per_day: req.sms_per_day,
                         push_per_minute: req.push_per_minute,
+                        codes_per_day: (req.codes_per_day > 0).then_some(req.codes_per_day),
+                        domains,
                     })
                     .await?;
                 Ok(pb::CreateTenantResponse {
@@ -447,5 +464,75 @@ impl AdminService for Admin {
             }
             .await,
         )
+    }
+
+    async fn set_tenant_domains(
+        &self,
+        request: Request<pb::SetTenantDomainsRequest>,
+    ) -> Result<Response<pb::TenantDomains>, Status> {
+        super::keys::set_tenant_domains(&self.registry, request).await
+    }
+
+    async fn get_tenant_domains(
+        &self,
+        request: Request<pb::GetTenantDomainsRequest>,
+    ) -> Result<Response<pb::TenantDomains>, Status> {
+        super::keys::get_tenant_domains(&self.registry, request).await
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        super::keys::create_api_key(&self.registry, request).await
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        super::keys::list_api_keys(&self.registry, request).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        super::keys::revoke_api_key(&self.registry, request).await
+    }
+
+    async fn create_relay_credential(
+        &self,
+        request: Request<pb::CreateRelayCredentialRequest>,
+    ) -> Result<Response<pb::CreateRelayCredentialResponse>, Status> {
+        super::relay::create_credential(&self.registry, request).await
+    }
+
+    async fn list_relay_credentials(
+        &self,
+        request: Request<pb::ListRelayCredentialsRequest>,
+    ) -> Result<Response<pb::ListRelayCredentialsResponse>, Status> {
+        super::relay::list_credentials(&self.registry, request).await
+    }
+
+    async fn revoke_relay_credential(
+        &self,
+        request: Request<pb::RevokeRelayCredentialRequest>,
+    ) -> Result<Response<pb::RelayCredential>, Status> {
+        super::relay::revoke_credential(&self.registry, request).await
+    }
+
+    async fn get_relay_policy(
+        &self,
+        request: Request<pb::GetRelayPolicyRequest>,
+    ) -> Result<Response<pb::RelayPolicy>, Status> {
+        super::relay::get_policy(&self.registry, request).await
+    }
+
+    async fn set_relay_policy(
+        &self,
+        request: Request<pb::SetRelayPolicyRequest>,
+    ) -> Result<Response<pb::RelayPolicy>, Status> {
+        super::relay::set_policy(&self.registry, request).await
     }
 }

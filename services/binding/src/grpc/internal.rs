@@ -50,6 +50,8 @@ pub(crate) mod allowed {
     pub(crate) const CHARGE_SMS: &[Service] = &[Service::Dispatch];
     /// Push rates: dispatch.
     pub(crate) const GET_TENANT_LIMITS: &[Service] = &[Service::Dispatch];
+    /// Relay logins of enterprise mail servers: ingest's SMTP/LMTP.
+    pub(crate) const AUTHENTICATE_RELAY: &[Service] = &[Service::Ingest];
 }
 
 /// The tenant and account an internal call names; both are required.
@@ -97,16 +99,24 @@ impl BindingService for Internal {
         respond(
             async {
                 self.only(&request, allowed::RESOLVE_RECIPIENT).await?;
-                let address = wire::address("address", &request.get_ref().address)?;
-                Ok(match self.registry.resolve_recipient(&address).await? {
-                    Some((tenant, account, kind)) => pb::ResolveRecipientResponse {
-                        found: true,
-                        tenant_id: tenant.to_string(),
-                        account_id: account.to_string(),
-                        kind: wire::kind_to_proto(kind).into(),
+                let req = request.get_ref();
+                let address = wire::address("address", &req.address)?;
+                let tenant = (!req.tenant_id.is_empty())
+                    .then(|| wire::id("tenant_id", &req.tenant_id, TenantId::parse))
+                    .transpose()?;
+                Ok(
+                    match self.registry.resolve_recipient(&address, tenant).await? {
+                        Some(found) => pb::ResolveRecipientResponse {
+                            found: true,
+                            tenant_id: found.tenant.to_string(),
+                            account_id: found.account.to_string(),
+                            kind: wire::kind_to_proto(found.kind).into(),
+                            allowed_sources: found.policy.sources_text(),
+                            client_cert_sha256: found.policy.client_cert_sha256,
+                        },
+                        None => pb::ResolveRecipientResponse::default(),
                     },
-                    None => pb::ResolveRecipientResponse::default(),
-                })
+                )
             }
             .await,
         )
@@ -184,6 +194,39 @@ impl BindingService for Internal {
                     max_accounts: tenant.max_accounts,
                     sms_per_day: tenant.sms_per_day,
                     push_per_minute: tenant.push_per_minute,
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn authenticate_relay(
+        &self,
+        request: Request<pb::AuthenticateRelayRequest>,
+    ) -> Result<Response<pb::AuthenticateRelayResponse>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::AUTHENTICATE_RELAY).await?;
+                let req = request.get_ref();
+                let peer: std::net::IpAddr = req
+                    .peer_ip
+                    .trim()
+                    .parse()
+                    .map_err(|_| ApiError::invalid("peer_ip", "must be an IP address"))?;
+                if req.username.is_empty()
+                    || req.username.len() > 64
+                    || req.password.is_empty()
+                    || req.password.len() > 256
+                {
+                    return Err(ApiError::Unauthenticated("relay credentials refused"));
+                }
+                let login = self
+                    .registry
+                    .authenticate_relay(&req.username, &req.password, peer)
+                    .await?;
+                Ok(pb::AuthenticateRelayResponse {
+                    tenant_id: login.tenant.to_string(),
+                    credential_id: login.credential.to_string(),
                 })
             }
             .await,

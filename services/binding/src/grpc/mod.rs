@@ -4,6 +4,8 @@
 mod admin;
 mod auth;
 mod internal;
+mod keys;
+mod relay;
 mod status;
 
 use pushmail_proto::binding::v1::admin_service_server::AdminServiceServer;
@@ -12,7 +14,7 @@ use pushmail_proto::common::v1::{PageRequest, PageResponse};
 use tonic::service::Routes;
 
 pub use auth::Caller;
-pub use status::status;
+pub use status::{RETRY_AFTER, status};
 
 use crate::registry::{ApiError, Registry};
 

@@ -1,17 +1,33 @@
 //! The one place API errors become gRPC statuses.
 
+use tonic::metadata::MetadataMap;
 use tonic::{Code, Response, Status};
 
 use crate::registry::ApiError;
 
-/// The status for `err`; internal errors are logged here, once.
+/// The metadata key telling a throttled caller how many seconds to wait.
+pub const RETRY_AFTER: &str = "retry-after";
+
+/// The status for `err`; internal errors are logged here, once. A
+/// throttled call carries `retry-after` metadata (whole seconds).
 pub fn status(err: ApiError) -> Status {
+    if let ApiError::Throttled {
+        retry_after_seconds,
+        ..
+    } = &err
+    {
+        let mut metadata = MetadataMap::new();
+        if let Ok(value) = retry_after_seconds.to_string().parse() {
+            metadata.insert(RETRY_AFTER, value);
+        }
+        return Status::with_metadata(Code::ResourceExhausted, err.to_string(), metadata);
+    }
     let code = match &err {
         ApiError::Invalid { .. } => Code::InvalidArgument,
         ApiError::NotFound(_) => Code::NotFound,
         ApiError::AlreadyExists(_) => Code::AlreadyExists,
         ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
-        ApiError::QuotaExceeded(_) => Code::ResourceExhausted,
+        ApiError::QuotaExceeded(_) | ApiError::Throttled { .. } => Code::ResourceExhausted,
         ApiError::Unauthenticated(_) => Code::Unauthenticated,
         ApiError::PermissionDenied(_) => Code::PermissionDenied,
         ApiError::Unavailable(_) => Code::Unavailable,
@@ -81,5 +97,19 @@ mod tests {
             let status = status(err);
             assert_eq!((status.code(), status.message()), (code, message));
         }
+    }
+
+    #[test]
+    fn a_throttled_call_says_when_to_retry() {
+        let status = status(ApiError::throttled("msisdn: cooling down", 1_001));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.message(), "msisdn: cooling down; retry after 2 s");
+        assert_eq!(status.metadata().get(RETRY_AFTER).unwrap(), "2");
+        let soon = status_of_ms(0);
+        assert_eq!(soon.metadata().get(RETRY_AFTER).unwrap(), "1", "never 0");
+    }
+
+    fn status_of_ms(ms: i64) -> Status {
+        status(ApiError::throttled("x", ms))
     }
 }

@@ -26,14 +26,27 @@ impl std::fmt::Debug for IssuedToken {
 }
 
 impl Registry {
-    /// Registers a device behind a number and issues its first token.
+    /// Registers a device behind a number with a verified binding in the
+    /// tenant and issues its first token.
     pub async fn register_device(
         &self,
         tenant: TenantId,
         device: &NewDevice,
     ) -> Result<(Device, IssuedToken), ApiError> {
         self.require_tenant(tenant).await?;
-        let created = self.store().register_device(tenant, device).await?;
+        let created = self
+            .store()
+            .register_device(tenant, device)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound("verified binding") => {
+                    ApiError::FailedPrecondition(format!(
+                        "msisdn: {} has no verified binding in this tenant; bind and verify it first",
+                        device.msisdn
+                    ))
+                }
+                other => other.into(),
+            })?;
         self.device_changed(&created, Change::DeviceRegistered, created.created_at_ms)
             .await?;
         let token = self.sign(&created);

@@ -29,6 +29,14 @@ pub enum ApiError {
     /// A quota is spent.
     #[error("quota exceeded: {0}")]
     QuotaExceeded(&'static str),
+    /// A limit that waiting lifts; the caller is told how long.
+    #[error("{reason}; retry after {retry_after_seconds} s")]
+    Throttled {
+        /// Which limit.
+        reason: String,
+        /// Whole seconds until it lifts (at least 1).
+        retry_after_seconds: u64,
+    },
     /// No or unknown credentials.
     #[error("{0}")]
     Unauthenticated(&'static str),
@@ -44,6 +52,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A limit lifting after `retry_after_ms` (rounded up to a second).
+    pub fn throttled(reason: impl Into<String>, retry_after_ms: i64) -> Self {
+        let seconds = u64::try_from(retry_after_ms.max(0))
+            .unwrap_or(0)
+            .div_ceil(1_000);
+        Self::Throttled {
+            reason: reason.into(),
+            retry_after_seconds: seconds.max(1),
+        }
+    }
+
     /// An input that broke a rule.
     pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
         Self::Invalid {
@@ -59,6 +78,12 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => Self::AlreadyExists(what),
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::QuotaExceeded(what) => Self::QuotaExceeded(what),
+            StoreError::Throttled {
+                reason,
+                retry_after_ms,
+            } => Self::throttled(reason, retry_after_ms),
+            StoreError::Precondition(why) => Self::FailedPrecondition(why),
+            StoreError::Forbidden(why) => Self::PermissionDenied(why),
             // The edge validates first, so a refused value is a stored row
             // or a rule the edge missed: not the caller's to fix.
             StoreError::Invalid(what) => Self::Internal(what),

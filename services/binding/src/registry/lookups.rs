@@ -6,7 +6,8 @@ use pushmail_common::redact::Secret;
 use super::{ApiError, Registry};
 use crate::cache::Targets;
 use crate::clock::{now_ms, utc_day};
-use crate::domain::{Account, AccountId, AccountKind, TenantId, Traffic, TrafficDay};
+use crate::domain::{Account, AccountId, TenantId, Traffic, TrafficDay};
+use crate::store::Recipient;
 
 /// Longest traffic range one call returns.
 const MAX_TRAFFIC_DAYS: i32 = 366;
@@ -21,19 +22,16 @@ impl Registry {
         self.inner.cache.get(tenant, account).await
     }
 
-    /// The account an SMTP/LMTP recipient maps to, with its kind.
+    /// The account an inbound address reaches, with its kind and its
+    /// tenant's relay policy: within `tenant` when the caller names one,
+    /// else by the platform-wide route (which only a forwarded account
+    /// holds). Another tenant's rows never make this fail.
     pub async fn resolve_recipient(
         &self,
         address: &str,
-    ) -> Result<Option<(TenantId, AccountId, AccountKind)>, ApiError> {
-        let found = self.store().accounts_by_address(address).await?;
-        match found.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(*one)),
-            _ => Err(ApiError::FailedPrecondition(format!(
-                "{address} belongs to more than one tenant; route it by tenant"
-            ))),
-        }
+        tenant: Option<TenantId>,
+    ) -> Result<Option<Recipient>, ApiError> {
+        Ok(self.store().recipient(address, tenant).await?)
     }
 
     /// Watched accounts of every tenant with their opened credentials.
@@ -135,6 +133,13 @@ impl Registry {
         delivery: &crate::domain::Delivery,
     ) -> Result<(), ApiError> {
         Ok(self.store().record_delivery(delivery).await?)
+    }
+
+    /// Drops verification-code counts older than yesterday (yesterday's
+    /// last send still holds a cooldown across midnight).
+    pub async fn prune_code_counts(&self) -> Result<u64, ApiError> {
+        let yesterday = utc_day(now_ms()).yesterday().unwrap_or(utc_day(0));
+        Ok(self.store().prune_code_counts(yesterday).await?)
     }
 
     /// Drops log entries older than `before_ms`.

@@ -5,19 +5,35 @@
 
 mod devices;
 mod error;
+mod keys;
 mod lookups;
 mod onboarding;
+mod relay;
 
 use std::sync::Arc;
 
 pub use devices::IssuedToken;
 pub use error::ApiError;
+pub use keys::{MAX_DOMAINS, MAX_GRACE_SECONDS, MAX_KEY_TTL_SECONDS};
+pub use relay::{NewRelayCredential, RelayLogin};
 
 use crate::cache::TargetCache;
 use crate::domain::{AccountId, TenantId};
 use crate::events::{Announcement, Events};
 use crate::keys::Keys;
+use crate::settings::{RelayConfig, VerificationConfig};
 use crate::store::BindingStore;
+
+/// The limits and policies the operations enforce, from config.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Verification-code limits.
+    pub verification: VerificationConfig,
+    /// Relay login lockout and cache.
+    pub relay: RelayConfig,
+    /// Which networks tenant mailbox servers may be in.
+    pub egress: pushmail_common::egress::EgressPolicy,
+}
 
 /// The operations, over the store, the keys, the bus and the cache.
 #[derive(Debug, Clone)]
@@ -31,6 +47,8 @@ struct Inner {
     keys: Arc<Keys>,
     events: Events,
     cache: TargetCache,
+    settings: Settings,
+    relay: relay::RelayGuard,
 }
 
 impl std::fmt::Debug for dyn BindingStore {
@@ -46,15 +64,23 @@ impl Registry {
         keys: Arc<Keys>,
         events: Events,
         cache: TargetCache,
+        settings: Settings,
     ) -> Self {
+        let relay = relay::RelayGuard::new(&settings.relay);
         Self {
             inner: Arc::new(Inner {
                 store,
                 keys,
                 events,
                 cache,
+                settings,
+                relay,
             }),
         }
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.inner.settings
     }
 
     fn store(&self) -> &dyn BindingStore {

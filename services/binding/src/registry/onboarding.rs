@@ -5,8 +5,8 @@ use pushmail_common::redact::Secret;
 use super::{ApiError, Registry};
 use crate::clock::{now_ms, utc_day};
 use crate::domain::{
-    Account, AccountId, ApiKey, Binding, BindingId, BindingState, Msisdn, NewAccount, NewTenant,
-    OtpCheck, Preferences, Tenant, TenantId,
+    Account, AccountId, ApiKey, Binding, BindingId, BindingState, Msisdn, NewAccount, NewApiKey,
+    NewTenant, OtpCheck, Preferences, SendLimits, Tenant, TenantId,
 };
 use crate::events::{Announcement, Change};
 
@@ -18,18 +18,20 @@ fn credentials_row(tenant: TenantId, account: AccountId) -> String {
 }
 
 impl Registry {
-    /// Creates a tenant; its API key is returned once and stored hashed.
+    /// Creates a tenant with its domains; its first API key is returned
+    /// once and stored hashed.
     pub async fn create_tenant(&self, tenant: &NewTenant) -> Result<(Tenant, ApiKey), ApiError> {
         let key = ApiKey::generate();
-        let created = self.store().create_tenant(tenant, &key.hash()).await?;
+        let first = NewApiKey::of(&key, "made with the tenant", None);
+        let created = self.store().create_tenant(tenant, &first).await?;
         Ok((created, key))
     }
 
-    /// The tenant an API key belongs to.
+    /// The tenant an API key that works now belongs to.
     pub async fn tenant_of_key(&self, key: &str) -> Result<TenantId, ApiError> {
         let hash = ApiKey::presented(key).hash();
         self.store()
-            .tenant_by_api_key(&hash)
+            .tenant_by_api_key(&hash, now_ms())
             .await?
             .map(|t| t.id)
             .ok_or(ApiError::Unauthenticated("unknown API key"))
@@ -42,6 +44,9 @@ impl Registry {
         account: &NewAccount,
         password: Option<&Secret>,
     ) -> Result<Account, ApiError> {
+        if let Some(server) = &account.server {
+            self.check_mailbox_host(&server.host, server.port).await?;
+        }
         let id = AccountId::generate();
         let sealed = password
             .filter(|p| !p.is_empty())
@@ -59,7 +64,8 @@ impl Registry {
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict(_) => ApiError::AlreadyExists(format!(
-                    "an account for {} already exists",
+                    "an account for {} already exists (a forwarded address belongs to one \
+                     account on the whole platform)",
                     account.address
                 )),
                 other => other.into(),
@@ -77,6 +83,17 @@ impl Registry {
         )
         .await?;
         Ok(created)
+    }
+
+    /// Refuses a mailbox host that resolves to an address the egress
+    /// policy forbids. A name that does not resolve now is accepted: ingest
+    /// checks the address it connects to every time.
+    async fn check_mailbox_host(&self, host: &str, port: u16) -> Result<(), ApiError> {
+        use pushmail_common::egress::EgressError;
+        match self.settings().egress.resolve(host, port).await {
+            Ok(_) | Err(EgressError::Unresolved { .. }) => Ok(()),
+            Err(forbidden) => Err(ApiError::invalid("server.host", forbidden)),
+        }
     }
 
     /// One of the tenant's accounts.
@@ -127,8 +144,10 @@ impl Registry {
 
     /// Starts (or restarts, with a fresh code) binding a number to an
     /// account: the code goes out as an SMS request and is stored only as
-    /// an HMAC. If the SMS request cannot be published the call fails and
-    /// may be retried: the retry is a resend.
+    /// an HMAC. Codes are limited per number (cooldown, daily cap, the day's
+    /// wrong answers) and per tenant (its daily code budget, apart from
+    /// notification SMS): `Throttled` with the wait. If the SMS request
+    /// cannot be published the call fails; a retry is a resend.
     pub async fn start_binding(
         &self,
         tenant: TenantId,
@@ -141,9 +160,19 @@ impl Registry {
             .otp
             .issue(now)
             .map_err(|_| ApiError::Unavailable("random source unavailable".to_owned()))?;
+        let verification = &self.settings().verification;
+        let limits = SendLimits {
+            now_ms: now,
+            day: utc_day(now),
+            cooldown_ms: i64::try_from(verification.resend_cooldown_seconds * 1_000)
+                .unwrap_or(i64::MAX),
+            per_number: verification.codes_per_number_per_day,
+            per_tenant_default: verification.tenant_codes_per_day,
+            wrong_answers: self.keys().otp.max_attempts(),
+        };
         let binding = self
             .store()
-            .start_binding(tenant, account, msisdn, &pending, utc_day(now))
+            .start_binding(tenant, account, msisdn, &pending, &limits)
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict(_) => ApiError::AlreadyExists(format!(
@@ -175,7 +204,9 @@ impl Registry {
         let now = now_ms();
         let (outcome, binding) = self
             .store()
-            .answer_binding(tenant, id, &|code| otp.check(code, answer, now))
+            .answer_binding(tenant, id, utc_day(now), &|code| {
+                otp.check(code, answer, now)
+            })
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::NotFound("pending binding") => {
@@ -208,8 +239,9 @@ impl Registry {
             OtpCheck::Expired => Err(ApiError::FailedPrecondition(
                 "the code expired; start the binding again for a new one".to_owned(),
             )),
-            OtpCheck::Exhausted => Err(ApiError::FailedPrecondition(
-                "too many wrong codes; start the binding again for a new one".to_owned(),
+            OtpCheck::Exhausted => Err(ApiError::throttled(
+                "code: too many wrong codes for this number today",
+                crate::domain::until_next_day(now),
             )),
             OtpCheck::AlreadyUsed if binding.state == BindingState::Verified => Err(
                 ApiError::AlreadyExists("the binding is already verified".to_owned()),

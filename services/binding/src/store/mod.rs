@@ -3,16 +3,22 @@
 //! (`integration-tests/tests/binding_store.rs`). Migrations are per backend
 //! (`migrations/postgres`, `migrations/sqlite`) and run at start-up.
 
+mod relay;
 mod sql;
+mod tenancy;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use relay::RelayStore;
+pub use tenancy::TenancyStore;
+
 use crate::domain::{
     Account, AccountId, AccountKind, ApiKeyHash, Binding, BindingId, Delivery, DeliveryCursor,
-    DeliveryTarget, Device, DeviceId, Msisdn, NewAccount, NewDevice, NewTenant, OtpCheck,
-    PendingCode, Preferences, Tenant, TenantId, Traffic, TrafficDay,
+    DeliveryTarget, Device, DeviceId, Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant,
+    OtpCheck, PendingCode, Preferences, RelayPolicy, SendLimits, Tenant, TenantId, Traffic,
+    TrafficDay,
 };
 
 use std::str::FromStr;
@@ -125,30 +131,65 @@ pub enum StoreError {
     /// The tenant's quota does not allow it.
     #[error("quota exceeded: {0}")]
     QuotaExceeded(&'static str),
+    /// A limit that waiting lifts (a cooldown, a daily cap).
+    #[error("{reason}")]
+    Throttled {
+        /// Which limit, for the caller.
+        reason: String,
+        /// How long until it lifts, ms.
+        retry_after_ms: i64,
+    },
+    /// The state does not allow it (the caller's to change first).
+    #[error("{0}")]
+    Precondition(String),
+    /// Another tenant holds what this would take.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The database could not be reached or failed.
     #[error("database unavailable: {0}")]
     Unavailable(String),
 }
 
+/// Who an inbound address reaches, with the tenant's relay policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// Owner.
+    pub tenant: TenantId,
+    /// The account.
+    pub account: AccountId,
+    /// How its mail reaches pushmail.
+    pub kind: AccountKind,
+    /// The owner's relay policy.
+    pub policy: RelayPolicy,
+}
+
 /// Everything the binding service keeps. Every method that reads or writes
 /// tenant data takes the tenant, and every query filters on it.
 #[async_trait]
-pub trait BindingStore: Send + Sync + 'static {
-    /// Creates a tenant whose API key hashes to `key`.
+pub trait BindingStore: TenancyStore + RelayStore + Send + Sync + 'static {
+    /// Creates a tenant with its domains and its first API key, in one
+    /// transaction (a domain another tenant owns is a conflict).
     async fn create_tenant(
         &self,
         tenant: &NewTenant,
-        key: &ApiKeyHash,
+        key: &NewApiKey,
     ) -> Result<Tenant, StoreError>;
 
-    /// The tenant owning an API key.
-    async fn tenant_by_api_key(&self, key: &ApiKeyHash) -> Result<Option<Tenant>, StoreError>;
+    /// The tenant owning an API key that works at `now_ms`.
+    async fn tenant_by_api_key(
+        &self,
+        key: &ApiKeyHash,
+        now_ms: i64,
+    ) -> Result<Option<Tenant>, StoreError>;
 
     /// A tenant by id.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
 
     /// Creates an account within the tenant's `max_accounts` quota. The
     /// caller picks the id so it can seal the credentials to the row first.
+    /// A forwarded account takes its address's platform-wide route (a
+    /// conflict when taken) and needs its domain unowned or the tenant's
+    /// (`Forbidden` otherwise).
     async fn create_account(
         &self,
         tenant: TenantId,
@@ -165,12 +206,15 @@ pub trait BindingStore: Send + Sync + 'static {
         id: AccountId,
     ) -> Result<Vec<Msisdn>, StoreError>;
 
-    /// Accounts with this address, across tenants (at most two: one is the
-    /// answer, two means the address is ambiguous).
-    async fn accounts_by_address(
+    /// The account an inbound address reaches: within `tenant` when given,
+    /// else the forwarded account holding its route, else the oldest
+    /// account of another kind with the address (which ingest refuses to
+    /// take SMTP for); never an error because of another tenant's rows.
+    async fn recipient(
         &self,
         address: &str,
-    ) -> Result<Vec<(TenantId, AccountId, AccountKind)>, StoreError>;
+        tenant: Option<TenantId>,
+    ) -> Result<Option<Recipient>, StoreError>;
 
     /// Accounts of every tenant that ingest watches (IMAP, POP3) with their
     /// sealed credentials, in id order after `after`.
@@ -219,17 +263,18 @@ pub trait BindingStore: Send + Sync + 'static {
     ) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Starts binding one of the tenant's accounts to `msisdn` with a
-    /// pending code, charging one SMS to the tenant's `sms_per_day` on
-    /// `day` in the same transaction. A pending binding of the same pair
-    /// gets the new code (a resend: attempts start over, the old code is
-    /// void); a verified one is a conflict.
+    /// pending code, within `limits` (the number's cooldown, daily cap and
+    /// guess budget, the tenant's code budget: `Throttled` otherwise),
+    /// counted in the same transaction. A pending binding of the same pair
+    /// gets the new code (a resend: the old code is void, its wrong answers
+    /// still count); a verified one is a conflict.
     async fn start_binding(
         &self,
         tenant: TenantId,
         account: AccountId,
         msisdn: &Msisdn,
         code: &PendingCode,
-        day: jiff::civil::Date,
+        limits: &SendLimits,
     ) -> Result<Binding, StoreError>;
 
     /// One of the tenant's bindings.
@@ -238,18 +283,23 @@ pub trait BindingStore: Send + Sync + 'static {
 
     /// Runs `check` on a pending binding's code under a row lock and stores
     /// its outcome (attempt counted, code spent, binding verified) in the
-    /// same transaction, so two racing answers cannot both count once.
+    /// same transaction, so two racing answers cannot both count once. The
+    /// code's attempts start from the wrong answers its number was given on
+    /// `day` (the guess budget is per number and day, across resends).
     async fn answer_binding(
         &self,
         tenant: TenantId,
         id: BindingId,
+        day: jiff::civil::Date,
         check: &(dyn for<'c> Fn(&'c mut PendingCode) -> OtpCheck + Send + Sync),
     ) -> Result<(OtpCheck, Binding), StoreError>;
 
     /// Ends one of the tenant's bindings.
     async fn revoke_binding(&self, tenant: TenantId, id: BindingId) -> Result<Binding, StoreError>;
 
-    /// Registers a device behind one of the tenant's numbers.
+    /// Registers a device behind one of the tenant's numbers; `NotFound
+    /// ("verified binding")` unless the number has a verified binding in
+    /// the tenant.
     async fn register_device(
         &self,
         tenant: TenantId,
@@ -323,6 +373,10 @@ pub trait BindingStore: Send + Sync + 'static {
 
     /// Drops log entries older than `before_ms`; returns how many.
     async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// Drops verification-code counts of days before `day` (numbers that
+    /// are never sent a code again would keep them); returns how many.
+    async fn prune_code_counts(&self, day: jiff::civil::Date) -> Result<u64, StoreError>;
 
     /// One of the tenant's accounts' traffic from `from` to `to` (inclusive), by day.
     async fn traffic(

@@ -117,3 +117,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
             .map_err(|e: QueryRejection| ApiError::BadRequest(e.body_text()))
     }
 }
+
+/// An optional JSON body: none (or an empty one) is `T::default()`; a
+/// present one is read as [`Body`] reads it.
+pub(super) struct MaybeBody<T>(pub(super) T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for MaybeBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|l| l == "0")
+            || (!request.headers().contains_key(header::CONTENT_TYPE)
+                && !request.headers().contains_key(header::TRANSFER_ENCODING)
+                && !request.headers().contains_key(header::CONTENT_LENGTH))
+        {
+            return Ok(Self(T::default()));
+        }
+        Body::<T>::from_request(request, state)
+            .await
+            .map(|Body(value)| Self(value))
+    }
+}

@@ -19,11 +19,11 @@ use super::extract::{Body, Credential, Params};
 use super::{Api, wire};
 use crate::reply::ApiError;
 
-type Shared = State<Arc<Api>>;
-type Reply = Result<Response, ApiError>;
+pub(super) type Shared = State<Arc<Api>>;
+pub(super) type Reply = Result<Response, ApiError>;
 
 /// One call to binding's admin surface with the caller's credential.
-async fn admin<Req, Res, Fut>(
+pub(super) async fn admin<Req, Res, Fut>(
     api: &Api,
     credential: &Credential,
     message: Req,
@@ -38,11 +38,11 @@ where
         .map_err(|s| ApiError::from_admin(&s))
 }
 
-fn ok(value: Value) -> Reply {
+pub(super) fn ok(value: Value) -> Reply {
     Ok(Json(value).into_response())
 }
 
-fn created(value: Value) -> Reply {
+pub(super) fn created(value: Value) -> Reply {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 
@@ -155,6 +155,8 @@ pub(super) async fn create_tenant(
             max_accounts: body.max_accounts,
             sms_per_day: body.sms_per_day,
             push_per_minute: body.push_per_minute,
+            domains: body.domains,
+            codes_per_day: body.codes_per_day,
         },
         |mut c, r| async move { c.create_tenant(r).await },
     )

@@ -10,6 +10,7 @@ mod handlers;
 pub mod limit;
 mod openapi;
 pub mod session;
+mod tenancy;
 mod wire;
 
 use std::sync::Arc;
@@ -224,6 +225,91 @@ pub const ROUTES: &[Route] = &[
             "An account's pushes, fetches and SMS per day (UTC)",
         )
     },
+    Route {
+        response: Some("ApiKeyList"),
+        ..route(
+            "GET",
+            "/api/v1/tenants/{tenant}/keys",
+            "The tenant's API keys (never the keys themselves)",
+        )
+    },
+    Route {
+        request: Some("NewApiKey"),
+        response: Some("CreatedApiKey"),
+        ..route(
+            "POST",
+            "/api/v1/tenants/{tenant}/keys",
+            "Create an API key (shown once): rotate by creating one, then revoking the old with a grace",
+        )
+    },
+    Route {
+        request: Some("RevokeApiKey"),
+        response: Some("ApiKey"),
+        ..route(
+            "POST",
+            "/api/v1/tenants/{tenant}/keys/{key}/revoke",
+            "Revoke an API key, at once or after a grace period (the last working key needs confirm_last_key)",
+        )
+    },
+    Route {
+        response: Some("Domains"),
+        ..route(
+            "GET",
+            "/api/v1/tenants/{tenant}/domains",
+            "The mail domains the tenant owns",
+        )
+    },
+    Route {
+        request: Some("Domains"),
+        response: Some("Domains"),
+        ..route(
+            "PUT",
+            "/api/v1/tenants/{tenant}/domains",
+            "Assign the tenant's mail domains (operators): only it may forward addresses in them",
+        )
+    },
+    Route {
+        response: Some("RelayCredentialList"),
+        ..route(
+            "GET",
+            "/api/v1/tenants/{tenant}/relay/credentials",
+            "The tenant's SMTP relay credentials (never their passwords)",
+        )
+    },
+    Route {
+        request: Some("NewRelayCredential"),
+        response: Some("CreatedRelayCredential"),
+        ..route(
+            "POST",
+            "/api/v1/tenants/{tenant}/relay/credentials",
+            "Create an SMTP relay credential (its password is shown once)",
+        )
+    },
+    Route {
+        response: Some("RelayCredential"),
+        ..route(
+            "POST",
+            "/api/v1/tenants/{tenant}/relay/credentials/{credential}/revoke",
+            "Revoke an SMTP relay credential",
+        )
+    },
+    Route {
+        response: Some("RelayPolicy"),
+        ..route(
+            "GET",
+            "/api/v1/tenants/{tenant}/relay/policy",
+            "Where the tenant's inbound mail may come from",
+        )
+    },
+    Route {
+        request: Some("RelayPolicy"),
+        response: Some("RelayPolicy"),
+        ..route(
+            "PUT",
+            "/api/v1/tenants/{tenant}/relay/policy",
+            "Replace the relay policy: source networks and client-certificate fingerprints",
+        )
+    },
 ];
 
 /// The API's router (its state applied).
@@ -262,6 +348,18 @@ fn method_router(r: &Route) -> MethodRouter<Arc<Api>> {
         ("POST", "/devices/{device}/revoke") => on(filter, h::revoke_device),
         ("GET", "/traffic") => on(filter, h::traffic),
         ("GET", "/accounts/{account}/deliveries") => on(filter, h::deliveries),
+        ("GET", "/keys") => on(filter, tenancy::list_keys),
+        ("POST", "/keys") => on(filter, tenancy::create_key),
+        ("POST", "/keys/{key}/revoke") => on(filter, tenancy::revoke_key),
+        ("GET", "/domains") => on(filter, tenancy::get_domains),
+        ("PUT", "/domains") => on(filter, tenancy::put_domains),
+        ("GET", "/relay/credentials") => on(filter, tenancy::list_credentials),
+        ("POST", "/relay/credentials") => on(filter, tenancy::create_credential),
+        ("POST", "/relay/credentials/{credential}/revoke") => {
+            on(filter, tenancy::revoke_credential)
+        }
+        ("GET", "/relay/policy") => on(filter, tenancy::get_policy),
+        ("PUT", "/relay/policy") => on(filter, tenancy::put_policy),
         // A documented route without a handler is a build-time mistake the
         // route test catches (it answers 501 rather than pretending).
         _ => on(filter, h::not_built),

@@ -5,7 +5,46 @@ use serde_json::{Map, Value, json};
 
 use super::ROUTES;
 
+/// The schemas of keys, domains and the SMTP relay (apart: one `json!`
+/// of every schema passes the macro's recursion limit).
+fn tenancy_schemas() -> Value {
+    let id = json!({"type": "string", "format": "uuid"});
+    json!({
+        "ApiKey": {"type": "object", "properties": {"id": id, "prefix": {"type": "string"}, "description": {"type": "string"},
+            "created_at_ms": {"type": "integer"}, "expires_at_ms": {"type": ["integer", "null"]},
+            "revoked_at_ms": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},
+        "ApiKeyList": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}},
+        "NewApiKey": {"type": "object", "additionalProperties": false, "properties": {"description": {"type": "string"},
+            "ttl_seconds": {"type": "integer", "description": "0: until revoked"}}},
+        "CreatedApiKey": {"allOf": [{"$ref": "#/components/schemas/ApiKey"}, {"type": "object",
+            "properties": {"api_key": {"type": "string", "description": "shown once"}}}]},
+        "RevokeApiKey": {"type": "object", "additionalProperties": false, "properties": {
+            "grace_seconds": {"type": "integer", "description": "the key works this long more (at most 30 days); 0: stops at once"},
+            "confirm_last_key": {"type": "boolean", "description": "required to revoke the tenant's last working key"}}},
+        "Domains": {"type": "object", "required": ["domains"], "additionalProperties": false,
+            "properties": {"domains": {"type": "array", "items": {"type": "string"}}}},
+        "RelayCredential": {"type": "object", "properties": {"id": id, "username": {"type": "string"}, "description": {"type": "string"},
+            "created_at_ms": {"type": "integer"}, "revoked_at_ms": {"type": ["integer", "null"]}}},
+        "RelayCredentialList": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/RelayCredential"}}}},
+        "NewRelayCredential": {"type": "object", "additionalProperties": false, "properties": {"description": {"type": "string"}}},
+        "CreatedRelayCredential": {"type": "object", "properties": {"id": id, "username": {"type": "string"},
+            "password": {"type": "string", "description": "shown once"}}},
+        "RelayPolicy": {"type": "object", "additionalProperties": false, "properties": {
+            "allowed_sources": {"type": "array", "items": {"type": "string"}, "description": "CIDRs or addresses"},
+            "client_cert_sha256": {"type": "array", "items": {"type": "string"}, "description": "64 hex digits each"}}},
+        "CreatedTenant": {"type": "object", "properties": {"tenant_id": id, "api_key": {"type": "string", "description": "shown once"}}},
+    })
+}
+
 fn schemas() -> Value {
+    let mut all = core_schemas();
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), tenancy_schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
+fn core_schemas() -> Value {
     let id = json!({"type": "string", "format": "uuid"});
     let page = |item: &str| {
         json!({"type": "object", "required": ["items"], "properties": {
@@ -21,8 +60,9 @@ fn schemas() -> Value {
         "Me": {"type": "object", "properties": {"role": {"enum": ["tenant", "operator"]}, "tenant_id": {"type": ["string", "null"]}}},
         "NewTenant": {"type": "object", "required": ["name", "max_accounts", "sms_per_day"], "additionalProperties": false,
             "properties": {"name": {"type": "string"}, "max_accounts": {"type": "integer"}, "sms_per_day": {"type": "integer"},
-                "push_per_minute": {"type": "integer", "description": "0: no limit"}}},
-        "CreatedTenant": {"type": "object", "properties": {"tenant_id": id, "api_key": {"type": "string", "description": "shown once"}}},
+                "push_per_minute": {"type": "integer", "description": "0: no limit"},
+                "domains": {"type": "array", "items": {"type": "string"}, "description": "mail domains the tenant owns"},
+                "codes_per_day": {"type": "integer", "description": "verification codes per UTC day, apart from sms_per_day; 0: the platform default"}}},
         "Server": {"type": "object", "required": ["host", "port", "tls", "username"], "additionalProperties": false,
             "properties": {"host": {"type": "string"}, "port": {"type": "integer"}, "tls": {"enum": ["none", "starttls", "implicit"]},
                 "username": {"type": "string"}}},
@@ -117,7 +157,10 @@ pub(super) fn document() -> Value {
             ("404", "no such resource"),
             ("409", "conflicts with the current state"),
             ("413", "body over 64 KiB"),
-            ("429", "over the credential's rate (Retry-After)"),
+            (
+                "429",
+                "over the credential's rate or a limit such as a verification code's cooldown (Retry-After)",
+            ),
         ] {
             if r.public && matches!(code, "401" | "403" | "404" | "409") {
                 continue;

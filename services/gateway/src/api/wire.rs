@@ -265,4 +265,10 @@ pub(super) struct NewTenant {
     pub(super) sms_per_day: u32,
     #[serde(default)]
     pub(super) push_per_minute: u32,
+    /// Mail domains the tenant owns.
+    #[serde(default)]
+    pub(super) domains: Vec<String>,
+    /// Verification codes per UTC day (0: the platform default).
+    #[serde(default)]
+    pub(super) codes_per_day: u32,
 }

@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio_util::either::Either;
 
 use super::client::{Imap, ImapError, Part, Woken};
@@ -65,12 +64,9 @@ pub async fn open(
     tls: &Tls,
     timeout: Duration,
 ) -> Result<Imap<MailStream>, ImapError> {
-    let tcp = tokio::time::timeout(
-        timeout,
-        TcpStream::connect((account.host.as_str(), account.port)),
-    )
-    .await
-    .map_err(|_| ImapError::Timeout(timeout))??;
+    let tcp = tokio::time::timeout(timeout, tls.connect_tcp(&account.host, account.port))
+        .await
+        .map_err(|_| ImapError::Timeout(timeout))??;
     let _ = tcp.set_nodelay(true);
     let secure = async |tcp| {
         tokio::time::timeout(timeout, tls.connect(&account.host, tcp))

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 pub use client::{Pop3, Pop3Error};
 pub use runner::Runner;
-use tokio::net::TcpStream;
 use tokio_util::either::Either;
 
 pub use crate::accounts::MailAccount;
@@ -53,12 +52,9 @@ pub async fn open(
     tls: &Tls,
     timeout: Duration,
 ) -> Result<Pop3<MailStream>, Pop3Error> {
-    let tcp = tokio::time::timeout(
-        timeout,
-        TcpStream::connect((account.host.as_str(), account.port)),
-    )
-    .await
-    .map_err(|_| Pop3Error::Timeout(timeout))??;
+    let tcp = tokio::time::timeout(timeout, tls.connect_tcp(&account.host, account.port))
+        .await
+        .map_err(|_| Pop3Error::Timeout(timeout))??;
     let secure = async |tcp| {
         tokio::time::timeout(timeout, tls.connect(&account.host, tcp))
             .await

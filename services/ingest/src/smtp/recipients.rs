@@ -88,6 +88,7 @@ impl Recipients for BindingRecipients {
         let answer = match client
             .resolve_recipient(pb::ResolveRecipientRequest {
                 address: key.clone(),
+                ..Default::default()
             })
             .await
         {

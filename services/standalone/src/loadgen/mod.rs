@@ -270,6 +270,9 @@ async fn enroll_all(
                 max_accounts: u32::try_from(count)?,
                 sms_per_day: u32::try_from(count)?.saturating_mul(2),
                 push_per_minute: 0,
+                // One code per phone enrolled.
+                codes_per_day: u32::try_from(count)?,
+                ..Default::default()
             },
         )?)
         .await

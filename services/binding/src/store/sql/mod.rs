@@ -7,6 +7,12 @@
 mod rows;
 #[macro_use]
 mod queries;
+#[macro_use]
+mod otp;
+#[macro_use]
+mod relay;
+#[macro_use]
+mod tenancy;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,12 +21,14 @@ use sqlx::Row as _;
 use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
-use super::{BindingStore, StoreError};
+use super::{BindingStore, Recipient, RelayStore, StoreError, TenancyStore};
 use crate::domain::{
-    Account, AccountId, AccountKind, AddressList, ApiKeyHash, Binding, BindingId, BindingState,
-    ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device, DeviceId, Msisdn, NewAccount,
-    NewDevice, NewTenant, OtpCheck, PendingCode, Preferences, QuietHours, ServerSettings,
-    TargetDevice, Tenant, TenantId, TlsMode, Traffic, TrafficDay,
+    Account, AccountId, AccountKind, AddressList, ApiKeyHash, ApiKeyId, ApiKeyRecord, Binding,
+    BindingId, BindingState, ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device,
+    DeviceId, MAX_LIVE_KEYS, MailDomain, Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant,
+    OtpCheck, PendingCode, Preferences, QuietHours, RelayCredential, RelayCredentialId,
+    RelayPolicy, SendLimits, ServerSettings, TargetDevice, Tenant, TenantId, TlsMode, Traffic,
+    TrafficDay, owners_of, until_next_day,
 };
 
 /// PostgreSQL store.
@@ -54,7 +62,11 @@ fn quota(value: i64, column: &str) -> Result<u32, StoreError> {
 /// Largest page a list returns, whatever the caller asks for.
 const MAX_PAGE: u32 = 1_000;
 
-const TENANT_COLUMNS: &str = "id, name, max_accounts, sms_per_day, push_per_minute, created_at_ms";
+const TENANT_COLUMNS: &str =
+    "id, name, max_accounts, sms_per_day, push_per_minute, codes_per_day, created_at_ms";
+const API_KEY_COLUMNS: &str =
+    "id, tenant_id, prefix, description, created_at_ms, expires_at_ms, revoked_at_ms";
+const RELAY_COLUMNS: &str = "id, tenant_id, username, description, created_at_ms, revoked_at_ms";
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
      server_username, sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
 
@@ -87,6 +99,18 @@ fn list_json(list: &AddressList) -> String {
     serde_json::to_string(list.entries()).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// A relay policy from its stored JSON (no row: the empty policy).
+fn relay_policy(sources: Option<String>, certs: Option<String>) -> Result<RelayPolicy, StoreError> {
+    let list = |json: Option<String>| -> Result<Vec<String>, StoreError> {
+        json.map_or(Ok(Vec::new()), |json| {
+            serde_json::from_str(&json)
+                .map_err(|e| StoreError::Invalid(format!("relay policy: {e}")))
+        })
+    };
+    RelayPolicy::parse(&list(sources)?, &list(certs)?)
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
 fn server_settings(
     host: Option<String>,
     port: Option<i32>,
@@ -113,6 +137,8 @@ mod pg {
     use super::*;
     sql_rows!(sqlx::postgres::PgRow);
     sql_store!(PgStore, sqlx::postgres::PgRow, " FOR UPDATE", "BEGIN");
+    sql_tenancy!(PgStore, " FOR UPDATE", "BEGIN");
+    sql_relay!(PgStore);
 }
 
 mod sqlite {
@@ -123,4 +149,6 @@ mod sqlite {
     // with SQLITE_BUSY at its first write when another connection wrote
     // or still holds the lock (seen under load after a rolled-back delete).
     sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "", "BEGIN IMMEDIATE");
+    sql_tenancy!(SqliteStore, "", "BEGIN IMMEDIATE");
+    sql_relay!(SqliteStore);
 }

@@ -62,36 +62,50 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl BindingStore for $store {
-            async fn create_tenant(&self, tenant: &NewTenant, key: &ApiKeyHash) -> Result<Tenant, StoreError> {
+            async fn create_tenant(&self, tenant: &NewTenant, key: &NewApiKey) -> Result<Tenant, StoreError> {
                 let created = Tenant {
                     id: TenantId::generate(),
                     name: tenant.name.clone(),
                     max_accounts: tenant.max_accounts,
                     sms_per_day: tenant.sms_per_day,
                     push_per_minute: tenant.push_per_minute,
+                    codes_per_day: tenant.codes_per_day,
                     created_at_ms: now_ms(),
                 };
+                let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
+                // api_key_hash is still written (expand-only) though keys
+                // are read from api_keys now.
                 sqlx::query(
-                    "INSERT INTO tenants (id, name, api_key_hash, max_accounts, sms_per_day, push_per_minute, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO tenants (id, name, api_key_hash, max_accounts, sms_per_day, push_per_minute, \
+                     codes_per_day, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(created.id.as_uuid())
                 .bind(&created.name)
-                .bind(key.as_str())
+                .bind(key.hash.as_str())
                 .bind(i64::from(created.max_accounts))
                 .bind(i64::from(created.sms_per_day))
                 .bind(i64::from(created.push_per_minute))
+                .bind(created.codes_per_day.map(i64::from))
                 .bind(created.created_at_ms)
-                .execute(&self.0)
+                .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
+                insert_api_key!(tx, created.id, key, created.created_at_ms);
+                for domain in &tenant.domains {
+                    insert_domain!(tx, created.id, domain, created.created_at_ms);
+                }
+                tx.commit().await.map_err(map_err)?;
                 Ok(created)
             }
 
-            async fn tenant_by_api_key(&self, key: &ApiKeyHash) -> Result<Option<Tenant>, StoreError> {
-                let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE api_key_hash = $1");
+            async fn tenant_by_api_key(&self, key: &ApiKeyHash, now_ms: i64) -> Result<Option<Tenant>, StoreError> {
+                let sql = format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = (SELECT tenant_id FROM api_keys \
+                     WHERE key_hash = $1 AND (expires_at_ms IS NULL OR expires_at_ms > $2))"
+                );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(key.as_str())
+                    .bind(now_ms)
                     .fetch_optional(&self.0)
                     .await
                     .map_err(map_err)?
@@ -135,6 +149,27 @@ macro_rules! sql_store {
                 if count >= max {
                     return Err(StoreError::QuotaExceeded("max_accounts"));
                 }
+                let forwarded = account.kind == AccountKind::EnterpriseForwarded;
+                if forwarded {
+                    // The nearest owned domain decides.
+                    for domain in owners_of(&account.address) {
+                        let owner: Option<Uuid> =
+                            sqlx::query_scalar("SELECT tenant_id FROM tenant_domains WHERE domain = $1")
+                                .bind(&domain)
+                                .fetch_optional(&mut *tx)
+                                .await
+                                .map_err(map_err)?;
+                        match owner {
+                            Some(owner) if owner != tenant.as_uuid() => {
+                                return Err(StoreError::Forbidden(
+                                    "address: its domain is assigned to another tenant; only that tenant may forward addresses in it",
+                                ));
+                            }
+                            Some(_) => break,
+                            None => {}
+                        }
+                    }
+                }
                 let created = Account {
                     tenant_id: tenant,
                     id,
@@ -147,8 +182,8 @@ macro_rules! sql_store {
                 let server = created.server.as_ref();
                 sqlx::query(
                     "INSERT INTO accounts (id, tenant_id, address, kind, server_host, server_port, \
-                     server_tls, server_username, sealed_credentials, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     server_tls, server_username, sealed_credentials, created_at_ms, route) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(id.as_uuid())
                 .bind(tenant.as_uuid())
@@ -160,6 +195,7 @@ macro_rules! sql_store {
                 .bind(server.map(|s| s.username.clone()))
                 .bind(sealed_credentials.map(<[u8]>::to_vec))
                 .bind(created.created_at_ms)
+                .bind(forwarded.then(|| created.address.clone()))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -225,7 +261,7 @@ macro_rules! sql_store {
                 account: AccountId,
                 msisdn: &Msisdn,
                 code: &PendingCode,
-                day: jiff::civil::Date,
+                limits: &SendLimits,
             ) -> Result<Binding, StoreError> {
                 let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
                 let owned: Option<i32> =
@@ -264,13 +300,17 @@ macro_rules! sql_store {
                         updated_at_ms: now_ms(),
                     },
                 };
-                // Upsert by id: a resend replaces the code and its attempts.
+                // Limits after the verified check: a start that would send
+                // nothing is answered by its conflict, not by a limit.
+                otp_limits!(tx, tenant, msisdn, limits, $for_update);
+                // Upsert by id: a resend replaces the code; its wrong answers
+                // still count (they are the number's, per day: otp_sends).
                 sqlx::query(
                     "INSERT INTO bindings (id, tenant_id, account_id, msisdn, state, code_mac, \
                      code_expires_at_ms, code_attempts, code_used, updated_at_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (id) DO UPDATE SET code_mac = excluded.code_mac, \
-                     code_expires_at_ms = excluded.code_expires_at_ms, code_attempts = excluded.code_attempts, \
+                     code_expires_at_ms = excluded.code_expires_at_ms, \
                      code_used = excluded.code_used, updated_at_ms = excluded.updated_at_ms",
                 )
                 .bind(binding.id.as_uuid())
@@ -286,9 +326,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                // The SMS is charged last so the tenant row (the quota lock)
-                // is held for as short a time as possible.
-                charge_sms!(tx, tenant, account, day, $for_update);
+                otp_sent!(tx, tenant, msisdn, limits);
                 tx.commit().await.map_err(map_err)?;
                 Ok(binding)
             }
@@ -319,20 +357,45 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn accounts_by_address(&self, address: &str) -> Result<Vec<(TenantId, AccountId, AccountKind)>, StoreError> {
-                let rows: Vec<(Uuid, Uuid, String)> =
-                    sqlx::query_as("SELECT tenant_id, id, kind FROM accounts WHERE address = $1 ORDER BY id LIMIT 2")
-                        .bind(address)
-                        .fetch_all(&self.0)
-                        .await
-                        .map_err(map_err)?;
-                rows.into_iter()
-                    .map(|(t, a, kind)| {
-                        let kind = AccountKind::parse(&kind)
-                            .ok_or_else(|| StoreError::Invalid(format!("unknown account kind {kind:?}")))?;
-                        Ok((TenantId::from_uuid(t), AccountId::from_uuid(a), kind))
-                    })
-                    .collect()
+            async fn recipient(&self, address: &str, tenant: Option<TenantId>) -> Result<Option<Recipient>, StoreError> {
+                const SELECT: &str = "SELECT a.tenant_id AS tenant_id, a.id AS id, a.kind AS kind, \
+                     p.allowed_sources AS allowed_sources, p.client_cert_sha256 AS client_cert_sha256 \
+                     FROM accounts a LEFT JOIN relay_policies p ON p.tenant_id = a.tenant_id";
+                let row = match tenant {
+                    Some(tenant) => {
+                        let sql = format!("{SELECT} WHERE a.tenant_id = $1 AND a.address = $2");
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(tenant.as_uuid())
+                            .bind(address)
+                            .fetch_optional(&self.0)
+                            .await
+                            .map_err(map_err)?
+                    }
+                    None => {
+                        let routed = format!("{SELECT} WHERE a.route = $1");
+                        let row = sqlx::query(sqlx::AssertSqlSafe(routed))
+                            .bind(address)
+                            .fetch_optional(&self.0)
+                            .await
+                            .map_err(map_err)?;
+                        match row {
+                            Some(row) => Some(row),
+                            None => {
+                                // Forwarded accounts without the route route nothing.
+                                let other = format!(
+                                    "{SELECT} WHERE a.address = $1 AND a.kind <> 'enterprise_forwarded' \
+                                     ORDER BY a.created_at_ms, a.id LIMIT 1"
+                                );
+                                sqlx::query(sqlx::AssertSqlSafe(other))
+                                    .bind(address)
+                                    .fetch_optional(&self.0)
+                                    .await
+                                    .map_err(map_err)?
+                            }
+                        }
+                    }
+                };
+                row.as_ref().map(recipient_from_row).transpose()
             }
 
             async fn watched_accounts(
@@ -409,6 +472,7 @@ macro_rules! sql_store {
                 &self,
                 tenant: TenantId,
                 id: BindingId,
+                day: jiff::civil::Date,
                 check: &(dyn for<'c> Fn(&'c mut PendingCode) -> OtpCheck + Send + Sync),
             ) -> Result<(OtpCheck, Binding), StoreError> {
                 let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
@@ -433,7 +497,17 @@ macro_rules! sql_store {
                     used: row.try_get("code_used").map_err(get)?,
                 };
                 let outcome = match binding.state {
-                    BindingState::Pending => check(&mut code),
+                    BindingState::Pending => {
+                        // The guess budget is the number's for the day,
+                        // across resends and rebindings.
+                        let wrong = otp_wrong!(tx, tenant, &binding.msisdn, day);
+                        code.attempts = wrong;
+                        let outcome = check(&mut code);
+                        if code.attempts > wrong {
+                            otp_record_wrong!(tx, tenant, &binding.msisdn, day, code.attempts);
+                        }
+                        outcome
+                    }
                     BindingState::Verified => OtpCheck::AlreadyUsed,
                     BindingState::Revoked => return Err(StoreError::NotFound("pending binding")),
                 };
@@ -484,9 +558,11 @@ macro_rules! sql_store {
                     revoked_at_ms: None,
                     created_at_ms: now_ms(),
                 };
-                sqlx::query(
+                // The verified binding is checked in the statement itself.
+                let inserted = sqlx::query(
                     "INSERT INTO devices (id, tenant_id, msisdn, label, has_push_client, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM bindings \
+                     WHERE tenant_id = $2 AND msisdn = $3 AND state = 'verified')",
                 )
                 .bind(created.id.as_uuid())
                 .bind(tenant.as_uuid())
@@ -497,6 +573,9 @@ macro_rules! sql_store {
                 .execute(&self.0)
                 .await
                 .map_err(map_err)?;
+                if inserted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("verified binding"));
+                }
                 Ok(created)
             }
 
@@ -674,6 +753,15 @@ macro_rules! sql_store {
             async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
                 Ok(sqlx::query("DELETE FROM deliveries WHERE at_ms < $1")
                     .bind(before_ms)
+                    .execute(&self.0)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected())
+            }
+
+            async fn prune_code_counts(&self, day: jiff::civil::Date) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM otp_sends WHERE day < $1")
+                    .bind(day.to_string())
                     .execute(&self.0)
                     .await
                     .map_err(map_err)?

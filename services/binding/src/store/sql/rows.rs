@@ -130,7 +130,52 @@ macro_rules! sql_rows {
                     row.try_get("push_per_minute").map_err(get)?,
                     "push_per_minute",
                 )?,
+                codes_per_day: row
+                    .try_get::<Option<i64>, _>("codes_per_day")
+                    .map_err(get)?
+                    .map(|n| quota(n, "codes_per_day"))
+                    .transpose()?,
                 created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+            })
+        }
+
+        fn api_key_from_row(row: &$row) -> Result<ApiKeyRecord, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("api key row: {e}"));
+            Ok(ApiKeyRecord {
+                id: ApiKeyId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                prefix: row.try_get("prefix").map_err(get)?,
+                description: row.try_get("description").map_err(get)?,
+                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+                expires_at_ms: row.try_get("expires_at_ms").map_err(get)?,
+                revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
+            })
+        }
+
+        fn relay_credential_from_row(row: &$row) -> Result<RelayCredential, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("relay row: {e}"));
+            Ok(RelayCredential {
+                id: RelayCredentialId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                username: row.try_get("username").map_err(get)?,
+                description: row.try_get("description").map_err(get)?,
+                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+                revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
+            })
+        }
+
+        fn recipient_from_row(row: &$row) -> Result<Recipient, StoreError> {
+            let get = |e: sqlx::Error| StoreError::Unavailable(format!("recipient row: {e}"));
+            let kind: String = row.try_get("kind").map_err(get)?;
+            Ok(Recipient {
+                tenant: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                account: AccountId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                kind: AccountKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Invalid(format!("unknown account kind {kind:?}")))?,
+                policy: relay_policy(
+                    row.try_get("allowed_sources").map_err(get)?,
+                    row.try_get("client_cert_sha256").map_err(get)?,
+                )?,
             })
         }
     };
