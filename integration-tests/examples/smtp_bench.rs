@@ -42,12 +42,17 @@ struct Directory;
 
 #[async_trait]
 impl Recipients for Directory {
-    async fn resolve(&self, address: &str) -> Result<Resolved, ResolveError> {
+    async fn resolve_in(
+        &self,
+        address: &str,
+        _tenant: Option<&str>,
+    ) -> Result<Resolved, ResolveError> {
         let account = address.split('@').next().unwrap_or_default();
         Ok(Resolved::Account {
             tenant: "bench".into(),
             account: account.to_owned(),
             kind: pushmail_proto::binding::v1::AccountKind::EnterpriseForwarded,
+            policy: pushmail_ingest::smtp::RelayPolicy::default(),
         })
     }
 }
@@ -165,6 +170,7 @@ async fn receiver(
             max_connections: 1_000,
             timeout: Duration::from_secs(60),
             require_tls: false,
+            require_auth: false,
         },
         Arc::new(Directory),
         Announcer::new(

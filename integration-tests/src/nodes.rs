@@ -170,6 +170,45 @@ impl BindingAdmin {
         .await
     }
 
+    /// A relay credential of `tenant` (its password is shown only here).
+    pub async fn relay_credential(
+        &mut self,
+        tenant: &pb::CreateTenantResponse,
+    ) -> anyhow::Result<pb::CreateRelayCredentialResponse> {
+        Ok(self
+            .admin
+            .create_relay_credential(authed(
+                &tenant.api_key,
+                pb::CreateRelayCredentialRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    description: "test relay".to_owned(),
+                },
+            ))
+            .await?
+            .into_inner())
+    }
+
+    /// Sets `tenant`'s relay policy: the networks and client certificates
+    /// (SHA-256 hex) that may deliver its mail without a login.
+    pub async fn relay_policy(
+        &mut self,
+        tenant: &pb::CreateTenantResponse,
+        sources: &[&str],
+        certificates: &[&str],
+    ) -> anyhow::Result<()> {
+        self.admin
+            .set_relay_policy(authed(
+                &tenant.api_key,
+                pb::SetRelayPolicyRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    allowed_sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+                    client_cert_sha256: certificates.iter().map(|s| (*s).to_owned()).collect(),
+                },
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// Binds a fresh number to `account` (the code read from the SMS topic
     /// through `watch`) and registers a device on it.
     pub async fn device(
@@ -270,6 +309,9 @@ pub fn ingest_config(binding: SocketAddr, blobs: &std::path::Path) -> pushmail_i
     };
     config.pop3.interval_seconds = 1;
     config.smtp.hostname = "mx.test".to_owned();
+    // Most tests send from loopback without a login; the inbound-mail
+    // tests and the attack suite switch it on.
+    config.smtp.require_auth = false;
     // The test Dovecot listens on loopback.
     config.accounts = pushmail_common::egress::EgressConfig::loopback();
     config

@@ -169,6 +169,9 @@ pub struct Wiring {
     pub kafka: KafkaConfig,
     /// An OTLP/gRPC collector for every service's spans.
     pub otlp: Option<SocketAddr>,
+    /// Ingest's `smtp.require_auth`: the production posture, in which a
+    /// recipient needs its tenant's relay login, certificate or network.
+    pub require_auth: bool,
     /// The outbox's coalescing window (0: every mail its own notification,
     /// so a test can count them).
     pub coalesce_ms: u64,
@@ -293,6 +296,7 @@ impl ProcessPlatform {
         ingest.telemetry = telemetry;
         ingest.server.admin_addr = loopback();
         ingest.smtp.listen = smtp.to_string();
+        ingest.smtp.require_auth = wiring.require_auth;
         let lmtp = loopback();
         let webhook = loopback();
         ingest.smtp.lmtp_listen = lmtp.to_string();

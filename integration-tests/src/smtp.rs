@@ -69,6 +69,17 @@ async fn reply(
 /// Sends `raw` from boss@example.net to `to` with swaks, the standard SMTP
 /// client; fails unless the server answered 250 to the data.
 pub async fn swaks(server: SocketAddr, to: &str, raw: &[u8]) -> anyhow::Result<()> {
+    swaks_with(server, to, raw, &[]).await
+}
+
+/// The same with more swaks arguments (`--local-interface`, `--tls`,
+/// `--auth`, …).
+pub async fn swaks_with(
+    server: SocketAddr,
+    to: &str,
+    raw: &[u8],
+    extra: &[&str],
+) -> anyhow::Result<()> {
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), raw)?;
     let output = tokio::process::Command::new("swaks")
@@ -79,6 +90,7 @@ pub async fn swaks(server: SocketAddr, to: &str, raw: &[u8]) -> anyhow::Result<(
             "boss@example.net",
         ])
         .args(["--to", to, "--data", &format!("@{}", file.path().display())])
+        .args(extra)
         .kill_on_drop(true)
         .output()
         .await
@@ -89,4 +101,61 @@ pub async fn swaks(server: SocketAddr, to: &str, raw: &[u8]) -> anyhow::Result<(
         "swaks: {transcript}"
     );
     Ok(())
+}
+
+/// One SMTP/LMTP conversation, command by command, from a chosen local
+/// address (loopback has all of 127/8): what a hostile client or a
+/// particular relay would send, and every reply.
+pub struct Conversation {
+    read: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    write: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Conversation {
+    /// Connects from `local` (any address when `None`) and reads the greeting.
+    pub async fn open(
+        server: SocketAddr,
+        local: Option<std::net::IpAddr>,
+    ) -> anyhow::Result<(Self, (u16, String))> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        if let Some(local) = local {
+            socket.bind(SocketAddr::new(local, 0))?;
+        }
+        let stream = tokio::time::timeout(Duration::from_secs(5), socket.connect(server))
+            .await
+            .context("connect timed out")??;
+        let (read, write) = stream.into_split();
+        let mut conversation = Self {
+            read: BufReader::new(read),
+            write,
+        };
+        let greeting = conversation.reply().await?;
+        Ok((conversation, greeting))
+    }
+
+    /// Sends one command line (CRLF added) and reads its reply.
+    pub async fn say(&mut self, command: &str) -> anyhow::Result<(u16, String)> {
+        self.write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await?;
+        self.reply().await
+    }
+
+    /// Sends a message body (dot-stuffed, ended) after a 354 and reads one reply.
+    pub async fn data(&mut self, raw: &str) -> anyhow::Result<(u16, String)> {
+        let mut data = raw.replace("\r\n.", "\r\n..");
+        if !data.ends_with("\r\n") {
+            data.push_str("\r\n");
+        }
+        data.push_str(".\r\n");
+        self.write.write_all(data.as_bytes()).await?;
+        self.reply().await
+    }
+
+    /// The next reply.
+    pub async fn reply(&mut self) -> anyhow::Result<(u16, String)> {
+        tokio::time::timeout(Duration::from_secs(30), reply(&mut self.read))
+            .await
+            .context("no reply within 30 s")?
+    }
 }

@@ -288,3 +288,189 @@ async fn a_broker_outage_answers_4xx_and_the_retry_is_delivered() {
     ingest.stop().await.unwrap();
     binding.stop().await.unwrap();
 }
+
+/// A CA, a server certificate and a relay's client certificate signed by
+/// the CA, written under `dir`; returns the client certificate's SHA-256.
+fn certificates(dir: &std::path::Path) -> String {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(vec!["test ca".to_owned()]).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["mx.test".to_owned()])
+        .unwrap()
+        .self_signed(&server_key)
+        .unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client = rcgen::CertificateParams::new(vec!["relay.partner.example".to_owned()])
+        .unwrap()
+        .signed_by(&client_key, &issuer)
+        .unwrap();
+    for (name, pem) in [
+        ("ca.pem", ca_cert.pem()),
+        ("cert.pem", server.pem()),
+        ("key.pem", server_key.serialize_pem()),
+        ("client.pem", client.pem()),
+        ("client-key.pem", client_key.serialize_pem()),
+    ] {
+        std::fs::write(dir.join(name), pem).unwrap();
+    }
+    pushmail_common::tls::fingerprint(client.der())
+}
+
+/// `smtp.require_auth` as in production: a recipient is taken only from a
+/// relay its tenant authorised by login (over STARTTLS), client
+/// certificate or source network; every other answer is the same whether
+/// the address exists or not.
+#[tokio::test]
+async fn relays_prove_their_tenant_by_login_certificate_or_network() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let acme = binding.tenant().await.unwrap();
+    let other = binding.tenant().await.unwrap();
+    let kind = pb::AccountKind::EnterpriseForwarded;
+    let ours = format!(
+        "{}@corp.example",
+        pushmail_integration_tests::unique("acme")
+    );
+    let theirs = format!(
+        "{}@corp.example",
+        pushmail_integration_tests::unique("other")
+    );
+    let nobody = format!(
+        "{}@corp.example",
+        pushmail_integration_tests::unique("nobody")
+    );
+    binding.account(&acme, &ours, kind, None).await.unwrap();
+    binding.account(&other, &theirs, kind, None).await.unwrap();
+    let relay = binding.relay_credential(&acme).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fingerprint = certificates(dir.path());
+    binding
+        .relay_policy(&acme, &["127.0.0.3/32"], &[&fingerprint])
+        .await
+        .unwrap();
+    let mut events = TenantEvents::new(&acme.tenant_id).await.unwrap();
+    let mut config = ingest_config(binding.addr, dir.path());
+    config.smtp.require_auth = true;
+    config.smtp.tls.enabled = true;
+    config.smtp.tls.cert_path = dir.path().join("cert.pem");
+    config.smtp.tls.key_path = dir.path().join("key.pem");
+    config.smtp.tls.client_ca_path = dir.path().join("ca.pem");
+    let ingest = IngestNode::on_test_broker(config).await.unwrap();
+    let login = [
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        &relay.username,
+        "--auth-password",
+        &relay.password,
+    ];
+
+    // Nothing proven: one answer for ours, theirs and nobody's.
+    for to in [&ours, &theirs, &nobody] {
+        let (ok, transcript) = swaks(ingest.smtp, to, &[]).await;
+        assert!(
+            !ok && transcript.contains("530 5.7.0"),
+            "{to}: {transcript}"
+        );
+    }
+    // Credentials never cross a plain link: AUTH is offered after STARTTLS only.
+    let (ok, transcript) = swaks(
+        ingest.smtp,
+        &ours,
+        &[
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            &relay.username,
+            "--auth-password",
+            &relay.password,
+        ],
+    )
+    .await;
+    assert!(!ok && !transcript.contains("235 2.7.0"), "{transcript}");
+    // A wrong password.
+    let (ok, transcript) = swaks(
+        ingest.smtp,
+        &ours,
+        &[
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            &relay.username,
+            "--auth-password",
+            "guess",
+        ],
+    )
+    .await;
+    assert!(!ok && transcript.contains("535 5.7.8"), "{transcript}");
+
+    // Logged in as acme: acme's address is taken, another tenant's is as
+    // unknown as no address at all.
+    let (ok, transcript) = swaks(
+        ingest.smtp,
+        &ours,
+        &[&login[..], &["--header", "Subject: by login"]].concat(),
+    )
+    .await;
+    assert!(ok, "{transcript}");
+    assert!(transcript.contains("235 2.7.0"), "{transcript}");
+    let by_login = events.next().await.unwrap();
+    assert_eq!(by_login.summary.unwrap().subject, "by login");
+    for to in [&theirs, &nobody] {
+        let (ok, transcript) = swaks(ingest.smtp, to, &login).await;
+        assert!(
+            !ok && transcript.contains("550 5.1.1 Recipient not accepted here"),
+            "{to}: {transcript}"
+        );
+    }
+
+    // The allowed network, without a login.
+    let (ok, transcript) = swaks(
+        ingest.smtp,
+        &ours,
+        &[
+            "--local-interface",
+            "127.0.0.3",
+            "--header",
+            "Subject: by network",
+        ],
+    )
+    .await;
+    assert!(ok, "{transcript}");
+    assert_eq!(
+        events.next().await.unwrap().summary.unwrap().subject,
+        "by network"
+    );
+
+    // The client certificate the policy names, without a login.
+    let client = dir.path().join("client.pem");
+    let client_key = dir.path().join("client-key.pem");
+    let (ok, transcript) = swaks(
+        ingest.smtp,
+        &ours,
+        &[
+            "--tls",
+            "--tls-cert",
+            client.to_str().unwrap(),
+            "--tls-key",
+            client_key.to_str().unwrap(),
+            "--header",
+            "Subject: by certificate",
+        ],
+    )
+    .await;
+    assert!(ok, "{transcript}");
+    assert_eq!(
+        events.next().await.unwrap().summary.unwrap().subject,
+        "by certificate"
+    );
+    // Every event came in the order sent with the subject expected: no
+    // refused mail was published between them.
+
+    ingest.stop().await.unwrap();
+    binding.stop().await.unwrap();
+}

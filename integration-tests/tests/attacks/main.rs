@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod credentials;
+mod inbound;
 mod tenants;
 
 use std::time::Duration;
@@ -30,7 +31,12 @@ fn binaries() -> Binaries {
     }
 }
 
-/// The platform under attack, with one honest tenant whose forwarded
+/// Where the honest tenant's mail server connects from (loopback has the
+/// whole 127/8; attackers connect from 127.0.0.1).
+const HONEST_RELAY: &str = "127.0.0.2/32";
+
+/// The platform under attack (ingest requiring relays to prove their
+/// tenant, as in production), with one honest tenant whose forwarded
 /// account has a connected phone.
 struct Target {
     platform: ProcessPlatform,
@@ -49,6 +55,7 @@ impl Target {
                 kafka: kafka_config(),
                 otlp: None,
                 coalesce_ms: 0,
+                require_auth: true,
             },
         )
         .await
@@ -73,6 +80,8 @@ impl Target {
             .device(&tenant, &account, true, &mut watch)
             .await
             .unwrap();
+        // The honest tenant's mail server: the only source its policy allows.
+        api.relay_policy(&tenant, &[HONEST_RELAY], &[]).await.unwrap();
         let mut phone = SimulatedPhone::start(platform.devices, &device.device_token);
         phone.connected().await.unwrap();
         Self {
@@ -96,14 +105,19 @@ impl Target {
             to = self.address,
             id = unique("m"),
         );
-        pushmail_integration_tests::smtp::swaks(self.platform.smtp, &self.address, raw.as_bytes())
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "SMTP refused a normal mail: {e:#}\n{}",
-                    self.platform.logs()
-                )
-            });
+        pushmail_integration_tests::smtp::swaks_with(
+            self.platform.smtp,
+            &self.address,
+            raw.as_bytes(),
+            &["--local-interface", "127.0.0.2"],
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "SMTP refused a normal mail: {e:#}\n{}",
+                self.platform.logs()
+            )
+        });
         let pushed = self
             .phone
             .notification_within(Duration::from_secs(60))

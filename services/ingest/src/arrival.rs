@@ -51,6 +51,10 @@ pub struct Arrival {
     /// The message's real size when only its header section is passed
     /// (too large to fetch whole); `None` when the bytes are the message.
     pub full_size: Option<u64>,
+    /// Where a relayed mail came from (the credential, certificate or
+    /// network that authorised it, `smtp::Origin::key`); `None` for mail
+    /// read from a mailbox, whose coordinates or single source identify it.
+    pub origin: Option<String>,
 }
 
 /// Why a message was not announced.
@@ -76,7 +80,11 @@ impl AnnounceError {
 }
 
 /// The key every consumer and the phone dedupe on: the IMAP coordinates
-/// when there are some, else the Message-ID, else the content itself.
+/// when there are some, else the Message-ID, else the content itself. A
+/// relayed mail's key includes its origin: the same Message-ID from
+/// another source is another mail (whoever sends first must not make the
+/// genuine mail look like a duplicate), while a sender's retry, from the
+/// same origin, dedupes.
 pub fn idempotency_key(arrival: &Arrival, message_id: Option<&str>, blob: &BlobRef) -> String {
     if arrival.uid != 0 {
         return format!(
@@ -84,13 +92,27 @@ pub fn idempotency_key(arrival: &Arrival, message_id: Option<&str>, blob: &BlobR
             arrival.account, arrival.mailbox, arrival.uid_validity, arrival.uid
         );
     }
-    match message_id.filter(|id| !id.trim().is_empty()) {
-        Some(id) => format!(
+    let origin = arrival.origin.as_deref();
+    match (message_id.filter(|id| !id.trim().is_empty()), origin) {
+        (Some(id), None) => format!(
             "mid:{}:{}",
             arrival.account,
             hex::encode(sha2::Sha256::digest(id.trim().as_bytes()))
         ),
-        None => format!("blob:{}:{}", arrival.account, blob.as_str()),
+        (Some(id), Some(origin)) => {
+            let mut digest = sha2::Sha256::new();
+            digest.update(origin.as_bytes());
+            digest.update([0]);
+            digest.update(id.trim().as_bytes());
+            format!("mid:{}:{}", arrival.account, hex::encode(digest.finalize()))
+        }
+        (None, None) => format!("blob:{}:{}", arrival.account, blob.as_str()),
+        (None, Some(origin)) => format!(
+            "blob:{}:{}:{}",
+            arrival.account,
+            &hex::encode(sha2::Sha256::digest(origin.as_bytes()))[..16],
+            blob.as_str()
+        ),
     }
 }
 
@@ -234,6 +256,7 @@ mod tests {
             source: if uid == 0 { Source::Smtp } else { Source::Imap },
             received_at_ms: 1_000,
             full_size: None,
+            origin: None,
         }
     }
 
@@ -254,6 +277,31 @@ mod tests {
         assert_eq!(
             idempotency_key(&arrival(0), None, &blob),
             format!("blob:a:{}", blob.as_str())
+        );
+    }
+
+    #[test]
+    fn a_message_id_from_another_origin_is_another_mail() {
+        let blob = BlobRef::of(b"raw");
+        let from = |origin: &str| Arrival {
+            origin: Some(origin.to_owned()),
+            ..arrival(0)
+        };
+        let genuine = idempotency_key(&from("credential:c1"), Some("<x@y>"), &blob);
+        assert_eq!(
+            genuine,
+            idempotency_key(&from("credential:c1"), Some("<x@y>"), &blob),
+            "the sender's retry dedupes"
+        );
+        assert_ne!(
+            genuine,
+            idempotency_key(&from("network:203.0.113.0/24"), Some("<x@y>"), &blob),
+            "sent first from elsewhere, it does not swallow the genuine one"
+        );
+        assert_ne!(genuine, idempotency_key(&arrival(0), Some("<x@y>"), &blob));
+        assert_ne!(
+            idempotency_key(&from("credential:c1"), None, &blob),
+            idempotency_key(&from("credential:c2"), None, &blob)
         );
     }
 }

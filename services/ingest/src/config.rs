@@ -156,7 +156,14 @@ pub struct SmtpConfig {
     pub timeout_seconds: u64,
     /// Refuse mail before STARTTLS.
     pub require_tls: bool,
-    /// The certificate offered with STARTTLS (not offered when disabled).
+    /// Accept a recipient only from a connection its tenant authorised:
+    /// a relay login (`AUTH` over STARTTLS), a client certificate its
+    /// relay policy names (`tls.client_ca_path`), or a source network the
+    /// policy allows. Off only where no one untrusted can connect
+    /// (standalone on loopback).
+    pub require_auth: bool,
+    /// The certificate offered with STARTTLS (not offered when disabled);
+    /// `tls.client_ca_path` asks relays for client certificates.
     pub tls: ServerTlsConfig,
     /// Recipient answers kept in memory.
     pub recipient_cache_entries: usize,
@@ -177,6 +184,7 @@ impl Default for SmtpConfig {
             max_connections: 1_000,
             timeout_seconds: 300,
             require_tls: false,
+            require_auth: true,
             tls: ServerTlsConfig::default(),
             recipient_cache_entries: 100_000,
             recipient_found_ttl_seconds: 60,

@@ -214,7 +214,10 @@ pub async fn run(
             max_connections: c.max_connections,
             timeout: Duration::from_secs(c.timeout_seconds),
             require_tls: c.require_tls,
+            require_auth: c.require_auth,
         };
+        let relay_auth: Arc<dyn smtp::RelayAuth> =
+            Arc::new(smtp::BindingRelayAuth::new(deps.binding.clone()));
         for (mode, name, listener) in receivers {
             let Some(listener) = listener else { continue };
             let receiver = smtp::Receiver::new(
@@ -224,7 +227,8 @@ pub async fn run(
                 recipients.clone(),
                 announcer.clone(),
                 tls.clone(),
-            );
+            )
+            .with_relay_auth(relay_auth.clone());
             host.spawn(name, receiver.run(shutdown.clone()));
         }
     }

@@ -31,6 +31,7 @@ fn arrival(uid: u32) -> Arrival {
         source: Source::Imap,
         received_at_ms: 1_764_000_000_000,
         full_size: None,
+        origin: None,
     }
 }
 

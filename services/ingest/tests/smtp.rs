@@ -28,7 +28,11 @@ struct Directory(HashMap<&'static str, (&'static str, &'static str)>);
 
 #[async_trait]
 impl Recipients for Directory {
-    async fn resolve(&self, address: &str) -> Result<Resolved, ResolveError> {
+    async fn resolve_in(
+        &self,
+        address: &str,
+        _tenant: Option<&str>,
+    ) -> Result<Resolved, ResolveError> {
         let address = address.to_lowercase();
         if address.starts_with("down@") {
             return Err(ResolveError("binding unreachable".into()));
@@ -45,6 +49,7 @@ impl Recipients for Directory {
                 } else {
                     AccountKind::EnterpriseForwarded
                 },
+                policy: pushmail_ingest::smtp::RelayPolicy::default(),
             },
             None => Resolved::Unknown,
         })
@@ -68,6 +73,7 @@ fn settings() -> Settings {
         max_connections: 8,
         timeout: Duration::from_secs(10),
         require_tls: false,
+        require_auth: false,
     }
 }
 
@@ -234,7 +240,7 @@ async fn smtp_accepts_known_recipients_and_answers_after_publishing() {
     );
     let watched = c.cmd("RCPT TO:<watched@corp.example>").await;
     assert!(
-        watched.starts_with("550 5.1.1 Mailbox not forwarded here"),
+        watched.starts_with("550 5.1.1 Recipient not accepted here"),
         "an IMAP-watched mailbox is announced by its watcher: {watched}"
     );
     assert_eq!(
@@ -482,6 +488,7 @@ fn tls_pair() -> (
         enabled: true,
         cert_path: dir.path().join("cert.pem"),
         key_path: dir.path().join("key.pem"),
+        ..Default::default()
     }
     .acceptor("smtp.tls.")
     .unwrap();

@@ -120,6 +120,8 @@ impl Default for StandaloneConfig {
                     listen: "127.0.0.1:2525".to_owned(),
                     lmtp_listen: "127.0.0.1:2424".to_owned(),
                     hostname: "localhost".to_owned(),
+                    // Loopback only, one user: anyone who can connect is trusted.
+                    require_auth: false,
                     ..Default::default()
                 },
                 webhook: pushmail_ingest::config::WebhookConfig {

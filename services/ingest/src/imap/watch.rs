@@ -183,6 +183,7 @@ impl Watch<'_> {
             source: Source::Imap,
             received_at_ms: pushmail_common::clock::now_ms(),
             full_size: too_large.then_some(size),
+            origin: None,
         };
         match self.announcer.announce(&arrival, &raw).await {
             Ok(event) => {

@@ -114,6 +114,7 @@ pub async fn poll_once(
             source: Source::Pop3,
             received_at_ms: pushmail_common::clock::now_ms(),
             full_size: too_large.then_some(size),
+            origin: None,
         };
         match announcer.announce(&arrival, &raw).await {
             Ok(_) => report.announced += 1,

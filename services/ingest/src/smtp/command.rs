@@ -28,6 +28,13 @@ pub(super) enum Command {
     Quit,
     /// `STARTTLS` (RFC 3207).
     StartTls,
+    /// `AUTH <mechanism> [initial response]` (RFC 4954).
+    Auth {
+        /// The SASL mechanism, uppercased.
+        mechanism: String,
+        /// The initial response, still base64 (`=` is an empty one).
+        initial: Option<String>,
+    },
     /// `VRFY` (answered without revealing anything).
     Vrfy,
     /// `HELP`.
@@ -91,6 +98,20 @@ pub(super) fn parse(line: &[u8]) -> Result<Command, CommandError> {
         "NOOP" => Ok(Command::Noop),
         "QUIT" => no_args(Command::Quit),
         "STARTTLS" => no_args(Command::StartTls),
+        "AUTH" => {
+            let mut words = rest.split_ascii_whitespace();
+            let mechanism = words
+                .next()
+                .ok_or(CommandError::Syntax("a SASL mechanism is required"))?
+                .to_ascii_uppercase();
+            let initial = words.next().map(str::to_owned);
+            if words.next().is_some() {
+                return Err(CommandError::Syntax(
+                    "AUTH takes a mechanism and one response",
+                ));
+            }
+            Ok(Command::Auth { mechanism, initial })
+        }
         "VRFY" => Ok(Command::Vrfy),
         "HELP" => Ok(Command::Help),
         _ => Err(CommandError::Unknown),
@@ -165,6 +186,25 @@ mod tests {
             Ok(Command::Rcpt("u@d.example".into()))
         );
         assert_eq!(parse(b"DATA"), Ok(Command::Data));
+        assert_eq!(
+            parse(b"auth plain AHUAcA=="),
+            Ok(Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial: Some("AHUAcA==".into())
+            })
+        );
+        assert_eq!(
+            parse(b"AUTH LOGIN"),
+            Ok(Command::Auth {
+                mechanism: "LOGIN".into(),
+                initial: None
+            })
+        );
+        assert!(matches!(parse(b"AUTH"), Err(CommandError::Syntax(_))));
+        assert!(matches!(
+            parse(b"AUTH PLAIN a b"),
+            Err(CommandError::Syntax(_))
+        ));
         assert_eq!(parse(b"NOOP anything"), Ok(Command::Noop));
     }
 

@@ -14,6 +14,7 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::auth::{self, AuthError, Origin, Proof, SaslError};
 use super::command::{self, Command, CommandError};
 use super::lines::{self, Body, Line};
 use super::recipients::Resolved;
@@ -27,12 +28,23 @@ type Stream = Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
 const MAX_COMMAND_LINE: usize = 2_048;
 /// Bad commands tolerated before the connection is closed.
 const MAX_ERRORS: u32 = 10;
+/// Failed logins tolerated on one connection (binding also budgets them
+/// per username and source across connections).
+const MAX_AUTH_FAILURES: u32 = 3;
+/// The answer to a recipient this connection may not deliver to, whether
+/// or not it exists: nothing tells a prober which addresses are real.
+const NOT_ACCEPTED: &str = "550 5.1.1 Recipient not accepted here";
+/// The answer, to a connection that proved nothing, for any recipient it
+/// is not authorised for (existing or not).
+const AUTH_REQUIRED: &str = "530 5.7.0 Authentication required";
 
 /// A recipient accepted with `RCPT`.
 #[derive(Debug, Clone)]
 struct Recipient {
     tenant: String,
     account: String,
+    /// What authorised it: part of the mail's idempotency key.
+    origin: Origin,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +82,9 @@ struct Conn {
     tls: bool,
     transaction: Option<Transaction>,
     errors: u32,
+    /// Login and client certificate, once presented.
+    proof: Proof,
+    auth_failures: u32,
 }
 
 /// Why a conversation ended early.
@@ -102,6 +117,8 @@ pub(super) async fn serve(
         tls: false,
         transaction: None,
         errors: 0,
+        proof: Proof::default(),
+        auth_failures: 0,
     };
     let greeting = format!(
         "220 {} {} pushmail ready",
@@ -233,6 +250,7 @@ impl Conn {
                 Ok(())
             }
             Command::StartTls => self.start_tls().await,
+            Command::Auth { mechanism, initial } => self.auth(&mechanism, initial).await,
             Command::Mail { size, .. } => self.mail(size),
             Command::Rcpt(address) => self.rcpt(&address).await,
             Command::Data => self.data(shutdown).await,
@@ -277,6 +295,10 @@ impl Conn {
         if self.shared.tls.is_some() && !self.tls {
             lines.push("STARTTLS".to_owned());
         }
+        // Credentials only over TLS (RFC 4954 §4).
+        if self.tls && self.shared.relay_auth.is_some() && self.proof.login.is_none() {
+            lines.push("AUTH PLAIN LOGIN".to_owned());
+        }
         let last = lines.len() - 1;
         for (i, line) in lines.into_iter().enumerate() {
             let sep = if i == last { ' ' } else { '-' };
@@ -302,6 +324,12 @@ impl Conn {
         let tls = tokio::time::timeout(self.shared.settings.timeout, acceptor.accept(tcp))
             .await
             .map_err(|_| Stop::Gone)??;
+        self.proof.certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(pushmail_common::tls::fingerprint);
         self.reader = Some(BufReader::new(Either::Right(tls)));
         self.tls = true;
         self.greeted = false;
@@ -342,21 +370,35 @@ impl Conn {
             self.say("452 4.5.3 Too many recipients");
             return Ok(());
         }
+        let require_auth = self.shared.settings.require_auth;
         match self.shared.recipients.resolve(address).await {
+            // A watched mailbox is announced by its watcher; taking its mail
+            // here too would announce it twice under other keys. It gets
+            // the answer an unknown address gets.
             Ok(Resolved::Account { kind, .. }) if kind != pb::AccountKind::EnterpriseForwarded => {
-                // A watched mailbox is announced by its watcher; taking its
-                // mail here too would announce it twice under other keys.
-                self.say("550 5.1.1 Mailbox not forwarded here");
+                self.not_accepted();
             }
             Ok(Resolved::Account {
-                tenant, account, ..
+                tenant,
+                account,
+                policy,
+                ..
             }) => {
-                if let Some(transaction) = &mut self.transaction {
-                    transaction.recipients.push(Recipient { tenant, account });
+                match auth::authorise(&self.proof, self.peer.ip(), &tenant, &policy, require_auth) {
+                    Some(origin) => {
+                        if let Some(transaction) = &mut self.transaction {
+                            transaction.recipients.push(Recipient {
+                                tenant,
+                                account,
+                                origin,
+                            });
+                        }
+                        self.say("250 2.1.5 Ok");
+                    }
+                    None => self.not_accepted(),
                 }
-                self.say("250 2.1.5 Ok");
             }
-            Ok(Resolved::Unknown) => self.say("550 5.1.1 No such user here"),
+            Ok(Resolved::Unknown) => self.not_accepted(),
             Ok(Resolved::BadAddress) => self.say("501 5.1.3 Bad recipient address syntax"),
             Err(err) => {
                 tracing::warn!(error = %err, "recipient lookup failed");
@@ -364,6 +406,108 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// A recipient this connection may not deliver to, or none at all:
+    /// one answer either way.
+    fn not_accepted(&mut self) {
+        let proven = self.proof.login.is_some() || self.proof.certificate.is_some();
+        if self.shared.settings.require_auth && !proven {
+            self.say(AUTH_REQUIRED);
+        } else {
+            self.say(NOT_ACCEPTED);
+        }
+    }
+
+    /// `AUTH PLAIN` / `AUTH LOGIN`, with the responses the client sends
+    /// after `334` where it gave none inline.
+    async fn auth(&mut self, mechanism: &str, initial: Option<String>) -> Result<(), Stop> {
+        let Some(relay_auth) = self.shared.relay_auth.clone() else {
+            return self.error("502 5.5.1 AUTH not available");
+        };
+        if !self.greeted {
+            return self.error("503 5.5.1 Say hello first");
+        }
+        if !self.tls {
+            return self
+                .error("538 5.7.11 Encryption required for requested authentication mechanism");
+        }
+        if self.proof.login.is_some() {
+            return self.error("503 5.5.1 Already authenticated");
+        }
+        if self.transaction.is_some() {
+            return self.error("503 5.5.1 AUTH not permitted during a mail transaction");
+        }
+        let login = match mechanism {
+            "PLAIN" => {
+                let response = match initial {
+                    Some(response) => response,
+                    None => self.challenge("").await?,
+                };
+                auth::plain(&response)
+            }
+            "LOGIN" => {
+                let username = match initial {
+                    Some(response) => response,
+                    None => self.challenge("VXNlcm5hbWU6").await?,
+                };
+                let password = self.challenge("UGFzc3dvcmQ6").await?;
+                auth::login(&username, &password)
+            }
+            _ => return self.error("504 5.5.4 Unrecognized authentication type"),
+        };
+        let login = match login {
+            Ok(login) => login,
+            Err(SaslError::Cancelled) => return self.error("501 5.0.0 Authentication cancelled"),
+            Err(SaslError::Malformed) => {
+                return self.error("501 5.5.2 Cannot decode the authentication response");
+            }
+        };
+        match relay_auth.authenticate(&login, self.peer.ip()).await {
+            Ok(authenticated) => {
+                tracing::info!(peer = %self.peer, tenant = %authenticated.tenant, "relay authenticated");
+                self.proof.login = Some(authenticated);
+                self.say("235 2.7.0 Authentication successful");
+                Ok(())
+            }
+            Err(AuthError::Refused) => {
+                self.auth_failures += 1;
+                if self.auth_failures >= MAX_AUTH_FAILURES {
+                    return Err(Stop::Close(
+                        "421 4.7.0 Too many authentication failures, closing",
+                    ));
+                }
+                self.error("535 5.7.8 Authentication credentials invalid")
+            }
+            Err(AuthError::LockedOut) => Err(Stop::Close(
+                "421 4.7.0 Too many authentication failures, try again later",
+            )),
+            Err(err @ AuthError::Unavailable(_)) => {
+                tracing::warn!(error = %err, "relay login could not be checked");
+                self.say("454 4.7.0 Temporary authentication failure, try again later");
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `334 <prompt>` and reads the client's one-line answer.
+    async fn challenge(&mut self, prompt: &str) -> Result<String, Stop> {
+        let reply = format!("334 {prompt}");
+        self.say(reply.trim_end());
+        self.flush().await?;
+        let mut line = Vec::new();
+        let read = tokio::time::timeout(
+            self.shared.settings.timeout,
+            lines::read_line(self.io()?, &mut line, MAX_COMMAND_LINE),
+        )
+        .await
+        .map_err(|_| Stop::Close("421 4.4.2 Idle too long, closing"))??;
+        match read {
+            Line::Closed => Err(Stop::Gone),
+            // A base64 answer longer than a command line is no login.
+            Line::TooLong => Ok("!".to_owned()),
+            Line::Complete => Ok(String::from_utf8_lossy(lines::trim_eol(&line)).into_owned()),
+        }
     }
 
     async fn data(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
@@ -468,6 +612,7 @@ impl Conn {
                     source,
                     received_at_ms,
                     full_size: None,
+                    origin: Some(recipient.origin.key()),
                 };
                 let stored = &stored;
                 async move {

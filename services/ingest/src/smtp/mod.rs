@@ -7,6 +7,7 @@
 //! byte-identical across a sender's retries, since its content hash is the
 //! idempotency key of a mail without a Message-ID.
 
+mod auth;
 mod command;
 mod conn;
 mod lines;
@@ -20,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use auth::{AuthError, Authenticated, BindingRelayAuth, Login, Origin, RelayAuth, RelayPolicy};
 pub use recipients::{BindingRecipients, Recipients, ResolveError, Resolved};
 
 use crate::arrival::Announcer;
@@ -48,12 +50,17 @@ pub struct Settings {
     pub timeout: Duration,
     /// Refuse MAIL before STARTTLS.
     pub require_tls: bool,
+    /// Accept a recipient only from a connection its tenant authorised
+    /// (relay login, client certificate or source network).
+    pub require_auth: bool,
 }
 
 struct Shared {
     mode: Mode,
     settings: Settings,
     recipients: Arc<dyn Recipients>,
+    /// Relay logins (`AUTH`), offered over TLS when set.
+    relay_auth: Option<Arc<dyn RelayAuth>>,
     announcer: Announcer,
     tls: Option<TlsAcceptor>,
 }
@@ -89,11 +96,20 @@ impl Receiver {
                 mode,
                 settings,
                 recipients,
+                relay_auth: None,
                 announcer,
                 tls,
             }),
             listener,
         }
+    }
+
+    /// Offers `AUTH` (over TLS), checked by `relay_auth`.
+    pub fn with_relay_auth(mut self, relay_auth: Arc<dyn RelayAuth>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.relay_auth = Some(relay_auth);
+        }
+        self
     }
 
     /// Accepts until `shutdown`, then waits for the conversations (each

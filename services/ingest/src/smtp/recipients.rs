@@ -23,6 +23,8 @@ pub enum Resolved {
         account: String,
         /// How its mail reaches us (SMTP/LMTP take forwarded accounts only).
         kind: pb::AccountKind,
+        /// Who may deliver the tenant's mail.
+        policy: super::auth::RelayPolicy,
     },
     /// No such account (550 for this recipient).
     Unknown,
@@ -38,8 +40,18 @@ pub struct ResolveError(pub String);
 /// Maps recipients to accounts.
 #[async_trait]
 pub trait Recipients: Send + Sync + 'static {
-    /// Resolves one address (case-insensitively).
-    async fn resolve(&self, address: &str) -> Result<Resolved, ResolveError>;
+    /// Resolves one address (case-insensitively) among every tenant's
+    /// forwarded addresses, which route to one tenant by construction.
+    async fn resolve(&self, address: &str) -> Result<Resolved, ResolveError> {
+        self.resolve_in(address, None).await
+    }
+
+    /// Resolves one address within `tenant` when given.
+    async fn resolve_in(
+        &self,
+        address: &str,
+        tenant: Option<&str>,
+    ) -> Result<Resolved, ResolveError>;
 }
 
 /// Binding's answers, cached.
@@ -77,8 +89,13 @@ impl BindingRecipients {
 
 #[async_trait]
 impl Recipients for BindingRecipients {
-    async fn resolve(&self, address: &str) -> Result<Resolved, ResolveError> {
-        let key = address.trim().to_lowercase();
+    async fn resolve_in(
+        &self,
+        address: &str,
+        tenant: Option<&str>,
+    ) -> Result<Resolved, ResolveError> {
+        let address = address.trim().to_lowercase();
+        let key = format!("{}/{address}", tenant.unwrap_or_default());
         if let Some((answer, until)) = self.cache.get(&key)
             && Instant::now() < until
         {
@@ -87,8 +104,8 @@ impl Recipients for BindingRecipients {
         let mut client = BindingServiceClient::new(self.binding.clone());
         let answer = match client
             .resolve_recipient(pb::ResolveRecipientRequest {
-                address: key.clone(),
-                ..Default::default()
+                address,
+                tenant_id: tenant.unwrap_or_default().to_owned(),
             })
             .await
         {
@@ -97,6 +114,10 @@ impl Recipients for BindingRecipients {
                 if response.found {
                     Resolved::Account {
                         kind: response.kind(),
+                        policy: super::auth::RelayPolicy::from_wire(
+                            &response.allowed_sources,
+                            &response.client_cert_sha256,
+                        ),
                         tenant: response.tenant_id,
                         account: response.account_id,
                     }

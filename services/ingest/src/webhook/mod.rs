@@ -186,13 +186,16 @@ async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) ->
     if event.event != MESSAGE_NEW {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let account = match hook.recipients.resolve(&event.user).await {
+    // Asked within the tenant: addresses of watched mailboxes are unique
+    // per tenant only, so another tenant's row must not answer.
+    let account = match hook.recipients.resolve_in(&event.user, Some(&tenant)).await {
         // IMAP accounts too: the notification's key (IMAP coordinates) is
         // the one their watcher would use, so the two dedupe.
         Ok(Resolved::Account {
             tenant: owner,
             account,
             kind: pb::AccountKind::Webhook | pb::AccountKind::ExternalImap,
+            ..
         }) if owner == tenant => account,
         // Another tenant's mailbox is as unknown as none.
         Ok(Resolved::Account { tenant: owner, .. }) if owner == tenant => {
@@ -234,6 +237,7 @@ async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) ->
         source: Source::Webhook,
         received_at_ms: pushmail_common::clock::now_ms(),
         full_size: None,
+        origin: None,
     };
     match hook.announcer.announce(&arrival, &event.to_message()).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
