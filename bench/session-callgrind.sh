@@ -59,6 +59,7 @@ measure pushmail-session ws "$devices_addr" env -i \
   PUSHMAIL_SESSION__DIRECTORY__KIND="${SESSION_DIRECTORY:-memory}" PUSHMAIL_SESSION__BUS__KIND=memory \
   PUSHMAIL_SESSION__DIRECTORY__REDIS__KEY_PREFIX="pushmail-callgrind-$$:" \
   PUSHMAIL_SESSION__OUTBOX__REDIS__KEY_PREFIX="pushmail-callgrind-$$:" \
+  PUSHMAIL_SESSION__OUTBOX__REDIS__ALLOW_VOLATILE=true \
   PUSHMAIL_SESSION__TOKENS__PUBLIC_KEY="$("$bench" public-key)" \
   PUSHMAIL_SESSION__SECURITY__SERVICE_KEYS="$("$bench" service-keys)" \
   PUSHMAIL_SESSION__SECURITY__CREDENTIAL="$("$bench" session-credential)" \

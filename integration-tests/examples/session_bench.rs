@@ -299,6 +299,8 @@ async fn start_session(directory: &str) -> (Child, SocketAddr, String) {
         .env("PUSHMAIL_SESSION__DIRECTORY__KIND", directory)
         .env("PUSHMAIL_SESSION__DIRECTORY__REDIS__KEY_PREFIX", &prefix)
         .env("PUSHMAIL_SESSION__OUTBOX__REDIS__KEY_PREFIX", &prefix)
+        // The bench's Redis keeps nothing on disk; the outbox accepts it.
+        .env("PUSHMAIL_SESSION__OUTBOX__REDIS__ALLOW_VOLATILE", "true")
         .env("PUSHMAIL_SESSION__BUS__KIND", "memory")
         .env("PUSHMAIL_SESSION__TOKENS__PUBLIC_KEY", &public_key)
         .env(

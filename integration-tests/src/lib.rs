@@ -218,6 +218,8 @@ pub fn msisdn() -> String {
 }
 
 /// The test Redis (`PUSHMAIL_TEST_REDIS`) with a key prefix of its own.
+/// It keeps nothing on disk (the machine's Redis runs without an
+/// append-only file), so the durable families accept it explicitly.
 pub fn redis_config() -> pushmail_common::redis::RedisConfig {
     pushmail_common::redis::RedisConfig {
         url: pushmail_common::redact::SecretUrl::new(
@@ -225,6 +227,7 @@ pub fn redis_config() -> pushmail_common::redis::RedisConfig {
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned()),
         ),
         key_prefix: format!("{}:", unique("pushmail-test")),
+        allow_volatile: true,
         ..Default::default()
     }
 }

@@ -63,7 +63,12 @@ async fn imap_mail_is_announced_once_across_restarts_and_a_uidvalidity_change() 
     let mut config = ingest_config(binding.addr, blobs.path());
     config.imap.refresh_seconds = 1;
     let marks = RedisMarks::new(
-        config.marks.connect().await.unwrap().unwrap(),
+        config
+            .marks
+            .connect(pushmail_common::redis::Durability::Cache)
+            .await
+            .unwrap()
+            .unwrap(),
         &config.marks.redis.key_prefix,
     );
     let start = async || IngestNode::on_test_broker(config.clone()).await.unwrap();

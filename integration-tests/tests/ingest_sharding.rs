@@ -75,7 +75,11 @@ async fn each_mailbox_has_one_owner_and_a_dead_replicas_mailboxes_are_taken_over
     config.sharding.lease_ms = 2_000;
     // The test's view of the leases (same Redis prefix, never run).
     let view = Leases::new(
-        config.marks.connect().await.unwrap(),
+        config
+            .marks
+            .connect(pushmail_common::redis::Durability::Cache)
+            .await
+            .unwrap(),
         &config.marks.redis.key_prefix,
         Duration::from_secs(2),
     );

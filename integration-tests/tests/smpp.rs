@@ -76,7 +76,11 @@ impl Rig {
         let admin = listeners.admin.local_addr().unwrap();
         let deps = pushmail_smpp::Deps {
             bus: bus.clone(),
-            redis: config.state.connect().await.unwrap(),
+            redis: config
+                .state
+                .connect(pushmail_common::redis::Durability::Cache)
+                .await
+                .unwrap(),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({

@@ -81,7 +81,9 @@ impl Target {
             .await
             .unwrap();
         // The honest tenant's mail server: the only source its policy allows.
-        api.relay_policy(&tenant, &[HONEST_RELAY], &[]).await.unwrap();
+        api.relay_policy(&tenant, &[HONEST_RELAY], &[])
+            .await
+            .unwrap();
         let mut phone = SimulatedPhone::start(platform.devices, &device.device_token);
         phone.connected().await.unwrap();
         Self {

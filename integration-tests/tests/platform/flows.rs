@@ -152,7 +152,7 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
         platform
             .ingest_config
             .marks
-            .connect()
+            .connect(pushmail_common::redis::Durability::Cache)
             .await
             .unwrap()
             .unwrap(),

@@ -69,7 +69,11 @@ impl Deps {
         let database = Database::connect(&config.database).await?;
         database.migrate().await?;
         let redis = if config.cache.enabled {
-            config.cache.shared.connect().await?
+            config
+                .cache
+                .shared
+                .connect(pushmail_common::redis::Durability::Cache)
+                .await?
         } else {
             None
         };

@@ -21,6 +21,12 @@ pub struct RedisConfig {
     pub response_timeout_ms: u64,
     /// How long (re)connecting may take.
     pub connect_timeout_ms: u64,
+    /// Where this Redis keeps a key family that must not be lost (outbox,
+    /// held mail, SMS claims, ingest marks), the service refuses to start
+    /// unless the Redis persists it (append-only file on, fsync not
+    /// switched off). `true` accepts losing that state (a test Redis);
+    /// `docs/operations.md` says what each family loses.
+    pub allow_volatile: bool,
 }
 
 impl Default for RedisConfig {
@@ -30,6 +36,7 @@ impl Default for RedisConfig {
             key_prefix: "pushmail:".to_owned(),
             response_timeout_ms: 2_000,
             connect_timeout_ms: 2_000,
+            allow_volatile: false,
         }
     }
 }
@@ -54,18 +61,45 @@ impl RedisConfig {
     }
 }
 
-/// Redis could not be reached.
+/// Redis could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("redis at {url}: {source}")]
-pub struct RedisError {
-    url: String,
-    #[source]
-    source: redis::RedisError,
+pub enum RedisError {
+    /// Not reachable, or a command failed.
+    #[error("redis at {url}: {source}")]
+    Unreachable {
+        /// The URL, password masked.
+        url: String,
+        /// What failed.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A key family that must survive a restart points at a Redis that
+    /// would lose it.
+    #[error(
+        "redis at {url} does not persist {family} ({why}): turn on appendonly with appendfsync everysec (and a replica), or set allow_volatile = true to accept losing it"
+    )]
+    Volatile {
+        /// The URL, password masked.
+        url: String,
+        /// What would be lost, e.g. "the per-device outbox".
+        family: &'static str,
+        /// What the Redis said.
+        why: String,
+    },
+}
+
+/// Whether a key family may be lost with its Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Rebuilt when lost (caches, directory leases): any Redis will do.
+    Cache,
+    /// Must survive a Redis restart; names the family for the operator.
+    Durable(&'static str),
 }
 
 /// Connects (failing fast if Redis is down at start-up).
 pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager, RedisError> {
-    let wrap = |source| RedisError {
+    let wrap = |source| RedisError::Unreachable {
         url: config.url.masked(),
         source,
     };
@@ -80,6 +114,81 @@ pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager, RedisErr
     ConnectionManager::new_with_config(client, timeouts)
         .await
         .map_err(wrap)
+}
+
+/// Connects for a key family of `durability`: a durable family refuses a
+/// Redis that does not persist it (unless `allow_volatile`).
+pub async fn connect_for(
+    config: &RedisConfig,
+    durability: Durability,
+) -> Result<ConnectionManager, RedisError> {
+    let mut connection = connect(config).await?;
+    if let Durability::Durable(family) = durability
+        && !config.allow_volatile
+    {
+        check_persistence(&mut connection, &config.url.masked(), family).await?;
+    }
+    Ok(connection)
+}
+
+/// Refuses a Redis without an append-only file, or one whose fsync is off.
+/// A missing replica is only warned about: the primary's AOF alone keeps
+/// the state across restarts; a replica keeps it across the loss of a node.
+async fn check_persistence(
+    connection: &mut ConnectionManager,
+    url: &str,
+    family: &'static str,
+) -> Result<(), RedisError> {
+    let unreachable = |source| RedisError::Unreachable {
+        url: url.to_owned(),
+        source,
+    };
+    let volatile = |why: String| RedisError::Volatile {
+        url: url.to_owned(),
+        family,
+        why,
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query_async(connection)
+        .await
+        .map_err(unreachable)?;
+    if info_field(&info, "aof_enabled") != Some("1") {
+        return Err(volatile("appendonly is off".to_owned()));
+    }
+    // Managed services often refuse CONFIG; AOF on is then enough to go on.
+    let fsync: Result<Vec<String>, _> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("appendfsync")
+        .query_async(connection)
+        .await;
+    if let Ok(pair) = fsync
+        && pair.get(1).is_some_and(|v| v.eq_ignore_ascii_case("no"))
+    {
+        return Err(volatile("appendfsync is no".to_owned()));
+    }
+    let replication: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(connection)
+        .await
+        .map_err(unreachable)?;
+    if info_field(&replication, "role") == Some("master")
+        && info_field(&replication, "connected_slaves") == Some("0")
+    {
+        tracing::warn!(
+            url,
+            family,
+            "redis has no replica: the state survives a restart, not the loss of the node"
+        );
+    }
+    Ok(())
+}
+
+/// `name:value` from an `INFO` answer.
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 /// `PING`, for `/readyz`.
@@ -129,11 +238,28 @@ impl StateStoreConfig {
         }
     }
 
-    /// Connects to Redis when selected; `None` means in-process state.
-    pub async fn connect(&self) -> Result<Option<ConnectionManager>, RedisError> {
+    /// Connects to Redis when selected, for state of `durability`;
+    /// `None` means in-process state.
+    pub async fn connect(
+        &self,
+        durability: Durability,
+    ) -> Result<Option<ConnectionManager>, RedisError> {
         match self.kind {
-            StateStoreKind::Redis => connect(&self.redis).await.map(Some),
+            StateStoreKind::Redis => connect_for(&self.redis, durability).await.map(Some),
             StateStoreKind::Memory => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_fields_are_read_by_name() {
+        let info = "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\n";
+        assert_eq!(info_field(info, "aof_enabled"), Some("1"));
+        assert_eq!(info_field(info, "aof"), None, "a prefix is not a field");
+        assert_eq!(info_field(info, "rdb_changes_since_last_save"), None);
     }
 }

@@ -57,7 +57,12 @@ impl Deps {
             bus,
             binding: config.binding.channel()?,
             session: config.session.channel()?,
-            redis: config.state.connect().await?,
+            redis: config
+                .state
+                .connect(pushmail_common::redis::Durability::Durable(
+                    "dispatch state (SMS claims, mail held for quiet hours and rates)",
+                ))
+                .await?,
             outbox: config.outbox.connect().await?,
             local_session: None,
         })

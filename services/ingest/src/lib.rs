@@ -55,7 +55,12 @@ pub struct Deps {
 impl Deps {
     /// Opens the connections; `bus` is shared in standalone mode.
     pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
-        let redis = config.marks.connect().await?;
+        let redis = config
+            .marks
+            .connect(pushmail_common::redis::Durability::Durable(
+                "ingest marks (what was announced of each mailbox)",
+            ))
+            .await?;
         let (marks, imap_marks): (Arc<dyn marks::Pop3Marks>, Arc<dyn marks::ImapMarks>) =
             match redis.clone() {
                 Some(redis) => {

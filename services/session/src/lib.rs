@@ -67,7 +67,10 @@ impl Deps {
     /// Connects the directory store; `bus` is shared in standalone mode.
     pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
         Ok(Self {
-            redis: config.directory.connect().await?,
+            redis: config
+                .directory
+                .connect(pushmail_common::redis::Durability::Cache)
+                .await?,
             bus,
             outbox: config.outbox.connect().await?,
             in_process: None,

@@ -57,7 +57,12 @@ pub type Listeners = pushmail_common::host::AdminListener;
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let deps = Deps {
         bus: bus::connect(&config.bus, "pushmail-smpp")?,
-        redis: config.state.connect().await?,
+        redis: config
+            .state
+            .connect(pushmail_common::redis::Durability::Durable(
+                "SMS submit progress and receipt routing",
+            ))
+            .await?,
     };
     let listeners = Listeners::bind(&config.server).await?;
     run(config, deps, listeners, Readiness::new(NAME), shutdown).await

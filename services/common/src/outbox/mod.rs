@@ -80,7 +80,11 @@ impl OutboxSettings {
     pub async fn connect(&self) -> Result<Arc<dyn Outbox>, crate::redis::RedisError> {
         Ok(match self.kind {
             StateStoreKind::Redis => Arc::new(RedisOutbox::new(
-                crate::redis::connect(&self.redis).await?,
+                crate::redis::connect_for(
+                    &self.redis,
+                    crate::redis::Durability::Durable("the per-device outbox"),
+                )
+                .await?,
                 &self.redis.key_prefix,
                 self.clone(),
             )),
