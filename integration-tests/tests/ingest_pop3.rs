@@ -42,6 +42,23 @@ async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
             tenant.tenant_id
         )
     };
+    // The first poll takes the (empty) mailbox as its baseline; mail
+    // delivered after it is new.
+    let marks = pushmail_ingest::marks::RedisMarks::new(
+        pushmail_common::redis::connect(&config.marks.redis)
+            .await
+            .unwrap(),
+        &config.marks.redis.key_prefix,
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while pushmail_ingest::marks::Pop3Marks::seen(&marks, &account.account_id)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never polled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     dovecot
         .deliver(&user.address, mail(1).as_bytes())
         .await

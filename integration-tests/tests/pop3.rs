@@ -73,6 +73,8 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
         }
     };
 
+    // The first poll takes the (empty) mailbox as the baseline.
+    assert!(poll(announcer.clone()).await.unwrap().baselined);
     for n in 0..2 {
         dovecot.deliver(&user.address, &mail(n)).await.unwrap();
     }
@@ -206,11 +208,6 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
         uuid::Uuid::now_v7(),
         "x".repeat(4_000)
     );
-    dovecot
-        .deliver(&user.address, big.as_bytes())
-        .await
-        .unwrap();
-    dovecot.deliver(&user.address, &mail(1)).await.unwrap();
     let account = MailAccount {
         tenant: "t".into(),
         account: format!("account-{}", uuid::Uuid::now_v7()),
@@ -241,6 +238,22 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
             .policy()
             .unwrap(),
     );
+    let baseline = poll_once(
+        &account,
+        &tls,
+        &marks,
+        &announcer,
+        1_024,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert!(baseline.baselined);
+    dovecot
+        .deliver(&user.address, big.as_bytes())
+        .await
+        .unwrap();
+    dovecot.deliver(&user.address, &mail(1)).await.unwrap();
     // A 1 KiB fetch limit: the 4 KB mail cannot be fetched whole.
     let report = poll_once(
         &account,
@@ -324,4 +337,97 @@ async fn a_mailbox_on_an_internal_address_is_not_connected_to_unless_allowed() {
     open(&account("127.0.0.1"), &allowed, Duration::from_secs(5))
         .await
         .expect("the operator allows loopback");
+}
+
+/// Marks lost (a Redis without persistence restarted, a flush): the
+/// mailbox as it is is the baseline. Its 50 mails are not announced again
+/// (no pushes, no SMS wake-ups); the next new mail is, once.
+#[tokio::test]
+async fn a_mailbox_whose_marks_are_lost_is_baselined_not_announced_again() {
+    let dovecot = Dovecot::start(&["lost@example.net"])
+        .await
+        .expect("dovecot");
+    let user = &dovecot.users[0];
+    let account = MailAccount {
+        tenant: "t".into(),
+        account: format!("account-{}", uuid::Uuid::now_v7()),
+        host: "127.0.0.1".into(),
+        port: dovecot.pop3.port(),
+        security: Security::None,
+        username: user.address.clone(),
+        password: Secret::new(user.password.clone()),
+    };
+    let config = redis_config();
+    let redis = pushmail_common::redis::connect(&config).await.unwrap();
+    let marks = RedisMarks::new(redis.clone(), &config.key_prefix);
+    let bus: Arc<dyn EventBus> = memory_bus(1_000);
+    bus.ensure_topic(MAIL_ARRIVED.name(), 3).await.unwrap();
+    let mut events = bus
+        .subscribe(SubscribeOptions {
+            group: "test".into(),
+            topics: vec![MAIL_ARRIVED.name().into()],
+        })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let announcer = Announcer::new(
+        bus.clone(),
+        Arc::new(LocalBlobStore::new(dir.path())),
+        Limits::default(),
+    );
+    let tls = Tls::new(&[]).unwrap().with_egress(
+        pushmail_common::egress::EgressConfig::loopback()
+            .policy()
+            .unwrap(),
+    );
+    let poll = || {
+        poll_once(
+            &account,
+            &tls,
+            &marks,
+            &announcer,
+            1 << 20,
+            Duration::from_secs(5),
+        )
+    };
+
+    assert!(poll().await.unwrap().baselined, "first sight");
+    for n in 0..50 {
+        dovecot.deliver(&user.address, &mail(n)).await.unwrap();
+    }
+    assert_eq!(poll().await.unwrap().announced, 50);
+    for _ in 0..50 {
+        tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    // The marks go (every key of this test's prefix, as a flush would).
+    let mut connection = redis.clone();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", config.key_prefix))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let after = poll().await.unwrap();
+    assert!(after.baselined, "{after:?}");
+    assert_eq!((after.announced, after.on_server), (0, 50));
+    dovecot.deliver(&user.address, &mail(50)).await.unwrap();
+    assert_eq!(poll().await.unwrap().announced, 1);
+    let record = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let event: pushmail_proto::events::v1::MailArrived =
+        pushmail_common::bus::decode(MAIL_ARRIVED, &record).unwrap();
+    // The one after the 50 seen before: none of those came again first.
+    assert_eq!(event.summary.unwrap().subject, "mail 50");
 }

@@ -27,13 +27,22 @@ impl From<redis::RedisError> for MarkError {
 /// Seen POP3 UIDLs per account.
 #[async_trait]
 pub trait Pop3Marks: Send + Sync + 'static {
-    /// The UIDLs announced for `account`.
-    async fn seen(&self, account: &str) -> Result<HashSet<String>, MarkError>;
+    /// The UIDLs announced (or taken as the baseline) for `account`;
+    /// `None` when the account has no baseline: never polled, or its marks
+    /// were lost.
+    async fn seen(&self, account: &str) -> Result<Option<HashSet<String>>, MarkError>;
+    /// Takes `current` (the server's list now) as what was announced.
+    async fn baseline(&self, account: &str, current: &HashSet<String>) -> Result<(), MarkError>;
     /// Records `uidl` as announced.
     async fn mark(&self, account: &str, uidl: &str) -> Result<(), MarkError>;
-    /// Forgets every mark not in `current` (the server's list now).
+    /// Forgets every mark not in `current` (the server's list now); the
+    /// baseline itself stays.
     async fn retain(&self, account: &str, current: &HashSet<String>) -> Result<(), MarkError>;
 }
+
+/// The member that says a POP3 account has a baseline: a UIDL is 1 to 70
+/// printable characters (RFC 1939), so the empty string is never one.
+const BASELINE: &str = "";
 
 /// Message-IDs remembered per mailbox for a UIDVALIDITY resync.
 pub const SEEN_IDS: usize = 5_000;
@@ -142,8 +151,17 @@ impl MemoryMarks {
 
 #[async_trait]
 impl Pop3Marks for MemoryMarks {
-    async fn seen(&self, account: &str) -> Result<HashSet<String>, MarkError> {
-        Ok(self.with(|a| a.get(account).cloned().unwrap_or_default()))
+    async fn seen(&self, account: &str) -> Result<Option<HashSet<String>>, MarkError> {
+        Ok(self.with(|a| a.get(account).cloned()))
+    }
+
+    async fn baseline(&self, account: &str, current: &HashSet<String>) -> Result<(), MarkError> {
+        self.with(|a| {
+            a.entry(account.to_owned())
+                .or_default()
+                .extend(current.iter().cloned())
+        });
+        Ok(())
     }
 
     async fn mark(&self, account: &str, uidl: &str) -> Result<(), MarkError> {
@@ -205,10 +223,21 @@ impl RedisMarks {
 
 #[async_trait]
 impl Pop3Marks for RedisMarks {
-    async fn seen(&self, account: &str) -> Result<HashSet<String>, MarkError> {
+    async fn seen(&self, account: &str) -> Result<Option<HashSet<String>>, MarkError> {
         let mut redis = self.redis.clone();
-        Ok(redis::cmd("SMEMBERS")
+        let mut seen: HashSet<String> = redis::cmd("SMEMBERS")
             .arg(self.key(account))
+            .query_async(&mut redis)
+            .await?;
+        Ok(seen.remove(BASELINE).then_some(seen))
+    }
+
+    async fn baseline(&self, account: &str, current: &HashSet<String>) -> Result<(), MarkError> {
+        let mut redis = self.redis.clone();
+        Ok(redis::cmd("SADD")
+            .arg(self.key(account))
+            .arg(BASELINE)
+            .arg(current.iter().collect::<Vec<_>>())
             .query_async(&mut redis)
             .await?)
     }
@@ -223,7 +252,7 @@ impl Pop3Marks for RedisMarks {
     }
 
     async fn retain(&self, account: &str, current: &HashSet<String>) -> Result<(), MarkError> {
-        let seen = self.seen(account).await?;
+        let seen = self.seen(account).await?.unwrap_or_default();
         let gone: Vec<&String> = seen.iter().filter(|u| !current.contains(*u)).collect();
         if gone.is_empty() {
             return Ok(());

@@ -30,6 +30,9 @@ pub struct PollReport {
     pub on_server: usize,
     /// Messages too large to fetch, announced from their headers.
     pub truncated: usize,
+    /// The account had no marks (first poll, or marks lost): the server's
+    /// list was taken as the baseline and nothing in it announced.
+    pub baselined: bool,
 }
 
 /// A poll failed; nothing after the failure was marked.
@@ -84,10 +87,24 @@ pub async fn poll_once(
     pop3.login(&account.username, account.password.expose())
         .await?;
     let listed = pop3.uidl().await?;
-    let seen = marks.seen(&account.account).await?;
     let mut report = PollReport {
         on_server: listed.len(),
         ..PollReport::default()
+    };
+    let Some(seen) = marks.seen(&account.account).await? else {
+        // Announcing everything here would push a whole mailbox (and send
+        // its SMS wake-ups) after a Redis loss, so the mailbox as it is
+        // now is the baseline, as an IMAP mailbox's end is at first sight.
+        let current: HashSet<String> = listed.into_iter().map(|(_, uidl)| uidl).collect();
+        marks.baseline(&account.account, &current).await?;
+        tracing::info!(
+            account = %account.account,
+            messages = current.len(),
+            "pop3 mailbox baselined: what is there now is not announced"
+        );
+        report.baselined = true;
+        pop3.quit().await?;
+        return Ok(report);
     };
     let sizes: std::collections::HashMap<u32, u64> = pop3.list().await?.into_iter().collect();
     for (number, uidl) in &listed {
