@@ -48,6 +48,7 @@ async fn seed(store: &Arc<dyn BindingStore>) -> (String, Vec<String>) {
                 push_per_minute: 0,
                 codes_per_day: None,
                 domains: Vec::new(),
+                time_zone: pushmail_binding::domain::TenantZone::utc(),
             },
             &pushmail_binding::domain::NewApiKey::of(&ApiKey::generate(), "bench", None),
         )

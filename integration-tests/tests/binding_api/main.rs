@@ -12,6 +12,7 @@ mod keys;
 mod onboarding;
 mod relay;
 mod verification;
+mod zones;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -51,6 +51,7 @@ pub(crate) fn acme() -> NewTenant {
         push_per_minute: 0,
         codes_per_day: None,
         domains: Vec::new(),
+        time_zone: pushmail_binding::domain::TenantZone::utc(),
     }
 }
 

@@ -29,6 +29,28 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     );
     assert_eq!(store.tenant(TenantId::generate()).await.unwrap(), None);
 
+    // A tenant's days are counted in its zone: UTC unless set, kept as set.
+    assert_eq!(created.time_zone.name(), "UTC");
+    let shanghai = pushmail_binding::domain::TenantZone::parse("Asia/Shanghai").unwrap();
+    let zoned = store
+        .set_tenant_time_zone(created.id, &shanghai)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(zoned.time_zone, shanghai);
+    assert_eq!(
+        store.tenant(created.id).await.unwrap().unwrap().time_zone,
+        shanghai
+    );
+    assert_eq!(
+        store
+            .set_tenant_time_zone(TenantId::generate(), &shanghai)
+            .await
+            .unwrap(),
+        None
+    );
+    let _ = zoned;
+
     let again = store
         .create_tenant(&acme(), &first_key(&key))
         .await

@@ -107,6 +107,8 @@ async fn create(
                 max_accounts: 10,
                 sms_per_day: 100,
                 push_per_minute: 0,
+                // The demo is a Chinese carrier's tenant: its days are Beijing's.
+                time_zone: "Asia/Shanghai".to_owned(),
                 ..Default::default()
             },
         )?)

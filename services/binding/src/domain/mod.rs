@@ -32,5 +32,8 @@ pub use preferences::{
 pub use quiet_hours::{QuietHours, QuietHoursError};
 pub use relay::{MAX_POLICY_ENTRIES, RelayCredential, RelayPolicy, RelayPolicyError};
 pub use target::{DeliveryTarget, TargetDevice};
-pub use tenant::{ApiKey, ApiKeyHash, ApiKeyRecord, MAX_LIVE_KEYS, NewApiKey, NewTenant, Tenant};
+pub use tenant::{
+    ApiKey, ApiKeyHash, ApiKeyRecord, MAX_LIVE_KEYS, NewApiKey, NewTenant, Tenant, TenantZone,
+    ZoneError,
+};
 pub use traffic::{Traffic, TrafficDay};

@@ -108,6 +108,8 @@ pub struct NewTenant {
     pub codes_per_day: Option<u32>,
     /// Mail domains the tenant owns.
     pub domains: Vec<MailDomain>,
+    /// The zone its days are counted in.
+    pub time_zone: TenantZone,
 }
 
 /// A tenant as stored.
@@ -125,8 +127,57 @@ pub struct Tenant {
     pub push_per_minute: u32,
     /// Verification codes per UTC day; `None`: the platform default.
     pub codes_per_day: Option<u32>,
+    /// The zone its traffic and SMS-quota days are counted in.
+    pub time_zone: TenantZone,
     /// Creation time, ms since the epoch.
     pub created_at_ms: i64,
+}
+
+/// A tenant's time zone: an IANA name the bundled database knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantZone {
+    name: String,
+    zone: jiff::tz::TimeZone,
+}
+
+/// A zone name the time-zone database does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown time zone {0:?}; use an IANA name such as Asia/Shanghai")]
+pub struct ZoneError(String);
+
+impl TenantZone {
+    /// UTC, where a tenant names none.
+    pub fn utc() -> Self {
+        Self {
+            name: "UTC".to_owned(),
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    /// Parses an IANA name (empty: UTC).
+    pub fn parse(name: &str) -> Result<Self, ZoneError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Ok(Self::utc());
+        }
+        let zone = jiff::tz::TimeZone::get(name)
+            .map_err(|_| ZoneError(name.chars().take(64).collect()))?;
+        Ok(Self {
+            name: name.to_owned(),
+            zone,
+        })
+    }
+
+    /// The IANA name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tenant's calendar day at `ms` since the epoch.
+    pub fn day(&self, ms: i64) -> jiff::civil::Date {
+        let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        self.zone.to_datetime(at).date()
+    }
 }
 
 /// An API key as stored (the key itself never is).
@@ -164,6 +215,18 @@ impl ApiKeyRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenants_day_is_its_own() {
+        // 2026-12-06 17:30 UTC is already the 7th in Beijing.
+        let evening = 1_796_578_200_000;
+        let shanghai = TenantZone::parse("Asia/Shanghai").unwrap();
+        assert_eq!(shanghai.day(evening).to_string(), "2026-12-07");
+        assert_eq!(TenantZone::utc().day(evening).to_string(), "2026-12-06");
+        assert_eq!(TenantZone::parse("").unwrap(), TenantZone::utc());
+        assert!(TenantZone::parse("Mars/Olympus").is_err());
+        assert_eq!(shanghai.name(), "Asia/Shanghai");
+    }
 
     #[test]
     fn keys_are_random_prefixed_and_hash_stably() {

@@ -61,11 +61,18 @@ impl AdminService for Admin {
                 match caller(&self.registry, request.metadata()).await? {
                     super::auth::Caller::Operator => Ok(pb::WhoAmIResponse {
                         operator: true,
-                        tenant_id: String::new(),
+                        ..Default::default()
                     }),
                     super::auth::Caller::Tenant(tenant) => Ok(pb::WhoAmIResponse {
                         operator: false,
                         tenant_id: tenant.to_string(),
+                        time_zone: self
+                            .registry
+                            .tenant(tenant)
+                            .await?
+                            .time_zone
+                            .name()
+                            .to_owned(),
                     }),
                     super::auth::Caller::Service(_) => Err(ApiError::PermissionDenied(
                         "a service credential is not an admin credential",
@@ -105,6 +112,8 @@ impl AdminService for Admin {
                         push_per_minute: req.push_per_minute,
                         codes_per_day: (req.codes_per_day > 0).then_some(req.codes_per_day),
                         domains,
+                        time_zone: crate::domain::TenantZone::parse(&req.time_zone)
+                            .map_err(|e| ApiError::invalid("time_zone", e.to_string()))?,
                     })
                     .await?;
                 Ok(pb::CreateTenantResponse {
@@ -471,6 +480,13 @@ impl AdminService for Admin {
         request: Request<pb::SetTenantDomainsRequest>,
     ) -> Result<Response<pb::TenantDomains>, Status> {
         super::keys::set_tenant_domains(&self.registry, request).await
+    }
+
+    async fn set_tenant_time_zone(
+        &self,
+        request: Request<pb::SetTenantTimeZoneRequest>,
+    ) -> Result<Response<pb::TenantTimeZone>, Status> {
+        super::keys::set_tenant_time_zone(&self.registry, request).await
     }
 
     async fn get_tenant_domains(

@@ -38,6 +38,26 @@ pub(super) async fn set_tenant_domains(
     )
 }
 
+pub(super) async fn set_tenant_time_zone(
+    registry: &Registry,
+    request: Request<pb::SetTenantTimeZoneRequest>,
+) -> Result<Response<pb::TenantTimeZone>, Status> {
+    respond(
+        async {
+            let req = request.get_ref();
+            let tenant = scope(registry, &request, &req.tenant_id).await?;
+            let zone = crate::domain::TenantZone::parse(&req.time_zone)
+                .map_err(|e| ApiError::invalid("time_zone", e.to_string()))?;
+            let zone = registry.set_tenant_time_zone(tenant, zone).await?;
+            Ok(pb::TenantTimeZone {
+                tenant_id: tenant.to_string(),
+                time_zone: zone.name().to_owned(),
+            })
+        }
+        .await,
+    )
+}
+
 pub(super) async fn get_tenant_domains(
     registry: &Registry,
     request: Request<pb::GetTenantDomainsRequest>,

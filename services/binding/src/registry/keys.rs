@@ -90,6 +90,21 @@ impl Registry {
         Ok(self.store().set_tenant_domains(tenant, &domains).await?)
     }
 
+    /// Sets the zone the tenant's days are counted in.
+    pub async fn set_tenant_time_zone(
+        &self,
+        tenant: TenantId,
+        zone: crate::domain::TenantZone,
+    ) -> Result<crate::domain::TenantZone, ApiError> {
+        let updated = self
+            .store()
+            .set_tenant_time_zone(tenant, &zone)
+            .await?
+            .ok_or(ApiError::NotFound("tenant"))?;
+        self.inner.zones.remove(&tenant);
+        Ok(updated.time_zone)
+    }
+
     /// The domains the tenant owns.
     pub async fn tenant_domains(&self, tenant: TenantId) -> Result<Vec<MailDomain>, ApiError> {
         self.require_tenant(tenant).await?;

@@ -78,7 +78,7 @@ impl Registry {
     ) -> Result<(), ApiError> {
         Ok(self
             .store()
-            .record_traffic(tenant, account, utc_day(now_ms()), traffic)
+            .record_traffic(tenant, account, self.tenant_day(tenant).await?, traffic)
             .await?)
     }
 
@@ -87,7 +87,7 @@ impl Registry {
     pub async fn charge_sms(&self, tenant: TenantId, account: AccountId) -> Result<(), ApiError> {
         Ok(self
             .store()
-            .charge_sms(tenant, account, utc_day(now_ms()))
+            .charge_sms(tenant, account, self.tenant_day(tenant).await?)
             .await?)
     }
 

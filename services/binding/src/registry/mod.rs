@@ -49,7 +49,14 @@ struct Inner {
     cache: TargetCache,
     settings: Settings,
     relay: relay::RelayGuard,
+    /// Tenants' zones, for the day a traffic record or SMS charge falls on
+    /// (those come every few seconds per account; a zone rarely changes).
+    zones: quick_cache::sync::Cache<TenantId, (crate::domain::TenantZone, std::time::Instant)>,
 }
+
+/// How long a tenant's zone is trusted without reading it again (another
+/// replica's change reaches this one within it).
+const ZONE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl std::fmt::Debug for dyn BindingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,8 +82,25 @@ impl Registry {
                 cache,
                 settings,
                 relay,
+                zones: quick_cache::sync::Cache::new(10_000),
             }),
         }
+    }
+
+    /// Today in the tenant's zone.
+    pub(crate) async fn tenant_day(&self, tenant: TenantId) -> Result<jiff::civil::Date, ApiError> {
+        let now = crate::clock::now_ms();
+        if let Some((zone, read)) = self.inner.zones.get(&tenant)
+            && read.elapsed() < ZONE_TTL
+        {
+            return Ok(zone.day(now));
+        }
+        let zone = self.tenant(tenant).await?.time_zone;
+        let day = zone.day(now);
+        self.inner
+            .zones
+            .insert(tenant, (zone, std::time::Instant::now()));
+        Ok(day)
     }
 
     fn settings(&self) -> &Settings {

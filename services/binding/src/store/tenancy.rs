@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::{ApiKeyId, ApiKeyRecord, MailDomain, NewApiKey, TenantId};
+use crate::domain::{ApiKeyId, ApiKeyRecord, MailDomain, NewApiKey, Tenant, TenantId, TenantZone};
 
 /// API keys and domains of tenants.
 #[async_trait]
@@ -46,4 +46,12 @@ pub trait TenancyStore: Send + Sync {
 
     /// The tenant's domains, sorted.
     async fn tenant_domains(&self, tenant: TenantId) -> Result<Vec<MailDomain>, StoreError>;
+
+    /// Sets the zone the tenant's days are counted in; `None` for an
+    /// unknown tenant.
+    async fn set_tenant_time_zone(
+        &self,
+        tenant: TenantId,
+        zone: &TenantZone,
+    ) -> Result<Option<Tenant>, StoreError>;
 }

@@ -157,6 +157,7 @@ pub(super) async fn create_tenant(
             push_per_minute: body.push_per_minute,
             domains: body.domains,
             codes_per_day: body.codes_per_day,
+            time_zone: body.time_zone,
         },
         |mut c, r| async move { c.create_tenant(r).await },
     )

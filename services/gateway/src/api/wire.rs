@@ -271,4 +271,7 @@ pub(super) struct NewTenant {
     /// Verification codes per UTC day (0: the platform default).
     #[serde(default)]
     pub(super) codes_per_day: u32,
+    /// IANA zone of the tenant's traffic and SMS days (empty: UTC).
+    #[serde(default)]
+    pub(super) time_zone: String,
 }

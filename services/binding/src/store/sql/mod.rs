@@ -27,8 +27,8 @@ use crate::domain::{
     BindingId, BindingState, ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device,
     DeviceId, MAX_LIVE_KEYS, MailDomain, Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant,
     OtpCheck, PendingCode, Preferences, QuietHours, RelayCredential, RelayCredentialId,
-    RelayPolicy, SendLimits, ServerSettings, TargetDevice, Tenant, TenantId, TlsMode, Traffic,
-    TrafficDay, owners_of, until_next_day,
+    RelayPolicy, SendLimits, ServerSettings, TargetDevice, Tenant, TenantId, TenantZone, TlsMode,
+    Traffic, TrafficDay, owners_of, until_next_day,
 };
 
 /// PostgreSQL store.
@@ -63,7 +63,7 @@ fn quota(value: i64, column: &str) -> Result<u32, StoreError> {
 const MAX_PAGE: u32 = 1_000;
 
 const TENANT_COLUMNS: &str =
-    "id, name, max_accounts, sms_per_day, push_per_minute, codes_per_day, created_at_ms";
+    "id, name, max_accounts, sms_per_day, push_per_minute, codes_per_day, time_zone, created_at_ms";
 const API_KEY_COLUMNS: &str =
     "id, tenant_id, prefix, description, created_at_ms, expires_at_ms, revoked_at_ms";
 const RELAY_COLUMNS: &str = "id, tenant_id, username, description, created_at_ms, revoked_at_ms";

@@ -70,6 +70,7 @@ macro_rules! sql_store {
                     sms_per_day: tenant.sms_per_day,
                     push_per_minute: tenant.push_per_minute,
                     codes_per_day: tenant.codes_per_day,
+                    time_zone: tenant.time_zone.clone(),
                     created_at_ms: now_ms(),
                 };
                 let mut tx = self.0.begin_with($begin).await.map_err(map_err)?;
@@ -77,7 +78,7 @@ macro_rules! sql_store {
                 // are read from api_keys now.
                 sqlx::query(
                     "INSERT INTO tenants (id, name, api_key_hash, max_accounts, sms_per_day, push_per_minute, \
-                     codes_per_day, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     codes_per_day, time_zone, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(created.id.as_uuid())
                 .bind(&created.name)
@@ -86,6 +87,7 @@ macro_rules! sql_store {
                 .bind(i64::from(created.sms_per_day))
                 .bind(i64::from(created.push_per_minute))
                 .bind(created.codes_per_day.map(i64::from))
+                .bind(created.time_zone.name())
                 .bind(created.created_at_ms)
                 .execute(&mut *tx)
                 .await

@@ -135,6 +135,10 @@ macro_rules! sql_rows {
                     .map_err(get)?
                     .map(|n| quota(n, "codes_per_day"))
                     .transpose()?,
+                time_zone: crate::domain::TenantZone::parse(
+                    &row.try_get::<String, _>("time_zone").map_err(get)?,
+                )
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
                 created_at_ms: row.try_get("created_at_ms").map_err(get)?,
             })
         }

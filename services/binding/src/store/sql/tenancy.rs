@@ -198,6 +198,23 @@ macro_rules! sql_tenancy {
                 self.tenant_domains(tenant).await
             }
 
+            async fn set_tenant_time_zone(
+                &self,
+                tenant: TenantId,
+                zone: &TenantZone,
+            ) -> Result<Option<Tenant>, StoreError> {
+                let updated = sqlx::query("UPDATE tenants SET time_zone = $2 WHERE id = $1")
+                    .bind(tenant.as_uuid())
+                    .bind(zone.name())
+                    .execute(&self.0)
+                    .await
+                    .map_err(map_err)?;
+                if updated.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                self.tenant(tenant).await
+            }
+
             async fn tenant_domains(&self, tenant: TenantId) -> Result<Vec<MailDomain>, StoreError> {
                 let names: Vec<String> =
                     sqlx::query_scalar("SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY domain")
