@@ -265,6 +265,7 @@ async fn main() {
     let redis = StateStoreConfig {
         kind: StateStoreKind::Redis,
         redis: redis_config(),
+        ..Default::default()
     };
     let off = pushmail_binding::cache::CacheConfig {
         enabled: false,

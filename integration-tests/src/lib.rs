@@ -301,6 +301,7 @@ pub fn session_config() -> pushmail_session::Config {
         directory: pushmail_common::redis::StateStoreConfig {
             kind: pushmail_common::redis::StateStoreKind::Redis,
             redis: redis.clone(),
+            ..Default::default()
         },
         outbox: pushmail_common::outbox::OutboxSettings {
             redis,

@@ -52,6 +52,7 @@ impl BindingNode {
         config.cache.shared = StateStoreConfig {
             kind: StateStoreKind::Redis,
             redis: redis_config(),
+            ..Default::default()
         };
         let bus = pushmail_common::bus::connect(&config.bus, "binding-test")?;
         let deps = pushmail_binding::Deps::connect(&config, bus).await?;
@@ -306,6 +307,7 @@ pub fn ingest_config(binding: SocketAddr, blobs: &std::path::Path) -> pushmail_i
     config.marks = StateStoreConfig {
         kind: StateStoreKind::Redis,
         redis: redis_config(),
+        ..Default::default()
     };
     config.pop3.interval_seconds = 1;
     config.smtp.hostname = "mx.test".to_owned();

@@ -197,6 +197,7 @@ impl ProcessPlatform {
         let redis_store = StateStoreConfig {
             kind: StateStoreKind::Redis,
             redis: redis.clone(),
+            ..Default::default()
         };
         let loopback = || SocketAddr::from(([127, 0, 0, 1], free_port()));
         // Dispatch is the only caller configured here; the others' configs

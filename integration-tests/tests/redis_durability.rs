@@ -112,6 +112,7 @@ async fn dispatch_refuses_to_start_on_a_volatile_redis() {
         state: pushmail_common::redis::StateStoreConfig {
             kind: pushmail_common::redis::StateStoreKind::Redis,
             redis: volatile.config(),
+            ..Default::default()
         },
         outbox: pushmail_common::outbox::OutboxSettings {
             redis: volatile.config(),

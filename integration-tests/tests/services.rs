@@ -42,6 +42,7 @@ fn redis_state() -> StateStoreConfig {
     StateStoreConfig {
         kind: StateStoreKind::Redis,
         redis: redis_config(),
+        ..Default::default()
     }
 }
 

@@ -67,6 +67,7 @@ impl Rig {
             state: StateStoreConfig {
                 kind: StateStoreKind::Redis,
                 redis: pushmail_integration_tests::redis_config(),
+                ..Default::default()
             },
             smsc: vec![smsc_config],
             ..Default::default()

@@ -94,6 +94,7 @@ impl Platform {
         config.cache.shared = StateStoreConfig {
             kind: StateStoreKind::Redis,
             redis: self.redis.clone(),
+            ..Default::default()
         };
         config
     }

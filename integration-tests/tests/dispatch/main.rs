@@ -186,6 +186,7 @@ impl Platform {
             state: StateStoreConfig {
                 kind: StateStoreKind::Redis,
                 redis: self.redis.clone(),
+                ..Default::default()
             },
             outbox: pushmail_common::outbox::OutboxSettings {
                 redis: self.redis.clone(),

@@ -200,41 +200,62 @@ pub async fn ping(mut connection: ConnectionManager) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Where a service keeps shared state: Redis, or process memory (standalone).
+/// Where a service keeps shared state: Redis, a SQLite file (standalone,
+/// durable), or process memory.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StateStoreKind {
     /// Redis (production, several replicas).
     #[default]
     Redis,
-    /// This process only (standalone, one replica).
+    /// This process only, lost when it exits.
     Memory,
+    /// A SQLite file of this process (standalone): kept across restarts.
+    Sqlite,
 }
 
 /// A state store selection.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateStoreConfig {
-    /// `redis` or `memory`.
+    /// `redis`, `sqlite` or `memory`.
     pub kind: StateStoreKind,
     /// Used when `kind = "redis"`.
     pub redis: RedisConfig,
+    /// The database file, when `kind = "sqlite"`.
+    pub sqlite_path: std::path::PathBuf,
 }
 
 impl StateStoreConfig {
-    /// In-process state, for standalone mode.
+    /// In-process state.
     pub fn memory() -> Self {
         Self {
             kind: StateStoreKind::Memory,
-            redis: RedisConfig::default(),
+            ..Self::default()
         }
     }
 
-    /// Checks the Redis settings when Redis is selected.
+    /// State in the SQLite file at `path`.
+    pub fn sqlite(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            kind: StateStoreKind::Sqlite,
+            sqlite_path: path.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Checks the selected store's settings.
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         match self.kind {
             StateStoreKind::Redis => self.redis.validate(&format!("{prefix}redis.")),
             StateStoreKind::Memory => Ok(()),
+            StateStoreKind::Sqlite if self.sqlite_path.as_os_str().is_empty() => {
+                Err(ConfigError::invalid(
+                    format!("{prefix}sqlite_path"),
+                    "is required for kind = sqlite",
+                ))
+            }
+            StateStoreKind::Sqlite => Ok(()),
         }
     }
 
@@ -246,7 +267,7 @@ impl StateStoreConfig {
     ) -> Result<Option<ConnectionManager>, RedisError> {
         match self.kind {
             StateStoreKind::Redis => connect_for(&self.redis, durability).await.map(Some),
-            StateStoreKind::Memory => Ok(None),
+            StateStoreKind::Memory | StateStoreKind::Sqlite => Ok(None),
         }
     }
 }

@@ -17,6 +17,9 @@ pub enum Error {
     /// Redis is unreachable.
     #[error(transparent)]
     Redis(#[from] RedisError),
+    /// The embedded state store could not be opened.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),

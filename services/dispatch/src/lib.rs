@@ -19,6 +19,7 @@ use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
 use pushmail_common::outbox::Outbox;
+use pushmail_common::redis::StateStoreKind;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 use pushmail_proto::topics;
 use redis::aio::ConnectionManager;
@@ -42,8 +43,10 @@ pub struct Deps {
     pub binding: TracedChannel,
     /// The session service.
     pub session: TracedChannel,
-    /// Redis for dispatch's state; `None` keeps it in memory.
+    /// Redis of dispatch's state, when it is there (for readiness).
     pub redis: Option<ConnectionManager>,
+    /// Claims, held mail and rate windows.
+    pub state: Arc<dyn state::State>,
     /// The per-device outbox (shared with session).
     pub outbox: Arc<dyn Outbox>,
     /// This process's session node (standalone), asked without the network.
@@ -53,16 +56,28 @@ pub struct Deps {
 impl Deps {
     /// Opens the connections; `bus` is shared in standalone mode.
     pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
+        let redis = config
+            .state
+            .connect(pushmail_common::redis::Durability::Durable(
+                "dispatch state (SMS claims, mail held for quiet hours and rates)",
+            ))
+            .await?;
+        let state: Arc<dyn state::State> = match (&redis, config.state.kind) {
+            (Some(redis), _) => Arc::new(state::RedisState::new(
+                redis.clone(),
+                &config.state.redis.key_prefix,
+            )),
+            (None, StateStoreKind::Sqlite) => {
+                Arc::new(state::SqliteState::open(&config.state.sqlite_path).await?)
+            }
+            (None, _) => Arc::new(state::MemoryState::default()),
+        };
         Ok(Self {
             bus,
             binding: config.binding.channel()?,
             session: config.session.channel()?,
-            redis: config
-                .state
-                .connect(pushmail_common::redis::Durability::Durable(
-                    "dispatch state (SMS claims, mail held for quiet hours and rates)",
-                ))
-                .await?,
+            redis,
+            state,
             outbox: config.outbox.connect().await?,
             local_session: None,
         })
@@ -94,16 +109,10 @@ pub async fn run(
         .add_upstream_check("binding", deps.binding.clone());
     host.readiness()
         .add_upstream_check("session", deps.session.clone());
-    let state: Arc<dyn state::State> = match deps.redis.clone() {
-        Some(redis) => {
-            host.readiness().add_redis_check(redis.clone());
-            Arc::new(state::RedisState::new(
-                redis,
-                &config.state.redis.key_prefix,
-            ))
-        }
-        None => Arc::new(state::MemoryState::default()),
-    };
+    if let Some(redis) = deps.redis.clone() {
+        host.readiness().add_redis_check(redis);
+    }
+    let state = deps.state.clone();
     // Consumers create what they read: librdkafka learns of a topic made
     // later only at its next metadata refresh (minutes).
     for topic in [

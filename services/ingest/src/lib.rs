@@ -70,6 +70,16 @@ impl Deps {
                     ));
                     (store.clone(), store)
                 }
+                None if config.marks.kind == pushmail_common::redis::StateStoreKind::Sqlite => {
+                    let store = Arc::new(
+                        marks::SqliteMarks::open(&config.marks.sqlite_path)
+                            .await
+                            .map_err(|e| {
+                                ConfigError::invalid("marks.sqlite_path", e.to_string())
+                            })?,
+                    );
+                    (store.clone(), store)
+                }
                 None => {
                     let store = Arc::new(marks::MemoryMarks::default());
                     (store.clone(), store)

@@ -88,7 +88,11 @@ impl OutboxSettings {
                 &self.redis.key_prefix,
                 self.clone(),
             )),
-            StateStoreKind::Memory => Arc::new(MemoryOutbox::new(self.clone())),
+            // `validate` refuses sqlite: the outbox has no embedded durable
+            // store yet.
+            StateStoreKind::Memory | StateStoreKind::Sqlite => {
+                Arc::new(MemoryOutbox::new(self.clone()))
+            }
         })
     }
 
@@ -96,6 +100,12 @@ impl OutboxSettings {
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if self.kind == StateStoreKind::Redis {
             self.redis.validate(&format!("{prefix}redis."))?;
+        }
+        if self.kind == StateStoreKind::Sqlite {
+            return Err(ConfigError::invalid(
+                format!("{prefix}kind"),
+                "must be redis or memory (the outbox has no sqlite store)",
+            ));
         }
         if !(1..=100_000).contains(&self.max_per_device) {
             return Err(ConfigError::invalid(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use pushmail_proto::session::v1::Notification;
 
-use super::{Due, SENT, State, StateError, device_key};
+use super::{Claims, Due, HeldMail, RateWindows, SENT, StateError, device_key};
 
 #[derive(Debug, Default)]
 struct Held {
@@ -41,7 +41,7 @@ impl MemoryState {
 }
 
 #[async_trait]
-impl State for MemoryState {
+impl Claims for MemoryState {
     async fn claim(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, StateError> {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -79,7 +79,10 @@ impl State for MemoryState {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl HeldMail for MemoryState {
     async fn defer(&self, notification: &Notification, until_ms: i64) -> Result<(), StateError> {
         let mut inner = self.lock();
         let held = inner
@@ -134,7 +137,10 @@ impl State for MemoryState {
             None => Ok(true),
         }
     }
+}
 
+#[async_trait]
+impl RateWindows for MemoryState {
     async fn count(&self, key: &str, n: u64, ttl_ms: u64) -> Result<u64, StateError> {
         let now = Instant::now();
         let mut inner = self.lock();

@@ -1,15 +1,21 @@
-//! Dispatch's own shared state: claims (one SMS wake-up per device per
-//! window, one text notice per mail) and mails held for the quiet-hours
-//! digest. Redis in production, so replicas agree; memory standalone.
+//! Dispatch's own shared state, three concerns behind three traits, each
+//! held to one behaviour suite run against every backend
+//! (`integration-tests/tests/dispatch_state.rs`): claims (one SMS wake-up
+//! per device per window, one text notice per mail), mails held for the
+//! quiet-hours and push-rate digests, and rate windows. Redis in
+//! production, so replicas agree; SQLite under standalone's data directory,
+//! so a restart keeps them; memory where losing them is fine.
 
 mod memory;
 mod redis;
+mod sqlite;
 
 use async_trait::async_trait;
 use pushmail_proto::session::v1::Notification;
 
 pub use self::memory::MemoryState;
 pub use self::redis::RedisState;
+pub use self::sqlite::SqliteState;
 
 /// The state store failed (transient: the event is retried).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,16 +39,16 @@ pub struct Due {
     pub until_ms: i64,
     /// Per collapse key: the newest mail's notification and how many mails.
     pub digests: Vec<(Notification, u32)>,
-    /// Version read, for [`State::digested`].
+    /// Version read, for [`HeldMail::digested`].
     pub version: u64,
 }
 
-/// Dispatch's shared state.
+/// Claims on sends that must happen once.
 #[async_trait]
-pub trait State: Send + Sync + 'static {
+pub trait Claims: Send + Sync + 'static {
     /// Claims `key` for `owner` for `ttl_ms`: true when it is (or already
     /// was, unconfirmed) `owner`'s, so a retry re-sends what a crash
-    /// interrupted before [`State::confirm`].
+    /// interrupted before [`Claims::confirm`].
     async fn claim(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, StateError>;
 
     /// Gives a claim back (its send failed), if `owner` still holds it.
@@ -51,7 +57,11 @@ pub trait State: Send + Sync + 'static {
     /// The claimed send happened: from now on the claim refuses `owner`
     /// too, so a redelivered event sends nothing twice.
     async fn confirm(&self, key: &str, owner: &str) -> Result<(), StateError>;
+}
 
+/// Mails held for a device's digest.
+#[async_trait]
+pub trait HeldMail: Send + Sync + 'static {
     /// Holds a mail for the device's digest at `until_ms`; a mail already
     /// held (same idempotency key) is not counted twice.
     async fn defer(&self, notification: &Notification, until_ms: i64) -> Result<(), StateError>;
@@ -62,10 +72,19 @@ pub trait State: Send + Sync + 'static {
     /// The digest of `due` was sent: forget what it covered. Returns false
     /// when a mail was held meanwhile (the device stays due).
     async fn digested(&self, due: &Due) -> Result<bool, StateError>;
+}
 
+/// Counters over time windows.
+#[async_trait]
+pub trait RateWindows: Send + Sync + 'static {
     /// Adds `n` to the counter `key` (created for `ttl_ms`); its new value.
     async fn count(&self, key: &str, n: u64, ttl_ms: u64) -> Result<u64, StateError>;
 }
+
+/// Every store of dispatch's state; each backend implements all three.
+pub trait State: Claims + HeldMail + RateWindows {}
+
+impl<T: Claims + HeldMail + RateWindows> State for T {}
 
 /// The value of a confirmed claim (no owner is ever called this).
 const SENT: &str = "\u{0}sent";

@@ -11,7 +11,7 @@ use prost::Message as _;
 use pushmail_proto::session::v1::Notification;
 use redis::aio::ConnectionManager;
 
-use super::{Due, SENT, State, StateError, device_key};
+use super::{Claims, Due, HeldMail, RateWindows, SENT, StateError, device_key};
 
 /// Held mails outlive any quiet window (at most a day) by a day.
 const HELD_TTL_MS: u64 = 2 * 24 * 3600 * 1000;
@@ -129,18 +129,7 @@ fn parse(fields: HashMap<String, Vec<u8>>) -> Option<Due> {
 }
 
 #[async_trait]
-impl State for RedisState {
-    async fn count(&self, key: &str, n: u64, ttl_ms: u64) -> Result<u64, StateError> {
-        let key = format!("{}count:{key}", self.prefix);
-        let (value,): (u64,) = redis::pipe()
-            .incr(&key, n)
-            .pexpire(&key, i64::try_from(ttl_ms).unwrap_or(i64::MAX))
-            .ignore()
-            .query_async(&mut self.redis.clone())
-            .await?;
-        Ok(value)
-    }
-
+impl Claims for RedisState {
     async fn claim(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, StateError> {
         let mut redis = self.redis.clone();
         let held: i64 = self
@@ -175,7 +164,10 @@ impl State for RedisState {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl HeldMail for RedisState {
     async fn defer(&self, notification: &Notification, until_ms: i64) -> Result<(), StateError> {
         let member = device_key(&notification.tenant_id, &notification.device_id);
         let mut redis = self.redis.clone();
@@ -241,5 +233,19 @@ impl State for RedisState {
             .invoke_async(&mut redis)
             .await?;
         Ok(done == 1)
+    }
+}
+
+#[async_trait]
+impl RateWindows for RedisState {
+    async fn count(&self, key: &str, n: u64, ttl_ms: u64) -> Result<u64, StateError> {
+        let key = format!("{}count:{key}", self.prefix);
+        let (value,): (u64,) = redis::pipe()
+            .incr(&key, n)
+            .pexpire(&key, i64::try_from(ttl_ms).unwrap_or(i64::MAX))
+            .ignore()
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(value)
     }
 }

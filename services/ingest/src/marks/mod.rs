@@ -13,6 +13,10 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use sha2::Digest as _;
 
+mod sqlite;
+
+pub use sqlite::SqliteMarks;
+
 /// The mark store failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("mark store unavailable: {0}")]
@@ -21,6 +25,12 @@ pub struct MarkError(pub String);
 impl From<redis::RedisError> for MarkError {
     fn from(err: redis::RedisError) -> Self {
         Self(err.to_string())
+    }
+}
+
+impl From<sqlx::Error> for MarkError {
+    fn from(err: sqlx::Error) -> Self {
+        Self(format!("sqlite: {err}"))
     }
 }
 
