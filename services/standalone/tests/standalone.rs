@@ -1,7 +1,9 @@
 //! `pushmail standalone` as a newcomer runs it: every service ready within
 //! 10 s with no external server, Ctrl-C (SIGINT) stops it cleanly within
 //! the grace period, and `make run`'s demo device gets a mail sent over
-//! SMTP with its attachment's preview.
+//! SMTP with its attachment's preview; keys it would ignore stop the start
+//! (exit code 2, named) and `--dump-config` shows none of them, while the
+//! per-service PostgreSQL and Redis settings are honoured.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
@@ -12,7 +14,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::{http_status, lines, start, wait_for};
+use support::{http_status, lines, start, start_with, wait_for};
 
 #[test]
 fn standalone_is_ready_within_ten_seconds_and_stops_on_ctrl_c() {
@@ -285,4 +287,76 @@ fn dump_config_shows_no_key_that_does_nothing_and_names_the_refused_ones() {
     assert!(dump["binding"]["database"]["url"].is_str());
     assert!(dump["session"]["directory"]["kind"].is_str());
     assert!(dump["binding"]["sms_outbox"]["enabled"].as_bool().unwrap());
+}
+
+/// Runs `program` with `args`; its stdout.
+fn output_of(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap();
+    assert!(output.status.success(), "{program} {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn standalone_honours_postgresql_and_redis_for_the_services_that_take_them() {
+    let database = pushmail_integration_tests::TestDatabase::create()
+        .await
+        .unwrap();
+    let redis = pushmail_integration_tests::redis_config();
+    let prefix = redis.key_prefix.clone();
+    let mut extra = vec![("BINDING__DATABASE__URL".to_owned(), database.url.clone())];
+    for store in [
+        "SESSION__DIRECTORY",
+        "SESSION__OUTBOX",
+        "DISPATCH__STATE",
+        "INGEST__MARKS",
+        "BINDING__CACHE__SHARED",
+    ] {
+        extra.push((format!("{store}__KIND"), "redis".to_owned()));
+        extra.push((
+            format!("{store}__REDIS__URL"),
+            redis.url.expose().to_owned(),
+        ));
+        extra.push((format!("{store}__REDIS__KEY_PREFIX"), prefix.clone()));
+    }
+    let mut platform = start_with(true, &extra);
+    let rx = lines(&mut platform.child);
+    let mut seen = Vec::new();
+    wait_for(&rx, &mut seen, "device: connected", &mut platform.child);
+    let sent = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{}", platform.smtp)])
+        .args([
+            "--to",
+            "demo@pushmail.local",
+            "--header",
+            "Subject: on redis",
+        ])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    wait_for(&rx, &mut seen, "subject: on redis", &mut platform.child);
+
+    // The demo's rows are in PostgreSQL; the directory, outbox, state and
+    // marks are under the Redis prefix.
+    let tenants = output_of(
+        "psql",
+        &[&database.url, "-tAc", "SELECT count(*) FROM tenants"],
+    );
+    assert_eq!(tenants.trim(), "1");
+    let keys = output_of(
+        "redis-cli",
+        &[
+            "-u",
+            redis.url.expose(),
+            "--scan",
+            "--pattern",
+            &format!("{prefix}*"),
+        ],
+    );
+    assert!(keys.lines().count() >= 2, "keys under {prefix}: {keys}");
+
+    let _ = Command::new("kill")
+        .args(["-INT", &platform.child.id().to_string()])
+        .status();
+    assert!(platform.child.wait().unwrap().success());
+    database.drop_database().await.unwrap();
 }

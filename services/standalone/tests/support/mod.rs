@@ -37,6 +37,11 @@ pub(crate) struct Platform {
 
 /// Every port free, so tests run side by side; `demo` as `make run` sets it.
 pub(crate) fn start(demo: bool) -> Platform {
+    start_with(demo, &[])
+}
+
+/// [`start`] with more `PUSHMAIL_STANDALONE__<key>` settings (they win).
+pub(crate) fn start_with(demo: bool, extra: &[(String, String)]) -> Platform {
     let data = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_pushmail"));
     command
@@ -125,6 +130,9 @@ pub(crate) fn start(demo: bool) -> Platform {
             "PUSHMAIL_STANDALONE__TRANSCODE__BLOB__DIR",
             data.path().join("blobs"),
         );
+    for (key, value) in extra {
+        command.env(format!("PUSHMAIL_STANDALONE__{key}"), value);
+    }
     let child = command.spawn().expect("start pushmail standalone");
     Platform {
         child,
