@@ -65,6 +65,9 @@ log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
 protocols = imap pop3 lmtp
 listen = 127.0.0.1
+# Process titles carry the user and the command running (IDLE): how a
+# test sees that a watcher is waiting, from outside its process.
+verbose_proctitle = yes
 {ssl}disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = dovecot
@@ -224,6 +227,62 @@ impl Dovecot {
         Ok(())
     }
 
+    /// Waits (up to 60 s) until an IMAP session of `user` is in IDLE: a
+    /// watcher that has caught up and waits for new mail. Read from the
+    /// IMAP processes' titles (`verbose_proctitle`).
+    pub async fn wait_idle(&self, user: &str) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let titles = imap_titles();
+            if titles
+                .iter()
+                .any(|t| t.contains(&format!("[{user} ")) && t.contains("IDLE"))
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "no IMAP session of {user} in IDLE within 60 s; sessions: {titles:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Appends `message` to `user`'s INBOX over IMAP, as a mail client
+    /// saving a message does.
+    pub async fn append(&self, user: &MailUser, message: &[u8]) -> anyhow::Result<()> {
+        let stream = TcpStream::connect(self.imap).await?;
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut until = async |prefix: &str| -> anyhow::Result<()> {
+            loop {
+                let line = lines
+                    .next_line()
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("IMAP closed"))?;
+                if line.starts_with(prefix) {
+                    return Ok(());
+                }
+                anyhow::ensure!(line.starts_with('*'), "IMAP: expected {prefix}, got {line}");
+            }
+        };
+        until("* OK").await?;
+        write
+            .write_all(format!("a LOGIN \"{}\" \"{}\"\r\n", user.address, user.password).as_bytes())
+            .await?;
+        until("a OK").await?;
+        write
+            .write_all(format!("b APPEND INBOX {{{}}}\r\n", message.len()).as_bytes())
+            .await?;
+        until("+").await?;
+        write.write_all(message).await?;
+        write.write_all(b"\r\n").await?;
+        until("b OK").await?;
+        write.write_all(b"c LOGOUT\r\n").await?;
+        Ok(())
+    }
+
     /// Delivers `message` to `recipient` over LMTP, as an MTA would.
     pub async fn deliver(&self, recipient: &str, message: &[u8]) -> anyhow::Result<()> {
         let stream = TcpStream::connect(self.lmtp).await?;
@@ -267,4 +326,17 @@ impl Dovecot {
         write.write_all(b"QUIT\r\n").await?;
         Ok(())
     }
+}
+
+/// The titles of the running Dovecot IMAP processes.
+fn imap_titles() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|title| title.contains("imap ["))
+        .collect()
 }

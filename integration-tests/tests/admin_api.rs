@@ -12,8 +12,7 @@ use pushmail_common::bus;
 use pushmail_integration_tests::http::{self, Response};
 use pushmail_integration_tests::nodes::BindingNode;
 use pushmail_integration_tests::topics::TenantTopics;
-use pushmail_integration_tests::{OPERATOR_TOKEN, authed, edge, kafka_bus, otp_code, unique};
-use pushmail_proto::binding::v1 as pb;
+use pushmail_integration_tests::{OPERATOR_TOKEN, edge, kafka_bus, otp_code, unique};
 use pushmail_proto::events::v1 as events;
 use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
 use pushmail_proto::topics::{DELIVERY, SMS_OUTBOUND};
@@ -81,7 +80,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
     let me = alice.send("GET", "/api/v1/me", None).await;
     assert_eq!(
         me.json(),
-        json!({"role": "tenant", "tenant_id": a.tenant_id})
+        json!({"role": "tenant", "tenant_id": a.tenant_id, "sms_outbox": false})
     );
     let address = format!("{}@corp.example", unique("li"));
     let created = alice
@@ -185,32 +184,83 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
     assert_eq!(got["quiet_hours"]["time_zone"], "Asia/Shanghai");
     assert_eq!(got["black_list"], json!(["@spam.example"]));
 
-    // A device on the number (registered by the phone through binding),
-    // listed with its presence (unknown here: no session node).
-    let device = binding
-        .admin
-        .register_device(authed(
-            &a.api_key,
-            pb::RegisterDeviceRequest {
-                tenant_id: a.tenant_id.clone(),
-                msisdn: msisdn.clone(),
-                label: "li's phone".into(),
-                has_push_client: true,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let device_id = device.device.unwrap().device_id;
+    // A phone on the number, registered over REST: its token shown once;
+    // a fresh token on request; listed with its presence (unknown here: no
+    // session node), never with a token.
+    let registered = alice
+        .send(
+            "POST",
+            &format!("{t}/devices"),
+            Some(json!({"msisdn": msisdn, "label": "li's phone"})),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    let registered = registered.json();
+    let device_id = registered["device"]["id"].as_str().unwrap().to_owned();
+    let first_token = registered["token"].as_str().unwrap().to_owned();
+    assert!(first_token.starts_with("pmd1."), "{registered}");
+    assert_eq!(registered["device"]["has_push_client"], true);
+    assert!(registered["token_expires_at_ms"].as_i64().unwrap() > 0);
+    let reissued = alice
+        .send("POST", &format!("{t}/devices/{device_id}/token"), None)
+        .await;
+    assert_eq!(reissued.status, 200, "{}", reissued.text());
+    let second_token = reissued.json()["token"].as_str().unwrap().to_owned();
+    assert!(second_token.starts_with("pmd1.") && second_token != first_token);
+    let unverified = alice
+        .send(
+            "POST",
+            &format!("{t}/devices"),
+            Some(json!({"msisdn": pushmail_integration_tests::msisdn()})),
+        )
+        .await;
+    assert!(
+        (400..500).contains(&unverified.status),
+        "a phone only on a number verified here: {}",
+        unverified.text()
+    );
     let on_number = format!("{t}/devices?msisdn={}", msisdn.replace('+', "%2B"));
     let devices = alice.send("GET", &on_number, None).await;
     assert_eq!(devices.status, 200, "{}", devices.text());
     assert_eq!(devices.json()["items"][0]["id"], device_id.as_str());
     assert_eq!(devices.json()["items"][0]["online"], Value::Null);
-    assert!(
-        !devices.text().contains(&device.device_token),
-        "no device token in listings"
-    );
+    for token in [&first_token, &second_token] {
+        assert!(
+            !devices.text().contains(token.as_str()),
+            "no device token in listings"
+        );
+    }
+
+    // The mailbox moves and its password changes, checked as at creation.
+    let moved = alice
+        .send(
+            "PATCH",
+            &format!("{t}/accounts/{account_id}"),
+            Some(json!({"password": "n3w-s3cret",
+                "server": {"host": "imap2.corp.example", "port": 143, "tls": "starttls", "username": "li"}})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    assert!(!moved.text().contains("n3w-s3cret"));
+    assert_eq!(moved.json()["server"]["host"], "imap2.corp.example");
+    assert_eq!(moved.json()["server"]["tls"], "starttls");
+    for (body, why) in [
+        (json!({}), "nothing to change"),
+        (json!({"password": "x", "colour": "red"}), "unknown field"),
+        (
+            json!({"server": {"host": "10.1.2.3", "port": 143, "tls": "none", "username": "li"}}),
+            "server.host",
+        ),
+    ] {
+        let refused = alice
+            .send("PATCH", &format!("{t}/accounts/{account_id}"), Some(body))
+            .await;
+        assert_eq!(refused.status, 400, "{why}: {}", refused.text());
+        assert!(refused.text().contains(why), "{why}: {}", refused.text());
+    }
+    // No SMS outbox on this platform (an SMS centre's job): not there.
+    let none = alice.send("GET", &format!("{t}/sms"), None).await;
+    assert_eq!((none.status, code(&none).as_str()), (404, "not_found"));
     // Receipts on the delivery topic land in the account's log, once each;
     // one naming another tenant is not logged under this account.
     let receipt = |tenant: &str, event: &str, status: events::DeliveryStatus, at_s: i64| {
@@ -333,6 +383,11 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
             Some(json!({"address": "x@corp.example", "kind": "webhook"})),
         ),
         ("GET", format!("{t}/accounts/{account_id}"), None),
+        (
+            "PATCH",
+            format!("{t}/accounts/{account_id}"),
+            Some(json!({"password": "mallory"})),
+        ),
         ("DELETE", format!("{t}/accounts/{account_id}"), None),
         ("GET", format!("{t}/accounts/{account_id}/bindings"), None),
         ("GET", format!("{t}/accounts/{account_id}/deliveries"), None),
@@ -358,7 +413,14 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
             Some(json!({"content_level": "notice", "max_push_bytes": 1, "attachments": true})),
         ),
         ("GET", on_number.clone(), None),
+        (
+            "POST",
+            format!("{t}/devices"),
+            Some(json!({"msisdn": msisdn})),
+        ),
+        ("POST", format!("{t}/devices/{device_id}/token"), None),
         ("POST", format!("{t}/devices/{device_id}/revoke"), None),
+        ("GET", format!("{t}/sms"), None),
         (
             "GET",
             format!("{t}/traffic?account={account_id}&from=2026-01-01&to=2026-12-31"),
@@ -366,6 +428,11 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         ),
         // Tenant A's ids under tenant B's own path.
         ("GET", format!("{bt}/accounts/{account_id}"), None),
+        (
+            "PATCH",
+            format!("{bt}/accounts/{account_id}"),
+            Some(json!({"password": "mallory"})),
+        ),
         ("DELETE", format!("{bt}/accounts/{account_id}"), None),
         ("POST", format!("{bt}/bindings/{binding_id}/revoke"), None),
         (
@@ -373,6 +440,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
             format!("{bt}/bindings/{binding_id}/preferences"),
             None,
         ),
+        ("POST", format!("{bt}/devices/{device_id}/token"), None),
         ("POST", format!("{bt}/devices/{device_id}/revoke"), None),
         (
             "POST",
@@ -422,7 +490,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         .filter(|r| r.path.starts_with("/api/v1/tenants/"))
         .count();
     assert_eq!(
-        documented_tenant_routes, 24,
+        documented_tenant_routes, 28,
         "a new route needs its cross-tenant case here"
     );
     for (method, path, body) in attempts {
@@ -463,6 +531,11 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
     assert_eq!(prefs["content_level"], "subject_sender");
     let devices = alice.send("GET", &on_number, None).await.json();
     assert_eq!(devices["items"][0]["revoked"], false);
+    let kept = alice
+        .send("GET", &format!("{t}/accounts/{account_id}"), None)
+        .await
+        .json();
+    assert_eq!(kept["server"]["host"], "imap2.corp.example");
     let keys = alice.send("GET", &format!("{t}/keys"), None).await.json();
     assert_eq!(
         (
@@ -496,6 +569,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
             .status,
         200
     );
+    assert_eq!(operator.send("GET", "/api/v1/sms", None).await.status, 404);
     let tenant = operator
         .send(
             "POST",

@@ -1,7 +1,8 @@
 //! The tenant portal in headless Chromium against a real gateway and
 //! binding: sign in with the tenant's key, add an account, bind a number
-//! with the code read from the SMS topic, see it verified, see the
-//! charts; a screenshot is left in `test-artifacts/portal.png`.
+//! with the code read from the SMS topic, see it verified, register a
+//! phone (token shown once, reissued, revoked), see the charts; a
+//! screenshot is left in `test-artifacts/portal.png`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
@@ -83,6 +84,11 @@ async fn a_tenant_admin_adds_an_account_and_binds_a_number_in_the_browser() {
         .click("document.querySelector('#search-form button')")
         .await
         .unwrap();
+    // The search's answer re-renders the rows: wait for it before clicking one.
+    browser
+        .wait_for("document.getElementById('accounts').dataset.query === 'wang-'")
+        .await
+        .unwrap();
     browser.wait_for(&format!("!!{row}")).await.unwrap();
 
     // Open it, bind a number, enter the code the number received.
@@ -124,6 +130,49 @@ async fn a_tenant_admin_adds_an_account_and_binds_a_number_in_the_browser() {
         )
         .await
         .unwrap();
+
+    // A phone on the verified number: its token shown once, a fresh one
+    // on request, then revoked (the operator confirms).
+    browser.wait_for(&visible("register-form")).await.unwrap();
+    browser
+        .type_into("register-label", "desk phone")
+        .await
+        .unwrap();
+    browser
+        .click("document.getElementById('register')")
+        .await
+        .unwrap();
+    browser.wait_for(&visible("new-device")).await.unwrap();
+    let token_text = "document.getElementById('new-device-token').textContent";
+    let first = browser.eval(token_text).await.unwrap();
+    let first = first.as_str().unwrap().to_owned();
+    assert!(first.starts_with("pmd1."), "{first}");
+    let phone = "[...document.querySelectorAll('#bindings .device')].find(d => d.textContent.includes('desk phone'))";
+    browser.wait_for(&format!("!!{phone}")).await.unwrap();
+    browser
+        .click(&format!(
+            "[...{phone}.querySelectorAll('button')].find(b => b.textContent === 'New token')"
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for(&format!(
+            "{token_text}.startsWith('pmd1.') && {token_text} !== '{first}'"
+        ))
+        .await
+        .unwrap();
+    browser.eval("window.confirm = () => true").await.unwrap();
+    browser
+        .click(&format!(
+            "[...{phone}.querySelectorAll('button')].find(b => b.textContent === 'Revoke')"
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.getElementById('status').textContent === 'Device revoked.'")
+        .await
+        .unwrap();
+    browser.wait_for(&format!("!{phone}")).await.unwrap();
 
     // Preferences: attachments off, saved through the API.
     browser

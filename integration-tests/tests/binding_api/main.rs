@@ -10,6 +10,7 @@ mod devices;
 mod isolation;
 mod keys;
 mod onboarding;
+mod outbox;
 mod relay;
 mod verification;
 mod zones;

@@ -8,6 +8,7 @@ mod bindings;
 mod devices;
 mod keys;
 mod migration;
+mod outbox;
 mod preferences;
 mod relay;
 mod tenants;
@@ -146,6 +147,7 @@ async fn behaves(store: Arc<dyn BindingStore>) {
     preferences::behave(store.clone()).await;
     keys::behave(store.clone()).await;
     relay::behave(store.clone()).await;
+    outbox::behave(store.clone()).await;
     verification::behave(store.clone()).await;
     traffic::behave(store).await;
 }

@@ -26,6 +26,9 @@ pub struct Config {
     pub cache: crate::cache::CacheConfig,
     /// The delivery log (receipts from `pushmail.delivery.v1`).
     pub deliveries: crate::deliveries::DeliveriesConfig,
+    /// The SMS outbox (every SMS from `pushmail.sms.outbound.v1`, for the
+    /// portal; off unless enabled: standalone, no SMS centre).
+    pub sms_outbox: crate::sms_outbox::SmsOutboxConfig,
     /// Verification codes: resend cooldown and daily caps.
     pub verification: crate::settings::VerificationConfig,
     /// SMTP relay logins: lockout and the verified-login cache.
@@ -58,6 +61,7 @@ impl Default for Config {
             security: crate::keys::SecurityConfig::default(),
             cache: crate::cache::CacheConfig::default(),
             deliveries: crate::deliveries::DeliveriesConfig::default(),
+            sms_outbox: crate::sms_outbox::SmsOutboxConfig::default(),
             verification: crate::settings::VerificationConfig::default(),
             relay: crate::settings::RelayConfig::default(),
             accounts: pushmail_common::egress::EgressConfig::default(),
@@ -103,6 +107,7 @@ impl ServiceConfig for Config {
         self.verification.validate("verification.")?;
         self.relay.validate("relay.")?;
         self.accounts.validate("accounts.")?;
+        self.sms_outbox.validate("sms_outbox.")?;
         self.deliveries.validate("deliveries.")
     }
 }

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pushmail_common::bus::{
-    self, EventBus, Handler, HandlerError, InboundRecord, RetryPolicy, SubscribeOptions,
-};
+use pushmail_common::bus::{self, EventBus, Handler, HandlerError, InboundRecord};
 use pushmail_proto::topics::DELIVERY;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -143,34 +141,17 @@ pub async fn run(
     if !config.enabled {
         return Ok(());
     }
-    // The log is not worth binding's life: while the broker is away the
-    // admin and lookup surfaces keep serving and the log waits.
-    let mut wait = Duration::from_secs(1);
-    let subscription = loop {
-        let subscribed = async {
-            bus.ensure_topic(DELIVERY.name(), crate::events::PARTITIONS)
-                .await?;
-            bus.subscribe(SubscribeOptions {
-                group: config.group.clone(),
-                topics: vec![DELIVERY.name().to_owned()],
-            })
-            .await
-        };
-        match subscribed.await {
-            Ok(subscription) => break subscription,
-            Err(e) => tracing::warn!(error = %e, "delivery log cannot subscribe yet; retrying"),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(wait) => {}
-        }
-        wait = (wait * 2).min(Duration::from_secs(60));
-    };
     let retention_ms = i64::from(config.retention_days) * 86_400_000;
+    let feed = crate::feed::Feed {
+        topic: DELIVERY.name(),
+        group: &config.group,
+        lanes: config.concurrency,
+        prune_every: Duration::from_secs(3_600),
+    };
     let pruner = registry.clone();
-    let stop = shutdown.clone();
-    let prune = async move {
-        loop {
+    let prune = move || {
+        let pruner = pruner.clone();
+        async move {
             match pruner
                 .prune_deliveries(crate::clock::now_ms() - retention_ms)
                 .await
@@ -179,21 +160,10 @@ pub async fn run(
                 Ok(n) => tracing::info!(removed = n, "old delivery receipts pruned"),
                 Err(e) => tracing::warn!(error = %e, "delivery log prune failed; next hour"),
             }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(3_600)) => {}
-            }
         }
     };
-    let consume = bus::consume_concurrently(
-        subscription,
-        Arc::new(DeliveryLog { registry }),
-        config.concurrency,
-        RetryPolicy::default(),
-        shutdown,
-    );
-    let (consumed, ()) = tokio::join!(consume, prune);
-    consumed.map_err(|e| e.to_string())
+    let handler = Arc::new(DeliveryLog { registry });
+    crate::feed::keep(bus, feed, handler, prune, shutdown).await
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub const METRIC_PUBLISH_FAILED: &str = "pushmail_binding_publish_failed_total";
 pub enum Change {
     /// An account was created.
     AccountCreated,
+    /// An account's mailbox settings or password changed.
+    AccountUpdated,
     /// An account was deleted with everything under it.
     AccountDeleted,
     /// A number was verified for the account.
@@ -43,6 +45,7 @@ impl Change {
     fn kind(self) -> BindingChangeKind {
         match self {
             Self::AccountCreated => BindingChangeKind::AccountCreated,
+            Self::AccountUpdated => BindingChangeKind::AccountUpdated,
             Self::AccountDeleted => BindingChangeKind::AccountDeleted,
             Self::BindingVerified => BindingChangeKind::BindingVerified,
             Self::BindingRevoked => BindingChangeKind::BindingRevoked,

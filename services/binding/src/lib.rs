@@ -9,12 +9,14 @@ pub mod deliveries;
 pub mod domain;
 pub mod error;
 pub mod events;
+mod feed;
 pub mod grpc;
 pub mod keys;
 mod lockout;
 mod passwords;
 pub mod registry;
 pub mod settings;
+pub mod sms_outbox;
 pub mod store;
 pub mod wire;
 
@@ -47,6 +49,8 @@ pub struct Deps {
     pub cache: cache::CacheConfig,
     /// Delivery log settings.
     pub deliveries: deliveries::DeliveriesConfig,
+    /// SMS outbox settings.
+    pub sms_outbox: sms_outbox::SmsOutboxConfig,
     /// Limits and policies the operations enforce.
     pub settings: registry::Settings,
 }
@@ -85,10 +89,12 @@ impl Deps {
             redis,
             cache: config.cache.clone(),
             deliveries: config.deliveries.clone(),
+            sms_outbox: config.sms_outbox.clone(),
             settings: registry::Settings {
                 verification: config.verification.clone(),
                 relay: config.relay.clone(),
                 egress,
+                sms_outbox: config.sms_outbox.enabled,
             },
         })
     }
@@ -132,11 +138,21 @@ pub async fn run(
         cache,
         deps.settings,
     );
-    let (bus, log, shutdown) = (deps.bus, registry.clone(), host.shutdown());
-    let deliveries = deps.deliveries;
-    host.spawn("delivery-log", async move {
-        deliveries::run(bus, log, deliveries, shutdown).await
-    });
+    // A host task that ends stops the service: these run only when on.
+    if deps.deliveries.enabled {
+        let (bus, log, shutdown) = (deps.bus.clone(), registry.clone(), host.shutdown());
+        let deliveries = deps.deliveries;
+        host.spawn("delivery-log", async move {
+            deliveries::run(bus, log, deliveries, shutdown).await
+        });
+    }
+    if deps.sms_outbox.enabled {
+        let (bus, keeper, shutdown) = (deps.bus.clone(), registry.clone(), host.shutdown());
+        let outbox = deps.sms_outbox;
+        host.spawn("sms-outbox", async move {
+            sms_outbox::run(bus, keeper, outbox, shutdown).await
+        });
+    }
     let (pruner, stop) = (registry.clone(), host.shutdown());
     host.spawn("code-count-prune", async move {
         prune_code_counts(pruner, stop).await;

@@ -175,6 +175,36 @@ pub fn new_account(request: &pb::CreateAccountRequest) -> Result<NewAccount, Api
     })
 }
 
+/// What `UpdateAccount` changes: server settings, a new password, or both.
+pub fn account_update(
+    request: &pb::UpdateAccountRequest,
+) -> Result<(Option<ServerSettings>, Option<String>), ApiError> {
+    let server = server(request.server.as_ref())?;
+    let password = request.credentials.as_ref().map(|c| c.password.clone());
+    match &password {
+        Some(p) if p.is_empty() => {
+            return Err(ApiError::invalid(
+                "credentials.password",
+                "must not be empty (leave credentials out to keep the password)",
+            ));
+        }
+        Some(p) if p.len() > 1_024 => {
+            return Err(ApiError::invalid(
+                "credentials.password",
+                "is longer than 1024 bytes",
+            ));
+        }
+        None if server.is_none() => {
+            return Err(ApiError::invalid(
+                "server",
+                "server or credentials is required: nothing to change",
+            ));
+        }
+        _ => {}
+    }
+    Ok((server, password))
+}
+
 /// An account as the API shows it (never its credentials).
 pub fn account(account: &Account) -> pb::Account {
     pb::Account {

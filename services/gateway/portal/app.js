@@ -4,7 +4,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { tenant: null, operator: false, account: null, cursor: null, pending: null };
+const state = { tenant: null, operator: false, account: null, cursor: null, pending: null,
+  smsOutbox: false, view: "sign-in", before: "tenant" };
 
 function status(text, ok) {
   $("status").textContent = text || "";
@@ -34,10 +35,14 @@ function tenantPath(rest) {
 }
 
 function show(view) {
+  state.view = view;
   $("sign-in-view").hidden = view !== "sign-in";
-  $("tenant-view").hidden = view === "sign-in";
+  $("tenant-view").hidden = view === "sign-in" || view === "sms";
   $("account-view").hidden = view !== "account";
+  $("sms-view").hidden = view !== "sms";
   $("sign-out").hidden = view === "sign-in";
+  $("open-sms").hidden = view === "sign-in" || view === "sms" || !state.smsOutbox;
+  $("open-accounts").hidden = view !== "sms";
 }
 
 function cell(row, text) {
@@ -50,6 +55,7 @@ function cell(row, text) {
 async function signedIn(me) {
   state.operator = me.role === "operator";
   state.tenant = me.tenant_id;
+  state.smsOutbox = me.sms_outbox === true;
   $("who").textContent = state.operator ? "operator" : `tenant ${me.tenant_id}`;
   $("tenant-picker").hidden = !state.operator;
   show("tenant");
@@ -152,6 +158,8 @@ async function loadAccounts(more) {
   }
   state.cursor = page.next_cursor;
   $("more-accounts").hidden = !state.cursor;
+  // What the table now shows (a re-render replaces the rows under a click).
+  $("accounts").dataset.query = query;
 }
 
 async function openAccount(account) {
@@ -159,6 +167,8 @@ async function openAccount(account) {
   $("account-title").textContent = account.address;
   $("verify-form").hidden = true;
   $("preferences-view").hidden = true;
+  $("new-device").hidden = true;
+  showServerForm(account);
   show("account");
   await loadBindings();
   await loadDeliveries(false);
@@ -204,12 +214,7 @@ async function loadBindings() {
       const number = encodeURIComponent(binding.msisdn);
       api("GET", tenantPath(`/devices?msisdn=${number}`))
         .then((list) => {
-          devices.replaceChildren(...list.items.filter((d) => !d.revoked).map((d) => {
-            const span = document.createElement("span");
-            span.textContent = `${d.label || d.id} ${d.online ? "● online" : "○ offline"} `;
-            if (d.online) span.className = "online";
-            return span;
-          }));
+          devices.replaceChildren(...list.items.filter((d) => !d.revoked).map(deviceItem));
         })
         .catch((e) => status(e.message));
       const edit = document.createElement("button");
@@ -232,6 +237,7 @@ async function loadBindings() {
     }
     body.appendChild(row);
   }
+  fillRegisterForm(page.items);
 }
 
 const minutes = (hhmm) => {
@@ -393,6 +399,7 @@ document.addEventListener("DOMContentLoaded", () => {
     state.pending = binding;
     $("verify-number").textContent = binding.msisdn;
     $("verify-form").hidden = false;
+    $("verify-sms").hidden = !state.smsOutbox;
     await loadBindings();
   });
   on("verify-form", "submit", async () => {

@@ -9,6 +9,7 @@ use axum::routing::get;
 
 const INDEX: &str = include_str!("../portal/index.html");
 const SCRIPT: &str = include_str!("../portal/app.js");
+const LIFECYCLE: &str = include_str!("../portal/lifecycle.js");
 const STYLE: &str = include_str!("../portal/app.css");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -46,6 +47,10 @@ pub fn router() -> axum::Router {
         .route(
             "/portal/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/portal/lifecycle.js",
+            get(|| async { asset("text/javascript; charset=utf-8", LIFECYCLE) }),
         )
         .route(
             "/portal/app.css",

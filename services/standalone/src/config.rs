@@ -76,6 +76,10 @@ impl Default for StandaloneConfig {
         // Standalone runs beside its mail server (Dovecot on this machine):
         // loopback mailbox hosts are allowed here, and only here by default.
         binding.accounts = pushmail_common::egress::EgressConfig::loopback();
+        // No SMS centre here: every SMS is kept for the portal's SMS outbox
+        // (and printed in the terminal), so a newcomer's own number can be
+        // verified with the code it would have received.
+        binding.sms_outbox.enabled = true;
         Self {
             data_dir: data.clone(),
             demo: false,
@@ -129,6 +133,12 @@ impl Default for StandaloneConfig {
                     ..Default::default()
                 },
                 accounts: pushmail_common::egress::EgressConfig::loopback(),
+                imap: pushmail_ingest::config::ImapConfig {
+                    // A mailbox added in the portal is watched within
+                    // seconds; one local binding answers the list cheaply.
+                    refresh_seconds: 5,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             dispatch: pushmail_dispatch::Config {

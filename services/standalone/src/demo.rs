@@ -46,9 +46,10 @@ pub(crate) async fn run(
         None => create(config, &bus, &mut admin, &path).await?,
     };
     println!(
-        "demo: device {} of {ADDRESS} (tenant {}). Send it mail:\n      swaks --server 127.0.0.1:2525 --to {ADDRESS} --header 'Subject: hello'",
-        demo.device_id, demo.tenant_id
+        "demo: device {} of {ADDRESS} (tenant {}). Send it mail:\n      swaks --server {} --to {ADDRESS} --header 'Subject: hello'",
+        demo.device_id, demo.tenant_id, config.ingest.smtp.listen
     );
+    crate::guide::print(config, Some(&demo.api_key));
     let mut device_config = DeviceConfig::new(
         format!("ws://{}", config.session.devices.addr),
         token.clone(),

@@ -6,9 +6,12 @@ mod config;
 mod demo;
 mod device;
 mod enroll;
+mod guide;
 mod keys;
 mod loadgen;
+mod refused;
 mod secrets;
+mod sms;
 mod standalone;
 
 use std::process::ExitCode;
@@ -43,6 +46,9 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Standalone(args) => {
+            if let Some(code) = refused::intercept(&args) {
+                return code;
+            }
             pushmail_common::cli::main_with_args::<config::StandaloneConfig, _, _, _>(
                 &args,
                 standalone::run,

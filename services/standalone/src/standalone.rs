@@ -27,7 +27,18 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let platform = start(config, None, shutdown.clone()).await?;
     print_endpoints(&platform.config);
-    if platform.config.demo {
+    if platform.config.binding.sms_outbox.enabled {
+        let (bus, stop) = (platform.bus.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            // A guest like the demo: the platform runs on without it.
+            if let Err(e) = crate::sms::print(bus, stop).await {
+                eprintln!("sms printer: {e:#}");
+            }
+        });
+    }
+    if !platform.config.demo {
+        crate::guide::print(&platform.config, None);
+    } else {
         let (config, bus, stop) = (
             platform.config.clone(),
             platform.bus.clone(),
@@ -314,8 +325,10 @@ fn print_endpoints(config: &StandaloneConfig) {
         config.dispatch.server.admin_addr
     );
     println!(
-        "  gateway    http://{}  admin http://{}",
-        config.gateway.server.http_addr, config.gateway.server.admin_addr
+        "  gateway    http://{}  portal http://{}/portal  admin http://{}",
+        config.gateway.server.http_addr,
+        config.gateway.server.http_addr,
+        config.gateway.server.admin_addr
     );
     println!("Press Ctrl-C to stop.");
 }

@@ -1,139 +1,20 @@
 //! `pushmail standalone` as a newcomer runs it: every service ready within
 //! 10 s with no external server, Ctrl-C (SIGINT) stops it cleanly within
 //! the grace period, and `make run`'s demo device gets a mail sent over
-//! SMTP with its attachment's preview.
+//! SMTP with its attachment's preview; keys it would ignore stop the start
+//! (exit code 2, named) and `--dump-config` shows none of them, while the
+//! per-service PostgreSQL and Redis settings are honoured.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
-}
-
-struct Platform {
-    child: Child,
-    admin_ports: Vec<u16>,
-    smtp: u16,
-    _data: tempfile::TempDir,
-}
-
-/// Every port free, so tests run side by side; `demo` as `make run` sets it.
-fn start(demo: bool) -> Platform {
-    let data = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pushmail"));
-    command
-        .arg("standalone")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PUSHMAIL_")) {
-        command.env_remove(key);
-    }
-    let mut admin_ports = Vec::new();
-    let mut set = |key: &str, port: u16| {
-        command.env(
-            format!("PUSHMAIL_STANDALONE__{key}"),
-            format!("127.0.0.1:{port}"),
-        );
-    };
-    let grpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    for (service, grpc_port) in ["BINDING", "SESSION", "TRANSCODE"].iter().zip(&grpc) {
-        set(&format!("{service}__SERVER__GRPC_ADDR"), *grpc_port);
-    }
-    for service in [
-        "BINDING",
-        "SESSION",
-        "TRANSCODE",
-        "INGEST",
-        "DISPATCH",
-        "GATEWAY",
-    ] {
-        let port = free_port();
-        admin_ports.push(port);
-        set(&format!("{service}__SERVER__ADMIN_ADDR"), port);
-    }
-    let http = free_port();
-    set("GATEWAY__SERVER__HTTP_ADDR", http);
-    set("SESSION__DEVICES__ADDR", free_port());
-    let smtp = free_port();
-    set("INGEST__SMTP__LISTEN", smtp);
-    set("INGEST__SMTP__LMTP_LISTEN", free_port());
-    set("INGEST__WEBHOOK__LISTEN", free_port());
-    command
-        .env("PUSHMAIL_STANDALONE__DATA_DIR", data.path())
-        .env("PUSHMAIL_STANDALONE__DEMO", demo.to_string())
-        .env(
-            "PUSHMAIL_STANDALONE__DISPATCH__DELIVERY__PUBLIC_URL",
-            format!("http://127.0.0.1:{http}"),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__SESSION__DEVICES__ADVERTISE",
-            format!("http://127.0.0.1:{}", grpc[1]),
-        );
-    let upstream = |port: u16| format!("http://127.0.0.1:{port}");
-    command
-        .env(
-            "PUSHMAIL_STANDALONE__INGEST__BINDING__ENDPOINT",
-            upstream(grpc[0]),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__DISPATCH__BINDING__ENDPOINT",
-            upstream(grpc[0]),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__GATEWAY__BINDING__ENDPOINT",
-            upstream(grpc[0]),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__DISPATCH__SESSION__ENDPOINT",
-            upstream(grpc[1]),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__GATEWAY__TRANSCODE__ENDPOINT",
-            upstream(grpc[2]),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__GATEWAY__SESSION__ENDPOINT",
-            upstream(grpc[1]),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__BINDING__DATABASE__URL",
-            format!("sqlite://{}/binding.db?mode=rwc", data.path().display()),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__INGEST__BLOB__DIR",
-            data.path().join("blobs"),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__TRANSCODE__BLOB__DIR",
-            data.path().join("blobs"),
-        );
-    let child = command.spawn().expect("start pushmail standalone");
-    Platform {
-        child,
-        admin_ports,
-        smtp,
-        _data: data,
-    }
-}
+use support::{http_status, lines, start, start_with, wait_for};
 
 #[test]
 fn standalone_is_ready_within_ten_seconds_and_stops_on_ctrl_c() {
@@ -191,36 +72,10 @@ fn standalone_is_ready_within_ten_seconds_and_stops_on_ctrl_c() {
     );
 }
 
-/// The lines the platform prints, as they come.
-fn lines(platform: &mut Platform) -> mpsc::Receiver<String> {
-    let stdout = platform.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
-}
-
-/// Waits up to 60 s for a line containing `needle`; returns what was seen.
-fn wait_for(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !seen.iter().any(|l| l.contains(needle)) {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("no line with {needle:?}; printed: {seen:#?}");
-            }
-        }
-    }
-}
-
 #[test]
 fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
     let mut platform = start(true);
-    let rx = lines(&mut platform);
+    let rx = lines(&mut platform.child);
     let mut seen = Vec::new();
     wait_for(&rx, &mut seen, "device: connected", &mut platform.child);
 
@@ -232,7 +87,11 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
         .status()
         .expect("ImageMagick (scripts/provision.sh installs it)");
     assert!(made.success());
+    // As the README writes it (Debian's swaks 20201014 names an `@file`
+    // part after the argument and types it application/octet-stream
+    // unless told otherwise).
     let sent = Command::new("swaks")
+        .current_dir(dir.path())
         .args(["--server", &format!("127.0.0.1:{}", platform.smtp)])
         .args([
             "--to",
@@ -240,8 +99,8 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
             "--header",
             "Subject: standalone demo",
         ])
-        .arg("--attach")
-        .arg(format!("@{}", photo.display()))
+        .args(["--attach-type", "image/jpeg", "--attach-name", "photo.jpg"])
+        .args(["--attach", "@photo.jpg"])
         .output()
         .expect("swaks (scripts/provision.sh installs it)");
     let transcript = String::from_utf8_lossy(&sent.stdout);
@@ -257,7 +116,23 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
         &mut platform.child,
     );
     wait_for(&rx, &mut seen, "preview: image/jpeg", &mut platform.child);
-    assert!(seen.iter().any(|l| l.contains("photo.jpg")), "{seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("📎 photo.jpg (image/jpeg, ")),
+        "{seen:#?}"
+    );
+    // No SMS centre: the demo phone's code was printed, and the guide
+    // says what to sign in with.
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("sms → +8613800000001 [verification code]")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("sign in with the demo tenant's key: pmk_")),
+        "{seen:#?}"
+    );
     assert!(
         seen.iter().any(|l| l.contains("fetched summary")),
         "{seen:#?}"
@@ -296,4 +171,192 @@ fn the_load_generator_refuses_arguments_no_run_can_use() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+/// `pushmail standalone` with `env` set, its exit code and stderr.
+fn refused_with(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pushmail"));
+    command.arg("standalone").args(args);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PUSHMAIL_")) {
+        command.env_remove(key);
+    }
+    command.env("PUSHMAIL_STANDALONE__DATA_DIR", data.path());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_key_standalone_would_ignore_stops_the_start_with_exit_2_naming_it() {
+    for (variable, value, key) in [
+        (
+            "PUSHMAIL_STANDALONE__BINDING__BUS__KIND",
+            "kafka",
+            "binding.bus.kind",
+        ),
+        (
+            "PUSHMAIL_STANDALONE__DISPATCH__BUS__KAFKA__BROKERS",
+            "kafka:9092",
+            "dispatch.bus.kafka.brokers",
+        ),
+        (
+            "PUSHMAIL_STANDALONE__DISPATCH__OUTBOX__KIND",
+            "redis",
+            "dispatch.outbox.kind",
+        ),
+        (
+            "PUSHMAIL_STANDALONE__SESSION__RUNTIME__WORKER_THREADS",
+            "4",
+            "session.runtime.worker_threads",
+        ),
+        (
+            "PUSHMAIL_STANDALONE__GATEWAY__TELEMETRY__LOG_LEVEL",
+            "debug",
+            "gateway.telemetry.log_level",
+        ),
+        (
+            "PUSHMAIL_STANDALONE__INGEST__BINDING__TOKEN",
+            "pms1.forged",
+            "ingest.binding.token",
+        ),
+    ] {
+        let (code, stderr) = refused_with(&[(variable, value)], &[]);
+        assert_eq!(code, Some(2), "{variable}: {stderr}");
+        assert!(
+            stderr.contains(&format!("key `{key}`")) && stderr.contains(variable),
+            "{variable}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+    // The same from a config file; a key standalone honours starts nothing
+    // here (--dump-config) and passes.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("standalone.toml");
+    std::fs::write(&file, "[session.bus]\nkind = \"kafka\"\n").unwrap();
+    let (code, stderr) = refused_with(&[], &["--config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("key `session.bus.kind`"), "{stderr}");
+    let (code, stderr) = refused_with(
+        &[("PUSHMAIL_STANDALONE__SESSION__OUTBOX__MAX_PER_DEVICE", "50")],
+        &["--dump-config"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn dump_config_shows_no_key_that_does_nothing_and_names_the_refused_ones() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pushmail"))
+        .args(["standalone", "--dump-config"])
+        .env_remove("PUSHMAIL_CONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (header, body) = text.split_once("\n\n").unwrap();
+    let dump: toml::Value = toml::from_str(body).unwrap();
+    for service in [
+        "binding",
+        "session",
+        "transcode",
+        "ingest",
+        "dispatch",
+        "gateway",
+    ] {
+        for section in ["bus", "telemetry", "shutdown"] {
+            assert!(
+                dump[service].get(section).is_none(),
+                "{service}.{section} is shown"
+            );
+        }
+    }
+    for (service, section) in [
+        ("dispatch", "outbox"),
+        ("session", "runtime"),
+        ("session", "tokens"),
+    ] {
+        assert!(dump[service].get(section).is_none(), "{service}.{section}");
+        assert!(header.contains(&format!("{service}.{section}")), "{header}");
+    }
+    // What standalone honours is there: the database, Redis-capable stores.
+    assert!(dump["binding"]["database"]["url"].is_str());
+    assert!(dump["session"]["directory"]["kind"].is_str());
+    assert!(dump["binding"]["sms_outbox"]["enabled"].as_bool().unwrap());
+}
+
+/// Runs `program` with `args`; its stdout.
+fn output_of(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap();
+    assert!(output.status.success(), "{program} {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn standalone_honours_postgresql_and_redis_for_the_services_that_take_them() {
+    let database = pushmail_integration_tests::TestDatabase::create()
+        .await
+        .unwrap();
+    let redis = pushmail_integration_tests::redis_config();
+    let prefix = redis.key_prefix.clone();
+    let mut extra = vec![("BINDING__DATABASE__URL".to_owned(), database.url.clone())];
+    for store in [
+        "SESSION__DIRECTORY",
+        "SESSION__OUTBOX",
+        "DISPATCH__STATE",
+        "INGEST__MARKS",
+        "BINDING__CACHE__SHARED",
+    ] {
+        extra.push((format!("{store}__KIND"), "redis".to_owned()));
+        extra.push((
+            format!("{store}__REDIS__URL"),
+            redis.url.expose().to_owned(),
+        ));
+        extra.push((format!("{store}__REDIS__KEY_PREFIX"), prefix.clone()));
+    }
+    let mut platform = start_with(true, &extra);
+    let rx = lines(&mut platform.child);
+    let mut seen = Vec::new();
+    wait_for(&rx, &mut seen, "device: connected", &mut platform.child);
+    let sent = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{}", platform.smtp)])
+        .args([
+            "--to",
+            "demo@pushmail.local",
+            "--header",
+            "Subject: on redis",
+        ])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    wait_for(&rx, &mut seen, "subject: on redis", &mut platform.child);
+
+    // The demo's rows are in PostgreSQL; the directory, outbox, state and
+    // marks are under the Redis prefix.
+    let tenants = output_of(
+        "psql",
+        &[&database.url, "-tAc", "SELECT count(*) FROM tenants"],
+    );
+    assert_eq!(tenants.trim(), "1");
+    let keys = output_of(
+        "redis-cli",
+        &[
+            "-u",
+            redis.url.expose(),
+            "--scan",
+            "--pattern",
+            &format!("{prefix}*"),
+        ],
+    );
+    assert!(keys.lines().count() >= 2, "keys under {prefix}: {keys}");
+
+    let _ = Command::new("kill")
+        .args(["-INT", &platform.child.id().to_string()])
+        .status();
+    assert!(platform.child.wait().unwrap().success());
+    database.drop_database().await.unwrap();
 }

@@ -12,6 +12,7 @@ mod otp;
 mod preferences;
 mod quiet_hours;
 mod relay;
+mod sms;
 mod target;
 mod tenant;
 mod traffic;
@@ -31,6 +32,7 @@ pub use preferences::{
 };
 pub use quiet_hours::{QuietHours, QuietHoursError};
 pub use relay::{MAX_POLICY_ENTRIES, RelayCredential, RelayPolicy, RelayPolicyError};
+pub use sms::OutboxSms;
 pub use target::{DeliveryTarget, TargetDevice};
 pub use tenant::{
     ApiKey, ApiKeyHash, ApiKeyRecord, MAX_LIVE_KEYS, NewApiKey, NewTenant, Tenant, TenantZone,

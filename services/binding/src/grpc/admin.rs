@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::caller;
 use super::status::respond;
-use super::{next_page, page, page_of};
+use super::{next_page, next_time_page, page, page_of, time_cursor};
 use crate::clock::timestamp;
 use crate::domain::{AccountId, BindingId, DeviceId, NewTenant, TenantId};
 use crate::registry::{ApiError, IssuedToken, Registry};
@@ -61,6 +61,7 @@ impl AdminService for Admin {
                 match caller(&self.registry, request.metadata()).await? {
                     super::auth::Caller::Operator => Ok(pb::WhoAmIResponse {
                         operator: true,
+                        sms_outbox: self.registry.sms_outbox_enabled(),
                         ..Default::default()
                     }),
                     super::auth::Caller::Tenant(tenant) => Ok(pb::WhoAmIResponse {
@@ -73,6 +74,7 @@ impl AdminService for Admin {
                             .time_zone
                             .name()
                             .to_owned(),
+                        sms_outbox: self.registry.sms_outbox_enabled(),
                     }),
                     super::auth::Caller::Service(_) => Err(ApiError::PermissionDenied(
                         "a service credential is not an admin credential",
@@ -442,37 +444,34 @@ impl AdminService for Admin {
                 let tenant = self.scope(&request, &req.tenant_id).await?;
                 let account = wire::id("account_id", &req.account_id, AccountId::parse)?;
                 let page = page(req.page.as_ref())?;
-                let after = page
-                    .after
-                    .map(|c| {
-                        crate::domain::DeliveryCursor::parse(c).ok_or_else(|| {
-                            ApiError::invalid("page.cursor", "not a cursor of this list")
-                        })
-                    })
-                    .transpose()?;
+                let after = time_cursor(&page)?;
                 let entries = self
                     .registry
                     .deliveries(tenant, account, after.as_ref(), page.size)
                     .await?;
-                let full = u32::try_from(entries.len()).is_ok_and(|n| n >= page.size);
-                let next_cursor = entries
-                    .last()
-                    .filter(|_| full)
-                    .map(|d| {
-                        crate::domain::DeliveryCursor {
-                            at_ms: d.at_ms,
-                            event_id: d.event_id.clone(),
-                        }
-                        .encode()
-                    })
-                    .unwrap_or_default();
+                let last = entries.last().map(|d| (d.at_ms, d.event_id.as_str()));
+                let next = next_time_page(last, entries.len(), page.size);
                 Ok(pb::ListDeliveriesResponse {
                     entries: entries.iter().map(wire::delivery).collect(),
-                    page: Some(pushmail_proto::common::v1::PageResponse { next_cursor }),
+                    page: next,
                 })
             }
             .await,
         )
+    }
+
+    async fn update_account(
+        &self,
+        request: Request<pb::UpdateAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        super::outbox::update_account(&self.registry, request).await
+    }
+
+    async fn list_outbound_sms(
+        &self,
+        request: Request<pb::ListOutboundSmsRequest>,
+    ) -> Result<Response<pb::ListOutboundSmsResponse>, Status> {
+        super::outbox::list_outbound_sms(&self.registry, request).await
     }
 
     async fn set_tenant_domains(

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod internal;
 mod keys;
+mod outbox;
 mod relay;
 mod status;
 
@@ -57,6 +58,33 @@ fn next_page(ids: &[String], size: u32) -> Option<PageResponse> {
             String::new()
         },
     })
+}
+
+/// The cursor of a list ordered newest first by (time, id), if given.
+fn time_cursor(page: &Page<'_>) -> Result<Option<crate::domain::DeliveryCursor>, ApiError> {
+    page.after
+        .map(|c| {
+            crate::domain::DeliveryCursor::parse(c)
+                .ok_or_else(|| ApiError::invalid("page.cursor", "not a cursor of this list"))
+        })
+        .transpose()
+}
+
+/// The next cursor of such a list: the last item's (time, id) when the
+/// page is full (a short page is the end).
+fn next_time_page(last: Option<(i64, &str)>, count: usize, size: u32) -> Option<PageResponse> {
+    let full = u32::try_from(count).is_ok_and(|n| n >= size);
+    let next_cursor = last
+        .filter(|_| full)
+        .map(|(at_ms, id)| {
+            crate::domain::DeliveryCursor {
+                at_ms,
+                event_id: id.to_owned(),
+            }
+            .encode()
+        })
+        .unwrap_or_default();
+    Some(PageResponse { next_cursor })
 }
 
 /// `items` (sorted by id) after the cursor, one page of them.

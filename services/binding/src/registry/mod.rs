@@ -8,6 +8,7 @@ mod error;
 mod keys;
 mod lookups;
 mod onboarding;
+mod outbox;
 mod relay;
 
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub relay: RelayConfig,
     /// Which networks tenant mailbox servers may be in.
     pub egress: pushmail_common::egress::EgressPolicy,
+    /// Whether the SMS outbox is kept (and may be listed).
+    pub sms_outbox: bool,
 }
 
 /// The operations, over the store, the keys, the bus and the cache.

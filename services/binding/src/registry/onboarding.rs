@@ -6,7 +6,7 @@ use super::{ApiError, Registry};
 use crate::clock::{now_ms, utc_day};
 use crate::domain::{
     Account, AccountId, ApiKey, Binding, BindingId, BindingState, Msisdn, NewAccount, NewApiKey,
-    NewTenant, OtpCheck, Preferences, SendLimits, Tenant, TenantId,
+    NewTenant, OtpCheck, Preferences, SendLimits, ServerSettings, Tenant, TenantId,
 };
 use crate::events::{Announcement, Change};
 
@@ -48,16 +48,7 @@ impl Registry {
             self.check_mailbox_host(&server.host, server.port).await?;
         }
         let id = AccountId::generate();
-        let sealed = password
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                self.keys().credentials.seal(
-                    p.expose().as_bytes(),
-                    credentials_row(tenant, id).as_bytes(),
-                )
-            })
-            .transpose()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let sealed = self.seal_password(tenant, id, password.filter(|p| !p.is_empty()))?;
         let created = self
             .store()
             .create_account(tenant, id, account, sealed.as_deref())
@@ -83,6 +74,66 @@ impl Registry {
         )
         .await?;
         Ok(created)
+    }
+
+    /// Changes an IMAP/POP3 account's server settings and/or password (at
+    /// least one): the host is checked as at creation, the password sealed
+    /// to the row. Ingest's watchers see the change at their next refresh
+    /// of the account list and reconnect with it.
+    pub async fn update_account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+        server: Option<&ServerSettings>,
+        password: Option<&Secret>,
+    ) -> Result<Account, ApiError> {
+        let current = self.account(tenant, id).await?;
+        if !current.kind.is_watched() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "a {} account has no mailbox server to change",
+                current.kind.as_str()
+            )));
+        }
+        if let Some(server) = server {
+            self.check_mailbox_host(&server.host, server.port).await?;
+        }
+        let sealed = self.seal_password(tenant, id, password)?;
+        let updated = self
+            .store()
+            .update_account(tenant, id, server, sealed.as_deref())
+            .await?;
+        self.changed(
+            &[id],
+            Announcement {
+                tenant,
+                account: Some(id),
+                change: Change::AccountUpdated,
+                msisdn: None,
+                device: None,
+                at_ms: now_ms(),
+            },
+        )
+        .await?;
+        Ok(updated)
+    }
+
+    /// A mailbox password sealed to its account's row (so a sealed blob
+    /// moved to another row does not open).
+    fn seal_password(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+        password: Option<&Secret>,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        password
+            .map(|p| {
+                self.keys().credentials.seal(
+                    p.expose().as_bytes(),
+                    credentials_row(tenant, id).as_bytes(),
+                )
+            })
+            .transpose()
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
     /// Refuses a mailbox host that resolves to an address the egress

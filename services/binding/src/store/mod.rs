@@ -3,6 +3,7 @@
 //! (`integration-tests/tests/binding_store.rs`). Migrations are per backend
 //! (`migrations/postgres`, `migrations/sqlite`) and run at start-up.
 
+mod extra;
 mod relay;
 mod sql;
 mod tenancy;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use extra::{AccountUpdateStore, SmsOutboxStore};
 pub use relay::RelayStore;
 pub use tenancy::TenancyStore;
 
@@ -166,7 +168,9 @@ pub struct Recipient {
 /// Everything the binding service keeps. Every method that reads or writes
 /// tenant data takes the tenant, and every query filters on it.
 #[async_trait]
-pub trait BindingStore: TenancyStore + RelayStore + Send + Sync + 'static {
+pub trait BindingStore:
+    TenancyStore + RelayStore + SmsOutboxStore + AccountUpdateStore + Send + Sync + 'static
+{
     /// Creates a tenant with its domains and its first API key, in one
     /// transaction (a domain another tenant owns is a conflict).
     async fn create_tenant(

@@ -2,8 +2,10 @@
 //! (binary SMS that wakes the push client) or a plain-text notice for
 //! phones without one, both split into segments with their UDH.
 
+pub mod shown;
 pub mod text;
 pub mod wap;
+pub mod wap_read;
 
 /// How a segment's user data is coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,7 +58,7 @@ pub(super) struct Paging {
 
 impl Paging {
     /// Refuses the parameters only some lists take.
-    fn plain(&self) -> Result<(), ApiError> {
+    pub(super) fn plain(&self) -> Result<(), ApiError> {
         if self.query.is_some() || self.msisdn.is_some() {
             return Err(ApiError::BadRequest(
                 "only page_size and cursor are accepted".to_owned(),
@@ -67,7 +67,7 @@ impl Paging {
         Ok(())
     }
 
-    fn page(&self) -> Option<PageRequest> {
+    pub(super) fn page(&self) -> Option<PageRequest> {
         Some(PageRequest {
             page_size: self.page_size.unwrap_or(50),
             cursor: self.cursor.clone().unwrap_or_default(),
@@ -75,7 +75,10 @@ impl Paging {
     }
 }
 
-fn page(items: Vec<Value>, next: Option<pushmail_proto::common::v1::PageResponse>) -> Value {
+pub(super) fn page(
+    items: Vec<Value>,
+    next: Option<pushmail_proto::common::v1::PageResponse>,
+) -> Value {
     let next = next.map(|p| p.next_cursor).filter(|c| !c.is_empty());
     json!({ "items": items, "next_cursor": next })
 }
@@ -105,9 +108,9 @@ async fn who(api: &Api, credential: &Credential) -> Result<Value, ApiError> {
     )
     .await?;
     Ok(if me.operator {
-        json!({ "role": "operator", "tenant_id": null })
+        json!({ "role": "operator", "tenant_id": null, "sms_outbox": me.sms_outbox })
     } else {
-        json!({ "role": "tenant", "tenant_id": me.tenant_id })
+        json!({ "role": "tenant", "tenant_id": me.tenant_id, "sms_outbox": me.sms_outbox })
     })
 }
 

@@ -9,6 +9,7 @@ mod extract;
 mod handlers;
 pub mod limit;
 mod openapi;
+mod phones;
 pub mod session;
 mod tenancy;
 mod wire;
@@ -132,6 +133,15 @@ pub const ROUTES: &[Route] = &[
         )
     },
     Route {
+        request: Some("AccountChange"),
+        response: Some("Account"),
+        ..route(
+            "PATCH",
+            "/api/v1/tenants/{tenant}/accounts/{account}",
+            "Change an IMAP/POP3 account's server settings and/or password",
+        )
+    },
+    Route {
         ..route(
             "DELETE",
             "/api/v1/tenants/{tenant}/accounts/{account}",
@@ -197,6 +207,23 @@ pub const ROUTES: &[Route] = &[
             "GET",
             "/api/v1/tenants/{tenant}/devices",
             "The devices on a number, with whether each is connected now",
+        )
+    },
+    Route {
+        request: Some("NewDevice"),
+        response: Some("RegisteredDevice"),
+        ..route(
+            "POST",
+            "/api/v1/tenants/{tenant}/devices",
+            "Register a phone on a number verified in the tenant; its token is shown once",
+        )
+    },
+    Route {
+        response: Some("RegisteredDevice"),
+        ..route(
+            "POST",
+            "/api/v1/tenants/{tenant}/devices/{device}/token",
+            "A fresh token for a registered, unrevoked device (shown once)",
         )
     },
     Route {
@@ -310,6 +337,24 @@ pub const ROUTES: &[Route] = &[
             "Replace the relay policy: source networks and client-certificate fingerprints",
         )
     },
+    Route {
+        response: Some("SmsPage"),
+        query: &["page_size", "cursor"],
+        ..route(
+            "GET",
+            "/api/v1/tenants/{tenant}/sms",
+            "The SMS outbox: the tenant's SMS, newest first (only where the platform keeps one: no SMS centre)",
+        )
+    },
+    Route {
+        response: Some("SmsPage"),
+        query: &["page_size", "cursor"],
+        ..route(
+            "GET",
+            "/api/v1/sms",
+            "The SMS outbox: every SMS the credential may see (an operator: every tenant's), newest first",
+        )
+    },
 ];
 
 /// The API's router (its state applied).
@@ -337,6 +382,7 @@ fn method_router(r: &Route) -> MethodRouter<Arc<Api>> {
         ("GET", "/accounts") => on(filter, h::list_accounts),
         ("POST", "/accounts") => on(filter, h::create_account),
         ("GET", "/accounts/{account}") => on(filter, h::get_account),
+        ("PATCH", "/accounts/{account}") => on(filter, phones::update_account),
         ("DELETE", "/accounts/{account}") => on(filter, h::delete_account),
         ("GET", "/accounts/{account}/bindings") => on(filter, h::list_bindings),
         ("POST", "/accounts/{account}/bindings") => on(filter, h::start_binding),
@@ -345,6 +391,8 @@ fn method_router(r: &Route) -> MethodRouter<Arc<Api>> {
         ("GET", "/bindings/{binding}/preferences") => on(filter, h::get_preferences),
         ("PUT", "/bindings/{binding}/preferences") => on(filter, h::put_preferences),
         ("GET", "/devices") => on(filter, h::list_devices),
+        ("POST", "/devices") => on(filter, phones::register_device),
+        ("POST", "/devices/{device}/token") => on(filter, phones::issue_token),
         ("POST", "/devices/{device}/revoke") => on(filter, h::revoke_device),
         ("GET", "/traffic") => on(filter, h::traffic),
         ("GET", "/accounts/{account}/deliveries") => on(filter, h::deliveries),
@@ -360,6 +408,8 @@ fn method_router(r: &Route) -> MethodRouter<Arc<Api>> {
         }
         ("GET", "/relay/policy") => on(filter, tenancy::get_policy),
         ("PUT", "/relay/policy") => on(filter, tenancy::put_policy),
+        ("GET", "/sms") => on(filter, phones::tenant_sms),
+        ("GET", "/api/v1/sms") => on(filter, phones::all_sms),
         // A documented route without a handler is a build-time mistake the
         // route test catches (it answers 501 rather than pretending).
         _ => on(filter, h::not_built),

@@ -36,10 +36,39 @@ fn tenancy_schemas() -> Value {
     })
 }
 
+/// The schemas of a phone's lifecycle, account changes and the SMS outbox.
+fn lifecycle_schemas() -> Value {
+    let id = json!({"type": "string", "format": "uuid"});
+    json!({
+        "AccountChange": {"type": "object", "additionalProperties": false,
+            "description": "at least one of server and password",
+            "properties": {"server": {"$ref": "#/components/schemas/Server"},
+                "password": {"type": "string", "writeOnly": true}}},
+        "NewDevice": {"type": "object", "required": ["msisdn"], "additionalProperties": false, "properties": {
+            "msisdn": {"type": "string", "description": "a number verified in the tenant"},
+            "label": {"type": "string"},
+            "has_push_client": {"type": "boolean", "description": "holds a connection (default true); false: woken by SMS only"}}},
+        "RegisteredDevice": {"type": "object", "properties": {
+            "device": {"$ref": "#/components/schemas/Device"},
+            "token": {"type": "string", "description": "the device token, shown once: the phone presents it to the session node"},
+            "token_expires_at_ms": {"type": "integer"}}},
+        "Sms": {"type": "object", "properties": {"id": {"type": "string"}, "tenant_id": id, "msisdn": {"type": "string"},
+            "purpose": {"enum": ["otp", "wake_up", "notice", "unspecified"]}, "kind": {"enum": ["text", "wap_push"]},
+            "text": {"type": "string", "description": "the text, or the WAP Push's indication text"},
+            "url": {"type": "string", "description": "the WAP Push's URL; empty for a text"},
+            "account_id": {"type": "string"}, "device_id": {"type": "string"}, "at_ms": {"type": "integer"}}},
+        "SmsPage": {"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Sms"}},
+            "next_cursor": {"type": ["string", "null"], "description": "pass as `cursor` for the next page"}}},
+    })
+}
+
 fn schemas() -> Value {
     let mut all = core_schemas();
-    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), tenancy_schemas()) {
-        all.extend(more);
+    for more in [tenancy_schemas(), lifecycle_schemas()] {
+        if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
+            all.extend(more);
+        }
     }
     all
 }
@@ -57,7 +86,8 @@ fn core_schemas() -> Value {
         "OpenApi": {"type": "object"},
         "SignIn": {"type": "object", "required": ["api_key"], "additionalProperties": false,
             "properties": {"api_key": {"type": "string", "writeOnly": true}}},
-        "Me": {"type": "object", "properties": {"role": {"enum": ["tenant", "operator"]}, "tenant_id": {"type": ["string", "null"]}}},
+        "Me": {"type": "object", "properties": {"role": {"enum": ["tenant", "operator"]}, "tenant_id": {"type": ["string", "null"]},
+            "sms_outbox": {"type": "boolean", "description": "whether the platform keeps an SMS outbox (no SMS centre): /sms answers"}}},
         "NewTenant": {"type": "object", "required": ["name", "max_accounts", "sms_per_day"], "additionalProperties": false,
             "properties": {"name": {"type": "string"}, "max_accounts": {"type": "integer"}, "sms_per_day": {"type": "integer"},
                 "push_per_minute": {"type": "integer", "description": "0: no limit"},
@@ -130,6 +160,7 @@ pub(super) fn document() -> Value {
             ("POST", Some(schema))
                 if !r.path.ends_with("/verify")
                     && !r.path.ends_with("/revoke")
+                    && !r.path.ends_with("/token")
                     && !r.path.ends_with("/session") =>
             {
                 ("201", Some(schema))
@@ -185,7 +216,7 @@ pub(super) fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "pushmail admin API", "version": "1",
-            "description": "Tenants' accounts, number bindings, devices, preferences and traffic. Every request is scoped to the credential's tenant; operators may act on any tenant."},
+            "description": "Tenants' accounts, number bindings, devices and their tokens, preferences, traffic and (where kept) the SMS outbox. Every request is scoped to the credential's tenant; operators may act on any tenant."},
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}, {"session": []}],
         "components": {

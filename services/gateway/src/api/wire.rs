@@ -171,17 +171,20 @@ struct NewServer {
     username: String,
 }
 
+impl NewServer {
+    fn into_proto(self) -> Result<pb::ServerSettings, ApiError> {
+        Ok(pb::ServerSettings {
+            host: self.host,
+            port: self.port,
+            tls: tls_of(&self.tls)?.into(),
+            username: self.username,
+        })
+    }
+}
+
 impl NewAccount {
     pub(super) fn into_request(self, tenant: &str) -> Result<pb::CreateAccountRequest, ApiError> {
-        let server = match self.server {
-            Some(s) => Some(pb::ServerSettings {
-                host: s.host,
-                port: s.port,
-                tls: tls_of(&s.tls)?.into(),
-                username: s.username,
-            }),
-            None => None,
-        };
+        let server = self.server.map(NewServer::into_proto).transpose()?;
         Ok(pb::CreateAccountRequest {
             tenant_id: tenant.to_owned(),
             address: self.address,
@@ -190,6 +193,56 @@ impl NewAccount {
             credentials: self.password.map(|password| pb::Credentials { password }),
         })
     }
+}
+
+/// `PATCH …/accounts/{account}`: new server settings, a new password, or both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccountChange {
+    server: Option<NewServer>,
+    /// Write-only.
+    password: Option<String>,
+}
+
+impl AccountChange {
+    pub(super) fn into_request(
+        self,
+        tenant: &str,
+        account: &str,
+    ) -> Result<pb::UpdateAccountRequest, ApiError> {
+        let server = self.server.map(NewServer::into_proto).transpose()?;
+        Ok(pb::UpdateAccountRequest {
+            tenant_id: tenant.to_owned(),
+            account_id: account.to_owned(),
+            server,
+            credentials: self.password.map(|password| pb::Credentials { password }),
+        })
+    }
+}
+
+/// A registered device with its token (shown this once).
+pub(super) fn registered(r: &pb::RegisterDeviceResponse) -> Value {
+    json!({
+        "device": r.device.as_ref().map(|d| device(d, None)),
+        "token": r.device_token,
+        "token_expires_at_ms": ms(r.token_expires_at.as_ref()),
+    })
+}
+
+/// One SMS of the outbox.
+pub(super) fn sms(m: &pb::OutboundSms) -> Value {
+    json!({
+        "id": m.sms_id,
+        "tenant_id": m.tenant_id,
+        "msisdn": m.msisdn,
+        "purpose": m.purpose,
+        "kind": m.kind,
+        "text": m.text,
+        "url": m.url,
+        "account_id": m.account_id,
+        "device_id": m.device_id,
+        "at_ms": ms(m.at.as_ref()),
+    })
 }
 
 /// `PUT …/preferences`: the whole set.

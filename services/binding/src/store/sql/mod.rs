@@ -13,6 +13,8 @@ mod otp;
 mod relay;
 #[macro_use]
 mod tenancy;
+#[macro_use]
+mod extra;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,14 +23,17 @@ use sqlx::Row as _;
 use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
-use super::{BindingStore, Recipient, RelayStore, StoreError, TenancyStore};
+use super::{
+    AccountUpdateStore, BindingStore, Recipient, RelayStore, SmsOutboxStore, StoreError,
+    TenancyStore,
+};
 use crate::domain::{
     Account, AccountId, AccountKind, AddressList, ApiKeyHash, ApiKeyId, ApiKeyRecord, Binding,
     BindingId, BindingState, ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device,
     DeviceId, MAX_LIVE_KEYS, MailDomain, Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant,
-    OtpCheck, PendingCode, Preferences, QuietHours, RelayCredential, RelayCredentialId,
-    RelayPolicy, SendLimits, ServerSettings, TargetDevice, Tenant, TenantId, TenantZone, TlsMode,
-    Traffic, TrafficDay, owners_of, until_next_day,
+    OtpCheck, OutboxSms, PendingCode, Preferences, QuietHours, RelayCredential, RelayCredentialId,
+    RelayPolicy, SendLimits, ServerSettings, TargetDevice, Tenant, TenantId, TenantZone, TlsMode, Traffic,
+    TrafficDay, owners_of, until_next_day,
 };
 
 /// PostgreSQL store.
@@ -139,6 +144,7 @@ mod pg {
     sql_store!(PgStore, sqlx::postgres::PgRow, " FOR UPDATE", "BEGIN");
     sql_tenancy!(PgStore, " FOR UPDATE", "BEGIN");
     sql_relay!(PgStore);
+    sql_extra!(PgStore, sqlx::postgres::PgRow);
 }
 
 mod sqlite {
@@ -151,4 +157,5 @@ mod sqlite {
     sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "", "BEGIN IMMEDIATE");
     sql_tenancy!(SqliteStore, "", "BEGIN IMMEDIATE");
     sql_relay!(SqliteStore);
+    sql_extra!(SqliteStore, sqlx::sqlite::SqliteRow);
 }

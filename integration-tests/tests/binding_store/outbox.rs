@@ -1,0 +1,124 @@
+//! The SMS outbox (kept once per SMS, a tenant's own or every tenant's,
+//! newest first, pruned by age and count) and changes to an account's
+//! mailbox settings and sealed credentials.
+
+use pushmail_binding::domain::{DeliveryCursor, OutboxSms};
+
+use super::*;
+
+fn sms(tenant: TenantId, id: &str, at_ms: i64) -> OutboxSms {
+    OutboxSms {
+        id: id.to_owned(),
+        tenant,
+        msisdn: "+8613800138000".to_owned(),
+        purpose: "otp".to_owned(),
+        kind: "text".to_owned(),
+        text: format!("code for {id}"),
+        url: String::new(),
+        account_id: String::new(),
+        device_id: String::new(),
+        at_ms,
+    }
+}
+
+fn ids(list: &[OutboxSms]) -> Vec<&str> {
+    list.iter().map(|m| m.id.as_str()).collect()
+}
+
+async fn outbox_behaves(store: &Arc<dyn BindingStore>) {
+    let tenant = new_tenant(store, &acme()).await;
+    let other = new_tenant(store, &acme()).await;
+    for (t, id, at) in [
+        (tenant, "a1", 1_000),
+        (tenant, "a2", 2_000),
+        (other, "b1", 1_500),
+        (tenant, "a3", 3_000),
+    ] {
+        store.record_sms(&sms(t, id, at)).await.unwrap();
+    }
+    // Once per id; an SMS of a tenant this database does not know is dropped.
+    store.record_sms(&sms(tenant, "a1", 9_000)).await.unwrap();
+    store
+        .record_sms(&sms(TenantId::generate(), "stranger", 4_000))
+        .await
+        .unwrap();
+
+    let mine = store.sms_outbox(Some(tenant), None, 10).await.unwrap();
+    assert_eq!(ids(&mine), ["a3", "a2", "a1"]);
+    assert_eq!(mine[2], sms(tenant, "a1", 1_000), "kept as first written");
+    assert_eq!(
+        ids(&store.sms_outbox(Some(other), None, 10).await.unwrap()),
+        ["b1"]
+    );
+    assert_eq!(
+        ids(&store.sms_outbox(None, None, 10).await.unwrap()),
+        ["a3", "a2", "b1", "a1"]
+    );
+    // Pages continue after the cursor of the last one.
+    let first = store.sms_outbox(Some(tenant), None, 2).await.unwrap();
+    let cursor = DeliveryCursor {
+        at_ms: first[1].at_ms,
+        event_id: first[1].id.clone(),
+    };
+    assert_eq!(
+        ids(&store
+            .sms_outbox(Some(tenant), Some(&cursor), 2)
+            .await
+            .unwrap()),
+        ["a1"]
+    );
+
+    // Pruned by age, then down to the newest `keep`.
+    assert_eq!(store.prune_sms(1_200, 100).await.unwrap(), 1);
+    assert_eq!(store.prune_sms(0, 2).await.unwrap(), 1);
+    assert_eq!(
+        ids(&store.sms_outbox(None, None, 10).await.unwrap()),
+        ["a3", "a2"]
+    );
+    assert_eq!(store.prune_sms(0, 2).await.unwrap(), 0, "nothing past it");
+}
+
+async fn updates_behave(store: &Arc<dyn BindingStore>) {
+    let tenant = new_tenant(store, &acme()).await;
+    let other = new_tenant(store, &acme()).await;
+    let id = new_account(store, tenant, "update@example.net").await;
+    let moved = ServerSettings {
+        host: "mail.example.org".to_owned(),
+        port: 143,
+        tls: TlsMode::StartTls,
+        username: "u2".to_owned(),
+    };
+    let updated = store
+        .update_account(tenant, id, Some(&moved), None)
+        .await
+        .unwrap();
+    assert_eq!(updated.server.as_ref(), Some(&moved));
+    assert!(!updated.has_credentials, "credentials left alone");
+    let updated = store
+        .update_account(tenant, id, None, Some(b"sealed"))
+        .await
+        .unwrap();
+    assert_eq!(updated.server.as_ref(), Some(&moved), "settings kept");
+    assert!(updated.has_credentials);
+    assert_eq!(
+        store.sealed_credentials(tenant, id).await.unwrap(),
+        Some(b"sealed".to_vec())
+    );
+    // Another tenant's account is not there for it; nothing changes.
+    assert_eq!(
+        store
+            .update_account(other, id, None, Some(b"stolen"))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("account")
+    );
+    assert_eq!(
+        store.sealed_credentials(tenant, id).await.unwrap(),
+        Some(b"sealed".to_vec())
+    );
+}
+
+pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
+    outbox_behaves(&store).await;
+    updates_behave(&store).await;
+}

@@ -1,0 +1,43 @@
+//! What the store keeps besides the core rows: the SMS outbox, and changes
+//! to an account's mailbox settings.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::{Account, AccountId, DeliveryCursor, OutboxSms, ServerSettings, TenantId};
+
+/// The SMS outbox (binding's `sms_outbox`).
+#[async_trait]
+pub trait SmsOutboxStore: Send + Sync {
+    /// Keeps an SMS, once per id; one for a tenant this database does not
+    /// know is dropped (the topic may carry other platforms' tenants).
+    async fn record_sms(&self, sms: &OutboxSms) -> Result<(), StoreError>;
+
+    /// The outbox newest first after `after`, at most `limit`: the
+    /// tenant's, or every tenant's with `None`.
+    async fn sms_outbox(
+        &self,
+        tenant: Option<TenantId>,
+        after: Option<&DeliveryCursor>,
+        limit: u32,
+    ) -> Result<Vec<OutboxSms>, StoreError>;
+
+    /// Drops SMS sent before `before_ms`, and all but about the newest
+    /// `keep` (those sent at the same ms as the last kept one stay);
+    /// returns how many went.
+    async fn prune_sms(&self, before_ms: i64, keep: u32) -> Result<u64, StoreError>;
+}
+
+/// Changes to an account once made.
+#[async_trait]
+pub trait AccountUpdateStore: Send + Sync {
+    /// Replaces one of the tenant's accounts' server settings and/or
+    /// sealed credentials (`None`: kept), in one statement.
+    async fn update_account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+        server: Option<&ServerSettings>,
+        sealed_credentials: Option<&[u8]>,
+    ) -> Result<Account, StoreError>;
+}

@@ -1,0 +1,146 @@
+// pushmail tenant portal, part two (loaded after app.js, whose helpers it
+// uses): a phone's lifecycle (register it with its token shown once, a new
+// token, revoke), an IMAP/POP3 account's mailbox server, and the SMS
+// outbox where the platform keeps one (no SMS centre: standalone).
+"use strict";
+
+function showServerForm(account) {
+  const watched = account.kind === "external_imap" || account.kind === "external_pop3";
+  $("server-form").hidden = !watched;
+  if (!watched || !account.server) return;
+  $("edit-host").value = account.server.host;
+  $("edit-port").value = account.server.port;
+  $("edit-tls").value = account.server.tls;
+  $("edit-username").value = account.server.username;
+  $("edit-password").value = "";
+}
+
+async function saveServer() {
+  const body = {
+    server: { host: $("edit-host").value.trim(), port: Number($("edit-port").value),
+      tls: $("edit-tls").value, username: $("edit-username").value.trim() },
+  };
+  if ($("edit-password").value) body.password = $("edit-password").value;
+  const account = await api("PATCH", tenantPath(`/accounts/${state.account.id}`), body);
+  state.account = account;
+  showServerForm(account);
+  status("Mailbox server saved; it is used from the next connection.", true);
+}
+
+function showToken(issued, what) {
+  const token = issued.token;
+  $("new-device-token").textContent = token;
+  $("new-device-command").textContent = `pushmail device --token ${token} --fetch`;
+  $("new-device").hidden = false;
+  status(`${what}: copy the token now, it is not shown again.`, true);
+}
+
+// One device in the bindings table: its state and what can be done to it.
+function deviceItem(device) {
+  const span = document.createElement("span");
+  span.className = device.online ? "device online" : "device";
+  span.dataset.id = device.id;
+  span.textContent = `${device.label || device.id} ${device.online ? "● online" : "○ offline"} `;
+  const button = (text, action) => {
+    const b = document.createElement("button");
+    b.textContent = text;
+    b.addEventListener("click", (e) => {
+      e.stopPropagation();
+      status("");
+      action().catch((err) => status(err.message));
+    });
+    span.appendChild(b);
+  };
+  button("New token", async () => {
+    showToken(await api("POST", tenantPath(`/devices/${device.id}/token`)), "New token issued");
+  });
+  button("Revoke", async () => {
+    if (!window.confirm(`Revoke ${device.label || device.id}? Its tokens stop working at once.`)) return;
+    await api("POST", tenantPath(`/devices/${device.id}/revoke`));
+    status("Device revoked.", true);
+    await loadBindings();
+  });
+  return span;
+}
+
+function fillRegisterForm(bindings) {
+  const numbers = [...new Set(bindings.filter((b) => b.state === "verified").map((b) => b.msisdn))];
+  const select = $("register-number");
+  const chosen = select.value;
+  select.replaceChildren(...numbers.map((n) => {
+    const option = document.createElement("option");
+    option.value = n;
+    option.textContent = n;
+    return option;
+  }));
+  if (numbers.includes(chosen)) select.value = chosen;
+  $("register-form").hidden = numbers.length === 0;
+}
+
+async function registerPhone() {
+  const issued = await api("POST", tenantPath("/devices"), {
+    msisdn: $("register-number").value,
+    label: $("register-label").value.trim(),
+    has_push_client: $("register-push").checked,
+  });
+  $("register-label").value = "";
+  showToken(issued, "Phone registered");
+  await loadBindings();
+}
+
+const purposes = { otp: "verification code", wake_up: "wake-up", notice: "notice" };
+
+async function loadSms(more) {
+  // An operator with no tenant chosen sees every tenant's SMS.
+  const everyone = state.operator && !$("tenant-id").value.trim();
+  let path = everyone ? "/api/v1/sms?page_size=50" : tenantPath("/sms?page_size=50");
+  if (more && state.smsCursor) path += `&cursor=${encodeURIComponent(state.smsCursor)}`;
+  const page = await api("GET", path);
+  const body = $("sms").tBodies[0];
+  if (!more) body.replaceChildren();
+  for (const sms of page.items) {
+    const row = document.createElement("tr");
+    row.dataset.id = sms.id;
+    row.dataset.purpose = sms.purpose;
+    cell(row, new Date(sms.at_ms).toISOString().replace("T", " ").slice(0, 19));
+    cell(row, sms.msisdn).className = "msisdn";
+    cell(row, purposes[sms.purpose] || sms.purpose);
+    const text = sms.kind === "wap_push" ? `WAP Push “${sms.text}” → ${sms.url}` : sms.text;
+    cell(row, text).className = "text";
+    body.appendChild(row);
+  }
+  if (!more && page.items.length === 0) {
+    const row = document.createElement("tr");
+    cell(row, "no SMS sent yet").colSpan = 4;
+    body.appendChild(row);
+  }
+  state.smsCursor = page.next_cursor;
+  $("more-sms").hidden = !state.smsCursor;
+}
+
+async function openSms() {
+  if (state.view !== "sms") state.before = state.view;
+  show("sms");
+  state.smsPaged = false;
+  await loadSms(false);
+  // While the page is open, new SMS appear by themselves (a code sent a
+  // moment ago) unless older pages were asked for.
+  if (!state.smsTimer) {
+    state.smsTimer = window.setInterval(() => {
+      if (state.view === "sms" && !state.smsPaged) loadSms(false).catch((err) => status(err.message));
+    }, 2000);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  on("server-form", "submit", saveServer);
+  on("register-form", "submit", registerPhone);
+  on("open-sms", "click", openSms);
+  on("verify-sms", "click", openSms);
+  on("refresh-sms", "click", () => loadSms(false));
+  on("more-sms", "click", () => {
+    state.smsPaged = true;
+    return loadSms(true);
+  });
+  on("open-accounts", "click", () => show(state.before === "account" ? "account" : "tenant"));
+});
