@@ -418,3 +418,56 @@ async fn an_outbox_recreated_under_a_held_long_poll_answers_it_with_a_resync() {
     assert_eq!(delivery.await.unwrap().status(), pb::DeliverStatus::Acked);
     node.stop().await;
 }
+
+/// The connection's cursor (1, acked in the lost outbox) must not ack the
+/// recreated outbox's 1: the raw phone does not ack, and Deliver says so.
+#[tokio::test]
+async fn a_live_connections_old_cursor_acks_nothing_in_the_recreated_outbox() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    let device = Device::new();
+    let before = append(&node, &device).await;
+    let (mut ws, welcome) = hello(&node, &device, 0, 60).await;
+    assert_eq!(welcome["gen"], before.generation);
+    assert_eq!(next(&mut ws).await.unwrap()["seq"], 1);
+    send(
+        &mut ws,
+        json!({"t": "ack", "seq": 1, "gen": before.generation}),
+    )
+    .await;
+    send(&mut ws, json!({"t": "hb"})).await;
+    assert_eq!(next(&mut ws).await.unwrap()["t"], "hb", "the ack is in");
+
+    let node = Loss::Flush.lose(node, &device, &redis).await;
+    let mail = append(&node, &device).await;
+    assert_eq!(
+        node.deliver_in(&device, mail, 500).await.status(),
+        pb::DeliverStatus::AckTimeout
+    );
+    assert_eq!(
+        next(&mut ws).await.unwrap(),
+        json!({"t": "resync", "gen": mail.generation, "from": 0})
+    );
+    // The replay, and the delivery itself (a repeat the device drops).
+    send(&mut ws, json!({"t": "hb"})).await;
+    let mut shown = Vec::new();
+    while let Some(frame) = next(&mut ws).await.filter(|f| f["t"] != "hb") {
+        shown.push(frame["seq"].as_u64());
+    }
+    assert!(
+        !shown.is_empty() && shown.iter().all(|seq| *seq == Some(1)),
+        "{shown:?}"
+    );
+    send(
+        &mut ws,
+        json!({"t": "ack", "seq": 1, "gen": mail.generation}),
+    )
+    .await;
+    send(&mut ws, json!({"t": "hb"})).await;
+    assert_eq!(next(&mut ws).await.unwrap()["t"], "hb");
+    let (tenant, id) = (&device.claims.tenant_id, &device.claims.device_id);
+    let held = node.outbox.after(tenant, id, Cursor::default(), 10).await;
+    assert!(held.unwrap().notifications.is_empty(), "trimmed on its ack");
+    ws.close(None).await.unwrap();
+    node.stop().await;
+}
