@@ -102,28 +102,7 @@ pub(crate) async fn ping(
     }
 
     let tx = Arc::new(Mailbox::default());
-    let id = node.hub.next_id();
-    let handle = Handle {
-        id,
-        tenant: Arc::from(claims.tenant_id.as_str()),
-        hb,
-        since_ms: pushmail_common::clock::now_ms(),
-        tx: tx.clone(),
-    };
-    if let Some(old) = node.hub.insert(Arc::from(device.as_str()), handle) {
-        let _ = old.tx.try_send(Command::TakenOver);
-    }
-    match node
-        .directory
-        .claim(&device, &node.address, node.lease(hb))
-        .await
-    {
-        Ok(Some(previous)) if previous != node.address => {
-            node.take_over(&previous, &claims.tenant_id, &device).await;
-        }
-        Ok(_) => {}
-        Err(err) => tracing::warn!(error = %err, "directory claim failed"),
-    }
+    let id = register(&node, &claims.tenant_id, &device, hb, &tx).await;
     let held = Held {
         node: &node,
         tenant: &claims.tenant_id,
@@ -145,6 +124,34 @@ pub(crate) async fn ping(
         }
     }
     outcome
+}
+
+/// Registers a held ping as the device's connection, here and in the
+/// directory (an older one, here or elsewhere, is taken over); its id.
+async fn register(node: &Node, tenant: &str, device: &str, hb: Duration, tx: &Arc<Mailbox>) -> u64 {
+    let id = node.hub.next_id();
+    let handle = Handle {
+        id,
+        tenant: Arc::from(tenant),
+        hb,
+        since_ms: pushmail_common::clock::now_ms(),
+        tx: tx.clone(),
+    };
+    if let Some(old) = node.hub.insert(Arc::from(device), handle) {
+        let _ = old.tx.try_send(Command::TakenOver);
+    }
+    match node
+        .directory
+        .claim(device, &node.address, node.lease(hb))
+        .await
+    {
+        Ok(Some(previous)) if previous != node.address => {
+            node.take_over(&previous, tenant, device).await;
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "directory claim failed"),
+    }
+    id
 }
 
 /// A ping held until something comes for the device.
