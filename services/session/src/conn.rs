@@ -218,7 +218,7 @@ impl Conn {
             let _ = reply.send(Outcome::Closed);
             return self.come_back().await;
         };
-        let replayed = machine.on_replay(replay);
+        let replayed = machine.on_replay(replay, generation);
         self.apply(machine, replayed).await?;
         match self.deliver(machine, generation, *notification, reply) {
             Ok(actions) => self.apply(machine, actions).await,
@@ -289,30 +289,15 @@ impl Conn {
         for action in actions {
             match action {
                 Action::Send(frame) => self.send(&frame).await?,
+                // Boxed, as the acks: paths off the heartbeat's kept out
+                // of the future every frame allocates and moves.
                 Action::Opened { cursor, hb, net } => {
-                    self.tally = self.node.stats.tally(&crate::stats::network(&net), hb);
-                    // Boxed, as the read below: hello-only paths kept
-                    // out of the future every frame allocates and moves.
-                    Box::pin(self.open(hb)).await;
-                    let replay = Box::pin(self.read(cursor)).await;
-                    let welcome = ServerFrame::Welcome {
-                        hb: u32::try_from(hb.as_secs()).unwrap_or(u32::MAX),
-                        session: self.id.to_string(),
-                        // None known: the device keeps its cursor for the
-                        // hello the reconnect below asks for.
-                        generation: replay.as_ref().map_or(0, |r| r.generation),
-                    };
-                    self.send(&welcome).await?;
-                    let Some(replay) = replay else {
-                        return self.come_back().await;
-                    };
-                    let replayed = machine.on_replay(replay);
-                    Box::pin(self.apply(machine, replayed)).await?;
+                    Box::pin(self.hello(machine, cursor, hb, &net)).await?;
                 }
                 Action::Acked {
                     generation,
                     through,
-                } => self.acked(generation, through).await,
+                } => Box::pin(self.acked(generation, through)).await,
                 Action::Abandon => {
                     for (_, reply) in std::mem::take(&mut self.waiters) {
                         let _ = reply.send(Outcome::Closed);
@@ -350,6 +335,34 @@ impl Conn {
             }
         }
         ControlFlow::Continue(())
+    }
+
+    /// The device said hello: registered, the outbox read at its cursor,
+    /// the welcome with the outbox's generation, then what the machine
+    /// makes of the read (a resync, the replay).
+    async fn hello(
+        &mut self,
+        machine: &mut Machine,
+        cursor: Cursor,
+        hb: Duration,
+        net: &str,
+    ) -> ControlFlow<()> {
+        self.tally = self.node.stats.tally(&crate::stats::network(net), hb);
+        self.open(hb).await;
+        let replay = self.read(cursor).await;
+        let welcome = ServerFrame::Welcome {
+            hb: u32::try_from(hb.as_secs()).unwrap_or(u32::MAX),
+            session: self.id.to_string(),
+            // None known: the device keeps its cursor for the hello the
+            // reconnect below asks for.
+            generation: replay.as_ref().map_or(0, |r| r.generation),
+        };
+        self.send(&welcome).await?;
+        let Some(replay) = replay else {
+            return self.come_back().await;
+        };
+        let replayed = machine.on_replay(replay, 0);
+        Box::pin(self.apply(machine, replayed)).await
     }
 
     /// Registers the device here and in the directory; an older connection

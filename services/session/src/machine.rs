@@ -118,8 +118,6 @@ pub struct Machine {
     generation: u64,
     last_ack: u64,
     highest_sent: u64,
-    /// The generation of the delivery that asked for a reread.
-    rereading: u64,
     /// A generation a reread found gone: its deliveries are refused
     /// without reading again.
     stale: u64,
@@ -135,8 +133,8 @@ pub enum Delivery {
     /// The device acked it already, in this generation.
     Acked,
     /// Of another generation than the connection's: read the outbox at
-    /// `cursor`, hand it to [`Machine::on_replay`], then offer the
-    /// notification again.
+    /// `cursor`, hand it to [`Machine::on_replay`] with the delivery's
+    /// generation, then offer the notification again.
     Reread {
         /// The connection's cursor.
         cursor: Cursor,
@@ -160,7 +158,6 @@ impl Machine {
             generation: 0,
             last_ack: 0,
             highest_sent: 0,
-            rereading: 0,
             stale: 0,
             window_start: now,
             frames_in_window: 0,
@@ -312,11 +309,12 @@ impl Machine {
         generation == 0 || generation == self.generation
     }
 
-    /// The outbox as read for the hello, or for a reread. Gives the frames
-    /// that follow the welcome: a resync when the device's cursor was not
-    /// kept or the outbox's generation changed under the connection, then
-    /// the replay.
-    pub fn on_replay(&mut self, replay: Replay) -> Vec<Action> {
+    /// The outbox as read for the hello (`asked_by` 0), or for a reread a
+    /// delivery of generation `asked_by` asked for. Gives the frames that
+    /// follow the welcome: a resync when the device's cursor was not kept
+    /// or the outbox's generation changed under the connection, then the
+    /// replay.
+    pub fn on_replay(&mut self, replay: Replay, asked_by: u64) -> Vec<Action> {
         if self.state != State::Open {
             return Vec::new();
         }
@@ -325,7 +323,7 @@ impl Machine {
         if self.generation != 0 && !switched {
             // The connection's generation is the outbox's: the delivery
             // that asked is of a lost one.
-            self.stale = std::mem::take(&mut self.rereading);
+            self.stale = asked_by;
             return actions;
         }
         if switched {
@@ -333,7 +331,6 @@ impl Machine {
             self.stale = self.generation;
             actions.push(Action::Abandon);
         }
-        self.rereading = 0;
         self.generation = replay.generation;
         self.last_ack = replay.from;
         self.highest_sent = replay.from;
@@ -361,7 +358,6 @@ impl Machine {
             if generation == self.stale {
                 return Delivery::Refused;
             }
-            self.rereading = generation;
             return Delivery::Reread {
                 cursor: self.cursor(),
                 notification: Box::new(notification),

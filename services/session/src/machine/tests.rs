@@ -54,7 +54,7 @@ fn open(now: Instant, proposed: u32) -> Machine {
         matches!(&actions[0], Action::Opened { cursor: c, .. } if *c == cursor),
         "{actions:?}"
     );
-    assert!(m.on_replay(read(GEN, 5, false, &[])).is_empty());
+    assert!(m.on_replay(read(GEN, 5, false, &[]), 0).is_empty());
     m
 }
 
@@ -198,7 +198,7 @@ async fn a_cursor_the_outbox_did_not_keep_gets_a_resync_and_everything_held() {
         seq: 1_000_000,
     };
     assert!(matches!(&opened[0], Action::Opened { cursor: c, .. } if *c == cursor));
-    let actions = m.on_replay(read(NEW, 0, true, &[1, 2]));
+    let actions = m.on_replay(read(NEW, 0, true, &[1, 2]), 0);
     assert_eq!(actions[0], resync(NEW, 0), "{actions:?}");
     assert_eq!(sent(&actions), [1, 2]);
     assert_eq!(
@@ -227,13 +227,13 @@ async fn a_cursor_the_outbox_did_not_keep_gets_a_resync_and_everything_held() {
 async fn a_fresh_device_gets_the_welcome_generation_without_a_resync() {
     let mut m = Machine::new(Arc::new(Rules::default()), Instant::now());
     hello(&mut m, 0, 0);
-    let actions = m.on_replay(read(GEN, 0, false, &[1]));
+    let actions = m.on_replay(read(GEN, 0, false, &[1]), 0);
     assert_eq!(sent(&actions), [1]);
     assert_eq!(actions.len(), 1, "no resync: {actions:?}");
     // And the outbox's own resync (the cap dropped some) keeps the cursor.
     let mut m = Machine::new(Arc::new(Rules::default()), Instant::now());
     hello(&mut m, GEN, 3);
-    let actions = m.on_replay(read(GEN, 3, true, &[6]));
+    let actions = m.on_replay(read(GEN, 3, true, &[6]), 0);
     assert_eq!(actions[0], resync(GEN, 3));
     assert_eq!(sent(&actions), [6]);
 }
@@ -257,7 +257,7 @@ async fn a_new_generation_under_a_live_connection_resyncs_it() {
             seq: 5
         }
     );
-    let actions = m.on_replay(read(NEW, 0, true, &[1]));
+    let actions = m.on_replay(read(NEW, 0, true, &[1]), NEW);
     assert_eq!(actions[..2], [Action::Abandon, resync(NEW, 0)]);
     assert_eq!(sent(&actions), [1]);
     // Offered again, it is this generation's now.
@@ -285,7 +285,7 @@ async fn a_delivery_of_a_lost_generation_is_refused_after_one_read() {
         panic!("read first")
     };
     assert!(
-        m.on_replay(read(GEN, 5, false, &[6])).is_empty(),
+        m.on_replay(read(GEN, 5, false, &[6]), NEW).is_empty(),
         "the connection's generation is current: nothing changes"
     );
     assert_eq!(m.on_deliver(NEW, *notification), Delivery::Refused);
@@ -297,7 +297,7 @@ async fn a_delivery_of_a_lost_generation_is_refused_after_one_read() {
 async fn an_ack_of_a_sequence_never_sent_in_this_generation_trims_nothing() {
     let mut m = Machine::new(Arc::new(Rules::default()), Instant::now());
     hello(&mut m, GEN, 40);
-    m.on_replay(read(NEW, 0, true, &[]));
+    m.on_replay(read(NEW, 0, true, &[]), 0);
     // A device from before generations acks its old cursor: never sent here.
     let actions = m.on_frame(Instant::now(), ack(40, 0));
     assert!(
