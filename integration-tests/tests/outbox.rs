@@ -1,18 +1,38 @@
 //! The per-device outbox, the same scenarios against Redis and memory:
 //! sequences, idempotent appends, replay after a cursor, trim on ack,
-//! coalescing by collapse key, the cap with its resync marker, isolation.
+//! coalescing by collapse key, the cap with its resync marker, isolation,
+//! and generations: one per outbox, kept while it lives, new once it is
+//! lost (keys deleted, TTL run out, a restarted process), so a cursor from
+//! before is answered with a resync and everything held, and its acks trim
+//! nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::sync::Arc;
 
-use pushmail_common::outbox::{AppendState, MemoryOutbox, Outbox, OutboxSettings, RedisOutbox};
+use pushmail_common::outbox::{
+    AppendState, Cursor, MemoryOutbox, Outbox, OutboxSettings, RedisOutbox,
+};
+use pushmail_common::redis::RedisConfig;
 use pushmail_proto::session::v1::Notification;
 
 async fn in_redis(settings: OutboxSettings) -> Arc<dyn Outbox> {
-    let config = pushmail_integration_tests::redis_config();
-    let connection = pushmail_common::redis::connect(&config).await.unwrap();
+    in_redis_at(&pushmail_integration_tests::redis_config(), settings).await
+}
+
+async fn in_redis_at(config: &RedisConfig, settings: OutboxSettings) -> Arc<dyn Outbox> {
+    let connection = pushmail_common::redis::connect(config).await.unwrap();
     Arc::new(RedisOutbox::new(connection, &config.key_prefix, settings))
+}
+
+/// A cursor.
+fn at(generation: u64, seq: u64) -> Cursor {
+    Cursor { generation, seq }
+}
+
+/// What the device's outbox holds, whoever asks.
+async fn held(outbox: &Arc<dyn Outbox>) -> Vec<u64> {
+    seqs(&outbox.after("t1", "d1", at(0, 0), 100).await.unwrap())
 }
 
 fn memory(settings: OutboxSettings) -> Arc<dyn Outbox> {
@@ -25,6 +45,13 @@ fn settings(max: usize, coalesce_ms: u64) -> OutboxSettings {
         ttl_seconds: 60,
         coalesce_ms,
         ..Default::default()
+    }
+}
+
+fn settings_with_ttl(ttl_seconds: u64) -> OutboxSettings {
+    OutboxSettings {
+        ttl_seconds,
+        ..settings(100, 0)
     }
 }
 
@@ -45,6 +72,7 @@ fn seqs(replay: &pushmail_common::outbox::Replay) -> Vec<u64> {
 }
 
 async fn sequences_replay_and_ack(outbox: Arc<dyn Outbox>) {
+    let mut generation = 0;
     for i in 1..=4 {
         let appended = outbox
             .append(&n("d1", &format!("k{i}"), &format!("c{i}"), "s"))
@@ -54,45 +82,48 @@ async fn sequences_replay_and_ack(outbox: Arc<dyn Outbox>) {
             (appended.seq, appended.state, appended.count),
             (i, AppendState::New, 1)
         );
+        generation = appended.generation;
     }
+    let g = |seq| at(generation, seq);
     // Another device and another tenant count on their own.
     assert_eq!(outbox.append(&n("d2", "k1", "", "s")).await.unwrap().seq, 1);
     let mut other = n("d1", "k1", "", "s");
     other.tenant_id = "t2".to_owned();
     assert_eq!(outbox.append(&other).await.unwrap().seq, 1);
 
-    let replay = outbox.after("t1", "d1", 1, 10).await.unwrap();
+    let replay = outbox.after("t1", "d1", g(1), 10).await.unwrap();
     assert_eq!(seqs(&replay), [2, 3, 4]);
+    assert_eq!((replay.generation, replay.from), (generation, 1));
     assert!(!replay.resync);
     assert_eq!(replay.notifications[0].subject, "s");
-    assert_eq!(seqs(&outbox.after("t1", "d1", 0, 2).await.unwrap()), [1, 2]);
+    assert_eq!(
+        seqs(&outbox.after("t1", "d1", g(0), 2).await.unwrap()),
+        [1, 2]
+    );
 
     // The same key again: the same sequence, nothing new for the device.
     let again = outbox.append(&n("d1", "k2", "c2", "s")).await.unwrap();
     assert_eq!((again.seq, again.state), (2, AppendState::Pending));
-    outbox.acked("t1", "d1", 3).await.unwrap();
-    assert_eq!(seqs(&outbox.after("t1", "d1", 0, 10).await.unwrap()), [4]);
+    assert_eq!(
+        outbox.acked("t1", "d1", g(3)).await.unwrap(),
+        Some(generation)
+    );
+    assert_eq!(held(&outbox).await, [4]);
     let acked = outbox.append(&n("d1", "k2", "c2", "s")).await.unwrap();
     assert_eq!((acked.seq, acked.state), (2, AppendState::Acked));
-    // An ack past the end acks only what exists; the next append goes on.
-    outbox.acked("t1", "d1", 1_000).await.unwrap();
-    assert!(
-        outbox
-            .after("t1", "d1", 0, 10)
-            .await
-            .unwrap()
-            .notifications
-            .is_empty()
+    // An ack past the end acks nothing: the device was never sent it.
+    assert_eq!(outbox.acked("t1", "d1", g(1_000)).await.unwrap(), None);
+    assert_eq!(held(&outbox).await, [4]);
+    // A device naming no generation (from before them) acks in this one.
+    assert_eq!(
+        outbox.acked("t1", "d1", at(0, 4)).await.unwrap(),
+        Some(generation)
     );
+    assert!(held(&outbox).await.is_empty());
     assert_eq!(outbox.append(&n("d1", "k5", "", "s")).await.unwrap().seq, 5);
-    assert!(
-        outbox
-            .after("nobody", "d1", 0, 10)
-            .await
-            .unwrap()
-            .notifications
-            .is_empty()
-    );
+    let nobody = outbox.after("nobody", "d1", at(0, 0), 10).await.unwrap();
+    assert!(nobody.notifications.is_empty());
+    assert_ne!(nobody.generation, 0, "a read creates the outbox");
 }
 
 async fn coalesces_unacked_notifications(outbox: Arc<dyn Outbox>) {
@@ -114,7 +145,7 @@ async fn coalesces_unacked_notifications(outbox: Arc<dyn Outbox>) {
         .await
         .unwrap();
     assert_eq!((third.seq, third.count), (4, 3));
-    let replay = outbox.after("t1", "d1", 0, 10).await.unwrap();
+    let replay = outbox.after("t1", "d1", at(0, 0), 10).await.unwrap();
     assert_eq!(seqs(&replay), [2, 4], "one notification per collapse key");
     assert_eq!(replay.notifications[1].subject, "third");
     assert_eq!(replay.notifications[1].digest_count, 3);
@@ -126,7 +157,8 @@ async fn coalesces_unacked_notifications(outbox: Arc<dyn Outbox>) {
         .unwrap();
     assert_eq!(redelivered.state, AppendState::Pending);
     // Once acked, the next mail is a notification of its own.
-    outbox.acked("t1", "d1", 4).await.unwrap();
+    let acked = outbox.acked("t1", "d1", at(third.generation, 4)).await;
+    assert_eq!(acked.unwrap(), Some(third.generation));
     let fourth = outbox
         .append(&n("d1", "a4", "acct/INBOX", "fourth"))
         .await
@@ -135,20 +167,26 @@ async fn coalesces_unacked_notifications(outbox: Arc<dyn Outbox>) {
 }
 
 async fn cap_drops_oldest_and_asks_for_resync(outbox: Arc<dyn Outbox>) {
+    let mut generation = 0;
     for i in 1..=5 {
-        outbox
+        generation = outbox
             .append(&n("d1", &format!("k{i}"), "", "s"))
             .await
-            .unwrap();
+            .unwrap()
+            .generation;
     }
-    let replay = outbox.after("t1", "d1", 0, 10).await.unwrap();
+    let replay = outbox.after("t1", "d1", at(0, 0), 10).await.unwrap();
     assert_eq!(seqs(&replay), [3, 4, 5]);
     assert!(replay.resync, "1 and 2 were dropped unacked");
-    let caught_up = outbox.after("t1", "d1", 2, 10).await.unwrap();
+    let behind = outbox.after("t1", "d1", at(generation, 1), 10).await;
+    assert!(behind.unwrap().resync, "2 was dropped after its cursor");
+    let caught_up = outbox.after("t1", "d1", at(generation, 2), 10).await;
+    let caught_up = caught_up.unwrap();
     assert!(
         !caught_up.resync,
         "a device past the dropped ones replays normally"
     );
+    assert_eq!((seqs(&caught_up), caught_up.from), (vec![3, 4, 5], 2));
 }
 
 #[tokio::test]
@@ -222,7 +260,7 @@ async fn an_unreadable_entry_is_skipped_not_fatal() {
         .query_async(&mut redis)
         .await
         .unwrap();
-    let replay = outbox.after("t1", "d1", 0, 10).await.unwrap();
+    let replay = outbox.after("t1", "d1", at(0, 0), 10).await.unwrap();
     assert_eq!(seqs(&replay), [1, 2], "the readable ones still come");
 }
 
@@ -245,4 +283,191 @@ fn settings_refuse_an_empty_cap_or_no_ttl() {
         .validate("outbox.")
         .is_err()
     );
+}
+
+/// One outbox's life: its generation is drawn when it is created and kept
+/// while it lives; after `lose` the outbox (the one `lose` returns) has
+/// another, a cursor from before is answered with a resync and everything
+/// held, and acks naming the old generation trim nothing.
+async fn a_generation_lives_and_dies_with_its_outbox(
+    outbox: Arc<dyn Outbox>,
+    lose: impl AsyncFnOnce(Arc<dyn Outbox>, u64) -> Arc<dyn Outbox>,
+) {
+    let first = outbox.append(&n("d1", "k1", "", "s")).await.unwrap();
+    assert_ne!(first.generation, 0);
+    let second = outbox.append(&n("d1", "k2", "", "s")).await.unwrap();
+    assert_eq!(second.generation, first.generation, "kept while it lives");
+    let old = first.generation;
+    let replay = outbox.after("t1", "d1", at(old, 1), 10).await.unwrap();
+    assert_eq!(
+        (replay.generation, replay.from, seqs(&replay), replay.resync),
+        (old, 1, vec![2], false)
+    );
+    // A read creates the outbox of a device that has none; appends keep it.
+    let fresh = outbox.after("t1", "d9", at(0, 0), 10).await.unwrap();
+    assert_ne!(fresh.generation, 0);
+    let appended = outbox.append(&n("d9", "k1", "", "s")).await.unwrap();
+    assert_eq!(appended.generation, fresh.generation);
+    assert_eq!(
+        outbox.acked("t1", "d1", at(old, 1)).await.unwrap(),
+        Some(old)
+    );
+
+    let outbox = lose(outbox, old).await;
+    // The phone still holds (old, 2); the outbox is gone.
+    assert_eq!(outbox.acked("t1", "d1", at(old, 2)).await.unwrap(), None);
+    let replay = outbox.after("t1", "d1", at(old, 2), 10).await.unwrap();
+    let new = replay.generation;
+    assert_ne!(new, old, "a new outbox, a new generation");
+    assert_eq!((replay.from, replay.resync), (0, true));
+    assert!(replay.notifications.is_empty());
+    // Its sequences start over; the idempotency keys went with the old one.
+    let again = outbox.append(&n("d1", "k1", "", "s")).await.unwrap();
+    assert_eq!(
+        (again.generation, again.seq, again.state),
+        (new, 1, AppendState::New)
+    );
+    outbox.append(&n("d1", "k3", "", "s")).await.unwrap();
+    // Every way a cursor can miss the outbox: a resync and everything held.
+    for stale in [at(old, 2), at(old, 0), at(new, 3), at(0, 1_000_000)] {
+        let replay = outbox.after("t1", "d1", stale, 10).await.unwrap();
+        assert_eq!(
+            (replay.generation, replay.from, replay.resync, seqs(&replay)),
+            (new, 0, true, vec![1, 2]),
+            "{stale:?}"
+        );
+    }
+    let fresh = outbox.after("t1", "d1", at(0, 0), 10).await.unwrap();
+    assert_eq!((fresh.resync, seqs(&fresh)), (false, vec![1, 2]));
+    // Acks of the old generation, or past the end, trim nothing.
+    assert_eq!(outbox.acked("t1", "d1", at(old, 2)).await.unwrap(), None);
+    assert_eq!(outbox.acked("t1", "d1", at(new, 3)).await.unwrap(), None);
+    assert_eq!(held(&outbox).await, [1, 2]);
+    assert_eq!(
+        outbox.acked("t1", "d1", at(new, 1)).await.unwrap(),
+        Some(new)
+    );
+    assert_eq!(held(&outbox).await, [2]);
+    let acked = outbox.append(&n("d1", "k1", "", "s")).await.unwrap();
+    assert_eq!((acked.seq, acked.state), (1, AppendState::Acked));
+}
+
+/// Waits (bounded) until `gone` sees the outbox expired.
+async fn expired(mut gone: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !gone().await {
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Deletes the device's keys, as a flush or an eviction would.
+async fn delete(config: &RedisConfig, suffixes: &[&str]) {
+    let mut redis = pushmail_common::redis::connect(config).await.unwrap();
+    let base = format!("{}outbox:{{t1/d1}}", config.key_prefix);
+    let keys: Vec<String> = suffixes.iter().map(|s| format!("{base}:{s}")).collect();
+    let deleted: usize = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(deleted > 0, "{keys:?}");
+}
+
+#[tokio::test]
+async fn redis_a_generation_lives_and_dies_with_its_keys() {
+    let config = pushmail_integration_tests::redis_config();
+    let outbox = in_redis_at(&config, settings(100, 0)).await;
+    a_generation_lives_and_dies_with_its_outbox(outbox, async |outbox, _| {
+        delete(&config, &["s", "m", "i", "c"]).await;
+        outbox
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_an_outbox_whose_stream_was_evicted_starts_a_new_generation() {
+    let config = pushmail_integration_tests::redis_config();
+    let outbox = in_redis_at(&config, settings(100, 0)).await;
+    a_generation_lives_and_dies_with_its_outbox(outbox, async |outbox, _| {
+        // The counters are left: the entries went, the generation must too.
+        delete(&config, &["s"]).await;
+        outbox
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_a_generation_dies_with_its_ttl() {
+    let config = pushmail_integration_tests::redis_config();
+    let outbox = in_redis_at(&config, settings_with_ttl(2)).await;
+    a_generation_lives_and_dies_with_its_outbox(outbox, async |outbox, _| {
+        let redis = pushmail_common::redis::connect(&config).await.unwrap();
+        let meta = format!("{}outbox:{{t1/d1}}:m", config.key_prefix);
+        // Reading an expired key removes it: this sees the TTL end.
+        expired(async || {
+            let exists = redis::cmd("EXISTS")
+                .arg(&meta)
+                .query_async::<bool>(&mut redis.clone())
+                .await;
+            !exists.unwrap()
+        })
+        .await;
+        outbox
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn memory_a_generation_dies_with_its_process() {
+    a_generation_lives_and_dies_with_its_outbox(memory(settings(100, 0)), async |_, _| {
+        memory(settings(100, 0))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn memory_a_generation_dies_with_its_ttl() {
+    let outbox = memory(settings_with_ttl(2));
+    a_generation_lives_and_dies_with_its_outbox(outbox, async |outbox, old| {
+        // An ack of nothing (sequence 0) reads without keeping it alive.
+        expired(async || {
+            outbox
+                .acked("t1", "d1", at(old, 0))
+                .await
+                .unwrap()
+                .is_none()
+        })
+        .await;
+        outbox
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_an_outbox_from_before_generations_keeps_its_entries() {
+    let config = pushmail_integration_tests::redis_config();
+    let outbox = in_redis_at(&config, settings(100, 0)).await;
+    outbox.append(&n("d1", "k1", "", "s")).await.unwrap();
+    outbox.append(&n("d1", "k2", "", "s")).await.unwrap();
+    // As written before generations: counters without one.
+    let mut redis = pushmail_common::redis::connect(&config).await.unwrap();
+    let meta = format!("{}outbox:{{t1/d1}}:m", config.key_prefix);
+    let _: u32 = redis::cmd("HDEL")
+        .arg(&meta)
+        .arg("gen")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    // A device from then names none and acks in whatever it has.
+    assert_eq!(outbox.acked("t1", "d1", at(0, 1)).await.unwrap(), None);
+    let replay = outbox.after("t1", "d1", at(0, 1), 10).await.unwrap();
+    assert_ne!(replay.generation, 0, "adopted");
+    assert_eq!((seqs(&replay), replay.resync), (vec![1, 2], false));
+    assert_eq!(
+        outbox.acked("t1", "d1", at(0, 1)).await.unwrap(),
+        Some(replay.generation)
+    );
+    let next = outbox.append(&n("d1", "k3", "", "s")).await.unwrap();
+    assert_eq!((next.generation, next.seq), (replay.generation, 3));
 }

@@ -217,3 +217,99 @@ async fn a_phone_without_a_push_client_gets_a_text_notice_per_mail() {
     assert_eq!(sms.segments[0].data_coding(), events::SmsDataCoding::Gsm7);
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn a_phone_whose_outbox_was_lost_is_acked_only_for_what_it_acks() {
+    let mut platform = Platform::new().await;
+    let (msisdn, registered) = platform.device(true).await;
+    let device = registered.device.unwrap().device_id;
+    let token = &registered.device_token;
+    let (mut phone, _) = DeviceClient::connect(platform.devices, token, 0)
+        .await
+        .unwrap();
+    platform.mail("boss@corp.example", "First").await;
+    let n = phone
+        .notification_within(Duration::from_secs(30))
+        .await
+        .expect("the push");
+    assert_eq!(n["seq"], 1);
+    phone.ack(1).await.unwrap();
+    assert_eq!(
+        platform.receipt(&device).await.status(),
+        events::DeliveryStatus::Acked
+    );
+    phone.close().await;
+
+    // The outbox is lost (a Redis flush); the phone keeps its cursor, 1,
+    // and names no generation, as the phone of the issue did.
+    let mut redis = pushmail_common::redis::connect(&platform.redis)
+        .await
+        .unwrap();
+    let base = format!(
+        "{}outbox:{{{}/{device}}}",
+        platform.redis.key_prefix, platform.tenant.tenant_id
+    );
+    let _: u32 = redis::cmd("DEL")
+        .arg(&["s", "m", "i", "c"].map(|k| format!("{base}:{k}")))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let (mut phone, _) = DeviceClient::connect(platform.devices, token, 1)
+        .await
+        .unwrap();
+    let resync = phone.next_within(Duration::from_secs(15)).await.unwrap();
+    assert_eq!(resync["t"], "resync", "{resync}");
+
+    // The next mail is sequence 1 again: shown, and while the phone does
+    // not ack it, dispatch hears "no ack" and falls back.
+    let key = platform.mail("boss@corp.example", "Second").await;
+    let n = phone
+        .notification_within(Duration::from_secs(30))
+        .await
+        .expect("the push");
+    assert_eq!(
+        (n["seq"].as_u64(), n["subject"].as_str()),
+        (Some(1), Some("Second"))
+    );
+    let receipt = platform.receipt(&device).await;
+    assert_eq!(
+        (
+            receipt.status(),
+            receipt.channel(),
+            receipt.idempotency_key.as_str()
+        ),
+        (
+            events::DeliveryStatus::Queued,
+            events::DeliveryChannel::Replay,
+            key.as_str()
+        ),
+        "{receipt:?}"
+    );
+    let sms: events::SmsOutbound = platform.watch.next(topics::SMS_OUTBOUND).await.unwrap();
+    assert_eq!(
+        (sms.msisdn.as_str(), sms.purpose()),
+        (msisdn.as_str(), events::SmsPurpose::WakeUp)
+    );
+
+    // Acked by the phone, the next one counts as acked.
+    phone.ack(1).await.unwrap();
+    platform.mail("boss@corp.example", "Third").await;
+    let n = phone
+        .notification_within(Duration::from_secs(30))
+        .await
+        .expect("the push");
+    assert_eq!(n["seq"], 2);
+    phone.ack(2).await.unwrap();
+    let receipt = loop {
+        let receipt = platform.receipt(&device).await;
+        if receipt.status() != events::DeliveryStatus::SmsSubmitted {
+            break receipt;
+        }
+    };
+    assert_eq!(
+        (receipt.status(), receipt.sequence),
+        (events::DeliveryStatus::Acked, 2)
+    );
+    phone.close().await;
+    platform.stop().await;
+}

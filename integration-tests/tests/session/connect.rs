@@ -93,8 +93,14 @@ async fn a_reconnecting_device_gets_what_it_missed() {
     let redis = pushmail_integration_tests::redis_config();
     let node = SessionNode::start(config(&redis)).await;
     let device = Device::new();
-    assert_eq!(stash(&node, &device, 4).await, [1, 2, 3, 4]);
-    let (mut ws, _) = hello(&node, &device, 2, 60).await;
+    let first = append(&node, &device).await;
+    assert_eq!(stash(&node, &device, 3).await, [2, 3, 4]);
+    let cursor = Cursor {
+        generation: first.generation,
+        seq: 2,
+    };
+    let (mut ws, welcome) = hello_at(&node, &device, cursor, 60).await;
+    assert_eq!(welcome["gen"], first.generation, "the outbox's generation");
     let mut seen = Vec::new();
     for _ in 0..2 {
         seen.push(next(&mut ws).await.unwrap()["seq"].as_u64().unwrap());
@@ -105,11 +111,15 @@ async fn a_reconnecting_device_gets_what_it_missed() {
         "everything after the device's cursor, in order"
     );
     send(&mut ws, json!({"t": "ack", "seq": 4})).await;
-    // The trim is batched: wait (bounded) until the outbox shows it.
+    // The trim follows the ack: wait (bounded) until the outbox shows it.
     let tenant = &device.claims.tenant_id;
     let id = &device.claims.device_id;
     for _ in 0..100 {
-        let left = node.outbox.after(tenant, id, 0, 10).await.unwrap();
+        let left = node
+            .outbox
+            .after(tenant, id, Cursor::default(), 10)
+            .await
+            .unwrap();
         if left.notifications.is_empty() {
             break;
         }

@@ -55,11 +55,14 @@ async fn a_ping_expires_or_carries_the_notification_and_the_next_one_acks_it() {
         (200, Some("expired"), Some(1))
     );
 
+    let generation = answer["gen"].as_u64().expect("the outbox's generation");
+
     // Held until a delivery arrives.
     let held = {
         let addr = node.devices;
         let token = device.token.clone();
-        tokio::spawn(async move { reqwest_like(addr, &token, r#"{"hb":30}"#).await })
+        let body = json!({"hb": 30, "gen": generation}).to_string();
+        tokio::spawn(async move { reqwest_like(addr, &token, &body).await })
     };
     // A loaded machine may take a while to hold the request; delivering
     // before it is held would find nobody connected. Presence alone is not
@@ -73,29 +76,49 @@ async fn a_ping_expires_or_carries_the_notification_and_the_next_one_acks_it() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let delivery = node.deliver_later(&device, 7);
+    // As dispatch does it: into the outbox, then Deliver.
+    let appended = append(&node, &device).await;
+    assert_eq!(appended.generation, generation, "the outbox the ping read");
+    let delivery = node.deliver_appended(&device, appended);
     let (code, answer) = held.await.unwrap();
     assert_eq!(
         (code, answer["status"].as_str()),
         (200, Some("notification")),
         "{answer}"
     );
-    assert_eq!(answer["notifications"][0]["seq"], 7);
+    assert_eq!(answer["notifications"][0]["seq"], appended.seq);
+    assert_eq!(answer["gen"], generation);
     // The next ping carries the ack.
     let next_ping = {
         let addr = node.devices;
         let token = device.token.clone();
-        tokio::spawn(async move { reqwest_like(addr, &token, r#"{"hb":1,"last_ack":7}"#).await })
+        let body = json!({"hb": 1, "last_ack": appended.seq, "gen": generation}).to_string();
+        tokio::spawn(async move { reqwest_like(addr, &token, &body).await })
     };
     assert_eq!(delivery.await.unwrap().status(), pb::DeliverStatus::Acked);
     assert_eq!(next_ping.await.unwrap().1["status"], "expired");
 
-    // Missed notifications come back at once.
-    assert_eq!(stash(&node, &device, 9).await[7..], [8, 9]);
-    let (_, answer) = ping(&node, &device.token, json!({"hb": 30, "last_ack": 7})).await;
+    // Missed notifications come back at once, after the cursor.
+    assert_eq!(stash(&node, &device, 3).await, [2, 3, 4]);
+    let (_, answer) = ping(
+        &node,
+        &device.token,
+        json!({"hb": 30, "last_ack": 2, "gen": generation}),
+    )
+    .await;
+    assert_eq!(answer["status"], "notification", "{answer}");
     assert_eq!(
         answer["notifications"].as_array().map(Vec::len),
         Some(2),
+        "{answer}"
+    );
+    // A device naming no generation (from before them) still acks and
+    // gets what is left.
+    let (_, answer) = ping(&node, &device.token, json!({"hb": 30, "last_ack": 3})).await;
+    assert_eq!(answer["notifications"][0]["seq"], 4, "{answer}");
+    assert_eq!(
+        answer["notifications"].as_array().map(Vec::len),
+        Some(1),
         "{answer}"
     );
 

@@ -7,6 +7,7 @@
 mod connect;
 mod directory;
 mod framing;
+mod generations;
 mod longpoll;
 mod nodes;
 mod rough;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use futures::{SinkExt as _, StreamExt as _};
 use pushmail_common::device_token::{DeviceClaims, TokenSigner};
 use pushmail_common::health::Readiness;
-use pushmail_common::outbox::Outbox;
+use pushmail_common::outbox::{Appended, Cursor, Outbox};
 use pushmail_integration_tests::{SessionClient, session_client};
 use pushmail_integration_tests::{kafka_bus, session_config, test_security};
 use pushmail_proto::session::v1 as pb;
@@ -117,22 +118,22 @@ impl SessionNode {
         device: &Device,
         seq: u64,
     ) -> tokio::task::JoinHandle<pb::DeliverResponse> {
+        self.deliver_appended(device, unplaced(seq))
+    }
+
+    /// Starts `Deliver` of what was appended, with its generation, as
+    /// dispatch does; the answer comes once the device acks (or not).
+    pub(crate) fn deliver_appended(
+        &self,
+        device: &Device,
+        appended: Appended,
+    ) -> tokio::task::JoinHandle<pb::DeliverResponse> {
         let address = self.address();
-        let claims = device.claims.clone();
+        let request = deliver_request(device, appended, 5_000);
         tokio::spawn(async move {
             session_client(address)
                 .await
-                .deliver(pb::DeliverRequest {
-                    notification: Some(pb::Notification {
-                        tenant_id: claims.tenant_id,
-                        device_id: claims.device_id,
-                        sequence: seq,
-                        account_id: "acct".to_owned(),
-                        subject: format!("mail {seq}"),
-                        ..Default::default()
-                    }),
-                    ack_timeout_ms: 5_000,
-                })
+                .deliver(request)
                 .await
                 .unwrap()
                 .into_inner()
@@ -154,22 +155,48 @@ impl SessionNode {
         seq: u64,
         ack_timeout_ms: u32,
     ) -> pb::DeliverResponse {
+        self.deliver_in(device, unplaced(seq), ack_timeout_ms).await
+    }
+
+    /// Delivers what was appended, with its generation, and returns the status.
+    pub(crate) async fn deliver_in(
+        &self,
+        device: &Device,
+        appended: Appended,
+        ack_timeout_ms: u32,
+    ) -> pb::DeliverResponse {
         self.client()
             .await
-            .deliver(pb::DeliverRequest {
-                notification: Some(pb::Notification {
-                    tenant_id: device.claims.tenant_id.clone(),
-                    device_id: device.claims.device_id.clone(),
-                    sequence: seq,
-                    account_id: "acct".to_owned(),
-                    subject: format!("mail {seq}"),
-                    ..Default::default()
-                }),
-                ack_timeout_ms,
-            })
+            .deliver(deliver_request(device, appended, ack_timeout_ms))
             .await
             .unwrap()
             .into_inner()
+    }
+}
+
+/// `seq` delivered naming no outbox generation (taken as the connection's).
+fn unplaced(seq: u64) -> Appended {
+    Appended {
+        generation: 0,
+        seq,
+        state: pushmail_common::outbox::AppendState::New,
+        count: 1,
+    }
+}
+
+fn deliver_request(device: &Device, appended: Appended, ack_timeout_ms: u32) -> pb::DeliverRequest {
+    let seq = appended.seq;
+    pb::DeliverRequest {
+        notification: Some(pb::Notification {
+            tenant_id: device.claims.tenant_id.clone(),
+            device_id: device.claims.device_id.clone(),
+            sequence: seq,
+            outbox_generation: appended.generation,
+            account_id: "acct".to_owned(),
+            subject: format!("mail {seq}"),
+            ..Default::default()
+        }),
+        ack_timeout_ms,
     }
 }
 
@@ -241,19 +268,34 @@ pub(crate) async fn next(ws: &mut Ws) -> Option<Value> {
     }
 }
 
-/// Connects and says hello; returns the socket and the welcome.
+/// Connects and says hello naming no generation (as a fresh device, or
+/// one from before generations); returns the socket and the welcome.
 pub(crate) async fn hello(
     node: &SessionNode,
     device: &Device,
     last_ack: u64,
     hb: u32,
 ) -> (Ws, Value) {
+    let cursor = Cursor {
+        generation: 0,
+        seq: last_ack,
+    };
+    hello_at(node, device, cursor, hb).await
+}
+
+/// Connects and says hello from `cursor`; returns the socket and the welcome.
+pub(crate) async fn hello_at(
+    node: &SessionNode,
+    device: &Device,
+    cursor: Cursor,
+    hb: u32,
+) -> (Ws, Value) {
     let mut ws = open(node, &device.token).await.expect("upgrade");
-    send(
-        &mut ws,
-        json!({"t": "hello", "last_ack": last_ack, "hb": hb, "net": "46000-lte"}),
-    )
-    .await;
+    let mut hello = json!({"t": "hello", "last_ack": cursor.seq, "hb": hb, "net": "46000-lte"});
+    if cursor.generation != 0 {
+        hello["gen"] = cursor.generation.into();
+    }
+    send(&mut ws, hello).await;
     let welcome = next(&mut ws).await.expect("welcome");
     assert_eq!(welcome["t"], "welcome", "{welcome}");
     (ws, welcome)
@@ -264,20 +306,23 @@ pub(crate) async fn hello(
 pub(crate) async fn stash(node: &SessionNode, device: &Device, count: usize) -> Vec<u64> {
     let mut seqs = Vec::new();
     for _ in 0..count {
-        let appended = node
-            .outbox
-            .append(&pb::Notification {
-                tenant_id: device.claims.tenant_id.clone(),
-                device_id: device.claims.device_id.clone(),
-                account_id: "acct".to_owned(),
-                idempotency_key: pushmail_integration_tests::unique("mail"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        seqs.push(appended.seq);
+        seqs.push(append(node, device).await.seq);
     }
     seqs
+}
+
+/// Appends one notification to the device's outbox, as dispatch does.
+pub(crate) async fn append(node: &SessionNode, device: &Device) -> Appended {
+    node.outbox
+        .append(&pb::Notification {
+            tenant_id: device.claims.tenant_id.clone(),
+            device_id: device.claims.device_id.clone(),
+            account_id: "acct".to_owned(),
+            idempotency_key: pushmail_integration_tests::unique("mail"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
 }
 
 /// The directory's view.

@@ -285,7 +285,7 @@ impl Outbox for Flaky {
         &self,
         tenant: &str,
         device: &str,
-        after: u64,
+        cursor: Cursor,
         limit: usize,
     ) -> Result<pushmail_common::outbox::Replay, pushmail_common::outbox::OutboxError> {
         use std::sync::atomic::Ordering;
@@ -296,16 +296,16 @@ impl Outbox for Flaky {
         {
             return Err(pushmail_common::outbox::OutboxError("injected".to_owned()));
         }
-        self.inner.after(tenant, device, after, limit).await
+        self.inner.after(tenant, device, cursor, limit).await
     }
 
     async fn acked(
         &self,
         tenant: &str,
         device: &str,
-        through: u64,
-    ) -> Result<(), pushmail_common::outbox::OutboxError> {
-        self.inner.acked(tenant, device, through).await
+        cursor: Cursor,
+    ) -> Result<Option<u64>, pushmail_common::outbox::OutboxError> {
+        self.inner.acked(tenant, device, cursor).await
     }
 }
 

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Device, SessionNode, config, stash};
 
-fn simulator_config(node: &SessionNode, device: &Device) -> DeviceConfig {
+pub(crate) fn simulator_config(node: &SessionNode, device: &Device) -> DeviceConfig {
     let mut config = DeviceConfig::new(format!("ws://{}", node.devices), device.token.clone());
     // The test node allows 1 s heartbeats; step up after two held.
     config.heartbeat = Heartbeat::new(1, 1, 8, 2);
@@ -22,15 +22,15 @@ fn simulator_config(node: &SessionNode, device: &Device) -> DeviceConfig {
 }
 
 /// A simulator running in the background: its events, its stop, and at
-/// the end its result with its last ack.
-type Running = (
+/// the end its result with its cursor (generation, last ack).
+pub(crate) type Running = (
     mpsc::Receiver<Event>,
     CancellationToken,
-    tokio::task::JoinHandle<(anyhow::Result<()>, u64)>,
+    tokio::task::JoinHandle<(anyhow::Result<()>, (u64, u64))>,
 );
 
 /// Runs `simulator` in the background over the WebSocket.
-fn spawn(simulator: Simulator) -> Running {
+pub(crate) fn spawn(simulator: Simulator) -> Running {
     spawn_over(simulator, false)
 }
 
@@ -45,13 +45,13 @@ fn spawn_over(mut simulator: Simulator, long_poll: bool) -> Running {
         } else {
             simulator.run(tx, token).await
         };
-        (result, simulator.last_ack())
+        (result, (simulator.generation(), simulator.last_ack()))
     });
     (rx, stop, task)
 }
 
 /// The first event `wanted` picks within 20 s (others are skipped).
-async fn next_matching(
+pub(crate) async fn next_matching(
     events: &mut mpsc::Receiver<Event>,
     wanted: impl Fn(&Event) -> bool,
 ) -> Event {
@@ -123,7 +123,7 @@ async fn the_demo_device_acks_deliveries_adapts_its_heartbeat_and_resumes() {
     );
 
     stop.cancel();
-    let (result, last_ack) = task.await.unwrap();
+    let (result, (generation, last_ack)) = task.await.unwrap();
     result.unwrap();
     assert_eq!(last_ack, live);
 
@@ -131,6 +131,7 @@ async fn the_demo_device_acks_deliveries_adapts_its_heartbeat_and_resumes() {
     let later = stash(&node, &device, 1).await;
     let (mut events, stop, task) = spawn(Simulator::resuming(
         simulator_config(&node, &device),
+        generation,
         last_ack,
     ));
     let Event::Notification(n) =
@@ -208,13 +209,13 @@ async fn the_demo_device_over_long_poll_gets_what_waits_and_acks_with_its_next_p
         }
     );
     stop.cancel();
-    let (result, last_ack) = task.await.unwrap();
+    let (result, (generation, last_ack)) = task.await.unwrap();
     result.unwrap();
     assert_eq!(last_ack, waiting[2]);
     // The next ping's last_ack acked them: nothing is replayed again.
     let again = stash(&node, &device, 1).await;
     let (mut events, stop, task) = spawn_over(
-        Simulator::resuming(simulator_config(&node, &device), last_ack),
+        Simulator::resuming(simulator_config(&node, &device), generation, last_ack),
         true,
     );
     let Event::Notification(n) =

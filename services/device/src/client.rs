@@ -1,8 +1,11 @@
-//! The device's connection loop: hello with the last ack and the proposed
-//! heartbeat, heartbeats at the granted interval, an ack for each new
-//! notification (a sequence already seen is dropped: a replay can race a
-//! live delivery), reconnect hints obeyed, and reconnects with backoff
-//! that resume from the last ack. What happens is reported as [`Event`]s.
+//! The device's connection loop: hello with the last ack (and the outbox
+//! generation it counts in) and the proposed heartbeat, heartbeats at the
+//! granted interval, an ack for each new notification (a sequence already
+//! seen is dropped: a replay can race a live delivery), reconnect hints
+//! obeyed, and reconnects with backoff that resume from the last ack. A
+//! welcome of another generation, or a resync, moves the cursor where the
+//! server says, so mail of a recreated outbox is never taken for seen.
+//! What happens is reported as [`Event`]s.
 
 use std::time::Duration;
 
@@ -67,8 +70,10 @@ pub enum Event {
     HeartbeatHeld { next_proposal: Option<u32> },
     /// A heartbeat went unanswered: the next hello proposes `next_proposal`.
     TimedOut { next_proposal: u32 },
-    /// The server says the device fell behind its outbox: sync mailboxes.
-    Resync,
+    /// The server says to sync the mailboxes: the device fell behind its
+    /// outbox, or the outbox its cursor was in is gone. The replay that
+    /// follows continues after `from` in outbox generation `generation`.
+    Resync { generation: u64, from: u64 },
     /// Reconnecting after `after` (a hint from the server, or backoff).
     Reconnecting { after: Duration, reason: String },
     /// The server refused something.
@@ -84,23 +89,56 @@ enum Ended {
 /// A device and where it is in its notification stream.
 pub struct Device {
     config: DeviceConfig,
+    /// The outbox generation `last_ack` counts in (0: none yet).
+    generation: u64,
     last_ack: u64,
 }
 
 impl Device {
     /// A device that has seen nothing yet.
     pub fn new(config: DeviceConfig) -> Self {
-        Self::resuming(config, 0)
+        Self::resuming(config, 0, 0)
     }
 
-    /// A device that holds everything up to `last_ack`.
-    pub fn resuming(config: DeviceConfig, last_ack: u64) -> Self {
-        Self { config, last_ack }
+    /// A device that holds everything up to `last_ack` of outbox
+    /// `generation` (0: none named, as before generations).
+    pub fn resuming(config: DeviceConfig, generation: u64, last_ack: u64) -> Self {
+        Self {
+            config,
+            generation,
+            last_ack,
+        }
     }
 
     /// The highest sequence acked.
     pub fn last_ack(&self) -> u64 {
         self.last_ack
+    }
+
+    /// The outbox generation the last ack counts in.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The server names the outbox's `generation` (0: it could not say): a
+    /// cursor of another one counts for nothing in it.
+    fn adopt(&mut self, generation: u64) {
+        if generation != 0 && generation != self.generation {
+            self.generation = generation;
+            self.last_ack = 0;
+        }
+    }
+
+    /// A resync: the cursor is where the server says from now on.
+    fn resync(&mut self, generation: u64, from: Option<u64>) -> Event {
+        if generation != 0 {
+            self.generation = generation;
+            self.last_ack = from.unwrap_or(0);
+        }
+        Event::Resync {
+            generation: self.generation,
+            from: self.last_ack,
+        }
     }
 
     /// The interval the next hello proposes.
@@ -160,11 +198,14 @@ impl Device {
         let mut announced = false;
         loop {
             let proposal = self.config.heartbeat.proposal();
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "hb": proposal,
                 "last_ack": self.last_ack,
                 "net": self.config.network,
             });
+            if self.generation != 0 {
+                body["gen"] = self.generation.into();
+            }
             let wait = Duration::from_secs(u64::from(proposal)) + self.config.answer_timeout;
             let answer = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
@@ -216,13 +257,17 @@ impl Device {
     /// One ping answer: its notifications (acked by the next ping's
     /// `last_ack`), a held interval, a resync or a take-over.
     async fn answered(&mut self, ping: crate::frames::PingAnswer, events: &mpsc::Sender<Event>) {
+        if ping.status != "resync" {
+            self.adopt(ping.generation);
+        }
         match ping.status.as_str() {
             "expired" => {
                 let next_proposal = self.config.heartbeat.held();
                 let _ = events.send(Event::HeartbeatHeld { next_proposal }).await;
             }
             "resync" => {
-                let _ = events.send(Event::Resync).await;
+                let resync = self.resync(ping.generation, ping.from);
+                let _ = events.send(resync).await;
             }
             "taken_over" => {
                 let error = Event::Error {
@@ -277,6 +322,7 @@ impl Device {
         })?;
         let hello = Outgoing::Hello {
             last_ack: self.last_ack,
+            generation: self.generation,
             hb: self.config.heartbeat.proposal(),
             net: self.config.network.clone(),
         };
@@ -284,11 +330,17 @@ impl Device {
         let welcome = tokio::time::timeout(answer, next(&mut ws))
             .await
             .map_err(|_| ConnectError::Failed("no welcome".to_owned()))??;
-        let Incoming::Welcome { hb, session } = welcome else {
+        let Incoming::Welcome {
+            hb,
+            session,
+            generation,
+        } = welcome
+        else {
             return Err(ConnectError::Failed(format!(
                 "expected welcome, got {welcome:?}"
             )));
         };
+        self.adopt(generation);
         let interval = Duration::from_secs(u64::from(self.config.heartbeat.granted(hb)));
         let _ = events
             .send(Event::Connected {
@@ -328,12 +380,17 @@ impl Device {
                     let _ = events.send(Event::Duplicate(n.seq)).await;
                 }
                 Incoming::Notification(n) => {
-                    send(&mut ws, &Outgoing::Ack { seq: n.seq }).await?;
+                    let ack = Outgoing::Ack {
+                        seq: n.seq,
+                        generation: self.generation,
+                    };
+                    send(&mut ws, &ack).await?;
                     self.last_ack = n.seq;
                     let _ = events.send(Event::Notification(n)).await;
                 }
-                Incoming::Resync => {
-                    let _ = events.send(Event::Resync).await;
+                Incoming::Resync { generation, from } => {
+                    let resync = self.resync(generation, from);
+                    let _ = events.send(resync).await;
                 }
                 Incoming::Reconnect { after_ms, reason } => {
                     return Ok(Ended::Reconnect(

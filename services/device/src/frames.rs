@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 pub enum Outgoing {
     Hello {
         last_ack: u64,
+        /// The outbox generation `last_ack` counts in; none before the
+        /// first welcome.
+        #[serde(rename = "gen", skip_serializing_if = "is_zero")]
+        generation: u64,
         hb: u32,
         net: String,
     },
@@ -16,7 +20,15 @@ pub enum Outgoing {
     Heartbeat,
     Ack {
         seq: u64,
+        /// So that an ack crossing a resync is not taken for the new
+        /// generation's.
+        #[serde(rename = "gen", skip_serializing_if = "is_zero")]
+        generation: u64,
     },
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// An attachment as a notification lists it.
@@ -66,6 +78,12 @@ pub struct PingAnswer {
     /// `notification`, `resync`, `expired` or `taken_over`.
     pub status: String,
     pub hb: u32,
+    /// The outbox generation the device's cursor counts in from now on.
+    #[serde(default, rename = "gen")]
+    pub generation: u64,
+    /// After a resync: the device's cursor from now on.
+    #[serde(default)]
+    pub from: Option<u64>,
     #[serde(default)]
     pub notifications: Vec<Notification>,
 }
@@ -78,12 +96,24 @@ pub enum Incoming {
         hb: u32,
         #[serde(default)]
         session: String,
+        /// The outbox generation; absent when the server could not read
+        /// the outbox (a reconnect follows).
+        #[serde(default, rename = "gen")]
+        generation: u64,
     },
     #[serde(rename = "hb")]
     Heartbeat,
     #[serde(rename = "n")]
     Notification(Notification),
-    Resync,
+    /// Sync the mailboxes; the replay that follows continues after `from`
+    /// in `generation` (both absent from servers before generations: the
+    /// cursor stays).
+    Resync {
+        #[serde(default, rename = "gen")]
+        generation: u64,
+        #[serde(default)]
+        from: Option<u64>,
+    },
     Reconnect {
         #[serde(default)]
         after_ms: u64,
@@ -108,13 +138,44 @@ mod tests {
     fn frames_read_and_write_as_documented() {
         let hello = serde_json::to_string(&Outgoing::Hello {
             last_ack: 41,
+            generation: 7,
             hb: 600,
             net: "46000-lte".into(),
         })
         .unwrap();
         assert_eq!(
             hello,
-            r#"{"t":"hello","last_ack":41,"hb":600,"net":"46000-lte"}"#
+            r#"{"t":"hello","last_ack":41,"gen":7,"hb":600,"net":"46000-lte"}"#
+        );
+        let fresh = Outgoing::Hello {
+            last_ack: 0,
+            generation: 0,
+            hb: 60,
+            net: String::new(),
+        };
+        assert!(!serde_json::to_string(&fresh).unwrap().contains("gen"));
+        assert_eq!(
+            serde_json::to_string(&Outgoing::Ack {
+                seq: 3,
+                generation: 7
+            })
+            .unwrap(),
+            r#"{"t":"ack","seq":3,"gen":7}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Incoming>(r#"{"t":"resync","gen":7,"from":0}"#).unwrap(),
+            Incoming::Resync {
+                generation: 7,
+                from: Some(0)
+            }
+        );
+        assert_eq!(
+            serde_json::from_str::<Incoming>(r#"{"t":"resync"}"#).unwrap(),
+            Incoming::Resync {
+                generation: 0,
+                from: None
+            },
+            "a server from before generations"
         );
         assert_eq!(
             serde_json::to_string(&Outgoing::Heartbeat).unwrap(),

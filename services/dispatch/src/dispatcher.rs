@@ -148,6 +148,7 @@ impl Dispatcher {
                 .unwrap_or_default(),
             message_url: message,
             digest_count: 0,
+            outbox_generation: 0,
         }
     }
 
@@ -272,7 +273,10 @@ impl Dispatcher {
         if appended.state == AppendState::Acked {
             return Ok(());
         }
+        // The session resyncs a connection of another generation first,
+        // and never takes a sequence of one as acked in the other.
         n.sequence = appended.seq;
+        n.outbox_generation = appended.generation;
         if appended.count > 1 {
             n.digest_count = n.digest_count.max(1) + appended.count - 1;
         }

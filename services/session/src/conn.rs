@@ -9,18 +9,30 @@ use std::task::Poll;
 use std::time::Duration;
 
 use pushmail_common::device_token::DeviceClaims;
+use pushmail_common::outbox::{Cursor, Replay};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
 
 use crate::frame::{Violation, static_text};
 use crate::hub::{Command, Handle, Mailbox, Outcome};
 use crate::listener::DeviceIo;
-use crate::machine::{Action, Machine};
+use crate::machine::{Action, Delivery, Machine};
 use crate::node::Node;
-use crate::protocol::{ClientFrame, ErrorCode, FrameError, HB_FRAME, ServerFrame};
+use crate::protocol::{
+    ClientFrame, ErrorCode, FrameError, HB_FRAME, ServerFrame, WireNotification,
+};
 use crate::socket::{Incoming, RecvError, WebSocket};
 use crate::stats::Tally;
 use crate::writes::Renewal;
+
+/// A delivery held back while the outbox is read again (its generation is
+/// not the connection's).
+struct Reread {
+    cursor: Cursor,
+    generation: u64,
+    notification: Box<WireNotification>,
+    reply: oneshot::Sender<Outcome>,
+}
 
 /// Reads of the outbox for one replay before the device is sent away.
 const REPLAY_ATTEMPTS: u32 = 3;
@@ -116,7 +128,17 @@ pub fn serve(
                     }
                 },
                 command = conn.tx.recv() => match command {
-                    Command::Deliver(notification, reply) => conn.deliver(&mut machine, *notification, reply),
+                    Command::Deliver(generation, notification, reply) => {
+                        match conn.deliver(&mut machine, generation, *notification, reply) {
+                            Ok(actions) => actions,
+                            // Rare (the outbox was recreated): boxed, out of
+                            // the idle future like `apply`.
+                            Err(reread) => match Box::pin(conn.reread(&mut machine, reread)).await {
+                                ControlFlow::Continue(()) => continue,
+                                ControlFlow::Break(()) => break,
+                            },
+                        }
+                    }
                     Command::TakenOver => machine.on_taken_over(),
                     Command::Drain(after) => machine.on_drain(after),
                     Command::Revoked => machine.on_revoked(),
@@ -134,37 +156,75 @@ pub fn serve(
 }
 
 impl Conn {
+    /// Offers a delivery to the machine; one of another generation comes
+    /// back to be read again first.
     fn deliver(
         &mut self,
         machine: &mut Machine,
-        notification: crate::protocol::WireNotification,
+        generation: u64,
+        notification: WireNotification,
         reply: oneshot::Sender<Outcome>,
-    ) -> Vec<Action> {
+    ) -> Result<Vec<Action>, Reread> {
         if self.waiters.len() >= self.node.limits.max_unacked {
             let _ = reply.send(Outcome::Closed);
-            return vec![
+            return Ok(vec![
                 Action::Send(ServerFrame::error(
                     ErrorCode::SlowReader,
                     "too many notifications without an ack",
                 )),
                 Action::Close(ErrorCode::SlowReader),
-            ];
+            ]);
         }
         let seq = notification.seq;
-        match machine.on_deliver(notification) {
-            Err(_) => {
+        match machine.on_deliver(generation, notification) {
+            Delivery::Refused => {
                 let _ = reply.send(Outcome::Closed);
-                Vec::new()
+                Ok(Vec::new())
             }
-            Ok(actions) => {
-                if actions.iter().any(|a| matches!(a, Action::Acked { .. })) {
-                    let _ = reply.send(Outcome::Acked);
-                } else if let Some(previous) = self.waiters.insert(seq, reply) {
+            Delivery::Acked => {
+                let _ = reply.send(Outcome::Acked);
+                Ok(Vec::new())
+            }
+            Delivery::Await(actions) => {
+                if let Some(previous) = self.waiters.insert(seq, reply) {
                     // The same sequence delivered twice: the first caller hears of the ack too late to matter.
                     let _ = previous.send(Outcome::Closed);
                 }
-                actions
+                Ok(actions)
             }
+            Delivery::Reread {
+                cursor,
+                notification,
+            } => Err(Reread {
+                cursor,
+                generation,
+                notification,
+                reply,
+            }),
+        }
+    }
+
+    /// Reads the outbox again for a delivery of another generation, hands
+    /// the read to the machine (a resync and the replay when the outbox's
+    /// generation moved on), then offers the delivery again.
+    async fn reread(&mut self, machine: &mut Machine, reread: Reread) -> ControlFlow<()> {
+        let Reread {
+            cursor,
+            generation,
+            notification,
+            reply,
+        } = reread;
+        let Some(replay) = self.read(cursor).await else {
+            let _ = reply.send(Outcome::Closed);
+            return self.come_back().await;
+        };
+        let replayed = machine.on_replay(replay, generation);
+        self.apply(machine, replayed).await?;
+        match self.deliver(machine, generation, *notification, reply) {
+            Ok(actions) => self.apply(machine, actions).await,
+            // The machine refuses a generation a read found gone, so this
+            // reads once more at most.
+            Err(again) => Box::pin(self.reread(machine, again)).await,
         }
     }
 
@@ -229,19 +289,20 @@ impl Conn {
         for action in actions {
             match action {
                 Action::Send(frame) => self.send(&frame).await?,
-                Action::Opened { last_ack, hb, net } => {
-                    self.tally = self.node.stats.tally(&crate::stats::network(&net), hb);
-                    // Boxed, as the replay below: hello-only paths kept
-                    // out of the future every frame allocates and moves.
-                    Box::pin(self.open(hb)).await;
-                    let welcome = ServerFrame::Welcome {
-                        hb: u32::try_from(hb.as_secs()).unwrap_or(u32::MAX),
-                        session: self.id.to_string(),
-                    };
-                    self.send(&welcome).await?;
-                    Box::pin(self.replay(machine, last_ack)).await?;
+                // Boxed, as the acks: paths off the heartbeat's kept out
+                // of the future every frame allocates and moves.
+                Action::Opened { cursor, hb, net } => {
+                    Box::pin(self.hello(machine, cursor, hb, &net)).await?;
                 }
-                Action::Acked { through } => self.acked(through).await,
+                Action::Acked {
+                    generation,
+                    through,
+                } => Box::pin(self.acked(generation, through)).await,
+                Action::Abandon => {
+                    for (_, reply) in std::mem::take(&mut self.waiters) {
+                        let _ = reply.send(Outcome::Closed);
+                    }
+                }
                 // Batched; a lease found lost comes back as `TakenOver`.
                 // (a renewal dropped while Redis is stuck is counted there)
                 Action::Renew => {
@@ -274,6 +335,34 @@ impl Conn {
             }
         }
         ControlFlow::Continue(())
+    }
+
+    /// The device said hello: registered, the outbox read at its cursor,
+    /// the welcome with the outbox's generation, then what the machine
+    /// makes of the read (a resync, the replay).
+    async fn hello(
+        &mut self,
+        machine: &mut Machine,
+        cursor: Cursor,
+        hb: Duration,
+        net: &str,
+    ) -> ControlFlow<()> {
+        self.tally = self.node.stats.tally(&crate::stats::network(net), hb);
+        self.open(hb).await;
+        let replay = self.read(cursor).await;
+        let welcome = ServerFrame::Welcome {
+            hb: u32::try_from(hb.as_secs()).unwrap_or(u32::MAX),
+            session: self.id.to_string(),
+            // None known: the device keeps its cursor for the hello the
+            // reconnect below asks for.
+            generation: replay.as_ref().map_or(0, |r| r.generation),
+        };
+        self.send(&welcome).await?;
+        let Some(replay) = replay else {
+            return self.come_back().await;
+        };
+        let replayed = machine.on_replay(replay, 0);
+        Box::pin(self.apply(machine, replayed)).await
     }
 
     /// Registers the device here and in the directory; an older connection
@@ -309,26 +398,25 @@ impl Conn {
         }
     }
 
-    /// Sends what the device missed since `last_ack`. The outbox is read
-    /// again after a short wait if it fails (a Redis hiccup under load);
-    /// if it keeps failing the device is told to reconnect, so the replay
-    /// is tried again on its next hello instead of waiting for new mail.
-    async fn replay(&mut self, machine: &mut Machine, last_ack: u64) -> ControlFlow<()> {
+    /// What the device missed after `cursor`. The outbox is read again
+    /// after a short wait if it fails (a Redis hiccup under load); `None`
+    /// if it keeps failing.
+    async fn read(&mut self, cursor: Cursor) -> Option<Replay> {
         let mut wait = REPLAY_RETRY;
         let mut attempt = 1;
-        let replay = loop {
+        loop {
             let read = self
                 .node
                 .outbox
                 .after(
                     &self.tenant,
                     &self.device,
-                    last_ack,
+                    cursor,
                     self.node.limits.max_unacked,
                 )
                 .await;
             match read {
-                Ok(replay) => break replay,
+                Ok(replay) => return Some(replay),
                 Err(err) if attempt < REPLAY_ATTEMPTS => {
                     tracing::warn!(error = %err, attempt, "outbox read failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -338,41 +426,45 @@ impl Conn {
                 Err(err) => {
                     tracing::warn!(error = %err, "outbox read failed; the device is told to reconnect");
                     metrics::counter!("pushmail_session_replay_failures_total").increment(1);
-                    self.send(&ServerFrame::Reconnect {
-                        after_ms: 5_000,
-                        reason: "missed notifications are unavailable for now".to_owned(),
-                    })
-                    .await?;
-                    return ControlFlow::Break(());
+                    return None;
                 }
             }
-        };
-        if replay.resync {
-            self.send(&ServerFrame::Resync).await?;
         }
-        for notification in replay.notifications {
-            let notification = crate::protocol::WireNotification::from_proto(notification);
-            if let Ok(actions) = machine.on_deliver(notification) {
-                Box::pin(self.apply(machine, actions)).await?;
-            }
-        }
-        ControlFlow::Continue(())
+    }
+
+    /// The outbox cannot be read: the device is told to reconnect, so the
+    /// read is tried again on its next hello instead of waiting for new mail.
+    async fn come_back(&mut self) -> ControlFlow<()> {
+        self.send(&ServerFrame::Reconnect {
+            after_ms: 5_000,
+            reason: "missed notifications are unavailable for now".to_owned(),
+        })
+        .await?;
+        ControlFlow::Break(())
     }
 
     /// Not batched like lease renewals: dispatch reads the outbox's acked
     /// mark to drop a redelivered event, so the mark must not lag the ack.
-    async fn acked(&mut self, through: u64) {
+    async fn acked(&mut self, generation: u64, through: u64) {
         let rest = self.waiters.split_off(&through.saturating_add(1));
         for (_, reply) in std::mem::replace(&mut self.waiters, rest) {
             let _ = reply.send(Outcome::Acked);
         }
-        if let Err(err) = self
+        let cursor = Cursor {
+            generation,
+            seq: through,
+        };
+        match self
             .node
             .outbox
-            .acked(&self.tenant, &self.device, through)
+            .acked(&self.tenant, &self.device, cursor)
             .await
         {
-            tracing::warn!(error = %err, "outbox ack failed");
+            Ok(Some(_)) => {}
+            // Recreated since: the device holds these, the new outbox's
+            // entries of the same sequences it does not.
+            Ok(None) => tracing::debug!(generation, through, "ack of a generation gone"),
+            Err(err) => tracing::warn!(error = %err, "outbox ack failed"),
         }
     }
 
@@ -381,7 +473,7 @@ impl Conn {
             let _ = reply.send(Outcome::Closed);
         }
         for command in self.tx.close() {
-            if let Command::Deliver(_, reply) = command {
+            if let Command::Deliver(_, _, reply) = command {
                 let _ = reply.send(Outcome::Closed);
             }
         }

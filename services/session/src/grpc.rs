@@ -50,7 +50,11 @@ impl Sessions {
     }
 }
 
-fn notification(n: pb::Notification) -> Result<(String, String, WireNotification), Status> {
+/// A notification to deliver: its tenant, device, outbox generation and
+/// frame.
+type Deliverable = (String, String, u64, WireNotification);
+
+fn notification(n: pb::Notification) -> Result<Deliverable, Status> {
     if n.tenant_id.is_empty() || n.device_id.is_empty() {
         return Err(Status::invalid_argument(
             "notification.tenant_id and device_id are required",
@@ -61,7 +65,11 @@ fn notification(n: pb::Notification) -> Result<(String, String, WireNotification
             "notification.sequence must be positive",
         ));
     }
-    let (tenant, device) = (n.tenant_id.clone(), n.device_id.clone());
+    let (tenant, device, generation) = (
+        n.tenant_id.clone(),
+        n.device_id.clone(),
+        n.outbox_generation,
+    );
     let wire = WireNotification::from_proto(n);
     // Dispatch trims to the device's max_push_bytes; this bounds what a
     // connection may ever be asked to buffer, whatever the caller. Only a
@@ -78,7 +86,7 @@ fn notification(n: pb::Notification) -> Result<(String, String, WireNotification
             "notification is {size} bytes as a frame; at most {MAX_NOTIFICATION_BYTES}"
         )));
     }
-    Ok((tenant, device, wire))
+    Ok((tenant, device, generation, wire))
 }
 
 fn status(status: pb::DeliverStatus, redirect: Option<String>) -> Response<pb::DeliverResponse> {
@@ -101,7 +109,7 @@ impl SessionService for Sessions {
             0 => DEFAULT_ACK_TIMEOUT,
             ms => Duration::from_millis(u64::from(ms)).min(MAX_ACK_TIMEOUT),
         };
-        let (tenant, device, wire) = notification(
+        let (tenant, device, generation, wire) = notification(
             request
                 .notification
                 .ok_or_else(|| Status::invalid_argument("notification is required"))?,
@@ -118,8 +126,10 @@ impl SessionService for Sessions {
             return Ok(status(pb::DeliverStatus::NotConnectedHere, elsewhere));
         };
         let (reply, answer) = oneshot::channel();
-        if let Err(Command::Deliver(_, _)) =
-            handle.tx.try_send(Command::Deliver(Box::new(wire), reply))
+        if let Err(Command::Deliver(..)) =
+            handle
+                .tx
+                .try_send(Command::Deliver(generation, Box::new(wire), reply))
         {
             return Ok(status(pb::DeliverStatus::ConnectionClosed, None));
         }

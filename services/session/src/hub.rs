@@ -24,8 +24,8 @@ pub enum Outcome {
 /// Told to a connection task.
 #[derive(Debug)]
 pub enum Command {
-    /// Write this and answer when acked.
-    Deliver(Box<WireNotification>, oneshot::Sender<Outcome>),
+    /// Write this (of that outbox generation, 0: unknown) and answer when acked.
+    Deliver(u64, Box<WireNotification>, oneshot::Sender<Outcome>),
     /// Another connection of the device took over.
     TakenOver,
     /// The node drains: reconnect after this.

@@ -1,11 +1,20 @@
-//! One device connection's logic, free of I/O: frames, deliveries and the
-//! clock go in, actions come out. The connection driver (`ws.rs`) does the
-//! sending, the directory and the waiting; this file decides. Time is passed
-//! in, so tests run it with tokio's paused clock.
+//! One device connection's logic, free of I/O: frames, deliveries, outbox
+//! reads and the clock go in, actions come out. The connection driver
+//! (`conn.rs`) does the sending, the reading, the directory and the
+//! waiting; this file decides. Time is passed in, so tests run it with
+//! tokio's paused clock.
+//!
+//! Sequences count within an outbox generation, and the connection has
+//! one: the outbox's as read at hello. A delivery of another generation
+//! means the outbox was recreated (or the delivery is from a lost one): the
+//! outbox is read again, and if its generation moved on the device is told
+//! to resync and gets the replay in the new one. A sequence is taken as
+//! acked only when the device acked it in the connection's generation.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use pushmail_common::outbox::{Cursor, Replay};
 use tokio::time::Instant;
 
 use crate::protocol::{ClientFrame, ErrorCode, ServerFrame, WireNotification};
@@ -52,20 +61,26 @@ impl Rules {
 pub enum Action {
     /// Write a frame.
     Send(ServerFrame),
-    /// The device said hello: register it, replay what is after `last_ack`.
+    /// The device said hello: register it, read the outbox at `cursor`,
+    /// send the welcome and hand the read to [`Machine::on_replay`].
     Opened {
         /// The device's cursor.
-        last_ack: u64,
+        cursor: Cursor,
         /// The interval granted.
         hb: Duration,
         /// The device's network, for heartbeat statistics.
         net: String,
     },
-    /// The device holds everything up to `through`.
+    /// The device holds everything up to `through` of `generation`.
     Acked {
+        /// The generation it counts in (the connection's).
+        generation: u64,
         /// Highest acked sequence.
         through: u64,
     },
+    /// The outbox's generation changed under the connection: the
+    /// notifications sent in the old one and not acked will not be.
+    Abandon,
     /// A heartbeat came in time: renew the directory lease.
     Renew,
     /// A heartbeat interval held on the device's network (statistics).
@@ -98,15 +113,38 @@ pub struct Machine {
     state: State,
     hb: Duration,
     deadline: Instant,
+    /// The outbox generation the sequences below count in (0 until the
+    /// hello's read is in).
+    generation: u64,
     last_ack: u64,
     highest_sent: u64,
+    /// A generation a reread found gone: its deliveries are refused
+    /// without reading again.
+    stale: u64,
     window_start: Instant,
     frames_in_window: u32,
 }
 
-/// A delivery could not be written: the session is not open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotOpen;
+/// What becomes of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Carry out the actions (the write) and wait for the device's ack.
+    Await(Vec<Action>),
+    /// The device acked it already, in this generation.
+    Acked,
+    /// Of another generation than the connection's: read the outbox at
+    /// `cursor`, hand it to [`Machine::on_replay`] with the delivery's
+    /// generation, then offer the notification again.
+    Reread {
+        /// The connection's cursor.
+        cursor: Cursor,
+        /// The notification, given back.
+        notification: Box<WireNotification>,
+    },
+    /// Not for this connection: it is not open, or the notification is of
+    /// an outbox generation that is gone.
+    Refused,
+}
 
 impl Machine {
     /// A connection accepted at `now`, waiting for hello.
@@ -117,8 +155,10 @@ impl Machine {
             state: State::AwaitingHello,
             hb: Duration::ZERO,
             deadline,
+            generation: 0,
             last_ack: 0,
             highest_sent: 0,
+            stale: 0,
             window_start: now,
             frames_in_window: 0,
         }
@@ -137,6 +177,14 @@ impl Machine {
     /// Whether the session is open (hello done, not closed).
     pub fn is_open(&self) -> bool {
         self.state == State::Open
+    }
+
+    /// The device's cursor as the connection holds it.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            generation: self.generation,
+            seq: self.last_ack,
+        }
     }
 
     fn close(&mut self, code: ErrorCode, message: impl Into<String>) -> Vec<Action> {
@@ -189,7 +237,8 @@ impl Machine {
         // server: a burst of mail brings a burst of acks, which is no flood.
         let answers = matches!(
             frame,
-            Ok(ClientFrame::Ack { seq }) if self.state == State::Open && seq > self.last_ack && seq <= self.highest_sent
+            Ok(ClientFrame::Ack { seq, generation }) if self.state == State::Open
+                && self.acks_here(generation) && seq > self.last_ack && seq <= self.highest_sent
         );
         if !answers && self.flooded(now) {
             return self.flood();
@@ -199,14 +248,23 @@ impl Machine {
             Err(err) => return self.close(err.code, err.message),
         };
         match (self.state, frame) {
-            (State::AwaitingHello, ClientFrame::Hello { last_ack, hb, net }) => {
+            (
+                State::AwaitingHello,
+                ClientFrame::Hello {
+                    last_ack,
+                    generation,
+                    hb,
+                    net,
+                },
+            ) => {
                 self.state = State::Open;
                 self.hb = self.rules.clamp(hb);
                 self.deadline = now + self.hb + self.rules.grace;
-                self.last_ack = last_ack;
-                self.highest_sent = last_ack;
                 vec![Action::Opened {
-                    last_ack,
+                    cursor: Cursor {
+                        generation,
+                        seq: last_ack,
+                    },
                     hb: self.hb,
                     net,
                 }]
@@ -223,34 +281,93 @@ impl Machine {
                     Action::Held { hb: self.hb },
                 ]
             }
-            (State::Open, ClientFrame::Ack { seq }) if seq > self.highest_sent => {
+            // Sent before the device read of the new generation: its
+            // sequences are not this generation's.
+            (State::Open, ClientFrame::Ack { generation, .. }) if !self.acks_here(generation) => {
+                Vec::new()
+            }
+            (State::Open, ClientFrame::Ack { seq, .. }) if seq > self.highest_sent => {
                 vec![Action::Send(ServerFrame::error(
                     ErrorCode::UnknownSequence,
                     format!("sequence {seq} was never sent"),
                 ))]
             }
-            (State::Open, ClientFrame::Ack { seq }) if seq <= self.last_ack => Vec::new(),
-            (State::Open, ClientFrame::Ack { seq }) => {
+            (State::Open, ClientFrame::Ack { seq, .. }) if seq <= self.last_ack => Vec::new(),
+            (State::Open, ClientFrame::Ack { seq, .. }) => {
                 self.last_ack = seq;
-                vec![Action::Acked { through: seq }]
+                vec![Action::Acked {
+                    generation: self.generation,
+                    through: seq,
+                }]
             }
             (State::Closed, _) => Vec::new(),
         }
     }
 
-    /// A notification to write. One the device already acked is reported
-    /// acked at once instead of sent again.
-    pub fn on_deliver(&mut self, notification: WireNotification) -> Result<Vec<Action>, NotOpen> {
+    /// Whether an ack naming `generation` (0: none) counts here.
+    fn acks_here(&self, generation: u64) -> bool {
+        generation == 0 || generation == self.generation
+    }
+
+    /// The outbox as read for the hello (`asked_by` 0), or for a reread a
+    /// delivery of generation `asked_by` asked for. Gives the frames that
+    /// follow the welcome: a resync when the device's cursor was not kept
+    /// or the outbox's generation changed under the connection, then the
+    /// replay.
+    pub fn on_replay(&mut self, replay: Replay, asked_by: u64) -> Vec<Action> {
         if self.state != State::Open {
-            return Err(NotOpen);
+            return Vec::new();
+        }
+        let mut actions = Vec::new();
+        let switched = self.generation != 0 && replay.generation != self.generation;
+        if self.generation != 0 && !switched {
+            // The connection's generation is the outbox's: the delivery
+            // that asked is of a lost one.
+            self.stale = asked_by;
+            return actions;
+        }
+        if switched {
+            // Its stragglers are refused without another read.
+            self.stale = self.generation;
+            actions.push(Action::Abandon);
+        }
+        self.generation = replay.generation;
+        self.last_ack = replay.from;
+        self.highest_sent = replay.from;
+        if replay.resync || switched {
+            actions.push(Action::Send(ServerFrame::Resync {
+                generation: replay.generation,
+                from: replay.from,
+            }));
+        }
+        for notification in replay.notifications {
+            let notification = WireNotification::from_proto(notification);
+            self.highest_sent = self.highest_sent.max(notification.seq);
+            actions.push(Action::Send(ServerFrame::N(Box::new(notification))));
+        }
+        actions
+    }
+
+    /// A notification to write, of outbox `generation` (0: unknown, taken
+    /// as the connection's). See [`Delivery`].
+    pub fn on_deliver(&mut self, generation: u64, notification: WireNotification) -> Delivery {
+        if self.state != State::Open || self.generation == 0 {
+            return Delivery::Refused;
+        }
+        if generation != 0 && generation != self.generation {
+            if generation == self.stale {
+                return Delivery::Refused;
+            }
+            return Delivery::Reread {
+                cursor: self.cursor(),
+                notification: Box::new(notification),
+            };
         }
         if notification.seq <= self.last_ack {
-            return Ok(vec![Action::Acked {
-                through: self.last_ack,
-            }]);
+            return Delivery::Acked;
         }
         self.highest_sent = self.highest_sent.max(notification.seq);
-        Ok(vec![Action::Send(ServerFrame::N(Box::new(notification)))])
+        Delivery::Await(vec![Action::Send(ServerFrame::N(Box::new(notification)))])
     }
 
     /// The clock reached [`Machine::deadline`] (or later).
@@ -306,229 +423,4 @@ impl Machine {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn open(now: Instant, proposed: u32) -> Machine {
-        let mut m = Machine::new(Arc::new(Rules::default()), now);
-        let actions = m.on_frame(
-            now,
-            Ok(ClientFrame::Hello {
-                last_ack: 5,
-                hb: proposed,
-                net: "46000-lte".into(),
-            }),
-        );
-        assert!(
-            matches!(actions[0], Action::Opened { last_ack: 5, .. }),
-            "{actions:?}"
-        );
-        m
-    }
-
-    fn n(seq: u64) -> WireNotification {
-        WireNotification {
-            seq,
-            account: "a".into(),
-            ..Default::default()
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn heartbeat_is_clamped_and_enforced_with_grace() {
-        let start = Instant::now();
-        assert_eq!(
-            open(start, 5).heartbeat(),
-            Duration::from_secs(60),
-            "raised to the minimum"
-        );
-        assert_eq!(
-            open(start, 99_999).heartbeat(),
-            Duration::from_secs(3_540),
-            "lowered to the maximum"
-        );
-        let mut m = open(start, 300);
-        assert_eq!(m.heartbeat(), Duration::from_secs(300));
-
-        tokio::time::advance(Duration::from_secs(320)).await;
-        assert!(
-            m.on_tick(Instant::now()).is_empty(),
-            "late but within grace"
-        );
-        let actions = m.on_frame(Instant::now(), Ok(ClientFrame::Hb));
-        assert_eq!(actions[..2], [Action::Send(ServerFrame::Hb), Action::Renew]);
-        assert_eq!(m.deadline(), Instant::now() + Duration::from_secs(330));
-
-        tokio::time::advance(Duration::from_secs(329)).await;
-        assert!(m.on_tick(Instant::now()).is_empty());
-        tokio::time::advance(Duration::from_secs(1)).await;
-        let actions = m.on_tick(Instant::now());
-        assert_eq!(
-            actions[0],
-            Action::Missed {
-                hb: Duration::from_secs(300)
-            }
-        );
-        assert_eq!(
-            actions.last(),
-            Some(&Action::Close(ErrorCode::HeartbeatMissed))
-        );
-        assert!(
-            m.on_deliver(n(9)).is_err(),
-            "closed sessions take no deliveries"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn hello_must_come_first_and_in_time() {
-        let mut m = Machine::new(Arc::new(Rules::default()), Instant::now());
-        assert_eq!(m.on_deliver(n(1)), Err(NotOpen));
-        let actions = m.on_frame(Instant::now(), Ok(ClientFrame::Hb));
-        assert_eq!(
-            actions.last(),
-            Some(&Action::Close(ErrorCode::ExpectedHello))
-        );
-
-        let mut m = Machine::new(Arc::new(Rules::default()), Instant::now());
-        tokio::time::advance(Duration::from_secs(10)).await;
-        assert_eq!(
-            m.on_tick(Instant::now()).last(),
-            Some(&Action::Close(ErrorCode::ExpectedHello))
-        );
-
-        let mut m = open(Instant::now(), 60);
-        let again = m.on_frame(
-            Instant::now(),
-            Ok(ClientFrame::Hello {
-                last_ack: 0,
-                hb: 60,
-                net: String::new(),
-            }),
-        );
-        assert_eq!(again.last(), Some(&Action::Close(ErrorCode::ExpectedHello)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn acks_are_cumulative_and_checked() {
-        let mut m = open(Instant::now(), 60);
-        assert!(matches!(
-            m.on_deliver(n(6)).unwrap()[0],
-            Action::Send(ServerFrame::N(_))
-        ));
-        m.on_deliver(n(7)).unwrap();
-        let unknown = m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq: 8 }));
-        assert!(matches!(
-            &unknown[0],
-            Action::Send(ServerFrame::Error {
-                code: ErrorCode::UnknownSequence,
-                ..
-            })
-        ));
-        assert!(m.is_open(), "an unknown ack is answered, not fatal");
-        assert_eq!(
-            m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq: 7 })),
-            [Action::Acked { through: 7 }]
-        );
-        assert!(
-            m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq: 6 }))
-                .is_empty(),
-            "old acks are harmless"
-        );
-        assert_eq!(
-            m.on_deliver(n(4)).unwrap(),
-            [Action::Acked { through: 7 }],
-            "already held: not resent"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn floods_and_garbage_close_the_connection() {
-        let mut m = open(Instant::now(), 60);
-        for _ in 0..29 {
-            assert!(
-                m.on_frame(Instant::now(), Ok(ClientFrame::Hb))
-                    .iter()
-                    .all(|a| !matches!(a, Action::Close(_)))
-            );
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
-        for _ in 0..30 {
-            m.on_frame(Instant::now(), Ok(ClientFrame::Hb));
-        }
-        assert!(m.is_open(), "the window moved on");
-        assert_eq!(
-            m.on_frame(Instant::now(), Ok(ClientFrame::Hb)).last(),
-            Some(&Action::Close(ErrorCode::Flood))
-        );
-
-        let mut m = open(Instant::now(), 60);
-        let bad = ClientFrame::parse("{nope");
-        assert_eq!(
-            m.on_frame(Instant::now(), bad).last(),
-            Some(&Action::Close(ErrorCode::Malformed))
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn pings_are_answered_and_count_toward_the_flood_limit() {
-        let mut m = open(Instant::now(), 60);
-        assert_eq!(
-            m.on_control(Instant::now(), Some(b"?".to_vec())),
-            [Action::Pong(b"?".to_vec())]
-        );
-        assert!(m.on_control(Instant::now(), None).is_empty(), "a pong");
-        // hello, the ping and the pong were three of the window's 30.
-        for _ in 0..27 {
-            m.on_frame(Instant::now(), Ok(ClientFrame::Hb));
-        }
-        assert!(m.is_open());
-        assert_eq!(
-            m.on_control(Instant::now(), Some(Vec::new())).last(),
-            Some(&Action::Close(ErrorCode::Flood)),
-            "the 31st frame in the window, though a ping"
-        );
-        assert!(
-            m.on_control(Instant::now(), Some(Vec::new())).is_empty(),
-            "closed"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn acks_answering_a_burst_of_mail_are_no_flood() {
-        let mut m = open(Instant::now(), 60);
-        // The helper opens with last_ack 5.
-        for seq in 6..=200 {
-            m.on_deliver(n(seq)).unwrap();
-            let actions = m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq }));
-            assert_eq!(actions, [Action::Acked { through: seq }], "ack {seq}");
-        }
-        // Repeated acks of what is already acked answer nothing: they count.
-        for _ in 0..29 {
-            m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq: 200 }));
-        }
-        assert_eq!(
-            m.on_frame(Instant::now(), Ok(ClientFrame::Ack { seq: 200 }))
-                .last(),
-            Some(&Action::Close(ErrorCode::Flood))
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn drain_and_take_over_say_why() {
-        let mut m = open(Instant::now(), 60);
-        let actions = m.on_drain(Duration::from_millis(1_500));
-        assert_eq!(
-            actions[0],
-            Action::Send(ServerFrame::Reconnect {
-                after_ms: 1_500,
-                reason: "drain".into()
-            })
-        );
-        assert!(m.on_drain(Duration::ZERO).is_empty(), "once");
-        let mut m = open(Instant::now(), 60);
-        assert_eq!(
-            m.on_taken_over().last(),
-            Some(&Action::Close(ErrorCode::TakenOver))
-        );
-    }
-}
+mod tests;

@@ -16,8 +16,9 @@ use crate::machine::Rules;
 use crate::stats::HeartbeatStats;
 use pushmail_common::outbox::Outbox;
 
-/// A long-poll delivery (its sequence) waiting for the next ping's ack.
-pub type PingWaiter = (u64, oneshot::Sender<Outcome>);
+/// A long-poll delivery (its outbox generation and sequence) waiting for
+/// the next ping's ack.
+pub type PingWaiter = (u64, u64, oneshot::Sender<Outcome>);
 
 /// The node's shared state.
 pub struct Node {
@@ -82,17 +83,25 @@ impl Node {
         hb + self.rules.grace
     }
 
-    /// Resolves long-poll deliveries up to `through` as acked.
-    pub fn ping_acked(&self, device: &str, through: u64) {
+    /// Resolves long-poll deliveries of `generation` up to `through` as
+    /// acked. Those of another generation are answered closed: the device
+    /// acks in this one now, so theirs will never come.
+    pub fn ping_acked(&self, device: &str, generation: u64, through: u64) {
         let mut waiters = self
             .ping_waiters
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(list) = waiters.get_mut(device) {
-            let (done, rest): (Vec<_>, Vec<_>) =
-                list.drain(..).partition(|(seq, _)| *seq <= through);
-            for (_, reply) in done {
-                let _ = reply.send(Outcome::Acked);
+            let (done, rest): (Vec<_>, Vec<_>) = list
+                .drain(..)
+                .partition(|(g, seq, _)| *g != generation || *seq <= through);
+            for (g, _, reply) in done {
+                let outcome = if g == generation {
+                    Outcome::Acked
+                } else {
+                    Outcome::Closed
+                };
+                let _ = reply.send(outcome);
             }
             *list = rest;
             if list.is_empty() {
@@ -101,20 +110,27 @@ impl Node {
         }
     }
 
-    /// Keeps a long-poll delivery's reply until the next ping acks it.
-    pub fn await_ping_ack(&self, device: &str, seq: u64, reply: oneshot::Sender<Outcome>) {
+    /// Keeps a long-poll delivery's reply (`seq` of `generation`) until
+    /// the next ping acks it.
+    pub fn await_ping_ack(
+        &self,
+        device: &str,
+        generation: u64,
+        seq: u64,
+        reply: oneshot::Sender<Outcome>,
+    ) {
         let mut waiters = self
             .ping_waiters
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let list = waiters.entry(device.to_owned()).or_default();
         // Callers that gave up (timed out) leave closed senders: drop them first.
-        list.retain(|(_, r)| !r.is_closed());
+        list.retain(|(_, _, r)| !r.is_closed());
         if list.len() >= self.limits.max_unacked {
             let _ = reply.send(Outcome::Closed);
             return;
         }
-        list.push((seq, reply));
+        list.push((generation, seq, reply));
     }
 }
 

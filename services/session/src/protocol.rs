@@ -19,6 +19,10 @@ pub enum ClientFrame {
         /// Highest sequence the device has acked (0: none yet).
         #[serde(default)]
         last_ack: u64,
+        /// The outbox generation `last_ack` counts in (0: none named, as a
+        /// fresh device or one from before generations).
+        #[serde(default, rename = "gen")]
+        generation: u64,
         /// Proposed heartbeat interval, seconds.
         hb: u32,
         /// The network the device is on (e.g. `46000-lte`), for heartbeat statistics.
@@ -31,6 +35,9 @@ pub enum ClientFrame {
     Ack {
         /// Highest received sequence.
         seq: u64,
+        /// The generation it counts in (0: the connection's).
+        #[serde(default, rename = "gen")]
+        generation: u64,
     },
 }
 
@@ -44,14 +51,26 @@ pub enum ServerFrame {
         hb: u32,
         /// The session id, for support.
         session: String,
+        /// The outbox generation the device's cursor counts in from now on
+        /// (absent when the outbox could not be read: a reconnect follows).
+        #[serde(rename = "gen", default, skip_serializing_if = "is_zero_u64")]
+        generation: u64,
     },
     /// Answer to a heartbeat.
     Hb,
     /// New mail.
     N(Box<WireNotification>),
-    /// Notifications after the device's cursor were dropped (it fell too
-    /// far behind): sync the mailboxes rather than trust the replay.
-    Resync,
+    /// Sync the mailboxes rather than trust the replay: the device's cursor
+    /// belongs to an outbox that is gone (or ahead of this one), or
+    /// notifications after it were dropped (it fell too far behind). The
+    /// replay that follows continues after `from` in `generation`.
+    Resync {
+        /// The outbox generation the device's cursor counts in from now on.
+        #[serde(rename = "gen")]
+        generation: u64,
+        /// The device's cursor from now on.
+        from: u64,
+    },
     /// Reconnect after `after_ms` (drain, take-over).
     Reconnect {
         /// Wait this long first (jittered by the server).
@@ -227,6 +246,10 @@ fn is_zero(v: &i64) -> bool {
     *v == 0
 }
 
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
 fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }
@@ -332,8 +355,20 @@ mod tests {
             ClientFrame::parse(r#"{"t":"hello","last_ack":7,"hb":600,"net":"46000-lte"}"#).unwrap(),
             ClientFrame::Hello {
                 last_ack: 7,
+                generation: 0,
                 hb: 600,
                 net: "46000-lte".into()
+            },
+            "a device from before generations names none"
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"t":"hello","last_ack":7,"gen":9007199254740991,"hb":60}"#)
+                .unwrap(),
+            ClientFrame::Hello {
+                last_ack: 7,
+                generation: (1 << 53) - 1,
+                hb: 60,
+                net: String::new()
             }
         );
         assert_eq!(
@@ -342,7 +377,25 @@ mod tests {
         );
         assert_eq!(
             ClientFrame::parse(r#"{"t":"ack","seq":9}"#).unwrap(),
-            ClientFrame::Ack { seq: 9 }
+            ClientFrame::Ack {
+                seq: 9,
+                generation: 0
+            }
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"t":"ack","seq":9,"gen":4}"#).unwrap(),
+            ClientFrame::Ack {
+                seq: 9,
+                generation: 4
+            }
+        );
+        assert_eq!(
+            ServerFrame::Resync {
+                generation: 4,
+                from: 0
+            }
+            .encode(),
+            r#"{"t":"resync","gen":4,"from":0}"#
         );
         let n = ServerFrame::N(Box::new(WireNotification {
             seq: 3,

@@ -26,6 +26,10 @@ pub(crate) struct DeviceArgs {
     /// Resume after this sequence (what the device already holds).
     #[arg(long, default_value_t = 0)]
     last_ack: u64,
+    /// The outbox generation `--last-ack` counts in, as the device printed
+    /// it when it stopped (0: none, as a fresh device).
+    #[arg(long, default_value_t = 0)]
+    generation: u64,
     /// Fetch each message's summary and first attachment preview.
     #[arg(long)]
     fetch: bool,
@@ -58,7 +62,7 @@ async fn device(args: DeviceArgs) -> anyhow::Result<()> {
     let mut config = DeviceConfig::new(args.server.clone(), args.token.clone());
     config.network = args.net;
     config.heartbeat = Heartbeat::new(args.heartbeat, 60, 1_800, 5);
-    let mut device = Device::resuming(config, args.last_ack);
+    let mut device = Device::resuming(config, args.generation, args.last_ack);
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
@@ -84,7 +88,12 @@ async fn device(args: DeviceArgs) -> anyhow::Result<()> {
         device.run(tx, shutdown).await
     };
     let _ = printer.await;
-    println!("device: stopped; last ack {}", device.last_ack());
+    println!(
+        "device: stopped; last ack {} (--generation {} --last-ack {} resumes)",
+        device.last_ack(),
+        device.generation(),
+        device.last_ack()
+    );
     result
 }
 
@@ -126,7 +135,11 @@ pub(crate) fn print(event: &Event) {
         Event::TimedOut { next_proposal } => {
             println!("device: heartbeat unanswered; reconnecting with {next_proposal} s");
         }
-        Event::Resync => println!("device: fell behind; a full mailbox sync is due"),
+        Event::Resync { generation, from } => println!(
+            "device: resync: what the server kept for this device is incomplete (fallen \
+             behind, or its outbox was lost); a full mailbox sync is due; outbox generation \
+             {generation}, replay after #{from}"
+        ),
         Event::Reconnecting { after, reason } => {
             println!(
                 "device: reconnecting in {} ms ({reason})",

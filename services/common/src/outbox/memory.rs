@@ -7,7 +7,10 @@ use std::time::Instant;
 use async_trait::async_trait;
 use pushmail_proto::session::v1::Notification;
 
-use super::{AppendState, Appended, Outbox, OutboxError, OutboxSettings, Replay, replayed, stored};
+use super::{
+    AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay, new_generation,
+    replayed, resume, stored,
+};
 
 #[derive(Debug)]
 struct Entry {
@@ -22,22 +25,40 @@ struct Collapse {
     count: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Device {
+    generation: u64,
     seq: u64,
     acked: u64,
     lost: u64,
     entries: BTreeMap<u64, Entry>,
     keys: HashMap<String, u64>,
     collapse: HashMap<String, Collapse>,
-    touched: Option<Instant>,
+    touched: Instant,
 }
+
+impl Device {
+    fn new(now: Instant) -> Self {
+        Self {
+            generation: new_generation(),
+            seq: 0,
+            acked: 0,
+            lost: 0,
+            entries: BTreeMap::new(),
+            keys: HashMap::new(),
+            collapse: HashMap::new(),
+            touched: now,
+        }
+    }
+}
+
+type Devices = HashMap<(String, String), Device>;
 
 /// In-process outbox with the Redis outbox's semantics.
 #[derive(Debug, Default)]
 pub struct MemoryOutbox {
     settings: OutboxSettings,
-    devices: Mutex<HashMap<(String, String), Device>>,
+    devices: Mutex<Devices>,
     appends: std::sync::atomic::AtomicU64,
 }
 
@@ -54,10 +75,30 @@ impl MemoryOutbox {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Device>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Devices> {
         self.devices
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The device's outbox, created (with a new generation) when there is
+    /// none or it expired, as its Redis keys would have; kept another TTL.
+    fn live<'a>(
+        &self,
+        devices: &'a mut Devices,
+        tenant: &str,
+        device: &str,
+        now: Instant,
+    ) -> &'a mut Device {
+        let ttl = self.settings.ttl();
+        let device = devices
+            .entry((tenant.to_owned(), device.to_owned()))
+            .or_insert_with(|| Device::new(now));
+        if now.duration_since(device.touched) >= ttl {
+            *device = Device::new(now);
+        }
+        device.touched = now;
+        device
     }
 }
 
@@ -71,15 +112,15 @@ impl Outbox for MemoryOutbox {
             .appends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if appends.is_multiple_of(SWEEP_EVERY) {
-            devices.retain(|_, d| d.touched.is_none_or(|t| now.duration_since(t) < ttl));
+            devices.retain(|_, d| now.duration_since(d.touched) < ttl);
         }
-        let device = devices
-            .entry((
-                notification.tenant_id.clone(),
-                notification.device_id.clone(),
-            ))
-            .or_default();
-        device.touched = Some(now);
+        let device = self.live(
+            &mut devices,
+            &notification.tenant_id,
+            &notification.device_id,
+            now,
+        );
+        let generation = device.generation;
         let key = &notification.idempotency_key;
         if !key.is_empty()
             && let Some(&seq) = device.keys.get(key)
@@ -90,7 +131,12 @@ impl Outbox for MemoryOutbox {
                 AppendState::Pending
             };
             let count = device.entries.get(&seq).map_or(1, |e| e.count);
-            return Ok(Appended { seq, state, count });
+            return Ok(Appended {
+                generation,
+                seq,
+                state,
+                count,
+            });
         }
         device.seq += 1;
         let seq = device.seq;
@@ -134,6 +180,7 @@ impl Outbox for MemoryOutbox {
             }
         }
         Ok(Appended {
+            generation,
             seq,
             state: AppendState::New,
             count,
@@ -144,30 +191,48 @@ impl Outbox for MemoryOutbox {
         &self,
         tenant: &str,
         device: &str,
-        after: u64,
+        cursor: Cursor,
         limit: usize,
     ) -> Result<Replay, OutboxError> {
-        let devices = self.lock();
-        let Some(device) = devices.get(&(tenant.to_owned(), device.to_owned())) else {
-            return Ok(Replay::default());
-        };
+        let mut devices = self.lock();
+        let device = self.live(&mut devices, tenant, device, Instant::now());
+        let (from, resync) = resume(
+            cursor,
+            device.generation,
+            device.seq,
+            device.acked,
+            device.lost,
+        );
         Ok(Replay {
+            generation: device.generation,
+            from,
             notifications: device
                 .entries
-                .range(after.saturating_add(1)..)
+                .range(from.saturating_add(1)..)
                 .take(limit)
                 .map(|(&seq, e)| replayed(e.notification.clone(), seq, e.count))
                 .collect(),
-            resync: after < device.lost,
+            resync,
         })
     }
 
-    async fn acked(&self, tenant: &str, device: &str, through: u64) -> Result<(), OutboxError> {
+    async fn acked(
+        &self,
+        tenant: &str,
+        device: &str,
+        cursor: Cursor,
+    ) -> Result<Option<u64>, OutboxError> {
         let mut devices = self.lock();
-        if let Some(device) = devices.get_mut(&(tenant.to_owned(), device.to_owned())) {
-            device.acked = device.acked.max(through.min(device.seq));
-            device.entries = device.entries.split_off(&through.saturating_add(1));
+        let Some(device) = devices.get_mut(&(tenant.to_owned(), device.to_owned())) else {
+            return Ok(None);
+        };
+        let expired = Instant::now().duration_since(device.touched) >= self.settings.ttl();
+        let other = cursor.generation != 0 && cursor.generation != device.generation;
+        if expired || other || cursor.seq > device.seq {
+            return Ok(None);
         }
-        Ok(())
+        device.acked = device.acked.max(cursor.seq);
+        device.entries = device.entries.split_off(&cursor.seq.saturating_add(1));
+        Ok(Some(device.generation))
     }
 }

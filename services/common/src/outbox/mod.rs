@@ -9,6 +9,13 @@
 //! collapse key appended within the coalescing window is replaced by the
 //! new one, which carries the count. A device that falls further behind
 //! than the cap loses its oldest entries and is told to resync.
+//!
+//! Every outbox has a generation, drawn when it is created (by the first
+//! append or read) and kept while it lives. Sequences count within a
+//! generation, so a device's cursor is a generation and a sequence: once
+//! the outbox is lost (flushed, expired, a restarted process's memory) the
+//! new one has another generation, and a cursor from before is answered
+//! with a resync and everything held instead of silencing the new mail.
 
 mod memory;
 mod redis;
@@ -48,7 +55,8 @@ pub struct OutboxSettings {
     /// Most unacked notifications kept per device; past it the oldest go
     /// and the device is told to resync.
     pub max_per_device: usize,
-    /// A device's outbox disappears this long after its last append.
+    /// A device's outbox (and its generation) disappears this long after
+    /// its last append or replay read.
     pub ttl_seconds: u64,
     /// Unacked notifications of one collapse key appended within this
     /// window become one, with a count (0: never).
@@ -147,6 +155,8 @@ pub enum AppendState {
 /// The result of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
+    /// The outbox generation `seq` counts in.
+    pub generation: u64,
     /// The notification's sequence number for the device.
     pub seq: u64,
     /// What happened.
@@ -155,15 +165,56 @@ pub struct Appended {
     pub count: u32,
 }
 
+/// Where a device is in its outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The generation `seq` counts in; 0 when the device names none (a
+    /// fresh device, or one from before generations).
+    pub generation: u64,
+    /// The highest sequence the device acked.
+    pub seq: u64,
+}
+
 /// What a device missed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Replay {
-    /// Unacked notifications after the cursor, oldest first, with their
+    /// The outbox's generation: the device's cursor counts in it from now on.
+    pub generation: u64,
+    /// The sequence the replay continues after: the device's, or 0 when its
+    /// cursor was of another generation (or none) or ahead of the outbox.
+    pub from: u64,
+    /// Unacked notifications after `from`, oldest first, with their
     /// sequence and count filled in.
     pub notifications: Vec<Notification>,
-    /// Notifications after the cursor were dropped (cap reached): the
-    /// device must sync its mailbox instead of trusting the replay.
+    /// The device must sync its mailbox instead of trusting the replay:
+    /// its cursor belongs to an outbox that is gone (or is ahead of this
+    /// one), or notifications after it were dropped (cap reached).
     pub resync: bool,
+}
+
+/// Generations stay below 2^53 so that every JSON reader holds them exactly.
+const GENERATION_BOUND: u64 = 1 << 53;
+
+/// A generation for a new outbox: random, so a recreated outbox (or a
+/// restarted process's) is told apart from the one it replaces.
+fn new_generation() -> u64 {
+    rand::random_range(1..GENERATION_BOUND)
+}
+
+/// Where a replay for `cursor` starts and whether the device must resync,
+/// given the outbox's generation, last sequence, acked mark and lost mark.
+/// The Redis outbox's read script does the same in Lua.
+fn resume(cursor: Cursor, generation: u64, seq: u64, acked: u64, lost: u64) -> (u64, bool) {
+    let kept = cursor.generation == generation && cursor.seq <= seq;
+    let from = if kept { cursor.seq } else { 0 };
+    // A device naming no generation is replayed everything held, as a
+    // fresh one; only a cursor past anything assigned shows a loss.
+    let stale = if cursor.generation == 0 {
+        cursor.seq > seq
+    } else {
+        !kept
+    };
+    (from, stale || lost > from.max(acked))
 }
 
 /// The per-device outbox.
@@ -173,24 +224,36 @@ pub trait Outbox: Send + Sync + 'static {
     /// its sequence; idempotent by its `idempotency_key`.
     async fn append(&self, notification: &Notification) -> Result<Appended, OutboxError>;
 
-    /// The device's unacked notifications after sequence `after`, at most `limit`.
+    /// The device's unacked notifications after `cursor`, at most `limit`
+    /// (see [`Replay`]); creates the outbox, and so its generation, if
+    /// there is none, and keeps it another `ttl_seconds`.
     async fn after(
         &self,
         tenant: &str,
         device: &str,
-        after: u64,
+        cursor: Cursor,
         limit: usize,
     ) -> Result<Replay, OutboxError>;
 
-    /// The device holds everything up to `through`.
-    async fn acked(&self, tenant: &str, device: &str, through: u64) -> Result<(), OutboxError>;
+    /// The device holds everything up to `cursor.seq` of `cursor.generation`
+    /// (0: the outbox's current generation, for a device from before
+    /// generations). Returns the generation trimmed, or `None` when the ack
+    /// does not apply and nothing is trimmed: the outbox is gone or of
+    /// another generation, or the ack is past anything it assigned.
+    async fn acked(
+        &self,
+        tenant: &str,
+        device: &str,
+        cursor: Cursor,
+    ) -> Result<Option<u64>, OutboxError>;
 }
 
-/// What is stored: the notification without its sequence, which the
-/// outbox assigns.
+/// What is stored: the notification without its sequence and generation,
+/// which the outbox assigns.
 fn stored(notification: &Notification) -> Notification {
     Notification {
         sequence: 0,
+        outbox_generation: 0,
         ..notification.clone()
     }
 }
@@ -205,4 +268,48 @@ fn replayed(mut notification: Notification, seq: u64, count: u32) -> Notificatio
         (d, n) => d + n - 1,
     };
     notification
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(generation: u64, seq: u64) -> Cursor {
+        Cursor { generation, seq }
+    }
+
+    #[test]
+    fn a_cursor_resumes_only_in_its_own_generation_and_within_it() {
+        // The outbox: generation 7, sequences up to 10, acked 4, none lost.
+        let at = |c| resume(c, 7, 10, 4, 0);
+        assert_eq!(at(cursor(7, 6)), (6, false), "its own generation");
+        assert_eq!(at(cursor(7, 10)), (10, false), "caught up");
+        assert_eq!(at(cursor(7, 11)), (0, true), "ahead of the outbox");
+        assert_eq!(at(cursor(8, 6)), (0, true), "another generation");
+        assert_eq!(at(cursor(8, 0)), (0, true), "another, even at 0");
+        assert_eq!(at(cursor(0, 0)), (0, false), "a fresh device");
+        assert_eq!(at(cursor(0, 6)), (0, false), "none named: fresh");
+        assert_eq!(at(cursor(0, 1_000_000)), (0, true), "none, but ahead");
+    }
+
+    #[test]
+    fn dropped_notifications_ask_for_a_resync_past_what_was_acked() {
+        // Sequences up to 10, 1..=5 dropped by the cap.
+        assert_eq!(resume(cursor(7, 2), 7, 10, 0, 5), (2, true));
+        assert_eq!(resume(cursor(7, 5), 7, 10, 0, 5), (5, false));
+        assert_eq!(resume(cursor(0, 0), 7, 10, 0, 5), (0, true));
+        assert_eq!(
+            resume(cursor(0, 0), 7, 10, 6, 5),
+            (0, false),
+            "the dropped ones were acked past"
+        );
+    }
+
+    #[test]
+    fn generations_are_never_zero_and_fit_a_json_number() {
+        for _ in 0..1_000 {
+            let generation = new_generation();
+            assert!((1..GENERATION_BOUND).contains(&generation));
+        }
+    }
 }

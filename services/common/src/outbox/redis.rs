@@ -1,31 +1,57 @@
 //! The outbox in Redis: per device a stream (entry id `<seq>-0`, fields
-//! `n` the notification, `k` the count), a hash of counters (`seq`, `acked`,
-//! `lost`), a sorted set of idempotency keys by sequence and a hash of
-//! collapse keys. The four keys share a hash tag, so each script touches one
-//! cluster slot, and all expire together `ttl_seconds` after the last append.
+//! `n` the notification, `k` the count), a hash of the generation and
+//! counters (`gen`, `seq`, `acked`, `lost`), a sorted set of idempotency
+//! keys by sequence and a hash of collapse keys. The four keys share a hash
+//! tag, so each script touches one cluster slot, and all expire together
+//! `ttl_seconds` after the last append or read.
+//!
+//! The generation is written by whichever script finds no outbox: the
+//! client draws a candidate per call (Lua's random numbers are not random
+//! in Redis). A hash with sequences but no stream lost its stream (evicted,
+//! deleted): it starts over too, since the entries went with it.
 
 use async_trait::async_trait;
 use prost::Message as _;
 use pushmail_proto::session::v1::Notification;
 use redis::aio::ConnectionManager;
 
-use super::{AppendState, Appended, Outbox, OutboxError, OutboxSettings, Replay, replayed, stored};
+use super::{
+    AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay, new_generation,
+    replayed, stored,
+};
+
+/// Defines `generation(candidate)` for the scripts below (KEYS as theirs):
+/// the outbox's generation, `candidate` for an outbox created (or found
+/// lost) now; one from before generations adopts it and keeps its entries.
+const GENERATION: &str = r"
+local function generation(candidate)
+  local meta = redis.call('HMGET', KEYS[2], 'gen', 'seq')
+  local whole = tonumber(meta[2] or '0') == 0 or redis.call('EXISTS', KEYS[1]) == 1
+  if meta[1] and whole then return meta[1] end
+  if not (whole and redis.call('EXISTS', KEYS[2]) == 1) then
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  end
+  redis.call('HSET', KEYS[2], 'gen', candidate)
+  return candidate
+end
+";
 
 /// KEYS: stream, meta, keys, collapse.
 /// ARGV: idempotency key, collapse key, payload, now ms, window ms, cap,
-/// ttl ms, keys remembered.
-/// Returns {seq, state (0 new, 1 pending, 2 acked), count}.
+/// ttl ms, keys remembered, candidate generation.
+/// Returns {seq, state (0 new, 1 pending, 2 acked), count, generation}.
 const APPEND: &str = r"
+local gen = generation(ARGV[9])
 local acked = tonumber(redis.call('HGET', KEYS[2], 'acked') or '0')
 if ARGV[1] ~= '' then
   local known = redis.call('ZSCORE', KEYS[3], ARGV[1])
   if known then
     local seq = tonumber(known)
-    if seq <= acked then return {seq, 2, 1} end
+    if seq <= acked then return {seq, 2, 1, gen} end
     local entry = redis.call('XRANGE', KEYS[1], seq .. '-0', seq .. '-0')
     local count = 1
     if entry[1] then count = tonumber(entry[1][2][4]) end
-    return {seq, 1, count}
+    return {seq, 1, count, gen}
   end
 end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
@@ -63,19 +89,48 @@ if ARGV[1] ~= '' then
   end
 end
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[7]) end
-return {seq, 0, count}
+return {seq, 0, count, gen}
 ";
 
-/// KEYS: stream, meta. ARGV: through.
+/// KEYS: stream, meta, keys, collapse.
+/// ARGV: cursor generation ('0': none), cursor sequence, limit, candidate
+/// generation, ttl ms. Returns {generation, from, resync (0/1), entries};
+/// `super::resume` is the same decision in Rust.
+const AFTER: &str = r"
+local gen = generation(ARGV[4])
+local meta = redis.call('HMGET', KEYS[2], 'seq', 'acked', 'lost')
+local seq = tonumber(meta[1] or '0')
+local acked = tonumber(meta[2] or '0')
+local lost = tonumber(meta[3] or '0')
+local cursor = tonumber(ARGV[2])
+local kept = ARGV[1] == gen and cursor <= seq
+local from = 0
+if kept then from = cursor end
+local stale = not kept
+if ARGV[1] == '0' then stale = cursor > seq end
+local resync = 0
+if stale or lost > math.max(from, acked) then resync = 1 end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+local entries = redis.call('XRANGE', KEYS[1], (from + 1) .. '-0', '+', 'COUNT', ARGV[3])
+return {gen, from, resync, entries}
+";
+
+/// KEYS: stream, meta. ARGV: generation ('0': the current one), through.
+/// Returns the generation trimmed, or nil when the ack does not apply (a
+/// lost stream ends the generation, as `generation` says).
 const ACKED: &str = r"
-local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
-local through = math.min(tonumber(ARGV[1]), seq)
-if through <= 0 then return 0 end
-if through > tonumber(redis.call('HGET', KEYS[2], 'acked') or '0') then
+local meta = redis.call('HMGET', KEYS[2], 'gen', 'seq', 'acked')
+if not meta[1] or (ARGV[1] ~= '0' and ARGV[1] ~= meta[1]) then return false end
+local seq = tonumber(meta[2] or '0')
+local through = tonumber(ARGV[2])
+if through > seq then return false end
+if seq > 0 and redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if through <= 0 then return meta[1] end
+if through > tonumber(meta[3] or '0') then
   redis.call('HSET', KEYS[2], 'acked', through)
 end
 redis.call('XTRIM', KEYS[1], 'MINID', (through + 1) .. '-0')
-return through
+return meta[1]
 ";
 
 /// Redis-backed outbox.
@@ -85,6 +140,7 @@ pub struct RedisOutbox {
     prefix: String,
     settings: OutboxSettings,
     append: redis::Script,
+    after: redis::Script,
     acked: redis::Script,
 }
 
@@ -95,7 +151,8 @@ impl RedisOutbox {
             redis,
             prefix: format!("{prefix}outbox:"),
             settings,
-            append: redis::Script::new(APPEND),
+            append: redis::Script::new(&format!("{GENERATION}{APPEND}")),
+            after: redis::Script::new(&format!("{GENERATION}{AFTER}")),
             acked: redis::Script::new(ACKED),
         }
     }
@@ -149,7 +206,7 @@ impl Outbox for RedisOutbox {
     async fn append(&self, notification: &Notification) -> Result<Appended, OutboxError> {
         let keys = self.keys(&notification.tenant_id, &notification.device_id);
         let mut redis = self.redis.clone();
-        let (seq, state, count): (u64, u8, u32) = self
+        let (seq, state, count, generation): (u64, u8, u32, u64) = self
             .append
             .key(&keys[0])
             .key(&keys[1])
@@ -163,6 +220,7 @@ impl Outbox for RedisOutbox {
             .arg(self.settings.max_per_device)
             .arg(millis(self.settings.ttl()))
             .arg(self.settings.keys_remembered())
+            .arg(new_generation())
             .invoke_async(&mut redis)
             .await?;
         let state = match state {
@@ -170,31 +228,36 @@ impl Outbox for RedisOutbox {
             1 => AppendState::Pending,
             _ => AppendState::Acked,
         };
-        Ok(Appended { seq, state, count })
+        Ok(Appended {
+            generation,
+            seq,
+            state,
+            count,
+        })
     }
 
     async fn after(
         &self,
         tenant: &str,
         device: &str,
-        after: u64,
+        cursor: Cursor,
         limit: usize,
     ) -> Result<Replay, OutboxError> {
         let keys = self.keys(tenant, device);
         let mut redis = self.redis.clone();
         type Entries = Vec<(String, Vec<(String, Vec<u8>)>)>;
-        let (entries, lost): (Entries, Option<u64>) = redis::pipe()
-            .atomic()
-            .cmd("XRANGE")
-            .arg(&keys[0])
-            .arg(format!("{}-0", after.saturating_add(1)))
-            .arg("+")
-            .arg("COUNT")
+        let (generation, from, resync, entries): (u64, u64, u8, Entries) = self
+            .after
+            .key(&keys[0])
+            .key(&keys[1])
+            .key(&keys[2])
+            .key(&keys[3])
+            .arg(cursor.generation)
+            .arg(cursor.seq)
             .arg(limit)
-            .cmd("HGET")
-            .arg(&keys[1])
-            .arg("lost")
-            .query_async(&mut redis)
+            .arg(new_generation())
+            .arg(millis(self.settings.ttl()))
+            .invoke_async(&mut redis)
             .await?;
         let mut notifications = Vec::with_capacity(entries.len());
         for (id, fields) in entries {
@@ -206,21 +269,28 @@ impl Outbox for RedisOutbox {
             }
         }
         Ok(Replay {
+            generation,
+            from,
             notifications,
-            resync: after < lost.unwrap_or(0),
+            resync: resync != 0,
         })
     }
 
-    async fn acked(&self, tenant: &str, device: &str, through: u64) -> Result<(), OutboxError> {
+    async fn acked(
+        &self,
+        tenant: &str,
+        device: &str,
+        cursor: Cursor,
+    ) -> Result<Option<u64>, OutboxError> {
         let keys = self.keys(tenant, device);
         let mut redis = self.redis.clone();
-        let _: i64 = self
+        Ok(self
             .acked
             .key(&keys[0])
             .key(&keys[1])
-            .arg(through)
+            .arg(cursor.generation)
+            .arg(cursor.seq)
             .invoke_async(&mut redis)
-            .await?;
-        Ok(())
+            .await?)
     }
 }

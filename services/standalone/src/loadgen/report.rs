@@ -32,6 +32,7 @@ struct Figures {
     shown_twice: usize,
     dropped_duplicates: usize,
     reconnects: usize,
+    resyncs: usize,
     rate: f64,
 }
 
@@ -81,6 +82,7 @@ fn figures(run: &Run, devices: usize) -> anyhow::Result<Figures> {
         shown_twice,
         dropped_duplicates: run.arrivals.dropped_duplicates,
         reconnects: run.arrivals.connects.saturating_sub(devices),
+        resyncs: run.arrivals.resyncs,
         rate: accepted as f64 / run.outcome.wall.as_secs_f64().max(f64::EPSILON),
     })
 }
@@ -206,13 +208,13 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
     writeln!(md)?;
     writeln!(
         md,
-        "| run | offered | accepted (250) | refused | rate accepted/s | at the phone | lost | shown twice | duplicates dropped by the phone | reconnects |"
+        "| run | offered | accepted (250) | refused | rate accepted/s | at the phone | lost | shown twice | duplicates dropped by the phone | reconnects | resyncs |"
     )?;
-    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     for f in &all {
         writeln!(
             md,
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
             f.name,
             f.offered,
             f.accepted,
@@ -222,7 +224,8 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
             f.lost,
             f.shown_twice,
             f.dropped_duplicates,
-            f.reconnects
+            f.reconnects,
+            f.resyncs
         )?;
     }
     for f in all.iter().filter(|f| !f.refusals.is_empty()) {

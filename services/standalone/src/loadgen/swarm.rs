@@ -3,8 +3,9 @@
 //! from that address. A helper prints one line per event, stamped with the
 //! Unix time in ns when the notification reached it:
 //! `c` connected, `n <ns> <subject>` a notification, `d <seq>` a
-//! duplicate dropped, `e <reason>` a device that gave up; `ready` once
-//! every device connected. The parent reads the lines as they come.
+//! duplicate dropped, `r` a resync (the phone's outbox was lost or it fell
+//! behind), `e <reason>` a device that gave up; `ready` once every device
+//! connected. The parent reads the lines as they come.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -42,6 +43,8 @@ pub(crate) struct Arrivals {
     pub(crate) dropped_duplicates: usize,
     /// Connections made, the first ones included.
     pub(crate) connects: usize,
+    /// Resyncs the phones were told of.
+    pub(crate) resyncs: usize,
     /// Devices that gave up.
     pub(crate) failures: Vec<String>,
 }
@@ -167,6 +170,7 @@ async fn read_lines(
             Some(("d", _)) => seen.dropped_duplicates += 1,
             Some(("e", reason)) => seen.failures.push(reason.to_owned()),
             _ if text == "c" => seen.connects += 1,
+            _ if text == "r" => seen.resyncs += 1,
             _ if text == "ready" => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(());
@@ -248,6 +252,7 @@ async fn devices(args: SwarmArgs) -> anyhow::Result<()> {
                 n.subject.unwrap_or_default().replace('\n', " ")
             ),
             Event::Duplicate(seq) => format!("d {seq}\n"),
+            Event::Resync { .. } => "r\n".to_owned(),
             Event::Connected { .. } => {
                 connected += 1;
                 if connected == expected {
