@@ -32,8 +32,8 @@ use crate::domain::{
     BindingId, BindingState, ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device,
     DeviceId, MAX_LIVE_KEYS, MailDomain, Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant,
     OtpCheck, OutboxSms, PendingCode, Preferences, QuietHours, RelayCredential, RelayCredentialId,
-    RelayPolicy, SendLimits, ServerSettings, TargetDevice, Tenant, TenantId, TenantZone, TlsMode, Traffic,
-    TrafficDay, owners_of, until_next_day,
+    RelayPolicy, SendLimits, ServerSettings, TargetDevice, Tenant, TenantId, TenantZone, TlsMode,
+    Traffic, TrafficDay, owners_of, until_next_day,
 };
 
 /// PostgreSQL store.
