@@ -317,6 +317,9 @@ async fn standalone_honours_postgresql_and_redis_for_the_services_that_take_them
             redis.url.expose().to_owned(),
         ));
         extra.push((format!("{store}__REDIS__KEY_PREFIX"), prefix.clone()));
+        // The test machine's Redis keeps nothing on disk on purpose; the
+        // durability refusal itself is proven in tests/redis_durability.rs.
+        extra.push((format!("{store}__REDIS__ALLOW_VOLATILE"), "true".to_owned()));
     }
     let mut platform = start_with(true, &extra);
     let rx = lines(&mut platform.child);
