@@ -1,17 +1,19 @@
-//! The per-device outbox, the same scenarios against Redis and memory:
+//! The per-device outbox, the same scenarios against Redis, SQLite and
+//! memory:
 //! sequences, idempotent appends, replay after a cursor, trim on ack,
 //! coalescing by collapse key, the cap with its resync marker, isolation,
 //! and generations: one per outbox, kept while it lives, new once it is
 //! lost (keys deleted, TTL run out, a restarted process), so a cursor from
 //! before is answered with a resync and everything held, and its acks trim
-//! nothing.
+//! nothing. The SQLite outbox (standalone) also keeps everything across a
+//! reopen of its file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::sync::Arc;
 
 use pushmail_common::outbox::{
-    AppendState, Cursor, MemoryOutbox, Outbox, OutboxSettings, RedisOutbox,
+    AppendState, Cursor, MemoryOutbox, Outbox, OutboxSettings, RedisOutbox, SqliteOutbox,
 };
 use pushmail_common::redis::RedisConfig;
 use pushmail_proto::session::v1::Notification;
@@ -37,6 +39,15 @@ async fn held(outbox: &Arc<dyn Outbox>) -> Vec<u64> {
 
 fn memory(settings: OutboxSettings) -> Arc<dyn Outbox> {
     Arc::new(MemoryOutbox::new(settings))
+}
+
+/// A SQLite outbox in a fresh directory (kept as long as the guard).
+async fn sqlite(settings: OutboxSettings) -> (Arc<dyn Outbox>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = SqliteOutbox::open(&dir.path().join("outbox.db"), settings)
+        .await
+        .unwrap();
+    (Arc::new(outbox), dir)
 }
 
 fn settings(max: usize, coalesce_ms: u64) -> OutboxSettings {
@@ -104,19 +115,31 @@ async fn sequences_replay_and_ack(outbox: Arc<dyn Outbox>) {
     // The same key again: the same sequence, nothing new for the device.
     let again = outbox.append(&n("d1", "k2", "c2", "s")).await.unwrap();
     assert_eq!((again.seq, again.state), (2, AppendState::Pending));
-    assert_eq!(
-        outbox.acked("t1", "d1", g(3)).await.unwrap(),
-        Some(generation)
-    );
+    // What the ack trimmed comes back, for the session's receipts.
+    let trimmed = outbox.acked("t1", "d1", g(3)).await.unwrap().unwrap();
+    assert_eq!(trimmed.generation, generation);
+    let trimmed: Vec<u64> = trimmed.notifications.iter().map(|n| n.sequence).collect();
+    assert_eq!(trimmed, [1, 2, 3]);
     assert_eq!(held(&outbox).await, [4]);
     let acked = outbox.append(&n("d1", "k2", "c2", "s")).await.unwrap();
     assert_eq!((acked.seq, acked.state), (2, AppendState::Acked));
     // An ack past the end acks nothing: the device was never sent it.
-    assert_eq!(outbox.acked("t1", "d1", g(1_000)).await.unwrap(), None);
+    assert_eq!(
+        outbox
+            .acked("t1", "d1", g(1_000))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
+        None
+    );
     assert_eq!(held(&outbox).await, [4]);
     // A device naming no generation (from before them) acks in this one.
     assert_eq!(
-        outbox.acked("t1", "d1", at(0, 4)).await.unwrap(),
+        outbox
+            .acked("t1", "d1", at(0, 4))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
         Some(generation)
     );
     assert!(held(&outbox).await.is_empty());
@@ -158,7 +181,7 @@ async fn coalesces_unacked_notifications(outbox: Arc<dyn Outbox>) {
     assert_eq!(redelivered.state, AppendState::Pending);
     // Once acked, the next mail is a notification of its own.
     let acked = outbox.acked("t1", "d1", at(third.generation, 4)).await;
-    assert_eq!(acked.unwrap(), Some(third.generation));
+    assert_eq!(acked.unwrap().map(|a| a.generation), Some(third.generation));
     let fourth = outbox
         .append(&n("d1", "a4", "acct/INBOX", "fourth"))
         .await
@@ -200,6 +223,12 @@ async fn memory_sequences_replay_and_ack() {
 }
 
 #[tokio::test]
+async fn sqlite_sequences_replay_and_ack() {
+    let (outbox, _dir) = sqlite(settings(100, 0)).await;
+    sequences_replay_and_ack(outbox).await;
+}
+
+#[tokio::test]
 async fn redis_coalesces_unacked_notifications() {
     coalesces_unacked_notifications(in_redis(settings(100, 60_000)).await).await;
 }
@@ -210,6 +239,12 @@ async fn memory_coalesces_unacked_notifications() {
 }
 
 #[tokio::test]
+async fn sqlite_coalesces_unacked_notifications() {
+    let (outbox, _dir) = sqlite(settings(100, 60_000)).await;
+    coalesces_unacked_notifications(outbox).await;
+}
+
+#[tokio::test]
 async fn redis_cap_drops_oldest_and_asks_for_resync() {
     cap_drops_oldest_and_asks_for_resync(in_redis(settings(3, 0)).await).await;
 }
@@ -217,6 +252,12 @@ async fn redis_cap_drops_oldest_and_asks_for_resync() {
 #[tokio::test]
 async fn memory_cap_drops_oldest_and_asks_for_resync() {
     cap_drops_oldest_and_asks_for_resync(memory(settings(3, 0))).await;
+}
+
+#[tokio::test]
+async fn sqlite_cap_drops_oldest_and_asks_for_resync() {
+    let (outbox, _dir) = sqlite(settings(3, 0)).await;
+    cap_drops_oldest_and_asks_for_resync(outbox).await;
 }
 
 #[tokio::test]
@@ -283,6 +324,12 @@ fn settings_refuse_an_empty_cap_or_no_ttl() {
         .validate("outbox.")
         .is_err()
     );
+    let err = OutboxSettings::sqlite("")
+        .validate("outbox.")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outbox.sqlite_path"), "{err}");
+    assert!(OutboxSettings::sqlite("o.db").validate("outbox.").is_ok());
 }
 
 /// One outbox's life: its generation is drawn when it is created and kept
@@ -309,13 +356,24 @@ async fn a_generation_lives_and_dies_with_its_outbox(
     let appended = outbox.append(&n("d9", "k1", "", "s")).await.unwrap();
     assert_eq!(appended.generation, fresh.generation);
     assert_eq!(
-        outbox.acked("t1", "d1", at(old, 1)).await.unwrap(),
+        outbox
+            .acked("t1", "d1", at(old, 1))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
         Some(old)
     );
 
     let outbox = lose(outbox, old).await;
     // The phone still holds (old, 2); the outbox is gone.
-    assert_eq!(outbox.acked("t1", "d1", at(old, 2)).await.unwrap(), None);
+    assert_eq!(
+        outbox
+            .acked("t1", "d1", at(old, 2))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
+        None
+    );
     let replay = outbox.after("t1", "d1", at(old, 2), 10).await.unwrap();
     let new = replay.generation;
     assert_ne!(new, old, "a new outbox, a new generation");
@@ -340,11 +398,29 @@ async fn a_generation_lives_and_dies_with_its_outbox(
     let fresh = outbox.after("t1", "d1", at(0, 0), 10).await.unwrap();
     assert_eq!((fresh.resync, seqs(&fresh)), (false, vec![1, 2]));
     // Acks of the old generation, or past the end, trim nothing.
-    assert_eq!(outbox.acked("t1", "d1", at(old, 2)).await.unwrap(), None);
-    assert_eq!(outbox.acked("t1", "d1", at(new, 3)).await.unwrap(), None);
+    assert_eq!(
+        outbox
+            .acked("t1", "d1", at(old, 2))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
+        None
+    );
+    assert_eq!(
+        outbox
+            .acked("t1", "d1", at(new, 3))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
+        None
+    );
     assert_eq!(held(&outbox).await, [1, 2]);
     assert_eq!(
-        outbox.acked("t1", "d1", at(new, 1)).await.unwrap(),
+        outbox
+            .acked("t1", "d1", at(new, 1))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
         Some(new)
     );
     assert_eq!(held(&outbox).await, [2]);
@@ -460,14 +536,104 @@ async fn redis_an_outbox_from_before_generations_keeps_its_entries() {
         .await
         .unwrap();
     // A device from then names none and acks in whatever it has.
-    assert_eq!(outbox.acked("t1", "d1", at(0, 1)).await.unwrap(), None);
+    assert_eq!(
+        outbox
+            .acked("t1", "d1", at(0, 1))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
+        None
+    );
     let replay = outbox.after("t1", "d1", at(0, 1), 10).await.unwrap();
     assert_ne!(replay.generation, 0, "adopted");
     assert_eq!((seqs(&replay), replay.resync), (vec![1, 2], false));
     assert_eq!(
-        outbox.acked("t1", "d1", at(0, 1)).await.unwrap(),
+        outbox
+            .acked("t1", "d1", at(0, 1))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
         Some(replay.generation)
     );
     let next = outbox.append(&n("d1", "k3", "", "s")).await.unwrap();
     assert_eq!((next.generation, next.seq), (replay.generation, 3));
+}
+
+#[tokio::test]
+async fn sqlite_a_generation_dies_with_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    let outbox: Arc<dyn Outbox> =
+        Arc::new(SqliteOutbox::open(&path, settings(100, 0)).await.unwrap());
+    a_generation_lives_and_dies_with_its_outbox(outbox, async |outbox, _| {
+        drop(outbox);
+        // The data directory wiped (or a new one): a new outbox.
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        let fresh: Arc<dyn Outbox> =
+            Arc::new(SqliteOutbox::open(&path, settings(100, 0)).await.unwrap());
+        fresh
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_a_generation_dies_with_its_ttl() {
+    let (outbox, _dir) = sqlite(settings_with_ttl(2)).await;
+    a_generation_lives_and_dies_with_its_outbox(outbox, async |outbox, old| {
+        expired(async || {
+            outbox
+                .acked("t1", "d1", at(old, 0))
+                .await
+                .unwrap()
+                .is_none()
+        })
+        .await;
+        outbox
+    })
+    .await;
+}
+
+/// What a restarted standalone finds: the same generation, the unacked
+/// entries, the acks and the idempotency keys.
+#[tokio::test]
+async fn sqlite_everything_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    let outbox = SqliteOutbox::open(&path, settings(100, 0)).await.unwrap();
+    let first = outbox.append(&n("d1", "k1", "", "one")).await.unwrap();
+    outbox.append(&n("d1", "k2", "", "two")).await.unwrap();
+    outbox.append(&n("d1", "k3", "", "three")).await.unwrap();
+    let generation = first.generation;
+    assert_eq!(
+        outbox
+            .acked("t1", "d1", at(generation, 1))
+            .await
+            .unwrap()
+            .map(|a| a.generation),
+        Some(generation)
+    );
+    drop(outbox);
+
+    let outbox = SqliteOutbox::open(&path, settings(100, 0)).await.unwrap();
+    let replay = outbox
+        .after("t1", "d1", at(generation, 1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (replay.generation, replay.from, replay.resync, seqs(&replay)),
+        (generation, 1, false, vec![2, 3])
+    );
+    let subjects: Vec<&str> = replay
+        .notifications
+        .iter()
+        .map(|n| n.subject.as_str())
+        .collect();
+    assert_eq!(subjects, ["two", "three"]);
+    // A redelivered event is still recognised, acked or not.
+    let again = outbox.append(&n("d1", "k1", "", "one")).await.unwrap();
+    assert_eq!((again.seq, again.state), (1, AppendState::Acked));
+    let again = outbox.append(&n("d1", "k2", "", "two")).await.unwrap();
+    assert_eq!((again.seq, again.state), (2, AppendState::Pending));
+    let next = outbox.append(&n("d1", "k4", "", "four")).await.unwrap();
+    assert_eq!((next.generation, next.seq), (generation, 4));
 }

@@ -304,7 +304,7 @@ impl Outbox for Flaky {
         tenant: &str,
         device: &str,
         cursor: Cursor,
-    ) -> Result<Option<u64>, pushmail_common::outbox::OutboxError> {
+    ) -> Result<Option<pushmail_common::outbox::Acked>, pushmail_common::outbox::OutboxError> {
         self.inner.acked(tenant, device, cursor).await
     }
 }

@@ -2,7 +2,9 @@
 //! (session acks, dispatch's queued/suppressed/deferred, SMS centres'
 //! submitted/delivered/failed) becomes a row the portal and the REST API
 //! list per account, written once per event id (a redelivered record is
-//! harmless), pruned after `deliveries.retention_days`.
+//! harmless), pruned after `deliveries.retention_days`. A receipt carrying
+//! `uncounted_push_bytes` (session's, for replays and late acks) is also
+//! counted as a push in the account's traffic when first written.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,7 +127,7 @@ impl Handler for DeliveryLog {
             at_ms,
         };
         self.registry
-            .record_delivery(&delivery)
+            .record_delivery(&delivery, receipt.uncounted_push_bytes)
             .await
             .map_err(HandlerError::new)
     }

@@ -111,6 +111,11 @@ pub trait ServiceConfig: Serialize + DeserializeOwned + Default {
 
     /// Checks what serde cannot: ranges, relations between keys.
     fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Fills in what is derived from other keys once every layer is read,
+    /// before [`ServiceConfig::validate`] (standalone places its embedded
+    /// stores under its data directory). Nothing by default.
+    fn resolve(&mut self) {}
 }
 
 /// The environment prefix of a service, e.g. `PUSHMAIL_BINDING__`.
@@ -137,10 +142,11 @@ fn load_from_env<C: ServiceConfig>(file: Option<&Path>, env: Env) -> Result<C, C
         })?;
         figment = figment.merge(Toml::file_exact(path));
     }
-    let config: C = figment
+    let mut config: C = figment
         .merge(env)
         .extract()
         .map_err(ConfigError::from_figment)?;
+    config.resolve();
     config.validate()?;
     Ok(config)
 }

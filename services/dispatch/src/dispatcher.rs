@@ -35,9 +35,6 @@ tokio::task_local! {
     static TAILS: Tails;
 }
 
-/// Attempts at publishing a left-running receipt.
-const RECEIPT_ATTEMPTS: u32 = 5;
-
 /// Why a mail could not be dispatched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -527,6 +524,7 @@ impl Dispatcher {
             sequence: n.sequence,
             request_id: request_id.to_owned(),
             detail: detail.to_owned(),
+            uncounted_push_bytes: 0,
         };
         let key = if target.device.is_empty() {
             &target.msisdn
@@ -536,7 +534,11 @@ impl Dispatcher {
         let record = encode(topics::DELIVERY, key, &context, &receipt);
         match TAILS.try_with(Arc::clone) {
             Ok(tails) => {
-                let publish = tokio::spawn(publish_receipt(self.bus.clone(), record));
+                let publish = tokio::spawn(pushmail_common::bus::publish_receipt(
+                    self.bus.clone(),
+                    record,
+                    "dispatch",
+                ));
                 tails
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -604,26 +606,6 @@ impl Dispatcher {
         pushmail_common::bus::dead_letter(self.bus.as_ref(), record, reason, attempts)
             .await
             .map_err(HandlerError::new)
-    }
-}
-
-/// Publishes a receipt left running, retrying with backoff; one the broker
-/// keeps refusing is logged and counted (the mail itself was delivered).
-async fn publish_receipt(bus: Arc<dyn EventBus>, record: pushmail_common::bus::OutboundRecord) {
-    let mut delay = Duration::from_millis(100);
-    for attempt in 1..=RECEIPT_ATTEMPTS {
-        match bus.publish(topics::DELIVERY.name(), record.clone()).await {
-            Ok(_) => return,
-            Err(err) if attempt < RECEIPT_ATTEMPTS => {
-                tracing::warn!(error = %err, attempt, "receipt not published yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "receipt lost after {RECEIPT_ATTEMPTS} attempts");
-                metrics::counter!("pushmail_dispatch_receipts_lost_total").increment(1);
-            }
-        }
     }
 }
 

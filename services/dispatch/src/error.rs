@@ -20,6 +20,9 @@ pub enum Error {
     /// The embedded state store could not be opened.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// The outbox could not be reached or opened.
+    #[error(transparent)]
+    Outbox(#[from] pushmail_common::outbox::ConnectError),
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),

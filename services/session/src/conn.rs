@@ -447,9 +447,10 @@ impl Conn {
     /// mark to drop a redelivered event, so the mark must not lag the ack.
     async fn acked(&mut self, generation: u64, through: u64) {
         let rest = self.waiters.split_off(&through.saturating_add(1));
-        for (_, reply) in std::mem::replace(&mut self.waiters, rest) {
-            let _ = reply.send(Outcome::Acked);
-        }
+        let heard: std::collections::HashMap<_, _> = std::mem::replace(&mut self.waiters, rest)
+            .into_iter()
+            .map(|(seq, reply)| (seq, crate::receipts::heard(reply.send(Outcome::Acked))))
+            .collect();
         let cursor = Cursor {
             generation,
             seq: through,
@@ -460,7 +461,11 @@ impl Conn {
             .acked(&self.tenant, &self.device, cursor)
             .await
         {
-            Ok(Some(_)) => {}
+            Ok(Some(acked)) => {
+                self.node
+                    .receipts
+                    .acked(&self.device, acked.notifications, &heard);
+            }
             // Recreated since: the device holds these, the new outbox's
             // entries of the same sequences it does not.
             Ok(None) => tracing::debug!(generation, through, "ack of a generation gone"),

@@ -15,6 +15,9 @@ pub enum Error {
     /// The event bus is unreachable or misconfigured.
     #[error(transparent)]
     Bus(#[from] pushmail_common::bus::BusError),
+    /// The outbox could not be reached or opened.
+    #[error(transparent)]
+    Outbox(#[from] pushmail_common::outbox::ConnectError),
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),

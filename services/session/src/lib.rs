@@ -19,6 +19,7 @@ pub mod machine;
 pub mod node;
 pub mod ping;
 pub mod protocol;
+pub mod receipts;
 pub mod revocations;
 pub mod socket;
 pub mod stats;
@@ -171,6 +172,7 @@ pub async fn run(
         credential: config.security.credential.clone(),
         services,
         ping_waiters: Default::default(),
+        receipts: receipts::Receipts::new(deps.bus.clone()),
     });
 
     let mut host = Host::new(readiness, shutdown.clone());

@@ -50,6 +50,8 @@ pub struct Node {
     pub services: ServiceVerifier,
     /// Long-poll deliveries awaiting the ack the device's next ping carries.
     pub ping_waiters: Mutex<HashMap<String, Vec<PingWaiter>>>,
+    /// Receipts for acks no one else reports.
+    pub receipts: crate::receipts::Receipts,
 }
 
 impl std::fmt::Debug for Node {
@@ -86,7 +88,13 @@ impl Node {
     /// Resolves long-poll deliveries of `generation` up to `through` as
     /// acked. Those of another generation are answered closed: the device
     /// acks in this one now, so theirs will never come.
-    pub fn ping_acked(&self, device: &str, generation: u64, through: u64) {
+    pub fn ping_acked(
+        &self,
+        device: &str,
+        generation: u64,
+        through: u64,
+    ) -> HashMap<u64, crate::receipts::Heard> {
+        let mut heard = HashMap::new();
         let mut waiters = self
             .ping_waiters
             .lock()
@@ -95,19 +103,19 @@ impl Node {
             let (done, rest): (Vec<_>, Vec<_>) = list
                 .drain(..)
                 .partition(|(g, seq, _)| *g != generation || *seq <= through);
-            for (g, _, reply) in done {
-                let outcome = if g == generation {
-                    Outcome::Acked
+            for (g, seq, reply) in done {
+                if g == generation {
+                    heard.insert(seq, crate::receipts::heard(reply.send(Outcome::Acked)));
                 } else {
-                    Outcome::Closed
-                };
-                let _ = reply.send(outcome);
+                    let _ = reply.send(Outcome::Closed);
+                }
             }
             *list = rest;
             if list.is_empty() {
                 waiters.remove(device);
             }
         }
+        heard
     }
 
     /// Keeps a long-poll delivery's reply (`seq` of `generation`) until

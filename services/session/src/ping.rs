@@ -90,7 +90,10 @@ pub(crate) async fn ping(
     match node.outbox.acked(&claims.tenant_id, &device, cursor).await {
         // Only an ack the outbox took resolves deliveries: one naming a
         // lost generation, or past anything assigned, acks nothing.
-        Ok(Some(generation)) => node.ping_acked(&device, generation, request.last_ack),
+        Ok(Some(acked)) => {
+            let heard = node.ping_acked(&device, acked.generation, request.last_ack);
+            node.receipts.acked(&device, acked.notifications, &heard);
+        }
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "outbox ack failed"),
     }

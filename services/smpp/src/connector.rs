@@ -242,6 +242,7 @@ impl Connector {
             sequence: 0,
             request_id: expected.request_id.clone(),
             detail: detail.to_owned(),
+            uncounted_push_bytes: 0,
         };
         let key = if expected.device_id.is_empty() {
             &expected.account_id

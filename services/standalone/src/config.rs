@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct StandaloneConfig {
-    /// Where standalone keeps what it generates (secrets).
+    /// Where standalone keeps everything it writes: secrets, the binding
+    /// database, blobs, the bus, outboxes, dispatch state and ingest marks
+    /// (each embedded store's path left empty is placed here).
     pub(crate) data_dir: PathBuf,
     /// Start a demo device for `demo@pushmail.local` once ready (`make run`).
     pub(crate) demo: bool,
@@ -58,8 +60,10 @@ fn memory_bus() -> BusConfig {
 impl Default for StandaloneConfig {
     fn default() -> Self {
         let data = PathBuf::from(".pushmail");
+        // Empty paths are placed under `data_dir` by `resolve`, so setting
+        // `data_dir` alone moves every file.
         let blob = BlobConfig {
-            dir: data.join("blobs"),
+            dir: PathBuf::new(),
             ..BlobConfig::default()
         };
         let mut binding = pushmail_binding::Config {
@@ -70,7 +74,7 @@ impl Default for StandaloneConfig {
             bus: memory_bus(),
             ..Default::default()
         };
-        binding.database.url = SecretUrl::new("sqlite://.pushmail/binding.db?mode=rwc");
+        binding.database.url = SecretUrl::new("");
         // One process: the in-process cache layer is the only one needed.
         binding.cache.shared = pushmail_common::redis::StateStoreConfig::memory();
         // Standalone runs beside its mail server (Dovecot on this machine):
@@ -92,8 +96,10 @@ impl Default for StandaloneConfig {
                     grpc_addr: local(7102),
                     admin_addr: local(9102),
                 },
+                // Every lease dies with the process's connections: after a
+                // restart there is nothing for a kept directory to say.
                 directory: StateStoreConfig::memory(),
-                outbox: OutboxSettings::memory(),
+                outbox: OutboxSettings::sqlite(PathBuf::new()),
                 bus: memory_bus(),
                 devices: pushmail_session::config::DevicesConfig {
                     addr: local(8102),
@@ -119,7 +125,7 @@ impl Default for StandaloneConfig {
                 bus: memory_bus(),
                 binding: UpstreamConfig::at("http://127.0.0.1:7101"),
                 blob,
-                marks: StateStoreConfig::memory(),
+                marks: StateStoreConfig::sqlite(PathBuf::new()),
                 smtp: pushmail_ingest::config::SmtpConfig {
                     listen: "127.0.0.1:2525".to_owned(),
                     lmtp_listen: "127.0.0.1:2424".to_owned(),
@@ -148,7 +154,8 @@ impl Default for StandaloneConfig {
                 bus: memory_bus(),
                 binding: UpstreamConfig::at("http://127.0.0.1:7101"),
                 session: UpstreamConfig::at("http://127.0.0.1:7102"),
-                state: StateStoreConfig::memory(),
+                state: StateStoreConfig::sqlite(PathBuf::new()),
+                // Unused: dispatch is handed session's outbox (one file).
                 outbox: OutboxSettings::memory(),
                 delivery: pushmail_dispatch::config::DeliveryConfig {
                     // Device fetch is the gateway's.
@@ -176,8 +183,51 @@ impl Default for StandaloneConfig {
     }
 }
 
+impl StandaloneConfig {
+    /// Moves every embedded store to a fresh `data_dir` (the load
+    /// generator's runs); stores on servers (PostgreSQL, Redis) stay.
+    pub(crate) fn relocate(&mut self, data_dir: &std::path::Path) {
+        self.data_dir = data_dir.to_path_buf();
+        for path in [
+            &mut self.transcode.blob.dir,
+            &mut self.ingest.blob.dir,
+            &mut self.session.outbox.sqlite_path,
+            &mut self.dispatch.state.sqlite_path,
+            &mut self.ingest.marks.sqlite_path,
+        ] {
+            path.clear();
+        }
+        if self.binding.database.url.expose().starts_with("sqlite:") {
+            self.binding.database.url = SecretUrl::new("");
+        }
+        self.resolve();
+    }
+}
+
+/// Sets `path` to `data_dir`/`name` when it was left empty.
+fn place(path: &mut PathBuf, data_dir: &std::path::Path, name: &str) {
+    if path.as_os_str().is_empty() {
+        *path = data_dir.join(name);
+    }
+}
+
 impl ServiceConfig for StandaloneConfig {
     const NAME: &'static str = "standalone";
+
+    fn resolve(&mut self) {
+        let data = self.data_dir.clone();
+        place(&mut self.transcode.blob.dir, &data, "blobs");
+        place(&mut self.ingest.blob.dir, &data, "blobs");
+        place(&mut self.session.outbox.sqlite_path, &data, "outbox.db");
+        place(&mut self.dispatch.state.sqlite_path, &data, "dispatch.db");
+        place(&mut self.ingest.marks.sqlite_path, &data, "marks.db");
+        if self.binding.database.url.expose().is_empty() {
+            self.binding.database.url = SecretUrl::new(format!(
+                "sqlite://{}?mode=rwc",
+                data.join("binding.db").display()
+            ));
+        }
+    }
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.telemetry.validate("telemetry.")?;

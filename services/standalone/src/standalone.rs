@@ -1,5 +1,6 @@
-//! Every service in one process: one in-process bus shared by all, SQLite,
-//! in-memory directory and state, a local blob directory. Services still
+//! Every service in one process: one in-process bus shared by all, SQLite
+//! files for the binding database, outbox, dispatch state and ingest marks,
+//! an in-memory directory, a local blob directory, all under `data_dir`. Services still
 //! call each other through their gRPC clients over loopback, so standalone
 //! exercises the same code paths as a cluster.
 
@@ -128,6 +129,8 @@ pub(crate) async fn start(
     bus: Option<Arc<dyn EventBus>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Platform> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("data_dir {}", config.data_dir.display()))?;
     crate::secrets::ensure(&mut config.binding.security, &config.data_dir)?;
     credentials(&mut config)?;
     let bus: Arc<dyn EventBus> = bus.unwrap_or_else(|| Arc::new(MemoryBus::new(&config.bus)));

@@ -137,6 +137,27 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
         seen.iter().any(|l| l.contains("fetched summary")),
         "{seen:#?}"
     );
+    // Everything it wrote is under its data directory, none in the
+    // directory it was started from.
+    let written: Vec<_> = std::fs::read_dir(platform.cwd.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(written.is_empty(), "written outside data_dir: {written:?}");
+    for kept in [
+        "binding.db",
+        "outbox.db",
+        "dispatch.db",
+        "marks.db",
+        "blobs",
+        "secrets",
+        "demo.json",
+    ] {
+        assert!(
+            platform.data.path().join(kept).exists(),
+            "{kept} is not in data_dir"
+        );
+    }
 
     let _ = Command::new("kill")
         .args(["-INT", &platform.child.id().to_string()])

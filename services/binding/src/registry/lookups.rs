@@ -131,8 +131,23 @@ impl Registry {
     pub async fn record_delivery(
         &self,
         delivery: &crate::domain::Delivery,
+        uncounted_push_bytes: u64,
     ) -> Result<(), ApiError> {
-        Ok(self.store().record_delivery(delivery).await?)
+        let new = self.store().record_delivery(delivery).await?;
+        // Counted once, with the receipt's first writing: a redelivered
+        // receipt (same event id) counts nothing again. Not one statement
+        // with the log: a crash between them loses one push from the
+        // statistics, never counts one twice.
+        if new && uncounted_push_bytes > 0 {
+            let push = Traffic {
+                pushed_count: 1,
+                pushed_bytes: uncounted_push_bytes,
+                ..Traffic::default()
+            };
+            self.record_traffic(delivery.tenant, delivery.account, &push)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Drops verification-code counts older than yesterday (yesterday's

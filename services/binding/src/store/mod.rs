@@ -364,7 +364,8 @@ pub trait BindingStore:
 
     /// Adds a receipt to the log (once per event id); a receipt for an
     /// account that is not the tenant's (deleted meanwhile) is dropped.
-    async fn record_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
+    /// Whether it was written now (not before, not dropped).
+    async fn record_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
 
     /// An account's log, newest first, after `after`, at most `limit`.
     async fn deliveries(

@@ -18,6 +18,7 @@ mod kafka;
 mod kafka_consumer;
 mod lanes;
 mod memory;
+mod receipt;
 mod record;
 mod typed;
 
@@ -34,6 +35,7 @@ pub use error::BusError;
 pub use kafka::KafkaBus;
 pub use lanes::consume_concurrently;
 pub use memory::MemoryBus;
+pub use receipt::{METRIC_RECEIPTS_LOST, publish_receipt};
 pub use record::{Delivered, Headers, InboundRecord, OutboundRecord, header};
 pub use typed::{EventContext, decode, encode};
 

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use pushmail_proto::session::v1::Notification;
 
 use super::{
-    AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay, new_generation,
-    replayed, resume, stored,
+    Acked, AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay,
+    new_generation, replayed, resume, stored,
 };
 
 #[derive(Debug)]
@@ -221,7 +221,7 @@ impl Outbox for MemoryOutbox {
         tenant: &str,
         device: &str,
         cursor: Cursor,
-    ) -> Result<Option<u64>, OutboxError> {
+    ) -> Result<Option<Acked>, OutboxError> {
         let mut devices = self.lock();
         let Some(device) = devices.get_mut(&(tenant.to_owned(), device.to_owned())) else {
             return Ok(None);
@@ -232,7 +232,14 @@ impl Outbox for MemoryOutbox {
             return Ok(None);
         }
         device.acked = device.acked.max(cursor.seq);
-        device.entries = device.entries.split_off(&cursor.seq.saturating_add(1));
-        Ok(Some(device.generation))
+        let rest = device.entries.split_off(&cursor.seq.saturating_add(1));
+        let trimmed = std::mem::replace(&mut device.entries, rest);
+        Ok(Some(Acked {
+            generation: device.generation,
+            notifications: trimmed
+                .into_iter()
+                .map(|(seq, e)| replayed(e.notification, seq, e.count))
+                .collect(),
+        }))
     }
 }

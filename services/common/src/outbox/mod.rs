@@ -3,7 +3,8 @@
 //! what a device has not acked when it says hello, and trims on ack.
 //!
 //! Redis streams in production (one stream per device, the sequence is the
-//! entry id), process memory standalone. Appends are idempotent by the
+//! entry id), a SQLite file standalone (kept across restarts), process
+//! memory in tests. Appends are idempotent by the
 //! notification's idempotency key, so a redelivered event never gives the
 //! device a second notification; an unacked notification with the same
 //! collapse key appended within the coalescing window is replaced by the
@@ -19,6 +20,7 @@
 
 mod memory;
 mod redis;
+mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::memory::MemoryOutbox;
 pub use self::redis::RedisOutbox;
+pub use self::sqlite::SqliteOutbox;
 use crate::config::ConfigError;
 use crate::redis::{RedisConfig, StateStoreKind};
 
@@ -43,15 +46,28 @@ impl From<::redis::RedisError> for OutboxError {
     }
 }
 
+/// The configured outbox could not be reached or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Its Redis is unreachable or does not persist.
+    #[error(transparent)]
+    Redis(#[from] crate::redis::RedisError),
+    /// Its SQLite file could not be opened.
+    #[error(transparent)]
+    Sqlite(#[from] OutboxError),
+}
+
 /// Where the outbox is and the limits of every device's outbox.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxSettings {
-    /// `redis` (shared by dispatch and session replicas) or `memory`
-    /// (standalone: one process holds both).
+    /// `redis` (shared by dispatch and session replicas), `sqlite`
+    /// (standalone: one process holds both, kept on disk) or `memory`.
     pub kind: StateStoreKind,
     /// Used when `kind = "redis"`.
     pub redis: RedisConfig,
+    /// The database file, when `kind = "sqlite"`.
+    pub sqlite_path: std::path::PathBuf,
     /// Most unacked notifications kept per device; past it the oldest go
     /// and the device is told to resync.
     pub max_per_device: usize,
@@ -68,6 +84,7 @@ impl Default for OutboxSettings {
         Self {
             kind: StateStoreKind::Redis,
             redis: RedisConfig::default(),
+            sqlite_path: std::path::PathBuf::new(),
             max_per_device: 200,
             ttl_seconds: 7 * 24 * 3600,
             coalesce_ms: 2_000,
@@ -76,7 +93,7 @@ impl Default for OutboxSettings {
 }
 
 impl OutboxSettings {
-    /// In-process, with the default limits (standalone).
+    /// In-process, with the default limits.
     pub fn memory() -> Self {
         Self {
             kind: StateStoreKind::Memory,
@@ -84,8 +101,17 @@ impl OutboxSettings {
         }
     }
 
+    /// In the SQLite file at `path`, with the default limits (standalone).
+    pub fn sqlite(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            kind: StateStoreKind::Sqlite,
+            sqlite_path: path.into(),
+            ..Self::default()
+        }
+    }
+
     /// Connects the configured store.
-    pub async fn connect(&self) -> Result<Arc<dyn Outbox>, crate::redis::RedisError> {
+    pub async fn connect(&self) -> Result<Arc<dyn Outbox>, ConnectError> {
         Ok(match self.kind {
             StateStoreKind::Redis => Arc::new(RedisOutbox::new(
                 crate::redis::connect_for(
@@ -96,11 +122,10 @@ impl OutboxSettings {
                 &self.redis.key_prefix,
                 self.clone(),
             )),
-            // `validate` refuses sqlite: the outbox has no embedded durable
-            // store yet.
-            StateStoreKind::Memory | StateStoreKind::Sqlite => {
-                Arc::new(MemoryOutbox::new(self.clone()))
+            StateStoreKind::Sqlite => {
+                Arc::new(SqliteOutbox::open(&self.sqlite_path, self.clone()).await?)
             }
+            StateStoreKind::Memory => Arc::new(MemoryOutbox::new(self.clone())),
         })
     }
 
@@ -109,10 +134,10 @@ impl OutboxSettings {
         if self.kind == StateStoreKind::Redis {
             self.redis.validate(&format!("{prefix}redis."))?;
         }
-        if self.kind == StateStoreKind::Sqlite {
+        if self.kind == StateStoreKind::Sqlite && self.sqlite_path.as_os_str().is_empty() {
             return Err(ConfigError::invalid(
-                format!("{prefix}kind"),
-                "must be redis or memory (the outbox has no sqlite store)",
+                format!("{prefix}sqlite_path"),
+                "is required for kind = sqlite",
             ));
         }
         if !(1..=100_000).contains(&self.max_per_device) {
@@ -217,6 +242,17 @@ fn resume(cursor: Cursor, generation: u64, seq: u64, acked: u64, lost: u64) -> (
     (from, stale || lost > from.max(acked))
 }
 
+/// What an ack trimmed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Acked {
+    /// The generation trimmed.
+    pub generation: u64,
+    /// The notifications the ack took out of the outbox, oldest first,
+    /// with their sequence and count filled in: the session reports their
+    /// delivery when no one else heard of it (a replay, a late ack).
+    pub notifications: Vec<Notification>,
+}
+
 /// The per-device outbox.
 #[async_trait]
 pub trait Outbox: Send + Sync + 'static {
@@ -237,7 +273,7 @@ pub trait Outbox: Send + Sync + 'static {
 
     /// The device holds everything up to `cursor.seq` of `cursor.generation`
     /// (0: the outbox's current generation, for a device from before
-    /// generations). Returns the generation trimmed, or `None` when the ack
+    /// generations). Returns what was trimmed, or `None` when the ack
     /// does not apply and nothing is trimmed: the outbox is gone or of
     /// another generation, or the ack is past anything it assigned.
     async fn acked(
@@ -245,7 +281,7 @@ pub trait Outbox: Send + Sync + 'static {
         tenant: &str,
         device: &str,
         cursor: Cursor,
-    ) -> Result<Option<u64>, OutboxError>;
+    ) -> Result<Option<Acked>, OutboxError>;
 }
 
 /// What is stored: the notification without its sequence and generation,

@@ -16,8 +16,8 @@ use pushmail_proto::session::v1::Notification;
 use redis::aio::ConnectionManager;
 
 use super::{
-    AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay, new_generation,
-    replayed, stored,
+    Acked, AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay,
+    new_generation, replayed, stored,
 };
 
 /// Defines `generation(candidate)` for the scripts below (KEYS as theirs):
@@ -116,8 +116,8 @@ return {gen, from, resync, entries}
 ";
 
 /// KEYS: stream, meta. ARGV: generation ('0': the current one), through.
-/// Returns the generation trimmed, or nil when the ack does not apply (a
-/// lost stream ends the generation, as `generation` says).
+/// Returns {generation, entries trimmed}, or nil when the ack does not
+/// apply (a lost stream ends the generation, as `generation` says).
 const ACKED: &str = r"
 local meta = redis.call('HMGET', KEYS[2], 'gen', 'seq', 'acked')
 if not meta[1] or (ARGV[1] ~= '0' and ARGV[1] ~= meta[1]) then return false end
@@ -125,12 +125,13 @@ local seq = tonumber(meta[2] or '0')
 local through = tonumber(ARGV[2])
 if through > seq then return false end
 if seq > 0 and redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if through <= 0 then return meta[1] end
+if through <= 0 then return {meta[1], {}} end
 if through > tonumber(meta[3] or '0') then
   redis.call('HSET', KEYS[2], 'acked', through)
 end
+local trimmed = redis.call('XRANGE', KEYS[1], '-', through .. '-0')
 redis.call('XTRIM', KEYS[1], 'MINID', (through + 1) .. '-0')
-return meta[1]
+return {meta[1], trimmed}
 ";
 
 /// Redis-backed outbox.
@@ -201,6 +202,23 @@ fn entry(id: &str, fields: Vec<(String, Vec<u8>)>) -> Result<Notification, Outbo
     Ok(replayed(notification, seq, count))
 }
 
+/// Stream entries as read by a script: id and fields.
+type Entries = Vec<(String, Vec<(String, Vec<u8>)>)>;
+
+/// The entries as the device gets them.
+fn decoded(entries: Entries, device: &str) -> Vec<Notification> {
+    let mut notifications = Vec::with_capacity(entries.len());
+    for (id, fields) in entries {
+        match entry(&id, fields) {
+            Ok(notification) => notifications.push(notification),
+            // One unreadable entry must not block the device's replay
+            // for good; it cannot become readable later.
+            Err(err) => tracing::warn!(error = %err, device, "outbox entry skipped"),
+        }
+    }
+    notifications
+}
+
 #[async_trait]
 impl Outbox for RedisOutbox {
     async fn append(&self, notification: &Notification) -> Result<Appended, OutboxError> {
@@ -245,7 +263,6 @@ impl Outbox for RedisOutbox {
     ) -> Result<Replay, OutboxError> {
         let keys = self.keys(tenant, device);
         let mut redis = self.redis.clone();
-        type Entries = Vec<(String, Vec<(String, Vec<u8>)>)>;
         let (generation, from, resync, entries): (u64, u64, u8, Entries) = self
             .after
             .key(&keys[0])
@@ -259,19 +276,10 @@ impl Outbox for RedisOutbox {
             .arg(millis(self.settings.ttl()))
             .invoke_async(&mut redis)
             .await?;
-        let mut notifications = Vec::with_capacity(entries.len());
-        for (id, fields) in entries {
-            match entry(&id, fields) {
-                Ok(notification) => notifications.push(notification),
-                // One unreadable entry must not block the device's replay
-                // for good; it cannot become readable later.
-                Err(err) => tracing::warn!(error = %err, device, "outbox entry skipped"),
-            }
-        }
         Ok(Replay {
             generation,
             from,
-            notifications,
+            notifications: decoded(entries, device),
             resync: resync != 0,
         })
     }
@@ -281,16 +289,20 @@ impl Outbox for RedisOutbox {
         tenant: &str,
         device: &str,
         cursor: Cursor,
-    ) -> Result<Option<u64>, OutboxError> {
+    ) -> Result<Option<Acked>, OutboxError> {
         let keys = self.keys(tenant, device);
         let mut redis = self.redis.clone();
-        Ok(self
+        let trimmed: Option<(u64, Entries)> = self
             .acked
             .key(&keys[0])
             .key(&keys[1])
             .arg(cursor.generation)
             .arg(cursor.seq)
             .invoke_async(&mut redis)
-            .await?)
+            .await?;
+        Ok(trimmed.map(|(generation, entries)| Acked {
+            generation,
+            notifications: decoded(entries, device),
+        }))
     }
 }

@@ -20,7 +20,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use pushmail_common::bus::{EventBus, KafkaBus, KafkaConfig};
 use pushmail_common::config::ServiceConfig as _;
-use pushmail_common::redact::SecretUrl;
 use pushmail_proto::binding::v1 as pb;
 use tokio_util::sync::CancellationToken;
 
@@ -205,11 +204,7 @@ fn prepare(
         Ok(listener.local_addr()?)
     };
     config.demo = false;
-    config.data_dir = data.to_path_buf();
-    config.binding.database.url =
-        SecretUrl::new(format!("sqlite://{}/binding.db?mode=rwc", data.display()));
-    config.ingest.blob.dir = data.join("blobs");
-    config.transcode.blob.dir = data.join("blobs");
+    config.relocate(data);
     let binding = port()?;
     let session = port()?;
     let transcode = port()?;

@@ -27,12 +27,49 @@ pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The ports a platform listens on, chosen once so a restart keeps them.
+#[derive(Debug, Clone)]
+pub(crate) struct Ports {
+    grpc: [u16; 3],
+    admin: [u16; 6],
+    pub(crate) http: u16,
+    pub(crate) devices: u16,
+    pub(crate) smtp: u16,
+    lmtp: u16,
+    webhook: u16,
+}
+
+impl Ports {
+    /// Every port free, so tests run side by side.
+    pub(crate) fn free() -> Self {
+        Self {
+            grpc: [free_port(), free_port(), free_port()],
+            admin: [
+                free_port(),
+                free_port(),
+                free_port(),
+                free_port(),
+                free_port(),
+                free_port(),
+            ],
+            http: free_port(),
+            devices: free_port(),
+            smtp: free_port(),
+            lmtp: free_port(),
+            webhook: free_port(),
+        }
+    }
+}
+
 /// A running `pushmail standalone`.
 pub(crate) struct Platform {
     pub(crate) child: Child,
     pub(crate) admin_ports: Vec<u16>,
     pub(crate) smtp: u16,
+    pub(crate) ports: Ports,
     pub(crate) data: tempfile::TempDir,
+    /// The working directory it runs in: nothing may be written here.
+    pub(crate) cwd: tempfile::TempDir,
 }
 
 /// Every port free, so tests run side by side; `demo` as `make run` sets it.
@@ -42,45 +79,54 @@ pub(crate) fn start(demo: bool) -> Platform {
 
 /// [`start`] with more `PUSHMAIL_STANDALONE__<key>` settings (they win).
 pub(crate) fn start_with(demo: bool, extra: &[(String, String)]) -> Platform {
-    let data = tempfile::tempdir().unwrap();
+    start_in(demo, extra, tempfile::tempdir().unwrap(), Ports::free())
+}
+
+/// [`start_with`] on the data directory `data` and `ports` (a restart
+/// finds both as the last run left them).
+pub(crate) fn start_in(
+    demo: bool,
+    extra: &[(String, String)],
+    data: tempfile::TempDir,
+    ports: Ports,
+) -> Platform {
+    let cwd = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_pushmail"));
     command
+        .current_dir(cwd.path())
         .arg("standalone")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PUSHMAIL_")) {
         command.env_remove(key);
     }
-    let mut admin_ports = Vec::new();
     let mut set = |key: &str, port: u16| {
         command.env(
             format!("PUSHMAIL_STANDALONE__{key}"),
             format!("127.0.0.1:{port}"),
         );
     };
-    let grpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let grpc = ports.grpc;
     for (service, grpc_port) in ["BINDING", "SESSION", "TRANSCODE"].iter().zip(&grpc) {
         set(&format!("{service}__SERVER__GRPC_ADDR"), *grpc_port);
     }
-    for service in [
+    let services = [
         "BINDING",
         "SESSION",
         "TRANSCODE",
         "INGEST",
         "DISPATCH",
         "GATEWAY",
-    ] {
-        let port = free_port();
-        admin_ports.push(port);
+    ];
+    for (service, port) in services.iter().zip(ports.admin) {
         set(&format!("{service}__SERVER__ADMIN_ADDR"), port);
     }
-    let http = free_port();
+    let http = ports.http;
     set("GATEWAY__SERVER__HTTP_ADDR", http);
-    set("SESSION__DEVICES__ADDR", free_port());
-    let smtp = free_port();
-    set("INGEST__SMTP__LISTEN", smtp);
-    set("INGEST__SMTP__LMTP_LISTEN", free_port());
-    set("INGEST__WEBHOOK__LISTEN", free_port());
+    set("SESSION__DEVICES__ADDR", ports.devices);
+    set("INGEST__SMTP__LISTEN", ports.smtp);
+    set("INGEST__SMTP__LMTP_LISTEN", ports.lmtp);
+    set("INGEST__WEBHOOK__LISTEN", ports.webhook);
     command
         .env("PUSHMAIL_STANDALONE__DATA_DIR", data.path())
         .env("PUSHMAIL_STANDALONE__DEMO", demo.to_string())
@@ -117,18 +163,6 @@ pub(crate) fn start_with(demo: bool, extra: &[(String, String)]) -> Platform {
         .env(
             "PUSHMAIL_STANDALONE__GATEWAY__SESSION__ENDPOINT",
             upstream(grpc[1]),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__BINDING__DATABASE__URL",
-            format!("sqlite://{}/binding.db?mode=rwc", data.path().display()),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__INGEST__BLOB__DIR",
-            data.path().join("blobs"),
-        )
-        .env(
-            "PUSHMAIL_STANDALONE__TRANSCODE__BLOB__DIR",
-            data.path().join("blobs"),
         );
     for (key, value) in extra {
         command.env(format!("PUSHMAIL_STANDALONE__{key}"), value);
@@ -136,9 +170,11 @@ pub(crate) fn start_with(demo: bool, extra: &[(String, String)]) -> Platform {
     let child = command.spawn().expect("start pushmail standalone");
     Platform {
         child,
-        admin_ports,
-        smtp,
+        admin_ports: ports.admin.to_vec(),
+        smtp: ports.smtp,
+        ports,
         data,
+        cwd,
     }
 }
 

@@ -685,10 +685,10 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn record_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+            async fn record_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
                 // The ownership check rides in the statement; a redelivered
                 // receipt (same event id) changes nothing.
-                sqlx::query(
+                let written = sqlx::query(
                     "INSERT INTO deliveries (event_id, tenant_id, account_id, device_id, idempotency_key, \
                      channel, status, detail, sequence, at_ms) \
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
@@ -708,7 +708,7 @@ macro_rules! sql_store {
                 .execute(&self.0)
                 .await
                 .map_err(map_err)?;
-                Ok(())
+                Ok(written.rows_affected() == 1)
             }
 
             async fn deliveries(

@@ -1,0 +1,590 @@
+//! The outbox in a SQLite file under standalone's data directory, so a
+//! restarted (or killed) process still replays what its phones have not
+//! acked, in the generation they know. The same semantics as the Redis
+//! outbox: per device a row of counters (generation, seq, acked, lost and
+//! when it was last touched), its entries, its remembered idempotency keys
+//! and its collapse keys; a device untouched for `ttl_seconds` starts over
+//! with a new generation. Every call is one transaction: an append that
+//! returned is on disk.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use prost::Message as _;
+use pushmail_proto::session::v1::Notification;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Row as _, Sqlite, Transaction};
+
+use super::{
+    Acked, AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay,
+    new_generation, replayed, resume, stored,
+};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS outbox_devices (
+        tenant TEXT NOT NULL,
+        device TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        acked INTEGER NOT NULL,
+        lost INTEGER NOT NULL,
+        touched_ms INTEGER NOT NULL,
+        PRIMARY KEY (tenant, device))",
+    "CREATE INDEX IF NOT EXISTS outbox_devices_by_touch ON outbox_devices (touched_ms)",
+    "CREATE TABLE IF NOT EXISTS outbox_entries (
+        tenant TEXT NOT NULL,
+        device TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        notification BLOB NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (tenant, device, seq))",
+    "CREATE TABLE IF NOT EXISTS outbox_keys (
+        tenant TEXT NOT NULL,
+        device TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (tenant, device, key))",
+    "CREATE INDEX IF NOT EXISTS outbox_keys_by_seq ON outbox_keys (tenant, device, seq)",
+    "CREATE TABLE IF NOT EXISTS outbox_collapse (
+        tenant TEXT NOT NULL,
+        device TEXT NOT NULL,
+        collapse_key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (tenant, device, collapse_key))",
+];
+
+/// Deletes one device's outbox (?1 tenant, ?2 device), counters last.
+const FORGET: &[&str] = &[
+    "DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2",
+    "DELETE FROM outbox_keys WHERE tenant = ?1 AND device = ?2",
+    "DELETE FROM outbox_collapse WHERE tenant = ?1 AND device = ?2",
+    "DELETE FROM outbox_devices WHERE tenant = ?1 AND device = ?2",
+];
+
+/// Deletes the outboxes untouched since ?1, counters last.
+const SWEEP: &[&str] = &[
+    "DELETE FROM outbox_entries WHERE (tenant, device) IN \
+     (SELECT tenant, device FROM outbox_devices WHERE touched_ms <= ?1)",
+    "DELETE FROM outbox_keys WHERE (tenant, device) IN \
+     (SELECT tenant, device FROM outbox_devices WHERE touched_ms <= ?1)",
+    "DELETE FROM outbox_collapse WHERE (tenant, device) IN \
+     (SELECT tenant, device FROM outbox_devices WHERE touched_ms <= ?1)",
+    "DELETE FROM outbox_devices WHERE touched_ms <= ?1",
+];
+
+/// Expired devices are swept once per this many appends, not on each.
+const SWEEP_EVERY: u64 = 4_096;
+
+/// SQLite-backed outbox (standalone).
+#[derive(Debug)]
+pub struct SqliteOutbox {
+    pool: SqlitePool,
+    settings: OutboxSettings,
+    appends: AtomicU64,
+}
+
+/// A device's counters.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    generation: u64,
+    seq: u64,
+    acked: u64,
+    lost: u64,
+}
+
+fn failed(err: sqlx::Error) -> OutboxError {
+    OutboxError(format!("sqlite: {err}"))
+}
+
+/// SQLite integers are signed; sequences and generations stay below 2^63.
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn uint(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    crate::clock::now_ms()
+}
+
+impl SqliteOutbox {
+    /// Opens (and creates) the outbox at `path`.
+    pub async fn open(path: &Path, settings: OutboxSettings) -> Result<Self, OutboxError> {
+        let pool = crate::sqlite::open(path, SCHEMA)
+            .await
+            .map_err(|e| OutboxError(e.to_string()))?;
+        Ok(Self {
+            pool,
+            settings,
+            appends: AtomicU64::new(0),
+        })
+    }
+
+    fn ttl_ms(&self) -> i64 {
+        int(self.settings.ttl_seconds.saturating_mul(1_000))
+    }
+
+    /// The device's counters, read as stored (expired or not); `None` when
+    /// it has no outbox.
+    async fn meta(
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &str,
+        device: &str,
+    ) -> Result<Option<(Meta, i64)>, OutboxError> {
+        let row = sqlx::query(
+            "SELECT generation, seq, acked, lost, touched_ms FROM outbox_devices \
+             WHERE tenant = ?1 AND device = ?2",
+        )
+        .bind(tenant)
+        .bind(device)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(failed)?;
+        row.map(|row: SqliteRow| {
+            Ok((
+                Meta {
+                    generation: uint(row.try_get(0).map_err(failed)?),
+                    seq: uint(row.try_get(1).map_err(failed)?),
+                    acked: uint(row.try_get(2).map_err(failed)?),
+                    lost: uint(row.try_get(3).map_err(failed)?),
+                },
+                row.try_get(4).map_err(failed)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Removes everything the device's outbox holds.
+    async fn forget(
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &str,
+        device: &str,
+    ) -> Result<(), OutboxError> {
+        for statement in FORGET {
+            sqlx::query(*statement)
+                .bind(tenant)
+                .bind(device)
+                .execute(&mut **tx)
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// The device's outbox, created (with a new generation) when there is
+    /// none or it expired; kept another TTL from `now`.
+    async fn live(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &str,
+        device: &str,
+        now: i64,
+    ) -> Result<Meta, OutboxError> {
+        let meta = match Self::meta(tx, tenant, device).await? {
+            Some((meta, touched)) if now.saturating_sub(touched) < self.ttl_ms() => meta,
+            _ => {
+                Self::forget(tx, tenant, device).await?;
+                let meta = Meta {
+                    generation: new_generation(),
+                    seq: 0,
+                    acked: 0,
+                    lost: 0,
+                };
+                sqlx::query(
+                    "INSERT INTO outbox_devices \
+                     (tenant, device, generation, seq, acked, lost, touched_ms) \
+                     VALUES (?1, ?2, ?3, 0, 0, 0, ?4)",
+                )
+                .bind(tenant)
+                .bind(device)
+                .bind(int(meta.generation))
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(failed)?;
+                return Ok(meta);
+            }
+        };
+        sqlx::query("UPDATE outbox_devices SET touched_ms = ?3 WHERE tenant = ?1 AND device = ?2")
+            .bind(tenant)
+            .bind(device)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed)?;
+        Ok(meta)
+    }
+
+    /// Deletes the outboxes untouched for a TTL, with everything they hold.
+    async fn sweep(&self, tx: &mut Transaction<'_, Sqlite>, now: i64) -> Result<(), OutboxError> {
+        let horizon = now.saturating_sub(self.ttl_ms());
+        for statement in SWEEP {
+            sqlx::query(*statement)
+                .bind(horizon)
+                .execute(&mut **tx)
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// What an append whose idempotency key is known answers.
+    async fn known(
+        tx: &mut Transaction<'_, Sqlite>,
+        notification: &Notification,
+        meta: Meta,
+    ) -> Result<Option<Appended>, OutboxError> {
+        let key = &notification.idempotency_key;
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM outbox_keys WHERE tenant = ?1 AND device = ?2 AND key = ?3",
+        )
+        .bind(&notification.tenant_id)
+        .bind(&notification.device_id)
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(failed)?;
+        let Some(seq) = seq.map(uint) else {
+            return Ok(None);
+        };
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT count FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq = ?3",
+        )
+        .bind(&notification.tenant_id)
+        .bind(&notification.device_id)
+        .bind(int(seq))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(failed)?;
+        Ok(Some(Appended {
+            generation: meta.generation,
+            seq,
+            state: if seq <= meta.acked {
+                AppendState::Acked
+            } else {
+                AppendState::Pending
+            },
+            count: count.map_or(1, |c| u32::try_from(c).unwrap_or(1)),
+        }))
+    }
+
+    /// Replaces the unacked notification of the same collapse key appended
+    /// within the window: its count and first time, for the new one's.
+    async fn coalesce(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        notification: &Notification,
+        seq: u64,
+        now: i64,
+    ) -> Result<u32, OutboxError> {
+        let (tenant, device, collapse) = (
+            &notification.tenant_id,
+            &notification.device_id,
+            &notification.collapse_key,
+        );
+        if collapse.is_empty() {
+            return Ok(1);
+        }
+        let previous = sqlx::query(
+            "SELECT seq, first_ms, count FROM outbox_collapse \
+             WHERE tenant = ?1 AND device = ?2 AND collapse_key = ?3",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(collapse)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(failed)?;
+        let (mut count, mut first) = (1_i64, now);
+        if let Some(row) = previous {
+            let (pseq, pfirst, pcount): (i64, i64, i64) = (
+                row.try_get(0).map_err(failed)?,
+                row.try_get(1).map_err(failed)?,
+                row.try_get(2).map_err(failed)?,
+            );
+            if now.saturating_sub(pfirst) <= int(self.settings.coalesce_ms) {
+                let removed = sqlx::query(
+                    "DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq = ?3",
+                )
+                .bind(tenant)
+                .bind(device)
+                .bind(pseq)
+                .execute(&mut **tx)
+                .await
+                .map_err(failed)?;
+                if removed.rows_affected() == 1 {
+                    count = pcount.saturating_add(1);
+                    first = pfirst;
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO outbox_collapse (tenant, device, collapse_key, seq, first_ms, count) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (tenant, device, collapse_key) \
+             DO UPDATE SET seq = ?4, first_ms = ?5, count = ?6",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(collapse)
+        .bind(int(seq))
+        .bind(first)
+        .bind(count)
+        .execute(&mut **tx)
+        .await
+        .map_err(failed)?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// Drops the oldest entries so one more fits under the cap; returns the
+    /// highest sequence dropped, if any.
+    async fn make_room(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &str,
+        device: &str,
+    ) -> Result<Option<u64>, OutboxError> {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox_entries WHERE tenant = ?1 AND device = ?2",
+        )
+        .bind(tenant)
+        .bind(device)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(failed)?;
+        let excess = held.saturating_sub(int(self.settings.max_per_device as u64)) + 1;
+        if excess <= 0 {
+            return Ok(None);
+        }
+        let dropped: i64 = sqlx::query_scalar(
+            "SELECT seq FROM outbox_entries WHERE tenant = ?1 AND device = ?2 \
+             ORDER BY seq LIMIT 1 OFFSET ?3",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(excess - 1)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(failed)?;
+        sqlx::query("DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq <= ?3")
+            .bind(tenant)
+            .bind(device)
+            .bind(dropped)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed)?;
+        Ok(Some(uint(dropped)))
+    }
+
+    /// Remembers the idempotency key of the entry at `seq`, forgetting keys
+    /// far enough back that no redelivery names them.
+    async fn remember(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        notification: &Notification,
+        seq: u64,
+    ) -> Result<(), OutboxError> {
+        if notification.idempotency_key.is_empty() {
+            return Ok(());
+        }
+        let (tenant, device) = (&notification.tenant_id, &notification.device_id);
+        sqlx::query("INSERT INTO outbox_keys (tenant, device, key, seq) VALUES (?1, ?2, ?3, ?4)")
+            .bind(tenant)
+            .bind(device)
+            .bind(&notification.idempotency_key)
+            .bind(int(seq))
+            .execute(&mut **tx)
+            .await
+            .map_err(failed)?;
+        let floor = seq.saturating_sub(self.settings.keys_remembered() as u64);
+        if floor > 0 {
+            sqlx::query("DELETE FROM outbox_keys WHERE tenant = ?1 AND device = ?2 AND seq <= ?3")
+                .bind(tenant)
+                .bind(device)
+                .bind(int(floor))
+                .execute(&mut **tx)
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows of (seq, notification, count) as the device gets them.
+fn decoded(rows: Vec<SqliteRow>, device: &str) -> Result<Vec<Notification>, OutboxError> {
+    let mut notifications = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq = uint(row.try_get(0).map_err(failed)?);
+        let bytes: Vec<u8> = row.try_get(1).map_err(failed)?;
+        let count: i64 = row.try_get(2).map_err(failed)?;
+        // An entry that does not decode (written by a future version, or
+        // damaged) is skipped, as the Redis outbox does: one bad row must
+        // not stop the replay of the rest.
+        match Notification::decode(bytes.as_slice()) {
+            Ok(notification) => notifications.push(replayed(
+                notification,
+                seq,
+                u32::try_from(count).unwrap_or(1),
+            )),
+            Err(err) => tracing::warn!(device, seq, %err, "outbox entry skipped"),
+        }
+    }
+    Ok(notifications)
+}
+
+#[async_trait]
+impl Outbox for SqliteOutbox {
+    async fn append(&self, notification: &Notification) -> Result<Appended, OutboxError> {
+        let now = now_ms();
+        let (tenant, device) = (&notification.tenant_id, &notification.device_id);
+        let mut tx = self.pool.begin().await.map_err(failed)?;
+        if self
+            .appends
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
+            self.sweep(&mut tx, now).await?;
+        }
+        let meta = self.live(&mut tx, tenant, device, now).await?;
+        if let Some(known) = Self::known(&mut tx, notification, meta).await? {
+            tx.commit().await.map_err(failed)?;
+            return Ok(known);
+        }
+        let seq = meta.seq + 1;
+        let count = self.coalesce(&mut tx, notification, seq, now).await?;
+        let lost = self
+            .make_room(&mut tx, tenant, device)
+            .await?
+            .map_or(meta.lost, |dropped| meta.lost.max(dropped));
+        sqlx::query(
+            "INSERT INTO outbox_entries (tenant, device, seq, notification, count) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(int(seq))
+        .bind(stored(notification).encode_to_vec())
+        .bind(i64::from(count))
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
+        self.remember(&mut tx, notification, seq).await?;
+        sqlx::query(
+            "UPDATE outbox_devices SET seq = ?3, lost = ?4 WHERE tenant = ?1 AND device = ?2",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(int(seq))
+        .bind(int(lost))
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        Ok(Appended {
+            generation: meta.generation,
+            seq,
+            state: AppendState::New,
+            count,
+        })
+    }
+
+    async fn after(
+        &self,
+        tenant: &str,
+        device: &str,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<Replay, OutboxError> {
+        let mut tx = self.pool.begin().await.map_err(failed)?;
+        let meta = self.live(&mut tx, tenant, device, now_ms()).await?;
+        let (from, resync) = resume(cursor, meta.generation, meta.seq, meta.acked, meta.lost);
+        let rows = sqlx::query(
+            "SELECT seq, notification, count FROM outbox_entries \
+             WHERE tenant = ?1 AND device = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(int(from))
+        .bind(int(limit as u64))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        let mut notifications = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq = uint(row.try_get(0).map_err(failed)?);
+            let bytes: Vec<u8> = row.try_get(1).map_err(failed)?;
+            let count: i64 = row.try_get(2).map_err(failed)?;
+            // An entry that does not decode (written by a future version,
+            // or damaged) is skipped, as the Redis outbox does: one bad row
+            // must not stop the replay of the rest.
+            match Notification::decode(bytes.as_slice()) {
+                Ok(notification) => notifications.push(replayed(
+                    notification,
+                    seq,
+                    u32::try_from(count).unwrap_or(1),
+                )),
+                Err(err) => {
+                    tracing::warn!(tenant, device, seq, %err, "skipping an unreadable outbox entry")
+                }
+            }
+        }
+        Ok(Replay {
+            generation: meta.generation,
+            from,
+            notifications,
+            resync,
+        })
+    }
+
+    async fn acked(
+        &self,
+        tenant: &str,
+        device: &str,
+        cursor: Cursor,
+    ) -> Result<Option<Acked>, OutboxError> {
+        let mut tx = self.pool.begin().await.map_err(failed)?;
+        let Some((meta, touched)) = Self::meta(&mut tx, tenant, device).await? else {
+            return Ok(None);
+        };
+        let expired = now_ms().saturating_sub(touched) >= self.ttl_ms();
+        let other = cursor.generation != 0 && cursor.generation != meta.generation;
+        if expired || other || cursor.seq > meta.seq {
+            return Ok(None);
+        }
+        sqlx::query(
+            "UPDATE outbox_devices SET acked = max(acked, ?3) WHERE tenant = ?1 AND device = ?2",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(int(cursor.seq))
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
+        let trimmed = sqlx::query(
+            "DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq <= ?3 \
+             RETURNING seq, notification, count",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(int(cursor.seq))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        let mut notifications = decoded(trimmed, device)?;
+        notifications.sort_by_key(|n| n.sequence);
+        Ok(Some(Acked {
+            generation: meta.generation,
+            notifications,
+        }))
+    }
+}
