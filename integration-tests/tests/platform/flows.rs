@@ -239,6 +239,59 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
             .await
             .is_none()
     );
+    // Session saw the replay acked: the log ends in ACKED (channel replay)
+    // and binding counts the push in the account's traffic.
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = platform
+            .api
+            .admin
+            .list_deliveries(pushmail_integration_tests::authed(
+                pushmail_integration_tests::OPERATOR_TOKEN,
+                pb::ListDeliveriesRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    account_id: away.account_id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let traffic = platform
+            .api
+            .admin
+            .get_traffic_stats(pushmail_integration_tests::authed(
+                pushmail_integration_tests::OPERATOR_TOKEN,
+                pb::GetTrafficStatsRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    account_id: away.account_id.clone(),
+                    // A day either side: the test may cross midnight.
+                    from_day: today.yesterday().unwrap().to_string(),
+                    to_day: today.tomorrow().unwrap().to_string(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let acked = log
+            .entries
+            .iter()
+            .any(|e| e.status == "acked" && e.channel == "replay");
+        let pushed: u64 = traffic.days.iter().map(|d| d.pushed_count).sum();
+        if acked && pushed == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replay not logged as acked or not counted once (pushed {pushed}): {:?}\n{}",
+            log.entries,
+            platform.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     for phone in [office_phone, home_phone, away_phone] {
         phone.stop().await.unwrap();
