@@ -151,6 +151,9 @@ pub struct ProcessPlatform {
     pub grpc: GrpcPorts,
     /// Ingest's config (its marks show when a mailbox is watched).
     pub ingest_config: pushmail_ingest::Config,
+    /// The key prefix of everything the platform keeps in Redis (ingest's
+    /// marks have their own, in `ingest_config`).
+    pub redis_prefix: String,
     database: TestDatabase,
     _dir: tempfile::TempDir,
 }
@@ -362,6 +365,7 @@ impl ProcessPlatform {
                 transcode: transcode_grpc,
             },
             ingest_config: ingest,
+            redis_prefix: redis.key_prefix.clone(),
             database,
             _dir: dir,
         })

@@ -5,11 +5,14 @@
 //! once, an offline phone gets an SMS wake-up and the mail on reconnect,
 //! one trace runs through every service. `faults`: kill -9 of each
 //! service and of the broker while mail flows loses and doubles nothing.
+//! `redis_loss`: Redis losing every key twice while mail flows leaves no
+//! phone (WebSocket, long poll, offline) without its mail or a resync.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod faults;
 mod flows;
+mod redis_loss;
 
 use pushmail_integration_tests::platform::Binaries;
 

@@ -61,6 +61,9 @@ struct Conn {
     /// The heartbeat counts of the device's network and interval (from hello on).
     tally: Option<Arc<Tally>>,
     registered: bool,
+    /// The last outbox read was cut at the limit: read on once the device
+    /// acked all it was sent.
+    more: bool,
 }
 
 /// Serves the connection until it closes.
@@ -86,6 +89,7 @@ pub fn serve(
         waiters: BTreeMap::new(),
         tally: None,
         registered: false,
+        more: false,
     };
     async move {
         // One timer for the connection's life, moved only when the deadline
@@ -297,7 +301,7 @@ impl Conn {
                 Action::Acked {
                     generation,
                     through,
-                } => Box::pin(self.acked(generation, through)).await,
+                } => Box::pin(self.acked(machine, generation, through)).await?,
                 Action::Abandon => {
                     for (_, reply) in std::mem::take(&mut self.waiters) {
                         let _ = reply.send(Outcome::Closed);
@@ -416,7 +420,10 @@ impl Conn {
                 )
                 .await;
             match read {
-                Ok(replay) => return Some(replay),
+                Ok(replay) => {
+                    self.more = replay.notifications.len() >= self.node.limits.max_unacked;
+                    return Some(replay);
+                }
                 Err(err) if attempt < REPLAY_ATTEMPTS => {
                     tracing::warn!(error = %err, attempt, "outbox read failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -445,7 +452,12 @@ impl Conn {
 
     /// Not batched like lease renewals: dispatch reads the outbox's acked
     /// mark to drop a redelivered event, so the mark must not lag the ack.
-    async fn acked(&mut self, generation: u64, through: u64) {
+    async fn acked(
+        &mut self,
+        machine: &mut Machine,
+        generation: u64,
+        through: u64,
+    ) -> ControlFlow<()> {
         let rest = self.waiters.split_off(&through.saturating_add(1));
         let heard: std::collections::HashMap<_, _> = std::mem::replace(&mut self.waiters, rest)
             .into_iter()
@@ -471,6 +483,18 @@ impl Conn {
             Ok(None) => tracing::debug!(generation, through, "ack of a generation gone"),
             Err(err) => tracing::warn!(error = %err, "outbox ack failed"),
         }
+        if !self.more || through < machine.highest_sent() {
+            return ControlFlow::Continue(());
+        }
+        let cursor = Cursor {
+            generation,
+            seq: through,
+        };
+        let Some(replay) = self.read(cursor).await else {
+            return self.come_back().await;
+        };
+        let more = machine.on_more(replay);
+        Box::pin(self.apply(machine, more)).await
     }
 
     async fn finish(self) {

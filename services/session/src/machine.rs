@@ -348,6 +348,39 @@ impl Machine {
         actions
     }
 
+    /// The outbox read again once the device acked everything sent, when
+    /// the last read was cut at the limit: the next part of the backlog
+    /// (what was sent already is not sent again). A read of another
+    /// generation is handled as [`Machine::on_replay`] handles one.
+    pub fn on_more(&mut self, replay: Replay) -> Vec<Action> {
+        if self.state != State::Open {
+            return Vec::new();
+        }
+        if replay.generation != self.generation {
+            return self.on_replay(replay, 0);
+        }
+        let mut actions = Vec::new();
+        if replay.resync {
+            actions.push(Action::Send(ServerFrame::Resync {
+                generation: replay.generation,
+                from: replay.from,
+            }));
+        }
+        for notification in replay.notifications {
+            if notification.sequence > self.highest_sent {
+                let notification = WireNotification::from_proto(notification);
+                self.highest_sent = notification.seq;
+                actions.push(Action::Send(ServerFrame::N(Box::new(notification))));
+            }
+        }
+        actions
+    }
+
+    /// The highest sequence written to the device.
+    pub fn highest_sent(&self) -> u64 {
+        self.highest_sent
+    }
+
     /// A notification to write, of outbox `generation` (0: unknown, taken
     /// as the connection's). See [`Delivery`].
     pub fn on_deliver(&mut self, generation: u64, notification: WireNotification) -> Delivery {

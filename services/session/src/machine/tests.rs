@@ -416,3 +416,24 @@ async fn drain_and_take_over_say_why() {
         Some(&Action::Close(ErrorCode::TakenOver))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_backlog_past_one_read_is_sent_in_parts_each_once() {
+    // The hello's read was cut at the limit: 6..=7 of a longer backlog.
+    let mut m = open(Instant::now(), 60);
+    let first = m.on_more(read(GEN, 5, false, &[6, 7]));
+    assert_eq!(sent(&first), [6, 7]);
+    assert_eq!(m.highest_sent(), 7);
+    // Acked, the next read overlaps what was sent (a live delivery of 8
+    // came in meanwhile): only what is new goes out.
+    let Delivery::Await(live) = m.on_deliver(GEN, n(8)) else {
+        panic!("8 must be sent")
+    };
+    assert_eq!(sent(&live), [8]);
+    let next = m.on_more(read(GEN, 7, false, &[8, 9, 10]));
+    assert_eq!(sent(&next), [9, 10]);
+    // A part of a recreated outbox is a resync and its replay.
+    let switched = m.on_more(read(NEW, 0, true, &[1]));
+    assert_eq!(switched[1], resync(NEW, 0), "{switched:?}");
+    assert_eq!(sent(&switched), [1]);
+}
