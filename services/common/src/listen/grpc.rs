@@ -162,3 +162,50 @@ impl<S: Connected> Connected for Admitted<S> {
 pub fn concurrency_layer(limits: &GrpcLimits) -> tower::limit::GlobalConcurrencyLimitLayer {
     tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests)
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn connections_past_the_peer_cap_are_closed_before_any_http2() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = GrpcLimits {
+            max_connections_per_peer: 2,
+            ..GrpcLimits::default()
+        };
+        let mut admitted = Box::pin(incoming("test", listener, &limits));
+        let first = TcpStream::connect(addr).await.unwrap();
+        let second = TcpStream::connect(addr).await.unwrap();
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        let kept = vec![
+            admitted.next().await.unwrap().unwrap(),
+            admitted.next().await.unwrap().unwrap(),
+        ];
+        // The third is taken off the listener and closed while the stream
+        // waits for the next admitted one.
+        let pending = tokio::time::timeout(Duration::from_millis(300), admitted.next()).await;
+        assert!(pending.is_err(), "nothing more was admitted");
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+            .await
+            .expect("the refused connection was closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        drop((first, second, kept));
+    }
+
+    #[test]
+    fn idle_must_outlast_the_pings() {
+        let limits = GrpcLimits {
+            idle_timeout_seconds: 60,
+            keepalive_seconds: 60,
+            ..GrpcLimits::default()
+        };
+        let err = limits.validate("listeners.grpc.").unwrap_err().to_string();
+        assert!(err.contains("listeners.grpc.idle_timeout_seconds"), "{err}");
+        assert!(GrpcLimits::default().validate("x.").is_ok());
+    }
+}
