@@ -161,8 +161,27 @@ where
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout());
-    let service =
-        tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes).layer(router);
+    let max_body = limits.max_body_bytes;
+    let limited = tower_http::limit::RequestBodyLimitLayer::new(max_body).layer(router);
+    // The limit's own 413 in the platform's error shape, like every other
+    // error of its HTTP edges (a route's own JSON 413 is left as it is).
+    let service = tower::util::MapResponse::new(
+        limited,
+        move |response: http::Response<tower_http::limit::ResponseBody<axum::body::Body>>| {
+            let plain = !response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+            if response.status() == http::StatusCode::PAYLOAD_TOO_LARGE && plain {
+                return crate::http_error::error(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    &format!("the request body is over {max_body} bytes"),
+                );
+            }
+            response.map(axum::body::Body::new)
+        },
+    );
     let connections = TaskTracker::new();
     loop {
         let (io, peer) = tokio::select! {
@@ -272,6 +291,7 @@ mod tests {
             .unwrap();
         let got = answer(&mut client).await;
         assert!(got.starts_with("HTTP/1.1 413"), "{got}");
+        assert!(got.contains(r#""code":"body_too_large""#), "{got}");
         stop.cancel();
     }
 
