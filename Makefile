@@ -36,12 +36,20 @@ nextest:
 bench:
 	bash bench/run.sh
 
-## fuzz: the mail parser under libFuzzer (nightly + cargo-fuzz; not part of `make test`)
+## fuzz: every fuzz target for FUZZ_SECONDS each (cargo-fuzz): the mail
+## parser (nightly, AddressSanitizer), the SMTP/LMTP line reader and the
+## session's device frame codec (--sanitizer none: safe code, twice as many runs), then the
+## converters (fuzz-transcode). Seeds are committed under
+## <crate>/fuzz/seeds/<target>; what libFuzzer finds goes to corpus/ (ignored).
 FUZZ_SECONDS ?= 300
-fuzz:
+fuzz: fuzz-transcode
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	mkdir -p services/ingest/fuzz/corpus/parse && cp services/ingest/tests/corpus/*.eml services/ingest/fuzz/corpus/parse/
 	cd services/ingest/fuzz && $(CARGO) +nightly fuzz run parse -- -max_total_time=$(FUZZ_SECONDS)
+	cd services/ingest/fuzz && mkdir -p corpus/smtp_lines && \
+	  $(CARGO) +nightly fuzz run --sanitizer none smtp_lines corpus/smtp_lines seeds/smtp_lines -- -max_total_time=$(FUZZ_SECONDS)
+	cd services/session/fuzz && mkdir -p corpus/frames && \
+	  $(CARGO) +nightly fuzz run --sanitizer none frames corpus/frames seeds/frames -- -max_total_time=$(FUZZ_SECONDS)
 
 ## fuzz-transcode: each converter target (image, pdf, office, text) for FUZZ_SECONDS
 fuzz-transcode:

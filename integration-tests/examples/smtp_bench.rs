@@ -168,6 +168,7 @@ async fn receiver(
             max_message_bytes: 1024 * 1024,
             max_recipients: 100,
             max_connections: 1_000,
+            max_connections_per_peer: 1_000,
             timeout: Duration::from_secs(60),
             require_tls: false,
             require_auth: false,

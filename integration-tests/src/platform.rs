@@ -178,6 +178,54 @@ pub struct Wiring {
     /// The outbox's coalescing window (0: every mail its own notification,
     /// so a test can count them).
     pub coalesce_ms: u64,
+    /// Listener bounds from [`tight`] instead of the defaults: deadlines a
+    /// test can wait out and caps it can reach with a few hundred sockets.
+    pub tight_listeners: bool,
+}
+
+/// The listener bounds of a platform started with
+/// [`Wiring::tight_listeners`].
+pub mod tight {
+    use pushmail_common::listen::HttpLimits;
+
+    /// Request-head deadline of every HTTP listener, seconds.
+    pub const HEADER_SECONDS: u64 = 2;
+    /// Idle timeout of the gateway and the webhook, seconds.
+    pub const IDLE_SECONDS: u64 = 4;
+    /// Connections from one address on each HTTP listener.
+    pub const HTTP_PER_PEER: usize = 64;
+    /// Connections from one address on SMTP and on LMTP.
+    pub const SMTP_PER_PEER: usize = 16;
+    /// Deadline of an SMTP command line, seconds.
+    pub const SMTP_TIMEOUT_SECONDS: u64 = 5;
+    /// Connections from one address on each gRPC server (every service
+    /// connects from loopback too: room for theirs).
+    pub const GRPC_PER_PEER: usize = 128;
+    /// The gateway API's burst per credential (at 60 a minute).
+    pub const API_BURST: u32 = 5;
+    /// New credentials one address may present at once.
+    pub const NEW_CREDENTIALS_BURST: u32 = 20;
+    /// Credentials the gateway tracks (the old limiter cleared its whole
+    /// table past its size).
+    pub const TRACKED_CREDENTIALS: usize = 100;
+
+    /// An HTTP listener's bounds.
+    pub fn http(idle_seconds: u64) -> HttpLimits {
+        HttpLimits {
+            max_connections_per_peer: HTTP_PER_PEER,
+            header_read_timeout_seconds: HEADER_SECONDS,
+            idle_timeout_seconds: idle_seconds,
+            ..HttpLimits::default()
+        }
+    }
+
+    /// A gRPC server's bounds.
+    pub fn grpc() -> pushmail_common::listen::GrpcLimits {
+        pushmail_common::listen::GrpcLimits {
+            max_connections_per_peer: GRPC_PER_PEER,
+            ..Default::default()
+        }
+    }
 }
 
 impl ProcessPlatform {
@@ -232,6 +280,9 @@ impl ProcessPlatform {
         binding.accounts = pushmail_common::egress::EgressConfig::loopback();
         // Short enough for a test to wait out a resend cooldown.
         binding.verification.resend_cooldown_seconds = 5;
+        if wiring.tight_listeners {
+            binding.listeners.grpc = tight::grpc();
+        }
         let binding_service = Service::start(
             "binding",
             &binaries.binding,
@@ -255,6 +306,13 @@ impl ProcessPlatform {
         session.devices.addr = loopback();
         session.devices.advertise = format!("http://{session_grpc}");
         session.devices.drain_window_seconds = 1;
+        if wiring.tight_listeners {
+            session.listeners.devices = pushmail_common::listen::HttpLimits {
+                max_body_bytes: session.listeners.devices.max_body_bytes,
+                ..tight::http(0)
+            };
+            session.listeners.grpc = tight::grpc();
+        }
         let session_service = Service::start(
             "session",
             &binaries.session,
@@ -306,6 +364,11 @@ impl ProcessPlatform {
         ingest.smtp.lmtp_listen = lmtp.to_string();
         ingest.webhook.listen = webhook.to_string();
         ingest.imap.refresh_seconds = 1;
+        if wiring.tight_listeners {
+            ingest.listeners.webhook = tight::http(tight::IDLE_SECONDS);
+            ingest.smtp.max_connections_per_peer = tight::SMTP_PER_PEER;
+            ingest.smtp.timeout_seconds = tight::SMTP_TIMEOUT_SECONDS;
+        }
         let ingest_service = Service::start(
             "ingest",
             &binaries.ingest,
@@ -337,6 +400,13 @@ impl ProcessPlatform {
         gateway.server.http_addr = gateway_http;
         gateway.server.admin_addr = loopback();
         gateway.telemetry = ingest.telemetry.clone();
+        if wiring.tight_listeners {
+            gateway.listeners.http = tight::http(tight::IDLE_SECONDS);
+            gateway.api.requests_per_minute = 60;
+            gateway.api.burst = tight::API_BURST;
+            gateway.api.new_credentials_burst_per_peer = tight::NEW_CREDENTIALS_BURST;
+            gateway.api.max_tracked_credentials = tight::TRACKED_CREDENTIALS;
+        }
         let gateway_service = Service::start(
             "gateway",
             &binaries.gateway,

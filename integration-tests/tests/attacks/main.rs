@@ -9,6 +9,7 @@
 
 mod credentials;
 mod inbound;
+mod listeners;
 mod tenants;
 
 use std::time::Duration;
@@ -49,6 +50,16 @@ struct Target {
 
 impl Target {
     async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// With the listener bounds of `platform::tight`: deadlines a test can
+    /// wait out, caps a few hundred sockets reach.
+    async fn start_tight() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tight_listeners: bool) -> Self {
         let mut platform = ProcessPlatform::start(
             &binaries(),
             &Wiring {
@@ -56,6 +67,7 @@ impl Target {
                 otlp: None,
                 coalesce_ms: 0,
                 require_auth: true,
+                tight_listeners,
             },
         )
         .await
@@ -137,6 +149,54 @@ impl Target {
             String::from_utf8_lossy(&fetched.body),
             self.platform.logs()
         );
+    }
+
+    /// Sends the honest account a mail with `content` attached as `name`
+    /// (from its relay), waits for the push and returns the attachment's
+    /// fetch URL (absolute, on the gateway).
+    async fn attachment_url(&mut self, name: &str, content: &[u8]) -> String {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(content);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|line| std::str::from_utf8(line).unwrap())
+            .collect();
+        let raw = format!(
+            "From: Boss <boss@example.net>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\
+             Message-ID: <{id}@example.net>\r\nDate: Fri, 27 Nov 2026 08:00:00 +0000\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+             --b\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{body}\r\n--b--\r\n",
+            to = self.address,
+            subject = unique("attached"),
+            id = unique("m"),
+            body = lines.join("\r\n"),
+        );
+        pushmail_integration_tests::smtp::swaks_with(
+            self.platform.smtp,
+            &self.address,
+            raw.as_bytes(),
+            &["--local-interface", "127.0.0.2"],
+        )
+        .await
+        .unwrap();
+        let pushed = self
+            .phone
+            .notification_within(Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("no push\n{}", self.platform.logs()));
+        let url = pushed.url.clone().expect("a fetch URL");
+        let summary = pushmail_device::fetch::get(&url, &self.device.device_token)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&summary.body).unwrap();
+        let path = json["attachments"][0]["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no attachment in {json}"));
+        format!("http://{}{path}", self.platform.gateway_http)
     }
 
     async fn stop(self) {

@@ -48,6 +48,7 @@ async fn killing_each_service_and_the_broker_while_mail_flows_loses_and_doubles_
         &Wiring {
             kafka: broker.kafka(),
             require_auth: false,
+            tight_listeners: false,
             otlp: None,
             // Mail that waits in the outbox is otherwise merged into one
             // notification per mailbox (a digest); here each must be counted.

@@ -36,6 +36,8 @@ pub struct Config {
     /// Mailbox servers of tenant accounts: the networks allowed besides
     /// the public internet (`allowed_networks`; default none).
     pub accounts: pushmail_common::egress::EgressConfig,
+    /// Bounds of the gRPC server (`listeners.grpc.*`).
+    pub listeners: pushmail_common::listen::GrpcListenersConfig,
 }
 
 /// Database settings.
@@ -65,6 +67,7 @@ impl Default for Config {
             verification: crate::settings::VerificationConfig::default(),
             relay: crate::settings::RelayConfig::default(),
             accounts: pushmail_common::egress::EgressConfig::default(),
+            listeners: pushmail_common::listen::GrpcListenersConfig::default(),
         }
     }
 }
@@ -88,6 +91,7 @@ impl ServiceConfig for Config {
         self.bus.validate("bus.")?;
         self.security.validate("security.")?;
         self.cache.validate("cache.")?;
+        self.listeners.grpc.validate("listeners.grpc.")?;
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://")
             || url.starts_with("postgresql://")

@@ -53,6 +53,8 @@ pub struct Deps {
     pub sms_outbox: sms_outbox::SmsOutboxConfig,
     /// Limits and policies the operations enforce.
     pub settings: registry::Settings,
+    /// Bounds of the gRPC server.
+    pub grpc_limits: pushmail_common::listen::GrpcLimits,
 }
 
 /// Bound listeners (port 0 in tests).
@@ -96,6 +98,7 @@ impl Deps {
                 egress,
                 sms_outbox: config.sms_outbox.enabled,
             },
+            grpc_limits: config.listeners.grpc,
         })
     }
 }
@@ -158,7 +161,7 @@ pub async fn run(
         prune_code_counts(pruner, stop).await;
         Ok(())
     });
-    host.serve_grpc(listeners.grpc, grpc::routes(&registry))?;
+    host.serve_grpc_with(listeners.grpc, grpc::routes(&registry), deps.grpc_limits)?;
     host.serve_admin(listeners.admin, axum::Router::new());
     let result = host.run().await;
     deps.database.close().await;

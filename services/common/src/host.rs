@@ -9,10 +9,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::grpc;
 use crate::health::{self, Readiness};
+use crate::listen::{self, GrpcLimits, HttpLimits};
 
 /// A task of the host failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +57,26 @@ impl Host {
         self.serve_http("admin", listener, router);
     }
 
-    /// Serves an HTTP router until shutdown, finishing open requests.
+    /// Serves an HTTP router until shutdown, finishing open requests, with
+    /// the default [`HttpLimits`].
     pub fn serve_http(&mut self, name: &str, listener: TcpListener, router: axum::Router) {
+        self.serve_http_with(name, listener, router, HttpLimits::default());
+    }
+
+    /// Serves an HTTP router until shutdown within `limits`: connection
+    /// caps, head deadline, idle timeout, body limit before any route.
+    pub fn serve_http_with(
+        &mut self,
+        name: &str,
+        listener: TcpListener,
+        router: axum::Router,
+        limits: HttpLimits,
+    ) {
         let shutdown = self.shutdown.clone();
         let name = name.to_owned();
         self.tasks.spawn(async move {
-            health::serve_http(listener, router, shutdown)
+            let bounded = listen::http::BoundedTcp::new(&name, listener, &limits);
+            listen::http::serve(bounded, router, &limits, shutdown)
                 .await
                 .map_err(|e| HostError {
                     task: name,
@@ -71,8 +85,21 @@ impl Host {
         });
     }
 
-    /// Serves `routes` plus gRPC health and reflection on `listener`.
+    /// Serves `routes` plus gRPC health and reflection on `listener`, with
+    /// the default [`GrpcLimits`].
     pub fn serve_grpc(&mut self, listener: TcpListener, routes: Routes) -> Result<(), HostError> {
+        self.serve_grpc_with(listener, routes, GrpcLimits::default())
+    }
+
+    /// Serves `routes` plus gRPC health and reflection on `listener` within
+    /// `limits`: connection caps, a request deadline, a server-wide
+    /// concurrency limit, streams per connection, keep-alive pings.
+    pub fn serve_grpc_with(
+        &mut self,
+        listener: TcpListener,
+        routes: Routes,
+        limits: GrpcLimits,
+    ) -> Result<(), HostError> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
         self.readiness.attach_grpc(reporter);
         let reflection = tonic_reflection::server::Builder::configure()
@@ -88,13 +115,14 @@ impl Host {
         self.tasks.spawn(async move {
             Server::builder()
                 .trace_fn(grpc::request_span)
+                .timeout(limits.request_timeout())
+                .max_concurrent_streams(Some(limits.max_concurrent_streams))
+                .http2_keepalive_interval(Some(limits.keepalive()))
+                .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+                .layer(listen::grpc::concurrency_layer(&limits))
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(
-                    // Without NODELAY small unary replies wait out the
-                    // peer's delayed ACK: ~40 ms per call (measured).
-                    TcpIncoming::from(listener)
-                        .with_nodelay(Some(true))
-                        .with_keepalive(Some(std::time::Duration::from_secs(60))),
+                    listen::grpc::incoming("grpc", listener, &limits),
                     shutdown.cancelled_owned(),
                 )
                 .await

@@ -16,6 +16,7 @@ pub mod health;
 pub mod host;
 pub mod http_error;
 pub mod lifecycle;
+pub mod listen;
 pub mod mail;
 pub mod outbox;
 pub mod redact;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use pushmail_common::config::{ConfigError, ServiceConfig, ShutdownConfig};
 use pushmail_common::grpc::UpstreamConfig;
+use pushmail_common::listen::HttpLimits;
 use pushmail_common::telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,16 @@ pub struct Config {
     pub tokens: TokensConfig,
     /// The device fetch API.
     pub fetch: FetchConfig,
+    /// Bounds of the listeners.
+    pub listeners: ListenersConfig,
+}
+
+/// Bounds of the gateway's listeners.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenersConfig {
+    /// The public HTTP port (REST, portal, device fetch).
+    pub http: HttpLimits,
 }
 
 /// The admin API's limits.
@@ -41,6 +52,16 @@ pub struct ApiConfig {
     pub requests_per_minute: u32,
     /// Requests at once above the rate.
     pub burst: u32,
+    /// Credentials whose rate is tracked at most (per replica). When the
+    /// table is full a credential it does not hold waits (429) until an
+    /// entry's state is as good as fresh; no live entry is ever dropped.
+    pub max_tracked_credentials: usize,
+    /// Credentials not yet tracked that one address may present per
+    /// minute: a flood of made-up keys from one address is answered 429
+    /// after this, before binding is asked.
+    pub new_credentials_per_minute_per_peer: u32,
+    /// New credentials at once from one address above that rate.
+    pub new_credentials_burst_per_peer: u32,
 }
 
 impl Default for ApiConfig {
@@ -48,6 +69,9 @@ impl Default for ApiConfig {
         Self {
             requests_per_minute: 600,
             burst: 60,
+            max_tracked_credentials: 100_000,
+            new_credentials_per_minute_per_peer: 60,
+            new_credentials_burst_per_peer: 30,
         }
     }
 }
@@ -129,6 +153,7 @@ impl Default for Config {
             portal: PortalConfig::default(),
             tokens: TokensConfig::default(),
             fetch: FetchConfig::default(),
+            listeners: ListenersConfig::default(),
         }
     }
 }
@@ -148,6 +173,15 @@ impl ServiceConfig for Config {
                 "api.requests_per_minute and portal.session_ttl_minutes must be positive",
             ));
         }
+        if self.api.max_tracked_credentials == 0
+            || self.api.new_credentials_per_minute_per_peer == 0
+        {
+            return Err(ConfigError::invalid(
+                "api.max_tracked_credentials",
+                "api.max_tracked_credentials and api.new_credentials_per_minute_per_peer must be positive",
+            ));
+        }
+        self.listeners.http.validate("listeners.http.")?;
         if self.fetch.traffic_flush_ms == 0 {
             return Err(ConfigError::invalid(
                 "fetch.traffic_flush_ms",

@@ -109,7 +109,13 @@ pub async fn run(
         admin: AdminServiceClient::new(deps.binding.clone()),
         session: SessionServiceClient::new(deps.session),
         sessions,
-        limiter: api::limit::Limiter::new(config.api.requests_per_minute, config.api.burst),
+        limiter: api::limit::Limiter::new(api::limit::Limits {
+            per_minute: config.api.requests_per_minute,
+            burst: config.api.burst,
+            max_credentials: config.api.max_tracked_credentials,
+            new_per_minute_per_peer: config.api.new_credentials_per_minute_per_peer,
+            new_burst_per_peer: config.api.new_credentials_burst_per_peer,
+        }),
     });
     let binding = BindingServiceClient::new(deps.binding);
     let traffic = Arc::new(Traffic::default());
@@ -125,7 +131,12 @@ pub async fn run(
     host.spawn("traffic", async move {
         traffic.flush_every(&binding, every, shutdown).await
     });
-    host.serve_http("http", listeners.http, public_router(fetch, admin_api));
+    host.serve_http_with(
+        "http",
+        listeners.http,
+        public_router(fetch, admin_api),
+        config.listeners.http,
+    );
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
 }

@@ -135,7 +135,7 @@ impl IntoResponse for ApiError {
                 let mut response = error(
                     StatusCode::RANGE_NOT_SATISFIABLE,
                     "range_not_satisfiable",
-                    &format!("the range starts past the end of the {total} bytes"),
+                    &format!("no byte range of the {total} bytes is satisfiable by this Range"),
                 );
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{total}")) {
                     response.headers_mut().insert(header::CONTENT_RANGE, value);

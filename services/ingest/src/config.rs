@@ -35,6 +35,8 @@ pub struct Config {
     pub imap: ImapConfig,
     /// The webhook for servers that push events.
     pub webhook: WebhookConfig,
+    /// Bounds of the HTTP listeners (the SMTP/LMTP bounds are `smtp.*`).
+    pub listeners: ListenersConfig,
     /// Mailbox ownership among replicas (leases in the `marks` Redis).
     pub sharding: ShardingConfig,
     /// Mailbox servers of tenant accounts: the networks ingest may connect
@@ -54,6 +56,28 @@ pub struct ShardingConfig {
 impl Default for ShardingConfig {
     fn default() -> Self {
         Self { lease_ms: 30_000 }
+    }
+}
+
+/// Bounds of ingest's HTTP listeners.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenersConfig {
+    /// The webhook: mail servers post small JSON events.
+    pub webhook: pushmail_common::listen::HttpLimits,
+}
+
+impl Default for ListenersConfig {
+    fn default() -> Self {
+        Self {
+            webhook: pushmail_common::listen::HttpLimits {
+                max_connections: 1_000,
+                max_connections_per_peer: 64,
+                header_read_timeout_seconds: 10,
+                idle_timeout_seconds: 30,
+                max_body_bytes: crate::webhook::MAX_BODY,
+            },
+        }
     }
 }
 
@@ -150,9 +174,14 @@ pub struct SmtpConfig {
     pub max_message_bytes: usize,
     /// Recipients per message.
     pub max_recipients: usize,
-    /// Connections per listener at once.
+    /// Connections per listener at once; more are answered `421` and closed.
     pub max_connections: usize,
-    /// Deadline of each command, and of a whole message body.
+    /// Connections per listener at once from one address (IPv6: one /64);
+    /// more are answered `421` and closed. A relay opens a few in parallel.
+    pub max_connections_per_peer: usize,
+    /// Deadline of each command line (the idle limit between commands,
+    /// and of a line dribbled a byte at a time), and of a whole message
+    /// body.
     pub timeout_seconds: u64,
     /// Refuse mail before STARTTLS.
     pub require_tls: bool,
@@ -182,6 +211,7 @@ impl Default for SmtpConfig {
             max_message_bytes: 25 * 1024 * 1024,
             max_recipients: 100,
             max_connections: 1_000,
+            max_connections_per_peer: 50,
             timeout_seconds: 300,
             require_tls: false,
             require_auth: true,
@@ -209,6 +239,11 @@ impl SmtpConfig {
                 "max_message_bytes (at least 1024), max_recipients and max_connections must be positive",
             ));
         }
+        pushmail_common::listen::ConnectionLimits {
+            max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+        }
+        .validate("smtp.")?;
         if self.timeout_seconds == 0 || self.hostname.trim().is_empty() {
             return Err(ConfigError::invalid(
                 "smtp",
@@ -267,6 +302,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             imap: ImapConfig::default(),
             webhook: WebhookConfig::default(),
+            listeners: ListenersConfig::default(),
             sharding: ShardingConfig::default(),
             accounts: pushmail_common::egress::EgressConfig::default(),
         }
@@ -284,6 +320,7 @@ impl ServiceConfig for Config {
         self.marks.validate("marks.")?;
         self.blob.validate("blob.")?;
         self.smtp.validate()?;
+        self.listeners.webhook.validate("listeners.webhook.")?;
         self.imap.validate()?;
         self.accounts.validate("accounts.")?;
         if !(1_000..=600_000).contains(&self.sharding.lease_ms) {

@@ -227,6 +227,7 @@ pub async fn run(
             max_message_bytes: c.max_message_bytes,
             max_recipients: c.max_recipients,
             max_connections: c.max_connections,
+            max_connections_per_peer: c.max_connections_per_peer,
             timeout: Duration::from_secs(c.timeout_seconds),
             require_tls: c.require_tls,
             require_auth: c.require_auth,
@@ -256,7 +257,7 @@ pub async fn run(
             recipients,
             announcer: announcer.clone(),
         };
-        host.serve_http("webhook", listener, hook.router());
+        host.serve_http_with("webhook", listener, hook.router(), config.listeners.webhook);
     }
     let watchers = imap::Runner {
         binding: deps.binding.clone(),

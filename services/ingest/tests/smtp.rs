@@ -71,6 +71,7 @@ fn settings() -> Settings {
         max_message_bytes: 4_096,
         max_recipients: 3,
         max_connections: 8,
+        max_connections_per_peer: 4,
         timeout: Duration::from_secs(10),
         require_tls: false,
         require_auth: false,
@@ -468,6 +469,40 @@ async fn idle_connections_are_told_to_come_back_on_shutdown_and_extra_ones_are_t
     assert!(extra.reply().await.starts_with("421 4.3.2"));
     fx.shutdown.cancel();
     assert!(c.reply().await.starts_with("421 4.3.2"));
+    fx.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn one_address_gets_its_share_of_connections_and_no_more() {
+    let fx = Fixture::start(
+        Mode::Smtp,
+        Settings {
+            max_connections: 8,
+            max_connections_per_peer: 2,
+            ..settings()
+        },
+        None,
+    )
+    .await;
+    let mut first = fx.client().await;
+    let _second = fx.client().await;
+    let mut third = Client::new(TcpStream::connect(fx.addr).await.unwrap());
+    assert!(third.reply().await.starts_with("421 4.7.0"));
+    // The slot comes back when a connection ends.
+    assert!(first.cmd("QUIT").await.starts_with("221"));
+    drop(first);
+    let mut again = None;
+    for _ in 0..50 {
+        let mut c = Client::new(TcpStream::connect(fx.addr).await.unwrap());
+        let greeting = c.reply().await;
+        if greeting.starts_with("220") {
+            again = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a freed slot is taken again");
+    fx.shutdown.cancel();
     fx.task.await.unwrap().unwrap();
 }
 

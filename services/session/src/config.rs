@@ -7,6 +7,7 @@ use pushmail_common::bus::BusConfig;
 use pushmail_common::config::{
     ConfigError, RuntimeConfig, ServerConfig, ServiceConfig, ShutdownConfig,
 };
+use pushmail_common::listen::{GrpcLimits, HttpLimits};
 use pushmail_common::outbox::OutboxSettings;
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
@@ -41,6 +42,8 @@ pub struct Config {
     pub tokens: TokensConfig,
     /// Who may call the gRPC API.
     pub security: SecurityConfig,
+    /// Bounds of the device and gRPC listeners.
+    pub listeners: ListenersConfig,
     /// Worker threads. One by default: an idle device costs a thread wake-up
     /// per heartbeat, and with more workers a wake-up also rouses a sibling
     /// to steal work, doubling idle CPU. One thread runs tokio's
@@ -80,11 +83,37 @@ pub struct DevicesConfig {
     pub reuse_port: bool,
     /// Listen backlog (connections waiting to be accepted during a reconnect storm).
     pub backlog: u32,
-    /// A connection must send a whole request head (the WebSocket upgrade
-    /// or a long poll) within this, from connect or from its previous
-    /// answer; else it is closed. Keeps a client that connects and sends
-    /// nothing (or a byte at a time) from holding a socket for ever.
-    pub header_read_timeout_seconds: u64,
+}
+
+/// Bounds of the session's listeners.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenersConfig {
+    /// The device port. A connection must send a whole request head (the
+    /// WebSocket upgrade or a long poll) within `header_read_timeout_seconds`
+    /// from connect or from its previous answer, so a client that sends
+    /// nothing, or a byte at a time, cannot hold a socket. No idle timeout
+    /// by default: connections are held idle on purpose, and an upgraded
+    /// one is ended by its heartbeat deadline. Many phones share one
+    /// carrier NAT address, hence the high per-peer cap.
+    pub devices: HttpLimits,
+    /// The gRPC server (dispatch, the gateway, peer nodes).
+    pub grpc: GrpcLimits,
+}
+
+impl Default for ListenersConfig {
+    fn default() -> Self {
+        Self {
+            devices: HttpLimits {
+                max_connections: 200_000,
+                max_connections_per_peer: 10_000,
+                header_read_timeout_seconds: 30,
+                idle_timeout_seconds: 0,
+                max_body_bytes: 16 * 1024,
+            },
+            grpc: GrpcLimits::default(),
+        }
+    }
 }
 
 /// Heartbeat bounds (Exchange ActiveSync uses 60–3540 s).
@@ -145,6 +174,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             runtime: RuntimeConfig::default(),
             outbox: OutboxSettings::default(),
+            listeners: ListenersConfig::default(),
         }
     }
 }
@@ -158,7 +188,6 @@ impl Default for DevicesConfig {
             tls: pushmail_common::tls::ServerTlsConfig::default(),
             reuse_port: false,
             backlog: 4_096,
-            header_read_timeout_seconds: 30,
         }
     }
 }
@@ -242,12 +271,8 @@ impl ServiceConfig for Config {
                 "must be positive",
             ));
         }
-        if self.devices.header_read_timeout_seconds == 0 {
-            return Err(ConfigError::invalid(
-                "devices.header_read_timeout_seconds",
-                "must be positive",
-            ));
-        }
+        self.listeners.devices.validate("listeners.devices.")?;
+        self.listeners.grpc.validate("listeners.grpc.")?;
         if self.devices.drain_window_seconds >= self.shutdown.grace_seconds {
             return Err(ConfigError::invalid(
                 "devices.drain_window_seconds",
@@ -326,9 +351,12 @@ mod tests {
     #[test]
     fn request_heads_are_always_timed() {
         let mut config = Config::default();
-        assert_eq!(config.devices.header_read_timeout_seconds, 30);
-        config.devices.header_read_timeout_seconds = 0;
+        assert_eq!(config.listeners.devices.header_read_timeout_seconds, 30);
+        config.listeners.devices.header_read_timeout_seconds = 0;
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("devices.header_read_timeout_seconds"), "{err}");
+        assert!(
+            err.contains("listeners.devices.header_read_timeout_seconds"),
+            "{err}"
+        );
     }
 }

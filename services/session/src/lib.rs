@@ -193,9 +193,10 @@ pub async fn run(
     if let Some(slot) = &deps.in_process {
         slot.set(Arc::new(grpc::Sessions::new(node.clone())));
     }
-    host.serve_grpc(
+    host.serve_grpc_with(
         listeners.server.grpc,
         Routes::new(grpc::service(node.clone())),
+        config.listeners.grpc,
     )?;
     host.serve_admin(listeners.server.admin, admin_routes(node.clone()));
     let tls = if config.devices.tls.enabled {
@@ -203,11 +204,11 @@ pub async fn run(
     } else {
         None
     };
-    let devices = listener::DeviceListener::new(listeners.devices, tls)?;
+    let limits = config.listeners.devices;
+    let devices = listener::DeviceListener::new(listeners.devices, tls, &limits)?;
     let router = ws::router(node.clone());
     let stop = shutdown.clone();
-    let head = Duration::from_secs(config.devices.header_read_timeout_seconds);
-    host.spawn("devices", listener::serve(devices, router, head, stop));
+    host.spawn("devices", listener::serve(devices, router, limits, stop));
     let window = Duration::from_secs(config.devices.drain_window_seconds);
     host.spawn("drain", drain(node, shutdown, window, drained));
     Ok(host.run().await?)

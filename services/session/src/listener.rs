@@ -13,11 +13,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::serve::Listener as _;
 use bytes::Bytes;
 use hyper::upgrade::Upgraded;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioIo;
+use pushmail_common::listen::http::{self, HttpLimits};
+use pushmail_common::listen::{self, Admitted, Gate};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -25,7 +25,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Handshakes in progress or accepted but not yet served.
 const HANDSHAKE_QUEUE: usize = 1_024;
@@ -55,36 +54,49 @@ pub fn bind(addr: SocketAddr, reuse_port: bool, backlog: u32) -> std::io::Result
 /// Accepted device connections, plain or TLS.
 pub enum DeviceListener {
     /// Plain TCP.
-    Plain(TcpListener),
+    Plain {
+        /// The bound socket.
+        listener: TcpListener,
+        /// Connection caps.
+        gate: Gate,
+        /// Idle timeout of a connection.
+        idle: Option<Duration>,
+    },
     /// TLS: handshakes run in their own tasks, so a slow client never
     /// holds up the others; finished ones queue here.
     Tls {
         /// Finished handshakes.
-        ready: mpsc::Receiver<(Box<TlsStream<TcpStream>>, SocketAddr)>,
+        ready: mpsc::Receiver<(Box<TlsStream<Admitted<TcpStream>>>, SocketAddr)>,
         /// The bound address.
         local: SocketAddr,
     },
 }
 
 impl DeviceListener {
-    /// Serves `listener` plain, or through `tls`.
-    pub fn new(listener: TcpListener, tls: Option<TlsAcceptor>) -> std::io::Result<Self> {
+    /// Serves `listener` plain, or through `tls`, admitting connections
+    /// within `limits` (before any TLS handshake, so a flood of sockets
+    /// costs no handshake work past the caps).
+    pub fn new(
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        limits: &HttpLimits,
+    ) -> std::io::Result<Self> {
+        let gate = Gate::new("devices", limits.connections());
+        let idle = limits.idle();
         let Some(tls) = tls else {
-            return Ok(Self::Plain(listener));
+            return Ok(Self::Plain {
+                listener,
+                gate,
+                idle,
+            });
         };
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(HANDSHAKE_QUEUE);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "device accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+                // A TLS client would not understand a plain HTTP refusal.
+                let (stream, permit, peer) = listen::accept(&listener, &gate, |_| b"").await;
+                let stream = Admitted::new(stream, permit, idle);
                 let tls = tls.clone();
                 let queue = tx.clone();
                 tokio::spawn(async move {
@@ -113,19 +125,14 @@ impl axum::serve::Listener for DeviceListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self {
-            Self::Plain(listener) => loop {
-                match TcpListener::accept(listener).await {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        return (Either::Left(stream), peer);
-                    }
-                    Err(err) => {
-                        // Out of file descriptors, typically: back off, keep serving.
-                        tracing::warn!(error = %err, "device accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            },
+            Self::Plain {
+                listener,
+                gate,
+                idle,
+            } => {
+                let (stream, permit, peer) = listen::accept(listener, gate, http::refusal).await;
+                (Either::Left(Admitted::new(stream, permit, *idle)), peer)
+            }
             Self::Tls { ready, .. } => match ready.recv().await {
                 Some((stream, peer)) => (Either::Right(stream), peer),
                 // The acceptor task only ends with the listener: never serve again.
@@ -136,69 +143,37 @@ impl axum::serve::Listener for DeviceListener {
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         match self {
-            Self::Plain(listener) => listener.local_addr(),
+            Self::Plain { listener, .. } => listener.local_addr(),
             Self::Tls { local, .. } => Ok(*local),
         }
     }
 }
 
-/// A device connection as accepted: plain or TLS. The TLS state (1.2 KiB)
-/// is boxed so that a plain connection does not carry its size.
-pub type Accepted = Either<TcpStream, Box<TlsStream<TcpStream>>>;
+/// A device connection as accepted: plain or TLS, holding its slots of
+/// the listener's caps. The TLS state (1.2 KiB) is boxed so that a plain
+/// connection does not carry its size.
+pub type Accepted = Either<Admitted<TcpStream>, Box<TlsStream<Admitted<TcpStream>>>>;
 
-/// Serves the device endpoints over HTTP/1.1 until `stop`, then waits for
-/// the requests in flight (upgraded WebSockets live on in their own tasks;
-/// the drain sends them away).
+/// Serves the device endpoints over HTTP/1.1 until `stop`, within
+/// `limits` (the shared bounded serving of `pushmail_common::listen`),
+/// then waits for the requests in flight (upgraded WebSockets live on in
+/// their own tasks; the drain sends them away).
 ///
-/// hyper's HTTP/1.1 connection rather than `axum::serve`: that one sniffs
-/// for HTTP/2 through a private buffering wrapper, so an upgraded
-/// connection could not be unwrapped back to its socket and every frame
-/// of every device went through four layers of adapters. Devices speak
-/// HTTP/1.1 (ActiveSync-style long poll, RFC 6455 WebSocket).
-///
-/// A connection that has not sent a whole request head within
-/// `header_timeout` (from connect, or from its previous answer) is
-/// closed; a request being answered, such as a held long poll, is not
-/// timed by it.
+/// hyper's HTTP/1.1 connection rather than `axum::serve`, so an upgraded
+/// connection can be unwrapped back to its socket ([`DeviceIo`]) and
+/// every frame does not go through four layers of adapters. A connection
+/// that has not sent a whole request head within the head deadline (from
+/// connect, or from its previous answer) is closed; a request being
+/// answered, such as a held long poll, is not timed by it.
 pub async fn serve(
-    mut listener: DeviceListener,
+    listener: DeviceListener,
     router: axum::Router,
-    header_timeout: Duration,
+    limits: HttpLimits,
     stop: CancellationToken,
 ) -> Result<(), String> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    let connections = TaskTracker::new();
-    loop {
-        let io = tokio::select! {
-            (io, _) = listener.accept() => io,
-            () = stop.cancelled() => break,
-        };
-        let service = TowerToHyperService::new(router.clone());
-        let connection = http
-            .serve_connection(TokioIo::new(io), service)
-            .with_upgrades();
-        let stop = stop.clone();
-        connections.spawn(async move {
-            tokio::pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                () = stop.cancelled() => {
-                    // Finish the request in flight, then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = ended {
-                tracing::debug!(error = %err, "device HTTP connection failed");
-            }
-        });
-    }
-    drop(listener);
-    connections.close();
-    connections.wait().await;
-    Ok(())
+    http::serve(listener, router, &limits, stop)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// An upgraded device connection: its own socket again where the
@@ -300,13 +275,8 @@ mod tests {
         };
         let router = axum::Router::new().route("/", axum::routing::get(upgrade));
         let stop = CancellationToken::new();
-        let listener = DeviceListener::new(listener, None).unwrap();
-        let server = tokio::spawn(serve(
-            listener,
-            router,
-            Duration::from_secs(30),
-            stop.clone(),
-        ));
+        let listener = DeviceListener::new(listener, None, &HttpLimits::default()).unwrap();
+        let server = tokio::spawn(serve(listener, router, HttpLimits::default(), stop.clone()));
         let mut client = TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n")
@@ -317,15 +287,20 @@ mod tests {
         server.await.unwrap().unwrap();
     }
 
-    const HEAD: Duration = Duration::from_millis(300);
+    const HEAD: Duration = Duration::from_secs(1);
 
     /// Serves `router` with a short header-read timeout.
     async fn serving(router: axum::Router) -> (SocketAddr, CancellationToken) {
         let listener = bind("127.0.0.1:0".parse().unwrap(), false, 16).unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
-        let listener = DeviceListener::new(listener, None).unwrap();
-        tokio::spawn(serve(listener, router, HEAD, stop.clone()));
+        let limits = HttpLimits {
+            header_read_timeout_seconds: 1,
+            idle_timeout_seconds: 0,
+            ..HttpLimits::default()
+        };
+        let listener = DeviceListener::new(listener, None, &limits).unwrap();
+        tokio::spawn(serve(listener, router, limits, stop.clone()));
         (addr, stop)
     }
 

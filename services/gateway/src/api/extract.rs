@@ -64,11 +64,35 @@ impl FromRequestParts<std::sync::Arc<Api>> for Credential {
             ));
         }
         api.limiter
-            .admit(&credential, std::time::Instant::now())
+            .admit(&credential, Peer::of(parts).0, std::time::Instant::now())
             .map_err(|wait| ApiError::RateLimited {
                 retry_after_seconds: wait.as_secs().max(1),
             })?;
         Ok(Self(credential))
+    }
+}
+
+/// The caller's address, as the listener accepted it (`None` where the
+/// router is served without one, e.g. in a unit test).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peer(pub(super) Option<std::net::IpAddr>);
+
+impl Peer {
+    fn of(parts: &Parts) -> Self {
+        Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts))
     }
 }
 

@@ -15,7 +15,7 @@ use pushmail_proto::session::v1 as session_pb;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{Body, Credential, Params};
+use super::extract::{Body, Credential, Params, Peer};
 use super::{Api, wire};
 use crate::reply::ApiError;
 
@@ -114,13 +114,17 @@ async fn who(api: &Api, credential: &Credential) -> Result<Value, ApiError> {
     })
 }
 
-pub(super) async fn sign_in(State(api): Shared, Body(body): Body<SignIn>) -> Reply {
+pub(super) async fn sign_in(
+    State(api): Shared,
+    Peer(peer): Peer,
+    Body(body): Body<SignIn>,
+) -> Reply {
     let key = body.api_key.trim();
     if key.is_empty() {
         return Err(ApiError::BadRequest("api_key is required".to_owned()));
     }
     api.limiter
-        .admit(key, std::time::Instant::now())
+        .admit(key, peer, std::time::Instant::now())
         .map_err(|wait| ApiError::RateLimited {
             retry_after_seconds: wait.as_secs().max(1),
         })?;

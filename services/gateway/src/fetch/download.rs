@@ -17,7 +17,7 @@ use pushmail_common::traffic::Traffic;
 use pushmail_proto::transcode::v1::{TranscodeChunk, TranscodeHeader, transcode_chunk::Item};
 use tonic::Streaming;
 
-use super::range::{self, Spec, Wanted};
+use super::range::{self, Parsed, Wanted};
 use crate::reply::ApiError;
 
 /// Opens the upstream stream for bytes `offset`, at most `limit` (0: all).
@@ -54,14 +54,16 @@ pub(super) async fn serve(
     disposition: Disposition,
     counter: Counter,
 ) -> Result<Response, ApiError> {
-    let spec = headers
+    let parsed = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
-        .and_then(range::parse);
+        .map_or(Parsed::Ignore, range::parse);
     let if_range = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok());
-    let (offset, limit) = match spec {
-        Some(Spec::From { start, end }) => (start, end.map_or(0, |end| end - start + 1)),
-        _ => (0, 0),
+    let (offset, limit) = match parsed {
+        Parsed::One(spec) => spec.window(),
+        // Only the header (the size, for `Content-Range: bytes */size`).
+        Parsed::Invalid => (0, 1),
+        Parsed::Ignore => (0, 0),
     };
     let (mut head, mut stream) = start(&open, offset, limit).await?;
     let etag = format!("\"{}\"", head.etag);
@@ -72,22 +74,30 @@ pub(super) async fn serve(
     {
         return Ok(not_modified(&etag));
     }
-    let wanted = match spec {
-        Some(spec) if range::if_range_matches(if_range, &etag) => spec.resolve(head.total_bytes),
-        _ => Wanted::Full,
+    let wanted = match parsed {
+        _ if !range::if_range_matches(if_range, &etag) => Wanted::Full,
+        Parsed::One(spec) => spec.resolve(head.total_bytes),
+        Parsed::Invalid => Wanted::Unsatisfiable,
+        Parsed::Ignore => Wanted::Full,
     };
-    // The stream began at `offset`; a full answer after all (If-Range no
-    // longer matched) needs the stream from the start.
-    if wanted == Wanted::Full && offset > 0 {
+    // The stream began at `offset` (or carries `limit` bytes); a full
+    // answer after all (If-Range no longer matched) needs all of it.
+    if wanted == Wanted::Full && (offset, limit) != (0, 0) {
         (head, stream) = start(&open, 0, 0).await?;
     }
     let total = head.total_bytes;
     let (status, skip, length) = match wanted {
         Wanted::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { total }),
         Wanted::Full => (StatusCode::OK, 0, total),
-        Wanted::Part { start, end } => {
-            (StatusCode::PARTIAL_CONTENT, start - offset, end - start + 1)
-        }
+        Wanted::Part { start, .. } => match wanted.length() {
+            // The stream began at `offset`, at or before `start`.
+            Some(length) => (
+                StatusCode::PARTIAL_CONTENT,
+                start.saturating_sub(offset),
+                length,
+            ),
+            None => return Err(ApiError::RangeNotSatisfiable { total }),
+        },
     };
     let body = Counted {
         inner: data(stream, skip, length),

@@ -1,78 +1,134 @@
 //! HTTP Range for resumable downloads (RFC 9110 §14): one byte range per
 //! request, which is what download managers and phones send to resume.
 //! Several ranges in one request are answered with the whole content
-//! (allowed: a server may ignore Range), never with multipart.
+//! (allowed: a server may ignore Range), never with multipart; a byte
+//! range that is nonsense (malformed, end before start) is 416. Every
+//! number is checked: none can overflow, whatever the header says.
 
 /// What the request asks of a representation of `total` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wanted {
     /// All of it (no Range, an ignored one, or an If-Range that no longer matches).
     Full,
-    /// Bytes `start..=end`.
+    /// Bytes `start..=end`, with `start <= end < total`.
     Part { start: u64, end: u64 },
-    /// A range that starts past the end: 416.
+    /// A range that starts past the end, or a nonsensical one: 416.
     Unsatisfiable,
 }
 
-/// A parsed `Range` header, before the size is known.
+impl Wanted {
+    /// How many bytes a part holds (`None` for the other answers).
+    pub fn length(self) -> Option<u64> {
+        match self {
+            Self::Part { start, end } => end.checked_sub(start)?.checked_add(1),
+            Self::Full | Self::Unsatisfiable => None,
+        }
+    }
+}
+
+/// One byte range, before the size is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spec {
-    /// `bytes=a-b` or `bytes=a-`.
+    /// `bytes=a-b` or `bytes=a-` (`start <= end`).
     From { start: u64, end: Option<u64> },
-    /// `bytes=-n`: the last `n` bytes.
+    /// `bytes=-n`: the last `n` bytes (`n > 0`).
     Suffix(u64),
 }
 
-/// The one range of a `Range` header; `None` for anything else (another
-/// unit, several ranges, a malformed value), which is then ignored.
-pub fn parse(header: &str) -> Option<Spec> {
-    let set = header.trim().strip_prefix("bytes=")?.trim();
+/// What a `Range` header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    /// Nothing to act on: another unit, or several ranges (answered with
+    /// the whole content, which a server may always do).
+    Ignore,
+    /// One byte range.
+    One(Spec),
+    /// A byte range that cannot be satisfied whatever the size: malformed,
+    /// its end before its start, or an empty suffix. Answered 416.
+    Invalid,
+}
+
+/// Reads a `Range` header. Numbers too large for 64 bits are taken as
+/// the largest: past any real length, which is what they mean (a start
+/// there is unsatisfiable, an end there is clamped to the last byte);
+/// no arithmetic on them can overflow.
+pub fn parse(header: &str) -> Parsed {
+    let header = header.trim();
+    let Some((unit, set)) = header.split_once('=') else {
+        return Parsed::Ignore;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
+        return Parsed::Ignore;
+    }
+    let set = set.trim();
     if set.contains(',') {
-        return None;
+        return Parsed::Ignore;
     }
-    let (first, last) = set.split_once('-')?;
-    let number = |s: &str| -> Option<u64> {
-        let s = s.trim();
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
+    let Some((first, last)) = set.split_once('-') else {
+        return Parsed::Invalid;
     };
-    if first.trim().is_empty() {
-        return number(last).filter(|n| *n > 0).map(Spec::Suffix);
-    }
-    let start = number(first)?;
-    let end = if last.trim().is_empty() {
-        None
+    let (first, last) = (first.trim(), last.trim());
+    let spec = if first.is_empty() {
+        match number(last) {
+            Some(n) if n > 0 => Some(Spec::Suffix(n)),
+            _ => None,
+        }
     } else {
-        Some(number(last)?)
+        match (number(first), last) {
+            (Some(start), "") => Some(Spec::From { start, end: None }),
+            (Some(start), last) => number(last)
+                .filter(|end| *end >= start)
+                .map(|end| Spec::From {
+                    start,
+                    end: Some(end),
+                }),
+            (None, _) => None,
+        }
     };
-    if end.is_some_and(|end| end < start) {
+    spec.map_or(Parsed::Invalid, Parsed::One)
+}
+
+/// Decimal digits only (no sign, no space inside), saturating at `u64::MAX`.
+fn number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(Spec::From { start, end })
+    Some(s.bytes().fold(0u64, |n, digit| {
+        n.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
+    }))
 }
 
 impl Spec {
-    /// The first byte wanted, when it does not depend on the size.
-    pub fn offset(self) -> Option<u64> {
+    /// Where the upstream stream should start and how much it should carry
+    /// (0: to the end), when that does not depend on the size.
+    pub fn window(self) -> (u64, u64) {
         match self {
-            Self::From { start, .. } => Some(start),
-            Self::Suffix(_) => None,
+            Self::From { start, end } => {
+                let limit = end
+                    .and_then(|end| end.checked_sub(start))
+                    .and_then(|span| span.checked_add(1))
+                    .unwrap_or(0);
+                (start, limit)
+            }
+            Self::Suffix(_) => (0, 0),
         }
     }
 
     /// The bytes of a representation of `total` bytes this range names.
     pub fn resolve(self, total: u64) -> Wanted {
+        let Some(last) = total.checked_sub(1) else {
+            return Wanted::Unsatisfiable;
+        };
         match self {
-            Self::From { start, .. } if start >= total => Wanted::Unsatisfiable,
+            Self::From { start, .. } if start > last => Wanted::Unsatisfiable,
             Self::From { start, end } => Wanted::Part {
                 start,
-                end: end.map_or(total - 1, |end| end.min(total - 1)),
+                end: end.map_or(last, |end| end.min(last)),
             },
-            Self::Suffix(_) if total == 0 => Wanted::Unsatisfiable,
+            Self::Suffix(0) => Wanted::Unsatisfiable,
             Self::Suffix(n) => Wanted::Part {
-                start: total.saturating_sub(n),
-                end: total - 1,
+                start: total - n.min(total),
+                end: last,
             },
         }
     }
@@ -101,32 +157,39 @@ pub fn none_match(if_none_match: &str, etag: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn one(header: &str) -> Spec {
+        match parse(header) {
+            Parsed::One(spec) => spec,
+            other => panic!("{header:?}: {other:?}"),
+        }
+    }
+
     #[test]
     fn single_ranges_parse_and_resolve() {
         assert_eq!(
-            parse("bytes=0-99"),
-            Some(Spec::From {
+            one("bytes=0-99"),
+            Spec::From {
                 start: 0,
                 end: Some(99)
-            })
+            }
         );
         assert_eq!(
-            parse("bytes=100-"),
-            Some(Spec::From {
+            one("bytes=100-"),
+            Spec::From {
                 start: 100,
                 end: None
-            })
+            }
         );
-        assert_eq!(parse("bytes=-500"), Some(Spec::Suffix(500)));
+        assert_eq!(one("bytes=-500"), Spec::Suffix(500));
         assert_eq!(
-            parse(" bytes= 5 - 9 "),
-            Some(Spec::From {
+            one(" Bytes= 5 - 9 "),
+            Spec::From {
                 start: 5,
                 end: Some(9)
-            })
+            }
         );
 
-        let of_1000 = |h| parse(h).unwrap().resolve(1000);
+        let of_1000 = |h| one(h).resolve(1000);
         assert_eq!(of_1000("bytes=0-99"), Wanted::Part { start: 0, end: 99 });
         assert_eq!(
             of_1000("bytes=900-5000"),
@@ -151,23 +214,104 @@ mod tests {
         );
         assert_eq!(of_1000("bytes=-5000"), Wanted::Part { start: 0, end: 999 });
         assert_eq!(of_1000("bytes=1000-"), Wanted::Unsatisfiable);
-        assert_eq!(parse("bytes=-1").unwrap().resolve(0), Wanted::Unsatisfiable);
+        assert_eq!(of_1000("bytes=999-999").length(), Some(1));
+        assert_eq!(one("bytes=-1").resolve(0), Wanted::Unsatisfiable);
+        assert_eq!(one("bytes=0-").resolve(0), Wanted::Unsatisfiable);
     }
 
     #[test]
-    fn what_is_not_one_byte_range_is_ignored() {
+    fn the_largest_numbers_clamp_or_are_unsatisfiable_never_overflow() {
+        let max = u64::MAX;
+        let whole = one("bytes=0-18446744073709551615");
+        assert_eq!(whole.resolve(1000), Wanted::Part { start: 0, end: 999 });
+        assert_eq!(whole.window(), (0, 0), "the span does not fit: to the end");
+        assert_eq!(
+            whole.resolve(max),
+            Wanted::Part {
+                start: 0,
+                end: max - 1
+            }
+        );
+        assert_eq!(
+            Wanted::Part {
+                start: 0,
+                end: max - 1
+            }
+            .length(),
+            Some(max),
+            "a length of u64::MAX still fits"
+        );
+        assert_eq!(Wanted::Part { start: 0, end: max }.length(), None);
+        // Past u64 entirely: the same as u64::MAX.
+        assert_eq!(
+            one("bytes=0-99999999999999999999999999").resolve(10),
+            Wanted::Part { start: 0, end: 9 }
+        );
+        assert_eq!(
+            one("bytes=99999999999999999999999-").resolve(10),
+            Wanted::Unsatisfiable
+        );
+        assert_eq!(
+            one("bytes=18446744073709551615-").resolve(max),
+            Wanted::Unsatisfiable
+        );
+        assert_eq!(
+            one("bytes=-18446744073709551615").resolve(10),
+            Wanted::Part { start: 0, end: 9 }
+        );
+        assert_eq!(
+            one("bytes=-99999999999999999999").resolve(max),
+            Wanted::Part {
+                start: 0,
+                end: max - 1
+            }
+        );
+        assert_eq!(
+            one("bytes=18446744073709551614-18446744073709551615").window(),
+            (max - 1, 2)
+        );
+        assert_eq!(one("bytes=5-5").window(), (5, 1));
+        assert_eq!(one("bytes=5-").window(), (5, 0));
+        assert_eq!(one("bytes=-5").window(), (0, 0));
+    }
+
+    #[test]
+    fn start_past_the_length_is_unsatisfiable() {
+        assert_eq!(one("bytes=10-").resolve(10), Wanted::Unsatisfiable);
+        assert_eq!(one("bytes=10-20").resolve(10), Wanted::Unsatisfiable);
+        assert_eq!(
+            one("bytes=9-20").resolve(10),
+            Wanted::Part { start: 9, end: 9 }
+        );
+    }
+
+    #[test]
+    fn nonsense_is_invalid_and_other_units_or_several_ranges_are_ignored() {
         for header in [
-            "bytes=0-1,5-6",
-            "items=0-5",
             "bytes=5-1",
+            "bytes=18446744073709551615-0",
             "bytes=-0",
             "bytes=a-b",
             "bytes=-",
             "bytes=+1-2",
-            "bytes=99999999999999999999999-",
-            "",
+            "bytes=1-+2",
+            "bytes=1--2",
+            "bytes=0x10-",
+            "bytes=1 2-3",
+            "bytes=",
+            "bytes=5",
         ] {
-            assert_eq!(parse(header), None, "{header:?}");
+            assert_eq!(parse(header), Parsed::Invalid, "{header:?}");
+        }
+        for header in [
+            "bytes=0-1,5-6",
+            "bytes=0-0,-1",
+            "bytes=5-1,2-3",
+            "items=0-5",
+            "",
+            "bytes",
+        ] {
+            assert_eq!(parse(header), Parsed::Ignore, "{header:?}");
         }
     }
 

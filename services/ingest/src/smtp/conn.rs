@@ -191,6 +191,7 @@ impl Conn {
             let read = read.map_err(|_| Stop::Close("421 4.4.2 Idle too long, closing"))??;
             match read {
                 Line::Closed => return Err(Stop::Gone),
+                Line::Overflow => return Err(Stop::Close("500 5.5.2 Line too long, closing")),
                 Line::TooLong => {
                     self.error("500 5.5.2 Line too long")?;
                     continue;
@@ -504,6 +505,7 @@ impl Conn {
         .map_err(|_| Stop::Close("421 4.4.2 Idle too long, closing"))??;
         match read {
             Line::Closed => Err(Stop::Gone),
+            Line::Overflow => Err(Stop::Close("500 5.5.2 Line too long, closing")),
             // A base64 answer longer than a command line is no login.
             Line::TooLong => Ok("!".to_owned()),
             Line::Complete => Ok(String::from_utf8_lossy(lines::trim_eol(&line)).into_owned()),
@@ -530,6 +532,9 @@ impl Conn {
         };
         let raw = match body {
             Body::Closed => return Err(Stop::Gone),
+            Body::Overflow => {
+                return Err(Stop::Close("552 5.3.4 Line too long in message, closing"));
+            }
             Body::TooLarge => {
                 let reply = format!("552 5.3.4 Message size exceeds fixed maximum of {max} bytes");
                 self.answer(&transaction, |_| reply.clone());

@@ -11,8 +11,20 @@ pub(super) enum Line {
     Complete,
     /// The line went past the limit; the part past it was discarded.
     TooLong,
+    /// The line went on far past the limit (see [`overflow_at`]) and
+    /// reading stopped in the middle of it: the dialogue is out of step,
+    /// the connection must close. Without this an endless line would be
+    /// read (and dropped) for as long as the sender keeps sending.
+    Overflow,
     /// The peer closed the connection.
     Closed,
+}
+
+/// Bytes of one line read before giving up on it: four times the limit,
+/// and never less than 64 KiB (a sender's over-long line is consumed and
+/// answered while it is merely long, not endless).
+pub(super) fn overflow_at(max: usize) -> usize {
+    max.saturating_mul(4).max(64 * 1024)
 }
 
 /// Appends one line (up to and including `\n`) to `out`, keeping at most
@@ -23,7 +35,9 @@ pub(super) async fn read_line<R: AsyncBufRead + Unpin>(
     max: usize,
 ) -> std::io::Result<Line> {
     let mut kept = 0usize;
+    let mut seen = 0usize;
     let mut too_long = false;
+    let overflow = overflow_at(max);
     loop {
         let buf = reader.fill_buf().await?;
         if buf.is_empty() {
@@ -42,6 +56,10 @@ pub(super) async fn read_line<R: AsyncBufRead + Unpin>(
         kept += take;
         let used = chunk.len();
         reader.consume(used);
+        seen = seen.saturating_add(used);
+        if !done && seen > overflow {
+            return Ok(Line::Overflow);
+        }
         if done {
             return Ok(if too_long {
                 Line::TooLong
@@ -71,6 +89,8 @@ pub(super) enum Body {
     TooLarge,
     /// The peer closed before the end.
     Closed,
+    /// A line went on endlessly (see [`Line::Overflow`]): close.
+    Overflow,
 }
 
 /// Reads up to the `<CRLF>.<CRLF>` terminator. Only a dot line ending in
@@ -95,6 +115,7 @@ pub(super) async fn read_body<R: AsyncBufRead + Unpin>(
         };
         match read_line(reader, &mut line, budget.max(3)).await? {
             Line::Closed => return Ok(Body::Closed),
+            Line::Overflow => return Ok(Body::Overflow),
             Line::TooLong => {
                 // The kept part lost the line's ending; a line that long is
                 // refused anyway, so take it as a whole line.
@@ -174,6 +195,20 @@ mod tests {
     #[tokio::test]
     async fn a_body_cut_off_is_not_a_message() {
         assert_eq!(body(b"a\r\nb\r\n", 100).await.0, Body::Closed);
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_is_given_up_on() {
+        let endless = vec![b'x'; 200 * 1024];
+        let mut reader = tokio::io::BufReader::with_capacity(4096, &endless[..]);
+        let mut out = Vec::new();
+        assert_eq!(
+            read_line(&mut reader, &mut out, 512).await.unwrap(),
+            Line::Overflow
+        );
+        assert_eq!(out.len(), 512, "only the limit was kept");
+        let (got, _) = body(&endless, 1_000).await;
+        assert_eq!(got, Body::Overflow);
     }
 
     #[tokio::test]

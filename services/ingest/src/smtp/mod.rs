@@ -16,6 +16,7 @@ mod recipients;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pushmail_common::listen::{self, ConnectionLimits, Gate, Refused};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +47,8 @@ pub struct Settings {
     pub max_recipients: usize,
     /// Connections served at once; more are told to come back later.
     pub max_connections: usize,
+    /// Connections served at once from one address (IPv6: one /64).
+    pub max_connections_per_peer: usize,
     /// Deadline of each read and write.
     pub timeout: Duration,
     /// Refuse MAIL before STARTTLS.
@@ -115,28 +118,22 @@ impl Receiver {
     /// Accepts until `shutdown`, then waits for the conversations (each
     /// closes at its next command, with a 421).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
-        let slots = Arc::new(tokio::sync::Semaphore::new(
-            self.shared.settings.max_connections,
-        ));
+        let settings = &self.shared.settings;
+        let gate = Gate::new(
+            match self.shared.mode {
+                Mode::Smtp => "smtp",
+                Mode::Lmtp => "lmtp",
+            },
+            ConnectionLimits {
+                max_connections: settings.max_connections,
+                max_connections_per_peer: settings.max_connections_per_peer,
+            },
+        );
         let conversations = TaskTracker::new();
         loop {
-            let accepted = tokio::select! {
+            let (tcp, slot, peer) = tokio::select! {
                 () = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            let (tcp, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of descriptors and the like: pause rather than spin.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                conversations.spawn(busy(tcp));
-                continue;
+                accepted = listen::accept(&self.listener, &gate, refusal) => accepted,
             };
             let shared = self.shared.clone();
             let shutdown = shutdown.clone();
@@ -151,11 +148,11 @@ impl Receiver {
     }
 }
 
-async fn busy(mut tcp: tokio::net::TcpStream) {
-    use tokio::io::AsyncWriteExt as _;
-    let _ = tokio::time::timeout(
-        Duration::from_secs(5),
-        tcp.write_all(b"421 4.3.2 Too many connections, try again later\r\n"),
-    )
-    .await;
+/// What a connection past a cap is told before it is closed (written
+/// without waiting, so a flood costs no task per refused socket).
+fn refusal(why: Refused) -> &'static [u8] {
+    match why {
+        Refused::Full => b"421 4.3.2 Too many connections, try again later\r\n",
+        Refused::PeerFull => b"421 4.7.0 Too many connections from your address\r\n",
+    }
 }
