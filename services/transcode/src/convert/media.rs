@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::process::Command;
 
 /// What a job may cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest input, bytes.
     pub max_input_bytes: usize,
