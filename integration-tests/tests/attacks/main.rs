@@ -10,6 +10,7 @@
 mod credentials;
 mod inbound;
 mod tenants;
+mod transcode;
 
 use std::time::Duration;
 

@@ -202,10 +202,15 @@ impl Default for WorkersConfig {
 }
 
 impl WorkersConfig {
-    /// The worker binary: the configured one, else this executable.
+    /// The worker binary: the configured one, else this executable —
+    /// through `/proc/self/exe` where there is one, which still runs this
+    /// very build after an upgrade replaced the file on disk, so a worker
+    /// always speaks its service's protocol.
     pub fn program(&self) -> std::io::Result<PathBuf> {
+        let own = PathBuf::from("/proc/self/exe");
         match &self.program {
             Some(program) => Ok(program.clone()),
+            None if own.exists() => Ok(own),
             None => std::env::current_exe(),
         }
     }

@@ -171,10 +171,11 @@ impl Pool {
             // Nothing of the service's environment (credentials, config)
             // reaches a process that parses hostile bytes; PATH finds ffmpeg.
             .env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or_default(),
-            )
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // glibc reserves 64 MiB of address space per malloc arena, up
+            // to 8 per core: on a large node that alone would exceed
+            // RLIMIT_AS in a worker with a few threads (ffmpeg's).
+            .env("MALLOC_ARENA_MAX", "2")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
