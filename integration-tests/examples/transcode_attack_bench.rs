@@ -19,8 +19,10 @@
 //! before it exits; a worker killed by its limit cannot exceed the limit
 //! anyway), and the sum of VmRSS over the service and its workers.
 //!
-//! Writes a Markdown report to the path given as the first argument. Run
-//! by `make bench` after `cargo build --profile bench -p pushmail-transcode`.
+//! Writes a Markdown report to the path given as the first argument; the
+//! service binary is the `pushmail-transcode` of the same profile, or the
+//! second argument. Run by `make bench` after `cargo build --profile bench
+//! -p pushmail-transcode`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails should stop loudly
 
@@ -114,6 +116,8 @@ async fn start(
 ) -> (tokio::process::Child, SocketAddr) {
     let mut config = pushmail_integration_tests::edge::transcode_config(blobs);
     config.workers.program = None;
+    // As shipped (the test helper lengthens it for debug builds).
+    config.limits.job_timeout_ms = pushmail_transcode::Config::default().limits.job_timeout_ms;
     config.workers.count = WORKERS;
     config.workers.memory_limit_bytes = MEMORY_LIMIT;
     if !bounds {
@@ -260,7 +264,8 @@ fn write_report(path: &Path, rounds: &[Round]) {
     let _ = writeln!(
         out,
         "# Transcode under hostile files\n\n\
-         8 conversions at once against `pushmail-transcode` (bench profile) with \
+         8 conversions at once against `pushmail-transcode` (bench profile, `limits.job_timeout_ms` \
+         as shipped: 4 s) with \
          {WORKERS} workers of `workers.memory_limit_bytes` = {} MiB each; the baseline is \
          8 ordinary files converted at once in the same run. Peaks from `/proc` (VmHWM of \
          the service; each worker's VmHWM at its last 2 ms sample; the sum of VmRSS over \
@@ -338,14 +343,19 @@ async fn main() {
             .nth(1)
             .unwrap_or_else(|| "bench/reports/transcode_attacks.md".to_owned()),
     );
-    let exe = {
-        let mut dir = std::env::current_exe().unwrap();
-        dir.pop();
-        if dir.ends_with("examples") {
+    // The service binary beside this example's profile directory, or the
+    // one given second (a bench-profile build measured by a debug client).
+    let exe = std::env::args().nth(2).map_or_else(
+        || {
+            let mut dir = std::env::current_exe().unwrap();
             dir.pop();
-        }
-        dir.join("pushmail-transcode")
-    };
+            if dir.ends_with("examples") {
+                dir.pop();
+            }
+            dir.join("pushmail-transcode")
+        },
+        PathBuf::from,
+    );
     assert!(
         exe.is_file(),
         "build it first: cargo build --profile bench -p pushmail-transcode ({})",

@@ -124,11 +124,6 @@ impl Transcoder {
         })
     }
 
-    /// Worker slots free now.
-    pub fn idle_workers(&self) -> usize {
-        self.pool.idle()
-    }
-
     /// The deadline of a request's conversion work, starting now.
     fn deadline(&self) -> Instant {
         Instant::now() + self.job_timeout
