@@ -19,6 +19,10 @@ cargo run --profile bench -p pushmail-integration-tests --example smtp_bench -- 
 cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench -- bench/reports/dispatch.md
 cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench -- bench/reports/dispatch_kafka.md kafka
 cargo run --profile bench -p pushmail-integration-tests --example transcode_bench -- bench/reports/transcode.md
+# Hostile files against the service as it runs (its own process, its
+# converter workers' RSS read from /proc).
+cargo build --profile bench -p pushmail-transcode --bin pushmail-transcode
+cargo run --profile bench -p pushmail-integration-tests --example transcode_attack_bench -- bench/reports/transcode_attacks.md
 
 # End to end: the load generator, standalone then over Kafka on a fresh
 # in-memory tansu of its own (the shared one slows as it fills).
@@ -41,7 +45,7 @@ PUSHMAIL_STANDALONE__TELEMETRY__LOG_LEVEL=error "${CARGO_TARGET_DIR:-target}/rel
   echo
   echo "| report | metric | this run | baseline (same run) | baseline value | ratio | goal |"
   echo "|---|---|---|---|---|---|---|"
-  for report in bus binding session imap smtp dispatch dispatch_kafka transcode e2e; do
+  for report in bus binding session imap smtp dispatch dispatch_kafka transcode transcode_attacks e2e; do
     awk -v link="[$report]($report.md)" '
       /^\| metric \|/ { in_table = 1; next }
       in_table && /^\|---/ { next }

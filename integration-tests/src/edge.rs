@@ -28,12 +28,30 @@ impl<E: std::error::Error + Send + Sync + 'static> Node<E> {
     }
 }
 
-/// The transcode test config: blobs under `blobs`, the test service keys.
+/// The transcode test config: blobs under `blobs`, the test service keys,
+/// workers run from the `transcode-node` binary built beside the tests.
 pub fn transcode_config(blobs: &Path) -> pushmail_transcode::Config {
     let mut config = pushmail_transcode::Config::default();
     config.blob.dir = blobs.to_path_buf();
     config.security.service_keys = crate::service_keys();
+    config.workers.program = Some(transcode_worker());
+    // Test builds convert a large photo 10× slower than shipped ones.
+    config.limits.job_timeout_ms = 20_000;
     config
+}
+
+/// The `transcode-node` binary, which serves as a converter worker: a test
+/// runs transcode in its own process, whose executable is the test
+/// harness, so the workers need a real service binary. Cargo builds a
+/// package's binaries before its tests, into the directory above the
+/// tests' `deps/`.
+pub fn transcode_worker() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") || dir.ends_with("examples") {
+        dir.pop();
+    }
+    dir.join("transcode-node")
 }
 
 /// Starts transcode with `config`.

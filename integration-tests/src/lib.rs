@@ -11,6 +11,7 @@ pub mod device;
 pub mod documents;
 pub mod dovecot;
 pub mod edge;
+pub mod hostile;
 pub mod http;
 pub mod measure;
 pub mod nodes;

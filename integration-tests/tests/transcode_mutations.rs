@@ -118,7 +118,7 @@ fn random_text_and_markup_are_converted_or_refused() {
         let _ = text::to_utf8(&bytes, Some("gb18030"), 1 << 20).unwrap();
         let markup = String::from_utf8_lossy(&bytes);
         let _ = html::mobile_html(&markup, &options);
-        let _ = html::plain_text(&markup, 40, 1 << 20);
+        let _ = html::plain_text(&markup, 40, 1 << 20, html::MAX_DEPTH);
         let noise: Vec<u8> = (0..rng.random_range(0..512))
             .map(|_| rng.random())
             .collect();

@@ -4,5 +4,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if pushmail_transcode::worker::is_worker() {
+        return pushmail_transcode::worker::main();
+    }
     pushmail_common::cli::main::<pushmail_transcode::Config, _, _, _>(pushmail_transcode::start)
 }

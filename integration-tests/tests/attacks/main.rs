@@ -11,6 +11,7 @@ mod credentials;
 mod inbound;
 mod listeners;
 mod tenants;
+mod transcode;
 
 use std::time::Duration;
 

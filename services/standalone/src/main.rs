@@ -44,6 +44,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Transcode's converter workers are this binary too (standalone runs
+    // transcode in-process): the hidden argument comes before any CLI.
+    if pushmail_transcode::worker::is_worker() {
+        return pushmail_transcode::worker::main();
+    }
     match Cli::parse().command {
         Command::Standalone(args) => {
             if let Some(code) = refused::intercept(&args) {

@@ -1,6 +1,7 @@
 //! Transcode service configuration (`PUSHMAIL_TRANSCODE__…`).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use pushmail_common::blob::BlobConfig;
 use pushmail_common::config::{ConfigError, ServerConfig, ServiceConfig, ShutdownConfig};
@@ -25,6 +26,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// What one conversion may cost.
     pub limits: LimitsConfig,
+    /// The converter worker processes and their OS-enforced limits.
+    pub workers: WorkersConfig,
     /// Converted previews kept in memory.
     pub cache: CacheConfig,
     /// Named device profiles (`profiles.<name>.screen_width`, …).
@@ -63,11 +66,40 @@ pub struct LimitsConfig {
     pub max_rendered_pages: u32,
     /// PDF pages whose text is extracted.
     pub max_text_pages: usize,
-    /// Wall-clock limit of one conversion; the caller gets
-    /// DEADLINE_EXCEEDED and the job's slot stays taken until it ends.
+    /// Largest one PDF stream may inflate to (checked before the PDF
+    /// libraries, which cap nothing, read the file).
+    pub max_pdf_stream_bytes: u64,
+    /// Largest all of a PDF's streams may inflate to together.
+    pub max_pdf_inflated_bytes: u64,
+    /// Largest spreadsheet grid, rows × columns of one sheet (checked from
+    /// its `<dimension>` and cell references before any grid exists).
+    pub max_sheet_cells: u64,
+    /// Deepest HTML element nesting, counted as an HTML5 parser nests
+    /// (`<div/>` nests).
+    pub max_html_depth: usize,
+    /// Wall-clock limit of one request's conversion work (waiting for a
+    /// worker, finding the part, converting): past it the worker is
+    /// killed and the caller told the file cannot be converted. Keep it
+    /// under the gateway's `transcode.timeout_ms` (5 s), so the device
+    /// hears 422, not 504.
     pub job_timeout_ms: u64,
-    /// Conversions at once (CPU-bound: about the cores available).
-    pub concurrent_jobs: usize,
+}
+
+/// The converter workers: every parse of a stored message or attachment
+/// runs in one, a subprocess the kernel holds to these limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Workers at once, each one job (CPU-bound: about the cores available).
+    pub count: usize,
+    /// Address space of a worker (`RLIMIT_AS`), bytes; an allocation past
+    /// it fails and ends that worker.
+    pub memory_limit_bytes: u64,
+    /// CPU time of a worker (`RLIMIT_CPU`), seconds.
+    pub cpu_seconds: u64,
+    /// The binary started as `<program> transcode-worker`; empty: this
+    /// process's own executable (`pushmail-transcode` or `pushmail`).
+    pub program: Option<PathBuf>,
 }
 
 /// The preview cache.
@@ -147,12 +179,39 @@ impl Default for Config {
             blob: BlobConfig::default(),
             security: SecurityConfig::default(),
             limits: LimitsConfig::default(),
+            workers: WorkersConfig::default(),
             cache: CacheConfig::default(),
             profiles: profiles
                 .into_iter()
                 .map(|(name, p)| (name.to_owned(), p))
                 .collect(),
             default_profile: "smartphone".to_owned(),
+        }
+    }
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            count: 2,
+            memory_limit_bytes: 1 << 30,
+            cpu_seconds: 10,
+            program: None,
+        }
+    }
+}
+
+impl WorkersConfig {
+    /// The worker binary: the configured one, else this executable —
+    /// through `/proc/self/exe` where there is one, which still runs this
+    /// very build after an upgrade replaced the file on disk, so a worker
+    /// always speaks its service's protocol.
+    pub fn program(&self) -> std::io::Result<PathBuf> {
+        let own = PathBuf::from("/proc/self/exe");
+        match &self.program {
+            Some(program) => Ok(program.clone()),
+            None if own.exists() => Ok(own),
+            None => std::env::current_exe(),
         }
     }
 }
@@ -176,8 +235,11 @@ impl Default for LimitsConfig {
             max_zip_entries: 5_000,
             max_rendered_pages: 10,
             max_text_pages: 200,
-            job_timeout_ms: 20_000,
-            concurrent_jobs: 2,
+            max_pdf_stream_bytes: 64 << 20,
+            max_pdf_inflated_bytes: 256 << 20,
+            max_sheet_cells: 2_000_000,
+            max_html_depth: crate::convert::html::MAX_DEPTH,
+            job_timeout_ms: 4_000,
         }
     }
 }
@@ -198,10 +260,40 @@ impl ServiceConfig for Config {
             ));
         }
         let l = &self.limits;
-        if l.job_timeout_ms == 0 || l.concurrent_jobs == 0 || l.max_part_bytes == 0 {
+        if l.job_timeout_ms == 0 || l.max_part_bytes == 0 {
             return Err(ConfigError::invalid(
                 "limits",
-                "job_timeout_ms, concurrent_jobs and max_part_bytes must be positive",
+                "job_timeout_ms and max_part_bytes must be positive",
+            ));
+        }
+        let most = crate::frame::MAX_BODY;
+        if l.max_message_bytes as u64 > most || l.max_part_bytes as u64 > most {
+            return Err(ConfigError::invalid(
+                "limits",
+                format!("max_message_bytes and max_part_bytes must be at most {most}"),
+            ));
+        }
+        let w = &self.workers;
+        if w.count == 0 || w.count > 256 {
+            return Err(ConfigError::invalid("workers.count", "must be 1–256"));
+        }
+        // Below this the worker binary cannot even map itself.
+        if w.memory_limit_bytes < 64 << 20 {
+            return Err(ConfigError::invalid(
+                "workers.memory_limit_bytes",
+                "must be at least 64 MiB",
+            ));
+        }
+        if w.cpu_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "workers.cpu_seconds",
+                "must be positive",
+            ));
+        }
+        if w.program.as_ref().is_some_and(|p| !p.is_file()) {
+            return Err(ConfigError::invalid(
+                "workers.program",
+                "names no file (leave it out to run this executable)",
             ));
         }
         Ok(())
@@ -238,6 +330,33 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("profiles.tiny")
+        );
+        let mut config = Config::default();
+        config.workers.count = 0;
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("workers.count")
+        );
+        let mut config = Config::default();
+        config.workers.memory_limit_bytes = 1 << 20;
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("workers.memory_limit_bytes")
+        );
+        let mut config = Config::default();
+        config.workers.program = Some("/nonexistent/pushmail-transcode".into());
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("workers.program")
         );
     }
 }

@@ -1,21 +1,25 @@
 //! The transcode service: a stored message's parts for small screens.
 //! Converters (`convert/`) are pure functions with limits; `pipeline`
-//! picks one for a part and a device profile; `service` is the gRPC edge
-//! with the account check, the cache and the job limits.
+//! picks one for a part and a device profile; `worker` runs them (and the
+//! MIME parser) in a subprocess that `pool` starts under OS-enforced
+//! memory, CPU and time limits; `service` is the gRPC edge with the
+//! account check and the cache.
 
 pub mod cache;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod frame;
 pub mod parts;
 pub mod pipeline;
+pub mod pool;
 pub mod profile;
 pub mod service;
+pub mod worker;
 
 use std::sync::Arc;
 
 use pushmail_common::blob::BlobStore;
-use pushmail_common::config::ConfigError;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
 use pushmail_proto::transcode::v1::transcode_service_server::TranscodeServiceServer;
@@ -65,8 +69,7 @@ pub async fn run(
         .security
         .service_keys
         .validate("security.service_keys")?;
-    let transcoder = service::Transcoder::new(&config, deps.blobs.clone())
-        .map_err(|e| ConfigError::invalid("profiles", e))?;
+    let transcoder = service::Transcoder::new(&config, deps.blobs.clone())?;
     let mut host = Host::new(readiness, shutdown);
     host.readiness().add_blob_check(deps.blobs);
     let server = TranscodeServiceServer::new(service::Service(Arc::new(transcoder)))

@@ -13,10 +13,12 @@ use pushmail_common::mail;
 /// The part id that names the message's body.
 pub const BODY: &str = "body";
 
-/// One part, decoded from its transfer encoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One part, decoded from its transfer encoding. The bytes travel beside
+/// the rest between a worker and the service (see `crate::worker`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Part {
     /// The bytes as the sender attached them (text still in its charset).
+    #[serde(skip)]
     pub bytes: Vec<u8>,
     /// `type/subtype`, lowercase.
     pub content_type: String,
@@ -29,7 +31,7 @@ pub struct Part {
 }
 
 /// Why no part was found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum PartError {
     #[error("the stored message is not a mail message")]
     NotAMessage,
@@ -38,10 +40,7 @@ pub enum PartError {
     #[error("part {0:?} is a multipart container, not content")]
     Container(String),
     #[error("part {section:?} has a broken {encoding} encoding")]
-    BadEncoding {
-        section: String,
-        encoding: &'static str,
-    },
+    BadEncoding { section: String, encoding: String },
 }
 
 fn parse(raw: &[u8]) -> Result<Message<'_>, PartError> {
@@ -132,9 +131,9 @@ fn raw_text(
     let start = (part.offset_body as usize).min(raw.len());
     let end = (part.offset_end as usize).clamp(start, raw.len());
     let body = &raw[start..end];
-    let bad = |encoding| PartError::BadEncoding {
+    let bad = |encoding: &str| PartError::BadEncoding {
         section: section.to_owned(),
-        encoding,
+        encoding: encoding.to_owned(),
     };
     match part.encoding {
         Encoding::None => Ok(body.to_vec()),

@@ -13,7 +13,7 @@ use crate::parts::Part;
 use crate::profile::Profile;
 
 /// The kinds of content a converter exists for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     Image,
     Pdf,
@@ -79,7 +79,7 @@ impl Kind {
 }
 
 /// What one job may cost.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     pub image: image::Limits,
     pub pdf: pdf::Limits,
@@ -87,24 +87,41 @@ pub struct Limits {
     pub media: media::Limits,
     /// Largest text or HTML input, bytes.
     pub max_text_bytes: usize,
+    /// Deepest HTML nesting converted.
+    pub max_html_depth: usize,
 }
 
-/// A conversion's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            image: image::Limits::default(),
+            pdf: pdf::Limits::default(),
+            office: office::Limits::default(),
+            media: media::Limits::default(),
+            max_text_bytes: 32 << 20,
+            max_html_depth: html::MAX_DEPTH,
+        }
+    }
+}
+
+/// A conversion's result. The bytes travel beside the rest between a
+/// worker and the service (see `crate::worker`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Output {
     pub content_type: String,
+    #[serde(skip)]
     pub bytes: Vec<u8>,
     /// Pages of the source (PDF), else 1.
     pub page_count: u32,
 }
 
 /// Why a part was not converted. Each says what to tell the caller.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ConvertError {
     #[error("no converter for {0}")]
     Unsupported(String),
     #[error("the device profile accepts none of {0}")]
-    NotAccepted(&'static str),
+    NotAccepted(String),
     #[error("{0}")]
     Unreadable(String),
     #[error("{0}")]
@@ -115,6 +132,13 @@ pub enum ConvertError {
     Timeout(Duration),
     #[error("every conversion slot is busy; try again shortly")]
     Busy,
+    /// The worker ended without an answer: killed by its memory or CPU
+    /// limit, or it aborted (an allocation failure, a stack overflow).
+    #[error("the converter gave up on this file: {0}")]
+    Crashed(String),
+    /// No worker could be started: the service's fault, not the file's.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<image::ImageError> for ConvertError {
@@ -131,7 +155,9 @@ impl From<image::ImageError> for ConvertError {
 impl From<pdf::PdfError> for ConvertError {
     fn from(e: pdf::PdfError) -> Self {
         match e {
-            pdf::PdfError::TooLarge { .. } => Self::OverLimit(e.to_string()),
+            pdf::PdfError::TooLarge { .. } | pdf::PdfError::Bomb { .. } => {
+                Self::OverLimit(e.to_string())
+            }
             pdf::PdfError::NoSuchPage { .. } => Self::NoSuchPage(e.to_string()),
             _ => Self::Unreadable(e.to_string()),
         }
@@ -173,10 +199,11 @@ impl From<media::MediaError> for ConvertError {
 }
 
 /// One conversion.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub part: Part,
     pub kind: Kind,
+    #[serde(with = "rendition")]
     pub rendition: Rendition,
     pub page: u32,
     pub profile: Profile,
@@ -288,6 +315,7 @@ pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertErr
                         inline,
                         allow_remote: job.profile.allow_remote_images,
                         limit: limits.max_text_bytes,
+                        max_depth: limits.max_html_depth,
                     },
                 )?;
                 if page.len() <= job.profile.max_len() {
@@ -301,7 +329,7 @@ pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertErr
         }
         Kind::Text => {
             if !job.profile.accepts("text/plain") {
-                return Err(ConvertError::NotAccepted("text/plain"));
+                return Err(ConvertError::NotAccepted("text/plain".to_owned()));
             }
             let decoded = text::to_utf8(
                 &job.part.bytes,
@@ -354,9 +382,25 @@ pub async fn convert_media(job: &Job, limits: &Limits) -> Result<Output, Convert
     })
 }
 
+/// A rendition as its wire number (the generated enum has no serde).
+mod rendition {
+    use pushmail_proto::transcode::v1::Rendition;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(r: &Rendition, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(*r as i32)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Rendition, D::Error> {
+        Ok(Rendition::try_from(i32::deserialize(d)?).unwrap_or_default())
+    }
+}
+
 fn image_profile(profile: &Profile) -> Result<image::Profile, ConvertError> {
     if !profile.accepts("image/jpeg") && !profile.accepts("image/png") {
-        return Err(ConvertError::NotAccepted("image/jpeg, image/png"));
+        return Err(ConvertError::NotAccepted(
+            "image/jpeg, image/png".to_owned(),
+        ));
     }
     Ok(image::Profile {
         max_width: profile.screen_width,
@@ -372,6 +416,7 @@ fn document(body: &str, job: &Job, limits: &Limits) -> Result<Output, ConvertErr
             body,
             &html::Sanitise {
                 limit: limits.max_text_bytes,
+                max_depth: limits.max_html_depth,
                 ..html::Sanitise::default()
             },
         )?;
@@ -388,11 +433,18 @@ fn document(body: &str, job: &Job, limits: &Limits) -> Result<Output, ConvertErr
 
 fn plain(html_text: &str, job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
     if !job.profile.accepts("text/plain") {
-        return Err(ConvertError::NotAccepted("text/html, text/plain"));
+        return Err(ConvertError::NotAccepted(
+            "text/html, text/plain".to_owned(),
+        ));
     }
     // About 8 pixels a column on a phone's default font.
     let columns = (job.profile.screen_width / 8).clamp(20, 160) as usize;
-    let text = html::plain_text(html_text, columns, limits.max_text_bytes)?;
+    let text = html::plain_text(
+        html_text,
+        columns,
+        limits.max_text_bytes,
+        limits.max_html_depth,
+    )?;
     Ok(Output {
         content_type: "text/plain; charset=utf-8".to_owned(),
         bytes: truncate(text, job.profile.max_len()).into_bytes(),

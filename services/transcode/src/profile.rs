@@ -10,7 +10,7 @@ const WIDTH: std::ops::RangeInclusive<u32> = 16..=4096;
 const BYTES: std::ops::RangeInclusive<u64> = 1024..=(64 << 20);
 
 /// What a device can show.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// Screen width, pixels.
     pub screen_width: u32,

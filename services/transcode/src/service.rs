@@ -1,6 +1,8 @@
 //! The gRPC edge: checks the caller and the account's right to the
-//! message, finds the part, runs the conversion (cached, bounded in
-//! concurrency and time) and streams the result in chunks.
+//! message, has a worker find the part and another convert it (cached;
+//! the workers bounded in number, memory, CPU and time by `crate::pool`)
+//! and streams the result in chunks. Nothing here parses the stored
+//! message or an attachment: that is the workers' job.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -9,18 +11,19 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
 use pushmail_common::blob::{self, BlobRef, BlobStore};
-use pushmail_common::mail;
+use pushmail_common::config::ConfigError;
 use pushmail_common::service_identity::{Service as Caller, ServiceVerifier};
-use pushmail_proto::common::v1 as common;
 use pushmail_proto::transcode::v1::{self as wire, Rendition, transcode_chunk::Item};
-use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use crate::cache::{Cache, Entry, Key};
 use crate::config::Config;
 use crate::parts::{self, PartError};
 use crate::pipeline::{self, ConvertError, Job, Kind};
+use crate::pool::{self, Pool, PoolError};
 use crate::profile::Profile;
+use crate::worker::{Request as WorkerRequest, Response as WorkerResponse};
 
 /// Bytes per streamed chunk: small enough for HTTP/2 flow control, large
 /// enough that framing costs nothing.
@@ -37,7 +40,7 @@ pub struct Transcoder {
     limits: pipeline::Limits,
     max_message_bytes: usize,
     max_part_bytes: usize,
-    jobs: Arc<Semaphore>,
+    pool: Pool,
     job_timeout: Duration,
     callers: ServiceVerifier,
 }
@@ -48,16 +51,16 @@ const ALLOWED: &[Caller] = &[Caller::Gateway];
 
 impl Transcoder {
     /// From a validated config.
-    pub fn new(config: &Config, blobs: Arc<dyn BlobStore>) -> Result<Self, String> {
+    pub fn new(config: &Config, blobs: Arc<dyn BlobStore>) -> Result<Self, ConfigError> {
         let profiles = config
             .profiles
             .iter()
-            .map(|(name, p)| Ok((name.clone(), p.profile(name).map_err(|e| e.to_string())?)))
-            .collect::<Result<_, String>>()?;
+            .map(|(name, p)| Ok((name.clone(), p.profile(name)?)))
+            .collect::<Result<_, ConfigError>>()?;
         if !config.profiles.contains_key(&config.default_profile) {
-            return Err(format!(
-                "default_profile {:?} names no configured profile",
-                config.default_profile
+            return Err(ConfigError::invalid(
+                "default_profile",
+                format!("{:?} names no configured profile", config.default_profile),
             ));
         }
         let l = &config.limits;
@@ -67,8 +70,21 @@ impl Transcoder {
             max_entries: l.max_zip_entries,
             max_unpacked_bytes: l.max_unpacked_bytes,
             max_ratio: l.max_zip_ratio,
+            max_sheet_cells: l.max_sheet_cells,
             ..Default::default()
         };
+        let w = &config.workers;
+        let program = w
+            .program()
+            .map_err(|e| ConfigError::invalid("workers.program", e.to_string()))?;
+        let pool = Pool::new(pool::Settings {
+            program,
+            count: w.count,
+            memory_limit_bytes: w.memory_limit_bytes,
+            cpu_seconds: w.cpu_seconds,
+            // A part, or a preview (a profile's largest is 64 MiB).
+            max_answer_bytes: (l.max_part_bytes as u64).max(64 << 20),
+        });
         Ok(Self {
             blobs,
             cache: Cache::new(config.cache.max_bytes),
@@ -84,6 +100,8 @@ impl Transcoder {
                     max_text_pages: l.max_text_pages,
                     max_rendered_pages: l.max_rendered_pages,
                     max_pixels: l.max_pixels.min(16_000_000),
+                    max_stream_bytes: l.max_pdf_stream_bytes,
+                    max_inflated_bytes: l.max_pdf_inflated_bytes,
                     ..Default::default()
                 },
                 office,
@@ -92,17 +110,46 @@ impl Transcoder {
                     deadline: job_timeout,
                 },
                 max_text_bytes: l.max_part_bytes,
+                max_html_depth: l.max_html_depth,
             },
             max_message_bytes: l.max_message_bytes,
             max_part_bytes: l.max_part_bytes,
-            jobs: Arc::new(Semaphore::new(l.concurrent_jobs)),
+            pool,
             job_timeout,
             callers: config
                 .security
                 .service_keys
                 .verifier()
-                .map_err(|e| format!("security.service_keys: {e}"))?,
+                .map_err(|e| ConfigError::invalid("security.service_keys", e.to_string()))?,
         })
+    }
+
+    /// The deadline of a request's conversion work, starting now.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.job_timeout
+    }
+
+    /// Runs one worker job; a failure is already the caller's answer.
+    async fn work(
+        &self,
+        request: &WorkerRequest,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<(WorkerResponse, Vec<u8>), ConvertError> {
+        self.pool
+            .run(request, body, deadline, self.job_timeout)
+            .await
+            .map_err(|e| match e {
+                PoolError::Busy => ConvertError::Busy,
+                PoolError::Timeout(after) => ConvertError::Timeout(after),
+                // The file's doing (a limit, an abort, garbage on the pipe):
+                // the caller hears it cannot be converted.
+                PoolError::Died(_) | PoolError::Protocol(_) => ConvertError::Crashed(e.to_string()),
+                PoolError::Spawn { .. } | PoolError::Limit(_) => {
+                    tracing::error!(error = %e, "no converter worker");
+                    ConvertError::Unavailable(e.to_string())
+                }
+            })
     }
 
     /// Bytes of previews cached.
@@ -155,25 +202,36 @@ impl Transcoder {
         Ok(raw)
     }
 
+    /// Part `part_id` of `raw`, found by a worker.
     async fn part(
         &self,
-        raw: Vec<u8>,
+        raw: &[u8],
         part_id: &str,
         prefer_html: bool,
+        deadline: Instant,
     ) -> Result<parts::Part, Status> {
         if part_id.is_empty() || part_id.len() > 64 {
             return Err(Status::invalid_argument(
                 "part_id is required (an IMAP section or \"body\")",
             ));
         }
-        let section = part_id.to_owned();
-        let part = tokio::task::spawn_blocking(move || parts::find(&raw, &section, prefer_html))
-            .await
-            .map_err(|_| Status::internal("the MIME parser failed"))?
-            .map_err(|e| match e {
-                PartError::NoSuchPart(_) => Status::not_found(e.to_string()),
-                _ => Status::failed_precondition(e.to_string()),
-            })?;
+        let request = WorkerRequest::FindPart {
+            section: part_id.to_owned(),
+            prefer_html,
+        };
+        let part = match self.work(&request, raw, deadline).await.map_err(status)? {
+            (WorkerResponse::Part(mut part), bytes) => {
+                part.bytes = bytes;
+                *part
+            }
+            (WorkerResponse::NoPart(e @ PartError::NoSuchPart(_)), _) => {
+                return Err(Status::not_found(e.to_string()));
+            }
+            (WorkerResponse::NoPart(e), _) => {
+                return Err(Status::failed_precondition(e.to_string()));
+            }
+            (other, _) => return Err(unexpected(&other)),
+        };
         if part.bytes.len() > self.max_part_bytes {
             return Err(Status::failed_precondition(format!(
                 "part {part_id} is {} bytes; at most {} are converted",
@@ -208,37 +266,26 @@ impl Transcoder {
         }
     }
 
-    /// Runs `job` within the concurrency and time limits.
-    async fn run(&self, job: Job) -> Result<Entry, ConvertError> {
-        let permit = tokio::time::timeout(self.job_timeout, self.jobs.clone().acquire_owned())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or(ConvertError::Busy)?;
-        let limits = self.limits;
-        let output = if job.is_blocking() {
-            let task = tokio::task::spawn_blocking(move || {
-                // Held until the converter returns, even after the caller
-                // gave up: a runaway job keeps its slot, so they cannot pile up.
-                let _permit = permit;
-                pipeline::convert_blocking(&job, &limits)
-            });
-            match tokio::time::timeout(self.job_timeout, task).await {
-                Err(_) => return Err(ConvertError::Timeout(self.job_timeout)),
-                Ok(Err(_)) => {
-                    return Err(ConvertError::Unreadable("the converter crashed".to_owned()));
-                }
-                Ok(Ok(output)) => output?,
-            }
-        } else {
-            let _permit = permit;
-            pipeline::convert_media(&job, &limits).await?
+    /// Runs `job` in a worker. Dropping the future (the caller went away)
+    /// kills the worker and frees its slot.
+    async fn run(&self, mut job: Job, deadline: Instant) -> Result<Entry, ConvertError> {
+        let bytes = std::mem::take(&mut job.part.bytes);
+        let request = WorkerRequest::Convert {
+            job: Box::new(job),
+            limits: self.limits,
         };
-        Ok(Entry {
-            content_type: output.content_type,
-            bytes: output.bytes,
-            page_count: output.page_count,
-        })
+        match self.work(&request, &bytes, deadline).await? {
+            (WorkerResponse::Converted(output), bytes) => Ok(Entry {
+                content_type: output.content_type,
+                bytes,
+                page_count: output.page_count,
+            }),
+            (WorkerResponse::Failed(e), _) => Err(e),
+            (other, _) => Err(ConvertError::Crashed(format!(
+                "the worker answered {} to a conversion",
+                other.kind()
+            ))),
+        }
     }
 
     async fn transcode(&self, request: wire::TranscodeRequest) -> Result<ChunkStream, Status> {
@@ -246,9 +293,16 @@ impl Transcoder {
         let raw = self
             .message(&request.tenant_id, &request.account_id, &request.blob_ref)
             .await?;
+        let deadline = self.deadline();
         let part = self
-            .part(raw, &request.part_id, profile.accepts("text/html"))
+            .part(
+                &raw,
+                &request.part_id,
+                profile.accepts("text/html"),
+                deadline,
+            )
             .await?;
+        drop(raw);
         let kind = Kind::of(&part).ok_or_else(|| {
             Status::failed_precondition(format!("no converter for {}", part.content_type))
         })?;
@@ -275,7 +329,7 @@ impl Transcoder {
         };
         let entry = self
             .cache
-            .get_or_convert(&key, || self.run(job))
+            .get_or_convert(&key, || self.run(job, deadline))
             .await
             .map_err(status)?;
         let header = wire::TranscodeHeader {
@@ -292,7 +346,9 @@ impl Transcoder {
         let raw = self
             .message(&request.tenant_id, &request.account_id, &request.blob_ref)
             .await?;
-        let part = self.part(raw, &request.part_id, false).await?;
+        let part = self
+            .part(&raw, &request.part_id, false, self.deadline())
+            .await?;
         let etag = BlobRef::of(&part.bytes).as_str()["sha256:".len()..][..32].to_owned();
         let header = wire::TranscodeHeader {
             content_type: part.content_type.clone(),
@@ -316,47 +372,43 @@ impl Transcoder {
         let raw = self
             .message(&request.tenant_id, &request.account_id, &request.blob_ref)
             .await?;
-        let limits = mail::Limits {
+        let job = WorkerRequest::Describe {
             max_message_bytes: self.max_message_bytes,
-            ..mail::Limits::default()
         };
-        let (parsed, has_html) = tokio::task::spawn_blocking(move || {
-            (mail::parse(&raw, &limits), parts::has_html_body(&raw))
-        })
-        .await
-        .map_err(|_| Status::internal("the MIME parser failed"))?;
-        let parsed = parsed.map_err(|e| Status::failed_precondition(e.to_string()))?;
-        let address = |a: &mail::MailAddress| common::Address {
-            name: a.name.clone(),
-            address: a.address.clone(),
-        };
-        Ok(wire::MessageDescription {
-            message_id: parsed.message_id.unwrap_or_default(),
-            from: parsed.from.as_ref().map(address),
-            to: parsed.to.iter().map(address).collect(),
-            subject: parsed.subject,
-            snippet: parsed.snippet,
-            date_ms: parsed.date_ms.unwrap_or_default(),
-            size_bytes: parsed.size_bytes,
-            attachments: parsed
-                .attachments
-                .into_iter()
-                .map(|a| common::Attachment {
-                    part_id: a.part_id,
-                    file_name: a.file_name,
-                    content_type: a.content_type,
-                    size_bytes: a.size_bytes,
-                })
-                .collect(),
-            has_html_body: has_html,
-        })
+        match self
+            .work(&job, &raw, self.deadline())
+            .await
+            .map_err(status)?
+        {
+            (WorkerResponse::Described, encoded) => prost::Message::decode(encoded.as_slice())
+                .map_err(|e| {
+                    status(ConvertError::Crashed(format!(
+                        "the worker's description is unreadable: {e}"
+                    )))
+                }),
+            (WorkerResponse::NotAMessage(reason), _) => Err(Status::failed_precondition(reason)),
+            (other, _) => Err(unexpected(&other)),
+        }
     }
 }
 
+/// A worker's answer that does not fit its question: a worker gone wrong.
+fn unexpected(answer: &WorkerResponse) -> Status {
+    status(ConvertError::Crashed(format!(
+        "the worker answered {} out of turn",
+        answer.kind()
+    )))
+}
+
+/// The one place a conversion's failure becomes a status. Everything a
+/// file can cause (a bound, a limit that killed its worker, the deadline)
+/// is FAILED_PRECONDITION, which the gateway answers `422 cannot_convert`:
+/// a device asking again gets the same answer, so it must not look like a
+/// transient 504.
 fn status(e: ConvertError) -> Status {
     match e {
         ConvertError::Busy => Status::resource_exhausted(e.to_string()),
-        ConvertError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
+        ConvertError::Unavailable(_) => Status::unavailable(e.to_string()),
         ConvertError::NoSuchPage(_) => Status::not_found(e.to_string()),
         _ => Status::failed_precondition(e.to_string()),
     }

@@ -17,5 +17,5 @@ fuzz_target!(|data: &[u8]| {
         ..Sanitise::default()
     };
     let _ = mobile_html(&decoded.text, &options);
-    let _ = plain_text(&decoded.text, 40, 1 << 20);
+    let _ = plain_text(&decoded.text, 40, 1 << 20, converters::html::MAX_DEPTH);
 });

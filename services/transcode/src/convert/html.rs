@@ -14,15 +14,15 @@ pub enum HtmlError {
     TooLarge { size: usize, limit: usize },
     /// Elements nested deeper than real mail goes: parsing such input
     /// takes time quadratic in the depth (20,000 levels: tens of seconds).
-    #[error("HTML nested about {depth} elements deep; at most {MAX_DEPTH}")]
-    TooDeep { depth: usize },
+    #[error("HTML nested about {depth} elements deep; at most {limit}")]
+    TooDeep { depth: usize, limit: usize },
     /// The text renderer gave up (a width too narrow for the content).
     #[error("cannot render the HTML as text: {0}")]
     Render(String),
 }
 
 /// How a body is made safe.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Sanitise {
     /// Inline images: Content-ID (without `<>`) → the URL the phone fetches it at.
     pub inline: HashMap<String, String>,
@@ -31,11 +31,24 @@ pub struct Sanitise {
     pub allow_remote: bool,
     /// Largest input accepted, bytes.
     pub limit: usize,
+    /// Deepest element nesting accepted (see [`depth`]).
+    pub max_depth: usize,
+}
+
+impl Default for Sanitise {
+    fn default() -> Self {
+        Self {
+            inline: HashMap::new(),
+            allow_remote: false,
+            limit: 0,
+            max_depth: MAX_DEPTH,
+        }
+    }
 }
 
 /// The body as a small HTML document for a phone's web view.
 pub fn mobile_html(html: &str, options: &Sanitise) -> Result<String, HtmlError> {
-    check(html, options.limit)?;
+    check(html, options.limit, options.max_depth)?;
     let inline = Arc::new(options.inline.clone());
     let allow_remote = options.allow_remote;
     let body = ammonia::Builder::default()
@@ -55,16 +68,21 @@ pub fn mobile_html(html: &str, options: &Sanitise) -> Result<String, HtmlError> 
 }
 
 /// The body as text wrapped at `width` columns.
-pub fn plain_text(html: &str, width: usize, limit: usize) -> Result<String, HtmlError> {
-    check(html, limit)?;
+pub fn plain_text(
+    html: &str,
+    width: usize,
+    limit: usize,
+    max_depth: usize,
+) -> Result<String, HtmlError> {
+    check(html, limit, max_depth)?;
     html2text::from_read(html.as_bytes(), width.max(20))
         .map_err(|e| HtmlError::Render(e.to_string()))
 }
 
-/// Deepest nesting accepted (an estimate from the tags, see [`depth`]).
+/// Deepest nesting accepted by default (an estimate from the tags, see [`depth`]).
 pub const MAX_DEPTH: usize = 1_000;
 
-fn check(html: &str, limit: usize) -> Result<(), HtmlError> {
+fn check(html: &str, limit: usize, max_depth: usize) -> Result<(), HtmlError> {
     if html.len() > limit {
         return Err(HtmlError::TooLarge {
             size: html.len(),
@@ -72,26 +90,41 @@ fn check(html: &str, limit: usize) -> Result<(), HtmlError> {
         });
     }
     let depth = depth(html);
-    if depth > MAX_DEPTH {
-        return Err(HtmlError::TooDeep { depth });
+    if depth > max_depth {
+        return Err(HtmlError::TooDeep {
+            depth,
+            limit: max_depth,
+        });
     }
     Ok(())
 }
 
-/// Elements without content, and those whose end tag may be left out
-/// (sloppy mail never closes its `<p>` or `<li>`): neither deepens the tree.
-const FLAT: &[&str] = &[
+/// Elements without content (the HTML5 "void" elements): the only ones a
+/// `/>` or a missing end tag leaves flat in HTML.
+const VOID: &[&str] = &[
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
-    "track", "wbr", "p", "li", "dt", "dd", "td", "th", "tr", "tbody", "thead", "tfoot", "option",
-    "optgroup", "colgroup", "rt", "rp",
+    "track", "wbr",
 ];
 
-/// The deepest nesting the tags suggest: open tags less close tags, not
-/// counting [`FLAT`] ones or self-closed ones. An estimate that errs high
-/// only for HTML that leaves ordinary containers open.
+/// Elements whose end tag may be left out and which the parser closes
+/// when a sibling opens (sloppy mail never closes its `<p>` or `<li>`).
+const SELF_ENDING: &[&str] = &[
+    "p", "li", "dt", "dd", "td", "th", "tr", "tbody", "thead", "tfoot", "option", "optgroup",
+    "colgroup", "rt", "rp",
+];
+
+/// Roots of foreign content, inside which `/>` does close an element.
+const FOREIGN: &[&str] = &["svg", "math"];
+
+/// The deepest nesting the tags suggest, counted the way an HTML5 parser
+/// nests: open tags less close tags, not counting void elements nor those
+/// whose end is implied by a sibling. A `/>` on any other HTML element is
+/// ignored by HTML5 (`<div/>` opens a `div` that stays open), so it nests
+/// here too; only inside `<svg>`/`<math>` does `/>` close. An estimate
+/// that errs high (text inside comments and scripts counts), never low.
 fn depth(html: &str) -> usize {
     let bytes = html.as_bytes();
-    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    let (mut depth, mut deepest, mut foreign, mut i) = (0usize, 0usize, 0usize, 0usize);
     while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
         let start = i + offset + 1;
         let end = bytes[start..]
@@ -103,22 +136,38 @@ fn depth(html: &str) -> usize {
         if i > bytes.len() {
             break;
         }
-        match tag.first() {
-            Some(b'/') => depth = depth.saturating_sub(1),
-            Some(c) if c.is_ascii_alphabetic() => {
-                let name_len = tag
-                    .iter()
-                    .position(|b| !b.is_ascii_alphanumeric())
-                    .unwrap_or(tag.len());
-                let name = tag[..name_len].to_ascii_lowercase();
-                let flat = FLAT.iter().any(|f| f.as_bytes() == name.as_slice());
-                if !flat && !tag.ends_with(b"/") {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                }
-            }
-            _ => {}
+        let closing = tag.first() == Some(&b'/');
+        let name_part = if closing { &tag[1..] } else { tag };
+        if !name_part.first().is_some_and(u8::is_ascii_alphabetic) {
+            continue;
         }
+        let name_len = name_part
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(name_part.len());
+        let name = name_part[..name_len].to_ascii_lowercase();
+        let is = |list: &[&str]| list.iter().any(|f| f.as_bytes() == name.as_slice());
+        if closing {
+            if foreign > 0 && is(FOREIGN) {
+                foreign -= 1;
+            }
+            if !is(VOID) && !is(SELF_ENDING) {
+                depth = depth.saturating_sub(1);
+            }
+            continue;
+        }
+        let self_closed = tag.ends_with(b"/");
+        if is(VOID) || is(SELF_ENDING) || (foreign > 0 && self_closed) {
+            continue;
+        }
+        if is(FOREIGN) {
+            if self_closed {
+                continue;
+            }
+            foreign += 1;
+        }
+        depth += 1;
+        deepest = deepest.max(depth);
     }
     deepest
 }
@@ -163,6 +212,7 @@ mod tests {
             )]),
             allow_remote: false,
             limit: 1 << 20,
+            max_depth: MAX_DEPTH,
         }
     }
 
@@ -212,12 +262,12 @@ mod tests {
     #[test]
     fn text_keeps_the_words_and_limits_hold() {
         let html = "<h1>季度报告</h1><p>请在<b>周五</b>前提交。</p><table><tr><td>A</td><td>1</td></tr></table>";
-        let text = plain_text(html, 40, 1 << 20).unwrap();
+        let text = plain_text(html, 40, 1 << 20, MAX_DEPTH).unwrap();
         for word in ["季度报告", "周五", "A", "1"] {
             assert!(text.contains(word), "{word} in {text}");
         }
         assert!(matches!(
-            plain_text(&"x".repeat(101), 40, 100),
+            plain_text(&"x".repeat(101), 40, 100, MAX_DEPTH),
             Err(HtmlError::TooLarge { .. })
         ));
         assert!(matches!(
@@ -237,10 +287,10 @@ mod tests {
         let nested = |n: usize| format!("{}deep{}", "<div>".repeat(n), "</div>".repeat(n));
         assert!(matches!(
             mobile_html(&nested(20_000), &options()),
-            Err(HtmlError::TooDeep { depth: 20_000 })
+            Err(HtmlError::TooDeep { depth: 20_000, .. })
         ));
         assert!(matches!(
-            plain_text(&nested(20_000), 40, 1 << 20),
+            plain_text(&nested(20_000), 40, 1 << 20, MAX_DEPTH),
             Err(HtmlError::TooDeep { .. })
         ));
         let ordinary = nested(500);
@@ -249,7 +299,7 @@ mod tests {
             .spawn(move || {
                 (
                     mobile_html(&ordinary, &options()).is_ok(),
-                    plain_text(&ordinary, 40, 1 << 20).map(|t| t.contains("deep")),
+                    plain_text(&ordinary, 40, 1 << 20, MAX_DEPTH).map(|t| t.contains("deep")),
                 )
             })
             .unwrap()
@@ -260,6 +310,36 @@ mod tests {
         // Unclosed paragraphs and list items do not count as depth.
         let sloppy = "<ul>".to_owned() + &"<li><p>item".repeat(5_000) + "</ul>";
         assert_eq!(depth(&sloppy), 1);
-        assert_eq!(depth("<br/><img src=x><div><span/></div>"), 1);
+        assert_eq!(depth("<br/><img src=x><div><span/></div>"), 2);
+    }
+
+    #[test]
+    fn self_closed_html_elements_nest_as_html5_nests_them() {
+        // HTML5 ignores `/>` on a div: 30,000 of them are 30,000 levels.
+        let divs = "<div/>".repeat(30_000);
+        assert_eq!(depth(&divs), 30_000);
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            mobile_html(&divs, &options()),
+            Err(HtmlError::TooDeep { depth: 30_000, .. })
+        ));
+        assert!(matches!(
+            plain_text(&divs, 40, 1 << 20, MAX_DEPTH),
+            Err(HtmlError::TooDeep { .. })
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Inside SVG a `/>` closes: an icon's paths are flat.
+        let icon = format!("<svg>{}</svg><p>x", "<path d=\"M0 0\"/>".repeat(5_000));
+        assert_eq!(depth(&icon), 1);
+        assert_eq!(depth("<svg/><div>"), 1);
+        // Closing tags of void and self-ending elements change nothing.
+        assert_eq!(depth("<div><p>a</p><br></br></div><div>"), 1);
+        // The configured depth is the bound.
+        let shallow = Sanitise {
+            max_depth: 10,
+            ..options()
+        };
+        assert!(mobile_html(&"<div>".repeat(11), &shallow).is_err());
+        assert!(mobile_html(&"<div>".repeat(10), &shallow).is_ok());
     }
 }

@@ -22,7 +22,7 @@ pub struct Profile {
 }
 
 /// What a job may cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest input, bytes.
     pub max_input_bytes: usize,

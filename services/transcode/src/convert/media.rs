@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::process::Command;
 
 /// What a job may cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest input, bytes.
     pub max_input_bytes: usize,
@@ -133,9 +133,11 @@ pub async fn probe(bytes: &[u8], limits: &Limits) -> Result<MediaInfo, MediaErro
 pub async fn still(bytes: &[u8], width: u32, limits: &Limits) -> Result<Vec<u8>, MediaError> {
     let file = stage(bytes, limits)?;
     let scale = format!("thumbnail,scale={}:-2", width.max(16));
+    // One decoding thread: a worker is one core's worth of work, and each
+    // thread's stack and malloc arena count against its address space.
     let out = run(
         "ffmpeg",
-        &["-v", "error", "-nostdin"],
+        &["-v", "error", "-nostdin", "-threads", "1"],
         file.path(),
         &[
             "-frames:v",

@@ -12,7 +12,7 @@ use calamine::Reader as _;
 use quick_xml::events::Event;
 
 /// What a job may cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest input, bytes.
     pub max_input_bytes: usize,
@@ -24,6 +24,10 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Most spreadsheet cells shown (the rest is summarised).
     pub max_cells: usize,
+    /// Largest grid of one sheet, rows × columns between its first and
+    /// last filled cells: the reader allocates that grid whole, so two
+    /// cells at A1 and XFD1048576 would ask for 512 GiB.
+    pub max_sheet_cells: u64,
 }
 
 impl Default for Limits {
@@ -34,6 +38,7 @@ impl Default for Limits {
             max_unpacked_bytes: 256 << 20,
             max_ratio: 200,
             max_cells: 100_000,
+            max_sheet_cells: 2_000_000,
         }
     }
 }
@@ -45,6 +50,15 @@ pub enum OfficeError {
     TooLarge { size: usize, limit: usize },
     #[error("refused as a zip bomb: {0}")]
     Bomb(String),
+    #[error(
+        "sheet {sheet:?} spans {rows} rows × {columns} columns; at most {limit} cells are read"
+    )]
+    SheetTooLarge {
+        sheet: String,
+        rows: u64,
+        columns: u64,
+        limit: u64,
+    },
     #[error("unreadable document: {0}")]
     Corrupt(String),
 }
@@ -205,18 +219,85 @@ pub fn docx_to_html(bytes: &[u8], limits: &Limits) -> Result<String, OfficeError
 }
 
 /// Every sheet of an `.xlsx` or `.xls` as a table, at most `max_cells`
-/// cells in all.
+/// cells in all. An `.xlsx` has each sheet's extent measured first (its
+/// `<dimension ref>` and every filled cell's reference, streamed without a
+/// grid) and refused over `max_sheet_cells`. An `.xls` cannot be measured
+/// before the reader builds its grids, but the format itself caps a sheet
+/// at 65,536 × 256 cells; the worker's memory limit holds the rest.
 pub fn spreadsheet_to_html(bytes: &[u8], limits: &Limits) -> Result<String, OfficeError> {
+    let corrupt = |e: calamine::Error| OfficeError::Corrupt(e.to_string());
     if bytes.starts_with(b"PK") {
         archive(bytes, limits)?;
-    } else if bytes.len() > limits.max_input_bytes {
+        let mut workbook = calamine::Xlsx::new(Cursor::new(bytes))
+            .map_err(|e| corrupt(calamine::Error::Xlsx(e)))?;
+        for name in workbook.sheet_names() {
+            check_extent(&mut workbook, &name, limits)?;
+        }
+        return sheets_to_html(&mut workbook, limits);
+    }
+    if bytes.len() > limits.max_input_bytes {
         return Err(OfficeError::TooLarge {
             size: bytes.len(),
             limit: limits.max_input_bytes,
         });
     }
-    let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
-        .map_err(|e| OfficeError::Corrupt(e.to_string()))?;
+    let mut workbook =
+        calamine::Xls::new(Cursor::new(bytes)).map_err(|e| corrupt(calamine::Error::Xls(e)))?;
+    sheets_to_html(&mut workbook, limits)
+}
+
+/// Refuses `sheet` when the grid its reader would allocate (from the first
+/// to the last filled cell, or what `<dimension ref>` declares) is over the
+/// budget. Reads the sheet's XML as a stream: no grid is built.
+fn check_extent(
+    workbook: &mut calamine::Xlsx<Cursor<&[u8]>>,
+    sheet: &str,
+    limits: &Limits,
+) -> Result<(), OfficeError> {
+    let corrupt = |e: calamine::XlsxError| OfficeError::Corrupt(format!("{sheet}: {e}"));
+    let mut cells = match workbook.worksheet_cells_reader(sheet) {
+        Ok(cells) => cells,
+        // A chart sheet has no cells; the reader shows it empty.
+        Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(()),
+        Err(e) => return Err(corrupt(e)),
+    };
+    let too_large = |(first_row, first_col): (u32, u32), (last_row, last_col): (u32, u32)| {
+        let rows = u64::from(last_row.saturating_sub(first_row)) + 1;
+        let columns = u64::from(last_col.saturating_sub(first_col)) + 1;
+        (rows.saturating_mul(columns) > limits.max_sheet_cells).then(|| {
+            OfficeError::SheetTooLarge {
+                sheet: sheet.to_owned(),
+                rows,
+                columns,
+                limit: limits.max_sheet_cells,
+            }
+        })
+    };
+    let declared = cells.dimensions();
+    if let Some(refused) = too_large(declared.start, declared.end) {
+        return Err(refused);
+    }
+    let (mut first, mut last) = ((u32::MAX, u32::MAX), (0u32, 0u32));
+    while let Some(cell) = cells.next_cell().map_err(corrupt)? {
+        if matches!(cell.get_value(), calamine::DataRef::Empty) {
+            continue;
+        }
+        let (row, col) = cell.get_position();
+        first = (first.0.min(row), first.1.min(col));
+        last = (last.0.max(row), last.1.max(col));
+        if let Some(refused) = too_large(first, last) {
+            return Err(refused);
+        }
+    }
+    Ok(())
+}
+
+fn sheets_to_html<RS, R>(workbook: &mut R, limits: &Limits) -> Result<String, OfficeError>
+where
+    RS: std::io::Read + std::io::Seek,
+    R: calamine::Reader<RS>,
+    R::Error: std::fmt::Display,
+{
     let mut html = String::new();
     let mut cells = 0usize;
     for name in workbook.sheet_names() {
@@ -246,4 +327,121 @@ pub fn spreadsheet_to_html(bytes: &[u8], limits: &Limits) -> Result<String, Offi
         }
     }
     Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    /// An `.xlsx` whose one sheet has the given cells (`("A1", "x")`) and
+    /// declares `dimension`.
+    pub(crate) fn xlsx(dimension: &str, cells: &[(&str, &str)]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        let mut put = |name: &str, body: &str| {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(body.as_bytes()).unwrap();
+        };
+        put(
+            "[Content_Types].xml",
+            r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+        );
+        put(
+            "_rels/.rels",
+            r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        );
+        put(
+            "xl/workbook.xml",
+            r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        );
+        put(
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        );
+        let rows: String = cells
+            .iter()
+            .map(|(r, v)| {
+                let row: String = r.chars().filter(char::is_ascii_digit).collect();
+                format!(r#"<row r="{row}"><c r="{r}" t="inlineStr"><is><t>{v}</t></is></c></row>"#)
+            })
+            .collect();
+        put(
+            "xl/worksheets/sheet1.xml",
+            &format!(
+                r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="{dimension}"/><sheetData>{rows}</sheetData></worksheet>"#
+            ),
+        );
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_sheet_spanning_the_whole_grid_is_refused_before_any_grid() {
+        // The 4.8 KB file of the report: A1 and the sheet's last cell.
+        let bomb = xlsx("A1:XFD1048576", &[("A1", "a"), ("XFD1048576", "z")]);
+        let started = std::time::Instant::now();
+        let refused = spreadsheet_to_html(&bomb, &Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                OfficeError::SheetTooLarge {
+                    rows: 1_048_576,
+                    columns: 16_384,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // The cells alone say so when the dimension is left out or lies.
+        let lying = xlsx("A1", &[("A1", "a"), ("XFD1048576", "z")]);
+        assert!(matches!(
+            spreadsheet_to_html(&lying, &Limits::default()),
+            Err(OfficeError::SheetTooLarge { .. })
+        ));
+        let small = xlsx("A1:C2", &[("A1", "季度"), ("C2", "42")]);
+        let html = spreadsheet_to_html(&small, &Limits::default()).unwrap();
+        assert!(html.contains("季度") && html.contains("42"), "{html}");
+        let budget = Limits {
+            max_sheet_cells: 5,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            spreadsheet_to_html(&small, &budget),
+            Err(OfficeError::SheetTooLarge {
+                rows: 2,
+                columns: 3,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn zips_over_their_entry_and_size_budgets_are_refused() {
+        let small = xlsx("A1", &[("A1", "a")]);
+        let few = Limits {
+            max_entries: 3,
+            ..Limits::default()
+        };
+        assert!(matches!(archive(&small, &few), Err(OfficeError::Bomb(_))));
+        let tight = Limits {
+            max_unpacked_bytes: 100,
+            ..Limits::default()
+        };
+        assert!(matches!(archive(&small, &tight), Err(OfficeError::Bomb(_))));
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        zip.start_file("zeros", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&vec![0u8; 10 << 20]).unwrap();
+        let zeros = zip.finish().unwrap().into_inner();
+        assert!(matches!(
+            archive(&zeros, &Limits::default()),
+            Err(OfficeError::Bomb(m)) if m.contains("expands")
+        ));
+        assert!(matches!(
+            archive(b"PK\x03\x04 not a zip", &Limits::default()),
+            Err(OfficeError::Corrupt(_))
+        ));
+    }
 }
