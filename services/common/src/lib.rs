@@ -22,6 +22,7 @@ pub mod redact;
 pub mod redis;
 pub mod service_identity;
 pub mod sms;
+pub mod sqlite;
 pub mod telemetry;
 pub mod tls;
 pub mod traffic;

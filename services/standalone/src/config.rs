@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use pushmail_common::blob::BlobConfig;
-use pushmail_common::bus::{BusConfig, BusKind, MemoryBusConfig};
+use pushmail_common::bus::{BusConfig, BusKind, SqliteBusConfig};
 use pushmail_common::config::{
     AdminServerConfig, ConfigError, ServerConfig, ServiceConfig, ShutdownConfig,
 };
@@ -28,8 +28,9 @@ pub(crate) struct StandaloneConfig {
     pub(crate) telemetry: TelemetryConfig,
     /// Stop behaviour for the whole process.
     pub(crate) shutdown: ShutdownConfig,
-    /// The in-process bus shared by all services.
-    pub(crate) bus: MemoryBusConfig,
+    /// The bus shared by all services: `sqlite` (durable, the default) or
+    /// `memory`; a relative `sqlite.path` is under `data_dir`.
+    pub(crate) bus: BusConfig,
     /// Binding service.
     pub(crate) binding: pushmail_binding::Config,
     /// Session service.
@@ -85,7 +86,14 @@ impl Default for StandaloneConfig {
             demo: false,
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig { grace_seconds: 10 },
-            bus: MemoryBusConfig::default(),
+            bus: BusConfig {
+                kind: BusKind::Sqlite,
+                sqlite: SqliteBusConfig {
+                    path: PathBuf::from("bus.db"),
+                    ..SqliteBusConfig::default()
+                },
+                ..BusConfig::default()
+            },
             binding,
             session: pushmail_session::Config {
                 server: ServerConfig {
@@ -176,11 +184,21 @@ impl Default for StandaloneConfig {
     }
 }
 
+impl StandaloneConfig {
+    /// The bus settings with the SQLite file placed under `data_dir`.
+    pub(crate) fn bus(&self) -> BusConfig {
+        let mut bus = self.bus.clone();
+        bus.sqlite.path = self.data_dir.join(&bus.sqlite.path);
+        bus
+    }
+}
+
 impl ServiceConfig for StandaloneConfig {
     const NAME: &'static str = "standalone";
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.telemetry.validate("telemetry.")?;
+        self.bus().validate("bus.")?;
         self.shutdown.validate("shutdown.")?;
         self.binding.validate().map_err(|e| e.nested("binding."))?;
         self.session.validate().map_err(|e| e.nested("session."))?;
