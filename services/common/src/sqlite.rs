@@ -1,49 +1,98 @@
-//! TEMPORARY stand-in for main's `pushmail_common::sqlite` (replaced at merge).
+//! The one way an embedded store opens its SQLite file (standalone's data
+//! directory): WAL with full synchronisation, so a write that returned is
+//! on disk when the process is killed, and one connection, because
+//! standalone is one process and SQLite has one writer anyway.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
-/// Opening a SQLite file failed.
+/// Why an embedded store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// Its directory could not be made.
-    #[error("cannot create {}", dir.display())]
-    Dir {
+    /// The directory that holds the file could not be created.
+    #[error("creating {}: {source}", dir.display())]
+    Directory {
         /// The directory.
-        dir: std::path::PathBuf,
+        dir: PathBuf,
         /// Why.
-        #[source]
         source: std::io::Error,
     },
-    /// SQLite refused.
-    #[error("sqlite")]
-    Sqlite(#[from] sqlx::Error),
+    /// SQLite refused the file or a schema statement.
+    #[error("opening {}: {source}", path.display())]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: sqlx::Error,
+    },
 }
 
-/// Opens `path` (WAL, synchronous FULL, one connection) and runs `schema`.
-pub async fn open(path: &Path, schema: &[&str]) -> Result<SqlitePool, OpenError> {
+/// Opens (creating it and its directory) the SQLite file at `path` and
+/// applies `schema`, statements that must be idempotent
+/// (`CREATE … IF NOT EXISTS`).
+pub async fn open(path: &Path, schema: &[&'static str]) -> Result<SqlitePool, OpenError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
-            dir: dir.to_path_buf(),
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Directory {
+            dir: dir.to_owned(),
             source,
         })?;
     }
+    let sqlite = |source| OpenError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5));
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options)
-        .await?;
+        .await
+        .map_err(sqlite)?;
     for statement in schema {
-        sqlx::query(sqlx::AssertSqlSafe(*statement))
+        sqlx::query(*statement)
             .execute(&pool)
-            .await?;
+            .await
+            .map_err(sqlite)?;
     }
     Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_directory_is_created_and_the_schema_applies_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/store.db");
+        let schema = ["CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY)"];
+        let pool = open(&path, &schema).await.unwrap();
+        sqlx::query("INSERT INTO t (k) VALUES ('x')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let pool = open(&path, &schema).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_bad_statement_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let err = open(&path, &["NOT SQL"]).await.unwrap_err();
+        assert!(err.to_string().contains("store.db"), "{err}");
+    }
 }

@@ -5,13 +5,12 @@
 //! synchronisation: a claim is on disk before the SMS it guards is sent.
 
 use std::path::Path;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use prost::Message as _;
 use pushmail_proto::session::v1::Notification;
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePool;
 
 use super::{Claims, Due, HeldMail, RateWindows, SENT, StateError, device_key};
 
@@ -64,27 +63,9 @@ fn ms(duration_ms: u64) -> i64 {
 impl SqliteState {
     /// Opens (and creates) the state at `path`.
     pub async fn open(path: &Path) -> Result<Self, StateError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StateError(format!("creating {}: {e}", dir.display())))?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
+        let pool = pushmail_common::sqlite::open(path, SCHEMA)
             .await
-            .map_err(unavailable)?;
-        for statement in SCHEMA {
-            sqlx::query(*statement)
-                .execute(&pool)
-                .await
-                .map_err(unavailable)?;
-        }
+            .map_err(|e| StateError(e.to_string()))?;
         Ok(Self { pool })
     }
 }

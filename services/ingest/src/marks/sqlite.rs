@@ -5,11 +5,10 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePool;
 
 use super::{BASELINE, ImapMark, ImapMarks, MarkError, Pop3Marks, SEEN_IDS};
 
@@ -43,23 +42,9 @@ pub struct SqliteMarks {
 impl SqliteMarks {
     /// Opens (and creates) the marks at `path`.
     pub async fn open(path: &Path) -> Result<Self, MarkError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| MarkError(format!("creating {}: {e}", dir.display())))?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        for statement in SCHEMA {
-            sqlx::query(*statement).execute(&pool).await?;
-        }
+        let pool = pushmail_common::sqlite::open(path, SCHEMA)
+            .await
+            .map_err(|e| MarkError(e.to_string()))?;
         Ok(Self { pool })
     }
 }
