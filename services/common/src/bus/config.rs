@@ -194,19 +194,13 @@ impl Default for MemoryBusConfig {
 
 impl MemoryBusConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        if self.partition_capacity == 0 {
-            return Err(ConfigError::invalid(
-                format!("{prefix}partition_capacity"),
-                "must be positive",
-            ));
-        }
-        if self.partitions < 1 {
-            return Err(ConfigError::invalid(
-                format!("{prefix}partitions"),
-                "must be positive",
-            ));
-        }
-        Ok(())
+        require_positive(
+            prefix,
+            &[
+                ("partition_capacity", self.partition_capacity > 0),
+                ("partitions", self.partitions > 0),
+            ],
+        )
     }
 }
 
@@ -255,28 +249,30 @@ impl SqliteBusConfig {
                 "is required for kind = sqlite",
             ));
         }
-        if self.partitions < 1 {
-            return Err(ConfigError::invalid(key("partitions"), "must be positive"));
-        }
-        if self.partition_capacity == 0 {
-            return Err(ConfigError::invalid(
-                key("partition_capacity"),
-                "must be positive",
-            ));
-        }
-        if self.partition_capacity_bytes == 0 {
-            return Err(ConfigError::invalid(
-                key("partition_capacity_bytes"),
-                "must be positive",
-            ));
-        }
-        if self.group_retention_hours == 0 {
-            return Err(ConfigError::invalid(
-                key("group_retention_hours"),
-                "must be positive",
-            ));
-        }
-        Ok(())
+        require_positive(
+            prefix,
+            &[
+                ("partitions", self.partitions > 0),
+                ("partition_capacity", self.partition_capacity > 0),
+                (
+                    "partition_capacity_bytes",
+                    self.partition_capacity_bytes > 0,
+                ),
+                ("group_retention_hours", self.group_retention_hours > 0),
+            ],
+        )
+    }
+}
+
+/// The first field of `fields` (name, whether it is positive) that is
+/// not, as the error naming it.
+fn require_positive(prefix: &str, fields: &[(&str, bool)]) -> Result<(), ConfigError> {
+    match fields.iter().find(|(_, positive)| !positive) {
+        Some((name, _)) => Err(ConfigError::invalid(
+            format!("{prefix}{name}"),
+            "must be positive",
+        )),
+        None => Ok(()),
     }
 }
 
