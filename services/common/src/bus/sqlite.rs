@@ -45,6 +45,8 @@ const COMMIT_LINGER: Duration = Duration::from_millis(20);
 pub struct SqliteBus {
     log: Arc<Log>,
     writer: Writer,
+    /// The writer's one connection, lent for readiness checks.
+    pool: SqlitePool,
 }
 
 /// The way to the writer task.
@@ -78,6 +80,17 @@ impl SqliteBus {
                 path: path.clone(),
                 source,
             })?;
+        // Held until the bus is dropped: a second process on this file
+        // (two standalones sharing a data_dir) would interleave offsets
+        // with ours; it waits out the busy timeout and fails to open.
+        sqlx::query("PRAGMA locking_mode = EXCLUSIVE")
+            .execute(&pool)
+            .await
+            .map_err(|e| storage(&path, "locking the file", e))?;
+        sqlx::query("BEGIN IMMEDIATE; COMMIT")
+            .execute(&pool)
+            .await
+            .map_err(|e| storage(&path, "locking the file", e))?;
         let retention = Duration::from_secs(config.group_retention_hours.saturating_mul(3_600));
         let idle_before = crate::clock::now_ms()
             .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
@@ -98,13 +111,13 @@ impl SqliteBus {
             path: Arc::new(path),
         };
         tokio::spawn(write_loop(
-            pool,
+            pool.clone(),
             log.clone(),
             receiver,
             writer.nudge.clone(),
             writer.path.clone(),
         ));
-        Ok(Self { log, writer })
+        Ok(Self { log, writer, pool })
     }
 
     /// Waits until every commit made so far is on disk.
@@ -180,7 +193,11 @@ impl EventBus for SqliteBus {
         if self.writer.ops.is_closed() {
             return Err(self.writer.closed());
         }
-        Ok(())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| storage(&self.writer.path, "checking the file", e))
     }
 }
 

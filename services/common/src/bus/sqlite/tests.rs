@@ -28,16 +28,11 @@ fn group(name: &str) -> SubscribeOptions {
     }
 }
 
-async fn rows(config: &SqliteBusConfig) -> i64 {
-    let pool = crate::sqlite::open(&config.path, store::SCHEMA)
+async fn rows(bus: &SqliteBus) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM bus_records")
+        .fetch_one(&bus.pool)
         .await
-        .unwrap();
-    let n = sqlx::query_scalar("SELECT count(*) FROM bus_records")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
+        .unwrap()
 }
 
 #[tokio::test]
@@ -91,14 +86,14 @@ async fn records_every_group_committed_are_deleted_and_offsets_go_on() {
             a.commit(&r).await.unwrap();
         }
         bus.flush().await.unwrap();
-        assert_eq!(rows(&config).await, 10, "group b still needs them");
+        assert_eq!(rows(&bus).await, 10, "group b still needs them");
         for _ in 0..6 {
             let r = b.next().await.unwrap();
             b.commit(&r).await.unwrap();
         }
         a.close().await.unwrap();
         b.close().await.unwrap();
-        assert_eq!(rows(&config).await, 4, "what both passed is gone");
+        assert_eq!(rows(&bus).await, 4, "what both passed is gone");
     }
     let bus = SqliteBus::open(&config).await.unwrap();
     let delivered = bus.publish("t", record(10)).await.unwrap();
@@ -159,4 +154,18 @@ async fn an_abandoned_group_is_forgotten_after_the_retention() {
             .await
             .expect("no group pins the records");
     }
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_a_file_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&dir, 10);
+    let bus = SqliteBus::open(&config).await.unwrap();
+    bus.publish("t", record(1)).await.unwrap();
+    // Another pool stands for another process: SQLite locks per connection.
+    let err = crate::sqlite::open(&config.path, store::SCHEMA)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("locked"), "{err}");
+    bus.check().await.unwrap();
 }
