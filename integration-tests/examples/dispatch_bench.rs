@@ -88,6 +88,7 @@ async fn start(kafka: bool) -> Platform {
             },
             "dispatch-bench",
         )
+        .await
         .expect("the benchmark's broker")
     } else {
         memory_bus(1_000_000)

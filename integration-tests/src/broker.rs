@@ -57,7 +57,7 @@ impl PrivateBroker {
     }
 
     /// A bus on this broker.
-    pub fn bus(
+    pub async fn bus(
         &self,
         client_id: &str,
     ) -> anyhow::Result<std::sync::Arc<dyn pushmail_common::bus::EventBus>> {
@@ -67,7 +67,8 @@ impl PrivateBroker {
                 ..Default::default()
             },
             client_id,
-        )?)
+        )
+        .await?)
     }
 
     /// What it logged (for failure reports).

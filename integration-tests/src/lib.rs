@@ -22,7 +22,9 @@ pub mod topics;
 
 use std::sync::Arc;
 
-use pushmail_common::bus::{EventBus, KafkaBus, KafkaConfig, MemoryBus, MemoryBusConfig};
+use pushmail_common::bus::{
+    EventBus, KafkaBus, KafkaConfig, MemoryBus, MemoryBusConfig, SqliteBus, SqliteBusConfig,
+};
 
 /// A name no other test (or earlier run) uses: topics, groups, databases.
 pub fn unique(prefix: &str) -> String {
@@ -66,6 +68,23 @@ pub fn memory_bus(partition_capacity: usize) -> Arc<dyn EventBus> {
         partitions: 3,
         publish_timeout_ms: 30_000,
     }))
+}
+
+/// A durable in-process bus in `dir/bus.db` (read back if it exists),
+/// with the given partition capacity.
+pub async fn sqlite_bus(
+    dir: &std::path::Path,
+    partition_capacity: usize,
+) -> anyhow::Result<Arc<dyn EventBus>> {
+    let bus = SqliteBus::open(&SqliteBusConfig {
+        path: dir.join("bus.db"),
+        partition_capacity,
+        partitions: 3,
+        publish_timeout_ms: 30_000,
+        ..SqliteBusConfig::default()
+    })
+    .await?;
+    Ok(Arc::new(bus))
 }
 
 /// A TCP listener on a free loopback port.

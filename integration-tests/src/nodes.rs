@@ -54,7 +54,7 @@ impl BindingNode {
             redis: redis_config(),
             ..Default::default()
         };
-        let bus = pushmail_common::bus::connect(&config.bus, "binding-test")?;
+        let bus = pushmail_common::bus::connect(&config.bus, "binding-test").await?;
         let deps = pushmail_binding::Deps::connect(&config, bus).await?;
         let listeners = pushmail_common::host::GrpcListeners::ephemeral().await?;
         let addr = listeners.grpc.local_addr()?;

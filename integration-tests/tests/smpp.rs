@@ -39,7 +39,7 @@ impl Rig {
     async fn start(smsc: &Smsc, adjust: impl FnOnce(&mut SmscConfig)) -> Self {
         let broker = PrivateBroker::start().await.expect("private broker");
         let kafka = broker.kafka();
-        let bus = broker.bus("smpp-test").unwrap();
+        let bus = broker.bus("smpp-test").await.unwrap();
         let tenant = unique("tenant");
         let watch = TenantTopics::on(
             &bus,

@@ -112,7 +112,7 @@ impl Platform {
     ) -> Self {
         let broker = PrivateBroker::start().await.expect("private broker");
         let kafka = broker.kafka();
-        let bus = broker.bus("dispatch-test").unwrap();
+        let bus = broker.bus("dispatch-test").await.unwrap();
         let redis = pushmail_integration_tests::redis_config();
         let mut binding = BindingNode::start_on(kafka.clone()).await.unwrap();
         let tenant = binding.tenant().await.unwrap();

@@ -57,7 +57,7 @@ async fn killing_each_service_and_the_broker_while_mail_flows_loses_and_doubles_
     )
     .await
     .unwrap();
-    let bus = broker.bus("faults-test").unwrap();
+    let bus = broker.bus("faults-test").await.unwrap();
     let api = &mut platform.api;
     let tenant = api.tenant().await.unwrap();
     let mut watch = TenantTopics::on(&bus, &tenant.tenant_id, &[topics::SMS_OUTBOUND.name()])

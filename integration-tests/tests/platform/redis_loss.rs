@@ -137,6 +137,7 @@ async fn redis_losing_everything_while_mail_flows_leaves_no_phone_without_its_ma
             otlp: None,
             // Each mail its own notification, so each can be counted.
             coalesce_ms: 0,
+            tight_listeners: false,
         },
     )
     .await

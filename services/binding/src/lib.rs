@@ -105,7 +105,7 @@ impl Deps {
 
 /// Production entry point: connects everything from `config` and runs.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let bus = bus::connect(&config.bus, "pushmail-binding")?;
+    let bus = bus::connect(&config.bus, "pushmail-binding").await?;
     let deps = Deps::connect(&config, bus).await?;
     let listeners = Listeners::bind(&config.server).await?;
     run(deps, listeners, Readiness::new(NAME), shutdown).await

@@ -89,7 +89,7 @@ pub type Listeners = pushmail_common::host::AdminListener;
 
 /// Production entry point.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let bus = bus::connect(&config.bus, "pushmail-dispatch")?;
+    let bus = bus::connect(&config.bus, "pushmail-dispatch").await?;
     let deps = Deps::connect(&config, bus).await?;
     let listeners = Listeners::bind(&config.server).await?;
     run(config, deps, listeners, Readiness::new(NAME), shutdown).await

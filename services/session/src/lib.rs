@@ -111,7 +111,7 @@ impl Listeners {
 
 /// Production entry point.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let bus = bus::connect(&config.bus, "pushmail-session")?;
+    let bus = bus::connect(&config.bus, "pushmail-session").await?;
     let deps = Deps::connect(&config, bus).await?;
     let listeners = Listeners::bind(&config).await?;
     run(config, deps, listeners, Readiness::new(NAME), shutdown).await

@@ -56,7 +56,7 @@ pub type Listeners = pushmail_common::host::AdminListener;
 /// Production entry point.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let deps = Deps {
-        bus: bus::connect(&config.bus, "pushmail-smpp")?,
+        bus: bus::connect(&config.bus, "pushmail-smpp").await?,
         redis: config
             .state
             .connect(pushmail_common::redis::Durability::Durable(

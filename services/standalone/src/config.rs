@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use pushmail_common::blob::BlobConfig;
-use pushmail_common::bus::{BusConfig, BusKind, MemoryBusConfig};
+use pushmail_common::bus::{BusConfig, BusKind, SqliteBusConfig};
 use pushmail_common::config::{
     AdminServerConfig, ConfigError, ServerConfig, ServiceConfig, ShutdownConfig,
 };
@@ -30,8 +30,9 @@ pub(crate) struct StandaloneConfig {
     pub(crate) telemetry: TelemetryConfig,
     /// Stop behaviour for the whole process.
     pub(crate) shutdown: ShutdownConfig,
-    /// The in-process bus shared by all services.
-    pub(crate) bus: MemoryBusConfig,
+    /// The bus shared by all services: `sqlite` (durable, the default) or
+    /// `memory`; a relative `sqlite.path` is under `data_dir`.
+    pub(crate) bus: BusConfig,
     /// Binding service.
     pub(crate) binding: pushmail_binding::Config,
     /// Session service.
@@ -89,7 +90,15 @@ impl Default for StandaloneConfig {
             demo: false,
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig { grace_seconds: 10 },
-            bus: MemoryBusConfig::default(),
+            bus: BusConfig {
+                kind: BusKind::Sqlite,
+                sqlite: SqliteBusConfig {
+                    // Placed under `data_dir` by `resolve`.
+                    path: PathBuf::new(),
+                    ..SqliteBusConfig::default()
+                },
+                ..BusConfig::default()
+            },
             binding,
             session: pushmail_session::Config {
                 server: ServerConfig {
@@ -189,6 +198,7 @@ impl StandaloneConfig {
     pub(crate) fn relocate(&mut self, data_dir: &std::path::Path) {
         self.data_dir = data_dir.to_path_buf();
         for path in [
+            &mut self.bus.sqlite.path,
             &mut self.transcode.blob.dir,
             &mut self.ingest.blob.dir,
             &mut self.session.outbox.sqlite_path,
@@ -216,6 +226,7 @@ impl ServiceConfig for StandaloneConfig {
 
     fn resolve(&mut self) {
         let data = self.data_dir.clone();
+        place(&mut self.bus.sqlite.path, &data, "bus.db");
         place(&mut self.transcode.blob.dir, &data, "blobs");
         place(&mut self.ingest.blob.dir, &data, "blobs");
         place(&mut self.session.outbox.sqlite_path, &data, "outbox.db");
@@ -231,6 +242,7 @@ impl ServiceConfig for StandaloneConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.telemetry.validate("telemetry.")?;
+        self.bus.validate("bus.")?;
         self.shutdown.validate("shutdown.")?;
         self.binding.validate().map_err(|e| e.nested("binding."))?;
         self.session.validate().map_err(|e| e.nested("session."))?;

@@ -10,7 +10,7 @@ use pushmail_common::device_token::TokenSigner;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pushmail_common::bus::{EventBus, MemoryBus};
+use pushmail_common::bus::{self, EventBus};
 use pushmail_common::health::Readiness;
 use pushmail_proto::topics;
 use tokio::task::JoinSet;
@@ -123,7 +123,7 @@ fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
 }
 
 /// Starts every service and waits until all are ready. `bus` replaces the
-/// in-process bus (the load generator's Kafka run); its topics are made here.
+/// configured one (the load generator's Kafka run); its topics are made here.
 pub(crate) async fn start(
     mut config: StandaloneConfig,
     bus: Option<Arc<dyn EventBus>>,
@@ -133,9 +133,12 @@ pub(crate) async fn start(
         .with_context(|| format!("data_dir {}", config.data_dir.display()))?;
     crate::secrets::ensure(&mut config.binding.security, &config.data_dir)?;
     credentials(&mut config)?;
-    let bus: Arc<dyn EventBus> = bus.unwrap_or_else(|| Arc::new(MemoryBus::new(&config.bus)));
+    let bus: Arc<dyn EventBus> = match bus {
+        Some(bus) => bus,
+        None => bus::connect(&config.bus, "pushmail-standalone").await?,
+    };
     for topic in topics::ALL {
-        bus.ensure_topic(topic, config.bus.partitions).await?;
+        bus.ensure_topic(topic, config.bus.partitions()).await?;
     }
     let mut services = Services::new(shutdown.clone());
 

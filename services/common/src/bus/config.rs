@@ -1,6 +1,7 @@
 //! Bus configuration, shared by every service that publishes or consumes.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,20 +15,24 @@ pub enum BusKind {
     /// Apache Kafka or a Kafka-compatible broker.
     #[default]
     Kafka,
-    /// In-process log: standalone mode only, lost when the process exits.
+    /// In-process log: tests and benchmarks, lost when the process exits.
     Memory,
+    /// In-process log kept in a SQLite file: standalone, survives a crash.
+    Sqlite,
 }
 
 /// Bus settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusConfig {
-    /// `kafka` or `memory`.
+    /// `kafka`, `memory` or `sqlite`.
     pub kind: BusKind,
     /// Used when `kind = "kafka"`.
     pub kafka: KafkaConfig,
     /// Used when `kind = "memory"`.
     pub memory: MemoryBusConfig,
+    /// Used when `kind = "sqlite"`.
+    pub sqlite: SqliteBusConfig,
 }
 
 impl BusConfig {
@@ -36,6 +41,16 @@ impl BusConfig {
         match self.kind {
             BusKind::Kafka => self.kafka.validate(&format!("{prefix}kafka.")),
             BusKind::Memory => self.memory.validate(&format!("{prefix}memory.")),
+            BusKind::Sqlite => self.sqlite.validate(&format!("{prefix}sqlite.")),
+        }
+    }
+
+    /// Partitions given to the topics a service creates on this bus.
+    pub fn partitions(&self) -> i32 {
+        match self.kind {
+            BusKind::Kafka => self.kafka.default_partitions,
+            BusKind::Memory => self.memory.partitions,
+            BusKind::Sqlite => self.sqlite.partitions,
         }
     }
 }
@@ -179,18 +194,113 @@ impl Default for MemoryBusConfig {
 
 impl MemoryBusConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        if self.partition_capacity == 0 {
+        require_positive(
+            prefix,
+            &[
+                ("partition_capacity", self.partition_capacity > 0),
+                ("partitions", self.partitions > 0),
+            ],
+        )
+    }
+}
+
+/// The durable in-process bus: the memory bus's log, written to a SQLite
+/// file (WAL, synchronous FULL) before a publish returns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteBusConfig {
+    /// The database file; its directory is created. One process at a time.
+    pub path: PathBuf,
+    /// Partitions of each topic.
+    pub partitions: i32,
+    /// Records a partition holds beyond its slowest group before publishers wait.
+    pub partition_capacity: usize,
+    /// Bytes (key, payload, headers) a partition holds beyond its slowest
+    /// group before publishers wait.
+    pub partition_capacity_bytes: usize,
+    /// Longest a publish waits for room before failing with `QueueFull`.
+    pub publish_timeout_ms: u64,
+    /// A group that committed nothing for this long is forgotten when the
+    /// file is opened, so an abandoned group does not pin records forever
+    /// (Kafka's `offsets.retention.minutes`, 7 days by default).
+    pub group_retention_hours: u64,
+}
+
+impl Default for SqliteBusConfig {
+    fn default() -> Self {
+        let memory = MemoryBusConfig::default();
+        Self {
+            path: PathBuf::new(),
+            partitions: memory.partitions,
+            partition_capacity: memory.partition_capacity,
+            partition_capacity_bytes: 64 * 1024 * 1024,
+            publish_timeout_ms: memory.publish_timeout_ms,
+            group_retention_hours: 7 * 24,
+        }
+    }
+}
+
+impl SqliteBusConfig {
+    fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        let key = |name: &str| format!("{prefix}{name}");
+        if self.path.as_os_str().is_empty() {
             return Err(ConfigError::invalid(
-                format!("{prefix}partition_capacity"),
-                "must be positive",
+                key("path"),
+                "is required for kind = sqlite",
             ));
         }
-        if self.partitions < 1 {
-            return Err(ConfigError::invalid(
-                format!("{prefix}partitions"),
-                "must be positive",
-            ));
-        }
-        Ok(())
+        require_positive(
+            prefix,
+            &[
+                ("partitions", self.partitions > 0),
+                ("partition_capacity", self.partition_capacity > 0),
+                (
+                    "partition_capacity_bytes",
+                    self.partition_capacity_bytes > 0,
+                ),
+                ("group_retention_hours", self.group_retention_hours > 0),
+            ],
+        )
+    }
+}
+
+/// The first field of `fields` (name, whether it is positive) that is
+/// not, as the error naming it.
+fn require_positive(prefix: &str, fields: &[(&str, bool)]) -> Result<(), ConfigError> {
+    match fields.iter().find(|(_, positive)| !positive) {
+        Some((name, _)) => Err(ConfigError::invalid(
+            format!("{prefix}{name}"),
+            "must be positive",
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_bus_needs_a_path() {
+        let config = BusConfig {
+            kind: BusKind::Sqlite,
+            ..BusConfig::default()
+        };
+        let err = config.validate("bus.").unwrap_err();
+        assert!(err.to_string().contains("bus.sqlite.path"), "{err}");
+        let config = BusConfig {
+            sqlite: SqliteBusConfig {
+                path: "bus.db".into(),
+                partition_capacity_bytes: 0,
+                ..SqliteBusConfig::default()
+            },
+            ..config
+        };
+        let err = config.validate("bus.").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("bus.sqlite.partition_capacity_bytes"),
+            "{err}"
+        );
     }
 }

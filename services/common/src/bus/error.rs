@@ -1,5 +1,8 @@
 //! Errors of the bus boundary, with the record's coordinates where known.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 /// A bus operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -60,6 +63,27 @@ pub enum BusError {
     /// The bus cannot be reached or configured.
     #[error("bus unavailable: {0}")]
     Unavailable(String),
+    /// The embedded bus file could not be opened.
+    #[error("bus file {}: cannot open", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::sqlite::OpenError,
+    },
+    /// The embedded bus file could not be read or written; nothing of the
+    /// failed transaction is visible.
+    #[error("bus file {}: {operation} failed", path.display())]
+    Storage {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        operation: &'static str,
+        /// SQLite's error, shared by every publish of the transaction.
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
     /// The subscription was closed (shutdown or group leave).
     #[error("subscription closed")]
     Closed,

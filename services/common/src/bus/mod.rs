@@ -1,9 +1,11 @@
-//! The event bus seam: Kafka in production, an in-process log in standalone.
+//! The event bus seam: Kafka in production, an in-process log kept in a
+//! SQLite file in standalone, the same log in memory only for tests.
 //!
-//! Both implementations keep the same contract, and one behaviour test runs
-//! against both:
+//! The three implementations keep the same contract, and one behaviour test
+//! runs against each:
 //! - `publish` returns only once the record is durable (Kafka: acked by all
-//!   in-sync replicas; in-process: appended to the log), or with an error
+//!   in-sync replicas; SQLite: in a committed transaction on disk; memory:
+//!   appended to the log, lost with the process), or with an error
 //!   the caller can act on (answer 4xx, keep the IMAP high-water mark).
 //! - consumers in a group share partitions; a record's offset is committed
 //!   only after [`Subscription::commit`], which [`consume`] calls only after
@@ -17,16 +19,18 @@ mod error;
 mod kafka;
 mod kafka_consumer;
 mod lanes;
+mod log;
 mod memory;
 mod receipt;
 mod record;
+mod sqlite;
 mod typed;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use config::{BusConfig, BusKind, KafkaConfig, MemoryBusConfig};
+pub use config::{BusConfig, BusKind, KafkaConfig, MemoryBusConfig, SqliteBusConfig};
 pub use consumer::{
     Handler, HandlerError, METRIC_CONSUMED, METRIC_HANDLER_ERRORS, RetryPolicy, Tail, consume,
 };
@@ -37,6 +41,7 @@ pub use lanes::consume_concurrently;
 pub use memory::MemoryBus;
 pub use receipt::{METRIC_RECEIPTS_LOST, publish_receipt};
 pub use record::{Delivered, Headers, InboundRecord, OutboundRecord, header};
+pub use sqlite::SqliteBus;
 pub use typed::{EventContext, decode, encode};
 
 /// Options of a consumer-group subscription.
@@ -78,10 +83,12 @@ pub trait Subscription: Send {
     async fn close(self: Box<Self>) -> Result<(), BusError>;
 }
 
-/// Builds the bus a service's config asks for.
-pub fn connect(config: &BusConfig, client_id: &str) -> Result<Arc<dyn EventBus>, BusError> {
+/// Builds the bus a service's config asks for (the SQLite bus reads its
+/// file back here).
+pub async fn connect(config: &BusConfig, client_id: &str) -> Result<Arc<dyn EventBus>, BusError> {
     Ok(match config.kind {
         BusKind::Kafka => Arc::new(KafkaBus::new(&config.kafka, client_id)?),
         BusKind::Memory => Arc::new(MemoryBus::new(&config.memory)),
+        BusKind::Sqlite => Arc::new(SqliteBus::open(&config.sqlite).await?),
     })
 }

@@ -1,6 +1,7 @@
 //! `pushmail loadgen`: the end-to-end load generator. It starts the
-//! standalone platform (and, with `--kafka`, a second one whose services
-//! share a Kafka bus instead of the in-process one), enrolls `--devices`
+//! standalone platform once per bus of `--buses` (the durable SQLite bus,
+//! then the memory one as its baseline), and with `--kafka` once more with
+//! the services sharing a Kafka bus, enrolls `--devices`
 //! phones through binding's admin API, connects them from helper processes
 //! spread over several source addresses, injects mail over SMTP at a
 //! constant rate (open loop: a slow platform does not slow the sender), and
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pushmail_common::bus::{EventBus, KafkaBus, KafkaConfig};
+use pushmail_common::bus::{BusKind, EventBus, KafkaBus, KafkaConfig};
 use pushmail_common::config::ServiceConfig as _;
 use pushmail_proto::binding::v1 as pb;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,10 @@ pub(crate) struct LoadgenArgs {
     /// SMTP connections the mail is sent over.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// The standalone runs' buses, in order: the first is measured against
+    /// the goals, the others are its baselines in the same run.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,memory")]
+    pub(crate) buses: Vec<StandaloneBus>,
     /// Also run the platform over Kafka at these brokers (a fresh broker:
     /// topics and groups are made per run).
     #[arg(long)]
@@ -59,6 +64,32 @@ pub(crate) struct LoadgenArgs {
     /// Where the Markdown report goes (the plot goes beside it, `.png`).
     #[arg(long, default_value = "bench/reports/e2e.md")]
     report: PathBuf,
+}
+
+/// The bus of a standalone run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StandaloneBus {
+    /// The durable bus in a SQLite file under the run's data directory.
+    Sqlite,
+    /// The in-process bus in memory only.
+    Memory,
+}
+
+impl StandaloneBus {
+    fn kind(self) -> BusKind {
+        match self {
+            Self::Sqlite => BusKind::Sqlite,
+            Self::Memory => BusKind::Memory,
+        }
+    }
+
+    /// The run's name in the report.
+    fn run_name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "standalone (SQLite bus)",
+            Self::Memory => "standalone (memory bus)",
+        }
+    }
 }
 
 /// The head every benchmark report's first table shares.
@@ -72,6 +103,7 @@ impl LoadgenArgs {
             "--rate, --seconds, --devices and --connections must be positive"
         );
         anyhow::ensure!(!self.sources.is_empty(), "--sources needs an address");
+        anyhow::ensure!(!self.buses.is_empty(), "--buses needs a bus");
         Ok(())
     }
 }
@@ -85,8 +117,8 @@ pub(crate) struct Run {
     pub(crate) arrivals: swarm::Arrivals,
 }
 
-/// Runs the standalone measurement, then the Kafka one when asked, and
-/// writes the report.
+/// Runs the standalone measurement on each bus asked for, then the Kafka
+/// one when asked, and writes the report.
 pub(crate) async fn run(
     config: StandaloneConfig,
     args: LoadgenArgs,
@@ -96,17 +128,13 @@ pub(crate) async fn run(
     // blob files makes ext4 scan past the freed inodes on every create for
     // a while after, which would slow the next run's SMTP acceptance.
     let data = tempfile::tempdir().context("data directory")?;
-    let mut runs = vec![
-        one_run(
-            "standalone",
-            config.clone(),
-            None,
-            &args,
-            &data.path().join("standalone"),
-            &shutdown,
-        )
-        .await?,
-    ];
+    let mut runs = Vec::new();
+    for (i, bus) in args.buses.iter().enumerate() {
+        let mut config = config.clone();
+        config.bus.kind = bus.kind();
+        let dir = data.path().join(format!("standalone-{i}"));
+        runs.push(one_run(bus.run_name(), config, None, &args, &dir, &shutdown).await?);
+    }
     if let Some(brokers) = &args.kafka {
         let kafka = KafkaConfig {
             brokers: brokers.clone(),
