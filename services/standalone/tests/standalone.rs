@@ -145,6 +145,7 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
         .collect();
     assert!(written.is_empty(), "written outside data_dir: {written:?}");
     for kept in [
+        "bus.db",
         "binding.db",
         "outbox.db",
         "dispatch.db",
