@@ -24,6 +24,8 @@ pub struct Config {
     pub blob: BlobConfig,
     /// Who may call.
     pub security: SecurityConfig,
+    /// Bounds of the gRPC server (`listeners.grpc.*`).
+    pub listeners: pushmail_common::listen::GrpcListenersConfig,
     /// What one conversion may cost.
     pub limits: LimitsConfig,
     /// The converter worker processes and their OS-enforced limits.
@@ -178,6 +180,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             blob: BlobConfig::default(),
             security: SecurityConfig::default(),
+            listeners: pushmail_common::listen::GrpcListenersConfig::default(),
             limits: LimitsConfig::default(),
             workers: WorkersConfig::default(),
             cache: CacheConfig::default(),
@@ -250,6 +253,7 @@ impl ServiceConfig for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.telemetry.validate("telemetry.")?;
         self.shutdown.validate("shutdown.")?;
+        self.listeners.grpc.validate("listeners.grpc.")?;
         for (name, profile) in &self.profiles {
             profile.profile(name)?;
         }

@@ -76,7 +76,7 @@ pub async fn run(
         // A large message's part may be asked for by its whole size.
         .max_decoding_message_size(64 * 1024)
         .max_encoding_message_size(1 << 20);
-    host.serve_grpc(listeners.grpc, Routes::new(server))?;
+    host.serve_grpc_with(listeners.grpc, Routes::new(server), config.listeners.grpc)?;
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
 }
