@@ -231,6 +231,24 @@ pub mod tight {
 impl ProcessPlatform {
     /// Starts the four services, each ready before the next starts.
     pub async fn start(binaries: &Binaries, wiring: &Wiring) -> anyhow::Result<Self> {
+        // Ports are picked free, then bound by another process: a test
+        // running beside (a connection flood takes hundreds of ephemeral
+        // ports) can take one in between. Such a start is tried again on
+        // fresh ports; any other failure is the test's.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(binaries, wiring).await {
+                Err(err)
+                    if attempt < 3 && format!("{err:#}").contains("Address already in use") =>
+                {
+                    attempt += 1;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(binaries: &Binaries, wiring: &Wiring) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let database = TestDatabase::create().await?;
         let redis = crate::redis_config();
