@@ -146,6 +146,7 @@ impl Dispatcher {
             message_url: message,
             digest_count: 0,
             outbox_generation: 0,
+            sync: false,
         }
     }
 

@@ -239,6 +239,7 @@ pub fn mail_arrived(arrival: &Arrival, parsed: &ParsedMail, blob: &BlobRef) -> e
             Source::Webhook => events::IngestSource::Webhook,
         }
         .into(),
+        mailbox_sync: false,
     }
 }
 

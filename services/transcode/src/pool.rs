@@ -91,6 +91,18 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    async fn kill_and_reap(&mut self) {
+        if let Some(group) = self.group {
+            let _ = rustix::process::kill_process_group(group, Signal::KILL);
+        }
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await {
+            // Reaped: its process group id may be reused from now on.
+            self.group = None;
+        }
+    }
+}
+
 impl Pool {
     /// A pool with `settings.count` slots.
     pub fn new(settings: Settings) -> Self {
@@ -124,7 +136,9 @@ impl Pool {
         let answer = match answer.await {
             Ok(answer) => answer,
             Err(_) => {
-                drop(worker);
+                // Reaped before the slot is released, so a pool of N slots
+                // never has more than N converters holding memory.
+                worker.kill_and_reap().await;
                 return Err(PoolError::Timeout(budget));
             }
         };
