@@ -119,6 +119,7 @@ async fn measured(kind: &str, server: SocketAddr) {
                 .unwrap(),
         ),
         marks: Arc::new(MemoryMarks::default()),
+        checkpoints: Arc::new(pushmail_ingest::checkpoints::MemoryCheckpoints::default()),
         announcer: Announcer::new(
             Arc::new(MemoryBus::new(&MemoryBusConfig::default())),
             Arc::new(LocalBlobStore::new(blobs.path())),

@@ -140,8 +140,50 @@ async fn imap_mail_is_announced_once_across_restarts_and_a_uidvalidity_change() 
     assert_eq!(subject(&mut events).await, "sixth");
     quiet(&mut events).await;
 
+    // Redis loses the marks while ingest is down and a mail arrives: the
+    // watcher resumes from binding's checkpoint, so that mail is neither
+    // skipped (as a mailbox first seen would) nor are the earlier ones
+    // announced again.
+    ingest.stop().await.unwrap();
+    let forgotten = forget_marks(&config, &account.account_id).await;
+    assert_eq!(forgotten, 2, "the mark and the Message-IDs were there");
+    dovecot
+        .deliver(&user.address, &mail(7, "while the marks were gone"))
+        .await
+        .unwrap();
+    let ingest = start().await;
+    assert_eq!(subject(&mut events).await, "while the marks were gone");
+    quiet(&mut events).await;
+    let restored = marks.get(&account.account_id, "INBOX").await.unwrap();
+    assert_eq!(
+        restored.map(|m| m.uid_validity),
+        Some(first_mark.uid_validity + 1_000),
+        "the mark is back"
+    );
+
     ingest.stop().await.unwrap();
     binding.stop().await.unwrap();
+}
+
+/// Deletes every ingest mark key of `account` (what a Redis without
+/// persistence loses on restart); returns how many there were.
+async fn forget_marks(config: &pushmail_ingest::Config, account: &str) -> usize {
+    let mut redis = pushmail_common::redis::connect(&config.marks.redis)
+        .await
+        .unwrap();
+    let prefix = &config.marks.redis.key_prefix;
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}ingest:imap:{account}:*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    keys.push(format!("{prefix}ingest:pop3:{account}"));
+    let deleted: usize = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    deleted
 }
 
 fn tls_account(dovecot: &Dovecot, password: &str) -> pushmail_ingest::accounts::MailAccount {
@@ -221,9 +263,11 @@ async fn imap_over_starttls_checks_the_certificate_and_the_password_and_announce
         pushmail_ingest::mail::Limits::default(),
     );
     let marks = MemoryMarks::default();
+    let checkpoints = pushmail_ingest::checkpoints::MemoryCheckpoints::default();
     let watch = Watch {
         account: &account,
         marks: &marks,
+        checkpoints: &checkpoints,
         announcer: &announcer,
         settings: WatchSettings {
             timeout,

@@ -87,3 +87,99 @@ async fn pop3_mail_is_announced_once_across_an_ingest_restart() {
     ingest.stop().await.unwrap();
     binding.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn pop3_marks_lost_announce_nothing_and_ask_devices_to_sync() {
+    let dovecot = Dovecot::start(&["pop-lost@example.net"])
+        .await
+        .expect("dovecot");
+    let user = dovecot.users[0].clone();
+    for n in 0..50 {
+        let mail = format!(
+            "From: x@example.net\r\nSubject: old {n}\r\nMessage-ID: <old-{n}-{}@x>\r\n\r\nold\r\n",
+            uuid::Uuid::now_v7()
+        );
+        dovecot
+            .deliver(&user.address, mail.as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let account = binding
+        .mailbox_account(
+            &tenant,
+            &user,
+            dovecot.pop3.port(),
+            pb::AccountKind::ExternalPop3,
+        )
+        .await
+        .unwrap();
+    let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
+    let blobs = tempfile::tempdir().unwrap();
+    let config = ingest_config(binding.addr, blobs.path());
+    let ingest = IngestNode::on_test_broker(config.clone()).await.unwrap();
+    let mut redis = pushmail_common::redis::connect(&config.marks.redis)
+        .await
+        .unwrap();
+    let marks =
+        pushmail_ingest::marks::RedisMarks::new(redis.clone(), &config.marks.redis.key_prefix);
+    let baselined = async || {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while pushmail_ingest::marks::Pop3Marks::seen(&marks, &account.account_id)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            assert!(tokio::time::Instant::now() < deadline, "never polled");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    baselined().await;
+    let first = events.next_within(Duration::from_secs(3)).await.unwrap();
+    assert!(
+        first.is_none(),
+        "the first poll announces nothing: {first:?}"
+    );
+
+    // Redis loses the marks (a restart without persistence).
+    let key = format!(
+        "{}ingest:pop3:{}",
+        config.marks.redis.key_prefix, account.account_id
+    );
+    let deleted: usize = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    baselined().await;
+    let sync = events.next().await.unwrap();
+    assert!(sync.mailbox_sync, "{sync:?}");
+    assert_eq!(sync.account_id, account.account_id);
+    assert_eq!(sync.mailbox, "INBOX");
+    assert!(
+        sync.summary.is_none() && sync.blob_ref.is_empty(),
+        "{sync:?}"
+    );
+    assert!(sync.idempotency_key.starts_with("sync:"), "{sync:?}");
+    let extra = events.next_within(Duration::from_secs(3)).await.unwrap();
+    assert!(extra.is_none(), "none of the 50 is announced: {extra:?}");
+
+    // New mail after the new baseline: one announcement.
+    dovecot
+        .deliver(
+            &user.address,
+            b"From: x@example.net\r\nSubject: after the loss\r\nMessage-ID: <after-loss@x>\r\n\r\nnew\r\n",
+        )
+        .await
+        .unwrap();
+    let new = events.next().await.unwrap();
+    assert!(!new.mailbox_sync);
+    assert_eq!(new.summary.unwrap().subject, "after the loss");
+    let extra = events.next_within(Duration::from_secs(3)).await.unwrap();
+    assert!(extra.is_none(), "exactly one event: {extra:?}");
+
+    ingest.stop().await.unwrap();
+    binding.stop().await.unwrap();
+}

@@ -10,9 +10,10 @@ use pushmail_common::blob::{BlobStore, LocalBlobStore};
 use pushmail_common::bus::{EventBus, SubscribeOptions};
 use pushmail_common::redact::Secret;
 use pushmail_ingest::arrival::Announcer;
+use pushmail_ingest::checkpoints::{Checkpoints, MemoryCheckpoints};
 use pushmail_ingest::mail::Limits;
 use pushmail_ingest::marks::{Pop3Marks, RedisMarks};
-use pushmail_ingest::pop3::{MailAccount, PollError, open, poll_once};
+use pushmail_ingest::pop3::{MailAccount, PollError, PollWith, open, poll_once};
 use pushmail_ingest::tls::{Security, Tls};
 use pushmail_integration_tests::dovecot::Dovecot;
 use pushmail_integration_tests::{memory_bus, redis_config};
@@ -53,21 +54,30 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
     let dir = tempfile::tempdir().unwrap();
     let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(dir.path()));
     let announcer = Announcer::new(bus.clone(), blobs, Limits::default());
+    let checkpoints: Arc<dyn Checkpoints> = Arc::new(MemoryCheckpoints::default());
     let tls = Tls::new(&[]).unwrap().with_egress(
         pushmail_common::egress::EgressConfig::loopback()
             .policy()
             .unwrap(),
     );
     let poll = |announcer: Announcer| {
-        let (account, marks, tls) = (account.clone(), marks.clone(), tls.clone());
+        let (account, marks, tls, checkpoints) = (
+            account.clone(),
+            marks.clone(),
+            tls.clone(),
+            checkpoints.clone(),
+        );
         async move {
             poll_once(
                 &account,
-                &tls,
-                &*marks,
-                &announcer,
-                1 << 20,
-                Duration::from_secs(5),
+                PollWith {
+                    tls: &tls,
+                    marks: &*marks,
+                    checkpoints: &*checkpoints,
+                    announcer: &announcer,
+                    max_message_bytes: 1 << 20,
+                    timeout: Duration::from_secs(5),
+                },
             )
             .await
         }
@@ -132,11 +142,14 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
     };
     let err = poll_once(
         &wrong,
-        &tls,
-        &*marks,
-        &announcer,
-        1 << 20,
-        Duration::from_secs(5),
+        PollWith {
+            tls: &tls,
+            marks: &*marks,
+            checkpoints: &*checkpoints,
+            announcer: &announcer,
+            max_message_bytes: 1 << 20,
+            timeout: Duration::from_secs(5),
+        },
     )
     .await
     .unwrap_err();
@@ -233,6 +246,7 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
         Arc::new(LocalBlobStore::new(dir.path())),
         Limits::default(),
     );
+    let checkpoints: Arc<dyn Checkpoints> = Arc::new(MemoryCheckpoints::default());
     let tls = Tls::new(&[]).unwrap().with_egress(
         pushmail_common::egress::EgressConfig::loopback()
             .policy()
@@ -240,11 +254,14 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
     );
     let baseline = poll_once(
         &account,
-        &tls,
-        &marks,
-        &announcer,
-        1_024,
-        Duration::from_secs(5),
+        PollWith {
+            tls: &tls,
+            marks: &marks,
+            checkpoints: &*checkpoints,
+            announcer: &announcer,
+            max_message_bytes: 1_024,
+            timeout: Duration::from_secs(5),
+        },
     )
     .await
     .unwrap();
@@ -257,11 +274,14 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
     // A 1 KiB fetch limit: the 4 KB mail cannot be fetched whole.
     let report = poll_once(
         &account,
-        &tls,
-        &marks,
-        &announcer,
-        1_024,
-        Duration::from_secs(5),
+        PollWith {
+            tls: &tls,
+            marks: &marks,
+            checkpoints: &*checkpoints,
+            announcer: &announcer,
+            max_message_bytes: 1_024,
+            timeout: Duration::from_secs(5),
+        },
     )
     .await
     .unwrap();
@@ -286,11 +306,14 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
     assert_eq!(
         poll_once(
             &account,
-            &tls,
-            &marks,
-            &announcer,
-            1_024,
-            Duration::from_secs(5)
+            PollWith {
+                tls: &tls,
+                marks: &marks,
+                checkpoints: &*checkpoints,
+                announcer: &announcer,
+                max_message_bytes: 1_024,
+                timeout: Duration::from_secs(5),
+            },
         )
         .await
         .unwrap()
@@ -375,6 +398,7 @@ async fn a_mailbox_whose_marks_are_lost_is_baselined_not_announced_again() {
         Arc::new(LocalBlobStore::new(dir.path())),
         Limits::default(),
     );
+    let checkpoints: Arc<dyn Checkpoints> = Arc::new(MemoryCheckpoints::default());
     let tls = Tls::new(&[]).unwrap().with_egress(
         pushmail_common::egress::EgressConfig::loopback()
             .policy()
@@ -383,11 +407,14 @@ async fn a_mailbox_whose_marks_are_lost_is_baselined_not_announced_again() {
     let poll = || {
         poll_once(
             &account,
-            &tls,
-            &marks,
-            &announcer,
-            1 << 20,
-            Duration::from_secs(5),
+            PollWith {
+                tls: &tls,
+                marks: &marks,
+                checkpoints: &*checkpoints,
+                announcer: &announcer,
+                max_message_bytes: 1 << 20,
+                timeout: Duration::from_secs(5),
+            },
         )
     };
 
@@ -418,16 +445,23 @@ async fn a_mailbox_whose_marks_are_lost_is_baselined_not_announced_again() {
         .unwrap();
 
     let after = poll().await.unwrap();
-    assert!(after.baselined, "{after:?}");
+    assert!(after.baselined && after.synced, "{after:?}");
     assert_eq!((after.announced, after.on_server), (0, 50));
     dovecot.deliver(&user.address, &mail(50)).await.unwrap();
     assert_eq!(poll().await.unwrap().announced, 1);
-    let record = tokio::time::timeout(Duration::from_secs(5), events.next())
-        .await
-        .unwrap()
-        .unwrap();
-    let event: pushmail_proto::events::v1::MailArrived =
-        pushmail_common::bus::decode(MAIL_ARRIVED, &record).unwrap();
+    let mut next = async || {
+        let record = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap()
+            .unwrap();
+        pushmail_common::bus::decode(MAIL_ARRIVED, &record).unwrap()
+    };
+    // The account was polled before (it has a checkpoint): its devices are
+    // asked to sync, since anything that came while the marks were gone
+    // is in the new baseline.
+    let sync: pushmail_proto::events::v1::MailArrived = next().await;
+    assert!(sync.mailbox_sync && sync.summary.is_none(), "{sync:?}");
+    let event: pushmail_proto::events::v1::MailArrived = next().await;
     // The one after the 50 seen before: none of those came again first.
     assert_eq!(event.summary.unwrap().subject, "mail 50");
 }

@@ -225,6 +225,37 @@ async fn methods(target: &Target) -> Vec<Method> {
             |t: String, _: String| pb::GetTenantLimitsRequest { tenant_id: t }
         ),
         method!(
+            "binding SaveMailboxCheckpoint",
+            &[Ingest],
+            binding,
+            ids,
+            BindingServiceClient,
+            save_mailbox_checkpoint,
+            |t: String, a: String| pb::SaveMailboxCheckpointRequest {
+                tenant_id: t,
+                account_id: a,
+                mailbox: "INBOX".into(),
+                checkpoint: Some(pb::MailboxCheckpoint {
+                    uid_validity: 1,
+                    last_uid: 1,
+                    at_ms: 1,
+                }),
+            }
+        ),
+        method!(
+            "binding GetMailboxCheckpoint",
+            &[Ingest],
+            binding,
+            ids,
+            BindingServiceClient,
+            get_mailbox_checkpoint,
+            |t: String, a: String| pb::GetMailboxCheckpointRequest {
+                tenant_id: t,
+                account_id: a,
+                mailbox: "INBOX".into(),
+            }
+        ),
+        method!(
             "binding WhoAmI",
             &[],
             binding,

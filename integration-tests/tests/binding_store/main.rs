@@ -5,6 +5,7 @@
 
 mod accounts;
 mod bindings;
+mod checkpoints;
 mod devices;
 mod keys;
 mod migration;
@@ -148,6 +149,7 @@ async fn behaves(store: Arc<dyn BindingStore>) {
     keys::behave(store.clone()).await;
     relay::behave(store.clone()).await;
     outbox::behave(store.clone()).await;
+    checkpoints::behave(store.clone()).await;
     verification::behave(store.clone()).await;
     traffic::behave(store).await;
 }

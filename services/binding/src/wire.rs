@@ -30,6 +30,20 @@ pub fn id<T>(
     parse(value).map_err(|e| ApiError::invalid(field, e))
 }
 
+/// A mailbox name: 1 to 255 bytes, no control characters.
+pub fn mailbox(value: &str) -> Result<&str, ApiError> {
+    if value.is_empty() || value.len() > crate::domain::MAX_MAILBOX_NAME {
+        return Err(ApiError::invalid("mailbox", "must be 1 to 255 bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "mailbox",
+            "must not hold control characters",
+        ));
+    }
+    Ok(value)
+}
+
 /// Parses a phone number field.
 pub fn msisdn(field: &'static str, value: &str) -> Result<Msisdn, ApiError> {
     Msisdn::parse(value).map_err(|e| ApiError::invalid(field, e))
@@ -464,5 +478,21 @@ pub fn relay_policy_to_proto(tenant: TenantId, policy: &RelayPolicy) -> pb::Rela
         tenant_id: tenant.to_string(),
         allowed_sources: policy.sources_text(),
         client_cert_sha256: policy.client_cert_sha256.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_names_are_bounded_printable_text() {
+        assert_eq!(mailbox("INBOX").unwrap(), "INBOX");
+        assert_eq!(mailbox("收件箱/工作").unwrap(), "收件箱/工作");
+        for bad in ["", "in\nbox", "nul\0"] {
+            assert!(mailbox(bad).is_err(), "{bad:?}");
+        }
+        assert!(mailbox(&"x".repeat(255)).is_ok());
+        assert!(mailbox(&"x".repeat(256)).is_err());
     }
 }

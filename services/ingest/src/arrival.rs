@@ -171,17 +171,59 @@ impl Announcer {
             )
             .await?;
         let event = mail_arrived(arrival, &stored.parsed, &stored.blob);
+        self.emit(&arrival.tenant, event).await
+    }
+
+    /// Tells the account's devices to sync `mailbox`, which ingest could
+    /// not follow (see `MailArrived.mailbox_sync`); returns once durable.
+    pub async fn announce_sync(
+        &self,
+        tenant: &str,
+        account: &str,
+        mailbox: &str,
+        from: Source,
+    ) -> Result<events::MailArrived, AnnounceError> {
+        let now = pushmail_common::clock::now_ms();
+        let context = EventContext::new(tenant.to_owned());
+        let event = events::MailArrived {
+            meta: Some(context.meta(now)),
+            account_id: account.to_owned(),
+            mailbox: mailbox.to_owned(),
+            idempotency_key: format!("sync:{account}:{mailbox}:{now}"),
+            received_at: Some(timestamp(now)),
+            source: source(from).into(),
+            mailbox_sync: true,
+            ..events::MailArrived::default()
+        };
+        self.emit(tenant, event).await
+    }
+
+    async fn emit(
+        &self,
+        tenant: &str,
+        event: events::MailArrived,
+    ) -> Result<events::MailArrived, AnnounceError> {
         let context = EventContext {
             event_id: event
                 .meta
                 .as_ref()
                 .map(|m| m.event_id.clone())
                 .unwrap_or_default(),
-            tenant_id: arrival.tenant.clone(),
+            tenant_id: tenant.to_owned(),
         };
-        let record = bus::encode(MAIL_ARRIVED, &arrival.account, &context, &event);
+        let record = bus::encode(MAIL_ARRIVED, &event.account_id, &context, &event);
         self.bus.publish(MAIL_ARRIVED.name(), record).await?;
         Ok(event)
+    }
+}
+
+fn source(from: Source) -> events::IngestSource {
+    match from {
+        Source::Imap => events::IngestSource::Imap,
+        Source::Pop3 => events::IngestSource::Pop3,
+        Source::Smtp => events::IngestSource::Smtp,
+        Source::Lmtp => events::IngestSource::Lmtp,
+        Source::Webhook => events::IngestSource::Webhook,
     }
 }
 
@@ -231,14 +273,7 @@ pub fn mail_arrived(arrival: &Arrival, parsed: &ParsedMail, blob: &BlobRef) -> e
             .collect(),
         blob_ref: blob.as_str().to_owned(),
         received_at: Some(timestamp(arrival.received_at_ms)),
-        source: match arrival.source {
-            Source::Imap => events::IngestSource::Imap,
-            Source::Pop3 => events::IngestSource::Pop3,
-            Source::Smtp => events::IngestSource::Smtp,
-            Source::Lmtp => events::IngestSource::Lmtp,
-            Source::Webhook => events::IngestSource::Webhook,
-        }
-        .into(),
+        source: source(arrival.source).into(),
         mailbox_sync: false,
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod arrival;
+pub mod checkpoints;
 pub mod config;
 pub mod error;
 pub mod imap;
@@ -259,10 +260,13 @@ pub async fn run(
         };
         host.serve_http_with("webhook", listener, hook.router(), config.listeners.webhook);
     }
+    let checkpoints: Arc<dyn checkpoints::Checkpoints> =
+        Arc::new(checkpoints::BindingCheckpoints::new(deps.binding.clone()));
     let watchers = imap::Runner {
         binding: deps.binding.clone(),
         tls: deps.tls.clone(),
         marks: deps.imap_marks,
+        checkpoints: checkpoints.clone(),
         announcer: announcer.clone(),
         config: config.imap,
         leases: deps.leases.clone(),
@@ -272,6 +276,7 @@ pub async fn run(
         binding: deps.binding,
         tls: deps.tls,
         marks: deps.marks,
+        checkpoints,
         announcer,
         config: config.pop3,
         leases: deps.leases.clone(),

@@ -16,6 +16,7 @@ use pushmail_common::grpc::UpstreamConfig;
 use pushmail_common::redact::Secret;
 use pushmail_ingest::accounts::MailAccount;
 use pushmail_ingest::arrival::Announcer;
+use pushmail_ingest::checkpoints::MemoryCheckpoints;
 use pushmail_ingest::config::ImapConfig;
 use pushmail_ingest::imap::{Runner, watch_forever};
 use pushmail_ingest::leases::Leases;
@@ -183,6 +184,7 @@ async fn start_with(script: Script, queue: MemoryBusConfig) -> Fixture {
                 .unwrap(),
         ),
         marks: Arc::new(MemoryMarks::default()),
+        checkpoints: Arc::new(MemoryCheckpoints::default()),
         announcer: Announcer::new(
             bus,
             Arc::new(LocalBlobStore::new(blobs.path())),

@@ -3,6 +3,7 @@
 
 mod account;
 mod binding;
+mod checkpoint;
 mod delivery;
 mod device;
 mod ids;
@@ -19,6 +20,7 @@ mod traffic;
 
 pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
 pub use binding::{Binding, BindingState};
+pub use checkpoint::{MAX_MAILBOX_NAME, MailboxCheckpoint};
 pub use delivery::{Delivery, DeliveryCursor};
 pub use device::{Device, NewDevice};
 pub use ids::{AccountId, ApiKeyId, BindingId, DeviceId, IdError, RelayCredentialId, TenantId};

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use super::auth::caller;
 use super::status::respond;
 use super::{next_page, page};
-use crate::domain::{AccountId, TenantId, Traffic};
+use crate::domain::{AccountId, MailboxCheckpoint, TenantId, Traffic};
 use crate::registry::{ApiError, Registry};
 use crate::wire;
 
@@ -39,6 +39,8 @@ pub(crate) mod allowed {
 
     /// Watched accounts with their passwords: ingest's watchers.
     pub(crate) const LIST_WATCHED_ACCOUNTS: &[Service] = &[Service::Ingest];
+    /// Ingest's mailbox checkpoints: ingest alone.
+    pub(crate) const MAILBOX_CHECKPOINT: &[Service] = &[Service::Ingest];
     /// SMTP/LMTP recipients: ingest.
     pub(crate) const RESOLVE_RECIPIENT: &[Service] = &[Service::Ingest];
     /// Devices and preferences of an account: dispatch delivers, the
@@ -176,6 +178,57 @@ impl BindingService for Internal {
                     .record_traffic(tenant, account, &traffic)
                     .await?;
                 Ok(pb::RecordTrafficResponse {})
+            }
+            .await,
+        )
+    }
+
+    async fn save_mailbox_checkpoint(
+        &self,
+        request: Request<pb::SaveMailboxCheckpointRequest>,
+    ) -> Result<Response<pb::SaveMailboxCheckpointResponse>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::MAILBOX_CHECKPOINT).await?;
+                let req = request.get_ref();
+                let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
+                let mailbox = wire::mailbox(&req.mailbox)?;
+                let checkpoint = req
+                    .checkpoint
+                    .as_ref()
+                    .ok_or_else(|| ApiError::invalid("checkpoint", "is required"))?;
+                let checkpoint = MailboxCheckpoint {
+                    uid_validity: checkpoint.uid_validity,
+                    last_uid: checkpoint.last_uid,
+                    at_ms: checkpoint.at_ms,
+                };
+                self.registry
+                    .save_checkpoint(tenant, account, mailbox, &checkpoint)
+                    .await?;
+                Ok(pb::SaveMailboxCheckpointResponse {})
+            }
+            .await,
+        )
+    }
+
+    async fn get_mailbox_checkpoint(
+        &self,
+        request: Request<pb::GetMailboxCheckpointRequest>,
+    ) -> Result<Response<pb::GetMailboxCheckpointResponse>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::MAILBOX_CHECKPOINT).await?;
+                let req = request.get_ref();
+                let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
+                let mailbox = wire::mailbox(&req.mailbox)?;
+                let checkpoint = self.registry.checkpoint(tenant, account, mailbox).await?;
+                Ok(pb::GetMailboxCheckpointResponse {
+                    checkpoint: checkpoint.map(|c| pb::MailboxCheckpoint {
+                        uid_validity: c.uid_validity,
+                        last_uid: c.last_uid,
+                        at_ms: c.at_ms,
+                    }),
+                })
             }
             .await,
         )

@@ -6,7 +6,7 @@ use pushmail_common::redact::Secret;
 use super::{ApiError, Registry};
 use crate::cache::Targets;
 use crate::clock::{now_ms, utc_day};
-use crate::domain::{Account, AccountId, TenantId, Traffic, TrafficDay};
+use crate::domain::{Account, AccountId, MailboxCheckpoint, TenantId, Traffic, TrafficDay};
 use crate::store::Recipient;
 
 /// Longest traffic range one call returns.
@@ -32,6 +32,31 @@ impl Registry {
         tenant: Option<TenantId>,
     ) -> Result<Option<Recipient>, ApiError> {
         Ok(self.store().recipient(address, tenant).await?)
+    }
+
+    /// Keeps ingest's checkpoint of one mailbox (an older one than kept is
+    /// ignored).
+    pub async fn save_checkpoint(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        mailbox: &str,
+        checkpoint: &MailboxCheckpoint,
+    ) -> Result<(), ApiError> {
+        Ok(self
+            .store()
+            .save_checkpoint(tenant, account, mailbox, checkpoint)
+            .await?)
+    }
+
+    /// Ingest's checkpoint of one mailbox, if it saved one.
+    pub async fn checkpoint(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        mailbox: &str,
+    ) -> Result<Option<MailboxCheckpoint>, ApiError> {
+        Ok(self.store().checkpoint(tenant, account, mailbox).await?)
     }
 
     /// Watched accounts of every tenant with their opened credentials.

@@ -1,10 +1,12 @@
-//! What the store keeps besides the core rows: the SMS outbox, and changes
-//! to an account's mailbox settings.
+//! What the store keeps besides the core rows: the SMS outbox, changes to
+//! an account's mailbox settings, and ingest's mailbox checkpoints.
 
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::{Account, AccountId, DeliveryCursor, OutboxSms, ServerSettings, TenantId};
+use crate::domain::{
+    Account, AccountId, DeliveryCursor, MailboxCheckpoint, OutboxSms, ServerSettings, TenantId,
+};
 
 /// The SMS outbox (binding's `sms_outbox`).
 #[async_trait]
@@ -40,4 +42,27 @@ pub trait AccountUpdateStore: Send + Sync {
         server: Option<&ServerSettings>,
         sealed_credentials: Option<&[u8]>,
     ) -> Result<Account, StoreError>;
+}
+
+/// Ingest's checkpoints per watched mailbox.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// Keeps `checkpoint` unless a newer one (by `at_ms`) is kept already;
+    /// `NotFound` when the tenant has no such account.
+    async fn save_checkpoint(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        mailbox: &str,
+        checkpoint: &MailboxCheckpoint,
+    ) -> Result<(), StoreError>;
+
+    /// The checkpoint kept for the mailbox; `None` when ingest never saved
+    /// one (or the tenant has no such account).
+    async fn checkpoint(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        mailbox: &str,
+    ) -> Result<Option<MailboxCheckpoint>, StoreError>;
 }

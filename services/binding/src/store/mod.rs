@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use extra::{AccountUpdateStore, SmsOutboxStore};
+pub use extra::{AccountUpdateStore, CheckpointStore, SmsOutboxStore};
 pub use relay::RelayStore;
 pub use tenancy::TenancyStore;
 
@@ -169,7 +169,14 @@ pub struct Recipient {
 /// tenant data takes the tenant, and every query filters on it.
 #[async_trait]
 pub trait BindingStore:
-    TenancyStore + RelayStore + SmsOutboxStore + AccountUpdateStore + Send + Sync + 'static
+    TenancyStore
+    + RelayStore
+    + SmsOutboxStore
+    + AccountUpdateStore
+    + CheckpointStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Creates a tenant with its domains and its first API key, in one
     /// transaction (a domain another tenant owns is a conflict).

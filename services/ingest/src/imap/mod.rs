@@ -25,6 +25,7 @@ pub use watch::{CatchUp, MAILBOX, Watch, WatchError, WatchSettings, open};
 
 use crate::accounts::{self, MailAccount};
 use crate::arrival::Announcer;
+use crate::checkpoints::Checkpoints;
 use crate::config::ImapConfig;
 use crate::leases::{Interest, Leases};
 use crate::marks::ImapMarks;
@@ -41,6 +42,8 @@ pub struct Runner {
     pub tls: Tls,
     /// High-water marks.
     pub marks: Arc<dyn ImapMarks>,
+    /// Their durable copy (binding).
+    pub checkpoints: Arc<dyn Checkpoints>,
     /// Stores and publishes.
     pub announcer: Announcer,
     /// Settings.
@@ -151,6 +154,7 @@ async fn session(runner: &Runner, account: &MailAccount) -> WatchError {
     let watch = Watch {
         account,
         marks: &*runner.marks,
+        checkpoints: &*runner.checkpoints,
         announcer: &runner.announcer,
         settings,
     };

@@ -7,6 +7,11 @@
 //! messages since the mark's day are compared by Message-ID with those
 //! announced lately and only the new ones are announced (a message with no
 //! Message-ID cannot be matched and is skipped, with a warning).
+//!
+//! Each catch-up that moved the mark ends by saving it as the mailbox's
+//! checkpoint in binding; a mailbox whose marks are missing but which has
+//! a checkpoint was watched before (the mark store lost them), so it
+//! resumes from the checkpoint rather than from its end.
 
 use std::time::Duration;
 
@@ -15,6 +20,7 @@ use tokio_util::either::Either;
 use super::client::{Imap, ImapError, Part, Woken};
 use crate::accounts::MailAccount;
 use crate::arrival::{AnnounceError, Announcer, Arrival, Source};
+use crate::checkpoints::{Checkpoint, CheckpointError, Checkpoints};
 use crate::marks::{ImapMark, ImapMarks, MarkError};
 use crate::tls::{MailStream, Security, Tls};
 
@@ -33,6 +39,9 @@ pub enum WatchError {
     /// Storing or publishing.
     #[error(transparent)]
     Announce(#[from] AnnounceError),
+    /// Binding's checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// Settings of a watch.
@@ -94,6 +103,8 @@ pub struct Watch<'a> {
     pub account: &'a MailAccount,
     /// Marks.
     pub marks: &'a dyn ImapMarks,
+    /// The durable copy of the marks (binding).
+    pub checkpoints: &'a dyn Checkpoints,
     /// Stores and publishes.
     pub announcer: &'a Announcer,
     /// Limits.
@@ -110,7 +121,11 @@ impl Watch<'_> {
             None => imap.uids_after(0).await?.last().copied().unwrap_or(0),
         };
         let account = &self.account.account;
-        let mark = match self.marks.get(account, MAILBOX).await? {
+        let stored = match self.marks.get(account, MAILBOX).await? {
+            Some(mark) => Some(mark),
+            None => self.restore(selected.uid_validity).await?,
+        };
+        let mark = match stored {
             None => {
                 let baseline = ImapMark {
                     uid_validity: selected.uid_validity,
@@ -130,21 +145,80 @@ impl Watch<'_> {
                     }
                 }
                 self.marks.advance(account, MAILBOX, baseline, None).await?;
+                self.checkpoint(baseline).await?;
                 tracing::info!(%account, uid_validity = selected.uid_validity, "mailbox first seen; watching from its end");
                 return Ok(CatchUp::default());
             }
             Some(mark) if mark.uid_validity != selected.uid_validity => {
-                return self.resync(imap, mark, selected.uid_validity, end).await;
+                let report = self.resync(imap, mark, selected.uid_validity, end).await?;
+                if let Some(mark) = self.marks.get(account, MAILBOX).await? {
+                    self.checkpoint(mark).await?;
+                }
+                return Ok(report);
             }
             Some(mark) => mark,
         };
         let uids = imap.uids_after(mark.last_uid).await?;
         let mut report = CatchUp::default();
+        let mut last = None;
         for uid in uids {
             self.announce(imap, selected.uid_validity, uid, &mut report)
                 .await?;
+            last = Some(uid);
+        }
+        if let Some(last_uid) = last {
+            let moved = ImapMark {
+                uid_validity: selected.uid_validity,
+                last_uid,
+                updated_ms: pushmail_common::clock::now_ms(),
+            };
+            self.checkpoint(moved).await?;
         }
         Ok(report)
+    }
+
+    /// Marks missing: the checkpoint, if the mailbox was watched before,
+    /// written back as the mark (its Message-IDs are gone with the marks:
+    /// a UIDVALIDITY change right now compares against none).
+    async fn restore(&self, uid_validity: u32) -> Result<Option<ImapMark>, WatchError> {
+        let account = &self.account.account;
+        let Some(checkpoint) = self
+            .checkpoints
+            .get(&self.account.tenant, account, MAILBOX)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mark = ImapMark {
+            uid_validity: checkpoint.uid_validity,
+            last_uid: checkpoint.last_uid,
+            updated_ms: checkpoint.at_ms,
+        };
+        tracing::warn!(
+            %account,
+            last_uid = mark.last_uid,
+            same_uid_validity = mark.uid_validity == uid_validity,
+            "mailbox marks missing; resuming from the checkpoint"
+        );
+        self.marks.advance(account, MAILBOX, mark, None).await?;
+        Ok(Some(mark))
+    }
+
+    /// Saves `mark` as the mailbox's checkpoint.
+    async fn checkpoint(&self, mark: ImapMark) -> Result<(), CheckpointError> {
+        let checkpoint = Checkpoint {
+            uid_validity: mark.uid_validity,
+            last_uid: mark.last_uid,
+            at_ms: mark.updated_ms,
+        };
+        self.checkpoints
+            .save(
+                &self.account.tenant,
+                &self.account.account,
+                MAILBOX,
+                checkpoint,
+            )
+            .await
     }
 
     /// Fetches, announces and marks one message.

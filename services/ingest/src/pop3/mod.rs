@@ -16,6 +16,7 @@ pub use crate::accounts::MailAccount;
 pub use crate::tls::MailStream;
 
 use crate::arrival::{AnnounceError, Announcer, Arrival, Source};
+use crate::checkpoints::{Checkpoint, CheckpointError, Checkpoints};
 use crate::marks::{MarkError, Pop3Marks};
 use crate::tls::{Security, Tls};
 
@@ -33,7 +34,14 @@ pub struct PollReport {
     /// The account had no marks (first poll, or marks lost): the server's
     /// list was taken as the baseline and nothing in it announced.
     pub baselined: bool,
+    /// The marks were lost (the account has a checkpoint, so it was polled
+    /// before): its devices were told to sync the mailbox, since what
+    /// arrived while the marks were gone is in the baseline, unannounced.
+    pub synced: bool,
 }
+
+/// The one maildrop POP3 has, named as the events name it.
+pub const MAILBOX: &str = "INBOX";
 
 /// A poll failed; nothing after the failure was marked.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +55,26 @@ pub enum PollError {
     /// Storing or publishing.
     #[error(transparent)]
     Announce(#[from] AnnounceError),
+    /// Binding's checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// What a poll works with besides the server.
+#[derive(Clone, Copy)]
+pub struct PollWith<'a> {
+    /// TLS to the server.
+    pub tls: &'a Tls,
+    /// Seen UIDLs.
+    pub marks: &'a dyn Pop3Marks,
+    /// Whether the account was polled before (survives the marks).
+    pub checkpoints: &'a dyn Checkpoints,
+    /// Stores and publishes.
+    pub announcer: &'a Announcer,
+    /// Largest message fetched whole.
+    pub max_message_bytes: usize,
+    /// Deadline of one exchange.
+    pub timeout: Duration,
 }
 
 /// Connects, secures and reads the greeting.
@@ -75,14 +103,15 @@ pub async fn open(
 }
 
 /// Polls one account once.
-pub async fn poll_once(
-    account: &MailAccount,
-    tls: &Tls,
-    marks: &dyn Pop3Marks,
-    announcer: &Announcer,
-    max_message_bytes: usize,
-    timeout: Duration,
-) -> Result<PollReport, PollError> {
+pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<PollReport, PollError> {
+    let PollWith {
+        tls,
+        marks,
+        checkpoints,
+        announcer,
+        max_message_bytes,
+        timeout,
+    } = with;
     let mut pop3 = open(account, tls, timeout).await?;
     pop3.login(&account.username, account.password.expose())
         .await?;
@@ -96,10 +125,25 @@ pub async fn poll_once(
         // its SMS wake-ups) after a Redis loss, so the mailbox as it is
         // now is the baseline, as an IMAP mailbox's end is at first sight.
         let current: HashSet<String> = listed.into_iter().map(|(_, uidl)| uidl).collect();
+        let polled_before = checkpoints
+            .get(&account.tenant, &account.account, MAILBOX)
+            .await?
+            .is_some();
+        if polled_before {
+            // Before the baseline: if it is published and the baseline not
+            // written, the next poll tells the devices again (harmless);
+            // the other way round they might never hear of it.
+            announcer
+                .announce_sync(&account.tenant, &account.account, MAILBOX, Source::Pop3)
+                .await?;
+            report.synced = true;
+        }
         marks.baseline(&account.account, &current).await?;
+        save(checkpoints, account).await?;
         tracing::info!(
             account = %account.account,
             messages = current.len(),
+            marks_lost = polled_before,
             "pop3 mailbox baselined: what is there now is not announced"
         );
         report.baselined = true;
@@ -125,7 +169,7 @@ pub async fn poll_once(
         let arrival = Arrival {
             tenant: account.tenant.clone(),
             account: account.account.clone(),
-            mailbox: "INBOX".to_owned(),
+            mailbox: MAILBOX.to_owned(),
             uid_validity: 0,
             uid: 0,
             source: Source::Pop3,
@@ -146,6 +190,22 @@ pub async fn poll_once(
     }
     let current: HashSet<String> = listed.into_iter().map(|(_, uidl)| uidl).collect();
     marks.retain(&account.account, &current).await?;
+    if report.announced + report.refused > 0 {
+        // Accounts polled since before checkpoints existed get one too.
+        save(checkpoints, account).await?;
+    }
     pop3.quit().await?;
     Ok(report)
+}
+
+/// Records that the account has been polled (all a POP3 checkpoint says).
+async fn save(checkpoints: &dyn Checkpoints, account: &MailAccount) -> Result<(), CheckpointError> {
+    let checkpoint = Checkpoint {
+        uid_validity: 0,
+        last_uid: 0,
+        at_ms: pushmail_common::clock::now_ms(),
+    };
+    checkpoints
+        .save(&account.tenant, &account.account, MAILBOX, checkpoint)
+        .await
 }

@@ -15,9 +15,10 @@ use pushmail_proto::binding::v1 as pb;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::poll_once;
+use super::{PollWith, poll_once};
 use crate::accounts::{self, MailAccount};
 use crate::arrival::Announcer;
+use crate::checkpoints::Checkpoints;
 use crate::config::Pop3Config;
 use crate::leases::{Interest, Leases};
 use crate::marks::Pop3Marks;
@@ -34,6 +35,8 @@ pub struct Runner {
     pub tls: Tls,
     /// Seen UIDLs.
     pub marks: Arc<dyn Pop3Marks>,
+    /// Whether an account was polled before (binding).
+    pub checkpoints: Arc<dyn Checkpoints>,
     /// Stores and publishes.
     pub announcer: Announcer,
     /// Settings.
@@ -65,15 +68,15 @@ impl Runner {
                     let this = &self;
                     let results: Vec<(String, bool)> = futures::stream::iter(due)
                         .map(|account| async move {
-                            let result = poll_once(
-                                &account,
-                                &this.tls,
-                                &*this.marks,
-                                &this.announcer,
-                                this.config.max_message_bytes,
+                            let with = PollWith {
+                                tls: &this.tls,
+                                marks: &*this.marks,
+                                checkpoints: &*this.checkpoints,
+                                announcer: &this.announcer,
+                                max_message_bytes: this.config.max_message_bytes,
                                 timeout,
-                            )
-                            .await;
+                            };
+                            let result = poll_once(&account, with).await;
                             if let Err(err) = &result {
                                 tracing::warn!(account = %account.account, error = %err, "pop3 poll failed");
                             }

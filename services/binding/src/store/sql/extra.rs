@@ -1,7 +1,8 @@
-//! The `SmsOutboxStore` and `AccountUpdateStore` queries, stamped out per
-//! backend.
+//! The `SmsOutboxStore`, `AccountUpdateStore` and `CheckpointStore`
+//! queries, stamped out per backend.
 
-/// Implements `SmsOutboxStore` and `AccountUpdateStore` for `$store`.
+/// Implements `SmsOutboxStore`, `AccountUpdateStore` and `CheckpointStore`
+/// for `$store`.
 macro_rules! sql_extra {
     ($store:ty, $row:ty) => {
         fn outbox_sms_from_row(row: &$row) -> Result<OutboxSms, StoreError> {
@@ -140,6 +141,72 @@ macro_rules! sql_extra {
                     .await?
                     .ok_or(StoreError::NotFound("account"))?;
                 account_from_row(&row)
+            }
+        }
+
+        #[async_trait]
+        impl CheckpointStore for $store {
+            async fn save_checkpoint(
+                &self,
+                tenant: TenantId,
+                account: AccountId,
+                mailbox: &str,
+                checkpoint: &MailboxCheckpoint,
+            ) -> Result<(), StoreError> {
+                // The account's tenant is checked in the same statement; an
+                // older checkpoint (a replica that lost its lease) loses.
+                let saved = sqlx::query(
+                    "INSERT INTO mailbox_checkpoints (account_id, mailbox, uid_validity, last_uid, at_ms) \
+                     SELECT $2, $3, $4, $5, $6 \
+                     WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2 AND tenant_id = $1) \
+                     ON CONFLICT (account_id, mailbox) DO UPDATE SET \
+                     uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, at_ms = excluded.at_ms \
+                     WHERE excluded.at_ms >= mailbox_checkpoints.at_ms",
+                )
+                .bind(tenant.as_uuid())
+                .bind(account.as_uuid())
+                .bind(mailbox)
+                .bind(i64::from(checkpoint.uid_validity))
+                .bind(i64::from(checkpoint.last_uid))
+                .bind(checkpoint.at_ms)
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                if saved.rows_affected() == 0
+                    && self.checkpoint(tenant, account, mailbox).await?.is_none()
+                {
+                    return Err(StoreError::NotFound("account"));
+                }
+                Ok(())
+            }
+
+            async fn checkpoint(
+                &self,
+                tenant: TenantId,
+                account: AccountId,
+                mailbox: &str,
+            ) -> Result<Option<MailboxCheckpoint>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT c.uid_validity, c.last_uid, c.at_ms FROM mailbox_checkpoints c \
+                     JOIN accounts a ON a.id = c.account_id \
+                     WHERE a.tenant_id = $1 AND c.account_id = $2 AND c.mailbox = $3",
+                )
+                .bind(tenant.as_uuid())
+                .bind(account.as_uuid())
+                .bind(mailbox)
+                .fetch_optional(&self.0)
+                .await
+                .map_err(map_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let get = |e: sqlx::Error| StoreError::Unavailable(format!("checkpoint row: {e}"));
+                let uid = |v: i64| {
+                    u32::try_from(v).map_err(|_| StoreError::Invalid(format!("checkpoint uid {v}")))
+                };
+                Ok(Some(MailboxCheckpoint {
+                    uid_validity: uid(row.try_get("uid_validity").map_err(get)?)?,
+                    last_uid: uid(row.try_get("last_uid").map_err(get)?)?,
+                    at_ms: row.try_get("at_ms").map_err(get)?,
+                }))
             }
         }
     };

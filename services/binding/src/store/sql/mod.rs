@@ -24,16 +24,16 @@ use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
 use super::{
-    AccountUpdateStore, BindingStore, Recipient, RelayStore, SmsOutboxStore, StoreError,
-    TenancyStore,
+    AccountUpdateStore, BindingStore, CheckpointStore, Recipient, RelayStore, SmsOutboxStore,
+    StoreError, TenancyStore,
 };
 use crate::domain::{
     Account, AccountId, AccountKind, AddressList, ApiKeyHash, ApiKeyId, ApiKeyRecord, Binding,
     BindingId, BindingState, ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device,
-    DeviceId, MAX_LIVE_KEYS, MailDomain, Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant,
-    OtpCheck, OutboxSms, PendingCode, Preferences, QuietHours, RelayCredential, RelayCredentialId,
-    RelayPolicy, SendLimits, ServerSettings, TargetDevice, Tenant, TenantId, TenantZone, TlsMode,
-    Traffic, TrafficDay, owners_of, until_next_day,
+    DeviceId, MAX_LIVE_KEYS, MailDomain, MailboxCheckpoint, Msisdn, NewAccount, NewApiKey,
+    NewDevice, NewTenant, OtpCheck, OutboxSms, PendingCode, Preferences, QuietHours,
+    RelayCredential, RelayCredentialId, RelayPolicy, SendLimits, ServerSettings, TargetDevice,
+    Tenant, TenantId, TenantZone, TlsMode, Traffic, TrafficDay, owners_of, until_next_day,
 };
 
 /// PostgreSQL store.
