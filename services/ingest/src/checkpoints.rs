@@ -52,6 +52,21 @@ pub trait Checkpoints: Send + Sync + 'static {
     ) -> Result<(), CheckpointError>;
 }
 
+/// Saves a checkpoint; a failure is logged, not returned: the marks are
+/// still the working copy and the next catch-up saves again, and binding
+/// being down (or older than ingest, mid-upgrade) must not stop mail.
+pub async fn save_or_warn(
+    checkpoints: &dyn Checkpoints,
+    tenant: &str,
+    account: &str,
+    mailbox: &str,
+    checkpoint: Checkpoint,
+) {
+    if let Err(err) = checkpoints.save(tenant, account, mailbox, checkpoint).await {
+        tracing::warn!(%account, %mailbox, status = %err.0, "mailbox checkpoint not saved");
+    }
+}
+
 /// Checkpoints in binding's database (`SaveMailboxCheckpoint`,
 /// `GetMailboxCheckpoint`).
 #[derive(Debug, Clone)]

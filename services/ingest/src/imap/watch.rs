@@ -20,7 +20,7 @@ use tokio_util::either::Either;
 use super::client::{Imap, ImapError, Part, Woken};
 use crate::accounts::MailAccount;
 use crate::arrival::{AnnounceError, Announcer, Arrival, Source};
-use crate::checkpoints::{Checkpoint, CheckpointError, Checkpoints};
+use crate::checkpoints::{Checkpoint, CheckpointError, Checkpoints, save_or_warn};
 use crate::marks::{ImapMark, ImapMarks, MarkError};
 use crate::tls::{MailStream, Security, Tls};
 
@@ -145,14 +145,14 @@ impl Watch<'_> {
                     }
                 }
                 self.marks.advance(account, MAILBOX, baseline, None).await?;
-                self.checkpoint(baseline).await?;
+                self.checkpoint(baseline).await;
                 tracing::info!(%account, uid_validity = selected.uid_validity, "mailbox first seen; watching from its end");
                 return Ok(CatchUp::default());
             }
             Some(mark) if mark.uid_validity != selected.uid_validity => {
                 let report = self.resync(imap, mark, selected.uid_validity, end).await?;
                 if let Some(mark) = self.marks.get(account, MAILBOX).await? {
-                    self.checkpoint(mark).await?;
+                    self.checkpoint(mark).await;
                 }
                 return Ok(report);
             }
@@ -172,7 +172,7 @@ impl Watch<'_> {
                 last_uid,
                 updated_ms: pushmail_common::clock::now_ms(),
             };
-            self.checkpoint(moved).await?;
+            self.checkpoint(moved).await;
         }
         Ok(report)
     }
@@ -204,21 +204,15 @@ impl Watch<'_> {
         Ok(Some(mark))
     }
 
-    /// Saves `mark` as the mailbox's checkpoint.
-    async fn checkpoint(&self, mark: ImapMark) -> Result<(), CheckpointError> {
+    /// Saves `mark` as the mailbox's checkpoint (see [`save_or_warn`]).
+    async fn checkpoint(&self, mark: ImapMark) {
         let checkpoint = Checkpoint {
             uid_validity: mark.uid_validity,
             last_uid: mark.last_uid,
             at_ms: mark.updated_ms,
         };
-        self.checkpoints
-            .save(
-                &self.account.tenant,
-                &self.account.account,
-                MAILBOX,
-                checkpoint,
-            )
-            .await
+        let (tenant, account) = (&self.account.tenant, &self.account.account);
+        save_or_warn(self.checkpoints, tenant, account, MAILBOX, checkpoint).await;
     }
 
     /// Fetches, announces and marks one message.

@@ -16,7 +16,7 @@ pub use crate::accounts::MailAccount;
 pub use crate::tls::MailStream;
 
 use crate::arrival::{AnnounceError, Announcer, Arrival, Source};
-use crate::checkpoints::{Checkpoint, CheckpointError, Checkpoints};
+use crate::checkpoints::{Checkpoint, CheckpointError, Checkpoints, save_or_warn};
 use crate::marks::{MarkError, Pop3Marks};
 use crate::tls::{Security, Tls};
 
@@ -139,7 +139,7 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
             report.synced = true;
         }
         marks.baseline(&account.account, &current).await?;
-        save(checkpoints, account).await?;
+        save(checkpoints, account).await;
         tracing::info!(
             account = %account.account,
             messages = current.len(),
@@ -192,20 +192,25 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
     marks.retain(&account.account, &current).await?;
     if report.announced + report.refused > 0 {
         // Accounts polled since before checkpoints existed get one too.
-        save(checkpoints, account).await?;
+        save(checkpoints, account).await;
     }
     pop3.quit().await?;
     Ok(report)
 }
 
 /// Records that the account has been polled (all a POP3 checkpoint says).
-async fn save(checkpoints: &dyn Checkpoints, account: &MailAccount) -> Result<(), CheckpointError> {
+async fn save(checkpoints: &dyn Checkpoints, account: &MailAccount) {
     let checkpoint = Checkpoint {
         uid_validity: 0,
         last_uid: 0,
         at_ms: pushmail_common::clock::now_ms(),
     };
-    checkpoints
-        .save(&account.tenant, &account.account, MAILBOX, checkpoint)
-        .await
+    save_or_warn(
+        checkpoints,
+        &account.tenant,
+        &account.account,
+        MAILBOX,
+        checkpoint,
+    )
+    .await;
 }
