@@ -314,3 +314,20 @@ pub(crate) fn check_bundled_redis(docs: &[Value], configs: &Configs, expect: &Ex
     );
     host
 }
+
+/// Nothing of Redis is rendered, and every service's Redis URL is `url`.
+pub(crate) fn check_external_redis(docs: &[Value], configs: &Configs, url: &str, label: &str) {
+    for object in docs {
+        let kind = object["kind"].as_str().unwrap();
+        assert!(
+            kind != "StatefulSet" && !name_of(object).contains("redis"),
+            "{label}: {kind} {} is rendered with an external Redis",
+            name_of(object)
+        );
+    }
+    for (service, urls) in redis_users(configs, label) {
+        for (setting, found) in urls {
+            assert_eq!(found, url, "{label}/{service}: {setting}");
+        }
+    }
+}
