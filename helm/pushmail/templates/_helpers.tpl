@@ -118,6 +118,28 @@ gateway:
   blobs: ""
 {{- end -}}
 
+{{/*
+The Redis URL the services use when no Secret holds it: the bundled
+primary's Service, or redis.url.
+*/}}
+{{- define "pushmail.redisUrl" -}}
+{{- if .Values.redis.bundled.enabled -}}
+{{- printf "redis://%s:6379/0" (include "pushmail.serviceName" (dict "root" . "service" "redis")) -}}
+{{- else -}}
+{{- required "redis.url (or redis.existingSecret) is required with redis.bundled.enabled false" .Values.redis.url -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The services whose settings take a Redis URL (the catalog's), as a YAML list. */}}
+{{- define "pushmail.redisUsers" -}}
+{{- $catalog := include "pushmail.catalog" . | fromYaml -}}
+{{- range $svc := include "pushmail.services" . | fromYamlArray }}
+{{- if (get $catalog $svc).redis }}
+- {{ $svc }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Where the Kafka CA bundle is mounted. */}}
 {{- define "pushmail.kafkaCaDir" -}}
 /etc/pushmail/kafka-ca
@@ -154,8 +176,9 @@ the pods.
 {{- end }}
 {{- end }}
 {{- if not $v.redis.existingSecret }}
+{{- $redisUrl := include "pushmail.redisUrl" $root }}
 {{- range $spec.redis }}
-{{ $prefix }}{{ . }}: {{ required "redis.url (or redis.existingSecret) is required" $v.redis.url | quote }}
+{{ $prefix }}{{ . }}: {{ $redisUrl | quote }}
 {{- end }}
 {{- end }}
 {{- range $setting, $peer := $spec.peers }}

@@ -1,6 +1,7 @@
 //! The Helm chart (`helm/pushmail`), rendered by `chart.rs` as `helm
 //! template` would: with its defaults and with a carrier's production
-//! values it holds what every deployment must (`objects.rs`), wires the
+//! values it holds what every deployment must (`objects.rs`), runs its
+//! bundled Redis durably for its users only (`redis.rs`) or wires the
 //! external PostgreSQL, Redis and Kafka (SASL/TLS) it is given, and its
 //! ingress and ServiceMonitor reach the services; bad values fail at
 //! install with a message naming them.
@@ -10,6 +11,7 @@ use serde_yaml::Value;
 
 use crate::chart::{render, schema_errors, values, values_file};
 use crate::objects::{Expect, check_objects, container_env, name_of, s, selects};
+use crate::redis::{check_bundled_redis, check_external_redis};
 use crate::try_effective_config;
 
 /// The release the tests install, and what it prefixes its objects with.
@@ -111,10 +113,70 @@ fn the_defaults_render_a_production_shaped_release() {
 }
 
 #[test]
+fn the_bundled_redis_keeps_its_state_and_admits_only_its_users() {
+    let docs = rendered(&values(&[]));
+    let configs = check_objects(&docs, &expect("chart defaults"));
+    let primary = check_bundled_redis(&docs, &configs, &expect("chart defaults"));
+    assert_eq!(primary, "carrier-pushmail-redis");
+
+    // Its size, class and resources are values.
+    let sized = json!({"redis": {"bundled": {
+        "persistence": {"storageClass": "fast-ssd", "size": "20Gi"},
+        "resources": {
+            "requests": {"cpu": "500m", "memory": "2Gi"},
+            "limits": {"cpu": "2", "memory": "4Gi"},
+        },
+    }}});
+    let docs = rendered(&values(&[&sized]));
+    let configs = check_objects(&docs, &expect("a sized Redis"));
+    check_bundled_redis(&docs, &configs, &expect("a sized Redis"));
+    let sets = of_kind(&docs, "StatefulSet");
+    assert_eq!(sets.len(), 2, "a primary and a replica");
+    for set in sets {
+        let name = name_of(set);
+        let claim = &s(set, &["spec", "volumeClaimTemplates"])[0];
+        assert_eq!(
+            s(claim, &["spec", "storageClassName"]).as_str(),
+            Some("fast-ssd"),
+            "{name}"
+        );
+        assert_eq!(
+            s(claim, &["spec", "resources", "requests", "storage"]).as_str(),
+            Some("20Gi"),
+            "{name}"
+        );
+        let container = &s(set, &["spec", "template", "spec", "containers"])[0];
+        assert_eq!(
+            s(container, &["resources", "limits", "memory"]).as_str(),
+            Some("4Gi"),
+            "{name}"
+        );
+        assert_eq!(
+            s(container, &["resources", "requests", "cpu"]).as_str(),
+            Some("500m"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_external_redis_replaces_the_bundled_one() {
+    let url = "redis://cache.carrier.example:6379/3";
+    let external = json!({"redis": {"bundled": {"enabled": false}, "url": url}});
+    let docs = rendered(&values(&[&external]));
+    let configs = check_objects(&docs, &expect("external Redis"));
+    check_external_redis(&docs, &configs, url, "external Redis");
+}
+
+#[test]
 fn a_carrier_install_wires_its_external_services() {
     let production = values_file("ci/production-values.yaml");
     let docs = rendered(&values(&[&production]));
     let configs = check_objects(&docs, &expect("production values"));
+    assert!(
+        of_kind(&docs, "StatefulSet").is_empty(),
+        "the carrier's own Redis, no bundled one"
+    );
 
     // Kafka (Strimzi: SASL/SCRAM over TLS with the cluster CA).
     for service in ["binding", "session", "dispatch", "ingest"] {
@@ -346,6 +408,32 @@ fn bad_values_fail_at_install_naming_the_value() {
             "/kafka/sasl/mechanism",
         ),
         (json!({"redis": {"url": "localhost:6379"}}), "/redis/url"),
+        // An external Redis and the bundled one at once.
+        (
+            json!({"redis": {"url": "redis://cache:6379/0"}}),
+            "/redis/url",
+        ),
+        (
+            json!({"redis": {"existingSecret": "pushmail-redis"}}),
+            "/redis/existingSecret",
+        ),
+        (
+            json!({"redis": {"bundled": {"enabled": "yes"}}}),
+            "/redis/bundled/enabled",
+        ),
+        (
+            json!({"redis": {"bundled": {"persistence": {"size": "lots"}}}}),
+            "/redis/bundled/persistence/size",
+        ),
+        (json!({"redis": {"bundled": {"replicas": 3}}}), "replicas"),
+        (
+            json!({"redis": {"bundled": {"resources": {"limits": null}}}}),
+            "limits",
+        ),
+        (
+            json!({"redis": {"bundled": {"image": {"tag": ""}}}}),
+            "/redis/bundled/image/tag",
+        ),
         (
             json!({"services": {"gateway": {"resources": {"limits": null}}}}),
             "limits",
@@ -364,7 +452,7 @@ fn bad_values_fail_at_install_naming_the_value() {
             "drainWindowSeconds (40) must be shorter than shutdownGraceSeconds (35)",
         ),
         (
-            json!({"redis": {"url": ""}}),
+            json!({"redis": {"bundled": {"enabled": false}, "url": ""}}),
             "redis.url (or redis.existingSecret) is required",
         ),
         (
@@ -385,6 +473,17 @@ fn bad_values_fail_at_install_naming_the_value() {
             ),
         }
     }
+}
+
+#[test]
+fn an_external_redis_with_the_bundled_one_fails_without_the_schema() {
+    // `helm install --skip-schema-validation` still refuses it.
+    let both = values(&[&json!({"redis": {"url": "redis://cache:6379/0"}})]);
+    let refusal = render(&both, RELEASE).expect_err("the chart rendered two Redis");
+    assert!(
+        refusal.contains("set redis.bundled.enabled to false"),
+        "{refusal}"
+    );
 }
 
 #[test]

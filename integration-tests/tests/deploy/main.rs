@@ -11,6 +11,7 @@ mod compose;
 mod helm;
 mod manifests;
 mod objects;
+mod redis;
 
 use std::collections::BTreeMap;
 

@@ -1,10 +1,12 @@
 //! The kustomize overlays, rendered by `kubectl kustomize` as an operator
-//! would, hold what every deployment must (`objects.rs`).
+//! would, hold what every deployment must (`objects.rs`) and run the
+//! base's Redis durably, reached only by its users (`redis.rs`).
 
 use serde::Deserialize as _;
 use serde_yaml::Value;
 
 use crate::objects::{Expect, check_objects};
+use crate::redis::check_bundled_redis;
 
 fn render(overlay: &str) -> Vec<Value> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/overlays/");
@@ -24,13 +26,17 @@ fn render(overlay: &str) -> Vec<Value> {
 }
 
 fn check_overlay(overlay: &str) {
-    check_objects(
-        &render(overlay),
-        &Expect {
-            label: overlay,
-            prefix: "",
-            autoscaler_for_all: true,
-        },
+    let docs = render(overlay);
+    let expect = Expect {
+        label: overlay,
+        prefix: "",
+        autoscaler_for_all: true,
+    };
+    let configs = check_objects(&docs, &expect);
+    let primary = check_bundled_redis(&docs, &configs, &expect);
+    assert_eq!(
+        primary, "redis",
+        "{overlay}: the ConfigMaps name the base's Redis"
     );
 }
 

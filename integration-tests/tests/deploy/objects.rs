@@ -4,7 +4,9 @@
 //! binary; container ports where the service listens; every Service port
 //! naming a container port; session's grace period covering its drain; a
 //! ServiceAccount, ConfigMap, Service and PodDisruptionBudget each; no
-//! Secret inlined; NetworkPolicies present.
+//! Secret inlined; NetworkPolicies present. A store the rendering runs
+//! itself (a StatefulSet: Redis) is non-root, read-only, probed and
+//! limited, keeps its data on a volume claim and has a Service.
 
 use std::collections::BTreeMap;
 
@@ -133,13 +135,28 @@ pub(crate) fn check_objects(docs: &[Value], expect: &Expect) -> Configs {
         })
         .collect();
     assert_eq!(services, SERVICES, "{label}");
-    for kind in [
-        "Service",
-        "ServiceAccount",
-        "ConfigMap",
-        "PodDisruptionBudget",
-    ] {
+    for kind in ["ServiceAccount", "ConfigMap", "PodDisruptionBudget"] {
         assert_eq!(names(kind), deployments, "{label}: one {kind} per service");
+    }
+    // The Services of the stores the rendering runs (a StatefulSet's
+    // pods) are checked with them; the rest are one per service.
+    let stateful_sets = of_kind("StatefulSet");
+    let mut service_names: Vec<String> = of_kind("Service")
+        .into_iter()
+        .filter(|service| {
+            !stateful_sets
+                .iter()
+                .any(|set| selects_pods_of(service, set))
+        })
+        .map(|d| name_of(d).to_owned())
+        .collect();
+    service_names.sort();
+    assert_eq!(
+        service_names, deployments,
+        "{label}: one Service per service"
+    );
+    for set in &stateful_sets {
+        check_stateful_set(docs, set, label);
     }
     let autoscaled: Vec<&str> = of_kind("HorizontalPodAutoscaler")
         .iter()
@@ -174,18 +191,11 @@ pub(crate) fn check_objects(docs: &[Value], expect: &Expect) -> Configs {
         }
         let pod = s(deployment, &["spec", "template", "spec"]);
         assert_eq!(
-            s(pod, &["securityContext", "runAsNonRoot"]).as_bool(),
-            Some(true),
-            "{label}/{name}: not non-root"
-        );
-        assert_eq!(
             pod["serviceAccountName"].as_str(),
             Some(name),
             "{label}/{name}: its own ServiceAccount"
         );
-        let containers = pod["containers"].as_sequence().unwrap();
-        assert_eq!(containers.len(), 1, "{label}/{name}");
-        let container = &containers[0];
+        let container = check_pod(deployment, label);
         assert_eq!(
             container["command"][0].as_str(),
             Some(format!("pushmail-{service}").as_str()),
@@ -198,27 +208,6 @@ pub(crate) fn check_objects(docs: &[Value], expect: &Expect) -> Configs {
                 "{label}/{name}: {probe} on the admin port"
             );
         }
-        for (limit, what) in [
-            ("limits", "cpu"),
-            ("limits", "memory"),
-            ("requests", "cpu"),
-            ("requests", "memory"),
-        ] {
-            assert!(
-                !s(container, &["resources", limit, what]).is_null(),
-                "{label}/{name}: no {limit}.{what}"
-            );
-        }
-        assert_eq!(
-            s(container, &["securityContext", "readOnlyRootFilesystem"]).as_bool(),
-            Some(true),
-            "{label}/{name}"
-        );
-        assert_eq!(
-            s(container, &["securityContext", "allowPrivilegeEscalation"]).as_bool(),
-            Some(false),
-            "{label}/{name}"
-        );
 
         let config = effective_config(service, &container_env(docs, deployment));
 
@@ -245,12 +234,7 @@ pub(crate) fn check_objects(docs: &[Value], expect: &Expect) -> Configs {
         }
 
         // Every file a setting names is mounted.
-        let mounts: Vec<&str> = container["volumeMounts"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|m| m["mountPath"].as_str().unwrap())
-            .collect();
+        let mounts = each(&container["volumeMounts"], "mountPath");
         if let Some(dir) = config.get("blob").and_then(|b| b["dir"].as_str()) {
             assert!(
                 mounts.iter().any(|m| dir.starts_with(m)),
@@ -283,6 +267,128 @@ pub(crate) fn check_objects(docs: &[Value], expect: &Expect) -> Configs {
     }
     check_network_policies(docs, &configs, expect);
     configs
+}
+
+/// Whether a Service's selector picks the pods of a workload.
+pub(crate) fn selects_pods_of(service: &Value, workload: &Value) -> bool {
+    let labels = s(workload, &["spec", "template", "metadata", "labels"]);
+    s(service, &["spec", "selector"])
+        .as_mapping()
+        .is_some_and(|m| {
+            m.iter()
+                .all(|(k, v)| labels[k.as_str().unwrap()].as_str() == v.as_str())
+        })
+}
+
+/// The string `key` of each item of a list (none when there is no list).
+fn each<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    list.as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|item| item[key].as_str().unwrap())
+        .collect()
+}
+
+/// A workload's pod runs non-root, one container with requests and
+/// limits, a read-only root and no privilege escalation; that container.
+fn check_pod<'a>(workload: &'a Value, label: &str) -> &'a Value {
+    let name = name_of(workload);
+    let pod = s(workload, &["spec", "template", "spec"]);
+    assert_eq!(
+        s(pod, &["securityContext", "runAsNonRoot"]).as_bool(),
+        Some(true),
+        "{label}/{name}: not non-root"
+    );
+    let containers = pod["containers"].as_sequence().unwrap();
+    assert_eq!(containers.len(), 1, "{label}/{name}");
+    let container = &containers[0];
+    for (limit, what) in [
+        ("limits", "cpu"),
+        ("limits", "memory"),
+        ("requests", "cpu"),
+        ("requests", "memory"),
+    ] {
+        assert!(
+            !s(container, &["resources", limit, what]).is_null(),
+            "{label}/{name}: no {limit}.{what}"
+        );
+    }
+    assert_eq!(
+        s(container, &["securityContext", "readOnlyRootFilesystem"]).as_bool(),
+        Some(true),
+        "{label}/{name}"
+    );
+    assert_eq!(
+        s(container, &["securityContext", "allowPrivilegeEscalation"]).as_bool(),
+        Some(false),
+        "{label}/{name}"
+    );
+    container
+}
+
+/// A store the rendering runs itself (Redis): its pods non-root with a
+/// read-only root, probed, with requests and limits; every mount of its
+/// container either a volume claim template (what it keeps) or a pod
+/// volume; a Service whose ports name its container's ports.
+fn check_stateful_set(docs: &[Value], set: &Value, label: &str) {
+    let name = name_of(set);
+    let pod = s(set, &["spec", "template", "spec"]);
+    assert_eq!(
+        pod["automountServiceAccountToken"].as_bool(),
+        Some(false),
+        "{label}/{name}: no store talks to the Kubernetes API"
+    );
+    let container = check_pod(set, label);
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert!(container[probe].is_mapping(), "{label}/{name}: no {probe}");
+    }
+    let claims: Vec<&str> = s(set, &["spec", "volumeClaimTemplates"])
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(name_of)
+        .collect();
+    assert!(
+        !claims.is_empty(),
+        "{label}/{name}: keeps nothing on a volume"
+    );
+    let volumes = each(&pod["volumes"], "name");
+    let mounts = each(&container["volumeMounts"], "name");
+    for claim in &claims {
+        assert!(
+            mounts.contains(claim),
+            "{label}/{name}: its volume claim {claim} is not mounted"
+        );
+    }
+    for mount in &mounts {
+        assert!(
+            claims.contains(mount) || volumes.contains(mount),
+            "{label}/{name}: mounts {mount}, which is no volume"
+        );
+    }
+    let ports = each(&container["ports"], "name");
+    let services: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"].as_str() == Some("Service") && selects_pods_of(d, set))
+        .collect();
+    assert!(!services.is_empty(), "{label}/{name}: no Service");
+    for service in services {
+        for port in s(service, &["spec", "ports"]).as_sequence().unwrap() {
+            let target = port["targetPort"].as_str().unwrap();
+            assert!(
+                ports.contains(&target),
+                "{label}/{}: Service port {target} is no container port of {name}",
+                name_of(service)
+            );
+        }
+    }
+}
+
+/// The Deployments and StatefulSets: everything that runs pods.
+pub(crate) fn workloads(docs: &[Value]) -> Vec<&Value> {
+    docs.iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("Deployment" | "StatefulSet")))
+        .collect()
 }
 
 /// Whether a label selector selects these labels.
@@ -321,6 +427,7 @@ fn check_network_policies(docs: &[Value], configs: &Configs, expect: &Expect) {
         .iter()
         .filter(|d| d["kind"].as_str() == Some("Deployment"))
         .collect();
+    let workloads = workloads(docs);
     let pod_labels = |d: &Value| s(d, &["spec", "template", "metadata", "labels"]).clone();
     let port_names = |d: &Value| -> Vec<String> {
         s(d, &["spec", "template", "spec", "containers"])[0]["ports"]
@@ -336,7 +443,7 @@ fn check_network_policies(docs: &[Value], configs: &Configs, expect: &Expect) {
         .collect();
     for policy in &policies {
         let name = name_of(policy);
-        let selected: Vec<&&Value> = deployments
+        let selected: Vec<&&Value> = workloads
             .iter()
             .filter(|d| selects(s(policy, &["spec", "podSelector"]), &pod_labels(d)))
             .collect();
@@ -361,7 +468,7 @@ fn check_network_policies(docs: &[Value], configs: &Configs, expect: &Expect) {
             for from in rule["from"].as_sequence().into_iter().flatten() {
                 if let Some(pods) = from.get("podSelector") {
                     assert!(
-                        deployments.iter().any(|d| selects(pods, &pod_labels(d))),
+                        workloads.iter().any(|d| selects(pods, &pod_labels(d))),
                         "{label}: NetworkPolicy {name} lets in pods that do not exist"
                     );
                 }
