@@ -181,6 +181,9 @@ pub struct Wiring {
     /// Listener bounds from [`tight`] instead of the defaults: deadlines a
     /// test can wait out and caps it can reach with a few hundred sockets.
     pub tight_listeners: bool,
+    /// A Redis of the test's own (it may restart it) instead of the
+    /// shared one; every key still under a fresh prefix.
+    pub redis_url: Option<String>,
 }
 
 /// The listener bounds of a platform started with
@@ -251,7 +254,10 @@ impl ProcessPlatform {
     async fn start_once(binaries: &Binaries, wiring: &Wiring) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let database = TestDatabase::create().await?;
-        let redis = crate::redis_config();
+        let mut redis = crate::redis_config();
+        if let Some(url) = &wiring.redis_url {
+            redis.url = pushmail_common::redact::SecretUrl::new(url.clone());
+        }
         let bus = BusConfig {
             kafka: wiring.kafka.clone(),
             ..BusConfig::default()
@@ -371,6 +377,7 @@ impl ProcessPlatform {
         .await?;
 
         let mut ingest = crate::nodes::ingest_config(binding_grpc, &dir.path().join("blobs"));
+        ingest.marks.redis.url = redis.url.clone();
         let smtp = loopback();
         ingest.bus = bus;
         ingest.telemetry = telemetry;

@@ -69,6 +69,7 @@ impl Target {
                 coalesce_ms: 0,
                 require_auth: true,
                 tight_listeners,
+                redis_url: None,
             },
         )
         .await

@@ -49,6 +49,7 @@ async fn killing_each_service_and_the_broker_while_mail_flows_loses_and_doubles_
             kafka: broker.kafka(),
             require_auth: false,
             tight_listeners: false,
+            redis_url: None,
             otlp: None,
             // Mail that waits in the outbox is otherwise merged into one
             // notification per mailbox (a digest); here each must be counted.

@@ -30,6 +30,7 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
             kafka: kafka_config(),
             require_auth: false,
             tight_listeners: false,
+            redis_url: None,
             otlp: Some(otlp),
             coalesce_ms: pushmail_common::outbox::OutboxSettings::default().coalesce_ms,
         },

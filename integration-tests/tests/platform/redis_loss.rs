@@ -1,7 +1,8 @@
 //! Redis losing everything while mail flows: every key of the platform
 //! (outboxes, the directory, dispatch's claims and held mail, ingest's
-//! marks, binding's cache) is deleted twice, as a flush or a restart of a
-//! Redis without persistence would, while mail flows to three phones of
+//! marks, binding's cache) is lost twice, deleted as a flush would, or
+//! with the platform's own Redis (no persistence) killed and started
+//! again, while mail flows to three phones of
 //! one account: one on the WebSocket, one long-polling, one that connected
 //! once and is offline until the end. Each phone then holds every accepted mail once, or was told to
 //! resync (its outbox was lost, so it syncs the mailbox) and holds every
@@ -103,8 +104,7 @@ async fn connect_once(devices: std::net::SocketAddr, token: &str) -> (u64, u64) 
     (device.generation(), device.last_ack())
 }
 
-/// Deletes every key under `prefixes`: the platform's whole Redis state
-/// (a FLUSHALL would take other tests' keys with it).
+/// Deletes every key under `prefixes`: the platform's whole Redis state.
 async fn lose_everything(prefixes: &[String]) -> usize {
     let config = pushmail_integration_tests::redis_config();
     let mut redis = pushmail_common::redis::connect(&config).await.unwrap();
@@ -127,8 +127,104 @@ async fn lose_everything(prefixes: &[String]) -> usize {
     deleted
 }
 
+/// A Redis of the test's own, without persistence: a restart loses all.
+struct PrivateRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    process: std::process::Child,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = pushmail_integration_tests::free_port();
+        let process = Self::spawn(port, dir.path()).await;
+        Self { port, dir, process }
+    }
+
+    async fn spawn(port: u16, dir: &std::path::Path) -> std::process::Child {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (installed by scripts/provision.sh)");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        child
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// kill -9 and start again on the same port: every key is gone.
+    /// Returns how many keys there were.
+    async fn restart(&mut self) -> usize {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: usize = redis::cmd("DBSIZE")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        self.process.kill().unwrap();
+        self.process.wait().unwrap();
+        self.process = Self::spawn(self.port, self.dir.path()).await;
+        keys
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// How Redis loses its data.
+enum Loss {
+    /// Every key of the platform deleted (a FLUSHALL of the shared Redis
+    /// would take other tests' keys with it).
+    Keys,
+    /// The platform's own Redis, without persistence, killed and started.
+    Restart(PrivateRedis),
+}
+
+impl Loss {
+    async fn lose(&mut self, prefixes: &[String]) -> usize {
+        match self {
+            Self::Keys => lose_everything(prefixes).await,
+            Self::Restart(redis) => redis.restart().await,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_losing_everything_while_mail_flows_leaves_no_phone_without_its_mail() {
+    survives(Loss::Keys).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarting_without_persistence_leaves_no_phone_without_its_mail() {
+    survives(Loss::Restart(PrivateRedis::start().await)).await;
+}
+
+async fn survives(mut loss: Loss) {
+    let redis_url = match &loss {
+        Loss::Keys => None,
+        Loss::Restart(redis) => Some(redis.url()),
+    };
     let mut platform = ProcessPlatform::start(
         &binaries(),
         &Wiring {
@@ -138,6 +234,7 @@ async fn redis_losing_everything_while_mail_flows_leaves_no_phone_without_its_ma
             // Each mail its own notification, so each can be counted.
             coalesce_ms: 0,
             tight_listeners: false,
+            redis_url,
         },
     )
     .await
@@ -222,9 +319,9 @@ async fn redis_losing_everything_while_mail_flows_leaves_no_phone_without_its_ma
     });
     let flow = || tokio::time::sleep(Duration::from_secs(4));
     flow().await;
-    let first = lose_everything(&prefixes).await;
+    let first = loss.lose(&prefixes).await;
     flow().await;
-    let second = lose_everything(&prefixes).await;
+    let second = loss.lose(&prefixes).await;
     let after_last_loss = accepted.lock().unwrap().len();
     flow().await;
     stop_sending.cancel();
