@@ -21,6 +21,7 @@ pub mod mail;
 pub mod outbox;
 pub mod redact;
 pub mod redis;
+pub mod report;
 pub mod service_identity;
 pub mod sms;
 pub mod sqlite;

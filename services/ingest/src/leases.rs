@@ -18,6 +18,7 @@
 //!
 //! Without Redis (standalone) this process owns every account.
 
+use pushmail_common::report::Report;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -175,7 +176,7 @@ impl Leases {
         loop {
             if let Err(err) = self.round(r).await {
                 // Leases not renewed expire: stop watching before they do.
-                tracing::warn!(error = %err, "lease round failed; releasing ownership locally");
+                tracing::warn!(error = %Report(&err), "lease round failed; releasing ownership locally");
                 self.owned.send_replace(HashSet::new());
             }
             tokio::select! {
@@ -186,7 +187,7 @@ impl Leases {
         }
         self.owned.send_replace(HashSet::new());
         if let Err(err) = self.release_all(r).await {
-            tracing::warn!(error = %err, "leases not released; they expire on their own");
+            tracing::warn!(error = %Report(&err), "leases not released; they expire on their own");
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 pub mod client;
 mod watch;
 
+use pushmail_common::report::Report;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,7 +137,7 @@ pub async fn watch_forever(runner: Arc<Runner>, account: MailAccount, stop: Canc
             .saturating_mul(2u32.saturating_pow(failures.min(16)))
             .min(max_backoff);
         let jitter = Duration::from_millis(rand::random_range(0..=base.as_millis() as u64 / 2));
-        tracing::warn!(account = %account.account, %error, failures, retry_in = ?(base + jitter), "imap watch failed");
+        tracing::warn!(account = %account.account, error = %Report(&error), failures, retry_in = ?(base + jitter), "imap watch failed");
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(base + jitter) => {}

@@ -18,20 +18,25 @@ mod sqlite;
 pub use sqlite::SqliteMarks;
 
 /// The mark store failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mark store unavailable: {0}")]
-pub struct MarkError(pub String);
-
-impl From<redis::RedisError> for MarkError {
-    fn from(err: redis::RedisError) -> Self {
-        Self(err.to_string())
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum MarkError {
+    /// Redis refused or could not be reached.
+    #[error("mark store (redis)")]
+    Redis(#[from] redis::RedisError),
+    /// The SQLite file could not be read or written.
+    #[error("mark store (sqlite)")]
+    Sqlite(#[from] sqlx::Error),
+    /// The SQLite file could not be opened.
+    #[error("mark store")]
+    Open(#[from] pushmail_common::sqlite::OpenError),
+    /// A stored mark is not one this code wrote (a UID out of range).
+    #[error("mark store holds a mark out of range: {0}")]
+    Corrupt(i64),
 }
 
-impl From<sqlx::Error> for MarkError {
-    fn from(err: sqlx::Error) -> Self {
-        Self(format!("sqlite: {err}"))
-    }
+/// A UID as stored (a 64-bit integer), checked back into range.
+fn stored_uid(value: i64) -> Result<u32, MarkError> {
+    u32::try_from(value).map_err(|_| MarkError::Corrupt(value))
 }
 
 /// Seen POP3 UIDLs per account.
@@ -290,8 +295,8 @@ impl ImapMarks for RedisMarks {
             .await?;
         Ok(match fields.as_slice() {
             [Some(v), Some(u), Some(t)] => Some(ImapMark {
-                uid_validity: u32::try_from(*v).map_err(|_| MarkError("bad mark".into()))?,
-                last_uid: u32::try_from(*u).map_err(|_| MarkError("bad mark".into()))?,
+                uid_validity: stored_uid(*v)?,
+                last_uid: stored_uid(*u)?,
                 updated_ms: *t,
             }),
             _ => None,

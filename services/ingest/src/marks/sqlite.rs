@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
-use super::{BASELINE, ImapMark, ImapMarks, MarkError, Pop3Marks, SEEN_IDS};
+use super::{BASELINE, ImapMark, ImapMarks, MarkError, Pop3Marks, SEEN_IDS, stored_uid};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS pop3_seen (
@@ -42,9 +42,7 @@ pub struct SqliteMarks {
 impl SqliteMarks {
     /// Opens (and creates) the marks at `path`.
     pub async fn open(path: &Path) -> Result<Self, MarkError> {
-        let pool = pushmail_common::sqlite::open(path, SCHEMA)
-            .await
-            .map_err(|e| MarkError(e.to_string()))?;
+        let pool = pushmail_common::sqlite::open(path, SCHEMA).await?;
         Ok(Self { pool })
     }
 }
@@ -111,10 +109,9 @@ impl ImapMarks for SqliteMarks {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| {
-            let bad = |_| MarkError("bad mark".into());
             Ok(ImapMark {
-                uid_validity: u32::try_from(row.get::<i64, _>("uid_validity")).map_err(bad)?,
-                last_uid: u32::try_from(row.get::<i64, _>("last_uid")).map_err(bad)?,
+                uid_validity: stored_uid(row.get("uid_validity"))?,
+                last_uid: stored_uid(row.get("last_uid"))?,
                 updated_ms: row.get("updated_ms"),
             })
         })

@@ -5,6 +5,7 @@
 //! With several replicas each account is polled only by the replica
 //! holding its lease (`leases.rs`).
 
+use pushmail_common::report::Report;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,7 +79,7 @@ impl Runner {
                             };
                             let result = poll_once(&account, with).await;
                             if let Err(err) = &result {
-                                tracing::warn!(account = %account.account, error = %err, "pop3 poll failed");
+                                tracing::warn!(account = %account.account, error = %Report(err), "pop3 poll failed");
                             }
                             (account.account, result.is_ok())
                         })
