@@ -294,7 +294,8 @@ impl Outbox for Flaky {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(pushmail_common::outbox::OutboxError("injected".to_owned()));
+            let injected = redis::RedisError::from((redis::ErrorKind::Io, "injected"));
+            return Err(pushmail_common::outbox::OutboxError::Redis(injected));
         }
         self.inner.after(tenant, device, cursor, limit).await
     }

@@ -36,14 +36,34 @@ use crate::config::ConfigError;
 use crate::redis::{RedisConfig, StateStoreKind};
 
 /// The outbox could not be read or written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("outbox unavailable: {0}")]
-pub struct OutboxError(pub String);
-
-impl From<::redis::RedisError> for OutboxError {
-    fn from(err: ::redis::RedisError) -> Self {
-        Self(err.to_string())
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// Redis refused or could not be reached.
+    #[error("outbox (redis)")]
+    Redis(#[from] ::redis::RedisError),
+    /// The SQLite file could not be read or written.
+    #[error("outbox (sqlite)")]
+    Sqlite(#[from] sqlx::Error),
+    /// The SQLite file could not be opened.
+    #[error("outbox")]
+    Open(#[from] crate::sqlite::OpenError),
+    /// A stored entry is not one this code wrote.
+    #[error("outbox entry {entry} is unreadable: {why}")]
+    Corrupt {
+        /// The entry's id.
+        entry: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A stored entry's notification does not decode.
+    #[error("outbox entry {entry} does not decode")]
+    Decode {
+        /// The entry's id.
+        entry: String,
+        /// The decoder's complaint.
+        #[source]
+        source: prost::DecodeError,
+    },
 }
 
 /// The configured outbox could not be reached or opened.

@@ -180,7 +180,10 @@ fn entry(id: &str, fields: Vec<(String, Vec<u8>)>) -> Result<Notification, Outbo
     let seq = id
         .split_once('-')
         .and_then(|(seq, _)| seq.parse::<u64>().ok())
-        .ok_or_else(|| OutboxError(format!("outbox entry id {id} is not a sequence")))?;
+        .ok_or_else(|| OutboxError::Corrupt {
+            entry: id.to_owned(),
+            why: "its id is not a sequence",
+        })?;
     let mut payload = None;
     let mut count = 1;
     for (name, value) in fields {
@@ -195,10 +198,15 @@ fn entry(id: &str, fields: Vec<(String, Vec<u8>)>) -> Result<Notification, Outbo
             _ => {}
         }
     }
-    let payload =
-        payload.ok_or_else(|| OutboxError(format!("outbox entry {id} has no payload")))?;
-    let notification = Notification::decode(payload.as_slice())
-        .map_err(|e| OutboxError(format!("outbox entry {id}: {e}")))?;
+    let payload = payload.ok_or_else(|| OutboxError::Corrupt {
+        entry: id.to_owned(),
+        why: "it has no payload",
+    })?;
+    let notification =
+        Notification::decode(payload.as_slice()).map_err(|source| OutboxError::Decode {
+            entry: id.to_owned(),
+            source,
+        })?;
     Ok(replayed(notification, seq, count))
 }
 

@@ -95,10 +95,6 @@ struct Meta {
     lost: u64,
 }
 
-fn failed(err: sqlx::Error) -> OutboxError {
-    OutboxError(format!("sqlite: {err}"))
-}
-
 /// SQLite integers are signed; sequences and generations stay below 2^63.
 fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -115,9 +111,7 @@ fn now_ms() -> i64 {
 impl SqliteOutbox {
     /// Opens (and creates) the outbox at `path`.
     pub async fn open(path: &Path, settings: OutboxSettings) -> Result<Self, OutboxError> {
-        let pool = crate::sqlite::open(path, SCHEMA)
-            .await
-            .map_err(|e| OutboxError(e.to_string()))?;
+        let pool = crate::sqlite::open(path, SCHEMA).await?;
         Ok(Self {
             pool,
             settings,
@@ -143,17 +137,16 @@ impl SqliteOutbox {
         .bind(tenant)
         .bind(device)
         .fetch_optional(&mut **tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         row.map(|row: SqliteRow| {
             Ok((
                 Meta {
-                    generation: uint(row.try_get(0).map_err(failed)?),
-                    seq: uint(row.try_get(1).map_err(failed)?),
-                    acked: uint(row.try_get(2).map_err(failed)?),
-                    lost: uint(row.try_get(3).map_err(failed)?),
+                    generation: uint(row.try_get(0)?),
+                    seq: uint(row.try_get(1)?),
+                    acked: uint(row.try_get(2)?),
+                    lost: uint(row.try_get(3)?),
                 },
-                row.try_get(4).map_err(failed)?,
+                row.try_get(4)?,
             ))
         })
         .transpose()
@@ -170,8 +163,7 @@ impl SqliteOutbox {
                 .bind(tenant)
                 .bind(device)
                 .execute(&mut **tx)
-                .await
-                .map_err(failed)?;
+                .await?;
         }
         Ok(())
     }
@@ -205,8 +197,7 @@ impl SqliteOutbox {
                 .bind(int(meta.generation))
                 .bind(now)
                 .execute(&mut **tx)
-                .await
-                .map_err(failed)?;
+                .await?;
                 return Ok(meta);
             }
         };
@@ -215,8 +206,7 @@ impl SqliteOutbox {
             .bind(device)
             .bind(now)
             .execute(&mut **tx)
-            .await
-            .map_err(failed)?;
+            .await?;
         Ok(meta)
     }
 
@@ -227,8 +217,7 @@ impl SqliteOutbox {
             sqlx::query(*statement)
                 .bind(horizon)
                 .execute(&mut **tx)
-                .await
-                .map_err(failed)?;
+                .await?;
         }
         Ok(())
     }
@@ -250,8 +239,7 @@ impl SqliteOutbox {
         .bind(&notification.device_id)
         .bind(key)
         .fetch_optional(&mut **tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         let Some(seq) = seq.map(uint) else {
             return Ok(None);
         };
@@ -262,8 +250,7 @@ impl SqliteOutbox {
         .bind(&notification.device_id)
         .bind(int(seq))
         .fetch_optional(&mut **tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         Ok(Some(Appended {
             generation: meta.generation,
             seq,
@@ -301,15 +288,11 @@ impl SqliteOutbox {
         .bind(device)
         .bind(collapse)
         .fetch_optional(&mut **tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         let (mut count, mut first) = (1_i64, now);
         if let Some(row) = previous {
-            let (pseq, pfirst, pcount): (i64, i64, i64) = (
-                row.try_get(0).map_err(failed)?,
-                row.try_get(1).map_err(failed)?,
-                row.try_get(2).map_err(failed)?,
-            );
+            let (pseq, pfirst, pcount): (i64, i64, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
             if now.saturating_sub(pfirst) <= int(self.settings.coalesce_ms) {
                 let removed = sqlx::query(
                     "DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq = ?3",
@@ -318,8 +301,7 @@ impl SqliteOutbox {
                 .bind(device)
                 .bind(pseq)
                 .execute(&mut **tx)
-                .await
-                .map_err(failed)?;
+                .await?;
                 if removed.rows_affected() == 1 {
                     count = pcount.saturating_add(1);
                     first = pfirst;
@@ -339,8 +321,7 @@ impl SqliteOutbox {
         .bind(first)
         .bind(count)
         .execute(&mut **tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
@@ -358,8 +339,7 @@ impl SqliteOutbox {
         .bind(tenant)
         .bind(device)
         .fetch_one(&mut **tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         let excess = held.saturating_sub(int(self.settings.max_per_device as u64)) + 1;
         if excess <= 0 {
             return Ok(None);
@@ -372,15 +352,13 @@ impl SqliteOutbox {
         .bind(device)
         .bind(excess - 1)
         .fetch_one(&mut **tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         sqlx::query("DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq <= ?3")
             .bind(tenant)
             .bind(device)
             .bind(dropped)
             .execute(&mut **tx)
-            .await
-            .map_err(failed)?;
+            .await?;
         Ok(Some(uint(dropped)))
     }
 
@@ -402,8 +380,7 @@ impl SqliteOutbox {
             .bind(&notification.idempotency_key)
             .bind(int(seq))
             .execute(&mut **tx)
-            .await
-            .map_err(failed)?;
+            .await?;
         let floor = seq.saturating_sub(self.settings.keys_remembered() as u64);
         if floor > 0 {
             sqlx::query("DELETE FROM outbox_keys WHERE tenant = ?1 AND device = ?2 AND seq <= ?3")
@@ -411,8 +388,7 @@ impl SqliteOutbox {
                 .bind(device)
                 .bind(int(floor))
                 .execute(&mut **tx)
-                .await
-                .map_err(failed)?;
+                .await?;
         }
         Ok(())
     }
@@ -422,9 +398,9 @@ impl SqliteOutbox {
 fn decoded(rows: Vec<SqliteRow>, device: &str) -> Result<Vec<Notification>, OutboxError> {
     let mut notifications = Vec::with_capacity(rows.len());
     for row in rows {
-        let seq = uint(row.try_get(0).map_err(failed)?);
-        let bytes: Vec<u8> = row.try_get(1).map_err(failed)?;
-        let count: i64 = row.try_get(2).map_err(failed)?;
+        let seq = uint(row.try_get(0)?);
+        let bytes: Vec<u8> = row.try_get(1)?;
+        let count: i64 = row.try_get(2)?;
         // An entry that does not decode (written by a future version, or
         // damaged) is skipped, as the Redis outbox does: one bad row must
         // not stop the replay of the rest.
@@ -445,7 +421,7 @@ impl Outbox for SqliteOutbox {
     async fn append(&self, notification: &Notification) -> Result<Appended, OutboxError> {
         let now = now_ms();
         let (tenant, device) = (&notification.tenant_id, &notification.device_id);
-        let mut tx = self.pool.begin().await.map_err(failed)?;
+        let mut tx = self.pool.begin().await?;
         if self
             .appends
             .fetch_add(1, Ordering::Relaxed)
@@ -455,7 +431,7 @@ impl Outbox for SqliteOutbox {
         }
         let meta = self.live(&mut tx, tenant, device, now).await?;
         if let Some(known) = Self::known(&mut tx, notification, meta).await? {
-            tx.commit().await.map_err(failed)?;
+            tx.commit().await?;
             return Ok(known);
         }
         let seq = meta.seq + 1;
@@ -474,8 +450,7 @@ impl Outbox for SqliteOutbox {
         .bind(stored(notification).encode_to_vec())
         .bind(i64::from(count))
         .execute(&mut *tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         self.remember(&mut tx, notification, seq).await?;
         sqlx::query(
             "UPDATE outbox_devices SET seq = ?3, lost = ?4 WHERE tenant = ?1 AND device = ?2",
@@ -485,9 +460,8 @@ impl Outbox for SqliteOutbox {
         .bind(int(seq))
         .bind(int(lost))
         .execute(&mut *tx)
-        .await
-        .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
+        .await?;
+        tx.commit().await?;
         Ok(Appended {
             generation: meta.generation,
             seq,
@@ -503,7 +477,7 @@ impl Outbox for SqliteOutbox {
         cursor: Cursor,
         limit: usize,
     ) -> Result<Replay, OutboxError> {
-        let mut tx = self.pool.begin().await.map_err(failed)?;
+        let mut tx = self.pool.begin().await?;
         let meta = self.live(&mut tx, tenant, device, now_ms()).await?;
         let (from, resync) = resume(cursor, meta.generation, meta.seq, meta.acked, meta.lost);
         let rows = sqlx::query(
@@ -515,14 +489,13 @@ impl Outbox for SqliteOutbox {
         .bind(int(from))
         .bind(int(limit as u64))
         .fetch_all(&mut *tx)
-        .await
-        .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
+        .await?;
+        tx.commit().await?;
         let mut notifications = Vec::with_capacity(rows.len());
         for row in rows {
-            let seq = uint(row.try_get(0).map_err(failed)?);
-            let bytes: Vec<u8> = row.try_get(1).map_err(failed)?;
-            let count: i64 = row.try_get(2).map_err(failed)?;
+            let seq = uint(row.try_get(0)?);
+            let bytes: Vec<u8> = row.try_get(1)?;
+            let count: i64 = row.try_get(2)?;
             // An entry that does not decode (written by a future version,
             // or damaged) is skipped, as the Redis outbox does: one bad row
             // must not stop the replay of the rest.
@@ -551,7 +524,7 @@ impl Outbox for SqliteOutbox {
         device: &str,
         cursor: Cursor,
     ) -> Result<Option<Acked>, OutboxError> {
-        let mut tx = self.pool.begin().await.map_err(failed)?;
+        let mut tx = self.pool.begin().await?;
         let Some((meta, touched)) = Self::meta(&mut tx, tenant, device).await? else {
             return Ok(None);
         };
@@ -567,8 +540,7 @@ impl Outbox for SqliteOutbox {
         .bind(device)
         .bind(int(cursor.seq))
         .execute(&mut *tx)
-        .await
-        .map_err(failed)?;
+        .await?;
         let trimmed = sqlx::query(
             "DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq <= ?3 \
              RETURNING seq, notification, count",
@@ -577,9 +549,8 @@ impl Outbox for SqliteOutbox {
         .bind(device)
         .bind(int(cursor.seq))
         .fetch_all(&mut *tx)
-        .await
-        .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
+        .await?;
+        tx.commit().await?;
         let mut notifications = decoded(trimmed, device)?;
         notifications.sort_by_key(|n| n.sequence);
         Ok(Some(Acked {
