@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod failures;
 mod policy;
+mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

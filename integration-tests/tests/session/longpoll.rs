@@ -142,3 +142,52 @@ async fn a_ping_expires_or_carries_the_notification_and_the_next_one_acks_it() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_mailbox_sync_is_answered_flagged_without_mail_and_acked_by_the_next_ping() {
+    let redis = pushmail_integration_tests::redis_config();
+    let node = SessionNode::start(config(&redis)).await;
+    let device = Device::new();
+    // As dispatch appends one: the account and mailbox, no mail; merged
+    // with another sync of the mailbox (a count it does not show).
+    let appended = node
+        .outbox
+        .append(&pb::Notification {
+            tenant_id: device.claims.tenant_id.clone(),
+            device_id: device.claims.device_id.clone(),
+            account_id: "acct".to_owned(),
+            mailbox: "INBOX".to_owned(),
+            collapse_key: "sync:acct/INBOX".to_owned(),
+            idempotency_key: pushmail_integration_tests::unique("sync"),
+            digest_count: 2,
+            sync: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (status, answer) = ping(&node, &device.token, json!({"hb": 1})).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("notification")),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["notifications"],
+        json!([{
+            "seq": appended.seq,
+            "account": "acct",
+            "mailbox": "INBOX",
+            "collapse": "sync:acct/INBOX",
+            "sync": true
+        }])
+    );
+    // Acked like any notification: the next ping finds nothing left.
+    let (_, answer) = ping(
+        &node,
+        &device.token,
+        json!({"hb": 1, "last_ack": appended.seq, "gen": answer["gen"]}),
+    )
+    .await;
+    assert_eq!(answer["status"], "expired", "{answer}");
+    assert!(answer.get("notifications").is_none(), "{answer}");
+}

@@ -70,6 +70,10 @@ pub struct Notification {
     pub digest: Option<u32>,
     #[serde(default)]
     pub trace: Option<String>,
+    /// No one mail: the server lost track of the mailbox; sync it (list
+    /// it again) rather than show a mail.
+    #[serde(default)]
+    pub sync: bool,
 }
 
 /// A long-poll answer (`POST /v1/ping`).
@@ -193,6 +197,17 @@ mod tests {
             (43, Some("Hi"), None)
         );
         assert_eq!(n.attachments[0].content_type, "application/pdf");
+        assert!(!n.sync, "a mail");
+        let Incoming::Notification(sync) = serde_json::from_str(
+            r#"{"t":"n","seq":44,"account":"a","mailbox":"INBOX","collapse":"sync:a/INBOX","at":1,"sync":true}"#,
+        )
+        .unwrap() else {
+            panic!("a notification")
+        };
+        assert_eq!(
+            (sync.seq, sync.sync, sync.subject, sync.url),
+            (44, true, None, None)
+        );
         let future: Incoming = serde_json::from_str(r#"{"t":"later","x":1}"#).unwrap();
         assert_eq!(future, Incoming::Unknown);
     }

@@ -3,6 +3,7 @@
 //! phones without a push client), receipts for each step. A mail is
 //! finished (its offset may be committed) only when every device's outcome
 //! is recorded: in the outbox, on the SMS topic, or on the dead-letter topic.
+//! A mailbox sync (no one mail) takes a shorter path: `dispatcher/sync.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,8 @@ use crate::sessions::{Delivery, Sessions};
 use crate::state::State;
 use pushmail_common::sms;
 use pushmail_common::traffic::Traffic;
+
+mod sync;
 
 /// Receipts of the mail being handled, left publishing (see
 /// [`Handler::handle_pipelined`]): the lane goes on to the account's next
@@ -138,11 +141,7 @@ impl Dispatcher {
                 })
                 .collect(),
             received_at: event.received_at,
-            traceparent: event
-                .meta
-                .as_ref()
-                .map(|m| m.traceparent.clone())
-                .unwrap_or_default(),
+            traceparent: traceparent(event),
             message_url: message,
             digest_count: 0,
             outbox_generation: 0,
@@ -150,17 +149,11 @@ impl Dispatcher {
         }
     }
 
-    /// Every device's outcome for one mail.
+    /// Every device's outcome for one mail (or mailbox sync).
     pub async fn dispatch(&self, event: &events::MailArrived) -> Result<(), Failure> {
-        let tenant = event
-            .meta
-            .as_ref()
-            .map(|m| m.tenant_id.clone())
-            .unwrap_or_default();
-        if tenant.is_empty() || event.account_id.is_empty() || event.idempotency_key.is_empty() {
-            return Err(Failure::Permanent(
-                "the event has no tenant, account or idempotency key".to_owned(),
-            ));
+        let tenant = tenant_of(event)?;
+        if event.mailbox_sync {
+            return self.sync(&tenant, event).await;
         }
         let targets = self.targets(&tenant, &event.account_id).await?;
         let sender = event
@@ -263,13 +256,27 @@ impl Dispatcher {
     }
 
     /// The ladder for one device.
-    async fn send(&self, target: &Target, mut n: session::Notification) -> Result<(), Failure> {
+    async fn send(&self, target: &Target, n: session::Notification) -> Result<(), Failure> {
         if !target.push_client || target.device.is_empty() {
             return self.notice(target, &n).await;
         }
+        match self.push(target, n).await? {
+            Some(queued) => self.wake_up(target, &queued).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The outbox, then the held connection, with the receipt: ACKED, or
+    /// QUEUED (the outbox replays it on reconnect) and the notification
+    /// back, as the device's SMS wake-up needs it.
+    async fn push(
+        &self,
+        target: &Target,
+        mut n: session::Notification,
+    ) -> Result<Option<session::Notification>, Failure> {
         let appended = self.outbox.append(&n).await.map_err(transient)?;
         if appended.state == AppendState::Acked {
-            return Ok(());
+            return Ok(None);
         }
         // The session resyncs a connection of another generation first,
         // and never takes a sequence of one as acked in the other.
@@ -293,7 +300,8 @@ impl Dispatcher {
                     events::DeliveryStatus::Acked,
                     "",
                 )
-                .await
+                .await?;
+                Ok(None)
             }
             other => {
                 let detail = match &other {
@@ -310,7 +318,7 @@ impl Dispatcher {
                     &detail,
                 )
                 .await?;
-                self.wake_up(target, &n).await
+                Ok(Some(n))
             }
         }
     }
@@ -608,6 +616,31 @@ impl Dispatcher {
             .await
             .map_err(HandlerError::new)
     }
+}
+
+/// The event's tenant, when it names an account and a key too; without
+/// them it is unusable (a dead letter), whether a mail or a mailbox sync.
+fn tenant_of(event: &events::MailArrived) -> Result<String, Failure> {
+    let tenant = event
+        .meta
+        .as_ref()
+        .map(|m| m.tenant_id.clone())
+        .unwrap_or_default();
+    if tenant.is_empty() || event.account_id.is_empty() || event.idempotency_key.is_empty() {
+        return Err(Failure::Permanent(
+            "the event has no tenant, account or idempotency key".to_owned(),
+        ));
+    }
+    Ok(tenant)
+}
+
+/// The mail's W3C traceparent, for the device's support reports.
+fn traceparent(event: &events::MailArrived) -> String {
+    event
+        .meta
+        .as_ref()
+        .map(|m| m.traceparent.clone())
+        .unwrap_or_default()
 }
 
 fn display(address: &pushmail_proto::common::v1::Address) -> String {

@@ -150,6 +150,10 @@ pub struct WireNotification {
     /// W3C traceparent of the mail's trace, for support reports.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trace: String,
+    /// No one mail: the server lost track of the mailbox and the device
+    /// syncs it. Such a notification carries no mail fields.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sync: bool,
 }
 
 /// An attachment entry of a notification.
@@ -200,6 +204,23 @@ impl WireNotification {
 
     /// The device's view of a notification from dispatch (or the outbox).
     pub fn from_proto(n: pushmail_proto::session::v1::Notification) -> Self {
+        if n.sync {
+            // Stands for no mail: nothing to show, and however many syncs
+            // it merged, one sync of the mailbox answers them all.
+            return Self {
+                seq: n.sequence,
+                account: n.account_id,
+                mailbox: n.mailbox,
+                collapse: n.collapse_key,
+                at: n
+                    .received_at
+                    .as_ref()
+                    .map_or(0, pushmail_common::clock::from_timestamp),
+                trace: n.traceparent,
+                sync: true,
+                ..Self::default()
+            };
+        }
         Self {
             seq: n.sequence,
             account: n.account_id,
@@ -238,6 +259,7 @@ impl WireNotification {
                 .collect(),
             digest: n.digest_count,
             trace: n.traceparent,
+            sync: false,
         }
     }
 }
@@ -252,6 +274,10 @@ fn is_zero_u64(v: &u64) -> bool {
 
 fn is_zero_u32(v: &u32) -> bool {
     *v == 0
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// Why a frame was refused.
@@ -337,6 +363,7 @@ mod tests {
             ],
             digest: u32::MAX,
             trace: "x".repeat(55),
+            sync: true,
         };
         let encoded = ServerFrame::N(Box::new(worst.clone())).encode().len();
         assert!(
@@ -417,6 +444,50 @@ mod tests {
                 .code,
             ErrorCode::Malformed,
             "only the exact heartbeat skips the parser"
+        );
+    }
+
+    #[test]
+    fn a_sync_is_flagged_and_carries_no_mail_fields() {
+        use pushmail_proto::session::v1 as pb;
+        let sync = pb::Notification {
+            sequence: 7,
+            account_id: "a1".into(),
+            mailbox: "INBOX".into(),
+            collapse_key: "sync:a1/INBOX".into(),
+            idempotency_key: "sync:a1:1764160496789".into(),
+            received_at: Some(pushmail_common::clock::timestamp(1_764_160_496_789)),
+            traceparent: "00-t-s-01".into(),
+            // Merged in the outbox: still one sync, not "3 mails".
+            digest_count: 3,
+            // Whatever a sender put there, a sync shows no mail.
+            subject: "stray".into(),
+            message_url: "https://x/v1/accounts/a1/messages/".into(),
+            sync: true,
+            ..Default::default()
+        };
+        let wire = WireNotification::from_proto(sync);
+        let frame = ServerFrame::N(Box::new(wire.clone())).encode();
+        assert_eq!(
+            frame,
+            r#"{"t":"n","seq":7,"account":"a1","mailbox":"INBOX","collapse":"sync:a1/INBOX","at":1764160496789,"trace":"00-t-s-01","sync":true}"#
+        );
+        // The long poll's notification objects are the same struct.
+        assert_eq!(
+            serde_json::to_value(&wire).unwrap(),
+            serde_json::json!({"seq":7,"account":"a1","mailbox":"INBOX","collapse":"sync:a1/INBOX","at":1764160496789_i64,"trace":"00-t-s-01","sync":true})
+        );
+        // A mail says nothing of sync: old devices see what they always saw.
+        let mail = WireNotification::from_proto(pb::Notification {
+            sequence: 8,
+            account_id: "a1".into(),
+            subject: "Hi".into(),
+            ..Default::default()
+        });
+        assert!(!mail.sync);
+        assert_eq!(
+            ServerFrame::N(Box::new(mail)).encode(),
+            r#"{"t":"n","seq":8,"account":"a1","subject":"Hi"}"#
         );
     }
 

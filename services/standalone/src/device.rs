@@ -102,6 +102,13 @@ pub(crate) fn print(event: &Event) {
         Event::Connected { heartbeat, session } => {
             println!("device: connected (session {session}), heartbeat every {heartbeat} s");
         }
+        Event::Notification(n) if n.sync => {
+            println!(
+                "#{} mailbox sync requested for {} ({}): the server lost track of it; \
+                 list it again rather than trust the notifications",
+                n.seq, n.account, n.mailbox
+            );
+        }
         Event::Notification(n) => {
             let digest = n
                 .digest

@@ -33,6 +33,7 @@ struct Figures {
     dropped_duplicates: usize,
     reconnects: usize,
     resyncs: usize,
+    mailbox_syncs: usize,
     rate: f64,
 }
 
@@ -83,6 +84,7 @@ fn figures(run: &Run, devices: usize) -> anyhow::Result<Figures> {
         dropped_duplicates: run.arrivals.dropped_duplicates,
         reconnects: run.arrivals.connects.saturating_sub(devices),
         resyncs: run.arrivals.resyncs,
+        mailbox_syncs: run.arrivals.mailbox_syncs,
         rate: accepted as f64 / run.outcome.wall.as_secs_f64().max(f64::EPSILON),
     })
 }
@@ -248,13 +250,13 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
     writeln!(md)?;
     writeln!(
         md,
-        "| run | offered | accepted (250) | refused | rate accepted/s | at the phone | lost | shown twice | duplicates dropped by the phone | reconnects | resyncs |"
+        "| run | offered | accepted (250) | refused | rate accepted/s | at the phone | lost | shown twice | duplicates dropped by the phone | reconnects | resyncs | mailbox syncs |"
     )?;
-    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for f in &all {
         writeln!(
             md,
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
             f.name,
             f.offered,
             f.accepted,
@@ -265,7 +267,8 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
             f.shown_twice,
             f.dropped_duplicates,
             f.reconnects,
-            f.resyncs
+            f.resyncs,
+            f.mailbox_syncs
         )?;
     }
     for f in all.iter().filter(|f| !f.refusals.is_empty()) {

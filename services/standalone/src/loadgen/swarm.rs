@@ -2,10 +2,11 @@
 //! loadgen-devices`, hidden), each running [`pushmail_device::Device`]s
 //! from that address. A helper prints one line per event, stamped with the
 //! Unix time in ns when the notification reached it:
-//! `c` connected, `n <ns> <subject>` a notification, `d <seq>` a
-//! duplicate dropped, `r` a resync (the phone's outbox was lost or it fell
-//! behind), `e <reason>` a device that gave up; `ready` once every device
-//! connected. The parent reads the lines as they come.
+//! `c` connected, `n <ns> <subject>` a notification, `s <account>` a
+//! mailbox sync requested (no mail: the server lost track of the mailbox),
+//! `d <seq>` a duplicate dropped, `r` a resync (the phone's outbox was lost
+//! or it fell behind), `e <reason>` a device that gave up; `ready` once
+//! every device connected. The parent reads the lines as they come.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -45,6 +46,8 @@ pub(crate) struct Arrivals {
     pub(crate) connects: usize,
     /// Resyncs the phones were told of.
     pub(crate) resyncs: usize,
+    /// Mailbox syncs requested (notifications that stand for no mail).
+    pub(crate) mailbox_syncs: usize,
     /// Devices that gave up.
     pub(crate) failures: Vec<String>,
 }
@@ -167,6 +170,7 @@ async fn read_lines(
                         .push(ns);
                 }
             }
+            Some(("s", _)) => seen.mailbox_syncs += 1,
             Some(("d", _)) => seen.dropped_duplicates += 1,
             Some(("e", reason)) => seen.failures.push(reason.to_owned()),
             _ if text == "c" => seen.connects += 1,
@@ -246,6 +250,7 @@ async fn devices(args: SwarmArgs) -> anyhow::Result<()> {
     let mut connected = 0;
     while let Some(event) = rx.recv().await {
         let line = match event {
+            Event::Notification(n) if n.sync => format!("s {}\n", n.account),
             Event::Notification(n) => format!(
                 "n {} {}\n",
                 super::smtp::now_ns(),
