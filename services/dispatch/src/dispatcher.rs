@@ -81,8 +81,14 @@ struct Target {
     policy: Arc<Policy>,
 }
 
-fn transient(err: impl std::fmt::Display) -> Failure {
-    Failure::Transient(err.to_string())
+/// A failure worth retrying, with every cause the error carries.
+fn transient(err: impl std::error::Error + 'static) -> Failure {
+    Failure::Transient(pushmail_common::report::Report(&err).to_string())
+}
+
+/// A failure of binding worth retrying.
+fn binding_down(status: &tonic::Status) -> Failure {
+    Failure::Transient(format!("binding: {}", status.message()))
 }
 
 impl Dispatcher {
@@ -95,7 +101,7 @@ impl Dispatcher {
                     tonic::Code::NotFound | tonic::Code::InvalidArgument => {
                         Failure::Permanent(format!("binding: {}", status.message()))
                     }
-                    _ => transient(format!("binding: {}", status.message())),
+                    _ => binding_down(&status),
                 });
             }
         };
@@ -232,7 +238,7 @@ impl Dispatcher {
             .targets
             .push_per_minute(tenant)
             .await
-            .map_err(|status| transient(format!("binding: {}", status.message())))?;
+            .map_err(|status| binding_down(&status))?;
         if per_minute == 0 {
             return Ok(None);
         }
@@ -477,7 +483,7 @@ impl Dispatcher {
             }
             Err(status) => {
                 let _ = self.state.release(claim, &n.idempotency_key).await;
-                return Err(transient(format!("binding: {}", status.message())));
+                return Err(binding_down(&status));
             }
         }
         let record = encode(topics::SMS_OUTBOUND, &target.msisdn, &context, &outbound);
