@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
+use pushmail_common::backoff::Backoff;
 use pushmail_common::bus::{
-    EventBus, Handler, HandlerError, InboundRecord, OutboundRecord, RetryPolicy, SubscribeOptions,
-    consume,
+    EventBus, Handler, HandlerError, InboundRecord, OutboundRecord, SubscribeOptions, consume,
 };
 use pushmail_integration_tests::{kafka_bus, kafka_config, memory_bus, unique};
 use rdkafka::ClientConfig;
@@ -74,13 +74,7 @@ async fn bus_rate(bus: Arc<dyn EventBus>, n: usize) -> f64 {
         let counter = counter.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            consume(
-                subscription,
-                counter.as_ref(),
-                RetryPolicy::default(),
-                shutdown,
-            )
-            .await
+            consume(subscription, counter.as_ref(), Backoff::default(), shutdown).await
         })
     };
     bus.publish(&topic, record(0)).await.unwrap();

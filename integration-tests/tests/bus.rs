@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
+use pushmail_common::backoff::Backoff;
 use pushmail_common::bus::{
-    EventBus, Handler, HandlerError, InboundRecord, OutboundRecord, RetryPolicy, SubscribeOptions,
-    consume,
+    EventBus, Handler, HandlerError, InboundRecord, OutboundRecord, SubscribeOptions, consume,
 };
 use pushmail_integration_tests::{kafka_bus, memory_bus, sqlite_bus, unique};
 use tokio_util::sync::CancellationToken;
@@ -155,7 +155,7 @@ type Reopen = Box<dyn Fn() -> futures::future::BoxFuture<'static, Arc<dyn EventB
 /// resume in the same group, check.
 async fn survives_abrupt_stop(mut bus: Arc<dyn EventBus>, reopen: Option<Reopen>) {
     let (topic, options) = fresh_topic(&bus, "pushmail.test.bus").await;
-    let retry = RetryPolicy {
+    let retry = Backoff {
         initial: Duration::from_millis(5),
         max: Duration::from_millis(50),
     };
@@ -350,7 +350,7 @@ async fn kafka_outage_is_an_error_not_a_hang() {
 /// records are in flight); together they handle everything.
 async fn survives_member_joining(bus: Arc<dyn EventBus>) {
     let (topic, options) = fresh_topic(&bus, "pushmail.test.join").await;
-    let retry = RetryPolicy::default();
+    let retry = Backoff::default();
     let shutdown = CancellationToken::new();
     let start_member = |recorder: Arc<Recorder>, subscription| {
         let shutdown = shutdown.clone();

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pushmail_common::backoff::Backoff;
 use pushmail_common::bus::{
-    EventContext, Handler, HandlerError, InboundRecord, RetryPolicy, SubscribeOptions, consume,
-    encode,
+    EventContext, Handler, HandlerError, InboundRecord, SubscribeOptions, consume, encode,
 };
 use pushmail_common::grpc::{UpstreamConfig, check_upstream};
 use pushmail_common::health::Readiness;
@@ -97,13 +97,7 @@ async fn bus_record_continues_the_trace() {
         let handler = handler.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            consume(
-                subscription,
-                handler.as_ref(),
-                RetryPolicy::default(),
-                shutdown,
-            )
-            .await
+            consume(subscription, handler.as_ref(), Backoff::default(), shutdown).await
         })
     };
     tokio::time::timeout(Duration::from_secs(60), handler.done.notified())

@@ -7,7 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pushmail_common::bus::{self, EventBus, Handler, RetryPolicy, SubscribeOptions};
+use pushmail_common::backoff::Backoff;
+use pushmail_common::bus::{self, EventBus, Handler, SubscribeOptions};
 use tokio_util::sync::CancellationToken;
 
 /// Where a table's records come from and how often it is pruned.
@@ -36,7 +37,8 @@ where
     P: FnMut() -> F,
     F: Future<Output = ()>,
 {
-    let mut wait = Duration::from_secs(1);
+    let retry = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut failures = 0;
     let subscription = loop {
         let subscribed = async {
             bus.ensure_topic(feed.topic, crate::events::PARTITIONS)
@@ -53,11 +55,11 @@ where
                 tracing::warn!(topic = feed.topic, error = %e, "cannot subscribe yet; retrying");
             }
         }
+        failures += 1;
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep(retry.delay(failures)) => {}
         }
-        wait = (wait * 2).min(Duration::from_secs(60));
     };
     let stop = shutdown.clone();
     let pruning = async move {
@@ -73,7 +75,7 @@ where
         subscription,
         handler,
         feed.lanes,
-        RetryPolicy::default(),
+        Backoff::default(),
         shutdown,
     );
     let (consumed, ()) = tokio::join!(consume, pruning);

@@ -4,6 +4,7 @@
 //! `proto/`.
 
 pub mod auth;
+pub mod backoff;
 pub mod blob;
 pub mod bus;
 pub mod cli;

@@ -5,6 +5,7 @@
 //! is recorded: in the outbox, on the SMS topic, or on the dead-letter topic.
 //! A mailbox sync (no one mail) takes a shorter path: `dispatcher/sync.rs`.
 
+use pushmail_common::backoff::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -689,7 +690,10 @@ impl Handler for Dispatcher {
                     .await;
             }
         };
-        let mut delay = Duration::from_millis(self.delivery.retry_initial_ms);
+        let backoff = Backoff::new(
+            Duration::from_millis(self.delivery.retry_initial_ms),
+            Duration::from_millis(self.delivery.retry_max_ms),
+        );
         let mut attempt = 1;
         loop {
             match self.dispatch(&event).await {
@@ -711,10 +715,7 @@ impl Handler for Dispatcher {
                 }
                 Err(Failure::Transient(reason)) => {
                     tracing::warn!(record = %record.coordinates(), attempt, reason, "dispatch failed; retrying");
-                    // Full jitter: replicas retrying the same outage spread out.
-                    let wait = rand::rng().random_range(delay / 2..=delay);
-                    tokio::time::sleep(wait).await;
-                    delay = (delay * 2).min(Duration::from_millis(self.delivery.retry_max_ms));
+                    tokio::time::sleep(backoff.delay(attempt)).await;
                     attempt += 1;
                 }
             }

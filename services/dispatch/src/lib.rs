@@ -14,7 +14,8 @@ pub mod targets;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pushmail_common::bus::{self, EventBus, RetryPolicy, SubscribeOptions};
+use pushmail_common::backoff::Backoff;
+use pushmail_common::bus::{self, EventBus, SubscribeOptions};
 use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
@@ -151,15 +152,9 @@ pub async fn run(
     let lanes = config.delivery.concurrency;
     host.spawn("mail-arrived", async move {
         // Mails of one account share a lane (its key), so they stay in order.
-        bus::consume_concurrently(
-            subscription,
-            consumer,
-            lanes,
-            RetryPolicy::default(),
-            shutdown,
-        )
-        .await
-        .map_err(|e| e.to_string())
+        bus::consume_concurrently(subscription, consumer, lanes, Backoff::default(), shutdown)
+            .await
+            .map_err(|e| e.to_string())
     });
     let shutdown = host.shutdown();
     let digests = dispatcher.clone();
@@ -201,7 +196,7 @@ async fn spawn_invalidations(
         bus::consume(
             subscription,
             &targets::Invalidations(targets),
-            RetryPolicy::default(),
+            Backoff::default(),
             shutdown,
         )
         .await

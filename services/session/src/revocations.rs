@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pushmail_common::backoff::Backoff;
 use pushmail_common::bus::{
-    self, EventBus, Handler, HandlerError, InboundRecord, RetryPolicy, SubscribeOptions,
+    self, EventBus, Handler, HandlerError, InboundRecord, SubscribeOptions,
 };
 use pushmail_common::host::Host;
 use pushmail_proto::events::v1::BindingChangeKind;
@@ -63,14 +64,9 @@ pub async fn spawn(
         .await?;
     let shutdown = host.shutdown();
     host.spawn("revocations", async move {
-        bus::consume(
-            subscription,
-            &Feed { node },
-            RetryPolicy::default(),
-            shutdown,
-        )
-        .await
-        .map_err(|e| e.to_string())
+        bus::consume(subscription, &Feed { node }, Backoff::default(), shutdown)
+            .await
+            .map_err(|e| e.to_string())
     });
     Ok(())
 }

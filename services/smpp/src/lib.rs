@@ -22,7 +22,8 @@ pub mod throttle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pushmail_common::bus::{self, EventBus, RetryPolicy, SubscribeOptions};
+use pushmail_common::backoff::Backoff;
+use pushmail_common::bus::{self, EventBus, SubscribeOptions};
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
 use pushmail_proto::topics;
@@ -148,7 +149,7 @@ pub async fn run(
             subscription,
             connector,
             lanes,
-            RetryPolicy {
+            Backoff {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(30),
             },

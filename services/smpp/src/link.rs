@@ -2,10 +2,10 @@
 //! backoff and jitter), paced by its throttle, and the verdict of each
 //! submit sorted into what to retry and what to give up on.
 
+use pushmail_common::backoff::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng as _;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +48,7 @@ pub struct Link {
     settings: SessionSettings,
     throttle: Throttle,
     throttled_pause: Duration,
-    reconnect: (Duration, Duration),
+    reconnect: Backoff,
     bind_wait: Duration,
     current: watch::Sender<Option<Arc<Session>>>,
 }
@@ -79,7 +79,7 @@ impl Link {
             },
             throttle: Throttle::new(config.submits_per_second, config.burst),
             throttled_pause: Duration::from_millis(config.throttled_pause_ms),
-            reconnect: (
+            reconnect: Backoff::new(
                 Duration::from_millis(config.reconnect_initial_ms),
                 Duration::from_millis(config.reconnect_max_ms),
             ),
@@ -105,8 +105,7 @@ impl Link {
 
     /// Keeps the link bound until `shutdown`, then unbinds.
     pub async fn run(&self, inbound: mpsc::Sender<Inbound>, shutdown: CancellationToken) {
-        let (initial, max) = self.reconnect;
-        let mut delay = initial;
+        let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             let opened = tokio::select! {
                 opened = Session::open(&self.name, &self.settings, inbound.clone()) => opened,
@@ -114,7 +113,7 @@ impl Link {
             };
             match opened {
                 Ok(session) => {
-                    delay = initial;
+                    failures = 0;
                     self.current.send_replace(Some(session.clone()));
                     metrics::gauge!(METRIC_BOUND, "smsc" => self.name.clone()).set(1.0);
                     tokio::select! {
@@ -125,14 +124,14 @@ impl Link {
                     metrics::gauge!(METRIC_BOUND, "smsc" => self.name.clone()).set(0.0);
                 }
                 Err(err) => {
-                    tracing::warn!(smsc = %self.name, error = %err, retry_in = ?delay, "SMPP bind failed");
-                    // Jitter keeps replicas from reconnecting in step after an SMSC restart.
-                    let jittered = delay.mul_f64(rand::rng().random_range(0.5..1.0));
+                    // Jittered: replicas do not reconnect in step after an SMSC restart.
+                    failures = failures.saturating_add(1);
+                    let wait = self.reconnect.delay(failures);
+                    tracing::warn!(smsc = %self.name, error = %err, retry_in = ?wait, "SMPP bind failed");
                     tokio::select! {
-                        () = tokio::time::sleep(jittered) => {}
+                        () = tokio::time::sleep(wait) => {}
                         () = shutdown.cancelled() => break,
                     }
-                    delay = (delay * 2).min(max);
                 }
             }
         }

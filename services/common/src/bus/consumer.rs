@@ -1,6 +1,6 @@
 //! The consume loop: receive, handle (retrying), then commit.
 
-use std::time::Duration;
+use crate::backoff::Backoff;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -47,24 +47,6 @@ impl HandlerError {
     }
 }
 
-/// Backoff between attempts at one record.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// First delay.
-    pub initial: Duration,
-    /// Cap of the doubling delay.
-    pub max: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(10),
-        }
-    }
-}
-
 /// Runs `handler` over `subscription` until `shutdown`, then leaves the group.
 ///
 /// A record in the handler when shutdown comes is finished, not abandoned;
@@ -72,7 +54,7 @@ impl Default for RetryPolicy {
 pub async fn consume(
     mut subscription: Box<dyn Subscription>,
     handler: &dyn Handler,
-    retry: RetryPolicy,
+    retry: Backoff,
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
     loop {
@@ -109,10 +91,9 @@ pub async fn consume(
 pub(super) async fn handle_with_retry(
     record: &InboundRecord,
     handler: &dyn Handler,
-    retry: RetryPolicy,
+    retry: Backoff,
     shutdown: &CancellationToken,
 ) -> Option<Option<Tail>> {
-    let mut delay = retry.initial;
     let mut attempt = 1u32;
     loop {
         let span = tracing::info_span!(
@@ -136,9 +117,8 @@ pub(super) async fn handle_with_retry(
         }
         tokio::select! {
             () = shutdown.cancelled() => return None,
-            () = tokio::time::sleep(delay) => {}
+            () = tokio::time::sleep(retry.delay(attempt)) => {}
         }
-        delay = (delay * 2).min(retry.max);
         attempt = attempt.saturating_add(1);
     }
 }

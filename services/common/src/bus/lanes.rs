@@ -10,8 +10,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::consumer::{Handler, METRIC_CONSUMED, RetryPolicy, handle_with_retry};
+use super::consumer::{Handler, METRIC_CONSUMED, handle_with_retry};
 use super::{BusError, InboundRecord, Subscription};
+use crate::backoff::Backoff;
 
 /// Records waiting per lane.
 const LANE_QUEUE: usize = 16;
@@ -33,7 +34,7 @@ pub async fn consume_concurrently<H: Handler + 'static>(
     mut subscription: Box<dyn Subscription>,
     handler: Arc<H>,
     lanes: usize,
-    retry: RetryPolicy,
+    retry: Backoff,
     shutdown: CancellationToken,
 ) -> Result<(), BusError> {
     let lanes = lanes.max(1);
@@ -217,7 +218,7 @@ mod tests {
             subscription,
             recorder.clone(),
             8,
-            RetryPolicy::default(),
+            Backoff::default(),
             shutdown.clone(),
         ));
         while recorder.seen.lock().unwrap().len() < 20 {
@@ -339,7 +340,7 @@ mod tests {
             subscription,
             handler.clone(),
             4,
-            RetryPolicy::default(),
+            Backoff::default(),
             shutdown.clone(),
         ));
         while handler.handled.lock().unwrap().len() < 2 {

@@ -31,9 +31,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use config::{BusConfig, BusKind, KafkaConfig, MemoryBusConfig, SqliteBusConfig};
-pub use consumer::{
-    Handler, HandlerError, METRIC_CONSUMED, METRIC_HANDLER_ERRORS, RetryPolicy, Tail, consume,
-};
+pub use consumer::{Handler, HandlerError, METRIC_CONSUMED, METRIC_HANDLER_ERRORS, Tail, consume};
 pub use dead_letter::dead_letter;
 pub use error::BusError;
 pub use kafka::KafkaBus;

@@ -10,6 +10,7 @@
 pub mod client;
 mod watch;
 
+use pushmail_common::backoff::Backoff;
 use pushmail_common::report::Report;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -121,7 +122,10 @@ impl Runner {
 /// Watches one account until `stop`, reconnecting after failures (what
 /// `run` spawns per account; public for the capacity benchmark).
 pub async fn watch_forever(runner: Arc<Runner>, account: MailAccount, stop: CancellationToken) {
-    let max_backoff = Duration::from_secs(runner.config.max_backoff_seconds);
+    let backoff = Backoff::new(
+        Duration::from_secs(2),
+        Duration::from_secs(runner.config.max_backoff_seconds),
+    );
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
@@ -133,14 +137,11 @@ pub async fn watch_forever(runner: Arc<Runner>, account: MailAccount, stop: Canc
             failures = 0;
         }
         failures = failures.saturating_add(1);
-        let base = Duration::from_secs(1)
-            .saturating_mul(2u32.saturating_pow(failures.min(16)))
-            .min(max_backoff);
-        let jitter = Duration::from_millis(rand::random_range(0..=base.as_millis() as u64 / 2));
-        tracing::warn!(account = %account.account, error = %Report(&error), failures, retry_in = ?(base + jitter), "imap watch failed");
+        let wait = backoff.delay(failures);
+        tracing::warn!(account = %account.account, error = %Report(&error), failures, retry_in = ?wait, "imap watch failed");
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(base + jitter) => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }

@@ -5,6 +5,7 @@
 //! With several replicas each account is polled only by the replica
 //! holding its lease (`leases.rs`).
 
+use pushmail_common::backoff::Backoff;
 use pushmail_common::report::Report;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ impl Runner {
         let interval = Duration::from_secs(self.config.interval_seconds);
         let timeout = Duration::from_secs(self.config.timeout_seconds);
         let mut backoff: HashMap<String, (u32, Instant)> = HashMap::new();
+        // A failing account is skipped for two intervals, then four, …
+        let retry = Backoff::new(interval.saturating_mul(2), MAX_BACKOFF);
         let mut owned = self.leases.owned();
         loop {
             match accounts::watched(&self.binding, pb::AccountKind::ExternalPop3).await {
@@ -91,15 +94,8 @@ impl Runner {
                             backoff.remove(&account);
                         } else {
                             let failures = backoff.get(&account).map_or(1, |(n, _)| n + 1);
-                            let base =
-                                interval.saturating_mul(2u32.saturating_pow(failures.min(10)));
-                            let jitter = Duration::from_millis(rand::random_range(
-                                0..=interval.as_millis().max(1) as u64,
-                            ));
-                            backoff.insert(
-                                account,
-                                (failures, Instant::now() + base.min(MAX_BACKOFF) + jitter),
-                            );
+                            let wait = retry.delay(failures);
+                            backoff.insert(account, (failures, Instant::now() + wait));
                         }
                     }
                 }
