@@ -139,7 +139,7 @@ pub async fn run(
     registry: Registry,
     config: DeliveriesConfig,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), pushmail_common::bus::BusError> {
     if !config.enabled {
         return Ok(());
     }

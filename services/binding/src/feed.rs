@@ -31,7 +31,7 @@ pub(crate) async fn keep<H, P, F>(
     handler: Arc<H>,
     mut prune: P,
     shutdown: CancellationToken,
-) -> Result<(), String>
+) -> Result<(), pushmail_common::bus::BusError>
 where
     H: Handler + 'static,
     P: FnMut() -> F,
@@ -79,5 +79,5 @@ where
         shutdown,
     );
     let (consumed, ()) = tokio::join!(consume, pruning);
-    consumed.map_err(|e| e.to_string())
+    consumed
 }

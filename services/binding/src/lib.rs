@@ -157,9 +157,8 @@ pub async fn run(
         });
     }
     let (pruner, stop) = (registry.clone(), host.shutdown());
-    host.spawn("code-count-prune", async move {
+    host.spawn_infallible("code-count-prune", async move {
         prune_code_counts(pruner, stop).await;
-        Ok(())
     });
     host.serve_grpc_with(listeners.grpc, grpc::routes(&registry), deps.grpc_limits)?;
     host.serve_admin(listeners.admin, axum::Router::new());

@@ -129,7 +129,7 @@ pub async fn run(
     registry: Registry,
     config: SmsOutboxConfig,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), pushmail_common::bus::BusError> {
     if !config.enabled {
         return Ok(());
     }

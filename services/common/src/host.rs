@@ -14,14 +14,27 @@ use crate::grpc;
 use crate::health::{self, Readiness};
 use crate::listen::{self, GrpcLimits, HttpLimits};
 
+/// Any error a service task may end with.
+pub type TaskError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A task of the host failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{task}: {reason}")]
+#[error("task {task} failed")]
 pub struct HostError {
     /// Which task: `grpc`, `admin`, or a service task's name.
     pub task: String,
     /// Why.
-    pub reason: String,
+    #[source]
+    pub source: TaskError,
+}
+
+impl HostError {
+    fn of(task: impl Into<String>, source: impl Into<TaskError>) -> Self {
+        Self {
+            task: task.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Collects a service's servers and tasks and runs them to a clean stop.
@@ -78,10 +91,7 @@ impl Host {
             let bounded = listen::http::BoundedTcp::new(&name, listener, &limits);
             listen::http::serve(bounded, router, &limits, shutdown)
                 .await
-                .map_err(|e| HostError {
-                    task: name,
-                    reason: e.to_string(),
-                })
+                .map_err(|e| HostError::of(name, e))
         });
     }
 
@@ -106,10 +116,7 @@ impl Host {
             .register_encoded_file_descriptor_set(pushmail_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
-            .map_err(|e| HostError {
-                task: "grpc".to_owned(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| HostError::of("grpc".to_owned(), e))?;
         let routes = routes.add_service(health_service).add_service(reflection);
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
@@ -126,23 +133,31 @@ impl Host {
                     shutdown.cancelled_owned(),
                 )
                 .await
-                .map_err(|e| HostError {
-                    task: "grpc".to_owned(),
-                    reason: e.to_string(),
-                })
+                .map_err(|e| HostError::of("grpc".to_owned(), e))
         });
         Ok(())
     }
 
     /// Runs a service task; it must return soon after shutdown is cancelled.
-    pub fn spawn<F>(&mut self, name: &str, task: F)
+    pub fn spawn<F, E>(&mut self, name: &str, task: F)
     where
-        F: Future<Output = Result<(), String>> + Send + 'static,
+        F: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<TaskError>,
     {
         let name = name.to_owned();
-        self.tasks.spawn(async move {
-            task.await
-                .map_err(|reason| HostError { task: name, reason })
+        self.tasks
+            .spawn(async move { task.await.map_err(|e| HostError::of(name, e)) });
+    }
+
+    /// Runs a service task that cannot fail (a sweep, a pruner); it must
+    /// return soon after shutdown is cancelled.
+    pub fn spawn_infallible<F>(&mut self, name: &str, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(name, async move {
+            task.await;
+            Ok::<(), std::convert::Infallible>(())
         });
     }
 
@@ -164,7 +179,7 @@ impl Host {
         self.shutdown.cancel();
         while let Some(joined) = self.tasks.join_next().await {
             if let Err(err) = flatten(joined) {
-                tracing::error!(error = %err, "task failed while stopping");
+                tracing::error!(error = %crate::report::Report(&err), "task failed while stopping");
                 first_error.get_or_insert(err);
             }
         }
@@ -173,12 +188,7 @@ impl Host {
 }
 
 fn flatten(joined: Result<Result<(), HostError>, tokio::task::JoinError>) -> Result<(), HostError> {
-    joined.unwrap_or_else(|e| {
-        Err(HostError {
-            task: "task".to_owned(),
-            reason: e.to_string(),
-        })
-    })
+    joined.unwrap_or_else(|e| Err(HostError::of("task", e)))
 }
 
 /// Binds `addr`, naming it in the error.

@@ -152,16 +152,13 @@ pub async fn run(
     let lanes = config.delivery.concurrency;
     host.spawn("mail-arrived", async move {
         // Mails of one account share a lane (its key), so they stay in order.
-        bus::consume_concurrently(subscription, consumer, lanes, Backoff::default(), shutdown)
-            .await
-            .map_err(|e| e.to_string())
+        bus::consume_concurrently(subscription, consumer, lanes, Backoff::default(), shutdown).await
     });
     let shutdown = host.shutdown();
     let digests = dispatcher.clone();
     let every = Duration::from_millis(config.delivery.digest_interval_ms);
-    host.spawn("digests", async move {
+    host.spawn_infallible("digests", async move {
         digest_loop(&digests, every, shutdown).await;
-        Ok(())
     });
     let shutdown = host.shutdown();
     let flusher = dispatcher.clone();
@@ -200,7 +197,6 @@ async fn spawn_invalidations(
             shutdown,
         )
         .await
-        .map_err(|e| e.to_string())
     });
     Ok(())
 }

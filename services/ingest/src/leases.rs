@@ -167,10 +167,10 @@ impl Leases {
 
     /// Renews membership and leases until `shutdown`, then gives every
     /// lease back so other replicas take over at once.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), String> {
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let Some(r) = &self.redis else {
             shutdown.cancelled().await;
-            return Ok(());
+            return;
         };
         let every = r.lease / 3;
         loop {
@@ -189,7 +189,6 @@ impl Leases {
         if let Err(err) = self.release_all(r).await {
             tracing::warn!(error = %Report(&err), "leases not released; they expire on their own");
         }
-        Ok(())
     }
 
     async fn round(&self, r: &Redis) -> Result<(), MarkError> {

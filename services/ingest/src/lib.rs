@@ -246,7 +246,7 @@ pub async fn run(
                 tls.clone(),
             )
             .with_relay_auth(relay_auth.clone());
-            host.spawn(name, receiver.run(shutdown.clone()));
+            host.spawn_infallible(name, receiver.run(shutdown.clone()));
         }
     }
     if let Some(listener) = listeners.webhook {
@@ -271,7 +271,7 @@ pub async fn run(
         config: config.imap,
         leases: deps.leases.clone(),
     };
-    host.spawn("imap", watchers.run(shutdown.clone()));
+    host.spawn_infallible("imap", watchers.run(shutdown.clone()));
     let runner = pop3::Runner {
         binding: deps.binding,
         tls: deps.tls,
@@ -281,14 +281,13 @@ pub async fn run(
         config: config.pop3,
         leases: deps.leases.clone(),
     };
-    host.spawn("leases", deps.leases.clone().run(shutdown.clone()));
+    host.spawn_infallible("leases", deps.leases.clone().run(shutdown.clone()));
     // Ingest writes the blob store, so it keeps it within retention.
     let sweep = pushmail_common::blob::sweep_every(config.blob.clone(), shutdown.clone());
-    host.spawn("blob-sweep", async move {
+    host.spawn_infallible("blob-sweep", async move {
         sweep.await;
-        Ok(())
     });
-    host.spawn("pop3", runner.run(shutdown));
+    host.spawn_infallible("pop3", runner.run(shutdown));
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
 }

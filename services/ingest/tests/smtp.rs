@@ -82,7 +82,7 @@ struct Fixture {
     addr: SocketAddr,
     events: Box<dyn Subscription>,
     shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), String>>,
+    task: tokio::task::JoinHandle<()>,
     _blobs: tempfile::TempDir,
 }
 
@@ -152,7 +152,7 @@ impl Fixture {
 
     async fn stop(self) {
         self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        self.task.await.unwrap();
     }
 }
 
@@ -469,7 +469,7 @@ async fn idle_connections_are_told_to_come_back_on_shutdown_and_extra_ones_are_t
     assert!(extra.reply().await.starts_with("421 4.3.2"));
     fx.shutdown.cancel();
     assert!(c.reply().await.starts_with("421 4.3.2"));
-    fx.task.await.unwrap().unwrap();
+    fx.task.await.unwrap();
 }
 
 #[tokio::test]
@@ -503,7 +503,7 @@ async fn one_address_gets_its_share_of_connections_and_no_more() {
     }
     assert!(again.is_some(), "a freed slot is taken again");
     fx.shutdown.cancel();
-    fx.task.await.unwrap().unwrap();
+    fx.task.await.unwrap();
 }
 
 fn tls_pair() -> (

@@ -185,10 +185,9 @@ pub async fn run(
     // close is still written.
     let drained = CancellationToken::new();
     let (writer, stop) = (node.clone(), drained.clone());
-    host.spawn("renewals", async move {
+    host.spawn_infallible("renewals", async move {
         let node = &*writer;
         node.renewals.run(stop, |b| writes::renew(node, b)).await;
-        Ok(())
     });
     if let Some(slot) = &deps.in_process {
         slot.set(Arc::new(grpc::Sessions::new(node.clone())));
@@ -210,7 +209,7 @@ pub async fn run(
     let stop = shutdown.clone();
     host.spawn("devices", listener::serve(devices, router, limits, stop));
     let window = Duration::from_secs(config.devices.drain_window_seconds);
-    host.spawn("drain", drain(node, shutdown, window, drained));
+    host.spawn_infallible("drain", drain(node, shutdown, window, drained));
     Ok(host.run().await?)
 }
 
@@ -238,7 +237,7 @@ async fn drain(
     shutdown: CancellationToken,
     window: Duration,
     drained: CancellationToken,
-) -> Result<(), String> {
+) {
     shutdown.cancelled().await;
     node.draining.cancel();
     let handles = node.hub.all();
@@ -257,5 +256,4 @@ async fn drain(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drained.cancel();
-    Ok(())
 }

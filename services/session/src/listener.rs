@@ -170,10 +170,8 @@ pub async fn serve(
     router: axum::Router,
     limits: HttpLimits,
     stop: CancellationToken,
-) -> Result<(), String> {
-    http::serve(listener, router, &limits, stop)
-        .await
-        .map_err(|e| e.to_string())
+) -> std::io::Result<()> {
+    http::serve(listener, router, &limits, stop).await
 }
 
 /// An upgraded device connection: its own socket again where the

@@ -64,9 +64,7 @@ pub async fn spawn(
         .await?;
     let shutdown = host.shutdown();
     host.spawn("revocations", async move {
-        bus::consume(subscription, &Feed { node }, Backoff::default(), shutdown)
-            .await
-            .map_err(|e| e.to_string())
+        bus::consume(subscription, &Feed { node }, Backoff::default(), shutdown).await
     });
     Ok(())
 }

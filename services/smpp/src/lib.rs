@@ -108,9 +108,8 @@ pub async fn run(
         let stop = links_stop.clone();
         // A host task, so a stop waits for the link's unbind (bounded by
         // its response timeout) before the process exits.
-        host.spawn(&format!("smsc-{}", smsc.name), async move {
+        host.spawn_infallible(&format!("smsc-{}", smsc.name), async move {
             link.run(inbound, stop).await;
-            Ok(())
         });
     }
     drop(inbound_tx);
@@ -157,7 +156,7 @@ pub async fn run(
         )
         .await;
         links_stop.cancel();
-        consumed.map_err(|e| e.to_string())
+        consumed
     });
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)

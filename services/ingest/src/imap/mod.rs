@@ -65,7 +65,7 @@ impl Runner {
     }
 
     /// Keeps a watcher per account until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
+    pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
         let refresh = Duration::from_secs(this.config.refresh_seconds);
         let tasks = TaskTracker::new();
@@ -115,7 +115,6 @@ impl Runner {
         }
         tasks.close();
         tasks.wait().await;
-        Ok(())
     }
 }
 

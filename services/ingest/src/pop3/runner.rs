@@ -49,7 +49,7 @@ pub struct Runner {
 
 impl Runner {
     /// Polls until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
+    pub async fn run(self, shutdown: CancellationToken) {
         let interval = Duration::from_secs(self.config.interval_seconds);
         let timeout = Duration::from_secs(self.config.timeout_seconds);
         let mut backoff: HashMap<String, (u32, Instant)> = HashMap::new();
@@ -105,12 +105,12 @@ impl Runner {
             }
             owned.borrow_and_update();
             tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
+                () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(interval) => {}
                 // Accounts just taken over are polled now, not an interval late.
                 changed = owned.changed() => {
                     if changed.is_err() {
-                        return Ok(());
+                        return;
                     }
                 }
             }

@@ -117,7 +117,7 @@ impl Receiver {
 
     /// Accepts until `shutdown`, then waits for the conversations (each
     /// closes at its next command, with a 421).
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), String> {
+    pub async fn run(self, shutdown: CancellationToken) {
         let settings = &self.shared.settings;
         let gate = Gate::new(
             match self.shared.mode {
@@ -144,7 +144,6 @@ impl Receiver {
         }
         conversations.close();
         conversations.wait().await;
-        Ok(())
     }
 }
 
