@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use pushmail_common::bus::{BusKind, EventBus, KafkaBus, KafkaConfig};
 use pushmail_common::config::ServiceConfig as _;
+use pushmail_common::redis::StateStoreKind;
 use pushmail_proto::binding::v1 as pb;
 use tokio_util::sync::CancellationToken;
 
@@ -69,9 +70,11 @@ pub(crate) struct LoadgenArgs {
 /// The bus of a standalone run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum StandaloneBus {
-    /// The durable bus in a SQLite file under the run's data directory.
+    /// Durable: the bus, outboxes, dispatch state and marks in SQLite files
+    /// under the run's data directory (standalone's defaults).
     Sqlite,
-    /// The in-process bus in memory only.
+    /// The bus, outboxes, dispatch state and marks in memory only, as
+    /// standalone was before it was made durable: the baseline of its cost.
     Memory,
 }
 
@@ -86,8 +89,8 @@ impl StandaloneBus {
     /// The run's name in the report.
     fn run_name(self) -> &'static str {
         match self {
-            Self::Sqlite => "standalone (SQLite bus)",
-            Self::Memory => "standalone (memory bus)",
+            Self::Sqlite => "standalone (durable)",
+            Self::Memory => "standalone (in memory)",
         }
     }
 }
@@ -132,6 +135,11 @@ pub(crate) async fn run(
     for (i, bus) in args.buses.iter().enumerate() {
         let mut config = config.clone();
         config.bus.kind = bus.kind();
+        if *bus == StandaloneBus::Memory {
+            config.session.outbox.kind = StateStoreKind::Memory;
+            config.dispatch.state.kind = StateStoreKind::Memory;
+            config.ingest.marks.kind = StateStoreKind::Memory;
+        }
         let dir = data.path().join(format!("standalone-{i}"));
         runs.push(one_run(bus.run_name(), config, None, &args, &dir, &shutdown).await?);
     }

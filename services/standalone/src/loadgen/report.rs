@@ -120,7 +120,7 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
     writeln!(md)?;
     writeln!(
         md,
-        "`pushmail loadgen`: the standalone platform (one process: SQLite, memory directory and outbox) with its bus {}{}; \
+        "`pushmail loadgen`: the standalone platform (one process: binding in SQLite, memory directory) {}{}; \
          {} accounts with one phone each, the phones in {} helper processes connecting from {}; \
          {} mails/s offered for {} s over {} SMTP connections, open loop (mail *i* is due at *i*/rate whatever came before). \
          Latency is from the end of the mail's SMTP DATA to the phone reading the notification (helper processes stamp \
@@ -133,8 +133,8 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
         args.buses
             .iter()
             .map(|b| match b {
-                super::StandaloneBus::Sqlite => "in a SQLite file (durable: 250 means on disk)",
-                super::StandaloneBus::Memory => "in memory only",
+                super::StandaloneBus::Sqlite => "durable: its bus, outboxes, dispatch state and marks in SQLite files (250 means on disk)",
+                super::StandaloneBus::Memory => "with the bus, outboxes, dispatch state and marks in memory only (standalone before it was durable)",
             })
             .collect::<Vec<_>>()
             .join(", then "),
