@@ -1,6 +1,7 @@
 //! Drives one WebSocket connection: feeds frames, commands and the clock to
 //! its [`Machine`] and carries out the actions.
 
+use pushmail_common::report::Report;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -425,13 +426,13 @@ impl Conn {
                     return Some(replay);
                 }
                 Err(err) if attempt < REPLAY_ATTEMPTS => {
-                    tracing::warn!(error = %err, attempt, "outbox read failed; retrying");
+                    tracing::warn!(error = %Report(&err), attempt, "outbox read failed; retrying");
                     tokio::time::sleep(wait).await;
                     wait *= 3;
                     attempt += 1;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "outbox read failed; the device is told to reconnect");
+                    tracing::warn!(error = %Report(&err), "outbox read failed; the device is told to reconnect");
                     metrics::counter!("pushmail_session_replay_failures_total").increment(1);
                     return None;
                 }
@@ -481,7 +482,7 @@ impl Conn {
             // Recreated since: the device holds these, the new outbox's
             // entries of the same sequences it does not.
             Ok(None) => tracing::debug!(generation, through, "ack of a generation gone"),
-            Err(err) => tracing::warn!(error = %err, "outbox ack failed"),
+            Err(err) => tracing::warn!(error = %Report(&err), "outbox ack failed"),
         }
         if !self.more || through < machine.highest_sent() {
             return ControlFlow::Continue(());

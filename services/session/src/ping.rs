@@ -6,6 +6,7 @@
 //! in) acks what the previous answer carried. A cursor the outbox did not
 //! keep is answered at once with `"status":"resync"` and what it holds.
 
+use pushmail_common::report::Report;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +96,7 @@ pub(crate) async fn ping(
             node.receipts.acked(&device, acked.notifications, &heard);
         }
         Ok(None) => {}
-        Err(err) => tracing::warn!(error = %err, "outbox ack failed"),
+        Err(err) => tracing::warn!(error = %Report(&err), "outbox ack failed"),
     }
     let Some(missed) = read(&node, &claims.tenant_id, &device, cursor).await else {
         return outbox_unavailable();
@@ -261,7 +262,7 @@ async fn read(node: &Node, tenant: &str, device: &str, cursor: Cursor) -> Option
     {
         Ok(replay) => Some(replay),
         Err(err) => {
-            tracing::warn!(error = %err, "outbox read failed; the device is asked to ping again");
+            tracing::warn!(error = %Report(&err), "outbox read failed; the device is asked to ping again");
             None
         }
     }
