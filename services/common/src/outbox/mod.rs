@@ -47,6 +47,14 @@ pub enum OutboxError {
     /// The SQLite file could not be opened.
     #[error("outbox")]
     Open(#[from] crate::sqlite::OpenError),
+    /// The SQLite transaction this call shared with others (group commit)
+    /// did not begin or commit: nothing it wrote stands.
+    #[error("outbox (sqlite): the batch's transaction failed")]
+    Batch(#[source] Arc<sqlx::Error>),
+    /// The SQLite outbox's writer task is gone (the runtime is shutting
+    /// down).
+    #[error("outbox (sqlite): the writer has stopped")]
+    WriterGone,
     /// A stored entry is not one this code wrote.
     #[error("outbox entry {entry} is unreadable: {why}")]
     Corrupt {
