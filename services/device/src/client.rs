@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::frames::{Incoming, Notification, Outgoing};
 use crate::heartbeat::Heartbeat;
+use crate::shown::Shown;
 
 /// How the device connects.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ pub struct DeviceConfig {
     /// The local address to connect from (a load generator spreads its
     /// devices over several, past one address's ephemeral ports).
     pub source: Option<std::net::IpAddr>,
+    /// Mails remembered as shown, so a mail notified again is not shown
+    /// twice (0: every notification is shown).
+    pub remember_shown: usize,
 }
 
 impl DeviceConfig {
@@ -53,6 +57,7 @@ impl DeviceConfig {
             reconnect_initial: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
             source: None,
+            remember_shown: 1_000,
         }
     }
 }
@@ -66,6 +71,8 @@ pub enum Event {
     Notification(Notification),
     /// A sequence at or below the last ack arrived again (dropped).
     Duplicate(u64),
+    /// A notification for a mail already shown (acked, not shown again).
+    AlreadyShown(u64),
     /// Heartbeat answered; `next_proposal` when the interval steps up.
     HeartbeatHeld { next_proposal: Option<u32> },
     /// A heartbeat went unanswered: the next hello proposes `next_proposal`.
@@ -92,6 +99,7 @@ pub struct Device {
     /// The outbox generation `last_ack` counts in (0: none yet).
     generation: u64,
     last_ack: u64,
+    shown: Shown,
 }
 
 impl Device {
@@ -104,6 +112,7 @@ impl Device {
     /// `generation` (0: none named, as before generations).
     pub fn resuming(config: DeviceConfig, generation: u64, last_ack: u64) -> Self {
         Self {
+            shown: Shown::new(config.remember_shown),
             config,
             generation,
             last_ack,
@@ -118,6 +127,16 @@ impl Device {
     /// The outbox generation the last ack counts in.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// What a new (acked) notification is to the user: a mail to show, or
+    /// one already shown.
+    fn shown(&mut self, n: Notification) -> Event {
+        if self.shown.first_time(n.url.as_deref()) {
+            Event::Notification(n)
+        } else {
+            Event::AlreadyShown(n.seq)
+        }
     }
 
     /// The server names the outbox's `generation` (0: it could not say): a
@@ -283,7 +302,7 @@ impl Device {
                 let _ = events.send(Event::Duplicate(n.seq)).await;
             } else {
                 self.last_ack = n.seq;
-                let _ = events.send(Event::Notification(n)).await;
+                let _ = events.send(self.shown(n)).await;
             }
         }
     }
@@ -386,7 +405,7 @@ impl Device {
                     };
                     send(&mut ws, &ack).await?;
                     self.last_ack = n.seq;
-                    let _ = events.send(Event::Notification(n)).await;
+                    let _ = events.send(self.shown(n)).await;
                 }
                 Incoming::Resync { generation, from } => {
                     let resync = self.resync(generation, from);

@@ -9,6 +9,7 @@ pub mod client;
 pub mod fetch;
 pub mod frames;
 pub mod heartbeat;
+pub mod shown;
 
 pub use client::{Device, DeviceConfig, Event};
 pub use heartbeat::Heartbeat;

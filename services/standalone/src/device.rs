@@ -131,6 +131,7 @@ pub(crate) fn print(event: &Event) {
             }
         }
         Event::Duplicate(seq) => println!("device: #{seq} again (dropped)"),
+        Event::AlreadyShown(seq) => println!("device: #{seq} is a mail already shown (acked)"),
         Event::HeartbeatHeld {
             next_proposal: Some(s),
         } => {

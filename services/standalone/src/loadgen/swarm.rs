@@ -256,7 +256,7 @@ async fn devices(args: SwarmArgs) -> anyhow::Result<()> {
                 super::smtp::now_ns(),
                 n.subject.unwrap_or_default().replace('\n', " ")
             ),
-            Event::Duplicate(seq) => format!("d {seq}\n"),
+            Event::Duplicate(seq) | Event::AlreadyShown(seq) => format!("d {seq}\n"),
             Event::Resync { .. } => "r\n".to_owned(),
             Event::Connected { .. } => {
                 connected += 1;
