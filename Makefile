@@ -3,14 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test provision lint fmt fmt-check clippy nextest build bench fuzz fuzz-transcode images
+.PHONY: run test provision lint manifests fmt fmt-check clippy nextest build bench fuzz fuzz-transcode images
 
 ## run: the whole platform in one process, embedded adapters, no servers needed
 run:
 	PUSHMAIL_STANDALONE__DEMO=true $(CARGO) run --bin pushmail -- standalone
 
 ## test: provision the test environment, then fmt check, clippy and every test
-test: provision fmt-check clippy nextest
+test: provision fmt-check manifests clippy nextest
 
 provision:
 	bash scripts/provision.sh
@@ -27,7 +27,10 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-lint: fmt-check clippy
+manifests:
+	bash scripts/check-manifests.sh
+
+lint: fmt-check manifests clippy
 
 nextest:
 	source scripts/env.sh && $(CARGO) nextest run --workspace --no-fail-fast
