@@ -106,17 +106,28 @@ pub fn lazy_channel(
 }
 
 /// Asks the upstream's standard health service whether it serves.
-pub async fn check_upstream(channel: TracedChannel) -> Result<(), String> {
+pub async fn check_upstream(channel: TracedChannel) -> Result<(), UpstreamError> {
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),
         })
         .await
-        .map_err(|status| format!("{}: {}", status.code(), status.message()))?;
+        .map_err(|status| UpstreamError::Unanswered(Box::new(status)))?;
     match response.into_inner().status() {
         ServingStatus::Serving => Ok(()),
-        other => Err(format!("upstream reports {}", other.as_str_name())),
+        other => Err(UpstreamError::NotServing(other.as_str_name())),
     }
+}
+
+/// An upstream gRPC service is not ready for us.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Its health service did not answer.
+    #[error("health check unanswered")]
+    Unanswered(#[source] Box<tonic::Status>),
+    /// It answered that it does not serve.
+    #[error("upstream reports {0}")]
+    NotServing(&'static str),
 }
 
 /// A span for an incoming gRPC request, child of the caller's trace.

@@ -26,7 +26,11 @@ use crate::bus::EventBus;
 use crate::grpc::{self, TracedChannel};
 use crate::telemetry;
 
-type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+/// Why a dependency check failed: the dependency's own error, kept whole
+/// so the report shows its causes.
+pub type CheckError = Box<dyn std::error::Error + Send + Sync>;
+
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), CheckError>> + Send>>;
 type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 
 /// How long one dependency check may take before it counts as failed.
@@ -87,12 +91,16 @@ impl Readiness {
     }
 
     /// Registers a dependency that must be reachable for the service to be ready.
-    pub fn add_check<F, Fut>(&self, name: &str, check: F)
+    pub fn add_check<F, Fut, E>(&self, name: &str, check: F)
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), String>> + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<CheckError>,
     {
-        let check: CheckFn = Arc::new(move || Box::pin(check()));
+        let check: CheckFn = Arc::new(move || {
+            let checked = check();
+            Box::pin(async move { checked.await.map_err(Into::into) })
+        });
         self.lock_checks().push((name.to_owned(), check));
     }
 
@@ -100,7 +108,7 @@ impl Readiness {
     pub fn add_bus_check(&self, bus: Arc<dyn EventBus>) {
         self.add_check("bus", move || {
             let bus = bus.clone();
-            async move { bus.check().await.map_err(|e| e.to_string()) }
+            async move { bus.check().await }
         });
     }
 
@@ -118,7 +126,7 @@ impl Readiness {
     pub fn add_blob_check(&self, blobs: Arc<dyn BlobStore>) {
         self.add_check("blob_store", move || {
             let blobs = blobs.clone();
-            async move { blobs.check().await.map_err(|e| e.to_string()) }
+            async move { blobs.check().await }
         });
     }
 
@@ -158,12 +166,14 @@ impl Readiness {
             futures::future::join_all(checks.into_iter().map(|(name, check)| async move {
                 let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+                    Err(elapsed) => Err(elapsed.into()),
                 };
                 CheckResult {
                     name,
                     ok: outcome.is_ok(),
-                    error: outcome.err(),
+                    error: outcome
+                        .err()
+                        .map(|err| crate::report::Report(err.as_ref()).to_string()),
                 }
             }))
             .await;
@@ -241,7 +251,13 @@ mod tests {
         let flag = healthy.clone();
         readiness.add_check("dep", move || {
             let ok = flag.load(Ordering::SeqCst);
-            async move { if ok { Ok(()) } else { Err("down".to_owned()) } }
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other("down"))
+                }
+            }
         });
         assert!(!readiness.report().await.ready, "not started");
         readiness.mark_started().await;

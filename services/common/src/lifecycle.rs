@@ -92,7 +92,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn second_signal_forces_the_stop() {
         let token = CancellationToken::new();
-        let service = std::future::pending::<Result<(), String>>();
+        let service = std::future::pending::<Result<(), std::io::Error>>();
         let result = run_until(service, token, Duration::from_secs(5), || async {}).await;
         assert!(matches!(result, Err(StopError::Forced)), "{result:?}");
     }
@@ -104,7 +104,7 @@ mod tests {
         let service = async move {
             inner.cancelled().await;
             tokio::time::sleep(Duration::from_secs(1)).await;
-            Ok::<(), String>(())
+            Ok::<(), std::io::Error>(())
         };
         let result = run_until(service, token, Duration::from_secs(5), signal_once()).await;
         assert!(result.is_ok(), "{result:?}");
@@ -113,7 +113,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn service_that_hangs_is_cut_at_the_grace_period() {
         let token = CancellationToken::new();
-        let service = std::future::pending::<Result<(), String>>();
+        let service = std::future::pending::<Result<(), std::io::Error>>();
         let result = run_until(
             service,
             token.clone(),

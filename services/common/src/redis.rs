@@ -192,12 +192,11 @@ fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// `PING`, for `/readyz`.
-pub async fn ping(mut connection: ConnectionManager) -> Result<(), String> {
+pub async fn ping(mut connection: ConnectionManager) -> Result<(), redis::RedisError> {
     redis::cmd("PING")
         .query_async::<String>(&mut connection)
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 /// Where a service keeps shared state: Redis, a SQLite file (standalone,

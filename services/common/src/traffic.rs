@@ -97,7 +97,7 @@ impl Traffic {
         client: &BindingServiceClient<crate::grpc::TracedChannel>,
         every: std::time::Duration,
         shutdown: tokio_util::sync::CancellationToken,
-    ) -> Result<(), String> {
+    ) {
         loop {
             let stop = tokio::select! {
                 () = shutdown.cancelled() => true,
@@ -105,7 +105,7 @@ impl Traffic {
             };
             self.flush(client).await;
             if stop {
-                return Ok(());
+                return;
             }
         }
     }

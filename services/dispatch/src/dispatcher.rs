@@ -314,7 +314,12 @@ impl Dispatcher {
                 let detail = match &other {
                     Delivery::NotConnected => "not connected".to_owned(),
                     Delivery::NoAck => "no ack in time".to_owned(),
-                    Delivery::Unavailable(err) => format!("session unavailable: {err}"),
+                    Delivery::Unavailable(err) => {
+                        format!(
+                            "session unavailable: {}",
+                            pushmail_common::report::Report(err)
+                        )
+                    }
                     Delivery::Acked => String::new(),
                 };
                 self.receipt(

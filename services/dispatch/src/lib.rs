@@ -163,7 +163,7 @@ pub async fn run(
     let shutdown = host.shutdown();
     let flusher = dispatcher.clone();
     let flush_every = Duration::from_millis(config.delivery.traffic_flush_ms);
-    host.spawn("traffic", async move {
+    host.spawn_infallible("traffic", async move {
         flusher
             .traffic
             .flush_every(&flusher.binding, flush_every, shutdown)

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use pushmail_common::grpc::{TracedChannel, UpstreamConfig};
+use pushmail_common::grpc::{EndpointError, TracedChannel, UpstreamConfig};
 use pushmail_proto::session::v1 as pb;
 use pushmail_proto::session::v1::session_service_client::SessionServiceClient;
 
 /// How a delivery over a held connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Delivery {
     /// The device acked it.
     Acked,
@@ -19,7 +19,24 @@ pub enum Delivery {
     /// The device did not ack in time, or its connection closed.
     NoAck,
     /// No session node answered (the outbox still has it).
-    Unavailable(String),
+    Unavailable(Unavailable),
+}
+
+/// Why no session node took a delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    /// The node asked refused or failed the call.
+    #[error("session node call failed")]
+    Call(#[source] Box<tonic::Status>),
+    /// The node a redirect named has an address no channel can be made to.
+    #[error("session node {node} cannot be reached")]
+    Node {
+        /// The address the redirect named.
+        node: String,
+        /// Why.
+        #[source]
+        source: EndpointError,
+    },
 }
 
 /// Most redirects followed (a device moving while it is being delivered to).
@@ -58,7 +75,7 @@ impl Sessions {
         }
     }
 
-    fn node(&self, address: &str) -> Result<TracedChannel, String> {
+    fn node(&self, address: &str) -> Result<TracedChannel, Unavailable> {
         let mut nodes = self
             .nodes
             .lock()
@@ -71,7 +88,10 @@ impl Sessions {
             ..self.config.clone()
         }
         .channel()
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| Unavailable::Node {
+            node: address.to_owned(),
+            source,
+        })?;
         // Nodes come and go with deployments; an address seen once is cheap to keep.
         if nodes.len() >= 10_000 {
             nodes.clear();
@@ -116,7 +136,7 @@ impl Sessions {
             };
             let response = match answer {
                 Ok(response) => response.into_inner(),
-                Err(status) => return Delivery::Unavailable(status.to_string()),
+                Err(status) => return Delivery::Unavailable(Unavailable::Call(Box::new(status))),
             };
             match response.status() {
                 pb::DeliverStatus::Acked => return Delivery::Acked,

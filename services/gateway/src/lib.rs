@@ -128,7 +128,7 @@ pub async fn run(
     ));
     let every = Duration::from_millis(config.fetch.traffic_flush_ms);
     let shutdown = host.shutdown();
-    host.spawn("traffic", async move {
+    host.spawn_infallible("traffic", async move {
         traffic.flush_every(&binding, every, shutdown).await
     });
     host.serve_http_with(

@@ -182,7 +182,7 @@ impl Connector {
         }
         let segments = match segments_of(sms, request) {
             Ok(segments) => segments,
-            Err(reason) => return Ok(Outcome::Failed(reason)),
+            Err(err) => return Ok(Outcome::Failed(err.to_string())),
         };
         let Some(link) = self.routes.route(&sms.msisdn) else {
             return Ok(Outcome::Failed(
@@ -373,8 +373,19 @@ fn tenant_of(sms: &SmsOutbound, record: &InboundRecord) -> String {
         .unwrap_or_default()
 }
 
+/// Why an SMS cannot be put into segments.
+#[derive(Debug, thiserror::Error)]
+enum Unsendable {
+    /// A segment's data coding is none this connector knows (a newer sender).
+    #[error("segment data coding {0} is unknown")]
+    UnknownCoding(i32),
+    /// Neither text nor a WAP Push PDU.
+    #[error("the SMS has no body")]
+    NoBody,
+}
+
 /// The segments to submit: as the sender split them, or split here.
-fn segments_of(sms: &SmsOutbound, request: &str) -> Result<Vec<Segment>, String> {
+fn segments_of(sms: &SmsOutbound, request: &str) -> Result<Vec<Segment>, Unsendable> {
     if !sms.segments.is_empty() {
         return sms
             .segments
@@ -384,7 +395,7 @@ fn segments_of(sms: &SmsOutbound, request: &str) -> Result<Vec<Segment>, String>
                     Ok(SmsDataCoding::Gsm7) => Coding::Gsm7,
                     Ok(SmsDataCoding::Ucs2) => Coding::Ucs2,
                     Ok(SmsDataCoding::Binary) => Coding::Binary,
-                    _ => return Err(format!("segment data coding {} is unknown", s.data_coding)),
+                    _ => return Err(Unsendable::UnknownCoding(s.data_coding)),
                 };
                 Ok(Segment {
                     coding,
@@ -405,7 +416,7 @@ fn segments_of(sms: &SmsOutbound, request: &str) -> Result<Vec<Segment>, String>
         Some(sms_outbound::Body::WapPushPdu(pdu)) if !pdu.is_empty() => {
             Ok(sms::wap::segments(pdu, reference))
         }
-        _ => Err("the SMS has no body".to_owned()),
+        _ => Err(Unsendable::NoBody),
     }
 }
 

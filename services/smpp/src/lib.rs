@@ -119,7 +119,7 @@ pub async fn run(
         let total = links.len();
         async move {
             if bound == 0 {
-                Err(format!("none of {total} SMS centres is bound"))
+                Err(NoneBound { total })
             } else {
                 Ok(())
             }
@@ -160,4 +160,11 @@ pub async fn run(
     });
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
+}
+
+/// No SMS centre link is bound: SMS cannot leave.
+#[derive(Debug, thiserror::Error)]
+#[error("none of {total} SMS centres is bound")]
+struct NoneBound {
+    total: usize,
 }

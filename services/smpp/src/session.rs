@@ -34,11 +34,17 @@ pub struct SessionSettings {
 }
 
 /// Why a session could not be opened or a request answered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// TCP connect or I/O failed.
-    #[error("connection to the SMS centre failed: {0}")]
-    Io(String),
+    /// TCP connect failed.
+    #[error("connecting to the SMS centre at {address}")]
+    Connect {
+        /// The address dialled.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The SMS centre refused the bind.
     #[error("bind refused: {} (0x{:08X})", status::name(*.0), .0)]
     BindRefused(u32),
@@ -94,7 +100,10 @@ impl Session {
         )
         .await
         .map_err(|_| SessionError::Timeout(settings.response_timeout))?
-        .map_err(|e| SessionError::Io(format!("{}: {e}", settings.address)))?;
+        .map_err(|source| SessionError::Connect {
+            address: settings.address.clone(),
+            source,
+        })?;
         stream.set_nodelay(true).ok();
         let (read, write) = stream.into_split();
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
@@ -283,6 +292,20 @@ async fn write_loop(
     let _ = write.shutdown().await;
 }
 
+/// Why the read side of a link ended.
+#[derive(Debug, thiserror::Error)]
+enum LinkLost {
+    /// The SMS centre sent bytes that are no PDU.
+    #[error("unreadable PDU from the SMS centre")]
+    Frame(#[from] PduError),
+    /// Reading failed.
+    #[error("reading from the SMS centre")]
+    Io(#[from] std::io::Error),
+    /// The SMS centre closed the connection.
+    #[error("the SMS centre closed the connection")]
+    Closed,
+}
+
 async fn read_loop(
     mut read: tokio::net::tcp::OwnedReadHalf,
     session: Arc<Session>,
@@ -290,25 +313,26 @@ async fn read_loop(
     last_read: Arc<Mutex<Instant>>,
 ) {
     let mut buf = BytesMut::with_capacity(4096);
-    let outcome: Result<(), String> = async {
+    let outcome: Result<(), LinkLost> = async {
         loop {
-            while let Some(frame) = Frame::decode(&mut buf).map_err(|e| e.to_string())? {
+            while let Some(frame) = Frame::decode(&mut buf)? {
                 *last_read
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
                 handle_frame(&session, frame, &inbound).await;
             }
             let read = tokio::select! {
-                read = read.read_buf(&mut buf) => read.map_err(|e| e.to_string())?,
+                read = read.read_buf(&mut buf) => read?,
                 () = session.closed() => return Ok(()),
             };
             if read == 0 {
-                return Err("the SMS centre closed the connection".to_owned());
+                return Err(LinkLost::Closed);
             }
         }
     }
     .await;
-    if let Err(reason) = outcome {
+    if let Err(err) = outcome {
+        let reason = pushmail_common::report::Report(&err);
         tracing::warn!(smsc = %session.name, %reason, "SMPP link lost");
     }
     session.close();

@@ -145,7 +145,7 @@ impl ProfileConfig {
             self.max_bytes,
             self.allow_remote_images,
         )
-        .map_err(|e| ConfigError::invalid(format!("profiles.{name}"), e))
+        .map_err(|e| ConfigError::invalid(format!("profiles.{name}"), e.to_string()))
     }
 }
 

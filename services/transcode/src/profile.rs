@@ -9,6 +9,23 @@ use pushmail_proto::transcode::v1 as wire;
 const WIDTH: std::ops::RangeInclusive<u32> = 16..=4096;
 const BYTES: std::ops::RangeInclusive<u64> = 1024..=(64 << 20);
 
+/// A profile that cannot be used, and which of its fields is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    /// The screen width is outside the bounds.
+    #[error("screen_width {0} is outside {min}–{max}", min = WIDTH.start(), max = WIDTH.end())]
+    Width(u32),
+    /// The largest preview is outside the bounds.
+    #[error("max_bytes {0} is outside {min}–{max}", min = BYTES.start(), max = BYTES.end())]
+    Bytes(u64),
+    /// An accepted type is not a MIME type or range.
+    #[error("accepts: {0:?} is not a MIME type")]
+    NotMime(String),
+    /// No type is accepted.
+    #[error("accepts names no MIME type")]
+    AcceptsNothing,
+}
+
 /// What a device can show.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
@@ -29,20 +46,12 @@ impl Profile {
         accepts: impl IntoIterator<Item = String>,
         max_bytes: u64,
         allow_remote_images: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProfileError> {
         if !WIDTH.contains(&screen_width) {
-            return Err(format!(
-                "screen_width {screen_width} is outside {}–{}",
-                WIDTH.start(),
-                WIDTH.end()
-            ));
+            return Err(ProfileError::Width(screen_width));
         }
         if !BYTES.contains(&max_bytes) {
-            return Err(format!(
-                "max_bytes {max_bytes} is outside {}–{}",
-                BYTES.start(),
-                BYTES.end()
-            ));
+            return Err(ProfileError::Bytes(max_bytes));
         }
         let mut accepts: Vec<String> = accepts
             .into_iter()
@@ -50,10 +59,10 @@ impl Profile {
             .filter(|a| !a.is_empty())
             .collect();
         if let Some(bad) = accepts.iter().find(|a| !is_media_range(a)) {
-            return Err(format!("accepts: {bad:?} is not a MIME type"));
+            return Err(ProfileError::NotMime(bad.clone()));
         }
         if accepts.is_empty() {
-            return Err("accepts names no MIME type".to_owned());
+            return Err(ProfileError::AcceptsNothing);
         }
         accepts.sort();
         accepts.dedup();
@@ -63,16 +72,6 @@ impl Profile {
             max_bytes,
             allow_remote_images,
         })
-    }
-
-    /// The profile a request brings.
-    pub fn from_wire(profile: &wire::DeviceProfile) -> Result<Self, String> {
-        Self::new(
-            profile.screen_width,
-            profile.accepts.iter().cloned(),
-            profile.max_bytes,
-            profile.allow_remote_images,
-        )
     }
 
     /// Whether the device renders `mime` (`type/subtype`).
@@ -97,6 +96,20 @@ impl Profile {
             self.accepts.join(","),
             self.max_bytes,
             u8::from(self.allow_remote_images)
+        )
+    }
+}
+
+/// The profile a request brings, checked at the edge.
+impl TryFrom<&wire::DeviceProfile> for Profile {
+    type Error = ProfileError;
+
+    fn try_from(profile: &wire::DeviceProfile) -> Result<Self, Self::Error> {
+        Self::new(
+            profile.screen_width,
+            profile.accepts.iter().cloned(),
+            profile.max_bytes,
+            profile.allow_remote_images,
         )
     }
 }
@@ -143,9 +156,20 @@ mod tests {
     #[test]
     fn out_of_bounds_profiles_are_refused() {
         let accepts = || vec!["image/jpeg".to_owned()];
-        assert!(Profile::new(8, accepts(), 10_000, false).is_err());
-        assert!(Profile::new(320, accepts(), 10, false).is_err());
-        assert!(Profile::new(320, Vec::new(), 10_000, false).is_err());
-        assert!(Profile::new(320, vec!["jpeg".to_owned()], 10_000, false).is_err());
+        let refused = |width, accepts, bytes| Profile::new(width, accepts, bytes, false).err();
+        assert_eq!(refused(8, accepts(), 10_000), Some(ProfileError::Width(8)));
+        assert_eq!(refused(320, accepts(), 10), Some(ProfileError::Bytes(10)));
+        assert_eq!(
+            refused(320, Vec::new(), 10_000),
+            Some(ProfileError::AcceptsNothing)
+        );
+        assert_eq!(
+            refused(320, vec!["jpeg".to_owned()], 10_000),
+            Some(ProfileError::NotMime("jpeg".to_owned()))
+        );
+        assert_eq!(
+            ProfileError::Width(8).to_string(),
+            "screen_width 8 is outside 16–4096"
+        );
     }
 }

@@ -260,7 +260,7 @@ impl Transcoder {
         }
         match &request.profile {
             Some(p) => {
-                Profile::from_wire(p).map_err(|e| Status::invalid_argument(format!("profile: {e}")))
+                Profile::try_from(p).map_err(|e| Status::invalid_argument(format!("profile: {e}")))
             }
             None => Ok(self.profiles[&self.default_profile].clone()),
         }

@@ -101,12 +101,11 @@ impl Database {
     }
 
     /// A round trip, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), String> {
-        let result = match self {
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
             Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
-        };
-        result.map_err(|e| e.to_string())
+        }
     }
 
     /// Closes the pool, waiting for checked-out connections.

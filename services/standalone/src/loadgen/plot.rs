@@ -12,18 +12,25 @@ use plotters::prelude::*;
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const NINES: f64 = 4.0;
 
-fn register_font() -> anyhow::Result<()> {
-    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+/// Why the plot has no font.
+#[derive(Debug, Clone, thiserror::Error)]
+enum FontError {
+    #[error("{FONT}: {0} (install fonts-dejavu-core)")]
+    Read(std::sync::Arc<std::io::Error>),
+    #[error("{FONT} is not a font plotters can read")]
+    Unreadable,
+}
+
+fn register_font() -> Result<(), FontError> {
+    static DONE: std::sync::OnceLock<Result<(), FontError>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
-        let bytes =
-            std::fs::read(FONT).map_err(|e| format!("{FONT}: {e} (install fonts-dejavu-core)"))?;
+        let bytes = std::fs::read(FONT).map_err(|e| FontError::Read(std::sync::Arc::new(e)))?;
         // plotters keeps the font for the process's life.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-            .map_err(|_| format!("{FONT} is not a font plotters can read"))
+            .map_err(|_| FontError::Unreadable)
     })
     .clone()
-    .map_err(anyhow::Error::msg)
 }
 
 /// The points of one distribution: (nines, ms).

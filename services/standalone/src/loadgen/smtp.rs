@@ -23,6 +23,14 @@ pub(crate) struct Plan {
     pub(crate) tag: String,
 }
 
+/// What the server did with one mail.
+enum Sent {
+    /// `250` after DATA: when DATA ended and when the 250 came (ns).
+    Accepted { data_end_ns: u64, accepted_ns: u64 },
+    /// Refused with this reply (at MAIL, RCPT, DATA or after it).
+    Refused { code: u16, text: String },
+}
+
 impl Plan {
     fn total(&self) -> usize {
         self.rate as usize * self.seconds as usize
@@ -124,7 +132,10 @@ async fn lane_send(
             continue;
         };
         match c.send(tag, i, &to).await {
-            Ok(Ok((data_end_ns, accepted_ns))) => accepted.push((
+            Ok(Sent::Accepted {
+                data_end_ns,
+                accepted_ns,
+            }) => accepted.push((
                 i,
                 Accepted {
                     data_end_ns,
@@ -132,7 +143,7 @@ async fn lane_send(
                     late_us,
                 },
             )),
-            Ok(Err(reply)) => refusals.push(reply),
+            Ok(Sent::Refused { code, text }) => refusals.push(format!("{code} {text}")),
             Err(e) => {
                 refusals.push(format!("connection: {e}"));
                 connection = None;
@@ -167,12 +178,7 @@ impl Connection {
 
     /// One mail, MAIL/RCPT/DATA pipelined; the times of the end of DATA
     /// and of the 250, or the server's refusal.
-    async fn send(
-        &mut self,
-        tag: &str,
-        i: usize,
-        to: &str,
-    ) -> anyhow::Result<Result<(u64, u64), String>> {
+    async fn send(&mut self, tag: &str, i: usize, to: &str) -> anyhow::Result<Sent> {
         let envelope = format!("MAIL FROM:<loadgen@example.net>\r\nRCPT TO:<{to}>\r\nDATA\r\n");
         self.writer.write_all(envelope.as_bytes()).await?;
         let mail = self.reply().await?;
@@ -186,7 +192,10 @@ impl Connection {
                 .into_iter()
                 .find(|(code, _)| !matches!(code, 250 | 354))
                 .unwrap_or((0, String::new()));
-            return Ok(Err(format!("{} {}", refused.0, refused.1)));
+            return Ok(Sent::Refused {
+                code: refused.0,
+                text: refused.1,
+            });
         }
         self.writer
             .write_all(message(tag, i, to).as_bytes())
@@ -195,9 +204,12 @@ impl Connection {
         let (code, text) = self.reply().await?;
         let accepted_ns = now_ns();
         Ok(if code == 250 {
-            Ok((data_end_ns, accepted_ns))
+            Sent::Accepted {
+                data_end_ns,
+                accepted_ns,
+            }
         } else {
-            Err(format!("{code} {text}"))
+            Sent::Refused { code, text }
         })
     }
 
