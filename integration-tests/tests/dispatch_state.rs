@@ -194,8 +194,10 @@ async fn a_corrupt_state_file_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     std::fs::write(&path, b"this is not a sqlite database, not at all, no").unwrap();
-    let err = SqliteState::open(&path).await.unwrap_err().to_string();
-    // The file and SQLite's reason, for the operator to act on.
+    let err = SqliteState::open(&path).await.unwrap_err();
+    // The file and SQLite's reason, for the operator to act on (the log
+    // line shows the error with its causes).
+    let err = pushmail_common::report::Report(&err).to_string();
     assert!(
         err.contains("state.db") && err.contains("not a database"),
         "{err}"

@@ -90,7 +90,7 @@ impl Handler for DeliveryLog {
             Err(e) => {
                 // Not ours to dead-letter (the producers own the topic): a
                 // record no reader understands is skipped, loudly.
-                tracing::warn!(error = %e, "undecodable delivery receipt skipped");
+                tracing::warn!(error = %pushmail_common::report::Report(&e), "undecodable delivery receipt skipped");
                 return Ok(());
             }
         };
@@ -160,7 +160,9 @@ pub async fn run(
             {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "old delivery receipts pruned"),
-                Err(e) => tracing::warn!(error = %e, "delivery log prune failed; next hour"),
+                Err(e) => {
+                    tracing::warn!(error = %pushmail_common::report::Report(&e), "delivery log prune failed; next hour")
+                }
             }
         }
     };

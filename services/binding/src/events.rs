@@ -176,7 +176,7 @@ impl Events {
             Ok(_) => Ok(()),
             Err(err) => {
                 metrics::counter!(METRIC_PUBLISH_FAILED, "topic" => topic).increment(1);
-                tracing::warn!(topic, error = %err, "event not published");
+                tracing::warn!(topic, error = %pushmail_common::report::Report(&err), "event not published");
                 Err(err)
             }
         }

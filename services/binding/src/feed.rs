@@ -52,7 +52,7 @@ where
         match subscribed.await {
             Ok(subscription) => break subscription,
             Err(e) => {
-                tracing::warn!(topic = feed.topic, error = %e, "cannot subscribe yet; retrying");
+                tracing::warn!(topic = feed.topic, error = %pushmail_common::report::Report(&e), "cannot subscribe yet; retrying");
             }
         }
         failures += 1;

@@ -174,7 +174,9 @@ async fn prune_code_counts(registry: registry::Registry, shutdown: CancellationT
         match registry.prune_code_counts().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "old verification-code counts pruned"),
-            Err(e) => tracing::warn!(error = %e, "verification-code count prune failed; next hour"),
+            Err(e) => {
+                tracing::warn!(error = %pushmail_common::report::Report(&e), "verification-code count prune failed; next hour")
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

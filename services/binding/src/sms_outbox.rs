@@ -84,7 +84,7 @@ impl Handler for Keeper {
             Ok(sms) => sms,
             Err(e) => {
                 // The producers own the topic and its dead letters.
-                tracing::warn!(error = %e, "undecodable SMS skipped by the outbox");
+                tracing::warn!(error = %pushmail_common::report::Report(&e), "undecodable SMS skipped by the outbox");
                 return Ok(());
             }
         };
@@ -148,7 +148,9 @@ pub async fn run(
             match pruner.prune_sms(before, keep).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "old SMS pruned from the outbox"),
-                Err(e) => tracing::warn!(error = %e, "SMS outbox prune failed; trying later"),
+                Err(e) => {
+                    tracing::warn!(error = %pushmail_common::report::Report(&e), "SMS outbox prune failed; trying later")
+                }
             }
         }
     };

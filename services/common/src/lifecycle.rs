@@ -32,7 +32,7 @@ pub async fn stop_signal() {
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for sigterm; ctrl-c only");
+                tracing::warn!(error = %crate::report::Report(&err), "cannot listen for sigterm; ctrl-c only");
                 let _ = tokio::signal::ctrl_c().await;
             }
         }

@@ -318,7 +318,7 @@ impl ServiceVerifier {
             )
         })?;
         let service = self.verify(presented).map_err(|err| {
-            tracing::warn!(method, error = %err, "service credential refused");
+            tracing::warn!(method, error = %crate::report::Report(&err), "service credential refused");
             tonic::Status::unauthenticated("the service credential is not valid")
         })?;
         if allowed.contains(&service) {

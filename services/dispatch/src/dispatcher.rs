@@ -500,7 +500,7 @@ impl Dispatcher {
         }
         if let Err(err) = self.state.confirm(claim, &n.idempotency_key).await {
             // Sent but unconfirmed: a redelivery may send it once more.
-            tracing::warn!(error = %err, "SMS claim not confirmed");
+            tracing::warn!(error = %pushmail_common::report::Report(&err), "SMS claim not confirmed");
         }
         self.receipt_with(
             n,

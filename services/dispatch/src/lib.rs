@@ -215,7 +215,7 @@ async fn digest_loop(dispatcher: &Dispatcher, every: Duration, shutdown: Cancell
         {
             Ok(due) => due,
             Err(err) => {
-                tracing::warn!(error = %err, "held mails unreadable; retrying");
+                tracing::warn!(error = %pushmail_common::report::Report(&err), "held mails unreadable; retrying");
                 continue;
             }
         };
@@ -223,7 +223,7 @@ async fn digest_loop(dispatcher: &Dispatcher, every: Duration, shutdown: Cancell
             match dispatcher.digest(&device).await {
                 Ok(()) => {
                     if let Err(err) = dispatcher.state.digested(&device).await {
-                        tracing::warn!(error = %err, "digest sent but not marked; it is deduplicated when retried");
+                        tracing::warn!(error = %pushmail_common::report::Report(&err), "digest sent but not marked; it is deduplicated when retried");
                     }
                 }
                 Err(err) => {

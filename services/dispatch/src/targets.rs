@@ -155,7 +155,9 @@ impl Handler for Invalidations {
         match decode(BINDING_CHANGED, record) {
             Ok(change) => self.0.forget(&change.account_id),
             // Not ours to dead-letter: binding's topic; skip it.
-            Err(err) => tracing::warn!(error = %err, "unreadable binding change skipped"),
+            Err(err) => {
+                tracing::warn!(error = %pushmail_common::report::Report(&err), "unreadable binding change skipped")
+            }
         }
         Ok(())
     }

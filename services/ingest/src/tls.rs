@@ -66,7 +66,7 @@ impl Tls {
         let (_added, _ignored) = roots.add_parsable_certificates(native.certs);
         for cert in extra {
             if let Err(err) = roots.add(cert.clone()) {
-                tracing::warn!(error = %err, "an extra CA certificate was refused");
+                tracing::warn!(error = %pushmail_common::report::Report(&err), "an extra CA certificate was refused");
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -128,7 +128,7 @@ pub fn serve(
                         break;
                     }
                     Err(RecvError::Io(err)) => {
-                        tracing::debug!(error = %err, device = %conn.device, "websocket read failed");
+                        tracing::debug!(error = %pushmail_common::report::Report(&err), device = %conn.device, "websocket read failed");
                         break;
                     }
                 },
@@ -398,7 +398,7 @@ impl Conn {
             }
             Ok(_) => {}
             Err(err) => {
-                tracing::warn!(error = %err, "directory claim failed; deliveries are routed here only once it recovers")
+                tracing::warn!(error = %pushmail_common::report::Report(&err), "directory claim failed; deliveries are routed here only once it recovers")
             }
         }
     }
@@ -515,7 +515,7 @@ impl Conn {
                 .release(&self.device, &self.node.address)
                 .await
         {
-            tracing::warn!(error = %err, "directory release failed; the lease expires on its own");
+            tracing::warn!(error = %pushmail_common::report::Report(&err), "directory release failed; the lease expires on its own");
         }
     }
 }

@@ -12,14 +12,19 @@ use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 
 /// The directory failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("directory unavailable: {0}")]
-pub struct DirectoryError(pub String);
-
-impl From<redis::RedisError> for DirectoryError {
-    fn from(err: redis::RedisError) -> Self {
-        Self(err.to_string())
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// Redis refused or could not be reached.
+    #[error("directory unavailable")]
+    Redis(#[from] redis::RedisError),
+    /// The renewal script answered a position outside the leases sent.
+    #[error("lease renewal answered position {position} of {sent}")]
+    BadRenewal {
+        /// The position answered (1-based).
+        position: usize,
+        /// How many leases were sent.
+        sent: usize,
+    },
 }
 
 /// The device → node map with leases.
@@ -168,10 +173,10 @@ impl Directory for RedisDirectory {
         let mut renewed = vec![true; leases.len()];
         for position in lost {
             let Some(held) = position.checked_sub(1).and_then(|i| renewed.get_mut(i)) else {
-                return Err(DirectoryError(format!(
-                    "lease renewal answered position {position} of {}",
-                    leases.len()
-                )));
+                return Err(DirectoryError::BadRenewal {
+                    position,
+                    sent: leases.len(),
+                });
             };
             *held = false;
         }

@@ -105,7 +105,7 @@ impl DeviceListener {
                             let _ = queue.send((Box::new(stream), peer)).await;
                         }
                         Ok(Err(err)) => {
-                            tracing::debug!(%peer, error = %err, "TLS handshake failed")
+                            tracing::debug!(%peer, error = %pushmail_common::report::Report(&err), "TLS handshake failed")
                         }
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }

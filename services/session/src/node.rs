@@ -153,7 +153,7 @@ impl Node {
                 .timeout(std::time::Duration::from_secs(2))
                 .connect_lazy(),
             Err(err) => {
-                tracing::warn!(node = previous, error = %err, "directory names an unusable node");
+                tracing::warn!(node = previous, error = %pushmail_common::report::Report(&err), "directory names an unusable node");
                 return;
             }
         };
@@ -171,7 +171,7 @@ impl Node {
             Err(_) => tracing::warn!("the service credential is not valid metadata"),
         }
         if let Err(err) = client.take_over(request).await {
-            tracing::info!(node = previous, error = %err, "take-over not confirmed; the old connection closes at its next heartbeat");
+            tracing::info!(node = previous, error = %pushmail_common::report::Report(&err), "take-over not confirmed; the old connection closes at its next heartbeat");
         }
     }
 }

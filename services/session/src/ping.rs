@@ -153,7 +153,9 @@ async fn register(node: &Node, tenant: &str, device: &str, hb: Duration, tx: &Ar
             node.take_over(&previous, tenant, device).await;
         }
         Ok(_) => {}
-        Err(err) => tracing::warn!(error = %err, "directory claim failed"),
+        Err(err) => {
+            tracing::warn!(error = %pushmail_common::report::Report(&err), "directory claim failed")
+        }
     }
     id
 }

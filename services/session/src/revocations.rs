@@ -29,7 +29,7 @@ impl Handler for Feed {
             Ok(event) => event,
             Err(err) => {
                 // A record that never decodes must not stop the feed.
-                tracing::error!(error = %err, "undecodable BindingChanged skipped");
+                tracing::error!(error = %pushmail_common::report::Report(&err), "undecodable BindingChanged skipped");
                 return Ok(());
             }
         };

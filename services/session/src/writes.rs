@@ -48,7 +48,7 @@ pub async fn renew(node: &Node, batch: Vec<Renewal>) {
             }
             // The leases outlive a short outage; the next heartbeats renew them.
             Err(err) => {
-                tracing::warn!(error = %err, leases = chunk.len(), "directory renew failed")
+                tracing::warn!(error = %pushmail_common::report::Report(&err), leases = chunk.len(), "directory renew failed")
             }
         }
     }

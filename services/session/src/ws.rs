@@ -115,7 +115,9 @@ async fn connect(
                 };
                 crate::conn::serve(node, socket, claims).await;
             }
-            Err(err) => tracing::debug!(error = %err, "websocket upgrade failed"),
+            Err(err) => {
+                tracing::debug!(error = %pushmail_common::report::Report(&err), "websocket upgrade failed")
+            }
         }
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();

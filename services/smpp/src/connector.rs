@@ -289,7 +289,7 @@ impl Connector {
         let message = match &item.message {
             Ok(message) => message,
             Err(err) => {
-                tracing::warn!(smsc, error = %err, "unreadable deliver_sm refused");
+                tracing::warn!(smsc, error = %pushmail_common::report::Report(err), "unreadable deliver_sm refused");
                 metrics::counter!(METRIC_RECEIPTS, "outcome" => "malformed").increment(1);
                 return status::PERMANENT_APP_ERROR;
             }
@@ -303,7 +303,7 @@ impl Connector {
                 return status::OK;
             }
             Err(err) => {
-                tracing::warn!(smsc, error = %err, "unreadable delivery receipt refused");
+                tracing::warn!(smsc, error = %pushmail_common::report::Report(&err), "unreadable delivery receipt refused");
                 metrics::counter!(METRIC_RECEIPTS, "outcome" => "malformed").increment(1);
                 return status::PERMANENT_APP_ERROR;
             }
@@ -315,7 +315,7 @@ impl Connector {
             }
             Err(err) => {
                 // The SMS centre offers it again later; nothing is lost.
-                tracing::warn!(smsc, error = %err, "receipt not recorded yet");
+                tracing::warn!(smsc, error = %pushmail_common::report::Report(&err), "receipt not recorded yet");
                 status::TEMPORARY_APP_ERROR
             }
         }

@@ -127,7 +127,7 @@ impl Link {
                     // Jittered: replicas do not reconnect in step after an SMSC restart.
                     failures = failures.saturating_add(1);
                     let wait = self.reconnect.delay(failures);
-                    tracing::warn!(smsc = %self.name, error = %err, retry_in = ?wait, "SMPP bind failed");
+                    tracing::warn!(smsc = %self.name, error = %pushmail_common::report::Report(&err), retry_in = ?wait, "SMPP bind failed");
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         () = shutdown.cancelled() => break,

@@ -403,7 +403,7 @@ async fn keepalive(session: Arc<Session>, every: Duration, last_read: Arc<Mutex<
             Ok(_) => {}
             Err(SessionError::Closed) => return,
             Err(err) => {
-                tracing::warn!(smsc = %session.name, error = %err, "enquire_link unanswered; closing the link");
+                tracing::warn!(smsc = %session.name, error = %pushmail_common::report::Report(&err), "enquire_link unanswered; closing the link");
                 session.close();
                 return;
             }

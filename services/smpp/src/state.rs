@@ -15,14 +15,14 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
 /// The store failed (transient: the record is retried).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("SMPP connector state unavailable: {0}")]
-pub struct StateError(pub String);
-
-impl From<redis::RedisError> for StateError {
-    fn from(err: redis::RedisError) -> Self {
-        Self(err.to_string())
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Redis refused or could not be reached.
+    #[error("SMPP connector state unavailable")]
+    Redis(#[from] redis::RedisError),
+    /// A receipt expectation could not be written as JSON.
+    #[error("SMPP connector state: a receipt expectation does not encode")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// How far a request got.
@@ -161,7 +161,7 @@ impl Store for RedisStore {
         expected: &Expected,
         ttl: Duration,
     ) -> Result<(), StateError> {
-        let value = serde_json::to_string(expected).map_err(|e| StateError(e.to_string()))?;
+        let value = serde_json::to_string(expected)?;
         self.redis
             .clone()
             .set_ex::<_, _, ()>(

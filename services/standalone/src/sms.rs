@@ -47,7 +47,9 @@ pub(crate) async fn print(
         sms.commit(&record).await?;
         match bus::decode(SMS_OUTBOUND, &record) {
             Ok(message) => println!("{}", line(&message)),
-            Err(e) => tracing::warn!(error = %e, "an SMS that does not decode was not printed"),
+            Err(e) => {
+                tracing::warn!(error = %pushmail_common::report::Report(&e), "an SMS that does not decode was not printed")
+            }
         }
     }
 }

@@ -289,7 +289,7 @@ impl Services {
             }
             let (name, result) = joined.context("service task panicked")?;
             if let Err(err) = result {
-                tracing::error!(service = %name, error = %err, "service failed");
+                tracing::error!(service = %name, error = format!("{err:#}"), "service failed");
                 first_error.get_or_insert(err.context(name));
             }
         }

@@ -146,7 +146,7 @@ impl Transcoder {
                 // the caller hears it cannot be converted.
                 PoolError::Died(_) | PoolError::Protocol(_) => ConvertError::Crashed(e.to_string()),
                 PoolError::Spawn { .. } | PoolError::Limit(_) => {
-                    tracing::error!(error = %e, "no converter worker");
+                    tracing::error!(error = %pushmail_common::report::Report(&e), "no converter worker");
                     ConvertError::Unavailable(e.to_string())
                 }
             })
@@ -174,7 +174,7 @@ impl Transcoder {
         let blob = BlobRef::parse(blob_ref)
             .map_err(|_| Status::invalid_argument("blob_ref must be sha256:<64 hex digits>"))?;
         let unavailable = |e: blob::BlobError| {
-            tracing::warn!(error = %e, "blob store failed");
+            tracing::warn!(error = %pushmail_common::report::Report(&e), "blob store failed");
             Status::unavailable("the message store is unavailable")
         };
         let not_found = || Status::not_found("no such message for this account");

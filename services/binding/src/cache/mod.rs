@@ -153,7 +153,7 @@ impl TargetCache {
                     generation = Some(read.generation);
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "target cache read failed; using the database")
+                    tracing::warn!(error = %pushmail_common::report::Report(&err), "target cache read failed; using the database")
                 }
             }
         }
@@ -166,7 +166,9 @@ impl TargetCache {
                 .await
             {
                 Ok(()) => self.keep_local(key, &targets, Some(written_ms + shared.ttl_ms())),
-                Err(err) => tracing::warn!(error = %err, "target cache write failed"),
+                Err(err) => {
+                    tracing::warn!(error = %pushmail_common::report::Report(&err), "target cache write failed")
+                }
             }
         } else {
             self.keep_local(key, &targets, None);
@@ -196,7 +198,7 @@ impl TargetCache {
             && let Err(err) = shared.invalidate(tenant, account).await
         {
             metrics::counter!("pushmail_binding_cache_invalidation_failed_total").increment(1);
-            tracing::warn!(error = %err, %account, "target cache invalidation failed; the entry expires on its own");
+            tracing::warn!(error = %pushmail_common::report::Report(&err), %account, "target cache invalidation failed; the entry expires on its own");
         }
     }
 }

@@ -45,7 +45,7 @@ pub(super) async fn caller(
         Ok(Some(Privileged::Operator)) => Ok(Caller::Operator),
         Ok(None) => registry.tenant_of_key(token).await.map(Caller::Tenant),
         Err(err) => {
-            tracing::warn!(error = %err, "service credential refused");
+            tracing::warn!(error = %pushmail_common::report::Report(&err), "service credential refused");
             Err(ApiError::Unauthenticated(
                 "the service credential is not valid",
             ))

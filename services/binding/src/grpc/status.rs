@@ -32,7 +32,7 @@ pub fn status(err: ApiError) -> Status {
         ApiError::PermissionDenied(_) => Code::PermissionDenied,
         ApiError::Unavailable(_) => Code::Unavailable,
         ApiError::Internal(_) => {
-            tracing::error!(error = %err, "internal error");
+            tracing::error!(error = %pushmail_common::report::Report(&err), "internal error");
             Code::Internal
         }
     };

@@ -87,8 +87,9 @@ impl From<StoreError> for ApiError {
             // The edge validates first, so a refused value is a stored row
             // or a rule the edge missed: not the caller's to fix.
             StoreError::Invalid(what) => Self::Internal(what),
-            StoreError::Unavailable(what) => {
-                tracing::warn!(error = %what, "database call failed");
+            err @ StoreError::Unavailable { .. } => {
+                let error = pushmail_common::report::Report(&err);
+                tracing::warn!(%error, "database call failed");
                 Self::Unavailable("database unavailable, retry later".to_owned())
             }
         }
@@ -97,7 +98,7 @@ impl From<StoreError> for ApiError {
 
 impl From<BusError> for ApiError {
     fn from(err: BusError) -> Self {
-        tracing::warn!(error = %err, "event bus call failed");
+        tracing::warn!(error = %pushmail_common::report::Report(&err), "event bus call failed");
         Self::Unavailable("event bus unavailable, retry later".to_owned())
     }
 }

@@ -118,7 +118,7 @@ impl Database {
 }
 
 /// A store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A unique key is taken (duplicate tenant key, account, binding).
     #[error("already exists: {0}")]
@@ -147,9 +147,54 @@ pub enum StoreError {
     #[error("{0}")]
     Forbidden(&'static str),
     /// The database could not be reached or failed.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("database unavailable ({what})")]
+    Unavailable {
+        /// What was being read or written.
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: std::sync::Arc<sqlx::Error>,
+    },
 }
+
+impl StoreError {
+    /// The database failed while reading or writing `what`.
+    pub fn unavailable(what: &'static str, source: sqlx::Error) -> Self {
+        Self::Unavailable {
+            what,
+            source: std::sync::Arc::new(source),
+        }
+    }
+}
+
+/// Two store errors are the same outcome: an unavailable database is one
+/// whatever the driver said (its error has no equality).
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Unavailable { what: a, .. }, Self::Unavailable { what: b, .. }) => a == b,
+            (Self::Conflict(a), Self::Conflict(b))
+            | (Self::Invalid(a), Self::Invalid(b))
+            | (Self::Precondition(a), Self::Precondition(b)) => a == b,
+            (Self::NotFound(a), Self::NotFound(b))
+            | (Self::QuotaExceeded(a), Self::QuotaExceeded(b))
+            | (Self::Forbidden(a), Self::Forbidden(b)) => a == b,
+            (
+                Self::Throttled {
+                    reason: a,
+                    retry_after_ms: x,
+                },
+                Self::Throttled {
+                    reason: b,
+                    retry_after_ms: y,
+                },
+            ) => a == b && x == y,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StoreError {}
 
 /// Who an inbound address reaches, with the tenant's relay policy.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -153,8 +153,12 @@ pub async fn sweep_every(config: BlobConfig, shutdown: CancellationToken) {
                     "blob store swept"
                 );
             }
-            Ok(Err(err)) => tracing::warn!(error = %err, "blob sweep failed; trying again later"),
-            Err(err) => tracing::warn!(error = %err, "blob sweep task failed"),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %crate::report::Report(&err), "blob sweep failed; trying again later")
+            }
+            Err(err) => {
+                tracing::warn!(error = %crate::report::Report(&err), "blob sweep task failed")
+            }
         }
     }
 }

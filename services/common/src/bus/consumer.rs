@@ -35,15 +35,16 @@ pub trait Handler: Send + Sync {
     }
 }
 
-/// A handler could not process a record yet.
+/// A handler could not process a record yet: the error that stopped it,
+/// kept whole so the log shows its causes.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HandlerError(pub String);
+#[error(transparent)]
+pub struct HandlerError(pub Box<dyn std::error::Error + Send + Sync>);
 
 impl HandlerError {
     /// Wraps any error.
-    pub fn new(err: impl std::fmt::Display) -> Self {
-        Self(err.to_string())
+    pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(err.into())
     }
 }
 
@@ -64,7 +65,7 @@ pub async fn consume(
                 Ok(record) => record,
                 Err(BusError::Closed) => return Ok(()),
                 Err(err) => {
-                    tracing::warn!(error = %err, "bus receive failed; retrying");
+                    tracing::warn!(error = %crate::report::Report(&err), "bus receive failed; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(retry.initial) => continue,
@@ -80,7 +81,7 @@ pub async fn consume(
         metrics::counter!(METRIC_CONSUMED, "topic" => record.topic.clone()).increment(1);
         if let Err(err) = subscription.commit(&record).await {
             // The partition moved to another member: it will redeliver.
-            tracing::warn!(error = %err, "commit failed; record will be redelivered");
+            tracing::warn!(error = %crate::report::Report(&err), "commit failed; record will be redelivered");
         }
     }
     subscription.close().await
@@ -110,7 +111,7 @@ pub(super) async fn handle_with_retry(
                 metrics::counter!(METRIC_HANDLER_ERRORS, "topic" => record.topic.clone())
                     .increment(1);
                 tracing::warn!(
-                    record = %record.coordinates(), attempt, error = %err,
+                    record = %record.coordinates(), attempt, error = %crate::report::Report(&err),
                     "handler failed; retrying",
                 );
             }

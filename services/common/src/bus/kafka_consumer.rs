@@ -181,7 +181,7 @@ impl Subscription for KafkaSubscription {
                     // A topic not created yet (a consumer started before its
                     // producer) or a broker restart: librdkafka keeps
                     // fetching, so the member waits instead of failing.
-                    tracing::warn!(topics = %self.topics, error = %e, "consume stalled, retrying");
+                    tracing::warn!(topics = %self.topics, error = %crate::report::Report(&e), "consume stalled, retrying");
                     tokio::time::sleep(TRANSIENT_PAUSE).await;
                 }
                 Err(e) => {
@@ -239,7 +239,7 @@ impl Subscription for KafkaSubscription {
             };
             if let Err(err) = result {
                 // Kept pending; the worst case is redelivery.
-                tracing::warn!(error = %err, "offset commit failed");
+                tracing::warn!(error = %crate::report::Report(&err), "offset commit failed");
             }
         }
         Ok(())

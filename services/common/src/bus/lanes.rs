@@ -101,7 +101,7 @@ pub async fn consume_concurrently<H: Handler + 'static>(
                 }
                 Err(BusError::Closed) => break,
                 Err(err) => {
-                    tracing::warn!(error = %err, "bus receive failed; retrying");
+                    tracing::warn!(error = %crate::report::Report(&err), "bus receive failed; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(retry.initial) => {}
@@ -151,7 +151,7 @@ async fn finish(
         && let Err(err) = subscription.commit(&last).await
     {
         // The partition moved to another member: it will redeliver.
-        tracing::warn!(error = %err, "commit failed; records will be redelivered");
+        tracing::warn!(error = %crate::report::Report(&err), "commit failed; records will be redelivered");
     }
 }
 

@@ -29,12 +29,12 @@ pub async fn publish_receipt(
         match bus.publish(topics::DELIVERY.name(), record.clone()).await {
             Ok(_) => return,
             Err(err) if attempt < ATTEMPTS => {
-                tracing::warn!(error = %err, attempt, "receipt not published yet; retrying");
+                tracing::warn!(error = %crate::report::Report(&err), attempt, "receipt not published yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
             Err(err) => {
-                tracing::error!(error = %err, "receipt lost after {ATTEMPTS} attempts");
+                tracing::error!(error = %crate::report::Report(&err), "receipt lost after {ATTEMPTS} attempts");
                 metrics::counter!(METRIC_RECEIPTS_LOST, "service" => service).increment(1);
             }
         }

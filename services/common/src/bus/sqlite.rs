@@ -301,7 +301,7 @@ async fn write_batch(pool: &SqlitePool, log: &Log, batch: Vec<Op>, path: &std::p
             }
         }
         Err(err) => {
-            tracing::error!(error = %err, path = %path.display(), "bus file write failed");
+            tracing::error!(error = %crate::report::Report(&err), path = %path.display(), "bus file write failed");
             let err = Arc::new(err);
             log.restore_journal(journal);
             let failure = || BusError::Storage {

@@ -213,7 +213,7 @@ where
                 }
             };
             if let Err(err) = ended {
-                tracing::debug!(error = %err, "HTTP connection ended");
+                tracing::debug!(error = %crate::report::Report(&err), "HTTP connection ended");
             }
         });
     }

@@ -378,7 +378,7 @@ pub async fn accept(
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(err) => {
-                tracing::warn!(error = %err, "accept failed");
+                tracing::warn!(error = %crate::report::Report(&err), "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

@@ -221,7 +221,9 @@ fn decoded(entries: Entries, device: &str) -> Vec<Notification> {
             Ok(notification) => notifications.push(notification),
             // One unreadable entry must not block the device's replay
             // for good; it cannot become readable later.
-            Err(err) => tracing::warn!(error = %err, device, "outbox entry skipped"),
+            Err(err) => {
+                tracing::warn!(error = %crate::report::Report(&err), device, "outbox entry skipped")
+            }
         }
     }
     notifications

@@ -251,7 +251,7 @@ impl Writer {
         }
         let committed = tx.commit().await.map_err(Arc::new);
         if let Err(err) = &committed {
-            tracing::error!(error = %err, "outbox file write failed");
+            tracing::error!(error = %crate::report::Report(err.as_ref()), "outbox file write failed");
         }
         for call in done {
             call.settle(&committed);

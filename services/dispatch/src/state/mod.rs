@@ -18,14 +18,21 @@ pub use self::redis::RedisState;
 pub use self::sqlite::SqliteState;
 
 /// The state store failed (transient: the event is retried).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("dispatch state unavailable: {0}")]
-pub struct StateError(pub String);
-
-impl From<::redis::RedisError> for StateError {
-    fn from(err: ::redis::RedisError) -> Self {
-        Self(err.to_string())
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Redis refused or could not be reached.
+    #[error("dispatch state (redis) unavailable")]
+    Redis(#[from] ::redis::RedisError),
+    /// The SQLite file could not be read or written.
+    #[error("dispatch state (sqlite) unavailable")]
+    Sqlite(#[from] sqlx::Error),
+    /// The SQLite file could not be opened.
+    #[error("dispatch state (sqlite) could not be opened")]
+    Open(#[from] pushmail_common::sqlite::OpenError),
+    /// A held notification does not decode (written by another version,
+    /// or damaged).
+    #[error("a held notification is unreadable")]
+    Unreadable(#[source] prost::DecodeError),
 }
 
 /// A device's held mails, due for their digest.

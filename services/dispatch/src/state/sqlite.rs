@@ -49,7 +49,7 @@ pub struct SqliteState {
 }
 
 fn unavailable(err: sqlx::Error) -> StateError {
-    StateError(format!("sqlite: {err}"))
+    StateError::Sqlite(err)
 }
 
 fn now_ms() -> i64 {
@@ -63,9 +63,7 @@ fn ms(duration_ms: u64) -> i64 {
 impl SqliteState {
     /// Opens (and creates) the state at `path`.
     pub async fn open(path: &Path) -> Result<Self, StateError> {
-        let pool = pushmail_common::sqlite::open(path, SCHEMA)
-            .await
-            .map_err(|e| StateError(e.to_string()))?;
+        let pool = pushmail_common::sqlite::open(path, SCHEMA).await?;
         Ok(Self { pool })
     }
 }
@@ -204,7 +202,7 @@ impl HeldMail for SqliteState {
                 let count: i64 = d.get("count");
                 Notification::decode(bytes.as_slice())
                     .map(|n| (n, u32::try_from(count).unwrap_or(u32::MAX)))
-                    .map_err(|e| StateError(format!("a held notification is unreadable: {e}")))
+                    .map_err(StateError::Unreadable)
             })
             .collect::<Result<_, _>>()?;
             let version: i64 = row.get("version");

@@ -260,7 +260,7 @@ impl Watch<'_> {
                 advance(id).await?;
             }
             Err(err) if !err.is_transient() => {
-                tracing::warn!(%account, uid, error = %err, "message refused");
+                tracing::warn!(%account, uid, error = %pushmail_common::report::Report(&err), "message refused");
                 report.refused += 1;
                 advance(None).await?;
             }

@@ -181,7 +181,7 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
             Ok(_) => report.announced += 1,
             Err(err) if !err.is_transient() => {
                 // Not mail: retrying cannot help, and it must not block the rest.
-                tracing::warn!(account = %account.account, %uidl, error = %err, "message refused");
+                tracing::warn!(account = %account.account, %uidl, error = %pushmail_common::report::Report(&err), "message refused");
                 report.refused += 1;
             }
             Err(err) => return Err(err.into()),

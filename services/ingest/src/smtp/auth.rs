@@ -178,7 +178,7 @@ impl RelayPolicy {
                 .filter_map(|s| match Cidr::parse(s) {
                     Ok(cidr) => Some(cidr),
                     Err(err) => {
-                        tracing::warn!(source = %s, error = %err, "relay policy entry skipped");
+                        tracing::warn!(source = %s, error = %pushmail_common::report::Report(&err), "relay policy entry skipped");
                         None
                     }
                 })

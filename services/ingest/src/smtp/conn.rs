@@ -402,7 +402,7 @@ impl Conn {
             Ok(Resolved::Unknown) => self.not_accepted(),
             Ok(Resolved::BadAddress) => self.say("501 5.1.3 Bad recipient address syntax"),
             Err(err) => {
-                tracing::warn!(error = %err, "recipient lookup failed");
+                tracing::warn!(error = %pushmail_common::report::Report(&err), "recipient lookup failed");
                 self.say("451 4.3.0 Recipient lookup unavailable, try again later");
             }
         }
@@ -484,7 +484,7 @@ impl Conn {
                 "421 4.7.0 Too many authentication failures, try again later",
             )),
             Err(err @ AuthError::Unavailable(_)) => {
-                tracing::warn!(error = %err, "relay login could not be checked");
+                tracing::warn!(error = %pushmail_common::report::Report(&err), "relay login could not be checked");
                 self.say("454 4.7.0 Temporary authentication failure, try again later");
                 Ok(())
             }
@@ -640,7 +640,7 @@ impl Conn {
 
 fn failed(err: &AnnounceError) -> Outcome {
     if err.is_transient() {
-        tracing::warn!(error = %err, "message not published; the sender will retry");
+        tracing::warn!(error = %pushmail_common::report::Report(err), "message not published; the sender will retry");
         Outcome::Retry("event publication failed".to_owned())
     } else {
         Outcome::Refused(err.to_string())

@@ -220,7 +220,7 @@ async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) ->
             );
         }
         Err(err) => {
-            tracing::warn!(error = %err, "recipient lookup unavailable");
+            tracing::warn!(error = %pushmail_common::report::Report(&err), "recipient lookup unavailable");
             return unavailable("cannot look up the mailbox now");
         }
     };
@@ -242,7 +242,7 @@ async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) ->
     match hook.announcer.announce(&arrival, &event.to_message()).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(err) if err.is_transient() => {
-            tracing::warn!(error = %err, "webhook event not published");
+            tracing::warn!(error = %pushmail_common::report::Report(&err), "webhook event not published");
             unavailable("the event could not be published; retry")
         }
         Err(err) => error(StatusCode::BAD_REQUEST, "invalid_event", &err.to_string()),

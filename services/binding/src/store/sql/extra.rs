@@ -6,7 +6,7 @@
 macro_rules! sql_extra {
     ($store:ty, $row:ty) => {
         fn outbox_sms_from_row(row: &$row) -> Result<OutboxSms, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("sms outbox row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("sms outbox row", e);
             Ok(OutboxSms {
                 id: row.try_get("id").map_err(get)?,
                 tenant: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
@@ -198,7 +198,7 @@ macro_rules! sql_extra {
                 .await
                 .map_err(map_err)?;
                 let Some(row) = row else { return Ok(None) };
-                let get = |e: sqlx::Error| StoreError::Unavailable(format!("checkpoint row: {e}"));
+                let get = |e: sqlx::Error| StoreError::unavailable("checkpoint row", e);
                 let uid = |v: i64| {
                     u32::try_from(v).map_err(|_| StoreError::Invalid(format!("checkpoint uid {v}")))
                 };

@@ -56,7 +56,7 @@ fn map_err(err: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_check_violation() => {
             StoreError::Invalid(db.message().to_owned())
         }
-        _ => StoreError::Unavailable(err.to_string()),
+        _ => StoreError::unavailable("database call", err),
     }
 }
 

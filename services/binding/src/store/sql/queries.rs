@@ -420,7 +420,7 @@ macro_rules! sql_store {
                     .map(|row| {
                         let sealed: Option<Vec<u8>> = row
                             .try_get("sealed_credentials")
-                            .map_err(|e| StoreError::Unavailable(format!("account row: {e}")))?;
+                            .map_err(|e| StoreError::unavailable("account row", e))?;
                         Ok((account_from_row(row)?, sealed))
                     })
                     .collect()
@@ -491,7 +491,7 @@ macro_rules! sql_store {
                     .map_err(map_err)?
                     .ok_or(StoreError::NotFound("binding"))?;
                 let mut binding = binding_from_row(&row)?;
-                let get = |e: sqlx::Error| StoreError::Unavailable(format!("binding code: {e}"));
+                let get = |e: sqlx::Error| StoreError::unavailable("binding code", e);
                 let mut code = PendingCode {
                     code_mac: row.try_get::<Option<String>, _>("code_mac").map_err(get)?.unwrap_or_default(),
                     expires_at_ms: row.try_get::<Option<i64>, _>("code_expires_at_ms").map_err(get)?.unwrap_or(0),
@@ -735,7 +735,7 @@ macro_rules! sql_store {
                 .map_err(map_err)?;
                 rows.iter()
                     .map(|row| {
-                        let get = |e: sqlx::Error| StoreError::Unavailable(format!("delivery row: {e}"));
+                        let get = |e: sqlx::Error| StoreError::unavailable("delivery row", e);
                         Ok(Delivery {
                             event_id: row.try_get("event_id").map_err(get)?,
                             tenant,
@@ -830,7 +830,7 @@ macro_rules! sql_store {
                 .map_err(map_err)?;
                 rows.iter()
                     .map(|row| {
-                        let get = |e: sqlx::Error| StoreError::Unavailable(format!("traffic row: {e}"));
+                        let get = |e: sqlx::Error| StoreError::unavailable("traffic row", e);
                         let day: String = row.try_get("day").map_err(get)?;
                         Ok(TrafficDay {
                             day: day.parse().map_err(|_| StoreError::Invalid(format!("bad day {day:?}")))?,

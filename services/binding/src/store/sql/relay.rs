@@ -82,7 +82,7 @@ macro_rules! sql_relay {
                 let Some(row) = row else { return Ok(None) };
                 let hash: String = row
                     .try_get("password_hash")
-                    .map_err(|e| StoreError::Unavailable(format!("relay row: {e}")))?;
+                    .map_err(|e| StoreError::unavailable("relay row", e))?;
                 Ok(Some((relay_credential_from_row(&row)?, hash)))
             }
 

@@ -5,7 +5,7 @@
 macro_rules! sql_rows {
     ($row:ty) => {
         fn device_from_row(row: &$row) -> Result<Device, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("device row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("device row", e);
             let msisdn: String = row.try_get("msisdn").map_err(get)?;
             Ok(Device {
                 id: DeviceId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
@@ -19,7 +19,7 @@ macro_rules! sql_rows {
         }
 
         fn preferences_from_row(row: &$row) -> Result<Preferences, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("preferences row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("preferences row", e);
             let level: String = row.try_get("content_level").map_err(get)?;
             let quiet = match (
                 row.try_get::<Option<i32>, _>("quiet_start_min")
@@ -52,7 +52,7 @@ macro_rules! sql_rows {
         }
 
         fn target_from_row(row: &$row) -> Result<DeliveryTarget, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("target row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("target row", e);
             let msisdn: String = row.try_get("msisdn").map_err(get)?;
             let device = match row.try_get::<Option<Uuid>, _>("device_id").map_err(get)? {
                 Some(id) => Some(TargetDevice {
@@ -82,7 +82,7 @@ macro_rules! sql_rows {
         }
 
         fn binding_from_row(row: &$row) -> Result<Binding, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("binding row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("binding row", e);
             let state: String = row.try_get("state").map_err(get)?;
             let msisdn: String = row.try_get("msisdn").map_err(get)?;
             Ok(Binding {
@@ -100,7 +100,7 @@ macro_rules! sql_rows {
         }
 
         fn account_from_row(row: &$row) -> Result<Account, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("account row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("account row", e);
             let kind: String = row.try_get("kind").map_err(get)?;
             Ok(Account {
                 id: AccountId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
@@ -120,7 +120,7 @@ macro_rules! sql_rows {
         }
 
         fn tenant_from_row(row: &$row) -> Result<Tenant, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("tenant row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("tenant row", e);
             Ok(Tenant {
                 id: TenantId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
                 name: row.try_get("name").map_err(get)?,
@@ -144,7 +144,7 @@ macro_rules! sql_rows {
         }
 
         fn api_key_from_row(row: &$row) -> Result<ApiKeyRecord, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("api key row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("api key row", e);
             Ok(ApiKeyRecord {
                 id: ApiKeyId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
                 tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
@@ -157,7 +157,7 @@ macro_rules! sql_rows {
         }
 
         fn relay_credential_from_row(row: &$row) -> Result<RelayCredential, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("relay row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("relay row", e);
             Ok(RelayCredential {
                 id: RelayCredentialId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
                 tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
@@ -169,7 +169,7 @@ macro_rules! sql_rows {
         }
 
         fn recipient_from_row(row: &$row) -> Result<Recipient, StoreError> {
-            let get = |e: sqlx::Error| StoreError::Unavailable(format!("recipient row: {e}"));
+            let get = |e: sqlx::Error| StoreError::unavailable("recipient row", e);
             let kind: String = row.try_get("kind").map_err(get)?;
             Ok(Recipient {
                 tenant: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
