@@ -48,13 +48,9 @@ pub enum OutboxError {
     #[error("outbox")]
     Open(#[from] crate::sqlite::OpenError),
     /// The SQLite transaction this call shared with others (group commit)
-    /// did not begin or commit: nothing it wrote stands.
-    #[error("outbox (sqlite): the batch's transaction failed")]
-    Batch(#[source] Arc<sqlx::Error>),
-    /// The SQLite outbox's writer task is gone (the runtime is shutting
-    /// down).
-    #[error("outbox (sqlite): the writer has stopped")]
-    WriterGone,
+    /// failed, or its writer stopped: nothing it wrote stands.
+    #[error("outbox (sqlite)")]
+    Group(#[from] crate::sqlite::GroupError),
     /// A stored entry is not one this code wrote.
     #[error("outbox entry {entry} is unreadable: {why}")]
     Corrupt {

@@ -6,23 +6,22 @@
 //! and its collapse keys; a device untouched for `ttl_seconds` starts over
 //! with a new generation.
 //!
-//! One writer task owns the file. Calls queue for it, and every call
-//! waiting when it comes round shares one transaction (group commit), each
-//! in its own savepoint so one that fails undoes only itself; each caller
-//! hears back after the COMMIT, so an append that returned is on disk.
-//! One fsync per call held the durable standalone to a few hundred
-//! notifications a second (bench/reports/e2e.md); one per batch keeps it
-//! at the in-memory rate while FULL synchronisation stays.
+//! Every call goes through the file's group commit
+//! ([`crate::sqlite::GroupCommit`]): calls waiting at once share one
+//! transaction, each in its own savepoint, and each caller hears back
+//! after the COMMIT, so an append that returned is on disk.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use prost::Message as _;
 use pushmail_proto::session::v1::Notification;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Acquire as _, Row as _, Sqlite, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::Row as _;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+
+use crate::sqlite::GroupCommit;
 
 use super::{
     Acked, AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay,
@@ -86,88 +85,18 @@ const SWEEP: &[&str] = &[
 /// Expired devices are swept once per this many appends, not on each.
 const SWEEP_EVERY: u64 = 4_096;
 
-/// Most calls one transaction covers; more wait for the next.
-const MAX_BATCH: usize = 512;
-
-/// Calls queued for the writer before callers wait to queue (backpressure
-/// instead of unbounded memory when the disk falls behind).
-const QUEUE: usize = 4 * MAX_BATCH;
-
 /// SQLite-backed outbox (standalone).
 #[derive(Debug)]
 pub struct SqliteOutbox {
-    jobs: mpsc::Sender<Job>,
+    group: GroupCommit,
+    writer: Arc<Writer>,
 }
 
-/// A call waiting for the writer, with where its answer goes.
+/// What every call needs besides the connection.
 #[derive(Debug)]
-enum Job {
-    Append {
-        notification: Box<Notification>,
-        reply: oneshot::Sender<Result<Appended, OutboxError>>,
-    },
-    After {
-        tenant: String,
-        device: String,
-        cursor: Cursor,
-        limit: usize,
-        reply: oneshot::Sender<Result<Replay, OutboxError>>,
-    },
-    Acked {
-        tenant: String,
-        device: String,
-        cursor: Cursor,
-        reply: oneshot::Sender<Result<Option<Acked>, OutboxError>>,
-    },
-}
-
-/// A call done inside the batch's transaction, its answer held until the
-/// COMMIT says whether it stands.
-enum Done {
-    Append(
-        oneshot::Sender<Result<Appended, OutboxError>>,
-        Result<Appended, OutboxError>,
-    ),
-    After(
-        oneshot::Sender<Result<Replay, OutboxError>>,
-        Result<Replay, OutboxError>,
-    ),
-    Acked(
-        oneshot::Sender<Result<Option<Acked>, OutboxError>>,
-        Result<Option<Acked>, OutboxError>,
-    ),
-}
-
-impl Done {
-    /// Answers the caller: its own result when the batch committed (or it
-    /// failed by itself), the COMMIT's failure otherwise.
-    fn settle(self, commit: &Result<(), Arc<sqlx::Error>>) {
-        fn answer<T>(
-            reply: oneshot::Sender<Result<T, OutboxError>>,
-            outcome: Result<T, OutboxError>,
-            commit: &Result<(), Arc<sqlx::Error>>,
-        ) {
-            let outcome = match commit {
-                Ok(()) => outcome,
-                Err(err) => outcome.and(Err(OutboxError::Batch(err.clone()))),
-            };
-            // A caller that stopped waiting (its task was cancelled) needs
-            // no answer; what it asked for is written all the same.
-            let _ = reply.send(outcome);
-        }
-        match self {
-            Self::Append(reply, outcome) => answer(reply, outcome, commit),
-            Self::After(reply, outcome) => answer(reply, outcome, commit),
-            Self::Acked(reply, outcome) => answer(reply, outcome, commit),
-        }
-    }
-}
-
-/// The task that owns the file.
 struct Writer {
-    pool: SqlitePool,
     settings: OutboxSettings,
-    appends: u64,
+    appends: AtomicU64,
 }
 
 /// A device's counters.
@@ -193,117 +122,21 @@ fn now_ms() -> i64 {
 }
 
 impl SqliteOutbox {
-    /// Opens (and creates) the outbox at `path` and starts its writer,
-    /// which ends (closing the file) once the outbox is dropped.
+    /// Opens (and creates) the outbox at `path`; its writer ends (closing
+    /// the file) once the outbox is dropped.
     pub async fn open(path: &Path, settings: OutboxSettings) -> Result<Self, OutboxError> {
         let pool = crate::sqlite::open(path, SCHEMA).await?;
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        let writer = Writer {
-            pool,
-            settings,
-            appends: 0,
-        };
-        tokio::spawn(writer.run(queue));
-        Ok(Self { jobs })
-    }
-
-    /// Queues `job` and waits for its answer.
-    async fn call<T>(
-        &self,
-        job: Job,
-        answer: oneshot::Receiver<Result<T, OutboxError>>,
-    ) -> Result<T, OutboxError> {
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| OutboxError::WriterGone)?;
-        answer.await.map_err(|_| OutboxError::WriterGone)?
+        Ok(Self {
+            group: GroupCommit::start(pool),
+            writer: Arc::new(Writer {
+                settings,
+                appends: AtomicU64::new(0),
+            }),
+        })
     }
 }
 
 impl Writer {
-    /// Writes batches until every sender is gone.
-    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            self.write(batch.drain(..)).await;
-        }
-        self.pool.close().await;
-    }
-
-    /// One transaction for the batch, a savepoint for each call in it.
-    async fn write(&mut self, batch: impl Iterator<Item = Job>) {
-        let now = now_ms();
-        let mut tx = match self.pool.begin().await {
-            Ok(tx) => tx,
-            Err(err) => {
-                let err = Arc::new(err);
-                for job in batch {
-                    job.fail_with(OutboxError::Batch(err.clone()))
-                        .settle(&Ok(()));
-                }
-                return;
-            }
-        };
-        let mut done = Vec::with_capacity(MAX_BATCH);
-        for job in batch {
-            done.push(self.job(&mut tx, job, now).await);
-        }
-        let committed = tx.commit().await.map_err(Arc::new);
-        if let Err(err) = &committed {
-            tracing::error!(error = %crate::report::Report(err.as_ref()), "outbox file write failed");
-        }
-        for call in done {
-            call.settle(&committed);
-        }
-    }
-
-    /// Runs `job` in a savepoint of `tx`: released when it succeeded,
-    /// rolled back when it failed, so a failed call leaves nothing behind.
-    async fn job(&mut self, tx: &mut Transaction<'_, Sqlite>, job: Job, now: i64) -> Done {
-        let mut point = match tx.begin().await {
-            Ok(point) => point,
-            Err(err) => return job.fail_with(err.into()),
-        };
-        let done = match job {
-            Job::Append {
-                notification,
-                reply,
-            } => Done::Append(reply, self.append(&mut point, &notification, now).await),
-            Job::After {
-                tenant,
-                device,
-                cursor,
-                limit,
-                reply,
-            } => Done::After(
-                reply,
-                self.after(&mut point, &tenant, &device, cursor, limit, now)
-                    .await,
-            ),
-            Job::Acked {
-                tenant,
-                device,
-                cursor,
-                reply,
-            } => Done::Acked(
-                reply,
-                self.acked(&mut point, &tenant, &device, cursor, now).await,
-            ),
-        };
-        let ended = if done.failed() {
-            point.rollback().await
-        } else {
-            point.commit().await
-        };
-        match ended {
-            Ok(()) => done,
-            // The transaction is in doubt: fail this call; the COMMIT
-            // decides for the others.
-            Err(err) => done.replaced(err.into()),
-        }
-    }
-
     fn ttl_ms(&self) -> i64 {
         int(self.settings.ttl_seconds.saturating_mul(1_000))
     }
@@ -311,7 +144,7 @@ impl Writer {
     /// The device's counters, read as stored (expired or not); `None` when
     /// it has no outbox.
     async fn meta(
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         tenant: &str,
         device: &str,
     ) -> Result<Option<(Meta, i64)>, OutboxError> {
@@ -321,7 +154,7 @@ impl Writer {
         )
         .bind(tenant)
         .bind(device)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         row.map(|row: SqliteRow| {
             Ok((
@@ -339,7 +172,7 @@ impl Writer {
 
     /// Removes everything the device's outbox holds.
     async fn forget(
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         tenant: &str,
         device: &str,
     ) -> Result<(), OutboxError> {
@@ -347,7 +180,7 @@ impl Writer {
             sqlx::query(*statement)
                 .bind(tenant)
                 .bind(device)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(())
@@ -357,7 +190,7 @@ impl Writer {
     /// none or it expired; kept another TTL from `now`.
     async fn live(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         tenant: &str,
         device: &str,
         now: i64,
@@ -381,7 +214,7 @@ impl Writer {
                 .bind(device)
                 .bind(int(meta.generation))
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
                 return Ok(meta);
             }
@@ -390,18 +223,18 @@ impl Writer {
             .bind(tenant)
             .bind(device)
             .bind(now)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         Ok(meta)
     }
 
     /// Deletes the outboxes untouched for a TTL, with everything they hold.
-    async fn sweep(&self, tx: &mut Transaction<'_, Sqlite>, now: i64) -> Result<(), OutboxError> {
+    async fn sweep(&self, tx: &mut SqliteConnection, now: i64) -> Result<(), OutboxError> {
         let horizon = now.saturating_sub(self.ttl_ms());
         for statement in SWEEP {
             sqlx::query(*statement)
                 .bind(horizon)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(())
@@ -409,7 +242,7 @@ impl Writer {
 
     /// What an append whose idempotency key is known answers.
     async fn known(
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         notification: &Notification,
         meta: Meta,
     ) -> Result<Option<Appended>, OutboxError> {
@@ -423,7 +256,7 @@ impl Writer {
         .bind(&notification.tenant_id)
         .bind(&notification.device_id)
         .bind(key)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(seq) = seq.map(uint) else {
             return Ok(None);
@@ -434,7 +267,7 @@ impl Writer {
         .bind(&notification.tenant_id)
         .bind(&notification.device_id)
         .bind(int(seq))
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         Ok(Some(Appended {
             generation: meta.generation,
@@ -452,7 +285,7 @@ impl Writer {
     /// within the window: its count and first time, for the new one's.
     async fn coalesce(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         notification: &Notification,
         seq: u64,
         now: i64,
@@ -472,7 +305,7 @@ impl Writer {
         .bind(tenant)
         .bind(device)
         .bind(collapse)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let (mut count, mut first) = (1_i64, now);
         if let Some(row) = previous {
@@ -485,7 +318,7 @@ impl Writer {
                 .bind(tenant)
                 .bind(device)
                 .bind(pseq)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
                 if removed.rows_affected() == 1 {
                     count = pcount.saturating_add(1);
@@ -505,7 +338,7 @@ impl Writer {
         .bind(int(seq))
         .bind(first)
         .bind(count)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
@@ -514,7 +347,7 @@ impl Writer {
     /// highest sequence dropped, if any.
     async fn make_room(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         tenant: &str,
         device: &str,
     ) -> Result<Option<u64>, OutboxError> {
@@ -523,7 +356,7 @@ impl Writer {
         )
         .bind(tenant)
         .bind(device)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
         let excess = held.saturating_sub(int(self.settings.max_per_device as u64)) + 1;
         if excess <= 0 {
@@ -536,13 +369,13 @@ impl Writer {
         .bind(tenant)
         .bind(device)
         .bind(excess - 1)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq <= ?3")
             .bind(tenant)
             .bind(device)
             .bind(dropped)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         Ok(Some(uint(dropped)))
     }
@@ -551,7 +384,7 @@ impl Writer {
     /// far enough back that no redelivery names them.
     async fn remember(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         notification: &Notification,
         seq: u64,
     ) -> Result<(), OutboxError> {
@@ -564,7 +397,7 @@ impl Writer {
             .bind(device)
             .bind(&notification.idempotency_key)
             .bind(int(seq))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         let floor = seq.saturating_sub(self.settings.keys_remembered() as u64);
         if floor > 0 {
@@ -572,7 +405,7 @@ impl Writer {
                 .bind(tenant)
                 .bind(device)
                 .bind(int(floor))
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(())
@@ -603,16 +436,19 @@ fn decoded(rows: Vec<SqliteRow>, device: &str) -> Result<Vec<Notification>, Outb
 
 impl Writer {
     async fn append(
-        &mut self,
-        tx: &mut Transaction<'_, Sqlite>,
+        &self,
+        tx: &mut SqliteConnection,
         notification: &Notification,
         now: i64,
     ) -> Result<Appended, OutboxError> {
         let (tenant, device) = (&notification.tenant_id, &notification.device_id);
-        if self.appends.is_multiple_of(SWEEP_EVERY) {
+        if self
+            .appends
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
             self.sweep(tx, now).await?;
         }
-        self.appends = self.appends.wrapping_add(1);
         let meta = self.live(tx, tenant, device, now).await?;
         if let Some(known) = Self::known(tx, notification, meta).await? {
             return Ok(known);
@@ -632,7 +468,7 @@ impl Writer {
         .bind(int(seq))
         .bind(stored(notification).encode_to_vec())
         .bind(i64::from(count))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         self.remember(tx, notification, seq).await?;
         sqlx::query(
@@ -642,7 +478,7 @@ impl Writer {
         .bind(device)
         .bind(int(seq))
         .bind(int(lost))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         Ok(Appended {
             generation: meta.generation,
@@ -654,7 +490,7 @@ impl Writer {
 
     async fn after(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         tenant: &str,
         device: &str,
         cursor: Cursor,
@@ -671,7 +507,7 @@ impl Writer {
         .bind(device)
         .bind(int(from))
         .bind(int(limit as u64))
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
         Ok(Replay {
             generation: meta.generation,
@@ -683,7 +519,7 @@ impl Writer {
 
     async fn acked(
         &self,
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut SqliteConnection,
         tenant: &str,
         device: &str,
         cursor: Cursor,
@@ -703,7 +539,7 @@ impl Writer {
         .bind(tenant)
         .bind(device)
         .bind(int(cursor.seq))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         let trimmed = sqlx::query(
             "DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq <= ?3 \
@@ -712,7 +548,7 @@ impl Writer {
         .bind(tenant)
         .bind(device)
         .bind(int(cursor.seq))
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
         let mut notifications = decoded(trimmed, device)?;
         notifications.sort_by_key(|n| n.sequence);
@@ -723,45 +559,15 @@ impl Writer {
     }
 }
 
-impl Job {
-    /// The call failed before it ran.
-    fn fail_with(self, err: OutboxError) -> Done {
-        match self {
-            Self::Append { reply, .. } => Done::Append(reply, Err(err)),
-            Self::After { reply, .. } => Done::After(reply, Err(err)),
-            Self::Acked { reply, .. } => Done::Acked(reply, Err(err)),
-        }
-    }
-}
-
-impl Done {
-    fn failed(&self) -> bool {
-        match self {
-            Self::Append(_, outcome) => outcome.is_err(),
-            Self::After(_, outcome) => outcome.is_err(),
-            Self::Acked(_, outcome) => outcome.is_err(),
-        }
-    }
-
-    /// The call's result is void: `err` answers it instead.
-    fn replaced(self, err: OutboxError) -> Self {
-        match self {
-            Self::Append(reply, _) => Self::Append(reply, Err(err)),
-            Self::After(reply, _) => Self::After(reply, Err(err)),
-            Self::Acked(reply, _) => Self::Acked(reply, Err(err)),
-        }
-    }
-}
-
 #[async_trait]
 impl Outbox for SqliteOutbox {
     async fn append(&self, notification: &Notification) -> Result<Appended, OutboxError> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Append {
-            notification: Box::new(notification.clone()),
-            reply,
-        };
-        self.call(job, answer).await
+        let (writer, notification) = (self.writer.clone(), notification.clone());
+        self.group
+            .call(move |tx| {
+                Box::pin(async move { writer.append(tx, &notification, now_ms()).await })
+            })
+            .await
     }
 
     async fn after(
@@ -771,15 +577,16 @@ impl Outbox for SqliteOutbox {
         cursor: Cursor,
         limit: usize,
     ) -> Result<Replay, OutboxError> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::After {
-            tenant: tenant.to_owned(),
-            device: device.to_owned(),
-            cursor,
-            limit,
-            reply,
-        };
-        self.call(job, answer).await
+        let (writer, tenant, device) = (self.writer.clone(), tenant.to_owned(), device.to_owned());
+        self.group
+            .call(move |tx| {
+                Box::pin(async move {
+                    writer
+                        .after(tx, &tenant, &device, cursor, limit, now_ms())
+                        .await
+                })
+            })
+            .await
     }
 
     async fn acked(
@@ -788,13 +595,11 @@ impl Outbox for SqliteOutbox {
         device: &str,
         cursor: Cursor,
     ) -> Result<Option<Acked>, OutboxError> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Acked {
-            tenant: tenant.to_owned(),
-            device: device.to_owned(),
-            cursor,
-            reply,
-        };
-        self.call(job, answer).await
+        let (writer, tenant, device) = (self.writer.clone(), tenant.to_owned(), device.to_owned());
+        self.group
+            .call(move |tx| {
+                Box::pin(async move { writer.acked(tx, &tenant, &device, cursor, now_ms()).await })
+            })
+            .await
     }
 }

@@ -29,6 +29,10 @@ pub enum StateError {
     /// The SQLite file could not be opened.
     #[error("dispatch state (sqlite) could not be opened")]
     Open(#[from] pushmail_common::sqlite::OpenError),
+    /// The SQLite transaction this call shared with others (group commit)
+    /// failed, or its writer stopped.
+    #[error("dispatch state (sqlite)")]
+    Group(#[from] pushmail_common::sqlite::GroupError),
     /// A held notification does not decode (written by another version,
     /// or damaged).
     #[error("a held notification is unreadable")]

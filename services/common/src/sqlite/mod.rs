@@ -3,6 +3,10 @@
 //! on disk when the process is killed, and one connection, because
 //! standalone is one process and SQLite has one writer anyway.
 
+mod group;
+
+pub use self::group::{GroupCommit, GroupError};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
