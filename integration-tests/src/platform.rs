@@ -20,6 +20,11 @@ use tokio::process::{Child, Command};
 use crate::nodes::BindingAdmin;
 use crate::{TestDatabase, credential_secret, free_port, wait_ready};
 
+/// How long dispatch waits for a phone's ack before it falls back: a
+/// duplicate still on its way is one that waited this long, so a test that
+/// asserts "never twice" watches for at least twice this.
+pub const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The service binaries (the test passes `env!("CARGO_BIN_EXE_…")`).
 pub struct Binaries {
     pub binding: PathBuf,
@@ -364,7 +369,8 @@ impl ProcessPlatform {
         };
         dispatch.delivery.group = crate::unique("dispatch");
         dispatch.delivery.public_url = format!("http://{gateway_http}");
-        dispatch.delivery.ack_timeout_ms = 2_000;
+        dispatch.delivery.ack_timeout_ms =
+            u32::try_from(ACK_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
         dispatch.delivery.digest_interval_ms = 200;
         dispatch.delivery.traffic_flush_ms = 200;
         let dispatch_service = Service::start(

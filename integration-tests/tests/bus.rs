@@ -395,6 +395,13 @@ async fn survives_member_joining(bus: Arc<dyn EventBus>) {
         EVENTS as usize,
         "no event lost across the rebalance"
     );
+    // A rebalance that gave the newcomer nothing would pass the line
+    // above with the first member alone: the join must share the work.
+    assert!(
+        second.distinct() > 0,
+        "the member that joined handled nothing (first handled {})",
+        first.distinct()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,11 @@
 //! The converters' entry points fed mutated copies of valid files (bytes
 //! flipped, runs cut out, tails dropped, headers overwritten), as a fuzzer
 //! would: each must answer, converted or refused, and never panic (a run
-//! away would be stopped by nextest's timeout). Seeded, so a failure repeats. (Coverage-guided fuzzing with
-//! cargo-fuzz is not set up yet.)
+//! away would be stopped by nextest's timeout). Seeded, so a failure
+//! repeats. Each file type must convert its original and, of the
+//! mutations, convert some and refuse some: a converter that refused
+//! everything (or accepted everything) would pass "never panics" alone.
+//! Coverage-guided fuzzing of the same entry points is `make fuzz`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
@@ -14,6 +17,35 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
 const MUTATIONS: usize = 300;
+
+/// How one file type's mutations fared.
+#[derive(Debug, Default)]
+struct Tally {
+    converted: usize,
+    refused: usize,
+}
+
+impl Tally {
+    fn count<T, E>(&mut self, outcome: &Result<T, E>) {
+        match outcome {
+            Ok(_) => self.converted += 1,
+            Err(_) => self.refused += 1,
+        }
+    }
+
+    /// Both outcomes were seen.
+    fn assert_mixed(&self, name: &str) {
+        eprintln!(
+            "{name}: {} of {} mutations converted",
+            self.converted,
+            self.converted + self.refused
+        );
+        assert!(
+            self.converted > 0 && self.refused > 0,
+            "{name}: {self:?}: every mutation had the same outcome"
+        );
+    }
+}
 
 fn mutate(rng: &mut StdRng, original: &[u8]) -> Vec<u8> {
     let mut bytes = original.to_vec();
@@ -71,13 +103,16 @@ fn mutated_images_are_converted_or_refused() {
     let mut rng = StdRng::seed_from_u64(0x5EED_0001);
     for name in ["s.jpg", "s.png", "s.gif", "s.bmp", "s.webp", "s.tiff"] {
         let sample = imagemagick(dir.path(), &["-size", "64x48", "plasma:fractal"], name);
-        let mut converted = 0;
+        image::preview(&sample, &profile, &limits).unwrap();
+        let mut tally = Tally::default();
         for _ in 0..MUTATIONS {
-            if image::preview(&mutate(&mut rng, &sample), &profile, &limits).is_ok() {
-                converted += 1;
-            }
+            tally.count(&image::preview(
+                &mutate(&mut rng, &sample),
+                &profile,
+                &limits,
+            ));
         }
-        eprintln!("{name}: {converted} of {MUTATIONS} mutations still converted");
+        tally.assert_mixed(name);
     }
 }
 
@@ -98,11 +133,19 @@ fn mutated_office_files_are_converted_or_refused() {
     let docx = std::fs::read(dir.path().join("s.docx")).unwrap();
     let xlsx = std::fs::read(dir.path().join("s.xlsx")).unwrap();
     let limits = office::Limits::default();
+    office::docx_to_html(&docx, &limits).unwrap();
+    office::spreadsheet_to_html(&xlsx, &limits).unwrap();
     let mut rng = StdRng::seed_from_u64(0x5EED_0002);
+    let (mut docx_tally, mut xlsx_tally) = (Tally::default(), Tally::default());
     for _ in 0..MUTATIONS {
-        let _ = office::docx_to_html(&mutate(&mut rng, &docx), &limits);
-        let _ = office::spreadsheet_to_html(&mutate(&mut rng, &xlsx), &limits);
+        docx_tally.count(&office::docx_to_html(&mutate(&mut rng, &docx), &limits));
+        xlsx_tally.count(&office::spreadsheet_to_html(
+            &mutate(&mut rng, &xlsx),
+            &limits,
+        ));
     }
+    docx_tally.assert_mixed("docx");
+    xlsx_tally.assert_mixed("xlsx");
 }
 
 #[test]
@@ -113,15 +156,37 @@ fn random_text_and_markup_are_converted_or_refused() {
         limit: 1 << 20,
         ..Default::default()
     };
+    assert!(
+        html::mobile_html(sample, &options)
+            .unwrap()
+            .contains("报告")
+    );
+    let mut converted = 0;
     for _ in 0..MUTATIONS {
         let bytes = mutate(&mut rng, sample.as_bytes());
-        let _ = text::to_utf8(&bytes, Some("gb18030"), 1 << 20).unwrap();
+        // Text always decodes (replacement characters, never a refusal),
+        // and never grows past the limit.
+        assert!(
+            text::to_utf8(&bytes, Some("gb18030"), 1 << 20)
+                .unwrap()
+                .text
+                .len()
+                <= 1 << 20
+        );
         let markup = String::from_utf8_lossy(&bytes);
-        let _ = html::mobile_html(&markup, &options);
-        let _ = html::plain_text(&markup, 40, 1 << 20, html::MAX_DEPTH);
+        if let Ok(mobile) = html::mobile_html(&markup, &options) {
+            converted += 1;
+            // Sanitised whatever the mutation did: no script, no remote
+            // fetch slipped through.
+            assert!(!mobile.contains("<script"), "{mobile}");
+        }
+        if let Ok(plain) = html::plain_text(&markup, 40, 1 << 20, html::MAX_DEPTH) {
+            assert!(plain.len() <= 1 << 20);
+        }
         let noise: Vec<u8> = (0..rng.random_range(0..512))
             .map(|_| rng.random())
             .collect();
-        let _ = text::to_utf8(&noise, None, 1 << 20).unwrap();
+        text::to_utf8(&noise, None, 1 << 20).unwrap();
     }
+    assert!(converted > 0, "no mutated markup converted");
 }
