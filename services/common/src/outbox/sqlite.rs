@@ -141,35 +141,6 @@ impl Writer {
         int(self.settings.ttl_seconds.saturating_mul(1_000))
     }
 
-    /// The device's counters, read as stored (expired or not); `None` when
-    /// it has no outbox.
-    async fn meta(
-        tx: &mut SqliteConnection,
-        tenant: &str,
-        device: &str,
-    ) -> Result<Option<(Meta, i64)>, OutboxError> {
-        let row = sqlx::query(
-            "SELECT generation, seq, acked, lost, touched_ms FROM outbox_devices \
-             WHERE tenant = ?1 AND device = ?2",
-        )
-        .bind(tenant)
-        .bind(device)
-        .fetch_optional(&mut *tx)
-        .await?;
-        row.map(|row: SqliteRow| {
-            Ok((
-                Meta {
-                    generation: uint(row.try_get(0)?),
-                    seq: uint(row.try_get(1)?),
-                    acked: uint(row.try_get(2)?),
-                    lost: uint(row.try_get(3)?),
-                },
-                row.try_get(4)?,
-            ))
-        })
-        .transpose()
-    }
-
     /// Removes everything the device's outbox holds.
     async fn forget(
         tx: &mut SqliteConnection,
@@ -187,7 +158,9 @@ impl Writer {
     }
 
     /// The device's outbox, created (with a new generation) when there is
-    /// none or it expired; kept another TTL from `now`.
+    /// none or it expired; kept another TTL from `now`. One statement when
+    /// it lives (the writer answers each statement from its own thread:
+    /// statements, not fsyncs, are what an append costs once batched).
     async fn live(
         &self,
         tx: &mut SqliteConnection,
@@ -195,36 +168,44 @@ impl Writer {
         device: &str,
         now: i64,
     ) -> Result<Meta, OutboxError> {
-        let meta = match Self::meta(tx, tenant, device).await? {
-            Some((meta, touched)) if now.saturating_sub(touched) < self.ttl_ms() => meta,
-            _ => {
-                Self::forget(tx, tenant, device).await?;
-                let meta = Meta {
-                    generation: new_generation(),
-                    seq: 0,
-                    acked: 0,
-                    lost: 0,
-                };
-                sqlx::query(
-                    "INSERT INTO outbox_devices \
-                     (tenant, device, generation, seq, acked, lost, touched_ms) \
-                     VALUES (?1, ?2, ?3, 0, 0, 0, ?4)",
-                )
-                .bind(tenant)
-                .bind(device)
-                .bind(int(meta.generation))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                return Ok(meta);
-            }
+        let kept = sqlx::query(
+            "UPDATE outbox_devices SET touched_ms = ?3 \
+             WHERE tenant = ?1 AND device = ?2 AND ?3 - touched_ms < ?4 \
+             RETURNING generation, seq, acked, lost",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(now)
+        .bind(self.ttl_ms())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = kept {
+            return Ok(Meta {
+                generation: uint(row.try_get(0)?),
+                seq: uint(row.try_get(1)?),
+                acked: uint(row.try_get(2)?),
+                lost: uint(row.try_get(3)?),
+            });
+        }
+        // None, or expired: a new outbox.
+        Self::forget(tx, tenant, device).await?;
+        let meta = Meta {
+            generation: new_generation(),
+            seq: 0,
+            acked: 0,
+            lost: 0,
         };
-        sqlx::query("UPDATE outbox_devices SET touched_ms = ?3 WHERE tenant = ?1 AND device = ?2")
-            .bind(tenant)
-            .bind(device)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO outbox_devices \
+             (tenant, device, generation, seq, acked, lost, touched_ms) \
+             VALUES (?1, ?2, ?3, 0, 0, 0, ?4)",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(int(meta.generation))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         Ok(meta)
     }
 
@@ -240,7 +221,8 @@ impl Writer {
         Ok(())
     }
 
-    /// What an append whose idempotency key is known answers.
+    /// What an append whose idempotency key is known answers (`None` when
+    /// it has none).
     async fn known(
         tx: &mut SqliteConnection,
         notification: &Notification,
@@ -295,7 +277,8 @@ impl Writer {
             &notification.device_id,
             &notification.collapse_key,
         );
-        if collapse.is_empty() {
+        // 0 means never: nothing to look up or keep.
+        if collapse.is_empty() || self.settings.coalesce_ms == 0 {
             return Ok(1);
         }
         let previous = sqlx::query(
@@ -350,7 +333,15 @@ impl Writer {
         tx: &mut SqliteConnection,
         tenant: &str,
         device: &str,
+        meta: Meta,
     ) -> Result<Option<u64>, OutboxError> {
+        // An ack trims everything up to it, so the entries held are at most
+        // the sequences after it: when one more fits under that bound, no
+        // count is needed.
+        let bound = (meta.seq + 1).saturating_sub(meta.acked.min(meta.seq));
+        if bound <= self.settings.max_per_device as u64 {
+            return Ok(None);
+        }
         let held: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM outbox_entries WHERE tenant = ?1 AND device = ?2",
         )
@@ -380,34 +371,47 @@ impl Writer {
         Ok(Some(uint(dropped)))
     }
 
-    /// Remembers the idempotency key of the entry at `seq`, forgetting keys
-    /// far enough back that no redelivery names them.
-    async fn remember(
+    /// Remembers the idempotency key for the entry about to be `seq`;
+    /// `false` when the key is known already (a redelivery).
+    async fn claim_key(
+        tx: &mut SqliteConnection,
+        notification: &Notification,
+        seq: u64,
+    ) -> Result<bool, OutboxError> {
+        if notification.idempotency_key.is_empty() {
+            return Ok(true);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO outbox_keys (tenant, device, key, seq) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&notification.tenant_id)
+        .bind(&notification.device_id)
+        .bind(&notification.idempotency_key)
+        .bind(int(seq))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Forgets keys far enough back that no redelivery names them.
+    async fn forget_old_keys(
         &self,
         tx: &mut SqliteConnection,
         notification: &Notification,
         seq: u64,
     ) -> Result<(), OutboxError> {
-        if notification.idempotency_key.is_empty() {
+        let floor = seq.saturating_sub(self.settings.keys_remembered() as u64);
+        if notification.idempotency_key.is_empty() || floor == 0 {
             return Ok(());
         }
-        let (tenant, device) = (&notification.tenant_id, &notification.device_id);
-        sqlx::query("INSERT INTO outbox_keys (tenant, device, key, seq) VALUES (?1, ?2, ?3, ?4)")
-            .bind(tenant)
-            .bind(device)
-            .bind(&notification.idempotency_key)
-            .bind(int(seq))
+        sqlx::query("DELETE FROM outbox_keys WHERE tenant = ?1 AND device = ?2 AND seq <= ?3")
+            .bind(&notification.tenant_id)
+            .bind(&notification.device_id)
+            .bind(int(floor))
             .execute(&mut *tx)
             .await?;
-        let floor = seq.saturating_sub(self.settings.keys_remembered() as u64);
-        if floor > 0 {
-            sqlx::query("DELETE FROM outbox_keys WHERE tenant = ?1 AND device = ?2 AND seq <= ?3")
-                .bind(tenant)
-                .bind(device)
-                .bind(int(floor))
-                .execute(&mut *tx)
-                .await?;
-        }
         Ok(())
     }
 }
@@ -450,13 +454,15 @@ impl Writer {
             self.sweep(tx, now).await?;
         }
         let meta = self.live(tx, tenant, device, now).await?;
-        if let Some(known) = Self::known(tx, notification, meta).await? {
+        let seq = meta.seq + 1;
+        if !Self::claim_key(tx, notification, seq).await?
+            && let Some(known) = Self::known(tx, notification, meta).await?
+        {
             return Ok(known);
         }
-        let seq = meta.seq + 1;
         let count = self.coalesce(tx, notification, seq, now).await?;
         let lost = self
-            .make_room(tx, tenant, device)
+            .make_room(tx, tenant, device, meta)
             .await?
             .map_or(meta.lost, |dropped| meta.lost.max(dropped));
         sqlx::query(
@@ -470,7 +476,7 @@ impl Writer {
         .bind(i64::from(count))
         .execute(&mut *tx)
         .await?;
-        self.remember(tx, notification, seq).await?;
+        self.forget_old_keys(tx, notification, seq).await?;
         sqlx::query(
             "UPDATE outbox_devices SET seq = ?3, lost = ?4 WHERE tenant = ?1 AND device = ?2",
         )
@@ -525,22 +531,26 @@ impl Writer {
         cursor: Cursor,
         now: i64,
     ) -> Result<Option<Acked>, OutboxError> {
-        let Some((meta, touched)) = Self::meta(tx, tenant, device).await? else {
-            return Ok(None);
-        };
-        let expired = now.saturating_sub(touched) >= self.ttl_ms();
-        let other = cursor.generation != 0 && cursor.generation != meta.generation;
-        if expired || other || cursor.seq > meta.seq {
-            return Ok(None);
-        }
-        sqlx::query(
-            "UPDATE outbox_devices SET acked = max(acked, ?3) WHERE tenant = ?1 AND device = ?2",
+        // The ack applies to a live outbox of its generation (0: the
+        // current one) that assigned the sequence: one statement checks
+        // and records it.
+        let generation: Option<i64> = sqlx::query_scalar(
+            "UPDATE outbox_devices SET acked = max(acked, ?3) \
+             WHERE tenant = ?1 AND device = ?2 AND (?4 = 0 OR generation = ?4) \
+               AND seq >= ?3 AND ?5 - touched_ms < ?6 \
+             RETURNING generation",
         )
         .bind(tenant)
         .bind(device)
         .bind(int(cursor.seq))
-        .execute(&mut *tx)
+        .bind(int(cursor.generation))
+        .bind(now)
+        .bind(self.ttl_ms())
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(generation) = generation.map(uint) else {
+            return Ok(None);
+        };
         let trimmed = sqlx::query(
             "DELETE FROM outbox_entries WHERE tenant = ?1 AND device = ?2 AND seq <= ?3 \
              RETURNING seq, notification, count",
@@ -553,7 +563,7 @@ impl Writer {
         let mut notifications = decoded(trimmed, device)?;
         notifications.sort_by_key(|n| n.sequence);
         Ok(Some(Acked {
-            generation: meta.generation,
+            generation,
             notifications,
         }))
     }
