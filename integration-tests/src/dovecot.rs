@@ -48,6 +48,25 @@ impl Drop for Dovecot {
     }
 }
 
+/// Dovecot's own push_notification plugin with its OX driver, posting to
+/// `url` (credentials in its userinfo): what a mail provider configures to
+/// tell pushmail's webhook about new mail. The driver posts only for users
+/// whose mailbox metadata asks for it ([`Dovecot::enable_push`]).
+fn push_config(dir: &Path, url: &str) -> String {
+    let d = dir.display();
+    format!(
+        r#"mail_plugins = $mail_plugins notify push_notification
+mail_attribute_dict = file:{d}/home/%u/dovecot-attributes
+protocol imap {{
+  imap_metadata = yes
+}}
+plugin {{
+  push_notification_driver = ox:url={url}
+}}
+"#
+    )
+}
+
 fn config(dir: &Path, imap: u16, pop3: u16, lmtp: u16, pop3s: Option<u16>) -> String {
     let d = dir.display();
     let (ssl, pop3s) = match pop3s {
@@ -128,16 +147,22 @@ async fn wait_port(addr: SocketAddr, log: &Path) -> anyhow::Result<()> {
 impl Dovecot {
     /// Starts Dovecot with `users` (addresses; the password is `pw-<address>`).
     pub async fn start(users: &[&str]) -> anyhow::Result<Self> {
-        Self::launch(users, false).await
+        Self::launch(users, false, None).await
     }
 
     /// The same, with TLS: STLS on the POP3 port and POP3S on its own, a
     /// fresh self-signed certificate for `localhost`.
     pub async fn start_with_tls(users: &[&str]) -> anyhow::Result<Self> {
-        Self::launch(users, true).await
+        Self::launch(users, true, None).await
     }
 
-    async fn launch(users: &[&str], tls: bool) -> anyhow::Result<Self> {
+    /// Starts Dovecot with its push_notification OX driver posting new
+    /// mail to `url` (see [`push_config`]).
+    pub async fn start_with_push(users: &[&str], url: &str) -> anyhow::Result<Self> {
+        Self::launch(users, false, Some(url)).await
+    }
+
+    async fn launch(users: &[&str], tls: bool, push: Option<&str>) -> anyhow::Result<Self> {
         let binary = PathBuf::from("/usr/sbin/dovecot");
         anyhow::ensure!(
             binary.exists(),
@@ -183,7 +208,11 @@ impl Dovecot {
             .status()?;
         anyhow::ensure!(chown.success(), "chown of the test maildirs failed");
         let conf = dir.path().join("dovecot.conf");
-        std::fs::write(&conf, config(dir.path(), imap, pop3, lmtp, pop3s))?;
+        let mut text = config(dir.path(), imap, pop3, lmtp, pop3s);
+        if let Some(url) = push {
+            text.push_str(&push_config(dir.path(), url));
+        }
+        std::fs::write(&conf, text)?;
         let child = Command::new(&binary)
             .arg("-F")
             .arg("-c")
@@ -210,6 +239,24 @@ impl Dovecot {
             wait_port(addr, &log).await?;
         }
         Ok(dovecot)
+    }
+
+    /// Asks Dovecot's OX push driver to notify for `user` (the mailbox
+    /// metadata a mail client sets with SETMETADATA), as `user`.
+    pub async fn enable_push(&self, user: &str) -> anyhow::Result<()> {
+        let status = tokio::process::Command::new("doveadm")
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .args(["mailbox", "metadata", "set", "-u", user, "-s", ""])
+            .arg("/private/vendor/vendor.dovecot/http-notify")
+            .arg(format!("user={user}"))
+            .status()
+            .await?;
+        anyhow::ensure!(
+            status.success(),
+            "doveadm mailbox metadata set failed: {status}"
+        );
+        Ok(())
     }
 
     /// Gives `user`'s INBOX a new UIDVALIDITY (as an index rebuild or a

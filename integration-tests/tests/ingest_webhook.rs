@@ -1,13 +1,17 @@
 //! The webhook end to end: a Dovecot push_notification (OX driver) payload
 //! sent with a tenant's credentials becomes one `MailArrived` on the real
 //! broker; wrong credentials, another tenant's mailbox, bad JSON and huge
-//! bodies are refused with a clear error and publish nothing.
+//! bodies are refused with a clear error and publish nothing. The payload
+//! comes from Dovecot itself (its push_notification plugin, OX driver,
+//! configured against ingest as a provider would), and the refusals from
+//! hand-made requests that no Dovecot would send.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::time::Duration;
 
 use base64::Engine as _;
+use pushmail_integration_tests::dovecot::Dovecot;
 use pushmail_integration_tests::http_request;
 use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
 use pushmail_proto::binding::v1 as pb;
@@ -131,6 +135,65 @@ async fn a_dovecot_push_notification_becomes_one_event_for_its_tenant_only() {
             .is_none(),
         "nothing refused was published"
     );
+
+    ingest.stop().await.unwrap();
+    binding.stop().await.unwrap();
+}
+
+/// Dovecot's own OX driver, configured against ingest with the tenant's
+/// credentials in its URL: a mail delivered over LMTP becomes one
+/// `MailArrived` with Dovecot's IMAP coordinates and the summary decoded
+/// (Dovecot sends the From header as it is, encoded words and all).
+#[tokio::test]
+async fn dovecots_own_push_driver_reaches_ingest() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let account = binding
+        .account(&tenant, "ox@corp.example", pb::AccountKind::Webhook, None)
+        .await
+        .unwrap();
+    let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
+    let blobs = tempfile::tempdir().unwrap();
+    let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
+        .await
+        .unwrap();
+    let url = format!(
+        "http://{}:{}@{}/v1/webhook/dovecot",
+        tenant.tenant_id, tenant.api_key, ingest.webhook
+    );
+    let dovecot = Dovecot::start_with_push(&["ox@corp.example"], &url)
+        .await
+        .unwrap();
+    dovecot.enable_push("ox@corp.example").await.unwrap();
+    dovecot
+        .deliver(
+            "ox@corp.example",
+            "From: =?UTF-8?B?5byg5Lyf?= <zhang@example.cn>\r\n\
+             Subject: =?UTF-8?B?5a2j5bqm5oql5ZGK?=\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n\
+             请审阅附件。\r\n"
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+
+    let event = events
+        .next_within(Duration::from_secs(20))
+        .await
+        .unwrap()
+        .expect("Dovecot's push reached ingest and was published");
+    assert_eq!(event.account_id, account.account_id);
+    assert_eq!(event.source(), IngestSource::Webhook);
+    assert_eq!(event.uid, 1, "Dovecot's IMAP UID of the first message");
+    assert_ne!(event.uid_validity, 0);
+    let summary = event.summary.unwrap();
+    assert_eq!(summary.subject, "季度报告");
+    let from = summary.from.unwrap();
+    assert_eq!(
+        (from.name.as_str(), from.address.as_str()),
+        ("张伟", "zhang@example.cn")
+    );
+    assert!(summary.snippet.contains("请审阅"), "{}", summary.snippet);
 
     ingest.stop().await.unwrap();
     binding.stop().await.unwrap();
