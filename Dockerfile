@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # One image holds every binary (pushmail-binding, -session, -ingest,
-# -dispatch, -transcode, -gateway, -smpp, and `pushmail` for standalone,
-# keys and the load generator); each Deployment picks its command. One
+# -dispatch, -transcode, -gateway, -smpp, and `pushmail` for standalone
+# and keys; the load generator is a feature `make bench` builds, not
+# shipped); each Deployment picks its command. One
 # image: the services share nearly all of their code, so separate images
 # would each carry the same ~30 MB and be built, scanned and promoted
 # seven times for nothing.

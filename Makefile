@@ -15,8 +15,10 @@ test: provision fmt-check manifests clippy nextest
 provision:
 	bash scripts/provision.sh
 
+# --all-features: the load generator (pushmail's `loadgen` feature) is
+# built, linted and tested with everything else, though not shipped.
 build:
-	$(CARGO) build --workspace --all-targets
+	$(CARGO) build --workspace --all-targets --all-features
 
 fmt:
 	$(CARGO) fmt --all
@@ -25,7 +27,8 @@ fmt-check:
 	$(CARGO) fmt --all -- --check
 
 clippy:
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(CARGO) clippy -p pushmail --bins -- -D warnings  # as shipped: no loadgen
 
 manifests:
 	bash scripts/check-manifests.sh
@@ -33,7 +36,7 @@ manifests:
 lint: fmt-check manifests clippy
 
 nextest:
-	source scripts/env.sh && $(CARGO) nextest run --workspace --no-fail-fast
+	source scripts/env.sh && $(CARGO) nextest run --workspace --all-features --no-fail-fast
 
 ## bench: the benchmarks (kept out of `make test`); reports under bench/reports/
 bench:

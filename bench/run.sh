@@ -26,7 +26,7 @@ cargo run --profile bench -p pushmail-integration-tests --example transcode_atta
 
 # End to end: the load generator, standalone (SQLite bus, memory bus) then over Kafka on a fresh
 # in-memory tansu of its own (the shared one slows as it fills).
-cargo build --profile bench -p pushmail --bin pushmail
+cargo build --profile bench -p pushmail --bin pushmail --features loadgen
 kafka_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 kafka_dir=$(mktemp -d)
 (cd "$kafka_dir" && exec "$TANSU_BIN" broker --listener-url "tcp://127.0.0.1:$kafka_port" \

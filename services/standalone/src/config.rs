@@ -195,6 +195,7 @@ impl Default for StandaloneConfig {
 impl StandaloneConfig {
     /// Moves every embedded store to a fresh `data_dir` (the load
     /// generator's runs); stores on servers (PostgreSQL, Redis) stay.
+    #[cfg(feature = "loadgen")]
     pub(crate) fn relocate(&mut self, data_dir: &std::path::Path) {
         self.data_dir = data_dir.to_path_buf();
         for path in [

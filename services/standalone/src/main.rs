@@ -1,6 +1,7 @@
 //! `pushmail`: the operator CLI. `pushmail standalone` runs every service
 //! in this one process on embedded adapters; `pushmail device` is the
-//! demo device.
+//! demo device; `pushmail loadgen` (feature `loadgen`) the end-to-end
+//! load generator.
 
 mod config;
 mod demo;
@@ -8,6 +9,7 @@ mod device;
 mod enroll;
 mod guide;
 mod keys;
+#[cfg(feature = "loadgen")]
 mod loadgen;
 mod refused;
 mod secrets;
@@ -35,10 +37,12 @@ enum Command {
     Device(device::DeviceArgs),
     /// End-to-end load: the standalone platform, phones, mail over SMTP at
     /// a constant rate; writes a latency report.
+    #[cfg(feature = "loadgen")]
     Loadgen(loadgen::LoadgenArgs),
     /// Print a fresh set of the platform's secrets as KEY=value lines.
     Keys(keys::KeysArgs),
     /// The load generator's phones (started by `loadgen`).
+    #[cfg(feature = "loadgen")]
     #[command(hide = true)]
     LoadgenDevices(loadgen::SwarmArgs),
 }
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
             )
         }
         Command::Device(args) => device::run(args),
+        #[cfg(feature = "loadgen")]
         Command::Loadgen(args) => {
             if let Err(e) = args.validate() {
                 eprintln!("pushmail loadgen: {e}");
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
                 move |config, shutdown| loadgen::run(config, args, shutdown),
             )
         }
+        #[cfg(feature = "loadgen")]
         Command::LoadgenDevices(args) => loadgen::swarm(args),
         Command::Keys(args) => keys::run(&args),
     }
