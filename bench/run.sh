@@ -7,22 +7,46 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/provision.sh
 source scripts/env.sh
 mkdir -p bench/reports
+# Every report this run writes is stamped with the run and the commit; a
+# report the run did not rewrite is refused, so the summary never stitches
+# runs (or commits) together.
+run_id="$(date -u +%Y%m%dT%H%M%SZ)-$$"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then commit="$commit-dirty"; fi
+started="$(mktemp)"
+stamp() {
+  local report="bench/reports/$1.md"
+  if [[ ! "$report" -nt "$started" ]]; then
+    echo "bench: $report was not written by this run ($run_id)" >&2
+    exit 1
+  fi
+  printf '\nRun `%s`, commit `%s`.\n' "$run_id" "$commit" >> "$report"
+}
 cargo run --profile bench -p pushmail-integration-tests --example bus_bench -- bench/reports/bus.md
+stamp bus
 cargo run --profile bench -p pushmail-integration-tests --example binding_bench -- bench/reports/binding.md
+stamp binding
 # The session bench runs the real binary in its own process (its RSS is the
 # measurement), built as it ships (the Dockerfile builds --release: with
 # LTO, a heartbeat costs measurably less CPU than in the bench profile).
 cargo build --release -p pushmail-session --bin pushmail-session
 cargo run --profile bench -p pushmail-integration-tests --example session_bench -- bench/reports/session.md
+stamp session
 cargo run --profile bench -p pushmail-integration-tests --example imap_bench -- bench/reports/imap.md
+stamp imap
 cargo run --profile bench -p pushmail-integration-tests --example smtp_bench -- bench/reports/smtp.md
+stamp smtp
 cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench -- bench/reports/dispatch.md
+stamp dispatch
 cargo run --profile bench -p pushmail-integration-tests --example dispatch_bench -- bench/reports/dispatch_kafka.md kafka
+stamp dispatch_kafka
 cargo run --profile bench -p pushmail-integration-tests --example transcode_bench -- bench/reports/transcode.md
+stamp transcode
 # Hostile files against the service as it runs (its own process, its
 # converter workers' RSS read from /proc).
 cargo build --profile bench -p pushmail-transcode --bin pushmail-transcode
 cargo run --profile bench -p pushmail-integration-tests --example transcode_attack_bench -- bench/reports/transcode_attacks.md
+stamp transcode_attacks
 
 # End to end: the load generator, standalone (SQLite bus, memory bus) then over Kafka on a fresh
 # in-memory tansu of its own (the shared one slows as it fills).
@@ -38,11 +62,13 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null &
 # (measured against the goals), then the memory bus as its same-run baseline.
 PUSHMAIL_STANDALONE__TELEMETRY__LOG_LEVEL=error "${CARGO_TARGET_DIR:-target}/release/pushmail" loadgen \
   --buses "${BENCH_BUSES:-sqlite,memory}" --kafka "127.0.0.1:$kafka_port" --report bench/reports/e2e.md
+stamp e2e
 
 # One table: every report's first table, the report named in front.
 {
   echo "# Benchmark summary ($(date -u +%Y-%m-%d))"
   echo
+  echo "Run \`$run_id\`, commit \`$commit\`: every report below was written by this run."
   echo "Each row compares this run with a baseline measured in the same run on this machine; the reports say how."
   echo
   echo "| report | metric | this run | baseline (same run) | baseline value | ratio | goal |"
@@ -57,3 +83,10 @@ PUSHMAIL_STANDALONE__TELEMETRY__LOG_LEVEL=error "${CARGO_TARGET_DIR:-target}/rel
   done
 } > bench/reports/summary.md
 cat bench/reports/summary.md
+rm -f "$started"
+# A goal not met fails `make bench` (the reports are written first).
+if grep -q 'NOT met' bench/reports/summary.md; then
+  echo "bench: goals not met:" >&2
+  grep 'NOT met' bench/reports/summary.md >&2
+  exit 1
+fi
