@@ -3,6 +3,9 @@
 export PUSHMAIL_CACHE="${PUSHMAIL_CACHE:-/var/cache/pushmail}"
 export TANSU_VERSION="0.6.0"
 export TANSU_BIN="$PUSHMAIL_CACHE/tansu/bin/tansu"
+# Helm v4 from PyPI (see install_helm in provision.sh).
+export HELM_LAYER_VERSION="2.2.2"
+export HELM_BIN="$PUSHMAIL_CACHE/helm/helm"
 export PUSHMAIL_TEST_KAFKA="${PUSHMAIL_TEST_KAFKA:-127.0.0.1:9092}"
 export PUSHMAIL_TEST_POSTGRES="${PUSHMAIL_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
 # Python with python-pptx (provision.sh makes the venv).

