@@ -264,7 +264,8 @@ async fn sqlite_cap_drops_oldest_and_asks_for_resync() {
 async fn redis_outbox_expires_with_its_ttl() {
     let config = pushmail_integration_tests::redis_config();
     let connection = pushmail_common::redis::connect(&config).await.unwrap();
-    let outbox = RedisOutbox::new(connection.clone(), &config.key_prefix, settings(10, 0));
+    // Coalescing on, so the collapse hash exists and its TTL is checked too.
+    let outbox = RedisOutbox::new(connection.clone(), &config.key_prefix, settings(10, 60_000));
     outbox.append(&n("d1", "k1", "c", "s")).await.unwrap();
     let mut redis = connection;
     let keys: Vec<String> = redis::cmd("KEYS")

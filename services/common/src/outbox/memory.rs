@@ -143,8 +143,9 @@ impl Outbox for MemoryOutbox {
         let mut count = 1;
         let mut first_at = now;
         let window = std::time::Duration::from_millis(self.settings.coalesce_ms);
-        if !notification.collapse_key.is_empty() {
-            if let Some(previous) = device.collapse.get(&notification.collapse_key)
+        let collapse_key = self.settings.collapse_key(notification);
+        if !collapse_key.is_empty() {
+            if let Some(previous) = device.collapse.get(collapse_key)
                 && now.duration_since(previous.first_at) <= window
                 && device.entries.remove(&previous.seq).is_some()
             {
@@ -152,7 +153,7 @@ impl Outbox for MemoryOutbox {
                 first_at = previous.first_at;
             }
             device.collapse.insert(
-                notification.collapse_key.clone(),
+                collapse_key.to_owned(),
                 Collapse {
                     seq,
                     first_at,

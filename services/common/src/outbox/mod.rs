@@ -183,6 +183,17 @@ impl OutboxSettings {
         Duration::from_secs(self.ttl_seconds)
     }
 
+    /// The collapse key `notification` coalesces under: none when
+    /// coalescing is off (`coalesce_ms = 0` means never, not "within the
+    /// same millisecond"), the same rule for every backend.
+    pub(crate) fn collapse_key<'a>(&self, notification: &'a Notification) -> &'a str {
+        if self.coalesce_ms == 0 {
+            ""
+        } else {
+            &notification.collapse_key
+        }
+    }
+
     /// Idempotency keys remembered per device: well past the cap, so a
     /// redelivery from far back is still recognised.
     pub(crate) fn keys_remembered(&self) -> usize {

@@ -241,7 +241,7 @@ impl Outbox for RedisOutbox {
             .key(&keys[2])
             .key(&keys[3])
             .arg(&notification.idempotency_key)
-            .arg(&notification.collapse_key)
+            .arg(self.settings.collapse_key(notification))
             .arg(stored(notification).encode_to_vec())
             .arg(crate::clock::now_ms())
             .arg(self.settings.coalesce_ms)

@@ -275,10 +275,9 @@ impl Writer {
         let (tenant, device, collapse) = (
             &notification.tenant_id,
             &notification.device_id,
-            &notification.collapse_key,
+            self.settings.collapse_key(notification),
         );
-        // 0 means never: nothing to look up or keep.
-        if collapse.is_empty() || self.settings.coalesce_ms == 0 {
+        if collapse.is_empty() {
             return Ok(1);
         }
         let previous = sqlx::query(
