@@ -20,4 +20,22 @@ done
 if [[ $status -ne 0 ]]; then
   echo "check-manifests: declare these in the root Cargo.toml's [workspace.dependencies] and use \`.workspace = true\`" >&2
 fi
+# Lean binaries: services without events do not build librdkafka, and the
+# gateway parses no mail (what each links is what `cargo tree` resolves for
+# that package alone, as the Dockerfile builds them).
+lean() {
+  local package=$1; shift
+  local tree
+  tree=$(cargo tree --locked --offline -p "$package" -e normal --prefix none 2>/dev/null || cargo tree -p "$package" -e normal --prefix none)
+  for crate in "$@"; do
+    if grep -q "^$crate v" <<<"$tree"; then
+      echo "check-manifests: $package depends on $crate ($(cargo tree -p "$package" -e normal -i "$crate" --prefix none | sed -n 2p))" >&2
+      status=1
+    fi
+  done
+}
+lean pushmail-gateway rdkafka mail-parser plotters
+lean pushmail-transcode rdkafka plotters
+# The shipped standalone carries no plotting stack (the load generator is a feature).
+lean pushmail plotters hdrhistogram
 exit $status

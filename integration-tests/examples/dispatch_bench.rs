@@ -58,7 +58,7 @@ struct Platform {
     /// Session in this process, as standalone's dispatch calls it.
     local: Option<pushmail_session::InProcessSessions>,
     /// The Kafka run's broker, stopped with the platform.
-    _broker: Option<pushmail_integration_tests::broker::PrivateBroker>,
+    broker: Option<pushmail_integration_tests::broker::PrivateBroker>,
 }
 
 async fn start(kafka: bool) -> Platform {
@@ -116,9 +116,9 @@ async fn start(kafka: bool) -> Platform {
         CancellationToken::new(),
     ));
 
-    let outbox = pushmail_common::outbox::OutboxSettings {
+    let outbox = pushmail_outbox::OutboxSettings {
         coalesce_ms: 0,
-        ..pushmail_common::outbox::OutboxSettings::memory()
+        ..pushmail_outbox::OutboxSettings::memory()
     };
     let shared_outbox = outbox.connect().await.unwrap();
     let mut session = pushmail_integration_tests::session_config();
@@ -291,7 +291,7 @@ async fn start(kafka: bool) -> Platform {
         session_grpc,
         devices_addr,
         local,
-        _broker: broker,
+        broker,
     }
 }
 
@@ -630,12 +630,12 @@ async fn run() {
     } else {
         "dispatch → session `Deliver` in-process, as standalone does"
     };
+    let storage = platform.broker.as_ref().map_or("none", |b| b.storage());
+    let kafka_shape = format!(
+        "One process, the services on a fresh broker of the benchmark's own (tansu, storage `{storage}`, `fetch.wait.max.ms` 10, producer `linger.ms` from `BENCH_LINGER_MS`, default 5 as in production) instead of the in-process bus"
+    );
     let (title, shape, goal) = if kafka {
-        (
-            "over Kafka (tansu)",
-            "One process, the services on a fresh broker of the benchmark's own (tansu, memory storage, `fetch.wait.max.ms` 10, producer `linger.ms` from `BENCH_LINGER_MS`, default 5 as in production) instead of the in-process bus",
-            GOAL_KAFKA,
-        )
+        ("over Kafka (tansu)", kafka_shape.as_str(), GOAL_KAFKA)
     } else {
         (
             "standalone",

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt as _, StreamExt as _};
-use pushmail_common::device_token::{DeviceClaims, TokenSigner};
+use pushmail_device_token::{DeviceClaims, TokenSigner};
 use pushmail_integration_tests::measure::{
     cpu_ticks_split, helper, rss_bytes, slope, ticks_per_second, wait_line,
 };

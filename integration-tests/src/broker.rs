@@ -43,6 +43,12 @@ impl PrivateBroker {
         Ok(broker)
     }
 
+    /// Its storage engine, as the broker was started with it (for
+    /// benchmark reports).
+    pub fn storage(&self) -> &'static str {
+        self.storage
+    }
+
     /// The brokers string for a Kafka client.
     pub fn brokers(&self) -> String {
         self.addr.to_string()
@@ -117,5 +123,41 @@ impl PrivateBroker {
         }
         let log = std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
         anyhow::bail!("tansu did not listen on {} within 6 s: {log}", self.addr)
+    }
+}
+
+/// The storage engine of the shared test broker, read from the command line
+/// of the process `scripts/provision.sh` started (its pid file under
+/// `PUSHMAIL_CACHE`), so a report says what the broker really used; a
+/// broker started some other way is "unknown".
+pub fn shared_storage() -> String {
+    let Ok(cache) = std::env::var("PUSHMAIL_CACHE") else {
+        return "unknown".to_owned();
+    };
+    let pid = std::fs::read_to_string(format!("{cache}/run/tansu.pid")).unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default();
+    storage_of(&cmdline).unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The `--storage-engine` argument of a NUL-separated command line.
+fn storage_of(cmdline: &[u8]) -> Option<String> {
+    let mut args = cmdline.split(|b| *b == 0);
+    args.find(|a| *a == b"--storage-engine")?;
+    args.next()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .filter(|a| !a.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_storage_engine_is_read_from_the_command_line() {
+        let cmdline = b"/x/tansu\0broker\0--storage-engine\0sqlite://tansu.db\0--x\0";
+        assert_eq!(
+            super::storage_of(cmdline).as_deref(),
+            Some("sqlite://tansu.db")
+        );
+        assert_eq!(super::storage_of(b"/x/tansu\0broker\0"), None);
+        assert_eq!(super::storage_of(b"tansu\0--storage-engine\0"), None);
     }
 }

@@ -133,7 +133,7 @@ service lmtp {{
 }
 
 async fn wait_port(addr: SocketAddr, log: &Path) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(addr).await.is_err() {
         if tokio::time::Instant::now() > deadline {
             let log = std::fs::read_to_string(log).unwrap_or_default();

@@ -308,7 +308,7 @@ pub fn test_deliveries() -> pushmail_binding::deliveries::DeliveriesConfig {
 /// The device-token public key matching [`test_security`]'s seed.
 pub fn test_token_public_key() -> String {
     let seed = test_security().device_token_seed;
-    pushmail_common::device_token::TokenSigner::from_seed_hex(seed.expose())
+    pushmail_device_token::TokenSigner::from_seed_hex(seed.expose())
         .expect("test seed")
         .public_key_hex()
 }
@@ -323,7 +323,7 @@ pub fn session_config() -> pushmail_session::Config {
             redis: redis.clone(),
             ..Default::default()
         },
-        outbox: pushmail_common::outbox::OutboxSettings {
+        outbox: pushmail_outbox::OutboxSettings {
             redis,
             ..Default::default()
         },

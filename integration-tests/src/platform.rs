@@ -358,7 +358,7 @@ impl ProcessPlatform {
             binding: upstream(binding_grpc),
             session: upstream(session_grpc),
             state: redis_store.clone(),
-            outbox: pushmail_common::outbox::OutboxSettings {
+            outbox: pushmail_outbox::OutboxSettings {
                 redis: redis.clone(),
                 coalesce_ms: wiring.coalesce_ms,
                 ..Default::default()

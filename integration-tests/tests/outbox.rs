@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use pushmail_common::outbox::{
+use pushmail_common::redis::RedisConfig;
+use pushmail_outbox::{
     AppendState, Cursor, MemoryOutbox, Outbox, OutboxSettings, RedisOutbox, SqliteOutbox,
 };
-use pushmail_common::redis::RedisConfig;
 use pushmail_proto::session::v1::Notification;
 
 async fn in_redis(settings: OutboxSettings) -> Arc<dyn Outbox> {
@@ -78,7 +78,7 @@ fn n(device: &str, key: &str, collapse: &str, subject: &str) -> Notification {
     }
 }
 
-fn seqs(replay: &pushmail_common::outbox::Replay) -> Vec<u64> {
+fn seqs(replay: &pushmail_outbox::Replay) -> Vec<u64> {
     replay.notifications.iter().map(|n| n.sequence).collect()
 }
 

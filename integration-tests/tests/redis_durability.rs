@@ -114,7 +114,7 @@ async fn dispatch_refuses_to_start_on_a_volatile_redis() {
             redis: volatile.config(),
             ..Default::default()
         },
-        outbox: pushmail_common::outbox::OutboxSettings {
+        outbox: pushmail_outbox::OutboxSettings {
             redis: volatile.config(),
             ..Default::default()
         },

@@ -180,7 +180,7 @@ async fn start_dispatch(
     let config = pushmail_dispatch::Config {
         binding: endpoint(binding, Service::Dispatch),
         session: endpoint(session, Service::Dispatch),
-        outbox: pushmail_common::outbox::OutboxSettings {
+        outbox: pushmail_outbox::OutboxSettings {
             redis: state.redis.clone(),
             ..Default::default()
         },

@@ -12,7 +12,6 @@ use pushmail_common::bus::{EventBus, EventContext, OutboundRecord, encode, heade
 use pushmail_common::health::Readiness;
 use pushmail_common::redact::Secret;
 use pushmail_common::redis::{StateStoreConfig, StateStoreKind};
-use pushmail_common::sms;
 use pushmail_integration_tests::broker::PrivateBroker;
 use pushmail_integration_tests::smsc::Smsc;
 use pushmail_integration_tests::topics::TenantTopics;
@@ -20,6 +19,7 @@ use pushmail_integration_tests::{msisdn, unique, wait_ready};
 use pushmail_proto::events::v1::{self as events, sms_outbound};
 use pushmail_proto::topics;
 use pushmail_smpp::config::SmscConfig;
+use pushmail_sms_encoding as sms;
 use tokio_util::sync::CancellationToken;
 
 const PASSWORD: &str = "s3cret";

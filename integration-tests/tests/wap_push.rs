@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
-use pushmail_common::sms::wap::{ServiceIndication, push_pdu, segments, wbxml};
+use pushmail_sms_encoding::wap::{ServiceIndication, push_pdu, segments, wbxml};
 
 fn decode(document: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! Device tokens: issued by binding, verified with the public key alone,
 //! voided by revocation through the `BindingChanged` feed.
 
-use pushmail_common::device_token::{Revocations, TokenError, TokenSigner, TokenVerifier};
+use pushmail_device_token::{Revocations, TokenError, TokenSigner, TokenVerifier};
 use pushmail_proto::events::v1::BindingChangeKind;
 
 use super::*;

@@ -45,7 +45,7 @@ fn stand_in_secret() -> String {
 
 /// The device-token public key matching [`stand_in_secret`] as a seed.
 fn stand_in_public_key() -> String {
-    pushmail_common::device_token::TokenSigner::from_seed_hex(&stand_in_secret())
+    pushmail_device_token::TokenSigner::from_seed_hex(&stand_in_secret())
         .unwrap()
         .public_key_hex()
 }

@@ -189,7 +189,7 @@ impl Platform {
                 redis: self.redis.clone(),
                 ..Default::default()
             },
-            outbox: pushmail_common::outbox::OutboxSettings {
+            outbox: pushmail_outbox::OutboxSettings {
                 redis: self.redis.clone(),
                 ..Default::default()
             },

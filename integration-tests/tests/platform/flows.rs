@@ -32,7 +32,7 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
             tight_listeners: false,
             redis_url: None,
             otlp: Some(otlp),
-            coalesce_ms: pushmail_common::outbox::OutboxSettings::default().coalesce_ms,
+            coalesce_ms: pushmail_outbox::OutboxSettings::default().coalesce_ms,
         },
     )
     .await

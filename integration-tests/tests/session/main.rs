@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
-use pushmail_common::device_token::{DeviceClaims, TokenSigner};
 use pushmail_common::health::Readiness;
-use pushmail_common::outbox::{Appended, Cursor, Outbox};
+use pushmail_device_token::{DeviceClaims, TokenSigner};
 use pushmail_integration_tests::{SessionClient, session_client};
 use pushmail_integration_tests::{kafka_bus, session_config, test_security};
+use pushmail_outbox::{Appended, Cursor, Outbox};
 use pushmail_proto::session::v1 as pb;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -179,7 +179,7 @@ fn unplaced(seq: u64) -> Appended {
     Appended {
         generation: 0,
         seq,
-        state: pushmail_common::outbox::AppendState::New,
+        state: pushmail_outbox::AppendState::New,
         count: 1,
     }
 }

@@ -277,7 +277,7 @@ impl Outbox for Flaky {
     async fn append(
         &self,
         notification: &pb::Notification,
-    ) -> Result<pushmail_common::outbox::Appended, pushmail_common::outbox::OutboxError> {
+    ) -> Result<pushmail_outbox::Appended, pushmail_outbox::OutboxError> {
         self.inner.append(notification).await
     }
 
@@ -287,7 +287,7 @@ impl Outbox for Flaky {
         device: &str,
         cursor: Cursor,
         limit: usize,
-    ) -> Result<pushmail_common::outbox::Replay, pushmail_common::outbox::OutboxError> {
+    ) -> Result<pushmail_outbox::Replay, pushmail_outbox::OutboxError> {
         use std::sync::atomic::Ordering;
         if self
             .failures
@@ -295,7 +295,7 @@ impl Outbox for Flaky {
             .is_ok()
         {
             let injected = redis::RedisError::from((redis::ErrorKind::Io, "injected"));
-            return Err(pushmail_common::outbox::OutboxError::Redis(injected));
+            return Err(pushmail_outbox::OutboxError::Redis(injected));
         }
         self.inner.after(tenant, device, cursor, limit).await
     }
@@ -305,7 +305,7 @@ impl Outbox for Flaky {
         tenant: &str,
         device: &str,
         cursor: Cursor,
-    ) -> Result<Option<pushmail_common::outbox::Acked>, pushmail_common::outbox::OutboxError> {
+    ) -> Result<Option<pushmail_outbox::Acked>, pushmail_outbox::OutboxError> {
         self.inner.acked(tenant, device, cursor).await
     }
 }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use pushmail_common::auth::BearerToken;
 use pushmail_common::config::ConfigError;
-use pushmail_common::device_token::TokenSigner;
 use pushmail_common::redact::Secret;
 use pushmail_common::service_identity::{Service, ServiceKeys, ServiceVerifier};
+use pushmail_device_token::TokenSigner;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::CredentialCipher;

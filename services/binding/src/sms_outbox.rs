@@ -102,7 +102,7 @@ impl Handler for Keeper {
             .occurred_at
             .map(|t| t.seconds.saturating_mul(1_000) + i64::from(t.nanos / 1_000_000))
             .unwrap_or_else(crate::clock::now_ms);
-        let shown = pushmail_common::sms::shown::show(&sms);
+        let shown = pushmail_sms_encoding::shown::show(&sms);
         let kept = OutboxSms {
             id,
             tenant,

@@ -22,6 +22,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::blob::BlobStore;
+#[cfg(feature = "bus")]
 use crate::bus::EventBus;
 use crate::grpc::{self, TracedChannel};
 use crate::telemetry;
@@ -105,6 +106,7 @@ impl Readiness {
     }
 
     /// The event bus must answer.
+    #[cfg(feature = "bus")]
     pub fn add_bus_check(&self, bus: Arc<dyn EventBus>) {
         self.add_check("bus", move || {
             let bus = bus.clone();

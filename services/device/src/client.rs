@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
+use pushmail_common::backoff::Backoff;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -33,7 +34,9 @@ pub struct DeviceConfig {
     /// How long a heartbeat or the welcome may go unanswered before the
     /// connection counts as lost.
     pub answer_timeout: Duration,
-    /// Reconnect backoff after a failure, doubling up to the maximum.
+    /// Reconnect backoff after a failure, doubling up to the maximum, each
+    /// wait drawn from its upper half so phones that lost the same node do
+    /// not all return in the same second.
     pub reconnect_initial: Duration,
     pub reconnect_max: Duration,
     /// The local address to connect from (a load generator spreads its
@@ -172,22 +175,22 @@ impl Device {
         events: mpsc::Sender<Event>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let mut backoff = self.config.reconnect_initial;
+        let retry = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
+        let mut failures = 0;
         loop {
             let ended = self.connection(&events, &shutdown).await;
             let (after, reason) = match ended {
                 Ok(Ended::Shutdown) => return Ok(()),
                 Ok(Ended::Reconnect(after, reason)) => {
-                    backoff = self.config.reconnect_initial;
+                    failures = 0;
                     (after, reason)
                 }
                 Err(ConnectError::Refused(why)) => {
                     anyhow::bail!("the session node refused the device: {why}")
                 }
                 Err(ConnectError::Failed(why)) => {
-                    let after = backoff;
-                    backoff = (backoff * 2).min(self.config.reconnect_max);
-                    (after, why)
+                    failures += 1;
+                    (retry.delay(failures), why)
                 }
             };
             let _ = events.send(Event::Reconnecting { after, reason }).await;
@@ -213,7 +216,8 @@ impl Device {
                 "long poll needs an http:// or ws:// server address (TLS: at the ingress)"
             ),
         };
-        let mut backoff = self.config.reconnect_initial;
+        let retry = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
+        let mut failures = 0;
         let mut announced = false;
         loop {
             let proposal = self.config.heartbeat.proposal();
@@ -237,7 +241,7 @@ impl Device {
                 Ok(r) if r.status == 200 => {
                     match serde_json::from_slice::<crate::frames::PingAnswer>(&r.body) {
                         Ok(ping) => {
-                            backoff = self.config.reconnect_initial;
+                            failures = 0;
                             let granted = self.config.heartbeat.granted(ping.hb);
                             if !announced {
                                 announced = true;
@@ -262,8 +266,8 @@ impl Device {
                 Err(e) => Some(format!("ping: {e}")),
             };
             if let Some(reason) = failure {
-                let after = backoff;
-                backoff = (backoff * 2).min(self.config.reconnect_max);
+                failures += 1;
+                let after = retry.delay(failures);
                 let _ = events.send(Event::Reconnecting { after, reason }).await;
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),

@@ -3,9 +3,9 @@
 use pushmail_common::bus::BusConfig;
 use pushmail_common::config::{AdminServerConfig, ConfigError, ServiceConfig, ShutdownConfig};
 use pushmail_common::grpc::UpstreamConfig;
-use pushmail_common::outbox::OutboxSettings;
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
+use pushmail_outbox::OutboxSettings;
 use serde::{Deserialize, Serialize};
 
 /// The whole dispatch config.

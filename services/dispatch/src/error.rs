@@ -22,7 +22,7 @@ pub enum Error {
     State(#[from] crate::state::StateError),
     /// The outbox could not be reached or opened.
     #[error(transparent)]
-    Outbox(#[from] pushmail_common::outbox::ConnectError),
+    Outbox(#[from] pushmail_outbox::ConnectError),
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),

@@ -1,15 +1,19 @@
 //! Dispatch: turns `MailArrived` into what each of the owner's phones
-//! should see, by the cheapest channel that works. See `dispatcher.rs` for
-//! the ladder, `policy.rs` for preferences, `pushmail_common::sms` for what
-//! partner SMS centres get; the outbox is `pushmail_common::outbox`.
+//! should see, by the cheapest channel that works. See `ladder.rs` for
+//! the ladder, `dispatcher.rs` for carrying it out, `policy.rs` for preferences, `pushmail_sms_encoding` for what
+//! partner SMS centres get; the outbox is `pushmail_outbox`.
 
 pub mod config;
-pub mod dispatcher;
+mod dispatcher;
+mod domain;
 pub mod error;
-pub mod policy;
-pub mod sessions;
+mod failure;
+mod ladder;
+mod policy;
+mod receipts;
+mod sessions;
 pub mod state;
-pub mod targets;
+mod targets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,15 +23,17 @@ use pushmail_common::bus::{self, EventBus, SubscribeOptions};
 use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
-use pushmail_common::outbox::Outbox;
 use pushmail_common::redis::StateStoreKind;
+use pushmail_outbox::Outbox;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 use pushmail_proto::topics;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
-pub use dispatcher::Dispatcher;
+pub use sessions::InProcessSessions;
+
+use dispatcher::Dispatcher;
 pub use error::Error;
 
 /// Service name, for telemetry and health.
@@ -51,7 +57,7 @@ pub struct Deps {
     /// The per-device outbox (shared with session).
     pub outbox: Arc<dyn Outbox>,
     /// This process's session node (standalone), asked without the network.
-    pub local_session: Option<sessions::InProcessSessions>,
+    pub local_session: Option<InProcessSessions>,
 }
 
 impl Deps {
@@ -137,7 +143,7 @@ pub async fn run(
         sessions: sessions::Sessions::new(config.session.clone(), deps.session, deps.local_session),
         outbox: deps.outbox,
         state,
-        traffic: pushmail_common::traffic::Traffic::default(),
+        traffic: pushmail_traffic::Traffic::default(),
         delivery: config.delivery.clone(),
     });
     let subscription = deps
@@ -220,14 +226,16 @@ async fn digest_loop(dispatcher: &Dispatcher, every: Duration, shutdown: Cancell
             }
         };
         for device in due {
-            match dispatcher.digest(&device).await {
+            // One device at a time: each receipt is published before the next step.
+            let receipts = receipts::Receipts::inline(dispatcher.bus.clone());
+            match dispatcher.digest(&device, &receipts).await {
                 Ok(()) => {
                     if let Err(err) = dispatcher.state.digested(&device).await {
                         tracing::warn!(error = %pushmail_common::report::Report(&err), "digest sent but not marked; it is deduplicated when retried");
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(device = %device.device, error = ?err, "digest failed; retrying");
+                    tracing::warn!(device = %device.device, error = %pushmail_common::report::Report(&err), "digest failed; retrying");
                 }
             }
         }

@@ -13,11 +13,11 @@ use pushmail_proto::session::v1::Notification;
 /// Largest notification pushed (its protobuf size), whatever the
 /// preferences say: session refuses frames over 4 KiB, and the JSON frame
 /// a device gets is somewhat larger than the protobuf.
-pub const MAX_PUSH_BYTES: usize = 3_000;
+pub(crate) const MAX_PUSH_BYTES: usize = 3_000;
 
 /// The preferences of one delivery target, ready to apply.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     level: ContentLevel,
     max_bytes: usize,
     attachments: bool,
@@ -35,7 +35,7 @@ struct Quiet {
 
 /// What happens to a mail for a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Push it now.
     Push,
     /// The sender is black-listed (and not white-listed).
@@ -68,7 +68,7 @@ fn listed(list: &[String], sender: &str) -> bool {
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
-pub fn truncate(text: &mut String, max: usize) {
+pub(crate) fn truncate(text: &mut String, max: usize) {
     if text.len() <= max {
         return;
     }
@@ -82,7 +82,7 @@ pub fn truncate(text: &mut String, max: usize) {
 impl Policy {
     /// The policy of `preferences` (none: the defaults). An unknown time
     /// zone keeps quiet hours in UTC rather than ignoring them.
-    pub fn new(preferences: Option<&binding::Preferences>) -> Self {
+    pub(crate) fn new(preferences: Option<&binding::Preferences>) -> Self {
         let default = binding::Preferences::default();
         let p = preferences.unwrap_or(&default);
         let quiet = p.quiet_hours.as_ref().and_then(|q| {
@@ -120,7 +120,7 @@ impl Policy {
 
     /// What to do with a mail from `sender` at `now`. The white list wins
     /// over the black list; quiet hours hold every mail.
-    pub fn verdict(&self, sender: &str, now: Timestamp) -> Verdict {
+    pub(crate) fn verdict(&self, sender: &str, now: Timestamp) -> Verdict {
         if listed(&self.black, sender) && !listed(&self.white, sender) {
             return Verdict::Blocked;
         }
@@ -131,7 +131,7 @@ impl Policy {
     }
 
     /// The end of the quiet window `now` is in, if it is in one.
-    pub fn quiet_until(&self, now: Timestamp) -> Option<Timestamp> {
+    pub(crate) fn quiet_until(&self, now: Timestamp) -> Option<Timestamp> {
         let quiet = self.quiet.as_ref()?;
         let local = quiet.zone.to_datetime(now);
         let minute = i32::from(local.hour()) * 60 + i32::from(local.minute());
@@ -170,7 +170,7 @@ impl Policy {
     /// Withholds what the content level and attachment setting withhold,
     /// then trims to the size limit: the snippet first (never inside a
     /// character), then attachment entries, then the subject.
-    pub fn shape(&self, n: &mut Notification) {
+    pub(crate) fn shape(&self, n: &mut Notification) {
         match self.level {
             ContentLevel::Notice => {
                 n.from = None;

@@ -11,7 +11,7 @@ use pushmail_proto::session::v1::session_service_client::SessionServiceClient;
 
 /// How a delivery over a held connection ended.
 #[derive(Debug)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// The device acked it.
     Acked,
     /// No node holds the device.
@@ -24,7 +24,7 @@ pub enum Delivery {
 
 /// Why no session node took a delivery.
 #[derive(Debug, thiserror::Error)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     /// The node asked refused or failed the call.
     #[error("session node call failed")]
     Call(#[source] Box<tonic::Status>),
@@ -47,7 +47,7 @@ pub type InProcessSessions =
     pushmail_common::grpc::InProcess<dyn pb::session_service_server::SessionService>;
 
 /// Session nodes by address.
-pub struct Sessions {
+pub(crate) struct Sessions {
     config: UpstreamConfig,
     any: TracedChannel,
     nodes: Mutex<HashMap<String, TracedChannel>>,
@@ -61,7 +61,7 @@ pub struct Sessions {
 impl Sessions {
     /// Channels per `config` (the service address, timeout and token);
     /// `local` is this process's session node, asked directly.
-    pub fn new(
+    pub(crate) fn new(
         config: UpstreamConfig,
         any: TracedChannel,
         local: Option<InProcessSessions>,
@@ -101,7 +101,11 @@ impl Sessions {
     }
 
     /// Writes `notification` to the device's connection and waits for its ack.
-    pub async fn deliver(&self, notification: pb::Notification, ack_timeout_ms: u32) -> Delivery {
+    pub(crate) async fn deliver(
+        &self,
+        notification: pb::Notification,
+        ack_timeout_ms: u32,
+    ) -> Delivery {
         let mut channel: Option<TracedChannel> = None;
         for _ in 0..MAX_HOPS {
             let request = pb::DeliverRequest {

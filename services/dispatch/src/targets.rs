@@ -15,17 +15,37 @@ use pushmail_proto::binding::v1 as binding;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 use pushmail_proto::topics::BINDING_CHANGED;
 
+use crate::domain::Reach;
+
 /// Most accounts cached; past it the cache starts over (cheap, rare).
 const MAX_ENTRIES: usize = 100_000;
 
-/// A delivery target with its preferences already parsed, so a burst of
-/// mail to one account parses them (lists, time zone) once.
+/// A delivery target converted from binding's answer, its preferences
+/// already parsed, so a burst of mail to one account parses them (lists,
+/// time zone) once.
 #[derive(Debug)]
-pub struct Prepared {
-    /// Binding's answer.
-    pub target: binding::DeliveryTarget,
+pub(crate) struct Prepared {
+    /// How the phone is reached.
+    pub(crate) reach: Reach,
     /// Its preferences, ready to apply.
-    pub policy: Arc<crate::policy::Policy>,
+    pub(crate) policy: Arc<crate::policy::Policy>,
+}
+
+impl Prepared {
+    /// `target` as dispatch uses it; `None` when it reaches nothing (no
+    /// push client and no number).
+    fn from_wire(target: &binding::DeliveryTarget) -> Option<Self> {
+        match Reach::try_from(target) {
+            Ok(reach) => Some(Self {
+                reach,
+                policy: Arc::new(crate::policy::Policy::new(target.preferences.as_ref())),
+            }),
+            Err(err) => {
+                tracing::debug!(binding = %target.binding_id, error = %err, "target reaches nothing; skipped");
+                None
+            }
+        }
+    }
 }
 
 struct Entry {
@@ -39,7 +59,7 @@ struct Entry {
 const LIMITS_TTL: Duration = Duration::from_secs(60);
 
 /// The targets cache in front of binding.
-pub struct Targets {
+pub(crate) struct Targets {
     client: BindingServiceClient<TracedChannel>,
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
@@ -48,7 +68,7 @@ pub struct Targets {
 
 impl Targets {
     /// A cache keeping answers for `ttl` (zero: no caching).
-    pub fn new(client: BindingServiceClient<TracedChannel>, ttl: Duration) -> Self {
+    pub(crate) fn new(client: BindingServiceClient<TracedChannel>, ttl: Duration) -> Self {
         Self {
             client,
             ttl,
@@ -64,7 +84,7 @@ impl Targets {
     }
 
     /// The account's delivery targets.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         tenant: &str,
         account: &str,
@@ -86,11 +106,8 @@ impl Targets {
                 .await?
                 .into_inner()
                 .targets
-                .into_iter()
-                .map(|target| Prepared {
-                    policy: Arc::new(crate::policy::Policy::new(target.preferences.as_ref())),
-                    target,
-                })
+                .iter()
+                .filter_map(Prepared::from_wire)
                 .collect::<Vec<_>>(),
         );
         if !self.ttl.is_zero() {
@@ -111,7 +128,7 @@ impl Targets {
     }
 
     /// The tenant's push rate (notifications per minute; 0: no limit).
-    pub async fn push_per_minute(&self, tenant: &str) -> Result<u32, tonic::Status> {
+    pub(crate) async fn push_per_minute(&self, tenant: &str) -> Result<u32, tonic::Status> {
         let lock = || {
             self.limits
                 .lock()
@@ -141,13 +158,13 @@ impl Targets {
     }
 
     /// Forgets what is cached for `account`.
-    pub fn forget(&self, account: &str) {
+    pub(crate) fn forget(&self, account: &str) {
         self.lock().remove(account);
     }
 }
 
 /// Drops cached targets when binding announces a change.
-pub struct Invalidations(pub Arc<Targets>);
+pub(crate) struct Invalidations(pub(crate) Arc<Targets>);
 
 #[async_trait]
 impl Handler for Invalidations {
@@ -179,16 +196,16 @@ mod tests {
                 tenant: "t1".into(),
                 at: Instant::now(),
                 targets: Arc::new(vec![Prepared {
-                    target: binding::DeliveryTarget {
-                        device_id: "d1".into(),
-                        ..Default::default()
+                    reach: Reach::Device {
+                        device: crate::domain::DeviceId::new("d1").unwrap(),
+                        msisdn: None,
                     },
                     policy: Arc::new(crate::policy::Policy::new(None)),
                 }]),
             },
         );
         assert_eq!(
-            targets.get("t1", "a1").await.unwrap()[0].target.device_id,
+            targets.get("t1", "a1").await.unwrap()[0].reach.device(),
             "d1"
         );
         // Another tenant naming the same account id goes to binding (down here).

@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use pushmail_common::config::ConfigError;
-use pushmail_common::device_token::TokenVerifier;
 use pushmail_common::grpc::TracedChannel;
 use pushmail_common::health::Readiness;
 use pushmail_common::host::{self, Host};
-use pushmail_common::traffic::Traffic;
+use pushmail_device_token::TokenVerifier;
 use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 use pushmail_proto::session::v1::session_service_client::SessionServiceClient;
 use pushmail_proto::transcode::v1::transcode_service_client::TranscodeServiceClient;
+use pushmail_traffic::Traffic;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

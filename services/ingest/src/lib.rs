@@ -9,7 +9,7 @@ pub mod config;
 pub mod error;
 pub mod imap;
 pub mod leases;
-pub use pushmail_common::mail;
+pub use pushmail_mime as mail;
 pub mod marks;
 pub mod pop3;
 pub mod smtp;

@@ -8,9 +8,9 @@ use pushmail_common::config::{
     ConfigError, RuntimeConfig, ServerConfig, ServiceConfig, ShutdownConfig,
 };
 use pushmail_common::listen::{GrpcLimits, HttpLimits};
-use pushmail_common::outbox::OutboxSettings;
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
+use pushmail_outbox::OutboxSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Rules;
@@ -289,10 +289,8 @@ impl ServiceConfig for Config {
             ));
         }
         if !self.tokens.public_key.is_empty()
-            && pushmail_common::device_token::TokenVerifier::from_public_key_hex(
-                &self.tokens.public_key,
-            )
-            .is_err()
+            && pushmail_device_token::TokenVerifier::from_public_key_hex(&self.tokens.public_key)
+                .is_err()
         {
             return Err(ConfigError::invalid(
                 "tokens.public_key",

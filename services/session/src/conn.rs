@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use pushmail_common::device_token::DeviceClaims;
-use pushmail_common::outbox::{Cursor, Replay};
+use pushmail_device_token::DeviceClaims;
+use pushmail_outbox::{Cursor, Replay};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
 
@@ -37,8 +37,6 @@ struct Reread {
 
 /// Reads of the outbox for one replay before the device is sent away.
 const REPLAY_ATTEMPTS: u32 = 3;
-/// First wait between them (tripled each time).
-const REPLAY_RETRY: Duration = Duration::from_millis(200);
 
 /// The heartbeat answer as it goes on the wire, built once.
 const HB_WIRE: [u8; HB_FRAME.len() + 2] = static_text(HB_FRAME);
@@ -370,8 +368,7 @@ impl Conn {
         Box::pin(self.apply(machine, replayed)).await
     }
 
-    /// Registers the device here and in the directory; an older connection
-    /// of the device (here or on another node) is told it was taken over.
+    /// Attaches this connection as the device's (see [`Node::attach`]).
     async fn open(&mut self, hb: Duration) {
         let handle = Handle {
             id: self.id,
@@ -381,63 +378,17 @@ impl Conn {
             tx: self.tx.clone(),
         };
         self.registered = true;
-        if let Some(old) = self.node.hub.insert(self.device.clone(), handle) {
-            let _ = old.tx.try_send(Command::TakenOver);
-        }
-        let lease = self.node.lease(hb);
-        match self
-            .node
-            .directory
-            .claim(&self.device, &self.node.address, lease)
-            .await
-        {
-            Ok(Some(previous)) if previous != self.node.address => {
-                self.node
-                    .take_over(&previous, &self.tenant, &self.device)
-                    .await;
-            }
-            Ok(_) => {}
-            Err(err) => {
-                tracing::warn!(error = %pushmail_common::report::Report(&err), "directory claim failed; deliveries are routed here only once it recovers")
-            }
-        }
+        self.node.attach(self.device.clone(), handle).await;
     }
 
-    /// What the device missed after `cursor`. The outbox is read again
-    /// after a short wait if it fails (a Redis hiccup under load); `None`
-    /// if it keeps failing.
+    /// What the device missed after `cursor` (see [`Node::missed`]).
     async fn read(&mut self, cursor: Cursor) -> Option<Replay> {
-        let mut wait = REPLAY_RETRY;
-        let mut attempt = 1;
-        loop {
-            let read = self
-                .node
-                .outbox
-                .after(
-                    &self.tenant,
-                    &self.device,
-                    cursor,
-                    self.node.limits.max_unacked,
-                )
-                .await;
-            match read {
-                Ok(replay) => {
-                    self.more = replay.notifications.len() >= self.node.limits.max_unacked;
-                    return Some(replay);
-                }
-                Err(err) if attempt < REPLAY_ATTEMPTS => {
-                    tracing::warn!(error = %Report(&err), attempt, "outbox read failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 3;
-                    attempt += 1;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %Report(&err), "outbox read failed; the device is told to reconnect");
-                    metrics::counter!("pushmail_session_replay_failures_total").increment(1);
-                    return None;
-                }
-            }
-        }
+        let replay = self
+            .node
+            .missed(&self.tenant, &self.device, cursor, REPLAY_ATTEMPTS)
+            .await?;
+        self.more = replay.notifications.len() >= self.node.limits.max_unacked;
+        Some(replay)
     }
 
     /// The outbox cannot be read: the device is told to reconnect, so the

@@ -31,10 +31,10 @@ use std::time::Duration;
 
 use pushmail_common::bus::{self, EventBus};
 use pushmail_common::config::ConfigError;
-use pushmail_common::device_token::{Revocations, TokenVerifier};
 use pushmail_common::health::Readiness;
 use pushmail_common::host::{GrpcListeners, Host};
-use pushmail_common::outbox::Outbox;
+use pushmail_device_token::{Revocations, TokenVerifier};
+use pushmail_outbox::Outbox;
 use redis::aio::ConnectionManager;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

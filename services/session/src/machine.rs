@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pushmail_common::outbox::{Cursor, Replay};
+use pushmail_outbox::{Cursor, Replay};
 use tokio::time::Instant;
 
 use crate::protocol::{ClientFrame, ErrorCode, ServerFrame, WireNotification};

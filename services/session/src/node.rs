@@ -3,18 +3,26 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use pushmail_common::device_token::{DeviceClaims, Revocations, TokenError, TokenVerifier};
 use pushmail_common::service_identity::{Service, ServiceVerifier};
+use pushmail_device_token::{DeviceClaims, Revocations, TokenError, TokenVerifier};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::config::LimitsConfig;
 use crate::directory::Directory;
-use crate::hub::{Hub, Outcome};
+use crate::hub::{Command, Handle, Hub, Outcome};
 use crate::machine::Rules;
 use crate::stats::HeartbeatStats;
-use pushmail_common::outbox::Outbox;
+use pushmail_common::backoff::Backoff;
+use pushmail_common::report::Report;
+use pushmail_outbox::{Cursor, Outbox, Replay};
+
+/// Waits between reads of a device's replay.
+const REPLAY_RETRY: Backoff = Backoff::new(
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_secs(2),
+);
 
 /// A long-poll delivery (its outbox generation and sequence) waiting for
 /// the next ping's ack.
@@ -78,6 +86,59 @@ impl Node {
     pub fn authenticate(&self, token: &str) -> Result<DeviceClaims, TokenError> {
         self.verifier
             .verify(token, pushmail_common::clock::now_ms(), &self.revocations)
+    }
+
+    /// Attaches a connection of `device` (a WebSocket or a held ping), the
+    /// one way either transport does: it becomes the device's handle here,
+    /// an older connection of the device here is told it was taken over,
+    /// and the directory routes the device to this node (a node that held
+    /// it before is asked to close its connection).
+    pub async fn attach(&self, device: Arc<str>, handle: Handle) {
+        let (tenant, lease) = (handle.tenant.clone(), self.lease(handle.hb));
+        if let Some(old) = self.hub.insert(device.clone(), handle) {
+            let _ = old.tx.try_send(Command::TakenOver);
+        }
+        match self.directory.claim(&device, &self.address, lease).await {
+            Ok(Some(previous)) if previous != self.address => {
+                self.take_over(&previous, &tenant, &device).await;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %Report(&err), "directory claim failed; deliveries are routed here only once it recovers");
+            }
+        }
+    }
+
+    /// What `device` missed after `cursor`, read up to `attempts` times
+    /// (a Redis hiccup under load should not send a device away); `None`
+    /// when every read failed.
+    pub async fn missed(
+        &self,
+        tenant: &str,
+        device: &str,
+        cursor: Cursor,
+        attempts: u32,
+    ) -> Option<Replay> {
+        let mut attempt = 1;
+        loop {
+            let read = self
+                .outbox
+                .after(tenant, device, cursor, self.limits.max_unacked)
+                .await;
+            match read {
+                Ok(replay) => return Some(replay),
+                Err(err) if attempt < attempts => {
+                    tracing::warn!(error = %Report(&err), attempt, "outbox read failed; retrying");
+                    tokio::time::sleep(REPLAY_RETRY.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %Report(&err), "outbox read failed; the device is sent away to come back");
+                    metrics::counter!("pushmail_session_replay_failures_total").increment(1);
+                    return None;
+                }
+            }
+        }
     }
 
     /// Lease length for a granted heartbeat: one interval plus the grace.

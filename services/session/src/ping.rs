@@ -14,7 +14,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pushmail_common::outbox::{Cursor, Replay};
+use pushmail_outbox::{Cursor, Replay};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -98,7 +98,8 @@ pub(crate) async fn ping(
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %Report(&err), "outbox ack failed"),
     }
-    let Some(missed) = read(&node, &claims.tenant_id, &device, cursor).await else {
+    // Read once: a device whose read failed is told to ping again at once.
+    let Some(missed) = node.missed(&claims.tenant_id, &device, cursor, 1).await else {
         return outbox_unavailable();
     };
     if missed.resync || !missed.notifications.is_empty() {
@@ -130,8 +131,8 @@ pub(crate) async fn ping(
     outcome
 }
 
-/// Registers a held ping as the device's connection, here and in the
-/// directory (an older one, here or elsewhere, is taken over); its id.
+/// Attaches a held ping as the device's connection (see [`Node::attach`]);
+/// its id.
 async fn register(node: &Node, tenant: &str, device: &str, hb: Duration, tx: &Arc<Mailbox>) -> u64 {
     let id = node.hub.next_id();
     let handle = Handle {
@@ -141,22 +142,7 @@ async fn register(node: &Node, tenant: &str, device: &str, hb: Duration, tx: &Ar
         since_ms: pushmail_common::clock::now_ms(),
         tx: tx.clone(),
     };
-    if let Some(old) = node.hub.insert(Arc::from(device), handle) {
-        let _ = old.tx.try_send(Command::TakenOver);
-    }
-    match node
-        .directory
-        .claim(device, &node.address, node.lease(hb))
-        .await
-    {
-        Ok(Some(previous)) if previous != node.address => {
-            node.take_over(&previous, tenant, device).await;
-        }
-        Ok(_) => {}
-        Err(err) => {
-            tracing::warn!(error = %pushmail_common::report::Report(&err), "directory claim failed")
-        }
-    }
+    node.attach(Arc::from(device), handle).await;
     id
 }
 
@@ -237,7 +223,11 @@ impl Held<'_> {
         seq: u64,
         reply: oneshot::Sender<Outcome>,
     ) -> Option<Response> {
-        let Some(replay) = read(self.node, self.tenant, self.device, self.cursor).await else {
+        let Some(replay) = self
+            .node
+            .missed(self.tenant, self.device, self.cursor, 1)
+            .await
+        else {
             let _ = reply.send(Outcome::Closed);
             return Some(outbox_unavailable());
         };
@@ -251,22 +241,6 @@ impl Held<'_> {
             let _ = reply.send(Outcome::Closed);
         }
         Some(replayed(self.hb, replay))
-    }
-}
-
-/// What waits for the device after `cursor`; `None` when the outbox
-/// cannot be read.
-async fn read(node: &Node, tenant: &str, device: &str, cursor: Cursor) -> Option<Replay> {
-    match node
-        .outbox
-        .after(tenant, device, cursor, node.limits.max_unacked)
-        .await
-    {
-        Ok(replay) => Some(replay),
-        Err(err) => {
-            tracing::warn!(error = %Report(&err), "outbox read failed; the device is asked to ping again");
-            None
-        }
     }
 }
 

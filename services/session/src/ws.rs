@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use pushmail_common::device_token::DeviceClaims;
+use pushmail_device_token::DeviceClaims;
 use serde::Deserialize;
 use sha1::{Digest as _, Sha1};
 

@@ -15,12 +15,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pushmail_common::bus::{self, EventBus, EventContext, Handler, HandlerError, InboundRecord};
 use pushmail_common::clock::now_ms;
-use pushmail_common::sms::{self, Coding, Segment};
 use pushmail_proto::events::v1::{
     self as events, DeliveryChannel, DeliveryStatus, SmsDataCoding, SmsOutbound, SmsPurpose,
     sms_outbound,
 };
 use pushmail_proto::topics;
+use pushmail_sms_encoding::{self as sms, Coding, Segment};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::link::{Link, SubmitError};
@@ -92,7 +92,20 @@ pub struct Connector {
 /// What became of one record.
 enum Outcome {
     Submitted { smsc: String, message_id: String },
-    Failed(String),
+    Failed(Undeliverable),
+}
+
+/// Why an SMS is given up (a `FAILED` receipt, not a retry).
+#[derive(Debug, thiserror::Error)]
+enum Undeliverable {
+    #[error("expired before the SMS centre took it")]
+    Expired,
+    #[error(transparent)]
+    Unsendable(#[from] Unsendable),
+    #[error("no SMS centre serves this number")]
+    NoRoute,
+    #[error(transparent)]
+    Refused(SubmitError),
 }
 
 #[async_trait]
@@ -100,7 +113,10 @@ impl Handler for Connector {
     async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError> {
         let sms = match bus::decode(topics::SMS_OUTBOUND, record) {
             Ok(sms) => sms,
-            Err(err) => return self.dead_letter(record, &err.to_string()).await,
+            Err(err) => {
+                let reason = pushmail_common::report::Report(&err).to_string();
+                return self.dead_letter(record, &reason).await;
+            }
         };
         let request = if sms.request_id.is_empty() {
             record.coordinates()
@@ -142,7 +158,8 @@ impl Handler for Connector {
                     .await?;
                 metrics::counter!(METRIC_MESSAGES, "outcome" => "submitted").increment(1);
             }
-            Outcome::Failed(reason) => {
+            Outcome::Failed(why) => {
+                let reason = pushmail_common::report::Report(why).to_string();
                 tracing::warn!(request = %request, reason, "SMS given up");
                 let expected = Expected {
                     tenant,
@@ -151,7 +168,7 @@ impl Handler for Connector {
                     account_id: sms.account_id.clone(),
                     purpose: sms.purpose,
                 };
-                self.publish_receipt(&expected, DeliveryStatus::Failed, reason)
+                self.publish_receipt(&expected, DeliveryStatus::Failed, &reason)
                     .await?;
                 metrics::counter!(METRIC_MESSAGES, "outcome" => "failed").increment(1);
             }
@@ -176,18 +193,14 @@ impl Connector {
             .as_ref()
             .and_then(|t| jiff::Timestamp::new(t.seconds, 0).ok());
         if expires_at.is_some_and(|at| at.as_millisecond() <= now_ms()) {
-            return Ok(Outcome::Failed(
-                "expired before the SMS centre took it".to_owned(),
-            ));
+            return Ok(Outcome::Failed(Undeliverable::Expired));
         }
         let segments = match segments_of(sms, request) {
             Ok(segments) => segments,
-            Err(err) => return Ok(Outcome::Failed(err.to_string())),
+            Err(err) => return Ok(Outcome::Failed(err.into())),
         };
         let Some(link) = self.routes.route(&sms.msisdn) else {
-            return Ok(Outcome::Failed(
-                "no SMS centre serves this number".to_owned(),
-            ));
+            return Ok(Outcome::Failed(Undeliverable::NoRoute));
         };
         let validity = expires_at.map(pdu::absolute_time).unwrap_or_default();
         let mut message_id = String::new();
@@ -211,7 +224,7 @@ impl Connector {
                     message_id = id;
                 }
                 Err(err @ SubmitError::Unavailable { .. }) => return Err(err),
-                Err(refused) => return Ok(Outcome::Failed(refused.to_string())),
+                Err(refused) => return Ok(Outcome::Failed(Undeliverable::Refused(refused))),
             }
         }
         Ok(Outcome::Submitted {

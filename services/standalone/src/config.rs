@@ -10,10 +10,10 @@ use pushmail_common::config::{
     AdminServerConfig, ConfigError, ServerConfig, ServiceConfig, ShutdownConfig,
 };
 use pushmail_common::grpc::UpstreamConfig;
-use pushmail_common::outbox::OutboxSettings;
 use pushmail_common::redact::SecretUrl;
 use pushmail_common::redis::StateStoreConfig;
 use pushmail_common::telemetry::TelemetryConfig;
+use pushmail_outbox::OutboxSettings;
 use serde::{Deserialize, Serialize};
 
 /// The standalone platform's config.

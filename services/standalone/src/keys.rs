@@ -8,8 +8,8 @@
 //! existing issuer seed instead (a new service, or a leaked credential
 //! replaced by rotating the issuer: see docs/operations.md).
 
-use pushmail_common::device_token::TokenSigner;
 use pushmail_common::service_identity::{CredentialIssuer, Service};
+use pushmail_device_token::TokenSigner;
 use rand::RngCore as _;
 
 /// `pushmail keys` arguments.

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use pushmail_common::bus::{self, EventBus, SubscribeOptions};
-use pushmail_common::sms::shown::{ShownKind, show};
 use pushmail_proto::events::v1::SmsOutbound;
 use pushmail_proto::topics::SMS_OUTBOUND;
+use pushmail_sms_encoding::shown::{ShownKind, show};
 use tokio_util::sync::CancellationToken;
 
 /// One SMS as a terminal line.

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use pushmail_common::device_token::TokenSigner;
+use pushmail_device_token::TokenSigner;
 use std::time::Duration;
 
 use anyhow::Context as _;

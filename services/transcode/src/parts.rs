@@ -1,6 +1,6 @@
 //! Finding one part of a stored message: by its IMAP body section (the
 //! numbers ingest put in the notification), or `body` for the text the
-//! phone shows. Section numbers come from `pushmail_common::mail`, the
+//! phone shows. Section numbers come from `pushmail_mime`, the
 //! same code ingest numbered them with.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders as _, PartType};
-use pushmail_common::mail;
+use pushmail_mime as mail;
 
 /// The part id that names the message's body.
 pub const BODY: &str = "body";

@@ -10,7 +10,7 @@
 use std::io::{self, Write as _};
 use std::process::ExitCode;
 
-use pushmail_common::mail;
+use pushmail_mime as mail;
 use pushmail_proto::common::v1 as common;
 use pushmail_proto::transcode::v1 as wire;
 use serde::{Deserialize, Serialize};

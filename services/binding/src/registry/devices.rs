@@ -1,6 +1,6 @@
 //! Devices and their tokens.
 
-use pushmail_common::device_token::DeviceClaims;
+use pushmail_device_token::DeviceClaims;
 
 use super::{ApiError, Registry};
 use crate::clock::now_ms;

@@ -9,11 +9,12 @@ use std::time::Duration;
 use pushmail_proto::topics;
 
 use super::{EventBus, OutboundRecord};
+use crate::backoff::Backoff;
 
 /// Publish attempts before a receipt is given up.
 const ATTEMPTS: u32 = 5;
-/// Wait after the first failure, doubled after each.
-const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// Waits between attempts: 100 ms doubling, about 1.5 s in all.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
 
 /// Counts receipts given up, labelled by the publishing `service`.
 pub const METRIC_RECEIPTS_LOST: &str = "pushmail_receipts_lost_total";
@@ -24,14 +25,12 @@ pub async fn publish_receipt(
     record: OutboundRecord,
     service: &'static str,
 ) {
-    let mut delay = FIRST_RETRY;
     for attempt in 1..=ATTEMPTS {
         match bus.publish(topics::DELIVERY.name(), record.clone()).await {
             Ok(_) => return,
             Err(err) if attempt < ATTEMPTS => {
                 tracing::warn!(error = %crate::report::Report(&err), attempt, "receipt not published yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+                tokio::time::sleep(RETRY.delay(attempt)).await;
             }
             Err(err) => {
                 tracing::error!(error = %crate::report::Report(&err), "receipt lost after {ATTEMPTS} attempts");

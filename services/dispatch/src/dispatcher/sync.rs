@@ -13,48 +13,46 @@
 //! as a push in the account's traffic (it is one, bytes to the phone); it
 //! is never charged as an SMS.
 
-use pushmail_proto::events::v1 as events;
 use pushmail_proto::session::v1 as session;
 
-use super::{Dispatcher, Failure, Target};
+use super::Dispatcher;
+use crate::domain::{Arrival, Target};
+use crate::failure::Failure;
+use crate::ladder::{self, Errand};
+use crate::policy::Verdict;
+use crate::receipts::Receipts;
 
 impl Dispatcher {
-    /// Every push client's sync notification for `event`.
+    /// Every push client's sync notification for `arrival`.
     pub(super) async fn sync(
         &self,
-        tenant: &str,
-        event: &events::MailArrived,
+        arrival: &Arrival,
+        targets: &[Target],
+        receipts: &Receipts,
     ) -> Result<(), Failure> {
-        let targets = self.targets(tenant, &event.account_id).await?;
-        let outcomes = futures::future::join_all(
-            targets
-                .iter()
-                .filter(|target| target.push_client && !target.device.is_empty())
-                // Queued or acked, it is settled: a device away syncs
-                // when it connects and gets the replay.
-                .map(|target| async {
-                    self.push(target, notification(event, target))
-                        .await
-                        .map(drop)
-                }),
-        )
+        let outcomes = futures::future::join_all(targets.iter().map(|target| {
+            // Queued or acked, it is settled: a phone away syncs when it
+            // connects and gets the replay.
+            let plan = ladder::plan(&target.reach, Errand::Sync, Verdict::Push, None);
+            self.carry_out(plan, target, notification(arrival, target), receipts)
+        }))
         .await;
         outcomes.into_iter().collect()
     }
 }
 
-/// The sync notification of `event` for `target`: the account and mailbox,
-/// no mail fields.
-fn notification(event: &events::MailArrived, target: &Target) -> session::Notification {
+/// The sync notification of `arrival` for `target`: the account and
+/// mailbox, no mail fields.
+fn notification(arrival: &Arrival, target: &Target) -> session::Notification {
     session::Notification {
-        tenant_id: target.tenant.clone(),
-        device_id: target.device.clone(),
-        collapse_key: collapse_key(&event.account_id, &event.mailbox),
-        idempotency_key: event.idempotency_key.clone(),
-        account_id: event.account_id.clone(),
-        mailbox: event.mailbox.clone(),
-        received_at: event.received_at,
-        traceparent: super::traceparent(event),
+        tenant_id: arrival.tenant.as_str().to_owned(),
+        device_id: target.reach.device().to_owned(),
+        collapse_key: collapse_key(arrival.account.as_str(), &arrival.mailbox),
+        idempotency_key: arrival.key.as_str().to_owned(),
+        account_id: arrival.account.as_str().to_owned(),
+        mailbox: arrival.mailbox.clone(),
+        received_at: arrival.received_at,
+        traceparent: arrival.traceparent.clone(),
         sync: true,
         ..Default::default()
     }
@@ -73,17 +71,20 @@ mod tests {
     use std::sync::Arc;
 
     use pushmail_common::bus::EventContext;
+    use pushmail_proto::events::v1 as events;
 
     use super::*;
+    use crate::domain::{AccountId, DeviceId, Msisdn, Reach, TenantId};
     use crate::policy::Policy;
 
-    fn target(push_client: bool) -> Target {
+    fn target() -> Target {
         Target {
-            tenant: "t1".to_owned(),
-            account: "a1".to_owned(),
-            device: "d1".to_owned(),
-            msisdn: "8613800000000".to_owned(),
-            push_client,
+            tenant: TenantId::new("t1").unwrap(),
+            account: AccountId::new("a1").unwrap(),
+            reach: Reach::Device {
+                device: DeviceId::new("d1").unwrap(),
+                msisdn: Some(Msisdn::new("8613800000000").unwrap()),
+            },
             policy: Arc::new(Policy::new(None)),
         }
     }
@@ -105,7 +106,8 @@ mod tests {
 
     #[test]
     fn a_sync_names_the_mailbox_and_carries_no_mail() {
-        let n = notification(&sync_event(), &target(true));
+        let arrival = Arrival::try_from(&sync_event()).unwrap();
+        let n = notification(&arrival, &target());
         assert!(n.sync);
         assert_eq!(
             (
@@ -157,30 +159,5 @@ mod tests {
         );
         assert_ne!(sync, collapse_key("a1", "Sent"));
         assert_ne!(sync, collapse_key("a2", "INBOX"));
-    }
-
-    #[test]
-    fn a_sync_without_tenant_account_or_key_is_a_dead_letter() {
-        assert_eq!(super::super::tenant_of(&sync_event()), Ok("t1".to_owned()));
-        let unusable = [
-            events::MailArrived {
-                meta: None,
-                ..sync_event()
-            },
-            events::MailArrived {
-                account_id: String::new(),
-                ..sync_event()
-            },
-            events::MailArrived {
-                idempotency_key: String::new(),
-                ..sync_event()
-            },
-        ];
-        for event in &unusable {
-            assert!(
-                matches!(super::super::tenant_of(event), Err(Failure::Permanent(_))),
-                "{event:?}"
-            );
-        }
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use pushmail_common::device_token::{DeviceClaims, Revocations, TokenVerifier};
 use pushmail_common::grpc::TracedChannel;
+use pushmail_device_token::{DeviceClaims, Revocations, TokenVerifier};
 use pushmail_proto::binding::v1 as binding;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
-use pushmail_common::traffic::Traffic;
 use pushmail_proto::transcode::v1::{TranscodeChunk, TranscodeHeader, transcode_chunk::Item};
+use pushmail_traffic::Traffic;
 use tonic::Streaming;
 
 use super::range::{self, Parsed, Wanted};

@@ -17,12 +17,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use pushmail_common::device_token::TokenVerifier;
 use pushmail_common::grpc::TracedChannel;
-use pushmail_common::traffic::Traffic;
+use pushmail_device_token::TokenVerifier;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 use pushmail_proto::transcode::v1 as transcode;
 use pushmail_proto::transcode::v1::transcode_service_client::TranscodeServiceClient;
+use pushmail_traffic::Traffic;
 use serde::Deserialize;
 use serde_json::json;
 

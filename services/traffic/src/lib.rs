@@ -62,7 +62,7 @@ impl Traffic {
     }
 
     /// Sends the counts to binding; what fails is put back.
-    pub async fn flush(&self, client: &BindingServiceClient<crate::grpc::TracedChannel>) {
+    pub async fn flush(&self, client: &BindingServiceClient<pushmail_common::grpc::TracedChannel>) {
         let batch = std::mem::take(
             &mut *self
                 .pending
@@ -94,7 +94,7 @@ impl Traffic {
     /// Flushes every `every` until `shutdown`, then once more.
     pub async fn flush_every(
         &self,
-        client: &BindingServiceClient<crate::grpc::TracedChannel>,
+        client: &BindingServiceClient<pushmail_common::grpc::TracedChannel>,
         every: std::time::Duration,
         shutdown: tokio_util::sync::CancellationToken,
     ) {

@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 pub use self::memory::MemoryOutbox;
 pub use self::redis::RedisOutbox;
 pub use self::sqlite::SqliteOutbox;
-use crate::config::ConfigError;
-use crate::redis::{RedisConfig, StateStoreKind};
+use pushmail_common::config::ConfigError;
+use pushmail_common::redis::{RedisConfig, StateStoreKind};
 
 /// The outbox could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +46,11 @@ pub enum OutboxError {
     Sqlite(#[from] sqlx::Error),
     /// The SQLite file could not be opened.
     #[error("outbox")]
-    Open(#[from] crate::sqlite::OpenError),
+    Open(#[from] pushmail_common::sqlite::OpenError),
     /// The SQLite transaction this call shared with others (group commit)
     /// failed, or its writer stopped: nothing it wrote stands.
     #[error("outbox (sqlite)")]
-    Group(#[from] crate::sqlite::GroupError),
+    Group(#[from] pushmail_common::sqlite::GroupError),
     /// A stored entry is not one this code wrote.
     #[error("outbox entry {entry} is unreadable: {why}")]
     Corrupt {
@@ -75,7 +75,7 @@ pub enum OutboxError {
 pub enum ConnectError {
     /// Its Redis is unreachable or does not persist.
     #[error(transparent)]
-    Redis(#[from] crate::redis::RedisError),
+    Redis(#[from] pushmail_common::redis::RedisError),
     /// Its SQLite file could not be opened.
     #[error(transparent)]
     Sqlite(#[from] OutboxError),
@@ -138,9 +138,9 @@ impl OutboxSettings {
     pub async fn connect(&self) -> Result<Arc<dyn Outbox>, ConnectError> {
         Ok(match self.kind {
             StateStoreKind::Redis => Arc::new(RedisOutbox::new(
-                crate::redis::connect_for(
+                pushmail_common::redis::connect_for(
                     &self.redis,
-                    crate::redis::Durability::Durable("the per-device outbox"),
+                    pushmail_common::redis::Durability::Durable("the per-device outbox"),
                 )
                 .await?,
                 &self.redis.key_prefix,

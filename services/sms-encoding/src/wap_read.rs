@@ -216,8 +216,8 @@ pub fn read_push_pdu(pdu: &[u8]) -> Result<ServiceIndication, WapReadError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wap::push_pdu;
     use super::*;
+    use crate::wap::push_pdu;
 
     fn si(href: &str, text: &str) -> ServiceIndication {
         ServiceIndication {

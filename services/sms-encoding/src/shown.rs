@@ -83,7 +83,7 @@ pub fn show(sms: &SmsOutbound) -> Shown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sms::wap::{ServiceIndication, push_pdu};
+    use crate::wap::{ServiceIndication, push_pdu};
 
     #[test]
     fn texts_and_wap_pushes_read_as_sent() {

@@ -222,7 +222,7 @@ fn decoded(entries: Entries, device: &str) -> Vec<Notification> {
             // One unreadable entry must not block the device's replay
             // for good; it cannot become readable later.
             Err(err) => {
-                tracing::warn!(error = %crate::report::Report(&err), device, "outbox entry skipped")
+                tracing::warn!(error = %pushmail_common::report::Report(&err), device, "outbox entry skipped")
             }
         }
     }
@@ -243,7 +243,7 @@ impl Outbox for RedisOutbox {
             .arg(&notification.idempotency_key)
             .arg(self.settings.collapse_key(notification))
             .arg(stored(notification).encode_to_vec())
-            .arg(crate::clock::now_ms())
+            .arg(pushmail_common::clock::now_ms())
             .arg(self.settings.coalesce_ms)
             .arg(self.settings.max_per_device)
             .arg(millis(self.settings.ttl()))

@@ -7,7 +7,7 @@
 //! with a new generation.
 //!
 //! Every call goes through the file's group commit
-//! ([`crate::sqlite::GroupCommit`]): calls waiting at once share one
+//! ([`pushmail_common::sqlite::GroupCommit`]): calls waiting at once share one
 //! transaction, each in its own savepoint, and each caller hears back
 //! after the COMMIT, so an append that returned is on disk.
 
@@ -21,7 +21,7 @@ use pushmail_proto::session::v1::Notification;
 use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
-use crate::sqlite::GroupCommit;
+use pushmail_common::sqlite::GroupCommit;
 
 use super::{
     Acked, AppendState, Appended, Cursor, Outbox, OutboxError, OutboxSettings, Replay,
@@ -118,14 +118,14 @@ fn uint(value: i64) -> u64 {
 }
 
 fn now_ms() -> i64 {
-    crate::clock::now_ms()
+    pushmail_common::clock::now_ms()
 }
 
 impl SqliteOutbox {
     /// Opens (and creates) the outbox at `path`; its writer ends (closing
     /// the file) once the outbox is dropped.
     pub async fn open(path: &Path, settings: OutboxSettings) -> Result<Self, OutboxError> {
-        let pool = crate::sqlite::open(path, SCHEMA).await?;
+        let pool = pushmail_common::sqlite::open(path, SCHEMA).await?;
         Ok(Self {
             group: GroupCommit::start(pool),
             writer: Arc::new(Writer {

@@ -1,0 +1,93 @@
+//! Dispatch as a consumer of `MailArrived`: decode at the edge, retry what
+//! is worth retrying with the one backoff, dead-letter the rest.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pushmail_common::backoff::Backoff;
+use pushmail_common::bus::{Handler, HandlerError, InboundRecord, Tail, decode};
+use pushmail_common::report::Report;
+use pushmail_proto::topics;
+
+use super::Dispatcher;
+use crate::domain::Arrival;
+use crate::receipts::Receipts;
+
+impl Dispatcher {
+    /// Handles one record, its receipts going to `receipts`.
+    async fn handle_with(
+        &self,
+        record: &InboundRecord,
+        receipts: &Receipts,
+    ) -> Result<(), HandlerError> {
+        let event = match decode(topics::MAIL_ARRIVED, record) {
+            Ok(event) => event,
+            Err(err) => {
+                let reason = format!("undecodable: {}", Report(&err));
+                return self.dead_letter(record, &reason, 1).await;
+            }
+        };
+        let arrival = match Arrival::try_from(&event) {
+            Ok(arrival) => arrival,
+            Err(err) => {
+                let reason = format!("unusable: {}", Report(&err));
+                return self.dead_letter(record, &reason, 1).await;
+            }
+        };
+        let backoff = Backoff::new(
+            Duration::from_millis(self.delivery.retry_initial_ms),
+            Duration::from_millis(self.delivery.retry_max_ms),
+        );
+        let mut attempt = 1;
+        loop {
+            match self.dispatch(&arrival, receipts).await {
+                Ok(()) => {
+                    metrics::counter!("pushmail_dispatch_mails_total").increment(1);
+                    return Ok(());
+                }
+                Err(failure) if failure.is_permanent() => {
+                    let reason = Report(&failure).to_string();
+                    return self.dead_letter(record, &reason, attempt).await;
+                }
+                Err(failure) if attempt >= self.delivery.attempts => {
+                    let reason = format!("gave up after {attempt} attempts: {}", Report(&failure));
+                    return self.dead_letter(record, &reason, attempt).await;
+                }
+                Err(failure) => {
+                    tracing::warn!(record = %record.coordinates(), attempt, error = %Report(&failure), "dispatch failed; retrying");
+                    tokio::time::sleep(backoff.delay(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Gives up on a record: the dead-letter topic, with why.
+    async fn dead_letter(
+        &self,
+        record: &InboundRecord,
+        reason: &str,
+        attempts: u32,
+    ) -> Result<(), HandlerError> {
+        metrics::counter!("pushmail_dispatch_dead_letters_total").increment(1);
+        pushmail_common::bus::dead_letter(self.bus.as_ref(), record, reason, attempts)
+            .await
+            .map_err(HandlerError::new)
+    }
+}
+
+#[async_trait]
+impl Handler for Dispatcher {
+    /// The lane goes on to the account's next mail while this mail's
+    /// receipts publish; the mail is committed after them.
+    async fn handle_pipelined(&self, record: &InboundRecord) -> Result<Option<Tail>, HandlerError> {
+        let receipts = Receipts::pipelined(self.bus.clone());
+        self.handle_with(record, &receipts).await?;
+        Ok(receipts.into_tail())
+    }
+
+    async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError> {
+        self.handle_with(record, &Receipts::inline(self.bus.clone()))
+            .await
+    }
+}
