@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 /// Hashing failed (only a broken parameter set or random source does this).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("password hashing failed: {0}")]
-pub(crate) struct HashError(String);
+pub(crate) struct HashError(argon2::password_hash::Error);
 
 fn random_hex(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
@@ -32,11 +32,11 @@ pub(crate) fn password() -> String {
 pub(crate) fn hash(password: &str) -> Result<String, HashError> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError)?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))
+        .map_err(HashError)
 }
 
 /// Whether `password` matches the PHC string `stored` (a malformed one matches nothing).

@@ -35,7 +35,9 @@ impl Recipients for Directory {
     ) -> Result<Resolved, ResolveError> {
         let address = address.to_lowercase();
         if address.starts_with("down@") {
-            return Err(ResolveError("binding unreachable".into()));
+            return Err(ResolveError(Box::new(tonic::Status::unavailable(
+                "binding unreachable",
+            ))));
         }
         if !address.contains('@') {
             return Ok(Resolved::BadAddress);

@@ -14,6 +14,7 @@ pub mod parts;
 pub mod pipeline;
 pub mod pool;
 pub mod profile;
+mod refusal;
 pub mod service;
 pub mod worker;
 

@@ -19,10 +19,11 @@ use tonic::{Request, Response, Status};
 
 use crate::cache::{Cache, Entry, Key};
 use crate::config::Config;
-use crate::parts::{self, PartError};
+use crate::parts;
 use crate::pipeline::{self, ConvertError, Job, Kind};
 use crate::pool::{self, Pool, PoolError};
 use crate::profile::Profile;
+use crate::refusal::Refusal;
 use crate::worker::{Request as WorkerRequest, Response as WorkerResponse};
 
 /// Bytes per streamed chunk: small enough for HTTP/2 flow control, large
@@ -165,19 +166,16 @@ impl Transcoder {
         tenant: &str,
         account: &str,
         blob_ref: &str,
-    ) -> Result<Vec<u8>, Status> {
+    ) -> Result<Vec<u8>, Refusal> {
         if tenant.is_empty() || account.is_empty() {
-            return Err(Status::invalid_argument(
-                "tenant_id and account_id are required",
-            ));
+            return Err(Refusal::Unidentified);
         }
-        let blob = BlobRef::parse(blob_ref)
-            .map_err(|_| Status::invalid_argument("blob_ref must be sha256:<64 hex digits>"))?;
+        let blob = BlobRef::parse(blob_ref).map_err(Refusal::BlobRef)?;
         let unavailable = |e: blob::BlobError| {
             tracing::warn!(error = %pushmail_common::report::Report(&e), "blob store failed");
-            Status::unavailable("the message store is unavailable")
+            Refusal::Store
         };
-        let not_found = || Status::not_found("no such message for this account");
+        let not_found = || Refusal::NoSuchMessage;
         if !self
             .blobs
             .granted(&blob::owner(tenant, account), &blob)
@@ -193,11 +191,10 @@ impl Transcoder {
             .map_err(unavailable)?
             .ok_or_else(not_found)?;
         if raw.len() > self.max_message_bytes {
-            return Err(Status::failed_precondition(format!(
-                "the message is {} bytes; at most {} are read",
-                raw.len(),
-                self.max_message_bytes
-            )));
+            return Err(Refusal::MessageTooBig {
+                size: raw.len(),
+                max: self.max_message_bytes,
+            });
         }
         Ok(raw)
     }
@@ -209,40 +206,33 @@ impl Transcoder {
         part_id: &str,
         prefer_html: bool,
         deadline: Instant,
-    ) -> Result<parts::Part, Status> {
+    ) -> Result<parts::Part, Refusal> {
         if part_id.is_empty() || part_id.len() > 64 {
-            return Err(Status::invalid_argument(
-                "part_id is required (an IMAP section or \"body\")",
-            ));
+            return Err(Refusal::NoPartId);
         }
         let request = WorkerRequest::FindPart {
             section: part_id.to_owned(),
             prefer_html,
         };
-        let part = match self.work(&request, raw, deadline).await.map_err(status)? {
+        let part = match self.work(&request, raw, deadline).await? {
             (WorkerResponse::Part(mut part), bytes) => {
                 part.bytes = bytes;
                 *part
             }
-            (WorkerResponse::NoPart(e @ PartError::NoSuchPart(_)), _) => {
-                return Err(Status::not_found(e.to_string()));
-            }
-            (WorkerResponse::NoPart(e), _) => {
-                return Err(Status::failed_precondition(e.to_string()));
-            }
+            (WorkerResponse::NoPart(e), _) => return Err(e.into()),
             (other, _) => return Err(unexpected(&other)),
         };
         if part.bytes.len() > self.max_part_bytes {
-            return Err(Status::failed_precondition(format!(
-                "part {part_id} is {} bytes; at most {} are converted",
-                part.bytes.len(),
-                self.max_part_bytes
-            )));
+            return Err(Refusal::PartTooBig {
+                part: part_id.to_owned(),
+                size: part.bytes.len(),
+                max: self.max_part_bytes,
+            });
         }
         Ok(part)
     }
 
-    fn profile(&self, request: &wire::TranscodeRequest) -> Result<Profile, Status> {
+    fn profile(&self, request: &wire::TranscodeRequest) -> Result<Profile, Refusal> {
         if !request.profile_name.is_empty() {
             return self
                 .profiles
@@ -251,17 +241,14 @@ impl Transcoder {
                 .ok_or_else(|| {
                     let mut names: Vec<_> = self.profiles.keys().map(String::as_str).collect();
                     names.sort_unstable();
-                    Status::invalid_argument(format!(
-                        "no profile {:?}; configured: {}",
-                        request.profile_name,
-                        names.join(", ")
-                    ))
+                    Refusal::UnknownProfile {
+                        name: request.profile_name.clone(),
+                        configured: names.join(", "),
+                    }
                 });
         }
         match &request.profile {
-            Some(p) => {
-                Profile::try_from(p).map_err(|e| Status::invalid_argument(format!("profile: {e}")))
-            }
+            Some(p) => Profile::try_from(p).map_err(Refusal::Profile),
             None => Ok(self.profiles[&self.default_profile].clone()),
         }
     }
@@ -288,7 +275,7 @@ impl Transcoder {
         }
     }
 
-    async fn transcode(&self, request: wire::TranscodeRequest) -> Result<ChunkStream, Status> {
+    async fn transcode(&self, request: wire::TranscodeRequest) -> Result<ChunkStream, Refusal> {
         let profile = self.profile(&request)?;
         let raw = self
             .message(&request.tenant_id, &request.account_id, &request.blob_ref)
@@ -303,9 +290,8 @@ impl Transcoder {
             )
             .await?;
         drop(raw);
-        let kind = Kind::of(&part).ok_or_else(|| {
-            Status::failed_precondition(format!("no converter for {}", part.content_type))
-        })?;
+        let kind =
+            Kind::of(&part).ok_or_else(|| Refusal::NoConverter(part.content_type.clone()))?;
         let rendition = Rendition::try_from(request.rendition).unwrap_or_default();
         let key = Key::new(
             &part.bytes,
@@ -330,8 +316,7 @@ impl Transcoder {
         let entry = self
             .cache
             .get_or_convert(&key, || self.run(job, deadline))
-            .await
-            .map_err(status)?;
+            .await?;
         let header = wire::TranscodeHeader {
             content_type: entry.content_type.clone(),
             total_bytes: entry.bytes.len() as u64,
@@ -342,7 +327,7 @@ impl Transcoder {
         Ok(chunks(header, entry, request.offset, request.limit))
     }
 
-    async fn fetch_part(&self, request: wire::FetchPartRequest) -> Result<ChunkStream, Status> {
+    async fn fetch_part(&self, request: wire::FetchPartRequest) -> Result<ChunkStream, Refusal> {
         let raw = self
             .message(&request.tenant_id, &request.account_id, &request.blob_ref)
             .await?;
@@ -368,50 +353,28 @@ impl Transcoder {
     async fn describe(
         &self,
         request: wire::DescribeMessageRequest,
-    ) -> Result<wire::MessageDescription, Status> {
+    ) -> Result<wire::MessageDescription, Refusal> {
         let raw = self
             .message(&request.tenant_id, &request.account_id, &request.blob_ref)
             .await?;
         let job = WorkerRequest::Describe {
             max_message_bytes: self.max_message_bytes,
         };
-        match self
-            .work(&job, &raw, self.deadline())
-            .await
-            .map_err(status)?
-        {
+        match self.work(&job, &raw, self.deadline()).await? {
             (WorkerResponse::Described, encoded) => prost::Message::decode(encoded.as_slice())
                 .map_err(|e| {
-                    status(ConvertError::Crashed(format!(
-                        "the worker's description is unreadable: {e}"
-                    )))
+                    ConvertError::Crashed(format!("the worker's description is unreadable: {e}"))
+                        .into()
                 }),
-            (WorkerResponse::NotAMessage(reason), _) => Err(Status::failed_precondition(reason)),
+            (WorkerResponse::NotAMessage(reason), _) => Err(Refusal::NotAMessage(reason)),
             (other, _) => Err(unexpected(&other)),
         }
     }
 }
 
 /// A worker's answer that does not fit its question: a worker gone wrong.
-fn unexpected(answer: &WorkerResponse) -> Status {
-    status(ConvertError::Crashed(format!(
-        "the worker answered {} out of turn",
-        answer.kind()
-    )))
-}
-
-/// The one place a conversion's failure becomes a status. Everything a
-/// file can cause (a bound, a limit that killed its worker, the deadline)
-/// is FAILED_PRECONDITION, which the gateway answers `422 cannot_convert`:
-/// a device asking again gets the same answer, so it must not look like a
-/// transient 504.
-fn status(e: ConvertError) -> Status {
-    match e {
-        ConvertError::Busy => Status::resource_exhausted(e.to_string()),
-        ConvertError::Unavailable(_) => Status::unavailable(e.to_string()),
-        ConvertError::NoSuchPage(_) => Status::not_found(e.to_string()),
-        _ => Status::failed_precondition(e.to_string()),
-    }
+fn unexpected(answer: &WorkerResponse) -> Refusal {
+    ConvertError::Crashed(format!("the worker answered {} out of turn", answer.kind())).into()
 }
 
 /// The header, then bytes `offset..offset + limit` (0: to the end) in

@@ -88,7 +88,7 @@ mod tests {
             ),
             (ApiError::Unavailable("db".into()), Code::Unavailable, "db"),
             (
-                ApiError::Internal("broken".into()),
+                ApiError::broken("broken"),
                 Code::Internal,
                 "internal error: broken",
             ),

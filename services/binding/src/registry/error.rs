@@ -1,6 +1,9 @@
 //! The one error type of the binding API: what the registry returns and the
 //! gRPC edge maps to a status (in `grpc/status.rs`, the only place).
 
+use std::fmt;
+use std::sync::Arc;
+
 use pushmail_common::bus::BusError;
 
 use crate::store::StoreError;
@@ -46,12 +49,63 @@ pub enum ApiError {
     /// A dependency is down; retrying may help.
     #[error("{0}")]
     Unavailable(String),
-    /// A stored value is broken; retrying will not help.
+    /// A stored value is broken or a rule failed inside; retrying will not
+    /// help. The caller is told what, the log gets the causes.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(Internal),
 }
 
+/// What failed inside, and why (kept for the log, never sent).
+#[derive(Debug, Clone)]
+pub struct Internal {
+    what: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl fmt::Display for Internal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for Internal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Two internal errors are the same when they say the same (their causes
+/// are for the log).
+impl PartialEq for Internal {
+    fn eq(&self, other: &Self) -> bool {
+        self.what == other.what
+    }
+}
+
+impl Eq for Internal {}
+
 impl ApiError {
+    /// `what` failed inside, because of `source`.
+    pub fn internal(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal(Internal {
+            what: what.into(),
+            source: Some(Arc::from(source.into())),
+        })
+    }
+
+    /// `what` failed inside, with no further cause.
+    pub fn broken(what: impl Into<String>) -> Self {
+        Self::Internal(Internal {
+            what: what.into(),
+            source: None,
+        })
+    }
+
     /// A limit lifting after `retry_after_ms` (rounded up to a second).
     pub fn throttled(reason: impl Into<String>, retry_after_ms: i64) -> Self {
         let seconds = u64::try_from(retry_after_ms.max(0))
@@ -86,7 +140,7 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden(why) => Self::PermissionDenied(why),
             // The edge validates first, so a refused value is a stored row
             // or a rule the edge missed: not the caller's to fix.
-            StoreError::Invalid(what) => Self::Internal(what),
+            StoreError::Invalid(what) => Self::broken(what),
             err @ StoreError::Unavailable { .. } => {
                 let error = pushmail_common::report::Report(&err);
                 tracing::warn!(%error, "database call failed");

@@ -78,15 +78,18 @@ impl Registry {
                             .keys()
                             .credentials
                             .open(&sealed, row.as_bytes())
-                            .map_err(|_| {
-                                ApiError::Internal(format!(
-                                    "credentials of account {} do not open with the configured key",
-                                    account.id
-                                ))
+                            .map_err(|e| {
+                                ApiError::internal(
+                                    format!(
+                                        "credentials of account {} do not open with the configured key",
+                                        account.id
+                                    ),
+                                    e,
+                                )
                             })?;
                         String::from_utf8(plain)
                             .map(Secret::new)
-                            .map_err(|_| ApiError::Internal("credentials are not UTF-8".to_owned()))
+                            .map_err(|e| ApiError::internal("credentials are not UTF-8", e))
                     })
                     .transpose()?;
                 Ok((account, password))

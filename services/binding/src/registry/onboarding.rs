@@ -133,7 +133,7 @@ impl Registry {
                 )
             })
             .transpose()
-            .map_err(|e| ApiError::Internal(e.to_string()))
+            .map_err(|e| ApiError::internal("sealing the mailbox credentials", e))
     }
 
     /// Refuses a mailbox host that resolves to an address the egress

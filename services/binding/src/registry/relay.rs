@@ -87,7 +87,7 @@ impl RelayGuard {
         let password = password.to_owned();
         let matched = tokio::task::spawn_blocking(move || passwords::verify(&password, &stored))
             .await
-            .map_err(|e| ApiError::Internal(format!("password check: {e}")))?;
+            .map_err(|e| ApiError::internal("password check", e))?;
         Ok(matched && real)
     }
 
@@ -96,7 +96,7 @@ impl RelayGuard {
             return Ok(decoy.clone());
         }
         let made = passwords::hash(&passwords::password())
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(|e| ApiError::internal("decoy password", e))?;
         Ok(self.decoy.get_or_init(|| made).clone())
     }
 }
@@ -126,8 +126,8 @@ impl Registry {
             let plain = password.clone();
             tokio::task::spawn_blocking(move || passwords::hash(&plain))
                 .await
-                .map_err(|e| ApiError::Internal(format!("password hashing: {e}")))?
-                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map_err(|e| ApiError::internal("password hashing", e))?
+                .map_err(|e| ApiError::internal("password hashing", e))?
         };
         let credential = RelayCredential {
             tenant_id: tenant,

@@ -61,7 +61,7 @@ impl KafkaBus {
 }
 
 fn unavailable(err: KafkaError) -> BusError {
-    BusError::Unavailable(err.to_string())
+    BusError::Unavailable(Box::new(err))
 }
 
 fn base_config(config: &KafkaConfig, client_id: &str) -> ClientConfig {
@@ -118,7 +118,7 @@ impl EventBus for KafkaBus {
             .await
             .map_err(|e| BusError::Admin {
                 topic: topic.to_owned(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
         for result in results {
             match result {
@@ -126,7 +126,7 @@ impl EventBus for KafkaBus {
                 Err((_, code)) => {
                     return Err(BusError::Admin {
                         topic: topic.to_owned(),
-                        reason: code.to_string(),
+                        source: Box::new(code),
                     });
                 }
             }
@@ -156,7 +156,7 @@ impl EventBus for KafkaBus {
             }
             Err((err, _)) => Err(BusError::Publish {
                 topic: topic.to_owned(),
-                reason: err.to_string(),
+                source: Box::new(err),
             }),
         }
     }
@@ -191,7 +191,7 @@ impl EventBus for KafkaBus {
         let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|e| BusError::Consume {
             topics: options.topics.join(","),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
         let interval = Duration::from_millis(u64::from(self.config.auto_commit_interval_ms));
         Ok(Box::new(KafkaSubscription::new(
@@ -210,7 +210,7 @@ impl EventBus for KafkaBus {
                 .map(|_| ())
         })
         .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))?
+        .map_err(|e| BusError::Unavailable(Box::new(e)))?
         .map_err(unavailable)
     }
 }

@@ -147,7 +147,7 @@ fn flush(
                 .to_owned(),
             partition: -1,
             offset: -1,
-            reason: e.to_string(),
+            source: Box::new(e),
         }
     })
 }
@@ -187,7 +187,7 @@ impl Subscription for KafkaSubscription {
                 Err(e) => {
                     return Err(BusError::Consume {
                         topics: self.topics.clone(),
-                        reason: e.to_string(),
+                        source: Box::new(e),
                     });
                 }
             }
@@ -252,7 +252,7 @@ impl Subscription for KafkaSubscription {
             result
         })
         .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))?
+        .map_err(|e| BusError::Unavailable(Box::new(e)))?
     }
 }
 

@@ -285,9 +285,9 @@ impl Log {
     /// Creates `topic` with `partitions` partitions if it does not exist.
     pub(super) fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<(), BusError> {
         if partitions < 1 {
-            return Err(BusError::Admin {
+            return Err(BusError::Partitions {
                 topic: topic.to_owned(),
-                reason: "partitions must be positive".to_owned(),
+                partitions,
             });
         }
         self.lock().topic(topic, partitions);

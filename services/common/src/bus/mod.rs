@@ -33,7 +33,7 @@ use async_trait::async_trait;
 pub use config::{BusConfig, BusKind, KafkaConfig, MemoryBusConfig, SqliteBusConfig};
 pub use consumer::{Handler, HandlerError, METRIC_CONSUMED, METRIC_HANDLER_ERRORS, Tail, consume};
 pub use dead_letter::dead_letter;
-pub use error::BusError;
+pub use error::{BusError, Cause, Undecodable};
 pub use kafka::KafkaBus;
 pub use lanes::consume_concurrently;
 pub use memory::MemoryBus;

@@ -128,10 +128,9 @@ impl SqliteBus {
 
 impl Writer {
     fn closed(&self) -> BusError {
-        BusError::Unavailable(format!(
-            "bus file {}: the writer stopped",
-            self.path.display()
-        ))
+        BusError::Stopped {
+            path: self.path.to_path_buf(),
+        }
     }
 
     async fn flush(&self) -> Result<(), BusError> {

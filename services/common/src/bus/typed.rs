@@ -4,7 +4,7 @@
 use prost::Message;
 use pushmail_proto::topics::Topic;
 
-use super::{BusError, Headers, InboundRecord, OutboundRecord, header};
+use super::{BusError, Headers, InboundRecord, OutboundRecord, Undecodable, header};
 use crate::telemetry;
 
 /// Identity of an event being published.
@@ -70,19 +70,16 @@ pub fn decode<M: Message + Default>(
     topic: Topic<M>,
     record: &InboundRecord,
 ) -> Result<M, BusError> {
-    let decode_error = |reason: String| BusError::Decode {
+    let decode_error = |source: Undecodable| BusError::Decode {
         topic: record.topic.clone(),
         partition: record.partition,
         offset: record.offset,
-        reason,
+        source,
     };
     if record.topic != topic.name() {
-        return Err(decode_error(format!(
-            "expected a record of {}",
-            topic.name()
-        )));
+        return Err(decode_error(Undecodable::WrongTopic(topic.name())));
     }
-    M::decode(record.payload.as_slice()).map_err(|e| decode_error(e.to_string()))
+    M::decode(record.payload.as_slice()).map_err(|e| decode_error(e.into()))
 }
 
 #[cfg(test)]

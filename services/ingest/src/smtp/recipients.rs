@@ -34,8 +34,8 @@ pub enum Resolved {
 
 /// Binding could not answer; the sender should retry (451).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("recipient lookup unavailable: {0}")]
-pub struct ResolveError(pub String);
+#[error("recipient lookup unavailable")]
+pub struct ResolveError(#[source] pub Box<tonic::Status>);
 
 /// Maps recipients to accounts.
 #[async_trait]
@@ -126,7 +126,7 @@ impl Recipients for BindingRecipients {
                 }
             }
             Err(status) if status.code() == tonic::Code::InvalidArgument => Resolved::BadAddress,
-            Err(status) => return Err(ResolveError(status.to_string())),
+            Err(status) => return Err(ResolveError(Box::new(status))),
         };
         let ttl = match answer {
             Resolved::Account { .. } => self.found_ttl,

@@ -13,6 +13,10 @@ use crate::hub::{Command, Outcome};
 use crate::node::Node;
 use crate::protocol::WireNotification;
 
+mod refusal;
+
+use refusal::Refusal;
+
 /// Ack wait when the caller names none.
 const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest notification written to a device (its JSON frame).
@@ -54,16 +58,12 @@ impl Sessions {
 /// frame.
 type Deliverable = (String, String, u64, WireNotification);
 
-fn notification(n: pb::Notification) -> Result<Deliverable, Status> {
+fn notification(n: pb::Notification) -> Result<Deliverable, Refusal> {
     if n.tenant_id.is_empty() || n.device_id.is_empty() {
-        return Err(Status::invalid_argument(
-            "notification.tenant_id and device_id are required",
-        ));
+        return Err(Refusal::Unaddressed);
     }
     if n.sequence == 0 {
-        return Err(Status::invalid_argument(
-            "notification.sequence must be positive",
-        ));
+        return Err(Refusal::NoSequence);
     }
     let (tenant, device, generation) = (
         n.tenant_id.clone(),
@@ -82,9 +82,10 @@ fn notification(n: pb::Notification) -> Result<Deliverable, Status> {
             .len()
     };
     if size > MAX_NOTIFICATION_BYTES {
-        return Err(Status::invalid_argument(format!(
-            "notification is {size} bytes as a frame; at most {MAX_NOTIFICATION_BYTES}"
-        )));
+        return Err(Refusal::TooBig {
+            size,
+            max: MAX_NOTIFICATION_BYTES,
+        });
     }
     Ok((tenant, device, generation, wire))
 }
@@ -109,11 +110,8 @@ impl SessionService for Sessions {
             0 => DEFAULT_ACK_TIMEOUT,
             ms => Duration::from_millis(u64::from(ms)).min(MAX_ACK_TIMEOUT),
         };
-        let (tenant, device, generation, wire) = notification(
-            request
-                .notification
-                .ok_or_else(|| Status::invalid_argument("notification is required"))?,
-        )?;
+        let (tenant, device, generation, wire) =
+            notification(request.notification.ok_or(Refusal::NoNotification)?)?;
         let Some(handle) = self.node.hub.get(&device).filter(|h| *h.tenant == *tenant) else {
             let elsewhere = self
                 .node
@@ -169,7 +167,7 @@ impl SessionService for Sessions {
             .directory
             .lookup(&request.device_id)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(Refusal::from)?;
         Ok(Response::new(pb::GetPresenceResponse {
             connected: node.is_some(),
             node: node.unwrap_or_default(),
