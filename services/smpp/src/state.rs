@@ -205,6 +205,22 @@ struct MemoryInner {
 }
 
 impl MemoryInner {
+    /// The live progress of `request`, to be written for `ttl` more: an
+    /// expired one starts over, as a Redis key that expired would.
+    fn request(&mut self, request: &str, ttl: Duration) -> &mut Progress {
+        self.sweep();
+        let now = Instant::now();
+        let entry = self
+            .requests
+            .entry(request.to_owned())
+            .or_insert_with(|| (Progress::default(), now));
+        if entry.1 <= now {
+            entry.0 = Progress::default();
+        }
+        entry.1 = now + ttl;
+        &mut entry.0
+    }
+
     /// Drops expired entries now and then, so the maps stay bounded.
     fn sweep(&mut self) {
         self.writes += 1;
@@ -243,26 +259,15 @@ impl Store for MemoryStore {
         message_id: &str,
         ttl: Duration,
     ) -> Result<(), StateError> {
-        let mut inner = self.lock();
-        inner.sweep();
-        let entry = inner
-            .requests
-            .entry(request.to_owned())
-            .or_insert_with(|| (Progress::default(), Instant::now()));
-        entry.0.submitted.insert(index, message_id.to_owned());
-        entry.1 = Instant::now() + ttl;
+        self.lock()
+            .request(request, ttl)
+            .submitted
+            .insert(index, message_id.to_owned());
         Ok(())
     }
 
     async fn finished(&self, request: &str, ttl: Duration) -> Result<(), StateError> {
-        let mut inner = self.lock();
-        inner.sweep();
-        let entry = inner
-            .requests
-            .entry(request.to_owned())
-            .or_insert_with(|| (Progress::default(), Instant::now()));
-        entry.0.finished = true;
-        entry.1 = Instant::now() + ttl;
+        self.lock().request(request, ttl).finished = true;
         Ok(())
     }
 
