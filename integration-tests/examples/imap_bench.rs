@@ -184,7 +184,7 @@ async fn measure(
     kind: &str,
     server: &mut tokio::process::Child,
     addr: SocketAddr,
-) -> Vec<(f64, f64)> {
+) -> (Vec<(f64, f64)>, usize) {
     let mut client = helper(&[kind, &addr.to_string()]);
     wait_line(&mut client, "ready").await;
     let pid = client.id().unwrap();
@@ -192,6 +192,8 @@ async fn measure(
     let mut points = vec![(0.0, rss_bytes(pid))];
     let step = WATCHERS / STEPS;
     let mut stdin = client.stdin.take().unwrap();
+    // As the server counts them: connections logged in, selected and idle.
+    let mut held = 0;
     for s in 1..=STEPS {
         stdin
             .write_all(format!("add {step}\n").as_bytes())
@@ -204,12 +206,13 @@ async fn measure(
         )
         .await
         .unwrap_or_else(|_| panic!("{kind}: {total} connections never all idled"));
+        held = total;
         tokio::time::sleep(Duration::from_secs(1)).await;
         points.push((total as f64, rss_bytes(pid)));
     }
     drop(stdin);
     drop(client);
-    points
+    (points, held)
 }
 
 #[tokio::main]
@@ -231,7 +234,7 @@ async fn main() {
 
     let mut floor_server = helper(&["server", &port.to_string()]);
     wait_line(&mut floor_server, "ready").await;
-    let floor = measure("floor", &mut floor_server, addr).await;
+    let (floor, floor_held) = measure("floor", &mut floor_server, addr).await;
     drop(floor_server);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -239,7 +242,7 @@ async fn main() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut watch_server = helper(&["server", &port.to_string()]);
     wait_line(&mut watch_server, "ready").await;
-    let watchers = measure("watchers", &mut watch_server, addr).await;
+    let (watchers, held) = measure("watchers", &mut watch_server, addr).await;
     drop(watch_server);
 
     let floor_bytes = slope(&floor);
@@ -261,8 +264,9 @@ async fn main() {
     .unwrap();
     writeln!(
         report,
-        "| IDLE watchers held by one process | {WATCHERS} | | {WATCHERS} | 1.00 | ≥ 10000: {} |",
-        if WATCHERS >= 10_000 { "met" } else { "NOT met" }
+        "| IDLE watchers held by one process (counted idle by the server) | {held} | plain tokio TCP clients, same server | {floor_held} | {:.2} | ≥ 10000: {} |",
+        held as f64 / floor_held.max(1) as f64,
+        if held >= 10_000 { "met" } else { "NOT met" }
     )
     .unwrap();
     writeln!(

@@ -244,11 +244,12 @@ async fn main() {
     let disk = tempfile::tempdir().unwrap();
     let disk_rate = fsync_rate(disk.path()).await;
 
+    let storage = pushmail_integration_tests::broker::shared_storage();
     let mut report = String::new();
     writeln!(report, "# Ingest: SMTP messages accepted per second\n").unwrap();
     writeln!(
         report,
-        "{MESSAGES} messages of ~2 KiB over {SESSIONS} concurrent SMTP sessions (pipelined MAIL/RCPT/DATA, one recipient each, {ACCOUNTS} accounts), client in the same process; best of {ROUNDS} interleaved rounds; each 250 only after the blob is fsynced and the event published; bench profile; the Kafka broker is tansu (memory storage) on this machine.\n"
+        "{MESSAGES} messages of ~2 KiB over {SESSIONS} concurrent SMTP sessions (pipelined MAIL/RCPT/DATA, one recipient each, {ACCOUNTS} accounts), client in the same process; best of {ROUNDS} interleaved rounds; each 250 only after the blob is fsynced and the event published; bench profile; the Kafka broker is the shared test tansu on this machine (storage `{storage}`, read from the running broker).\n"
     )
     .unwrap();
     report.push_str(pushmail_integration_tests::measure::TABLE_HEAD);
