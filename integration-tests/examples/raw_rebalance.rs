@@ -4,6 +4,10 @@
 //! 0.6 with memory storage it loses records (a fetch from inside a batch
 //! is answered with the next batch); with sqlite storage it does not.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a diagnostic that fails should stop loudly
 
 use std::collections::HashSet;

@@ -13,6 +13,10 @@
 //! per-process file limit. Writes a Markdown report to the path given as
 //! the first argument. Run by `make bench`.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails should stop loudly
 
 use std::fmt::Write as _;

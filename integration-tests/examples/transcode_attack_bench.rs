@@ -24,6 +24,10 @@
 //! second argument. Run by `make bench` after `cargo build --profile bench
 //! -p pushmail-transcode`.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that fails should stop loudly
 
 use std::collections::HashMap;

@@ -4,6 +4,11 @@
 //! `scripts/env.sh` sets (defaults match `scripts/provision.sh`). A test
 //! that cannot reach one fails with the reason; nothing is skipped.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
+
 pub mod broker;
 pub mod browser;
 pub mod collector;

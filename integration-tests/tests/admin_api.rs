@@ -4,6 +4,10 @@
 //! sessions, rate limits, request ids, bad input, and the OpenAPI document
 //! matching the routes.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::net::SocketAddr;

@@ -4,6 +4,10 @@
 //! from its file), a new one in the same group finishing the job — every
 //! event handled at least once, none lost.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::collections::HashSet;

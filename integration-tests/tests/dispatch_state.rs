@@ -3,6 +3,10 @@
 //! own), SQLite (a file of its own, also reopened as a restarted
 //! standalone would) and process memory.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::sync::Arc;

@@ -2,6 +2,10 @@
 //! POP3, and what IMAP returns parses as ingest will parse it. The ground
 //! the IMAP/POP3/LMTP work of [4/9] stands on.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_ingest::mail::{Limits, parse};

@@ -5,6 +5,10 @@
 //! resumed, validators, other tenants' and accounts' devices refused, and
 //! the bytes counted in the tenant's traffic statistics.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::time::Duration;

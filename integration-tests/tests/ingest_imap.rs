@@ -3,6 +3,10 @@
 //! broker. The backlog is not pushed; each new mail is announced once,
 //! across an ingest restart and across a UIDVALIDITY change.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::time::Duration;

@@ -2,6 +2,10 @@
 //! binding's API, mail delivered to Dovecot, exactly one `MailArrived` per
 //! mail on the real broker, across a restart of ingest.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::time::Duration;

@@ -3,6 +3,10 @@
 //! dies its mailboxes are taken over and no mail is lost or announced
 //! twice.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::collections::{HashMap, HashSet};

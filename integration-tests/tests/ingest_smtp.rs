@@ -3,6 +3,10 @@
 //! read from the real broker. A broker outage answers 4xx and the sender's
 //! retry lands: nothing acknowledged is lost.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::net::SocketAddr;

@@ -6,6 +6,10 @@
 //! configured against ingest as a provider would), and the refusals from
 //! hand-made requests that no Dovecot would send.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::time::Duration;

@@ -2,6 +2,10 @@
 //! against every backend: Redis (a key prefix of its own), SQLite (a file
 //! of its own, reopened as a restarted standalone would) and memory.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::collections::HashSet;

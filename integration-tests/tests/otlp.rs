@@ -2,6 +2,10 @@
 //! (a real tonic server speaking the OTLP trace service), named after the
 //! service.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_common::telemetry::{self, TelemetryConfig};

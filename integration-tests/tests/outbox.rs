@@ -8,6 +8,10 @@
 //! nothing. The SQLite outbox (standalone) also keeps everything across a
 //! reopen of its file.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::sync::Arc;

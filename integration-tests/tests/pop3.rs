@@ -1,6 +1,10 @@
 //! POP3 polling against a real Dovecot: every delivered mail announced
 //! exactly once, across restarts and failed publishes.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::sync::Arc;

@@ -4,6 +4,10 @@
 //! phone (token shown once, reissued, revoked), see the charts; a
 //! screenshot is left in `test-artifacts/portal.png`.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_integration_tests::browser::{Browser, artifacts_dir};

@@ -5,6 +5,10 @@
 //! that explicitly; caches and leases take any Redis. Each Redis here is a
 //! private `redis-server` started with the persistence under test.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::time::Duration;

@@ -2,6 +2,11 @@
 //! committed secret teaches users to reuse it and trips every secret
 //! scanner, and standalone's `.pushmail/` holds real keys.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -2,6 +2,10 @@
 //! Redis and Kafka, reports ready with each dependency checked, and stops
 //! cleanly on shutdown; a service whose upstream is down reports why.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_common::service_identity::Service;

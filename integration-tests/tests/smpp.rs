@@ -2,6 +2,10 @@
 //! SMS centre from another implementation (the `smpp34` crate's server):
 //! what the SMS centre receives, and the receipts that come back.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::net::SocketAddr;

@@ -3,6 +3,10 @@
 //! expiry), each run against every backend: Redis (a key prefix of its
 //! own) and process memory.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::collections::BTreeMap;

@@ -1,6 +1,10 @@
 //! W3C trace context travels in Kafka headers and gRPC metadata: a span
 //! started on the far side of either belongs to the same trace.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_common::bus::{EventContext, InboundRecord, encode, header};

@@ -3,6 +3,10 @@
 //! id) and a record through the real Kafka broker (the consumer's handler
 //! runs in the producer's trace).
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::sync::Mutex;

@@ -2,6 +2,10 @@
 //! converted: the text survives, pages render at the screen's width, and
 //! broken or locked files are refused with a reason.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use image::GenericImageView as _;

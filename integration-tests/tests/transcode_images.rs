@@ -2,6 +2,10 @@
 //! orientation, transparency, first frames, and the files that must be
 //! refused (a bomb, a truncated file, not an image).
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,10 @@
 //! Audio and video files ffmpeg writes at test time: what they are, a
 //! still of the video, and the files that must be refused.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::path::Path;

@@ -7,6 +7,10 @@
 //! everything (or accepted everything) would pass "never panics" alone.
 //! Coverage-guided fuzzing of the same entry points is `make fuzz`.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::path::Path;

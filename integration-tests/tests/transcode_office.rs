@@ -1,6 +1,10 @@
 //! Word documents and spreadsheets written at test time by independent
 //! libraries (python-docx, openpyxl), and zips that must be refused.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::io::Write as _;

@@ -3,6 +3,10 @@
 //! streamed in chunks; requests for other accounts' mail, bad tokens and
 //! unconvertible parts answered with clear statuses.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::path::Path;

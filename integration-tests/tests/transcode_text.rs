@@ -2,6 +2,10 @@
 //! run at test time) come back as the same UTF-8 text: with the right
 //! label, with none, and with a wrong one.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::io::Write as _;

@@ -2,6 +2,10 @@
 //! decoder (libwbxml's `wbxml2xml`, from Debian's libwbxml2-utils), and the
 //! WSP push PDU around it carries what a phone's push router dispatches on.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_sms_encoding::wap::{ServiceIndication, push_pdu, segments, wbxml};

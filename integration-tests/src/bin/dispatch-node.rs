@@ -2,6 +2,11 @@
 //! dispatch as a process of its own and `kill -9` it (a runtime dropped in
 //! process leaves librdkafka's threads alive, still in the group).
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

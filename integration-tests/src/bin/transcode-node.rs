@@ -1,6 +1,11 @@
 //! `pushmail-transcode`'s entry point, built with the tests so a test can run
 //! transcode as a process of its own.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

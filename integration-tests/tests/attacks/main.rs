@@ -5,6 +5,10 @@
 //! platform still serves everyone else. `docs/security.md` maps every
 //! attack here to the defence it checks.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod credentials;

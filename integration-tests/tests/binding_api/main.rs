@@ -3,6 +3,10 @@
 //! device tokens and their revocation feed, preferences, cache invalidation
 //! across replicas, tenant isolation and the status of every bad input.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod cache;

@@ -1,6 +1,10 @@
 //! One behaviour suite for the binding store, run against SQLite and a
 //! fresh PostgreSQL database: both backends must answer alike.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod accounts;

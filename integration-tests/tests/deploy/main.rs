@@ -4,6 +4,10 @@
 //! binary, whose `--dump-config` refuses unknown keys and invalid values;
 //! the Helm chart, rendered here without Helm, is held to the same checks.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod chart;

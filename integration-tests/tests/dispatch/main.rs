@@ -2,6 +2,10 @@
 //! (outbox, directory, dispatch state) and a real session service, with
 //! phones as WebSocket clients: what each device sees, once.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod crash;

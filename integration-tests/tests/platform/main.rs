@@ -8,6 +8,10 @@
 //! `redis_loss`: Redis losing every key twice while mail flows leaves no
 //! phone (WebSocket, long poll, offline) without its mail or a resync.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod faults;

@@ -2,6 +2,10 @@
 //! (the directory) and the broker (the revocation feed): connect, deliver
 //! with ack, replay, take-over between nodes, long-poll, drain, bad input.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod connect;

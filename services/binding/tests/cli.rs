@@ -1,5 +1,9 @@
 //! The binary's config surface: `--dump-config`, one-line errors, exit codes.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::process::{Command, Output};

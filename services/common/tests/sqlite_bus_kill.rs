@@ -6,6 +6,10 @@
 //! share transactions) and prints each id once its publish returned; the
 //! parent kills it with SIGKILL mid-stream and reads the file back.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::collections::HashSet;

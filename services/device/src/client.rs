@@ -335,7 +335,7 @@ impl Device {
             connected = connecting => connected
                 .map_err(|_| ConnectError::Failed("connect timed out".to_owned()))?,
         };
-        let (mut ws, _) = connected.map_err(|e| match e {
+        let (ws, _) = connected.map_err(|e| match e {
             tokio_tungstenite::tungstenite::Error::Http(r)
                 if r.status() == http::StatusCode::UNAUTHORIZED =>
             {
@@ -343,6 +343,18 @@ impl Device {
             }
             other => ConnectError::Failed(format!("connect: {other}")),
         })?;
+        let (ws, interval) = self.handshake(ws, events).await?;
+        self.held(ws, interval, events, shutdown).await
+    }
+
+    /// The hello with the device's cursor, the welcome with the granted
+    /// heartbeat: the socket and the interval to beat at.
+    async fn handshake(
+        &mut self,
+        mut ws: Socket,
+        events: &mpsc::Sender<Event>,
+    ) -> Result<(Socket, Duration), ConnectError> {
+        let answer = self.config.answer_timeout;
         let hello = Outgoing::Hello {
             last_ack: self.last_ack,
             generation: self.generation,
@@ -371,6 +383,19 @@ impl Device {
                 session,
             })
             .await;
+        Ok((ws, interval))
+    }
+
+    /// The held connection: heartbeats at `interval`, an ack for each
+    /// notification, until the server or the network ends it.
+    async fn held(
+        &mut self,
+        mut ws: Socket,
+        interval: Duration,
+        events: &mpsc::Sender<Event>,
+        shutdown: &CancellationToken,
+    ) -> Result<Ended, ConnectError> {
+        let answer = self.config.answer_timeout;
         let mut beat = tokio::time::Instant::now() + interval;
         let mut awaiting: Option<tokio::time::Instant> = None;
         loop {

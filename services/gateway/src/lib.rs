@@ -4,9 +4,9 @@
 pub mod api;
 pub mod config;
 pub mod error;
-pub mod fetch;
-pub mod portal;
-pub mod reply;
+mod fetch;
+mod portal;
+mod reply;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -37,7 +37,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// `/portal` and its assets; `/` leads there.
-pub fn router() -> axum::Router {
+pub(crate) fn router() -> axum::Router {
     axum::Router::new()
         .route("/", get(|| async { Redirect::to("/portal") }))
         .route(

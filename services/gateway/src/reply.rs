@@ -7,7 +7,7 @@ use pushmail_common::http_error::error;
 
 /// Why a fetch was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     Unauthenticated(&'static str),
     NotFound(&'static str),
     Forbidden(&'static str),
@@ -42,7 +42,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A failed upstream call as the device should see it.
-    pub fn from_upstream(service: &str, status: &tonic::Status) -> Self {
+    pub(crate) fn from_upstream(service: &str, status: &tonic::Status) -> Self {
         use tonic::Code;
         match status.code() {
             Code::NotFound => Self::NotFound("no such message, part or page for this device"),
@@ -64,7 +64,7 @@ impl ApiError {
 impl ApiError {
     /// A failed call to binding's admin surface, made with the caller's
     /// own credential: binding's words are meant for the caller.
-    pub fn from_admin(status: &tonic::Status) -> Self {
+    pub(crate) fn from_admin(status: &tonic::Status) -> Self {
         use tonic::Code;
         let message = status.message().to_owned();
         let retry_after = status

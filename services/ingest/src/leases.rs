@@ -191,10 +191,9 @@ impl Leases {
         }
     }
 
-    async fn round(&self, r: &Redis) -> Result<(), MarkError> {
-        let now = pushmail_common::clock::now_ms();
-        let mut redis = r.redis.clone();
-        let lease_ms = i64::try_from(r.lease.as_millis()).unwrap_or(i64::MAX);
+    /// Renews this node's membership and drops expired members: the live
+    /// nodes, which the accounts are spread over.
+    async fn members(&self, r: &Redis, now: i64, lease_ms: i64) -> Result<Vec<String>, MarkError> {
         let (members,): (Vec<String>,) = redis::pipe()
             .atomic()
             .cmd("ZADD")
@@ -211,8 +210,16 @@ impl Leases {
             .arg(&r.members)
             .arg(0)
             .arg(-1)
-            .query_async(&mut redis)
+            .query_async(&mut r.redis.clone())
             .await?;
+        Ok(members)
+    }
+
+    async fn round(&self, r: &Redis) -> Result<(), MarkError> {
+        let now = pushmail_common::clock::now_ms();
+        let mut redis = r.redis.clone();
+        let lease_ms = i64::try_from(r.lease.as_millis()).unwrap_or(i64::MAX);
+        let members = self.members(r, now, lease_ms).await?;
         let wanted: HashSet<String> = lock(&self.interest).values().flatten().cloned().collect();
         let leaving: HashSet<String> = std::mem::take(&mut *lock(&self.leaving));
         let current = self.owned.borrow().clone();

@@ -188,13 +188,7 @@ pub async fn run(
     deps.bus
         .ensure_topic(pushmail_proto::topics::MAIL_ARRIVED.name(), 12)
         .await?;
-    host.readiness().add_bus_check(deps.bus.clone());
-    host.readiness()
-        .add_upstream_check("binding", deps.binding.clone());
-    host.readiness().add_blob_check(deps.blobs.clone());
-    if let Some(redis) = deps.redis {
-        host.readiness().add_redis_check(redis);
-    }
+    ready_when_dependencies_are(&host, &deps);
     let announcer = arrival::Announcer::new(
         deps.bus,
         deps.blobs,
@@ -206,10 +200,6 @@ pub async fn run(
             ..mail::Limits::default()
         },
     );
-    let receivers = [
-        (smtp::Mode::Smtp, "smtp", listeners.smtp),
-        (smtp::Mode::Lmtp, "lmtp", listeners.lmtp),
-    ];
     let c = &config.smtp;
     let recipients: Arc<dyn smtp::Recipients> = Arc::new(smtp::BindingRecipients::new(
         deps.binding.clone(),
@@ -217,38 +207,18 @@ pub async fn run(
         Duration::from_secs(c.recipient_found_ttl_seconds),
         Duration::from_secs(c.recipient_unknown_ttl_seconds),
     ));
-    if receivers.iter().any(|(_, _, l)| l.is_some()) {
-        let tls = if c.tls.enabled {
-            Some(c.tls.acceptor("smtp.tls.")?)
-        } else {
-            None
-        };
-        let settings = smtp::Settings {
-            hostname: c.hostname.clone(),
-            max_message_bytes: c.max_message_bytes,
-            max_recipients: c.max_recipients,
-            max_connections: c.max_connections,
-            max_connections_per_peer: c.max_connections_per_peer,
-            timeout: Duration::from_secs(c.timeout_seconds),
-            require_tls: c.require_tls,
-            require_auth: c.require_auth,
-        };
-        let relay_auth: Arc<dyn smtp::RelayAuth> =
-            Arc::new(smtp::BindingRelayAuth::new(deps.binding.clone()));
-        for (mode, name, listener) in receivers {
-            let Some(listener) = listener else { continue };
-            let receiver = smtp::Receiver::new(
-                mode,
-                listener,
-                settings.clone(),
-                recipients.clone(),
-                announcer.clone(),
-                tls.clone(),
-            )
-            .with_relay_auth(relay_auth.clone());
-            host.spawn_infallible(name, receiver.run(shutdown.clone()));
-        }
-    }
+    serve_smtp(
+        &mut host,
+        &config.smtp,
+        [
+            (smtp::Mode::Smtp, "smtp", listeners.smtp),
+            (smtp::Mode::Lmtp, "lmtp", listeners.lmtp),
+        ],
+        &deps.binding,
+        &recipients,
+        &announcer,
+        &shutdown,
+    )?;
     if let Some(listener) = listeners.webhook {
         let hook = webhook::Webhook {
             keys: Arc::new(webhook::TenantKeys::new(
@@ -290,4 +260,62 @@ pub async fn run(
     host.spawn_infallible("pop3", runner.run(shutdown));
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
+}
+
+/// Ready only while the bus, binding, the blob store and Redis (when used)
+/// answer.
+fn ready_when_dependencies_are(host: &Host, deps: &Deps) {
+    host.readiness().add_bus_check(deps.bus.clone());
+    host.readiness()
+        .add_upstream_check("binding", deps.binding.clone());
+    host.readiness().add_blob_check(deps.blobs.clone());
+    if let Some(redis) = deps.redis.clone() {
+        host.readiness().add_redis_check(redis);
+    }
+}
+
+/// The SMTP and LMTP receivers, on the listeners that are configured.
+fn serve_smtp(
+    host: &mut Host,
+    c: &config::SmtpConfig,
+    receivers: [(smtp::Mode, &'static str, Option<tokio::net::TcpListener>); 2],
+    binding: &TracedChannel,
+    recipients: &Arc<dyn smtp::Recipients>,
+    announcer: &arrival::Announcer,
+    shutdown: &CancellationToken,
+) -> Result<(), Error> {
+    if receivers.iter().all(|(_, _, l)| l.is_none()) {
+        return Ok(());
+    }
+    let tls = if c.tls.enabled {
+        Some(c.tls.acceptor("smtp.tls.")?)
+    } else {
+        None
+    };
+    let settings = smtp::Settings {
+        hostname: c.hostname.clone(),
+        max_message_bytes: c.max_message_bytes,
+        max_recipients: c.max_recipients,
+        max_connections: c.max_connections,
+        max_connections_per_peer: c.max_connections_per_peer,
+        timeout: Duration::from_secs(c.timeout_seconds),
+        require_tls: c.require_tls,
+        require_auth: c.require_auth,
+    };
+    let relay_auth: Arc<dyn smtp::RelayAuth> =
+        Arc::new(smtp::BindingRelayAuth::new(binding.clone()));
+    for (mode, name, listener) in receivers {
+        let Some(listener) = listener else { continue };
+        let receiver = smtp::Receiver::new(
+            mode,
+            listener,
+            settings.clone(),
+            recipients.clone(),
+            announcer.clone(),
+            tls.clone(),
+        )
+        .with_relay_auth(relay_auth.clone());
+        host.spawn_infallible(name, receiver.run(shutdown.clone()));
+    }
+    Ok(())
 }

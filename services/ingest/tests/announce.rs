@@ -1,6 +1,10 @@
 //! Parse → blob → `MailArrived` on the bus, and what each failure means to
 //! the caller (retry or refuse).
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::sync::Arc;

@@ -1,5 +1,9 @@
 //! Odd real-world mails: each parses to what a mail client would show.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_ingest::mail::{Limits, ParsedMail, parse};

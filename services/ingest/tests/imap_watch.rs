@@ -3,6 +3,10 @@
 //! and a reconnect (with backoff) after the server drops the session,
 //! catching up on mail that arrived meanwhile.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::net::SocketAddr;

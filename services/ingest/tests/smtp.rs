@@ -3,6 +3,10 @@
 //! blob store and a fixed recipient directory in place of binding (the
 //! end-to-end test with binding, Kafka and swaks is in `integration-tests`).
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::collections::HashMap;

@@ -125,23 +125,7 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
                 .get(index)
                 .cloned()
                 .unwrap_or_else(|| index.to_string());
-            let content_type = part.content_type().map_or_else(
-                || "application/octet-stream".to_owned(),
-                |ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub).to_lowercase(),
-                    None => ct.ctype().to_lowercase(),
-                },
-            );
-            Some(AttachmentInfo {
-                file_name: part
-                    .attachment_name()
-                    .map(|n| bounded(n, 255))
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| format!("attachment-{part_id}")),
-                part_id,
-                content_type,
-                size_bytes: part.len() as u64,
-            })
+            Some(attachment(part, part_id))
         })
         .collect();
     Ok(ParsedMail {
@@ -162,6 +146,28 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
             .date()
             .map(|d| d.to_timestamp().saturating_mul(1_000)),
     })
+}
+
+/// An attachment as the phone lists it: its IMAP section, a name (made up
+/// when it has none), its type in lower case, its decoded size.
+fn attachment(part: &mail_parser::MessagePart<'_>, part_id: String) -> AttachmentInfo {
+    let content_type = part.content_type().map_or_else(
+        || "application/octet-stream".to_owned(),
+        |ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub).to_lowercase(),
+            None => ct.ctype().to_lowercase(),
+        },
+    );
+    AttachmentInfo {
+        file_name: part
+            .attachment_name()
+            .map(|n| bounded(n, 255))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("attachment-{part_id}")),
+        part_id,
+        content_type,
+        size_bytes: part.len() as u64,
+    }
 }
 
 /// Whether `raw` starts like a header section: `Name:` on the first line

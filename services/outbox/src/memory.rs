@@ -54,6 +54,35 @@ impl Device {
 
 type Devices = HashMap<(String, String), Device>;
 
+impl Device {
+    /// Merges the notification `seq` into an unacked one of the same
+    /// collapse key within `window` (which it replaces); how many mails it
+    /// stands for.
+    fn collapse(&mut self, key: &str, seq: u64, now: Instant, window: std::time::Duration) -> u32 {
+        if key.is_empty() {
+            return 1;
+        }
+        let mut count = 1;
+        let mut first_at = now;
+        if let Some(previous) = self.collapse.get(key)
+            && now.duration_since(previous.first_at) <= window
+            && self.entries.remove(&previous.seq).is_some()
+        {
+            count = previous.count + 1;
+            first_at = previous.first_at;
+        }
+        self.collapse.insert(
+            key.to_owned(),
+            Collapse {
+                seq,
+                first_at,
+                count,
+            },
+        );
+        count
+    }
+}
+
 /// In-process outbox with the Redis outbox's semantics.
 #[derive(Debug, Default)]
 pub struct MemoryOutbox {
@@ -140,27 +169,8 @@ impl Outbox for MemoryOutbox {
         }
         device.seq += 1;
         let seq = device.seq;
-        let mut count = 1;
-        let mut first_at = now;
         let window = std::time::Duration::from_millis(self.settings.coalesce_ms);
-        let collapse_key = self.settings.collapse_key(notification);
-        if !collapse_key.is_empty() {
-            if let Some(previous) = device.collapse.get(collapse_key)
-                && now.duration_since(previous.first_at) <= window
-                && device.entries.remove(&previous.seq).is_some()
-            {
-                count = previous.count + 1;
-                first_at = previous.first_at;
-            }
-            device.collapse.insert(
-                collapse_key.to_owned(),
-                Collapse {
-                    seq,
-                    first_at,
-                    count,
-                },
-            );
-        }
+        let count = device.collapse(self.settings.collapse_key(notification), seq, now, window);
         while device.entries.len() >= self.settings.max_per_device {
             if let Some((dropped, _)) = device.entries.pop_first() {
                 device.lost = device.lost.max(dropped);

@@ -11,11 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Most items a batch holds while its write is stuck: a million (tens of
 /// MiB), more than a node's phones send in a minute at 60 s heartbeats.
-pub const MAX_HELD: usize = 1_000_000;
+pub(crate) const MAX_HELD: usize = 1_000_000;
 
 /// Items waiting for the next batch.
 #[derive(Debug)]
-pub struct Batch<T> {
+pub(crate) struct Batch<T> {
     queue: Mutex<Vec<T>>,
     queued: Notify,
     window: Duration,
@@ -30,7 +30,7 @@ pub struct Batch<T> {
 impl<T> Batch<T> {
     /// Batches named `name` (the metric's label) gathered over `window`
     /// from the first item of each, at most `max` items held.
-    pub fn new(name: &'static str, window: Duration, max: usize) -> Self {
+    pub(crate) fn new(name: &'static str, window: Duration, max: usize) -> Self {
         Self {
             queue: Mutex::new(Vec::new()),
             queued: Notify::new(),
@@ -48,7 +48,7 @@ impl<T> Batch<T> {
 
     /// Queues `item` for the next batch; `false` when it was dropped
     /// because `max` items are already waiting.
-    pub fn push(&self, item: T) -> bool {
+    pub(crate) fn push(&self, item: T) -> bool {
         let mut queue = self.queue();
         if queue.len() >= self.max {
             drop(queue);
@@ -72,7 +72,7 @@ impl<T> Batch<T> {
     /// Hands each batch to `write` a window after its first item, until
     /// `shutdown` (the end of the node's drain); what is queued then is
     /// written once more.
-    pub async fn run<F, Fut>(&self, shutdown: CancellationToken, mut write: F)
+    pub(crate) async fn run<F, Fut>(&self, shutdown: CancellationToken, mut write: F)
     where
         F: FnMut(Vec<T>) -> Fut,
         Fut: Future<Output = ()>,

@@ -217,7 +217,7 @@ impl Default for LimitsConfig {
 
 impl Config {
     /// The session rules these settings describe.
-    pub fn rules(&self) -> Rules {
+    pub(crate) fn rules(&self) -> Rules {
         Rules {
             hb_min: Duration::from_secs(self.heartbeat.min_seconds),
             hb_max: Duration::from_secs(self.heartbeat.max_seconds),

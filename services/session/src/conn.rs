@@ -46,7 +46,7 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
 
 /// A device's upgraded HTTP/1.1 connection.
-pub type Socket = WebSocket<DeviceIo>;
+pub(crate) type Socket = WebSocket<DeviceIo>;
 
 struct Conn {
     node: Arc<Node>,
@@ -70,7 +70,7 @@ struct Conn {
 /// Not an `async fn`: its arguments would be kept in the future next to the
 /// `Conn` they are moved into. Built first and captured once, the idle
 /// future stays small (every idle connection carries one).
-pub fn serve(
+pub(crate) fn serve(
     node: Arc<Node>,
     socket: Socket,
     claims: DeviceClaims,

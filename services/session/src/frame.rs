@@ -10,7 +10,7 @@
 /// Why a frame (or a message of frames) was refused; each maps to the
 /// close code RFC 6455 gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Violation {
+pub(crate) enum Violation {
     /// Not a valid client frame sequence (close 1002).
     Protocol(&'static str),
     /// A message longer than the limit, refused before its payload is read
@@ -32,7 +32,7 @@ impl std::fmt::Display for Violation {
 
 /// The opcodes RFC 6455 defines; the others are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opcode {
+pub(crate) enum Opcode {
     /// The next fragment of a message.
     Continuation,
     /// A text message (or its first fragment).
@@ -72,26 +72,26 @@ impl Opcode {
     }
 
     /// Control frames may come between a message's fragments.
-    pub fn is_control(self) -> bool {
+    pub(crate) fn is_control(self) -> bool {
         matches!(self, Self::Close | Self::Ping | Self::Pong)
     }
 }
 
 /// One client frame, decoded and unmasked.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Frame {
+pub(crate) struct Frame {
     /// The last frame of its message.
-    pub fin: bool,
+    pub(crate) fin: bool,
     /// What it carries.
-    pub opcode: Opcode,
+    pub(crate) opcode: Opcode,
     /// The payload, unmasked.
-    pub payload: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// Decodes the first frame in `buf`: `Ok(None)` while it is incomplete,
 /// else the frame and how many bytes it took. A frame longer than `max`
 /// is refused from its header, before its payload arrives.
-pub fn decode(buf: &[u8], max: usize) -> Result<Option<(Frame, usize)>, Violation> {
+pub(crate) fn decode(buf: &[u8], max: usize) -> Result<Option<(Frame, usize)>, Violation> {
     let [first, second, ..] = *buf else {
         return Ok(None);
     };
@@ -165,7 +165,7 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
 }
 
 /// Appends a whole, unmasked server frame (servers never mask).
-pub fn encode(opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn encode(opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
     out.push(0x80 | opcode.bits());
     match payload.len() {
         len @ 0..=125 => out.push(len as u8),
@@ -184,14 +184,14 @@ pub fn encode(opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A whole text frame.
-pub fn text(text: &str) -> Vec<u8> {
+pub(crate) fn text(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + 10);
     encode(Opcode::Text, text.as_bytes(), &mut out);
     out
 }
 
 /// A text frame built at compile time, for the frames answered most often.
-pub const fn static_text<const N: usize>(text: &str) -> [u8; N] {
+pub(crate) const fn static_text<const N: usize>(text: &str) -> [u8; N] {
     let bytes = text.as_bytes();
     assert!(bytes.len() + 2 == N && bytes.len() <= 125);
     let mut out = [0; N];
@@ -207,7 +207,7 @@ pub const fn static_text<const N: usize>(text: &str) -> [u8; N] {
 
 /// Checks a close frame's payload: empty, or a code a peer may send and a
 /// UTF-8 reason. Returns the code.
-pub fn close_code(payload: &[u8]) -> Result<Option<u16>, Violation> {
+pub(crate) fn close_code(payload: &[u8]) -> Result<Option<u16>, Violation> {
     match payload {
         [] => Ok(None),
         [_] => Err(Violation::Protocol("a close payload of one byte")),

@@ -14,7 +14,7 @@ use crate::protocol::WireNotification;
 
 /// What a delivery came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The device acked it.
     Acked,
     /// The connection closed before the ack.
@@ -23,7 +23,7 @@ pub enum Outcome {
 
 /// Told to a connection task.
 #[derive(Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Write this (of that outbox generation, 0: unknown) and answer when acked.
     Deliver(u64, Box<WireNotification>, oneshot::Sender<Outcome>),
     /// Another connection of the device took over.
@@ -36,17 +36,17 @@ pub enum Command {
 
 /// A connected device.
 #[derive(Debug, Clone)]
-pub struct Handle {
+pub(crate) struct Handle {
     /// Unique per connection, so a closing old connection never removes its successor.
-    pub id: u64,
+    pub(crate) id: u64,
     /// The device's tenant.
-    pub tenant: Arc<str>,
+    pub(crate) tenant: Arc<str>,
     /// The granted heartbeat interval.
-    pub hb: Duration,
+    pub(crate) hb: Duration,
     /// Connected since, ms since the epoch.
-    pub since_ms: i64,
+    pub(crate) since_ms: i64,
     /// The connection's commands.
-    pub tx: Arc<Mailbox>,
+    pub(crate) tx: Arc<Mailbox>,
 }
 
 /// Most commands queued for one connection.
@@ -58,7 +58,7 @@ const MAILBOX: usize = 8;
 /// connection polls it on every frame it reads, so that poll is one atomic
 /// load while nothing is queued (a `Notify` would lock and link a waiter).
 #[derive(Debug, Default)]
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     queue: Mutex<VecDeque<Command>>,
     /// Whether `queue` holds anything; written under its lock.
     pending: AtomicBool,
@@ -74,7 +74,7 @@ impl Mailbox {
     }
 
     /// Queues `command`; gives it back when the connection is gone or its queue full.
-    pub fn try_send(&self, command: Command) -> Result<(), Command> {
+    pub(crate) fn try_send(&self, command: Command) -> Result<(), Command> {
         if self.closed.load(Ordering::Acquire) {
             return Err(command);
         }
@@ -102,7 +102,7 @@ impl Mailbox {
     }
 
     /// The next command.
-    pub async fn recv(&self) -> Command {
+    pub(crate) async fn recv(&self) -> Command {
         std::future::poll_fn(|cx| {
             if let Some(command) = self.pop() {
                 return Poll::Ready(command);
@@ -119,7 +119,7 @@ impl Mailbox {
     }
 
     /// No more commands; what is queued is handed back to be answered.
-    pub fn close(&self) -> Vec<Command> {
+    pub(crate) fn close(&self) -> Vec<Command> {
         self.closed.store(true, Ordering::Release);
         let mut queue = self.queue();
         self.pending.store(false, Ordering::Release);
@@ -134,7 +134,7 @@ fn held(count: usize) {
 
 /// This node's connected devices.
 #[derive(Debug, Default)]
-pub struct Hub {
+pub(crate) struct Hub {
     devices: Mutex<HashMap<Arc<str>, Handle>>,
     next_id: AtomicU64,
 }
@@ -147,12 +147,12 @@ impl Hub {
     }
 
     /// A fresh connection id.
-    pub fn next_id(&self) -> u64 {
+    pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Registers a connection; returns the one it replaces.
-    pub fn insert(&self, device: Arc<str>, handle: Handle) -> Option<Handle> {
+    pub(crate) fn insert(&self, device: Arc<str>, handle: Handle) -> Option<Handle> {
         let mut devices = self.lock();
         let replaced = devices.insert(device, handle);
         held(devices.len());
@@ -160,7 +160,7 @@ impl Hub {
     }
 
     /// Removes the device if connection `id` still holds it.
-    pub fn remove(&self, device: &str, id: u64) -> bool {
+    pub(crate) fn remove(&self, device: &str, id: u64) -> bool {
         let mut devices = self.lock();
         if devices.get(device).is_some_and(|h| h.id == id) {
             devices.remove(device);
@@ -172,22 +172,22 @@ impl Hub {
     }
 
     /// The device's connection here.
-    pub fn get(&self, device: &str) -> Option<Handle> {
+    pub(crate) fn get(&self, device: &str) -> Option<Handle> {
         self.lock().get(device).cloned()
     }
 
     /// Every connection, for draining.
-    pub fn all(&self) -> Vec<Handle> {
+    pub(crate) fn all(&self) -> Vec<Handle> {
         self.lock().values().cloned().collect()
     }
 
     /// How many devices are connected.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
 
     /// Whether none is.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

@@ -6,25 +6,25 @@
 //! → `conn`/`ping` (drivers) → `ws`/`grpc` (edges). `directory` and
 //! `outbox` are the seams to Redis and to dispatch's outbox.
 
-pub mod batch;
+mod batch;
 pub mod config;
-pub mod conn;
+mod conn;
 pub mod directory;
 pub mod error;
-pub mod frame;
-pub mod grpc;
-pub mod hub;
+mod frame;
+mod grpc;
+mod hub;
 pub mod listener;
-pub mod machine;
-pub mod node;
-pub mod ping;
-pub mod protocol;
-pub mod receipts;
-pub mod revocations;
-pub mod socket;
-pub mod stats;
-pub mod writes;
-pub mod ws;
+mod machine;
+mod node;
+mod ping;
+mod protocol;
+mod receipts;
+mod revocations;
+mod socket;
+mod stats;
+mod writes;
+mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,14 +117,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Er
     run(config, deps, listeners, Readiness::new(NAME), shutdown).await
 }
 
-/// Serves until `shutdown`, then drains.
-pub async fn run(
-    config: Config,
-    deps: Deps,
-    listeners: Listeners,
-    readiness: Readiness,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
+/// The node's shared state, from a configuration that must name the keys
+/// tokens and peers are checked with.
+fn node(config: &Config, deps: &Deps) -> Result<Arc<node::Node>, Error> {
     if config.tokens.public_key.is_empty() {
         return Err(ConfigError::invalid(
             "tokens.public_key",
@@ -157,11 +152,11 @@ pub async fn run(
         None => Arc::new(directory::MemoryDirectory::default()),
     };
     let batch_window = Duration::from_millis(config.limits.batch_window_ms);
-    let node = Arc::new(node::Node {
+    Ok(Arc::new(node::Node {
         rules: Arc::new(config.rules()),
         hub: hub::Hub::default(),
         directory,
-        outbox: deps.outbox,
+        outbox: deps.outbox.clone(),
         stats: stats::HeartbeatStats::default(),
         renewals: batch::Batch::new("renewals", batch_window, batch::MAX_HELD),
         verifier,
@@ -173,7 +168,18 @@ pub async fn run(
         services,
         ping_waiters: Default::default(),
         receipts: receipts::Receipts::new(deps.bus.clone()),
-    });
+    }))
+}
+
+/// Serves until `shutdown`, then drains.
+pub async fn run(
+    config: Config,
+    deps: Deps,
+    listeners: Listeners,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let node = node(&config, &deps)?;
 
     let mut host = Host::new(readiness, shutdown.clone());
     if let Some(redis) = deps.redis {

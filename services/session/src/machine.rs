@@ -21,19 +21,19 @@ use crate::protocol::{ClientFrame, ErrorCode, ServerFrame, WireNotification};
 
 /// The limits every session is held to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rules {
+pub(crate) struct Rules {
     /// Shortest heartbeat interval granted.
-    pub hb_min: Duration,
+    pub(crate) hb_min: Duration,
     /// Longest heartbeat interval granted.
-    pub hb_max: Duration,
+    pub(crate) hb_max: Duration,
     /// A heartbeat may be this late before the connection is dropped.
-    pub grace: Duration,
+    pub(crate) grace: Duration,
     /// The hello must arrive within this.
-    pub hello_timeout: Duration,
+    pub(crate) hello_timeout: Duration,
     /// Most frames a device may send per `flood_window`.
-    pub flood_frames: u32,
+    pub(crate) flood_frames: u32,
     /// The window frames are counted in.
-    pub flood_window: Duration,
+    pub(crate) flood_window: Duration,
 }
 
 impl Default for Rules {
@@ -51,14 +51,14 @@ impl Default for Rules {
 
 impl Rules {
     /// The interval granted for a proposal (seconds), clamped to the bounds.
-    pub fn clamp(&self, proposed_seconds: u32) -> Duration {
+    pub(crate) fn clamp(&self, proposed_seconds: u32) -> Duration {
         Duration::from_secs(u64::from(proposed_seconds)).clamp(self.hb_min, self.hb_max)
     }
 }
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Write a frame.
     Send(ServerFrame),
     /// The device said hello: register it, read the outbox at `cursor`,
@@ -108,7 +108,7 @@ enum State {
 
 /// One connection's state.
 #[derive(Debug)]
-pub struct Machine {
+pub(crate) struct Machine {
     rules: Arc<Rules>,
     state: State,
     hb: Duration,
@@ -127,7 +127,7 @@ pub struct Machine {
 
 /// What becomes of a delivery.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// Carry out the actions (the write) and wait for the device's ack.
     Await(Vec<Action>),
     /// The device acked it already, in this generation.
@@ -148,7 +148,7 @@ pub enum Delivery {
 
 impl Machine {
     /// A connection accepted at `now`, waiting for hello.
-    pub fn new(rules: Arc<Rules>, now: Instant) -> Self {
+    pub(crate) fn new(rules: Arc<Rules>, now: Instant) -> Self {
         let deadline = now + rules.hello_timeout;
         Self {
             rules,
@@ -165,22 +165,23 @@ impl Machine {
     }
 
     /// When [`Machine::on_tick`] must next be called.
-    pub fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// The granted heartbeat interval (zero before hello).
-    pub fn heartbeat(&self) -> Duration {
+    pub(crate) fn heartbeat(&self) -> Duration {
         self.hb
     }
 
     /// Whether the session is open (hello done, not closed).
-    pub fn is_open(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
         self.state == State::Open
     }
 
     /// The device's cursor as the connection holds it.
-    pub fn cursor(&self) -> Cursor {
+    pub(crate) fn cursor(&self) -> Cursor {
         Cursor {
             generation: self.generation,
             seq: self.last_ack,
@@ -214,7 +215,7 @@ impl Machine {
 
     /// A WebSocket ping (answered with a pong) or pong arrived. They count
     /// toward the flood limit like frames: each costs a read and a write.
-    pub fn on_control(&mut self, now: Instant, ping: Option<Vec<u8>>) -> Vec<Action> {
+    pub(crate) fn on_control(&mut self, now: Instant, ping: Option<Vec<u8>>) -> Vec<Action> {
         if self.state == State::Closed {
             return Vec::new();
         }
@@ -225,7 +226,7 @@ impl Machine {
     }
 
     /// A frame arrived (or failed to parse).
-    pub fn on_frame(
+    pub(crate) fn on_frame(
         &mut self,
         now: Instant,
         frame: Result<ClientFrame, crate::protocol::FrameError>,
@@ -314,7 +315,7 @@ impl Machine {
     /// follow the welcome: a resync when the device's cursor was not kept
     /// or the outbox's generation changed under the connection, then the
     /// replay.
-    pub fn on_replay(&mut self, replay: Replay, asked_by: u64) -> Vec<Action> {
+    pub(crate) fn on_replay(&mut self, replay: Replay, asked_by: u64) -> Vec<Action> {
         if self.state != State::Open {
             return Vec::new();
         }
@@ -352,7 +353,7 @@ impl Machine {
     /// the last read was cut at the limit: the next part of the backlog
     /// (what was sent already is not sent again). A read of another
     /// generation is handled as [`Machine::on_replay`] handles one.
-    pub fn on_more(&mut self, replay: Replay) -> Vec<Action> {
+    pub(crate) fn on_more(&mut self, replay: Replay) -> Vec<Action> {
         if self.state != State::Open {
             return Vec::new();
         }
@@ -377,13 +378,17 @@ impl Machine {
     }
 
     /// The highest sequence written to the device.
-    pub fn highest_sent(&self) -> u64 {
+    pub(crate) fn highest_sent(&self) -> u64 {
         self.highest_sent
     }
 
     /// A notification to write, of outbox `generation` (0: unknown, taken
     /// as the connection's). See [`Delivery`].
-    pub fn on_deliver(&mut self, generation: u64, notification: WireNotification) -> Delivery {
+    pub(crate) fn on_deliver(
+        &mut self,
+        generation: u64,
+        notification: WireNotification,
+    ) -> Delivery {
         if self.state != State::Open || self.generation == 0 {
             return Delivery::Refused;
         }
@@ -404,7 +409,7 @@ impl Machine {
     }
 
     /// The clock reached [`Machine::deadline`] (or later).
-    pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
+    pub(crate) fn on_tick(&mut self, now: Instant) -> Vec<Action> {
         if now < self.deadline {
             return Vec::new();
         }
@@ -424,7 +429,7 @@ impl Machine {
     }
 
     /// The node is draining: tell the device to come back after `after`.
-    pub fn on_drain(&mut self, after: Duration) -> Vec<Action> {
+    pub(crate) fn on_drain(&mut self, after: Duration) -> Vec<Action> {
         if self.state == State::Closed {
             return Vec::new();
         }
@@ -439,7 +444,7 @@ impl Machine {
     }
 
     /// The device was revoked while connected.
-    pub fn on_revoked(&mut self) -> Vec<Action> {
+    pub(crate) fn on_revoked(&mut self) -> Vec<Action> {
         if self.state == State::Closed {
             return Vec::new();
         }
@@ -447,7 +452,7 @@ impl Machine {
     }
 
     /// Another connection of the device took over.
-    pub fn on_taken_over(&mut self) -> Vec<Action> {
+    pub(crate) fn on_taken_over(&mut self) -> Vec<Action> {
         if self.state == State::Closed {
             return Vec::new();
         }

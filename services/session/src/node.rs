@@ -26,40 +26,40 @@ const REPLAY_RETRY: Backoff = Backoff::new(
 
 /// A long-poll delivery (its outbox generation and sequence) waiting for
 /// the next ping's ack.
-pub type PingWaiter = (u64, u64, oneshot::Sender<Outcome>);
+pub(crate) type PingWaiter = (u64, u64, oneshot::Sender<Outcome>);
 
 /// The node's shared state.
-pub struct Node {
+pub(crate) struct Node {
     /// Session rules.
-    pub rules: Arc<Rules>,
+    pub(crate) rules: Arc<Rules>,
     /// Connected devices.
-    pub hub: Hub,
+    pub(crate) hub: Hub,
     /// Device → node leases.
-    pub directory: Arc<dyn Directory>,
+    pub(crate) directory: Arc<dyn Directory>,
     /// What devices missed.
-    pub outbox: Arc<dyn Outbox>,
+    pub(crate) outbox: Arc<dyn Outbox>,
     /// Heartbeat statistics.
-    pub stats: HeartbeatStats,
+    pub(crate) stats: HeartbeatStats,
     /// Lease renewals queued by heartbeats.
-    pub renewals: Batch<crate::writes::Renewal>,
+    pub(crate) renewals: Batch<crate::writes::Renewal>,
     /// Checks device tokens.
-    pub verifier: TokenVerifier,
+    pub(crate) verifier: TokenVerifier,
     /// Revoked devices' cut-offs.
-    pub revocations: Revocations,
+    pub(crate) revocations: Revocations,
     /// This node's gRPC address, as recorded in the directory.
-    pub address: String,
+    pub(crate) address: String,
     /// Per-connection limits.
-    pub limits: LimitsConfig,
+    pub(crate) limits: LimitsConfig,
     /// Cancelled when the node starts draining: no new sessions.
-    pub draining: CancellationToken,
+    pub(crate) draining: CancellationToken,
     /// This node's service credential, sent to peers.
-    pub credential: pushmail_common::redact::Secret,
+    pub(crate) credential: pushmail_common::redact::Secret,
     /// Checks callers' credentials on every incoming call.
-    pub services: ServiceVerifier,
+    pub(crate) services: ServiceVerifier,
     /// Long-poll deliveries awaiting the ack the device's next ping carries.
-    pub ping_waiters: Mutex<HashMap<String, Vec<PingWaiter>>>,
+    pub(crate) ping_waiters: Mutex<HashMap<String, Vec<PingWaiter>>>,
     /// Receipts for acks no one else reports.
-    pub receipts: crate::receipts::Receipts,
+    pub(crate) receipts: crate::receipts::Receipts,
 }
 
 impl std::fmt::Debug for Node {
@@ -73,7 +73,7 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// Refuses a gRPC call to `method` unless one of the `allowed`
     /// services makes it.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &self,
         metadata: &tonic::metadata::MetadataMap,
         method: &'static str,
@@ -83,7 +83,7 @@ impl Node {
     }
 
     /// The claims of a valid device token.
-    pub fn authenticate(&self, token: &str) -> Result<DeviceClaims, TokenError> {
+    pub(crate) fn authenticate(&self, token: &str) -> Result<DeviceClaims, TokenError> {
         self.verifier
             .verify(token, pushmail_common::clock::now_ms(), &self.revocations)
     }
@@ -93,7 +93,7 @@ impl Node {
     /// an older connection of the device here is told it was taken over,
     /// and the directory routes the device to this node (a node that held
     /// it before is asked to close its connection).
-    pub async fn attach(&self, device: Arc<str>, handle: Handle) {
+    pub(crate) async fn attach(&self, device: Arc<str>, handle: Handle) {
         let (tenant, lease) = (handle.tenant.clone(), self.lease(handle.hb));
         if let Some(old) = self.hub.insert(device.clone(), handle) {
             let _ = old.tx.try_send(Command::TakenOver);
@@ -112,7 +112,7 @@ impl Node {
     /// What `device` missed after `cursor`, read up to `attempts` times
     /// (a Redis hiccup under load should not send a device away); `None`
     /// when every read failed.
-    pub async fn missed(
+    pub(crate) async fn missed(
         &self,
         tenant: &str,
         device: &str,
@@ -142,14 +142,14 @@ impl Node {
     }
 
     /// Lease length for a granted heartbeat: one interval plus the grace.
-    pub fn lease(&self, hb: std::time::Duration) -> std::time::Duration {
+    pub(crate) fn lease(&self, hb: std::time::Duration) -> std::time::Duration {
         hb + self.rules.grace
     }
 
     /// Resolves long-poll deliveries of `generation` up to `through` as
     /// acked. Those of another generation are answered closed: the device
     /// acks in this one now, so theirs will never come.
-    pub fn ping_acked(
+    pub(crate) fn ping_acked(
         &self,
         device: &str,
         generation: u64,
@@ -181,7 +181,7 @@ impl Node {
 
     /// Keeps a long-poll delivery's reply (`seq` of `generation`) until
     /// the next ping acks it.
-    pub fn await_ping_ack(
+    pub(crate) fn await_ping_ack(
         &self,
         device: &str,
         generation: u64,
@@ -207,7 +207,7 @@ impl Node {
     /// Tells `previous` (another node's gRPC address) that this node holds
     /// the device now, so it closes its connection at once instead of at
     /// that connection's next heartbeat.
-    pub async fn take_over(&self, previous: &str, tenant: &str, device: &str) {
+    pub(crate) async fn take_over(&self, previous: &str, tenant: &str, device: &str) {
         let channel = match tonic::transport::Endpoint::from_shared(previous.to_owned()) {
             Ok(endpoint) => endpoint
                 .connect_timeout(std::time::Duration::from_secs(2))

@@ -5,15 +5,15 @@
 use serde::{Deserialize, Serialize};
 
 /// Largest frame a device may send; anything longer is refused unread.
-pub const MAX_CLIENT_FRAME: usize = 1_024;
+pub(crate) const MAX_CLIENT_FRAME: usize = 1_024;
 
 /// A heartbeat, either way, in its compact form.
-pub const HB_FRAME: &str = r#"{"t":"hb"}"#;
+pub(crate) const HB_FRAME: &str = r#"{"t":"hb"}"#;
 
 /// What a device sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientFrame {
+pub(crate) enum ClientFrame {
     /// First frame: where the device's cursor is and what it proposes.
     Hello {
         /// Highest sequence the device has acked (0: none yet).
@@ -44,7 +44,7 @@ pub enum ClientFrame {
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
-pub enum ServerFrame {
+pub(crate) enum ServerFrame {
     /// Answer to hello: the heartbeat interval the server will hold the device to.
     Welcome {
         /// Heartbeat interval in seconds, after clamping.
@@ -90,7 +90,7 @@ pub enum ServerFrame {
 /// Stable error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
+pub(crate) enum ErrorCode {
     /// Not a frame of this protocol.
     Malformed,
     /// Longer than [`MAX_CLIENT_FRAME`], or binary.
@@ -115,64 +115,64 @@ pub enum ErrorCode {
 
 /// A notification on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WireNotification {
+pub(crate) struct WireNotification {
     /// Per-device sequence.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Account the mail is in.
-    pub account: String,
+    pub(crate) account: String,
     /// Mailbox.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub mailbox: String,
+    pub(crate) mailbox: String,
     /// A newer notification with the same key replaces an unseen older one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub collapse: String,
+    pub(crate) collapse: String,
     /// Sender, when the content level allows.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub from: String,
+    pub(crate) from: String,
     /// Subject, when the content level allows.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub subject: String,
+    pub(crate) subject: String,
     /// Snippet, when the content level allows.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub snippet: String,
+    pub(crate) snippet: String,
     /// Where to fetch the message.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub url: String,
+    pub(crate) url: String,
     /// Received at, ms since the epoch.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub at: i64,
+    pub(crate) at: i64,
     /// Attachments, when the device's preferences list them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<WireAttachment>,
+    pub(crate) attachments: Vec<WireAttachment>,
     /// Mails this notification stands for (coalesced, or a quiet-hours digest).
     #[serde(default, skip_serializing_if = "is_zero_u32")]
-    pub digest: u32,
+    pub(crate) digest: u32,
     /// W3C traceparent of the mail's trace, for support reports.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub trace: String,
+    pub(crate) trace: String,
     /// No one mail: the server lost track of the mailbox and the device
     /// syncs it. Such a notification carries no mail fields.
     #[serde(default, skip_serializing_if = "is_false")]
-    pub sync: bool,
+    pub(crate) sync: bool,
 }
 
 /// An attachment entry of a notification.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WireAttachment {
+pub(crate) struct WireAttachment {
     /// File name.
-    pub name: String,
+    pub(crate) name: String,
     /// MIME type.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub r#type: String,
     /// Size of the original, bytes.
     #[serde(default)]
-    pub size: u64,
+    pub(crate) size: u64,
     /// Where to fetch the original.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub url: String,
+    pub(crate) url: String,
     /// Where to fetch a preview for small screens.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub preview: String,
+    pub(crate) preview: String,
 }
 
 impl WireNotification {
@@ -180,7 +180,7 @@ impl WireNotification {
     /// escaped at worst as `\u00XX` (6 bytes), plus room for the field
     /// names and numbers. Lets a small notification skip being encoded
     /// once just to be measured.
-    pub fn frame_bound(&self) -> usize {
+    pub(crate) fn frame_bound(&self) -> usize {
         let text = [
             &self.account,
             &self.mailbox,
@@ -203,7 +203,7 @@ impl WireNotification {
     }
 
     /// The device's view of a notification from dispatch (or the outbox).
-    pub fn from_proto(n: pushmail_proto::session::v1::Notification) -> Self {
+    pub(crate) fn from_proto(n: pushmail_proto::session::v1::Notification) -> Self {
         if n.sync {
             // Stands for no mail: nothing to show, and however many syncs
             // it merged, one sync of the mailbox answers them all.
@@ -282,16 +282,16 @@ fn is_false(v: &bool) -> bool {
 
 /// Why a frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameError {
+pub(crate) struct FrameError {
     /// Stable code.
-    pub code: ErrorCode,
+    pub(crate) code: ErrorCode,
     /// Detail.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl ClientFrame {
     /// Parses a text frame, bounded.
-    pub fn parse(text: &str) -> Result<Self, FrameError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, FrameError> {
         if text.len() > MAX_CLIENT_FRAME {
             return Err(FrameError {
                 code: ErrorCode::TooLarge,
@@ -312,14 +312,14 @@ impl ClientFrame {
 
 impl ServerFrame {
     /// The text frame.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         // Serialising these plain structs cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
 
     /// The text frame, without encoding (or allocating) the heartbeat
     /// answer every idle device gets once per interval.
-    pub fn text(&self) -> std::borrow::Cow<'static, str> {
+    pub(crate) fn text(&self) -> std::borrow::Cow<'static, str> {
         match self {
             Self::Hb => std::borrow::Cow::Borrowed(HB_FRAME),
             other => std::borrow::Cow::Owned(other.encode()),
@@ -327,7 +327,7 @@ impl ServerFrame {
     }
 
     /// An error frame.
-    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Error {
             code,
             message: message.into(),

@@ -16,7 +16,7 @@ use pushmail_proto::topics;
 
 /// Who heard of the ack of one sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Heard {
+pub(crate) enum Heard {
     /// Dispatch was waiting and got it: it logs the receipt.
     Dispatch,
     /// Dispatch had stopped waiting (its deadline passed, or it went away).
@@ -25,7 +25,7 @@ pub enum Heard {
 
 /// Who heard an ack handed to a waiting caller: dispatch, unless its end
 /// of the channel was gone.
-pub fn heard<T>(sent: Result<(), T>) -> Heard {
+pub(crate) fn heard<T>(sent: Result<(), T>) -> Heard {
     if sent.is_ok() {
         Heard::Dispatch
     } else {
@@ -35,7 +35,7 @@ pub fn heard<T>(sent: Result<(), T>) -> Heard {
 
 /// Publishes receipts to the delivery log.
 #[derive(Clone)]
-pub struct Receipts {
+pub(crate) struct Receipts {
     bus: Arc<dyn EventBus>,
 }
 
@@ -47,13 +47,18 @@ impl std::fmt::Debug for Receipts {
 
 impl Receipts {
     /// Receipts on `bus`.
-    pub fn new(bus: Arc<dyn EventBus>) -> Self {
+    pub(crate) fn new(bus: Arc<dyn EventBus>) -> Self {
         Self { bus }
     }
 
     /// The device acked `trimmed` (what the outbox let go of); `heard`
     /// says, per sequence, who was waiting for it (none: a replay).
-    pub fn acked(&self, device: &str, trimmed: Vec<Notification>, heard: &HashMap<u64, Heard>) {
+    pub(crate) fn acked(
+        &self,
+        device: &str,
+        trimmed: Vec<Notification>,
+        heard: &HashMap<u64, Heard>,
+    ) {
         let now = pushmail_common::clock::now_ms();
         for notification in trimmed {
             let channel = match heard.get(&notification.sequence) {

@@ -50,7 +50,7 @@ impl Handler for Feed {
 }
 
 /// Subscribes and runs the feed as a host task.
-pub async fn spawn(
+pub(crate) async fn spawn(
     host: &mut Host,
     bus: Arc<dyn EventBus>,
     node: Arc<Node>,

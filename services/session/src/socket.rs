@@ -18,7 +18,7 @@ const READ_CHUNK: usize = 1_024;
 
 /// A whole message from the device.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     /// A text message, UTF-8 checked.
     Text(String),
     /// A binary message (its bytes are not kept: devices send text).
@@ -33,7 +33,7 @@ pub enum Incoming {
 
 /// Why a read ended the connection.
 #[derive(Debug, thiserror::Error)]
-pub enum RecvError {
+pub(crate) enum RecvError {
     /// The stream failed.
     #[error("read failed: {0}")]
     Io(#[from] io::Error),
@@ -43,7 +43,7 @@ pub enum RecvError {
 }
 
 /// The server's end of a WebSocket.
-pub struct WebSocket<S> {
+pub(crate) struct WebSocket<S> {
     io: S,
     /// Bytes read past the last whole frame (empty, unallocated, between
     /// the frames of an idle device).
@@ -57,7 +57,7 @@ pub struct WebSocket<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// A WebSocket on a stream whose opening handshake is done; `read` is
     /// what was read past the handshake.
-    pub fn new(io: S, max: usize, read: &[u8]) -> Self {
+    pub(crate) fn new(io: S, max: usize, read: &[u8]) -> Self {
         Self {
             io,
             pending: read.to_vec(),
@@ -67,7 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// The next message; `Ok(None)` once the stream ended between frames.
-    pub async fn recv(&mut self) -> Result<Option<Incoming>, RecvError> {
+    pub(crate) async fn recv(&mut self) -> Result<Option<Incoming>, RecvError> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
@@ -178,18 +178,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Writes bytes that are whole frames and flushes them.
-    pub async fn send_raw(&mut self, frames: &[u8]) -> io::Result<()> {
+    pub(crate) async fn send_raw(&mut self, frames: &[u8]) -> io::Result<()> {
         self.io.write_all(frames).await?;
         self.io.flush().await
     }
 
-    /// Writes one text message.
-    pub async fn send_text(&mut self, text: &str) -> io::Result<()> {
+    /// Writes one text message (the server sends prepared frames).
+    #[cfg(test)]
+    pub(crate) async fn send_text(&mut self, text: &str) -> io::Result<()> {
         self.send_raw(&frame::text(text)).await
     }
 
     /// Answers a ping.
-    pub async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
+    pub(crate) async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
         let mut out = Vec::with_capacity(payload.len() + 2);
         frame::encode(Opcode::Pong, payload, &mut out);
         self.send_raw(&out).await
@@ -201,7 +202,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// the connection, and a reset can make the device's TCP throw away the
     /// error and close frames before its application read them (the
     /// lingering close of RFC 9112 §9.6).
-    pub async fn discard(&mut self, budget: usize) -> io::Result<()> {
+    pub(crate) async fn discard(&mut self, budget: usize) -> io::Result<()> {
         self.pending = Vec::new();
         self.message = None;
         let mut chunk = [0u8; READ_CHUNK];
@@ -217,7 +218,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Sends a close frame and ends the stream (the server closes the TCP
     /// connection first, as RFC 6455 asks).
-    pub async fn close(&mut self, code: Option<u16>, reason: &str) -> io::Result<()> {
+    pub(crate) async fn close(&mut self, code: Option<u16>, reason: &str) -> io::Result<()> {
         let mut payload = Vec::new();
         if let Some(code) = code {
             payload.extend_from_slice(&code.to_be_bytes());

@@ -16,18 +16,18 @@ const MAX_BATCH: usize = 1_000;
 
 /// A heartbeat's lease renewal.
 #[derive(Debug)]
-pub struct Renewal {
+pub(crate) struct Renewal {
     /// The device.
-    pub device: Arc<str>,
+    pub(crate) device: Arc<str>,
     /// The connection that heartbeated: only it is told when the lease is lost.
-    pub connection: u64,
+    pub(crate) connection: u64,
     /// The lease to hold from now.
-    pub lease: Duration,
+    pub(crate) lease: Duration,
 }
 
 /// Renews `batch`; a connection whose lease another node holds now is
 /// told it was taken over (as that node's take-over call would have).
-pub async fn renew(node: &Node, batch: Vec<Renewal>) {
+pub(crate) async fn renew(node: &Node, batch: Vec<Renewal>) {
     for chunk in batch.chunks(MAX_BATCH) {
         let leases: Vec<(&str, Duration)> = chunk
             .iter()

@@ -28,7 +28,7 @@ pub(crate) struct TokenQuery {
 }
 
 /// The device router.
-pub fn router(node: Arc<Node>) -> axum::Router {
+pub(crate) fn router(node: Arc<Node>) -> axum::Router {
     axum::Router::new()
         .route("/v1/connect", get(connect))
         .route("/v1/ping", post(crate::ping::ping))

@@ -30,32 +30,32 @@ use crate::session::Inbound;
 use crate::state::{Expected, Store};
 
 /// Records handled, by outcome.
-pub const METRIC_MESSAGES: &str = "pushmail_smpp_messages_total";
+pub(crate) const METRIC_MESSAGES: &str = "pushmail_smpp_messages_total";
 /// Receipts from SMS centres, by outcome.
-pub const METRIC_RECEIPTS: &str = "pushmail_smpp_receipts_total";
+pub(crate) const METRIC_RECEIPTS: &str = "pushmail_smpp_receipts_total";
 
 /// Receipts handled at once.
 const RECEIPT_CONCURRENCY: usize = 64;
 
 /// The SMS centres by the numbers they serve.
 #[derive(Debug, Default)]
-pub struct Routes {
+pub(crate) struct Routes {
     links: Vec<(Vec<String>, Arc<Link>)>,
 }
 
 impl Routes {
     /// Adds an SMS centre serving `prefixes` (none: the default route).
-    pub fn add(&mut self, prefixes: Vec<String>, link: Arc<Link>) {
+    pub(crate) fn add(&mut self, prefixes: Vec<String>, link: Arc<Link>) {
         self.links.push((prefixes, link));
     }
 
     /// Every link.
-    pub fn links(&self) -> impl Iterator<Item = &Arc<Link>> {
+    pub(crate) fn links(&self) -> impl Iterator<Item = &Arc<Link>> {
         self.links.iter().map(|(_, link)| link)
     }
 
     /// The link with the longest prefix of `msisdn`, else the first default one.
-    pub fn route(&self, msisdn: &str) -> Option<&Arc<Link>> {
+    pub(crate) fn route(&self, msisdn: &str) -> Option<&Arc<Link>> {
         self.links
             .iter()
             .filter_map(|(prefixes, link)| {
@@ -78,15 +78,15 @@ impl Routes {
 }
 
 /// The consumer of `pushmail.sms.outbound.v1` and the receipts' publisher.
-pub struct Connector {
+pub(crate) struct Connector {
     /// Receipts and dead letters go here.
-    pub bus: Arc<dyn EventBus>,
+    pub(crate) bus: Arc<dyn EventBus>,
     /// The SMS centres.
-    pub routes: Routes,
+    pub(crate) routes: Routes,
     /// Progress and awaited receipts.
-    pub store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     /// How long progress and receipt mappings are kept.
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
 }
 
 /// What became of one record.
@@ -281,7 +281,7 @@ impl Connector {
     }
 
     /// Answers the SMS centres' deliver_sm until every link is gone.
-    pub async fn receipts(self: Arc<Self>, mut inbound: mpsc::Receiver<Inbound>) {
+    pub(crate) async fn receipts(self: Arc<Self>, mut inbound: mpsc::Receiver<Inbound>) {
         let slots = Arc::new(Semaphore::new(RECEIPT_CONCURRENCY));
         while let Some(item) = inbound.recv().await {
             let Ok(slot) = slots.clone().acquire_owned().await else {

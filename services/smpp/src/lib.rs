@@ -10,14 +10,14 @@
 //! the receipts, `state.rs` what survives restarts.
 
 pub mod config;
-pub mod connector;
+mod connector;
 pub mod error;
-pub mod link;
-pub mod pdu;
-pub mod receipt;
-pub mod session;
+mod link;
+mod pdu;
+mod receipt;
+mod session;
 pub mod state;
-pub mod throttle;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;

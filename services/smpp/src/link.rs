@@ -15,13 +15,13 @@ use crate::session::{Inbound, Session, SessionError, SessionSettings};
 use crate::throttle::Throttle;
 
 /// Submits by SMS centre and result.
-pub const METRIC_SUBMITS: &str = "pushmail_smpp_submits_total";
+pub(crate) const METRIC_SUBMITS: &str = "pushmail_smpp_submits_total";
 /// 1 while the link to an SMS centre is bound.
-pub const METRIC_BOUND: &str = "pushmail_smpp_bound";
+pub(crate) const METRIC_BOUND: &str = "pushmail_smpp_bound";
 
 /// Why a submit did not go through.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SubmitError {
+pub(crate) enum SubmitError {
     /// No bound session, a timeout or a busy SMS centre: try again later.
     #[error("SMS centre {smsc} unavailable: {reason}")]
     Unavailable { smsc: String, reason: String },
@@ -42,7 +42,7 @@ const BUSY: &str = "busy (ESME_RTHROTTLED or ESME_RMSGQFUL)";
 
 /// One SMS centre.
 #[derive(Debug)]
-pub struct Link {
+pub(crate) struct Link {
     name: String,
     source: Address,
     settings: SessionSettings,
@@ -55,7 +55,7 @@ pub struct Link {
 
 impl Link {
     /// A link not yet connected; [`Link::run`] connects it.
-    pub fn new(config: &SmscConfig, bind_wait: Duration) -> Self {
+    pub(crate) fn new(config: &SmscConfig, bind_wait: Duration) -> Self {
         Self {
             name: config.name.clone(),
             source: Address {
@@ -89,22 +89,22 @@ impl Link {
     }
 
     /// The SMS centre's name in config.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Our sender address at this SMS centre.
-    pub fn source(&self) -> &Address {
+    pub(crate) fn source(&self) -> &Address {
         &self.source
     }
 
     /// True while a session is bound.
-    pub fn is_bound(&self) -> bool {
+    pub(crate) fn is_bound(&self) -> bool {
         self.current.borrow().as_ref().is_some_and(|s| s.is_open())
     }
 
     /// Keeps the link bound until `shutdown`, then unbinds.
-    pub async fn run(&self, inbound: mpsc::Sender<Inbound>, shutdown: CancellationToken) {
+    pub(crate) async fn run(&self, inbound: mpsc::Sender<Inbound>, shutdown: CancellationToken) {
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             let opened = tokio::select! {
@@ -140,7 +140,7 @@ impl Link {
     /// Submits one message: the SMS centre's message id. A throttled or
     /// full SMS centre is waited out here, the link paused, a few times
     /// before the caller is told to retry later.
-    pub async fn submit(&self, message: &ShortMessage) -> Result<String, SubmitError> {
+    pub(crate) async fn submit(&self, message: &ShortMessage) -> Result<String, SubmitError> {
         let mut busy = 0;
         loop {
             match self.submit_once(message).await {

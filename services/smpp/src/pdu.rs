@@ -7,52 +7,60 @@
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
 
 /// The header: length, command id, status, sequence (§3.2).
-pub const HEADER_LEN: usize = 16;
+pub(crate) const HEADER_LEN: usize = 16;
 
 /// The longest PDU accepted from an SMS centre. A deliver_sm with a full
 /// `message_payload` (64 KiB at most) fits; anything longer is a broken
 /// or hostile peer, and the connection is dropped rather than buffered.
-pub const MAX_PDU_LEN: usize = HEADER_LEN + 70 * 1024;
+pub(crate) const MAX_PDU_LEN: usize = HEADER_LEN + 70 * 1024;
 
 /// Command ids (§5.1.2.1).
-pub mod command {
-    pub const GENERIC_NACK: u32 = 0x8000_0000;
-    pub const SUBMIT_SM: u32 = 0x0000_0004;
-    pub const SUBMIT_SM_RESP: u32 = 0x8000_0004;
-    pub const DELIVER_SM: u32 = 0x0000_0005;
-    pub const DELIVER_SM_RESP: u32 = 0x8000_0005;
-    pub const UNBIND: u32 = 0x0000_0006;
-    pub const UNBIND_RESP: u32 = 0x8000_0006;
-    pub const BIND_TRANSCEIVER: u32 = 0x0000_0009;
-    pub const BIND_TRANSCEIVER_RESP: u32 = 0x8000_0009;
-    pub const ENQUIRE_LINK: u32 = 0x0000_0015;
-    pub const ENQUIRE_LINK_RESP: u32 = 0x8000_0015;
+#[allow(
+    dead_code,
+    reason = "the specification's table, whole: not every value is sent or matched"
+)]
+pub(crate) mod command {
+    pub(crate) const GENERIC_NACK: u32 = 0x8000_0000;
+    pub(crate) const SUBMIT_SM: u32 = 0x0000_0004;
+    pub(crate) const SUBMIT_SM_RESP: u32 = 0x8000_0004;
+    pub(crate) const DELIVER_SM: u32 = 0x0000_0005;
+    pub(crate) const DELIVER_SM_RESP: u32 = 0x8000_0005;
+    pub(crate) const UNBIND: u32 = 0x0000_0006;
+    pub(crate) const UNBIND_RESP: u32 = 0x8000_0006;
+    pub(crate) const BIND_TRANSCEIVER: u32 = 0x0000_0009;
+    pub(crate) const BIND_TRANSCEIVER_RESP: u32 = 0x8000_0009;
+    pub(crate) const ENQUIRE_LINK: u32 = 0x0000_0015;
+    pub(crate) const ENQUIRE_LINK_RESP: u32 = 0x8000_0015;
 
     /// Responses have the high bit set.
-    pub const fn is_response(id: u32) -> bool {
+    pub(crate) const fn is_response(id: u32) -> bool {
         id & 0x8000_0000 != 0
     }
 }
 
 /// Command status values (§5.1.3) the connector acts on.
-pub mod status {
-    pub const OK: u32 = 0x00;
-    pub const INVALID_COMMAND_ID: u32 = 0x03;
-    pub const SYSTEM_ERROR: u32 = 0x08;
-    pub const INVALID_DEST_ADDR: u32 = 0x0B;
-    pub const BIND_FAILED: u32 = 0x0D;
-    pub const MESSAGE_QUEUE_FULL: u32 = 0x14;
-    pub const THROTTLED: u32 = 0x58;
+#[allow(
+    dead_code,
+    reason = "the specification's table, whole: not every value is sent or matched"
+)]
+pub(crate) mod status {
+    pub(crate) const OK: u32 = 0x00;
+    pub(crate) const INVALID_COMMAND_ID: u32 = 0x03;
+    pub(crate) const SYSTEM_ERROR: u32 = 0x08;
+    pub(crate) const INVALID_DEST_ADDR: u32 = 0x0B;
+    pub(crate) const BIND_FAILED: u32 = 0x0D;
+    pub(crate) const MESSAGE_QUEUE_FULL: u32 = 0x14;
+    pub(crate) const THROTTLED: u32 = 0x58;
     /// ESME_RX_T_APPN: "temporary application error", the answer to a
     /// deliver_sm the ESME cannot take yet; the SMS centre retries it.
-    pub const TEMPORARY_APP_ERROR: u32 = 0x64;
+    pub(crate) const TEMPORARY_APP_ERROR: u32 = 0x64;
     /// ESME_RX_P_APPN: "permanent application error", for a deliver_sm
     /// that will never be readable; the SMS centre must not offer it again.
-    pub const PERMANENT_APP_ERROR: u32 = 0x65;
+    pub(crate) const PERMANENT_APP_ERROR: u32 = 0x65;
 
     /// Statuses after which the same submit may succeed later: the SMS
     /// centre is busy or failing, not refusing this message.
-    pub const fn is_transient(status: u32) -> bool {
+    pub(crate) const fn is_transient(status: u32) -> bool {
         matches!(
             status,
             SYSTEM_ERROR | MESSAGE_QUEUE_FULL | THROTTLED | 0x61 | 0x64
@@ -60,7 +68,7 @@ pub mod status {
     }
 
     /// The name the specification gives a status, for logs and receipts.
-    pub fn name(status: u32) -> &'static str {
+    pub(crate) fn name(status: u32) -> &'static str {
         match status {
             0x00 => "ESME_ROK",
             0x01 => "ESME_RINVMSGLEN",
@@ -90,16 +98,20 @@ pub mod status {
 }
 
 /// Optional parameter tags (§5.3.2).
-pub mod tag {
-    pub const RECEIPTED_MESSAGE_ID: u16 = 0x001E;
-    pub const MESSAGE_PAYLOAD: u16 = 0x0424;
-    pub const MESSAGE_STATE: u16 = 0x0427;
-    pub const NETWORK_ERROR_CODE: u16 = 0x0423;
+#[allow(
+    dead_code,
+    reason = "the specification's table, whole: not every value is sent or matched"
+)]
+pub(crate) mod tag {
+    pub(crate) const RECEIPTED_MESSAGE_ID: u16 = 0x001E;
+    pub(crate) const MESSAGE_PAYLOAD: u16 = 0x0424;
+    pub(crate) const MESSAGE_STATE: u16 = 0x0427;
+    pub(crate) const NETWORK_ERROR_CODE: u16 = 0x0423;
 }
 
 /// What a peer sent that is not SMPP we can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PduError {
+pub(crate) enum PduError {
     /// The length field is below the header size or above [`MAX_PDU_LEN`].
     #[error("PDU length {0} is outside 16..={MAX_PDU_LEN}")]
     BadLength(u32),
@@ -116,20 +128,20 @@ pub enum PduError {
 
 /// One PDU: header fields and the undecoded body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+pub(crate) struct Frame {
     /// Command id.
-    pub command_id: u32,
+    pub(crate) command_id: u32,
     /// Command status (responses; 0 in requests).
-    pub status: u32,
+    pub(crate) status: u32,
     /// Sequence number.
-    pub sequence: u32,
+    pub(crate) sequence: u32,
     /// The body.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 impl Frame {
     /// A frame with a body.
-    pub fn new(command_id: u32, status: u32, sequence: u32, body: impl Into<Bytes>) -> Self {
+    pub(crate) fn new(command_id: u32, status: u32, sequence: u32, body: impl Into<Bytes>) -> Self {
         Self {
             command_id,
             status,
@@ -139,7 +151,7 @@ impl Frame {
     }
 
     /// The wire bytes.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
         let length = u32::try_from(HEADER_LEN + self.body.len()).unwrap_or(u32::MAX);
         out.put_u32(length);
@@ -151,7 +163,7 @@ impl Frame {
     }
 
     /// Takes one whole frame off the front of `buf`, if it holds one.
-    pub fn decode(buf: &mut BytesMut) -> Result<Option<Self>, PduError> {
+    pub(crate) fn decode(buf: &mut BytesMut) -> Result<Option<Self>, PduError> {
         if buf.len() < 4 {
             return Ok(None);
         }
@@ -238,13 +250,13 @@ impl Reader<'_> {
 
 /// bind_transceiver (§4.1.5).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Bind {
-    pub system_id: String,
-    pub password: String,
-    pub system_type: String,
-    pub addr_ton: u8,
-    pub addr_npi: u8,
-    pub address_range: String,
+pub(crate) struct Bind {
+    pub(crate) system_id: String,
+    pub(crate) password: String,
+    pub(crate) system_type: String,
+    pub(crate) addr_ton: u8,
+    pub(crate) addr_npi: u8,
+    pub(crate) address_range: String,
 }
 
 /// The password never reaches a log.
@@ -262,11 +274,11 @@ impl std::fmt::Debug for Bind {
 }
 
 /// interface_version 0x34: SMPP 3.4.
-pub const INTERFACE_VERSION: u8 = 0x34;
+pub(crate) const INTERFACE_VERSION: u8 = 0x34;
 
 impl Bind {
     /// The body.
-    pub fn encode(&self) -> Result<Vec<u8>, PduError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, PduError> {
         let mut out = Vec::with_capacity(64);
         put_cstr(&mut out, "system_id", &self.system_id, 16)?;
         put_cstr(&mut out, "password", &self.password, 9)?;
@@ -280,65 +292,65 @@ impl Bind {
 }
 
 /// The `system_id` of a bind response (§4.1.6); absent when refused.
-pub fn bind_resp_system_id(body: &[u8]) -> String {
+pub(crate) fn bind_resp_system_id(body: &[u8]) -> String {
     Reader(body).cstr("system_id", 16).unwrap_or_default()
 }
 
 /// The `message_id` of a submit_sm_resp (§4.4.2): absent when refused.
-pub fn submit_resp_message_id(body: &[u8]) -> Result<String, PduError> {
+pub(crate) fn submit_resp_message_id(body: &[u8]) -> Result<String, PduError> {
     Reader(body).cstr("message_id", 65)
 }
 
 /// A deliver_sm_resp or submit_sm_resp body from the ESME: an empty `message_id`.
-pub const EMPTY_MESSAGE_ID: &[u8] = &[0];
+pub(crate) const EMPTY_MESSAGE_ID: &[u8] = &[0];
 
 /// An address: type of number, numbering plan, digits or alphanumeric.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Address {
-    pub ton: u8,
-    pub npi: u8,
-    pub addr: String,
+pub(crate) struct Address {
+    pub(crate) ton: u8,
+    pub(crate) npi: u8,
+    pub(crate) addr: String,
 }
 
 /// The shared body of submit_sm (§4.4.1) and deliver_sm (§4.6.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ShortMessage {
-    pub service_type: String,
-    pub source: Address,
-    pub destination: Address,
-    pub esm_class: u8,
-    pub protocol_id: u8,
-    pub priority_flag: u8,
-    pub schedule_delivery_time: String,
-    pub validity_period: String,
-    pub registered_delivery: u8,
-    pub replace_if_present: u8,
-    pub data_coding: u8,
-    pub sm_default_msg_id: u8,
-    pub short_message: Vec<u8>,
-    pub tlvs: Vec<(u16, Vec<u8>)>,
+pub(crate) struct ShortMessage {
+    pub(crate) service_type: String,
+    pub(crate) source: Address,
+    pub(crate) destination: Address,
+    pub(crate) esm_class: u8,
+    pub(crate) protocol_id: u8,
+    pub(crate) priority_flag: u8,
+    pub(crate) schedule_delivery_time: String,
+    pub(crate) validity_period: String,
+    pub(crate) registered_delivery: u8,
+    pub(crate) replace_if_present: u8,
+    pub(crate) data_coding: u8,
+    pub(crate) sm_default_msg_id: u8,
+    pub(crate) short_message: Vec<u8>,
+    pub(crate) tlvs: Vec<(u16, Vec<u8>)>,
 }
 
 /// esm_class bit 6: the user data starts with a header (UDHI).
-pub const ESM_UDHI: u8 = 0x40;
+pub(crate) const ESM_UDHI: u8 = 0x40;
 /// esm_class bits 2-5 of a deliver_sm that is an SMS centre delivery receipt.
-pub const ESM_DELIVERY_RECEIPT: u8 = 0x04;
+pub(crate) const ESM_DELIVERY_RECEIPT: u8 = 0x04;
 /// registered_delivery: a receipt on final success or failure.
-pub const REGISTERED_DELIVERY_FINAL: u8 = 0x01;
+pub(crate) const REGISTERED_DELIVERY_FINAL: u8 = 0x01;
 
 /// data_coding values (§5.2.19).
-pub mod data_coding {
+pub(crate) mod data_coding {
     /// The SMS centre's default alphabet (GSM 03.38 in practice).
-    pub const DEFAULT: u8 = 0x00;
+    pub(crate) const DEFAULT: u8 = 0x00;
     /// 8-bit binary.
-    pub const BINARY: u8 = 0x04;
+    pub(crate) const BINARY: u8 = 0x04;
     /// UCS-2 (ISO/IEC 10646).
-    pub const UCS2: u8 = 0x08;
+    pub(crate) const UCS2: u8 = 0x08;
 }
 
 impl ShortMessage {
     /// The body.
-    pub fn encode(&self) -> Result<Vec<u8>, PduError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, PduError> {
         let mut out = Vec::with_capacity(64 + self.short_message.len());
         put_cstr(&mut out, "service_type", &self.service_type, 6)?;
         out.push(self.source.ton);
@@ -378,7 +390,7 @@ impl ShortMessage {
     }
 
     /// Parses a body.
-    pub fn decode(body: &[u8]) -> Result<Self, PduError> {
+    pub(crate) fn decode(body: &[u8]) -> Result<Self, PduError> {
         let mut r = Reader(body);
         let service_type = r.cstr("service_type", 6)?;
         let source = Address {
@@ -422,7 +434,7 @@ impl ShortMessage {
     }
 
     /// The value of optional parameter `tag`.
-    pub fn tlv(&self, tag: u16) -> Option<&[u8]> {
+    pub(crate) fn tlv(&self, tag: u16) -> Option<&[u8]> {
         self.tlvs
             .iter()
             .find(|(t, _)| *t == tag)
@@ -431,7 +443,7 @@ impl ShortMessage {
 }
 
 /// An absolute SMPP time (§7.1.1) in UTC: `YYMMDDhhmmss000+`.
-pub fn absolute_time(at: jiff::Timestamp) -> String {
+pub(crate) fn absolute_time(at: jiff::Timestamp) -> String {
     jiff::tz::TimeZone::UTC
         .to_datetime(at)
         .strftime("%y%m%d%H%M%S000+")

@@ -7,7 +7,7 @@ use crate::pdu::{ESM_DELIVERY_RECEIPT, ShortMessage, tag};
 
 /// Where the message ended up (§5.2.28).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageState {
+pub(crate) enum MessageState {
     Enroute,
     Delivered,
     Expired,
@@ -48,17 +48,17 @@ impl MessageState {
     }
 
     /// No later receipt will come for the message.
-    pub const fn is_final(self) -> bool {
+    pub(crate) const fn is_final(self) -> bool {
         !matches!(self, Self::Enroute)
     }
 
     /// The message reached the phone (or customer care accepted it for the subscriber).
-    pub const fn is_delivered(self) -> bool {
+    pub(crate) const fn is_delivered(self) -> bool {
         matches!(self, Self::Delivered | Self::Accepted)
     }
 
     /// The Appendix B word.
-    pub const fn word(self) -> &'static str {
+    pub(crate) const fn word(self) -> &'static str {
         match self {
             Self::Enroute => "ENROUTE",
             Self::Delivered => "DELIVRD",
@@ -74,17 +74,17 @@ impl MessageState {
 
 /// A parsed receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
+pub(crate) struct Receipt {
     /// The id the SMS centre gave in its submit_sm_resp.
-    pub message_id: String,
-    pub state: MessageState,
+    pub(crate) message_id: String,
+    pub(crate) state: MessageState,
     /// The network's error code, when one is given (`err:` or `network_error_code`).
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// Why a receipt could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReceiptError {
+pub(crate) enum ReceiptError {
     #[error("the receipt names no message id")]
     NoMessageId,
     #[error("the receipt names no known message state")]
@@ -92,7 +92,7 @@ pub enum ReceiptError {
 }
 
 /// `Ok(None)` when `message` is not a delivery receipt (a mobile-originated SMS).
-pub fn parse(message: &ShortMessage) -> Result<Option<Receipt>, ReceiptError> {
+pub(crate) fn parse(message: &ShortMessage) -> Result<Option<Receipt>, ReceiptError> {
     if message.esm_class & 0x3C != ESM_DELIVERY_RECEIPT {
         return Ok(None);
     }
@@ -135,7 +135,7 @@ pub fn parse(message: &ShortMessage) -> Result<Option<Receipt>, ReceiptError> {
 /// The other spellings of a message id: SMS centres that answer submit_sm
 /// with a hexadecimal id often write it in decimal in the receipt text, and
 /// the other way round.
-pub fn alternative_ids(id: &str) -> Vec<String> {
+pub(crate) fn alternative_ids(id: &str) -> Vec<String> {
     let mut ids = Vec::new();
     if id.bytes().all(|b| b.is_ascii_digit())
         && let Ok(n) = id.parse::<u128>()

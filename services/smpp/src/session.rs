@@ -20,22 +20,22 @@ use crate::pdu::{self, Bind, Frame, PduError, ShortMessage, command, status};
 
 /// How a session is opened and kept.
 #[derive(Debug, Clone)]
-pub struct SessionSettings {
+pub(crate) struct SessionSettings {
     /// `host:port`.
-    pub address: String,
+    pub(crate) address: String,
     /// The bind's credentials and identity.
-    pub bind: Bind,
+    pub(crate) bind: Bind,
     /// Requests unanswered at once.
-    pub window: usize,
+    pub(crate) window: usize,
     /// How long a request waits for its response (and the bind for its).
-    pub response_timeout: Duration,
+    pub(crate) response_timeout: Duration,
     /// Quiet time after which enquire_link probes the link.
-    pub enquire_link: Duration,
+    pub(crate) enquire_link: Duration,
 }
 
 /// Why a session could not be opened or a request answered.
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub(crate) enum SessionError {
     /// TCP connect failed.
     #[error("connecting to the SMS centre at {address}")]
     Connect {
@@ -61,20 +61,20 @@ pub enum SessionError {
 
 /// A deliver_sm from the SMS centre, to be answered with [`Session::answer`].
 #[derive(Debug)]
-pub struct Inbound {
+pub(crate) struct Inbound {
     /// Its sequence number (the answer echoes it).
-    pub sequence: u32,
+    pub(crate) sequence: u32,
     /// The message, or why it could not be read.
-    pub message: Result<ShortMessage, PduError>,
+    pub(crate) message: Result<ShortMessage, PduError>,
     /// The session it came on.
-    pub session: Arc<Session>,
+    pub(crate) session: Arc<Session>,
 }
 
 type Pending = Mutex<HashMap<u32, oneshot::Sender<Frame>>>;
 
 /// A bound session. Dropping every handle does not close it; [`Session::close`] does.
 #[derive(Debug)]
-pub struct Session {
+pub(crate) struct Session {
     name: String,
     writer: mpsc::Sender<Vec<u8>>,
     pending: Pending,
@@ -89,7 +89,7 @@ const WRITE_QUEUE: usize = 256;
 
 impl Session {
     /// Connects and binds as a transceiver; `inbound` receives deliver_sm.
-    pub async fn open(
+    pub(crate) async fn open(
         name: &str,
         settings: &SessionSettings,
         inbound: mpsc::Sender<Inbound>,
@@ -145,7 +145,7 @@ impl Session {
 
     /// Submits one message; the SMS centre's message id on success, its
     /// status otherwise (`Ok(Err(status))`).
-    pub async fn submit(
+    pub(crate) async fn submit(
         &self,
         message: &ShortMessage,
     ) -> Result<Result<String, u32>, SessionError> {
@@ -163,7 +163,7 @@ impl Session {
     }
 
     /// Answers a deliver_sm.
-    pub async fn answer(&self, sequence: u32, status: u32) {
+    pub(crate) async fn answer(&self, sequence: u32, status: u32) {
         let frame = Frame::new(
             command::DELIVER_SM_RESP,
             status,
@@ -174,7 +174,7 @@ impl Session {
     }
 
     /// Unbinds politely (bounded by the response timeout), then closes.
-    pub async fn unbind(&self) {
+    pub(crate) async fn unbind(&self) {
         if !self.closed.is_cancelled() {
             let _ = self.request(command::UNBIND, Vec::new()).await;
         }
@@ -182,24 +182,24 @@ impl Session {
     }
 
     /// Closes the link; requests waiting fail with [`SessionError::Closed`].
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.closed.cancel();
         self.window.close();
         self.lock_pending().clear();
     }
 
     /// Resolves when the link is closed.
-    pub async fn closed(&self) {
+    pub(crate) async fn closed(&self) {
         self.closed.cancelled().await;
     }
 
     /// The SMS centre's name in config.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// True until the link closes.
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         !self.closed.is_cancelled()
     }
 

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 /// Paces one link.
 #[derive(Debug)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     interval: Duration,
     tolerance: Duration,
     /// The theoretical arrival time: when the next submit would go were
@@ -21,7 +21,7 @@ pub struct Throttle {
 
 impl Throttle {
     /// `per_second` submits a second, `burst` of them back to back.
-    pub fn new(per_second: u32, burst: u32) -> Self {
+    pub(crate) fn new(per_second: u32, burst: u32) -> Self {
         let interval = Duration::from_secs(1) / per_second.max(1);
         Self {
             interval,
@@ -31,7 +31,7 @@ impl Throttle {
     }
 
     /// Waits for this submit's slot.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let send = {
             let mut due = self
                 .due
@@ -46,7 +46,7 @@ impl Throttle {
     }
 
     /// Holds every submit back for `pause` (the SMS centre said we were too fast).
-    pub fn pause(&self, pause: Duration) {
+    pub(crate) fn pause(&self, pause: Duration) {
         let mut due = self
             .due
             .lock()

@@ -60,33 +60,14 @@ fn memory_bus() -> BusConfig {
 
 impl Default for StandaloneConfig {
     fn default() -> Self {
-        let data = PathBuf::from(".pushmail");
         // Empty paths are placed under `data_dir` by `resolve`, so setting
         // `data_dir` alone moves every file.
         let blob = BlobConfig {
             dir: PathBuf::new(),
             ..BlobConfig::default()
         };
-        let mut binding = pushmail_binding::Config {
-            server: ServerConfig {
-                grpc_addr: local(7101),
-                admin_addr: local(9101),
-            },
-            bus: memory_bus(),
-            ..Default::default()
-        };
-        binding.database.url = SecretUrl::new("");
-        // One process: the in-process cache layer is the only one needed.
-        binding.cache.shared = pushmail_common::redis::StateStoreConfig::memory();
-        // Standalone runs beside its mail server (Dovecot on this machine):
-        // loopback mailbox hosts are allowed here, and only here by default.
-        binding.accounts = pushmail_common::egress::EgressConfig::loopback();
-        // No SMS centre here: every SMS is kept for the portal's SMS outbox
-        // (and printed in the terminal), so a newcomer's own number can be
-        // verified with the code it would have received.
-        binding.sms_outbox.enabled = true;
         Self {
-            data_dir: data.clone(),
+            data_dir: PathBuf::from(".pushmail"),
             demo: false,
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig { grace_seconds: 10 },
@@ -99,96 +80,145 @@ impl Default for StandaloneConfig {
                 },
                 ..BusConfig::default()
             },
-            binding,
-            session: pushmail_session::Config {
-                server: ServerConfig {
-                    grpc_addr: local(7102),
-                    admin_addr: local(9102),
-                },
-                // Every lease dies with the process's connections: after a
-                // restart there is nothing for a kept directory to say.
-                directory: StateStoreConfig::memory(),
-                outbox: OutboxSettings::sqlite(PathBuf::new()),
-                bus: memory_bus(),
-                devices: pushmail_session::config::DevicesConfig {
-                    addr: local(8102),
-                    advertise: "http://127.0.0.1:7102".to_owned(),
-                    // Fits in the standalone grace period.
-                    drain_window_seconds: 3,
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            transcode: pushmail_transcode::Config {
-                server: ServerConfig {
-                    grpc_addr: local(7103),
-                    admin_addr: local(9103),
-                },
-                blob: blob.clone(),
-                ..Default::default()
-            },
-            ingest: pushmail_ingest::Config {
-                server: AdminServerConfig {
-                    admin_addr: local(9104),
-                },
-                bus: memory_bus(),
-                binding: UpstreamConfig::at("http://127.0.0.1:7101"),
-                blob,
-                marks: StateStoreConfig::sqlite(PathBuf::new()),
-                smtp: pushmail_ingest::config::SmtpConfig {
-                    listen: "127.0.0.1:2525".to_owned(),
-                    lmtp_listen: "127.0.0.1:2424".to_owned(),
-                    hostname: "localhost".to_owned(),
-                    // Loopback only, one user: anyone who can connect is trusted.
-                    require_auth: false,
-                    ..Default::default()
-                },
-                webhook: pushmail_ingest::config::WebhookConfig {
-                    listen: "127.0.0.1:8104".to_owned(),
-                    ..Default::default()
-                },
-                accounts: pushmail_common::egress::EgressConfig::loopback(),
-                imap: pushmail_ingest::config::ImapConfig {
-                    // A mailbox added in the portal is watched within
-                    // seconds; one local binding answers the list cheaply.
-                    refresh_seconds: 5,
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            dispatch: pushmail_dispatch::Config {
-                server: AdminServerConfig {
-                    admin_addr: local(9105),
-                },
-                bus: memory_bus(),
-                binding: UpstreamConfig::at("http://127.0.0.1:7101"),
-                session: UpstreamConfig::at("http://127.0.0.1:7102"),
-                state: StateStoreConfig::sqlite(PathBuf::new()),
-                // Unused: dispatch is handed session's outbox (one file).
-                outbox: OutboxSettings::memory(),
-                delivery: pushmail_dispatch::config::DeliveryConfig {
-                    // Device fetch is the gateway's.
-                    public_url: "http://127.0.0.1:8080".to_owned(),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            gateway: pushmail_gateway::Config {
-                server: pushmail_gateway::config::GatewayServerConfig {
-                    http_addr: local(8080),
-                    admin_addr: local(9106),
-                },
-                binding: UpstreamConfig::at("http://127.0.0.1:7101"),
-                transcode: UpstreamConfig::at("http://127.0.0.1:7103"),
-                session: UpstreamConfig::at("http://127.0.0.1:7102"),
-                // The portal is served over plain HTTP on loopback here.
-                portal: pushmail_gateway::config::PortalConfig {
-                    secure_cookie: false,
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
+            binding: binding(),
+            session: session(),
+            transcode: transcode(blob.clone()),
+            ingest: ingest(blob),
+            dispatch: dispatch(),
+            gateway: gateway(),
         }
+    }
+}
+
+/// Binding in one process: SQLite under `data_dir`, the in-process cache.
+fn binding() -> pushmail_binding::Config {
+    let mut binding = pushmail_binding::Config {
+        server: ServerConfig {
+            grpc_addr: local(7101),
+            admin_addr: local(9101),
+        },
+        bus: memory_bus(),
+        ..Default::default()
+    };
+    binding.database.url = SecretUrl::new("");
+    // One process: the in-process cache layer is the only one needed.
+    binding.cache.shared = pushmail_common::redis::StateStoreConfig::memory();
+    // Standalone runs beside its mail server (Dovecot on this machine):
+    // loopback mailbox hosts are allowed here, and only here by default.
+    binding.accounts = pushmail_common::egress::EgressConfig::loopback();
+    // No SMS centre here: every SMS is kept for the portal's SMS outbox
+    // (and printed in the terminal), so a newcomer's own number can be
+    // verified with the code it would have received.
+    binding.sms_outbox.enabled = true;
+    binding
+}
+
+/// Session on loopback, its outbox a SQLite file under `data_dir`.
+fn session() -> pushmail_session::Config {
+    pushmail_session::Config {
+        server: ServerConfig {
+            grpc_addr: local(7102),
+            admin_addr: local(9102),
+        },
+        // Every lease dies with the process's connections: after a
+        // restart there is nothing for a kept directory to say.
+        directory: StateStoreConfig::memory(),
+        outbox: OutboxSettings::sqlite(PathBuf::new()),
+        bus: memory_bus(),
+        devices: pushmail_session::config::DevicesConfig {
+            addr: local(8102),
+            advertise: "http://127.0.0.1:7102".to_owned(),
+            // Fits in the standalone grace period.
+            drain_window_seconds: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Transcode on loopback, reading the shared blob store.
+fn transcode(blob: BlobConfig) -> pushmail_transcode::Config {
+    pushmail_transcode::Config {
+        server: ServerConfig {
+            grpc_addr: local(7103),
+            admin_addr: local(9103),
+        },
+        blob: blob.clone(),
+        ..Default::default()
+    }
+}
+
+/// Ingest on loopback: SMTP and LMTP for the local mail server, marks in
+/// SQLite under `data_dir`.
+fn ingest(blob: BlobConfig) -> pushmail_ingest::Config {
+    pushmail_ingest::Config {
+        server: AdminServerConfig {
+            admin_addr: local(9104),
+        },
+        bus: memory_bus(),
+        binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+        blob,
+        marks: StateStoreConfig::sqlite(PathBuf::new()),
+        smtp: pushmail_ingest::config::SmtpConfig {
+            listen: "127.0.0.1:2525".to_owned(),
+            lmtp_listen: "127.0.0.1:2424".to_owned(),
+            hostname: "localhost".to_owned(),
+            // Loopback only, one user: anyone who can connect is trusted.
+            require_auth: false,
+            ..Default::default()
+        },
+        webhook: pushmail_ingest::config::WebhookConfig {
+            listen: "127.0.0.1:8104".to_owned(),
+            ..Default::default()
+        },
+        accounts: pushmail_common::egress::EgressConfig::loopback(),
+        imap: pushmail_ingest::config::ImapConfig {
+            // A mailbox added in the portal is watched within
+            // seconds; one local binding answers the list cheaply.
+            refresh_seconds: 5,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Dispatch with its state in SQLite under `data_dir`.
+fn dispatch() -> pushmail_dispatch::Config {
+    pushmail_dispatch::Config {
+        server: AdminServerConfig {
+            admin_addr: local(9105),
+        },
+        bus: memory_bus(),
+        binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+        session: UpstreamConfig::at("http://127.0.0.1:7102"),
+        state: StateStoreConfig::sqlite(PathBuf::new()),
+        // Unused: dispatch is handed session's outbox (one file).
+        outbox: OutboxSettings::memory(),
+        delivery: pushmail_dispatch::config::DeliveryConfig {
+            // Device fetch is the gateway's.
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The gateway on loopback, the portal over plain HTTP.
+fn gateway() -> pushmail_gateway::Config {
+    pushmail_gateway::Config {
+        server: pushmail_gateway::config::GatewayServerConfig {
+            http_addr: local(8080),
+            admin_addr: local(9106),
+        },
+        binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+        transcode: UpstreamConfig::at("http://127.0.0.1:7103"),
+        session: UpstreamConfig::at("http://127.0.0.1:7102"),
+        // The portal is served over plain HTTP on loopback here.
+        portal: pushmail_gateway::config::PortalConfig {
+            secure_cookie: false,
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 

@@ -122,17 +122,23 @@ fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts every service and waits until all are ready. `bus` replaces the
-/// configured one (the load generator's Kafka run); its topics are made here.
-pub(crate) async fn start(
-    mut config: StandaloneConfig,
+/// The data directory, secrets and credentials in place, and the bus with
+/// its topics.
+async fn prepare(
+    config: &mut StandaloneConfig,
     bus: Option<Arc<dyn EventBus>>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Platform> {
+) -> anyhow::Result<Arc<dyn EventBus>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("data_dir {}", config.data_dir.display()))?;
     crate::secrets::ensure(&mut config.binding.security, &config.data_dir)?;
-    credentials(&mut config)?;
+    credentials(config)?;
+    // Session and the gateway verify the tokens binding signs: the public
+    // half of its seed.
+    config.session.tokens.public_key =
+        TokenSigner::from_seed_hex(config.binding.security.device_token_seed.expose())
+            .context("binding.security.device_token_seed")?
+            .public_key_hex();
+    config.gateway.tokens.public_key = config.session.tokens.public_key.clone();
     let bus: Arc<dyn EventBus> = match bus {
         Some(bus) => bus,
         None => bus::connect(&config.bus, "pushmail-standalone").await?,
@@ -140,6 +146,17 @@ pub(crate) async fn start(
     for topic in topics::ALL {
         bus.ensure_topic(topic, config.bus.partitions()).await?;
     }
+    Ok(bus)
+}
+
+/// Starts every service and waits until all are ready. `bus` replaces the
+/// configured one (the load generator's Kafka run); its topics are made here.
+pub(crate) async fn start(
+    mut config: StandaloneConfig,
+    bus: Option<Arc<dyn EventBus>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Platform> {
+    let bus = prepare(&mut config, bus).await?;
     let mut services = Services::new(shutdown.clone());
 
     // Servers first, so their clients find them serving.
@@ -155,12 +172,6 @@ pub(crate) async fn start(
         pushmail_binding::run(deps, listeners, r, s)
     });
 
-    // Session verifies the tokens binding signs: the public half of its seed.
-    config.session.tokens.public_key =
-        TokenSigner::from_seed_hex(config.binding.security.device_token_seed.expose())
-            .context("binding.security.device_token_seed")?
-            .public_key_hex();
-    config.gateway.tokens.public_key = config.session.tokens.public_key.clone();
     // One outbox in this process: dispatch writes what session replays.
     let outbox = config.session.outbox.connect().await.context("outbox")?;
     let c = config.session.clone();

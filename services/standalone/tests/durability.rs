@@ -4,6 +4,10 @@
 //! again on the same data directory, and every mail whose SMTP transaction
 //! was answered `250` reaches the phone, none twice.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod support;

@@ -10,6 +10,10 @@
 //! listed with its URL. A screenshot of the SMS outbox is left in
 //! `test-artifacts/first-hour.png`.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod support;

@@ -5,6 +5,10 @@
 //! (exit code 2, named) and `--dump-config` shows none of them, while the
 //! per-service PostgreSQL and Redis settings are honoured.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod support;

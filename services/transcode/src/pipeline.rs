@@ -115,6 +115,17 @@ pub struct Output {
     pub page_count: u32,
 }
 
+impl Output {
+    /// One page of HTML.
+    fn html(page: String) -> Self {
+        Self {
+            content_type: "text/html; charset=utf-8".to_owned(),
+            bytes: page.into_bytes(),
+            page_count: 1,
+        }
+    }
+}
+
 /// Why a part was not converted. Each says what to tell the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ConvertError {
@@ -248,37 +259,7 @@ pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertErr
                 page_count: pages,
             })
         }
-        Kind::Pdf => {
-            let text = pdf::text(&job.part.bytes, &limits.pdf)?;
-            let pages: Vec<(usize, &String)> = match job.page {
-                0 => text.pages.iter().enumerate().collect(),
-                n => {
-                    let i = n as usize - 1;
-                    let page = text.pages.get(i).ok_or_else(|| {
-                        ConvertError::NoSuchPage(format!(
-                            "page {n} asked; text is read from the first {} of {} pages",
-                            text.pages.len(),
-                            text.page_count
-                        ))
-                    })?;
-                    vec![(i, page)]
-                }
-            };
-            let mut body = String::new();
-            for (i, page) in pages {
-                body.push_str(&format!("<section><h2>Page {}</h2>", i + 1));
-                for paragraph in page.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
-                    body.push_str(&format!(
-                        "<p>{}</p>",
-                        escape(paragraph).replace('\n', "<br>")
-                    ));
-                }
-                body.push_str("</section>");
-            }
-            let mut out = document(&body, job, limits)?;
-            out.page_count = text.page_count;
-            Ok(out)
-        }
+        Kind::Pdf => pdf_text(job, limits),
         Kind::Word => document(
             &office::docx_to_html(&job.part.bytes, &limits.office)?,
             job,
@@ -294,39 +275,7 @@ pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertErr
             job,
             limits,
         ),
-        Kind::Html => {
-            let decoded = text::to_utf8(
-                &job.part.bytes,
-                job.part.charset.as_deref(),
-                limits.max_text_bytes,
-            )?;
-            if job.profile.accepts("text/html") {
-                let inline = job
-                    .part
-                    .inline
-                    .iter()
-                    .map(|(cid, section)| {
-                        (cid.clone(), format!("{}{section}/preview", job.parts_url))
-                    })
-                    .collect();
-                let page = html::mobile_html(
-                    &decoded.text,
-                    &html::Sanitise {
-                        inline,
-                        allow_remote: job.profile.allow_remote_images,
-                        limit: limits.max_text_bytes,
-                        max_depth: limits.max_html_depth,
-                    },
-                )?;
-                if page.len() <= job.profile.max_len() {
-                    return Ok(one(
-                        "text/html; charset=utf-8".to_owned(),
-                        page.into_bytes(),
-                    ));
-                }
-            }
-            plain(&decoded.text, job, limits)
-        }
+        Kind::Html => mobile_html(job, limits),
         Kind::Text => {
             if !job.profile.accepts("text/plain") {
                 return Err(ConvertError::NotAccepted("text/plain".to_owned()));
@@ -345,6 +294,70 @@ pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertErr
             "audio/video on the blocking pool".to_owned(),
         )),
     }
+}
+
+/// A PDF's text (one page, or all read), as a mobile page.
+fn pdf_text(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+    let text = pdf::text(&job.part.bytes, &limits.pdf)?;
+    let pages: Vec<(usize, &String)> = match job.page {
+        0 => text.pages.iter().enumerate().collect(),
+        n => {
+            let i = n as usize - 1;
+            let page = text.pages.get(i).ok_or_else(|| {
+                ConvertError::NoSuchPage(format!(
+                    "page {n} asked; text is read from the first {} of {} pages",
+                    text.pages.len(),
+                    text.page_count
+                ))
+            })?;
+            vec![(i, page)]
+        }
+    };
+    let mut body = String::new();
+    for (i, page) in pages {
+        body.push_str(&format!("<section><h2>Page {}</h2>", i + 1));
+        for paragraph in page.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+            body.push_str(&format!(
+                "<p>{}</p>",
+                escape(paragraph).replace('\n', "<br>")
+            ));
+        }
+        body.push_str("</section>");
+    }
+    let mut out = document(&body, job, limits)?;
+    out.page_count = text.page_count;
+    Ok(out)
+}
+
+/// An HTML part made safe and small, or its text when the device takes no
+/// HTML or the page is over its size.
+fn mobile_html(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+    let decoded = text::to_utf8(
+        &job.part.bytes,
+        job.part.charset.as_deref(),
+        limits.max_text_bytes,
+    )?;
+    if job.profile.accepts("text/html") {
+        let inline = job
+            .part
+            .inline
+            .iter()
+            .map(|(cid, section)| (cid.clone(), format!("{}{section}/preview", job.parts_url)))
+            .collect();
+        let page = html::mobile_html(
+            &decoded.text,
+            &html::Sanitise {
+                inline,
+                allow_remote: job.profile.allow_remote_images,
+                limit: limits.max_text_bytes,
+                max_depth: limits.max_html_depth,
+            },
+        )?;
+        if page.len() <= job.profile.max_len() {
+            return Ok(Output::html(page));
+        }
+    }
+    plain(&decoded.text, job, limits)
 }
 
 /// Runs an audio/video job: metadata as JSON, or a still for an image rendition.
@@ -421,11 +434,7 @@ fn document(body: &str, job: &Job, limits: &Limits) -> Result<Output, ConvertErr
             },
         )?;
         if page.len() <= job.profile.max_len() {
-            return Ok(Output {
-                content_type: "text/html; charset=utf-8".to_owned(),
-                bytes: page.into_bytes(),
-                page_count: 1,
-            });
+            return Ok(Output::html(page));
         }
     }
     plain(body, job, limits)

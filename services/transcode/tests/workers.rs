@@ -6,6 +6,10 @@
 //! pool's slots come back and it converts an ordinary file afterwards.
 //! The workers are the real `pushmail-transcode` binary.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::io::{Cursor, Write as _};

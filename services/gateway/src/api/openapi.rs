@@ -142,6 +142,54 @@ fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
+/// The answers a route documents: its success, and the errors it can give.
+fn responses(r: &super::Route) -> Map<String, Value> {
+    let mut responses = Map::new();
+    let success = match (r.method, r.response) {
+        ("POST", Some(schema))
+            if !r.path.ends_with("/verify")
+                && !r.path.ends_with("/revoke")
+                && !r.path.ends_with("/token")
+                && !r.path.ends_with("/session") =>
+        {
+            ("201", Some(schema))
+        }
+        (_, Some(schema)) => ("200", Some(schema)),
+        (_, None) => ("204", None),
+    };
+    responses.insert(
+        success.0.to_owned(),
+        match success.1 {
+            Some(schema) => json!({"description": "done", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
+            None => json!({"description": "done"}),
+        },
+    );
+    for (code, text) in [
+        (
+            "400",
+            "invalid JSON, wrong types, unknown fields or parameters, a bad cursor",
+        ),
+        ("401", "no or an invalid credential"),
+        (
+            "403",
+            "the credential may not do this (another tenant's resource, an operator-only call)",
+        ),
+        ("404", "no such resource"),
+        ("409", "conflicts with the current state"),
+        ("413", "body over 64 KiB"),
+        (
+            "429",
+            "over the credential's rate or a limit such as a verification code's cooldown (Retry-After)",
+        ),
+    ] {
+        if r.public && matches!(code, "401" | "403" | "404" | "409") {
+            continue;
+        }
+        responses.insert(code.to_owned(), error_response(text));
+    }
+    responses
+}
+
 /// The document.
 pub(super) fn document() -> Value {
     let mut paths = Map::new();
@@ -155,49 +203,7 @@ pub(super) fn document() -> Value {
         parameters.extend(r.query.iter().map(|name| {
             json!({"name": name, "in": "query", "required": matches!(*name, "from" | "to" | "account" | "msisdn"), "schema": {"type": "string"}})
         }));
-        let mut responses = Map::new();
-        let success = match (r.method, r.response) {
-            ("POST", Some(schema))
-                if !r.path.ends_with("/verify")
-                    && !r.path.ends_with("/revoke")
-                    && !r.path.ends_with("/token")
-                    && !r.path.ends_with("/session") =>
-            {
-                ("201", Some(schema))
-            }
-            (_, Some(schema)) => ("200", Some(schema)),
-            (_, None) => ("204", None),
-        };
-        responses.insert(
-            success.0.to_owned(),
-            match success.1 {
-                Some(schema) => json!({"description": "done", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
-                None => json!({"description": "done"}),
-            },
-        );
-        for (code, text) in [
-            (
-                "400",
-                "invalid JSON, wrong types, unknown fields or parameters, a bad cursor",
-            ),
-            ("401", "no or an invalid credential"),
-            (
-                "403",
-                "the credential may not do this (another tenant's resource, an operator-only call)",
-            ),
-            ("404", "no such resource"),
-            ("409", "conflicts with the current state"),
-            ("413", "body over 64 KiB"),
-            (
-                "429",
-                "over the credential's rate or a limit such as a verification code's cooldown (Retry-After)",
-            ),
-        ] {
-            if r.public && matches!(code, "401" | "403" | "404" | "409") {
-                continue;
-            }
-            responses.insert(code.to_owned(), error_response(text));
-        }
+        let responses = responses(r);
         let mut operation = json!({
             "summary": r.summary,
             "operationId": format!("{} {}", r.method, r.path),

@@ -19,12 +19,11 @@ use crate::reply::ApiError;
 
 /// The device's standing for one account.
 #[derive(Debug, Clone)]
-pub struct Access {
-    pub tenant: String,
-    pub account: String,
-    pub device: String,
+pub(crate) struct Access {
+    pub(crate) tenant: String,
+    pub(crate) account: String,
     /// The device's binding preferences (attachments on or off, …).
-    pub preferences: binding::Preferences,
+    pub(crate) preferences: binding::Preferences,
 }
 
 type Targets = Vec<binding::DeliveryTarget>;
@@ -94,7 +93,6 @@ impl Gate {
         Ok(Access {
             tenant: claims.tenant_id.clone(),
             account: account.to_owned(),
-            device: claims.device_id.clone(),
             preferences: target.preferences.unwrap_or_default(),
         })
     }

@@ -6,7 +6,7 @@
 
 mod access;
 mod download;
-pub mod range;
+pub(crate) mod range;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,19 +27,19 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::reply::ApiError;
-pub use access::Access;
+pub(crate) use access::Access;
 use access::Gate;
 use download::{Counter, Disposition};
 
 /// Shared by the fetch routes.
-pub struct Fetch {
+pub(crate) struct Fetch {
     gate: Gate,
     transcode: TranscodeServiceClient<TracedChannel>,
     traffic: Arc<Traffic>,
 }
 
 impl Fetch {
-    pub fn new(
+    pub(crate) fn new(
         verifier: TokenVerifier,
         binding: BindingServiceClient<TracedChannel>,
         transcode: TranscodeServiceClient<TracedChannel>,
@@ -57,7 +57,7 @@ impl Fetch {
 type Shared = State<Arc<Fetch>>;
 
 /// The routes, under `/v1/accounts/{account}/messages/{message}`.
-pub fn router(fetch: Arc<Fetch>) -> axum::Router {
+pub(crate) fn router(fetch: Arc<Fetch>) -> axum::Router {
     let base = "/v1/accounts/{account}/messages/{message}";
     axum::Router::new()
         .route(base, get(summary))

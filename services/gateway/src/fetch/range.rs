@@ -7,7 +7,7 @@
 
 /// What the request asks of a representation of `total` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wanted {
+pub(crate) enum Wanted {
     /// All of it (no Range, an ignored one, or an If-Range that no longer matches).
     Full,
     /// Bytes `start..=end`, with `start <= end < total`.
@@ -18,7 +18,7 @@ pub enum Wanted {
 
 impl Wanted {
     /// How many bytes a part holds (`None` for the other answers).
-    pub fn length(self) -> Option<u64> {
+    pub(crate) fn length(self) -> Option<u64> {
         match self {
             Self::Part { start, end } => end.checked_sub(start)?.checked_add(1),
             Self::Full | Self::Unsatisfiable => None,
@@ -28,7 +28,7 @@ impl Wanted {
 
 /// One byte range, before the size is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spec {
+pub(crate) enum Spec {
     /// `bytes=a-b` or `bytes=a-` (`start <= end`).
     From { start: u64, end: Option<u64> },
     /// `bytes=-n`: the last `n` bytes (`n > 0`).
@@ -37,7 +37,7 @@ pub enum Spec {
 
 /// What a `Range` header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     /// Nothing to act on: another unit, or several ranges (answered with
     /// the whole content, which a server may always do).
     Ignore,
@@ -52,7 +52,7 @@ pub enum Parsed {
 /// the largest: past any real length, which is what they mean (a start
 /// there is unsatisfiable, an end there is clamped to the last byte);
 /// no arithmetic on them can overflow.
-pub fn parse(header: &str) -> Parsed {
+pub(crate) fn parse(header: &str) -> Parsed {
     let header = header.trim();
     let Some((unit, set)) = header.split_once('=') else {
         return Parsed::Ignore;
@@ -101,7 +101,7 @@ fn number(s: &str) -> Option<u64> {
 impl Spec {
     /// Where the upstream stream should start and how much it should carry
     /// (0: to the end), when that does not depend on the size.
-    pub fn window(self) -> (u64, u64) {
+    pub(crate) fn window(self) -> (u64, u64) {
         match self {
             Self::From { start, end } => {
                 let limit = end
@@ -115,7 +115,7 @@ impl Spec {
     }
 
     /// The bytes of a representation of `total` bytes this range names.
-    pub fn resolve(self, total: u64) -> Wanted {
+    pub(crate) fn resolve(self, total: u64) -> Wanted {
         let Some(last) = total.checked_sub(1) else {
             return Wanted::Unsatisfiable;
         };
@@ -138,7 +138,7 @@ impl Spec {
 /// strong validator is `etag` (quoted). Dates are not validators here:
 /// previews have no modification time, so a date never matches and the
 /// whole content is sent, which is always correct.
-pub fn if_range_matches(if_range: Option<&str>, etag: &str) -> bool {
+pub(crate) fn if_range_matches(if_range: Option<&str>, etag: &str) -> bool {
     match if_range.map(str::trim) {
         None => true,
         Some(value) => !value.starts_with("W/") && value == etag,
@@ -146,7 +146,7 @@ pub fn if_range_matches(if_range: Option<&str>, etag: &str) -> bool {
 }
 
 /// Whether an `If-None-Match` value lists `etag` (weak comparison).
-pub fn none_match(if_none_match: &str, etag: &str) -> bool {
+pub(crate) fn none_match(if_none_match: &str, etag: &str) -> bool {
     if_none_match
         .split(',')
         .map(|t| t.trim().trim_start_matches("W/"))

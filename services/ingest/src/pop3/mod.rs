@@ -121,32 +121,8 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
         ..PollReport::default()
     };
     let Some(seen) = marks.seen(&account.account).await? else {
-        // Announcing everything here would push a whole mailbox (and send
-        // its SMS wake-ups) after a Redis loss, so the mailbox as it is
-        // now is the baseline, as an IMAP mailbox's end is at first sight.
-        let current: HashSet<String> = listed.into_iter().map(|(_, uidl)| uidl).collect();
-        let polled_before = checkpoints
-            .get(&account.tenant, &account.account, MAILBOX)
-            .await?
-            .is_some();
-        if polled_before {
-            // Before the baseline: if it is published and the baseline not
-            // written, the next poll tells the devices again (harmless);
-            // the other way round they might never hear of it.
-            announcer
-                .announce_sync(&account.tenant, &account.account, MAILBOX, Source::Pop3)
-                .await?;
-            report.synced = true;
-        }
-        marks.baseline(&account.account, &current).await?;
-        save(checkpoints, account).await;
-        tracing::info!(
-            account = %account.account,
-            messages = current.len(),
-            marks_lost = polled_before,
-            "pop3 mailbox baselined: what is there now is not announced"
-        );
-        report.baselined = true;
+        let current = listed.into_iter().map(|(_, uidl)| uidl).collect();
+        baseline(account, &with, &current, &mut report).await?;
         pop3.quit().await?;
         return Ok(report);
     };
@@ -196,6 +172,42 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
     }
     pop3.quit().await?;
     Ok(report)
+}
+
+/// The marks were lost (or never were): announcing everything would push
+/// a whole mailbox (and send its SMS wake-ups) after a Redis loss, so the
+/// mailbox as it is now is the baseline, as an IMAP mailbox's end is at
+/// first sight. A mailbox polled before gets a sync instead.
+async fn baseline(
+    account: &MailAccount,
+    with: &PollWith<'_>,
+    current: &HashSet<String>,
+    report: &mut PollReport,
+) -> Result<(), PollError> {
+    let polled_before = with
+        .checkpoints
+        .get(&account.tenant, &account.account, MAILBOX)
+        .await?
+        .is_some();
+    if polled_before {
+        // Before the baseline: if it is published and the baseline not
+        // written, the next poll tells the devices again (harmless);
+        // the other way round they might never hear of it.
+        with.announcer
+            .announce_sync(&account.tenant, &account.account, MAILBOX, Source::Pop3)
+            .await?;
+        report.synced = true;
+    }
+    with.marks.baseline(&account.account, current).await?;
+    save(with.checkpoints, account).await;
+    tracing::info!(
+        account = %account.account,
+        messages = current.len(),
+        marks_lost = polled_before,
+        "pop3 mailbox baselined: what is there now is not announced"
+    );
+    report.baselined = true;
+    Ok(())
 }
 
 /// Records that the account has been polled (all a POP3 checkpoint says).

@@ -161,6 +161,42 @@ fn unavailable(message: &str) -> Response {
     response
 }
 
+/// The webhook account of `tenant` that `user` names, or the answer that
+/// refuses it. Asked within the tenant: addresses of watched mailboxes are
+/// unique per tenant only, so another tenant's row must not answer.
+async fn account_of(hook: &Webhook, tenant: &str, user: &str) -> Result<String, Response> {
+    match hook.recipients.resolve_in(user, Some(tenant)).await {
+        // IMAP accounts too: the notification's key (IMAP coordinates) is
+        // the one their watcher would use, so the two dedupe.
+        Ok(Resolved::Account {
+            tenant: owner,
+            account,
+            kind: pb::AccountKind::Webhook | pb::AccountKind::ExternalImap,
+            ..
+        }) if owner == tenant => Ok(account),
+        // Another tenant's mailbox is as unknown as none.
+        Ok(Resolved::Account { tenant: owner, .. }) if owner == tenant => Err(error(
+            StatusCode::CONFLICT,
+            "not_a_webhook_account",
+            "this account's mail reaches pushmail another way",
+        )),
+        Ok(Resolved::Account { .. } | Resolved::Unknown) => Err(error(
+            StatusCode::NOT_FOUND,
+            "unknown_mailbox",
+            "no account of this tenant has that address",
+        )),
+        Ok(Resolved::BadAddress) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_user",
+            "user is not a mail address",
+        )),
+        Err(err) => {
+            tracing::warn!(error = %pushmail_common::report::Report(&err), "recipient lookup unavailable");
+            Err(unavailable("cannot look up the mailbox now"))
+        }
+    }
+}
+
 async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) -> Response {
     let Some((tenant, key)) = credentials(&headers) else {
         return unauthorized("HTTP Basic credentials required: the tenant id and an API key");
@@ -186,43 +222,9 @@ async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) ->
     if event.event != MESSAGE_NEW {
         return StatusCode::NO_CONTENT.into_response();
     }
-    // Asked within the tenant: addresses of watched mailboxes are unique
-    // per tenant only, so another tenant's row must not answer.
-    let account = match hook.recipients.resolve_in(&event.user, Some(&tenant)).await {
-        // IMAP accounts too: the notification's key (IMAP coordinates) is
-        // the one their watcher would use, so the two dedupe.
-        Ok(Resolved::Account {
-            tenant: owner,
-            account,
-            kind: pb::AccountKind::Webhook | pb::AccountKind::ExternalImap,
-            ..
-        }) if owner == tenant => account,
-        // Another tenant's mailbox is as unknown as none.
-        Ok(Resolved::Account { tenant: owner, .. }) if owner == tenant => {
-            return error(
-                StatusCode::CONFLICT,
-                "not_a_webhook_account",
-                "this account's mail reaches pushmail another way",
-            );
-        }
-        Ok(Resolved::Account { .. } | Resolved::Unknown) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "unknown_mailbox",
-                "no account of this tenant has that address",
-            );
-        }
-        Ok(Resolved::BadAddress) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_user",
-                "user is not a mail address",
-            );
-        }
-        Err(err) => {
-            tracing::warn!(error = %pushmail_common::report::Report(&err), "recipient lookup unavailable");
-            return unavailable("cannot look up the mailbox now");
-        }
+    let account = match account_of(&hook, &tenant, &event.user).await {
+        Ok(account) => account,
+        Err(refused) => return refused,
     };
     let (uid_validity, uid) = match (event.uid_validity, event.uid) {
         (Some(v), Some(u)) if v != 0 && u != 0 => (v, u),

@@ -20,7 +20,7 @@ use refusal::Refusal;
 /// Ack wait when the caller names none.
 const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest notification written to a device (its JSON frame).
-pub const MAX_NOTIFICATION_BYTES: usize = 4_096;
+pub(crate) const MAX_NOTIFICATION_BYTES: usize = 4_096;
 /// Longest ack wait a caller may ask for.
 const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -37,13 +37,13 @@ mod allowed {
 }
 
 /// The service over this node.
-pub fn service(node: Arc<Node>) -> SessionServiceServer<Sessions> {
+pub(crate) fn service(node: Arc<Node>) -> SessionServiceServer<Sessions> {
     SessionServiceServer::new(Sessions::new(node))
 }
 
 /// The gRPC face of the node.
 #[derive(Debug)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     node: Arc<Node>,
 }
 

@@ -116,6 +116,29 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
             .collect::<Vec<_>>(),
     )?;
     let mut md = String::new();
+    intro(&mut md, args)?;
+    goals(&mut md, args, &all, standalone)?;
+    shares(&mut md, &all, standalone)?;
+    counts(&mut md, &all)?;
+    quantiles(&mut md, &all)?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "![latency distribution]({})",
+        plot.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    )?;
+    if let Some(dir) = args.report.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.report, &md).with_context(|| format!("{}", args.report.display()))?;
+    print!("{md}");
+    Ok(())
+}
+
+/// What was run, and how it was measured.
+fn intro(md: &mut String, args: &LoadgenArgs) -> std::fmt::Result {
     writeln!(md, "# End to end: SMTP to the phone")?;
     writeln!(md)?;
     writeln!(
@@ -154,6 +177,16 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
         args.seconds,
         args.connections
     )?;
+    Ok(())
+}
+
+/// The goal rows: latency against the same run's baselines, and loss.
+fn goals(
+    md: &mut String,
+    args: &LoadgenArgs,
+    all: &[Figures],
+    standalone: usize,
+) -> std::fmt::Result {
     writeln!(md)?;
     writeln!(md, "{}", super::TABLE_HEAD)?;
     if let Some(s) = all.first() {
@@ -200,7 +233,7 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
                 )?;
             }
         }
-        for f in &all {
+        for f in all {
             writeln!(
                 md,
                 "| {}: mails accepted with 250 but never at the phone | {} | | | | 0: {} |",
@@ -210,6 +243,11 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
             )?;
         }
     }
+    Ok(())
+}
+
+/// What the durable bus and the broker each add.
+fn shares(md: &mut String, all: &[Figures], standalone: usize) -> std::fmt::Result {
     if let (Some(s), Some(b)) = (all.first(), all.get(1).filter(|_| standalone > 1)) {
         writeln!(md)?;
         writeln!(
@@ -247,13 +285,18 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
             hop(s, 0.5)
         )?;
     }
+    Ok(())
+}
+
+/// Per run: what was offered, accepted, shown and lost.
+fn counts(md: &mut String, all: &[Figures]) -> std::fmt::Result {
     writeln!(md)?;
     writeln!(
         md,
         "| run | offered | accepted (250) | refused | rate accepted/s | at the phone | lost | shown twice | duplicates dropped by the phone | reconnects | resyncs | mailbox syncs |"
     )?;
     writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
-    for f in &all {
+    for f in all {
         writeln!(
             md,
             "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
@@ -275,13 +318,18 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
         writeln!(md)?;
         writeln!(md, "{} refusals: {}", f.name, f.refusals)?;
     }
+    Ok(())
+}
+
+/// Per run: the latency quantiles.
+fn quantiles(md: &mut String, all: &[Figures]) -> std::fmt::Result {
     writeln!(md)?;
     writeln!(
         md,
         "| run | quantile | end of DATA → phone ms | end of DATA → 250 ms | sender late against the schedule ms |"
     )?;
     writeln!(md, "|---|---|---|---|---|")?;
-    for f in &all {
+    for f in all {
         for (label, q) in [
             ("p50", 0.5),
             ("p90", 0.9),
@@ -299,18 +347,5 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
             )?;
         }
     }
-    writeln!(md)?;
-    writeln!(
-        md,
-        "![latency distribution]({})",
-        plot.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    )?;
-    if let Some(dir) = args.report.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&args.report, &md).with_context(|| format!("{}", args.report.display()))?;
-    print!("{md}");
     Ok(())
 }
