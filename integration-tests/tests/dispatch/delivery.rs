@@ -157,7 +157,7 @@ async fn an_offline_device_gets_one_wake_up_then_the_replay() {
             .is_none(),
         "once"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    platform.acked(&device, seq).await;
     phone.close().await;
     // Acked: a later reconnect from the start replays nothing.
     let (mut again, _) = DeviceClient::connect(platform.devices, &registered.device_token, 0)

@@ -210,6 +210,37 @@ impl Platform {
         config
     }
 
+    /// Waits until the outbox holds `device`'s `seq` as acked (the phone's
+    /// ack goes to session, which records it on its own time).
+    async fn acked(&self, device: &str, seq: u64) {
+        let outbox = pushmail_outbox::OutboxSettings {
+            redis: self.redis.clone(),
+            ..Default::default()
+        }
+        .connect()
+        .await
+        .unwrap();
+        let cursor = pushmail_outbox::Cursor {
+            generation: 0,
+            seq: 0,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let kept = outbox
+                .after(&self.tenant.tenant_id, device, cursor, 1_000)
+                .await
+                .unwrap();
+            if kept.notifications.iter().all(|n| n.sequence > seq) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{seq} never acked in the outbox"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// A device bound to the account, with or without a push client.
     async fn device(&mut self, push_client: bool) -> (String, pb::RegisterDeviceResponse) {
         self.binding

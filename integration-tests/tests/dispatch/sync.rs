@@ -137,7 +137,7 @@ async fn a_mailbox_sync_is_pushed_and_replayed_but_never_held_nor_sent_by_sms() 
         &first,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    platform.acked(&device, seq).await;
     phone.close().await;
 
     // Offline, with a number: queued in the outbox, no wake-up.
