@@ -16,11 +16,12 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::{BusError, Delivered, Headers, InboundRecord, OutboundRecord, SubscribeOptions};
+use crate::clock::now_ms;
 
 /// `(topic, partition)`.
 pub(super) type PartitionKey = (String, i32);
@@ -480,12 +481,6 @@ fn partition_for(key: &[u8], partitions: usize, round_robin: &mut u64) -> i32 {
         (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
     });
     (hash as usize % partitions) as i32
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// One member of a group on a [`Log`].

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use prost::Message as _;
+use pushmail_common::clock::now_ms;
 use pushmail_common::sqlite::GroupCommit;
 use pushmail_proto::session::v1::Notification;
 use sqlx::Row as _;
@@ -50,10 +51,6 @@ const SCHEMA: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct SqliteState {
     group: GroupCommit,
-}
-
-fn now_ms() -> i64 {
-    pushmail_common::clock::now_ms()
 }
 
 fn ms(duration_ms: u64) -> i64 {

@@ -16,8 +16,6 @@ mod tenancy;
 #[macro_use]
 mod extra;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::{PgPool, SqlitePool};
@@ -27,6 +25,7 @@ use super::{
     AccountUpdateStore, BindingStore, CheckpointStore, Recipient, RelayStore, SmsOutboxStore,
     StoreError, TenancyStore,
 };
+use crate::clock::now_ms;
 use crate::domain::{
     Account, AccountId, AccountKind, AddressList, ApiKeyHash, ApiKeyId, ApiKeyRecord, Binding,
     BindingId, BindingState, ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device,
@@ -41,12 +40,6 @@ pub(super) struct PgStore(pub(super) PgPool);
 
 /// SQLite store.
 pub(super) struct SqliteStore(pub(super) SqlitePool);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 fn map_err(err: sqlx::Error) -> StoreError {
     match &err {
