@@ -44,7 +44,7 @@ fuzz_target!(|input: &[u8]| {
                 }
                 Ok(Line::Overflow | Line::Closed) | Err(_) => return,
             }
-            if let Ok(Command::Data) = command::parse(lines::trim_eol(&line)) {
+            if let Ok(Command::Data) = command::parse(&line) {
                 match lines::read_body(&mut reader, MAX_MESSAGE).await {
                     Ok(Body::Message(message)) => assert!(message.len() <= MAX_MESSAGE),
                     Ok(Body::TooLarge) => {}

@@ -198,7 +198,7 @@ impl Conn {
                 }
                 Line::Complete => {}
             }
-            match command::parse(lines::trim_eol(&line)) {
+            match command::parse(&line) {
                 Ok(Command::Quit) => {
                     self.say("221 2.0.0 Bye");
                     return Ok(());
