@@ -5,6 +5,11 @@
 //! errors onto the commands our session implements, and keeps the rules
 //! that are ours: which parameters we take, no arguments where none are
 //! allowed, no empty recipient, UTF-8 only.
+//!
+//! Known limits of smtp-proto 0.2.5, accepted for now: a mailbox whose
+//! domain is an address literal (`user@[192.0.2.1]`) is refused as a
+//! syntax error, and a `SIZE=` of more than 20 digits is misread (the
+//! message size limit during DATA still holds).
 
 use std::borrow::Cow;
 
