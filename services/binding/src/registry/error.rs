@@ -141,6 +141,10 @@ impl From<StoreError> for ApiError {
             // The edge validates first, so a refused value is a stored row
             // or a rule the edge missed: not the caller's to fix.
             StoreError::Invalid(what) => Self::broken(what),
+            StoreError::Unreadable { what, source } => Self::Internal(Internal {
+                what: format!("a stored {what} is unreadable"),
+                source: Some(source),
+            }),
             err @ StoreError::Unavailable { .. } => {
                 let error = pushmail_common::report::Report(&err);
                 tracing::warn!(%error, "database call failed");
@@ -154,5 +158,26 @@ impl From<BusError> for ApiError {
     fn from(err: BusError) -> Self {
         tracing::warn!(error = %pushmail_common::report::Report(&err), "event bus call failed");
         Self::Unavailable("event bus unavailable, retry later".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_row_is_internal_and_keeps_its_cause_for_the_log() {
+        let cause = crate::domain::Msisdn::parse("not a number").unwrap_err();
+        let err = ApiError::from(StoreError::unreadable("msisdn", cause.clone()));
+        assert_eq!(err, ApiError::broken("a stored msisdn is unreadable"));
+        assert_eq!(
+            err.to_string(),
+            "internal error: a stored msisdn is unreadable"
+        );
+        let ApiError::Internal(internal) = &err else {
+            panic!("internal: {err:?}");
+        };
+        let source = std::error::Error::source(internal).expect("the cause");
+        assert_eq!(source.to_string(), cause.to_string());
     }
 }

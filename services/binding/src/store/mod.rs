@@ -146,6 +146,16 @@ pub enum StoreError {
     /// Another tenant holds what this would take.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A stored value does not read back as the domain allows (written by
+    /// another version, or damaged).
+    #[error("a stored {what} is unreadable")]
+    Unreadable {
+        /// What was being read.
+        what: &'static str,
+        /// Why the domain refused it.
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// The database could not be reached or failed.
     #[error("database unavailable ({what})")]
     Unavailable {
@@ -158,6 +168,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A stored `what` the domain refuses, because of `source`.
+    pub fn unreadable(
+        what: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Unreadable {
+            what,
+            source: std::sync::Arc::new(source),
+        }
+    }
+
     /// The database failed while reading or writing `what`.
     pub fn unavailable(what: &'static str, source: sqlx::Error) -> Self {
         Self::Unavailable {
@@ -172,7 +193,8 @@ impl StoreError {
 impl PartialEq for StoreError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Self::Unavailable { what: a, .. }, Self::Unavailable { what: b, .. }) => a == b,
+            (Self::Unavailable { what: a, .. }, Self::Unavailable { what: b, .. })
+            | (Self::Unreadable { what: a, .. }, Self::Unreadable { what: b, .. }) => a == b,
             (Self::Conflict(a), Self::Conflict(b))
             | (Self::Invalid(a), Self::Invalid(b))
             | (Self::Precondition(a), Self::Precondition(b)) => a == b,

@@ -88,9 +88,9 @@ fn count(value: i64) -> u64 {
 }
 
 fn address_list(json: &str) -> Result<AddressList, StoreError> {
-    let entries: Vec<String> = serde_json::from_str(json)
-        .map_err(|e| StoreError::Invalid(format!("address list: {e}")))?;
-    AddressList::parse(&entries).map_err(|e| StoreError::Invalid(e.to_string()))
+    let entries: Vec<String> =
+        serde_json::from_str(json).map_err(|e| StoreError::unreadable("address list", e))?;
+    AddressList::parse(&entries).map_err(|e| StoreError::unreadable("address list", e))
 }
 
 fn list_json(list: &AddressList) -> String {
@@ -101,12 +101,11 @@ fn list_json(list: &AddressList) -> String {
 fn relay_policy(sources: Option<String>, certs: Option<String>) -> Result<RelayPolicy, StoreError> {
     let list = |json: Option<String>| -> Result<Vec<String>, StoreError> {
         json.map_or(Ok(Vec::new()), |json| {
-            serde_json::from_str(&json)
-                .map_err(|e| StoreError::Invalid(format!("relay policy: {e}")))
+            serde_json::from_str(&json).map_err(|e| StoreError::unreadable("relay policy", e))
         })
     };
     RelayPolicy::parse(&list(sources)?, &list(certs)?)
-        .map_err(|e| StoreError::Invalid(e.to_string()))
+        .map_err(|e| StoreError::unreadable("relay policy", e))
 }
 
 fn server_settings(

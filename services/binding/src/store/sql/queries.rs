@@ -355,7 +355,7 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(map_err)?;
                 numbers
                     .iter()
-                    .map(|n| Msisdn::parse(n).map_err(|e| StoreError::Invalid(e.to_string())))
+                    .map(|n| Msisdn::parse(n).map_err(|e| StoreError::unreadable("msisdn", e)))
                     .collect()
             }
 

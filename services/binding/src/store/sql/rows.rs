@@ -10,7 +10,7 @@ macro_rules! sql_rows {
             Ok(Device {
                 id: DeviceId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
                 tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
-                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::unreadable("msisdn", e))?,
                 label: row.try_get("label").map_err(get)?,
                 has_push_client: row.try_get("has_push_client").map_err(get)?,
                 revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
@@ -31,7 +31,7 @@ macro_rules! sql_rows {
             ) {
                 (Some(start), Some(end), Some(zone)) => Some(
                     QuietHours::new(start.unsigned_abs(), end.unsigned_abs(), &zone)
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                        .map_err(|e| StoreError::unreadable("quiet hours", e))?,
                 ),
                 _ => None,
             };
@@ -75,7 +75,7 @@ macro_rules! sql_rows {
                 binding_id: BindingId::from_uuid(
                     row.try_get::<Uuid, _>("binding_id").map_err(get)?,
                 ),
-                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::unreadable("msisdn", e))?,
                 device,
                 preferences,
             })
@@ -91,7 +91,7 @@ macro_rules! sql_rows {
                 account_id: AccountId::from_uuid(
                     row.try_get::<Uuid, _>("account_id").map_err(get)?,
                 ),
-                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::unreadable("msisdn", e))?,
                 state: BindingState::parse(&state).ok_or_else(|| {
                     StoreError::Invalid(format!("unknown binding state {state:?}"))
                 })?,
@@ -138,7 +138,7 @@ macro_rules! sql_rows {
                 time_zone: crate::domain::TenantZone::parse(
                     &row.try_get::<String, _>("time_zone").map_err(get)?,
                 )
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                .map_err(|e| StoreError::unreadable("tenant time zone", e))?,
                 created_at_ms: row.try_get("created_at_ms").map_err(get)?,
             })
         }

@@ -224,7 +224,7 @@ macro_rules! sql_tenancy {
                         .map_err(map_err)?;
                 names
                     .iter()
-                    .map(|n| MailDomain::parse(n).map_err(|e| StoreError::Invalid(e.to_string())))
+                    .map(|n| MailDomain::parse(n).map_err(|e| StoreError::unreadable("mail domain", e)))
                     .collect()
             }
         }
