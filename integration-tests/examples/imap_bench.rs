@@ -1,6 +1,6 @@
 //! IMAP IDLE watchers held by one process, and the memory each costs,
-//! against a floor measured in the same run. Three processes so each one's
-//! memory is its own:
+//! against a floor and the maintained `async-imap` client measured in the
+//! same run. One process per role so each one's memory is its own:
 //!
 //! - a minimal IMAP server (this binary, `server` mode) that answers LOGIN,
 //!   CAPABILITY, SELECT, UID SEARCH and IDLE for any number of connections
@@ -9,7 +9,14 @@
 //! - the floor (`floor` mode): plain tokio TCP clients that connect, read
 //!   the greeting, send IDLE and hold the connection;
 //! - the watchers (`watchers` mode): ingest's real `imap::watch_forever`
-//!   per account (login, SELECT, first-sight mark, IDLE).
+//!   per account (login, SELECT, first-sight mark, IDLE);
+//! - `async-imap` (`async-imap` mode): the maintained crate's client over a
+//!   plain tokio `TcpStream` doing what a watcher does before idling, less
+//!   the marks (greeting, LOGIN, CAPABILITY, SELECT INBOX, IDLE), held in
+//!   `Handle::wait_with_timeout` and re-issued as ours is, with our
+//!   watcher's exchange deadline and reconnect backoff.
+//!
+//! Each measured mode gets a server process of its own, one after another.
 //!
 //! The measured process adds connections in steps (told on stdin); its RSS
 //! is read after each step once the server counts all of them idle; the
@@ -22,8 +29,9 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use pushmail_common::backoff::Backoff;
 use pushmail_common::blob::LocalBlobStore;
 use pushmail_common::bus::{MemoryBus, MemoryBusConfig};
 use pushmail_common::grpc::UpstreamConfig;
@@ -153,6 +161,9 @@ async fn measured(kind: &str, server: SocketAddr) {
                     };
                     tokio::spawn(watch_forever(runner.clone(), account, stop.clone()));
                 }
+                "async-imap" => {
+                    tokio::spawn(async_imap_client(server, i));
+                }
                 _ => {
                     tokio::spawn(floor_client(server));
                 }
@@ -176,6 +187,64 @@ async fn floor_client(server: SocketAddr) {
     let _ = lines.next_line().await;
     let _ = write.write_all(b"p1 IDLE\r\n").await;
     while let Ok(Some(_)) = lines.next_line().await {}
+}
+
+/// One account watched with `async-imap`, kept as `watch_forever` keeps
+/// ours: a failed session is retried after the same backoff (a connect
+/// the server's full accept queue dropped ends in the greeting's deadline).
+async fn async_imap_client(server: SocketAddr, i: usize) {
+    let config = ImapConfig::default();
+    let backoff = Backoff::new(
+        Duration::from_secs(2),
+        Duration::from_secs(config.max_backoff_seconds),
+    );
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        async_imap_session(server, i, &config).await;
+        if started.elapsed() >= Duration::from_secs(60) {
+            failures = 0;
+        }
+        failures = failures.saturating_add(1);
+        tokio::time::sleep(backoff.delay(failures)).await;
+    }
+}
+
+/// One session until it fails: what a watcher does before idling (no
+/// marks), every exchange under our watcher's deadline, then IDLE as long as
+/// ours does, re-issued after.
+async fn async_imap_session(server: SocketAddr, i: usize, config: &ImapConfig) -> Option<()> {
+    let deadline = Duration::from_secs(config.timeout_seconds);
+    let stream = within(deadline, TcpStream::connect(server)).await?;
+    let _ = stream.set_nodelay(true);
+    let mut client = async_imap::Client::new(stream);
+    within(deadline, client.read_response()).await??;
+    let mut session = within(deadline, client.login(format!("user{i}"), "secret")).await?;
+    // The crate's rule (and ours): IDLE only where the server offers it.
+    if !within(deadline, session.capabilities())
+        .await?
+        .has_str("IDLE")
+    {
+        return None;
+    }
+    within(deadline, session.select("INBOX")).await?;
+    let wait = Duration::from_secs(config.idle_seconds);
+    loop {
+        let mut idle = session.idle();
+        within(deadline, idle.init()).await?;
+        // The stop source ends the wait when dropped: held while waiting.
+        let (woken, _stop) = idle.wait_with_timeout(wait);
+        woken.await.ok()?;
+        session = within(deadline, idle.done()).await?;
+    }
+}
+
+/// `exchange`'s value, unless it failed or took longer than `deadline`.
+async fn within<T, E>(
+    deadline: Duration,
+    exchange: impl Future<Output = Result<T, E>>,
+) -> Option<T> {
+    tokio::time::timeout(deadline, exchange).await.ok()?.ok()
 }
 
 // --------------------------------------------------------------- driver
@@ -215,12 +284,23 @@ async fn measure(
     (points, held)
 }
 
+/// `kind` measured against a server process of its own, ended after.
+async fn measure_alone(kind: &str) -> (Vec<(f64, f64)>, usize) {
+    let port = pushmail_integration_tests::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut server = helper(&["server", &port.to_string()]);
+    wait_line(&mut server, "ready").await;
+    let measured = measure(kind, &mut server, addr).await;
+    drop(server);
+    measured
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("server") => return server(&args[1]).await,
-        Some(kind @ ("watchers" | "floor")) => {
+        Some(kind @ ("watchers" | "floor" | "async-imap")) => {
             return measured(kind, args[1].parse().unwrap()).await;
         }
         _ => {}
@@ -229,29 +309,21 @@ async fn main() {
         .first()
         .cloned()
         .unwrap_or_else(|| "bench/reports/imap.md".into());
-    let port = pushmail_integration_tests::free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-
-    let mut floor_server = helper(&["server", &port.to_string()]);
-    wait_line(&mut floor_server, "ready").await;
-    let (floor, floor_held) = measure("floor", &mut floor_server, addr).await;
-    drop(floor_server);
+    // Each kind against a server of its own, one after another.
+    let (floor, floor_held) = measure_alone("floor").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-
-    let port = pushmail_integration_tests::free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut watch_server = helper(&["server", &port.to_string()]);
-    wait_line(&mut watch_server, "ready").await;
-    let (watchers, held) = measure("watchers", &mut watch_server, addr).await;
-    drop(watch_server);
+    let (watchers, held) = measure_alone("watchers").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (crate_points, _) = measure_alone("async-imap").await;
 
     let floor_bytes = slope(&floor);
     let watcher_bytes = slope(&watchers);
+    let crate_bytes = slope(&crate_points);
     let mut report = String::new();
     writeln!(report, "# Ingest: IMAP IDLE watchers per process\n").unwrap();
     writeln!(
         report,
-        "{WATCHERS} accounts added in {STEPS} steps to one process, plain TCP to a minimal IMAP server in its own process (login, SELECT, first-sight mark, IDLE); RSS read from /proc once the server counts every connection idle (slope by least squares); bench profile; memory marks (Redis in production, so the marks' bytes here are an overestimate).\n"
+        "{WATCHERS} accounts added in {STEPS} steps to one process, plain TCP to a minimal IMAP server in its own process (login, SELECT, first-sight mark, IDLE), then the same count of async-imap 0.12 clients (runtime-tokio, plain TCP; greeting, LOGIN, CAPABILITY, SELECT, IDLE; no marks), each kind in its own process against its own server; RSS read from /proc once the server counts every connection idle (slope by least squares); bench profile; memory marks (Redis in production, so the marks' bytes here are an overestimate).\n"
     )
     .unwrap();
     report.push_str(pushmail_integration_tests::measure::TABLE_HEAD);
@@ -271,7 +343,13 @@ async fn main() {
     .unwrap();
     writeln!(
         report,
-        "\nRSS points (connections, bytes): floor {floor:?}; watchers {watchers:?}"
+        "| bytes per idle IMAP connection with async-imap (RSS slope) | {crate_bytes:.0} | ingest's own IMAP watcher (row 1) | {watcher_bytes:.0} | {:.2} | |",
+        crate_bytes / watcher_bytes
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "\nRSS points (connections, bytes): floor {floor:?}; watchers {watchers:?}; async-imap {crate_points:?}"
     )
     .unwrap();
     std::fs::write(&out, &report).unwrap();
