@@ -3,6 +3,12 @@
 //! FETCH, IDLE and NOOP. Responses are read with bounded lines and bounded
 //! literals, every exchange is timed out, and a server that sends nonsense
 //! or hangs up mid-FETCH is an error, never a panic.
+//!
+//! Hand-written rather than taken from a maintained client because the
+//! maintained one costs more where this client lives: a process holds
+//! thousands of idle watchers, and `make bench` (`imap_bench`) measures
+//! the memory per idle connection of both in one run; async-imap 0.12
+//! needs about 1.8 times what this client does (`bench/reports/imap.md`).
 
 use std::time::Duration;
 
