@@ -151,7 +151,11 @@ impl Dispatcher {
                     .await
             }
             Plan::Hold { until_ms, why } => {
-                self.state.defer(&notification, until_ms).await?;
+                let held = session::Notification {
+                    device_id: target.reach.held_key(),
+                    ..notification.clone()
+                };
+                self.state.defer(&held, until_ms).await?;
                 receipts
                     .publish(Receipt::new(
                         target,
@@ -264,23 +268,28 @@ impl Dispatcher {
         Ok((presence, n))
     }
 
-    /// The phone `device` of the account, as binding has it now; one no
-    /// longer bound keeps its push (its number is not known any more).
+    /// The phone whose mail was held under `held` (see
+    /// [`Reach::held_key`]), as binding has it now; a device no longer
+    /// bound keeps its push (its number is not known any more), a bare
+    /// number no longer bound gets nothing.
     async fn reach_of(
         &self,
         tenant: &TenantId,
         account: &AccountId,
-        device: &str,
+        held: &str,
     ) -> Result<Option<Reach>, Failure> {
         let targets = match self.targets(tenant, account).await {
             Ok(targets) => targets,
             Err(err) if err.is_permanent() => Vec::new(),
             Err(err) => return Err(err),
         };
-        if let Some(target) = targets.into_iter().find(|t| t.reach.device() == device) {
+        if let Some(target) = targets.into_iter().find(|t| t.reach.held_key() == held) {
             return Ok(Some(target.reach));
         }
-        Ok(crate::domain::DeviceId::new(device)
+        if held.starts_with(crate::domain::HELD_NUMBER) {
+            return Ok(None);
+        }
+        Ok(crate::domain::DeviceId::new(held)
             .ok()
             .map(|device| Reach::Device {
                 device,

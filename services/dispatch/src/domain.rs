@@ -154,6 +154,10 @@ impl TryFrom<&events::MailArrived> for Arrival {
     }
 }
 
+/// What starts the held-mail key of a bare number (device ids are UUIDs,
+/// so none starts so).
+pub(crate) const HELD_NUMBER: &str = "msisdn:";
+
 /// How a notification can reach one of the account's phones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reach {
@@ -194,6 +198,19 @@ impl Reach {
         match self {
             Self::Device { msisdn, .. } => msisdn.as_ref(),
             Self::Number { msisdn, .. } => Some(msisdn),
+        }
+    }
+
+    /// The key its held mail waits under for the digest: the device, or
+    /// for a bare number `msisdn:<number>`, so two numbers of a tenant
+    /// never share one digest.
+    pub(crate) fn held_key(&self) -> String {
+        match self {
+            Self::Number {
+                msisdn,
+                device: None,
+            } => format!("{HELD_NUMBER}{msisdn}"),
+            _ => self.device().to_owned(),
         }
     }
 
@@ -360,5 +377,22 @@ mod tests {
         for (target, reach) in cases {
             assert_eq!(Reach::try_from(&target), reach, "{target:?}");
         }
+        // Held mail of two bare numbers never shares a digest; a phone's
+        // waits under its device, whatever its number.
+        let bare = |n: &str| Reach::try_from(&target("", n, false)).unwrap();
+        assert_ne!(bare("861").held_key(), bare("862").held_key());
+        assert_eq!(bare("861").held_key(), "msisdn:861");
+        assert_eq!(
+            Reach::try_from(&target("d1", "861", true))
+                .unwrap()
+                .held_key(),
+            "d1"
+        );
+        assert_eq!(
+            Reach::try_from(&target("d1", "861", false))
+                .unwrap()
+                .held_key(),
+            "d1"
+        );
     }
 }
