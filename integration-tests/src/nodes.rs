@@ -148,6 +148,17 @@ impl BindingAdmin {
             .into_inner())
     }
 
+    /// An enterprise-forwarded account of `tenant` at `address` (mail
+    /// reaches it from the tenant's own server; no mailbox is watched).
+    pub async fn forwarded(
+        &mut self,
+        tenant: &pb::CreateTenantResponse,
+        address: &str,
+    ) -> anyhow::Result<pb::Account> {
+        self.account(tenant, address, pb::AccountKind::EnterpriseForwarded, None)
+            .await
+    }
+
     /// An account for a test Dovecot user, over plain text on `port`.
     pub async fn mailbox_account(
         &mut self,

@@ -25,6 +25,23 @@ use crate::{TestDatabase, credential_secret, free_port, wait_ready};
 /// asserts "never twice" watches for at least twice this.
 pub const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The platform's node binaries as cargo built them for the calling test:
+/// `CARGO_BIN_EXE_*` is set only while a test crate compiles, so this
+/// expands there.
+#[macro_export]
+macro_rules! binaries {
+    () => {
+        $crate::platform::Binaries {
+            binding: env!("CARGO_BIN_EXE_binding-node").into(),
+            session: env!("CARGO_BIN_EXE_session-node").into(),
+            dispatch: env!("CARGO_BIN_EXE_dispatch-node").into(),
+            ingest: env!("CARGO_BIN_EXE_ingest-node").into(),
+            transcode: env!("CARGO_BIN_EXE_transcode-node").into(),
+            gateway: env!("CARGO_BIN_EXE_gateway-node").into(),
+        }
+    };
+}
+
 /// The service binaries (the test passes `env!("CARGO_BIN_EXE_…")`).
 pub struct Binaries {
     pub binding: PathBuf,

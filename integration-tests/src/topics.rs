@@ -17,6 +17,12 @@ pub struct TenantTopics {
 }
 
 impl TenantTopics {
+    /// The SMS centre's view of `tenant`: the codes and wake-ups it is
+    /// asked to send.
+    pub async fn sms(bus: &Arc<dyn EventBus>, tenant: &str) -> anyhow::Result<Self> {
+        Self::on(bus, tenant, &[pushmail_proto::topics::SMS_OUTBOUND.name()]).await
+    }
+
     /// Subscribes to `topics` on `bus` (creating them if the broker is fresh).
     pub async fn on(
         bus: &Arc<dyn EventBus>,

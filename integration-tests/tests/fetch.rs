@@ -20,7 +20,6 @@ use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, i
 use pushmail_integration_tests::topics::TenantTopics;
 use pushmail_integration_tests::{authed, edge, kafka_bus, unique};
 use pushmail_proto::binding::v1 as pb;
-use pushmail_proto::topics;
 
 struct Phone {
     token: String,
@@ -31,19 +30,9 @@ struct Phone {
 async fn phone(binding: &mut BindingNode) -> Phone {
     let tenant = binding.tenant().await.unwrap();
     let address = format!("{}@corp.example", unique("user"));
-    let account = binding
-        .account(
-            &tenant,
-            &address,
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
-        .await
-        .unwrap();
+    let account = binding.forwarded(&tenant, &address).await.unwrap();
     let bus = kafka_bus().await.unwrap();
-    let mut watch = TenantTopics::on(&bus, &tenant.tenant_id, &[topics::SMS_OUTBOUND.name()])
-        .await
-        .unwrap();
+    let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
     let (_, device) = binding
         .device(&tenant, &account, true, &mut watch)
         .await

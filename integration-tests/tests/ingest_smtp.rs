@@ -144,12 +144,7 @@ async fn starttls_and_size_limit_with_a_standard_client() {
     let mut binding = BindingNode::start().await.unwrap();
     let tenant = binding.tenant().await.unwrap();
     binding
-        .account(
-            &tenant,
-            "secure@corp.example",
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
+        .forwarded(&tenant, "secure@corp.example")
         .await
         .unwrap();
     let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
@@ -208,12 +203,7 @@ async fn a_broker_outage_answers_4xx_and_the_retry_is_delivered() {
     let mut binding = BindingNode::start().await.unwrap();
     let tenant = binding.tenant().await.unwrap();
     let account = binding
-        .account(
-            &tenant,
-            "ops@corp.example",
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
+        .forwarded(&tenant, "ops@corp.example")
         .await
         .unwrap();
     // This test's own broker, which it kills.

@@ -47,12 +47,7 @@ async fn a_dovecot_push_notification_becomes_one_event_for_its_tenant_only() {
         .await
         .unwrap();
     binding
-        .account(
-            &tenant,
-            "forwarded@corp.example",
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
+        .forwarded(&tenant, "forwarded@corp.example")
         .await
         .unwrap();
     let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();

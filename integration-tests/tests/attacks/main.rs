@@ -24,17 +24,9 @@ use pushmail_integration_tests::platform::{Binaries, ProcessPlatform, Wiring};
 use pushmail_integration_tests::topics::TenantTopics;
 use pushmail_integration_tests::{kafka_bus, kafka_config, unique};
 use pushmail_proto::binding::v1 as pb;
-use pushmail_proto::topics;
 
 fn binaries() -> Binaries {
-    Binaries {
-        binding: env!("CARGO_BIN_EXE_binding-node").into(),
-        session: env!("CARGO_BIN_EXE_session-node").into(),
-        dispatch: env!("CARGO_BIN_EXE_dispatch-node").into(),
-        ingest: env!("CARGO_BIN_EXE_ingest-node").into(),
-        transcode: env!("CARGO_BIN_EXE_transcode-node").into(),
-        gateway: env!("CARGO_BIN_EXE_gateway-node").into(),
-    }
+    pushmail_integration_tests::binaries!()
 }
 
 /// Where the honest tenant's mail server connects from (loopback has the
@@ -81,19 +73,9 @@ impl Target {
         let bus = kafka_bus().await.unwrap();
         let api = &mut platform.api;
         let tenant = api.tenant().await.unwrap();
-        let mut watch = TenantTopics::on(&bus, &tenant.tenant_id, &[topics::SMS_OUTBOUND.name()])
-            .await
-            .unwrap();
+        let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
         let address = format!("{}@corp.example", unique("honest"));
-        let account = api
-            .account(
-                &tenant,
-                &address,
-                pb::AccountKind::EnterpriseForwarded,
-                None,
-            )
-            .await
-            .unwrap();
+        let account = api.forwarded(&tenant, &address).await.unwrap();
         let (_, device) = api
             .device(&tenant, &account, true, &mut watch)
             .await

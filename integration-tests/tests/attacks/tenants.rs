@@ -291,12 +291,7 @@ async fn guesses_survive_a_resend_and_spent_sms_quota_leaves_verification_workin
     .await
     .unwrap();
     let account = api
-        .account(
-            &tenant,
-            &format!("{}@corp.example", unique("g")),
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
+        .forwarded(&tenant, &format!("{}@corp.example", unique("g")))
         .await
         .unwrap();
     let mut internal =

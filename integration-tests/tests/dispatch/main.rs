@@ -39,12 +39,7 @@ async fn account_and_watch(
     tenant: &pb::CreateTenantResponse,
 ) -> (pb::Account, TenantTopics) {
     let account = binding
-        .account(
-            tenant,
-            &format!("{}@corp.example", unique("user")),
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
+        .forwarded(tenant, &format!("{}@corp.example", unique("user")))
         .await
         .unwrap();
     let watch = TenantTopics::on(

@@ -14,8 +14,6 @@ use pushmail_integration_tests::device::SimulatedPhone;
 use pushmail_integration_tests::platform::{ProcessPlatform, Wiring};
 use pushmail_integration_tests::topics::TenantTopics;
 use pushmail_integration_tests::unique;
-use pushmail_proto::binding::v1 as pb;
-use pushmail_proto::topics;
 use tokio_util::sync::CancellationToken;
 
 use crate::{binaries, mail};
@@ -65,23 +63,13 @@ async fn killing_each_service_and_the_broker_while_mail_flows_loses_and_doubles_
     let bus = broker.bus("faults-test").await.unwrap();
     let api = &mut platform.api;
     let tenant = api.tenant().await.unwrap();
-    let mut watch = TenantTopics::on(&bus, &tenant.tenant_id, &[topics::SMS_OUTBOUND.name()])
-        .await
-        .unwrap();
+    let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
     // Two accounts; the first has two phones (two bound numbers).
     let mut accounts = Vec::new();
     let mut phones = Vec::new();
     for (i, devices) in [2, 1].into_iter().enumerate() {
         let address = format!("{}@corp.example", unique(&format!("faults{i}")));
-        let account = api
-            .account(
-                &tenant,
-                &address,
-                pb::AccountKind::EnterpriseForwarded,
-                None,
-            )
-            .await
-            .unwrap();
+        let account = api.forwarded(&tenant, &address).await.unwrap();
         for _ in 0..devices {
             let (_, device) = api
                 .device(&tenant, &account, true, &mut watch)

@@ -40,19 +40,9 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
     let bus = kafka_bus().await.unwrap();
     let api = &mut platform.api;
     let tenant = api.tenant().await.unwrap();
-    let mut watch = TenantTopics::on(&bus, &tenant.tenant_id, &[topics::SMS_OUTBOUND.name()])
-        .await
-        .unwrap();
+    let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
     let office_address = format!("{}@corp.example", unique("office"));
-    let office = api
-        .account(
-            &tenant,
-            &office_address,
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
-        .await
-        .unwrap();
+    let office = api.forwarded(&tenant, &office_address).await.unwrap();
     let (_, office_device) = api
         .device(&tenant, &office, true, &mut watch)
         .await
@@ -69,15 +59,7 @@ async fn mail_over_imap_and_smtp_reaches_each_phone_once_with_one_trace_through_
         .unwrap();
     let (_, home_device) = api.device(&tenant, &home, true, &mut watch).await.unwrap();
     let away_address = format!("{}@corp.example", unique("away"));
-    let away = api
-        .account(
-            &tenant,
-            &away_address,
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
-        .await
-        .unwrap();
+    let away = api.forwarded(&tenant, &away_address).await.unwrap();
     let (away_msisdn, away_device) = api.device(&tenant, &away, true, &mut watch).await.unwrap();
 
     let mut office_phone = SimulatedPhone::start(platform.devices, &office_device.device_token);

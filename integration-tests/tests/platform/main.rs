@@ -21,14 +21,7 @@ mod redis_loss;
 use pushmail_integration_tests::platform::Binaries;
 
 fn binaries() -> Binaries {
-    Binaries {
-        binding: env!("CARGO_BIN_EXE_binding-node").into(),
-        session: env!("CARGO_BIN_EXE_session-node").into(),
-        dispatch: env!("CARGO_BIN_EXE_dispatch-node").into(),
-        ingest: env!("CARGO_BIN_EXE_ingest-node").into(),
-        transcode: env!("CARGO_BIN_EXE_transcode-node").into(),
-        gateway: env!("CARGO_BIN_EXE_gateway-node").into(),
-    }
+    pushmail_integration_tests::binaries!()
 }
 
 /// A plain mail with `subject`, as a sender's MUA writes it.

@@ -17,8 +17,6 @@ use pushmail_device::Event;
 use pushmail_integration_tests::platform::{ProcessPlatform, Wiring};
 use pushmail_integration_tests::topics::TenantTopics;
 use pushmail_integration_tests::{kafka_bus, kafka_config, unique};
-use pushmail_proto::binding::v1 as pb;
-use pushmail_proto::topics;
 use tokio_util::sync::CancellationToken;
 
 use crate::{binaries, mail};
@@ -250,19 +248,9 @@ async fn survives(mut loss: Loss) {
     let bus = kafka_bus().await.unwrap();
     let api = &mut platform.api;
     let tenant = api.tenant().await.unwrap();
-    let mut watch = TenantTopics::on(&bus, &tenant.tenant_id, &[topics::SMS_OUTBOUND.name()])
-        .await
-        .unwrap();
+    let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
     let address = format!("{}@corp.example", unique("redisloss"));
-    let account = api
-        .account(
-            &tenant,
-            &address,
-            pb::AccountKind::EnterpriseForwarded,
-            None,
-        )
-        .await
-        .unwrap();
+    let account = api.forwarded(&tenant, &address).await.unwrap();
     let mut tokens = Vec::new();
     for _ in 0..3 {
         let (_, device) = api
