@@ -124,7 +124,7 @@ pub(super) async fn sign_in(
         return Err(ApiError::BadRequest("api_key is required".to_owned()));
     }
     api.limiter
-        .admit(key, peer, std::time::Instant::now())
+        .admit(key, peer)
         .map_err(|wait| ApiError::RateLimited {
             retry_after_seconds: wait.as_secs().max(1),
         })?;
