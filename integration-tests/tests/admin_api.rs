@@ -2,7 +2,9 @@
 //! the broker): a tenant's whole onboarding flow over HTTP, every route
 //! refused to another tenant's key with nothing changed, operators, portal
 //! sessions, rate limits, request ids, bad input, and the OpenAPI document
-//! matching the routes.
+//! matching the routes. Every answer the tests get is validated against
+//! the schema the gateway's own OpenAPI document declares for its route,
+//! method and status, errors included.
 
 #![allow(
     clippy::too_many_lines,
@@ -11,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use pushmail_common::bus;
 use pushmail_integration_tests::http::{self, Response};
@@ -22,28 +25,228 @@ use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
 use pushmail_proto::topics::{DELIVERY, SMS_OUTBOUND};
 use serde_json::{Value, json};
 
-struct Client {
-    at: SocketAddr,
-    auth: String,
-}
+/// The gateway's OpenAPI document as a contract: what each answer's body
+/// must be, by route, method and status.
+mod contract {
+    use serde_json::{Value, json};
 
-impl Client {
-    fn new(at: SocketAddr, key: &str) -> Self {
-        Self {
-            at,
-            auth: format!("Bearer {key}"),
+    use super::Response;
+
+    pub(super) struct Contract {
+        doc: Value,
+    }
+
+    impl Contract {
+        pub(super) async fn of(at: std::net::SocketAddr) -> Self {
+            let r = super::http::get(at, "/api/v1/openapi.json", &[])
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", r.text());
+            Self { doc: r.json() }
+        }
+
+        /// The documented route a concrete path (query string aside) is
+        /// an instance of: the one matching with the most literal segments.
+        pub(super) fn route_of(&self, path: &str) -> Option<String> {
+            let path = path.split('?').next().unwrap_or_default();
+            let segments: Vec<&str> = path.split('/').collect();
+            self.doc["paths"]
+                .as_object()?
+                .keys()
+                .filter_map(|template| {
+                    let parts: Vec<&str> = template.split('/').collect();
+                    if parts.len() != segments.len() {
+                        return None;
+                    }
+                    let mut literal = 0;
+                    for (part, segment) in parts.iter().zip(&segments) {
+                        if part.starts_with('{') {
+                            continue;
+                        }
+                        if part != segment {
+                            return None;
+                        }
+                        literal += 1;
+                    }
+                    Some((literal, template.clone()))
+                })
+                .max()
+                .map(|(_, template)| template)
+        }
+
+        /// The schema the document declares for an answer, as a JSON
+        /// Schema that resolves the document's `$ref`s, or why there is
+        /// none. The document lists the fields each body has; one the
+        /// answer has beyond them is drift too, so objects are closed
+        /// (`unevaluatedProperties`, which sees through `allOf`).
+        pub(super) fn schema(
+            &self,
+            method: &str,
+            route: &str,
+            status: u16,
+        ) -> Result<Value, String> {
+            let operation = &self.doc["paths"][route][method.to_ascii_lowercase()];
+            if !operation.is_object() {
+                return Err(format!("{method} {route} is not documented"));
+            }
+            let answer = &operation["responses"][status.to_string()];
+            if !answer.is_object() {
+                return Err(format!(
+                    "{method} {route}: status {status} is not documented"
+                ));
+            }
+            let mut components = self.doc["components"]["schemas"].clone();
+            close_all(&mut components);
+            let mut schema = json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "components": {"schemas": components},
+            });
+            match answer["content"]["application/json"]["schema"].clone() {
+                Value::Null => {
+                    schema["maxLength"] = json!(0);
+                    schema["type"] = json!("string");
+                }
+                mut body => {
+                    close(&mut body, false, &self.doc["components"]["schemas"]);
+                    schema["allOf"] = json!([body]);
+                }
+            }
+            Ok(schema)
+        }
+
+        /// Fails the test unless `r` is what the document says `method
+        /// path` answers with its status.
+        pub(super) fn check(&self, method: &str, path: &str, r: &Response) {
+            let Some(route) = self.route_of(path) else {
+                // Not an API route (the fallback): the error body alone.
+                assert_eq!(r.status, 404, "{method} {path}");
+                let errors = self.errors("ErrorBody", &r.json());
+                assert!(errors.is_empty(), "{method} {path}: {errors:?}");
+                return;
+            };
+            let schema = self
+                .schema(method, &route, r.status)
+                .unwrap_or_else(|e| panic!("{e}: {}", r.text()));
+            let instance = if r.body.is_empty() {
+                Value::String(String::new())
+            } else {
+                r.json()
+            };
+            let errors = validate(&schema, &instance);
+            assert!(
+                errors.is_empty(),
+                "{method} {path} ({route}) {}: {errors:?}\n{}",
+                r.status,
+                r.text()
+            );
+        }
+
+        /// What is wrong with `body` as the component schema `name`.
+        pub(super) fn errors(&self, name: &str, body: &Value) -> Vec<String> {
+            let mut components = self.doc["components"]["schemas"].clone();
+            close_all(&mut components);
+            let schema = json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "components": {"schemas": components},
+                "$ref": format!("#/components/schemas/{name}"),
+            });
+            validate(&schema, body)
         }
     }
 
+    /// Closes each component schema.
+    fn close_all(components: &mut Value) {
+        let open = components.clone();
+        if let Value::Object(schemas) = components {
+            for schema in schemas.values_mut() {
+                close(schema, false, &open);
+            }
+        }
+    }
+
+    fn validate(schema: &Value, instance: &Value) -> Vec<String> {
+        let validator = jsonschema::validator_for(schema)
+            .unwrap_or_else(|e| panic!("the document's schema does not compile: {e}"));
+        validator
+            .iter_errors(instance)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect()
+    }
+
+    /// Closes every object schema with declared properties. Where objects
+    /// are composed (`allOf`) the composition is closed, not its parts: a
+    /// part sees only its own properties. A part named by `$ref` is
+    /// inlined open for that reason, as the component stays closed where
+    /// it is used alone.
+    fn close(schema: &mut Value, open: bool, components: &Value) {
+        let Value::Object(map) = schema else {
+            if let Value::Array(items) = schema {
+                items.iter_mut().for_each(|s| close(s, false, components));
+            }
+            return;
+        };
+        let composed = map.contains_key("allOf");
+        if let Some(Value::Array(parts)) = map.get_mut("allOf") {
+            for part in parts.iter_mut() {
+                let named = part["$ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .map(|name| components[name].clone());
+                if let Some(named) = named {
+                    *part = named;
+                }
+                close(part, true, components);
+            }
+        }
+        let closable = composed || map.contains_key("properties");
+        if closable
+            && !open
+            && !map.contains_key("additionalProperties")
+            && !map.contains_key("unevaluatedProperties")
+        {
+            map.insert("unevaluatedProperties".to_owned(), Value::Bool(false));
+        }
+        for (key, value) in map.iter_mut() {
+            if key != "allOf" {
+                close(value, false, components);
+            }
+        }
+    }
+}
+
+use contract::Contract;
+
+struct Client {
+    at: SocketAddr,
+    auth: String,
+    contract: Arc<Contract>,
+}
+
+impl Client {
+    async fn new(at: SocketAddr, key: &str) -> Self {
+        Self::with(Arc::new(Contract::of(at).await), at, key)
+    }
+
+    fn with(contract: Arc<Contract>, at: SocketAddr, key: &str) -> Self {
+        Self {
+            at,
+            auth: format!("Bearer {key}"),
+            contract,
+        }
+    }
+
+    /// Sends a request; its answer must be what the document says.
     async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Response {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut headers = vec![("Authorization", self.auth.as_str())];
         if !body.is_empty() {
             headers.push(("Content-Type", "application/json"));
         }
-        http::call(self.at, method, path, &headers, body.as_bytes())
+        let r = http::call(self.at, method, path, &headers, body.as_bytes())
             .await
-            .unwrap()
+            .unwrap();
+        self.contract.check(method, path, &r);
+        r
     }
 }
 
@@ -72,8 +275,8 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         .await
         .unwrap();
     edge::serving(gateway.addr).await;
-    let alice = Client::new(gateway.addr, &a.api_key);
-    let mallory = Client::new(gateway.addr, &b.api_key);
+    let alice = Client::new(gateway.addr, &a.api_key).await;
+    let mallory = Client::new(gateway.addr, &b.api_key).await;
     let t = format!("/api/v1/tenants/{}", a.tenant_id);
     let bus = kafka_bus().await.unwrap();
     let mut watch = TenantTopics::on(&bus, &a.tenant_id, &[SMS_OUTBOUND.name()])
@@ -561,7 +764,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
     assert_eq!(policy["allowed_sources"], json!([]));
 
     // An operator sees across tenants and creates them; a tenant cannot.
-    let operator = Client::new(gateway.addr, OPERATOR_TOKEN);
+    let operator = Client::new(gateway.addr, OPERATOR_TOKEN).await;
     assert_eq!(
         operator.send("GET", "/api/v1/me", None).await.json()["role"],
         "operator"
@@ -619,7 +822,7 @@ async fn bad_input_is_refused_whole_with_a_machine_readable_error() {
         .await
         .unwrap();
     edge::serving(gateway.addr).await;
-    let alice = Client::new(gateway.addr, &a.api_key);
+    let alice = Client::new(gateway.addr, &a.api_key).await;
     let accounts = format!("/api/v1/tenants/{}/accounts", a.tenant_id);
     let count = || async {
         alice.send("GET", &accounts, None).await.json()["items"]
@@ -632,8 +835,9 @@ async fn bad_input_is_refused_whole_with_a_machine_readable_error() {
     let raw = |body: &'static [u8]| {
         let auth = alice.auth.clone();
         let path = accounts.clone();
+        let contract = alice.contract.clone();
         async move {
-            http::call(
+            let r = http::call(
                 gateway.addr,
                 "POST",
                 &path,
@@ -644,7 +848,9 @@ async fn bad_input_is_refused_whole_with_a_machine_readable_error() {
                 body,
             )
             .await
-            .unwrap()
+            .unwrap();
+            contract.check("POST", &path, &r);
+            r
         }
     };
     for (body, what) in [
@@ -667,6 +873,7 @@ async fn bad_input_is_refused_whole_with_a_machine_readable_error() {
     )
     .await
     .unwrap();
+    alice.contract.check("POST", &accounts, &no_type);
     assert_eq!(no_type.status, 400, "{}", no_type.text());
     let huge = format!(
         "{{\"address\": \"{}\", \"kind\": \"webhook\"}}",
@@ -684,6 +891,7 @@ async fn bad_input_is_refused_whole_with_a_machine_readable_error() {
     )
     .await
     .unwrap();
+    alice.contract.check("POST", &accounts, &r);
     assert_eq!(
         (r.status, code(&r).as_str()),
         (413, "body_too_large"),
@@ -753,6 +961,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     let gateway = edge::gateway(config).await.unwrap();
     edge::serving(gateway.addr).await;
     let at = gateway.addr;
+    let contract = Contract::of(at).await;
 
     // Sign in: a sealed cookie, never the key; it works for reads, and
     // for changes only with the portal header.
@@ -766,6 +975,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     )
     .await
     .unwrap();
+    contract.check("POST", "/api/v1/session", &signed);
     assert_eq!(signed.status, 200, "{}", signed.text());
     assert_eq!(signed.json()["tenant_id"], a.tenant_id.as_str());
     let set_cookie = signed.header("set-cookie").unwrap().to_owned();
@@ -778,6 +988,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     let me = http::get(at, "/api/v1/me", &[("Cookie", &cookie)])
         .await
         .unwrap();
+    contract.check("GET", "/api/v1/me", &me);
     assert_eq!(me.json()["role"], "tenant");
     let accounts = format!("/api/v1/tenants/{}/accounts", a.tenant_id);
     let new =
@@ -791,6 +1002,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     )
     .await
     .unwrap();
+    contract.check("POST", &accounts, &forged);
     assert_eq!(
         (forged.status, code(&forged).as_str()),
         (403, "forbidden"),
@@ -810,10 +1022,12 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     )
     .await
     .unwrap();
+    contract.check("POST", &accounts, &made);
     assert_eq!(made.status, 201, "{}", made.text());
     let out = http::call(at, "DELETE", "/api/v1/session", &[("Cookie", &cookie)], b"")
         .await
         .unwrap();
+    contract.check("DELETE", "/api/v1/session", &out);
     assert_eq!(out.status, 204);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     let bad = http::call(
@@ -825,6 +1039,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     )
     .await
     .unwrap();
+    contract.check("POST", "/api/v1/session", &bad);
     assert_eq!(
         (bad.status, code(&bad).as_str()),
         (401, "unauthenticated"),
@@ -834,6 +1049,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     let tampered = http::get(at, "/api/v1/me", &[("Cookie", "pm_session=AAAA")])
         .await
         .unwrap();
+    contract.check("GET", "/api/v1/me", &tampered);
     assert_eq!(tampered.status, 401);
 
     // Request ids: the caller's kept, else one made.
@@ -848,6 +1064,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
 
     // The document lists exactly the routes, and each documented route
     // exists (credentials asked for, not 404/405/501).
+    contract.check("GET", "/api/v1/openapi.json", &mine);
     let doc = mine.json();
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
@@ -878,6 +1095,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
         )
         .await
         .unwrap();
+        contract.check(route.method, &path, &r);
         assert_eq!(
             (r.status, code(&r).as_str()),
             (401, "unauthenticated"),
@@ -886,8 +1104,76 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
         );
     }
 
+    // The contract can fail: what differs from the document is refused.
+    let account = json!({"id": "0193a1b2-0000-7000-8000-0000000000a1", "tenant_id": a.tenant_id,
+        "address": "li@corp.example", "kind": "webhook", "server": null,
+        "has_credentials": false, "created_at_ms": 1_767_225_600_000_i64});
+    assert_eq!(contract.errors("Account", &account), Vec::<String>::new());
+    let broken = |change: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut body = account.as_object().unwrap().clone();
+        change(&mut body);
+        Value::Object(body)
+    };
+    for (body, what) in [
+        (broken(&|b| drop(b.remove("id"))), "a missing field"),
+        (
+            broken(&|b| drop(b.insert("kind".into(), json!("carrier-pigeon")))),
+            "an undocumented value",
+        ),
+        (
+            broken(&|b| drop(b.insert("created_at_ms".into(), json!("soon")))),
+            "a wrong type",
+        ),
+        (
+            broken(&|b| drop(b.insert("password".into(), json!("s3cret")))),
+            "an undocumented field",
+        ),
+    ] {
+        assert!(
+            !contract.errors("Account", &body).is_empty(),
+            "{what} passed: {body}"
+        );
+    }
+    assert!(
+        !contract
+            .errors("ErrorBody", &json!({"error": {"code": 404}}))
+            .is_empty()
+    );
+    // Composed schemas (a key and the key shown once) are closed as a whole.
+    let mut key = json!({"id": "k", "prefix": "pmk_0123456789", "description": "", "created_at_ms": 1,
+        "expires_at_ms": null, "revoked_at_ms": null, "active": true, "api_key": "pmk_secret"});
+    assert_eq!(contract.errors("CreatedApiKey", &key), Vec::<String>::new());
+    assert!(
+        !contract.errors("ApiKey", &key).is_empty(),
+        "the key itself is not listed"
+    );
+    key["owner"] = json!("mallory");
+    assert!(
+        !contract.errors("CreatedApiKey", &key).is_empty(),
+        "an undocumented field"
+    );
+    let answer = |status: u16, body: &Value| Response {
+        status,
+        headers: Vec::new(),
+        body: body.to_string().into_bytes(),
+    };
+    let one_account = format!("{accounts}/0193a1b2-0000-7000-8000-0000000000a1");
+    let not_found = json!({"error": {"code": "not_found", "message": "no such account"}});
+    contract.check("GET", &one_account, &answer(200, &account));
+    contract.check("GET", &one_account, &answer(404, &not_found));
+    for (r, what) in [
+        (answer(200, &not_found), "an error body as a 200"),
+        (answer(201, &account), "an undocumented status"),
+        (answer(404, &account), "an account as an error"),
+    ] {
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            contract.check("GET", &one_account, &r);
+        }));
+        assert!(refused.is_err(), "{what} passed");
+    }
+
     // Rate: a burst of 40, then 429 with Retry-After for this key only.
-    let alice = Client::new(at, &a.api_key);
+    let alice = Client::new(at, &a.api_key).await;
     let mut limited = None;
     for _ in 0..60 {
         let r = alice.send("GET", "/api/v1/me", None).await;
@@ -902,6 +1188,7 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     let b = binding.tenant().await.unwrap();
     assert_eq!(
         Client::new(at, &b.api_key)
+            .await
             .send("GET", "/api/v1/me", None)
             .await
             .status,
@@ -921,7 +1208,7 @@ async fn keys_rotate_relays_get_credentials_and_code_floods_get_429_over_rest() 
         .unwrap();
     edge::serving(gateway.addr).await;
     let t = format!("/api/v1/tenants/{}", a.tenant_id);
-    let first = Client::new(gateway.addr, &a.api_key);
+    let first = Client::new(gateway.addr, &a.api_key).await;
 
     // Keys: list, create (shown once), rotate, refuse the last by accident.
     let keys = first.send("GET", &format!("{t}/keys"), None).await;
@@ -938,7 +1225,7 @@ async fn keys_rotate_relays_get_credentials_and_code_floods_get_429_over_rest() 
     assert_eq!(made.status, 201, "{}", made.text());
     let second_key = made.json()["api_key"].as_str().unwrap().to_owned();
     let second_id = made.json()["id"].as_str().unwrap().to_owned();
-    let second = Client::new(gateway.addr, &second_key);
+    let second = Client::new(gateway.addr, &second_key).await;
     assert_eq!(second.send("GET", "/api/v1/me", None).await.status, 200);
     let revoked = second
         .send(
@@ -958,7 +1245,7 @@ async fn keys_rotate_relays_get_credentials_and_code_floods_get_429_over_rest() 
     assert!(last.text().contains("last working key"), "{}", last.text());
 
     // Domains: operators only.
-    let operator = Client::new(gateway.addr, OPERATOR_TOKEN);
+    let operator = Client::new(gateway.addr, OPERATOR_TOKEN).await;
     let domains = json!({"domains": [format!("{}.example", unique("rest"))]});
     let denied = second
         .send("PUT", &format!("{t}/domains"), Some(domains.clone()))

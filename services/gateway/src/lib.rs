@@ -31,6 +31,10 @@ pub use error::Error;
 /// Service name, for telemetry and health.
 pub const NAME: &str = "gateway";
 
+/// How often idle entries leave the API's rate tables: memory then follows
+/// the credentials in use rather than every one ever presented.
+const RATE_HOUSEKEEPING: Duration = Duration::from_secs(60);
+
 /// What the service needs from outside.
 pub struct Deps {
     /// The binding service.
@@ -130,6 +134,14 @@ pub async fn run(
     let shutdown = host.shutdown();
     host.spawn_infallible("traffic", async move {
         traffic.flush_every(&binding, every, shutdown).await
+    });
+    let limits = admin_api.clone();
+    let shutdown = host.shutdown();
+    host.spawn_infallible("api-rates", async move {
+        limits
+            .limiter
+            .forget_idle_every(RATE_HOUSEKEEPING, shutdown)
+            .await;
     });
     host.serve_http_with(
         "http",

@@ -5,6 +5,25 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pushmail_common::http_error::error;
 
+/// The body of every error answer, as `pushmail_common::http_error` writes
+/// it; documented here because the API's document is derived from types.
+/// The admin API's tests validate real error answers against it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "a schema: the body is written by http_error")]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "a schema: the body is written by http_error")]
+pub(crate) struct ErrorDetail {
+    /// Stable, for programs: e.g. bad_request, not_found, rate_limited.
+    code: String,
+    /// For people.
+    message: String,
+}
+
 /// Why a fetch was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ApiError {

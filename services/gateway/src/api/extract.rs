@@ -64,7 +64,7 @@ impl FromRequestParts<std::sync::Arc<Api>> for Credential {
             ));
         }
         api.limiter
-            .admit(&credential, Peer::of(parts).0, std::time::Instant::now())
+            .admit(&credential, Peer::of(parts).0)
             .map_err(|wait| ApiError::RateLimited {
                 retry_after_seconds: wait.as_secs().max(1),
             })?;

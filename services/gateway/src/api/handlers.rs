@@ -10,13 +10,13 @@ use axum::response::{IntoResponse, Response};
 use pushmail_common::grpc::TracedChannel;
 use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::binding::v1::admin_service_client::AdminServiceClient;
-use pushmail_proto::common::v1::PageRequest;
 use pushmail_proto::session::v1 as session_pb;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use super::Api;
 use super::extract::{Body, Credential, Params, Peer};
-use super::{Api, wire};
+use super::params::{OnNumber, Paging, Search, TrafficQuery};
+use super::wire::{self, Page};
 use crate::reply::ApiError;
 
 pub(super) type Shared = State<Arc<Api>>;
@@ -38,51 +38,17 @@ where
         .map_err(|s| ApiError::from_admin(&s))
 }
 
-pub(super) fn ok(value: Value) -> Reply {
+pub(super) fn ok(value: impl Serialize) -> Reply {
     Ok(Json(value).into_response())
 }
 
-pub(super) fn created(value: Value) -> Reply {
+pub(super) fn created(value: impl Serialize) -> Reply {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 
-/// Paging parameters of list routes.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Paging {
-    page_size: Option<u32>,
-    cursor: Option<String>,
-    query: Option<String>,
-    msisdn: Option<String>,
-}
-
-impl Paging {
-    /// Refuses the parameters only some lists take.
-    pub(super) fn plain(&self) -> Result<(), ApiError> {
-        if self.query.is_some() || self.msisdn.is_some() {
-            return Err(ApiError::BadRequest(
-                "only page_size and cursor are accepted".to_owned(),
-            ));
-        }
-        Ok(())
-    }
-
-    pub(super) fn page(&self) -> Option<PageRequest> {
-        Some(PageRequest {
-            page_size: self.page_size.unwrap_or(50),
-            cursor: self.cursor.clone().unwrap_or_default(),
-        })
-    }
-}
-
-pub(super) fn page(
-    items: Vec<Value>,
-    next: Option<pushmail_proto::common::v1::PageResponse>,
-) -> Value {
-    let next = next.map(|p| p.next_cursor).filter(|c| !c.is_empty());
-    json!({ "items": items, "next_cursor": next })
-}
-
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", security(),
+    responses((status = 200, description = "the OpenAPI 3.1 document", body = Object)))]
 pub(super) async fn openapi() -> Reply {
     ok(super::openapi::document())
 }
@@ -93,13 +59,16 @@ pub(super) async fn not_built() -> Reply {
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/v1/session`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SignIn {
+    /// An API key or the operator token.
+    #[schema(write_only)]
     api_key: String,
 }
 
-async fn who(api: &Api, credential: &Credential) -> Result<Value, ApiError> {
+async fn who(api: &Api, credential: &Credential) -> Result<wire::Me, ApiError> {
     let me = admin(
         api,
         credential,
@@ -108,12 +77,23 @@ async fn who(api: &Api, credential: &Credential) -> Result<Value, ApiError> {
     )
     .await?;
     Ok(if me.operator {
-        json!({ "role": "operator", "tenant_id": null, "sms_outbox": me.sms_outbox })
+        wire::Me {
+            role: wire::Role::Operator,
+            tenant_id: None,
+            sms_outbox: me.sms_outbox,
+        }
     } else {
-        json!({ "role": "tenant", "tenant_id": me.tenant_id, "sms_outbox": me.sms_outbox })
+        wire::Me {
+            role: wire::Role::Tenant,
+            tenant_id: Some(me.tenant_id),
+            sms_outbox: me.sms_outbox,
+        }
     })
 }
 
+/// Sign in to the portal with an API key or operator token (sets the session cookie).
+#[utoipa::path(post, path = "/api/v1/session", security(), request_body = SignIn,
+    responses((status = 200, body = wire::Me)))]
 pub(super) async fn sign_in(
     State(api): Shared,
     Peer(peer): Peer,
@@ -124,7 +104,7 @@ pub(super) async fn sign_in(
         return Err(ApiError::BadRequest("api_key is required".to_owned()));
     }
     api.limiter
-        .admit(key, peer, std::time::Instant::now())
+        .admit(key, peer)
         .map_err(|wait| ApiError::RateLimited {
             retry_after_seconds: wait.as_secs().max(1),
         })?;
@@ -137,6 +117,9 @@ pub(super) async fn sign_in(
     Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
 }
 
+/// Sign out (clears the session cookie).
+#[utoipa::path(delete, path = "/api/v1/session", security(),
+    responses((status = 204, description = "signed out")))]
 pub(super) async fn sign_out(State(api): Shared) -> Reply {
     Ok((
         [(header::SET_COOKIE, api.sessions.close_session())],
@@ -145,10 +128,15 @@ pub(super) async fn sign_out(State(api): Shared) -> Reply {
         .into_response())
 }
 
+/// Who the credential is: an operator, or which tenant.
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = wire::Me)))]
 pub(super) async fn me(State(api): Shared, credential: Credential) -> Reply {
     ok(who(&api, &credential).await?)
 }
 
+/// Create a tenant (operators); its API key is shown once.
+#[utoipa::path(post, path = "/api/v1/tenants", request_body = wire::NewTenant,
+    responses((status = 201, body = wire::CreatedTenant)))]
 pub(super) async fn create_tenant(
     State(api): Shared,
     credential: Credential,
@@ -170,49 +158,59 @@ pub(super) async fn create_tenant(
     )
     .await?;
     // The key is shown this once (binding keeps only its hash).
-    created(json!({ "tenant_id": created_tenant.tenant_id, "api_key": created_tenant.api_key }))
+    created(wire::CreatedTenant {
+        tenant_id: created_tenant.tenant_id,
+        api_key: created_tenant.api_key,
+    })
 }
 
+/// List or search the tenant's accounts.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/accounts", params(("tenant" = String, Path), Search),
+    responses((status = 200, body = Page<wire::Account>)))]
 pub(super) async fn list_accounts(
     State(api): Shared,
     credential: Credential,
     Path(tenant): Path<String>,
-    Params(paging): Params<Paging>,
+    Params(search): Params<Search>,
 ) -> Reply {
-    if paging.msisdn.is_some() {
-        return Err(ApiError::BadRequest("unknown parameter msisdn".to_owned()));
-    }
     let response = admin(
         &api,
         &credential,
         pb::ListAccountsRequest {
             tenant_id: tenant,
-            query: paging.query.clone().unwrap_or_default(),
-            page: paging.page(),
+            page: search.page(),
+            query: search.query.unwrap_or_default(),
         },
         |mut c, r| async move { c.list_accounts(r).await },
     )
     .await?;
-    ok(page(
-        response.accounts.iter().map(wire::account).collect(),
+    ok(Page::of(
+        response.accounts.iter().map(wire::Account::from).collect(),
         response.page,
     ))
 }
 
+/// Add an account.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/accounts", params(("tenant" = String, Path)),
+    request_body = wire::NewAccount, responses((status = 201, body = wire::Account)))]
 pub(super) async fn create_account(
     State(api): Shared,
     credential: Credential,
     Path(tenant): Path<String>,
     Body(body): Body<wire::NewAccount>,
 ) -> Reply {
-    let request = body.into_request(&tenant)?;
+    let request = body.into_request(&tenant);
     let account = admin(&api, &credential, request, |mut c, r| async move {
         c.create_account(r).await
     })
     .await?;
-    created(wire::account(&account))
+    created(wire::Account::from(&account))
 }
 
+/// One account.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/accounts/{account}",
+    params(("tenant" = String, Path), ("account" = String, Path)),
+    responses((status = 200, body = wire::Account)))]
 pub(super) async fn get_account(
     State(api): Shared,
     credential: Credential,
@@ -228,9 +226,13 @@ pub(super) async fn get_account(
         |mut c, r| async move { c.get_account(r).await },
     )
     .await?;
-    ok(wire::account(&account))
+    ok(wire::Account::from(&account))
 }
 
+/// Delete an account and its bindings.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/accounts/{account}",
+    params(("tenant" = String, Path), ("account" = String, Path)),
+    responses((status = 204, description = "deleted")))]
 pub(super) async fn delete_account(
     State(api): Shared,
     credential: Credential,
@@ -249,13 +251,16 @@ pub(super) async fn delete_account(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The account's phone numbers.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/accounts/{account}/bindings",
+    params(("tenant" = String, Path), ("account" = String, Path), Paging),
+    responses((status = 200, body = Page<wire::Binding>)))]
 pub(super) async fn list_bindings(
     State(api): Shared,
     credential: Credential,
     Path((tenant, account)): Path<(String, String)>,
     Params(paging): Params<Paging>,
 ) -> Reply {
-    paging.plain()?;
     let response = admin(
         &api,
         &credential,
@@ -267,18 +272,24 @@ pub(super) async fn list_bindings(
         |mut c, r| async move { c.list_bindings(r).await },
     )
     .await?;
-    ok(page(
-        response.bindings.iter().map(wire::binding).collect(),
+    ok(Page::of(
+        response.bindings.iter().map(wire::Binding::from).collect(),
         response.page,
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST …/bindings`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewBinding {
+    /// E.164, e.g. +8613800138000.
     msisdn: String,
 }
 
+/// Bind a number: a code goes to it by SMS.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/accounts/{account}/bindings",
+    params(("tenant" = String, Path), ("account" = String, Path)),
+    request_body = NewBinding, responses((status = 201, body = wire::Binding)))]
 pub(super) async fn start_binding(
     State(api): Shared,
     credential: Credential,
@@ -296,15 +307,21 @@ pub(super) async fn start_binding(
         |mut c, r| async move { c.start_binding(r).await },
     )
     .await?;
-    created(wire::binding(&binding))
+    created(wire::Binding::from(&binding))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST …/verify`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Code {
+    /// The code the number received.
     code: String,
 }
 
+/// Enter the code the number received.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/bindings/{binding}/verify",
+    params(("tenant" = String, Path), ("binding" = String, Path)),
+    request_body = Code, responses((status = 200, body = wire::Binding)))]
 pub(super) async fn verify_binding(
     State(api): Shared,
     credential: Credential,
@@ -322,9 +339,13 @@ pub(super) async fn verify_binding(
         |mut c, r| async move { c.verify_binding(r).await },
     )
     .await?;
-    ok(wire::binding(&binding))
+    ok(wire::Binding::from(&binding))
 }
 
+/// Unbind a number.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/bindings/{binding}/revoke",
+    params(("tenant" = String, Path), ("binding" = String, Path)),
+    responses((status = 200, body = wire::Binding)))]
 pub(super) async fn revoke_binding(
     State(api): Shared,
     credential: Credential,
@@ -340,9 +361,13 @@ pub(super) async fn revoke_binding(
         |mut c, r| async move { c.revoke_binding(r).await },
     )
     .await?;
-    ok(wire::binding(&binding))
+    ok(wire::Binding::from(&binding))
 }
 
+/// A binding's push preferences.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/bindings/{binding}/preferences",
+    params(("tenant" = String, Path), ("binding" = String, Path)),
+    responses((status = 200, body = wire::Preferences)))]
 pub(super) async fn get_preferences(
     State(api): Shared,
     credential: Credential,
@@ -358,44 +383,43 @@ pub(super) async fn get_preferences(
         |mut c, r| async move { c.get_preferences(r).await },
     )
     .await?;
-    ok(wire::preferences(&preferences))
+    ok(wire::Preferences::from(&preferences))
 }
 
+/// Replace a binding's push preferences.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/bindings/{binding}/preferences",
+    params(("tenant" = String, Path), ("binding" = String, Path)),
+    request_body = wire::NewPreferences, responses((status = 200, body = wire::Preferences)))]
 pub(super) async fn put_preferences(
     State(api): Shared,
     credential: Credential,
     Path((tenant, binding)): Path<(String, String)>,
     Body(body): Body<wire::NewPreferences>,
 ) -> Reply {
-    let request = body.into_request(&tenant, &binding)?;
+    let request = body.into_request(&tenant, &binding);
     let preferences = admin(&api, &credential, request, |mut c, r| async move {
         c.update_preferences(r).await
     })
     .await?;
-    ok(wire::preferences(&preferences))
+    ok(wire::Preferences::from(&preferences))
 }
 
+/// The devices on a number, with whether each is connected now.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/devices", params(("tenant" = String, Path), OnNumber),
+    responses((status = 200, body = Page<wire::Device>)))]
 pub(super) async fn list_devices(
     State(api): Shared,
     credential: Credential,
     Path(tenant): Path<String>,
-    Params(paging): Params<Paging>,
+    Params(query): Params<OnNumber>,
 ) -> Reply {
-    if paging.query.is_some() {
-        return Err(ApiError::BadRequest("unknown parameter query".to_owned()));
-    }
-    let Some(msisdn) = paging.msisdn.clone() else {
-        return Err(ApiError::BadRequest(
-            "msisdn is required: the number whose devices to list".to_owned(),
-        ));
-    };
     let response = admin(
         &api,
         &credential,
         pb::ListDevicesRequest {
             tenant_id: tenant,
-            msisdn,
-            page: paging.page(),
+            page: query.page(),
+            msisdn: query.msisdn,
         },
         |mut c, r| async move { c.list_devices(r).await },
     )
@@ -421,11 +445,15 @@ pub(super) async fn list_devices(
         .devices
         .iter()
         .zip(online)
-        .map(|(d, online)| wire::device(d, online))
+        .map(|(d, online)| wire::Device::of(d, online))
         .collect();
-    ok(page(items, response.page))
+    ok(Page::of(items, response.page))
 }
 
+/// Revoke a device (its tokens stop working).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/devices/{device}/revoke",
+    params(("tenant" = String, Path), ("device" = String, Path)),
+    responses((status = 200, body = wire::Device)))]
 pub(super) async fn revoke_device(
     State(api): Shared,
     credential: Credential,
@@ -441,17 +469,12 @@ pub(super) async fn revoke_device(
         |mut c, r| async move { c.revoke_device(r).await },
     )
     .await?;
-    ok(wire::device(&device, None))
+    ok(wire::Device::of(&device, None))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TrafficQuery {
-    account: String,
-    from: String,
-    to: String,
-}
-
+/// An account's pushes, fetches and SMS per day (the tenant's time zone).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/traffic", params(("tenant" = String, Path), TrafficQuery),
+    responses((status = 200, body = wire::Traffic)))]
 pub(super) async fn traffic(
     State(api): Shared,
     credential: Credential,
@@ -470,16 +493,21 @@ pub(super) async fn traffic(
         |mut c, r| async move { c.get_traffic_stats(r).await },
     )
     .await?;
-    ok(json!({ "days": response.days.iter().map(wire::traffic_day).collect::<Vec<_>>() }))
+    ok(wire::Traffic {
+        days: response.days.iter().map(wire::TrafficDay::from).collect(),
+    })
 }
 
+/// The account's delivery log, newest first.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/accounts/{account}/deliveries",
+    params(("tenant" = String, Path), ("account" = String, Path), Paging),
+    responses((status = 200, body = Page<wire::Delivery>)))]
 pub(super) async fn deliveries(
     State(api): Shared,
     credential: Credential,
     Path((tenant, account)): Path<(String, String)>,
     Params(paging): Params<Paging>,
 ) -> Reply {
-    paging.plain()?;
     let response = admin(
         &api,
         &credential,
@@ -491,8 +519,8 @@ pub(super) async fn deliveries(
         |mut c, r| async move { c.list_deliveries(r).await },
     )
     .await?;
-    ok(page(
-        response.entries.iter().map(wire::delivery).collect(),
+    ok(Page::of(
+        response.entries.iter().map(wire::Delivery::from).collect(),
         response.page,
     ))
 }

@@ -2,13 +2,14 @@
 //! scripts and the portal. Every call is made to binding with the caller's
 //! own credential, so tenant isolation is binding's, enforced once; the
 //! gateway adds sessions, rate limits, request ids, JSON errors and the
-//! OpenAPI document (`/api/v1/openapi.json`), which is built from the
-//! same route table the router is, so the two cannot drift.
+//! OpenAPI document (`/api/v1/openapi.json`), generated from the handlers
+//! and the types they read and write.
 
 mod extract;
 mod handlers;
 pub mod limit;
 mod openapi;
+mod params;
 mod phones;
 pub mod session;
 mod tenancy;
@@ -34,30 +35,20 @@ pub struct Api {
     pub(crate) limiter: limit::Limiter,
 }
 
-/// One documented route.
+/// One route: the router is built from these and the OpenAPI document
+/// lists exactly these (a test holds the two together).
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
-    pub summary: &'static str,
-    /// Request body schema (components/schemas).
-    pub request: Option<&'static str>,
-    /// Response schema; `None`: no content.
-    pub response: Option<&'static str>,
-    /// Query parameters.
-    pub query: &'static [&'static str],
     /// Callable without credentials.
     pub public: bool,
 }
 
-const fn route(method: &'static str, path: &'static str, summary: &'static str) -> Route {
+const fn route(method: &'static str, path: &'static str) -> Route {
     Route {
         method,
         path,
-        summary,
-        request: None,
-        response: None,
-        query: &[],
         public: false,
     }
 }
@@ -68,293 +59,65 @@ const T: &str = "/api/v1/tenants/{tenant}";
 pub const ROUTES: &[Route] = &[
     Route {
         public: true,
-        response: Some("OpenApi"),
-        ..route("GET", "/api/v1/openapi.json", "This document")
+        ..route("GET", "/api/v1/openapi.json")
     },
     Route {
         public: true,
-        request: Some("SignIn"),
-        response: Some("Me"),
-        ..route(
-            "POST",
-            "/api/v1/session",
-            "Sign in to the portal with an API key or operator token (sets the session cookie)",
-        )
+        ..route("POST", "/api/v1/session")
     },
     Route {
         public: true,
-        ..route(
-            "DELETE",
-            "/api/v1/session",
-            "Sign out (clears the session cookie)",
-        )
+        ..route("DELETE", "/api/v1/session")
     },
-    Route {
-        response: Some("Me"),
-        ..route(
-            "GET",
-            "/api/v1/me",
-            "Who the credential is: an operator, or which tenant",
-        )
-    },
-    Route {
-        request: Some("NewTenant"),
-        response: Some("CreatedTenant"),
-        ..route(
-            "POST",
-            "/api/v1/tenants",
-            "Create a tenant (operators); its API key is shown once",
-        )
-    },
-    Route {
-        response: Some("AccountPage"),
-        query: &["query", "page_size", "cursor"],
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/accounts",
-            "List or search the tenant's accounts",
-        )
-    },
-    Route {
-        request: Some("NewAccount"),
-        response: Some("Account"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/accounts",
-            "Add an account",
-        )
-    },
-    Route {
-        response: Some("Account"),
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/accounts/{account}",
-            "One account",
-        )
-    },
-    Route {
-        request: Some("AccountChange"),
-        response: Some("Account"),
-        ..route(
-            "PATCH",
-            "/api/v1/tenants/{tenant}/accounts/{account}",
-            "Change an IMAP/POP3 account's server settings and/or password",
-        )
-    },
-    Route {
-        ..route(
-            "DELETE",
-            "/api/v1/tenants/{tenant}/accounts/{account}",
-            "Delete an account and its bindings",
-        )
-    },
-    Route {
-        response: Some("BindingPage"),
-        query: &["page_size", "cursor"],
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/accounts/{account}/bindings",
-            "The account's phone numbers",
-        )
-    },
-    Route {
-        request: Some("NewBinding"),
-        response: Some("Binding"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/accounts/{account}/bindings",
-            "Bind a number: a code goes to it by SMS",
-        )
-    },
-    Route {
-        request: Some("Code"),
-        response: Some("Binding"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/bindings/{binding}/verify",
-            "Enter the code the number received",
-        )
-    },
-    Route {
-        response: Some("Binding"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/bindings/{binding}/revoke",
-            "Unbind a number",
-        )
-    },
-    Route {
-        response: Some("Preferences"),
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/bindings/{binding}/preferences",
-            "A binding's push preferences",
-        )
-    },
-    Route {
-        request: Some("NewPreferences"),
-        response: Some("Preferences"),
-        ..route(
-            "PUT",
-            "/api/v1/tenants/{tenant}/bindings/{binding}/preferences",
-            "Replace a binding's push preferences",
-        )
-    },
-    Route {
-        response: Some("DevicePage"),
-        query: &["msisdn", "page_size", "cursor"],
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/devices",
-            "The devices on a number, with whether each is connected now",
-        )
-    },
-    Route {
-        request: Some("NewDevice"),
-        response: Some("RegisteredDevice"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/devices",
-            "Register a phone on a number verified in the tenant; its token is shown once",
-        )
-    },
-    Route {
-        response: Some("RegisteredDevice"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/devices/{device}/token",
-            "A fresh token for a registered, unrevoked device (shown once)",
-        )
-    },
-    Route {
-        response: Some("Device"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/devices/{device}/revoke",
-            "Revoke a device (its tokens stop working)",
-        )
-    },
-    Route {
-        response: Some("DeliveryPage"),
-        query: &["page_size", "cursor"],
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/accounts/{account}/deliveries",
-            "The account's delivery log, newest first",
-        )
-    },
-    Route {
-        response: Some("Traffic"),
-        query: &["account", "from", "to"],
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/traffic",
-            "An account's pushes, fetches and SMS per day (UTC)",
-        )
-    },
-    Route {
-        response: Some("ApiKeyList"),
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/keys",
-            "The tenant's API keys (never the keys themselves)",
-        )
-    },
-    Route {
-        request: Some("NewApiKey"),
-        response: Some("CreatedApiKey"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/keys",
-            "Create an API key (shown once): rotate by creating one, then revoking the old with a grace",
-        )
-    },
-    Route {
-        request: Some("RevokeApiKey"),
-        response: Some("ApiKey"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/keys/{key}/revoke",
-            "Revoke an API key, at once or after a grace period (the last working key needs confirm_last_key)",
-        )
-    },
-    Route {
-        response: Some("Domains"),
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/domains",
-            "The mail domains the tenant owns",
-        )
-    },
-    Route {
-        request: Some("Domains"),
-        response: Some("Domains"),
-        ..route(
-            "PUT",
-            "/api/v1/tenants/{tenant}/domains",
-            "Assign the tenant's mail domains (operators): only it may forward addresses in them",
-        )
-    },
-    Route {
-        response: Some("RelayCredentialList"),
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/relay/credentials",
-            "The tenant's SMTP relay credentials (never their passwords)",
-        )
-    },
-    Route {
-        request: Some("NewRelayCredential"),
-        response: Some("CreatedRelayCredential"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/relay/credentials",
-            "Create an SMTP relay credential (its password is shown once)",
-        )
-    },
-    Route {
-        response: Some("RelayCredential"),
-        ..route(
-            "POST",
-            "/api/v1/tenants/{tenant}/relay/credentials/{credential}/revoke",
-            "Revoke an SMTP relay credential",
-        )
-    },
-    Route {
-        response: Some("RelayPolicy"),
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/relay/policy",
-            "Where the tenant's inbound mail may come from",
-        )
-    },
-    Route {
-        request: Some("RelayPolicy"),
-        response: Some("RelayPolicy"),
-        ..route(
-            "PUT",
-            "/api/v1/tenants/{tenant}/relay/policy",
-            "Replace the relay policy: source networks and client-certificate fingerprints",
-        )
-    },
-    Route {
-        response: Some("SmsPage"),
-        query: &["page_size", "cursor"],
-        ..route(
-            "GET",
-            "/api/v1/tenants/{tenant}/sms",
-            "The SMS outbox: the tenant's SMS, newest first (only where the platform keeps one: no SMS centre)",
-        )
-    },
-    Route {
-        response: Some("SmsPage"),
-        query: &["page_size", "cursor"],
-        ..route(
-            "GET",
-            "/api/v1/sms",
-            "The SMS outbox: every SMS the credential may see (an operator: every tenant's), newest first",
-        )
-    },
+    route("GET", "/api/v1/me"),
+    route("POST", "/api/v1/tenants"),
+    route("GET", "/api/v1/tenants/{tenant}/accounts"),
+    route("POST", "/api/v1/tenants/{tenant}/accounts"),
+    route("GET", "/api/v1/tenants/{tenant}/accounts/{account}"),
+    route("PATCH", "/api/v1/tenants/{tenant}/accounts/{account}"),
+    route("DELETE", "/api/v1/tenants/{tenant}/accounts/{account}"),
+    route(
+        "GET",
+        "/api/v1/tenants/{tenant}/accounts/{account}/bindings",
+    ),
+    route(
+        "POST",
+        "/api/v1/tenants/{tenant}/accounts/{account}/bindings",
+    ),
+    route("POST", "/api/v1/tenants/{tenant}/bindings/{binding}/verify"),
+    route("POST", "/api/v1/tenants/{tenant}/bindings/{binding}/revoke"),
+    route(
+        "GET",
+        "/api/v1/tenants/{tenant}/bindings/{binding}/preferences",
+    ),
+    route(
+        "PUT",
+        "/api/v1/tenants/{tenant}/bindings/{binding}/preferences",
+    ),
+    route("GET", "/api/v1/tenants/{tenant}/devices"),
+    route("POST", "/api/v1/tenants/{tenant}/devices"),
+    route("POST", "/api/v1/tenants/{tenant}/devices/{device}/token"),
+    route("POST", "/api/v1/tenants/{tenant}/devices/{device}/revoke"),
+    route(
+        "GET",
+        "/api/v1/tenants/{tenant}/accounts/{account}/deliveries",
+    ),
+    route("GET", "/api/v1/tenants/{tenant}/traffic"),
+    route("GET", "/api/v1/tenants/{tenant}/keys"),
+    route("POST", "/api/v1/tenants/{tenant}/keys"),
+    route("POST", "/api/v1/tenants/{tenant}/keys/{key}/revoke"),
+    route("GET", "/api/v1/tenants/{tenant}/domains"),
+    route("PUT", "/api/v1/tenants/{tenant}/domains"),
+    route("GET", "/api/v1/tenants/{tenant}/relay/credentials"),
+    route("POST", "/api/v1/tenants/{tenant}/relay/credentials"),
+    route(
+        "POST",
+        "/api/v1/tenants/{tenant}/relay/credentials/{credential}/revoke",
+    ),
+    route("GET", "/api/v1/tenants/{tenant}/relay/policy"),
+    route("PUT", "/api/v1/tenants/{tenant}/relay/policy"),
+    route("GET", "/api/v1/tenants/{tenant}/sms"),
+    route("GET", "/api/v1/sms"),
 ];
 
 /// The API's router (its state applied).

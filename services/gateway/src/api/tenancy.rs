@@ -4,42 +4,116 @@
 
 use axum::extract::{Path, State};
 use pushmail_proto::binding::v1 as pb;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::extract::{Body, Credential, MaybeBody};
 use super::handlers::{Reply, Shared, admin, created, ok};
+use super::wire::ms;
 
-fn ms(t: Option<&prost_types::Timestamp>) -> Option<i64> {
-    t.map(|t| t.seconds.saturating_mul(1_000) + i64::from(t.nanos / 1_000_000))
+/// An API key of the tenant (never the key itself).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub(super) struct ApiKey {
+    id: String,
+    /// The key's first characters, to tell keys apart.
+    prefix: String,
+    description: String,
+    created_at_ms: Option<i64>,
+    expires_at_ms: Option<i64>,
+    revoked_at_ms: Option<i64>,
+    active: bool,
 }
 
-fn key(k: &pb::ApiKey) -> Value {
-    json!({
-        "id": k.key_id,
-        "prefix": k.prefix,
-        "description": k.description,
-        "created_at_ms": ms(k.created_at.as_ref()),
-        "expires_at_ms": ms(k.expires_at.as_ref()),
-        "revoked_at_ms": ms(k.revoked_at.as_ref()),
-        "active": k.active,
-    })
+impl From<&pb::ApiKey> for ApiKey {
+    fn from(k: &pb::ApiKey) -> Self {
+        Self {
+            id: k.key_id.clone(),
+            prefix: k.prefix.clone(),
+            description: k.description.clone(),
+            created_at_ms: ms(k.created_at.as_ref()),
+            expires_at_ms: ms(k.expires_at.as_ref()),
+            revoked_at_ms: ms(k.revoked_at.as_ref()),
+            active: k.active,
+        }
+    }
 }
 
-fn relay_credential(c: &pb::RelayCredential) -> Value {
-    json!({
-        "id": c.credential_id,
-        "username": c.username,
-        "description": c.description,
-        "created_at_ms": ms(c.created_at.as_ref()),
-        "revoked_at_ms": ms(c.revoked_at.as_ref()),
-    })
+/// The tenant's API keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ApiKeyList {
+    items: Vec<ApiKey>,
 }
 
-fn policy(p: &pb::RelayPolicy) -> Value {
-    json!({"allowed_sources": p.allowed_sources, "client_cert_sha256": p.client_cert_sha256})
+/// A new API key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct CreatedApiKey {
+    #[serde(flatten)]
+    key: ApiKey,
+    /// The key itself: shown once.
+    api_key: String,
 }
 
+/// An SMTP relay credential (never its password).
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RelayCredential {
+    id: String,
+    username: String,
+    description: String,
+    created_at_ms: Option<i64>,
+    revoked_at_ms: Option<i64>,
+}
+
+impl From<&pb::RelayCredential> for RelayCredential {
+    fn from(c: &pb::RelayCredential) -> Self {
+        Self {
+            id: c.credential_id.clone(),
+            username: c.username.clone(),
+            description: c.description.clone(),
+            created_at_ms: ms(c.created_at.as_ref()),
+            revoked_at_ms: ms(c.revoked_at.as_ref()),
+        }
+    }
+}
+
+/// The tenant's SMTP relay credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RelayCredentialList {
+    items: Vec<RelayCredential>,
+}
+
+/// A new SMTP relay credential, its password shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct CreatedRelayCredential {
+    id: String,
+    username: String,
+    /// Shown once.
+    password: String,
+}
+
+/// Where the tenant's inbound mail may come from.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RelayPolicy {
+    /// CIDRs or addresses.
+    #[serde(default)]
+    allowed_sources: Vec<String>,
+    /// SHA-256 fingerprints of client certificates, 64 hex digits each.
+    #[serde(default)]
+    client_cert_sha256: Vec<String>,
+}
+
+impl From<pb::RelayPolicy> for RelayPolicy {
+    fn from(p: pb::RelayPolicy) -> Self {
+        Self {
+            allowed_sources: p.allowed_sources,
+            client_cert_sha256: p.client_cert_sha256,
+        }
+    }
+}
+
+/// The tenant's list of API keys.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/keys", params(("tenant" = String, Path)),
+    responses((status = 200, description = "never the keys themselves", body = ApiKeyList)))]
 pub(super) async fn list_keys(
     State(api): Shared,
     credential: Credential,
@@ -52,18 +126,25 @@ pub(super) async fn list_keys(
         |mut c, r| async move { c.list_api_keys(r).await },
     )
     .await?;
-    ok(json!({ "items": response.keys.iter().map(key).collect::<Vec<_>>() }))
+    ok(ApiKeyList {
+        items: response.keys.iter().map(ApiKey::from).collect(),
+    })
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST …/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewKey {
     #[serde(default)]
     description: String,
+    /// 0: until revoked.
     #[serde(default)]
     ttl_seconds: u64,
 }
 
+/// Create an API key (shown once): rotate by creating one, then revoking the old with a grace.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/keys", params(("tenant" = String, Path)),
+    request_body = NewKey, responses((status = 201, body = CreatedApiKey)))]
 pub(super) async fn create_key(
     State(api): Shared,
     credential: Credential,
@@ -82,20 +163,28 @@ pub(super) async fn create_key(
     )
     .await?;
     // The key is shown this once (binding keeps only its hash).
-    let mut shown = response.key.as_ref().map(key).unwrap_or_default();
-    shown["api_key"] = json!(response.api_key);
-    created(shown)
+    created(CreatedApiKey {
+        key: response.key.as_ref().map(ApiKey::from).unwrap_or_default(),
+        api_key: response.api_key,
+    })
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `POST …/keys/{key}/revoke`; no body: at once.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Revoke {
+    /// The key works this long more (at most 30 days); 0: stops at once.
     #[serde(default)]
     grace_seconds: u64,
+    /// Required to revoke the tenant's last working key.
     #[serde(default)]
     confirm_last_key: bool,
 }
 
+/// Revoke an API key, at once or after a grace period (the last working key needs confirm_last_key).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/keys/{key}/revoke",
+    params(("tenant" = String, Path), ("key" = String, Path)),
+    request_body(content = Option<Revoke>), responses((status = 200, body = ApiKey)))]
 pub(super) async fn revoke_key(
     State(api): Shared,
     credential: Credential,
@@ -114,9 +203,12 @@ pub(super) async fn revoke_key(
         |mut c, r| async move { c.revoke_api_key(r).await },
     )
     .await?;
-    ok(key(&revoked))
+    ok(ApiKey::from(&revoked))
 }
 
+/// The mail domains the tenant owns.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/domains", params(("tenant" = String, Path)),
+    responses((status = 200, body = Domains)))]
 pub(super) async fn get_domains(
     State(api): Shared,
     credential: Credential,
@@ -129,15 +221,21 @@ pub(super) async fn get_domains(
         |mut c, r| async move { c.get_tenant_domains(r).await },
     )
     .await?;
-    ok(json!({ "domains": response.domains }))
+    ok(Domains {
+        domains: response.domains,
+    })
 }
 
-#[derive(Debug, Deserialize)]
+/// A tenant's mail domains.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Domains {
     domains: Vec<String>,
 }
 
+/// Assign the tenant's mail domains (operators): only it may forward addresses in them.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/domains", params(("tenant" = String, Path)),
+    request_body = Domains, responses((status = 200, body = Domains)))]
 pub(super) async fn put_domains(
     State(api): Shared,
     credential: Credential,
@@ -154,9 +252,14 @@ pub(super) async fn put_domains(
         |mut c, r| async move { c.set_tenant_domains(r).await },
     )
     .await?;
-    ok(json!({ "domains": response.domains }))
+    ok(Domains {
+        domains: response.domains,
+    })
 }
 
+/// The tenant's SMTP relay credentials (never their passwords).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/relay/credentials",
+    params(("tenant" = String, Path)), responses((status = 200, body = RelayCredentialList)))]
 pub(super) async fn list_credentials(
     State(api): Shared,
     credential: Credential,
@@ -169,16 +272,27 @@ pub(super) async fn list_credentials(
         |mut c, r| async move { c.list_relay_credentials(r).await },
     )
     .await?;
-    ok(json!({ "items": response.credentials.iter().map(relay_credential).collect::<Vec<_>>() }))
+    ok(RelayCredentialList {
+        items: response
+            .credentials
+            .iter()
+            .map(RelayCredential::from)
+            .collect(),
+    })
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST …/relay/credentials`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewCredential {
     #[serde(default)]
     description: String,
 }
 
+/// Create an SMTP relay credential (its password is shown once).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/relay/credentials",
+    params(("tenant" = String, Path)), request_body = NewCredential,
+    responses((status = 201, body = CreatedRelayCredential)))]
 pub(super) async fn create_credential(
     State(api): Shared,
     credential: Credential,
@@ -196,9 +310,17 @@ pub(super) async fn create_credential(
     )
     .await?;
     // The password is shown this once (binding keeps only its hash).
-    created(json!({"id": made.credential_id, "username": made.username, "password": made.password}))
+    created(CreatedRelayCredential {
+        id: made.credential_id,
+        username: made.username,
+        password: made.password,
+    })
 }
 
+/// Revoke an SMTP relay credential.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/relay/credentials/{credential}/revoke",
+    params(("tenant" = String, Path), ("credential" = String, Path)),
+    responses((status = 200, body = RelayCredential)))]
 pub(super) async fn revoke_credential(
     State(api): Shared,
     credential: Credential,
@@ -214,9 +336,12 @@ pub(super) async fn revoke_credential(
         |mut c, r| async move { c.revoke_relay_credential(r).await },
     )
     .await?;
-    ok(relay_credential(&revoked))
+    ok(RelayCredential::from(&revoked))
 }
 
+/// Where the tenant's inbound mail may come from.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/relay/policy",
+    params(("tenant" = String, Path)), responses((status = 200, body = RelayPolicy)))]
 pub(super) async fn get_policy(
     State(api): Shared,
     credential: Credential,
@@ -229,23 +354,18 @@ pub(super) async fn get_policy(
         |mut c, r| async move { c.get_relay_policy(r).await },
     )
     .await?;
-    ok(policy(&response))
+    ok(RelayPolicy::from(response))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewPolicy {
-    #[serde(default)]
-    allowed_sources: Vec<String>,
-    #[serde(default)]
-    client_cert_sha256: Vec<String>,
-}
-
+/// Replace the relay policy: source networks and client-certificate fingerprints.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/relay/policy",
+    params(("tenant" = String, Path)), request_body = RelayPolicy,
+    responses((status = 200, body = RelayPolicy)))]
 pub(super) async fn put_policy(
     State(api): Shared,
     credential: Credential,
     Path(tenant): Path<String>,
-    Body(body): Body<NewPolicy>,
+    Body(body): Body<RelayPolicy>,
 ) -> Reply {
     let response = admin(
         &api,
@@ -258,5 +378,5 @@ pub(super) async fn put_policy(
         |mut c, r| async move { c.set_relay_policy(r).await },
     )
     .await?;
-    ok(policy(&response))
+    ok(RelayPolicy::from(response))
 }

@@ -1,9 +1,13 @@
 //! HTTP Range for resumable downloads (RFC 9110 §14): one byte range per
 //! request, which is what download managers and phones send to resume.
-//! Several ranges in one request are answered with the whole content
-//! (allowed: a server may ignore Range), never with multipart; a byte
-//! range that is nonsense (malformed, end before start) is 416. Every
-//! number is checked: none can overflow, whatever the header says.
+//! The header is read by `http-range-header`; this module decides what
+//! its answer means here. Several ranges in one request are answered with
+//! the whole content (allowed: a server may ignore Range), never with
+//! multipart; a byte range that is nonsense (malformed, end before start,
+//! an empty suffix) is 416. Every number is checked: none can overflow,
+//! whatever the header says.
+
+use http_range_header::{RangeInvalid, RangeUnsatisfiableError, SyntacticallyCorrectRange};
 
 /// What the request asks of a representation of `total` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,53 +53,36 @@ pub(crate) enum Parsed {
 }
 
 /// Reads a `Range` header. Numbers too large for 64 bits are taken as
-/// the largest: past any real length, which is what they mean (a start
-/// there is unsatisfiable, an end there is clamped to the last byte);
-/// no arithmetic on them can overflow.
+/// the largest (the crate does so up to 30 digits; longer is refused):
+/// past any real length, which is what they mean (a start there is
+/// unsatisfiable, an end there is clamped to the last byte).
 pub(crate) fn parse(header: &str) -> Parsed {
     let header = header.trim();
-    let Some((unit, set)) = header.split_once('=') else {
-        return Parsed::Ignore;
-    };
-    if !unit.trim().eq_ignore_ascii_case("bytes") {
-        return Parsed::Ignore;
-    }
-    let set = set.trim();
-    if set.contains(',') {
-        return Parsed::Ignore;
-    }
-    let Some((first, last)) = set.split_once('-') else {
-        return Parsed::Invalid;
-    };
-    let (first, last) = (first.trim(), last.trim());
-    let spec = if first.is_empty() {
-        match number(last) {
-            Some(n) if n > 0 => Some(Spec::Suffix(n)),
-            _ => None,
+    match http_range_header::parse_range_header(header) {
+        Ok(ranges) if ranges.len() == 1 => match ranges.into_ranges().first() {
+            Some(SyntacticallyCorrectRange::FromStart(start)) => Parsed::One(Spec::From {
+                start: *start,
+                end: None,
+            }),
+            Some(SyntacticallyCorrectRange::Indexed(start, end)) => Parsed::One(Spec::From {
+                start: *start,
+                end: Some(*end),
+            }),
+            // An empty suffix names no byte of any representation; known
+            // now, it spares opening the whole stream to say 416.
+            Some(SyntacticallyCorrectRange::FromLast(0)) | None => Parsed::Invalid,
+            Some(SyntacticallyCorrectRange::FromLast(n)) => Parsed::One(Spec::Suffix(*n)),
+        },
+        Ok(_) => Parsed::Ignore,
+        // Another unit (or no `=`): RFC 9110 says ignore what we do not understand.
+        Err(RangeUnsatisfiableError::Invalid(RangeInvalid::DoesNotStartWithToken)) => {
+            Parsed::Ignore
         }
-    } else {
-        match (number(first), last) {
-            (Some(start), "") => Some(Spec::From { start, end: None }),
-            (Some(start), last) => number(last)
-                .filter(|end| *end >= start)
-                .map(|end| Spec::From {
-                    start,
-                    end: Some(end),
-                }),
-            (None, _) => None,
-        }
-    };
-    spec.map_or(Parsed::Invalid, Parsed::One)
-}
-
-/// Decimal digits only (no sign, no space inside), saturating at `u64::MAX`.
-fn number(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        // A list is answered whole whatever its members say, as the
+        // crate stops at the first bad member before counting them.
+        Err(_) if header.contains(',') => Parsed::Ignore,
+        Err(_) => Parsed::Invalid,
     }
-    Some(s.bytes().fold(0u64, |n, digit| {
-        n.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
-    }))
 }
 
 impl Spec {
@@ -181,8 +168,16 @@ mod tests {
             }
         );
         assert_eq!(one("bytes=-500"), Spec::Suffix(500));
+        // An empty list element is allowed (RFC 9110 §5.6.1): still one range.
         assert_eq!(
-            one(" Bytes= 5 - 9 "),
+            one("bytes=0-99,"),
+            Spec::From {
+                start: 0,
+                end: Some(99)
+            }
+        );
+        assert_eq!(
+            one(" Bytes= 5-9 "),
             Spec::From {
                 start: 5,
                 end: Some(9)
@@ -300,6 +295,10 @@ mod tests {
             "bytes=1 2-3",
             "bytes=",
             "bytes=5",
+            // RFC 9110's int-range has no whitespace around the dash.
+            "bytes=5 - 9",
+            // Over 30 digits: refused before any parsing, not read as u64::MAX.
+            "bytes=0-0000000000000000000000000000001",
         ] {
             assert_eq!(parse(header), Parsed::Invalid, "{header:?}");
         }
