@@ -1,22 +1,28 @@
-//! An SMS centre for tests: the `smpp34` crate's SMPP 3.4 server (an
-//! implementation independent of ours), scripted to accept, refuse or
-//! throttle submits, and to send delivery receipts and unbinds.
+//! An SMS centre for tests: `integration-tests/smsc/smsc.pl`, on Debian's
+//! Net::SMPP (`libnet-smpp-perl`), so the SMPP on the wire is read and
+//! written by code that shares nothing with the connector's (the smpp34
+//! crate). It runs as a child process on an ephemeral port, is scripted
+//! to refuse or throttle submits and to send receipts and unbinds, and
+//! reports what it received as JSON lines (the script's header lists them).
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use smpp34::server::ESME;
-use smpp34::{
-    SmppConnectionInformation, SmppError, SmppServer, SmppServerListener, Tlv, TlvTag,
-    bind_transceiver, bind_transceiver_resp, submit_sm, submit_sm_resp,
-};
-use tokio::sync::Notify;
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{Notify, oneshot};
+
+/// The SMS centre's script, next to this crate's manifest.
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/smsc/smsc.pl");
 
 /// A submit the SMS centre accepted.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Accepted {
     pub message_id: String,
     pub destination: String,
@@ -24,244 +30,266 @@ pub struct Accepted {
     pub data_coding: u8,
     pub registered_delivery: u8,
     pub validity_period: String,
+    /// The user data, header included.
+    #[serde(deserialize_with = "hex")]
     pub short_message: Vec<u8>,
 }
 
-/// What the SMS centre does next.
-#[derive(Debug, Default)]
+/// Changes to what the SMS centre does next; `None` leaves a setting as it is.
+#[derive(Debug, Default, Serialize)]
 pub struct Script {
-    /// Binds with another password are refused.
-    pub password: String,
+    /// Binds with another password are refused (ESME_RINVPASWD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
     /// Destinations ending so are refused with ESME_RINVDSTADR.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refuse_suffix: Option<String>,
     /// The next this many submits are answered ESME_RTHROTTLED.
-    pub throttle_next: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_next: Option<u32>,
     /// Submits of a concatenated part 2 answered ESME_RMSGQFUL, this many times.
-    pub queue_full_on_part_two: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_full_on_part_two: Option<u32>,
+}
+
+/// What the SMS centre saw.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Submits accepted, in order.
+    pub accepted: Vec<Accepted>,
+    /// The statuses submits were refused with, in order.
+    pub refused: Vec<u32>,
+    /// Binds accepted.
+    pub binds: u32,
+    /// Why each connection ended.
+    pub closed: Vec<String>,
+}
+
+/// One line of the SMS centre's stdout that is not an answer to a command.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Event {
+    Listening { port: u16 },
+    Bind { accepted: bool },
+    Submit(Submitted),
+    Closed { why: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Submitted {
+    Accepted(Accepted),
+    Refused { status: u32 },
 }
 
 #[derive(Default)]
-struct State {
-    script: Mutex<Script>,
-    accepted: Mutex<Vec<Accepted>>,
-    refused: AtomicU32,
-    binds: AtomicU32,
-    esme: Mutex<Option<Arc<ESME>>>,
+struct Shared {
+    seen: Mutex<Seen>,
     changed: Notify,
-    next_id: AtomicU32,
+    answers: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
 }
 
-struct Listener(Arc<State>);
+/// A running SMS centre on a loopback port.
+pub struct Smsc {
+    child: Child,
+    stdin: tokio::sync::Mutex<ChildStdin>,
+    shared: Arc<Shared>,
+    next_ref: AtomicU64,
+    /// `127.0.0.1:port`.
+    pub address: String,
+}
 
-#[async_trait]
-impl SmppServerListener for Listener {
-    async fn on_bind_transceiver(
-        &self,
-        bind: bind_transceiver,
-        _connection: &SmppConnectionInformation,
-        _session: &String,
-    ) -> bind_transceiver_resp {
-        let password = lock(&self.0.script).password.clone();
-        if bind.password != password {
-            return bind.reject(SmppError::ESME_RINVPASWD);
-        }
-        self.0.binds.fetch_add(1, Ordering::SeqCst);
-        self.0.changed.notify_waiters();
-        bind.accept("test-smsc".to_owned(), Some(0x34))
-    }
-
-    async fn on_submit_sm(
-        &self,
-        submit: submit_sm,
-        _connection: &SmppConnectionInformation,
-        _session: &String,
-    ) -> submit_sm_resp {
-        let refusal = {
-            let mut script = lock(&self.0.script);
-            // UDH 05 00 03 ref total part: octet 5 is the part number.
-            let part_two = submit.esm_class & 0x40 != 0 && submit.short_message.get(5) == Some(&2);
-            if script.throttle_next > 0 {
-                script.throttle_next -= 1;
-                Some(SmppError::ESME_RTHROTTLED)
-            } else if part_two && script.queue_full_on_part_two > 0 {
-                script.queue_full_on_part_two -= 1;
-                Some(SmppError::ESME_RMSGQFUL)
-            } else if script
-                .refuse_suffix
-                .as_ref()
-                .is_some_and(|s| submit.destination_addr.ends_with(s.as_str()))
-            {
-                Some(SmppError::ESME_RINVDSTADR)
-            } else {
-                None
-            }
+impl Smsc {
+    /// Starts one accepting binds with `password`, closing connections
+    /// silent for `inactivity_ms` (0: never). It never probes a link itself.
+    pub async fn start(password: &str, inactivity_ms: u64) -> anyhow::Result<Self> {
+        let mut child = Command::new("perl")
+            .arg(SCRIPT)
+            .args(["--password", password])
+            .args(["--inactivity-ms", &inactivity_ms.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("perl (scripts/provision.sh installs it with libnet-smpp-perl)")?;
+        let stdin = child.stdin.take().context("no stdin")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .context("the SMS centre did not start within 10 s")??
+            .context(
+                "the SMS centre exited (is libnet-smpp-perl installed? scripts/provision.sh)",
+            )?;
+        let Event::Listening { port } = serde_json::from_str(&first)
+            .with_context(|| format!("the SMS centre's first line: {first}"))?
+        else {
+            anyhow::bail!("the SMS centre began with {first}");
         };
-        if let Some(error) = refusal {
-            self.0.refused.fetch_add(1, Ordering::SeqCst);
-            self.0.changed.notify_waiters();
-            return submit.reject(error);
+        let shared = Arc::new(Shared::default());
+        tokio::spawn(read_events(lines, shared.clone()));
+        Ok(Self {
+            child,
+            stdin: tokio::sync::Mutex::new(stdin),
+            shared,
+            next_ref: AtomicU64::new(1),
+            address: format!("127.0.0.1:{port}"),
+        })
+    }
+
+    /// Sends `command` and waits for its answer.
+    async fn call(&self, mut command: Value) -> anyhow::Result<Value> {
+        let reference = self.next_ref.fetch_add(1, Ordering::Relaxed);
+        command["ref"] = reference.into();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared.answers).insert(reference, tx);
+        let mut line = serde_json::to_vec(&command)?;
+        line.push(b'\n');
+        self.stdin.lock().await.write_all(&line).await?;
+        let answer = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .with_context(|| format!("no answer to {command} within 30 s"))?
+            .with_context(|| format!("the SMS centre exited before answering {command}"))?;
+        if answer["event"] == "failed" {
+            anyhow::bail!("{command} failed: {}", answer["why"]);
         }
-        // Hexadecimal ids, as many SMS centres give them.
-        let message_id = format!(
-            "{:x}",
-            0x1000 + self.0.next_id.fetch_add(1, Ordering::SeqCst)
-        );
-        lock(&self.0.accepted).push(Accepted {
-            message_id: message_id.clone(),
-            destination: submit.destination_addr.clone(),
-            esm_class: submit.esm_class,
-            data_coding: submit.data_coding,
-            registered_delivery: submit.registered_delivery,
-            validity_period: submit.validity_period.clone(),
-            short_message: submit.short_message.clone(),
-        });
-        self.0.changed.notify_waiters();
-        submit.accept(message_id)
+        Ok(answer)
     }
 
-    async fn on_esme_bound(&self, esme: ESME, _session: &String) {
-        *lock(&self.0.esme) = Some(Arc::new(esme));
-        self.0.changed.notify_waiters();
+    /// Changes what happens next; in force when this returns.
+    pub async fn script(&self, script: Script) -> anyhow::Result<()> {
+        let mut command = serde_json::to_value(script)?;
+        command["cmd"] = "script".into();
+        self.call(command).await.map(drop)
     }
 
-    async fn on_esme_unbound(&self, _session: &String) {
-        *lock(&self.0.esme) = None;
-        self.0.changed.notify_waiters();
+    /// What the SMS centre saw up to now: every PDU it answered before
+    /// this call is in it.
+    pub async fn seen(&self) -> anyhow::Result<Seen> {
+        self.call(json!({ "cmd": "sync" })).await?;
+        Ok(lock(&self.shared.seen).clone())
     }
+
+    /// Waits (up to `limit`) until `done` holds for what the SMS centre saw.
+    pub async fn until(&self, limit: Duration, done: impl Fn(&Seen) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.shared.changed.notified();
+            if done(&lock(&self.shared.seen)) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return done(&lock(&self.shared.seen));
+            }
+        }
+    }
+
+    /// Sends a delivery receipt with the optional parameters of SMPP 3.4
+    /// (and the state in its text); the ESME's answer status.
+    pub async fn receipt(&self, message_id: &str, state: u8) -> anyhow::Result<u32> {
+        self.deliver(json!({
+            "esm_class": 0x04,
+            "text": format!("id:{message_id} stat:{state}"),
+            "receipted_message_id": message_id,
+            "message_state": state,
+        }))
+        .await
+    }
+
+    /// Sends a receipt written only as Appendix B text (older SMS centres).
+    pub async fn text_receipt(&self, text: &str) -> anyhow::Result<u32> {
+        self.deliver(json!({ "esm_class": 0x04, "text": text }))
+            .await
+    }
+
+    /// Sends a message from a phone (not a receipt).
+    pub async fn mobile_originated(&self, text: &str) -> anyhow::Result<u32> {
+        self.deliver(json!({ "esm_class": 0x00, "text": text }))
+            .await
+    }
+
+    /// Sends a deliver_sm to the bound ESME; its answer status.
+    async fn deliver(&self, mut command: Value) -> anyhow::Result<u32> {
+        command["cmd"] = "deliver".into();
+        let answer = self.call(command).await?;
+        let status = answer["status"]
+            .as_u64()
+            .context("deliver_sm_resp without a status")?;
+        Ok(u32::try_from(status)?)
+    }
+
+    /// Unbinds the bound ESME (an SMS centre going for maintenance); the
+    /// status of the ESME's unbind_resp.
+    pub async fn unbind(&self) -> anyhow::Result<u32> {
+        let answer = self.call(json!({ "cmd": "unbind" })).await?;
+        let status = answer["status"]
+            .as_u64()
+            .context("unbind_resp without a status")?;
+        Ok(u32::try_from(status)?)
+    }
+
+    /// Stops it: its stdin closes, and it exits.
+    pub async fn stop(mut self) {
+        drop(self.stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// Records events and hands answers to the commands waiting for them,
+/// until the SMS centre's stdout closes.
+async fn read_events(
+    mut lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    shared: Arc<Shared>,
+) {
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Ok(value) = serde_json::from_str::<Value>(&line) else {
+            eprintln!("smsc: not JSON: {line}");
+            continue;
+        };
+        if let Some(reference) = value["ref"].as_u64() {
+            if let Some(tx) = lock(&shared.answers).remove(&reference) {
+                let _ = tx.send(value);
+            }
+            continue;
+        }
+        match serde_json::from_value::<Event>(value) {
+            Ok(event) => record(&shared, event),
+            Err(err) => eprintln!("smsc: unknown event {line}: {err}"),
+        }
+    }
+    // Whoever still waits learns that the SMS centre is gone.
+    lock(&shared.answers).clear();
+}
+
+fn record(shared: &Shared, event: Event) {
+    {
+        let mut seen = lock(&shared.seen);
+        match event {
+            Event::Listening { .. } => {}
+            Event::Bind { accepted } => seen.binds += u32::from(accepted),
+            Event::Submit(Submitted::Accepted(accepted)) => seen.accepted.push(accepted),
+            Event::Submit(Submitted::Refused { status }) => seen.refused.push(status),
+            Event::Closed { why } => seen.closed.push(why),
+        }
+    }
+    shared.changed.notify_waiters();
+}
+
+fn hex<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| serde::de::Error::custom(format!("not hex: {text}")))
+        })
+        .collect()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A running SMS centre on a loopback port.
-pub struct Smsc {
-    server: SmppServer,
-    state: Arc<State>,
-    /// `127.0.0.1:port`.
-    pub address: String,
-}
-
-impl Smsc {
-    /// Starts one accepting binds with `password`. `enquire_link_ms` is how
-    /// often it probes the ESME; `inactivity_ms` closes a link that long silent.
-    pub async fn start(password: &str, enquire_link_ms: u64, inactivity_ms: u64) -> Self {
-        let state = Arc::new(State::default());
-        lock(&state.script).password = password.to_owned();
-        let port = crate::free_port();
-        let mut server = SmppServer::new_with_default_timers(
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port,
-            Arc::new(Listener(state.clone())),
-            5_000,
-            enquire_link_ms,
-            inactivity_ms,
-            5_000,
-            4_096,
-        );
-        server.start().await;
-        Self {
-            server,
-            state,
-            address: format!("127.0.0.1:{port}"),
-        }
-    }
-
-    /// Changes what happens next.
-    pub fn script(&self, change: impl FnOnce(&mut Script)) {
-        change(&mut lock(&self.state.script));
-    }
-
-    /// Submits accepted so far.
-    pub fn accepted(&self) -> Vec<Accepted> {
-        lock(&self.state.accepted).clone()
-    }
-
-    /// Submits refused so far.
-    pub fn refused(&self) -> u32 {
-        self.state.refused.load(Ordering::SeqCst)
-    }
-
-    /// Binds accepted so far.
-    pub fn binds(&self) -> u32 {
-        self.state.binds.load(Ordering::SeqCst)
-    }
-
-    /// Waits (up to `limit`) until `done` holds.
-    pub async fn until(&self, limit: Duration, done: impl Fn(&Self) -> bool) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let changed = self.state.changed.notified();
-            if done(self) {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return done(self);
-            }
-        }
-    }
-
-    fn esme(&self) -> anyhow::Result<Arc<ESME>> {
-        lock(&self.state.esme)
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("no ESME is bound"))
-    }
-
-    /// Sends a delivery receipt with the optional parameters of SMPP 3.4.
-    pub async fn receipt(&self, message_id: &str, state: u8) -> anyhow::Result<u32> {
-        let tlvs = vec![
-            Tlv::new(
-                TlvTag::ReceiptedMessageId as u16,
-                format!("{message_id}\0").into_bytes(),
-            ),
-            Tlv::new(TlvTag::MessageStateTlv as u16, vec![state]),
-        ];
-        self.deliver(0x04, &format!("id:{message_id} stat:{state}"), tlvs)
-            .await
-    }
-
-    /// Sends a receipt written only as Appendix B text (older SMS centres).
-    pub async fn text_receipt(&self, text: &str) -> anyhow::Result<u32> {
-        self.deliver(0x04, text, Vec::new()).await
-    }
-
-    /// Sends a message from a phone (not a receipt).
-    pub async fn mobile_originated(&self, text: &str) -> anyhow::Result<u32> {
-        self.deliver(0x00, text, Vec::new()).await
-    }
-
-    /// Sends a deliver_sm; the ESME's answer status.
-    async fn deliver(&self, esm_class: u8, text: &str, tlvs: Vec<Tlv>) -> anyhow::Result<u32> {
-        let answer = self
-            .esme()?
-            .deliver_sm()
-            .source_addr("8613800138000")
-            .destination_addr("pushmail")
-            .esm_class(esm_class)
-            .short_message(text.as_bytes().to_vec())
-            .tlvs(tlvs)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("deliver_sm failed: {e:?}"))?;
-        Ok(answer.command_status())
-    }
-
-    /// Unbinds the bound ESME (an SMS centre going for maintenance). The
-    /// server of smpp34 1.5.1 does not hand the ESME's unbind_resp to the
-    /// caller (it times out whatever the ESME answers), so what tells is
-    /// whether the ESME binds again, not this call's result.
-    pub async fn unbind(&self) -> anyhow::Result<()> {
-        let esme = self.esme()?;
-        tokio::spawn(async move {
-            let _ = esme.send_unbind().await;
-        });
-        Ok(())
-    }
-
-    /// Stops accepting.
-    pub async fn stop(mut self) {
-        self.server.stop().await;
-    }
 }

@@ -180,6 +180,33 @@ async fn receipts_behave(store: Arc<dyn Store>) {
         None,
         "forgetting twice, or what never was, is harmless"
     );
+    // A `:` in a centre's name or in an id does not make two receipts one:
+    // "b:c" + "m4" is not "b" + "c:m4", nor is an escaped-looking name.
+    let colon_name = expected("r5", SmsPurpose::Otp);
+    let colon_id = expected("r6", SmsPurpose::WakeUp);
+    let percent_name = expected("r7", SmsPurpose::Notice);
+    store.expect("b:c", "m4", &colon_name, KEEP).await.unwrap();
+    store.expect("b", "c:m4", &colon_id, KEEP).await.unwrap();
+    store
+        .expect("b%3Ac", "m4", &percent_name, KEEP)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.receipt("b:c", "m4").await.unwrap(),
+        Some(colon_name.clone())
+    );
+    assert_eq!(store.receipt("b", "c:m4").await.unwrap(), Some(colon_id));
+    assert_eq!(
+        store.receipt("b%3Ac", "m4").await.unwrap(),
+        Some(percent_name)
+    );
+    store.forget("b", "c:m4").await.unwrap();
+    assert_eq!(store.receipt("b", "c:m4").await.unwrap(), None);
+    assert_eq!(
+        store.receipt("b:c", "m4").await.unwrap(),
+        Some(colon_name),
+        "forgetting one does not forget the other"
+    );
     // Expected again (a resubmission reusing the id): the newest wins.
     store
         .expect("smsc-a", "m2", &expected("r4", SmsPurpose::Notice), KEEP)

@@ -21,10 +21,11 @@ use pushmail_proto::events::v1::{
 };
 use pushmail_proto::topics;
 use pushmail_sms_encoding::{self as sms, Coding, Segment};
+use smpp34::SmppError;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::link::{Link, SubmitError};
-use crate::pdu::{self, Address, ShortMessage, data_coding, status};
+use crate::link::{Link, SubmitError, Unavailable};
+use crate::pdu::{self, Address, Submit, data_coding};
 use crate::receipt::{self, Receipt};
 use crate::session::Inbound;
 use crate::state::{Expected, Store};
@@ -135,7 +136,8 @@ impl Handler for Connector {
         let outcome = match self.submit(&sms, &request, &progress.submitted).await {
             Ok(outcome) => outcome,
             Err(unavailable) => {
-                tracing::warn!(request = %request, error = %unavailable, "SMS not submitted yet; will retry");
+                let error = pushmail_common::report::Report(&unavailable);
+                tracing::warn!(request = %request, %error, "SMS not submitted yet; will retry");
                 return Err(HandlerError::new(unavailable));
             }
         };
@@ -217,10 +219,7 @@ impl Connector {
                     self.store
                         .submitted(request, index, &id, self.ttl)
                         .await
-                        .map_err(|e| SubmitError::Unavailable {
-                            smsc: link.name().to_owned(),
-                            reason: e.to_string(),
-                        })?;
+                        .map_err(|e| link.unavailable(Unavailable::State(e)))?;
                     message_id = id;
                 }
                 Err(err @ SubmitError::Unavailable { .. }) => return Err(err),
@@ -297,14 +296,14 @@ impl Connector {
     }
 
     /// Handles one deliver_sm: the status to answer it with.
-    async fn on_deliver(&self, item: &Inbound) -> u32 {
+    async fn on_deliver(&self, item: &Inbound) -> SmppError {
         let smsc = item.session.name();
         let message = match &item.message {
             Ok(message) => message,
             Err(err) => {
                 tracing::warn!(smsc, error = %pushmail_common::report::Report(err), "unreadable deliver_sm refused");
                 metrics::counter!(METRIC_RECEIPTS, "outcome" => "malformed").increment(1);
-                return status::PERMANENT_APP_ERROR;
+                return SmppError::ESME_RX_P_APPN;
             }
         };
         let receipt = match receipt::parse(message) {
@@ -313,23 +312,23 @@ impl Connector {
                 // Replies to pushmail's sender are not a feature; say so once per message.
                 tracing::info!(smsc, "mobile-originated SMS ignored");
                 metrics::counter!(METRIC_RECEIPTS, "outcome" => "mobile_originated").increment(1);
-                return status::OK;
+                return SmppError::ESME_ROK;
             }
             Err(err) => {
                 tracing::warn!(smsc, error = %pushmail_common::report::Report(&err), "unreadable delivery receipt refused");
                 metrics::counter!(METRIC_RECEIPTS, "outcome" => "malformed").increment(1);
-                return status::PERMANENT_APP_ERROR;
+                return SmppError::ESME_RX_P_APPN;
             }
         };
         match self.on_receipt(smsc, &receipt).await {
             Ok(outcome) => {
                 metrics::counter!(METRIC_RECEIPTS, "outcome" => outcome).increment(1);
-                status::OK
+                SmppError::ESME_ROK
             }
             Err(err) => {
                 // The SMS centre offers it again later; nothing is lost.
                 tracing::warn!(smsc, error = %pushmail_common::report::Report(&err), "receipt not recorded yet");
-                status::TEMPORARY_APP_ERROR
+                SmppError::ESME_RX_T_APPN
             }
         }
     }
@@ -440,11 +439,11 @@ fn submit_sm(
     segment: &Segment,
     last: bool,
     validity: &str,
-) -> ShortMessage {
+) -> Submit {
     let mut short_message = Vec::with_capacity(segment.udh.len() + segment.user_data.len());
     short_message.extend_from_slice(&segment.udh);
     short_message.extend_from_slice(&segment.user_data);
-    ShortMessage {
+    Submit {
         source: source.clone(),
         destination: Address {
             ton: 1, // international
@@ -469,7 +468,6 @@ fn submit_sm(
             Coding::Binary => data_coding::BINARY,
         },
         short_message,
-        ..ShortMessage::default()
     }
 }
 

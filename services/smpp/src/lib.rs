@@ -4,10 +4,11 @@
 //! back to `pushmail.delivery.v1`. Carriers whose SMS centres consume the
 //! topic themselves do not run it.
 //!
-//! `pdu.rs` is the wire format, `session.rs` one bound connection
-//! (window, enquire_link, deliver_sm), `link.rs` an SMS centre kept bound
-//! and paced (`throttle.rs`), `connector.rs` the topic side, `receipt.rs`
-//! the receipts, `state.rs` what survives restarts.
+//! `pdu.rs` is the wire format (the smpp34 crate's codec, and what it
+//! lacks), `session.rs` one bound connection (window, enquire_link,
+//! deliver_sm), `link.rs` an SMS centre kept bound and paced
+//! (`throttle.rs`), `connector.rs` the topic side, `receipt.rs` the
+//! receipts, `state.rs` what survives restarts.
 
 pub mod config;
 mod connector;

@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SmscConfig;
-use crate::pdu::{Address, Bind, PduError, ShortMessage, status};
+use crate::pdu::{Address, Bind, PduError, Status, Submit};
 use crate::session::{Inbound, Session, SessionError, SessionSettings};
+use crate::state::StateError;
 use crate::throttle::Throttle;
 
 /// Submits by SMS centre and result.
@@ -20,25 +21,46 @@ pub(crate) const METRIC_SUBMITS: &str = "pushmail_smpp_submits_total";
 pub(crate) const METRIC_BOUND: &str = "pushmail_smpp_bound";
 
 /// Why a submit did not go through.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum SubmitError {
-    /// No bound session, a timeout or a busy SMS centre: try again later.
-    #[error("SMS centre {smsc} unavailable: {reason}")]
-    Unavailable { smsc: String, reason: String },
+    /// Try again later.
+    #[error("SMS centre {smsc} unavailable")]
+    Unavailable {
+        smsc: String,
+        #[source]
+        why: Unavailable,
+    },
     /// The SMS centre refused this message: retrying will not help.
-    #[error("SMS centre {smsc} refused the message: {} (0x{status:08X})", status::name(*status))]
-    Rejected { smsc: String, status: u32 },
+    #[error("SMS centre {smsc} refused the message: {status}")]
+    Rejected { smsc: String, status: Status },
     /// The message cannot be put in a submit_sm.
-    #[error("not submittable: {0}")]
-    Invalid(PduError),
+    #[error("not submittable")]
+    Invalid(#[source] PduError),
+}
+
+/// Why an SMS centre could not take a submit now.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unavailable {
+    /// No session bound within the bind wait.
+    #[error("not bound")]
+    NotBound,
+    /// ESME_RTHROTTLED or ESME_RMSGQFUL: the link was paused.
+    #[error("busy: {0}")]
+    Busy(Status),
+    /// A status after which the same submit may succeed later.
+    #[error("transient refusal: {0}")]
+    Transient(Status),
+    /// The session timed out, closed or sent an unreadable answer.
+    #[error(transparent)]
+    Session(SessionError),
+    /// The SMS centre took the part, but it could not be recorded.
+    #[error("submit progress not recorded")]
+    State(#[source] StateError),
 }
 
 /// Times a busy answer (ESME_RTHROTTLED, ESME_RMSGQFUL) is waited out in
 /// place before the record goes back to the consumer's backoff.
 const BUSY_RETRIES: u32 = 5;
-
-/// The reason of a busy answer.
-const BUSY: &str = "busy (ESME_RTHROTTLED or ESME_RMSGQFUL)";
 
 /// One SMS centre.
 #[derive(Debug)]
@@ -140,13 +162,14 @@ impl Link {
     /// Submits one message: the SMS centre's message id. A throttled or
     /// full SMS centre is waited out here, the link paused, a few times
     /// before the caller is told to retry later.
-    pub(crate) async fn submit(&self, message: &ShortMessage) -> Result<String, SubmitError> {
+    pub(crate) async fn submit(&self, message: &Submit) -> Result<String, SubmitError> {
         let mut busy = 0;
         loop {
             match self.submit_once(message).await {
-                Err(SubmitError::Unavailable { reason, .. })
-                    if busy < BUSY_RETRIES && reason == BUSY =>
-                {
+                Err(SubmitError::Unavailable {
+                    why: Unavailable::Busy(_),
+                    ..
+                }) if busy < BUSY_RETRIES => {
                     busy += 1;
                 }
                 result => return result,
@@ -154,25 +177,25 @@ impl Link {
         }
     }
 
-    async fn submit_once(&self, message: &ShortMessage) -> Result<String, SubmitError> {
+    async fn submit_once(&self, message: &Submit) -> Result<String, SubmitError> {
         let session = self.session().await?;
         self.throttle.acquire().await;
         let result = match session.submit(message).await {
             Ok(Ok(id)) => Ok(id),
-            Ok(Err(code)) if code == status::THROTTLED || code == status::MESSAGE_QUEUE_FULL => {
+            Ok(Err(status)) if status.is_busy() => {
                 self.throttle.pause(self.throttled_pause);
-                tracing::debug!(smsc = %self.name, status = status::name(code), "SMS centre busy; link paused");
-                Err(self.unavailable(BUSY))
+                tracing::debug!(smsc = %self.name, %status, "SMS centre busy; link paused");
+                Err(self.unavailable(Unavailable::Busy(status)))
             }
-            Ok(Err(code)) if status::is_transient(code) => {
-                Err(self.unavailable(status::name(code)))
+            Ok(Err(status)) if status.is_transient() => {
+                Err(self.unavailable(Unavailable::Transient(status)))
             }
-            Ok(Err(code)) => Err(SubmitError::Rejected {
+            Ok(Err(status)) => Err(SubmitError::Rejected {
                 smsc: self.name.clone(),
-                status: code,
+                status,
             }),
             Err(SessionError::Pdu(err)) => Err(SubmitError::Invalid(err)),
-            Err(err) => Err(self.unavailable(&err.to_string())),
+            Err(err) => Err(self.unavailable(Unavailable::Session(err))),
         };
         let outcome = match &result {
             Ok(_) => "ok",
@@ -196,13 +219,14 @@ impl Link {
             Ok(Ok(current)) => current.as_ref().cloned(),
             _ => None,
         };
-        session.ok_or_else(|| self.unavailable("not bound"))
+        session.ok_or_else(|| self.unavailable(Unavailable::NotBound))
     }
 
-    fn unavailable(&self, reason: &str) -> SubmitError {
+    /// `why` the submit should be tried again later, from this SMS centre.
+    pub(crate) fn unavailable(&self, why: Unavailable) -> SubmitError {
         SubmitError::Unavailable {
             smsc: self.name.clone(),
-            reason: reason.to_owned(),
+            why,
         }
     }
 }

@@ -1,10 +1,33 @@
-//! SMPP 3.4 PDUs: the subset an ESME sending mobile-terminated messages
-//! needs (bind_transceiver, submit_sm, deliver_sm, enquire_link, unbind,
-//! generic_nack and their responses). References are to the SMPP v3.4
-//! specification, issue 1.2: §3.2 (header), §4 (bodies), §5.2/§5.3
-//! (fields and optional parameters).
+//! SMPP 3.4 PDUs for an ESME sending mobile-terminated messages, read and
+//! written by the `smpp34` crate's codec: submit_sm, deliver_sm, their
+//! responses, enquire_link, generic_nack, and the optional parameters a
+//! receipt carries (`smpp34::TlvList`: receipted_message_id,
+//! message_state, network_error_code, message_payload). References are to
+//! the SMPP v3.4 specification, issue 1.2.
+//!
+//! What is still ours, and why:
+//! - Framing (§3.2): PDUs are cut from the byte stream here, the length
+//!   checked against [`MAX_PDU_LEN`] before anything is buffered; smpp34's
+//!   framing is private to its own client and server.
+//! - bind_transceiver, unbind and unbind_resp, and the command ids:
+//!   smpp34 builds the first two only inside its client (their
+//!   constructors and the command id table are crate-private), so they are
+//!   written here on smpp34's [`CommandHeader`].
+//! - deliver_sm_resp: smpp34 1.5.1's `deliver_sm::reject` and
+//!   `generic_reject` give a command_length of 16 but write 17 octets (the
+//!   empty message_id), which would shift the SMS centre's stream; ours
+//!   always counts the message_id.
+//! - Strictness: smpp34 reads a C-octet string up to its NUL whatever the
+//!   field's size, and drops a cut trailing optional parameter silently.
+//!   A deliver_sm is taken only if smpp34 writes back exactly the octets
+//!   that came; anything else is malformed. On sending, field sizes are
+//!   checked here (smpp34 writes what it is given, and panics on a
+//!   short_message over 254 octets).
+//! - Absolute times (§7.1.1).
 
-use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+use num_traits::FromPrimitive as _;
+use smpp34::{CommandHeader, SmppError, TlvList as _, deliver_sm, submit_sm, submit_sm_resp};
 
 /// The header: length, command id, status, sequence (§3.2).
 pub(crate) const HEADER_LEN: usize = 16;
@@ -14,23 +37,16 @@ pub(crate) const HEADER_LEN: usize = 16;
 /// or hostile peer, and the connection is dropped rather than buffered.
 pub(crate) const MAX_PDU_LEN: usize = HEADER_LEN + 70 * 1024;
 
-/// Command ids (§5.1.2.1).
-#[allow(
-    dead_code,
-    reason = "the specification's table, whole: not every value is sent or matched"
-)]
+/// The command ids this ESME sends or matches (§5.1.2.1).
 pub(crate) mod command {
     pub(crate) const GENERIC_NACK: u32 = 0x8000_0000;
-    pub(crate) const SUBMIT_SM: u32 = 0x0000_0004;
     pub(crate) const SUBMIT_SM_RESP: u32 = 0x8000_0004;
     pub(crate) const DELIVER_SM: u32 = 0x0000_0005;
     pub(crate) const DELIVER_SM_RESP: u32 = 0x8000_0005;
     pub(crate) const UNBIND: u32 = 0x0000_0006;
     pub(crate) const UNBIND_RESP: u32 = 0x8000_0006;
     pub(crate) const BIND_TRANSCEIVER: u32 = 0x0000_0009;
-    pub(crate) const BIND_TRANSCEIVER_RESP: u32 = 0x8000_0009;
     pub(crate) const ENQUIRE_LINK: u32 = 0x0000_0015;
-    pub(crate) const ENQUIRE_LINK_RESP: u32 = 0x8000_0015;
 
     /// Responses have the high bit set.
     pub(crate) const fn is_response(id: u32) -> bool {
@@ -38,130 +54,86 @@ pub(crate) mod command {
     }
 }
 
-/// Command status values (§5.1.3) the connector acts on.
-#[allow(
-    dead_code,
-    reason = "the specification's table, whole: not every value is sent or matched"
-)]
-pub(crate) mod status {
-    pub(crate) const OK: u32 = 0x00;
-    pub(crate) const INVALID_COMMAND_ID: u32 = 0x03;
-    pub(crate) const SYSTEM_ERROR: u32 = 0x08;
-    pub(crate) const INVALID_DEST_ADDR: u32 = 0x0B;
-    pub(crate) const BIND_FAILED: u32 = 0x0D;
-    pub(crate) const MESSAGE_QUEUE_FULL: u32 = 0x14;
-    pub(crate) const THROTTLED: u32 = 0x58;
-    /// ESME_RX_T_APPN: "temporary application error", the answer to a
-    /// deliver_sm the ESME cannot take yet; the SMS centre retries it.
-    pub(crate) const TEMPORARY_APP_ERROR: u32 = 0x64;
-    /// ESME_RX_P_APPN: "permanent application error", for a deliver_sm
-    /// that will never be readable; the SMS centre must not offer it again.
-    pub(crate) const PERMANENT_APP_ERROR: u32 = 0x65;
+/// A command_status as the SMS centre sent it: named by smpp34 when SMPP
+/// 3.4 defines it, kept whole when it is vendor-specific.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Status(pub(crate) u32);
 
-    /// Statuses after which the same submit may succeed later: the SMS
-    /// centre is busy or failing, not refusing this message.
-    pub(crate) const fn is_transient(status: u32) -> bool {
+impl Status {
+    /// ESME_ROK.
+    pub(crate) const OK: Self = Self(SmppError::ESME_ROK as u32);
+
+    /// The specification's name, if it has one (smpp34's
+    /// `from_command_status` would log every vendor status as unknown).
+    fn known(self) -> Option<SmppError> {
+        SmppError::from_u32(self.0)
+    }
+
+    /// ESME_RTHROTTLED or ESME_RMSGQFUL: the SMS centre wants us slower.
+    pub(crate) fn is_busy(self) -> bool {
         matches!(
-            status,
-            SYSTEM_ERROR | MESSAGE_QUEUE_FULL | THROTTLED | 0x61 | 0x64
+            self.known(),
+            Some(SmppError::ESME_RTHROTTLED | SmppError::ESME_RMSGQFUL)
         )
     }
 
-    /// The name the specification gives a status, for logs and receipts.
-    pub(crate) fn name(status: u32) -> &'static str {
-        match status {
-            0x00 => "ESME_ROK",
-            0x01 => "ESME_RINVMSGLEN",
-            0x02 => "ESME_RINVCMDLEN",
-            0x03 => "ESME_RINVCMDID",
-            0x04 => "ESME_RINVBNDSTS",
-            0x05 => "ESME_RALYBND",
-            0x08 => "ESME_RSYSERR",
-            0x0A => "ESME_RINVSRCADR",
-            0x0B => "ESME_RINVDSTADR",
-            0x0D => "ESME_RBINDFAIL",
-            0x0E => "ESME_RINVPASWD",
-            0x0F => "ESME_RINVSYSID",
-            0x14 => "ESME_RMSGQFUL",
-            0x45 => "ESME_RSUBMITFAIL",
-            0x48 => "ESME_RINVSRCTON",
-            0x50 => "ESME_RINVDSTTON",
-            0x58 => "ESME_RTHROTTLED",
-            0x61 => "ESME_RINVSCHED",
-            0x62 => "ESME_RINVEXPIRY",
-            0x64 => "ESME_RX_T_APPN",
-            0x65 => "ESME_RX_P_APPN",
-            0x66 => "ESME_RX_R_APPN",
-            _ => "unknown",
+    /// Statuses after which the same submit may succeed later: the SMS
+    /// centre is busy or failing, not refusing this message.
+    pub(crate) fn is_transient(self) -> bool {
+        self.is_busy()
+            || matches!(
+                self.known(),
+                Some(
+                    SmppError::ESME_RSYSERR | SmppError::ESME_RINVSCHED | SmppError::ESME_RX_T_APPN
+                )
+            )
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.known() {
+            Some(name) => write!(f, "{name:?} (0x{:08X})", self.0),
+            None => write!(f, "status 0x{:08X}", self.0),
         }
     }
 }
 
-/// Optional parameter tags (§5.3.2).
-#[allow(
-    dead_code,
-    reason = "the specification's table, whole: not every value is sent or matched"
-)]
-pub(crate) mod tag {
-    pub(crate) const RECEIPTED_MESSAGE_ID: u16 = 0x001E;
-    pub(crate) const MESSAGE_PAYLOAD: u16 = 0x0424;
-    pub(crate) const MESSAGE_STATE: u16 = 0x0427;
-    pub(crate) const NETWORK_ERROR_CODE: u16 = 0x0423;
-}
-
-/// What a peer sent that is not SMPP we can use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What a peer sent that is not SMPP we can use, or what we cannot send.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub(crate) enum PduError {
     /// The length field is below the header size or above [`MAX_PDU_LEN`].
     #[error("PDU length {0} is outside 16..={MAX_PDU_LEN}")]
     BadLength(u32),
-    /// A body ended before its fields did.
-    #[error("{0} is truncated")]
-    Truncated(&'static str),
-    /// A C-octet string has no terminating NUL within its size.
-    #[error("{0} is longer than {1} octets or unterminated")]
-    BadString(&'static str, usize),
+    /// smpp34 could not read the PDU.
+    #[error("{what} is malformed ({status:?})")]
+    Malformed {
+        /// Which PDU.
+        what: &'static str,
+        /// smpp34's reason.
+        status: SmppError,
+    },
+    /// smpp34 read the PDU but would not write it back the same: octets
+    /// after the last optional parameter, a cut one, or a string that is
+    /// not UTF-8.
+    #[error("{0} has octets beyond its fields or fields that do not read back")]
+    NotCanonical(&'static str),
+    /// A response of another kind than the request's.
+    #[error("command 0x{0:08X} answered where a submit_sm_resp was due")]
+    Unexpected(u32),
     /// A field we send is too long for its SMPP size.
     #[error("{0} is longer than {1} octets")]
     TooLong(&'static str, usize),
 }
 
-/// One PDU: header fields and the undecoded body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One PDU, whole (smpp34 decodes bodies from the whole PDU).
+#[derive(Debug, Clone)]
 pub(crate) struct Frame {
-    /// Command id.
-    pub(crate) command_id: u32,
-    /// Command status (responses; 0 in requests).
-    pub(crate) status: u32,
-    /// Sequence number.
-    pub(crate) sequence: u32,
-    /// The body.
-    pub(crate) body: Bytes,
+    header: CommandHeader,
+    pdu: Bytes,
 }
 
 impl Frame {
-    /// A frame with a body.
-    pub(crate) fn new(command_id: u32, status: u32, sequence: u32, body: impl Into<Bytes>) -> Self {
-        Self {
-            command_id,
-            status,
-            sequence,
-            body: body.into(),
-        }
-    }
-
-    /// The wire bytes.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
-        let length = u32::try_from(HEADER_LEN + self.body.len()).unwrap_or(u32::MAX);
-        out.put_u32(length);
-        out.put_u32(self.command_id);
-        out.put_u32(self.status);
-        out.put_u32(self.sequence);
-        out.extend_from_slice(&self.body);
-        out
-    }
-
     /// Takes one whole frame off the front of `buf`, if it holds one.
     pub(crate) fn decode(buf: &mut BytesMut) -> Result<Option<Self>, PduError> {
         if buf.len() < 4 {
@@ -176,76 +148,133 @@ impl Frame {
             buf.reserve(size - buf.len());
             return Ok(None);
         }
-        let mut pdu = buf.split_to(size);
-        pdu.advance(4);
-        let command_id = pdu.get_u32();
-        let status = pdu.get_u32();
-        let sequence = pdu.get_u32();
-        Ok(Some(Self {
-            command_id,
+        let pdu = buf.split_to(size).freeze();
+        let header = CommandHeader::decode(&pdu).map_err(|status| PduError::Malformed {
+            what: "header",
             status,
-            sequence,
-            body: pdu.freeze(),
-        }))
+        })?;
+        Ok(Some(Self { header, pdu }))
+    }
+
+    /// Command id.
+    pub(crate) fn command_id(&self) -> u32 {
+        self.header.command_id
+    }
+
+    /// Command status (responses; 0 in requests).
+    pub(crate) fn status(&self) -> Status {
+        Status(self.header.command_status)
+    }
+
+    /// Sequence number.
+    pub(crate) fn sequence(&self) -> u32 {
+        self.header.sequence_number
+    }
+
+    /// The `system_id` of a bind_transceiver_resp (§4.1.6), for the log.
+    pub(crate) fn bind_resp_system_id(&self) -> String {
+        smpp34::bind_transceiver_resp::decode(self.header.clone(), &self.pdu)
+            .ok()
+            .and_then(|resp| resp.system_id)
+            .unwrap_or_default()
+    }
+
+    /// A submit_sm_resp (§4.4.2) or generic_nack: the SMS centre's message
+    /// id, or the status it refused the submit with.
+    pub(crate) fn submit_resp(&self) -> Result<Result<String, Status>, PduError> {
+        let status = self.status();
+        match self.command_id() {
+            command::SUBMIT_SM_RESP | command::GENERIC_NACK if status != Status::OK => {
+                Ok(Err(status))
+            }
+            command::SUBMIT_SM_RESP => submit_sm_resp::decode(self.header.clone(), &self.pdu)
+                .map_err(|status| PduError::Malformed {
+                    what: "submit_sm_resp",
+                    status,
+                })?
+                .message_id
+                .map(Ok)
+                .ok_or(PduError::Malformed {
+                    what: "submit_sm_resp",
+                    status: SmppError::ESME_RINVPARLEN,
+                }),
+            other => Err(PduError::Unexpected(other)),
+        }
+    }
+
+    /// A deliver_sm (§4.6.1), read strictly.
+    pub(crate) fn deliver_sm(&self) -> Result<deliver_sm, PduError> {
+        let message = deliver_sm::decode(self.header.clone(), &self.pdu).map_err(|status| {
+            PduError::Malformed {
+                what: "deliver_sm",
+                status,
+            }
+        })?;
+        if message.clone().encode() != self.pdu {
+            return Err(PduError::NotCanonical("deliver_sm"));
+        }
+        Ok(message)
+    }
+
+    /// The enquire_link_resp to this enquire_link (§4.11.2).
+    pub(crate) fn enquire_link_resp(&self) -> Vec<u8> {
+        let sequence = self.sequence();
+        match smpp34::enquire_link::decode(self.header.clone(), &self.pdu) {
+            Ok(request) => request.accept().encode(),
+            Err(status) => smpp34::enquire_link::generic_reject(sequence, status).encode(),
+        }
     }
 }
 
-/// Appends a C-octet string of at most `max` octets including the NUL.
-fn put_cstr(
-    out: &mut Vec<u8>,
-    what: &'static str,
-    value: &str,
-    max: usize,
-) -> Result<(), PduError> {
+/// A PDU that is a header and `body`.
+fn with_header(command_id: u32, status: Status, sequence: u32, body: &[u8]) -> Vec<u8> {
+    let header = CommandHeader {
+        command_length: u32::try_from(HEADER_LEN + body.len()).unwrap_or(u32::MAX),
+        command_id,
+        command_status: status.0,
+        sequence_number: sequence,
+    };
+    let mut out = header.encode();
+    out.extend_from_slice(body);
+    out
+}
+
+/// enquire_link (§4.11.1).
+pub(crate) fn enquire_link(sequence: u32) -> Vec<u8> {
+    smpp34::enquire_link::new(sequence).encode()
+}
+
+/// generic_nack for a request we do not serve (§4.3).
+pub(crate) fn generic_nack(sequence: u32) -> Vec<u8> {
+    smpp34::generic_nack::new(SmppError::ESME_RINVCMDID, sequence).encode()
+}
+
+/// unbind (§4.2.1).
+pub(crate) fn unbind(sequence: u32) -> Vec<u8> {
+    with_header(command::UNBIND, Status::OK, sequence, &[])
+}
+
+/// unbind_resp (§4.2.2).
+pub(crate) fn unbind_resp(sequence: u32) -> Vec<u8> {
+    with_header(command::UNBIND_RESP, Status::OK, sequence, &[])
+}
+
+/// deliver_sm_resp (§4.6.2): `status`, and the empty message_id.
+pub(crate) fn deliver_sm_resp(sequence: u32, status: SmppError) -> Vec<u8> {
+    with_header(
+        command::DELIVER_SM_RESP,
+        Status(status as u32),
+        sequence,
+        &[0],
+    )
+}
+
+/// Checks that `value` fits a C-octet string of `max` octets with its NUL.
+fn fits(what: &'static str, value: &str, max: usize) -> Result<(), PduError> {
     if value.len() + 1 > max || value.as_bytes().contains(&0) {
         return Err(PduError::TooLong(what, max - 1));
     }
-    out.extend_from_slice(value.as_bytes());
-    out.push(0);
     Ok(())
-}
-
-/// A cursor over a body.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn u8(&mut self, what: &'static str) -> Result<u8, PduError> {
-        let (&first, rest) = self.0.split_first().ok_or(PduError::Truncated(what))?;
-        self.0 = rest;
-        Ok(first)
-    }
-
-    fn cstr(&mut self, what: &'static str, max: usize) -> Result<String, PduError> {
-        let end = self
-            .0
-            .iter()
-            .take(max)
-            .position(|&b| b == 0)
-            .ok_or(PduError::BadString(what, max))?;
-        let value = String::from_utf8_lossy(&self.0[..end]).into_owned();
-        self.0 = &self.0[end + 1..];
-        Ok(value)
-    }
-
-    fn bytes(&mut self, what: &'static str, len: usize) -> Result<Vec<u8>, PduError> {
-        if self.0.len() < len {
-            return Err(PduError::Truncated(what));
-        }
-        let (value, rest) = self.0.split_at(len);
-        self.0 = rest;
-        Ok(value.to_vec())
-    }
-
-    fn tlvs(&mut self) -> Result<Vec<(u16, Vec<u8>)>, PduError> {
-        let mut tlvs = Vec::new();
-        while !self.0.is_empty() {
-            let head = self.bytes("optional parameter", 4)?;
-            let tag = u16::from_be_bytes([head[0], head[1]]);
-            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-            tlvs.push((tag, self.bytes("optional parameter value", len)?));
-        }
-        Ok(tlvs)
-    }
 }
 
 /// bind_transceiver (§4.1.5).
@@ -274,35 +303,31 @@ impl std::fmt::Debug for Bind {
 }
 
 /// interface_version 0x34: SMPP 3.4.
-pub(crate) const INTERFACE_VERSION: u8 = 0x34;
+const INTERFACE_VERSION: u8 = 0x34;
 
 impl Bind {
-    /// The body.
-    pub(crate) fn encode(&self) -> Result<Vec<u8>, PduError> {
-        let mut out = Vec::with_capacity(64);
-        put_cstr(&mut out, "system_id", &self.system_id, 16)?;
-        put_cstr(&mut out, "password", &self.password, 9)?;
-        put_cstr(&mut out, "system_type", &self.system_type, 13)?;
-        out.push(INTERFACE_VERSION);
-        out.push(self.addr_ton);
-        out.push(self.addr_npi);
-        put_cstr(&mut out, "address_range", &self.address_range, 41)?;
-        Ok(out)
+    /// The PDU.
+    pub(crate) fn encode(&self, sequence: u32) -> Result<Vec<u8>, PduError> {
+        fits("system_id", &self.system_id, 16)?;
+        fits("password", &self.password, 9)?;
+        fits("system_type", &self.system_type, 13)?;
+        fits("address_range", &self.address_range, 41)?;
+        let mut body = Vec::with_capacity(64);
+        for value in [&self.system_id, &self.password, &self.system_type] {
+            body.extend_from_slice(value.as_bytes());
+            body.push(0);
+        }
+        body.extend_from_slice(&[INTERFACE_VERSION, self.addr_ton, self.addr_npi]);
+        body.extend_from_slice(self.address_range.as_bytes());
+        body.push(0);
+        Ok(with_header(
+            command::BIND_TRANSCEIVER,
+            Status::OK,
+            sequence,
+            &body,
+        ))
     }
 }
-
-/// The `system_id` of a bind response (§4.1.6); absent when refused.
-pub(crate) fn bind_resp_system_id(body: &[u8]) -> String {
-    Reader(body).cstr("system_id", 16).unwrap_or_default()
-}
-
-/// The `message_id` of a submit_sm_resp (§4.4.2): absent when refused.
-pub(crate) fn submit_resp_message_id(body: &[u8]) -> Result<String, PduError> {
-    Reader(body).cstr("message_id", 65)
-}
-
-/// A deliver_sm_resp or submit_sm_resp body from the ESME: an empty `message_id`.
-pub(crate) const EMPTY_MESSAGE_ID: &[u8] = &[0];
 
 /// An address: type of number, numbering plan, digits or alphanumeric.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -312,23 +337,17 @@ pub(crate) struct Address {
     pub(crate) addr: String,
 }
 
-/// The shared body of submit_sm (§4.4.1) and deliver_sm (§4.6.1).
+/// What the connector puts in a submit_sm (§4.4.1); the other fields are
+/// the SMS centre's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ShortMessage {
-    pub(crate) service_type: String,
+pub(crate) struct Submit {
     pub(crate) source: Address,
     pub(crate) destination: Address,
     pub(crate) esm_class: u8,
-    pub(crate) protocol_id: u8,
-    pub(crate) priority_flag: u8,
-    pub(crate) schedule_delivery_time: String,
     pub(crate) validity_period: String,
     pub(crate) registered_delivery: u8,
-    pub(crate) replace_if_present: u8,
     pub(crate) data_coding: u8,
-    pub(crate) sm_default_msg_id: u8,
     pub(crate) short_message: Vec<u8>,
-    pub(crate) tlvs: Vec<(u16, Vec<u8>)>,
 }
 
 /// esm_class bit 6: the user data starts with a header (UDHI).
@@ -348,97 +367,52 @@ pub(crate) mod data_coding {
     pub(crate) const UCS2: u8 = 0x08;
 }
 
-impl ShortMessage {
-    /// The body.
-    pub(crate) fn encode(&self) -> Result<Vec<u8>, PduError> {
-        let mut out = Vec::with_capacity(64 + self.short_message.len());
-        put_cstr(&mut out, "service_type", &self.service_type, 6)?;
-        out.push(self.source.ton);
-        out.push(self.source.npi);
-        put_cstr(&mut out, "source_addr", &self.source.addr, 21)?;
-        out.push(self.destination.ton);
-        out.push(self.destination.npi);
-        put_cstr(&mut out, "destination_addr", &self.destination.addr, 21)?;
-        out.push(self.esm_class);
-        out.push(self.protocol_id);
-        out.push(self.priority_flag);
-        put_cstr(
-            &mut out,
-            "schedule_delivery_time",
-            &self.schedule_delivery_time,
-            17,
-        )?;
-        put_cstr(&mut out, "validity_period", &self.validity_period, 17)?;
-        out.push(self.registered_delivery);
-        out.push(self.replace_if_present);
-        out.push(self.data_coding);
-        out.push(self.sm_default_msg_id);
-        let length = u8::try_from(self.short_message.len())
-            .ok()
-            .filter(|&n| n <= 254)
-            .ok_or(PduError::TooLong("short_message", 254))?;
-        out.push(length);
-        out.extend_from_slice(&self.short_message);
-        for (tag, value) in &self.tlvs {
-            let len = u16::try_from(value.len())
-                .map_err(|_| PduError::TooLong("optional parameter", 65_535))?;
-            out.put_u16(*tag);
-            out.put_u16(len);
-            out.extend_from_slice(value);
+impl Submit {
+    /// Refuses what does not fit a submit_sm, before a sequence is spent.
+    pub(crate) fn check(&self) -> Result<(), PduError> {
+        fits("source_addr", &self.source.addr, 21)?;
+        fits("destination_addr", &self.destination.addr, 21)?;
+        fits("validity_period", &self.validity_period, 17)?;
+        if self.short_message.len() > 254 {
+            return Err(PduError::TooLong("short_message", 254));
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// Parses a body.
-    pub(crate) fn decode(body: &[u8]) -> Result<Self, PduError> {
-        let mut r = Reader(body);
-        let service_type = r.cstr("service_type", 6)?;
-        let source = Address {
-            ton: r.u8("source_addr_ton")?,
-            npi: r.u8("source_addr_npi")?,
-            addr: r.cstr("source_addr", 21)?,
-        };
-        let destination = Address {
-            ton: r.u8("dest_addr_ton")?,
-            npi: r.u8("dest_addr_npi")?,
-            addr: r.cstr("destination_addr", 21)?,
-        };
-        let esm_class = r.u8("esm_class")?;
-        let protocol_id = r.u8("protocol_id")?;
-        let priority_flag = r.u8("priority_flag")?;
-        let schedule_delivery_time = r.cstr("schedule_delivery_time", 17)?;
-        let validity_period = r.cstr("validity_period", 17)?;
-        let registered_delivery = r.u8("registered_delivery")?;
-        let replace_if_present = r.u8("replace_if_present_flag")?;
-        let data_coding = r.u8("data_coding")?;
-        let sm_default_msg_id = r.u8("sm_default_msg_id")?;
-        let sm_length = r.u8("sm_length")?;
-        let short_message = r.bytes("short_message", usize::from(sm_length))?;
-        let tlvs = r.tlvs()?;
-        Ok(Self {
-            service_type,
-            source,
-            destination,
-            esm_class,
-            protocol_id,
-            priority_flag,
-            schedule_delivery_time,
-            validity_period,
-            registered_delivery,
-            replace_if_present,
-            data_coding,
-            sm_default_msg_id,
-            short_message,
-            tlvs,
-        })
+    /// The PDU.
+    pub(crate) fn encode(&self, sequence: u32) -> Result<Vec<u8>, PduError> {
+        self.check()?;
+        let pdu = submit_sm::new(
+            sequence,
+            String::new(),
+            self.source.ton,
+            self.source.npi,
+            self.source.addr.clone(),
+            self.destination.ton,
+            self.destination.npi,
+            self.destination.addr.clone(),
+            self.esm_class,
+            0,
+            0,
+            String::new(),
+            self.validity_period.clone(),
+            self.registered_delivery,
+            0,
+            self.data_coding,
+            0,
+            self.short_message.clone(),
+        );
+        Ok(pdu.encode())
     }
+}
 
-    /// The value of optional parameter `tag`.
-    pub(crate) fn tlv(&self, tag: u16) -> Option<&[u8]> {
-        self.tlvs
-            .iter()
-            .find(|(t, _)| *t == tag)
-            .map(|(_, v)| v.as_slice())
+/// The text of a deliver_sm: its short_message, or its message_payload
+/// when the short_message is empty (§5.3.2.32).
+pub(crate) fn text_of(message: &deliver_sm) -> &[u8] {
+    if message.short_message.is_empty() {
+        message.tlvs.message_payload().unwrap_or_default()
+    } else {
+        &message.short_message
     }
 }
 
@@ -450,115 +424,32 @@ pub(crate) fn absolute_time(at: jiff::Timestamp) -> String {
         .to_string()
 }
 
+/// A delivery receipt from the phone's number to ours, as an SMS centre
+/// writes it (through smpp34's writer, which the tests read back).
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> ShortMessage {
-        ShortMessage {
-            source: Address {
-                ton: 5,
-                npi: 0,
-                addr: "pushmail".into(),
-            },
-            destination: Address {
-                ton: 1,
-                npi: 1,
-                addr: "8613800138000".into(),
-            },
-            esm_class: ESM_UDHI,
-            validity_period: "261127093000000+".into(),
-            registered_delivery: REGISTERED_DELIVERY_FINAL,
-            data_coding: data_coding::UCS2,
-            short_message: vec![5, 0, 3, 7, 2, 1, 0x4F, 0x60],
-            tlvs: vec![(tag::MESSAGE_STATE, vec![2])],
-            ..ShortMessage::default()
-        }
-    }
-
-    #[test]
-    fn a_short_message_survives_encode_and_decode() {
-        let message = sample();
-        let body = message.encode().unwrap();
-        assert_eq!(ShortMessage::decode(&body).unwrap(), message);
-        assert_eq!(message.tlv(tag::MESSAGE_STATE), Some(&[2u8][..]));
-    }
-
-    #[test]
-    fn frames_are_cut_from_a_stream_whole() {
-        let first = Frame::new(command::ENQUIRE_LINK, 0, 7, Bytes::new()).encode();
-        let second = Frame::new(command::SUBMIT_SM, 0, 8, sample().encode().unwrap()).encode();
-        let mut stream = BytesMut::new();
-        stream.extend_from_slice(&first);
-        stream.extend_from_slice(&second[..10]);
-        let frame = Frame::decode(&mut stream).unwrap().unwrap();
-        assert_eq!(
-            (frame.command_id, frame.sequence),
-            (command::ENQUIRE_LINK, 7)
-        );
-        assert_eq!(Frame::decode(&mut stream).unwrap(), None);
-        stream.extend_from_slice(&second[10..]);
-        let frame = Frame::decode(&mut stream).unwrap().unwrap();
-        assert_eq!(ShortMessage::decode(&frame.body).unwrap(), sample());
-        assert!(stream.is_empty());
-    }
-
-    #[test]
-    fn bogus_lengths_and_bodies_are_errors_not_panics() {
-        let mut stream = BytesMut::from(&[0, 0, 0, 3, 0, 0, 0, 0][..]);
-        assert_eq!(Frame::decode(&mut stream), Err(PduError::BadLength(3)));
-        let mut stream = BytesMut::from(&[0x7F, 0, 0, 0][..]);
-        assert!(matches!(
-            Frame::decode(&mut stream),
-            Err(PduError::BadLength(_))
-        ));
-        let body = sample().encode().unwrap();
-        for cut in 0..body.len() - 7 {
-            assert!(ShortMessage::decode(&body[..cut]).is_err(), "cut at {cut}");
-        }
-        assert!(matches!(
-            ShortMessage::decode(&[b'x'; 40]),
-            Err(PduError::BadString("service_type", 6))
-        ));
-    }
-
-    #[test]
-    fn fields_too_long_for_smpp_are_refused_when_sending() {
-        let bind = Bind {
-            system_id: "a-system-id-that-is-too-long".into(),
-            password: "pw".into(),
-            system_type: String::new(),
-            addr_ton: 0,
-            addr_npi: 0,
-            address_range: String::new(),
-        };
-        assert_eq!(bind.encode(), Err(PduError::TooLong("system_id", 15)));
-        let secret = Bind {
-            password: "s3cret".into(),
-            ..bind
-        };
-        assert!(
-            !format!("{secret:?}").contains("s3cret"),
-            "no password in logs"
-        );
-        let mut message = sample();
-        message.short_message = vec![0; 255];
-        assert_eq!(
-            message.encode(),
-            Err(PduError::TooLong("short_message", 254))
-        );
-    }
-
-    #[test]
-    fn absolute_times_are_utc_with_a_plus_sign() {
-        let at: jiff::Timestamp = "2026-11-27T09:30:00Z".parse().unwrap();
-        assert_eq!(absolute_time(at), "261127093000000+");
-    }
-
-    #[test]
-    fn statuses_are_named_and_classified() {
-        assert_eq!(status::name(status::THROTTLED), "ESME_RTHROTTLED");
-        assert!(status::is_transient(status::MESSAGE_QUEUE_FULL));
-        assert!(!status::is_transient(status::INVALID_DEST_ADDR));
-    }
+pub(crate) fn test_receipt(sequence: u32, text: &str, tlvs: Vec<smpp34::Tlv>) -> deliver_sm {
+    deliver_sm::new(
+        sequence,
+        String::new(),
+        1,
+        1,
+        "8613800138000".into(),
+        5,
+        0,
+        "pushmail".into(),
+        ESM_DELIVERY_RECEIPT,
+        0,
+        0,
+        String::new(),
+        String::new(),
+        0,
+        0,
+        0,
+        0,
+        text.as_bytes().to_vec(),
+    )
+    .with_tlvs(tlvs)
 }
+
+#[cfg(test)]
+mod tests;

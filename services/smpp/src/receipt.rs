@@ -1,9 +1,12 @@
 //! SMS centre delivery receipts: a deliver_sm whose esm_class marks it a
 //! receipt, naming the message in the `receipted_message_id` and
 //! `message_state` optional parameters (§5.3.2.12, §5.3.2.35) or, on older
-//! SMS centres, in the text of Appendix B (`id:… stat:DELIVRD err:…`).
+//! SMS centres, in the text of Appendix B (`id:… stat:DELIVRD err:…`),
+//! which may come in `message_payload` instead of the short message.
 
-use crate::pdu::{ESM_DELIVERY_RECEIPT, ShortMessage, tag};
+use smpp34::{TlvList as _, deliver_sm};
+
+use crate::pdu::{self, ESM_DELIVERY_RECEIPT};
 
 /// Where the message ended up (§5.2.28).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,36 +95,32 @@ pub(crate) enum ReceiptError {
 }
 
 /// `Ok(None)` when `message` is not a delivery receipt (a mobile-originated SMS).
-pub(crate) fn parse(message: &ShortMessage) -> Result<Option<Receipt>, ReceiptError> {
+pub(crate) fn parse(message: &deliver_sm) -> Result<Option<Receipt>, ReceiptError> {
     if message.esm_class & 0x3C != ESM_DELIVERY_RECEIPT {
         return Ok(None);
     }
-    let text = String::from_utf8_lossy(&message.short_message);
+    let text = String::from_utf8_lossy(pdu::text_of(message));
     let field = |name: &str| {
         text.split_whitespace()
             .find_map(|word| word.strip_prefix(name))
             .map(str::to_owned)
     };
     let message_id = message
-        .tlv(tag::RECEIPTED_MESSAGE_ID)
-        .map(|v| String::from_utf8_lossy(v).trim_end_matches('\0').to_owned())
+        .tlvs
+        .receipted_message_id()
         .filter(|id| !id.is_empty())
         .or_else(|| field("id:"))
         .ok_or(ReceiptError::NoMessageId)?;
     let state = message
-        .tlv(tag::MESSAGE_STATE)
-        .and_then(|v| v.first().copied())
+        .tlvs
+        .message_state()
         .and_then(MessageState::from_code)
         .or_else(|| field("stat:").as_deref().and_then(MessageState::from_text))
         .ok_or(ReceiptError::NoState)?;
     // Zero means "no error" in both forms.
-    let error = match message
-        .tlv(tag::NETWORK_ERROR_CODE)
-        .filter(|v| v.len() == 3)
-    {
-        Some(v) => {
-            let code = u16::from_be_bytes([v[1], v[2]]);
-            (code != 0).then(|| format!("network type {} error {code}", v[0]))
+    let error = match message.tlvs.network_error_code() {
+        Some((network, code)) => {
+            (code != 0).then(|| format!("network type {network} error {code}"))
         }
         None => field("err:").filter(|e| e.bytes().any(|b| b != b'0')),
     };
@@ -154,13 +153,10 @@ pub(crate) fn alternative_ids(id: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn receipt(text: &str, tlvs: Vec<(u16, Vec<u8>)>) -> ShortMessage {
-        ShortMessage {
-            esm_class: ESM_DELIVERY_RECEIPT,
-            short_message: text.as_bytes().to_vec(),
-            tlvs,
-            ..ShortMessage::default()
-        }
+    use smpp34::{Tlv, TlvTag};
+
+    fn receipt(text: &str, tlvs: Vec<Tlv>) -> deliver_sm {
+        pdu::test_receipt(1, text, tlvs)
     }
 
     #[test]
@@ -168,8 +164,8 @@ mod tests {
         let message = receipt(
             "id:999 sub:001 dlvrd:001 submit date:2611270930 done date:2611270931 stat:UNDELIV err:000",
             vec![
-                (tag::RECEIPTED_MESSAGE_ID, b"abc123\0".to_vec()),
-                (tag::MESSAGE_STATE, vec![2]),
+                Tlv::from_c_string(TlvTag::ReceiptedMessageId, "abc123"),
+                Tlv::from_u8(TlvTag::MessageStateTlv, 2),
             ],
         );
         let parsed = parse(&message).unwrap().unwrap();
@@ -194,6 +190,24 @@ mod tests {
             ("0123456789", MessageState::Expired, Some("027"))
         );
         assert!(parsed.state.is_final() && !parsed.state.is_delivered());
+    }
+
+    #[test]
+    fn a_network_error_and_text_in_message_payload_are_read() {
+        let message = receipt(
+            "",
+            vec![
+                Tlv::from_tag(
+                    TlvTag::MessagePayload,
+                    b"id:77 sub:001 dlvrd:000 stat:UNDELIV err:000".to_vec(),
+                ),
+                Tlv::from_tag(TlvTag::NetworkErrorCode, vec![3, 0, 31]),
+            ],
+        );
+        let parsed = parse(&message).unwrap().unwrap();
+        assert_eq!(parsed.message_id, "77");
+        assert_eq!(parsed.state, MessageState::Undeliverable);
+        assert_eq!(parsed.error.as_deref(), Some("network type 3 error 31"));
     }
 
     #[test]

@@ -16,7 +16,9 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::pdu::{self, Bind, Frame, PduError, ShortMessage, command, status};
+use smpp34::{SmppError, deliver_sm};
+
+use crate::pdu::{self, Bind, Frame, PduError, Status, Submit, command};
 
 /// How a session is opened and kept.
 #[derive(Debug, Clone)]
@@ -46,8 +48,8 @@ pub(crate) enum SessionError {
         source: std::io::Error,
     },
     /// The SMS centre refused the bind.
-    #[error("bind refused: {} (0x{:08X})", status::name(*.0), .0)]
-    BindRefused(u32),
+    #[error("bind refused: {0}")]
+    BindRefused(Status),
     /// No response within the response timeout.
     #[error("no response within {0:?}")]
     Timeout(Duration),
@@ -57,6 +59,10 @@ pub(crate) enum SessionError {
     /// We could not encode the request.
     #[error(transparent)]
     Pdu(#[from] PduError),
+    /// The SMS centre's response could not be read; the link is closed,
+    /// since what else it sent cannot be trusted either.
+    #[error("unreadable response from the SMS centre")]
+    BadResponse(#[source] PduError),
 }
 
 /// A deliver_sm from the SMS centre, to be answered with [`Session::answer`].
@@ -65,7 +71,7 @@ pub(crate) struct Inbound {
     /// Its sequence number (the answer echoes it).
     pub(crate) sequence: u32,
     /// The message, or why it could not be read.
-    pub(crate) message: Result<ShortMessage, PduError>,
+    pub(crate) message: Result<deliver_sm, PduError>,
     /// The session it came on.
     pub(crate) session: Arc<Session>,
 }
@@ -120,13 +126,13 @@ impl Session {
         tokio::spawn(write_loop(write, queue, session.closed.clone()));
         tokio::spawn(read_loop(read, session.clone(), inbound, last_read.clone()));
         let response = session
-            .request(command::BIND_TRANSCEIVER, settings.bind.encode()?)
+            .request(|sequence| settings.bind.encode(sequence))
             .await;
         match response {
-            Ok(frame) if frame.status == status::OK => {
+            Ok(frame) if frame.status() == Status::OK => {
                 tracing::info!(
                     smsc = name,
-                    peer = %pdu::bind_resp_system_id(&frame.body),
+                    peer = %frame.bind_resp_system_id(),
                     "bound as transceiver"
                 );
                 tokio::spawn(keepalive(session.clone(), settings.enquire_link, last_read));
@@ -134,7 +140,7 @@ impl Session {
             }
             Ok(frame) => {
                 session.close();
-                Err(SessionError::BindRefused(frame.status))
+                Err(SessionError::BindRefused(frame.status()))
             }
             Err(err) => {
                 session.close();
@@ -147,36 +153,30 @@ impl Session {
     /// status otherwise (`Ok(Err(status))`).
     pub(crate) async fn submit(
         &self,
-        message: &ShortMessage,
-    ) -> Result<Result<String, u32>, SessionError> {
-        let body = message.encode()?;
+        message: &Submit,
+    ) -> Result<Result<String, Status>, SessionError> {
+        message.check()?;
         let _slot = self
             .window
             .acquire()
             .await
             .map_err(|_| SessionError::Closed)?;
-        let frame = self.request(command::SUBMIT_SM, body).await?;
-        if frame.status != status::OK {
-            return Ok(Err(frame.status));
-        }
-        Ok(Ok(pdu::submit_resp_message_id(&frame.body)?))
+        let frame = self.request(|sequence| message.encode(sequence)).await?;
+        frame.submit_resp().map_err(|err| {
+            self.close();
+            SessionError::BadResponse(err)
+        })
     }
 
     /// Answers a deliver_sm.
-    pub(crate) async fn answer(&self, sequence: u32, status: u32) {
-        let frame = Frame::new(
-            command::DELIVER_SM_RESP,
-            status,
-            sequence,
-            pdu::EMPTY_MESSAGE_ID,
-        );
-        self.send(frame.encode()).await;
+    pub(crate) async fn answer(&self, sequence: u32, status: SmppError) {
+        self.send(pdu::deliver_sm_resp(sequence, status)).await;
     }
 
     /// Unbinds politely (bounded by the response timeout), then closes.
     pub(crate) async fn unbind(&self) {
         if !self.closed.is_cancelled() {
-            let _ = self.request(command::UNBIND, Vec::new()).await;
+            let _ = self.request(|sequence| Ok(pdu::unbind(sequence))).await;
         }
         self.close();
     }
@@ -215,15 +215,19 @@ impl Session {
         (n & 0x7FFF_FFFF).max(1)
     }
 
-    async fn request(&self, command_id: u32, body: Vec<u8>) -> Result<Frame, SessionError> {
+    /// Sends the request `encode` writes with its sequence number; its response.
+    async fn request(
+        &self,
+        encode: impl FnOnce(u32) -> Result<Vec<u8>, PduError>,
+    ) -> Result<Frame, SessionError> {
         if self.closed.is_cancelled() {
             return Err(SessionError::Closed);
         }
         let sequence = self.next_sequence();
+        let pdu = encode(sequence)?;
         let (tx, rx) = oneshot::channel();
         self.lock_pending().insert(sequence, tx);
-        self.send(Frame::new(command_id, 0, sequence, body).encode())
-            .await;
+        self.send(pdu).await;
         let answer = tokio::select! {
             answer = tokio::time::timeout(self.response_timeout, rx) => answer,
             () = self.closed.cancelled() => {
@@ -248,14 +252,14 @@ impl Session {
     }
 
     fn resolve(&self, frame: Frame) {
-        let waiting = self.lock_pending().remove(&frame.sequence);
+        let waiting = self.lock_pending().remove(&frame.sequence());
         match waiting {
             Some(tx) => {
                 let _ = tx.send(frame);
             }
             None => tracing::debug!(
                 smsc = %self.name,
-                sequence = frame.sequence,
+                sequence = frame.sequence(),
                 "a response nobody waits for (timed out)"
             ),
         }
@@ -339,45 +343,29 @@ async fn read_loop(
 }
 
 async fn handle_frame(session: &Arc<Session>, frame: Frame, inbound: &mpsc::Sender<Inbound>) {
-    match frame.command_id {
-        command::ENQUIRE_LINK => {
-            let answer = Frame::new(
-                command::ENQUIRE_LINK_RESP,
-                status::OK,
-                frame.sequence,
-                Vec::new(),
-            );
-            session.send(answer.encode()).await;
-        }
+    match frame.command_id() {
+        command::ENQUIRE_LINK => session.send(frame.enquire_link_resp()).await,
         command::DELIVER_SM => {
-            let message = ShortMessage::decode(&frame.body);
             let item = Inbound {
-                sequence: frame.sequence,
-                message,
+                sequence: frame.sequence(),
+                message: frame.deliver_sm(),
                 session: session.clone(),
             };
             if inbound.send(item).await.is_err() {
                 session
-                    .answer(frame.sequence, status::TEMPORARY_APP_ERROR)
+                    .answer(frame.sequence(), SmppError::ESME_RX_T_APPN)
                     .await;
             }
         }
         command::UNBIND => {
-            let answer = Frame::new(command::UNBIND_RESP, status::OK, frame.sequence, Vec::new());
-            session.send(answer.encode()).await;
+            session.send(pdu::unbind_resp(frame.sequence())).await;
             tracing::info!(smsc = %session.name, "the SMS centre unbound");
             session.close();
         }
         id if command::is_response(id) => session.resolve(frame),
         other => {
             tracing::warn!(smsc = %session.name, command_id = other, "unsupported PDU; answered generic_nack");
-            let nack = Frame::new(
-                command::GENERIC_NACK,
-                status::INVALID_COMMAND_ID,
-                frame.sequence,
-                Vec::new(),
-            );
-            session.send(nack.encode()).await;
+            session.send(pdu::generic_nack(frame.sequence())).await;
         }
     }
 }
@@ -399,7 +387,10 @@ async fn keepalive(session: Arc<Session>, every: Duration, last_read: Arc<Mutex<
         if quiet_since.elapsed() < every {
             continue;
         }
-        match session.request(command::ENQUIRE_LINK, Vec::new()).await {
+        match session
+            .request(|sequence| Ok(pdu::enquire_link(sequence)))
+            .await
+        {
             Ok(_) => {}
             Err(SessionError::Closed) => return,
             Err(err) => {

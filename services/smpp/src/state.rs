@@ -76,6 +76,25 @@ pub trait Store: Send + Sync + 'static {
 
 const FINISHED: &str = "finished";
 
+/// The key of the receipt awaited for `message_id` from `smsc`. Names are
+/// free text and ids are the SMS centre's, so `:` may be in either: the
+/// name is written with `%` and `:` escaped, and the first `:` ends it
+/// (`a:b` + `c` and `a` + `b:c` are two keys). A name with neither keeps
+/// the key it always had, so receipts awaited across an upgrade are found.
+fn receipt_key(smsc: &str, message_id: &str) -> String {
+    let mut key = String::with_capacity(smsc.len() + message_id.len() + 1);
+    for c in smsc.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            ':' => key.push_str("%3A"),
+            c => key.push(c),
+        }
+    }
+    key.push(':');
+    key.push_str(message_id);
+    key
+}
+
 /// Redis: a hash per request, a string per awaited receipt, both expiring.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -97,7 +116,7 @@ impl RedisStore {
     }
 
     fn receipt_key(&self, smsc: &str, message_id: &str) -> String {
-        format!("{}dlr:{smsc}:{message_id}", self.prefix)
+        format!("{}dlr:{}", self.prefix, receipt_key(smsc, message_id))
     }
 }
 
@@ -281,7 +300,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         inner.sweep();
         inner.receipts.insert(
-            format!("{smsc}:{message_id}"),
+            receipt_key(smsc, message_id),
             (expected.clone(), Instant::now() + ttl),
         );
         Ok(())
@@ -291,13 +310,26 @@ impl Store for MemoryStore {
         Ok(self
             .lock()
             .receipts
-            .get(&format!("{smsc}:{message_id}"))
+            .get(&receipt_key(smsc, message_id))
             .filter(|(_, until)| *until > Instant::now())
             .map(|(expected, _)| expected.clone()))
     }
 
     async fn forget(&self, smsc: &str, message_id: &str) -> Result<(), StateError> {
-        self.lock().receipts.remove(&format!("{smsc}:{message_id}"));
+        self.lock().receipts.remove(&receipt_key(smsc, message_id));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_keys_tell_names_from_ids_and_keep_plain_names_as_they_were() {
+        assert_eq!(receipt_key("cmcc-gd", "1f"), "cmcc-gd:1f");
+        assert_ne!(receipt_key("a:b", "c"), receipt_key("a", "b:c"));
+        assert_ne!(receipt_key("a%3Ab", "c"), receipt_key("a:b", "c"));
+        assert_eq!(receipt_key("a:b%", "c:d"), "a%3Ab%25:c:d");
     }
 }

@@ -1,62 +1,94 @@
 //! Submit pacing per SMS centre. SMS centres sell a rate (submits per
 //! second) and answer ESME_RTHROTTLED past it; pacing on our side keeps
 //! the link under the rate, and a throttled answer pauses the whole link.
-//! A generic cell-rate algorithm: each submit reserves the next slot, a
-//! burst of `burst` submits may go back to back after an idle spell.
+//! The pacing is `governor`'s cell-rate limiter (`submits_per_second`, a
+//! burst of `burst` back to back after a quiet spell), read on tokio's
+//! clock so that paused-time tests and the runtime agree on "now".
 
+use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
+
+/// Time since the throttle was made, on tokio's clock (governor's own
+/// clocks read the OS clock, which `tokio::time::pause` does not stop).
+#[derive(Debug, Clone, Copy)]
+struct TokioClock(Instant);
+
+impl Clock for TokioClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
 /// Paces one link.
 #[derive(Debug)]
 pub(crate) struct Throttle {
-    interval: Duration,
-    tolerance: Duration,
-    /// The theoretical arrival time: when the next submit would go were
-    /// there no burst allowance.
-    due: Mutex<Instant>,
+    limiter: Limiter,
+    clock: TokioClock,
+    /// No submit goes before this (the SMS centre said we were too fast).
+    paused_until: Mutex<Instant>,
 }
 
 impl Throttle {
     /// `per_second` submits a second, `burst` of them back to back.
     pub(crate) fn new(per_second: u32, burst: u32) -> Self {
-        let interval = Duration::from_secs(1) / per_second.max(1);
+        let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let clock = TokioClock(Instant::now());
         Self {
-            interval,
-            tolerance: interval * burst.max(1).saturating_sub(1),
-            due: Mutex::new(Instant::now()),
+            limiter: RateLimiter::direct_with_clock(quota, clock),
+            clock,
+            paused_until: Mutex::new(clock.0),
         }
     }
 
     /// Waits for this submit's slot.
     pub(crate) async fn acquire(&self) {
-        let send = {
-            let mut due = self
-                .due
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let now = Instant::now();
-            let send = due.checked_sub(self.tolerance).map_or(now, |t| t.max(now));
-            *due = (*due).max(send) + self.interval;
-            send
-        };
-        tokio::time::sleep_until(send).await;
+        loop {
+            let paused_until = *self.lock_pause();
+            if paused_until > Instant::now() {
+                tokio::time::sleep_until(paused_until).await;
+                // A pause set while this one slept holds this submit too.
+                continue;
+            }
+            match self.limiter.check() {
+                Ok(()) => return,
+                Err(not_until) => {
+                    tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+                }
+            }
+        }
     }
 
-    /// Holds every submit back for `pause` (the SMS centre said we were too fast).
+    /// Holds every submit back for `pause`. The burst is not taken away:
+    /// after the pause the link may send `burst` back to back, as after
+    /// any quiet spell, since that is what the SMS centre tolerates.
     pub(crate) fn pause(&self, pause: Duration) {
-        let mut due = self
-            .due
+        let mut paused_until = self.lock_pause();
+        *paused_until = (*paused_until).max(Instant::now() + pause);
+    }
+
+    fn lock_pause(&self) -> std::sync::MutexGuard<'_, Instant> {
+        self.paused_until
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *due = (*due).max(Instant::now() + pause + self.tolerance);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     async fn elapsed_for(throttle: &Throttle, submits: usize) -> Duration {
@@ -76,12 +108,37 @@ mod tests {
         // An idle second earns the burst back.
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(elapsed_for(&throttle, 3).await, Duration::ZERO);
+        assert_eq!(elapsed_for(&throttle, 1).await, Duration::from_millis(100));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_pause_holds_the_next_submit() {
+    async fn concurrent_submits_share_the_rate() {
+        let throttle = Arc::new(Throttle::new(20, 1));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let throttle = throttle.clone();
+                tokio::spawn(async move { throttle.acquire().await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // One at once, nine more at 50 ms each: never faster than the rate.
+        assert!(
+            start.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_the_next_submit_and_a_longer_one_wins() {
         let throttle = Throttle::new(100, 5);
         throttle.pause(Duration::from_secs(2));
+        throttle.pause(Duration::from_secs(1));
         assert_eq!(elapsed_for(&throttle, 1).await, Duration::from_secs(2));
+        // The pause is over: the rest of the burst goes at once.
+        assert_eq!(elapsed_for(&throttle, 4).await, Duration::ZERO);
     }
 }
