@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 
 /// What a preview is cached under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
+pub(crate) struct Key {
     content: String,
     profile: String,
     converter: &'static str,
@@ -23,7 +23,7 @@ pub struct Key {
 impl Key {
     /// The key of converting `content` for `profile` (any stable
     /// rendering of it) with `converter` (name and version).
-    pub fn new(content: &[u8], profile: impl Into<String>, converter: &'static str) -> Self {
+    pub(crate) fn new(content: &[u8], profile: impl Into<String>, converter: &'static str) -> Self {
         Self {
             content: BlobRef::of(content).as_str().to_owned(),
             profile: profile.into(),
@@ -35,7 +35,7 @@ impl Key {
 impl Key {
     /// A strong validator of the preview this key names (the same key
     /// always converts to the same bytes): the device's `ETag`.
-    pub fn etag(&self) -> String {
+    pub(crate) fn etag(&self) -> String {
         let text = format!("{}|{}|{}", self.content, self.profile, self.converter);
         let digest = BlobRef::of(text.as_bytes());
         digest.as_str()["sha256:".len()..][..32].to_owned()
@@ -44,7 +44,7 @@ impl Key {
 
 /// A cached preview.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub content_type: String,
     pub bytes: Vec<u8>,
     /// Pages of the source (PDF), else 1.
@@ -63,14 +63,14 @@ struct Inner {
 }
 
 /// A bounded, single-flight preview cache.
-pub struct Cache {
+pub(crate) struct Cache {
     max_bytes: usize,
     inner: Mutex<Inner>,
 }
 
 impl Cache {
     /// A cache holding at most `max_bytes` of previews.
-    pub fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
             inner: Mutex::default(),
@@ -85,7 +85,11 @@ impl Cache {
 
     /// The preview under `key`, converting it with `convert` if nobody has
     /// (an error is not cached: the next request tries again).
-    pub async fn get_or_convert<F, Fut, E>(&self, key: &Key, convert: F) -> Result<Arc<Entry>, E>
+    pub(crate) async fn get_or_convert<F, Fut, E>(
+        &self,
+        key: &Key,
+        convert: F,
+    ) -> Result<Arc<Entry>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Entry, E>>,
@@ -165,7 +169,8 @@ impl Cache {
     }
 
     /// Bytes of previews held.
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
         self.lock().bytes
     }
 }

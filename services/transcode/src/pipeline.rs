@@ -224,13 +224,13 @@ pub struct Job {
 
 impl Job {
     /// Whether the job runs on the blocking pool (everything but media).
-    pub fn is_blocking(&self) -> bool {
+    pub(crate) fn is_blocking(&self) -> bool {
         self.kind != Kind::Media
     }
 }
 
 /// Runs a blocking job.
-pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+pub(crate) fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
     let one = |content_type: String, bytes: Vec<u8>| Output {
         content_type,
         bytes,
@@ -361,7 +361,7 @@ fn mobile_html(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
 }
 
 /// Runs an audio/video job: metadata as JSON, or a still for an image rendition.
-pub async fn convert_media(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+pub(crate) async fn convert_media(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
     if job.rendition == Rendition::Image {
         let still = media::still(&job.part.bytes, job.profile.screen_width, &limits.media).await?;
         let preview = image::preview(&still, &image_profile(&job.profile)?, &limits.image)?;

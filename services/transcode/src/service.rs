@@ -33,7 +33,7 @@ const CHUNK: usize = 64 * 1024;
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<wire::TranscodeChunk, Status>> + Send>>;
 
 /// The service's state.
-pub struct Transcoder {
+pub(crate) struct Transcoder {
     blobs: Arc<dyn BlobStore>,
     cache: Cache,
     profiles: HashMap<String, Profile>,
@@ -52,7 +52,7 @@ const ALLOWED: &[Caller] = &[Caller::Gateway];
 
 impl Transcoder {
     /// From a validated config.
-    pub fn new(config: &Config, blobs: Arc<dyn BlobStore>) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: &Config, blobs: Arc<dyn BlobStore>) -> Result<Self, ConfigError> {
         let profiles = config
             .profiles
             .iter()
@@ -151,11 +151,6 @@ impl Transcoder {
                     ConvertError::Unavailable(e.to_string())
                 }
             })
-    }
-
-    /// Bytes of previews cached.
-    pub fn cached_bytes(&self) -> usize {
-        self.cache.bytes()
     }
 
     /// The raw message, if `account` of `tenant` received it. A message
@@ -409,7 +404,7 @@ fn chunks(
 
 /// The tonic service over a shared [`Transcoder`].
 #[derive(Clone)]
-pub struct Service(pub Arc<Transcoder>);
+pub(crate) struct Service(pub Arc<Transcoder>);
 
 #[tonic::async_trait]
 impl wire::transcode_service_server::TranscodeService for Service {

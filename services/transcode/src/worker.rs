@@ -21,7 +21,7 @@ use crate::pipeline::{self, ConvertError, Job, Limits, Output};
 
 /// The hidden argument that makes the service binary (`pushmail-transcode`
 /// or the standalone `pushmail`) a worker.
-pub const WORKER_ARG: &str = "transcode-worker";
+pub(crate) const WORKER_ARG: &str = "transcode-worker";
 
 /// Whether this process was started as a worker (`argv[1]`).
 pub fn is_worker() -> bool {

@@ -6,11 +6,11 @@ use tonic::{Code, Response, Status};
 use crate::registry::ApiError;
 
 /// The metadata key telling a throttled caller how many seconds to wait.
-pub const RETRY_AFTER: &str = "retry-after";
+pub(crate) const RETRY_AFTER: &str = "retry-after";
 
 /// The status for `err`; internal errors are logged here, once. A
 /// throttled call carries `retry-after` metadata (whole seconds).
-pub fn status(err: ApiError) -> Status {
+pub(crate) fn status(err: ApiError) -> Status {
     if let ApiError::Throttled {
         retry_after_seconds,
         ..

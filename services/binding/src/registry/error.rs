@@ -11,7 +11,7 @@ use crate::store::StoreError;
 /// Why a call was refused or failed. Messages are for the caller: they name
 /// the field and the rule, never a secret or an internal detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// An input broke a rule.
     #[error("{field}: {reason}")]
     Invalid {
@@ -57,7 +57,7 @@ pub enum ApiError {
 
 /// What failed inside, and why (kept for the log, never sent).
 #[derive(Debug, Clone)]
-pub struct Internal {
+pub(crate) struct Internal {
     what: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
@@ -88,7 +88,7 @@ impl Eq for Internal {}
 
 impl ApiError {
     /// `what` failed inside, because of `source`.
-    pub fn internal(
+    pub(crate) fn internal(
         what: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
@@ -99,7 +99,7 @@ impl ApiError {
     }
 
     /// `what` failed inside, with no further cause.
-    pub fn broken(what: impl Into<String>) -> Self {
+    pub(crate) fn broken(what: impl Into<String>) -> Self {
         Self::Internal(Internal {
             what: what.into(),
             source: None,
@@ -107,7 +107,7 @@ impl ApiError {
     }
 
     /// A limit lifting after `retry_after_ms` (rounded up to a second).
-    pub fn throttled(reason: impl Into<String>, retry_after_ms: i64) -> Self {
+    pub(crate) fn throttled(reason: impl Into<String>, retry_after_ms: i64) -> Self {
         let seconds = u64::try_from(retry_after_ms.max(0))
             .unwrap_or(0)
             .div_ceil(1_000);
@@ -118,7 +118,7 @@ impl ApiError {
     }
 
     /// An input that broke a rule.
-    pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
         Self::Invalid {
             field,
             reason: reason.to_string(),

@@ -101,7 +101,7 @@ impl Database {
     }
 
     /// A round trip, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
             Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
@@ -169,7 +169,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// A stored `what` the domain refuses, because of `source`.
-    pub fn unreadable(
+    pub(crate) fn unreadable(
         what: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
@@ -180,7 +180,7 @@ impl StoreError {
     }
 
     /// The database failed while reading or writing `what`.
-    pub fn unavailable(what: &'static str, source: sqlx::Error) -> Self {
+    pub(crate) fn unavailable(what: &'static str, source: sqlx::Error) -> Self {
         Self::Unavailable {
             what,
             source: std::sync::Arc::new(source),

@@ -26,16 +26,16 @@ use pushmail_proto::common::v1::PageRequest;
 use sha2::Digest as _;
 use tokio::time::Instant;
 
-pub use payload::{MESSAGE_NEW, OxEvent};
+pub(crate) use payload::{MESSAGE_NEW, OxEvent};
 
 use crate::arrival::{Announcer, Arrival, Source};
 use crate::smtp::{Recipients, Resolved};
 
 /// Largest request body accepted.
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// Checks a tenant's API key with binding, remembering good answers.
-pub struct TenantKeys {
+pub(crate) struct TenantKeys {
     binding: TracedChannel,
     good: quick_cache::sync::Cache<[u8; 32], Instant>,
     ttl: Duration,
@@ -43,7 +43,7 @@ pub struct TenantKeys {
 
 /// Why a key was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyCheck {
+pub(crate) enum KeyCheck {
     /// The key is the tenant's.
     Valid,
     /// It is not.
@@ -54,7 +54,7 @@ pub enum KeyCheck {
 
 impl TenantKeys {
     /// Over binding; a checked key is trusted for `ttl`.
-    pub fn new(binding: TracedChannel, ttl: Duration) -> Self {
+    pub(crate) fn new(binding: TracedChannel, ttl: Duration) -> Self {
         Self {
             binding,
             good: quick_cache::sync::Cache::new(10_000),
@@ -63,7 +63,7 @@ impl TenantKeys {
     }
 
     /// Whether `key` is an API key of `tenant`.
-    pub async fn check(&self, tenant: &str, key: &str) -> KeyCheck {
+    pub(crate) async fn check(&self, tenant: &str, key: &str) -> KeyCheck {
         let digest: [u8; 32] = sha2::Sha256::digest(format!("{tenant}\0{key}")).into();
         if self
             .good
@@ -110,7 +110,7 @@ impl TenantKeys {
 
 /// What the handler needs.
 #[derive(Clone)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     /// Key checks.
     pub keys: Arc<TenantKeys>,
     /// Address → account.
@@ -121,7 +121,7 @@ pub struct Webhook {
 
 impl Webhook {
     /// The routes, with the body limit.
-    pub fn router(self) -> Router {
+    pub(crate) fn router(self) -> Router {
         Router::new()
             .route("/v1/webhook/dovecot", post(notify).put(notify))
             .layer(DefaultBodyLimit::max(MAX_BODY))
