@@ -202,7 +202,7 @@ mod tests {
                         .get_or_convert(&key, || async {
                             calls.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                            Ok::<_, String>(entry(10))
+                            Ok::<_, std::io::Error>(entry(10))
                         })
                         .await
                         .unwrap()
@@ -224,25 +224,25 @@ mod tests {
     async fn failures_are_not_kept_and_the_least_recently_used_go_first() {
         let cache = Cache::new(100);
         let key = |n: u8| Key::new(&[n], "p", "c/1");
-        let failed: Result<_, String> = cache
-            .get_or_convert(&key(0), || async { Err("corrupt".to_owned()) })
+        let failed = cache
+            .get_or_convert(&key(0), || async { Err(std::io::Error::other("corrupt")) })
             .await;
         assert!(failed.is_err());
         let retried = cache
-            .get_or_convert(&key(0), || async { Ok::<_, String>(entry(40)) })
+            .get_or_convert(&key(0), || async { Ok::<_, std::io::Error>(entry(40)) })
             .await;
         assert!(retried.is_ok(), "a failure is tried again");
         cache
-            .get_or_convert(&key(1), || async { Ok::<_, String>(entry(40)) })
+            .get_or_convert(&key(1), || async { Ok::<_, std::io::Error>(entry(40)) })
             .await
             .unwrap();
         // Touch 0, so 1 is the least recently used when 2 does not fit.
         cache
-            .get_or_convert(&key(0), || async { Ok::<_, String>(entry(99)) })
+            .get_or_convert(&key(0), || async { Ok::<_, std::io::Error>(entry(99)) })
             .await
             .unwrap();
         cache
-            .get_or_convert(&key(2), || async { Ok::<_, String>(entry(40)) })
+            .get_or_convert(&key(2), || async { Ok::<_, std::io::Error>(entry(40)) })
             .await
             .unwrap();
         assert_eq!(cache.bytes(), 80);
@@ -254,7 +254,7 @@ mod tests {
                 cache
                     .get_or_convert(&key(n), || async {
                         calls.fetch_add(1, Ordering::SeqCst);
-                        Ok::<_, String>(entry(1))
+                        Ok::<_, std::io::Error>(entry(1))
                     })
                     .await
                     .unwrap()

@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::cache::{Cache, Entry, Key};
 use crate::config::Config;
 use crate::parts;
-use crate::pipeline::{self, ConvertError, Job, Kind};
+use crate::pipeline::{self, Job, Kind};
 use crate::pool::{self, Pool, PoolError};
 use crate::profile::Profile;
 use crate::refusal::Refusal;
@@ -136,20 +136,16 @@ impl Transcoder {
         request: &WorkerRequest,
         body: &[u8],
         deadline: Instant,
-    ) -> Result<(WorkerResponse, Vec<u8>), ConvertError> {
+    ) -> Result<(WorkerResponse, Vec<u8>), Refusal> {
         self.pool
             .run(request, body, deadline, self.job_timeout)
             .await
-            .map_err(|e| match e {
-                PoolError::Busy => ConvertError::Busy,
-                PoolError::Timeout(after) => ConvertError::Timeout(after),
-                // The file's doing (a limit, an abort, garbage on the pipe):
-                // the caller hears it cannot be converted.
-                PoolError::Died(_) | PoolError::Protocol(_) => ConvertError::Crashed(e.to_string()),
-                PoolError::Spawn { .. } | PoolError::Limit(_) => {
+            .map_err(|e| {
+                if let PoolError::Spawn { .. } | PoolError::Limit(_) = e {
+                    // The service's fault, not the file's: an operator must look.
                     tracing::error!(error = %pushmail_common::report::Report(&e), "no converter worker");
-                    ConvertError::Unavailable(e.to_string())
                 }
+                Refusal::Worker(e)
             })
     }
 
@@ -250,7 +246,7 @@ impl Transcoder {
 
     /// Runs `job` in a worker. Dropping the future (the caller went away)
     /// kills the worker and frees its slot.
-    async fn run(&self, mut job: Job, deadline: Instant) -> Result<Entry, ConvertError> {
+    async fn run(&self, mut job: Job, deadline: Instant) -> Result<Entry, Refusal> {
         let bytes = std::mem::take(&mut job.part.bytes);
         let request = WorkerRequest::Convert {
             job: Box::new(job),
@@ -262,11 +258,8 @@ impl Transcoder {
                 bytes,
                 page_count: output.page_count,
             }),
-            (WorkerResponse::Failed(e), _) => Err(e),
-            (other, _) => Err(ConvertError::Crashed(format!(
-                "the worker answered {} to a conversion",
-                other.kind()
-            ))),
+            (WorkerResponse::Failed(e), _) => Err(Refusal::Failed(e)),
+            (other, _) => Err(unexpected(&other)),
         }
     }
 
@@ -356,12 +349,10 @@ impl Transcoder {
             max_message_bytes: self.max_message_bytes,
         };
         match self.work(&job, &raw, self.deadline()).await? {
-            (WorkerResponse::Described, encoded) => prost::Message::decode(encoded.as_slice())
-                .map_err(|e| {
-                    ConvertError::Crashed(format!("the worker's description is unreadable: {e}"))
-                        .into()
-                }),
-            (WorkerResponse::NotAMessage(reason), _) => Err(Refusal::NotAMessage(reason)),
+            (WorkerResponse::Described, encoded) => {
+                prost::Message::decode(encoded.as_slice()).map_err(Refusal::Description)
+            }
+            (WorkerResponse::Failed(e), _) => Err(Refusal::Failed(e)),
             (other, _) => Err(unexpected(&other)),
         }
     }
@@ -369,7 +360,7 @@ impl Transcoder {
 
 /// A worker's answer that does not fit its question: a worker gone wrong.
 fn unexpected(answer: &WorkerResponse) -> Refusal {
-    ConvertError::Crashed(format!("the worker answered {} out of turn", answer.kind())).into()
+    Refusal::OutOfTurn(answer.kind())
 }
 
 /// The header, then bytes `offset..offset + limit` (0: to the end) in
