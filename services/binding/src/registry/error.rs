@@ -46,29 +46,30 @@ pub(crate) enum ApiError {
     /// The credentials do not cover this call.
     #[error("{0}")]
     PermissionDenied(&'static str),
-    /// A dependency is down; retrying may help.
+    /// A dependency is down; retrying may help. The caller is told which,
+    /// the log gets the causes.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Cause),
     /// A stored value is broken or a rule failed inside; retrying will not
     /// help. The caller is told what, the log gets the causes.
     #[error("internal error: {0}")]
-    Internal(Internal),
+    Internal(Cause),
 }
 
-/// What failed inside, and why (kept for the log, never sent).
+/// What failed, for the caller, and why (kept for the log, never sent).
 #[derive(Debug, Clone)]
-pub(crate) struct Internal {
+pub(crate) struct Cause {
     what: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
-impl fmt::Display for Internal {
+impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.what)
     }
 }
 
-impl std::error::Error for Internal {
+impl std::error::Error for Cause {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source
             .as_deref()
@@ -76,15 +77,15 @@ impl std::error::Error for Internal {
     }
 }
 
-/// Two internal errors are the same when they say the same (their causes
-/// are for the log).
-impl PartialEq for Internal {
+/// Two causes are the same when they say the same (their sources are for
+/// the log).
+impl PartialEq for Cause {
     fn eq(&self, other: &Self) -> bool {
         self.what == other.what
     }
 }
 
-impl Eq for Internal {}
+impl Eq for Cause {}
 
 impl ApiError {
     /// `what` failed inside, because of `source`.
@@ -92,7 +93,18 @@ impl ApiError {
         what: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self::Internal(Internal {
+        Self::Internal(Cause {
+            what: what.into(),
+            source: Some(Arc::from(source.into())),
+        })
+    }
+
+    /// `what` is down, because of `source`; retrying may help.
+    pub(crate) fn unavailable(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Unavailable(Cause {
             what: what.into(),
             source: Some(Arc::from(source.into())),
         })
@@ -100,7 +112,7 @@ impl ApiError {
 
     /// `what` failed inside, with no further cause.
     pub(crate) fn broken(what: impl Into<String>) -> Self {
-        Self::Internal(Internal {
+        Self::Internal(Cause {
             what: what.into(),
             source: None,
         })
@@ -141,14 +153,12 @@ impl From<StoreError> for ApiError {
             // The edge validates first, so a refused value is a stored row
             // or a rule the edge missed: not the caller's to fix.
             StoreError::Invalid(what) => Self::broken(what),
-            StoreError::Unreadable { what, source } => Self::Internal(Internal {
+            StoreError::Unreadable { what, source } => Self::Internal(Cause {
                 what: format!("a stored {what} is unreadable"),
                 source: Some(source),
             }),
             err @ StoreError::Unavailable { .. } => {
-                let error = pushmail_common::report::Report(&err);
-                tracing::warn!(%error, "database call failed");
-                Self::Unavailable("database unavailable, retry later".to_owned())
+                Self::unavailable("database unavailable, retry later", err)
             }
         }
     }
@@ -156,8 +166,7 @@ impl From<StoreError> for ApiError {
 
 impl From<BusError> for ApiError {
     fn from(err: BusError) -> Self {
-        tracing::warn!(error = %pushmail_common::report::Report(&err), "event bus call failed");
-        Self::Unavailable("event bus unavailable, retry later".to_owned())
+        Self::unavailable("event bus unavailable, retry later", err)
     }
 }
 

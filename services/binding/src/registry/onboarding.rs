@@ -221,7 +221,7 @@ impl Registry {
             .keys()
             .otp
             .issue(now)
-            .map_err(|_| ApiError::Unavailable("random source unavailable".to_owned()))?;
+            .map_err(|e| ApiError::unavailable("random source unavailable", e))?;
         let verification = &self.settings().verification;
         let limits = SendLimits {
             now_ms: now,

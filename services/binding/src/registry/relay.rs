@@ -78,7 +78,7 @@ impl RelayGuard {
             .hashing
             .acquire()
             .await
-            .map_err(|_| ApiError::Unavailable("shutting down".to_owned()))?;
+            .map_err(|e| ApiError::unavailable("shutting down", e))?;
         // An unknown username costs as much as a wrong password.
         let (stored, real) = match stored {
             Some(stored) => (stored, true),
