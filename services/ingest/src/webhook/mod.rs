@@ -42,14 +42,14 @@ pub(crate) struct TenantKeys {
 }
 
 /// Why a key was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum KeyCheck {
     /// The key is the tenant's.
     Valid,
     /// It is not.
     Invalid,
     /// Binding could not tell.
-    Unavailable(String),
+    Unavailable(Box<tonic::Status>),
 }
 
 impl TenantKeys {
@@ -103,7 +103,7 @@ impl TenantKeys {
             {
                 KeyCheck::Invalid
             }
-            Err(status) => KeyCheck::Unavailable(status.to_string()),
+            Err(status) => KeyCheck::Unavailable(Box::new(status)),
         }
     }
 }
@@ -204,8 +204,8 @@ async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) ->
     match hook.keys.check(&tenant, &key).await {
         KeyCheck::Valid => {}
         KeyCheck::Invalid => return unauthorized("not an API key of this tenant"),
-        KeyCheck::Unavailable(why) => {
-            tracing::warn!(%why, "tenant key check unavailable");
+        KeyCheck::Unavailable(status) => {
+            tracing::warn!(error = %pushmail_common::report::Report(&*status), "tenant key check unavailable");
             return unavailable("cannot check credentials now");
         }
     }
