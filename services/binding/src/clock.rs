@@ -3,7 +3,7 @@
 pub use pushmail_common::clock::{now_ms, timestamp};
 
 /// Today in UTC, the day SMS and traffic are counted on.
-pub fn utc_day(ms: i64) -> jiff::civil::Date {
+pub(crate) fn utc_day(ms: i64) -> jiff::civil::Date {
     let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     jiff::tz::TimeZone::UTC.to_datetime(at).date()
 }

@@ -71,7 +71,7 @@ impl DeliveriesConfig {
 }
 
 /// Writes receipts into the log.
-pub struct DeliveryLog {
+pub(crate) struct DeliveryLog {
     registry: Registry,
 }
 
@@ -134,7 +134,7 @@ impl Handler for DeliveryLog {
 }
 
 /// Consumes receipts until `shutdown`, pruning old ones every hour.
-pub async fn run(
+pub(crate) async fn run(
     bus: Arc<dyn EventBus>,
     registry: Registry,
     config: DeliveriesConfig,

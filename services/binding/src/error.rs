@@ -10,8 +10,24 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] pushmail_common::config::ConfigError),
     /// The database is unreachable or misconfigured.
-    #[error("database {0}")]
-    Database(String),
+    #[error("database {url}")]
+    Database {
+        /// Where, its password masked.
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The SQLite file's directory cannot be made.
+    #[error("database directory {}", .dir.display())]
+    DataDir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
     /// The event bus is unreachable or misconfigured.
     #[error(transparent)]
     Bus(#[from] BusError),

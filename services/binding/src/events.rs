@@ -18,11 +18,11 @@ use crate::domain::{AccountId, DeviceId, Msisdn, OtpCode, TenantId};
 pub(crate) const PARTITIONS: i32 = 12;
 
 /// Events that could not be published, by topic.
-pub const METRIC_PUBLISH_FAILED: &str = "pushmail_binding_publish_failed_total";
+pub(crate) const METRIC_PUBLISH_FAILED: &str = "pushmail_binding_publish_failed_total";
 
 /// A change worth announcing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// An account was created.
     AccountCreated,
     /// An account's mailbox settings or password changed.
@@ -58,7 +58,7 @@ impl Change {
 
 /// One announcement: what changed, where, when.
 #[derive(Debug, Clone)]
-pub struct Announcement<'a> {
+pub(crate) struct Announcement<'a> {
     /// Owner.
     pub tenant: TenantId,
     /// The account whose delivery targets changed; `None` for a device
@@ -76,7 +76,7 @@ pub struct Announcement<'a> {
 
 /// Publishes binding's events.
 #[derive(Clone)]
-pub struct Events {
+pub(crate) struct Events {
     bus: Arc<dyn EventBus>,
 }
 
@@ -92,12 +92,12 @@ fn meta(context: &EventContext, at_ms: i64) -> EventMeta {
 
 impl Events {
     /// Publishes on `bus`.
-    pub fn new(bus: Arc<dyn EventBus>) -> Self {
+    pub(crate) fn new(bus: Arc<dyn EventBus>) -> Self {
         Self { bus }
     }
 
     /// Creates binding's topics where the broker does not auto-create them.
-    pub async fn ensure_topics(&self) -> Result<(), BusError> {
+    pub(crate) async fn ensure_topics(&self) -> Result<(), BusError> {
         self.bus
             .ensure_topic(BINDING_CHANGED.name(), PARTITIONS)
             .await?;
@@ -106,7 +106,7 @@ impl Events {
 
     /// Announces a change, keyed by account (by number when there is none)
     /// so one account's changes stay in order.
-    pub async fn changed(&self, announcement: &Announcement<'_>) -> Result<(), BusError> {
+    pub(crate) async fn changed(&self, announcement: &Announcement<'_>) -> Result<(), BusError> {
         let context = EventContext::new(announcement.tenant.to_string());
         let account = announcement.account.map(|a| a.to_string());
         let msisdn = announcement.msisdn.map(|m| m.as_str().to_owned());
@@ -127,7 +127,7 @@ impl Events {
 
     /// Asks the SMS centre to send `code` to `msisdn`. `request_id` lets its
     /// receipt be matched.
-    pub async fn one_time_code(
+    pub(crate) async fn one_time_code(
         &self,
         tenant: TenantId,
         account: AccountId,

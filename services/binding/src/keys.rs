@@ -117,7 +117,7 @@ fn is_hex_key(value: &str) -> bool {
 
 /// The secrets, ready to use.
 #[derive(Debug)]
-pub struct Keys {
+pub(crate) struct Keys {
     /// Seals and opens mail credentials.
     pub credentials: CredentialCipher,
     /// Issues and checks one-time codes.
@@ -132,14 +132,14 @@ pub struct Keys {
 
 /// How privileged callers are recognised.
 #[derive(Debug)]
-pub struct CallerKeys {
+pub(crate) struct CallerKeys {
     services: ServiceVerifier,
     operator: BearerToken,
 }
 
 /// A privileged caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Privileged {
+pub(crate) enum Privileged {
     /// Another pushmail service, by its credential.
     Service(Service),
     /// A carrier operator.
@@ -149,13 +149,15 @@ pub enum Privileged {
 /// A bearer token that claims to be a privileged credential and is not.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid service credential")]
-pub struct InvalidCredential(#[source] pub pushmail_common::service_identity::CredentialError);
+pub(crate) struct InvalidCredential(
+    #[source] pub pushmail_common::service_identity::CredentialError,
+);
 
 impl CallerKeys {
     /// Which privileged caller `token` belongs to: `Ok(None)` for a token
     /// that is neither (a tenant's key, perhaps), an error for a service
     /// credential that does not verify.
-    pub fn privileged(&self, token: &str) -> Result<Option<Privileged>, InvalidCredential> {
+    pub(crate) fn privileged(&self, token: &str) -> Result<Option<Privileged>, InvalidCredential> {
         if pushmail_common::service_identity::is_service_credential(token) {
             return self
                 .services
@@ -169,7 +171,7 @@ impl CallerKeys {
 
 impl Keys {
     /// Builds the secrets; every key is required.
-    pub fn from_config(config: &SecurityConfig) -> Result<Self, ConfigError> {
+    pub(crate) fn from_config(config: &SecurityConfig) -> Result<Self, ConfigError> {
         for (name, key) in config.keys() {
             if key.is_empty() {
                 return Err(ConfigError::invalid(

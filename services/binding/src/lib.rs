@@ -7,18 +7,18 @@ pub mod config;
 pub mod crypto;
 pub mod deliveries;
 pub mod domain;
-pub mod error;
-pub mod events;
+mod error;
+mod events;
 mod feed;
-pub mod grpc;
+mod grpc;
 pub mod keys;
 mod lockout;
 mod passwords;
-pub mod registry;
-pub mod settings;
-pub mod sms_outbox;
+mod registry;
+mod settings;
+mod sms_outbox;
 pub mod store;
-pub mod wire;
+mod wire;
 
 use std::sync::Arc;
 
@@ -38,23 +38,23 @@ pub const NAME: &str = "binding";
 /// What the service needs from outside, connected.
 pub struct Deps {
     /// Event bus for `BindingChanged` and OTP SMS.
-    pub bus: Arc<dyn EventBus>,
+    pub(crate) bus: Arc<dyn EventBus>,
     /// The database.
-    pub database: Database,
+    pub(crate) database: Database,
     /// Secrets for credentials, codes, device tokens and callers.
-    pub keys: keys::Keys,
+    pub(crate) keys: keys::Keys,
     /// The shared cache layer; `None` keeps only the in-process layer.
-    pub redis: Option<ConnectionManager>,
+    pub(crate) redis: Option<ConnectionManager>,
     /// Cache settings.
-    pub cache: cache::CacheConfig,
+    pub(crate) cache: cache::CacheConfig,
     /// Delivery log settings.
-    pub deliveries: deliveries::DeliveriesConfig,
+    pub(crate) deliveries: deliveries::DeliveriesConfig,
     /// SMS outbox settings.
-    pub sms_outbox: sms_outbox::SmsOutboxConfig,
+    pub(crate) sms_outbox: sms_outbox::SmsOutboxConfig,
     /// Limits and policies the operations enforce.
-    pub settings: registry::Settings,
+    pub(crate) settings: registry::Settings,
     /// Bounds of the gRPC server.
-    pub grpc_limits: pushmail_common::listen::GrpcLimits,
+    pub(crate) grpc_limits: pushmail_common::listen::GrpcLimits,
 }
 
 /// Bound listeners (port 0 in tests).

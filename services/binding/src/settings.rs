@@ -31,7 +31,7 @@ impl Default for VerificationConfig {
 
 impl VerificationConfig {
     /// Bounds.
-    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if self.resend_cooldown_seconds > 3_600 {
             return Err(ConfigError::invalid(
                 format!("{prefix}resend_cooldown_seconds"),
@@ -84,7 +84,7 @@ impl Default for RelayConfig {
 
 impl RelayConfig {
     /// Bounds.
-    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if !(1..=1_000).contains(&self.max_failures) {
             return Err(ConfigError::invalid(
                 format!("{prefix}max_failures"),

@@ -49,7 +49,7 @@ impl Default for SmsOutboxConfig {
 
 impl SmsOutboxConfig {
     /// Checks the settings; `prefix` names the section in errors.
-    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if self.group.trim().is_empty() {
             return Err(ConfigError::invalid(
                 format!("{prefix}group"),
@@ -124,7 +124,7 @@ impl Handler for Keeper {
 
 /// Keeps outbound SMS until `shutdown` (when enabled), pruning every ten
 /// minutes.
-pub async fn run(
+pub(crate) async fn run(
     bus: Arc<dyn EventBus>,
     registry: Registry,
     config: SmsOutboxConfig,

@@ -19,7 +19,7 @@ use crate::registry::ApiError;
 const MAX_LABEL_CHARS: usize = 100;
 
 /// Parses an id field.
-pub fn id<T>(
+pub(crate) fn id<T>(
     field: &'static str,
     value: &str,
     parse: fn(&str) -> Result<T, IdError>,
@@ -31,7 +31,7 @@ pub fn id<T>(
 }
 
 /// A mailbox name: 1 to 255 bytes, no control characters.
-pub fn mailbox(value: &str) -> Result<&str, ApiError> {
+pub(crate) fn mailbox(value: &str) -> Result<&str, ApiError> {
     if value.is_empty() || value.len() > crate::domain::MAX_MAILBOX_NAME {
         return Err(ApiError::invalid("mailbox", "must be 1 to 255 bytes"));
     }
@@ -45,12 +45,12 @@ pub fn mailbox(value: &str) -> Result<&str, ApiError> {
 }
 
 /// Parses a phone number field.
-pub fn msisdn(field: &'static str, value: &str) -> Result<Msisdn, ApiError> {
+pub(crate) fn msisdn(field: &'static str, value: &str) -> Result<Msisdn, ApiError> {
     Msisdn::parse(value).map_err(|e| ApiError::invalid(field, e))
 }
 
 /// A mail address: trimmed, lowercased, `local@domain.tld`, at most 254 characters.
-pub fn address(field: &'static str, value: &str) -> Result<String, ApiError> {
+pub(crate) fn address(field: &'static str, value: &str) -> Result<String, ApiError> {
     let address = value.trim().to_lowercase();
     let bad = |why: &str| Err(ApiError::invalid(field, why));
     if address.is_empty() {
@@ -87,7 +87,7 @@ fn account_kind(value: i32) -> Result<AccountKind, ApiError> {
     }
 }
 
-pub fn kind_to_proto(kind: AccountKind) -> pb::AccountKind {
+pub(crate) fn kind_to_proto(kind: AccountKind) -> pb::AccountKind {
     match kind {
         AccountKind::ExternalImap => pb::AccountKind::ExternalImap,
         AccountKind::ExternalPop3 => pb::AccountKind::ExternalPop3,
@@ -151,7 +151,7 @@ fn server_to_proto(settings: &ServerSettings) -> pb::ServerSettings {
 }
 
 /// A new account; watched kinds need server settings and credentials.
-pub fn new_account(request: &pb::CreateAccountRequest) -> Result<NewAccount, ApiError> {
+pub(crate) fn new_account(request: &pb::CreateAccountRequest) -> Result<NewAccount, ApiError> {
     let kind = account_kind(request.kind)?;
     let server = server(request.server.as_ref())?;
     if kind.is_watched() {
@@ -190,7 +190,7 @@ pub fn new_account(request: &pb::CreateAccountRequest) -> Result<NewAccount, Api
 }
 
 /// What `UpdateAccount` changes: server settings, a new password, or both.
-pub fn account_update(
+pub(crate) fn account_update(
     request: &pb::UpdateAccountRequest,
 ) -> Result<(Option<ServerSettings>, Option<String>), ApiError> {
     let server = server(request.server.as_ref())?;
@@ -220,7 +220,7 @@ pub fn account_update(
 }
 
 /// An account as the API shows it (never its credentials).
-pub fn account(account: &Account) -> pb::Account {
+pub(crate) fn account(account: &Account) -> pb::Account {
     pb::Account {
         tenant_id: account.tenant_id.to_string(),
         account_id: account.id.to_string(),
@@ -233,7 +233,7 @@ pub fn account(account: &Account) -> pb::Account {
 }
 
 /// Ingest's view of a watched account, with its password.
-pub fn watched(account: &Account, password: Option<String>) -> pb::WatchedAccount {
+pub(crate) fn watched(account: &Account, password: Option<String>) -> pb::WatchedAccount {
     pb::WatchedAccount {
         tenant_id: account.tenant_id.to_string(),
         account_id: account.id.to_string(),
@@ -244,7 +244,7 @@ pub fn watched(account: &Account, password: Option<String>) -> pb::WatchedAccoun
 }
 
 /// A binding.
-pub fn binding(binding: &Binding) -> pb::Binding {
+pub(crate) fn binding(binding: &Binding) -> pb::Binding {
     pb::Binding {
         tenant_id: binding.tenant_id.to_string(),
         binding_id: binding.id.to_string(),
@@ -261,7 +261,7 @@ pub fn binding(binding: &Binding) -> pb::Binding {
 }
 
 /// A device to register.
-pub fn new_device(request: &pb::RegisterDeviceRequest) -> Result<NewDevice, ApiError> {
+pub(crate) fn new_device(request: &pb::RegisterDeviceRequest) -> Result<NewDevice, ApiError> {
     let label = request.label.trim();
     if label.chars().count() > MAX_LABEL_CHARS {
         return Err(ApiError::invalid("label", "is longer than 100 characters"));
@@ -274,7 +274,7 @@ pub fn new_device(request: &pb::RegisterDeviceRequest) -> Result<NewDevice, ApiE
 }
 
 /// A device.
-pub fn device(device: &Device) -> pb::Device {
+pub(crate) fn device(device: &Device) -> pb::Device {
     pb::Device {
         tenant_id: device.tenant_id.to_string(),
         device_id: device.id.to_string(),
@@ -287,7 +287,7 @@ pub fn device(device: &Device) -> pb::Device {
 }
 
 /// A delivery log entry.
-pub fn delivery(d: &crate::domain::Delivery) -> pb::DeliveryLogEntry {
+pub(crate) fn delivery(d: &crate::domain::Delivery) -> pb::DeliveryLogEntry {
     pb::DeliveryLogEntry {
         device_id: d.device_id.clone(),
         account_id: d.account.to_string(),
@@ -318,7 +318,7 @@ fn list(field: &'static str, list: Option<&pb::AddressList>) -> Result<AddressLi
 }
 
 /// Preferences from the API, fully validated.
-pub fn preferences(input: &pb::Preferences) -> Result<Preferences, ApiError> {
+pub(crate) fn preferences(input: &pb::Preferences) -> Result<Preferences, ApiError> {
     let quiet_hours = input
         .quiet_hours
         .as_ref()
@@ -341,7 +341,7 @@ pub fn preferences(input: &pb::Preferences) -> Result<Preferences, ApiError> {
 }
 
 /// Preferences as the API shows them; ids are the caller's to fill.
-pub fn preferences_to_proto(preferences: &Preferences) -> pb::Preferences {
+pub(crate) fn preferences_to_proto(preferences: &Preferences) -> pb::Preferences {
     pb::Preferences {
         tenant_id: String::new(),
         binding_id: String::new(),
@@ -369,7 +369,7 @@ pub fn preferences_to_proto(preferences: &Preferences) -> pb::Preferences {
 }
 
 /// A delivery target.
-pub fn target(target: &DeliveryTarget) -> pb::DeliveryTarget {
+pub(crate) fn target(target: &DeliveryTarget) -> pb::DeliveryTarget {
     pb::DeliveryTarget {
         device_id: target.device.map(|d| d.id.to_string()).unwrap_or_default(),
         msisdn: target.msisdn.as_str().to_owned(),
@@ -380,7 +380,7 @@ pub fn target(target: &DeliveryTarget) -> pb::DeliveryTarget {
 }
 
 /// A delivery target read back from the shared cache.
-pub fn target_from_proto(target: &pb::DeliveryTarget) -> Result<DeliveryTarget, ApiError> {
+pub(crate) fn target_from_proto(target: &pb::DeliveryTarget) -> Result<DeliveryTarget, ApiError> {
     use crate::domain::{BindingId, DeviceId};
     let device = if target.device_id.is_empty() {
         None
@@ -404,7 +404,7 @@ pub fn target_from_proto(target: &pb::DeliveryTarget) -> Result<DeliveryTarget, 
 }
 
 /// A day of traffic.
-pub fn traffic_day(account: &str, day: &TrafficDay) -> pb::TrafficDay {
+pub(crate) fn traffic_day(account: &str, day: &TrafficDay) -> pb::TrafficDay {
     pb::TrafficDay {
         account_id: account.to_owned(),
         day: day.day.to_string(),
@@ -417,14 +417,14 @@ pub fn traffic_day(account: &str, day: &TrafficDay) -> pb::TrafficDay {
 }
 
 /// A `YYYY-MM-DD` day field.
-pub fn day(field: &'static str, value: &str) -> Result<jiff::civil::Date, ApiError> {
+pub(crate) fn day(field: &'static str, value: &str) -> Result<jiff::civil::Date, ApiError> {
     value
         .parse()
         .map_err(|_| ApiError::invalid(field, "must be a date as YYYY-MM-DD"))
 }
 
 /// A free-text description field: trimmed, at most 200 characters.
-pub fn description(field: &'static str, value: &str) -> Result<String, ApiError> {
+pub(crate) fn description(field: &'static str, value: &str) -> Result<String, ApiError> {
     let value = value.trim();
     if value.chars().count() > 200 || value.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -436,7 +436,7 @@ pub fn description(field: &'static str, value: &str) -> Result<String, ApiError>
 }
 
 /// A list of mail domains.
-pub fn domains(field: &'static str, values: &[String]) -> Result<Vec<MailDomain>, ApiError> {
+pub(crate) fn domains(field: &'static str, values: &[String]) -> Result<Vec<MailDomain>, ApiError> {
     values
         .iter()
         .map(|d| MailDomain::parse(d).map_err(|e| ApiError::invalid(field, e)))
@@ -444,7 +444,7 @@ pub fn domains(field: &'static str, values: &[String]) -> Result<Vec<MailDomain>
 }
 
 /// An API key as listed, `active` as of `now_ms`.
-pub fn api_key(key: &ApiKeyRecord, now_ms: i64) -> pb::ApiKey {
+pub(crate) fn api_key(key: &ApiKeyRecord, now_ms: i64) -> pb::ApiKey {
     pb::ApiKey {
         key_id: key.id.to_string(),
         prefix: key.prefix.clone(),
@@ -457,7 +457,7 @@ pub fn api_key(key: &ApiKeyRecord, now_ms: i64) -> pb::ApiKey {
 }
 
 /// A relay credential as listed.
-pub fn relay_credential(credential: &RelayCredential) -> pb::RelayCredential {
+pub(crate) fn relay_credential(credential: &RelayCredential) -> pb::RelayCredential {
     pb::RelayCredential {
         credential_id: credential.id.to_string(),
         username: credential.username.clone(),
@@ -468,12 +468,15 @@ pub fn relay_credential(credential: &RelayCredential) -> pb::RelayCredential {
 }
 
 /// A relay policy from the API.
-pub fn relay_policy(sources: &[String], fingerprints: &[String]) -> Result<RelayPolicy, ApiError> {
+pub(crate) fn relay_policy(
+    sources: &[String],
+    fingerprints: &[String],
+) -> Result<RelayPolicy, ApiError> {
     RelayPolicy::parse(sources, fingerprints).map_err(|e| ApiError::invalid(e.field, e.reason))
 }
 
 /// A relay policy as the API shows it.
-pub fn relay_policy_to_proto(tenant: TenantId, policy: &RelayPolicy) -> pb::RelayPolicy {
+pub(crate) fn relay_policy_to_proto(tenant: TenantId, policy: &RelayPolicy) -> pb::RelayPolicy {
     pb::RelayPolicy {
         tenant_id: tenant.to_string(),
         allowed_sources: policy.sources_text(),

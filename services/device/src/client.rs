@@ -11,9 +11,12 @@ use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
 use pushmail_common::backoff::Backoff;
+use pushmail_common::report::Report;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_util::sync::CancellationToken;
 
 use crate::frames::{Incoming, Notification, Outgoing};
@@ -185,12 +188,14 @@ impl Device {
                     failures = 0;
                     (after, reason)
                 }
-                Err(ConnectError::Refused(why)) => {
-                    anyhow::bail!("the session node refused the device: {why}")
+                Err(e) if e.is_permanent() => {
+                    return Err(
+                        anyhow::Error::new(e).context("the session node refused the device")
+                    );
                 }
-                Err(ConnectError::Failed(why)) => {
+                Err(e) => {
                     failures += 1;
-                    (retry.delay(failures), why)
+                    (retry.delay(failures), Report(&e).to_string())
                 }
             };
             let _ = events.send(Event::Reconnecting { after, reason }).await;
@@ -317,14 +322,10 @@ impl Device {
         shutdown: &CancellationToken,
     ) -> Result<Ended, ConnectError> {
         let url = format!("{}/v1/connect", self.config.server.trim_end_matches('/'));
-        let mut request = url
-            .into_client_request()
-            .map_err(|e| ConnectError::Refused(format!("bad server address: {e}")))?;
+        let mut request = url.into_client_request().map_err(ConnectError::Address)?;
         let bearer = format!("Bearer {}", self.config.token)
             .parse()
-            .map_err(|_| {
-                ConnectError::Refused("the token is not a valid header value".to_owned())
-            })?;
+            .map_err(ConnectError::Token)?;
         request.headers_mut().insert("authorization", bearer);
         let answer = self.config.answer_timeout;
         // A node that accepts TCP but never answers (draining, overloaded)
@@ -333,15 +334,15 @@ impl Device {
         let connected = tokio::select! {
             () = shutdown.cancelled() => return Ok(Ended::Shutdown),
             connected = connecting => connected
-                .map_err(|_| ConnectError::Failed("connect timed out".to_owned()))?,
+                .map_err(|_| ConnectError::ConnectTimeout(answer))?,
         };
         let (ws, _) = connected.map_err(|e| match e {
             tokio_tungstenite::tungstenite::Error::Http(r)
                 if r.status() == http::StatusCode::UNAUTHORIZED =>
             {
-                ConnectError::Refused("401: the token is bad, expired or revoked".to_owned())
+                ConnectError::Unauthorized
             }
-            other => ConnectError::Failed(format!("connect: {other}")),
+            other => ConnectError::Connect(other),
         })?;
         let (ws, interval) = self.handshake(ws, events).await?;
         self.held(ws, interval, events, shutdown).await
@@ -364,16 +365,14 @@ impl Device {
         send(&mut ws, &hello).await?;
         let welcome = tokio::time::timeout(answer, next(&mut ws))
             .await
-            .map_err(|_| ConnectError::Failed("no welcome".to_owned()))??;
+            .map_err(|_| ConnectError::NoWelcome(answer))??;
         let Incoming::Welcome {
             hb,
             session,
             generation,
         } = welcome
         else {
-            return Err(ConnectError::Failed(format!(
-                "expected welcome, got {welcome:?}"
-            )));
+            return Err(ConnectError::NotWelcome(Box::new(welcome)));
         };
         self.adopt(generation);
         let interval = Duration::from_secs(u64::from(self.config.heartbeat.granted(hb)));
@@ -455,11 +454,41 @@ impl Device {
     }
 }
 
+/// Why a connection could not be made or held.
+#[derive(Debug, thiserror::Error)]
 enum ConnectError {
-    /// Retrying cannot help.
-    Refused(String),
-    /// Retry with backoff.
-    Failed(String),
+    #[error("bad server address")]
+    Address(#[source] WsError),
+    #[error("the token is not a valid header value")]
+    Token(#[source] http::header::InvalidHeaderValue),
+    #[error("401: the token is bad, expired or revoked")]
+    Unauthorized,
+    #[error("connect timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("connect")]
+    Connect(#[source] WsError),
+    #[error("no welcome within {0:?}")]
+    NoWelcome(Duration),
+    #[error("expected welcome, got {0:?}")]
+    NotWelcome(Box<Incoming>),
+    #[error("encoding a frame")]
+    Encode(#[source] serde_json::Error),
+    #[error("send")]
+    Send(#[source] WsError),
+    #[error("read")]
+    Read(#[source] WsError),
+    #[error("closed by the server{}", .0.as_ref().map(|c| format!(" {} {}", c.code, c.reason)).unwrap_or_default())]
+    Closed(Option<CloseFrame>),
+    #[error("connection ended")]
+    Ended,
+}
+
+impl ConnectError {
+    /// Retrying cannot help: the address or the token is wrong. Everything
+    /// else is retried with backoff.
+    fn is_permanent(&self) -> bool {
+        matches!(self, Self::Address(_) | Self::Token(_) | Self::Unauthorized)
+    }
 }
 
 type Socket =
@@ -505,10 +534,10 @@ async fn open(
 }
 
 async fn send(ws: &mut Socket, frame: &Outgoing) -> Result<(), ConnectError> {
-    let text = serde_json::to_string(frame).map_err(|e| ConnectError::Failed(e.to_string()))?;
+    let text = serde_json::to_string(frame).map_err(ConnectError::Encode)?;
     ws.send(Message::text(text))
         .await
-        .map_err(|e| ConnectError::Failed(format!("send: {e}")))
+        .map_err(ConnectError::Send)
 }
 
 /// The next frame the device understands; pings and binary frames skipped.
@@ -519,15 +548,10 @@ async fn next(ws: &mut Socket) -> Result<Incoming, ConnectError> {
                 Ok(frame) => return Ok(frame),
                 Err(e) => tracing::warn!(error = %e, "unreadable frame from the server skipped"),
             },
-            Some(Ok(Message::Close(close))) => {
-                let why = close
-                    .map(|c| format!("{} {}", c.code, c.reason))
-                    .unwrap_or_default();
-                return Err(ConnectError::Failed(format!("closed by the server {why}")));
-            }
+            Some(Ok(Message::Close(close))) => return Err(ConnectError::Closed(close)),
             Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(ConnectError::Failed(format!("read: {e}"))),
-            None => return Err(ConnectError::Failed("connection ended".to_owned())),
+            Some(Err(e)) => return Err(ConnectError::Read(e)),
+            None => return Err(ConnectError::Ended),
         }
     }
 }

@@ -176,7 +176,7 @@ impl Announcer {
 
     /// Tells the account's devices to sync `mailbox`, which ingest could
     /// not follow (see `MailArrived.mailbox_sync`); returns once durable.
-    pub async fn announce_sync(
+    pub(crate) async fn announce_sync(
         &self,
         tenant: &str,
         account: &str,
@@ -244,7 +244,11 @@ fn address(address: &MailAddress) -> common::Address {
 }
 
 /// The event for a parsed message (protobuf built here, at the edge).
-pub fn mail_arrived(arrival: &Arrival, parsed: &ParsedMail, blob: &BlobRef) -> events::MailArrived {
+pub(crate) fn mail_arrived(
+    arrival: &Arrival,
+    parsed: &ParsedMail,
+    blob: &BlobRef,
+) -> events::MailArrived {
     let context = EventContext::new(arrival.tenant.clone());
     events::MailArrived {
         meta: Some(context.meta(arrival.received_at_ms)),

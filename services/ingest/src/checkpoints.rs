@@ -55,7 +55,7 @@ pub trait Checkpoints: Send + Sync + 'static {
 /// Saves a checkpoint; a failure is logged, not returned: the marks are
 /// still the working copy and the next catch-up saves again, and binding
 /// being down (or older than ingest, mid-upgrade) must not stop mail.
-pub async fn save_or_warn(
+pub(crate) async fn save_or_warn(
     checkpoints: &dyn Checkpoints,
     tenant: &str,
     account: &str,
@@ -70,13 +70,13 @@ pub async fn save_or_warn(
 /// Checkpoints in binding's database (`SaveMailboxCheckpoint`,
 /// `GetMailboxCheckpoint`).
 #[derive(Debug, Clone)]
-pub struct BindingCheckpoints {
+pub(crate) struct BindingCheckpoints {
     binding: TracedChannel,
 }
 
 impl BindingCheckpoints {
     /// Over ingest's channel to binding (which carries its credential).
-    pub fn new(binding: TracedChannel) -> Self {
+    pub(crate) fn new(binding: TracedChannel) -> Self {
         Self { binding }
     }
 }

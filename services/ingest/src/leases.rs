@@ -66,7 +66,7 @@ enum Step {
 
 /// Which watchers want accounts watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Interest {
+pub(crate) enum Interest {
     /// IMAP IDLE watchers.
     Imap,
     /// POP3 pollers.
@@ -128,7 +128,7 @@ impl Leases {
     }
 
     /// The accounts owned now, and their changes.
-    pub fn owned(&self) -> watch::Receiver<HashSet<String>> {
+    pub(crate) fn owned(&self) -> watch::Receiver<HashSet<String>> {
         self.owned.subscribe()
     }
 
@@ -139,7 +139,7 @@ impl Leases {
 
     /// Sets the accounts one kind of watcher wants; without Redis they are
     /// owned at once, with Redis from the next round.
-    pub fn want(&self, interest: Interest, accounts: HashSet<String>) {
+    pub(crate) fn want(&self, interest: Interest, accounts: HashSet<String>) {
         let mut all = lock(&self.interest);
         if all.get(&interest) == Some(&accounts) {
             return;

@@ -6,7 +6,7 @@ pub mod accounts;
 pub mod arrival;
 pub mod checkpoints;
 pub mod config;
-pub mod error;
+mod error;
 pub mod imap;
 pub mod leases;
 pub use pushmail_mime as mail;
@@ -14,7 +14,7 @@ pub mod marks;
 pub mod pop3;
 pub mod smtp;
 pub mod tls;
-pub mod webhook;
+mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,7 +16,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
 /// A connection to a mail server, plain or TLS.
-pub type MailStream = Either<TcpStream, TlsStream<TcpStream>>;
+pub(crate) type MailStream = Either<TcpStream, TlsStream<TcpStream>>;
 
 /// How a mail server connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl Tls {
 
     /// A TCP connection to `host:port` on an address the egress policy
     /// allows; `PermissionDenied` when the host resolves to a refused one.
-    pub async fn connect_tcp(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
+    pub(crate) async fn connect_tcp(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
         self.egress.connect(host, port).await
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 
 /// What a preview is cached under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
+pub(crate) struct Key {
     content: String,
     profile: String,
     converter: &'static str,
@@ -23,7 +23,7 @@ pub struct Key {
 impl Key {
     /// The key of converting `content` for `profile` (any stable
     /// rendering of it) with `converter` (name and version).
-    pub fn new(content: &[u8], profile: impl Into<String>, converter: &'static str) -> Self {
+    pub(crate) fn new(content: &[u8], profile: impl Into<String>, converter: &'static str) -> Self {
         Self {
             content: BlobRef::of(content).as_str().to_owned(),
             profile: profile.into(),
@@ -35,7 +35,7 @@ impl Key {
 impl Key {
     /// A strong validator of the preview this key names (the same key
     /// always converts to the same bytes): the device's `ETag`.
-    pub fn etag(&self) -> String {
+    pub(crate) fn etag(&self) -> String {
         let text = format!("{}|{}|{}", self.content, self.profile, self.converter);
         let digest = BlobRef::of(text.as_bytes());
         digest.as_str()["sha256:".len()..][..32].to_owned()
@@ -44,7 +44,7 @@ impl Key {
 
 /// A cached preview.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub content_type: String,
     pub bytes: Vec<u8>,
     /// Pages of the source (PDF), else 1.
@@ -63,14 +63,14 @@ struct Inner {
 }
 
 /// A bounded, single-flight preview cache.
-pub struct Cache {
+pub(crate) struct Cache {
     max_bytes: usize,
     inner: Mutex<Inner>,
 }
 
 impl Cache {
     /// A cache holding at most `max_bytes` of previews.
-    pub fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
             inner: Mutex::default(),
@@ -85,7 +85,11 @@ impl Cache {
 
     /// The preview under `key`, converting it with `convert` if nobody has
     /// (an error is not cached: the next request tries again).
-    pub async fn get_or_convert<F, Fut, E>(&self, key: &Key, convert: F) -> Result<Arc<Entry>, E>
+    pub(crate) async fn get_or_convert<F, Fut, E>(
+        &self,
+        key: &Key,
+        convert: F,
+    ) -> Result<Arc<Entry>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Entry, E>>,
@@ -165,7 +169,8 @@ impl Cache {
     }
 
     /// Bytes of previews held.
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
         self.lock().bytes
     }
 }
@@ -197,7 +202,7 @@ mod tests {
                         .get_or_convert(&key, || async {
                             calls.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                            Ok::<_, String>(entry(10))
+                            Ok::<_, std::io::Error>(entry(10))
                         })
                         .await
                         .unwrap()
@@ -219,25 +224,25 @@ mod tests {
     async fn failures_are_not_kept_and_the_least_recently_used_go_first() {
         let cache = Cache::new(100);
         let key = |n: u8| Key::new(&[n], "p", "c/1");
-        let failed: Result<_, String> = cache
-            .get_or_convert(&key(0), || async { Err("corrupt".to_owned()) })
+        let failed = cache
+            .get_or_convert(&key(0), || async { Err(std::io::Error::other("corrupt")) })
             .await;
         assert!(failed.is_err());
         let retried = cache
-            .get_or_convert(&key(0), || async { Ok::<_, String>(entry(40)) })
+            .get_or_convert(&key(0), || async { Ok::<_, std::io::Error>(entry(40)) })
             .await;
         assert!(retried.is_ok(), "a failure is tried again");
         cache
-            .get_or_convert(&key(1), || async { Ok::<_, String>(entry(40)) })
+            .get_or_convert(&key(1), || async { Ok::<_, std::io::Error>(entry(40)) })
             .await
             .unwrap();
         // Touch 0, so 1 is the least recently used when 2 does not fit.
         cache
-            .get_or_convert(&key(0), || async { Ok::<_, String>(entry(99)) })
+            .get_or_convert(&key(0), || async { Ok::<_, std::io::Error>(entry(99)) })
             .await
             .unwrap();
         cache
-            .get_or_convert(&key(2), || async { Ok::<_, String>(entry(40)) })
+            .get_or_convert(&key(2), || async { Ok::<_, std::io::Error>(entry(40)) })
             .await
             .unwrap();
         assert_eq!(cache.bytes(), 80);
@@ -249,7 +254,7 @@ mod tests {
                 cache
                     .get_or_convert(&key(n), || async {
                         calls.fetch_add(1, Ordering::SeqCst);
-                        Ok::<_, String>(entry(1))
+                        Ok::<_, std::io::Error>(entry(1))
                     })
                     .await
                     .unwrap()

@@ -138,7 +138,7 @@ impl ProfileConfig {
     }
 
     /// The profile this names, checked.
-    pub fn profile(&self, name: &str) -> Result<Profile, ConfigError> {
+    pub(crate) fn profile(&self, name: &str) -> Result<Profile, ConfigError> {
         Profile::new(
             self.screen_width,
             self.accepts.split(',').map(str::trim).map(str::to_owned),
@@ -209,7 +209,7 @@ impl WorkersConfig {
     /// through `/proc/self/exe` where there is one, which still runs this
     /// very build after an upgrade replaced the file on disk, so a worker
     /// always speaks its service's protocol.
-    pub fn program(&self) -> std::io::Result<PathBuf> {
+    pub(crate) fn program(&self) -> std::io::Result<PathBuf> {
         let own = PathBuf::from("/proc/self/exe");
         match &self.program {
             Some(program) => Ok(program.clone()),

@@ -13,11 +13,11 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 /// Largest header: the metadata of a part (its inline images' map) or a job.
-pub const MAX_HEADER: u32 = 1 << 20;
+pub(crate) const MAX_HEADER: u32 = 1 << 20;
 
 /// Largest body either side sends or accepts: above any message, part or
 /// preview the configuration allows (checked there).
-pub const MAX_BODY: u64 = 256 << 20;
+pub(crate) const MAX_BODY: u64 = 256 << 20;
 
 /// A frame that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,7 @@ fn read_exactly(reader: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
 }
 
 /// Writes one frame (the worker's side).
-pub fn write<H: Serialize>(
+pub(crate) fn write<H: Serialize>(
     writer: &mut impl Write,
     header: &H,
     body: &[u8],
@@ -78,7 +78,9 @@ pub fn write<H: Serialize>(
 }
 
 /// Reads one frame (the worker's side).
-pub fn read<H: DeserializeOwned>(reader: &mut impl Read) -> Result<(H, Vec<u8>), FrameError> {
+pub(crate) fn read<H: DeserializeOwned>(
+    reader: &mut impl Read,
+) -> Result<(H, Vec<u8>), FrameError> {
     let mut len = [0u8; 4];
     reader.read_exact(&mut len)?;
     let header_len = check(
@@ -94,7 +96,7 @@ pub fn read<H: DeserializeOwned>(reader: &mut impl Read) -> Result<(H, Vec<u8>),
 }
 
 /// Writes one frame (the service's side).
-pub async fn write_async<H: Serialize>(
+pub(crate) async fn write_async<H: Serialize>(
     writer: &mut (impl AsyncWrite + Unpin),
     header: &H,
     body: &[u8],
@@ -110,7 +112,7 @@ pub async fn write_async<H: Serialize>(
 }
 
 /// Reads one frame whose body is at most `max_body` (the service's side).
-pub async fn read_async<H: DeserializeOwned>(
+pub(crate) async fn read_async<H: DeserializeOwned>(
     reader: &mut (impl AsyncRead + Unpin),
     max_body: u64,
 ) -> Result<(H, Vec<u8>), FrameError> {

@@ -5,17 +5,17 @@
 //! memory, CPU and time limits; `service` is the gRPC edge with the
 //! account check and the cache.
 
-pub mod cache;
+mod cache;
 pub mod config;
 pub mod convert;
-pub mod error;
-pub mod frame;
+mod error;
+mod frame;
 pub mod parts;
 pub mod pipeline;
 pub mod pool;
 pub mod profile;
 mod refusal;
-pub mod service;
+mod service;
 pub mod worker;
 
 use std::sync::Arc;

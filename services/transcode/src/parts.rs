@@ -11,7 +11,7 @@ use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders as 
 use pushmail_mime as mail;
 
 /// The part id that names the message's body.
-pub const BODY: &str = "body";
+pub(crate) const BODY: &str = "body";
 
 /// One part, decoded from its transfer encoding. The bytes travel beside
 /// the rest between a worker and the service (see `crate::worker`).

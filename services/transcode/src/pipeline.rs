@@ -3,8 +3,6 @@
 //! (subprocesses with their own deadline); the service runs the rest on
 //! the blocking pool.
 
-use std::time::Duration;
-
 use pushmail_proto::transcode::v1::Rendition;
 use serde_json::json;
 
@@ -126,85 +124,66 @@ impl Output {
     }
 }
 
-/// Why a part was not converted. Each says what to tell the caller.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
-pub enum ConvertError {
+/// Why a part was not converted, where it happened (in a worker). The
+/// converters' own errors are kept whole; [`ConvertError::kind`] says
+/// which kind of failure each is, and that is what the caller is told.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConvertError {
     #[error("no converter for {0}")]
-    Unsupported(String),
+    Unsupported(&'static str),
     #[error("the device profile accepts none of {0}")]
-    NotAccepted(String),
-    #[error("{0}")]
-    Unreadable(String),
-    #[error("{0}")]
-    OverLimit(String),
-    #[error("{0}")]
-    NoSuchPage(String),
-    #[error("the conversion did not finish within {0:?}")]
-    Timeout(Duration),
-    #[error("every conversion slot is busy; try again shortly")]
-    Busy,
-    /// The worker ended without an answer: killed by its memory or CPU
-    /// limit, or it aborted (an allocation failure, a stack overflow).
-    #[error("the converter gave up on this file: {0}")]
-    Crashed(String),
-    /// No worker could be started: the service's fault, not the file's.
-    #[error("{0}")]
-    Unavailable(String),
+    NotAccepted(&'static str),
+    #[error("page {asked} asked; text is read from the first {read} of {pages} pages")]
+    NoSuchPage { asked: u32, read: usize, pages: u32 },
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    #[error(transparent)]
+    Pdf(#[from] pdf::PdfError),
+    #[error(transparent)]
+    Office(#[from] office::OfficeError),
+    #[error(transparent)]
+    Html(#[from] html::HtmlError),
+    #[error(transparent)]
+    Text(#[from] text::TextError),
+    #[error(transparent)]
+    Media(#[from] media::MediaError),
 }
 
-impl From<image::ImageError> for ConvertError {
-    fn from(e: image::ImageError) -> Self {
-        match e {
-            image::ImageError::UnknownFormat | image::ImageError::Corrupt(_) => {
-                Self::Unreadable(e.to_string())
-            }
-            _ => Self::OverLimit(e.to_string()),
-        }
-    }
+/// The kind of a failed conversion: what decides the caller's answer
+/// (`crate::refusal`), so it crosses the worker's pipe as a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FailureKind {
+    /// No converter for the part, as asked.
+    Unsupported,
+    /// The device takes none of what the converter makes.
+    NotAccepted,
+    /// The file is broken or not what it says.
+    Unreadable,
+    /// The file is over a bound (size, pixels, cells, inflation, depth).
+    OverLimit,
+    /// The page asked for is not there.
+    NoSuchPage,
+    /// A tool the converter runs (ffmpeg) did not finish in time.
+    Timeout,
 }
 
-impl From<pdf::PdfError> for ConvertError {
-    fn from(e: pdf::PdfError) -> Self {
-        match e {
-            pdf::PdfError::TooLarge { .. } | pdf::PdfError::Bomb { .. } => {
-                Self::OverLimit(e.to_string())
-            }
-            pdf::PdfError::NoSuchPage { .. } => Self::NoSuchPage(e.to_string()),
-            _ => Self::Unreadable(e.to_string()),
-        }
-    }
-}
-
-impl From<office::OfficeError> for ConvertError {
-    fn from(e: office::OfficeError) -> Self {
-        match e {
-            office::OfficeError::Corrupt(_) => Self::Unreadable(e.to_string()),
-            _ => Self::OverLimit(e.to_string()),
-        }
-    }
-}
-
-impl From<html::HtmlError> for ConvertError {
-    fn from(e: html::HtmlError) -> Self {
-        match e {
-            html::HtmlError::Render(_) => Self::Unreadable(e.to_string()),
-            _ => Self::OverLimit(e.to_string()),
-        }
-    }
-}
-
-impl From<text::TextError> for ConvertError {
-    fn from(e: text::TextError) -> Self {
-        Self::OverLimit(e.to_string())
-    }
-}
-
-impl From<media::MediaError> for ConvertError {
-    fn from(e: media::MediaError) -> Self {
-        match e {
-            media::MediaError::TooLarge { .. } => Self::OverLimit(e.to_string()),
-            media::MediaError::Timeout { deadline, .. } => Self::Timeout(deadline),
-            _ => Self::Unreadable(e.to_string()),
+impl ConvertError {
+    /// Which kind of failure this is.
+    pub(crate) fn kind(&self) -> FailureKind {
+        use FailureKind as K;
+        match self {
+            Self::Unsupported(_) => K::Unsupported,
+            Self::NotAccepted(_) => K::NotAccepted,
+            Self::NoSuchPage { .. } | Self::Pdf(pdf::PdfError::NoSuchPage { .. }) => K::NoSuchPage,
+            Self::Media(media::MediaError::Timeout { .. }) => K::Timeout,
+            Self::Pdf(pdf::PdfError::TooLarge { .. } | pdf::PdfError::Bomb { .. })
+            | Self::Media(media::MediaError::TooLarge { .. }) => K::OverLimit,
+            Self::Pdf(_)
+            | Self::Media(_)
+            | Self::Image(image::ImageError::UnknownFormat | image::ImageError::Corrupt(_))
+            | Self::Office(office::OfficeError::Corrupt(_))
+            | Self::Html(html::HtmlError::Render(_)) => K::Unreadable,
+            Self::Image(_) | Self::Office(_) | Self::Html(_) | Self::Text(_) => K::OverLimit,
         }
     }
 }
@@ -224,13 +203,13 @@ pub struct Job {
 
 impl Job {
     /// Whether the job runs on the blocking pool (everything but media).
-    pub fn is_blocking(&self) -> bool {
+    pub(crate) fn is_blocking(&self) -> bool {
         self.kind != Kind::Media
     }
 }
 
 /// Runs a blocking job.
-pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+pub(crate) fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
     let one = |content_type: String, bytes: Vec<u8>| Output {
         content_type,
         bytes,
@@ -278,7 +257,7 @@ pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertErr
         Kind::Html => mobile_html(job, limits),
         Kind::Text => {
             if !job.profile.accepts("text/plain") {
-                return Err(ConvertError::NotAccepted("text/plain".to_owned()));
+                return Err(ConvertError::NotAccepted("text/plain"));
             }
             let decoded = text::to_utf8(
                 &job.part.bytes,
@@ -291,7 +270,7 @@ pub fn convert_blocking(job: &Job, limits: &Limits) -> Result<Output, ConvertErr
             ))
         }
         Kind::Media => Err(ConvertError::Unsupported(
-            "audio/video on the blocking pool".to_owned(),
+            "audio/video on the blocking pool",
         )),
     }
 }
@@ -303,12 +282,10 @@ fn pdf_text(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
         0 => text.pages.iter().enumerate().collect(),
         n => {
             let i = n as usize - 1;
-            let page = text.pages.get(i).ok_or_else(|| {
-                ConvertError::NoSuchPage(format!(
-                    "page {n} asked; text is read from the first {} of {} pages",
-                    text.pages.len(),
-                    text.page_count
-                ))
+            let page = text.pages.get(i).ok_or(ConvertError::NoSuchPage {
+                asked: n,
+                read: text.pages.len(),
+                pages: text.page_count,
             })?;
             vec![(i, page)]
         }
@@ -361,7 +338,7 @@ fn mobile_html(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
 }
 
 /// Runs an audio/video job: metadata as JSON, or a still for an image rendition.
-pub async fn convert_media(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
+pub(crate) async fn convert_media(job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
     if job.rendition == Rendition::Image {
         let still = media::still(&job.part.bytes, job.profile.screen_width, &limits.media).await?;
         let preview = image::preview(&still, &image_profile(&job.profile)?, &limits.image)?;
@@ -411,9 +388,7 @@ mod rendition {
 
 fn image_profile(profile: &Profile) -> Result<image::Profile, ConvertError> {
     if !profile.accepts("image/jpeg") && !profile.accepts("image/png") {
-        return Err(ConvertError::NotAccepted(
-            "image/jpeg, image/png".to_owned(),
-        ));
+        return Err(ConvertError::NotAccepted("image/jpeg, image/png"));
     }
     Ok(image::Profile {
         max_width: profile.screen_width,
@@ -442,9 +417,7 @@ fn document(body: &str, job: &Job, limits: &Limits) -> Result<Output, ConvertErr
 
 fn plain(html_text: &str, job: &Job, limits: &Limits) -> Result<Output, ConvertError> {
     if !job.profile.accepts("text/plain") {
-        return Err(ConvertError::NotAccepted(
-            "text/html, text/plain".to_owned(),
-        ));
+        return Err(ConvertError::NotAccepted("text/html, text/plain"));
     }
     // About 8 pixels a column on a phone's default font.
     let columns = (job.profile.screen_width / 8).clamp(20, 160) as usize;

@@ -52,8 +52,8 @@ pub enum PoolError {
     #[error("the conversion did not finish within {0:?}")]
     Timeout(Duration),
     /// The worker ended without answering (a limit killed it, it aborted).
-    #[error("the converter worker {0}")]
-    Died(String),
+    #[error("the converter worker {}", describe(.0))]
+    Died(ExitStatus),
     /// No worker could be started.
     #[error("cannot start a converter worker ({program}): {source}")]
     Spawn {
@@ -153,7 +153,6 @@ impl Pool {
         match (answer, status) {
             (Ok(answer), _) => Ok(answer),
             (Err(e), Ok(Ok(status))) if !status.success() => {
-                let why = describe(status);
                 let said = match stderr {
                     Some(stderr) => {
                         let mut text = Vec::new();
@@ -166,12 +165,12 @@ impl Pool {
                 };
                 tracing::warn!(
                     job = request.kind(),
-                    worker = %why,
+                    worker = %describe(&status),
                     stderr = %said,
                     pipe = %e,
                     "converter worker died"
                 );
-                Err(PoolError::Died(why))
+                Err(PoolError::Died(status))
             }
             (Err(e), _) => Err(PoolError::Protocol(e)),
         }
@@ -258,7 +257,7 @@ impl Request {
 }
 
 /// How a worker ended, in words an operator can act on.
-fn describe(status: ExitStatus) -> String {
+fn describe(status: &ExitStatus) -> String {
     match status.signal() {
         Some(6) => {
             "aborted (SIGABRT: an allocation over its memory limit, or a stack overflow)".to_owned()

@@ -84,7 +84,7 @@ impl Profile {
     }
 
     /// The largest preview in bytes, as a length.
-    pub fn max_len(&self) -> usize {
+    pub(crate) fn max_len(&self) -> usize {
         usize::try_from(self.max_bytes).unwrap_or(usize::MAX)
     }
 

@@ -10,8 +10,10 @@ use pushmail_common::report::Report;
 use tonic::{Code, Status};
 
 use crate::parts::PartError;
-use crate::pipeline::ConvertError;
+use crate::pipeline::FailureKind;
+use crate::pool::PoolError;
 use crate::profile::ProfileError;
+use crate::worker::Failure;
 
 /// Why a request was not served.
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +68,19 @@ pub(crate) enum Refusal {
     /// No converter takes the part's type.
     #[error("no converter for {0}")]
     NoConverter(String),
-    /// The stored bytes are not a mail message.
-    #[error("{0}")]
-    NotAMessage(String),
-    /// The conversion (or the worker running it) failed.
+    /// A worker refused the job: the file is not one it converts.
     #[error(transparent)]
-    Convert(#[from] ConvertError),
+    Failed(Failure),
+    /// No worker answered: busy, out of time, killed by a limit, or none
+    /// could be started.
+    #[error(transparent)]
+    Worker(PoolError),
+    /// A worker answered something else than what it was asked for.
+    #[error("the converter gave up on this file: the worker answered {0} out of turn")]
+    OutOfTurn(&'static str),
+    /// A worker's description of the message does not decode.
+    #[error("the converter gave up on this file: its description is unreadable")]
+    Description(#[source] prost::DecodeError),
 }
 
 impl Refusal {
@@ -84,15 +93,19 @@ impl Refusal {
             | Self::Profile(_) => Code::InvalidArgument,
             Self::Store => Code::Unavailable,
             Self::NoSuchMessage | Self::Part(PartError::NoSuchPart(_)) => Code::NotFound,
-            Self::Convert(ConvertError::Busy) => Code::ResourceExhausted,
-            Self::Convert(ConvertError::Unavailable(_)) => Code::Unavailable,
-            Self::Convert(ConvertError::NoSuchPage(_)) => Code::NotFound,
+            Self::Failed(f) if f.kind == FailureKind::NoSuchPage => Code::NotFound,
+            Self::Worker(PoolError::Busy) => Code::ResourceExhausted,
+            Self::Worker(PoolError::Spawn { .. } | PoolError::Limit(_)) => Code::Unavailable,
+            // What the file caused: its worker killed by a limit, the
+            // deadline passed, garbage on the pipe.
             Self::MessageTooBig { .. }
             | Self::Part(_)
             | Self::PartTooBig { .. }
             | Self::NoConverter(_)
-            | Self::NotAMessage(_)
-            | Self::Convert(_) => Code::FailedPrecondition,
+            | Self::Failed(_)
+            | Self::Worker(_)
+            | Self::OutOfTurn(_)
+            | Self::Description(_) => Code::FailedPrecondition,
         }
     }
 }
@@ -144,22 +157,33 @@ mod tests {
                 "the message is 9 bytes; at most 5 are read",
             ),
             (
-                Refusal::Convert(ConvertError::Busy),
+                Refusal::Worker(PoolError::Busy),
                 Code::ResourceExhausted,
                 "busy",
             ),
             (
-                Refusal::Convert(ConvertError::Unavailable("no worker".into())),
+                Refusal::Worker(PoolError::Limit(std::io::Error::other("no prlimit"))),
                 Code::Unavailable,
-                "no worker",
+                "cannot limit a converter worker: no prlimit",
             ),
             (
-                Refusal::Convert(ConvertError::NoSuchPage("page 9".into())),
+                Refusal::Failed(Failure {
+                    kind: FailureKind::NoSuchPage,
+                    detail: "page 9 asked".into(),
+                }),
                 Code::NotFound,
                 "page 9",
             ),
             (
-                Refusal::Convert(ConvertError::Timeout(Duration::from_secs(1))),
+                Refusal::Failed(Failure {
+                    kind: FailureKind::OverLimit,
+                    detail: "image of 9 bytes is over the 5-byte limit".into(),
+                }),
+                Code::FailedPrecondition,
+                "over the 5-byte limit",
+            ),
+            (
+                Refusal::Worker(PoolError::Timeout(Duration::from_secs(1))),
                 Code::FailedPrecondition,
                 "did not finish",
             ),

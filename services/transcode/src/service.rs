@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::cache::{Cache, Entry, Key};
 use crate::config::Config;
 use crate::parts;
-use crate::pipeline::{self, ConvertError, Job, Kind};
+use crate::pipeline::{self, Job, Kind};
 use crate::pool::{self, Pool, PoolError};
 use crate::profile::Profile;
 use crate::refusal::Refusal;
@@ -33,7 +33,7 @@ const CHUNK: usize = 64 * 1024;
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<wire::TranscodeChunk, Status>> + Send>>;
 
 /// The service's state.
-pub struct Transcoder {
+pub(crate) struct Transcoder {
     blobs: Arc<dyn BlobStore>,
     cache: Cache,
     profiles: HashMap<String, Profile>,
@@ -52,7 +52,7 @@ const ALLOWED: &[Caller] = &[Caller::Gateway];
 
 impl Transcoder {
     /// From a validated config.
-    pub fn new(config: &Config, blobs: Arc<dyn BlobStore>) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: &Config, blobs: Arc<dyn BlobStore>) -> Result<Self, ConfigError> {
         let profiles = config
             .profiles
             .iter()
@@ -136,26 +136,17 @@ impl Transcoder {
         request: &WorkerRequest,
         body: &[u8],
         deadline: Instant,
-    ) -> Result<(WorkerResponse, Vec<u8>), ConvertError> {
+    ) -> Result<(WorkerResponse, Vec<u8>), Refusal> {
         self.pool
             .run(request, body, deadline, self.job_timeout)
             .await
-            .map_err(|e| match e {
-                PoolError::Busy => ConvertError::Busy,
-                PoolError::Timeout(after) => ConvertError::Timeout(after),
-                // The file's doing (a limit, an abort, garbage on the pipe):
-                // the caller hears it cannot be converted.
-                PoolError::Died(_) | PoolError::Protocol(_) => ConvertError::Crashed(e.to_string()),
-                PoolError::Spawn { .. } | PoolError::Limit(_) => {
+            .map_err(|e| {
+                if let PoolError::Spawn { .. } | PoolError::Limit(_) = e {
+                    // The service's fault, not the file's: an operator must look.
                     tracing::error!(error = %pushmail_common::report::Report(&e), "no converter worker");
-                    ConvertError::Unavailable(e.to_string())
                 }
+                Refusal::Worker(e)
             })
-    }
-
-    /// Bytes of previews cached.
-    pub fn cached_bytes(&self) -> usize {
-        self.cache.bytes()
     }
 
     /// The raw message, if `account` of `tenant` received it. A message
@@ -255,7 +246,7 @@ impl Transcoder {
 
     /// Runs `job` in a worker. Dropping the future (the caller went away)
     /// kills the worker and frees its slot.
-    async fn run(&self, mut job: Job, deadline: Instant) -> Result<Entry, ConvertError> {
+    async fn run(&self, mut job: Job, deadline: Instant) -> Result<Entry, Refusal> {
         let bytes = std::mem::take(&mut job.part.bytes);
         let request = WorkerRequest::Convert {
             job: Box::new(job),
@@ -267,11 +258,8 @@ impl Transcoder {
                 bytes,
                 page_count: output.page_count,
             }),
-            (WorkerResponse::Failed(e), _) => Err(e),
-            (other, _) => Err(ConvertError::Crashed(format!(
-                "the worker answered {} to a conversion",
-                other.kind()
-            ))),
+            (WorkerResponse::Failed(e), _) => Err(Refusal::Failed(e)),
+            (other, _) => Err(unexpected(&other)),
         }
     }
 
@@ -361,12 +349,10 @@ impl Transcoder {
             max_message_bytes: self.max_message_bytes,
         };
         match self.work(&job, &raw, self.deadline()).await? {
-            (WorkerResponse::Described, encoded) => prost::Message::decode(encoded.as_slice())
-                .map_err(|e| {
-                    ConvertError::Crashed(format!("the worker's description is unreadable: {e}"))
-                        .into()
-                }),
-            (WorkerResponse::NotAMessage(reason), _) => Err(Refusal::NotAMessage(reason)),
+            (WorkerResponse::Described, encoded) => {
+                prost::Message::decode(encoded.as_slice()).map_err(Refusal::Description)
+            }
+            (WorkerResponse::Failed(e), _) => Err(Refusal::Failed(e)),
             (other, _) => Err(unexpected(&other)),
         }
     }
@@ -374,7 +360,7 @@ impl Transcoder {
 
 /// A worker's answer that does not fit its question: a worker gone wrong.
 fn unexpected(answer: &WorkerResponse) -> Refusal {
-    ConvertError::Crashed(format!("the worker answered {} out of turn", answer.kind())).into()
+    Refusal::OutOfTurn(answer.kind())
 }
 
 /// The header, then bytes `offset..offset + limit` (0: to the end) in
@@ -409,7 +395,7 @@ fn chunks(
 
 /// The tonic service over a shared [`Transcoder`].
 #[derive(Clone)]
-pub struct Service(pub Arc<Transcoder>);
+pub(crate) struct Service(pub Arc<Transcoder>);
 
 #[tonic::async_trait]
 impl wire::transcode_service_server::TranscodeService for Service {

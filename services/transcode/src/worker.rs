@@ -10,6 +10,7 @@
 use std::io::{self, Write as _};
 use std::process::ExitCode;
 
+use pushmail_common::report::Report;
 use pushmail_mime as mail;
 use pushmail_proto::common::v1 as common;
 use pushmail_proto::transcode::v1 as wire;
@@ -17,11 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::frame::{self, FrameError};
 use crate::parts::{self, Part, PartError};
-use crate::pipeline::{self, ConvertError, Job, Limits, Output};
+use crate::pipeline::{self, ConvertError, FailureKind, Job, Limits, Output};
 
 /// The hidden argument that makes the service binary (`pushmail-transcode`
 /// or the standalone `pushmail`) a worker.
-pub const WORKER_ARG: &str = "transcode-worker";
+pub(crate) const WORKER_ARG: &str = "transcode-worker";
 
 /// Whether this process was started as a worker (`argv[1]`).
 pub fn is_worker() -> bool {
@@ -47,9 +48,42 @@ pub enum Response {
     Part(Box<Part>),
     NoPart(PartError),
     Described,
-    NotAMessage(String),
     Converted(Output),
-    Failed(ConvertError),
+    Failed(Failure),
+}
+
+/// A job the worker refused, as it crosses the pipe: the kind, which
+/// decides the caller's status, and what the error said with its causes
+/// (an error value and its sources do not cross a process boundary).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{detail}")]
+pub struct Failure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// The error and its causes, for the caller.
+    pub detail: String,
+}
+
+impl From<&ConvertError> for Failure {
+    fn from(e: &ConvertError) -> Self {
+        Self {
+            kind: e.kind(),
+            detail: Report(e).to_string(),
+        }
+    }
+}
+
+impl From<&mail::ParseError> for Failure {
+    fn from(e: &mail::ParseError) -> Self {
+        let kind = match e {
+            mail::ParseError::TooLarge { .. } => FailureKind::OverLimit,
+            _ => FailureKind::Unreadable,
+        };
+        Self {
+            kind,
+            detail: Report(e).to_string(),
+        }
+    }
 }
 
 impl Response {
@@ -59,7 +93,6 @@ impl Response {
             Self::Part(_) => "a part",
             Self::NoPart(_) => "no part",
             Self::Described => "a description",
-            Self::NotAMessage(_) => "not a message",
             Self::Converted(_) => "a preview",
             Self::Failed(_) => "a failure",
         }
@@ -113,7 +146,7 @@ fn handle(request: Request, body: Vec<u8>) -> Result<(Response, Vec<u8>), Worker
                 Response::Described,
                 prost::Message::encode_to_vec(&description),
             ),
-            Err(e) => (Response::NotAMessage(e.to_string()), Vec::new()),
+            Err(e) => (Response::Failed(Failure::from(&e)), Vec::new()),
         },
         Request::Convert { mut job, limits } => {
             job.part.bytes = body;
@@ -131,7 +164,7 @@ fn handle(request: Request, body: Vec<u8>) -> Result<(Response, Vec<u8>), Worker
                     let bytes = std::mem::take(&mut output.bytes);
                     (Response::Converted(output), bytes)
                 }
-                Err(e) => (Response::Failed(e), Vec::new()),
+                Err(e) => (Response::Failed(Failure::from(&e)), Vec::new()),
             }
         }
     })

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use pushmail_proto::transcode::v1::Rendition;
 use pushmail_transcode::parts::Part;
-use pushmail_transcode::pipeline::{ConvertError, Job, Kind, Limits};
+use pushmail_transcode::pipeline::{FailureKind, Job, Kind, Limits};
 use pushmail_transcode::pool::{Pool, PoolError, Settings};
 use pushmail_transcode::profile::Profile;
-use pushmail_transcode::worker::{Request, Response};
+use pushmail_transcode::worker::{Failure, Request, Response};
 use tokio::time::Instant;
 
 const WORKERS: usize = 2;
@@ -193,7 +193,7 @@ async fn an_allocation_past_the_memory_limit_kills_one_worker() {
     .await
     .unwrap();
     assert!(
-        matches!(&answer, Response::Failed(ConvertError::OverLimit(m)) if m.contains("1048576 rows")),
+        matches!(&answer, Response::Failed(Failure { kind: FailureKind::OverLimit, detail }) if detail.contains("1048576 rows")),
         "{answer:?}"
     );
 }
@@ -232,7 +232,7 @@ async fn a_flate_bomb_costs_one_worker() {
     .await
     .unwrap();
     assert!(
-        matches!(&answer, Response::Failed(ConvertError::OverLimit(m)) if m.contains("inflates")),
+        matches!(&answer, Response::Failed(Failure { kind: FailureKind::OverLimit, detail }) if detail.contains("inflates")),
         "{answer:?}"
     );
 }
@@ -269,7 +269,7 @@ async fn a_job_past_its_deadline_is_killed_and_its_slot_freed() {
     .await
     .unwrap();
     assert!(
-        matches!(&answer, Response::Failed(ConvertError::OverLimit(m)) if m.contains("30000")),
+        matches!(&answer, Response::Failed(Failure { kind: FailureKind::OverLimit, detail }) if detail.contains("30000")),
         "{answer:?}"
     );
 }

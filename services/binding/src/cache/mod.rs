@@ -29,10 +29,10 @@ use crate::registry::ApiError;
 use crate::store::BindingStore;
 
 /// An account's targets, shared between callers.
-pub type Targets = Arc<[DeliveryTarget]>;
+pub(crate) type Targets = Arc<[DeliveryTarget]>;
 
 /// Lookups by the layer that answered.
-pub const METRIC_LOOKUPS: &str = "pushmail_binding_target_lookups_total";
+pub(crate) const METRIC_LOOKUPS: &str = "pushmail_binding_target_lookups_total";
 
 /// Cache settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,7 +89,7 @@ impl CacheConfig {
 }
 
 /// The two cache layers over the store.
-pub struct TargetCache {
+pub(crate) struct TargetCache {
     store: Arc<dyn BindingStore>,
     local: Option<local::Local>,
     shared: Option<shared::Shared>,
@@ -107,7 +107,7 @@ impl std::fmt::Debug for TargetCache {
 impl TargetCache {
     /// Layers as configured; `redis` is the shared layer's connection when
     /// `config.shared` selects Redis.
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn BindingStore>,
         config: &CacheConfig,
         redis: Option<ConnectionManager>,
@@ -133,7 +133,11 @@ impl TargetCache {
     }
 
     /// The account's targets.
-    pub async fn get(&self, tenant: TenantId, account: AccountId) -> Result<Targets, ApiError> {
+    pub(crate) async fn get(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> Result<Targets, ApiError> {
         let key = (tenant, account);
         if let Some(local) = &self.local
             && let Some(targets) = local.get(&key)
@@ -190,7 +194,7 @@ impl TargetCache {
     /// Forgets the account's targets after a change. A Redis failure is
     /// logged, not returned: the change is made, and the entry it could not
     /// drop expires within `max_staleness_ms`.
-    pub async fn invalidate(&self, tenant: TenantId, account: AccountId) {
+    pub(crate) async fn invalidate(&self, tenant: TenantId, account: AccountId) {
         if let Some(local) = &self.local {
             local.remove(&(tenant, account));
         }

@@ -14,4 +14,4 @@ pub struct MailboxCheckpoint {
 
 /// Longest mailbox name kept (IMAP names are short in practice; the bound
 /// keeps a caller from storing blobs in it).
-pub const MAX_MAILBOX_NAME: usize = 255;
+pub(crate) const MAX_MAILBOX_NAME: usize = 255;

@@ -34,7 +34,8 @@ impl MailDomain {
     }
 
     /// Whether an address in `domain` falls under this one.
-    pub fn covers(&self, domain: &str) -> bool {
+    #[cfg(test)]
+    pub(crate) fn covers(&self, domain: &str) -> bool {
         domain == self.0
             || domain
                 .strip_suffix(self.0.as_str())
@@ -45,7 +46,7 @@ impl MailDomain {
 /// The domains that could own an address: its domain and every parent
 /// with two labels or more, nearest first (`a.corp.example` →
 /// `a.corp.example`, `corp.example`).
-pub fn owners_of(address: &str) -> Vec<String> {
+pub(crate) fn owners_of(address: &str) -> Vec<String> {
     let Some((_, domain)) = address.rsplit_once('@') else {
         return Vec::new();
     };

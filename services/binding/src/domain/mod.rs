@@ -20,24 +20,23 @@ mod traffic;
 
 pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
 pub use binding::{Binding, BindingState};
-pub use checkpoint::{MAX_MAILBOX_NAME, MailboxCheckpoint};
+pub(crate) use checkpoint::MAX_MAILBOX_NAME;
+pub use checkpoint::MailboxCheckpoint;
 pub use delivery::{Delivery, DeliveryCursor};
 pub use device::{Device, NewDevice};
 pub use ids::{AccountId, ApiKeyId, BindingId, DeviceId, IdError, RelayCredentialId, TenantId};
-pub use mail_domain::{MailDomain, MailDomainError, owners_of};
+pub(crate) use mail_domain::owners_of;
+pub use mail_domain::{MailDomain, MailDomainError};
 pub use msisdn::{Msisdn, MsisdnError};
-pub use otp::{
-    OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode, SendLimits, until_next_day,
-};
-pub use preferences::{
-    AddressList, ContentLevel, MAX_LIST_ENTRIES, MAX_SIGNATURE_CHARS, Preferences, PreferencesError,
-};
+pub(crate) use otp::until_next_day;
+pub use otp::{OtpCheck, OtpCode, OtpError, OtpIssuer, OtpPolicy, PendingCode, SendLimits};
+pub use preferences::{AddressList, ContentLevel, Preferences, PreferencesError};
 pub use quiet_hours::{QuietHours, QuietHoursError};
-pub use relay::{MAX_POLICY_ENTRIES, RelayCredential, RelayPolicy, RelayPolicyError};
+pub use relay::{RelayCredential, RelayPolicy, RelayPolicyError};
 pub use sms::OutboxSms;
 pub use target::{DeliveryTarget, TargetDevice};
+pub use tenant::ApiKeyRecord;
 pub use tenant::{
-    ApiKey, ApiKeyHash, ApiKeyRecord, MAX_LIVE_KEYS, NewApiKey, NewTenant, Tenant, TenantZone,
-    ZoneError,
+    ApiKey, ApiKeyHash, MAX_LIVE_KEYS, NewApiKey, NewTenant, Tenant, TenantZone, ZoneError,
 };
 pub use traffic::{Traffic, TrafficDay};

@@ -85,7 +85,8 @@ impl Msisdn {
     }
 
     /// Whether the number is a mainland China mobile number.
-    pub fn is_china_mobile(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_china_mobile(&self) -> bool {
         self.0.starts_with("+86")
     }
 }

@@ -65,7 +65,7 @@ pub struct SendLimits {
 }
 
 /// Milliseconds from `now_ms` to the next UTC midnight, when daily caps reset.
-pub fn until_next_day(now_ms: i64) -> i64 {
+pub(crate) fn until_next_day(now_ms: i64) -> i64 {
     const DAY: i64 = 86_400_000;
     DAY - now_ms.rem_euclid(DAY)
 }

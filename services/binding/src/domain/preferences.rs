@@ -3,9 +3,9 @@
 use super::QuietHours;
 
 /// Most entries one address list may hold.
-pub const MAX_LIST_ENTRIES: usize = 500;
+pub(crate) const MAX_LIST_ENTRIES: usize = 500;
 /// Longest signature, in characters.
-pub const MAX_SIGNATURE_CHARS: usize = 2_000;
+pub(crate) const MAX_SIGNATURE_CHARS: usize = 2_000;
 
 /// How much a push reveals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +154,8 @@ impl Preferences {
 
     /// Whether mail from `sender` may be pushed: the white list wins, then
     /// the black list blocks.
-    pub fn allows_sender(&self, sender: &str) -> bool {
+    #[cfg(test)]
+    pub(crate) fn allows_sender(&self, sender: &str) -> bool {
         self.white_list.matches(sender) || !self.black_list.matches(sender)
     }
 }

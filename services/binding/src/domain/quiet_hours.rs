@@ -3,7 +3,6 @@
 //! is after its end crosses midnight (22:00–07:00).
 
 use jiff::Timestamp;
-use jiff::civil::Time;
 use jiff::tz::TimeZone;
 
 const MINUTES_PER_DAY: u32 = 24 * 60;
@@ -64,7 +63,7 @@ impl QuietHours {
     }
 
     /// The IANA zone name.
-    pub fn zone_name(&self) -> &str {
+    pub(crate) fn zone_name(&self) -> &str {
         &self.zone_name
     }
 
@@ -79,7 +78,8 @@ impl QuietHours {
     }
 
     /// When the window containing `at` ends, or `None` outside the window.
-    pub fn ends_after(&self, at: Timestamp) -> Option<Timestamp> {
+    #[cfg(test)]
+    pub(crate) fn ends_after(&self, at: Timestamp) -> Option<Timestamp> {
         if !self.contains(at) {
             return None;
         }
@@ -91,7 +91,7 @@ impl QuietHours {
         } else {
             local.date()
         };
-        let end = Time::new(
+        let end = jiff::civil::Time::new(
             (self.end_minute / 60) as i8,
             (self.end_minute % 60) as i8,
             0,

@@ -6,7 +6,7 @@ use pushmail_common::egress::Cidr;
 use super::{RelayCredentialId, TenantId};
 
 /// Most networks, and most fingerprints, one policy lists.
-pub const MAX_POLICY_ENTRIES: usize = 100;
+pub(crate) const MAX_POLICY_ENTRIES: usize = 100;
 
 /// A relay credential as stored (the password never is, only its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl RelayPolicy {
     }
 
     /// The networks as text, for storage and the API.
-    pub fn sources_text(&self) -> Vec<String> {
+    pub(crate) fn sources_text(&self) -> Vec<String> {
         self.allowed_sources.iter().map(Cidr::to_string).collect()
     }
 }

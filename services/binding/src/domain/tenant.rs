@@ -58,11 +58,6 @@ impl ApiKeyHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Rebuilds a hash read from the database.
-    pub fn from_stored(value: String) -> Self {
-        Self(value)
-    }
 }
 
 /// A key to store: its hash and what is shown of it.
@@ -207,7 +202,8 @@ impl ApiKeyRecord {
     }
 
     /// Whether the key still works once `grace_end_ms` is past.
-    pub fn outlives(&self, grace_end_ms: i64) -> bool {
+    #[cfg(test)]
+    pub(crate) fn outlives(&self, grace_end_ms: i64) -> bool {
         self.expires_at_ms.is_none_or(|end| grace_end_ms < end)
     }
 }

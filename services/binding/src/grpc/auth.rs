@@ -14,7 +14,7 @@ use crate::wire;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
+pub(crate) enum Caller {
     /// Another pushmail service.
     Service(Service),
     /// A carrier operator.
@@ -56,7 +56,7 @@ pub(super) async fn caller(
 impl Caller {
     /// The tenant a request acts on: its `tenant_id`, which a tenant caller
     /// may leave empty and may not set to another tenant.
-    pub fn tenant(self, requested: &str) -> Result<TenantId, ApiError> {
+    pub(crate) fn tenant(self, requested: &str) -> Result<TenantId, ApiError> {
         let parse: fn(&str) -> Result<TenantId, IdError> = TenantId::parse;
         match self {
             Self::Tenant(own) if requested.is_empty() => Ok(own),
@@ -77,7 +77,7 @@ impl Caller {
     }
 
     /// Only the pushmail services in `allowed` may make this call.
-    pub fn require_service(self, allowed: &[Service]) -> Result<Service, ApiError> {
+    pub(crate) fn require_service(self, allowed: &[Service]) -> Result<Service, ApiError> {
         match self {
             Self::Service(service) if allowed.contains(&service) => Ok(service),
             Self::Service(_) => Err(ApiError::PermissionDenied(
@@ -90,7 +90,7 @@ impl Caller {
     }
 
     /// Only an operator may make this call.
-    pub fn require_operator(self) -> Result<(), ApiError> {
+    pub(crate) fn require_operator(self) -> Result<(), ApiError> {
         match self {
             Self::Operator => Ok(()),
             _ => Err(ApiError::PermissionDenied(

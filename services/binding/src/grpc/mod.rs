@@ -14,9 +14,6 @@ use pushmail_proto::binding::v1::binding_service_server::BindingServiceServer;
 use pushmail_proto::common::v1::{PageRequest, PageResponse};
 use tonic::service::Routes;
 
-pub use auth::Caller;
-pub use status::{RETRY_AFTER, status};
-
 use crate::registry::{ApiError, Registry};
 
 /// Page size when the caller names none.
@@ -25,7 +22,7 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
 
 /// Both services, to serve next to health and reflection.
-pub fn routes(registry: &Registry) -> Routes {
+pub(crate) fn routes(registry: &Registry) -> Routes {
     Routes::new(AdminServiceServer::new(admin::Admin::new(registry.clone()))).add_service(
         BindingServiceServer::new(internal::Internal::new(registry.clone())),
     )

@@ -6,11 +6,12 @@ use tonic::{Code, Response, Status};
 use crate::registry::ApiError;
 
 /// The metadata key telling a throttled caller how many seconds to wait.
-pub const RETRY_AFTER: &str = "retry-after";
+pub(crate) const RETRY_AFTER: &str = "retry-after";
 
-/// The status for `err`; internal errors are logged here, once. A
+/// The status for `err`; internal and unavailable errors are logged here,
+/// once, with their causes. A
 /// throttled call carries `retry-after` metadata (whole seconds).
-pub fn status(err: ApiError) -> Status {
+pub(crate) fn status(err: ApiError) -> Status {
     if let ApiError::Throttled {
         retry_after_seconds,
         ..
@@ -30,7 +31,10 @@ pub fn status(err: ApiError) -> Status {
         ApiError::QuotaExceeded(_) | ApiError::Throttled { .. } => Code::ResourceExhausted,
         ApiError::Unauthenticated(_) => Code::Unauthenticated,
         ApiError::PermissionDenied(_) => Code::PermissionDenied,
-        ApiError::Unavailable(_) => Code::Unavailable,
+        ApiError::Unavailable(_) => {
+            tracing::warn!(error = %pushmail_common::report::Report(&err), "dependency unavailable");
+            Code::Unavailable
+        }
         ApiError::Internal(_) => {
             tracing::error!(error = %pushmail_common::report::Report(&err), "internal error");
             Code::Internal
@@ -86,7 +90,11 @@ mod tests {
                 Code::PermissionDenied,
                 "other tenant",
             ),
-            (ApiError::Unavailable("db".into()), Code::Unavailable, "db"),
+            (
+                ApiError::unavailable("db", std::io::Error::other("refused")),
+                Code::Unavailable,
+                "db",
+            ),
             (
                 ApiError::broken("broken"),
                 Code::Internal,

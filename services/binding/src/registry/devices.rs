@@ -9,7 +9,7 @@ use crate::events::{Announcement, Change};
 
 /// A signed device token and its expiry.
 #[derive(Clone)]
-pub struct IssuedToken {
+pub(crate) struct IssuedToken {
     /// The token the device presents to the session service.
     pub token: String,
     /// Expiry, ms since the epoch.
@@ -28,7 +28,7 @@ impl std::fmt::Debug for IssuedToken {
 impl Registry {
     /// Registers a device behind a number with a verified binding in the
     /// tenant and issues its first token.
-    pub async fn register_device(
+    pub(crate) async fn register_device(
         &self,
         tenant: TenantId,
         device: &NewDevice,
@@ -54,7 +54,7 @@ impl Registry {
     }
 
     /// One of the tenant's devices.
-    pub async fn device(&self, tenant: TenantId, id: DeviceId) -> Result<Device, ApiError> {
+    pub(crate) async fn device(&self, tenant: TenantId, id: DeviceId) -> Result<Device, ApiError> {
         self.store()
             .device(tenant, id)
             .await?
@@ -62,7 +62,7 @@ impl Registry {
     }
 
     /// A fresh token for a live device.
-    pub async fn issue_token(
+    pub(crate) async fn issue_token(
         &self,
         tenant: TenantId,
         id: DeviceId,
@@ -96,7 +96,11 @@ impl Registry {
     /// Revokes a device: every token issued before now is void once session
     /// nodes hear of it. Idempotent (the first cut-off stands), so a failed
     /// announcement is retried by calling again.
-    pub async fn revoke_device(&self, tenant: TenantId, id: DeviceId) -> Result<Device, ApiError> {
+    pub(crate) async fn revoke_device(
+        &self,
+        tenant: TenantId,
+        id: DeviceId,
+    ) -> Result<Device, ApiError> {
         let device = self.store().revoke_device(tenant, id, now_ms()).await?;
         let cutoff = device.revoked_at_ms.unwrap_or_else(now_ms);
         self.device_changed(&device, Change::DeviceRevoked, cutoff)
@@ -105,7 +109,7 @@ impl Registry {
     }
 
     /// The tenant's devices behind a number.
-    pub async fn list_devices(
+    pub(crate) async fn list_devices(
         &self,
         tenant: TenantId,
         msisdn: &Msisdn,

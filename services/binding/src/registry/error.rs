@@ -11,7 +11,7 @@ use crate::store::StoreError;
 /// Why a call was refused or failed. Messages are for the caller: they name
 /// the field and the rule, never a secret or an internal detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// An input broke a rule.
     #[error("{field}: {reason}")]
     Invalid {
@@ -46,29 +46,30 @@ pub enum ApiError {
     /// The credentials do not cover this call.
     #[error("{0}")]
     PermissionDenied(&'static str),
-    /// A dependency is down; retrying may help.
+    /// A dependency is down; retrying may help. The caller is told which,
+    /// the log gets the causes.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Cause),
     /// A stored value is broken or a rule failed inside; retrying will not
     /// help. The caller is told what, the log gets the causes.
     #[error("internal error: {0}")]
-    Internal(Internal),
+    Internal(Cause),
 }
 
-/// What failed inside, and why (kept for the log, never sent).
+/// What failed, for the caller, and why (kept for the log, never sent).
 #[derive(Debug, Clone)]
-pub struct Internal {
+pub(crate) struct Cause {
     what: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
-impl fmt::Display for Internal {
+impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.what)
     }
 }
 
-impl std::error::Error for Internal {
+impl std::error::Error for Cause {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source
             .as_deref()
@@ -76,38 +77,49 @@ impl std::error::Error for Internal {
     }
 }
 
-/// Two internal errors are the same when they say the same (their causes
-/// are for the log).
-impl PartialEq for Internal {
+/// Two causes are the same when they say the same (their sources are for
+/// the log).
+impl PartialEq for Cause {
     fn eq(&self, other: &Self) -> bool {
         self.what == other.what
     }
 }
 
-impl Eq for Internal {}
+impl Eq for Cause {}
 
 impl ApiError {
     /// `what` failed inside, because of `source`.
-    pub fn internal(
+    pub(crate) fn internal(
         what: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self::Internal(Internal {
+        Self::Internal(Cause {
+            what: what.into(),
+            source: Some(Arc::from(source.into())),
+        })
+    }
+
+    /// `what` is down, because of `source`; retrying may help.
+    pub(crate) fn unavailable(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Unavailable(Cause {
             what: what.into(),
             source: Some(Arc::from(source.into())),
         })
     }
 
     /// `what` failed inside, with no further cause.
-    pub fn broken(what: impl Into<String>) -> Self {
-        Self::Internal(Internal {
+    pub(crate) fn broken(what: impl Into<String>) -> Self {
+        Self::Internal(Cause {
             what: what.into(),
             source: None,
         })
     }
 
     /// A limit lifting after `retry_after_ms` (rounded up to a second).
-    pub fn throttled(reason: impl Into<String>, retry_after_ms: i64) -> Self {
+    pub(crate) fn throttled(reason: impl Into<String>, retry_after_ms: i64) -> Self {
         let seconds = u64::try_from(retry_after_ms.max(0))
             .unwrap_or(0)
             .div_ceil(1_000);
@@ -118,7 +130,7 @@ impl ApiError {
     }
 
     /// An input that broke a rule.
-    pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
         Self::Invalid {
             field,
             reason: reason.to_string(),
@@ -141,14 +153,12 @@ impl From<StoreError> for ApiError {
             // The edge validates first, so a refused value is a stored row
             // or a rule the edge missed: not the caller's to fix.
             StoreError::Invalid(what) => Self::broken(what),
-            StoreError::Unreadable { what, source } => Self::Internal(Internal {
+            StoreError::Unreadable { what, source } => Self::Internal(Cause {
                 what: format!("a stored {what} is unreadable"),
                 source: Some(source),
             }),
             err @ StoreError::Unavailable { .. } => {
-                let error = pushmail_common::report::Report(&err);
-                tracing::warn!(%error, "database call failed");
-                Self::Unavailable("database unavailable, retry later".to_owned())
+                Self::unavailable("database unavailable, retry later", err)
             }
         }
     }
@@ -156,8 +166,7 @@ impl From<StoreError> for ApiError {
 
 impl From<BusError> for ApiError {
     fn from(err: BusError) -> Self {
-        tracing::warn!(error = %pushmail_common::report::Report(&err), "event bus call failed");
-        Self::Unavailable("event bus unavailable, retry later".to_owned())
+        Self::unavailable("event bus unavailable, retry later", err)
     }
 }
 

@@ -6,13 +6,13 @@ use crate::clock::now_ms;
 use crate::domain::{ApiKey, ApiKeyId, ApiKeyRecord, MailDomain, NewApiKey, TenantId};
 
 /// Longest grace a revoked key keeps working: 30 days.
-pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 3_600;
+pub(crate) const MAX_GRACE_SECONDS: u64 = 30 * 24 * 3_600;
 
 /// Longest lifetime a key may be created with: about ten years.
-pub const MAX_KEY_TTL_SECONDS: u64 = 3_650 * 24 * 3_600;
+pub(crate) const MAX_KEY_TTL_SECONDS: u64 = 3_650 * 24 * 3_600;
 
 /// Most domains one tenant owns.
-pub const MAX_DOMAINS: usize = 100;
+pub(crate) const MAX_DOMAINS: usize = 100;
 
 fn ms(seconds: u64) -> i64 {
     i64::try_from(seconds.saturating_mul(1_000)).unwrap_or(i64::MAX)
@@ -21,7 +21,7 @@ fn ms(seconds: u64) -> i64 {
 impl Registry {
     /// A new key for the tenant, returned once; it works for `ttl_seconds`
     /// (0: until revoked).
-    pub async fn create_api_key(
+    pub(crate) async fn create_api_key(
         &self,
         tenant: TenantId,
         description: &str,
@@ -43,14 +43,14 @@ impl Registry {
     }
 
     /// The tenant's keys, oldest first.
-    pub async fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>, ApiError> {
+    pub(crate) async fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>, ApiError> {
         self.require_tenant(tenant).await?;
         Ok(self.store().api_keys(tenant).await?)
     }
 
     /// Revokes a key: it works `grace_seconds` more (0: stops now). The
     /// tenant's last working key needs `confirm_last`.
-    pub async fn revoke_api_key(
+    pub(crate) async fn revoke_api_key(
         &self,
         tenant: TenantId,
         id: ApiKeyId,
@@ -74,7 +74,7 @@ impl Registry {
     }
 
     /// Replaces the domains the tenant owns (operators only, checked at the edge).
-    pub async fn set_tenant_domains(
+    pub(crate) async fn set_tenant_domains(
         &self,
         tenant: TenantId,
         mut domains: Vec<MailDomain>,
@@ -91,7 +91,7 @@ impl Registry {
     }
 
     /// Sets the zone the tenant's days are counted in.
-    pub async fn set_tenant_time_zone(
+    pub(crate) async fn set_tenant_time_zone(
         &self,
         tenant: TenantId,
         zone: crate::domain::TenantZone,
@@ -106,7 +106,10 @@ impl Registry {
     }
 
     /// The domains the tenant owns.
-    pub async fn tenant_domains(&self, tenant: TenantId) -> Result<Vec<MailDomain>, ApiError> {
+    pub(crate) async fn tenant_domains(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<MailDomain>, ApiError> {
         self.require_tenant(tenant).await?;
         Ok(self.store().tenant_domains(tenant).await?)
     }

@@ -14,7 +14,7 @@ const MAX_TRAFFIC_DAYS: i32 = 366;
 
 impl Registry {
     /// Who hears about a mail on the account (cached).
-    pub async fn delivery_targets(
+    pub(crate) async fn delivery_targets(
         &self,
         tenant: TenantId,
         account: AccountId,
@@ -26,7 +26,7 @@ impl Registry {
     /// tenant's relay policy: within `tenant` when the caller names one,
     /// else by the platform-wide route (which only a forwarded account
     /// holds). Another tenant's rows never make this fail.
-    pub async fn resolve_recipient(
+    pub(crate) async fn resolve_recipient(
         &self,
         address: &str,
         tenant: Option<TenantId>,
@@ -36,7 +36,7 @@ impl Registry {
 
     /// Keeps ingest's checkpoint of one mailbox (an older one than kept is
     /// ignored).
-    pub async fn save_checkpoint(
+    pub(crate) async fn save_checkpoint(
         &self,
         tenant: TenantId,
         account: AccountId,
@@ -50,7 +50,7 @@ impl Registry {
     }
 
     /// Ingest's checkpoint of one mailbox, if it saved one.
-    pub async fn checkpoint(
+    pub(crate) async fn checkpoint(
         &self,
         tenant: TenantId,
         account: AccountId,
@@ -60,7 +60,7 @@ impl Registry {
     }
 
     /// Watched accounts of every tenant with their opened credentials.
-    pub async fn watched_accounts(
+    pub(crate) async fn watched_accounts(
         &self,
         after: Option<AccountId>,
         limit: u32,
@@ -98,7 +98,7 @@ impl Registry {
     }
 
     /// Adds to today's traffic of one of the tenant's accounts.
-    pub async fn record_traffic(
+    pub(crate) async fn record_traffic(
         &self,
         tenant: TenantId,
         account: AccountId,
@@ -112,7 +112,11 @@ impl Registry {
 
     /// Charges one SMS dispatch sends for one of the tenant's accounts to
     /// today's quota; `QuotaExceeded` when it is used up.
-    pub async fn charge_sms(&self, tenant: TenantId, account: AccountId) -> Result<(), ApiError> {
+    pub(crate) async fn charge_sms(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> Result<(), ApiError> {
         Ok(self
             .store()
             .charge_sms(tenant, account, self.tenant_day(tenant).await?)
@@ -120,7 +124,7 @@ impl Registry {
     }
 
     /// One of the tenant's accounts' traffic by day.
-    pub async fn traffic(
+    pub(crate) async fn traffic(
         &self,
         tenant: TenantId,
         account: AccountId,
@@ -141,7 +145,7 @@ impl Registry {
     }
 
     /// An account's delivery log, newest first.
-    pub async fn deliveries(
+    pub(crate) async fn deliveries(
         &self,
         tenant: TenantId,
         account: AccountId,
@@ -156,7 +160,7 @@ impl Registry {
     }
 
     /// Adds a receipt to the log.
-    pub async fn record_delivery(
+    pub(crate) async fn record_delivery(
         &self,
         delivery: &crate::domain::Delivery,
         uncounted_push_bytes: u64,
@@ -180,13 +184,13 @@ impl Registry {
 
     /// Drops verification-code counts older than yesterday (yesterday's
     /// last send still holds a cooldown across midnight).
-    pub async fn prune_code_counts(&self) -> Result<u64, ApiError> {
+    pub(crate) async fn prune_code_counts(&self) -> Result<u64, ApiError> {
         let yesterday = utc_day(now_ms()).yesterday().unwrap_or(utc_day(0));
         Ok(self.store().prune_code_counts(yesterday).await?)
     }
 
     /// Drops log entries older than `before_ms`.
-    pub async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, ApiError> {
+    pub(crate) async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, ApiError> {
         Ok(self.store().prune_deliveries(before_ms).await?)
     }
 }

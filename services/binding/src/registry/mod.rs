@@ -13,10 +13,9 @@ mod relay;
 
 use std::sync::Arc;
 
-pub use devices::IssuedToken;
-pub use error::ApiError;
-pub use keys::{MAX_DOMAINS, MAX_GRACE_SECONDS, MAX_KEY_TTL_SECONDS};
-pub use relay::{NewRelayCredential, RelayLogin};
+pub(crate) use devices::IssuedToken;
+pub(crate) use error::ApiError;
+pub(crate) use keys::MAX_DOMAINS;
 
 use crate::cache::TargetCache;
 use crate::domain::{AccountId, TenantId};
@@ -27,7 +26,7 @@ use crate::store::BindingStore;
 
 /// The limits and policies the operations enforce, from config.
 #[derive(Debug, Clone, Default)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Verification-code limits.
     pub verification: VerificationConfig,
     /// Relay login lockout and cache.
@@ -40,7 +39,7 @@ pub struct Settings {
 
 /// The operations, over the store, the keys, the bus and the cache.
 #[derive(Debug, Clone)]
-pub struct Registry {
+pub(crate) struct Registry {
     inner: Arc<Inner>,
 }
 
@@ -69,7 +68,7 @@ impl std::fmt::Debug for dyn BindingStore {
 
 impl Registry {
     /// Operations over these parts.
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn BindingStore>,
         keys: Arc<Keys>,
         events: Events,
@@ -147,12 +146,12 @@ impl Registry {
     }
 
     /// Whether `tenant` exists (an unknown tenant is NOT_FOUND, not an empty answer).
-    pub async fn require_tenant(&self, tenant: TenantId) -> Result<(), ApiError> {
+    pub(crate) async fn require_tenant(&self, tenant: TenantId) -> Result<(), ApiError> {
         self.tenant(tenant).await.map(drop)
     }
 
     /// The tenant, with its quotas and rates.
-    pub async fn tenant(&self, tenant: TenantId) -> Result<crate::domain::Tenant, ApiError> {
+    pub(crate) async fn tenant(&self, tenant: TenantId) -> Result<crate::domain::Tenant, ApiError> {
         self.store()
             .tenant(tenant)
             .await?
@@ -162,7 +161,7 @@ impl Registry {
 
 impl Registry {
     /// Which privileged caller a bearer token belongs to, if any.
-    pub fn privileged(
+    pub(crate) fn privileged(
         &self,
         token: &str,
     ) -> Result<Option<crate::keys::Privileged>, crate::keys::InvalidCredential> {

@@ -20,7 +20,10 @@ fn credentials_row(tenant: TenantId, account: AccountId) -> String {
 impl Registry {
     /// Creates a tenant with its domains; its first API key is returned
     /// once and stored hashed.
-    pub async fn create_tenant(&self, tenant: &NewTenant) -> Result<(Tenant, ApiKey), ApiError> {
+    pub(crate) async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+    ) -> Result<(Tenant, ApiKey), ApiError> {
         let key = ApiKey::generate();
         let first = NewApiKey::of(&key, "made with the tenant", None);
         let created = self.store().create_tenant(tenant, &first).await?;
@@ -28,7 +31,7 @@ impl Registry {
     }
 
     /// The tenant an API key that works now belongs to.
-    pub async fn tenant_of_key(&self, key: &str) -> Result<TenantId, ApiError> {
+    pub(crate) async fn tenant_of_key(&self, key: &str) -> Result<TenantId, ApiError> {
         let hash = ApiKey::presented(key).hash();
         self.store()
             .tenant_by_api_key(&hash, now_ms())
@@ -38,7 +41,7 @@ impl Registry {
     }
 
     /// Creates an account, its credentials sealed to the new row.
-    pub async fn create_account(
+    pub(crate) async fn create_account(
         &self,
         tenant: TenantId,
         account: &NewAccount,
@@ -80,7 +83,7 @@ impl Registry {
     /// least one): the host is checked as at creation, the password sealed
     /// to the row. Ingest's watchers see the change at their next refresh
     /// of the account list and reconnect with it.
-    pub async fn update_account(
+    pub(crate) async fn update_account(
         &self,
         tenant: TenantId,
         id: AccountId,
@@ -148,7 +151,11 @@ impl Registry {
     }
 
     /// One of the tenant's accounts.
-    pub async fn account(&self, tenant: TenantId, id: AccountId) -> Result<Account, ApiError> {
+    pub(crate) async fn account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+    ) -> Result<Account, ApiError> {
         self.store()
             .account(tenant, id)
             .await?
@@ -157,7 +164,7 @@ impl Registry {
 
     /// The tenant's accounts after `after`, at most `limit`, whose address
     /// contains `query` (any case; empty: all).
-    pub async fn list_accounts(
+    pub(crate) async fn list_accounts(
         &self,
         tenant: TenantId,
         query: &str,
@@ -177,7 +184,11 @@ impl Registry {
     }
 
     /// Deletes an account with its bindings; dispatch stops pushing for it.
-    pub async fn delete_account(&self, tenant: TenantId, id: AccountId) -> Result<(), ApiError> {
+    pub(crate) async fn delete_account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+    ) -> Result<(), ApiError> {
         self.store().delete_account(tenant, id).await?;
         self.changed(
             &[id],
@@ -199,7 +210,7 @@ impl Registry {
     /// wrong answers) and per tenant (its daily code budget, apart from
     /// notification SMS): `Throttled` with the wait. If the SMS request
     /// cannot be published the call fails; a retry is a resend.
-    pub async fn start_binding(
+    pub(crate) async fn start_binding(
         &self,
         tenant: TenantId,
         account: AccountId,
@@ -210,7 +221,7 @@ impl Registry {
             .keys()
             .otp
             .issue(now)
-            .map_err(|_| ApiError::Unavailable("random source unavailable".to_owned()))?;
+            .map_err(|e| ApiError::unavailable("random source unavailable", e))?;
         let verification = &self.settings().verification;
         let limits = SendLimits {
             now_ms: now,
@@ -239,7 +250,7 @@ impl Registry {
     }
 
     /// Answers a pending binding's code.
-    pub async fn verify_binding(
+    pub(crate) async fn verify_binding(
         &self,
         tenant: TenantId,
         id: BindingId,
@@ -304,7 +315,7 @@ impl Registry {
     }
 
     /// Ends a binding; idempotent, so a failed announcement can be retried.
-    pub async fn revoke_binding(
+    pub(crate) async fn revoke_binding(
         &self,
         tenant: TenantId,
         id: BindingId,
@@ -326,7 +337,7 @@ impl Registry {
     }
 
     /// The bindings of one of the tenant's accounts.
-    pub async fn list_bindings(
+    pub(crate) async fn list_bindings(
         &self,
         tenant: TenantId,
         account: AccountId,
@@ -336,7 +347,7 @@ impl Registry {
     }
 
     /// A binding's preferences.
-    pub async fn preferences(
+    pub(crate) async fn preferences(
         &self,
         tenant: TenantId,
         binding: BindingId,
@@ -345,7 +356,7 @@ impl Registry {
     }
 
     /// Replaces a binding's preferences; idempotent.
-    pub async fn set_preferences(
+    pub(crate) async fn set_preferences(
         &self,
         tenant: TenantId,
         id: BindingId,

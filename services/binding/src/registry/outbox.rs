@@ -5,19 +5,19 @@ use crate::domain::{DeliveryCursor, OutboxSms, TenantId};
 
 impl Registry {
     /// Whether the outbox is kept on this platform.
-    pub fn sms_outbox_enabled(&self) -> bool {
+    pub(crate) fn sms_outbox_enabled(&self) -> bool {
         self.settings().sms_outbox
     }
 
     /// Keeps one SMS (a repeat of the same event changes nothing).
-    pub async fn record_sms(&self, sms: &OutboxSms) -> Result<(), ApiError> {
+    pub(crate) async fn record_sms(&self, sms: &OutboxSms) -> Result<(), ApiError> {
         Ok(self.store().record_sms(sms).await?)
     }
 
     /// The outbox newest first: the tenant's, or every tenant's (`None`,
     /// operators). `NotFound` where the outbox is off, as if it did not
     /// exist: nothing about SMS is shown where an SMS centre sends them.
-    pub async fn sms_outbox(
+    pub(crate) async fn sms_outbox(
         &self,
         tenant: Option<TenantId>,
         after: Option<&DeliveryCursor>,
@@ -36,7 +36,7 @@ impl Registry {
     }
 
     /// Drops SMS sent before `before_ms` and past the newest `keep`.
-    pub async fn prune_sms(&self, before_ms: i64, keep: u32) -> Result<u64, ApiError> {
+    pub(crate) async fn prune_sms(&self, before_ms: i64, keep: u32) -> Result<u64, ApiError> {
         Ok(self.store().prune_sms(before_ms, keep).await?)
     }
 }

@@ -21,7 +21,7 @@ const REFUSED: &str = "relay credentials refused";
 
 /// A credential just made, with its password (shown once).
 #[derive(Debug)]
-pub struct NewRelayCredential {
+pub(crate) struct NewRelayCredential {
     /// As stored.
     pub credential: RelayCredential,
     /// The generated password.
@@ -30,7 +30,7 @@ pub struct NewRelayCredential {
 
 /// Whose relay logged in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RelayLogin {
+pub(crate) struct RelayLogin {
     /// The tenant.
     pub tenant: TenantId,
     /// The credential used.
@@ -78,7 +78,7 @@ impl RelayGuard {
             .hashing
             .acquire()
             .await
-            .map_err(|_| ApiError::Unavailable("shutting down".to_owned()))?;
+            .map_err(|e| ApiError::unavailable("shutting down", e))?;
         // An unknown username costs as much as a wrong password.
         let (stored, real) = match stored {
             Some(stored) => (stored, true),
@@ -115,7 +115,7 @@ fn peer_key(peer: IpAddr) -> String {
 
 impl Registry {
     /// A new credential for the tenant; its password is returned once.
-    pub async fn create_relay_credential(
+    pub(crate) async fn create_relay_credential(
         &self,
         tenant: TenantId,
         description: &str,
@@ -148,7 +148,7 @@ impl Registry {
     }
 
     /// The tenant's relay credentials, oldest first.
-    pub async fn relay_credentials(
+    pub(crate) async fn relay_credentials(
         &self,
         tenant: TenantId,
     ) -> Result<Vec<RelayCredential>, ApiError> {
@@ -158,7 +158,7 @@ impl Registry {
 
     /// Revokes a credential; the next login with it fails on every replica
     /// (a remembered login is checked against the store each time).
-    pub async fn revoke_relay_credential(
+    pub(crate) async fn revoke_relay_credential(
         &self,
         tenant: TenantId,
         id: RelayCredentialId,
@@ -172,13 +172,13 @@ impl Registry {
     }
 
     /// The tenant's relay policy.
-    pub async fn relay_policy(&self, tenant: TenantId) -> Result<RelayPolicy, ApiError> {
+    pub(crate) async fn relay_policy(&self, tenant: TenantId) -> Result<RelayPolicy, ApiError> {
         self.require_tenant(tenant).await?;
         Ok(self.store().relay_policy(tenant).await?)
     }
 
     /// Replaces the tenant's relay policy.
-    pub async fn set_relay_policy(
+    pub(crate) async fn set_relay_policy(
         &self,
         tenant: TenantId,
         policy: &RelayPolicy,
@@ -191,7 +191,7 @@ impl Registry {
     /// argon2 (the credential is still read, so a revocation holds at
     /// once); otherwise the peer's and the username's failure budgets are
     /// checked first, and a failure counts against both.
-    pub async fn authenticate_relay(
+    pub(crate) async fn authenticate_relay(
         &self,
         username: &str,
         password: &str,

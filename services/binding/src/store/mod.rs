@@ -47,7 +47,10 @@ impl Database {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, Error> {
         let url = config.url.expose();
         let timeout = Duration::from_millis(config.acquire_timeout_ms);
-        let wrap = |e: sqlx::Error| Error::Database(format!("{}: {e}", config.url.masked()));
+        let wrap = |source| Error::Database {
+            url: config.url.masked().to_string(),
+            source,
+        };
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(wrap)?
@@ -60,8 +63,10 @@ impl Database {
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
             {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::Database(format!("{}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
+                    dir: dir.to_owned(),
+                    source,
+                })?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(config.max_connections)
@@ -89,7 +94,7 @@ impl Database {
             Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
             Self::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
         };
-        result.map_err(|e| Error::Database(format!("migration failed: {e}")))
+        result.map_err(Error::Migrate)
     }
 
     /// The store over this pool.
@@ -101,7 +106,7 @@ impl Database {
     }
 
     /// A round trip, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
             Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
@@ -169,7 +174,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// A stored `what` the domain refuses, because of `source`.
-    pub fn unreadable(
+    pub(crate) fn unreadable(
         what: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
@@ -180,7 +185,7 @@ impl StoreError {
     }
 
     /// The database failed while reading or writing `what`.
-    pub fn unavailable(what: &'static str, source: sqlx::Error) -> Self {
+    pub(crate) fn unavailable(what: &'static str, source: sqlx::Error) -> Self {
         Self::Unavailable {
             what,
             source: std::sync::Arc::new(source),

@@ -56,7 +56,7 @@ pub enum ImapError {
 /// One response: its text (literals replaced by `{n}` markers) and the
 /// literals in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Response {
+pub(crate) struct Response {
     /// The line(s), literals elided.
     pub text: String,
     /// Literal contents.
@@ -65,7 +65,7 @@ pub struct Response {
 
 impl Response {
     /// The number after `name ` in the text (e.g. `UID 42`).
-    pub fn number_after(&self, name: &str) -> Option<u64> {
+    pub(crate) fn number_after(&self, name: &str) -> Option<u64> {
         let upper = self.text.to_ascii_uppercase();
         let mut from = 0;
         while let Some(at) = upper[from..].find(name) {
@@ -123,7 +123,7 @@ pub struct Imap<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
     /// Reads the greeting.
-    pub async fn greet(stream: S, timeout: Duration) -> Result<Self, ImapError> {
+    pub(crate) async fn greet(stream: S, timeout: Duration) -> Result<Self, ImapError> {
         let mut imap = Self::resume(stream, timeout);
         let greeting = imap.response().await?;
         let upper = greeting.text.to_ascii_uppercase();
@@ -138,7 +138,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
     }
 
     /// Continues a session on an upgraded stream (after `STARTTLS`).
-    pub fn resume(stream: S, timeout: Duration) -> Self {
+    pub(crate) fn resume(stream: S, timeout: Duration) -> Self {
         Self {
             io: BufReader::with_capacity(BUFFER, stream),
             tag: 0,
@@ -180,7 +180,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
 
     /// Asks for `STARTTLS` and hands back the stream to upgrade. Bytes the
     /// server sent ahead of the handshake would be an injection attempt.
-    pub async fn start_tls(mut self) -> Result<S, ImapError> {
+    pub(crate) async fn start_tls(mut self) -> Result<S, ImapError> {
         self.capabilities().await?;
         if !self.has("STARTTLS") {
             return Err(ImapError::Protocol("server does not offer STARTTLS".into()));
@@ -256,14 +256,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
 
     /// UIDs above `after`, ascending (`n:*` always matches the last
     /// message, so it is filtered).
-    pub async fn uids_after(&mut self, after: u32) -> Result<Vec<u32>, ImapError> {
+    pub(crate) async fn uids_after(&mut self, after: u32) -> Result<Vec<u32>, ImapError> {
         self.search(&format!("UID {}:*", after.saturating_add(1)))
             .await
             .map(|uids| uids.into_iter().filter(|&u| u > after).collect())
     }
 
     /// UIDs of messages that arrived since `day` (IMAP date, `26-Nov-2026`).
-    pub async fn uids_since(&mut self, day: &str) -> Result<Vec<u32>, ImapError> {
+    pub(crate) async fn uids_since(&mut self, day: &str) -> Result<Vec<u32>, ImapError> {
         self.search(&format!("SINCE {day}")).await
     }
 
@@ -312,7 +312,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
     }
 
     /// The Message-IDs of `uids` (`None` for a message without one).
-    pub async fn message_ids(
+    pub(crate) async fn message_ids(
         &mut self,
         uids: &[u32],
     ) -> Result<Vec<(u32, Option<String>)>, ImapError> {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use client::{Imap, ImapError, Woken};
-pub use watch::{CatchUp, MAILBOX, Watch, WatchError, WatchSettings, open};
+pub use watch::{CatchUp, Watch, WatchError, WatchSettings, open};
 
 use crate::accounts::{self, MailAccount};
 use crate::arrival::Announcer;

@@ -25,7 +25,7 @@ use crate::marks::{ImapMark, ImapMarks, MarkError};
 use crate::tls::{MailStream, Security, Tls};
 
 /// The watched mailbox (the one every client shows first).
-pub const MAILBOX: &str = "INBOX";
+pub(crate) const MAILBOX: &str = "INBOX";
 
 /// A watch failed; the caller reconnects after a backoff.
 #[derive(Debug, thiserror::Error)]

@@ -45,7 +45,7 @@ pub struct Pop3<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
     /// Reads the greeting.
-    pub async fn greet(stream: S, timeout: Duration) -> Result<Self, Pop3Error> {
+    pub(crate) async fn greet(stream: S, timeout: Duration) -> Result<Self, Pop3Error> {
         let mut pop3 = Self {
             stream: BufReader::new(stream),
             timeout,
@@ -55,7 +55,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
     }
 
     /// Continues a session on an upgraded stream (after `STLS`).
-    pub fn resume(stream: S, timeout: Duration) -> Self {
+    pub(crate) fn resume(stream: S, timeout: Duration) -> Self {
         Self {
             stream: BufReader::new(stream),
             timeout,
@@ -64,7 +64,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
 
     /// Asks for `STLS` and hands back the stream to upgrade. Bytes the
     /// server sent ahead of the handshake would be a downgrade attempt.
-    pub async fn start_tls(mut self) -> Result<S, Pop3Error> {
+    pub(crate) async fn start_tls(mut self) -> Result<S, Pop3Error> {
         self.command("STLS", "STLS").await?;
         if !self.stream.buffer().is_empty() {
             return Err(Pop3Error::Protocol(
@@ -164,7 +164,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
     }
 
     /// Message numbers with their sizes in octets.
-    pub async fn list(&mut self) -> Result<Vec<(u32, u64)>, Pop3Error> {
+    pub(crate) async fn list(&mut self) -> Result<Vec<(u32, u64)>, Pop3Error> {
         self.command("LIST", "LIST").await?;
         let mut out = Vec::new();
         loop {
@@ -185,13 +185,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
     }
 
     /// The header section of message `number` (`TOP n 0`), at most `max` bytes.
-    pub async fn headers(&mut self, number: u32, max: usize) -> Result<Vec<u8>, Pop3Error> {
+    pub(crate) async fn headers(&mut self, number: u32, max: usize) -> Result<Vec<u8>, Pop3Error> {
         self.command("TOP", &format!("TOP {number} 0")).await?;
         self.multiline(max).await
     }
 
     /// Message `number`, dot-unstuffed, at most `max` bytes.
-    pub async fn retr(&mut self, number: u32, max: usize) -> Result<Vec<u8>, Pop3Error> {
+    pub(crate) async fn retr(&mut self, number: u32, max: usize) -> Result<Vec<u8>, Pop3Error> {
         self.command("RETR", &format!("RETR {number}")).await?;
         self.multiline(max).await
     }

@@ -13,7 +13,7 @@ pub use runner::Runner;
 use tokio_util::either::Either;
 
 pub use crate::accounts::MailAccount;
-pub use crate::tls::MailStream;
+pub(crate) use crate::tls::MailStream;
 
 use crate::arrival::{AnnounceError, Announcer, Arrival, Source};
 use crate::checkpoints::{Checkpoint, CheckpointError, Checkpoints, save_or_warn};
@@ -41,7 +41,7 @@ pub struct PollReport {
 }
 
 /// The one maildrop POP3 has, named as the events name it.
-pub const MAILBOX: &str = "INBOX";
+pub(crate) const MAILBOX: &str = "INBOX";
 
 /// A poll failed; nothing after the failure was marked.
 #[derive(Debug, thiserror::Error)]

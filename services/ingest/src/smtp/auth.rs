@@ -30,7 +30,7 @@ pub(super) enum SaslError {
 
 /// Credentials a client presented.
 #[derive(Debug, Clone)]
-pub struct Login {
+pub(crate) struct Login {
     /// Relay username.
     pub username: String,
     /// Relay password.
@@ -84,7 +84,7 @@ pub(super) fn login(username: &str, password: &str) -> Result<Login, SaslError> 
 
 /// A relay credential binding accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authenticated {
+pub(crate) struct Authenticated {
     /// The tenant whose mail the client may deliver.
     pub tenant: String,
     /// Which of the tenant's credentials (the mail's origin).
@@ -93,7 +93,7 @@ pub struct Authenticated {
 
 /// Why a login did not succeed.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// Wrong username or password (one answer whatever was wrong).
     #[error("relay credentials refused")]
     Refused,
@@ -107,14 +107,14 @@ pub enum AuthError {
 
 /// Checks relay logins.
 #[async_trait]
-pub trait RelayAuth: Send + Sync + 'static {
+pub(crate) trait RelayAuth: Send + Sync + 'static {
     /// The tenant `login` belongs to; `peer` counts toward its lockout.
     async fn authenticate(&self, login: &Login, peer: IpAddr) -> Result<Authenticated, AuthError>;
 }
 
 /// Binding's `AuthenticateRelay`.
 #[derive(Clone)]
-pub struct BindingRelayAuth {
+pub(crate) struct BindingRelayAuth {
     binding: TracedChannel,
 }
 
@@ -126,7 +126,7 @@ impl std::fmt::Debug for BindingRelayAuth {
 
 impl BindingRelayAuth {
     /// Over binding's channel (ingest's credential on it).
-    pub fn new(binding: TracedChannel) -> Self {
+    pub(crate) fn new(binding: TracedChannel) -> Self {
         Self { binding }
     }
 }
@@ -171,7 +171,7 @@ pub struct RelayPolicy {
 impl RelayPolicy {
     /// From binding's answer; an entry that does not parse is skipped and
     /// logged (binding validated it when it was set).
-    pub fn from_wire(sources: &[String], certificates: &[String]) -> Self {
+    pub(crate) fn from_wire(sources: &[String], certificates: &[String]) -> Self {
         Self {
             sources: sources
                 .iter()
@@ -193,7 +193,7 @@ impl RelayPolicy {
 
 /// How a recipient was authorised, which is also where the mail came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// One of the tenant's relay credentials.
     Credential(String),
     /// A client certificate the tenant's policy names.
@@ -208,7 +208,7 @@ impl Origin {
     /// The text that goes into the mail's idempotency key: stable across a
     /// sender's retries (a relay pool sends from several addresses of one
     /// allowed network with one credential).
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Self::Credential(id) => format!("credential:{id}"),
             Self::Certificate(fingerprint) => format!("certificate:{fingerprint}"),

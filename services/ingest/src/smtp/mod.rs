@@ -22,8 +22,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use auth::{AuthError, Authenticated, BindingRelayAuth, Login, Origin, RelayAuth, RelayPolicy};
-pub use recipients::{BindingRecipients, Recipients, ResolveError, Resolved};
+pub use auth::RelayPolicy;
+pub(crate) use auth::{BindingRelayAuth, RelayAuth};
+pub(crate) use recipients::BindingRecipients;
+pub use recipients::{Recipients, ResolveError, Resolved};
 
 use crate::arrival::Announcer;
 
@@ -108,7 +110,7 @@ impl Receiver {
     }
 
     /// Offers `AUTH` (over TLS), checked by `relay_auth`.
-    pub fn with_relay_auth(mut self, relay_auth: Arc<dyn RelayAuth>) -> Self {
+    pub(crate) fn with_relay_auth(mut self, relay_auth: Arc<dyn RelayAuth>) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.relay_auth = Some(relay_auth);
         }

@@ -55,7 +55,7 @@ pub trait Recipients: Send + Sync + 'static {
 }
 
 /// Binding's answers, cached.
-pub struct BindingRecipients {
+pub(crate) struct BindingRecipients {
     binding: TracedChannel,
     cache: quick_cache::sync::Cache<String, (Resolved, Instant)>,
     found_ttl: Duration,
@@ -72,7 +72,7 @@ impl std::fmt::Debug for BindingRecipients {
 
 impl BindingRecipients {
     /// Over binding, keeping up to `capacity` answers.
-    pub fn new(
+    pub(crate) fn new(
         binding: TracedChannel,
         capacity: usize,
         found_ttl: Duration,

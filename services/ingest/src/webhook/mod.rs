@@ -26,35 +26,35 @@ use pushmail_proto::common::v1::PageRequest;
 use sha2::Digest as _;
 use tokio::time::Instant;
 
-pub use payload::{MESSAGE_NEW, OxEvent};
+pub(crate) use payload::{MESSAGE_NEW, OxEvent};
 
 use crate::arrival::{Announcer, Arrival, Source};
 use crate::smtp::{Recipients, Resolved};
 
 /// Largest request body accepted.
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// Checks a tenant's API key with binding, remembering good answers.
-pub struct TenantKeys {
+pub(crate) struct TenantKeys {
     binding: TracedChannel,
     good: quick_cache::sync::Cache<[u8; 32], Instant>,
     ttl: Duration,
 }
 
 /// Why a key was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyCheck {
+#[derive(Debug)]
+pub(crate) enum KeyCheck {
     /// The key is the tenant's.
     Valid,
     /// It is not.
     Invalid,
     /// Binding could not tell.
-    Unavailable(String),
+    Unavailable(Box<tonic::Status>),
 }
 
 impl TenantKeys {
     /// Over binding; a checked key is trusted for `ttl`.
-    pub fn new(binding: TracedChannel, ttl: Duration) -> Self {
+    pub(crate) fn new(binding: TracedChannel, ttl: Duration) -> Self {
         Self {
             binding,
             good: quick_cache::sync::Cache::new(10_000),
@@ -63,7 +63,7 @@ impl TenantKeys {
     }
 
     /// Whether `key` is an API key of `tenant`.
-    pub async fn check(&self, tenant: &str, key: &str) -> KeyCheck {
+    pub(crate) async fn check(&self, tenant: &str, key: &str) -> KeyCheck {
         let digest: [u8; 32] = sha2::Sha256::digest(format!("{tenant}\0{key}")).into();
         if self
             .good
@@ -103,14 +103,14 @@ impl TenantKeys {
             {
                 KeyCheck::Invalid
             }
-            Err(status) => KeyCheck::Unavailable(status.to_string()),
+            Err(status) => KeyCheck::Unavailable(Box::new(status)),
         }
     }
 }
 
 /// What the handler needs.
 #[derive(Clone)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     /// Key checks.
     pub keys: Arc<TenantKeys>,
     /// Address → account.
@@ -121,7 +121,7 @@ pub struct Webhook {
 
 impl Webhook {
     /// The routes, with the body limit.
-    pub fn router(self) -> Router {
+    pub(crate) fn router(self) -> Router {
         Router::new()
             .route("/v1/webhook/dovecot", post(notify).put(notify))
             .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -204,8 +204,8 @@ async fn notify(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) ->
     match hook.keys.check(&tenant, &key).await {
         KeyCheck::Valid => {}
         KeyCheck::Invalid => return unauthorized("not an API key of this tenant"),
-        KeyCheck::Unavailable(why) => {
-            tracing::warn!(%why, "tenant key check unavailable");
+        KeyCheck::Unavailable(status) => {
+            tracing::warn!(error = %pushmail_common::report::Report(&*status), "tenant key check unavailable");
             return unavailable("cannot check credentials now");
         }
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 /// One notification as the OX driver sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct OxEvent {
+pub(crate) struct OxEvent {
     /// The mailbox owner's login (an account address).
     pub user: String,
     /// `messageNew` (other events are acknowledged and ignored).
@@ -32,13 +32,13 @@ pub struct OxEvent {
 }
 
 /// The event the webhook announces.
-pub const MESSAGE_NEW: &str = "messageNew";
+pub(crate) const MESSAGE_NEW: &str = "messageNew";
 
 impl OxEvent {
     /// A minimal RFC 5322 message carrying the notified fields, so the mail
     /// goes through the same parsing, storage and idempotency as any other.
     /// Line breaks in the values are flattened: they must not inject headers.
-    pub fn to_message(&self) -> Vec<u8> {
+    pub(crate) fn to_message(&self) -> Vec<u8> {
         let clean = |value: &Option<String>| {
             value
                 .as_deref()

@@ -92,7 +92,7 @@ fn check_size(bytes: &[u8], limits: &Limits) -> Result<(), PdfError> {
 /// raw bytes (`stream` … `endstream`) rather than the object tree, so a
 /// broken cross-reference table cannot hide a stream from it, and it costs
 /// at most `max_inflated_bytes` of inflating, in a fixed buffer.
-pub fn check_streams(bytes: &[u8], limits: &Limits) -> Result<(), PdfError> {
+pub(crate) fn check_streams(bytes: &[u8], limits: &Limits) -> Result<(), PdfError> {
     let mut total = 0u64;
     let mut at = 0usize;
     while let Some(found) = find(&bytes[at..], b"stream") {
