@@ -99,14 +99,8 @@ pub async fn listener() -> tokio::net::TcpListener {
         .expect("bind 127.0.0.1:0")
 }
 
-/// A free loopback port, for processes configured by address. The port is
-/// released before the caller binds it; collisions are unlikely, not impossible.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+/// A free loopback port, for processes configured by address.
+pub use pushmail_common::listen::free_port;
 
 /// `GET path` over HTTP/1.0; returns the status code and the body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {

@@ -139,12 +139,7 @@ fn version_is_printed() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
+use pushmail_common::listen::free_port;
 
 fn readyz(port: u16) -> Option<String> {
     use std::io::{Read, Write};

@@ -243,22 +243,34 @@ async fn a_newcomer_binds_their_own_mailbox_and_number_and_their_phone_gets_the_
         printed_wake_up.contains(&format!("→ http://{gateway}/")),
         "{printed_wake_up}"
     );
-    let outbox = http::call(
-        gateway,
-        "GET",
-        &format!("/api/v1/tenants/{tenant}/sms"),
-        &headers[..1],
-        b"",
-    )
+    // The phone hears of the wake-up as it is sent; the outbox page keeps
+    // it once binding has read it off the bus, a moment later.
+    let mut outbox = Value::Null;
+    let kept = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        loop {
+            outbox = http::call(
+                gateway,
+                "GET",
+                &format!("/api/v1/tenants/{tenant}/sms"),
+                &headers[..1],
+                b"",
+            )
+            .await
+            .unwrap()
+            .json();
+            let found = outbox["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["purpose"] == "wake_up" && m["msisdn"] == number.as_str());
+            if let Some(kept) = found {
+                break kept.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
     .await
-    .unwrap()
-    .json();
-    let kept = outbox["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["purpose"] == "wake_up" && m["msisdn"] == number.as_str())
-        .unwrap_or_else(|| panic!("{outbox}"));
+    .unwrap_or_else(|_| panic!("the wake-up never reached the outbox page: {outbox}"));
     assert_eq!(kept["kind"], "wap_push", "{kept}");
     assert!(
         kept["url"]

@@ -11,6 +11,7 @@
 
 pub mod grpc;
 pub mod http;
+mod ports;
 
 use std::collections::HashMap;
 use std::future::Future as _;
@@ -31,6 +32,7 @@ use crate::config::ConfigError;
 
 pub use grpc::{GrpcLimits, GrpcListenersConfig};
 pub use http::HttpLimits;
+pub use ports::free_port;
 
 /// How many connections a listener takes at once, in all and per peer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

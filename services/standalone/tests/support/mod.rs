@@ -4,17 +4,11 @@
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
+pub(crate) use pushmail_common::listen::free_port;
 
 pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
     use std::io::{Read, Write};
