@@ -3,6 +3,7 @@
 //! are (broken MIME, missing headers, unknown or legacy charsets still give
 //! a summary); only input that is not a message at all is refused.
 
+pub mod charset;
 mod parse;
 mod sections;
 
