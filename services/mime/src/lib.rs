@@ -4,8 +4,11 @@
 //! a summary); only input that is not a message at all is refused.
 
 pub mod charset;
+mod params;
 mod parse;
+mod recode;
 mod sections;
+mod words;
 
 pub use parse::{Limits, ParseError, ParsedMail, parse};
 pub use sections::{part_index, part_sections};
