@@ -3,8 +3,12 @@
 //! are (broken MIME, missing headers, unknown or legacy charsets still give
 //! a summary); only input that is not a message at all is refused.
 
+pub mod charset;
+mod params;
 mod parse;
+mod recode;
 mod sections;
+mod words;
 
 pub use parse::{Limits, ParseError, ParsedMail, parse};
 pub use sections::{part_index, part_sections};

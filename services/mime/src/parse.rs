@@ -4,7 +4,7 @@
 use mail_parser::{Address, MessageParser, MimeHeaders as _};
 
 use super::sections::sections;
-use super::{AttachmentInfo, MailAddress};
+use super::{AttachmentInfo, MailAddress, recode};
 
 /// Bounds on what a summary carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,20 +75,7 @@ pub struct ParsedMail {
 
 /// Parses `raw` into a summary. Never panics; lenient like a mail client.
 pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Empty);
-    }
-    if raw.len() > limits.max_message_bytes {
-        return Err(ParseError::TooLarge {
-            size: raw.len(),
-            max: limits.max_message_bytes,
-        });
-    }
-    if !has_header_line(raw) {
-        return Err(ParseError::NotAMessage(
-            "the first line is not a header field",
-        ));
-    }
+    refuse_non_messages(raw, limits)?;
     let message = MessageParser::default()
         .parse(raw)
         .ok_or(ParseError::NotAMessage("no header section"))?;
@@ -105,13 +92,19 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
                     .is_none_or(|d| !d.ctype().eq_ignore_ascii_case("attachment"))
         })
     };
-    let snippet = message
-        .body_preview(limits.max_snippet_chars * 2)
-        .map(|s| bounded(&s, limits.max_snippet_chars))
+    let body_index = message
+        .text_body
+        .first()
+        .or(message.html_body.first())
+        .or_else(|| message.attachments.iter().find(|i| inline_text(i)))
+        .copied();
+    let (body, context) = recode::body(&message, body_index);
+    let snippet = body
+        .map(|text| bounded(&text, limits.max_snippet_chars))
         .or_else(|| {
-            let index = message.attachments.iter().find(|i| inline_text(i))?;
-            let text = message.parts.get(*index as usize)?.text_contents()?;
-            Some(bounded(text, limits.max_snippet_chars))
+            message
+                .body_preview(limits.max_snippet_chars * 2)
+                .map(|s| bounded(&s, limits.max_snippet_chars))
         })
         .unwrap_or_default();
     let attachments = message
@@ -125,18 +118,26 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
                 .get(index)
                 .cloned()
                 .unwrap_or_else(|| index.to_string());
-            Some(attachment(part, part_id))
+            let name = recode::file_name(&message, part, &context);
+            Some(attachment(part, name.as_deref(), part_id))
         })
         .collect();
+    let recoded = recode::address_headers(&message, &context);
+    let reparsed = recoded
+        .as_deref()
+        .and_then(|raw| MessageParser::default().parse_headers(raw));
+    let addresses = reparsed.as_ref().unwrap_or(&message);
+    let subject = recode::subject(&message, &context);
     Ok(ParsedMail {
         message_id: message.message_id().map(|id| bounded(id, 998)),
-        from: message.from().and_then(first_address),
-        to: message
+        from: addresses.from().and_then(first_address),
+        to: addresses
             .to()
             .map(|to| to.iter().take(limits.max_recipients).map(address).collect())
             .unwrap_or_default(),
-        subject: message
-            .subject()
+        subject: subject
+            .as_deref()
+            .or(message.subject())
             .map(|s| bounded(s, limits.max_subject_chars))
             .unwrap_or_default(),
         snippet,
@@ -148,9 +149,32 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
     })
 }
 
+/// Input that is empty, over the limit or does not start like a header.
+fn refuse_non_messages(raw: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    if raw.len() > limits.max_message_bytes {
+        return Err(ParseError::TooLarge {
+            size: raw.len(),
+            max: limits.max_message_bytes,
+        });
+    }
+    if !has_header_line(raw) {
+        return Err(ParseError::NotAMessage(
+            "the first line is not a header field",
+        ));
+    }
+    Ok(())
+}
+
 /// An attachment as the phone lists it: its IMAP section, a name (made up
 /// when it has none), its type in lower case, its decoded size.
-fn attachment(part: &mail_parser::MessagePart<'_>, part_id: String) -> AttachmentInfo {
+fn attachment(
+    part: &mail_parser::MessagePart<'_>,
+    name: Option<&str>,
+    part_id: String,
+) -> AttachmentInfo {
     let content_type = part.content_type().map_or_else(
         || "application/octet-stream".to_owned(),
         |ct| match ct.subtype() {
@@ -159,8 +183,7 @@ fn attachment(part: &mail_parser::MessagePart<'_>, part_id: String) -> Attachmen
         },
     );
     AttachmentInfo {
-        file_name: part
-            .attachment_name()
+        file_name: name
             .map(|n| bounded(n, 255))
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| format!("attachment-{part_id}")),

@@ -1,19 +1,16 @@
-//! Text in whatever charset it came in → UTF-8. Chinese mail still
-//! arrives in GB2312/GBK/GB18030 and Big5, often with a wrong or missing
-//! label, so the label is trusted only when the bytes agree with it:
-//! a byte-order mark wins; then a declared charset that decodes without
-//! errors; then chardetng's guess. A declared Latin-1/Windows-1252 (which
-//! decodes any bytes "without errors") is second-guessed when the
-//! detector sees something else that decodes cleanly.
+//! Text in whatever charset it came in → UTF-8. The rules are the mail
+//! summaries' (`pushmail_mime::charset`: a byte-order mark, the label
+//! through an alias table when the bytes agree with it, then detection),
+//! so a mail reads the same in the push and on the phone.
 
-use encoding_rs::{Encoding, WINDOWS_1252};
+use pushmail_mime::charset::{self, ChosenBy};
 
 /// The text, and how it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
     /// UTF-8.
     pub text: String,
-    /// The WHATWG name of the encoding used (`GBK`, `Big5`, `UTF-8`, …).
+    /// The WHATWG name of the encoding used (`gb18030`, `Big5`, `UTF-8`, …).
     pub encoding: &'static str,
     /// The encoding was guessed, not declared or marked.
     pub detected: bool,
@@ -38,47 +35,13 @@ pub fn to_utf8(bytes: &[u8], declared: Option<&str>, limit: usize) -> Result<Dec
             limit,
         });
     }
-    if let Some((encoding, bom)) = Encoding::for_bom(bytes) {
-        return Ok(decode(&bytes[bom..], encoding, false));
-    }
-    let declared = declared.and_then(|label| Encoding::for_label(label.trim().as_bytes()));
-    if let Some(encoding) = declared {
-        let clean = decode(bytes, encoding, false);
-        let second_guess = encoding == WINDOWS_1252 && !bytes.is_ascii();
-        if !clean.replaced && !second_guess {
-            return Ok(clean);
-        }
-        let guess = detect(bytes);
-        if guess.encoding != encoding.name() && !guess.replaced {
-            return Ok(guess);
-        }
-        if !clean.replaced {
-            return Ok(clean);
-        }
-        return Ok(if guess.replaced { clean } else { guess });
-    }
-    Ok(detect(bytes))
-}
-
-fn detect(bytes: &[u8]) -> Decoded {
-    // Mail still carries ISO-2022-JP (Japanese mail's traditional charset).
-    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
-    detector.feed(bytes, true);
-    decode(
-        bytes,
-        detector.guess(None, chardetng::Utf8Detection::Allow),
-        true,
-    )
-}
-
-fn decode(bytes: &[u8], encoding: &'static Encoding, detected: bool) -> Decoded {
-    let (text, replaced) = encoding.decode_without_bom_handling(bytes);
-    Decoded {
-        text: text.into_owned(),
-        encoding: encoding.name(),
-        detected,
-        replaced,
-    }
+    let decoded = charset::decode_detailed(declared, bytes);
+    Ok(Decoded {
+        text: decoded.text.into_owned(),
+        encoding: decoded.encoding.name(),
+        detected: decoded.chosen_by == ChosenBy::Detection,
+        replaced: decoded.replaced,
+    })
 }
 
 #[cfg(test)]
