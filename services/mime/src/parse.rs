@@ -1,5 +1,5 @@
-//! The parsing entry point (fuzzed: `services/ingest/fuzz`, which compiles
-//! this module alone).
+//! The parsing entry point (fuzzed: `services/ingest/fuzz`, which builds
+//! this crate without the service around it).
 
 use mail_parser::{Address, MessageParser, MimeHeaders as _};
 
