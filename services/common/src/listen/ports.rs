@@ -1,5 +1,5 @@
-//! Loopback ports for processes configured by address (tests, the load
-//! generator), which must be told a port before they bind it.
+//! Loopback ports for processes configured by address (the tests),
+//! which must be told a port before they bind it.
 //!
 //! A port from `bind(0)` comes from the kernel's ephemeral range and is
 //! released before the process binds it, so any outgoing connection (to
