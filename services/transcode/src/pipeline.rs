@@ -171,19 +171,44 @@ impl ConvertError {
     /// Which kind of failure this is.
     pub(crate) fn kind(&self) -> FailureKind {
         use FailureKind as K;
+        use html::HtmlError as H;
+        use image::ImageError as I;
+        use media::MediaError as M;
+        use office::OfficeError as O;
+        use pdf::PdfError as P;
+        // Every converter variant is named (the text converter's aside),
+        // so a new one cannot fall into a kind unseen.
         match self {
             Self::Unsupported(_) => K::Unsupported,
             Self::NotAccepted(_) => K::NotAccepted,
-            Self::NoSuchPage { .. } | Self::Pdf(pdf::PdfError::NoSuchPage { .. }) => K::NoSuchPage,
-            Self::Media(media::MediaError::Timeout { .. }) => K::Timeout,
-            Self::Pdf(pdf::PdfError::TooLarge { .. } | pdf::PdfError::Bomb { .. })
-            | Self::Media(media::MediaError::TooLarge { .. }) => K::OverLimit,
-            Self::Pdf(_)
-            | Self::Media(_)
-            | Self::Image(image::ImageError::UnknownFormat | image::ImageError::Corrupt(_))
-            | Self::Office(office::OfficeError::Corrupt(_))
-            | Self::Html(html::HtmlError::Render(_)) => K::Unreadable,
-            Self::Image(_) | Self::Office(_) | Self::Html(_) | Self::Text(_) => K::OverLimit,
+            Self::NoSuchPage { .. } | Self::Pdf(P::NoSuchPage { .. }) => K::NoSuchPage,
+            Self::Media(M::Timeout { .. }) => K::Timeout,
+            Self::Image(I::UnknownFormat | I::Corrupt(_))
+            | Self::Pdf(
+                P::Encrypted
+                | P::Unreadable
+                | P::Text(_)
+                | P::Panicked { .. }
+                | P::NoPageSize { .. }
+                | P::ShortBuffer,
+            )
+            | Self::Office(
+                O::Archive(_)
+                | O::Entry { .. }
+                | O::Utf8 { .. }
+                | O::Xml { .. }
+                | O::Workbook(_)
+                | O::Sheet { .. }
+                | O::NoSlides,
+            )
+            | Self::Html(H::Render(_))
+            | Self::Media(M::Unreadable(_) | M::Io(_)) => K::Unreadable,
+            Self::Image(I::TooLarge { .. } | I::TooManyPixels { .. } | I::CannotFit(_))
+            | Self::Pdf(P::TooLarge { .. } | P::Bomb { .. })
+            | Self::Office(O::TooLarge { .. } | O::Bomb(_) | O::SheetTooLarge { .. })
+            | Self::Html(H::TooLarge { .. } | H::TooDeep { .. })
+            | Self::Media(M::TooLarge { .. })
+            | Self::Text(_) => K::OverLimit,
         }
     }
 }
