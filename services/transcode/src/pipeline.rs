@@ -183,7 +183,7 @@ impl ConvertError {
             Self::NotAccepted(_) => K::NotAccepted,
             Self::NoSuchPage { .. } | Self::Pdf(P::NoSuchPage { .. }) => K::NoSuchPage,
             Self::Media(M::Timeout { .. }) => K::Timeout,
-            Self::Image(I::UnknownFormat | I::Corrupt(_))
+            Self::Image(I::UnknownFormat | I::Corrupt(_) | I::Scale(_) | I::Encode(_))
             | Self::Pdf(
                 P::Encrypted
                 | P::Unreadable
@@ -202,7 +202,14 @@ impl ConvertError {
                 | O::NoSlides,
             )
             | Self::Html(H::Render(_))
-            | Self::Media(M::Unreadable(_) | M::Io(_)) => K::Unreadable,
+            | Self::Media(
+                M::Unreadable { .. }
+                | M::Probe(_)
+                | M::NoStream
+                | M::NoFrame
+                | M::Stage(_)
+                | M::Run { .. },
+            ) => K::Unreadable,
             Self::Image(I::TooLarge { .. } | I::TooManyPixels { .. } | I::CannotFit(_))
             | Self::Pdf(P::TooLarge { .. } | P::Bomb { .. })
             | Self::Office(O::TooLarge { .. } | O::Bomb(_) | O::SheetTooLarge { .. })
@@ -482,7 +489,71 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use pushmail_common::report::Report;
+
     use super::*;
+    use crate::worker::Failure;
+
+    #[test]
+    fn converter_errors_keep_their_kind_and_cross_with_their_causes() {
+        let io = || std::io::Error::other("disk gone");
+        let truncated = image::ImageError::Corrupt(::image::ImageError::IoError(
+            std::io::ErrorKind::UnexpectedEof.into(),
+        ));
+        let cases = [
+            (ConvertError::from(truncated), FailureKind::Unreadable),
+            (
+                pdf::PdfError::Panicked { what: "rendering" }.into(),
+                FailureKind::Unreadable,
+            ),
+            (
+                office::OfficeError::NoSlides.into(),
+                FailureKind::Unreadable,
+            ),
+            (
+                office::OfficeError::Bomb(office::Bomb::Overlong {
+                    name: "word/document.xml".to_owned(),
+                })
+                .into(),
+                FailureKind::OverLimit,
+            ),
+            (
+                html::HtmlError::Render(html2text::Error::TooNarrow).into(),
+                FailureKind::Unreadable,
+            ),
+            (
+                media::MediaError::Stage(io()).into(),
+                FailureKind::Unreadable,
+            ),
+            (
+                media::MediaError::Run {
+                    tool: "ffprobe",
+                    source: io(),
+                }
+                .into(),
+                FailureKind::Unreadable,
+            ),
+        ];
+        for (err, kind) in &cases {
+            assert_eq!(err.kind(), *kind, "{}", Report(err));
+        }
+        let details: Vec<String> = cases
+            .iter()
+            .map(|(err, _)| Failure::from(err).detail)
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "unreadable image: unexpected end of file",
+                "rendering failed on this file",
+                "the presentation has no slides",
+                "refused as a zip bomb: word/document.xml is longer than it declares",
+                "cannot render the HTML as text: Output width not wide enough.",
+                "cannot stage the file for the tools: disk gone",
+                "cannot run ffprobe: disk gone",
+            ]
+        );
+    }
 
     #[test]
     fn truncation_keeps_characters_whole() {
