@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use image::GenericImageView as _;
+use pushmail_common::report::Report;
 use pushmail_integration_tests::documents;
 use pushmail_transcode::convert::office::{Limits as OfficeLimits, OfficeError};
 use pushmail_transcode::convert::pdf::{self, Limits, PdfError};
@@ -89,12 +90,12 @@ fn broken_locked_and_oversized_pdfs_are_refused_with_a_reason() {
 
     assert!(matches!(
         pdf::text(b"%PDF-1.4\nnot really", &limits),
-        Err(PdfError::Corrupt(_))
+        Err(PdfError::Unreadable)
     ));
     // Truncated: whatever pages survive or an error, never a panic.
     assert!(matches!(
         pdf::render(&bytes[..bytes.len() / 3], 1, 320, &limits),
-        Err(PdfError::Corrupt(_)) | Ok(_)
+        Err(PdfError::Unreadable | PdfError::Text(_) | PdfError::Panicked { .. }) | Ok(_)
     ));
     let tiny = Limits {
         max_input_bytes: 100,
@@ -118,7 +119,7 @@ c.save()
     let locked = std::fs::read(dir.path().join("locked.pdf")).unwrap();
     let refused = pdf::text(&locked, &limits).unwrap_err();
     assert!(
-        matches!(refused, PdfError::Encrypted | PdfError::Corrupt(_)),
+        matches!(refused, PdfError::Encrypted | PdfError::Unreadable),
         "{refused:?}"
     );
 }
@@ -160,12 +161,12 @@ fn a_presentation_that_is_not_one_is_refused() {
     };
     assert!(matches!(
         pptx_to_html(&docx_like, &OfficeLimits::default()),
-        Err(OfficeError::Corrupt(m)) if m.contains("no slides")
+        Err(OfficeError::NoSlides)
     ));
     let bytes = documents::pptx(dir.path());
     assert!(matches!(
         pptx_to_html(&bytes[..bytes.len() / 2], &OfficeLimits::default()),
-        Err(OfficeError::Corrupt(_))
+        Err(OfficeError::Archive(_))
     ));
 }
 
@@ -178,8 +179,18 @@ fn a_file_that_panics_the_pdf_library_is_an_error() {
         "/../services/transcode/tests/corpus/pdf-extract-font-panic.pdf"
     );
     let bytes = std::fs::read(path).unwrap();
-    assert!(matches!(
-        pdf::text(&bytes, &Limits::default()),
-        Err(PdfError::Corrupt(m)) if m.contains("text extraction failed")
-    ));
+    let refused = pdf::text(&bytes, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            PdfError::Panicked {
+                what: "text extraction"
+            }
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        Report(&refused).to_string(),
+        "text extraction failed on this file"
+    );
 }

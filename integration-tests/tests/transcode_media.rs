@@ -91,7 +91,10 @@ async fn audio_and_video_are_described_and_video_gets_a_still() {
 async fn strangers_and_oversized_files_are_refused() {
     assert!(matches!(
         probe(b"this is not a media file at all", &Limits::default()).await,
-        Err(MediaError::Unreadable(_))
+        Err(MediaError::Unreadable {
+            tool: "ffprobe",
+            ..
+        })
     ));
     let limits = Limits {
         max_input_bytes: 10,
@@ -108,6 +111,6 @@ async fn strangers_and_oversized_files_are_refused() {
     let audio = make(dir.path(), "sine=duration=1", &[], "a.wav");
     assert!(matches!(
         still(&audio, 320, &Limits::default()).await,
-        Err(MediaError::Unreadable(_))
+        Err(MediaError::Unreadable { tool: "ffmpeg", .. } | MediaError::NoFrame)
     ));
 }

@@ -11,7 +11,10 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use pushmail_transcode::convert::office::{Limits, OfficeError, docx_to_html, spreadsheet_to_html};
+use pushmail_common::report::Report;
+use pushmail_transcode::convert::office::{
+    Bomb, Limits, OfficeError, docx_to_html, spreadsheet_to_html,
+};
 
 /// Runs a Python script (with the Debian python3-docx / python3-openpyxl).
 fn python(dir: &Path, script: &str) {
@@ -112,18 +115,18 @@ fn zip_bombs_and_broken_files_are_refused() {
     assert!(bomb.len() < 200_000, "a small file: {}", bomb.len());
     assert!(matches!(
         docx_to_html(&bomb, &Limits::default()),
-        Err(OfficeError::Bomb(_))
+        Err(OfficeError::Bomb(Bomb::Ratio { .. }))
     ));
     assert!(matches!(
         spreadsheet_to_html(&bomb, &Limits::default()),
-        Err(OfficeError::Bomb(_))
+        Err(OfficeError::Bomb(Bomb::Ratio { .. }))
     ));
-    assert!(matches!(
-        docx_to_html(b"PK\x03\x04 broken", &Limits::default()),
-        Err(OfficeError::Corrupt(_))
-    ));
+    let broken = docx_to_html(b"PK\x03\x04 broken", &Limits::default()).unwrap_err();
+    assert!(matches!(broken, OfficeError::Archive(_)), "{broken:?}");
+    let said = Report(&broken).to_string();
+    assert!(said.starts_with("not a readable zip archive: "), "{said}");
     assert!(matches!(
         spreadsheet_to_html(b"not a spreadsheet", &Limits::default()),
-        Err(OfficeError::Corrupt(_))
+        Err(OfficeError::Workbook(_))
     ));
 }

@@ -85,11 +85,14 @@ impl TelemetryConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     /// The OTLP exporter could not be built.
-    #[error("otlp exporter: {0}")]
-    Exporter(String),
+    #[error("cannot build the otlp exporter")]
+    Exporter(#[source] opentelemetry_otlp::ExporterBuildError),
+    /// The log filter (`RUST_LOG`, else `log_level`) does not parse.
+    #[error("invalid log filter")]
+    Filter(#[source] tracing_subscriber::filter::ParseError),
     /// A global subscriber was already installed.
-    #[error("tracing subscriber: {0}")]
-    Subscriber(String),
+    #[error("cannot install the tracing subscriber")]
+    Subscriber(#[source] tracing_subscriber::util::TryInitError),
 }
 
 /// Flushes spans on drop; keep it alive for the life of the process.
@@ -114,7 +117,7 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, T
 
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log_level))
-        .map_err(|e| TelemetryError::Subscriber(e.to_string()))?;
+        .map_err(TelemetryError::Filter)?;
     let fmt_layer = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer().with_target(true).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -128,7 +131,7 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, T
         .with(fmt_layer)
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init()
-        .map_err(|e| TelemetryError::Subscriber(e.to_string()))?;
+        .map_err(TelemetryError::Subscriber)?;
     let _ = metrics_handle();
     Ok(TelemetryGuard { provider })
 }
@@ -152,7 +155,7 @@ fn tracer_provider(
             .with_tonic()
             .with_endpoint(config.otlp_endpoint.clone())
             .build()
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+            .map_err(TelemetryError::Exporter)?;
         builder = builder.with_batch_exporter(exporter);
     }
     Ok(builder.build())

@@ -171,19 +171,51 @@ impl ConvertError {
     /// Which kind of failure this is.
     pub(crate) fn kind(&self) -> FailureKind {
         use FailureKind as K;
+        use html::HtmlError as H;
+        use image::ImageError as I;
+        use media::MediaError as M;
+        use office::OfficeError as O;
+        use pdf::PdfError as P;
+        // Every converter variant is named (the text converter's aside),
+        // so a new one cannot fall into a kind unseen.
         match self {
             Self::Unsupported(_) => K::Unsupported,
             Self::NotAccepted(_) => K::NotAccepted,
-            Self::NoSuchPage { .. } | Self::Pdf(pdf::PdfError::NoSuchPage { .. }) => K::NoSuchPage,
-            Self::Media(media::MediaError::Timeout { .. }) => K::Timeout,
-            Self::Pdf(pdf::PdfError::TooLarge { .. } | pdf::PdfError::Bomb { .. })
-            | Self::Media(media::MediaError::TooLarge { .. }) => K::OverLimit,
-            Self::Pdf(_)
-            | Self::Media(_)
-            | Self::Image(image::ImageError::UnknownFormat | image::ImageError::Corrupt(_))
-            | Self::Office(office::OfficeError::Corrupt(_))
-            | Self::Html(html::HtmlError::Render(_)) => K::Unreadable,
-            Self::Image(_) | Self::Office(_) | Self::Html(_) | Self::Text(_) => K::OverLimit,
+            Self::NoSuchPage { .. } | Self::Pdf(P::NoSuchPage { .. }) => K::NoSuchPage,
+            Self::Media(M::Timeout { .. }) => K::Timeout,
+            Self::Image(I::UnknownFormat | I::Corrupt(_) | I::Scale(_) | I::Encode(_))
+            | Self::Pdf(
+                P::Encrypted
+                | P::Unreadable
+                | P::Text(_)
+                | P::Panicked { .. }
+                | P::NoPageSize { .. }
+                | P::ShortBuffer,
+            )
+            | Self::Office(
+                O::Archive(_)
+                | O::Entry { .. }
+                | O::Utf8 { .. }
+                | O::Xml { .. }
+                | O::Workbook(_)
+                | O::Sheet { .. }
+                | O::NoSlides,
+            )
+            | Self::Html(H::Render(_))
+            | Self::Media(
+                M::Unreadable { .. }
+                | M::Probe(_)
+                | M::NoStream
+                | M::NoFrame
+                | M::Stage(_)
+                | M::Run { .. },
+            ) => K::Unreadable,
+            Self::Image(I::TooLarge { .. } | I::TooManyPixels { .. } | I::CannotFit(_))
+            | Self::Pdf(P::TooLarge { .. } | P::Bomb { .. })
+            | Self::Office(O::TooLarge { .. } | O::Bomb(_) | O::SheetTooLarge { .. })
+            | Self::Html(H::TooLarge { .. } | H::TooDeep { .. })
+            | Self::Media(M::TooLarge { .. })
+            | Self::Text(_) => K::OverLimit,
         }
     }
 }
@@ -457,7 +489,71 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use pushmail_common::report::Report;
+
     use super::*;
+    use crate::worker::Failure;
+
+    #[test]
+    fn converter_errors_keep_their_kind_and_cross_with_their_causes() {
+        let io = || std::io::Error::other("disk gone");
+        let truncated = image::ImageError::Corrupt(::image::ImageError::IoError(
+            std::io::ErrorKind::UnexpectedEof.into(),
+        ));
+        let cases = [
+            (ConvertError::from(truncated), FailureKind::Unreadable),
+            (
+                pdf::PdfError::Panicked { what: "rendering" }.into(),
+                FailureKind::Unreadable,
+            ),
+            (
+                office::OfficeError::NoSlides.into(),
+                FailureKind::Unreadable,
+            ),
+            (
+                office::OfficeError::Bomb(office::Bomb::Overlong {
+                    name: "word/document.xml".to_owned(),
+                })
+                .into(),
+                FailureKind::OverLimit,
+            ),
+            (
+                html::HtmlError::Render(html2text::Error::TooNarrow).into(),
+                FailureKind::Unreadable,
+            ),
+            (
+                media::MediaError::Stage(io()).into(),
+                FailureKind::Unreadable,
+            ),
+            (
+                media::MediaError::Run {
+                    tool: "ffprobe",
+                    source: io(),
+                }
+                .into(),
+                FailureKind::Unreadable,
+            ),
+        ];
+        for (err, kind) in &cases {
+            assert_eq!(err.kind(), *kind, "{}", Report(err));
+        }
+        let details: Vec<String> = cases
+            .iter()
+            .map(|(err, _)| Failure::from(err).detail)
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "unreadable image: unexpected end of file",
+                "rendering failed on this file",
+                "the presentation has no slides",
+                "refused as a zip bomb: word/document.xml is longer than it declares",
+                "cannot render the HTML as text: Output width not wide enough.",
+                "cannot stage the file for the tools: disk gone",
+                "cannot run ffprobe: disk gone",
+            ]
+        );
+    }
 
     #[test]
     fn truncation_keeps_characters_whole() {

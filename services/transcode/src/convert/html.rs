@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Why a body was not converted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum HtmlError {
     /// More input than the limit allows.
     #[error("HTML of {size} bytes is over the {limit}-byte limit")]
@@ -17,8 +17,8 @@ pub enum HtmlError {
     #[error("HTML nested about {depth} elements deep; at most {limit}")]
     TooDeep { depth: usize, limit: usize },
     /// The text renderer gave up (a width too narrow for the content).
-    #[error("cannot render the HTML as text: {0}")]
-    Render(String),
+    #[error("cannot render the HTML as text")]
+    Render(#[source] html2text::Error),
 }
 
 /// How a body is made safe.
@@ -75,8 +75,7 @@ pub fn plain_text(
     max_depth: usize,
 ) -> Result<String, HtmlError> {
     check(html, limit, max_depth)?;
-    html2text::from_read(html.as_bytes(), width.max(20))
-        .map_err(|e| HtmlError::Render(e.to_string()))
+    html2text::from_read(html.as_bytes(), width.max(20)).map_err(HtmlError::Render)
 }
 
 /// Deepest nesting accepted by default (an estimate from the tags, see [`depth`]).

@@ -49,7 +49,7 @@ pub struct Preview {
 }
 
 /// Why an image was not converted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("image of {size} bytes is over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
@@ -57,8 +57,15 @@ pub enum ImageError {
     TooManyPixels { width: u32, height: u32, limit: u64 },
     #[error("not an image format this service reads")]
     UnknownFormat,
-    #[error("unreadable image: {0}")]
-    Corrupt(String),
+    /// The decoder refused the file (reading the header or the pixels).
+    #[error("unreadable image")]
+    Corrupt(#[source] image::ImageError),
+    /// Scaling the decoded image failed.
+    #[error("cannot scale the image")]
+    Scale(#[source] fr::ResizeError),
+    /// Encoding the preview failed.
+    #[error("cannot encode the preview")]
+    Encode(#[source] image::ImageError),
     #[error("no preview fits in {0} bytes")]
     CannotFit(usize),
 }
@@ -77,14 +84,12 @@ pub fn preview(bytes: &[u8], profile: &Profile, limits: &Limits) -> Result<Previ
     let reader = || {
         ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
-            .map_err(|e| ImageError::Corrupt(e.to_string()))
+            .map_err(|e| ImageError::Corrupt(image::ImageError::IoError(e)))
     };
     if reader()?.format().is_none() {
         return Err(ImageError::UnknownFormat);
     }
-    let (width, height) = reader()?
-        .into_dimensions()
-        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    let (width, height) = reader()?.into_dimensions().map_err(ImageError::Corrupt)?;
     if u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(ImageError::TooManyPixels {
             width,
@@ -99,12 +104,11 @@ pub fn preview(bytes: &[u8], profile: &Profile, limits: &Limits) -> Result<Previ
     // Eight bytes a pixel covers 16-bit RGBA; more means the header lied.
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
     reader.limits(decoder_limits);
-    let corrupt = |e: image::ImageError| ImageError::Corrupt(e.to_string());
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let mut decoder = reader.into_decoder().map_err(ImageError::Corrupt)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(ImageError::Corrupt)?;
     image.apply_orientation(orientation);
     fit(&image, profile)
 }
@@ -148,7 +152,7 @@ fn scale(image: &DynamicImage, width: u32) -> Result<DynamicImage, ImageError> {
             &fr::ResizeOptions::new()
                 .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3)),
         )
-        .map_err(|e| ImageError::Corrupt(format!("resize: {e}")))?;
+        .map_err(ImageError::Scale)?;
     Ok(scaled)
 }
 
@@ -164,19 +168,18 @@ fn encode(
         width: image.width(),
         height: image.height(),
     };
-    let failed = |e: image::ImageError| ImageError::Corrupt(format!("encode: {e}"));
     if png {
         let mut out = Vec::new();
         image
             .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-            .map_err(failed)?;
+            .map_err(ImageError::Encode)?;
         return Ok((out.len() <= max_bytes).then(|| done(out, "image/png")));
     }
     for quality in QUALITIES {
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
             .encode_image(image)
-            .map_err(failed)?;
+            .map_err(ImageError::Encode)?;
         if out.len() <= max_bytes {
             return Ok(Some(done(out, "image/jpeg")));
         }

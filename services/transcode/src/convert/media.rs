@@ -53,19 +53,37 @@ pub struct MediaInfo {
 }
 
 /// Why a media file was not read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("media of {size} bytes is over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
-    #[error("not a media file ffmpeg reads: {0}")]
-    Unreadable(String),
+    /// The tool exited with an error; `reason` is the first line it wrote.
+    #[error("not a media file {tool} reads: {reason}")]
+    Unreadable { tool: &'static str, reason: String },
+    /// ffprobe's output is not the JSON asked for.
+    #[error("unreadable ffprobe output")]
+    Probe(#[source] serde_json::Error),
+    /// The file has neither an audio nor a video stream.
+    #[error("no audio or video stream")]
+    NoStream,
+    /// ffmpeg wrote no frame (an audio file, or no decodable picture).
+    #[error("no video frame")]
+    NoFrame,
     #[error("{tool} did not finish within {deadline:?}")]
     Timeout {
         tool: &'static str,
         deadline: Duration,
     },
-    #[error("{0}")]
-    Io(String),
+    /// The private copy the tools read could not be written.
+    #[error("cannot stage the file for the tools")]
+    Stage(#[source] std::io::Error),
+    /// The tool could not be started or waited for.
+    #[error("cannot run {tool}")]
+    Run {
+        tool: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Reads what `bytes` is.
@@ -86,8 +104,7 @@ pub async fn probe(bytes: &[u8], limits: &Limits) -> Result<MediaInfo, MediaErro
         limits.deadline,
     )
     .await?;
-    let json: Value =
-        serde_json::from_slice(&out).map_err(|e| MediaError::Unreadable(e.to_string()))?;
+    let json: Value = serde_json::from_slice(&out).map_err(MediaError::Probe)?;
     let format = &json["format"];
     let number = |v: &Value| {
         v.as_str()
@@ -111,9 +128,7 @@ pub async fn probe(bytes: &[u8], limits: &Limits) -> Result<MediaInfo, MediaErro
         })
         .collect();
     if streams.is_empty() {
-        return Err(MediaError::Unreadable(
-            "no audio or video stream".to_owned(),
-        ));
+        return Err(MediaError::NoStream);
     }
     Ok(MediaInfo {
         container: format["format_name"]
@@ -154,7 +169,7 @@ pub async fn still(bytes: &[u8], width: u32, limits: &Limits) -> Result<Vec<u8>,
     )
     .await?;
     if out.is_empty() {
-        return Err(MediaError::Unreadable("no video frame".to_owned()));
+        return Err(MediaError::NoFrame);
     }
     Ok(out)
 }
@@ -167,8 +182,8 @@ fn stage(bytes: &[u8], limits: &Limits) -> Result<tempfile::NamedTempFile, Media
             limit: limits.max_input_bytes,
         });
     }
-    let file = tempfile::NamedTempFile::new().map_err(|e| MediaError::Io(e.to_string()))?;
-    std::fs::write(file.path(), bytes).map_err(|e| MediaError::Io(e.to_string()))?;
+    let file = tempfile::NamedTempFile::new().map_err(MediaError::Stage)?;
+    std::fs::write(file.path(), bytes).map_err(MediaError::Stage)?;
     Ok(file)
 }
 
@@ -190,16 +205,17 @@ async fn run(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| MediaError::Io(format!("cannot run {tool}: {e}")))?;
+        .map_err(|source| MediaError::Run { tool, source })?;
     let out = tokio::time::timeout(deadline, child.wait_with_output())
         .await
         .map_err(|_| MediaError::Timeout { tool, deadline })?
-        .map_err(|e| MediaError::Io(e.to_string()))?;
+        .map_err(|source| MediaError::Run { tool, source })?;
     if !out.status.success() {
         let reason = String::from_utf8_lossy(&out.stderr);
-        return Err(MediaError::Unreadable(
-            reason.lines().next().unwrap_or("failed").to_owned(),
-        ));
+        return Err(MediaError::Unreadable {
+            tool,
+            reason: reason.lines().next().unwrap_or("failed").to_owned(),
+        });
     }
     Ok(out.stdout)
 }

@@ -44,12 +44,12 @@ impl Default for Limits {
 }
 
 /// Why a document was not converted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum OfficeError {
     #[error("document of {size} bytes is over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
     #[error("refused as a zip bomb: {0}")]
-    Bomb(String),
+    Bomb(Bomb),
     #[error(
         "sheet {sheet:?} spans {rows} rows × {columns} columns; at most {limit} cells are read"
     )]
@@ -59,8 +59,60 @@ pub enum OfficeError {
         columns: u64,
         limit: u64,
     },
-    #[error("unreadable document: {0}")]
-    Corrupt(String),
+    /// Not a zip archive, or its directory is broken.
+    #[error("not a readable zip archive")]
+    Archive(#[source] zip::result::ZipError),
+    /// An entry is missing or does not inflate.
+    #[error("cannot read {name} from the archive")]
+    Entry {
+        name: String,
+        #[source]
+        source: zip::result::ZipError,
+    },
+    /// An XML entry is not UTF-8.
+    #[error("{name} is not UTF-8")]
+    Utf8 {
+        name: String,
+        #[source]
+        source: std::string::FromUtf8Error,
+    },
+    /// An XML entry does not parse.
+    #[error("{name} is not well-formed XML")]
+    Xml {
+        name: String,
+        #[source]
+        source: quick_xml::Error,
+    },
+    /// The spreadsheet reader refused the workbook.
+    #[error("unreadable workbook")]
+    Workbook(#[source] calamine::Error),
+    /// The spreadsheet reader refused a sheet.
+    #[error("unreadable sheet {sheet:?}")]
+    Sheet {
+        sheet: String,
+        #[source]
+        source: calamine::Error,
+    },
+    /// A presentation without a slide.
+    #[error("the presentation has no slides")]
+    NoSlides,
+}
+
+/// What made an archive look like a zip bomb.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Bomb {
+    #[error("{entries} entries; at most {limit}")]
+    Entries { entries: usize, limit: usize },
+    #[error("{name} expands {ratio}×; at most {limit}×")]
+    Ratio {
+        name: String,
+        ratio: u64,
+        limit: u64,
+    },
+    #[error("{total} bytes unpacked; at most {limit}")]
+    Unpacked { total: u64, limit: u64 },
+    #[error("{name} is longer than it declares")]
+    Overlong { name: String },
 }
 
 pub(super) type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
@@ -73,16 +125,16 @@ pub(super) fn archive<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Archive<'a
             limit: limits.max_input_bytes,
         });
     }
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| OfficeError::Corrupt(e.to_string()))?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(OfficeError::Archive)?;
     if zip.len() > limits.max_entries {
-        return Err(OfficeError::Bomb(format!("{} entries", zip.len())));
+        return Err(OfficeError::Bomb(Bomb::Entries {
+            entries: zip.len(),
+            limit: limits.max_entries,
+        }));
     }
     let mut total = 0u64;
     for i in 0..zip.len() {
-        let entry = zip
-            .by_index_raw(i)
-            .map_err(|e| OfficeError::Corrupt(e.to_string()))?;
+        let entry = zip.by_index_raw(i).map_err(OfficeError::Archive)?;
         total = total.saturating_add(entry.size());
         if entry.size()
             > entry
@@ -90,35 +142,49 @@ pub(super) fn archive<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Archive<'a
                 .max(1)
                 .saturating_mul(limits.max_ratio)
         {
-            return Err(OfficeError::Bomb(format!(
-                "{} expands {}×",
-                entry.name().unwrap_or_default(),
-                entry.size() / entry.compressed_size().max(1)
-            )));
+            return Err(OfficeError::Bomb(Bomb::Ratio {
+                name: entry.name().unwrap_or_default().into_owned(),
+                ratio: entry.size() / entry.compressed_size().max(1),
+                limit: limits.max_ratio,
+            }));
         }
     }
     if total > limits.max_unpacked_bytes {
-        return Err(OfficeError::Bomb(format!("{total} bytes unpacked")));
+        return Err(OfficeError::Bomb(Bomb::Unpacked {
+            total,
+            limit: limits.max_unpacked_bytes,
+        }));
     }
     Ok(zip)
 }
 
 /// One entry's bytes, never more than it declared.
 pub(super) fn entry(zip: &mut Archive<'_>, name: &str) -> Result<Vec<u8>, OfficeError> {
-    let file = zip
-        .by_name(name)
-        .map_err(|e| OfficeError::Corrupt(format!("{name}: {e}")))?;
+    let unreadable = |source| OfficeError::Entry {
+        name: name.to_owned(),
+        source,
+    };
+    let file = zip.by_name(name).map_err(unreadable)?;
     let declared = file.size();
     let mut out = Vec::with_capacity(usize::try_from(declared.min(1 << 20)).unwrap_or(0));
     file.take(declared.saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|e| OfficeError::Corrupt(format!("{name}: {e}")))?;
+        // What the zip crate reports when an entry does not inflate.
+        .map_err(|e| unreadable(zip::result::ZipError::Io(e)))?;
     if out.len() as u64 > declared {
-        return Err(OfficeError::Bomb(format!(
-            "{name} is longer than it declares"
-        )));
+        return Err(OfficeError::Bomb(Bomb::Overlong {
+            name: name.to_owned(),
+        }));
     }
     Ok(out)
+}
+
+/// One XML entry as text.
+pub(super) fn xml_entry(zip: &mut Archive<'_>, name: &str) -> Result<String, OfficeError> {
+    String::from_utf8(entry(zip, name)?).map_err(|source| OfficeError::Utf8 {
+        name: name.to_owned(),
+        source,
+    })
 }
 
 /// An entity or character reference in text, escaped for HTML.
@@ -149,9 +215,12 @@ pub(super) fn escape(text: &str) -> String {
 /// headings, other paragraphs as `<p>`, tables as tables.
 pub fn docx_to_html(bytes: &[u8], limits: &Limits) -> Result<String, OfficeError> {
     let mut zip = archive(bytes, limits)?;
-    let xml = entry(&mut zip, "word/document.xml")?;
-    let xml = String::from_utf8(xml).map_err(|e| OfficeError::Corrupt(e.to_string()))?;
-    let corrupt = |e: quick_xml::Error| OfficeError::Corrupt(format!("document.xml: {e}"));
+    const DOCUMENT: &str = "word/document.xml";
+    let xml = xml_entry(&mut zip, DOCUMENT)?;
+    let corrupt = |source| OfficeError::Xml {
+        name: DOCUMENT.to_owned(),
+        source,
+    };
     let mut reader = quick_xml::Reader::from_str(&xml);
     let mut html = String::new();
     let mut paragraph = String::new();
@@ -225,11 +294,10 @@ pub fn docx_to_html(bytes: &[u8], limits: &Limits) -> Result<String, OfficeError
 /// before the reader builds its grids, but the format itself caps a sheet
 /// at 65,536 × 256 cells; the worker's memory limit holds the rest.
 pub fn spreadsheet_to_html(bytes: &[u8], limits: &Limits) -> Result<String, OfficeError> {
-    let corrupt = |e: calamine::Error| OfficeError::Corrupt(e.to_string());
     if bytes.starts_with(b"PK") {
         archive(bytes, limits)?;
-        let mut workbook = calamine::Xlsx::new(Cursor::new(bytes))
-            .map_err(|e| corrupt(calamine::Error::Xlsx(e)))?;
+        let mut workbook =
+            calamine::Xlsx::new(Cursor::new(bytes)).map_err(|e| OfficeError::Workbook(e.into()))?;
         for name in workbook.sheet_names() {
             check_extent(&mut workbook, &name, limits)?;
         }
@@ -242,7 +310,7 @@ pub fn spreadsheet_to_html(bytes: &[u8], limits: &Limits) -> Result<String, Offi
         });
     }
     let mut workbook =
-        calamine::Xls::new(Cursor::new(bytes)).map_err(|e| corrupt(calamine::Error::Xls(e)))?;
+        calamine::Xls::new(Cursor::new(bytes)).map_err(|e| OfficeError::Workbook(e.into()))?;
     sheets_to_html(&mut workbook, limits)
 }
 
@@ -254,7 +322,10 @@ fn check_extent(
     sheet: &str,
     limits: &Limits,
 ) -> Result<(), OfficeError> {
-    let corrupt = |e: calamine::XlsxError| OfficeError::Corrupt(format!("{sheet}: {e}"));
+    let corrupt = |e: calamine::XlsxError| OfficeError::Sheet {
+        sheet: sheet.to_owned(),
+        source: e.into(),
+    };
     let mut cells = match workbook.worksheet_cells_reader(sheet) {
         Ok(cells) => cells,
         // A chart sheet has no cells; the reader shows it empty.
@@ -296,14 +367,17 @@ fn sheets_to_html<RS, R>(workbook: &mut R, limits: &Limits) -> Result<String, Of
 where
     RS: std::io::Read + std::io::Seek,
     R: calamine::Reader<RS>,
-    R::Error: std::fmt::Display,
+    R::Error: Into<calamine::Error>,
 {
     let mut html = String::new();
     let mut cells = 0usize;
     for name in workbook.sheet_names() {
         let range = workbook
             .worksheet_range(&name)
-            .map_err(|e| OfficeError::Corrupt(format!("{name}: {e}")))?;
+            .map_err(|e| OfficeError::Sheet {
+                sheet: name.clone(),
+                source: e.into(),
+            })?;
         let _ = write!(html, "<h2>{}</h2><table>", escape(&name));
         for row in range.rows() {
             if cells >= limits.max_cells {
@@ -424,12 +498,18 @@ mod tests {
             max_entries: 3,
             ..Limits::default()
         };
-        assert!(matches!(archive(&small, &few), Err(OfficeError::Bomb(_))));
+        assert!(matches!(
+            archive(&small, &few),
+            Err(OfficeError::Bomb(Bomb::Entries { limit: 3, .. }))
+        ));
         let tight = Limits {
             max_unpacked_bytes: 100,
             ..Limits::default()
         };
-        assert!(matches!(archive(&small, &tight), Err(OfficeError::Bomb(_))));
+        assert!(matches!(
+            archive(&small, &tight),
+            Err(OfficeError::Bomb(Bomb::Unpacked { limit: 100, .. }))
+        ));
         let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
         zip.start_file("zeros", zip::write::SimpleFileOptions::default())
             .unwrap();
@@ -437,11 +517,11 @@ mod tests {
         let zeros = zip.finish().unwrap().into_inner();
         assert!(matches!(
             archive(&zeros, &Limits::default()),
-            Err(OfficeError::Bomb(m)) if m.contains("expands")
+            Err(OfficeError::Bomb(Bomb::Ratio { name, .. })) if name == "zeros"
         ));
         assert!(matches!(
             archive(b"PK\x03\x04 not a zip", &Limits::default()),
-            Err(OfficeError::Corrupt(_))
+            Err(OfficeError::Archive(_))
         ));
     }
 }

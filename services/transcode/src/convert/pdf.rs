@@ -48,14 +48,27 @@ impl Default for Limits {
 }
 
 /// Why a PDF was not converted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum PdfError {
     #[error("PDF of {size} bytes is over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
     #[error("the PDF is encrypted")]
     Encrypted,
-    #[error("unreadable PDF: {0}")]
-    Corrupt(String),
+    /// hayro could not parse the file (it gives no reason).
+    #[error("not a readable PDF")]
+    Unreadable,
+    /// pdf-extract could not read the text.
+    #[error("cannot extract the PDF's text")]
+    Text(#[source] pdf_extract::OutputError),
+    /// A library panicked on the file (caught, see the module's notes).
+    #[error("{what} failed on this file")]
+    Panicked { what: &'static str },
+    /// The page has no width or no height to render.
+    #[error("page {page} has no size")]
+    NoPageSize { page: u32 },
+    /// The renderer's pixels do not fill the image it sized.
+    #[error("the renderer returned a short buffer")]
+    ShortBuffer,
     #[error("a stream inflates past {limit} bytes{}", if *.total { " in all" } else { "" })]
     Bomb { limit: u64, total: bool },
     #[error("page {page} asked; the PDF has {pages} (only the first {rendered} are rendered)")]
@@ -153,17 +166,14 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, PdfError>) -> Result<T, PdfError> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(PdfError::Corrupt(format!("{what} failed on this file"))))
+fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T, PdfError>) -> Result<T, PdfError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(PdfError::Panicked { what }))
 }
 
 fn open(bytes: &[u8]) -> Result<Pdf, PdfError> {
     Pdf::new(bytes.to_vec()).map_err(|e| match e {
         hayro::hayro_syntax::LoadPdfError::Decryption(_) => PdfError::Encrypted,
-        hayro::hayro_syntax::LoadPdfError::Invalid => {
-            PdfError::Corrupt("not a readable PDF".to_owned())
-        }
+        hayro::hayro_syntax::LoadPdfError::Invalid => PdfError::Unreadable,
     })
 }
 
@@ -179,8 +189,7 @@ pub fn page_count(bytes: &[u8], limits: &Limits) -> Result<u32, PdfError> {
 pub fn text(bytes: &[u8], limits: &Limits) -> Result<Text, PdfError> {
     let page_count = page_count(bytes, limits)?;
     let mut pages = guarded("text extraction", || {
-        pdf_extract::extract_text_from_mem_by_pages(bytes)
-            .map_err(|e| PdfError::Corrupt(e.to_string()))
+        pdf_extract::extract_text_from_mem_by_pages(bytes).map_err(PdfError::Text)
     })?;
     pages.truncate(limits.max_text_pages);
     let mut left = limits.max_chars;
@@ -215,7 +224,7 @@ pub fn render(
         let target = &pages[page as usize - 1];
         let (page_width, page_height) = target.render_dimensions();
         if !(page_width > 0.0 && page_height > 0.0) {
-            return Err(PdfError::Corrupt("a page without size".to_owned()));
+            return Err(PdfError::NoPageSize { page });
         }
         let mut scale = width.max(16) as f32 / page_width;
         // Within the pixel budget and vello's 16-bit dimensions.
@@ -243,7 +252,7 @@ pub fn render(
             u32::from(pixmap.height()),
             pixmap.data_as_u8_slice().to_vec(),
         )
-        .ok_or_else(|| PdfError::Corrupt("renderer returned a short buffer".to_owned()))?;
+        .ok_or(PdfError::ShortBuffer)?;
         Ok((
             DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(image).to_rgb8()),
             count,

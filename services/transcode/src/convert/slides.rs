@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::office::{Archive, Limits, OfficeError, archive, entity, entry, escape};
+use super::office::{Archive, Limits, OfficeError, archive, entity, entry, escape, xml_entry};
 
 /// Most slides shown.
 const MAX_SLIDES: usize = 500;
@@ -18,14 +18,16 @@ pub fn pptx_to_html(bytes: &[u8], limits: &Limits) -> Result<String, OfficeError
     let mut zip = archive(bytes, limits)?;
     let slides = slide_order(&mut zip)?;
     if slides.is_empty() {
-        return Err(OfficeError::Corrupt("no slides".to_owned()));
+        return Err(OfficeError::NoSlides);
     }
     let mut html = String::new();
     for (n, name) in slides.iter().take(MAX_SLIDES).enumerate() {
-        let xml = entry(&mut zip, name)?;
-        let xml = String::from_utf8(xml).map_err(|e| OfficeError::Corrupt(e.to_string()))?;
+        let xml = xml_entry(&mut zip, name)?;
         let _ = write!(html, "<section><h2>Slide {}</h2>", n + 1);
-        slide(&xml, &mut html).map_err(|e| OfficeError::Corrupt(format!("{name}: {e}")))?;
+        slide(&xml, &mut html).map_err(|source| OfficeError::Xml {
+            name: name.clone(),
+            source,
+        })?;
         html.push_str("</section>");
     }
     if slides.len() > MAX_SLIDES {
