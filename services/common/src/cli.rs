@@ -94,7 +94,7 @@ where
         {
             Ok(guard) => guard,
             Err(err) => {
-                eprintln!("cannot start telemetry: {err}");
+                eprintln!("cannot start telemetry: {}", crate::report::Report(&err));
                 return (ExitCode::FAILURE, None);
             }
         };
