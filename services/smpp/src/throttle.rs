@@ -35,8 +35,18 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<D
 pub(crate) struct Throttle {
     limiter: Limiter,
     clock: TokioClock,
+    /// The back-to-back allowance, taken away after a pause.
+    burst: u32,
     /// No submit goes before this (the SMS centre said we were too fast).
-    paused_until: Mutex<Instant>,
+    pause: Mutex<Pause>,
+}
+
+/// A pause the SMS centre asked for.
+#[derive(Debug, Clone, Copy)]
+struct Pause {
+    until: Instant,
+    /// The burst the pause let build up is still to be taken away.
+    drain: bool,
 }
 
 impl Throttle {
@@ -48,16 +58,33 @@ impl Throttle {
         Self {
             limiter: RateLimiter::direct_with_clock(quota, clock),
             clock,
-            paused_until: Mutex::new(clock.0),
+            burst: burst.max(1),
+            pause: Mutex::new(Pause {
+                until: clock.0,
+                drain: false,
+            }),
         }
     }
 
     /// Waits for this submit's slot.
     pub(crate) async fn acquire(&self) {
         loop {
-            let paused_until = *self.lock_pause();
-            if paused_until > Instant::now() {
-                tokio::time::sleep_until(paused_until).await;
+            let until = {
+                let mut pause = self.lock_pause();
+                if pause.until <= Instant::now() && pause.drain {
+                    // A centre that just throttled us gets the rate after
+                    // the pause, not a burst: all but this submit's cell go.
+                    pause.drain = false;
+                    for _ in 1..self.burst {
+                        if self.limiter.check().is_err() {
+                            break;
+                        }
+                    }
+                }
+                pause.until
+            };
+            if until > Instant::now() {
+                tokio::time::sleep_until(until).await;
                 // A pause set while this one slept holds this submit too.
                 continue;
             }
@@ -70,16 +97,16 @@ impl Throttle {
         }
     }
 
-    /// Holds every submit back for `pause`. The burst is not taken away:
-    /// after the pause the link may send `burst` back to back, as after
-    /// any quiet spell, since that is what the SMS centre tolerates.
+    /// Holds every submit back for `pause`; after it the link sends at
+    /// the rate, without the burst the quiet spell would otherwise earn.
     pub(crate) fn pause(&self, pause: Duration) {
-        let mut paused_until = self.lock_pause();
-        *paused_until = (*paused_until).max(Instant::now() + pause);
+        let mut held = self.lock_pause();
+        held.until = held.until.max(Instant::now() + pause);
+        held.drain = true;
     }
 
-    fn lock_pause(&self) -> std::sync::MutexGuard<'_, Instant> {
-        self.paused_until
+    fn lock_pause(&self) -> std::sync::MutexGuard<'_, Pause> {
+        self.pause
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -138,7 +165,8 @@ mod tests {
         throttle.pause(Duration::from_secs(2));
         throttle.pause(Duration::from_secs(1));
         assert_eq!(elapsed_for(&throttle, 1).await, Duration::from_secs(2));
-        // The pause is over: the rest of the burst goes at once.
-        assert_eq!(elapsed_for(&throttle, 4).await, Duration::ZERO);
+        // After it, the rate (10 ms apart), not a burst: the centre
+        // just said we were too fast.
+        assert_eq!(elapsed_for(&throttle, 4).await, Duration::from_millis(40));
     }
 }
