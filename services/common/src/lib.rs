@@ -27,3 +27,4 @@ pub mod service_identity;
 pub mod sqlite;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream;

@@ -10,6 +10,7 @@ mod recode;
 mod sections;
 mod words;
 
+pub use params::file_name_from_params;
 pub use parse::{Limits, ParseError, ParsedMail, parse};
 pub use sections::{part_index, part_sections};
 

@@ -30,6 +30,34 @@ pub(crate) fn file_name(
         .filter(|name| !name.is_empty())
 }
 
+/// The file name of a part whose parameters are already split (an IMAP
+/// BODYSTRUCTURE lists them so, still encoded): `filename` among the
+/// disposition's, then `name` among the content type's, decoded as
+/// [`file_name`] does; raw 8-bit bytes are judged on their own.
+pub fn file_name_from_params(
+    disposition: &[(&str, &[u8])],
+    content_type: &[(&str, &[u8])],
+) -> Option<String> {
+    let split = |pairs: &[(&str, &[u8])]| -> Vec<Param> {
+        pairs
+            .iter()
+            .take(MAX_PARAMS)
+            .map(|(name, value)| Param {
+                name: name.to_ascii_lowercase(),
+                value: value.to_vec(),
+            })
+            .collect()
+    };
+    let context = Context::default();
+    [
+        (split(disposition), "filename"),
+        (split(content_type), "name"),
+    ]
+    .into_iter()
+    .find_map(|(params, name)| named(&params, name, &context))
+    .filter(|name| !name.is_empty())
+}
+
 /// Parameter `name` of `params`: extended (with continuations) first, as
 /// RFC 2231 asks, then plain.
 fn named(params: &[Param], name: &str, context: &Context) -> Option<String> {
@@ -158,6 +186,24 @@ fn value(raw: &[u8]) -> (Vec<u8>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_parameters_decode_as_header_ones_do() {
+        let gbk: &[u8] = b"=?GBK?B?1tC5+i5kb2N4?=";
+        assert_eq!(
+            file_name_from_params(&[], &[("NAME", gbk)]).as_deref(),
+            Some("\u{4e2d}\u{56fd}.docx")
+        );
+        let extended: &[(&str, &[u8])] = &[
+            ("filename*0*", b"utf-8''%E5%AD%A3"),
+            ("filename*1*", b"%E5%BA%A6.pdf"),
+        ];
+        assert_eq!(
+            file_name_from_params(extended, &[("name", b"other.pdf")]).as_deref(),
+            Some("\u{5b63}\u{5ea6}.pdf")
+        );
+        assert_eq!(file_name_from_params(&[], &[("charset", b"utf-8")]), None);
+    }
 
     fn name_in(disposition: &[u8]) -> Option<String> {
         file_name(Some(disposition), None, &Context::default())

@@ -61,6 +61,13 @@ pub struct ParsedMail {
     pub from: Option<MailAddress>,
     /// Recipients (To), at most `max_recipients`.
     pub to: Vec<MailAddress>,
+    /// Copies (Cc), at most `max_recipients`.
+    pub cc: Vec<MailAddress>,
+    /// `In-Reply-To` and `References` message ids (no angle brackets), for
+    /// threading a reply.
+    pub in_reply_to: Vec<String>,
+    /// See `in_reply_to`; oldest first, at most 100.
+    pub references: Vec<String>,
     /// Subject, decoded, whitespace-collapsed, bounded.
     pub subject: String,
     /// Plain-text snippet of the text or HTML body, bounded.
@@ -135,6 +142,12 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
             .to()
             .map(|to| to.iter().take(limits.max_recipients).map(address).collect())
             .unwrap_or_default(),
+        cc: addresses
+            .cc()
+            .map(|cc| cc.iter().take(limits.max_recipients).map(address).collect())
+            .unwrap_or_default(),
+        in_reply_to: message_ids(message.in_reply_to()),
+        references: message_ids(message.references()),
         subject: subject
             .as_deref()
             .or(message.subject())
@@ -147,6 +160,22 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
             .date()
             .map(|d| d.to_timestamp().saturating_mul(1_000)),
     })
+}
+
+/// The ids of an `In-Reply-To` or `References` field, each bounded, at
+/// most 100 (a thread's newest references are the last ones kept).
+fn message_ids(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
+    const MOST: usize = 100;
+    let ids: Vec<&str> = match value {
+        mail_parser::HeaderValue::Text(id) => vec![id.as_ref()],
+        mail_parser::HeaderValue::TextList(ids) => ids.iter().map(AsRef::as_ref).collect(),
+        _ => Vec::new(),
+    };
+    let skip = ids.len().saturating_sub(MOST);
+    ids.into_iter()
+        .skip(skip)
+        .map(|id| bounded(id, 998))
+        .collect()
 }
 
 /// Input that is empty, over the limit or does not start like a header.
