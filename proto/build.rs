@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "pushmail/binding/v1/binding.proto",
     "pushmail/session/v1/session.proto",
     "pushmail/transcode/v1/transcode.proto",
+    "pushmail/mailbox/v1/mailbox.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -22,6 +22,62 @@ pub struct MailUser {
     pub password: String,
 }
 
+/// How a provider's IMAP server behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImapProfile {
+    /// Dovecot as shipped: CONDSTORE, QRESYNC, MOVE, LIST-STATUS, and
+    /// special-use folders (Sent, Drafts, Trash, Junk, Archive) made at
+    /// first login.
+    Modern,
+    /// An older server: none of those extensions offered (UIDPLUS and ID
+    /// only), and no special-use attributes: roles must come from names.
+    Plain,
+}
+
+impl ImapProfile {
+    fn config(self) -> &'static str {
+        match self {
+            Self::Modern => {
+                r#"namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \Sent
+    auto = subscribe
+  }
+  mailbox Drafts {
+    special_use = \Drafts
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \Junk
+    auto = subscribe
+  }
+  mailbox Archive {
+    special_use = \Archive
+    auto = subscribe
+  }
+}
+"#
+            }
+            Self::Plain => {
+                r"namespace inbox {
+  inbox = yes
+  separator = /
+}
+protocol imap {
+  imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN
+}
+"
+            }
+        }
+    }
+}
+
 /// A running Dovecot.
 #[derive(Debug)]
 pub struct Dovecot {
@@ -147,22 +203,33 @@ async fn wait_port(addr: SocketAddr, log: &Path) -> anyhow::Result<()> {
 impl Dovecot {
     /// Starts Dovecot with `users` (addresses; the password is `pw-<address>`).
     pub async fn start(users: &[&str]) -> anyhow::Result<Self> {
-        Self::launch(users, false, None).await
+        Self::launch(users, false, None, "").await
+    }
+
+    /// Starts Dovecot as a provider's IMAP server for the mailbox service:
+    /// `/` as the hierarchy separator, and as `profile` describes.
+    pub async fn start_provider(users: &[&str], profile: ImapProfile) -> anyhow::Result<Self> {
+        Self::launch(users, false, None, profile.config()).await
     }
 
     /// The same, with TLS: STLS on the POP3 port and POP3S on its own, a
     /// fresh self-signed certificate for `localhost`.
     pub async fn start_with_tls(users: &[&str]) -> anyhow::Result<Self> {
-        Self::launch(users, true, None).await
+        Self::launch(users, true, None, "").await
     }
 
     /// Starts Dovecot with its push_notification OX driver posting new
     /// mail to `url` (see [`push_config`]).
     pub async fn start_with_push(users: &[&str], url: &str) -> anyhow::Result<Self> {
-        Self::launch(users, false, Some(url)).await
+        Self::launch(users, false, Some(url), "").await
     }
 
-    async fn launch(users: &[&str], tls: bool, push: Option<&str>) -> anyhow::Result<Self> {
+    async fn launch(
+        users: &[&str],
+        tls: bool,
+        push: Option<&str>,
+        extra: &str,
+    ) -> anyhow::Result<Self> {
         let binary = PathBuf::from("/usr/sbin/dovecot");
         anyhow::ensure!(
             binary.exists(),
@@ -212,6 +279,7 @@ impl Dovecot {
         if let Some(url) = push {
             text.push_str(&push_config(dir.path(), url));
         }
+        text.push_str(extra);
         std::fs::write(&conf, text)?;
         let child = Command::new(&binary)
             .arg("-F")
@@ -373,6 +441,33 @@ impl Dovecot {
         write.write_all(b"QUIT\r\n").await?;
         Ok(())
     }
+}
+
+/// Kills (SIGKILL) every IMAP process serving `user`: the provider drops
+/// the user's connections mid-session. Returns how many were killed.
+pub fn kill_imap_sessions(user: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let title = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if title.contains("imap [") && title.contains(&format!("[{user} ")) {
+            let status = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            killed += usize::from(status.is_ok_and(|s| s.success()));
+        }
+    }
+    killed
 }
 
 /// The titles of the running Dovecot IMAP processes.

@@ -51,5 +51,13 @@ pub mod transcode {
     }
 }
 
+/// Mailbox service.
+pub mod mailbox {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("pushmail.mailbox.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every pushmail proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("pushmail_descriptor");

@@ -1,0 +1,108 @@
+//! Where an account's mail lives, behind one trait: the upstream IMAP
+//! server for an external IMAP account, the platform's own store for the
+//! others. Every backend is held to the behaviour suite in
+//! `integration-tests/tests/mailbox_backend.rs`.
+
+use async_trait::async_trait;
+
+use crate::domain::{FlagUpdate, Flags, Folder, FolderId, Listed, MessageKey, Uid};
+use crate::sync::Listing;
+
+/// A backend could not do what was asked. Nothing was half-done: a failed
+/// move or delete leaves the messages where they were.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The mail server could not be reached, or dropped the connection,
+    /// or did not answer in time. Worth retrying.
+    #[error("the mail server is unavailable")]
+    Unavailable(#[source] std::io::Error),
+    /// The mail server refused the account's credentials.
+    #[error("the mail server refused the account's credentials: {0}")]
+    Credentials(String),
+    /// The folder does not exist (any more).
+    #[error("no folder {0}")]
+    NoFolder(FolderId),
+    /// The message does not exist (any more), or its folder was
+    /// renumbered since its id was issued.
+    #[error("no message {0}")]
+    NoMessage(String),
+    /// The server refused a command for a reason of its own.
+    #[error("the mail server refused {command}: {text}")]
+    Refused {
+        /// The command's verb.
+        command: &'static str,
+        /// What the server said.
+        text: String,
+    },
+    /// The server answered with something that is not its protocol.
+    #[error("the mail server broke the protocol: {0}")]
+    Protocol(String),
+}
+
+/// One account's mailbox, connected. A value serves one caller at a time;
+/// the service holds it only for the length of a request.
+#[async_trait]
+pub trait Mailbox: Send {
+    /// Every folder, with its role, counts and version.
+    async fn folders(&mut self) -> Result<Vec<Folder>, BackendError>;
+
+    /// What `folder` holds now: only the changes after `since` (the
+    /// UIDVALIDITY and HIGHESTMODSEQ a state was complete at) where the
+    /// backend can say so, else everything.
+    async fn listing(
+        &mut self,
+        folder: &FolderId,
+        since: Option<(u32, u64)>,
+    ) -> Result<Listing, BackendError>;
+
+    /// Summaries of `uids` in `folder`, in the order asked; a UID that is
+    /// gone is left out.
+    async fn summaries(
+        &mut self,
+        folder: &FolderId,
+        uid_validity: u32,
+        uids: &[Uid],
+    ) -> Result<Vec<Listed>, BackendError>;
+
+    /// The message as mailed.
+    async fn raw(&mut self, key: &MessageKey) -> Result<Vec<u8>, BackendError>;
+
+    /// Changes flags of messages of one folder.
+    async fn set_flags(
+        &mut self,
+        folder: &FolderId,
+        uid_validity: u32,
+        uids: &[Uid],
+        update: FlagUpdate,
+    ) -> Result<(), BackendError>;
+
+    /// Moves messages of one folder to `to`; each moved UID with its new
+    /// UID where the backend knows it.
+    async fn move_to(
+        &mut self,
+        folder: &FolderId,
+        uid_validity: u32,
+        uids: &[Uid],
+        to: &FolderId,
+    ) -> Result<Vec<(Uid, Option<MessageKey>)>, BackendError>;
+
+    /// Removes messages of one folder for good.
+    async fn expunge(
+        &mut self,
+        folder: &FolderId,
+        uid_validity: u32,
+        uids: &[Uid],
+    ) -> Result<(), BackendError>;
+
+    /// Stores a message in `folder` (a sent copy, a draft); its key where
+    /// the backend knows it.
+    async fn append(
+        &mut self,
+        folder: &FolderId,
+        raw: &[u8],
+        flags: Flags,
+    ) -> Result<Option<MessageKey>, BackendError>;
+
+    /// Ends the session politely (IMAP LOGOUT).
+    async fn close(self: Box<Self>);
+}

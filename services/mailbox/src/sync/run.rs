@@ -1,0 +1,98 @@
+//! One Sync call end to end: the token's state, the backend's listing, the
+//! plan, summaries of what is new, and the next state saved under a new
+//! token. Backend-agnostic, so every backend syncs the same way.
+
+use crate::backend::{BackendError, Mailbox};
+use crate::domain::{Flags, Listed, MessageKey};
+
+use super::{FolderState, Renumbered, Scope, States, StatesError, Token, plan};
+
+/// A Sync answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// New messages, newest first.
+    pub added: Vec<Listed>,
+    /// Messages whose flags changed.
+    pub changed: Vec<(MessageKey, Flags)>,
+    /// Messages gone.
+    pub removed: Vec<MessageKey>,
+    /// The token for the next call.
+    pub token: Token,
+    /// Whether more changes wait: call again with `token`.
+    pub more: bool,
+}
+
+/// A Sync could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The token is not one this service issued for the folder, or it
+    /// expired: sync from the start.
+    #[error("the sync token is unknown or expired; sync again from the start")]
+    UnknownToken,
+    /// The folder was renumbered: sync from the start.
+    #[error(transparent)]
+    Renumbered(#[from] Renumbered),
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The state store failed.
+    #[error(transparent)]
+    States(#[from] StatesError),
+}
+
+/// Answers a Sync of `scope`'s folder from `since` (`None`: the start),
+/// at most `window` entries.
+pub async fn sync(
+    mailbox: &mut dyn Mailbox,
+    states: &dyn States,
+    scope: &Scope,
+    since: Option<&Token>,
+    window: usize,
+) -> Result<Synced, SyncError> {
+    let state: Option<FolderState> = match since {
+        Some(token) => Some(
+            states
+                .load(scope, token)
+                .await?
+                .ok_or(SyncError::UnknownToken)?,
+        ),
+        None => None,
+    };
+    let incremental = state
+        .as_ref()
+        .and_then(|s| s.modseq.map(|modseq| (s.uid_validity, modseq)));
+    let listing = mailbox.listing(&scope.folder, incremental).await?;
+    let mut page = plan(state.as_ref(), &listing, window)?;
+    let uid_validity = listing.uid_validity;
+    let wanted: Vec<_> = page.added.iter().map(|(uid, _)| *uid).collect();
+    let added = mailbox
+        .summaries(&scope.folder, uid_validity, &wanted)
+        .await?;
+    // Expunged between the listing and the fetch: never shown, so not
+    // held either; the next listing will not mention it.
+    // What the phone is told is what it holds (flags may have moved on
+    // since the listing).
+    for (uid, _) in &page.added {
+        match added.iter().find(|listed| listed.key.uid == *uid) {
+            Some(listed) => page.next.known.insert(*uid, listed.summary.flags),
+            None => page.next.known.remove(uid),
+        };
+    }
+    let token = states.save(scope, &page.next).await?;
+    let key = |uid| MessageKey {
+        folder: scope.folder.clone(),
+        uid_validity,
+        uid,
+    };
+    Ok(Synced {
+        added,
+        changed: page
+            .changed
+            .into_iter()
+            .map(|(uid, flags)| (key(uid), flags))
+            .collect(),
+        removed: page.removed.into_iter().map(key).collect(),
+        token,
+        more: page.more,
+    })
+}
