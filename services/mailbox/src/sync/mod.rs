@@ -8,11 +8,13 @@
 mod memory;
 mod plan;
 mod run;
+mod sql;
 mod state;
 
 pub use memory::MemoryStates;
 pub use plan::{Entries, Listing, Page, Renumbered, plan};
 pub use run::{SyncError, Synced, sync};
+pub use sql::{PgStates, Retention, SqliteStates};
 pub use state::FolderState;
 
 use async_trait::async_trait;

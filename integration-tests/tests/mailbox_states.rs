@@ -1,0 +1,148 @@
+//! The mailbox service's sync-state stores held to one behaviour: in
+//! memory, in PostgreSQL and in SQLite, a token names its state in its
+//! folder only, outlives its successor until the folder's count is
+//! reached, expires by age, and goes with its account.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushmail_integration_tests::TestDatabase;
+use pushmail_mailbox::domain::{Flags, FolderId, Uid};
+use pushmail_mailbox::sync::{
+    FolderState, MemoryStates, PgStates, Retention, Scope, SqliteStates, States,
+};
+
+fn scope(tenant: &str, account: &str, folder: &str) -> Scope {
+    Scope {
+        tenant: tenant.to_owned(),
+        account: account.to_owned(),
+        folder: FolderId::new(folder),
+    }
+}
+
+fn state(n: u32) -> FolderState {
+    FolderState {
+        uid_validity: 7,
+        modseq: Some(u64::from(n) * 10),
+        known: (1..=n)
+            .map(|u| (Uid(u), Flags::from_bits((u % 32) as u8)))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+async fn behaves(states: Arc<dyn States>, expiring: Arc<dyn States>) {
+    let inbox = scope("t1", "a1", "INBOX");
+    let first = states.save(&inbox, &state(3)).await.unwrap();
+    assert_eq!(states.load(&inbox, &first).await.unwrap(), Some(state(3)));
+
+    // Only in its own folder, account and tenant.
+    for other in [
+        scope("t1", "a1", "Sent"),
+        scope("t1", "a2", "INBOX"),
+        scope("t2", "a1", "INBOX"),
+    ] {
+        assert_eq!(
+            states.load(&other, &first).await.unwrap(),
+            None,
+            "{other:?}"
+        );
+    }
+
+    // Still valid after its successor; the oldest goes past three.
+    let second = states.save(&inbox, &state(4)).await.unwrap();
+    let third = states.save(&inbox, &state(5)).await.unwrap();
+    assert_eq!(states.load(&inbox, &first).await.unwrap(), Some(state(3)));
+    let fourth = states.save(&inbox, &state(6)).await.unwrap();
+    assert_eq!(states.load(&inbox, &first).await.unwrap(), None);
+    for (token, n) in [(&second, 4), (&third, 5), (&fourth, 6)] {
+        assert_eq!(states.load(&inbox, token).await.unwrap(), Some(state(n)));
+    }
+    // Another folder's tokens do not count against this one's.
+    let sent = states
+        .save(&scope("t1", "a1", "Sent"), &state(1))
+        .await
+        .unwrap();
+    assert!(states.load(&inbox, &second).await.unwrap().is_some());
+
+    // A large folder round-trips.
+    let big = states.save(&inbox, &state(10_000)).await.unwrap();
+    assert_eq!(
+        states.load(&inbox, &big).await.unwrap(),
+        Some(state(10_000))
+    );
+
+    // Gone with the account, and only that account's.
+    let kept = states
+        .save(&scope("t1", "a2", "INBOX"), &state(2))
+        .await
+        .unwrap();
+    states.forget_account("t1", "a1").await.unwrap();
+    assert_eq!(states.load(&inbox, &big).await.unwrap(), None);
+    assert_eq!(
+        states
+            .load(&scope("t1", "a1", "Sent"), &sent)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        states
+            .load(&scope("t1", "a2", "INBOX"), &kept)
+            .await
+            .unwrap(),
+        Some(state(2))
+    );
+
+    // Expired by age (the expiring store keeps tokens for 50 ms).
+    let short = expiring.save(&inbox, &state(1)).await.unwrap();
+    assert!(expiring.load(&inbox, &short).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(expiring.load(&inbox, &short).await.unwrap(), None);
+}
+
+const KEEP: Retention = Retention {
+    per_folder: 3,
+    max_age: Duration::from_secs(3_600),
+};
+const EXPIRE: Retention = Retention {
+    per_folder: 3,
+    max_age: Duration::from_millis(50),
+};
+
+#[tokio::test]
+async fn in_memory() {
+    behaves(
+        Arc::new(MemoryStates::new(KEEP.per_folder as usize, KEEP.max_age)),
+        Arc::new(MemoryStates::new(
+            EXPIRE.per_folder as usize,
+            EXPIRE.max_age,
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn in_postgres() {
+    let database = TestDatabase::create().await.unwrap();
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let keep = PgStates::open(pool.clone(), KEEP).await.unwrap();
+    // Opening again (a second replica) migrates nothing twice.
+    let expire = PgStates::open(pool.clone(), EXPIRE).await.unwrap();
+    behaves(Arc::new(keep), Arc::new(expire)).await;
+    pool.close().await;
+    database.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pushmail_common::sqlite::open(&dir.path().join("mailbox.db"), &[])
+        .await
+        .unwrap();
+    let keep = SqliteStates::open(pool.clone(), KEEP).await.unwrap();
+    let expire = SqliteStates::open(pool, EXPIRE).await.unwrap();
+    behaves(Arc::new(keep), Arc::new(expire)).await;
+}
