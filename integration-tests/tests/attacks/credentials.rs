@@ -95,7 +95,7 @@ macro_rules! method {
 }
 
 async fn methods(target: &Target) -> Vec<Method> {
-    use Service::{Dispatch, Gateway, Ingest, Session};
+    use Service::{Dispatch, Gateway, Ingest, Mailbox, Session};
     let grpc = target.platform.grpc;
     let binding = channel(grpc.binding).await;
     let sessions = channel(grpc.session).await;
@@ -113,6 +113,20 @@ async fn methods(target: &Target) -> Vec<Method> {
             BindingServiceClient,
             list_watched_accounts,
             |_: String, _: String| pb::ListWatchedAccountsRequest { page: None }
+        ),
+        method!(
+            "binding GetAccountAccess",
+            &[Mailbox],
+            binding,
+            ids,
+            BindingServiceClient,
+            get_account_access,
+            // The honest account is forwarded: past the caller check it is
+            // FAILED_PRECONDITION, and no password is read.
+            |t: String, a: String| pb::GetAccountAccessRequest {
+                tenant_id: t,
+                account_id: a
+            }
         ),
         method!(
             "binding ResolveRecipient",

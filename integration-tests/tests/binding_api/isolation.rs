@@ -478,3 +478,179 @@ async fn every_call_needs_credentials_that_cover_it() {
     );
     platform.finish(vec![replica]).await;
 }
+
+#[tokio::test]
+async fn only_the_mailbox_service_reads_one_accounts_access() {
+    let platform = Platform::new().await;
+    let replica = platform.replica().await;
+    let mut admin = replica.admin().await;
+    let mut internal_client = replica.internal().await;
+    let alice = tenant(&mut admin, 10).await;
+    let mallory = tenant(&mut admin, 10).await;
+    let imap = account(&mut admin, &alice, "reader@example.net").await;
+    let access = |tenant: &str, account: &str| pb::GetAccountAccessRequest {
+        tenant_id: tenant.to_owned(),
+        account_id: account.to_owned(),
+    };
+    let request = access(&alice.id, &imap.account_id);
+
+    let got = internal_client
+        .get_account_access(as_service(Service::Mailbox, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        got,
+        pb::WatchedAccount {
+            tenant_id: alice.id.clone(),
+            account_id: imap.account_id.clone(),
+            kind: pb::AccountKind::ExternalImap.into(),
+            server: Some(pb::ServerSettings {
+                host: "imap.example.net".to_owned(),
+                port: 993,
+                tls: pb::TlsMode::Implicit.into(),
+                username: "reader@example.net".to_owned(),
+            }),
+            credentials: Some(pb::Credentials {
+                password: "s3cret-imap".to_owned(),
+            }),
+        }
+    );
+
+    // No other caller: every other service, the tenant itself, an operator.
+    for service in Service::ALL {
+        if service == Service::Mailbox {
+            continue;
+        }
+        refused(
+            internal_client
+                .get_account_access(as_service(service, request.clone()))
+                .await,
+            Code::PermissionDenied,
+            "may not",
+        );
+    }
+    refused(
+        internal_client
+            .get_account_access(authed(&alice.key, request.clone()))
+            .await,
+        Code::PermissionDenied,
+        "pushmail services only",
+    );
+    refused(
+        internal_client
+            .get_account_access(operator(request.clone()))
+            .await,
+        Code::PermissionDenied,
+        "pushmail services only",
+    );
+    refused(
+        internal_client
+            .get_account_access(Request::new(request.clone()))
+            .await,
+        Code::Unauthenticated,
+        "authorization",
+    );
+    // The mailbox credential lists nothing and is no admin credential
+    // (every other method: `attacks/credentials.rs`).
+    refused(
+        internal_client
+            .list_watched_accounts(as_service(
+                Service::Mailbox,
+                pb::ListWatchedAccountsRequest { page: None },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "may not",
+    );
+    refused(
+        admin
+            .get_account(as_service(
+                Service::Mailbox,
+                pb::GetAccountRequest {
+                    tenant_id: alice.id.clone(),
+                    account_id: imap.account_id.clone(),
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "not an admin credential",
+    );
+
+    // An unknown account and Alice's account under Mallory's tenant look
+    // the same: not found.
+    for (tenant_id, account_id) in [
+        (alice.id.clone(), uuid::Uuid::now_v7().to_string()),
+        (mallory.id.clone(), imap.account_id.clone()),
+    ] {
+        refused(
+            internal_client
+                .get_account_access(as_service(
+                    Service::Mailbox,
+                    access(&tenant_id, &account_id),
+                ))
+                .await,
+            Code::NotFound,
+            "account not found",
+        );
+    }
+    refused(
+        internal_client
+            .get_account_access(as_service(Service::Mailbox, access(&alice.id, "not-an-id")))
+            .await,
+        Code::InvalidArgument,
+        "account_id",
+    );
+
+    // Forwarded and webhook accounts have no server to log in to.
+    for kind in [
+        pb::AccountKind::EnterpriseForwarded,
+        pb::AccountKind::Webhook,
+    ] {
+        let created = admin
+            .create_account(authed(
+                &alice.key,
+                pb::CreateAccountRequest {
+                    tenant_id: alice.id.clone(),
+                    address: format!("{}@corp.example", unique("serverless")),
+                    kind: kind.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        refused(
+            internal_client
+                .get_account_access(as_service(
+                    Service::Mailbox,
+                    access(&alice.id, &created.account_id),
+                ))
+                .await,
+            Code::FailedPrecondition,
+            "no mail server",
+        );
+    }
+
+    // An IMAP account whose password is not stored (the API never makes
+    // one; a row written otherwise can be): nothing to log in with.
+    let bare = account(&mut admin, &alice, "bare@example.net").await;
+    let pool = sqlx::PgPool::connect(&platform.database.url).await.unwrap();
+    sqlx::query("UPDATE accounts SET sealed_credentials = NULL WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(&bare.account_id).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    refused(
+        internal_client
+            .get_account_access(as_service(
+                Service::Mailbox,
+                access(&alice.id, &bare.account_id),
+            ))
+            .await,
+        Code::FailedPrecondition,
+        "no credentials",
+    );
+    platform.finish(vec![replica]).await;
+}

@@ -35,6 +35,15 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
         "another tenant sees nothing"
     );
     assert_eq!(store.sealed_credentials(other, id).await.unwrap(), None);
+    // The account and its sealed credentials in one read, for its tenant only.
+    assert_eq!(
+        store.account_with_credentials(tenant, id).await.unwrap(),
+        Some((created.clone(), Some(stored.clone())))
+    );
+    assert_eq!(
+        store.account_with_credentials(other, id).await.unwrap(),
+        None
+    );
     assert!(
         store
             .list_accounts(other, "", None, 10)
@@ -64,6 +73,10 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
         .await
         .unwrap();
     assert!(!b.has_credentials && b.server.is_none());
+    assert_eq!(
+        store.account_with_credentials(tenant, b.id).await.unwrap(),
+        Some((b.clone(), None))
+    );
     store
         .create_account(tenant, AccountId::generate(), &imap("c@example.net"), None)
         .await

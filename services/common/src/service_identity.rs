@@ -38,15 +38,19 @@ pub enum Service {
     Session,
     /// The HTTP edge: device fetch and presence for the portal.
     Gateway,
+    /// Reads and writes mailboxes on the phone's behalf; reads one
+    /// account's server settings and password at a time.
+    Mailbox,
 }
 
 impl Service {
     /// Every service that may hold a credential.
-    pub const ALL: [Service; 4] = [
+    pub const ALL: [Service; 5] = [
         Service::Ingest,
         Service::Dispatch,
         Service::Session,
         Service::Gateway,
+        Service::Mailbox,
     ];
 
     /// The service's name, as in its binary and its credential.
@@ -56,6 +60,7 @@ impl Service {
             Self::Dispatch => "dispatch",
             Self::Session => "session",
             Self::Gateway => "gateway",
+            Self::Mailbox => "mailbox",
         }
     }
 

@@ -131,6 +131,11 @@ mod tests {
             let credential = pairs[credential_variable(service).as_str()];
             assert_eq!(verifier.verify(credential), Ok(service));
         }
+        // The name the mailbox service's deployment will read.
+        assert_eq!(
+            verifier.verify(pairs["PUSHMAIL_MAILBOX_CREDENTIAL"]),
+            Ok(Service::Mailbox)
+        );
         assert!(
             pairs
                 .iter()

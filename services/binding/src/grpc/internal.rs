@@ -33,12 +33,17 @@ impl Internal {
 }
 
 /// Who may call what. Mailbox passwords leave binding only through
-/// `ListWatchedAccounts`, to ingest.
+/// `ListWatchedAccounts`, to ingest (every watched account, to watch them),
+/// and `GetAccountAccess`, to the mailbox service (one named account at a
+/// time, to speak IMAP for the phone).
 pub(crate) mod allowed {
     use pushmail_common::service_identity::Service;
 
     /// Watched accounts with their passwords: ingest's watchers.
     pub(crate) const LIST_WATCHED_ACCOUNTS: &[Service] = &[Service::Ingest];
+    /// One account's server and password: the mailbox service, which
+    /// logs in to the provider on the phone's behalf.
+    pub(crate) const GET_ACCOUNT_ACCESS: &[Service] = &[Service::Mailbox];
     /// Ingest's mailbox checkpoints: ingest alone.
     pub(crate) const MAILBOX_CHECKPOINT: &[Service] = &[Service::Ingest];
     /// SMTP/LMTP recipients: ingest.
@@ -89,6 +94,22 @@ impl BindingService for Internal {
                         .collect(),
                     page: next_page(&ids, page.size),
                 })
+            }
+            .await,
+        )
+    }
+
+    async fn get_account_access(
+        &self,
+        request: Request<pb::GetAccountAccessRequest>,
+    ) -> Result<Response<pb::WatchedAccount>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::GET_ACCOUNT_ACCESS).await?;
+                let req = request.get_ref();
+                let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
+                let (account, password) = self.registry.account_access(tenant, account).await?;
+                Ok(wire::watched(&account, Some(password.expose().to_owned())))
             }
             .await,
         )

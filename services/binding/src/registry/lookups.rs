@@ -1,5 +1,5 @@
 //! Reads other services make: dispatch's targets, ingest's watch list and
-//! recipients, traffic.
+//! recipients, the mailbox service's access to one account, traffic.
 
 use pushmail_common::redact::Secret;
 
@@ -72,29 +72,61 @@ impl Registry {
         page.into_iter()
             .map(|(account, sealed)| {
                 let password = sealed
-                    .map(|sealed| {
-                        let row = format!("{}/{}", account.tenant_id, account.id);
-                        let plain = self
-                            .keys()
-                            .credentials
-                            .open(&sealed, row.as_bytes())
-                            .map_err(|e| {
-                                ApiError::internal(
-                                    format!(
-                                        "credentials of account {} do not open with the configured key",
-                                        account.id
-                                    ),
-                                    e,
-                                )
-                            })?;
-                        String::from_utf8(plain)
-                            .map(Secret::new)
-                            .map_err(|e| ApiError::internal("credentials are not UTF-8", e))
-                    })
+                    .map(|sealed| self.open_password(&account, &sealed))
                     .transpose()?;
                 Ok((account, password))
             })
             .collect()
+    }
+
+    /// How to reach and log in to one of the tenant's accounts: its server
+    /// settings and its opened password. An account with neither server
+    /// nor password (forwarded, webhook) or whose password was never set
+    /// cannot be logged in to: a precondition, not a missing account.
+    pub(crate) async fn account_access(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+    ) -> Result<(Account, Secret), ApiError> {
+        let (account, sealed) = self
+            .store()
+            .account_with_credentials(tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound("account"))?;
+        if !account.kind.is_watched() || account.server.is_none() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "a {} account has no mail server to log in to",
+                account.kind.as_str()
+            )));
+        }
+        let Some(sealed) = sealed else {
+            return Err(ApiError::FailedPrecondition(
+                "the account has no credentials set".to_owned(),
+            ));
+        };
+        let password = self.open_password(&account, &sealed)?;
+        Ok((account, password))
+    }
+
+    /// Opens an account's sealed password.
+    fn open_password(&self, account: &Account, sealed: &[u8]) -> Result<Secret, ApiError> {
+        let row = super::onboarding::credentials_row(account.tenant_id, account.id);
+        let plain = self
+            .keys()
+            .credentials
+            .open(sealed, row.as_bytes())
+            .map_err(|e| {
+                ApiError::internal(
+                    format!(
+                        "credentials of account {} do not open with the configured key",
+                        account.id
+                    ),
+                    e,
+                )
+            })?;
+        String::from_utf8(plain)
+            .map(Secret::new)
+            .map_err(|e| ApiError::internal("credentials are not UTF-8", e))
     }
 
     /// Adds to today's traffic of one of the tenant's accounts.

@@ -13,7 +13,9 @@ use crate::events::{Announcement, Change};
 /// Most accounts one page lists.
 pub(super) const MAX_PAGE: u32 = 1_000;
 
-fn credentials_row(tenant: TenantId, account: AccountId) -> String {
+/// What an account's credentials are sealed to: opened for another row
+/// (a sealed value copied between accounts) they do not open.
+pub(super) fn credentials_row(tenant: TenantId, account: AccountId) -> String {
     format!("{tenant}/{account}")
 }
 

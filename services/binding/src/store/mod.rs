@@ -306,6 +306,15 @@ pub trait BindingStore:
         limit: u32,
     ) -> Result<Vec<(Account, Option<Vec<u8>>)>, StoreError>;
 
+    /// One of the tenant's accounts with its sealed credentials, in one
+    /// read, so the settings and the password belong together even while
+    /// `UpdateAccount` changes both.
+    async fn account_with_credentials(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+    ) -> Result<Option<(Account, Option<Vec<u8>>)>, StoreError>;
+
     /// Dispatch's hot path: every verified number of the account with its
     /// live devices and preferences, in one round trip.
     async fn delivery_targets(

@@ -417,13 +417,18 @@ macro_rules! sql_store {
                     .await
                     .map_err(map_err)?
                     .iter()
-                    .map(|row| {
-                        let sealed: Option<Vec<u8>> = row
-                            .try_get("sealed_credentials")
-                            .map_err(|e| StoreError::unavailable("account row", e))?;
-                        Ok((account_from_row(row)?, sealed))
-                    })
+                    .map(account_and_sealed_from_row)
                     .collect()
+            }
+
+            async fn account_with_credentials(
+                &self,
+                tenant: TenantId,
+                id: AccountId,
+            ) -> Result<Option<(Account, Option<Vec<u8>>)>, StoreError> {
+                let columns = format!("{ACCOUNT_COLUMNS}, sealed_credentials");
+                let row = self.owned(&columns, "accounts", tenant, id.as_uuid()).await?;
+                row.as_ref().map(account_and_sealed_from_row).transpose()
             }
 
             async fn delivery_targets(

@@ -119,6 +119,16 @@ macro_rules! sql_rows {
             })
         }
 
+        /// An account read with `sealed_credentials` beside its columns.
+        fn account_and_sealed_from_row(
+            row: &$row,
+        ) -> Result<(Account, Option<Vec<u8>>), StoreError> {
+            let sealed: Option<Vec<u8>> = row
+                .try_get("sealed_credentials")
+                .map_err(|e| StoreError::unavailable("account row", e))?;
+            Ok((account_from_row(row)?, sealed))
+        }
+
         fn tenant_from_row(row: &$row) -> Result<Tenant, StoreError> {
             let get = |e: sqlx::Error| StoreError::unavailable("tenant row", e);
             Ok(Tenant {
