@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Brings a fresh Debian machine (as root) to where `make test` can run:
-# Debian packages, PostgreSQL, Redis, cargo-nextest and the tansu Kafka
-# broker. Reuses whatever already runs; fails with a clear message where it
-# cannot go on. Safe to run repeatedly.
+# Debian packages (Postfix installed but left unconfigured), PostgreSQL,
+# Redis, cargo-nextest and the tansu Kafka broker. Reuses whatever already
+# runs; fails with a clear message where it cannot go on. Safe to run
+# repeatedly.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
@@ -17,10 +18,25 @@ install_packages() {
   [[ $(id -u) -eq 0 ]] || die "missing Debian packages (${missing[*]}) and not root: install them with apt-get"
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # The tests run private Postfix instances (postfix -c DIR). "No
+  # configuration" leaves /etc/postfix/main.cf unwritten, and without it
+  # neither the package scripts nor a boot start a system MTA on port 25 of
+  # this shared machine.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
+    || die "cannot preseed debconf for postfix"
   apt-get update -qq || die "apt-get update failed"
   # Dovecot and Redis must not be started by the package scripts: tests start their own.
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
+  if [[ " ${missing[*]} " == *" postfix "* ]]; then
+    [[ ! -e /etc/postfix/main.cf ]] \
+      || die "the postfix package configured a system MTA (/etc/postfix/main.cf); stop it with \
+'postfix stop' and remove that file: the tests run private instances"
+    # Its unit would only fail at each boot for want of main.cf.
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --quiet postfix.service 2>/dev/null || true
+    fi
+  fi
 }
 
 start_postgres() {

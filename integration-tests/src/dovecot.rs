@@ -1,7 +1,8 @@
 //! A private Dovecot (IMAP, POP3, LMTP) per test: its own configuration,
 //! ports, users and maildirs under a temporary directory, started in the
-//! foreground and killed on drop. The Debian packages come from
-//! `scripts/packages.txt`.
+//! foreground and killed on drop. It can also authenticate an MTA's SMTP
+//! clients ([`Options::sasl`], for [`crate::postfix::Postfix`]). The Debian
+//! packages come from `scripts/packages.txt`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,24 @@ protocol imap {
     }
 }
 
+/// What a Dovecot offers beyond plain IMAP, POP3 and LMTP, for
+/// [`Dovecot::start_with`]; the other constructors are shorthands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// STLS on the POP3 port and POP3S on its own, with a fresh self-signed
+    /// certificate for `localhost`.
+    pub tls: bool,
+    /// Dovecot's push_notification OX driver posting new mail to this URL
+    /// (see [`push_config`]).
+    pub push: Option<&'a str>,
+    /// A provider's IMAP server; `None` keeps Dovecot's own defaults.
+    pub profile: Option<ImapProfile>,
+    /// The auth service on a TCP port of its own ([`Dovecot::sasl`]): what a
+    /// provider's Postfix asks to authenticate its submission clients
+    /// (`smtpd_sasl_type = dovecot`), with the same users and passwords.
+    pub sasl: bool,
+}
+
 /// A running Dovecot.
 #[derive(Debug)]
 pub struct Dovecot {
@@ -91,6 +110,9 @@ pub struct Dovecot {
     pub pop3s: Option<SocketAddr>,
     /// The self-signed certificate (DER) clients must trust, for `localhost`.
     pub certificate: Option<Vec<u8>>,
+    /// The auth service for an MTA's SASL, `smtpd_sasl_path =
+    /// inet:<this>` (with [`Options::sasl`]).
+    pub sasl: Option<SocketAddr>,
     /// Its users.
     pub users: Vec<MailUser>,
     dir: tempfile::TempDir,
@@ -120,6 +142,20 @@ plugin {{
   push_notification_driver = ox:url={url}
 }}
 "#
+    )
+}
+
+/// Dovecot's auth client protocol on TCP, which Postfix's dovecot SASL
+/// speaks. Loopback only: it answers password guesses for every user.
+fn sasl_config(port: u16) -> String {
+    format!(
+        r"service auth {{
+  inet_listener auth-sasl {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+"
     )
 }
 
@@ -203,33 +239,70 @@ async fn wait_port(addr: SocketAddr, log: &Path) -> anyhow::Result<()> {
 impl Dovecot {
     /// Starts Dovecot with `users` (addresses; the password is `pw-<address>`).
     pub async fn start(users: &[&str]) -> anyhow::Result<Self> {
-        Self::launch(users, false, None, "").await
+        Self::start_with(users, Options::default()).await
     }
 
     /// Starts Dovecot as a provider's IMAP server for the mailbox service:
     /// `/` as the hierarchy separator, and as `profile` describes.
     pub async fn start_provider(users: &[&str], profile: ImapProfile) -> anyhow::Result<Self> {
-        Self::launch(users, false, None, profile.config()).await
+        Self::start_with(
+            users,
+            Options {
+                profile: Some(profile),
+                ..Options::default()
+            },
+        )
+        .await
     }
 
     /// The same, with TLS: STLS on the POP3 port and POP3S on its own, a
     /// fresh self-signed certificate for `localhost`.
     pub async fn start_with_tls(users: &[&str]) -> anyhow::Result<Self> {
-        Self::launch(users, true, None, "").await
+        Self::start_with(
+            users,
+            Options {
+                tls: true,
+                ..Options::default()
+            },
+        )
+        .await
     }
 
     /// Starts Dovecot with its push_notification OX driver posting new
     /// mail to `url` (see [`push_config`]).
     pub async fn start_with_push(users: &[&str], url: &str) -> anyhow::Result<Self> {
-        Self::launch(users, false, Some(url), "").await
+        Self::start_with(
+            users,
+            Options {
+                push: Some(url),
+                ..Options::default()
+            },
+        )
+        .await
     }
 
-    async fn launch(
-        users: &[&str],
-        tls: bool,
-        push: Option<&str>,
-        extra: &str,
-    ) -> anyhow::Result<Self> {
+    /// Starts Dovecot whose auth service also answers an MTA's SASL
+    /// ([`Options::sasl`]): the mailbox behind a [`crate::postfix::Postfix`].
+    pub async fn start_with_sasl(users: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with(
+            users,
+            Options {
+                sasl: true,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    /// Starts Dovecot with `users` (the password is `pw-<address>`) and
+    /// whatever `options` add.
+    pub async fn start_with(users: &[&str], options: Options<'_>) -> anyhow::Result<Self> {
+        let Options {
+            tls,
+            push,
+            profile,
+            sasl,
+        } = options;
         let binary = PathBuf::from("/usr/sbin/dovecot");
         anyhow::ensure!(
             binary.exists(),
@@ -243,6 +316,7 @@ impl Dovecot {
         )?;
         let (imap, pop3, lmtp) = (free_port(), free_port(), free_port());
         let pop3s = tls.then(free_port);
+        let sasl = sasl.then(free_port);
         let certificate = if tls {
             let key = rcgen::KeyPair::generate()?;
             let cert =
@@ -279,7 +353,10 @@ impl Dovecot {
         if let Some(url) = push {
             text.push_str(&push_config(dir.path(), url));
         }
-        text.push_str(extra);
+        if let Some(port) = sasl {
+            text.push_str(&sasl_config(port));
+        }
+        text.push_str(profile.map_or("", ImapProfile::config));
         std::fs::write(&conf, text)?;
         let child = Command::new(&binary)
             .arg("-F")
@@ -295,6 +372,7 @@ impl Dovecot {
             lmtp: local(lmtp),
             pop3s: pop3s.map(local),
             certificate,
+            sasl: sasl.map(local),
             users,
             dir,
             child,
@@ -303,6 +381,7 @@ impl Dovecot {
         for addr in [dovecot.imap, dovecot.pop3, dovecot.lmtp]
             .into_iter()
             .chain(dovecot.pop3s)
+            .chain(dovecot.sasl)
         {
             wait_port(addr, &log).await?;
         }

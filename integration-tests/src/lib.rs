@@ -21,6 +21,7 @@ pub mod http;
 pub mod measure;
 pub mod nodes;
 pub mod platform;
+pub mod postfix;
 pub mod smsc;
 pub mod smtp;
 pub mod topics;
