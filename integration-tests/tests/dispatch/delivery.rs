@@ -71,7 +71,7 @@ async fn an_online_device_gets_the_push_once() {
     );
     let _ = second;
     // Counted for the portal: two pushes, their bytes.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut traffic = platform.traffic_today().await;
     while traffic.pushed_count < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
