@@ -4,12 +4,14 @@
 //! a summary); only input that is not a message at all is refused.
 
 pub mod charset;
+mod contents;
 mod params;
 mod parse;
 mod recode;
 mod sections;
 mod words;
 
+pub use contents::{Attached, Contents, contents};
 pub use params::file_name_from_params;
 pub use parse::{Limits, ParseError, ParsedMail, parse};
 pub use sections::{part_index, part_sections};

@@ -93,7 +93,7 @@ pub(crate) fn body(message: &Message<'_>, index: Option<u32>) -> (Option<String>
             PartType::Html(_) => true,
             _ => return None,
         };
-        let bytes = body_bytes(message, part)?;
+        let bytes = body_bytes(message, part, SNIPPET_SOURCE_BYTES)?;
         let (context, text) = Context::from_body(charset_label(part), &bytes);
         Some((
             if html {
@@ -117,17 +117,29 @@ fn charset_label<'p>(part: &'p MessagePart<'_>) -> Option<&'p str> {
     part.content_type()?.attribute("charset")
 }
 
-/// The start of a part's body, transfer-decoded; `None` when its transfer
-/// encoding is broken.
-fn body_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
+/// A text or HTML part's whole body as text, read by this crate's charset
+/// rules (at most `max` bytes of it, cut at a line end).
+pub(crate) fn part_text(
+    message: &Message<'_>,
+    part: &MessagePart<'_>,
+    max: usize,
+) -> Option<String> {
+    let bytes = body_bytes(message, part, max)?;
+    let (_, text) = Context::from_body(charset_label(part), &bytes);
+    Some(text.into_owned())
+}
+
+/// The start of a part's body (at most `max` bytes of it), transfer-decoded;
+/// `None` when its transfer encoding is broken.
+fn body_bytes(message: &Message<'_>, part: &MessagePart<'_>, max: usize) -> Option<Vec<u8>> {
     let raw = message.raw_message();
     let start = (part.offset_body as usize).min(raw.len());
     let end = (part.offset_end as usize).clamp(start, raw.len());
     let mut body = &raw[start..end];
-    if body.len() > SNIPPET_SOURCE_BYTES {
+    if body.len() > max {
         // Cut after a line end: no charset or transfer encoding continues
         // a character across one.
-        body = &body[..SNIPPET_SOURCE_BYTES];
+        body = &body[..max];
         if let Some(line_end) = body.iter().rposition(|b| *b == b'\n') {
             body = &body[..=line_end];
         }
