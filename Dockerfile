@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1.7
 # One image holds every binary (pushmail-binding, -session, -ingest,
-# -dispatch, -transcode, -gateway, -smpp, and `pushmail` for standalone
+# -dispatch, -transcode, -gateway, -smpp, -mailbox, and `pushmail` for standalone
 # and keys; the load generator is a feature `make bench` builds, not
 # shipped); each Deployment picks its command. One
 # image: the services share nearly all of their code, so separate images
 # would each carry the same ~30 MB and be built, scanned and promoted
-# seven times for nothing.
+# eight times for nothing.
 
 FROM rust:1.95-trixie AS build
 WORKDIR /src
@@ -13,16 +13,18 @@ COPY . .
 # librdkafka (built by rdkafka-sys) needs a C toolchain and OpenSSL headers,
 # which the full rust image has; protoc comes vendored with the build.
 # Two builds: cargo unifies features over what one build selects, and the
-# gateway and transcode, which use no event bus, must not link librdkafka.
+# gateway, transcode and mailbox, which use no event bus, must not link
+# librdkafka.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
       --bin pushmail --bin pushmail-binding --bin pushmail-session \
       --bin pushmail-ingest --bin pushmail-dispatch --bin pushmail-smpp \
  && cargo build --release --locked --bin pushmail-gateway --bin pushmail-transcode \
+      --bin pushmail-mailbox \
  && mkdir /out \
  && for bin in pushmail pushmail-binding pushmail-session pushmail-ingest pushmail-dispatch \
-      pushmail-transcode pushmail-gateway pushmail-smpp; do cp "target/release/$bin" /out/; done
+      pushmail-transcode pushmail-gateway pushmail-smpp pushmail-mailbox; do cp "target/release/$bin" /out/; done
 
 FROM debian:trixie-slim
 # ffmpeg: transcode's audio/video stills; CJK fonts: PDF pages without

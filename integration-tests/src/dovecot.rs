@@ -477,6 +477,35 @@ impl Dovecot {
         Ok(())
     }
 
+    /// Runs another IMAP client (Python's imaplib,
+    /// `integration-tests/mailbox/imap_peer.py`) as `user` with `ops` (see
+    /// the script); the JSON lines it printed.
+    pub async fn imap_peer(
+        &self,
+        user: &MailUser,
+        ops: &serde_json::Value,
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/mailbox/imap_peer.py");
+        let out = tokio::process::Command::new("python3")
+            .arg(script)
+            .arg("127.0.0.1")
+            .arg(self.imap.port().to_string())
+            .arg(&user.address)
+            .arg(&user.password)
+            .arg(ops.to_string())
+            .output()
+            .await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "imap_peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)?
+            .lines()
+            .map(|line| Ok(serde_json::from_str(line)?))
+            .collect()
+    }
+
     /// Delivers `message` to `recipient` over LMTP, as an MTA would.
     pub async fn deliver(&self, recipient: &str, message: &[u8]) -> anyhow::Result<()> {
         let stream = TcpStream::connect(self.lmtp).await?;

@@ -49,27 +49,7 @@ async fn open(dovecot: &Dovecot) -> ImapMailbox {
 
 /// Runs Python's imaplib against the same mailbox; its printed lines.
 async fn peer(dovecot: &Dovecot, ops: serde_json::Value) -> Vec<serde_json::Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/mailbox/imap_peer.py");
-    let out = tokio::process::Command::new("python3")
-        .arg(script)
-        .arg("127.0.0.1")
-        .arg(dovecot.imap.port().to_string())
-        .arg(USER)
-        .arg(format!("pw-{USER}"))
-        .arg(ops.to_string())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "imap_peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    dovecot.imap_peer(&dovecot.users[0], &ops).await.unwrap()
 }
 
 /// The flags the other client sees on INBOX's `uid`.

@@ -1,7 +1,8 @@
 //! The mailbox service's sync-state stores held to one behaviour: in
 //! memory, in PostgreSQL and in SQLite, a token names its state in its
 //! folder only, outlives its successor until the folder's count is
-//! reached, expires by age, and goes with its account.
+//! reached, expires by age, and goes with its account; sends are
+//! remembered by their idempotency key, the first answer kept.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use pushmail_integration_tests::TestDatabase;
 use pushmail_mailbox::domain::{Flags, FolderId, Uid};
+use pushmail_mailbox::sends::{MemorySends, PgSends, SendKey, Sends, Sent, SqliteSends};
 use pushmail_mailbox::sync::{
     FolderState, MemoryStates, PgStates, Retention, Scope, SqliteStates, States,
 };
@@ -103,6 +105,38 @@ async fn behaves(states: Arc<dyn States>, expiring: Arc<dyn States>) {
     assert_eq!(expiring.load(&inbox, &short).await.unwrap(), None);
 }
 
+/// A send is remembered by its key, first answer kept, until it expires.
+async fn remembers_sends(sends: Arc<dyn Sends>, expiring: Arc<dyn Sends>) {
+    let key = SendKey {
+        tenant: "t1".into(),
+        account: "a1".into(),
+        client_send_id: "phone-42".into(),
+    };
+    let first = Sent {
+        rfc_message_id: "m1@example.net".into(),
+        sent_message_id: "1.7.U2VudA".into(),
+    };
+    assert_eq!(sends.find(&key).await.unwrap(), None);
+    sends.record(&key, &first).await.unwrap();
+    assert_eq!(sends.find(&key).await.unwrap(), Some(first.clone()));
+    let second = Sent {
+        rfc_message_id: "m2@example.net".into(),
+        sent_message_id: String::new(),
+    };
+    sends.record(&key, &second).await.unwrap();
+    assert_eq!(sends.find(&key).await.unwrap(), Some(first));
+    let other = SendKey {
+        account: "a2".into(),
+        ..key.clone()
+    };
+    assert_eq!(sends.find(&other).await.unwrap(), None);
+
+    expiring.record(&other, &second).await.unwrap();
+    assert!(expiring.find(&other).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(expiring.find(&other).await.unwrap(), None);
+}
+
 const KEEP: Retention = Retention {
     per_folder: 3,
     max_age: Duration::from_secs(3_600),
@@ -122,6 +156,11 @@ async fn in_memory() {
         )),
     )
     .await;
+    remembers_sends(
+        Arc::new(MemorySends::new(KEEP.max_age)),
+        Arc::new(MemorySends::new(EXPIRE.max_age)),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -132,6 +171,11 @@ async fn in_postgres() {
     // Opening again (a second replica) migrates nothing twice.
     let expire = PgStates::open(pool.clone(), EXPIRE).await.unwrap();
     behaves(Arc::new(keep), Arc::new(expire)).await;
+    remembers_sends(
+        Arc::new(PgSends::new(pool.clone(), KEEP.max_age)),
+        Arc::new(PgSends::new(pool.clone(), EXPIRE.max_age)),
+    )
+    .await;
     pool.close().await;
     database.drop_database().await.unwrap();
 }
@@ -143,6 +187,11 @@ async fn in_sqlite() {
         .await
         .unwrap();
     let keep = SqliteStates::open(pool.clone(), KEEP).await.unwrap();
-    let expire = SqliteStates::open(pool, EXPIRE).await.unwrap();
+    let expire = SqliteStates::open(pool.clone(), EXPIRE).await.unwrap();
     behaves(Arc::new(keep), Arc::new(expire)).await;
+    remembers_sends(
+        Arc::new(SqliteSends::new(pool.clone(), KEEP.max_age)),
+        Arc::new(SqliteSends::new(pool, EXPIRE.max_age)),
+    )
+    .await;
 }

@@ -240,6 +240,8 @@ pub(crate) fn watched(account: &Account, password: Option<String>) -> pb::Watche
         kind: kind_to_proto(account.kind).into(),
         server: account.server.as_ref().map(server_to_proto),
         credentials: password.map(|password| pb::Credentials { password }),
+        address: account.address.clone(),
+        submission: None,
     }
 }
 

@@ -55,6 +55,15 @@ impl Tls {
         self.egress.connect(host, port).await
     }
 
+    /// The extra CA certificates in the PEM file at `path` (an operator's
+    /// private CA for internal mail servers).
+    pub fn read_cas(
+        path: &std::path::Path,
+    ) -> Result<Vec<CertificateDer<'static>>, rustls::pki_types::pem::Error> {
+        use rustls::pki_types::pem::PemObject as _;
+        CertificateDer::pem_file_iter(path).and_then(|certs| certs.collect())
+    }
+
     /// The system roots (unreadable ones are skipped) plus `extra`; public
     /// addresses only until [`Tls::with_egress`].
     pub fn new(extra: &[CertificateDer<'static>]) -> Result<Self, rustls::Error> {

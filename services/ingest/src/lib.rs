@@ -111,12 +111,10 @@ impl Deps {
 fn extra_cas(
     config: &Config,
 ) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ConfigError> {
-    use rustls::pki_types::pem::PemObject as _;
     let Some(path) = &config.pop3.extra_ca_file else {
         return Ok(Vec::new());
     };
-    rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect())
+    tls::Tls::read_cas(path)
         .map_err(|e| ConfigError::invalid("pop3.extra_ca_file", format!("unreadable PEM: {e}")))
 }
 

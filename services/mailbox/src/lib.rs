@@ -2,9 +2,161 @@
 //! `domain` holds what it reasons about; `backend` is the one trait every
 //! place mail lives implements (`imap`: the provider's server, upstream);
 //! `sync` turns "what the phone holds" and "what the server has" into
-//! resumable pages behind tokens.
+//! resumable pages behind tokens; `service` is the gRPC edge, `accounts`
+//! asks binding where an account's mail lives.
 
+pub mod accounts;
 pub mod backend;
+pub mod compose;
+pub mod config;
 pub mod domain;
+mod error;
 pub mod imap;
+mod refusal;
+pub mod sends;
+mod service;
+pub mod submit;
 pub mod sync;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushmail_common::health::Readiness;
+use pushmail_common::host::Host;
+use pushmail_common::upstream::Tls;
+use pushmail_proto::mailbox::v1::mailbox_service_server::MailboxServiceServer;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+pub use config::Config;
+pub use error::Error;
+
+use accounts::{Accounts, BindingAccounts};
+use imap::ImapConnector;
+use sync::{PgStates, SqliteStates, States};
+
+/// Service name, for telemetry and health.
+pub const NAME: &str = "mailbox";
+
+/// What the service needs from outside.
+pub struct Deps {
+    /// Where accounts' mail lives (binding).
+    pub accounts: Arc<dyn Accounts>,
+    /// Sync tokens' states.
+    pub states: Arc<dyn States>,
+    /// Sends already made, by idempotency key.
+    pub sends: Arc<dyn sends::Sends>,
+    /// Connections to mail servers.
+    pub tls: Tls,
+}
+
+impl Deps {
+    /// Connects binding and opens (migrating) the state database.
+    pub async fn connect(config: &Config) -> Result<Self, Error> {
+        let binding = config.binding.channel()?;
+        let retention = config.sync.retention();
+        let url = &config.database.url;
+        // Sends are remembered as long as tokens.
+        let remembered = retention.max_age;
+        let (states, sends): (Arc<dyn States>, Arc<dyn sends::Sends>) =
+            if let Some(path) = url.strip_prefix("sqlite://") {
+                let pool = pushmail_common::sqlite::open(std::path::Path::new(path), &[])
+                    .await
+                    .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
+                (
+                    Arc::new(
+                        SqliteStates::open(pool.clone(), retention)
+                            .await
+                            .map_err(Error::Database)?,
+                    ),
+                    Arc::new(sends::SqliteSends::new(pool, remembered)),
+                )
+            } else {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(config.database.max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
+                (
+                    Arc::new(
+                        PgStates::open(pool.clone(), retention)
+                            .await
+                            .map_err(Error::Database)?,
+                    ),
+                    Arc::new(sends::PgSends::new(pool, remembered)),
+                )
+            };
+        let extra = match &config.imap.extra_ca_file {
+            Some(path) => Tls::read_cas(path).map_err(|e| {
+                pushmail_common::config::ConfigError::invalid(
+                    "imap.extra_ca_file",
+                    format!("unreadable PEM: {e}"),
+                )
+            })?,
+            None => Vec::new(),
+        };
+        let egress = config.imap.egress.policy().map_err(|e| {
+            pushmail_common::config::ConfigError::invalid("imap.egress", e.to_string())
+        })?;
+        Ok(Self {
+            accounts: Arc::new(BindingAccounts(binding)),
+            states,
+            sends,
+            tls: Tls::new(&extra).map_err(Error::Tls)?.with_egress(egress),
+        })
+    }
+}
+
+/// Bound listeners (port 0 in tests).
+pub type Listeners = pushmail_common::host::GrpcListeners;
+
+/// Production entry point.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+    let deps = Deps::connect(&config).await?;
+    let listeners = Listeners::bind(&config.server).await?;
+    run(config, deps, listeners, Readiness::new(NAME), shutdown).await
+}
+
+/// Serves until `shutdown`.
+pub async fn run(
+    config: Config,
+    deps: Deps,
+    listeners: Listeners,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    config
+        .security
+        .service_keys
+        .validate("security.service_keys")?;
+    let callers = config.security.service_keys.verifier().map_err(|e| {
+        pushmail_common::config::ConfigError::invalid("security.service_keys", e.to_string())
+    })?;
+    let mailboxes = service::Mailboxes {
+        accounts: deps.accounts,
+        imap: ImapConnector::new(
+            deps.tls.clone(),
+            Duration::from_secs(config.imap.timeout_seconds),
+        ),
+        submitter: submit::Submitter::new(
+            deps.tls,
+            Duration::from_secs(config.submission.timeout_seconds),
+            config.submission.hello_name.clone(),
+        ),
+        states: deps.states,
+        sends: deps.sends,
+        sync: config.sync.clone(),
+        callers,
+    };
+    let mut host = Host::new(readiness, shutdown);
+    host.readiness()
+        .add_upstream_check("binding", config.binding.channel()?);
+    let server = MailboxServiceServer::new(service::Service(Arc::new(mailboxes)))
+        .max_decoding_message_size(1 << 20)
+        .max_encoding_message_size(16 << 20);
+    host.serve_grpc_with(listeners.grpc, Routes::new(server), config.listeners.grpc)?;
+    host.serve_admin(listeners.admin, axum::Router::new());
+    Ok(host.run().await?)
+}

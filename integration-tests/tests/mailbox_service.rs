@@ -1,0 +1,377 @@
+//! The mailbox service over gRPC, as the gateway calls it: binding (its
+//! own database) says where the account's mail lives, Dovecot holds it,
+//! the service's sync states are in PostgreSQL. Folders, a windowed sync,
+//! flags, moves, deletes and raw fetch reach the provider; bad calls get
+//! clear statuses.
+
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test or benchmark reads as one scenario, top to bottom"
+)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use std::net::SocketAddr;
+
+use pushmail_common::health::Readiness;
+use pushmail_common::service_identity::Service;
+use pushmail_integration_tests::dovecot::{Dovecot, ImapProfile};
+use pushmail_integration_tests::nodes::BindingNode;
+use pushmail_integration_tests::{TestDatabase, credential, credential_secret, service_keys};
+use pushmail_proto::binding::v1 as binding;
+use pushmail_proto::mailbox::v1 as pb;
+use pushmail_proto::mailbox::v1::mailbox_service_client::MailboxServiceClient;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const USER: &str = "phone@example.net";
+
+/// A running mailbox service.
+struct MailboxNode {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), pushmail_mailbox::Error>>,
+    database: TestDatabase,
+}
+
+impl MailboxNode {
+    async fn start(binding: SocketAddr) -> Self {
+        let database = TestDatabase::create().await.unwrap();
+        let mut config = pushmail_mailbox::Config::default();
+        config.binding.endpoint = format!("http://{binding}");
+        config.binding.token = credential_secret(Service::Mailbox);
+        config.security.service_keys = service_keys();
+        config.database.url = database.url.clone();
+        config.imap.egress = pushmail_common::egress::EgressConfig::loopback();
+        config.imap.timeout_seconds = 10;
+        let deps = pushmail_mailbox::Deps::connect(&config).await.unwrap();
+        let listeners = pushmail_common::host::GrpcListeners::ephemeral()
+            .await
+            .unwrap();
+        let addr = listeners.grpc.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(pushmail_mailbox::run(
+            config,
+            deps,
+            listeners,
+            Readiness::new("mailbox"),
+            stop.clone(),
+        ));
+        Self {
+            addr,
+            stop,
+            task,
+            database,
+        }
+    }
+
+    async fn client(&self) -> MailboxServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        MailboxServiceClient::new(channel)
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+        self.database.drop_database().await.unwrap();
+    }
+}
+
+/// `message` as `service` sends it.
+fn as_service<T>(service: Service, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", credential(service)).parse().unwrap(),
+    );
+    request
+}
+
+fn gateway<T>(message: T) -> tonic::Request<T> {
+    as_service(Service::Gateway, message)
+}
+
+fn mail(n: usize) -> Vec<u8> {
+    format!(
+        "From: Sender {n} <sender{n}@example.org>\r\nTo: {USER}\r\nSubject: message {n}\r\n\
+         Message-ID: <m{n}@example.org>\r\n\r\nbody of message {n}\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn the_gateway_reads_and_files_mail_through_the_service() {
+    let dovecot = Dovecot::start_provider(&[USER], ImapProfile::Modern)
+        .await
+        .unwrap();
+    for n in 1..=5 {
+        dovecot.deliver(USER, &mail(n)).await.unwrap();
+    }
+    let user = dovecot.users[0].clone();
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let account = binding
+        .mailbox_account(
+            &tenant,
+            &user,
+            dovecot.imap.port(),
+            binding::AccountKind::ExternalImap,
+        )
+        .await
+        .unwrap();
+    let node = MailboxNode::start(binding.addr).await;
+    let mut client = node.client().await;
+    let (t, a) = (tenant.tenant_id.clone(), account.account_id.clone());
+
+    // Folders with their roles.
+    let folders = client
+        .list_folders(gateway(pb::ListFoldersRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .folders;
+    let by_role = |role: pb::FolderRole| {
+        folders
+            .iter()
+            .find(|f| f.role() == role)
+            .unwrap_or_else(|| panic!("a {role:?} folder in {folders:?}"))
+            .clone()
+    };
+    let inbox = by_role(pb::FolderRole::Inbox);
+    let archive = by_role(pb::FolderRole::Archive);
+    let trash = by_role(pb::FolderRole::Trash);
+    assert_eq!(inbox.total, 5);
+    assert_eq!(inbox.unread, 5);
+
+    // A first sync in windows of 2, newest first, then nothing.
+    let mut token = String::new();
+    let mut subjects = Vec::new();
+    let mut ids = Vec::new();
+    loop {
+        let page = client
+            .sync(gateway(pb::SyncRequest {
+                tenant_id: t.clone(),
+                account_id: a.clone(),
+                folder_id: inbox.folder_id.clone(),
+                since_token: token.clone(),
+                window: 2,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.added.len() <= 2);
+        for summary in &page.added {
+            subjects.push(summary.subject.clone());
+            ids.push(summary.message_id.clone());
+        }
+        token = page.next_token;
+        if !page.more_available {
+            break;
+        }
+    }
+    let expected: Vec<String> = (1..=5).rev().map(|n| format!("message {n}")).collect();
+    assert_eq!(subjects, expected);
+
+    // Read: the provider has it, and the next sync says so.
+    client
+        .set_flags(gateway(pb::SetFlagsRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_ids: vec![ids[0].clone()],
+            update: Some(pb::FlagUpdate {
+                seen: Some(true),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap();
+    let seen = dovecot
+        .imap_peer(&user, &serde_json::json!([["flags", "INBOX", "5"]]))
+        .await
+        .unwrap();
+    assert!(seen[0]["flags"].to_string().contains("Seen"), "{seen:?}");
+    let changes = client
+        .sync(gateway(pb::SyncRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            folder_id: inbox.folder_id.clone(),
+            since_token: token.clone(),
+            window: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changes.changed.len(), 1);
+    assert_eq!(changes.changed[0].message_id, ids[0]);
+    assert!(changes.changed[0].flags.unwrap().seen);
+
+    // The whole message, as mailed.
+    let mut stream = client
+        .fetch_raw(gateway(pb::FetchRawRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_id: ids[1].clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut raw = Vec::new();
+    let mut total = 0;
+    while let Some(chunk) = stream.message().await.unwrap() {
+        total = total.max(chunk.total_bytes);
+        raw.extend(chunk.data);
+    }
+    assert_eq!(raw.len() as u64, total);
+    assert!(String::from_utf8_lossy(&raw).contains("Subject: message 4"));
+
+    // Filed to the archive, deleted to the trash, then for good.
+    let moved = client
+        .r#move(gateway(pb::MoveRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_ids: vec![ids[1].clone()],
+            to_folder_id: archive.folder_id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .moved;
+    assert_eq!(moved.len(), 1);
+    assert!(!moved[0].new_message_id.is_empty());
+    let deleted = client
+        .delete(gateway(pb::DeleteRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_ids: vec![ids[2].clone()],
+            permanent: false,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .moved;
+    assert_eq!(deleted.len(), 1);
+    assert!(deleted[0].new_message_id.ends_with(&trash.folder_id));
+    client
+        .delete(gateway(pb::DeleteRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_ids: vec![deleted[0].new_message_id.clone()],
+            permanent: false,
+        }))
+        .await
+        .unwrap();
+    let uids = |folder: &'static str| {
+        let dovecot = &dovecot;
+        let user = &user;
+        async move {
+            dovecot
+                .imap_peer(user, &serde_json::json!([["uids", folder]]))
+                .await
+                .unwrap()[0]
+                .clone()
+        }
+    };
+    assert_eq!(uids("INBOX").await, serde_json::json!([1, 2, 5]));
+    assert_eq!(uids("Archive").await, serde_json::json!([1]));
+    assert_eq!(uids("Trash").await, serde_json::json!([]));
+
+    // The next sync of INBOX lists both as removed.
+    let after = client
+        .sync(gateway(pb::SyncRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            folder_id: inbox.folder_id.clone(),
+            since_token: changes.next_token.clone(),
+            window: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut removed = after.removed.clone();
+    removed.sort();
+    let mut expected = vec![ids[1].clone(), ids[2].clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+
+    // Bad calls: each a clear status.
+    let sync_with = |token: &str| pb::SyncRequest {
+        tenant_id: t.clone(),
+        account_id: a.clone(),
+        folder_id: inbox.folder_id.clone(),
+        since_token: token.to_owned(),
+        window: 0,
+    };
+    let refused = client
+        .sync(gateway(sync_with("not-a-token")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(refused.metadata().get("reason").unwrap(), "token-invalid");
+    let refused = client
+        .sync(gateway(sync_with("0123456789abcdef0123456789abcdef")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.metadata().get("reason").unwrap(), "token-invalid");
+    let refused = client
+        .sync(as_service(Service::Ingest, sync_with("")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let unknown = client
+        .list_folders(gateway(pb::ListFoldersRequest {
+            tenant_id: t.clone(),
+            account_id: "00000000-0000-7000-8000-000000000000".to_owned(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let too_many = client
+        .set_flags(gateway(pb::SetFlagsRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_ids: vec![ids[0].clone(); 1_001],
+            update: None,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+    let forged = client
+        .get_message(gateway(pb::GetMessageRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_id: "not-an-id".to_owned(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::InvalidArgument);
+    let gone = client
+        .get_message(gateway(pb::GetMessageRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_id: ids[2].clone(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+
+    // The provider stops: unavailable, and nothing was lost.
+    drop(dovecot);
+    let down = client
+        .list_folders(gateway(pb::ListFoldersRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(down.code(), Code::Unavailable, "{down:?}");
+
+    node.stop().await;
+    binding.stop().await.unwrap();
+}

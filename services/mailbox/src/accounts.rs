@@ -1,0 +1,218 @@
+//! Where an account's mail lives and how to log in there, as binding says
+//! (`GetAccountAccess`, the mailbox service's credential only).
+
+use async_trait::async_trait;
+use pushmail_common::grpc::TracedChannel;
+use pushmail_common::redact::Secret;
+use pushmail_common::upstream::Security;
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+use tonic::Code;
+
+use crate::domain::Address;
+use crate::imap::ImapAccount;
+use crate::submit::SubmissionAccount;
+
+/// Where an account's mail is read and written, and sent from.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The account's own address: the sender of what the phone sends.
+    pub address: Address,
+    /// Where its mail lives.
+    pub store: Store,
+    /// Where its mail is sent, when configured.
+    pub submission: Option<SubmissionAccount>,
+}
+
+/// Where an account's mail lives.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Upstream, on the provider's IMAP server.
+    Imap(ImapAccount),
+}
+
+/// An account's access could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// No such account for the tenant.
+    #[error("no such account")]
+    Unknown,
+    /// The account's mail is not one the service serves yet (a POP3,
+    /// forwarded or webhook account waits for the local store), or it has
+    /// no server or credentials.
+    #[error("this account's mailbox cannot be opened: {0}")]
+    Unservable(String),
+    /// Binding could not be asked.
+    #[error("binding is unavailable")]
+    Unavailable(#[source] tonic::Status),
+}
+
+/// Looks accounts up.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    /// How to open `tenant`'s `account`.
+    async fn access(&self, tenant: &str, account: &str) -> Result<Access, AccountError>;
+}
+
+/// Binding over gRPC.
+#[derive(Debug, Clone)]
+pub struct BindingAccounts(pub TracedChannel);
+
+#[async_trait]
+impl Accounts for BindingAccounts {
+    async fn access(&self, tenant: &str, account: &str) -> Result<Access, AccountError> {
+        let answer = BindingServiceClient::new(self.0.clone())
+            .get_account_access(pb::GetAccountAccessRequest {
+                tenant_id: tenant.to_owned(),
+                account_id: account.to_owned(),
+            })
+            .await
+            .map_err(|status| match status.code() {
+                Code::NotFound => AccountError::Unknown,
+                Code::FailedPrecondition => AccountError::Unservable(status.message().to_owned()),
+                _ => AccountError::Unavailable(status),
+            })?
+            .into_inner();
+        access(answer)
+    }
+}
+
+/// The proto answer as our domain's access.
+fn access(watched: pb::WatchedAccount) -> Result<Access, AccountError> {
+    if watched.kind() != pb::AccountKind::ExternalImap {
+        return Err(AccountError::Unservable(format!(
+            "{} accounts are served from the platform's own store, which is not built yet",
+            watched.kind().as_str_name()
+        )));
+    }
+    let server = watched
+        .server
+        .ok_or_else(|| AccountError::Unservable("no server settings".to_owned()))?;
+    let imap_security = security(server.tls())?;
+    let imap_port = port(server.port)?;
+    let password = watched
+        .credentials
+        .map(|c| c.password)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| AccountError::Unservable("no credentials".to_owned()))?;
+    let password = Secret::new(password);
+    let submission = watched
+        .submission
+        .map(|s| -> Result<SubmissionAccount, AccountError> {
+            Ok(SubmissionAccount {
+                security: security(s.tls())?,
+                port: port(s.port)?,
+                host: s.host,
+                username: if s.username.is_empty() {
+                    server.username.clone()
+                } else {
+                    s.username
+                },
+                password: password.clone(),
+            })
+        })
+        .transpose()?;
+    Ok(Access {
+        address: Address {
+            name: String::new(),
+            address: watched.address,
+        },
+        store: Store::Imap(ImapAccount {
+            host: server.host,
+            port: imap_port,
+            security: imap_security,
+            username: server.username,
+            password,
+        }),
+        submission,
+    })
+}
+
+fn port(port: u32) -> Result<u16, AccountError> {
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| AccountError::Unservable(format!("port {port} is not a port")))
+}
+
+fn security(tls: pb::TlsMode) -> Result<Security, AccountError> {
+    match tls {
+        pb::TlsMode::None => Ok(Security::None),
+        pb::TlsMode::Starttls => Ok(Security::StartTls),
+        pb::TlsMode::Implicit => Ok(Security::Implicit),
+        pb::TlsMode::Unspecified => Err(AccountError::Unservable("no TLS mode".to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn imap() -> pb::WatchedAccount {
+        pb::WatchedAccount {
+            tenant_id: "t".into(),
+            account_id: "a".into(),
+            address: "me@example.net".into(),
+            submission: Some(pb::ServerSettings {
+                host: "smtp.example.net".into(),
+                port: 587,
+                tls: pb::TlsMode::Starttls.into(),
+                username: String::new(),
+            }),
+            kind: pb::AccountKind::ExternalImap.into(),
+            server: Some(pb::ServerSettings {
+                host: "imap.example.net".into(),
+                port: 993,
+                tls: pb::TlsMode::Implicit.into(),
+                username: "u".into(),
+            }),
+            credentials: Some(pb::Credentials {
+                password: "p".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_imap_account_opens_upstream() {
+        let access = access(imap()).unwrap();
+        let Store::Imap(account) = &access.store;
+        assert_eq!(
+            (account.host.as_str(), account.port, account.security),
+            ("imap.example.net", 993, Security::Implicit)
+        );
+        assert_eq!(account.password.expose(), "p");
+        assert_eq!(access.address.address, "me@example.net");
+        // Submission logs in as the mailbox does unless told otherwise.
+        let submission = access.submission.unwrap();
+        assert_eq!(
+            (
+                submission.host.as_str(),
+                submission.port,
+                submission.security
+            ),
+            ("smtp.example.net", 587, Security::StartTls)
+        );
+        assert_eq!(submission.username, "u");
+        assert_eq!(submission.password.expose(), "p");
+    }
+
+    #[test]
+    fn what_cannot_be_opened_says_why() {
+        let mut pop3 = imap();
+        pop3.kind = pb::AccountKind::ExternalPop3.into();
+        let mut no_password = imap();
+        no_password.credentials = None;
+        let mut bad_port = imap();
+        bad_port.server.as_mut().unwrap().port = 70_000;
+        for (watched, why) in [
+            (pop3, "POP3"),
+            (no_password, "no credentials"),
+            (bad_port, "70000"),
+        ] {
+            match access(watched) {
+                Err(AccountError::Unservable(text)) => assert!(text.contains(why), "{text}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

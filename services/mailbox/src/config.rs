@@ -1,0 +1,238 @@
+//! Mailbox service configuration (`PUSHMAIL_MAILBOX__…`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pushmail_common::config::{ConfigError, ServerConfig, ServiceConfig, ShutdownConfig};
+use pushmail_common::egress::EgressConfig;
+use pushmail_common::grpc::UpstreamConfig;
+use pushmail_common::telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::sync::Retention;
+
+/// The whole mailbox config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listen addresses.
+    pub server: ServerConfig,
+    /// Logs, traces, metrics.
+    pub telemetry: TelemetryConfig,
+    /// Stop behaviour.
+    pub shutdown: ShutdownConfig,
+    /// Who may call.
+    pub security: SecurityConfig,
+    /// Bounds of the gRPC server (`listeners.grpc.*`).
+    pub listeners: pushmail_common::listen::GrpcListenersConfig,
+    /// Binding, for the account's server and password, with the mailbox
+    /// service's own credential.
+    pub binding: UpstreamConfig,
+    /// Where sync tokens' states live.
+    pub database: DatabaseConfig,
+    /// Talking to the accounts' IMAP servers.
+    pub imap: ImapConfig,
+    /// Sync windows and token retention.
+    pub sync: SyncConfig,
+    /// Sending through the accounts' submission servers.
+    pub submission: SubmissionConfig,
+}
+
+/// Submission.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubmissionConfig {
+    /// Longest wait for any one answer of a submission server.
+    pub timeout_seconds: u64,
+    /// The name this platform greets with (EHLO).
+    pub hello_name: String,
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 60,
+            hello_name: "pushmail.invalid".to_owned(),
+        }
+    }
+}
+
+/// Callers' credentials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Public key(s) of the service credential issuer, required
+    /// (`PUSHMAIL_SERVICE_KEYS` of `pushmail keys`); only the gateway's
+    /// credential is accepted.
+    pub service_keys: pushmail_common::service_identity::ServiceKeys,
+}
+
+/// The sync-state database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` (a database of the mailbox service's own: it runs
+    /// its own migrations) or `sqlite://<file>`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/pushmail_mailbox".to_owned(),
+            max_connections: 16,
+        }
+    }
+}
+
+/// Upstream IMAP.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImapConfig {
+    /// Longest wait for any one answer of a mail server.
+    pub timeout_seconds: u64,
+    /// Extra trusted CA certificates (PEM), for servers with a private CA.
+    pub extra_ca_file: Option<PathBuf>,
+    /// Which non-public networks mail servers may be in (none by default;
+    /// binding refuses such hosts too unless allowed there).
+    pub egress: EgressConfig,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 20,
+            extra_ca_file: None,
+            egress: EgressConfig::default(),
+        }
+    }
+}
+
+/// Sync windows and tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Entries in one answer when the phone asks for none.
+    pub default_window: u32,
+    /// Most entries in one answer, whatever the phone asks.
+    pub max_window: u32,
+    /// Tokens kept per folder (one per device, and a few behind).
+    pub tokens_per_folder: u32,
+    /// Days after which a token is refused and the phone syncs from the
+    /// start.
+    pub token_max_age_days: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            default_window: 100,
+            max_window: 512,
+            tokens_per_folder: 16,
+            token_max_age_days: 30,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// The retention of the state store.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            per_folder: self.tokens_per_folder,
+            max_age: Duration::from_secs(u64::from(self.token_max_age_days) * 86_400),
+        }
+    }
+
+    /// The window for a request asking for `asked` (0: the default).
+    pub fn window(&self, asked: u32) -> usize {
+        let asked = if asked == 0 {
+            self.default_window
+        } else {
+            asked
+        };
+        asked.clamp(1, self.max_window) as usize
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::on_ports(7108, 9108),
+            telemetry: TelemetryConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            security: SecurityConfig::default(),
+            listeners: pushmail_common::listen::GrpcListenersConfig::default(),
+            binding: UpstreamConfig::default(),
+            database: DatabaseConfig::default(),
+            imap: ImapConfig::default(),
+            sync: SyncConfig::default(),
+            submission: SubmissionConfig::default(),
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    const NAME: &'static str = "mailbox";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.telemetry.validate("telemetry.")?;
+        self.shutdown.validate("shutdown.")?;
+        self.listeners.grpc.validate("listeners.grpc.")?;
+        self.binding.validate("binding.")?;
+        self.imap.egress.validate("imap.egress.")?;
+        if self.imap.timeout_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "imap.timeout_seconds",
+                "must be positive",
+            ));
+        }
+        if self.submission.timeout_seconds == 0 || self.submission.hello_name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "submission",
+                "timeout_seconds must be positive and hello_name set",
+            ));
+        }
+        if !(self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://")
+            || self.database.url.starts_with("sqlite://"))
+        {
+            return Err(ConfigError::invalid(
+                "database.url",
+                "must be postgres://… or sqlite://<file>",
+            ));
+        }
+        let s = &self.sync;
+        if s.max_window == 0 || s.tokens_per_folder == 0 || s.token_max_age_days == 0 {
+            return Err(ConfigError::invalid(
+                "sync",
+                "max_window, tokens_per_folder and token_max_age_days must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pushmail_common::impl_hosted!(Config);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_windows_are_capped() {
+        let config = Config::default();
+        assert!(config.validate().is_ok());
+        assert_eq!(config.sync.window(0), 100);
+        assert_eq!(config.sync.window(5), 5);
+        assert_eq!(config.sync.window(100_000), 512);
+    }
+
+    #[test]
+    fn a_database_that_is_neither_is_refused() {
+        let mut config = Config::default();
+        config.database.url = "mysql://x".to_owned();
+        assert!(config.validate().is_err());
+    }
+}

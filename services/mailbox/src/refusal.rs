@@ -1,0 +1,207 @@
+//! Why a request was not served, and the one place that becomes a gRPC
+//! status: the code follows the kind of failure, and where the caller must
+//! act differently a `reason` metadata entry says how (`token-invalid`:
+//! sync from the start; `credentials`: the account's password is wrong).
+
+use pushmail_common::report::Report;
+use tonic::{Code, Status};
+
+use crate::accounts::AccountError;
+use crate::backend::BackendError;
+use crate::domain::BadId;
+use crate::sync::{StatesError, SyncError};
+
+/// Most messages one request may name.
+pub(crate) const MAX_IDS: usize = 1_000;
+
+/// Why a request was not served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// The request names no tenant or account.
+    #[error("tenant_id and account_id are required")]
+    Unidentified,
+    /// An id this service did not issue.
+    #[error(transparent)]
+    BadId(#[from] BadId),
+    /// A sync token in no format this service issues.
+    #[error("since_token is not a sync token; sync again from the start")]
+    BadToken,
+    /// Too many messages named at once.
+    #[error("{asked} messages named; at most {MAX_IDS} at once")]
+    TooMany {
+        /// How many were named.
+        asked: usize,
+    },
+    /// Nothing named.
+    #[error("no message_ids")]
+    NoMessages,
+    /// A delete with nowhere to move to.
+    #[error("the account has no trash folder; delete with `permanent` to remove for good")]
+    NoTrash,
+    /// The account cannot be opened.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The mail server failed or refused.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A sync could not be answered.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// A Send without a kind.
+    #[error("kind is required (new, reply, reply-all, forward)")]
+    NoKind,
+    /// The account has nowhere to send from.
+    #[error("the account has no submission server configured")]
+    NoSubmission,
+    /// The message replied to or forwarded cannot be read.
+    #[error("the original message cannot be read")]
+    Original(#[source] pushmail_mime::ParseError),
+    /// The draft cannot be sent as it is.
+    #[error(transparent)]
+    Compose(#[from] crate::compose::ComposeError),
+    /// Submission failed; nothing was sent.
+    #[error(transparent)]
+    Submit(#[from] crate::submit::SubmitError),
+    /// A part of the contract this service does not serve yet.
+    #[error("{0} is not built yet")]
+    NotBuilt(&'static str),
+}
+
+impl From<StatesError> for Refusal {
+    fn from(error: StatesError) -> Self {
+        Self::Sync(SyncError::States(error))
+    }
+}
+
+impl Refusal {
+    fn code_and_reason(&self) -> (Code, Option<&'static str>) {
+        match self {
+            Self::Unidentified
+            | Self::BadId(_)
+            | Self::TooMany { .. }
+            | Self::NoMessages
+            | Self::NoKind
+            | Self::Compose(_) => (Code::InvalidArgument, None),
+            Self::NoSubmission | Self::Original(_) => (Code::FailedPrecondition, None),
+            Self::Submit(error) => submit(error),
+            Self::BadToken | Self::Sync(SyncError::UnknownToken | SyncError::Renumbered(_)) => {
+                (Code::FailedPrecondition, Some("token-invalid"))
+            }
+            Self::NoTrash => (Code::FailedPrecondition, None),
+            Self::Account(AccountError::Unknown) => (Code::NotFound, None),
+            Self::Account(AccountError::Unservable(_)) => (Code::FailedPrecondition, None),
+            Self::Account(AccountError::Unavailable(_)) | Self::Sync(SyncError::States(_)) => {
+                (Code::Unavailable, None)
+            }
+            Self::Backend(error) | Self::Sync(SyncError::Backend(error)) => backend(error),
+            Self::NotBuilt(_) => (Code::Unimplemented, None),
+        }
+    }
+}
+
+fn backend(error: &BackendError) -> (Code, Option<&'static str>) {
+    match error {
+        BackendError::Unavailable(_) | BackendError::Protocol(_) => (Code::Unavailable, None),
+        BackendError::Credentials(_) => (Code::FailedPrecondition, Some("credentials")),
+        BackendError::NoFolder(_) | BackendError::NoMessage(_) => (Code::NotFound, None),
+        BackendError::Refused { .. } => (Code::FailedPrecondition, None),
+    }
+}
+
+fn submit(error: &crate::submit::SubmitError) -> (Code, Option<&'static str>) {
+    use crate::submit::SubmitError;
+    match error {
+        SubmitError::Unavailable(_) | SubmitError::Protocol(_) => (Code::Unavailable, None),
+        SubmitError::Refused {
+            temporary: true, ..
+        } => (Code::Unavailable, None),
+        SubmitError::Credentials(_) => (Code::FailedPrecondition, Some("credentials")),
+        SubmitError::Recipient { .. } => (Code::InvalidArgument, Some("recipient")),
+        SubmitError::Refused {
+            temporary: false, ..
+        } => (Code::FailedPrecondition, None),
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(refusal: Refusal) -> Self {
+        let (code, reason) = refusal.code_and_reason();
+        if code == Code::Unavailable {
+            tracing::warn!(error = %Report(&refusal), "mailbox request failed upstream");
+        }
+        let mut status = Status::new(code, Report(&refusal).to_string());
+        if let Some(reason) = reason {
+            status.metadata_mut().insert(
+                "reason",
+                tonic::metadata::MetadataValue::from_static(reason),
+            );
+        }
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::FolderId;
+    use crate::sync::Renumbered;
+
+    #[test]
+    fn each_kind_of_refusal_has_its_code_and_reason() {
+        let cases: Vec<(Refusal, Code, Option<&str>)> = vec![
+            (Refusal::Unidentified, Code::InvalidArgument, None),
+            (
+                Refusal::BadToken,
+                Code::FailedPrecondition,
+                Some("token-invalid"),
+            ),
+            (
+                Refusal::Sync(SyncError::Renumbered(Renumbered { was: 1, now: 2 })),
+                Code::FailedPrecondition,
+                Some("token-invalid"),
+            ),
+            (
+                Refusal::Sync(SyncError::UnknownToken),
+                Code::FailedPrecondition,
+                Some("token-invalid"),
+            ),
+            (
+                Refusal::Backend(BackendError::Credentials("no".into())),
+                Code::FailedPrecondition,
+                Some("credentials"),
+            ),
+            (
+                Refusal::Sync(SyncError::Backend(BackendError::NoFolder(FolderId::new(
+                    "x",
+                )))),
+                Code::NotFound,
+                None,
+            ),
+            (
+                Refusal::Backend(BackendError::Unavailable(std::io::Error::other("gone"))),
+                Code::Unavailable,
+                None,
+            ),
+            (
+                Refusal::Account(AccountError::Unknown),
+                Code::NotFound,
+                None,
+            ),
+            (Refusal::NotBuilt("Send"), Code::Unimplemented, None),
+        ];
+        for (refusal, code, reason) in cases {
+            let text = refusal.to_string();
+            let status = Status::from(refusal);
+            assert_eq!(status.code(), code, "{text}");
+            assert_eq!(
+                status
+                    .metadata()
+                    .get("reason")
+                    .and_then(|v| v.to_str().ok()),
+                reason,
+                "{text}"
+            );
+            assert!(status.message().starts_with(&text), "{}", status.message());
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! The gRPC edge: who may call (the gateway's credential), the account's
+//! mailbox opened for the length of one request, ids decoded and grouped
+//! by folder, and every failure answered through `Refusal`.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use pushmail_common::service_identity::{Service as Caller, ServiceVerifier};
+use pushmail_proto::mailbox::v1 as pb;
+use pushmail_proto::mailbox::v1::mailbox_service_server::MailboxService;
+use tonic::{Request, Response, Status};
+
+use crate::accounts::{Access, Accounts, Store};
+use crate::backend::Mailbox;
+use crate::compose::{Kind, compose};
+use crate::config::SyncConfig;
+use crate::domain::{FolderId, FolderRole, MessageKey, Uid};
+use crate::imap::ImapConnector;
+use crate::refusal::{MAX_IDS, Refusal};
+use crate::submit::Submitter;
+use crate::sync::{Scope, States, Token, sync};
+use crate::wire;
+
+/// Who may call: the gateway, for phones.
+const ALLOWED: &[Caller] = &[Caller::Gateway];
+/// Bytes per streamed chunk of a raw message.
+const CHUNK: usize = 64 * 1024;
+
+type RawStream = Pin<Box<dyn Stream<Item = Result<pb::RawChunk, Status>> + Send>>;
+
+/// What a request needs.
+pub(crate) struct Mailboxes {
+    pub(crate) accounts: Arc<dyn Accounts>,
+    pub(crate) imap: ImapConnector,
+    pub(crate) submitter: Submitter,
+    pub(crate) states: Arc<dyn States>,
+    pub(crate) sends: Arc<dyn crate::sends::Sends>,
+    pub(crate) sync: SyncConfig,
+    pub(crate) callers: ServiceVerifier,
+}
+
+/// Messages of one request grouped by folder and UIDVALIDITY.
+type Groups = BTreeMap<(FolderId, u32), Vec<Uid>>;
+
+fn identified<'a>(tenant: &'a str, account: &'a str) -> Result<(&'a str, &'a str), Refusal> {
+    if tenant.is_empty() || account.is_empty() {
+        return Err(Refusal::Unidentified);
+    }
+    Ok((tenant, account))
+}
+
+fn groups(ids: &[String]) -> Result<Groups, Refusal> {
+    if ids.is_empty() {
+        return Err(Refusal::NoMessages);
+    }
+    if ids.len() > MAX_IDS {
+        return Err(Refusal::TooMany { asked: ids.len() });
+    }
+    let mut groups = Groups::new();
+    for id in ids {
+        let key = MessageKey::decode(id)?;
+        groups
+            .entry((key.folder, key.uid_validity))
+            .or_default()
+            .push(key.uid);
+    }
+    Ok(groups)
+}
+
+/// Runs `$body` with `$m` the opened mailbox of `$access`, then closes it
+/// whatever came of it. (A macro: an async closure taking the mailbox
+/// would not be `Send` for every lifetime, which tonic needs.)
+macro_rules! opened {
+    ($this:expr, $access:expr, |$m:ident| $body:expr) => {{
+        let mut mailbox = $this.open($access).await?;
+        let result: Result<_, Refusal> = async {
+            let $m: &mut dyn Mailbox = mailbox.as_mut();
+            $body
+        }
+        .await;
+        mailbox.close().await;
+        result
+    }};
+}
+
+impl Mailboxes {
+    /// Where the account's mail lives.
+    async fn access(&self, tenant: &str, account: &str) -> Result<Access, Refusal> {
+        let (tenant, account) = identified(tenant, account)?;
+        Ok(self.accounts.access(tenant, account).await?)
+    }
+
+    /// The account's mailbox, connected.
+    async fn open(&self, access: &Access) -> Result<Box<dyn Mailbox>, Refusal> {
+        match &access.store {
+            Store::Imap(imap) => Ok(Box::new(self.imap.open(imap).await?)),
+        }
+    }
+
+    async fn list_folders(
+        &self,
+        r: pb::ListFoldersRequest,
+    ) -> Result<pb::ListFoldersResponse, Refusal> {
+        let folders = opened!(
+            self,
+            &self.access(&r.tenant_id, &r.account_id).await?,
+            |m| Ok(m.folders().await?)
+        )?;
+        Ok(pb::ListFoldersResponse {
+            folders: folders.iter().map(wire::folder).collect(),
+        })
+    }
+
+    async fn sync(&self, r: pb::SyncRequest) -> Result<pb::SyncResponse, Refusal> {
+        let folder = FolderId::decode(&r.folder_id)?;
+        let since = match r.since_token.as_str() {
+            "" => None,
+            text => Some(Token::parse(text).ok_or(Refusal::BadToken)?),
+        };
+        let scope = Scope {
+            tenant: r.tenant_id.clone(),
+            account: r.account_id.clone(),
+            folder,
+        };
+        let window = self.sync.window(r.window);
+        let states = self.states.as_ref();
+        let synced = opened!(
+            self,
+            &self.access(&r.tenant_id, &r.account_id).await?,
+            |m| Ok(sync(m, states, &scope, since.as_ref(), window).await?)
+        )?;
+        Ok(wire::synced(&synced))
+    }
+
+    async fn get_message(&self, r: pb::GetMessageRequest) -> Result<pb::Message, Refusal> {
+        let key = MessageKey::decode(&r.message_id)?;
+        let listed = opened!(
+            self,
+            &self.access(&r.tenant_id, &r.account_id).await?,
+            |m| {
+                Ok(m.summaries(&key.folder, key.uid_validity, &[key.uid])
+                    .await?)
+            }
+        )?;
+        let listed = listed
+            .into_iter()
+            .next()
+            .ok_or_else(|| crate::backend::BackendError::NoMessage(r.message_id.clone()))?;
+        Ok(pb::Message {
+            parts: listed
+                .summary
+                .attachments
+                .iter()
+                .map(|a| pb::Part {
+                    part_id: a.part_id.clone(),
+                    content_type: a.content_type.clone(),
+                    file_name: a.file_name.clone(),
+                    size_bytes: a.size_bytes,
+                    content_id: String::new(),
+                    attachment: true,
+                })
+                .collect(),
+            summary: Some(wire::summary(&listed.key, &listed.summary)),
+        })
+    }
+
+    async fn fetch_raw(&self, r: pb::FetchRawRequest) -> Result<Vec<u8>, Refusal> {
+        let key = MessageKey::decode(&r.message_id)?;
+        opened!(
+            self,
+            &self.access(&r.tenant_id, &r.account_id).await?,
+            |m| Ok(m.raw(&key).await?)
+        )
+    }
+
+    async fn set_flags(&self, r: pb::SetFlagsRequest) -> Result<pb::SetFlagsResponse, Refusal> {
+        let groups = groups(&r.message_ids)?;
+        let update = wire::flag_update(r.update.as_ref());
+        opened!(
+            self,
+            &self.access(&r.tenant_id, &r.account_id).await?,
+            |m| {
+                for ((folder, uid_validity), uids) in &groups {
+                    m.set_flags(folder, *uid_validity, uids, update).await?;
+                }
+                Ok(())
+            }
+        )?;
+        Ok(pb::SetFlagsResponse {})
+    }
+
+    async fn move_to(&self, r: pb::MoveRequest) -> Result<pb::MoveResponse, Refusal> {
+        let groups = groups(&r.message_ids)?;
+        let to = FolderId::decode(&r.to_folder_id)?;
+        let moved = opened!(
+            self,
+            &self.access(&r.tenant_id, &r.account_id).await?,
+            |m| move_groups(m, &groups, &to).await
+        )?;
+        Ok(pb::MoveResponse { moved })
+    }
+
+    async fn delete(&self, r: pb::DeleteRequest) -> Result<pb::DeleteResponse, Refusal> {
+        let groups = groups(&r.message_ids)?;
+        let permanent = r.permanent;
+        let moved = opened!(
+            self,
+            &self.access(&r.tenant_id, &r.account_id).await?,
+            |m| {
+                let trash = if permanent {
+                    None
+                } else {
+                    let folders = m.folders().await?;
+                    let trash = folders.into_iter().find(|f| f.role == FolderRole::Trash);
+                    Some(trash.ok_or(Refusal::NoTrash)?.id)
+                };
+                let mut moved = Vec::new();
+                for ((folder, uid_validity), uids) in &groups {
+                    match &trash {
+                        Some(trash) if trash != folder => {
+                            let one: Groups =
+                                [((folder.clone(), *uid_validity), uids.clone())].into();
+                            moved.extend(move_groups(m, &one, trash).await?);
+                        }
+                        _ => m.expunge(folder, *uid_validity, uids).await?,
+                    }
+                }
+                Ok(moved)
+            }
+        )?;
+        Ok(pb::DeleteResponse { moved })
+    }
+}
+
+impl Mailboxes {
+    async fn send(&self, r: pb::SendRequest) -> Result<pb::SendResponse, Refusal> {
+        let kind = kind(r.kind())?;
+        if !r.upload_ids.is_empty() {
+            return Err(Refusal::NotBuilt("sending uploads"));
+        }
+        let access = self.access(&r.tenant_id, &r.account_id).await?;
+        let submission = access.submission.clone().ok_or(Refusal::NoSubmission)?;
+        let idempotency = (!r.client_send_id.is_empty()).then(|| crate::sends::SendKey {
+            tenant: r.tenant_id.clone(),
+            account: r.account_id.clone(),
+            client_send_id: r.client_send_id.clone(),
+        });
+        if let Some(key) = &idempotency
+            && let Some(sent) = self.sends.find(key).await?
+        {
+            return Ok(pb::SendResponse {
+                rfc_message_id: sent.rfc_message_id,
+                sent_message_id: sent.sent_message_id,
+            });
+        }
+        let reference = (kind != Kind::New)
+            .then(|| MessageKey::decode(&r.reference_message_id))
+            .transpose()?;
+        let draft = wire::draft(&r, kind);
+        let submitter = &self.submitter;
+        let sender = access.address.clone();
+        opened!(self, &access, |m| {
+            let original = match &reference {
+                Some(key) => {
+                    let raw = m.raw(key).await?;
+                    let contents = pushmail_mime::contents(&raw, &pushmail_mime::Limits::default())
+                        .map_err(Refusal::Original)?;
+                    Some((contents, raw))
+                }
+                None => None,
+            };
+            let composed = compose(
+                &sender,
+                &draft,
+                original.as_ref().map(|(c, raw)| (c, raw.as_slice())),
+                pushmail_common::clock::now_ms(),
+            )?;
+            submitter
+                .submit(
+                    &submission,
+                    &sender.address,
+                    &composed.recipients,
+                    &composed.raw,
+                )
+                .await?;
+            // Sent: what follows is bookkeeping; a failure there must not
+            // make the phone send again.
+            let sent = file_sent_copy(m, &composed.raw).await;
+            if let Some(key) = &reference {
+                mark_original(m, key, kind).await;
+            }
+            let answer = crate::sends::Sent {
+                rfc_message_id: composed.message_id,
+                sent_message_id: sent.map(|k| k.encode()).unwrap_or_default(),
+            };
+            if let Some(key) = &idempotency
+                && let Err(error) = self.sends.record(key, &answer).await
+            {
+                tracing::warn!(error = %pushmail_common::report::Report(&error), "a send could not be remembered");
+            }
+            Ok(pb::SendResponse {
+                rfc_message_id: answer.rfc_message_id,
+                sent_message_id: answer.sent_message_id,
+            })
+        })
+    }
+}
+
+/// The sent copy, in the folder with the Sent role (seen); `None` when
+/// there is none or it could not be stored (logged).
+async fn file_sent_copy(m: &mut dyn Mailbox, raw: &[u8]) -> Option<MessageKey> {
+    let stored = async {
+        let folders = m.folders().await?;
+        let Some(sent) = folders.into_iter().find(|f| f.role == FolderRole::Sent) else {
+            return Ok(None);
+        };
+        let seen = crate::domain::Flags {
+            seen: true,
+            ..Default::default()
+        };
+        m.append(&sent.id, raw, seen).await
+    };
+    match stored.await {
+        Ok(key) => key,
+        Err(error) => {
+            tracing::warn!(error = %pushmail_common::report::Report(&error), "the sent copy could not be stored");
+            None
+        }
+    }
+}
+
+/// The original marked answered (a reply) or forwarded; a failure is
+/// logged, the message having gone.
+async fn mark_original(m: &mut dyn Mailbox, key: &MessageKey, kind: Kind) {
+    let update = if kind == Kind::Reply || kind == Kind::ReplyAll {
+        crate::domain::FlagUpdate {
+            answered: Some(true),
+            ..Default::default()
+        }
+    } else {
+        crate::domain::FlagUpdate {
+            forwarded: Some(true),
+            ..Default::default()
+        }
+    };
+    if let Err(error) = m
+        .set_flags(&key.folder, key.uid_validity, &[key.uid], update)
+        .await
+    {
+        tracing::warn!(error = %pushmail_common::report::Report(&error), "the original could not be marked");
+    }
+}
+
+fn kind(kind: pb::SendKind) -> Result<Kind, Refusal> {
+    Ok(match kind {
+        pb::SendKind::New => Kind::New,
+        pb::SendKind::Reply => Kind::Reply,
+        pb::SendKind::ReplyAll => Kind::ReplyAll,
+        pb::SendKind::ForwardInline => Kind::ForwardInline,
+        pb::SendKind::ForwardAttached => Kind::ForwardAttached,
+        pb::SendKind::Unspecified => return Err(Refusal::NoKind),
+    })
+}
+
+async fn move_groups(
+    m: &mut dyn Mailbox,
+    groups: &Groups,
+    to: &FolderId,
+) -> Result<Vec<pb::Moved>, Refusal> {
+    let mut out = Vec::new();
+    for ((folder, uid_validity), uids) in groups {
+        for (uid, new) in m.move_to(folder, *uid_validity, uids, to).await? {
+            let from = MessageKey {
+                folder: folder.clone(),
+                uid_validity: *uid_validity,
+                uid,
+            };
+            out.push(wire::moved(&from, new.as_ref()));
+        }
+    }
+    Ok(out)
+}
+
+/// The tonic service.
+pub(crate) struct Service(pub(crate) Arc<Mailboxes>);
+
+impl Service {
+    fn authorize<T>(&self, request: &Request<T>, method: &'static str) -> Result<(), Status> {
+        self.0
+            .callers
+            .authorize(request.metadata(), method, ALLOWED)
+            .map(drop)
+    }
+}
+
+#[tonic::async_trait]
+impl MailboxService for Service {
+    type FetchRawStream = RawStream;
+
+    async fn list_folders(
+        &self,
+        request: Request<pb::ListFoldersRequest>,
+    ) -> Result<Response<pb::ListFoldersResponse>, Status> {
+        self.authorize(&request, "ListFolders")?;
+        Ok(Response::new(
+            self.0.list_folders(request.into_inner()).await?,
+        ))
+    }
+
+    async fn sync(
+        &self,
+        request: Request<pb::SyncRequest>,
+    ) -> Result<Response<pb::SyncResponse>, Status> {
+        self.authorize(&request, "Sync")?;
+        Ok(Response::new(self.0.sync(request.into_inner()).await?))
+    }
+
+    async fn get_message(
+        &self,
+        request: Request<pb::GetMessageRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        self.authorize(&request, "GetMessage")?;
+        Ok(Response::new(
+            self.0.get_message(request.into_inner()).await?,
+        ))
+    }
+
+    async fn fetch_raw(
+        &self,
+        request: Request<pb::FetchRawRequest>,
+    ) -> Result<Response<Self::FetchRawStream>, Status> {
+        self.authorize(&request, "FetchRaw")?;
+        let raw = self.0.fetch_raw(request.into_inner()).await?;
+        let total = raw.len() as u64;
+        let chunks: Vec<Result<pb::RawChunk, Status>> = raw
+            .chunks(CHUNK)
+            .enumerate()
+            .map(|(i, data)| {
+                Ok(pb::RawChunk {
+                    data: data.to_vec(),
+                    total_bytes: if i == 0 { total } else { 0 },
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+    }
+
+    async fn set_flags(
+        &self,
+        request: Request<pb::SetFlagsRequest>,
+    ) -> Result<Response<pb::SetFlagsResponse>, Status> {
+        self.authorize(&request, "SetFlags")?;
+        Ok(Response::new(self.0.set_flags(request.into_inner()).await?))
+    }
+
+    async fn r#move(
+        &self,
+        request: Request<pb::MoveRequest>,
+    ) -> Result<Response<pb::MoveResponse>, Status> {
+        self.authorize(&request, "Move")?;
+        Ok(Response::new(self.0.move_to(request.into_inner()).await?))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
+        self.authorize(&request, "Delete")?;
+        Ok(Response::new(self.0.delete(request.into_inner()).await?))
+    }
+
+    async fn send(
+        &self,
+        request: Request<pb::SendRequest>,
+    ) -> Result<Response<pb::SendResponse>, Status> {
+        self.authorize(&request, "Send")?;
+        Ok(Response::new(self.0.send(request.into_inner()).await?))
+    }
+
+    async fn begin_upload(
+        &self,
+        request: Request<pb::BeginUploadRequest>,
+    ) -> Result<Response<pb::Upload>, Status> {
+        self.authorize(&request, "BeginUpload")?;
+        Err(Refusal::NotBuilt("Upload").into())
+    }
+
+    async fn upload_chunk(
+        &self,
+        request: Request<pb::UploadChunkRequest>,
+    ) -> Result<Response<pb::Upload>, Status> {
+        self.authorize(&request, "UploadChunk")?;
+        Err(Refusal::NotBuilt("Upload").into())
+    }
+
+    async fn get_upload(
+        &self,
+        request: Request<pb::GetUploadRequest>,
+    ) -> Result<Response<pb::Upload>, Status> {
+        self.authorize(&request, "GetUpload")?;
+        Err(Refusal::NotBuilt("Upload").into())
+    }
+}
