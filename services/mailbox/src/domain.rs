@@ -29,14 +29,17 @@ impl FolderId {
         URL_SAFE_NO_PAD.encode(self.0.as_bytes())
     }
 
-    /// The folder a client's opaque id names.
+    /// The folder a client's opaque id names. A name with a control
+    /// character (CR, LF, NUL…) is no folder a server lists, and would end
+    /// an IMAP command line early: refused.
     pub fn decode(id: &str) -> Result<Self, BadId> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(id)
-            .map_err(|_| BadId::Folder(id.to_owned()))?;
-        String::from_utf8(bytes)
-            .map(Self)
-            .map_err(|_| BadId::Folder(id.to_owned()))
+        let bad = || BadId::Folder(id.to_owned());
+        let bytes = URL_SAFE_NO_PAD.decode(id).map_err(|_| bad())?;
+        let name = String::from_utf8(bytes).map_err(|_| bad())?;
+        if name.chars().any(char::is_control) {
+            return Err(bad());
+        }
+        Ok(Self(name))
     }
 }
 
@@ -283,6 +286,10 @@ mod tests {
             assert!(MessageKey::decode(id).is_err(), "{id}");
         }
         assert!(FolderId::decode("//").is_err());
+        // A name smuggling a second IMAP command.
+        let injected = FolderId::new("INBOX\"\r\na2 DELETE \"INBOX").encode();
+        assert!(FolderId::decode(&injected).is_err());
+        assert!(MessageKey::decode(&format!("1.2.{injected}")).is_err());
     }
 
     #[test]
