@@ -94,6 +94,7 @@ async fn seed(store: &Arc<dyn BindingStore>) -> (String, Vec<String>) {
                 tls: TlsMode::Implicit,
                 username: format!("user{i}"),
             }),
+            submission: None,
         };
         store
             .create_account(tenant, id, &account, None)

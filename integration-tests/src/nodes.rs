@@ -140,6 +140,7 @@ impl BindingAdmin {
             kind: kind.into(),
             server,
             credentials,
+            submission: None,
         };
         Ok(self
             .admin

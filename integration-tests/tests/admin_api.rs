@@ -465,6 +465,88 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         assert_eq!(refused.status, 400, "{why}: {}", refused.text());
         assert!(refused.text().contains(why), "{why}: {}", refused.text());
     }
+
+    // Submission settings: given at creation, replaced, removed, read
+    // back; refused for a forwarded account and on an internal network.
+    let sender = format!("{}@corp.example", unique("sender"));
+    let created = alice
+        .send(
+            "POST",
+            &format!("{t}/accounts"),
+            Some(json!({"address": sender, "kind": "external_pop3", "password": "s3cret-pw",
+                "server": {"host": "pop.corp.example", "port": 995, "tls": "implicit", "username": sender},
+                "submission": {"host": "smtp.corp.example", "port": 587, "tls": "starttls", "username": ""}})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let sender_id = created.json()["id"].as_str().unwrap().to_owned();
+    let sender_path = format!("{t}/accounts/{sender_id}");
+    assert_eq!(
+        alice.send("GET", &sender_path, None).await.json()["submission"],
+        json!({"host": "smtp.corp.example", "port": 587, "tls": "starttls", "username": ""})
+    );
+    let replaced = alice
+        .send(
+            "PATCH",
+            &sender_path,
+            Some(json!({"submission": {"host": "smtp2.corp.example", "port": 465, "tls": "implicit", "username": "li"}})),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text());
+    let read = alice.send("GET", &sender_path, None).await.json();
+    assert_eq!(
+        read["submission"],
+        json!({"host": "smtp2.corp.example", "port": 465, "tls": "implicit", "username": "li"})
+    );
+    assert_eq!(
+        read["server"]["host"], "pop.corp.example",
+        "the server stays"
+    );
+    for (body, why) in [
+        (
+            json!({"submission": {"host": "smtp.corp.example", "port": 587, "tls": "starttls", "username": ""},
+                "clear_submission": true}),
+            "clear_submission",
+        ),
+        (
+            json!({"submission": {"host": "192.168.1.1", "port": 587, "tls": "starttls", "username": ""}}),
+            "submission.host",
+        ),
+        (
+            json!({"submission": {"host": "smtp.corp.example", "port": 0, "tls": "starttls", "username": ""}}),
+            "submission.port",
+        ),
+    ] {
+        let refused = alice.send("PATCH", &sender_path, Some(body)).await;
+        assert_eq!(refused.status, 400, "{why}: {}", refused.text());
+        assert!(refused.text().contains(why), "{why}: {}", refused.text());
+    }
+    let cleared = alice
+        .send(
+            "PATCH",
+            &sender_path,
+            Some(json!({"clear_submission": true})),
+        )
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.text());
+    assert_eq!(
+        alice.send("GET", &sender_path, None).await.json()["submission"],
+        Value::Null
+    );
+    let forwarded = alice
+        .send(
+            "POST",
+            &format!("{t}/accounts"),
+            Some(json!({"address": format!("{}@corp.example", unique("fwd")), "kind": "enterprise_forwarded",
+                "submission": {"host": "smtp.corp.example", "port": 587, "tls": "starttls", "username": ""}})),
+        )
+        .await;
+    assert_eq!(forwarded.status, 400, "{}", forwarded.text());
+    assert!(
+        forwarded.text().contains("submission"),
+        "{}",
+        forwarded.text()
+    );
     // No SMS outbox on this platform (an SMS centre's job): not there.
     let none = alice.send("GET", &format!("{t}/sms"), None).await;
     assert_eq!((none.status, code(&none).as_str()), (404, "not_found"));

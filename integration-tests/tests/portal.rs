@@ -1,8 +1,9 @@
 //! The tenant portal in headless Chromium against a real gateway and
 //! binding: sign in with the tenant's key, add an account, bind a number
 //! with the code read from the SMS topic, see it verified, register a
-//! phone (token shown once, reissued, revoked), see the charts; a
-//! screenshot is left in `test-artifacts/portal.png`.
+//! phone (token shown once, reissued, revoked), see the charts, add an
+//! IMAP account with its submission server and edit both; a screenshot
+//! is left in `test-artifacts/portal.png`.
 
 #![allow(
     clippy::too_many_lines,
@@ -13,7 +14,7 @@
 use pushmail_integration_tests::browser::{Browser, artifacts_dir};
 use pushmail_integration_tests::nodes::BindingNode;
 use pushmail_integration_tests::topics::TenantTopics;
-use pushmail_integration_tests::{edge, kafka_bus, msisdn, otp_code, unique};
+use pushmail_integration_tests::{edge, http, kafka_bus, msisdn, otp_code, unique};
 use pushmail_proto::events::v1::{SmsOutbound, sms_outbound};
 use pushmail_proto::topics::SMS_OUTBOUND;
 
@@ -269,6 +270,135 @@ async fn a_tenant_admin_adds_an_account_and_binds_a_number_in_the_browser() {
         .wait_for("document.getElementById('status').textContent === 'Relay policy saved.'")
         .await
         .unwrap();
+
+    // An IMAP account with its submission server (the username left blank:
+    // the mailbox login), then both edited on the account's page; what was
+    // saved is read back through the API.
+    let imap = format!("{}@corp.example", unique("wang"));
+    browser.type_into("new-address", &imap).await.unwrap();
+    browser
+        .eval("(() => { const k = document.getElementById('new-kind'); k.value = 'external_imap'; k.dispatchEvent(new Event('change')); })()")
+        .await
+        .unwrap();
+    browser
+        .wait_for(&visible("submission-fields"))
+        .await
+        .unwrap();
+    browser
+        .type_into("new-host", "imap.corp.example")
+        .await
+        .unwrap();
+    browser.type_into("new-port", "993").await.unwrap();
+    browser.type_into("new-username", &imap).await.unwrap();
+    browser
+        .type_into("new-password", "s3cret-pw")
+        .await
+        .unwrap();
+    browser
+        .type_into("new-submission-host", "smtp.corp.example")
+        .await
+        .unwrap();
+    browser
+        .type_into("new-submission-port", "587")
+        .await
+        .unwrap();
+    browser
+        .click("document.getElementById('add-account')")
+        .await
+        .unwrap();
+    let imap_row = format!(
+        "[...document.querySelectorAll('#accounts tbody tr')].find(r => r.textContent.includes('{imap}'))"
+    );
+    browser.wait_for(&format!("!!{imap_row}")).await.unwrap();
+    let imap_id = browser
+        .eval(&format!("{imap_row}.dataset.id"))
+        .await
+        .unwrap();
+    let imap_id = imap_id.as_str().unwrap().to_owned();
+    let account_path = format!("/api/v1/tenants/{}/accounts/{imap_id}", tenant.tenant_id);
+    let bearer = format!("Bearer {}", tenant.api_key);
+    let read_back = || async {
+        let r = http::get(
+            gateway.addr,
+            &account_path,
+            &[("Authorization", bearer.as_str())],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    assert_eq!(
+        read_back().await["submission"],
+        serde_json::json!({"host": "smtp.corp.example", "port": 587, "tls": "starttls", "username": ""})
+    );
+    browser.click(&imap_row).await.unwrap();
+    browser
+        .wait_for(&format!(
+            "{} && document.getElementById('account-title').textContent === '{imap}'",
+            visible("server-form")
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser
+            .eval("['host', 'port', 'tls', 'username'].map(f => document.getElementById('edit-submission-' + f).value)")
+            .await
+            .unwrap(),
+        serde_json::json!(["smtp.corp.example", "587", "starttls", ""])
+    );
+    browser
+        .type_into("edit-submission-host", "smtp2.corp.example")
+        .await
+        .unwrap();
+    browser
+        .type_into("edit-submission-port", "465")
+        .await
+        .unwrap();
+    browser
+        .eval("document.getElementById('edit-submission-tls').value = 'implicit'")
+        .await
+        .unwrap();
+    browser
+        .type_into("edit-submission-username", "wang")
+        .await
+        .unwrap();
+    browser
+        .click("document.getElementById('save-server')")
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "document.getElementById('status').textContent.startsWith('Mailbox server saved')",
+        )
+        .await
+        .unwrap();
+    let saved = read_back().await;
+    assert_eq!(
+        saved["submission"],
+        serde_json::json!({"host": "smtp2.corp.example", "port": 465, "tls": "implicit", "username": "wang"})
+    );
+    assert_eq!(saved["server"]["host"], "imap.corp.example", "{saved}");
+    // A blank host removes them.
+    browser
+        .eval("document.getElementById('status').textContent = ''")
+        .await
+        .unwrap();
+    browser
+        .eval("document.getElementById('edit-submission-host').value = ''")
+        .await
+        .unwrap();
+    browser
+        .click("document.getElementById('save-server')")
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "document.getElementById('status').textContent.startsWith('Mailbox server saved')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(read_back().await["submission"], serde_json::Value::Null);
 
     let shot = artifacts_dir().join("portal.png");
     browser.screenshot(&shot).await.unwrap();

@@ -514,7 +514,7 @@ async fn only_the_mailbox_service_reads_one_accounts_access() {
             credentials: Some(pb::Credentials {
                 password: "s3cret-imap".to_owned(),
             }),
-            address: imap.address.clone(),
+            address: "reader@example.net".to_owned(),
             submission: None,
         }
     );

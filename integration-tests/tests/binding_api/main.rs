@@ -16,6 +16,7 @@ mod keys;
 mod onboarding;
 mod outbox;
 mod relay;
+mod submission;
 mod verification;
 mod zones;
 
@@ -311,6 +312,7 @@ pub(crate) async fn account(
                 credentials: Some(pb::Credentials {
                     password: "s3cret-imap".to_owned(),
                 }),
+                submission: None,
             },
         ))
         .await

@@ -183,6 +183,7 @@ fn update(
         credentials: password.map(|p| pb::Credentials {
             password: p.to_owned(),
         }),
+        ..Default::default()
     }
 }
 
@@ -276,8 +277,7 @@ async fn update_account_is_checked_like_creation_and_reaches_ingest() {
                 tenant_id: alice.id.clone(),
                 address: format!("{}@corp.example", unique("fwd")),
                 kind: pb::AccountKind::EnterpriseForwarded.into(),
-                server: None,
-                credentials: None,
+                ..Default::default()
             },
         ))
         .await

@@ -249,6 +249,7 @@ async fn forwarded_routes(store: &Arc<dyn BindingStore>) {
         address: address.to_owned(),
         kind: AccountKind::EnterpriseForwarded,
         server: None,
+        submission: None,
     };
     let first = AccountId::generate();
     store

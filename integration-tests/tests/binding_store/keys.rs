@@ -139,6 +139,7 @@ async fn domains(store: &Arc<dyn BindingStore>) {
         address: address.to_owned(),
         kind: AccountKind::EnterpriseForwarded,
         server: None,
+        submission: None,
     };
     let bank = MailDomain::parse("bank.example").unwrap();
     store

@@ -140,6 +140,7 @@ pub(crate) fn imap(address: &str) -> NewAccount {
             tls: TlsMode::Implicit,
             username: address.to_owned(),
         }),
+        submission: None,
     }
 }
 

@@ -1,8 +1,8 @@
 //! The SMS outbox (kept once per SMS, a tenant's own or every tenant's,
 //! newest first, pruned by age and count) and changes to an account's
-//! mailbox settings and sealed credentials.
+//! mailbox settings, submission settings and sealed credentials.
 
-use pushmail_binding::domain::{DeliveryCursor, OutboxSms};
+use pushmail_binding::domain::{DeliveryCursor, OutboxSms, SubmissionChange};
 
 use super::*;
 
@@ -88,14 +88,15 @@ async fn updates_behave(store: &Arc<dyn BindingStore>) {
         tls: TlsMode::StartTls,
         username: "u2".to_owned(),
     };
+    let keep = SubmissionChange::Keep;
     let updated = store
-        .update_account(tenant, id, Some(&moved), None)
+        .update_account(tenant, id, Some(&moved), &keep, None)
         .await
         .unwrap();
     assert_eq!(updated.server.as_ref(), Some(&moved));
     assert!(!updated.has_credentials, "credentials left alone");
     let updated = store
-        .update_account(tenant, id, None, Some(b"sealed"))
+        .update_account(tenant, id, None, &keep, Some(b"sealed"))
         .await
         .unwrap();
     assert_eq!(updated.server.as_ref(), Some(&moved), "settings kept");
@@ -107,7 +108,7 @@ async fn updates_behave(store: &Arc<dyn BindingStore>) {
     // Another tenant's account is not there for it; nothing changes.
     assert_eq!(
         store
-            .update_account(other, id, None, Some(b"stolen"))
+            .update_account(other, id, None, &keep, Some(b"stolen"))
             .await
             .unwrap_err(),
         StoreError::NotFound("account")
@@ -118,7 +119,142 @@ async fn updates_behave(store: &Arc<dyn BindingStore>) {
     );
 }
 
+/// Submission settings: stored at creation and read back by every read of
+/// an account, replaced whole, kept by other changes, removed.
+async fn submission_behaves(store: &Arc<dyn BindingStore>) {
+    let tenant = new_tenant(store, &acme()).await;
+    let other = new_tenant(store, &acme()).await;
+    let first = ServerSettings {
+        host: "smtp.example.net".to_owned(),
+        port: 587,
+        tls: TlsMode::StartTls,
+        // Stored as given: the same login as the mailbox server's.
+        username: String::new(),
+    };
+    let id = AccountId::generate();
+    let created = store
+        .create_account(
+            tenant,
+            id,
+            &NewAccount {
+                submission: Some(first.clone()),
+                ..imap("sender@example.net")
+            },
+            Some(b"sealed"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.submission.as_ref(), Some(&first));
+    assert_eq!(
+        store.account(tenant, id).await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(
+        store
+            .list_accounts(tenant, "sender", None, 10)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&created)
+    );
+    assert_eq!(
+        store.account_with_credentials(tenant, id).await.unwrap(),
+        Some((created.clone(), Some(b"sealed".to_vec())))
+    );
+    // Ingest's list, paged through to this account.
+    let watched = |store: Arc<dyn BindingStore>| async move {
+        let mut after = None;
+        loop {
+            let page = store.watched_accounts(after, 100).await.unwrap();
+            if let Some((account, _)) = page.iter().find(|(a, _)| a.id == id) {
+                return account.submission.clone();
+            }
+            after = Some(page.last().expect("the account is watched").0.id);
+        }
+    };
+    assert_eq!(watched(store.clone()).await, Some(first.clone()));
+
+    // Replaced whole; the mailbox server and credentials stay.
+    let second = ServerSettings {
+        host: "smtp2.example.net".to_owned(),
+        port: 465,
+        tls: TlsMode::Implicit,
+        username: "sender".to_owned(),
+    };
+    let updated = store
+        .update_account(
+            tenant,
+            id,
+            None,
+            &SubmissionChange::Set(second.clone()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.submission.as_ref(), updated.server.as_ref()),
+        (Some(&second), created.server.as_ref())
+    );
+    assert!(updated.has_credentials);
+    // A change of the rest keeps them.
+    let moved = ServerSettings {
+        host: "imap2.example.net".to_owned(),
+        ..second.clone()
+    };
+    let updated = store
+        .update_account(
+            tenant,
+            id,
+            Some(&moved),
+            &SubmissionChange::Keep,
+            Some(b"new"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.submission.as_ref(), updated.server.as_ref()),
+        (Some(&second), Some(&moved))
+    );
+    // Not another tenant's to remove.
+    assert_eq!(
+        store
+            .update_account(other, id, None, &SubmissionChange::Clear, None)
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("account")
+    );
+    assert_eq!(
+        store.account(tenant, id).await.unwrap().unwrap().submission,
+        Some(second.clone())
+    );
+    // Removed: none left, the rest as it was.
+    let cleared = store
+        .update_account(tenant, id, None, &SubmissionChange::Clear, None)
+        .await
+        .unwrap();
+    assert_eq!(cleared.submission, None);
+    assert_eq!(cleared.server.as_ref(), Some(&moved));
+    assert_eq!(store.account(tenant, id).await.unwrap(), Some(cleared));
+    assert_eq!(watched(store.clone()).await, None);
+    assert_eq!(
+        store.sealed_credentials(tenant, id).await.unwrap(),
+        Some(b"new".to_vec())
+    );
+    // And set again on an account that has none.
+    let again = store
+        .update_account(
+            tenant,
+            id,
+            None,
+            &SubmissionChange::Set(first.clone()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.submission, Some(first));
+}
+
 pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     outbox_behaves(&store).await;
     updates_behave(&store).await;
+    submission_behaves(&store).await;
 }

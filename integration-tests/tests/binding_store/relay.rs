@@ -95,6 +95,7 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
                 address: "in@relay-store.example".to_owned(),
                 kind: AccountKind::EnterpriseForwarded,
                 server: None,
+                submission: None,
             },
             None,
         )

@@ -10,8 +10,8 @@ use crate::clock::timestamp;
 use crate::domain::{
     Account, AccountKind, AddressList, ApiKeyRecord, Binding, BindingState, ContentLevel,
     DeliveryTarget, Device, IdError, MailDomain, Msisdn, NewAccount, NewDevice, Preferences,
-    QuietHours, RelayCredential, RelayPolicy, ServerSettings, TargetDevice, TenantId, TlsMode,
-    TrafficDay,
+    QuietHours, RelayCredential, RelayPolicy, ServerSettings, SubmissionChange, TargetDevice,
+    TenantId, TlsMode, TrafficDay,
 };
 use crate::registry::ApiError;
 
@@ -96,35 +96,65 @@ pub(crate) fn kind_to_proto(kind: AccountKind) -> pb::AccountKind {
     }
 }
 
+/// The names a set of server settings' fields are refused under (an
+/// error names a `&'static str` field).
+struct SettingsFields {
+    host: &'static str,
+    port: &'static str,
+    tls: &'static str,
+    username: &'static str,
+}
+
+const SERVER: SettingsFields = SettingsFields {
+    host: "server.host",
+    port: "server.port",
+    tls: "server.tls",
+    username: "server.username",
+};
+
+const SUBMISSION: SettingsFields = SettingsFields {
+    host: "submission.host",
+    port: "submission.port",
+    tls: "submission.tls",
+    username: "submission.username",
+};
+
 fn server(settings: Option<&pb::ServerSettings>) -> Result<Option<ServerSettings>, ApiError> {
+    server_settings(&SERVER, settings)
+}
+
+fn server_settings(
+    fields: &SettingsFields,
+    settings: Option<&pb::ServerSettings>,
+) -> Result<Option<ServerSettings>, ApiError> {
     let Some(settings) = settings else {
         return Ok(None);
     };
     let host = settings.host.trim();
     if host.is_empty() || host.len() > 253 || host.contains(char::is_whitespace) {
         return Err(ApiError::invalid(
-            "server.host",
+            fields.host,
             "must be a host name or address",
         ));
     }
     let port = u16::try_from(settings.port)
         .ok()
         .filter(|p| *p != 0)
-        .ok_or_else(|| ApiError::invalid("server.port", "must be 1 to 65535"))?;
+        .ok_or_else(|| ApiError::invalid(fields.port, "must be 1 to 65535"))?;
     let tls = match pb::TlsMode::try_from(settings.tls) {
         Ok(pb::TlsMode::None) => TlsMode::None,
         Ok(pb::TlsMode::Starttls) => TlsMode::StartTls,
         Ok(pb::TlsMode::Implicit) => TlsMode::Implicit,
         _ => {
             return Err(ApiError::invalid(
-                "server.tls",
+                fields.tls,
                 "must be NONE, STARTTLS or IMPLICIT",
             ));
         }
     };
     if settings.username.len() > 254 {
         return Err(ApiError::invalid(
-            "server.username",
+            fields.username,
             "is longer than 254 characters",
         ));
     }
@@ -154,6 +184,10 @@ fn server_to_proto(settings: &ServerSettings) -> pb::ServerSettings {
 pub(crate) fn new_account(request: &pb::CreateAccountRequest) -> Result<NewAccount, ApiError> {
     let kind = account_kind(request.kind)?;
     let server = server(request.server.as_ref())?;
+    let submission = server_settings(&SUBMISSION, request.submission.as_ref())?;
+    if submission.is_some() && !kind.may_submit() {
+        return Err(ApiError::submission_refused(kind));
+    }
     if kind.is_watched() {
         if server.is_none() {
             return Err(ApiError::invalid(
@@ -186,14 +220,40 @@ pub(crate) fn new_account(request: &pb::CreateAccountRequest) -> Result<NewAccou
         address: address("address", &request.address)?,
         kind,
         server,
+        submission,
     })
 }
 
-/// What `UpdateAccount` changes: server settings, a new password, or both.
+/// What `UpdateAccount` changes (at least one of these).
+pub(crate) struct AccountUpdate {
+    /// New server settings.
+    pub(crate) server: Option<ServerSettings>,
+    /// The submission settings' fate.
+    pub(crate) submission: SubmissionChange,
+    /// A new password.
+    pub(crate) password: Option<String>,
+}
+
+/// What `UpdateAccount` changes: server settings, submission settings, a
+/// new password, or several.
 pub(crate) fn account_update(
     request: &pb::UpdateAccountRequest,
-) -> Result<(Option<ServerSettings>, Option<String>), ApiError> {
+) -> Result<AccountUpdate, ApiError> {
     let server = server(request.server.as_ref())?;
+    let submission = match (
+        server_settings(&SUBMISSION, request.submission.as_ref())?,
+        request.clear_submission,
+    ) {
+        (Some(_), true) => {
+            return Err(ApiError::invalid(
+                "clear_submission",
+                "cannot go with submission: set them or clear them",
+            ));
+        }
+        (Some(settings), false) => SubmissionChange::Set(settings),
+        (None, true) => SubmissionChange::Clear,
+        (None, false) => SubmissionChange::Keep,
+    };
     let password = request.credentials.as_ref().map(|c| c.password.clone());
     match &password {
         Some(p) if p.is_empty() => {
@@ -208,15 +268,20 @@ pub(crate) fn account_update(
                 "is longer than 1024 bytes",
             ));
         }
-        None if server.is_none() => {
+        None if server.is_none() && submission == SubmissionChange::Keep => {
             return Err(ApiError::invalid(
                 "server",
-                "server or credentials is required: nothing to change",
+                "server, credentials, submission or clear_submission is required: \
+                 nothing to change",
             ));
         }
         _ => {}
     }
-    Ok((server, password))
+    Ok(AccountUpdate {
+        server,
+        submission,
+        password,
+    })
 }
 
 /// An account as the API shows it (never its credentials).
@@ -229,10 +294,12 @@ pub(crate) fn account(account: &Account) -> pb::Account {
         server: account.server.as_ref().map(server_to_proto),
         created_at: Some(timestamp(account.created_at_ms)),
         has_credentials: account.has_credentials,
+        submission: account.submission.as_ref().map(server_to_proto),
     }
 }
 
-/// Ingest's view of a watched account, with its password.
+/// Ingest's and the mailbox service's view of a watched account, with its
+/// password.
 pub(crate) fn watched(account: &Account, password: Option<String>) -> pb::WatchedAccount {
     pb::WatchedAccount {
         tenant_id: account.tenant_id.to_string(),
@@ -241,7 +308,7 @@ pub(crate) fn watched(account: &Account, password: Option<String>) -> pb::Watche
         server: account.server.as_ref().map(server_to_proto),
         credentials: password.map(|password| pb::Credentials { password }),
         address: account.address.clone(),
-        submission: None,
+        submission: account.submission.as_ref().map(server_to_proto),
     }
 }
 
@@ -499,5 +566,59 @@ mod tests {
         }
         assert!(mailbox(&"x".repeat(255)).is_ok());
         assert!(mailbox(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn submission_settings_are_set_cleared_or_kept_never_two_at_once() {
+        let smtp = pb::ServerSettings {
+            host: " smtp.example.net ".to_owned(),
+            port: 587,
+            tls: pb::TlsMode::Starttls.into(),
+            username: String::new(),
+        };
+        let update = |submission: Option<pb::ServerSettings>, clear_submission| {
+            account_update(&pb::UpdateAccountRequest {
+                submission,
+                clear_submission,
+                ..Default::default()
+            })
+        };
+        let Ok(set) = update(Some(smtp.clone()), false) else {
+            panic!("a whole set of settings is a change");
+        };
+        assert_eq!(
+            set.submission,
+            SubmissionChange::Set(ServerSettings {
+                host: "smtp.example.net".to_owned(),
+                port: 587,
+                tls: TlsMode::StartTls,
+                username: String::new(),
+            })
+        );
+        assert!(matches!(
+            update(None, true),
+            Ok(AccountUpdate {
+                submission: SubmissionChange::Clear,
+                server: None,
+                password: None,
+            })
+        ));
+        for (submission, clear, field) in [
+            (Some(smtp.clone()), true, "clear_submission"),
+            (None, false, "server"),
+            (
+                Some(pb::ServerSettings {
+                    tls: pb::TlsMode::Unspecified.into(),
+                    ..smtp.clone()
+                }),
+                false,
+                "submission.tls",
+            ),
+        ] {
+            assert!(
+                matches!(update(submission, clear), Err(ApiError::Invalid { field: f, .. }) if f == field),
+                "{field}"
+            );
+        }
     }
 }

@@ -378,7 +378,9 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   on("more-accounts", "click", () => loadAccounts(true));
   $("new-kind").addEventListener("change", () => {
-    $("server-fields").hidden = !$("new-kind").value.startsWith("external_");
+    const watched = $("new-kind").value.startsWith("external_");
+    $("server-fields").hidden = !watched;
+    $("submission-fields").hidden = !watched;
   });
   on("add-account-form", "submit", async () => {
     const body = { address: $("new-address").value.trim(), kind: $("new-kind").value };
@@ -386,10 +388,13 @@ document.addEventListener("DOMContentLoaded", () => {
       body.server = { host: $("new-host").value.trim(), port: Number($("new-port").value),
         tls: $("new-tls").value, username: $("new-username").value.trim() };
       body.password = $("new-password").value;
+      const submission = submissionFrom("new-submission");
+      if (submission) body.submission = submission;
     }
     await api("POST", tenantPath("/accounts"), body);
     $("new-address").value = "";
     $("new-password").value = "";
+    $("new-submission-host").value = "";
     status("Account added.", true);
     await loadAccounts(false);
   });

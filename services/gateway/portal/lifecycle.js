@@ -1,8 +1,21 @@
 // pushmail tenant portal, part two (loaded after app.js, whose helpers it
 // uses): a phone's lifecycle (register it with its token shown once, a new
-// token, revoke), an IMAP/POP3 account's mailbox server, and the SMS
-// outbox where the platform keeps one (no SMS centre: standalone).
+// token, revoke), an IMAP/POP3 account's mailbox and submission servers,
+// and the SMS outbox where the platform keeps one (no SMS centre:
+// standalone).
 "use strict";
+
+// The submission settings typed into the fields `<prefix>-host`, `-port`,
+// `-tls` and `-username`; null when no host is given (none wanted). An
+// empty port is the usual one for the TLS mode, an empty username the
+// mailbox login.
+function submissionFrom(prefix) {
+  const host = $(`${prefix}-host`).value.trim();
+  if (!host) return null;
+  const tls = $(`${prefix}-tls`).value;
+  return { host, port: Number($(`${prefix}-port`).value) || (tls === "implicit" ? 465 : 587),
+    tls, username: $(`${prefix}-username`).value.trim() };
+}
 
 function showServerForm(account) {
   const watched = account.kind === "external_imap" || account.kind === "external_pop3";
@@ -13,6 +26,11 @@ function showServerForm(account) {
   $("edit-tls").value = account.server.tls;
   $("edit-username").value = account.server.username;
   $("edit-password").value = "";
+  const submission = account.submission;
+  $("edit-submission-host").value = submission ? submission.host : "";
+  $("edit-submission-port").value = submission ? submission.port : "";
+  $("edit-submission-tls").value = submission ? submission.tls : "starttls";
+  $("edit-submission-username").value = submission ? submission.username : "";
 }
 
 async function saveServer() {
@@ -21,6 +39,11 @@ async function saveServer() {
       tls: $("edit-tls").value, username: $("edit-username").value.trim() },
   };
   if ($("edit-password").value) body.password = $("edit-password").value;
+  // A blank host removes the settings the account has (and sends nothing
+  // when it has none).
+  const submission = submissionFrom("edit-submission");
+  if (submission) body.submission = submission;
+  else if (state.account.submission) body.clear_submission = true;
   const account = await api("PATCH", tenantPath(`/accounts/${state.account.id}`), body);
   state.account = account;
   showServerForm(account);

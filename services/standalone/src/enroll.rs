@@ -89,6 +89,7 @@ pub(crate) async fn enroll(
                 kind: pb::AccountKind::EnterpriseForwarded.into(),
                 server: None,
                 credentials: None,
+                submission: None,
             },
         )?)
         .await

@@ -42,6 +42,14 @@ impl AccountKind {
     pub fn is_watched(self) -> bool {
         matches!(self, Self::ExternalImap | Self::ExternalPop3)
     }
+
+    /// Whether mail from the phone may go through the account's own
+    /// submission server: only kinds with a login of their own to use
+    /// there. Forwarded and webhook accounts will send through a tenant
+    /// relay instead.
+    pub fn may_submit(self) -> bool {
+        self.is_watched()
+    }
 }
 
 /// Transport security to a mail server.
@@ -73,7 +81,7 @@ impl TlsMode {
     }
 }
 
-/// Where a watched mailbox lives.
+/// Where a watched mailbox (or its submission server) lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     /// Host name.
@@ -82,8 +90,19 @@ pub struct ServerSettings {
     pub port: u16,
     /// Transport security.
     pub tls: TlsMode,
-    /// Login name.
+    /// Login name (for submission, empty: the mailbox server's).
     pub username: String,
+}
+
+/// What an update does to an account's submission settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmissionChange {
+    /// Left as they are.
+    Keep,
+    /// Replaced, all four together.
+    Set(ServerSettings),
+    /// Removed.
+    Clear,
 }
 
 /// An account to create; credentials arrive already sealed.
@@ -95,6 +114,8 @@ pub struct NewAccount {
     pub kind: AccountKind,
     /// For watched kinds.
     pub server: Option<ServerSettings>,
+    /// Where mail from the phone is sent (watched kinds only).
+    pub submission: Option<ServerSettings>,
 }
 
 /// An account as stored (credentials are never part of it).
@@ -110,6 +131,8 @@ pub struct Account {
     pub kind: AccountKind,
     /// For watched kinds.
     pub server: Option<ServerSettings>,
+    /// Where mail from the phone is sent, with the same credentials.
+    pub submission: Option<ServerSettings>,
     /// Whether sealed credentials are stored.
     pub has_credentials: bool,
     /// Creation time, ms since the epoch.

@@ -18,7 +18,7 @@ mod target;
 mod tenant;
 mod traffic;
 
-pub use account::{Account, AccountKind, NewAccount, ServerSettings, TlsMode};
+pub use account::{Account, AccountKind, NewAccount, ServerSettings, SubmissionChange, TlsMode};
 pub use binding::{Binding, BindingState};
 pub(crate) use checkpoint::MAX_MAILBOX_NAME;
 pub use checkpoint::MailboxCheckpoint;

@@ -66,10 +66,16 @@ pub(super) async fn update_account(
             let req = request.get_ref();
             let tenant = super::admin::scope(registry, &request, &req.tenant_id).await?;
             let id = wire::id("account_id", &req.account_id, AccountId::parse)?;
-            let (server, password) = wire::account_update(req)?;
-            let password = password.map(Secret::new);
+            let change = wire::account_update(req)?;
+            let password = change.password.map(Secret::new);
             let updated = registry
-                .update_account(tenant, id, server.as_ref(), password.as_ref())
+                .update_account(
+                    tenant,
+                    id,
+                    change.server.as_ref(),
+                    &change.submission,
+                    password.as_ref(),
+                )
                 .await?;
             Ok(wire::account(&updated))
         }

@@ -136,6 +136,19 @@ impl ApiError {
             reason: reason.to_string(),
         }
     }
+
+    /// Submission settings on a kind that has no login of its own to send
+    /// with (forwarded and webhook accounts will send through a tenant
+    /// relay); the same words at creation and update.
+    pub(crate) fn submission_refused(kind: crate::domain::AccountKind) -> Self {
+        Self::invalid(
+            "submission",
+            format!(
+                "is only for IMAP and POP3 accounts, not a {} account",
+                kind.as_str()
+            ),
+        )
+    }
 }
 
 impl From<StoreError> for ApiError {

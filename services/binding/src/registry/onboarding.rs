@@ -6,7 +6,8 @@ use super::{ApiError, Registry};
 use crate::clock::{now_ms, utc_day};
 use crate::domain::{
     Account, AccountId, ApiKey, Binding, BindingId, BindingState, Msisdn, NewAccount, NewApiKey,
-    NewTenant, OtpCheck, Preferences, SendLimits, ServerSettings, Tenant, TenantId,
+    NewTenant, OtpCheck, Preferences, SendLimits, ServerSettings, SubmissionChange, Tenant,
+    TenantId,
 };
 use crate::events::{Announcement, Change};
 
@@ -50,7 +51,11 @@ impl Registry {
         password: Option<&Secret>,
     ) -> Result<Account, ApiError> {
         if let Some(server) = &account.server {
-            self.check_mailbox_host(&server.host, server.port).await?;
+            self.check_mailbox_host("server.host", server).await?;
+        }
+        if let Some(submission) = &account.submission {
+            self.check_mailbox_host("submission.host", submission)
+                .await?;
         }
         let id = AccountId::generate();
         let sealed = self.seal_password(tenant, id, password.filter(|p| !p.is_empty()))?;
@@ -81,18 +86,24 @@ impl Registry {
         Ok(created)
     }
 
-    /// Changes an IMAP/POP3 account's server settings and/or password (at
-    /// least one): the host is checked as at creation, the password sealed
-    /// to the row. Ingest's watchers see the change at their next refresh
-    /// of the account list and reconnect with it.
+    /// Changes an IMAP/POP3 account's server settings, submission settings
+    /// and/or password (at least one): each host is checked as at creation,
+    /// the password sealed to the row. Ingest's watchers see the change at
+    /// their next refresh of the account list and reconnect with it.
     pub(crate) async fn update_account(
         &self,
         tenant: TenantId,
         id: AccountId,
         server: Option<&ServerSettings>,
+        submission: &SubmissionChange,
         password: Option<&Secret>,
     ) -> Result<Account, ApiError> {
         let current = self.account(tenant, id).await?;
+        // Before the kind's precondition: what was asked is refused as the
+        // same request to CreateAccount is, naming `submission`.
+        if *submission != SubmissionChange::Keep && !current.kind.may_submit() {
+            return Err(ApiError::submission_refused(current.kind));
+        }
         if !current.kind.is_watched() {
             return Err(ApiError::FailedPrecondition(format!(
                 "a {} account has no mailbox server to change",
@@ -100,12 +111,16 @@ impl Registry {
             )));
         }
         if let Some(server) = server {
-            self.check_mailbox_host(&server.host, server.port).await?;
+            self.check_mailbox_host("server.host", server).await?;
+        }
+        if let SubmissionChange::Set(submission) = submission {
+            self.check_mailbox_host("submission.host", submission)
+                .await?;
         }
         let sealed = self.seal_password(tenant, id, password)?;
         let updated = self
             .store()
-            .update_account(tenant, id, server, sealed.as_deref())
+            .update_account(tenant, id, server, submission, sealed.as_deref())
             .await?;
         self.changed(
             &[id],
@@ -141,14 +156,24 @@ impl Registry {
             .map_err(|e| ApiError::internal("sealing the mailbox credentials", e))
     }
 
-    /// Refuses a mailbox host that resolves to an address the egress
-    /// policy forbids. A name that does not resolve now is accepted: ingest
-    /// checks the address it connects to every time.
-    async fn check_mailbox_host(&self, host: &str, port: u16) -> Result<(), ApiError> {
+    /// Refuses a mail server host (mailbox or submission) that resolves to
+    /// an address the egress policy forbids, naming `field`. A name that
+    /// does not resolve now is accepted: whoever connects (ingest, the
+    /// mailbox service) checks the address it connects to every time.
+    async fn check_mailbox_host(
+        &self,
+        field: &'static str,
+        server: &ServerSettings,
+    ) -> Result<(), ApiError> {
         use pushmail_common::egress::EgressError;
-        match self.settings().egress.resolve(host, port).await {
+        match self
+            .settings()
+            .egress
+            .resolve(&server.host, server.port)
+            .await
+        {
             Ok(_) | Err(EgressError::Unresolved { .. }) => Ok(()),
-            Err(forbidden) => Err(ApiError::invalid("server.host", forbidden)),
+            Err(forbidden) => Err(ApiError::invalid(field, forbidden)),
         }
     }
 

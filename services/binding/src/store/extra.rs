@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::domain::{
-    Account, AccountId, DeliveryCursor, MailboxCheckpoint, OutboxSms, ServerSettings, TenantId,
+    Account, AccountId, DeliveryCursor, MailboxCheckpoint, OutboxSms, ServerSettings,
+    SubmissionChange, TenantId,
 };
 
 /// The SMS outbox (binding's `sms_outbox`).
@@ -34,12 +35,14 @@ pub trait SmsOutboxStore: Send + Sync {
 #[async_trait]
 pub trait AccountUpdateStore: Send + Sync {
     /// Replaces one of the tenant's accounts' server settings and/or
-    /// sealed credentials (`None`: kept), in one statement.
+    /// sealed credentials (`None`: kept) and changes its submission
+    /// settings as `submission` says, in one statement.
     async fn update_account(
         &self,
         tenant: TenantId,
         id: AccountId,
         server: Option<&ServerSettings>,
+        submission: &SubmissionChange,
         sealed_credentials: Option<&[u8]>,
     ) -> Result<Account, StoreError>;
 }

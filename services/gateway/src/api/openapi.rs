@@ -196,4 +196,31 @@ mod tests {
         }
         assert_eq!(operations, super::super::ROUTES.len());
     }
+
+    #[test]
+    fn submission_settings_are_documented_and_optional_in_a_change() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let change = &schemas["AccountChange"];
+        for field in ["server", "submission", "clear_submission", "password"] {
+            assert!(
+                change["properties"].get(field).is_some(),
+                "{field}: {change}"
+            );
+        }
+        // A PATCH names only what it changes.
+        assert!(
+            change
+                .get("required")
+                .is_none_or(|r| r.as_array().is_some_and(Vec::is_empty)),
+            "{change}"
+        );
+        for schema in ["Account", "NewAccount"] {
+            assert!(
+                schemas[schema]["properties"].get("submission").is_some(),
+                "{schema}: {}",
+                schemas[schema]
+            );
+        }
+    }
 }

@@ -141,7 +141,7 @@ pub(super) async fn issue_token(
     ok(RegisteredDevice::from(&issued))
 }
 
-/// Change an IMAP/POP3 account's server settings and/or password.
+/// Change an IMAP/POP3 account's server settings, submission settings and/or password.
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/accounts/{account}",
     params(("tenant" = String, Path), ("account" = String, Path)),
     request_body = wire::AccountChange, responses((status = 200, body = wire::Account)))]

@@ -73,7 +73,7 @@ impl Tls {
     }
 }
 
-/// An IMAP/POP3 account's mailbox server.
+/// An IMAP/POP3 account's mailbox server, or its submission server.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Server {
@@ -111,6 +111,10 @@ pub(super) struct Account {
     address: String,
     kind: AccountKind,
     server: Option<Server>,
+    /// Where mail from the phone is sent (SMTP submission), logging in with
+    /// the account's password; null when none is set. An empty username
+    /// is the same login as the server's.
+    submission: Option<Server>,
     /// Whether a password is stored (it is never returned).
     has_credentials: bool,
     created_at_ms: Option<i64>,
@@ -124,6 +128,7 @@ impl From<&pb::Account> for Account {
             address: a.address.clone(),
             kind: AccountKind::of(a.kind),
             server: a.server.as_ref().map(Server::of),
+            submission: a.submission.as_ref().map(Server::of),
             has_credentials: a.has_credentials,
             created_at_ms: ms(a.created_at.as_ref()),
         }
@@ -350,6 +355,10 @@ pub(super) struct NewAccount {
     kind: AccountKind,
     /// Required for IMAP and POP3 accounts.
     server: Option<Server>,
+    /// Optional, IMAP and POP3 accounts only: the SMTP submission server
+    /// (587 starttls or 465 implicit), logged in to with the same password.
+    /// An empty username is the same login as the server's.
+    submission: Option<Server>,
     /// Write-only.
     #[schema(write_only)]
     password: Option<String>,
@@ -363,16 +372,23 @@ impl NewAccount {
             kind: self.kind.proto().into(),
             server: self.server.map(Server::into_proto),
             credentials: self.password.map(|password| pb::Credentials { password }),
+            submission: self.submission.map(Server::into_proto),
         }
     }
 }
 
-/// `PATCH …/accounts/{account}`: new server settings, a new password, or
-/// both (at least one).
+/// `PATCH …/accounts/{account}`: new server settings, new submission
+/// settings (or their removal), a new password, or several (at least one).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AccountChange {
     server: Option<Server>,
+    /// Replaces the submission settings, all four (IMAP and POP3 accounts
+    /// only). An empty username is the same login as the server's.
+    submission: Option<Server>,
+    /// Removes the submission settings; not together with `submission`.
+    #[serde(default)]
+    clear_submission: bool,
     /// Write-only.
     #[schema(write_only)]
     password: Option<String>,
@@ -385,6 +401,8 @@ impl AccountChange {
             account_id: account.to_owned(),
             server: self.server.map(Server::into_proto),
             credentials: self.password.map(|password| pb::Credentials { password }),
+            submission: self.submission.map(Server::into_proto),
+            clear_submission: self.clear_submission,
         }
     }
 }

@@ -112,15 +112,27 @@ macro_rules! sql_extra {
                 tenant: TenantId,
                 id: AccountId,
                 server: Option<&ServerSettings>,
+                submission: &SubmissionChange,
                 sealed_credentials: Option<&[u8]>,
             ) -> Result<Account, StoreError> {
                 // COALESCE keeps what the caller did not send; the settings
                 // go all four together (a server given whole, or not at all).
+                // Submission settings may also be removed, which NULL cannot
+                // say through COALESCE: $8 says whether to write them.
+                let (touch, new) = match submission {
+                    SubmissionChange::Keep => (false, None),
+                    SubmissionChange::Set(s) => (true, Some(s)),
+                    SubmissionChange::Clear => (true, None),
+                };
                 let updated = sqlx::query(
                     "UPDATE accounts SET \
                      server_host = COALESCE($3, server_host), server_port = COALESCE($4, server_port), \
                      server_tls = COALESCE($5, server_tls), server_username = COALESCE($6, server_username), \
-                     sealed_credentials = COALESCE($7, sealed_credentials) \
+                     sealed_credentials = COALESCE($7, sealed_credentials), \
+                     submission_host = CASE WHEN $8 THEN $9 ELSE submission_host END, \
+                     submission_port = CASE WHEN $8 THEN $10 ELSE submission_port END, \
+                     submission_tls = CASE WHEN $8 THEN $11 ELSE submission_tls END, \
+                     submission_username = CASE WHEN $8 THEN $12 ELSE submission_username END \
                      WHERE tenant_id = $1 AND id = $2",
                 )
                 .bind(tenant.as_uuid())
@@ -130,6 +142,11 @@ macro_rules! sql_extra {
                 .bind(server.map(|s| s.tls.as_str()))
                 .bind(server.map(|s| s.username.clone()))
                 .bind(sealed_credentials)
+                .bind(touch)
+                .bind(new.map(|s| s.host.clone()))
+                .bind(new.map(|s| i32::from(s.port)))
+                .bind(new.map(|s| s.tls.as_str()))
+                .bind(new.map(|s| s.username.clone()))
                 .execute(&self.0)
                 .await
                 .map_err(map_err)?;

@@ -31,8 +31,9 @@ use crate::domain::{
     BindingId, BindingState, ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device,
     DeviceId, MAX_LIVE_KEYS, MailDomain, MailboxCheckpoint, Msisdn, NewAccount, NewApiKey,
     NewDevice, NewTenant, OtpCheck, OutboxSms, PendingCode, Preferences, QuietHours,
-    RelayCredential, RelayCredentialId, RelayPolicy, SendLimits, ServerSettings, TargetDevice,
-    Tenant, TenantId, TenantZone, TlsMode, Traffic, TrafficDay, owners_of, until_next_day,
+    RelayCredential, RelayCredentialId, RelayPolicy, SendLimits, ServerSettings, SubmissionChange,
+    TargetDevice, Tenant, TenantId, TenantZone, TlsMode, Traffic, TrafficDay, owners_of,
+    until_next_day,
 };
 
 /// PostgreSQL store.
@@ -66,7 +67,8 @@ const API_KEY_COLUMNS: &str =
     "id, tenant_id, prefix, description, created_at_ms, expires_at_ms, revoked_at_ms";
 const RELAY_COLUMNS: &str = "id, tenant_id, username, description, created_at_ms, revoked_at_ms";
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
-     server_username, sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
+     server_username, submission_host, submission_port, submission_tls, submission_username, \
+     sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
 
 const DEVICE_COLUMNS: &str =
     "id, tenant_id, msisdn, label, has_push_client, revoked_at_ms, created_at_ms";
@@ -108,7 +110,10 @@ fn relay_policy(sources: Option<String>, certs: Option<String>) -> Result<RelayP
         .map_err(|e| StoreError::unreadable("relay policy", e))
 }
 
+/// One set of `<prefix>_host`, `_port`, `_tls`, `_username` columns; no
+/// host: none set.
 fn server_settings(
+    prefix: &str,
     host: Option<String>,
     port: Option<i32>,
     tls: Option<String>,
@@ -117,11 +122,11 @@ fn server_settings(
     let Some(host) = host else { return Ok(None) };
     let port = port
         .and_then(|p| u16::try_from(p).ok())
-        .ok_or_else(|| StoreError::Invalid("server_port missing or out of range".to_owned()))?;
+        .ok_or_else(|| StoreError::Invalid(format!("{prefix}_port missing or out of range")))?;
     let tls = tls
         .as_deref()
         .and_then(TlsMode::parse)
-        .ok_or_else(|| StoreError::Invalid("server_tls missing or unknown".to_owned()))?;
+        .ok_or_else(|| StoreError::Invalid(format!("{prefix}_tls missing or unknown")))?;
     Ok(Some(ServerSettings {
         host,
         port,

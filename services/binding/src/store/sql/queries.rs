@@ -178,14 +178,17 @@ macro_rules! sql_store {
                     address: account.address.clone(),
                     kind: account.kind,
                     server: account.server.clone(),
+                    submission: account.submission.clone(),
                     has_credentials: sealed_credentials.is_some(),
                     created_at_ms: now_ms(),
                 };
                 let server = created.server.as_ref();
+                let submission = created.submission.as_ref();
                 sqlx::query(
                     "INSERT INTO accounts (id, tenant_id, address, kind, server_host, server_port, \
-                     server_tls, server_username, sealed_credentials, created_at_ms, route) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     server_tls, server_username, sealed_credentials, created_at_ms, route, \
+                     submission_host, submission_port, submission_tls, submission_username) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(id.as_uuid())
                 .bind(tenant.as_uuid())
@@ -198,6 +201,10 @@ macro_rules! sql_store {
                 .bind(sealed_credentials.map(<[u8]>::to_vec))
                 .bind(created.created_at_ms)
                 .bind(forwarded.then(|| created.address.clone()))
+                .bind(submission.map(|s| s.host.clone()))
+                .bind(submission.map(|s| i32::from(s.port)))
+                .bind(submission.map(|s| s.tls.as_str()))
+                .bind(submission.map(|s| s.username.clone()))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;

@@ -109,10 +109,19 @@ macro_rules! sql_rows {
                 kind: AccountKind::parse(&kind)
                     .ok_or_else(|| StoreError::Invalid(format!("unknown account kind {kind:?}")))?,
                 server: server_settings(
+                    "server",
                     row.try_get("server_host").map_err(get)?,
                     row.try_get::<Option<i32>, _>("server_port").map_err(get)?,
                     row.try_get("server_tls").map_err(get)?,
                     row.try_get("server_username").map_err(get)?,
+                )?,
+                submission: server_settings(
+                    "submission",
+                    row.try_get("submission_host").map_err(get)?,
+                    row.try_get::<Option<i32>, _>("submission_port")
+                        .map_err(get)?,
+                    row.try_get("submission_tls").map_err(get)?,
+                    row.try_get("submission_username").map_err(get)?,
                 )?,
                 has_credentials: row.try_get("has_credentials").map_err(get)?,
                 created_at_ms: row.try_get("created_at_ms").map_err(get)?,
