@@ -36,6 +36,11 @@ struct MailboxNode {
 
 impl MailboxNode {
     async fn start(binding: SocketAddr) -> Self {
+        Self::start_trusting(binding, None).await
+    }
+
+    /// The same, trusting `ca` (a PEM file) for mail servers' TLS.
+    async fn start_trusting(binding: SocketAddr, ca: Option<std::path::PathBuf>) -> Self {
         let database = TestDatabase::create().await.unwrap();
         let mut config = pushmail_mailbox::Config::default();
         config.binding.endpoint = format!("http://{binding}");
@@ -44,6 +49,8 @@ impl MailboxNode {
         config.database.url = database.url.clone();
         config.imap.egress = pushmail_common::egress::EgressConfig::loopback();
         config.imap.timeout_seconds = 10;
+        config.imap.extra_ca_file = ca;
+        config.submission.hello_name = "pushmail.test".to_owned();
         let deps = pushmail_mailbox::Deps::connect(&config).await.unwrap();
         let listeners = pushmail_common::host::GrpcListeners::ephemeral()
             .await
@@ -371,6 +378,243 @@ async fn the_gateway_reads_and_files_mail_through_the_service() {
         .await
         .unwrap_err();
     assert_eq!(down.code(), Code::Unavailable, "{down:?}");
+
+    node.stop().await;
+    binding.stop().await.unwrap();
+}
+
+/// `der` as a PEM certificate file in `dir`.
+fn pem_file(dir: &std::path::Path, der: &[u8]) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let path = dir.join("provider-ca.pem");
+    std::fs::write(
+        &path,
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_phone_replies_through_the_service_and_the_provider() {
+    use pushmail_integration_tests::dovecot::Options;
+    use pushmail_integration_tests::postfix::Postfix;
+
+    const BOB: &str = "bob@example.net";
+    let dovecot = Dovecot::start_with(
+        &[USER, BOB],
+        Options {
+            profile: Some(ImapProfile::Modern),
+            sasl: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let postfix = Postfix::start(&dovecot, &["example.net"]).await.unwrap();
+    let question = format!(
+        "From: Bob <{BOB}>\r\nTo: {USER}\r\nSubject: lunch?\r\nMessage-ID: <lunch@example.net>\r\n\r\nNoon at the usual place?\r\n"
+    );
+    dovecot.deliver(USER, question.as_bytes()).await.unwrap();
+
+    let user = dovecot.users[0].clone();
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let account = binding
+        .mailbox_account(
+            &tenant,
+            &user,
+            dovecot.imap.port(),
+            binding::AccountKind::ExternalImap,
+        )
+        .await
+        .unwrap();
+    binding
+        .api
+        .admin
+        .update_account(pushmail_integration_tests::authed(
+            &tenant.api_key,
+            binding::UpdateAccountRequest {
+                tenant_id: tenant.tenant_id.clone(),
+                account_id: account.account_id.clone(),
+                submission: Some(binding::ServerSettings {
+                    host: "localhost".to_owned(),
+                    port: u32::from(postfix.submission.port()),
+                    tls: binding::TlsMode::Starttls.into(),
+                    username: String::new(),
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let ca = pem_file(certs.path(), &postfix.certificate);
+    let node = MailboxNode::start_trusting(binding.addr, Some(ca)).await;
+    let mut client = node.client().await;
+    let (t, a) = (tenant.tenant_id.clone(), account.account_id.clone());
+
+    let folders = client
+        .list_folders(gateway(pb::ListFoldersRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .folders;
+    let inbox = folders
+        .iter()
+        .find(|f| f.role() == pb::FolderRole::Inbox)
+        .unwrap()
+        .clone();
+    let page = client
+        .sync(gateway(pb::SyncRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            folder_id: inbox.folder_id.clone(),
+            since_token: String::new(),
+            window: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let original = page.added[0].message_id.clone();
+
+    let reply = pb::SendRequest {
+        tenant_id: t.clone(),
+        account_id: a.clone(),
+        kind: pb::SendKind::Reply.into(),
+        reference_message_id: original.clone(),
+        text_body: "Yes, see you there.".to_owned(),
+        language: "en".to_owned(),
+        client_send_id: "phone-1".to_owned(),
+        signature: Some(pb::Signature {
+            text: "Sent from my phone".to_owned(),
+            html: String::new(),
+        }),
+        ..Default::default()
+    };
+    let sent = client
+        .send(gateway(reply.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!sent.rfc_message_id.is_empty());
+    assert!(!sent.sent_message_id.is_empty(), "a copy in Sent");
+
+    // Bob has it, threaded and signed.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let bob = dovecot.users[1].clone();
+    let uids = loop {
+        let uids = dovecot
+            .imap_peer(&bob, &serde_json::json!([["uids", "INBOX"]]))
+            .await
+            .unwrap()[0]
+            .clone();
+        if uids != serde_json::json!([]) {
+            break uids;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "Bob got nothing");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(uids, serde_json::json!([1]));
+
+    // The same Send again (the phone lost the answer): the same answer,
+    // nothing sent twice.
+    let again = client.send(gateway(reply)).await.unwrap().into_inner();
+    assert_eq!(again, sent);
+    postfix
+        .wait_queue_empty(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let uids = dovecot
+        .imap_peer(&bob, &serde_json::json!([["uids", "INBOX"]]))
+        .await
+        .unwrap();
+    assert_eq!(uids[0], serde_json::json!([1]));
+
+    // The original is marked answered; the Sent copy is there, seen.
+    let flags = dovecot
+        .imap_peer(&user, &serde_json::json!([["flags", "INBOX", "1"]]))
+        .await
+        .unwrap();
+    assert!(
+        flags[0]["flags"].to_string().contains("Answered"),
+        "{flags:?}"
+    );
+    let copy = client
+        .get_message(gateway(pb::GetMessageRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_id: sent.sent_message_id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .summary
+        .unwrap();
+    assert_eq!(copy.subject, "Re: lunch?");
+    assert_eq!(copy.in_reply_to, "lunch@example.net");
+    assert!(copy.flags.unwrap().seen);
+
+    // Bad sends: each a clear status, nothing sent.
+    let unknown = client
+        .send(gateway(pb::SendRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            kind: pb::SendKind::Reply.into(),
+            reference_message_id: original.replacen(".1.", ".999.", 1),
+            text_body: "?".to_owned(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let crowd = client
+        .send(gateway(pb::SendRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            kind: pb::SendKind::New.into(),
+            to: (0..10_000)
+                .map(|i| pushmail_proto::common::v1::Address {
+                    name: String::new(),
+                    address: format!("u{i}@example.net"),
+                })
+                .collect(),
+            subject: "all".to_owned(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(crowd.code(), Code::InvalidArgument, "{crowd:?}");
+    let no_kind = client
+        .send(gateway(pb::SendRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(no_kind.code(), Code::InvalidArgument);
+    postfix
+        .wait_queue_empty(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let uids = dovecot
+        .imap_peer(&bob, &serde_json::json!([["uids", "INBOX"]]))
+        .await
+        .unwrap();
+    assert_eq!(uids[0], serde_json::json!([1]));
 
     node.stop().await;
     binding.stop().await.unwrap();
