@@ -477,6 +477,20 @@ impl Dovecot {
         Ok(())
     }
 
+    /// Dovecot's log so far (info and errors).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// How many IMAP logins `user` has made so far (from the log).
+    pub fn imap_logins(&self, user: &str) -> usize {
+        let needle = format!("Login: user=<{user}>");
+        self.log()
+            .lines()
+            .filter(|line| line.contains("imap-login") && line.contains(&needle))
+            .count()
+    }
+
     /// Runs another IMAP client (Python's imaplib,
     /// `integration-tests/mailbox/imap_peer.py`) as `user` with `ops` (see
     /// the script); the JSON lines it printed.

@@ -493,3 +493,60 @@ async fn a_provider_that_drops_the_connection_is_unavailable() {
         .unwrap();
     assert!(after.added.is_empty() && after.removed.is_empty());
 }
+
+#[tokio::test]
+async fn sessions_are_kept_between_requests_and_replaced_when_dropped() {
+    use pushmail_mailbox::imap::PoolLimits;
+    let dovecot = Dovecot::start_provider(&[USER], ImapProfile::Modern)
+        .await
+        .unwrap();
+    dovecot.deliver(USER, &mail(1, "")).await.unwrap();
+    let tls = Tls::new(&[])
+        .unwrap()
+        .with_egress(EgressConfig::loopback().policy().unwrap());
+    let connector = ImapConnector::pooled(
+        tls,
+        Duration::from_secs(10),
+        PoolLimits {
+            per_account: 1,
+            total: 10,
+            idle: Duration::from_secs(60),
+        },
+    );
+    let states = MemoryStates::new(16, Duration::from_secs(3_600));
+
+    // Five requests in a row: one login.
+    for _ in 0..5 {
+        let mut mailbox = connector.open(&account(&dovecot)).await.unwrap();
+        let page = sync(&mut mailbox, &states, &scope(&inbox()), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.added.len(), 1);
+        Box::new(mailbox).close().await;
+        assert_eq!(connector.kept(), 1);
+    }
+    assert_eq!(dovecot.imap_logins(USER), 1, "{}", dovecot.log());
+
+    // The provider drops the kept session: the next request does not
+    // notice, it gets a new one.
+    assert!(pushmail_integration_tests::dovecot::kill_imap_sessions(USER) >= 1);
+    let mut mailbox = connector.open(&account(&dovecot)).await.unwrap();
+    assert_eq!(mailbox.folders().await.unwrap().len(), 6);
+    Box::new(mailbox).close().await;
+    assert_eq!(dovecot.imap_logins(USER), 2);
+
+    // Two at once: the second gets its own session; only one is kept.
+    let first = connector.open(&account(&dovecot)).await.unwrap();
+    let second = connector.open(&account(&dovecot)).await.unwrap();
+    Box::new(first).close().await;
+    Box::new(second).close().await;
+    assert_eq!(connector.kept(), 1);
+
+    // A new password never reuses a session of the old one.
+    let mut changed = account(&dovecot);
+    changed.password = Secret::new("not-it");
+    assert!(matches!(
+        connector.open(&changed).await,
+        Err(BackendError::Credentials(_))
+    ));
+}

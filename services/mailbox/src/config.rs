@@ -98,6 +98,12 @@ pub struct ImapConfig {
     /// Which non-public networks mail servers may be in (none by default;
     /// binding refuses such hosts too unless allowed there).
     pub egress: EgressConfig,
+    /// Logged-in sessions kept between requests, per account login.
+    pub pool_per_account: usize,
+    /// ... and in all.
+    pub pool_total: usize,
+    /// How long a kept session waits for its next request.
+    pub pool_idle_seconds: u64,
 }
 
 impl Default for ImapConfig {
@@ -106,6 +112,9 @@ impl Default for ImapConfig {
             timeout_seconds: 20,
             extra_ca_file: None,
             egress: EgressConfig::default(),
+            pool_per_account: 2,
+            pool_total: 1_000,
+            pool_idle_seconds: 60,
         }
     }
 }

@@ -136,9 +136,14 @@ pub async fn run(
     })?;
     let mailboxes = service::Mailboxes {
         accounts: deps.accounts,
-        imap: ImapConnector::new(
+        imap: ImapConnector::pooled(
             deps.tls.clone(),
             Duration::from_secs(config.imap.timeout_seconds),
+            imap::PoolLimits {
+                per_account: config.imap.pool_per_account,
+                total: config.imap.pool_total,
+                idle: Duration::from_secs(config.imap.pool_idle_seconds),
+            },
         ),
         submitter: submit::Submitter::new(
             deps.tls,

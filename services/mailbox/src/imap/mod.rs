@@ -1,20 +1,24 @@
 //! The upstream IMAP backend: an external account's mailbox read and
 //! written on its provider's server, on the phone's behalf (the U-IMAP of
-//! the 139 model). Sessions are opened per request by [`ImapConnector`].
+//! the 139 model). [`ImapConnector`] opens sessions, or hands out one
+//! kept from an earlier request (`pool`).
 
 mod conn;
 mod folders;
+mod pool;
 mod select;
 mod summary;
 mod utf7;
 mod write;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pushmail_common::upstream::Tls;
 
 pub use conn::ImapAccount;
+pub use pool::PoolLimits;
 
 use crate::backend::{BackendError, Mailbox};
 use crate::domain::{FlagUpdate, Flags, Folder, FolderId, Listed, MessageKey, Uid};
@@ -23,27 +27,76 @@ use crate::sync::Listing;
 use conn::Conn;
 use select::Selected;
 
-/// Opens IMAP sessions.
-#[derive(Debug, Clone)]
+/// Opens IMAP sessions, and keeps them between requests.
+#[derive(Clone)]
 pub struct ImapConnector {
     tls: Tls,
     timeout: Duration,
+    pool: Arc<pool::Pool>,
+}
+
+impl std::fmt::Debug for ImapConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapConnector")
+            .field("timeout", &self.timeout)
+            .field("kept", &self.pool.held())
+            .finish()
+    }
 }
 
 impl ImapConnector {
     /// Connects through `tls` (and its egress policy), waiting at most
-    /// `timeout` for any answer.
+    /// `timeout` for any answer; keeps no session between requests.
     pub fn new(tls: Tls, timeout: Duration) -> Self {
-        Self { tls, timeout }
+        Self::pooled(
+            tls,
+            timeout,
+            PoolLimits {
+                per_account: 0,
+                total: 0,
+                idle: Duration::ZERO,
+            },
+        )
     }
 
-    /// A logged-in session on `account`'s server.
+    /// The same, keeping sessions within `limits`.
+    pub fn pooled(tls: Tls, timeout: Duration, limits: PoolLimits) -> Self {
+        Self {
+            tls,
+            timeout,
+            pool: Arc::new(pool::Pool::new(limits)),
+        }
+    }
+
+    /// A logged-in session on `account`'s server: a kept one that still
+    /// answers, else a new one.
     pub async fn open(&self, account: &ImapAccount) -> Result<ImapMailbox, BackendError> {
+        let key = pool::key(account);
+        while let Some(mut idle) = self.pool.take(&key) {
+            // A server may have dropped it while kept; then it is let go.
+            if idle.conn.run("NOOP", "NOOP").await.is_ok() {
+                return Ok(ImapMailbox {
+                    conn: idle.conn,
+                    // Re-selected on first use: the folder may have been
+                    // renumbered meanwhile.
+                    selected: None,
+                    pool: Some((self.pool.clone(), key)),
+                    broken: false,
+                });
+            }
+        }
         let conn = Conn::open(&self.tls, account, self.timeout).await?;
         Ok(ImapMailbox {
             conn,
             selected: None,
+            pool: Some((self.pool.clone(), key)),
+            broken: false,
         })
+    }
+
+    /// Sessions kept now.
+    pub fn kept(&self) -> usize {
+        self.pool.held()
     }
 }
 
@@ -51,6 +104,10 @@ impl ImapConnector {
 pub struct ImapMailbox {
     conn: Conn,
     selected: Option<(FolderId, Selected)>,
+    /// Where it goes back to when closed.
+    pool: Option<(Arc<pool::Pool>, [u8; 32])>,
+    /// A request failed on the connection: never kept.
+    broken: bool,
 }
 
 impl std::fmt::Debug for ImapMailbox {
@@ -63,6 +120,18 @@ impl std::fmt::Debug for ImapMailbox {
 }
 
 impl ImapMailbox {
+    /// `result`, noting a connection-level failure (the session is then
+    /// not kept).
+    fn note<T>(&mut self, result: Result<T, BackendError>) -> Result<T, BackendError> {
+        if matches!(
+            result,
+            Err(BackendError::Unavailable(_) | BackendError::Protocol(_))
+        ) {
+            self.broken = true;
+        }
+        result
+    }
+
     /// Whether the server offered CONDSTORE and QRESYNC (tests and
     /// operators' diagnostics).
     pub fn incremental(&self) -> bool {
@@ -99,7 +168,8 @@ impl ImapMailbox {
 #[async_trait]
 impl Mailbox for ImapMailbox {
     async fn folders(&mut self) -> Result<Vec<Folder>, BackendError> {
-        folders::list(&mut self.conn).await
+        let result = folders::list(&mut self.conn).await;
+        self.note(result)
     }
 
     async fn listing(
@@ -108,7 +178,8 @@ impl Mailbox for ImapMailbox {
         since: Option<(u32, u64)>,
     ) -> Result<Listing, BackendError> {
         self.selected = None;
-        let listing = select::listing(&mut self.conn, folder, since).await?;
+        let result = select::listing(&mut self.conn, folder, since).await;
+        let listing = self.note(result)?;
         self.selected = Some((
             folder.clone(),
             Selected {
@@ -129,13 +200,19 @@ impl Mailbox for ImapMailbox {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        self.open_folder(folder, uid_validity).await?;
-        summary::fetch(&mut self.conn, folder, uid_validity, uids).await
+        let result = match self.open_folder(folder, uid_validity).await {
+            Ok(()) => summary::fetch(&mut self.conn, folder, uid_validity, uids).await,
+            Err(error) => Err(error),
+        };
+        self.note(result)
     }
 
     async fn raw(&mut self, key: &MessageKey) -> Result<Vec<u8>, BackendError> {
-        self.open_folder(&key.folder, key.uid_validity).await?;
-        write::raw(&mut self.conn, key).await
+        let result = match self.open_folder(&key.folder, key.uid_validity).await {
+            Ok(()) => write::raw(&mut self.conn, key).await,
+            Err(error) => Err(error),
+        };
+        self.note(result)
     }
 
     async fn set_flags(
@@ -148,8 +225,11 @@ impl Mailbox for ImapMailbox {
         if uids.is_empty() || update.is_empty() {
             return Ok(());
         }
-        self.open_folder(folder, uid_validity).await?;
-        write::set_flags(&mut self.conn, uids, update).await
+        let result = match self.open_folder(folder, uid_validity).await {
+            Ok(()) => write::set_flags(&mut self.conn, uids, update).await,
+            Err(error) => Err(error),
+        };
+        self.note(result)
     }
 
     async fn move_to(
@@ -162,8 +242,11 @@ impl Mailbox for ImapMailbox {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        self.open_folder(folder, uid_validity).await?;
-        write::move_to(&mut self.conn, uids, to).await
+        let result = match self.open_folder(folder, uid_validity).await {
+            Ok(()) => write::move_to(&mut self.conn, uids, to).await,
+            Err(error) => Err(error),
+        };
+        self.note(result)
     }
 
     async fn expunge(
@@ -175,8 +258,11 @@ impl Mailbox for ImapMailbox {
         if uids.is_empty() {
             return Ok(());
         }
-        self.open_folder(folder, uid_validity).await?;
-        write::expunge(&mut self.conn, uids).await
+        let result = match self.open_folder(folder, uid_validity).await {
+            Ok(()) => write::expunge(&mut self.conn, uids).await,
+            Err(error) => Err(error),
+        };
+        self.note(result)
     }
 
     async fn append(
@@ -185,10 +271,18 @@ impl Mailbox for ImapMailbox {
         raw: &[u8],
         flags: Flags,
     ) -> Result<Option<MessageKey>, BackendError> {
-        write::append(&mut self.conn, folder, raw, flags).await
+        let result = write::append(&mut self.conn, folder, raw, flags).await;
+        self.note(result)
     }
 
     async fn close(self: Box<Self>) {
-        self.conn.logout().await;
+        let this = *self;
+        let unkept = match this.pool {
+            Some((pool, key)) if !this.broken => pool.keep(key, this.conn),
+            _ => Some(this.conn),
+        };
+        if let Some(conn) = unkept {
+            conn.logout().await;
+        }
     }
 }
