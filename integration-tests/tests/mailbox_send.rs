@@ -236,6 +236,42 @@ async fn a_reply_and_a_forward_arrive_as_written() {
         read.text
             .contains("---------- Forwarded message ----------")
     );
+
+    // Listed from the server's BODYSTRUCTURE: the body and the PDF.
+    let connector = ImapConnector::new(
+        Tls::new(&[])
+            .unwrap()
+            .with_egress(EgressConfig::loopback().policy().unwrap()),
+        Duration::from_secs(10),
+    );
+    let mut bob = connector.open(&imap(&dovecot, BOB)).await.unwrap();
+    let listing = bob.listing(&FolderId::new("INBOX"), None).await.unwrap();
+    let listed = bob
+        .summaries(&FolderId::new("INBOX"), listing.uid_validity, &[Uid(2)])
+        .await
+        .unwrap();
+    let parts: Vec<(&str, &str, &str, bool)> = listed[0]
+        .summary
+        .parts
+        .iter()
+        .map(|p| {
+            (
+                p.part_id.as_str(),
+                p.content_type.as_str(),
+                p.file_name.as_str(),
+                p.attachment,
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            ("1", "text/plain", "", false),
+            ("2", "application/pdf", "q3.pdf", true)
+        ]
+    );
+    assert_eq!(listed[0].summary.attachments.len(), 1);
+    Box::new(bob).close().await;
 }
 
 #[tokio::test]

@@ -207,6 +207,23 @@ pub use pushmail_mime::MailAddress as Address;
 /// An attachment as the phone lists it.
 pub use pushmail_mime::AttachmentInfo as Attachment;
 
+/// One leaf part of a message, body or attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Part {
+    /// IMAP body section (`1`, `2.1`).
+    pub part_id: String,
+    /// `type/subtype`, lowercased.
+    pub content_type: String,
+    /// Decoded file name, when it has one.
+    pub file_name: String,
+    /// About its decoded size.
+    pub size_bytes: u64,
+    /// `Content-ID`, for an inline part the HTML body refers to.
+    pub content_id: String,
+    /// An attachment rather than (part of) the body.
+    pub attachment: bool,
+}
+
 /// A message as a folder listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Summary {
@@ -230,6 +247,9 @@ pub struct Summary {
     pub snippet: String,
     /// Its attachments.
     pub attachments: Vec<Attachment>,
+    /// Every leaf part, bodies included (empty where the backend does
+    /// not know its structure).
+    pub parts: Vec<Part>,
     /// `Message-ID`, no angle brackets.
     pub rfc_message_id: Option<String>,
     /// `In-Reply-To` ids.

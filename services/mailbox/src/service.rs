@@ -149,19 +149,7 @@ impl Mailboxes {
             .next()
             .ok_or_else(|| crate::backend::BackendError::NoMessage(r.message_id.clone()))?;
         Ok(pb::Message {
-            parts: listed
-                .summary
-                .attachments
-                .iter()
-                .map(|a| pb::Part {
-                    part_id: a.part_id.clone(),
-                    content_type: a.content_type.clone(),
-                    file_name: a.file_name.clone(),
-                    size_bytes: a.size_bytes,
-                    content_id: String::new(),
-                    attachment: true,
-                })
-                .collect(),
+            parts: listed.summary.parts.iter().map(wire::part).collect(),
             summary: Some(wire::summary(&listed.key, &listed.summary)),
         })
     }

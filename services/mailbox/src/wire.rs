@@ -6,7 +6,7 @@ use pushmail_proto::mailbox::v1 as pb;
 
 use crate::compose::{Draft, Kind, Signature};
 use crate::domain::{
-    Address, Attachment, FlagUpdate, Flags, Folder, FolderRole, Listed, MessageKey, Summary,
+    Address, Attachment, FlagUpdate, Flags, Folder, FolderRole, Listed, MessageKey, Part, Summary,
 };
 use crate::sync::Synced;
 
@@ -137,6 +137,17 @@ pub(crate) fn synced(synced: &Synced) -> pb::SyncResponse {
         removed: synced.removed.iter().map(MessageKey::encode).collect(),
         next_token: synced.token.as_str().to_owned(),
         more_available: synced.more,
+    }
+}
+
+pub(crate) fn part(part: &Part) -> pb::Part {
+    pb::Part {
+        part_id: part.part_id.clone(),
+        content_type: part.content_type.clone(),
+        file_name: part.file_name.clone(),
+        size_bytes: part.size_bytes,
+        content_id: part.content_id.clone(),
+        attachment: part.attachment,
     }
 }
 

@@ -14,7 +14,7 @@ use async_imap::imap_proto::{
 use pushmail_mime::{Limits, file_name_from_params};
 
 use crate::backend::BackendError;
-use crate::domain::{Attachment, FolderId, Listed, MessageKey, Summary, Uid};
+use crate::domain::{Attachment, FolderId, Listed, MessageKey, Part, Summary, Uid};
 
 use super::conn::{Conn, uid_set};
 use super::select::read_flags;
@@ -104,7 +104,8 @@ fn summarise(attributes: &[AttributeValue<'_>]) -> Option<(u32, Summary)> {
         summary.references = parsed.references;
     }
     if let Some(structure) = structure {
-        attachments(structure, "", &mut summary.attachments);
+        parts(structure, "", &mut summary.parts);
+        summary.attachments = attachments(&summary.parts);
     }
     Some((uid?, summary))
 }
@@ -115,10 +116,10 @@ fn internal_date(text: &str) -> Option<i64> {
     Some(zoned.to_timestamp().ok()?.as_millisecond())
 }
 
-/// The attachments under `body`, whose section is `prefix` ("" at the
-/// top). A forwarded message (message/rfc822) is one attachment.
-fn attachments(body: &BodyStructure<'_>, prefix: &str, out: &mut Vec<Attachment>) {
-    const MOST: usize = 100;
+/// The leaf parts under `body`, whose section is `prefix` ("" at the
+/// top). A forwarded message (message/rfc822) is one part, an attachment.
+fn parts(body: &BodyStructure<'_>, prefix: &str, out: &mut Vec<Part>) {
+    const MOST: usize = 200;
     let section = |n: usize| {
         if prefix.is_empty() {
             n.to_string()
@@ -129,12 +130,15 @@ fn attachments(body: &BodyStructure<'_>, prefix: &str, out: &mut Vec<Attachment>
     match body {
         BodyStructure::Multipart { bodies, .. } => {
             for (i, child) in bodies.iter().enumerate() {
-                attachments(child, &section(i + 1), out);
+                parts(child, &section(i + 1), out);
             }
         }
         BodyStructure::Basic { common, other, .. }
         | BodyStructure::Text { common, other, .. }
         | BodyStructure::Message { common, other, .. } => {
+            if out.len() >= MOST {
+                return;
+            }
             let part_id = if prefix.is_empty() {
                 "1".to_owned()
             } else {
@@ -148,18 +152,37 @@ fn attachments(body: &BodyStructure<'_>, prefix: &str, out: &mut Vec<Attachment>
             let ty = common.ty.ty.to_ascii_lowercase();
             let attached = disposition.is_some_and(|d| d.ty.eq_ignore_ascii_case("attachment"));
             let is_body = ty == "text" && name.is_none() && !attached;
-            if is_body || ty == "multipart" || out.len() >= MOST {
-                return;
-            }
-            let content_type = format!("{ty}/{}", common.ty.subtype.to_ascii_lowercase());
-            out.push(Attachment {
-                file_name: name.unwrap_or_else(|| format!("attachment-{part_id}")),
-                part_id,
-                content_type,
+            out.push(Part {
+                file_name: name.unwrap_or_default(),
+                content_type: format!("{ty}/{}", common.ty.subtype.to_ascii_lowercase()),
                 size_bytes: decoded_size(other.octets, &other.transfer_encoding),
+                content_id: other.id.as_deref().unwrap_or_default().to_owned(),
+                attachment: !is_body,
+                part_id,
             });
         }
     }
+}
+
+/// The parts a phone lists as attachments (a nameless one is named for
+/// its section).
+fn attachments(parts: &[Part]) -> Vec<Attachment> {
+    const MOST: usize = 100;
+    parts
+        .iter()
+        .filter(|p| p.attachment)
+        .take(MOST)
+        .map(|p| Attachment {
+            part_id: p.part_id.clone(),
+            file_name: if p.file_name.is_empty() {
+                format!("attachment-{}", p.part_id)
+            } else {
+                p.file_name.clone()
+            },
+            content_type: p.content_type.clone(),
+            size_bytes: p.size_bytes,
+        })
+        .collect()
 }
 
 /// BODYSTRUCTURE parameters as the MIME parser takes them.
