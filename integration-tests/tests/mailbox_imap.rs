@@ -162,6 +162,13 @@ async fn folders_have_roles(dovecot: &Dovecot, profile: ImapProfile) {
         .expect("the nested folder");
     assert_eq!(nested.parent, Some(FolderId::new("Projects")));
     assert_eq!(nested.role, FolderRole::User);
+    // The same roles found with one LIST and no counts.
+    let trash_id = mailbox.folder_with_role(FolderRole::Trash).await.unwrap();
+    assert_eq!(trash_id, Some(FolderId::new(trash)));
+    assert_eq!(
+        mailbox.folder_with_role(FolderRole::Sent).await.unwrap(),
+        Some(FolderId::new(sent))
+    );
     Box::new(mailbox).close().await;
 }
 
@@ -428,6 +435,20 @@ async fn failures_are_clear(dovecot: &Dovecot) {
     assert_eq!(fresh.added.len(), 1);
     assert_eq!(fresh.added[0].key.uid_validity, 4_242);
     Box::new(mailbox).close().await;
+
+    // A message over the bound read whole is refused before it is read.
+    let key = fresh.added[0].key.clone();
+    let mut small = connector()
+        .with_max_message_bytes(16)
+        .open(&account(dovecot))
+        .await
+        .unwrap();
+    let refused = small.raw(&key).await;
+    assert!(
+        matches!(refused, Err(BackendError::TooLarge { max: 16, .. })),
+        "{refused:?}"
+    );
+    Box::new(small).close().await;
 
     // A wrong password is the account's problem, said so.
     let mut wrong = account(dovecot);

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{FlagUpdate, Flags, Folder, FolderId, Listed, MessageKey, Uid};
+use crate::domain::{FlagUpdate, Flags, Folder, FolderId, FolderRole, Listed, MessageKey, Uid};
 use crate::sync::Listing;
 
 /// A backend could not do what was asked. Nothing was half-done: a failed
@@ -34,6 +34,14 @@ pub enum BackendError {
         /// What the server said.
         text: String,
     },
+    /// A message over the size this service reads whole.
+    #[error("the message is {size} bytes; at most {max} are read")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The bound.
+        max: u64,
+    },
     /// The server answered with something that is not its protocol.
     #[error("the mail server broke the protocol: {0}")]
     Protocol(String),
@@ -45,6 +53,20 @@ pub enum BackendError {
 pub trait Mailbox: Send {
     /// Every folder, with its role, counts and version.
     async fn folders(&mut self) -> Result<Vec<Folder>, BackendError>;
+
+    /// The folder with `role`, if the account has one. The default lists
+    /// every folder; a backend that can find roles more cheaply says so.
+    async fn folder_with_role(
+        &mut self,
+        role: FolderRole,
+    ) -> Result<Option<FolderId>, BackendError> {
+        Ok(self
+            .folders()
+            .await?
+            .into_iter()
+            .find(|f| f.role == role)
+            .map(|f| f.id))
+    }
 
     /// What `folder` holds now: only the changes after `since` (the
     /// UIDVALIDITY and HIGHESTMODSEQ a state was complete at) where the

@@ -635,3 +635,46 @@ Content-Disposition: attachment; filename=\"q3.pdf\"\r\n\r\nJVBERi0xLjQKJcfsj6IK
         );
     }
 }
+
+#[cfg(test)]
+mod injection {
+    use pushmail_mime::{Limits, contents};
+
+    use super::*;
+
+    #[test]
+    fn line_breaks_in_subject_or_names_add_no_header() {
+        let draft = Draft {
+            kind: Kind::New,
+            to: vec![MailAddress {
+                name: "Bob\r\nBcc: evil@example.com".into(),
+                address: "bob@example.com".into(),
+            }],
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            subject: "hi\r\nBcc: evil@example.com\r\n\r\nforged body".into(),
+            text: "real body".into(),
+            html: None,
+            files: Vec::new(),
+            signature: None,
+            language: String::new(),
+        };
+        let sender = MailAddress {
+            name: "Me".into(),
+            address: "me@example.net".into(),
+        };
+        let composed = compose(&sender, &draft, None, 0).unwrap();
+        let raw = String::from_utf8_lossy(&composed.raw);
+        let head = raw.split("\r\n\r\n").next().unwrap();
+        assert!(
+            !head
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{head}"
+        );
+        assert_eq!(composed.recipients, ["bob@example.com"]);
+        let read = contents(&composed.raw, &Limits::default()).unwrap();
+        assert!(read.text.contains("real body"));
+        assert!(!read.text.contains("forged body"));
+    }
+}

@@ -104,6 +104,9 @@ pub struct ImapConfig {
     pub pool_total: usize,
     /// How long a kept session waits for its next request.
     pub pool_idle_seconds: u64,
+    /// Largest message read whole (raw fetch, a replied or forwarded
+    /// original); a larger one is FAILED_PRECONDITION.
+    pub max_message_bytes: u64,
 }
 
 impl Default for ImapConfig {
@@ -115,6 +118,7 @@ impl Default for ImapConfig {
             pool_per_account: 2,
             pool_total: 1_000,
             pool_idle_seconds: 60,
+            max_message_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -144,7 +144,8 @@ pub async fn run(
                 total: config.imap.pool_total,
                 idle: Duration::from_secs(config.imap.pool_idle_seconds),
             },
-        ),
+        )
+        .with_max_message_bytes(config.imap.max_message_bytes),
         submitter: submit::Submitter::new(
             deps.tls,
             Duration::from_secs(config.submission.timeout_seconds),

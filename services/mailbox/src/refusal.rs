@@ -104,7 +104,9 @@ fn backend(error: &BackendError) -> (Code, Option<&'static str>) {
         BackendError::Unavailable(_) | BackendError::Protocol(_) => (Code::Unavailable, None),
         BackendError::Credentials(_) => (Code::FailedPrecondition, Some("credentials")),
         BackendError::NoFolder(_) | BackendError::NoMessage(_) => (Code::NotFound, None),
-        BackendError::Refused { .. } => (Code::FailedPrecondition, None),
+        BackendError::Refused { .. } | BackendError::TooLarge { .. } => {
+            (Code::FailedPrecondition, None)
+        }
     }
 }
 

@@ -200,9 +200,11 @@ impl Mailboxes {
                 let trash = if permanent {
                     None
                 } else {
-                    let folders = m.folders().await?;
-                    let trash = folders.into_iter().find(|f| f.role == FolderRole::Trash);
-                    Some(trash.ok_or(Refusal::NoTrash)?.id)
+                    Some(
+                        m.folder_with_role(FolderRole::Trash)
+                            .await?
+                            .ok_or(Refusal::NoTrash)?,
+                    )
                 };
                 let mut moved = Vec::new();
                 for ((folder, uid_validity), uids) in &groups {
@@ -253,7 +255,7 @@ impl Mailboxes {
             let original = match &reference {
                 Some(key) => {
                     let raw = m.raw(key).await?;
-                    let contents = pushmail_mime::contents(&raw, &pushmail_mime::Limits::default())
+                    let contents = pushmail_mime::contents(&raw, &original_limits(raw.len()))
                         .map_err(Refusal::Original)?;
                     Some((contents, raw))
                 }
@@ -296,19 +298,27 @@ impl Mailboxes {
     }
 }
 
+/// Bounds for reading an original: its size was already checked against
+/// the service's bound when it was fetched.
+fn original_limits(size: usize) -> pushmail_mime::Limits {
+    pushmail_mime::Limits {
+        max_message_bytes: size.max(1),
+        ..pushmail_mime::Limits::default()
+    }
+}
+
 /// The sent copy, in the folder with the Sent role (seen); `None` when
 /// there is none or it could not be stored (logged).
 async fn file_sent_copy(m: &mut dyn Mailbox, raw: &[u8]) -> Option<MessageKey> {
     let stored = async {
-        let folders = m.folders().await?;
-        let Some(sent) = folders.into_iter().find(|f| f.role == FolderRole::Sent) else {
+        let Some(sent) = m.folder_with_role(FolderRole::Sent).await? else {
             return Ok(None);
         };
         let seen = crate::domain::Flags {
             seen: true,
             ..Default::default()
         };
-        m.append(&sent.id, raw, seen).await
+        m.append(&sent, raw, seen).await
     };
     match stored.await {
         Ok(key) => key,

@@ -33,6 +33,50 @@ struct Counts {
     modseq: Option<u64>,
 }
 
+/// The folder with `role`: one `LIST` without counts (a delete or a
+/// send needs the trash or Sent folder, not every folder's STATUS).
+pub(crate) async fn with_role(
+    conn: &mut Conn,
+    role: FolderRole,
+) -> Result<Option<FolderId>, BackendError> {
+    let command = if conn.caps.special_use {
+        r#"LIST "" "*" RETURN (SPECIAL-USE)"#
+    } else {
+        r#"LIST "" "*""#
+    };
+    let named = listed(conn, command, &mut HashMap::new()).await?;
+    Ok(assemble(named, &mut HashMap::new())
+        .into_iter()
+        .find(|f| f.role == role)
+        .map(|f| f.id))
+}
+
+/// The listed folders of `command`'s answer, and any STATUS it carried.
+async fn listed(
+    conn: &mut Conn,
+    command: &str,
+    counts: &mut HashMap<String, Counts>,
+) -> Result<Vec<Named>, BackendError> {
+    let mut named = Vec::new();
+    conn.exchange("LIST", command, |response| match response {
+        Response::MailboxData(MailboxDatum::List(list)) => named.push(Named {
+            raw: list.name.to_string(),
+            delimiter: list.delimiter.as_deref().map(str::to_owned),
+            role: special_use(&list.name_attributes),
+            selectable: !list.name_attributes.iter().any(|a| {
+                matches!(a, NameAttribute::NoSelect)
+                    || matches!(a, NameAttribute::Extension(e) if e.eq_ignore_ascii_case("\\NonExistent"))
+            }),
+        }),
+        Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
+            counts.insert(mailbox.to_string(), read_status(status));
+        }
+        _ => {}
+    })
+    .await?;
+    Ok(named)
+}
+
 /// Every selectable folder with its role, counts and version.
 pub(crate) async fn list(conn: &mut Conn) -> Result<Vec<Folder>, BackendError> {
     let items = if conn.caps.condstore {
@@ -45,26 +89,8 @@ pub(crate) async fn list(conn: &mut Conn) -> Result<Vec<Folder>, BackendError> {
         (true, false) => format!(r#"LIST "" "*" RETURN (STATUS ({items}))"#),
         (false, _) => r#"LIST "" "*""#.to_owned(),
     };
-    let mut named = Vec::new();
     let mut counts: HashMap<String, Counts> = HashMap::new();
-    conn.exchange("LIST", &command, |response| {
-        match response {
-            Response::MailboxData(MailboxDatum::List(list)) => named.push(Named {
-                raw: list.name.to_string(),
-                delimiter: list.delimiter.as_deref().map(str::to_owned),
-                role: special_use(&list.name_attributes),
-                selectable: !list.name_attributes.iter().any(|a| {
-                    matches!(a, NameAttribute::NoSelect)
-                        || matches!(a, NameAttribute::Extension(e) if e.eq_ignore_ascii_case("\\NonExistent"))
-                }),
-            }),
-            Response::MailboxData(MailboxDatum::Status { mailbox, status }) => {
-                counts.insert(mailbox.to_string(), read_status(status));
-            }
-            _ => {}
-        }
-    })
-    .await?;
+    let named = listed(conn, &command, &mut counts).await?;
     if !conn.caps.list_status {
         for folder in named.iter().filter(|f| f.selectable) {
             let command = format!("STATUS {} ({items})", quoted(&folder.raw));

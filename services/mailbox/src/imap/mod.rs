@@ -21,11 +21,14 @@ pub use conn::ImapAccount;
 pub use pool::PoolLimits;
 
 use crate::backend::{BackendError, Mailbox};
-use crate::domain::{FlagUpdate, Flags, Folder, FolderId, Listed, MessageKey, Uid};
+use crate::domain::{FlagUpdate, Flags, Folder, FolderId, FolderRole, Listed, MessageKey, Uid};
 use crate::sync::Listing;
 
 use conn::Conn;
 use select::Selected;
+
+/// Largest message read whole unless configured otherwise.
+const DEFAULT_MAX_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Opens IMAP sessions, and keeps them between requests.
 #[derive(Clone)]
@@ -33,6 +36,7 @@ pub struct ImapConnector {
     tls: Tls,
     timeout: Duration,
     pool: Arc<pool::Pool>,
+    max_message_bytes: u64,
 }
 
 impl std::fmt::Debug for ImapConnector {
@@ -65,6 +69,15 @@ impl ImapConnector {
             tls,
             timeout,
             pool: Arc::new(pool::Pool::new(limits)),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+
+    /// The same, reading whole messages of at most `max` bytes.
+    pub fn with_max_message_bytes(self, max: u64) -> Self {
+        Self {
+            max_message_bytes: max,
+            ..self
         }
     }
 
@@ -82,6 +95,7 @@ impl ImapConnector {
                     selected: None,
                     pool: Some((self.pool.clone(), key)),
                     broken: false,
+                    max_message_bytes: self.max_message_bytes,
                 });
             }
         }
@@ -91,6 +105,7 @@ impl ImapConnector {
             selected: None,
             pool: Some((self.pool.clone(), key)),
             broken: false,
+            max_message_bytes: self.max_message_bytes,
         })
     }
 
@@ -108,6 +123,8 @@ pub struct ImapMailbox {
     pool: Option<(Arc<pool::Pool>, [u8; 32])>,
     /// A request failed on the connection: never kept.
     broken: bool,
+    /// Largest message read whole.
+    max_message_bytes: u64,
 }
 
 impl std::fmt::Debug for ImapMailbox {
@@ -172,6 +189,14 @@ impl Mailbox for ImapMailbox {
         self.note(result)
     }
 
+    async fn folder_with_role(
+        &mut self,
+        role: FolderRole,
+    ) -> Result<Option<FolderId>, BackendError> {
+        let result = folders::with_role(&mut self.conn, role).await;
+        self.note(result)
+    }
+
     async fn listing(
         &mut self,
         folder: &FolderId,
@@ -209,7 +234,7 @@ impl Mailbox for ImapMailbox {
 
     async fn raw(&mut self, key: &MessageKey) -> Result<Vec<u8>, BackendError> {
         let result = match self.open_folder(&key.folder, key.uid_validity).await {
-            Ok(()) => write::raw(&mut self.conn, key).await,
+            Ok(()) => write::raw(&mut self.conn, key, self.max_message_bytes).await,
             Err(error) => Err(error),
         };
         self.note(result)

@@ -21,6 +21,9 @@ use super::select::read_flags;
 
 /// Bytes of the text fetched for the snippet.
 const TEXT_BYTES: u32 = 4_096;
+/// Most bytes of a header section fetched: a listing holds at most this
+/// per message whatever a sender put in the header.
+const HEADER_BYTES: u32 = 64 * 1024;
 /// UIDs per FETCH, bounding one answer's size.
 const BATCH: usize = 200;
 
@@ -35,7 +38,7 @@ pub(crate) async fn fetch(
     for batch in uids.chunks(BATCH) {
         let set = uid_set(&batch.iter().map(|u| u.0).collect::<Vec<_>>());
         let command = format!(
-            "UID FETCH {set} (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{TEXT_BYTES}>)"
+            "UID FETCH {set} (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE BODY.PEEK[HEADER]<0.{HEADER_BYTES}> BODY.PEEK[TEXT]<0.{TEXT_BYTES}>)"
         );
         conn.exchange("FETCH", &command, |response| {
             if let Response::Fetch(_, attributes) = response

@@ -152,8 +152,36 @@ pub(crate) async fn append(
     Ok(key)
 }
 
-/// The whole message `uid` of the selected folder.
-pub(crate) async fn raw(conn: &mut Conn, key: &MessageKey) -> Result<Vec<u8>, BackendError> {
+/// The whole message `uid` of the selected folder, if it is at most
+/// `max` bytes: its size is asked first, so a huge message is refused
+/// before any of it is held in memory.
+pub(crate) async fn raw(
+    conn: &mut Conn,
+    key: &MessageKey,
+    max: u64,
+) -> Result<Vec<u8>, BackendError> {
+    let mut size = None;
+    conn.exchange(
+        "FETCH",
+        &format!("UID FETCH {} (UID RFC822.SIZE)", key.uid.0),
+        |response| {
+            if let Response::Fetch(_, attributes) = response
+                && attributes
+                    .iter()
+                    .any(|a| matches!(a, AttributeValue::Uid(n) if *n == key.uid.0))
+            {
+                size = attributes.iter().find_map(|a| match a {
+                    AttributeValue::Rfc822Size(n) => Some(u64::from(*n)),
+                    _ => None,
+                });
+            }
+        },
+    )
+    .await?;
+    let size = size.ok_or_else(|| BackendError::NoMessage(key.encode()))?;
+    if size > max {
+        return Err(BackendError::TooLarge { size, max });
+    }
     let command = format!("UID FETCH {} (UID BODY.PEEK[])", key.uid.0);
     let mut found = None;
     conn.exchange("FETCH", &command, |response| {
