@@ -477,6 +477,47 @@ impl Dovecot {
         Ok(())
     }
 
+    /// Kills (SIGKILL) every IMAP process of this Dovecot serving `user`:
+    /// the provider drops the user's connections mid-session. Only this
+    /// instance's (children of its master): tests running at once use the
+    /// same user names on their own Dovecots. How many were killed.
+    pub fn kill_imap_sessions(&self, user: &str) -> usize {
+        let master = self.child.id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        let mut killed = 0;
+        for entry in entries.filter_map(Result::ok) {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // The parent pid is the fourth field of /proc/<pid>/stat, after
+            // the parenthesised command name.
+            let parent = std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after = stat.rsplit_once(") ")?.1.to_owned();
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                });
+            if parent != Some(master) {
+                continue;
+            }
+            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let title = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if title.contains("imap [") && title.contains(&format!("[{user} ")) {
+                let status = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                killed += usize::from(status.is_ok_and(|s| s.success()));
+            }
+        }
+        killed
+    }
+
     /// Dovecot's log so far (info and errors).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
@@ -563,33 +604,6 @@ impl Dovecot {
         write.write_all(b"QUIT\r\n").await?;
         Ok(())
     }
-}
-
-/// Kills (SIGKILL) every IMAP process serving `user`: the provider drops
-/// the user's connections mid-session. Returns how many were killed.
-pub fn kill_imap_sessions(user: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let mut killed = 0;
-    for entry in entries.filter_map(Result::ok) {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let title = String::from_utf8_lossy(&raw).replace('\0', " ");
-        if title.contains("imap [") && title.contains(&format!("[{user} ")) {
-            let status = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            killed += usize::from(status.is_ok_and(|s| s.success()));
-        }
-    }
-    killed
 }
 
 /// The titles of the running Dovecot IMAP processes.

@@ -498,7 +498,7 @@ async fn a_provider_that_drops_the_connection_is_unavailable() {
     let mut mailbox = open(&dovecot).await;
     let states = MemoryStates::new(16, Duration::from_secs(3_600));
     let (_, token) = sync_all(&mut mailbox, &states, &inbox(), None, 10).await;
-    assert!(pushmail_integration_tests::dovecot::kill_imap_sessions(USER) >= 1);
+    assert!(dovecot.kill_imap_sessions(USER) >= 1);
     let dropped = sync(&mut mailbox, &states, &scope(&inbox()), Some(&token), 10).await;
     assert!(
         matches!(
@@ -550,7 +550,7 @@ async fn sessions_are_kept_between_requests_and_replaced_when_dropped() {
 
     // The provider drops the kept session: the next request does not
     // notice, it gets a new one.
-    assert!(pushmail_integration_tests::dovecot::kill_imap_sessions(USER) >= 1);
+    assert!(dovecot.kill_imap_sessions(USER) >= 1);
     let mut mailbox = connector.open(&account(&dovecot)).await.unwrap();
     assert_eq!(mailbox.folders().await.unwrap().len(), 6);
     Box::new(mailbox).close().await;
