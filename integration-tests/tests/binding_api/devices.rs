@@ -91,7 +91,11 @@ async fn device_tokens_are_issued_verified_and_revoked() {
     let mut forged = renewed.device_token.clone();
     // A different tail whatever the token ends with (one in ~16,000 ends
     // with "AAA", which made this "forgery" the token itself).
-    let tail = if forged.ends_with("AAA") { "BBB" } else { "AAA" };
+    let tail = if forged.ends_with("AAA") {
+        "BBB"
+    } else {
+        "AAA"
+    };
     forged.replace_range(forged.len() - 3.., tail);
     assert!(matches!(
         verifier().verify(&forged, now_ms(), &revocations),
