@@ -10,9 +10,16 @@ OPS_JSON is a list of operations, each a list:
     ["append", folder, flags, message]  flags like "(\\Seen)" or ""
     ["flags", folder, uid]              prints {"uid": ..., "flags": [...]}
     ["uids", folder]                    prints the folder's UIDs
+    ["attachments", folder, uid]        prints the message's attachments
+                                        as Python's email package reads
+                                        them: [{"name", "type", "size",
+                                        "sha256"}]
 Each printing operation writes one JSON line to stdout.
 """
 
+import email
+import email.policy
+import hashlib
 import imaplib
 import json
 import re
@@ -63,6 +70,21 @@ def main():
             check(imap.select(quote(op[1]), readonly=True), "SELECT")
             data = check(imap.uid("SEARCH", None, "ALL"), "SEARCH")
             print(json.dumps([int(u) for u in data[0].split()]))
+        elif kind == "attachments":
+            check(imap.select(quote(op[1]), readonly=True), "SELECT")
+            data = check(imap.uid("FETCH", op[2], "(BODY.PEEK[])"), "FETCH")
+            raw = next(item[1] for item in data if isinstance(item, tuple))
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            found = []
+            for part in message.iter_attachments():
+                content = part.get_payload(decode=True) or b""
+                found.append({
+                    "name": part.get_filename(),
+                    "type": part.get_content_type(),
+                    "size": len(content),
+                    "sha256": hashlib.sha256(content).hexdigest(),
+                })
+            print(json.dumps(found))
         else:
             raise SystemExit(f"unknown operation {kind}")
     imap.logout()

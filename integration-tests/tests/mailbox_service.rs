@@ -1,7 +1,8 @@
 //! The mailbox service over gRPC, as the gateway calls it: binding (its
 //! own database) says where the account's mail lives, Dovecot holds it,
 //! the service's sync states are in PostgreSQL. Folders, a windowed sync,
-//! flags, moves, deletes and raw fetch reach the provider; bad calls get
+//! flags, moves, deletes and raw fetch reach the provider; replies and
+//! attachments uploaded in chunks go out through Postfix; bad calls get
 //! clear statuses.
 
 #![allow(
@@ -32,6 +33,7 @@ struct MailboxNode {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), pushmail_mailbox::Error>>,
     database: TestDatabase,
+    blobs: tempfile::TempDir,
 }
 
 impl MailboxNode {
@@ -51,6 +53,9 @@ impl MailboxNode {
         config.imap.timeout_seconds = 10;
         config.imap.extra_ca_file = ca;
         config.submission.hello_name = "pushmail.test".to_owned();
+        let blobs = tempfile::tempdir().unwrap();
+        config.blob.dir = blobs.path().to_path_buf();
+        config.blob.min_free_bytes = 0;
         let deps = pushmail_mailbox::Deps::connect(&config).await.unwrap();
         let listeners = pushmail_common::host::GrpcListeners::ephemeral()
             .await
@@ -69,6 +74,7 @@ impl MailboxNode {
             stop,
             task,
             database,
+            blobs,
         }
     }
 
@@ -86,6 +92,25 @@ impl MailboxNode {
         self.task.await.unwrap().unwrap();
         self.database.drop_database().await.unwrap();
     }
+}
+
+/// Binding, with a tenant whose IMAP account is the first of `dovecot`'s
+/// users.
+async fn bound(
+    dovecot: &Dovecot,
+) -> (BindingNode, binding::CreateTenantResponse, binding::Account) {
+    let mut node = BindingNode::start().await.unwrap();
+    let tenant = node.tenant().await.unwrap();
+    let account = node
+        .mailbox_account(
+            &tenant,
+            &dovecot.users[0],
+            dovecot.imap.port(),
+            binding::AccountKind::ExternalImap,
+        )
+        .await
+        .unwrap();
+    (node, tenant, account)
 }
 
 /// `message` as `service` sends it.
@@ -119,17 +144,7 @@ async fn the_gateway_reads_and_files_mail_through_the_service() {
         dovecot.deliver(USER, &mail(n)).await.unwrap();
     }
     let user = dovecot.users[0].clone();
-    let mut binding = BindingNode::start().await.unwrap();
-    let tenant = binding.tenant().await.unwrap();
-    let account = binding
-        .mailbox_account(
-            &tenant,
-            &user,
-            dovecot.imap.port(),
-            binding::AccountKind::ExternalImap,
-        )
-        .await
-        .unwrap();
+    let (binding, tenant, account) = bound(&dovecot).await;
     let node = MailboxNode::start(binding.addr).await;
     let mut client = node.client().await;
     let (t, a) = (tenant.tenant_id.clone(), account.account_id.clone());
@@ -404,64 +419,116 @@ fn pem_file(dir: &std::path::Path, der: &[u8]) -> std::path::PathBuf {
     path
 }
 
-#[tokio::test]
-async fn the_phone_replies_through_the_service_and_the_provider() {
-    use pushmail_integration_tests::dovecot::Options;
-    use pushmail_integration_tests::postfix::Postfix;
+const BOB: &str = "bob@example.net";
 
-    const BOB: &str = "bob@example.net";
-    let dovecot = Dovecot::start_with(
-        &[USER, BOB],
-        Options {
-            profile: Some(ImapProfile::Modern),
-            sasl: true,
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
-    let postfix = Postfix::start(&dovecot, &["example.net"]).await.unwrap();
-    let question = format!(
-        "From: Bob <{BOB}>\r\nTo: {USER}\r\nSubject: lunch?\r\nMessage-ID: <lunch@example.net>\r\n\r\nNoon at the usual place?\r\n"
-    );
-    dovecot.deliver(USER, question.as_bytes()).await.unwrap();
+/// A provider that sends (Dovecot, and Postfix authenticating through it)
+/// with the phone's account bound to both, and the service in front.
+struct Sending {
+    dovecot: Dovecot,
+    postfix: pushmail_integration_tests::postfix::Postfix,
+    binding: BindingNode,
+    node: MailboxNode,
+    client: MailboxServiceClient<Channel>,
+    t: String,
+    a: String,
+    _certs: tempfile::TempDir,
+}
 
-    let user = dovecot.users[0].clone();
-    let mut binding = BindingNode::start().await.unwrap();
-    let tenant = binding.tenant().await.unwrap();
-    let account = binding
-        .mailbox_account(
-            &tenant,
-            &user,
-            dovecot.imap.port(),
-            binding::AccountKind::ExternalImap,
+impl Sending {
+    async fn start() -> Self {
+        use pushmail_integration_tests::dovecot::Options;
+        use pushmail_integration_tests::postfix::Postfix;
+
+        let dovecot = Dovecot::start_with(
+            &[USER, BOB],
+            Options {
+                profile: Some(ImapProfile::Modern),
+                sasl: true,
+                ..Options::default()
+            },
         )
         .await
         .unwrap();
-    binding
-        .api
-        .admin
-        .update_account(pushmail_integration_tests::authed(
-            &tenant.api_key,
-            binding::UpdateAccountRequest {
-                tenant_id: tenant.tenant_id.clone(),
-                account_id: account.account_id.clone(),
-                submission: Some(binding::ServerSettings {
-                    host: "localhost".to_owned(),
-                    port: u32::from(postfix.submission.port()),
-                    tls: binding::TlsMode::Starttls.into(),
-                    username: String::new(),
-                }),
-                ..Default::default()
-            },
-        ))
+        let postfix = Postfix::start(&dovecot, &["example.net"]).await.unwrap();
+        let (mut binding, tenant, account) = bound(&dovecot).await;
+        binding
+            .api
+            .admin
+            .update_account(pushmail_integration_tests::authed(
+                &tenant.api_key,
+                binding::UpdateAccountRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    account_id: account.account_id.clone(),
+                    submission: Some(binding::ServerSettings {
+                        host: "localhost".to_owned(),
+                        port: u32::from(postfix.submission.port()),
+                        tls: binding::TlsMode::Starttls.into(),
+                        username: String::new(),
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap();
+        let certs = tempfile::tempdir().unwrap();
+        let ca = pem_file(certs.path(), &postfix.certificate);
+        let node = MailboxNode::start_trusting(binding.addr, Some(ca)).await;
+        let client = node.client().await;
+        Self {
+            dovecot,
+            postfix,
+            binding,
+            node,
+            client,
+            t: tenant.tenant_id.clone(),
+            a: account.account_id.clone(),
+            _certs: certs,
+        }
+    }
+
+    async fn stop(self) {
+        self.node.stop().await;
+        self.binding.stop().await.unwrap();
+    }
+}
+
+/// Bob's INBOX UIDs once it holds `count` messages.
+async fn bobs_inbox(dovecot: &Dovecot, count: usize) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let bob = dovecot.users[1].clone();
+    loop {
+        let uids = dovecot
+            .imap_peer(&bob, &serde_json::json!([["uids", "INBOX"]]))
+            .await
+            .unwrap()[0]
+            .clone();
+        if uids.as_array().unwrap().len() >= count {
+            return uids;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Bob has {uids} of {count}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_phone_replies_through_the_service_and_the_provider() {
+    let mut sending = Sending::start().await;
+    let question = format!(
+        "From: Bob <{BOB}>\r\nTo: {USER}\r\nSubject: lunch?\r\nMessage-ID: <lunch@example.net>\r\n\r\nNoon at the usual place?\r\n"
+    );
+    sending
+        .dovecot
+        .deliver(USER, question.as_bytes())
         .await
         .unwrap();
-    let certs = tempfile::tempdir().unwrap();
-    let ca = pem_file(certs.path(), &postfix.certificate);
-    let node = MailboxNode::start_trusting(binding.addr, Some(ca)).await;
-    let mut client = node.client().await;
-    let (t, a) = (tenant.tenant_id.clone(), account.account_id.clone());
+    let (t, a) = (sending.t.clone(), sending.a.clone());
+    let user = sending.dovecot.users[0].clone();
+    let client = &mut sending.client;
+    let dovecot = &sending.dovecot;
+    let postfix = &sending.postfix;
 
     let folders = client
         .list_folders(gateway(pb::ListFoldersRequest {
@@ -512,22 +579,9 @@ async fn the_phone_replies_through_the_service_and_the_provider() {
     assert!(!sent.rfc_message_id.is_empty());
     assert!(!sent.sent_message_id.is_empty(), "a copy in Sent");
 
-    // Bob has it, threaded and signed.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Bob has it.
+    assert_eq!(bobs_inbox(dovecot, 1).await, serde_json::json!([1]));
     let bob = dovecot.users[1].clone();
-    let uids = loop {
-        let uids = dovecot
-            .imap_peer(&bob, &serde_json::json!([["uids", "INBOX"]]))
-            .await
-            .unwrap()[0]
-            .clone();
-        if uids != serde_json::json!([]) {
-            break uids;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "Bob got nothing");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    assert_eq!(uids, serde_json::json!([1]));
 
     // The same Send again (the phone lost the answer): the same answer,
     // nothing sent twice.
@@ -616,6 +670,177 @@ async fn the_phone_replies_through_the_service_and_the_provider() {
         .unwrap();
     assert_eq!(uids[0], serde_json::json!([1]));
 
-    node.stop().await;
-    binding.stop().await.unwrap();
+    sending.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_attachment_goes_up_in_chunks_and_arrives_byte_for_byte() {
+    const MIB: usize = 1024 * 1024;
+    let mut sending = Sending::start().await;
+    let (t, a) = (sending.t.clone(), sending.a.clone());
+    let file: Vec<u8> = (0..3 * MIB + 12_345)
+        .map(|i| (u32::try_from(i).unwrap().wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let client = &mut sending.client;
+
+    let begun = client
+        .begin_upload(gateway(pb::BeginUploadRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            file_name: "/sdcard/DCIM/site-survey.bin".to_owned(),
+            content_type: "application/octet-stream".to_owned(),
+            total_bytes: file.len() as u64,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((begun.received_bytes, begun.complete), (0, false));
+    assert!(begun.expires_at.is_some());
+    let id = begun.upload_id.clone();
+
+    let send = |upload_ids: Vec<String>| pb::SendRequest {
+        tenant_id: t.clone(),
+        account_id: a.clone(),
+        kind: pb::SendKind::New.into(),
+        to: vec![pushmail_proto::common::v1::Address {
+            name: "Bob".to_owned(),
+            address: BOB.to_owned(),
+        }],
+        subject: "the survey".to_owned(),
+        text_body: "Attached.".to_owned(),
+        upload_ids,
+        ..Default::default()
+    };
+    // Named before it is complete: refused, nothing sent.
+    let early = client
+        .send(gateway(send(vec![id.clone()])))
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition, "{early:?}");
+    assert_eq!(early.metadata().get("reason").unwrap(), "upload-incomplete");
+
+    let chunk = |offset: usize| pb::UploadChunkRequest {
+        tenant_id: t.clone(),
+        account_id: a.clone(),
+        upload_id: id.clone(),
+        offset: offset as u64,
+        data: file[offset..(offset + MIB).min(file.len())].to_vec(),
+    };
+    for offset in [0, MIB] {
+        let upload = client
+            .upload_chunk(gateway(chunk(offset)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(upload.received_bytes, (offset + MIB) as u64);
+    }
+    // The connection dropped before the answer: the phone repeats the
+    // second chunk, is told where the upload stands, and resumes there.
+    let repeated = client.upload_chunk(gateway(chunk(MIB))).await.unwrap_err();
+    assert_eq!(repeated.code(), Code::Aborted, "{repeated:?}");
+    assert_eq!(
+        repeated.metadata().get("received-bytes").unwrap(),
+        &(2 * MIB).to_string()
+    );
+    let asked = client
+        .get_upload(gateway(pb::GetUploadRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            upload_id: id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(asked.received_bytes, (2 * MIB) as u64);
+    let mut offset = asked.received_bytes as usize;
+    let mut last = asked;
+    while offset < file.len() {
+        last = client
+            .upload_chunk(gateway(chunk(offset)))
+            .await
+            .unwrap()
+            .into_inner();
+        offset = last.received_bytes as usize;
+    }
+    assert!(last.complete);
+    let staged = sending.node.blobs.path().join("staging");
+    assert_eq!(
+        std::fs::read_dir(&staged).map_or(0, Iterator::count),
+        0,
+        "chunks unstaged once complete"
+    );
+
+    // Another account of the tenant cannot use it.
+    let foreign = client
+        .get_upload(gateway(pb::GetUploadRequest {
+            tenant_id: t.clone(),
+            account_id: "00000000-0000-7000-8000-000000000000".to_owned(),
+            upload_id: id.clone(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), Code::NotFound);
+
+    let sent = client
+        .send(gateway(send(vec![id.clone()])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!sent.sent_message_id.is_empty());
+    let uids = bobs_inbox(&sending.dovecot, 1).await;
+    assert_eq!(uids, serde_json::json!([1]), "sent once");
+    let bob = sending.dovecot.users[1].clone();
+    let attachments = sending
+        .dovecot
+        .imap_peer(&bob, &serde_json::json!([["attachments", "INBOX", "1"]]))
+        .await
+        .unwrap();
+    let digest = pushmail_common::blob::BlobRef::of(&file);
+    assert_eq!(
+        attachments[0],
+        serde_json::json!([{
+            "name": "site-survey.bin",
+            "type": "application/octet-stream",
+            "size": file.len(),
+            "sha256": digest.as_str().trim_start_matches("sha256:"),
+        }])
+    );
+
+    // Bad uploads: each a clear status.
+    let client = &mut sending.client;
+    let huge = client
+        .begin_upload(gateway(pb::BeginUploadRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            file_name: "huge.iso".to_owned(),
+            content_type: String::new(),
+            total_bytes: 1 << 40,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(huge.code(), Code::InvalidArgument, "{huge:?}");
+    let unknown = client
+        .upload_chunk(gateway(pb::UploadChunkRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            upload_id: "0123456789abcdef0123456789abcdef".to_owned(),
+            offset: 0,
+            data: vec![1],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let stranger = client
+        .begin_upload(gateway(pb::BeginUploadRequest {
+            tenant_id: t.clone(),
+            account_id: "00000000-0000-7000-8000-000000000000".to_owned(),
+            file_name: "x".to_owned(),
+            content_type: String::new(),
+            total_bytes: 1,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(stranger.code(), Code::NotFound, "no account, no staging");
+
+    sending.stop().await;
 }

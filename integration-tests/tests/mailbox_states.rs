@@ -2,7 +2,9 @@
 //! memory, in PostgreSQL and in SQLite, a token names its state in its
 //! folder only, outlives its successor until the folder's count is
 //! reached, expires by age, and goes with its account; sends are
-//! remembered by their idempotency key, the first answer kept.
+//! remembered by their idempotency key, the first answer kept; an
+//! upload's ledger takes a chunk only where the upload ends, once, however
+//! many writers race for it, and bounds each account's uploads in progress.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
@@ -15,6 +17,9 @@ use pushmail_mailbox::domain::{Flags, FolderId, Uid};
 use pushmail_mailbox::sends::{MemorySends, PgSends, SendKey, Sends, Sent, SqliteSends};
 use pushmail_mailbox::sync::{
     FolderState, MemoryStates, PgStates, Retention, Scope, SqliteStates, States,
+};
+use pushmail_mailbox::uploads::{
+    Appended, Chunk, Ledger, MemoryLedger, Owner, PgLedger, Refused, SqliteLedger, Upload, UploadId,
 };
 
 fn scope(tenant: &str, account: &str, folder: &str) -> Scope {
@@ -137,6 +142,159 @@ async fn remembers_sends(sends: Arc<dyn Sends>, expiring: Arc<dyn Sends>) {
     assert_eq!(expiring.find(&other).await.unwrap(), None);
 }
 
+fn upload(account: &str, total: u64, expires_ms: i64) -> Upload {
+    Upload {
+        id: UploadId::new(),
+        owner: Owner {
+            tenant: "t1".into(),
+            account: account.into(),
+        },
+        file_name: "f.bin".into(),
+        content_type: "application/octet-stream".into(),
+        total,
+        received: 0,
+        blob: None,
+        created_ms: 1_000,
+        expires_ms,
+    }
+}
+
+fn chunk(offset: u64, len: u64, file: &str) -> Chunk {
+    Chunk {
+        offset,
+        len,
+        file: file.into(),
+    }
+}
+
+const NOW: i64 = 2_000;
+
+/// The ledger: appends only at the end, once; bounded uploads in progress;
+/// expiry; owners kept apart.
+async fn keeps_the_ledger(ledger: Arc<dyn Ledger>) {
+    let first = appends_only_at_the_end(&ledger).await;
+    bounds_uploads_in_progress(&ledger).await;
+    ledger.remove(&first.id).await.unwrap();
+    assert!(ledger.chunks(&first.id).await.unwrap().is_empty());
+}
+
+async fn appends_only_at_the_end(ledger: &Arc<dyn Ledger>) -> Upload {
+    let now = NOW;
+    let first = upload("a1", 30, 10_000);
+    ledger.create(&first, 2).await.unwrap();
+    let owner = first.owner.clone();
+    let stranger = Owner {
+        account: "a2".into(),
+        ..owner.clone()
+    };
+    assert_eq!(
+        ledger.get(&owner, &first.id, now).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(ledger.get(&stranger, &first.id, now).await.unwrap(), None);
+    assert_eq!(
+        ledger
+            .append(&stranger, &first.id, &chunk(0, 10, "x"), now)
+            .await
+            .unwrap(),
+        Appended::Missing
+    );
+
+    // Eight writers race for offset 0: one wins, the rest are told where
+    // the upload now ends.
+    let racers = (0..8).map(|i| {
+        let ledger = ledger.clone();
+        let owner = owner.clone();
+        let id = first.id.clone();
+        tokio::spawn(async move {
+            ledger
+                .append(&owner, &id, &chunk(0, 10, &format!("racer-{i}")), now)
+                .await
+                .unwrap()
+        })
+    });
+    let mut accepted = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Appended::Accepted(u) => {
+                accepted += 1;
+                assert_eq!(u.received, 10);
+            }
+            Appended::Elsewhere(u) => assert_eq!(u.received, 10),
+            Appended::Missing => panic!("the upload exists"),
+        }
+    }
+    assert_eq!(accepted, 1);
+    let Appended::Accepted(after) = ledger
+        .append(&owner, &first.id, &chunk(10, 20, "rest"), now)
+        .await
+        .unwrap()
+    else {
+        panic!("the next chunk is taken");
+    };
+    assert_eq!(after.received, 30);
+    let chunks = ledger.chunks(&first.id).await.unwrap();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!((chunks[0].offset, chunks[1].file.as_str()), (0, "rest"));
+
+    ledger
+        .complete(&first.id, "sha256:aa", 50_000)
+        .await
+        .unwrap();
+    ledger
+        .complete(&first.id, "sha256:bb", 60_000)
+        .await
+        .unwrap();
+    let done = ledger.get(&owner, &first.id, now).await.unwrap().unwrap();
+    assert_eq!(
+        (done.blob.as_deref(), done.expires_ms),
+        (Some("sha256:aa"), 50_000),
+        "the first completion stays"
+    );
+    assert!(matches!(
+        ledger
+            .append(&owner, &first.id, &chunk(30, 1, "late"), now)
+            .await
+            .unwrap(),
+        Appended::Elsewhere(_)
+    ));
+    first
+}
+
+async fn bounds_uploads_in_progress(ledger: &Arc<dyn Ledger>) {
+    let now = NOW;
+    // Two in progress at most per account, however many ask at once;
+    // complete ones and other accounts' do not count.
+    let creators = (0..6).map(|_| {
+        let ledger = ledger.clone();
+        tokio::spawn(async move { ledger.create(&upload("a1", 5, 10_000), 2).await })
+    });
+    let mut created = 0;
+    for creator in creators {
+        match creator.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(Refused::TooManyOpen { max: 2 }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 2);
+    ledger.create(&upload("a2", 5, 10_000), 2).await.unwrap();
+    // Expired ones do not count either.
+    let stale = upload("a3", 5, 900);
+    ledger.create(&stale, 1).await.unwrap();
+    ledger.create(&upload("a3", 5, 10_000), 1).await.unwrap();
+
+    let expired = ledger.expired(now, 100).await.unwrap();
+    assert_eq!(expired, vec![stale.id.clone()]);
+    assert_eq!(
+        ledger.get(&stale.owner, &stale.id, now).await.unwrap(),
+        None
+    );
+    assert!(ledger.exists(&stale.id).await.unwrap());
+    ledger.remove(&stale.id).await.unwrap();
+    assert!(!ledger.exists(&stale.id).await.unwrap());
+}
+
 const KEEP: Retention = Retention {
     per_folder: 3,
     max_age: Duration::from_secs(3_600),
@@ -161,6 +319,7 @@ async fn in_memory() {
         Arc::new(MemorySends::new(EXPIRE.max_age)),
     )
     .await;
+    keeps_the_ledger(Arc::new(MemoryLedger::default())).await;
 }
 
 #[tokio::test]
@@ -176,6 +335,7 @@ async fn in_postgres() {
         Arc::new(PgSends::new(pool.clone(), EXPIRE.max_age)),
     )
     .await;
+    keeps_the_ledger(Arc::new(PgLedger::new(pool.clone()))).await;
     pool.close().await;
     database.drop_database().await.unwrap();
 }
@@ -191,7 +351,8 @@ async fn in_sqlite() {
     behaves(Arc::new(keep), Arc::new(expire)).await;
     remembers_sends(
         Arc::new(SqliteSends::new(pool.clone(), KEEP.max_age)),
-        Arc::new(SqliteSends::new(pool, EXPIRE.max_age)),
+        Arc::new(SqliteSends::new(pool.clone(), EXPIRE.max_age)),
     )
     .await;
+    keeps_the_ledger(Arc::new(SqliteLedger::new(pool))).await;
 }

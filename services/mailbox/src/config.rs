@@ -36,6 +36,72 @@ pub struct Config {
     pub sync: SyncConfig,
     /// Sending through the accounts' submission servers.
     pub submission: SubmissionConfig,
+    /// The blob store (the volume ingest writes): completed uploads are
+    /// blobs, and chunks in progress are staged on the same volume.
+    pub blob: pushmail_common::blob::BlobConfig,
+    /// Resumable uploads of attachments.
+    pub uploads: UploadsConfig,
+}
+
+/// Resumable uploads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadsConfig {
+    /// Largest upload (its declared size).
+    pub max_bytes: u64,
+    /// Largest chunk; the gRPC message bound follows it.
+    pub max_chunk_bytes: u64,
+    /// Uploads in progress per account.
+    pub max_open_per_account: u32,
+    /// Hours an upload may take, and a complete one stays usable.
+    pub ttl_hours: u32,
+    /// How often expired uploads are swept.
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 50 * 1024 * 1024,
+            max_chunk_bytes: 1024 * 1024,
+            max_open_per_account: 16,
+            ttl_hours: 24,
+            sweep_interval_seconds: 600,
+        }
+    }
+}
+
+impl UploadsConfig {
+    /// The bounds the uploads enforce.
+    pub fn limits(&self) -> crate::uploads::UploadLimits {
+        crate::uploads::UploadLimits {
+            max_bytes: self.max_bytes,
+            max_chunk_bytes: self.max_chunk_bytes,
+            max_open: self.max_open_per_account,
+            ttl: Duration::from_secs(u64::from(self.ttl_hours) * 3_600),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_bytes == 0
+            || self.max_open_per_account == 0
+            || self.ttl_hours == 0
+            || self.sweep_interval_seconds == 0
+        {
+            return Err(ConfigError::invalid(
+                "uploads",
+                "max_bytes, max_open_per_account, ttl_hours and sweep_interval_seconds must be positive",
+            ));
+        }
+        // A chunk rides in one gRPC message, bounded to 16 MiB.
+        if self.max_chunk_bytes == 0 || self.max_chunk_bytes > 16 * 1024 * 1024 {
+            return Err(ConfigError::invalid(
+                "uploads.max_chunk_bytes",
+                "must be between 1 and 16 MiB",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Submission.
@@ -182,6 +248,8 @@ impl Default for Config {
             imap: ImapConfig::default(),
             sync: SyncConfig::default(),
             submission: SubmissionConfig::default(),
+            blob: pushmail_common::blob::BlobConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }
@@ -195,6 +263,8 @@ impl ServiceConfig for Config {
         self.listeners.grpc.validate("listeners.grpc.")?;
         self.binding.validate("binding.")?;
         self.imap.egress.validate("imap.egress.")?;
+        self.blob.validate("blob.")?;
+        self.uploads.validate()?;
         if self.imap.timeout_seconds == 0 {
             return Err(ConfigError::invalid(
                 "imap.timeout_seconds",

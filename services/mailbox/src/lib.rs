@@ -17,6 +17,7 @@ pub mod sends;
 mod service;
 pub mod submit;
 pub mod sync;
+pub mod uploads;
 mod wire;
 
 use std::sync::Arc;
@@ -47,6 +48,10 @@ pub struct Deps {
     pub states: Arc<dyn States>,
     /// Sends already made, by idempotency key.
     pub sends: Arc<dyn sends::Sends>,
+    /// What each upload has received.
+    pub ledger: Arc<dyn uploads::Ledger>,
+    /// Completed uploads.
+    pub blobs: Arc<dyn pushmail_common::blob::BlobStore>,
     /// Connections to mail servers.
     pub tls: Tls,
 }
@@ -59,35 +64,41 @@ impl Deps {
         let url = &config.database.url;
         // Sends are remembered as long as tokens.
         let remembered = retention.max_age;
-        let (states, sends): (Arc<dyn States>, Arc<dyn sends::Sends>) =
-            if let Some(path) = url.strip_prefix("sqlite://") {
-                let pool = pushmail_common::sqlite::open(std::path::Path::new(path), &[])
-                    .await
-                    .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
-                (
-                    Arc::new(
-                        SqliteStates::open(pool.clone(), retention)
-                            .await
-                            .map_err(Error::Database)?,
-                    ),
-                    Arc::new(sends::SqliteSends::new(pool, remembered)),
-                )
-            } else {
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(config.database.max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
-                    .await
-                    .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
-                (
-                    Arc::new(
-                        PgStates::open(pool.clone(), retention)
-                            .await
-                            .map_err(Error::Database)?,
-                    ),
-                    Arc::new(sends::PgSends::new(pool, remembered)),
-                )
-            };
+        type Stores = (
+            Arc<dyn States>,
+            Arc<dyn sends::Sends>,
+            Arc<dyn uploads::Ledger>,
+        );
+        let (states, sends, ledger): Stores = if let Some(path) = url.strip_prefix("sqlite://") {
+            let pool = pushmail_common::sqlite::open(std::path::Path::new(path), &[])
+                .await
+                .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
+            (
+                Arc::new(
+                    SqliteStates::open(pool.clone(), retention)
+                        .await
+                        .map_err(Error::Database)?,
+                ),
+                Arc::new(sends::SqliteSends::new(pool.clone(), remembered)),
+                Arc::new(uploads::SqliteLedger::new(pool)),
+            )
+        } else {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(config.database.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
+            (
+                Arc::new(
+                    PgStates::open(pool.clone(), retention)
+                        .await
+                        .map_err(Error::Database)?,
+                ),
+                Arc::new(sends::PgSends::new(pool.clone(), remembered)),
+                Arc::new(uploads::PgLedger::new(pool)),
+            )
+        };
         let extra = match &config.imap.extra_ca_file {
             Some(path) => Tls::read_cas(path).map_err(|e| {
                 pushmail_common::config::ConfigError::invalid(
@@ -104,6 +115,8 @@ impl Deps {
             accounts: Arc::new(BindingAccounts(binding)),
             states,
             sends,
+            ledger,
+            blobs: config.blob.open(),
             tls: Tls::new(&extra).map_err(Error::Tls)?.with_egress(egress),
         })
     }
@@ -134,6 +147,12 @@ pub async fn run(
     let callers = config.security.service_keys.verifier().map_err(|e| {
         pushmail_common::config::ConfigError::invalid("security.service_keys", e.to_string())
     })?;
+    let uploads = Arc::new(uploads::Uploads::new(
+        deps.ledger,
+        uploads::Staging::new(config.blob.local().staging(), config.blob.min_free_bytes),
+        deps.blobs.clone(),
+        config.uploads.limits(),
+    ));
     let mailboxes = service::Mailboxes {
         accounts: deps.accounts,
         imap: ImapConnector::pooled(
@@ -153,14 +172,26 @@ pub async fn run(
         ),
         states: deps.states,
         sends: deps.sends,
+        uploads: uploads.clone(),
+        max_send_bytes: config.imap.max_message_bytes,
         sync: config.sync.clone(),
         callers,
     };
     let mut host = Host::new(readiness, shutdown);
     host.readiness()
         .add_upstream_check("binding", config.binding.channel()?);
+    host.readiness().add_blob_check(deps.blobs);
+    let sweep = uploads::sweep_every(
+        uploads,
+        Duration::from_secs(config.uploads.sweep_interval_seconds),
+        host.shutdown(),
+    );
+    host.spawn_infallible("upload-sweep", sweep);
+    // An upload chunk and its request's other fields.
+    let decoding =
+        usize::try_from(config.uploads.max_chunk_bytes).unwrap_or(usize::MAX) + 64 * 1024;
     let server = MailboxServiceServer::new(service::Service(Arc::new(mailboxes)))
-        .max_decoding_message_size(1 << 20)
+        .max_decoding_message_size(decoding.max(1 << 20))
         .max_encoding_message_size(16 << 20);
     host.serve_grpc_with(listeners.grpc, Routes::new(server), config.listeners.grpc)?;
     host.serve_admin(listeners.admin, axum::Router::new());

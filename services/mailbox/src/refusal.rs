@@ -1,7 +1,8 @@
 //! Why a request was not served, and the one place that becomes a gRPC
 //! status: the code follows the kind of failure, and where the caller must
 //! act differently a `reason` metadata entry says how (`token-invalid`:
-//! sync from the start; `credentials`: the account's password is wrong).
+//! sync from the start; `credentials`: the account's password is wrong;
+//! `offset`: resume an upload from the `received-bytes` entry).
 
 use pushmail_common::report::Report;
 use tonic::{Code, Status};
@@ -10,6 +11,7 @@ use crate::accounts::AccountError;
 use crate::backend::BackendError;
 use crate::domain::BadId;
 use crate::sync::{StatesError, SyncError};
+use crate::uploads::UploadError;
 
 /// Most messages one request may name.
 pub(crate) const MAX_IDS: usize = 1_000;
@@ -62,9 +64,9 @@ pub(crate) enum Refusal {
     /// Submission failed; nothing was sent.
     #[error(transparent)]
     Submit(#[from] crate::submit::SubmitError),
-    /// A part of the contract this service does not serve yet.
-    #[error("{0} is not built yet")]
-    NotBuilt(&'static str),
+    /// An upload request (or a Send naming uploads) was refused.
+    #[error(transparent)]
+    Upload(#[from] UploadError),
 }
 
 impl From<StatesError> for Refusal {
@@ -94,8 +96,25 @@ impl Refusal {
                 (Code::Unavailable, None)
             }
             Self::Backend(error) | Self::Sync(SyncError::Backend(error)) => backend(error),
-            Self::NotBuilt(_) => (Code::Unimplemented, None),
+            Self::Upload(error) => upload(error),
         }
+    }
+}
+
+fn upload(error: &UploadError) -> (Code, Option<&'static str>) {
+    match error {
+        UploadError::NotFound => (Code::NotFound, None),
+        UploadError::Offset { .. } => (Code::Aborted, Some("offset")),
+        UploadError::TooLarge { .. }
+        | UploadError::ChunkTooLarge { .. }
+        | UploadError::EmptyChunk
+        | UploadError::BeyondEnd { .. }
+        | UploadError::BadName(_)
+        | UploadError::BadContentType(_)
+        | UploadError::TooMuchToSend { .. } => (Code::InvalidArgument, None),
+        UploadError::TooManyOpen { .. } => (Code::ResourceExhausted, None),
+        UploadError::Incomplete { .. } => (Code::FailedPrecondition, Some("upload-incomplete")),
+        UploadError::Storage(_) | UploadError::States(_) => (Code::Unavailable, None),
     }
 }
 
@@ -136,6 +155,13 @@ impl From<Refusal> for Status {
             status.metadata_mut().insert(
                 "reason",
                 tonic::metadata::MetadataValue::from_static(reason),
+            );
+        }
+        // Where to resume: the phone need not parse the message.
+        if let Refusal::Upload(UploadError::Offset { received, .. }) = &refusal {
+            status.metadata_mut().insert(
+                "received-bytes",
+                tonic::metadata::MetadataValue::from(*received),
             );
         }
         status
@@ -189,7 +215,19 @@ mod tests {
                 Code::NotFound,
                 None,
             ),
-            (Refusal::NotBuilt("Send"), Code::Unimplemented, None),
+            (
+                Refusal::Upload(UploadError::Offset {
+                    offset: 0,
+                    received: 5,
+                }),
+                Code::Aborted,
+                Some("offset"),
+            ),
+            (
+                Refusal::Upload(UploadError::TooManyOpen { max: 1 }),
+                Code::ResourceExhausted,
+                None,
+            ),
         ];
         for (refusal, code, reason) in cases {
             let text = refusal.to_string();

@@ -37,6 +37,10 @@ pub(crate) struct Mailboxes {
     pub(crate) submitter: Submitter,
     pub(crate) states: Arc<dyn States>,
     pub(crate) sends: Arc<dyn crate::sends::Sends>,
+    pub(crate) uploads: Arc<crate::uploads::Uploads>,
+    /// Most bytes of uploads one Send attaches (the bound of what is read
+    /// back from the provider, since the Sent copy is read like any mail).
+    pub(crate) max_send_bytes: u64,
     pub(crate) sync: SyncConfig,
     pub(crate) callers: ServiceVerifier,
 }
@@ -227,9 +231,6 @@ impl Mailboxes {
 impl Mailboxes {
     async fn send(&self, r: pb::SendRequest) -> Result<pb::SendResponse, Refusal> {
         let kind = kind(r.kind())?;
-        if !r.upload_ids.is_empty() {
-            return Err(Refusal::NotBuilt("sending uploads"));
-        }
         let access = self.access(&r.tenant_id, &r.account_id).await?;
         let submission = access.submission.clone().ok_or(Refusal::NoSubmission)?;
         let idempotency = (!r.client_send_id.is_empty()).then(|| crate::sends::SendKey {
@@ -248,7 +249,15 @@ impl Mailboxes {
         let reference = (kind != Kind::New)
             .then(|| MessageKey::decode(&r.reference_message_id))
             .transpose()?;
-        let draft = wire::draft(&r, kind);
+        let mut draft = wire::draft(&r, kind);
+        if !r.upload_ids.is_empty() {
+            let owner = owner(&r.tenant_id, &r.account_id);
+            draft.files.extend(
+                self.uploads
+                    .files(&owner, &r.upload_ids, self.max_send_bytes)
+                    .await?,
+            );
+        }
         let submitter = &self.submitter;
         let sender = access.address.clone();
         opened!(self, &access, |m| {
@@ -295,6 +304,50 @@ impl Mailboxes {
                 sent_message_id: answer.sent_message_id,
             })
         })
+    }
+}
+
+fn owner(tenant: &str, account: &str) -> crate::uploads::Owner {
+    crate::uploads::Owner {
+        tenant: tenant.to_owned(),
+        account: account.to_owned(),
+    }
+}
+
+impl Mailboxes {
+    async fn begin_upload(&self, r: pb::BeginUploadRequest) -> Result<pb::Upload, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        // The account must exist (and be this tenant's) before it may
+        // stage anything.
+        self.access(tenant, account).await?;
+        let upload = self
+            .uploads
+            .begin(
+                owner(tenant, account),
+                &r.file_name,
+                &r.content_type,
+                r.total_bytes,
+            )
+            .await?;
+        Ok(wire::upload(&upload))
+    }
+
+    async fn upload_chunk(&self, r: pb::UploadChunkRequest) -> Result<pb::Upload, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        let upload = self
+            .uploads
+            .chunk(&owner(tenant, account), &r.upload_id, r.offset, r.data)
+            .await?;
+        Ok(wire::upload(&upload))
+    }
+
+    async fn get_upload(&self, r: pb::GetUploadRequest) -> Result<pb::Upload, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        let upload = self
+            .uploads
+            .get(&owner(tenant, account), &r.upload_id)
+            .await?;
+        Ok(wire::upload(&upload))
     }
 }
 
@@ -482,7 +535,9 @@ impl MailboxService for Service {
         request: Request<pb::BeginUploadRequest>,
     ) -> Result<Response<pb::Upload>, Status> {
         self.authorize(&request, "BeginUpload")?;
-        Err(Refusal::NotBuilt("Upload").into())
+        Ok(Response::new(
+            self.0.begin_upload(request.into_inner()).await?,
+        ))
     }
 
     async fn upload_chunk(
@@ -490,7 +545,9 @@ impl MailboxService for Service {
         request: Request<pb::UploadChunkRequest>,
     ) -> Result<Response<pb::Upload>, Status> {
         self.authorize(&request, "UploadChunk")?;
-        Err(Refusal::NotBuilt("Upload").into())
+        Ok(Response::new(
+            self.0.upload_chunk(request.into_inner()).await?,
+        ))
     }
 
     async fn get_upload(
@@ -498,6 +555,8 @@ impl MailboxService for Service {
         request: Request<pb::GetUploadRequest>,
     ) -> Result<Response<pb::Upload>, Status> {
         self.authorize(&request, "GetUpload")?;
-        Err(Refusal::NotBuilt("Upload").into())
+        Ok(Response::new(
+            self.0.get_upload(request.into_inner()).await?,
+        ))
     }
 }

@@ -157,3 +157,13 @@ pub(crate) fn moved(from: &MessageKey, to: Option<&MessageKey>) -> pb::Moved {
         new_message_id: to.map(MessageKey::encode).unwrap_or_default(),
     }
 }
+
+pub(crate) fn upload(upload: &crate::uploads::Upload) -> pb::Upload {
+    pb::Upload {
+        upload_id: upload.id.as_str().to_owned(),
+        total_bytes: upload.total,
+        received_bytes: upload.received,
+        complete: upload.complete(),
+        expires_at: Some(pushmail_common::clock::timestamp(upload.expires_ms)),
+    }
+}

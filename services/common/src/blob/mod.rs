@@ -85,6 +85,32 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn granted(&self, owner: &str, blob: &BlobRef) -> Result<bool, BlobError>;
 }
 
+/// The store's subdirectory for staged files (see [`LocalBlobStore::staging`]).
+const STAGING: &str = "staging";
+
+/// Refuses a write of `len` bytes under `dir` that would leave less than
+/// `reserve` bytes free on its volume (0: no check), so one writer cannot
+/// fill the volume every service shares.
+pub fn ensure_room(dir: &Path, reserve: u64, len: u64) -> Result<(), BlobError> {
+    if reserve == 0 {
+        return Ok(());
+    }
+    let mut at = dir;
+    // The directory may not exist yet on a fresh volume: ask its parent.
+    while !at.exists() {
+        match at.parent() {
+            Some(parent) => at = parent,
+            None => break,
+        }
+    }
+    let stat = rustix::fs::statvfs(at).map_err(std::io::Error::from)?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if free < reserve.saturating_add(len) {
+        return Err(BlobError::Full { free, reserve });
+    }
+    Ok(())
+}
+
 /// A directory on local disk (or a mounted volume): `<root>/ab/cd/<digest>`.
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
@@ -108,32 +134,14 @@ impl LocalBlobStore {
         self
     }
 
-    /// Bytes free on the volume for unprivileged writers.
-    fn free_bytes(&self) -> std::io::Result<u64> {
-        let mut at = self.root.as_path();
-        // The root may not exist yet on a fresh volume: ask its parent.
-        while !at.exists() {
-            match at.parent() {
-                Some(parent) => at = parent,
-                None => break,
-            }
-        }
-        let stat = rustix::fs::statvfs(at).map_err(std::io::Error::from)?;
-        Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    fn ensure_room(&self, len: usize) -> Result<(), BlobError> {
+        ensure_room(&self.root, self.reserve, len as u64)
     }
 
-    fn ensure_room(&self, len: usize) -> Result<(), BlobError> {
-        if self.reserve == 0 {
-            return Ok(());
-        }
-        let free = self.free_bytes()?;
-        if free < self.reserve.saturating_add(len as u64) {
-            return Err(BlobError::Full {
-                free,
-                reserve: self.reserve,
-            });
-        }
-        Ok(())
+    /// Where writers outside the store (resumable uploads) stage their
+    /// files, on the same volume and left alone by the sweep.
+    pub fn staging(&self) -> PathBuf {
+        self.root.join(STAGING)
     }
 
     fn path(&self, blob: &BlobRef) -> PathBuf {

@@ -66,7 +66,13 @@ impl LocalBlobStore {
             .checked_sub(UNGRANTED_GRACE)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         for first in subdirs(&self.root)? {
-            if first == grants {
+            // Blobs live under two hex digits; `grants` and the staging
+            // area hold other writers' files.
+            if !first
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
                 continue;
             }
             for second in subdirs(&first)? {
@@ -169,6 +175,26 @@ mod tests {
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn staged_files_are_not_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        // An upload in progress whose chunk name happens to be 64 long.
+        let upload = store.staging().join("0123456789abcdef0123456789abcdef");
+        std::fs::create_dir_all(&upload).unwrap();
+        let chunk = upload.join("0".repeat(64));
+        std::fs::write(&chunk, b"part").unwrap();
+        std::fs::File::options()
+            .append(true)
+            .open(&chunk)
+            .unwrap()
+            .set_modified(SystemTime::now() - 400 * DAY)
+            .unwrap();
+        let swept = store.sweep(SystemTime::now(), DAY).unwrap();
+        assert_eq!((swept.blobs_kept, swept.blobs_removed), (0, 0));
+        assert!(chunk.exists());
+    }
 
     #[tokio::test]
     async fn expired_grants_and_the_mail_only_they_kept_go() {
