@@ -18,6 +18,7 @@ pub mod dovecot;
 pub mod edge;
 pub mod hostile;
 pub mod http;
+pub mod mailbox;
 pub mod measure;
 pub mod nodes;
 pub mod platform;

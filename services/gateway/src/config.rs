@@ -24,6 +24,9 @@ pub struct Config {
     pub transcode: UpstreamConfig,
     /// The session service (which devices are connected), with the gateway's credential.
     pub session: UpstreamConfig,
+    /// The mailbox service (the device mailbox API), with the gateway's
+    /// credential.
+    pub mailbox: UpstreamConfig,
     /// The admin API.
     pub api: ApiConfig,
     /// Portal sign-in sessions.
@@ -37,11 +40,24 @@ pub struct Config {
 }
 
 /// Bounds of the gateway's listeners.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ListenersConfig {
-    /// The public HTTP port (REST, portal, device fetch).
+    /// The public HTTP port (REST, portal, device fetch and mailbox).
     pub http: HttpLimits,
+}
+
+impl Default for ListenersConfig {
+    fn default() -> Self {
+        Self {
+            http: HttpLimits {
+                // An upload chunk (the mailbox service's 1 MiB by default)
+                // and its headers; the admin API keeps its own 64 KiB.
+                max_body_bytes: 1024 * 1024 + 64 * 1024,
+                ..HttpLimits::default()
+            },
+        }
+    }
 }
 
 /// The admin API's limits.
@@ -149,6 +165,7 @@ impl Default for Config {
             binding: UpstreamConfig::at("http://127.0.0.1:7101"),
             transcode: UpstreamConfig::at("http://127.0.0.1:7103"),
             session: UpstreamConfig::at("http://127.0.0.1:7102"),
+            mailbox: UpstreamConfig::at("http://127.0.0.1:7108"),
             api: ApiConfig::default(),
             portal: PortalConfig::default(),
             tokens: TokensConfig::default(),
@@ -167,6 +184,7 @@ impl ServiceConfig for Config {
         self.binding.validate("binding.")?;
         self.transcode.validate("transcode.")?;
         self.session.validate("session.")?;
+        self.mailbox.validate("mailbox.")?;
         if self.api.requests_per_minute == 0 || self.portal.session_ttl_minutes == 0 {
             return Err(ConfigError::invalid(
                 "api.requests_per_minute",

@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 mod fetch;
+mod mailbox;
 mod portal;
 mod reply;
 
@@ -43,6 +44,8 @@ pub struct Deps {
     pub transcode: TracedChannel,
     /// The session service.
     pub session: TracedChannel,
+    /// The mailbox service (the device mailbox API).
+    pub mailbox: TracedChannel,
 }
 
 impl Deps {
@@ -52,6 +55,7 @@ impl Deps {
             binding: config.binding.channel()?,
             transcode: config.transcode.channel()?,
             session: config.session.channel()?,
+            mailbox: config.mailbox.channel()?,
         })
     }
 }
@@ -123,13 +127,19 @@ pub async fn run(
     });
     let binding = BindingServiceClient::new(deps.binding);
     let traffic = Arc::new(Traffic::default());
-    let fetch = Arc::new(fetch::Fetch::new(
+    let gate = Arc::new(fetch::Gate::new(
         verifier,
         binding.clone(),
-        TranscodeServiceClient::new(deps.transcode),
-        traffic.clone(),
         Duration::from_millis(config.fetch.targets_cache_ms),
     ));
+    let fetch = Arc::new(fetch::Fetch::new(
+        gate.clone(),
+        TranscodeServiceClient::new(deps.transcode),
+        traffic.clone(),
+    ));
+    // Not a readiness check: a mailbox service that is down fails the
+    // mailbox routes only, never the push path's fetches.
+    let mailboxes = Arc::new(mailbox::Mailboxes::new(gate, deps.mailbox, traffic.clone()));
     let every = Duration::from_millis(config.fetch.traffic_flush_ms);
     let shutdown = host.shutdown();
     host.spawn_infallible("traffic", async move {
@@ -146,17 +156,26 @@ pub async fn run(
     host.serve_http_with(
         "http",
         listeners.http,
-        public_router(fetch, admin_api),
+        public_router(
+            fetch,
+            mailbox::router(mailboxes, config.listeners.http.max_body_bytes),
+            admin_api,
+        ),
         config.listeners.http,
     );
     host.serve_admin(listeners.admin, axum::Router::new());
     Ok(host.run().await?)
 }
 
-fn public_router(fetch: Arc<fetch::Fetch>, admin: Arc<api::Api>) -> axum::Router {
+fn public_router(
+    fetch: Arc<fetch::Fetch>,
+    mailboxes: axum::Router,
+    admin: Arc<api::Api>,
+) -> axum::Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     fetch::router(fetch)
+        .merge(mailboxes)
         .merge(api::router(admin))
         .merge(portal::router())
         .fallback(not_found)

@@ -54,6 +54,13 @@ pub(crate) enum ApiError {
     RangeNotSatisfiable {
         total: u64,
     },
+    /// Refused for a reason the device acts on: its own status and code
+    /// (`token_invalid`, `upload_incomplete`, …) and the upstream's words.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     Busy(String),
     Timeout(String),
     Upstream(String),
@@ -168,6 +175,11 @@ impl IntoResponse for ApiError {
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
                 response
             }
+            Self::Refused {
+                status,
+                code,
+                message,
+            } => error(status, code, &message),
             Self::Timeout(m) => error(StatusCode::GATEWAY_TIMEOUT, "timeout", &m),
             Self::Upstream(m) => error(StatusCode::BAD_GATEWAY, "upstream_unavailable", &m),
         }

@@ -29,7 +29,7 @@ pub(crate) struct Access {
 type Targets = Vec<binding::DeliveryTarget>;
 
 /// Checks devices against binding, with a short cache per account.
-pub(super) struct Gate {
+pub(crate) struct Gate {
     verifier: TokenVerifier,
     revocations: Revocations,
     binding: BindingServiceClient<TracedChannel>,
@@ -42,7 +42,7 @@ pub(super) struct Gate {
 const CACHE_ACCOUNTS: usize = 10_000;
 
 impl Gate {
-    pub(super) fn new(
+    pub(crate) fn new(
         verifier: TokenVerifier,
         binding: BindingServiceClient<TracedChannel>,
         ttl: Duration,
@@ -57,7 +57,7 @@ impl Gate {
     }
 
     /// The claims of the request's device token.
-    pub(super) fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         headers: &HeaderMap,
         query_token: Option<&str>,
@@ -80,7 +80,7 @@ impl Gate {
 
     /// The device's access to `account`, or NOT_FOUND: another tenant's
     /// or another person's account looks the same as no account.
-    pub(super) async fn access(
+    pub(crate) async fn access(
         &self,
         claims: &DeviceClaims,
         account: &str,

@@ -9,7 +9,6 @@ mod download;
 pub(crate) mod range;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -18,8 +17,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pushmail_common::grpc::TracedChannel;
-use pushmail_device_token::TokenVerifier;
-use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 use pushmail_proto::transcode::v1 as transcode;
 use pushmail_proto::transcode::v1::transcode_service_client::TranscodeServiceClient;
 use pushmail_traffic::Traffic;
@@ -27,27 +24,24 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::reply::ApiError;
-pub(crate) use access::Access;
-use access::Gate;
+pub(crate) use access::{Access, Gate};
 use download::{Counter, Disposition};
 
 /// Shared by the fetch routes.
 pub(crate) struct Fetch {
-    gate: Gate,
+    gate: Arc<Gate>,
     transcode: TranscodeServiceClient<TracedChannel>,
     traffic: Arc<Traffic>,
 }
 
 impl Fetch {
     pub(crate) fn new(
-        verifier: TokenVerifier,
-        binding: BindingServiceClient<TracedChannel>,
+        gate: Arc<Gate>,
         transcode: TranscodeServiceClient<TracedChannel>,
         traffic: Arc<Traffic>,
-        targets_ttl: Duration,
     ) -> Self {
         Self {
-            gate: Gate::new(verifier, binding, targets_ttl),
+            gate,
             transcode: transcode.max_decoding_message_size(2 << 20),
             traffic,
         }
