@@ -45,6 +45,8 @@ pub(crate) struct StandaloneConfig {
     pub(crate) dispatch: pushmail_dispatch::Config,
     /// Gateway.
     pub(crate) gateway: pushmail_gateway::Config,
+    /// The mailbox service (the phone's mailbox through the platform).
+    pub(crate) mailbox: pushmail_mailbox::Config,
 }
 
 fn local(port: u16) -> SocketAddr {
@@ -83,9 +85,10 @@ impl Default for StandaloneConfig {
             binding: binding(),
             session: session(),
             transcode: transcode(blob.clone()),
-            ingest: ingest(blob),
+            ingest: ingest(blob.clone()),
             dispatch: dispatch(),
             gateway: gateway(),
+            mailbox: mailbox(blob),
         }
     }
 }
@@ -222,6 +225,24 @@ fn gateway() -> pushmail_gateway::Config {
     }
 }
 
+fn mailbox(blob: BlobConfig) -> pushmail_mailbox::Config {
+    let mut mailbox = pushmail_mailbox::Config {
+        server: ServerConfig {
+            grpc_addr: local(7108),
+            admin_addr: local(9108),
+        },
+        binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+        blob,
+        ..Default::default()
+    };
+    // Placed under `data_dir` by `resolve`.
+    mailbox.database.url = String::new();
+    // Beside its mail server, as binding and ingest.
+    mailbox.imap.egress = pushmail_common::egress::EgressConfig::loopback();
+    mailbox.submission.hello_name = "localhost".to_owned();
+    mailbox
+}
+
 impl StandaloneConfig {
     /// Moves every embedded store to a fresh `data_dir` (the load
     /// generator's runs); stores on servers (PostgreSQL, Redis) stay.
@@ -235,8 +256,12 @@ impl StandaloneConfig {
             &mut self.session.outbox.sqlite_path,
             &mut self.dispatch.state.sqlite_path,
             &mut self.ingest.marks.sqlite_path,
+            &mut self.mailbox.blob.dir,
         ] {
             path.clear();
+        }
+        if self.mailbox.database.url.starts_with("sqlite:") {
+            self.mailbox.database.url.clear();
         }
         if self.binding.database.url.expose().starts_with("sqlite:") {
             self.binding.database.url = SecretUrl::new("");
@@ -263,6 +288,10 @@ impl ServiceConfig for StandaloneConfig {
         place(&mut self.session.outbox.sqlite_path, &data, "outbox.db");
         place(&mut self.dispatch.state.sqlite_path, &data, "dispatch.db");
         place(&mut self.ingest.marks.sqlite_path, &data, "marks.db");
+        place(&mut self.mailbox.blob.dir, &data, "blobs");
+        if self.mailbox.database.url.is_empty() {
+            self.mailbox.database.url = format!("sqlite://{}", data.join("mailbox.db").display());
+        }
         if self.binding.database.url.expose().is_empty() {
             self.binding.database.url = SecretUrl::new(format!(
                 "sqlite://{}?mode=rwc",
@@ -284,7 +313,8 @@ impl ServiceConfig for StandaloneConfig {
         self.dispatch
             .validate()
             .map_err(|e| e.nested("dispatch."))?;
-        self.gateway.validate().map_err(|e| e.nested("gateway."))
+        self.gateway.validate().map_err(|e| e.nested("gateway."))?;
+        self.mailbox.validate().map_err(|e| e.nested("mailbox."))
     }
 }
 

@@ -35,12 +35,14 @@ pub(crate) const REFUSED: &[(&str, &str)] = &[
     ("ingest.telemetry", ONE_TELEMETRY),
     ("dispatch.telemetry", ONE_TELEMETRY),
     ("gateway.telemetry", ONE_TELEMETRY),
+    ("mailbox.telemetry", ONE_TELEMETRY),
     ("binding.shutdown", ONE_STOP),
     ("session.shutdown", ONE_STOP),
     ("transcode.shutdown", ONE_STOP),
     ("ingest.shutdown", ONE_STOP),
     ("dispatch.shutdown", ONE_STOP),
     ("gateway.shutdown", ONE_STOP),
+    ("mailbox.shutdown", ONE_STOP),
     (
         "session.runtime",
         "standalone sizes its one runtime to the machine",
@@ -61,6 +63,9 @@ pub(crate) const REFUSED: &[(&str, &str)] = &[
     ("gateway.binding.token", OWN_CREDENTIALS),
     ("gateway.transcode.token", OWN_CREDENTIALS),
     ("gateway.session.token", OWN_CREDENTIALS),
+    ("gateway.mailbox.token", OWN_CREDENTIALS),
+    ("mailbox.security.service_keys", OWN_CREDENTIALS),
+    ("mailbox.binding.token", OWN_CREDENTIALS),
 ];
 
 fn at<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {

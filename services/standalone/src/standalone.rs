@@ -93,6 +93,10 @@ fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
             "session.security.credential",
             !config.session.security.credential.is_empty(),
         ),
+        (
+            "mailbox.security.service_keys",
+            !config.mailbox.security.service_keys.is_empty(),
+        ),
     ] {
         anyhow::ensure!(
             !configured,
@@ -103,7 +107,8 @@ fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
     let keys = ServiceKeys::new([issuer.public_key_hex()]);
     config.binding.security.service_keys = keys.clone();
     config.session.security.service_keys = keys.clone();
-    config.transcode.security.service_keys = keys;
+    config.transcode.security.service_keys = keys.clone();
+    config.mailbox.security.service_keys = keys;
     let now = pushmail_common::clock::now_ms();
     let ingest = issuer.mint(Service::Ingest, now);
     let dispatch = issuer.mint(Service::Dispatch, now);
@@ -112,10 +117,12 @@ fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
     config.ingest.binding.token = ingest;
     config.dispatch.binding.token = dispatch.clone();
     config.dispatch.session.token = dispatch;
+    config.mailbox.binding.token = issuer.mint(Service::Mailbox, now);
     for upstream in [
         &mut config.gateway.binding,
         &mut config.gateway.transcode,
         &mut config.gateway.session,
+        &mut config.gateway.mailbox,
     ] {
         upstream.token = gateway.clone();
     }
@@ -223,6 +230,30 @@ pub(crate) async fn start(
         pushmail_dispatch::run(c, deps, listeners, r, s)
     });
 
+    start_edge(&config, &mut services).await?;
+
+    services.wait_ready().await?;
+    Ok(Platform {
+        config,
+        bus,
+        services,
+    })
+}
+
+/// The phone-facing services: the mailbox service, then the gateway in
+/// front of it and the fetch path.
+async fn start_edge(config: &StandaloneConfig, services: &mut Services) -> anyhow::Result<()> {
+    let c = config.mailbox.clone();
+    let deps = pushmail_mailbox::Deps::connect(&c)
+        .await
+        .context("mailbox")?;
+    let listeners = pushmail_mailbox::Listeners::bind(&c.server)
+        .await
+        .context("mailbox")?;
+    services.spawn(pushmail_mailbox::NAME, |r, s| {
+        pushmail_mailbox::run(c, deps, listeners, r, s)
+    });
+
     let c = config.gateway.clone();
     let deps = pushmail_gateway::Deps::connect(&c).context("gateway")?;
     let listeners = pushmail_gateway::Listeners::bind(&c)
@@ -231,13 +262,7 @@ pub(crate) async fn start(
     services.spawn(pushmail_gateway::NAME, |r, s| {
         pushmail_gateway::run(c, deps, listeners, r, s)
     });
-
-    services.wait_ready().await?;
-    Ok(Platform {
-        config,
-        bus,
-        services,
-    })
+    Ok(())
 }
 
 struct Services {

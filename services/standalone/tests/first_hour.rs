@@ -5,7 +5,8 @@
 //! password mistyped, then corrected in the portal), binds a number with
 //! the code read from the portal's SMS outbox page (no SMS centre here),
 //! registers a phone over REST, runs `pushmail device` with its token,
-//! and a mail appended to the mailbox over IMAP reaches the phone; with
+//! and a mail appended to the mailbox over IMAP reaches the phone (and is
+//! in the phone's sync of the inbox through the mailbox service); with
 //! the phone gone, the next mail's SMS wake-up (a WAP Push) is printed and
 //! listed with its URL. A screenshot of the SMS outbox is left in
 //! `test-artifacts/first-hour.png`.
@@ -223,6 +224,65 @@ async fn a_newcomer_binds_their_own_mailbox_and_number_and_their_phone_gets_the_
     assert!(
         printed.iter().any(|l| l.contains("friend@example.net")),
         "{printed:#?}"
+    );
+
+    // The same mail in the phone's view of the mailbox: the gateway's
+    // device mailbox API over the mailbox service, in this process too.
+    let accounts = http::call(
+        gateway,
+        "GET",
+        &format!("/api/v1/tenants/{tenant}/accounts"),
+        &headers[..1],
+        b"",
+    )
+    .await
+    .unwrap()
+    .json();
+    let account = accounts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["address"] == address.as_str())
+        .unwrap_or_else(|| panic!("{address} in {accounts}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let device = format!("Bearer {token}");
+    let mailbox = format!("/v1/accounts/{account}/mailbox");
+    let folders = http::call(
+        gateway,
+        "GET",
+        &format!("{mailbox}/folders"),
+        &[("Authorization", device.as_str())],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert_eq!(folders.status, 200, "{}", folders.text());
+    let folders = folders.json();
+    let inbox = folders["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == "inbox")
+        .unwrap_or_else(|| panic!("an inbox in {folders}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changes = http::call(
+        gateway,
+        "GET",
+        &format!("{mailbox}/folders/{inbox}/changes"),
+        &[("Authorization", device.as_str())],
+        b"",
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(
+        changes["added"][0]["subject"],
+        subject.as_str(),
+        "{changes}"
     );
 
     // The phone goes away; the next mail wakes it by SMS: a WAP Push,

@@ -293,6 +293,7 @@ fn dump_config_shows_no_key_that_does_nothing_and_names_the_refused_ones() {
         "ingest",
         "dispatch",
         "gateway",
+        "mailbox",
     ] {
         for section in ["bus", "telemetry", "shutdown"] {
             assert!(

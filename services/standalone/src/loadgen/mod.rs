@@ -259,6 +259,11 @@ fn prepare(
     config.dispatch.server.admin_addr = port()?;
     config.gateway.server.http_addr = port()?;
     config.gateway.server.admin_addr = port()?;
+    let mailbox = port()?;
+    config.mailbox.server.grpc_addr = mailbox;
+    config.mailbox.server.admin_addr = port()?;
+    config.mailbox.binding.endpoint = format!("http://{binding}");
+    config.gateway.mailbox.endpoint = format!("http://{mailbox}");
     for upstream in [&mut config.ingest.binding, &mut config.dispatch.binding] {
         upstream.endpoint = format!("http://{binding}");
     }

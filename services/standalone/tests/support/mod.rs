@@ -24,8 +24,8 @@ pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
 /// The ports a platform listens on, chosen once so a restart keeps them.
 #[derive(Debug, Clone)]
 pub(crate) struct Ports {
-    grpc: [u16; 3],
-    admin: [u16; 6],
+    grpc: [u16; 4],
+    admin: [u16; 7],
     pub(crate) http: u16,
     pub(crate) devices: u16,
     pub(crate) smtp: u16,
@@ -37,8 +37,9 @@ impl Ports {
     /// Every port free, so tests run side by side.
     pub(crate) fn free() -> Self {
         Self {
-            grpc: [free_port(), free_port(), free_port()],
+            grpc: [free_port(), free_port(), free_port(), free_port()],
             admin: [
+                free_port(),
                 free_port(),
                 free_port(),
                 free_port(),
@@ -101,7 +102,10 @@ pub(crate) fn start_in(
         );
     };
     let grpc = ports.grpc;
-    for (service, grpc_port) in ["BINDING", "SESSION", "TRANSCODE"].iter().zip(&grpc) {
+    for (service, grpc_port) in ["BINDING", "SESSION", "TRANSCODE", "MAILBOX"]
+        .iter()
+        .zip(&grpc)
+    {
         set(&format!("{service}__SERVER__GRPC_ADDR"), *grpc_port);
     }
     let services = [
@@ -111,6 +115,7 @@ pub(crate) fn start_in(
         "INGEST",
         "DISPATCH",
         "GATEWAY",
+        "MAILBOX",
     ];
     for (service, port) in services.iter().zip(ports.admin) {
         set(&format!("{service}__SERVER__ADMIN_ADDR"), port);
@@ -157,6 +162,14 @@ pub(crate) fn start_in(
         .env(
             "PUSHMAIL_STANDALONE__GATEWAY__SESSION__ENDPOINT",
             upstream(grpc[1]),
+        )
+        .env(
+            "PUSHMAIL_STANDALONE__GATEWAY__MAILBOX__ENDPOINT",
+            upstream(grpc[3]),
+        )
+        .env(
+            "PUSHMAIL_STANDALONE__MAILBOX__BINDING__ENDPOINT",
+            upstream(grpc[0]),
         );
     for (key, value) in extra {
         command.env(format!("PUSHMAIL_STANDALONE__{key}"), value);
