@@ -1,5 +1,6 @@
-//! Fetching what a notification points at from the gateway: the
-//! message's summary and an attachment's preview, with the device token.
+//! Fetching what a notification points at from the gateway (the message's
+//! summary and an attachment's preview) and the mailbox API's calls, with
+//! the device token.
 //! Plain HTTP only (the demo and tests talk to a local gateway; a phone
 //! on the internet reaches it through TLS at the ingress).
 
@@ -65,3 +66,22 @@ pub async fn post_json(
 #[derive(Debug, thiserror::Error)]
 #[error("no answer in time")]
 pub struct TimedOut;
+
+/// PATCHes `data` to an upload at `url` as the chunk starting at `offset`
+/// (`Upload-Offset`, `docs/device-protocol.md` "Mailbox").
+pub async fn patch_chunk(
+    url: &str,
+    token: &str,
+    offset: u64,
+    data: Bytes,
+) -> anyhow::Result<Fetched> {
+    let request = http::Request::patch(url)
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/offset+octet-stream",
+        )
+        .header("upload-offset", offset)
+        .body(Full::new(data))?;
+    send(request).await
+}

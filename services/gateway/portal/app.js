@@ -165,6 +165,7 @@ async function loadAccounts(more) {
 async function openAccount(account) {
   state.account = account;
   $("account-title").textContent = account.address;
+  $("account-id").textContent = account.id;
   $("verify-form").hidden = true;
   $("preferences-view").hidden = true;
   $("new-device").hidden = true;

@@ -1,7 +1,8 @@
 //! `pushmail device`: the demo device. Connects to a session node with a
 //! device token, prints each notification as it arrives (and, with
 //! `--fetch`, the message's summary and its first attachment's preview
-//! from the gateway), until Ctrl-C.
+//! from the gateway), until Ctrl-C. With a mailbox command (`ls`, `read`,
+//! `reply`, `send`) it does that one thing through the gateway instead.
 
 use std::time::Duration;
 
@@ -36,6 +37,12 @@ pub(crate) struct DeviceArgs {
     /// Use HTTP long poll (`/v1/ping`) instead of the WebSocket.
     #[arg(long)]
     long_poll: bool,
+    /// The gateway, for the mailbox commands.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    gateway: String,
+    /// A mailbox command instead of holding the connection.
+    #[command(subcommand)]
+    mail: Option<crate::mailbox_cli::MailCommand>,
 }
 
 pub(crate) fn run(args: DeviceArgs) -> std::process::ExitCode {
@@ -49,7 +56,13 @@ pub(crate) fn run(args: DeviceArgs) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(device(args)) {
+    let done = match args.mail {
+        Some(command) => {
+            runtime.block_on(crate::mailbox_cli::run(command, &args.gateway, &args.token))
+        }
+        None => runtime.block_on(device(args)),
+    };
+    match done {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pushmail device: {e:#}");

@@ -11,6 +11,7 @@ mod guide;
 mod keys;
 #[cfg(feature = "loadgen")]
 mod loadgen;
+mod mailbox_cli;
 mod refused;
 mod secrets;
 mod sms;
@@ -33,7 +34,8 @@ struct Cli {
 enum Command {
     /// Run every service in this process with embedded defaults.
     Standalone(ServiceArgs),
-    /// A demo device: hold a connection, print and ack notifications.
+    /// A demo device: hold a connection, print and ack notifications; or
+    /// list, read, reply to and send mail through the gateway.
     Device(device::DeviceArgs),
     /// End-to-end load: the standalone platform, phones, mail over SMTP at
     /// a constant rate; writes a latency report.
