@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use pushmail_integration_tests::TestDatabase;
 use pushmail_mailbox::domain::{Flags, FolderId, Uid};
-use pushmail_mailbox::sends::{MemorySends, PgSends, SendKey, Sends, Sent, SqliteSends};
+use pushmail_mailbox::sends::{Claim, MemorySends, PgSends, SendKey, Sends, Sent, SqliteSends};
 use pushmail_mailbox::sync::{
     FolderState, MemoryStates, PgStates, Retention, Scope, SqliteStates, States,
 };
@@ -110,7 +110,9 @@ async fn behaves(states: Arc<dyn States>, expiring: Arc<dyn States>) {
     assert_eq!(expiring.load(&inbox, &short).await.unwrap(), None);
 }
 
-/// A send is remembered by its key, first answer kept, until it expires.
+/// A send claims its key (once, however many ask at once), is remembered
+/// by it, first answer kept, until it expires; a released claim frees the
+/// key, an abandoned one is taken over.
 async fn remembers_sends(sends: Arc<dyn Sends>, expiring: Arc<dyn Sends>) {
     let key = SendKey {
         tenant: "t1".into(),
@@ -121,25 +123,58 @@ async fn remembers_sends(sends: Arc<dyn Sends>, expiring: Arc<dyn Sends>) {
         rfc_message_id: "m1@example.net".into(),
         sent_message_id: "1.7.U2VudA".into(),
     };
-    assert_eq!(sends.find(&key).await.unwrap(), None);
+    // The same Send arriving eight times at once: one sends.
+    let claims = (0..8).map(|_| {
+        let (sends, key) = (sends.clone(), key.clone());
+        tokio::spawn(async move { sends.claim(&key).await.unwrap() })
+    });
+    let mut mine = 0;
+    for claim in claims {
+        match claim.await.unwrap() {
+            Claim::Mine => mine += 1,
+            Claim::InFlight => {}
+            Claim::Done(sent) => panic!("nothing was sent yet: {sent:?}"),
+        }
+    }
+    assert_eq!(mine, 1);
     sends.record(&key, &first).await.unwrap();
-    assert_eq!(sends.find(&key).await.unwrap(), Some(first.clone()));
+    assert_eq!(sends.claim(&key).await.unwrap(), Claim::Done(first.clone()));
     let second = Sent {
         rfc_message_id: "m2@example.net".into(),
         sent_message_id: String::new(),
     };
     sends.record(&key, &second).await.unwrap();
-    assert_eq!(sends.find(&key).await.unwrap(), Some(first));
+    sends.release(&key).await.unwrap();
+    assert_eq!(
+        sends.claim(&key).await.unwrap(),
+        Claim::Done(first),
+        "the first answer stays; a release frees only a claim"
+    );
+
+    // A failed send gives its key back.
     let other = SendKey {
         account: "a2".into(),
         ..key.clone()
     };
-    assert_eq!(sends.find(&other).await.unwrap(), None);
+    assert_eq!(sends.claim(&other).await.unwrap(), Claim::Mine);
+    assert_eq!(sends.claim(&other).await.unwrap(), Claim::InFlight);
+    sends.release(&other).await.unwrap();
+    assert_eq!(sends.claim(&other).await.unwrap(), Claim::Mine);
 
-    expiring.record(&other, &second).await.unwrap();
-    assert!(expiring.find(&other).await.unwrap().is_some());
+    // Answers expire, and a claim whose holder died is taken over (a key
+    // of its own: the SQL stores share one table).
+    let other = SendKey {
+        account: "a3".into(),
+        ..key.clone()
+    };
+    assert_eq!(expiring.claim(&other).await.unwrap(), Claim::Mine);
+    assert_eq!(expiring.claim(&other).await.unwrap(), Claim::InFlight);
     tokio::time::sleep(Duration::from_millis(120)).await;
-    assert_eq!(expiring.find(&other).await.unwrap(), None);
+    assert_eq!(expiring.claim(&other).await.unwrap(), Claim::Mine);
+    expiring.record(&other, &second).await.unwrap();
+    assert_eq!(expiring.claim(&other).await.unwrap(), Claim::Done(second));
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(expiring.claim(&other).await.unwrap(), Claim::Mine);
 }
 
 fn upload(account: &str, total: u64, expires_ms: i64) -> Upload {
@@ -316,7 +351,7 @@ async fn in_memory() {
     .await;
     remembers_sends(
         Arc::new(MemorySends::new(KEEP.max_age)),
-        Arc::new(MemorySends::new(EXPIRE.max_age)),
+        Arc::new(MemorySends::new(EXPIRE.max_age).abandoned_after(EXPIRE.max_age)),
     )
     .await;
     keeps_the_ledger(Arc::new(MemoryLedger::default())).await;
@@ -332,7 +367,7 @@ async fn in_postgres() {
     behaves(Arc::new(keep), Arc::new(expire)).await;
     remembers_sends(
         Arc::new(PgSends::new(pool.clone(), KEEP.max_age)),
-        Arc::new(PgSends::new(pool.clone(), EXPIRE.max_age)),
+        Arc::new(PgSends::new(pool.clone(), EXPIRE.max_age).abandoned_after(EXPIRE.max_age)),
     )
     .await;
     keeps_the_ledger(Arc::new(PgLedger::new(pool.clone()))).await;
@@ -351,7 +386,7 @@ async fn in_sqlite() {
     behaves(Arc::new(keep), Arc::new(expire)).await;
     remembers_sends(
         Arc::new(SqliteSends::new(pool.clone(), KEEP.max_age)),
-        Arc::new(SqliteSends::new(pool.clone(), EXPIRE.max_age)),
+        Arc::new(SqliteSends::new(pool.clone(), EXPIRE.max_age).abandoned_after(EXPIRE.max_age)),
     )
     .await;
     keeps_the_ledger(Arc::new(SqliteLedger::new(pool))).await;

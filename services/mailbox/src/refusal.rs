@@ -64,6 +64,9 @@ pub(crate) enum Refusal {
     /// Submission failed; nothing was sent.
     #[error(transparent)]
     Submit(#[from] crate::submit::SubmitError),
+    /// A Send with this `client_send_id` is being made right now.
+    #[error("a send with this client_send_id is in progress; ask again for its answer")]
+    SendInFlight,
     /// An upload request (or a Send naming uploads) was refused.
     #[error(transparent)]
     Upload(#[from] UploadError),
@@ -97,6 +100,7 @@ impl Refusal {
             }
             Self::Backend(error) | Self::Sync(SyncError::Backend(error)) => backend(error),
             Self::Upload(error) => upload(error),
+            Self::SendInFlight => (Code::Aborted, Some("send-in-flight")),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::config::SyncConfig;
 use crate::domain::{FolderId, FolderRole, MessageKey, Uid};
 use crate::imap::ImapConnector;
 use crate::refusal::{MAX_IDS, Refusal};
+use crate::sends::Claim;
 use crate::submit::Submitter;
 use crate::sync::{Scope, States, Token, sync};
 use crate::wire;
@@ -232,20 +233,46 @@ impl Mailboxes {
     async fn send(&self, r: pb::SendRequest) -> Result<pb::SendResponse, Refusal> {
         let kind = kind(r.kind())?;
         let access = self.access(&r.tenant_id, &r.account_id).await?;
-        let submission = access.submission.clone().ok_or(Refusal::NoSubmission)?;
         let idempotency = (!r.client_send_id.is_empty()).then(|| crate::sends::SendKey {
             tenant: r.tenant_id.clone(),
             account: r.account_id.clone(),
             client_send_id: r.client_send_id.clone(),
         });
-        if let Some(key) = &idempotency
-            && let Some(sent) = self.sends.find(key).await?
-        {
-            return Ok(pb::SendResponse {
-                rfc_message_id: sent.rfc_message_id,
-                sent_message_id: sent.sent_message_id,
-            });
+        if let Some(key) = &idempotency {
+            match self.sends.claim(key).await? {
+                Claim::Mine => {}
+                Claim::Done(sent) => {
+                    return Ok(pb::SendResponse {
+                        rfc_message_id: sent.rfc_message_id,
+                        sent_message_id: sent.sent_message_id,
+                    });
+                }
+                Claim::InFlight => return Err(Refusal::SendInFlight),
+            }
         }
+        let result = self
+            .send_claimed(r, kind, access, idempotency.as_ref())
+            .await;
+        if let (Err(_), Some(key)) = (&result, &idempotency)
+            && let Err(error) = self.sends.release(key).await
+        {
+            // The claim lapses after ABANDONED_AFTER; until then a retry
+            // with this key is told the send is in flight.
+            tracing::warn!(error = %pushmail_common::report::Report(&error), "a failed send's claim could not be released");
+        }
+        result
+    }
+
+    /// The send itself, its key (if any) claimed. An error means nothing
+    /// was sent.
+    async fn send_claimed(
+        &self,
+        r: pb::SendRequest,
+        kind: Kind,
+        access: Access,
+        idempotency: Option<&crate::sends::SendKey>,
+    ) -> Result<pb::SendResponse, Refusal> {
+        let submission = access.submission.clone().ok_or(Refusal::NoSubmission)?;
         let reference = (kind != Kind::New)
             .then(|| MessageKey::decode(&r.reference_message_id))
             .transpose()?;
@@ -294,7 +321,7 @@ impl Mailboxes {
                 rfc_message_id: composed.message_id,
                 sent_message_id: sent.map(|k| k.encode()).unwrap_or_default(),
             };
-            if let Some(key) = &idempotency
+            if let Some(key) = idempotency
                 && let Err(error) = self.sends.record(key, &answer).await
             {
                 tracing::warn!(error = %pushmail_common::report::Report(&error), "a send could not be remembered");

@@ -151,6 +151,11 @@ fn refused(status: &tonic::Status) -> ApiError {
             code: "upload_incomplete",
             message,
         },
+        (Code::Aborted, "send-in-flight") => ApiError::Refused {
+            status: StatusCode::CONFLICT,
+            code: "send_in_flight",
+            message,
+        },
         (Code::InvalidArgument, "recipient") => ApiError::Refused {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "recipient_refused",
