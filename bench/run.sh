@@ -47,6 +47,10 @@ stamp transcode
 cargo build --profile bench -p pushmail-transcode --bin pushmail-transcode
 cargo run --profile bench -p pushmail-integration-tests --example transcode_attack_bench -- bench/reports/transcode_attacks.md
 stamp transcode_attacks
+# The mailbox service against Dovecot and Postfix, with imaplib and swaks
+# as the same-run baselines.
+cargo run --profile bench -p pushmail-integration-tests --example mailbox_bench -- bench/reports/mailbox.md
+stamp mailbox
 
 # End to end: the load generator, standalone (SQLite bus, memory bus) then over Kafka on a fresh
 # in-memory tansu of its own (the shared one slows as it fills).
@@ -73,7 +77,7 @@ stamp e2e
   echo
   echo "| report | metric | this run | baseline (same run) | baseline value | ratio | goal |"
   echo "|---|---|---|---|---|---|---|"
-  for report in bus binding session imap smtp dispatch dispatch_kafka transcode transcode_attacks e2e; do
+  for report in bus binding session imap smtp dispatch dispatch_kafka transcode transcode_attacks mailbox e2e; do
     awk -v link="[$report]($report.md)" '
       /^\| metric \|/ { in_table = 1; next }
       in_table && /^\|---/ { next }
