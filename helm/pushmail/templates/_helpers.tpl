@@ -46,6 +46,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - dispatch
 - ingest
 - transcode
+- mailbox
 - gateway
 {{- end -}}
 
@@ -54,7 +55,8 @@ What the chart knows of each service: where it listens (the binaries'
 defaults), which secrets it reads (setting under PUSHMAIL_<SERVICE>__ →
 key of the Secret), which settings take a Redis URL, whether it is on the
 Kafka bus, which peers it calls over gRPC (setting → service), and how it
-mounts the blob volume. Fixed by the code, not by values.
+mounts the blob volume. Fixed by the code, not by values. (Binding's and
+mailbox's database URLs are Secrets named by postgresql.* values.)
 */}}
 {{- define "pushmail.catalog" -}}
 binding:
@@ -104,17 +106,27 @@ transcode:
   kafka: false
   peers: {}
   blobs: ro
+mailbox:
+  ports: { grpc: 7108, admin: 9108 }
+  secrets:
+    BINDING__TOKEN: PUSHMAIL_MAILBOX_CREDENTIAL
+    SECURITY__SERVICE_KEYS: PUSHMAIL_SERVICE_KEYS
+  redis: []
+  kafka: false
+  peers: { BINDING__ENDPOINT: binding }
+  blobs: rw
 gateway:
   ports: { http: 8080, admin: 9106 }
   secrets:
     BINDING__TOKEN: PUSHMAIL_GATEWAY_CREDENTIAL
     TRANSCODE__TOKEN: PUSHMAIL_GATEWAY_CREDENTIAL
     SESSION__TOKEN: PUSHMAIL_GATEWAY_CREDENTIAL
+    MAILBOX__TOKEN: PUSHMAIL_GATEWAY_CREDENTIAL
     TOKENS__PUBLIC_KEY: PUSHMAIL_DEVICE_TOKEN_PUBLIC_KEY
     PORTAL__SESSION_KEY: PUSHMAIL_PORTAL_SESSION_KEY
   redis: []
   kafka: false
-  peers: { BINDING__ENDPOINT: binding, TRANSCODE__ENDPOINT: transcode, SESSION__ENDPOINT: session }
+  peers: { BINDING__ENDPOINT: binding, TRANSCODE__ENDPOINT: transcode, SESSION__ENDPOINT: session, MAILBOX__ENDPOINT: mailbox }
   blobs: ""
 {{- end -}}
 

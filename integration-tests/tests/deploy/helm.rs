@@ -83,7 +83,7 @@ fn the_defaults_render_a_production_shaped_release() {
     assert_eq!(
         s(claim, &["spec", "accessModes"])[0].as_str(),
         Some("ReadWriteMany"),
-        "ingest and transcode share the blob volume"
+        "ingest, transcode and mailbox share the blob volume"
     );
     let chart: serde_yaml::Value = serde_yaml::from_str(
         &std::fs::read_to_string(crate::chart::chart_dir().join("Chart.yaml")).unwrap(),
@@ -229,7 +229,7 @@ fn a_carrier_install_wires_its_external_services() {
             Some("http://otel-collector.observability:4317")
         );
     }
-    for service in ["transcode", "gateway"] {
+    for service in ["transcode", "mailbox", "gateway"] {
         let deployment = named(&docs, "Deployment", &format!("{PREFIX}{service}"));
         assert!(
             !serde_yaml::to_string(deployment).unwrap().contains("KAFKA"),
@@ -249,6 +249,12 @@ fn a_carrier_install_wires_its_external_services() {
     assert_eq!(
         secret_ref(binding, "PUSHMAIL_BINDING__DATABASE__URL"),
         ("pushmail-postgres".to_owned(), "uri".to_owned())
+    );
+    // The mailbox service's own database, from its own Secret.
+    let mailbox = named(&docs, "Deployment", "carrier-pushmail-mailbox");
+    assert_eq!(
+        secret_ref(mailbox, "PUSHMAIL_MAILBOX__DATABASE__URL"),
+        ("pushmail-mailbox-postgres".to_owned(), "uri".to_owned())
     );
     let session_map = named(&docs, "ConfigMap", "carrier-pushmail-session");
     assert!(
@@ -276,7 +282,7 @@ fn a_carrier_install_wires_its_external_services() {
     // Transcode runs a fixed count; the others are autoscaled.
     let transcode = named(&docs, "Deployment", "carrier-pushmail-transcode");
     assert_eq!(s(transcode, &["spec", "replicas"]).as_u64(), Some(4));
-    assert_eq!(of_kind(&docs, "HorizontalPodAutoscaler").len(), 5);
+    assert_eq!(of_kind(&docs, "HorizontalPodAutoscaler").len(), 6);
     assert_eq!(
         s(
             session,
@@ -299,7 +305,7 @@ fn a_carrier_install_wires_its_external_services() {
         .as_str()
         .unwrap();
     let services = of_kind(&docs, "Service");
-    assert_eq!(services.len(), 6);
+    assert_eq!(services.len(), 7);
     for service in services {
         assert!(
             selects(
@@ -410,6 +416,10 @@ fn bad_values_fail_at_install_naming_the_value() {
             "/kafka/sasl/mechanism",
         ),
         (json!({"redis": {"url": "localhost:6379"}}), "/redis/url"),
+        (
+            json!({"postgresql": {"mailbox": {"existingSecret": "Mailbox_DB"}}}),
+            "/postgresql/mailbox/existingSecret",
+        ),
         // An external Redis and the bundled one at once.
         (
             json!({"redis": {"url": "redis://cache:6379/0"}}),

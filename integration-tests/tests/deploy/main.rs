@@ -28,16 +28,18 @@ fn binary(service: &str) -> &'static str {
         "ingest" => env!("CARGO_BIN_EXE_ingest-node"),
         "transcode" => env!("CARGO_BIN_EXE_transcode-node"),
         "gateway" => env!("CARGO_BIN_EXE_gateway-node"),
+        "mailbox" => env!("CARGO_BIN_EXE_mailbox-node"),
         other => panic!("no binary for {other}"),
     }
 }
 
 /// The services a deployment must configure.
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "binding",
     "dispatch",
     "gateway",
     "ingest",
+    "mailbox",
     "session",
     "transcode",
 ];
