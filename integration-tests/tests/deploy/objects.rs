@@ -419,8 +419,9 @@ pub(crate) fn selects(selector: &Value, labels: &Value) -> bool {
 }
 
 /// Every NetworkPolicy selects pods and names ports they have; and every
-/// gRPC call a service is configured to make (`<peer>.endpoint`) is let
-/// through by a policy of the called pods.
+/// gRPC call a service is configured to make (`<peer>.endpoint`) reaches
+/// that peer's pods (when the peer is one of ours) and is let through by a
+/// policy of the called pods.
 fn check_network_policies(docs: &[Value], configs: &Configs, expect: &Expect) {
     let label = expect.label;
     let deployments: Vec<&Value> = docs
@@ -512,6 +513,13 @@ fn check_network_policies(docs: &[Value], configs: &Configs, expect: &Expect) {
                         .all(|(k, v)| pod_labels(d)[k.as_str().unwrap()].as_str() == v.as_str())
                 })
                 .unwrap_or_else(|| panic!("{label}: Service {host} selects no Deployment"));
+            if SERVICES.contains(&setting.as_str()) {
+                assert_eq!(
+                    name_of(callee),
+                    format!("{}{setting}", expect.prefix),
+                    "{label}/{caller}: {setting}.endpoint leads to another service"
+                );
+            }
             let allowed = policies.iter().any(|policy| {
                 selects(s(policy, &["spec", "podSelector"]), &pod_labels(callee))
                     && s(policy, &["spec", "ingress"])
