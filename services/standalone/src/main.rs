@@ -36,7 +36,7 @@ enum Command {
     Standalone(ServiceArgs),
     /// A demo device: hold a connection, print and ack notifications; or
     /// list, read, reply to and send mail through the gateway.
-    Device(device::DeviceArgs),
+    Device(Box<device::DeviceArgs>),
     /// End-to-end load: the standalone platform, phones, mail over SMTP at
     /// a constant rate; writes a latency report.
     #[cfg(feature = "loadgen")]
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
                 standalone::run,
             )
         }
-        Command::Device(args) => device::run(args),
+        Command::Device(args) => device::run(*args),
         #[cfg(feature = "loadgen")]
         Command::Loadgen(args) => {
             if let Err(e) = args.validate() {
