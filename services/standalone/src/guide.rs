@@ -48,4 +48,9 @@ pub(crate) fn print(config: &StandaloneConfig, demo_key: Option<&str>) {
         "     pushmail device --server ws://{} --token <token> --fetch",
         config.session.devices.addr
     );
+    println!("  5. Read and answer your mail as the phone (the account id is on its portal page):");
+    println!(
+        "     pushmail device --gateway http://{} --token <token> ls --account <id>",
+        config.gateway.server.http_addr
+    );
 }
