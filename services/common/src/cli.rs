@@ -126,5 +126,12 @@ where
     // Flushing spans blocks; done here, off the async context, while the
     // runtime (which the exporter needs) is still alive.
     drop(telemetry);
+    // A task that never yields (seen once: a stopped standalone spinning
+    // one worker) would keep a plain drop of the runtime waiting for ever;
+    // the process has stopped, so it exits regardless.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     code
 }
+
+/// How long a stopped process waits for its runtime's last tasks.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(5);
