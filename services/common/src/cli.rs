@@ -128,8 +128,14 @@ where
     drop(telemetry);
     // A task that never yields (seen once: a stopped standalone spinning
     // one worker) would keep a plain drop of the runtime waiting for ever;
-    // the process has stopped, so it exits regardless.
+    // the process has stopped, so it exits regardless, and says so.
+    let started = std::time::Instant::now();
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    if started.elapsed() >= RUNTIME_SHUTDOWN {
+        eprintln!(
+            "a task did not stop within {RUNTIME_SHUTDOWN:?} of the shutdown; exiting anyway"
+        );
+    }
     code
 }
 

@@ -134,10 +134,6 @@ impl LocalBlobStore {
         self
     }
 
-    fn ensure_room(&self, len: usize) -> Result<(), BlobError> {
-        ensure_room(&self.root, self.reserve, len as u64)
-    }
-
     /// Where writers outside the store (resumable uploads) stage their
     /// files, on the same volume and left alone by the sweep.
     pub fn staging(&self) -> PathBuf {
@@ -161,15 +157,17 @@ impl BlobStore for LocalBlobStore {
         if tokio::fs::try_exists(&path).await? {
             return Ok(blob);
         }
-        self.ensure_room(content.len())?;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
         let content = content.to_vec();
+        let (root, reserve) = (self.root.clone(), self.reserve);
         // Write-then-rename after fsync: a crash leaves either nothing or the whole blob.
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        // The free-space check too blocks (statvfs, on a network volume).
+        tokio::task::spawn_blocking(move || -> Result<(), BlobError> {
             use std::io::Write;
+            ensure_room(&root, reserve, content.len() as u64)?;
             std::fs::create_dir_all(&dir)?;
             let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
             tmp.write_all(&content)?;
@@ -211,14 +209,15 @@ impl BlobStore for LocalBlobStore {
             .map_err(std::io::Error::other)??;
             return Ok(());
         }
-        self.ensure_room(0)?;
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let (root, reserve) = (self.root.clone(), self.reserve);
+        tokio::task::spawn_blocking(move || -> Result<(), BlobError> {
+            ensure_room(&root, reserve, 0)?;
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
             // Empty, so a torn write is still a whole grant; synced because
             // the mail's event goes out right after.
-            std::fs::File::create(&path)?.sync_all()
+            Ok(std::fs::File::create(&path)?.sync_all()?)
         })
         .await
         .map_err(std::io::Error::other)??;

@@ -143,9 +143,18 @@ pub fn incoming(
                     Err(_) => None,
                 }
             }
-            Err(err) => Some(Err(err)),
+            // Out of descriptors, typically: the listening socket stays
+            // readable, and tonic retries at once, so passing the error on
+            // would spin a worker. Pause as the HTTP listeners do.
+            Err(err) => {
+                tracing::warn!(error = %crate::report::Report(&err), "gRPC accept failed");
+                return futures::future::Either::Left(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    None
+                });
+            }
         };
-        std::future::ready(admitted)
+        futures::future::Either::Right(std::future::ready(admitted))
     })
 }
 
