@@ -263,6 +263,16 @@ pub(crate) fn check_objects(docs: &[Value], expect: &Expect) -> Configs {
                 "{label}: session drains over {drain} s, stops within {shutdown} s, is killed after {grace} s"
             );
         }
+        if service == "mailbox" {
+            // A Send in progress must finish (and be recorded) before the
+            // kubelet kills the pod, or its key stays claimed.
+            let grace = pod["terminationGracePeriodSeconds"].as_i64().unwrap();
+            let shutdown = config["shutdown"]["grace_seconds"].as_integer().unwrap();
+            assert!(
+                shutdown < grace,
+                "{label}: mailbox stops within {shutdown} s but is killed after {grace} s"
+            );
+        }
         configs.insert(service.to_owned(), config);
     }
     check_network_policies(docs, &configs, expect);

@@ -165,7 +165,14 @@ impl Default for Config {
             binding: UpstreamConfig::at("http://127.0.0.1:7101"),
             transcode: UpstreamConfig::at("http://127.0.0.1:7103"),
             session: UpstreamConfig::at("http://127.0.0.1:7102"),
-            mailbox: UpstreamConfig::at("http://127.0.0.1:7108"),
+            mailbox: UpstreamConfig {
+                // A Send waits for the provider's submission server (60 s
+                // per answer there) and a raw fetch reads the whole
+                // message first: the 5 s other upstreams get would cut
+                // them.
+                timeout_ms: 120_000,
+                ..UpstreamConfig::at("http://127.0.0.1:7108")
+            },
             api: ApiConfig::default(),
             portal: PortalConfig::default(),
             tokens: TokensConfig::default(),

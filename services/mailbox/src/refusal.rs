@@ -64,6 +64,14 @@ pub(crate) enum Refusal {
     /// Submission failed; nothing was sent.
     #[error(transparent)]
     Submit(#[from] crate::submit::SubmitError),
+    /// The composed message is over the bound of what is read whole.
+    #[error("the message would be {size} bytes; at most {max} can be sent")]
+    TooLarge {
+        /// Its size, encoded.
+        size: u64,
+        /// `imap.max_message_bytes`.
+        max: u64,
+    },
     /// A Send with this `client_send_id` is being made right now.
     #[error("a send with this client_send_id is in progress; ask again for its answer")]
     SendInFlight,
@@ -79,6 +87,12 @@ impl From<StatesError> for Refusal {
 }
 
 impl Refusal {
+    /// Whether the mail may have gone out although the Send failed: its
+    /// key stays claimed rather than let a retry send it again.
+    pub(crate) fn maybe_sent(&self) -> bool {
+        matches!(self, Self::Submit(crate::submit::SubmitError::Unknown(_)))
+    }
+
     fn code_and_reason(&self) -> (Code, Option<&'static str>) {
         match self {
             Self::Unidentified
@@ -101,6 +115,7 @@ impl Refusal {
             Self::Backend(error) | Self::Sync(SyncError::Backend(error)) => backend(error),
             Self::Upload(error) => upload(error),
             Self::SendInFlight => (Code::Aborted, Some("send-in-flight")),
+            Self::TooLarge { .. } => (Code::InvalidArgument, None),
         }
     }
 }
@@ -118,6 +133,7 @@ fn upload(error: &UploadError) -> (Code, Option<&'static str>) {
         | UploadError::TooMuchToSend { .. } => (Code::InvalidArgument, None),
         UploadError::TooManyOpen { .. } => (Code::ResourceExhausted, None),
         UploadError::Incomplete { .. } => (Code::FailedPrecondition, Some("upload-incomplete")),
+        UploadError::Damaged { .. } => (Code::FailedPrecondition, Some("upload-damaged")),
         UploadError::Storage(_) | UploadError::States(_) => (Code::Unavailable, None),
     }
 }
@@ -137,6 +153,7 @@ fn submit(error: &crate::submit::SubmitError) -> (Code, Option<&'static str>) {
     use crate::submit::SubmitError;
     match error {
         SubmitError::Unavailable(_) | SubmitError::Protocol(_) => (Code::Unavailable, None),
+        SubmitError::Unknown(_) => (Code::Unavailable, Some("outcome-unknown")),
         SubmitError::Refused {
             temporary: true, ..
         } => (Code::Unavailable, None),

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use pushmail_common::clock::now_ms;
 use sqlx::{PgPool, SqlitePool};
 
-use crate::sync::StatesError;
+use crate::sync::{StatesError, unavailable};
 
 /// A send as answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,27 +134,24 @@ impl Sends for MemorySends {
     }
 }
 
-/// PostgreSQL (the schema comes with the sync states'). A claim is a row
-/// with no answer yet (`rfc_message_id` empty: a sent message always has
-/// one).
+/// A send store in SQL: PostgreSQL ([`PgSends`], the schema comes with the
+/// sync states') or SQLite ([`SqliteSends`]). A claim is a row with no
+/// answer yet (`rfc_message_id` empty: a sent message always has one).
 #[derive(Debug, Clone)]
-pub struct PgSends {
-    pool: PgPool,
+pub struct SqlSends<P> {
+    pool: P,
     max_age: Duration,
     abandoned_after: Duration,
 }
 
-/// SQLite, as PostgreSQL.
-#[derive(Debug, Clone)]
-pub struct SqliteSends {
-    pool: SqlitePool,
-    max_age: Duration,
-    abandoned_after: Duration,
-}
+/// Sends in PostgreSQL.
+pub type PgSends = SqlSends<PgPool>;
+/// Sends in SQLite.
+pub type SqliteSends = SqlSends<SqlitePool>;
 
-impl PgSends {
+impl<P> SqlSends<P> {
     /// Over a pool the sync states opened (and migrated).
-    pub fn new(pool: PgPool, max_age: Duration) -> Self {
+    pub fn new(pool: P, max_age: Duration) -> Self {
         Self {
             pool,
             max_age,
@@ -168,28 +165,6 @@ impl PgSends {
         self.abandoned_after = after;
         self
     }
-}
-
-impl SqliteSends {
-    /// Over a pool the sync states opened (and migrated).
-    pub fn new(pool: SqlitePool, max_age: Duration) -> Self {
-        Self {
-            pool,
-            max_age,
-            abandoned_after: ABANDONED_AFTER,
-        }
-    }
-
-    /// Claims older than `after` are taken over.
-    #[must_use]
-    pub fn abandoned_after(mut self, after: Duration) -> Self {
-        self.abandoned_after = after;
-        self
-    }
-}
-
-fn unavailable(error: sqlx::Error) -> StatesError {
-    StatesError::Unavailable(Box::new(error))
 }
 
 macro_rules! sql_sends {

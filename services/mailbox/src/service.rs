@@ -1,6 +1,8 @@
 //! The gRPC edge: who may call (the gateway's credential), the account's
-//! mailbox opened for the length of one request, ids decoded and grouped
-//! by folder, and every failure answered through `Refusal`.
+//! mailbox opened for one request (a kept session from the pool when
+//! there is one), ids decoded and grouped by folder, a Send run to its
+//! end whatever becomes of the caller, and every failure answered through
+//! `Refusal`.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -253,7 +255,8 @@ impl Mailboxes {
         let result = self
             .send_claimed(r, kind, access, idempotency.as_ref())
             .await;
-        if let (Err(_), Some(key)) = (&result, &idempotency)
+        if let (Err(refusal), Some(key)) = (&result, &idempotency)
+            && !refusal.maybe_sent()
             && let Err(error) = self.sends.release(key).await
         {
             // The claim lapses after ABANDONED_AFTER; until then a retry
@@ -264,7 +267,7 @@ impl Mailboxes {
     }
 
     /// The send itself, its key (if any) claimed. An error means nothing
-    /// was sent.
+    /// was sent, unless [`Refusal::maybe_sent`] says otherwise.
     async fn send_claimed(
         &self,
         r: pb::SendRequest,
@@ -303,6 +306,16 @@ impl Mailboxes {
                 original.as_ref().map(|(c, raw)| (c, raw.as_slice())),
                 pushmail_common::clock::now_ms(),
             )?;
+            // The message as encoded (attachments in base64) is what the
+            // Sent folder holds and what is read back later: it must fit
+            // the bound every read of a message has.
+            let size = composed.raw.len() as u64;
+            if size > self.max_send_bytes {
+                return Err(Refusal::TooLarge {
+                    size,
+                    max: self.max_send_bytes,
+                });
+            }
             submitter
                 .submit(
                     &submission,
@@ -321,16 +334,35 @@ impl Mailboxes {
                 rfc_message_id: composed.message_id,
                 sent_message_id: sent.map(|k| k.encode()).unwrap_or_default(),
             };
-            if let Some(key) = idempotency
-                && let Err(error) = self.sends.record(key, &answer).await
-            {
-                tracing::warn!(error = %pushmail_common::report::Report(&error), "a send could not be remembered");
+            if let Some(key) = idempotency {
+                remember(self.sends.as_ref(), key, &answer).await;
             }
             Ok(pb::SendResponse {
                 rfc_message_id: answer.rfc_message_id,
                 sent_message_id: answer.sent_message_id,
             })
         })
+    }
+}
+
+/// Records a send's answer, retrying a database that fails for a moment:
+/// while it is not recorded its key stays claimed, and a claim taken over
+/// after ABANDONED_AFTER would send the mail again.
+async fn remember(
+    sends: &dyn crate::sends::Sends,
+    key: &crate::sends::SendKey,
+    sent: &crate::sends::Sent,
+) {
+    const TRIES: u32 = 5;
+    let backoff = pushmail_common::backoff::Backoff::default();
+    for failures in 1..=TRIES {
+        match sends.record(key, sent).await {
+            Ok(()) => return,
+            Err(error) if failures == TRIES => {
+                tracing::error!(error = %pushmail_common::report::Report(&error), "a sent message could not be remembered; a retry after the claim lapses would send it again");
+            }
+            Err(_) => tokio::time::sleep(backoff.delay(failures)).await,
+        }
     }
 }
 
@@ -554,7 +586,16 @@ impl MailboxService for Service {
         request: Request<pb::SendRequest>,
     ) -> Result<Response<pb::SendResponse>, Status> {
         self.authorize(&request, "Send")?;
-        Ok(Response::new(self.0.send(request.into_inner()).await?))
+        // Run to the end even if the caller goes away (a deadline, a
+        // dropped connection): cut between the server's acceptance and
+        // recording the answer, the claim would be left open and a retry
+        // after its takeover would send the mail again.
+        let mailboxes = self.0.clone();
+        let request = request.into_inner();
+        let sent = tokio::spawn(async move { mailboxes.send(request).await })
+            .await
+            .map_err(|e| Status::internal(format!("the send task failed: {e}")))?;
+        Ok(Response::new(sent?))
     }
 
     async fn begin_upload(

@@ -60,6 +60,10 @@ pub enum SubmitError {
     /// The server broke the protocol, or offers no usable login.
     #[error("the submission server cannot be used")]
     Protocol(#[source] mail_send::Error),
+    /// The connection failed while the message itself was being sent or
+    /// acknowledged: the server may have accepted it.
+    #[error("the message may have been sent: the submission server's answer to it was lost")]
+    Unknown(#[source] mail_send::Error),
 }
 
 /// Submits messages.
@@ -182,7 +186,12 @@ impl Submitter {
                 });
             }
         }
-        client.data(message).await.map_err(refused)?;
+        client.data(message).await.map_err(|error| match error {
+            mail_send::Error::UnexpectedReply(_) => refused(error),
+            // Past the final "." the server may have taken it: never
+            // reported as "nothing sent".
+            other => SubmitError::Unknown(other),
+        })?;
         let _ = client.quit().await;
         Ok(())
     }

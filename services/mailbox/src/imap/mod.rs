@@ -27,6 +27,9 @@ use crate::sync::Listing;
 use conn::Conn;
 use select::Selected;
 
+/// How long a kept session has to answer NOOP before it is dropped.
+const PROBE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Largest message read whole unless configured otherwise.
 const DEFAULT_MAX_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -87,7 +90,11 @@ impl ImapConnector {
         let key = pool::key(account);
         while let Some(mut idle) = self.pool.take(&key) {
             // A server may have dropped it while kept; then it is let go.
-            if idle.conn.run("NOOP", "NOOP").await.is_ok() {
+            // A live server answers NOOP at once: a silently dropped
+            // connection (a NAT timeout) must not cost the phone the whole
+            // answer timeout before a new login.
+            let probe = tokio::time::timeout(PROBE, idle.conn.run("NOOP", "NOOP")).await;
+            if matches!(probe, Ok(Ok(_))) {
                 return Ok(ImapMailbox {
                     conn: idle.conn,
                     // Re-selected on first use: the folder may have been

@@ -58,8 +58,13 @@ impl Token {
 #[derive(Debug, thiserror::Error)]
 pub enum StatesError {
     /// The database could not be used.
-    #[error("the sync state store is unavailable")]
+    #[error("the mailbox database is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A database failure as the stores report it.
+pub(crate) fn unavailable(error: sqlx::Error) -> StatesError {
+    StatesError::Unavailable(Box::new(error))
 }
 
 /// Where the states behind tokens live.

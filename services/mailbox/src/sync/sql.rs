@@ -9,11 +9,7 @@ use async_trait::async_trait;
 use pushmail_common::clock::now_ms;
 use sqlx::{PgPool, SqlitePool};
 
-use super::{FolderState, Scope, States, StatesError, Token};
-
-fn unavailable(error: sqlx::Error) -> StatesError {
-    StatesError::Unavailable(Box::new(error))
-}
+use super::{FolderState, Scope, States, StatesError, Token, unavailable};
 
 /// How long and how many tokens a folder keeps.
 #[derive(Debug, Clone, Copy)]

@@ -201,12 +201,34 @@ pub enum UploadError {
         /// The byte bound.
         max: u64,
     },
+    /// The upload's staged bytes are missing or not as recorded (a lost
+    /// file on the volume): it is forgotten; begin again.
+    #[error("upload {id} was damaged in storage and is gone; begin it again")]
+    Damaged {
+        /// Which.
+        id: String,
+    },
     /// Staging or the blob store failed.
     #[error("upload storage")]
     Storage(#[source] BlobError),
     /// The ledger failed.
     #[error(transparent)]
     States(#[from] StatesError),
+}
+
+impl UploadError {
+    /// Whether this says the staged bytes themselves are gone or wrong
+    /// (as opposed to the storage being unreachable for now).
+    fn is_damage(&self) -> bool {
+        match self {
+            Self::Damaged { .. } => true,
+            Self::Storage(BlobError::Io(io)) => matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl From<BlobError> for UploadError {
@@ -367,6 +389,15 @@ impl Uploads {
         ids: &[String],
         max_bytes: u64,
     ) -> Result<Vec<File>, UploadError> {
+        // Counted before any is looked up: a request naming thousands
+        // costs one answer, not thousands of reads.
+        if ids.len() > MAX_PER_SEND {
+            return Err(UploadError::TooMuchToSend {
+                count: ids.len(),
+                bytes: 0,
+                max: max_bytes,
+            });
+        }
         let mut uploads = Vec::with_capacity(ids.len());
         for id in ids {
             let upload = self.get(owner, id).await?;
@@ -415,9 +446,9 @@ impl Uploads {
             let chunks = self.ledger.chunks(&upload.id).await?;
             let bytes = self.staging.assemble(&upload.id, chunks).await?;
             if bytes.len() as u64 != upload.total {
-                return Err(UploadError::Storage(BlobError::Io(std::io::Error::other(
-                    format!("{} bytes staged of {}", bytes.len(), upload.total),
-                ))));
+                return Err(UploadError::Damaged {
+                    id: upload.id.as_str().to_owned(),
+                });
             }
             let blob = self.blobs.put(&bytes).await?;
             let owner = pushmail_common::blob::owner(&upload.owner.tenant, &upload.owner.account);
@@ -435,6 +466,16 @@ impl Uploads {
                     .filter(Upload::complete)
                 {
                     return Ok(done);
+                }
+                // Staged bytes gone or not as recorded will not come
+                // back: the upload is forgotten and the phone begins
+                // again, instead of being told to retry for ever.
+                if error.is_damage() {
+                    self.staging.remove(&upload.id).await?;
+                    self.ledger.remove(&upload.id).await?;
+                    return Err(UploadError::Damaged {
+                        id: upload.id.as_str().to_owned(),
+                    });
                 }
                 return Err(error);
             }
@@ -486,7 +527,8 @@ pub async fn sweep_every(
     interval: Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval(interval);
+    // Not at start: every replica would sweep at once on a rollout.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -6,34 +6,22 @@ use sqlx::{PgPool, SqlitePool};
 
 use super::ledger::{Appended, Ledger, Refused};
 use super::{Chunk, Owner, Upload, UploadId};
-use crate::sync::StatesError;
+use crate::sync::{StatesError, unavailable};
 
-fn unavailable(error: sqlx::Error) -> StatesError {
-    StatesError::Unavailable(Box::new(error))
-}
-
-/// PostgreSQL.
+/// The ledger in SQL: [`PgLedger`] or [`SqliteLedger`].
 #[derive(Debug, Clone)]
-pub struct PgLedger {
-    pool: PgPool,
+pub struct SqlLedger<P> {
+    pool: P,
 }
 
-/// SQLite.
-#[derive(Debug, Clone)]
-pub struct SqliteLedger {
-    pool: SqlitePool,
-}
+/// The ledger in PostgreSQL.
+pub type PgLedger = SqlLedger<PgPool>;
+/// The ledger in SQLite.
+pub type SqliteLedger = SqlLedger<SqlitePool>;
 
-impl PgLedger {
+impl<P> SqlLedger<P> {
     /// Over a pool the sync states opened (and migrated).
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-}
-
-impl SqliteLedger {
-    /// Over a pool the sync states opened (and migrated).
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: P) -> Self {
         Self { pool }
     }
 }

@@ -41,11 +41,13 @@ impl Staging {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<String, BlobError> {
-        ensure_room(&self.dir, self.reserve, data.len() as u64)?;
         let dir = self.upload_dir(id);
         let name = format!("{offset:020}-{}", uuid::Uuid::new_v4().simple());
         let path = dir.join(&name);
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let (root, reserve) = (self.dir.clone(), self.reserve);
+        tokio::task::spawn_blocking(move || -> Result<(), BlobError> {
+            // statvfs blocks too (a network volume): off the async worker.
+            ensure_room(&root, reserve, data.len() as u64)?;
             std::fs::create_dir_all(&dir)?;
             let mut file = std::fs::File::options()
                 .write(true)
@@ -54,7 +56,7 @@ impl Staging {
             file.write_all(&data)?;
             file.sync_all()?;
             // The name must survive a crash as well as the bytes.
-            std::fs::File::open(&dir)?.sync_all()
+            Ok(std::fs::File::open(&dir)?.sync_all()?)
         })
         .await
         .map_err(std::io::Error::other)??;
@@ -70,20 +72,26 @@ impl Staging {
             let mut bytes = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
             for chunk in chunks {
                 if chunk.offset != bytes.len() as u64 || chunk.file.contains(['/', '\\']) {
-                    return Err(std::io::Error::other(format!(
-                        "chunk at {} does not follow byte {}",
-                        chunk.offset,
-                        bytes.len()
-                    )));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "chunk at {} does not follow byte {}",
+                            chunk.offset,
+                            bytes.len()
+                        ),
+                    ));
                 }
                 let data = std::fs::read(dir.join(&chunk.file))?;
                 if data.len() as u64 != chunk.len {
-                    return Err(std::io::Error::other(format!(
-                        "chunk {} holds {} bytes, {} recorded",
-                        chunk.file,
-                        data.len(),
-                        chunk.len
-                    )));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "chunk {} holds {} bytes, {} recorded",
+                            chunk.file,
+                            data.len(),
+                            chunk.len
+                        ),
+                    ));
                 }
                 bytes.extend_from_slice(&data);
             }

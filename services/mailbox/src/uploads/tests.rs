@@ -402,3 +402,36 @@ fn ids_are_checked_before_they_name_a_path() {
         assert!(UploadId::parse(bad).is_none(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn an_upload_whose_staged_bytes_are_lost_is_forgotten_not_retried_for_ever() {
+    let f = fixture();
+    let upload = f.uploads.begin(alice(), "d", "", 150).await.unwrap();
+    let id = upload.id.as_str().to_owned();
+    f.uploads
+        .chunk(&alice(), &id, 0, vec![1; 100])
+        .await
+        .unwrap();
+    // The volume lost the first chunk's file.
+    std::fs::remove_dir_all(f.blobs.staging().join(&id)).unwrap();
+    let last = f.uploads.chunk(&alice(), &id, 100, vec![2; 50]).await;
+    assert!(matches!(last, Err(UploadError::Damaged { .. })), "{last:?}");
+    assert!(matches!(
+        f.uploads.get(&alice(), &id).await,
+        Err(UploadError::NotFound)
+    ));
+    assert_eq!(staged_files(&f.blobs.staging()), 0);
+}
+
+#[tokio::test]
+async fn a_send_naming_too_many_uploads_is_refused_before_any_is_read() {
+    let f = fixture();
+    let ids: Vec<String> = (0..=MAX_PER_SEND)
+        .map(|_| UploadId::new().as_str().to_owned())
+        .collect();
+    let refused = f.uploads.files(&alice(), &ids, 10_000).await;
+    assert!(
+        matches!(refused, Err(UploadError::TooMuchToSend { count, .. }) if count == MAX_PER_SEND + 1),
+        "{refused:?}"
+    );
+}
