@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use pushmail_common::egress::EgressConfig;
 use pushmail_common::redact::Secret;
 use pushmail_common::upstream::{Security, Tls};
-use pushmail_integration_tests::dovecot::{Dovecot, ImapProfile, Options};
-use pushmail_integration_tests::postfix::Postfix;
+use pushmail_integration_tests::dovecot::{Dovecot, ImapProfile};
+use pushmail_integration_tests::mailbox::sending_provider;
 use pushmail_mailbox::backend::Mailbox as _;
 use pushmail_mailbox::domain::FolderId;
 use pushmail_mailbox::imap::{ImapAccount, ImapConnector};
@@ -231,17 +231,7 @@ async fn sync_rows(report: &mut String) {
 }
 
 async fn send_rows(report: &mut String) {
-    let dovecot = Dovecot::start_with(
-        &[ALICE, BOB],
-        Options {
-            profile: Some(ImapProfile::Modern),
-            sasl: true,
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
-    let postfix = Postfix::start(&dovecot, &["example.net"]).await.unwrap();
+    let (_dovecot, postfix) = sending_provider(&[ALICE, BOB]).await;
     let submitter = Submitter::new(
         Tls::new(&[postfix.certificate.clone().into()])
             .unwrap()

@@ -21,6 +21,24 @@ use crate::{TestDatabase, credential_secret, service_keys};
 /// The phone's user at the provider.
 pub const USER: &str = "phone@example.net";
 
+/// A provider that sends: Dovecot (with CONDSTORE/QRESYNC) holding
+/// `users`' mail and checking their passwords for Postfix, whose
+/// submission ports deliver into it for `example.net`.
+pub async fn sending_provider(users: &[&str]) -> (Dovecot, Postfix) {
+    let dovecot = Dovecot::start_with(
+        users,
+        Options {
+            profile: Some(ImapProfile::Modern),
+            sasl: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let postfix = Postfix::start(&dovecot, &["example.net"]).await.unwrap();
+    (dovecot, postfix)
+}
+
 /// A running mailbox service.
 pub struct MailboxNode {
     pub addr: SocketAddr,
@@ -147,17 +165,7 @@ pub struct Sending {
 
 impl Sending {
     pub async fn start() -> Self {
-        let dovecot = Dovecot::start_with(
-            &[USER, BOB],
-            Options {
-                profile: Some(ImapProfile::Modern),
-                sasl: true,
-                ..Options::default()
-            },
-        )
-        .await
-        .unwrap();
-        let postfix = Postfix::start(&dovecot, &["example.net"]).await.unwrap();
+        let (dovecot, postfix) = sending_provider(&[USER, BOB]).await;
         let (mut binding, tenant, account) = bound(&dovecot).await;
         binding
             .api
@@ -194,6 +202,30 @@ impl Sending {
             account,
             _certs: certs,
         }
+    }
+
+    /// A phone bound to the account (its number verified through the
+    /// broker's SMS topic) and a gateway in front of the mailbox service
+    /// for it: the device token and the gateway.
+    pub async fn phone(&mut self) -> (String, crate::edge::Node<pushmail_gateway::Error>) {
+        let bus = crate::kafka_bus().await.unwrap();
+        let mut watch = crate::topics::TenantTopics::sms(&bus, &self.t)
+            .await
+            .unwrap();
+        let (_, device) = self
+            .binding
+            .device(&self.tenant, &self.account, true, &mut watch)
+            .await
+            .unwrap();
+        // No transcode here: the mailbox routes do not use it.
+        let mut config =
+            crate::edge::gateway_config(self.binding.addr, "127.0.0.1:1".parse().unwrap());
+        config.mailbox.endpoint = format!("http://{}", self.node.addr);
+        config.mailbox.token = credential_secret(Service::Gateway);
+        config.fetch.targets_cache_ms = 0;
+        let gateway = crate::edge::gateway(config).await.unwrap();
+        crate::edge::serving(gateway.addr).await;
+        (device.device_token, gateway)
     }
 
     pub async fn stop(self) {

@@ -14,10 +14,8 @@
 
 use std::net::SocketAddr;
 
-use pushmail_common::service_identity::Service;
 use pushmail_integration_tests::mailbox::{BOB, Sending, USER, bobs_inbox};
-use pushmail_integration_tests::topics::TenantTopics;
-use pushmail_integration_tests::{authed, credential_secret, edge, http, kafka_bus};
+use pushmail_integration_tests::{authed, http};
 use pushmail_proto::binding::v1 as binding;
 use serde_json::{Value, json};
 
@@ -127,25 +125,11 @@ async fn a_phone_reads_files_and_replies_with_an_upload_over_http() {
         .deliver(USER, question.as_bytes())
         .await
         .unwrap();
-    let bus = kafka_bus().await.unwrap();
-    let mut watch = TenantTopics::sms(&bus, &sending.t).await.unwrap();
-    let (tenant, account) = (sending.tenant.clone(), sending.account.clone());
-    let (_, device) = sending
-        .binding
-        .device(&tenant, &account, true, &mut watch)
-        .await
-        .unwrap();
+    let (token, gateway) = sending.phone().await;
     set_signature(&mut sending, "Sent from my phone").await;
-
-    let mut config = edge::gateway_config(sending.binding.addr, "127.0.0.1:1".parse().unwrap());
-    config.mailbox.endpoint = format!("http://{}", sending.node.addr);
-    config.mailbox.token = credential_secret(Service::Gateway);
-    config.fetch.targets_cache_ms = 0;
-    let gateway = edge::gateway(config).await.unwrap();
-    edge::serving(gateway.addr).await;
     let phone = Phone {
         at: gateway.addr,
-        auth: format!("Bearer {}", device.device_token),
+        auth: format!("Bearer {token}"),
         base: format!("/v1/accounts/{}/mailbox", sending.a),
     };
 
@@ -271,6 +255,15 @@ async fn a_phone_reads_files_and_replies_with_an_upload_over_http() {
     );
     let deleted = phone.post("/delete", &json!({"ids": [sent_id]})).await;
     assert_eq!(deleted.status, 200, "{}", deleted.text());
+    let trash = by_role("trash");
+    assert!(
+        deleted.json()["moved"][0]["new_id"]
+            .as_str()
+            .unwrap()
+            .ends_with(&trash),
+        "{}",
+        deleted.text()
+    );
 
     // Bad requests: the protocol's codes.
     let stale = phone
@@ -294,9 +287,22 @@ async fn a_phone_reads_files_and_replies_with_an_upload_over_http() {
         .await
         .unwrap();
     assert_eq!(anonymous.status, 401);
+    // Bob's account in the same tenant, which the mailbox service would
+    // serve: this device is not bound to it, so the gateway answers as if
+    // there were none.
+    let bobs = sending
+        .binding
+        .mailbox_account(
+            &sending.tenant,
+            &sending.dovecot.users[1],
+            sending.dovecot.imap.port(),
+            binding::AccountKind::ExternalImap,
+        )
+        .await
+        .unwrap();
     let elsewhere = http::get(
         phone.at,
-        "/v1/accounts/00000000-0000-7000-8000-000000000000/mailbox/folders",
+        &format!("/v1/accounts/{}/mailbox/folders", bobs.account_id),
         &[("Authorization", &phone.auth)],
     )
     .await

@@ -17,7 +17,8 @@ use std::time::Duration;
 use pushmail_common::egress::EgressConfig;
 use pushmail_common::redact::Secret;
 use pushmail_common::upstream::{Security, Tls};
-use pushmail_integration_tests::dovecot::{Dovecot, ImapProfile, Options};
+use pushmail_integration_tests::dovecot::Dovecot;
+use pushmail_integration_tests::mailbox::sending_provider;
 use pushmail_integration_tests::postfix::Postfix;
 use pushmail_mailbox::backend::Mailbox as _;
 use pushmail_mailbox::compose::{Draft, Kind, Signature, compose};
@@ -44,17 +45,7 @@ struct Provider {
 }
 
 async fn provider() -> Provider {
-    let dovecot = Dovecot::start_with(
-        &[ALICE, BOB],
-        Options {
-            profile: Some(ImapProfile::Modern),
-            sasl: true,
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
-    let postfix = Postfix::start(&dovecot, &["example.net"]).await.unwrap();
+    let (dovecot, postfix) = sending_provider(&[ALICE, BOB]).await;
     Provider { dovecot, postfix }
 }
 

@@ -524,6 +524,12 @@ async fn a_large_attachment_goes_up_in_chunks_and_arrives_byte_for_byte() {
             .into_inner();
         assert_eq!(upload.received_bytes, (offset + MIB) as u64);
     }
+    let staged = sending.node.blobs.path().join("staging");
+    assert_eq!(
+        std::fs::read_dir(&staged).map_or(0, Iterator::count),
+        1,
+        "this upload's chunks staged while it is in progress"
+    );
     // The connection dropped before the answer: the phone repeats the
     // second chunk, is told where the upload stands, and resumes there.
     let repeated = client.upload_chunk(gateway(chunk(MIB))).await.unwrap_err();
@@ -553,7 +559,6 @@ async fn a_large_attachment_goes_up_in_chunks_and_arrives_byte_for_byte() {
         offset = last.received_bytes as usize;
     }
     assert!(last.complete);
-    let staged = sending.node.blobs.path().join("staging");
     assert_eq!(
         std::fs::read_dir(&staged).map_or(0, Iterator::count),
         0,

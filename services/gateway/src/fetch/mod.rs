@@ -68,8 +68,8 @@ pub(crate) fn router(fetch: Arc<Fetch>) -> axum::Router {
 /// handed a URL); any other parameter of the summary route is refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TokenOnly {
-    token: Option<String>,
+pub(crate) struct TokenOnly {
+    pub(crate) token: Option<String>,
 }
 
 /// How a body or preview is rendered. A named profile (configured on the
@@ -336,7 +336,7 @@ async fn original(
     .await
 }
 
-fn bad_query(rejection: QueryRejection) -> ApiError {
+pub(crate) fn bad_query(rejection: QueryRejection) -> ApiError {
     ApiError::BadRequest(rejection.body_text())
 }
 

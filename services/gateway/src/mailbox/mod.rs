@@ -22,10 +22,9 @@ use pushmail_common::grpc::TracedChannel;
 use pushmail_proto::mailbox::v1 as pb;
 use pushmail_proto::mailbox::v1::mailbox_service_client::MailboxServiceClient;
 use pushmail_traffic::Traffic;
-use serde::Deserialize;
 use serde_json::Value;
 
-use crate::fetch::{Access, Gate};
+use crate::fetch::{Access, Gate, TokenOnly, bad_query};
 use crate::reply::ApiError;
 
 /// JSON bodies (a Send's text) at most.
@@ -125,8 +124,60 @@ pub(crate) fn router(mailboxes: Arc<Mailboxes>, max_chunk: usize) -> axum::Route
     json.merge(chunks).with_state(mailboxes)
 }
 
-/// The mailbox service's refusal as the device should see it: the
-/// service's `reason` becomes the error code a device acts on.
+/// The mailbox service's reasons a device acts on: (gRPC code, `reason`
+/// metadata) and the HTTP status and error code it gets.
+const REASONS: &[(tonic::Code, &str, StatusCode, &str)] = &[
+    (
+        tonic::Code::FailedPrecondition,
+        "token-invalid",
+        StatusCode::CONFLICT,
+        "token_invalid",
+    ),
+    (
+        tonic::Code::FailedPrecondition,
+        "credentials",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "mail_credentials",
+    ),
+    (
+        tonic::Code::FailedPrecondition,
+        "upload-incomplete",
+        StatusCode::CONFLICT,
+        "upload_incomplete",
+    ),
+    (
+        tonic::Code::Aborted,
+        "send-in-flight",
+        StatusCode::CONFLICT,
+        "send_in_flight",
+    ),
+    (
+        tonic::Code::Aborted,
+        "offset",
+        StatusCode::CONFLICT,
+        "offset",
+    ),
+    (
+        tonic::Code::InvalidArgument,
+        "recipient",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "recipient_refused",
+    ),
+    (
+        tonic::Code::FailedPrecondition,
+        "upload-damaged",
+        StatusCode::GONE,
+        "upload_damaged",
+    ),
+    (
+        tonic::Code::Unavailable,
+        "outcome-unknown",
+        StatusCode::BAD_GATEWAY,
+        "send_outcome_unknown",
+    ),
+];
+
+/// The mailbox service's refusal as the device should see it.
 fn refused(status: &tonic::Status) -> ApiError {
     use tonic::Code;
     let reason = status
@@ -135,43 +186,32 @@ fn refused(status: &tonic::Status) -> ApiError {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let message = status.message().to_owned();
-    match (status.code(), reason) {
-        (Code::FailedPrecondition, "token-invalid") => ApiError::Refused {
-            status: StatusCode::CONFLICT,
-            code: "token_invalid",
+    if let Some((_, _, http, code)) = REASONS
+        .iter()
+        .find(|(c, r, ..)| *c == status.code() && *r == reason)
+    {
+        return ApiError::Refused {
+            status: *http,
+            code,
             message,
-        },
-        (Code::FailedPrecondition, "credentials") => ApiError::Refused {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "mail_credentials",
-            message,
-        },
-        (Code::FailedPrecondition, "upload-incomplete") => ApiError::Refused {
-            status: StatusCode::CONFLICT,
-            code: "upload_incomplete",
-            message,
-        },
-        (Code::Aborted, "send-in-flight") => ApiError::Refused {
-            status: StatusCode::CONFLICT,
-            code: "send_in_flight",
-            message,
-        },
-        (Code::InvalidArgument, "recipient") => ApiError::Refused {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "recipient_refused",
-            message,
-        },
-        (Code::FailedPrecondition, _) => ApiError::Refused {
+        };
+    }
+    match status.code() {
+        Code::FailedPrecondition => ApiError::Refused {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "refused",
             message,
         },
-        (Code::NotFound, _) => ApiError::Missing(message),
-        (Code::ResourceExhausted, _) => ApiError::Throttled {
+        Code::NotFound => ApiError::Missing(message),
+        Code::ResourceExhausted => ApiError::Throttled {
             message,
             retry_after_seconds: 60,
         },
-        (Code::Unavailable, _) => {
+        Code::Unavailable => {
+            // The phone gets no internals; the operator gets the cause (a
+            // provider down, the mailbox service unreachable, its volume
+            // full).
+            tracing::warn!(error = %status, "mailbox call failed");
             ApiError::Upstream("the mail server or the mailbox service is unavailable".to_owned())
         }
         _ => ApiError::from_upstream("mailbox", status),
@@ -179,10 +219,9 @@ fn refused(status: &tonic::Status) -> ApiError {
 }
 
 fn bad_json(rejection: JsonRejection) -> ApiError {
-    ApiError::BadRequest(rejection.body_text())
-}
-
-fn bad_query(rejection: QueryRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge(MAX_JSON);
+    }
     ApiError::BadRequest(rejection.body_text())
 }
 
@@ -258,13 +297,6 @@ async fn message(
     Ok(m.answer(&access, StatusCode::OK, &wire::message(&answer)))
 }
 
-/// `?token=` for a download manager handed the URL.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenOnly {
-    token: Option<String>,
-}
-
 /// The whole message as mailed (`message/rfc822`), streamed.
 async fn raw(
     State(m): Shared,
@@ -296,21 +328,29 @@ async fn raw(
         .await
         .map_err(|s| refused(&s))?
         .unwrap_or_default();
-    m.traffic
-        .fetched(&access.tenant, &access.account, first.total_bytes);
+    let total = first.total_bytes;
     let rest = stream.map(|chunk| {
         chunk
             .map(|c| Bytes::from(c.data))
             .map_err(|s| std::io::Error::other(s.message().to_owned()))
     });
-    let body = futures::stream::once(async move { Ok(Bytes::from(first.data)) }).chain(rest);
+    // Counted as each chunk is handed to the connection, as fetches are:
+    // a download cut short counts what was sent.
+    let traffic = m.traffic.clone();
+    let body = futures::stream::once(async move { Ok(Bytes::from(first.data)) })
+        .chain(rest)
+        .inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                traffic.fetched(&access.tenant, &access.account, bytes.len() as u64);
+            }
+        });
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("message/rfc822"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(first.total_bytes));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
@@ -520,17 +560,15 @@ async fn upload_chunk(
             StatusCode::OK,
             &upload.into_inner(),
         )),
-        Err(status) if status.code() == tonic::Code::Aborted => {
+        Err(status) => {
+            // An `offset` refusal carries where the upload ends: the phone
+            // resumes there without asking.
             let received = status
                 .metadata()
                 .get("received-bytes")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            let mut response = pushmail_common::http_error::error(
-                StatusCode::CONFLICT,
-                "offset",
-                status.message(),
-            );
+            let mut response = refused(&status).into_response();
             if let Some(received) = received {
                 response
                     .headers_mut()
@@ -538,6 +576,112 @@ async fn upload_chunk(
             }
             Ok(response)
         }
-        Err(status) => Err(refused(&status)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: tonic::Code, reason: Option<&'static str>) -> tonic::Status {
+        let mut status = tonic::Status::new(code, "why");
+        if let Some(reason) = reason {
+            status.metadata_mut().insert(
+                "reason",
+                tonic::metadata::MetadataValue::from_static(reason),
+            );
+        }
+        status
+    }
+
+    fn answered(error: ApiError) -> (StatusCode, Option<&'static str>) {
+        match error {
+            ApiError::Refused { status, code, .. } => (status, Some(code)),
+            other => (other.into_response().status(), None),
+        }
+    }
+
+    #[test]
+    fn each_reason_a_phone_acts_on_has_its_status_and_code() {
+        use tonic::Code;
+        let cases = [
+            (
+                Code::FailedPrecondition,
+                Some("token-invalid"),
+                StatusCode::CONFLICT,
+                Some("token_invalid"),
+            ),
+            (
+                Code::FailedPrecondition,
+                Some("credentials"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("mail_credentials"),
+            ),
+            (
+                Code::FailedPrecondition,
+                Some("upload-incomplete"),
+                StatusCode::CONFLICT,
+                Some("upload_incomplete"),
+            ),
+            (
+                Code::Aborted,
+                Some("send-in-flight"),
+                StatusCode::CONFLICT,
+                Some("send_in_flight"),
+            ),
+            (
+                Code::Aborted,
+                Some("offset"),
+                StatusCode::CONFLICT,
+                Some("offset"),
+            ),
+            (
+                Code::InvalidArgument,
+                Some("recipient"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("recipient_refused"),
+            ),
+            (
+                Code::FailedPrecondition,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("refused"),
+            ),
+            (Code::InvalidArgument, None, StatusCode::BAD_REQUEST, None),
+            (Code::NotFound, None, StatusCode::NOT_FOUND, None),
+            (
+                Code::ResourceExhausted,
+                None,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+            ),
+            (Code::Unavailable, None, StatusCode::BAD_GATEWAY, None),
+            (
+                Code::FailedPrecondition,
+                Some("upload-damaged"),
+                StatusCode::GONE,
+                Some("upload_damaged"),
+            ),
+            (
+                Code::Unavailable,
+                Some("outcome-unknown"),
+                StatusCode::BAD_GATEWAY,
+                Some("send_outcome_unknown"),
+            ),
+            // A reason under another code is not that reason.
+            (
+                Code::Aborted,
+                Some("token-invalid"),
+                StatusCode::CONFLICT,
+                None,
+            ),
+        ];
+        for (code, reason, http, error_code) in cases {
+            assert_eq!(
+                answered(refused(&status(code, reason))),
+                (http, error_code),
+                "{code:?} {reason:?}"
+            );
+        }
     }
 }
