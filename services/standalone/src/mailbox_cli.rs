@@ -8,13 +8,19 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use pushmail_device::fetch::{self, Fetched};
+use pushmail_common::backoff::Backoff;
+use pushmail_device::fetch::{self, Fetched, TimedOut};
 use serde_json::{Value, json};
 
 /// Bytes per upload chunk: small enough for a phone's flaky link.
 const CHUNK: usize = 256 * 1024;
-/// How long a send may take (the provider's submission server included).
-const SEND_WAIT: Duration = Duration::from_secs(120);
+/// How long any one request may take (a send waits for the provider's
+/// submission server; the gateway gives the mailbox service 120 s).
+const WAIT: Duration = Duration::from_secs(130);
+/// Failures in a row a chunk or a send is retried through.
+const ATTEMPTS: u32 = 5;
+/// How long between those retries.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
 
 /// The mailbox commands.
 #[derive(Debug, clap::Subcommand)]
@@ -83,11 +89,14 @@ impl Mailbox {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        ok(fetch::get(&self.url(path), &self.token).await?)
+        let answer = tokio::time::timeout(WAIT, fetch::get(&self.url(path), &self.token))
+            .await
+            .map_err(|_| TimedOut)??;
+        ok(answer)
     }
 
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        ok(fetch::post_json(&self.url(path), &self.token, body, SEND_WAIT).await?)
+        ok(fetch::post_json(&self.url(path), &self.token, body, WAIT).await?)
     }
 }
 
@@ -219,7 +228,12 @@ async fn read(mailbox: &Mailbox, id: &str) -> anyhow::Result<()> {
         "Subject: {}",
         message["subject"].as_str().unwrap_or_default()
     );
-    let raw = fetch::get(&mailbox.url(&format!("/messages/{id}/raw")), &mailbox.token).await?;
+    let raw = tokio::time::timeout(
+        WAIT,
+        fetch::get(&mailbox.url(&format!("/messages/{id}/raw")), &mailbox.token),
+    )
+    .await
+    .map_err(|_| TimedOut)??;
     if raw.status != 200 {
         ok(raw)?;
         return Ok(());
@@ -241,7 +255,7 @@ async fn read(mailbox: &Mailbox, id: &str) -> anyhow::Result<()> {
         &mailbox.url("/flags"),
         &mailbox.token,
         &json!({"ids": [id], "seen": true}),
-        SEND_WAIT,
+        WAIT,
     )
     .await?;
     if answer.status != 204 {
@@ -288,26 +302,50 @@ async fn upload(mailbox: &Mailbox, path: &Path) -> anyhow::Result<String> {
     let id = begun["id"].as_str().context("no upload id")?.to_owned();
     let url = mailbox.url(&format!("/uploads/{id}"));
     let mut offset = 0usize;
+    let mut failures = 0;
     while offset < bytes.len() {
         let end = (offset + CHUNK).min(bytes.len());
-        let answer = fetch::patch_chunk(
-            &url,
-            &mailbox.token,
-            offset as u64,
-            bytes.slice(offset..end),
+        let chunk = bytes.slice(offset..end);
+        let sent = tokio::time::timeout(
+            WAIT,
+            fetch::patch_chunk(&url, &mailbox.token, offset as u64, chunk),
         )
-        .await?;
-        let state = if answer.status == 409 {
-            // Not where the upload ends (an earlier answer was lost):
-            // ask where it does and go on from there.
-            mailbox.get(&format!("/uploads/{id}")).await?
-        } else {
-            ok(answer)?
+        .await
+        .map_err(|_| anyhow::Error::from(TimedOut))
+        .and_then(|answer| answer);
+        let state = match sent {
+            Ok(answer) if answer.status != 409 => {
+                failures = 0;
+                ok(answer)?
+            }
+            // Lost on the way, or not where the upload ends (an earlier
+            // answer was lost): ask where it ends and go on from there.
+            lost => {
+                failures += 1;
+                if failures >= ATTEMPTS {
+                    let why = match lost {
+                        Ok(answer) => ok(answer).err(),
+                        Err(e) => Some(e),
+                    };
+                    return Err(why
+                        .unwrap_or_else(|| anyhow::anyhow!("no progress"))
+                        .context(format!("upload {id}: giving up after {ATTEMPTS} tries")));
+                }
+                tokio::time::sleep(RETRY.delay(failures)).await;
+                mailbox.get(&format!("/uploads/{id}")).await?
+            }
         };
         offset = usize::try_from(state["received"].as_u64().unwrap_or(0))?;
     }
     println!("uploaded {name} ({} bytes)", bytes.len());
     Ok(id)
+}
+
+/// A 409 `send_in_flight`: the same send is still being made.
+fn in_flight(answer: &Fetched) -> bool {
+    answer.status == 409
+        && serde_json::from_slice::<Value>(&answer.body)
+            .is_ok_and(|json| json["error"]["code"] == "send_in_flight")
 }
 
 async fn send(mailbox: &Mailbox, mut draft: Value, attach: &[PathBuf]) -> anyhow::Result<()> {
@@ -316,7 +354,24 @@ async fn send(mailbox: &Mailbox, mut draft: Value, attach: &[PathBuf]) -> anyhow
         uploads.push(upload(mailbox, path).await?);
     }
     draft["uploads"] = json!(uploads);
-    let sent = mailbox.post("/send", &draft).await?;
+    // One key for every try: the platform sends once however many of
+    // them reach it.
+    draft["client_send_id"] = json!(uuid::Uuid::new_v4().to_string());
+    let mut failures = 0;
+    let sent = loop {
+        match fetch::post_json(&mailbox.url("/send"), &mailbox.token, &draft, WAIT).await {
+            // Answered: sent, or refused for a reason a retry won't change.
+            Ok(answer) if !in_flight(&answer) && answer.status < 500 => break ok(answer)?,
+            // Lost, the platform busy, or the first try still sending.
+            retry => {
+                failures += 1;
+                if failures >= ATTEMPTS {
+                    break ok(retry?)?;
+                }
+                tokio::time::sleep(RETRY.delay(failures)).await;
+            }
+        }
+    };
     println!(
         "sent {}{}",
         sent["message_id"].as_str().unwrap_or_default(),

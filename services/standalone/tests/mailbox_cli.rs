@@ -12,10 +12,7 @@
 
 use std::process::{Command, Output};
 
-use pushmail_common::service_identity::Service;
 use pushmail_integration_tests::mailbox::{BOB, Sending, USER, bobs_inbox};
-use pushmail_integration_tests::topics::TenantTopics;
-use pushmail_integration_tests::{credential_secret, edge, kafka_bus};
 use serde_json::json;
 
 /// `pushmail device --gateway … <args>` with the device's token.
@@ -50,20 +47,7 @@ async fn the_demo_device_lists_reads_replies_and_sends() {
         .deliver(USER, question.as_bytes())
         .await
         .unwrap();
-    let bus = kafka_bus().await.unwrap();
-    let mut watch = TenantTopics::sms(&bus, &sending.t).await.unwrap();
-    let (tenant, account) = (sending.tenant.clone(), sending.account.clone());
-    let (_, registered) = sending
-        .binding
-        .device(&tenant, &account, true, &mut watch)
-        .await
-        .unwrap();
-    let token = registered.device_token;
-    let mut config = edge::gateway_config(sending.binding.addr, "127.0.0.1:1".parse().unwrap());
-    config.mailbox.endpoint = format!("http://{}", sending.node.addr);
-    config.mailbox.token = credential_secret(Service::Gateway);
-    let gateway_node = edge::gateway(config).await.unwrap();
-    edge::serving(gateway_node.addr).await;
+    let (token, gateway_node) = sending.phone().await;
     let gateway = format!("http://{}", gateway_node.addr);
     let a = sending.a.clone();
 
