@@ -45,6 +45,7 @@ pub struct MailboxNode {
     pub stop: CancellationToken,
     pub task: tokio::task::JoinHandle<Result<(), pushmail_mailbox::Error>>,
     pub database: TestDatabase,
+    /// Its blob volume, unless it was given one.
     pub blobs: tempfile::TempDir,
 }
 
@@ -55,6 +56,37 @@ impl MailboxNode {
 
     /// The same, trusting `ca` (a PEM file) for mail servers' TLS.
     pub async fn start_trusting(binding: SocketAddr, ca: Option<std::path::PathBuf>) -> Self {
+        let bus = std::sync::Arc::new(pushmail_common::bus::MemoryBus::new(
+            &pushmail_common::bus::MemoryBusConfig::default(),
+        ));
+        Self::start_with(binding, ca, bus).await
+    }
+
+    /// The same, on `bus`.
+    pub async fn start_with(
+        binding: SocketAddr,
+        ca: Option<std::path::PathBuf>,
+        bus: std::sync::Arc<dyn pushmail_common::bus::EventBus>,
+    ) -> Self {
+        Self::launch(binding, ca, bus, None).await
+    }
+
+    /// On `bus` and the blob volume at `volume`, both shared with ingest:
+    /// the platform's own store filled from the mail ingest receives.
+    pub async fn start_on_volume(
+        binding: SocketAddr,
+        volume: &std::path::Path,
+        bus: std::sync::Arc<dyn pushmail_common::bus::EventBus>,
+    ) -> Self {
+        Self::launch(binding, None, bus, Some(volume)).await
+    }
+
+    async fn launch(
+        binding: SocketAddr,
+        ca: Option<std::path::PathBuf>,
+        bus: std::sync::Arc<dyn pushmail_common::bus::EventBus>,
+        volume: Option<&std::path::Path>,
+    ) -> Self {
         let database = TestDatabase::create().await.unwrap();
         let mut config = pushmail_mailbox::Config::default();
         config.binding.endpoint = format!("http://{binding}");
@@ -66,9 +98,12 @@ impl MailboxNode {
         config.imap.extra_ca_file = ca;
         config.submission.hello_name = "pushmail.test".to_owned();
         let blobs = tempfile::tempdir().unwrap();
-        config.blob.dir = blobs.path().to_path_buf();
+        config.blob.dir = volume.unwrap_or(blobs.path()).to_path_buf();
+        // Its own group: on the shared broker, other tests' nodes would
+        // otherwise take partitions of what it reads.
+        config.local.group = crate::unique("mailbox");
         config.blob.min_free_bytes = 0;
-        let deps = pushmail_mailbox::Deps::connect(&config).await.unwrap();
+        let deps = pushmail_mailbox::Deps::connect(&config, bus).await.unwrap();
         let listeners = pushmail_common::host::GrpcListeners::ephemeral()
             .await
             .unwrap();

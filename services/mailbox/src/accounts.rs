@@ -11,6 +11,7 @@ use tonic::Code;
 
 use crate::domain::Address;
 use crate::imap::ImapAccount;
+use crate::local::Owner;
 use crate::submit::SubmissionAccount;
 
 /// Where an account's mail is read and written, and sent from.
@@ -29,6 +30,9 @@ pub struct Access {
 pub enum Store {
     /// Upstream, on the provider's IMAP server.
     Imap(ImapAccount),
+    /// In the platform's own store (forwarded, webhook and POP3 accounts:
+    /// see `local`), under its owner.
+    Local(Owner),
 }
 
 /// An account's access could not be had.
@@ -37,9 +41,8 @@ pub enum AccountError {
     /// No such account for the tenant.
     #[error("no such account")]
     Unknown,
-    /// The account's mail is not one the service serves yet (a POP3,
-    /// forwarded or webhook account waits for the local store), or it has
-    /// no server or credentials.
+    /// The account's settings do not say how to reach its mail (an IMAP
+    /// account without server or credentials, a bad port).
     #[error("this account's mailbox cannot be opened: {0}")]
     Unservable(String),
     /// Binding could not be asked.
@@ -73,57 +76,70 @@ impl Accounts for BindingAccounts {
                 _ => AccountError::Unavailable(status),
             })?
             .into_inner();
-        access(answer)
+        let owner = Owner {
+            tenant: tenant.to_owned(),
+            account: account.to_owned(),
+        };
+        access(owner, answer)
     }
 }
 
 /// The proto answer as our domain's access.
-fn access(watched: pb::WatchedAccount) -> Result<Access, AccountError> {
-    if watched.kind() != pb::AccountKind::ExternalImap {
-        return Err(AccountError::Unservable(format!(
-            "{} accounts are served from the platform's own store, which is not built yet",
-            watched.kind().as_str_name()
-        )));
-    }
-    let server = watched
-        .server
-        .ok_or_else(|| AccountError::Unservable("no server settings".to_owned()))?;
-    let imap_security = security(server.tls())?;
-    let imap_port = port(server.port)?;
+fn access(owner: Owner, watched: pb::WatchedAccount) -> Result<Access, AccountError> {
+    let address = Address {
+        name: String::new(),
+        address: watched.address.clone(),
+    };
     let password = watched
         .credentials
-        .map(|c| c.password)
+        .as_ref()
+        .map(|c| c.password.clone())
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| AccountError::Unservable("no credentials".to_owned()))?;
-    let password = Secret::new(password);
-    let submission = watched
-        .submission
-        .map(|s| -> Result<SubmissionAccount, AccountError> {
-            Ok(SubmissionAccount {
-                security: security(s.tls())?,
-                port: port(s.port)?,
-                host: s.host,
-                username: if s.username.is_empty() {
-                    server.username.clone()
-                } else {
-                    s.username
-                },
-                password: password.clone(),
-            })
-        })
-        .transpose()?;
-    Ok(Access {
-        address: Address {
-            name: String::new(),
-            address: watched.address,
-        },
-        store: Store::Imap(ImapAccount {
-            host: server.host,
-            port: imap_port,
-            security: imap_security,
-            username: server.username,
-            password,
+        .map(Secret::new);
+    let login = watched.server.as_ref().map(|s| s.username.clone());
+    // The account's own submission server, logged in to as its mailbox
+    // is unless told otherwise. Only an account with a login of its own
+    // has one (binding refuses it to others).
+    let submission = match (&watched.submission, &password) {
+        (Some(s), Some(password)) => Some(SubmissionAccount {
+            security: security(s.tls())?,
+            port: port(s.port)?,
+            host: s.host.clone(),
+            username: if s.username.is_empty() {
+                login.clone().unwrap_or_default()
+            } else {
+                s.username.clone()
+            },
+            password: password.clone(),
         }),
+        _ => None,
+    };
+    let store = match watched.kind() {
+        pb::AccountKind::ExternalImap => {
+            let server = watched
+                .server
+                .ok_or_else(|| AccountError::Unservable("no server settings".to_owned()))?;
+            Store::Imap(ImapAccount {
+                security: security(server.tls())?,
+                port: port(server.port)?,
+                host: server.host,
+                username: server.username,
+                password: password
+                    .ok_or_else(|| AccountError::Unservable("no credentials".to_owned()))?,
+            })
+        }
+        pb::AccountKind::ExternalPop3
+        | pb::AccountKind::EnterpriseForwarded
+        | pb::AccountKind::Webhook => Store::Local(owner),
+        pb::AccountKind::Unspecified => {
+            return Err(AccountError::Unservable(
+                "the account's kind is unknown".to_owned(),
+            ));
+        }
+    };
+    Ok(Access {
+        address,
+        store,
         submission,
     })
 }
@@ -147,6 +163,13 @@ fn security(tls: pb::TlsMode) -> Result<Security, AccountError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn owner() -> Owner {
+        Owner {
+            tenant: "t".into(),
+            account: "a".into(),
+        }
+    }
 
     fn imap() -> pb::WatchedAccount {
         pb::WatchedAccount {
@@ -174,8 +197,10 @@ mod tests {
 
     #[test]
     fn an_imap_account_opens_upstream() {
-        let access = access(imap()).unwrap();
-        let Store::Imap(account) = &access.store;
+        let access = access(owner(), imap()).unwrap();
+        let Store::Imap(account) = &access.store else {
+            panic!("{:?}", access.store);
+        };
         assert_eq!(
             (account.host.as_str(), account.port, account.security),
             ("imap.example.net", 993, Security::Implicit)
@@ -197,19 +222,49 @@ mod tests {
     }
 
     #[test]
-    fn what_cannot_be_opened_says_why() {
+    fn accounts_without_a_server_of_their_own_are_in_the_local_store() {
         let mut pop3 = imap();
         pop3.kind = pb::AccountKind::ExternalPop3.into();
+        pop3.server.as_mut().unwrap().port = 995;
+        let opened = access(owner(), pop3).unwrap();
+        assert!(matches!(&opened.store, Store::Local(o) if *o == owner()));
+        // A POP3 account sends through its own submission server.
+        assert_eq!(opened.submission.unwrap().username, "u");
+        for kind in [
+            pb::AccountKind::EnterpriseForwarded,
+            pb::AccountKind::Webhook,
+        ] {
+            let forwarded = pb::WatchedAccount {
+                tenant_id: "t".into(),
+                account_id: "a".into(),
+                address: "me@corp.example".into(),
+                kind: kind.into(),
+                ..Default::default()
+            };
+            let opened = access(owner(), forwarded).unwrap();
+            assert!(matches!(&opened.store, Store::Local(o) if *o == owner()));
+            assert_eq!(opened.address.address, "me@corp.example");
+            assert!(opened.submission.is_none());
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_opened_says_why() {
         let mut no_password = imap();
         no_password.credentials = None;
         let mut bad_port = imap();
         bad_port.server.as_mut().unwrap().port = 70_000;
+        let mut no_server = imap();
+        no_server.server = None;
+        let mut unknown = imap();
+        unknown.kind = pb::AccountKind::Unspecified.into();
         for (watched, why) in [
-            (pop3, "POP3"),
             (no_password, "no credentials"),
             (bad_port, "70000"),
+            (no_server, "no server"),
+            (unknown, "kind"),
         ] {
-            match access(watched) {
+            match access(owner(), watched) {
                 Err(AccountError::Unservable(text)) => assert!(text.contains(why), "{text}"),
                 other => panic!("{other:?}"),
             }

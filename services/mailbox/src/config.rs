@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pushmail_common::bus::BusConfig;
 use pushmail_common::config::{ConfigError, ServerConfig, ServiceConfig, ShutdownConfig};
 use pushmail_common::egress::EgressConfig;
 use pushmail_common::grpc::UpstreamConfig;
@@ -41,6 +42,84 @@ pub struct Config {
     pub blob: pushmail_common::blob::BlobConfig,
     /// Resumable uploads of attachments.
     pub uploads: UploadsConfig,
+    /// The event bus: arrived mail of accounts kept in the platform's own
+    /// store, and accounts deleted.
+    pub bus: BusConfig,
+    /// The platform's own store (forwarded, webhook and POP3 accounts).
+    pub local: LocalConfig,
+}
+
+/// The platform's own store.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Consumer group reading arrived mail and binding changes.
+    pub group: String,
+    /// Days a message is kept after it arrived, for every tenant not in
+    /// `tenant_retention_days`; 0 keeps it as long as the blob store does.
+    /// At most `blob.retention_days` (where that is not 0).
+    pub retention_days: u32,
+    /// Tenants that keep their mail a different number of days (same
+    /// bound).
+    pub tenant_retention_days: std::collections::BTreeMap<String, u32>,
+    /// How often messages past retention are removed.
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            group: "pushmail-mailbox".to_owned(),
+            retention_days: 30,
+            tenant_retention_days: std::collections::BTreeMap::new(),
+            sweep_interval_seconds: 3_600,
+        }
+    }
+}
+
+impl LocalConfig {
+    /// The retention the sweep applies. Where the blob store keeps mail a
+    /// bounded time, "keep" means as long as it does.
+    pub fn retention(&self, blob_days: u32) -> crate::local::Retention {
+        let cap = |days: u32| if days == 0 { blob_days } else { days };
+        crate::local::Retention {
+            days: cap(self.retention_days),
+            tenants: self
+                .tenant_retention_days
+                .iter()
+                .map(|(tenant, days)| (tenant.clone(), cap(*days)))
+                .collect(),
+        }
+    }
+
+    fn validate(&self, blob_days: u32) -> Result<(), ConfigError> {
+        if self.group.trim().is_empty() || self.sweep_interval_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "local",
+                "group must be set and sweep_interval_seconds positive",
+            ));
+        }
+        // A listed message whose bytes the blob sweep removed would be an
+        // entry the phone cannot open.
+        let too_long = |days: u32| blob_days != 0 && days > blob_days;
+        if too_long(self.retention_days) {
+            return Err(ConfigError::invalid(
+                "local.retention_days",
+                format!("must be at most blob.retention_days ({blob_days})"),
+            ));
+        }
+        if let Some((tenant, _)) = self
+            .tenant_retention_days
+            .iter()
+            .find(|(_, days)| too_long(**days))
+        {
+            return Err(ConfigError::invalid(
+                "local.tenant_retention_days",
+                format!("{tenant}: must be at most blob.retention_days ({blob_days})"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Resumable uploads.
@@ -250,6 +329,8 @@ impl Default for Config {
             submission: SubmissionConfig::default(),
             blob: pushmail_common::blob::BlobConfig::default(),
             uploads: UploadsConfig::default(),
+            bus: BusConfig::default(),
+            local: LocalConfig::default(),
         }
     }
 }
@@ -265,6 +346,8 @@ impl ServiceConfig for Config {
         self.imap.egress.validate("imap.egress.")?;
         self.blob.validate("blob.")?;
         self.uploads.validate()?;
+        self.bus.validate("bus.")?;
+        self.local.validate(self.blob.retention_days)?;
         if self.imap.timeout_seconds == 0 {
             return Err(ConfigError::invalid(
                 "imap.timeout_seconds",
@@ -310,6 +393,25 @@ mod tests {
         assert_eq!(config.sync.window(0), 100);
         assert_eq!(config.sync.window(5), 5);
         assert_eq!(config.sync.window(100_000), 512);
+    }
+
+    #[test]
+    fn the_local_store_keeps_nothing_longer_than_the_blob_store() {
+        let mut config = Config::default();
+        config.blob.retention_days = 10;
+        config.local.retention_days = 11;
+        assert!(config.validate().is_err());
+        config.local.retention_days = 0;
+        config.local.tenant_retention_days.insert("t1".into(), 20);
+        assert!(config.validate().is_err());
+        config.local.tenant_retention_days.insert("t1".into(), 3);
+        assert!(config.validate().is_ok());
+        let retention = config.local.retention(config.blob.retention_days);
+        assert_eq!((retention.days_of("t1"), retention.days_of("t2")), (3, 10));
+        // Blobs kept for ever: so are messages, unless a tenant says.
+        config.blob.retention_days = 0;
+        config.local.retention_days = 400;
+        assert!(config.validate().is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Errors of the mailbox service's process boundary.
 
+use pushmail_common::bus::BusError;
 use pushmail_common::config::ConfigError;
 use pushmail_common::grpc::EndpointError;
 use pushmail_common::host::HostError;
@@ -21,6 +22,9 @@ pub enum Error {
     /// The sync-state database could not be opened or migrated.
     #[error("the sync-state database")]
     Database(#[source] StatesError),
+    /// The event bus could not be joined.
+    #[error("the event bus")]
+    Bus(#[from] BusError),
     /// TLS to mail servers could not be set up.
     #[error("TLS to mail servers")]
     Tls(#[source] rustls::Error),

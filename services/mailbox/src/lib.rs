@@ -1,6 +1,7 @@
 //! The mailbox service: the account's mailbox as the phone sees it.
 //! `domain` holds what it reasons about; `backend` is the one trait every
-//! place mail lives implements (`imap`: the provider's server, upstream);
+//! place mail lives implements (`imap`: the provider's server, upstream;
+//! `local`: the platform's own store, fed from the bus);
 //! `sync` turns "what the phone holds" and "what the server has" into
 //! resumable pages behind tokens; `service` is the gRPC edge, `accounts`
 //! asks binding where an account's mail lives.
@@ -12,6 +13,7 @@ pub mod config;
 pub mod domain;
 mod error;
 pub mod imap;
+pub mod local;
 mod refusal;
 pub mod sends;
 mod service;
@@ -23,6 +25,8 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pushmail_common::backoff::Backoff;
+use pushmail_common::bus::{self, EventBus, SubscribeOptions};
 use pushmail_common::health::Readiness;
 use pushmail_common::host::Host;
 use pushmail_common::upstream::Tls;
@@ -40,6 +44,10 @@ use sync::{PgStates, SqliteStates, States};
 /// Service name, for telemetry and health.
 pub const NAME: &str = "mailbox";
 
+/// Partitions of a topic this service is the first to make (as every
+/// service makes them).
+const PARTITIONS: i32 = 12;
+
 /// What the service needs from outside.
 pub struct Deps {
     /// Where accounts' mail lives (binding).
@@ -50,15 +58,20 @@ pub struct Deps {
     pub sends: Arc<dyn sends::Sends>,
     /// What each upload has received.
     pub ledger: Arc<dyn uploads::Ledger>,
-    /// Completed uploads.
+    /// Completed uploads, and the platform's own store's messages.
     pub blobs: Arc<dyn pushmail_common::blob::BlobStore>,
+    /// The platform's own store's index.
+    pub index: Arc<dyn local::Index>,
+    /// Event bus (shared in standalone mode).
+    pub bus: Arc<dyn EventBus>,
     /// Connections to mail servers.
     pub tls: Tls,
 }
 
 impl Deps {
-    /// Connects binding and opens (migrating) the state database.
-    pub async fn connect(config: &Config) -> Result<Self, Error> {
+    /// Connects binding and opens (migrating) the state database; `bus` is
+    /// shared in standalone mode.
+    pub async fn connect(config: &Config, bus: Arc<dyn EventBus>) -> Result<Self, Error> {
         let binding = config.binding.channel()?;
         let retention = config.sync.retention();
         let url = &config.database.url;
@@ -68,37 +81,41 @@ impl Deps {
             Arc<dyn States>,
             Arc<dyn sends::Sends>,
             Arc<dyn uploads::Ledger>,
+            Arc<dyn local::Index>,
         );
-        let (states, sends, ledger): Stores = if let Some(path) = url.strip_prefix("sqlite://") {
-            let pool = pushmail_common::sqlite::open(std::path::Path::new(path), &[])
-                .await
-                .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
-            (
-                Arc::new(
-                    SqliteStates::open(pool.clone(), retention)
-                        .await
-                        .map_err(Error::Database)?,
-                ),
-                Arc::new(sends::SqliteSends::new(pool.clone(), remembered)),
-                Arc::new(uploads::SqliteLedger::new(pool)),
-            )
-        } else {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(config.database.max_connections)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await
-                .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
-            (
-                Arc::new(
-                    PgStates::open(pool.clone(), retention)
-                        .await
-                        .map_err(Error::Database)?,
-                ),
-                Arc::new(sends::PgSends::new(pool.clone(), remembered)),
-                Arc::new(uploads::PgLedger::new(pool)),
-            )
-        };
+        let (states, sends, ledger, index): Stores =
+            if let Some(path) = url.strip_prefix("sqlite://") {
+                let pool = pushmail_common::sqlite::open(std::path::Path::new(path), &[])
+                    .await
+                    .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
+                (
+                    Arc::new(
+                        SqliteStates::open(pool.clone(), retention)
+                            .await
+                            .map_err(Error::Database)?,
+                    ),
+                    Arc::new(sends::SqliteSends::new(pool.clone(), remembered)),
+                    Arc::new(uploads::SqliteLedger::new(pool.clone())),
+                    Arc::new(local::SqliteIndex::new(pool)),
+                )
+            } else {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(config.database.max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(|e| Error::Database(sync::StatesError::Unavailable(Box::new(e))))?;
+                (
+                    Arc::new(
+                        PgStates::open(pool.clone(), retention)
+                            .await
+                            .map_err(Error::Database)?,
+                    ),
+                    Arc::new(sends::PgSends::new(pool.clone(), remembered)),
+                    Arc::new(uploads::PgLedger::new(pool.clone())),
+                    Arc::new(local::PgIndex::new(pool)),
+                )
+            };
         let extra = match &config.imap.extra_ca_file {
             Some(path) => Tls::read_cas(path).map_err(|e| {
                 pushmail_common::config::ConfigError::invalid(
@@ -116,10 +133,48 @@ impl Deps {
             states,
             sends,
             ledger,
+            index,
+            bus,
             blobs: config.blob.open(),
             tls: Tls::new(&extra).map_err(Error::Tls)?.with_egress(egress),
         })
     }
+}
+
+/// Files arrived mail of accounts in the platform's own store, forgets
+/// deleted accounts, and removes what is past retention.
+async fn spawn_feed(
+    host: &mut Host,
+    config: &Config,
+    bus: Arc<dyn EventBus>,
+    feed: local::feed::Feed,
+) -> Result<(), Error> {
+    // Consumers create what they read: librdkafka learns of a topic made
+    // later only at its next metadata refresh (minutes).
+    for topic in local::feed::topics() {
+        bus.ensure_topic(&topic, PARTITIONS).await?;
+    }
+    let subscription = bus
+        .subscribe(SubscribeOptions {
+            group: config.local.group.clone(),
+            topics: local::feed::topics(),
+        })
+        .await?;
+    let index = feed.index.clone();
+    let shutdown = host.shutdown();
+    host.spawn("local-feed", async move {
+        bus::consume(subscription, &feed, Backoff::default(), shutdown).await
+    });
+    host.spawn_infallible(
+        "local-retention",
+        local::sweep_every(
+            index,
+            config.local.retention(config.blob.retention_days),
+            Duration::from_secs(config.local.sweep_interval_seconds),
+            host.shutdown(),
+        ),
+    );
+    Ok(())
 }
 
 /// Bound listeners (port 0 in tests).
@@ -127,7 +182,8 @@ pub type Listeners = pushmail_common::host::GrpcListeners;
 
 /// Production entry point.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let deps = Deps::connect(&config).await?;
+    let bus = bus::connect(&config.bus, "pushmail-mailbox").await?;
+    let deps = Deps::connect(&config, bus).await?;
     let listeners = Listeners::bind(&config.server).await?;
     run(config, deps, listeners, Readiness::new(NAME), shutdown).await
 }
@@ -153,8 +209,15 @@ pub async fn run(
         deps.blobs.clone(),
         config.uploads.limits(),
     ));
+    let feed = local::feed::Feed {
+        index: deps.index.clone(),
+        blobs: deps.blobs.clone(),
+        states: deps.states.clone(),
+    };
     let mailboxes = service::Mailboxes {
         accounts: deps.accounts,
+        local: deps.index.clone(),
+        blobs: deps.blobs.clone(),
         imap: ImapConnector::pooled(
             deps.tls.clone(),
             Duration::from_secs(config.imap.timeout_seconds),
@@ -170,7 +233,7 @@ pub async fn run(
             Duration::from_secs(config.submission.timeout_seconds),
             config.submission.hello_name.clone(),
         ),
-        states: deps.states,
+        states: deps.states.clone(),
         sends: deps.sends,
         uploads: uploads.clone(),
         max_send_bytes: config.imap.max_message_bytes,
@@ -180,7 +243,9 @@ pub async fn run(
     let mut host = Host::new(readiness, shutdown);
     host.readiness()
         .add_upstream_check("binding", config.binding.channel()?);
-    host.readiness().add_blob_check(deps.blobs);
+    host.readiness().add_blob_check(deps.blobs.clone());
+    host.readiness().add_bus_check(deps.bus.clone());
+    spawn_feed(&mut host, &config, deps.bus, feed).await?;
     let sweep = uploads::sweep_every(
         uploads,
         Duration::from_secs(config.uploads.sweep_interval_seconds),

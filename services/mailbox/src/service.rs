@@ -36,6 +36,9 @@ type RawStream = Pin<Box<dyn Stream<Item = Result<pb::RawChunk, Status>> + Send>
 /// What a request needs.
 pub(crate) struct Mailboxes {
     pub(crate) accounts: Arc<dyn Accounts>,
+    /// The platform's own store: its index and the blobs it names.
+    pub(crate) local: Arc<dyn crate::local::Index>,
+    pub(crate) blobs: Arc<dyn pushmail_common::blob::BlobStore>,
     pub(crate) imap: ImapConnector,
     pub(crate) submitter: Submitter,
     pub(crate) states: Arc<dyn States>,
@@ -103,6 +106,11 @@ impl Mailboxes {
     async fn open(&self, access: &Access) -> Result<Box<dyn Mailbox>, Refusal> {
         match &access.store {
             Store::Imap(imap) => Ok(Box::new(self.imap.open(imap).await?)),
+            Store::Local(owner) => Ok(Box::new(crate::local::LocalMailbox::new(
+                self.local.clone(),
+                self.blobs.clone(),
+                owner.clone(),
+            ))),
         }
     }
 

@@ -29,6 +29,7 @@ pub(crate) const REFUSED: &[(&str, &str)] = &[
     ("session.bus", ONE_BUS),
     ("ingest.bus", ONE_BUS),
     ("dispatch.bus", ONE_BUS),
+    ("mailbox.bus", ONE_BUS),
     ("binding.telemetry", ONE_TELEMETRY),
     ("session.telemetry", ONE_TELEMETRY),
     ("transcode.telemetry", ONE_TELEMETRY),

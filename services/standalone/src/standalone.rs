@@ -230,7 +230,7 @@ pub(crate) async fn start(
         pushmail_dispatch::run(c, deps, listeners, r, s)
     });
 
-    start_edge(&config, &mut services).await?;
+    start_edge(&config, &bus, &mut services).await?;
 
     services.wait_ready().await?;
     Ok(Platform {
@@ -242,9 +242,13 @@ pub(crate) async fn start(
 
 /// The phone-facing services: the mailbox service, then the gateway in
 /// front of it and the fetch path.
-async fn start_edge(config: &StandaloneConfig, services: &mut Services) -> anyhow::Result<()> {
+async fn start_edge(
+    config: &StandaloneConfig,
+    bus: &Arc<dyn EventBus>,
+    services: &mut Services,
+) -> anyhow::Result<()> {
     let c = config.mailbox.clone();
-    let deps = pushmail_mailbox::Deps::connect(&c)
+    let deps = pushmail_mailbox::Deps::connect(&c, bus.clone())
         .await
         .context("mailbox")?;
     let listeners = pushmail_mailbox::Listeners::bind(&c.server)

@@ -109,7 +109,10 @@ impl BindingService for Internal {
                 let req = request.get_ref();
                 let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
                 let (account, password) = self.registry.account_access(tenant, account).await?;
-                Ok(wire::watched(&account, Some(password.expose().to_owned())))
+                Ok(wire::watched(
+                    &account,
+                    password.map(|p| p.expose().to_owned()),
+                ))
             }
             .await,
         )

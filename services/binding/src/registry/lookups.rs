@@ -80,20 +80,25 @@ impl Registry {
     }
 
     /// How to reach and log in to one of the tenant's accounts: its server
-    /// settings and its opened password. An account with neither server
-    /// nor password (forwarded, webhook) or whose password was never set
-    /// cannot be logged in to: a precondition, not a missing account.
+    /// settings and its opened password. A forwarded or webhook account
+    /// has neither (its mail is in the platform's own store): it comes
+    /// without a password. A watched account without a server or whose
+    /// password was never set cannot be logged in to: a precondition, not
+    /// a missing account.
     pub(crate) async fn account_access(
         &self,
         tenant: TenantId,
         id: AccountId,
-    ) -> Result<(Account, Secret), ApiError> {
+    ) -> Result<(Account, Option<Secret>), ApiError> {
         let (account, sealed) = self
             .store()
             .account_with_credentials(tenant, id)
             .await?
             .ok_or(ApiError::NotFound("account"))?;
-        if !account.kind.is_watched() || account.server.is_none() {
+        if !account.kind.is_watched() {
+            return Ok((account, None));
+        }
+        if account.server.is_none() {
             return Err(ApiError::FailedPrecondition(format!(
                 "a {} account has no mail server to log in to",
                 account.kind.as_str()
@@ -105,7 +110,7 @@ impl Registry {
             ));
         };
         let password = self.open_password(&account, &sealed)?;
-        Ok((account, password))
+        Ok((account, Some(password)))
     }
 
     /// Opens an account's sealed password.
