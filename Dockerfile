@@ -13,15 +13,14 @@ COPY . .
 # librdkafka (built by rdkafka-sys) needs a C toolchain and OpenSSL headers,
 # which the full rust image has; protoc comes vendored with the build.
 # Two builds: cargo unifies features over what one build selects, and the
-# gateway, transcode and mailbox, which use no event bus, must not link
-# librdkafka.
+# gateway and transcode, which use no event bus, must not link librdkafka.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
       --bin pushmail --bin pushmail-binding --bin pushmail-session \
       --bin pushmail-ingest --bin pushmail-dispatch --bin pushmail-smpp \
- && cargo build --release --locked --bin pushmail-gateway --bin pushmail-transcode \
       --bin pushmail-mailbox \
+ && cargo build --release --locked --bin pushmail-gateway --bin pushmail-transcode \
  && mkdir /out \
  && for bin in pushmail pushmail-binding pushmail-session pushmail-ingest pushmail-dispatch \
       pushmail-transcode pushmail-gateway pushmail-smpp pushmail-mailbox; do cp "target/release/$bin" /out/; done

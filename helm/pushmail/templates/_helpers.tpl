@@ -112,7 +112,7 @@ mailbox:
     BINDING__TOKEN: PUSHMAIL_MAILBOX_CREDENTIAL
     SECURITY__SERVICE_KEYS: PUSHMAIL_SERVICE_KEYS
   redis: []
-  kafka: false
+  kafka: true
   peers: { BINDING__ENDPOINT: binding }
   blobs: rw
 gateway:
@@ -202,6 +202,9 @@ the pods.
 {{- end }}
 {{- if eq $svc "dispatch" }}
 {{ $prefix }}DELIVERY__PUBLIC_URL: {{ $v.publicUrl | quote }}
+{{- end }}
+{{- if eq $svc "mailbox" }}
+{{ $prefix }}SUBMISSION__HELLO_NAME: {{ $values.helloName | quote }}
 {{- end }}
 {{- range $key, $value := $values.config }}
 {{ $prefix }}{{ $key | replace "." "__" | upper }}: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ $value | toJson | quote }}{{ end }}

@@ -11,6 +11,7 @@
 use serde_json::{Value as Json, json};
 use serde_yaml::Value;
 
+use crate::bus::{BUS_USERS, egress_allows};
 use crate::chart::{chart_dir, render, schema_errors, values, values_file};
 use crate::objects::{Expect, check_objects, container_env, name_of, s, selects};
 use crate::redis::{check_bundled_redis, check_external_redis};
@@ -180,8 +181,10 @@ fn a_carrier_install_wires_its_external_services() {
         "the carrier's own Redis, no bundled one"
     );
 
-    // Kafka (Strimzi: SASL/SCRAM over TLS with the cluster CA).
-    for service in ["binding", "session", "dispatch", "ingest"] {
+    // Kafka (Strimzi: SASL/SCRAM over TLS with the cluster CA), to every
+    // service on the bus: the mailbox service consumes arrived mail and
+    // binding changes.
+    for service in BUS_USERS {
         let kafka = &configs[service]["bus"]["kafka"];
         assert_eq!(
             kafka["brokers"].as_str(),
@@ -229,13 +232,23 @@ fn a_carrier_install_wires_its_external_services() {
             Some("http://otel-collector.observability:4317")
         );
     }
-    for service in ["transcode", "mailbox", "gateway"] {
+    for service in ["transcode", "gateway"] {
         let deployment = named(&docs, "Deployment", &format!("{PREFIX}{service}"));
         assert!(
             !serde_yaml::to_string(deployment).unwrap().contains("KAFKA"),
             "{service} is not on the bus"
         );
+        let config_map = named(&docs, "ConfigMap", &format!("{PREFIX}{service}"));
+        assert!(
+            !serde_yaml::to_string(config_map).unwrap().contains("KAFKA"),
+            "{service} is not on the bus"
+        );
     }
+    // The mailbox service's EHLO name is the carrier's.
+    assert_eq!(
+        configs["mailbox"]["submission"]["hello_name"].as_str(),
+        Some("mail.carrier.example")
+    );
 
     // Redis and PostgreSQL credentials from their own Secrets.
     let session = named(&docs, "Deployment", "carrier-pushmail-session");
@@ -419,6 +432,18 @@ fn bad_values_fail_at_install_naming_the_value() {
         (
             json!({"postgresql": {"mailbox": {"existingSecret": "Mailbox_DB"}}}),
             "/postgresql/mailbox/existingSecret",
+        ),
+        (
+            json!({"services": {"mailbox": {"helloName": ""}}}),
+            "/services/mailbox/helloName",
+        ),
+        (
+            json!({"services": {"mailbox": {"helloName": "mail server"}}}),
+            "/services/mailbox/helloName",
+        ),
+        (
+            json!({"services": {"mailbox": {"helloName": "localhost"}}}),
+            "/services/mailbox/helloName",
         ),
         // An external Redis and the bundled one at once.
         (
@@ -605,4 +630,57 @@ fn real_helm_lints_the_chart_and_renders_what_these_tests_check() {
             assert_eq!(Some(object), ours.get(name), "{label}: {name} differs");
         }
     }
+}
+
+#[test]
+fn a_policy_cutting_a_bus_service_off_its_brokers_is_caught() {
+    // What `check_objects` asks of every service on the bus, shown to
+    // tell an egress policy that keeps the brokers from one that does not.
+    let mut docs = rendered(&values(&[]));
+    let labels = |docs: &[Value], service: &str| {
+        s(
+            named(docs, "Deployment", &format!("{PREFIX}{service}")),
+            &["spec", "template", "metadata", "labels"],
+        )
+        .clone()
+    };
+    let mailbox = labels(&docs, "mailbox");
+    assert!(
+        egress_allows(&docs, &mailbox, 9092),
+        "the chart leaves egress open"
+    );
+    let policy = |name: &str, egress: &str| -> Value {
+        serde_yaml::from_str(&format!(
+            "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{ name: {name} }}
+spec:
+  podSelector:
+    matchLabels: {{ app.kubernetes.io/component: mailbox }}
+  policyTypes: [Egress]
+  egress: {egress}"
+        ))
+        .unwrap()
+    };
+    // DNS only: the brokers are cut off.
+    docs.push(policy(
+        "dns",
+        "[{ ports: [{ port: 53, protocol: UDP }, { port: 53, protocol: TCP }] }]",
+    ));
+    assert!(!egress_allows(&docs, &mailbox, 9092));
+    // The broker's port, but to the release's own pods only: still cut off.
+    docs.push(policy(
+        "own-pods",
+        "[{ to: [{ podSelector: { matchLabels: { app.kubernetes.io/component: gateway } } }], ports: [{ port: 9092 }] }]",
+    ));
+    assert!(!egress_allows(&docs, &mailbox, 9092));
+    // The broker's port to the Kafka namespace: let through; another port
+    // still is not, and the other services are not concerned.
+    docs.push(policy(
+        "kafka",
+        "[{ to: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: kafka } } }], ports: [{ port: 9092, protocol: TCP }] }]",
+    ));
+    assert!(egress_allows(&docs, &mailbox, 9092));
+    assert!(!egress_allows(&docs, &mailbox, 9093));
+    assert!(egress_allows(&docs, &labels(&docs, "ingest"), 9093));
 }

@@ -10,6 +10,7 @@
 )]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+mod bus;
 mod chart;
 mod compose;
 mod helm;

@@ -4,15 +4,24 @@
 //! binary; container ports where the service listens; every Service port
 //! naming a container port; session's grace period covering its drain; a
 //! ServiceAccount, ConfigMap, Service and PodDisruptionBudget each; no
-//! Secret inlined; NetworkPolicies present. A store the rendering runs
-//! itself (a StatefulSet: Redis) is non-root, read-only, probed and
-//! limited, keeps its data on a volume claim and has a Service.
+//! Secret inlined; NetworkPolicies present. Every service on the bus is
+//! given the deployment's Kafka as the others are, and no policy cuts its
+//! pods off the brokers (`bus.rs`); the mailbox service is given an EHLO
+//! name of the deployment's and only the gateway reaches its gRPC. A store
+//! the rendering runs itself (a StatefulSet: Redis) is non-root,
+//! read-only, probed and limited, keeps its data on a volume claim and has
+//! a Service.
 
 use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
+use crate::bus::{Broker, check_bus_users, egress_allows};
 use crate::{SERVICES, effective_config, stand_in_public_key, stand_in_secret};
+
+/// The mailbox service's built-in EHLO name, which no deployment may
+/// leave in place (`submission.hello_name`).
+pub(crate) const DEFAULT_HELLO_NAME: &str = "pushmail.invalid";
 
 pub(crate) fn s<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
     path.iter().fold(v, |v, key| &v[*key])
@@ -272,10 +281,16 @@ pub(crate) fn check_objects(docs: &[Value], expect: &Expect) -> Configs {
                 shutdown < grace,
                 "{label}: mailbox stops within {shutdown} s but is killed after {grace} s"
             );
+            let hello = config["submission"]["hello_name"].as_str().unwrap();
+            assert_ne!(
+                hello, DEFAULT_HELLO_NAME,
+                "{label}: mailbox greets submission servers with the built-in placeholder"
+            );
         }
         configs.insert(service.to_owned(), config);
     }
-    check_network_policies(docs, &configs, expect);
+    let brokers = check_bus_users(&configs, label);
+    check_network_policies(docs, &configs, &brokers, expect);
     configs
 }
 
@@ -428,11 +443,13 @@ pub(crate) fn selects(selector: &Value, labels: &Value) -> bool {
     by_labels && by_expressions
 }
 
-/// Every NetworkPolicy selects pods and names ports they have; and every
+/// Every NetworkPolicy selects pods and names ports they have; every
 /// gRPC call a service is configured to make (`<peer>.endpoint`) reaches
 /// that peer's pods (when the peer is one of ours) and is let through by a
-/// policy of the called pods.
-fn check_network_policies(docs: &[Value], configs: &Configs, expect: &Expect) {
+/// policy of the called pods; every service on the bus may reach each
+/// broker; and the mailbox service's pods admit, but for scrapes of their
+/// admin port, the gateway's only.
+fn check_network_policies(docs: &[Value], configs: &Configs, brokers: &[Broker], expect: &Expect) {
     let label = expect.label;
     let deployments: Vec<&Value> = docs
         .iter()
@@ -553,6 +570,83 @@ fn check_network_policies(docs: &[Value], configs: &Configs, expect: &Expect) {
                 allowed,
                 "{label}: {caller} calls {host} ({setting}.endpoint) but no NetworkPolicy lets it"
             );
+        }
+    }
+
+    // The bus: each service on it reaches every broker.
+    for service in configs.keys().filter(|c| configs[*c].get("bus").is_some()) {
+        let deployment = deployments
+            .iter()
+            .find(|d| name_of(d) == format!("{}{service}", expect.prefix))
+            .unwrap();
+        for (host, port) in brokers {
+            assert!(
+                egress_allows(docs, &pod_labels(deployment), *port),
+                "{label}: {service} is on the bus but no NetworkPolicy lets it reach the broker {host}:{port}"
+            );
+        }
+    }
+
+    // The mailbox service: the gateway only (and the scrapers, on the
+    // admin port), behind a policy that denies the rest.
+    let mailbox = deployments
+        .iter()
+        .find(|d| name_of(d) == format!("{}mailbox", expect.prefix))
+        .unwrap();
+    let gateway = deployments
+        .iter()
+        .find(|d| name_of(d) == format!("{}gateway", expect.prefix))
+        .unwrap();
+    let guarding: Vec<&&Value> = policies
+        .iter()
+        .filter(|p| selects(s(p, &["spec", "podSelector"]), &pod_labels(mailbox)))
+        .collect();
+    assert!(
+        guarding.iter().any(|p| {
+            s(p, &["spec", "policyTypes"]).as_sequence().map_or_else(
+                || !s(p, &["spec", "ingress"]).is_null(),
+                |types| types.iter().any(|t| t.as_str() == Some("Ingress")),
+            )
+        }),
+        "{label}: no NetworkPolicy limits who reaches the mailbox service"
+    );
+    for policy in &guarding {
+        let name = name_of(policy);
+        for rule in s(policy, &["spec", "ingress"])
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let admin_only = rule["ports"].as_sequence().is_some_and(|ports| {
+                !ports.is_empty() && ports.iter().all(|p| p["port"].as_str() == Some("admin"))
+            });
+            if admin_only {
+                continue;
+            }
+            let from = rule["from"]
+                .as_sequence()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            assert!(
+                !from.is_empty(),
+                "{label}: NetworkPolicy {name} lets anyone reach the mailbox service"
+            );
+            for peer in from {
+                let pods = peer.get("podSelector");
+                let gateway_only = peer["namespaceSelector"].is_null()
+                    && peer["ipBlock"].is_null()
+                    && pods.is_some_and(|pods| {
+                        selects(pods, &pod_labels(gateway))
+                            && workloads
+                                .iter()
+                                .filter(|w| selects(pods, &pod_labels(w)))
+                                .all(|w| name_of(w) == name_of(gateway))
+                    });
+                assert!(
+                    gateway_only,
+                    "{label}: NetworkPolicy {name} lets more than the gateway reach the mailbox service"
+                );
+            }
         }
     }
 }

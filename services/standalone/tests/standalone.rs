@@ -1,7 +1,8 @@
 //! `pushmail standalone` as a newcomer runs it: every service ready within
 //! 10 s with no external server, Ctrl-C (SIGINT) stops it cleanly within
 //! the grace period, and `make run`'s demo device gets a mail sent over
-//! SMTP with its attachment's preview; keys it would ignore stop the start
+//! SMTP with its attachment's preview (and a second phone on its number
+//! lists it, from the platform's own store); keys it would ignore stop the start
 //! (exit code 2, named) and `--dump-config` shows none of them, while the
 //! per-service PostgreSQL and Redis settings are honoured.
 
@@ -141,6 +142,15 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
         seen.iter().any(|l| l.contains("fetched summary")),
         "{seen:#?}"
     );
+    // The demo account's mail is kept by the platform itself: a second
+    // phone on its number lists it.
+    let listed = demo_inbox(&platform);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with('*') && l.contains("standalone demo")),
+        "{listed}"
+    );
     // Everything it wrote is under its data directory, none in the
     // directory it was started from.
     let written: Vec<_> = std::fs::read_dir(platform.cwd.path())
@@ -175,6 +185,82 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
         !seen.iter().any(|l| l.contains("not recorded")),
         "{seen:#?}"
     );
+}
+
+/// `pushmail device ls` on the demo account, as a phone registered on
+/// the demo number with the demo tenant's key (from `demo.json`).
+fn demo_inbox(platform: &support::Platform) -> String {
+    use pushmail_integration_tests::http;
+    let demo: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(platform.data.path().join("demo.json")).unwrap())
+            .unwrap();
+    let (key, tenant) = (
+        demo["api_key"].as_str().unwrap(),
+        demo["tenant_id"].as_str().unwrap(),
+    );
+    let gateway: std::net::SocketAddr = ([127, 0, 0, 1], platform.ports.http).into();
+    let auth = format!("Bearer {key}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (account, token) = runtime.block_on(async {
+        let accounts = http::call(
+            gateway,
+            "GET",
+            &format!("/api/v1/tenants/{tenant}/accounts"),
+            &headers[..1],
+            b"",
+        )
+        .await
+        .unwrap()
+        .json();
+        let account = accounts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["address"] == "demo@pushmail.local")
+            .unwrap_or_else(|| panic!("the demo account in {accounts}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let body = serde_json::json!({"msisdn": "+8613800000001", "label": "second phone"});
+        let registered = http::call(
+            gateway,
+            "POST",
+            &format!("/api/v1/tenants/{tenant}/devices"),
+            &headers,
+            body.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(registered.status, 201, "{}", registered.text());
+        let token = registered.json()["token"].as_str().unwrap().to_owned();
+        (account, token)
+    });
+    // Filed from the bus a moment after the push went out.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = Command::new(env!("CARGO_BIN_EXE_pushmail"))
+            .args(["device", "--gateway", &format!("http://{gateway}")])
+            .args(["--token", &token, "ls", "--account", &account])
+            .env_remove("PUSHMAIL_DEVICE_TOKEN")
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&output.stdout).into_owned();
+        if (output.status.success() && listed.contains("standalone demo"))
+            || Instant::now() > deadline
+        {
+            assert!(
+                output.status.success(),
+                "{listed}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return listed;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 #[test]
