@@ -431,6 +431,7 @@ async fn forwarded_mail_reaches_the_phones_mailbox_and_goes_with_its_account() {
     );
 
     read_then_deleted(&mut client, &t, &a, &summary.message_id).await;
+    told_to_other_phones(&a).await;
 
     // The account deleted in binding: its mailbox goes with it.
     node.admin
@@ -494,6 +495,7 @@ async fn read_then_deleted(client: &mut Client, t: &str, a: &str, message_id: &s
                 seen: Some(true),
                 ..Default::default()
             }),
+            device_id: PHONE.to_owned(),
         }))
         .await
         .unwrap();
@@ -503,6 +505,7 @@ async fn read_then_deleted(client: &mut Client, t: &str, a: &str, message_id: &s
             account_id: a.clone(),
             message_ids: vec![message_id.to_owned()],
             permanent: false,
+            device_id: PHONE.to_owned(),
         }))
         .await
         .unwrap();
@@ -517,6 +520,53 @@ async fn read_then_deleted(client: &mut Client, t: &str, a: &str, message_id: &s
         .find(|f| f.role() == pb::FolderRole::Inbox)
         .unwrap();
     assert_eq!(inbox_now.total, 0);
+}
+
+/// The phone the test's changes come from.
+const PHONE: &str = "0193a4f0-0000-7000-8000-00000000d0d0";
+
+/// The read and the delete, each told on `pushmail.mailbox.changed.v1`
+/// with the folders they touched and the phone that made them.
+async fn told_to_other_phones(account: &str) {
+    use pushmail_common::bus::SubscribeOptions;
+    use pushmail_proto::common::v1::MailboxChange;
+    use pushmail_proto::topics::MAILBOX_CHANGED;
+    let bus = kafka_bus().await.unwrap();
+    let mut subscription = bus
+        .subscribe(SubscribeOptions {
+            group: pushmail_integration_tests::unique("changes"),
+            topics: vec![MAILBOX_CHANGED.name().to_owned()],
+        })
+        .await
+        .unwrap();
+    let mut told = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while told.len() < 2 {
+        let record = tokio::time::timeout_at(deadline.into(), subscription.next())
+            .await
+            .expect("two changes told within 60 s")
+            .unwrap();
+        let event = pushmail_common::bus::decode(MAILBOX_CHANGED, &record).unwrap();
+        if event.account_id == account {
+            told.push((event.change(), event.folders, event.origin_device_id));
+        }
+    }
+    let phone = PHONE.to_owned();
+    assert_eq!(
+        told,
+        [
+            (
+                MailboxChange::Flags,
+                vec!["INBOX".to_owned()],
+                phone.clone()
+            ),
+            (
+                MailboxChange::Deleted,
+                vec!["INBOX".to_owned(), "Trash".to_owned()],
+                phone
+            ),
+        ]
+    );
 }
 
 async fn forgotten(mailbox: &MailboxNode, account: &str) {

@@ -116,6 +116,7 @@ async fn the_gateway_reads_and_files_mail_through_the_service() {
                 seen: Some(true),
                 ..Default::default()
             }),
+            device_id: String::new(),
         }))
         .await
         .unwrap();
@@ -165,6 +166,7 @@ async fn the_gateway_reads_and_files_mail_through_the_service() {
             account_id: a.clone(),
             message_ids: vec![ids[1].clone()],
             to_folder_id: archive.folder_id.clone(),
+            device_id: String::new(),
         }))
         .await
         .unwrap()
@@ -178,6 +180,7 @@ async fn the_gateway_reads_and_files_mail_through_the_service() {
             account_id: a.clone(),
             message_ids: vec![ids[2].clone()],
             permanent: false,
+            device_id: String::new(),
         }))
         .await
         .unwrap()
@@ -191,6 +194,7 @@ async fn the_gateway_reads_and_files_mail_through_the_service() {
             account_id: a.clone(),
             message_ids: vec![deleted[0].new_message_id.clone()],
             permanent: false,
+            device_id: String::new(),
         }))
         .await
         .unwrap();
@@ -265,6 +269,7 @@ async fn the_gateway_reads_and_files_mail_through_the_service() {
             account_id: a.clone(),
             message_ids: vec![ids[0].clone(); 1_001],
             update: None,
+            device_id: String::new(),
         }))
         .await
         .unwrap_err();

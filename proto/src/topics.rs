@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use crate::events::v1::{
-    BindingChanged, DeliveryReceipt, DispatchDeadLetter, MailArrived, SmsOutbound,
+    BindingChanged, DeliveryReceipt, DispatchDeadLetter, MailArrived, MailboxChanged, SmsOutbound,
 };
 
 /// A versioned topic name and the message type its records carry.
@@ -51,6 +51,12 @@ pub const BINDING_CHANGED: Topic<BindingChanged> = Topic::new(
     "pushmail.binding.changed.v1",
     "pushmail.events.v1.BindingChanged",
 );
+/// A phone's changes to its mailbox, keyed by account id. From the
+/// mailbox service.
+pub const MAILBOX_CHANGED: Topic<MailboxChanged> = Topic::new(
+    "pushmail.mailbox.changed.v1",
+    "pushmail.events.v1.MailboxChanged",
+);
 /// SMS requests for partner SMS centres, keyed by MSISDN.
 pub const SMS_OUTBOUND: Topic<SmsOutbound> =
     Topic::new("pushmail.sms.outbound.v1", "pushmail.events.v1.SmsOutbound");
@@ -67,6 +73,7 @@ pub const DISPATCH_DLQ: Topic<DispatchDeadLetter> = Topic::new(
 pub const ALL: &[&str] = &[
     MAIL_ARRIVED.name(),
     BINDING_CHANGED.name(),
+    MAILBOX_CHANGED.name(),
     SMS_OUTBOUND.name(),
     DELIVERY.name(),
     DISPATCH_DLQ.name(),

@@ -74,6 +74,39 @@ pub struct Notification {
     /// it again) rather than show a mail.
     #[serde(default)]
     pub sync: bool,
+    /// On a sync: what another of the account's phones did to the
+    /// mailbox.
+    #[serde(default)]
+    pub changed: Option<Changed>,
+}
+
+/// What another of the account's phones did to a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Changed {
+    /// Flags set or cleared.
+    Flags,
+    /// Mail moved.
+    Moved,
+    /// Mail deleted.
+    Deleted,
+    /// Mail sent.
+    Sent,
+    /// A change this client does not know yet: a sync all the same.
+    #[serde(other)]
+    Other,
+}
+
+impl std::fmt::Display for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Flags => "flags",
+            Self::Moved => "moved",
+            Self::Deleted => "deleted",
+            Self::Sent => "sent",
+            Self::Other => "other",
+        })
+    }
 }
 
 /// A long-poll answer (`POST /v1/ping`).
@@ -205,9 +238,19 @@ mod tests {
             panic!("a notification")
         };
         assert_eq!(
-            (sync.seq, sync.sync, sync.subject, sync.url),
-            (44, true, None, None)
+            (sync.seq, sync.sync, sync.subject, sync.url, sync.changed),
+            (44, true, None, None, None)
         );
+        // Another phone's change, and one this client does not know.
+        for (text, changed) in [("moved", Changed::Moved), ("archived", Changed::Other)] {
+            let frame = format!(
+                r#"{{"t":"n","seq":45,"account":"a","mailbox":"Archive","sync":true,"changed":"{text}"}}"#
+            );
+            let Incoming::Notification(n) = serde_json::from_str(&frame).unwrap() else {
+                panic!("a notification")
+            };
+            assert_eq!(n.changed, Some(changed));
+        }
         let future: Incoming = serde_json::from_str(r#"{"t":"later","x":1}"#).unwrap();
         assert_eq!(future, Incoming::Unknown);
     }

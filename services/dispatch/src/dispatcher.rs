@@ -71,7 +71,7 @@ impl Dispatcher {
     ) -> Result<(), Failure> {
         let targets = self.targets(&arrival.tenant, &arrival.account).await?;
         let mail = match &arrival.kind {
-            Kind::Sync => return self.sync(arrival, &targets, receipts).await,
+            Kind::Sync(resync) => return self.sync(arrival, resync, &targets, receipts).await,
             Kind::Mail(mail) => mail,
         };
         let now = jiff::Timestamp::now();
@@ -127,6 +127,7 @@ impl Dispatcher {
             digest_count: 0,
             outbox_generation: 0,
             sync: false,
+            change: 0,
         }
     }
 

@@ -96,8 +96,78 @@ pub(crate) struct Arrival {
 pub(crate) enum Kind {
     /// One mail.
     Mail(Mail),
-    /// Ingest lost track of the mailbox: the devices re-sync it.
-    Sync,
+    /// The devices re-sync the mailbox, for `Resync`'s reason.
+    Sync(Resync),
+}
+
+/// Why the devices re-sync a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resync {
+    /// Ingest lost track of it (`MailArrived.mailbox_sync`).
+    Lost,
+    /// One of the account's phones changed it through the platform
+    /// (`MailboxChanged`); that phone is not told.
+    Changed {
+        /// What it did.
+        change: Change,
+        /// The phone, when the event names it.
+        origin: Option<DeviceId>,
+    },
+}
+
+/// What a phone did to its mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Flags.
+    Flags,
+    /// A move.
+    Moved,
+    /// A delete.
+    Deleted,
+    /// A send.
+    Sent,
+}
+
+/// The arrivals of one `MailboxChanged`: a sync of each folder it names.
+pub(crate) fn changed(event: &events::MailboxChanged) -> Result<Vec<Arrival>, Missing> {
+    use pushmail_proto::common::v1::MailboxChange;
+    let meta = event.meta.as_ref();
+    let tenant = TenantId::new(meta.map(|m| m.tenant_id.clone()).unwrap_or_default())?;
+    let account = AccountId::new(event.account_id.clone())?;
+    let id = meta.map(|m| m.event_id.clone()).unwrap_or_default();
+    if id.is_empty() {
+        return Err(Missing("event id"));
+    }
+    let change = match event.change() {
+        MailboxChange::Flags => Change::Flags,
+        MailboxChange::Moved => Change::Moved,
+        MailboxChange::Deleted => Change::Deleted,
+        MailboxChange::Sent => Change::Sent,
+        MailboxChange::Unspecified => return Err(Missing("change")),
+    };
+    let origin = DeviceId::new(event.origin_device_id.clone()).ok();
+    if event.folders.is_empty() {
+        return Err(Missing("folders"));
+    }
+    event
+        .folders
+        .iter()
+        .map(|folder| {
+            Ok(Arrival {
+                tenant: tenant.clone(),
+                account: account.clone(),
+                // One event, one sync per folder, each its own key.
+                key: IdempotencyKey::new(format!("{id}/{folder}"))?,
+                mailbox: folder.clone(),
+                received_at: meta.and_then(|m| m.occurred_at),
+                traceparent: meta.map(|m| m.traceparent.clone()).unwrap_or_default(),
+                kind: Kind::Sync(Resync::Changed {
+                    change,
+                    origin: origin.clone(),
+                }),
+            })
+        })
+        .collect()
 }
 
 /// What a notification shows of one mail.
@@ -131,7 +201,7 @@ impl TryFrom<&events::MailArrived> for Arrival {
         let account = AccountId::new(event.account_id.clone())?;
         let key = IdempotencyKey::new(event.idempotency_key.clone())?;
         let kind = if event.mailbox_sync {
-            Kind::Sync
+            Kind::Sync(Resync::Lost)
         } else {
             let summary = event.summary.clone().unwrap_or_default();
             Kind::Mail(Mail {
@@ -328,7 +398,10 @@ mod tests {
             mailbox_sync: true,
             ..event()
         };
-        assert_eq!(Arrival::try_from(&sync).unwrap().kind, Kind::Sync);
+        assert_eq!(
+            Arrival::try_from(&sync).unwrap().kind,
+            Kind::Sync(Resync::Lost)
+        );
     }
 
     #[test]

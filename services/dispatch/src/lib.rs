@@ -124,6 +124,7 @@ pub async fn run(
     // later only at its next metadata refresh (minutes).
     for topic in [
         topics::MAIL_ARRIVED.name(),
+        topics::MAILBOX_CHANGED.name(),
         topics::SMS_OUTBOUND.name(),
         topics::DELIVERY.name(),
         topics::DISPATCH_DLQ.name(),
@@ -150,7 +151,10 @@ pub async fn run(
         .bus
         .subscribe(SubscribeOptions {
             group: config.delivery.group.clone(),
-            topics: vec![topics::MAIL_ARRIVED.name().to_owned()],
+            topics: vec![
+                topics::MAIL_ARRIVED.name().to_owned(),
+                topics::MAILBOX_CHANGED.name().to_owned(),
+            ],
         })
         .await?;
     let shutdown = host.shutdown();

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod backend;
+pub mod changes;
 pub mod compose;
 pub mod config;
 pub mod domain;
@@ -154,6 +155,10 @@ async fn spawn_feed(
     for topic in local::feed::topics() {
         bus.ensure_topic(&topic, PARTITIONS).await?;
     }
+    // And what it writes, so its first change is not lost to a topic
+    // still being made.
+    bus.ensure_topic(pushmail_proto::topics::MAILBOX_CHANGED.name(), PARTITIONS)
+        .await?;
     let subscription = bus
         .subscribe(SubscribeOptions {
             group: config.local.group.clone(),
@@ -239,6 +244,7 @@ pub async fn run(
         max_send_bytes: config.imap.max_message_bytes,
         sync: config.sync.clone(),
         callers,
+        changes: changes::Changes::new(deps.bus.clone()),
     };
     let mut host = Host::new(readiness, shutdown);
     host.readiness()

@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::accounts::{Access, Accounts, Store};
 use crate::backend::Mailbox;
+use crate::changes::Change;
 use crate::compose::{Kind, compose};
 use crate::config::SyncConfig;
 use crate::domain::{FolderId, FolderRole, MessageKey, Uid};
@@ -49,10 +50,17 @@ pub(crate) struct Mailboxes {
     pub(crate) max_send_bytes: u64,
     pub(crate) sync: SyncConfig,
     pub(crate) callers: ServiceVerifier,
+    /// Tells the account's other phones what one did.
+    pub(crate) changes: crate::changes::Changes,
 }
 
 /// Messages of one request grouped by folder and UIDVALIDITY.
 type Groups = BTreeMap<(FolderId, u32), Vec<Uid>>;
+
+/// The folders of a request's messages.
+fn folders_of(groups: &Groups) -> Vec<FolderId> {
+    groups.keys().map(|(folder, _)| folder.clone()).collect()
+}
 
 fn identified<'a>(tenant: &'a str, account: &'a str) -> Result<(&'a str, &'a str), Refusal> {
     if tenant.is_empty() || account.is_empty() {
@@ -191,7 +199,34 @@ impl Mailboxes {
                 Ok(())
             }
         )?;
+        if !update.is_empty() {
+            self.tell(
+                &r.tenant_id,
+                &r.account_id,
+                &r.device_id,
+                Change::Flags,
+                folders_of(&groups),
+            );
+        }
         Ok(pb::SetFlagsResponse {})
+    }
+
+    /// Tells the account's other phones that `origin` changed `folders`.
+    fn tell(
+        &self,
+        tenant: &str,
+        account: &str,
+        origin: &str,
+        change: Change,
+        folders: Vec<FolderId>,
+    ) {
+        self.changes.tell(crate::changes::Changed {
+            tenant: tenant.to_owned(),
+            account: account.to_owned(),
+            origin: origin.to_owned(),
+            change,
+            folders,
+        });
     }
 
     async fn move_to(&self, r: pb::MoveRequest) -> Result<pb::MoveResponse, Refusal> {
@@ -202,13 +237,22 @@ impl Mailboxes {
             &self.access(&r.tenant_id, &r.account_id).await?,
             |m| move_groups(m, &groups, &to).await
         )?;
+        let mut folders = folders_of(&groups);
+        folders.push(to);
+        self.tell(
+            &r.tenant_id,
+            &r.account_id,
+            &r.device_id,
+            Change::Moved,
+            folders,
+        );
         Ok(pb::MoveResponse { moved })
     }
 
     async fn delete(&self, r: pb::DeleteRequest) -> Result<pb::DeleteResponse, Refusal> {
         let groups = groups(&r.message_ids)?;
         let permanent = r.permanent;
-        let moved = opened!(
+        let (moved, trash) = opened!(
             self,
             &self.access(&r.tenant_id, &r.account_id).await?,
             |m| {
@@ -232,9 +276,18 @@ impl Mailboxes {
                         _ => m.expunge(folder, *uid_validity, uids).await?,
                     }
                 }
-                Ok(moved)
+                Ok((moved, trash))
             }
         )?;
+        let mut folders = folders_of(&groups);
+        folders.extend(trash);
+        self.tell(
+            &r.tenant_id,
+            &r.account_id,
+            &r.device_id,
+            Change::Deleted,
+            folders,
+        );
         Ok(pb::DeleteResponse { moved })
     }
 }
@@ -338,6 +391,18 @@ impl Mailboxes {
             if let Some(key) = &reference {
                 mark_original(m, key, kind).await;
             }
+            let touched = sent
+                .iter()
+                .chain(&reference)
+                .map(|key| key.folder.clone())
+                .collect();
+            self.tell(
+                &r.tenant_id,
+                &r.account_id,
+                &r.device_id,
+                Change::Sent,
+                touched,
+            );
             let answer = crate::sends::Sent {
                 rfc_message_id: composed.message_id,
                 sent_message_id: sent.map(|k| k.encode()).unwrap_or_default(),

@@ -154,6 +154,10 @@ pub(crate) struct WireNotification {
     /// syncs it. Such a notification carries no mail fields.
     #[serde(default, skip_serializing_if = "is_false")]
     pub(crate) sync: bool,
+    /// On a sync: what another of the account's phones did to the
+    /// mailbox (`flags`, `moved`, `deleted`, `sent`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) changed: String,
 }
 
 /// An attachment entry of a notification.
@@ -190,6 +194,7 @@ impl WireNotification {
             &self.snippet,
             &self.url,
             &self.trace,
+            &self.changed,
         ]
         .iter()
         .map(|s| s.len())
@@ -205,6 +210,7 @@ impl WireNotification {
     /// The device's view of a notification from dispatch (or the outbox).
     pub(crate) fn from_proto(n: pushmail_proto::session::v1::Notification) -> Self {
         if n.sync {
+            let change = changed(n.change());
             // Stands for no mail: nothing to show, and however many syncs
             // it merged, one sync of the mailbox answers them all.
             return Self {
@@ -216,6 +222,7 @@ impl WireNotification {
                     .received_at
                     .as_ref()
                     .map_or(0, pushmail_common::clock::from_timestamp),
+                changed: change.to_owned(),
                 trace: n.traceparent,
                 sync: true,
                 ..Self::default()
@@ -260,6 +267,7 @@ impl WireNotification {
             digest: n.digest_count,
             trace: n.traceparent,
             sync: false,
+            changed: String::new(),
         }
     }
 }
@@ -274,6 +282,18 @@ fn is_zero_u64(v: &u64) -> bool {
 
 fn is_zero_u32(v: &u32) -> bool {
     *v == 0
+}
+
+/// A sync's cause as the device reads it ("" for none).
+fn changed(change: pushmail_proto::common::v1::MailboxChange) -> &'static str {
+    use pushmail_proto::common::v1::MailboxChange;
+    match change {
+        MailboxChange::Unspecified => "",
+        MailboxChange::Flags => "flags",
+        MailboxChange::Moved => "moved",
+        MailboxChange::Deleted => "deleted",
+        MailboxChange::Sent => "sent",
+    }
 }
 
 fn is_false(v: &bool) -> bool {
@@ -364,6 +384,7 @@ mod tests {
             digest: u32::MAX,
             trace: "x".repeat(55),
             sync: true,
+            changed: "deleted".into(),
         };
         let encoded = ServerFrame::N(Box::new(worst.clone())).encode().len();
         assert!(
@@ -488,6 +509,19 @@ mod tests {
         assert_eq!(
             ServerFrame::N(Box::new(mail)).encode(),
             r#"{"t":"n","seq":8,"account":"a1","subject":"Hi"}"#
+        );
+        // Another phone moved mail out of Archive: a sync that says so.
+        let changed = WireNotification::from_proto(pb::Notification {
+            sequence: 9,
+            account_id: "a1".into(),
+            mailbox: "Archive".into(),
+            sync: true,
+            change: pushmail_proto::common::v1::MailboxChange::Moved.into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            ServerFrame::N(Box::new(changed)).encode(),
+            r#"{"t":"n","seq":9,"account":"a1","mailbox":"Archive","sync":true,"changed":"moved"}"#
         );
     }
 

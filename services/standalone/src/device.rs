@@ -115,13 +115,17 @@ pub(crate) fn print(event: &Event) {
         Event::Connected { heartbeat, session } => {
             println!("device: connected (session {session}), heartbeat every {heartbeat} s");
         }
-        Event::Notification(n) if n.sync => {
-            println!(
+        Event::Notification(n) if n.sync => match &n.changed {
+            Some(change) => println!(
+                "#{} {} of {} changed on another phone ({change}): list it again",
+                n.seq, n.mailbox, n.account
+            ),
+            None => println!(
                 "#{} mailbox sync requested for {} ({}): the server lost track of it; \
                  list it again rather than trust the notifications",
                 n.seq, n.account, n.mailbox
-            );
-        }
+            ),
+        },
         Event::Notification(n) => {
             let digest = n
                 .digest

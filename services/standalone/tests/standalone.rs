@@ -1,8 +1,9 @@
 //! `pushmail standalone` as a newcomer runs it: every service ready within
 //! 10 s with no external server, Ctrl-C (SIGINT) stops it cleanly within
 //! the grace period, and `make run`'s demo device gets a mail sent over
-//! SMTP with its attachment's preview (and a second phone on its number
-//! lists it, from the platform's own store); keys it would ignore stop the start
+//! SMTP with its attachment's preview (a second phone on its number lists
+//! it from the platform's own store and reads it, and the demo phone is
+//! told its inbox changed); keys it would ignore stop the start
 //! (exit code 2, named) and `--dump-config` shows none of them, while the
 //! per-service PostgreSQL and Redis settings are honoured.
 
@@ -144,12 +145,22 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
     );
     // The demo account's mail is kept by the platform itself: a second
     // phone on its number lists it.
-    let listed = demo_inbox(&platform);
-    assert!(
-        listed
-            .lines()
-            .any(|l| l.starts_with('*') && l.contains("standalone demo")),
-        "{listed}"
+    let second = demo_inbox(&platform);
+    let line = second
+        .listed
+        .lines()
+        .find(|l| l.starts_with('*') && l.contains("standalone demo"))
+        .unwrap_or_else(|| panic!("{}", second.listed));
+    // It reads it there (so marks it read): the demo phone is told to
+    // sync its inbox, through dispatch and session like any push.
+    let id = line.split_whitespace().nth(1).unwrap();
+    let read = second.run(&["read", "--account", &second.account, id]);
+    assert!(read.status.success(), "{read:?}");
+    wait_for(
+        &rx,
+        &mut seen,
+        "changed on another phone (flags)",
+        &mut platform.child,
     );
     // Everything it wrote is under its data directory, none in the
     // directory it was started from.
@@ -187,9 +198,29 @@ fn the_demo_device_gets_a_mail_sent_over_smtp_with_its_preview() {
     );
 }
 
+/// A second phone on the demo number, and what its `ls` listed.
+struct Second {
+    gateway: String,
+    account: String,
+    token: String,
+    listed: String,
+}
+
+impl Second {
+    /// `pushmail device … <args>` as this phone.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_pushmail"))
+            .args(["device", "--gateway", &self.gateway, "--token", &self.token])
+            .args(args)
+            .env_remove("PUSHMAIL_DEVICE_TOKEN")
+            .output()
+            .unwrap()
+    }
+}
+
 /// `pushmail device ls` on the demo account, as a phone registered on
 /// the demo number with the demo tenant's key (from `demo.json`).
-fn demo_inbox(platform: &support::Platform) -> String {
+fn demo_inbox(platform: &support::Platform) -> Second {
     use pushmail_integration_tests::http;
     let demo: serde_json::Value =
         serde_json::from_slice(&std::fs::read(platform.data.path().join("demo.json")).unwrap())
@@ -239,25 +270,27 @@ fn demo_inbox(platform: &support::Platform) -> String {
         let token = registered.json()["token"].as_str().unwrap().to_owned();
         (account, token)
     });
+    let mut second = Second {
+        gateway: format!("http://{gateway}"),
+        account,
+        token,
+        listed: String::new(),
+    };
     // Filed from the bus a moment after the push went out.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let output = Command::new(env!("CARGO_BIN_EXE_pushmail"))
-            .args(["device", "--gateway", &format!("http://{gateway}")])
-            .args(["--token", &token, "ls", "--account", &account])
-            .env_remove("PUSHMAIL_DEVICE_TOKEN")
-            .output()
-            .unwrap();
-        let listed = String::from_utf8_lossy(&output.stdout).into_owned();
-        if (output.status.success() && listed.contains("standalone demo"))
+        let output = second.run(&["ls", "--account", &second.account]);
+        second.listed = String::from_utf8_lossy(&output.stdout).into_owned();
+        if (output.status.success() && second.listed.contains("standalone demo"))
             || Instant::now() > deadline
         {
             assert!(
                 output.status.success(),
-                "{listed}\n{}",
+                "{}\n{}",
+                second.listed,
                 String::from_utf8_lossy(&output.stderr)
             );
-            return listed;
+            return second;
         }
         std::thread::sleep(Duration::from_millis(300));
     }

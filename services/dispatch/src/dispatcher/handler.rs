@@ -1,5 +1,6 @@
-//! Dispatch as a consumer of `MailArrived`: decode at the edge, retry what
-//! is worth retrying with the one backoff, dead-letter the rest.
+//! Dispatch as a consumer of `MailArrived` and `MailboxChanged`: decode at
+//! the edge, retry what is worth retrying with the one backoff,
+//! dead-letter the rest.
 
 use std::time::Duration;
 
@@ -20,27 +21,30 @@ impl Dispatcher {
         record: &InboundRecord,
         receipts: &Receipts,
     ) -> Result<(), HandlerError> {
-        let event = match decode(topics::MAIL_ARRIVED, record) {
-            Ok(event) => event,
-            Err(err) => {
-                let reason = format!("undecodable: {}", Report(&err));
-                return self.dead_letter(record, &reason, 1).await;
-            }
+        let arrivals = match arrivals(record) {
+            Ok(arrivals) => arrivals,
+            Err(reason) => return self.dead_letter(record, &reason, 1).await,
         };
-        let arrival = match Arrival::try_from(&event) {
-            Ok(arrival) => arrival,
-            Err(err) => {
-                let reason = format!("unusable: {}", Report(&err));
-                return self.dead_letter(record, &reason, 1).await;
-            }
-        };
+        for arrival in &arrivals {
+            self.deliver(record, arrival, receipts).await?;
+        }
+        Ok(())
+    }
+
+    /// Dispatches one arrival, retrying; dead-letters it when that fails.
+    async fn deliver(
+        &self,
+        record: &InboundRecord,
+        arrival: &Arrival,
+        receipts: &Receipts,
+    ) -> Result<(), HandlerError> {
         let backoff = Backoff::new(
             Duration::from_millis(self.delivery.retry_initial_ms),
             Duration::from_millis(self.delivery.retry_max_ms),
         );
         let mut attempt = 1;
         loop {
-            match self.dispatch(&arrival, receipts).await {
+            match self.dispatch(arrival, receipts).await {
                 Ok(()) => {
                     metrics::counter!("pushmail_dispatch_mails_total").increment(1);
                     return Ok(());
@@ -61,7 +65,22 @@ impl Dispatcher {
             }
         }
     }
+}
 
+/// What a record asks of dispatch, or why it is unusable.
+fn arrivals(record: &InboundRecord) -> Result<Vec<Arrival>, String> {
+    if record.topic == topics::MAILBOX_CHANGED.name() {
+        let event = decode(topics::MAILBOX_CHANGED, record)
+            .map_err(|err| format!("undecodable: {}", Report(&err)))?;
+        return crate::domain::changed(&event).map_err(|err| format!("unusable: {}", Report(&err)));
+    }
+    let event = decode(topics::MAIL_ARRIVED, record)
+        .map_err(|err| format!("undecodable: {}", Report(&err)))?;
+    let arrival = Arrival::try_from(&event).map_err(|err| format!("unusable: {}", Report(&err)))?;
+    Ok(vec![arrival])
+}
+
+impl Dispatcher {
     /// Gives up on a record: the dead-letter topic, with why.
     async fn dead_letter(
         &self,

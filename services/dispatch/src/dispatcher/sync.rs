@@ -1,7 +1,9 @@
-//! A mailbox sync (`MailArrived.mailbox_sync`): ingest lost track of a
-//! mailbox (its marks were gone, so it took the server's list as the
-//! baseline and announced nothing), and the account's devices are told to
-//! sync it instead.
+//! A mailbox sync: ingest lost track of a mailbox
+//! (`MailArrived.mailbox_sync`: its marks were gone, so it took the
+//! server's list as the baseline and announced nothing), or one of the
+//! account's phones changed it through the platform (`MailboxChanged`: a
+//! flag, move, delete or send); the account's (other) devices are told to
+//! sync it.
 //!
 //! Not a mail, so none of a mail's policy applies: no sender to black-list,
 //! nothing to hold for quiet hours or to count against the tenant's push
@@ -16,25 +18,39 @@
 use pushmail_proto::session::v1 as session;
 
 use super::Dispatcher;
-use crate::domain::{Arrival, Target};
+use crate::domain::{Arrival, Change, Resync, Target};
 use crate::failure::Failure;
 use crate::ladder::{self, Errand};
 use crate::policy::Verdict;
 use crate::receipts::Receipts;
 
 impl Dispatcher {
-    /// Every push client's sync notification for `arrival`.
+    /// Every push client's sync notification for `arrival`, but the phone
+    /// that made the change.
     pub(super) async fn sync(
         &self,
         arrival: &Arrival,
+        resync: &Resync,
         targets: &[Target],
         receipts: &Receipts,
     ) -> Result<(), Failure> {
-        let outcomes = futures::future::join_all(targets.iter().map(|target| {
+        let others = targets.iter().filter(|target| match resync {
+            Resync::Changed {
+                origin: Some(origin),
+                ..
+            } => target.reach.device() != origin.as_str(),
+            _ => true,
+        });
+        let outcomes = futures::future::join_all(others.map(|target| {
             // Queued or acked, it is settled: a phone away syncs when it
             // connects and gets the replay.
             let plan = ladder::plan(&target.reach, Errand::Sync, Verdict::Push, None);
-            self.carry_out(plan, target, notification(arrival, target), receipts)
+            self.carry_out(
+                plan,
+                target,
+                notification(arrival, resync, target),
+                receipts,
+            )
         }))
         .await;
         outcomes.into_iter().collect()
@@ -43,7 +59,17 @@ impl Dispatcher {
 
 /// The sync notification of `arrival` for `target`: the account and
 /// mailbox, no mail fields.
-fn notification(arrival: &Arrival, target: &Target) -> session::Notification {
+fn notification(arrival: &Arrival, resync: &Resync, target: &Target) -> session::Notification {
+    use pushmail_proto::common::v1::MailboxChange;
+    let change = match resync {
+        Resync::Lost => MailboxChange::Unspecified,
+        Resync::Changed { change, .. } => match change {
+            Change::Flags => MailboxChange::Flags,
+            Change::Moved => MailboxChange::Moved,
+            Change::Deleted => MailboxChange::Deleted,
+            Change::Sent => MailboxChange::Sent,
+        },
+    };
     session::Notification {
         tenant_id: arrival.tenant.as_str().to_owned(),
         device_id: target.reach.device().to_owned(),
@@ -54,6 +80,7 @@ fn notification(arrival: &Arrival, target: &Target) -> session::Notification {
         received_at: arrival.received_at,
         traceparent: arrival.traceparent.clone(),
         sync: true,
+        change: change.into(),
         ..Default::default()
     }
 }
@@ -74,7 +101,7 @@ mod tests {
     use pushmail_proto::events::v1 as events;
 
     use super::*;
-    use crate::domain::{AccountId, DeviceId, Msisdn, Reach, TenantId};
+    use crate::domain::{AccountId, DeviceId, Kind, Msisdn, Reach, TenantId};
     use crate::policy::Policy;
 
     fn target() -> Target {
@@ -107,8 +134,12 @@ mod tests {
     #[test]
     fn a_sync_names_the_mailbox_and_carries_no_mail() {
         let arrival = Arrival::try_from(&sync_event()).unwrap();
-        let n = notification(&arrival, &target());
+        let n = notification(&arrival, &Resync::Lost, &target());
         assert!(n.sync);
+        assert_eq!(
+            n.change(),
+            pushmail_proto::common::v1::MailboxChange::Unspecified
+        );
         assert_eq!(
             (
                 n.tenant_id.as_str(),
@@ -143,6 +174,63 @@ mod tests {
         );
         assert!(n.attachments.is_empty());
         assert_eq!((n.sequence, n.digest_count, n.outbox_generation), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_change_on_one_phone_is_a_sync_of_each_folder_for_the_others() {
+        use pushmail_proto::common::v1::MailboxChange;
+        let mut meta = EventContext::new("t1".to_owned()).meta(1_000);
+        meta.event_id = "e1".to_owned();
+        let event = events::MailboxChanged {
+            meta: Some(meta),
+            account_id: "a1".to_owned(),
+            change: MailboxChange::Moved.into(),
+            folders: vec!["INBOX".to_owned(), "Archive".to_owned()],
+            origin_device_id: "d0".to_owned(),
+        };
+        let arrivals = crate::domain::changed(&event).unwrap();
+        assert_eq!(
+            arrivals
+                .iter()
+                .map(|a| (a.mailbox.as_str(), a.key.as_str()))
+                .collect::<Vec<_>>(),
+            [("INBOX", "e1/INBOX"), ("Archive", "e1/Archive")]
+        );
+        let Kind::Sync(resync) = &arrivals[1].kind else {
+            panic!("{:?}", arrivals[1].kind);
+        };
+        assert_eq!(
+            resync,
+            &Resync::Changed {
+                change: Change::Moved,
+                origin: Some(DeviceId::new("d0").unwrap()),
+            }
+        );
+        let n = notification(&arrivals[1], resync, &target());
+        assert!(n.sync);
+        assert_eq!(n.change(), MailboxChange::Moved);
+        assert_eq!(n.collapse_key, "sync:a1/Archive");
+        assert_eq!(n.subject, "");
+        // Unusable: no change, no folder, no event id.
+        for broken in [
+            events::MailboxChanged {
+                change: MailboxChange::Unspecified.into(),
+                ..event.clone()
+            },
+            events::MailboxChanged {
+                folders: Vec::new(),
+                ..event.clone()
+            },
+            events::MailboxChanged {
+                meta: Some(EventContext::new("t1".to_owned()).meta(1_000)).map(|mut m| {
+                    m.event_id.clear();
+                    m
+                }),
+                ..event.clone()
+            },
+        ] {
+            assert!(crate::domain::changed(&broken).is_err(), "{broken:?}");
+        }
     }
 
     #[test]

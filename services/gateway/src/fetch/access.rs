@@ -22,6 +22,8 @@ use crate::reply::ApiError;
 pub(crate) struct Access {
     pub(crate) tenant: String,
     pub(crate) account: String,
+    /// The device asking.
+    pub(crate) device: String,
     /// The device's binding preferences (attachments on or off, …).
     pub(crate) preferences: binding::Preferences,
 }
@@ -93,6 +95,7 @@ impl Gate {
         Ok(Access {
             tenant: claims.tenant_id.clone(),
             account: account.to_owned(),
+            device: claims.device_id.clone(),
             preferences: target.preferences.unwrap_or_default(),
         })
     }

@@ -61,7 +61,7 @@ impl Mailboxes {
     }
 
     /// Checks the device, then makes one call on its behalf: `call` gets a
-    /// client, the device's tenant and the account.
+    /// client, the device's tenant, the account and the device's id.
     async fn as_device<T, F, Fut>(
         &self,
         headers: &HeaderMap,
@@ -70,14 +70,19 @@ impl Mailboxes {
         call: F,
     ) -> Result<(Access, T), ApiError>
     where
-        F: FnOnce(MailboxServiceClient<TracedChannel>, String, String) -> Fut,
+        F: FnOnce(MailboxServiceClient<TracedChannel>, String, String, String) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let access = self.device(headers, token, &account).await?;
-        let answer = call(self.client.clone(), access.tenant.clone(), account)
-            .await
-            .map_err(|s| refused(&s))?
-            .into_inner();
+        let answer = call(
+            self.client.clone(),
+            access.tenant.clone(),
+            account,
+            access.device.clone(),
+        )
+        .await
+        .map_err(|s| refused(&s))?
+        .into_inner();
         Ok((access, answer))
     }
 
@@ -235,7 +240,7 @@ async fn folders(
             &headers,
             None,
             account,
-            |mut c, tenant_id, account_id| async move {
+            |mut c, tenant_id, account_id, _device| async move {
                 c.list_folders(pb::ListFoldersRequest {
                     tenant_id,
                     account_id,
@@ -259,7 +264,7 @@ async fn changes(
             &headers,
             None,
             account,
-            |mut c, tenant_id, account_id| async move {
+            |mut c, tenant_id, account_id, _device| async move {
                 c.sync(pb::SyncRequest {
                     tenant_id,
                     account_id,
@@ -284,7 +289,7 @@ async fn message(
             &headers,
             None,
             account,
-            |mut c, tenant_id, account_id| async move {
+            |mut c, tenant_id, account_id, _device| async move {
                 c.get_message(pb::GetMessageRequest {
                     tenant_id,
                     account_id,
@@ -311,7 +316,7 @@ async fn raw(
             &headers,
             token,
             account,
-            |mut c, tenant_id, account_id| async move {
+            |mut c, tenant_id, account_id, _device| async move {
                 c.fetch_raw(pb::FetchRawRequest {
                     tenant_id,
                     account_id,
@@ -369,7 +374,9 @@ async fn flags(
         &headers,
         None,
         account,
-        |mut c, tenant, account| async move { c.set_flags(body.request(tenant, account)).await },
+        |mut c, tenant, account, device| async move {
+            c.set_flags(body.request(tenant, account, device)).await
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -387,12 +394,13 @@ async fn move_messages(
             &headers,
             None,
             account,
-            |mut c, tenant_id, account_id| async move {
+            |mut c, tenant_id, account_id, device_id| async move {
                 c.r#move(pb::MoveRequest {
                     tenant_id,
                     account_id,
                     message_ids: body.ids,
                     to_folder_id: body.to,
+                    device_id,
                 })
                 .await
             },
@@ -413,12 +421,13 @@ async fn delete(
             &headers,
             None,
             account,
-            |mut c, tenant_id, account_id| async move {
+            |mut c, tenant_id, account_id, device_id| async move {
                 c.delete(pb::DeleteRequest {
                     tenant_id,
                     account_id,
                     message_ids: body.ids,
                     permanent: body.permanent,
+                    device_id,
                 })
                 .await
             },
@@ -441,6 +450,7 @@ async fn send(
     let request = body.request(
         access.tenant.clone(),
         account,
+        access.device.clone(),
         &access.preferences.signature,
         language,
     )?;
@@ -480,7 +490,7 @@ async fn begin_upload(
             &headers,
             None,
             account,
-            |mut c, tenant_id, account_id| async move {
+            |mut c, tenant_id, account_id, _device| async move {
                 c.begin_upload(pb::BeginUploadRequest {
                     tenant_id,
                     account_id,
@@ -512,7 +522,7 @@ async fn get_upload(
             &headers,
             None,
             account,
-            |mut c, tenant_id, account_id| async move {
+            |mut c, tenant_id, account_id, _device| async move {
                 c.get_upload(pb::GetUploadRequest {
                     tenant_id,
                     account_id,

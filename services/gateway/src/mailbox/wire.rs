@@ -168,10 +168,16 @@ pub(super) struct FlagsBody {
 }
 
 impl FlagsBody {
-    pub(super) fn request(self, tenant: String, account: String) -> pb::SetFlagsRequest {
+    pub(super) fn request(
+        self,
+        tenant: String,
+        account: String,
+        device: String,
+    ) -> pb::SetFlagsRequest {
         pb::SetFlagsRequest {
             tenant_id: tenant,
             account_id: account,
+            device_id: device,
             message_ids: self.ids,
             update: Some(pb::FlagUpdate {
                 seen: self.seen,
@@ -251,12 +257,13 @@ pub(super) struct SendBody {
 }
 
 impl SendBody {
-    /// The Send, with the device's signature and (when the body names
-    /// none) the language of its `Accept-Language`.
+    /// The Send from `device`, with its signature and (when the body
+    /// names none) the language of its `Accept-Language`.
     pub(super) fn request(
         self,
         tenant: String,
         account: String,
+        device: String,
         signature: &str,
         accept_language: Option<&str>,
     ) -> Result<pb::SendRequest, ApiError> {
@@ -299,6 +306,7 @@ impl SendBody {
                 text: signature.to_owned(),
                 html: String::new(),
             }),
+            device_id: device,
         })
     }
 }
