@@ -191,6 +191,14 @@ pub struct SubmissionConfig {
     pub timeout_seconds: u64,
     /// The name this platform greets with (EHLO).
     pub hello_name: String,
+    /// Sends made at once by one replica. Each holds its attachments and
+    /// its encoded message in memory (up to `imap.max_message_bytes`
+    /// each), so this bounds the memory Sends take; one over it waits up
+    /// to `busy_wait_seconds`, then is refused UNAVAILABLE `busy` with
+    /// nothing claimed or sent.
+    pub max_concurrent: u32,
+    /// See `max_concurrent`.
+    pub busy_wait_seconds: u64,
 }
 
 impl Default for SubmissionConfig {
@@ -198,6 +206,8 @@ impl Default for SubmissionConfig {
         Self {
             timeout_seconds: 60,
             hello_name: "pushmail.invalid".to_owned(),
+            max_concurrent: 8,
+            busy_wait_seconds: 10,
         }
     }
 }
@@ -354,10 +364,13 @@ impl ServiceConfig for Config {
                 "must be positive",
             ));
         }
-        if self.submission.timeout_seconds == 0 || self.submission.hello_name.trim().is_empty() {
+        if self.submission.timeout_seconds == 0
+            || self.submission.max_concurrent == 0
+            || self.submission.hello_name.trim().is_empty()
+        {
             return Err(ConfigError::invalid(
                 "submission",
-                "timeout_seconds must be positive and hello_name set",
+                "timeout_seconds and max_concurrent must be positive and hello_name set",
             ));
         }
         if !(self.database.url.starts_with("postgres://")

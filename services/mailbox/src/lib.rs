@@ -245,6 +245,10 @@ pub async fn run(
         sync: config.sync.clone(),
         callers,
         changes: changes::Changes::new(deps.bus.clone()),
+        sending: Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(config.submission.max_concurrent).unwrap_or(usize::MAX),
+        )),
+        busy_wait: Duration::from_secs(config.submission.busy_wait_seconds),
     };
     let mut host = Host::new(readiness, shutdown);
     host.readiness()

@@ -72,6 +72,10 @@ pub(crate) enum Refusal {
         /// `imap.max_message_bytes`.
         max: u64,
     },
+    /// As many Sends as this replica makes at once are being made: nothing
+    /// was claimed or sent, try again.
+    #[error("too many sends in progress here; try again")]
+    Busy,
     /// A Send with this `client_send_id` is being made right now.
     #[error("a send with this client_send_id is in progress; ask again for its answer")]
     SendInFlight,
@@ -115,6 +119,7 @@ impl Refusal {
             Self::Backend(error) | Self::Sync(SyncError::Backend(error)) => backend(error),
             Self::Upload(error) => upload(error),
             Self::SendInFlight => (Code::Aborted, Some("send-in-flight")),
+            Self::Busy => (Code::Unavailable, Some("busy")),
             Self::TooLarge { .. } => (Code::InvalidArgument, None),
         }
     }

@@ -52,6 +52,22 @@ pub(crate) struct Mailboxes {
     pub(crate) callers: ServiceVerifier,
     /// Tells the account's other phones what one did.
     pub(crate) changes: crate::changes::Changes,
+    /// Sends in progress, bounded (each holds its message in memory).
+    pub(crate) sending: Arc<tokio::sync::Semaphore>,
+    /// How long a Send waits for its turn.
+    pub(crate) busy_wait: std::time::Duration,
+}
+
+/// A turn to send, waiting at most `wait` for one.
+async fn admit(
+    sending: &Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+    match tokio::time::timeout(wait, sending.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        // Timed out, or closed (never: the service holds it).
+        _ => Err(Refusal::Busy),
+    }
 }
 
 /// Messages of one request grouped by folder and UIDVALIDITY.
@@ -665,9 +681,15 @@ impl MailboxService for Service {
         // after its takeover would send the mail again.
         let mailboxes = self.0.clone();
         let request = request.into_inner();
-        let sent = tokio::spawn(async move { mailboxes.send(request).await })
-            .await
-            .map_err(|e| Status::internal(format!("the send task failed: {e}")))?;
+        // Before anything is claimed: a Send refused here sent nothing.
+        let permit = admit(&mailboxes.sending, mailboxes.busy_wait).await?;
+        let sent = tokio::spawn(async move {
+            let sent = mailboxes.send(request).await;
+            drop(permit);
+            sent
+        })
+        .await
+        .map_err(|e| Status::internal(format!("the send task failed: {e}")))?;
         Ok(Response::new(sent?))
     }
 
@@ -699,5 +721,27 @@ impl MailboxService for Service {
         Ok(Response::new(
             self.0.get_upload(request.into_inner()).await?,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_send_over_the_bound_waits_then_is_refused_busy() {
+        let sending = Arc::new(tokio::sync::Semaphore::new(1));
+        let wait = std::time::Duration::from_millis(50);
+        let first = admit(&sending, wait).await.unwrap();
+        assert!(matches!(admit(&sending, wait).await, Err(Refusal::Busy)));
+        let status: Status = Refusal::Busy.into();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        // A turn freed while waiting is taken.
+        let waiting = tokio::spawn({
+            let sending = sending.clone();
+            async move { admit(&sending, std::time::Duration::from_secs(5)).await }
+        });
+        drop(first);
+        assert!(waiting.await.unwrap().is_ok());
     }
 }

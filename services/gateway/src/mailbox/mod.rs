@@ -176,6 +176,12 @@ const REASONS: &[(tonic::Code, &str, StatusCode, &str)] = &[
     ),
     (
         tonic::Code::Unavailable,
+        "busy",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+    ),
+    (
+        tonic::Code::Unavailable,
         "outcome-unknown",
         StatusCode::BAD_GATEWAY,
         "send_outcome_unknown",
@@ -609,6 +615,14 @@ mod tests {
             ApiError::Refused { status, code, .. } => (status, Some(code)),
             other => (other.into_response().status(), None),
         }
+    }
+
+    #[test]
+    fn too_many_sends_at_once_is_503_busy() {
+        assert_eq!(
+            answered(refused(&status(tonic::Code::Unavailable, Some("busy")))),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("busy"))
+        );
     }
 
     #[test]
