@@ -158,6 +158,7 @@ async fn measured(kind: &str, server: SocketAddr) {
                         security: Security::None,
                         username: format!("user{i}"),
                         password: Secret::new("secret"),
+                        folders: Vec::new(),
                     };
                     tokio::spawn(watch_forever(runner.clone(), account, stop.clone()));
                 }

@@ -14,6 +14,9 @@ OPS_JSON is a list of operations, each a list:
                                         as Python's email package reads
                                         them: [{"name", "type", "size",
                                         "sha256"}]
+    ["message", folder, uid]            prints {"from", "to", "subject",
+                                        "text"} as Python's email
+                                        package reads the message
 Each printing operation writes one JSON line to stdout.
 """
 
@@ -85,6 +88,18 @@ def main():
                     "sha256": hashlib.sha256(content).hexdigest(),
                 })
             print(json.dumps(found))
+        elif kind == "message":
+            check(imap.select(quote(op[1]), readonly=True), "SELECT")
+            data = check(imap.uid("FETCH", op[2], "(BODY.PEEK[])"), "FETCH")
+            raw = next(item[1] for item in data if isinstance(item, tuple))
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            body = message.get_body(preferencelist=("plain",))
+            print(json.dumps({
+                "from": str(message["From"]),
+                "to": str(message["To"]),
+                "subject": str(message["Subject"]),
+                "text": body.get_content() if body is not None else "",
+            }))
         else:
             raise SystemExit(f"unknown operation {kind}")
     imap.logout()

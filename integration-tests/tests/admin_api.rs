@@ -768,6 +768,14 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
             format!("{t}/relay/policy"),
             Some(json!({"allowed_sources": ["0.0.0.0/0"]})),
         ),
+        ("GET", format!("{t}/relay/submission"), None),
+        (
+            "PUT",
+            format!("{t}/relay/submission"),
+            Some(json!({"server": {"host": "smtp.evil.example", "port": 587,
+                "tls": "starttls", "username": "mallory"}, "password": "x"})),
+        ),
+        ("DELETE", format!("{t}/relay/submission"), None),
         (
             "POST",
             "/api/v1/tenants".to_owned(),
@@ -779,7 +787,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         .filter(|r| r.path.starts_with("/api/v1/tenants/"))
         .count();
     assert_eq!(
-        documented_tenant_routes, 28,
+        documented_tenant_routes, 31,
         "a new route needs its cross-tenant case here"
     );
     for (method, path, body) in attempts {
@@ -1189,7 +1197,8 @@ async fn portal_sessions_rate_limits_request_ids_and_the_document() {
     // The contract can fail: what differs from the document is refused.
     let account = json!({"id": "0193a1b2-0000-7000-8000-0000000000a1", "tenant_id": a.tenant_id,
         "address": "li@corp.example", "kind": "webhook", "server": null,
-        "has_credentials": false, "created_at_ms": 1_767_225_600_000_i64});
+        "has_credentials": false, "created_at_ms": 1_767_225_600_000_i64,
+        "watched_folders": []});
     assert_eq!(contract.errors("Account", &account), Vec::<String>::new());
     let broken = |change: &dyn Fn(&mut serde_json::Map<String, Value>)| {
         let mut body = account.as_object().unwrap().clone();
@@ -1404,6 +1413,7 @@ async fn keys_rotate_relays_get_credentials_and_code_floods_get_429_over_rest() 
             .json(),
         policy
     );
+    outbound_relay(&second, &t).await;
 
     // A resend inside the cooldown: 429 with Retry-After, binding's words.
     let account = second
@@ -1414,6 +1424,20 @@ async fn keys_rotate_relays_get_credentials_and_code_floods_get_429_over_rest() 
         )
         .await
         .json();
+    // A webhook account has no folders to watch: refused, naming the field.
+    let folders = second
+        .send(
+            "PATCH",
+            &format!("{t}/accounts/{}", account["id"].as_str().unwrap()),
+            Some(json!({"watched_folders": ["Work"]})),
+        )
+        .await;
+    assert_eq!(folders.status, 400, "{}", folders.text());
+    assert!(
+        folders.text().contains("watched_folders"),
+        "{}",
+        folders.text()
+    );
     let bindings = format!("{t}/accounts/{}/bindings", account["id"].as_str().unwrap());
     let msisdn = pushmail_integration_tests::msisdn();
     let sent = second
@@ -1430,4 +1454,44 @@ async fn keys_rotate_relays_get_credentials_and_code_floods_get_429_over_rest() 
 
     gateway.stop().await.unwrap();
     binding.stop().await.unwrap();
+}
+
+/// The outbound relay over REST: none at first, set (the password never
+/// shown), a first relay without a password refused, removed.
+async fn outbound_relay(client: &Client, t: &str) {
+    let path = format!("{t}/relay/submission");
+    let none = client.send("GET", &path, None).await;
+    assert_eq!((none.status, none.json()), (200, json!({"server": null})));
+    let server = json!({"host": "smtp.corp.example", "port": 587, "tls": "starttls",
+        "username": "relay-user"});
+    let refused = client
+        .send("PUT", &path, Some(json!({"server": server.clone()})))
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("credentials.password"),
+        "{}",
+        refused.text()
+    );
+    let set = client
+        .send(
+            "PUT",
+            &path,
+            Some(json!({"server": server.clone(), "password": "relay-secret"})),
+        )
+        .await;
+    assert_eq!(
+        (set.status, set.json()),
+        (200, json!({"server": server.clone()})),
+        "{}",
+        set.text()
+    );
+    let shown = client.send("GET", &path, None).await;
+    assert_eq!(shown.json(), json!({"server": server}));
+    assert!(!shown.text().contains("relay-secret"));
+    let removed = client.send("DELETE", &path, None).await;
+    assert_eq!(
+        (removed.status, removed.json()),
+        (200, json!({"server": null}))
+    );
 }

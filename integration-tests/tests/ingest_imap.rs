@@ -199,6 +199,7 @@ fn tls_account(dovecot: &Dovecot, password: &str) -> pushmail_ingest::accounts::
         security: pushmail_ingest::tls::Security::StartTls,
         username: dovecot.users[0].address.clone(),
         password: pushmail_common::redact::Secret::new(password.to_owned()),
+        folders: Vec::new(),
     }
 }
 
@@ -270,6 +271,7 @@ async fn imap_over_starttls_checks_the_certificate_and_the_password_and_announce
     let checkpoints = pushmail_ingest::checkpoints::MemoryCheckpoints::default();
     let watch = Watch {
         account: &account,
+        mailbox: "INBOX",
         marks: &marks,
         checkpoints: &checkpoints,
         announcer: &announcer,
@@ -278,6 +280,7 @@ async fn imap_over_starttls_checks_the_certificate_and_the_password_and_announce
             idle: Duration::from_secs(60),
             noop: Duration::from_secs(60),
             max_message_bytes: 64 * 1024,
+            folder_poll: Duration::from_secs(120),
         },
     };
     assert_eq!(
@@ -312,4 +315,105 @@ async fn imap_over_starttls_checks_the_certificate_and_the_password_and_announce
         "nothing twice"
     );
     imap.logout().await.unwrap();
+}
+
+/// Folders the user chose besides INBOX (set with `UpdateAccount`): new
+/// mail in one is announced under its name, once; a chosen folder the
+/// server does not have is skipped without stopping INBOX.
+#[tokio::test]
+async fn new_mail_in_a_chosen_folder_is_announced_under_its_name() {
+    let dovecot = Dovecot::start(&["folders@example.net"])
+        .await
+        .expect("dovecot");
+    let user = dovecot.users[0].clone();
+    dovecot
+        .imap_peer(&user, &serde_json::json!([["create", "Work"]]))
+        .await
+        .unwrap();
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let account = binding
+        .mailbox_account(
+            &tenant,
+            &user,
+            dovecot.imap.port(),
+            pb::AccountKind::ExternalImap,
+        )
+        .await
+        .unwrap();
+    let updated = binding
+        .admin
+        .update_account(pushmail_integration_tests::authed(
+            &tenant.api_key,
+            pb::UpdateAccountRequest {
+                tenant_id: tenant.tenant_id.clone(),
+                account_id: account.account_id.clone(),
+                watched_folders: Some(pb::WatchedFolders {
+                    names: vec!["Work".to_owned(), "Gone".to_owned()],
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.watched_folders, ["Work", "Gone"]);
+    let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
+    // Mail already in Work before it is watched: not pushed.
+    let append = |subject: &str, n| {
+        let raw = String::from_utf8(mail(n, subject)).unwrap();
+        serde_json::json!([["append", "Work", "", raw]])
+    };
+    dovecot
+        .imap_peer(&user, &append("work backlog", 0))
+        .await
+        .unwrap();
+
+    let blobs = tempfile::tempdir().unwrap();
+    let mut config = ingest_config(binding.addr, blobs.path());
+    config.imap.folder_poll_seconds = 5;
+    let marks = RedisMarks::new(
+        config
+            .marks
+            .connect(pushmail_common::redis::Durability::Cache)
+            .await
+            .unwrap()
+            .unwrap(),
+        &config.marks.redis.key_prefix,
+    );
+    let ingest = IngestNode::on_test_broker(config.clone()).await.unwrap();
+    let work_mark = loop {
+        if let Some(mark) = marks.get(&account.account_id, "Work").await.unwrap() {
+            break mark;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(work_mark.last_uid, 1, "Work's backlog is behind its mark");
+
+    dovecot
+        .imap_peer(&user, &append("filed by a rule", 1))
+        .await
+        .unwrap();
+    let event = events.next().await.unwrap();
+    assert_eq!(event.mailbox, "Work");
+    assert_eq!(event.uid, 2);
+    assert_eq!(event.summary.unwrap().subject, "filed by a rule");
+    assert_eq!(
+        event.idempotency_key,
+        format!(
+            "imap:{}:Work:{}:2",
+            account.account_id, work_mark.uid_validity
+        )
+    );
+    // INBOX goes on as ever, the missing folder notwithstanding.
+    dovecot
+        .deliver(&user.address, &mail(2, "to the inbox"))
+        .await
+        .unwrap();
+    let inbox = events.next().await.unwrap();
+    assert_eq!(inbox.mailbox, "INBOX");
+    assert_eq!(inbox.summary.unwrap().subject, "to the inbox");
+    quiet(&mut events).await;
+    ingest.stop().await.unwrap();
+    binding.stop().await.unwrap();
 }

@@ -402,21 +402,7 @@ async fn forwarded_mail_reaches_the_phones_mailbox_and_goes_with_its_account() {
         .unwrap()
         .clone();
     assert!(folders.iter().any(|f| f.role() == pb::FolderRole::Sent));
-    let synced = eventually("the forwarded mail in the inbox", || {
-        let mut client = client.clone();
-        let request = pb::SyncRequest {
-            tenant_id: t.clone(),
-            account_id: a.clone(),
-            folder_id: inbox.folder_id.clone(),
-            since_token: String::new(),
-            window: 0,
-        };
-        async move {
-            let synced = client.sync(gateway(request)).await.unwrap().into_inner();
-            (!synced.added.is_empty()).then_some(synced)
-        }
-    })
-    .await;
+    let synced = inbox_holding(&client, &t, &a, &inbox, 1).await;
     assert_eq!(synced.added.len(), 1);
     let summary = &synced.added[0];
     assert_eq!(summary.subject, "季度报告：请审阅");
@@ -453,6 +439,32 @@ async fn forwarded_mail_reaches_the_phones_mailbox_and_goes_with_its_account() {
 type Client = pushmail_proto::mailbox::v1::mailbox_service_client::MailboxServiceClient<
     tonic::transport::Channel,
 >;
+
+/// A full sync of `inbox` once it lists at least `count` messages (the
+/// mail goes through the broker first).
+async fn inbox_holding(
+    client: &Client,
+    t: &str,
+    a: &str,
+    inbox: &pb::Folder,
+    count: usize,
+) -> pb::SyncResponse {
+    eventually("the mail in the inbox", || {
+        let mut client = client.clone();
+        let request = pb::SyncRequest {
+            tenant_id: t.to_owned(),
+            account_id: a.to_owned(),
+            folder_id: inbox.folder_id.clone(),
+            since_token: String::new(),
+            window: 0,
+        };
+        async move {
+            let synced = client.sync(gateway(request)).await.unwrap().into_inner();
+            (synced.added.len() >= count).then_some(synced)
+        }
+    })
+    .await
+}
 
 async fn folders_of(client: &mut Client, t: &str, a: &str) -> Vec<pb::Folder> {
     client
@@ -585,4 +597,59 @@ async fn forgotten(mailbox: &MailboxNode, account: &str) {
     })
     .await;
     pool.close().await;
+}
+
+/// A POP3 account added with mail already on the server: ingest's first
+/// poll files the newest of it (`backfill`), and the phone's inbox lists
+/// it from the platform's store.
+#[tokio::test]
+async fn a_pop3_accounts_earlier_mail_is_in_the_phones_inbox() {
+    let dovecot = pushmail_integration_tests::dovecot::Dovecot::start(&["earlier@example.net"])
+        .await
+        .unwrap();
+    let user = dovecot.users[0].clone();
+    for n in 0..2 {
+        let raw = format!(
+            "From: a@example.net\r\nTo: {}\r\nSubject: before {n}\r\n\
+             Message-ID: <before-{n}-{}@example.net>\r\n\r\nbody {n}\r\n",
+            user.address,
+            uuid::Uuid::now_v7()
+        );
+        dovecot
+            .deliver(&user.address, raw.as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut node = BindingNode::start().await.unwrap();
+    let tenant = node.tenant().await.unwrap();
+    let account = node
+        .mailbox_account(
+            &tenant,
+            &user,
+            dovecot.pop3.port(),
+            binding::AccountKind::ExternalPop3,
+        )
+        .await
+        .unwrap();
+    let blobs = tempfile::tempdir().unwrap();
+    let ingest = IngestNode::on_test_broker(ingest_config(node.addr, blobs.path()))
+        .await
+        .unwrap();
+    let mailbox =
+        MailboxNode::start_on_volume(node.addr, blobs.path(), kafka_bus().await.unwrap()).await;
+    let mut client = mailbox.client().await;
+
+    let (t, a) = (tenant.tenant_id.clone(), account.account_id.clone());
+    let inbox = folders_of(&mut client, &t, &a)
+        .await
+        .into_iter()
+        .find(|f| f.role() == pb::FolderRole::Inbox)
+        .unwrap();
+    let synced = inbox_holding(&client, &t, &a, &inbox, 2).await;
+    let mut subjects: Vec<_> = synced.added.iter().map(|m| m.subject.clone()).collect();
+    subjects.sort();
+    assert_eq!(subjects, ["before 0", "before 1"]);
+    ingest.stop().await.unwrap();
+    mailbox.stop().await;
+    node.stop().await.unwrap();
 }

@@ -40,6 +40,7 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
         security: Security::None,
         username: user.address.clone(),
         password: Secret::new(user.password.clone()),
+        folders: Vec::new(),
     };
     let config = redis_config();
     let marks: Arc<dyn Pop3Marks> = Arc::new(RedisMarks::new(
@@ -81,6 +82,7 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
                     announcer: &announcer,
                     max_message_bytes: 1 << 20,
                     timeout: Duration::from_secs(5),
+                    backfill: 0,
                 },
             )
             .await
@@ -153,6 +155,7 @@ async fn every_mail_is_announced_once_across_restarts_and_failures() {
             announcer: &announcer,
             max_message_bytes: 1 << 20,
             timeout: Duration::from_secs(5),
+            backfill: 0,
         },
     )
     .await
@@ -182,6 +185,7 @@ async fn pop3_over_implicit_tls_and_stls_checks_the_certificate() {
         security,
         username: user.address.clone(),
         password: Secret::new(user.password.clone()),
+        folders: Vec::new(),
     };
     for (port, security) in [
         (dovecot.pop3s.unwrap().port(), Security::Implicit),
@@ -233,6 +237,7 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
         security: Security::None,
         username: user.address.clone(),
         password: Secret::new(user.password.clone()),
+        folders: Vec::new(),
     };
     let marks = pushmail_ingest::marks::MemoryMarks::default();
     let bus: Arc<dyn EventBus> = memory_bus(1_000);
@@ -265,6 +270,7 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
             announcer: &announcer,
             max_message_bytes: 1_024,
             timeout: Duration::from_secs(5),
+            backfill: 0,
         },
     )
     .await
@@ -285,6 +291,7 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
             announcer: &announcer,
             max_message_bytes: 1_024,
             timeout: Duration::from_secs(5),
+            backfill: 0,
         },
     )
     .await
@@ -317,6 +324,7 @@ async fn an_oversized_mail_is_announced_from_its_headers_and_blocks_nothing() {
                 announcer: &announcer,
                 max_message_bytes: 1_024,
                 timeout: Duration::from_secs(5),
+                backfill: 0,
             },
         )
         .await
@@ -343,6 +351,7 @@ async fn a_mailbox_on_an_internal_address_is_not_connected_to_unless_allowed() {
         security: Security::None,
         username: user.address.clone(),
         password: Secret::new(user.password.clone()),
+        folders: Vec::new(),
     };
     let production = Tls::new(&[]).unwrap();
     for host in ["127.0.0.1", "localhost", "::ffff:127.0.0.1"] {
@@ -383,6 +392,7 @@ async fn a_mailbox_whose_marks_are_lost_is_baselined_not_announced_again() {
         security: Security::None,
         username: user.address.clone(),
         password: Secret::new(user.password.clone()),
+        folders: Vec::new(),
     };
     let config = redis_config();
     let redis = pushmail_common::redis::connect(&config).await.unwrap();
@@ -418,6 +428,7 @@ async fn a_mailbox_whose_marks_are_lost_is_baselined_not_announced_again() {
                 announcer: &announcer,
                 max_message_bytes: 1 << 20,
                 timeout: Duration::from_secs(5),
+                backfill: 0,
             },
         )
     };
@@ -468,4 +479,109 @@ async fn a_mailbox_whose_marks_are_lost_is_baselined_not_announced_again() {
     let event: pushmail_proto::events::v1::MailArrived = next().await;
     // The one after the 50 seen before: none of those came again first.
     assert_eq!(event.summary.unwrap().subject, "mail 50");
+}
+
+/// The mail a POP3 mailbox held before the platform first polled it: the
+/// newest few are filed for the phone to read (`backfill`), none pushed;
+/// after lost marks the same mail comes with the same keys, so the store
+/// files nothing twice.
+#[tokio::test]
+async fn earlier_mail_is_backfilled_without_a_push() {
+    let dovecot = Dovecot::start(&["old@example.net"]).await.expect("dovecot");
+    let user = &dovecot.users[0];
+    for n in 0..3 {
+        dovecot.deliver(&user.address, &mail(n)).await.unwrap();
+    }
+    let account = MailAccount {
+        tenant: "t".into(),
+        account: format!("account-{}", uuid::Uuid::now_v7()),
+        host: "127.0.0.1".into(),
+        port: dovecot.pop3.port(),
+        security: Security::None,
+        username: user.address.clone(),
+        password: Secret::new(user.password.clone()),
+        folders: Vec::new(),
+    };
+    let bus: Arc<dyn EventBus> = memory_bus(1_000);
+    bus.ensure_topic(MAIL_ARRIVED.name(), 1).await.unwrap();
+    let mut events = bus
+        .subscribe(SubscribeOptions {
+            group: "test".into(),
+            topics: vec![MAIL_ARRIVED.name().into()],
+        })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let announcer = Announcer::new(
+        bus.clone(),
+        Arc::new(LocalBlobStore::new(dir.path())),
+        Limits::default(),
+    );
+    let checkpoints = MemoryCheckpoints::default();
+    let tls = Tls::new(&[]).unwrap().with_egress(
+        pushmail_common::egress::EgressConfig::loopback()
+            .policy()
+            .unwrap(),
+    );
+    let poll = async |marks: &pushmail_ingest::marks::MemoryMarks| {
+        poll_once(
+            &account,
+            PollWith {
+                tls: &tls,
+                marks,
+                checkpoints: &checkpoints,
+                announcer: &announcer,
+                max_message_bytes: 1 << 20,
+                timeout: Duration::from_secs(5),
+                backfill: 2,
+            },
+        )
+        .await
+        .unwrap()
+    };
+    let mut next = async || -> pushmail_proto::events::v1::MailArrived {
+        let record = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap()
+            .unwrap();
+        pushmail_common::bus::decode(MAIL_ARRIVED, &record).unwrap()
+    };
+
+    let marks = pushmail_ingest::marks::MemoryMarks::default();
+    let first = poll(&marks).await;
+    assert!(first.baselined && !first.synced, "{first:?}");
+    assert_eq!((first.backfilled, first.announced), (2, 0), "{first:?}");
+    let mut filed = Vec::new();
+    for _ in 0..2 {
+        let event = next().await;
+        assert!(event.backfill && !event.mailbox_sync, "{event:?}");
+        filed.push((event.summary.unwrap().subject, event.idempotency_key));
+    }
+    assert_eq!(
+        filed.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["mail 1", "mail 2"],
+        "the newest two, oldest of them first"
+    );
+    // New mail after the baseline is announced as ever, once.
+    dovecot.deliver(&user.address, &mail(3)).await.unwrap();
+    assert_eq!(poll(&marks).await.announced, 1);
+    let new = next().await;
+    assert!(!new.backfill, "{new:?}");
+    assert_eq!(new.summary.unwrap().subject, "mail 3");
+    assert_eq!(poll(&marks).await.backfilled, 0, "a baseline once");
+
+    // The marks lost: the newest two again under the keys they had, so
+    // the store files nothing twice, then a sync for the phones (after
+    // the filing, so what they sync includes it).
+    let lost = pushmail_ingest::marks::MemoryMarks::default();
+    let again = poll(&lost).await;
+    assert!(again.synced && again.backfilled == 2, "{again:?}");
+    let refiled: Vec<_> = [next().await, next().await]
+        .into_iter()
+        .map(|e| (e.summary.unwrap().subject, e.idempotency_key))
+        .collect();
+    assert_eq!(refiled[0], filed[1], "mail 2 under its first key");
+    assert_eq!(refiled[1].0, "mail 3");
+    assert_eq!(refiled[1].1, new.idempotency_key);
+    assert!(next().await.mailbox_sync);
 }

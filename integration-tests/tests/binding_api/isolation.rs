@@ -516,6 +516,8 @@ async fn only_the_mailbox_service_reads_one_accounts_access() {
             }),
             address: "reader@example.net".to_owned(),
             submission: None,
+            submission_credentials: None,
+            watched_folders: Vec::new(),
         }
     );
 

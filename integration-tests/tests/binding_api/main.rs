@@ -14,6 +14,7 @@ mod devices;
 mod isolation;
 mod keys;
 mod onboarding;
+mod outbound;
 mod outbox;
 mod relay;
 mod submission;

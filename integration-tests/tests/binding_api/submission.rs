@@ -150,6 +150,8 @@ async fn submission_settings_are_set_replaced_and_cleared_and_reach_the_mailbox_
             }),
             address: address.clone(),
             submission: Some(first.clone()),
+            submission_credentials: None,
+            watched_folders: Vec::new(),
         }
     );
     assert_eq!(listed_to_ingest(&replica, &id).await, seen);

@@ -90,17 +90,43 @@ async fn updates_behave(store: &Arc<dyn BindingStore>) {
     };
     let keep = SubmissionChange::Keep;
     let updated = store
-        .update_account(tenant, id, Some(&moved), &keep, None)
+        .update_account(tenant, id, Some(&moved), &keep, None, None)
         .await
         .unwrap();
     assert_eq!(updated.server.as_ref(), Some(&moved));
     assert!(!updated.has_credentials, "credentials left alone");
     let updated = store
-        .update_account(tenant, id, None, &keep, Some(b"sealed"))
+        .update_account(tenant, id, None, &keep, Some(b"sealed"), None)
         .await
         .unwrap();
     assert_eq!(updated.server.as_ref(), Some(&moved), "settings kept");
     assert!(updated.has_credentials);
+    assert!(updated.watched_folders.is_empty(), "INBOX only at first");
+    let folders = vec!["Work".to_owned(), "&UXZO1mWHTvZZOQ-".to_owned()];
+    let updated = store
+        .update_account(tenant, id, None, &keep, None, Some(&folders))
+        .await
+        .unwrap();
+    assert_eq!(updated.watched_folders, folders);
+    let updated = store
+        .update_account(tenant, id, Some(&moved), &keep, None, None)
+        .await
+        .unwrap();
+    assert_eq!(updated.watched_folders, folders, "kept by other changes");
+    assert_eq!(
+        store
+            .account(tenant, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .watched_folders,
+        folders
+    );
+    let updated = store
+        .update_account(tenant, id, None, &keep, None, Some(&[]))
+        .await
+        .unwrap();
+    assert!(updated.watched_folders.is_empty(), "cleared");
     assert_eq!(
         store.sealed_credentials(tenant, id).await.unwrap(),
         Some(b"sealed".to_vec())
@@ -108,7 +134,7 @@ async fn updates_behave(store: &Arc<dyn BindingStore>) {
     // Another tenant's account is not there for it; nothing changes.
     assert_eq!(
         store
-            .update_account(other, id, None, &keep, Some(b"stolen"))
+            .update_account(other, id, None, &keep, Some(b"stolen"), None)
             .await
             .unwrap_err(),
         StoreError::NotFound("account")
@@ -187,6 +213,7 @@ async fn submission_behaves(store: &Arc<dyn BindingStore>) {
             None,
             &SubmissionChange::Set(second.clone()),
             None,
+            None,
         )
         .await
         .unwrap();
@@ -207,6 +234,7 @@ async fn submission_behaves(store: &Arc<dyn BindingStore>) {
             Some(&moved),
             &SubmissionChange::Keep,
             Some(b"new"),
+            None,
         )
         .await
         .unwrap();
@@ -217,7 +245,7 @@ async fn submission_behaves(store: &Arc<dyn BindingStore>) {
     // Not another tenant's to remove.
     assert_eq!(
         store
-            .update_account(other, id, None, &SubmissionChange::Clear, None)
+            .update_account(other, id, None, &SubmissionChange::Clear, None, None)
             .await
             .unwrap_err(),
         StoreError::NotFound("account")
@@ -228,7 +256,7 @@ async fn submission_behaves(store: &Arc<dyn BindingStore>) {
     );
     // Removed: none left, the rest as it was.
     let cleared = store
-        .update_account(tenant, id, None, &SubmissionChange::Clear, None)
+        .update_account(tenant, id, None, &SubmissionChange::Clear, None, None)
         .await
         .unwrap();
     assert_eq!(cleared.submission, None);
@@ -246,6 +274,7 @@ async fn submission_behaves(store: &Arc<dyn BindingStore>) {
             id,
             None,
             &SubmissionChange::Set(first.clone()),
+            None,
             None,
         )
         .await

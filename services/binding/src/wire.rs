@@ -232,6 +232,8 @@ pub(crate) struct AccountUpdate {
     pub(crate) submission: SubmissionChange,
     /// A new password.
     pub(crate) password: Option<String>,
+    /// New folders to watch besides INBOX.
+    pub(crate) watched_folders: Option<Vec<String>>,
 }
 
 /// What `UpdateAccount` changes: server settings, submission settings, a
@@ -255,6 +257,14 @@ pub(crate) fn account_update(
         (None, false) => SubmissionChange::Keep,
     };
     let password = request.credentials.as_ref().map(|c| c.password.clone());
+    let watched_folders = request
+        .watched_folders
+        .as_ref()
+        .map(|w| {
+            crate::domain::watched_folders(&w.names)
+                .map_err(|reason| ApiError::invalid("watched_folders", reason))
+        })
+        .transpose()?;
     match &password {
         Some(p) if p.is_empty() => {
             return Err(ApiError::invalid(
@@ -268,11 +278,14 @@ pub(crate) fn account_update(
                 "is longer than 1024 bytes",
             ));
         }
-        None if server.is_none() && submission == SubmissionChange::Keep => {
+        None if server.is_none()
+            && submission == SubmissionChange::Keep
+            && watched_folders.is_none() =>
+        {
             return Err(ApiError::invalid(
                 "server",
-                "server, credentials, submission or clear_submission is required: \
-                 nothing to change",
+                "server, credentials, submission, clear_submission or watched_folders \
+                 is required: nothing to change",
             ));
         }
         _ => {}
@@ -281,6 +294,7 @@ pub(crate) fn account_update(
         server,
         submission,
         password,
+        watched_folders,
     })
 }
 
@@ -295,6 +309,7 @@ pub(crate) fn account(account: &Account) -> pb::Account {
         created_at: Some(timestamp(account.created_at_ms)),
         has_credentials: account.has_credentials,
         submission: account.submission.as_ref().map(server_to_proto),
+        watched_folders: account.watched_folders.clone(),
     }
 }
 
@@ -309,6 +324,8 @@ pub(crate) fn watched(account: &Account, password: Option<String>) -> pb::Watche
         credentials: password.map(|password| pb::Credentials { password }),
         address: account.address.clone(),
         submission: account.submission.as_ref().map(server_to_proto),
+        submission_credentials: None,
+        watched_folders: account.watched_folders.clone(),
     }
 }
 
@@ -553,6 +570,47 @@ pub(crate) fn relay_policy_to_proto(tenant: TenantId, policy: &RelayPolicy) -> p
     }
 }
 
+/// The outbound relay `SetSubmissionRelay` asks for, with its password
+/// when one is given (none: keep the stored one).
+pub(crate) fn submission_relay(
+    request: &pb::SetSubmissionRelayRequest,
+) -> Result<(ServerSettings, Option<pushmail_common::redact::Secret>), ApiError> {
+    let server = server(request.server.as_ref())?
+        .ok_or_else(|| ApiError::invalid("server", "is required"))?;
+    if server.username.is_empty() {
+        return Err(ApiError::invalid(
+            "server.username",
+            "is required: the relay is logged in to with SMTP AUTH",
+        ));
+    }
+    let password = request
+        .credentials
+        .as_ref()
+        .map(|c| c.password.as_str())
+        .filter(|p| !p.is_empty());
+    if password.is_some_and(|p| p.len() > 1_024) {
+        return Err(ApiError::invalid(
+            "credentials.password",
+            "is longer than 1024 bytes",
+        ));
+    }
+    Ok((
+        server,
+        password.map(|p| pushmail_common::redact::Secret::new(p.to_owned())),
+    ))
+}
+
+/// A tenant's outbound relay as the API shows it (never its password).
+pub(crate) fn submission_relay_to_proto(
+    tenant: TenantId,
+    server: Option<&ServerSettings>,
+) -> pb::SubmissionRelay {
+    pb::SubmissionRelay {
+        tenant_id: tenant.to_string(),
+        server: server.map(server_to_proto),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,6 +659,7 @@ mod tests {
                 submission: SubmissionChange::Clear,
                 server: None,
                 password: None,
+                watched_folders: None,
             })
         ));
         for (submission, clear, field) in [

@@ -137,6 +137,7 @@ async function loadRelay() {
   const policy = await api("GET", tenantPath("/relay/policy"));
   $("relay-sources").value = policy.allowed_sources.join(", ");
   $("relay-certs").value = policy.client_cert_sha256.join(", ");
+  await loadOutboundRelay();
 }
 
 async function loadAccounts(more) {

@@ -1,7 +1,7 @@
 // pushmail tenant portal, part two (loaded after app.js, whose helpers it
 // uses): a phone's lifecycle (register it with its token shown once, a new
 // token, revoke), an IMAP/POP3 account's mailbox and submission servers,
-// and the SMS outbox where the platform keeps one (no SMS centre:
+// the tenant's outbound relay, and the SMS outbox where the platform keeps one (no SMS centre:
 // standalone).
 "use strict";
 
@@ -31,6 +31,8 @@ function showServerForm(account) {
   $("edit-submission-port").value = submission ? submission.port : "";
   $("edit-submission-tls").value = submission ? submission.tls : "starttls";
   $("edit-submission-username").value = submission ? submission.username : "";
+  $("watched-fields").hidden = account.kind !== "external_imap";
+  $("edit-watched-folders").value = (account.watched_folders || []).join(", ");
 }
 
 async function saveServer() {
@@ -44,10 +46,37 @@ async function saveServer() {
   const submission = submissionFrom("edit-submission");
   if (submission) body.submission = submission;
   else if (state.account.submission) body.clear_submission = true;
+  if (state.account.kind === "external_imap") body.watched_folders = list($("edit-watched-folders").value);
   const account = await api("PATCH", tenantPath(`/accounts/${state.account.id}`), body);
   state.account = account;
   showServerForm(account);
   status("Mailbox server saved; it is used from the next connection.", true);
+}
+
+async function loadOutboundRelay() {
+  const relay = (await api("GET", tenantPath("/relay/submission"))).server;
+  $("outbound-host").value = relay ? relay.host : "";
+  $("outbound-port").value = relay ? relay.port : "";
+  $("outbound-tls").value = relay ? relay.tls : "starttls";
+  $("outbound-username").value = relay ? relay.username : "";
+  $("outbound-password").value = "";
+  state.outboundRelay = relay;
+}
+
+// A blank host removes the relay; otherwise the fields replace it (a
+// blank password keeps the stored one).
+async function saveOutboundRelay() {
+  const server = submissionFrom("outbound");
+  if (!server) {
+    if (state.outboundRelay) await api("DELETE", tenantPath("/relay/submission"));
+    status("Outbound relay removed.", true);
+  } else {
+    const body = { server };
+    if ($("outbound-password").value) body.password = $("outbound-password").value;
+    await api("PUT", tenantPath("/relay/submission"), body);
+    status("Outbound relay saved; forwarded and webhook accounts send through it.", true);
+  }
+  await loadOutboundRelay();
 }
 
 function showToken(issued, what) {
@@ -157,6 +186,7 @@ async function openSms() {
 
 document.addEventListener("DOMContentLoaded", () => {
   on("server-form", "submit", saveServer);
+  on("outbound-relay-form", "submit", saveOutboundRelay);
   on("register-form", "submit", registerPhone);
   on("open-sms", "click", openSms);
   on("verify-sms", "click", openSms);

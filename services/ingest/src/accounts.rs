@@ -26,6 +26,8 @@ pub struct MailAccount {
     pub username: String,
     /// Password.
     pub password: Secret,
+    /// IMAP: folders watched besides INBOX (raw server names).
+    pub folders: Vec<String>,
 }
 
 /// An account as binding describes it, if it is a usable one of `kind`.
@@ -48,6 +50,7 @@ fn usable(watched: pb::WatchedAccount, kind: pb::AccountKind) -> Option<MailAcco
         security,
         username: server.username,
         password: Secret::new(watched.credentials?.password),
+        folders: watched.watched_folders,
     })
 }
 

@@ -162,6 +162,28 @@ impl Announcer {
         arrival: &Arrival,
         stored: &Stored,
     ) -> Result<events::MailArrived, AnnounceError> {
+        self.grant_and_emit(arrival, stored, false).await
+    }
+
+    /// Publishes mail that was in the mailbox before the platform watched
+    /// it (`MailArrived.backfill`): filed for the phone to read, announced
+    /// to none. Its key is the one a fresh announcement of the same mail
+    /// would have, so a later repeat files nothing twice.
+    pub async fn announce_backfill(
+        &self,
+        arrival: &Arrival,
+        raw: &[u8],
+    ) -> Result<events::MailArrived, AnnounceError> {
+        let stored = self.store(raw).await?;
+        self.grant_and_emit(arrival, &stored, true).await
+    }
+
+    async fn grant_and_emit(
+        &self,
+        arrival: &Arrival,
+        stored: &Stored,
+        backfill: bool,
+    ) -> Result<events::MailArrived, AnnounceError> {
         // Granted before the event exists, so no device is told of a
         // message it cannot fetch.
         self.blobs
@@ -170,7 +192,8 @@ impl Announcer {
                 &stored.blob,
             )
             .await?;
-        let event = mail_arrived(arrival, &stored.parsed, &stored.blob);
+        let mut event = mail_arrived(arrival, &stored.parsed, &stored.blob);
+        event.backfill = backfill;
         self.emit(&arrival.tenant, event).await
     }
 
@@ -279,6 +302,7 @@ pub(crate) fn mail_arrived(
         received_at: Some(timestamp(arrival.received_at_ms)),
         source: source(arrival.source).into(),
         mailbox_sync: false,
+        backfill: false,
     }
 }
 

@@ -117,6 +117,10 @@ pub struct ImapConfig {
     pub refresh_seconds: u64,
     /// Longest wait between reconnects.
     pub max_backoff_seconds: u64,
+    /// How often an account's folders watched besides INBOX are asked for
+    /// news (STATUS on the account's one connection); an IDLE on INBOX
+    /// lasts at most this long when the account has such folders.
+    pub folder_poll_seconds: u64,
 }
 
 impl Default for ImapConfig {
@@ -128,6 +132,7 @@ impl Default for ImapConfig {
             max_message_bytes: 50 * 1024 * 1024,
             refresh_seconds: 60,
             max_backoff_seconds: 300,
+            folder_poll_seconds: 120,
         }
     }
 }
@@ -138,6 +143,12 @@ impl ImapConfig {
             return Err(ConfigError::invalid(
                 "imap.idle_seconds",
                 "must be between 1 and 1740 (servers end an IDLE after 30 minutes)",
+            ));
+        }
+        if self.folder_poll_seconds < 5 {
+            return Err(ConfigError::invalid(
+                "imap.folder_poll_seconds",
+                "must be at least 5 (each poll is a STATUS per folder)",
             ));
         }
         if self.max_message_bytes < 64 * 1024 {
@@ -274,6 +285,11 @@ pub struct Pop3Config {
     pub concurrency: usize,
     /// Extra trusted CA certificates (PEM), for servers with a private CA.
     pub extra_ca_file: Option<std::path::PathBuf>,
+    /// At an account's first poll (or after its marks were lost), how many
+    /// of the newest messages already on the server are filed in the
+    /// platform's store for the phone to read, without a notification
+    /// (0: none; the phone then sees only mail that arrives later).
+    pub backfill_messages: usize,
 }
 
 impl Default for Pop3Config {
@@ -284,6 +300,7 @@ impl Default for Pop3Config {
             max_message_bytes: 50 * 1024 * 1024,
             concurrency: 16,
             extra_ca_file: None,
+            backfill_messages: 200,
         }
     }
 }
@@ -350,6 +367,12 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "pop3",
                 "interval_seconds, timeout_seconds and concurrency must be positive",
+            ));
+        }
+        if self.pop3.backfill_messages > 10_000 {
+            return Err(ConfigError::invalid(
+                "pop3.backfill_messages",
+                "must be at most 10000 (each is fetched at the account's first poll)",
             ));
         }
         Ok(())

@@ -209,6 +209,7 @@ async fn start_with(script: Script, queue: MemoryBusConfig) -> Fixture {
         security: Security::None,
         username: "u".into(),
         password: Secret::new("p"),
+        folders: Vec::new(),
     };
     let stop = CancellationToken::new();
     tokio::spawn(watch_forever(runner, account, stop.clone()));

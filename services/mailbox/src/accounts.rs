@@ -98,9 +98,16 @@ fn access(owner: Owner, watched: pb::WatchedAccount) -> Result<Access, AccountEr
         .map(Secret::new);
     let login = watched.server.as_ref().map(|s| s.username.clone());
     // The account's own submission server, logged in to as its mailbox
-    // is unless told otherwise. Only an account with a login of its own
-    // has one (binding refuses it to others).
-    let submission = match (&watched.submission, &password) {
+    // is unless told otherwise; or, for a forwarded or webhook account
+    // (no login of its own), its tenant's relay with the relay's login.
+    let submission_password = watched
+        .submission_credentials
+        .as_ref()
+        .map(|c| c.password.clone())
+        .filter(|p| !p.is_empty())
+        .map(Secret::new)
+        .or_else(|| password.clone());
+    let submission = match (&watched.submission, &submission_password) {
         (Some(s), Some(password)) => Some(SubmissionAccount {
             security: security(s.tls())?,
             port: port(s.port)?,
@@ -192,6 +199,8 @@ mod tests {
             credentials: Some(pb::Credentials {
                 password: "p".into(),
             }),
+            submission_credentials: None,
+            watched_folders: Vec::new(),
         }
     }
 
@@ -241,10 +250,30 @@ mod tests {
                 kind: kind.into(),
                 ..Default::default()
             };
-            let opened = access(owner(), forwarded).unwrap();
+            let opened = access(owner(), forwarded.clone()).unwrap();
             assert!(matches!(&opened.store, Store::Local(o) if *o == owner()));
             assert_eq!(opened.address.address, "me@corp.example");
-            assert!(opened.submission.is_none());
+            assert!(opened.submission.is_none(), "no tenant relay: cannot send");
+            // With the tenant's relay, it sends as the relay's user.
+            let relayed = pb::WatchedAccount {
+                submission: Some(pb::ServerSettings {
+                    host: "relay.corp.example".into(),
+                    port: 465,
+                    tls: pb::TlsMode::Implicit.into(),
+                    username: "relay-user".into(),
+                }),
+                submission_credentials: Some(pb::Credentials {
+                    password: "relay-secret".into(),
+                }),
+                ..forwarded
+            };
+            let relay = access(owner(), relayed).unwrap().submission.unwrap();
+            assert_eq!(
+                (relay.host.as_str(), relay.port, relay.security),
+                ("relay.corp.example", 465, Security::Implicit)
+            );
+            assert_eq!(relay.username, "relay-user");
+            assert_eq!(relay.password.expose(), "relay-secret");
         }
     }
 

@@ -53,7 +53,10 @@ pub(crate) enum Refusal {
     #[error("kind is required (new, reply, reply-all, forward)")]
     NoKind,
     /// The account has nowhere to send from.
-    #[error("the account has no submission server configured")]
+    #[error(
+        "the account has no submission server configured (forwarded and webhook \
+         accounts send through their tenant's relay)"
+    )]
     NoSubmission,
     /// The message replied to or forwarded cannot be read.
     #[error("the original message cannot be read")]

@@ -137,4 +137,58 @@ pub struct Account {
     pub has_credentials: bool,
     /// Creation time, ms since the epoch.
     pub created_at_ms: i64,
+    /// IMAP accounts: folders watched besides INBOX (raw server names).
+    pub watched_folders: Vec<String>,
+}
+
+/// Most folders an account has watched besides INBOX: each is a STATUS
+/// every poll on the account's one connection.
+pub const MAX_WATCHED_FOLDERS: usize = 20;
+
+/// Checks the folders an IMAP account watches besides INBOX: at most
+/// [`MAX_WATCHED_FOLDERS`], each 1 to 255 bytes of printable text, not
+/// INBOX (always watched); duplicates dropped, order kept.
+pub fn watched_folders(names: &[String]) -> Result<Vec<String>, String> {
+    if names.len() > MAX_WATCHED_FOLDERS {
+        return Err(format!("at most {MAX_WATCHED_FOLDERS} folders"));
+    }
+    let mut folders: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+            return Err(format!(
+                "{name:?}: a folder name is 1 to 255 bytes without control characters"
+            ));
+        }
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Err("INBOX is always watched; list the other folders".to_owned());
+        }
+        if !folders.contains(name) {
+            folders.push(name.clone());
+        }
+    }
+    Ok(folders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watched_folders_are_bounded_named_and_never_inbox() {
+        let names = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            watched_folders(&names(&["Work", "&UXZO1mWHTvZZOQ-", "Work"])).unwrap(),
+            names(&["Work", "&UXZO1mWHTvZZOQ-"])
+        );
+        assert!(watched_folders(&[]).unwrap().is_empty());
+        for bad in [
+            names(&["inbox"]),
+            names(&[""]),
+            names(&["a\nb"]),
+            vec!["x".repeat(256)],
+            (0..=MAX_WATCHED_FOLDERS).map(|i| format!("f{i}")).collect(),
+        ] {
+            assert!(watched_folders(&bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -18,7 +18,10 @@ mod target;
 mod tenant;
 mod traffic;
 
-pub use account::{Account, AccountKind, NewAccount, ServerSettings, SubmissionChange, TlsMode};
+pub use account::{
+    Account, AccountKind, MAX_WATCHED_FOLDERS, NewAccount, ServerSettings, SubmissionChange,
+    TlsMode, watched_folders,
+};
 pub use binding::{Binding, BindingState};
 pub(crate) use checkpoint::MAX_MAILBOX_NAME;
 pub use checkpoint::MailboxCheckpoint;

@@ -550,4 +550,24 @@ impl AdminService for Admin {
     ) -> Result<Response<pb::RelayPolicy>, Status> {
         super::relay::set_policy(&self.registry, request).await
     }
+    async fn get_submission_relay(
+        &self,
+        request: Request<pb::GetSubmissionRelayRequest>,
+    ) -> Result<Response<pb::SubmissionRelay>, Status> {
+        super::relay::get_submission_relay(&self.registry, request).await
+    }
+
+    async fn set_submission_relay(
+        &self,
+        request: Request<pb::SetSubmissionRelayRequest>,
+    ) -> Result<Response<pb::SubmissionRelay>, Status> {
+        super::relay::set_submission_relay(&self.registry, request).await
+    }
+
+    async fn clear_submission_relay(
+        &self,
+        request: Request<pb::ClearSubmissionRelayRequest>,
+    ) -> Result<Response<pb::SubmissionRelay>, Status> {
+        super::relay::clear_submission_relay(&self.registry, request).await
+    }
 }

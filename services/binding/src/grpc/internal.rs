@@ -108,11 +108,16 @@ impl BindingService for Internal {
                 self.only(&request, allowed::GET_ACCOUNT_ACCESS).await?;
                 let req = request.get_ref();
                 let (tenant, account) = account_of(&req.tenant_id, &req.account_id)?;
-                let (account, password) = self.registry.account_access(tenant, account).await?;
-                Ok(wire::watched(
-                    &account,
-                    password.map(|p| p.expose().to_owned()),
-                ))
+                let access = self.registry.account_access(tenant, account).await?;
+                let mut watched = wire::watched(
+                    &access.account,
+                    access.password.map(|p| p.expose().to_owned()),
+                );
+                watched.submission_credentials =
+                    access.submission_password.map(|p| pb::Credentials {
+                        password: p.expose().to_owned(),
+                    });
+                Ok(watched)
             }
             .await,
         )

@@ -75,6 +75,7 @@ pub(super) async fn update_account(
                     change.server.as_ref(),
                     &change.submission,
                     password.as_ref(),
+                    change.watched_folders.as_deref(),
                 )
                 .await?;
             Ok(wire::account(&updated))

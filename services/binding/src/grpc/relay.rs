@@ -97,3 +97,49 @@ pub(super) async fn set_policy(
         .await,
     )
 }
+
+pub(super) async fn get_submission_relay(
+    registry: &Registry,
+    request: Request<pb::GetSubmissionRelayRequest>,
+) -> Result<Response<pb::SubmissionRelay>, Status> {
+    respond(
+        async {
+            let tenant = scope(registry, &request, &request.get_ref().tenant_id).await?;
+            let relay = registry.submission_relay(tenant).await?;
+            Ok(wire::submission_relay_to_proto(tenant, relay.as_ref()))
+        }
+        .await,
+    )
+}
+
+pub(super) async fn set_submission_relay(
+    registry: &Registry,
+    request: Request<pb::SetSubmissionRelayRequest>,
+) -> Result<Response<pb::SubmissionRelay>, Status> {
+    respond(
+        async {
+            let req = request.get_ref();
+            let tenant = scope(registry, &request, &req.tenant_id).await?;
+            let (server, password) = wire::submission_relay(req)?;
+            let saved = registry
+                .set_submission_relay(tenant, &server, password.as_ref())
+                .await?;
+            Ok(wire::submission_relay_to_proto(tenant, Some(&saved)))
+        }
+        .await,
+    )
+}
+
+pub(super) async fn clear_submission_relay(
+    registry: &Registry,
+    request: Request<pb::ClearSubmissionRelayRequest>,
+) -> Result<Response<pb::SubmissionRelay>, Status> {
+    respond(
+        async {
+            let tenant = scope(registry, &request, &request.get_ref().tenant_id).await?;
+            registry.clear_submission_relay(tenant).await?;
+            Ok(wire::submission_relay_to_proto(tenant, None))
+        }
+        .await,
+    )
+}

@@ -9,6 +9,19 @@ use crate::clock::{now_ms, utc_day};
 use crate::domain::{Account, AccountId, MailboxCheckpoint, TenantId, Traffic, TrafficDay};
 use crate::store::Recipient;
 
+/// How the mailbox service logs in to one account, and sends from it.
+#[derive(Debug)]
+pub(crate) struct AccountAccess {
+    /// The account; a forwarded or webhook account's `submission` is its
+    /// tenant's outbound relay.
+    pub account: Account,
+    /// Its opened mailbox password (watched accounts).
+    pub password: Option<Secret>,
+    /// The relay's password, when `submission` is the tenant's relay and
+    /// not logged in to with `password`.
+    pub submission_password: Option<Secret>,
+}
+
 /// Longest traffic range one call returns.
 const MAX_TRAFFIC_DAYS: i32 = 366;
 
@@ -82,21 +95,31 @@ impl Registry {
     /// How to reach and log in to one of the tenant's accounts: its server
     /// settings and its opened password. A forwarded or webhook account
     /// has neither (its mail is in the platform's own store): it comes
-    /// without a password. A watched account without a server or whose
+    /// without a password, with its tenant's outbound relay (if any) as
+    /// its submission server. A watched account without a server or whose
     /// password was never set cannot be logged in to: a precondition, not
     /// a missing account.
     pub(crate) async fn account_access(
         &self,
         tenant: TenantId,
         id: AccountId,
-    ) -> Result<(Account, Option<Secret>), ApiError> {
-        let (account, sealed) = self
+    ) -> Result<AccountAccess, ApiError> {
+        let (mut account, sealed) = self
             .store()
             .account_with_credentials(tenant, id)
             .await?
             .ok_or(ApiError::NotFound("account"))?;
         if !account.kind.is_watched() {
-            return Ok((account, None));
+            let relay = self.outbound_relay(tenant).await?;
+            let submission_password = relay.map(|relay| {
+                account.submission = Some(relay.server);
+                relay.password
+            });
+            return Ok(AccountAccess {
+                account,
+                password: None,
+                submission_password,
+            });
         }
         if account.server.is_none() {
             return Err(ApiError::FailedPrecondition(format!(
@@ -110,7 +133,11 @@ impl Registry {
             ));
         };
         let password = self.open_password(&account, &sealed)?;
-        Ok((account, Some(password)))
+        Ok(AccountAccess {
+            account,
+            password: Some(password),
+            submission_password: None,
+        })
     }
 
     /// Opens an account's sealed password.

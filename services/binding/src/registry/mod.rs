@@ -8,6 +8,7 @@ mod error;
 mod keys;
 mod lookups;
 mod onboarding;
+mod outbound;
 mod outbox;
 mod relay;
 

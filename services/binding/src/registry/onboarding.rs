@@ -5,9 +5,9 @@ use pushmail_common::redact::Secret;
 use super::{ApiError, Registry};
 use crate::clock::{now_ms, utc_day};
 use crate::domain::{
-    Account, AccountId, ApiKey, Binding, BindingId, BindingState, Msisdn, NewAccount, NewApiKey,
-    NewTenant, OtpCheck, Preferences, SendLimits, ServerSettings, SubmissionChange, Tenant,
-    TenantId,
+    Account, AccountId, AccountKind, ApiKey, Binding, BindingId, BindingState, Msisdn, NewAccount,
+    NewApiKey, NewTenant, OtpCheck, Preferences, SendLimits, ServerSettings, SubmissionChange,
+    Tenant, TenantId,
 };
 use crate::events::{Announcement, Change};
 
@@ -97,8 +97,15 @@ impl Registry {
         server: Option<&ServerSettings>,
         submission: &SubmissionChange,
         password: Option<&Secret>,
+        watched_folders: Option<&[String]>,
     ) -> Result<Account, ApiError> {
         let current = self.account(tenant, id).await?;
+        if watched_folders.is_some() && current.kind != AccountKind::ExternalImap {
+            return Err(ApiError::invalid(
+                "watched_folders",
+                "only an IMAP account has folders to watch",
+            ));
+        }
         // Before the kind's precondition: what was asked is refused as the
         // same request to CreateAccount is, naming `submission`.
         if *submission != SubmissionChange::Keep && !current.kind.may_submit() {
@@ -120,7 +127,14 @@ impl Registry {
         let sealed = self.seal_password(tenant, id, password)?;
         let updated = self
             .store()
-            .update_account(tenant, id, server, submission, sealed.as_deref())
+            .update_account(
+                tenant,
+                id,
+                server,
+                submission,
+                sealed.as_deref(),
+                watched_folders,
+            )
             .await?;
         self.changed(
             &[id],
@@ -160,7 +174,7 @@ impl Registry {
     /// an address the egress policy forbids, naming `field`. A name that
     /// does not resolve now is accepted: whoever connects (ingest, the
     /// mailbox service) checks the address it connects to every time.
-    async fn check_mailbox_host(
+    pub(super) async fn check_mailbox_host(
         &self,
         field: &'static str,
         server: &ServerSettings,

@@ -34,9 +34,9 @@ pub trait SmsOutboxStore: Send + Sync {
 /// Changes to an account once made.
 #[async_trait]
 pub trait AccountUpdateStore: Send + Sync {
-    /// Replaces one of the tenant's accounts' server settings and/or
-    /// sealed credentials (`None`: kept) and changes its submission
-    /// settings as `submission` says, in one statement.
+    /// Replaces one of the tenant's accounts' server settings, sealed
+    /// credentials and/or watched folders (`None`: kept) and changes its
+    /// submission settings as `submission` says, in one statement.
     async fn update_account(
         &self,
         tenant: TenantId,
@@ -44,6 +44,7 @@ pub trait AccountUpdateStore: Send + Sync {
         server: Option<&ServerSettings>,
         submission: &SubmissionChange,
         sealed_credentials: Option<&[u8]>,
+        watched_folders: Option<&[String]>,
     ) -> Result<Account, StoreError>;
 }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::{RelayCredential, RelayCredentialId, RelayPolicy, TenantId};
+use crate::domain::{RelayCredential, RelayCredentialId, RelayPolicy, ServerSettings, TenantId};
 
 /// Relay credentials (stored with their argon2id hash) and policies.
 #[async_trait]
@@ -44,4 +44,24 @@ pub trait RelayStore: Send + Sync {
         tenant: TenantId,
         policy: &RelayPolicy,
     ) -> Result<(), StoreError>;
+
+    /// The tenant's outbound relay with its sealed password; `None`: none
+    /// is set.
+    async fn submission_relay(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<(ServerSettings, Vec<u8>)>, StoreError>;
+
+    /// Sets the tenant's outbound relay; `sealed_password` `None` keeps
+    /// the stored one (`NotFound("submission relay password")` when there
+    /// is none to keep).
+    async fn set_submission_relay(
+        &self,
+        tenant: TenantId,
+        relay: &ServerSettings,
+        sealed_password: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the tenant's outbound relay (nothing to remove is no error).
+    async fn clear_submission_relay(&self, tenant: TenantId) -> Result<(), StoreError>;
 }

@@ -76,6 +76,11 @@ fn arrivals(record: &InboundRecord) -> Result<Vec<Arrival>, String> {
     }
     let event = decode(topics::MAIL_ARRIVED, record)
         .map_err(|err| format!("undecodable: {}", Report(&err)))?;
+    if event.backfill {
+        // Old mail filed for the phone to read (a POP3 account's first
+        // poll): not new, so no phone is told and no SMS is sent.
+        return Ok(Vec::new());
+    }
     let arrival = Arrival::try_from(&event).map_err(|err| format!("unusable: {}", Report(&err)))?;
     Ok(vec![arrival])
 }
@@ -108,5 +113,48 @@ impl Handler for Dispatcher {
     async fn handle(&self, record: &InboundRecord) -> Result<(), HandlerError> {
         self.handle_with(record, &Receipts::inline(self.bus.clone()))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pushmail_common::bus::{EventContext, encode};
+    use pushmail_proto::events::v1 as events;
+
+    use super::*;
+
+    fn record(event: &events::MailArrived) -> InboundRecord {
+        let out = encode(
+            topics::MAIL_ARRIVED,
+            &event.account_id,
+            &EventContext::new("t1".to_owned()),
+            event,
+        );
+        InboundRecord {
+            topic: topics::MAIL_ARRIVED.name().to_owned(),
+            partition: 0,
+            offset: 1,
+            key: out.key,
+            payload: out.payload,
+            headers: out.headers,
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn backfilled_mail_is_filed_but_never_dispatched() {
+        let mail = events::MailArrived {
+            meta: Some(EventContext::new("t1".to_owned()).meta(1_000)),
+            account_id: "a1".to_owned(),
+            mailbox: "INBOX".to_owned(),
+            idempotency_key: "mid:a1:x@y".to_owned(),
+            ..Default::default()
+        };
+        assert_eq!(arrivals(&record(&mail)).unwrap().len(), 1, "new mail");
+        let old = events::MailArrived {
+            backfill: true,
+            ..mail
+        };
+        assert!(arrivals(&record(&old)).unwrap().is_empty());
     }
 }

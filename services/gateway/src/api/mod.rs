@@ -9,6 +9,7 @@ mod extract;
 mod handlers;
 pub mod limit;
 mod openapi;
+mod outbound;
 mod params;
 mod phones;
 pub mod session;
@@ -116,6 +117,9 @@ pub const ROUTES: &[Route] = &[
     ),
     route("GET", "/api/v1/tenants/{tenant}/relay/policy"),
     route("PUT", "/api/v1/tenants/{tenant}/relay/policy"),
+    route("GET", "/api/v1/tenants/{tenant}/relay/submission"),
+    route("PUT", "/api/v1/tenants/{tenant}/relay/submission"),
+    route("DELETE", "/api/v1/tenants/{tenant}/relay/submission"),
     route("GET", "/api/v1/tenants/{tenant}/sms"),
     route("GET", "/api/v1/sms"),
 ];
@@ -171,6 +175,9 @@ fn method_router(r: &Route) -> MethodRouter<Arc<Api>> {
         }
         ("GET", "/relay/policy") => on(filter, tenancy::get_policy),
         ("PUT", "/relay/policy") => on(filter, tenancy::put_policy),
+        ("GET", "/relay/submission") => on(filter, outbound::get),
+        ("PUT", "/relay/submission") => on(filter, outbound::put),
+        ("DELETE", "/relay/submission") => on(filter, outbound::delete),
         ("GET", "/sms") => on(filter, phones::tenant_sms),
         ("GET", "/api/v1/sms") => on(filter, phones::all_sms),
         // A documented route without a handler is a build-time mistake the

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{handlers, phones, tenancy};
+use super::{handlers, outbound, phones, tenancy};
 use crate::reply::ErrorBody;
 
 /// The error answers of a route that needs a credential.
@@ -82,6 +82,9 @@ const PUBLIC_REFUSALS: &[&str] = &["400", "401", "413", "429", "502", "503", "50
         tenancy::revoke_credential,
         tenancy::get_policy,
         tenancy::put_policy,
+        outbound::get,
+        outbound::put,
+        outbound::delete,
         phones::tenant_sms,
         phones::all_sms,
     ),

@@ -84,7 +84,7 @@ pub(super) struct Server {
 }
 
 impl Server {
-    fn of(s: &pb::ServerSettings) -> Self {
+    pub(super) fn of(s: &pb::ServerSettings) -> Self {
         Self {
             host: s.host.clone(),
             port: s.port,
@@ -93,7 +93,7 @@ impl Server {
         }
     }
 
-    fn into_proto(self) -> pb::ServerSettings {
+    pub(super) fn into_proto(self) -> pb::ServerSettings {
         pb::ServerSettings {
             host: self.host,
             port: self.port,
@@ -118,6 +118,8 @@ pub(super) struct Account {
     /// Whether a password is stored (it is never returned).
     has_credentials: bool,
     created_at_ms: Option<i64>,
+    /// IMAP accounts: folders whose new mail is pushed besides INBOX.
+    watched_folders: Vec<String>,
 }
 
 impl From<&pb::Account> for Account {
@@ -131,6 +133,7 @@ impl From<&pb::Account> for Account {
             submission: a.submission.as_ref().map(Server::of),
             has_credentials: a.has_credentials,
             created_at_ms: ms(a.created_at.as_ref()),
+            watched_folders: a.watched_folders.clone(),
         }
     }
 }
@@ -389,6 +392,9 @@ pub(super) struct AccountChange {
     /// Removes the submission settings; not together with `submission`.
     #[serde(default)]
     clear_submission: bool,
+    /// IMAP accounts: replaces the folders watched besides INBOX (raw
+    /// server names; at most 20; `[]`: INBOX only).
+    watched_folders: Option<Vec<String>>,
     /// Write-only.
     #[schema(write_only)]
     password: Option<String>,
@@ -403,6 +409,9 @@ impl AccountChange {
             credentials: self.password.map(|password| pb::Credentials { password }),
             submission: self.submission.map(Server::into_proto),
             clear_submission: self.clear_submission,
+            watched_folders: self
+                .watched_folders
+                .map(|names| pb::WatchedFolders { names }),
         }
     }
 }

@@ -254,6 +254,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
         Ok(selected)
     }
 
+    /// A mailbox other than the selected one, without selecting it:
+    /// `STATUS (UIDVALIDITY UIDNEXT)`. A server that leaves UIDNEXT out
+    /// answers `uid_next` `None`; `exists` is not asked (0).
+    pub async fn status(&mut self, mailbox: &str) -> Result<Selected, ImapError> {
+        let responses = self
+            .run(&format!("STATUS {} (UIDVALIDITY UIDNEXT)", quoted(mailbox)))
+            .await?;
+        let mut status = Selected {
+            uid_validity: 0,
+            uid_next: None,
+            exists: 0,
+        };
+        for response in responses
+            .iter()
+            .filter(|r| strip_prefix_ci(&r.text, "* STATUS").is_some())
+        {
+            if let Some(v) = response.number_after("UIDVALIDITY") {
+                status.uid_validity = u32::try_from(v).unwrap_or(0);
+            }
+            if let Some(n) = response.number_after("UIDNEXT") {
+                status.uid_next = u32::try_from(n).ok();
+            }
+        }
+        if status.uid_validity == 0 {
+            return Err(ImapError::Protocol("STATUS gave no UIDVALIDITY".into()));
+        }
+        Ok(status)
+    }
+
     /// UIDs above `after`, ascending (`n:*` always matches the last
     /// message, so it is filtered).
     pub(crate) async fn uids_after(&mut self, after: u32) -> Result<Vec<u32>, ImapError> {
@@ -680,6 +709,28 @@ mod tests {
             imap.message_ids(&[9]).await.unwrap(),
             vec![(9, Some("a@b.c".into()))]
         );
+    }
+
+    #[tokio::test]
+    async fn status_reads_another_mailbox_and_a_missing_one_is_refused() {
+        let (mut imap, _server) = session(
+            b"* OK [CAPABILITY IMAP4rev1] ready\r\n\
+              * STATUS \"Work\" (UIDVALIDITY 5 UIDNEXT 40)\r\np1 OK done\r\n\
+              p2 NO [NONEXISTENT] Mailbox doesn't exist: Gone\r\n",
+        )
+        .await;
+        assert_eq!(
+            imap.status("Work").await.unwrap(),
+            Selected {
+                uid_validity: 5,
+                uid_next: Some(40),
+                exists: 0
+            }
+        );
+        assert!(matches!(
+            imap.status("Gone").await,
+            Err(ImapError::Refused { .. })
+        ));
     }
 
     /// What the client wrote, once the server side has read it all.

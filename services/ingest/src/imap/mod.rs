@@ -61,6 +61,7 @@ impl Runner {
             idle: Duration::from_secs(self.config.idle_seconds),
             noop: Duration::from_secs(self.config.noop_seconds),
             max_message_bytes: self.config.max_message_bytes,
+            folder_poll: Duration::from_secs(self.config.folder_poll_seconds),
         }
     }
 
@@ -152,21 +153,50 @@ async fn session(runner: &Runner, account: &MailAccount) -> WatchError {
         Ok(imap) => imap,
         Err(err) => return err.into(),
     };
-    let watch = Watch {
+    let on = |mailbox| Watch {
         account,
+        mailbox,
         marks: &*runner.marks,
         checkpoints: &*runner.checkpoints,
         announcer: &runner.announcer,
         settings,
     };
+    let inbox = on(watch::MAILBOX);
+    let folders: Vec<Watch<'_>> = account.folders.iter().map(|f| on(f)).collect();
+    let mut next_poll = Instant::now();
     loop {
+        if !folders.is_empty() && Instant::now() >= next_poll {
+            next_poll = Instant::now() + settings.folder_poll;
+            if let Err(err) = Box::pin(poll_folders(&folders, &mut imap)).await {
+                return err;
+            }
+        }
         // Boxed: the catch-up's state is large and short-lived; the idle
         // wait that follows is what thousands of watchers hold.
-        if let Err(err) = Box::pin(watch.catch_up(&mut imap)).await {
+        if let Err(err) = Box::pin(inbox.catch_up(&mut imap)).await {
             return err;
         }
-        if let Err(err) = watch.wait(&mut imap).await {
+        let limit = if folders.is_empty() {
+            settings.idle
+        } else {
+            next_poll.saturating_duration_since(Instant::now())
+        };
+        if let Err(err) = inbox.wait(&mut imap, limit).await {
             return err;
         }
     }
+}
+
+/// Asks each watched folder for news and catches up those that have some
+/// (each selected in turn; INBOX is selected again after).
+async fn poll_folders(
+    folders: &[Watch<'_>],
+    imap: &mut Imap<crate::tls::MailStream>,
+) -> Result<(), WatchError> {
+    for folder in folders {
+        if folder.has_new(imap).await? {
+            folder.catch_up(imap).await?;
+        }
+    }
+    Ok(())
 }

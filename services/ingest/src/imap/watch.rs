@@ -1,6 +1,9 @@
 //! One mailbox watched: catch up on what arrived since the mark, then IDLE
 //! (re-issued before the 29-minute limit of RFC 2177) or NOOP where the
-//! server has no IDLE; a mark moves only after its event is durable.
+//! server has no IDLE; a mark moves only after its event is durable. The
+//! folders a user chose besides INBOX are asked for news with STATUS
+//! between IDLEs on INBOX and caught up the same way, each with its own
+//! mark and checkpoint.
 //!
 //! First sight of a mailbox sets the mark at its current end: the backlog
 //! of an account just added is not pushed. On a UIDVALIDITY change the
@@ -56,6 +59,9 @@ pub struct WatchSettings {
     /// Largest message fetched whole; larger ones are announced from their
     /// header with their real size.
     pub max_message_bytes: usize,
+    /// How often the folders watched besides INBOX are asked for news
+    /// (STATUS): the longest an IDLE on INBOX lasts when there are some.
+    pub folder_poll: Duration,
 }
 
 /// What a catch-up did.
@@ -97,10 +103,12 @@ pub async fn open(
     Ok(imap)
 }
 
-/// A logged-in session on one account's mailbox.
+/// A logged-in session on one of an account's mailboxes.
 pub struct Watch<'a> {
     /// The account.
     pub account: &'a MailAccount,
+    /// The mailbox: INBOX, or one of the folders the user chose.
+    pub mailbox: &'a str,
     /// Marks.
     pub marks: &'a dyn ImapMarks,
     /// The durable copy of the marks (binding).
@@ -114,14 +122,14 @@ pub struct Watch<'a> {
 impl Watch<'_> {
     /// Selects the mailbox, reconciles the mark, announces what is new.
     pub async fn catch_up(&self, imap: &mut Imap<MailStream>) -> Result<CatchUp, WatchError> {
-        let selected = imap.select(MAILBOX).await?;
+        let selected = imap.select(self.mailbox).await?;
         let now = pushmail_common::clock::now_ms();
         let end = match selected.uid_next {
             Some(next) => next.saturating_sub(1),
             None => imap.uids_after(0).await?.last().copied().unwrap_or(0),
         };
         let account = &self.account.account;
-        let stored = match self.marks.get(account, MAILBOX).await? {
+        let stored = match self.marks.get(account, self.mailbox).await? {
             Some(mark) => Some(mark),
             None => self.restore(selected.uid_validity).await?,
         };
@@ -140,18 +148,20 @@ impl Watch<'_> {
                 for (_, id) in imap.message_ids(&recent).await? {
                     if let Some(id) = id {
                         self.marks
-                            .advance(account, MAILBOX, baseline, Some(&id))
+                            .advance(account, self.mailbox, baseline, Some(&id))
                             .await?;
                     }
                 }
-                self.marks.advance(account, MAILBOX, baseline, None).await?;
+                self.marks
+                    .advance(account, self.mailbox, baseline, None)
+                    .await?;
                 self.checkpoint(baseline).await;
                 tracing::info!(%account, uid_validity = selected.uid_validity, "mailbox first seen; watching from its end");
                 return Ok(CatchUp::default());
             }
             Some(mark) if mark.uid_validity != selected.uid_validity => {
                 let report = self.resync(imap, mark, selected.uid_validity, end).await?;
-                if let Some(mark) = self.marks.get(account, MAILBOX).await? {
+                if let Some(mark) = self.marks.get(account, self.mailbox).await? {
                     self.checkpoint(mark).await;
                 }
                 return Ok(report);
@@ -184,7 +194,7 @@ impl Watch<'_> {
         let account = &self.account.account;
         let Some(checkpoint) = self
             .checkpoints
-            .get(&self.account.tenant, account, MAILBOX)
+            .get(&self.account.tenant, account, self.mailbox)
             .await?
         else {
             return Ok(None);
@@ -200,7 +210,9 @@ impl Watch<'_> {
             same_uid_validity = mark.uid_validity == uid_validity,
             "mailbox marks missing; resuming from the checkpoint"
         );
-        self.marks.advance(account, MAILBOX, mark, None).await?;
+        self.marks
+            .advance(account, self.mailbox, mark, None)
+            .await?;
         Ok(Some(mark))
     }
 
@@ -212,7 +224,7 @@ impl Watch<'_> {
             at_ms: mark.updated_ms,
         };
         let (tenant, account) = (&self.account.tenant, &self.account.account);
-        save_or_warn(self.checkpoints, tenant, account, MAILBOX, checkpoint).await;
+        save_or_warn(self.checkpoints, tenant, account, self.mailbox, checkpoint).await;
     }
 
     /// Fetches, announces and marks one message.
@@ -231,7 +243,9 @@ impl Watch<'_> {
                 last_uid: uid,
                 updated_ms: pushmail_common::clock::now_ms(),
             };
-            self.marks.advance(account, MAILBOX, mark, message_id).await
+            self.marks
+                .advance(account, self.mailbox, mark, message_id)
+                .await
         };
         let Some(size) = imap.size(uid).await? else {
             // Expunged since the search: nothing to announce.
@@ -245,7 +259,7 @@ impl Watch<'_> {
         let arrival = Arrival {
             tenant: self.account.tenant.clone(),
             account: account.clone(),
-            mailbox: MAILBOX.to_owned(),
+            mailbox: self.mailbox.to_owned(),
             uid_validity,
             uid,
             source: Source::Imap,
@@ -280,7 +294,7 @@ impl Watch<'_> {
     ) -> Result<CatchUp, WatchError> {
         let account = &self.account.account;
         tracing::warn!(%account, old = old.uid_validity, new = uid_validity, "UIDVALIDITY changed; resynchronising by Message-ID");
-        let seen = self.marks.seen_ids(account, MAILBOX).await?;
+        let seen = self.marks.seen_ids(account, self.mailbox).await?;
         let since = imap_day(old.updated_ms - 24 * 3_600 * 1_000);
         let candidates = imap.uids_since(&since).await?;
         let ids = imap.message_ids(&candidates).await?;
@@ -298,7 +312,7 @@ impl Watch<'_> {
         }
         let mark = ImapMark {
             uid_validity,
-            last_uid: end.max(self.marks.get(account, MAILBOX).await?.map_or(0, |m| {
+            last_uid: end.max(self.marks.get(account, self.mailbox).await?.map_or(0, |m| {
                 if m.uid_validity == uid_validity {
                     m.last_uid
                 } else {
@@ -307,17 +321,47 @@ impl Watch<'_> {
             })),
             updated_ms: pushmail_common::clock::now_ms(),
         };
-        self.marks.advance(account, MAILBOX, mark, None).await?;
+        self.marks
+            .advance(account, self.mailbox, mark, None)
+            .await?;
         Ok(report)
     }
 
-    /// Waits for the mailbox to change (IDLE, else NOOP polling).
-    pub async fn wait(&self, imap: &mut Imap<MailStream>) -> Result<Woken, WatchError> {
+    /// Waits for the mailbox to change (IDLE, else NOOP polling), at
+    /// most `limit` (the next poll of the other folders).
+    pub async fn wait(
+        &self,
+        imap: &mut Imap<MailStream>,
+        limit: Duration,
+    ) -> Result<Woken, WatchError> {
         if imap.has("IDLE") {
-            return Ok(imap.idle(self.settings.idle).await?);
+            return Ok(imap.idle(self.settings.idle.min(limit)).await?);
         }
-        tokio::time::sleep(self.settings.noop).await;
+        tokio::time::sleep(self.settings.noop.min(limit)).await;
         Ok(imap.noop().await?)
+    }
+
+    /// Whether this mailbox (not the selected one) has mail past its mark,
+    /// asked with STATUS: a mailbox never seen, or whose UIDVALIDITY moved,
+    /// needs a catch-up too. A mailbox the server refuses (deleted or
+    /// renamed upstream) is skipped with a warning, so one stale folder
+    /// never stops the account's INBOX.
+    pub async fn has_new(&self, imap: &mut Imap<MailStream>) -> Result<bool, WatchError> {
+        let status = match imap.status(self.mailbox).await {
+            Ok(status) => status,
+            Err(ImapError::Refused { line, .. }) => {
+                tracing::warn!(account = %self.account.account, mailbox = %self.mailbox, %line, "watched folder refused by the server; skipped");
+                return Ok(false);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let Some(mark) = self.marks.get(&self.account.account, self.mailbox).await? else {
+            return Ok(true);
+        };
+        Ok(mark.uid_validity != status.uid_validity
+            || status
+                .uid_next
+                .is_none_or(|next| next.saturating_sub(1) > mark.last_uid))
     }
 }
 

@@ -38,6 +38,9 @@ pub struct PollReport {
     /// before): its devices were told to sync the mailbox, since what
     /// arrived while the marks were gone is in the baseline, unannounced.
     pub synced: bool,
+    /// Messages of the baseline filed for the phone to read without a
+    /// notification (`MailArrived.backfill`).
+    pub backfilled: usize,
 }
 
 /// The one maildrop POP3 has, named as the events name it.
@@ -75,6 +78,9 @@ pub struct PollWith<'a> {
     pub max_message_bytes: usize,
     /// Deadline of one exchange.
     pub timeout: Duration,
+    /// How many of the newest messages a baseline files for the phone
+    /// (0: none).
+    pub backfill: usize,
 }
 
 /// Connects, secures and reads the greeting.
@@ -111,6 +117,7 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
         announcer,
         max_message_bytes,
         timeout,
+        backfill: _,
     } = with;
     let mut pop3 = open(account, tls, timeout).await?;
     pop3.login(&account.username, account.password.expose())
@@ -121,6 +128,7 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
         ..PollReport::default()
     };
     let Some(seen) = marks.seen(&account.account).await? else {
+        backfill(&mut pop3, account, &with, &listed, &mut report).await?;
         let current = listed.into_iter().map(|(_, uidl)| uidl).collect();
         baseline(account, &with, &current, &mut report).await?;
         pop3.quit().await?;
@@ -131,28 +139,15 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
         if seen.contains(uidl) {
             continue;
         }
-        // Too large to fetch whole: announce it from its header section
-        // with its real size, so the phone still learns of it (and the
-        // mailbox is not stuck on it).
-        let size = sizes.get(number).copied().unwrap_or(0);
-        let too_large = usize::try_from(size).map_or(true, |s| s > max_message_bytes);
-        let raw = if too_large {
-            report.truncated += 1;
-            pop3.headers(*number, max_message_bytes).await?
-        } else {
-            pop3.retr(*number, max_message_bytes).await?
-        };
-        let arrival = Arrival {
-            tenant: account.tenant.clone(),
-            account: account.account.clone(),
-            mailbox: MAILBOX.to_owned(),
-            uid_validity: 0,
-            uid: 0,
-            source: Source::Pop3,
-            received_at_ms: pushmail_common::clock::now_ms(),
-            full_size: too_large.then_some(size),
-            origin: None,
-        };
+        let (arrival, raw) = fetch(
+            &mut pop3,
+            account,
+            *number,
+            &sizes,
+            max_message_bytes,
+            &mut report,
+        )
+        .await?;
         match announcer.announce(&arrival, &raw).await {
             Ok(_) => report.announced += 1,
             Err(err) if !err.is_transient() => {
@@ -172,6 +167,80 @@ pub async fn poll_once(account: &MailAccount, with: PollWith<'_>) -> Result<Poll
     }
     pop3.quit().await?;
     Ok(report)
+}
+
+/// Fetches one message as an arrival. One too large to fetch whole comes
+/// as its header section with its real size, so the phone still learns of
+/// it (and the mailbox is not stuck on it).
+async fn fetch(
+    pop3: &mut Pop3<MailStream>,
+    account: &MailAccount,
+    number: u32,
+    sizes: &std::collections::HashMap<u32, u64>,
+    max_message_bytes: usize,
+    report: &mut PollReport,
+) -> Result<(Arrival, Vec<u8>), PollError> {
+    let size = sizes.get(&number).copied().unwrap_or(0);
+    let too_large = usize::try_from(size).map_or(true, |s| s > max_message_bytes);
+    let raw = if too_large {
+        report.truncated += 1;
+        pop3.headers(number, max_message_bytes).await?
+    } else {
+        pop3.retr(number, max_message_bytes).await?
+    };
+    let arrival = Arrival {
+        tenant: account.tenant.clone(),
+        account: account.account.clone(),
+        mailbox: MAILBOX.to_owned(),
+        uid_validity: 0,
+        uid: 0,
+        source: Source::Pop3,
+        received_at_ms: pushmail_common::clock::now_ms(),
+        full_size: too_large.then_some(size),
+        origin: None,
+    };
+    Ok((arrival, raw))
+}
+
+/// Before a baseline: the newest `with.backfill` messages already on the
+/// server are filed in the platform's store, oldest of them first, so the
+/// phone can read mail from before the account was added; no phone is
+/// notified of them (`MailArrived.backfill`). Their keys are those of a
+/// fresh announcement (Message-ID, else content), so a repeat after a
+/// failure or a lost-marks baseline files nothing twice.
+async fn backfill(
+    pop3: &mut Pop3<MailStream>,
+    account: &MailAccount,
+    with: &PollWith<'_>,
+    listed: &[(u32, String)],
+    report: &mut PollReport,
+) -> Result<(), PollError> {
+    if with.backfill == 0 || listed.is_empty() {
+        return Ok(());
+    }
+    let sizes: std::collections::HashMap<u32, u64> = pop3.list().await?.into_iter().collect();
+    let newest = &listed[listed.len().saturating_sub(with.backfill)..];
+    for (number, uidl) in newest {
+        let (arrival, raw) = fetch(
+            pop3,
+            account,
+            *number,
+            &sizes,
+            with.max_message_bytes,
+            report,
+        )
+        .await?;
+        match with.announcer.announce_backfill(&arrival, &raw).await {
+            Ok(_) => report.backfilled += 1,
+            Err(err) if !err.is_transient() => {
+                tracing::warn!(account = %account.account, %uidl, error = %pushmail_common::report::Report(&err), "message not filed: not mail");
+                report.refused += 1;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    tracing::info!(account = %account.account, filed = report.backfilled, on_server = listed.len(), "pop3 mailbox backfilled into the platform's store");
+    Ok(())
 }
 
 /// The marks were lost (or never were): announcing everything would push

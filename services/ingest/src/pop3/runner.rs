@@ -79,6 +79,7 @@ impl Runner {
                                 announcer: &this.announcer,
                                 max_message_bytes: this.config.max_message_bytes,
                                 timeout,
+                                backfill: this.config.backfill_messages,
                             };
                             let result = poll_once(&account, with).await;
                             if let Err(err) = &result {

@@ -114,6 +114,7 @@ macro_rules! sql_extra {
                 server: Option<&ServerSettings>,
                 submission: &SubmissionChange,
                 sealed_credentials: Option<&[u8]>,
+                watched_folders: Option<&[String]>,
             ) -> Result<Account, StoreError> {
                 // COALESCE keeps what the caller did not send; the settings
                 // go all four together (a server given whole, or not at all).
@@ -132,7 +133,8 @@ macro_rules! sql_extra {
                      submission_host = CASE WHEN $8 THEN $9 ELSE submission_host END, \
                      submission_port = CASE WHEN $8 THEN $10 ELSE submission_port END, \
                      submission_tls = CASE WHEN $8 THEN $11 ELSE submission_tls END, \
-                     submission_username = CASE WHEN $8 THEN $12 ELSE submission_username END \
+                     submission_username = CASE WHEN $8 THEN $12 ELSE submission_username END, \
+                     watched_folders = COALESCE($13, watched_folders) \
                      WHERE tenant_id = $1 AND id = $2",
                 )
                 .bind(tenant.as_uuid())
@@ -147,6 +149,12 @@ macro_rules! sql_extra {
                 .bind(new.map(|s| i32::from(s.port)))
                 .bind(new.map(|s| s.tls.as_str()))
                 .bind(new.map(|s| s.username.clone()))
+                .bind(
+                    watched_folders
+                        .map(serde_json::to_string)
+                        .transpose()
+                        .map_err(|e| StoreError::Invalid(format!("watched folders: {e}")))?,
+                )
                 .execute(&self.0)
                 .await
                 .map_err(map_err)?;

@@ -68,7 +68,7 @@ const API_KEY_COLUMNS: &str =
 const RELAY_COLUMNS: &str = "id, tenant_id, username, description, created_at_ms, revoked_at_ms";
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
      server_username, submission_host, submission_port, submission_tls, submission_username, \
-     sealed_credentials IS NOT NULL AS has_credentials, created_at_ms";
+     sealed_credentials IS NOT NULL AS has_credentials, created_at_ms, watched_folders";
 
 const DEVICE_COLUMNS: &str =
     "id, tenant_id, msisdn, label, has_push_client, revoked_at_ms, created_at_ms";

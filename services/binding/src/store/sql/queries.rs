@@ -181,6 +181,7 @@ macro_rules! sql_store {
                     submission: account.submission.clone(),
                     has_credentials: sealed_credentials.is_some(),
                     created_at_ms: now_ms(),
+                    watched_folders: Vec::new(),
                 };
                 let server = created.server.as_ref();
                 let submission = created.submission.as_ref();

@@ -120,6 +120,84 @@ macro_rules! sql_relay {
                 }
                 Ok(())
             }
+
+            async fn submission_relay(
+                &self,
+                tenant: TenantId,
+            ) -> Result<Option<(ServerSettings, Vec<u8>)>, StoreError> {
+                let row: Option<(String, i32, String, String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT host, port, tls, username, sealed_password FROM submission_relays \
+                     WHERE tenant_id = $1",
+                )
+                .bind(tenant.as_uuid())
+                .fetch_optional(&self.0)
+                .await
+                .map_err(map_err)?;
+                let Some((host, port, tls, username, sealed)) = row else {
+                    return Ok(None);
+                };
+                let settings = server_settings("relay", Some(host), Some(port), Some(tls), Some(username))?
+                    .ok_or_else(|| StoreError::Invalid("relay host missing".to_owned()))?;
+                Ok(Some((settings, sealed)))
+            }
+
+            async fn set_submission_relay(
+                &self,
+                tenant: TenantId,
+                relay: &ServerSettings,
+                sealed_password: Option<&[u8]>,
+            ) -> Result<(), StoreError> {
+                // One statement either way, so two admins saving at once
+                // leave one whole relay, never one's host with the
+                // other's password.
+                let written = match sealed_password {
+                    Some(sealed) => sqlx::query(
+                        "INSERT INTO submission_relays \
+                         (tenant_id, host, port, tls, username, sealed_password, updated_at_ms) \
+                         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1) \
+                         ON CONFLICT (tenant_id) DO UPDATE SET host = excluded.host, port = excluded.port, \
+                         tls = excluded.tls, username = excluded.username, \
+                         sealed_password = excluded.sealed_password, updated_at_ms = excluded.updated_at_ms",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(&relay.host)
+                    .bind(i32::from(relay.port))
+                    .bind(relay.tls.as_str())
+                    .bind(&relay.username)
+                    .bind(sealed)
+                    .bind(now_ms()),
+                    None => sqlx::query(
+                        "UPDATE submission_relays SET host = $2, port = $3, tls = $4, username = $5, \
+                         updated_at_ms = $6 WHERE tenant_id = $1",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(&relay.host)
+                    .bind(i32::from(relay.port))
+                    .bind(relay.tls.as_str())
+                    .bind(&relay.username)
+                    .bind(now_ms()),
+                }
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                if written.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(if sealed_password.is_some() {
+                        "tenant"
+                    } else {
+                        "submission relay password"
+                    }));
+                }
+                Ok(())
+            }
+
+            async fn clear_submission_relay(&self, tenant: TenantId) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM submission_relays WHERE tenant_id = $1")
+                    .bind(tenant.as_uuid())
+                    .execute(&self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
         }
     };
 }

@@ -123,6 +123,10 @@ macro_rules! sql_rows {
                     row.try_get("submission_tls").map_err(get)?,
                     row.try_get("submission_username").map_err(get)?,
                 )?,
+                watched_folders: serde_json::from_str(
+                    &row.try_get::<String, _>("watched_folders").map_err(get)?,
+                )
+                .map_err(|e| StoreError::unreadable("watched folders", e))?,
                 has_credentials: row.try_get("has_credentials").map_err(get)?,
                 created_at_ms: row.try_get("created_at_ms").map_err(get)?,
             })
