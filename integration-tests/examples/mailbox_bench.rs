@@ -8,6 +8,9 @@
 //!   another client changed 100 flags, expunged 10 and 10 arrived, against
 //!   `imaplib` fetching every message's flags (what a client without a
 //!   state must do to learn the same);
+//! - the same sync from the platform's own store (forwarded, webhook and
+//!   POP3 accounts: a PostgreSQL index) holding the same messages, against
+//!   ours over IMAP;
 //! - sending: 100 messages one after another through Postfix's submission
 //!   port (STARTTLS, AUTH PLAIN checked by Dovecot), ours against `swaks`,
 //!   then ours 8 at a time.
@@ -136,30 +139,40 @@ async fn ours(
     states: &MemoryStates,
     since: Option<&Token>,
 ) -> (f64, usize, Token) {
+    let started = Instant::now();
+    let mut mailbox = connector.open(account).await.unwrap();
+    let (entries, token) = pages(&mut mailbox, states, since).await;
+    Box::new(mailbox).close().await;
+    (started.elapsed().as_secs_f64(), entries, token)
+}
+
+/// Pages of `WINDOW` of INBOX from `since` until done, as a phone asks:
+/// the entries seen and the last token.
+async fn pages(
+    mailbox: &mut dyn pushmail_mailbox::backend::Mailbox,
+    states: &MemoryStates,
+    since: Option<&Token>,
+) -> (usize, Token) {
     let scope = Scope {
         tenant: "t".to_owned(),
         account: "a".to_owned(),
         folder: FolderId::new("INBOX"),
     };
-    let started = Instant::now();
-    let mut mailbox = connector.open(account).await.unwrap();
     let mut token = since.cloned();
     let mut entries = 0;
     loop {
-        let page = sync(&mut mailbox, states, &scope, token.as_ref(), WINDOW)
+        let page = sync(mailbox, states, &scope, token.as_ref(), WINDOW)
             .await
             .unwrap();
         entries += page.added.len() + page.changed.len() + page.removed.len();
         token = Some(page.token);
         if !page.more {
-            break;
+            return (entries, token.unwrap());
         }
     }
-    Box::new(mailbox).close().await;
-    (started.elapsed().as_secs_f64(), entries, token.unwrap())
 }
 
-async fn sync_rows(report: &mut String) {
+async fn sync_rows(report: &mut String) -> (f64, f64) {
     let dovecot = Dovecot::start_provider(&[ALICE], ImapProfile::Modern)
         .await
         .unwrap();
@@ -228,6 +241,103 @@ async fn sync_rows(report: &mut String) {
         recent / base_recent
     )
     .unwrap();
+    (full, recent)
+}
+
+/// The platform's own store (PostgreSQL index) holding the same 10,000
+/// messages, synced the same way; baseline: ours over IMAP (rows above).
+async fn local_rows(report: &mut String, (imap_full, imap_recent): (f64, f64)) {
+    use pushmail_mailbox::domain::{FlagUpdate, Flags, Uid};
+    use pushmail_mailbox::local::{Arrival, Index, LocalMailbox, Owner, PgIndex};
+
+    let database = pushmail_integration_tests::TestDatabase::create()
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    pushmail_mailbox::sync::PgStates::open(
+        pool.clone(),
+        pushmail_mailbox::sync::Retention {
+            per_folder: 64,
+            max_age: Duration::from_secs(3_600),
+        },
+    )
+    .await
+    .unwrap();
+    let index: std::sync::Arc<dyn Index> = std::sync::Arc::new(PgIndex::new(pool.clone()));
+    let owner = Owner {
+        tenant: "t".to_owned(),
+        account: "a".to_owned(),
+    };
+    let file = async |n: usize| {
+        let raw = message(n);
+        let arrival = Arrival::of_message(
+            format!("bench-{n}"),
+            format!("sha256:bench-{n}"),
+            raw.as_bytes(),
+            pushmail_common::clock::now_ms(),
+            Flags::default(),
+        );
+        index.file(&owner, "INBOX", &arrival).await.unwrap();
+    };
+    for n in 0..MESSAGES {
+        file(n).await;
+    }
+    let blobs = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn pushmail_common::blob::BlobStore> =
+        std::sync::Arc::new(pushmail_common::blob::LocalBlobStore::new(blobs.path()));
+    let states = MemoryStates::new(64, Duration::from_secs(3_600));
+    let mut full = Vec::new();
+    let mut token = None;
+    for _ in 0..RUNS {
+        let mut mailbox = LocalMailbox::new(index.clone(), store.clone(), owner.clone());
+        let started = Instant::now();
+        let (entries, last) = pages(&mut mailbox, &states, None).await;
+        full.push(started.elapsed().as_secs_f64());
+        assert_eq!(entries, MESSAGES);
+        token = Some(last);
+    }
+    let token = token.unwrap();
+    let (uid_validity, _) = index.listing(&owner, "INBOX").await.unwrap();
+    let read: Vec<Uid> = (1..=100).map(Uid).collect();
+    let seen = FlagUpdate {
+        seen: Some(true),
+        ..FlagUpdate::default()
+    };
+    index
+        .set_flags(&owner, "INBOX", uid_validity, &read, seen)
+        .await
+        .unwrap();
+    let gone: Vec<Uid> = (200..210).map(Uid).collect();
+    index
+        .expunge(&owner, "INBOX", uid_validity, &gone)
+        .await
+        .unwrap();
+    for n in MESSAGES..MESSAGES + 10 {
+        file(n).await;
+    }
+    let mut recent = Vec::new();
+    for _ in 0..RUNS {
+        let mut mailbox = LocalMailbox::new(index.clone(), store.clone(), owner.clone());
+        let started = Instant::now();
+        let (entries, _) = pages(&mut mailbox, &states, Some(&token)).await;
+        recent.push(started.elapsed().as_secs_f64());
+        assert_eq!(entries, 120, "100 changed, 10 removed, 10 added");
+    }
+    let (full, recent) = (median(full), median(recent));
+    writeln!(
+        report,
+        "| local store (PostgreSQL index): sync of {MESSAGES} messages from an empty token, windows of {WINDOW} (s) | {full:.3} | ours over IMAP (first row) | {imap_full:.3} | {:.2} | |",
+        full / imap_full
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| local store: sync from the last token after the same changes (s) | {recent:.3} | ours over IMAP (second row) | {imap_recent:.3} | {:.2} | |",
+        recent / imap_recent
+    )
+    .unwrap();
+    pool.close().await;
+    database.drop_database().await.unwrap();
 }
 
 async fn send_rows(report: &mut String) {
@@ -347,7 +457,8 @@ async fn main() {
         "| metric | this run | baseline (same run) | baseline value | ratio | goal |\n|---|---|---|---|---|---|"
     )
     .unwrap();
-    sync_rows(&mut report).await;
+    let imap = sync_rows(&mut report).await;
+    local_rows(&mut report, imap).await;
     send_rows(&mut report).await;
     std::fs::write(&path, &report).unwrap();
     print!("{report}");

@@ -460,6 +460,69 @@ async fn failures_are_clear(dovecot: &Dovecot) {
     );
 }
 
+/// A first sync lists once and pages from its state: what another client
+/// does meanwhile (flags a message not given yet, expunges one, delivers
+/// one) is right on the later pages or comes with the next sync, and
+/// nothing twice.
+async fn changes_while_paging_come_next(dovecot: &Dovecot) {
+    for n in 1..=6 {
+        dovecot.deliver(USER, &mail(n, "")).await.unwrap();
+    }
+    let states = MemoryStates::new(16, Duration::from_secs(3_600));
+    let mut mailbox = open(dovecot).await;
+    let first = sync(&mut mailbox, &states, &scope(&inbox()), None, 2)
+        .await
+        .unwrap();
+    assert!(first.more);
+    peer(
+        dovecot,
+        serde_json::json!([
+            ["store", "INBOX", "1", "+FLAGS", "(\\Flagged)"],
+            ["expunge", "INBOX", "3"],
+        ]),
+    )
+    .await;
+    dovecot.deliver(USER, &mail(7, "")).await.unwrap();
+    let (rest, token) = sync_all(
+        &mut mailbox,
+        &states,
+        &inbox(),
+        Some(first.token.clone()),
+        2,
+    )
+    .await;
+    let mut given: Vec<(u32, bool)> = std::iter::once(&first)
+        .chain(&rest)
+        .flat_map(|page| page.added.iter())
+        .map(|l| (l.key.uid.0, l.summary.flags.flagged))
+        .collect();
+    // 3 was expunged before its page: a session that has not yet been
+    // told of the expunge may still fetch it (RFC 3501 lets a server
+    // answer so), and then the next sync removes it.
+    let three_given = given.iter().any(|(uid, _)| *uid == 3);
+    given.retain(|(uid, _)| *uid != 3);
+    assert_eq!(
+        given,
+        [(6, false), (5, false), (4, false), (2, false), (1, true)],
+        "1 with its flag as it is now"
+    );
+    let next = sync(&mut mailbox, &states, &scope(&inbox()), Some(&token), 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.added.iter().map(|l| l.key.uid.0).collect::<Vec<_>>(),
+        [7],
+        "the mail that came while paging"
+    );
+    assert!(next.changed.is_empty(), "{next:?}");
+    assert_eq!(
+        next.removed.iter().map(|k| k.uid.0).collect::<Vec<_>>(),
+        if three_given { vec![3] } else { vec![] },
+        "{next:?}"
+    );
+    Box::new(mailbox).close().await;
+}
+
 async fn suite(profile: ImapProfile) {
     let trash = if profile == ImapProfile::Plain {
         "Deleted Messages"
@@ -471,6 +534,9 @@ async fn suite(profile: ImapProfile) {
     drop(dovecot);
     let dovecot = Dovecot::start_provider(&[USER], profile).await.unwrap();
     sync_follows_another_client(&dovecot, profile).await;
+    drop(dovecot);
+    let dovecot = Dovecot::start_provider(&[USER], profile).await.unwrap();
+    changes_while_paging_come_next(&dovecot).await;
     drop(dovecot);
     let dovecot = Dovecot::start_provider(&[USER], profile).await.unwrap();
     writes_reach_the_server(&dovecot, trash).await;

@@ -37,6 +37,7 @@ fn state(n: u32) -> FolderState {
         known: (1..=n)
             .map(|u| (Uid(u), Flags::from_bits((u % 32) as u8)))
             .collect::<BTreeMap<_, _>>(),
+        pending: None,
     }
 }
 

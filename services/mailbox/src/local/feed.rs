@@ -14,7 +14,7 @@ use pushmail_common::report::Report;
 use pushmail_proto::events::v1 as events;
 use pushmail_proto::topics::{BINDING_CHANGED, MAIL_ARRIVED};
 
-use super::{Arrival, Index, Owner, stored};
+use super::{Arrival, Index, Owner};
 use crate::domain::Flags;
 use crate::sync::States;
 
@@ -94,23 +94,21 @@ impl Feed {
             filed("gone");
             return Ok(());
         };
-        let summary = stored::summarise(&raw);
         let key = if mail.idempotency_key.is_empty() {
             record_key(record)
         } else {
             mail.idempotency_key.clone()
         };
-        let arrival = Arrival {
+        let arrival = Arrival::of_message(
             key,
-            blob: blob.as_str().to_owned(),
-            size_bytes: raw.len() as u64,
-            received_ms: mail.received_at.as_ref().map_or_else(
+            blob.as_str().to_owned(),
+            &raw,
+            mail.received_at.as_ref().map_or_else(
                 pushmail_common::clock::now_ms,
                 pushmail_common::clock::from_timestamp,
             ),
-            flags: Flags::default(),
-            summary: stored::encode(&summary),
-        };
+            Flags::default(),
+        );
         let owner = Owner {
             tenant,
             account: mail.account_id.clone(),

@@ -77,6 +77,27 @@ pub struct Arrival {
     pub summary: String,
 }
 
+impl Arrival {
+    /// The raw message `raw`, stored as `blob`, filed under `key`: its
+    /// summary read from the bytes.
+    pub fn of_message(
+        key: String,
+        blob: String,
+        raw: &[u8],
+        received_ms: i64,
+        flags: Flags,
+    ) -> Self {
+        Self {
+            key,
+            blob,
+            size_bytes: raw.len() as u64,
+            received_ms,
+            flags,
+            summary: stored::encode(&stored::summarise(raw)),
+        }
+    }
+}
+
 /// A folder as indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderRow {

@@ -215,14 +215,13 @@ impl Mailbox for LocalMailbox {
             .grant(&blob::owner(&self.owner.tenant, &self.owner.account), &blob)
             .await
             .map_err(blob_failed)?;
-        let arrival = Arrival {
-            key: format!("append:{}", uuid::Uuid::new_v4().simple()),
-            blob: blob.as_str().to_owned(),
-            size_bytes: raw.len() as u64,
-            received_ms: pushmail_common::clock::now_ms(),
+        let arrival = Arrival::of_message(
+            format!("append:{}", uuid::Uuid::new_v4().simple()),
+            blob.as_str().to_owned(),
+            raw,
+            pushmail_common::clock::now_ms(),
             flags,
-            summary: stored::encode(&stored::summarise(raw)),
-        };
+        );
         let filed = self.index.file(&self.owner, folder.raw(), &arrival).await?;
         Ok(filed.map(|(uid_validity, uid)| MessageKey {
             folder: folder.clone(),

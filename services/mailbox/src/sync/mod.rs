@@ -12,10 +12,10 @@ mod sql;
 mod state;
 
 pub use memory::MemoryStates;
-pub use plan::{Entries, Listing, Page, Renumbered, plan};
+pub use plan::{Entries, Listing, Page, Renumbered, plan, resume};
 pub use run::{SyncError, Synced, sync};
 pub use sql::{PgStates, Retention, SqliteStates};
-pub use state::FolderState;
+pub use state::{FolderState, Pending};
 
 use async_trait::async_trait;
 

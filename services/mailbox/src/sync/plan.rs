@@ -7,13 +7,20 @@
 //! at the old value, so each page asks the server for the same changes
 //! again and skips what the phone already holds. Without CONDSTORE every
 //! listing is a full one and the same rule holds on the UID diff.
+//!
+//! When what is left after a page is only new messages (the first sync of
+//! a large folder), their UIDs go into the state ([`Pending`]) with the
+//! listing's HIGHESTMODSEQ, and [`resume`] gives the next pages from there
+//! without listing the folder again; the last of them moves `modseq` to
+//! that listing's, so whatever changed while paging comes with the next
+//! sync.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use crate::domain::{Flags, Uid};
 
-use super::state::FolderState;
+use super::state::{FolderState, Pending};
 
 /// What the server says the folder holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,11 +133,19 @@ pub fn plan(
     added.reverse();
     let window = window.max(1);
     let total = removed.len() + changed.len() + added.len();
+    // Only new messages left after this page: they wait in the state.
+    let rest = (removed.len() + changed.len() <= window)
+        .then(|| added.split_off(added.len().min(window - removed.len() - changed.len())))
+        .filter(|rest| !rest.is_empty());
     removed.truncate(window);
     changed.truncate(window - removed.len());
     added.truncate(window - removed.len() - changed.len());
     let more = total > window;
     let mut next = state.clone();
+    next.pending = rest.map(|rest| Pending {
+        uids: rest.into_iter().map(|(uid, _)| uid).collect(),
+        modseq: listing.modseq,
+    });
     for uid in &removed {
         next.known.remove(uid);
     }
@@ -146,6 +161,31 @@ pub fn plan(
         removed,
         next,
         more,
+    })
+}
+
+/// The next page of a paged answer from what its state still holds, with
+/// no listing; `None` when it holds nothing pending. The flags of what it
+/// gives come with the summaries (the caller's), not from here.
+pub fn resume(state: &FolderState, window: usize) -> Option<Page> {
+    let pending = state.pending.as_ref().filter(|p| !p.uids.is_empty())?;
+    let (now, rest) = pending.uids.split_at(window.max(1).min(pending.uids.len()));
+    let added: Vec<(Uid, Flags)> = now.iter().map(|uid| (*uid, Flags::default())).collect();
+    let mut next = state.clone();
+    next.known.extend(added.iter().copied());
+    next.pending = (!rest.is_empty()).then(|| Pending {
+        uids: rest.to_vec(),
+        modseq: pending.modseq,
+    });
+    if rest.is_empty() {
+        next.modseq = pending.modseq;
+    }
+    Some(Page {
+        added,
+        changed: Vec::new(),
+        removed: Vec::new(),
+        next,
+        more: !rest.is_empty(),
     })
 }
 
@@ -173,6 +213,7 @@ mod tests {
             uid_validity: 7,
             modseq,
             known: uids.iter().map(|(u, s)| (Uid(*u), flags(*s))).collect(),
+            pending: None,
         }
     }
 
@@ -213,6 +254,45 @@ mod tests {
         assert!(!third.more);
         assert_eq!(third.next.modseq, Some(40));
         assert_eq!(third.next.known.len(), 5);
+    }
+
+    #[test]
+    fn a_first_sync_lists_once_and_pages_from_the_state() {
+        let listing = full(
+            &[(1, false), (2, true), (3, false), (4, false), (5, false)],
+            Some(40),
+        );
+        let first = plan(None, &listing, 2).unwrap();
+        assert_eq!(uids(&first.added), [5, 4]);
+        assert!(first.more);
+        let pending = first.next.pending.clone().unwrap();
+        assert_eq!(pending.uids, [Uid(3), Uid(2), Uid(1)]);
+        assert_eq!(pending.modseq, Some(40));
+        // No listing for the next pages.
+        let second = resume(&first.next, 2).unwrap();
+        assert_eq!(uids(&second.added), [3, 2]);
+        assert!(second.more && second.next.modseq.is_none());
+        let third = resume(&second.next, 2).unwrap();
+        assert_eq!(uids(&third.added), [1]);
+        assert!(!third.more && third.next.pending.is_none());
+        assert_eq!(third.next.modseq, Some(40), "everything up to the listing");
+        assert_eq!(third.next.known.len(), 5);
+        assert!(resume(&third.next, 2).is_none(), "then a listing again");
+        // A listing after that finds the flags the summaries did not set
+        // only if they differ; here the server's flags win on the diff.
+        let after = plan(Some(&third.next), &listing, 10).unwrap();
+        assert_eq!(uids(&after.changed), [2]);
+    }
+
+    #[test]
+    fn removals_and_changes_past_the_window_leave_nothing_pending() {
+        let had = state(&[(1, false), (2, false), (3, false)], Some(1));
+        let listing = full(&[(2, true), (3, true), (4, false)], Some(2));
+        let page = plan(Some(&had), &listing, 2).unwrap();
+        assert!(page.more && page.next.pending.is_none(), "{page:?}");
+        let page = plan(Some(&had), &listing, 3).unwrap();
+        assert!(page.more);
+        assert_eq!(page.next.pending.unwrap().uids, [Uid(4)]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::backend::{BackendError, Mailbox};
 use crate::domain::{Flags, Listed, MessageKey};
 
-use super::{FolderState, Renumbered, Scope, States, StatesError, Token, plan};
+use super::{FolderState, Page, Renumbered, Scope, States, StatesError, Token, plan, resume};
 
 /// A Sync answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,16 +58,30 @@ pub async fn sync(
         ),
         None => None,
     };
-    let incremental = state
+    // A paged answer's later pages come from the state, unlisted; if the
+    // folder was renumbered meanwhile its summaries are refused, and the
+    // listing below says so.
+    let resumed = match state
         .as_ref()
-        .and_then(|s| s.modseq.map(|modseq| (s.uid_validity, modseq)));
-    let listing = mailbox.listing(&scope.folder, incremental).await?;
-    let mut page = plan(state.as_ref(), &listing, window)?;
-    let uid_validity = listing.uid_validity;
-    let wanted: Vec<_> = page.added.iter().map(|(uid, _)| *uid).collect();
-    let added = mailbox
-        .summaries(&scope.folder, uid_validity, &wanted)
-        .await?;
+        .and_then(|s| resume(s, window).map(|p| (s, p)))
+    {
+        Some((state, page)) => {
+            let wanted: Vec<_> = page.added.iter().map(|(uid, _)| *uid).collect();
+            match mailbox
+                .summaries(&scope.folder, state.uid_validity, &wanted)
+                .await
+            {
+                Ok(added) => Some((page, state.uid_validity, added)),
+                Err(BackendError::NoMessage(_)) => None,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        None => None,
+    };
+    let (mut page, uid_validity, added) = match resumed {
+        Some(resumed) => resumed,
+        None => listed(mailbox, scope, state.as_ref(), window).await?,
+    };
     // Expunged between the listing and the fetch: never shown, so not
     // held either; the next listing will not mention it.
     // What the phone is told is what it holds (flags may have moved on
@@ -95,4 +109,21 @@ pub async fn sync(
         token,
         more: page.more,
     })
+}
+
+/// A page from a listing of the folder, with the summaries of what it adds.
+async fn listed(
+    mailbox: &mut dyn Mailbox,
+    scope: &Scope,
+    state: Option<&FolderState>,
+    window: usize,
+) -> Result<(Page, u32, Vec<Listed>), SyncError> {
+    let incremental = state.and_then(|s| s.modseq.map(|modseq| (s.uid_validity, modseq)));
+    let listing = mailbox.listing(&scope.folder, incremental).await?;
+    let page = plan(state, &listing, window)?;
+    let wanted: Vec<_> = page.added.iter().map(|(uid, _)| *uid).collect();
+    let added = mailbox
+        .summaries(&scope.folder, listing.uid_validity, &wanted)
+        .await?;
+    Ok((page, listing.uid_validity, added))
 }

@@ -2,14 +2,17 @@
 //! told about with their flags as told, and the server's position. Kept by
 //! the service (a token is only an id), so a UID diff works on servers
 //! without CONDSTORE and a page can be resumed; encoded compactly (a
-//! 10,000-message folder is about 20 KB).
+//! 10,000-message folder is about 20 KB). A paged answer also keeps the
+//! new messages it has still to give ([`Pending`]), so its later pages
+//! need no listing.
 
 use std::collections::BTreeMap;
 
 use crate::domain::{Flags, Uid};
 
-/// The encoding's version; a state in another is treated as expired.
-const VERSION: u8 = 1;
+/// The encoding's version; a state in another is treated as expired
+/// (version 1, from before [`Pending`], is still read).
+const VERSION: u8 = 2;
 
 /// What the phone holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +23,19 @@ pub struct FolderState {
     pub modseq: Option<u64>,
     /// The messages it holds, with the flags it was told.
     pub known: BTreeMap<Uid, Flags>,
+    /// New messages a paged answer has still to give.
+    pub pending: Option<Pending>,
+}
+
+/// The rest of a paged answer: new messages the phone has not been given
+/// yet, and the listing's position they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Their UIDs, newest first.
+    pub uids: Vec<Uid>,
+    /// The HIGHESTMODSEQ of the listing they came from: once they are all
+    /// given, the phone has everything up to it.
+    pub modseq: Option<u64>,
 }
 
 impl FolderState {
@@ -29,28 +45,37 @@ impl FolderState {
             uid_validity,
             modseq: None,
             known: BTreeMap::new(),
+            pending: None,
         }
     }
 
     /// Bytes to store: version, UIDVALIDITY, modseq, then each UID as a
-    /// varint delta from the previous one followed by its flag byte.
+    /// varint delta from the previous one followed by its flag byte, then
+    /// the pending UIDs (descending deltas) with their modseq.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.known.len() * 3);
         out.push(VERSION);
         out.extend_from_slice(&self.uid_validity.to_le_bytes());
-        match self.modseq {
-            Some(modseq) => {
-                out.push(1);
-                out.extend_from_slice(&modseq.to_le_bytes());
-            }
-            None => out.push(0),
-        }
+        modseq(&mut out, self.modseq);
         varint(&mut out, self.known.len() as u64);
         let mut last = 0;
         for (uid, flags) in &self.known {
             varint(&mut out, u64::from(uid.0 - last));
             out.push(flags.bits());
             last = uid.0;
+        }
+        match &self.pending {
+            None => out.push(0),
+            Some(pending) => {
+                out.push(1);
+                modseq(&mut out, pending.modseq);
+                varint(&mut out, pending.uids.len() as u64);
+                let mut above = u64::from(u32::MAX) + 1;
+                for uid in &pending.uids {
+                    varint(&mut out, above - u64::from(uid.0));
+                    above = u64::from(uid.0);
+                }
+            }
         }
         out
     }
@@ -59,15 +84,12 @@ impl FolderState {
     /// from another version, or damaged).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut at = Reader(bytes);
-        if at.byte()? != VERSION {
+        let version = at.byte()?;
+        if version != VERSION && version != 1 {
             return None;
         }
         let uid_validity = u32::from_le_bytes(at.array()?);
-        let modseq = match at.byte()? {
-            0 => None,
-            1 => Some(u64::from_le_bytes(at.array()?)),
-            _ => return None,
-        };
+        let modseq = at.modseq()?;
         let count = at.varint()?;
         let mut known = BTreeMap::new();
         let mut last: u32 = 0;
@@ -76,11 +98,23 @@ impl FolderState {
             last = last.checked_add(delta).filter(|_| delta > 0)?;
             known.insert(Uid(last), Flags::from_bits(at.byte()?));
         }
+        let pending = if version == 1 { None } else { at.pending()? };
         at.0.is_empty().then_some(Self {
             uid_validity,
             modseq,
             known,
+            pending,
         })
+    }
+}
+
+fn modseq(out: &mut Vec<u8>, modseq: Option<u64>) {
+    match modseq {
+        Some(modseq) => {
+            out.push(1);
+            out.extend_from_slice(&modseq.to_le_bytes());
+        }
+        None => out.push(0),
     }
 }
 
@@ -105,6 +139,33 @@ impl Reader<'_> {
         let (head, rest) = self.0.split_at_checked(N)?;
         self.0 = rest;
         head.try_into().ok()
+    }
+
+    fn modseq(&mut self) -> Option<Option<u64>> {
+        match self.byte()? {
+            0 => Some(None),
+            1 => Some(Some(u64::from_le_bytes(self.array()?))),
+            _ => None,
+        }
+    }
+
+    /// `Some(None)`: no pending part; `None`: damaged.
+    fn pending(&mut self) -> Option<Option<Pending>> {
+        match self.byte()? {
+            0 => return Some(None),
+            1 => {}
+            _ => return None,
+        }
+        let modseq = self.modseq()?;
+        let count = self.varint()?;
+        let mut uids = Vec::new();
+        let mut above = u64::from(u32::MAX) + 1;
+        for _ in 0..count {
+            let delta = self.varint()?;
+            above = above.checked_sub(delta).filter(|_| delta > 0)?;
+            uids.push(Uid(u32::try_from(above).ok()?));
+        }
+        Some(Some(Pending { uids, modseq }))
     }
 
     fn varint(&mut self) -> Option<u64> {
@@ -136,6 +197,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            pending: None,
         }
     }
 
@@ -147,6 +209,22 @@ mod tests {
         let mut no_modseq = sample(3);
         no_modseq.modseq = None;
         assert_eq!(FolderState::decode(&no_modseq.encode()), Some(no_modseq));
+        for modseq in [None, Some(77)] {
+            let mut paging = sample(20);
+            paging.pending = Some(Pending {
+                uids: vec![Uid(u32::MAX), Uid(90_000), Uid(3), Uid(1)],
+                modseq,
+            });
+            assert_eq!(FolderState::decode(&paging.encode()), Some(paging));
+        }
+    }
+
+    #[test]
+    fn a_state_from_before_pending_still_reads() {
+        let mut v1 = sample(5).encode();
+        assert_eq!(v1.pop(), Some(0), "no pending part");
+        v1[0] = 1;
+        assert_eq!(FolderState::decode(&v1), Some(sample(5)));
     }
 
     #[test]
@@ -163,7 +241,7 @@ mod tests {
         trailing.push(0);
         assert_eq!(FolderState::decode(&trailing), None);
         let mut other_version = good;
-        other_version[0] = 2;
+        other_version[0] = 3;
         assert_eq!(FolderState::decode(&other_version), None);
     }
 }
