@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use pushmail_common::bus::{EventBus as _, SubscribeOptions};
 use pushmail_ingest::marks::{ImapMarks as _, RedisMarks};
-use pushmail_integration_tests::dovecot::Dovecot;
+use pushmail_integration_tests::dovecot::{Dovecot, ImapProfile};
 use pushmail_integration_tests::nodes::{BindingNode, IngestNode, TenantEvents, ingest_config};
 use pushmail_integration_tests::unique;
 use pushmail_proto::binding::v1 as pb;
@@ -317,14 +317,30 @@ async fn imap_over_starttls_checks_the_certificate_and_the_password_and_announce
     imap.logout().await.unwrap();
 }
 
-/// Folders the user chose besides INBOX (set with `UpdateAccount`): new
-/// mail in one is announced under its name, once; a chosen folder the
-/// server does not have is skipped without stopping INBOX.
+/// Folders the user chose besides INBOX (set with `UpdateAccount`), on a
+/// server without NOTIFY: asked with STATUS every 5 s; new mail in one is
+/// announced under its name, once; a chosen folder the server does not
+/// have is skipped without stopping INBOX.
 #[tokio::test]
 async fn new_mail_in_a_chosen_folder_is_announced_under_its_name() {
-    let dovecot = Dovecot::start(&["folders@example.net"])
+    let dovecot = Dovecot::start_provider(&["folders@example.net"], ImapProfile::Plain)
         .await
         .expect("dovecot");
+    chosen_folders(&dovecot, &["Work", "Gone"], 5).await;
+}
+
+/// The same where the server has NOTIFY (Dovecot as shipped): the folder
+/// is polled only every 10 minutes, so the mail is announced within the
+/// test's bound only because the server told of it.
+#[tokio::test]
+async fn a_server_with_notify_tells_of_a_chosen_folder_without_polling() {
+    let dovecot = Dovecot::start(&["notify@example.net"])
+        .await
+        .expect("dovecot");
+    chosen_folders(&dovecot, &["Work"], 600).await;
+}
+
+async fn chosen_folders(dovecot: &Dovecot, chosen: &[&str], poll_seconds: u64) {
     let user = dovecot.users[0].clone();
     dovecot
         .imap_peer(&user, &serde_json::json!([["create", "Work"]]))
@@ -341,6 +357,7 @@ async fn new_mail_in_a_chosen_folder_is_announced_under_its_name() {
         )
         .await
         .unwrap();
+    let names: Vec<String> = chosen.iter().map(|s| (*s).to_owned()).collect();
     let updated = binding
         .admin
         .update_account(pushmail_integration_tests::authed(
@@ -349,7 +366,7 @@ async fn new_mail_in_a_chosen_folder_is_announced_under_its_name() {
                 tenant_id: tenant.tenant_id.clone(),
                 account_id: account.account_id.clone(),
                 watched_folders: Some(pb::WatchedFolders {
-                    names: vec!["Work".to_owned(), "Gone".to_owned()],
+                    names: names.clone(),
                 }),
                 ..Default::default()
             },
@@ -357,7 +374,7 @@ async fn new_mail_in_a_chosen_folder_is_announced_under_its_name() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(updated.watched_folders, ["Work", "Gone"]);
+    assert_eq!(updated.watched_folders, names);
     let mut events = TenantEvents::new(&tenant.tenant_id).await.unwrap();
     // Mail already in Work before it is watched: not pushed.
     let append = |subject: &str, n| {
@@ -371,7 +388,7 @@ async fn new_mail_in_a_chosen_folder_is_announced_under_its_name() {
 
     let blobs = tempfile::tempdir().unwrap();
     let mut config = ingest_config(binding.addr, blobs.path());
-    config.imap.folder_poll_seconds = 5;
+    config.imap.folder_poll_seconds = poll_seconds;
     let marks = RedisMarks::new(
         config
             .marks
@@ -389,6 +406,8 @@ async fn new_mail_in_a_chosen_folder_is_announced_under_its_name() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(work_mark.last_uid, 1, "Work's backlog is behind its mark");
+    // Give the watcher a moment to be idle on INBOX.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     dovecot
         .imap_peer(&user, &append("filed by a rule", 1))
@@ -405,7 +424,7 @@ async fn new_mail_in_a_chosen_folder_is_announced_under_its_name() {
             account.account_id, work_mark.uid_validity
         )
     );
-    // INBOX goes on as ever, the missing folder notwithstanding.
+    // INBOX goes on as ever.
     dovecot
         .deliver(&user.address, &mail(2, "to the inbox"))
         .await

@@ -1,6 +1,7 @@
 //! The IMAP4rev1 client side (RFC 3501, IDLE from RFC 2177) a watcher
-//! needs: login (LOGIN, or AUTHENTICATE PLAIN), SELECT, UID SEARCH, UID
-//! FETCH, IDLE and NOOP. Responses are read with bounded lines and bounded
+//! needs: login (LOGIN, or AUTHENTICATE PLAIN), SELECT, STATUS, UID
+//! SEARCH, UID FETCH, IDLE and NOOP, and NOTIFY (RFC 5465) for news of
+//! other mailboxes. Responses are read with bounded lines and bounded
 //! literals, every exchange is timed out, and a server that sends nonsense
 //! or hangs up mid-FETCH is an error, never a panic.
 //!
@@ -119,6 +120,9 @@ pub struct Imap<S> {
     tag: u32,
     timeout: Duration,
     capabilities: Vec<String>,
+    /// An unsolicited STATUS came (NOTIFY: another mailbox changed) and
+    /// was not yet taken.
+    notified: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
@@ -144,6 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
             tag: 0,
             timeout,
             capabilities: Vec::new(),
+            notified: false,
         }
     }
 
@@ -258,18 +263,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
     /// `STATUS (UIDVALIDITY UIDNEXT)`. A server that leaves UIDNEXT out
     /// answers `uid_next` `None`; `exists` is not asked (0).
     pub async fn status(&mut self, mailbox: &str) -> Result<Selected, ImapError> {
+        let before = self.notified;
         let responses = self
             .run(&format!("STATUS {} (UIDVALIDITY UIDNEXT)", quoted(mailbox)))
             .await?;
+        let (mine, others): (Vec<_>, Vec<_>) = responses
+            .iter()
+            .filter(|r| status_of(r).is_some())
+            .partition(|r| status_of(r).is_some_and(|name| names(name, mailbox)));
+        // The answer is not news; one about another mailbox is.
+        self.notified = before || !others.is_empty();
         let mut status = Selected {
             uid_validity: 0,
             uid_next: None,
             exists: 0,
         };
-        for response in responses
-            .iter()
-            .filter(|r| strip_prefix_ci(&r.text, "* STATUS").is_some())
-        {
+        for response in mine {
             if let Some(v) = response.number_after("UIDVALIDITY") {
                 status.uid_validity = u32::try_from(v).unwrap_or(0);
             }
@@ -372,6 +381,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
         Ok(out)
     }
 
+    /// Asks to be told of new and expunged mail in `mailboxes` (STATUS
+    /// responses, at any time: [`Self::take_notified`]) besides the
+    /// selected mailbox's (EXISTS), RFC 5465. A server without NOTIFY, or
+    /// one that refuses these mailboxes, answers an error and the caller
+    /// polls instead.
+    pub async fn notify(&mut self, mailboxes: &[String]) -> Result<(), ImapError> {
+        let names: Vec<String> = mailboxes.iter().map(|m| quoted(m)).collect();
+        self.run(&format!(
+            "NOTIFY SET (selected (MessageNew MessageExpunge)) (mailboxes {} (MessageNew MessageExpunge))",
+            names.join(" ")
+        ))
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether another mailbox changed since last asked (NOTIFY).
+    pub fn take_notified(&mut self) -> bool {
+        std::mem::take(&mut self.notified)
+    }
+
     /// Waits in IDLE up to `wait` for the mailbox to change.
     pub async fn idle(&mut self, wait: Duration) -> Result<Woken, ImapError> {
         let tag = self.next_tag();
@@ -391,6 +420,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
                     check_bye(&response)?;
                     if exists(&response).is_some() {
                         woken = Woken::Changed;
+                        break;
+                    }
+                    if status_of(&response).is_some() {
+                        self.notified = true;
                         break;
                     }
                 }
@@ -512,6 +545,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
             }
             if response.text.starts_with('*') {
                 check_bye(&response)?;
+                if status_of(&response).is_some() {
+                    // News of another mailbox (NOTIFY) may come with any
+                    // command's answer; `status` sorts out its own.
+                    self.notified = true;
+                }
                 untagged.push(response);
             } else if !response.text.starts_with('+') {
                 return Err(ImapError::Protocol(format!(
@@ -579,6 +617,38 @@ fn literal_size(text: &str) -> Option<usize> {
     let inner = text.strip_suffix('}')?;
     let open = inner.rfind('{')?;
     inner[open + 1..].trim_end_matches('+').parse().ok()
+}
+
+/// The mailbox a `* STATUS` response names, as sent (quoted or not).
+fn status_of(response: &Response) -> Option<&str> {
+    let rest = strip_prefix_ci(&response.text, "* STATUS ")?;
+    Some(match rest.strip_prefix('"') {
+        Some(quoted) => {
+            let mut end = 0;
+            let mut escaped = false;
+            for (i, c) in quoted.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => {
+                        end = i;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            &quoted[..end]
+        }
+        None => rest.split(' ').next().unwrap_or(""),
+    })
+}
+
+/// Whether `sent` (a STATUS response's name, still escaped if it was
+/// quoted) names `mailbox`; INBOX in any case.
+fn names(sent: &str, mailbox: &str) -> bool {
+    let unescaped = sent.replace("\\\"", "\"").replace("\\\\", "\\");
+    unescaped == mailbox
+        || (unescaped.eq_ignore_ascii_case("INBOX") && mailbox.eq_ignore_ascii_case("INBOX"))
 }
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -731,6 +801,45 @@ mod tests {
             imap.status("Gone").await,
             Err(ImapError::Refused { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn news_of_another_mailbox_wakes_an_idle_and_is_taken_once() {
+        let (mut imap, _server) = session(
+            b"* OK [CAPABILITY IMAP4rev1 IDLE NOTIFY] ready\r\n\
+              p1 OK done\r\n\
+              + idling\r\n* STATUS \"Work \\\"x\\\"\" (UIDNEXT 41 MESSAGES 3)\r\np2 OK done\r\n\
+              * STATUS Work (UIDVALIDITY 5 UIDNEXT 41)\r\n* STATUS INBOX (UIDNEXT 9)\r\np3 OK done\r\n",
+        )
+        .await;
+        imap.notify(&["Work \"x\"".to_owned()]).await.unwrap();
+        assert!(!imap.take_notified());
+        assert_eq!(
+            imap.idle(Duration::from_secs(5)).await.unwrap(),
+            Woken::Quiet
+        );
+        assert!(imap.take_notified(), "a STATUS woke the IDLE");
+        assert!(!imap.take_notified(), "taken once");
+        let work = imap.status("Work").await.unwrap();
+        assert_eq!((work.uid_validity, work.uid_next), (5, Some(41)));
+        assert!(imap.take_notified(), "INBOX's STATUS with it is news");
+    }
+
+    #[test]
+    fn status_responses_name_their_mailbox_quoted_or_not() {
+        let named = |text: &str| {
+            status_of(&Response {
+                text: text.to_owned(),
+                literals: Vec::new(),
+            })
+            .map(str::to_owned)
+        };
+        assert_eq!(named("* STATUS Work (UIDNEXT 4)").as_deref(), Some("Work"));
+        let quoted = named("* STATUS \"A \\\"b\\\" c\" (UIDNEXT 4)").unwrap();
+        assert!(names(&quoted, "A \"b\" c"), "{quoted}");
+        assert!(names("inbox", "INBOX"));
+        assert!(!names("Work", "work"), "only INBOX is case-blind");
+        assert_eq!(named("* 3 EXISTS"), None);
     }
 
     /// What the client wrote, once the server side has read it all.

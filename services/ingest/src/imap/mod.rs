@@ -2,7 +2,9 @@
 //! binding's list (refreshed every `imap.refresh_seconds`; removed or
 //! changed accounts are stopped or restarted), each holding one session
 //! that catches up and then IDLEs, reconnecting with jittered exponential
-//! backoff after any failure.
+//! backoff after any failure. The folders an account watches besides
+//! INBOX share that session: the server tells of their news (NOTIFY), or
+//! they are polled with STATUS.
 //!
 //! With several replicas each account is watched only by the replica
 //! holding its lease (`leases.rs`); a watcher stops when the lease moves.
@@ -163,10 +165,19 @@ async fn session(runner: &Runner, account: &MailAccount) -> WatchError {
     };
     let inbox = on(watch::MAILBOX);
     let folders: Vec<Watch<'_>> = account.folders.iter().map(|f| on(f)).collect();
+    // With NOTIFY the server tells of news in the folders as it comes;
+    // they are still asked at each IDLE renewal, in case a notification
+    // was missed. Without it they are asked every `folder_poll`.
+    let poll_every = match notify(&mut imap, account).await {
+        Ok(true) => settings.idle,
+        Ok(false) => settings.folder_poll,
+        Err(err) => return err.into(),
+    };
     let mut next_poll = Instant::now();
     loop {
-        if !folders.is_empty() && Instant::now() >= next_poll {
-            next_poll = Instant::now() + settings.folder_poll;
+        let notified = imap.take_notified();
+        if !folders.is_empty() && (notified || Instant::now() >= next_poll) {
+            next_poll = Instant::now() + poll_every;
             if let Err(err) = Box::pin(poll_folders(&folders, &mut imap)).await {
                 return err;
             }
@@ -184,6 +195,26 @@ async fn session(runner: &Runner, account: &MailAccount) -> WatchError {
         if let Err(err) = inbox.wait(&mut imap, limit).await {
             return err;
         }
+    }
+}
+
+/// Asks the server to tell of news in the account's folders (NOTIFY);
+/// whether it will. A server without NOTIFY, or refusing it for these
+/// folders (one deleted upstream, say), is polled instead.
+async fn notify(
+    imap: &mut Imap<crate::tls::MailStream>,
+    account: &MailAccount,
+) -> Result<bool, ImapError> {
+    if account.folders.is_empty() || !imap.has("NOTIFY") {
+        return Ok(false);
+    }
+    match imap.notify(&account.folders).await {
+        Ok(()) => Ok(true),
+        Err(ImapError::Refused { line, .. }) => {
+            tracing::warn!(account = %account.account, %line, "NOTIFY refused; polling the folders with STATUS");
+            Ok(false)
+        }
+        Err(err) => Err(err),
     }
 }
 

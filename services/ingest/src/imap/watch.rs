@@ -2,8 +2,8 @@
 //! (re-issued before the 29-minute limit of RFC 2177) or NOOP where the
 //! server has no IDLE; a mark moves only after its event is durable. The
 //! folders a user chose besides INBOX are asked for news with STATUS
-//! between IDLEs on INBOX and caught up the same way, each with its own
-//! mark and checkpoint.
+//! between IDLEs on INBOX (when NOTIFY says, or every `folder_poll`) and
+//! caught up the same way, each with its own mark and checkpoint.
 //!
 //! First sight of a mailbox sets the mark at its current end: the backlog
 //! of an account just added is not pushed. On a UIDVALIDITY change the
