@@ -242,3 +242,150 @@ fn reply_text(error: &mail_send::Error) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pushmail_common::egress::EgressConfig;
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// How the scripted server ends a transaction.
+    #[derive(Clone, Copy)]
+    enum Ending {
+        /// Hangs up after the message's final dot, before answering it: a
+        /// lost answer, the one case where the outcome is unknown.
+        HangUpAfterData,
+        /// Answers 250 as a server that took it.
+        Accept,
+    }
+
+    /// One SMTP session from a script, for faults no real server can be
+    /// made to show on cue; returns the commands it read.
+    async fn scripted(ending: Ending) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            let mut seen = Vec::new();
+            write.write_all(b"220 scripted ESMTP\r\n").await.unwrap();
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen.push(line.clone());
+                let verb = line.to_ascii_uppercase();
+                let reply: &[u8] = if verb.starts_with("EHLO") {
+                    b"250-scripted\r\n250 AUTH PLAIN\r\n"
+                } else if verb == "AUTH PLAIN" {
+                    b"334 \r\n"
+                } else if verb.starts_with("AUTH")
+                    || seen.len() > 1 && seen[seen.len() - 2] == "AUTH PLAIN"
+                {
+                    b"235 2.7.0 ok\r\n"
+                } else if verb.starts_with("RCPT") && line.contains("nobody@") {
+                    b"550 5.1.1 no such user\r\n"
+                } else if verb == "DATA" {
+                    write.write_all(b"354 go on\r\n").await.unwrap();
+                    while let Ok(Some(body)) = lines.next_line().await {
+                        if body == "." {
+                            break;
+                        }
+                    }
+                    seen.push("<message>".to_owned());
+                    match ending {
+                        Ending::HangUpAfterData => return seen,
+                        Ending::Accept => b"250 2.0.0 queued\r\n",
+                    }
+                } else if verb == "QUIT" {
+                    let _ = write.write_all(b"221 bye\r\n").await;
+                    return seen;
+                } else {
+                    b"250 ok\r\n"
+                };
+                write.write_all(reply).await.unwrap();
+            }
+            seen
+        });
+        (port, task)
+    }
+
+    fn submitter() -> Submitter {
+        let tls = Tls::new(&[])
+            .unwrap()
+            .with_egress(EgressConfig::loopback().policy().unwrap());
+        Submitter::new(tls, Duration::from_secs(5), "pushmail.test")
+    }
+
+    fn account(port: u16) -> SubmissionAccount {
+        SubmissionAccount {
+            host: "127.0.0.1".to_owned(),
+            port,
+            security: Security::None,
+            username: "me@example.net".to_owned(),
+            password: Secret::new("pw"),
+        }
+    }
+
+    const MESSAGE: &[u8] = b"From: me@example.net\r\nSubject: hi\r\n\r\nhello\r\n";
+
+    #[tokio::test]
+    async fn a_server_that_hangs_up_after_the_message_leaves_the_outcome_unknown() {
+        let (port, server) = scripted(Ending::HangUpAfterData).await;
+        let result = submitter()
+            .submit(
+                &account(port),
+                "me@example.net",
+                &["bob@example.net".to_owned()],
+                MESSAGE,
+            )
+            .await;
+        assert!(matches!(result, Err(SubmitError::Unknown(_))), "{result:?}");
+        assert!(server.await.unwrap().contains(&"<message>".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn one_refused_recipient_sends_nothing() {
+        let (port, server) = scripted(Ending::Accept).await;
+        let recipients = [
+            "bob@example.net".to_owned(),
+            "nobody@example.net".to_owned(),
+        ];
+        let result = submitter()
+            .submit(&account(port), "me@example.net", &recipients, MESSAGE)
+            .await;
+        match result {
+            Err(SubmitError::Recipient { recipient, reply }) => {
+                assert_eq!(recipient, "nobody@example.net");
+                assert!(reply.starts_with("550"), "{reply}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let seen = server.await.unwrap();
+        assert!(
+            !seen.iter().any(|c| c == "DATA" || c == "<message>"),
+            "{seen:?}"
+        );
+        assert!(seen.iter().any(|c| c == "RSET"), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn an_accepted_message_is_sent_once() {
+        let (port, server) = scripted(Ending::Accept).await;
+        submitter()
+            .submit(
+                &account(port),
+                "me@example.net",
+                &["bob@example.net".to_owned()],
+                MESSAGE,
+            )
+            .await
+            .unwrap();
+        let seen = server.await.unwrap();
+        assert_eq!(
+            seen.iter().filter(|c| *c == "<message>").count(),
+            1,
+            "{seen:?}"
+        );
+    }
+}
