@@ -43,8 +43,9 @@ bench:
 	bash bench/run.sh
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (cargo-fuzz): the mail
-## parser (nightly, AddressSanitizer), the SMTP/LMTP line reader and the
-## session's device frame codec (--sanitizer none: safe code, twice as many runs), then the
+## parser (nightly, AddressSanitizer), the SMTP/LMTP line reader, the
+## session's device frame codec and the WBXML decoder (--sanitizer none:
+## safe code, twice as many runs), then the
 ## converters (fuzz-transcode). Seeds are committed under
 ## <crate>/fuzz/seeds/<target>; what libFuzzer finds goes to corpus/ (ignored).
 FUZZ_SECONDS ?= 300
@@ -56,6 +57,8 @@ fuzz: fuzz-transcode
 	  $(CARGO) +nightly fuzz run --sanitizer none smtp_lines corpus/smtp_lines seeds/smtp_lines -- -max_total_time=$(FUZZ_SECONDS)
 	cd services/session/fuzz && mkdir -p corpus/frames && \
 	  $(CARGO) +nightly fuzz run --sanitizer none frames corpus/frames seeds/frames -- -max_total_time=$(FUZZ_SECONDS)
+	cd services/wbxml/fuzz && mkdir -p corpus/decode && \
+	  $(CARGO) +nightly fuzz run --sanitizer none decode corpus/decode seeds/decode -- -max_total_time=$(FUZZ_SECONDS)
 
 ## fuzz-transcode: each converter target (image, pdf, office, text) for FUZZ_SECONDS
 fuzz-transcode:
