@@ -68,7 +68,8 @@ async function loadOutboundRelay() {
 async function saveOutboundRelay() {
   const server = submissionFrom("outbound");
   if (!server) {
-    if (state.outboundRelay) await api("DELETE", tenantPath("/relay/submission"));
+    if (!state.outboundRelay) return status("No outbound relay to remove: give a host to set one.");
+    await api("DELETE", tenantPath("/relay/submission"));
     status("Outbound relay removed.", true);
   } else {
     const body = { server };

@@ -400,6 +400,25 @@ mod tests {
     }
 
     #[test]
+    fn folder_polls_and_backfills_are_bounded() {
+        let mut fast = Config::default();
+        fast.imap.folder_poll_seconds = 1;
+        let err = fast.validate().unwrap_err().to_string();
+        assert!(err.contains("imap.folder_poll_seconds"), "{err}");
+        let mut huge = Config::default();
+        huge.pop3.backfill_messages = 10_001;
+        let err = huge.validate().unwrap_err().to_string();
+        assert!(err.contains("pop3.backfill_messages"), "{err}");
+        let mut none = Config::default();
+        none.pop3.backfill_messages = 0;
+        none.imap.folder_poll_seconds = 5;
+        assert!(
+            none.validate().is_ok(),
+            "no backfill and the fastest poll are allowed"
+        );
+    }
+
+    #[test]
     fn smtp_settings_are_checked() {
         let with = |smtp: SmtpConfig| Config {
             smtp,
