@@ -14,6 +14,8 @@
 //!   addressing (destination 2948, source 9200) in the user data header,
 //!   §9.2.3.24.1 for concatenation.
 
+use pushmail_wbxml::{UTF8, Writer};
+
 use super::{Coding, Segment, concat_ie};
 
 /// What the phone is told.
@@ -32,17 +34,11 @@ pub struct ServiceIndication {
     pub text: String,
 }
 
-// WBXML global tokens.
-const END: u8 = 0x01;
-const STR_I: u8 = 0x03;
-const OPAQUE: u8 = 0xC3;
 // SI 1.0 tokens.
-const PUBLIC_ID_SI_10: u8 = 0x05;
-const CHARSET_UTF8: u8 = 0x6A;
+const WBXML_1_2: u8 = 0x02;
+const PUBLIC_ID_SI_10: u32 = 0x05;
 const TAG_SI: u8 = 0x05;
 const TAG_INDICATION: u8 = 0x06;
-const WITH_CONTENT: u8 = 0x40;
-const WITH_ATTRIBUTES: u8 = 0x80;
 const ATTR_ACTION_SIGNAL_MEDIUM: u8 = 0x07;
 const ATTR_CREATED: u8 = 0x0A;
 const ATTR_HREF: u8 = 0x0B;
@@ -60,15 +56,14 @@ const PORT_WAP_PUSH: u16 = 2948;
 const PORT_WAP_CONNECTIONLESS: u16 = 9200;
 const SMS_OCTETS: usize = 140;
 
-fn inline_string(out: &mut Vec<u8>, text: &str) {
-    out.push(STR_I);
-    // A NUL would end the string early; it has no place in these values.
-    out.extend(text.bytes().filter(|&b| b != 0));
-    out.push(0);
+/// Drops NUL, which would end an inline string early and has no place
+/// in these values.
+fn inline(w: &mut Writer, text: &str) -> Result<(), pushmail_wbxml::WbxmlError> {
+    w.inline(&text.replace('\0', ""))
 }
 
 /// `YYYYMMDDhhmmss` as packed digit pairs, trailing zero octets dropped.
-fn date(out: &mut Vec<u8>, seconds: i64) {
+fn date(seconds: i64) -> Vec<u8> {
     let time = jiff::tz::TimeZone::UTC
         .to_datetime(jiff::Timestamp::from_second(seconds).unwrap_or(jiff::Timestamp::UNIX_EPOCH));
     let year = u16::try_from(time.year()).unwrap_or(1970);
@@ -88,38 +83,43 @@ fn date(out: &mut Vec<u8>, seconds: i64) {
     while packed.last() == Some(&0) {
         packed.pop();
     }
-    out.push(OPAQUE);
-    out.push(u8::try_from(packed.len()).unwrap_or(0));
-    out.extend_from_slice(&packed);
+    packed
+}
+
+fn document(si: &ServiceIndication) -> Result<Vec<u8>, pushmail_wbxml::WbxmlError> {
+    let mut w = Writer::new(WBXML_1_2, PUBLIC_ID_SI_10, UTF8);
+    w.tag(TAG_SI, true, false)?;
+    w.tag(TAG_INDICATION, true, true)?;
+    if let Some(rest) = si.href.strip_prefix("https://") {
+        w.attribute(ATTR_HREF_HTTPS);
+        inline(&mut w, rest)?;
+    } else if let Some(rest) = si.href.strip_prefix("http://") {
+        w.attribute(ATTR_HREF_HTTP);
+        inline(&mut w, rest)?;
+    } else {
+        w.attribute(ATTR_HREF);
+        inline(&mut w, &si.href)?;
+    }
+    w.attribute(ATTR_SI_ID);
+    inline(&mut w, &si.si_id)?;
+    w.attribute(ATTR_CREATED);
+    w.opaque(&date(si.created))?;
+    w.attribute(ATTR_SI_EXPIRES);
+    w.opaque(&date(si.expires))?;
+    w.attribute(ATTR_ACTION_SIGNAL_MEDIUM);
+    w.end();
+    inline(&mut w, &si.text)?;
+    w.end();
+    w.end();
+    Ok(w.finish())
 }
 
 /// The WBXML document.
 pub fn wbxml(si: &ServiceIndication) -> Vec<u8> {
-    let mut out = vec![0x02, PUBLIC_ID_SI_10, CHARSET_UTF8, 0x00];
-    out.push(TAG_SI | WITH_CONTENT);
-    out.push(TAG_INDICATION | WITH_CONTENT | WITH_ATTRIBUTES);
-    if let Some(rest) = si.href.strip_prefix("https://") {
-        out.push(ATTR_HREF_HTTPS);
-        inline_string(&mut out, rest);
-    } else if let Some(rest) = si.href.strip_prefix("http://") {
-        out.push(ATTR_HREF_HTTP);
-        inline_string(&mut out, rest);
-    } else {
-        out.push(ATTR_HREF);
-        inline_string(&mut out, &si.href);
-    }
-    out.push(ATTR_SI_ID);
-    inline_string(&mut out, &si.si_id);
-    out.push(ATTR_CREATED);
-    date(&mut out, si.created);
-    out.push(ATTR_SI_EXPIRES);
-    date(&mut out, si.expires);
-    out.push(ATTR_ACTION_SIGNAL_MEDIUM);
-    out.push(END);
-    inline_string(&mut out, &si.text);
-    out.push(END);
-    out.push(END);
-    out
+    // Tags are constants in range, NUL is dropped and dates are 7 bytes:
+    // nothing here is refused.
+    #[allow(clippy::expect_used)]
+    document(si).expect("a Service Indication always encodes")
 }
 
 /// A WSP uintvar: 7 bits per octet, most significant first.
@@ -182,6 +182,11 @@ pub fn segments(pdu: &[u8], reference: u8) -> Vec<Segment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // WBXML global tokens, spelled out to read the bytes by.
+    const END: u8 = 0x01;
+    const STR_I: u8 = 0x03;
+    const OPAQUE: u8 = 0xC3;
 
     fn si() -> ServiceIndication {
         ServiceIndication {

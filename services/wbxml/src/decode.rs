@@ -3,7 +3,7 @@
 //! length of each string and opaque value. Iterative, so no input can
 //! exhaust the stack.
 
-use crate::encode::{CONTENT, END, OPAQUE, STR_I, SWITCH_PAGE, UTF8};
+use crate::writer::{CONTENT, END, OPAQUE, STR_I, SWITCH_PAGE, UTF8};
 use crate::{Element, Node, WbxmlError};
 
 /// ENTITY: a character by its code point.

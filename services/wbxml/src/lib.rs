@@ -10,9 +10,12 @@
 mod decode;
 mod encode;
 pub mod pages;
+mod writer;
 
 pub use decode::{Limits, decode, decode_with};
 pub use encode::encode;
+pub use pages::{Tag, tag};
+pub use writer::{UTF8, Writer};
 
 /// An element: its code page and tag (the token without its flags), and
 /// what it holds, in order.
@@ -45,6 +48,42 @@ impl Element {
             tag,
             children: Vec::new(),
         }
+    }
+
+    /// An empty element of this tag.
+    pub fn of(tag: Tag) -> Self {
+        Self::new(tag.page, tag.tag)
+    }
+
+    /// Its tag.
+    pub fn tag(&self) -> Tag {
+        Tag {
+            page: self.page,
+            tag: self.tag,
+        }
+    }
+
+    /// An element of this tag holding `text`.
+    pub fn text_of(tag: Tag, text: impl Into<String>) -> Self {
+        Self::of(tag).with_text(text)
+    }
+
+    /// The first child element of this tag.
+    pub fn get(&self, tag: Tag) -> Option<&Element> {
+        self.child(tag.page, tag.tag)
+    }
+
+    /// Every child element of this tag, in order.
+    pub fn all(&self, tag: Tag) -> impl Iterator<Item = &Element> {
+        self.elements().filter(move |e| e.tag() == tag)
+    }
+
+    /// Every child element, in order.
+    pub fn elements(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|node| match node {
+            Node::Element(e) => Some(e),
+            _ => None,
+        })
     }
 
     /// This element with `child` appended.
