@@ -664,6 +664,23 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         .await
         .json();
     let relay_id = relay["id"].as_str().unwrap().to_owned();
+    // An app password of tenant A, over REST: shown once, never listed.
+    let app_path = format!("{t}/accounts/{account_id}/app-passwords");
+    let app = alice
+        .send(
+            "POST",
+            &app_path,
+            Some(json!({"msisdn": msisdn, "label": "Alice's iPhone"})),
+        )
+        .await;
+    assert_eq!(app.status, 201, "{}", app.text());
+    let app = app.json();
+    let app_password = app["password"].as_str().unwrap().to_owned();
+    assert_eq!(app_password.len(), 19, "{app}");
+    let app_id = app["app_password"]["id"].as_str().unwrap().to_owned();
+    let apps = alice.send("GET", &app_path, None).await;
+    assert_eq!(apps.json()["items"][0]["label"], "Alice's iPhone");
+    assert!(!apps.text().contains(&app_password));
     let attempts: Vec<(&str, String, Option<Value>)> = vec![
         ("GET", format!("{t}/accounts"), None),
         (
@@ -741,6 +758,18 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
             format!("{bt}/relay/credentials/{relay_id}/revoke"),
             None,
         ),
+        (
+            "GET",
+            format!("{t}/accounts/{account_id}/app-passwords"),
+            None,
+        ),
+        (
+            "POST",
+            format!("{t}/accounts/{account_id}/app-passwords"),
+            Some(json!({"msisdn": msisdn, "label": "mallory"})),
+        ),
+        ("POST", format!("{t}/app-passwords/{app_id}/revoke"), None),
+        ("POST", format!("{bt}/app-passwords/{app_id}/revoke"), None),
         // Keys, domains and the relay of tenant A.
         ("GET", format!("{t}/keys"), None),
         ("POST", format!("{t}/keys"), Some(json!({}))),
@@ -787,7 +816,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         .filter(|r| r.path.starts_with("/api/v1/tenants/"))
         .count();
     assert_eq!(
-        documented_tenant_routes, 31,
+        documented_tenant_routes, 34,
         "a new route needs its cross-tenant case here"
     );
     for (method, path, body) in attempts {

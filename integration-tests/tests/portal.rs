@@ -1,7 +1,8 @@
 //! The tenant portal in headless Chromium against a real gateway and
 //! binding: sign in with the tenant's key, add an account, bind a number
 //! with the code read from the SMS topic, see it verified, register a
-//! phone (token shown once, reissued, revoked), see the charts, add an
+//! phone (token shown once, reissued, revoked), make an app password for
+//! a phone's own mail app (shown once, revoked), see the charts, add an
 //! IMAP account with its submission server and edit both; a screenshot
 //! is left in `test-artifacts/portal.png`.
 
@@ -178,6 +179,84 @@ async fn a_tenant_admin_adds_an_account_and_binds_a_number_in_the_browser() {
         .await
         .unwrap();
     browser.wait_for(&format!("!{phone}")).await.unwrap();
+
+    // A phone's own mail app on the same number: its app password shown
+    // once with the address to log in as, never in the list, which says
+    // it has not logged in yet; the phone is a device of the number until
+    // the password is revoked (the operator confirms).
+    browser
+        .wait_for(&visible("app-password-form"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser
+            .eval("document.getElementById('app-password-number').value")
+            .await
+            .unwrap(),
+        number.as_str()
+    );
+    browser
+        .type_into("app-password-label", "iPhone 15")
+        .await
+        .unwrap();
+    browser
+        .click("document.getElementById('make-app-password')")
+        .await
+        .unwrap();
+    let password_text = "document.getElementById('new-app-password-value').textContent";
+    browser
+        .wait_for(&format!(
+            "/^[a-z2-9]{{4}}(-[a-z2-9]{{4}}){{3}}$/.test({password_text})"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.eval(&visible("new-app-password")).await.unwrap(),
+        true
+    );
+    assert_eq!(
+        browser
+            .eval("document.getElementById('new-app-password-user').textContent")
+            .await
+            .unwrap(),
+        address.as_str()
+    );
+    let app = "[...document.querySelectorAll('#app-passwords li')].find(p => p.textContent.includes('iPhone 15'))";
+    browser
+        .wait_for(&format!(
+            "{app}?.textContent.startsWith('iPhone 15 ({number}): not used yet')"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "document.getElementById('app-passwords').textContent.includes({password_text})"
+            ))
+            .await
+            .unwrap(),
+        false
+    );
+    let app_phone = "[...document.querySelectorAll('#bindings .device')].find(d => d.textContent.includes('iPhone 15'))";
+    browser.wait_for(&format!("!!{app_phone}")).await.unwrap();
+    browser.eval("window.confirm = () => true").await.unwrap();
+    browser
+        .click(&format!(
+            "[...{app}.querySelectorAll('button')].find(b => b.textContent === 'Revoke')"
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.getElementById('status').textContent === 'App password revoked.'")
+        .await
+        .unwrap();
+    browser
+        .wait_for(&format!(
+            "{app}.textContent.trim() === 'iPhone 15 ({number}): revoked' && !{app}.querySelector('button')"
+        ))
+        .await
+        .unwrap();
+    browser.wait_for(&format!("!{app_phone}")).await.unwrap();
 
     // Preferences: attachments off, saved through the API.
     browser

@@ -9,6 +9,7 @@
 )]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+mod app_passwords;
 mod cache;
 mod devices;
 mod isolation;

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 mod accounts;
+mod app_passwords;
 mod bindings;
 mod checkpoints;
 mod devices;
@@ -153,6 +154,7 @@ async fn behaves(store: Arc<dyn BindingStore>) {
     preferences::behave(store.clone()).await;
     keys::behave(store.clone()).await;
     relay::behave(store.clone()).await;
+    app_passwords::behave(store.clone()).await;
     outbox::behave(store.clone()).await;
     checkpoints::behave(store.clone()).await;
     verification::behave(store.clone()).await;

@@ -32,7 +32,10 @@ pub struct Config {
     /// Verification codes: resend cooldown and daily caps.
     pub verification: crate::settings::VerificationConfig,
     /// SMTP relay logins: lockout and the verified-login cache.
-    pub relay: crate::settings::RelayConfig,
+    pub relay: crate::settings::LoginConfig,
+    /// App password logins (Exchange ActiveSync): lockout per account
+    /// address and per peer, and the verified-login cache.
+    pub app_passwords: crate::settings::LoginConfig,
     /// Mailbox servers of tenant accounts: the networks allowed besides
     /// the public internet (`allowed_networks`; default none).
     pub accounts: pushmail_common::egress::EgressConfig,
@@ -65,7 +68,8 @@ impl Default for Config {
             deliveries: crate::deliveries::DeliveriesConfig::default(),
             sms_outbox: crate::sms_outbox::SmsOutboxConfig::default(),
             verification: crate::settings::VerificationConfig::default(),
-            relay: crate::settings::RelayConfig::default(),
+            relay: crate::settings::LoginConfig::default(),
+            app_passwords: crate::settings::LoginConfig::default(),
             accounts: pushmail_common::egress::EgressConfig::default(),
             listeners: pushmail_common::listen::GrpcListenersConfig::default(),
         }
@@ -110,6 +114,7 @@ impl ServiceConfig for Config {
         }
         self.verification.validate("verification.")?;
         self.relay.validate("relay.")?;
+        self.app_passwords.validate("app_passwords.")?;
         self.accounts.validate("accounts.")?;
         self.sms_outbox.validate("sms_outbox.")?;
         self.deliveries.validate("deliveries.")

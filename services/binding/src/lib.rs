@@ -95,6 +95,7 @@ impl Deps {
             settings: registry::Settings {
                 verification: config.verification.clone(),
                 relay: config.relay.clone(),
+                app_passwords: config.app_passwords.clone(),
                 egress,
                 sms_outbox: config.sms_outbox.enabled,
             },

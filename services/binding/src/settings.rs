@@ -54,10 +54,11 @@ impl VerificationConfig {
     }
 }
 
-/// SMTP relay logins (`AuthenticateRelay`).
+/// A password login's guard: SMTP relay AUTH (`relay`) and app
+/// passwords (`app_passwords`) each have one.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
-pub struct RelayConfig {
+pub struct LoginConfig {
     /// Failed logins a username, and a peer address, may have within
     /// `lockout_seconds` before further attempts are refused until the
     /// window ends. Counted per binding replica.
@@ -71,7 +72,7 @@ pub struct RelayConfig {
     pub cache_capacity: usize,
 }
 
-impl Default for RelayConfig {
+impl Default for LoginConfig {
     fn default() -> Self {
         Self {
             max_failures: 10,
@@ -82,7 +83,7 @@ impl Default for RelayConfig {
     }
 }
 
-impl RelayConfig {
+impl LoginConfig {
     /// Bounds.
     pub(crate) fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if !(1..=1_000).contains(&self.max_failures) {
@@ -120,7 +121,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_bounds_are_named() {
         assert!(VerificationConfig::default().validate("v.").is_ok());
-        assert!(RelayConfig::default().validate("r.").is_ok());
+        assert!(LoginConfig::default().validate("r.").is_ok());
         let cap = VerificationConfig {
             codes_per_number_per_day: 0,
             ..VerificationConfig::default()
@@ -130,9 +131,9 @@ mod tests {
             err.contains("verification.codes_per_number_per_day"),
             "{err}"
         );
-        let relay = RelayConfig {
+        let relay = LoginConfig {
             lockout_seconds: 0,
-            ..RelayConfig::default()
+            ..LoginConfig::default()
         };
         let err = relay.validate("relay.").unwrap_err().to_string();
         assert!(err.contains("relay.lockout_seconds"), "{err}");

@@ -8,10 +8,10 @@ use pushmail_proto::common::v1::ContentLevel as PbContentLevel;
 
 use crate::clock::timestamp;
 use crate::domain::{
-    Account, AccountKind, AddressList, ApiKeyRecord, Binding, BindingState, ContentLevel,
-    DeliveryTarget, Device, IdError, MailDomain, Msisdn, NewAccount, NewDevice, Preferences,
-    QuietHours, RelayCredential, RelayPolicy, ServerSettings, SubmissionChange, TargetDevice,
-    TenantId, TlsMode, TrafficDay,
+    Account, AccountKind, AddressList, ApiKeyRecord, AppPassword, Binding, BindingState,
+    ContentLevel, DeliveryTarget, Device, IdError, MailDomain, Msisdn, NewAccount, NewDevice,
+    Preferences, QuietHours, RelayCredential, RelayPolicy, ServerSettings, SubmissionChange,
+    TargetDevice, TenantId, TlsMode, TrafficDay,
 };
 use crate::registry::ApiError;
 
@@ -346,15 +346,23 @@ pub(crate) fn binding(binding: &Binding) -> pb::Binding {
     }
 }
 
-/// A device to register.
-pub(crate) fn new_device(request: &pb::RegisterDeviceRequest) -> Result<NewDevice, ApiError> {
-    let label = request.label.trim();
+/// A device's label: trimmed, at most 100 characters, no control characters.
+pub(crate) fn label(value: &str) -> Result<String, ApiError> {
+    let label = value.trim();
     if label.chars().count() > MAX_LABEL_CHARS {
         return Err(ApiError::invalid("label", "is longer than 100 characters"));
     }
+    if label.chars().any(char::is_control) {
+        return Err(ApiError::invalid("label", "holds control characters"));
+    }
+    Ok(label.to_owned())
+}
+
+/// A device to register.
+pub(crate) fn new_device(request: &pb::RegisterDeviceRequest) -> Result<NewDevice, ApiError> {
     Ok(NewDevice {
         msisdn: msisdn("msisdn", &request.msisdn)?,
-        label: label.to_owned(),
+        label: label(&request.label)?,
         has_push_client: request.has_push_client,
     })
 }
@@ -550,6 +558,23 @@ pub(crate) fn relay_credential(credential: &RelayCredential) -> pb::RelayCredent
         description: credential.description.clone(),
         created_at: Some(timestamp(credential.created_at_ms)),
         revoked_at: credential.revoked_at_ms.map(timestamp),
+    }
+}
+
+/// An app password as listed.
+pub(crate) fn app_password(password: &AppPassword) -> pb::AppPassword {
+    let client = password.client.as_ref();
+    pb::AppPassword {
+        app_password_id: password.id.to_string(),
+        account_id: password.account_id.to_string(),
+        device_id: password.device_id.to_string(),
+        msisdn: password.msisdn.as_str().to_owned(),
+        label: password.label.clone(),
+        created_at: Some(timestamp(password.created_at_ms)),
+        client_device_id: client.map(|c| c.id.clone()).unwrap_or_default(),
+        client_device_type: client.map(|c| c.kind.clone()).unwrap_or_default(),
+        last_used_at: password.last_used_at_ms.map(timestamp),
+        revoked_at: password.revoked_at_ms.map(timestamp),
     }
 }
 

@@ -41,16 +41,19 @@ pub enum Service {
     /// Reads and writes mailboxes on the phone's behalf; reads one
     /// account's server settings and password at a time.
     Mailbox,
+    /// The Exchange ActiveSync front door: checks phones' app passwords.
+    ActiveSync,
 }
 
 impl Service {
     /// Every service that may hold a credential.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Ingest,
         Service::Dispatch,
         Service::Session,
         Service::Gateway,
         Service::Mailbox,
+        Service::ActiveSync,
     ];
 
     /// The service's name, as in its binary and its credential.
@@ -61,6 +64,7 @@ impl Service {
             Self::Session => "session",
             Self::Gateway => "gateway",
             Self::Mailbox => "mailbox",
+            Self::ActiveSync => "activesync",
         }
     }
 

@@ -1,7 +1,7 @@
 // pushmail tenant portal, part two (loaded after app.js, whose helpers it
 // uses): a phone's lifecycle (register it with its token shown once, a new
 // token, revoke), an IMAP/POP3 account's mailbox and submission servers,
-// the tenant's outbound relay, and the SMS outbox where the platform keeps one (no SMS centre:
+// a phone's mail app (app passwords), the tenant's outbound relay, and the SMS outbox where the platform keeps one (no SMS centre:
 // standalone).
 "use strict";
 
@@ -128,6 +128,50 @@ function fillRegisterForm(bindings) {
   }));
   if (numbers.includes(chosen)) select.value = chosen;
   $("register-form").hidden = numbers.length === 0;
+  const appNumbers = $("app-password-number");
+  const appChosen = appNumbers.value;
+  appNumbers.replaceChildren(...[...select.options].map((o) => o.cloneNode(true)));
+  if (numbers.includes(appChosen)) appNumbers.value = appChosen;
+  $("app-password-form").hidden = numbers.length === 0;
+  loadAppPasswords().catch((err) => status(err.message));
+}
+
+// The account's app passwords: which phone, whether it has logged in yet,
+// and a revoke button for the live ones.
+async function loadAppPasswords() {
+  const page = await api("GET", tenantPath(`/accounts/${state.account.id}/app-passwords`));
+  $("app-passwords").replaceChildren(...page.items.map((p) => {
+    const item = document.createElement("li");
+    const used = p.client_device_id ? `${p.client_device_type || "phone"} ${p.client_device_id}` : "not used yet";
+    item.textContent = `${p.label} (${p.msisdn}): ${p.revoked_at_ms ? "revoked" : used} `;
+    if (!p.revoked_at_ms) {
+      const b = document.createElement("button");
+      b.textContent = "Revoke";
+      b.addEventListener("click", () => {
+        if (!window.confirm(`Revoke the app password of ${p.label}? Its phone stops syncing at once.`)) return;
+        status("");
+        api("POST", tenantPath(`/app-passwords/${p.id}/revoke`))
+          .then(() => status("App password revoked.", true))
+          .then(loadBindings)
+          .catch((err) => status(err.message));
+      });
+      item.appendChild(b);
+    }
+    return item;
+  }));
+}
+
+async function makeAppPassword() {
+  const made = await api("POST", tenantPath(`/accounts/${state.account.id}/app-passwords`), {
+    msisdn: $("app-password-number").value,
+    label: $("app-password-label").value.trim(),
+  });
+  $("app-password-label").value = "";
+  $("new-app-password-value").textContent = made.password;
+  $("new-app-password-user").textContent = state.account.address;
+  $("new-app-password").hidden = false;
+  status("App password made: copy it now, it is not shown again.", true);
+  await loadBindings();
 }
 
 async function registerPhone() {
@@ -189,6 +233,7 @@ document.addEventListener("DOMContentLoaded", () => {
   on("server-form", "submit", saveServer);
   on("outbound-relay-form", "submit", saveOutboundRelay);
   on("register-form", "submit", registerPhone);
+  on("app-password-form", "submit", makeAppPassword);
   on("open-sms", "click", openSms);
   on("verify-sms", "click", openSms);
   on("refresh-sms", "click", () => loadSms(false));

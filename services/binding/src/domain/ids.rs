@@ -81,6 +81,11 @@ id_type!(
     RelayCredentialId,
     "credential id"
 );
+id_type!(
+    /// One of an account's app passwords (a phone's mail app).
+    AppPasswordId,
+    "app password id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 //! of the service never sees an unvalidated number or id.
 
 mod account;
+mod app_password;
 mod binding;
 mod checkpoint;
 mod delivery;
@@ -22,12 +23,15 @@ pub use account::{
     Account, AccountKind, MAX_WATCHED_FOLDERS, NewAccount, ServerSettings, SubmissionChange,
     TlsMode, watched_folders,
 };
+pub use app_password::{AppPassword, ClientDevice};
 pub use binding::{Binding, BindingState};
 pub(crate) use checkpoint::MAX_MAILBOX_NAME;
 pub use checkpoint::MailboxCheckpoint;
 pub use delivery::{Delivery, DeliveryCursor};
 pub use device::{Device, NewDevice};
-pub use ids::{AccountId, ApiKeyId, BindingId, DeviceId, IdError, RelayCredentialId, TenantId};
+pub use ids::{
+    AccountId, ApiKeyId, AppPasswordId, BindingId, DeviceId, IdError, RelayCredentialId, TenantId,
+};
 pub(crate) use mail_domain::owners_of;
 pub use mail_domain::{MailDomain, MailDomainError};
 pub use msisdn::{Msisdn, MsisdnError};

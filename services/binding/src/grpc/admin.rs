@@ -516,6 +516,27 @@ impl AdminService for Admin {
         super::keys::revoke_api_key(&self.registry, request).await
     }
 
+    async fn create_app_password(
+        &self,
+        request: Request<pb::CreateAppPasswordRequest>,
+    ) -> Result<Response<pb::CreateAppPasswordResponse>, Status> {
+        super::app_passwords::create(&self.registry, request).await
+    }
+
+    async fn list_app_passwords(
+        &self,
+        request: Request<pb::ListAppPasswordsRequest>,
+    ) -> Result<Response<pb::ListAppPasswordsResponse>, Status> {
+        super::app_passwords::list(&self.registry, request).await
+    }
+
+    async fn revoke_app_password(
+        &self,
+        request: Request<pb::RevokeAppPasswordRequest>,
+    ) -> Result<Response<pb::AppPassword>, Status> {
+        super::app_passwords::revoke(&self.registry, request).await
+    }
+
     async fn create_relay_credential(
         &self,
         request: Request<pb::CreateRelayCredentialRequest>,

@@ -59,6 +59,8 @@ pub(crate) mod allowed {
     pub(crate) const GET_TENANT_LIMITS: &[Service] = &[Service::Dispatch];
     /// Relay logins of enterprise mail servers: ingest's SMTP/LMTP.
     pub(crate) const AUTHENTICATE_RELAY: &[Service] = &[Service::Ingest];
+    /// Phones' ActiveSync logins: the activesync front door.
+    pub(crate) const AUTHENTICATE_APP_PASSWORD: &[Service] = &[Service::ActiveSync];
 }
 
 /// The tenant and account an internal call names; both are required.
@@ -310,6 +312,20 @@ impl BindingService for Internal {
                     tenant_id: login.tenant.to_string(),
                     credential_id: login.credential.to_string(),
                 })
+            }
+            .await,
+        )
+    }
+
+    async fn authenticate_app_password(
+        &self,
+        request: Request<pb::AuthenticateAppPasswordRequest>,
+    ) -> Result<Response<pb::AuthenticateAppPasswordResponse>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::AUTHENTICATE_APP_PASSWORD)
+                    .await?;
+                super::app_passwords::authenticate(&self.registry, request.get_ref()).await
             }
             .await,
         )

@@ -2,6 +2,7 @@
 //! `wire`), calls the registry, maps errors in one place (`status`).
 
 mod admin;
+mod app_passwords;
 mod auth;
 mod internal;
 mod keys;

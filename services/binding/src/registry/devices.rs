@@ -119,7 +119,7 @@ impl Registry {
     }
 
     /// A device's change touches every account verified for its number.
-    async fn device_changed(
+    pub(super) async fn device_changed(
         &self,
         device: &Device,
         change: Change,

@@ -3,9 +3,11 @@
 //! operation on tenant data takes the tenant; every change invalidates the
 //! cached targets it affects and is announced on `BindingChanged`.
 
+mod app_passwords;
 mod devices;
 mod error;
 mod keys;
+mod login;
 mod lookups;
 mod onboarding;
 mod outbound;
@@ -22,7 +24,7 @@ use crate::cache::TargetCache;
 use crate::domain::{AccountId, TenantId};
 use crate::events::{Announcement, Events};
 use crate::keys::Keys;
-use crate::settings::{RelayConfig, VerificationConfig};
+use crate::settings::{LoginConfig, VerificationConfig};
 use crate::store::BindingStore;
 
 /// The limits and policies the operations enforce, from config.
@@ -31,7 +33,9 @@ pub(crate) struct Settings {
     /// Verification-code limits.
     pub verification: VerificationConfig,
     /// Relay login lockout and cache.
-    pub relay: RelayConfig,
+    pub relay: LoginConfig,
+    /// App password (ActiveSync) login lockout and cache.
+    pub app_passwords: LoginConfig,
     /// Which networks tenant mailbox servers may be in.
     pub egress: pushmail_common::egress::EgressPolicy,
     /// Whether the SMS outbox is kept (and may be listed).
@@ -51,7 +55,8 @@ struct Inner {
     events: Events,
     cache: TargetCache,
     settings: Settings,
-    relay: relay::RelayGuard,
+    relay: login::LoginGuard,
+    app_passwords: login::LoginGuard,
     /// Tenants' zones, for the day a traffic record or SMS charge falls on
     /// (those come every few seconds per account; a zone rarely changes).
     zones: quick_cache::sync::Cache<TenantId, (crate::domain::TenantZone, std::time::Instant)>,
@@ -76,7 +81,8 @@ impl Registry {
         cache: TargetCache,
         settings: Settings,
     ) -> Self {
-        let relay = relay::RelayGuard::new(&settings.relay);
+        let relay = login::LoginGuard::new(&settings.relay);
+        let app_passwords = login::LoginGuard::new(&settings.app_passwords);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -85,6 +91,7 @@ impl Registry {
                 cache,
                 settings,
                 relay,
+                app_passwords,
                 zones: quick_cache::sync::Cache::new(10_000),
             }),
         }

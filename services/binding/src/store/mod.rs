@@ -3,6 +3,7 @@
 //! (`integration-tests/tests/binding_store.rs`). Migrations are per backend
 //! (`migrations/postgres`, `migrations/sqlite`) and run at start-up.
 
+mod app_passwords;
 mod extra;
 mod relay;
 mod sql;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use app_passwords::AppPasswordStore;
 pub use extra::{AccountUpdateStore, CheckpointStore, SmsOutboxStore};
 pub use relay::RelayStore;
 pub use tenancy::TenancyStore;
@@ -242,6 +244,7 @@ pub struct Recipient {
 pub trait BindingStore:
     TenancyStore
     + RelayStore
+    + AppPasswordStore
     + SmsOutboxStore
     + AccountUpdateStore
     + CheckpointStore

@@ -5,6 +5,7 @@
 //! OpenAPI document (`/api/v1/openapi.json`), generated from the handlers
 //! and the types they read and write.
 
+mod app_passwords;
 mod extract;
 mod handlers;
 pub mod limit;
@@ -109,6 +110,18 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/v1/tenants/{tenant}/keys/{key}/revoke"),
     route("GET", "/api/v1/tenants/{tenant}/domains"),
     route("PUT", "/api/v1/tenants/{tenant}/domains"),
+    route(
+        "GET",
+        "/api/v1/tenants/{tenant}/accounts/{account}/app-passwords",
+    ),
+    route(
+        "POST",
+        "/api/v1/tenants/{tenant}/accounts/{account}/app-passwords",
+    ),
+    route(
+        "POST",
+        "/api/v1/tenants/{tenant}/app-passwords/{app_password}/revoke",
+    ),
     route("GET", "/api/v1/tenants/{tenant}/relay/credentials"),
     route("POST", "/api/v1/tenants/{tenant}/relay/credentials"),
     route(
@@ -168,6 +181,9 @@ fn method_router(r: &Route) -> MethodRouter<Arc<Api>> {
         ("POST", "/keys/{key}/revoke") => on(filter, tenancy::revoke_key),
         ("GET", "/domains") => on(filter, tenancy::get_domains),
         ("PUT", "/domains") => on(filter, tenancy::put_domains),
+        ("GET", "/accounts/{account}/app-passwords") => on(filter, app_passwords::list),
+        ("POST", "/accounts/{account}/app-passwords") => on(filter, app_passwords::create),
+        ("POST", "/app-passwords/{app_password}/revoke") => on(filter, app_passwords::revoke),
         ("GET", "/relay/credentials") => on(filter, tenancy::list_credentials),
         ("POST", "/relay/credentials") => on(filter, tenancy::create_credential),
         ("POST", "/relay/credentials/{credential}/revoke") => {

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{handlers, outbound, phones, tenancy};
+use super::{app_passwords, handlers, outbound, phones, tenancy};
 use crate::reply::ErrorBody;
 
 /// The error answers of a route that needs a credential.
@@ -77,6 +77,9 @@ const PUBLIC_REFUSALS: &[&str] = &["400", "401", "413", "429", "502", "503", "50
         tenancy::revoke_key,
         tenancy::get_domains,
         tenancy::put_domains,
+        app_passwords::list,
+        app_passwords::create,
+        app_passwords::revoke,
         tenancy::list_credentials,
         tenancy::create_credential,
         tenancy::revoke_credential,

@@ -12,6 +12,8 @@ mod otp;
 #[macro_use]
 mod relay;
 #[macro_use]
+mod app_passwords;
+#[macro_use]
 mod tenancy;
 #[macro_use]
 mod extra;
@@ -22,18 +24,18 @@ use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
 use super::{
-    AccountUpdateStore, BindingStore, CheckpointStore, Recipient, RelayStore, SmsOutboxStore,
-    StoreError, TenancyStore,
+    AccountUpdateStore, AppPasswordStore, BindingStore, CheckpointStore, Recipient, RelayStore,
+    SmsOutboxStore, StoreError, TenancyStore,
 };
 use crate::clock::now_ms;
 use crate::domain::{
-    Account, AccountId, AccountKind, AddressList, ApiKeyHash, ApiKeyId, ApiKeyRecord, Binding,
-    BindingId, BindingState, ContentLevel, Delivery, DeliveryCursor, DeliveryTarget, Device,
-    DeviceId, MAX_LIVE_KEYS, MailDomain, MailboxCheckpoint, Msisdn, NewAccount, NewApiKey,
-    NewDevice, NewTenant, OtpCheck, OutboxSms, PendingCode, Preferences, QuietHours,
-    RelayCredential, RelayCredentialId, RelayPolicy, SendLimits, ServerSettings, SubmissionChange,
-    TargetDevice, Tenant, TenantId, TenantZone, TlsMode, Traffic, TrafficDay, owners_of,
-    until_next_day,
+    Account, AccountId, AccountKind, AddressList, ApiKeyHash, ApiKeyId, ApiKeyRecord, AppPassword,
+    AppPasswordId, Binding, BindingId, BindingState, ClientDevice, ContentLevel, Delivery,
+    DeliveryCursor, DeliveryTarget, Device, DeviceId, MAX_LIVE_KEYS, MailDomain, MailboxCheckpoint,
+    Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant, OtpCheck, OutboxSms, PendingCode,
+    Preferences, QuietHours, RelayCredential, RelayCredentialId, RelayPolicy, SendLimits,
+    ServerSettings, SubmissionChange, TargetDevice, Tenant, TenantId, TenantZone, TlsMode, Traffic,
+    TrafficDay, owners_of, until_next_day,
 };
 
 /// PostgreSQL store.
@@ -66,6 +68,8 @@ const TENANT_COLUMNS: &str =
 const API_KEY_COLUMNS: &str =
     "id, tenant_id, prefix, description, created_at_ms, expires_at_ms, revoked_at_ms";
 const RELAY_COLUMNS: &str = "id, tenant_id, username, description, created_at_ms, revoked_at_ms";
+const APP_PASSWORD_COLUMNS: &str = "p.id, p.tenant_id, p.account_id, p.device_id, p.msisdn, p.label, \
+     p.client_device_id, p.client_device_type, p.created_at_ms, p.last_used_at_ms, p.revoked_at_ms";
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
      server_username, submission_host, submission_port, submission_tls, submission_username, \
      sealed_credentials IS NOT NULL AS has_credentials, created_at_ms, watched_folders";
@@ -141,6 +145,7 @@ mod pg {
     sql_store!(PgStore, sqlx::postgres::PgRow, " FOR UPDATE", "BEGIN");
     sql_tenancy!(PgStore, " FOR UPDATE", "BEGIN");
     sql_relay!(PgStore);
+    sql_app_passwords!(PgStore, "BEGIN");
     sql_extra!(PgStore, sqlx::postgres::PgRow);
 }
 
@@ -154,5 +159,6 @@ mod sqlite {
     sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "", "BEGIN IMMEDIATE");
     sql_tenancy!(SqliteStore, "", "BEGIN IMMEDIATE");
     sql_relay!(SqliteStore);
+    sql_app_passwords!(SqliteStore, "BEGIN IMMEDIATE");
     sql_extra!(SqliteStore, sqlx::sqlite::SqliteRow);
 }

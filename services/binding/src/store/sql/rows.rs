@@ -179,6 +179,30 @@ macro_rules! sql_rows {
             })
         }
 
+        fn app_password_from_row(row: &$row) -> Result<AppPassword, StoreError> {
+            let get = |e: sqlx::Error| StoreError::unavailable("app password row", e);
+            let msisdn: String = row.try_get("msisdn").map_err(get)?;
+            let client_id: Option<String> = row.try_get("client_device_id").map_err(get)?;
+            let client_kind: Option<String> = row.try_get("client_device_type").map_err(get)?;
+            Ok(AppPassword {
+                id: AppPasswordId::from_uuid(row.try_get::<Uuid, _>("id").map_err(get)?),
+                tenant_id: TenantId::from_uuid(row.try_get::<Uuid, _>("tenant_id").map_err(get)?),
+                account_id: AccountId::from_uuid(
+                    row.try_get::<Uuid, _>("account_id").map_err(get)?,
+                ),
+                device_id: DeviceId::from_uuid(row.try_get::<Uuid, _>("device_id").map_err(get)?),
+                msisdn: Msisdn::parse(&msisdn).map_err(|e| StoreError::unreadable("msisdn", e))?,
+                label: row.try_get("label").map_err(get)?,
+                created_at_ms: row.try_get("created_at_ms").map_err(get)?,
+                client: client_id.map(|id| ClientDevice {
+                    id,
+                    kind: client_kind.unwrap_or_default(),
+                }),
+                last_used_at_ms: row.try_get("last_used_at_ms").map_err(get)?,
+                revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
+            })
+        }
+
         fn relay_credential_from_row(row: &$row) -> Result<RelayCredential, StoreError> {
             let get = |e: sqlx::Error| StoreError::unavailable("relay row", e);
             Ok(RelayCredential {

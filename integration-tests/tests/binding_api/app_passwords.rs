@@ -1,0 +1,340 @@
+//! App passwords: made for a phone behind a verified number, shown once,
+//! checked for the activesync service only, pinned to the first phone
+//! that logs in, locked out against guessing, and void once the password,
+//! its device or its binding is revoked.
+
+use super::*;
+
+#[derive(Clone, Copy)]
+struct Login<'a> {
+    username: &'a str,
+    password: &'a str,
+    peer: &'a str,
+    phone: &'a str,
+}
+
+fn login(l: &Login<'_>) -> pb::AuthenticateAppPasswordRequest {
+    pb::AuthenticateAppPasswordRequest {
+        username: l.username.to_owned(),
+        password: l.password.to_owned(),
+        peer_ip: l.peer.to_owned(),
+        client_device_id: l.phone.to_owned(),
+        client_device_type: "iPhone".to_owned(),
+    }
+}
+
+async fn check(
+    client: &mut BindingServiceClient<Channel>,
+    l: &Login<'_>,
+) -> Result<tonic::Response<pb::AuthenticateAppPasswordResponse>, Status> {
+    client
+        .authenticate_app_password(as_service(Service::ActiveSync, login(l)))
+        .await
+}
+
+async fn make(
+    admin: &mut AdminServiceClient<Channel>,
+    tenant: &TestTenant,
+    account: &pb::Account,
+    msisdn: &str,
+    label: &str,
+) -> Result<tonic::Response<pb::CreateAppPasswordResponse>, Status> {
+    admin
+        .create_app_password(authed(
+            &tenant.key,
+            pb::CreateAppPasswordRequest {
+                tenant_id: tenant.id.clone(),
+                account_id: account.account_id.clone(),
+                msisdn: msisdn.to_owned(),
+                label: label.to_owned(),
+            },
+        ))
+        .await
+}
+
+async fn listed(
+    admin: &mut AdminServiceClient<Channel>,
+    tenant: &TestTenant,
+    account: &pb::Account,
+) -> Vec<pb::AppPassword> {
+    admin
+        .list_app_passwords(authed(
+            &tenant.key,
+            pb::ListAppPasswordsRequest {
+                tenant_id: tenant.id.clone(),
+                account_id: account.account_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .app_passwords
+}
+
+#[tokio::test]
+async fn app_passwords_log_a_phone_in_once_pinned_and_stop_when_revoked() {
+    let platform = Platform::new().await;
+    let replica = platform.replica().await;
+    let mut admin = replica.admin().await;
+    let mut internal = replica.internal().await;
+    let alice = tenant(&mut admin, 10).await;
+    let mallory = tenant(&mut admin, 10).await;
+    let mut events = platform.events(&alice.id).await;
+    let address = format!("{}@corp.example", unique("alice"));
+    let account = account(&mut admin, &alice, &address).await;
+    let msisdn = number();
+
+    // Only a number verified bound to the account gets one, and only
+    // its tenant may make it.
+    refused(
+        make(&mut admin, &alice, &account, &msisdn, "iPhone").await,
+        Code::FailedPrecondition,
+        "not verified bound",
+    );
+    refused(
+        make(&mut admin, &mallory, &account, &msisdn, "iPhone").await,
+        Code::NotFound,
+        "account",
+    );
+    bind(&mut admin, &mut events, &alice, &account, &msisdn).await;
+    refused(
+        make(&mut admin, &alice, &account, &msisdn, "bad\u{7}label").await,
+        Code::InvalidArgument,
+        "label",
+    );
+    let made = make(&mut admin, &alice, &account, &msisdn, "Alice's iPhone")
+        .await
+        .unwrap()
+        .into_inner();
+    let password = made.password.clone();
+    let groups: Vec<&str> = password.split('-').collect();
+    assert_eq!(groups.len(), 4, "{password}");
+    assert!(groups.iter().all(|g| g.len() == 4), "{password}");
+    let row = made.app_password.unwrap();
+    assert_eq!(row.msisdn, msisdn);
+    assert!(row.client_device_id.is_empty(), "no phone yet");
+    // The phone is a device of the number: dispatch sees it.
+    let devices: Vec<String> = targets(&replica, &alice, &account)
+        .await
+        .into_iter()
+        .map(|t| t.device_id)
+        .collect();
+    assert!(devices.contains(&row.device_id), "{devices:?}");
+    let listed_once = listed(&mut admin, &alice, &account).await;
+    assert_eq!(listed_once.len(), 1);
+    assert!(
+        !format!("{listed_once:?}").contains(&password),
+        "never listed"
+    );
+
+    // The activesync service alone may check a login.
+    let good = Login {
+        username: &format!("CORP\\{}", address.to_uppercase()),
+        password: &password.to_uppercase().replace('-', " "),
+        peer: "198.51.100.7",
+        phone: "ApplF17XK0XXHG7F",
+    };
+    refused(
+        internal
+            .authenticate_app_password(as_service(Service::Ingest, login(&good)))
+            .await,
+        Code::PermissionDenied,
+        "",
+    );
+    let first = check(&mut internal, &good).await.unwrap().into_inner();
+    assert_eq!(first.tenant_id, alice.id);
+    assert_eq!(first.account_id, account.account_id);
+    assert_eq!(first.device_id, row.device_id);
+    assert_eq!(first.address, address);
+    let pinned = &listed(&mut admin, &alice, &account).await[0];
+    assert_eq!(pinned.client_device_id, "ApplF17XK0XXHG7F");
+    assert_eq!(pinned.client_device_type, "iPhone");
+    assert!(pinned.last_used_at.is_some());
+    // A repeat is remembered; another phone with the same password is not
+    // this phone.
+    check(&mut internal, &good).await.unwrap();
+    refused(
+        check(
+            &mut internal,
+            &Login {
+                phone: "androidc1234",
+                ..good
+            },
+        )
+        .await,
+        Code::PermissionDenied,
+        "another phone",
+    );
+    for (password, why) in [
+        ("abcd-efgh-jkmn-pqrs", "wrong"),
+        ("short", "malformed"),
+        ("", "empty"),
+    ] {
+        let result = check(
+            &mut internal,
+            &Login {
+                password,
+                peer: "203.0.113.9",
+                ..good
+            },
+        )
+        .await;
+        refused(result, Code::Unauthenticated, "app password refused");
+        eprintln!("{why} refused");
+    }
+    refused(
+        check(
+            &mut internal,
+            &Login {
+                username: "nobody@corp.example",
+                ..good
+            },
+        )
+        .await,
+        Code::Unauthenticated,
+        "app password refused",
+    );
+
+    // Revoking the password revokes the device: the login stops at once
+    // and dispatch no longer targets the phone.
+    let revoked = admin
+        .revoke_app_password(authed(
+            &alice.key,
+            pb::RevokeAppPasswordRequest {
+                tenant_id: alice.id.clone(),
+                app_password_id: row.app_password_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(revoked.revoked_at.is_some());
+    refused(
+        check(&mut internal, &good).await,
+        Code::Unauthenticated,
+        "app password refused",
+    );
+    let devices: Vec<String> = targets(&replica, &alice, &account)
+        .await
+        .into_iter()
+        .map(|t| t.device_id)
+        .collect();
+    assert!(!devices.contains(&row.device_id), "{devices:?}");
+    refused(
+        admin
+            .revoke_app_password(authed(
+                &mallory.key,
+                pb::RevokeAppPasswordRequest {
+                    tenant_id: mallory.id.clone(),
+                    app_password_id: row.app_password_id.clone(),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "app password",
+    );
+
+    // Revoking the device, or the binding, voids a password as well.
+    let second = make(&mut admin, &alice, &account, &msisdn, "iPad")
+        .await
+        .unwrap()
+        .into_inner();
+    let second_login = Login {
+        password: &second.password,
+        phone: "ApplDMPXYZ",
+        ..good
+    };
+    check(&mut internal, &second_login).await.unwrap();
+    admin
+        .revoke_device(authed(
+            &alice.key,
+            pb::RevokeDeviceRequest {
+                tenant_id: alice.id.clone(),
+                device_id: second.app_password.unwrap().device_id,
+            },
+        ))
+        .await
+        .unwrap();
+    refused(
+        check(&mut internal, &second_login).await,
+        Code::Unauthenticated,
+        "app password refused",
+    );
+    platform.finish(vec![replica]).await;
+}
+
+#[tokio::test]
+async fn app_password_guessing_is_locked_out_per_address_and_peer() {
+    let platform = Platform::new().await;
+    let mut config = platform.config();
+    config.app_passwords.max_failures = 3;
+    let replica = platform.replica_with(config).await;
+    let mut admin = replica.admin().await;
+    let mut internal = replica.internal().await;
+    let alice = tenant(&mut admin, 10).await;
+    let mut events = platform.events(&alice.id).await;
+    let address = format!("{}@corp.example", unique("alice"));
+    let account = account(&mut admin, &alice, &address).await;
+    let msisdn = number();
+    let binding = bind(&mut admin, &mut events, &alice, &account, &msisdn).await;
+    let made = make(&mut admin, &alice, &account, &msisdn, "phone")
+        .await
+        .unwrap()
+        .into_inner();
+    let good = Login {
+        username: &address,
+        password: &made.password,
+        peer: "198.51.100.20",
+        phone: "phone-1",
+    };
+    for peer in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        refused(
+            check(
+                &mut internal,
+                &Login {
+                    password: "zzzz-zzzz-zzzz-zzzz",
+                    peer,
+                    ..good
+                },
+            )
+            .await,
+            Code::Unauthenticated,
+            "refused",
+        );
+    }
+    // The address has spent its budget: even the right password from a
+    // fresh peer waits, and says how long.
+    let status = check(&mut internal, &good).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let wait: u64 = status
+        .metadata()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait > 0 && wait <= 900, "{wait}");
+
+    // A revoked binding voids the password (checked on a fresh replica,
+    // whose budgets are its own).
+    let other = platform.replica().await;
+    let mut other_internal = other.internal().await;
+    check(&mut other_internal, &good).await.unwrap();
+    admin
+        .revoke_binding(authed(
+            &alice.key,
+            pb::RevokeBindingRequest {
+                tenant_id: alice.id.clone(),
+                binding_id: binding.binding_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    refused(
+        check(&mut other_internal, &good).await,
+        Code::Unauthenticated,
+        "app password refused",
+    );
+    platform.finish(vec![replica, other]).await;
+}

@@ -1,0 +1,23 @@
+-- App passwords: how a phone's own mail app (Exchange ActiveSync) logs in
+-- to an account, one per phone. The password's first group is its lookup
+-- key, kept in clear beside the argon2id hash (PHC string) of the whole.
+-- Each registered a device of the bound number; the phone's own DeviceId
+-- and DeviceType are pinned at its first login. Revoked rows stay for the
+-- listing (and keep their lookup key from being issued again).
+CREATE TABLE app_passwords (
+    id                  UUID PRIMARY KEY,
+    tenant_id           UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    account_id          UUID NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    device_id           UUID NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    msisdn              TEXT NOT NULL,
+    label               TEXT NOT NULL CHECK (length(label) <= 100),
+    lookup              TEXT NOT NULL,
+    password_hash       TEXT NOT NULL,
+    client_device_id    TEXT,
+    client_device_type  TEXT,
+    created_at_ms       BIGINT NOT NULL,
+    last_used_at_ms     BIGINT,
+    revoked_at_ms       BIGINT,
+    UNIQUE (account_id, lookup)
+);
+CREATE INDEX app_passwords_by_account ON app_passwords (tenant_id, account_id);

@@ -1,0 +1,72 @@
+//! App passwords: how a phone's own mail app (Exchange ActiveSync) logs
+//! in. One per phone, for an account and a number bound to it; the phone
+//! is a device of that number.
+
+use super::{AccountId, AppPasswordId, DeviceId, Msisdn, TenantId};
+
+/// Longest client DeviceId or DeviceType kept (MS-ASHTTP allows 32 and
+/// 16 characters; some clients send more).
+pub(crate) const MAX_CLIENT_FIELD: usize = 64;
+
+/// The phone an app password is pinned to: its ActiveSync DeviceId and
+/// DeviceType as it sent them at its first login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDevice {
+    /// `DeviceId`.
+    pub id: String,
+    /// `DeviceType`.
+    pub kind: String,
+}
+
+impl ClientDevice {
+    /// A client device from the request fields; `None` when the id is
+    /// empty, too long or not the printable ASCII the protocol allows.
+    pub fn parse(id: &str, kind: &str) -> Option<Self> {
+        let fits = |s: &str| s.len() <= MAX_CLIENT_FIELD && s.bytes().all(|b| b.is_ascii_graphic());
+        (!id.is_empty() && fits(id) && fits(kind)).then(|| Self {
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+        })
+    }
+}
+
+/// An app password as stored (the password itself never is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPassword {
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// Id.
+    pub id: AppPasswordId,
+    /// The account it logs in to.
+    pub account_id: AccountId,
+    /// The device it registered.
+    pub device_id: DeviceId,
+    /// The device's number.
+    pub msisdn: Msisdn,
+    /// The phone as the user knows it.
+    pub label: String,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// The phone it is pinned to, once it has logged in.
+    pub client: Option<ClientDevice>,
+    /// The last login that ran the password check.
+    pub last_used_at_ms: Option<i64>,
+    /// When it was revoked; `None`: it works.
+    pub revoked_at_ms: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_devices_are_printable_ascii_and_bounded() {
+        let phone = ClientDevice::parse("ApplF17XK0XXHG7F", "iPhone").unwrap();
+        assert_eq!(phone.id, "ApplF17XK0XXHG7F");
+        assert!(ClientDevice::parse("", "iPhone").is_none());
+        assert!(ClientDevice::parse("a b", "iPhone").is_none());
+        assert!(ClientDevice::parse("abc", "ph\u{e9}").is_none());
+        assert!(ClientDevice::parse(&"x".repeat(65), "").is_none());
+        assert!(ClientDevice::parse(&"x".repeat(64), "").is_some());
+    }
+}

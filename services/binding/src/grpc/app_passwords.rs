@@ -1,0 +1,113 @@
+//! App passwords on the admin surface (a tenant's own, or any for an
+//! operator) and the ActiveSync login check on the internal one.
+
+use pushmail_proto::binding::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::admin::scope;
+use super::status::respond;
+use crate::domain::{AccountId, AppPasswordId, ClientDevice};
+use crate::registry::{ApiError, Registry};
+use crate::wire;
+
+/// Longest username or password a login is read with: anything longer is
+/// wrong without a lookup.
+const MAX_LOGIN_FIELD: usize = 256;
+
+pub(super) async fn create(
+    registry: &Registry,
+    request: Request<pb::CreateAppPasswordRequest>,
+) -> Result<Response<pb::CreateAppPasswordResponse>, Status> {
+    respond(
+        async {
+            let req = request.get_ref();
+            let tenant = scope(registry, &request, &req.tenant_id).await?;
+            let account = wire::id("account_id", &req.account_id, AccountId::parse)?;
+            let msisdn = wire::msisdn("msisdn", &req.msisdn)?;
+            let label = wire::label(&req.label)?;
+            let made = registry
+                .create_app_password(tenant, account, &msisdn, &label)
+                .await?;
+            Ok(pb::CreateAppPasswordResponse {
+                app_password: Some(wire::app_password(&made.app_password)),
+                password: made.password.expose().to_owned(),
+            })
+        }
+        .await,
+    )
+}
+
+pub(super) async fn list(
+    registry: &Registry,
+    request: Request<pb::ListAppPasswordsRequest>,
+) -> Result<Response<pb::ListAppPasswordsResponse>, Status> {
+    respond(
+        async {
+            let req = request.get_ref();
+            let tenant = scope(registry, &request, &req.tenant_id).await?;
+            let account = wire::id("account_id", &req.account_id, AccountId::parse)?;
+            let listed = registry.app_passwords(tenant, account).await?;
+            Ok(pb::ListAppPasswordsResponse {
+                app_passwords: listed.iter().map(wire::app_password).collect(),
+            })
+        }
+        .await,
+    )
+}
+
+pub(super) async fn revoke(
+    registry: &Registry,
+    request: Request<pb::RevokeAppPasswordRequest>,
+) -> Result<Response<pb::AppPassword>, Status> {
+    respond(
+        async {
+            let req = request.get_ref();
+            let tenant = scope(registry, &request, &req.tenant_id).await?;
+            let id = wire::id(
+                "app_password_id",
+                &req.app_password_id,
+                AppPasswordId::parse,
+            )?;
+            let revoked = registry.revoke_app_password(tenant, id).await?;
+            Ok(wire::app_password(&revoked))
+        }
+        .await,
+    )
+}
+
+/// The login check, once the caller is known to be the activesync service.
+pub(super) async fn authenticate(
+    registry: &Registry,
+    req: &pb::AuthenticateAppPasswordRequest,
+) -> Result<pb::AuthenticateAppPasswordResponse, ApiError> {
+    let peer: std::net::IpAddr = req
+        .peer_ip
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::invalid("peer_ip", "must be an IP address"))?;
+    let client = ClientDevice::parse(&req.client_device_id, &req.client_device_type).ok_or(
+        ApiError::invalid(
+            "client_device_id",
+            "must be 1 to 64 printable ASCII characters (and the type at most 64)",
+        ),
+    )?;
+    if req.username.trim().is_empty()
+        || req.username.len() > MAX_LOGIN_FIELD
+        || req.password.is_empty()
+        || req.password.len() > MAX_LOGIN_FIELD
+    {
+        return Err(ApiError::Unauthenticated("app password refused"));
+    }
+    let login = registry
+        .authenticate_app_password(&req.username, &req.password, peer, &client)
+        .await?;
+    let password = &login.app_password;
+    Ok(pb::AuthenticateAppPasswordResponse {
+        tenant_id: password.tenant_id.to_string(),
+        account_id: password.account_id.to_string(),
+        device_id: password.device_id.to_string(),
+        msisdn: password.msisdn.as_str().to_owned(),
+        app_password_id: password.id.to_string(),
+        address: login.address,
+    })
+}

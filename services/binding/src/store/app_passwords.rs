@@ -1,0 +1,64 @@
+//! App passwords: phones' mail apps logging in over Exchange ActiveSync.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::{AccountId, AppPassword, AppPasswordId, ClientDevice, TenantId};
+
+/// App passwords (stored with their lookup key and argon2id hash) and the
+/// devices they register.
+#[async_trait]
+pub trait AppPasswordStore: Send + Sync {
+    /// Stores `password` and registers its device (`password.device_id`,
+    /// labelled and numbered as the password, with a push client) in one
+    /// transaction, while the account's binding to the number is
+    /// verified: `NotFound("verified binding")` otherwise. A lookup key
+    /// the account already has is a `Conflict`.
+    async fn create_app_password(
+        &self,
+        password: &AppPassword,
+        lookup: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The account's app passwords, oldest first.
+    async fn app_passwords(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> Result<Vec<AppPassword>, StoreError>;
+
+    /// One of the tenant's app passwords.
+    async fn app_password(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+    ) -> Result<Option<AppPassword>, StoreError>;
+
+    /// Revokes one of the tenant's app passwords at `now_ms` (the first
+    /// revocation stands); its device is revoked by the caller.
+    async fn revoke_app_password(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        now_ms: i64,
+    ) -> Result<AppPassword, StoreError>;
+
+    /// The app passwords that may log in as `address` with this lookup
+    /// key, in any tenant, with their hashes: unrevoked, their device
+    /// unrevoked and their binding still verified.
+    async fn app_password_logins(
+        &self,
+        address: &str,
+        lookup: &str,
+    ) -> Result<Vec<(AppPassword, String)>, StoreError>;
+
+    /// Records a checked login at `now_ms` from `client`, pinning it when
+    /// none is yet; returns the pinned client (the first one stands).
+    async fn app_password_used(
+        &self,
+        id: AppPasswordId,
+        client: &ClientDevice,
+        now_ms: i64,
+    ) -> Result<ClientDevice, StoreError>;
+}
