@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # One image holds every binary (pushmail-binding, -session, -ingest,
-# -dispatch, -transcode, -gateway, -smpp, -mailbox, and `pushmail` for standalone
+# -dispatch, -transcode, -gateway, -smpp, -mailbox, -activesync, and `pushmail` for standalone
 # and keys; the load generator is a feature `make bench` builds, not
 # shipped); each Deployment picks its command. One
 # image: the services share nearly all of their code, so separate images
@@ -13,7 +13,8 @@ COPY . .
 # librdkafka (built by rdkafka-sys) needs a C toolchain and OpenSSL headers,
 # which the full rust image has; protoc comes vendored with the build.
 # Two builds: cargo unifies features over what one build selects, and the
-# gateway and transcode, which use no event bus, must not link librdkafka.
+# gateway, transcode and activesync, which use no event bus, must not link
+# librdkafka.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
@@ -21,9 +22,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
       --bin pushmail-ingest --bin pushmail-dispatch --bin pushmail-smpp \
       --bin pushmail-mailbox \
  && cargo build --release --locked --bin pushmail-gateway --bin pushmail-transcode \
+      --bin pushmail-activesync \
  && mkdir /out \
  && for bin in pushmail pushmail-binding pushmail-session pushmail-ingest pushmail-dispatch \
-      pushmail-transcode pushmail-gateway pushmail-smpp pushmail-mailbox; do cp "target/release/$bin" /out/; done
+      pushmail-transcode pushmail-gateway pushmail-smpp pushmail-mailbox pushmail-activesync; do cp "target/release/$bin" /out/; done
 
 FROM debian:trixie-slim
 # ffmpeg: transcode's audio/video stills; CJK fonts: PDF pages without

@@ -37,6 +37,7 @@ lean() {
 lean pushmail-gateway rdkafka mail-parser plotters
 lean pushmail-transcode rdkafka plotters
 lean pushmail-mailbox plotters
+lean pushmail-activesync rdkafka mail-parser plotters
 # The shipped standalone carries no plotting stack (the load generator is a feature).
 lean pushmail plotters hdrhistogram
 exit $status

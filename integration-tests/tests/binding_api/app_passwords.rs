@@ -146,6 +146,45 @@ async fn app_passwords_log_a_phone_in_once_pinned_and_stop_when_revoked() {
     assert_eq!(first.account_id, account.account_id);
     assert_eq!(first.device_id, row.device_id);
     assert_eq!(first.address, address);
+    assert_eq!(first.policy_key, 0, "not provisioned yet");
+    // Provision: offered, acknowledged, then the phone's (activesync only).
+    let provision = |key: u32| {
+        as_service(
+            Service::ActiveSync,
+            pb::ProvisionDeviceRequest {
+                tenant_id: alice.id.clone(),
+                app_password_id: row.app_password_id.clone(),
+                acknowledged_policy_key: key,
+            },
+        )
+    };
+    let offered = internal
+        .provision_device(provision(0))
+        .await
+        .unwrap()
+        .into_inner()
+        .policy_key;
+    assert_ne!(offered, 0);
+    refused(
+        internal.provision_device(provision(offered ^ 1)).await,
+        Code::FailedPrecondition,
+        "not the one offered",
+    );
+    let key = internal
+        .provision_device(provision(offered))
+        .await
+        .unwrap()
+        .into_inner()
+        .policy_key;
+    assert_ne!(key, 0);
+    assert_eq!(
+        check(&mut internal, &good)
+            .await
+            .unwrap()
+            .into_inner()
+            .policy_key,
+        key
+    );
     let pinned = &listed(&mut admin, &alice, &account).await[0];
     assert_eq!(pinned.client_device_id, "ApplF17XK0XXHG7F");
     assert_eq!(pinned.client_device_type, "iPhone");

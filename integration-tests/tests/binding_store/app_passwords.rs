@@ -17,6 +17,7 @@ fn password(tenant: TenantId, account: AccountId, number: &Msisdn, label: &str) 
         created_at_ms: 1_000,
         client: None,
         last_used_at_ms: None,
+        policy_key: None,
         revoked_at_ms: None,
     }
 }
@@ -119,7 +120,39 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
             .unwrap(),
         phone("first")
     );
+    // Provision: an offered key is acknowledged once; another is refused.
+    store.offer_policy_key(tenant, made.id, 7).await.unwrap();
+    assert_eq!(
+        store.offer_policy_key(other, made.id, 7).await.unwrap_err(),
+        StoreError::NotFound("app password")
+    );
+    assert!(
+        !store
+            .acknowledge_policy_key(tenant, made.id, 8, 9)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acknowledge_policy_key(other, made.id, 7, 9)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acknowledge_policy_key(tenant, made.id, 7, 9)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acknowledge_policy_key(tenant, made.id, 7, 10)
+            .await
+            .unwrap(),
+        "an offer is spent once acknowledged"
+    );
     let used = store.app_password(tenant, made.id).await.unwrap().unwrap();
+    assert_eq!(used.policy_key, Some(9));
     assert_eq!(
         (used.client, used.last_used_at_ms),
         (Some(phone("first")), Some(6_000))

@@ -210,7 +210,7 @@ pub async fn run(
         None
     };
     let limits = config.listeners.devices;
-    let devices = listener::DeviceListener::new(listeners.devices, tls, &limits)?;
+    let devices = listener::DeviceListener::new("devices", listeners.devices, tls, &limits)?;
     let router = ws::router(node.clone());
     let stop = shutdown.clone();
     host.spawn("devices", listener::serve(devices, router, limits, stop));

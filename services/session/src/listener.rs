@@ -11,25 +11,20 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use pushmail_common::listen::http::{self, HttpLimits};
-use pushmail_common::listen::{self, Admitted, Gate};
+pub use pushmail_common::listen::tls::Accepted;
+use pushmail_common::listen::tls::PlainOrTls;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-use tokio_util::either::Either;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
-/// Handshakes in progress or accepted but not yet served.
-const HANDSHAKE_QUEUE: usize = 1_024;
-/// A client that does not finish the handshake in this is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Device connections, plain or TLS: the shared listener, labelled
+/// `devices` in its metrics.
+pub type DeviceListener = PlainOrTls;
 
 /// Binds the device address (with SO_REUSEPORT when asked).
 pub fn bind(addr: SocketAddr, reuse_port: bool, backlog: u32) -> std::io::Result<TcpListener> {
@@ -50,109 +45,6 @@ pub fn bind(addr: SocketAddr, reuse_port: bool, backlog: u32) -> std::io::Result
     })?;
     socket.listen(backlog)
 }
-
-/// Accepted device connections, plain or TLS.
-pub enum DeviceListener {
-    /// Plain TCP.
-    Plain {
-        /// The bound socket.
-        listener: TcpListener,
-        /// Connection caps.
-        gate: Gate,
-        /// Idle timeout of a connection.
-        idle: Option<Duration>,
-    },
-    /// TLS: handshakes run in their own tasks, so a slow client never
-    /// holds up the others; finished ones queue here.
-    Tls {
-        /// Finished handshakes.
-        ready: mpsc::Receiver<(Box<TlsStream<Admitted<TcpStream>>>, SocketAddr)>,
-        /// The bound address.
-        local: SocketAddr,
-    },
-}
-
-impl DeviceListener {
-    /// Serves `listener` plain, or through `tls`, admitting connections
-    /// within `limits` (before any TLS handshake, so a flood of sockets
-    /// costs no handshake work past the caps).
-    pub fn new(
-        listener: TcpListener,
-        tls: Option<TlsAcceptor>,
-        limits: &HttpLimits,
-    ) -> std::io::Result<Self> {
-        let gate = Gate::new("devices", limits.connections());
-        let idle = limits.idle();
-        let Some(tls) = tls else {
-            return Ok(Self::Plain {
-                listener,
-                gate,
-                idle,
-            });
-        };
-        let local = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(HANDSHAKE_QUEUE);
-        tokio::spawn(async move {
-            loop {
-                // A TLS client would not understand a plain HTTP refusal.
-                let (stream, permit, peer) = listen::accept(&listener, &gate, |_| b"").await;
-                let stream = Admitted::new(stream, permit, idle);
-                let tls = tls.clone();
-                let queue = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = queue.send((Box::new(stream), peer)).await;
-                        }
-                        Ok(Err(err)) => {
-                            tracing::debug!(%peer, error = %pushmail_common::report::Report(&err), "TLS handshake failed")
-                        }
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-                if tx.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(Self::Tls { ready, local })
-    }
-}
-
-impl axum::serve::Listener for DeviceListener {
-    type Io = Accepted;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self {
-            Self::Plain {
-                listener,
-                gate,
-                idle,
-            } => {
-                let (stream, permit, peer) = listen::accept(listener, gate, http::refusal).await;
-                (Either::Left(Admitted::new(stream, permit, *idle)), peer)
-            }
-            Self::Tls { ready, .. } => match ready.recv().await {
-                Some((stream, peer)) => (Either::Right(stream), peer),
-                // The acceptor task only ends with the listener: never serve again.
-                None => std::future::pending().await,
-            },
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        match self {
-            Self::Plain { listener, .. } => listener.local_addr(),
-            Self::Tls { local, .. } => Ok(*local),
-        }
-    }
-}
-
-/// A device connection as accepted: plain or TLS, holding its slots of
-/// the listener's caps. The TLS state (1.2 KiB) is boxed so that a plain
-/// connection does not carry its size.
-pub type Accepted = Either<Admitted<TcpStream>, Box<TlsStream<Admitted<TcpStream>>>>;
 
 /// Serves the device endpoints over HTTP/1.1 until `stop`, within
 /// `limits` (the shared bounded serving of `pushmail_common::listen`),
@@ -237,12 +129,15 @@ impl AsyncWrite for DeviceIo {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     use axum::body::Body;
     use axum::extract::Request;
     use axum::response::Response;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
     use tokio::sync::oneshot;
+    use tokio_util::either::Either;
 
     use super::*;
 
@@ -273,7 +168,8 @@ mod tests {
         };
         let router = axum::Router::new().route("/", axum::routing::get(upgrade));
         let stop = CancellationToken::new();
-        let listener = DeviceListener::new(listener, None, &HttpLimits::default()).unwrap();
+        let listener =
+            DeviceListener::new("devices", listener, None, &HttpLimits::default()).unwrap();
         let server = tokio::spawn(serve(listener, router, HttpLimits::default(), stop.clone()));
         let mut client = TcpStream::connect(addr).await.unwrap();
         client
@@ -297,7 +193,7 @@ mod tests {
             idle_timeout_seconds: 0,
             ..HttpLimits::default()
         };
-        let listener = DeviceListener::new(listener, None, &limits).unwrap();
+        let listener = DeviceListener::new("devices", listener, None, &limits).unwrap();
         tokio::spawn(serve(listener, router, limits, stop.clone()));
         (addr, stop)
     }

@@ -47,6 +47,8 @@ pub(crate) struct StandaloneConfig {
     pub(crate) gateway: pushmail_gateway::Config,
     /// The mailbox service (the phone's mailbox through the platform).
     pub(crate) mailbox: pushmail_mailbox::Config,
+    /// The Exchange ActiveSync front door (phones' own mail apps).
+    pub(crate) activesync: pushmail_activesync::Config,
 }
 
 fn local(port: u16) -> SocketAddr {
@@ -89,6 +91,7 @@ impl Default for StandaloneConfig {
             dispatch: dispatch(),
             gateway: gateway(),
             mailbox: mailbox(blob),
+            activesync: activesync(),
         }
     }
 }
@@ -243,6 +246,18 @@ fn mailbox(blob: BlobConfig) -> pushmail_mailbox::Config {
     mailbox
 }
 
+/// Plain HTTP on loopback, as the gateway: standalone is a workstation.
+fn activesync() -> pushmail_activesync::Config {
+    pushmail_activesync::Config {
+        server: pushmail_activesync::config::ActiveSyncServerConfig {
+            http_addr: local(8082),
+            admin_addr: local(9109),
+        },
+        binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+        ..Default::default()
+    }
+}
+
 impl StandaloneConfig {
     /// Moves every embedded store to a fresh `data_dir` (the load
     /// generator's runs); stores on servers (PostgreSQL, Redis) stay.
@@ -314,7 +329,10 @@ impl ServiceConfig for StandaloneConfig {
             .validate()
             .map_err(|e| e.nested("dispatch."))?;
         self.gateway.validate().map_err(|e| e.nested("gateway."))?;
-        self.mailbox.validate().map_err(|e| e.nested("mailbox."))
+        self.mailbox.validate().map_err(|e| e.nested("mailbox."))?;
+        self.activesync
+            .validate()
+            .map_err(|e| e.nested("activesync."))
     }
 }
 

@@ -118,6 +118,7 @@ fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
     config.dispatch.binding.token = dispatch.clone();
     config.dispatch.session.token = dispatch;
     config.mailbox.binding.token = issuer.mint(Service::Mailbox, now);
+    config.activesync.binding.token = issuer.mint(Service::ActiveSync, now);
     for upstream in [
         &mut config.gateway.binding,
         &mut config.gateway.transcode,
@@ -241,7 +242,7 @@ pub(crate) async fn start(
 }
 
 /// The phone-facing services: the mailbox service, then the gateway in
-/// front of it and the fetch path.
+/// front of it and the fetch path, and the ActiveSync front door.
 async fn start_edge(
     config: &StandaloneConfig,
     bus: &Arc<dyn EventBus>,
@@ -265,6 +266,15 @@ async fn start_edge(
         .context("gateway")?;
     services.spawn(pushmail_gateway::NAME, |r, s| {
         pushmail_gateway::run(c, deps, listeners, r, s)
+    });
+
+    let c = config.activesync.clone();
+    let deps = pushmail_activesync::Deps::connect(&c).context("activesync")?;
+    let listeners = pushmail_activesync::Listeners::bind(&c)
+        .await
+        .context("activesync")?;
+    services.spawn(pushmail_activesync::NAME, |r, s| {
+        pushmail_activesync::run(c, deps, listeners, r, s)
     });
     Ok(())
 }
@@ -375,6 +385,10 @@ fn print_endpoints(config: &StandaloneConfig) {
         config.gateway.server.http_addr,
         config.gateway.server.http_addr,
         config.gateway.server.admin_addr
+    );
+    println!(
+        "  activesync http://{}/Microsoft-Server-ActiveSync  admin http://{}",
+        config.activesync.server.http_addr, config.activesync.server.admin_addr
     );
     println!("Press Ctrl-C to stop.");
 }

@@ -53,6 +53,22 @@ fn standalone_is_ready_within_ten_seconds_and_stops_on_ctrl_c() {
             "admin port {port}"
         );
     }
+    // The ActiveSync front door answers on its own port.
+    let options = {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", platform.ports.activesync))
+            .expect("the activesync port");
+        stream
+            .write_all(b"OPTIONS /Microsoft-Server-ActiveSync HTTP/1.0\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer.to_ascii_lowercase()
+    };
+    assert!(
+        options.contains("ms-asprotocolversions: 14.1,16.0,16.1"),
+        "{options}"
+    );
 
     let stop_sent = Instant::now();
     let status = Command::new("kill")

@@ -2,8 +2,11 @@
 -- to an account, one per phone. The password's first group is its lookup
 -- key, kept in clear beside the argon2id hash (PHC string) of the whole.
 -- Each registered a device of the bound number; the phone's own DeviceId
--- and DeviceType are pinned at its first login. Revoked rows stay for the
--- listing (and keep their lookup key from being issued again).
+-- and DeviceType are pinned at its first login. The ActiveSync policy key
+-- the phone acknowledged (Provision), and the one it was offered and has
+-- yet to acknowledge, are kept here too: the device's identity and its
+-- provisioning live together. Revoked rows stay for the listing (and keep
+-- their lookup key from being issued again).
 CREATE TABLE app_passwords (
     id                  UUID PRIMARY KEY,
     tenant_id           UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -17,6 +20,8 @@ CREATE TABLE app_passwords (
     client_device_type  TEXT,
     created_at_ms       BIGINT NOT NULL,
     last_used_at_ms     BIGINT,
+    policy_key          BIGINT,
+    pending_policy_key  BIGINT,
     revoked_at_ms       BIGINT,
     UNIQUE (account_id, lookup)
 );

@@ -12,6 +12,8 @@ CREATE TABLE app_passwords (
     client_device_type  TEXT,
     created_at_ms       INTEGER NOT NULL,
     last_used_at_ms     INTEGER,
+    policy_key          INTEGER,
+    pending_policy_key  INTEGER,
     revoked_at_ms       INTEGER,
     UNIQUE (account_id, lookup)
 ) STRICT;

@@ -51,6 +51,8 @@ pub struct AppPassword {
     pub client: Option<ClientDevice>,
     /// The last login that ran the password check.
     pub last_used_at_ms: Option<i64>,
+    /// The ActiveSync policy key the phone acknowledged last.
+    pub policy_key: Option<u32>,
     /// When it was revoked; `None`: it works.
     pub revoked_at_ms: Option<i64>,
 }

@@ -109,5 +109,24 @@ pub(super) async fn authenticate(
         msisdn: password.msisdn.as_str().to_owned(),
         app_password_id: password.id.to_string(),
         address: login.address,
+        policy_key: password.policy_key.unwrap_or(0),
     })
+}
+
+/// Provision, once the caller is known to be the activesync service.
+pub(super) async fn provision(
+    registry: &Registry,
+    req: &pb::ProvisionDeviceRequest,
+) -> Result<pb::ProvisionDeviceResponse, ApiError> {
+    let tenant = wire::id("tenant_id", &req.tenant_id, crate::domain::TenantId::parse)?;
+    let id = wire::id(
+        "app_password_id",
+        &req.app_password_id,
+        AppPasswordId::parse,
+    )?;
+    let acknowledged = (req.acknowledged_policy_key != 0).then_some(req.acknowledged_policy_key);
+    let policy_key = registry
+        .provision_app_password(tenant, id, acknowledged)
+        .await?;
+    Ok(pb::ProvisionDeviceResponse { policy_key })
 }

@@ -61,6 +61,8 @@ pub(crate) mod allowed {
     pub(crate) const AUTHENTICATE_RELAY: &[Service] = &[Service::Ingest];
     /// Phones' ActiveSync logins: the activesync front door.
     pub(crate) const AUTHENTICATE_APP_PASSWORD: &[Service] = &[Service::ActiveSync];
+    /// Phones' ActiveSync provisioning: the activesync front door.
+    pub(crate) const PROVISION_DEVICE: &[Service] = &[Service::ActiveSync];
 }
 
 /// The tenant and account an internal call names; both are required.
@@ -326,6 +328,19 @@ impl BindingService for Internal {
                 self.only(&request, allowed::AUTHENTICATE_APP_PASSWORD)
                     .await?;
                 super::app_passwords::authenticate(&self.registry, request.get_ref()).await
+            }
+            .await,
+        )
+    }
+
+    async fn provision_device(
+        &self,
+        request: Request<pb::ProvisionDeviceRequest>,
+    ) -> Result<Response<pb::ProvisionDeviceResponse>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::PROVISION_DEVICE).await?;
+                super::app_passwords::provision(&self.registry, request.get_ref()).await
             }
             .await,
         )

@@ -82,6 +82,7 @@ impl Registry {
                 created_at_ms: now_ms(),
                 client: None,
                 last_used_at_ms: None,
+                policy_key: None,
                 revoked_at_ms: None,
             };
             match self
@@ -144,6 +145,35 @@ impl Registry {
         self.revoke_device(tenant, revoked.device_id).await?;
         tracing::info!(%tenant, app_password = %id, "app password revoked");
         Ok(revoked)
+    }
+
+    /// ActiveSync Provision for the phone of `id`: with nothing
+    /// acknowledged, a new key offered; with the offered key acknowledged,
+    /// a new key that is now the phone's. Keys are never 0 (the phone's
+    /// "none").
+    pub(crate) async fn provision_app_password(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        acknowledged: Option<u32>,
+    ) -> Result<u32, ApiError> {
+        let key = rand::random_range(1..=u32::MAX);
+        let store = self.store();
+        match acknowledged {
+            None => store.offer_policy_key(tenant, id, key).await?,
+            Some(pending) => {
+                if !store
+                    .acknowledge_policy_key(tenant, id, pending, key)
+                    .await?
+                {
+                    return Err(ApiError::FailedPrecondition(
+                        "the policy key acknowledged is not the one offered".to_owned(),
+                    ));
+                }
+                tracing::info!(%tenant, app_password = %id, "phone provisioned");
+            }
+        }
+        Ok(key)
     }
 
     /// Checks an ActiveSync login from `peer` by the phone `client`. A

@@ -53,6 +53,25 @@ pub trait AppPasswordStore: Send + Sync {
         lookup: &str,
     ) -> Result<Vec<(AppPassword, String)>, StoreError>;
 
+    /// Offers the policy key `key` to the phone of one of the tenant's
+    /// app passwords: it becomes the pending key, replacing any.
+    async fn offer_policy_key(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        key: u32,
+    ) -> Result<(), StoreError>;
+
+    /// Makes `key` the phone's policy key when `pending` is the key it was
+    /// offered (which is then spent); `false` when it is not.
+    async fn acknowledge_policy_key(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        pending: u32,
+        key: u32,
+    ) -> Result<bool, StoreError>;
+
     /// Records a checked login at `now_ms` from `client`, pinning it when
     /// none is yet; returns the pinned client (the first one stands).
     async fn app_password_used(

@@ -12,6 +12,7 @@
 pub mod grpc;
 pub mod http;
 mod ports;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future as _;

@@ -25,8 +25,9 @@ pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
 #[derive(Debug, Clone)]
 pub(crate) struct Ports {
     grpc: [u16; 4],
-    admin: [u16; 7],
+    admin: [u16; 8],
     pub(crate) http: u16,
+    pub(crate) activesync: u16,
     pub(crate) devices: u16,
     pub(crate) smtp: u16,
     lmtp: u16,
@@ -46,8 +47,10 @@ impl Ports {
                 free_port(),
                 free_port(),
                 free_port(),
+                free_port(),
             ],
             http: free_port(),
+            activesync: free_port(),
             devices: free_port(),
             smtp: free_port(),
             lmtp: free_port(),
@@ -116,12 +119,14 @@ pub(crate) fn start_in(
         "DISPATCH",
         "GATEWAY",
         "MAILBOX",
+        "ACTIVESYNC",
     ];
     for (service, port) in services.iter().zip(ports.admin) {
         set(&format!("{service}__SERVER__ADMIN_ADDR"), port);
     }
     let http = ports.http;
     set("GATEWAY__SERVER__HTTP_ADDR", http);
+    set("ACTIVESYNC__SERVER__HTTP_ADDR", ports.activesync);
     set("SESSION__DEVICES__ADDR", ports.devices);
     set("INGEST__SMTP__LISTEN", ports.smtp);
     set("INGEST__SMTP__LMTP_LISTEN", ports.lmtp);
@@ -169,6 +174,10 @@ pub(crate) fn start_in(
         )
         .env(
             "PUSHMAIL_STANDALONE__MAILBOX__BINDING__ENDPOINT",
+            upstream(grpc[0]),
+        )
+        .env(
+            "PUSHMAIL_STANDALONE__ACTIVESYNC__BINDING__ENDPOINT",
             upstream(grpc[0]),
         );
     for (key, value) in extra {

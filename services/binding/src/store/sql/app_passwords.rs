@@ -138,6 +138,50 @@ macro_rules! sql_app_passwords {
                     .collect()
             }
 
+            async fn offer_policy_key(
+                &self,
+                tenant: TenantId,
+                id: AppPasswordId,
+                key: u32,
+            ) -> Result<(), StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE app_passwords SET pending_policy_key = $3 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(i64::from(key))
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("app password"));
+                }
+                Ok(())
+            }
+
+            async fn acknowledge_policy_key(
+                &self,
+                tenant: TenantId,
+                id: AppPasswordId,
+                pending: u32,
+                key: u32,
+            ) -> Result<bool, StoreError> {
+                // One statement: of two acknowledgements of the same offer,
+                // one wins.
+                let updated = sqlx::query(
+                    "UPDATE app_passwords SET policy_key = $4, pending_policy_key = NULL \
+                     WHERE tenant_id = $1 AND id = $2 AND pending_policy_key = $3",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(i64::from(pending))
+                .bind(i64::from(key))
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(updated.rows_affected() == 1)
+            }
+
             async fn app_password_used(
                 &self,
                 id: AppPasswordId,

@@ -69,7 +69,8 @@ const API_KEY_COLUMNS: &str =
     "id, tenant_id, prefix, description, created_at_ms, expires_at_ms, revoked_at_ms";
 const RELAY_COLUMNS: &str = "id, tenant_id, username, description, created_at_ms, revoked_at_ms";
 const APP_PASSWORD_COLUMNS: &str = "p.id, p.tenant_id, p.account_id, p.device_id, p.msisdn, p.label, \
-     p.client_device_id, p.client_device_type, p.created_at_ms, p.last_used_at_ms, p.revoked_at_ms";
+     p.client_device_id, p.client_device_type, p.created_at_ms, p.last_used_at_ms, p.policy_key, \
+     p.revoked_at_ms";
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
      server_username, submission_host, submission_port, submission_tls, submission_username, \
      sealed_credentials IS NOT NULL AS has_credentials, created_at_ms, watched_folders";

@@ -199,6 +199,13 @@ macro_rules! sql_rows {
                     kind: client_kind.unwrap_or_default(),
                 }),
                 last_used_at_ms: row.try_get("last_used_at_ms").map_err(get)?,
+                policy_key: row
+                    .try_get::<Option<i64>, _>("policy_key")
+                    .map_err(get)?
+                    .map(|key| {
+                        u32::try_from(key).map_err(|e| StoreError::unreadable("policy_key", e))
+                    })
+                    .transpose()?,
                 revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
             })
         }

@@ -1,0 +1,450 @@
+//! The ActiveSync front door against real binding (PostgreSQL, the
+//! broker), answering an independent client: pyactivesync (PyPI, an EAS
+//! 16.1 client) provisions over TLS with an app password, and every
+//! answer is read back by libwbxml's `wbxml2xml`. Refusals are checked at
+//! the HTTP level: no credentials, a wrong password, another phone, a
+//! malformed request line or body, a command not served yet, guessing
+//! past the lockout budget.
+
+#![allow(
+    clippy::too_many_lines,
+    reason = "a test reads as one scenario, top to bottom"
+)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use base64::Engine as _;
+use pushmail_common::health::Readiness;
+use pushmail_common::service_identity::Service;
+use pushmail_integration_tests::http::{Response, call};
+use pushmail_integration_tests::nodes::{BindingNode, bind_device};
+use pushmail_integration_tests::topics::TenantTopics;
+use pushmail_integration_tests::{authed, credential_secret, kafka_bus, unique};
+use pushmail_proto::binding::v1 as pb;
+use pushmail_wbxml::{Element, tag};
+use tokio_util::sync::CancellationToken;
+
+/// An activesync service in-process, plain HTTP or TLS with `tls_dir`'s
+/// self-signed certificate.
+struct Front {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), pushmail_activesync::Error>>,
+}
+
+impl Front {
+    async fn start(binding: SocketAddr, tls_dir: Option<&std::path::Path>) -> Self {
+        let mut config = pushmail_activesync::Config::default();
+        config.binding.endpoint = format!("http://{binding}");
+        config.binding.token = credential_secret(Service::ActiveSync);
+        config.server.http_addr = "127.0.0.1:0".parse().unwrap();
+        config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+        if let Some(dir) = tls_dir {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+            std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+            config.tls.enabled = true;
+            config.tls.cert_path = dir.join("cert.pem");
+            config.tls.key_path = dir.join("key.pem");
+        }
+        let deps = pushmail_activesync::Deps::connect(&config).unwrap();
+        let listeners = pushmail_activesync::Listeners::bind(&config).await.unwrap();
+        let addr = listeners.http.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(pushmail_activesync::run(
+            config,
+            deps,
+            listeners,
+            Readiness::new("activesync"),
+            stop.clone(),
+        ));
+        Self { addr, stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A phone's account: bound number, app password.
+struct Phone {
+    tenant: pb::CreateTenantResponse,
+    account: pb::Account,
+    address: String,
+    password: String,
+    app_password: pb::AppPassword,
+}
+
+async fn phone(binding: &mut BindingNode) -> Phone {
+    let tenant = binding.tenant().await.unwrap();
+    let address = format!("{}@corp.example", unique("eas"));
+    let account = binding.forwarded(&tenant, &address).await.unwrap();
+    let bus = kafka_bus().await.unwrap();
+    let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
+    let (msisdn, _) = bind_device(&mut binding.api.admin, &tenant, &account, true, &mut watch)
+        .await
+        .unwrap();
+    let made = binding
+        .api
+        .admin
+        .create_app_password(authed(
+            &tenant.api_key,
+            pb::CreateAppPasswordRequest {
+                tenant_id: tenant.tenant_id.clone(),
+                account_id: account.account_id.clone(),
+                msisdn,
+                label: "iPhone".to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    Phone {
+        tenant,
+        account,
+        address,
+        password: made.password,
+        app_password: made.app_password.unwrap(),
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+async fn post(
+    addr: SocketAddr,
+    query: &str,
+    authorization: &str,
+    policy_key: Option<&str>,
+    body: &[u8],
+) -> Response {
+    let mut headers = vec![
+        ("Authorization", authorization),
+        ("MS-ASProtocolVersion", "16.1"),
+        ("Content-Type", "application/vnd.ms-sync.wbxml"),
+    ];
+    if let Some(key) = policy_key {
+        headers.push(("X-MS-PolicyKey", key));
+    }
+    call(
+        addr,
+        "POST",
+        &format!("/Microsoft-Server-ActiveSync?{query}"),
+        &headers,
+        body,
+    )
+    .await
+    .unwrap()
+}
+
+/// libwbxml's reading of `bytes`.
+fn wbxml2xml(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.wbxml");
+    let output = dir.path().join("out.xml");
+    std::fs::write(&input, bytes).unwrap();
+    let status = Command::new("wbxml2xml")
+        .args(["-l", "ACTIVESYNC", "-m", "0", "-o"])
+        .arg(&output)
+        .arg(&input)
+        .status()
+        .expect("wbxml2xml (libwbxml2-utils) is installed by scripts/provision.sh");
+    assert!(status.success(), "wbxml2xml refused our answer");
+    std::fs::read_to_string(output).unwrap()
+}
+
+fn provision_request(key: Option<&str>) -> Vec<u8> {
+    let mut policy = Element::of(tag("Provision", "Policy")).with(Element::text_of(
+        tag("Provision", "PolicyType"),
+        "MS-EAS-Provisioning-WBXML",
+    ));
+    let mut root = Element::of(tag("Provision", "Provision"));
+    match key {
+        Some(key) => {
+            policy = policy
+                .with(Element::text_of(tag("Provision", "PolicyKey"), key))
+                .with(Element::text_of(tag("Provision", "Status"), "1"));
+        }
+        None => {
+            root = root.with(
+                Element::of(tag("Settings", "DeviceInformation")).with(
+                    Element::of(tag("Settings", "Set"))
+                        .with(Element::text_of(tag("Settings", "Model"), "iPhone15,2")),
+                ),
+            );
+        }
+    }
+    let root = root.with(Element::of(tag("Provision", "Policies")).with(policy));
+    pushmail_wbxml::encode(&root).unwrap()
+}
+
+fn text_at(root: &Element, path: &[(&str, &str)]) -> Option<String> {
+    let mut at = root;
+    for (page, name) in path {
+        at = at.get(tag(page, name))?;
+    }
+    Some(at.text())
+}
+
+#[tokio::test]
+async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let phone = phone(&mut binding).await;
+    let front = Front::start(binding.addr, None).await;
+    let auth = basic(&phone.address, &phone.password);
+    let query = format!(
+        "Cmd=Provision&User={}&DeviceId=ApplF17XK0XXHG7F&DeviceType=iPhone",
+        phone.address
+    );
+
+    // OPTIONS: versions and the commands served, without credentials.
+    let options = call(
+        front.addr,
+        "OPTIONS",
+        "/Microsoft-Server-ActiveSync",
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert_eq!(options.status, 200);
+    assert_eq!(
+        options.header("ms-asprotocolversions"),
+        Some("14.1,16.0,16.1")
+    );
+    assert_eq!(options.header("ms-asprotocolcommands"), Some("Provision"));
+
+    // Refusals a phone acts on.
+    let none = call(
+        front.addr,
+        "POST",
+        &format!("/Microsoft-Server-ActiveSync?{query}"),
+        &[("MS-ASProtocolVersion", "16.1")],
+        b"x",
+    )
+    .await
+    .unwrap();
+    assert_eq!(none.status, 401);
+    assert!(
+        none.header("www-authenticate")
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let wrong = post(
+        front.addr,
+        &query,
+        &basic(&phone.address, "abcd-efgh-jkmn-pqrs"),
+        None,
+        b"x",
+    )
+    .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    let bad_line = post(front.addr, "Cmd=Launch&DeviceId=a", &auth, None, b"x").await;
+    assert_eq!(
+        (bad_line.status, bad_line.text().contains("Launch")),
+        (400, true)
+    );
+    let not_yet = post(
+        front.addr,
+        &query.replace("Provision", "FolderSync"),
+        &auth,
+        None,
+        b"x",
+    )
+    .await;
+    assert_eq!(not_yet.status, 501, "{}", not_yet.text());
+    let garbage = post(front.addr, &query, &auth, None, b"\x03\x01\x6a\x00\x45\xff").await;
+    assert_eq!(garbage.status, 400, "{}", garbage.text());
+
+    // A 16.1 phone that does not say what it is gets status 165.
+    let bare = Element::of(tag("Provision", "Provision")).with(
+        Element::of(tag("Provision", "Policies")).with(
+            Element::of(tag("Provision", "Policy")).with(Element::text_of(
+                tag("Provision", "PolicyType"),
+                "MS-EAS-Provisioning-WBXML",
+            )),
+        ),
+    );
+    let answer = post(
+        front.addr,
+        &query,
+        &auth,
+        None,
+        &pushmail_wbxml::encode(&bare).unwrap(),
+    )
+    .await;
+    let tree = pushmail_wbxml::decode(&answer.body).unwrap();
+    assert_eq!(
+        text_at(&tree, &[("Provision", "Status")]).as_deref(),
+        Some("165")
+    );
+
+    // Step one: the policy and a key to acknowledge.
+    let offered = post(front.addr, &query, &auth, None, &provision_request(None)).await;
+    assert_eq!(offered.status, 200, "{}", offered.text());
+    assert_eq!(
+        offered.header("content-type"),
+        Some("application/vnd.ms-sync.wbxml")
+    );
+    let xml = wbxml2xml(&offered.body);
+    assert!(
+        xml.contains("EASProvisionDoc") && xml.contains("DevicePasswordEnabled"),
+        "{xml}"
+    );
+    let tree = pushmail_wbxml::decode(&offered.body).unwrap();
+    let policy = [("Provision", "Policies"), ("Provision", "Policy")];
+    let key_at = [policy[0], policy[1], ("Provision", "PolicyKey")];
+    let status_at = [policy[0], policy[1], ("Provision", "Status")];
+    let temporary = text_at(&tree, &key_at).unwrap();
+    assert_eq!(text_at(&tree, &status_at).as_deref(), Some("1"));
+    assert_eq!(
+        text_at(
+            &tree,
+            &[("Settings", "DeviceInformation"), ("Settings", "Status")]
+        )
+        .as_deref(),
+        Some("1")
+    );
+
+    // A wrong acknowledgement is policy status 5; the right one gives
+    // the phone its key.
+    let wrong_key = post(
+        front.addr,
+        &query,
+        &auth,
+        None,
+        &provision_request(Some("12345")),
+    )
+    .await;
+    let tree = pushmail_wbxml::decode(&wrong_key.body).unwrap();
+    assert_eq!(text_at(&tree, &status_at).as_deref(), Some("5"));
+    let acknowledged = post(
+        front.addr,
+        &query,
+        &auth,
+        Some(&temporary),
+        &provision_request(Some(&temporary)),
+    )
+    .await;
+    wbxml2xml(&acknowledged.body);
+    let tree = pushmail_wbxml::decode(&acknowledged.body).unwrap();
+    let key = text_at(&tree, &key_at).unwrap();
+    assert_ne!(key, temporary);
+    assert_eq!(text_at(&tree, &status_at).as_deref(), Some("1"));
+
+    // The password is this phone's now: another DeviceId is 403.
+    let other = post(
+        front.addr,
+        &query.replace("ApplF17XK0XXHG7F", "ApplOTHERPHONE"),
+        &auth,
+        None,
+        &provision_request(None),
+    )
+    .await;
+    assert_eq!(other.status, 403, "{}", other.text());
+    let listed = binding
+        .api
+        .admin
+        .list_app_passwords(authed(
+            &phone.tenant.api_key,
+            pb::ListAppPasswordsRequest {
+                tenant_id: phone.tenant.tenant_id.clone(),
+                account_id: phone.account.account_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.app_passwords[0].client_device_id, "ApplF17XK0XXHG7F");
+    assert_eq!(
+        listed.app_passwords[0].app_password_id,
+        phone.app_password.app_password_id
+    );
+
+    // Guessing: past binding's budget (10 failures, one spent above) a
+    // guesser is told to come back later; the phone itself, whose login
+    // binding verified lately, is not locked out by him.
+    let guess = basic(&phone.address, "zzzz-zzzz-zzzz-zzzz");
+    for _ in 0..9 {
+        let refused = post(front.addr, &query, &guess, None, &provision_request(None)).await;
+        assert_eq!(refused.status, 401);
+    }
+    let locked = post(front.addr, &query, &guess, None, &provision_request(None)).await;
+    assert_eq!(locked.status, 503, "{}", locked.text());
+    let wait: u64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    let still = post(front.addr, &query, &auth, None, &provision_request(None)).await;
+    assert_eq!(still.status, 200, "{}", still.text());
+
+    front.stop().await;
+    binding.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn pyactivesync_provisions_over_tls() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let phone = phone(&mut binding).await;
+    let certs = tempfile::tempdir().unwrap();
+    let front = Front::start(binding.addr, Some(certs.path())).await;
+    let python = std::env::var("PUSHMAIL_PYTHON")
+        .unwrap_or_else(|_| "/var/cache/pushmail/pyvenv/bin/python".to_owned());
+    let script = r#"
+import sys
+from pyactivesync import Client
+server, user, password = sys.argv[1:4]
+with Client(server=server, username=user, password=password,
+            device_id="pyas0001", device_type="pyactivesync") as client:
+    print(client.provision())
+"#;
+    // TLS verified against the service's own certificate, by name.
+    let output = tokio::process::Command::new(&python)
+        .env("REQUESTS_CA_BUNDLE", certs.path().join("cert.pem"))
+        .args(["-c", script])
+        .arg(format!("localhost:{}", front.addr.port()))
+        .arg(format!("CORP\\{}", phone.address))
+        .arg(&phone.password)
+        .output()
+        .await
+        .expect("pyactivesync's Python (scripts/provision.sh makes it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pyactivesync failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key: u32 = stdout.trim().parse().unwrap_or_else(|_| panic!("{stdout}"));
+    assert_ne!(key, 0);
+    // Binding holds the key the phone was given.
+    let mut internal =
+        pushmail_proto::binding::v1::binding_service_client::BindingServiceClient::connect(
+            format!("http://{}", binding.addr),
+        )
+        .await
+        .unwrap();
+    let login = internal
+        .authenticate_app_password(authed(
+            &pushmail_integration_tests::credential(Service::ActiveSync),
+            pb::AuthenticateAppPasswordRequest {
+                username: phone.address.clone(),
+                password: phone.password.clone(),
+                peer_ip: "127.0.0.1".to_owned(),
+                client_device_id: "pyas0001".to_owned(),
+                client_device_type: "pyactivesync".to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(login.policy_key, key);
+    front.stop().await;
+    binding.stop().await.unwrap();
+}

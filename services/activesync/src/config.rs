@@ -1,0 +1,147 @@
+//! ActiveSync service configuration (`PUSHMAIL_ACTIVESYNC__…`).
+
+use std::net::SocketAddr;
+
+use pushmail_common::config::{ConfigError, ServiceConfig, ShutdownConfig};
+use pushmail_common::grpc::UpstreamConfig;
+use pushmail_common::listen::HttpLimits;
+use pushmail_common::telemetry::TelemetryConfig;
+use pushmail_common::tls::ServerTlsConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::policy::PolicyConfig;
+
+/// The whole activesync config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listen addresses.
+    pub server: ActiveSyncServerConfig,
+    /// Logs, traces, metrics.
+    pub telemetry: TelemetryConfig,
+    /// Stop behaviour.
+    pub shutdown: ShutdownConfig,
+    /// Binding: logins and provisioning, with the activesync service's own
+    /// credential.
+    pub binding: UpstreamConfig,
+    /// TLS on the phones' port; off where an ingress terminates it (the
+    /// ingress must then pass `Authorization` through and allow long
+    /// requests: see `docs/activesync.md`).
+    pub tls: ServerTlsConfig,
+    /// The device policy phones are given at Provision.
+    pub policy: PolicyConfig,
+    /// Bounds of the phones' port. Its idle timeout must exceed the longest
+    /// Ping a phone holds (3,540 s).
+    pub listeners: ListenersConfig,
+    /// Bounds of a request's WBXML.
+    pub wbxml: WbxmlConfig,
+}
+
+/// Where the service listens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveSyncServerConfig {
+    /// The phones' port: HTTP, or HTTPS with `tls.enabled`.
+    pub http_addr: SocketAddr,
+    /// Admin HTTP: probes and metrics.
+    pub admin_addr: SocketAddr,
+}
+
+/// Bounds of the listeners.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenersConfig {
+    /// The phones' port.
+    pub http: HttpLimits,
+}
+
+impl Default for ListenersConfig {
+    fn default() -> Self {
+        Self {
+            http: HttpLimits {
+                // A SendMail with its attachments, MIME-encoded.
+                max_body_bytes: 32 * 1024 * 1024,
+                ..HttpLimits::default()
+            },
+        }
+    }
+}
+
+/// Bounds of a decoded request: a hostile phone cannot make the decoder
+/// hold more.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WbxmlConfig {
+    /// Deepest nesting of elements.
+    pub max_depth: usize,
+    /// Most elements, strings and opaque values.
+    pub max_nodes: usize,
+}
+
+impl Default for WbxmlConfig {
+    fn default() -> Self {
+        Self {
+            // A Sync nests about 8 deep.
+            max_depth: 32,
+            // A Ping of 300 folders or a Sync of a few hundred changes is
+            // a few thousand nodes.
+            max_nodes: 200_000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ActiveSyncServerConfig {
+                http_addr: SocketAddr::from(([0, 0, 0, 0], 8082)),
+                admin_addr: SocketAddr::from(([0, 0, 0, 0], 9109)),
+            },
+            telemetry: TelemetryConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+            tls: ServerTlsConfig::default(),
+            policy: PolicyConfig::default(),
+            listeners: ListenersConfig::default(),
+            wbxml: WbxmlConfig::default(),
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    const NAME: &'static str = "activesync";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.telemetry.validate("telemetry.")?;
+        self.shutdown.validate("shutdown.")?;
+        self.binding.validate("binding.")?;
+        self.tls.validate("tls.")?;
+        self.policy.validate()?;
+        self.listeners.http.validate("listeners.http.")?;
+        if self.wbxml.max_depth == 0 || self.wbxml.max_nodes == 0 {
+            return Err(ConfigError::invalid(
+                "wbxml.max_depth",
+                "wbxml.max_depth and wbxml.max_nodes must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pushmail_common::impl_hosted!(Config);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_bounds_are_named() {
+        Config::default().validate().unwrap();
+        let mut config = Config::default();
+        config.wbxml.max_nodes = 0;
+        assert!(config.validate().unwrap_err().to_string().contains("wbxml"));
+        let mut config = Config::default();
+        config.tls.enabled = true;
+        assert!(config.validate().unwrap_err().to_string().contains("tls"));
+    }
+}

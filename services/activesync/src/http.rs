@@ -1,0 +1,230 @@
+//! The HTTP edge of MS-ASHTTP: `OPTIONS` says which versions and commands
+//! are served; `POST` reads the request line, logs the phone in, decodes
+//! the WBXML body within bounds and hands it to its command. Every refusal
+//! is an HTTP status a phone acts on (400, 401, 403, 501, 503 with
+//! `Retry-After`), with a short text reason for whoever reads the logs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::options;
+use pushmail_wbxml::{Element, Limits, WbxmlError};
+
+use crate::login::{Basic, LoginError, Logins};
+use crate::policy::PolicyConfig;
+use crate::protocol::query::{self, QueryError};
+use crate::protocol::{Command, Version};
+use crate::provision::{self, ProvisionFailure};
+
+/// Where phones post.
+pub const PATH: &str = "/Microsoft-Server-ActiveSync";
+
+/// The WBXML media type.
+const WBXML: &str = "application/vnd.ms-sync.wbxml";
+
+/// Commands served so far; the rest are answered 501 (and not listed in
+/// OPTIONS, so a phone does not try them).
+const SERVED: &[Command] = &[Command::Provision];
+
+/// What every request is served with.
+pub struct Front {
+    /// Logins and provisioning (binding).
+    pub logins: Arc<dyn Logins>,
+    /// The device policy.
+    pub policy: PolicyConfig,
+    /// Bounds of a request body's WBXML.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Front")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The routes.
+pub fn router(front: Arc<Front>) -> Router {
+    Router::new()
+        .route(PATH, options(discover).post(post))
+        .with_state(front)
+}
+
+/// Why a request was not served.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("HTTP Basic credentials are required")]
+    NoCredentials,
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error("the body is not WBXML this server reads: {0}")]
+    Body(#[from] WbxmlError),
+    #[error("the body is empty")]
+    EmptyBody,
+    #[error("{0} is not served yet")]
+    NotServed(&'static str),
+    #[error(transparent)]
+    Provision(#[from] ProvisionFailure),
+    #[error("the answer could not be encoded: {0}")]
+    Encode(WbxmlError),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, retry_after) = match &self {
+            Self::Query(_) | Self::Body(_) | Self::EmptyBody => (StatusCode::BAD_REQUEST, None),
+            Self::NoCredentials | Self::Login(LoginError::Refused) => {
+                (StatusCode::UNAUTHORIZED, None)
+            }
+            Self::Login(LoginError::OtherPhone(_)) => (StatusCode::FORBIDDEN, None),
+            // Phones back off on 503 with Retry-After; 429 is not in
+            // MS-ASHTTP and some treat it as a hard failure.
+            Self::Login(LoginError::LockedOut(seconds)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, Some(*seconds))
+            }
+            Self::Login(LoginError::Unavailable(_)) | Self::Provision(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, Some(30))
+            }
+            Self::NotServed(_) => (StatusCode::NOT_IMPLEMENTED, None),
+            Self::Encode(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        };
+        if status.is_server_error() {
+            tracing::warn!(error = %pushmail_common::report::Report(&self), "request failed");
+        } else {
+            tracing::info!(%status, reason = %self, "request refused");
+        }
+        let mut response = (status, self.to_string()).into_response();
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"pushmail\", charset=\"UTF-8\""),
+            );
+        }
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
+        }
+        server_headers(headers);
+        response
+    }
+}
+
+fn server_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        "MS-Server-ActiveSync",
+        HeaderValue::from_static(Version::V16_1.as_str()),
+    );
+}
+
+/// OPTIONS: the versions and commands served. Unauthenticated: it says
+/// nothing a phone could not learn from the protocol, and some phones ask
+/// before they have a password.
+async fn discover() -> Response {
+    let commands = SERVED
+        .iter()
+        .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    server_headers(headers);
+    for (name, value) in [
+        ("MS-ASProtocolVersions", Version::header()),
+        ("MS-ASProtocolCommands", commands),
+        ("Allow", "OPTIONS,POST".to_owned()),
+        ("Public", "OPTIONS,POST".to_owned()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+async fn post(
+    State(front): State<Arc<Front>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match serve(&front, peer, raw.as_deref().unwrap_or(""), &headers, &body).await {
+        Ok(response) => response,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn serve(
+    front: &Front,
+    peer: SocketAddr,
+    raw: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Refusal> {
+    let request = query::parse(
+        raw,
+        query::Headers {
+            version: header_text(headers, "MS-ASProtocolVersion"),
+            policy_key: header_text(headers, "X-MS-PolicyKey"),
+            accept_multipart: header_text(headers, "MS-ASAcceptMultiPart"),
+        },
+    )?;
+    let basic =
+        Basic::parse(header_text(headers, "Authorization")).ok_or(Refusal::NoCredentials)?;
+    let login = front
+        .logins
+        .login(&basic, peer.ip(), &request.device_id, &request.device_type)
+        .await?;
+    let span = tracing::info_span!(
+        "activesync",
+        command = request.command.name(),
+        version = %request.version,
+        tenant = %login.tenant,
+        device = %login.device,
+    );
+    let _entered = span.enter();
+    if !SERVED.contains(&request.command) {
+        return Err(Refusal::NotServed(request.command.name()));
+    }
+    if body.is_empty() {
+        return Err(Refusal::EmptyBody);
+    }
+    let tree = pushmail_wbxml::decode_with(body, front.limits)?;
+    let answer = match request.command {
+        Command::Provision => {
+            provision::answer(
+                &*front.logins,
+                &login,
+                request.version,
+                &tree,
+                &front.policy,
+            )
+            .await?
+        }
+        other => return Err(Refusal::NotServed(other.name())),
+    };
+    wbxml_response(&answer)
+}
+
+fn wbxml_response(answer: &Element) -> Result<Response, Refusal> {
+    let bytes = pushmail_wbxml::encode(answer).map_err(Refusal::Encode)?;
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(WBXML));
+    server_headers(headers);
+    Ok(response)
+}

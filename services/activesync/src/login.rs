@@ -1,0 +1,216 @@
+//! Who is asking: HTTP Basic with the account's address and an app
+//! password, checked by binding (`AuthenticateAppPassword`, the activesync
+//! service's credential only), which also pins the phone and says where
+//! its provisioning stands.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use pushmail_common::grpc::TracedChannel;
+use pushmail_common::redact::Secret;
+use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
+use tonic::Code;
+
+/// Longest `Authorization` header read.
+const MAX_AUTHORIZATION: usize = 1_024;
+
+/// The credentials of a request.
+#[derive(Debug, Clone)]
+pub struct Basic {
+    /// As sent (binding drops a `DOMAIN\` and the case).
+    pub username: String,
+    /// The app password.
+    pub password: Secret,
+}
+
+impl Basic {
+    /// From an `Authorization` header; `None` when it is absent or not
+    /// Basic with `user:password` in UTF-8.
+    pub fn parse(header: Option<&str>) -> Option<Self> {
+        let header = header?.trim();
+        if header.len() > MAX_AUTHORIZATION {
+            return None;
+        }
+        let (scheme, token) = header.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("Basic") {
+            return None;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (username, password) = text.split_once(':')?;
+        Some(Self {
+            username: username.to_owned(),
+            password: Secret::new(password.to_owned()),
+        })
+    }
+}
+
+/// A phone that logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The tenant.
+    pub tenant: String,
+    /// The account.
+    pub account: String,
+    /// The platform's device (of the bound number).
+    pub device: String,
+    /// The number.
+    pub msisdn: String,
+    /// The app password used.
+    pub app_password: String,
+    /// The account's address.
+    pub address: String,
+    /// The policy key the phone acknowledged last.
+    pub policy_key: Option<u32>,
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong address or password, or a revoked password, device or
+    /// binding (HTTP 401).
+    #[error("the address or app password is wrong")]
+    Refused,
+    /// The password belongs to another phone (HTTP 403).
+    #[error("{0}")]
+    OtherPhone(String),
+    /// Too many failures lately (HTTP 503 with `Retry-After`).
+    #[error("too many failed logins; retry after {0} s")]
+    LockedOut(u64),
+    /// Binding could not be asked.
+    #[error("binding is unavailable")]
+    Unavailable(#[source] tonic::Status),
+}
+
+/// Provisioning could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The phone acknowledged a key it was not offered.
+    #[error("the policy key acknowledged is not the one offered")]
+    WrongKey,
+    /// Binding could not be asked.
+    #[error("binding is unavailable")]
+    Unavailable(#[source] tonic::Status),
+}
+
+/// Logins and provisioning, as binding keeps them.
+#[async_trait]
+pub trait Logins: Send + Sync {
+    /// Checks `basic` from `peer` for the phone `device_id`/`device_type`.
+    async fn login(
+        &self,
+        basic: &Basic,
+        peer: IpAddr,
+        device_id: &str,
+        device_type: &str,
+    ) -> Result<Login, LoginError>;
+
+    /// With `acknowledged` `None`, a new policy key offered to the phone;
+    /// with the offered key acknowledged, the phone's new key.
+    async fn provision(
+        &self,
+        login: &Login,
+        acknowledged: Option<u32>,
+    ) -> Result<u32, ProvisionError>;
+}
+
+/// Binding over gRPC.
+#[derive(Debug, Clone)]
+pub struct BindingLogins(pub TracedChannel);
+
+fn retry_after(status: &tonic::Status) -> u64 {
+    status
+        .metadata()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
+
+#[async_trait]
+impl Logins for BindingLogins {
+    async fn login(
+        &self,
+        basic: &Basic,
+        peer: IpAddr,
+        device_id: &str,
+        device_type: &str,
+    ) -> Result<Login, LoginError> {
+        let answer = BindingServiceClient::new(self.0.clone())
+            .authenticate_app_password(pb::AuthenticateAppPasswordRequest {
+                username: basic.username.clone(),
+                password: basic.password.expose().to_owned(),
+                peer_ip: peer.to_string(),
+                client_device_id: device_id.to_owned(),
+                client_device_type: device_type.to_owned(),
+            })
+            .await
+            .map_err(|status| match status.code() {
+                // A DeviceId binding does not take is as good as no login.
+                Code::Unauthenticated | Code::InvalidArgument => LoginError::Refused,
+                Code::PermissionDenied => LoginError::OtherPhone(status.message().to_owned()),
+                Code::ResourceExhausted => LoginError::LockedOut(retry_after(&status)),
+                _ => LoginError::Unavailable(status),
+            })?
+            .into_inner();
+        Ok(Login {
+            tenant: answer.tenant_id,
+            account: answer.account_id,
+            device: answer.device_id,
+            msisdn: answer.msisdn,
+            app_password: answer.app_password_id,
+            address: answer.address,
+            policy_key: (answer.policy_key != 0).then_some(answer.policy_key),
+        })
+    }
+
+    async fn provision(
+        &self,
+        login: &Login,
+        acknowledged: Option<u32>,
+    ) -> Result<u32, ProvisionError> {
+        let answer = BindingServiceClient::new(self.0.clone())
+            .provision_device(pb::ProvisionDeviceRequest {
+                tenant_id: login.tenant.clone(),
+                app_password_id: login.app_password.clone(),
+                acknowledged_policy_key: acknowledged.unwrap_or(0),
+            })
+            .await
+            .map_err(|status| match status.code() {
+                Code::FailedPrecondition => ProvisionError::WrongKey,
+                _ => ProvisionError::Unavailable(status),
+            })?
+            .into_inner();
+        Ok(answer.policy_key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(text: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(text)
+        )
+    }
+
+    #[test]
+    fn basic_credentials_parse_and_keep_colons_in_the_password() {
+        let basic = Basic::parse(Some(&header("CORP\\alice@corp.example:ab:cd"))).unwrap();
+        assert_eq!(basic.username, "CORP\\alice@corp.example");
+        assert_eq!(basic.password.expose(), "ab:cd");
+        assert!(Basic::parse(Some(&header("no-colon"))).is_none());
+        assert!(Basic::parse(Some("Bearer abc")).is_none());
+        assert!(Basic::parse(Some("Basic !!!")).is_none());
+        assert!(Basic::parse(None).is_none());
+        let lower = header("a:b").replace("Basic", "basic");
+        assert!(Basic::parse(Some(&lower)).is_some());
+        assert!(Basic::parse(Some(&header(&"x".repeat(2_000)))).is_none());
+    }
+}
