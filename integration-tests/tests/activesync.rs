@@ -41,6 +41,7 @@ impl Front {
         config.binding.token = credential_secret(Service::ActiveSync);
         config.server.http_addr = "127.0.0.1:0".parse().unwrap();
         config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+        config.public_url = "https://eas.carrier.example/Microsoft-Server-ActiveSync".to_owned();
         if let Some(dir) = tls_dir {
             let key = rcgen::KeyPair::generate().unwrap();
             let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
@@ -162,6 +163,33 @@ fn wbxml2xml(bytes: &[u8]) -> String {
     std::fs::read_to_string(output).unwrap()
 }
 
+/// Python's own XML parser's reading of a mobilesync answer: server
+/// type, URL and the address it is for.
+fn python_xml(answer: &str) -> String {
+    let script = r#"
+import sys, xml.etree.ElementTree as ET
+ns = {"a": "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006",
+      "m": "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"}
+root = ET.fromstring(sys.stdin.read())
+server = root.find("m:Response/m:Action/m:Settings/m:Server", ns)
+user = root.find("m:Response/m:User/m:EMailAddress", ns)
+print(server.find("m:Type", ns).text, server.find("m:Url", ns).text, user.text)
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), answer.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "not the mobilesync schema: {answer}"
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 fn provision_request(key: Option<&str>) -> Vec<u8> {
     let mut policy = Element::of(tag("Provision", "Policy")).with(Element::text_of(
         tag("Provision", "PolicyType"),
@@ -221,7 +249,96 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
         options.header("ms-asprotocolversions"),
         Some("14.1,16.0,16.1")
     );
-    assert_eq!(options.header("ms-asprotocolcommands"), Some("Provision"));
+    assert_eq!(
+        options.header("ms-asprotocolcommands"),
+        Some("Provision,Settings")
+    );
+
+    // Autodiscover: the XML form at any casing, the JSON forms; the same
+    // URL for any address, an error code for another schema.
+    let ask = |address: &str, schema: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover \
+             xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006\">\
+             <Request><EMailAddress>{address}</EMailAddress><AcceptableResponseSchema>{schema}\
+             </AcceptableResponseSchema></Request></Autodiscover>"
+        )
+    };
+    let mobilesync =
+        "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006";
+    for path in [
+        "/autodiscover/autodiscover.xml",
+        "/Autodiscover/Autodiscover.xml",
+    ] {
+        let found = call(
+            front.addr,
+            "POST",
+            path,
+            &[("Content-Type", "text/xml")],
+            ask(&phone.address, mobilesync).as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.status, 200, "{path}");
+        let parsed = python_xml(&found.text());
+        assert_eq!(
+            parsed,
+            format!(
+                "MobileSync https://eas.carrier.example/Microsoft-Server-ActiveSync {}",
+                phone.address
+            )
+        );
+    }
+    let outlook = call(
+        front.addr,
+        "POST",
+        "/autodiscover/autodiscover.xml",
+        &[],
+        ask(
+            &phone.address,
+            "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a",
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        outlook.text().contains("<ErrorCode>601</ErrorCode>"),
+        "{}",
+        outlook.text()
+    );
+    for path in [
+        format!(
+            "/autodiscover/autodiscover.json?Email={}&Protocol=ActiveSync",
+            phone.address
+        ),
+        format!(
+            "/autodiscover/autodiscover.json/v1.0/{}?Protocol=activesync",
+            phone.address
+        ),
+    ] {
+        let json = call(front.addr, "GET", &path, &[], b"")
+            .await
+            .unwrap()
+            .json();
+        assert_eq!(
+            json["Url"], "https://eas.carrier.example/Microsoft-Server-ActiveSync",
+            "{path}: {json}"
+        );
+    }
+    let rest = call(
+        front.addr,
+        "GET",
+        "/autodiscover/autodiscover.json?Email=a@b.example&Protocol=Rest",
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (rest.status, rest.json()["ErrorCode"].as_str()),
+        (400, Some("InvalidProtocol"))
+    );
 
     // Refusals a phone acts on.
     let none = call(
@@ -370,6 +487,88 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
         phone.app_password.app_password_id
     );
 
+    // Settings: who the user is, what the phone is; auto-replies and a
+    // recovery password are not the platform's to set.
+    let settings = Element::of(tag("Settings", "Settings"))
+        .with(
+            Element::of(tag("Settings", "UserInformation"))
+                .with(Element::of(tag("Settings", "Get"))),
+        )
+        .with(
+            Element::of(tag("Settings", "DeviceInformation")).with(
+                Element::of(tag("Settings", "Set"))
+                    .with(Element::text_of(tag("Settings", "Model"), "iPhone15,2"))
+                    .with(Element::text_of(tag("Settings", "IMEI"), "356938035643809"))
+                    .with(Element::text_of(tag("Settings", "OS"), "iOS 17.1")),
+            ),
+        )
+        .with(
+            Element::of(tag("Settings", "Oof")).with(
+                Element::of(tag("Settings", "Set"))
+                    .with(Element::text_of(tag("Settings", "OofState"), "1")),
+            ),
+        );
+    let answered = post(
+        front.addr,
+        &query.replace("Provision", "Settings"),
+        &auth,
+        Some(key.as_str()),
+        &pushmail_wbxml::encode(&settings).unwrap(),
+    )
+    .await;
+    assert_eq!(answered.status, 200, "{}", answered.text());
+    // Without the phone's key, or with another, it is told to provision.
+    for (key, code) in [(None, "142"), (Some(temporary.as_str()), "144")] {
+        let refused = post(
+            front.addr,
+            &query.replace("Provision", "Settings"),
+            &auth,
+            key,
+            &pushmail_wbxml::encode(&settings).unwrap(),
+        )
+        .await;
+        let tree = pushmail_wbxml::decode(&refused.body).unwrap();
+        assert_eq!(
+            text_at(&tree, &[("Settings", "Status")]).as_deref(),
+            Some(code)
+        );
+    }
+    let xml = wbxml2xml(&answered.body);
+    assert!(xml.contains(&phone.address), "{xml}");
+    let tree = pushmail_wbxml::decode(&answered.body).unwrap();
+    let status_of =
+        |name: &str| text_at(&tree, &[("Settings", name), ("Settings", "Status")]).unwrap();
+    assert_eq!(
+        (
+            status_of("UserInformation"),
+            status_of("DeviceInformation"),
+            status_of("Oof")
+        ),
+        ("1".to_owned(), "1".to_owned(), "7".to_owned())
+    );
+    let listed = binding
+        .api
+        .admin
+        .list_app_passwords(authed(
+            &phone.tenant.api_key,
+            pb::ListAppPasswordsRequest {
+                tenant_id: phone.tenant.tenant_id.clone(),
+                account_id: phone.account.account_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let said = listed.app_passwords[0].device_information.clone().unwrap();
+    assert_eq!(
+        (said.model.as_str(), said.os.as_str()),
+        ("iPhone15,2", "iOS 17.1")
+    );
+    assert!(
+        !format!("{said:?}").contains("356938035643809"),
+        "no IMEI kept"
+    );
+
     // Guessing: past binding's budget (10 failures, one spent above) a
     // guesser is told to come back later; the phone itself, whose login
     // binding verified lately, is not locked out by him.
@@ -403,7 +602,8 @@ from pyactivesync import Client
 server, user, password = sys.argv[1:4]
 with Client(server=server, username=user, password=password,
             device_id="pyas0001", device_type="pyactivesync") as client:
-    print(client.provision())
+    key = client.provision()
+    print(key, client.get_oof().state.name)
 "#;
     // TLS verified against the service's own certificate, by name.
     let output = tokio::process::Command::new(&python)
@@ -421,8 +621,36 @@ with Client(server=server, username=user, password=password,
         "pyactivesync failed: {}\n{stdout}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let key: u32 = stdout.trim().parse().unwrap_or_else(|_| panic!("{stdout}"));
+    let (key, oof) = stdout
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let key: u32 = key.parse().unwrap_or_else(|_| panic!("{stdout}"));
     assert_ne!(key, 0);
+    assert_eq!(
+        oof, "DISABLED",
+        "auto-replies are not the platform's to set"
+    );
+    // What pyactivesync said it is, at Provision, is in the listing.
+    let listed = binding
+        .api
+        .admin
+        .list_app_passwords(authed(
+            &phone.tenant.api_key,
+            pb::ListAppPasswordsRequest {
+                tenant_id: phone.tenant.tenant_id.clone(),
+                account_id: phone.account.account_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let said = listed.app_passwords[0].device_information.clone().unwrap();
+    assert_eq!(
+        (said.model.as_str(), said.os.as_str()),
+        ("pyactivesync", "Linux")
+    );
+    assert_eq!(said.user_agent, "pyactivesync/0.1");
     // Binding holds the key the phone was given.
     let mut internal =
         pushmail_proto::binding::v1::binding_service_client::BindingServiceClient::connect(

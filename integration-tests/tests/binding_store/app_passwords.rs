@@ -2,7 +2,7 @@
 //! is verified; found for a login only while the password, its device and
 //! its binding all hold; the first phone to log in stays pinned.
 
-use pushmail_binding::domain::{AppPassword, AppPasswordId, ClientDevice};
+use pushmail_binding::domain::{AppPassword, AppPasswordId, ClientDevice, DeviceInformation};
 
 use super::*;
 
@@ -18,6 +18,7 @@ fn password(tenant: TenantId, account: AccountId, number: &Msisdn, label: &str) 
         client: None,
         last_used_at_ms: None,
         policy_key: None,
+        device_information: DeviceInformation::default(),
         revoked_at_ms: None,
     }
 }
@@ -151,7 +152,25 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
             .unwrap(),
         "an offer is spent once acknowledged"
     );
+    // What the phone says it is, replaced whole; empty fields stay empty.
+    let said = DeviceInformation {
+        model: "iPhone15,2".to_owned(),
+        os: "iOS 17.1".to_owned(),
+        ..DeviceInformation::default()
+    };
+    store
+        .set_device_information(tenant, made.id, &said)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .set_device_information(other, made.id, &said)
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("app password")
+    );
     let used = store.app_password(tenant, made.id).await.unwrap().unwrap();
+    assert_eq!(used.device_information, said);
     assert_eq!(used.policy_key, Some(9));
     assert_eq!(
         (used.client, used.last_used_at_ms),

@@ -35,6 +35,10 @@ pub struct Config {
     pub listeners: ListenersConfig,
     /// Bounds of a request's WBXML.
     pub wbxml: WbxmlConfig,
+    /// The URL phones reach the ActiveSync endpoint at, as Autodiscover
+    /// hands it out (`https://eas.carrier.example/Microsoft-Server-ActiveSync`);
+    /// empty: Autodiscover is not served (404).
+    pub public_url: String,
 }
 
 /// Where the service listens.
@@ -104,6 +108,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             listeners: ListenersConfig::default(),
             wbxml: WbxmlConfig::default(),
+            public_url: String::new(),
         }
     }
 }
@@ -118,6 +123,14 @@ impl ServiceConfig for Config {
         self.tls.validate("tls.")?;
         self.policy.validate()?;
         self.listeners.http.validate("listeners.http.")?;
+        let url = self.public_url.trim();
+        let web = url.starts_with("https://") || url.starts_with("http://");
+        if !url.is_empty() && !web {
+            return Err(ConfigError::invalid(
+                "public_url",
+                "must be an http(s) URL, e.g. https://eas.carrier.example/Microsoft-Server-ActiveSync",
+            ));
+        }
         if self.wbxml.max_depth == 0 || self.wbxml.max_nodes == 0 {
             return Err(ConfigError::invalid(
                 "wbxml.max_depth",
@@ -143,5 +156,16 @@ mod tests {
         let mut config = Config::default();
         config.tls.enabled = true;
         assert!(config.validate().unwrap_err().to_string().contains("tls"));
+        let config = Config {
+            public_url: "eas.example".to_owned(),
+            ..Config::default()
+        };
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("public_url")
+        );
     }
 }

@@ -29,7 +29,7 @@ const WBXML: &str = "application/vnd.ms-sync.wbxml";
 
 /// Commands served so far; the rest are answered 501 (and not listed in
 /// OPTIONS, so a phone does not try them).
-const SERVED: &[Command] = &[Command::Provision];
+const SERVED: &[Command] = &[Command::Provision, Command::Settings];
 
 /// What every request is served with.
 pub struct Front {
@@ -39,6 +39,8 @@ pub struct Front {
     pub policy: PolicyConfig,
     /// Bounds of a request body's WBXML.
     pub limits: Limits,
+    /// The ActiveSync URL Autodiscover hands out; `None`: not served.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Front {
@@ -53,6 +55,7 @@ impl std::fmt::Debug for Front {
 pub fn router(front: Arc<Front>) -> Router {
     Router::new()
         .route(PATH, options(discover).post(post))
+        .fallback(other)
         .with_state(front)
 }
 
@@ -151,6 +154,34 @@ async fn discover() -> Response {
     response
 }
 
+/// Autodiscover, whose paths phones send in any casing; anything else is
+/// 404.
+async fn other(
+    State(front): State<Arc<Front>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_ascii_lowercase();
+    let Some(url) = front.public_url.as_deref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let json = path == "/autodiscover/autodiscover.json"
+        || path.starts_with("/autodiscover/autodiscover.json/v1.0/");
+    match (method, path.as_str()) {
+        (axum::http::Method::POST, "/autodiscover/autodiscover.xml") => {
+            crate::autodiscover::answer_xml(url, &body)
+        }
+        (axum::http::Method::GET, _) if json => {
+            let protocol = query::pairs(uri.query().unwrap_or(""))
+                .find(|(key, _)| key.eq_ignore_ascii_case("Protocol"))
+                .map(|(_, value)| value);
+            crate::autodiscover::answer_json(url, protocol.as_deref())
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 async fn post(
     State(front): State<Arc<Front>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -204,6 +235,9 @@ async fn serve(
         return Err(Refusal::EmptyBody);
     }
     let tree = pushmail_wbxml::decode_with(body, front.limits)?;
+    if let Some(refused) = unprovisioned(&request, &login) {
+        return wbxml_response(&refused);
+    }
     let answer = match request.command {
         Command::Provision => {
             provision::answer(
@@ -215,9 +249,34 @@ async fn serve(
             )
             .await?
         }
+        Command::Settings => crate::settings::answer(&*front.logins, &login, &tree).await,
         other => return Err(Refusal::NotServed(other.name())),
     };
     wbxml_response(&answer)
+}
+
+/// MS-ASPROV §3.2.5.1: every command but Provision carries the phone's
+/// current policy key; 14.0 and later are told in the command's own
+/// status (142: provision first; 144: that key is not the phone's).
+fn unprovisioned(request: &query::Request, login: &crate::login::Login) -> Option<Element> {
+    if request.command.skips_policy() {
+        return None;
+    }
+    let code = match request.policy_key {
+        None => "142",
+        Some(key) if login.policy_key == Some(key) => return None,
+        Some(_) => "144",
+    };
+    let (root, status) = match request.command {
+        Command::Settings => (
+            pushmail_wbxml::tag("Settings", "Settings"),
+            pushmail_wbxml::tag("Settings", "Status"),
+        ),
+        // Commands not served never get this far.
+        _ => return None,
+    };
+    tracing::info!(code, "phone not provisioned");
+    Some(Element::of(root).with(Element::text_of(status, code)))
 }
 
 fn wbxml_response(answer: &Element) -> Result<Response, Refusal> {

@@ -2,9 +2,11 @@
 //! the mail app a phone already has. `protocol` is the protocol's own
 //! vocabulary (versions, commands, the request line); `login` asks
 //! binding who a phone is; `http` is the edge every request passes;
-//! each command has its module (`provision`), and `policy` is the device
-//! policy phones are given.
+//! each command has its module (`provision`, `settings`), `policy` is the device
+//! policy phones are given, and `autodiscover` tells a phone where all
+//! this is.
 
+pub mod autodiscover;
 pub mod config;
 mod error;
 pub mod http;
@@ -12,6 +14,7 @@ pub mod login;
 pub mod policy;
 pub mod protocol;
 pub mod provision;
+pub mod settings;
 
 use std::sync::Arc;
 
@@ -93,6 +96,7 @@ pub async fn run(
     let front = Arc::new(http::Front {
         logins: deps.logins,
         policy: config.policy.clone(),
+        public_url: Some(config.public_url.trim().to_owned()).filter(|u| !u.is_empty()),
         limits: pushmail_wbxml::Limits {
             max_depth: config.wbxml.max_depth,
             max_nodes: config.wbxml.max_nodes,

@@ -86,6 +86,22 @@ pub enum LoginError {
     Unavailable(#[source] tonic::Status),
 }
 
+/// What a phone says it is (`DeviceInformation`); its IMEI and number
+/// are not passed on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceInformation {
+    /// `Model`.
+    pub model: String,
+    /// `OS`.
+    pub os: String,
+    /// `FriendlyName`.
+    pub friendly_name: String,
+    /// `UserAgent`.
+    pub user_agent: String,
+    /// `MobileOperator`.
+    pub mobile_operator: String,
+}
+
 /// Provisioning could not be recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -116,6 +132,13 @@ pub trait Logins: Send + Sync {
         login: &Login,
         acknowledged: Option<u32>,
     ) -> Result<u32, ProvisionError>;
+
+    /// Records what the phone says it is.
+    async fn record_device(
+        &self,
+        login: &Login,
+        information: &DeviceInformation,
+    ) -> Result<(), tonic::Status>;
 }
 
 /// Binding over gRPC.
@@ -186,6 +209,27 @@ impl Logins for BindingLogins {
             })?
             .into_inner();
         Ok(answer.policy_key)
+    }
+
+    async fn record_device(
+        &self,
+        login: &Login,
+        information: &DeviceInformation,
+    ) -> Result<(), tonic::Status> {
+        BindingServiceClient::new(self.0.clone())
+            .record_device_information(pb::RecordDeviceInformationRequest {
+                tenant_id: login.tenant.clone(),
+                app_password_id: login.app_password.clone(),
+                device_information: Some(pb::DeviceInformation {
+                    model: information.model.clone(),
+                    os: information.os.clone(),
+                    friendly_name: information.friendly_name.clone(),
+                    user_agent: information.user_agent.clone(),
+                    mobile_operator: information.mobile_operator.clone(),
+                }),
+            })
+            .await?;
+        Ok(())
     }
 }
 

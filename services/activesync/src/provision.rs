@@ -23,6 +23,7 @@ const DATA: Tag = tag("Provision", "Data");
 const REMOTE_WIPE: Tag = tag("Provision", "RemoteWipe");
 const DEVICE_INFORMATION: Tag = tag("Settings", "DeviceInformation");
 const SETTINGS_STATUS: Tag = tag("Settings", "Status");
+const SETTINGS_SET: Tag = tag("Settings", "Set");
 
 /// Provision's status (MS-ASPROV §2.2.2.54.2) and the common status the
 /// 16.x rule uses (MS-ASCMD §2.2.2.24).
@@ -90,11 +91,22 @@ async fn offer(
     body: &Element,
     policy: &PolicyConfig,
 ) -> Result<Element, ProvisionFailure> {
-    let informed = body.get(DEVICE_INFORMATION).is_some();
+    let said = body
+        .get(DEVICE_INFORMATION)
+        .and_then(|d| d.get(SETTINGS_SET));
+    let informed = said.is_some();
     // 16.x phones must say what they are first (Exchange refuses them the
     // same way); 14.1 phones may.
     if version.is_16() && !informed {
         return Ok(top(status::DEVICE_INFORMATION_REQUIRED));
+    }
+    if let Some(set) = said
+        && let Err(err) = logins
+            .record_device(login, &crate::settings::device_information(set))
+            .await
+    {
+        // What the phone is shows in the portal; provisioning goes on.
+        tracing::warn!(error = %err, "device information not recorded");
     }
     let key = match logins.provision(login, None).await {
         Ok(key) => key,

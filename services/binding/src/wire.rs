@@ -575,6 +575,13 @@ pub(crate) fn app_password(password: &AppPassword) -> pb::AppPassword {
         client_device_type: client.map(|c| c.kind.clone()).unwrap_or_default(),
         last_used_at: password.last_used_at_ms.map(timestamp),
         revoked_at: password.revoked_at_ms.map(timestamp),
+        device_information: Some(pb::DeviceInformation {
+            model: password.device_information.model.clone(),
+            os: password.device_information.os.clone(),
+            friendly_name: password.device_information.friendly_name.clone(),
+            user_agent: password.device_information.user_agent.clone(),
+            mobile_operator: password.device_information.mobile_operator.clone(),
+        }),
     }
 }
 

@@ -142,7 +142,9 @@ async function loadAppPasswords() {
   const page = await api("GET", tenantPath(`/accounts/${state.account.id}/app-passwords`));
   $("app-passwords").replaceChildren(...page.items.map((p) => {
     const item = document.createElement("li");
-    const used = p.client_device_id ? `${p.client_device_type || "phone"} ${p.client_device_id}` : "not used yet";
+    const said = [p.device && p.device.model, p.device && p.device.os].filter(Boolean).join(", ");
+    const phone = said || p.client_device_type || "phone";
+    const used = p.client_device_id ? `${phone} ${p.client_device_id}` : "not used yet";
     item.textContent = `${p.label} (${p.msisdn}): ${p.revoked_at_ms ? "revoked" : used} `;
     if (!p.revoked_at_ms) {
       const b = document.createElement("button");

@@ -254,6 +254,7 @@ fn activesync() -> pushmail_activesync::Config {
             admin_addr: local(9109),
         },
         binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+        public_url: "http://127.0.0.1:8082/Microsoft-Server-ActiveSync".to_owned(),
         ..Default::default()
     }
 }

@@ -102,6 +102,14 @@ pub fn parse(query: &str, headers: Headers<'_>) -> Result<Request, QueryError> {
     plain_form(query, headers)
 }
 
+/// The decoded `key=value` pairs of a plain query, in order.
+pub fn pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(key), decode(value))
+    })
+}
+
 /// A base64 token is one field: no `&`, and `=` only as padding.
 fn looks_base64(query: &str) -> bool {
     !query.is_empty() && !query.contains('&') && !query.trim_end_matches('=').contains('=')
@@ -111,10 +119,8 @@ fn plain_form(query: &str, headers: Headers<'_>) -> Result<Request, QueryError> 
     let mut command = None;
     let (mut user, mut device_id, mut device_type) = (String::new(), None, String::new());
     let mut params = Params::default();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = decode(value);
-        match key {
+    for (key, value) in pairs(query) {
+        match key.as_str() {
             "Cmd" => command = Some(value),
             "User" => user = value,
             "DeviceId" => device_id = Some(value),

@@ -2,7 +2,9 @@
 -- to an account, one per phone. The password's first group is its lookup
 -- key, kept in clear beside the argon2id hash (PHC string) of the whole.
 -- Each registered a device of the bound number; the phone's own DeviceId
--- and DeviceType are pinned at its first login. The ActiveSync policy key
+-- and DeviceType are pinned at its first login; what the phone says it is
+-- (model, OS, the name its user gave it, user agent, mobile operator; not
+-- its IMEI or number) is kept for the portal. The ActiveSync policy key
 -- the phone acknowledged (Provision), and the one it was offered and has
 -- yet to acknowledge, are kept here too: the device's identity and its
 -- provisioning live together. Revoked rows stay for the listing (and keep
@@ -18,6 +20,11 @@ CREATE TABLE app_passwords (
     password_hash       TEXT NOT NULL,
     client_device_id    TEXT,
     client_device_type  TEXT,
+    device_model        TEXT,
+    device_os           TEXT,
+    device_name         TEXT,
+    device_user_agent   TEXT,
+    device_operator     TEXT,
     created_at_ms       BIGINT NOT NULL,
     last_used_at_ms     BIGINT,
     policy_key          BIGINT,

@@ -30,6 +30,47 @@ impl ClientDevice {
     }
 }
 
+/// Longest device-information field kept.
+pub(crate) const MAX_DEVICE_FIELD: usize = 256;
+
+/// What a phone says it is (ActiveSync `DeviceInformation`), for the
+/// portal. Empty fields were not said; its IMEI and number are not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceInformation {
+    /// `Model`.
+    pub model: String,
+    /// `OS`.
+    pub os: String,
+    /// `FriendlyName`: the name its user gave it.
+    pub friendly_name: String,
+    /// `UserAgent`.
+    pub user_agent: String,
+    /// `MobileOperator`.
+    pub mobile_operator: String,
+}
+
+impl DeviceInformation {
+    /// Each field trimmed, control characters dropped, cut to
+    /// [`MAX_DEVICE_FIELD`] characters: a phone's say is shown, never
+    /// trusted.
+    pub fn cleaned(self) -> Self {
+        let clean = |s: String| -> String {
+            s.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_DEVICE_FIELD)
+                .collect()
+        };
+        Self {
+            model: clean(self.model),
+            os: clean(self.os),
+            friendly_name: clean(self.friendly_name),
+            user_agent: clean(self.user_agent),
+            mobile_operator: clean(self.mobile_operator),
+        }
+    }
+}
+
 /// An app password as stored (the password itself never is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppPassword {
@@ -53,6 +94,8 @@ pub struct AppPassword {
     pub last_used_at_ms: Option<i64>,
     /// The ActiveSync policy key the phone acknowledged last.
     pub policy_key: Option<u32>,
+    /// What the phone says it is.
+    pub device_information: DeviceInformation,
     /// When it was revoked; `None`: it works.
     pub revoked_at_ms: Option<i64>,
 }
@@ -70,5 +113,20 @@ mod tests {
         assert!(ClientDevice::parse("abc", "ph\u{e9}").is_none());
         assert!(ClientDevice::parse(&"x".repeat(65), "").is_none());
         assert!(ClientDevice::parse(&"x".repeat(64), "").is_some());
+    }
+
+    #[test]
+    fn device_information_is_cleaned_and_bounded() {
+        let said = DeviceInformation {
+            model: " iPhone15,2 ".to_owned(),
+            os: "iOS\u{0}17.1".to_owned(),
+            friendly_name: "x".repeat(300),
+            ..DeviceInformation::default()
+        }
+        .cleaned();
+        assert_eq!(said.model, "iPhone15,2");
+        assert_eq!(said.os, "iOS17.1");
+        assert_eq!(said.friendly_name.chars().count(), MAX_DEVICE_FIELD);
+        assert!(said.user_agent.is_empty());
     }
 }

@@ -113,6 +113,35 @@ pub(super) async fn authenticate(
     })
 }
 
+/// Device information, once the caller is known to be the activesync
+/// service.
+pub(super) async fn record_device_information(
+    registry: &Registry,
+    req: &pb::RecordDeviceInformationRequest,
+) -> Result<pb::RecordDeviceInformationResponse, ApiError> {
+    let tenant = wire::id("tenant_id", &req.tenant_id, crate::domain::TenantId::parse)?;
+    let id = wire::id(
+        "app_password_id",
+        &req.app_password_id,
+        AppPasswordId::parse,
+    )?;
+    let said = req.device_information.clone().unwrap_or_default();
+    registry
+        .record_device_information(
+            tenant,
+            id,
+            crate::domain::DeviceInformation {
+                model: said.model,
+                os: said.os,
+                friendly_name: said.friendly_name,
+                user_agent: said.user_agent,
+                mobile_operator: said.mobile_operator,
+            },
+        )
+        .await?;
+    Ok(pb::RecordDeviceInformationResponse {})
+}
+
 /// Provision, once the caller is known to be the activesync service.
 pub(super) async fn provision(
     registry: &Registry,

@@ -63,6 +63,8 @@ pub(crate) mod allowed {
     pub(crate) const AUTHENTICATE_APP_PASSWORD: &[Service] = &[Service::ActiveSync];
     /// Phones' ActiveSync provisioning: the activesync front door.
     pub(crate) const PROVISION_DEVICE: &[Service] = &[Service::ActiveSync];
+    /// What phones say they are: the activesync front door.
+    pub(crate) const RECORD_DEVICE_INFORMATION: &[Service] = &[Service::ActiveSync];
 }
 
 /// The tenant and account an internal call names; both are required.
@@ -341,6 +343,21 @@ impl BindingService for Internal {
             async {
                 self.only(&request, allowed::PROVISION_DEVICE).await?;
                 super::app_passwords::provision(&self.registry, request.get_ref()).await
+            }
+            .await,
+        )
+    }
+
+    async fn record_device_information(
+        &self,
+        request: Request<pb::RecordDeviceInformationRequest>,
+    ) -> Result<Response<pb::RecordDeviceInformationResponse>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::RECORD_DEVICE_INFORMATION)
+                    .await?;
+                super::app_passwords::record_device_information(&self.registry, request.get_ref())
+                    .await
             }
             .await,
         )

@@ -83,6 +83,7 @@ impl Registry {
                 client: None,
                 last_used_at_ms: None,
                 policy_key: None,
+                device_information: crate::domain::DeviceInformation::default(),
                 revoked_at_ms: None,
             };
             match self
@@ -174,6 +175,20 @@ impl Registry {
             }
         }
         Ok(key)
+    }
+
+    /// Records what the phone of `id` says it is (cleaned: shown, never
+    /// trusted).
+    pub(crate) async fn record_device_information(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        information: crate::domain::DeviceInformation,
+    ) -> Result<(), ApiError> {
+        Ok(self
+            .store()
+            .set_device_information(tenant, id, &information.cleaned())
+            .await?)
     }
 
     /// Checks an ActiveSync login from `peer` by the phone `client`. A

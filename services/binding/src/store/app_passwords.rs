@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::{AccountId, AppPassword, AppPasswordId, ClientDevice, TenantId};
+use crate::domain::{
+    AccountId, AppPassword, AppPasswordId, ClientDevice, DeviceInformation, TenantId,
+};
 
 /// App passwords (stored with their lookup key and argon2id hash) and the
 /// devices they register.
@@ -71,6 +73,15 @@ pub trait AppPasswordStore: Send + Sync {
         pending: u32,
         key: u32,
     ) -> Result<bool, StoreError>;
+
+    /// Replaces what the phone of one of the tenant's app passwords says
+    /// it is.
+    async fn set_device_information(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        information: &DeviceInformation,
+    ) -> Result<(), StoreError>;
 
     /// Records a checked login at `now_ms` from `client`, pinning it when
     /// none is yet; returns the pinned client (the first one stands).

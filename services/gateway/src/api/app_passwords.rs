@@ -28,6 +28,19 @@ pub(super) struct AppPassword {
     client_device_type: String,
     last_used_at_ms: Option<i64>,
     revoked_at_ms: Option<i64>,
+    /// What the phone says it is (empty until it has said).
+    device: DeviceInformation,
+}
+
+/// What a phone says it is: model, OS, the name its user gave it, user
+/// agent, mobile operator (its IMEI and number are not kept).
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct DeviceInformation {
+    model: String,
+    os: String,
+    friendly_name: String,
+    user_agent: String,
+    mobile_operator: String,
 }
 
 impl From<&pb::AppPassword> for AppPassword {
@@ -43,6 +56,16 @@ impl From<&pb::AppPassword> for AppPassword {
             client_device_type: p.client_device_type.clone(),
             last_used_at_ms: ms(p.last_used_at.as_ref()),
             revoked_at_ms: ms(p.revoked_at.as_ref()),
+            device: {
+                let d = p.device_information.clone().unwrap_or_default();
+                DeviceInformation {
+                    model: d.model,
+                    os: d.os,
+                    friendly_name: d.friendly_name,
+                    user_agent: d.user_agent,
+                    mobile_operator: d.mobile_operator,
+                }
+            },
         }
     }
 }

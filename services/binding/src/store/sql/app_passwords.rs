@@ -182,6 +182,33 @@ macro_rules! sql_app_passwords {
                 Ok(updated.rows_affected() == 1)
             }
 
+            async fn set_device_information(
+                &self,
+                tenant: TenantId,
+                id: AppPasswordId,
+                information: &DeviceInformation,
+            ) -> Result<(), StoreError> {
+                let said = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                let updated = sqlx::query(
+                    "UPDATE app_passwords SET device_model = $3, device_os = $4, device_name = $5, \
+                     device_user_agent = $6, device_operator = $7 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(said(&information.model))
+                .bind(said(&information.os))
+                .bind(said(&information.friendly_name))
+                .bind(said(&information.user_agent))
+                .bind(said(&information.mobile_operator))
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("app password"));
+                }
+                Ok(())
+            }
+
             async fn app_password_used(
                 &self,
                 id: AppPasswordId,

@@ -206,6 +206,21 @@ macro_rules! sql_rows {
                         u32::try_from(key).map_err(|e| StoreError::unreadable("policy_key", e))
                     })
                     .transpose()?,
+                device_information: {
+                    let text = |column: &str| -> Result<String, StoreError> {
+                        Ok(row
+                            .try_get::<Option<String>, _>(column)
+                            .map_err(|e| StoreError::unavailable("app password row", e))?
+                            .unwrap_or_default())
+                    };
+                    DeviceInformation {
+                        model: text("device_model")?,
+                        os: text("device_os")?,
+                        friendly_name: text("device_name")?,
+                        user_agent: text("device_user_agent")?,
+                        mobile_operator: text("device_operator")?,
+                    }
+                },
                 revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
             })
         }
