@@ -3,8 +3,8 @@
 //! 16.1 client) provisions over TLS with an app password, and every
 //! answer is read back by libwbxml's `wbxml2xml`. Refusals are checked at
 //! the HTTP level: no credentials, a wrong password, another phone, a
-//! malformed request line or body, a command not served yet, guessing
-//! past the lockout budget.
+//! malformed request line or body, bodies past the decoder's bounds, a
+//! command not served yet, guessing past the lockout budget.
 
 #![allow(
     clippy::too_many_lines,
@@ -36,9 +36,19 @@ struct Front {
 
 impl Front {
     async fn start(binding: SocketAddr, tls_dir: Option<&std::path::Path>) -> Self {
+        Self::start_as(binding, tls_dir, Service::ActiveSync).await
+    }
+
+    /// With `service`'s credential towards binding (a misconfiguration
+    /// when it is not activesync's).
+    async fn start_as(
+        binding: SocketAddr,
+        tls_dir: Option<&std::path::Path>,
+        service: Service,
+    ) -> Self {
         let mut config = pushmail_activesync::Config::default();
         config.binding.endpoint = format!("http://{binding}");
-        config.binding.token = credential_secret(Service::ActiveSync);
+        config.binding.token = credential_secret(service);
         config.server.http_addr = "127.0.0.1:0".parse().unwrap();
         config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
         config.public_url = "https://eas.carrier.example/Microsoft-Server-ActiveSync".to_owned();
@@ -381,6 +391,58 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     assert_eq!(not_yet.status, 501, "{}", not_yet.text());
     let garbage = post(front.addr, &query, &auth, None, b"\x03\x01\x6a\x00\x45\xff").await;
     assert_eq!(garbage.status, 400, "{}", garbage.text());
+    // Bodies past the bounds: nested deeper than 32 (decoded: 400), or
+    // over the 64 KiB the commands served so far may be (a Ping of
+    // 100,000 folders: 413, read no further once the login is checked).
+    let mut deep = Element::of(tag("Provision", "Data"));
+    for _ in 0..40 {
+        deep = Element::of(tag("Provision", "Data")).with(deep);
+    }
+    let deep = Element::of(tag("Provision", "Provision")).with(deep);
+    let refused = post(
+        front.addr,
+        &query,
+        &auth,
+        None,
+        &pushmail_wbxml::encode(&deep).unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("deeper"), "{}", refused.text());
+    let mut wide = Element::of(tag("Ping", "Folders"));
+    for i in 0..100_000 {
+        wide = wide.with(
+            Element::of(tag("Ping", "Folder"))
+                .with(Element::text_of(tag("Ping", "Id"), i.to_string())),
+        );
+    }
+    let wide = Element::of(tag("Provision", "Provision")).with(wide);
+    let refused = post(
+        front.addr,
+        &query,
+        &auth,
+        None,
+        &pushmail_wbxml::encode(&wide).unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, 413, "{}", refused.text());
+    assert!(refused.text().contains("65536"), "{}", refused.text());
+
+    // A front door whose own credential binding refuses is an outage
+    // (503), not a wrong password the user would be asked to retype.
+    let misconfigured = Front::start_as(binding.addr, None, Service::Gateway).await;
+    let outage = post(
+        misconfigured.addr,
+        &query,
+        &auth,
+        None,
+        &provision_request(None),
+    )
+    .await;
+    assert_eq!(outage.status, 503, "{}", outage.text());
+    assert!(outage.header("retry-after").is_some());
+    assert!(outage.header("www-authenticate").is_none());
+    misconfigured.stop().await;
 
     // A 16.1 phone that does not say what it is gets status 165.
     let bare = Element::of(tag("Provision", "Provision")).with(
@@ -569,11 +631,12 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
         "no IMEI kept"
     );
 
-    // Guessing: past binding's budget (10 failures, one spent above) a
-    // guesser is told to come back later; the phone itself, whose login
-    // binding verified lately, is not locked out by him.
+    // Guessing: past binding's budget for this client (10 failures; two
+    // spent above: a wrong password, another phone) a guesser is told to
+    // come back later; the phone itself, whose login binding verified
+    // lately, is not locked out by him.
     let guess = basic(&phone.address, "zzzz-zzzz-zzzz-zzzz");
-    for _ in 0..9 {
+    for _ in 0..8 {
         let refused = post(front.addr, &query, &guess, None, &provision_request(None)).await;
         assert_eq!(refused.status, 401);
     }

@@ -48,6 +48,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - transcode
 - mailbox
 - gateway
+- activesync
 {{- end -}}
 
 {{/*
@@ -128,6 +129,14 @@ gateway:
   kafka: false
   peers: { BINDING__ENDPOINT: binding, TRANSCODE__ENDPOINT: transcode, SESSION__ENDPOINT: session, MAILBOX__ENDPOINT: mailbox }
   blobs: ""
+activesync:
+  ports: { http: 8082, admin: 9109 }
+  secrets:
+    BINDING__TOKEN: PUSHMAIL_ACTIVESYNC_CREDENTIAL
+  redis: []
+  kafka: false
+  peers: { BINDING__ENDPOINT: binding }
+  blobs: ""
 {{- end -}}
 
 {{/*
@@ -205,6 +214,9 @@ the pods.
 {{- end }}
 {{- if eq $svc "mailbox" }}
 {{ $prefix }}SUBMISSION__HELLO_NAME: {{ $values.helloName | quote }}
+{{- end }}
+{{- if eq $svc "activesync" }}
+{{ $prefix }}PUBLIC_URL: {{ printf "https://%s/Microsoft-Server-ActiveSync" $v.ingress.activesync.host | quote }}
 {{- end }}
 {{- range $key, $value := $values.config }}
 {{ $prefix }}{{ $key | replace "." "__" | upper }}: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ $value | toJson | quote }}{{ end }}

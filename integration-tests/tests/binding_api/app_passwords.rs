@@ -1,7 +1,9 @@
 //! App passwords: made for a phone behind a verified number, shown once,
 //! checked for the activesync service only, pinned to the first phone
-//! that logs in, locked out against guessing, and void once the password,
-//! its device or its binding is revoked.
+//! that logs in, locked out against guessing (per address and first
+//! group, so knowing an address does not lock its phone out, and per
+//! peer), its own refusals marked for the front door, and void once the
+//! password, its device or its binding is revoked.
 
 use super::*;
 
@@ -134,13 +136,31 @@ async fn app_passwords_log_a_phone_in_once_pinned_and_stop_when_revoked() {
         peer: "198.51.100.7",
         phone: "ApplF17XK0XXHG7F",
     };
-    refused(
-        internal
-            .authenticate_app_password(as_service(Service::Ingest, login(&good)))
-            .await,
-        Code::PermissionDenied,
-        "",
-    );
+    // Binding marks the refusals that are the login's own, and only
+    // those: the front door tells the phone of no others.
+    let outcome = |status: &Status| {
+        status
+            .metadata()
+            .get("x-pushmail-login")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let not_ours = internal
+        .authenticate_app_password(as_service(Service::Ingest, login(&good)))
+        .await
+        .unwrap_err();
+    assert_eq!(not_ours.code(), Code::PermissionDenied);
+    assert_eq!(outcome(&not_ours), None);
+    let wrong = check(
+        &mut internal,
+        &Login {
+            password: "abcd-efgh-jkmn-pqrs",
+            peer: "203.0.113.9",
+            ..good
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(outcome(&wrong).as_deref(), Some("refused"));
     let first = check(&mut internal, &good).await.unwrap().into_inner();
     assert_eq!(first.tenant_id, alice.id);
     assert_eq!(first.account_id, account.account_id);
@@ -192,18 +212,18 @@ async fn app_passwords_log_a_phone_in_once_pinned_and_stop_when_revoked() {
     // A repeat is remembered; another phone with the same password is not
     // this phone.
     check(&mut internal, &good).await.unwrap();
-    refused(
-        check(
-            &mut internal,
-            &Login {
-                phone: "androidc1234",
-                ..good
-            },
-        )
-        .await,
-        Code::PermissionDenied,
-        "another phone",
-    );
+    let elsewhere = check(
+        &mut internal,
+        &Login {
+            phone: "androidc1234",
+            ..good
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(elsewhere.code(), Code::PermissionDenied);
+    assert!(elsewhere.message().contains("another phone"));
+    assert_eq!(outcome(&elsewhere).as_deref(), Some("other-phone"));
     for (password, why) in [
         ("abcd-efgh-jkmn-pqrs", "wrong"),
         ("short", "malformed"),
@@ -341,9 +361,18 @@ async fn app_password_guessing_is_locked_out_per_address_and_peer() {
             "refused",
         );
     }
-    // The address has spent its budget: even the right password from a
-    // fresh peer waits, and says how long.
-    let status = check(&mut internal, &good).await.unwrap_err();
+    // That guess has spent its budget (the address with the password's
+    // first group): from a fresh peer it waits, and says how long...
+    let status = check(
+        &mut internal,
+        &Login {
+            password: "zzzz-zzzz-zzzz-zzzz",
+            peer: "203.0.113.4",
+            ..good
+        },
+    )
+    .await
+    .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     let wait: u64 = status
         .metadata()
@@ -354,6 +383,32 @@ async fn app_password_guessing_is_locked_out_per_address_and_peer() {
         .parse()
         .unwrap();
     assert!(wait > 0 && wait <= 900, "{wait}");
+    // ...while the phone, whose password starts otherwise, is not locked
+    // out by a stranger who knows its address.
+    check(&mut internal, &good).await.unwrap();
+    // A peer that spent its own budget waits whatever it tries.
+    let spent = Login {
+        password: "yyyy-yyyy-yyyy-yyyy",
+        peer: "203.0.113.50",
+        ..good
+    };
+    for _ in 0..3 {
+        refused(
+            check(&mut internal, &spent).await,
+            Code::Unauthenticated,
+            "refused",
+        );
+    }
+    let status = check(
+        &mut internal,
+        &Login {
+            password: "xxxx-xxxx-xxxx-xxxx",
+            ..spent
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 
     // A revoked binding voids the password (checked on a fresh replica,
     // whose budgets are its own).

@@ -295,7 +295,7 @@ fn a_carrier_install_wires_its_external_services() {
     // Transcode runs a fixed count; the others are autoscaled.
     let transcode = named(&docs, "Deployment", "carrier-pushmail-transcode");
     assert_eq!(s(transcode, &["spec", "replicas"]).as_u64(), Some(4));
-    assert_eq!(of_kind(&docs, "HorizontalPodAutoscaler").len(), 6);
+    assert_eq!(of_kind(&docs, "HorizontalPodAutoscaler").len(), 7);
     assert_eq!(
         s(
             session,
@@ -318,7 +318,7 @@ fn a_carrier_install_wires_its_external_services() {
         .as_str()
         .unwrap();
     let services = of_kind(&docs, "Service");
-    assert_eq!(services.len(), 7);
+    assert_eq!(services.len(), 8);
     for service in services {
         assert!(
             selects(

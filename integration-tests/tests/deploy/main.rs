@@ -30,12 +30,14 @@ fn binary(service: &str) -> &'static str {
         "transcode" => env!("CARGO_BIN_EXE_transcode-node"),
         "gateway" => env!("CARGO_BIN_EXE_gateway-node"),
         "mailbox" => env!("CARGO_BIN_EXE_mailbox-node"),
+        "activesync" => env!("CARGO_BIN_EXE_activesync-node"),
         other => panic!("no binary for {other}"),
     }
 }
 
 /// The services a deployment must configure.
-const SERVICES: [&str; 7] = [
+const SERVICES: [&str; 8] = [
+    "activesync",
     "binding",
     "dispatch",
     "gateway",

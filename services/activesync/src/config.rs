@@ -39,6 +39,10 @@ pub struct Config {
     /// hands it out (`https://eas.carrier.example/Microsoft-Server-ActiveSync`);
     /// empty: Autodiscover is not served (404).
     pub public_url: String,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the
+    /// phone: the ingress in front of the service. Without them, behind an
+    /// ingress every phone shares the ingress's lockout budget.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Where the service listens.
@@ -63,6 +67,12 @@ impl Default for ListenersConfig {
     fn default() -> Self {
         Self {
             http: HttpLimits {
+                // Phones held in Ping, many of them behind one carrier NAT
+                // address (or all behind an ingress's few).
+                max_connections: 200_000,
+                max_connections_per_peer: 10_000,
+                // A Ping is held up to 3,540 s with nothing moving.
+                idle_timeout_seconds: 3_700,
                 // A SendMail with its attachments, MIME-encoded.
                 max_body_bytes: 32 * 1024 * 1024,
                 ..HttpLimits::default()
@@ -109,6 +119,7 @@ impl Default for Config {
             listeners: ListenersConfig::default(),
             wbxml: WbxmlConfig::default(),
             public_url: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -131,6 +142,8 @@ impl ServiceConfig for Config {
                 "must be an http(s) URL, e.g. https://eas.carrier.example/Microsoft-Server-ActiveSync",
             ));
         }
+        crate::peer::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| ConfigError::invalid("trusted_proxies", e.to_string()))?;
         if self.wbxml.max_depth == 0 || self.wbxml.max_nodes == 0 {
             return Err(ConfigError::invalid(
                 "wbxml.max_depth",

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +31,14 @@ const WBXML: &str = "application/vnd.ms-sync.wbxml";
 /// OPTIONS, so a phone does not try them).
 const SERVED: &[Command] = &[Command::Provision, Command::Settings];
 
+/// Largest body of the commands served so far (a Provision or Settings
+/// request is a few hundred bytes); read only once the phone has logged
+/// in, so a stranger cannot make the service hold more.
+const MAX_COMMAND_BODY: usize = 64 * 1024;
+
+/// Largest Autodiscover request read (it is a few hundred bytes).
+const MAX_AUTODISCOVER_BODY: usize = 16 * 1024;
+
 /// What every request is served with.
 pub struct Front {
     /// Logins and provisioning (binding).
@@ -41,6 +49,8 @@ pub struct Front {
     pub limits: Limits,
     /// The ActiveSync URL Autodiscover hands out; `None`: not served.
     pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` names the phone.
+    pub proxies: crate::peer::TrustedProxies,
 }
 
 impl std::fmt::Debug for Front {
@@ -72,6 +82,8 @@ enum Refusal {
     Body(#[from] WbxmlError),
     #[error("the body is empty")]
     EmptyBody,
+    #[error("the body is over {0} bytes")]
+    TooLarge(usize),
     #[error("{0} is not served yet")]
     NotServed(&'static str),
     #[error(transparent)]
@@ -97,12 +109,18 @@ impl IntoResponse for Refusal {
                 (StatusCode::SERVICE_UNAVAILABLE, Some(30))
             }
             Self::NotServed(_) => (StatusCode::NOT_IMPLEMENTED, None),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
             Self::Encode(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };
         if status.is_server_error() {
             tracing::warn!(error = %pushmail_common::report::Report(&self), "request failed");
         } else {
             tracing::info!(%status, reason = %self, "request refused");
+        }
+        if let Self::TooLarge(_) = &self {
+            // In the platform's error shape, as the listener's own 413 is
+            // (which would otherwise replace this one, naming its limit).
+            return pushmail_common::http_error::error(status, "body_too_large", &self.to_string());
         }
         let mut response = (status, self.to_string()).into_response();
         let headers = response.headers_mut();
@@ -154,15 +172,27 @@ async fn discover() -> Response {
     response
 }
 
-/// Autodiscover, whose paths phones send in any casing; anything else is
-/// 404.
+/// The ActiveSync path and Autodiscover's, which phones send in any
+/// casing; anything else is 404. The path is checked before any body is
+/// read.
 async fn other(
     State(front): State<Arc<Front>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: axum::http::Method,
     uri: axum::http::Uri,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
     let path = uri.path().to_ascii_lowercase();
+    if path == PATH.to_ascii_lowercase() {
+        return match method {
+            axum::http::Method::OPTIONS => discover().await,
+            axum::http::Method::POST => {
+                answer(&front, peer, uri.query().unwrap_or(""), &headers, body).await
+            }
+            _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        };
+    }
     let Some(url) = front.public_url.as_deref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -170,7 +200,10 @@ async fn other(
         || path.starts_with("/autodiscover/autodiscover.json/v1.0/");
     match (method, path.as_str()) {
         (axum::http::Method::POST, "/autodiscover/autodiscover.xml") => {
-            crate::autodiscover::answer_xml(url, &body)
+            match axum::body::to_bytes(body, MAX_AUTODISCOVER_BODY).await {
+                Ok(body) => crate::autodiscover::answer_xml(url, &body),
+                Err(_) => Refusal::TooLarge(MAX_AUTODISCOVER_BODY).into_response(),
+            }
         }
         (axum::http::Method::GET, _) if json => {
             let protocol = query::pairs(uri.query().unwrap_or(""))
@@ -187,9 +220,19 @@ async fn post(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    match serve(&front, peer, raw.as_deref().unwrap_or(""), &headers, &body).await {
+    answer(&front, peer, raw.as_deref().unwrap_or(""), &headers, body).await
+}
+
+async fn answer(
+    front: &Front,
+    peer: SocketAddr,
+    raw: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    match serve(front, peer, raw, headers, body).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
     }
@@ -204,7 +247,7 @@ async fn serve(
     peer: SocketAddr,
     raw: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
 ) -> Result<Response, Refusal> {
     let request = query::parse(
         raw,
@@ -216,9 +259,14 @@ async fn serve(
     )?;
     let basic =
         Basic::parse(header_text(headers, "Authorization")).ok_or(Refusal::NoCredentials)?;
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let client = front.proxies.client(peer.ip(), forwarded);
     let login = front
         .logins
-        .login(&basic, peer.ip(), &request.device_id, &request.device_type)
+        .login(&basic, client, &request.device_id, &request.device_type)
         .await?;
     let span = tracing::info_span!(
         "activesync",
@@ -231,10 +279,13 @@ async fn serve(
     if !SERVED.contains(&request.command) {
         return Err(Refusal::NotServed(request.command.name()));
     }
+    let body = axum::body::to_bytes(body, MAX_COMMAND_BODY)
+        .await
+        .map_err(|_| Refusal::TooLarge(MAX_COMMAND_BODY))?;
     if body.is_empty() {
         return Err(Refusal::EmptyBody);
     }
-    let tree = pushmail_wbxml::decode_with(body, front.limits)?;
+    let tree = pushmail_wbxml::decode_with(&body, front.limits)?;
     if let Some(refused) = unprovisioned(&request, &login) {
         return wbxml_response(&refused);
     }
@@ -267,11 +318,12 @@ fn unprovisioned(request: &query::Request, login: &crate::login::Login) -> Optio
         Some(key) if login.policy_key == Some(key) => return None,
         Some(_) => "144",
     };
+    const SETTINGS: (pushmail_wbxml::Tag, pushmail_wbxml::Tag) = (
+        pushmail_wbxml::tag("Settings", "Settings"),
+        pushmail_wbxml::tag("Settings", "Status"),
+    );
     let (root, status) = match request.command {
-        Command::Settings => (
-            pushmail_wbxml::tag("Settings", "Settings"),
-            pushmail_wbxml::tag("Settings", "Status"),
-        ),
+        Command::Settings => SETTINGS,
         // Commands not served never get this far.
         _ => return None,
     };

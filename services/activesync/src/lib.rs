@@ -11,6 +11,7 @@ pub mod config;
 mod error;
 pub mod http;
 pub mod login;
+pub mod peer;
 pub mod policy;
 pub mod protocol;
 pub mod provision;
@@ -97,6 +98,9 @@ pub async fn run(
         logins: deps.logins,
         policy: config.policy.clone(),
         public_url: Some(config.public_url.trim().to_owned()).filter(|u| !u.is_empty()),
+        proxies: peer::TrustedProxies::parse(&config.trusted_proxies).map_err(|e| {
+            pushmail_common::config::ConfigError::invalid("trusted_proxies", e.to_string())
+        })?,
         limits: pushmail_wbxml::Limits {
             max_depth: config.wbxml.max_depth,
             max_nodes: config.wbxml.max_nodes,

@@ -13,6 +13,9 @@ use pushmail_proto::binding::v1 as pb;
 use pushmail_proto::binding::v1::binding_service_client::BindingServiceClient;
 use tonic::Code;
 
+/// Binding's mark on a refusal that is the login's own outcome.
+const LOGIN_OUTCOME: &str = "x-pushmail-login";
+
 /// Longest `Authorization` header read.
 const MAX_AUTHORIZATION: usize = 1_024;
 
@@ -172,12 +175,22 @@ impl Logins for BindingLogins {
                 client_device_type: device_type.to_owned(),
             })
             .await
-            .map_err(|status| match status.code() {
-                // A DeviceId binding does not take is as good as no login.
-                Code::Unauthenticated | Code::InvalidArgument => LoginError::Refused,
-                Code::PermissionDenied => LoginError::OtherPhone(status.message().to_owned()),
-                Code::ResourceExhausted => LoginError::LockedOut(retry_after(&status)),
-                _ => LoginError::Unavailable(status),
+            .map_err(|status| {
+                // Only binding's verdict on the login reaches the phone as
+                // 401 or 403; a refused service credential is an outage,
+                // not a wrong password to make the user retype.
+                let outcome = status
+                    .metadata()
+                    .get(LOGIN_OUTCOME)
+                    .and_then(|v| v.to_str().ok());
+                match (status.code(), outcome) {
+                    (Code::Unauthenticated, Some("refused")) => LoginError::Refused,
+                    (Code::PermissionDenied, Some("other-phone")) => {
+                        LoginError::OtherPhone(status.message().to_owned())
+                    }
+                    (Code::ResourceExhausted, _) => LoginError::LockedOut(retry_after(&status)),
+                    _ => LoginError::Unavailable(status),
+                }
             })?
             .into_inner();
         Ok(Login {

@@ -96,10 +96,9 @@ impl Command {
     }
 
     /// Whether the command may run before the phone is provisioned
-    /// (MS-ASPROV §3.2.5.1: Provision itself, and Ping, which carries
-    /// no policy key on some phones and only reports changes).
+    /// (MS-ASPROV §3.2.5.1): Provision itself.
     pub fn skips_policy(self) -> bool {
-        matches!(self, Self::Provision | Self::Ping)
+        matches!(self, Self::Provision)
     }
 }
 

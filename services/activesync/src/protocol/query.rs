@@ -169,7 +169,9 @@ fn policy_key(header: Option<&str>) -> Result<Option<u32>, QueryError> {
 }
 
 fn base64_form(query: &str, headers: Headers<'_>) -> Result<Request, QueryError> {
-    let token = decode(query);
+    // The token is appended to the URI as it is (MS-ASHTTP), so a `+` in
+    // it is base64's, not a space; percent-escapes are undone all the same.
+    let token = percent_decode(query, false);
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .map_err(|_| QueryError::Base64("not base64"))?;
@@ -186,7 +188,8 @@ fn base64_form(query: &str, headers: Headers<'_>) -> Result<Request, QueryError>
     check_field("DeviceId", &device_id, false)?;
     let policy = at.counted()?;
     let policy_key = match policy {
-        [] => None,
+        // A token without a key: the header's, when sent.
+        [] => policy_key(headers.policy_key)?,
         [a, b, c, d] => Some(u32::from_le_bytes([*a, *b, *c, *d])).filter(|k| *k != 0),
         _ => return Err(QueryError::Base64("a policy key is 4 bytes")),
     };
@@ -261,20 +264,26 @@ fn check_field(name: &'static str, value: &str, may_be_empty: bool) -> Result<()
     }
 }
 
-/// A refused value, shortened for the error.
+/// A refused value, shortened and without control characters: it goes
+/// into logs and the answer.
 fn truncated(text: &str) -> String {
-    text.chars().take(40).collect()
+    text.chars().filter(|c| !c.is_control()).take(40).collect()
 }
 
-/// Percent-decoding of a query value (`+` is a space); bad escapes stay
-/// as they are, and the result is read as UTF-8, lossily.
+/// Percent-decoding of a query value (`+` is a space).
 fn decode(value: &str) -> String {
+    percent_decode(value, true)
+}
+
+/// Percent-decoding, `+` as a space when `plus_is_space`; bad escapes stay
+/// as they are, and the result is read as UTF-8, lossily.
+fn percent_decode(value: &str, plus_is_space: bool) -> String {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' => match (
                 bytes.get(i + 1).and_then(hex_digit),
                 bytes.get(i + 2).and_then(hex_digit),
@@ -429,6 +438,25 @@ mod tests {
         assert!(request.params.save_in_sent && request.params.accept_multipart);
         // Unencoded too.
         assert_eq!(parse(&line, Headers::default()).unwrap(), request);
+        // A raw `+` is base64's (a policy key of 0x3E3E3E3E encodes to
+        // `Pj4+Pg`-style tokens).
+        let plus = base64_line(&0x3E3E_3E3E_u32.to_le_bytes(), &[]);
+        assert!(plus.contains('+'), "{plus}");
+        assert_eq!(
+            parse(&plus, Headers::default()).unwrap().policy_key,
+            Some(0x3E3E_3E3E)
+        );
+        // A token without a key takes the header's.
+        let header_key = Headers {
+            policy_key: Some("42"),
+            ..Headers::default()
+        };
+        assert_eq!(
+            parse(&base64_line(&[], &[]), header_key)
+                .unwrap()
+                .policy_key,
+            Some(42)
+        );
         let no_key = parse(&base64_line(&[], &[]), Headers::default()).unwrap();
         assert_eq!(no_key.policy_key, None);
     }

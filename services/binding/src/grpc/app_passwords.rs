@@ -14,6 +14,11 @@ use crate::wire;
 /// wrong without a lookup.
 const MAX_LOGIN_FIELD: usize = 256;
 
+/// Metadata telling the activesync service that a refusal is the login's
+/// own outcome (`refused`, `other-phone`), not its credential's or a
+/// fault: only those reach the phone as 401 or 403.
+pub(crate) const LOGIN_OUTCOME: &str = "x-pushmail-login";
+
 pub(super) async fn create(
     registry: &Registry,
     request: Request<pb::CreateAppPasswordRequest>,
@@ -96,7 +101,7 @@ pub(super) async fn authenticate(
         || req.password.is_empty()
         || req.password.len() > MAX_LOGIN_FIELD
     {
-        return Err(ApiError::Unauthenticated("app password refused"));
+        return Err(ApiError::Unauthenticated(crate::registry::REFUSED));
     }
     let login = registry
         .authenticate_app_password(&req.username, &req.password, peer, &client)
@@ -110,6 +115,26 @@ pub(super) async fn authenticate(
         app_password_id: password.id.to_string(),
         address: login.address,
         policy_key: password.policy_key.unwrap_or(0),
+    })
+}
+
+/// A login's result as tonic wants it, its own refusals marked.
+pub(super) fn respond_login<T>(result: Result<T, ApiError>) -> Result<Response<T>, Status> {
+    let outcome = match &result {
+        Err(ApiError::Unauthenticated(why)) if *why == crate::registry::REFUSED => Some("refused"),
+        Err(ApiError::PermissionDenied(why)) if *why == crate::registry::OTHER_PHONE => {
+            Some("other-phone")
+        }
+        _ => None,
+    };
+    respond(result).map_err(|mut status| {
+        if let Some(outcome) = outcome {
+            status.metadata_mut().insert(
+                LOGIN_OUTCOME,
+                tonic::metadata::MetadataValue::from_static(outcome),
+            );
+        }
+        status
     })
 }
 

@@ -325,7 +325,7 @@ impl BindingService for Internal {
         &self,
         request: Request<pb::AuthenticateAppPasswordRequest>,
     ) -> Result<Response<pb::AuthenticateAppPasswordResponse>, Status> {
-        respond(
+        super::app_passwords::respond_login(
             async {
                 self.only(&request, allowed::AUTHENTICATE_APP_PASSWORD)
                     .await?;

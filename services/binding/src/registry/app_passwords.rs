@@ -22,7 +22,11 @@ use crate::store::StoreError;
 
 /// The same answer whatever was wrong: the address, the password, a
 /// revoked password, device or binding.
-const REFUSED: &str = "app password refused";
+pub(crate) const REFUSED: &str = "app password refused";
+
+/// The answer to the right password from another phone.
+pub(crate) const OTHER_PHONE: &str =
+    "this app password belongs to another phone; make one for this phone";
 
 /// Lookup keys that collide with one the account already has are drawn
 /// again; four draws all colliding means something else is wrong.
@@ -193,9 +197,11 @@ impl Registry {
 
     /// Checks an ActiveSync login from `peer` by the phone `client`. A
     /// login verified lately skips argon2 (the row is still read, so a
-    /// revocation holds at once); otherwise the address's and the peer's
-    /// budgets are checked first and a failure counts against both. The
-    /// first good login pins the phone; another phone is refused.
+    /// revocation holds at once); otherwise the budgets of the address with
+    /// the password's first group, and of the peer, are checked first and a
+    /// failure counts against both. The first good login pins the phone;
+    /// another phone is refused, and counts as a failure (DeviceIds are not
+    /// secret, so trying them is guessing too).
     pub(crate) async fn authenticate_app_password(
         &self,
         username: &str,
@@ -211,7 +217,16 @@ impl Registry {
             Some((lookup, _)) => self.store().app_password_logins(&address, lookup).await?,
             None => Vec::new(),
         };
-        let normal = parsed.map(|(_, normal)| normal).unwrap_or_default();
+        // The budget is the address's and the password's first group: an
+        // address is public, so a budget of its own would let anyone lock
+        // its phone out; the group is not, and the 59 bits behind it and
+        // argon2 keep guessing hopeless all the same.
+        let lookup = parsed.as_ref().map_or("-", |(lookup, _)| lookup.as_str());
+        let user_key = format!("address:{address}:{lookup}");
+        let normal = parsed
+            .as_ref()
+            .map(|(_, normal)| normal.clone())
+            .unwrap_or_default();
         let digest = passwords::login_digest(&address, &normal);
         if let Some((row, _)) = found
             .iter()
@@ -226,7 +241,7 @@ impl Registry {
                 address,
             });
         }
-        let (peer_key, user_key) = (peer_key(peer), format!("address:{address}"));
+        let peer_key = peer_key(peer);
         guard.check(&[&peer_key, &user_key], now, "too many failed logins")?;
         let mut matched = None;
         if found.is_empty() {
@@ -249,10 +264,9 @@ impl Registry {
             .app_password_used(row.id, client, now_ms())
             .await?;
         if pinned.id != client.id {
+            guard.fail(&[&peer_key, &user_key], now);
             tracing::warn!(%peer, app_password = %row.id, "app password used by another phone");
-            return Err(ApiError::PermissionDenied(
-                "this app password belongs to another phone; make one for this phone",
-            ));
+            return Err(ApiError::PermissionDenied(OTHER_PHONE));
         }
         guard.remember(digest, hash, now);
         row.client = Some(pinned);

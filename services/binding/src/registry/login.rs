@@ -64,7 +64,7 @@ impl LoginGuard {
         // An unknown username costs as much as a wrong password.
         let (stored, real) = match stored {
             Some(stored) => (stored, true),
-            None => (self.decoy()?, false),
+            None => (self.decoy().await?, false),
         };
         let password = password.to_owned();
         let matched = tokio::task::spawn_blocking(move || passwords::verify(&password, &stored))
@@ -120,11 +120,15 @@ impl LoginGuard {
         }
     }
 
-    fn decoy(&self) -> Result<String, ApiError> {
+    /// The hash an unknown name is checked against, made once, off the
+    /// async threads.
+    async fn decoy(&self) -> Result<String, ApiError> {
         if let Some(decoy) = self.decoy.get() {
             return Ok(decoy.clone());
         }
-        let made = passwords::hash(&passwords::password())
+        let made = tokio::task::spawn_blocking(|| passwords::hash(&passwords::password()))
+            .await
+            .map_err(|e| ApiError::internal("decoy password", e))?
             .map_err(|e| ApiError::internal("decoy password", e))?;
         Ok(self.decoy.get_or_init(|| made).clone())
     }

@@ -16,6 +16,7 @@ mod relay;
 
 use std::sync::Arc;
 
+pub(crate) use app_passwords::{OTHER_PHONE, REFUSED};
 pub(crate) use devices::IssuedToken;
 pub(crate) use error::ApiError;
 pub(crate) use keys::MAX_DOMAINS;

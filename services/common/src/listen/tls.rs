@@ -67,7 +67,12 @@ impl PlainOrTls {
         tokio::spawn(async move {
             loop {
                 // A TLS client would not understand a plain HTTP refusal.
-                let (stream, permit, peer) = super::accept(&listener, &gate, |_| b"").await;
+                // The listener goes with the server: not at the next
+                // connection after it.
+                let (stream, permit, peer) = tokio::select! {
+                    accepted = super::accept(&listener, &gate, |_| b"") => accepted,
+                    () = tx.closed() => return,
+                };
                 let stream = Admitted::new(stream, permit, idle);
                 let tls = tls.clone();
                 let queue = tx.clone();
