@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 
 use base64::Engine as _;
+use pushmail_activesync::policy::PolicyConfig;
 use pushmail_common::health::Readiness;
 use pushmail_common::service_identity::Service;
 use pushmail_integration_tests::http::{Response, call};
@@ -46,7 +47,19 @@ impl Front {
         tls_dir: Option<&std::path::Path>,
         service: Service,
     ) -> Self {
-        let mut config = pushmail_activesync::Config::default();
+        Self::start_with(binding, tls_dir, service, PolicyConfig::default()).await
+    }
+
+    async fn start_with(
+        binding: SocketAddr,
+        tls_dir: Option<&std::path::Path>,
+        service: Service,
+        policy: PolicyConfig,
+    ) -> Self {
+        let mut config = pushmail_activesync::Config {
+            policy,
+            ..pushmail_activesync::Config::default()
+        };
         config.binding.endpoint = format!("http://{binding}");
         config.binding.token = credential_secret(service);
         config.server.http_addr = "127.0.0.1:0".parse().unwrap();
@@ -201,6 +214,12 @@ print(server.find("m:Type", ns).text, server.find("m:Url", ns).text, user.text)
 }
 
 fn provision_request(key: Option<&str>) -> Vec<u8> {
+    provision_request_applied(key, "1")
+}
+
+/// An acknowledgement (`key`) saying the policy was `applied` (1: it was;
+/// 2, 3, 4: not all of it), or the first step (no key).
+fn provision_request_applied(key: Option<&str>, applied: &str) -> Vec<u8> {
     let mut policy = Element::of(tag("Provision", "Policy")).with(Element::text_of(
         tag("Provision", "PolicyType"),
         "MS-EAS-Provisioning-WBXML",
@@ -210,7 +229,7 @@ fn provision_request(key: Option<&str>) -> Vec<u8> {
         Some(key) => {
             policy = policy
                 .with(Element::text_of(tag("Provision", "PolicyKey"), key))
-                .with(Element::text_of(tag("Provision", "Status"), "1"));
+                .with(Element::text_of(tag("Provision", "Status"), applied));
         }
         None => {
             root = root.with(
@@ -630,6 +649,82 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
         !format!("{said:?}").contains("356938035643809"),
         "no IMEI kept"
     );
+
+    // A stricter policy reaches provisioned phones: their key is 144
+    // until they provision again, and a phone that does not apply a policy
+    // asking something of it gets no key (139).
+    let strict = Front::start_with(
+        binding.addr,
+        None,
+        Service::ActiveSync,
+        PolicyConfig {
+            require_device_password: true,
+            ..PolicyConfig::default()
+        },
+    )
+    .await;
+    let settings_query = query.replace("Provision", "Settings");
+    let settings_body = pushmail_wbxml::encode(&settings).unwrap();
+    let settings_status = |answer: &Response| {
+        let tree = pushmail_wbxml::decode(&answer.body).unwrap();
+        text_at(&tree, &[("Settings", "Status")]).unwrap()
+    };
+    let stale = post(
+        strict.addr,
+        &settings_query,
+        &auth,
+        Some(key.as_str()),
+        &settings_body,
+    )
+    .await;
+    assert_eq!(settings_status(&stale), "144");
+    let offered = post(strict.addr, &query, &auth, None, &provision_request(None)).await;
+    let tree = pushmail_wbxml::decode(&offered.body).unwrap();
+    let strict_temporary = text_at(&tree, &key_at).unwrap();
+    let declined = post(
+        strict.addr,
+        &query,
+        &auth,
+        None,
+        &provision_request_applied(Some(&strict_temporary), "3"),
+    )
+    .await;
+    let tree = pushmail_wbxml::decode(&declined.body).unwrap();
+    assert_eq!(
+        text_at(&tree, &[("Provision", "Status")]).as_deref(),
+        Some("139")
+    );
+    let complied = post(
+        strict.addr,
+        &query,
+        &auth,
+        None,
+        &provision_request(Some(&strict_temporary)),
+    )
+    .await;
+    let tree = pushmail_wbxml::decode(&complied.body).unwrap();
+    let strict_key = text_at(&tree, &key_at).unwrap();
+    let fresh = post(
+        strict.addr,
+        &settings_query,
+        &auth,
+        Some(&strict_key),
+        &settings_body,
+    )
+    .await;
+    assert_eq!(settings_status(&fresh), "1");
+    // The key given with the strict policy is stale where the policy is
+    // the old one (two policies at once: a rollout in progress).
+    let elsewhere = post(
+        front.addr,
+        &settings_query,
+        &auth,
+        Some(&strict_key),
+        &settings_body,
+    )
+    .await;
+    assert_eq!(settings_status(&elsewhere), "144");
+    strict.stop().await;
 
     // Guessing: past binding's budget for this client (10 failures; two
     // spent above: a wrong password, another phone) a guesser is told to

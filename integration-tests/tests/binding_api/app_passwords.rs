@@ -175,6 +175,7 @@ async fn app_passwords_log_a_phone_in_once_pinned_and_stop_when_revoked() {
                 tenant_id: alice.id.clone(),
                 app_password_id: row.app_password_id.clone(),
                 acknowledged_policy_key: key,
+                policy_digest: "policy-1".to_owned(),
             },
         )
     };
@@ -197,13 +198,10 @@ async fn app_passwords_log_a_phone_in_once_pinned_and_stop_when_revoked() {
         .into_inner()
         .policy_key;
     assert_ne!(key, 0);
+    let provisioned = check(&mut internal, &good).await.unwrap().into_inner();
     assert_eq!(
-        check(&mut internal, &good)
-            .await
-            .unwrap()
-            .into_inner()
-            .policy_key,
-        key
+        (provisioned.policy_key, provisioned.policy_digest.as_str()),
+        (key, "policy-1")
     );
     let pinned = &listed(&mut admin, &alice, &account).await[0];
     assert_eq!(pinned.client_device_id, "ApplF17XK0XXHG7F");

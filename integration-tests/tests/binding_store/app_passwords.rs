@@ -18,6 +18,7 @@ fn password(tenant: TenantId, account: AccountId, number: &Msisdn, label: &str) 
         client: None,
         last_used_at_ms: None,
         policy_key: None,
+        policy_digest: String::new(),
         device_information: DeviceInformation::default(),
         revoked_at_ms: None,
     }
@@ -129,25 +130,25 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     );
     assert!(
         !store
-            .acknowledge_policy_key(tenant, made.id, 8, 9)
+            .acknowledge_policy_key(tenant, made.id, 8, 9, "d1")
             .await
             .unwrap()
     );
     assert!(
         !store
-            .acknowledge_policy_key(other, made.id, 7, 9)
+            .acknowledge_policy_key(other, made.id, 7, 9, "d1")
             .await
             .unwrap()
     );
     assert!(
         store
-            .acknowledge_policy_key(tenant, made.id, 7, 9)
+            .acknowledge_policy_key(tenant, made.id, 7, 9, "d1")
             .await
             .unwrap()
     );
     assert!(
         !store
-            .acknowledge_policy_key(tenant, made.id, 7, 10)
+            .acknowledge_policy_key(tenant, made.id, 7, 10, "d1")
             .await
             .unwrap(),
         "an offer is spent once acknowledged"
@@ -172,6 +173,7 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
     let used = store.app_password(tenant, made.id).await.unwrap().unwrap();
     assert_eq!(used.device_information, said);
     assert_eq!(used.policy_key, Some(9));
+    assert_eq!(used.policy_digest, "d1", "the policy applied with it");
     assert_eq!(
         (used.client, used.last_used_at_ms),
         (Some(phone("first")), Some(6_000))

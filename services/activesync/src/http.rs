@@ -51,6 +51,9 @@ pub struct Front {
     pub public_url: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the phone.
     pub proxies: crate::peer::TrustedProxies,
+    /// The digest of `policy`: a phone that applied another provisions
+    /// again.
+    pub policy_digest: String,
 }
 
 impl std::fmt::Debug for Front {
@@ -286,7 +289,7 @@ async fn serve(
         return Err(Refusal::EmptyBody);
     }
     let tree = pushmail_wbxml::decode_with(&body, front.limits)?;
-    if let Some(refused) = unprovisioned(&request, &login) {
+    if let Some(refused) = unprovisioned(&request, &login, &front.policy_digest) {
         return wbxml_response(&refused);
     }
     let answer = match request.command {
@@ -307,15 +310,22 @@ async fn serve(
 }
 
 /// MS-ASPROV §3.2.5.1: every command but Provision carries the phone's
-/// current policy key; 14.0 and later are told in the command's own
-/// status (142: provision first; 144: that key is not the phone's).
-fn unprovisioned(request: &query::Request, login: &crate::login::Login) -> Option<Element> {
+/// current policy key, given with the current policy; 14.0 and later are
+/// told in the command's own status (142: provision first; 144: that key
+/// is not the phone's, or the policy changed since).
+fn unprovisioned(
+    request: &query::Request,
+    login: &crate::login::Login,
+    policy_digest: &str,
+) -> Option<Element> {
     if request.command.skips_policy() {
         return None;
     }
     let code = match request.policy_key {
         None => "142",
-        Some(key) if login.policy_key == Some(key) => return None,
+        Some(key) if login.policy_key == Some(key) && login.policy_digest == policy_digest => {
+            return None;
+        }
         Some(_) => "144",
     };
     const SETTINGS: (pushmail_wbxml::Tag, pushmail_wbxml::Tag) = (

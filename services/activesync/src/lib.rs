@@ -98,6 +98,7 @@ pub async fn run(
         logins: deps.logins,
         policy: config.policy.clone(),
         public_url: Some(config.public_url.trim().to_owned()).filter(|u| !u.is_empty()),
+        policy_digest: config.policy.digest(),
         proxies: peer::TrustedProxies::parse(&config.trusted_proxies).map_err(|e| {
             pushmail_common::config::ConfigError::invalid("trusted_proxies", e.to_string())
         })?,

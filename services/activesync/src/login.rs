@@ -69,6 +69,8 @@ pub struct Login {
     pub address: String,
     /// The policy key the phone acknowledged last.
     pub policy_key: Option<u32>,
+    /// The digest of the policy it applied with it ("": none).
+    pub policy_digest: String,
 }
 
 /// Why a login failed.
@@ -129,11 +131,13 @@ pub trait Logins: Send + Sync {
     ) -> Result<Login, LoginError>;
 
     /// With `acknowledged` `None`, a new policy key offered to the phone;
-    /// with the offered key acknowledged, the phone's new key.
+    /// with the offered key acknowledged, the phone's new key, applied
+    /// with the policy of `digest`.
     async fn provision(
         &self,
         login: &Login,
         acknowledged: Option<u32>,
+        digest: &str,
     ) -> Result<u32, ProvisionError>;
 
     /// Records what the phone says it is.
@@ -201,6 +205,7 @@ impl Logins for BindingLogins {
             app_password: answer.app_password_id,
             address: answer.address,
             policy_key: (answer.policy_key != 0).then_some(answer.policy_key),
+            policy_digest: answer.policy_digest,
         })
     }
 
@@ -208,12 +213,14 @@ impl Logins for BindingLogins {
         &self,
         login: &Login,
         acknowledged: Option<u32>,
+        digest: &str,
     ) -> Result<u32, ProvisionError> {
         let answer = BindingServiceClient::new(self.0.clone())
             .provision_device(pb::ProvisionDeviceRequest {
                 tenant_id: login.tenant.clone(),
                 app_password_id: login.app_password.clone(),
                 acknowledged_policy_key: acknowledged.unwrap_or(0),
+                policy_digest: digest.to_owned(),
             })
             .await
             .map_err(|status| match status.code() {

@@ -69,6 +69,20 @@ impl PolicyConfig {
         Ok(())
     }
 
+    /// Whether the policy asks anything of the phone (else every phone
+    /// complies, whatever it says).
+    pub fn requires_anything(&self) -> bool {
+        self.require_device_password || self.require_encryption
+    }
+
+    /// A digest of the document: a phone whose key was given with another
+    /// policy provisions again.
+    pub fn digest(&self) -> String {
+        use sha2::Digest as _;
+        let encoded = pushmail_wbxml::encode(&self.document()).unwrap_or_default();
+        hex::encode(&sha2::Sha256::digest(&encoded)[..16])
+    }
+
     /// The `EASProvisionDoc` element.
     pub fn document(&self) -> Element {
         let flag = |on: bool| if on { "1" } else { "0" };
@@ -181,6 +195,9 @@ mod tests {
             "empty: the phone decides"
         );
         assert_eq!(doc.elements().count(), 40);
+        assert_ne!(strict.digest(), PolicyConfig::default().digest());
+        assert_eq!(strict.digest(), strict.clone().digest());
+        assert!(strict.requires_anything() && !PolicyConfig::default().requires_anything());
         assert!(PolicyConfig::default().validate().is_ok());
         for bad in [
             PolicyConfig {

@@ -32,6 +32,8 @@ mod status {
     pub(super) const PROTOCOL_ERROR: &str = "2";
     pub(super) const SERVER_ERROR: &str = "3";
     pub(super) const DEVICE_INFORMATION_REQUIRED: &str = "165";
+    /// A phone that did not apply a policy asking something of it.
+    pub(super) const NOT_FULLY_PROVISIONABLE: &str = "139";
 }
 
 /// A Policy element's status.
@@ -78,7 +80,15 @@ pub async fn answer(
         ));
     }
     match requested.get(POLICY_KEY).map(|k| k.text()) {
-        Some(key) => acknowledge(logins, login, &key).await,
+        Some(key) => {
+            // The phone's word on the policy: 1 applied it; 2, 3 and 4
+            // did not, or not all of it (MS-ASPROV §2.2.2.54.2).
+            let applied = requested.get(STATUS).map(Element::text);
+            if policy.requires_anything() && applied.as_deref().map(str::trim) != Some("1") {
+                return Ok(top(status::NOT_FULLY_PROVISIONABLE));
+            }
+            acknowledge(logins, login, &key, &policy.digest()).await
+        }
         None => offer(logins, login, version, body, policy).await,
     }
 }
@@ -108,7 +118,7 @@ async fn offer(
         // What the phone is shows in the portal; provisioning goes on.
         tracing::warn!(error = %err, "device information not recorded");
     }
-    let key = match logins.provision(login, None).await {
+    let key = match logins.provision(login, None, "").await {
         Ok(key) => key,
         Err(ProvisionError::WrongKey) => return Ok(top(status::SERVER_ERROR)),
         Err(ProvisionError::Unavailable(status)) => {
@@ -133,6 +143,7 @@ async fn acknowledge(
     logins: &dyn Logins,
     login: &Login,
     key: &str,
+    digest: &str,
 ) -> Result<Element, ProvisionFailure> {
     let wrong = || {
         Ok(with_policy(
@@ -146,7 +157,7 @@ async fn acknowledge(
     if acknowledged == 0 {
         return wrong();
     }
-    match logins.provision(login, Some(acknowledged)).await {
+    match logins.provision(login, Some(acknowledged), digest).await {
         Ok(key) => Ok(with_policy(
             status::SUCCESS,
             policy_of(POLICY_TYPE, policy_status::SUCCESS)

@@ -5,8 +5,9 @@
 -- and DeviceType are pinned at its first login; what the phone says it is
 -- (model, OS, the name its user gave it, user agent, mobile operator; not
 -- its IMEI or number) is kept for the portal. The ActiveSync policy key
--- the phone acknowledged (Provision), and the one it was offered and has
--- yet to acknowledge, are kept here too: the device's identity and its
+-- the phone acknowledged (Provision) with a digest of the policy it
+-- applied, and the key it was offered and has yet to acknowledge, are kept
+-- here too: the device's identity and its
 -- provisioning live together. Revoked rows stay for the listing (and keep
 -- their lookup key from being issued again).
 CREATE TABLE app_passwords (
@@ -28,6 +29,7 @@ CREATE TABLE app_passwords (
     created_at_ms       BIGINT NOT NULL,
     last_used_at_ms     BIGINT,
     policy_key          BIGINT,
+    policy_digest       TEXT,
     pending_policy_key  BIGINT,
     revoked_at_ms       BIGINT,
     UNIQUE (account_id, lookup)

@@ -18,6 +18,7 @@ CREATE TABLE app_passwords (
     created_at_ms       INTEGER NOT NULL,
     last_used_at_ms     INTEGER,
     policy_key          INTEGER,
+    policy_digest       TEXT,
     pending_policy_key  INTEGER,
     revoked_at_ms       INTEGER,
     UNIQUE (account_id, lookup)

@@ -94,6 +94,8 @@ pub struct AppPassword {
     pub last_used_at_ms: Option<i64>,
     /// The ActiveSync policy key the phone acknowledged last.
     pub policy_key: Option<u32>,
+    /// The digest of the policy it applied with that key ("": none).
+    pub policy_digest: String,
     /// What the phone says it is.
     pub device_information: DeviceInformation,
     /// When it was revoked; `None`: it works.

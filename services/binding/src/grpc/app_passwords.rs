@@ -115,6 +115,7 @@ pub(super) async fn authenticate(
         app_password_id: password.id.to_string(),
         address: login.address,
         policy_key: password.policy_key.unwrap_or(0),
+        policy_digest: password.policy_digest.clone(),
     })
 }
 
@@ -179,8 +180,15 @@ pub(super) async fn provision(
         AppPasswordId::parse,
     )?;
     let acknowledged = (req.acknowledged_policy_key != 0).then_some(req.acknowledged_policy_key);
+    let digest = req.policy_digest.trim();
+    if digest.len() > 128 || !digest.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "policy_digest",
+            "must be at most 128 printable ASCII characters",
+        ));
+    }
     let policy_key = registry
-        .provision_app_password(tenant, id, acknowledged)
+        .provision_app_password(tenant, id, acknowledged, digest)
         .await?;
     Ok(pb::ProvisionDeviceResponse { policy_key })
 }

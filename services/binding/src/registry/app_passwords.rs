@@ -87,6 +87,7 @@ impl Registry {
                 client: None,
                 last_used_at_ms: None,
                 policy_key: None,
+                policy_digest: String::new(),
                 device_information: crate::domain::DeviceInformation::default(),
                 revoked_at_ms: None,
             };
@@ -161,6 +162,7 @@ impl Registry {
         tenant: TenantId,
         id: AppPasswordId,
         acknowledged: Option<u32>,
+        digest: &str,
     ) -> Result<u32, ApiError> {
         let key = rand::random_range(1..=u32::MAX);
         let store = self.store();
@@ -168,7 +170,7 @@ impl Registry {
             None => store.offer_policy_key(tenant, id, key).await?,
             Some(pending) => {
                 if !store
-                    .acknowledge_policy_key(tenant, id, pending, key)
+                    .acknowledge_policy_key(tenant, id, pending, key, digest)
                     .await?
                 {
                     return Err(ApiError::FailedPrecondition(

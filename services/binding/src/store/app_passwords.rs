@@ -64,14 +64,16 @@ pub trait AppPasswordStore: Send + Sync {
         key: u32,
     ) -> Result<(), StoreError>;
 
-    /// Makes `key` the phone's policy key when `pending` is the key it was
-    /// offered (which is then spent); `false` when it is not.
+    /// Makes `key` the phone's policy key, applied with the policy of
+    /// `digest`, when `pending` is the key it was offered (which is then
+    /// spent); `false` when it is not.
     async fn acknowledge_policy_key(
         &self,
         tenant: TenantId,
         id: AppPasswordId,
         pending: u32,
         key: u32,
+        digest: &str,
     ) -> Result<bool, StoreError>;
 
     /// Replaces what the phone of one of the tenant's app passwords says

@@ -165,17 +165,20 @@ macro_rules! sql_app_passwords {
                 id: AppPasswordId,
                 pending: u32,
                 key: u32,
+                digest: &str,
             ) -> Result<bool, StoreError> {
                 // One statement: of two acknowledgements of the same offer,
                 // one wins.
                 let updated = sqlx::query(
-                    "UPDATE app_passwords SET policy_key = $4, pending_policy_key = NULL \
+                    "UPDATE app_passwords SET policy_key = $4, policy_digest = $5, \
+                     pending_policy_key = NULL \
                      WHERE tenant_id = $1 AND id = $2 AND pending_policy_key = $3",
                 )
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .bind(i64::from(pending))
                 .bind(i64::from(key))
+                .bind(digest)
                 .execute(&self.0)
                 .await
                 .map_err(map_err)?;

@@ -70,6 +70,7 @@ const API_KEY_COLUMNS: &str =
 const RELAY_COLUMNS: &str = "id, tenant_id, username, description, created_at_ms, revoked_at_ms";
 const APP_PASSWORD_COLUMNS: &str = "p.id, p.tenant_id, p.account_id, p.device_id, p.msisdn, p.label, \
      p.client_device_id, p.client_device_type, p.created_at_ms, p.last_used_at_ms, p.policy_key, \
+     p.policy_digest, \
      p.device_model, p.device_os, p.device_name, p.device_user_agent, p.device_operator, \
      p.revoked_at_ms";
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \

@@ -206,6 +206,10 @@ macro_rules! sql_rows {
                         u32::try_from(key).map_err(|e| StoreError::unreadable("policy_key", e))
                     })
                     .transpose()?,
+                policy_digest: row
+                    .try_get::<Option<String>, _>("policy_digest")
+                    .map_err(get)?
+                    .unwrap_or_default(),
                 device_information: {
                     let text = |column: &str| -> Result<String, StoreError> {
                         Ok(row
