@@ -139,6 +139,23 @@ async fn phone(binding: &mut BindingNode) -> Phone {
     }
 }
 
+/// The phone's account's app passwords, as its tenant lists them.
+async fn app_passwords(binding: &mut BindingNode, phone: &Phone) -> pb::ListAppPasswordsResponse {
+    binding
+        .api
+        .admin
+        .list_app_passwords(authed(
+            &phone.tenant.api_key,
+            pb::ListAppPasswordsRequest {
+                tenant_id: phone.tenant.tenant_id.clone(),
+                account_id: phone.account.account_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 fn basic(user: &str, password: &str) -> String {
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!("Basic {token}")
@@ -549,19 +566,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     )
     .await;
     assert_eq!(other.status, 403, "{}", other.text());
-    let listed = binding
-        .api
-        .admin
-        .list_app_passwords(authed(
-            &phone.tenant.api_key,
-            pb::ListAppPasswordsRequest {
-                tenant_id: phone.tenant.tenant_id.clone(),
-                account_id: phone.account.account_id.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = app_passwords(&mut binding, &phone).await;
     assert_eq!(listed.app_passwords[0].client_device_id, "ApplF17XK0XXHG7F");
     assert_eq!(
         listed.app_passwords[0].app_password_id,
@@ -627,19 +632,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
         ),
         ("1".to_owned(), "1".to_owned(), "7".to_owned())
     );
-    let listed = binding
-        .api
-        .admin
-        .list_app_passwords(authed(
-            &phone.tenant.api_key,
-            pb::ListAppPasswordsRequest {
-                tenant_id: phone.tenant.tenant_id.clone(),
-                account_id: phone.account.account_id.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = app_passwords(&mut binding, &phone).await;
     let said = listed.app_passwords[0].device_information.clone().unwrap();
     assert_eq!(
         (said.model.as_str(), said.os.as_str()),
@@ -790,19 +783,7 @@ with Client(server=server, username=user, password=password,
         "auto-replies are not the platform's to set"
     );
     // What pyactivesync said it is, at Provision, is in the listing.
-    let listed = binding
-        .api
-        .admin
-        .list_app_passwords(authed(
-            &phone.tenant.api_key,
-            pb::ListAppPasswordsRequest {
-                tenant_id: phone.tenant.tenant_id.clone(),
-                account_id: phone.account.account_id.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = app_passwords(&mut binding, &phone).await;
     let said = listed.app_passwords[0].device_information.clone().unwrap();
     assert_eq!(
         (said.model.as_str(), said.os.as_str()),

@@ -152,15 +152,6 @@ pub trait Logins: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct BindingLogins(pub TracedChannel);
 
-fn retry_after(status: &tonic::Status) -> u64 {
-    status
-        .metadata()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
-}
-
 #[async_trait]
 impl Logins for BindingLogins {
     async fn login(
@@ -192,7 +183,9 @@ impl Logins for BindingLogins {
                     (Code::PermissionDenied, Some("other-phone")) => {
                         LoginError::OtherPhone(status.message().to_owned())
                     }
-                    (Code::ResourceExhausted, _) => LoginError::LockedOut(retry_after(&status)),
+                    (Code::ResourceExhausted, _) => LoginError::LockedOut(
+                        pushmail_common::grpc::retry_after(&status).unwrap_or(60),
+                    ),
                     _ => LoginError::Unavailable(status),
                 }
             })?

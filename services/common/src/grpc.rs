@@ -130,6 +130,16 @@ pub enum UpstreamError {
     NotServing(&'static str),
 }
 
+/// The whole seconds a throttled upstream asks to wait (its
+/// `retry-after` metadata), when it says.
+pub fn retry_after(status: &tonic::Status) -> Option<u64> {
+    status
+        .metadata()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A span for an incoming gRPC request, child of the caller's trace.
 pub fn request_span(request: &http::Request<()>) -> tracing::Span {
     let span = tracing::info_span!(

@@ -93,11 +93,7 @@ impl ApiError {
     pub(crate) fn from_admin(status: &tonic::Status) -> Self {
         use tonic::Code;
         let message = status.message().to_owned();
-        let retry_after = status
-            .metadata()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let retry_after = pushmail_common::grpc::retry_after(status);
         match status.code() {
             Code::ResourceExhausted if retry_after.is_some() => Self::Throttled {
                 message,
