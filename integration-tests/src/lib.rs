@@ -9,6 +9,7 @@
     reason = "a test or benchmark reads as one scenario, top to bottom"
 )]
 
+pub mod activesync;
 pub mod broker;
 pub mod browser;
 pub mod collector;

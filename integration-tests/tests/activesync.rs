@@ -12,196 +12,16 @@
 )]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
-use std::net::SocketAddr;
 use std::process::Command;
 
-use base64::Engine as _;
 use pushmail_activesync::policy::PolicyConfig;
-use pushmail_common::health::Readiness;
 use pushmail_common::service_identity::Service;
+use pushmail_integration_tests::activesync::{Front, app_passwords, basic, phone, post, wbxml2xml};
+use pushmail_integration_tests::authed;
 use pushmail_integration_tests::http::{Response, call};
-use pushmail_integration_tests::nodes::{BindingNode, bind_device};
-use pushmail_integration_tests::topics::TenantTopics;
-use pushmail_integration_tests::{authed, credential_secret, kafka_bus, unique};
+use pushmail_integration_tests::nodes::BindingNode;
 use pushmail_proto::binding::v1 as pb;
 use pushmail_wbxml::{Element, tag};
-use tokio_util::sync::CancellationToken;
-
-/// An activesync service in-process, plain HTTP or TLS with `tls_dir`'s
-/// self-signed certificate.
-struct Front {
-    addr: SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), pushmail_activesync::Error>>,
-}
-
-impl Front {
-    async fn start(binding: SocketAddr, tls_dir: Option<&std::path::Path>) -> Self {
-        Self::start_as(binding, tls_dir, Service::ActiveSync).await
-    }
-
-    /// With `service`'s credential towards binding (a misconfiguration
-    /// when it is not activesync's).
-    async fn start_as(
-        binding: SocketAddr,
-        tls_dir: Option<&std::path::Path>,
-        service: Service,
-    ) -> Self {
-        Self::start_with(binding, tls_dir, service, PolicyConfig::default()).await
-    }
-
-    async fn start_with(
-        binding: SocketAddr,
-        tls_dir: Option<&std::path::Path>,
-        service: Service,
-        policy: PolicyConfig,
-    ) -> Self {
-        let mut config = pushmail_activesync::Config {
-            policy,
-            ..pushmail_activesync::Config::default()
-        };
-        config.binding.endpoint = format!("http://{binding}");
-        config.binding.token = credential_secret(service);
-        config.server.http_addr = "127.0.0.1:0".parse().unwrap();
-        config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
-        config.public_url = "https://eas.carrier.example/Microsoft-Server-ActiveSync".to_owned();
-        if let Some(dir) = tls_dir {
-            let key = rcgen::KeyPair::generate().unwrap();
-            let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-                .unwrap()
-                .self_signed(&key)
-                .unwrap();
-            std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-            std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-            config.tls.enabled = true;
-            config.tls.cert_path = dir.join("cert.pem");
-            config.tls.key_path = dir.join("key.pem");
-        }
-        let deps = pushmail_activesync::Deps::connect(&config).unwrap();
-        let listeners = pushmail_activesync::Listeners::bind(&config).await.unwrap();
-        let addr = listeners.http.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(pushmail_activesync::run(
-            config,
-            deps,
-            listeners,
-            Readiness::new("activesync"),
-            stop.clone(),
-        ));
-        Self { addr, stop, task }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-/// A phone's account: bound number, app password.
-struct Phone {
-    tenant: pb::CreateTenantResponse,
-    account: pb::Account,
-    address: String,
-    password: String,
-    app_password: pb::AppPassword,
-}
-
-async fn phone(binding: &mut BindingNode) -> Phone {
-    let tenant = binding.tenant().await.unwrap();
-    let address = format!("{}@corp.example", unique("eas"));
-    let account = binding.forwarded(&tenant, &address).await.unwrap();
-    let bus = kafka_bus().await.unwrap();
-    let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
-    let (msisdn, _) = bind_device(&mut binding.api.admin, &tenant, &account, true, &mut watch)
-        .await
-        .unwrap();
-    let made = binding
-        .api
-        .admin
-        .create_app_password(authed(
-            &tenant.api_key,
-            pb::CreateAppPasswordRequest {
-                tenant_id: tenant.tenant_id.clone(),
-                account_id: account.account_id.clone(),
-                msisdn,
-                label: "iPhone".to_owned(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    Phone {
-        tenant,
-        account,
-        address,
-        password: made.password,
-        app_password: made.app_password.unwrap(),
-    }
-}
-
-/// The phone's account's app passwords, as its tenant lists them.
-async fn app_passwords(binding: &mut BindingNode, phone: &Phone) -> pb::ListAppPasswordsResponse {
-    binding
-        .api
-        .admin
-        .list_app_passwords(authed(
-            &phone.tenant.api_key,
-            pb::ListAppPasswordsRequest {
-                tenant_id: phone.tenant.tenant_id.clone(),
-                account_id: phone.account.account_id.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-fn basic(user: &str, password: &str) -> String {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {token}")
-}
-
-async fn post(
-    addr: SocketAddr,
-    query: &str,
-    authorization: &str,
-    policy_key: Option<&str>,
-    body: &[u8],
-) -> Response {
-    let mut headers = vec![
-        ("Authorization", authorization),
-        ("MS-ASProtocolVersion", "16.1"),
-        ("Content-Type", "application/vnd.ms-sync.wbxml"),
-    ];
-    if let Some(key) = policy_key {
-        headers.push(("X-MS-PolicyKey", key));
-    }
-    call(
-        addr,
-        "POST",
-        &format!("/Microsoft-Server-ActiveSync?{query}"),
-        &headers,
-        body,
-    )
-    .await
-    .unwrap()
-}
-
-/// libwbxml's reading of `bytes`.
-fn wbxml2xml(bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.wbxml");
-    let output = dir.path().join("out.xml");
-    std::fs::write(&input, bytes).unwrap();
-    let status = Command::new("wbxml2xml")
-        .args(["-l", "ACTIVESYNC", "-m", "0", "-o"])
-        .arg(&output)
-        .arg(&input)
-        .status()
-        .expect("wbxml2xml (libwbxml2-utils) is installed by scripts/provision.sh");
-    assert!(status.success(), "wbxml2xml refused our answer");
-    std::fs::read_to_string(output).unwrap()
-}
 
 /// Python's own XML parser's reading of a mobilesync answer: server
 /// type, URL and the address it is for.
@@ -297,7 +117,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     );
     assert_eq!(
         options.header("ms-asprotocolcommands"),
-        Some("Provision,Settings")
+        Some("Provision,Settings,FolderSync,Sync,GetItemEstimate")
     );
 
     // Autodiscover: the XML form at any casing, the JSON forms; the same
@@ -418,7 +238,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     );
     let not_yet = post(
         front.addr,
-        &query.replace("Provision", "FolderSync"),
+        &query.replace("Provision", "ItemOperations"),
         &auth,
         None,
         b"x",
@@ -428,8 +248,8 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     let garbage = post(front.addr, &query, &auth, None, b"\x03\x01\x6a\x00\x45\xff").await;
     assert_eq!(garbage.status, 400, "{}", garbage.text());
     // Bodies past the bounds: nested deeper than 32 (decoded: 400), or
-    // over the 64 KiB the commands served so far may be (a Ping of
-    // 100,000 folders: 413, read no further once the login is checked).
+    // over the 1 MiB the commands served so far may be (a Ping of
+    // 300,000 folders: 413, read no further once the login is checked).
     let mut deep = Element::of(tag("Provision", "Data"));
     for _ in 0..40 {
         deep = Element::of(tag("Provision", "Data")).with(deep);
@@ -446,7 +266,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert!(refused.text().contains("deeper"), "{}", refused.text());
     let mut wide = Element::of(tag("Ping", "Folders"));
-    for i in 0..100_000 {
+    for i in 0..300_000 {
         wide = wide.with(
             Element::of(tag("Ping", "Folder"))
                 .with(Element::text_of(tag("Ping", "Id"), i.to_string())),
@@ -462,7 +282,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     )
     .await;
     assert_eq!(refused.status, 413, "{}", refused.text());
-    assert!(refused.text().contains("65536"), "{}", refused.text());
+    assert!(refused.text().contains("1048576"), "{}", refused.text());
 
     // A front door whose own credential binding refuses is an outage
     // (503), not a wrong password the user would be asked to retype.
@@ -745,8 +565,7 @@ async fn pyactivesync_provisions_over_tls() {
     let phone = phone(&mut binding).await;
     let certs = tempfile::tempdir().unwrap();
     let front = Front::start(binding.addr, Some(certs.path())).await;
-    let python = std::env::var("PUSHMAIL_PYTHON")
-        .unwrap_or_else(|_| "/var/cache/pushmail/pyvenv/bin/python".to_owned());
+    let python = pushmail_integration_tests::activesync::python();
     let script = r#"
 import sys
 from pyactivesync import Client

@@ -32,6 +32,10 @@ fn gateway<T>(message: T) -> tonic::Request<T> {
     as_service(Service::Gateway, message)
 }
 
+fn activesync<T>(message: T) -> tonic::Request<T> {
+    as_service(Service::ActiveSync, message)
+}
+
 fn mail(n: usize) -> Vec<u8> {
     format!(
         "From: Sender {n} <sender{n}@example.org>\r\nTo: {USER}\r\nSubject: message {n}\r\n\
@@ -643,4 +647,192 @@ async fn a_large_attachment_goes_up_in_chunks_and_arrives_byte_for_byte() {
     assert_eq!(stranger.code(), Code::NotFound, "no account, no staging");
 
     sending.stop().await;
+}
+
+#[tokio::test]
+async fn activesync_follows_the_tree_estimates_and_reads_bodies_cut_to_size() {
+    let dovecot = Dovecot::start_provider(&[USER], ImapProfile::Modern)
+        .await
+        .unwrap();
+    for n in 1..=3 {
+        dovecot.deliver(USER, &mail(n)).await.unwrap();
+    }
+    let user = dovecot.users[0].clone();
+    let (binding, tenant, account) = bound(&dovecot).await;
+    let node = MailboxNode::start(binding.addr).await;
+    let mut client = node.client().await;
+    let (t, a) = (tenant.tenant_id.clone(), account.account_id.clone());
+
+    // The tree: all of it first, parents before children; nothing new
+    // keeps the token; a folder made elsewhere is one change; a repeated
+    // token is answered again; an unknown one must start over.
+    let changes = |token: &str| pb::FolderChangesRequest {
+        tenant_id: t.clone(),
+        account_id: a.clone(),
+        since_token: token.to_owned(),
+    };
+    let all = client
+        .folder_changes(activesync(changes("")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(all.added.iter().any(|f| f.role() == pb::FolderRole::Inbox));
+    assert!(all.changed.is_empty() && all.removed.is_empty());
+    let same = client
+        .folder_changes(activesync(changes(&all.next_token)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(same.added.is_empty());
+    assert_eq!(same.next_token, all.next_token);
+    dovecot
+        .imap_peer(
+            &user,
+            &serde_json::json!([["create", "Clients"], ["create", "Clients/Acme"]]),
+        )
+        .await
+        .unwrap();
+    let made = client
+        .folder_changes(activesync(changes(&all.next_token)))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = made.added.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["Clients", "Acme"]);
+    assert_eq!(made.added[1].parent_id, made.added[0].folder_id);
+    let again = client
+        .folder_changes(activesync(changes(&all.next_token)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.added, made.added);
+    dovecot
+        .imap_peer(
+            &user,
+            &serde_json::json!([["delete", "Clients/Acme"], ["delete", "Clients"]]),
+        )
+        .await
+        .unwrap();
+    let gone = client
+        .folder_changes(activesync(changes(&made.next_token)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        gone.removed,
+        [
+            made.added[1].folder_id.clone(),
+            made.added[0].folder_id.clone()
+        ],
+        "children before their parents"
+    );
+    let unknown = client
+        .folder_changes(activesync(changes("0123456789abcdef0123456789abcdef")))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::FailedPrecondition);
+    assert_eq!(unknown.metadata().get("reason").unwrap(), "token-invalid");
+
+    // Estimates count without giving or issuing anything.
+    let inbox = all
+        .added
+        .iter()
+        .find(|f| f.role() == pb::FolderRole::Inbox)
+        .unwrap()
+        .folder_id
+        .clone();
+    let estimate = |token: &str| pb::EstimateSyncRequest {
+        tenant_id: t.clone(),
+        account_id: a.clone(),
+        folder_id: inbox.clone(),
+        since_token: token.to_owned(),
+    };
+    let whole = client
+        .estimate_sync(activesync(estimate("")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(whole.estimate, 3);
+    let page = client
+        .sync(activesync(pb::SyncRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            folder_id: inbox.clone(),
+            since_token: String::new(),
+            window: 1,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let rest = client
+        .estimate_sync(activesync(estimate(&page.next_token)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.estimate, 2, "the rest of a paged answer");
+
+    // Bodies: plain, the message as mailed, cut where asked; a gone
+    // message left out; more than 64 at once refused.
+    let id = page.added[0].message_id.clone();
+    let bodies = |kind: pb::BodyType, max: u64, ids: Vec<String>| pb::GetBodiesRequest {
+        tenant_id: t.clone(),
+        account_id: a.clone(),
+        message_ids: ids,
+        r#type: kind.into(),
+        max_bytes: max,
+    };
+    let text = client
+        .get_bodies(activesync(bodies(pb::BodyType::Html, 0, vec![id.clone()])))
+        .await
+        .unwrap()
+        .into_inner()
+        .bodies;
+    assert_eq!(text.len(), 1);
+    assert_eq!(text[0].r#type(), pb::BodyType::Plain, "no HTML: plain text");
+    assert!(String::from_utf8_lossy(&text[0].data).starts_with("body of message 3"));
+    assert!(!text[0].truncated);
+    let missing = format!("{}.999.{inbox}", id.split('.').next().unwrap());
+    let cut = client
+        .get_bodies(activesync(bodies(
+            pb::BodyType::Mime,
+            20,
+            vec![id.clone(), missing],
+        )))
+        .await
+        .unwrap()
+        .into_inner()
+        .bodies;
+    assert_eq!(cut.len(), 1, "the missing one is left out");
+    // The message as the server holds it (Dovecot adds Return-Path).
+    let mut stream = client
+        .fetch_raw(activesync(pb::FetchRawRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_id: id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut raw = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        raw.extend(chunk.data);
+    }
+    assert_eq!(cut[0].data, &raw[..20]);
+    assert!(cut[0].truncated);
+    assert_eq!(cut[0].total_bytes, raw.len() as u64);
+    let many = client
+        .get_bodies(activesync(bodies(pb::BodyType::Plain, 0, vec![id; 65])))
+        .await
+        .unwrap_err();
+    assert_eq!(many.code(), Code::InvalidArgument);
+
+    // Another service's credential is refused.
+    let refused = client
+        .folder_changes(as_service(Service::Ingest, changes("")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    node.stop().await;
+    binding.stop().await.unwrap();
 }

@@ -133,9 +133,10 @@ activesync:
   ports: { http: 8082, admin: 9109 }
   secrets:
     BINDING__TOKEN: PUSHMAIL_ACTIVESYNC_CREDENTIAL
+    MAILBOX__TOKEN: PUSHMAIL_ACTIVESYNC_CREDENTIAL
   redis: []
   kafka: false
-  peers: { BINDING__ENDPOINT: binding }
+  peers: { BINDING__ENDPOINT: binding, MAILBOX__ENDPOINT: mailbox }
   blobs: ""
 {{- end -}}
 

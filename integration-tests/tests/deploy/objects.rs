@@ -587,16 +587,16 @@ fn check_network_policies(docs: &[Value], configs: &Configs, brokers: &[Broker],
         }
     }
 
-    // The mailbox service: the gateway only (and the scrapers, on the
-    // admin port), behind a policy that denies the rest.
+    // The mailbox service: the gateway and activesync only (and the
+    // scrapers, on the admin port), behind a policy that denies the rest.
     let mailbox = deployments
         .iter()
         .find(|d| name_of(d) == format!("{}mailbox", expect.prefix))
         .unwrap();
-    let gateway = deployments
+    let callers: Vec<String> = ["gateway", "activesync"]
         .iter()
-        .find(|d| name_of(d) == format!("{}gateway", expect.prefix))
-        .unwrap();
+        .map(|c| format!("{}{c}", expect.prefix))
+        .collect();
     let guarding: Vec<&&Value> = policies
         .iter()
         .filter(|p| selects(s(p, &["spec", "podSelector"]), &pod_labels(mailbox)))
@@ -633,18 +633,17 @@ fn check_network_policies(docs: &[Value], configs: &Configs, brokers: &[Broker],
             );
             for peer in from {
                 let pods = peer.get("podSelector");
-                let gateway_only = peer["namespaceSelector"].is_null()
+                let callers_only = peer["namespaceSelector"].is_null()
                     && peer["ipBlock"].is_null()
                     && pods.is_some_and(|pods| {
-                        selects(pods, &pod_labels(gateway))
-                            && workloads
-                                .iter()
-                                .filter(|w| selects(pods, &pod_labels(w)))
-                                .all(|w| name_of(w) == name_of(gateway))
+                        workloads
+                            .iter()
+                            .filter(|w| selects(pods, &pod_labels(w)))
+                            .all(|w| callers.contains(&name_of(w).to_owned()))
                     });
                 assert!(
-                    gateway_only,
-                    "{label}: NetworkPolicy {name} lets more than the gateway reach the mailbox service"
+                    callers_only,
+                    "{label}: NetworkPolicy {name} lets more than the gateway and activesync reach the mailbox service"
                 );
             }
         }

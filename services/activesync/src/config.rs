@@ -24,6 +24,9 @@ pub struct Config {
     /// Binding: logins and provisioning, with the activesync service's own
     /// credential.
     pub binding: UpstreamConfig,
+    /// The mailbox service: folders, sync, bodies and the phone's changes,
+    /// with the activesync service's own credential.
+    pub mailbox: UpstreamConfig,
     /// TLS on the phones' port; off where an ingress terminates it (the
     /// ingress must then pass `Authorization` through and allow long
     /// requests: see `docs/activesync.md`).
@@ -114,6 +117,13 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+            mailbox: UpstreamConfig {
+                // A Sync's bodies are read whole from the provider before
+                // they are cut: the 5 s other upstreams get would cut a
+                // window of large messages.
+                timeout_ms: 120_000,
+                ..UpstreamConfig::at("http://127.0.0.1:7108")
+            },
             tls: ServerTlsConfig::default(),
             policy: PolicyConfig::default(),
             listeners: ListenersConfig::default(),
@@ -131,6 +141,7 @@ impl ServiceConfig for Config {
         self.telemetry.validate("telemetry.")?;
         self.shutdown.validate("shutdown.")?;
         self.binding.validate("binding.")?;
+        self.mailbox.validate("mailbox.")?;
         self.tls.validate("tls.")?;
         self.policy.validate()?;
         self.listeners.http.validate("listeners.http.")?;

@@ -13,9 +13,9 @@ pub enum Error {
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] std::io::Error),
-    /// Binding's address is not usable.
-    #[error("binding: {0}")]
-    Binding(#[from] EndpointError),
+    /// An upstream's address (binding, mailbox) is not usable.
+    #[error(transparent)]
+    Upstream(#[from] EndpointError),
     /// A server task failed.
     #[error(transparent)]
     Host(#[from] HostError),

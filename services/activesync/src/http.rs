@@ -29,12 +29,19 @@ const WBXML: &str = "application/vnd.ms-sync.wbxml";
 
 /// Commands served so far; the rest are answered 501 (and not listed in
 /// OPTIONS, so a phone does not try them).
-const SERVED: &[Command] = &[Command::Provision, Command::Settings];
+const SERVED: &[Command] = &[
+    Command::Provision,
+    Command::Settings,
+    Command::FolderSync,
+    Command::Sync,
+    Command::GetItemEstimate,
+];
 
-/// Largest body of the commands served so far (a Provision or Settings
-/// request is a few hundred bytes); read only once the phone has logged
-/// in, so a stranger cannot make the service hold more.
-const MAX_COMMAND_BODY: usize = 64 * 1024;
+/// Largest body of the commands served so far (a Sync of a hundred
+/// collections, or with a few hundred changes, is tens of KB); read only
+/// once the phone has logged in, so a stranger cannot make the service
+/// hold more.
+const MAX_COMMAND_BODY: usize = 1024 * 1024;
 
 /// Largest Autodiscover request read (it is a few hundred bytes).
 const MAX_AUTODISCOVER_BODY: usize = 16 * 1024;
@@ -43,6 +50,8 @@ const MAX_AUTODISCOVER_BODY: usize = 16 * 1024;
 pub struct Front {
     /// Logins and provisioning (binding).
     pub logins: Arc<dyn Logins>,
+    /// The phone's account's mail.
+    pub mail: crate::mail::Mail,
     /// The device policy.
     pub policy: PolicyConfig,
     /// Bounds of a request body's WBXML.
@@ -91,6 +100,8 @@ enum Refusal {
     NotServed(&'static str),
     #[error(transparent)]
     Provision(#[from] ProvisionFailure),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
     #[error("the answer could not be encoded: {0}")]
     Encode(WbxmlError),
 }
@@ -108,7 +119,7 @@ impl IntoResponse for Refusal {
             Self::Login(LoginError::LockedOut(seconds)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, Some(*seconds))
             }
-            Self::Login(LoginError::Unavailable(_)) | Self::Provision(_) => {
+            Self::Login(LoginError::Unavailable(_)) | Self::Provision(_) | Self::Mail(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, Some(30))
             }
             Self::NotServed(_) => (StatusCode::NOT_IMPLEMENTED, None),
@@ -285,13 +296,17 @@ async fn serve(
     let body = axum::body::to_bytes(body, MAX_COMMAND_BODY)
         .await
         .map_err(|_| Refusal::TooLarge(MAX_COMMAND_BODY))?;
-    if body.is_empty() {
-        return Err(Refusal::EmptyBody);
-    }
-    let tree = pushmail_wbxml::decode_with(&body, front.limits)?;
     if let Some(refused) = unprovisioned(&request, &login, &front.policy_digest) {
         return wbxml_response(&refused);
     }
+    if body.is_empty() {
+        // An empty Sync asks to repeat the last one, which is not kept.
+        if request.command == Command::Sync {
+            return wbxml_response(&crate::sync::incomplete());
+        }
+        return Err(Refusal::EmptyBody);
+    }
+    let tree = pushmail_wbxml::decode_with(&body, front.limits)?;
     let answer = match request.command {
         Command::Provision => {
             provision::answer(
@@ -304,6 +319,9 @@ async fn serve(
             .await?
         }
         Command::Settings => crate::settings::answer(&*front.logins, &login, &tree).await,
+        Command::FolderSync => crate::folder_sync::answer(&front.mail, &login, &tree).await,
+        Command::Sync => crate::sync::answer(&front.mail, &login, &tree).await,
+        Command::GetItemEstimate => crate::estimate::answer(&front.mail, &login, &tree).await?,
         other => return Err(Refusal::NotServed(other.name())),
     };
     wbxml_response(&answer)
@@ -328,12 +346,18 @@ fn unprovisioned(
         }
         Some(_) => "144",
     };
-    const SETTINGS: (pushmail_wbxml::Tag, pushmail_wbxml::Tag) = (
-        pushmail_wbxml::tag("Settings", "Settings"),
-        pushmail_wbxml::tag("Settings", "Status"),
-    );
+    use pushmail_wbxml::tag;
     let (root, status) = match request.command {
-        Command::Settings => SETTINGS,
+        Command::Settings => (tag("Settings", "Settings"), tag("Settings", "Status")),
+        Command::FolderSync => (
+            tag("FolderHierarchy", "FolderSync"),
+            tag("FolderHierarchy", "Status"),
+        ),
+        Command::Sync => (tag("AirSync", "Sync"), tag("AirSync", "Status")),
+        Command::GetItemEstimate => (
+            tag("GetItemEstimate", "GetItemEstimate"),
+            tag("GetItemEstimate", "Status"),
+        ),
         // Commands not served never get this far.
         _ => return None,
     };

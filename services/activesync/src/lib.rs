@@ -2,20 +2,28 @@
 //! the mail app a phone already has. `protocol` is the protocol's own
 //! vocabulary (versions, commands, the request line); `login` asks
 //! binding who a phone is; `http` is the edge every request passes;
-//! each command has its module (`provision`, `settings`), `policy` is the device
-//! policy phones are given, and `autodiscover` tells a phone where all
-//! this is.
+//! each command has its module (`provision`, `settings`, `folder_sync`,
+//! `sync`, `estimate`), `mail` is the mailbox service they read and
+//! change, `email` the Email class's items, `sync_key` the keys phones
+//! hold; `policy` is the device policy phones are given, and
+//! `autodiscover` tells a phone where all this is.
 
 pub mod autodiscover;
 pub mod config;
+pub mod email;
 mod error;
+pub mod estimate;
+pub mod folder_sync;
 pub mod http;
 pub mod login;
+pub mod mail;
 pub mod peer;
 pub mod policy;
 pub mod protocol;
 pub mod provision;
 pub mod settings;
+pub mod sync;
+pub mod sync_key;
 
 use std::sync::Arc;
 
@@ -39,15 +47,21 @@ pub struct Deps {
     pub logins: Arc<dyn Logins>,
     /// Binding's channel, for readiness.
     pub binding: pushmail_common::grpc::TracedChannel,
+    /// The mailbox service. Not a readiness check: with it down, logins
+    /// and Provision still work and each command tells the phone to
+    /// retry.
+    pub mail: mail::Mail,
 }
 
 impl Deps {
-    /// Binding over gRPC, with the service's credential.
+    /// Binding and the mailbox service over gRPC, with the service's
+    /// credential.
     pub fn connect(config: &Config) -> Result<Self, Error> {
         let binding = config.binding.channel()?;
         Ok(Self {
             logins: Arc::new(BindingLogins(binding.clone())),
             binding,
+            mail: mail::Mail::new(config.mailbox.channel()?),
         })
     }
 }
@@ -96,6 +110,7 @@ pub async fn run(
     host.readiness().add_upstream_check("binding", deps.binding);
     let front = Arc::new(http::Front {
         logins: deps.logins,
+        mail: deps.mail,
         policy: config.policy.clone(),
         public_url: Some(config.public_url.trim().to_owned()).filter(|u| !u.is_empty()),
         policy_digest: config.policy.digest(),

@@ -199,6 +199,17 @@ impl FlagUpdate {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// `flags` with this update made.
+    pub fn apply(&self, flags: Flags) -> Flags {
+        Flags {
+            seen: self.seen.unwrap_or(flags.seen),
+            flagged: self.flagged.unwrap_or(flags.flagged),
+            answered: self.answered.unwrap_or(flags.answered),
+            forwarded: self.forwarded.unwrap_or(flags.forwarded),
+            ..flags
+        }
+    }
 }
 
 /// A mail address with its display name.

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod backend;
+mod bodies;
 pub mod changes;
 pub mod compose;
 pub mod config;

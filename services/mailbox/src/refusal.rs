@@ -34,6 +34,12 @@ pub(crate) enum Refusal {
         /// How many were named.
         asked: usize,
     },
+    /// Too many bodies asked at once.
+    #[error("{asked} bodies asked; at most {max} at once", max = crate::service::MAX_BODIES)]
+    TooManyBodies {
+        /// How many were asked.
+        asked: usize,
+    },
     /// Nothing named.
     #[error("no message_ids")]
     NoMessages,
@@ -105,6 +111,7 @@ impl Refusal {
             Self::Unidentified
             | Self::BadId(_)
             | Self::TooMany { .. }
+            | Self::TooManyBodies { .. }
             | Self::NoMessages
             | Self::NoKind
             | Self::Compose(_) => (Code::InvalidArgument, None),

@@ -1,4 +1,5 @@
-//! The gRPC edge: who may call (the gateway's credential), the account's
+//! The gRPC edge: who may call (the gateway's and activesync's
+//! credentials), the account's
 //! mailbox opened for one request (a kept session from the pool when
 //! there is one), ids decoded and grouped by folder, a Send run to its
 //! end whatever becomes of the caller, and every failure answered through
@@ -27,8 +28,8 @@ use crate::submit::Submitter;
 use crate::sync::{Scope, States, Token, sync};
 use crate::wire;
 
-/// Who may call: the gateway, for phones.
-const ALLOWED: &[Caller] = &[Caller::Gateway];
+/// Who may call: the gateway and the ActiveSync front door, for phones.
+const ALLOWED: &[Caller] = &[Caller::Gateway, Caller::ActiveSync];
 /// Bytes per streamed chunk of a raw message.
 const CHUNK: usize = 64 * 1024;
 
@@ -118,6 +119,10 @@ macro_rules! opened {
         result
     }};
 }
+
+mod views;
+
+pub(crate) use views::MAX_BODIES;
 
 impl Mailboxes {
     /// Where the account's mail lives.
@@ -614,6 +619,46 @@ impl MailboxService for Service {
     ) -> Result<Response<pb::SyncResponse>, Status> {
         self.authorize(&request, "Sync")?;
         Ok(Response::new(self.0.sync(request.into_inner()).await?))
+    }
+
+    async fn folder_changes(
+        &self,
+        request: Request<pb::FolderChangesRequest>,
+    ) -> Result<Response<pb::FolderChangesResponse>, Status> {
+        self.authorize(&request, "FolderChanges")?;
+        Ok(Response::new(
+            self.0.folder_changes(request.into_inner()).await?,
+        ))
+    }
+
+    async fn acknowledge(
+        &self,
+        request: Request<pb::AcknowledgeRequest>,
+    ) -> Result<Response<pb::AcknowledgeResponse>, Status> {
+        self.authorize(&request, "Acknowledge")?;
+        Ok(Response::new(
+            self.0.acknowledge(request.into_inner()).await?,
+        ))
+    }
+
+    async fn estimate_sync(
+        &self,
+        request: Request<pb::EstimateSyncRequest>,
+    ) -> Result<Response<pb::EstimateSyncResponse>, Status> {
+        self.authorize(&request, "EstimateSync")?;
+        Ok(Response::new(
+            self.0.estimate_sync(request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_bodies(
+        &self,
+        request: Request<pb::GetBodiesRequest>,
+    ) -> Result<Response<pb::GetBodiesResponse>, Status> {
+        self.authorize(&request, "GetBodies")?;
+        Ok(Response::new(
+            self.0.get_bodies(request.into_inner()).await?,
+        ))
     }
 
     async fn get_message(

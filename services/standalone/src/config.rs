@@ -254,6 +254,10 @@ fn activesync() -> pushmail_activesync::Config {
             admin_addr: local(9109),
         },
         binding: UpstreamConfig::at("http://127.0.0.1:7101"),
+        mailbox: UpstreamConfig {
+            timeout_ms: 120_000,
+            ..UpstreamConfig::at("http://127.0.0.1:7108")
+        },
         public_url: "http://127.0.0.1:8082/Microsoft-Server-ActiveSync".to_owned(),
         ..Default::default()
     }

@@ -118,7 +118,9 @@ fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
     config.dispatch.binding.token = dispatch.clone();
     config.dispatch.session.token = dispatch;
     config.mailbox.binding.token = issuer.mint(Service::Mailbox, now);
-    config.activesync.binding.token = issuer.mint(Service::ActiveSync, now);
+    let activesync = issuer.mint(Service::ActiveSync, now);
+    config.activesync.binding.token = activesync.clone();
+    config.activesync.mailbox.token = activesync;
     for upstream in [
         &mut config.gateway.binding,
         &mut config.gateway.transcode,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{FolderState, Scope, States, StatesError, Token};
+use super::{Scope, States, StatesError, Token};
 
 /// A folder's tokens, oldest first: each with when it was issued and its
 /// encoded state.
@@ -40,24 +40,24 @@ impl MemoryStates {
 
 #[async_trait]
 impl States for MemoryStates {
-    async fn save(&self, scope: &Scope, state: &FolderState) -> Result<Token, StatesError> {
+    async fn put(&self, scope: &Scope, state: Vec<u8>) -> Result<Token, StatesError> {
         let token = Token::random();
         let mut inner = self.lock();
         let tokens = inner.entry(scope.clone()).or_default();
-        tokens.push_back((token.clone(), Instant::now(), state.encode()));
+        tokens.push_back((token.clone(), Instant::now(), state));
         while tokens.len() > self.per_folder {
             tokens.pop_front();
         }
         Ok(token)
     }
 
-    async fn load(&self, scope: &Scope, token: &Token) -> Result<Option<FolderState>, StatesError> {
+    async fn get(&self, scope: &Scope, token: &Token) -> Result<Option<Vec<u8>>, StatesError> {
         let inner = self.lock();
         Ok(inner.get(scope).and_then(|tokens| {
             tokens
                 .iter()
                 .find(|(t, at, _)| t == token && at.elapsed() <= self.max_age)
-                .and_then(|(_, _, bytes)| FolderState::decode(bytes))
+                .map(|(_, _, bytes)| bytes.clone())
         }))
     }
 

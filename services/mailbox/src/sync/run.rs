@@ -3,7 +3,7 @@
 //! token. Backend-agnostic, so every backend syncs the same way.
 
 use crate::backend::{BackendError, Mailbox};
-use crate::domain::{Flags, Listed, MessageKey};
+use crate::domain::{FlagUpdate, Flags, Listed, MessageKey, Uid};
 
 use super::{FolderState, Page, Renumbered, Scope, States, StatesError, Token, plan, resume};
 
@@ -40,6 +40,24 @@ pub enum SyncError {
     States(#[from] StatesError),
 }
 
+/// The state behind `since` (`None`: the phone holds nothing), or
+/// [`SyncError::UnknownToken`].
+async fn held(
+    states: &dyn States,
+    scope: &Scope,
+    since: Option<&Token>,
+) -> Result<Option<FolderState>, SyncError> {
+    match since {
+        Some(token) => Ok(Some(
+            states
+                .load(scope, token)
+                .await?
+                .ok_or(SyncError::UnknownToken)?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Answers a Sync of `scope`'s folder from `since` (`None`: the start),
 /// at most `window` entries.
 pub async fn sync(
@@ -49,15 +67,7 @@ pub async fn sync(
     since: Option<&Token>,
     window: usize,
 ) -> Result<Synced, SyncError> {
-    let state: Option<FolderState> = match since {
-        Some(token) => Some(
-            states
-                .load(scope, token)
-                .await?
-                .ok_or(SyncError::UnknownToken)?,
-        ),
-        None => None,
-    };
+    let state = held(states, scope, since).await?;
     // A paged answer's later pages come from the state, unlisted; if the
     // folder was renumbered meanwhile its summaries are refused, and the
     // listing below says so.
@@ -109,6 +119,55 @@ pub async fn sync(
         token,
         more: page.more,
     })
+}
+
+/// The state behind `since` with the phone's own changes recorded as
+/// told (flags updated, messages removed), saved under a new token. UIDs
+/// the state does not hold are left alone: a phone only changes what it
+/// was told of.
+pub async fn acknowledge(
+    states: &dyn States,
+    scope: &Scope,
+    since: &Token,
+    flagged: &[(Vec<Uid>, FlagUpdate)],
+    removed: &[Uid],
+) -> Result<Token, SyncError> {
+    let mut state = held(states, scope, Some(since))
+        .await?
+        .ok_or(SyncError::UnknownToken)?;
+    for (uids, update) in flagged {
+        for uid in uids {
+            if let Some(flags) = state.known.get_mut(uid) {
+                *flags = update.apply(*flags);
+            }
+        }
+    }
+    for uid in removed {
+        state.known.remove(uid);
+    }
+    Ok(states.save(scope, &state).await?)
+}
+
+/// How many entries a sync of `scope`'s folder from `since` would give
+/// now: nothing is fetched beyond the listing, and nothing is saved.
+pub async fn estimate(
+    mailbox: &mut dyn Mailbox,
+    states: &dyn States,
+    scope: &Scope,
+    since: Option<&Token>,
+) -> Result<usize, SyncError> {
+    let state = held(states, scope, since).await?;
+    // The rest of a paged answer is what the phone waits for; changes
+    // since come with the page after it.
+    if let Some(pending) = state.as_ref().and_then(|s| s.pending.as_ref()) {
+        return Ok(pending.uids.len());
+    }
+    let incremental = state
+        .as_ref()
+        .and_then(|s| s.modseq.map(|modseq| (s.uid_validity, modseq)));
+    let listing = mailbox.listing(&scope.folder, incremental).await?;
+    let page = plan(state.as_ref(), &listing, usize::MAX)?;
+    Ok(page.added.len() + page.changed.len() + page.removed.len())
 }
 
 /// A page from a listing of the folder, with the summaries of what it adds.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use pushmail_common::clock::now_ms;
 use sqlx::{PgPool, SqlitePool};
 
-use super::{FolderState, Scope, States, StatesError, Token, unavailable};
+use super::{Scope, States, StatesError, Token, unavailable};
 
 /// How long and how many tokens a folder keeps.
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +67,7 @@ macro_rules! sql_states {
     ($store:ty) => {
         #[async_trait]
         impl States for $store {
-            async fn save(&self, scope: &Scope, state: &FolderState) -> Result<Token, StatesError> {
+            async fn put(&self, scope: &Scope, state: Vec<u8>) -> Result<Token, StatesError> {
                 let token = Token::random();
                 let mut tx = self.pool.begin().await.map_err(unavailable)?;
                 sqlx::query(
@@ -80,7 +80,7 @@ macro_rules! sql_states {
                 .bind(&scope.account)
                 .bind(scope.folder.raw())
                 .bind(now_ms())
-                .bind(state.encode())
+                .bind(state)
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
@@ -104,11 +104,11 @@ macro_rules! sql_states {
                 Ok(token)
             }
 
-            async fn load(
+            async fn get(
                 &self,
                 scope: &Scope,
                 token: &Token,
-            ) -> Result<Option<FolderState>, StatesError> {
+            ) -> Result<Option<Vec<u8>>, StatesError> {
                 let row: Option<(Vec<u8>,)> = sqlx::query_as(
                     "SELECT state FROM mailbox_sync_states \
                      WHERE token = $1 AND tenant_id = $2 AND account_id = $3 AND folder = $4 \
@@ -122,7 +122,7 @@ macro_rules! sql_states {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(unavailable)?;
-                Ok(row.and_then(|(bytes,)| FolderState::decode(&bytes)))
+                Ok(row.map(|(bytes,)| bytes))
             }
 
             async fn forget_account(&self, tenant: &str, account: &str) -> Result<(), StatesError> {

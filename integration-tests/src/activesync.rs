@@ -1,0 +1,277 @@
+//! The ActiveSync front door started in-process for tests, a phone's
+//! account with an app password, and the calls and readers the ActiveSync
+//! tests share (HTTP Basic, a WBXML POST, libwbxml's reading, pyactivesync).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use base64::Engine as _;
+use pushmail_activesync::policy::PolicyConfig;
+use pushmail_common::health::Readiness;
+use pushmail_common::service_identity::Service;
+use pushmail_proto::binding::v1 as pb;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::{Response, call};
+use crate::nodes::{BindingNode, bind_device};
+use crate::topics::TenantTopics;
+use crate::{authed, credential_secret, kafka_bus, unique};
+
+/// An activesync service in-process, plain HTTP or TLS with `tls_dir`'s
+/// self-signed certificate.
+pub struct Front {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), pushmail_activesync::Error>>,
+}
+
+impl Front {
+    pub async fn start(binding: SocketAddr, tls_dir: Option<&std::path::Path>) -> Self {
+        Self::start_as(binding, tls_dir, Service::ActiveSync).await
+    }
+
+    /// Reading and changing mail through the mailbox service at `mailbox`.
+    pub async fn with_mailbox(
+        binding: SocketAddr,
+        mailbox: SocketAddr,
+        tls_dir: Option<&std::path::Path>,
+    ) -> Self {
+        Self::launch(
+            binding,
+            Some(mailbox),
+            tls_dir,
+            Service::ActiveSync,
+            PolicyConfig::default(),
+        )
+        .await
+    }
+
+    /// With `service`'s credential towards binding (a misconfiguration
+    /// when it is not activesync's).
+    pub async fn start_as(
+        binding: SocketAddr,
+        tls_dir: Option<&std::path::Path>,
+        service: Service,
+    ) -> Self {
+        Self::start_with(binding, tls_dir, service, PolicyConfig::default()).await
+    }
+
+    pub async fn start_with(
+        binding: SocketAddr,
+        tls_dir: Option<&std::path::Path>,
+        service: Service,
+        policy: PolicyConfig,
+    ) -> Self {
+        Self::launch(binding, None, tls_dir, service, policy).await
+    }
+
+    async fn launch(
+        binding: SocketAddr,
+        mailbox: Option<SocketAddr>,
+        tls_dir: Option<&std::path::Path>,
+        service: Service,
+        policy: PolicyConfig,
+    ) -> Self {
+        let mut config = pushmail_activesync::Config {
+            policy,
+            ..pushmail_activesync::Config::default()
+        };
+        config.binding.endpoint = format!("http://{binding}");
+        config.binding.token = credential_secret(service);
+        if let Some(mailbox) = mailbox {
+            config.mailbox.endpoint = format!("http://{mailbox}");
+            config.mailbox.token = credential_secret(service);
+        }
+        config.server.http_addr = "127.0.0.1:0".parse().unwrap();
+        config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
+        config.public_url = "https://eas.carrier.example/Microsoft-Server-ActiveSync".to_owned();
+        if let Some(dir) = tls_dir {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+            std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+            config.tls.enabled = true;
+            config.tls.cert_path = dir.join("cert.pem");
+            config.tls.key_path = dir.join("key.pem");
+        }
+        let deps = pushmail_activesync::Deps::connect(&config).unwrap();
+        let listeners = pushmail_activesync::Listeners::bind(&config).await.unwrap();
+        let addr = listeners.http.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(pushmail_activesync::run(
+            config,
+            deps,
+            listeners,
+            Readiness::new("activesync"),
+            stop.clone(),
+        ));
+        Self { addr, stop, task }
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A phone's account: bound number, app password.
+pub struct Phone {
+    pub tenant: pb::CreateTenantResponse,
+    pub account: pb::Account,
+    pub address: String,
+    pub password: String,
+    pub app_password: pb::AppPassword,
+}
+
+/// A forwarded (local-store) account's phone in a new tenant.
+pub async fn phone(binding: &mut BindingNode) -> Phone {
+    let tenant = binding.tenant().await.unwrap();
+    let address = format!("{}@corp.example", unique("eas"));
+    let account = binding.forwarded(&tenant, &address).await.unwrap();
+    phone_of(binding, tenant, account, address).await
+}
+
+/// A phone bound to `account` (whose address is `address`), with an app
+/// password.
+pub async fn phone_of(
+    binding: &mut BindingNode,
+    tenant: pb::CreateTenantResponse,
+    account: pb::Account,
+    address: String,
+) -> Phone {
+    let bus = kafka_bus().await.unwrap();
+    let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
+    let (msisdn, _) = bind_device(&mut binding.api.admin, &tenant, &account, true, &mut watch)
+        .await
+        .unwrap();
+    let made = binding
+        .api
+        .admin
+        .create_app_password(authed(
+            &tenant.api_key,
+            pb::CreateAppPasswordRequest {
+                tenant_id: tenant.tenant_id.clone(),
+                account_id: account.account_id.clone(),
+                msisdn,
+                label: "iPhone".to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    Phone {
+        tenant,
+        account,
+        address,
+        password: made.password,
+        app_password: made.app_password.unwrap(),
+    }
+}
+
+/// The phone's account's app passwords, as its tenant lists them.
+pub async fn app_passwords(
+    binding: &mut BindingNode,
+    phone: &Phone,
+) -> pb::ListAppPasswordsResponse {
+    binding
+        .api
+        .admin
+        .list_app_passwords(authed(
+            &phone.tenant.api_key,
+            pb::ListAppPasswordsRequest {
+                tenant_id: phone.tenant.tenant_id.clone(),
+                account_id: phone.account.account_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+pub async fn post(
+    addr: SocketAddr,
+    query: &str,
+    authorization: &str,
+    policy_key: Option<&str>,
+    body: &[u8],
+) -> Response {
+    let mut headers = vec![
+        ("Authorization", authorization),
+        ("MS-ASProtocolVersion", "16.1"),
+        ("Content-Type", "application/vnd.ms-sync.wbxml"),
+    ];
+    if let Some(key) = policy_key {
+        headers.push(("X-MS-PolicyKey", key));
+    }
+    call(
+        addr,
+        "POST",
+        &format!("/Microsoft-Server-ActiveSync?{query}"),
+        &headers,
+        body,
+    )
+    .await
+    .unwrap()
+}
+
+/// libwbxml's reading of `bytes`.
+pub fn wbxml2xml(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.wbxml");
+    let output = dir.path().join("out.xml");
+    std::fs::write(&input, bytes).unwrap();
+    let status = Command::new("wbxml2xml")
+        .args(["-l", "ACTIVESYNC", "-m", "0", "-o"])
+        .arg(&output)
+        .arg(&input)
+        .status()
+        .expect("wbxml2xml (libwbxml2-utils) is installed by scripts/provision.sh");
+    assert!(status.success(), "wbxml2xml refused our answer");
+    std::fs::read_to_string(output).unwrap()
+}
+
+/// pyactivesync's Python (`scripts/provision.sh` makes its venv).
+pub fn python() -> String {
+    std::env::var("PUSHMAIL_PYTHON")
+        .unwrap_or_else(|_| "/var/cache/pushmail/pyvenv/bin/python".to_owned())
+}
+
+/// Runs `script` with pyactivesync against `front` (TLS with the
+/// certificate in `certs`, verified by name) as `phone`, with `args` after
+/// the server, user and password; its standard output, or a panic with
+/// what it printed.
+pub async fn pyactivesync(
+    front: &Front,
+    certs: &std::path::Path,
+    phone: &Phone,
+    script: &str,
+    args: &[&str],
+) -> String {
+    let output = tokio::process::Command::new(python())
+        .env("REQUESTS_CA_BUNDLE", certs.join("cert.pem"))
+        .args(["-c", script])
+        .arg(format!("localhost:{}", front.addr.port()))
+        .arg(&phone.address)
+        .arg(&phone.password)
+        .args(args)
+        .output()
+        .await
+        .expect("pyactivesync's Python (scripts/provision.sh makes it)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "pyactivesync failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

@@ -1,0 +1,292 @@
+//! The mailbox service as the commands use it: the phone's account's
+//! folders, changes by token, bodies and the changes a phone makes, each
+//! failure sorted into what a command tells the phone (start again, the
+//! folder is gone, try later).
+
+use pushmail_common::grpc::TracedChannel;
+use pushmail_proto::mailbox::v1 as pb;
+use pushmail_proto::mailbox::v1::mailbox_service_client::MailboxServiceClient;
+use tonic::Code;
+
+use crate::login::Login;
+
+pub use pb::{Body, BodyType, Folder, FolderRole, Summary};
+
+/// Largest answer read from the mailbox service: a page of bodies.
+const MAX_ANSWER: usize = 16 << 20;
+
+/// Why the mailbox could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The token can no longer be honoured: the phone starts again.
+    #[error("the sync key is unknown or expired")]
+    InvalidKey,
+    /// The folder or message is not the account's (any more).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request itself was refused (a bad id, too many at once).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The mailbox service or the mail server could not be reached.
+    #[error("the mailbox is unavailable")]
+    Unavailable(#[source] tonic::Status),
+}
+
+impl From<tonic::Status> for MailError {
+    fn from(status: tonic::Status) -> Self {
+        let reason = status
+            .metadata()
+            .get("reason")
+            .and_then(|v| v.to_str().ok());
+        match (status.code(), reason) {
+            (Code::FailedPrecondition, Some("token-invalid")) => Self::InvalidKey,
+            (Code::NotFound, _) => Self::NotFound(status.message().to_owned()),
+            (Code::InvalidArgument, _) => Self::Refused(status.message().to_owned()),
+            _ => Self::Unavailable(status),
+        }
+    }
+}
+
+/// The folder tree's changes.
+#[derive(Debug, Clone, Default)]
+pub struct TreeChanges {
+    /// New folders, parents first.
+    pub added: Vec<Folder>,
+    /// Renamed or moved.
+    pub changed: Vec<Folder>,
+    /// Gone (ids), children first.
+    pub removed: Vec<String>,
+    /// The token for the next call.
+    pub token: String,
+}
+
+/// A folder's changes.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// New messages, newest first.
+    pub added: Vec<Summary>,
+    /// Flags changed: message id, read, flagged.
+    pub changed: Vec<(String, bool, bool)>,
+    /// Gone (message ids).
+    pub removed: Vec<String>,
+    /// The token for the next call.
+    pub token: String,
+    /// More wait.
+    pub more: bool,
+}
+
+/// Messages the phone marked: read and flagged as set (`None`: left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagsSet {
+    /// The messages.
+    pub ids: Vec<String>,
+    /// Read.
+    pub read: Option<bool>,
+    /// Flagged for follow-up.
+    pub flagged: Option<bool>,
+}
+
+/// The mailbox service, with activesync's credential.
+#[derive(Debug, Clone)]
+pub struct Mail(MailboxServiceClient<TracedChannel>);
+
+impl Mail {
+    /// Over `channel`.
+    pub fn new(channel: TracedChannel) -> Self {
+        Self(MailboxServiceClient::new(channel).max_decoding_message_size(MAX_ANSWER))
+    }
+
+    /// What changed in the tree since `token` ("": all of it).
+    pub async fn folder_changes(
+        &self,
+        login: &Login,
+        token: &str,
+    ) -> Result<TreeChanges, MailError> {
+        let answer = self
+            .0
+            .clone()
+            .folder_changes(pb::FolderChangesRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                since_token: token.to_owned(),
+            })
+            .await?
+            .into_inner();
+        Ok(TreeChanges {
+            added: answer.added,
+            changed: answer.changed,
+            removed: answer.removed,
+            token: answer.next_token,
+        })
+    }
+
+    /// Up to `window` changes of `folder` since `token` ("": all).
+    pub async fn sync(
+        &self,
+        login: &Login,
+        folder: &str,
+        token: &str,
+        window: u32,
+    ) -> Result<Changes, MailError> {
+        let answer = self
+            .0
+            .clone()
+            .sync(pb::SyncRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                folder_id: folder.to_owned(),
+                since_token: token.to_owned(),
+                window,
+            })
+            .await?
+            .into_inner();
+        Ok(Changes {
+            added: answer.added,
+            changed: answer
+                .changed
+                .into_iter()
+                .map(|c| {
+                    let flags = c.flags.unwrap_or_default();
+                    (c.message_id, flags.seen, flags.flagged)
+                })
+                .collect(),
+            removed: answer.removed,
+            token: answer.next_token,
+            more: answer.more_available,
+        })
+    }
+
+    /// The token after `token` holding the phone's own changes as told:
+    /// `flagged` (ids with the read and flagged values set) and `removed`.
+    pub async fn acknowledge(
+        &self,
+        login: &Login,
+        folder: &str,
+        token: &str,
+        flagged: &[FlagsSet],
+        removed: &[String],
+    ) -> Result<String, MailError> {
+        Ok(self
+            .0
+            .clone()
+            .acknowledge(pb::AcknowledgeRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                folder_id: folder.to_owned(),
+                since_token: token.to_owned(),
+                flagged: flagged
+                    .iter()
+                    .map(|set| pb::Acknowledged {
+                        message_ids: set.ids.clone(),
+                        update: Some(pb::FlagUpdate {
+                            seen: set.read,
+                            flagged: set.flagged,
+                            ..Default::default()
+                        }),
+                    })
+                    .collect(),
+                removed: removed.to_vec(),
+            })
+            .await?
+            .into_inner()
+            .next_token)
+    }
+
+    /// A message's summary.
+    pub async fn summary(&self, login: &Login, id: &str) -> Result<Summary, MailError> {
+        self.0
+            .clone()
+            .get_message(pb::GetMessageRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                message_id: id.to_owned(),
+            })
+            .await?
+            .into_inner()
+            .summary
+            .ok_or_else(|| MailError::NotFound(id.to_owned()))
+    }
+
+    /// How many changes a sync of `folder` from `token` would give.
+    pub async fn estimate(
+        &self,
+        login: &Login,
+        folder: &str,
+        token: &str,
+    ) -> Result<u32, MailError> {
+        Ok(self
+            .0
+            .clone()
+            .estimate_sync(pb::EstimateSyncRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                folder_id: folder.to_owned(),
+                since_token: token.to_owned(),
+            })
+            .await?
+            .into_inner()
+            .estimate)
+    }
+
+    /// The bodies of `ids` as `kind`, each at most `max_bytes`.
+    pub async fn bodies(
+        &self,
+        login: &Login,
+        ids: &[String],
+        kind: BodyType,
+        max_bytes: u64,
+    ) -> Result<Vec<Body>, MailError> {
+        Ok(self
+            .0
+            .clone()
+            .get_bodies(pb::GetBodiesRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                message_ids: ids.to_vec(),
+                r#type: kind.into(),
+                max_bytes,
+            })
+            .await?
+            .into_inner()
+            .bodies)
+    }
+
+    /// Marks messages read or unread and flagged or not, as the phone says.
+    pub async fn set_flags(&self, login: &Login, set: &FlagsSet) -> Result<(), MailError> {
+        self.0
+            .clone()
+            .set_flags(pb::SetFlagsRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                message_ids: set.ids.clone(),
+                update: Some(pb::FlagUpdate {
+                    seen: set.read,
+                    flagged: set.flagged,
+                    ..Default::default()
+                }),
+                device_id: login.device.clone(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes `ids`: to the trash, or for good when `permanent`.
+    pub async fn delete(
+        &self,
+        login: &Login,
+        ids: &[String],
+        permanent: bool,
+    ) -> Result<(), MailError> {
+        self.0
+            .clone()
+            .delete(pb::DeleteRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                message_ids: ids.to_vec(),
+                permanent,
+                device_id: login.device.clone(),
+            })
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! Views of the mailbox for clients that keep a copy of it (ActiveSync):
+//! the folder tree's changes by token, an estimate of a sync without
+//! making it, and message bodies cut to size beside a sync.
+
+use pushmail_proto::mailbox::v1 as pb;
+
+use super::{Mailboxes, identified};
+use crate::backend::{BackendError, Mailbox};
+use crate::bodies::{self, BodyKind};
+use crate::domain::Uid;
+use crate::domain::{FolderId, MessageKey};
+use crate::refusal::Refusal;
+use crate::sync::{Scope, SyncError, Token, Tree, TreeEntry, acknowledge, estimate};
+use crate::wire;
+
+/// Most messages one GetBodies names: each body is read whole from the
+/// server to be cut, so a call is bounded in reads as well as bytes.
+pub(crate) const MAX_BODIES: usize = 64;
+
+fn since(token: &str) -> Result<Option<Token>, Refusal> {
+    match token {
+        "" => Ok(None),
+        text => Ok(Some(Token::parse(text).ok_or(Refusal::BadToken)?)),
+    }
+}
+
+fn tree(folders: &[pb::Folder]) -> Tree {
+    Tree {
+        folders: folders
+            .iter()
+            .map(|f| {
+                (
+                    f.folder_id.clone(),
+                    TreeEntry {
+                        name: f.name.clone(),
+                        parent: f.parent_id.clone(),
+                        role: f.role,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn kind(kind: pb::BodyType) -> BodyKind {
+    match kind {
+        pb::BodyType::Html => BodyKind::Html,
+        pb::BodyType::Mime => BodyKind::Mime,
+        pb::BodyType::Plain | pb::BodyType::Unspecified => BodyKind::Plain,
+    }
+}
+
+fn body_type(kind: BodyKind) -> pb::BodyType {
+    match kind {
+        BodyKind::Plain => pb::BodyType::Plain,
+        BodyKind::Html => pb::BodyType::Html,
+        BodyKind::Mime => pb::BodyType::Mime,
+    }
+}
+
+impl Mailboxes {
+    pub(super) async fn folder_changes(
+        &self,
+        r: pb::FolderChangesRequest,
+    ) -> Result<pb::FolderChangesResponse, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        let since = since(&r.since_token)?;
+        let told = match &since {
+            Some(token) => Some(
+                self.states
+                    .load_tree(tenant, account, token)
+                    .await?
+                    .ok_or(SyncError::UnknownToken)?,
+            ),
+            None => None,
+        };
+        let access = self.access(tenant, account).await?;
+        let folders = opened!(self, &access, |m| Ok(m.folders().await?))?;
+        let folders: Vec<pb::Folder> = folders.iter().map(wire::folder).collect();
+        let now = tree(&folders);
+        let changes = told.unwrap_or_default().changes_to(&now);
+        // Nothing new: the token the phone holds still describes the tree,
+        // and no state is written for a phone that merely checks.
+        let next = match since {
+            Some(token) if changes.is_empty() => token,
+            _ => self.states.save_tree(tenant, account, &now).await?,
+        };
+        let pick = |ids: &[String]| -> Vec<pb::Folder> {
+            ids.iter()
+                .filter_map(|id| folders.iter().find(|f| &f.folder_id == id).cloned())
+                .collect()
+        };
+        Ok(pb::FolderChangesResponse {
+            added: pick(&changes.added),
+            changed: pick(&changes.changed),
+            removed: changes.removed,
+            next_token: next.as_str().to_owned(),
+        })
+    }
+
+    pub(super) async fn acknowledge(
+        &self,
+        r: pb::AcknowledgeRequest,
+    ) -> Result<pb::AcknowledgeResponse, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        let scope = Scope {
+            tenant: tenant.to_owned(),
+            account: account.to_owned(),
+            folder: FolderId::decode(&r.folder_id)?,
+        };
+        let since = since(&r.since_token)?.ok_or(Refusal::BadToken)?;
+        let named = r.flagged.iter().map(|f| f.message_ids.len()).sum::<usize>() + r.removed.len();
+        if named > crate::refusal::MAX_IDS {
+            return Err(Refusal::TooMany { asked: named });
+        }
+        // Only this folder's messages are its state's; another folder's id
+        // changes nothing here.
+        let uids = |ids: &[String]| -> Result<Vec<Uid>, Refusal> {
+            let mut uids = Vec::with_capacity(ids.len());
+            for id in ids {
+                let key = MessageKey::decode(id)?;
+                if key.folder == scope.folder {
+                    uids.push(key.uid);
+                }
+            }
+            Ok(uids)
+        };
+        let mut flagged = Vec::with_capacity(r.flagged.len());
+        for change in &r.flagged {
+            flagged.push((
+                uids(&change.message_ids)?,
+                wire::flag_update(change.update.as_ref()),
+            ));
+        }
+        let removed = uids(&r.removed)?;
+        let token = acknowledge(self.states.as_ref(), &scope, &since, &flagged, &removed).await?;
+        Ok(pb::AcknowledgeResponse {
+            next_token: token.as_str().to_owned(),
+        })
+    }
+
+    pub(super) async fn estimate_sync(
+        &self,
+        r: pb::EstimateSyncRequest,
+    ) -> Result<pb::EstimateSyncResponse, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        let scope = Scope {
+            tenant: tenant.to_owned(),
+            account: account.to_owned(),
+            folder: FolderId::decode(&r.folder_id)?,
+        };
+        let since = since(&r.since_token)?;
+        let states = self.states.as_ref();
+        let count = opened!(self, &self.access(tenant, account).await?, |m| Ok(
+            estimate(m, states, &scope, since.as_ref()).await?
+        ))?;
+        Ok(pb::EstimateSyncResponse {
+            estimate: u32::try_from(count).unwrap_or(u32::MAX),
+        })
+    }
+
+    pub(super) async fn get_bodies(
+        &self,
+        r: pb::GetBodiesRequest,
+    ) -> Result<pb::GetBodiesResponse, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        if r.message_ids.is_empty() {
+            return Err(Refusal::NoMessages);
+        }
+        if r.message_ids.len() > MAX_BODIES {
+            return Err(Refusal::TooManyBodies {
+                asked: r.message_ids.len(),
+            });
+        }
+        let keys = r
+            .message_ids
+            .iter()
+            .map(|id| MessageKey::decode(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let wanted = kind(r.r#type());
+        let access = self.access(tenant, account).await?;
+        opened!(self, &access, |m| {
+            let mut bodies = Vec::with_capacity(keys.len());
+            for (id, key) in r.message_ids.iter().zip(&keys) {
+                let raw = match m.raw(key).await {
+                    Ok(raw) => raw,
+                    // Expunged since the sync that listed it.
+                    Err(BackendError::NoMessage(_)) => continue,
+                    Err(error) => return Err(error.into()),
+                };
+                let body = bodies::body(&raw, wanted, r.max_bytes).map_err(Refusal::Original)?;
+                bodies.push(pb::Body {
+                    message_id: id.clone(),
+                    r#type: body_type(body.kind).into(),
+                    data: body.data,
+                    total_bytes: body.total,
+                    truncated: body.truncated,
+                });
+            }
+            Ok(pb::GetBodiesResponse { bodies })
+        })
+    }
+}
