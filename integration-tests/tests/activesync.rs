@@ -117,7 +117,10 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     );
     assert_eq!(
         options.header("ms-asprotocolcommands"),
-        Some("Provision,Settings,FolderSync,Sync,GetItemEstimate")
+        Some(
+            "Provision,Settings,FolderSync,Sync,GetItemEstimate,ItemOperations,MoveItems,\
+             SendMail,SmartReply,SmartForward"
+        )
     );
 
     // Autodiscover: the XML form at any casing, the JSON forms; the same
@@ -238,7 +241,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     );
     let not_yet = post(
         front.addr,
-        &query.replace("Provision", "ItemOperations"),
+        &query.replace("Provision", "Search"),
         &auth,
         None,
         b"x",

@@ -4,9 +4,14 @@
 //! syncs the inbox in windows, repeats a request and is answered the same,
 //! estimates, marks read and flagged and deletes; Python's imaplib sees
 //! those changes on the server and makes its own, which the phone's next
-//! sync brings. FolderSync keys are followed at the HTTP level through a
-//! second front door (any replica answers any key), every answer read by
-//! libwbxml's `wbxml2xml`.
+//! sync brings; it fetches whole messages (HTML, MIME) and an attachment
+//! and files a message into another folder. FolderSync keys, attachment
+//! byte ranges and emptying the trash are followed at the HTTP level
+//! through a second front door (any replica answers any key), every
+//! answer read by libwbxml's `wbxml2xml`. With Postfix in front of
+//! Dovecot, pyactivesync sends a message (once for a repeated ClientId)
+//! and a SmartReply quotes the original; both arrive in the recipient's
+//! mailbox and in the Sent folder.
 
 #![allow(
     clippy::too_many_lines,
@@ -18,7 +23,7 @@ use pushmail_integration_tests::activesync::{
     Front, basic, phone_of, post, pyactivesync, wbxml2xml,
 };
 use pushmail_integration_tests::dovecot::{Dovecot, ImapProfile};
-use pushmail_integration_tests::mailbox::{MailboxNode, USER, bound};
+use pushmail_integration_tests::mailbox::{BOB, MailboxNode, Sending, USER, bobs_inbox, bound};
 use pushmail_wbxml::{Element, tag};
 use serde_json::{Value, json};
 
@@ -83,8 +88,8 @@ with Client(server=server, username=user, password=password, device_id=device) a
     out["estimate_from_page1"] = c.get_item_estimate(inbox.id, page1.sync_key)
     out["estimate_now"] = c.get_item_estimate(inbox.id, page2.sync_key)
     by_subject = {i.fields.get("Email.Subject"): i.server_id for i in items}
-    read = by_subject["message 1"]
-    gone = by_subject["report"]
+    read = by_subject["report"]
+    gone = by_subject["message 1"]
     out["read"], out["gone"] = read, gone
     applied = c.apply_email_changes(inbox.id, page2.sync_key, [
         EmailChange(server_id=read, read=True, flagged=True),
@@ -116,6 +121,54 @@ with Client(server=server, username=user, password=password, device_id=device) a
         "changed": [i.fields | {"id": i.server_id} for i in r.changed],
         "deleted": r.deleted,
     }))
+"#;
+
+/// Reading whole messages and attachments, and filing one.
+const THIRD_SESSION: &str = r#"
+import sys, json
+from pyactivesync import Client
+from pyactivesync.models import BodyType, FolderType
+server, user, password, device, inbox, meeting, reference, filed = sys.argv[1:9]
+with Client(server=server, username=user, password=password, device_id=device) as c:
+    policy = c.provision()
+    folders = c.list_folders()
+    projects = next(f for f in folders if f.name == "Projects")
+    trash = next(f for f in folders if f.type == FolderType.DELETED_ITEMS)
+    html = c.fetch_item(inbox, meeting, body_type=BodyType.HTML)
+    mime = c.fetch_item(inbox, meeting, body_type=BodyType.MIME)
+    pdf = c.fetch_attachment(reference)
+    moved = c.move_item(filed, inbox, projects.id)
+    print(json.dumps({
+        "html": [int(html.body.type), html.body.data],
+        "mime": mime.body.data.decode("utf-8", "replace"),
+        "subject": html.fields.get("Email.Subject"),
+        "pdf": pdf.decode("latin-1"),
+        "moved": moved,
+        "projects": projects.id,
+        "trash": trash.id,
+        "policy": policy,
+    }))
+"#;
+
+/// A phone of another tenant naming the first one's folder and message.
+const OTHER_TENANT: &str = r#"
+import sys, json
+from pyactivesync import Client
+from pyactivesync.exceptions import StatusError
+server, user, password, device, inbox, meeting = sys.argv[1:7]
+out = {}
+with Client(server=server, username=user, password=password, device_id=device) as c:
+    c.provision()
+    try:
+        out["fetch"] = c.fetch_item(inbox, meeting).fields.get("Email.Subject") or "empty"
+    except StatusError as e:
+        out["fetch"] = e.code
+    try:
+        first = c.sync_folder(inbox)
+        out["sync"] = [i.fields.get("Email.Subject") for i in c.sync_folder(inbox, first.sync_key).added]
+    except StatusError as e:
+        out["sync"] = e.code
+print(json.dumps(out))
 "#;
 
 fn uid(server_id: &str) -> u64 {
@@ -220,6 +273,30 @@ async fn a_stock_client_syncs_and_changes_a_dovecot_inbox() {
     // The phone's own changes are not echoed back to it.
     assert_eq!(out["echo"], json!([0, 0, 0]));
     assert_eq!(out["bogus"], "3", "an unknown key: InvalidSyncKey");
+
+    // A phone of another tenant naming this account's folder and message
+    // reads its own (empty) mailbox, never this one.
+    let stranger = pushmail_integration_tests::activesync::phone(&mut binding).await;
+    let other: Value = serde_json::from_str(
+        &pyactivesync(
+            &front,
+            certs.path(),
+            &stranger,
+            OTHER_TENANT,
+            &[
+                "pyasother1",
+                out["inbox"].as_str().unwrap(),
+                meeting["id"].as_str().unwrap(),
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(other["fetch"], "6", "{other}");
+    assert!(
+        other["sync"] == json!([]) || other["sync"] == "12",
+        "{other}"
+    );
 
     // Python's imaplib sees them on the server.
     let read_uid = uid(out["read"].as_str().unwrap());
@@ -344,8 +421,313 @@ async fn a_stock_client_syncs_and_changes_a_dovecot_inbox() {
     assert_eq!(empty.status, 200);
     assert!(wbxml2xml(&empty.body).contains("<Status>13</Status>"));
 
+    // Whole messages as HTML and as mailed, the attachment by its
+    // reference, and message 4 filed into Projects.
+    let reference = items[0]["AirSyncBase.FileReference"].as_str().unwrap();
+    let filed = added[0]["id"].as_str().unwrap();
+    let third: Value = serde_json::from_str(
+        &pyactivesync(
+            &front,
+            certs.path(),
+            &phone,
+            THIRD_SESSION,
+            &[
+                DEVICE,
+                inbox,
+                meeting["id"].as_str().unwrap(),
+                reference,
+                filed,
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(third["html"][0], 2);
+    assert!(
+        third["html"][1]
+            .as_str()
+            .unwrap()
+            .contains("<p>你好, html</p>"),
+        "{third}"
+    );
+    assert!(
+        third["mime"]
+            .as_str()
+            .unwrap()
+            .contains("multipart/alternative"),
+        "{third}"
+    );
+    assert_eq!(third["subject"], "会议");
+    assert_eq!(third["pdf"], "%PDF-1.4\n");
+    let projects = dovecot
+        .imap_peer(&user, &json!([["uids", "Projects"], ["uids", "INBOX"]]))
+        .await
+        .unwrap();
+    assert_eq!(
+        projects[0],
+        json!([uid(third["moved"].as_str().unwrap())]),
+        "{third}"
+    );
+    assert!(!projects[1].as_array().unwrap().contains(&json!(uid(filed))));
+
+    // A byte range of the attachment, and emptying the trash, through the
+    // other replica; a range past the end is refused per item.
+    let policy = third["policy"].as_str().unwrap();
+    let item_operations =
+        |fetch: Element| Element::of(tag("ItemOperations", "ItemOperations")).with(fetch);
+    let ranged = |range: &str| {
+        item_operations(
+            Element::of(tag("ItemOperations", "Fetch"))
+                .with(Element::text_of(tag("ItemOperations", "Store"), "Mailbox"))
+                .with(Element::text_of(
+                    tag("AirSyncBase", "FileReference"),
+                    reference,
+                ))
+                .with(
+                    Element::of(tag("ItemOperations", "Options"))
+                        .with(Element::text_of(tag("ItemOperations", "Range"), range)),
+                ),
+        )
+    };
+    let query = format!("Cmd=ItemOperations&User={USER}&DeviceId={DEVICE}&DeviceType=pyactivesync");
+    let answer = post(
+        replica.addr,
+        &query,
+        &auth,
+        Some(policy),
+        &pushmail_wbxml::encode(&ranged("1-3")).unwrap(),
+    )
+    .await;
+    let xml = wbxml2xml(&answer.body);
+    assert!(xml.contains("<Range>1-3</Range>"), "{xml}");
+    assert!(xml.contains("<Total>9</Total>"), "{xml}");
+    assert!(xml.contains("<Data>UERG</Data>"), "PDF in base64: {xml}");
+    let past = post(
+        replica.addr,
+        &query,
+        &auth,
+        Some(policy),
+        &pushmail_wbxml::encode(&ranged("100-200")).unwrap(),
+    )
+    .await;
+    assert!(wbxml2xml(&past.body).contains("<Status>8</Status>"));
+    let trash = third["trash"].as_str().unwrap();
+    let empty = item_operations(
+        Element::of(tag("ItemOperations", "EmptyFolderContents"))
+            .with(Element::text_of(tag("AirSync", "CollectionId"), trash)),
+    );
+    let emptied = post(
+        replica.addr,
+        &query,
+        &auth,
+        Some(policy),
+        &pushmail_wbxml::encode(&empty).unwrap(),
+    )
+    .await;
+    let xml = wbxml2xml(&emptied.body);
+    assert_eq!(xml.matches("<Status>1</Status>").count(), 2, "{xml}");
+    let trash_now = dovecot
+        .imap_peer(&user, &json!([["uids", "Trash"]]))
+        .await
+        .unwrap();
+    assert_eq!(trash_now[0], json!([]));
+
     replica.stop().await;
     front.stop().await;
     mailbox.stop().await;
     binding.stop().await.unwrap();
+}
+
+/// A new message with an attachment, sent twice with one ClientId, then
+/// the inbox's first item (Bob's) for the reply.
+const SEND_SESSION: &str = r#"
+import sys, json
+from email.message import EmailMessage
+from pyactivesync import Client
+from pyactivesync.models import FolderType
+server, user, password, device = sys.argv[1:5]
+msg = EmailMessage()
+msg["From"] = user
+msg["To"] = "Bob <bob@example.net>"
+msg["Subject"] = "from the phone"
+msg.set_content("sent with the stock mail app\n")
+msg.add_attachment(b"%PDF-1.4\n", maintype="application", subtype="pdf", filename="plan.pdf")
+with Client(server=server, username=user, password=password, device_id=device) as c:
+    policy = c.provision()
+    c.send_mail(msg, client_id="phone-send-1")
+    c.send_mail(msg, client_id="phone-send-1")
+    inbox = next(f for f in c.list_folders() if f.type == FolderType.INBOX)
+    first = c.sync_folder(inbox.id)
+    items = c.sync_folder(inbox.id, first.sync_key).added
+    print(json.dumps({"policy": policy, "inbox": inbox.id, "item": items[0].server_id}))
+"#;
+
+fn smart(command: &str, folder: &str, item: &str, mime: &[u8], client: &str) -> Vec<u8> {
+    let mut data = Element::of(tag("ComposeMail", "Mime"));
+    data.children
+        .push(pushmail_wbxml::Node::Opaque(mime.to_vec()));
+    let body = Element::of(tag("ComposeMail", command))
+        .with(Element::text_of(tag("ComposeMail", "ClientId"), client))
+        .with(
+            Element::of(tag("ComposeMail", "Source"))
+                .with(Element::text_of(tag("ComposeMail", "FolderId"), folder))
+                .with(Element::text_of(tag("ComposeMail", "ItemId"), item)),
+        )
+        .with(Element::of(tag("ComposeMail", "SaveInSentItems")))
+        .with(data);
+    pushmail_wbxml::encode(&body).unwrap()
+}
+
+#[tokio::test]
+async fn a_stock_client_sends_and_replies_through_the_provider() {
+    let mut sending = Sending::start().await;
+    sending
+        .dovecot
+        .deliver(
+            USER,
+            format!(
+                "From: Bob <{BOB}>\r\nTo: {USER}\r\nSubject: lunch\r\nMessage-ID: \
+                 <lunch@example.net>\r\n\r\nlunch on friday?\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let phone = phone_of(
+        &mut sending.binding,
+        sending.tenant.clone(),
+        sending.account.clone(),
+        USER.to_owned(),
+    )
+    .await;
+    let certs = tempfile::tempdir().unwrap();
+    let front =
+        Front::with_mailbox(sending.binding.addr, sending.node.addr, Some(certs.path())).await;
+    let replica = Front::with_mailbox(sending.binding.addr, sending.node.addr, None).await;
+
+    // pyactivesync sends a new message twice with one ClientId: Bob gets
+    // it once, from the account, with its attachment.
+    let out: Value = serde_json::from_str(
+        &pyactivesync(&front, certs.path(), &phone, SEND_SESSION, &[DEVICE]).await,
+    )
+    .unwrap();
+    let uids = bobs_inbox(&sending.dovecot, 1).await;
+    let bob = sending.dovecot.users[1].clone();
+    let first = uids[0].as_u64().unwrap();
+    let got = sending
+        .dovecot
+        .imap_peer(
+            &bob,
+            &json!([
+                ["message", "INBOX", first.to_string()],
+                ["attachments", "INBOX", first.to_string()]
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got[0]["subject"], "from the phone");
+    assert!(got[0]["from"].as_str().unwrap().contains(USER), "{got:?}");
+    assert!(got[0]["text"].as_str().unwrap().contains("stock mail app"));
+    assert_eq!(got[1][0]["name"], "plan.pdf", "{got:?}");
+
+    // SmartReply through the other replica: the phone's text with the
+    // original quoted, to Bob; an unknown original is status 150.
+    let auth = basic(USER, &phone.password);
+    let policy = out["policy"].as_str().unwrap();
+    let query = format!("Cmd=SmartReply&User={USER}&DeviceId={DEVICE}&DeviceType=pyactivesync");
+    let reply = format!("To: {BOB}\r\nSubject: Re: lunch\r\n\r\nyes, friday\r\n");
+    let inbox = out["inbox"].as_str().unwrap();
+    let answer = post(
+        replica.addr,
+        &query,
+        &auth,
+        Some(policy),
+        &smart(
+            "SmartReply",
+            inbox,
+            out["item"].as_str().unwrap(),
+            reply.as_bytes(),
+            "phone-reply-1",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.body.len()),
+        (200, 0),
+        "{}",
+        answer.text()
+    );
+    let uids = bobs_inbox(&sending.dovecot, 2).await;
+    let second = uids[1].as_u64().unwrap();
+    let replied = sending
+        .dovecot
+        .imap_peer(&bob, &json!([["message", "INBOX", second.to_string()]]))
+        .await
+        .unwrap();
+    assert_eq!(replied[0]["subject"], "Re: lunch");
+    let text = replied[0]["text"].as_str().unwrap();
+    assert!(text.contains("yes, friday"), "{text}");
+    assert!(
+        text.contains("lunch on friday?"),
+        "the original quoted: {text}"
+    );
+    let gone = post(
+        replica.addr,
+        &query,
+        &auth,
+        Some(policy),
+        &smart(
+            "SmartReply",
+            inbox,
+            "1.999",
+            reply.as_bytes(),
+            "phone-reply-2",
+        ),
+    )
+    .await;
+    assert!(
+        wbxml2xml(&gone.body).contains("<Status>150</Status>"),
+        "{}",
+        gone.text()
+    );
+    // Not a message at all: 107; nothing sent.
+    let query = format!("Cmd=SendMail&User={USER}&DeviceId={DEVICE}&DeviceType=pyactivesync");
+    let mut data = Element::of(tag("ComposeMail", "Mime"));
+    data.children
+        .push(pushmail_wbxml::Node::Opaque(b"\x00\x01 not mail".to_vec()));
+    let garbage = Element::of(tag("ComposeMail", "SendMail"))
+        .with(Element::text_of(
+            tag("ComposeMail", "ClientId"),
+            "phone-send-2",
+        ))
+        .with(data);
+    let refused = post(
+        replica.addr,
+        &query,
+        &auth,
+        Some(policy),
+        &pushmail_wbxml::encode(&garbage).unwrap(),
+    )
+    .await;
+    let xml = wbxml2xml(&refused.body);
+    assert!(xml.contains("<Status>107</Status>"), "{xml}");
+    // The Sent folder holds the message and the reply, once each.
+    let sent = sending
+        .dovecot
+        .imap_peer(&sending.dovecot.users[0], &json!([["uids", "Sent"]]))
+        .await
+        .unwrap();
+    assert_eq!(sent[0].as_array().unwrap().len(), 2, "{sent:?}");
+    assert_eq!(
+        bobs_inbox(&sending.dovecot, 2)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    replica.stop().await;
+    front.stop().await;
+    sending.stop().await;
 }

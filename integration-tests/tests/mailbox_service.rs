@@ -826,6 +826,20 @@ async fn activesync_follows_the_tree_estimates_and_reads_bodies_cut_to_size() {
         .unwrap_err();
     assert_eq!(many.code(), Code::InvalidArgument);
 
+    // A part the message does not have.
+    let no_part = client
+        .get_attachment(activesync(pb::GetAttachmentRequest {
+            tenant_id: t.clone(),
+            account_id: a.clone(),
+            message_id: page.added[0].message_id.clone(),
+            part_id: "2".to_owned(),
+            offset: 0,
+            max_bytes: 0,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(no_part.code(), Code::NotFound, "{no_part:?}");
+
     // Another service's credential is refused.
     let refused = client
         .folder_changes(as_service(Service::Ingest, changes("")))

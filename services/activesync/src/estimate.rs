@@ -70,9 +70,9 @@ pub async fn answer(mail: &Mail, login: &Login, body: &Element) -> Result<Elemen
                 Some(SyncKey::Since(since)) => match mail.estimate(login, &id, &since).await {
                     Ok(estimate) => response(status::SUCCESS, Some(&id), Some(estimate)),
                     Err(MailError::InvalidKey) => response(status::INVALID_KEY, Some(&id), None),
-                    Err(MailError::NotFound(_) | MailError::Refused(_)) => {
-                        response(status::INVALID_COLLECTION, Some(&id), None)
-                    }
+                    Err(
+                        MailError::NotFound(_) | MailError::Refused(_) | MailError::OutOfRange(_),
+                    ) => response(status::INVALID_COLLECTION, Some(&id), None),
                     Err(error) => return Err(error),
                 },
             }

@@ -35,6 +35,19 @@ const SERVED: &[Command] = &[
     Command::FolderSync,
     Command::Sync,
     Command::GetItemEstimate,
+    Command::ItemOperations,
+    Command::MoveItems,
+    Command::SendMail,
+    Command::SmartReply,
+    Command::SmartForward,
+];
+
+/// Commands that carry a message the phone composed, read up to the
+/// listener's body limit.
+const CARRY_MESSAGES: &[Command] = &[
+    Command::SendMail,
+    Command::SmartReply,
+    Command::SmartForward,
 ];
 
 /// Largest body of the commands served so far (a Sync of a hundred
@@ -94,6 +107,11 @@ enum Refusal {
     Body(#[from] WbxmlError),
     #[error("the body is empty")]
     EmptyBody,
+    #[error(
+        "the body is not a MoveItems of 1 to {} moves",
+        crate::move_items::MAX_MOVES
+    )]
+    NotMoveItems,
     #[error("the body is over {0} bytes")]
     TooLarge(usize),
     #[error("{0} is not served yet")]
@@ -109,7 +127,9 @@ enum Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let (status, retry_after) = match &self {
-            Self::Query(_) | Self::Body(_) | Self::EmptyBody => (StatusCode::BAD_REQUEST, None),
+            Self::Query(_) | Self::Body(_) | Self::EmptyBody | Self::NotMoveItems => {
+                (StatusCode::BAD_REQUEST, None)
+            }
             Self::NoCredentials | Self::Login(LoginError::Refused) => {
                 (StatusCode::UNAUTHORIZED, None)
             }
@@ -293,9 +313,14 @@ async fn serve(
     if !SERVED.contains(&request.command) {
         return Err(Refusal::NotServed(request.command.name()));
     }
-    let body = axum::body::to_bytes(body, MAX_COMMAND_BODY)
+    let max_body = if CARRY_MESSAGES.contains(&request.command) {
+        front.limits.max_value
+    } else {
+        MAX_COMMAND_BODY
+    };
+    let body = axum::body::to_bytes(body, max_body)
         .await
-        .map_err(|_| Refusal::TooLarge(MAX_COMMAND_BODY))?;
+        .map_err(|_| Refusal::TooLarge(max_body))?;
     if let Some(refused) = unprovisioned(&request, &login, &front.policy_digest) {
         return wbxml_response(&refused);
     }
@@ -307,21 +332,41 @@ async fn serve(
         return Err(Refusal::EmptyBody);
     }
     let tree = pushmail_wbxml::decode_with(&body, front.limits)?;
+    command(front, &login, &request, &tree).await
+}
+
+/// A served command's answer to the phone of `login`.
+async fn command(
+    front: &Front,
+    login: &crate::login::Login,
+    request: &query::Request,
+    tree: &Element,
+) -> Result<Response, Refusal> {
     let answer = match request.command {
         Command::Provision => {
-            provision::answer(
-                &*front.logins,
-                &login,
-                request.version,
-                &tree,
-                &front.policy,
-            )
-            .await?
+            provision::answer(&*front.logins, login, request.version, tree, &front.policy).await?
         }
-        Command::Settings => crate::settings::answer(&*front.logins, &login, &tree).await,
-        Command::FolderSync => crate::folder_sync::answer(&front.mail, &login, &tree).await,
-        Command::Sync => crate::sync::answer(&front.mail, &login, &tree).await,
-        Command::GetItemEstimate => crate::estimate::answer(&front.mail, &login, &tree).await?,
+        Command::Settings => crate::settings::answer(&*front.logins, login, tree).await,
+        Command::FolderSync => crate::folder_sync::answer(&front.mail, login, tree).await,
+        Command::Sync => crate::sync::answer(&front.mail, login, tree).await,
+        Command::GetItemEstimate => crate::estimate::answer(&front.mail, login, tree).await?,
+        Command::ItemOperations => crate::item_operations::answer(&front.mail, login, tree).await,
+        Command::MoveItems => crate::move_items::answer(&front.mail, login, tree)
+            .await
+            .ok_or(Refusal::NotMoveItems)?,
+        Command::SendMail | Command::SmartReply | Command::SmartForward => {
+            let failed =
+                crate::compose_mail::answer(&front.mail, login, request.command, tree).await;
+            return match failed {
+                Some(failed) => wbxml_response(&failed),
+                // Sent: an empty answer (MS-ASCMD §2.2.1.17).
+                None => {
+                    let mut response = StatusCode::OK.into_response();
+                    server_headers(response.headers_mut());
+                    Ok(response)
+                }
+            };
+        }
         other => return Err(Refusal::NotServed(other.name())),
     };
     wbxml_response(&answer)
@@ -357,6 +402,20 @@ fn unprovisioned(
         Command::GetItemEstimate => (
             tag("GetItemEstimate", "GetItemEstimate"),
             tag("GetItemEstimate", "Status"),
+        ),
+        Command::ItemOperations => (
+            tag("ItemOperations", "ItemOperations"),
+            tag("ItemOperations", "Status"),
+        ),
+        Command::MoveItems => (tag("Move", "MoveItems"), tag("Move", "Status")),
+        Command::SendMail => (tag("ComposeMail", "SendMail"), tag("ComposeMail", "Status")),
+        Command::SmartReply => (
+            tag("ComposeMail", "SmartReply"),
+            tag("ComposeMail", "Status"),
+        ),
+        Command::SmartForward => (
+            tag("ComposeMail", "SmartForward"),
+            tag("ComposeMail", "Status"),
         ),
         // Commands not served never get this far.
         _ => return None,

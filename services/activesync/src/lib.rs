@@ -3,20 +3,24 @@
 //! vocabulary (versions, commands, the request line); `login` asks
 //! binding who a phone is; `http` is the edge every request passes;
 //! each command has its module (`provision`, `settings`, `folder_sync`,
-//! `sync`, `estimate`), `mail` is the mailbox service they read and
+//! `sync`, `estimate`, `item_operations`, `move_items`, `compose_mail`),
+//! `mail` is the mailbox service they read and
 //! change, `email` the Email class's items, `sync_key` the keys phones
 //! hold; `policy` is the device policy phones are given, and
 //! `autodiscover` tells a phone where all this is.
 
 pub mod autodiscover;
+pub mod compose_mail;
 pub mod config;
 pub mod email;
 mod error;
 pub mod estimate;
 pub mod folder_sync;
 pub mod http;
+pub mod item_operations;
 pub mod login;
 pub mod mail;
+pub mod move_items;
 pub mod peer;
 pub mod policy;
 pub mod protocol;

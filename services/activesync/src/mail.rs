@@ -10,7 +10,7 @@ use tonic::Code;
 
 use crate::login::Login;
 
-pub use pb::{Body, BodyType, Folder, FolderRole, Summary};
+pub use pb::{AttachmentContent, Body, BodyType, Folder, FolderRole, Summary};
 
 /// Largest answer read from the mailbox service: a page of bodies.
 const MAX_ANSWER: usize = 16 << 20;
@@ -27,6 +27,9 @@ pub enum MailError {
     /// The request itself was refused (a bad id, too many at once).
     #[error("refused: {0}")]
     Refused(String),
+    /// A byte range past the end.
+    #[error("out of range: {0}")]
+    OutOfRange(String),
     /// The mailbox service or the mail server could not be reached.
     #[error("the mailbox is unavailable")]
     Unavailable(#[source] tonic::Status),
@@ -42,6 +45,7 @@ impl From<tonic::Status> for MailError {
             (Code::FailedPrecondition, Some("token-invalid")) => Self::InvalidKey,
             (Code::NotFound, _) => Self::NotFound(status.message().to_owned()),
             (Code::InvalidArgument, _) => Self::Refused(status.message().to_owned()),
+            (Code::OutOfRange, _) => Self::OutOfRange(status.message().to_owned()),
             _ => Self::Unavailable(status),
         }
     }
@@ -73,6 +77,51 @@ pub struct Changes {
     pub token: String,
     /// More wait.
     pub more: bool,
+}
+
+/// What a phone's message is: new, or a reply to or forward of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending<'a> {
+    /// A new message.
+    New,
+    /// A reply to the message with this id.
+    Reply(&'a str),
+    /// A forward of the message with this id (quoted, its attachments
+    /// carried).
+    Forward(&'a str),
+}
+
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// It cannot be sent as it is (not a message, no recipient).
+    #[error("refused: {0}")]
+    Invalid(String),
+    /// The message replied to or forwarded is gone.
+    #[error("the original is gone: {0}")]
+    NoOriginal(String),
+    /// The account cannot send, or submission refused it.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// A send with the same ClientId is being made: ask again later.
+    #[error("a send with this ClientId is in progress")]
+    InFlight,
+    /// The mailbox service or the provider could not be reached.
+    #[error("the mailbox is unavailable")]
+    Unavailable(#[source] tonic::Status),
+}
+
+impl From<tonic::Status> for SendError {
+    fn from(status: tonic::Status) -> Self {
+        let message = status.message().to_owned();
+        match status.code() {
+            Code::InvalidArgument => Self::Invalid(message),
+            Code::NotFound => Self::NoOriginal(message),
+            Code::FailedPrecondition | Code::PermissionDenied => Self::NotSent(message),
+            Code::Aborted => Self::InFlight,
+            _ => Self::Unavailable(status),
+        }
+    }
 }
 
 /// Messages the phone marked: read and flagged as set (`None`: left).
@@ -190,6 +239,101 @@ impl Mail {
             .await?
             .into_inner()
             .next_token)
+    }
+
+    /// Up to `max` bytes (0: the service's most) of an attachment from
+    /// `offset`.
+    pub async fn attachment(
+        &self,
+        login: &Login,
+        message_id: &str,
+        part_id: &str,
+        offset: u64,
+        max: u64,
+    ) -> Result<AttachmentContent, MailError> {
+        Ok(self
+            .0
+            .clone()
+            .get_attachment(pb::GetAttachmentRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                message_id: message_id.to_owned(),
+                part_id: part_id.to_owned(),
+                offset,
+                max_bytes: max,
+            })
+            .await?
+            .into_inner())
+    }
+
+    /// Removes every message of `folder` for good.
+    pub async fn empty_folder(&self, login: &Login, folder: &str) -> Result<(), MailError> {
+        self.0
+            .clone()
+            .empty_folder(pb::EmptyFolderRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                folder_id: folder.to_owned(),
+                device_id: login.device.clone(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Moves `ids` to `folder`: each moved id with its id there ("" where
+    /// the server did not say).
+    pub async fn move_to(
+        &self,
+        login: &Login,
+        ids: &[String],
+        folder: &str,
+    ) -> Result<Vec<(String, String)>, MailError> {
+        Ok(self
+            .0
+            .clone()
+            .r#move(pb::MoveRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                message_ids: ids.to_vec(),
+                to_folder_id: folder.to_owned(),
+                device_id: login.device.clone(),
+            })
+            .await?
+            .into_inner()
+            .moved
+            .into_iter()
+            .map(|m| (m.message_id, m.new_message_id))
+            .collect())
+    }
+
+    /// Sends the message the phone composed (`mime`), once per
+    /// `client_id`: a repeated request sends nothing again.
+    pub async fn send(
+        &self,
+        login: &Login,
+        sending: Sending<'_>,
+        mime: Vec<u8>,
+        client_id: &str,
+    ) -> Result<(), SendError> {
+        let (kind, reference) = match sending {
+            Sending::New => (pb::SendKind::New, ""),
+            Sending::Reply(id) => (pb::SendKind::Reply, id),
+            Sending::Forward(id) => (pb::SendKind::ForwardInline, id),
+        };
+        self.0
+            .clone()
+            .send(pb::SendRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                kind: kind.into(),
+                reference_message_id: reference.to_owned(),
+                client_send_id: client_id.to_owned(),
+                device_id: login.device.clone(),
+                mime,
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
     }
 
     /// A message's summary.

@@ -192,7 +192,9 @@ fn collection_status(key: &str, id: &str, code: &str) -> Element {
 fn failed(error: &MailError) -> &'static str {
     match error {
         MailError::InvalidKey => status::INVALID_KEY,
-        MailError::NotFound(_) | MailError::Refused(_) => status::HIERARCHY_CHANGED,
+        MailError::NotFound(_) | MailError::Refused(_) | MailError::OutOfRange(_) => {
+            status::HIERARCHY_CHANGED
+        }
         MailError::Unavailable(_) => {
             tracing::warn!(error = %pushmail_common::report::Report(error), "sync failed");
             status::RETRY
@@ -395,12 +397,32 @@ async fn client_changes(
 
 fn item_failure(error: &MailError) -> &'static str {
     match error {
-        MailError::NotFound(_) | MailError::Refused(_) | MailError::InvalidKey => status::NOT_FOUND,
+        MailError::NotFound(_)
+        | MailError::Refused(_)
+        | MailError::OutOfRange(_)
+        | MailError::InvalidKey => status::NOT_FOUND,
         MailError::Unavailable(_) => {
             tracing::warn!(error = %pushmail_common::report::Report(error), "a phone's change failed");
             status::SERVER_ERROR
         }
     }
+}
+
+/// One message's `ApplicationData` with the body `wanted`, as a Sync or
+/// an ItemOperations Fetch of it gives it.
+pub async fn fetched(
+    mail: &Mail,
+    login: &Login,
+    id: &str,
+    wanted: Wanted,
+) -> Result<Element, MailError> {
+    let summary = mail.summary(login, id).await?;
+    let body = mail
+        .bodies(login, &[id.to_owned()], wanted.kind, wanted.max)
+        .await?
+        .into_iter()
+        .next();
+    Ok(email::added(&summary, body.as_ref()))
 }
 
 async fn fetch(
@@ -411,16 +433,7 @@ async fn fetch(
     wanted: Wanted,
 ) -> Element {
     let id = message_id(server, collection);
-    let found = async {
-        let summary = mail.summary(login, &id).await?;
-        let body = mail
-            .bodies(login, std::slice::from_ref(&id), wanted.kind, wanted.max)
-            .await?
-            .into_iter()
-            .next();
-        Ok::<_, MailError>(email::added(&summary, body.as_ref()))
-    };
-    match found.await {
+    match fetched(mail, login, &id, wanted).await {
         Ok(data) => item_status(FETCH, server, status::SUCCESS).with(data),
         Err(error) => item_status(FETCH, server, item_failure(&error)),
     }

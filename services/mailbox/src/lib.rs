@@ -263,9 +263,16 @@ pub async fn run(
         host.shutdown(),
     );
     host.spawn_infallible("upload-sweep", sweep);
-    // An upload chunk and its request's other fields.
-    let decoding =
-        usize::try_from(config.uploads.max_chunk_bytes).unwrap_or(usize::MAX) + 64 * 1024;
+    // An upload chunk, or a message a phone sends whole (ActiveSync's
+    // SendMail), and its request's other fields.
+    let decoding = usize::try_from(
+        config
+            .uploads
+            .max_chunk_bytes
+            .max(config.imap.max_message_bytes),
+    )
+    .unwrap_or(usize::MAX)
+        + 64 * 1024;
     let server = MailboxServiceServer::new(service::Service(Arc::new(mailboxes)))
         .max_decoding_message_size(decoding.max(1 << 20))
         .max_encoding_message_size(16 << 20);

@@ -40,6 +40,17 @@ pub(crate) enum Refusal {
         /// How many were asked.
         asked: usize,
     },
+    /// The message has no attachment at that section.
+    #[error("the message has no attachment at part {0}")]
+    NoPart(String),
+    /// An offset past the attachment's end.
+    #[error("offset {offset} is past the attachment's {total} bytes")]
+    BadRange {
+        /// Asked.
+        offset: u64,
+        /// The attachment's size.
+        total: u64,
+    },
     /// Nothing named.
     #[error("no message_ids")]
     NoMessages,
@@ -64,6 +75,9 @@ pub(crate) enum Refusal {
          accounts send through their tenant's relay)"
     )]
     NoSubmission,
+    /// The message a phone composed cannot be read.
+    #[error("the message to send is not a mail message this service reads")]
+    PhoneMessage(#[source] pushmail_mime::ParseError),
     /// The message replied to or forwarded cannot be read.
     #[error("the original message cannot be read")]
     Original(#[source] pushmail_mime::ParseError),
@@ -114,6 +128,7 @@ impl Refusal {
             | Self::TooManyBodies { .. }
             | Self::NoMessages
             | Self::NoKind
+            | Self::PhoneMessage(_)
             | Self::Compose(_) => (Code::InvalidArgument, None),
             Self::NoSubmission | Self::Original(_) => (Code::FailedPrecondition, None),
             Self::Submit(error) => submit(error),
@@ -121,7 +136,7 @@ impl Refusal {
                 (Code::FailedPrecondition, Some("token-invalid"))
             }
             Self::NoTrash => (Code::FailedPrecondition, None),
-            Self::Account(AccountError::Unknown) => (Code::NotFound, None),
+            Self::Account(AccountError::Unknown) | Self::NoPart(_) => (Code::NotFound, None),
             Self::Account(AccountError::Unservable(_)) => (Code::FailedPrecondition, None),
             Self::Account(AccountError::Unavailable(_)) | Self::Sync(SyncError::States(_)) => {
                 (Code::Unavailable, None)
@@ -131,6 +146,7 @@ impl Refusal {
             Self::SendInFlight => (Code::Aborted, Some("send-in-flight")),
             Self::Busy => (Code::Unavailable, Some("busy")),
             Self::TooLarge { .. } => (Code::InvalidArgument, None),
+            Self::BadRange { .. } => (Code::OutOfRange, None),
         }
     }
 }

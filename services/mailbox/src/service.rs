@@ -361,7 +361,11 @@ impl Mailboxes {
         let reference = (kind != Kind::New)
             .then(|| MessageKey::decode(&r.reference_message_id))
             .transpose()?;
-        let mut draft = wire::draft(&r, kind);
+        let mut draft = if r.mime.is_empty() {
+            wire::draft(&r, kind)
+        } else {
+            wire::phone_draft(&r, kind).map_err(Refusal::PhoneMessage)?
+        };
         if !r.upload_ids.is_empty() {
             let owner = owner(&r.tenant_id, &r.account_id);
             draft.files.extend(
@@ -638,6 +642,26 @@ impl MailboxService for Service {
         self.authorize(&request, "Acknowledge")?;
         Ok(Response::new(
             self.0.acknowledge(request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_attachment(
+        &self,
+        request: Request<pb::GetAttachmentRequest>,
+    ) -> Result<Response<pb::AttachmentContent>, Status> {
+        self.authorize(&request, "GetAttachment")?;
+        Ok(Response::new(
+            self.0.get_attachment(request.into_inner()).await?,
+        ))
+    }
+
+    async fn empty_folder(
+        &self,
+        request: Request<pb::EmptyFolderRequest>,
+    ) -> Result<Response<pb::EmptyFolderResponse>, Status> {
+        self.authorize(&request, "EmptyFolder")?;
+        Ok(Response::new(
+            self.0.empty_folder(request.into_inner()).await?,
         ))
     }
 

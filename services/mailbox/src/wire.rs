@@ -76,6 +76,36 @@ pub(crate) fn draft(r: &pb::SendRequest, kind: Kind) -> Draft {
     }
 }
 
+/// What a phone that composed the whole message (`mime`) asked to send:
+/// read from the message, with the request's signature and language.
+pub(crate) fn phone_draft(
+    r: &pb::SendRequest,
+    kind: Kind,
+) -> Result<Draft, pushmail_mime::ParseError> {
+    let limits = pushmail_mime::Limits {
+        max_message_bytes: r.mime.len().max(1),
+        ..pushmail_mime::Limits::default()
+    };
+    let contents = pushmail_mime::contents(&r.mime, &limits)?;
+    let mut draft = draft(r, kind);
+    draft.to = contents.summary.to;
+    draft.cc = contents.summary.cc;
+    draft.bcc = contents.summary.bcc;
+    draft.subject = contents.summary.subject;
+    draft.text = contents.text;
+    draft.html = contents.html;
+    draft.files = contents
+        .attachments
+        .into_iter()
+        .map(|a| crate::compose::File {
+            name: a.info.file_name,
+            content_type: a.info.content_type,
+            bytes: a.bytes,
+        })
+        .collect();
+    Ok(draft)
+}
+
 pub(crate) fn address_in(address: &common::Address) -> Address {
     Address {
         name: address.name.clone(),

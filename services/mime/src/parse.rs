@@ -63,6 +63,9 @@ pub struct ParsedMail {
     pub to: Vec<MailAddress>,
     /// Copies (Cc), at most `max_recipients`.
     pub cc: Vec<MailAddress>,
+    /// Blind copies (Bcc: present in a message a phone submits, not in
+    /// one delivered), at most `max_recipients`.
+    pub bcc: Vec<MailAddress>,
     /// `In-Reply-To` and `References` message ids (no angle brackets), for
     /// threading a reply.
     pub in_reply_to: Vec<String>,
@@ -138,14 +141,10 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
     Ok(ParsedMail {
         message_id: message.message_id().map(|id| bounded(id, 998)),
         from: addresses.from().and_then(first_address),
-        to: addresses
-            .to()
-            .map(|to| to.iter().take(limits.max_recipients).map(address).collect())
-            .unwrap_or_default(),
-        cc: addresses
-            .cc()
-            .map(|cc| cc.iter().take(limits.max_recipients).map(address).collect())
-            .unwrap_or_default(),
+        to: recipients(addresses.to(), limits),
+        // Only From and To are re-read after charset repair.
+        cc: recipients(message.cc(), limits),
+        bcc: recipients(message.bcc(), limits),
         in_reply_to: message_ids(message.in_reply_to()),
         references: message_ids(message.references()),
         subject: subject
@@ -236,6 +235,18 @@ fn has_header_line(raw: &[u8]) -> bool {
             .iter()
             .all(|b| b.is_ascii_graphic() && *b != b':'),
     }
+}
+
+/// A recipient field's addresses, at most `max_recipients`.
+fn recipients(field: Option<&Address<'_>>, limits: &Limits) -> Vec<MailAddress> {
+    field
+        .map(|list| {
+            list.iter()
+                .take(limits.max_recipients)
+                .map(address)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn first_address(address: &Address<'_>) -> Option<MailAddress> {

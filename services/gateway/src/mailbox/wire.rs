@@ -307,6 +307,8 @@ impl SendBody {
                 html: String::new(),
             }),
             device_id: device,
+            // The device API sends fields, never a composed message.
+            mime: Vec::new(),
         })
     }
 }

@@ -13,6 +13,9 @@ use crate::refusal::Refusal;
 use crate::sync::{Scope, SyncError, Token, Tree, TreeEntry, acknowledge, estimate};
 use crate::wire;
 
+/// Most bytes of an attachment one GetAttachment gives.
+pub(crate) const MAX_ATTACHMENT_CHUNK: u64 = 8 << 20;
+
 /// Most messages one GetBodies names: each body is read whole from the
 /// server to be cut, so a call is bounded in reads as well as bytes.
 pub(crate) const MAX_BODIES: usize = 64;
@@ -136,6 +139,82 @@ impl Mailboxes {
         let token = acknowledge(self.states.as_ref(), &scope, &since, &flagged, &removed).await?;
         Ok(pb::AcknowledgeResponse {
             next_token: token.as_str().to_owned(),
+        })
+    }
+
+    pub(super) async fn get_attachment(
+        &self,
+        r: pb::GetAttachmentRequest,
+    ) -> Result<pb::AttachmentContent, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        let key = MessageKey::decode(&r.message_id)?;
+        let access = self.access(tenant, account).await?;
+        let raw = opened!(self, &access, |m| Ok(m.raw(&key).await?))?;
+        let contents = pushmail_mime::contents(
+            &raw,
+            &pushmail_mime::Limits {
+                max_message_bytes: raw.len().max(1),
+                ..pushmail_mime::Limits::default()
+            },
+        )
+        .map_err(Refusal::Original)?;
+        let attached = contents
+            .attachments
+            .into_iter()
+            .find(|a| a.info.part_id == r.part_id)
+            .ok_or_else(|| Refusal::NoPart(r.part_id.clone()))?;
+        let total = attached.bytes.len() as u64;
+        if r.offset > total {
+            return Err(Refusal::BadRange {
+                offset: r.offset,
+                total,
+            });
+        }
+        let max = match r.max_bytes {
+            0 => MAX_ATTACHMENT_CHUNK,
+            n => n.min(MAX_ATTACHMENT_CHUNK),
+        };
+        let start = usize::try_from(r.offset).unwrap_or(usize::MAX);
+        let end = usize::try_from(r.offset.saturating_add(max).min(total)).unwrap_or(usize::MAX);
+        Ok(pb::AttachmentContent {
+            file_name: attached.info.file_name,
+            content_type: attached.info.content_type,
+            total_bytes: total,
+            offset: r.offset,
+            data: attached.bytes[start..end].to_vec(),
+        })
+    }
+
+    pub(super) async fn empty_folder(
+        &self,
+        r: pb::EmptyFolderRequest,
+    ) -> Result<pb::EmptyFolderResponse, Refusal> {
+        let (tenant, account) = identified(&r.tenant_id, &r.account_id)?;
+        let folder = FolderId::decode(&r.folder_id)?;
+        let access = self.access(tenant, account).await?;
+        let removed = opened!(self, &access, |m| {
+            let listing = m.listing(&folder, None).await?;
+            let uids: Vec<Uid> = match listing.entries {
+                crate::sync::Entries::Full(all) => all.into_keys().collect(),
+                // A listing without a state is always full.
+                crate::sync::Entries::Since { .. } => Vec::new(),
+            };
+            for chunk in uids.chunks(crate::refusal::MAX_IDS) {
+                m.expunge(&folder, listing.uid_validity, chunk).await?;
+            }
+            Ok(uids.len())
+        })?;
+        if removed > 0 {
+            self.tell(
+                tenant,
+                account,
+                &r.device_id,
+                crate::changes::Change::Deleted,
+                vec![folder],
+            );
+        }
+        Ok(pb::EmptyFolderResponse {
+            removed: u32::try_from(removed).unwrap_or(u32::MAX),
         })
     }
 
