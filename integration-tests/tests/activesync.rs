@@ -637,3 +637,207 @@ with Client(server=server, username=user, password=password,
     front.stop().await;
     binding.stop().await.unwrap();
 }
+
+/// The phone's key after both Provision steps.
+async fn provisioned(front: &Front, query: &str, auth: &str) -> String {
+    let policy = [("Provision", "Policies"), ("Provision", "Policy")];
+    let key_at = [policy[0], policy[1], ("Provision", "PolicyKey")];
+    let offered = post(front.addr, query, auth, None, &provision_request(None)).await;
+    let temporary = text_at(&pushmail_wbxml::decode(&offered.body).unwrap(), &key_at).unwrap();
+    let acknowledged = post(
+        front.addr,
+        query,
+        auth,
+        Some(&temporary),
+        &provision_request(Some(&temporary)),
+    )
+    .await;
+    text_at(
+        &pushmail_wbxml::decode(&acknowledged.body).unwrap(),
+        &key_at,
+    )
+    .unwrap()
+}
+
+fn sync_of(collections: usize, key: &str) -> Vec<u8> {
+    let mut all = Element::of(tag("AirSync", "Collections"));
+    for i in 0..collections {
+        all = all.with(
+            Element::of(tag("AirSync", "Collection"))
+                .with(Element::text_of(tag("AirSync", "SyncKey"), key))
+                .with(Element::text_of(
+                    tag("AirSync", "CollectionId"),
+                    format!("folder{i}"),
+                )),
+        );
+    }
+    pushmail_wbxml::encode(&Element::of(tag("AirSync", "Sync")).with(all)).unwrap()
+}
+
+#[tokio::test]
+async fn hostile_mail_commands_get_clear_statuses_and_a_mailbox_outage_asks_to_retry() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let phone = phone(&mut binding).await;
+    // No mailbox service answers where this front door looks for one.
+    let front = Front::start(binding.addr, None).await;
+    let auth = basic(&phone.address, &phone.password);
+    let line = |command: &str| {
+        format!(
+            "Cmd={command}&User={}&DeviceId=hostile01&DeviceType=iPhone",
+            phone.address
+        )
+    };
+    let key = provisioned(&front, &line("Provision"), &auth).await;
+    let status = |answer: &Response, path: &[(&str, &str)]| {
+        wbxml2xml(&answer.body);
+        text_at(&pushmail_wbxml::decode(&answer.body).unwrap(), path).unwrap_or_default()
+    };
+    let send = |command: &str, body: Vec<u8>| {
+        let query = line(command);
+        let (auth, key) = (auth.clone(), key.clone());
+        async move { post(front.addr, &query, &auth, Some(&key), &body).await }
+    };
+
+    // A Sync of more collections than served: protocol error; a key never
+    // issued: InvalidSyncKey with key 0; key 0: the first key, no mailbox
+    // needed; the mailbox down: retry (16).
+    let many = send("Sync", sync_of(101, "F")).await;
+    assert_eq!(status(&many, &[("AirSync", "Status")]), "4");
+    let collection = [
+        ("AirSync", "Collections"),
+        ("AirSync", "Collection"),
+        ("AirSync", "Status"),
+    ];
+    let bogus = send("Sync", sync_of(1, "{stolen-key}")).await;
+    assert_eq!(status(&bogus, &collection), "3");
+    let first = send("Sync", sync_of(1, "0")).await;
+    assert_eq!(status(&first, &collection), "1");
+    let down = send("Sync", sync_of(1, "F")).await;
+    assert_eq!(status(&down, &collection), "16");
+    // A window of a million asks nothing more of anyone: still a retry.
+    let collection_with_window = Element::of(tag("AirSync", "Sync")).with(
+        Element::of(tag("AirSync", "Collections")).with(
+            Element::of(tag("AirSync", "Collection"))
+                .with(Element::text_of(tag("AirSync", "SyncKey"), "F"))
+                .with(Element::text_of(tag("AirSync", "CollectionId"), "x"))
+                .with(Element::text_of(tag("AirSync", "WindowSize"), "1000000")),
+        ),
+    );
+    let huge = send(
+        "Sync",
+        pushmail_wbxml::encode(&collection_with_window).unwrap(),
+    )
+    .await;
+    assert_eq!(status(&huge, &collection), "16");
+
+    // FolderSync with a key never issued: 9; the mailbox down: 6.
+    let folder_sync = |key: &str| {
+        pushmail_wbxml::encode(
+            &Element::of(tag("FolderHierarchy", "FolderSync"))
+                .with(Element::text_of(tag("FolderHierarchy", "SyncKey"), key)),
+        )
+        .unwrap()
+    };
+    let hierarchy = [("FolderHierarchy", "Status")];
+    let invalid = send("FolderSync", folder_sync("12")).await;
+    assert_eq!(status(&invalid, &hierarchy), "9");
+    let unavailable = send("FolderSync", folder_sync("0")).await;
+    assert_eq!(status(&unavailable, &hierarchy), "6");
+
+    // GetItemEstimate of key 0: not primed (3); the mailbox down: 503.
+    let estimate = |key: &str| {
+        pushmail_wbxml::encode(
+            &Element::of(tag("GetItemEstimate", "GetItemEstimate")).with(
+                Element::of(tag("GetItemEstimate", "Collections")).with(
+                    Element::of(tag("GetItemEstimate", "Collection"))
+                        .with(Element::text_of(tag("AirSync", "SyncKey"), key))
+                        .with(Element::text_of(
+                            tag("GetItemEstimate", "CollectionId"),
+                            "x",
+                        )),
+                ),
+            ),
+        )
+        .unwrap()
+    };
+    let unprimed = send("GetItemEstimate", estimate("0")).await;
+    assert_eq!(
+        status(
+            &unprimed,
+            &[
+                ("GetItemEstimate", "Response"),
+                ("GetItemEstimate", "Status")
+            ]
+        ),
+        "3"
+    );
+    let outage = send("GetItemEstimate", estimate("F")).await;
+    assert_eq!(outage.status, 503);
+    assert!(outage.header("retry-after").is_some());
+
+    // ItemOperations from another store (9), a range backwards (8), a
+    // reference that names no part (15); a MoveItems that moves nothing
+    // is 400; unknown code pages and garbage are 400.
+    let fetch = |child: Element| {
+        pushmail_wbxml::encode(
+            &Element::of(tag("ItemOperations", "ItemOperations"))
+                .with(Element::of(tag("ItemOperations", "Fetch")).with(child)),
+        )
+        .unwrap()
+    };
+    let operation = [
+        ("ItemOperations", "Response"),
+        ("ItemOperations", "Fetch"),
+        ("ItemOperations", "Status"),
+    ];
+    let library = send(
+        "ItemOperations",
+        fetch(Element::text_of(
+            tag("ItemOperations", "Store"),
+            "DocumentLibrary",
+        )),
+    )
+    .await;
+    assert_eq!(status(&library, &operation), "9");
+    let reference = Element::text_of(tag("AirSyncBase", "FileReference"), "no-part-here");
+    let unnamed = send("ItemOperations", fetch(reference)).await;
+    assert_eq!(status(&unnamed, &operation), "15");
+    let backwards = pushmail_wbxml::encode(
+        &Element::of(tag("ItemOperations", "ItemOperations")).with(
+            Element::of(tag("ItemOperations", "Fetch"))
+                .with(Element::text_of(
+                    tag("AirSyncBase", "FileReference"),
+                    "1.2.SU5CT1g:2",
+                ))
+                .with(
+                    Element::of(tag("ItemOperations", "Options"))
+                        .with(Element::text_of(tag("ItemOperations", "Range"), "9-1")),
+                ),
+        ),
+    )
+    .unwrap();
+    let backwards = send("ItemOperations", backwards).await;
+    assert_eq!(status(&backwards, &operation), "8");
+    let nothing = send(
+        "MoveItems",
+        pushmail_wbxml::encode(&Element::of(tag("Move", "MoveItems"))).unwrap(),
+    )
+    .await;
+    assert_eq!(nothing.status, 400, "{}", nothing.text());
+    let unknown_page = send("Sync", b"\x03\x01\x6a\x00\x00\x63\x45\x01".to_vec()).await;
+    assert_eq!(unknown_page.status, 400, "{}", unknown_page.text());
+    // A SendMail with no message: status 101, nothing sent.
+    let empty_send = send(
+        "SendMail",
+        pushmail_wbxml::encode(
+            &Element::of(tag("ComposeMail", "SendMail"))
+                .with(Element::text_of(tag("ComposeMail", "ClientId"), "c1")),
+        )
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status(&empty_send, &[("ComposeMail", "Status")]), "101");
+
+    front.stop().await;
+    binding.stop().await.unwrap();
+}

@@ -64,7 +64,12 @@ pub fn decode_with(bytes: &[u8], limits: Limits) -> Result<Element, WbxmlError> 
         let offset = at.at;
         let token = at.byte()?;
         match token {
-            SWITCH_PAGE => page = at.byte()?,
+            SWITCH_PAGE => {
+                page = at.byte()?;
+                if crate::pages::page(page).is_none() {
+                    return Err(WbxmlError::UnknownPage { page, at: offset });
+                }
+            }
             END => {
                 let done = stack.pop().ok_or(WbxmlError::Outside(offset))?;
                 match stack.last_mut() {
@@ -251,6 +256,14 @@ mod tests {
             (
                 body(&[0x04]),
                 WbxmlError::Unsupported { token: 0x04, at: 4 },
+            ),
+            (
+                body(&[0x00, 0x63, 0x45, 0x01]),
+                WbxmlError::UnknownPage { page: 99, at: 4 },
+            ),
+            (
+                body(&[0x00, 0x19, 0x45, 0x01]),
+                WbxmlError::UnknownPage { page: 25, at: 4 },
             ),
             (body(&[0x03, b'a', 0x00]), WbxmlError::Outside(4)),
             (body(&[0x01]), WbxmlError::Outside(4)),

@@ -153,6 +153,15 @@ pub enum WbxmlError {
         /// Where.
         at: usize,
     },
+    /// A switch to a code page MS-ASWBXML does not define (or that no
+    /// command takes).
+    #[error("code page {page} at byte {at} is not an ActiveSync code page")]
+    UnknownPage {
+        /// The page asked for.
+        page: u8,
+        /// Where.
+        at: usize,
+    },
     /// Text or an opaque value where only an element may be.
     #[error("content outside the root element at byte {0}")]
     Outside(usize),
