@@ -32,12 +32,10 @@ pub(crate) struct Body {
 }
 
 /// `raw`'s body of `kind` (HTML falls back to plain text), at most
-/// `max_bytes` (0, or more than [`MAX_BODY_BYTES`]: that bound).
-pub(crate) fn body(
-    raw: &[u8],
-    kind: BodyKind,
-    max_bytes: u64,
-) -> Result<Body, pushmail_mime::ParseError> {
+/// `max_bytes` (0, or more than [`MAX_BODY_BYTES`]: that bound). A stored
+/// message the parser cannot read is shown as its own text: one bad mail
+/// must not stop a phone's sync of the folder.
+pub(crate) fn body(raw: &[u8], kind: BodyKind, max_bytes: u64) -> Body {
     let max = usize::try_from(match max_bytes {
         0 => MAX_BODY_BYTES,
         n => n.min(MAX_BODY_BYTES),
@@ -45,21 +43,26 @@ pub(crate) fn body(
     .unwrap_or(usize::MAX);
     if kind == BodyKind::Mime {
         let cut = raw.len().min(max);
-        return Ok(Body {
+        return Body {
             kind,
             data: raw[..cut].to_vec(),
             total: raw.len() as u64,
             truncated: cut < raw.len(),
-        });
+        };
     }
     let limits = pushmail_mime::Limits {
         max_message_bytes: raw.len().max(1),
         ..pushmail_mime::Limits::default()
     };
-    let contents = pushmail_mime::contents(raw, &limits)?;
-    let (kind, text) = match (kind, contents.html) {
-        (BodyKind::Html, Some(html)) => (BodyKind::Html, html),
-        _ => (BodyKind::Plain, contents.text),
+    let (kind, text) = match pushmail_mime::contents(raw, &limits) {
+        Ok(contents) => match (kind, contents.html) {
+            (BodyKind::Html, Some(html)) => (BodyKind::Html, html),
+            _ => (BodyKind::Plain, contents.text),
+        },
+        Err(_) => (
+            BodyKind::Plain,
+            String::from_utf8_lossy(raw).replace('\0', ""),
+        ),
     };
     let mut cut = text.len().min(max);
     while !text.is_char_boundary(cut) {
@@ -68,12 +71,12 @@ pub(crate) fn body(
     let total = text.len() as u64;
     let mut data = text.into_bytes();
     data.truncate(cut);
-    Ok(Body {
+    Body {
         kind,
         total,
         truncated: (cut as u64) < total,
         data,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -90,38 +93,48 @@ mod tests {
 
     #[test]
     fn each_kind_is_read_and_html_falls_back_to_text() {
-        let plain = body(ALTERNATIVE, BodyKind::Plain, 0).unwrap();
+        let plain = body(ALTERNATIVE, BodyKind::Plain, 0);
         assert_eq!(plain.kind, BodyKind::Plain);
         assert!(
             String::from_utf8(plain.data)
                 .unwrap()
                 .starts_with("你好 world")
         );
-        let html = body(ALTERNATIVE, BodyKind::Html, 0).unwrap();
+        let html = body(ALTERNATIVE, BodyKind::Html, 0);
         assert_eq!(html.kind, BodyKind::Html);
         assert!(
             String::from_utf8(html.data)
                 .unwrap()
                 .contains("<p>你好 world</p>")
         );
-        let fallback = body(PLAIN, BodyKind::Html, 0).unwrap();
+        let fallback = body(PLAIN, BodyKind::Html, 0);
         assert_eq!(fallback.kind, BodyKind::Plain);
-        let mime = body(PLAIN, BodyKind::Mime, 0).unwrap();
+        let mime = body(PLAIN, BodyKind::Mime, 0);
         assert_eq!((mime.data.as_slice(), mime.truncated), (PLAIN, false));
+    }
+
+    #[test]
+    fn a_message_the_parser_refuses_is_shown_as_its_text() {
+        let raw = b"\x00no header at all\r\n";
+        assert!(pushmail_mime::contents(raw, &pushmail_mime::Limits::default()).is_err());
+        let shown = body(raw, BodyKind::Html, 0);
+        assert_eq!(shown.kind, BodyKind::Plain);
+        assert_eq!(shown.data, b"no header at all\r\n");
+        assert!(!shown.truncated);
     }
 
     #[test]
     fn a_cut_stays_within_bounds_and_on_a_character() {
         // "你" is three bytes: a cut at 4 keeps one character.
-        let cut = body(ALTERNATIVE, BodyKind::Plain, 4).unwrap();
+        let cut = body(ALTERNATIVE, BodyKind::Plain, 4);
         assert_eq!(cut.data, "你".as_bytes());
         assert!(cut.truncated);
         assert!(cut.total > 4);
-        let raw = body(PLAIN, BodyKind::Mime, 10).unwrap();
+        let raw = body(PLAIN, BodyKind::Mime, 10);
         assert_eq!((raw.data.len(), raw.truncated), (10, true));
         assert_eq!(raw.total, PLAIN.len() as u64);
         let huge = vec![b'a'; 2 * MAX_BODY_BYTES as usize];
-        let capped = body(&huge, BodyKind::Mime, u64::MAX).unwrap();
+        let capped = body(&huge, BodyKind::Mime, u64::MAX);
         assert_eq!(capped.data.len() as u64, MAX_BODY_BYTES);
     }
 }

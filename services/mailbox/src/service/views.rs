@@ -267,7 +267,7 @@ impl Mailboxes {
                     Err(BackendError::NoMessage(_)) => continue,
                     Err(error) => return Err(error.into()),
                 };
-                let body = bodies::body(&raw, wanted, r.max_bytes).map_err(Refusal::Original)?;
+                let body = bodies::body(&raw, wanted, r.max_bytes);
                 bodies.push(pb::Body {
                     message_id: id.clone(),
                     r#type: body_type(body.kind).into(),
