@@ -6,7 +6,10 @@
 //! 2. `pushmail-session` (the real binary) holding idle WebSocket devices
 //!    that heartbeat every 60 s: RSS slope per connection and idle CPU;
 //! 3. `Deliver` over gRPC to connected devices (they ack) at a fixed rate,
-//!    against `GetPresence` at the same rate as the gRPC floor.
+//!    against `GetPresence` at the same rate as the gRPC floor;
+//! 4. held ActiveSync Pings as the session holds them: `Hold` streams from
+//!    activesync (here: client processes with its credential, one HTTP/2
+//!    connection each), RSS slope per held Ping next to the WebSocket's.
 //!
 //! Client connections come from helper processes (this binary, in client
 //! mode) bound to several 127.0.0.x source addresses, each under the
@@ -48,6 +51,10 @@ const TENANT: &str = "bench";
 const GOAL_BYTES: f64 = 4_096.0;
 const GOAL_CPU: f64 = 1.0;
 const GOAL_P99_MS: f64 = 5.0;
+/// A held Ping's goal: at most 8 KiB, and within 2× of a WebSocket.
+const GOAL_HOLD_BYTES: f64 = 8_192.0;
+/// A Ping's longest heartbeat: nothing ends a hold during the bench.
+const HOLD_SECONDS: u32 = 3_540;
 
 fn device_id(source: &str, i: usize) -> String {
     format!("dev-{source}-{i}")
@@ -64,6 +71,9 @@ async fn client(args: &[String]) {
         args[2].clone(),
         args[3].parse::<usize>().unwrap(),
     );
+    if kind == "hold" {
+        return hold_client(server, &source, count).await;
+    }
     let signer = Arc::new(TokenSigner::from_seed_hex(SEED).unwrap());
     let connected = futures::stream::iter(0..count)
         .map(|i| {
@@ -103,6 +113,42 @@ async fn client(args: &[String]) {
         .count()
         .await;
     println!("ready {connected}");
+    std::future::pending::<()>().await;
+}
+
+/// Held Pings as activesync asks for them: `count` `Hold` streams on one
+/// connection, kept open (each waits for its end) until killed.
+async fn hold_client(server: SocketAddr, source: &str, count: usize) {
+    let client = pushmail_integration_tests::session_client_as(
+        format!("http://{server}"),
+        pushmail_common::service_identity::Service::ActiveSync,
+    )
+    .await;
+    let held = futures::stream::iter(0..count)
+        .map(|i| {
+            let mut client = client.clone();
+            let device = device_id(&format!("eas-{source}"), i);
+            async move {
+                let mut stream = client
+                    .hold(pb::HoldRequest {
+                        tenant_id: TENANT.to_owned(),
+                        device_id: device,
+                        heartbeat_seconds: HOLD_SECONDS,
+                        mailboxes: vec!["INBOX".to_owned()],
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                tokio::spawn(async move {
+                    let end = stream.message().await;
+                    panic!("a hold ended during the bench: {end:?}");
+                });
+            }
+        })
+        .buffer_unordered(64)
+        .count()
+        .await;
+    println!("ready {held}");
     std::future::pending::<()>().await;
 }
 
@@ -172,8 +218,15 @@ async fn floor(args: &[String]) {
 
 // ---------------------------------------------------------------- measuring
 
-/// Opens the connections in steps, reading the server's RSS after each.
-async fn fill(server: SocketAddr, pid: u32, kind: &str) -> (Vec<Child>, Vec<(f64, f64)>) {
+/// Opens the connections in steps (one client process each), reading the
+/// server's RSS after each; with `admin`, once the session counts them
+/// (a hold registers after its call is answered).
+async fn fill(
+    server: SocketAddr,
+    pid: u32,
+    kind: &str,
+    admin: Option<SocketAddr>,
+) -> (Vec<Child>, Vec<(f64, f64)>) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut points = vec![(0.0, rss_bytes(pid))];
     let mut clients = Vec::new();
@@ -189,10 +242,28 @@ async fn fill(server: SocketAddr, pid: u32, kind: &str) -> (Vec<Child>, Vec<(f64
         ]);
         wait_line(&mut child, "ready").await;
         clients.push(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Some(admin) = admin
+            && connections(admin).await < (p + 1) * per
+        {
+            assert!(Instant::now() < deadline, "holds never registered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
         points.push((((p + 1) * per) as f64, rss_bytes(pid)));
     }
     (clients, points)
+}
+
+/// The session's count of held devices, from its metrics.
+async fn connections(admin: SocketAddr) -> usize {
+    let (_, metrics) = pushmail_integration_tests::http_get(admin, "/metrics")
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pushmail_session_connections "))
+        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as usize)
 }
 
 /// CPU of a process over `IDLE_WINDOW`, percent of one core.
@@ -274,7 +345,7 @@ where
 /// Starts the bench-built `pushmail-session` with the given directory
 /// (`memory`, or `redis` under a key prefix of its own); returns it, its
 /// device address and its gRPC address once it is ready.
-async fn start_session(directory: &str) -> (Child, SocketAddr, String) {
+async fn start_session(directory: &str) -> (Child, SocketAddr, String, SocketAddr) {
     let exe = std::env::current_exe().unwrap();
     let session_exe = exe
         .parent()
@@ -329,7 +400,7 @@ async fn start_session(directory: &str) -> (Child, SocketAddr, String) {
     pushmail_integration_tests::wait_ready(admin, Duration::from_secs(30))
         .await
         .unwrap();
-    (session, devices, grpc)
+    (session, devices, grpc, admin)
 }
 
 // ---------------------------------------------------------------- main
@@ -385,7 +456,7 @@ async fn run(args: Vec<String>) {
     let mut floor = helper(&["floor", &floor_addr.to_string()]);
     wait_line(&mut floor, "ready").await;
     let floor_pid = floor.id().unwrap();
-    let (clients, floor_points) = fill(floor_addr, floor_pid, "tcp").await;
+    let (clients, floor_points) = fill(floor_addr, floor_pid, "tcp", None).await;
     let floor_bytes = slope(&floor_points);
     eprintln!("floor: {floor_bytes:.0} B/connection {floor_points:?}");
     let floor_split = idle_window_cpu(floor_pid).await;
@@ -395,9 +466,9 @@ async fn run(args: Vec<String>) {
     drop(floor);
 
     // 2. The session binary, memory directory (as standalone runs it).
-    let (mut session, devices, grpc) = start_session("memory").await;
+    let (mut session, devices, grpc, _) = start_session("memory").await;
     let pid = session.id().unwrap();
-    let (clients, points) = fill(devices, pid, "ws").await;
+    let (clients, points) = fill(devices, pid, "ws", None).await;
     let session_bytes = slope(&points);
     eprintln!("session: {session_bytes:.0} B/connection {points:?}");
     let idle_split = idle_window_cpu(pid).await;
@@ -464,9 +535,9 @@ async fn run(args: Vec<String>) {
 
     // 4. Idle CPU again with the Redis directory, as a node runs in
     // production: heartbeats' lease renewals become batched pipelines.
-    let (mut session, devices, _) = start_session("redis").await;
+    let (mut session, devices, _, _) = start_session("redis").await;
     let pid = session.id().unwrap();
-    let (clients, _) = fill(devices, pid, "ws").await;
+    let (clients, _) = fill(devices, pid, "ws", None).await;
     let redis_split = idle_window_cpu(pid).await;
     eprintln!(
         "idle CPU with the Redis directory {:.2}% of a core",
@@ -474,12 +545,23 @@ async fn run(args: Vec<String>) {
     );
     drop(clients);
     let _ = session.start_kill();
+    let _ = session.wait().await;
+
+    // 5. Held Pings, as activesync holds them in the session (memory
+    // directory, as step 2, so the two slopes compare like with like).
+    let (mut session, _, grpc, admin) = start_session("memory").await;
+    let pid = session.id().unwrap();
+    let (clients, hold_points) = fill(grpc.parse().unwrap(), pid, "hold", Some(admin)).await;
+    let hold_bytes = slope(&hold_points);
+    eprintln!("session: {hold_bytes:.0} B/held Ping {hold_points:?}");
+    drop(clients);
+    let _ = session.start_kill();
 
     let mut report = String::new();
     writeln!(report, "# Session holder: idle connections and Deliver\n").unwrap();
     writeln!(
         report,
-        "{CONNECTIONS} connections from {CLIENT_PROCESSES} client processes on 127.0.0.2–{}; WebSocket devices heartbeat every {HEARTBEAT_SECONDS} s (spread over the interval) and ack every notification; `pushmail-session` built as it ships (release profile, thin LTO), default one thread (current-thread scheduler), memory directory (as standalone; a second run with the Redis directory, as in production, measures idle CPU only), outbox in the local Redis (acks trim it; Redis shares the 2 cores); RSS read from /proc after each {} connections (slope by least squares); idle CPU over {} s; Deliver and GetPresence at {DELIVER_RATE}/s open loop for {} s to random connected devices. Client processes (one thread each) share this 2-core machine.\n",
+        "{CONNECTIONS} connections from {CLIENT_PROCESSES} client processes on 127.0.0.2–{}; WebSocket devices heartbeat every {HEARTBEAT_SECONDS} s (spread over the interval) and ack every notification; `pushmail-session` built as it ships (release profile, thin LTO), default one thread (current-thread scheduler), memory directory (as standalone; a second run with the Redis directory, as in production, measures idle CPU only), outbox in the local Redis (acks trim it; Redis shares the 2 cores); RSS read from /proc after each {} connections (slope by least squares); idle CPU over {} s; Deliver and GetPresence at {DELIVER_RATE}/s open loop for {} s to random connected devices; then {CONNECTIONS} held ActiveSync Pings as the session holds them (`Hold` streams with activesync's credential, {HOLD_SECONDS} s, one HTTP/2 connection per client process; the activesync front door's own memory per held request is not in this figure). Client processes (one thread each) share this 2-core machine.\n",
         CLIENT_PROCESSES + 1,
         CONNECTIONS / CLIENT_PROCESSES,
         IDLE_WINDOW.as_secs(),
@@ -493,6 +575,13 @@ async fn run(args: Vec<String>) {
         "| user-space bytes per idle WebSocket connection (RSS slope) | {session_bytes:.0} | plain tokio TCP server (one thread), same connections | {floor_bytes:.0} | {:.2} | ≤ {GOAL_BYTES:.0}: {} |",
         session_bytes / floor_bytes,
         met(session_bytes <= GOAL_BYTES)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| user-space bytes per held ActiveSync Ping in the session (RSS slope; its `Hold` stream and device) | {hold_bytes:.0} | the idle WebSocket connection, above | {session_bytes:.0} | {:.2} | ≤ {GOAL_HOLD_BYTES:.0} and ≤ 2× the WebSocket: {} |",
+        hold_bytes / session_bytes,
+        met(hold_bytes <= GOAL_HOLD_BYTES && hold_bytes <= 2.0 * session_bytes)
     )
     .unwrap();
     writeln!(
@@ -548,7 +637,7 @@ async fn run(args: Vec<String>) {
     }
     writeln!(
         report,
-        "\nRSS points (connections, bytes): floor {floor_points:?}; session {points:?}"
+        "\nRSS points (connections, bytes): floor {floor_points:?}; session {points:?}; held Pings {hold_points:?}"
     )
     .unwrap();
     std::fs::write(&out, &report).unwrap();

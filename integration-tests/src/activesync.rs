@@ -12,12 +12,23 @@ use pushmail_activesync::policy::PolicyConfig;
 use pushmail_common::health::Readiness;
 use pushmail_common::service_identity::Service;
 use pushmail_proto::binding::v1 as pb;
+use pushmail_wbxml::{Element, tag};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::{Response, call};
-use crate::nodes::{BindingNode, bind_device};
+use crate::nodes::{BindingAdmin, BindingNode, bind_device};
 use crate::topics::TenantTopics;
 use crate::{authed, credential_secret, kafka_bus, unique};
+
+/// Where the front door's other upstreams are (none: the defaults, where
+/// nothing answers in tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Upstreams {
+    /// The mailbox service.
+    pub mailbox: Option<SocketAddr>,
+    /// The session service.
+    pub session: Option<SocketAddr>,
+}
 
 /// An activesync service in-process, plain HTTP or TLS with `tls_dir`'s
 /// self-signed certificate.
@@ -40,7 +51,27 @@ impl Front {
     ) -> Self {
         Self::launch(
             binding,
-            Some(mailbox),
+            Upstreams {
+                mailbox: Some(mailbox),
+                session: None,
+            },
+            tls_dir,
+            Service::ActiveSync,
+            PolicyConfig::default(),
+        )
+        .await
+    }
+
+    /// With the mailbox service and the session service (held Pings) at
+    /// the addresses given.
+    pub async fn with_upstreams(
+        binding: SocketAddr,
+        upstreams: Upstreams,
+        tls_dir: Option<&std::path::Path>,
+    ) -> Self {
+        Self::launch(
+            binding,
+            upstreams,
             tls_dir,
             Service::ActiveSync,
             PolicyConfig::default(),
@@ -64,12 +95,12 @@ impl Front {
         service: Service,
         policy: PolicyConfig,
     ) -> Self {
-        Self::launch(binding, None, tls_dir, service, policy).await
+        Self::launch(binding, Upstreams::default(), tls_dir, service, policy).await
     }
 
     async fn launch(
         binding: SocketAddr,
-        mailbox: Option<SocketAddr>,
+        upstreams: Upstreams,
         tls_dir: Option<&std::path::Path>,
         service: Service,
         policy: PolicyConfig,
@@ -80,9 +111,13 @@ impl Front {
         };
         config.binding.endpoint = format!("http://{binding}");
         config.binding.token = credential_secret(service);
-        if let Some(mailbox) = mailbox {
+        if let Some(mailbox) = upstreams.mailbox {
             config.mailbox.endpoint = format!("http://{mailbox}");
             config.mailbox.token = credential_secret(service);
+        }
+        if let Some(session) = upstreams.session {
+            config.session.endpoint = format!("http://{session}");
+            config.session.token = credential_secret(service);
         }
         config.server.http_addr = "127.0.0.1:0".parse().unwrap();
         config.server.admin_addr = "127.0.0.1:0".parse().unwrap();
@@ -120,6 +155,7 @@ impl Front {
 }
 
 /// A phone's account: bound number, app password.
+#[derive(Debug, Clone)]
 pub struct Phone {
     pub tenant: pb::CreateTenantResponse,
     pub account: pb::Account,
@@ -133,24 +169,23 @@ pub async fn phone(binding: &mut BindingNode) -> Phone {
     let tenant = binding.tenant().await.unwrap();
     let address = format!("{}@corp.example", unique("eas"));
     let account = binding.forwarded(&tenant, &address).await.unwrap();
-    phone_of(binding, tenant, account, address).await
+    phone_of(&mut binding.api, tenant, account, address).await
 }
 
 /// A phone bound to `account` (whose address is `address`), with an app
 /// password.
 pub async fn phone_of(
-    binding: &mut BindingNode,
+    api: &mut BindingAdmin,
     tenant: pb::CreateTenantResponse,
     account: pb::Account,
     address: String,
 ) -> Phone {
     let bus = kafka_bus().await.unwrap();
     let mut watch = TenantTopics::sms(&bus, &tenant.tenant_id).await.unwrap();
-    let (msisdn, _) = bind_device(&mut binding.api.admin, &tenant, &account, true, &mut watch)
+    let (msisdn, _) = bind_device(&mut api.admin, &tenant, &account, true, &mut watch)
         .await
         .unwrap();
-    let made = binding
-        .api
+    let made = api
         .admin
         .create_app_password(authed(
             &tenant.api_key,
@@ -257,10 +292,21 @@ pub async fn pyactivesync(
     script: &str,
     args: &[&str],
 ) -> String {
+    pyactivesync_at(front.addr, certs, phone, script, args).await
+}
+
+/// The same against the front door at `front`.
+pub async fn pyactivesync_at(
+    front: SocketAddr,
+    certs: &std::path::Path,
+    phone: &Phone,
+    script: &str,
+    args: &[&str],
+) -> String {
     let output = tokio::process::Command::new(python())
         .env("REQUESTS_CA_BUNDLE", certs.join("cert.pem"))
         .args(["-c", script])
-        .arg(format!("localhost:{}", front.addr.port()))
+        .arg(format!("localhost:{}", front.port()))
         .arg(&phone.address)
         .arg(&phone.password)
         .args(args)
@@ -274,4 +320,172 @@ pub async fn pyactivesync(
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// A session node in-process, holding Pings, with a way to notify a
+/// device as dispatch does (into its outbox, then `Deliver`).
+pub struct Sessions {
+    pub grpc: SocketAddr,
+    outbox: std::sync::Arc<dyn pushmail_outbox::Outbox>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), pushmail_session::Error>>,
+}
+
+impl Sessions {
+    pub async fn start() -> Self {
+        let mut config = crate::session_config();
+        let listeners = pushmail_session::Listeners::ephemeral().await.unwrap();
+        let grpc = listeners.server.grpc.local_addr().unwrap();
+        let admin = listeners.server.admin.local_addr().unwrap();
+        config.devices.advertise = format!("http://{grpc}");
+        let deps = pushmail_session::Deps::connect(&config, kafka_bus().await.unwrap())
+            .await
+            .unwrap();
+        let outbox = deps.outbox.clone();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(pushmail_session::run(
+            config,
+            deps,
+            listeners,
+            Readiness::new("session"),
+            stop.clone(),
+        ));
+        crate::wait_ready(admin, std::time::Duration::from_secs(20))
+            .await
+            .unwrap();
+        Self {
+            grpc,
+            outbox,
+            stop,
+            task,
+        }
+    }
+
+    /// The held interval of `device`'s connection here, once it is held
+    /// (waits up to 60 s).
+    pub async fn held(&self, tenant: &str, device: &str) -> u32 {
+        wait_held(self.grpc, tenant, device).await
+    }
+
+    /// Mail came to `mailbox` for `device`: what dispatch's delivery
+    /// came to.
+    pub async fn notify(
+        &self,
+        tenant: &str,
+        device: &str,
+        mailbox: &str,
+    ) -> pushmail_proto::session::v1::DeliverStatus {
+        use pushmail_proto::session::v1 as session;
+        let notification = session::Notification {
+            tenant_id: tenant.to_owned(),
+            device_id: device.to_owned(),
+            account_id: "acct".to_owned(),
+            mailbox: mailbox.to_owned(),
+            idempotency_key: unique("mail"),
+            ..Default::default()
+        };
+        let appended = self.outbox.append(&notification).await.unwrap();
+        crate::session_client(format!("http://{}", self.grpc))
+            .await
+            .deliver(session::DeliverRequest {
+                notification: Some(session::Notification {
+                    sequence: appended.seq,
+                    outbox_generation: appended.generation,
+                    ..notification
+                }),
+                ack_timeout_ms: 5_000,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status()
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+pub fn provision_request(key: Option<&str>) -> Vec<u8> {
+    provision_request_applied(key, "1")
+}
+
+/// An acknowledgement (`key`) saying the policy was `applied` (1: it was;
+/// 2, 3, 4: not all of it), or the first step (no key).
+pub fn provision_request_applied(key: Option<&str>, applied: &str) -> Vec<u8> {
+    let mut policy = Element::of(tag("Provision", "Policy")).with(Element::text_of(
+        tag("Provision", "PolicyType"),
+        "MS-EAS-Provisioning-WBXML",
+    ));
+    let mut root = Element::of(tag("Provision", "Provision"));
+    match key {
+        Some(key) => {
+            policy = policy
+                .with(Element::text_of(tag("Provision", "PolicyKey"), key))
+                .with(Element::text_of(tag("Provision", "Status"), applied));
+        }
+        None => {
+            root = root.with(
+                Element::of(tag("Settings", "DeviceInformation")).with(
+                    Element::of(tag("Settings", "Set"))
+                        .with(Element::text_of(tag("Settings", "Model"), "iPhone15,2")),
+                ),
+            );
+        }
+    }
+    let root = root.with(Element::of(tag("Provision", "Policies")).with(policy));
+    pushmail_wbxml::encode(&root).unwrap()
+}
+
+pub fn text_at(root: &Element, path: &[(&str, &str)]) -> Option<String> {
+    let mut at = root;
+    for (page, name) in path {
+        at = at.get(tag(page, name))?;
+    }
+    Some(at.text())
+}
+
+/// The phone's key after both Provision steps.
+pub async fn provisioned(front: &Front, query: &str, auth: &str) -> String {
+    let policy = [("Provision", "Policies"), ("Provision", "Policy")];
+    let key_at = [policy[0], policy[1], ("Provision", "PolicyKey")];
+    let offered = post(front.addr, query, auth, None, &provision_request(None)).await;
+    let temporary = text_at(&pushmail_wbxml::decode(&offered.body).unwrap(), &key_at).unwrap();
+    let acknowledged = post(
+        front.addr,
+        query,
+        auth,
+        Some(&temporary),
+        &provision_request(Some(&temporary)),
+    )
+    .await;
+    text_at(
+        &pushmail_wbxml::decode(&acknowledged.body).unwrap(),
+        &key_at,
+    )
+    .unwrap()
+}
+
+/// The interval `device` is held with by the session node at `session`,
+/// once it is held (waits up to 60 s).
+pub async fn wait_held(session: SocketAddr, tenant: &str, device: &str) -> u32 {
+    let mut presence =
+        crate::session_client_as(format!("http://{session}"), Service::Gateway).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = presence
+            .get_presence(pushmail_proto::session::v1::GetPresenceRequest {
+                tenant_id: tenant.to_owned(),
+                device_id: device.to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if seen.heartbeat_seconds > 0 {
+            return seen.heartbeat_seconds;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never held");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -16,7 +16,10 @@ use std::process::Command;
 
 use pushmail_activesync::policy::PolicyConfig;
 use pushmail_common::service_identity::Service;
-use pushmail_integration_tests::activesync::{Front, app_passwords, basic, phone, post, wbxml2xml};
+use pushmail_integration_tests::activesync::{
+    Front, app_passwords, basic, phone, post, provision_request, provision_request_applied,
+    provisioned, text_at, wbxml2xml,
+};
 use pushmail_integration_tests::authed;
 use pushmail_integration_tests::http::{Response, call};
 use pushmail_integration_tests::nodes::BindingNode;
@@ -50,45 +53,6 @@ print(server.find("m:Type", ns).text, server.find("m:Url", ns).text, user.text)
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-fn provision_request(key: Option<&str>) -> Vec<u8> {
-    provision_request_applied(key, "1")
-}
-
-/// An acknowledgement (`key`) saying the policy was `applied` (1: it was;
-/// 2, 3, 4: not all of it), or the first step (no key).
-fn provision_request_applied(key: Option<&str>, applied: &str) -> Vec<u8> {
-    let mut policy = Element::of(tag("Provision", "Policy")).with(Element::text_of(
-        tag("Provision", "PolicyType"),
-        "MS-EAS-Provisioning-WBXML",
-    ));
-    let mut root = Element::of(tag("Provision", "Provision"));
-    match key {
-        Some(key) => {
-            policy = policy
-                .with(Element::text_of(tag("Provision", "PolicyKey"), key))
-                .with(Element::text_of(tag("Provision", "Status"), applied));
-        }
-        None => {
-            root = root.with(
-                Element::of(tag("Settings", "DeviceInformation")).with(
-                    Element::of(tag("Settings", "Set"))
-                        .with(Element::text_of(tag("Settings", "Model"), "iPhone15,2")),
-                ),
-            );
-        }
-    }
-    let root = root.with(Element::of(tag("Provision", "Policies")).with(policy));
-    pushmail_wbxml::encode(&root).unwrap()
-}
-
-fn text_at(root: &Element, path: &[(&str, &str)]) -> Option<String> {
-    let mut at = root;
-    for (page, name) in path {
-        at = at.get(tag(page, name))?;
-    }
-    Some(at.text())
-}
-
 #[tokio::test]
 async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused() {
     let mut binding = BindingNode::start().await.unwrap();
@@ -119,7 +83,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
         options.header("ms-asprotocolcommands"),
         Some(
             "Provision,Settings,FolderSync,Sync,GetItemEstimate,ItemOperations,MoveItems,\
-             SendMail,SmartReply,SmartForward"
+             SendMail,SmartReply,SmartForward,Ping"
         )
     );
 
@@ -636,27 +600,6 @@ with Client(server=server, username=user, password=password,
     assert_eq!(login.policy_key, key);
     front.stop().await;
     binding.stop().await.unwrap();
-}
-
-/// The phone's key after both Provision steps.
-async fn provisioned(front: &Front, query: &str, auth: &str) -> String {
-    let policy = [("Provision", "Policies"), ("Provision", "Policy")];
-    let key_at = [policy[0], policy[1], ("Provision", "PolicyKey")];
-    let offered = post(front.addr, query, auth, None, &provision_request(None)).await;
-    let temporary = text_at(&pushmail_wbxml::decode(&offered.body).unwrap(), &key_at).unwrap();
-    let acknowledged = post(
-        front.addr,
-        query,
-        auth,
-        Some(&temporary),
-        &provision_request(Some(&temporary)),
-    )
-    .await;
-    text_at(
-        &pushmail_wbxml::decode(&acknowledged.body).unwrap(),
-        &key_at,
-    )
-    .unwrap()
 }
 
 fn sync_of(collections: usize, key: &str) -> Vec<u8> {

@@ -214,7 +214,7 @@ async fn a_stock_client_syncs_and_changes_a_dovecot_inbox() {
     dovecot.deliver(USER, &html()).await.unwrap();
     dovecot.deliver(USER, &attached()).await.unwrap();
     let (mut binding, tenant, account) = bound(&dovecot).await;
-    let phone = phone_of(&mut binding, tenant, account, USER.to_owned()).await;
+    let phone = phone_of(&mut binding.api, tenant, account, USER.to_owned()).await;
     let mailbox = MailboxNode::start(binding.addr).await;
     let certs = tempfile::tempdir().unwrap();
     let front = Front::with_mailbox(binding.addr, mailbox.addr, Some(certs.path())).await;
@@ -594,7 +594,7 @@ async fn a_stock_client_sends_and_replies_through_the_provider() {
         .await
         .unwrap();
     let phone = phone_of(
-        &mut sending.binding,
+        &mut sending.binding.api,
         sending.tenant.clone(),
         sending.account.clone(),
         USER.to_owned(),

@@ -134,9 +134,10 @@ activesync:
   secrets:
     BINDING__TOKEN: PUSHMAIL_ACTIVESYNC_CREDENTIAL
     MAILBOX__TOKEN: PUSHMAIL_ACTIVESYNC_CREDENTIAL
+    SESSION__TOKEN: PUSHMAIL_ACTIVESYNC_CREDENTIAL
   redis: []
   kafka: false
-  peers: { BINDING__ENDPOINT: binding, MAILBOX__ENDPOINT: mailbox }
+  peers: { BINDING__ENDPOINT: binding, MAILBOX__ENDPOINT: mailbox, SESSION__ENDPOINT: session }
   blobs: ""
 {{- end -}}
 

@@ -7,6 +7,8 @@
 //! service and of the broker while mail flows loses and doubles nothing.
 //! `redis_loss`: Redis losing every key twice while mail flows leaves no
 //! phone (WebSocket, long poll, offline) without its mail or a resync.
+//! `eas_ping`: a stock mail app's held ActiveSync Ping woken by mail sent
+//! over SMTP.
 
 #![allow(
     clippy::too_many_lines,
@@ -14,6 +16,7 @@
 )]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+mod eas_ping;
 mod faults;
 mod flows;
 mod redis_loss;

@@ -12,6 +12,7 @@ mod connect;
 mod directory;
 mod framing;
 mod generations;
+mod hold;
 mod longpoll;
 mod nodes;
 mod rough;

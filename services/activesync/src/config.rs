@@ -27,6 +27,10 @@ pub struct Config {
     /// The mailbox service: folders, sync, bodies and the phone's changes,
     /// with the activesync service's own credential.
     pub mailbox: UpstreamConfig,
+    /// The session service, which holds Pings, with the activesync
+    /// service's own credential. A held Ping is one stream on this
+    /// channel; the timeout bounds starting it, not holding it.
+    pub session: UpstreamConfig,
     /// TLS on the phones' port; off where an ingress terminates it (the
     /// ingress must then pass `Authorization` through and allow long
     /// requests: see `docs/activesync.md`).
@@ -124,6 +128,7 @@ impl Default for Config {
                 timeout_ms: 120_000,
                 ..UpstreamConfig::at("http://127.0.0.1:7108")
             },
+            session: UpstreamConfig::at("http://127.0.0.1:7102"),
             tls: ServerTlsConfig::default(),
             policy: PolicyConfig::default(),
             listeners: ListenersConfig::default(),
@@ -142,6 +147,7 @@ impl ServiceConfig for Config {
         self.shutdown.validate("shutdown.")?;
         self.binding.validate("binding.")?;
         self.mailbox.validate("mailbox.")?;
+        self.session.validate("session.")?;
         self.tls.validate("tls.")?;
         self.policy.validate()?;
         self.listeners.http.validate("listeners.http.")?;

@@ -40,6 +40,7 @@ const SERVED: &[Command] = &[
     Command::SendMail,
     Command::SmartReply,
     Command::SmartForward,
+    Command::Ping,
 ];
 
 /// Commands that carry a message the phone composed, read up to the
@@ -65,6 +66,11 @@ pub struct Front {
     pub logins: Arc<dyn Logins>,
     /// The phone's account's mail.
     pub mail: crate::mail::Mail,
+    /// Held Pings (the session service).
+    pub push: crate::push::Push,
+    /// Cancelled when the service stops: held Pings are answered so
+    /// their phones ping another replica.
+    pub stop: tokio_util::sync::CancellationToken,
     /// The device policy.
     pub policy: PolicyConfig,
     /// Bounds of a request body's WBXML.
@@ -120,6 +126,8 @@ enum Refusal {
     Provision(#[from] ProvisionFailure),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
     #[error("the answer could not be encoded: {0}")]
     Encode(WbxmlError),
 }
@@ -130,18 +138,19 @@ impl IntoResponse for Refusal {
             Self::Query(_) | Self::Body(_) | Self::EmptyBody | Self::NotMoveItems => {
                 (StatusCode::BAD_REQUEST, None)
             }
-            Self::NoCredentials | Self::Login(LoginError::Refused) => {
-                (StatusCode::UNAUTHORIZED, None)
-            }
+            Self::NoCredentials
+            | Self::Login(LoginError::Refused)
+            | Self::Push(crate::push::PushError::Revoked) => (StatusCode::UNAUTHORIZED, None),
             Self::Login(LoginError::OtherPhone(_)) => (StatusCode::FORBIDDEN, None),
             // Phones back off on 503 with Retry-After; 429 is not in
             // MS-ASHTTP and some treat it as a hard failure.
             Self::Login(LoginError::LockedOut(seconds)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, Some(*seconds))
             }
-            Self::Login(LoginError::Unavailable(_)) | Self::Provision(_) | Self::Mail(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, Some(30))
-            }
+            Self::Login(LoginError::Unavailable(_))
+            | Self::Provision(_)
+            | Self::Mail(_)
+            | Self::Push(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(30)),
             Self::NotServed(_) => (StatusCode::NOT_IMPLEMENTED, None),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
             Self::Encode(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
@@ -329,6 +338,9 @@ async fn serve(
         if request.command == Command::Sync {
             return wbxml_response(&crate::sync::incomplete());
         }
+        if request.command == Command::Ping {
+            return wbxml_response(&crate::ping::empty());
+        }
         return Err(Refusal::EmptyBody);
     }
     let tree = pushmail_wbxml::decode_with(&body, front.limits)?;
@@ -367,6 +379,7 @@ async fn command(
                 }
             };
         }
+        Command::Ping => crate::ping::answer(&front.push, login, tree, &front.stop).await?,
         other => return Err(Refusal::NotServed(other.name())),
     };
     wbxml_response(&answer)
@@ -408,6 +421,7 @@ fn unprovisioned(
             tag("ItemOperations", "Status"),
         ),
         Command::MoveItems => (tag("Move", "MoveItems"), tag("Move", "Status")),
+        Command::Ping => (tag("Ping", "Ping"), tag("Ping", "Status")),
         Command::SendMail => (tag("ComposeMail", "SendMail"), tag("ComposeMail", "Status")),
         Command::SmartReply => (
             tag("ComposeMail", "SmartReply"),

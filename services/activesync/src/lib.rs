@@ -5,7 +5,8 @@
 //! each command has its module (`provision`, `settings`, `folder_sync`,
 //! `sync`, `estimate`, `item_operations`, `move_items`, `compose_mail`),
 //! `mail` is the mailbox service they read and
-//! change, `email` the Email class's items, `sync_key` the keys phones
+//! change, `ping` holds a phone's Ping through `push` (the session
+//! service), `email` the Email class's items, `sync_key` the keys phones
 //! hold; `policy` is the device policy phones are given, and
 //! `autodiscover` tells a phone where all this is.
 
@@ -22,9 +23,11 @@ pub mod login;
 pub mod mail;
 pub mod move_items;
 pub mod peer;
+pub mod ping;
 pub mod policy;
 pub mod protocol;
 pub mod provision;
+pub mod push;
 pub mod settings;
 pub mod sync;
 pub mod sync_key;
@@ -55,6 +58,9 @@ pub struct Deps {
     /// and Provision still work and each command tells the phone to
     /// retry.
     pub mail: mail::Mail,
+    /// The session service, which holds Pings. Not a readiness check
+    /// either: with it down, Pings are told to retry and the rest works.
+    pub push: push::Push,
 }
 
 impl Deps {
@@ -66,6 +72,7 @@ impl Deps {
             logins: Arc::new(BindingLogins(binding.clone())),
             binding,
             mail: mail::Mail::new(config.mailbox.channel()?),
+            push: push::Push::new(config.session.channel()?),
         })
     }
 }
@@ -115,6 +122,8 @@ pub async fn run(
     let front = Arc::new(http::Front {
         logins: deps.logins,
         mail: deps.mail,
+        push: deps.push,
+        stop: host.shutdown(),
         policy: config.policy.clone(),
         public_url: Some(config.public_url.trim().to_owned()).filter(|u| !u.is_empty()),
         policy_digest: config.policy.digest(),

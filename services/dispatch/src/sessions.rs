@@ -43,8 +43,11 @@ pub(crate) enum Unavailable {
 const MAX_HOPS: usize = 3;
 
 /// The session service of this process, when there is one (standalone).
-pub type InProcessSessions =
-    pushmail_common::grpc::InProcess<dyn pb::session_service_server::SessionService>;
+pub type InProcessSessions = pushmail_common::grpc::InProcess<
+    dyn pb::session_service_server::SessionService<
+            HoldStream = tonic::codegen::BoxStream<pb::HoldEnd>,
+        >,
+>;
 
 /// Session nodes by address.
 pub(crate) struct Sessions {

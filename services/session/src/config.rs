@@ -97,7 +97,8 @@ pub struct ListenersConfig {
     /// one is ended by its heartbeat deadline. Many phones share one
     /// carrier NAT address, hence the high per-peer cap.
     pub devices: HttpLimits,
-    /// The gRPC server (dispatch, the gateway, peer nodes).
+    /// The gRPC server (dispatch, the gateway, peer nodes, activesync's
+    /// held Pings: one stream each).
     pub grpc: GrpcLimits,
 }
 
@@ -111,7 +112,12 @@ impl Default for ListenersConfig {
                 idle_timeout_seconds: 0,
                 max_body_bytes: 16 * 1024,
             },
-            grpc: GrpcLimits::default(),
+            grpc: GrpcLimits {
+                // Each phone held in an EAS Ping is one open stream from
+                // activesync, which keeps one connection per node.
+                max_concurrent_streams: 100_000,
+                ..GrpcLimits::default()
+            },
         }
     }
 }

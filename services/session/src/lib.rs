@@ -13,6 +13,7 @@ pub mod directory;
 pub mod error;
 mod frame;
 mod grpc;
+mod hold;
 mod hub;
 pub mod listener;
 mod machine;
@@ -61,7 +62,9 @@ pub struct Deps {
 
 /// The slot standalone's dispatch calls this node through.
 pub type InProcessSessions = pushmail_common::grpc::InProcess<
-    dyn pushmail_proto::session::v1::session_service_server::SessionService,
+    dyn pushmail_proto::session::v1::session_service_server::SessionService<
+            HoldStream = tonic::codegen::BoxStream<pushmail_proto::session::v1::HoldEnd>,
+        >,
 >;
 
 impl Deps {

@@ -258,6 +258,7 @@ fn activesync() -> pushmail_activesync::Config {
             timeout_ms: 120_000,
             ..UpstreamConfig::at("http://127.0.0.1:7108")
         },
+        session: UpstreamConfig::at("http://127.0.0.1:7102"),
         public_url: "http://127.0.0.1:8082/Microsoft-Server-ActiveSync".to_owned(),
         ..Default::default()
     }

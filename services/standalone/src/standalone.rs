@@ -120,7 +120,8 @@ fn credentials(config: &mut StandaloneConfig) -> anyhow::Result<()> {
     config.mailbox.binding.token = issuer.mint(Service::Mailbox, now);
     let activesync = issuer.mint(Service::ActiveSync, now);
     config.activesync.binding.token = activesync.clone();
-    config.activesync.mailbox.token = activesync;
+    config.activesync.mailbox.token = activesync.clone();
+    config.activesync.session.token = activesync;
     for upstream in [
         &mut config.gateway.binding,
         &mut config.gateway.transcode,

@@ -9,6 +9,7 @@ use pushmail_proto::session::v1::session_service_server::{SessionService, Sessio
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
+use crate::hold::{self, End, Hold};
 use crate::hub::{Command, Outcome};
 use crate::node::Node;
 use crate::protocol::WireNotification;
@@ -34,6 +35,8 @@ mod allowed {
     pub(super) const GET_PRESENCE: &[Service] = &[Service::Gateway];
     /// Closing a device's old connection: other session nodes only.
     pub(super) const TAKE_OVER: &[Service] = &[Service::Session];
+    /// Holding a phone's EAS Ping: activesync only.
+    pub(super) const HOLD: &[Service] = &[Service::ActiveSync];
 }
 
 /// The service over this node.
@@ -97,8 +100,73 @@ fn status(status: pb::DeliverStatus, redirect: Option<String>) -> Response<pb::D
     })
 }
 
+/// A hold as asked for, checked.
+fn hold(request: pb::HoldRequest) -> Result<Hold, Refusal> {
+    if request.tenant_id.is_empty() || request.device_id.is_empty() {
+        return Err(Refusal::Unaddressed);
+    }
+    let interval = Duration::from_secs(u64::from(request.heartbeat_seconds));
+    if interval.is_zero() || interval > hold::MAX_HOLD {
+        return Err(Refusal::HoldInterval {
+            seconds: request.heartbeat_seconds,
+            max: hold::MAX_HOLD.as_secs(),
+        });
+    }
+    if request.mailboxes.len() > hold::MAX_WATCHED {
+        return Err(Refusal::TooManyWatched {
+            count: request.mailboxes.len(),
+            max: hold::MAX_WATCHED,
+        });
+    }
+    Ok(Hold {
+        tenant: request.tenant_id,
+        device: request.device_id,
+        interval,
+        watched: request.mailboxes,
+    })
+}
+
+fn hold_end(end: End) -> pb::HoldEnd {
+    let (reason, mailboxes, resync) = match end {
+        End::Changed { mailboxes, resync } => (pb::HoldReason::Changed, mailboxes, resync),
+        End::Expired => (pb::HoldReason::Expired, Vec::new(), false),
+        End::Draining => (pb::HoldReason::Draining, Vec::new(), false),
+        End::TakenOver => (pb::HoldReason::TakenOver, Vec::new(), false),
+        End::Revoked => (pb::HoldReason::Revoked, Vec::new(), false),
+    };
+    pb::HoldEnd {
+        reason: reason.into(),
+        mailboxes,
+        resync,
+    }
+}
+
+/// The one message of a hold's stream.
+type HoldStream = tonic::codegen::BoxStream<pb::HoldEnd>;
+
 #[tonic::async_trait]
 impl SessionService for Sessions {
+    type HoldStream = HoldStream;
+
+    async fn hold(
+        &self,
+        request: Request<pb::HoldRequest>,
+    ) -> Result<Response<HoldStream>, Status> {
+        self.node
+            .authorize(request.metadata(), "Hold", allowed::HOLD)?;
+        let hold = hold(request.into_inner())?;
+        let node = self.node.clone();
+        // Dropped with the stream when activesync goes away, which lets
+        // the device go (see `hold::run`).
+        let end = async move {
+            hold::run(node, hold)
+                .await
+                .map(hold_end)
+                .map_err(|err| Status::from(Refusal::from(err)))
+        };
+        Ok(Response::new(Box::pin(futures::stream::once(end))))
+    }
+
     async fn deliver(
         &self,
         request: Request<pb::DeliverRequest>,

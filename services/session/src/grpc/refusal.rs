@@ -26,6 +26,25 @@ pub(crate) enum Refusal {
         /// The bound.
         max: usize,
     },
+    /// A hold's interval out of bounds.
+    #[error("heartbeat_seconds {seconds} is out of 1..={max}")]
+    HoldInterval {
+        /// As asked.
+        seconds: u32,
+        /// The bound.
+        max: u64,
+    },
+    /// A hold watching more mailboxes than any phone names.
+    #[error("{count} mailboxes watched; at most {max}")]
+    TooManyWatched {
+        /// As asked.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// The hold could not start.
+    #[error("the device cannot be held now")]
+    Hold(#[from] crate::hold::HoldError),
     /// The directory could not be read.
     #[error("the device directory is unavailable")]
     Directory(#[from] DirectoryError),
@@ -37,8 +56,10 @@ impl From<Refusal> for Status {
             Refusal::NoNotification
             | Refusal::Unaddressed
             | Refusal::NoSequence
-            | Refusal::TooBig { .. } => Code::InvalidArgument,
-            Refusal::Directory(_) => Code::Unavailable,
+            | Refusal::TooBig { .. }
+            | Refusal::HoldInterval { .. }
+            | Refusal::TooManyWatched { .. } => Code::InvalidArgument,
+            Refusal::Directory(_) | Refusal::Hold(_) => Code::Unavailable,
         };
         Status::new(code, Report(&refusal).to_string())
     }
@@ -55,6 +76,14 @@ mod tests {
             Refusal::Unaddressed,
             Refusal::NoSequence,
             Refusal::TooBig { size: 9, max: 4 },
+            Refusal::HoldInterval {
+                seconds: 0,
+                max: 3_600,
+            },
+            Refusal::TooManyWatched {
+                count: 1_001,
+                max: 1_000,
+            },
         ] {
             assert_eq!(Status::from(refusal).code(), Code::InvalidArgument);
         }
