@@ -233,6 +233,51 @@ impl BindingAdmin {
     ) -> anyhow::Result<(String, pb::RegisterDeviceResponse)> {
         bind_device(&mut self.admin, tenant, account, push_client, watch).await
     }
+
+    /// Changes the preferences of `account`'s (first) binding as its
+    /// tenant admin does.
+    pub async fn set_preferences(
+        &mut self,
+        tenant: &pb::CreateTenantResponse,
+        account: &pb::Account,
+        change: impl FnOnce(&mut pb::Preferences),
+    ) -> anyhow::Result<()> {
+        let key = &tenant.api_key;
+        let bindings = self
+            .admin
+            .list_bindings(crate::authed(
+                key,
+                pb::ListBindingsRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    account_id: account.account_id.clone(),
+                    page: None,
+                },
+            ))
+            .await?
+            .into_inner()
+            .bindings;
+        let mut preferences = self
+            .admin
+            .get_preferences(crate::authed(
+                key,
+                pb::GetPreferencesRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    binding_id: bindings[0].binding_id.clone(),
+                },
+            ))
+            .await?
+            .into_inner();
+        change(&mut preferences);
+        self.admin
+            .update_preferences(crate::authed(
+                key,
+                pb::UpdatePreferencesRequest {
+                    preferences: Some(preferences),
+                },
+            ))
+            .await?;
+        Ok(())
+    }
 }
 
 impl std::ops::Deref for BindingNode {

@@ -3,7 +3,9 @@
 //! answered with the folder mail came to once dispatch's delivery reaches
 //! it, answered when the replica stops, and refused with the spec's
 //! statuses when it asks for too little, too much or a folder never given.
-//! Every answer is read back by libwbxml's `wbxml2xml`.
+//! A Sync that asks to wait, against Dovecot through the mailbox service,
+//! is held the same way and answered with the mail that came. Every
+//! answer is read back by libwbxml's `wbxml2xml`.
 
 #![allow(
     clippy::too_many_lines,
@@ -12,8 +14,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_integration_tests::activesync::{
-    Front, Sessions, Upstreams, basic, phone, post, provisioned, text_at, wbxml2xml,
+    Front, Sessions, Upstreams, basic, phone, phone_of, post, provisioned, text_at, wbxml2xml,
 };
+use pushmail_integration_tests::mailbox::{Sending, USER};
 use pushmail_integration_tests::nodes::BindingNode;
 use pushmail_proto::session::v1::DeliverStatus;
 use pushmail_wbxml::{Element, tag};
@@ -186,4 +189,110 @@ async fn a_held_ping_is_answered_by_mail_to_a_watched_folder_and_bad_pings_get_t
     assert!(refused.header("retry-after").is_some());
     orphan.stop().await;
     binding.stop().await.unwrap();
+}
+
+fn sync_of(key: &str, folder: &str, wait: Option<(&str, &str)>) -> Vec<u8> {
+    let mut root = Element::of(tag("AirSync", "Sync")).with(
+        Element::of(tag("AirSync", "Collections")).with(
+            Element::of(tag("AirSync", "Collection"))
+                .with(Element::text_of(tag("AirSync", "SyncKey"), key))
+                .with(Element::text_of(tag("AirSync", "CollectionId"), folder)),
+        ),
+    );
+    if let Some((name, value)) = wait {
+        root = root.with(Element::text_of(tag("AirSync", name), value));
+    }
+    pushmail_wbxml::encode(&root).unwrap()
+}
+
+#[tokio::test]
+async fn a_sync_that_asks_to_wait_is_held_until_mail_comes() {
+    let mut sending = Sending::start().await;
+    let sessions = Sessions::start().await;
+    let phone = phone_of(
+        &mut sending.binding.api,
+        sending.tenant.clone(),
+        sending.account.clone(),
+        USER.to_owned(),
+    )
+    .await;
+    let front = Front::with_upstreams(
+        sending.binding.addr,
+        Upstreams {
+            mailbox: Some(sending.node.addr),
+            session: Some(sessions.grpc),
+        },
+        None,
+    )
+    .await;
+    let auth = basic(&phone.address, &phone.password);
+    let line = |command: &str| {
+        format!(
+            "Cmd={command}&User={}&DeviceId=waiter01&DeviceType=Android",
+            phone.address
+        )
+    };
+    let key = provisioned(&front, &line("Provision"), &auth).await;
+    let sync = |body: Vec<u8>| {
+        let (query, auth, key, addr) = (line("Sync"), auth.clone(), key.clone(), front.addr);
+        async move { post(addr, &query, &auth, Some(&key), &body).await }
+    };
+    let inbox = folder_id("INBOX");
+    let at = |answer: &[u8], what: &str| {
+        let root = pushmail_wbxml::decode(answer).unwrap();
+        let collection = [
+            ("AirSync", "Collections"),
+            ("AirSync", "Collection"),
+            ("AirSync", what),
+        ];
+        text_at(&root, &collection).or_else(|| text_at(&root, &[("AirSync", what)]))
+    };
+    let first = sync(sync_of("0", &inbox, None)).await;
+    let first_key = at(&first.body, "SyncKey").unwrap();
+    let listed = sync(sync_of(&first_key, &inbox, None)).await;
+    let key_now = at(&listed.body, "SyncKey").unwrap();
+
+    // Out of bounds: 14 with the bound passed.
+    let refused = sync(sync_of(&key_now, &inbox, Some(("Wait", "60")))).await;
+    let xml = wbxml2xml(&refused.body);
+    assert!(
+        xml.contains("<Status>14</Status>") && xml.contains("<Limit>59</Limit>"),
+        "{xml}"
+    );
+
+    // Nothing to tell: held; mail arrives and dispatch delivers: the
+    // Sync answers with it.
+    let held = tokio::spawn(sync(sync_of(
+        &key_now,
+        &inbox,
+        Some(("HeartbeatInterval", "120")),
+    )));
+    let device = phone.app_password.device_id.clone();
+    assert_eq!(sessions.held(&phone.tenant.tenant_id, &device).await, 120);
+    sending
+        .dovecot
+        .deliver(
+            USER,
+            format!(
+                "From: news@example.org\r\nTo: {USER}\r\nSubject: while you waited\r\n\
+                 Message-ID: <waited@example.org>\r\n\r\nhello\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions
+            .notify(&phone.tenant.tenant_id, &device, "INBOX")
+            .await,
+        DeliverStatus::Acked
+    );
+    let answer = held.await.unwrap();
+    let xml = wbxml2xml(&answer.body);
+    assert!(xml.contains("while you waited"), "{xml}");
+    assert!(xml.contains("<Add>"), "{xml}");
+
+    front.stop().await;
+    sessions.stop().await;
+    sending.stop().await;
 }

@@ -363,7 +363,10 @@ async fn a_phone_fetches_its_mail_resumes_downloads_and_sees_nothing_else() {
     assert_eq!(bad_ref.status, 400);
 
     // Attachments turned off in the device's preferences.
-    turn_attachments_off(&mut binding, &alice).await;
+    binding
+        .set_preferences(&alice.tenant, &alice.account, |p| p.attachments = false)
+        .await
+        .unwrap();
     let off = http::get(at, &url, &[("Authorization", &auth)])
         .await
         .unwrap();
@@ -411,48 +414,6 @@ async fn a_phone_fetches_its_mail_resumes_downloads_and_sees_nothing_else() {
     transcode.stop().await.unwrap();
     ingest.stop().await.unwrap();
     binding.stop().await.unwrap();
-}
-
-async fn turn_attachments_off(binding: &mut BindingNode, phone: &Phone) {
-    let key = &phone.tenant.api_key;
-    let bindings = binding
-        .admin
-        .list_bindings(authed(
-            key,
-            pb::ListBindingsRequest {
-                tenant_id: phone.tenant.tenant_id.clone(),
-                account_id: phone.account.account_id.clone(),
-                page: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .bindings;
-    let binding_id = bindings[0].binding_id.clone();
-    let mut preferences = binding
-        .admin
-        .get_preferences(authed(
-            key,
-            pb::GetPreferencesRequest {
-                tenant_id: phone.tenant.tenant_id.clone(),
-                binding_id,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    preferences.attachments = false;
-    binding
-        .admin
-        .update_preferences(authed(
-            key,
-            pb::UpdatePreferencesRequest {
-                preferences: Some(preferences),
-            },
-        ))
-        .await
-        .unwrap();
 }
 
 fn sha(bytes: &[u8]) -> String {

@@ -167,6 +167,17 @@ async fn app_passwords_log_a_phone_in_once_pinned_and_stop_when_revoked() {
     assert_eq!(first.device_id, row.device_id);
     assert_eq!(first.address, address);
     assert_eq!(first.policy_key, 0, "not provisioned yet");
+    // The phone's binding's preferences come with the login (the
+    // defaults here: attachments on, 4 KiB pushes, no signature).
+    let preferences = first
+        .preferences
+        .as_ref()
+        .expect("the binding's preferences");
+    assert!(preferences.attachments);
+    assert_eq!(
+        (preferences.max_push_bytes, preferences.signature.as_str()),
+        (4_096, "")
+    );
     // Provision: offered, acknowledged, then the phone's (activesync only).
     let provision = |key: u32| {
         as_service(

@@ -101,7 +101,10 @@ pub async fn answer(
         (Command::SmartForward, Some(id)) => Sending::Forward(id),
         _ => Sending::New,
     };
-    match mail.send(login, sending, mime, &client_id).await {
+    // The user's signature goes on what the service composes around the
+    // phone's text; a ReplaceMime message is sent as the phone made it.
+    let signed = body.get(REPLACE_MIME).is_none();
+    match mail.send(login, sending, mime, &client_id, signed).await {
         Ok(()) => None,
         Err(error) => {
             let code = match &error {

@@ -128,7 +128,7 @@ pub fn changed(read: bool, flagged: bool) -> Element {
 
 /// The `ApplicationData` of a new message, with its `body` when the
 /// mailbox gave one.
-pub fn added(summary: &Summary, body: Option<&Body>) -> Element {
+pub fn added(summary: &Summary, body: Option<&Body>, attachments: bool) -> Element {
     let flags = summary.flags.unwrap_or_default();
     let received = summary.received.as_ref().or(summary.date.as_ref());
     let mut data = Element::of(APPLICATION_DATA)
@@ -163,7 +163,9 @@ pub fn added(summary: &Summary, body: Option<&Body>) -> Element {
         .with(text(THREAD_TOPIC, thread_topic(&summary.subject)))
         .with(Element::text_of(IMPORTANCE, "1"))
         .with(Element::text_of(READ, if flags.seen { "1" } else { "0" }));
-    if !summary.attachments.is_empty() {
+    // With attachments turned off in the preferences none is listed
+    // (and ItemOperations refuses to fetch one).
+    if attachments && !summary.attachments.is_empty() {
         let mut attachments = Element::of(ATTACHMENTS);
         for attachment in &summary.attachments {
             attachments = attachments.with(

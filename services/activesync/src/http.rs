@@ -360,7 +360,9 @@ async fn command(
         }
         Command::Settings => crate::settings::answer(&*front.logins, login, tree).await,
         Command::FolderSync => crate::folder_sync::answer(&front.mail, login, tree).await,
-        Command::Sync => crate::sync::answer(&front.mail, login, tree).await,
+        Command::Sync => {
+            crate::sync_wait::answer(&front.mail, &front.push, login, tree, &front.stop).await?
+        }
         Command::GetItemEstimate => crate::estimate::answer(&front.mail, login, tree).await?,
         Command::ItemOperations => crate::item_operations::answer(&front.mail, login, tree).await,
         Command::MoveItems => crate::move_items::answer(&front.mail, login, tree)

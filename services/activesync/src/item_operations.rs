@@ -38,6 +38,7 @@ mod status {
     pub(super) const BAD_RANGE: &str = "8";
     pub(super) const UNKNOWN_STORE: &str = "9";
     pub(super) const BAD_ATTACHMENT: &str = "15";
+    pub(super) const BLOCKED: &str = "16";
 }
 
 /// Most operations one request names.
@@ -151,6 +152,11 @@ async fn attachment(
     asked_range: Option<&str>,
 ) -> Element {
     let answer = |code| with_status(FETCH, code).with(Element::text_of(FILE_REFERENCE, reference));
+    // Attachments turned off in the number's preferences: access to the
+    // resource is blocked.
+    if !login.preferences.attachments {
+        return answer(status::BLOCKED);
+    }
     let Some((message, part)) = reference.rsplit_once(':') else {
         return answer(status::BAD_ATTACHMENT);
     };

@@ -6,7 +6,7 @@
 //! `sync`, `estimate`, `item_operations`, `move_items`, `compose_mail`),
 //! `mail` is the mailbox service they read and
 //! change, `ping` holds a phone's Ping through `push` (the session
-//! service), `email` the Email class's items, `sync_key` the keys phones
+//! service), as `sync_wait` holds a Sync that asks to wait, `email` the Email class's items, `sync_key` the keys phones
 //! hold; `policy` is the device policy phones are given, and
 //! `autodiscover` tells a phone where all this is.
 
@@ -31,6 +31,7 @@ pub mod push;
 pub mod settings;
 pub mod sync;
 pub mod sync_key;
+pub mod sync_wait;
 
 use std::sync::Arc;
 

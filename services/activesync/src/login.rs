@@ -71,6 +71,42 @@ pub struct Login {
     pub policy_key: Option<u32>,
     /// The digest of the policy it applied with it ("": none).
     pub policy_digest: String,
+    /// What the number's preferences ask of this phone.
+    pub preferences: Preferences,
+}
+
+/// What a phone's binding asks of the mail it is given (its quiet hours
+/// and lists are dispatch's: they decide what wakes a Ping).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preferences {
+    /// Attachments are listed and fetched.
+    pub attachments: bool,
+    /// Bodies a Sync brings unasked are cut to this many bytes (0: as
+    /// the phone asks); a message the user opens (ItemOperations) is not.
+    pub max_body_bytes: u32,
+    /// Added to what the phone sends ("": none).
+    pub signature: String,
+}
+
+impl Default for Preferences {
+    /// What a phone gets when binding names none: everything, as asked.
+    fn default() -> Self {
+        Self {
+            attachments: true,
+            max_body_bytes: 0,
+            signature: String::new(),
+        }
+    }
+}
+
+impl From<Option<pb::Preferences>> for Preferences {
+    fn from(preferences: Option<pb::Preferences>) -> Self {
+        preferences.map_or_else(Self::default, |p| Self {
+            attachments: p.attachments,
+            max_body_bytes: p.max_push_bytes,
+            signature: p.signature,
+        })
+    }
 }
 
 /// Why a login failed.
@@ -198,6 +234,7 @@ impl Logins for BindingLogins {
             app_password: answer.app_password_id,
             address: answer.address,
             policy_key: (answer.policy_key != 0).then_some(answer.policy_key),
+            preferences: answer.preferences.into(),
             policy_digest: answer.policy_digest,
         })
     }
@@ -249,6 +286,28 @@ impl Logins for BindingLogins {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preferences_come_from_binding_and_default_to_everything_as_asked() {
+        assert_eq!(
+            Preferences::from(None),
+            Preferences {
+                attachments: true,
+                max_body_bytes: 0,
+                signature: String::new(),
+            }
+        );
+        let set = Preferences::from(Some(pb::Preferences {
+            attachments: false,
+            max_push_bytes: 2_048,
+            signature: "-- carrier".to_owned(),
+            ..pb::Preferences::default()
+        }));
+        assert_eq!(
+            (set.attachments, set.max_body_bytes, set.signature.as_str()),
+            (false, 2_048, "-- carrier")
+        );
+    }
 
     fn header(text: &str) -> String {
         format!(

@@ -314,7 +314,9 @@ impl Mail {
         sending: Sending<'_>,
         mime: Vec<u8>,
         client_id: &str,
+        signed: bool,
     ) -> Result<(), SendError> {
+        let signature = &login.preferences.signature;
         let (kind, reference) = match sending {
             Sending::New => (pb::SendKind::New, ""),
             Sending::Reply(id) => (pb::SendKind::Reply, id),
@@ -330,6 +332,10 @@ impl Mail {
                 client_send_id: client_id.to_owned(),
                 device_id: login.device.clone(),
                 mime,
+                signature: (signed && !signature.is_empty()).then(|| pb::Signature {
+                    text: signature.clone(),
+                    html: String::new(),
+                }),
                 ..Default::default()
             })
             .await?;

@@ -81,7 +81,7 @@ pub fn empty() -> Element {
 
 /// The mailbox a folder id of ours stands for (the mailbox service's ids
 /// are the raw name's base64url); `None` for anything else.
-fn mailbox(id: &str) -> Option<String> {
+pub(crate) fn mailbox(id: &str) -> Option<String> {
     let name = String::from_utf8(URL_SAFE_NO_PAD.decode(id).ok()?).ok()?;
     (!name.is_empty() && !name.chars().any(char::is_control)).then_some(name)
 }

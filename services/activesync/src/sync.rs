@@ -78,6 +78,20 @@ pub struct Wanted {
     pub max: u64,
 }
 
+impl Wanted {
+    /// Cut to the size the phone's preferences allow (0: no bound), for
+    /// the bodies a Sync brings unasked.
+    #[must_use]
+    pub fn within(self, bound: u32) -> Self {
+        let max = match (self.max, u64::from(bound)) {
+            (asked, 0) => asked,
+            (0, bound) => bound,
+            (asked, bound) => asked.min(bound),
+        };
+        Self { max, ..self }
+    }
+}
+
 /// The first body preference the service serves (MIME only where the
 /// phone says it reads MIME), else plain text.
 pub fn wanted(options: Option<&Element>) -> Wanted {
@@ -219,7 +233,7 @@ async fn collection(
         Some(SyncKey::Zero) => return collection_status(FIRST, &id, status::SUCCESS),
         Some(SyncKey::Since(since)) => since,
     };
-    let wanted = wanted(collection.get(OPTIONS));
+    let wanted = wanted(collection.get(OPTIONS)).within(login.preferences.max_body_bytes);
     let commands = collection.get(COMMANDS);
     if commands.is_some_and(|c| c.elements().count() > MAX_CLIENT_COMMANDS) {
         return collection_status(&key, &id, status::PROTOCOL_ERROR);
@@ -422,7 +436,11 @@ pub async fn fetched(
         .await?
         .into_iter()
         .next();
-    Ok(email::added(&summary, body.as_ref()))
+    Ok(email::added(
+        &summary,
+        body.as_ref(),
+        login.preferences.attachments,
+    ))
 }
 
 async fn fetch(
@@ -475,7 +493,11 @@ async fn server_changes(
                     SERVER_ID,
                     server_id(&summary.message_id, collection),
                 ))
-                .with(email::added(summary, bodies.get(&summary.message_id))),
+                .with(email::added(
+                    summary,
+                    bodies.get(&summary.message_id),
+                    login.preferences.attachments,
+                )),
         );
     }
     Ok((commands, changes.token, changes.more))
@@ -507,6 +529,19 @@ mod tests {
         assert_eq!(window(Some(0), plain(5_120)), 1);
         // Whole bodies: 8 MiB of 512 KiB each.
         assert_eq!(window(Some(100), plain(0)), 16);
+    }
+
+    #[test]
+    fn the_size_preference_bounds_what_the_phone_asks() {
+        let asked = |max| Wanted {
+            kind: BodyType::Plain,
+            max,
+        };
+        assert_eq!(asked(0).within(0).max, 0);
+        assert_eq!(asked(0).within(4_096).max, 4_096);
+        assert_eq!(asked(200).within(4_096).max, 200);
+        assert_eq!(asked(500_000).within(4_096).max, 4_096);
+        assert_eq!(asked(500_000).within(0).max, 500_000);
     }
 
     #[test]

@@ -107,6 +107,14 @@ pub(super) async fn authenticate(
         .authenticate_app_password(&req.username, &req.password, peer, &client)
         .await?;
     let password = &login.app_password;
+    // The phone's own target: its binding's preferences (cached, and
+    // dropped with every binding change, as dispatch's).
+    let preferences = registry
+        .delivery_targets(password.tenant_id, password.account_id)
+        .await?
+        .iter()
+        .find(|t| t.device.is_some_and(|d| d.id == password.device_id))
+        .map(|t| wire::preferences_to_proto(&t.preferences));
     Ok(pb::AuthenticateAppPasswordResponse {
         tenant_id: password.tenant_id.to_string(),
         account_id: password.account_id.to_string(),
@@ -116,6 +124,7 @@ pub(super) async fn authenticate(
         address: login.address,
         policy_key: password.policy_key.unwrap_or(0),
         policy_digest: password.policy_digest.clone(),
+        preferences,
     })
 }
 
