@@ -13,8 +13,8 @@ use pushmail_common::report::Report;
 use pushmail_outbox::{Cursor, Replay};
 use tokio::sync::oneshot;
 
-use crate::hub::{Command, Handle, Mailbox, Outcome};
-use crate::node::Node;
+use crate::hub::{Command, Outcome};
+use crate::node::{Attachment, Node};
 use crate::protocol::WireNotification;
 use crate::receipts::Heard;
 
@@ -90,22 +90,8 @@ pub(crate) async fn run(node: Arc<Node>, hold: Hold) -> Result<End, HoldError> {
     if let Some(end) = replayed(&node, &hold, replay).await {
         return Ok(end);
     }
-    let tx = Arc::new(Mailbox::default());
-    let id = node.hub.next_id();
-    let handle = Handle {
-        id,
-        tenant: Arc::from(hold.tenant.as_str()),
-        hb: hold.interval,
-        since_ms: pushmail_common::clock::now_ms(),
-        tx: tx.clone(),
-    };
-    let _attached = Attached {
-        node: &node,
-        device: &hold.device,
-        id,
-        tx: &tx,
-    };
-    node.attach(Arc::from(hold.device.as_str()), handle).await;
+    let attachment = Attachment::attach(&node, &hold.tenant, &hold.device, hold.interval).await;
+    let tx = &attachment.tx;
     let expiry = tokio::time::sleep(hold.interval);
     tokio::pin!(expiry);
     loop {
@@ -184,26 +170,6 @@ async fn acknowledge(
             .acked(&hold.device, acked.notifications, &heard),
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %Report(&err), "outbox ack of a hold failed"),
-    }
-}
-
-/// The device's handle here, removed when the hold ends or is dropped;
-/// deliveries still queued are answered closed, so dispatch falls back.
-struct Attached<'a> {
-    node: &'a Node,
-    device: &'a str,
-    id: u64,
-    tx: &'a Mailbox,
-}
-
-impl Drop for Attached<'_> {
-    fn drop(&mut self) {
-        self.node.hub.remove(self.device, self.id);
-        for command in self.tx.close() {
-            if let Command::Deliver(_, _, reply) = command {
-                let _ = reply.send(Outcome::Closed);
-            }
-        }
     }
 }
 

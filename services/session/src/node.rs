@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::Batch;
 use crate::config::LimitsConfig;
 use crate::directory::Directory;
-use crate::hub::{Command, Handle, Hub, Outcome};
+use crate::hub::{Command, Handle, Hub, Mailbox, Outcome};
 use crate::machine::Rules;
 use crate::stats::HeartbeatStats;
 use pushmail_common::backoff::Backoff;
@@ -233,6 +233,60 @@ impl Node {
         }
         if let Err(err) = client.take_over(request).await {
             tracing::info!(node = previous, error = %pushmail_common::report::Report(&err), "take-over not confirmed; the old connection closes at its next heartbeat");
+        }
+    }
+}
+
+/// A held request attached as the device's connection (a long poll's
+/// ping, or an ActiveSync hold), let go however the request ends —
+/// answered, or its caller gone and its future dropped: the handle is
+/// removed (unless a newer connection replaced it) and what was queued
+/// for it is answered closed, so dispatch falls back. Until the device
+/// comes again its lease (one interval plus grace) keeps deliveries
+/// routed here, where they find no handle and report "not connected".
+pub(crate) struct Attachment<'a> {
+    node: &'a Node,
+    device: &'a str,
+    id: u64,
+    /// The connection's commands.
+    pub(crate) tx: Arc<Mailbox>,
+}
+
+impl<'a> Attachment<'a> {
+    /// Attaches `device` of `tenant`, held for `hb` (see [`Node::attach`]).
+    pub(crate) async fn attach(
+        node: &'a Node,
+        tenant: &str,
+        device: &'a str,
+        hb: std::time::Duration,
+    ) -> Self {
+        // Made before the directory claim is awaited, so a caller that
+        // goes away during it still lets the device go.
+        let attachment = Self {
+            node,
+            device,
+            id: node.hub.next_id(),
+            tx: Arc::new(Mailbox::default()),
+        };
+        let handle = Handle {
+            id: attachment.id,
+            tenant: Arc::from(tenant),
+            hb,
+            since_ms: pushmail_common::clock::now_ms(),
+            tx: attachment.tx.clone(),
+        };
+        node.attach(Arc::from(device), handle).await;
+        attachment
+    }
+}
+
+impl Drop for Attachment<'_> {
+    fn drop(&mut self) {
+        self.node.hub.remove(self.device, self.id);
+        for command in self.tx.close() {
+            if let Command::Deliver(_, _, reply) = command {
+                let _ = reply.send(Outcome::Closed);
+            }
         }
     }
 }

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::hub::{Command, Handle, Mailbox, Outcome};
+use crate::hub::{Command, Mailbox, Outcome};
 use crate::machine::{Action, Delivery, Machine};
-use crate::node::Node;
+use crate::node::{Attachment, Node};
 use crate::protocol::{ClientFrame, ErrorCode, ServerFrame, WireNotification};
 use crate::ws::{TokenQuery, authenticate, refuse, unavailable};
 
@@ -118,40 +118,15 @@ pub(crate) async fn ping(
         return answer.response(hb, machine.cursor().generation);
     }
 
-    let tx = Arc::new(Mailbox::default());
-    let id = register(&node, &claims.tenant_id, &device, hb, &tx).await;
+    let attachment = Attachment::attach(&node, &claims.tenant_id, &device, hb).await;
     let mut held = Held {
         node: &node,
         tenant: &claims.tenant_id,
         device: &device,
         machine,
     };
-    let outcome = held.wait(&tx, hb, &net).await;
-    // The device pings again at once; until then its lease (one interval
-    // plus grace) keeps deliveries routed here, where they find no handle
-    // and report "not connected" so dispatch falls back.
-    node.hub.remove(&device, id);
-    for command in tx.close() {
-        if let Command::Deliver(_, _, reply) = command {
-            let _ = reply.send(Outcome::Closed);
-        }
-    }
-    outcome
-}
-
-/// Attaches a held ping as the device's connection (see [`Node::attach`]);
-/// its id.
-async fn register(node: &Node, tenant: &str, device: &str, hb: Duration, tx: &Arc<Mailbox>) -> u64 {
-    let id = node.hub.next_id();
-    let handle = Handle {
-        id,
-        tenant: Arc::from(tenant),
-        hb,
-        since_ms: pushmail_common::clock::now_ms(),
-        tx: tx.clone(),
-    };
-    node.attach(Arc::from(device), handle).await;
-    id
+    // The device pings again at once; dropping the attachment lets it go.
+    held.wait(&attachment.tx, hb, &net).await
 }
 
 /// A ping held until something comes for the device.
