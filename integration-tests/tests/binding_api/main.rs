@@ -12,6 +12,7 @@
 mod app_passwords;
 mod cache;
 mod devices;
+mod directory;
 mod isolation;
 mod keys;
 mod onboarding;

@@ -205,6 +205,7 @@ async fn domains(store: &Arc<dyn BindingStore>) {
         )
         .await
         .unwrap();
+    directory(store, owner, rival).await;
     // Releasing the domain lets others in again.
     assert!(
         store
@@ -222,4 +223,61 @@ async fn domains(store: &Arc<dyn BindingStore>) {
         )
         .await
         .unwrap();
+}
+
+/// The directory: the owner's accounts in its domains (and below), by a
+/// literal, case-blind substring, sorted and bounded; never another
+/// tenant's accounts, never the owner's mailboxes elsewhere.
+async fn directory(store: &Arc<dyn BindingStore>, owner: TenantId, rival: TenantId) {
+    for address in [
+        "Me@Public-Mail.example",
+        "eve@notowned-corp.example",
+        "owned-corp.example@public-mail.example",
+    ] {
+        store
+            .create_account(owner, AccountId::generate(), &imap(address), None)
+            .await
+            .unwrap();
+    }
+    store
+        .create_account(
+            owner,
+            AccountId::generate(),
+            &imap("Ann_Lee@Owned-Corp.example"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.directory(owner, "example", 100).await.unwrap(),
+        [
+            "Ann_Lee@Owned-Corp.example",
+            "ceo@owned-corp.example",
+            "ops@mx.owned-corp.example"
+        ]
+    );
+    assert_eq!(store.directory(owner, "example", 2).await.unwrap().len(), 2);
+    assert_eq!(
+        store.directory(owner, "ann_", 100).await.unwrap(),
+        ["Ann_Lee@Owned-Corp.example"]
+    );
+    // LIKE's wildcards are literal.
+    assert!(store.directory(owner, "c_o", 100).await.unwrap().is_empty());
+    assert!(store.directory(owner, "%", 100).await.unwrap().is_empty());
+    assert!(
+        store
+            .directory(owner, "public", 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The rival owns no domain: its directory is empty, though it has an
+    // account at the owner's domain.
+    assert!(
+        store
+            .directory(rival, "owned", 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -41,6 +41,7 @@ const SERVED: &[Command] = &[
     Command::SmartReply,
     Command::SmartForward,
     Command::Ping,
+    Command::Search,
 ];
 
 /// Commands that carry a message the phone composed, read up to the
@@ -382,6 +383,7 @@ async fn command(
             };
         }
         Command::Ping => crate::ping::answer(&front.push, login, tree, &front.stop).await?,
+        Command::Search => crate::search::answer(&*front.logins, login, tree).await,
         other => return Err(Refusal::NotServed(other.name())),
     };
     wbxml_response(&answer)
@@ -424,6 +426,7 @@ fn unprovisioned(
         ),
         Command::MoveItems => (tag("Move", "MoveItems"), tag("Move", "Status")),
         Command::Ping => (tag("Ping", "Ping"), tag("Ping", "Status")),
+        Command::Search => (tag("Search", "Search"), tag("Search", "Status")),
         Command::SendMail => (tag("ComposeMail", "SendMail"), tag("ComposeMail", "Status")),
         Command::SmartReply => (
             tag("ComposeMail", "SmartReply"),

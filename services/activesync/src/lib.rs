@@ -28,6 +28,7 @@ pub mod policy;
 pub mod protocol;
 pub mod provision;
 pub mod push;
+pub mod search;
 pub mod settings;
 pub mod sync;
 pub mod sync_key;

@@ -182,6 +182,15 @@ pub trait Logins: Send + Sync {
         login: &Login,
         information: &DeviceInformation,
     ) -> Result<(), tonic::Status>;
+
+    /// Addresses of the tenant's directory containing `query`, sorted, at
+    /// most `limit`.
+    async fn directory(
+        &self,
+        login: &Login,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, tonic::Status>;
 }
 
 /// Binding over gRPC.
@@ -280,6 +289,23 @@ impl Logins for BindingLogins {
             })
             .await?;
         Ok(())
+    }
+
+    async fn directory(
+        &self,
+        login: &Login,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, tonic::Status> {
+        let found = BindingServiceClient::new(self.0.clone())
+            .search_directory(pb::SearchDirectoryRequest {
+                tenant_id: login.tenant.clone(),
+                query: query.to_owned(),
+                limit,
+            })
+            .await?
+            .into_inner();
+        Ok(found.entries.into_iter().map(|e| e.address).collect())
     }
 }
 

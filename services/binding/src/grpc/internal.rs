@@ -65,6 +65,8 @@ pub(crate) mod allowed {
     pub(crate) const PROVISION_DEVICE: &[Service] = &[Service::ActiveSync];
     /// What phones say they are: the activesync front door.
     pub(crate) const RECORD_DEVICE_INFORMATION: &[Service] = &[Service::ActiveSync];
+    /// Address search of phones' mail apps: the activesync front door.
+    pub(crate) const SEARCH_DIRECTORY: &[Service] = &[Service::ActiveSync];
 }
 
 /// The tenant and account an internal call names; both are required.
@@ -358,6 +360,30 @@ impl BindingService for Internal {
                     .await?;
                 super::app_passwords::record_device_information(&self.registry, request.get_ref())
                     .await
+            }
+            .await,
+        )
+    }
+
+    async fn search_directory(
+        &self,
+        request: Request<pb::SearchDirectoryRequest>,
+    ) -> Result<Response<pb::SearchDirectoryResponse>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::SEARCH_DIRECTORY).await?;
+                let req = request.get_ref();
+                let tenant = wire::id("tenant_id", &req.tenant_id, TenantId::parse)?;
+                let addresses = self
+                    .registry
+                    .directory(tenant, &req.query, req.limit)
+                    .await?;
+                Ok(pb::SearchDirectoryResponse {
+                    entries: addresses
+                        .into_iter()
+                        .map(|address| pb::DirectoryEntry { address })
+                        .collect(),
+                })
             }
             .await,
         )

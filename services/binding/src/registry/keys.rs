@@ -14,6 +14,13 @@ pub(crate) const MAX_KEY_TTL_SECONDS: u64 = 3_650 * 24 * 3_600;
 /// Most domains one tenant owns.
 pub(crate) const MAX_DOMAINS: usize = 100;
 
+/// Most addresses one directory search answers: a phone shows a few
+/// completions, not the company.
+pub(crate) const MAX_DIRECTORY: u32 = 100;
+
+/// Longest directory query, in bytes.
+pub(crate) const MAX_DIRECTORY_QUERY: usize = 256;
+
 fn ms(seconds: u64) -> i64 {
     i64::try_from(seconds.saturating_mul(1_000)).unwrap_or(i64::MAX)
 }
@@ -112,5 +119,32 @@ impl Registry {
     ) -> Result<Vec<MailDomain>, ApiError> {
         self.require_tenant(tenant).await?;
         Ok(self.store().tenant_domains(tenant).await?)
+    }
+
+    /// Addresses in the tenant's directory containing `query` (any case),
+    /// sorted, at most `limit` (1 to [`MAX_DIRECTORY`]; 0: the most). An
+    /// empty query would list everyone: refused.
+    pub(crate) async fn directory(
+        &self,
+        tenant: TenantId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, ApiError> {
+        let query = query.trim();
+        if query.is_empty() || query.len() > MAX_DIRECTORY_QUERY {
+            return Err(ApiError::Invalid {
+                field: "query",
+                reason: format!("1 to {MAX_DIRECTORY_QUERY} bytes"),
+            });
+        }
+        let limit = if limit == 0 {
+            MAX_DIRECTORY
+        } else {
+            limit.min(MAX_DIRECTORY)
+        };
+        Ok(self
+            .store()
+            .directory(tenant, &query.to_lowercase(), limit)
+            .await?)
     }
 }

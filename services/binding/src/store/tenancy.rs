@@ -47,6 +47,18 @@ pub trait TenancyStore: Send + Sync {
     /// The tenant's domains, sorted.
     async fn tenant_domains(&self, tenant: TenantId) -> Result<Vec<MailDomain>, StoreError>;
 
+    /// The tenant's directory: addresses of its accounts in the domains it
+    /// owns (or below them) containing `query` (lowercase, matched
+    /// literally), sorted, at most `limit`. Accounts elsewhere (a
+    /// subscriber's own mailbox at a public provider) are nobody else's
+    /// business and never listed.
+    async fn directory(
+        &self,
+        tenant: TenantId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Sets the zone the tenant's days are counted in; `None` for an
     /// unknown tenant.
     async fn set_tenant_time_zone(

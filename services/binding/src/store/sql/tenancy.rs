@@ -227,6 +227,33 @@ macro_rules! sql_tenancy {
                     .map(|n| MailDomain::parse(n).map_err(|e| StoreError::unreadable("mail domain", e)))
                     .collect()
             }
+
+            async fn directory(
+                &self,
+                tenant: TenantId,
+                query: &str,
+                limit: u32,
+            ) -> Result<Vec<String>, StoreError> {
+                let pattern = format!(
+                    "%{}%",
+                    query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+                );
+                // Domains are kept lowercase; a subdomain's address ends in
+                // ".<domain>", which no local part can end an address with.
+                sqlx::query_scalar(
+                    "SELECT a.address FROM accounts a WHERE a.tenant_id = $1 \
+                     AND lower(a.address) LIKE $2 ESCAPE '\\' \
+                     AND EXISTS (SELECT 1 FROM tenant_domains d WHERE d.tenant_id = $1 \
+                     AND (lower(a.address) LIKE ('%@' || d.domain) OR lower(a.address) LIKE ('%.' || d.domain))) \
+                     ORDER BY lower(a.address) LIMIT $3",
+                )
+                .bind(tenant.as_uuid())
+                .bind(pattern)
+                .bind(i64::from(limit))
+                .fetch_all(&self.0)
+                .await
+                .map_err(map_err)
+            }
         }
     };
 }
