@@ -416,6 +416,7 @@ async fn forwarded_mail_reaches_the_phones_mailbox_and_goes_with_its_account() {
         fetched.len()
     );
 
+    searched(&mut client, &t, &a, &summary.message_id).await;
     read_then_deleted(&mut client, &t, &a, &summary.message_id).await;
     told_to_other_phones(&a).await;
 
@@ -442,6 +443,33 @@ type Client = pushmail_proto::mailbox::v1::mailbox_service_client::MailboxServic
 
 /// A full sync of `inbox` once it lists at least `count` messages (the
 /// mail goes through the broker first).
+/// The store's search matches what the summary holds (here the sender's
+/// Chinese name and the subject), in every folder when none is named,
+/// within the received dates.
+async fn searched(client: &mut Client, t: &str, a: &str, id: &str) {
+    let mut search = async |text: &str, after: Option<i64>| {
+        client
+            .search(gateway(pb::SearchRequest {
+                tenant_id: t.to_owned(),
+                account_id: a.to_owned(),
+                text: text.to_owned(),
+                received_after: after.map(pushmail_common::clock::timestamp),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    for words in ["张伟", "季度报告", "ZHANGWEI@"] {
+        let found = search(words, None).await;
+        let ids: Vec<&str> = found.found.iter().map(|s| s.message_id.as_str()).collect();
+        assert_eq!(ids, [id], "{words}");
+    }
+    assert!(search("no-such-words", None).await.found.is_empty());
+    let tomorrow = pushmail_common::clock::now_ms() + 86_400_000;
+    assert!(search("季度", Some(tomorrow)).await.found.is_empty());
+}
+
 async fn inbox_holding(
     client: &Client,
     t: &str,

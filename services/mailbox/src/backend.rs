@@ -5,7 +5,9 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{FlagUpdate, Flags, Folder, FolderId, FolderRole, Listed, MessageKey, Uid};
+use crate::domain::{
+    FlagUpdate, Flags, Folder, FolderId, FolderRole, Listed, MessageKey, Query, Uid,
+};
 use crate::sync::Listing;
 
 /// A backend could not do what was asked. Nothing was half-done: a failed
@@ -85,6 +87,16 @@ pub trait Mailbox: Send {
         uid_validity: u32,
         uids: &[Uid],
     ) -> Result<Vec<Listed>, BackendError>;
+
+    /// The UIDs of `folder`'s messages that match `query` (the server's
+    /// own search where there is one), with the folder's UIDVALIDITY. A
+    /// backend may match the dates by the day and more widely than asked;
+    /// the caller checks them against the summaries.
+    async fn search(
+        &mut self,
+        folder: &FolderId,
+        query: &Query,
+    ) -> Result<(u32, Vec<Uid>), BackendError>;
 
     /// The message as mailed.
     async fn raw(&mut self, key: &MessageKey) -> Result<Vec<u8>, BackendError>;

@@ -269,6 +269,47 @@ pub struct Summary {
     pub references: Vec<String>,
 }
 
+/// What a search looks for; every condition given must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Query {
+    /// Words the message contains, in its headers or text, any case.
+    pub text: Option<String>,
+    /// Received at or after this, ms since the epoch.
+    pub received_after_ms: Option<i64>,
+    /// Received before this, ms since the epoch.
+    pub received_before_ms: Option<i64>,
+}
+
+impl Query {
+    /// Whether a message received at `received_ms` is within the dates.
+    pub fn dated(&self, received_ms: i64) -> bool {
+        self.received_after_ms
+            .is_none_or(|after| received_ms >= after)
+            && self
+                .received_before_ms
+                .is_none_or(|before| received_ms < before)
+    }
+
+    /// Whether what `summary` holds (addresses, subject, the start of the
+    /// text) contains the words, any case: the most a store that keeps
+    /// summaries, not an index of every word, can say.
+    pub fn summarised(&self, summary: &Summary) -> bool {
+        let Some(text) = &self.text else {
+            return true;
+        };
+        let needle = text.to_lowercase();
+        let contains = |hay: &str| hay.to_lowercase().contains(&needle);
+        summary
+            .from
+            .iter()
+            .chain(&summary.to)
+            .chain(&summary.cc)
+            .any(|a| contains(&a.name) || contains(&a.address))
+            || contains(&summary.subject)
+            || contains(&summary.snippet)
+    }
+}
+
 /// A summary with the message it describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {

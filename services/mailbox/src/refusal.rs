@@ -54,6 +54,14 @@ pub(crate) enum Refusal {
     /// Nothing named.
     #[error("no message_ids")]
     NoMessages,
+    /// A search this service does not make.
+    #[error("{field}: {reason}")]
+    BadSearch {
+        /// The request field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A delete with nowhere to move to.
     #[error("the account has no trash folder; delete with `permanent` to remove for good")]
     NoTrash,
@@ -127,6 +135,7 @@ impl Refusal {
             | Self::TooMany { .. }
             | Self::TooManyBodies { .. }
             | Self::NoMessages
+            | Self::BadSearch { .. }
             | Self::NoKind
             | Self::PhoneMessage(_)
             | Self::Compose(_) => (Code::InvalidArgument, None),

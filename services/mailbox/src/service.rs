@@ -120,6 +120,7 @@ macro_rules! opened {
     }};
 }
 
+mod search;
 mod views;
 
 pub(crate) use views::MAX_BODIES;
@@ -673,6 +674,14 @@ impl MailboxService for Service {
         Ok(Response::new(
             self.0.estimate_sync(request.into_inner()).await?,
         ))
+    }
+
+    async fn search(
+        &self,
+        request: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
+        self.authorize(&request, "Search")?;
+        Ok(Response::new(self.0.search(request.into_inner()).await?))
     }
 
     async fn get_bodies(

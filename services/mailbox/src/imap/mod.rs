@@ -6,6 +6,7 @@
 mod conn;
 mod folders;
 mod pool;
+mod search;
 mod select;
 mod summary;
 mod utf7;
@@ -21,7 +22,9 @@ pub use conn::ImapAccount;
 pub use pool::PoolLimits;
 
 use crate::backend::{BackendError, Mailbox};
-use crate::domain::{FlagUpdate, Flags, Folder, FolderId, FolderRole, Listed, MessageKey, Uid};
+use crate::domain::{
+    FlagUpdate, Flags, Folder, FolderId, FolderRole, Listed, MessageKey, Query, Uid,
+};
 use crate::sync::Listing;
 
 use conn::Conn;
@@ -234,6 +237,32 @@ impl Mailbox for ImapMailbox {
         }
         let result = match self.open_folder(folder, uid_validity).await {
             Ok(()) => summary::fetch(&mut self.conn, folder, uid_validity, uids).await,
+            Err(error) => Err(error),
+        };
+        self.note(result)
+    }
+
+    async fn search(
+        &mut self,
+        folder: &FolderId,
+        query: &Query,
+    ) -> Result<(u32, Vec<Uid>), BackendError> {
+        let uid_validity = match &self.selected {
+            Some((selected, state)) if selected == folder => Ok(state.uid_validity),
+            _ => {
+                self.selected = None;
+                select::select(&mut self.conn, folder, None, |_| {})
+                    .await
+                    .map(|state| {
+                        self.selected = Some((folder.clone(), state));
+                        state.uid_validity
+                    })
+            }
+        };
+        let result = match uid_validity {
+            Ok(uid_validity) => search::search(&mut self.conn, query)
+                .await
+                .map(|uids| (uid_validity, uids)),
             Err(error) => Err(error),
         };
         self.note(result)

@@ -8,8 +8,11 @@ use pushmail_common::blob::{self, BlobError, BlobRef, BlobStore};
 
 use super::{Arrival, Index, IndexError, Owner, STANDARD, role_of, stored};
 use crate::backend::{BackendError, Mailbox};
-use crate::domain::{FlagUpdate, Flags, Folder, FolderId, Listed, MessageKey, Uid};
+use crate::domain::{FlagUpdate, Flags, Folder, FolderId, Listed, MessageKey, Query, Uid};
 use crate::sync::{Entries, Listing};
+
+/// Summaries read from the index at once while searching.
+const SEARCH_PAGE: usize = 500;
 
 /// One account's mailbox in the platform's own store.
 pub struct LocalMailbox {
@@ -120,6 +123,33 @@ impl Mailbox for LocalMailbox {
             });
         }
         Ok(listed)
+    }
+
+    async fn search(
+        &mut self,
+        folder: &FolderId,
+        query: &Query,
+    ) -> Result<(u32, Vec<Uid>), BackendError> {
+        // The index keeps each message's summary, not its words: the
+        // folder's summaries are read and matched here, a page at a time.
+        let (uid_validity, flags) = self.index.listing(&self.owner, folder.raw()).await?;
+        let uids: Vec<Uid> = flags.into_keys().collect();
+        let mut found = Vec::new();
+        for page in uids.chunks(SEARCH_PAGE) {
+            let entries = self
+                .index
+                .entries(&self.owner, folder.raw(), uid_validity, page)
+                .await?;
+            found.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| {
+                        query.dated(e.received_ms) && query.summarised(&stored::decode(&e.summary))
+                    })
+                    .map(|e| e.uid),
+            );
+        }
+        Ok((uid_validity, found))
     }
 
     async fn raw(&mut self, key: &MessageKey) -> Result<Vec<u8>, BackendError> {
