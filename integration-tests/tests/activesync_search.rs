@@ -1,10 +1,12 @@
-//! Address completion on a stock mail app: pyactivesync (PyPI) searches
-//! the global address list of its tenant through the front door, which
-//! asks binding (PostgreSQL) for the tenant's directory. Colleagues in the
-//! tenant's domains are found, sorted and paged by the phone's range; a
-//! colleague's private mailbox elsewhere and another tenant's accounts are
-//! not; a hostile range is refused with the store's status, which libwbxml
-//! reads.
+//! Search on a stock mail app. Address completion: pyactivesync (PyPI)
+//! searches the global address list of its tenant through the front
+//! door, which asks binding (PostgreSQL) for the tenant's directory.
+//! Colleagues in the tenant's domains are found, sorted and paged by the
+//! phone's range; a colleague's private mailbox elsewhere and another
+//! tenant's accounts are not; a hostile range is refused with the store's
+//! status, which libwbxml reads. Mailbox search: the phone's dates and
+//! words find mail in its Dovecot mailbox through the mailbox service,
+//! and a result opens by the `LongId` the search gave.
 
 #![allow(
     clippy::too_many_lines,
@@ -15,6 +17,7 @@
 use pushmail_integration_tests::activesync::{
     Front, basic, phone_of, post, provisioned, pyactivesync, wbxml2xml,
 };
+use pushmail_integration_tests::mailbox::{Sending, USER};
 use pushmail_integration_tests::nodes::BindingNode;
 use pushmail_integration_tests::{OPERATOR_TOKEN, authed, unique};
 use pushmail_proto::binding::v1 as pb;
@@ -167,4 +170,168 @@ async fn a_stock_mail_app_completes_addresses_from_its_tenants_directory() {
     front.stop().await;
     replica.stop().await;
     binding.stop().await.unwrap();
+}
+
+/// Searches the inbox for mail received after a date, printing each
+/// result's fields.
+const MAILBOX: &str = r#"
+import sys, json
+from pyactivesync import Client
+from pyactivesync.models import FolderType
+server, user, password, device, after = sys.argv[1:6]
+with Client(server=server, username=user, password=password, device_id=device) as c:
+    c.provision()
+    inbox = next(f for f in c.list_folders() if f.type == FolderType.INBOX)
+    found = c.search_mailbox(inbox.id, date_received_after=after, max_results=10)
+    print(json.dumps({"inbox": inbox.id, "found": found}))
+"#;
+
+fn mail(n: usize, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Sender {n} <sender{n}@example.org>\r\nTo: {USER}\r\nSubject: {subject}\r\n\
+         Message-ID: <eas-search{n}@example.org>\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn mailbox_search(folder: &str, words: &str) -> Vec<u8> {
+    let query = Element::of(tag("Search", "Query")).with(
+        Element::of(tag("Search", "And"))
+            .with(Element::text_of(tag("AirSync", "Class"), "Email"))
+            .with(Element::text_of(tag("AirSync", "CollectionId"), folder))
+            .with(Element::text_of(tag("Search", "FreeText"), words)),
+    );
+    let options = Element::of(tag("Search", "Options"))
+        .with(Element::text_of(tag("Search", "Range"), "0-9"))
+        .with(
+            Element::of(tag("AirSyncBase", "BodyPreference"))
+                .with(Element::text_of(tag("AirSyncBase", "Type"), "1")),
+        );
+    let store = Element::of(tag("Search", "Store"))
+        .with(Element::text_of(tag("Search", "Name"), "Mailbox"))
+        .with(query)
+        .with(options);
+    pushmail_wbxml::encode(&Element::of(tag("Search", "Search")).with(store)).unwrap()
+}
+
+fn fetch_long_id(long_id: &str) -> Vec<u8> {
+    let fetch = Element::of(tag("ItemOperations", "Fetch"))
+        .with(Element::text_of(tag("ItemOperations", "Store"), "Mailbox"))
+        .with(Element::text_of(tag("Search", "LongId"), long_id));
+    pushmail_wbxml::encode(&Element::of(tag("ItemOperations", "ItemOperations")).with(fetch))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stock_mail_app_searches_its_mailbox_and_opens_what_it_found() {
+    let mut sending = Sending::start().await;
+    for message in [
+        mail(1, "budget draft", "numbers for the quarter"),
+        mail(2, "lunch", "the budget is fine"),
+        mail(3, "holiday", "nothing to see"),
+    ] {
+        sending.dovecot.deliver(USER, &message).await.unwrap();
+    }
+    let phone = phone_of(
+        &mut sending.binding.api,
+        sending.tenant.clone(),
+        sending.account.clone(),
+        USER.to_owned(),
+    )
+    .await;
+    let certs = tempfile::tempdir().unwrap();
+    let front =
+        Front::with_mailbox(sending.binding.addr, sending.node.addr, Some(certs.path())).await;
+    let replica = Front::with_mailbox(sending.binding.addr, sending.node.addr, None).await;
+
+    let out = pyactivesync(
+        &front,
+        certs.path(),
+        &phone,
+        MAILBOX,
+        &["mailsearch01", "2000-01-01T00:00:00.000Z"],
+    )
+    .await;
+    let out: Value = serde_json::from_str(&out).unwrap();
+    let subjects: Vec<&str> = out["found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Email.Subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["holiday", "lunch", "budget draft"], "{out}");
+    let inbox = out["inbox"].as_str().unwrap();
+    let later = pyactivesync(
+        &front,
+        certs.path(),
+        &phone,
+        MAILBOX,
+        &["mailsearch01", "2999-01-01T00:00:00.000Z"],
+    )
+    .await;
+    // Nothing found is one empty Result (MS-ASCMD §2.2.3.142), which
+    // pyactivesync reads as one empty entry.
+    assert!(later.contains(r#""found": [{}]"#), "{later}");
+
+    // Words, by hand: two found with their bodies, libwbxml reads it;
+    // the first opens by its LongId.
+    let auth = basic(&phone.address, &phone.password);
+    let line = |command: &str| {
+        format!(
+            "Cmd={command}&User={}&DeviceId=mailsearch01&DeviceType=iPhone",
+            phone.address
+        )
+    };
+    let key = provisioned(&replica, &line("Provision"), &auth).await;
+    let found = post(
+        replica.addr,
+        &line("Search"),
+        &auth,
+        Some(&key),
+        &mailbox_search(inbox, "budget"),
+    )
+    .await;
+    let xml = wbxml2xml(&found.body);
+    assert!(xml.contains("<Total>2</Total>"), "{xml}");
+    assert!(xml.contains("<Range>0-1</Range>"), "{xml}");
+    assert!(xml.contains("the budget is fine"), "the body: {xml}");
+    let tree = pushmail_wbxml::decode(&found.body).unwrap();
+    let store = tree
+        .get(tag("Search", "Response"))
+        .and_then(|r| r.get(tag("Search", "Store")))
+        .unwrap();
+    let long_id = store
+        .get(tag("Search", "Result"))
+        .and_then(|r| r.get(tag("Search", "LongId")))
+        .map(Element::text)
+        .unwrap();
+    let opened = post(
+        replica.addr,
+        &line("ItemOperations"),
+        &auth,
+        Some(&key),
+        &fetch_long_id(&long_id),
+    )
+    .await;
+    let xml = wbxml2xml(&opened.body);
+    assert!(xml.contains(">lunch</Subject>"), "{xml}");
+    let gone = post(
+        replica.addr,
+        &line("ItemOperations"),
+        &auth,
+        Some(&key),
+        &fetch_long_id(&{
+            // The same folder, a UID never given.
+            let (validity, rest) = long_id.split_once('.').unwrap();
+            let folder = rest.split_once('.').unwrap().1;
+            format!("{validity}.999999.{folder}")
+        }),
+    )
+    .await;
+    let xml = wbxml2xml(&gone.body);
+    assert!(xml.contains("<Status>6</Status>"), "not found: {xml}");
+
+    front.stop().await;
+    replica.stop().await;
+    sending.stop().await;
 }

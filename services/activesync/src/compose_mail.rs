@@ -57,14 +57,14 @@ fn mime(body: &Element) -> Option<Vec<u8>> {
     (!bytes.is_empty()).then_some(bytes)
 }
 
-/// The message replied to or forwarded: `Source`'s folder and item (a
-/// `LongId` is a search result's, which this service does not issue).
+/// The message replied to or forwarded: `Source`'s folder and item, or
+/// the `LongId` a search result gave (the mailbox's own id).
 fn source(body: &Element) -> Option<String> {
     let source = body.get(SOURCE)?;
-    if source.get(LONG_ID).is_some() {
-        return None;
-    }
     let text = |t| source.get(t).map(|e| e.text().trim().to_owned());
+    if let Some(long_id) = text(LONG_ID) {
+        return Some(long_id).filter(|id| !id.is_empty());
+    }
     Some(message_id(&text(ITEM_ID)?, &text(FOLDER_ID)?))
 }
 

@@ -383,7 +383,7 @@ async fn command(
             };
         }
         Command::Ping => crate::ping::answer(&front.push, login, tree, &front.stop).await?,
-        Command::Search => crate::search::answer(&*front.logins, login, tree).await,
+        Command::Search => crate::search::answer(&*front.logins, &front.mail, login, tree).await,
         other => return Err(Refusal::NotServed(other.name())),
     };
     wbxml_response(&answer)

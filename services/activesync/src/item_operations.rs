@@ -28,6 +28,7 @@ const SERVER_ID: Tag = tag("AirSync", "ServerId");
 const CLASS: Tag = tag("AirSync", "Class");
 const FILE_REFERENCE: Tag = tag("AirSyncBase", "FileReference");
 const CONTENT_TYPE: Tag = tag("AirSyncBase", "ContentType");
+const LONG_ID: Tag = tag("Search", "LongId");
 
 /// ItemOperations' statuses (MS-ASCMD §2.2.3.177.8).
 mod status {
@@ -113,11 +114,30 @@ async fn fetch(mail: &Mail, login: &Login, operation: &Element) -> Element {
     if let Some(reference) = text(FILE_REFERENCE) {
         return attachment(mail, login, &reference, asked_range.as_deref()).await;
     }
+    if let Some(long_id) = text(LONG_ID) {
+        return found(mail, login, &long_id, wanted(options)).await;
+    }
     match (text(COLLECTION_ID), text(SERVER_ID)) {
         (Some(collection), Some(server)) => {
             message(mail, login, &collection, &server, wanted(options)).await
         }
         _ => with_status(FETCH, status::PROTOCOL_ERROR),
+    }
+}
+
+/// A search result, named by the `LongId` the search gave.
+async fn found(mail: &Mail, login: &Login, long_id: &str, wanted: Wanted) -> Element {
+    match fetched(mail, login, long_id, wanted).await {
+        Ok(data) => {
+            let mut properties = Element::of(PROPERTIES);
+            properties.children = data.children;
+            with_status(FETCH, status::SUCCESS)
+                .with(Element::text_of(LONG_ID, long_id))
+                .with(Element::text_of(CLASS, "Email"))
+                .with(properties)
+        }
+        Err(error) => with_status(FETCH, failure(&error, status::NOT_FOUND))
+            .with(Element::text_of(LONG_ID, long_id)),
     }
 }
 

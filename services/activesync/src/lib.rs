@@ -29,6 +29,7 @@ pub mod protocol;
 pub mod provision;
 pub mod push;
 pub mod search;
+pub mod search_mailbox;
 pub mod settings;
 pub mod sync;
 pub mod sync_key;

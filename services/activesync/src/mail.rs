@@ -51,6 +51,17 @@ impl From<tonic::Status> for MailError {
     }
 }
 
+/// What a mailbox search looks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailSearch {
+    /// Words, any case; empty: any message.
+    pub text: String,
+    /// Received at or after, ms since the epoch.
+    pub after_ms: Option<i64>,
+    /// Received before, ms since the epoch.
+    pub before_ms: Option<i64>,
+}
+
 /// The folder tree's changes.
 #[derive(Debug, Clone, Default)]
 pub struct TreeChanges {
@@ -355,6 +366,32 @@ impl Mail {
             .into_inner()
             .summary
             .ok_or_else(|| MailError::NotFound(id.to_owned()))
+    }
+
+    /// Messages in `folders` (none: every folder) matching `search`,
+    /// newest first, at most `limit`, with how many matched.
+    pub async fn search(
+        &self,
+        login: &Login,
+        folders: &[String],
+        search: &MailSearch,
+        limit: u32,
+    ) -> Result<(Vec<Summary>, u32), MailError> {
+        let found = self
+            .0
+            .clone()
+            .search(pb::SearchRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                folder_ids: folders.to_vec(),
+                text: search.text.clone(),
+                received_after: search.after_ms.map(pushmail_common::clock::timestamp),
+                received_before: search.before_ms.map(pushmail_common::clock::timestamp),
+                limit,
+            })
+            .await?
+            .into_inner();
+        Ok((found.found, found.total))
     }
 
     /// How many changes a sync of `folder` from `token` would give.

@@ -1,14 +1,16 @@
-//! Search (MS-ASCMD §2.2.1.16) of the global address list: the phone
-//! completes an address from the tenant's directory (its accounts in the
-//! domains it owns). The request's status says whether it was understood;
-//! the store's, whether the search worked.
+//! Search (MS-ASCMD §2.2.1.16) of the global address list, where the
+//! phone completes an address from the tenant's directory (its accounts
+//! in the domains it owns), and of the mailbox (`search_mailbox`). The
+//! request's status says whether it was understood; the store's, whether
+//! the search worked.
 
 use pushmail_wbxml::{Element, Tag, tag};
 
 use crate::login::{Login, Logins};
+use crate::mail::Mail;
 
 const SEARCH: Tag = tag("Search", "Search");
-const STORE: Tag = tag("Search", "Store");
+pub(crate) const STORE: Tag = tag("Search", "Store");
 const NAME: Tag = tag("Search", "Name");
 const QUERY: Tag = tag("Search", "Query");
 const OPTIONS: Tag = tag("Search", "Options");
@@ -23,11 +25,12 @@ const ALIAS: Tag = tag("GAL", "Alias");
 const EMAIL_ADDRESS: Tag = tag("GAL", "EmailAddress");
 
 /// Search's statuses (MS-ASCMD §2.2.3.177.13).
-mod status {
-    pub(super) const SUCCESS: &str = "1";
-    pub(super) const PROTOCOL_ERROR: &str = "2";
-    pub(super) const SERVER_ERROR: &str = "3";
-    pub(super) const ACCESS_BLOCKED: &str = "13";
+pub(crate) mod status {
+    pub(crate) const SUCCESS: &str = "1";
+    pub(crate) const PROTOCOL_ERROR: &str = "2";
+    pub(crate) const SERVER_ERROR: &str = "3";
+    pub(crate) const FOLDER_SYNC_REQUIRED: &str = "11";
+    pub(crate) const ACCESS_BLOCKED: &str = "13";
 }
 
 /// Most results one answer carries: a phone pages through more with
@@ -60,18 +63,18 @@ impl Range {
     }
 
     /// The range the phone is told it got for `got` results from `first`.
-    fn answered(self, got: usize) -> Option<String> {
+    pub(crate) fn answered(self, got: usize) -> Option<String> {
         let got = u32::try_from(got).ok().filter(|&g| g > 0)?;
         Some(format!("{}-{}", self.first, self.first + got - 1))
     }
 }
 
-fn with_status(of: Tag, code: &str) -> Element {
+pub(crate) fn with_status(of: Tag, code: &str) -> Element {
     Element::of(of).with(Element::text_of(STATUS, code))
 }
 
 /// The answer to a Search `body` from the phone of `login`.
-pub async fn answer(logins: &dyn Logins, login: &Login, body: &Element) -> Element {
+pub async fn answer(logins: &dyn Logins, mail: &Mail, login: &Login, body: &Element) -> Element {
     let Some(store) = body.get(STORE).filter(|_| body.tag() == SEARCH) else {
         return with_status(SEARCH, status::PROTOCOL_ERROR);
     };
@@ -87,6 +90,9 @@ pub async fn answer(logins: &dyn Logins, login: &Login, body: &Element) -> Eleme
         (_, None) => with_status(STORE, status::PROTOCOL_ERROR),
         (gal, Some(range)) if gal.eq_ignore_ascii_case("GAL") => {
             directory(logins, login, store, range).await
+        }
+        (mailbox, Some(range)) if mailbox.eq_ignore_ascii_case("Mailbox") => {
+            crate::search_mailbox::answer(mail, login, store, range).await
         }
         // Document libraries (SharePoint, UNC shares) are not the
         // platform's to reach.
