@@ -24,7 +24,7 @@ const INTERNET_CPID: Tag = tag("Email", "InternetCPID");
 const CONTENT_CLASS: Tag = tag("Email", "ContentClass");
 const FLAG: Tag = tag("Email", "Flag");
 // MS-ASEMAIL's `Status` inside `Flag` (token 0x3B).
-const FLAG_STATUS: Tag = tag("Email", "FlagStatus");
+const FLAG_STATUS: Tag = tag("Email", "Status");
 const FLAG_TYPE: Tag = tag("Email", "FlagType");
 const BODY: Tag = tag("AirSyncBase", "Body");
 const TYPE: Tag = tag("AirSyncBase", "Type");

@@ -262,8 +262,8 @@ mod tests {
                 WbxmlError::UnknownPage { page: 99, at: 4 },
             ),
             (
-                body(&[0x00, 0x19, 0x45, 0x01]),
-                WbxmlError::UnknownPage { page: 25, at: 4 },
+                body(&[0x00, 0x1A, 0x45, 0x01]),
+                WbxmlError::UnknownPage { page: 26, at: 4 },
             ),
             (body(&[0x03, b'a', 0x00]), WbxmlError::Outside(4)),
             (body(&[0x01]), WbxmlError::Outside(4)),

@@ -70,7 +70,7 @@ pub const PAGES: &[Page] = &[
         "Recurrences", "Recurrence", "Type", "Until", "Occurrences", "Interval", "DayOfWeek",
         "DayOfMonth", "WeekOfMonth", "MonthOfYear", "StartTime", "Sensitivity", "TimeZone",
         "GlobalObjId", "ThreadTopic", "MIMEData", "MIMETruncated", "MIMESize", "InternetCPID",
-        "Flag", "FlagStatus", "ContentClass", "FlagType", "CompleteTime", "DisallowNewTimeProposal",
+        "Flag", "Status", "ContentClass", "FlagType", "CompleteTime", "DisallowNewTimeProposal",
     ] },
     Page { number: 3, namespace: "AirNotify", names: &[
         "Notify", "Notification", "Version", "Lifetime", "DeviceInfo", "Enable", "Folder",
@@ -209,6 +209,12 @@ pub const PAGES: &[Page] = &[
         "ExportAllowed", "ProgrammaticAccessAllowed", "Owner", "ContentExpiryDate", "TemplateID",
         "TemplateName", "TemplateDescription", "ContentOwner", "RemoveRightsManagementDistribution",
     ] },
+    Page { number: 25, namespace: "Find", names: &[
+        "Find", "SearchId", "ExecuteSearch", "MailBoxSearchCriterion", "Query", "Status",
+        "FreeText", "Options", "Range", "DeepTraversal", "", "", "Response", "Result",
+        "Properties", "Preview", "HasAttachments", "Total", "DisplayCc", "DisplayBcc",
+        "GALSearchCriterion", "MaxPictures", "MaxSize", "Picture",
+    ] },
 ];
 
 /// A page by number.
@@ -293,6 +299,8 @@ mod tests {
         assert_eq!(name(13, 0x3F), None);
         assert_eq!(name(2, 0x19), Some("ReplyTo"));
         assert_eq!(name(15, 0x06), None, "unused");
+        assert_eq!(name(25, 0x10), None, "unused");
+        assert_eq!(name(25, 0x11), Some("Response"));
         assert_eq!(name(0, 0x04), None);
         assert_eq!(name(99, 0x05), None);
         const SYNC_KEY: Tag = tag("AirSync", "SyncKey");

@@ -60,6 +60,7 @@ const LIBWBXML_SPELLINGS: &[(u8, &str, &str)] = &[
     (1, "OtherAddressState", "OtherState"),
     (1, "OtherAddressStreet", "OtherStreet"),
     (2, "Att0Id", "AttOId"),
+    (2, "Status", "FlagStatus"),
     (
         14,
         "RequireStorageCardEncryption",
@@ -72,6 +73,11 @@ const LIBWBXML_SPELLINGS: &[(u8, &str, &str)] = &[
     ),
     (24, "Owner", "RMOwner"),
 ];
+
+/// Pages newer than libwbxml's tables (Find, of 16.1): it reads their
+/// tokens but names every tag `unknown`; `pyactivesync.rs` checks them
+/// against another independent table.
+const PAGES_NEWER_THAN_LIBWBXML: &[u8] = &[25];
 
 /// Tags newer than libwbxml's tables (it names them `unknown`).
 const NEWER_THAN_LIBWBXML: &[(u8, &str)] = &[(14, "AccountOnlyRemoteWipe"), (7, "Version")];
@@ -106,6 +112,14 @@ fn libwbxml_names_every_tag_of_every_page_as_we_do() {
             .chain(page.tags().map(|(_, n)| n))
             .collect();
         assert_eq!(theirs.len(), ours.len(), "page {}: {xml}", page.namespace);
+        if PAGES_NEWER_THAN_LIBWBXML.contains(&page.number) {
+            assert!(
+                theirs.iter().skip(1).all(|t| t == "unknown"),
+                "libwbxml knows page {} now: check it here: {xml}",
+                page.number
+            );
+            continue;
+        }
         if page.number != 0 {
             // libwbxml writes `Gal:` where MS-ASWBXML writes `GAL:`.
             let namespace = format!("xmlns=\"{}:\"", page.namespace).to_ascii_lowercase();
@@ -125,7 +139,7 @@ fn libwbxml_names_every_tag_of_every_page_as_we_do() {
             checked += 1;
         }
     }
-    assert_eq!(PAGES.len(), 25);
+    assert_eq!(PAGES.len(), 26);
     assert!(checked > 500, "{checked}");
 }
 
