@@ -84,6 +84,22 @@ fn list(addresses: &[Address]) -> String {
 }
 
 /// MS-ASDTYPE's date-time: `2026-12-07T14:00:00.000Z`.
+/// Recipients as a phone shows them: names where they have one.
+pub fn display(addresses: &[Address]) -> String {
+    addresses
+        .iter()
+        .map(|a| {
+            if a.name.is_empty() {
+                &a.address
+            } else {
+                &a.name
+            }
+        })
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub fn date_time(at: Option<&prost_types::Timestamp>) -> String {
     let seconds = at.map_or(0, |t| t.seconds);
     jiff::Timestamp::from_second(seconds)
@@ -144,22 +160,7 @@ pub fn added(summary: &Summary, body: Option<&Body>, attachments: bool) -> Eleme
             &summary.from.as_ref().map(mailbox).unwrap_or_default(),
         ))
         .with(Element::text_of(DATE_RECEIVED, date_time(received)))
-        .with(text(
-            DISPLAY_TO,
-            &summary
-                .to
-                .iter()
-                .map(|a| {
-                    if a.name.is_empty() {
-                        &a.address
-                    } else {
-                        &a.name
-                    }
-                })
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; "),
-        ))
+        .with(text(DISPLAY_TO, &display(&summary.to)))
         .with(text(THREAD_TOPIC, thread_topic(&summary.subject)))
         .with(Element::text_of(IMPORTANCE, "1"))
         .with(Element::text_of(READ, if flags.seen { "1" } else { "0" }));

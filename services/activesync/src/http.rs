@@ -42,6 +42,7 @@ const SERVED: &[Command] = &[
     Command::SmartForward,
     Command::Ping,
     Command::Search,
+    Command::Find,
 ];
 
 /// Commands that carry a message the phone composed, read up to the
@@ -384,6 +385,7 @@ async fn command(
         }
         Command::Ping => crate::ping::answer(&front.push, login, tree, &front.stop).await?,
         Command::Search => crate::search::answer(&*front.logins, &front.mail, login, tree).await,
+        Command::Find => crate::find::answer(&*front.logins, &front.mail, login, tree).await?,
         other => return Err(Refusal::NotServed(other.name())),
     };
     wbxml_response(&answer)
@@ -427,6 +429,7 @@ fn unprovisioned(
         Command::MoveItems => (tag("Move", "MoveItems"), tag("Move", "Status")),
         Command::Ping => (tag("Ping", "Ping"), tag("Ping", "Status")),
         Command::Search => (tag("Search", "Search"), tag("Search", "Status")),
+        Command::Find => (tag("Find", "Find"), tag("Find", "Status")),
         Command::SendMail => (tag("ComposeMail", "SendMail"), tag("ComposeMail", "Status")),
         Command::SmartReply => (
             tag("ComposeMail", "SmartReply"),

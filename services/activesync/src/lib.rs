@@ -16,6 +16,7 @@ pub mod config;
 pub mod email;
 mod error;
 pub mod estimate;
+pub mod find;
 pub mod folder_sync;
 pub mod http;
 pub mod item_operations;

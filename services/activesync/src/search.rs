@@ -135,22 +135,24 @@ async fn directory(logins: &dyn Logins, login: &Login, store: &Element, range: R
             .with(Element::text_of(TOTAL, total.to_string()));
     };
     for address in wanted {
-        let alias = address
-            .split_once('@')
-            .map_or(address.as_str(), |(local, _)| local)
-            .to_owned();
-        answer = answer.with(
-            Element::of(RESULT).with(
-                Element::of(PROPERTIES)
-                    .with(Element::text_of(DISPLAY_NAME, address.clone()))
-                    .with(Element::text_of(ALIAS, alias))
-                    .with(Element::text_of(EMAIL_ADDRESS, address)),
-            ),
-        );
+        answer = answer.with(Element::of(RESULT).with(gal_properties(PROPERTIES, address)));
     }
     answer
         .with(Element::text_of(RANGE, answered))
         .with(Element::text_of(TOTAL, total.to_string()))
+}
+
+/// A directory entry's properties under `of` (Search's or Find's
+/// `Properties`): the address is the name shown, for want of another.
+pub(crate) fn gal_properties(of: Tag, address: String) -> Element {
+    let alias = address
+        .split_once('@')
+        .map_or(address.as_str(), |(local, _)| local)
+        .to_owned();
+    Element::of(of)
+        .with(Element::text_of(DISPLAY_NAME, address.clone()))
+        .with(Element::text_of(ALIAS, alias))
+        .with(Element::text_of(EMAIL_ADDRESS, address))
 }
 
 #[cfg(test)]
