@@ -83,7 +83,7 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
         options.header("ms-asprotocolcommands"),
         Some(
             "Provision,Settings,FolderSync,Sync,GetItemEstimate,ItemOperations,MoveItems,\
-             SendMail,SmartReply,SmartForward,Ping,Search,Find"
+             SendMail,SmartReply,SmartForward,Ping,Search,Find,ResolveRecipients"
         )
     );
 

@@ -42,6 +42,19 @@ with Client(server=server, username=user, password=password, device_id=device) a
 print(json.dumps(out))
 "#;
 
+/// Resolves each name given, printing who each is.
+const RESOLVE: &str = r#"
+import sys, json
+from pyactivesync import Client
+server, user, password, device = sys.argv[1:5]
+out = {}
+with Client(server=server, username=user, password=password, device_id=device) as c:
+    c.provision()
+    for name in sys.argv[5:]:
+        out[name] = [[r.type, r.email_address] for r in c.resolve_recipients(name)]
+print(json.dumps(out))
+"#;
+
 /// Finds in the GAL (EAS 16.1's Find).
 const FIND_GAL: &str = r#"
 import sys, json
@@ -124,6 +137,33 @@ async fn a_stock_mail_app_completes_addresses_from_its_tenants_directory() {
     assert_eq!(out["AND"], serde_json::json!([&an[0]]), "any case: {out}");
     assert_eq!(out["an/names"], serde_json::json!(an), "{out}");
     assert_eq!(out["zz-nobody"], serde_json::json!([]), "{out}");
+    // Resolved: an exact address to itself, a name matching two to both
+    // (suggestions), an outsider to no one.
+    let exact = format!("ANNA.LI@{domain}");
+    let resolved = pyactivesync(
+        &front,
+        certs.path(),
+        &phone,
+        RESOLVE,
+        &[DEVICE, &exact, "an", "mole@rival.example"],
+    )
+    .await;
+    let resolved: Value = serde_json::from_str(&resolved).unwrap();
+    assert_eq!(
+        resolved[&exact],
+        serde_json::json!([["1", &an[1]]]),
+        "{resolved}"
+    );
+    assert_eq!(
+        resolved["an"],
+        serde_json::json!([["1", &an[0]], ["1", &an[1]]]),
+        "{resolved}"
+    );
+    assert_eq!(
+        resolved["mole@rival.example"],
+        serde_json::json!([]),
+        "{resolved}"
+    );
     let found = pyactivesync(&front, certs.path(), &phone, FIND_GAL, &[DEVICE, "anna"]).await;
     let found: Value = serde_json::from_str(&found).unwrap();
     assert_eq!(found, serde_json::json!([&an[1]]), "Find: {found}");
@@ -181,6 +221,33 @@ async fn a_stock_mail_app_completes_addresses_from_its_tenants_directory() {
         "{xml}"
     );
 
+    // ResolveRecipients asking for certificates: none are held (7);
+    // libwbxml reads it.
+    let resolve = Element::of(tag("ResolveRecipients", "ResolveRecipients"))
+        .with(Element::text_of(tag("ResolveRecipients", "To"), "andrew"))
+        .with(
+            Element::of(tag("ResolveRecipients", "Options")).with(Element::text_of(
+                tag("ResolveRecipients", "CertificateRetrieval"),
+                "2",
+            )),
+        );
+    let resolved = post(
+        replica.addr,
+        &line.replace("Search", "ResolveRecipients"),
+        &auth,
+        Some(&key),
+        &pushmail_wbxml::encode(&resolve).unwrap(),
+    )
+    .await;
+    let xml = wbxml2xml(&resolved.body);
+    assert!(
+        xml.contains(&format!(">andrew@{domain}</EmailAddress>")),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<CertificateCount>0</CertificateCount>"),
+        "{xml}"
+    );
     // A Find without its SearchId, or with a range of a million: the
     // request is invalid (2). libwbxml does not know Find's page; ours
     // reads the answer.

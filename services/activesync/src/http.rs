@@ -43,6 +43,7 @@ const SERVED: &[Command] = &[
     Command::Ping,
     Command::Search,
     Command::Find,
+    Command::ResolveRecipients,
 ];
 
 /// Commands that carry a message the phone composed, read up to the
@@ -386,6 +387,7 @@ async fn command(
         Command::Ping => crate::ping::answer(&front.push, login, tree, &front.stop).await?,
         Command::Search => crate::search::answer(&*front.logins, &front.mail, login, tree).await,
         Command::Find => crate::find::answer(&*front.logins, &front.mail, login, tree).await?,
+        Command::ResolveRecipients => crate::resolve::answer(&*front.logins, login, tree).await,
         other => return Err(Refusal::NotServed(other.name())),
     };
     wbxml_response(&answer)
@@ -430,6 +432,10 @@ fn unprovisioned(
         Command::Ping => (tag("Ping", "Ping"), tag("Ping", "Status")),
         Command::Search => (tag("Search", "Search"), tag("Search", "Status")),
         Command::Find => (tag("Find", "Find"), tag("Find", "Status")),
+        Command::ResolveRecipients => (
+            tag("ResolveRecipients", "ResolveRecipients"),
+            tag("ResolveRecipients", "Status"),
+        ),
         Command::SendMail => (tag("ComposeMail", "SendMail"), tag("ComposeMail", "Status")),
         Command::SmartReply => (
             tag("ComposeMail", "SmartReply"),

@@ -29,6 +29,7 @@ pub mod policy;
 pub mod protocol;
 pub mod provision;
 pub mod push;
+pub mod resolve;
 pub mod search;
 pub mod search_mailbox;
 pub mod settings;
