@@ -711,7 +711,36 @@ async fn a_stock_client_sends_and_replies_through_the_provider() {
     .await;
     let xml = wbxml2xml(&refused.body);
     assert!(xml.contains("<Status>107</Status>"), "{xml}");
-    // The Sent folder holds the message and the reply, once each.
+    // Without SaveInSentItems the message goes, and no copy is kept.
+    let mut mime = Element::of(tag("ComposeMail", "Mime"));
+    mime.children.push(pushmail_wbxml::Node::Opaque(
+        format!(
+            "From: {USER}\r\nTo: bob@example.net\r\nSubject: no copy kept\r\n\r\nkept by the phone\r\n"
+        )
+        .into_bytes(),
+    ));
+    let uncopied = Element::of(tag("ComposeMail", "SendMail"))
+        .with(Element::text_of(
+            tag("ComposeMail", "ClientId"),
+            "phone-send-3",
+        ))
+        .with(mime);
+    let sent_alone = post(
+        replica.addr,
+        &query,
+        &auth,
+        Some(policy),
+        &pushmail_wbxml::encode(&uncopied).unwrap(),
+    )
+    .await;
+    assert_eq!(sent_alone.status, 200, "{}", sent_alone.text());
+    assert!(
+        sent_alone.body.is_empty(),
+        "sent: {}",
+        wbxml2xml(&sent_alone.body)
+    );
+    // The Sent folder holds the message and the reply, once each, and
+    // not the message sent without SaveInSentItems.
     let sent = sending
         .dovecot
         .imap_peer(&sending.dovecot.users[0], &json!([["uids", "Sent"]]))
@@ -719,12 +748,12 @@ async fn a_stock_client_sends_and_replies_through_the_provider() {
         .unwrap();
     assert_eq!(sent[0].as_array().unwrap().len(), 2, "{sent:?}");
     assert_eq!(
-        bobs_inbox(&sending.dovecot, 2)
+        bobs_inbox(&sending.dovecot, 3)
             .await
             .as_array()
             .unwrap()
             .len(),
-        2
+        3
     );
 
     replica.stop().await;

@@ -8,7 +8,7 @@
 use pushmail_wbxml::{Element, Node, Tag, tag};
 
 use crate::login::Login;
-use crate::mail::{Mail, SendError, Sending};
+use crate::mail::{Mail, Outgoing, SendError, Sending};
 use crate::protocol::Command;
 use crate::sync::message_id;
 
@@ -19,6 +19,7 @@ const FOLDER_ID: Tag = tag("ComposeMail", "FolderId");
 const ITEM_ID: Tag = tag("ComposeMail", "ItemId");
 const LONG_ID: Tag = tag("ComposeMail", "LongId");
 const REPLACE_MIME: Tag = tag("ComposeMail", "ReplaceMime");
+const SAVE_IN_SENT_ITEMS: Tag = tag("ComposeMail", "SaveInSentItems");
 const STATUS: Tag = tag("ComposeMail", "Status");
 
 /// MS-ASCMD §2.2.2's common statuses these commands answer.
@@ -103,8 +104,13 @@ pub async fn answer(
     };
     // The user's signature goes on what the service composes around the
     // phone's text; a ReplaceMime message is sent as the phone made it.
-    let signed = body.get(REPLACE_MIME).is_none();
-    match mail.send(login, sending, mime, &client_id, signed).await {
+    // A copy goes to Sent only when the phone asks (MS-ASCMD
+    // §2.2.3.155): a phone that keeps its own leaves it out.
+    let how = Outgoing {
+        signed: body.get(REPLACE_MIME).is_none(),
+        sent_copy: body.get(SAVE_IN_SENT_ITEMS).is_some(),
+    };
+    match mail.send(login, sending, mime, &client_id, how).await {
         Ok(()) => None,
         Err(error) => {
             let code = match &error {

@@ -51,6 +51,15 @@ impl From<tonic::Status> for MailError {
     }
 }
 
+/// How a message the phone composed is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The user's signature goes on it.
+    pub signed: bool,
+    /// A copy is kept in the Sent folder.
+    pub sent_copy: bool,
+}
+
 /// What a mailbox search looks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailSearch {
@@ -325,7 +334,7 @@ impl Mail {
         sending: Sending<'_>,
         mime: Vec<u8>,
         client_id: &str,
-        signed: bool,
+        how: Outgoing,
     ) -> Result<(), SendError> {
         let signature = &login.preferences.signature;
         let (kind, reference) = match sending {
@@ -343,7 +352,8 @@ impl Mail {
                 client_send_id: client_id.to_owned(),
                 device_id: login.device.clone(),
                 mime,
-                signature: (signed && !signature.is_empty()).then(|| pb::Signature {
+                no_sent_copy: !how.sent_copy,
+                signature: (how.signed && !signature.is_empty()).then(|| pb::Signature {
                     text: signature.clone(),
                     html: String::new(),
                 }),

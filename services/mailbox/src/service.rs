@@ -413,7 +413,7 @@ impl Mailboxes {
                 .await?;
             // Sent: what follows is bookkeeping; a failure there must not
             // make the phone send again.
-            let sent = file_sent_copy(m, &composed.raw).await;
+            let sent = file_sent_copy(m, &composed.raw, !r.no_sent_copy).await;
             if let Some(key) = &reference {
                 mark_original(m, key, kind).await;
             }
@@ -518,9 +518,12 @@ fn original_limits(size: usize) -> pushmail_mime::Limits {
     }
 }
 
-/// The sent copy, in the folder with the Sent role (seen); `None` when
-/// there is none or it could not be stored (logged).
-async fn file_sent_copy(m: &mut dyn Mailbox, raw: &[u8]) -> Option<MessageKey> {
+/// The sent copy, in the folder with the Sent role (seen), when `wanted`;
+/// `None` when not, when there is none or it could not be stored (logged).
+async fn file_sent_copy(m: &mut dyn Mailbox, raw: &[u8], wanted: bool) -> Option<MessageKey> {
+    if !wanted {
+        return None;
+    }
     let stored = async {
         let Some(sent) = m.folder_with_role(FolderRole::Sent).await? else {
             return Ok(None);

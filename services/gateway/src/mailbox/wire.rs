@@ -309,6 +309,8 @@ impl SendBody {
             device_id: device,
             // The device API sends fields, never a composed message.
             mime: Vec::new(),
+            // Our own device keeps no Sent folder of its own.
+            no_sent_copy: false,
         })
     }
 }
