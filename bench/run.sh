@@ -51,6 +51,10 @@ stamp transcode_attacks
 # as the same-run baselines.
 cargo run --profile bench -p pushmail-integration-tests --example mailbox_bench -- bench/reports/mailbox.md
 stamp mailbox
+# A stock mail app's first Sync through the ActiveSync front door, with
+# imaplib as the same-run baseline.
+cargo run --profile bench -p pushmail-integration-tests --example activesync_bench -- bench/reports/activesync.md
+stamp activesync
 
 # End to end: the load generator, standalone (SQLite bus, memory bus) then over Kafka on a fresh
 # in-memory tansu of its own (the shared one slows as it fills).
@@ -77,7 +81,7 @@ stamp e2e
   echo
   echo "| report | metric | this run | baseline (same run) | baseline value | ratio | goal |"
   echo "|---|---|---|---|---|---|---|"
-  for report in bus binding session imap smtp dispatch dispatch_kafka transcode transcode_attacks mailbox e2e; do
+  for report in bus binding session imap smtp dispatch dispatch_kafka transcode transcode_attacks mailbox activesync e2e; do
     awk -v link="[$report]($report.md)" '
       /^\| metric \|/ { in_table = 1; next }
       in_table && /^\|---/ { next }

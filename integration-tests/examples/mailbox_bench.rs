@@ -32,6 +32,7 @@ use pushmail_common::redact::Secret;
 use pushmail_common::upstream::{Security, Tls};
 use pushmail_integration_tests::dovecot::{Dovecot, ImapProfile};
 use pushmail_integration_tests::mailbox::sending_provider;
+use pushmail_integration_tests::measure::median;
 use pushmail_mailbox::backend::Mailbox as _;
 use pushmail_mailbox::domain::FolderId;
 use pushmail_mailbox::imap::{ImapAccount, ImapConnector};
@@ -63,22 +64,12 @@ fn message(n: usize) -> String {
 /// `count` messages straight into the maildir (Dovecot indexes them at the
 /// next access), starting at number `from`.
 fn fill(dovecot: &Dovecot, from: usize, count: usize) {
-    let dir = dovecot.inbox_maildir(ALICE).unwrap();
-    for n in from..from + count {
-        std::fs::write(
-            dir.join("new")
-                .join(format!("1765000000.bench{n}.localhost")),
-            message(n),
+    dovecot
+        .drop_into_inbox(
+            ALICE,
+            (from..from + count).map(|n| (format!("1765000000.bench{n}.localhost"), message(n))),
         )
         .unwrap();
-    }
-    // Dovecot reads and renames them as its mail user.
-    let owned = std::process::Command::new("chown")
-        .args(["-R", "dovecot:dovecot"])
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(owned.success());
 }
 
 fn imap(dovecot: &Dovecot) -> ImapAccount {
@@ -89,46 +80,6 @@ fn imap(dovecot: &Dovecot) -> ImapAccount {
         username: ALICE.to_owned(),
         password: Secret::new(format!("pw-{ALICE}")),
     }
-}
-
-/// Seconds `imaplib` takes for `command` on INBOX (login to logout), as
-/// the script times itself; and how many FETCH answers it read.
-fn imaplib(dovecot: &Dovecot, command: &str) -> (f64, usize) {
-    let script = r#"
-import imaplib, re, sys, time
-host, port, user, password, items = sys.argv[1:6]
-started = time.perf_counter()
-imap = imaplib.IMAP4(host, int(port))
-imap.login(user, password)
-imap.select("INBOX", readonly=True)
-typ, data = imap.uid("FETCH", "1:*", items)
-assert typ == "OK", data
-imap.logout()
-# One answer per message; its literals come as further items.
-heads = [d[0] if isinstance(d, tuple) else d for d in data if d]
-print(time.perf_counter() - started, sum(1 for h in heads if re.match(rb"\d+ \(", h)))
-"#;
-    let output = std::process::Command::new("python3")
-        .args(["-c", script, "127.0.0.1"])
-        .arg(dovecot.imap.port().to_string())
-        .args([ALICE, &format!("pw-{ALICE}"), command])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
-    let mut fields = text.split_whitespace();
-    let seconds = fields.next().unwrap().parse().unwrap();
-    let answers = fields.next().unwrap().parse().unwrap();
-    (seconds, answers)
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// Ours: one connection, pages of `WINDOW` from `since` until done; the
@@ -437,6 +388,11 @@ async fn send_rows(report: &mut String) {
         eight / one
     )
     .unwrap();
+}
+
+/// `imaplib`'s fetch of `items` in the INBOX, as the baseline.
+fn imaplib(dovecot: &Dovecot, items: &str) -> (f64, usize) {
+    dovecot.imaplib_fetch(ALICE, items).unwrap()
 }
 
 #[tokio::main]

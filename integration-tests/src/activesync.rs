@@ -208,6 +208,18 @@ pub async fn phone_of(
     }
 }
 
+/// A phone with an app password on the provider account of `sending`
+/// (the Dovecot user [`USER`](crate::mailbox::USER)).
+pub async fn phone_of_sending(sending: &mut crate::mailbox::Sending) -> Phone {
+    phone_of(
+        &mut sending.binding.api,
+        sending.tenant.clone(),
+        sending.account.clone(),
+        crate::mailbox::USER.to_owned(),
+    )
+    .await
+}
+
 /// The phone's account's app passwords, as its tenant lists them.
 pub async fn app_passwords(
     binding: &mut BindingNode,

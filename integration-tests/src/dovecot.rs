@@ -564,6 +564,63 @@ impl Dovecot {
     /// `user`'s INBOX maildir (`cur`, `new` and `tmp` made): a benchmark
     /// fills a large folder by writing files into `new/`, which Dovecot
     /// takes in at the next access, far faster than delivering each.
+    /// Writes `messages` (unique file names, then the messages) straight
+    /// into `user`'s INBOX maildir, which Dovecot indexes at its next
+    /// access: thousands of messages in a second, for the benchmarks.
+    pub fn drop_into_inbox(
+        &self,
+        user: &str,
+        messages: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<()> {
+        let dir = self.inbox_maildir(user)?;
+        for (name, message) in messages {
+            std::fs::write(dir.join("new").join(name), message)?;
+        }
+        // Dovecot reads and renames them as its mail user.
+        let owned = std::process::Command::new("chown")
+            .args(["-R", "dovecot:dovecot"])
+            .arg(&dir)
+            .status()?;
+        anyhow::ensure!(owned.success(), "chown of {} failed", dir.display());
+        Ok(())
+    }
+
+    /// Seconds Python's `imaplib` takes to `UID FETCH 1:* items` in
+    /// `user`'s INBOX (login to logout, as the script times itself, so
+    /// its start-up is outside), and how many FETCH answers it read: the
+    /// same-run baseline of the mailbox benchmarks.
+    pub fn imaplib_fetch(&self, user: &str, items: &str) -> anyhow::Result<(f64, usize)> {
+        let script = r#"
+import imaplib, re, sys, time
+host, port, user, password, items = sys.argv[1:6]
+started = time.perf_counter()
+imap = imaplib.IMAP4(host, int(port))
+imap.login(user, password)
+imap.select("INBOX", readonly=True)
+typ, data = imap.uid("FETCH", "1:*", items)
+assert typ == "OK", data
+imap.logout()
+# One answer per message; its literals come as further items.
+heads = [d[0] if isinstance(d, tuple) else d for d in data if d]
+print(time.perf_counter() - started, sum(1 for h in heads if re.match(rb"\d+ \(", h)))
+"#;
+        let output = std::process::Command::new("python3")
+            .args(["-c", script, "127.0.0.1"])
+            .arg(self.imap.port().to_string())
+            .args([user, &format!("pw-{user}"), items])
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "imaplib: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8(output.stdout)?;
+        let mut fields = text.split_whitespace();
+        let seconds = fields.next().unwrap_or_default().parse()?;
+        let answers = fields.next().unwrap_or_default().parse()?;
+        Ok((seconds, answers))
+    }
+
     pub fn inbox_maildir(&self, user: &str) -> anyhow::Result<std::path::PathBuf> {
         let dir = self.dir.path().join("mail").join(user);
         for sub in ["cur", "new", "tmp"] {

@@ -94,3 +94,9 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
     let den: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
     num / den
 }
+
+/// The middle of `samples` (the upper one of an even count).
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}

@@ -20,7 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_integration_tests::activesync::{
-    Front, basic, phone_of, post, pyactivesync, wbxml2xml,
+    Front, basic, phone_of, phone_of_sending, post, pyactivesync, wbxml2xml,
 };
 use pushmail_integration_tests::dovecot::{Dovecot, ImapProfile};
 use pushmail_integration_tests::mailbox::{BOB, MailboxNode, Sending, USER, bobs_inbox, bound};
@@ -593,13 +593,7 @@ async fn a_stock_client_sends_and_replies_through_the_provider() {
         )
         .await
         .unwrap();
-    let phone = phone_of(
-        &mut sending.binding.api,
-        sending.tenant.clone(),
-        sending.account.clone(),
-        USER.to_owned(),
-    )
-    .await;
+    let phone = phone_of_sending(&mut sending).await;
     let certs = tempfile::tempdir().unwrap();
     let front =
         Front::with_mailbox(sending.binding.addr, sending.node.addr, Some(certs.path())).await;

@@ -14,7 +14,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_integration_tests::activesync::{
-    Front, Sessions, Upstreams, basic, phone, phone_of, post, provisioned, text_at, wbxml2xml,
+    Front, Sessions, Upstreams, basic, phone, phone_of_sending, post, provisioned, text_at,
+    wbxml2xml,
 };
 use pushmail_integration_tests::mailbox::{Sending, USER};
 use pushmail_integration_tests::nodes::BindingNode;
@@ -209,13 +210,7 @@ fn sync_of(key: &str, folder: &str, wait: Option<(&str, &str)>) -> Vec<u8> {
 async fn a_sync_that_asks_to_wait_is_held_until_mail_comes() {
     let mut sending = Sending::start().await;
     let sessions = Sessions::start().await;
-    let phone = phone_of(
-        &mut sending.binding.api,
-        sending.tenant.clone(),
-        sending.account.clone(),
-        USER.to_owned(),
-    )
-    .await;
+    let phone = phone_of_sending(&mut sending).await;
     let front = Front::with_upstreams(
         sending.binding.addr,
         Upstreams {

@@ -13,7 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_integration_tests::activesync::{
-    Front, basic, phone_of, post, pyactivesync, wbxml2xml,
+    Front, basic, phone_of_sending, post, pyactivesync, wbxml2xml,
 };
 use pushmail_integration_tests::mailbox::{Sending, USER, bobs_inbox};
 use pushmail_wbxml::{Element, tag};
@@ -79,13 +79,7 @@ async fn the_numbers_preferences_reach_the_stock_mail_app() {
     for message in [long(), attached()] {
         sending.dovecot.deliver(USER, &message).await.unwrap();
     }
-    let phone = phone_of(
-        &mut sending.binding.api,
-        sending.tenant.clone(),
-        sending.account.clone(),
-        USER.to_owned(),
-    )
-    .await;
+    let phone = phone_of_sending(&mut sending).await;
     let certs = tempfile::tempdir().unwrap();
     let front =
         Front::with_mailbox(sending.binding.addr, sending.node.addr, Some(certs.path())).await;

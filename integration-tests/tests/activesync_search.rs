@@ -15,7 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
 use pushmail_integration_tests::activesync::{
-    Front, basic, phone_of, post, provisioned, pyactivesync, wbxml2xml,
+    Front, basic, phone_of, phone_of_sending, post, provisioned, pyactivesync, wbxml2xml,
 };
 use pushmail_integration_tests::mailbox::{Sending, USER};
 use pushmail_integration_tests::nodes::BindingNode;
@@ -363,13 +363,7 @@ async fn a_stock_mail_app_searches_its_mailbox_and_opens_what_it_found() {
     ] {
         sending.dovecot.deliver(USER, &message).await.unwrap();
     }
-    let phone = phone_of(
-        &mut sending.binding.api,
-        sending.tenant.clone(),
-        sending.account.clone(),
-        USER.to_owned(),
-    )
-    .await;
+    let phone = phone_of_sending(&mut sending).await;
     let certs = tempfile::tempdir().unwrap();
     let front =
         Front::with_mailbox(sending.binding.addr, sending.node.addr, Some(certs.path())).await;
