@@ -101,6 +101,34 @@ pub trait Mailbox: Send {
     /// The message as mailed.
     async fn raw(&mut self, key: &MessageKey) -> Result<Vec<u8>, BackendError>;
 
+    /// Several messages of one folder as mailed, each shown to `each`
+    /// with its own outcome (`NoMessage` when gone, `TooLarge`), in no
+    /// set order; `Err` when the folder or the server failed. The default
+    /// reads them one by one; a backend with round trips to save batches
+    /// them.
+    async fn raws(
+        &mut self,
+        folder: &FolderId,
+        uid_validity: u32,
+        uids: &[Uid],
+        each: &mut (dyn FnMut(Uid, Result<Vec<u8>, BackendError>) + Send),
+    ) -> Result<(), BackendError> {
+        for &uid in uids {
+            let key = MessageKey {
+                folder: folder.clone(),
+                uid_validity,
+                uid,
+            };
+            match self.raw(&key).await {
+                Err(error @ (BackendError::Unavailable(_) | BackendError::Protocol(_))) => {
+                    return Err(error);
+                }
+                outcome => each(uid, outcome),
+            }
+        }
+        Ok(())
+    }
+
     /// Changes flags of messages of one folder.
     async fn set_flags(
         &mut self,

@@ -6,6 +6,7 @@
 mod conn;
 mod folders;
 mod pool;
+mod raws;
 mod search;
 mod select;
 mod summary;
@@ -271,6 +272,20 @@ impl Mailbox for ImapMailbox {
     async fn raw(&mut self, key: &MessageKey) -> Result<Vec<u8>, BackendError> {
         let result = match self.open_folder(&key.folder, key.uid_validity).await {
             Ok(()) => write::raw(&mut self.conn, key, self.max_message_bytes).await,
+            Err(error) => Err(error),
+        };
+        self.note(result)
+    }
+
+    async fn raws(
+        &mut self,
+        folder: &FolderId,
+        uid_validity: u32,
+        uids: &[Uid],
+        each: &mut (dyn FnMut(Uid, Result<Vec<u8>, BackendError>) + Send),
+    ) -> Result<(), BackendError> {
+        let result = match self.open_folder(folder, uid_validity).await {
+            Ok(()) => raws::raws(&mut self.conn, uids, self.max_message_bytes, each).await,
             Err(error) => Err(error),
         };
         self.note(result)

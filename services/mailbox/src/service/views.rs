@@ -45,6 +45,23 @@ fn tree(folders: &[pb::Folder]) -> Tree {
     }
 }
 
+/// A folder (with its UIDVALIDITY) and the messages named in it, each
+/// with its position in the request.
+type FolderGroup<'a> = ((&'a FolderId, u32), Vec<(usize, Uid)>);
+
+/// `keys` by folder, in the order first named.
+fn by_folder(keys: &[MessageKey]) -> Vec<FolderGroup<'_>> {
+    let mut groups: Vec<FolderGroup<'_>> = Vec::new();
+    for (at, key) in keys.iter().enumerate() {
+        let folder = (&key.folder, key.uid_validity);
+        match groups.iter_mut().find(|(f, _)| *f == folder) {
+            Some((_, members)) => members.push((at, key.uid)),
+            None => groups.push((folder, vec![(at, key.uid)])),
+        }
+    }
+    groups
+}
+
 fn kind(kind: pb::BodyType) -> BodyKind {
     match kind {
         pb::BodyType::Html => BodyKind::Html,
@@ -259,24 +276,41 @@ impl Mailboxes {
         let wanted = kind(r.r#type());
         let access = self.access(tenant, account).await?;
         opened!(self, &access, |m| {
-            let mut bodies = Vec::with_capacity(keys.len());
-            for (id, key) in r.message_ids.iter().zip(&keys) {
-                let raw = match m.raw(key).await {
-                    Ok(raw) => raw,
+            // Read a folder's messages together (one IMAP round trip for
+            // many), each cut as it comes; answered in the order asked.
+            let mut cut: Vec<Option<pb::Body>> = vec![None; keys.len()];
+            for ((folder, uid_validity), members) in by_folder(&keys) {
+                let uids: Vec<Uid> = members.iter().map(|&(_, uid)| uid).collect();
+                let mut failed = None;
+                let mut each = |uid: Uid, outcome: Result<Vec<u8>, BackendError>| match outcome {
+                    Ok(raw) => {
+                        let body = bodies::body(&raw, wanted, r.max_bytes);
+                        for &(at, _) in members.iter().filter(|&&(_, u)| u == uid) {
+                            cut[at] = Some(pb::Body {
+                                message_id: r.message_ids[at].clone(),
+                                r#type: body_type(body.kind).into(),
+                                data: body.data.clone(),
+                                total_bytes: body.total,
+                                truncated: body.truncated,
+                            });
+                        }
+                    }
                     // Expunged since the sync that listed it.
-                    Err(BackendError::NoMessage(_)) => continue,
-                    Err(error) => return Err(error.into()),
+                    Err(BackendError::NoMessage(_)) => {}
+                    Err(error) => failed = Some(error),
                 };
-                let body = bodies::body(&raw, wanted, r.max_bytes);
-                bodies.push(pb::Body {
-                    message_id: id.clone(),
-                    r#type: body_type(body.kind).into(),
-                    data: body.data,
-                    total_bytes: body.total,
-                    truncated: body.truncated,
-                });
+                match m.raws(folder, uid_validity, &uids, &mut each).await {
+                    // The folder was renumbered: its messages are gone.
+                    Ok(()) | Err(BackendError::NoMessage(_)) => {}
+                    Err(error) => return Err(error.into()),
+                }
+                if let Some(error) = failed {
+                    return Err(error.into());
+                }
             }
-            Ok(pb::GetBodiesResponse { bodies })
+            Ok(pb::GetBodiesResponse {
+                bodies: cut.into_iter().flatten().collect(),
+            })
         })
     }
 }
