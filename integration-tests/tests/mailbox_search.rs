@@ -125,8 +125,8 @@ async fn the_providers_search_finds_words_and_dates_newest_first() {
             .is_empty()
     );
 
-    // Refusals: too many folders, words too long, dates backwards, a
-    // folder that is not there.
+    // Refusals: too many folders, words too long or with a line break,
+    // dates backwards, a folder that is not there.
     for (bad, code) in [
         (
             pb::SearchRequest {
@@ -136,6 +136,8 @@ async fn the_providers_search_finds_words_and_dates_newest_first() {
             Code::InvalidArgument,
         ),
         (request(&"x".repeat(257)), Code::InvalidArgument),
+        // A line break would end the IMAP command and start another.
+        (request("x\r\nA1 DELETE INBOX"), Code::InvalidArgument),
         (
             pb::SearchRequest {
                 received_after: Some(tomorrow),

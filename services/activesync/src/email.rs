@@ -83,7 +83,6 @@ fn list(addresses: &[Address]) -> String {
     addresses.iter().map(mailbox).collect::<Vec<_>>().join(", ")
 }
 
-/// MS-ASDTYPE's date-time: `2026-12-07T14:00:00.000Z`.
 /// Recipients as a phone shows them: names where they have one.
 pub fn display(addresses: &[Address]) -> String {
     addresses
@@ -100,6 +99,7 @@ pub fn display(addresses: &[Address]) -> String {
         .join("; ")
 }
 
+/// MS-ASDTYPE's date-time: `2026-12-07T14:00:00.000Z`.
 pub fn date_time(at: Option<&prost_types::Timestamp>) -> String {
     let seconds = at.map_or(0, |t| t.seconds);
     jiff::Timestamp::from_second(seconds)

@@ -138,11 +138,14 @@ async fn mailbox(
         return Ok(None);
     }
     let (found, total) = mail
-        .search(login, &folders, &search, range.last + 1)
+        .search(login, &folders, &search, range.last.saturating_add(1))
         .await?;
+    // The newest 100 at most, as Search tells them.
+    let total = total.min(crate::search::MAX_RESULTS);
     let results = found
         .iter()
         .skip(range.first as usize)
+        .take(range.window())
         .map(|summary| result(summary, login.preferences.attachments))
         .collect();
     Ok(Some(response("Mailbox", results, range, total as usize)))
@@ -198,7 +201,7 @@ async fn gal(
     let results = found
         .into_iter()
         .skip(range.first as usize)
-        .take((range.last - range.first + 1) as usize)
+        .take(range.window())
         .map(|address| Element::of(RESULT).with(gal_properties(PROPERTIES, address)))
         .collect();
     Ok(Some(response("GAL", results, range, total)))

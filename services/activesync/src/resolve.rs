@@ -32,6 +32,8 @@ mod status {
     pub(super) const RESOLVED: &str = "1";
     /// Of one name: several match; these are suggestions.
     pub(super) const AMBIGUOUS: &str = "2";
+    /// Of one name: more match than the suggestions given.
+    pub(super) const AMBIGUOUS_PARTIAL: &str = "3";
     /// Of one name: no one.
     pub(super) const UNRESOLVED: &str = "4";
     /// Of certificates: none is held.
@@ -95,9 +97,14 @@ fn response(name: &str, mut found: Vec<String>, suggestions: u32, certificates: 
     let code = match found.len() {
         0 => status::UNRESOLVED,
         1 => status::RESOLVED,
+        // The directory was asked for one more than is given: more
+        // match than the list holds.
+        n if n > suggestions as usize => status::AMBIGUOUS_PARTIAL,
         _ => status::AMBIGUOUS,
     };
-    found.truncate(suggestions as usize);
+    if found.len() > 1 {
+        found.truncate(suggestions as usize);
+    }
     let mut response = Element::of(RESPONSE)
         .with(Element::text_of(TO, name))
         .with(Element::text_of(STATUS, code))
@@ -153,13 +160,14 @@ mod tests {
         assert_eq!(status_and_count(&alone), ("1".into(), "1".into()));
         let certificates = alone.get(RECIPIENT).unwrap().get(CERTIFICATES).unwrap();
         assert_eq!(certificates.get(STATUS).unwrap().text(), "7");
-        let several = response(
-            "an",
-            entries(&["ann@c.example", "anna@c.example", "dan@c.example"]),
-            2,
-            false,
-        );
-        assert_eq!(status_and_count(&several), ("2".into(), "2".into()));
+        let three = entries(&["ann@c.example", "anna@c.example", "dan@c.example"]);
+        let several = response("an", three.clone(), 3, false);
+        assert_eq!(status_and_count(&several), ("2".into(), "3".into()));
+        let partial = response("an", three, 2, false);
+        assert_eq!(status_and_count(&partial), ("3".into(), "2".into()));
+        // Resolved is resolved, whatever number of suggestions is asked.
+        let one = response("bob", entries(&["bob@corp.example"]), 0, false);
+        assert_eq!(status_and_count(&one), ("1".into(), "1".into()));
         let nobody = response("zed", Vec::new(), 19, false);
         assert_eq!(status_and_count(&nobody), ("4".into(), "0".into()));
         assert!(nobody.get(RECIPIENT).is_none());

@@ -62,6 +62,11 @@ impl Range {
         (first <= last && last - first < MAX_RESULTS).then_some(Self { first, last })
     }
 
+    /// How many results the range asks for (at most [`MAX_RESULTS`]).
+    pub(crate) fn window(self) -> usize {
+        (self.last - self.first + 1) as usize
+    }
+
     /// The range the phone is told it got for `got` results from `first`.
     pub(crate) fn answered(self, got: usize) -> Option<String> {
         let got = u32::try_from(got).ok().filter(|&g| g > 0)?;
@@ -125,7 +130,7 @@ async fn directory(logins: &dyn Logins, login: &Login, store: &Element, range: R
     let wanted: Vec<String> = found
         .into_iter()
         .skip(range.first as usize)
-        .take((range.last - range.first + 1) as usize)
+        .take(range.window())
         .collect();
     let mut answer = with_status(STORE, status::SUCCESS);
     let Some(answered) = range.answered(wanted.len()) else {

@@ -108,9 +108,21 @@ async fn found(
     body: Option<Wanted>,
 ) -> Result<Element, MailError> {
     let (found, total) = mail
-        .search(login, &asked.folders, &asked.search, range.last + 1)
+        .search(
+            login,
+            &asked.folders,
+            &asked.search,
+            range.last.saturating_add(1),
+        )
         .await?;
-    let wanted: Vec<Summary> = found.into_iter().skip(range.first as usize).collect();
+    // The mailbox answers the newest 100 at most: the phone is told of no
+    // more, so it does not page past them.
+    let total = total.min(crate::search::MAX_RESULTS);
+    let wanted: Vec<Summary> = found
+        .into_iter()
+        .skip(range.first as usize)
+        .take(range.window())
+        .collect();
     let mut answer = with_status(STORE, status::SUCCESS);
     let Some(answered) = range.answered(wanted.len()) else {
         return Ok(answer

@@ -42,6 +42,7 @@ pub(crate) async fn raws(
         |response| {
             if let Response::Fetch(_, attributes) = response
                 && let Some(uid) = uid_of(attributes)
+                && set.contains(&uid)
                 && let Some(size) = attributes.iter().find_map(|a| match a {
                     AttributeValue::Rfc822Size(n) => Some(u64::from(*n)),
                     _ => None,
@@ -73,6 +74,7 @@ pub(crate) async fn raws(
             |response| {
                 if let Response::Fetch(_, attributes) = response
                     && let Some(uid) = uid_of(attributes)
+                    && batch.contains(&uid)
                     && let Some(data) = attributes.iter().find_map(|a| match a {
                         AttributeValue::BodySection {
                             section: None,

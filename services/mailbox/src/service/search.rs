@@ -29,6 +29,13 @@ fn query(r: &pb::SearchRequest) -> Result<Query, Refusal> {
             reason: "at most 256 bytes",
         });
     }
+    // Words go into an IMAP command: a line break would end it there.
+    if text.chars().any(char::is_control) {
+        return Err(Refusal::BadSearch {
+            field: "text",
+            reason: "no control characters",
+        });
+    }
     let query = Query {
         text: (!text.is_empty()).then(|| text.to_owned()),
         received_after_ms: r.received_after.as_ref().map(from_timestamp),
@@ -84,11 +91,12 @@ impl Mailboxes {
                         .into_iter()
                         .filter(|l| query.dated(l.summary.received_ms.unwrap_or(0))),
                 );
+                // Arrival times are whole seconds on IMAP: within one,
+                // the higher UID came later. Kept to the limit as each
+                // folder adds, so many folders hold no more.
+                found.sort_by_key(|l| std::cmp::Reverse((l.summary.received_ms, l.key.uid)));
+                found.truncate(limit);
             }
-            // Arrival times are whole seconds on IMAP: within one, the
-            // higher UID came later.
-            found.sort_by_key(|l| std::cmp::Reverse((l.summary.received_ms, l.key.uid)));
-            found.truncate(limit);
             Ok(pb::SearchResponse {
                 found: found
                     .iter()
