@@ -132,17 +132,26 @@ async fn directory(logins: &dyn Logins, login: &Login, store: &Element, range: R
         .skip(range.first as usize)
         .take(range.window())
         .collect();
-    let mut answer = with_status(STORE, status::SUCCESS);
-    let Some(answered) = range.answered(wanted.len()) else {
-        // Nothing found: an empty result, and no range (§2.2.3.142).
+    let results = wanted
+        .into_iter()
+        .map(|address| Element::of(RESULT).with(gal_properties(PROPERTIES, address)))
+        .collect();
+    page(results, range, total)
+}
+
+/// A store's successful answer: `results` (the range's page), the range
+/// they fill and `total`; nothing found is one empty `Result` and no
+/// range (§2.2.3.142).
+pub(crate) fn page(results: Vec<Element>, range: Range, total: usize) -> Element {
+    let answer = with_status(STORE, status::SUCCESS);
+    let Some(answered) = range.answered(results.len()) else {
         return answer
             .with(Element::of(RESULT))
             .with(Element::text_of(TOTAL, total.to_string()));
     };
-    for address in wanted {
-        answer = answer.with(Element::of(RESULT).with(gal_properties(PROPERTIES, address)));
-    }
-    answer
+    results
+        .into_iter()
+        .fold(answer, Element::with)
         .with(Element::text_of(RANGE, answered))
         .with(Element::text_of(TOTAL, total.to_string()))
 }

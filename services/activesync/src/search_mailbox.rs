@@ -8,7 +8,7 @@ use pushmail_wbxml::{Element, Tag, tag};
 use crate::email;
 use crate::login::Login;
 use crate::mail::{Mail, MailError, MailSearch, Summary};
-use crate::search::{Range, STORE, status, with_status};
+use crate::search::{Range, STORE, page, status, with_status};
 use crate::sync::{Wanted, wanted};
 
 const QUERY: Tag = tag("Search", "Query");
@@ -18,11 +18,9 @@ const GREATER_THAN: Tag = tag("Search", "GreaterThan");
 const LESS_THAN: Tag = tag("Search", "LessThan");
 const VALUE: Tag = tag("Search", "Value");
 const OPTIONS: Tag = tag("Search", "Options");
-const RANGE: Tag = tag("Search", "Range");
 const RESULT: Tag = tag("Search", "Result");
 const LONG_ID: Tag = tag("Search", "LongId");
 const PROPERTIES: Tag = tag("Search", "Properties");
-const TOTAL: Tag = tag("Search", "Total");
 const BODY_PREFERENCE: Tag = tag("AirSyncBase", "BodyPreference");
 const CLASS: Tag = tag("AirSync", "Class");
 const COLLECTION_ID: Tag = tag("AirSync", "CollectionId");
@@ -79,9 +77,7 @@ pub async fn answer(mail: &Mail, login: &Login, store: &Element, range: Range) -
         return with_status(STORE, status::PROTOCOL_ERROR);
     };
     if !asked.email {
-        return with_status(STORE, status::SUCCESS)
-            .with(Element::of(RESULT))
-            .with(Element::text_of(TOTAL, "0"));
+        return page(Vec::new(), range, 0);
     }
     let options = store.get(OPTIONS);
     let body = options
@@ -123,14 +119,8 @@ async fn found(
         .skip(range.first as usize)
         .take(range.window())
         .collect();
-    let mut answer = with_status(STORE, status::SUCCESS);
-    let Some(answered) = range.answered(wanted.len()) else {
-        return Ok(answer
-            .with(Element::of(RESULT))
-            .with(Element::text_of(TOTAL, total.to_string())));
-    };
     let mut bodies = std::collections::HashMap::new();
-    if let Some(body) = body {
+    if let Some(body) = body.filter(|_| !wanted.is_empty()) {
         let ids: Vec<String> = wanted.iter().map(|s| s.message_id.clone()).collect();
         for chunk in ids.chunks(BODIES_PER_CALL) {
             for got in mail.bodies(login, chunk, body.kind, body.max).await? {
@@ -138,25 +128,24 @@ async fn found(
             }
         }
     }
-    for summary in &wanted {
-        let data = email::added(
-            summary,
-            bodies.get(&summary.message_id),
-            login.preferences.attachments,
-        );
-        let mut properties = Element::of(PROPERTIES);
-        properties.children = data.children;
-        answer = answer.with(
+    let results = wanted
+        .iter()
+        .map(|summary| {
+            let data = email::added(
+                summary,
+                bodies.get(&summary.message_id),
+                login.preferences.attachments,
+            );
+            let mut properties = Element::of(PROPERTIES);
+            properties.children = data.children;
             Element::of(RESULT)
                 .with(Element::text_of(CLASS, "Email"))
                 .with(Element::text_of(LONG_ID, summary.message_id.clone()))
                 .with(Element::text_of(COLLECTION_ID, summary.folder_id.clone()))
-                .with(properties),
-        );
-    }
-    Ok(answer
-        .with(Element::text_of(RANGE, answered))
-        .with(Element::text_of(TOTAL, total.to_string())))
+                .with(properties)
+        })
+        .collect();
+    Ok(page(results, range, total as usize))
 }
 
 #[cfg(test)]
