@@ -681,6 +681,19 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
     let apps = alice.send("GET", &app_path, None).await;
     assert_eq!(apps.json()["items"][0]["label"], "Alice's iPhone");
     assert!(!apps.text().contains(&app_password));
+    // A remote wipe of its phone: the kind must be one there is.
+    let wipe_path = format!("{t}/app-passwords/{app_id}/wipe");
+    let vague = alice
+        .send("POST", &wipe_path, Some(json!({"kind": "sideways"})))
+        .await;
+    assert!(matches!(vague.status, 400 | 422), "{}", vague.text());
+    let ordered = alice
+        .send("POST", &wipe_path, Some(json!({"kind": "account"})))
+        .await;
+    assert_eq!(ordered.status, 200, "{}", ordered.text());
+    let ordered = ordered.json();
+    assert_eq!(ordered["wipe"]["kind"], "account", "{ordered}");
+    assert!(ordered["wipe"]["done_at_ms"].is_null(), "{ordered}");
     let attempts: Vec<(&str, String, Option<Value>)> = vec![
         ("GET", format!("{t}/accounts"), None),
         (
@@ -770,6 +783,16 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         ),
         ("POST", format!("{t}/app-passwords/{app_id}/revoke"), None),
         ("POST", format!("{bt}/app-passwords/{app_id}/revoke"), None),
+        (
+            "POST",
+            format!("{t}/app-passwords/{app_id}/wipe"),
+            Some(json!({"kind": "device"})),
+        ),
+        (
+            "POST",
+            format!("{bt}/app-passwords/{app_id}/wipe"),
+            Some(json!({"kind": "device"})),
+        ),
         // Keys, domains and the relay of tenant A.
         ("GET", format!("{t}/keys"), None),
         ("POST", format!("{t}/keys"), Some(json!({}))),
@@ -816,7 +839,7 @@ async fn a_tenant_onboards_over_rest_and_another_tenant_touches_none_of_it() {
         .filter(|r| r.path.starts_with("/api/v1/tenants/"))
         .count();
     assert_eq!(
-        documented_tenant_routes, 34,
+        documented_tenant_routes, 35,
         "a new route needs its cross-tenant case here"
     );
     for (method, path, body) in attempts {

@@ -258,6 +258,37 @@ async fn a_tenant_admin_adds_an_account_and_binds_a_number_in_the_browser() {
         .unwrap();
     browser.wait_for(&format!("!{app_phone}")).await.unwrap();
 
+    // A lost phone: a wipe ordered waits for the phone's next request.
+    browser
+        .type_into("app-password-label", "Pixel 8")
+        .await
+        .unwrap();
+    browser
+        .click("document.getElementById('make-app-password')")
+        .await
+        .unwrap();
+    let lost = "[...document.querySelectorAll('#app-passwords li')].find(p => p.textContent.includes('Pixel 8'))";
+    browser
+        .wait_for(&format!("!!{lost}?.querySelector('button')"))
+        .await
+        .unwrap();
+    browser
+        .click(&format!(
+            "[...{lost}.querySelectorAll('button')].find(b => b.textContent === 'Wipe phone')"
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for("document.getElementById('status').textContent.startsWith('Wipe ordered')")
+        .await
+        .unwrap();
+    browser
+        .wait_for(&format!(
+            "{lost}.textContent.startsWith('Pixel 8 ({number}): not used yet; wipe (whole phone) waiting for the phone')"
+        ))
+        .await
+        .unwrap();
+
     // Preferences: attachments off, saved through the API.
     browser
         .click("[...document.querySelectorAll('#bindings button')].find(b => b.textContent === 'Preferences')")

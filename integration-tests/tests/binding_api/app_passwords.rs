@@ -441,3 +441,138 @@ async fn app_password_guessing_is_locked_out_per_address_and_peer() {
     );
     platform.finish(vec![replica, other]).await;
 }
+
+async fn order_wipe(
+    admin: &mut AdminServiceClient<Channel>,
+    tenant: &TestTenant,
+    id: &str,
+    kind: pb::WipeKind,
+) -> Result<tonic::Response<pb::AppPassword>, Status> {
+    admin
+        .wipe_app_password(authed(
+            &tenant.key,
+            pb::WipeAppPasswordRequest {
+                tenant_id: tenant.id.clone(),
+                app_password_id: id.to_owned(),
+                kind: kind.into(),
+            },
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn a_remote_wipe_waits_for_the_phone_and_its_acknowledgement_revokes() {
+    let platform = Platform::new().await;
+    let replica = platform.replica().await;
+    let mut admin = replica.admin().await;
+    let mut internal = replica.internal().await;
+    let alice = tenant(&mut admin, 10).await;
+    let mallory = tenant(&mut admin, 10).await;
+    let mut events = platform.events(&alice.id).await;
+    let address = format!("{}@corp.example", unique("lost"));
+    let account = account(&mut admin, &alice, &address).await;
+    let msisdn = number();
+    bind(&mut admin, &mut events, &alice, &account, &msisdn).await;
+    let made = make(&mut admin, &alice, &account, &msisdn, "lost phone")
+        .await
+        .unwrap()
+        .into_inner();
+    let id = made.app_password.unwrap().app_password_id;
+    let phone = Login {
+        username: &address,
+        password: &made.password,
+        peer: "198.51.100.30",
+        phone: "lost-phone",
+    };
+    let before = check(&mut internal, &phone).await.unwrap().into_inner();
+    assert_eq!(before.wipe(), pb::WipeKind::Unspecified);
+
+    // Only the tenant orders it, and it must say what to erase.
+    refused(
+        order_wipe(&mut admin, &mallory, &id, pb::WipeKind::Device).await,
+        Code::NotFound,
+        "app password",
+    );
+    refused(
+        order_wipe(&mut admin, &alice, &id, pb::WipeKind::Unspecified).await,
+        Code::InvalidArgument,
+        "kind",
+    );
+    let ordered = order_wipe(&mut admin, &alice, &id, pb::WipeKind::Account)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ordered.wipe(), pb::WipeKind::Account);
+    assert!(ordered.wipe_ordered_at.is_some() && ordered.wipe_done_at.is_none());
+    let escalated = order_wipe(&mut admin, &alice, &id, pb::WipeKind::Device)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (escalated.wipe(), escalated.wipe_ordered_at),
+        (pb::WipeKind::Device, ordered.wipe_ordered_at),
+        "the kind changes; the first order's time stands"
+    );
+
+    // The phone still logs in, told of the wipe.
+    let told = check(&mut internal, &phone).await.unwrap().into_inner();
+    assert_eq!(told.wipe(), pb::WipeKind::Device);
+
+    // The acknowledgement is the activesync service's alone.
+    let acknowledgement = pb::AcknowledgeWipeRequest {
+        tenant_id: alice.id.clone(),
+        app_password_id: id.clone(),
+    };
+    refused(
+        internal
+            .acknowledge_wipe(as_service(Service::Dispatch, acknowledgement.clone()))
+            .await,
+        Code::PermissionDenied,
+        "",
+    );
+    for _ in 0..2 {
+        internal
+            .acknowledge_wipe(as_service(Service::ActiveSync, acknowledgement.clone()))
+            .await
+            .expect("acknowledged (twice: a phone may repeat itself)");
+    }
+    refused(
+        check(&mut internal, &phone).await,
+        Code::Unauthenticated,
+        "refused",
+    );
+    let after = listed(&mut admin, &alice, &account).await;
+    assert_eq!(after.len(), 1);
+    assert!(after[0].wipe_done_at.is_some() && after[0].revoked_at.is_some());
+    // Its device went with it: dispatch no longer sees it.
+    let devices: Vec<String> = targets(&replica, &alice, &account)
+        .await
+        .into_iter()
+        .map(|t| t.device_id)
+        .collect();
+    assert!(!devices.contains(&after[0].device_id), "{devices:?}");
+    refused(
+        order_wipe(&mut admin, &alice, &id, pb::WipeKind::Device).await,
+        Code::FailedPrecondition,
+        "revoked",
+    );
+
+    // A password with no wipe ordered cannot be "acknowledged" away.
+    let other = make(&mut admin, &alice, &account, &msisdn, "tablet")
+        .await
+        .unwrap()
+        .into_inner();
+    refused(
+        internal
+            .acknowledge_wipe(as_service(
+                Service::ActiveSync,
+                pb::AcknowledgeWipeRequest {
+                    tenant_id: alice.id.clone(),
+                    app_password_id: other.app_password.unwrap().app_password_id,
+                },
+            ))
+            .await,
+        Code::FailedPrecondition,
+        "no wipe",
+    );
+}

@@ -1,8 +1,11 @@
 //! App passwords: stored with their device in one step while the binding
 //! is verified; found for a login only while the password, its device and
-//! its binding all hold; the first phone to log in stays pinned.
+//! its binding all hold; the first phone to log in stays pinned; a remote
+//! wipe waits for the phone and its acknowledgement revokes the password.
 
-use pushmail_binding::domain::{AppPassword, AppPasswordId, ClientDevice, DeviceInformation};
+use pushmail_binding::domain::{
+    AppPassword, AppPasswordId, ClientDevice, DeviceInformation, Wipe, WipeKind,
+};
 
 use super::*;
 
@@ -21,6 +24,7 @@ fn password(tenant: TenantId, account: AccountId, number: &Msisdn, label: &str) 
         policy_digest: String::new(),
         device_information: DeviceInformation::default(),
         revoked_at_ms: None,
+        wipe: None,
     }
 }
 
@@ -248,5 +252,93 @@ pub(crate) async fn behave(store: Arc<dyn BindingStore>) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+/// A wipe is ordered while the password works, may change its kind until
+/// the phone acknowledges it, and the acknowledgement revokes the password
+/// (and so hides it from logins) in the same step.
+pub(crate) async fn wipes(store: Arc<dyn BindingStore>) {
+    let tenant = new_tenant(&store, &acme()).await;
+    let other = new_tenant(&store, &acme()).await;
+    let number = Msisdn::parse("+8613900139079").unwrap();
+    let address = "wiped@example.net";
+    let account = new_account(&store, tenant, address).await;
+    verified(&store, tenant, account, &number).await;
+    let made = password(tenant, account, &number, "lost phone");
+    store
+        .create_app_password(&made, "wipe", "$lost")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.wipe_done(tenant, made.id, 1_500).await.unwrap_err(),
+        StoreError::NotFound("wipe"),
+        "nothing to acknowledge before an order"
+    );
+    assert_eq!(
+        store
+            .order_wipe(other, made.id, WipeKind::Device, 2_000)
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("app password"),
+        "another tenant's"
+    );
+    let ordered = store
+        .order_wipe(tenant, made.id, WipeKind::Account, 2_000)
+        .await
+        .unwrap();
+    let pending = |kind| Wipe {
+        kind,
+        ordered_at_ms: 2_000,
+        done_at_ms: None,
+    };
+    assert_eq!(ordered.wipe, Some(pending(WipeKind::Account)));
+    let escalated = store
+        .order_wipe(tenant, made.id, WipeKind::Device, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        escalated.wipe,
+        Some(pending(WipeKind::Device)),
+        "the kind changes, the first order's time stands"
+    );
+    let logins = store.app_password_logins(address, "wipe").await.unwrap();
+    assert_eq!(
+        logins.iter().map(|(p, _)| p.wipe).collect::<Vec<_>>(),
+        [Some(pending(WipeKind::Device))],
+        "a login carries the pending wipe"
+    );
+
+    let done = store.wipe_done(tenant, made.id, 4_000).await.unwrap();
+    assert_eq!(
+        (done.wipe.map(|w| w.done_at_ms), done.revoked_at_ms),
+        (Some(Some(4_000)), Some(4_000))
+    );
+    let again = store.wipe_done(tenant, made.id, 5_000).await.unwrap();
+    assert_eq!(again, done, "the first acknowledgement stands");
+    assert!(
+        store
+            .app_password_logins(address, "wipe")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        matches!(
+            store
+                .order_wipe(tenant, made.id, WipeKind::Account, 6_000)
+                .await
+                .unwrap_err(),
+            StoreError::Conflict(_)
+        ),
+        "a wiped phone is not reached again"
+    );
+    let unknown = AppPasswordId::generate();
+    assert_eq!(
+        store
+            .order_wipe(tenant, unknown, WipeKind::Device, 6_000)
+            .await
+            .unwrap_err(),
+        StoreError::NotFound("app password")
     );
 }

@@ -155,6 +155,7 @@ async fn behaves(store: Arc<dyn BindingStore>) {
     keys::behave(store.clone()).await;
     relay::behave(store.clone()).await;
     app_passwords::behave(store.clone()).await;
+    app_passwords::wipes(store.clone()).await;
     outbox::behave(store.clone()).await;
     checkpoints::behave(store.clone()).await;
     verification::behave(store.clone()).await;

@@ -172,6 +172,7 @@ async fn a_hold_ends_for_a_watched_mailbox_acks_what_it_told_and_replays_what_it
         policy_key: None,
         policy_digest: String::new(),
         preferences: pushmail_activesync::login::Preferences::default(),
+        wipe: None,
     };
     let started = tokio::time::Instant::now();
     let woken = push

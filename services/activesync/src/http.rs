@@ -133,6 +133,11 @@ enum Refusal {
     Push(#[from] crate::push::PushError),
     #[error("the answer could not be encoded: {0}")]
     Encode(WbxmlError),
+    #[error(
+        "an account-only wipe is ordered for this phone, which speaks {0}: only 16.1 phones \
+         can be told one; order a full wipe or revoke the password"
+    )]
+    WipeNotSpoken(Version),
 }
 
 impl IntoResponse for Refusal {
@@ -144,7 +149,9 @@ impl IntoResponse for Refusal {
             Self::NoCredentials
             | Self::Login(LoginError::Refused)
             | Self::Push(crate::push::PushError::Revoked) => (StatusCode::UNAUTHORIZED, None),
-            Self::Login(LoginError::OtherPhone(_)) => (StatusCode::FORBIDDEN, None),
+            Self::Login(LoginError::OtherPhone(_)) | Self::WipeNotSpoken(_) => {
+                (StatusCode::FORBIDDEN, None)
+            }
             // Phones back off on 503 with Retry-After; 429 is not in
             // MS-ASHTTP and some treat it as a hard failure.
             Self::Login(LoginError::LockedOut(seconds)) => {
@@ -333,6 +340,9 @@ async fn serve(
     let body = axum::body::to_bytes(body, max_body)
         .await
         .map_err(|_| Refusal::TooLarge(max_body))?;
+    if let Some(told) = wipe_pending(&request, &login)? {
+        return wbxml_response(&told);
+    }
     if let Some(refused) = unprovisioned(&request, &login, &front.policy_digest) {
         return wbxml_response(&refused);
     }
@@ -393,6 +403,27 @@ async fn command(
     wbxml_response(&answer)
 }
 
+/// MS-ASCMD §2.2.2: a phone with a wipe waiting is answered 140
+/// (RemoteWipeRequested) by every command but Provision, which hands it
+/// the wipe. An account-only wipe exists in 16.1 alone: an older phone is
+/// refused instead (403), never wiped whole on a guess.
+fn wipe_pending(
+    request: &query::Request,
+    login: &crate::login::Login,
+) -> Result<Option<Element>, Refusal> {
+    match login.wipe {
+        None => Ok(None),
+        Some(crate::login::Wipe::Account) if request.version != Version::V16_1 => {
+            Err(Refusal::WipeNotSpoken(request.version))
+        }
+        Some(_) if request.command == Command::Provision => Ok(None),
+        Some(_) => {
+            tracing::warn!("remote wipe pending: the phone is told to provision");
+            Ok(status_only(request.command, "140"))
+        }
+    }
+}
+
 /// MS-ASPROV §3.2.5.1: every command but Provision carries the phone's
 /// current policy key, given with the current policy; 14.0 and later are
 /// told in the command's own status (142: provision first; 144: that key
@@ -412,8 +443,14 @@ fn unprovisioned(
         }
         Some(_) => "144",
     };
+    tracing::info!(code, "phone not provisioned");
+    status_only(request.command, code)
+}
+
+/// A served command's answer that is only its top-level status `code`.
+fn status_only(command: Command, code: &str) -> Option<Element> {
     use pushmail_wbxml::tag;
-    let (root, status) = match request.command {
+    let (root, status) = match command {
         Command::Settings => (tag("Settings", "Settings"), tag("Settings", "Status")),
         Command::FolderSync => (
             tag("FolderHierarchy", "FolderSync"),
@@ -448,7 +485,6 @@ fn unprovisioned(
         // Commands not served never get this far.
         _ => return None,
     };
-    tracing::info!(code, "phone not provisioned");
     Some(Element::of(root).with(Element::text_of(status, code)))
 }
 
@@ -459,4 +495,24 @@ fn wbxml_response(answer: &Element) -> Result<Response, Refusal> {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(WBXML));
     server_headers(headers);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_command_but_provision_can_be_told_a_status_alone() {
+        // A wipe or a missing key must stop every command before it runs:
+        // a command with no status-only answer would run instead.
+        for command in SERVED {
+            let told = status_only(*command, "140");
+            assert_eq!(
+                told.is_none(),
+                *command == Command::Provision,
+                "{}",
+                command.name()
+            );
+        }
+    }
 }

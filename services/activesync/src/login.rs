@@ -73,6 +73,29 @@ pub struct Login {
     pub policy_digest: String,
     /// What the number's preferences ask of this phone.
     pub preferences: Preferences,
+    /// A remote wipe ordered for this phone and not yet acknowledged.
+    pub wipe: Option<Wipe>,
+}
+
+/// What a remote wipe ordered from the portal erases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wipe {
+    /// The whole phone (`RemoteWipe`).
+    Device,
+    /// Only the account's data on it (`AccountOnlyRemoteWipe`, 16.1).
+    Account,
+}
+
+impl Wipe {
+    fn from_proto(kind: i32) -> Option<Self> {
+        match pb::WipeKind::try_from(kind) {
+            Ok(pb::WipeKind::Device) => Some(Self::Device),
+            Ok(pb::WipeKind::Account) => Some(Self::Account),
+            // Unspecified, or a kind newer than this replica: a phone is
+            // never wiped on a guess.
+            _ => None,
+        }
+    }
 }
 
 /// What a phone's binding asks of the mail it is given (its quiet hours
@@ -176,6 +199,10 @@ pub trait Logins: Send + Sync {
         digest: &str,
     ) -> Result<u32, ProvisionError>;
 
+    /// The phone acknowledged the wipe ordered for it: its password (and
+    /// so this login) is revoked.
+    async fn acknowledge_wipe(&self, login: &Login) -> Result<(), tonic::Status>;
+
     /// Records what the phone says it is.
     async fn record_device(
         &self,
@@ -245,7 +272,18 @@ impl Logins for BindingLogins {
             policy_key: (answer.policy_key != 0).then_some(answer.policy_key),
             preferences: answer.preferences.into(),
             policy_digest: answer.policy_digest,
+            wipe: Wipe::from_proto(answer.wipe),
         })
+    }
+
+    async fn acknowledge_wipe(&self, login: &Login) -> Result<(), tonic::Status> {
+        BindingServiceClient::new(self.0.clone())
+            .acknowledge_wipe(pb::AcknowledgeWipeRequest {
+                tenant_id: login.tenant.clone(),
+                app_password_id: login.app_password.clone(),
+            })
+            .await?;
+        Ok(())
     }
 
     async fn provision(

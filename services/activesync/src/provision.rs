@@ -2,11 +2,13 @@
 //! The phone asks for the policy and is offered a key with the policy
 //! document; it applies the policy and acknowledges that key; it is then
 //! given the key every later request carries. Binding keeps both keys, so
-//! the steps may land on different replicas.
+//! the steps may land on different replicas. A phone with a wipe ordered
+//! from the portal is handed the wipe instead (MS-ASPROV §3.2.5.1.2), and
+//! its acknowledgement revokes its password.
 
 use pushmail_wbxml::{Element, Tag, tag};
 
-use crate::login::{Login, Logins, ProvisionError};
+use crate::login::{Login, Logins, ProvisionError, Wipe};
 use crate::policy::PolicyConfig;
 use crate::protocol::Version;
 
@@ -21,6 +23,7 @@ const POLICY_KEY: Tag = tag("Provision", "PolicyKey");
 const STATUS: Tag = tag("Provision", "Status");
 const DATA: Tag = tag("Provision", "Data");
 const REMOTE_WIPE: Tag = tag("Provision", "RemoteWipe");
+const ACCOUNT_ONLY_REMOTE_WIPE: Tag = tag("Provision", "AccountOnlyRemoteWipe");
 const DEVICE_INFORMATION: Tag = tag("Settings", "DeviceInformation");
 const SETTINGS_STATUS: Tag = tag("Settings", "Status");
 const SETTINGS_SET: Tag = tag("Settings", "Set");
@@ -59,10 +62,13 @@ pub async fn answer(
     body: &Element,
     policy: &PolicyConfig,
 ) -> Result<Element, ProvisionFailure> {
+    if let Some(wipe) = login.wipe {
+        return wiped(logins, login, wipe, body).await;
+    }
     if body.tag() != PROVISION {
         return Ok(top(status::PROTOCOL_ERROR));
     }
-    if body.get(REMOTE_WIPE).is_some() {
+    if body.get(REMOTE_WIPE).is_some() || body.get(ACCOUNT_ONLY_REMOTE_WIPE).is_some() {
         // A wipe acknowledged that was never asked for.
         return Ok(top(status::PROTOCOL_ERROR));
     }
@@ -90,6 +96,57 @@ pub async fn answer(
             acknowledge(logins, login, &key, &policy.digest()).await
         }
         None => offer(logins, login, version, body, policy).await,
+    }
+}
+
+/// Provision while `wipe` waits: any request is handed the wipe; the
+/// phone's acknowledgement (the same kind, status 1) is passed to binding,
+/// which revokes the password, and answered 1. A phone reporting failure
+/// (2) is answered 2 with the wipe again, as MS-ASPROV §3.2.5.1.2.2 asks;
+/// anything else is a protocol error that still names the wipe.
+async fn wiped(
+    logins: &dyn Logins,
+    login: &Login,
+    wipe: Wipe,
+    body: &Element,
+) -> Result<Element, ProvisionFailure> {
+    let directive = match wipe {
+        Wipe::Device => REMOTE_WIPE,
+        Wipe::Account => ACCOUNT_ONLY_REMOTE_WIPE,
+    };
+    let answer = |code: &str| Ok(top(code).with(Element::of(directive)));
+    if body.tag() != PROVISION {
+        return answer(status::PROTOCOL_ERROR);
+    }
+    let acknowledged = [REMOTE_WIPE, ACCOUNT_ONLY_REMOTE_WIPE]
+        .into_iter()
+        .find_map(|tag| body.get(tag));
+    let Some(acknowledged) = acknowledged else {
+        tracing::warn!("remote wipe handed to the phone");
+        return answer(status::SUCCESS);
+    };
+    if acknowledged.tag() != directive {
+        return answer(status::PROTOCOL_ERROR);
+    }
+    match acknowledged
+        .get(STATUS)
+        .map(|s| s.text())
+        .as_deref()
+        .map(str::trim)
+    {
+        Some("1") => {
+            logins
+                .acknowledge_wipe(login)
+                .await
+                .map_err(ProvisionFailure::Unavailable)?;
+            tracing::warn!("the phone acknowledged its remote wipe");
+            answer(status::SUCCESS)
+        }
+        Some("2") => {
+            tracing::warn!("the phone reports its remote wipe failed; asked again");
+            answer(status::PROTOCOL_ERROR)
+        }
+        _ => answer(status::PROTOCOL_ERROR),
     }
 }
 

@@ -39,6 +39,8 @@ pub(crate) enum Change {
     DeviceRegistered,
     /// A device was revoked; its tokens issued before `occurred_at` are void.
     DeviceRevoked,
+    /// A remote wipe was ordered for a device.
+    DeviceWipeOrdered,
 }
 
 impl Change {
@@ -52,6 +54,7 @@ impl Change {
             Self::PreferencesChanged => BindingChangeKind::PreferencesChanged,
             Self::DeviceRegistered => BindingChangeKind::DeviceRegistered,
             Self::DeviceRevoked => BindingChangeKind::DeviceRevoked,
+            Self::DeviceWipeOrdered => BindingChangeKind::DeviceWipeOrdered,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::domain::{
     Account, AccountKind, AddressList, ApiKeyRecord, AppPassword, Binding, BindingState,
     ContentLevel, DeliveryTarget, Device, IdError, MailDomain, Msisdn, NewAccount, NewDevice,
     Preferences, QuietHours, RelayCredential, RelayPolicy, ServerSettings, SubmissionChange,
-    TargetDevice, TenantId, TlsMode, TrafficDay,
+    TargetDevice, TenantId, TlsMode, TrafficDay, WipeKind,
 };
 use crate::registry::ApiError;
 
@@ -582,6 +582,32 @@ pub(crate) fn app_password(password: &AppPassword) -> pb::AppPassword {
             user_agent: password.device_information.user_agent.clone(),
             mobile_operator: password.device_information.mobile_operator.clone(),
         }),
+        wipe: password
+            .wipe
+            .map_or(pb::WipeKind::Unspecified, |w| wipe_kind_to_proto(w.kind))
+            .into(),
+        wipe_ordered_at: password.wipe.map(|w| timestamp(w.ordered_at_ms)),
+        wipe_done_at: password.wipe.and_then(|w| w.done_at_ms).map(timestamp),
+    }
+}
+
+/// A wipe kind as the API names it.
+pub(crate) fn wipe_kind_to_proto(kind: WipeKind) -> pb::WipeKind {
+    match kind {
+        WipeKind::Device => pb::WipeKind::Device,
+        WipeKind::Account => pb::WipeKind::Account,
+    }
+}
+
+/// A wipe kind from the API: one must be named.
+pub(crate) fn wipe_kind(kind: i32) -> Result<WipeKind, ApiError> {
+    match pb::WipeKind::try_from(kind) {
+        Ok(pb::WipeKind::Device) => Ok(WipeKind::Device),
+        Ok(pb::WipeKind::Account) => Ok(WipeKind::Account),
+        _ => Err(ApiError::invalid(
+            "kind",
+            "must be WIPE_KIND_DEVICE or WIPE_KIND_ACCOUNT",
+        )),
     }
 }
 

@@ -136,8 +136,35 @@ function fillRegisterForm(bindings) {
   loadAppPasswords().catch((err) => status(err.message));
 }
 
+// What an app password's phone is doing: wiped, waiting for a wipe,
+// revoked, or in use.
+function appPasswordState(p, used) {
+  const wipe = p.wipe;
+  const what = (w) => (w.kind === "device" ? "whole phone" : "account data only");
+  if (wipe && wipe.done_at_ms) return `wiped (${what(wipe)})`;
+  if (p.revoked_at_ms) return "revoked";
+  if (wipe) return `${used}; wipe (${what(wipe)}) waiting for the phone`;
+  return used;
+}
+
+// A button that asks first, then posts `action` for the app password.
+function appPasswordButton(p, label, question, action, body, done) {
+  const b = document.createElement("button");
+  b.textContent = label;
+  b.addEventListener("click", () => {
+    if (!window.confirm(question)) return;
+    status("");
+    api("POST", tenantPath(`/app-passwords/${p.id}/${action}`), body)
+      .then(() => status(done, true))
+      .then(loadBindings)
+      .catch((err) => status(err.message));
+  });
+  return b;
+}
+
 // The account's app passwords: which phone, whether it has logged in yet,
-// and a revoke button for the live ones.
+// and for the live ones a revoke button and the remote wipes (a lost
+// phone: the whole phone; a leaver's own phone: the account's data).
 async function loadAppPasswords() {
   const page = await api("GET", tenantPath(`/accounts/${state.account.id}/app-passwords`));
   $("app-passwords").replaceChildren(...page.items.map((p) => {
@@ -145,19 +172,19 @@ async function loadAppPasswords() {
     const said = [p.device && p.device.model, p.device && p.device.os].filter(Boolean).join(", ");
     const phone = said || p.client_device_type || "phone";
     const used = p.client_device_id ? `${phone} ${p.client_device_id}` : "not used yet";
-    item.textContent = `${p.label} (${p.msisdn}): ${p.revoked_at_ms ? "revoked" : used} `;
+    item.textContent = `${p.label} (${p.msisdn}): ${appPasswordState(p, used)} `;
     if (!p.revoked_at_ms) {
-      const b = document.createElement("button");
-      b.textContent = "Revoke";
-      b.addEventListener("click", () => {
-        if (!window.confirm(`Revoke the app password of ${p.label}? Its phone stops syncing at once.`)) return;
-        status("");
-        api("POST", tenantPath(`/app-passwords/${p.id}/revoke`))
-          .then(() => status("App password revoked.", true))
-          .then(loadBindings)
-          .catch((err) => status(err.message));
-      });
-      item.appendChild(b);
+      item.append(
+        appPasswordButton(p, "Revoke",
+          `Revoke the app password of ${p.label}? Its phone stops syncing at once.`,
+          "revoke", undefined, "App password revoked."),
+        appPasswordButton(p, "Wipe phone",
+          `Erase everything on ${p.label} (a factory reset) at its next connection? This cannot be undone.`,
+          "wipe", { kind: "device" }, "Wipe ordered: the phone is erased when it next connects."),
+        appPasswordButton(p, "Wipe account data",
+          `Erase this account's mail, contacts and calendars from ${p.label} at its next connection (phones with ActiveSync 16.1; older ones are shut out instead)?`,
+          "wipe", { kind: "account" }, "Account wipe ordered: it happens when the phone next connects."),
+      );
     }
     return item;
   }));

@@ -1,6 +1,7 @@
 //! The revocation feed: `BindingChanged{DEVICE_REVOKED}` from the bus voids
 //! the device's tokens issued before the event's time and closes its live
-//! connection. Every node reads the whole feed (its own consumer group,
+//! connection; `DEVICE_WIPE_ORDERED` lets its held connection go, so the
+//! phone comes back and hears the wipe. Every node reads the whole feed (its own consumer group,
 //! from the start of the topic, so a restarted node knows every cut-off
 //! still within a token's lifetime).
 
@@ -33,7 +34,20 @@ impl Handler for Feed {
                 return Ok(());
             }
         };
-        if event.kind() != BindingChangeKind::DeviceRevoked || event.device_id.is_empty() {
+        if event.device_id.is_empty() {
+            return Ok(());
+        }
+        if event.kind() == BindingChangeKind::DeviceWipeOrdered {
+            // Let go as a drain lets go: a held Ping is answered and its
+            // phone comes straight back, to be handed the wipe.
+            if let Some(handle) = self.node.hub.get(&event.device_id) {
+                let _ = handle
+                    .tx
+                    .try_send(Command::Drain(std::time::Duration::ZERO));
+            }
+            return Ok(());
+        }
+        if event.kind() != BindingChangeKind::DeviceRevoked {
             return Ok(());
         }
         let cutoff = event

@@ -71,6 +71,56 @@ impl DeviceInformation {
     }
 }
 
+/// What a remote wipe erases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WipeKind {
+    /// The whole phone, back to its factory state (ActiveSync
+    /// `RemoteWipe`): for a lost company phone.
+    Device,
+    /// Only what the account put on the phone (`AccountOnlyRemoteWipe`,
+    /// protocol 16.1): for a personal phone that leaves the company.
+    Account,
+}
+
+impl WipeKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Device => "device",
+            Self::Account => "account",
+        }
+    }
+
+    /// From its stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "device" => Some(Self::Device),
+            "account" => Some(Self::Account),
+            _ => None,
+        }
+    }
+}
+
+/// A remote wipe ordered for the phone of an app password: it waits for
+/// the phone's next request, and the phone's acknowledgement revokes the
+/// password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wipe {
+    /// What it erases.
+    pub kind: WipeKind,
+    /// When it was ordered (the first order's time stands).
+    pub ordered_at_ms: i64,
+    /// When the phone acknowledged it; `None`: still pending.
+    pub done_at_ms: Option<i64>,
+}
+
+impl Wipe {
+    /// Ordered and not yet acknowledged.
+    pub fn pending(&self) -> bool {
+        self.done_at_ms.is_none()
+    }
+}
+
 /// An app password as stored (the password itself never is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppPassword {
@@ -100,6 +150,8 @@ pub struct AppPassword {
     pub device_information: DeviceInformation,
     /// When it was revoked; `None`: it works.
     pub revoked_at_ms: Option<i64>,
+    /// The remote wipe ordered for its phone, if any.
+    pub wipe: Option<Wipe>,
 }
 
 #[cfg(test)]
@@ -115,6 +167,14 @@ mod tests {
         assert!(ClientDevice::parse("abc", "ph\u{e9}").is_none());
         assert!(ClientDevice::parse(&"x".repeat(65), "").is_none());
         assert!(ClientDevice::parse(&"x".repeat(64), "").is_some());
+    }
+
+    #[test]
+    fn wipe_kinds_round_trip_their_stored_form() {
+        for kind in [WipeKind::Device, WipeKind::Account] {
+            assert_eq!(WipeKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(WipeKind::parse("Device"), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use account::{
     Account, AccountKind, MAX_WATCHED_FOLDERS, NewAccount, ServerSettings, SubmissionChange,
     TlsMode, watched_folders,
 };
-pub use app_password::{AppPassword, ClientDevice, DeviceInformation};
+pub use app_password::{AppPassword, ClientDevice, DeviceInformation, Wipe, WipeKind};
 pub use binding::{Binding, BindingState};
 pub(crate) use checkpoint::MAX_MAILBOX_NAME;
 pub use checkpoint::MailboxCheckpoint;

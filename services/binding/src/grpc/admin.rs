@@ -537,6 +537,13 @@ impl AdminService for Admin {
         super::app_passwords::revoke(&self.registry, request).await
     }
 
+    async fn wipe_app_password(
+        &self,
+        request: Request<pb::WipeAppPasswordRequest>,
+    ) -> Result<Response<pb::AppPassword>, Status> {
+        super::app_passwords::wipe(&self.registry, request).await
+    }
+
     async fn create_relay_credential(
         &self,
         request: Request<pb::CreateRelayCredentialRequest>,

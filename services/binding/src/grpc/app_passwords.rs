@@ -80,6 +80,43 @@ pub(super) async fn revoke(
     )
 }
 
+pub(super) async fn wipe(
+    registry: &Registry,
+    request: Request<pb::WipeAppPasswordRequest>,
+) -> Result<Response<pb::AppPassword>, Status> {
+    respond(
+        async {
+            let req = request.get_ref();
+            let tenant = scope(registry, &request, &req.tenant_id).await?;
+            let id = wire::id(
+                "app_password_id",
+                &req.app_password_id,
+                AppPasswordId::parse,
+            )?;
+            let kind = wire::wipe_kind(req.kind)?;
+            let ordered = registry.wipe_app_password(tenant, id, kind).await?;
+            Ok(wire::app_password(&ordered))
+        }
+        .await,
+    )
+}
+
+/// A wipe acknowledged, once the caller is known to be the activesync
+/// service.
+pub(super) async fn acknowledge_wipe(
+    registry: &Registry,
+    req: &pb::AcknowledgeWipeRequest,
+) -> Result<pb::AcknowledgeWipeResponse, ApiError> {
+    let tenant = wire::id("tenant_id", &req.tenant_id, crate::domain::TenantId::parse)?;
+    let id = wire::id(
+        "app_password_id",
+        &req.app_password_id,
+        AppPasswordId::parse,
+    )?;
+    registry.acknowledge_wipe(tenant, id).await?;
+    Ok(pb::AcknowledgeWipeResponse {})
+}
+
 /// The login check, once the caller is known to be the activesync service.
 pub(super) async fn authenticate(
     registry: &Registry,
@@ -125,6 +162,13 @@ pub(super) async fn authenticate(
         policy_key: password.policy_key.unwrap_or(0),
         policy_digest: password.policy_digest.clone(),
         preferences,
+        wipe: password
+            .wipe
+            .filter(crate::domain::Wipe::pending)
+            .map_or(pb::WipeKind::Unspecified, |w| {
+                wire::wipe_kind_to_proto(w.kind)
+            })
+            .into(),
     })
 }
 

@@ -63,6 +63,8 @@ pub(crate) mod allowed {
     pub(crate) const AUTHENTICATE_APP_PASSWORD: &[Service] = &[Service::ActiveSync];
     /// Phones' ActiveSync provisioning: the activesync front door.
     pub(crate) const PROVISION_DEVICE: &[Service] = &[Service::ActiveSync];
+    /// Phones' wipe acknowledgements: the activesync front door.
+    pub(crate) const ACKNOWLEDGE_WIPE: &[Service] = &[Service::ActiveSync];
     /// What phones say they are: the activesync front door.
     pub(crate) const RECORD_DEVICE_INFORMATION: &[Service] = &[Service::ActiveSync];
     /// Address search of phones' mail apps: the activesync front door.
@@ -345,6 +347,19 @@ impl BindingService for Internal {
             async {
                 self.only(&request, allowed::PROVISION_DEVICE).await?;
                 super::app_passwords::provision(&self.registry, request.get_ref()).await
+            }
+            .await,
+        )
+    }
+
+    async fn acknowledge_wipe(
+        &self,
+        request: Request<pb::AcknowledgeWipeRequest>,
+    ) -> Result<Response<pb::AcknowledgeWipeResponse>, Status> {
+        respond(
+            async {
+                self.only(&request, allowed::ACKNOWLEDGE_WIPE).await?;
+                super::app_passwords::acknowledge_wipe(&self.registry, request.get_ref()).await
             }
             .await,
         )

@@ -15,6 +15,7 @@ use super::{ApiError, Registry};
 use crate::clock::now_ms;
 use crate::domain::{
     AccountId, AppPassword, AppPasswordId, ClientDevice, Device, DeviceId, Msisdn, TenantId,
+    WipeKind,
 };
 use crate::events::Change;
 use crate::passwords;
@@ -90,6 +91,7 @@ impl Registry {
                 policy_digest: String::new(),
                 device_information: crate::domain::DeviceInformation::default(),
                 revoked_at_ms: None,
+                wipe: None,
             };
             match self
                 .store()
@@ -151,6 +153,58 @@ impl Registry {
         self.revoke_device(tenant, revoked.device_id).await?;
         tracing::info!(%tenant, app_password = %id, "app password revoked");
         Ok(revoked)
+    }
+
+    /// Orders a remote wipe of the phone of `id`: its next request is
+    /// told to provision, and Provision carries the wipe. The password
+    /// works until the phone acknowledges it (so the phone can hear it);
+    /// an order still pending takes the new kind.
+    pub(crate) async fn wipe_app_password(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        kind: WipeKind,
+    ) -> Result<AppPassword, ApiError> {
+        let ordered = self
+            .store()
+            .order_wipe(tenant, id, kind, now_ms())
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(why) => ApiError::FailedPrecondition(why),
+                other => other.into(),
+            })?;
+        // A phone holding a Ping is let go, so it hears the wipe now
+        // rather than at its heartbeat's end.
+        if let Some(device) = self.store().device(tenant, ordered.device_id).await? {
+            self.device_changed(&device, Change::DeviceWipeOrdered, now_ms())
+                .await?;
+        }
+        tracing::warn!(%tenant, app_password = %id, kind = kind.as_str(), "remote wipe ordered");
+        Ok(ordered)
+    }
+
+    /// The phone of `id` acknowledged its wipe: the password and its
+    /// device are revoked, as [`Registry::revoke_app_password`] does.
+    /// Idempotent, so a phone that repeats its acknowledgement (or a
+    /// failed device revocation) is served again.
+    pub(crate) async fn acknowledge_wipe(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+    ) -> Result<AppPassword, ApiError> {
+        let done = self
+            .store()
+            .wipe_done(tenant, id, now_ms())
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound("wipe") => {
+                    ApiError::FailedPrecondition("no wipe was ordered for this phone".to_owned())
+                }
+                other => other.into(),
+            })?;
+        self.revoke_device(tenant, done.device_id).await?;
+        tracing::warn!(%tenant, app_password = %id, "remote wipe acknowledged; password revoked");
+        Ok(done)
     }
 
     /// ActiveSync Provision for the phone of `id`: with nothing

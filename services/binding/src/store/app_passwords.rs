@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::domain::{
-    AccountId, AppPassword, AppPasswordId, ClientDevice, DeviceInformation, TenantId,
+    AccountId, AppPassword, AppPasswordId, ClientDevice, DeviceInformation, TenantId, WipeKind,
 };
 
 /// App passwords (stored with their lookup key and argon2id hash) and the
@@ -93,4 +93,28 @@ pub trait AppPasswordStore: Send + Sync {
         client: &ClientDevice,
         now_ms: i64,
     ) -> Result<ClientDevice, StoreError>;
+
+    /// Orders a remote wipe of `kind` for the phone of one of the
+    /// tenant's app passwords at `now_ms`. An order still pending takes
+    /// the new kind and keeps its time. `NotFound("app password")` for
+    /// none; `Conflict` when it is revoked or its wipe was done: a phone
+    /// that cannot log in cannot be told.
+    async fn order_wipe(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        kind: WipeKind,
+        now_ms: i64,
+    ) -> Result<AppPassword, StoreError>;
+
+    /// The phone acknowledged its wipe at `now_ms`: the wipe is done and
+    /// the password revoked, in one statement (the first time stands);
+    /// its device is revoked by the caller. `NotFound("wipe")` when none
+    /// was ordered.
+    async fn wipe_done(
+        &self,
+        tenant: TenantId,
+        id: AppPasswordId,
+        now_ms: i64,
+    ) -> Result<AppPassword, StoreError>;
 }

@@ -30,6 +30,36 @@ pub(super) struct AppPassword {
     revoked_at_ms: Option<i64>,
     /// What the phone says it is (empty until it has said).
     device: DeviceInformation,
+    /// The remote wipe ordered for the phone; absent: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wipe: Option<WipeState>,
+}
+
+/// What a remote wipe erases: `device`, the whole phone; `account`, only
+/// the account's data (phones speaking ActiveSync 16.1; an older phone
+/// is refused instead, and keeps what it has).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum WipeKind {
+    Device,
+    Account,
+}
+
+/// A remote wipe and where it stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct WipeState {
+    kind: WipeKind,
+    ordered_at_ms: Option<i64>,
+    /// When the phone acknowledged it (its password was then revoked);
+    /// absent while it waits for the phone's next request.
+    done_at_ms: Option<i64>,
+}
+
+/// `POST …/app-passwords/{app_password}/wipe`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WipeOrder {
+    kind: WipeKind,
 }
 
 /// What a phone says it is: model, OS, the name its user gave it, user
@@ -56,6 +86,16 @@ impl From<&pb::AppPassword> for AppPassword {
             client_device_type: p.client_device_type.clone(),
             last_used_at_ms: ms(p.last_used_at.as_ref()),
             revoked_at_ms: ms(p.revoked_at.as_ref()),
+            wipe: match p.wipe() {
+                pb::WipeKind::Device => Some(WipeKind::Device),
+                pb::WipeKind::Account => Some(WipeKind::Account),
+                pb::WipeKind::Unspecified => None,
+            }
+            .map(|kind| WipeState {
+                kind,
+                ordered_at_ms: ms(p.wipe_ordered_at.as_ref()),
+                done_at_ms: ms(p.wipe_done_at.as_ref()),
+            }),
             device: {
                 let d = p.device_information.clone().unwrap_or_default();
                 DeviceInformation {
@@ -175,4 +215,33 @@ pub(super) async fn revoke(
     )
     .await?;
     ok(AppPassword::from(&revoked))
+}
+
+/// Order a remote wipe of the app password's phone: its next request is
+/// handed the wipe, and its acknowledgement revokes the password.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/app-passwords/{app_password}/wipe",
+    params(("tenant" = String, Path), ("app_password" = String, Path)),
+    request_body = WipeOrder, responses((status = 200, body = AppPassword)))]
+pub(super) async fn wipe(
+    State(api): Shared,
+    credential: Credential,
+    Path((tenant, app_password_id)): Path<(String, String)>,
+    Body(body): Body<WipeOrder>,
+) -> Reply {
+    let kind = match body.kind {
+        WipeKind::Device => pb::WipeKind::Device,
+        WipeKind::Account => pb::WipeKind::Account,
+    };
+    let ordered = admin(
+        &api,
+        &credential,
+        pb::WipeAppPasswordRequest {
+            tenant_id: tenant,
+            app_password_id,
+            kind: kind.into(),
+        },
+        |mut c, r| async move { c.wipe_app_password(r).await },
+    )
+    .await?;
+    ok(AppPassword::from(&ordered))
 }

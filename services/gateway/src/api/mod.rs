@@ -122,6 +122,10 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/api/v1/tenants/{tenant}/app-passwords/{app_password}/revoke",
     ),
+    route(
+        "POST",
+        "/api/v1/tenants/{tenant}/app-passwords/{app_password}/wipe",
+    ),
     route("GET", "/api/v1/tenants/{tenant}/relay/credentials"),
     route("POST", "/api/v1/tenants/{tenant}/relay/credentials"),
     route(
@@ -184,6 +188,7 @@ fn method_router(r: &Route) -> MethodRouter<Arc<Api>> {
         ("GET", "/accounts/{account}/app-passwords") => on(filter, app_passwords::list),
         ("POST", "/accounts/{account}/app-passwords") => on(filter, app_passwords::create),
         ("POST", "/app-passwords/{app_password}/revoke") => on(filter, app_passwords::revoke),
+        ("POST", "/app-passwords/{app_password}/wipe") => on(filter, app_passwords::wipe),
         ("GET", "/relay/credentials") => on(filter, tenancy::list_credentials),
         ("POST", "/relay/credentials") => on(filter, tenancy::create_credential),
         ("POST", "/relay/credentials/{credential}/revoke") => {

@@ -80,6 +80,7 @@ const PUBLIC_REFUSALS: &[&str] = &["400", "401", "413", "429", "502", "503", "50
         app_passwords::list,
         app_passwords::create,
         app_passwords::revoke,
+        app_passwords::wipe,
         tenancy::list_credentials,
         tenancy::create_credential,
         tenancy::revoke_credential,

@@ -212,6 +212,63 @@ macro_rules! sql_app_passwords {
                 Ok(())
             }
 
+            async fn order_wipe(
+                &self,
+                tenant: TenantId,
+                id: AppPasswordId,
+                kind: WipeKind,
+                now_ms: i64,
+            ) -> Result<AppPassword, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE app_passwords SET wipe_kind = $3, \
+                     wipe_ordered_at_ms = COALESCE(wipe_ordered_at_ms, $4) \
+                     WHERE tenant_id = $1 AND id = $2 AND revoked_at_ms IS NULL \
+                     AND wipe_done_at_ms IS NULL",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(kind.as_str())
+                .bind(now_ms)
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                let row = self
+                    .app_password(tenant, id)
+                    .await?
+                    .ok_or(StoreError::NotFound("app password"))?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(
+                        "the app password is revoked; its phone can no longer be reached".to_owned(),
+                    ));
+                }
+                Ok(row)
+            }
+
+            async fn wipe_done(
+                &self,
+                tenant: TenantId,
+                id: AppPasswordId,
+                now_ms: i64,
+            ) -> Result<AppPassword, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE app_passwords SET wipe_done_at_ms = COALESCE(wipe_done_at_ms, $3), \
+                     revoked_at_ms = COALESCE(revoked_at_ms, $3) \
+                     WHERE tenant_id = $1 AND id = $2 AND wipe_kind IS NOT NULL",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind(now_ms)
+                .execute(&self.0)
+                .await
+                .map_err(map_err)?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("wipe"));
+                }
+                self.app_password(tenant, id)
+                    .await?
+                    .ok_or(StoreError::NotFound("app password"))
+            }
+
             async fn app_password_used(
                 &self,
                 id: AppPasswordId,

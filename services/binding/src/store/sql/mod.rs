@@ -35,7 +35,7 @@ use crate::domain::{
     MailboxCheckpoint, Msisdn, NewAccount, NewApiKey, NewDevice, NewTenant, OtpCheck, OutboxSms,
     PendingCode, Preferences, QuietHours, RelayCredential, RelayCredentialId, RelayPolicy,
     SendLimits, ServerSettings, SubmissionChange, TargetDevice, Tenant, TenantId, TenantZone,
-    TlsMode, Traffic, TrafficDay, owners_of, until_next_day,
+    TlsMode, Traffic, TrafficDay, Wipe, WipeKind, owners_of, until_next_day,
 };
 
 /// PostgreSQL store.
@@ -72,7 +72,7 @@ const APP_PASSWORD_COLUMNS: &str = "p.id, p.tenant_id, p.account_id, p.device_id
      p.client_device_id, p.client_device_type, p.created_at_ms, p.last_used_at_ms, p.policy_key, \
      p.policy_digest, \
      p.device_model, p.device_os, p.device_name, p.device_user_agent, p.device_operator, \
-     p.revoked_at_ms";
+     p.revoked_at_ms, p.wipe_kind, p.wipe_ordered_at_ms, p.wipe_done_at_ms";
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, address, kind, server_host, server_port, server_tls, \
      server_username, submission_host, submission_port, submission_tls, submission_username, \
      sealed_credentials IS NOT NULL AS has_credentials, created_at_ms, watched_folders";

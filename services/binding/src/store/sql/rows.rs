@@ -226,6 +226,20 @@ macro_rules! sql_rows {
                     }
                 },
                 revoked_at_ms: row.try_get("revoked_at_ms").map_err(get)?,
+                wipe: {
+                    let kind: Option<String> = row.try_get("wipe_kind").map_err(get)?;
+                    let ordered: Option<i64> = row.try_get("wipe_ordered_at_ms").map_err(get)?;
+                    match (kind, ordered) {
+                        (Some(kind), Some(ordered_at_ms)) => Some(Wipe {
+                            kind: WipeKind::parse(&kind).ok_or_else(|| {
+                                StoreError::Invalid(format!("unknown wipe kind {kind:?}"))
+                            })?,
+                            ordered_at_ms,
+                            done_at_ms: row.try_get("wipe_done_at_ms").map_err(get)?,
+                        }),
+                        _ => None,
+                    }
+                },
             })
         }
 
