@@ -82,8 +82,9 @@ async fn a_phone_provisions_with_its_app_password_and_bad_requests_are_refused()
     assert_eq!(
         options.header("ms-asprotocolcommands"),
         Some(
-            "Provision,Settings,FolderSync,Sync,GetItemEstimate,ItemOperations,MoveItems,\
-             SendMail,SmartReply,SmartForward,Ping,Search,Find,ResolveRecipients"
+            "Provision,Settings,FolderSync,FolderCreate,FolderUpdate,FolderDelete,Sync,\
+             GetItemEstimate,ItemOperations,MoveItems,SendMail,SmartReply,SmartForward,Ping,\
+             Search,Find,ResolveRecipients"
         )
     );
 

@@ -86,6 +86,84 @@ async fn behaves(index: Arc<dyn Index>) {
 
     sees_and_changes(index.as_ref(), now, (validity, first, second)).await;
     moves_expires_and_forgets(index.as_ref(), now, (validity, first, second)).await;
+    edits_folders(index.as_ref(), now).await;
+}
+
+/// Folders a phone makes: a name is taken once; a rename takes the
+/// folders under it and their messages along (a `%` or `_` in a name is
+/// only itself); a delete takes the folder's messages.
+async fn edits_folders(index: &dyn Index, now: i64) {
+    let me = owner("t1", "folders");
+    let names = |rows: Vec<pushmail_mailbox::local::FolderRow>| {
+        let mut names: Vec<String> = rows
+            .into_iter()
+            .filter(|r| {
+                !pushmail_mailbox::local::STANDARD
+                    .iter()
+                    .any(|(s, _)| *s == r.name)
+            })
+            .map(|r| format!("{}:{}", r.name, r.total))
+            .collect();
+        names.sort();
+        names
+    };
+    for name in ["Work", "Work/2024", "Work%", "Workshop", "W_rk/2024"] {
+        if let Some((parent, _)) = name.rsplit_once('/')
+            && parent == "W_rk"
+        {
+            index.create_folder(&me, parent).await.unwrap();
+        }
+        index.create_folder(&me, name).await.unwrap();
+    }
+    assert!(matches!(
+        index.create_folder(&me, "Work").await,
+        Err(IndexError::FolderExists(_))
+    ));
+    index
+        .file(&me, "Work/2024", &arrival("folders-1", now))
+        .await
+        .unwrap()
+        .unwrap();
+    index
+        .file(&me, "Work%", &arrival("folders-2", now))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        index.rename_folder(&me, "Work", "Workshop").await,
+        Err(IndexError::FolderExists(_))
+    ));
+    assert!(matches!(
+        index.rename_folder(&me, "Nope", "Elsewhere").await,
+        Err(IndexError::NoFolder(_))
+    ));
+    index.rename_folder(&me, "Work", "Projects").await.unwrap();
+    assert_eq!(
+        names(index.folders(&me).await.unwrap()),
+        [
+            "Projects/2024:1",
+            "Projects:0",
+            "W_rk/2024:0",
+            "W_rk:0",
+            "Work%:1",
+            "Workshop:0"
+        ]
+    );
+    let (_, listed) = index.listing(&me, "Projects/2024").await.unwrap();
+    assert_eq!(listed.len(), 1, "the message went with its folder");
+    index.delete_folder(&me, "Work%").await.unwrap();
+    assert!(matches!(
+        index.delete_folder(&me, "Work%").await,
+        Err(IndexError::NoFolder(_))
+    ));
+    assert!(matches!(
+        index.listing(&me, "Work%").await,
+        Err(IndexError::NoFolder(_))
+    ));
+    // A folder made again under a deleted name starts empty.
+    index.create_folder(&me, "Work%").await.unwrap();
+    let (_, listed) = index.listing(&me, "Work%").await.unwrap();
+    assert!(listed.is_empty());
 }
 
 async fn sees_and_changes(index: &dyn Index, now: i64, (validity, first, second): (u32, Uid, Uid)) {

@@ -33,6 +33,9 @@ const SERVED: &[Command] = &[
     Command::Provision,
     Command::Settings,
     Command::FolderSync,
+    Command::FolderCreate,
+    Command::FolderUpdate,
+    Command::FolderDelete,
     Command::Sync,
     Command::GetItemEstimate,
     Command::ItemOperations,
@@ -373,6 +376,9 @@ async fn command(
         }
         Command::Settings => crate::settings::answer(&*front.logins, login, tree).await,
         Command::FolderSync => crate::folder_sync::answer(&front.mail, login, tree).await,
+        Command::FolderCreate | Command::FolderUpdate | Command::FolderDelete => {
+            crate::folder_edit::answer(&front.mail, login, request.command, tree).await
+        }
         Command::Sync => {
             crate::sync_wait::answer(&front.mail, &front.push, login, tree, &front.stop).await?
         }
@@ -454,6 +460,18 @@ fn status_only(command: Command, code: &str) -> Option<Element> {
         Command::Settings => (tag("Settings", "Settings"), tag("Settings", "Status")),
         Command::FolderSync => (
             tag("FolderHierarchy", "FolderSync"),
+            tag("FolderHierarchy", "Status"),
+        ),
+        Command::FolderCreate => (
+            tag("FolderHierarchy", "FolderCreate"),
+            tag("FolderHierarchy", "Status"),
+        ),
+        Command::FolderUpdate => (
+            tag("FolderHierarchy", "FolderUpdate"),
+            tag("FolderHierarchy", "Status"),
+        ),
+        Command::FolderDelete => (
+            tag("FolderHierarchy", "FolderDelete"),
             tag("FolderHierarchy", "Status"),
         ),
         Command::Sync => (tag("AirSync", "Sync"), tag("AirSync", "Status")),

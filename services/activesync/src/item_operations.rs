@@ -79,7 +79,10 @@ pub async fn answer(mail: &Mail, login: &Login, body: &Element) -> Element {
 
 fn failure(error: &MailError, not_found: &'static str) -> &'static str {
     match error {
-        MailError::NotFound(_) | MailError::Refused(_) | MailError::InvalidKey => not_found,
+        MailError::NotFound(_)
+        | MailError::Refused(_)
+        | MailError::InvalidKey
+        | MailError::Folder(..) => not_found,
         MailError::OutOfRange(_) => status::BAD_RANGE,
         MailError::Unavailable(_) => {
             tracing::warn!(error = %pushmail_common::report::Report(error), "item operation failed");

@@ -17,6 +17,7 @@ pub mod email;
 mod error;
 pub mod estimate;
 pub mod find;
+pub mod folder_edit;
 pub mod folder_sync;
 pub mod http;
 pub mod item_operations;

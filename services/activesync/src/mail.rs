@@ -30,9 +30,26 @@ pub enum MailError {
     /// A byte range past the end.
     #[error("out of range: {0}")]
     OutOfRange(String),
+    /// A folder edit the mailbox refused.
+    #[error("{0}: {1}")]
+    Folder(FolderRefusal, String),
     /// The mailbox service or the mail server could not be reached.
     #[error("the mailbox is unavailable")]
     Unavailable(#[source] tonic::Status),
+}
+
+/// Why a folder could not be made, renamed or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FolderRefusal {
+    /// The parent folder named is not there (or is the folder moved).
+    #[error("no such parent folder")]
+    NoParent,
+    /// A folder of that name is there already.
+    #[error("the name is taken")]
+    Exists,
+    /// One of the folders every mailbox keeps, which stay as they are.
+    #[error("a special folder")]
+    Special,
 }
 
 impl From<tonic::Status> for MailError {
@@ -43,6 +60,15 @@ impl From<tonic::Status> for MailError {
             .and_then(|v| v.to_str().ok());
         match (status.code(), reason) {
             (Code::FailedPrecondition, Some("token-invalid")) => Self::InvalidKey,
+            (Code::FailedPrecondition, Some("special-folder")) => {
+                Self::Folder(FolderRefusal::Special, status.message().to_owned())
+            }
+            (Code::NotFound, Some("parent")) => {
+                Self::Folder(FolderRefusal::NoParent, status.message().to_owned())
+            }
+            (Code::AlreadyExists, _) => {
+                Self::Folder(FolderRefusal::Exists, status.message().to_owned())
+            }
             (Code::NotFound, _) => Self::NotFound(status.message().to_owned()),
             (Code::InvalidArgument, _) => Self::Refused(status.message().to_owned()),
             (Code::OutOfRange, _) => Self::OutOfRange(status.message().to_owned()),
@@ -187,6 +213,76 @@ impl Mail {
             removed: answer.removed,
             token: answer.next_token,
         })
+    }
+
+    /// Makes the folder `name` under `parent` ("": the top) for the phone
+    /// holding the tree `token`; the folder and the tree's next token.
+    pub async fn create_folder(
+        &self,
+        login: &Login,
+        token: &str,
+        parent: &str,
+        name: &str,
+    ) -> Result<(Folder, String), MailError> {
+        let answer = self
+            .0
+            .clone()
+            .create_folder(pb::CreateFolderRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                since_token: token.to_owned(),
+                parent_id: parent.to_owned(),
+                name: name.to_owned(),
+            })
+            .await?
+            .into_inner();
+        Ok((answer.folder.unwrap_or_default(), answer.next_token))
+    }
+
+    /// Renames (or moves) `folder`; the tree's next token.
+    pub async fn rename_folder(
+        &self,
+        login: &Login,
+        token: &str,
+        folder: &str,
+        parent: &str,
+        name: &str,
+    ) -> Result<String, MailError> {
+        let answer = self
+            .0
+            .clone()
+            .rename_folder(pb::RenameFolderRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                since_token: token.to_owned(),
+                folder_id: folder.to_owned(),
+                parent_id: parent.to_owned(),
+                name: name.to_owned(),
+            })
+            .await?
+            .into_inner();
+        Ok(answer.next_token)
+    }
+
+    /// Deletes `folder` and what is under it; the tree's next token.
+    pub async fn delete_folder(
+        &self,
+        login: &Login,
+        token: &str,
+        folder: &str,
+    ) -> Result<String, MailError> {
+        let answer = self
+            .0
+            .clone()
+            .delete_folder(pb::DeleteFolderRequest {
+                tenant_id: login.tenant.clone(),
+                account_id: login.account.clone(),
+                since_token: token.to_owned(),
+                folder_id: folder.to_owned(),
+            })
+            .await?
+            .into_inner();
+        Ok(answer.next_token)
     }
 
     /// Up to `window` changes of `folder` since `token` ("": all).

@@ -110,7 +110,9 @@ pub async fn answer(mail: &Mail, login: &Login, body: &Element) -> Option<Elemen
                     // A folder the account does not have (a message that
                     // is gone is simply not among the moved).
                     MailError::NotFound(_) => status::INVALID_DESTINATION,
-                    MailError::InvalidKey | MailError::OutOfRange(_) => status::FAILED,
+                    MailError::InvalidKey | MailError::OutOfRange(_) | MailError::Folder(..) => {
+                        status::FAILED
+                    }
                     MailError::Unavailable(_) => {
                         tracing::warn!(error = %pushmail_common::report::Report(&error), "move failed");
                         status::FAILED

@@ -86,9 +86,12 @@ pub async fn answer(mail: &Mail, login: &Login, store: &Element, range: Range) -
     match found(mail, login, &asked, range, body).await {
         Ok(answer) => answer,
         Err(MailError::NotFound(_)) => with_status(STORE, status::FOLDER_SYNC_REQUIRED),
-        Err(MailError::Refused(_) | MailError::OutOfRange(_) | MailError::InvalidKey) => {
-            with_status(STORE, status::PROTOCOL_ERROR)
-        }
+        Err(
+            MailError::Refused(_)
+            | MailError::OutOfRange(_)
+            | MailError::InvalidKey
+            | MailError::Folder(..),
+        ) => with_status(STORE, status::PROTOCOL_ERROR),
         Err(error @ MailError::Unavailable(_)) => {
             tracing::warn!(error = %pushmail_common::report::Report(&error), "mailbox search failed");
             with_status(STORE, status::SERVER_ERROR)

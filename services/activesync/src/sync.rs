@@ -206,9 +206,10 @@ fn collection_status(key: &str, id: &str, code: &str) -> Element {
 fn failed(error: &MailError) -> &'static str {
     match error {
         MailError::InvalidKey => status::INVALID_KEY,
-        MailError::NotFound(_) | MailError::Refused(_) | MailError::OutOfRange(_) => {
-            status::HIERARCHY_CHANGED
-        }
+        MailError::NotFound(_)
+        | MailError::Refused(_)
+        | MailError::OutOfRange(_)
+        | MailError::Folder(..) => status::HIERARCHY_CHANGED,
         MailError::Unavailable(_) => {
             tracing::warn!(error = %pushmail_common::report::Report(error), "sync failed");
             status::RETRY
@@ -414,7 +415,8 @@ fn item_failure(error: &MailError) -> &'static str {
         MailError::NotFound(_)
         | MailError::Refused(_)
         | MailError::OutOfRange(_)
-        | MailError::InvalidKey => status::NOT_FOUND,
+        | MailError::InvalidKey
+        | MailError::Folder(..) => status::NOT_FOUND,
         MailError::Unavailable(_) => {
             tracing::warn!(error = %pushmail_common::report::Report(error), "a phone's change failed");
             status::SERVER_ERROR

@@ -47,6 +47,12 @@ pub enum BackendError {
     /// The server answered with something that is not its protocol.
     #[error("the mail server broke the protocol: {0}")]
     Protocol(String),
+    /// A folder of that name exists already.
+    #[error("folder {0} exists already")]
+    FolderExists(FolderId),
+    /// A folder name this mailbox cannot hold.
+    #[error("folder name: {0}")]
+    BadName(&'static str),
 }
 
 /// One account's mailbox, connected. A value serves one caller at a time;
@@ -164,6 +170,28 @@ pub trait Mailbox: Send {
         raw: &[u8],
         flags: Flags,
     ) -> Result<Option<MessageKey>, BackendError>;
+
+    /// Makes a folder named `name` (as a person writes it) under
+    /// `parent` (`None`: at the top); its id. The caller has checked that
+    /// the parent exists and has no child of that name.
+    async fn create_folder(
+        &mut self,
+        parent: Option<&FolderId>,
+        name: &str,
+    ) -> Result<FolderId, BackendError>;
+
+    /// Renames `folder` to `name` under `parent` (`None`: the top), with
+    /// everything under it; its new id (a folder's id is its name).
+    async fn rename_folder(
+        &mut self,
+        folder: &FolderId,
+        parent: Option<&FolderId>,
+        name: &str,
+    ) -> Result<FolderId, BackendError>;
+
+    /// Deletes `folder` with its messages; the caller deletes what is
+    /// under it first.
+    async fn delete_folder(&mut self, folder: &FolderId) -> Result<(), BackendError>;
 
     /// Ends the session politely (IMAP LOGOUT).
     async fn close(self: Box<Self>);

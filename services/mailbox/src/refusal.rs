@@ -65,6 +65,12 @@ pub(crate) enum Refusal {
     /// A delete with nowhere to move to.
     #[error("the account has no trash folder; delete with `permanent` to remove for good")]
     NoTrash,
+    #[error("folder name: {0}")]
+    BadFolderName(&'static str),
+    #[error("the parent folder does not exist, or is the folder itself or under it")]
+    NoParent,
+    #[error("the inbox, sent, drafts, trash, junk and archive folders stay as they are")]
+    SpecialFolder,
     /// The account cannot be opened.
     #[error(transparent)]
     Account(#[from] AccountError),
@@ -145,6 +151,9 @@ impl Refusal {
                 (Code::FailedPrecondition, Some("token-invalid"))
             }
             Self::NoTrash => (Code::FailedPrecondition, None),
+            Self::BadFolderName(_) => (Code::InvalidArgument, Some("folder-name")),
+            Self::NoParent => (Code::NotFound, Some("parent")),
+            Self::SpecialFolder => (Code::FailedPrecondition, Some("special-folder")),
             Self::Account(AccountError::Unknown) | Self::NoPart(_) => (Code::NotFound, None),
             Self::Account(AccountError::Unservable(_)) => (Code::FailedPrecondition, None),
             Self::Account(AccountError::Unavailable(_)) | Self::Sync(SyncError::States(_)) => {
@@ -183,6 +192,8 @@ fn backend(error: &BackendError) -> (Code, Option<&'static str>) {
         BackendError::Unavailable(_) | BackendError::Protocol(_) => (Code::Unavailable, None),
         BackendError::Credentials(_) => (Code::FailedPrecondition, Some("credentials")),
         BackendError::NoFolder(_) | BackendError::NoMessage(_) => (Code::NotFound, None),
+        BackendError::BadName(_) => (Code::InvalidArgument, Some("folder-name")),
+        BackendError::FolderExists(_) => (Code::AlreadyExists, None),
         BackendError::Refused { .. } | BackendError::TooLarge { .. } => {
             (Code::FailedPrecondition, None)
         }

@@ -120,6 +120,7 @@ macro_rules! opened {
     }};
 }
 
+mod folders;
 mod search;
 mod views;
 
@@ -666,6 +667,36 @@ impl MailboxService for Service {
         self.authorize(&request, "EmptyFolder")?;
         Ok(Response::new(
             self.0.empty_folder(request.into_inner()).await?,
+        ))
+    }
+
+    async fn create_folder(
+        &self,
+        request: Request<pb::CreateFolderRequest>,
+    ) -> Result<Response<pb::FolderEdited>, Status> {
+        self.authorize(&request, "CreateFolder")?;
+        Ok(Response::new(
+            self.0.create_folder(request.into_inner()).await?,
+        ))
+    }
+
+    async fn rename_folder(
+        &self,
+        request: Request<pb::RenameFolderRequest>,
+    ) -> Result<Response<pb::FolderEdited>, Status> {
+        self.authorize(&request, "RenameFolder")?;
+        Ok(Response::new(
+            self.0.rename_folder(request.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_folder(
+        &self,
+        request: Request<pb::DeleteFolderRequest>,
+    ) -> Result<Response<pb::FolderEdited>, Status> {
+        self.authorize(&request, "DeleteFolder")?;
+        Ok(Response::new(
+            self.0.delete_folder(request.into_inner()).await?,
         ))
     }
 

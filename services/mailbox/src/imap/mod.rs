@@ -5,6 +5,7 @@
 
 mod conn;
 mod folders;
+mod manage;
 mod pool;
 mod raws;
 mod search;
@@ -164,6 +165,17 @@ impl ImapMailbox {
     /// operators' diagnostics).
     pub fn incremental(&self) -> bool {
         self.conn.caps.qresync
+    }
+
+    /// Leaves the selected folder, if any (UNSELECT, RFC 3691: CLOSE
+    /// would expunge), so it can be renamed or deleted; a server without
+    /// UNSELECT refuses and nothing is lost.
+    async fn unselect(&mut self) {
+        if self.selected.take().is_some()
+            && let Err(error) = self.conn.run("UNSELECT", "UNSELECT").await
+        {
+            tracing::debug!(%error, "UNSELECT refused");
+        }
     }
 
     /// Selects `folder` unless it is selected, checking that its
@@ -348,6 +360,33 @@ impl Mailbox for ImapMailbox {
         flags: Flags,
     ) -> Result<Option<MessageKey>, BackendError> {
         let result = write::append(&mut self.conn, folder, raw, flags).await;
+        self.note(result)
+    }
+
+    async fn create_folder(
+        &mut self,
+        parent: Option<&FolderId>,
+        name: &str,
+    ) -> Result<FolderId, BackendError> {
+        let result = manage::create(&mut self.conn, parent, name).await;
+        self.note(result)
+    }
+
+    async fn rename_folder(
+        &mut self,
+        folder: &FolderId,
+        parent: Option<&FolderId>,
+        name: &str,
+    ) -> Result<FolderId, BackendError> {
+        // A selected folder cannot be renamed on every server.
+        self.unselect().await;
+        let result = manage::rename(&mut self.conn, folder, parent, name).await;
+        self.note(result)
+    }
+
+    async fn delete_folder(&mut self, folder: &FolderId) -> Result<(), BackendError> {
+        self.unselect().await;
+        let result = manage::delete(&mut self.conn, folder).await;
         self.note(result)
     }
 

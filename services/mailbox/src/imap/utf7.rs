@@ -1,5 +1,6 @@
 //! IMAP's modified UTF-7 for mailbox names (RFC 3501 §5.1.3): what
-//! `已发送` or `Entwürfe` look like on the wire, decoded for display. Small
+//! `已发送` or `Entwürfe` look like on the wire, decoded for display and
+//! encoded for a folder a phone makes or renames. Small
 //! enough to own: the crate that covers it pulls an old base64 and regex.
 
 use base64::Engine as _;
@@ -18,6 +19,37 @@ const ENGINE: GeneralPurpose = GeneralPurpose::new(
 /// UTF-7 (some servers send raw UTF-8) is shown as it is.
 pub(crate) fn decode(raw: &str) -> String {
     try_decode(raw).unwrap_or_else(|| raw.to_owned())
+}
+
+/// A name as it goes on the wire: printable ASCII as it is (`&` as `&-`),
+/// every other run as `&` + modified base64 of its UTF-16 + `-`.
+pub(crate) fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut run: Vec<u16> = Vec::new();
+    let flush = |run: &mut Vec<u16>, out: &mut String| {
+        if !run.is_empty() {
+            let bytes: Vec<u8> = run.iter().flat_map(|unit| unit.to_be_bytes()).collect();
+            out.push('&');
+            out.push_str(&ENGINE.encode(bytes));
+            out.push('-');
+            run.clear();
+        }
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut run, &mut out);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            let mut units = [0u16; 2];
+            run.extend_from_slice(c.encode_utf16(&mut units));
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 fn try_decode(raw: &str) -> Option<String> {
@@ -66,6 +98,24 @@ mod tests {
             decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-"),
             "~peter/mail/台北/日本語"
         );
+    }
+
+    #[test]
+    fn names_encode_as_servers_write_them_and_round_trip() {
+        for (name, wire) in [
+            ("INBOX", "INBOX"),
+            ("已发送", "&XfJT0ZAB-"),
+            ("Entwürfe", "Entw&APw-rfe"),
+            ("Tom & Jerry", "Tom &- Jerry"),
+            ("台北/日本語", "&U,BTFw-/&ZeVnLIqe-"),
+        ] {
+            assert_eq!(encode(name), wire);
+            assert_eq!(decode(wire), name);
+        }
+        // Outside the BMP: a surrogate pair in one run.
+        let emoji = "Reisen ✈️ 🏖";
+        assert_eq!(decode(&encode(emoji)), emoji);
+        assert!(encode(emoji).is_ascii());
     }
 
     #[test]

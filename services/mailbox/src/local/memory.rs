@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use super::{
-    Arrival, Entry, FolderRow, Index, IndexError, Owner, STANDARD, masks, new_uid_validity,
+    Arrival, Entry, FolderRow, Index, IndexError, Owner, STANDARD, masks, new_uid_validity, renamed,
 };
 use crate::domain::{FlagUpdate, Flags, Uid};
 
@@ -272,6 +272,53 @@ impl Index for MemoryIndex {
             folder.modseq += 1;
         }
         Ok(())
+    }
+
+    async fn create_folder(&self, owner: &Owner, name: &str) -> Result<(), IndexError> {
+        let mut account = self.account(owner);
+        if account.folders.contains_key(name) {
+            return Err(IndexError::FolderExists(name.to_owned()));
+        }
+        account.folders.insert(
+            name.to_owned(),
+            Folder {
+                uid_validity: new_uid_validity(),
+                next_uid: 1,
+                modseq: 1,
+                messages: BTreeMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn rename_folder(&self, owner: &Owner, from: &str, to: &str) -> Result<(), IndexError> {
+        let mut account = self.account(owner);
+        if !account.folders.contains_key(from) {
+            return Err(IndexError::NoFolder(from.to_owned()));
+        }
+        if account.folders.contains_key(to) {
+            return Err(IndexError::FolderExists(to.to_owned()));
+        }
+        let moving: Vec<(String, String)> = account
+            .folders
+            .keys()
+            .filter_map(|name| renamed(name, from, to).map(|new| (name.clone(), new)))
+            .collect();
+        for (old, new) in moving {
+            if let Some(folder) = account.folders.remove(&old) {
+                account.folders.insert(new, folder);
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_folder(&self, owner: &Owner, name: &str) -> Result<(), IndexError> {
+        let mut account = self.account(owner);
+        account
+            .folders
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| IndexError::NoFolder(name.to_owned()))
     }
 
     async fn forget(&self, owner: &Owner) -> Result<(), IndexError> {

@@ -10,7 +10,7 @@
 //! or with its account.
 //!
 //! Each account has the standard folders ([`STANDARD`]), made on first
-//! use. A folder's UIDs only grow, and its `modseq` counts every change,
+//! use, and the folders its phones make, nested with `/` ([`DELIMITER`]). A folder's UIDs only grow, and its `modseq` counts every change,
 //! so its version tells a phone whether a sync would find anything.
 
 pub mod feed;
@@ -41,6 +41,19 @@ pub const STANDARD: [(&str, FolderRole); 6] = [
     ("Junk", FolderRole::Junk),
     ("Archive", FolderRole::Archive),
 ];
+
+/// What separates a folder's name from its parent's.
+pub const DELIMITER: char = '/';
+
+/// The name `name` takes when `from` (or a folder above it) becomes `to`;
+/// `None` when it is not `from` or under it.
+pub(crate) fn renamed(name: &str, from: &str, to: &str) -> Option<String> {
+    if name == from {
+        return Some(to.to_owned());
+    }
+    let rest = name.strip_prefix(from)?.strip_prefix(DELIMITER)?;
+    Some(format!("{to}{DELIMITER}{rest}"))
+}
 
 /// The role of a standard folder.
 pub fn role_of(folder: &str) -> FolderRole {
@@ -146,6 +159,9 @@ pub enum IndexError {
         /// The folder's.
         now: u32,
     },
+    /// A folder of that name exists already.
+    #[error("folder {0} exists already")]
+    FolderExists(String),
     /// The database could not be used.
     #[error("the mailbox database is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -218,6 +234,18 @@ pub trait Index: Send + Sync {
         uid_validity: u32,
         uids: &[Uid],
     ) -> Result<(), IndexError>;
+
+    /// Makes the (empty) folder `name`: `FolderExists` when there is one.
+    async fn create_folder(&self, owner: &Owner, name: &str) -> Result<(), IndexError>;
+
+    /// Renames `from`, and every folder under it (`from/…`), to `to`,
+    /// with their messages (which keep their UIDs): `NoFolder` without
+    /// `from`, `FolderExists` when `to` is taken.
+    async fn rename_folder(&self, owner: &Owner, from: &str, to: &str) -> Result<(), IndexError>;
+
+    /// Deletes the folder `name` with its messages (not the folders under
+    /// it): `NoFolder` without it.
+    async fn delete_folder(&self, owner: &Owner, name: &str) -> Result<(), IndexError>;
 
     /// Forgets the account: every folder, message and arrival key.
     async fn forget(&self, owner: &Owner) -> Result<(), IndexError>;

@@ -445,6 +445,83 @@ macro_rules! sql_index {
                 tx.commit().await.map_err(unavailable)
             }
 
+            async fn create_folder(&self, owner: &Owner, name: &str) -> Result<(), IndexError> {
+                let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                Self::ensure(&mut *tx, owner).await?;
+                let made = sqlx::query(
+                    "INSERT INTO mailbox_local_folders \
+                     (tenant_id, account_id, folder, uid_validity, next_uid, modseq) \
+                     VALUES ($1, $2, $3, $4, 1, 1) ON CONFLICT DO NOTHING",
+                )
+                .bind(&owner.tenant)
+                .bind(&owner.account)
+                .bind(name)
+                .bind(i64::from(new_uid_validity()))
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+                if made.rows_affected() == 0 {
+                    return Err(IndexError::FolderExists(name.to_owned()));
+                }
+                tx.commit().await.map_err(unavailable)
+            }
+
+            async fn rename_folder(
+                &self,
+                owner: &Owner,
+                from: &str,
+                to: &str,
+            ) -> Result<(), IndexError> {
+                let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                Self::validity(&mut *tx, owner, from, None).await?;
+                if Self::validity(&mut *tx, owner, to, None).await.is_ok() {
+                    return Err(IndexError::FolderExists(to.to_owned()));
+                }
+                // Characters, as substr counts them in both databases; no
+                // LIKE, so a `%` or `_` in a name is only itself.
+                let under = format!("{from}{}", super::DELIMITER);
+                let cut = i32::try_from(from.chars().count() + 1).unwrap_or(i32::MAX);
+                for table in ["mailbox_local_folders", "mailbox_local_messages"] {
+                    let statement = format!(
+                        "UPDATE {table} SET folder = $4 || substr(folder, $5) \
+                         WHERE tenant_id = $1 AND account_id = $2 \
+                         AND (folder = $3 OR substr(folder, 1, $5) = $6)"
+                    );
+                    // The table names are the two constants above.
+                    sqlx::query(sqlx::AssertSqlSafe(statement))
+                        .bind(&owner.tenant)
+                        .bind(&owner.account)
+                        .bind(from)
+                        .bind(to)
+                        .bind(cut)
+                        .bind(&under)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                tx.commit().await.map_err(unavailable)
+            }
+
+            async fn delete_folder(&self, owner: &Owner, name: &str) -> Result<(), IndexError> {
+                let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                Self::validity(&mut *tx, owner, name, None).await?;
+                for statement in [
+                    "DELETE FROM mailbox_local_messages \
+                     WHERE tenant_id = $1 AND account_id = $2 AND folder = $3",
+                    "DELETE FROM mailbox_local_folders \
+                     WHERE tenant_id = $1 AND account_id = $2 AND folder = $3",
+                ] {
+                    sqlx::query(statement)
+                        .bind(&owner.tenant)
+                        .bind(&owner.account)
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                tx.commit().await.map_err(unavailable)
+            }
+
             async fn forget(&self, owner: &Owner) -> Result<(), IndexError> {
                 let mut tx = self.pool.begin().await.map_err(unavailable)?;
                 for statement in [

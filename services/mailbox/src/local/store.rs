@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pushmail_common::blob::{self, BlobError, BlobRef, BlobStore};
 
-use super::{Arrival, Index, IndexError, Owner, STANDARD, role_of, stored};
+use super::{Arrival, DELIMITER, Index, IndexError, Owner, STANDARD, role_of, stored};
 use crate::backend::{BackendError, Mailbox};
 use crate::domain::{FlagUpdate, Flags, Folder, FolderId, Listed, MessageKey, Query, Uid};
 use crate::sync::{Entries, Listing};
@@ -44,6 +44,7 @@ impl From<IndexError> for BackendError {
     fn from(error: IndexError) -> Self {
         match error {
             IndexError::NoFolder(name) => Self::NoFolder(FolderId::new(name)),
+            IndexError::FolderExists(name) => Self::FolderExists(FolderId::new(name)),
             renumbered @ IndexError::Renumbered { .. } => Self::NoMessage(renumbered.to_string()),
             IndexError::Unavailable(source) => Self::Unavailable(std::io::Error::other(source)),
         }
@@ -52,6 +53,17 @@ impl From<IndexError> for BackendError {
 
 fn blob_failed(error: BlobError) -> BackendError {
     BackendError::Unavailable(std::io::Error::other(error))
+}
+
+/// The stored name of `name` under `parent`.
+fn nested(parent: Option<&FolderId>, name: &str) -> Result<String, BackendError> {
+    if name.contains(DELIMITER) {
+        return Err(BackendError::BadName("must not contain '/'"));
+    }
+    Ok(match parent {
+        Some(parent) => format!("{}{DELIMITER}{name}", parent.raw()),
+        None => name.to_owned(),
+    })
 }
 
 #[async_trait]
@@ -66,14 +78,20 @@ impl Mailbox for LocalMailbox {
         });
         Ok(rows
             .into_iter()
-            .map(|row| Folder {
-                id: FolderId::new(row.name.clone()),
-                role: role_of(&row.name),
-                version: format!("{}.{}", row.uid_validity, row.modseq),
-                name: row.name,
-                parent: None,
-                total: row.total,
-                unread: row.unread,
+            .map(|row| {
+                let (parent, name) = match row.name.rsplit_once(DELIMITER) {
+                    Some((parent, name)) => (Some(FolderId::new(parent)), name.to_owned()),
+                    None => (None, row.name.clone()),
+                };
+                Folder {
+                    id: FolderId::new(row.name.clone()),
+                    role: role_of(&row.name),
+                    version: format!("{}.{}", row.uid_validity, row.modseq),
+                    name,
+                    parent,
+                    total: row.total,
+                    unread: row.unread,
+                }
             })
             .collect())
     }
@@ -258,6 +276,33 @@ impl Mailbox for LocalMailbox {
             uid_validity,
             uid,
         }))
+    }
+
+    async fn create_folder(
+        &mut self,
+        parent: Option<&FolderId>,
+        name: &str,
+    ) -> Result<FolderId, BackendError> {
+        let raw = nested(parent, name)?;
+        self.index.create_folder(&self.owner, &raw).await?;
+        Ok(FolderId::new(raw))
+    }
+
+    async fn rename_folder(
+        &mut self,
+        folder: &FolderId,
+        parent: Option<&FolderId>,
+        name: &str,
+    ) -> Result<FolderId, BackendError> {
+        let raw = nested(parent, name)?;
+        self.index
+            .rename_folder(&self.owner, folder.raw(), &raw)
+            .await?;
+        Ok(FolderId::new(raw))
+    }
+
+    async fn delete_folder(&mut self, folder: &FolderId) -> Result<(), BackendError> {
+        Ok(self.index.delete_folder(&self.owner, folder.raw()).await?)
     }
 
     async fn close(self: Box<Self>) {}

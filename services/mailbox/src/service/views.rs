@@ -20,7 +20,7 @@ pub(crate) const MAX_ATTACHMENT_CHUNK: u64 = 8 << 20;
 /// server to be cut, so a call is bounded in reads as well as bytes.
 pub(crate) const MAX_BODIES: usize = 64;
 
-fn since(token: &str) -> Result<Option<Token>, Refusal> {
+pub(super) fn since(token: &str) -> Result<Option<Token>, Refusal> {
     match token {
         "" => Ok(None),
         text => Ok(Some(Token::parse(text).ok_or(Refusal::BadToken)?)),

@@ -100,6 +100,35 @@ impl Tree {
         }
     }
 
+    /// Whether `id` is `ancestor` or under it, within the tree.
+    pub fn within(&self, id: &str, ancestor: &str) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut at = id;
+        loop {
+            if at == ancestor {
+                return true;
+            }
+            match self.folders.get(at) {
+                Some(entry) if !entry.parent.is_empty() && seen.insert(at) => at = &entry.parent,
+                _ => return false,
+            }
+        }
+    }
+
+    /// Forgets `id` and every folder under it (a phone deleting a folder
+    /// deletes what is in it).
+    pub fn remove_subtree(&mut self, id: &str) {
+        let gone: Vec<String> = self
+            .folders
+            .keys()
+            .filter(|folder| self.within(folder, id))
+            .cloned()
+            .collect();
+        for folder in gone {
+            self.folders.remove(&folder);
+        }
+    }
+
     /// How many ancestors `id` has within the tree (a cycle or a missing
     /// parent ends the count).
     fn depth(&self, id: &str) -> usize {
@@ -118,6 +147,35 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subtree_goes_whole_and_nothing_beside_it() {
+        let entry = |parent: &str| TreeEntry {
+            name: String::new(),
+            parent: parent.to_owned(),
+            role: 1,
+        };
+        let mut tree = Tree {
+            folders: [
+                ("a", ""),
+                ("a1", "a"),
+                ("a11", "a1"),
+                ("b", ""),
+                ("loop1", "loop2"),
+                ("loop2", "loop1"),
+            ]
+            .into_iter()
+            .map(|(id, parent)| (id.to_owned(), entry(parent)))
+            .collect(),
+        };
+        assert!(tree.within("a11", "a") && !tree.within("b", "a"));
+        assert!(!tree.within("loop1", "a"), "a cycle ends the walk");
+        tree.remove_subtree("a");
+        assert_eq!(
+            tree.folders.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["b", "loop1", "loop2"]
+        );
+    }
 
     fn tree(entries: &[(&str, &str, &str, i32)]) -> Tree {
         Tree {
