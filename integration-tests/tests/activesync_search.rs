@@ -6,7 +6,9 @@
 //! tenant's accounts are not; a hostile range is refused with the store's
 //! status, which libwbxml reads. Mailbox search: the phone's dates and
 //! words find mail in its Dovecot mailbox through the mailbox service,
-//! and a result opens by the `LongId` the search gave.
+//! and a result opens by the `LongId` the search gave; a forwarded
+//! account's phone finds the same in the platform's own store, filled by
+//! ingest from SMTP.
 
 #![allow(
     clippy::too_many_lines,
@@ -14,13 +16,16 @@
 )]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
+use pushmail_common::service_identity::Service;
 use pushmail_integration_tests::activesync::{
     Front, basic, phone_of, phone_of_sending, post, provisioned, pyactivesync, wbxml2xml,
 };
-use pushmail_integration_tests::mailbox::{Sending, USER};
-use pushmail_integration_tests::nodes::BindingNode;
-use pushmail_integration_tests::{OPERATOR_TOKEN, authed, unique};
+use pushmail_integration_tests::mailbox::{MailboxNode, Sending, USER};
+use pushmail_integration_tests::nodes::{BindingNode, IngestNode, ingest_config};
+use pushmail_integration_tests::smtp::swaks;
+use pushmail_integration_tests::{OPERATOR_TOKEN, authed, credential, kafka_bus, unique};
 use pushmail_proto::binding::v1 as pb;
+use pushmail_proto::mailbox::v1 as mailbox;
 use pushmail_wbxml::{Element, tag};
 use serde_json::Value;
 
@@ -317,6 +322,39 @@ with Client(server=server, username=user, password=password, device_id=device) a
     }))
 "#;
 
+/// The three messages of [`mail`] as the MAILBOX session found them: by
+/// date newest first, by words through Find (with the id a Sync of the
+/// inbox gave), in every folder. The inbox's id.
+fn found_in_inbox(out: &Value) -> &str {
+    let subjects: Vec<&str> = out["found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Email.Subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["holiday", "lunch", "budget draft"], "{out}");
+    let inbox = out["inbox"].as_str().unwrap();
+    // Find: words in a subject and a text; in every folder, with the id
+    // a Sync of the inbox gave the same message.
+    let words: Vec<&str> = out["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Email.Subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(words, ["lunch", "budget draft"], "{out}");
+    let holiday = &out["everywhere"][0];
+    assert_eq!(holiday[1], inbox, "{out}");
+    assert_eq!(holiday[2]["Email.Subject"], "holiday", "{out}");
+    assert_eq!(holiday[2]["Find.Preview"], "nothing to see", "{out}");
+    assert_eq!(
+        out["synced"][holiday[0].as_str().unwrap()],
+        "holiday",
+        "{out}"
+    );
+    inbox
+}
+
 fn mail(n: usize, subject: &str, body: &str) -> Vec<u8> {
     format!(
         "From: Sender {n} <sender{n}@example.org>\r\nTo: {USER}\r\nSubject: {subject}\r\n\
@@ -378,32 +416,7 @@ async fn a_stock_mail_app_searches_its_mailbox_and_opens_what_it_found() {
     )
     .await;
     let out: Value = serde_json::from_str(&out).unwrap();
-    let subjects: Vec<&str> = out["found"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["Email.Subject"].as_str().unwrap())
-        .collect();
-    assert_eq!(subjects, ["holiday", "lunch", "budget draft"], "{out}");
-    let inbox = out["inbox"].as_str().unwrap();
-    // Find: words in a subject and a text; in every folder, with the id
-    // a Sync of the inbox gave the same message.
-    let words: Vec<&str> = out["words"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["Email.Subject"].as_str().unwrap())
-        .collect();
-    assert_eq!(words, ["lunch", "budget draft"], "{out}");
-    let holiday = &out["everywhere"][0];
-    assert_eq!(holiday[1], inbox, "{out}");
-    assert_eq!(holiday[2]["Email.Subject"], "holiday", "{out}");
-    assert_eq!(holiday[2]["Find.Preview"], "nothing to see", "{out}");
-    assert_eq!(
-        out["synced"][holiday[0].as_str().unwrap()],
-        "holiday",
-        "{out}"
-    );
+    let inbox = found_in_inbox(&out);
     assert_eq!(out["range"], "0-0", "{out}");
     let later = pyactivesync(
         &front,
@@ -478,4 +491,76 @@ async fn a_stock_mail_app_searches_its_mailbox_and_opens_what_it_found() {
     front.stop().await;
     replica.stop().await;
     sending.stop().await;
+}
+
+#[tokio::test]
+async fn a_forwarded_accounts_phone_searches_the_platforms_store() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let address = format!("{}@corp.example", unique("fwdsearch"));
+    let account = binding.forwarded(&tenant, &address).await.unwrap();
+    let phone = phone_of(
+        &mut binding.api,
+        tenant.clone(),
+        account.clone(),
+        address.clone(),
+    )
+    .await;
+    // Mail forwarded to ingest over SMTP lands in the store the mailbox
+    // service reads.
+    let blobs = tempfile::tempdir().unwrap();
+    let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
+        .await
+        .unwrap();
+    let mailbox =
+        MailboxNode::start_on_volume(binding.addr, blobs.path(), kafka_bus().await.unwrap()).await;
+    for message in [
+        mail(1, "budget draft", "numbers for the quarter"),
+        mail(2, "lunch", "the budget is fine"),
+        mail(3, "holiday", "nothing to see"),
+    ] {
+        swaks(ingest.smtp, &address, &message).await.unwrap();
+        // Received in this order: the search lists them newest first.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut client = mailbox.client().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let folders = client
+            .list_folders(authed(
+                &credential(Service::ActiveSync),
+                mailbox::ListFoldersRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    account_id: account.account_id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .folders;
+        if folders
+            .iter()
+            .any(|f| f.role() == mailbox::FolderRole::Inbox && f.total == 3)
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never filed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let front = Front::with_mailbox(binding.addr, mailbox.addr, Some(certs.path())).await;
+    let out = pyactivesync(
+        &front,
+        certs.path(),
+        &phone,
+        MAILBOX,
+        &["fwdsearch01", "2000-01-01T00:00:00.000Z"],
+    )
+    .await;
+    let out: Value = serde_json::from_str(&out).unwrap();
+    found_in_inbox(&out);
+    front.stop().await;
+    ingest.stop().await.unwrap();
+    mailbox.stop().await;
+    binding.stop().await.unwrap();
 }
