@@ -14,6 +14,11 @@ const PROTOS: &[&str] = &[
     "pushmail/mailbox/v1/mailbox.proto",
 ];
 
+/// The session service's contract, generated with [`LeanCodec`]'s path.
+///
+/// [`LeanCodec`]: ../src/codec.rs
+const SESSION: &str = "pushmail/session/v1/session.proto";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let protoc = match std::env::var_os("PROTOC") {
@@ -23,11 +28,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let include = protoc_bin_vendored::include_path()?;
 
     let protos: Vec<PathBuf> = PROTOS.iter().map(PathBuf::from).collect();
+    let includes = [PathBuf::from("."), include];
     let mut config = tonic_prost_build::Config::new();
-    config.protoc_executable(protoc);
+    config.protoc_executable(&protoc);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("pushmail_descriptor.bin"))
-        .compile_with_config(config, &protos, &[PathBuf::from("."), include])?;
+        .compile_with_config(config, &protos, &includes)?;
+    // The session service again, over its own: its streams are held for
+    // up to an hour each, so their encode buffers start small (src/codec.rs).
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(&protoc);
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::LeanCodec")
+        .compile_with_config(config, &[PathBuf::from(SESSION)], &includes)?;
 
     for proto in PROTOS {
         println!("cargo:rerun-if-changed={proto}");

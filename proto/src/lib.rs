@@ -9,6 +9,7 @@
     clippy::too_many_lines
 )]
 
+pub mod codec;
 pub mod topics;
 
 /// Types shared by every contract.

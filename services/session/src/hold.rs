@@ -76,21 +76,31 @@ impl Hold {
 
 /// Holds `hold` until it ends (see the module). Dropped early (the caller
 /// went away), it lets the device go as an ended hold does.
+///
+/// This future lives as long as the hold (up to an hour, one per held
+/// Ping), so the steps that talk to the outbox and the directory are
+/// boxed: their state is on the heap only while they run, not reserved
+/// in the hold for its whole life.
 pub(crate) async fn run(node: Arc<Node>, hold: Hold) -> Result<End, HoldError> {
     if node.draining.is_cancelled() {
         return Ok(End::Draining);
     }
-    let Some(replay) = node
-        .missed(&hold.tenant, &hold.device, Cursor::default(), 1)
-        .await
+    let Some(replay) =
+        Box::pin(node.missed(&hold.tenant, &hold.device, Cursor::default(), 1)).await
     else {
         return Err(HoldError::Outbox);
     };
     let generation = replay.generation;
-    if let Some(end) = replayed(&node, &hold, replay).await {
+    if let Some(end) = Box::pin(replayed(&node, &hold, replay)).await {
         return Ok(end);
     }
-    let attachment = Attachment::attach(&node, &hold.tenant, &hold.device, hold.interval).await;
+    let attachment = Box::pin(Attachment::attach(
+        &node,
+        &hold.tenant,
+        &hold.device,
+        hold.interval,
+    ))
+    .await;
     let tx = &attachment.tx;
     let expiry = tokio::time::sleep(hold.interval);
     tokio::pin!(expiry);
@@ -102,7 +112,8 @@ pub(crate) async fn run(node: Arc<Node>, hold: Hold) -> Result<End, HoldError> {
         match command {
             Command::Deliver(g, notification, reply) => {
                 let g = if g == 0 { generation } else { g };
-                if let Some(end) = delivered(&node, &hold, g, &notification, reply).await {
+                if let Some(end) = Box::pin(delivered(&node, &hold, g, &notification, reply)).await
+                {
                     return Ok(end);
                 }
             }
@@ -176,6 +187,18 @@ async fn acknowledge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_future_keeps_little_for_its_life() {
+        // What each held Ping reserves in the session for up to an hour:
+        // the loop's state, the outbox and directory steps boxed. The
+        // function item names the future's type; no node is made.
+        fn of<F: std::future::Future>(_: fn(Arc<Node>, Hold) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let bytes = of(run);
+        assert!(bytes <= 1_024, "{bytes} bytes");
+    }
 
     fn hold(watched: &[&str]) -> Hold {
         Hold {
