@@ -67,9 +67,11 @@ kafka_pid=$!
 trap 'kill "$kafka_pid" 2>/dev/null || true; rm -rf "$kafka_dir"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null && break; sleep 0.1; done
 # Standalone runs once per bus of BENCH_BUSES: the durable SQLite bus first
-# (measured against the goals), then the memory bus as its same-run baseline.
+# (measured against the goals), then the memory bus as its same-run baseline;
+# then Kafka, then (--eas) the first bus again with the phones as held
+# ActiveSync Pings, timed against its WebSocket run.
 PUSHMAIL_STANDALONE__TELEMETRY__LOG_LEVEL=error "${CARGO_TARGET_DIR:-target}/release/pushmail" loadgen \
-  --buses "${BENCH_BUSES:-sqlite,memory}" --kafka "127.0.0.1:$kafka_port" --report bench/reports/e2e.md
+  --buses "${BENCH_BUSES:-sqlite,memory}" --kafka "127.0.0.1:$kafka_port" --eas --report bench/reports/e2e.md
 stamp e2e
 
 # One table: every report's first table, the report named in front.

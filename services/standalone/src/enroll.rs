@@ -79,6 +79,36 @@ pub(crate) async fn enroll(
     msisdn: &str,
     label: &str,
 ) -> anyhow::Result<Enrolled> {
+    bind(admin, codes, tenant, address, msisdn).await?;
+    let key = &tenant.api_key;
+    let registered = admin
+        .register_device(authed(
+            key,
+            pb::RegisterDeviceRequest {
+                tenant_id: tenant.tenant_id.clone(),
+                msisdn: msisdn.to_owned(),
+                label: label.to_owned(),
+                has_push_client: true,
+            },
+        )?)
+        .await
+        .with_context(|| format!("device on {msisdn}"))?
+        .into_inner();
+    Ok(Enrolled {
+        device_id: registered.device.map(|d| d.device_id).unwrap_or_default(),
+        device_token: registered.device_token,
+    })
+}
+
+/// Makes an enterprise account `address` of `tenant` and binds `msisdn`
+/// to it with the code binding texts; the account.
+pub(crate) async fn bind(
+    admin: &mut Admin,
+    codes: &mut CodeReader,
+    tenant: &pb::CreateTenantResponse,
+    address: &str,
+    msisdn: &str,
+) -> anyhow::Result<pb::Account> {
     let key = &tenant.api_key;
     let account = admin
         .create_account(authed(
@@ -119,21 +149,5 @@ pub(crate) async fn enroll(
         )?)
         .await
         .with_context(|| format!("code for {msisdn}"))?;
-    let registered = admin
-        .register_device(authed(
-            key,
-            pb::RegisterDeviceRequest {
-                tenant_id: tenant.tenant_id.clone(),
-                msisdn: msisdn.to_owned(),
-                label: label.to_owned(),
-                has_push_client: true,
-            },
-        )?)
-        .await
-        .with_context(|| format!("device on {msisdn}"))?
-        .into_inner();
-    Ok(Enrolled {
-        device_id: registered.device.map(|d| d.device_id).unwrap_or_default(),
-        device_token: registered.device_token,
-    })
+    Ok(account)
 }

@@ -6,8 +6,12 @@
 //! spread over several source addresses, injects mail over SMTP at a
 //! constant rate (open loop: a slow platform does not slow the sender), and
 //! records in HDR histograms how long each mail took from the end of its
-//! SMTP DATA to the phone. A Markdown report and a PNG plot are written.
+//! SMTP DATA to the phone. With `--eas` the first bus runs once more with
+//! the phones as stock mail apps holding ActiveSync Pings (`pings`), timed
+//! from the end of DATA to the Ping's answer. A Markdown report and a PNG
+//! plot are written.
 
+mod pings;
 mod plot;
 mod report;
 mod smtp;
@@ -26,7 +30,7 @@ use pushmail_proto::binding::v1 as pb;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::StandaloneConfig;
-use crate::enroll::{Admin, CodeReader, authed, enroll};
+use crate::enroll::{Admin, CodeReader, authed, bind, enroll};
 
 pub(crate) use swarm::{SwarmArgs, run as swarm};
 
@@ -62,6 +66,11 @@ pub(crate) struct LoadgenArgs {
     /// topics and groups are made per run).
     #[arg(long)]
     kafka: Option<String>,
+    /// Also run the first bus with the phones as ActiveSync Pings (app
+    /// passwords, each holding a Ping on its Inbox) instead of WebSocket
+    /// devices; timed against the WebSocket run of that bus.
+    #[arg(long)]
+    pub(crate) eas: bool,
     /// Where the Markdown report goes (the plot goes beside it, `.png`).
     #[arg(long, default_value = "bench/reports/e2e.md")]
     report: PathBuf,
@@ -84,6 +93,18 @@ impl StandaloneBus {
             Self::Sqlite => BusKind::Sqlite,
             Self::Memory => BusKind::Memory,
         }
+    }
+
+    /// `config` with this bus, and with the memory bus the outboxes,
+    /// dispatch state and marks in memory too.
+    fn apply(self, mut config: StandaloneConfig) -> StandaloneConfig {
+        config.bus.kind = self.kind();
+        if self == Self::Memory {
+            config.session.outbox.kind = StateStoreKind::Memory;
+            config.dispatch.state.kind = StateStoreKind::Memory;
+            config.ingest.marks.kind = StateStoreKind::Memory;
+        }
+        config
     }
 
     /// The run's name in the report.
@@ -133,13 +154,7 @@ pub(crate) async fn run(
     let data = tempfile::tempdir().context("data directory")?;
     let mut runs = Vec::new();
     for (i, bus) in args.buses.iter().enumerate() {
-        let mut config = config.clone();
-        config.bus.kind = bus.kind();
-        if *bus == StandaloneBus::Memory {
-            config.session.outbox.kind = StateStoreKind::Memory;
-            config.dispatch.state.kind = StateStoreKind::Memory;
-            config.ingest.marks.kind = StateStoreKind::Memory;
-        }
+        let config = bus.apply(config.clone());
         let dir = data.path().join(format!("standalone-{i}"));
         runs.push(one_run(bus.run_name(), config, None, &args, &dir, &shutdown).await?);
     }
@@ -160,7 +175,7 @@ pub(crate) async fn run(
         runs.push(
             one_run(
                 "Kafka",
-                config,
+                config.clone(),
                 Some((bus, kafka)),
                 &args,
                 &data.path().join("kafka"),
@@ -168,6 +183,16 @@ pub(crate) async fn run(
             )
             .await?,
         );
+    }
+    // Last, so the report finds the standalone and Kafka runs where they
+    // always were.
+    if args.eas
+        && let Some(bus) = args.buses.first()
+    {
+        let config = bus.apply(config);
+        let dir = data.path().join("eas");
+        let name = format!("{} (EAS Pings)", bus.run_name());
+        runs.push(eas_run(&name, config, &args, &dir, &shutdown).await?);
     }
     report::write(&args, &runs)
 }
@@ -228,6 +253,177 @@ async fn one_run(
     })
 }
 
+/// The first bus again, the phones as ActiveSync Pings: each answered
+/// Ping is matched to the mail it tells (its phone's first unmatched mail
+/// sent before it), so the report reads it as a phone's arrival.
+async fn eas_run(
+    name: &str,
+    config: StandaloneConfig,
+    args: &LoadgenArgs,
+    data: &std::path::Path,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Run> {
+    std::fs::create_dir_all(data).context("data directory")?;
+    let config = prepare(config, data, None)?;
+    let stop = shutdown.child_token();
+    let platform = crate::standalone::start(config, None, stop.clone())
+        .await
+        .with_context(|| format!("{name} platform"))?;
+    let config = platform.config.clone();
+    let bus = platform.bus.clone();
+    let running = tokio::spawn(platform.join());
+    eprintln!(
+        "loadgen [{name}]: enrolling {} phones with app passwords",
+        args.devices
+    );
+    let (addresses, phones) = enroll_eas(&config, &bus, args.devices).await?;
+    let front = config.activesync.server.http_addr;
+    let pings = pings::Pings::start(front, &args.sources, phones).await?;
+    eprintln!(
+        "loadgen [{name}]: {} of {} phones hold a Ping; {} mails/s for {} s",
+        pings.holding(),
+        args.devices,
+        args.rate,
+        args.seconds
+    );
+    // The last Pings reach their session node after their request is sent.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let plan = smtp::Plan {
+        server: config
+            .ingest
+            .smtp
+            .listen
+            .parse()
+            .context("ingest SMTP address")?,
+        rate: args.rate,
+        seconds: args.seconds,
+        connections: args.connections,
+        recipients: addresses,
+        tag: format!("eas{}", pushmail_common::clock::now_ms()),
+    };
+    let outcome = smtp::inject(&plan).await?;
+    let answers = pings
+        .collect(outcome.accepted(), Duration::from_secs(30))
+        .await;
+    if let Some(first) = answers.failures.first() {
+        eprintln!(
+            "loadgen [{name}]: {} phones gave up; the first: {first}",
+            answers.failures.len()
+        );
+    }
+    stop.cancel();
+    running.await.context("platform task")??;
+    let arrivals = matched(&plan, &outcome, answers);
+    Ok(Run {
+        name: name.to_owned(),
+        tag: plan.tag,
+        outcome,
+        arrivals,
+    })
+}
+
+/// Each phone's answers matched to its mail: mail `i` went to phone
+/// `i % phones`, and is told by that phone's first answer after its end of
+/// DATA that no earlier mail took.
+fn matched(plan: &smtp::Plan, outcome: &smtp::Outcome, answers: pings::Answers) -> swarm::Arrivals {
+    let phones = plan.recipients.len();
+    let mut arrivals = swarm::Arrivals {
+        connects: answers.holding,
+        failures: answers.failures,
+        ..swarm::Arrivals::default()
+    };
+    let mut woken = answers.woken;
+    for times in woken.values_mut() {
+        times.sort_unstable();
+    }
+    let mut used: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for (i, mail) in outcome.mails.iter().enumerate() {
+        let Some(mail) = mail else { continue };
+        let phone = i % phones;
+        let Some(times) = woken.get(&phone) else {
+            continue;
+        };
+        let next = used.entry(phone).or_default();
+        while *next < times.len() && times[*next] < mail.data_end_ns {
+            *next += 1;
+        }
+        if let Some(&at) = times.get(*next) {
+            *next += 1;
+            arrivals
+                .by_subject
+                .insert(format!("{} {i}", plan.tag), vec![at]);
+        }
+    }
+    arrivals
+}
+
+/// `count` accounts of a fresh tenant, each with a bound number and an
+/// app password for one phone.
+async fn enroll_eas(
+    config: &StandaloneConfig,
+    bus: &Arc<dyn EventBus>,
+    count: usize,
+) -> anyhow::Result<(Vec<String>, Vec<pings::EasPhone>)> {
+    let mut admin = Admin::connect(format!("http://{}", config.binding.server.grpc_addr))
+        .await
+        .context("binding")?;
+    let run = pushmail_common::clock::now_ms();
+    let tenant = loadgen_tenant(&mut admin, config, run, count).await?;
+    let mut codes = CodeReader::new(bus, format!("loadgen-{run}-eas-codes")).await?;
+    let mut addresses = Vec::with_capacity(count);
+    let mut phones = Vec::with_capacity(count);
+    for i in 0..count {
+        let address = format!("eas{i}@loadgen.example");
+        let msisdn = format!("+86138{i:08}");
+        let account = bind(&mut admin, &mut codes, &tenant, &address, &msisdn).await?;
+        let made = admin
+            .create_app_password(authed(
+                &tenant.api_key,
+                pb::CreateAppPasswordRequest {
+                    tenant_id: tenant.tenant_id.clone(),
+                    account_id: account.account_id,
+                    msisdn,
+                    label: "loadgen".to_owned(),
+                },
+            )?)
+            .await
+            .with_context(|| format!("app password of {address}"))?
+            .into_inner();
+        phones.push(pings::EasPhone {
+            address: address.clone(),
+            password: made.password,
+            device: format!("loadgen{i:06}"),
+        });
+        addresses.push(address);
+    }
+    Ok((addresses, phones))
+}
+
+/// A tenant for `count` phones, with a code for each.
+async fn loadgen_tenant(
+    admin: &mut Admin,
+    config: &StandaloneConfig,
+    run: i64,
+    count: usize,
+) -> anyhow::Result<pb::CreateTenantResponse> {
+    Ok(admin
+        .create_tenant(authed(
+            config.binding.security.operator_token.expose(),
+            pb::CreateTenantRequest {
+                name: format!("loadgen-{run}"),
+                max_accounts: u32::try_from(count)?,
+                sms_per_day: u32::try_from(count)?.saturating_mul(2),
+                push_per_minute: 0,
+                // One code per phone enrolled.
+                codes_per_day: u32::try_from(count)?,
+                ..Default::default()
+            },
+        )?)
+        .await
+        .context("loadgen tenant")?
+        .into_inner())
+}
+
 /// The user's config on free loopback ports and a fresh data directory;
 /// every mail its own notification so each can be timed.
 fn prepare(
@@ -271,6 +467,11 @@ fn prepare(
     config.gateway.session.endpoint = format!("http://{session}");
     config.dispatch.session.endpoint = format!("http://{session}");
     config.gateway.transcode.endpoint = format!("http://{transcode}");
+    config.activesync.server.http_addr = port()?;
+    config.activesync.server.admin_addr = port()?;
+    config.activesync.binding.endpoint = format!("http://{binding}");
+    config.activesync.mailbox.endpoint = format!("http://{mailbox}");
+    config.activesync.session.endpoint = format!("http://{session}");
     config.dispatch.delivery.public_url = format!("http://{}", config.gateway.server.http_addr);
     config.session.outbox.coalesce_ms = 0;
     config.dispatch.outbox.coalesce_ms = 0;
@@ -298,22 +499,7 @@ async fn enroll_all(
         .await
         .context("binding")?;
     let run = pushmail_common::clock::now_ms();
-    let tenant = admin
-        .create_tenant(authed(
-            config.binding.security.operator_token.expose(),
-            pb::CreateTenantRequest {
-                name: format!("loadgen-{run}"),
-                max_accounts: u32::try_from(count)?,
-                sms_per_day: u32::try_from(count)?.saturating_mul(2),
-                push_per_minute: 0,
-                // One code per phone enrolled.
-                codes_per_day: u32::try_from(count)?,
-                ..Default::default()
-            },
-        )?)
-        .await
-        .context("loadgen tenant")?
-        .into_inner();
+    let tenant = loadgen_tenant(&mut admin, config, run, count).await?;
     let mut codes = CodeReader::new(bus, format!("loadgen-{run}-codes")).await?;
     let mut phones = Vec::with_capacity(count);
     for i in 0..count {
@@ -326,4 +512,48 @@ async fn enroll_all(
         phones.push((address, phone.device_token));
     }
     Ok(phones)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(data_end_ns: u64) -> Option<smtp::Accepted> {
+        Some(smtp::Accepted {
+            data_end_ns,
+            accepted_ns: data_end_ns + 1,
+            late_us: 0,
+        })
+    }
+
+    #[test]
+    fn each_answer_tells_one_mail_of_its_phone_sent_before_it() {
+        // Two phones; mails 0 and 2 go to phone 0, 1 and 3 to phone 1.
+        let plan = smtp::Plan {
+            server: "127.0.0.1:25".parse().unwrap(),
+            rate: 1,
+            seconds: 4,
+            connections: 1,
+            recipients: vec!["a@x".to_owned(), "b@x".to_owned()],
+            tag: "t".to_owned(),
+        };
+        let outcome = smtp::Outcome {
+            mails: vec![accepted(100), accepted(110), accepted(300), None],
+            refusals: std::collections::BTreeMap::new(),
+            wall: Duration::from_secs(4),
+        };
+        let answers = pings::Answers {
+            // Phone 0: a spare answer before any mail, then one for each.
+            // Phone 1: one answer, for mail 1 (mail 3 was refused).
+            woken: std::collections::HashMap::from([(0, vec![350, 50, 150]), (1, vec![120])]),
+            holding: 2,
+            failures: Vec::new(),
+        };
+        let arrivals = matched(&plan, &outcome, answers);
+        let at = |i: usize| arrivals.by_subject.get(&format!("t {i}")).cloned();
+        assert_eq!(
+            (at(0), at(1), at(2), at(3)),
+            (Some(vec![150]), Some(vec![120]), Some(vec![350]), None)
+        );
+    }
 }

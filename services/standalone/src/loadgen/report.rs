@@ -106,8 +106,10 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
         .iter()
         .map(|r| figures(r, args.devices))
         .collect::<anyhow::Result<_>>()?;
-    // The standalone runs come first, one per bus; Kafka's, if any, last.
+    // The standalone runs come first, one per bus; then Kafka's and the
+    // EAS Pings', when asked for.
     let standalone = args.buses.len().min(all.len());
+    let eas = if args.eas { all.last() } else { None };
     let plot = args.report.with_extension("png");
     super::plot::draw(
         &plot,
@@ -118,7 +120,10 @@ pub(crate) fn write(args: &LoadgenArgs, runs: &[Run]) -> anyhow::Result<()> {
     let mut md = String::new();
     intro(&mut md, args)?;
     goals(&mut md, args, &all, standalone)?;
-    shares(&mut md, &all, standalone)?;
+    if let (Some(eas), Some(websocket)) = (eas, all.first()) {
+        pings(&mut md, args, eas, websocket)?;
+    }
+    shares(&mut md, &all, standalone, args.kafka.is_some())?;
     counts(&mut md, &all)?;
     quantiles(&mut md, &all)?;
     writeln!(md)?;
@@ -219,7 +224,7 @@ fn goals(
                 )?;
             }
         }
-        if let Some(k) = all.get(standalone) {
+        if let Some(k) = all.get(standalone).filter(|_| args.kafka.is_some()) {
             for (label, q, goal) in [("p50", 0.5, None), ("p99", 0.99, Some(GOAL_KAFKA_P99))] {
                 let value = ms(&k.e2e, q);
                 let base = ms(&s.e2e, q);
@@ -246,8 +251,44 @@ fn goals(
     Ok(())
 }
 
+/// The issue's Ping wake goal: a held Ping answered within a second of
+/// the mail, next to the WebSocket phones of the same bus in the same run.
+fn pings(
+    md: &mut String,
+    args: &LoadgenArgs,
+    eas: &Figures,
+    websocket: &Figures,
+) -> std::fmt::Result {
+    writeln!(md)?;
+    writeln!(
+        md,
+        "ActiveSync Ping wake-up: {} phones as stock mail apps (app passwords; each provisioned, found its \
+         Inbox with FolderSync and holds a Ping on it with a 1,800 s heartbeat, over one kept-alive HTTP/1.1 \
+         connection, pinging again as soon as one is answered), the same mail at the same rate. A Ping's \
+         answer (status 2) is matched to its phone's first mail sent before it that no earlier answer took; \
+         mail that comes while the phone re-pings is told by the next Ping at once, from the outbox, and \
+         counts with that wait. The phones run on a thread of their own in the load generator's process.",
+        args.devices
+    )?;
+    writeln!(md)?;
+    writeln!(md, "{}", super::TABLE_HEAD)?;
+    for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
+        let (value, base) = (ms(&eas.e2e, q), ms(&websocket.e2e, q));
+        writeln!(
+            md,
+            "| {} {label} ms, end of DATA → Ping answered, at {} mails/s | {value:.2} | {} {label}, same run | {base:.2} | {:.2} | {} |",
+            eas.name,
+            args.rate,
+            websocket.name,
+            value / base.max(0.001),
+            verdict(value, 1_000.0)
+        )?;
+    }
+    Ok(())
+}
+
 /// What the durable bus and the broker each add.
-fn shares(md: &mut String, all: &[Figures], standalone: usize) -> std::fmt::Result {
+fn shares(md: &mut String, all: &[Figures], standalone: usize, kafka: bool) -> std::fmt::Result {
     if let (Some(s), Some(b)) = (all.first(), all.get(1).filter(|_| standalone > 1)) {
         writeln!(md)?;
         writeln!(
@@ -264,7 +305,7 @@ fn shares(md: &mut String, all: &[Figures], standalone: usize) -> std::fmt::Resu
             ms(&b.accept, 0.99),
         )?;
     }
-    if let (Some(s), Some(k)) = (all.first(), all.get(standalone)) {
+    if let (Some(s), Some(k)) = (all.first(), all.get(standalone).filter(|_| kafka)) {
         writeln!(md)?;
         // Where the Kafka run's time went: ingest answers 250 only once the
         // broker acknowledged the event, then dispatch fetches it.
