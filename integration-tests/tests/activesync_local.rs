@@ -1,0 +1,153 @@
+//! A forwarded account's phone reads and changes its mail in the
+//! platform's own store, through the front door: three mails forwarded to
+//! ingest over SMTP; pyactivesync (PyPI) lists the folders, syncs the
+//! inbox, marks one read and flagged, deletes one (to the trash) and
+//! files one into Archive; the mailbox service's own listing shows each
+//! change, and the phone's next Sync does not echo its own changes back
+//! (the move shows as the message leaving the inbox, as MoveItems is not
+//! tied to a key).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
+
+use pushmail_common::service_identity::Service;
+use pushmail_integration_tests::activesync::{Front, phone_of, pyactivesync};
+use pushmail_integration_tests::mailbox::MailboxNode;
+use pushmail_integration_tests::nodes::{BindingNode, IngestNode, ingest_config};
+use pushmail_integration_tests::smtp::swaks;
+use pushmail_integration_tests::{authed, credential, kafka_bus, unique};
+use pushmail_proto::mailbox::v1 as mailbox;
+use serde_json::{Value, json};
+
+const SESSION: &str = r#"
+import sys, json
+from pyactivesync import Client
+from pyactivesync.models import EmailChange, FolderType
+server, user, password, device = sys.argv[1:5]
+out = {}
+with Client(server=server, username=user, password=password, device_id=device) as c:
+    c.provision()
+    folders = c.list_folders()
+    out["folders"] = sorted([f.name, int(f.type)] for f in folders)
+    inbox = next(f for f in folders if f.type == FolderType.INBOX)
+    archive = next(f for f in folders if f.name == "Archive")
+    first = c.sync_folder(inbox.id)
+    page = c.sync_folder(inbox.id, first.sync_key)
+    by_subject = {i.fields.get("Email.Subject"): i.server_id for i in page.added}
+    out["subjects"] = sorted(by_subject)
+    applied = c.apply_email_changes(inbox.id, page.sync_key, [
+        EmailChange(server_id=by_subject["report"], read=True, flagged=True),
+        EmailChange(server_id=by_subject["message 1"], delete=True),
+    ])
+    out["applied"] = sorted(applied.statuses.values())
+    out["moved"] = bool(c.move_item(by_subject["message 2"], inbox.id, archive.id))
+    after = c.sync_folder(inbox.id, applied.sync_key)
+    out["after"] = [len(after.added), len(after.changed), len(after.deleted)]
+print(json.dumps(out))
+"#;
+
+fn mail(subject: &str, to: &str) -> Vec<u8> {
+    format!(
+        "From: Sender <sender@example.org>\r\nTo: {to}\r\nSubject: {subject}\r\n\
+         Message-ID: <{}@example.org>\r\n\r\nbody of {subject}\r\n",
+        unique("local")
+    )
+    .into_bytes()
+}
+
+async fn folders(
+    client: &mut mailbox::mailbox_service_client::MailboxServiceClient<tonic::transport::Channel>,
+    tenant: &str,
+    account: &str,
+) -> Vec<mailbox::Folder> {
+    client
+        .list_folders(authed(
+            &credential(Service::ActiveSync),
+            mailbox::ListFoldersRequest {
+                tenant_id: tenant.to_owned(),
+                account_id: account.to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .folders
+}
+
+/// (total, unread) of the folder named `name`.
+fn counts(folders: &[mailbox::Folder], name: &str) -> (u32, u32) {
+    let folder = folders.iter().find(|f| f.name == name).unwrap();
+    (folder.total, folder.unread)
+}
+
+#[tokio::test]
+async fn a_forwarded_accounts_phone_reads_and_files_its_mail_in_the_platforms_store() {
+    let mut binding = BindingNode::start().await.unwrap();
+    let tenant = binding.tenant().await.unwrap();
+    let address = format!("{}@corp.example", unique("fwdmail"));
+    let account = binding.forwarded(&tenant, &address).await.unwrap();
+    let phone = phone_of(
+        &mut binding.api,
+        tenant.clone(),
+        account.clone(),
+        address.clone(),
+    )
+    .await;
+    let blobs = tempfile::tempdir().unwrap();
+    let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
+        .await
+        .unwrap();
+    let node =
+        MailboxNode::start_on_volume(binding.addr, blobs.path(), kafka_bus().await.unwrap()).await;
+    for subject in ["message 1", "message 2", "report"] {
+        swaks(ingest.smtp, &address, &mail(subject, &address))
+            .await
+            .unwrap();
+    }
+    let mut client = node.client().await;
+    let (t, a) = (tenant.tenant_id.as_str(), account.account_id.as_str());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while counts(&folders(&mut client, t, a).await, "INBOX").0 < 3 {
+        assert!(std::time::Instant::now() < deadline, "never filed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    let certs = tempfile::tempdir().unwrap();
+    let front = Front::with_mailbox(binding.addr, node.addr, Some(certs.path())).await;
+    let out: Value = serde_json::from_str(
+        &pyactivesync(&front, certs.path(), &phone, SESSION, &["fwdmail01"]).await,
+    )
+    .unwrap();
+    // The store's standard folders, with the types phones show apart.
+    for folder in [
+        json!(["INBOX", 2]),
+        json!(["Drafts", 3]),
+        json!(["Trash", 4]),
+        json!(["Sent", 5]),
+        json!(["Archive", 12]),
+    ] {
+        assert!(
+            out["folders"].as_array().unwrap().contains(&folder),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        out["subjects"],
+        json!(["message 1", "message 2", "report"]),
+        "{out}"
+    );
+    assert_eq!(out["applied"], json!(["1", "1"]), "{out}");
+    assert_eq!(out["moved"], true, "{out}");
+    // Its own read, flag and delete are not told back; the move is.
+    assert_eq!(out["after"], json!([0, 0, 1]), "{out}");
+
+    // In the store: the report read in the inbox, one in the trash, one
+    // filed.
+    let now = folders(&mut client, t, a).await;
+    assert_eq!(counts(&now, "INBOX"), (1, 0), "{now:?}");
+    assert_eq!(counts(&now, "Trash").0, 1, "{now:?}");
+    assert_eq!(counts(&now, "Archive").0, 1, "{now:?}");
+    front.stop().await;
+    ingest.stop().await.unwrap();
+    node.stop().await;
+    binding.stop().await.unwrap();
+}
