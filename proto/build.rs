@@ -36,6 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_with_config(config, &protos, &includes)?;
     // The session service again, over its own: its streams are held for
     // up to an hour each, so their encode buffers start small (src/codec.rs).
+    // This pass also rewrites the packages session.proto imports (common),
+    // identically while both passes use the same prost settings: keep them
+    // the same.
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(&protoc);
     tonic_prost_build::configure()

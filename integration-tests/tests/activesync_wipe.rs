@@ -156,17 +156,17 @@ async fn a_lost_phone_is_wiped_at_its_next_request_and_then_shut_out() {
     );
 
     // Provision (the empty form the spec says to send) is handed the
-    // wipe and no policy. The wrong kind of acknowledgement, or a phone
-    // that failed, is answered 2 and asked again; the password still
-    // works.
+    // wipe and no policy. A phone that failed, or an acknowledgement
+    // without its status, is answered 2 and asked again; the password
+    // still works.
     let empty = provision(Vec::new());
     assert_eq!(
         phone_of_lost.provision(&empty).await,
         told("1", "RemoteWipe")
     );
     for wrong in [
-        acknowledgement("AccountOnlyRemoteWipe", "1"),
         acknowledgement("RemoteWipe", "2"),
+        provision(vec![Element::of(tag("Provision", "RemoteWipe"))]),
     ] {
         assert_eq!(
             phone_of_lost.provision(&wrong).await,
@@ -229,6 +229,10 @@ async fn a_lost_phone_is_wiped_at_its_next_request_and_then_shut_out() {
         phone_of_leaver.provision(&empty).await,
         told("1", "AccountOnlyRemoteWipe")
     );
+    // The portal makes it a full wipe once the phone was handed the
+    // account-only one: the phone, which does not wait, did what it was
+    // handed, and that is what is recorded.
+    order(&mut binding, &leaver, pb::WipeKind::Device).await;
     assert_eq!(
         phone_of_leaver
             .provision(&acknowledgement("AccountOnlyRemoteWipe", "1"))
@@ -237,6 +241,8 @@ async fn a_lost_phone_is_wiped_at_its_next_request_and_then_shut_out() {
     );
     let after = phone_of_leaver.post("Provision", None, &empty).await;
     assert_eq!(after.status, 401);
+    let listed = app_passwords(&mut binding, &leaver).await;
+    assert_eq!(listed.app_passwords[0].wipe(), pb::WipeKind::Account);
     front.stop().await;
 }
 

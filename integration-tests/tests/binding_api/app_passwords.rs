@@ -522,6 +522,7 @@ async fn a_remote_wipe_waits_for_the_phone_and_its_acknowledgement_revokes() {
     let acknowledgement = pb::AcknowledgeWipeRequest {
         tenant_id: alice.id.clone(),
         app_password_id: id.clone(),
+        kind: pb::WipeKind::Device.into(),
     };
     refused(
         internal
@@ -569,6 +570,7 @@ async fn a_remote_wipe_waits_for_the_phone_and_its_acknowledgement_revokes() {
                 pb::AcknowledgeWipeRequest {
                     tenant_id: alice.id.clone(),
                     app_password_id: other.app_password.unwrap().app_password_id,
+                    kind: pb::WipeKind::Device.into(),
                 },
             ))
             .await,

@@ -271,7 +271,10 @@ pub(crate) async fn wipes(store: Arc<dyn BindingStore>) {
         .await
         .unwrap();
     assert_eq!(
-        store.wipe_done(tenant, made.id, 1_500).await.unwrap_err(),
+        store
+            .wipe_done(tenant, made.id, WipeKind::Device, 1_500)
+            .await
+            .unwrap_err(),
         StoreError::NotFound("wipe"),
         "nothing to acknowledge before an order"
     );
@@ -309,12 +312,27 @@ pub(crate) async fn wipes(store: Arc<dyn BindingStore>) {
         "a login carries the pending wipe"
     );
 
-    let done = store.wipe_done(tenant, made.id, 4_000).await.unwrap();
+    // The phone did an account-only wipe (it was handed one before the
+    // order changed): what it did is recorded.
+    let done = store
+        .wipe_done(tenant, made.id, WipeKind::Account, 4_000)
+        .await
+        .unwrap();
     assert_eq!(
-        (done.wipe.map(|w| w.done_at_ms), done.revoked_at_ms),
-        (Some(Some(4_000)), Some(4_000))
+        (done.wipe, done.revoked_at_ms),
+        (
+            Some(Wipe {
+                kind: WipeKind::Account,
+                ordered_at_ms: 2_000,
+                done_at_ms: Some(4_000),
+            }),
+            Some(4_000)
+        )
     );
-    let again = store.wipe_done(tenant, made.id, 5_000).await.unwrap();
+    let again = store
+        .wipe_done(tenant, made.id, WipeKind::Device, 5_000)
+        .await
+        .unwrap();
     assert_eq!(again, done, "the first acknowledgement stands");
     assert!(
         store

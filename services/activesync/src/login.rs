@@ -199,9 +199,9 @@ pub trait Logins: Send + Sync {
         digest: &str,
     ) -> Result<u32, ProvisionError>;
 
-    /// The phone acknowledged the wipe ordered for it: its password (and
-    /// so this login) is revoked.
-    async fn acknowledge_wipe(&self, login: &Login) -> Result<(), tonic::Status>;
+    /// The phone acknowledged the wipe ordered for it, having done `kind`:
+    /// its password (and so this login) is revoked.
+    async fn acknowledge_wipe(&self, login: &Login, kind: Wipe) -> Result<(), tonic::Status>;
 
     /// Records what the phone says it is.
     async fn record_device(
@@ -276,11 +276,16 @@ impl Logins for BindingLogins {
         })
     }
 
-    async fn acknowledge_wipe(&self, login: &Login) -> Result<(), tonic::Status> {
+    async fn acknowledge_wipe(&self, login: &Login, kind: Wipe) -> Result<(), tonic::Status> {
+        let kind = match kind {
+            Wipe::Device => pb::WipeKind::Device,
+            Wipe::Account => pb::WipeKind::Account,
+        };
         BindingServiceClient::new(self.0.clone())
             .acknowledge_wipe(pb::AcknowledgeWipeRequest {
                 tenant_id: login.tenant.clone(),
                 app_password_id: login.app_password.clone(),
+                kind: kind.into(),
             })
             .await?;
         Ok(())

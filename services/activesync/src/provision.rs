@@ -100,34 +100,37 @@ pub async fn answer(
 }
 
 /// Provision while `wipe` waits: any request is handed the wipe; the
-/// phone's acknowledgement (the same kind, status 1) is passed to binding,
-/// which revokes the password, and answered 1. A phone reporting failure
-/// (2) is answered 2 with the wipe again, as MS-ASPROV §3.2.5.1.2.2 asks;
-/// anything else is a protocol error that still names the wipe.
+/// phone's acknowledgement with status 1 is passed to binding with the
+/// kind the phone says it did (the order may have changed after the phone
+/// was handed it, and a phone wipes without waiting for an answer, so what
+/// it did is recorded), which revokes the password, and answered 1. A
+/// phone reporting failure (2) is answered 2 with the wipe again, as
+/// MS-ASPROV §3.2.5.1.2.2 asks; anything else is a protocol error that
+/// still names the wipe.
 async fn wiped(
     logins: &dyn Logins,
     login: &Login,
     wipe: Wipe,
     body: &Element,
 ) -> Result<Element, ProvisionFailure> {
-    let directive = match wipe {
+    let directive = |wipe: Wipe| match wipe {
         Wipe::Device => REMOTE_WIPE,
         Wipe::Account => ACCOUNT_ONLY_REMOTE_WIPE,
     };
-    let answer = |code: &str| Ok(top(code).with(Element::of(directive)));
+    let answer = |code: &str, wipe: Wipe| Ok(top(code).with(Element::of(directive(wipe))));
     if body.tag() != PROVISION {
-        return answer(status::PROTOCOL_ERROR);
+        return answer(status::PROTOCOL_ERROR, wipe);
     }
-    let acknowledged = [REMOTE_WIPE, ACCOUNT_ONLY_REMOTE_WIPE]
-        .into_iter()
-        .find_map(|tag| body.get(tag));
-    let Some(acknowledged) = acknowledged else {
+    let acknowledged = [
+        (REMOTE_WIPE, Wipe::Device),
+        (ACCOUNT_ONLY_REMOTE_WIPE, Wipe::Account),
+    ]
+    .into_iter()
+    .find_map(|(tag, kind)| body.get(tag).map(|element| (element, kind)));
+    let Some((acknowledged, done)) = acknowledged else {
         tracing::warn!("remote wipe handed to the phone");
-        return answer(status::SUCCESS);
+        return answer(status::SUCCESS, wipe);
     };
-    if acknowledged.tag() != directive {
-        return answer(status::PROTOCOL_ERROR);
-    }
     match acknowledged
         .get(STATUS)
         .map(|s| s.text())
@@ -136,17 +139,20 @@ async fn wiped(
     {
         Some("1") => {
             logins
-                .acknowledge_wipe(login)
+                .acknowledge_wipe(login, done)
                 .await
                 .map_err(ProvisionFailure::Unavailable)?;
+            if done != wipe {
+                tracing::warn!(?done, ordered = ?wipe, "the phone did the wipe it was handed before the order changed");
+            }
             tracing::warn!("the phone acknowledged its remote wipe");
-            answer(status::SUCCESS)
+            answer(status::SUCCESS, done)
         }
         Some("2") => {
             tracing::warn!("the phone reports its remote wipe failed; asked again");
-            answer(status::PROTOCOL_ERROR)
+            answer(status::PROTOCOL_ERROR, wipe)
         }
-        _ => answer(status::PROTOCOL_ERROR),
+        _ => answer(status::PROTOCOL_ERROR, wipe),
     }
 }
 

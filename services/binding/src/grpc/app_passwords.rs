@@ -113,7 +113,8 @@ pub(super) async fn acknowledge_wipe(
         &req.app_password_id,
         AppPasswordId::parse,
     )?;
-    registry.acknowledge_wipe(tenant, id).await?;
+    let kind = wire::wipe_kind(req.kind)?;
+    registry.acknowledge_wipe(tenant, id, kind).await?;
     Ok(pb::AcknowledgeWipeResponse {})
 }
 

@@ -183,27 +183,31 @@ impl Registry {
         Ok(ordered)
     }
 
-    /// The phone of `id` acknowledged its wipe: the password and its
-    /// device are revoked, as [`Registry::revoke_app_password`] does.
-    /// Idempotent, so a phone that repeats its acknowledgement (or a
-    /// failed device revocation) is served again.
+    /// The phone of `id` acknowledged its wipe, having done `kind`: its
+    /// device is revoked, then the wipe recorded as done and the password
+    /// revoked, as [`Registry::revoke_app_password`] does. In that order,
+    /// so a failed device revocation leaves the password working for the
+    /// phone's retry; idempotent, so a repeated acknowledgement is served
+    /// again.
     pub(crate) async fn acknowledge_wipe(
         &self,
         tenant: TenantId,
         id: AppPasswordId,
+        kind: WipeKind,
     ) -> Result<AppPassword, ApiError> {
-        let done = self
+        let ordered = self
             .store()
-            .wipe_done(tenant, id, now_ms())
-            .await
-            .map_err(|err| match err {
-                StoreError::NotFound("wipe") => {
-                    ApiError::FailedPrecondition("no wipe was ordered for this phone".to_owned())
-                }
-                other => other.into(),
-            })?;
-        self.revoke_device(tenant, done.device_id).await?;
-        tracing::warn!(%tenant, app_password = %id, "remote wipe acknowledged; password revoked");
+            .app_password(tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound("app password"))?;
+        if ordered.wipe.is_none() {
+            return Err(ApiError::FailedPrecondition(
+                "no wipe was ordered for this phone".to_owned(),
+            ));
+        }
+        self.revoke_device(tenant, ordered.device_id).await?;
+        let done = self.store().wipe_done(tenant, id, kind, now_ms()).await?;
+        tracing::warn!(%tenant, app_password = %id, kind = kind.as_str(), "remote wipe acknowledged; password revoked");
         Ok(done)
     }
 

@@ -107,14 +107,15 @@ pub trait AppPasswordStore: Send + Sync {
         now_ms: i64,
     ) -> Result<AppPassword, StoreError>;
 
-    /// The phone acknowledged its wipe at `now_ms`: the wipe is done and
-    /// the password revoked, in one statement (the first time stands);
-    /// its device is revoked by the caller. `NotFound("wipe")` when none
-    /// was ordered.
+    /// The phone acknowledged its wipe, having done `kind`, at `now_ms`:
+    /// the wipe is done (with that kind) and the password revoked, in one
+    /// statement (the first acknowledgement stands); its device is revoked
+    /// by the caller first. `NotFound("wipe")` when none was ordered.
     async fn wipe_done(
         &self,
         tenant: TenantId,
         id: AppPasswordId,
+        kind: WipeKind,
         now_ms: i64,
     ) -> Result<AppPassword, StoreError>;
 }

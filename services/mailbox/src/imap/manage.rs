@@ -79,6 +79,7 @@ pub(crate) async fn rename(
         &format!("RENAME {} {}", quoted(folder.raw()), quoted(&raw)),
     )
     .await?;
+    subscription(conn, "UNSUBSCRIBE", folder.raw()).await;
     subscription(conn, "SUBSCRIBE", &raw).await;
     Ok(FolderId::new(raw))
 }

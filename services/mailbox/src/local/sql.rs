@@ -474,8 +474,10 @@ macro_rules! sql_index {
             ) -> Result<(), IndexError> {
                 let mut tx = self.pool.begin().await.map_err(unavailable)?;
                 Self::validity(&mut *tx, owner, from, None).await?;
-                if Self::validity(&mut *tx, owner, to, None).await.is_ok() {
-                    return Err(IndexError::FolderExists(to.to_owned()));
+                match Self::validity(&mut *tx, owner, to, None).await {
+                    Ok(_) => return Err(IndexError::FolderExists(to.to_owned())),
+                    Err(IndexError::NoFolder(_)) => {}
+                    Err(other) => return Err(other),
                 }
                 // Characters, as substr counts them in both databases; no
                 // LIKE, so a `%` or `_` in a name is only itself.

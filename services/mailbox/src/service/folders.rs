@@ -47,13 +47,20 @@ fn find<'a>(folders: &'a [Folder], id: &FolderId) -> Result<&'a Folder, Refusal>
         .ok_or_else(|| Refusal::Backend(BackendError::NoFolder(id.clone())))
 }
 
-/// The folder a phone may rename or delete: one of its own.
+/// The folder a phone may rename or delete: one of its own, with none of
+/// the special ones under it (a rename or delete takes them along; some
+/// servers file Sent or Archive under a user's folder).
 fn editable<'a>(folders: &'a [Folder], id: &FolderId) -> Result<&'a Folder, Refusal> {
     let folder = find(folders, id)?;
-    if folder.role == FolderRole::User {
-        Ok(folder)
-    } else {
+    let special = subtree(folders, id).iter().any(|under| {
+        folders
+            .iter()
+            .any(|f| &f.id == under && f.role != FolderRole::User)
+    });
+    if special {
         Err(Refusal::SpecialFolder)
+    } else {
+        Ok(folder)
     }
 }
 
@@ -295,6 +302,14 @@ mod tests {
             editable(&folders, &FolderId::new("INBOX")),
             Err(Refusal::SpecialFolder)
         ));
+        // A special folder under a user's one keeps both where they are.
+        let mut filed = tree();
+        filed.push(folder("Home/Sent", Some("Home"), FolderRole::Sent));
+        assert!(matches!(
+            editable(&filed, &FolderId::new("Home")),
+            Err(Refusal::SpecialFolder)
+        ));
+        assert!(editable(&filed, &work).is_ok());
     }
 
     #[test]

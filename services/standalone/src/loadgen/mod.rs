@@ -337,8 +337,15 @@ fn matched(plan: &smtp::Plan, outcome: &smtp::Outcome, answers: pings::Answers) 
         times.sort_unstable();
     }
     let mut used: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-    for (i, mail) in outcome.mails.iter().enumerate() {
-        let Some(mail) = mail else { continue };
+    // By end of DATA: a phone's mails left on several SMTP connections.
+    let mut sent: Vec<(usize, &smtp::Accepted)> = outcome
+        .mails
+        .iter()
+        .enumerate()
+        .filter_map(|(i, mail)| mail.as_ref().map(|mail| (i, mail)))
+        .collect();
+    sent.sort_by_key(|(_, mail)| mail.data_end_ns);
+    for (i, mail) in sent {
         let phone = i % phones;
         let Some(times) = woken.get(&phone) else {
             continue;

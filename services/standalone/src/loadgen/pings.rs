@@ -310,7 +310,12 @@ impl Conn<'_> {
         loop {
             line.clear();
             if self.stream.read_line(&mut line).await? == 0 {
-                anyhow::bail!("the front door closed the connection");
+                // An I/O error, so the exchange connects again.
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the front door closed the connection",
+                )
+                .into());
             }
             let header = line.trim_end();
             if header.is_empty() {

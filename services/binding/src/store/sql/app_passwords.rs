@@ -248,16 +248,20 @@ macro_rules! sql_app_passwords {
                 &self,
                 tenant: TenantId,
                 id: AppPasswordId,
+                kind: WipeKind,
                 now_ms: i64,
             ) -> Result<AppPassword, StoreError> {
                 let updated = sqlx::query(
-                    "UPDATE app_passwords SET wipe_done_at_ms = COALESCE(wipe_done_at_ms, $3), \
+                    "UPDATE app_passwords SET \
+                     wipe_kind = CASE WHEN wipe_done_at_ms IS NULL THEN $4 ELSE wipe_kind END, \
+                     wipe_done_at_ms = COALESCE(wipe_done_at_ms, $3), \
                      revoked_at_ms = COALESCE(revoked_at_ms, $3) \
                      WHERE tenant_id = $1 AND id = $2 AND wipe_kind IS NOT NULL",
                 )
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .bind(now_ms)
+                .bind(kind.as_str())
                 .execute(&self.0)
                 .await
                 .map_err(map_err)?;
