@@ -501,3 +501,93 @@ pub async fn wait_held(session: SocketAddr, tenant: &str, device: &str) -> u32 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A forwarded account's phone with the path its mail takes: ingest
+/// receiving it over SMTP, filing it in the blob volume the mailbox
+/// service reads (the platform's own store), on the test broker.
+pub struct Forwarded {
+    pub binding: BindingNode,
+    pub phone: Phone,
+    pub ingest: crate::nodes::IngestNode,
+    pub mailbox: crate::mailbox::MailboxNode,
+    _blobs: tempfile::TempDir,
+}
+
+impl Forwarded {
+    /// A new tenant's forwarded account, its address starting `prefix`.
+    pub async fn start(prefix: &str) -> Self {
+        let mut binding = BindingNode::start().await.unwrap();
+        let tenant = binding.tenant().await.unwrap();
+        let address = format!("{}@corp.example", unique(prefix));
+        let account = binding.forwarded(&tenant, &address).await.unwrap();
+        let phone = phone_of(&mut binding.api, tenant, account, address).await;
+        let blobs = tempfile::tempdir().unwrap();
+        let ingest = crate::nodes::IngestNode::on_test_broker(crate::nodes::ingest_config(
+            binding.addr,
+            blobs.path(),
+        ))
+        .await
+        .unwrap();
+        let mailbox = crate::mailbox::MailboxNode::start_on_volume(
+            binding.addr,
+            blobs.path(),
+            kafka_bus().await.unwrap(),
+        )
+        .await;
+        Self {
+            binding,
+            phone,
+            ingest,
+            mailbox,
+            _blobs: blobs,
+        }
+    }
+
+    /// Forwards `message` to the account over SMTP.
+    pub async fn forward(&self, message: &[u8]) {
+        crate::smtp::swaks(self.ingest.smtp, &self.phone.address, message)
+            .await
+            .unwrap();
+    }
+
+    /// The account's folders as the mailbox service lists them.
+    pub async fn folders(&self) -> Vec<pushmail_proto::mailbox::v1::Folder> {
+        self.mailbox
+            .client()
+            .await
+            .list_folders(authed(
+                &crate::credential(Service::ActiveSync),
+                pushmail_proto::mailbox::v1::ListFoldersRequest {
+                    tenant_id: self.phone.tenant.tenant_id.clone(),
+                    account_id: self.phone.account.account_id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .folders
+    }
+
+    /// Waits (up to 60 s) until the inbox holds `count` messages.
+    pub async fn filed(&self, count: u32) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let inbox = self
+                .folders()
+                .await
+                .into_iter()
+                .find(|f| f.role() == pushmail_proto::mailbox::v1::FolderRole::Inbox);
+            if inbox.is_some_and(|f| f.total >= count) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "never filed");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.ingest.stop().await.unwrap();
+        self.mailbox.stop().await;
+        self.binding.stop().await.unwrap();
+    }
+}

@@ -9,12 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
-use pushmail_common::service_identity::Service;
-use pushmail_integration_tests::activesync::{Front, phone_of, pyactivesync};
-use pushmail_integration_tests::mailbox::MailboxNode;
-use pushmail_integration_tests::nodes::{BindingNode, IngestNode, ingest_config};
-use pushmail_integration_tests::smtp::swaks;
-use pushmail_integration_tests::{authed, credential, kafka_bus, unique};
+use pushmail_integration_tests::activesync::{Forwarded, Front, pyactivesync};
+use pushmail_integration_tests::unique;
 use pushmail_proto::mailbox::v1 as mailbox;
 use serde_json::{Value, json};
 
@@ -54,25 +50,6 @@ fn mail(subject: &str, to: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn folders(
-    client: &mut mailbox::mailbox_service_client::MailboxServiceClient<tonic::transport::Channel>,
-    tenant: &str,
-    account: &str,
-) -> Vec<mailbox::Folder> {
-    client
-        .list_folders(authed(
-            &credential(Service::ActiveSync),
-            mailbox::ListFoldersRequest {
-                tenant_id: tenant.to_owned(),
-                account_id: account.to_owned(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .folders
-}
-
 /// (total, unread) of the folder named `name`.
 fn counts(folders: &[mailbox::Folder], name: &str) -> (u32, u32) {
     let folder = folders.iter().find(|f| f.name == name).unwrap();
@@ -81,40 +58,30 @@ fn counts(folders: &[mailbox::Folder], name: &str) -> (u32, u32) {
 
 #[tokio::test]
 async fn a_forwarded_accounts_phone_reads_and_files_its_mail_in_the_platforms_store() {
-    let mut binding = BindingNode::start().await.unwrap();
-    let tenant = binding.tenant().await.unwrap();
-    let address = format!("{}@corp.example", unique("fwdmail"));
-    let account = binding.forwarded(&tenant, &address).await.unwrap();
-    let phone = phone_of(
-        &mut binding.api,
-        tenant.clone(),
-        account.clone(),
-        address.clone(),
-    )
-    .await;
-    let blobs = tempfile::tempdir().unwrap();
-    let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
-        .await
-        .unwrap();
-    let node =
-        MailboxNode::start_on_volume(binding.addr, blobs.path(), kafka_bus().await.unwrap()).await;
+    let forwarded = Forwarded::start("fwdmail").await;
     for subject in ["message 1", "message 2", "report"] {
-        swaks(ingest.smtp, &address, &mail(subject, &address))
-            .await
-            .unwrap();
+        forwarded
+            .forward(&mail(subject, &forwarded.phone.address))
+            .await;
     }
-    let mut client = node.client().await;
-    let (t, a) = (tenant.tenant_id.as_str(), account.account_id.as_str());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while counts(&folders(&mut client, t, a).await, "INBOX").0 < 3 {
-        assert!(std::time::Instant::now() < deadline, "never filed");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    forwarded.filed(3).await;
 
     let certs = tempfile::tempdir().unwrap();
-    let front = Front::with_mailbox(binding.addr, node.addr, Some(certs.path())).await;
+    let front = Front::with_mailbox(
+        forwarded.binding.addr,
+        forwarded.mailbox.addr,
+        Some(certs.path()),
+    )
+    .await;
     let out: Value = serde_json::from_str(
-        &pyactivesync(&front, certs.path(), &phone, SESSION, &["fwdmail01"]).await,
+        &pyactivesync(
+            &front,
+            certs.path(),
+            &forwarded.phone,
+            SESSION,
+            &["fwdmail01"],
+        )
+        .await,
     )
     .unwrap();
     // The store's standard folders, with the types phones show apart.
@@ -142,12 +109,10 @@ async fn a_forwarded_accounts_phone_reads_and_files_its_mail_in_the_platforms_st
 
     // In the store: the report read in the inbox, one in the trash, one
     // filed.
-    let now = folders(&mut client, t, a).await;
+    let now = forwarded.folders().await;
     assert_eq!(counts(&now, "INBOX"), (1, 0), "{now:?}");
     assert_eq!(counts(&now, "Trash").0, 1, "{now:?}");
     assert_eq!(counts(&now, "Archive").0, 1, "{now:?}");
     front.stop().await;
-    ingest.stop().await.unwrap();
-    node.stop().await;
-    binding.stop().await.unwrap();
+    forwarded.stop().await;
 }

@@ -16,16 +16,13 @@
 )]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the test failure report
 
-use pushmail_common::service_identity::Service;
 use pushmail_integration_tests::activesync::{
-    Front, basic, phone_of, phone_of_sending, post, provisioned, pyactivesync, wbxml2xml,
+    Forwarded, Front, basic, phone_of, phone_of_sending, post, provisioned, pyactivesync, wbxml2xml,
 };
-use pushmail_integration_tests::mailbox::{MailboxNode, Sending, USER};
-use pushmail_integration_tests::nodes::{BindingNode, IngestNode, ingest_config};
-use pushmail_integration_tests::smtp::swaks;
-use pushmail_integration_tests::{OPERATOR_TOKEN, authed, credential, kafka_bus, unique};
+use pushmail_integration_tests::mailbox::{Sending, USER};
+use pushmail_integration_tests::nodes::BindingNode;
+use pushmail_integration_tests::{OPERATOR_TOKEN, authed, unique};
 use pushmail_proto::binding::v1 as pb;
-use pushmail_proto::mailbox::v1 as mailbox;
 use pushmail_wbxml::{Element, tag};
 use serde_json::Value;
 
@@ -495,64 +492,30 @@ async fn a_stock_mail_app_searches_its_mailbox_and_opens_what_it_found() {
 
 #[tokio::test]
 async fn a_forwarded_accounts_phone_searches_the_platforms_store() {
-    let mut binding = BindingNode::start().await.unwrap();
-    let tenant = binding.tenant().await.unwrap();
-    let address = format!("{}@corp.example", unique("fwdsearch"));
-    let account = binding.forwarded(&tenant, &address).await.unwrap();
-    let phone = phone_of(
-        &mut binding.api,
-        tenant.clone(),
-        account.clone(),
-        address.clone(),
-    )
-    .await;
     // Mail forwarded to ingest over SMTP lands in the store the mailbox
     // service reads.
-    let blobs = tempfile::tempdir().unwrap();
-    let ingest = IngestNode::on_test_broker(ingest_config(binding.addr, blobs.path()))
-        .await
-        .unwrap();
-    let mailbox =
-        MailboxNode::start_on_volume(binding.addr, blobs.path(), kafka_bus().await.unwrap()).await;
+    let forwarded = Forwarded::start("fwdsearch").await;
     for message in [
         mail(1, "budget draft", "numbers for the quarter"),
         mail(2, "lunch", "the budget is fine"),
         mail(3, "holiday", "nothing to see"),
     ] {
-        swaks(ingest.smtp, &address, &message).await.unwrap();
+        forwarded.forward(&message).await;
         // Received in this order: the search lists them newest first.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let mut client = mailbox.client().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let folders = client
-            .list_folders(authed(
-                &credential(Service::ActiveSync),
-                mailbox::ListFoldersRequest {
-                    tenant_id: tenant.tenant_id.clone(),
-                    account_id: account.account_id.clone(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .folders;
-        if folders
-            .iter()
-            .any(|f| f.role() == mailbox::FolderRole::Inbox && f.total == 3)
-        {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never filed");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    forwarded.filed(3).await;
     let certs = tempfile::tempdir().unwrap();
-    let front = Front::with_mailbox(binding.addr, mailbox.addr, Some(certs.path())).await;
+    let front = Front::with_mailbox(
+        forwarded.binding.addr,
+        forwarded.mailbox.addr,
+        Some(certs.path()),
+    )
+    .await;
     let out = pyactivesync(
         &front,
         certs.path(),
-        &phone,
+        &forwarded.phone,
         MAILBOX,
         &["fwdsearch01", "2000-01-01T00:00:00.000Z"],
     )
@@ -560,7 +523,5 @@ async fn a_forwarded_accounts_phone_searches_the_platforms_store() {
     let out: Value = serde_json::from_str(&out).unwrap();
     found_in_inbox(&out);
     front.stop().await;
-    ingest.stop().await.unwrap();
-    mailbox.stop().await;
-    binding.stop().await.unwrap();
+    forwarded.stop().await;
 }

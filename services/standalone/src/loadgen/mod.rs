@@ -226,19 +226,12 @@ async fn one_run(
         "loadgen [{name}]: {} phones connected from {:?}; {} mails/s for {} s",
         args.devices, args.sources, args.rate, args.seconds
     );
-    let plan = smtp::Plan {
-        server: config
-            .ingest
-            .smtp
-            .listen
-            .parse()
-            .context("ingest SMTP address")?,
-        rate: args.rate,
-        seconds: args.seconds,
-        connections: args.connections,
-        recipients: phones.into_iter().map(|p| p.0).collect(),
-        tag: format!("lg{}", pushmail_common::clock::now_ms()),
-    };
+    let plan = plan(
+        &config,
+        args,
+        phones.into_iter().map(|p| p.0).collect(),
+        "lg",
+    )?;
     let outcome = smtp::inject(&plan).await?;
     let arrivals = swarm
         .collect(&plan.tag, outcome.accepted(), Duration::from_secs(30))
@@ -250,6 +243,29 @@ async fn one_run(
         tag: plan.tag,
         outcome,
         arrivals,
+    })
+}
+
+/// The mail of a run to `recipients` at the platform's SMTP address, its
+/// subjects tagged `kind` and the time.
+fn plan(
+    config: &StandaloneConfig,
+    args: &LoadgenArgs,
+    recipients: Vec<String>,
+    kind: &str,
+) -> anyhow::Result<smtp::Plan> {
+    Ok(smtp::Plan {
+        server: config
+            .ingest
+            .smtp
+            .listen
+            .parse()
+            .context("ingest SMTP address")?,
+        rate: args.rate,
+        seconds: args.seconds,
+        connections: args.connections,
+        recipients,
+        tag: format!("{kind}{}", pushmail_common::clock::now_ms()),
     })
 }
 
@@ -288,19 +304,7 @@ async fn eas_run(
     );
     // The last Pings reach their session node after their request is sent.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let plan = smtp::Plan {
-        server: config
-            .ingest
-            .smtp
-            .listen
-            .parse()
-            .context("ingest SMTP address")?,
-        rate: args.rate,
-        seconds: args.seconds,
-        connections: args.connections,
-        recipients: addresses,
-        tag: format!("eas{}", pushmail_common::clock::now_ms()),
-    };
+    let plan = plan(&config, args, addresses, "eas")?;
     let outcome = smtp::inject(&plan).await?;
     let answers = pings
         .collect(outcome.accepted(), Duration::from_secs(30))
