@@ -216,6 +216,112 @@ async fn cap_drops_oldest_and_asks_for_resync(outbox: Arc<dyn Outbox>) {
     assert_eq!((seqs(&caught_up), caught_up.from), (vec![3, 4, 5], 2));
 }
 
+/// A held Ping's read: what `after` with no cursor answers, on every
+/// store (SQLite answers it from a reader beside its writer).
+async fn a_hold_reads_what_waits(outbox: Arc<dyn Outbox>) {
+    // Nothing yet: the outbox is made, and appends count in its generation.
+    let first = outbox.waiting("t1", "d1", 10).await.unwrap();
+    assert!(first.notifications.is_empty() && !first.resync);
+    assert_ne!(first.generation, 0);
+    for i in 1..=3 {
+        let appended = outbox
+            .append(&n("d1", &format!("k{i}"), "", &format!("s{i}")))
+            .await
+            .unwrap();
+        assert_eq!(appended.generation, first.generation);
+    }
+    let waiting = outbox.waiting("t1", "d1", 10).await.unwrap();
+    assert_eq!(seqs(&waiting), [1, 2, 3]);
+    assert_eq!(waiting.notifications[2].subject, "s3");
+    assert_eq!((waiting.generation, waiting.from), (first.generation, 0));
+    assert_eq!(
+        seqs(&outbox.waiting("t1", "d1", 2).await.unwrap()),
+        [1, 2],
+        "the limit holds"
+    );
+    // What the phone was told is acked; the rest waits, the same as a
+    // replay with no cursor sees it.
+    outbox
+        .acked("t1", "d1", at(first.generation, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    let rest = outbox.waiting("t1", "d1", 10).await.unwrap();
+    assert_eq!(seqs(&rest), [3]);
+    assert_eq!(rest, outbox.after("t1", "d1", at(0, 0), 10).await.unwrap());
+    outbox
+        .acked("t1", "d1", at(first.generation, 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        outbox
+            .waiting("t1", "d1", 10)
+            .await
+            .unwrap()
+            .notifications
+            .is_empty()
+    );
+    // Another device's and another tenant's are their own.
+    outbox.append(&n("d2", "k1", "", "s")).await.unwrap();
+    assert!(
+        outbox
+            .waiting("t2", "d2", 10)
+            .await
+            .unwrap()
+            .notifications
+            .is_empty()
+    );
+    assert_eq!(seqs(&outbox.waiting("t1", "d2", 10).await.unwrap()), [1]);
+    // Dropped past the cap unacked: the phone must resync.
+    for i in 1..=5 {
+        outbox
+            .append(&n("d3", &format!("k{i}"), "", "s"))
+            .await
+            .unwrap();
+    }
+    let capped = outbox.waiting("t1", "d3", 10).await.unwrap();
+    assert_eq!(seqs(&capped), [3, 4, 5]);
+    assert!(capped.resync);
+}
+
+#[tokio::test]
+async fn redis_a_hold_reads_what_waits() {
+    a_hold_reads_what_waits(in_redis(settings(3, 0)).await).await;
+}
+
+#[tokio::test]
+async fn memory_a_hold_reads_what_waits() {
+    a_hold_reads_what_waits(memory(settings(3, 0))).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_hold_reads_what_waits() {
+    let (outbox, _dir) = sqlite(settings(3, 0)).await;
+    a_hold_reads_what_waits(outbox).await;
+}
+
+/// An expired outbox is not read as living: a hold gets a new generation,
+/// and the old one's entries are gone.
+#[tokio::test]
+async fn sqlite_a_hold_after_the_ttl_starts_a_new_generation() {
+    let (outbox, _dir) = sqlite(settings_with_ttl(1)).await;
+    let old = outbox.append(&n("d1", "k1", "", "s")).await.unwrap();
+    expired(async || {
+        outbox
+            .acked("t1", "d1", at(old.generation, 0))
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    let fresh = outbox.waiting("t1", "d1", 10).await.unwrap();
+    assert_ne!(fresh.generation, old.generation);
+    assert!(fresh.notifications.is_empty() && !fresh.resync);
+    let next = outbox.append(&n("d1", "k2", "", "s")).await.unwrap();
+    assert_eq!((next.generation, next.seq), (fresh.generation, 1));
+}
+
 #[tokio::test]
 async fn redis_sequences_replay_and_ack() {
     sequences_replay_and_ack(in_redis(settings(100, 0)).await).await;

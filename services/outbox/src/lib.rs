@@ -306,6 +306,21 @@ pub trait Outbox: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Replay, OutboxError>;
 
+    /// What waits unacked for a device that keeps no cursor (a held EAS
+    /// Ping): as [`Outbox::after`] with none, except that a store need not
+    /// keep a living outbox another `ttl_seconds` (appends keep it), so
+    /// the read can cost no write: a stock mail app Pings again after every
+    /// change. An outbox that is absent or expired is created as `after`
+    /// does.
+    async fn waiting(
+        &self,
+        tenant: &str,
+        device: &str,
+        limit: usize,
+    ) -> Result<Replay, OutboxError> {
+        self.after(tenant, device, Cursor::default(), limit).await
+    }
+
     /// The device holds everything up to `cursor.seq` of `cursor.generation`
     /// (0: the outbox's current generation, for a device from before
     /// generations). Returns what was trimmed, or `None` when the ack

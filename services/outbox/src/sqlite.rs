@@ -9,7 +9,10 @@
 //! Every call goes through the file's group commit
 //! ([`pushmail_common::sqlite::GroupCommit`]): calls waiting at once share one
 //! transaction, each in its own savepoint, and each caller hears back
-//! after the COMMIT, so an append that returned is on disk.
+//! after the COMMIT, so an append that returned is on disk. A held Ping's
+//! read ([`Outbox::waiting`]) is the exception: it is one statement on a
+//! reader beside the writer, so it neither waits for a batch's fsync nor
+//! adds to it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +22,7 @@ use async_trait::async_trait;
 use prost::Message as _;
 use pushmail_proto::session::v1::Notification;
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 
 use pushmail_common::sqlite::GroupCommit;
 
@@ -90,6 +93,7 @@ const SWEEP_EVERY: u64 = 4_096;
 pub struct SqliteOutbox {
     group: GroupCommit,
     writer: Arc<Writer>,
+    reader: SqlitePool,
 }
 
 /// What every call needs besides the connection.
@@ -126,7 +130,9 @@ impl SqliteOutbox {
     /// the file) once the outbox is dropped.
     pub async fn open(path: &Path, settings: OutboxSettings) -> Result<Self, OutboxError> {
         let pool = pushmail_common::sqlite::open(path, SCHEMA).await?;
+        let reader = pushmail_common::sqlite::reader(path).await?;
         Ok(Self {
+            reader,
             group: GroupCommit::start(pool),
             writer: Arc::new(Writer {
                 settings,
@@ -568,6 +574,62 @@ impl Writer {
     }
 }
 
+impl SqliteOutbox {
+    /// What waits for the device, read without writing: `None` when its
+    /// outbox is absent or expired (creating one is the writer's).
+    async fn read_waiting(
+        &self,
+        tenant: &str,
+        device: &str,
+        limit: usize,
+        now: i64,
+    ) -> Result<Option<Replay>, OutboxError> {
+        // One statement is one snapshot: the counters and the entries
+        // agree. The LEFT JOIN gives one row of NULL entry columns when
+        // nothing waits.
+        let rows = sqlx::query(
+            "SELECT e.seq, e.notification, e.count, d.generation, d.seq, d.acked, d.lost \
+             FROM outbox_devices d LEFT JOIN outbox_entries e \
+               ON e.tenant = d.tenant AND e.device = d.device \
+             WHERE d.tenant = ?1 AND d.device = ?2 AND ?3 - d.touched_ms < ?4 \
+             ORDER BY e.seq LIMIT ?5",
+        )
+        .bind(tenant)
+        .bind(device)
+        .bind(now)
+        .bind(self.writer.ttl_ms())
+        .bind(int(limit.max(1) as u64))
+        .fetch_all(&self.reader)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let meta = Meta {
+            generation: uint(first.try_get(3)?),
+            seq: uint(first.try_get(4)?),
+            acked: uint(first.try_get(5)?),
+            lost: uint(first.try_get(6)?),
+        };
+        let (from, resync) = resume(
+            Cursor::default(),
+            meta.generation,
+            meta.seq,
+            meta.acked,
+            meta.lost,
+        );
+        let entries: Vec<SqliteRow> = rows
+            .into_iter()
+            .filter(|row| matches!(row.try_get::<Option<i64>, _>(0), Ok(Some(_))))
+            .collect();
+        Ok(Some(Replay {
+            generation: meta.generation,
+            from,
+            notifications: decoded(entries, device)?,
+            resync,
+        }))
+    }
+}
+
 #[async_trait]
 impl Outbox for SqliteOutbox {
     async fn append(&self, notification: &Notification) -> Result<Appended, OutboxError> {
@@ -596,6 +658,18 @@ impl Outbox for SqliteOutbox {
                 })
             })
             .await
+    }
+
+    async fn waiting(
+        &self,
+        tenant: &str,
+        device: &str,
+        limit: usize,
+    ) -> Result<Replay, OutboxError> {
+        match self.read_waiting(tenant, device, limit, now_ms()).await? {
+            Some(replay) => Ok(replay),
+            None => self.after(tenant, device, Cursor::default(), limit).await,
+        }
     }
 
     async fn acked(

@@ -85,9 +85,7 @@ pub(crate) async fn run(node: Arc<Node>, hold: Hold) -> Result<End, HoldError> {
     if node.draining.is_cancelled() {
         return Ok(End::Draining);
     }
-    let Some(replay) =
-        Box::pin(node.missed(&hold.tenant, &hold.device, Cursor::default(), 1)).await
-    else {
+    let Some(replay) = Box::pin(node.waiting(&hold.tenant, &hold.device)).await else {
         return Err(HoldError::Outbox);
     };
     let generation = replay.generation;

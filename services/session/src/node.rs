@@ -133,10 +133,25 @@ impl Node {
                     attempt += 1;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %Report(&err), "outbox read failed; the device is sent away to come back");
-                    metrics::counter!("pushmail_session_replay_failures_total").increment(1);
+                    replay_failed(&err);
                     return None;
                 }
+            }
+        }
+    }
+
+    /// What waits for a held Ping's `device` (no cursor), read once:
+    /// `None` when the read failed.
+    pub(crate) async fn waiting(&self, tenant: &str, device: &str) -> Option<Replay> {
+        match self
+            .outbox
+            .waiting(tenant, device, self.limits.max_unacked)
+            .await
+        {
+            Ok(replay) => Some(replay),
+            Err(err) => {
+                replay_failed(&err);
+                None
             }
         }
     }
@@ -289,4 +304,10 @@ impl Drop for Attachment<'_> {
             }
         }
     }
+}
+
+/// A read of what a device missed failed for good.
+fn replay_failed(err: &pushmail_outbox::OutboxError) {
+    tracing::warn!(error = %Report(err), "outbox read failed; the device is sent away to come back");
+    metrics::counter!("pushmail_session_replay_failures_total").increment(1);
 }

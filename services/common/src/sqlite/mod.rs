@@ -1,7 +1,9 @@
 //! The one way an embedded store opens its SQLite file (standalone's data
 //! directory): WAL with full synchronisation, so a write that returned is
 //! on disk when the process is killed, and one connection, because
-//! standalone is one process and SQLite has one writer anyway.
+//! standalone is one process and SQLite has one writer anyway. Reads that
+//! need not write may take a [`reader`] beside it: WAL lets them see the
+//! last commit without queueing behind the writer's batch and its fsync.
 
 mod group;
 
@@ -69,6 +71,28 @@ pub async fn open(path: &Path, schema: &[&'static str]) -> Result<SqlitePool, Op
     Ok(pool)
 }
 
+/// Most connections a [`reader`] pool opens.
+const READERS: u32 = 2;
+
+/// A pool for reads beside the writer of the file at `path`, which
+/// [`open`] must have opened (it made the file and put it in WAL mode).
+/// Its connections only read: a reader never takes SQLite's write lock,
+/// so it never waits for a batch's commit.
+pub async fn reader(path: &Path) -> Result<SqlitePool, OpenError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(5));
+    SqlitePoolOptions::new()
+        .max_connections(READERS)
+        .connect_with(options)
+        .await
+        .map_err(|source| OpenError::Sqlite {
+            path: path.to_owned(),
+            source,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +114,32 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_reader_sees_commits_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let pool = open(
+            &path,
+            &["CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY)"],
+        )
+        .await
+        .unwrap();
+        let reader = reader(&path).await.unwrap();
+        sqlx::query("INSERT INTO t (k) VALUES ('x')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&reader)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let refused = sqlx::query("INSERT INTO t (k) VALUES ('y')")
+            .execute(&reader)
+            .await;
+        assert!(refused.is_err());
     }
 
     #[tokio::test]
