@@ -516,6 +516,11 @@ pub struct Forwarded {
 impl Forwarded {
     /// A new tenant's forwarded account, its address starting `prefix`.
     pub async fn start(prefix: &str) -> Self {
+        Self::start_trusting(prefix, None).await
+    }
+
+    /// The same, the mailbox service trusting `ca` too (a test relay's).
+    pub async fn start_trusting(prefix: &str, ca: Option<std::path::PathBuf>) -> Self {
         let mut binding = BindingNode::start().await.unwrap();
         let tenant = binding.tenant().await.unwrap();
         let address = format!("{}@corp.example", unique(prefix));
@@ -532,6 +537,7 @@ impl Forwarded {
             binding.addr,
             blobs.path(),
             kafka_bus().await.unwrap(),
+            ca,
         )
         .await;
         Self {

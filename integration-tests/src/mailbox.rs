@@ -77,8 +77,9 @@ impl MailboxNode {
         binding: SocketAddr,
         volume: &std::path::Path,
         bus: std::sync::Arc<dyn pushmail_common::bus::EventBus>,
+        ca: Option<std::path::PathBuf>,
     ) -> Self {
-        Self::launch(binding, None, bus, Some(volume)).await
+        Self::launch(binding, ca, bus, Some(volume)).await
     }
 
     async fn launch(

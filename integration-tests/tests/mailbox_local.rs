@@ -460,7 +460,8 @@ async fn forwarded_mail_reaches_the_phones_mailbox_and_goes_with_its_account() {
         .unwrap();
     // The mailbox service reads the volume ingest writes.
     let mailbox =
-        MailboxNode::start_on_volume(node.addr, blobs.path(), kafka_bus().await.unwrap()).await;
+        MailboxNode::start_on_volume(node.addr, blobs.path(), kafka_bus().await.unwrap(), None)
+            .await;
     let mut client = mailbox.client().await;
 
     let raw = std::fs::read(concat!(
@@ -742,7 +743,8 @@ async fn a_pop3_accounts_earlier_mail_is_in_the_phones_inbox() {
         .await
         .unwrap();
     let mailbox =
-        MailboxNode::start_on_volume(node.addr, blobs.path(), kafka_bus().await.unwrap()).await;
+        MailboxNode::start_on_volume(node.addr, blobs.path(), kafka_bus().await.unwrap(), None)
+            .await;
     let mut client = mailbox.client().await;
 
     let (t, a) = (tenant.tenant_id.clone(), account.account_id.clone());
