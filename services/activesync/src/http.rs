@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::options;
 use pushmail_wbxml::{Element, Limits, WbxmlError};
+use tracing::Instrument as _;
 
 use crate::login::{Basic, LoginError, Logins};
 use crate::policy::PolicyConfig;
@@ -331,7 +332,22 @@ async fn serve(
         tenant = %login.tenant,
         device = %login.device,
     );
-    let _entered = span.enter();
+    // Instrumented, never entered: a guard held across an await stays
+    // entered on the worker thread while other tasks run there, so every
+    // request served after it nested inside it (a chain that grew with
+    // each request until the process overflowed its stack under load).
+    logged_in(front, &request, &login, body)
+        .instrument(span)
+        .await
+}
+
+/// The rest of a request once its phone is known.
+async fn logged_in(
+    front: &Front,
+    request: &query::Request,
+    login: &crate::login::Login,
+    body: Body,
+) -> Result<Response, Refusal> {
     if !SERVED.contains(&request.command) {
         return Err(Refusal::NotServed(request.command.name()));
     }
@@ -343,10 +359,10 @@ async fn serve(
     let body = axum::body::to_bytes(body, max_body)
         .await
         .map_err(|_| Refusal::TooLarge(max_body))?;
-    if let Some(told) = wipe_pending(&request, &login)? {
+    if let Some(told) = wipe_pending(request, login)? {
         return wbxml_response(&told);
     }
-    if let Some(refused) = unprovisioned(&request, &login, &front.policy_digest) {
+    if let Some(refused) = unprovisioned(request, login, &front.policy_digest) {
         return wbxml_response(&refused);
     }
     if body.is_empty() {
@@ -360,7 +376,7 @@ async fn serve(
         return Err(Refusal::EmptyBody);
     }
     let tree = pushmail_wbxml::decode_with(&body, front.limits)?;
-    command(front, &login, &request, &tree).await
+    command(front, login, request, &tree).await
 }
 
 /// A served command's answer to the phone of `login`.
