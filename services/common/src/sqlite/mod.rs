@@ -127,6 +127,14 @@ mod tests {
         .await
         .unwrap();
         let reader = reader(&path).await.unwrap();
+        // Opening a reader leaves the file as the writer set it.
+        for pool in [&pool, &reader] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
         sqlx::query("INSERT INTO t (k) VALUES ('x')")
             .execute(&pool)
             .await
