@@ -69,7 +69,7 @@ impl Default for Config {
             sms_outbox: crate::sms_outbox::SmsOutboxConfig::default(),
             verification: crate::settings::VerificationConfig::default(),
             relay: crate::settings::LoginConfig::default(),
-            app_passwords: crate::settings::LoginConfig::default(),
+            app_passwords: crate::settings::LoginConfig::app_passwords(),
             accounts: pushmail_common::egress::EgressConfig::default(),
             listeners: pushmail_common::listen::GrpcListenersConfig::default(),
         }
