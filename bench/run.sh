@@ -55,6 +55,11 @@ stamp mailbox
 # imaplib as the same-run baseline.
 cargo run --profile bench -p pushmail-integration-tests --example activesync_bench -- bench/reports/activesync.md
 stamp activesync
+# Held Pings in the front door's own process (its RSS is the measurement),
+# with a bare axum server holding the same requests as the same-run floor.
+cargo build --profile bench -p pushmail-activesync --bin pushmail-activesync
+cargo run --profile bench -p pushmail-integration-tests --example eas_hold_bench -- bench/reports/activesync_holds.md
+stamp activesync_holds
 
 # End to end: the load generator, standalone (SQLite bus, memory bus) then over Kafka on a fresh
 # in-memory tansu of its own (the shared one slows as it fills).
@@ -83,7 +88,7 @@ stamp e2e
   echo
   echo "| report | metric | this run | baseline (same run) | baseline value | ratio | goal |"
   echo "|---|---|---|---|---|---|---|"
-  for report in bus binding session imap smtp dispatch dispatch_kafka transcode transcode_attacks mailbox activesync e2e; do
+  for report in bus binding session imap smtp dispatch dispatch_kafka transcode transcode_attacks mailbox activesync activesync_holds e2e; do
     awk -v link="[$report]($report.md)" '
       /^\| metric \|/ { in_table = 1; next }
       in_table && /^\|---/ { next }
